@@ -1,0 +1,70 @@
+// `decode` subcommand: base64 option -> pretty JSON + Go/Rust validity.
+#include "kata_volume/decode_command.h"
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "kata_volume/validate.h"
+#include "kata_volume/volume.h"
+#include "kata_volume/volume_json.h"
+#include "kata_volume/volume_option.h"
+
+namespace kata_volume {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: decode <io.katacontainers.volume=BASE64 | BASE64 | "
+    "comma-separated mount options>\n"
+    "Prints the KataVirtualVolume as JSON and whether kata's Go (IsValid) and\n"
+    "Rust (validate) runtimes accept it.\n"
+    "Exit status: 0 valid for both, 1 invalid, 2 usage or decode error.\n";
+
+std::string Verdict(const absl::Status& status) {
+  if (status.ok()) return "yes";
+  return "no (" + std::string(status.message()) + ")";
+}
+
+absl::StatusOr<KataVirtualVolume> DecodeArgument(absl::string_view argument) {
+  if (absl::StrContains(argument, ',')) {
+    absl::StatusOr<std::string> option = FindVolumeOption(argument);
+    if (!option.ok()) return option.status();
+    return DecodeVolumeOption(*option);
+  }
+  return DecodeVolumeOption(argument);
+}
+
+}  // namespace
+
+int RunDecodeCommand(const std::vector<std::string>& args, std::ostream& out,
+                     std::ostream& err) {
+  if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) {
+    out << kUsage;
+    return 0;
+  }
+  if (args.size() != 1) {
+    err << "decode: expected exactly one argument, got " << args.size() << "\n"
+        << kUsage;
+    return 2;
+  }
+  const absl::string_view argument = absl::StripAsciiWhitespace(args[0]);
+  absl::StatusOr<KataVirtualVolume> volume = DecodeArgument(argument);
+  if (!volume.ok()) {
+    err << "decode: " << volume.status().message() << "\n";
+    return 2;
+  }
+  const absl::Status go_status = ValidateGo(*volume);
+  const absl::Status rust_status = ValidateRust(*volume);
+  out << VolumeToJson(*volume, 2) << "\n";
+  out << "go_valid: " << Verdict(go_status) << "\n";
+  out << "rust_valid: " << Verdict(rust_status) << "\n";
+  if (!volume->volume_type.empty() && !IsKnownVolumeType(volume->volume_type)) {
+    err << "decode: note: volume_type \"" << volume->volume_type
+        << "\" is not a known kata volume type\n";
+  }
+  return go_status.ok() && rust_status.ok() ? 0 : 1;
+}
+
+}  // namespace kata_volume

@@ -1,0 +1,237 @@
+// JSON encode/decode of KataVirtualVolume with nlohmann::json.
+#include "kata_volume/volume_json.h"
+
+#include <limits>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace kata_volume {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+nlohmann::ordered_json MetadataToJson(const std::optional<Metadata>& metadata) {
+  Json object = Json::object();
+  if (metadata.has_value()) {
+    for (const auto& [key, value] : *metadata) object[key] = value;
+  }
+  return object;
+}
+
+absl::Status TypeError(const std::string& field, absl::string_view expected,
+                       const Json& got) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "KataVirtualVolume field ", field, ": expected ", expected, ", got ",
+      got.type_name()));
+}
+
+// Reads `object[key]` into `out` when present and not null.
+absl::Status ReadString(const Json& object, const char* key,
+                        const std::string& path, std::string* out) {
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return absl::OkStatus();
+  if (!it->is_string()) return TypeError(path + key, "a string", *it);
+  *out = it->get<std::string>();
+  return absl::OkStatus();
+}
+
+absl::Status ReadUint64(const Json& object, const char* key,
+                        const std::string& path, uint64_t* out) {
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return absl::OkStatus();
+  if (!it->is_number_unsigned()) {
+    // Negative, fractional or > 2^64-1 numbers land here, like Go's
+    // "cannot unmarshal number ... into Go struct field ... of type uint64".
+    return TypeError(path + key, "an unsigned 64-bit integer", *it);
+  }
+  *out = it->get<uint64_t>();
+  return absl::OkStatus();
+}
+
+absl::Status ReadMetadata(const Json& object, const std::string& path,
+                          std::optional<Metadata>* out) {
+  auto it = object.find("metadata");
+  if (it == object.end() || it->is_null()) return absl::OkStatus();
+  const std::string field = path + "metadata";
+  if (!it->is_object()) return TypeError(field, "an object", *it);
+  Metadata metadata;
+  for (const auto& [key, value] : it->items()) {
+    if (!value.is_string()) {
+      return TypeError(absl::StrCat(field, "[\"", key, "\"]"), "a string",
+                       value);
+    }
+    metadata[key] = value.get<std::string>();
+  }
+  *out = std::move(metadata);
+  return absl::OkStatus();
+}
+
+// Returns the sub-object `key` or nullptr if absent/null; error if not an
+// object.
+absl::StatusOr<const Json*> SubObject(const Json& object, const char* key) {
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return nullptr;
+  if (!it->is_object()) return TypeError(key, "an object", *it);
+  return &*it;
+}
+
+absl::StatusOr<DmVerityInfo> DmVerityFromJson(const Json& object) {
+  const std::string path = "dm_verity.";
+  DmVerityInfo info;
+  absl::Status status = ReadString(object, "hashtype", path, &info.hashtype);
+  if (status.ok()) status = ReadString(object, "hash", path, &info.hash);
+  if (status.ok()) status = ReadUint64(object, "blocknum", path, &info.blocknum);
+  if (status.ok()) status = ReadUint64(object, "blocksize", path, &info.blocksize);
+  if (status.ok()) status = ReadUint64(object, "hashsize", path, &info.hashsize);
+  if (status.ok()) status = ReadUint64(object, "offset", path, &info.offset);
+  if (!status.ok()) return status;
+
+  auto salt = object.find("salt");
+  if (salt != object.end() && !salt->is_null()) {
+    if (!salt->is_string()) return TypeError(path + "salt", "a string", *salt);
+    info.salt = salt->get<std::string>();
+  }
+  auto hash_type = object.find("hash_type");
+  if (hash_type != object.end() && !hash_type->is_null()) {
+    if (!hash_type->is_number_unsigned() ||
+        hash_type->get<uint64_t>() > std::numeric_limits<uint32_t>::max()) {
+      return TypeError(path + "hash_type", "an unsigned 32-bit integer",
+                       *hash_type);
+    }
+    info.hash_type = static_cast<uint32_t>(hash_type->get<uint64_t>());
+  }
+  auto no_superblock = object.find("no_superblock");
+  if (no_superblock != object.end() && !no_superblock->is_null()) {
+    if (!no_superblock->is_boolean()) {
+      return TypeError(path + "no_superblock", "a boolean", *no_superblock);
+    }
+    info.no_superblock = no_superblock->get<bool>();
+  }
+  return info;
+}
+
+}  // namespace
+
+nlohmann::ordered_json VolumeToJsonValue(const KataVirtualVolume& volume) {
+  Json json = Json::object();
+  json["volume_type"] = volume.volume_type;
+  if (!volume.source.empty()) json["source"] = volume.source;
+  if (!volume.fs_type.empty()) json["fs_type"] = volume.fs_type;
+  if (!volume.options.empty()) json["options"] = volume.options;
+  if (volume.direct_volume.has_value()) {
+    json["direct_volume"] = {
+        {"metadata", MetadataToJson(volume.direct_volume->metadata)}};
+  }
+  if (volume.image_pull.has_value()) {
+    json["image_pull"] = {
+        {"metadata", MetadataToJson(volume.image_pull->metadata)}};
+  }
+  if (volume.nydus_image.has_value()) {
+    json["nydus_image"] = {{"config", volume.nydus_image->config},
+                           {"snapshot_dir", volume.nydus_image->snapshot_dir}};
+  }
+  if (volume.dm_verity.has_value()) {
+    const DmVerityInfo& info = *volume.dm_verity;
+    Json verity = Json::object();
+    verity["hashtype"] = info.hashtype;
+    verity["hash"] = info.hash;
+    verity["blocknum"] = info.blocknum;
+    verity["blocksize"] = info.blocksize;
+    verity["hashsize"] = info.hashsize;
+    verity["offset"] = info.offset;
+    if (info.salt.has_value()) verity["salt"] = *info.salt;
+    if (info.hash_type.has_value()) verity["hash_type"] = *info.hash_type;
+    if (info.no_superblock.has_value()) {
+      verity["no_superblock"] = *info.no_superblock;
+    }
+    json["dm_verity"] = std::move(verity);
+  }
+  return json;
+}
+
+std::string VolumeToJson(const KataVirtualVolume& volume, int indent) {
+  return VolumeToJsonValue(volume).dump(indent, ' ', false,
+                                        Json::error_handler_t::replace);
+}
+
+absl::StatusOr<KataVirtualVolume> VolumeFromJsonValue(const Json& value) {
+  if (!value.is_object()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "KataVirtualVolume must be a JSON object, got ", value.type_name()));
+  }
+  KataVirtualVolume volume;
+  absl::Status status =
+      ReadString(value, "volume_type", "", &volume.volume_type);
+  if (status.ok()) status = ReadString(value, "source", "", &volume.source);
+  if (status.ok()) status = ReadString(value, "fs_type", "", &volume.fs_type);
+  if (!status.ok()) return status;
+
+  auto options = value.find("options");
+  if (options != value.end() && !options->is_null()) {
+    if (!options->is_array()) {
+      return TypeError("options", "an array of strings", *options);
+    }
+    for (size_t i = 0; i < options->size(); ++i) {
+      const Json& option = (*options)[i];
+      if (!option.is_string()) {
+        return TypeError(absl::StrCat("options[", i, "]"), "a string", option);
+      }
+      volume.options.push_back(option.get<std::string>());
+    }
+  }
+
+  absl::StatusOr<const Json*> direct = SubObject(value, "direct_volume");
+  if (!direct.ok()) return direct.status();
+  if (*direct != nullptr) {
+    DirectAssignedVolume direct_volume;
+    status = ReadMetadata(**direct, "direct_volume.", &direct_volume.metadata);
+    if (!status.ok()) return status;
+    volume.direct_volume = std::move(direct_volume);
+  }
+
+  absl::StatusOr<const Json*> pull = SubObject(value, "image_pull");
+  if (!pull.ok()) return pull.status();
+  if (*pull != nullptr) {
+    ImagePullVolume image_pull;
+    status = ReadMetadata(**pull, "image_pull.", &image_pull.metadata);
+    if (!status.ok()) return status;
+    volume.image_pull = std::move(image_pull);
+  }
+
+  absl::StatusOr<const Json*> nydus = SubObject(value, "nydus_image");
+  if (!nydus.ok()) return nydus.status();
+  if (*nydus != nullptr) {
+    NydusImageVolume nydus_image;
+    status = ReadString(**nydus, "config", "nydus_image.", &nydus_image.config);
+    if (status.ok()) {
+      status = ReadString(**nydus, "snapshot_dir", "nydus_image.",
+                          &nydus_image.snapshot_dir);
+    }
+    if (!status.ok()) return status;
+    volume.nydus_image = std::move(nydus_image);
+  }
+
+  absl::StatusOr<const Json*> verity = SubObject(value, "dm_verity");
+  if (!verity.ok()) return verity.status();
+  if (*verity != nullptr) {
+    absl::StatusOr<DmVerityInfo> info = DmVerityFromJson(**verity);
+    if (!info.ok()) return info.status();
+    volume.dm_verity = *std::move(info);
+  }
+  return volume;
+}
+
+absl::StatusOr<KataVirtualVolume> VolumeFromJson(absl::string_view json) {
+  Json value;
+  try {
+    value = Json::parse(json.begin(), json.end());
+  } catch (const Json::parse_error& error) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("KataVirtualVolume JSON is malformed: ", error.what()));
+  }
+  return VolumeFromJsonValue(value);
+}
+
+}  // namespace kata_volume

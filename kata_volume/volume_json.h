@@ -1,0 +1,38 @@
+// JSON encoding of KataVirtualVolume with the keys kata's Go and Rust code
+// use (see volume.h). Encoding follows Go's encoding/json: fields in struct
+// order, omitempty for source/fs_type/options, 64-bit integers as JSON
+// numbers, metadata maps sorted by key, and `image_pull.metadata` always
+// written as an object because Go's IsValid rejects a null map.
+#ifndef KATA_VOLUME_VOLUME_JSON_H_
+#define KATA_VOLUME_VOLUME_JSON_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "kata_volume/volume.h"
+#include "nlohmann/json.hpp"
+
+namespace kata_volume {
+
+// The volume as a JSON value (keys in Go struct order).
+nlohmann::ordered_json VolumeToJsonValue(const KataVirtualVolume& volume);
+
+// The volume as JSON text: compact when indent < 0, else pretty-printed.
+// Invalid UTF-8 in strings is replaced by U+FFFD, as Go's json.Marshal does.
+std::string VolumeToJson(const KataVirtualVolume& volume, int indent = -1);
+
+// Parses a JSON value into a volume. Unknown keys are ignored (like Go and
+// serde); a wrong type yields InvalidArgument naming the field, e.g.
+// "dm_verity.blocknum: expected an unsigned 64-bit integer, got string".
+// JSON null is treated like an absent key, as Go does.
+absl::StatusOr<KataVirtualVolume> VolumeFromJsonValue(
+    const nlohmann::ordered_json& value);
+
+// Parses JSON text (see VolumeFromJsonValue); syntax errors are
+// InvalidArgument with the parser's position.
+absl::StatusOr<KataVirtualVolume> VolumeFromJson(absl::string_view json);
+
+}  // namespace kata_volume
+
+#endif  // KATA_VOLUME_VOLUME_JSON_H_
