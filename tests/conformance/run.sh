@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# Runs containerd's snapshotter conformance suite (snapshots/testsuite, from
+# Debian's containerd 1.6 sources) against containerd-guest-pull-grpc served
+# on a temporary unix socket, or against the overlayfs reference server.
+#
+# Usage: tests/conformance/run.sh [--reference] [--run REGEX] [--keep-going]
+#   --reference   test tests/conformance/refserver (containerd's overlayfs)
+#   --run REGEX   only run cases whose name matches (go test -run syntax,
+#                 e.g. 'Conformance/(Basic|Walk)$')
+# Environment:
+#   GUEST_PULL_DAEMON  daemon binary to test (skips the bazel build)
+#   GUEST_PULL_CONFIG  daemon config file (default: an empty one, defaults)
+#   GOCACHE            Go build cache (default /tmp/guest-pull-gocache)
+# The last line of output is always "N passed, M failed"; the exit status is
+# non-zero unless every case passed or skipped.
+set -euo pipefail
+
+readonly HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+readonly REPO="$(cd "$HERE/../.." && pwd)"
+readonly GO_IMPORT="guestpull/conformance"
+readonly SOCKET_WAIT_S=20
+readonly STOP_WAIT_S=15
+readonly TEST_TIMEOUT="10m"
+
+use_reference=0
+run_regex=""
+work=""
+daemon_pid=""
+passed=0
+failed=0
+extra_failures=0
+
+log() { printf 'conformance: %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; extra_failures=$((extra_failures + 1)); exit 1; }
+
+parse_args() {
+  while (($#)); do
+    case "$1" in
+      --reference) use_reference=1 ;;
+      --run) [[ $# -ge 2 ]] || die "--run needs a regular expression"; run_regex="$2"; shift ;;
+      -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}"; exit 0 ;;
+      *) die "unknown argument: $1" ;;
+    esac
+    shift
+  done
+}
+
+setup_gopath() {
+  export GO111MODULE=off
+  export GOPATH="$work/gopath:/usr/share/gocode"
+  export GOCACHE="${GOCACHE:-/tmp/guest-pull-gocache}"
+  export GOFLAGS=""
+  mkdir -p "$work/gopath/src/guestpull"
+  ln -s "$HERE" "$work/gopath/src/$GO_IMPORT"
+}
+
+# build_binaries sets $daemon (the server to start) and $test_bin.
+build_binaries() {
+  local pkg="$work/gopath/src/$GO_IMPORT"
+  if ((use_reference)); then
+    log "building the overlayfs reference server"
+    (cd "$pkg" && go build -o "$work/refserver" ./refserver) || die "go build refserver failed"
+    daemon="$work/refserver"
+  elif [[ -n "${GUEST_PULL_DAEMON:-}" ]]; then
+    daemon="$GUEST_PULL_DAEMON"
+  else
+    log "bazel build //snapshotter:containerd-guest-pull-grpc"
+    (cd "$REPO" && bazel build //snapshotter:containerd-guest-pull-grpc) \
+      || die "bazel build of the daemon failed"
+    daemon="$REPO/bazel-bin/snapshotter/containerd-guest-pull-grpc"
+  fi
+  [[ -x "$daemon" ]] || die "daemon binary $daemon is not executable (set GUEST_PULL_DAEMON?)"
+  log "compiling the conformance test"
+  (cd "$pkg" && go test -c -o "$work/conformance.test" .) || die "go test -c failed"
+  test_bin="$work/conformance.test"
+}
+
+start_daemon() {
+  local config="${GUEST_PULL_CONFIG:-$work/config.toml}"
+  if [[ -z "${GUEST_PULL_CONFIG:-}" ]]; then
+    printf '# conformance run: every setting at its default\n' >"$config"
+  fi
+  mkdir -p "$work/root"
+  log "starting $daemon on $socket"
+  "$daemon" --address="$socket" --root="$work/root" --config="$config" \
+    --log-level=debug >"$work/daemon.log" 2>&1 &
+  daemon_pid=$!
+  local deadline=$((SECONDS + SOCKET_WAIT_S))
+  until [[ -S "$socket" ]]; do
+    if ! kill -0 "$daemon_pid" 2>/dev/null; then
+      local status=0
+      wait "$daemon_pid" || status=$?
+      daemon_pid=""
+      die "daemon exited with status $status during startup (log below)"
+    fi
+    ((SECONDS < deadline)) || die "socket $socket did not appear within ${SOCKET_WAIT_S}s"
+    sleep 0.1
+  done
+}
+
+# stop_daemon sends SIGTERM and expects a clean exit 0 within STOP_WAIT_S.
+stop_daemon() {
+  [[ -n "$daemon_pid" ]] || return 0
+  local pid="$daemon_pid" status=0 deadline=$((SECONDS + STOP_WAIT_S))
+  daemon_pid=""
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" || status=$?; log "FAIL: daemon had already exited (status $status)"; extra_failures=$((extra_failures + 1)); return 0; }
+  kill -TERM "$pid"
+  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "FAIL: daemon ignored SIGTERM for ${STOP_WAIT_S}s; killing it"
+    kill -KILL "$pid" 2>/dev/null || true
+    extra_failures=$((extra_failures + 1))
+  fi
+  wait "$pid" || status=$?
+  if ((status != 0)); then
+    log "FAIL: daemon exited with status $status on SIGTERM (expected 0)"
+    extra_failures=$((extra_failures + 1))
+  fi
+}
+
+run_suite() {
+  local args=(-test.v -test.parallel 1 -test.timeout "$TEST_TIMEOUT" -test.run "${run_regex:-.}")
+  mkdir -p "$work/tmp"
+  local status=0
+  (cd "$work" && TMPDIR="$work/tmp" GUEST_PULL_SOCKET="$socket" "$test_bin" "${args[@]}") \
+    2>&1 | tee "$work/test.log" || status=$?
+  passed=$(grep -cE '^[[:space:]]+--- PASS: ' "$work/test.log" || true)
+  failed=$(grep -cE '^[[:space:]]+--- FAIL: ' "$work/test.log" || true)
+  if ((status != 0 && failed == 0)); then
+    log "FAIL: the test binary exited with status $status without a failed case"
+    extra_failures=$((extra_failures + 1))
+  fi
+}
+
+# unmount_leftovers unmounts everything below $work, deepest first, bounded.
+unmount_leftovers() {
+  local attempt target
+  for attempt in 1 2 3; do
+    mapfile -t targets < <(awk -v w="$work/" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r)
+    ((${#targets[@]})) || return 0
+    log "unmounting ${#targets[@]} leftover mount(s) (attempt $attempt)"
+    for target in "${targets[@]}"; do
+      umount "$target" 2>/dev/null || umount -l "$target" 2>/dev/null || true
+    done
+  done
+}
+
+teardown() {
+  local status=$?
+  stop_daemon
+  if [[ -n "$work" ]]; then
+    unmount_leftovers
+    local total_failed=$((failed + extra_failures))
+    if ((status != 0 || total_failed != 0)) && [[ -f "$work/daemon.log" ]]; then
+      log "daemon log (last 200 lines):"
+      tail -n 200 "$work/daemon.log" >&2
+    fi
+    rm -f "$socket"
+    rm -rf "$work"
+  fi
+  local total_failed=$((failed + extra_failures))
+  ((status == 0 && total_failed == 0)) || status=1
+  ((total_failed != 0 || status == 0)) || total_failed=1
+  echo "$passed passed, $total_failed failed"
+  exit "$status"
+}
+
+main() {
+  trap teardown EXIT
+  parse_args "$@"
+  work="$(mktemp -d /tmp/gpconf.XXXXXX)"
+  socket="/tmp/gpconf-$$.sock"
+  setup_gopath
+  build_binaries
+  start_daemon
+  run_suite
+}
+
+main "$@"
