@@ -1,0 +1,170 @@
+// Tests for the image_guest_pull volume builder and its parser.
+#include "kata_volume/guest_pull_volume.h"
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "kata_volume/validate.h"
+#include "kata_volume/volume_json.h"
+#include "kata_volume/volume_option.h"
+
+namespace kata_volume {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string Hex(char c) { return std::string(64, c); }
+std::string Sha(char c) { return "sha256:" + Hex(c); }
+
+GuestPullImage TwoLayerImage() {
+  GuestPullImage image;
+  image.image_ref = "127.0.0.1:5000/busybox:1";
+  image.manifest_digest = Sha('e');
+  image.layers = {
+      GuestPullLayer{Sha('a'), Sha('b'), Hex('c')},
+      GuestPullLayer{Sha('d'), "", ""},
+  };
+  return image;
+}
+
+TEST(GuestPullVolumeTest, GoldenJson) {
+  absl::StatusOr<KataVirtualVolume> volume =
+      BuildGuestPullVolume(TwoLayerImage());
+  ASSERT_TRUE(volume.ok()) << volume.status();
+  const std::string expected = absl::StrCat(
+      R"({"volume_type":"image_guest_pull",)",
+      R"("source":"127.0.0.1:5000/busybox@)", Sha('e'), R"(",)",
+      R"("image_pull":{"metadata":{)",
+      R"("guest-pull.image-ref":"127.0.0.1:5000/busybox:1",)",
+      R"("guest-pull.layer-count":"2",)",
+      R"("guest-pull.layer.0.diff-id":")", Sha('b'), R"(",)",
+      R"("guest-pull.layer.0.digest":")", Sha('a'), R"(",)",
+      R"("guest-pull.layer.0.verity-root-hash":")", Hex('c'), R"(",)",
+      R"("guest-pull.layer.1.digest":")", Sha('d'), R"(",)",
+      R"("guest-pull.manifest-digest":")", Sha('e'), R"(",)",
+      R"("guest-pull.verity-params":"format=tarfs-index,hash=sha256,)",
+      R"(data-block=4096,hash-block=4096,salt=)", std::string(64, '0'),
+      R"(,superblock=none"}}})");
+  EXPECT_EQ(VolumeToJson(*volume), expected);
+  EXPECT_TRUE(ValidateGo(*volume).ok());
+  EXPECT_TRUE(ValidateRust(*volume).ok());
+}
+
+TEST(GuestPullVolumeTest, RoundTripThroughOption) {
+  const GuestPullImage image = TwoLayerImage();
+  absl::StatusOr<KataVirtualVolume> volume = BuildGuestPullVolume(image);
+  ASSERT_TRUE(volume.ok()) << volume.status();
+  absl::StatusOr<std::string> option = EncodeVolumeOption(*volume);
+  ASSERT_TRUE(option.ok()) << option.status();
+  absl::StatusOr<KataVirtualVolume> decoded = DecodeVolumeOption(*option);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  absl::StatusOr<GuestPullImage> parsed = ParseGuestPullImage(*decoded);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(*parsed, image);
+}
+
+TEST(GuestPullVolumeTest, PinsReplacingDigest) {
+  GuestPullImage image = TwoLayerImage();
+  image.image_ref = "docker.io/library/x:tag@" + Sha('f');
+  absl::StatusOr<KataVirtualVolume> volume = BuildGuestPullVolume(image);
+  ASSERT_TRUE(volume.ok()) << volume.status();
+  EXPECT_EQ(volume->source, "docker.io/library/x@" + Sha('e'));
+  EXPECT_EQ(volume->image_pull->metadata->at(kMetaImageRef), image.image_ref);
+}
+
+TEST(GuestPullVolumeTest, ManyLayersFitTheOptionLimit) {
+  GuestPullImage image = TwoLayerImage();
+  image.layers.assign(128, GuestPullLayer{Sha('a'), Sha('b'), Hex('c')});
+  absl::StatusOr<KataVirtualVolume> volume = BuildGuestPullVolume(image);
+  ASSERT_TRUE(volume.ok()) << volume.status();
+  EXPECT_EQ(volume->image_pull->metadata->at(kMetaLayerCount), "128");
+  EXPECT_EQ(volume->image_pull->metadata->at("guest-pull.layer.127.digest"),
+            Sha('a'));
+  absl::StatusOr<GuestPullImage> parsed = ParseGuestPullImage(*volume);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->layers.size(), 128u);
+
+  image.layers.assign(1000, GuestPullLayer{Sha('a'), Sha('b'), Hex('c')});
+  absl::StatusOr<KataVirtualVolume> too_big = BuildGuestPullVolume(image);
+  ASSERT_FALSE(too_big.ok());
+  EXPECT_THAT(std::string(too_big.status().message()),
+              HasSubstr("does not fit in a mount option"));
+}
+
+TEST(GuestPullVolumeTest, RejectsBadInput) {
+  struct Case {
+    void (*mutate)(GuestPullImage&);
+    const char* message;
+  };
+  const Case cases[] = {
+      {[](GuestPullImage& i) { i.image_ref = ""; }, "image reference is empty"},
+      {[](GuestPullImage& i) { i.image_ref = "Bad Ref"; }, "invalid image reference"},
+      {[](GuestPullImage& i) { i.manifest_digest = "sha256:abc"; },
+       "manifest digest"},
+      {[](GuestPullImage& i) { i.layers.clear(); }, "has no layers"},
+      {[](GuestPullImage& i) { i.layers[1].digest = Hex('a'); },
+       "layer 1 digest"},
+      {[](GuestPullImage& i) { i.layers[0].diff_id = "sha256:" + Hex('A'); },
+       "layer 0 diff-id"},
+      {[](GuestPullImage& i) { i.layers[0].verity_root_hash = Hex('z'); },
+       "layer 0 verity root hash"},
+  };
+  for (const Case& c : cases) {
+    GuestPullImage image = TwoLayerImage();
+    c.mutate(image);
+    absl::StatusOr<KataVirtualVolume> volume = BuildGuestPullVolume(image);
+    ASSERT_FALSE(volume.ok()) << c.message;
+    EXPECT_EQ(volume.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(volume.status().message()), HasSubstr(c.message));
+  }
+}
+
+TEST(GuestPullVolumeTest, ParserRejectsTamperedVolumes) {
+  const KataVirtualVolume good = *BuildGuestPullVolume(TwoLayerImage());
+  struct Case {
+    void (*mutate)(KataVirtualVolume&);
+    const char* message;
+  };
+  const Case cases[] = {
+      {[](KataVirtualVolume& v) { v.volume_type = kVolumeTypeDirectBlock; },
+       "not \"image_guest_pull\""},
+      {[](KataVirtualVolume& v) { v.image_pull->metadata.reset(); },
+       "no image_pull.metadata"},
+      {[](KataVirtualVolume& v) { v.source = "127.0.0.1:5000/busybox:1"; },
+       "is not the pinned image"},
+      {[](KataVirtualVolume& v) { v.image_pull->metadata->erase(kMetaLayerCount); },
+       "lacks \"guest-pull.layer-count\""},
+      {[](KataVirtualVolume& v) {
+         (*v.image_pull->metadata)[kMetaLayerCount] = "3";
+       },
+       "lacks \"guest-pull.layer.2.digest\""},
+      {[](KataVirtualVolume& v) {
+         (*v.image_pull->metadata)[kMetaLayerCount] = "02";
+       },
+       "not a plausible layer count"},
+      {[](KataVirtualVolume& v) {
+         (*v.image_pull->metadata)[kMetaLayerCount] = "99999999";
+       },
+       "not a plausible layer count"},
+      {[](KataVirtualVolume& v) {
+         (*v.image_pull->metadata)[kMetaVerityParams] = "format=other";
+       },
+       "unsupported guest-pull.verity-params"},
+      {[](KataVirtualVolume& v) {
+         (*v.image_pull->metadata)["guest-pull.layer.1.digest"] = "sha256:x";
+       },
+       "layer 1 digest"},
+  };
+  for (const Case& c : cases) {
+    KataVirtualVolume volume = good;
+    c.mutate(volume);
+    absl::StatusOr<GuestPullImage> parsed = ParseGuestPullImage(volume);
+    ASSERT_FALSE(parsed.ok()) << c.message;
+    EXPECT_THAT(std::string(parsed.status().message()), HasSubstr(c.message));
+  }
+}
+
+}  // namespace
+}  // namespace kata_volume

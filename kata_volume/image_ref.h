@@ -1,0 +1,40 @@
+// Container image references (`[host[:port]/]path[:tag][@digest]`) as
+// defined by the distribution/reference grammar, and pinning a reference to
+// a manifest digest.
+#ifndef KATA_VOLUME_IMAGE_REF_H_
+#define KATA_VOLUME_IMAGE_REF_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace kata_volume {
+
+// A parsed reference. `name` keeps the registry host and port as written
+// (no docker.io normalisation).
+struct ImageReference {
+  std::string name;    // e.g. "127.0.0.1:5000/library/busybox"
+  std::string tag;     // e.g. "1.36"; empty if none
+  std::string digest;  // e.g. "sha256:..."; empty if none
+};
+
+// Parses `reference` with the distribution/reference grammar. A registry
+// port's ':' is never taken for a tag (a tag can only follow the last '/').
+// InvalidArgument on a malformed reference or a name over 255 characters.
+absl::StatusOr<ImageReference> ParseImageReference(absl::string_view reference);
+
+// Returns `name@digest` for `reference`: drops a tag and replaces an
+// existing digest. `digest` must satisfy IsSha256Digest.
+absl::StatusOr<std::string> PinImageReference(absl::string_view reference,
+                                              absl::string_view digest);
+
+// True for "sha256:" followed by exactly 64 lowercase hex digits.
+bool IsSha256Digest(absl::string_view digest);
+
+// True for exactly 64 lowercase hex digits.
+bool IsLowerHexSha256(absl::string_view hex);
+
+}  // namespace kata_volume
+
+#endif  // KATA_VOLUME_IMAGE_REF_H_
