@@ -1,0 +1,127 @@
+// Streaming byte sources: file, gzip (zlib inflate), observer tee.
+#include "kata_volume/verity/byte_source.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace guest_pull::verity {
+
+namespace {
+constexpr size_t kInputChunk = 64 * 1024;
+
+absl::Status ErrnoError(absl::string_view what, const std::string& path, int err) {
+  std::string msg = absl::StrCat(what, " ", path, ": ", strerror(err));
+  if (err == ENOENT) return absl::NotFoundError(msg);
+  if (err == EACCES || err == EPERM) return absl::PermissionDeniedError(msg);
+  return absl::InternalError(msg);
+}
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<FileByteSource>> FileByteSource::Open(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("cannot open", path, errno);
+  return std::unique_ptr<FileByteSource>(new FileByteSource(fd, path));
+}
+
+FileByteSource::~FileByteSource() { ::close(fd_); }
+
+absl::StatusOr<size_t> FileByteSource::Read(char* buffer, size_t size) {
+  while (true) {
+    ssize_t n = ::read(fd_, buffer, size);
+    if (n >= 0) return static_cast<size_t>(n);
+    if (errno == EINTR) continue;
+    return ErrnoError("cannot read", path_, errno);
+  }
+}
+
+GzipByteSource::GzipByteSource(std::unique_ptr<ByteSource> compressed)
+    : compressed_(std::move(compressed)), in_(kInputChunk) {
+  // 16 + MAX_WBITS: expect a gzip wrapper.
+  if (inflateInit2(&zs_, 16 + MAX_WBITS) != Z_OK) init_failed_ = true;
+}
+
+GzipByteSource::~GzipByteSource() { inflateEnd(&zs_); }
+
+absl::Status GzipByteSource::FillInput() {
+  absl::StatusOr<size_t> n = compressed_->Read(in_.data(), in_.size());
+  if (!n.ok()) return n.status();
+  if (*n == 0) input_eof_ = true;
+  zs_.next_in = reinterpret_cast<Bytef*>(in_.data());
+  zs_.avail_in = static_cast<uInt>(*n);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<size_t> GzipByteSource::Read(char* buffer, size_t size) {
+  if (init_failed_) return absl::InternalError("zlib inflateInit2 failed");
+  if (finished_ || size == 0) return 0;
+  zs_.next_out = reinterpret_cast<Bytef*>(buffer);
+  zs_.avail_out = static_cast<uInt>(size);
+  while (zs_.avail_out == size) {  // until at least one byte was produced
+    if (zs_.avail_in == 0 && !input_eof_) {
+      if (absl::Status s = FillInput(); !s.ok()) return s;
+    }
+    if (member_done_) {
+      // Between members: end of input is a clean end; anything else must be
+      // another gzip member.
+      if (zs_.avail_in == 0 && input_eof_) {
+        finished_ = true;
+        return 0;
+      }
+      if (zs_.avail_in == 0) continue;
+      if (zs_.next_in[0] != 0x1f) {
+        return absl::InvalidArgumentError("trailing garbage after gzip stream");
+      }
+      inflateReset(&zs_);
+      member_done_ = false;
+    }
+    if (zs_.avail_in == 0 && input_eof_) {
+      return absl::InvalidArgumentError("truncated gzip stream (unexpected end of input)");
+    }
+    int rc = inflate(&zs_, Z_NO_FLUSH);
+    if (rc == Z_STREAM_END) {
+      member_done_ = true;
+    } else if (rc == Z_BUF_ERROR) {
+      // No progress possible without more input; loop fetches it.
+      if (input_eof_ && zs_.avail_in == 0) {
+        return absl::InvalidArgumentError("truncated gzip stream (unexpected end of input)");
+      }
+    } else if (rc != Z_OK) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("corrupt gzip stream: ", zs_.msg != nullptr ? zs_.msg : "inflate error"));
+    }
+  }
+  return size - zs_.avail_out;
+}
+
+absl::StatusOr<size_t> ObservedByteSource::Read(char* buffer, size_t size) {
+  absl::StatusOr<size_t> n = inner_->Read(buffer, size);
+  if (!n.ok()) return n;
+  if (*n > 0) {
+    if (absl::Status s = observer_(buffer, *n); !s.ok()) return s;
+  }
+  return n;
+}
+
+absl::StatusOr<BlobCompression> DetectBlobCompression(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("cannot open", path, errno);
+  unsigned char magic[4] = {0, 0, 0, 0};
+  ssize_t n;
+  do {
+    n = ::pread(fd, magic, sizeof(magic), 0);
+  } while (n < 0 && errno == EINTR);
+  int err = errno;
+  ::close(fd);
+  if (n < 0) return ErrnoError("cannot read", path, err);
+  if (n >= 2 && magic[0] == 0x1f && magic[1] == 0x8b) return BlobCompression::kGzip;
+  if (n >= 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd) {
+    return BlobCompression::kZstd;
+  }
+  return BlobCompression::kNone;
+}
+
+}  // namespace guest_pull::verity

@@ -1,0 +1,184 @@
+// genpolicy layer cache model and chain-ID helpers.
+#include "kata_volume/verity/layer_cache.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "kata_volume/verity/sha256.h"
+
+namespace guest_pull::verity {
+
+namespace {
+
+absl::Status ErrnoStatus(absl::string_view what, const std::string& path) {
+  return absl::InternalError(absl::StrCat(what, " ", path, ": ", strerror(errno)));
+}
+
+absl::Status WriteAll(int fd, const std::string& data, const std::string& path) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus("cannot write", path);
+    done += static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> StringField(const nlohmann::json& obj, const char* key, size_t index,
+                                        bool required) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) {
+    if (required) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("layer cache entry ", index, ": missing \"", key, "\""));
+    }
+    return std::string();
+  }
+  if (!it->is_string()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("layer cache entry ", index, ": \"", key, "\" is not a string"));
+  }
+  return it->get<std::string>();
+}
+
+bool IsHex64(absl::string_view s) {
+  if (s.size() != 64) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<LayerCache> ParseLayerCache(absl::string_view json_text) {
+  if (absl::StripAsciiWhitespace(json_text).empty()) return LayerCache{};
+  nlohmann::json doc = nlohmann::json::parse(json_text.begin(), json_text.end(), nullptr,
+                                             /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return absl::InvalidArgumentError("layer cache is not valid JSON");
+  if (!doc.is_array()) return absl::InvalidArgumentError("layer cache must be a JSON array");
+  LayerCache cache;
+  for (size_t i = 0; i < doc.size(); ++i) {
+    const nlohmann::json& obj = doc[i];
+    if (!obj.is_object()) {
+      return absl::InvalidArgumentError(absl::StrCat("layer cache entry ", i, " is not an object"));
+    }
+    LayerCacheEntry e;
+    auto diff_id = StringField(obj, "diff_id", i, true);
+    if (!diff_id.ok()) return diff_id.status();
+    if (!IsSha256Digest(*diff_id)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("layer cache entry ", i, ": diff_id \"", *diff_id, "\" is not sha256:<hex>"));
+    }
+    auto verity = StringField(obj, "verity_hash", i, false);
+    if (!verity.ok()) return verity.status();
+    if (!verity->empty() && !IsHex64(*verity)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("layer cache entry ", i, ": verity_hash is not 64 hex digits"));
+    }
+    auto passwd = StringField(obj, "passwd", i, false);
+    if (!passwd.ok()) return passwd.status();
+    auto group = StringField(obj, "group", i, false);
+    if (!group.ok()) return group.status();
+    e.diff_id = *diff_id;
+    e.verity_hash = *verity;
+    e.passwd = *passwd;
+    e.group = *group;
+    cache.push_back(std::move(e));
+  }
+  return cache;
+}
+
+std::string SerializeLayerCache(const LayerCache& cache) {
+  nlohmann::json doc = nlohmann::json::array();
+  for (const LayerCacheEntry& e : cache) {
+    nlohmann::json obj = nlohmann::json::object();
+    obj["diff_id"] = e.diff_id;
+    obj["verity_hash"] = e.verity_hash;
+    obj["passwd"] = e.passwd;
+    obj["group"] = e.group;
+    doc.push_back(std::move(obj));
+  }
+  // Replace invalid UTF-8 (passwd files are text; never abort on odd bytes).
+  return doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+absl::StatusOr<LayerCache> ReadLayerCacheFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, " does not exist"));
+    return ErrnoStatus("cannot open", path);
+  }
+  std::stringstream buf;
+  buf << in.rdbuf();
+  if (in.bad()) return ErrnoStatus("cannot read", path);
+  absl::StatusOr<LayerCache> cache = ParseLayerCache(buf.str());
+  if (!cache.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", cache.status().message()));
+  }
+  return cache;
+}
+
+absl::Status WriteLayerCacheFile(const std::string& path, const LayerCache& cache) {
+  std::string dir = ".";
+  size_t slash = path.rfind('/');
+  if (slash != std::string::npos) dir = slash == 0 ? "/" : path.substr(0, slash);
+  std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoStatus("cannot create", tmp);
+  absl::Status s = WriteAll(fd, SerializeLayerCache(cache), tmp);
+  if (s.ok() && ::fsync(fd) != 0) s = ErrnoStatus("cannot fsync", tmp);
+  if (::close(fd) != 0 && s.ok()) s = ErrnoStatus("cannot close", tmp);
+  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = ErrnoStatus("cannot rename to", path);
+  if (!s.ok()) {
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return ErrnoStatus("cannot open directory", dir);
+  int rc = ::fsync(dfd);
+  ::close(dfd);
+  if (rc != 0) return ErrnoStatus("cannot fsync directory", dir);
+  return absl::OkStatus();
+}
+
+void UpsertLayer(LayerCache* cache, const LayerCacheEntry& entry) {
+  for (LayerCacheEntry& e : *cache) {
+    if (e.diff_id == entry.diff_id) {
+      e = entry;
+      return;
+    }
+  }
+  cache->push_back(entry);
+}
+
+const LayerCacheEntry* FindLayerByDiffId(const LayerCache& cache, absl::string_view diff_id) {
+  for (const LayerCacheEntry& e : cache) {
+    if (e.diff_id == diff_id) return &e;
+  }
+  return nullptr;
+}
+
+std::string ChainId(absl::string_view parent_chain_id, absl::string_view diff_id) {
+  if (parent_chain_id.empty()) return std::string(diff_id);
+  return absl::StrCat("sha256:", Sha256Hex(absl::StrCat(parent_chain_id, " ", diff_id)));
+}
+
+const LayerCacheEntry* FindLayerByChain(const LayerCache& cache, absl::string_view parent_chain_id,
+                                        absl::string_view chain_id) {
+  for (const LayerCacheEntry& e : cache) {
+    if (ChainId(parent_chain_id, e.diff_id) == chain_id) return &e;
+  }
+  return nullptr;
+}
+
+}  // namespace guest_pull::verity

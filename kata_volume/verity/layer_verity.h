@@ -1,0 +1,48 @@
+// Layer verity: streams a layer blob (.tar or .tar.gz) once and computes its
+// digest, diff_id, the tarfs-indexed size and the dm-verity root hash that
+// genpolicy/tardev expect, plus the layer's etc/passwd and etc/group (what
+// genpolicy stores in its layer cache).
+#ifndef KATA_VOLUME_VERITY_LAYER_VERITY_H_
+#define KATA_VOLUME_VERITY_LAYER_VERITY_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace guest_pull::verity {
+
+// Results for one layer.
+struct LayerVerity {
+  std::string digest;     // "sha256:<hex>" of the blob as given (compressed or not)
+  std::string diff_id;    // "sha256:<hex>" of the uncompressed tar
+  std::string root_hash;  // dm-verity root hash (hex) of tar + tarfs index
+  uint64_t tar_size = 0;      // uncompressed tar size ("contents size")
+  uint64_t indexed_size = 0;  // tar + index, a multiple of 4096
+  // etc/passwd and etc/group as genpolicy reads them from this layer:
+  // contents, "WHITEOUT" when the layer deletes the file, nullopt if absent.
+  std::optional<std::string> passwd;
+  std::optional<std::string> group;
+  std::vector<std::string> skipped_entries;  // members the index ignores, with reasons
+};
+
+// Options for ComputeLayerVerity.
+struct LayerVerityOptions {
+  bool capture_user_files = true;  // fill passwd/group
+};
+
+// Streams `path` once (gzip detected by magic; zstd is rejected).
+absl::StatusOr<LayerVerity> ComputeLayerVerity(const std::string& path,
+                                               const LayerVerityOptions& options = {});
+
+// Writes the indexed file (uncompressed tar followed by the tarfs index) to
+// `output_path` -- the exact bytes the root hash covers -- and returns the
+// same result as ComputeLayerVerity.
+absl::StatusOr<LayerVerity> WriteIndexedLayer(const std::string& layer_path,
+                                              const std::string& output_path);
+
+}  // namespace guest_pull::verity
+
+#endif  // KATA_VOLUME_VERITY_LAYER_VERITY_H_

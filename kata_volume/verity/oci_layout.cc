@@ -1,0 +1,201 @@
+// OCI image layout reader.
+#include "kata_volume/verity/oci_layout.h"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "kata_volume/verity/sha256.h"
+
+namespace guest_pull::verity {
+
+namespace {
+
+constexpr char kRefNameAnnotation[] = "org.opencontainers.image.ref.name";
+constexpr char kOciIndex[] = "application/vnd.oci.image.index.v1+json";
+constexpr char kDockerList[] = "application/vnd.docker.distribution.manifest.list.v2+json";
+constexpr char kOciManifest[] = "application/vnd.oci.image.manifest.v1+json";
+constexpr char kDockerManifest[] = "application/vnd.docker.distribution.manifest.v2+json";
+// Manifests and configs are small; refuse absurd files.
+constexpr std::streamsize kMaxJsonSize = 16 * 1024 * 1024;
+
+#if defined(__x86_64__)
+constexpr char kBuildArch[] = "amd64";
+#elif defined(__aarch64__)
+constexpr char kBuildArch[] = "arm64";
+#elif defined(__s390x__)
+constexpr char kBuildArch[] = "s390x";
+#elif defined(__powerpc64__)
+constexpr char kBuildArch[] = "ppc64le";
+#else
+constexpr char kBuildArch[] = "unknown";
+#endif
+
+absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  std::stringstream buf;
+  buf << in.rdbuf();
+  if (in.bad()) return absl::InternalError(absl::StrCat("cannot read ", path));
+  std::string data = buf.str();
+  if (static_cast<std::streamsize>(data.size()) > kMaxJsonSize) {
+    return absl::InvalidArgumentError(absl::StrCat(path, " is too large"));
+  }
+  return data;
+}
+
+absl::StatusOr<nlohmann::json> ParseJsonObject(const std::string& text, const std::string& what) {
+  nlohmann::json doc = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " is not a JSON object"));
+  }
+  return doc;
+}
+
+std::string StringOr(const nlohmann::json& obj, const char* key, std::string fallback = "") {
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_string()) return fallback;
+  return it->get<std::string>();
+}
+
+// Reads a blob named by a descriptor and checks its digest.
+absl::StatusOr<nlohmann::json> ReadVerifiedJsonBlob(const std::string& layout,
+                                                    const nlohmann::json& descriptor,
+                                                    const std::string& what) {
+  std::string digest = StringOr(descriptor, "digest");
+  absl::StatusOr<std::string> path = OciBlobPath(layout, digest);
+  if (!path.ok()) return absl::InvalidArgumentError(absl::StrCat(what, ": ", path.status().message()));
+  absl::StatusOr<std::string> text = ReadSmallFile(*path);
+  if (!text.ok()) return text.status();
+  if (absl::StrCat("sha256:", Sha256Hex(*text)) != digest) {
+    return absl::DataLossError(absl::StrCat(what, " blob ", digest, " does not match its digest"));
+  }
+  return ParseJsonObject(*text, absl::StrCat(what, " ", digest));
+}
+
+bool IsIndexType(const std::string& t) { return t == kOciIndex || t == kDockerList; }
+
+// Chooses one descriptor among `manifests` (the only one, or by platform).
+absl::StatusOr<nlohmann::json> PickByPlatform(const nlohmann::json& manifests) {
+  if (manifests.size() == 1) return manifests[0];
+  for (const nlohmann::json& d : manifests) {
+    auto p = d.find("platform");
+    if (p == d.end() || !p->is_object()) continue;
+    if (StringOr(*p, "os") == "linux" && StringOr(*p, "architecture") == kBuildArch) return d;
+  }
+  return absl::NotFoundError(absl::StrCat("no manifest for linux/", kBuildArch, " in image index"));
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> OciBlobPath(const std::string& layout_dir, absl::string_view digest) {
+  if (!IsSha256Digest(digest)) {
+    return absl::InvalidArgumentError(absl::StrCat("unsupported or malformed digest \"", digest, "\""));
+  }
+  return absl::StrCat(layout_dir, "/blobs/sha256/", digest.substr(7));
+}
+
+absl::StatusOr<OciImage> ReadOciImage(const std::string& layout_dir, absl::string_view image_ref) {
+  absl::StatusOr<std::string> index_text = ReadSmallFile(layout_dir + "/index.json");
+  if (!index_text.ok()) {
+    return absl::NotFoundError(absl::StrCat(layout_dir, " is not an OCI image layout (no index.json)"));
+  }
+  absl::StatusOr<nlohmann::json> index = ParseJsonObject(*index_text, layout_dir + "/index.json");
+  if (!index.ok()) return index.status();
+  auto manifests = index->find("manifests");
+  if (manifests == index->end() || !manifests->is_array() || manifests->empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(layout_dir, "/index.json lists no manifests"));
+  }
+
+  nlohmann::json chosen;
+  if (image_ref.empty()) {
+    if (manifests->size() != 1) {
+      std::vector<std::string> refs;
+      for (const auto& d : *manifests) {
+        auto a = d.find("annotations");
+        refs.push_back(a != d.end() && a->is_object() ? StringOr(*a, kRefNameAnnotation, "?") : "?");
+      }
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the layout holds ", manifests->size(), " images; choose one with --image (",
+          absl::StrJoin(refs, ", "), ")"));
+    }
+    chosen = (*manifests)[0];
+  } else {
+    bool found = false;
+    for (const auto& d : *manifests) {
+      if (!d.is_object()) continue;
+      auto a = d.find("annotations");
+      if (a != d.end() && a->is_object() && StringOr(*a, kRefNameAnnotation) == image_ref) {
+        chosen = d;
+        found = true;
+        break;
+      }
+    }
+    if (!found) {
+      return absl::NotFoundError(absl::StrCat("no image \"", image_ref, "\" in ", layout_dir));
+    }
+  }
+
+  // Follow at most one nested index (multi-platform image).
+  if (IsIndexType(StringOr(chosen, "mediaType"))) {
+    absl::StatusOr<nlohmann::json> nested = ReadVerifiedJsonBlob(layout_dir, chosen, "image index");
+    if (!nested.ok()) return nested.status();
+    auto list = nested->find("manifests");
+    if (list == nested->end() || !list->is_array() || list->empty()) {
+      return absl::InvalidArgumentError("nested image index lists no manifests");
+    }
+    absl::StatusOr<nlohmann::json> picked = PickByPlatform(*list);
+    if (!picked.ok()) return picked.status();
+    chosen = *picked;
+  }
+
+  absl::StatusOr<nlohmann::json> manifest = ReadVerifiedJsonBlob(layout_dir, chosen, "manifest");
+  if (!manifest.ok()) return manifest.status();
+  std::string manifest_type = StringOr(*manifest, "mediaType", StringOr(chosen, "mediaType"));
+  if (!manifest_type.empty() && manifest_type != kOciManifest && manifest_type != kDockerManifest) {
+    return absl::InvalidArgumentError(absl::StrCat("unsupported manifest media type ", manifest_type));
+  }
+
+  OciImage image;
+  image.manifest_digest = StringOr(chosen, "digest");
+  auto layers = manifest->find("layers");
+  if (layers == manifest->end() || !layers->is_array()) {
+    return absl::InvalidArgumentError(absl::StrCat("manifest ", image.manifest_digest, " has no layers"));
+  }
+  for (const nlohmann::json& d : *layers) {
+    if (!d.is_object()) return absl::InvalidArgumentError("malformed layer descriptor");
+    OciLayerBlob blob;
+    blob.digest = StringOr(d, "digest");
+    blob.media_type = StringOr(d, "mediaType");
+    auto size = d.find("size");
+    if (size == d.end() || !size->is_number_unsigned()) {
+      return absl::InvalidArgumentError(absl::StrCat("layer ", blob.digest, " has no valid size"));
+    }
+    blob.size = size->get<uint64_t>();
+    absl::StatusOr<std::string> path = OciBlobPath(layout_dir, blob.digest);
+    if (!path.ok()) return path.status();
+    blob.path = *path;
+    image.layers.push_back(std::move(blob));
+  }
+
+  auto config_desc = manifest->find("config");
+  if (config_desc != manifest->end() && config_desc->is_object()) {
+    absl::StatusOr<nlohmann::json> config = ReadVerifiedJsonBlob(layout_dir, *config_desc, "config");
+    if (!config.ok()) return config.status();
+    auto rootfs = config->find("rootfs");
+    if (rootfs != config->end() && rootfs->is_object()) {
+      auto ids = rootfs->find("diff_ids");
+      if (ids != rootfs->end() && ids->is_array()) {
+        for (const auto& id : *ids) {
+          if (id.is_string()) image.diff_ids.push_back(id.get<std::string>());
+        }
+      }
+    }
+  }
+  return image;
+}
+
+}  // namespace guest_pull::verity

@@ -1,0 +1,89 @@
+// Streaming dm-verity root hash computation.
+#include "kata_volume/verity/verity_tree.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/status/status.h"
+
+namespace guest_pull::verity {
+
+VerityTreeBuilder::VerityTreeBuilder(std::string salt)
+    : salt_(std::move(salt)), data_block_(kVerityBlockSize, 0) {}
+
+Sha256Digest VerityTreeBuilder::HashBlock(const uint8_t* block) {
+  hasher_.Update(salt_);
+  hasher_.Update(block, kVerityBlockSize);
+  return hasher_.Finish();
+}
+
+void VerityTreeBuilder::PushHash(size_t level, const Sha256Digest& digest) {
+  if (levels_.size() <= level) levels_.resize(level + 1);
+  Level& l = levels_[level];
+  if (l.block.empty()) l.block.assign(kVerityBlockSize, 0);
+  // Blocks are hashed lazily: a full block is only pushed up once a further
+  // hash arrives, so at Finish() the topmost level still holds its block.
+  if (l.used == kHashesPerBlock) {
+    Sha256Digest up = HashBlock(l.block.data());
+    std::fill(l.block.begin(), l.block.end(), 0);
+    l.used = 0;
+    PushHash(level + 1, up);
+  }
+  Level& same = levels_[level];  // PushHash may have resized levels_
+  std::memcpy(same.block.data() + same.used * kSha256Size, digest.data(), kSha256Size);
+  ++same.used;
+  ++same.total;
+}
+
+void VerityTreeBuilder::Update(const char* data, size_t size) {
+  bytes_fed_ += size;
+  while (size > 0) {
+    size_t n = std::min(size, kVerityBlockSize - data_used_);
+    std::memcpy(data_block_.data() + data_used_, data, n);
+    data_used_ += n;
+    data += n;
+    size -= n;
+    if (data_used_ == kVerityBlockSize) {
+      PushHash(0, HashBlock(data_block_.data()));
+      data_used_ = 0;
+    }
+  }
+}
+
+absl::StatusOr<std::string> VerityTreeBuilder::FinishHex() {
+  if (data_used_ > 0) {
+    std::fill(data_block_.begin() + data_used_, data_block_.end(), 0);
+    PushHash(0, HashBlock(data_block_.data()));
+    data_used_ = 0;
+  }
+  if (levels_.empty()) {
+    return absl::FailedPreconditionError("dm-verity tree over empty data");
+  }
+  // A single data block needs no hash level: veritysetup (cryptsetup's
+  // VERITY_create) then uses the data block's own hash as the root.
+  if (levels_[0].total == 1) {
+    std::string root = HexEncode(levels_[0].block.data(), kSha256Size);
+    levels_.clear();
+    return root;
+  }
+  // Flush each level's partial block upward until a level holds the single
+  // top block; the root hash is the hash of that block.
+  for (size_t level = 0;; ++level) {
+    const bool is_top = level + 1 >= levels_.size() || levels_[level + 1].total == 0;
+    if (is_top) {
+      std::string root = HexEncode(HashBlock(levels_[level].block.data()));
+      levels_.clear();
+      return root;
+    }
+    Sha256Digest up = HashBlock(levels_[level].block.data());
+    PushHash(level + 1, up);
+  }
+}
+
+absl::StatusOr<std::string> VerityRootHashHex(absl::string_view data) {
+  VerityTreeBuilder b;
+  b.Update(data);
+  return b.FinishHex();
+}
+
+}  // namespace guest_pull::verity
