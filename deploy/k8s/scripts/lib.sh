@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Shared helpers of install.sh and uninstall.sh (deploy/k8s/scripts).
+# Sourced, not executed (variables are used by the sourcing scripts).
+# Every setting can be overridden from the environment; the defaults match
+# the DaemonSet in deploy/k8s/daemonset.yaml.
+# shellcheck disable=SC2034
+
+# Host file system as seen from the container (the DaemonSet mounts / here).
+HOST_ROOT="${HOST_ROOT:-/host}"
+HOST_ROOT="${HOST_ROOT%/}"
+# Payload shipped in the image: bin/, systemd/, config/ (deploy/Dockerfile).
+PAYLOAD_DIR="${PAYLOAD_DIR:-/opt/guest-pull}"
+# Install prefix on the host; binaries go to $PREFIX/bin.
+PREFIX="${PREFIX:-/usr/local}"
+# The host's systemctl. nsenter reaches the host's systemd through PID 1's
+# mount namespace (needs hostPID + privileged). Tests substitute a recorder.
+SYSTEMCTL="${SYSTEMCTL:-nsenter --target 1 --mount -- systemctl}"
+# containerd's main config and the directory of our drop-in, host paths.
+CONTAINERD_CONFIG="${CONTAINERD_CONFIG:-/etc/containerd/config.toml}"
+CONTAINERD_DROPIN="${CONTAINERD_DROPIN:-/etc/containerd/conf.d/guest-pull.toml}"
+CONTAINERD_SERVICE="${CONTAINERD_SERVICE:-containerd.service}"
+# Used only when the host has no containerd config yet: 2 (containerd 1.6/1.7)
+# or 3 (containerd 2.x). Empty means "refuse".
+CONTAINERD_CONFIG_VERSION="${CONTAINERD_CONFIG_VERSION:-}"
+# Proxy plugin name and the kata runtime handler that uses it.
+PLUGIN_NAME="${PLUGIN_NAME:-guest-pull}"
+RUNTIME_HANDLER="${RUNTIME_HANDLER:-kata-qemu-coco-dev}"
+# containerd 1.6 has no runtime-specific snapshotter: "true" makes guest-pull
+# the node's default CRI snapshotter (only for nodes that run kata pods only).
+GLOBAL_SNAPSHOTTER="${GLOBAL_SNAPSHOTTER:-false}"
+SOCKET="${SOCKET:-/run/containerd-guest-pull-grpc/containerd-guest-pull-grpc.sock}"
+DATA_DIR="${DATA_DIR:-/var/lib/containerd-guest-pull-grpc}"
+CONFIG_DIR="${CONFIG_DIR:-/etc/containerd-guest-pull-grpc}"
+# Config to install on the host (a ConfigMap may be mounted over it).
+CONFIG_SOURCE="${CONFIG_SOURCE:-$PAYLOAD_DIR/config/config.toml}"
+# "true": CONFIG_SOURCE replaces a different host config (ConfigMap-managed).
+CONFIG_OVERWRITE="${CONFIG_OVERWRITE:-false}"
+UNIT_NAME="guest-pull-snapshotter.service"
+UNIT_PATH="/etc/systemd/system/$UNIT_NAME"
+BINARIES=(containerd-guest-pull-grpc guest-pull-overlayfs guest-pull-verity)
+# Bounded waits (seconds).
+ACTIVE_TIMEOUT_SECONDS="${ACTIVE_TIMEOUT_SECONDS:-120}"
+RUNTIME_WAIT_SECONDS="${RUNTIME_WAIT_SECONDS:-600}"
+POLL_SECONDS="${POLL_SECONDS:-2}"
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CONFIG_TOOL="${CONFIG_TOOL:-$SCRIPT_DIR/containerd-config.py}"
+
+read -r -a SYSTEMCTL_CMD <<< "$SYSTEMCTL"
+
+log() { printf '%s guest-pull-deploy: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+host_systemctl() {
+    log "systemctl $*"
+    "${SYSTEMCTL_CMD[@]}" "$@"
+}
+
+# Host paths of the containerd backup (original bytes) and of the marker
+# saying that the host had no containerd config before we came.
+backup_path() { printf '%s%s.guest-pull-backup' "$HOST_ROOT" "$CONTAINERD_CONFIG"; }
+absent_marker() { printf '%s%s.guest-pull-absent' "$HOST_ROOT" "$CONTAINERD_CONFIG"; }
+
+# Arguments of containerd-config.py shared by merge/check/dropin.
+config_tool_args() {
+    local args=(--plugin "$PLUGIN_NAME" --runtime "$RUNTIME_HANDLER" --address "$SOCKET")
+    [[ "$GLOBAL_SNAPSHOTTER" == "true" ]] && args+=(--global-snapshotter)
+    printf '%s\n' "${args[@]}"
+}
+
+# write_file_atomic SRC DST MODE: replace DST with SRC's bytes unless equal.
+# Returns 0 if DST changed, 1 if it was already identical.
+write_file_atomic() {
+    local src="$1" dst="$2" mode="$3" tmp
+    if [[ -f "$dst" ]] && cmp -s "$src" "$dst" \
+        && [[ "$(stat -c %a "$dst")" == "${mode#0}" ]]; then
+        return 1
+    fi
+    mkdir -p "$(dirname "$dst")"
+    tmp="$(mktemp "$(dirname "$dst")/.$(basename "$dst").XXXXXX")"
+    cat "$src" > "$tmp"
+    chmod "$mode" "$tmp"
+    # rename(2): a running binary or a reading containerd never sees a torn file.
+    mv -f "$tmp" "$dst"
+    return 0
+}
+
+# wait_active UNIT: bounded wait until the host's systemd reports UNIT active.
+wait_active() {
+    local unit="$1" waited=0
+    until "${SYSTEMCTL_CMD[@]}" is-active --quiet "$unit"; do
+        if (( waited >= ACTIVE_TIMEOUT_SECONDS )); then
+            log "$unit is not active after ${ACTIVE_TIMEOUT_SECONDS}s; last state:"
+            "${SYSTEMCTL_CMD[@]}" status --no-pager "$unit" >&2 || true
+            return 1
+        fi
+        sleep "$POLL_SECONDS"
+        waited=$(( waited + POLL_SECONDS ))
+    done
+    log "$unit is active"
+}

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Remove containerd-guest-pull-grpc from the host (DaemonSet preStop hook).
+#
+# Restores containerd's original config byte for byte from the backup that
+# install.sh made, removes the drop-in, restarts containerd, stops and
+# disables the snapshotter, removes its unit, binaries and (if unmodified)
+# its config. The data directory (/var/lib/containerd-guest-pull-grpc) is
+# KEPT: containerd's metadata still refers to the snapshots in it, and
+# deleting it behind containerd's back desynchronises the two (see
+# docs/operations.md). Idempotent; safe to run when nothing is installed.
+set -euo pipefail
+
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+containerd_changed=false
+
+restore_containerd_config() {
+    local cfg="$HOST_ROOT$CONTAINERD_CONFIG" expected
+    local -a tool_args
+    if [[ -f "$(backup_path)" ]]; then
+        if [[ -f "$cfg" ]] && ! cmp -s "$(backup_path)" "$cfg"; then
+            # Keep edits someone made after the install instead of losing them.
+            expected="$(mktemp)"
+            mapfile -t tool_args < <(config_tool_args)
+            if ! python3 "$CONFIG_TOOL" merge "$(backup_path)" --config-path "$CONTAINERD_CONFIG" \
+                    --dropin "$CONTAINERD_DROPIN" --host-root "$HOST_ROOT" "${tool_args[@]}" \
+                    > "$expected" 2>/dev/null || ! cmp -s "$expected" "$cfg"; then
+                cp -p "$cfg" "$cfg.guest-pull-uninstalled"
+                log "WARNING: $CONTAINERD_CONFIG was changed after the install; that version is kept as $CONTAINERD_CONFIG.guest-pull-uninstalled"
+            fi
+            rm -f "$expected"
+        fi
+        if ! cmp -s "$(backup_path)" "$cfg" 2>/dev/null; then
+            cp -p "$(backup_path)" "$cfg.guest-pull-restore"
+            mv -f "$cfg.guest-pull-restore" "$cfg"
+            containerd_changed=true
+        fi
+        rm -f "$(backup_path)"
+        log "restored the original $CONTAINERD_CONFIG"
+    elif [[ -f "$(absent_marker)" ]]; then
+        rm -f "$cfg" "$(absent_marker)"
+        containerd_changed=true
+        log "removed $CONTAINERD_CONFIG (the host had none before the install)"
+    fi
+    if [[ -f "$HOST_ROOT$CONTAINERD_DROPIN" ]]; then
+        rm -f "$HOST_ROOT$CONTAINERD_DROPIN"
+        rmdir --ignore-fail-on-non-empty "$(dirname "$HOST_ROOT$CONTAINERD_DROPIN")" 2>/dev/null || true
+        containerd_changed=true
+        log "removed $CONTAINERD_DROPIN"
+    fi
+}
+
+stop_snapshotter() {
+    if [[ -f "$HOST_ROOT$UNIT_PATH" ]]; then
+        host_systemctl disable --now "$UNIT_NAME" || log "WARNING: could not stop $UNIT_NAME"
+        rm -f "$HOST_ROOT$UNIT_PATH"
+        host_systemctl daemon-reload || true
+        log "removed $UNIT_PATH"
+    fi
+}
+
+remove_files() {
+    local name cfg="$HOST_ROOT$CONFIG_DIR/config.toml"
+    for name in "${BINARIES[@]}"; do
+        if [[ -e "$HOST_ROOT$PREFIX/bin/$name" ]]; then
+            rm -f "$HOST_ROOT$PREFIX/bin/$name"
+            log "removed $PREFIX/bin/$name"
+        fi
+    done
+    if [[ -f "$cfg" ]]; then
+        if [[ -f "$CONFIG_SOURCE" ]] && cmp -s "$CONFIG_SOURCE" "$cfg"; then
+            rm -f "$cfg"
+            log "removed $CONFIG_DIR/config.toml"
+        else
+            log "keeping $CONFIG_DIR/config.toml: it differs from the shipped one (operator changes)"
+        fi
+    fi
+    rmdir "$HOST_ROOT$CONFIG_DIR" 2>/dev/null || true
+}
+
+main() {
+    [[ -d "$HOST_ROOT" ]] || die "host root $HOST_ROOT does not exist"
+    restore_containerd_config
+    # containerd first: once it runs with the restored config it no longer
+    # talks to the snapshotter, which can then be stopped.
+    if [[ "$containerd_changed" == true ]]; then
+        host_systemctl restart "$CONTAINERD_SERVICE" || log "WARNING: could not restart $CONTAINERD_SERVICE"
+    fi
+    stop_snapshotter
+    remove_files
+    log "uninstalled; the data directory $DATA_DIR is kept on purpose (containerd still has records of its snapshots)"
+}
+
+main "$@"
