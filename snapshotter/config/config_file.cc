@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <functional>
@@ -68,6 +69,10 @@ std::string KeyText(std::string_view key) {
     }
   }
   if (bare) return std::string(key);
+  if (key.find('\'') == std::string_view::npos &&
+      key.find('\n') == std::string_view::npos) {
+    return absl::StrCat("'", absl::string_view(key.data(), key.size()), "'");
+  }
   return absl::StrCat("\"", absl::CEscape(absl::string_view(key.data(), key.size())),
                       "\"");
 }
@@ -85,9 +90,18 @@ class SchemaReader {
 
   void ReadDocument(const toml::table& root, ConfigFile* out);
 
+  // All problems, in file order.
   absl::Status Result() const {
     if (errors_.empty()) return absl::OkStatus();
-    return absl::InvalidArgumentError(absl::StrJoin(errors_, "; "));
+    std::vector<Problem> sorted = errors_;
+    std::stable_sort(sorted.begin(), sorted.end(),
+                     [](const Problem& a, const Problem& b) {
+                       return a.line < b.line;
+                     });
+    std::vector<std::string> messages;
+    messages.reserve(sorted.size());
+    for (const Problem& problem : sorted) messages.push_back(problem.message);
+    return absl::InvalidArgumentError(absl::StrJoin(messages, "; "));
   }
 
  private:
@@ -123,14 +137,22 @@ class SchemaReader {
                   const absl::Status& status);
   void AddError(const toml::source_region& where, absl::string_view message);
 
+  // One problem and the line it is on (toml++ tables iterate in key order,
+  // not file order, so problems are sorted before reporting).
+  struct Problem {
+    uint32_t line;
+    std::string message;
+  };
+
   std::string source_name_;
-  std::vector<std::string> errors_;
+  std::vector<Problem> errors_;
 };
 
 void SchemaReader::AddError(const toml::source_region& where,
                             absl::string_view message) {
-  errors_.push_back(
-      absl::StrCat(source_name_, ": line ", where.begin.line, ": ", message));
+  errors_.push_back(Problem{
+      where.begin.line,
+      absl::StrCat(source_name_, ": line ", where.begin.line, ": ", message)});
 }
 
 void SchemaReader::TypeError(const toml::node& node, const std::string& path,

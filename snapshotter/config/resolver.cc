@@ -91,8 +91,9 @@ absl::string_view ValueSourceName(ValueSource source) {
   return "unknown";
 }
 
-absl::StatusOr<ResolvedConfig> ResolveConfig(const FlagValues& flags,
-                                             const EnvLookup& env) {
+absl::StatusOr<ResolvedConfig> ResolveConfig(
+    const FlagValues& flags, const EnvLookup& env,
+    const std::string& default_config_path) {
   ResolvedConfig resolved;
 
   // 1. Which config file, and must it exist?
@@ -103,7 +104,7 @@ absl::StatusOr<ResolvedConfig> ResolveConfig(const FlagValues& flags,
     resolved.config_path = (*config_path)->value;
     resolved.config_path_source = (*config_path)->source;
   } else {
-    resolved.config_path = kDefaultConfigPath;
+    resolved.config_path = default_config_path;
     resolved.config_path_source = ValueSource::kDefault;
   }
 
@@ -122,7 +123,7 @@ absl::StatusOr<ResolvedConfig> ResolveConfig(const FlagValues& flags,
   if (!file->has_value() && config_path->has_value()) {
     return absl::NotFoundError(absl::StrCat(
         "config file \"", resolved.config_path, "\" does not exist (named by ",
-        (*config_path)->origin, "); only the default ", kDefaultConfigPath,
+        (*config_path)->origin, "); only the default ", default_config_path,
         " may be absent"));
   }
   resolved.config_file_found = file->has_value();

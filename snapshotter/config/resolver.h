@@ -59,9 +59,11 @@ struct ResolvedConfig {
 // Resolves the configuration. Errors (InvalidArgument, NotFound, ...) name
 // the flag, environment variable or file key and line that is wrong; the
 // daemon must not start on error. A config file named by --config or
-// GUEST_PULL_CONFIG must exist; at the default path it may be absent.
+// GUEST_PULL_CONFIG must exist; at default_config_path (a parameter only so
+// tests can point it elsewhere) it may be absent.
 absl::StatusOr<ResolvedConfig> ResolveConfig(
-    const FlagValues& flags, const EnvLookup& env = ProcessEnvironment());
+    const FlagValues& flags, const EnvLookup& env = ProcessEnvironment(),
+    const std::string& default_config_path = kDefaultConfigPath);
 
 // One line for the startup log, e.g.
 // config=/etc/.../config.toml (default, not found) root=/var/lib/x (flag
