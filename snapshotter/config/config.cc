@@ -263,6 +263,14 @@ absl::Status ValidatePattern(absl::string_view pattern) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateIncludeList(const std::vector<std::string>& include) {
+  if (!include.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      "an empty include list would keep every image on the host; use "
+      "[\".*\"] to guest-pull every image, or set guest_pull.enable = false "
+      "to turn guest pull off");
+}
+
 absl::Status ValidateConfig(const Config& config) {
   std::vector<std::string> errors;
   auto check = [&errors](absl::string_view key, const absl::Status& status) {
@@ -277,6 +285,7 @@ absl::Status ValidateConfig(const Config& config) {
   check("address", ValidateAddress(config.address));
   check("guest_pull.mount_type",
         ValidateMountType(config.guest_pull.mount_type));
+  check("guest_pull.include", ValidateIncludeList(config.guest_pull.include));
   for (size_t i = 0; i < config.guest_pull.include.size(); ++i) {
     check(absl::StrCat("guest_pull.include[", i, "]"),
           ValidatePattern(config.guest_pull.include[i]));

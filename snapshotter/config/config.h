@@ -104,6 +104,9 @@ absl::Status ValidateLayerCachePath(absl::string_view path);
 absl::Status ValidateMetricsAddress(absl::string_view address);
 // An RE2 pattern that compiles.
 absl::Status ValidatePattern(absl::string_view pattern);
+// guest_pull.include must not be empty: an empty list would silently keep
+// every image on the host (guest_pull.enable = false says that explicitly).
+absl::Status ValidateIncludeList(const std::vector<std::string>& include);
 
 // Checks every field of a config built in code (ParseConfig already does).
 absl::Status ValidateConfig(const Config& config);

@@ -266,10 +266,13 @@ void SchemaReader::ReadDocument(const toml::table& root, ConfigFile* out) {
   GuestPullConfig& guest_pull = config.guest_pull;
   VerityConfig& verity = config.verity;
 
-  auto pattern_list = [this](std::vector<std::string>* target) {
-    return [this, target](const toml::node& node, const std::string& path) {
+  auto pattern_list = [this](std::vector<std::string>* target,
+                             bool may_be_empty) {
+    return [this, target, may_be_empty](const toml::node& node,
+                                        const std::string& path) {
       std::vector<const toml::node*> element_nodes;
       if (!ReadStringArray(node, path, target, &element_nodes)) return;
+      if (!may_be_empty) CheckValue(node, path, ValidateIncludeList(*target));
       for (size_t i = 0; i < target->size(); ++i) {
         CheckValue(*element_nodes[i], absl::StrCat(path, "[", i, "]"),
                    ValidatePattern((*target)[i]));
@@ -282,8 +285,8 @@ void SchemaReader::ReadDocument(const toml::table& root, ConfigFile* out) {
        [&](const toml::node& node, const std::string& path) {
          ReadBool(node, path, &guest_pull.enable);
        }},
-      {"include", pattern_list(&guest_pull.include)},
-      {"exclude", pattern_list(&guest_pull.exclude)},
+      {"include", pattern_list(&guest_pull.include, /*may_be_empty=*/false)},
+      {"exclude", pattern_list(&guest_pull.exclude, /*may_be_empty=*/true)},
       {"mount_type",
        [&](const toml::node& node, const std::string& path) {
          if (ReadString(node, path, &guest_pull.mount_type)) {

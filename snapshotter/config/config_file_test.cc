@@ -99,11 +99,18 @@ TEST(ConfigFileTest, DottedKeysAndInlineTablesWork) {
   EXPECT_EQ(config->metrics.address, "[::1]:9110");
 }
 
-TEST(ConfigFileTest, EmptyIncludeListIsAllowed) {
+TEST(ConfigFileTest, EmptyIncludeListIsAnError) {
+  const std::string message = ParseError("[guest_pull]\n\ninclude = []\n");
+  EXPECT_THAT(message, HasSubstr("line 3"));
+  EXPECT_THAT(message, HasSubstr("key \"guest_pull.include\""));
+  EXPECT_THAT(message, HasSubstr("guest_pull.enable = false"));
+}
+
+TEST(ConfigFileTest, EmptyExcludeListIsAllowed) {
   absl::StatusOr<Config> config =
-      ParseConfig("[guest_pull]\ninclude = []\n", "test.toml");
+      ParseConfig("[guest_pull]\nexclude = []\n", "test.toml");
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_TRUE(config->guest_pull.include.empty());
+  EXPECT_TRUE(config->guest_pull.exclude.empty());
 }
 
 TEST(ConfigFileTest, UnknownTopLevelKeyNamesKeyAndLine) {

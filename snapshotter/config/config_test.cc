@@ -141,6 +141,15 @@ TEST(ConfigTest, PatternMustCompile) {
   EXPECT_THAT(std::string(status.message()), HasSubstr("missing )"));
 }
 
+TEST(ConfigTest, IncludeListMustNotBeEmpty) {
+  EXPECT_TRUE(ValidateIncludeList({".*"}).ok());
+  EXPECT_FALSE(ValidateIncludeList({}).ok());
+  Config config;
+  config.guest_pull.include.clear();
+  EXPECT_THAT(std::string(ValidateConfig(config).message()),
+              HasSubstr("guest_pull.include:"));
+}
+
 TEST(ConfigTest, ValidateConfigReportsEveryBadField) {
   Config config;
   config.root = "relative";

@@ -38,7 +38,8 @@ enable = true
 # "docker.io/library/nginx:1.25"). An image is pulled in the guest only if
 # its reference matches one include pattern and no exclude pattern. Pulls
 # without a CRI image reference (e.g. "ctr image pull") always stay on the
-# host. An empty include list keeps every image on the host.
+# host. The list must not be empty (use enable = false to turn guest pull
+# off).
 include = [".*"]
 
 # RE2 patterns; a matching reference is unpacked on the host, e.g.

@@ -1,0 +1,277 @@
+// A small recursive-descent parser for containerd's filter syntax.
+#include "snapshotter/filters.h"
+
+#include <cctype>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace guest_pull {
+namespace {
+
+bool IsFieldChar(char c) {
+  return c == '_' || std::isalnum(static_cast<unsigned char>(c));
+}
+
+bool IsQuote(char c) { return c == '"' || c == '/' || c == '|'; }
+
+// Scans one filter string.
+class Parser {
+ public:
+  explicit Parser(absl::string_view input) : in_(input) {}
+
+  absl::StatusOr<std::vector<Selector>> Parse() {
+    std::vector<Selector> all;
+    while (true) {
+      auto sel = ParseSelector();
+      if (!sel.ok()) return sel.status();
+      all.push_back(*std::move(sel));
+      SkipSpace();
+      if (AtEnd()) break;
+      if (in_[pos_] != ',') return Error("expected ',' or end of filter");
+      ++pos_;
+    }
+    return all;
+  }
+
+ private:
+  bool AtEnd() const { return pos_ >= in_.size(); }
+
+  void SkipSpace() {
+    while (!AtEnd() && std::isspace(static_cast<unsigned char>(in_[pos_]))) {
+      ++pos_;
+    }
+  }
+
+  absl::Status Error(absl::string_view what) const {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "filter \"", in_, "\": parse error at position ", pos_, ": ", what));
+  }
+
+  absl::StatusOr<Selector> ParseSelector() {
+    Selector sel;
+    while (true) {
+      auto field = ParseField();
+      if (!field.ok()) return field.status();
+      sel.fieldpath.push_back(*std::move(field));
+      SkipSpace();
+      if (!AtEnd() && in_[pos_] == '.') {
+        ++pos_;
+        continue;
+      }
+      break;
+    }
+    if (AtEnd() || in_[pos_] == ',') return sel;
+    absl::string_view rest = in_.substr(pos_);
+    if (rest.substr(0, 2) == "==") {
+      sel.op = Selector::Op::kEqual;
+    } else if (rest.substr(0, 2) == "!=") {
+      sel.op = Selector::Op::kNotEqual;
+    } else if (rest.substr(0, 2) == "~=") {
+      sel.op = Selector::Op::kMatches;
+    } else {
+      return Error("expected an operator (==, != or ~=)");
+    }
+    pos_ += 2;
+    SkipSpace();
+    auto value = ParseValue(sel.op == Selector::Op::kMatches);
+    if (!value.ok()) return value.status();
+    sel.value = *std::move(value);
+    if (sel.op == Selector::Op::kMatches) {
+      sel.re = std::make_shared<RE2>(sel.value, RE2::Quiet);
+      if (!sel.re->ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("filter \"", in_, "\": invalid regular expression \"",
+                         sel.value, "\": ", sel.re->error()));
+      }
+    }
+    return sel;
+  }
+
+  absl::StatusOr<std::string> ParseField() {
+    SkipSpace();
+    if (AtEnd()) return Error("expected a field");
+    if (in_[pos_] == '"') return ParseQuoted();
+    size_t start = pos_;
+    while (!AtEnd() && IsFieldChar(in_[pos_])) ++pos_;
+    if (pos_ == start) return Error("expected a field or a quoted string");
+    return std::string(in_.substr(start, pos_ - start));
+  }
+
+  absl::StatusOr<std::string> ParseValue(bool allow_alt_quotes) {
+    if (AtEnd()) return Error("expected a value");
+    char c = in_[pos_];
+    if (IsQuote(c)) {
+      if (c != '"' && !allow_alt_quotes) return Error("invalid quote");
+      return ParseQuoted();
+    }
+    size_t start = pos_;
+    while (!AtEnd() && in_[pos_] != ',' &&
+           !std::isspace(static_cast<unsigned char>(in_[pos_]))) {
+      ++pos_;
+    }
+    if (pos_ == start) return Error("expected a value");
+    return std::string(in_.substr(start, pos_ - start));
+  }
+
+  // Reads a quoted string starting at the quote, with Go-style escapes.
+  absl::StatusOr<std::string> ParseQuoted() {
+    const char quote = in_[pos_++];
+    std::string out;
+    while (true) {
+      if (AtEnd()) return Error("quoted string not terminated");
+      char c = in_[pos_++];
+      if (c == quote) return out;
+      if (c == '\n') return Error("quoted string not terminated");
+      if (c != '\\') {
+        out.push_back(c);
+        continue;
+      }
+      if (AtEnd()) return Error("quoted string not terminated");
+      char e = in_[pos_++];
+      switch (e) {
+        case 'a': out.push_back('\a'); break;
+        case 'b': out.push_back('\b'); break;
+        case 'f': out.push_back('\f'); break;
+        case 'n': out.push_back('\n'); break;
+        case 'r': out.push_back('\r'); break;
+        case 't': out.push_back('\t'); break;
+        case 'v': out.push_back('\v'); break;
+        case '\\': out.push_back('\\'); break;
+        case 'x': {
+          auto v = ParseDigits(16, 2);
+          if (!v) return Error("invalid \\x escape");
+          out.push_back(static_cast<char>(*v));
+          break;
+        }
+        case 'u':
+        case 'U': {
+          auto v = ParseDigits(16, e == 'u' ? 4 : 8);
+          if (!v || *v > 0x10FFFF) return Error("invalid unicode escape");
+          AppendUtf8(*v, &out);
+          break;
+        }
+        default:
+          if (e == quote) {
+            out.push_back(e);
+          } else if (e >= '0' && e <= '7') {
+            --pos_;
+            auto v = ParseDigits(8, 3);
+            if (!v || *v > 255) return Error("invalid octal escape");
+            out.push_back(static_cast<char>(*v));
+          } else {
+            return Error(absl::StrCat("invalid escape \\", std::string(1, e)));
+          }
+      }
+    }
+  }
+
+  std::optional<uint32_t> ParseDigits(int base, int count) {
+    uint32_t v = 0;
+    for (int i = 0; i < count; ++i) {
+      if (AtEnd()) return std::nullopt;
+      char c = in_[pos_++];
+      int d;
+      if (c >= '0' && c <= '9') {
+        d = c - '0';
+      } else if (c >= 'a' && c <= 'f') {
+        d = c - 'a' + 10;
+      } else if (c >= 'A' && c <= 'F') {
+        d = c - 'A' + 10;
+      } else {
+        return std::nullopt;
+      }
+      if (d >= base) return std::nullopt;
+      v = v * base + d;
+    }
+    return v;
+  }
+
+  static void AppendUtf8(uint32_t cp, std::string* out) {
+    if (cp < 0x80) {
+      out->push_back(static_cast<char>(cp));
+    } else if (cp < 0x800) {
+      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else if (cp < 0x10000) {
+      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else {
+      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    }
+  }
+
+  absl::string_view in_;
+  size_t pos_ = 0;
+};
+
+// Looks a field path up in a snapshot's info (containerd's adaptor).
+std::optional<std::string> FieldOf(const Info& info,
+                                   const std::vector<std::string>& path) {
+  if (path.empty()) return std::nullopt;
+  const std::string& head = path[0];
+  if (head == "kind") {
+    if (info.kind == Kind::kUnknown) return std::nullopt;
+    return std::string(KindName(info.kind));
+  }
+  if (head == "name") return info.name;
+  if (head == "parent") return info.parent;
+  if (head == "labels") {
+    if (info.labels.empty()) return std::nullopt;
+    std::string key = absl::StrJoin(path.begin() + 1, path.end(), ".");
+    auto it = info.labels.find(key);
+    if (it == info.labels.end()) return std::nullopt;
+    return it->second;
+  }
+  return std::nullopt;
+}
+
+bool SelectorMatches(const Selector& sel, const Info& info) {
+  std::optional<std::string> value = FieldOf(info, sel.fieldpath);
+  switch (sel.op) {
+    case Selector::Op::kPresent:
+      return value.has_value();
+    case Selector::Op::kEqual:
+      return value.has_value() && *value == sel.value;
+    case Selector::Op::kNotEqual:
+      return value.value_or("") != sel.value;
+    case Selector::Op::kMatches:
+      return RE2::PartialMatch(value.value_or(""), *sel.re);
+  }
+  return false;
+}
+
+}  // namespace
+
+absl::StatusOr<SnapshotFilter> SnapshotFilter::Parse(
+    const std::vector<std::string>& filters) {
+  SnapshotFilter f;
+  for (const std::string& text : filters) {
+    auto all = Parser(text).Parse();
+    if (!all.ok()) return all.status();
+    f.any_of_.push_back(*std::move(all));
+  }
+  return f;
+}
+
+bool SnapshotFilter::Matches(const Info& info) const {
+  if (any_of_.empty()) return true;
+  for (const auto& all : any_of_) {
+    bool ok = true;
+    for (const Selector& sel : all) {
+      if (!SelectorMatches(sel, info)) {
+        ok = false;
+        break;
+      }
+    }
+    if (ok) return true;
+  }
+  return false;
+}
+
+}  // namespace guest_pull

@@ -1,0 +1,48 @@
+// containerd's filter language for List/Walk:
+//   <fieldpath>[<op><value>] joined by ',' (AND); several filter strings OR.
+// Field paths are '.'-separated identifiers or "quoted" parts
+// (labels."containerd.io/snapshot.ref"); operators are ==, != and ~=
+// (RE2, unanchored like Go's MatchString); a selector without an operator
+// tests presence. Values are bare or quoted ("...", and /.../ or |...| for
+// ~=). Snapshot fields: name, parent, kind (view|active|committed),
+// labels.<key>.
+#ifndef SNAPSHOTTER_FILTERS_H_
+#define SNAPSHOTTER_FILTERS_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "re2/re2.h"
+#include "snapshotter/snapshot_types.h"
+
+namespace guest_pull {
+
+// One parsed <fieldpath>[<op><value>] term.
+struct Selector {
+  enum class Op { kPresent, kEqual, kNotEqual, kMatches };
+  std::vector<std::string> fieldpath;
+  Op op = Op::kPresent;
+  std::string value;
+  std::shared_ptr<RE2> re;  // set for kMatches
+};
+
+// A parsed set of filter strings; matches when any string's selectors all
+// match. An empty filter matches everything.
+class SnapshotFilter {
+ public:
+  // Parses the filter strings of a List request. Errors are
+  // InvalidArgument naming the filter and the position.
+  static absl::StatusOr<SnapshotFilter> Parse(
+      const std::vector<std::string>& filters);
+
+  bool Matches(const Info& info) const;
+
+ private:
+  std::vector<std::vector<Selector>> any_of_;
+};
+
+}  // namespace guest_pull
+
+#endif  // SNAPSHOTTER_FILTERS_H_

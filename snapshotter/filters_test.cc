@@ -1,0 +1,94 @@
+// Tests for the containerd filter parser and matcher.
+#include "snapshotter/filters.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace guest_pull {
+namespace {
+
+using ::testing::HasSubstr;
+
+Info MakeInfo() {
+  Info info;
+  info.name = "sha256:abc";
+  info.parent = "sha256:parent";
+  info.kind = Kind::kCommitted;
+  info.labels = {{"containerd.io/snapshot.ref", "sha256:abc"},
+                 {"foo", "bar"},
+                 {"a.b", "dotted"}};
+  return info;
+}
+
+bool Match(std::vector<std::string> filters, const Info& info) {
+  auto f = SnapshotFilter::Parse(filters);
+  EXPECT_TRUE(f.ok()) << f.status();
+  return f.ok() && f->Matches(info);
+}
+
+TEST(FiltersTest, EmptyMatchesAll) { EXPECT_TRUE(Match({}, MakeInfo())); }
+
+TEST(FiltersTest, NameParentKind) {
+  Info info = MakeInfo();
+  EXPECT_TRUE(Match({"name==sha256:abc"}, info));
+  EXPECT_FALSE(Match({"name==sha256:abd"}, info));
+  EXPECT_TRUE(Match({"parent==sha256:parent"}, info));
+  EXPECT_TRUE(Match({"kind==committed"}, info));
+  EXPECT_FALSE(Match({"kind==active"}, info));
+  EXPECT_TRUE(Match({"kind!=active"}, info));
+}
+
+TEST(FiltersTest, ContainerdRemoteSnapshotWalk) {
+  Info info = MakeInfo();
+  EXPECT_TRUE(Match({"labels.\"containerd.io/snapshot.ref\"==sha256:abc,"
+                     "parent==sha256:parent"},
+                    info));
+  EXPECT_FALSE(Match({"labels.\"containerd.io/snapshot.ref\"==sha256:abc,"
+                      "parent==sha256:other"},
+                     info));
+}
+
+TEST(FiltersTest, LabelPresenceAndDottedKeys) {
+  Info info = MakeInfo();
+  EXPECT_TRUE(Match({"labels.foo"}, info));
+  EXPECT_FALSE(Match({"labels.missing"}, info));
+  EXPECT_TRUE(Match({"labels.a.b==dotted"}, info));
+  EXPECT_TRUE(Match({"labels.\"foo\"==\"bar\""}, info));
+}
+
+TEST(FiltersTest, OrAcrossStrings) {
+  Info info = MakeInfo();
+  EXPECT_TRUE(Match({"name==x", "labels.foo==bar"}, info));
+  EXPECT_FALSE(Match({"name==x", "labels.foo==baz"}, info));
+}
+
+TEST(FiltersTest, RegexAndSpaces) {
+  Info info = MakeInfo();
+  EXPECT_TRUE(Match({"name~=/^sha256:a/"}, info));
+  EXPECT_TRUE(Match({"name~=abc"}, info));
+  EXPECT_FALSE(Match({"name~=^abc"}, info));
+  EXPECT_TRUE(Match({" name == sha256:abc , labels.foo "}, info));
+}
+
+TEST(FiltersTest, NotEqualOnMissingFieldMatches) {
+  EXPECT_TRUE(Match({"labels.missing!=x"}, MakeInfo()));
+}
+
+TEST(FiltersTest, Errors) {
+  for (const char* bad : {"", "name==", "name=x", "labels.\"unterminated",
+                          "name==/slashquoted/", "name~=/(/", "name==a b"}) {
+    auto f = SnapshotFilter::Parse({bad});
+    EXPECT_EQ(f.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+  auto f = SnapshotFilter::Parse({"name=x"});
+  EXPECT_THAT(f.status().message(), HasSubstr("name=x"));
+}
+
+TEST(FiltersTest, Escapes) {
+  Info info = MakeInfo();
+  info.labels["q\"k"] = "v\n";
+  EXPECT_TRUE(Match({"labels.\"q\\\"k\"==\"v\\n\""}, info));
+}
+
+}  // namespace
+}  // namespace guest_pull

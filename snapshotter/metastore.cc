@@ -1,0 +1,216 @@
+// SQLite-backed metadata store and its transaction helper.
+#include "snapshotter/metastore.h"
+
+#include <sqlite3.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace guest_pull {
+namespace {
+
+absl::Status SqliteError(sqlite3* db, absl::string_view what) {
+  return absl::InternalError(
+      absl::StrCat("metadata database: ", what, ": ", sqlite3_errmsg(db)));
+}
+
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE snapshots (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  key        TEXT NOT NULL UNIQUE,
+  parent_id  INTEGER REFERENCES snapshots(id),
+  kind       INTEGER NOT NULL,
+  created_ns INTEGER NOT NULL,
+  updated_ns INTEGER NOT NULL,
+  size       INTEGER NOT NULL DEFAULT 0,
+  inodes     INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX snapshots_parent ON snapshots(parent_id);
+CREATE TABLE labels (
+  snapshot_id INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
+  name        TEXT NOT NULL,
+  value       TEXT NOT NULL,
+  PRIMARY KEY (snapshot_id, name)
+);
+)sql";
+
+}  // namespace
+
+Statement::Statement(Statement&& other) noexcept
+    : db_(other.db_), stmt_(other.stmt_), bind_status_(other.bind_status_) {
+  other.stmt_ = nullptr;
+}
+
+Statement::~Statement() {
+  if (stmt_ != nullptr) sqlite3_finalize(stmt_);
+}
+
+Statement& Statement::Bind(int index, absl::string_view text) {
+  if (sqlite3_bind_text(stmt_, index, text.data(),
+                        static_cast<int>(text.size()),
+                        SQLITE_TRANSIENT) != SQLITE_OK) {
+    bind_status_ = SqliteError(db_, "bind");
+  }
+  return *this;
+}
+
+Statement& Statement::Bind(int index, int64_t value) {
+  if (sqlite3_bind_int64(stmt_, index, value) != SQLITE_OK) {
+    bind_status_ = SqliteError(db_, "bind");
+  }
+  return *this;
+}
+
+Statement& Statement::BindNull(int index) {
+  if (sqlite3_bind_null(stmt_, index) != SQLITE_OK) {
+    bind_status_ = SqliteError(db_, "bind");
+  }
+  return *this;
+}
+
+absl::StatusOr<bool> Statement::Step() {
+  if (!bind_status_.ok()) return bind_status_;
+  int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  if (rc == SQLITE_CONSTRAINT) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("metadata database: ", sqlite3_errmsg(db_)));
+  }
+  return SqliteError(db_, "step");
+}
+
+absl::Status Statement::Run() {
+  absl::StatusOr<bool> row = Step();
+  if (!row.ok()) return row.status();
+  return absl::OkStatus();
+}
+
+std::string Statement::ColumnText(int index) const {
+  const unsigned char* text = sqlite3_column_text(stmt_, index);
+  int size = sqlite3_column_bytes(stmt_, index);
+  if (text == nullptr) return "";
+  return std::string(reinterpret_cast<const char*>(text), size);
+}
+
+int64_t Statement::ColumnInt64(int index) const {
+  return sqlite3_column_int64(stmt_, index);
+}
+
+bool Statement::ColumnIsNull(int index) const {
+  return sqlite3_column_type(stmt_, index) == SQLITE_NULL;
+}
+
+absl::StatusOr<Statement> Transaction::Prepare(absl::string_view sql) {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt,
+                         nullptr) != SQLITE_OK) {
+    return SqliteError(db_, absl::StrCat("prepare \"", sql, "\""));
+  }
+  return Statement(db_, stmt);
+}
+
+absl::Status Transaction::Exec(absl::string_view sql) {
+  std::string text(sql);
+  char* err = nullptr;
+  if (sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    absl::Status s = absl::InternalError(
+        absl::StrCat("metadata database: ", err ? err : "exec failed"));
+    sqlite3_free(err);
+    return s;
+  }
+  return absl::OkStatus();
+}
+
+int64_t Transaction::LastInsertId() const {
+  return sqlite3_last_insert_rowid(db_);
+}
+
+int Transaction::Changes() const { return sqlite3_changes(db_); }
+
+absl::StatusOr<std::unique_ptr<MetaStore>> MetaStore::Open(
+    const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+      nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot open metadata database ", path, ": ", msg));
+  }
+  sqlite3_busy_timeout(db, 10000);
+  std::unique_ptr<MetaStore> store(new MetaStore(db));
+  absl::Status s = store->Migrate();
+  if (!s.ok()) {
+    return absl::Status(s.code(), absl::StrCat(path, ": ", s.message()));
+  }
+  return store;
+}
+
+MetaStore::~MetaStore() {
+  absl::MutexLock lock(&mu_);
+  sqlite3_close_v2(db_);
+}
+
+absl::Status MetaStore::Migrate() {
+  absl::MutexLock lock(&mu_);
+  Transaction tx(db_);
+  // WAL + FULL: a commit returns only after the WAL is fsynced.
+  for (const char* pragma :
+       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
+        "PRAGMA foreign_keys=ON"}) {
+    if (absl::Status s = tx.Exec(pragma); !s.ok()) return s;
+  }
+  absl::StatusOr<Statement> st = tx.Prepare("PRAGMA user_version");
+  if (!st.ok()) return st.status();
+  absl::StatusOr<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  int64_t version = *row ? st->ColumnInt64(0) : 0;
+  if (version > kSchemaVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "metadata schema version ", version,
+        " is newer than this daemon supports (", kSchemaVersion,
+        "); run a newer containerd-guest-pull-grpc"));
+  }
+  if (version == kSchemaVersion) return absl::OkStatus();
+  if (absl::Status s = tx.Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  absl::Status s = tx.Exec(kSchemaV1);
+  if (s.ok()) {
+    s = tx.Exec(absl::StrCat("PRAGMA user_version=", kSchemaVersion));
+  }
+  if (!s.ok()) {
+    tx.Exec("ROLLBACK").IgnoreError();
+    return s;
+  }
+  return tx.Exec("COMMIT");
+}
+
+absl::Status MetaStore::RunInTransaction(
+    absl::string_view begin,
+    const std::function<absl::Status(Transaction&)>& fn) {
+  absl::MutexLock lock(&mu_);
+  Transaction tx(db_);
+  if (absl::Status s = tx.Exec(begin); !s.ok()) return s;
+  absl::Status s = fn(tx);
+  if (!s.ok()) {
+    tx.Exec("ROLLBACK").IgnoreError();
+    return s;
+  }
+  s = tx.Exec("COMMIT");
+  if (!s.ok()) tx.Exec("ROLLBACK").IgnoreError();
+  return s;
+}
+
+absl::Status MetaStore::Update(
+    const std::function<absl::Status(Transaction&)>& fn) {
+  return RunInTransaction("BEGIN IMMEDIATE", fn);
+}
+
+absl::Status MetaStore::View(
+    const std::function<absl::Status(Transaction&)>& fn) {
+  return RunInTransaction("BEGIN", fn);
+}
+
+}  // namespace guest_pull

@@ -1,0 +1,95 @@
+// The snapshotter's metadata database: one SQLite file, opened in WAL mode
+// with synchronous=FULL so every committed transaction is on disk before the
+// RPC returns. All access goes through Update()/View(), the transaction
+// helper; callers never see the raw connection.
+#ifndef SNAPSHOTTER_METASTORE_H_
+#define SNAPSHOTTER_METASTORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace guest_pull {
+
+// A prepared SQL statement; bind parameters are 1-based.
+class Statement {
+ public:
+  Statement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  Statement(Statement&& other) noexcept;
+  Statement& operator=(Statement&&) = delete;
+  Statement(const Statement&) = delete;
+  ~Statement();
+
+  Statement& Bind(int index, absl::string_view text);
+  Statement& Bind(int index, int64_t value);
+  Statement& BindNull(int index);
+
+  // Advances: true when a row is available, false when done.
+  absl::StatusOr<bool> Step();
+  // Runs a statement that returns no rows.
+  absl::Status Run();
+
+  std::string ColumnText(int index) const;
+  int64_t ColumnInt64(int index) const;
+  bool ColumnIsNull(int index) const;
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_;
+  absl::Status bind_status_;
+};
+
+// A live transaction handed to the function given to Update()/View().
+class Transaction {
+ public:
+  explicit Transaction(sqlite3* db) : db_(db) {}
+  absl::StatusOr<Statement> Prepare(absl::string_view sql);
+  absl::Status Exec(absl::string_view sql);
+  int64_t LastInsertId() const;
+  int Changes() const;
+
+ private:
+  sqlite3* db_;
+};
+
+// Owns the connection. Transactions are serialized by a mutex.
+class MetaStore {
+ public:
+  // Schema version this binary writes; newer databases are refused.
+  static constexpr int kSchemaVersion = 1;
+
+  // Opens (creating if needed) the database at `path`, applying the schema.
+  static absl::StatusOr<std::unique_ptr<MetaStore>> Open(
+      const std::string& path);
+  ~MetaStore();
+
+  // Runs `fn` in a write transaction; commits (durably) if it returns OK,
+  // rolls back otherwise and returns its error.
+  absl::Status Update(const std::function<absl::Status(Transaction&)>& fn);
+  // Runs `fn` in a read transaction.
+  absl::Status View(const std::function<absl::Status(Transaction&)>& fn);
+
+ private:
+  explicit MetaStore(sqlite3* db) : db_(db) {}
+  absl::Status Migrate();
+  absl::Status RunInTransaction(
+      absl::string_view begin,
+      const std::function<absl::Status(Transaction&)>& fn);
+
+  absl::Mutex mu_;
+  sqlite3* db_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace guest_pull
+
+#endif  // SNAPSHOTTER_METASTORE_H_

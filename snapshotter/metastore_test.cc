@@ -1,0 +1,111 @@
+// Tests for the metadata store's transaction helper and schema handling.
+#include "snapshotter/metastore.h"
+
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace guest_pull {
+namespace {
+
+std::string TempDbPath(const char* name) {
+  return std::string(getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp") +
+         "/" + name + "." + std::to_string(getpid()) + ".db";
+}
+
+int64_t CountSnapshots(MetaStore& store) {
+  int64_t n = -1;
+  EXPECT_TRUE(store
+                  .View([&](Transaction& tx) -> absl::Status {
+                    auto st = tx.Prepare("SELECT COUNT(*) FROM snapshots");
+                    if (!st.ok()) return st.status();
+                    auto row = st->Step();
+                    if (!row.ok()) return row.status();
+                    n = st->ColumnInt64(0);
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  return n;
+}
+
+absl::Status InsertKey(Transaction& tx, absl::string_view key) {
+  auto st = tx.Prepare(
+      "INSERT INTO snapshots(key, kind, created_ns, updated_ns) "
+      "VALUES(?, 2, 0, 0)");
+  if (!st.ok()) return st.status();
+  return st->Bind(1, key).Run();
+}
+
+TEST(MetaStoreTest, CommitsAndRollsBack) {
+  std::string path = TempDbPath("commit");
+  unlink(path.c_str());
+  auto store = MetaStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->Update([](Transaction& tx) {
+                        return InsertKey(tx, "a");
+                      })
+                  .ok());
+  absl::Status failed = (*store)->Update([](Transaction& tx) -> absl::Status {
+    if (absl::Status s = InsertKey(tx, "b"); !s.ok()) return s;
+    return absl::InternalError("boom");
+  });
+  EXPECT_EQ(failed.code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(CountSnapshots(**store), 1);
+}
+
+TEST(MetaStoreTest, UniqueKeyIsAlreadyExists) {
+  std::string path = TempDbPath("unique");
+  unlink(path.c_str());
+  auto store = MetaStore::Open(path);
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE(
+      (*store)->Update([](Transaction& tx) { return InsertKey(tx, "k"); }).ok());
+  absl::Status dup =
+      (*store)->Update([](Transaction& tx) { return InsertKey(tx, "k"); });
+  EXPECT_EQ(dup.code(), absl::StatusCode::kAlreadyExists);
+}
+
+TEST(MetaStoreTest, PersistsAcrossReopen) {
+  std::string path = TempDbPath("reopen");
+  unlink(path.c_str());
+  {
+    auto store = MetaStore::Open(path);
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)
+                    ->Update([](Transaction& tx) { return InsertKey(tx, "x"); })
+                    .ok());
+  }
+  auto store = MetaStore::Open(path);
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ(CountSnapshots(**store), 1);
+}
+
+TEST(MetaStoreTest, RefusesNewerSchema) {
+  std::string path = TempDbPath("newer");
+  unlink(path.c_str());
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr,
+                         nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto store = MetaStore::Open(path);
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(store.status().message(), testing::HasSubstr("99"));
+}
+
+TEST(MetaStoreTest, RefusesGarbageFile) {
+  std::string path = TempDbPath("garbage");
+  FILE* f = fopen(path.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  fputs("this is not a database, just some text that is long enough......\n",
+        f);
+  fclose(f);
+  auto store = MetaStore::Open(path);
+  EXPECT_FALSE(store.ok());
+}
+
+}  // namespace
+}  // namespace guest_pull

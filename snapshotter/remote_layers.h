@@ -1,0 +1,51 @@
+// The seam between the generic overlay snapshotter and layers whose content
+// is fetched somewhere else (for this project: pulled inside the Kata guest).
+// The core calls these hooks; the guest-pull implementation lives apart and
+// tests substitute fakes.
+#ifndef SNAPSHOTTER_REMOTE_LAYERS_H_
+#define SNAPSHOTTER_REMOTE_LAYERS_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "snapshotter/snapshot_types.h"
+
+namespace guest_pull {
+
+// A committed snapshot to create in place of unpacking a layer on the host.
+struct RemoteLayer {
+  std::string name;  // the target containerd will look for (chain ID)
+  Labels labels;     // labels of the committed snapshot
+};
+
+// Hooks for remote layers, injected into the Snapshotter.
+class RemoteLayers {
+ public:
+  virtual ~RemoteLayers() = default;
+
+  // Called for each Prepare of an active snapshot. Returns the committed
+  // snapshot to create instead (the core then answers AlreadyExists, as
+  // containerd's remote-snapshot protocol expects), or nullopt to unpack
+  // the layer on the host as usual.
+  virtual absl::StatusOr<std::optional<RemoteLayer>> Intercept(
+      absl::string_view key, absl::string_view parent,
+      const Labels& labels) = 0;
+
+  // Fills the (otherwise empty) directory of a remote layer being created,
+  // e.g. with /etc/passwd for host-side user lookup.
+  virtual absl::Status Populate(const std::string& fs_dir,
+                                const RemoteLayer& layer) = 0;
+
+  // Rewrites the mounts of `snapshot` given its ancestors' infos (closest
+  // parent first), e.g. into a guest-pull mount when they are remote.
+  virtual absl::StatusOr<std::vector<Mount>> Decorate(
+      const Info& snapshot, const std::vector<Info>& parents,
+      std::vector<Mount> mounts) = 0;
+};
+
+}  // namespace guest_pull
+
+#endif  // SNAPSHOTTER_REMOTE_LAYERS_H_

@@ -1,0 +1,204 @@
+// Filesystem operations of the snapshotter root.
+#include "snapshotter/snapshot_dirs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace guest_pull {
+namespace {
+
+absl::Status ErrnoError(absl::string_view what, const std::string& path,
+                        int err) {
+  return absl::InternalError(
+      absl::StrCat(what, " ", path, ": ", strerror(err)));
+}
+
+absl::Status MakeDir(const std::string& path, mode_t mode) {
+  if (mkdir(path.c_str(), mode) != 0 && errno != EEXIST) {
+    return ErrnoError("mkdir", path, errno);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) {
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return ErrnoError("opendir", dir, errno);
+  std::vector<std::string> names;
+  while (struct dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name != "." && name != "..") names.push_back(name);
+  }
+  closedir(d);
+  return names;
+}
+
+}  // namespace
+
+SnapshotDirs::SnapshotDirs(std::string root) : root_(std::move(root)) {}
+
+absl::Status SnapshotDirs::Init() const {
+  std::error_code ec;
+  std::filesystem::create_directories(root_, ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("cannot create root ", root_, ": ", ec.message()));
+  }
+  if (chmod(root_.c_str(), 0700) != 0) return ErrnoError("chmod", root_, errno);
+  return MakeDir(SnapshotsDir(), 0700);
+}
+
+std::string SnapshotDirs::MetadataPath() const {
+  return root_ + "/metadata.db";
+}
+std::string SnapshotDirs::SnapshotsDir() const { return root_ + "/snapshots"; }
+std::string SnapshotDirs::SnapshotPath(int64_t id) const {
+  return absl::StrCat(SnapshotsDir(), "/", id);
+}
+std::string SnapshotDirs::FsPath(int64_t id) const {
+  return SnapshotPath(id) + "/fs";
+}
+std::string SnapshotDirs::WorkPath(int64_t id) const {
+  return SnapshotPath(id) + "/work";
+}
+
+absl::StatusOr<std::string> SnapshotDirs::CreateTemp(
+    bool with_work, const std::string& parent_fs) const {
+  std::string tmpl = SnapshotsDir() + "/new-XXXXXX";
+  if (mkdtemp(tmpl.data()) == nullptr) {
+    return ErrnoError("mkdtemp", tmpl, errno);
+  }
+  std::string fs = tmpl + "/fs";
+  absl::Status s = MakeDir(fs, 0755);
+  if (s.ok() && with_work) s = MakeDir(tmpl + "/work", 0711);
+  if (s.ok() && !parent_fs.empty()) {
+    struct stat st;
+    if (stat(parent_fs.c_str(), &st) != 0) {
+      s = ErrnoError("stat", parent_fs, errno);
+    } else if (lchown(fs.c_str(), st.st_uid, st.st_gid) != 0) {
+      s = ErrnoError("chown", fs, errno);
+    } else if (chmod(fs.c_str(), st.st_mode & 07777) != 0) {
+      s = ErrnoError("chmod", fs, errno);
+    }
+  }
+  if (!s.ok()) {
+    RemoveAll(tmpl).IgnoreError();
+    return s;
+  }
+  return tmpl;
+}
+
+absl::Status SnapshotDirs::Install(const std::string& temp, int64_t id) const {
+  std::string target = SnapshotPath(id);
+  struct stat st;
+  if (lstat(target.c_str(), &st) == 0) {
+    // The id was just allocated, so whatever is here is an orphan of a
+    // transaction that never committed.
+    if (absl::Status s = RemoveAll(target); !s.ok()) return s;
+  }
+  if (rename(temp.c_str(), target.c_str()) != 0) {
+    return ErrnoError("rename " + temp + " to", target, errno);
+  }
+  return SyncDir(SnapshotsDir());
+}
+
+absl::StatusOr<std::vector<std::string>> SnapshotDirs::Orphans(
+    const std::set<int64_t>& ids) const {
+  auto names = ListDir(SnapshotsDir());
+  if (!names.ok()) return names.status();
+  std::vector<std::string> orphans;
+  for (const std::string& name : *names) {
+    int64_t id;
+    if (absl::SimpleAtoi(name, &id) && absl::StrCat(id) == name &&
+        ids.count(id) > 0) {
+      continue;
+    }
+    orphans.push_back(SnapshotsDir() + "/" + name);
+  }
+  return orphans;
+}
+
+absl::StatusOr<std::vector<std::string>> SnapshotDirs::TempDirs() const {
+  auto names = ListDir(SnapshotsDir());
+  if (!names.ok()) return names.status();
+  std::vector<std::string> temps;
+  for (const std::string& name : *names) {
+    if (absl::StartsWith(name, "new-")) {
+      temps.push_back(SnapshotsDir() + "/" + name);
+    }
+  }
+  return temps;
+}
+
+absl::Status RemoveAll(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    return absl::InternalError(
+        absl::StrCat("remove ", path, ": ", ec.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SyncDir(const std::string& dir) {
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("open", dir, errno);
+  int rc = fsync(fd);
+  int err = errno;
+  close(fd);
+  if (rc != 0) return ErrnoError("fsync", dir, err);
+  return absl::OkStatus();
+}
+
+absl::Status SyncFilesystem(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("open", path, errno);
+  int rc = syncfs(fd);
+  int err = errno;
+  close(fd);
+  if (rc != 0) return ErrnoError("syncfs", path, err);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Usage> DiskUsage(const std::string& dir) {
+  Usage usage;
+  std::set<std::pair<dev_t, ino_t>> seen;
+  auto count = [&](const std::string& path) -> absl::Status {
+    struct stat st;
+    if (lstat(path.c_str(), &st) != 0) {
+      if (errno == ENOENT) return absl::OkStatus();  // removed meanwhile
+      return ErrnoError("lstat", path, errno);
+    }
+    if (seen.insert({st.st_dev, st.st_ino}).second) {
+      usage.inodes++;
+      usage.size += static_cast<int64_t>(st.st_blocks) * 512;
+    }
+    return absl::OkStatus();
+  };
+  struct stat root_st;
+  if (lstat(dir.c_str(), &root_st) != 0) return ErrnoError("lstat", dir, errno);
+  if (absl::Status s = count(dir); !s.ok()) return s;
+  std::error_code ec;
+  // Symlinks are not followed by default.
+  std::filesystem::recursive_directory_iterator it(dir, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    if (absl::Status s = count(it->path().string()); !s.ok()) return s;
+  }
+  if (ec) {
+    return absl::InternalError(absl::StrCat("walk ", dir, ": ", ec.message()));
+  }
+  return usage;
+}
+
+}  // namespace guest_pull

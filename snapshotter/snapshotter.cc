@@ -1,0 +1,302 @@
+// The snapshotter core.
+#include "snapshotter/snapshotter.h"
+
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "snapshotter/key_validation.h"
+#include "snapshotter/overlay_mounts.h"
+
+namespace guest_pull {
+namespace {
+
+absl::Status ValidateKeyAndParent(absl::string_view key,
+                                  absl::string_view parent,
+                                  const Labels& labels) {
+  if (absl::Status s = ValidateKey(key, "key"); !s.ok()) return s;
+  if (!parent.empty()) {
+    if (absl::Status s = ValidateKey(parent, "parent"); !s.ok()) return s;
+  }
+  return ValidateLabels(labels);
+}
+
+// Infos of the ancestors of `info`, closest first.
+absl::StatusOr<std::vector<Info>> ParentInfos(Transaction& tx,
+                                              const Info& info) {
+  std::vector<Info> parents;
+  std::string parent = info.parent;
+  constexpr size_t kMaxDepth = 1 << 16;  // guards a corrupt cycle
+  while (!parent.empty()) {
+    if (parents.size() >= kMaxDepth) {
+      return absl::DataLossError("metadata database: parent chain too deep");
+    }
+    auto rec = GetInfo(tx, parent);
+    if (!rec.ok()) return rec.status();
+    parent = rec->info.parent;
+    parents.push_back(std::move(rec->info));
+  }
+  return parents;
+}
+
+}  // namespace
+
+Snapshotter::Snapshotter(Options options, std::unique_ptr<MetaStore> store)
+    : options_(std::move(options)),
+      dirs_(options_.root),
+      store_(std::move(store)),
+      index_off_(KernelOverlayHasIndex()) {}
+
+absl::StatusOr<std::unique_ptr<Snapshotter>> Snapshotter::Open(
+    Options options) {
+  if (options.root.empty() || options.root[0] != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("root \"", options.root, "\" must be an absolute path"));
+  }
+  SnapshotDirs dirs(options.root);
+  if (absl::Status s = dirs.Init(); !s.ok()) return s;
+  auto store = MetaStore::Open(dirs.MetadataPath());
+  if (!store.ok()) return store.status();
+  // Creations interrupted by a crash never committed: drop their temp dirs.
+  auto temps = dirs.TempDirs();
+  if (!temps.ok()) return temps.status();
+  for (const std::string& temp : *temps) {
+    LOG(INFO) << "removing interrupted snapshot creation " << temp;
+    if (absl::Status s = RemoveAll(temp); !s.ok()) return s;
+  }
+  return std::unique_ptr<Snapshotter>(
+      new Snapshotter(std::move(options), *std::move(store)));
+}
+
+absl::StatusOr<std::vector<Mount>> Snapshotter::Prepare(
+    absl::string_view key, absl::string_view parent, const Labels& labels) {
+  if (absl::Status s = ValidateKeyAndParent(key, parent, labels); !s.ok()) {
+    return s;
+  }
+  if (options_.remote != nullptr) {
+    auto remote = options_.remote->Intercept(key, parent, labels);
+    if (!remote.ok()) return remote.status();
+    if (remote->has_value()) {
+      if (absl::Status s = CreateRemoteLayer(parent, **remote); !s.ok()) {
+        return s;
+      }
+      return absl::AlreadyExistsError(
+          absl::StrCat("target snapshot \"", (*remote)->name,
+                       "\": already exists"));
+    }
+  }
+  return CreateSnapshot(Kind::kActive, key, parent, labels);
+}
+
+absl::StatusOr<std::vector<Mount>> Snapshotter::View(absl::string_view key,
+                                                     absl::string_view parent,
+                                                     const Labels& labels) {
+  if (absl::Status s = ValidateKeyAndParent(key, parent, labels); !s.ok()) {
+    return s;
+  }
+  return CreateSnapshot(Kind::kView, key, parent, labels);
+}
+
+absl::StatusOr<std::vector<Mount>> Snapshotter::CreateSnapshot(
+    Kind kind, absl::string_view key, absl::string_view parent,
+    const Labels& labels) {
+  std::vector<Mount> mounts;
+  std::string created;  // a directory to remove if the transaction fails
+  absl::Status s = store_->Update([&](Transaction& tx) -> absl::Status {
+    auto rec = guest_pull::CreateSnapshot(tx, kind, key, parent, labels,
+                                          options_.now());
+    if (!rec.ok()) return rec.status();
+    std::string parent_fs =
+        rec->parent_ids.empty() ? "" : dirs_.FsPath(rec->parent_ids[0]);
+    auto temp = dirs_.CreateTemp(kind == Kind::kActive, parent_fs);
+    if (!temp.ok()) return temp.status();
+    created = *temp;
+    if (absl::Status s = dirs_.Install(*temp, rec->id); !s.ok()) return s;
+    created = dirs_.SnapshotPath(rec->id);
+    auto m = MountsOf(tx, key, *rec);
+    if (!m.ok()) return m.status();
+    mounts = *std::move(m);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) {
+    if (!created.empty()) RemoveAll(created).IgnoreError();
+    return s;
+  }
+  return mounts;
+}
+
+absl::Status Snapshotter::CreateRemoteLayer(absl::string_view parent,
+                                            const RemoteLayer& layer) {
+  if (absl::Status s = ValidateKey(layer.name, "target"); !s.ok()) return s;
+  if (absl::Status s = ValidateLabels(layer.labels); !s.ok()) return s;
+  std::string created;
+  absl::Status s = store_->Update([&](Transaction& tx) -> absl::Status {
+    auto id = CreateCommitted(tx, layer.name, parent, layer.labels,
+                              options_.now());
+    if (!id.ok()) return id.status();
+    auto temp = dirs_.CreateTemp(/*with_work=*/false, "");
+    if (!temp.ok()) return temp.status();
+    created = *temp;
+    if (absl::Status s = options_.remote->Populate(*temp + "/fs", layer);
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = SyncFilesystem(*temp); !s.ok()) return s;
+    if (absl::Status s = dirs_.Install(*temp, *id); !s.ok()) return s;
+    created = dirs_.SnapshotPath(*id);
+    return absl::OkStatus();
+  });
+  if (absl::IsAlreadyExists(s)) return absl::OkStatus();  // committed before
+  if (!s.ok() && !created.empty()) RemoveAll(created).IgnoreError();
+  return s;
+}
+
+absl::StatusOr<std::vector<Mount>> Snapshotter::MountsOf(
+    Transaction& tx, absl::string_view key, const SnapshotRecord& record) {
+  std::vector<Mount> mounts = OverlayMounts(dirs_, record, index_off_);
+  if (options_.remote == nullptr) return mounts;
+  auto info = GetInfo(tx, key);
+  if (!info.ok()) return info.status();
+  auto parents = ParentInfos(tx, info->info);
+  if (!parents.ok()) return parents.status();
+  return options_.remote->Decorate(info->info, *parents, std::move(mounts));
+}
+
+absl::StatusOr<std::vector<Mount>> Snapshotter::Mounts(absl::string_view key) {
+  if (absl::Status s = ValidateKey(key, "key"); !s.ok()) return s;
+  std::vector<Mount> mounts;
+  absl::Status s = store_->View([&](Transaction& tx) -> absl::Status {
+    auto rec = GetSnapshot(tx, key);
+    if (!rec.ok()) return rec.status();
+    auto m = MountsOf(tx, key, *rec);
+    if (!m.ok()) return m.status();
+    mounts = *std::move(m);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return mounts;
+}
+
+absl::Status Snapshotter::Commit(absl::string_view name, absl::string_view key,
+                                 const Labels& labels) {
+  if (absl::Status s = ValidateKey(name, "name"); !s.ok()) return s;
+  if (absl::Status s = ValidateKey(key, "key"); !s.ok()) return s;
+  if (absl::Status s = ValidateLabels(labels); !s.ok()) return s;
+  return store_->Update([&](Transaction& tx) -> absl::Status {
+    auto rec = GetSnapshot(tx, key);
+    if (!rec.ok()) return rec.status();
+    if (rec->kind != Kind::kActive) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "snapshot ", key, " is ", KindName(rec->kind),
+          ", not active: only active snapshots can be committed"));
+    }
+    std::string fs = dirs_.FsPath(rec->id);
+    auto usage = DiskUsage(fs);
+    if (!usage.ok()) return usage.status();
+    // The layer's content must be on disk before its commit is recorded.
+    if (absl::Status s = SyncFilesystem(fs); !s.ok()) return s;
+    return CommitActive(tx, key, name, *usage, labels, options_.now())
+        .status();
+  });
+}
+
+absl::Status Snapshotter::Remove(absl::string_view key) {
+  if (absl::Status s = ValidateKey(key, "key"); !s.ok()) return s;
+  int64_t id = 0;
+  absl::Status s = store_->Update([&](Transaction& tx) -> absl::Status {
+    auto rec = RemoveSnapshot(tx, key);
+    if (!rec.ok()) return rec.status();
+    id = rec->id;
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  // The record is gone; a directory left behind is swept by Cleanup.
+  if (absl::Status rm = RemoveAll(dirs_.SnapshotPath(id)); !rm.ok()) {
+    LOG(WARNING) << "snapshot " << key << " removed, directory left for "
+                 << "Cleanup: " << rm;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Info> Snapshotter::Stat(absl::string_view key) {
+  if (absl::Status s = ValidateKey(key, "key"); !s.ok()) return s;
+  Info info;
+  absl::Status s = store_->View([&](Transaction& tx) -> absl::Status {
+    auto rec = GetInfo(tx, key);
+    if (!rec.ok()) return rec.status();
+    info = std::move(rec->info);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return info;
+}
+
+absl::StatusOr<Info> Snapshotter::Update(
+    const Info& info, const std::vector<std::string>& fieldpaths) {
+  if (absl::Status s = ValidateKey(info.name, "name"); !s.ok()) return s;
+  if (absl::Status s = ValidateLabels(info.labels); !s.ok()) return s;
+  Info updated;
+  absl::Status s = store_->Update([&](Transaction& tx) -> absl::Status {
+    auto r = UpdateInfo(tx, info, fieldpaths, options_.now());
+    if (!r.ok()) return r.status();
+    updated = *std::move(r);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return updated;
+}
+
+absl::Status Snapshotter::Walk(
+    const SnapshotFilter& filter,
+    const std::function<absl::Status(const Info&)>& fn) {
+  // Collect first so a slow consumer never holds the database.
+  std::vector<Info> matched;
+  absl::Status s = store_->View([&](Transaction& tx) {
+    return WalkInfo(tx, [&](const Info& info) {
+      if (filter.Matches(info)) matched.push_back(info);
+      return absl::OkStatus();
+    });
+  });
+  if (!s.ok()) return s;
+  for (const Info& info : matched) {
+    if (absl::Status s = fn(info); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Usage> Snapshotter::GetUsage(absl::string_view key) {
+  if (absl::Status s = ValidateKey(key, "key"); !s.ok()) return s;
+  InfoRecord rec;
+  absl::Status s = store_->View([&](Transaction& tx) -> absl::Status {
+    auto r = GetInfo(tx, key);
+    if (!r.ok()) return r.status();
+    rec = *std::move(r);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  if (rec.info.kind != Kind::kActive) return rec.usage;
+  return DiskUsage(dirs_.FsPath(rec.id));
+}
+
+absl::StatusOr<int> Snapshotter::Cleanup() {
+  int removed = 0;
+  // Holding the write transaction keeps creations from racing the sweep.
+  absl::Status s = store_->Update([&](Transaction& tx) -> absl::Status {
+    auto ids = IdMap(tx);
+    if (!ids.ok()) return ids.status();
+    std::set<int64_t> owned;
+    for (const auto& [id, key] : *ids) owned.insert(id);
+    auto orphans = dirs_.Orphans(owned);
+    if (!orphans.ok()) return orphans.status();
+    for (const std::string& path : *orphans) {
+      if (absl::Status s = RemoveAll(path); !s.ok()) return s;
+      ++removed;
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return removed;
+}
+
+}  // namespace guest_pull

@@ -1,0 +1,83 @@
+// The snapshotter core: containerd's Snapshotter operations over the
+// metadata store (storage.h) and the directory layout (snapshot_dirs.h).
+// Every mutation runs in one transaction; directories are created in a temp
+// dir and renamed into place inside it, and removed only after it commits,
+// so a crash at any point leaves state that Open() and Cleanup() repair.
+#ifndef SNAPSHOTTER_SNAPSHOTTER_H_
+#define SNAPSHOTTER_SNAPSHOTTER_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "snapshotter/filters.h"
+#include "snapshotter/metastore.h"
+#include "snapshotter/remote_layers.h"
+#include "snapshotter/snapshot_dirs.h"
+#include "snapshotter/snapshot_types.h"
+#include "snapshotter/storage.h"
+
+namespace guest_pull {
+
+// An overlayfs snapshotter with optional remote-layer hooks.
+class Snapshotter {
+ public:
+  struct Options {
+    std::string root;
+    // Not owned; may be null (plain overlayfs snapshotter).
+    RemoteLayers* remote = nullptr;
+    // Clock, replaceable in tests.
+    std::function<absl::Time()> now = absl::Now;
+  };
+
+  // Opens (creating) the root, the database, and removes leftovers of
+  // interrupted operations.
+  static absl::StatusOr<std::unique_ptr<Snapshotter>> Open(Options options);
+
+  absl::StatusOr<std::vector<Mount>> Prepare(absl::string_view key,
+                                             absl::string_view parent,
+                                             const Labels& labels);
+  absl::StatusOr<std::vector<Mount>> View(absl::string_view key,
+                                          absl::string_view parent,
+                                          const Labels& labels);
+  absl::StatusOr<std::vector<Mount>> Mounts(absl::string_view key);
+  absl::Status Commit(absl::string_view name, absl::string_view key,
+                      const Labels& labels);
+  absl::Status Remove(absl::string_view key);
+  absl::StatusOr<Info> Stat(absl::string_view key);
+  absl::StatusOr<Info> Update(const Info& info,
+                              const std::vector<std::string>& fieldpaths);
+  absl::Status Walk(const SnapshotFilter& filter,
+                    const std::function<absl::Status(const Info&)>& fn);
+  absl::StatusOr<Usage> GetUsage(absl::string_view key);
+  // Removes directories no record owns; returns how many.
+  absl::StatusOr<int> Cleanup();
+
+  const SnapshotDirs& dirs() const { return dirs_; }
+
+ private:
+  Snapshotter(Options options, std::unique_ptr<MetaStore> store);
+
+  absl::StatusOr<std::vector<Mount>> CreateSnapshot(Kind kind,
+                                                    absl::string_view key,
+                                                    absl::string_view parent,
+                                                    const Labels& labels);
+  absl::Status CreateRemoteLayer(absl::string_view parent,
+                                 const RemoteLayer& layer);
+  // Mounts of a record, passed through the remote hooks.
+  absl::StatusOr<std::vector<Mount>> MountsOf(Transaction& tx,
+                                              absl::string_view key,
+                                              const SnapshotRecord& record);
+
+  Options options_;
+  SnapshotDirs dirs_;
+  std::unique_ptr<MetaStore> store_;
+  bool index_off_;
+};
+
+}  // namespace guest_pull
+
+#endif  // SNAPSHOTTER_SNAPSHOTTER_H_

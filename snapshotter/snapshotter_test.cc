@@ -1,0 +1,276 @@
+// Tests for the snapshotter core: mounts, lifecycle, error codes, remote
+// layer hooks and crash recovery. containerd's own conformance suite runs
+// against the daemon separately (tests/conformance).
+#include "snapshotter/snapshotter.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace guest_pull {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+std::string NewRoot() {
+  std::string root = std::string(getenv("TEST_TMPDIR") ?: "/tmp") + "/snap-" +
+                     ::testing::UnitTest::GetInstance()->current_test_info()->name() +
+                     "-" + std::to_string(getpid());
+  RemoveAll(root).IgnoreError();
+  return root;
+}
+
+std::vector<std::string> ListNames(Snapshotter& sn) {
+  std::vector<std::string> names;
+  EXPECT_TRUE(sn.Walk(SnapshotFilter(), [&](const Info& info) {
+                  names.push_back(absl::StrCat(info.name, "|", info.parent, "|",
+                                               KindName(info.kind), "|",
+                                               info.labels.size()));
+                  return absl::OkStatus();
+                }).ok());
+  return names;
+}
+
+class SnapshotterTest : public ::testing::Test {
+ protected:
+  void Open(RemoteLayers* remote = nullptr) {
+    sn_.reset();
+    Snapshotter::Options opts;
+    opts.root = root_;
+    opts.remote = remote;
+    auto sn = Snapshotter::Open(opts);
+    ASSERT_TRUE(sn.ok()) << sn.status();
+    sn_ = *std::move(sn);
+  }
+  void SetUp() override {
+    root_ = NewRoot();
+    Open();
+  }
+
+  std::string root_;
+  std::unique_ptr<Snapshotter> sn_;
+};
+
+TEST_F(SnapshotterTest, MountShapesFollowContainerdOverlay) {
+  auto base = sn_->Prepare("k/1/base", "", {});
+  ASSERT_TRUE(base.ok()) << base.status();
+  ASSERT_EQ(base->size(), 1u);
+  EXPECT_EQ((*base)[0].type, "bind");
+  EXPECT_THAT((*base)[0].options, ElementsAre("rw", "rbind"));
+  ASSERT_TRUE(sn_->Commit("l1", "k/1/base", {}).ok());
+
+  auto view1 = sn_->View("v1", "l1", {});
+  ASSERT_TRUE(view1.ok());
+  EXPECT_EQ((*view1)[0].type, "bind");
+  EXPECT_THAT((*view1)[0].options, ElementsAre("ro", "rbind"));
+
+  ASSERT_TRUE(sn_->Prepare("k/2", "l1", {}).ok());
+  ASSERT_TRUE(sn_->Commit("l2", "k/2", {}).ok());
+  auto active = sn_->Prepare("k/3 sha256:ab", "l2", {});
+  ASSERT_TRUE(active.ok());
+  const Mount& m = (*active)[0];
+  EXPECT_EQ(m.type, "overlay");
+  EXPECT_EQ(m.source, "overlay");
+  EXPECT_THAT(m.options.back(), StartsWith("lowerdir="));
+  EXPECT_THAT(m.options.back(), HasSubstr(":"));
+  auto view2 = sn_->View("v2", "l2", {});
+  ASSERT_TRUE(view2.ok());
+  EXPECT_EQ((*view2)[0].type, "overlay");
+  for (const auto& opt : (*view2)[0].options) {
+    EXPECT_THAT(opt, testing::Not(StartsWith("upperdir=")));
+  }
+  auto again = sn_->Mounts("k/3 sha256:ab");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)[0].options, m.options);
+}
+
+TEST_F(SnapshotterTest, BadInputChangesNothing) {
+  ASSERT_TRUE(sn_->Prepare("a", "", {}).ok());
+  ASSERT_TRUE(sn_->Commit("c", "a", {}).ok());
+  ASSERT_TRUE(sn_->View("v", "c", {}).ok());
+  ASSERT_TRUE(sn_->Prepare("child", "c", {}).ok());
+  std::vector<std::string> before = ListNames(*sn_);
+  struct Case {
+    absl::Status status;
+    absl::StatusCode code;
+  };
+  std::vector<Case> cases = {
+      {sn_->Prepare("", "", {}).status(), absl::StatusCode::kInvalidArgument},
+      {sn_->Prepare("x/../y", "", {}).status(),
+       absl::StatusCode::kInvalidArgument},
+      {sn_->Prepare(std::string("x\0y", 3), "", {}).status(),
+       absl::StatusCode::kInvalidArgument},
+      {sn_->Prepare("x", "", {{"k", std::string(5000, 'v')}}).status(),
+       absl::StatusCode::kInvalidArgument},
+      {sn_->Prepare("x", "missing", {}).status(), absl::StatusCode::kNotFound},
+      {sn_->Prepare("x", "child", {}).status(),
+       absl::StatusCode::kInvalidArgument},
+      {sn_->Prepare("child", "c", {}).status(),
+       absl::StatusCode::kAlreadyExists},
+      {sn_->Commit("c2", "v", {}), absl::StatusCode::kFailedPrecondition},
+      {sn_->Commit("c3", "c", {}), absl::StatusCode::kFailedPrecondition},
+      {sn_->Commit("c", "child", {}), absl::StatusCode::kAlreadyExists},
+      {sn_->Commit("c4", "nope", {}), absl::StatusCode::kNotFound},
+      {sn_->Remove("c"), absl::StatusCode::kFailedPrecondition},
+      {sn_->Remove("nope"), absl::StatusCode::kNotFound},
+      {sn_->Update(Info{"c", "", Kind::kCommitted}, {"parent"}).status(),
+       absl::StatusCode::kInvalidArgument},
+      {sn_->Update(Info{"nope"}, {}).status(), absl::StatusCode::kNotFound},
+      {sn_->Stat("nope").status(), absl::StatusCode::kNotFound},
+      {sn_->Mounts("nope").status(), absl::StatusCode::kNotFound},
+      {sn_->GetUsage("nope").status(), absl::StatusCode::kNotFound},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    EXPECT_EQ(cases[i].status.code(), cases[i].code)
+        << "case " << i << ": " << cases[i].status;
+    EXPECT_FALSE(cases[i].status.message().empty()) << "case " << i;
+  }
+  EXPECT_EQ(ListNames(*sn_), before);
+  auto cleaned = sn_->Cleanup();
+  ASSERT_TRUE(cleaned.ok());
+  EXPECT_EQ(*cleaned, 0);
+}
+
+TEST_F(SnapshotterTest, UsageOfActiveIsLiveAndStoredAtCommit) {
+  auto m = sn_->Prepare("a", "", {});
+  ASSERT_TRUE(m.ok());
+  std::ofstream((*m)[0].source + "/file") << std::string(20000, 'x');
+  auto live = sn_->GetUsage("a");
+  ASSERT_TRUE(live.ok());
+  EXPECT_GE(live->size, 20000);
+  EXPECT_EQ(live->inodes, 2);
+  ASSERT_TRUE(sn_->Commit("c", "a", {{"l", "v"}}).ok());
+  auto stored = sn_->GetUsage("c");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->size, live->size);
+  auto info = sn_->Stat("c");
+  EXPECT_EQ(info->labels.at("l"), "v");
+  EXPECT_EQ(info->kind, Kind::kCommitted);
+}
+
+TEST_F(SnapshotterTest, RemoveDeletesDirectoryAndCleanupSweepsOrphans) {
+  auto m = sn_->Prepare("a", "", {});
+  ASSERT_TRUE(m.ok());
+  std::string fs = (*m)[0].source;
+  ASSERT_TRUE(sn_->Remove("a").ok());
+  EXPECT_NE(access(fs.c_str(), F_OK), 0);
+  // Orphans as a crash would leave them.
+  std::string snaps = sn_->dirs().SnapshotsDir();
+  ASSERT_EQ(mkdir((snaps + "/999").c_str(), 0700), 0);
+  ASSERT_EQ(mkdir((snaps + "/garbage").c_str(), 0700), 0);
+  auto n = sn_->Cleanup();
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 2);
+  EXPECT_NE(access((snaps + "/999").c_str(), F_OK), 0);
+}
+
+TEST_F(SnapshotterTest, ReopenKeepsStateAndDropsInterruptedCreations) {
+  ASSERT_TRUE(sn_->Prepare("a", "", {}).ok());
+  ASSERT_TRUE(sn_->Commit("c", "a", {}).ok());
+  std::string temp = sn_->dirs().SnapshotsDir() + "/new-abc123";
+  ASSERT_EQ(mkdir(temp.c_str(), 0700), 0);
+  std::vector<std::string> before = ListNames(*sn_);
+  Open();
+  EXPECT_EQ(ListNames(*sn_), before);
+  EXPECT_NE(access(temp.c_str(), F_OK), 0);
+  EXPECT_TRUE(sn_->Prepare("b", "c", {}).ok());
+}
+
+TEST_F(SnapshotterTest, UpdateLabels) {
+  ASSERT_TRUE(sn_->Prepare("a", "", {{"x", "1"}}).ok());
+  Info in{"a"};
+  in.labels = {{"y", "2"}};
+  auto out = sn_->Update(in, {"labels.y"});
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->labels, (Labels{{"x", "1"}, {"y", "2"}}));
+  out = sn_->Update(in, {});
+  EXPECT_EQ(out->labels, (Labels{{"y", "2"}}));
+}
+
+TEST_F(SnapshotterTest, WalkFilters) {
+  ASSERT_TRUE(sn_->Prepare("a", "", {{"containerd.io/snapshot.ref", "r"}}).ok());
+  ASSERT_TRUE(sn_->Commit("c", "a", {{"containerd.io/snapshot.ref", "r"}}).ok());
+  ASSERT_TRUE(sn_->Prepare("b", "c", {}).ok());
+  auto filter = SnapshotFilter::Parse(
+      {"labels.\"containerd.io/snapshot.ref\"==r,parent==\"\""});
+  ASSERT_TRUE(filter.ok());
+  std::vector<std::string> names;
+  ASSERT_TRUE(sn_->Walk(*filter, [&](const Info& i) {
+                  names.push_back(i.name);
+                  return absl::OkStatus();
+                }).ok());
+  EXPECT_THAT(names, ElementsAre("c"));
+  auto kind = SnapshotFilter::Parse({"kind==active"});
+  names.clear();
+  ASSERT_TRUE(sn_->Walk(*kind, [&](const Info& i) {
+                  names.push_back(i.name);
+                  return absl::OkStatus();
+                }).ok());
+  EXPECT_THAT(names, ElementsAre("b"));
+}
+
+// A fake remote: layers labelled "remote" are committed without content.
+class FakeRemote : public RemoteLayers {
+ public:
+  absl::StatusOr<std::optional<RemoteLayer>> Intercept(
+      absl::string_view key, absl::string_view parent,
+      const Labels& labels) override {
+    auto it = labels.find("remote");
+    if (it == labels.end()) return std::nullopt;
+    return RemoteLayer{it->second, {{"remote.layer", "yes"}}};
+  }
+  absl::Status Populate(const std::string& fs_dir,
+                        const RemoteLayer& layer) override {
+    std::ofstream(fs_dir + "/marker") << layer.name;
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<Mount>> Decorate(
+      const Info& snapshot, const std::vector<Info>& parents,
+      std::vector<Mount> mounts) override {
+    parents_seen = parents.size();
+    if (!parents.empty() && parents[0].labels.count("remote.layer")) {
+      mounts[0].type = "fuse.fake";
+    }
+    return mounts;
+  }
+  size_t parents_seen = 0;
+};
+
+TEST_F(SnapshotterTest, RemoteLayersAreCommittedAndDecorated) {
+  FakeRemote remote;
+  Open(&remote);
+  auto r = sn_->Prepare("extract-1", "", {{"remote", "chain1"}});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(r.status().message(), HasSubstr("chain1"));
+  auto again = sn_->Prepare("extract-2", "", {{"remote", "chain1"}});
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists);
+  auto info = sn_->Stat("chain1");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->kind, Kind::kCommitted);
+  EXPECT_EQ(info->labels.at("remote.layer"), "yes");
+  EXPECT_EQ(sn_->Stat("extract-1").status().code(), absl::StatusCode::kNotFound);
+  r = sn_->Prepare("extract-3", "chain1", {{"remote", "chain2"}});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(sn_->Stat("chain2")->parent, "chain1");
+  auto rootfs = sn_->Prepare("container", "chain2", {});
+  ASSERT_TRUE(rootfs.ok()) << rootfs.status();
+  EXPECT_EQ((*rootfs)[0].type, "fuse.fake");
+  EXPECT_EQ(remote.parents_seen, 2u);
+  // The marker written by Populate sits in the layer directory.
+  std::string lower = (*rootfs)[0].options.back();
+  EXPECT_THAT(lower, StartsWith("lowerdir="));
+  std::string first = lower.substr(9, lower.find(':') - 9);
+  std::ifstream marker(first + "/marker");
+  std::string content;
+  marker >> content;
+  EXPECT_EQ(content, "chain2");
+}
+
+}  // namespace
+}  // namespace guest_pull

@@ -1,0 +1,83 @@
+// Snapshot records: the storage functions of the snapshotter, each working
+// inside a caller's transaction (like containerd's snapshots/storage
+// package). Errors carry containerd's codes: AlreadyExists for an existing
+// key, NotFound for a missing key or parent, InvalidArgument for a parent
+// that is not committed, FailedPrecondition for a wrong kind or children.
+#ifndef SNAPSHOTTER_STORAGE_H_
+#define SNAPSHOTTER_STORAGE_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "snapshotter/metastore.h"
+#include "snapshotter/snapshot_types.h"
+
+namespace guest_pull {
+
+// The storage view of a snapshot: its id (names its directory) and chain.
+struct SnapshotRecord {
+  int64_t id = 0;
+  Kind kind = Kind::kUnknown;
+  std::vector<int64_t> parent_ids;  // closest parent first
+};
+
+// Creates an active or view snapshot named `key` on `parent` (may be empty).
+absl::StatusOr<SnapshotRecord> CreateSnapshot(Transaction& tx, Kind kind,
+                                              absl::string_view key,
+                                              absl::string_view parent,
+                                              const Labels& labels,
+                                              absl::Time now);
+
+// Looks up a snapshot by key with its parent chain.
+absl::StatusOr<SnapshotRecord> GetSnapshot(Transaction& tx,
+                                           absl::string_view key);
+
+// Info, id and stored usage of `key`.
+struct InfoRecord {
+  int64_t id = 0;
+  Info info;
+  Usage usage;
+};
+absl::StatusOr<InfoRecord> GetInfo(Transaction& tx, absl::string_view key);
+
+// Updates the mutable fields of info.name: labels, selected by `fieldpaths`
+// ("labels", "labels.<key>"; all labels when empty). Other paths are
+// InvalidArgument.
+absl::StatusOr<Info> UpdateInfo(Transaction& tx, const Info& info,
+                                const std::vector<std::string>& fieldpaths,
+                                absl::Time now);
+
+// Calls fn for every snapshot, in key order; stops at the first error.
+absl::Status WalkInfo(Transaction& tx,
+                      const std::function<absl::Status(const Info&)>& fn);
+
+// Turns active `key` into committed `name` (same id) with `usage`; the
+// commit's labels replace the active snapshot's labels.
+absl::StatusOr<int64_t> CommitActive(Transaction& tx, absl::string_view key,
+                                     absl::string_view name,
+                                     const Usage& usage, const Labels& labels,
+                                     absl::Time now);
+
+// Creates a committed snapshot directly (used when a layer's content is
+// pulled elsewhere). `parent` may be empty; it must be committed.
+absl::StatusOr<int64_t> CreateCommitted(Transaction& tx, absl::string_view name,
+                                        absl::string_view parent,
+                                        const Labels& labels, absl::Time now);
+
+// Deletes the record of `key`; returns its id and kind. A snapshot with
+// children is FailedPrecondition.
+absl::StatusOr<SnapshotRecord> RemoveSnapshot(Transaction& tx,
+                                              absl::string_view key);
+
+// id -> key of every snapshot (for Cleanup).
+absl::StatusOr<std::map<int64_t, std::string>> IdMap(Transaction& tx);
+
+}  // namespace guest_pull
+
+#endif  // SNAPSHOTTER_STORAGE_H_

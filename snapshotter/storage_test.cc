@@ -1,0 +1,167 @@
+// Tests for snapshot record storage: containerd's semantics and error codes.
+#include "snapshotter/storage.h"
+
+#include <unistd.h>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace guest_pull {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+class StorageTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string path = std::string(getenv("TEST_TMPDIR") ?: "/tmp") +
+                       "/storage." + std::to_string(getpid()) + "." +
+                       ::testing::UnitTest::GetInstance()->current_test_info()->name() +
+                       ".db";
+    unlink(path.c_str());
+    auto store = MetaStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+  }
+
+  absl::Status Update(const std::function<absl::Status(Transaction&)>& fn) {
+    return store_->Update(fn);
+  }
+
+  // Prepare + commit a layer named `name` on `parent`.
+  void Layer(const std::string& name, const std::string& parent) {
+    ASSERT_TRUE(Update([&](Transaction& tx) -> absl::Status {
+                  auto s = CreateSnapshot(tx, Kind::kActive, "tmp-" + name,
+                                          parent, {}, now_);
+                  if (!s.ok()) return s.status();
+                  return CommitActive(tx, "tmp-" + name, name, {10, 2}, {},
+                                      now_)
+                      .status();
+                }).ok());
+  }
+
+  std::unique_ptr<MetaStore> store_;
+  absl::Time now_ = absl::FromUnixSeconds(1700000000);
+};
+
+TEST_F(StorageTest, CreateCommitChain) {
+  Layer("l1", "");
+  Layer("l2", "l1");
+  SnapshotRecord rec;
+  ASSERT_TRUE(Update([&](Transaction& tx) -> absl::Status {
+                auto r = CreateSnapshot(tx, Kind::kActive, "c", "l2",
+                                        {{"a", "b"}}, now_);
+                if (!r.ok()) return r.status();
+                rec = *r;
+                return absl::OkStatus();
+              }).ok());
+  EXPECT_EQ(rec.kind, Kind::kActive);
+  ASSERT_EQ(rec.parent_ids.size(), 2u);
+  EXPECT_GT(rec.parent_ids[0], rec.parent_ids[1]);
+  ASSERT_TRUE(store_->View([&](Transaction& tx) -> absl::Status {
+                auto info = GetInfo(tx, "c");
+                if (!info.ok()) return info.status();
+                EXPECT_EQ(info->info.parent, "l2");
+                EXPECT_EQ(info->info.labels.at("a"), "b");
+                auto l1 = GetInfo(tx, "l1");
+                EXPECT_EQ(l1->usage.size, 10);
+                EXPECT_EQ(l1->info.kind, Kind::kCommitted);
+                return absl::OkStatus();
+              }).ok());
+}
+
+TEST_F(StorageTest, ErrorCodes) {
+  Layer("base", "");
+  auto code = [&](const std::function<absl::Status(Transaction&)>& fn) {
+    return Update(fn).code();
+  };
+  EXPECT_EQ(code([&](Transaction& tx) {
+              return CreateSnapshot(tx, Kind::kActive, "base", "", {}, now_)
+                  .status();
+            }),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(code([&](Transaction& tx) {
+              return CreateSnapshot(tx, Kind::kActive, "x", "nope", {}, now_)
+                  .status();
+            }),
+            absl::StatusCode::kNotFound);
+  ASSERT_TRUE(Update([&](Transaction& tx) {
+                return CreateSnapshot(tx, Kind::kActive, "act", "base", {},
+                                      now_)
+                    .status();
+              }).ok());
+  EXPECT_EQ(code([&](Transaction& tx) {
+              return CreateSnapshot(tx, Kind::kView, "v", "act", {}, now_)
+                  .status();
+            }),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code([&](Transaction& tx) {
+              return CommitActive(tx, "base", "other", {}, {}, now_).status();
+            }),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(code([&](Transaction& tx) {
+              return CommitActive(tx, "act", "base", {}, {}, now_).status();
+            }),
+            absl::StatusCode::kAlreadyExists);
+  absl::Status rm = Update(
+      [&](Transaction& tx) { return RemoveSnapshot(tx, "base").status(); });
+  EXPECT_EQ(rm.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(rm.message(), HasSubstr("with child"));
+  EXPECT_EQ(code([&](Transaction& tx) {
+              return RemoveSnapshot(tx, "missing").status();
+            }),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(StorageTest, UpdateLabelsWithFieldPaths) {
+  ASSERT_TRUE(Update([&](Transaction& tx) {
+                return CreateSnapshot(tx, Kind::kActive, "a", "",
+                                      {{"keep", "1"}, {"drop", "2"}}, now_)
+                    .status();
+              }).ok());
+  Info in;
+  in.name = "a";
+  in.labels = {{"new", "3"}};
+  Info out;
+  ASSERT_TRUE(Update([&](Transaction& tx) -> absl::Status {
+                auto r = UpdateInfo(tx, in, {"labels.new", "labels.drop"},
+                                    now_ + absl::Seconds(5));
+                if (!r.ok()) return r.status();
+                out = *r;
+                return absl::OkStatus();
+              }).ok());
+  EXPECT_EQ(out.labels, (Labels{{"keep", "1"}, {"new", "3"}}));
+  EXPECT_EQ(out.updated, now_ + absl::Seconds(5));
+  EXPECT_EQ(out.created, now_);
+  absl::Status bad = Update([&](Transaction& tx) {
+    return UpdateInfo(tx, in, {"parent"}, now_).status();
+  });
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.message(), HasSubstr("parent"));
+}
+
+TEST_F(StorageTest, RemoveDeletesLabelsAndWalkOrders) {
+  Layer("b", "");
+  Layer("a", "");
+  std::vector<std::string> names;
+  ASSERT_TRUE(store_->View([&](Transaction& tx) {
+                return WalkInfo(tx, [&](const Info& info) {
+                  names.push_back(info.name);
+                  return absl::OkStatus();
+                });
+              }).ok());
+  EXPECT_THAT(names, ElementsAre("a", "b"));
+  ASSERT_TRUE(Update([&](Transaction& tx) {
+                return RemoveSnapshot(tx, "a").status();
+              }).ok());
+  ASSERT_TRUE(store_->View([&](Transaction& tx) -> absl::Status {
+                auto ids = IdMap(tx);
+                EXPECT_EQ(ids->size(), 1u);
+                auto st = tx.Prepare("SELECT COUNT(*) FROM labels");
+                return absl::OkStatus();
+              }).ok());
+}
+
+}  // namespace
+}  // namespace guest_pull
