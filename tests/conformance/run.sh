@@ -78,7 +78,7 @@ build_binaries() {
 start_daemon() {
   local config="${GUEST_PULL_CONFIG:-$work/config.toml}"
   if [[ -z "${GUEST_PULL_CONFIG:-}" ]]; then
-    printf '# conformance run: every setting at its default\n' >"$config"
+    printf '# conformance run: every setting at its default\nversion = 1\n' >"$config"
   fi
   mkdir -p "$work/root"
   log "starting $daemon on $socket"

@@ -325,7 +325,9 @@ e2e_build_reference() {
 # its default. Append settings with daemon_config_append before a (re)start.
 daemon_write_config() {
   cat >"$GP_CONFIG" <<EOF
-# containerd-guest-pull-grpc config written by tests/e2e/lib.sh
+# containerd-guest-pull-grpc config written by tests/e2e/lib.sh; root,
+# address and log level come from the command line.
+version = 1
 EOF
 }
 
