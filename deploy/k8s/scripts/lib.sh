@@ -48,7 +48,7 @@ CONFIG_TOOL="${CONFIG_TOOL:-$SCRIPT_DIR/containerd-config.py}"
 
 read -r -a SYSTEMCTL_CMD <<< "$SYSTEMCTL"
 
-log() { printf '%s guest-pull-deploy: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
+log() { printf '%s guest-pull-deploy: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2 || true; }
 die() { log "ERROR: $*"; exit 1; }
 
 host_systemctl() {

@@ -80,16 +80,19 @@ remove_files() {
 }
 
 main() {
+    # containerd's restart can cut the exec stream of a preStop hook: make a
+    # write to a closed stdout/stderr fail quietly instead of killing us.
+    trap '' PIPE
     [[ -d "$HOST_ROOT" ]] || die "host root $HOST_ROOT does not exist"
     restore_containerd_config
-    # containerd first: once it runs with the restored config it no longer
-    # talks to the snapshotter, which can then be stopped.
-    if [[ "$containerd_changed" == true ]]; then
-        host_systemctl restart "$CONTAINERD_SERVICE" || log "WARNING: could not restart $CONTAINERD_SERVICE"
-    fi
     stop_snapshotter
     remove_files
     log "uninstalled; the data directory $DATA_DIR is kept on purpose (containerd still has records of its snapshots)"
+    # Last step: containerd comes back with the original config. Until then it
+    # merely fails calls to the stopped proxy; nothing is lost.
+    if [[ "$containerd_changed" == true ]]; then
+        host_systemctl restart "$CONTAINERD_SERVICE" || log "WARNING: could not restart $CONTAINERD_SERVICE"
+    fi
 }
 
 main "$@"
