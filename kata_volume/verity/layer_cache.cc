@@ -99,9 +99,10 @@ absl::StatusOr<LayerCache> ParseLayerCache(absl::string_view json_text) {
 }
 
 std::string SerializeLayerCache(const LayerCache& cache) {
-  nlohmann::json doc = nlohmann::json::array();
+  // Field order of genpolicy's ImageLayer struct.
+  nlohmann::ordered_json doc = nlohmann::ordered_json::array();
   for (const LayerCacheEntry& e : cache) {
-    nlohmann::json obj = nlohmann::json::object();
+    nlohmann::ordered_json obj = nlohmann::ordered_json::object();
     obj["diff_id"] = e.diff_id;
     obj["verity_hash"] = e.verity_hash;
     obj["passwd"] = e.passwd;
@@ -109,7 +110,7 @@ std::string SerializeLayerCache(const LayerCache& cache) {
     doc.push_back(std::move(obj));
   }
   // Replace invalid UTF-8 (passwd files are text; never abort on odd bytes).
-  return doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  return doc.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
 absl::StatusOr<LayerCache> ReadLayerCacheFile(const std::string& path) {

@@ -1,0 +1,178 @@
+// guest-pull-verity subcommands.
+#include "kata_volume/tools/verity_cli.h"
+
+#include <optional>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "kata_volume/decode_command.h"
+#include "kata_volume/verity/layer_cache.h"
+#include "kata_volume/verity/layer_verity.h"
+#include "kata_volume/verity/oci_layout.h"
+
+namespace guest_pull::tools {
+
+namespace {
+
+using ::guest_pull::verity::LayerCache;
+using ::guest_pull::verity::LayerCacheEntry;
+using ::guest_pull::verity::LayerVerity;
+
+constexpr char kUsage[] =
+    "Usage: guest-pull-verity <command> [args]\n"
+    "\n"
+    "Computes the dm-verity root hashes genpolicy/tardev expect for image layers.\n"
+    "\n"
+    "Commands:\n"
+    "  layer FILE\n"
+    "      FILE is a layer blob (.tar or .tar.gz). Prints digest, diff_id and\n"
+    "      verity_hash.\n"
+    "  cache OCI_LAYOUT_DIR [--image REF] [--output FILE]\n"
+    "      Writes a genpolicy layers-cache JSON (diff_id, verity_hash, passwd,\n"
+    "      group) for every layer of the image (the only one in the layout, or\n"
+    "      the one whose org.opencontainers.image.ref.name is REF). Without\n"
+    "      --output the JSON goes to stdout; with it, an existing cache is\n"
+    "      merged (entries with the same diff_id replaced) and rewritten\n"
+    "      atomically.\n"
+    "  decode OPTION_OR_BASE64\n"
+    "      Decodes an io.katacontainers.volume mount option.\n"
+    "\n"
+    "Options: --help, --version\n"
+    "Exit codes: 0 ok, 1 runtime error, 2 usage error.\n";
+
+int UsageError(std::ostream& err, absl::string_view message) {
+  err << "guest-pull-verity: " << message << "\n"
+      << "Run 'guest-pull-verity --help' for usage.\n";
+  return kExitUsage;
+}
+
+int RuntimeError(std::ostream& err, const absl::Status& status) {
+  err << "guest-pull-verity: " << status.message() << "\n";
+  return kExitRuntimeError;
+}
+
+LayerCacheEntry ToCacheEntry(const LayerVerity& v) {
+  return LayerCacheEntry{v.diff_id, v.root_hash, v.passwd.value_or(""), v.group.value_or("")};
+}
+
+int RunLayer(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  if (args.size() != 1 || absl::StartsWith(args[0], "-")) {
+    return UsageError(err, "layer takes exactly one FILE argument");
+  }
+  absl::StatusOr<LayerVerity> v =
+      verity::ComputeLayerVerity(args[0], verity::LayerVerityOptions{false});
+  if (!v.ok()) return RuntimeError(err, v.status());
+  out << "digest: " << v->digest << "\n"
+      << "diff_id: " << v->diff_id << "\n"
+      << "verity_hash: " << v->root_hash << "\n";
+  return kExitOk;
+}
+
+int RunCache(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  std::optional<std::string> layout, image, output;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto take_value = [&](std::optional<std::string>* slot, absl::string_view flag) -> bool {
+      if (slot->has_value()) return false;
+      if (absl::StartsWith(a, absl::StrCat(flag, "="))) {
+        *slot = a.substr(flag.size() + 1);
+        return true;
+      }
+      if (i + 1 >= args.size()) return false;
+      *slot = args[++i];
+      return true;
+    };
+    if (a == "--image" || absl::StartsWith(a, "--image=")) {
+      if (!take_value(&image, "--image")) return UsageError(err, "--image needs one REF value");
+    } else if (a == "--output" || absl::StartsWith(a, "--output=")) {
+      if (!take_value(&output, "--output")) return UsageError(err, "--output needs one FILE value");
+    } else if (absl::StartsWith(a, "-")) {
+      return UsageError(err, absl::StrCat("unknown option ", a));
+    } else if (layout.has_value()) {
+      return UsageError(err, "cache takes exactly one OCI_LAYOUT_DIR");
+    } else {
+      layout = a;
+    }
+  }
+  if (!layout.has_value()) return UsageError(err, "cache needs an OCI_LAYOUT_DIR");
+  if (output.has_value() && output->empty()) return UsageError(err, "--output must not be empty");
+
+  // Read an existing cache first so a malformed one fails before any work.
+  LayerCache merged;
+  if (output.has_value()) {
+    absl::StatusOr<LayerCache> existing = verity::ReadLayerCacheFile(*output);
+    if (existing.ok()) {
+      merged = *std::move(existing);
+    } else if (!absl::IsNotFound(existing.status())) {
+      return RuntimeError(err, existing.status());
+    }
+  }
+
+  absl::StatusOr<verity::OciImage> img = verity::ReadOciImage(*layout, image.value_or(""));
+  if (!img.ok()) return RuntimeError(err, img.status());
+  if (!img->diff_ids.empty() && img->diff_ids.size() != img->layers.size()) {
+    return RuntimeError(err, absl::InvalidArgumentError(absl::StrCat(
+                                 "image config lists ", img->diff_ids.size(),
+                                 " diff_ids but the manifest has ", img->layers.size(), " layers")));
+  }
+  LayerCache computed;
+  for (size_t i = 0; i < img->layers.size(); ++i) {
+    const verity::OciLayerBlob& blob = img->layers[i];
+    if (absl::StrContains(blob.media_type, "zstd")) {
+      return RuntimeError(err, absl::UnimplementedError(absl::StrCat(
+                                   "layer ", blob.digest, ": zstd layers are not supported")));
+    }
+    absl::StatusOr<LayerVerity> v = verity::ComputeLayerVerity(blob.path);
+    if (!v.ok()) return RuntimeError(err, v.status());
+    if (v->digest != blob.digest) {
+      return RuntimeError(err, absl::DataLossError(absl::StrCat(
+                                   "layer blob ", blob.path, " does not match its digest ",
+                                   blob.digest, " (got ", v->digest, ")")));
+    }
+    if (!img->diff_ids.empty() && img->diff_ids[i] != v->diff_id) {
+      return RuntimeError(err, absl::DataLossError(absl::StrCat(
+                                   "layer ", blob.digest, " has diff_id ", v->diff_id,
+                                   " but the image config says ", img->diff_ids[i])));
+    }
+    computed.push_back(ToCacheEntry(*v));
+  }
+
+  if (!output.has_value()) {
+    out << verity::SerializeLayerCache(computed);
+    return kExitOk;
+  }
+  for (const LayerCacheEntry& e : computed) verity::UpsertLayer(&merged, e);
+  if (absl::Status s = verity::WriteLayerCacheFile(*output, merged); !s.ok()) {
+    return RuntimeError(err, s);
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunVerityCli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  if (args.empty()) return UsageError(err, "missing command");
+  const std::string& cmd = args[0];
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    out << kUsage;
+    return kExitOk;
+  }
+  if (cmd == "--version") {
+    out << kVerityToolVersion << "\n";
+    return kExitOk;
+  }
+  for (const std::string& a : rest) {
+    if ((a == "--help" || a == "-h") && cmd != "decode") {
+      out << kUsage;
+      return kExitOk;
+    }
+  }
+  if (cmd == "layer") return RunLayer(rest, out, err);
+  if (cmd == "cache") return RunCache(rest, out, err);
+  if (cmd == "decode") return ::kata_volume::RunDecodeCommand(rest, out, err);
+  return UsageError(err, absl::StrCat("unknown command \"", cmd, "\""));
+}
+
+}  // namespace guest_pull::tools
