@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs containerd's snapshotter conformance suite (snapshots/testsuite, from
 # Debian's containerd 1.6 sources) against containerd-guest-pull-grpc served
-# on a temporary unix socket, or against the overlayfs reference server.
+# on a temporary unix socket, or against the overlayfs reference server,
+# plus TestProxyContract (contract_test.go: error codes, Walk filters of the
+# remote-snapshot lookup, labels, Usage, Mounts).
 #
 # Usage: tests/conformance/run.sh [--reference] [--run REGEX] [--keep-going]
 #   --reference   test tests/conformance/refserver (containerd's overlayfs)
