@@ -40,7 +40,7 @@ parse_args() {
     case "$1" in
       --reference) use_reference=1 ;;
       --run) [[ $# -ge 2 ]] || die "--run needs a regular expression"; run_regex="$2"; shift ;;
-      -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}"; exit 0 ;;
+      -h|--help) trap - EXIT; sed -n '2,/^set -euo/{/^#/p}' "${BASH_SOURCE[0]}"; exit 0 ;;
       *) die "unknown argument: $1" ;;
     esac
     shift
