@@ -489,6 +489,8 @@ e2e_kill_shims() {
   done
 }
 
+# containerd_stop: deletes every task and container, stops containerd and
+# kills leftover shims.
 containerd_stop() {
   local pid="$CONTAINERD_PID"
   [[ -n "$pid" ]] || return 0
@@ -496,6 +498,23 @@ containerd_stop() {
   CONTAINERD_PID=""
   e2e_stop_pid containerd "$pid" || true
   e2e_kill_shims
+}
+
+# containerd_restart: stops only the containerd process (tasks and shims
+# live on, as in a real upgrade) and starts it again with the same config.
+containerd_restart() {
+  local pid="$CONTAINERD_PID"
+  [[ -n "$pid" ]] || e2e_die "containerd_restart: containerd is not running"
+  CONTAINERD_PID=""
+  e2e_stop_pid containerd "$pid" || true
+  containerd_start
+}
+
+# e2e_start_all: registry, daemon, then containerd (the usual order).
+e2e_start_all() {
+  registry_start
+  start_daemon
+  containerd_start
 }
 
 # ctr_cmd ARGS...: ctr against our containerd (bounded by E2E_CMD_TIMEOUT).
