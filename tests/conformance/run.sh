@@ -17,8 +17,9 @@
 # non-zero unless every case passed or skipped.
 set -euo pipefail
 
-readonly HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-readonly REPO="$(cd "$HERE/../.." && pwd)"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+readonly HERE REPO
 readonly GO_IMPORT="guestpull/conformance"
 readonly SOCKET_WAIT_S=20
 readonly STOP_WAIT_S=15
