@@ -1,0 +1,100 @@
+// Daemon lifecycle.
+#include "snapshotter/daemon.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <memory>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "snapshotter/service.h"
+#include "snapshotter/snapshotter.h"
+#include "snapshotter/socket_path.h"
+
+namespace guest_pull {
+namespace {
+
+// How long in-flight RPCs may run after a termination signal.
+constexpr absl::Duration kShutdownGrace = absl::Seconds(30);
+
+// Blocks the termination signals in every thread (call before any thread
+// starts) so that one thread can sigwait() for them.
+sigset_t BlockTerminationSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+// Waits for SIGTERM or SIGINT; SIGHUP is logged and ignored.
+int WaitForTermination(const sigset_t& set) {
+  while (true) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      LOG(INFO) << "SIGHUP received: nothing to reload (restart the daemon "
+                   "to apply config changes); still serving";
+      continue;
+    }
+    return sig;
+  }
+}
+
+}  // namespace
+
+absl::Status RunDaemon(const config::ResolvedConfig& resolved) {
+  const config::Config& cfg = resolved.config;
+  sigset_t signals = BlockTerminationSignals();
+
+  Snapshotter::Options options;
+  options.root = cfg.root;
+  auto snapshotter = Snapshotter::Open(options);
+  if (!snapshotter.ok()) return snapshotter.status();
+  auto removed = (*snapshotter)->Cleanup();
+  if (!removed.ok()) return removed.status();
+  if (*removed > 0) {
+    LOG(INFO) << "startup cleanup removed " << *removed
+              << " orphaned snapshot directories";
+  }
+
+  if (absl::Status s = PrepareSocketPath(cfg.address); !s.ok()) return s;
+  SnapshotsService service(snapshotter->get(), /*observer=*/nullptr);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("unix:" + cfg.address,
+                           grpc::InsecureServerCredentials());
+  builder.RegisterService(&service);
+  // The socket is created 0660 (rw for root and its group only).
+  mode_t old_umask = umask(0117);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  umask(old_umask);
+  if (server == nullptr) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on unix socket ", cfg.address));
+  }
+  chmod(cfg.address.c_str(), 0660);
+  LOG(INFO) << "serving containerd.services.snapshots.v1 on " << cfg.address;
+  sd_notify(0, "READY=1");
+
+  int sig = WaitForTermination(signals);
+  LOG(INFO) << "received " << strsignal(sig)
+            << ": stopping, finishing in-flight requests";
+  sd_notify(0, "STOPPING=1");
+  server->Shutdown(std::chrono::system_clock::now() +
+                   absl::ToChronoSeconds(kShutdownGrace));
+  server->Wait();
+  unlink(cfg.address.c_str());
+  snapshotter->reset();  // closes the database
+  LOG(INFO) << "stopped";
+  return absl::OkStatus();
+}
+
+}  // namespace guest_pull

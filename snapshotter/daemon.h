@@ -1,0 +1,19 @@
+// The daemon's lifecycle: open the snapshotter, serve the Snapshots API on
+// the unix socket, tell systemd when ready, and shut down gracefully on
+// SIGTERM/SIGINT (stop accepting, finish in-flight RPCs, close the
+// database).
+#ifndef SNAPSHOTTER_DAEMON_H_
+#define SNAPSHOTTER_DAEMON_H_
+
+#include "absl/status/status.h"
+#include "snapshotter/config/resolver.h"
+
+namespace guest_pull {
+
+// Runs until a termination signal; returns the error that kept it from
+// starting or serving.
+absl::Status RunDaemon(const config::ResolvedConfig& resolved);
+
+}  // namespace guest_pull
+
+#endif  // SNAPSHOTTER_DAEMON_H_

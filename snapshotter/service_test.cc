@@ -1,0 +1,147 @@
+// Tests for the gRPC edge over a real in-process channel: status codes on
+// the wire, timestamps, List filters and batching, Update masks.
+#include "snapshotter/service.h"
+
+#include <unistd.h>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace guest_pull {
+namespace {
+
+using ::testing::HasSubstr;
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = std::string(getenv("TEST_TMPDIR") ?: "/tmp") + "/svc-" +
+            std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    RemoveAll(root_).IgnoreError();
+    Snapshotter::Options opts;
+    opts.root = root_;
+    auto sn = Snapshotter::Open(opts);
+    ASSERT_TRUE(sn.ok()) << sn.status();
+    sn_ = *std::move(sn);
+    service_ = std::make_unique<SnapshotsService>(sn_.get(), nullptr);
+    grpc::ServerBuilder builder;
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    stub_ = snapshots_v1::Snapshots::NewStub(
+        server_->InProcessChannel(grpc::ChannelArguments()));
+  }
+  void TearDown() override { server_->Shutdown(); }
+
+  grpc::Status Prepare(const std::string& key, const std::string& parent,
+                       snapshots_v1::PrepareSnapshotResponse* resp = nullptr) {
+    grpc::ClientContext ctx;
+    snapshots_v1::PrepareSnapshotRequest req;
+    req.set_key(key);
+    req.set_parent(parent);
+    snapshots_v1::PrepareSnapshotResponse local;
+    return stub_->Prepare(&ctx, req, resp ? resp : &local);
+  }
+  grpc::Status Commit(const std::string& name, const std::string& key) {
+    grpc::ClientContext ctx;
+    snapshots_v1::CommitSnapshotRequest req;
+    req.set_name(name);
+    req.set_key(key);
+    google::protobuf::Empty resp;
+    return stub_->Commit(&ctx, req, &resp);
+  }
+  std::vector<std::string> List(const std::vector<std::string>& filters) {
+    grpc::ClientContext ctx;
+    snapshots_v1::ListSnapshotsRequest req;
+    for (const auto& f : filters) req.add_filters(f);
+    auto reader = stub_->List(&ctx, req);
+    snapshots_v1::ListSnapshotsResponse resp;
+    std::vector<std::string> names;
+    while (reader->Read(&resp)) {
+      for (const auto& info : resp.info()) names.push_back(info.name());
+    }
+    last_list_status_ = reader->Finish();
+    return names;
+  }
+
+  std::string root_;
+  std::unique_ptr<Snapshotter> sn_;
+  std::unique_ptr<SnapshotsService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<snapshots_v1::Snapshots::Stub> stub_;
+  grpc::Status last_list_status_;
+};
+
+TEST_F(ServiceTest, PrepareCommitStatOverTheWire) {
+  snapshots_v1::PrepareSnapshotResponse resp;
+  ASSERT_TRUE(Prepare("k8s.io/1/extract-1 sha256:aa", "", &resp).ok());
+  ASSERT_EQ(resp.mounts_size(), 1);
+  EXPECT_EQ(resp.mounts(0).type(), "bind");
+  ASSERT_TRUE(Commit("sha256:aa", "k8s.io/1/extract-1 sha256:aa").ok());
+  grpc::ClientContext ctx;
+  snapshots_v1::StatSnapshotRequest req;
+  req.set_key("sha256:aa");
+  snapshots_v1::StatSnapshotResponse stat;
+  ASSERT_TRUE(stub_->Stat(&ctx, req, &stat).ok());
+  EXPECT_EQ(stat.info().kind(), snapshots_v1::COMMITTED);
+  EXPECT_GT(stat.info().created_at().seconds(), 1600000000);
+  EXPECT_GE(stat.info().updated_at().seconds(),
+            stat.info().created_at().seconds());
+}
+
+TEST_F(ServiceTest, ErrorCodesReachTheClient) {
+  EXPECT_EQ(Prepare("a/../b", "").error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_EQ(Prepare("x", "missing").error_code(), grpc::NOT_FOUND);
+  ASSERT_TRUE(Prepare("x", "").ok());
+  grpc::Status dup = Prepare("x", "");
+  EXPECT_EQ(dup.error_code(), grpc::ALREADY_EXISTS);
+  EXPECT_THAT(dup.error_message(), HasSubstr("x"));
+  ASSERT_TRUE(Commit("c", "x").ok());
+  EXPECT_EQ(Commit("d", "c").error_code(), grpc::FAILED_PRECONDITION);
+  ASSERT_TRUE(Prepare("y", "c").ok());
+  grpc::ClientContext ctx;
+  snapshots_v1::RemoveSnapshotRequest rm;
+  rm.set_key("c");
+  google::protobuf::Empty empty;
+  EXPECT_EQ(stub_->Remove(&ctx, rm, &empty).error_code(),
+            grpc::FAILED_PRECONDITION);
+}
+
+TEST_F(ServiceTest, ListFiltersAndBatches) {
+  for (int i = 0; i < 250; ++i) {
+    ASSERT_TRUE(Prepare("snap-" + std::to_string(i), "").ok());
+  }
+  EXPECT_EQ(List({}).size(), 250u);
+  EXPECT_TRUE(last_list_status_.ok());
+  EXPECT_EQ(List({"name==snap-7"}), std::vector<std::string>{"snap-7"});
+  List({"name=snap-7"});
+  EXPECT_EQ(last_list_status_.error_code(), grpc::INVALID_ARGUMENT);
+}
+
+TEST_F(ServiceTest, UpdateWithFieldMaskAndUsage) {
+  ASSERT_TRUE(Prepare("a", "").ok());
+  grpc::ClientContext ctx;
+  snapshots_v1::UpdateSnapshotRequest req;
+  req.mutable_info()->set_name("a");
+  (*req.mutable_info()->mutable_labels())["l"] = "v";
+  req.mutable_update_mask()->add_paths("labels.l");
+  snapshots_v1::UpdateSnapshotResponse resp;
+  ASSERT_TRUE(stub_->Update(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.info().labels().at("l"), "v");
+
+  grpc::ClientContext ctx2;
+  req.mutable_update_mask()->Clear();
+  req.mutable_update_mask()->add_paths("kind");
+  EXPECT_EQ(stub_->Update(&ctx2, req, &resp).error_code(),
+            grpc::INVALID_ARGUMENT);
+
+  grpc::ClientContext ctx3;
+  snapshots_v1::UsageRequest ureq;
+  ureq.set_key("a");
+  snapshots_v1::UsageResponse usage;
+  ASSERT_TRUE(stub_->Usage(&ctx3, ureq, &usage).ok());
+  EXPECT_GE(usage.inodes(), 1);
+}
+
+}  // namespace
+}  // namespace guest_pull
