@@ -1,0 +1,65 @@
+// Byte source tests: gzip decoding against the gzip CLI, concatenated
+// members, corrupt/truncated streams, magic detection.
+#include "kata_volume/verity/byte_source.h"
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "kata_volume/verity/test_util.h"
+
+namespace guest_pull::verity {
+namespace {
+
+using ::guest_pull::verity::testing::MakeTempDir;
+using ::guest_pull::verity::testing::PseudoRandomBytes;
+using ::guest_pull::verity::testing::ReadFileOrDie;
+using ::guest_pull::verity::testing::RunCommand;
+using ::guest_pull::verity::testing::WriteFileOrDie;
+
+absl::StatusOr<std::string> Gunzip(const std::string& path) {
+  auto file = FileByteSource::Open(path);
+  if (!file.ok()) return file.status();
+  GzipByteSource gz(*std::move(file));
+  std::string out;
+  char buf[3000];
+  for (int guard = 0; guard < 1000000; ++guard) {
+    auto n = gz.Read(buf, sizeof(buf));
+    if (!n.ok()) return n.status();
+    if (*n == 0) return out;
+    out.append(buf, *n);
+  }
+  return absl::InternalError("no end");
+}
+
+TEST(ByteSourceTest, GzipMatchesCliIncludingConcatenatedMembers) {
+  std::string dir = MakeTempDir();
+  std::string a = PseudoRandomBytes(300000, 1), b = "second member";
+  WriteFileOrDie(dir + "/a", a);
+  WriteFileOrDie(dir + "/b", b);
+  ASSERT_TRUE(RunCommand(absl::StrCat("cd ", dir, " && gzip -c a > ab.gz && gzip -c b >> ab.gz")).ok());
+  EXPECT_EQ(*DetectBlobCompression(dir + "/ab.gz"), BlobCompression::kGzip);
+  EXPECT_EQ(*DetectBlobCompression(dir + "/a"), BlobCompression::kNone);
+  absl::StatusOr<std::string> out = Gunzip(dir + "/ab.gz");
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(*out, a + b);
+}
+
+TEST(ByteSourceTest, CorruptTruncatedAndTrailingGarbageFail) {
+  std::string dir = MakeTempDir();
+  WriteFileOrDie(dir + "/a", PseudoRandomBytes(100000, 2));
+  ASSERT_TRUE(RunCommand(absl::StrCat("cd ", dir, " && gzip -k a")).ok());
+  std::string gz = ReadFileOrDie(dir + "/a.gz");
+  WriteFileOrDie(dir + "/trunc.gz", gz.substr(0, gz.size() / 2));
+  EXPECT_NE(Gunzip(dir + "/trunc.gz").status().message().find("truncated"), std::string::npos);
+  WriteFileOrDie(dir + "/garbage.gz", gz + "garbage");
+  EXPECT_FALSE(Gunzip(dir + "/garbage.gz").ok());
+  std::string corrupt = gz;
+  corrupt[gz.size() / 2] ^= 0x55;
+  corrupt[gz.size() / 2 + 1] ^= 0x55;
+  WriteFileOrDie(dir + "/corrupt.gz", corrupt);
+  EXPECT_FALSE(Gunzip(dir + "/corrupt.gz").ok());
+  EXPECT_TRUE(absl::IsNotFound(FileByteSource::Open(dir + "/none").status()));
+}
+
+}  // namespace
+}  // namespace guest_pull::verity

@@ -1,0 +1,89 @@
+// Layer cache tests: JSON round trip, malformed input, atomic file writes,
+// upsert, and the chain-ID equation checked against sha256sum.
+#include "kata_volume/verity/layer_cache.h"
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "kata_volume/verity/test_util.h"
+
+namespace guest_pull::verity {
+namespace {
+
+using ::guest_pull::verity::testing::MakeTempDir;
+using ::guest_pull::verity::testing::ReadFileOrDie;
+using ::guest_pull::verity::testing::RunCommand;
+using ::guest_pull::verity::testing::WriteFileOrDie;
+
+std::string Digest(char c) { return "sha256:" + std::string(64, c); }
+
+TEST(LayerCacheTest, RoundTrip) {
+  LayerCache cache = {{Digest('1'), std::string(64, 'a'), "root:x:0:0::/:/bin/sh\n", ""},
+                      {Digest('2'), "", "WHITEOUT", "g \"quoted\"\n"}};
+  std::string json = SerializeLayerCache(cache);
+  EXPECT_NE(json.find("\"diff_id\": \"" + Digest('1') + "\""), std::string::npos);
+  EXPECT_LT(json.find("diff_id"), json.find("verity_hash"));
+  absl::StatusOr<LayerCache> parsed = ParseLayerCache(json);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(*parsed, cache);
+  EXPECT_TRUE(ParseLayerCache("  \n")->empty());
+  // Unknown fields (e.g. newer genpolicy's verity_key) are ignored.
+  auto extra = ParseLayerCache(absl::StrCat(R"([{"diff_id":")", Digest('3'),
+                                            R"(","passwd":"","group":"","verity_key":"k"}])"));
+  ASSERT_TRUE(extra.ok()) << extra.status();
+  EXPECT_EQ((*extra)[0].verity_hash, "");
+}
+
+TEST(LayerCacheTest, MalformedInputIsRejected) {
+  for (const std::string& bad : std::vector<std::string>{
+           "{", "{}", "[1]", R"([{"passwd":""}])", R"([{"diff_id":"sha256:abc"}])",
+           absl::StrCat(R"([{"diff_id":")", Digest('1'), R"(","passwd":5}])"),
+           absl::StrCat(R"([{"diff_id":")", Digest('1'), R"(","verity_hash":"xyz"}])")}) {
+    absl::StatusOr<LayerCache> r = ParseLayerCache(bad);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+}
+
+TEST(LayerCacheTest, FileWriteIsAtomicAndReadable) {
+  std::string dir = MakeTempDir();
+  std::string path = dir + "/layers-cache.json";
+  EXPECT_TRUE(absl::IsNotFound(ReadLayerCacheFile(path).status()));
+  LayerCache cache = {{Digest('1'), std::string(64, 'a'), "p", "g"}};
+  ASSERT_TRUE(WriteLayerCacheFile(path, cache).ok());
+  EXPECT_EQ(*ReadLayerCacheFile(path), cache);
+  EXPECT_EQ(*RunCommand("ls " + dir), "layers-cache.json\n");  // no temp files left
+  WriteFileOrDie(path, "not json");
+  EXPECT_EQ(ReadLayerCacheFile(path).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(WriteLayerCacheFile(dir + "/no/such/dir/x.json", cache).ok());
+}
+
+TEST(LayerCacheTest, UpsertReplacesSameDiffId) {
+  LayerCache cache = {{Digest('1'), "", "a", ""}, {Digest('2'), "", "b", ""}};
+  UpsertLayer(&cache, {Digest('1'), "", "new", ""});
+  UpsertLayer(&cache, {Digest('3'), "", "c", ""});
+  ASSERT_EQ(cache.size(), 3u);
+  EXPECT_EQ(cache[0].passwd, "new");
+  EXPECT_EQ(cache[2].diff_id, Digest('3'));
+  EXPECT_EQ(FindLayerByDiffId(cache, Digest('2'))->passwd, "b");
+  EXPECT_EQ(FindLayerByDiffId(cache, Digest('9')), nullptr);
+}
+
+TEST(LayerCacheTest, ChainIdEquation) {
+  const std::string d1 = Digest('1'), d2 = Digest('2'), d3 = Digest('3');
+  EXPECT_EQ(ChainId("", d1), d1);
+  absl::StatusOr<std::string> expected =
+      RunCommand(absl::StrCat("printf '%s' '", d1, " ", d2, "' | sha256sum | cut -d' ' -f1"));
+  ASSERT_TRUE(expected.ok());
+  const std::string c2 = ChainId(d1, d2);
+  EXPECT_EQ(c2, "sha256:" + expected->substr(0, 64));
+  const std::string c3 = ChainId(c2, d3);
+
+  LayerCache cache = {{d3, "", "", ""}, {d1, "", "", ""}, {d2, "", "", ""}};
+  EXPECT_EQ(FindLayerByChain(cache, "", d1)->diff_id, d1);
+  EXPECT_EQ(FindLayerByChain(cache, d1, c2)->diff_id, d2);
+  EXPECT_EQ(FindLayerByChain(cache, c2, c3)->diff_id, d3);
+  EXPECT_EQ(FindLayerByChain(cache, d1, c3), nullptr);
+}
+
+}  // namespace
+}  // namespace guest_pull::verity

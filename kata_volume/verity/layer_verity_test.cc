@@ -1,0 +1,90 @@
+// Layer verity tests: .tar and .tar.gz agree, diff_id/digest equal sha256sum,
+// and the root hash of a real busybox layer equals veritysetup's over the
+// reconstructed tar + index file.
+#include "kata_volume/verity/layer_verity.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "kata_volume/verity/test_util.h"
+
+namespace guest_pull::verity {
+namespace {
+
+using ::guest_pull::verity::testing::MakeTempDir;
+using ::guest_pull::verity::testing::ReadFileOrDie;
+using ::guest_pull::verity::testing::RunCommand;
+using ::guest_pull::verity::testing::VeritysetupRootHash;
+using ::guest_pull::verity::testing::WriteFileOrDie;
+
+std::string Sha256Sum(const std::string& path) {
+  absl::StatusOr<std::string> out = RunCommand("sha256sum '" + path + "' | cut -d' ' -f1");
+  EXPECT_TRUE(out.ok()) << out.status();
+  return out.ok() ? "sha256:" + out->substr(0, 64) : "";
+}
+
+// A busybox root filesystem layer, as tar and tar.gz.
+std::string MakeBusyboxLayer() {
+  std::string dir = MakeTempDir();
+  EXPECT_TRUE(RunCommand(absl::StrCat(
+                  "set -e; cd ", dir, "; mkdir -p root/bin root/etc root/tmp; ",
+                  "cp /bin/busybox root/bin/busybox; for a in sh ls cat; do ln -s busybox root/bin/$a; done; ",
+                  "ln root/bin/busybox root/bin/hardbox; ",
+                  "echo 'root:x:0:0:root:/root:/bin/sh' > root/etc/passwd; echo 'root:x:0:' > root/etc/group; ",
+                  "tar --format=pax --numeric-owner --sort=name -C root -cf layer.tar bin etc tmp; ",
+                  "gzip -k layer.tar"))
+                  .ok());
+  return dir + "/layer.tar";
+}
+
+TEST(LayerVerityTest, TarAndGzipAgreeAndMatchSha256sum) {
+  std::string tar = MakeBusyboxLayer();
+  absl::StatusOr<LayerVerity> plain = ComputeLayerVerity(tar);
+  absl::StatusOr<LayerVerity> gz = ComputeLayerVerity(tar + ".gz");
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  ASSERT_TRUE(gz.ok()) << gz.status();
+  EXPECT_EQ(plain->diff_id, Sha256Sum(tar));
+  EXPECT_EQ(plain->digest, plain->diff_id);
+  EXPECT_EQ(gz->digest, Sha256Sum(tar + ".gz"));
+  EXPECT_EQ(gz->diff_id, plain->diff_id);
+  EXPECT_EQ(gz->root_hash, plain->root_hash);
+  EXPECT_EQ(gz->indexed_size, plain->indexed_size);
+  EXPECT_EQ(plain->indexed_size % 4096, 0u);
+  EXPECT_EQ(plain->passwd.value_or("?"), "root:x:0:0:root:/root:/bin/sh\n");
+  EXPECT_EQ(plain->group.value_or("?"), "root:x:0:\n");
+}
+
+TEST(LayerVerityTest, BusyboxRootHashEqualsVeritysetupOnIndexedFile) {
+  std::string tar = MakeBusyboxLayer();
+  std::string indexed = MakeTempDir() + "/indexed";
+  absl::StatusOr<LayerVerity> written = WriteIndexedLayer(tar + ".gz", indexed);
+  ASSERT_TRUE(written.ok()) << written.status();
+  absl::StatusOr<LayerVerity> computed = ComputeLayerVerity(tar + ".gz");
+  ASSERT_TRUE(computed.ok());
+  EXPECT_EQ(written->root_hash, computed->root_hash);
+  std::string file = ReadFileOrDie(indexed);
+  EXPECT_EQ(file.size(), computed->indexed_size);
+  EXPECT_EQ(file.substr(0, computed->tar_size), ReadFileOrDie(tar));
+  absl::StatusOr<std::string> expected = VeritysetupRootHash(indexed);
+  ASSERT_TRUE(expected.ok()) << expected.status();
+  EXPECT_EQ(computed->root_hash, *expected);
+}
+
+TEST(LayerVerityTest, BadInputIsAClearError) {
+  std::string dir = MakeTempDir();
+  EXPECT_TRUE(absl::IsNotFound(ComputeLayerVerity(dir + "/missing").status()));
+  std::string tar = ReadFileOrDie(MakeBusyboxLayer());
+  WriteFileOrDie(dir + "/truncated.tar", tar.substr(0, 5000));
+  absl::StatusOr<LayerVerity> r = ComputeLayerVerity(dir + "/truncated.tar");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("truncated"), std::string::npos) << r.status();
+  WriteFileOrDie(dir + "/zstd", std::string("\x28\xb5\x2f\xfd", 4) + std::string(100, 'z'));
+  EXPECT_EQ(ComputeLayerVerity(dir + "/zstd").status().code(), absl::StatusCode::kUnimplemented);
+  // A failed WriteIndexedLayer leaves no partial output behind.
+  EXPECT_FALSE(WriteIndexedLayer(dir + "/truncated.tar", dir + "/out").ok());
+  EXPECT_NE(access((dir + "/out").c_str(), F_OK), 0);
+}
+
+}  // namespace
+}  // namespace guest_pull::verity
