@@ -1,0 +1,73 @@
+// Argument parsing for guest-pull-overlayfs.
+#include "mount_helper/command_line.h"
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace mount_helper {
+
+const char* HelperUsage() {
+  return "usage: guest-pull-overlayfs <source> <target> [-o options]... "
+         "[-n] [-s] [-v] [-f]\n"
+         "Mounts an overlay filesystem for a fuse.guest-pull-overlayfs mount\n"
+         "(run by mount.fuse3). Options starting with io.katacontainers. or\n"
+         "guest-pull. are dropped, mount(8) flag options become mount flags,\n"
+         "everything else is passed to overlay. Paths are made relative to\n"
+         "their common parent if the data exceeds one page.\n"
+         "  -o OPTS  comma-separated options (repeatable)\n"
+         "  -f       fake: check everything but do not mount\n"
+         "  -v       print the mount(2) call to stderr\n"
+         "  -n, -s   accepted for mount(8) compatibility, ignored\n"
+         "  -h, --help     this text\n"
+         "  -V, --version  print the version\n"
+         "Exit status: 0 mounted, 1 mount failed, 2 usage error.\n";
+}
+
+absl::StatusOr<HelperArgs> ParseHelperArgs(const std::vector<std::string>& args) {
+  HelperArgs parsed;
+  std::vector<std::string> positional;
+  bool options_ended = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (options_ended || arg.empty() || arg[0] != '-' || arg == "-") {
+      positional.push_back(arg);
+    } else if (arg == "--") {
+      options_ended = true;
+    } else if (arg == "-h" || arg == "--help") {
+      parsed.help = true;
+    } else if (arg == "-V" || arg == "--version") {
+      parsed.version = true;
+    } else if (arg == "-o") {
+      if (i + 1 >= args.size()) {
+        return absl::InvalidArgumentError("option -o needs a value");
+      }
+      parsed.option_lists.push_back(args[++i]);
+    } else if (absl::StartsWith(arg, "-o")) {
+      parsed.option_lists.push_back(arg.substr(2));
+    } else if (arg == "-f") {
+      parsed.fake = true;
+    } else if (arg == "-v") {
+      parsed.verbose = true;
+    } else if (arg == "-n" || arg == "-s") {
+      // No mtab to maintain; overlay options are never "sloppy"-parsed.
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown flag \"", arg, "\""));
+    }
+  }
+  if (parsed.help || parsed.version) return parsed;
+  if (positional.size() != 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "expected <source> <target>, got ", positional.size(),
+        " positional argument(s)"));
+  }
+  parsed.source = positional[0];
+  parsed.target = positional[1];
+  if (parsed.source.empty() || parsed.target.empty()) {
+    return absl::InvalidArgumentError("source and target must not be empty");
+  }
+  return parsed;
+}
+
+}  // namespace mount_helper

@@ -1,0 +1,35 @@
+// Command line of the guest-pull-overlayfs mount helper, as mount.fuse3 runs
+// it: `guest-pull-overlayfs <source> <target> -o opt1,opt2,...` (also
+// `-oOPTS`, several -o, and mount(8)'s helper flags -n -s -v -f).
+#ifndef MOUNT_HELPER_COMMAND_LINE_H_
+#define MOUNT_HELPER_COMMAND_LINE_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace mount_helper {
+
+// Parsed arguments.
+struct HelperArgs {
+  std::string source;                     // mount(2) source, e.g. "overlay"
+  std::string target;                     // mount point
+  std::vector<std::string> option_lists;  // each -o value, comma-joined
+  bool fake = false;     // -f: do everything but mount(2)
+  bool verbose = false;  // -v: print the mount(2) call to stderr
+  bool help = false;     // -h/--help
+  bool version = false;  // -V/--version
+};
+
+// Parses the arguments after argv[0]. `-n` and `-s` are accepted and
+// ignored (no mtab; sloppy). InvalidArgument on unknown flags, a missing -o
+// value, or not exactly two positional arguments (unless help/version).
+absl::StatusOr<HelperArgs> ParseHelperArgs(const std::vector<std::string>& args);
+
+// Usage text.
+const char* HelperUsage();
+
+}  // namespace mount_helper
+
+#endif  // MOUNT_HELPER_COMMAND_LINE_H_

@@ -1,0 +1,56 @@
+// Tests for the guest-pull-overlayfs command line.
+#include "mount_helper/command_line.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace mount_helper {
+namespace {
+
+using ::testing::ElementsAre;
+
+TEST(CommandLineTest, MountFuse3Form) {
+  absl::StatusOr<HelperArgs> args = ParseHelperArgs(
+      {"overlay", "/mnt/t", "-o", "lowerdir=/a:/b,io.katacontainers.volume=e30=,dev,suid"});
+  ASSERT_TRUE(args.ok()) << args.status();
+  EXPECT_EQ(args->source, "overlay");
+  EXPECT_EQ(args->target, "/mnt/t");
+  EXPECT_THAT(args->option_lists,
+              ElementsAre("lowerdir=/a:/b,io.katacontainers.volume=e30=,dev,suid"));
+  EXPECT_FALSE(args->fake);
+}
+
+TEST(CommandLineTest, SeveralOptionsAttachedValuesAndFlags) {
+  absl::StatusOr<HelperArgs> args = ParseHelperArgs(
+      {"-n", "-oro", "overlay", "-s", "-o", "lowerdir=/a", "t", "-v", "-f"});
+  ASSERT_TRUE(args.ok()) << args.status();
+  EXPECT_THAT(args->option_lists, ElementsAre("ro", "lowerdir=/a"));
+  EXPECT_EQ(args->target, "t");
+  EXPECT_TRUE(args->fake);
+  EXPECT_TRUE(args->verbose);
+}
+
+TEST(CommandLineTest, HelpAndVersionNeedNoPositionals) {
+  EXPECT_TRUE(ParseHelperArgs({"--help"})->help);
+  EXPECT_TRUE(ParseHelperArgs({"-h"})->help);
+  EXPECT_TRUE(ParseHelperArgs({"--version"})->version);
+}
+
+TEST(CommandLineTest, DoubleDashEndsFlags) {
+  absl::StatusOr<HelperArgs> args = ParseHelperArgs({"--", "-src", "-dst"});
+  ASSERT_TRUE(args.ok()) << args.status();
+  EXPECT_EQ(args->source, "-src");
+  EXPECT_EQ(args->target, "-dst");
+}
+
+TEST(CommandLineTest, UsageErrors) {
+  EXPECT_FALSE(ParseHelperArgs({}).ok());
+  EXPECT_FALSE(ParseHelperArgs({"overlay"}).ok());
+  EXPECT_FALSE(ParseHelperArgs({"a", "b", "c"}).ok());
+  EXPECT_FALSE(ParseHelperArgs({"a", "b", "-o"}).ok());
+  EXPECT_FALSE(ParseHelperArgs({"a", "b", "--bogus"}).ok());
+  EXPECT_FALSE(ParseHelperArgs({"", "b"}).ok());
+}
+
+}  // namespace
+}  // namespace mount_helper

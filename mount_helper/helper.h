@@ -1,0 +1,23 @@
+// The guest-pull-overlayfs mount helper as a function: parse arguments,
+// translate options, fit the data into a page and mount(2) an overlay.
+#ifndef MOUNT_HELPER_HELPER_H_
+#define MOUNT_HELPER_HELPER_H_
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace mount_helper {
+
+inline constexpr char kHelperVersion[] = "0.1.0";
+
+// Runs the helper with the arguments after argv[0]. Prints nothing on
+// success. Returns 0 when mounted (or checked, with -f), 1 when mount(2)
+// failed or the data cannot fit in a page (strerror/sizes and the data on
+// `err`), 2 on usage errors.
+int RunGuestPullOverlayfs(const std::vector<std::string>& args,
+                          std::ostream& out, std::ostream& err);
+
+}  // namespace mount_helper
+
+#endif  // MOUNT_HELPER_HELPER_H_

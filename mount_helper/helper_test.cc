@@ -1,0 +1,86 @@
+// Tests for RunGuestPullOverlayfs that need no privileges: usage, exit codes
+// and the -f (fake) path with compaction.
+#include "mount_helper/helper.h"
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace mount_helper {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+struct Result {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+Result RunHelper(const std::vector<std::string>& args) {
+  std::ostringstream out, err;
+  const int code = RunGuestPullOverlayfs(args, out, err);
+  return {code, out.str(), err.str()};
+}
+
+TEST(HelperTest, HelpAndVersion) {
+  Result help = RunHelper({"--help"});
+  EXPECT_EQ(help.code, 0);
+  EXPECT_THAT(help.out, StartsWith("usage: guest-pull-overlayfs"));
+  Result version = RunHelper({"--version"});
+  EXPECT_EQ(version.code, 0);
+  EXPECT_EQ(version.out, absl::StrCat("guest-pull-overlayfs ", kHelperVersion, "\n"));
+}
+
+TEST(HelperTest, UsageErrorsExitTwo) {
+  EXPECT_EQ(RunHelper({}).code, 2);
+  EXPECT_EQ(RunHelper({"overlay", "/t", "--bogus"}).code, 2);
+  Result no_lower = RunHelper({"overlay", "/t", "-o", "upperdir=/u"});
+  EXPECT_EQ(no_lower.code, 2);
+  EXPECT_THAT(no_lower.err, HasSubstr("no lowerdir"));
+  EXPECT_EQ(RunHelper({"overlay", "/t", "-o", "lowerdir=/a,bind"}).code, 2);
+}
+
+TEST(HelperTest, FakeRunIsSilentUnlessVerbose) {
+  Result quiet = RunHelper({"overlay", "/t", "-f", "-o",
+                            "lowerdir=/a:/b,io.katacontainers.volume=e30=,dev,suid"});
+  EXPECT_EQ(quiet.code, 0);
+  EXPECT_EQ(quiet.out, "");
+  EXPECT_EQ(quiet.err, "");
+
+  Result verbose = RunHelper({"overlay", "/t", "-f", "-v", "-o",
+                              "lowerdir=/a:/b,nodev,io.katacontainers.volume=e30="});
+  EXPECT_EQ(verbose.code, 0);
+  EXPECT_EQ(verbose.err,
+            "guest-pull-overlayfs: mount(\"overlay\", \"/t\", \"overlay\", 0x4, "
+            "\"lowerdir=/a:/b\")\n");
+}
+
+TEST(HelperTest, FakeRunCompactsDeepImages) {
+  std::vector<std::string> lowerdirs;
+  for (int i = 0; i < 128; ++i) {
+    lowerdirs.push_back(absl::StrCat("/var/lib/guest-pull/snapshots/", i, "/fs-with-a-long-name"));
+  }
+  Result result = RunHelper({"overlay", "/t", "-f", "-v", "-o",
+                             "lowerdir=" + absl::StrJoin(lowerdirs, ":")});
+  EXPECT_EQ(result.code, 0) << result.err;
+  EXPECT_THAT(result.err, HasSubstr(" in /var/lib/guest-pull/snapshots\n"));
+}
+
+TEST(HelperTest, DataThatNeverFitsExitsOne) {
+  std::vector<std::string> lowerdirs;
+  for (int i = 0; i < 2000; ++i) lowerdirs.push_back(absl::StrCat("/b/", i));
+  Result result = RunHelper(
+      {"overlay", "/t", "-f", "-o", "lowerdir=" + absl::StrJoin(lowerdirs, ":")});
+  EXPECT_EQ(result.code, 1);
+  EXPECT_THAT(result.err, HasSubstr("more than the mount(2) limit"));
+}
+
+}  // namespace
+}  // namespace mount_helper

@@ -1,0 +1,60 @@
+// Option filtering and flag translation for the overlay mount helper.
+#include "mount_helper/overlay_options.h"
+
+#include <sys/mount.h>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "mount_helper/mount_flags.h"
+
+namespace mount_helper {
+
+bool IsOwnOption(absl::string_view option) {
+  return absl::StartsWith(option, "io.katacontainers.") ||
+         absl::StartsWith(option, "guest-pull.");
+}
+
+absl::StatusOr<OverlayMountRequest> TranslateOverlayOptions(
+    const std::vector<std::string>& option_lists) {
+  OverlayMountRequest request;
+  bool has_lowerdir = false;
+  for (const std::string& list : option_lists) {
+    for (absl::string_view option :
+         absl::StrSplit(list, ',', absl::SkipEmpty())) {
+      if (IsOwnOption(option) || IsUserspaceOnlyOption(option)) {
+        request.dropped.emplace_back(option);
+        continue;
+      }
+      if (std::optional<MountFlagEffect> effect = LookupMountFlag(option)) {
+        if (effect->flag & MS_BIND) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "option \"", option, "\" is not supported: an overlay mount "
+              "cannot be a bind mount"));
+        }
+        if (effect->clear) {
+          request.flags &= ~effect->flag;
+        } else {
+          request.flags |= effect->flag;
+        }
+        continue;
+      }
+      if (std::optional<unsigned long> propagation =
+              LookupPropagationFlag(option)) {
+        request.propagation |= *propagation;
+        continue;
+      }
+      if (absl::StartsWith(option, "lowerdir=")) has_lowerdir = true;
+      request.data.emplace_back(option);
+    }
+  }
+  if (!has_lowerdir) {
+    return absl::InvalidArgumentError(
+        "no lowerdir= option: an overlay mount needs at least one lower "
+        "directory");
+  }
+  return request;
+}
+
+}  // namespace mount_helper

@@ -1,0 +1,35 @@
+// Turns the option lists a mount helper receives (each "-o a,b,c") into an
+// overlay mount(2) request: our own options are dropped, flag options become
+// MS_* flags (see mount_flags.h), the rest becomes overlay data.
+#ifndef MOUNT_HELPER_OVERLAY_OPTIONS_H_
+#define MOUNT_HELPER_OVERLAY_OPTIONS_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace mount_helper {
+
+// A translated overlay mount.
+struct OverlayMountRequest {
+  unsigned long flags = 0;              // MS_* flags for mount(2)
+  unsigned long propagation = 0;        // MS_SHARED/... applied afterwards
+  std::vector<std::string> data;        // overlay options, in given order
+  std::vector<std::string> dropped;     // our own / userspace-only options
+};
+
+// True for options that belong to this project or to Kata and must not reach
+// the kernel: prefixes "io.katacontainers." and "guest-pull.".
+bool IsOwnOption(absl::string_view option);
+
+// Splits each comma-joined list (empty items are skipped) and translates it.
+// InvalidArgument for bind/rbind (an overlay cannot be a bind mount) and when
+// no lowerdir option is given.
+absl::StatusOr<OverlayMountRequest> TranslateOverlayOptions(
+    const std::vector<std::string>& option_lists);
+
+}  // namespace mount_helper
+
+#endif  // MOUNT_HELPER_OVERLAY_OPTIONS_H_

@@ -1,0 +1,68 @@
+// Tests for option filtering and translation of the overlay mount helper.
+#include "mount_helper/overlay_options.h"
+
+#include <sys/mount.h>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace mount_helper {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+TEST(OverlayOptionsTest, WhatMountFuse3PassesGivesNoFlags) {
+  // mount.fuse3 joins every -o and appends "dev,suid".
+  absl::StatusOr<OverlayMountRequest> request = TranslateOverlayOptions(
+      {"lowerdir=/l/2:/l/1,upperdir=/u,workdir=/w,"
+       "io.katacontainers.volume=eyJ2+/ab==,guest-pull.x=1,dev,suid"});
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_EQ(request->flags, 0u);
+  EXPECT_THAT(request->data,
+              ElementsAre("lowerdir=/l/2:/l/1", "upperdir=/u", "workdir=/w"));
+  EXPECT_THAT(request->dropped,
+              ElementsAre("io.katacontainers.volume=eyJ2+/ab==",
+                          "guest-pull.x=1"));
+}
+
+TEST(OverlayOptionsTest, FlagsApplyInOrder) {
+  absl::StatusOr<OverlayMountRequest> request = TranslateOverlayOptions(
+      {"nodev,nosuid,ro,lowerdir=/a:/b", "suid", "noexec,exec,noatime"});
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_EQ(request->flags,
+            static_cast<unsigned long>(MS_NODEV | MS_RDONLY | MS_NOATIME));
+  request = TranslateOverlayOptions({"ro,lowerdir=/a:/b,rw,nodev,dev"});
+  ASSERT_TRUE(request.ok());
+  EXPECT_EQ(request->flags, 0u);
+}
+
+TEST(OverlayOptionsTest, SeveralListsEmptyItemsAndUserspaceOptions) {
+  absl::StatusOr<OverlayMountRequest> request = TranslateOverlayOptions(
+      {"lowerdir=/a:/b,,", "", "index=off,noauto,x-foo=1,rshared"});
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_THAT(request->data, ElementsAre("lowerdir=/a:/b", "index=off"));
+  EXPECT_THAT(request->dropped, ElementsAre("noauto", "x-foo=1"));
+  EXPECT_EQ(request->propagation, static_cast<unsigned long>(MS_SHARED | MS_REC));
+}
+
+TEST(OverlayOptionsTest, OwnOptionPrefixes) {
+  EXPECT_TRUE(IsOwnOption("io.katacontainers.volume=abc"));
+  EXPECT_TRUE(IsOwnOption("io.katacontainers.other"));
+  EXPECT_TRUE(IsOwnOption("guest-pull.anything=1"));
+  EXPECT_FALSE(IsOwnOption("lowerdir=/io.katacontainers."));
+}
+
+TEST(OverlayOptionsTest, Errors) {
+  absl::StatusOr<OverlayMountRequest> request =
+      TranslateOverlayOptions({"upperdir=/u,workdir=/w"});
+  ASSERT_FALSE(request.ok());
+  EXPECT_THAT(std::string(request.status().message()), HasSubstr("no lowerdir"));
+  request = TranslateOverlayOptions({"lowerdir=/a:/b,rbind"});
+  ASSERT_FALSE(request.ok());
+  EXPECT_THAT(std::string(request.status().message()),
+              HasSubstr("cannot be a bind mount"));
+}
+
+}  // namespace
+}  // namespace mount_helper
