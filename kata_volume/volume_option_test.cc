@@ -78,6 +78,16 @@ TEST(VolumeOptionTest, RejectsOversizeInput) {
               HasSubstr("more than the limit of 65536"));
 }
 
+TEST(VolumeOptionTest, DeeplyNestedJsonWithinTheLimitFailsCleanly) {
+  const std::string nested = std::string(24000, '[') + std::string(24000, ']');
+  const std::string encoded = absl::Base64Escape(nested);
+  ASSERT_LE(encoded.size(), kMaxVolumeBase64Bytes);
+  absl::StatusOr<KataVirtualVolume> decoded = DecodeVolumeOption(encoded);
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_THAT(std::string(decoded.status().message()),
+              HasSubstr("must be a JSON object"));
+}
+
 TEST(VolumeOptionTest, RefusesToEncodeOversizeVolume) {
   KataVirtualVolume volume = GuestPullVolume();
   volume.image_pull->metadata->emplace("big", std::string(60000, 'x'));

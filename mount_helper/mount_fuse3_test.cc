@@ -262,6 +262,30 @@ TEST_F(MountFuse3Test, HundredTwentyEightLayersWithLongPaths) {
   ASSERT_EQ(umount2(target_.c_str(), 0), 0) << strerror(errno);
 }
 
+TEST_F(MountFuse3Test, HundredTwentyEightLayersUpperInSameRoot) {
+  // The snapshotter's layout: every snapshot, the active one included, is
+  // <root>/snapshots/<id>/{fs,work}; all paths become relative to it.
+  const std::string root =
+      base_ + "/a-long-state-directory-name-like-var-lib-containerd-guest-pull/"
+              "snapshots";
+  const std::string lowerdir = MakeLayers(root, 128);
+  upper_ = root + "/129/fs";
+  work_ = root + "/129/work";
+  MakeDirs(upper_);
+  MakeDirs(work_);
+  ASSERT_GT(lowerdir.size(), static_cast<size_t>(getpagesize()));
+  CommandResult result = MountLikeContainerd(
+      {"lowerdir=" + lowerdir, "upperdir=" + upper_, "workdir=" + work_,
+       VolumeOption(128)});
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  ASSERT_TRUE(IsOverlay(target_));
+  EXPECT_EQ(ReadFile(target_ + "/layer0"), "content 0");
+  EXPECT_EQ(ReadFile(target_ + "/layer127"), "content 127");
+  WriteFile(target_ + "/new-file", "same root");
+  EXPECT_EQ(ReadFile(upper_ + "/new-file"), "same root");
+  ASSERT_EQ(umount2(target_.c_str(), 0), 0) << strerror(errno);
+}
+
 TEST_F(MountFuse3Test, FailedMountReportsErrorAndData) {
   CommandResult result = MountLikeContainerd(
       {"lowerdir=" + base_ + "/missing:" + base_ + "/missing2",
