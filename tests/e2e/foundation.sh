@@ -4,6 +4,7 @@
 # labels) must unpack every layer through the daemon, runc must run the image
 # from it, and after a SIGKILL and restart of the daemon (same root) the
 # committed layers must still be listed and the image must still run.
+# Removing the image must then remove the snapshots and free their space.
 #
 # Usage (as root): tests/e2e/foundation.sh
 #   GUEST_PULL_REFERENCE=1  run against containerd's overlayfs reference
@@ -54,6 +55,37 @@ run_and_check() {
   if last_ok; then assert_image_content "$desc" "$E2E_OUT"; fi
 }
 
+# root_kib: disk usage of the daemon's root in KiB.
+root_kib() { du -sk "$GP_ROOT" | cut -f1; }
+
+# snapshot_count: snapshots containerd lists for guest-pull (default ns).
+snapshot_count() {
+  ctr_cmd snapshots --snapshotter "$GP_SNAPSHOTTER" ls | tail -n +2 | grep -c . || true
+}
+
+# check_removal_frees_space REF: after `ctr image rm --sync`, containerd's
+# GC removes every snapshot from the daemon, and the daemon deletes the
+# layer data (at least 3/4 of what the pull added to its root is freed).
+check_removal_frees_space() {
+  local ref="$1" deadline count after
+  check "ctr image rm --sync" ctr_cmd image rm --sync "$ref"
+  deadline=$((SECONDS + 20))
+  count="$(snapshot_count)"
+  while ((count > 0 && SECONDS < deadline)); do
+    sleep 0.2
+    count="$(snapshot_count)"
+  done
+  assert_eq "no guest-pull snapshot left after image removal" 0 "$count"
+  after="$(root_kib)"
+  # Metadata may grow a little; the layer data (about 2 MiB) must be gone.
+  if ((after <= ROOT_KIB_BEFORE + (ROOT_KIB_PULLED - ROOT_KIB_BEFORE) / 4)); then
+    pass "daemon root back to ${after} KiB (was ${ROOT_KIB_BEFORE} KiB before the pull, ${ROOT_KIB_PULLED} KiB with the image)"
+  else
+    fail "daemon root still holds ${after} KiB after removal (${ROOT_KIB_BEFORE} KiB before the pull)" \
+      "$(find "$GP_ROOT" -maxdepth 3 | head -n 40)"
+  fi
+}
+
 main() {
   e2e_init foundation
   registry_start
@@ -66,8 +98,10 @@ main() {
   ref="$(image_ref "$IMAGE" "$TAG")"
   assert_eq "image has $LAYERS layers" "$LAYERS" "$(image_layer_digests "$IMAGE" "$TAG" | wc -l)"
 
+  ROOT_KIB_BEFORE="$(root_kib)"
   check "ctr image pull --snapshotter guest-pull" ctr_pull "$ref"
   last_ok || finish
+  ROOT_KIB_PULLED="$(root_kib)"
   # Without CRI labels the host unpacks every layer itself.
   while read -r digest; do
     n=$((n + 1))
@@ -92,6 +126,8 @@ main() {
   fi
   assert_layers_committed "after SIGKILL restart"
   run_and_check c2 "run after restart"
+
+  check_removal_frees_space "$ref"
 
   local status=0
   stop_daemon || status=$?
