@@ -12,7 +12,7 @@
 # Last line: "N passed, M failed"; exit status non-zero on any failure.
 set -euo pipefail
 
-# shellcheck source=tests/e2e/lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 readonly IMAGE=foundation
