@@ -49,7 +49,7 @@
 # options. Needs: umoci, skopeo, busybox (static), jq, flock,
 # tar, gzip, sha256sum.
 
-IMAGES_RECIPE_VERSION="${IMAGES_RECIPE_VERSION:-3}"
+IMAGES_RECIPE_VERSION="${IMAGES_RECIPE_VERSION:-4}"
 IMAGES_DEEP_LAYERS="${IMAGES_DEEP_LAYERS:-42}"
 IMAGES_LARGE_MB="${IMAGES_LARGE_MB:-300}"
 IMAGES_BUSYBOX="${IMAGES_BUSYBOX:-/bin/busybox}"
@@ -251,6 +251,27 @@ _images_recipe_large() {
 
 # ---- building ---------------------------------------------------------------
 
+# _images_add_manifest_media_type LAYOUT: umoci leaves the optional
+# "mediaType" out of its manifests; real builders (buildkit, skopeo) set it and
+# some clients expect it. Rewrites the "latest" manifest with the field and
+# repoints index.json at the new blob.
+_images_add_manifest_media_type() {
+  local layout="$1" old new digest size
+  old="$(_images_manifest "$layout")"
+  new="$(mktemp "$layout/blobs/sha256/.manifest.XXXXXX")"
+  jq -c '{schemaVersion, mediaType: "application/vnd.oci.image.manifest.v1+json"} + .' \
+    "$old" | tr -d '\n' >"$new"
+  digest="$(sha256sum "$new" | cut -d' ' -f1)"
+  size="$(stat -c %s "$new")"
+  mv "$new" "$layout/blobs/sha256/$digest"
+  jq -c --arg d "sha256:$digest" --argjson s "$size" \
+    '.manifests |= map(if .annotations["org.opencontainers.image.ref.name"] == "latest"
+                       then .digest = $d | .size = $s else . end)' \
+    "$layout/index.json" >"$layout/index.json.tmp"
+  mv "$layout/index.json.tmp" "$layout/index.json"
+  [[ "$old" == "$layout/blobs/sha256/$digest" ]] || rm -f "$old"
+}
+
 # _images_stamp NAME: recipe identity; a change rebuilds the cached image.
 _images_stamp() {
   echo "recipe=$IMAGES_RECIPE_VERSION name=$1 deep=$IMAGES_DEEP_LAYERS large_mb=$IMAGES_LARGE_MB busybox=$(sha256sum <"$IMAGES_BUSYBOX" | cut -c1-16)"
@@ -268,6 +289,7 @@ _images_build_locked() {
   _images_new_bundle "$work/oci" "$work/bundle"
   "_images_recipe_$name" "$work/oci" "$work/bundle" "$cache"
   _images_umoci gc --layout "$work/oci"
+  _images_add_manifest_media_type "$work/oci"
   mv "$work/oci" "$layout"
   rm -rf "$work"
   echo "$want" >"$stamp"

@@ -1,0 +1,297 @@
+#!/usr/bin/env bash
+# images_selftest.sh: builds every e2e test image with tests/e2e/images.sh in a
+# temp dir and checks it: layer counts, whiteout/opaque/hardlink/long-symlink
+# entries in the layer tars, the named user, that each entrypoint prints its
+# expected line when the image is unpacked by umoci (an independent OCI
+# applier) and run in a chroot, idempotent and concurrent rebuilds, and the
+# manifest/layer media types after pushing to a loopback docker-registry with
+# OCI and Docker v2s2 formats.
+#
+# Usage (as root): tests/e2e/images_selftest.sh [--with-large] [--keep]
+#   --with-large  also build and check the 300 MiB image
+#   --keep        keep the temp dir
+# Last line of output: "N passed, M failed"; exit status 1 if any failed.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$HERE/../.." && pwd)"
+# shellcheck source=tests/e2e/images.sh
+source "$HERE/images.sh"
+# shellcheck source=tests/tools/peers.sh
+source "$REPO_ROOT/tests/tools/peers.sh"
+
+WITH_LARGE=""
+KEEP=0
+PASSED=0
+FAILED=0
+TMP=""
+CACHE=""
+
+pass() { PASSED=$((PASSED + 1)); echo "PASS: $*"; }
+fail() { FAILED=$((FAILED + 1)); echo "FAIL: $*"; }
+check() {
+  local name="$1"
+  shift
+  if "$@"; then pass "$name"; else fail "$name"; fi
+}
+
+parse_args() {
+  local a
+  for a in "$@"; do
+    case "$a" in
+      --with-large) WITH_LARGE="--with-large" ;;
+      --keep) KEEP=1 ;;
+      *) echo "unknown argument: $a (want --with-large, --keep)" >&2; return 1 ;;
+    esac
+  done
+}
+
+teardown() {
+  local rc=$?
+  peers_stop_pid "$PEERS_REGISTRY_PID" docker-registry
+  if [[ -n "$TMP" ]]; then
+    if ((KEEP)); then echo "kept $TMP"; else rm -rf "$TMP"; fi
+  fi
+  if ((rc != 0 && PASSED + FAILED == 0)); then FAILED=1; fi
+  echo "$PASSED passed, $FAILED failed"
+  if ((FAILED > 0)); then exit 1; fi
+  exit "$rc"
+}
+
+built_names() {
+  local n
+  for n in $(images_names); do
+    [[ "$n" == large && -z "$WITH_LARGE" ]] && continue
+    echo "$n"
+  done
+}
+
+# layer_listing NAME INDEX: `tar -tv` of layer INDEX (1-based) of NAME.
+layer_listing() {
+  local blob
+  blob="$(images_layer_blobs "$CACHE/$1" | sed -n "${2}p")"
+  [[ -n "$blob" ]] || { echo "no layer $2 in $1" >&2; return 1; }
+  tar -tvzf "$blob"
+}
+
+# listing_has LISTING ENTRY: LISTING (tar -tv output) has a line ending in
+# " ENTRY" (no pipe into grep -q: with pipefail an early exit is a failure).
+listing_has() { grep -q " ${2//./\\.}\$" <<<"$1"; }
+
+# ---- checks -----------------------------------------------------------------
+
+check_layer_counts() {
+  local -A want=([multilayer]=3 [whiteout]=4 [links]=2 [deep]="$IMAGES_DEEP_LAYERS"
+    [user]=1 [large]=2)
+  local n got ok=0
+  for n in $(built_names); do
+    got="$(images_layer_count "$CACHE/$n")"
+    [[ "$got" == "${want[$n]}" ]] || { echo "$n: $got layers, want ${want[$n]}"; ok=1; }
+  done
+  return "$ok"
+}
+
+check_multilayer_files() {
+  local i listing
+  for i in 1 2 3; do
+    listing="$(layer_listing multilayer "$i")" || return 1
+    listing_has "$listing" "etc/layer$i" || return 1
+  done
+}
+
+check_whiteouts() {
+  local l2 l3 l4 entry
+  l2="$(layer_listing whiteout 2)" && l3="$(layer_listing whiteout 3)" &&
+    l4="$(layer_listing whiteout 4)" || return 1
+  for entry in .wh.gone data/.wh.remove-me replaced/.wh.old-a replaced/.wh.old-sub replaced/new-file; do
+    listing_has "$l3" "$entry" || { echo "layer 3 lacks $entry"; return 1; }
+  done
+  for entry in opaque/.wh..wh..opq opaque/new-1; do
+    listing_has "$l4" "$entry" || { echo "layer 4 lacks $entry"; return 1; }
+  done
+  # The earlier layer still carries what the later ones hide.
+  listing_has "$l2" opaque/old-dir/old-2 && listing_has "$l2" gone
+}
+
+check_links() {
+  local listing target
+  listing="$(layer_listing links 2)" || return 1
+  grep -q '^h.* links/hard link to links/file$' <<<"$listing" || { echo "no hardlink hard"; return 1; }
+  grep -q '^h.* links/subdir/hard2 link to links/file$' <<<"$listing" || { echo "no hardlink hard2"; return 1; }
+  grep -q '^l.* links/rel -> file$' <<<"$listing" || return 1
+  grep -q '^l.* links/dangling -> /does/not/exist$' <<<"$listing" || return 1
+  target="$(sed -n 's/^l.* links\/long -> //p' <<<"$listing")"
+  ((${#target} > 100)) || { echo "long symlink target is ${#target} bytes"; return 1; }
+}
+
+check_deep_one_file_per_layer() {
+  local i n files
+  for ((i = 2; i <= IMAGES_DEEP_LAYERS; i++)); do
+    printf -v n '%02d' "$i"
+    files="$(layer_listing deep "$i")" || return 1
+    files="$(grep -v '^d' <<<"$files" || true)"
+    [[ "$(wc -l <<<"$files")" == 1 && "$files" == *" deep/layer-$n" ]] ||
+      { echo "layer $i: $files"; return 1; }
+  done
+}
+
+check_user_config() {
+  local manifest config
+  manifest="$CACHE/user/blobs/sha256/$(jq -r '.manifests[0].digest' "$CACHE/user/index.json" | cut -d: -f2)"
+  config="$CACHE/user/blobs/sha256/$(jq -r .config.digest "$manifest" | cut -d: -f2)"
+  [[ "$(jq -r .config.User "$config")" == guest ]] || return 1
+  local blob
+  blob="$(images_layer_blobs "$CACHE/user")"
+  tar -xzOf "$blob" etc/passwd | grep -qx 'guest:x:1234:1234:Guest User:/home/guest:/bin/sh' &&
+    tar -xzOf "$blob" etc/group | grep -qx 'guest:x:1234:'
+}
+
+check_large_layer() {
+  local blob size
+  blob="$(images_layer_blobs "$CACHE/large" | sed -n 2p)"
+  size="$(stat -c %s "$blob")"
+  ((size >= IMAGES_LARGE_MB * 1024 * 1024)) || { echo "large layer only $size bytes"; return 1; }
+}
+
+# run_entrypoint NAME: unpack with umoci and run the entrypoint in a chroot as
+# the image's user; prints its output.
+run_entrypoint() {
+  local name="$1" bundle="$TMP/run/$1" uid gid
+  rm -rf "$bundle"
+  umoci unpack --image "$CACHE/$name:latest" "$bundle" >/dev/null || return 1
+  uid="$(jq -r .process.user.uid "$bundle/config.json")"
+  gid="$(jq -r .process.user.gid "$bundle/config.json")"
+  local -a args env
+  mapfile -t args < <(jq -r '.process.args[]' "$bundle/config.json")
+  mapfile -t env < <(jq -r '.process.env[]' "$bundle/config.json")
+  timeout 60 env -i "${env[@]}" "$(command -v chroot)" --userspec="$uid:$gid" --groups="$gid" \
+    "$bundle/rootfs" "${args[@]}"
+  rm -rf "$bundle"
+}
+
+check_entrypoint() {
+  local name="$1" out
+  out="$(run_entrypoint "$name")" || { echo "$name entrypoint failed"; return 1; }
+  images_check_output "$name" "$CACHE" "$out" ||
+    { echo "$name printed: $out"; echo "want: $(images_expected_output "$name" "$CACHE")"; return 1; }
+}
+
+check_output_mismatch_rejected() {
+  ! images_check_output multilayer "$CACHE" "multilayer layer-1 layer-2" &&
+    ! images_check_output user "$CACHE" "uid=0(root) gid=0(root)"
+}
+
+index_digests() {
+  local n
+  for n in $(built_names); do sha256sum "$CACHE/$n/index.json"; done
+}
+
+check_idempotent_rebuild() {
+  local before after t0
+  before="$(index_digests)"
+  t0=$SECONDS
+  images_build_all "$CACHE" $WITH_LARGE >/dev/null 2>&1 || return 1
+  after="$(index_digests)"
+  [[ "$before" == "$after" ]] || { echo "layouts changed on rebuild"; return 1; }
+  ((SECONDS - t0 <= 3)) || { echo "cached rebuild took $((SECONDS - t0))s"; return 1; }
+}
+
+check_concurrent_builds() {
+  local c="$TMP/concurrent" p1 p2 rc=0
+  images_build multilayer "$c" >"$TMP/c1" 2>/dev/null & p1=$!
+  images_build multilayer "$c" >"$TMP/c2" 2>/dev/null & p2=$!
+  wait "$p1" || rc=1
+  wait "$p2" || rc=1
+  ((rc == 0)) && [[ "$(cat "$TMP/c1")" == "$(cat "$TMP/c2")" ]] &&
+    [[ "$(images_layer_count "$c/multilayer")" == 3 ]] &&
+    [[ -z "$(find "$c" -maxdepth 1 -name '.build-*')" ]]
+}
+
+check_usage_errors() {
+  if images_build no-such-image "$TMP/x" 2>/dev/null; then return 1; fi
+  if images_build multilayer "" 2>/dev/null; then return 1; fi
+  if images_push "$CACHE/multilayer" 1 r t zstd 2>/dev/null; then return 1; fi
+  if images_push "$TMP/not-a-layout" 1 r t 2>/dev/null; then return 1; fi
+  return 0
+}
+
+raw_manifest() { skopeo inspect --raw --tls-verify=false "docker://$1"; }
+
+# content_type REF: the Content-Type the registry serves the manifest with.
+content_type() {
+  local ref="$1" repo tag
+  repo="${ref#*/}" tag="${ref##*:}"
+  repo="${repo%:*}"
+  curl -fsS -o /dev/null -w '%{content_type}' \
+    -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+    -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    "http://127.0.0.1:$REG_PORT/v2/$repo/manifests/$tag"
+}
+
+check_media_types() {
+  local oci_ref docker_ref oci docker refs
+  mapfile -t refs < <(images_push_media_variants "$CACHE/multilayer" "$REG_PORT" selftest/multilayer)
+  oci_ref="${refs[0]}" docker_ref="${refs[1]}"
+  oci="$(raw_manifest "$oci_ref")" && docker="$(raw_manifest "$docker_ref")" || return 1
+  jq -e '.mediaType == "application/vnd.oci.image.manifest.v1+json" and
+         .config.mediaType == "application/vnd.oci.image.config.v1+json" and
+         ([.layers[].mediaType] | unique) == ["application/vnd.oci.image.layer.v1.tar+gzip"]' \
+    <<<"$oci" >/dev/null || { echo "OCI manifest: $oci"; return 1; }
+  jq -e '.mediaType == "application/vnd.docker.distribution.manifest.v2+json" and
+         .config.mediaType == "application/vnd.docker.container.image.v1+json" and
+         ([.layers[].mediaType] | unique) == ["application/vnd.docker.image.rootfs.diff.tar.gzip"]' \
+    <<<"$docker" >/dev/null || { echo "Docker manifest: $docker"; return 1; }
+  [[ "$(content_type "$oci_ref")" == application/vnd.oci.image.manifest.v1+json ]] ||
+    { echo "OCI Content-Type: $(content_type "$oci_ref")"; return 1; }
+  [[ "$(content_type "$docker_ref")" == application/vnd.docker.distribution.manifest.v2+json ]] ||
+    { echo "Docker Content-Type: $(content_type "$docker_ref")"; return 1; }
+  # Same image: identical layer blobs and config, only the media types differ.
+  [[ "$(jq -c '[.layers[].digest]' <<<"$oci")" == "$(jq -c '[.layers[].digest]' <<<"$docker")" ]] &&
+    [[ "$(jq -r .config.digest <<<"$oci")" == "$(jq -r .config.digest <<<"$docker")" ]]
+}
+
+check_pushed_layer_counts() {
+  local n ref got
+  for n in $(built_names); do
+    ref="$(images_push "$CACHE/$n" "$REG_PORT" "selftest/$n" v1)" || return 1
+    got="$(raw_manifest "$ref" | jq '.layers | length')"
+    [[ "$got" == "$(images_layer_count "$CACHE/$n")" ]] || { echo "$n: registry has $got layers"; return 1; }
+  done
+}
+
+main() {
+  trap teardown EXIT
+  parse_args "$@"
+  [[ $EUID -eq 0 ]] || { echo "must run as root (chroot, chown)" >&2; return 1; }
+  TMP="$(mktemp -d /tmp/imgself.XXXXXX)"
+  CACHE="$TMP/cache"
+
+  echo "== build times (seconds, cold cache)"
+  local times
+  times="$(images_build_all "$CACHE" $WITH_LARGE 2>/dev/null)" || { fail "images_build_all"; return 1; }
+  sed 's/^/   /' <<<"$times"
+  pass "images_build_all builds $(built_names | wc -l) images"
+
+  check "layer counts" check_layer_counts
+  check "multilayer: one file per layer" check_multilayer_files
+  check "whiteout: .wh. files and opaque marker in layer tars" check_whiteouts
+  check "links: hardlinks, symlinks, target > 100 bytes" check_links
+  check "deep: one file per layer" check_deep_one_file_per_layer
+  check "user: config.user and /etc/passwd, /etc/group" check_user_config
+  [[ -n "$WITH_LARGE" ]] && check "large: >= ${IMAGES_LARGE_MB} MiB layer" check_large_layer
+  local n
+  for n in $(built_names); do
+    check "$n: entrypoint output after umoci unpack" check_entrypoint "$n"
+  done
+  check "wrong outputs are rejected" check_output_mismatch_rejected
+  check "rebuild is cached and unchanged" check_idempotent_rebuild
+  check "concurrent builds of one image" check_concurrent_builds
+  check "usage errors fail" check_usage_errors
+
+  REG_PORT="$(peers_free_port)"
+  peers_start_registry "$TMP/registry" "$REG_PORT"
+  check "OCI vs Docker v2s2 media types after push" check_media_types
+  check "pushed manifests keep layer counts" check_pushed_layer_counts
+}
+
+main "$@"
