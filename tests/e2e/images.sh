@@ -1,4 +1,6 @@
 # shellcheck shell=bash
+# Entrypoint scripts are single-quoted on purpose: they expand in the image.
+# shellcheck disable=SC2016
 # images.sh: builds the e2e test images as OCI layouts (umoci + skopeo,
 # busybox from busybox-static, no Docker engine) and pushes them to a
 # loopback registry.

@@ -269,7 +269,7 @@ main() {
   echo "== build times (seconds, cold cache)"
   local times
   times="$(images_build_all "$CACHE" $WITH_LARGE 2>/dev/null)" || { fail "images_build_all"; return 1; }
-  sed 's/^/   /' <<<"$times"
+  printf '   %s\n' "${times//$'\n'/$'\n'   }"
   pass "images_build_all builds $(built_names | wc -l) images"
 
   check "layer counts" check_layer_counts

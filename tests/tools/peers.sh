@@ -1,4 +1,6 @@
 # shellcheck shell=bash
+# The PEERS_* variables are set here for the caller.
+# shellcheck disable=SC2034
 # peers.sh: start and stop real peers for tool tests, all on loopback or unix
 # sockets under a caller-given temp dir: a docker-registry (distribution) and
 # a containerd 1.6 with CRI enabled. Sourceable; functions return non-zero with
@@ -122,8 +124,8 @@ peers_stop_pid() {
 peers_umount_under() {
   local dir="$1" m
   # Deepest first, so nested mounts go before their parents.
-  for m in $(awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r); do
+  while read -r m; do
     umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null ||
       echo "peers.sh: could not unmount $m" >&2
-  done
+  done < <(awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r)
 }

@@ -14,9 +14,8 @@ namespace {
 // Options that take a value, whatever the sub-command.
 bool TakesValue(const std::string& name) {
   static const char* const kValued[] = {
-      "address",     "timeout",      "pod-annotation", "annotation",
-      "pod-name",    "pod-namespace", "pod-uid",       "runtime-handler",
-      "username",    "password"};
+      "address",       "timeout", "pod-annotation",  "annotation", "pod-name",
+      "pod-namespace", "pod-uid", "runtime-handler", "username",   "password"};
   for (const char* v : kValued) {
     if (name == v) return true;
   }
@@ -113,8 +112,8 @@ absl::StatusOr<absl::Duration> ParseTimeout(const std::string& text) {
         absl::StrCat("bad timeout \"", text, "\" (want e.g. 300s, 5m, 90)"));
   }
   if (d <= absl::ZeroDuration() || d == absl::InfiniteDuration()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("timeout must be positive and finite, got \"", text, "\""));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "timeout must be positive and finite, got \"", text, "\""));
   }
   return d;
 }

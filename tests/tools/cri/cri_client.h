@@ -3,13 +3,13 @@
 #ifndef TESTS_TOOLS_CRI_CRI_CLIENT_H_
 #define TESTS_TOOLS_CRI_CRI_CLIENT_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"

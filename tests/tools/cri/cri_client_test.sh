@@ -121,8 +121,10 @@ check_status_absent() {
 check_pull_unknown_fails() {
   local err rc=0
   err="$(cri pull "127.0.0.1:$REG_PORT/cri-test/never:1" 2>&1 >/dev/null)" || rc=$?
-  ((rc == 1)) && [[ "$err" == "cri-client: pull 127.0.0.1:$REG_PORT/cri-test/never:1: NOT_FOUND: "* ]] ||
-    { echo "rc=$rc err=$err"; return 1; }
+  if ((rc != 1)) || [[ "$err" != "cri-client: pull 127.0.0.1:$REG_PORT/cri-test/never:1: NOT_FOUND: "* ]]; then
+    echo "rc=$rc err=$err"
+    return 1
+  fi
 }
 
 # check_remove REF OTHER_REF: removing one tag removes the image and all its
@@ -140,14 +142,14 @@ check_remove() {
 check_dead_socket() {
   local err rc=0
   err="$("$CRI_CLIENT" --address "unix://$TMP/nobody.sock" --timeout 5s version 2>&1)" || rc=$?
-  ((rc == 1)) && [[ "$err" == *"UNAVAILABLE"* ]] || { echo "rc=$rc err=$err"; return 1; }
+  if ((rc != 1)) || [[ "$err" != *"UNAVAILABLE"* ]]; then echo "rc=$rc err=$err"; return 1; fi
 }
 
 check_deadline() {
   local err rc=0
   err="$("$CRI_CLIENT" --address "unix://$PEERS_CONTAINERD_SOCK" --timeout 1ms \
     pull "127.0.0.1:$REG_PORT/cri-test/multilayer:docker" 2>&1)" || rc=$?
-  ((rc == 1)) && [[ "$err" == *"DEADLINE_EXCEEDED"* ]] || { echo "rc=$rc err=$err"; return 1; }
+  if ((rc != 1)) || [[ "$err" != *"DEADLINE_EXCEEDED"* ]]; then echo "rc=$rc err=$err"; return 1; fi
 }
 
 check_bad_args() {

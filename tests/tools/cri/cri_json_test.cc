@@ -2,9 +2,9 @@
 // our subset proto encodes field numbers exactly as upstream CRI does.
 #include "cri_json.h"
 
-#include <string>
-
 #include <gtest/gtest.h>
+
+#include <string>
 
 namespace cri_client {
 namespace {
@@ -57,7 +57,11 @@ TEST(Wire, FieldNumbersMatchUpstream) {
   spec.set_user_specified_image("a");
   spec.set_runtime_handler("b");
   const std::string bytes = spec.SerializeAsString();
-  EXPECT_EQ(bytes, std::string("\x92\x01\x01" "a" "\x9a\x01\x01" "b", 8));
+  EXPECT_EQ(bytes, std::string("\x92\x01\x01"
+                               "a"
+                               "\x9a\x01\x01"
+                               "b",
+                               8));
 
   runtime::v1::PullImageRequest req;
   (*req.mutable_sandbox_config()->mutable_annotations())["k"] = "v";

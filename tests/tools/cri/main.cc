@@ -2,10 +2,9 @@
 // here). Prints JSON on stdout; errors on stderr with the gRPC code; exit 1.
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -17,8 +16,7 @@ namespace cri_client {
 namespace {
 
 int Fail(const std::string& what, const absl::Status& status) {
-  std::cerr << "cri-client: " << what << ": " << status.ToString()
-            << std::endl;
+  std::cerr << "cri-client: " << what << ": " << status.ToString() << std::endl;
   return 1;
 }
 
@@ -41,8 +39,8 @@ PullOptions ToPullOptions(const Invocation& inv) {
 }
 
 int Run(const Invocation& inv) {
-  std::unique_ptr<CriClient> client = CriClient::Connect(inv.address,
-                                                         inv.timeout);
+  std::unique_ptr<CriClient> client =
+      CriClient::Connect(inv.address, inv.timeout);
   switch (inv.command) {
     case Command::kVersion: {
       auto v = client->Version();
@@ -51,7 +49,8 @@ int Run(const Invocation& inv) {
     }
     case Command::kPull: {
       auto ref = client->Pull(inv.image, ToPullOptions(inv));
-      if (!ref.ok()) return Fail(absl::StrCat("pull ", inv.image), ref.status());
+      if (!ref.ok())
+        return Fail(absl::StrCat("pull ", inv.image), ref.status());
       return Print(nlohmann::json{{"image_ref", *ref}});
     }
     case Command::kStatus: {
