@@ -73,6 +73,11 @@ build_binaries() {
     daemon="$REPO/bazel-bin/snapshotter/containerd-guest-pull-grpc"
   fi
   [[ -x "$daemon" ]] || die "daemon binary $daemon is not executable (set GUEST_PULL_DAEMON?)"
+  # A private copy: a concurrent bazel build must not swap it mid-run.
+  if [[ "$daemon" != "$work/refserver" ]]; then
+    cp "$daemon" "$work/daemon"
+    daemon="$work/daemon"
+  fi
   log "compiling the conformance test"
   (cd "$pkg" && go test -c -o "$work/conformance.test" .) || die "go test -c failed"
   test_bin="$work/conformance.test"
