@@ -4,6 +4,7 @@
 #include <iostream>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -40,6 +41,27 @@ std::optional<std::string> Given(const absl::Flag<std::string>& flag) {
   return v;
 }
 
+// absl flag names are identifiers; accept the documented dashed spelling
+// (--log-level, --print-default-config) by rewriting it before parsing.
+std::vector<char*> NormalizeFlagNames(int argc, char** argv,
+                                      std::vector<std::string>* storage) {
+  storage->reserve(argc);
+  std::vector<char*> out;
+  for (int i = 0; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (i > 0 && arg.size() > 2 && arg.compare(0, 2, "--") == 0) {
+      size_t end = arg.find('=');
+      if (end == std::string::npos) end = arg.size();
+      for (size_t j = 2; j < end; ++j) {
+        if (arg[j] == '-') arg[j] = '_';
+      }
+    }
+    storage->push_back(std::move(arg));
+    out.push_back(storage->back().data());
+  }
+  return out;
+}
+
 void ConfigureLogging(const char* argv0,
                       guest_pull::config::LogLevel level) {
   FLAGS_logtostderr = true;
@@ -68,7 +90,9 @@ int main(int argc, char** argv) {
       "containerd proxy snapshotter that lets Kata Containers pull images "
       "inside the guest.\nUsage: containerd-guest-pull-grpc [--address=PATH] "
       "[--root=DIR] [--config=FILE] [--log-level=LEVEL]");
-  absl::ParseCommandLine(argc, argv);
+  std::vector<std::string> storage;
+  std::vector<char*> args = NormalizeFlagNames(argc, argv, &storage);
+  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   if (absl::GetFlag(FLAGS_version)) {
     std::cout << "containerd-guest-pull-grpc " << guest_pull::kVersion << "\n";
     return 0;

@@ -169,6 +169,11 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::Mounts(absl::string_view key) {
   absl::Status s = store_->View([&](Transaction& tx) -> absl::Status {
     auto rec = GetSnapshot(tx, key);
     if (!rec.ok()) return rec.status();
+    if (rec->kind == Kind::kCommitted) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "snapshot ", key, " is committed: only active and view snapshots "
+          "have mounts"));
+    }
     auto m = MountsOf(tx, key, *rec);
     if (!m.ok()) return m.status();
     mounts = *std::move(m);

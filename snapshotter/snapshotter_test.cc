@@ -124,6 +124,7 @@ TEST_F(SnapshotterTest, BadInputChangesNothing) {
       {sn_->Update(Info{"nope"}, {}).status(), absl::StatusCode::kNotFound},
       {sn_->Stat("nope").status(), absl::StatusCode::kNotFound},
       {sn_->Mounts("nope").status(), absl::StatusCode::kNotFound},
+      {sn_->Mounts("c").status(), absl::StatusCode::kFailedPrecondition},
       {sn_->GetUsage("nope").status(), absl::StatusCode::kNotFound},
   };
   for (size_t i = 0; i < cases.size(); ++i) {

@@ -284,15 +284,17 @@ absl::StatusOr<int64_t> CommitActive(Transaction& tx, absl::string_view key,
                      ", not active: only active snapshots can be committed"));
   }
   auto st = tx.Prepare(
-      "UPDATE snapshots SET key = ?, kind = ?, updated_ns = ?, size = ?, "
-      "inodes = ? WHERE id = ?");
+      "UPDATE snapshots SET key = ?, kind = ?, created_ns = ?, updated_ns = ?, "
+      "size = ?, inodes = ? WHERE id = ?");
   if (!st.ok()) return st.status();
+  // A committed snapshot is created at commit time (as in containerd).
   st->Bind(1, name)
       .Bind(2, static_cast<int64_t>(Kind::kCommitted))
       .Bind(3, ToNs(now))
-      .Bind(4, usage.size)
-      .Bind(5, usage.inodes)
-      .Bind(6, row->id);
+      .Bind(4, ToNs(now))
+      .Bind(5, usage.size)
+      .Bind(6, usage.inodes)
+      .Bind(7, row->id);
   if (absl::Status s = st->Run(); !s.ok()) return s;
   if (absl::Status s = WriteLabels(tx, row->id, labels); !s.ok()) return s;
   return row->id;

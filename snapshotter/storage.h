@@ -58,7 +58,8 @@ absl::Status WalkInfo(Transaction& tx,
                       const std::function<absl::Status(const Info&)>& fn);
 
 // Turns active `key` into committed `name` (same id) with `usage`; the
-// commit's labels replace the active snapshot's labels.
+// commit's labels replace the active snapshot's labels, and its created and
+// updated times become `now`.
 absl::StatusOr<int64_t> CommitActive(Transaction& tx, absl::string_view key,
                                      absl::string_view name,
                                      const Usage& usage, const Labels& labels,
