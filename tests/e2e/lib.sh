@@ -416,6 +416,10 @@ state = "$CONTAINERD_DIR/state"
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "$GP_SNAPSHOTTER"
     disable_snapshot_annotations = false
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+    Root = "$CONTAINERD_DIR/runc"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "$CONTAINERD_DIR/cni/bin"
     conf_dir = "$CONTAINERD_DIR/cni/conf"
@@ -526,11 +530,13 @@ ctr_pull() {
 }
 
 # ctr_run REF ID CMD...: runs a container with runc through our snapshotter,
-# removing it afterwards; prints its stdout/stderr.
+# removing it afterwards; prints its stdout/stderr. runc keeps its state
+# under the temp dir so concurrent suites cannot collide on container IDs.
 ctr_run() {
   local ref="$1" id="$2"
   shift 2
-  ctr_cmd run --rm --snapshotter "$GP_SNAPSHOTTER" "$ref" "$id" "$@"
+  ctr_cmd run --rm --runc-root "$CONTAINERD_DIR/runc" --snapshotter "$GP_SNAPSHOTTER" \
+    "$ref" "$id" "$@"
 }
 
 # ------------------------------------------------------- helper binaries
