@@ -1,0 +1,34 @@
+// Snapshot label names the guest-pull snapshotter reads and writes.
+// containerd's CRI plugin sets the containerd.io/snapshot/cri.* labels on a
+// layer Prepare (with disable_snapshot_annotations = false); only labels
+// under containerd.io/snapshot/ (and containerd.io/snapshot.ref) reach a
+// proxy snapshotter.
+#ifndef SNAPSHOTTER_GUEST_PULL_LABELS_H_
+#define SNAPSHOTTER_GUEST_PULL_LABELS_H_
+
+namespace guest_pull {
+
+// Set by containerd: the chain ID the layer snapshot will be committed as.
+inline constexpr char kLabelSnapshotRef[] = "containerd.io/snapshot.ref";
+// Set by CRI: the image reference, the compressed layer blob digest, the
+// image manifest digest, and this layer plus the ones above it.
+inline constexpr char kLabelCriImageRef[] =
+    "containerd.io/snapshot/cri.image-ref";
+inline constexpr char kLabelCriLayerDigest[] =
+    "containerd.io/snapshot/cri.layer-digest";
+inline constexpr char kLabelCriManifestDigest[] =
+    "containerd.io/snapshot/cri.manifest-digest";
+inline constexpr char kLabelCriImageLayers[] =
+    "containerd.io/snapshot/cri.image-layers";
+
+// Written by us on every layer committed without host content ("true").
+inline constexpr char kLabelGuestPulled[] =
+    "containerd.io/snapshot/guest-pull.remote";
+// An expected dm-verity root hash for a layer, given by the operator or a
+// tool; takes precedence over the layer cache.
+inline constexpr char kLabelVerityRootHash[] =
+    "io.katacontainers.dm-verity.root-hash";
+
+}  // namespace guest_pull
+
+#endif  // SNAPSHOTTER_GUEST_PULL_LABELS_H_
