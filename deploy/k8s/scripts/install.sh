@@ -65,25 +65,10 @@ install_daemon_config() {
     fi
 }
 
-# A host without a containerd config gets a minimal one (and a marker so that
-# uninstall removes it again) when CONTAINERD_CONFIG_VERSION says which format.
-create_missing_containerd_config() {
-    local cfg="$HOST_ROOT$CONTAINERD_CONFIG"
-    [[ -f "$cfg" ]] && return 0
-    [[ "$CONTAINERD_CONFIG_VERSION" == 2 || "$CONTAINERD_CONFIG_VERSION" == 3 ]] \
-        || die "$CONTAINERD_CONFIG does not exist; set CONTAINERD_CONFIG_VERSION=2 (containerd 1.6/1.7) or 3 (containerd 2.x) to create one"
-    mkdir -p "$(dirname "$cfg")"
-    : > "$(absent_marker)"
-    printf 'version = %s\n' "$CONTAINERD_CONFIG_VERSION" > "$cfg"
-    log "created $CONTAINERD_CONFIG (version $CONTAINERD_CONFIG_VERSION); uninstall removes it"
-}
-
 # Save the original containerd config once; later installs keep that copy.
 backup_containerd_config() {
     local cfg="$HOST_ROOT$CONTAINERD_CONFIG"
-    if [[ -f "$(backup_path)" || -f "$(absent_marker)" ]]; then
-        return 0
-    fi
+    [[ -f "$(backup_path)" ]] && return 0
     cp -p "$cfg" "$(backup_path)"
     log "saved the original containerd config as $CONTAINERD_CONFIG.guest-pull-backup"
 }
@@ -96,9 +81,15 @@ merge_containerd_config() {
     mapfile -t tool_args < <(config_tool_args)
     while true; do
         rc=0
-        python3 "$CONFIG_TOOL" merge "$HOST_ROOT$CONTAINERD_CONFIG" \
-            --config-path "$CONTAINERD_CONFIG" --dropin "$CONTAINERD_DROPIN" \
-            --host-root "$HOST_ROOT" "${tool_args[@]}" > "$out" || rc=$?
+        if [[ ! -f "$HOST_ROOT$CONTAINERD_CONFIG" ]]; then
+            # kata-deploy writes it; its runtime is needed anyway.
+            log "$CONTAINERD_CONFIG does not exist (yet)"
+            rc=3
+        else
+            python3 "$CONFIG_TOOL" merge "$HOST_ROOT$CONTAINERD_CONFIG" \
+                --config-path "$CONTAINERD_CONFIG" --dropin "$CONTAINERD_DROPIN" \
+                --host-root "$HOST_ROOT" "${tool_args[@]}" > "$out" || rc=$?
+        fi
         [[ $rc -eq 0 ]] && return 0
         if [[ $rc -ne 3 ]] || (( waited >= RUNTIME_WAIT_SECONDS )); then
             die "cannot merge $CONTAINERD_CONFIG (see the message above); nothing was changed"
@@ -112,12 +103,11 @@ merge_containerd_config() {
 configure_containerd() {
     local cfg="$HOST_ROOT$CONTAINERD_CONFIG" merged dropin version mode
     local -a tool_args
-    create_missing_containerd_config
-    version="$(python3 "$CONFIG_TOOL" version "$cfg")" || die "unsupported containerd config $CONTAINERD_CONFIG"
     merged="$(mktemp)"
     dropin="$(mktemp)"
     # Nothing on the host changes before the merge has succeeded.
     merge_containerd_config "$merged"
+    version="$(python3 "$CONFIG_TOOL" version "$cfg")" || die "unsupported containerd config $CONTAINERD_CONFIG"
     backup_containerd_config
     mapfile -t tool_args < <(config_tool_args)
     python3 "$CONFIG_TOOL" dropin --version "$version" "${tool_args[@]}" > "$dropin"

@@ -19,9 +19,6 @@ SYSTEMCTL="${SYSTEMCTL:-nsenter --target 1 --mount -- systemctl}"
 CONTAINERD_CONFIG="${CONTAINERD_CONFIG:-/etc/containerd/config.toml}"
 CONTAINERD_DROPIN="${CONTAINERD_DROPIN:-/etc/containerd/conf.d/guest-pull.toml}"
 CONTAINERD_SERVICE="${CONTAINERD_SERVICE:-containerd.service}"
-# Used only when the host has no containerd config yet: 2 (containerd 1.6/1.7)
-# or 3 (containerd 2.x). Empty means "refuse".
-CONTAINERD_CONFIG_VERSION="${CONTAINERD_CONFIG_VERSION:-}"
 # Proxy plugin name and the kata runtime handler that uses it.
 PLUGIN_NAME="${PLUGIN_NAME:-guest-pull}"
 RUNTIME_HANDLER="${RUNTIME_HANDLER:-kata-qemu-coco-dev}"
@@ -56,10 +53,8 @@ host_systemctl() {
     "${SYSTEMCTL_CMD[@]}" "$@"
 }
 
-# Host paths of the containerd backup (original bytes) and of the marker
-# saying that the host had no containerd config before we came.
+# Host path of the backup of containerd's original config (exact bytes).
 backup_path() { printf '%s%s.guest-pull-backup' "$HOST_ROOT" "$CONTAINERD_CONFIG"; }
-absent_marker() { printf '%s%s.guest-pull-absent' "$HOST_ROOT" "$CONTAINERD_CONFIG"; }
 
 # Arguments of containerd-config.py shared by merge/check/dropin.
 config_tool_args() {

@@ -38,10 +38,6 @@ restore_containerd_config() {
         fi
         rm -f "$(backup_path)"
         log "restored the original $CONTAINERD_CONFIG"
-    elif [[ -f "$(absent_marker)" ]]; then
-        rm -f "$cfg" "$(absent_marker)"
-        containerd_changed=true
-        log "removed $CONTAINERD_CONFIG (the host had none before the install)"
     fi
     if [[ -f "$HOST_ROOT$CONTAINERD_DROPIN" ]]; then
         rm -f "$HOST_ROOT$CONTAINERD_DROPIN"
