@@ -8,12 +8,17 @@
 # Source it:   source tests/e2e/images.sh
 #
 #   images_names                         names of all images, one per line
-#   images_build NAME CACHE_DIR          build (or reuse) one image; prints the
-#                                        OCI layout dir (tag "latest")
+#   images_build NAME CACHE_DIR [VARIANT]
+#                                        build (or reuse) one image; prints the
+#                                        OCI layout dir (tag "latest"). A
+#                                        VARIANT ([A-Za-z0-9_.-]+) builds a
+#                                        separate copy whose every layer blob
+#                                        is unique (a /.variant file per
+#                                        layer), for tests that count fetches
 #   images_build_all CACHE_DIR [--with-large]
 #                                        build every image (large only with
 #                                        the flag); prints "NAME SECONDS" lines
-#   images_ref NAME CACHE_DIR            prints "oci:<layout>:latest"
+#   images_ref NAME CACHE_DIR [VARIANT]  prints "oci:<layout>:latest"
 #   images_push LAYOUT PORT REPO TAG [oci|v2s2]
 #                                        push to 127.0.0.1:PORT/REPO:TAG with
 #                                        OCI (default) or Docker v2s2 media
@@ -51,7 +56,7 @@
 # options. Needs: umoci, skopeo, busybox (static), jq, flock,
 # tar, gzip, sha256sum.
 
-IMAGES_RECIPE_VERSION="${IMAGES_RECIPE_VERSION:-4}"
+IMAGES_RECIPE_VERSION="${IMAGES_RECIPE_VERSION:-5}"
 IMAGES_DEEP_LAYERS="${IMAGES_DEEP_LAYERS:-42}"
 IMAGES_LARGE_MB="${IMAGES_LARGE_MB:-300}"
 IMAGES_BUSYBOX="${IMAGES_BUSYBOX:-/bin/busybox}"
@@ -113,8 +118,18 @@ _images_add_busybox() {
   done
 }
 
+# _images_variant_mark ROOT: with a variant, (re)writes ROOT/.variant so the
+# next layer's blob is unique to this variant and layer.
+_IMAGES_LAYER_NO=0
+_images_variant_mark() {
+  _IMAGES_LAYER_NO=$((_IMAGES_LAYER_NO + 1))
+  [[ -n "${_IMAGES_VARIANT:-}" ]] || return 0
+  echo "variant=$_IMAGES_VARIANT layer=$_IMAGES_LAYER_NO" >"$1/.variant"
+}
+
 # _images_repack LAYOUT BUNDLE: commit the bundle's changes as a new layer.
 _images_repack() {
+  _images_variant_mark "$2/rootfs"
   _images_umoci repack --refresh-bundle --image "$1:latest" "$2"
 }
 
@@ -148,8 +163,11 @@ _images_opaque_layer_tar() {
   mkdir -p "$stage/opaque"
   : >"$stage/opaque/.wh..wh..opq"
   echo "new-1" >"$stage/opaque/new-1"
+  _images_variant_mark "$stage"
+  local entries=(opaque)
+  [[ -e "$stage/.variant" ]] && entries+=(.variant)
   tar --numeric-owner --owner=0 --group=0 --sort=name --mtime=@0 \
-    -C "$stage" -cf "$out" opaque
+    -C "$stage" -cf "$out" "${entries[@]}"
   rm -rf "$stage"
 }
 
@@ -276,18 +294,30 @@ _images_add_manifest_media_type() {
 
 # _images_stamp NAME: recipe identity; a change rebuilds the cached image.
 _images_stamp() {
-  echo "recipe=$IMAGES_RECIPE_VERSION name=$1 deep=$IMAGES_DEEP_LAYERS large_mb=$IMAGES_LARGE_MB busybox=$(sha256sum <"$IMAGES_BUSYBOX" | cut -c1-16)"
+  echo "recipe=$IMAGES_RECIPE_VERSION name=$1 variant=${_IMAGES_VARIANT:-} deep=$IMAGES_DEEP_LAYERS large_mb=$IMAGES_LARGE_MB busybox=$(sha256sum <"$IMAGES_BUSYBOX" | cut -c1-16)"
+}
+
+# _images_layout_name NAME: NAME, or NAME@VARIANT for a variant build.
+_images_layout_name() { echo "$1${_IMAGES_VARIANT:+@$_IMAGES_VARIANT}"; }
+
+# _images_set_variant VARIANT: validates and selects the variant.
+_images_set_variant() {
+  [[ -z "$1" || "$1" =~ ^[A-Za-z0-9_.-]+$ ]] ||
+    _images_die "variant must match [A-Za-z0-9_.-]+, got \"$1\""
+  _IMAGES_VARIANT="$1"
 }
 
 # _images_build_locked NAME CACHE: builds NAME unless its stamp matches.
 _images_build_locked() {
-  local name="$1" cache="$2" layout="$2/$1" stamp="$2/$1.stamp" want work
+  local name="$1" cache="$2" layout stamp want work
+  layout="$cache/$(_images_layout_name "$name")"
+  stamp="$layout.stamp"
   want="$(_images_stamp "$name")"
   if [[ -d "$layout" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     return 0
   fi
   rm -rf "$layout" "$stamp"
-  work="$(mktemp -d "$cache/.build-$name.XXXXXX")"
+  work="$(mktemp -d "$cache/.build-$(_images_layout_name "$name").XXXXXX")"
   _images_new_bundle "$work/oci" "$work/bundle"
   "_images_recipe_$name" "$work/oci" "$work/bundle" "$cache"
   _images_umoci gc --layout "$work/oci"
@@ -298,18 +328,20 @@ _images_build_locked() {
 }
 
 _images_build_impl() {
-  local name="$1" cache="${2:-}" start=$SECONDS
-  [[ -n "$cache" ]] || _images_die "usage: images_build NAME CACHE_DIR"
+  local name="$1" cache="${2:-}" start=$SECONDS dir
+  [[ -n "$cache" ]] || _images_die "usage: images_build NAME CACHE_DIR [VARIANT]"
   _images_known "$name"
+  _images_set_variant "${3:-}"
   _images_require_tools
   mkdir -p "$cache"
   cache="$(cd "$cache" && pwd)"
+  dir="$(_images_layout_name "$name")"
   (
-    flock -w "$IMAGES_TIMEOUT_SECS" 8 || _images_die "lock for $name timed out"
+    flock -w "$IMAGES_TIMEOUT_SECS" 8 || _images_die "lock for $dir timed out"
     _images_build_locked "$name" "$cache"
-  ) 8>"$cache/.$name.lock"
-  _images_log "$name ready in $((SECONDS - start))s: $cache/$name"
-  echo "$cache/$name"
+  ) 8>"$cache/.$dir.lock"
+  _images_log "$dir ready in $((SECONDS - start))s: $cache/$dir"
+  echo "$cache/$dir"
 }
 
 _images_build_all_impl() {
@@ -328,9 +360,12 @@ _images_build_all_impl() {
 }
 
 _images_ref_impl() {
+  local dir
   _images_known "$1"
-  [[ -d "${2:-}/$1" ]] || _images_die "$1 is not built in \"${2:-}\""
-  echo "oci:$(cd "$2" && pwd)/$1:latest"
+  _images_set_variant "${3:-}"
+  dir="$(_images_layout_name "$1")"
+  [[ -d "${2:-}/$dir" ]] || _images_die "$dir is not built in \"${2:-}\""
+  echo "oci:$(cd "$2" && pwd)/$dir:latest"
 }
 
 images_build() { _images_run _images_build_impl "$@"; }

@@ -153,12 +153,13 @@ check_large_layer() {
   ((size >= IMAGES_LARGE_MB * 1024 * 1024)) || { echo "large layer only $size bytes"; return 1; }
 }
 
-# run_entrypoint NAME: unpack with umoci and run the entrypoint in a chroot as
-# the image's user; prints its output.
+# run_entrypoint LAYOUT: unpack with umoci and run the entrypoint in a chroot
+# as the image's user; prints its output.
 run_entrypoint() {
-  local name="$1" bundle="$TMP/run/$1" uid gid
+  local layout="$1" bundle uid gid
+  bundle="$TMP/run/$(basename "$layout")"
   rm -rf "$bundle"
-  umoci unpack --image "$CACHE/$name:latest" "$bundle" >/dev/null || return 1
+  umoci unpack --image "$layout:latest" "$bundle" >/dev/null || return 1
   uid="$(jq -r .process.user.uid "$bundle/config.json")"
   gid="$(jq -r .process.user.gid "$bundle/config.json")"
   local -a args env
@@ -171,9 +172,32 @@ run_entrypoint() {
 
 check_entrypoint() {
   local name="$1" out
-  out="$(run_entrypoint "$name")" || { echo "$name entrypoint failed"; return 1; }
+  out="$(run_entrypoint "${2:-$CACHE/$name}")" || { echo "$name entrypoint failed"; return 1; }
   images_check_output "$name" "$CACHE" "$out" ||
     { echo "$name printed: $out"; echo "want: $(images_expected_output "$name" "$CACHE")"; return 1; }
+}
+
+# check_variant NAME: a variant build has the same layer count and output but
+# no layer blob in common with the plain build or with another variant.
+check_variant() {
+  local name="$1" a b base va vb
+  a="$(images_build "$name" "$CACHE" t1 2>/dev/null)" &&
+    b="$(images_build "$name" "$CACHE" t2 2>/dev/null)" || return 1
+  [[ "$a" == "$CACHE/$name@t1" ]] || { echo "variant layout $a"; return 1; }
+  [[ "$(images_ref "$name" "$CACHE" t1)" == "oci:$a:latest" ]] || return 1
+  base="$(images_layer_blobs "$CACHE/$name" | xargs -n1 basename)"
+  va="$(images_layer_blobs "$a" | xargs -n1 basename)"
+  vb="$(images_layer_blobs "$b" | xargs -n1 basename)"
+  [[ "$(wc -l <<<"$va")" == "$(wc -l <<<"$base")" ]] || { echo "layer count differs"; return 1; }
+  if [[ -n "$(sort <(echo "$base") <(echo "$va") <(echo "$vb") | uniq -d)" ]]; then
+    echo "variants share layer blobs"
+    return 1
+  fi
+  check_entrypoint "$name" "$a"
+}
+
+check_bad_variant_rejected() {
+  ! images_build multilayer "$CACHE" "bad/variant" 2>/dev/null
 }
 
 check_output_mismatch_rejected() {
@@ -284,6 +308,9 @@ main() {
     check "$n: entrypoint output after umoci unpack" check_entrypoint "$n"
   done
   check "wrong outputs are rejected" check_output_mismatch_rejected
+  check "whiteout variants: unique blobs, same output" check_variant whiteout
+  check "multilayer variants: unique blobs, same output" check_variant multilayer
+  check "bad variant name rejected" check_bad_variant_rejected
   check "rebuild is cached and unchanged" check_idempotent_rebuild
   check "concurrent builds of one image" check_concurrent_builds
   check "usage errors fail" check_usage_errors
