@@ -1,4 +1,4 @@
-// The guest-pull-verity command line: `layer`, `cache` and `decode`
+// The guest-pull-verity command line: `layer`, `cache`, `index` and `decode`
 // subcommands over the //kata_volume/verity libraries (decode is delegated to
 // //kata_volume:decode_command). Kept apart from main() so it is testable.
 #ifndef KATA_VOLUME_TOOLS_VERITY_CLI_H_

@@ -163,6 +163,39 @@ TEST(VerityCliTest, CorruptLayerBlobIsDetected) {
   EXPECT_EQ(RunTool("cache " + layout + " --image t").code, 1);
 }
 
+TEST(VerityCliTest, IndexWritesWhatTheRootHashCovers) {
+  std::string layout = MakeLayout();
+  absl::StatusOr<std::string> blob = RunCommand(absl::StrCat(
+      "jq -r '.layers[0].digest' ", layout, "/blobs/sha256/$(jq -r '.manifests[0].digest' ", layout,
+      "/index.json | cut -d: -f2) | cut -d: -f2"));
+  ASSERT_TRUE(blob.ok());
+  std::string path = absl::StrCat(layout, "/blobs/sha256/", blob->substr(0, 64));
+  std::string dir = MakeTempDir();
+  Result layer = RunTool("layer " + path);
+  ASSERT_EQ(layer.code, 0);
+  Result index = RunTool(absl::StrCat("index ", path, " ", dir, "/indexed"));
+  ASSERT_EQ(index.code, 0);
+  std::map<std::string, std::string> lk = ParseKeyValues(layer.out);
+  std::map<std::string, std::string> ik = ParseKeyValues(index.out);
+  EXPECT_EQ(ik["digest"], lk["digest"]);
+  EXPECT_EQ(ik["diff_id"], lk["diff_id"]);
+  EXPECT_EQ(ik["verity_hash"], lk["verity_hash"]);
+  absl::StatusOr<std::string> size = RunCommand(absl::StrCat("stat -c %s ", dir, "/indexed"));
+  ASSERT_TRUE(size.ok());
+  EXPECT_EQ(std::stoull(*size), std::stoull(ik["indexed_size"]));
+  EXPECT_EQ(std::stoull(ik["data_blocks"]) * 4096, std::stoull(ik["indexed_size"]));
+  EXPECT_EQ(RunTool("index " + path).code, 2);
+  EXPECT_EQ(RunTool("index /nonexistent/layer " + dir + "/x").code, 1);
+
+  // veritysetup over the written file gives the same root hash.
+  if (verity::testing::VeritysetupPath().empty()) {
+    GTEST_SKIP() << "veritysetup is not installed";
+  }
+  absl::StatusOr<std::string> vs = verity::testing::VeritysetupRootHash(dir + "/indexed");
+  ASSERT_TRUE(vs.ok()) << vs.status();
+  EXPECT_EQ(*vs, lk["verity_hash"]);
+}
+
 TEST(VerityCliTest, DecodeIsDispatched) {
   // Not a valid option: the decode command reports a usage/decode error.
   EXPECT_EQ(RunTool("decode not-base64!!").code, 2);
