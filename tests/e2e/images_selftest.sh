@@ -7,9 +7,14 @@
 # manifest/layer media types after pushing to a loopback docker-registry with
 # OCI and Docker v2s2 formats.
 #
-# Usage (as root): tests/e2e/images_selftest.sh [--with-large] [--keep]
-#   --with-large  also build and check the 300 MiB image
-#   --keep        keep the temp dir
+# With containerd (default), each image is also pulled by a private containerd
+# 1.6 and run with `ctr run` (runc, overlayfs): the real applier must give the
+# same entrypoint output.
+#
+# Usage (as root): tests/e2e/images_selftest.sh [--with-large] [--no-containerd] [--keep]
+#   --with-large     also build and check the 300 MiB image
+#   --no-containerd  skip the containerd/runc run
+#   --keep           keep the temp dir
 # Last line of output: "N passed, M failed"; exit status 1 if any failed.
 set -euo pipefail
 
@@ -22,6 +27,7 @@ source "$REPO_ROOT/tests/tools/peers.sh"
 
 WITH_LARGE=""
 KEEP=0
+WITH_CONTAINERD=1
 PASSED=0
 FAILED=0
 TMP=""
@@ -41,15 +47,18 @@ parse_args() {
     case "$a" in
       --with-large) WITH_LARGE="--with-large" ;;
       --keep) KEEP=1 ;;
-      *) echo "unknown argument: $a (want --with-large, --keep)" >&2; return 1 ;;
+      --no-containerd) WITH_CONTAINERD=0 ;;
+      *) echo "unknown argument: $a (want --with-large, --no-containerd, --keep)" >&2; return 1 ;;
     esac
   done
 }
 
 teardown() {
   local rc=$?
+  peers_stop_pid "$PEERS_CONTAINERD_PID" containerd
   peers_stop_pid "$PEERS_REGISTRY_PID" docker-registry
   if [[ -n "$TMP" ]]; then
+    peers_umount_under "$TMP"
     if ((KEEP)); then echo "kept $TMP"; else rm -rf "$TMP"; fi
   fi
   if ((rc != 0 && PASSED + FAILED == 0)); then FAILED=1; fi
@@ -283,6 +292,16 @@ check_pushed_layer_counts() {
   done
 }
 
+# check_ctr_run NAME: pull NAME:v1 (pushed by check_pushed_layer_counts) into
+# containerd and run it with runc; the output must match.
+check_ctr_run() {
+  local name="$1" ref="127.0.0.1:$REG_PORT/selftest/$1:v1" out
+  ctr -a "$PEERS_CONTAINERD_SOCK" image pull -q --plain-http "$ref" >/dev/null || return 1
+  out="$(timeout 120 ctr -a "$PEERS_CONTAINERD_SOCK" run --rm "$ref" "selftest-$name" 2>&1)" ||
+    { echo "ctr run failed: $out"; return 1; }
+  images_check_output "$name" "$CACHE" "$out" || { echo "$name printed: $out"; return 1; }
+}
+
 main() {
   trap teardown EXIT
   parse_args "$@"
@@ -319,6 +338,13 @@ main() {
   peers_start_registry "$TMP/registry" "$REG_PORT"
   check "OCI vs Docker v2s2 media types after push" check_media_types
   check "pushed manifests keep layer counts" check_pushed_layer_counts
+
+  if ((WITH_CONTAINERD)); then
+    peers_start_containerd "$TMP/ctd" "$REG_PORT"
+    for n in $(built_names); do
+      check "$n: entrypoint output under containerd+runc" check_ctr_run "$n"
+    done
+  fi
 }
 
 main "$@"
