@@ -2,6 +2,7 @@
 #include "cli_args.h"
 
 #include <cstddef>
+#include <cstdint>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
