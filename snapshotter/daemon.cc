@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
+#include "snapshotter/guest_pull/guest_pull_layers.h"
 #include "snapshotter/service.h"
 #include "snapshotter/snapshotter.h"
 #include "snapshotter/socket_path.h"
@@ -55,8 +56,14 @@ absl::Status RunDaemon(const config::ResolvedConfig& resolved) {
   const config::Config& cfg = resolved.config;
   sigset_t signals = BlockTerminationSignals();
 
+  // Always installed: even with guest pull disabled, layers pulled for the
+  // guest earlier must keep getting guest-pull mounts, never an empty rootfs.
+  auto guest_pull = GuestPullLayers::Create(cfg, /*observer=*/nullptr);
+  if (!guest_pull.ok()) return guest_pull.status();
+
   Snapshotter::Options options;
   options.root = cfg.root;
+  options.remote = guest_pull->get();
   auto snapshotter = Snapshotter::Open(options);
   if (!snapshotter.ok()) return snapshotter.status();
   auto removed = (*snapshotter)->Cleanup();

@@ -34,9 +34,10 @@ class RemoteLayers {
       absl::string_view key, absl::string_view parent,
       const Labels& labels) = 0;
 
-  // Fills the (otherwise empty) directory of a remote layer being created,
-  // e.g. with /etc/passwd for host-side user lookup.
+  // Fills the (otherwise empty) directory of a remote layer being created
+  // on `parent`, e.g. with /etc/passwd for host-side user lookup.
   virtual absl::Status Populate(const std::string& fs_dir,
+                                absl::string_view parent,
                                 const RemoteLayer& layer) = 0;
 
   // Rewrites the mounts of `snapshot` given its ancestors' infos (closest

@@ -138,7 +138,7 @@ absl::Status Snapshotter::CreateRemoteLayer(absl::string_view parent,
     auto temp = dirs_.CreateTemp(/*with_work=*/false, "");
     if (!temp.ok()) return temp.status();
     created = *temp;
-    if (absl::Status s = options_.remote->Populate(*temp + "/fs", layer);
+    if (absl::Status s = options_.remote->Populate(*temp + "/fs", parent, layer);
         !s.ok()) {
       return s;
     }

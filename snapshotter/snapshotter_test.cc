@@ -226,7 +226,7 @@ class FakeRemote : public RemoteLayers {
     if (it == labels.end()) return std::nullopt;
     return RemoteLayer{it->second, {{"remote.layer", "yes"}}};
   }
-  absl::Status Populate(const std::string& fs_dir,
+  absl::Status Populate(const std::string& fs_dir, absl::string_view parent,
                         const RemoteLayer& layer) override {
     std::ofstream(fs_dir + "/marker") << layer.name;
     return absl::OkStatus();

@@ -1,0 +1,23 @@
+// Tests for chain ID extraction.
+#include "snapshotter/guest_pull/chain_id.h"
+
+#include "gtest/gtest.h"
+
+namespace guest_pull {
+namespace {
+
+TEST(ChainIdTest, StripsNamespaceAndSequence) {
+  EXPECT_EQ(ChainIdOf("k8s.io/12/sha256:abc"), "sha256:abc");
+  EXPECT_EQ(ChainIdOf("default/3/sha256:abc"), "sha256:abc");
+}
+
+TEST(ChainIdTest, LeavesOtherKeysAlone) {
+  EXPECT_EQ(ChainIdOf("sha256:abc"), "sha256:abc");
+  EXPECT_EQ(ChainIdOf("k8s.io/x1/sha256:abc"), "k8s.io/x1/sha256:abc");
+  EXPECT_EQ(ChainIdOf("k8s.io//sha256:abc"), "k8s.io//sha256:abc");
+  EXPECT_EQ(ChainIdOf("/1/a"), "/1/a");
+  EXPECT_EQ(ChainIdOf(""), "");
+}
+
+}  // namespace
+}  // namespace guest_pull

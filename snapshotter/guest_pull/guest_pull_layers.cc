@@ -1,0 +1,192 @@
+// Guest-pull layer handling.
+#include "snapshotter/guest_pull/guest_pull_layers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "kata_volume/volume_option.h"
+#include "snapshotter/guest_pull/chain_id.h"
+#include "snapshotter/guest_pull/labels.h"
+#include "snapshotter/guest_pull/rootfs_image.h"
+
+namespace guest_pull {
+namespace {
+
+std::string LabelOr(const Labels& labels, const char* key) {
+  auto it = labels.find(key);
+  return it == labels.end() ? "" : it->second;
+}
+
+absl::Status ErrnoError(absl::string_view what, const std::string& path) {
+  return absl::InternalError(absl::StrCat(what, " ", path, ": ",
+                                          strerror(errno)));
+}
+
+// Writes `content` to `path` (mode 0644) and fsyncs it.
+absl::Status WriteFileSynced(const std::string& path,
+                             const std::string& content) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoError("create", path);
+  size_t off = 0;
+  while (off < content.size()) {
+    ssize_t n = write(fd, content.data() + off, content.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      absl::Status s = ErrnoError("write", path);
+      close(fd);
+      return s;
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (fsync(fd) != 0) {
+    absl::Status s = ErrnoError("fsync", path);
+    close(fd);
+    return s;
+  }
+  close(fd);
+  return absl::OkStatus();
+}
+
+// Writes one of /etc/passwd, /etc/group into a layer directory as the layer
+// has it: its content, or an overlay whiteout when the layer deletes it.
+absl::Status WriteUserFile(const std::string& etc, const char* name,
+                           const std::string& content) {
+  if (content.empty()) return absl::OkStatus();
+  std::string path = etc + "/" + name;
+  if (content == "WHITEOUT") {
+    if (mknod(path.c_str(), S_IFCHR | 0000, makedev(0, 0)) != 0) {
+      return ErrnoError("mknod whiteout", path);
+    }
+    return absl::OkStatus();
+  }
+  return WriteFileSynced(path, content);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<GuestPullLayers>> GuestPullLayers::Create(
+    const config::Config& config, GuestPullObserver* observer) {
+  auto policy = config::ImagePolicy::Create(config.guest_pull);
+  if (!policy.ok()) return policy.status();
+  std::string empty_dir = config.root + "/guest-pull/empty";
+  std::error_code ec;
+  std::filesystem::create_directories(empty_dir, ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("cannot create ", empty_dir, ": ", ec.message()));
+  }
+  return std::unique_ptr<GuestPullLayers>(new GuestPullLayers(
+      config, *std::move(policy), std::move(empty_dir), observer));
+}
+
+GuestPullLayers::GuestPullLayers(const config::Config& config,
+                                 config::ImagePolicy policy,
+                                 std::string empty_dir,
+                                 GuestPullObserver* observer)
+    : policy_(std::move(policy)),
+      mount_type_(config.guest_pull.mount_type),
+      verity_mode_(config.verity.mode),
+      write_passwd_(config.verity.write_passwd),
+      empty_dir_(std::move(empty_dir)),
+      cache_(config.verity.layer_cache),
+      observer_(observer) {}
+
+void GuestPullLayers::Decide(bool skip, absl::string_view reason,
+                             absl::string_view key, absl::string_view image) {
+  LOG(INFO) << "guest_pull_decision=" << (skip ? "skip" : "unpack") << " key=\""
+            << key << "\" image=\"" << image << "\" reason=" << reason;
+  if (observer_ != nullptr) observer_->ObserveDecision(skip, reason);
+}
+
+absl::StatusOr<std::optional<RemoteLayer>> GuestPullLayers::Intercept(
+    absl::string_view key, absl::string_view parent, const Labels& labels) {
+  std::string target = LabelOr(labels, kLabelSnapshotRef);
+  if (target.empty()) return std::nullopt;  // not a layer unpack
+  std::string image = LabelOr(labels, kLabelCriImageRef);
+  if (LabelOr(labels, kLabelCriLayerDigest).empty() || image.empty() ||
+      LabelOr(labels, kLabelCriManifestDigest).empty()) {
+    Decide(false, "not-cri", key, image);
+    return std::nullopt;
+  }
+  if (!policy_.enabled()) {
+    Decide(false, "disabled", key, image);
+    return std::nullopt;
+  }
+  if (!policy_.AllowsGuestPull(image)) {
+    Decide(false, "policy", key, image);
+    return std::nullopt;
+  }
+  RemoteLayer layer;
+  layer.name = target;
+  for (const auto& [k, v] : labels) {
+    if (k == kLabelSnapshotRef ||
+        k.rfind("containerd.io/snapshot/", 0) == 0) {
+      layer.labels[k] = v;
+    }
+  }
+  layer.labels[kLabelGuestPulled] = "true";
+  Decide(true, "guest-pull", key, image);
+  return layer;
+}
+
+absl::Status GuestPullLayers::Populate(const std::string& fs_dir,
+                                       absl::string_view parent,
+                                       const RemoteLayer& layer) {
+  if (!write_passwd_) return absl::OkStatus();
+  std::shared_ptr<const verity::LayerCache> cache = cache_.Get();
+  const verity::LayerCacheEntry* entry = verity::FindLayerByChain(
+      *cache, ChainIdOf(parent), ChainIdOf(layer.name));
+  if (entry == nullptr || (entry->passwd.empty() && entry->group.empty())) {
+    return absl::OkStatus();
+  }
+  std::string etc = fs_dir + "/etc";
+  if (mkdir(etc.c_str(), 0755) != 0 && errno != EEXIST) {
+    return ErrnoError("mkdir", etc);
+  }
+  if (absl::Status s = WriteUserFile(etc, "passwd", entry->passwd); !s.ok()) {
+    return s;
+  }
+  return WriteUserFile(etc, "group", entry->group);
+}
+
+absl::StatusOr<std::vector<Mount>> GuestPullLayers::Decorate(
+    const Info& snapshot, const std::vector<Info>& parents,
+    std::vector<Mount> mounts) {
+  if (parents.empty() || mounts.size() != 1) return mounts;
+  std::shared_ptr<const verity::LayerCache> cache = cache_.Get();
+  auto image = DescribeRootfsImage(parents, *cache, verity_mode_, observer_);
+  if (!image.ok()) {
+    return absl::Status(image.status().code(),
+                        absl::StrCat("rootfs ", snapshot.name, ": ",
+                                     image.status().message()));
+  }
+  if (!image->has_value()) return mounts;
+  auto volume = kata_volume::BuildGuestPullVolume(**image);
+  if (!volume.ok()) return volume.status();
+  auto option = kata_volume::EncodeVolumeOption(*volume);
+  if (!option.ok()) return option.status();
+
+  const Mount& base = mounts[0];
+  Mount out;
+  out.type = mount_type_;
+  out.source = "overlay";
+  if (base.type == "overlay") {
+    out.options = base.options;
+  } else {
+    // A view over one layer is a bind mount; overlay needs two lowers.
+    out.options = {"lowerdir=" + base.source + ":" + empty_dir_};
+  }
+  out.options.push_back(*std::move(option));
+  return std::vector<Mount>{std::move(out)};
+}
+
+}  // namespace guest_pull

@@ -1,0 +1,58 @@
+// The guest-pull RemoteLayers: CRI image layers allowed by the policy are
+// committed without content (the host never downloads them), and a
+// container rootfs on such layers is handed out as one
+// fuse.guest-pull-overlayfs mount carrying io.katacontainers.volume=<the
+// image_guest_pull KataVirtualVolume> for the Kata runtime.
+#ifndef SNAPSHOTTER_GUEST_PULL_GUEST_PULL_LAYERS_H_
+#define SNAPSHOTTER_GUEST_PULL_GUEST_PULL_LAYERS_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "snapshotter/config/config.h"
+#include "snapshotter/config/image_policy.h"
+#include "snapshotter/guest_pull/layer_cache_source.h"
+#include "snapshotter/guest_pull/observer.h"
+#include "snapshotter/remote_layers.h"
+
+namespace guest_pull {
+
+// Guest-pull behaviour injected into the Snapshotter core.
+class GuestPullLayers : public RemoteLayers {
+ public:
+  // `observer` (may be null) is not owned. Creates <root>/guest-pull/empty,
+  // the empty lower layer used for a view over a single layer.
+  static absl::StatusOr<std::unique_ptr<GuestPullLayers>> Create(
+      const config::Config& config, GuestPullObserver* observer);
+
+  absl::StatusOr<std::optional<RemoteLayer>> Intercept(
+      absl::string_view key, absl::string_view parent,
+      const Labels& labels) override;
+  absl::Status Populate(const std::string& fs_dir, absl::string_view parent,
+                        const RemoteLayer& layer) override;
+  absl::StatusOr<std::vector<Mount>> Decorate(
+      const Info& snapshot, const std::vector<Info>& parents,
+      std::vector<Mount> mounts) override;
+
+ private:
+  GuestPullLayers(const config::Config& config, config::ImagePolicy policy,
+                  std::string empty_dir, GuestPullObserver* observer);
+  // Logs and counts one decision.
+  void Decide(bool skip, absl::string_view reason, absl::string_view key,
+              absl::string_view image);
+
+  const config::ImagePolicy policy_;
+  const std::string mount_type_;
+  const config::VerityMode verity_mode_;
+  const bool write_passwd_;
+  const std::string empty_dir_;
+  LayerCacheSource cache_;
+  GuestPullObserver* const observer_;
+};
+
+}  // namespace guest_pull
+
+#endif  // SNAPSHOTTER_GUEST_PULL_GUEST_PULL_LAYERS_H_

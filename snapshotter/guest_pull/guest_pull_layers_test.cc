@@ -1,0 +1,198 @@
+// Tests for GuestPullLayers inside the real Snapshotter core: the CRI layer
+// flow answers AlreadyExists with a committed empty layer, host unpacks
+// stay as they were, and the rootfs mount carries a volume that decodes and
+// validates under kata's Go and Rust rules.
+#include "snapshotter/guest_pull/guest_pull_layers.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "kata_volume/guest_pull_volume.h"
+#include "kata_volume/validate.h"
+#include "kata_volume/verity/layer_cache.h"
+#include "kata_volume/volume_option.h"
+#include "snapshotter/guest_pull/labels.h"
+#include "snapshotter/snapshotter.h"
+
+namespace guest_pull {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+std::string Hex(char c) { return std::string(64, c); }
+
+class GuestPullLayersTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = std::string(getenv("TEST_TMPDIR") ?: "/tmp") + "/gpl-" +
+            std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    RemoveAll(root_).IgnoreError();
+    ASSERT_EQ(mkdir(root_.c_str(), 0700), 0);
+    d1_ = "sha256:" + Hex('1');
+    d2_ = "sha256:" + Hex('2');
+    c1_ = verity::ChainId("", d1_);
+    c2_ = verity::ChainId(c1_, d2_);
+    verity::LayerCache cache = {
+        {d1_, Hex('3'), "root:x:0:0::/root:/bin/sh\nguest:x:1234:1234::/:/bin/sh\n",
+         "root:x:0:\nguest:x:1234:\n"},
+        {d2_, Hex('4'), "", ""}};
+    cache_path_ = root_ + "/layers-cache.json";
+    ASSERT_TRUE(verity::WriteLayerCacheFile(cache_path_, cache).ok());
+  }
+
+  void Open(config::VerityMode mode, std::vector<std::string> exclude = {}) {
+    sn_.reset();
+    config::Config cfg;
+    cfg.root = root_ + "/state";
+    cfg.verity.mode = mode;
+    cfg.verity.layer_cache = cache_path_;
+    cfg.guest_pull.exclude = std::move(exclude);
+    auto layers = GuestPullLayers::Create(cfg, nullptr);
+    ASSERT_TRUE(layers.ok()) << layers.status();
+    layers_ = *std::move(layers);
+    Snapshotter::Options opts;
+    opts.root = cfg.root;
+    opts.remote = layers_.get();
+    auto sn = Snapshotter::Open(opts);
+    ASSERT_TRUE(sn.ok()) << sn.status();
+    sn_ = *std::move(sn);
+  }
+
+  // CRI labels as containerd 1.6 sends them for one layer.
+  Labels CriLabels(const std::string& target, char digest,
+                   const std::string& image = "127.0.0.1:5000/app:1") {
+    return {{kLabelSnapshotRef, target},
+            {kLabelCriImageRef, image},
+            {kLabelCriLayerDigest, "sha256:" + Hex(digest)},
+            {kLabelCriManifestDigest, "sha256:" + Hex('f')},
+            {kLabelCriImageLayers, "sha256:" + Hex(digest)}};
+  }
+
+  // Pulls both layers as CRI would; returns the backend names.
+  void PullTwoLayers() {
+    std::string n1 = "k8s.io/3/" + c1_, n2 = "k8s.io/5/" + c2_;
+    auto r = sn_->Prepare("k8s.io/2/extract-1 " + c1_, "", CriLabels(n1, 'a'));
+    ASSERT_EQ(r.status().code(), absl::StatusCode::kAlreadyExists)
+        << r.status();
+    r = sn_->Prepare("k8s.io/4/extract-2 " + c2_, n1, CriLabels(n2, 'b'));
+    ASSERT_EQ(r.status().code(), absl::StatusCode::kAlreadyExists)
+        << r.status();
+  }
+
+  std::string root_, cache_path_, d1_, d2_, c1_, c2_;
+  std::unique_ptr<GuestPullLayers> layers_;
+  std::unique_ptr<Snapshotter> sn_;
+};
+
+TEST_F(GuestPullLayersTest, CriLayersAreCommittedEmptyWithLabels) {
+  Open(config::VerityMode::kRequired);
+  PullTwoLayers();
+  auto info = sn_->Stat("k8s.io/5/" + c2_);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->kind, Kind::kCommitted);
+  EXPECT_EQ(info->parent, "k8s.io/3/" + c1_);
+  EXPECT_EQ(info->labels.at(kLabelGuestPulled), "true");
+  EXPECT_EQ(info->labels.at(kLabelCriLayerDigest), "sha256:" + Hex('b'));
+  EXPECT_EQ(info->labels.at(kLabelSnapshotRef), "k8s.io/5/" + c2_);
+  // containerd's follow-up lookup finds it.
+  auto filter = SnapshotFilter::Parse(
+      {"labels.\"containerd.io/snapshot.ref\"==\"k8s.io/5/" + c2_ +
+       "\",parent==\"k8s.io/3/" + c1_ + "\""});
+  int found = 0;
+  ASSERT_TRUE(sn_->Walk(*filter, [&](const Info&) {
+                   ++found;
+                   return absl::OkStatus();
+                 }).ok());
+  EXPECT_EQ(found, 1);
+}
+
+TEST_F(GuestPullLayersTest, RootfsMountCarriesValidVolume) {
+  Open(config::VerityMode::kRequired);
+  PullTwoLayers();
+  auto mounts = sn_->Prepare("k8s.io/9/container", "k8s.io/5/" + c2_, {});
+  ASSERT_TRUE(mounts.ok()) << mounts.status();
+  ASSERT_EQ(mounts->size(), 1u);
+  const Mount& m = (*mounts)[0];
+  EXPECT_EQ(m.type, "fuse.guest-pull-overlayfs");
+  EXPECT_EQ(m.source, "overlay");
+  std::string option;
+  bool has_upper = false, has_lower = false;
+  for (const std::string& o : m.options) {
+    if (o.rfind("io.katacontainers.volume=", 0) == 0) option = o;
+    has_upper |= o.rfind("upperdir=", 0) == 0;
+    has_lower |= o.rfind("lowerdir=", 0) == 0;
+  }
+  EXPECT_TRUE(has_upper && has_lower);
+  auto volume = kata_volume::DecodeVolumeOption(option);
+  ASSERT_TRUE(volume.ok()) << volume.status();
+  EXPECT_TRUE(kata_volume::ValidateGo(*volume).ok());
+  EXPECT_TRUE(kata_volume::ValidateRust(*volume).ok());
+  auto image = kata_volume::ParseGuestPullImage(*volume);
+  ASSERT_TRUE(image.ok()) << image.status();
+  EXPECT_EQ(volume->source, "127.0.0.1:5000/app@sha256:" + Hex('f'));
+  ASSERT_EQ(image->layers.size(), 2u);
+  EXPECT_EQ(image->layers[0].diff_id, d1_);
+  EXPECT_EQ(image->layers[0].verity_root_hash, Hex('3'));
+  EXPECT_EQ(image->layers[1].verity_root_hash, Hex('4'));
+  // Mounts and a view give the guest-pull mount too.
+  auto again = sn_->Mounts("k8s.io/9/container");
+  EXPECT_EQ((*again)[0].options, m.options);
+  auto view = sn_->View("k8s.io/10/view", "k8s.io/3/" + c1_, {});
+  ASSERT_TRUE(view.ok()) << view.status();
+  EXPECT_EQ((*view)[0].type, "fuse.guest-pull-overlayfs");
+  EXPECT_THAT((*view)[0].options[0], StartsWith("lowerdir="));
+}
+
+TEST_F(GuestPullLayersTest, PasswdFromCacheIsWrittenIntoTheLayer) {
+  Open(config::VerityMode::kBestEffort);
+  PullTwoLayers();
+  auto mounts = sn_->Prepare("k8s.io/9/c", "k8s.io/5/" + c2_, {});
+  ASSERT_TRUE(mounts.ok());
+  std::string lower;
+  for (const std::string& o : (*mounts)[0].options) {
+    if (o.rfind("lowerdir=", 0) == 0) lower = o.substr(9);
+  }
+  // lowerdir is closest first: the second entry is layer 1.
+  std::string layer1 = lower.substr(lower.find(':') + 1);
+  std::ifstream in(layer1 + "/etc/passwd");
+  std::stringstream passwd;
+  passwd << in.rdbuf();
+  EXPECT_THAT(passwd.str(), HasSubstr("guest:x:1234"));
+  std::string layer2 = lower.substr(0, lower.find(':'));
+  EXPECT_NE(access((layer2 + "/etc").c_str(), F_OK), 0);
+}
+
+TEST_F(GuestPullLayersTest, RequiredModeFailsWithoutHashes) {
+  verity::LayerCache partial = {{d1_, Hex('3'), "", ""}};
+  ASSERT_TRUE(verity::WriteLayerCacheFile(cache_path_, partial).ok());
+  Open(config::VerityMode::kRequired);
+  PullTwoLayers();
+  auto mounts = sn_->Prepare("k8s.io/9/c", "k8s.io/5/" + c2_, {});
+  EXPECT_EQ(mounts.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(mounts.status().message(), HasSubstr("sha256:bbbb"));
+  EXPECT_EQ(sn_->Stat("k8s.io/9/c").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(GuestPullLayersTest, NonCriAndExcludedLayersAreUnpackedOnHost) {
+  Open(config::VerityMode::kRequired, {"registry.k8s.io/pause:.*"});
+  auto plain = sn_->Prepare("default/1/extract-1 " + c1_, "",
+                            {{kLabelSnapshotRef, "default/2/" + c1_}});
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ((*plain)[0].type, "bind");
+  auto pause = sn_->Prepare(
+      "k8s.io/1/extract-1 " + c2_, "",
+      CriLabels("k8s.io/2/" + c2_, 'c', "registry.k8s.io/pause:3.9"));
+  ASSERT_TRUE(pause.ok()) << pause.status();
+  EXPECT_EQ((*pause)[0].type, "bind");
+}
+
+}  // namespace
+}  // namespace guest_pull

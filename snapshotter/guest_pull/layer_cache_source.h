@@ -1,0 +1,54 @@
+// The genpolicy layer cache named by `[verity] layer_cache`, loaded on first
+// use and reloaded whenever the file changes (inode, size or mtime), so an
+// operator can add images' layers without restarting the daemon.
+#ifndef SNAPSHOTTER_GUEST_PULL_LAYER_CACHE_SOURCE_H_
+#define SNAPSHOTTER_GUEST_PULL_LAYER_CACHE_SOURCE_H_
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "kata_volume/verity/layer_cache.h"
+
+namespace guest_pull {
+
+// Thread-safe, self-refreshing view of one layers-cache.json.
+class LayerCacheSource {
+ public:
+  // `path` empty: no cache (Get() is always empty).
+  explicit LayerCacheSource(std::string path);
+
+  // The cache as of the file's current version. A missing file is an empty
+  // cache; a malformed one keeps the last good version. Problems are logged
+  // once per file version.
+  std::shared_ptr<const verity::LayerCache> Get();
+
+  const std::string& path() const { return path_; }
+
+ private:
+  // Identifies a version of the file.
+  struct Stamp {
+    bool exists = false;
+    ino_t ino = 0;
+    off_t size = 0;
+    int64_t mtime_ns = 0;
+    bool operator==(const Stamp& o) const {
+      return exists == o.exists && ino == o.ino && size == o.size &&
+             mtime_ns == o.mtime_ns;
+    }
+  };
+  Stamp CurrentStamp() const;
+
+  const std::string path_;
+  absl::Mutex mu_;
+  bool loaded_ ABSL_GUARDED_BY(mu_) = false;
+  Stamp stamp_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const verity::LayerCache> cache_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace guest_pull
+
+#endif  // SNAPSHOTTER_GUEST_PULL_LAYER_CACHE_SOURCE_H_
