@@ -171,6 +171,19 @@ EOF
 import sys, tomllib
 a = tomllib.load(open(sys.argv[1], "rb")); b = tomllib.load(open(sys.argv[2], "rb"))
 if a != b: sys.exit(f"deploy/config: {a}\ndaemon:        {b}")' "$cfg" "$WORK/printed.toml"
+        # The daemon itself starts with the shipped config and serves.
+        local pid sock="$WORK/daemon/gp.sock" i
+        mkdir -p "$WORK/daemon"
+        "$daemon" --config "$cfg" --root "$WORK/daemon/root" --address "$sock" > "$WORK/daemon/log" 2>&1 &
+        pid=$!
+        for i in $(seq 1 100); do [[ -S "$sock" ]] && break; sleep 0.1; done
+        if [[ -S "$sock" ]] && kill -0 "$pid" 2> /dev/null; then
+            pass "config: the daemon starts with the shipped config and listens"
+        else
+            fail "config: daemon with the shipped config" "$(tail -3 "$WORK/daemon/log")"
+        fi
+        kill "$pid" 2> /dev/null || true
+        wait "$pid" 2> /dev/null || true
     else
         echo "NOTE daemon not built ($daemon): --print-default-config comparison not run"
     fi
