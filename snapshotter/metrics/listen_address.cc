@@ -1,0 +1,64 @@
+// Parsing of the metrics listen address.
+#include "snapshotter/metrics/listen_address.h"
+
+#include <arpa/inet.h>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace guest_pull {
+namespace {
+
+absl::Status Bad(absl::string_view address, absl::string_view why) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("metrics address \"", address, "\": ", why,
+                   " (want \"IPv4:port\", e.g. \"127.0.0.1:9100\")"));
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ListenSpec(absl::string_view address) {
+  if (!address.empty() && address.front() == '[') {
+    return Bad(address, "IPv6 addresses are not supported");
+  }
+  size_t colon = address.rfind(':');
+  if (colon == absl::string_view::npos) return Bad(address, "missing port");
+  absl::string_view host = address.substr(0, colon);
+  absl::string_view port_text = address.substr(colon + 1);
+
+  if (port_text.empty() || port_text.size() > 5) {
+    return Bad(address, "port must be a number from 0 to 65535");
+  }
+  for (char c : port_text) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) {
+      return Bad(address, "port must be a number from 0 to 65535");
+    }
+  }
+  int port = 0;
+  if (!absl::SimpleAtoi(port_text, &port) || port > 65535) {
+    return Bad(address, "port must be a number from 0 to 65535");
+  }
+
+  std::string ip;
+  if (host.empty()) {
+    ip = "0.0.0.0";
+  } else if (host == "localhost") {
+    ip = "127.0.0.1";
+  } else {
+    if (host.find(':') != absl::string_view::npos) {
+      return Bad(address, "IPv6 addresses are not supported");
+    }
+    in_addr parsed{};
+    if (inet_pton(AF_INET, std::string(host).c_str(), &parsed) != 1) {
+      return Bad(address, "host must be an IPv4 address or \"localhost\"");
+    }
+    char text[INET_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET, &parsed, text, sizeof(text));
+    ip = text;
+  }
+  return absl::StrCat(ip, ":", port);
+}
+
+}  // namespace guest_pull

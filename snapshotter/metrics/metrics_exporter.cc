@@ -1,0 +1,146 @@
+// The Prometheus exporter: metric families, observers and the HTTP server.
+#include "snapshotter/metrics/metrics_exporter.h"
+
+#include <exception>
+#include <utility>
+
+#include "CivetServer.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "prometheus/gauge.h"
+#include "snapshotter/metrics/grpc_code_name.h"
+#include "snapshotter/metrics/listen_address.h"
+#include "snapshotter/version.h"
+
+namespace guest_pull {
+namespace {
+
+// civetweb reports why it failed to start only through its log callback, on
+// the thread calling mg_start; Start() points this at a buffer meanwhile.
+thread_local std::string* civetweb_capture = nullptr;
+
+int CivetwebLog(const mg_connection*, const char* message) {
+  if (civetweb_capture != nullptr) {
+    if (!civetweb_capture->empty()) civetweb_capture->append("; ");
+    civetweb_capture->append(message);
+  } else {
+    LOG(WARNING) << "metrics http server: " << message;
+  }
+  return 1;  // Handled: civetweb must not write to stderr itself.
+}
+
+std::string Label(absl::string_view value) {
+  return value.empty() ? "unknown" : std::string(value);
+}
+
+}  // namespace
+
+const std::vector<double>& MetricsExporter::RpcDurationBuckets() {
+  static const std::vector<double>* buckets = new std::vector<double>{
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+      0.25,   0.5,   1,      2.5,   5,    10,    30};
+  return *buckets;
+}
+
+MetricsExporter::MetricsExporter(SnapshotCounter counter)
+    : registry_(std::make_shared<prometheus::Registry>()),
+      snapshots_(std::make_shared<SnapshotCollector>(std::move(counter))),
+      rpc_requests_(prometheus::BuildCounter()
+                        .Name("guest_pull_rpc_requests_total")
+                        .Help("Finished Snapshots service RPCs.")
+                        .Register(*registry_)),
+      rpc_errors_(prometheus::BuildCounter()
+                      .Name("guest_pull_rpc_errors_total")
+                      .Help("Snapshots service RPCs that returned an error, "
+                            "by gRPC code.")
+                      .Register(*registry_)),
+      rpc_duration_(prometheus::BuildHistogram()
+                        .Name("guest_pull_rpc_duration_seconds")
+                        .Help("Latency of Snapshots service RPCs.")
+                        .Register(*registry_)),
+      decisions_(prometheus::BuildCounter()
+                     .Name("guest_pull_decisions_total")
+                     .Help("Guest-pull decisions for CRI layers: skip (not "
+                           "unpacked on the host) or unpack, with reason.")
+                     .Register(*registry_)),
+      cache_lookups_(prometheus::BuildCounter()
+                         .Name("guest_pull_layer_cache_lookups_total")
+                         .Help("Layer cache lookups while building a rootfs.")
+                         .Register(*registry_)),
+      cache_hits_(cache_lookups_.Add({{"result", "hit"}})),
+      cache_misses_(cache_lookups_.Add({{"result", "miss"}})) {
+  prometheus::BuildGauge()
+      .Name("guest_pull_build_info")
+      .Help("Build information; the value is always 1.")
+      .Register(*registry_)
+      .Add({{"version", kVersion}})
+      .Set(1);
+}
+
+MetricsExporter::~MetricsExporter() = default;
+
+absl::StatusOr<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(
+    const std::string& address, SnapshotCounter counter) {
+  absl::StatusOr<std::string> spec = ListenSpec(address);
+  if (!spec.ok()) return spec.status();
+  if (!counter) {
+    return absl::InvalidArgumentError("metrics: no snapshot counter");
+  }
+
+  std::unique_ptr<MetricsExporter> exporter(
+      new MetricsExporter(std::move(counter)));
+
+  CivetCallbacks callbacks;
+  callbacks.log_message = &CivetwebLog;
+  std::string why;
+  civetweb_capture = &why;
+  try {
+    exporter->exposer_ = std::make_unique<prometheus::Exposer>(
+        std::vector<std::string>{"listening_ports", *spec, "num_threads", "2",
+                                 "request_timeout_ms", "10000"},
+        &callbacks);
+  } catch (const std::exception& e) {
+    civetweb_capture = nullptr;
+    return absl::UnavailableError(
+        absl::StrCat("metrics: cannot listen on \"", address,
+                     "\": ", why.empty() ? e.what() : why));
+  }
+  civetweb_capture = nullptr;
+
+  std::vector<int> ports = exporter->exposer_->GetListeningPorts();
+  if (ports.size() != 1 || ports[0] <= 0) {
+    return absl::InternalError(absl::StrCat("metrics: listening on \"", address,
+                                            "\" gave no usable port"));
+  }
+  exporter->port_ = ports[0];
+  exporter->exposer_->RegisterCollectable(exporter->registry_);
+  exporter->exposer_->RegisterCollectable(exporter->snapshots_);
+  LOG(INFO) << "metrics: serving http://" << spec->substr(0, spec->rfind(':'))
+            << ":" << exporter->port_ << "/metrics";
+  return exporter;
+}
+
+void MetricsExporter::ObserveRpc(absl::string_view rpc, absl::StatusCode code,
+                                 absl::Duration latency) {
+  std::string name = Label(rpc);
+  rpc_requests_.Add({{"rpc", name}}).Increment();
+  if (code != absl::StatusCode::kOk) {
+    rpc_errors_.Add({{"rpc", name}, {"code", GrpcCodeName(code)}}).Increment();
+  }
+  double seconds = absl::ToDoubleSeconds(latency);
+  if (seconds < 0) seconds = 0;
+  rpc_duration_.Add({{"rpc", name}}, RpcDurationBuckets()).Observe(seconds);
+}
+
+void MetricsExporter::ObserveDecision(bool skip, absl::string_view reason) {
+  decisions_
+      .Add({{"decision", skip ? "skip" : "unpack"}, {"reason", Label(reason)}})
+      .Increment();
+}
+
+void MetricsExporter::ObserveLayerCacheLookup(bool hit) {
+  (hit ? cache_hits_ : cache_misses_).Increment();
+}
+
+}  // namespace guest_pull

@@ -1,0 +1,87 @@
+// The daemon's Prometheus exporter: an HTTP endpoint (/metrics) serving RPC,
+// guest-pull and snapshot metrics. Off by default; the daemon starts one only
+// when `[metrics] address = "host:port"` is configured, and passes it to the
+// Snapshots service (RpcObserver) and the guest-pull logic
+// (GuestPullObserver).
+//
+// Metrics:
+//   guest_pull_rpc_requests_total{rpc}            counter
+//   guest_pull_rpc_errors_total{rpc,code}         counter, non-OK only; code
+//                                                 is the gRPC name ("NotFound")
+//   guest_pull_rpc_duration_seconds{rpc}          histogram, 0.0005 .. 30 s
+//   guest_pull_decisions_total{decision,reason}   counter, decision=skip|unpack
+//   guest_pull_layer_cache_lookups_total{result}  counter, result=hit|miss
+//   guest_pull_snapshots{kind}                    gauge, read at scrape time
+//   guest_pull_snapshot_count_errors_total        counter
+//   guest_pull_build_info{version}                gauge, always 1
+#ifndef SNAPSHOTTER_METRICS_METRICS_EXPORTER_H_
+#define SNAPSHOTTER_METRICS_METRICS_EXPORTER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "prometheus/counter.h"
+#include "prometheus/exposer.h"
+#include "prometheus/family.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+#include "snapshotter/guest_pull/observer.h"
+#include "snapshotter/metrics/snapshot_collector.h"
+#include "snapshotter/rpc_observer.h"
+
+namespace guest_pull {
+
+// Owns the metric registry and the HTTP server exposing it. Thread-safe: the
+// Observe* methods may be called concurrently from any thread. Destroying it
+// stops the server and frees the port.
+class MetricsExporter : public RpcObserver, public GuestPullObserver {
+ public:
+  using SnapshotCounter = ::guest_pull::SnapshotCounter;
+
+  // Upper bounds (seconds) of guest_pull_rpc_duration_seconds.
+  static const std::vector<double>& RpcDurationBuckets();
+
+  // Listens on `address` ("IPv4:port", "localhost:port" or ":port"; port 0
+  // picks a free port, see port()). `counter` is called at every scrape.
+  // Errors: InvalidArgument for a malformed address or empty counter;
+  // Unavailable when the server cannot listen (e.g. address in use). Both
+  // name the address.
+  static absl::StatusOr<std::unique_ptr<MetricsExporter>> Start(
+      const std::string& address, SnapshotCounter counter);
+
+  ~MetricsExporter() override;
+  MetricsExporter(const MetricsExporter&) = delete;
+  MetricsExporter& operator=(const MetricsExporter&) = delete;
+
+  // The TCP port actually listened on.
+  int port() const { return port_; }
+
+  void ObserveRpc(absl::string_view rpc, absl::StatusCode code,
+                  absl::Duration latency) override;
+  void ObserveDecision(bool skip, absl::string_view reason) override;
+  void ObserveLayerCacheLookup(bool hit) override;
+
+ private:
+  explicit MetricsExporter(SnapshotCounter counter);
+
+  // Declared before exposer_ so they outlive the server's threads.
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::shared_ptr<SnapshotCollector> snapshots_;
+  prometheus::Family<prometheus::Counter>& rpc_requests_;
+  prometheus::Family<prometheus::Counter>& rpc_errors_;
+  prometheus::Family<prometheus::Histogram>& rpc_duration_;
+  prometheus::Family<prometheus::Counter>& decisions_;
+  prometheus::Family<prometheus::Counter>& cache_lookups_;
+  prometheus::Counter& cache_hits_;
+  prometheus::Counter& cache_misses_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  int port_ = 0;
+};
+
+}  // namespace guest_pull
+
+#endif  // SNAPSHOTTER_METRICS_METRICS_EXPORTER_H_

@@ -1,0 +1,327 @@
+// Tests for the Prometheus exporter: a real server on 127.0.0.1, scraped with
+// curl, checked line by line.
+#include "snapshotter/metrics/metrics_exporter.h"
+
+#include <stdio.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "snapshotter/version.h"
+
+namespace guest_pull {
+namespace {
+
+using ::testing::Contains;
+using ::testing::HasSubstr;
+using ::testing::IsSupersetOf;
+using ::testing::Not;
+using ::testing::StartsWith;
+using Counts = std::map<std::string, int64_t>;
+
+// GETs http://127.0.0.1:<port><path> with curl; error on any non-2xx answer.
+absl::StatusOr<std::string> Get(int port, const std::string& path) {
+  std::string cmd = absl::StrCat(
+      "curl -sS --fail --max-time 10 http://127.0.0.1:", port, path, " 2>&1");
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return absl::InternalError("popen curl");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  int rc = pclose(p);
+  if (rc != 0) {
+    return absl::UnavailableError(absl::StrCat(cmd, " -> ", rc, ": ", out));
+  }
+  return out;
+}
+
+// The scrape's lines, HELP/TYPE comments included.
+std::set<std::string> Scrape(const MetricsExporter& e) {
+  absl::StatusOr<std::string> body = Get(e.port(), "/metrics");
+  EXPECT_TRUE(body.ok()) << body.status();
+  if (!body.ok()) return {};
+  return absl::StrSplit(*body, '\n', absl::SkipEmpty());
+}
+
+// Lines of a scrape that start with `prefix`.
+std::set<std::string> WithPrefix(const std::set<std::string>& lines,
+                                 const std::string& prefix) {
+  std::set<std::string> out;
+  for (const auto& l : lines) {
+    if (absl::StartsWith(l, prefix)) out.insert(l);
+  }
+  return out;
+}
+
+MetricsExporter::SnapshotCounter Fixed(Counts counts) {
+  return [counts]() -> absl::StatusOr<Counts> { return counts; };
+}
+
+std::unique_ptr<MetricsExporter> StartLocal(
+    MetricsExporter::SnapshotCounter counter) {
+  auto e = MetricsExporter::Start("127.0.0.1:0", std::move(counter));
+  EXPECT_TRUE(e.ok()) << e.status();
+  if (!e.ok()) return nullptr;
+  EXPECT_GT((*e)->port(), 0);
+  return std::move(*e);
+}
+
+TEST(MetricsExporterTest, FreshExporterServesBuildInfoAndZeroSeries) {
+  auto e = StartLocal(Fixed({}));
+  ASSERT_NE(e, nullptr);
+  auto lines = Scrape(*e);
+  EXPECT_THAT(
+      lines,
+      IsSupersetOf(std::vector<std::string>{
+          absl::StrCat("guest_pull_build_info{version=\"", kVersion, "\"} 1"),
+          "# TYPE guest_pull_build_info gauge",
+          "# TYPE guest_pull_snapshots gauge",
+          "guest_pull_layer_cache_lookups_total{result=\"hit\"} 0",
+          "guest_pull_layer_cache_lookups_total{result=\"miss\"} 0",
+          "guest_pull_snapshots{kind=\"active\"} 0",
+          "guest_pull_snapshots{kind=\"committed\"} 0",
+          "guest_pull_snapshots{kind=\"view\"} 0",
+          "guest_pull_snapshot_count_errors_total 0",
+      }));
+  // Labelled families without observations yet have no samples.
+  EXPECT_THAT(lines, Not(Contains(StartsWith("guest_pull_rpc_"))));
+  EXPECT_THAT(lines, Not(Contains(StartsWith("guest_pull_decisions_total"))));
+}
+
+TEST(MetricsExporterTest, RpcCountersErrorsAndHistogram) {
+  auto e = StartLocal(Fixed({}));
+  ASSERT_NE(e, nullptr);
+  e->ObserveRpc("Prepare", absl::StatusCode::kOk, absl::Milliseconds(250));
+  e->ObserveRpc("Prepare", absl::StatusCode::kNotFound,
+                absl::Milliseconds(500));
+  e->ObserveRpc("Stat", absl::StatusCode::kOk, absl::Seconds(40));
+  e->ObserveRpc("Remove", absl::StatusCode::kFailedPrecondition,
+                absl::Microseconds(100));
+  e->ObserveRpc("Remove", absl::StatusCode::kFailedPrecondition,
+                absl::Microseconds(-5));  // clock step: counted as 0 s
+  auto lines = Scrape(*e);
+
+  EXPECT_THAT(
+      WithPrefix(lines, "guest_pull_rpc_requests_total{"),
+      (std::set<std::string>{"guest_pull_rpc_requests_total{rpc=\"Prepare\"} 2",
+                             "guest_pull_rpc_requests_total{rpc=\"Remove\"} 2",
+                             "guest_pull_rpc_requests_total{rpc=\"Stat\"} 1"}));
+  EXPECT_THAT(WithPrefix(lines, "guest_pull_rpc_errors_total{"),
+              (std::set<std::string>{
+                  "guest_pull_rpc_errors_total{code=\"FailedPrecondition\","
+                  "rpc=\"Remove\"} 2",
+                  "guest_pull_rpc_errors_total{code=\"NotFound\","
+                  "rpc=\"Prepare\"} 1"}));
+  EXPECT_THAT(
+      lines,
+      IsSupersetOf(std::vector<std::string>{
+          "# TYPE guest_pull_rpc_duration_seconds histogram",
+          "# TYPE guest_pull_rpc_errors_total counter",
+          "guest_pull_rpc_duration_seconds_count{rpc=\"Prepare\"} 2",
+          "guest_pull_rpc_duration_seconds_sum{rpc=\"Prepare\"} 0.75",
+          "guest_pull_rpc_duration_seconds_bucket{rpc=\"Prepare\",le=\"0.1\"} "
+          "0",
+          "guest_pull_rpc_duration_seconds_bucket{rpc=\"Prepare\",le=\"0.25\"} "
+          "1",
+          "guest_pull_rpc_duration_seconds_bucket{rpc=\"Prepare\",le=\"0.5\"} "
+          "2",
+          "guest_pull_rpc_duration_seconds_bucket{rpc=\"Prepare\",le=\"+Inf\"} "
+          "2",
+          "guest_pull_rpc_duration_seconds_count{rpc=\"Stat\"} 1",
+          "guest_pull_rpc_duration_seconds_sum{rpc=\"Stat\"} 40",
+          "guest_pull_rpc_duration_seconds_bucket{rpc=\"Stat\",le=\"30\"} 0",
+          "guest_pull_rpc_duration_seconds_bucket{rpc=\"Stat\",le=\"+Inf\"} 1",
+          "guest_pull_rpc_duration_seconds_bucket{rpc=\"Remove\",le=\"0.0005\"}"
+          " 2",
+      }));
+  // 15 finite buckets from 0.0005 to 30 s, plus +Inf.
+  EXPECT_EQ(
+      WithPrefix(lines, "guest_pull_rpc_duration_seconds_bucket{rpc=\"Stat\"")
+          .size(),
+      MetricsExporter::RpcDurationBuckets().size() + 1);
+  EXPECT_EQ(MetricsExporter::RpcDurationBuckets().front(), 0.0005);
+  EXPECT_EQ(MetricsExporter::RpcDurationBuckets().back(), 30);
+}
+
+TEST(MetricsExporterTest, DecisionsAndLayerCacheLookups) {
+  auto e = StartLocal(Fixed({}));
+  ASSERT_NE(e, nullptr);
+  e->ObserveDecision(true, "guest-pull");
+  e->ObserveDecision(true, "guest-pull");
+  e->ObserveDecision(false, "not-cri");
+  e->ObserveDecision(false, "");
+  e->ObserveLayerCacheLookup(true);
+  e->ObserveLayerCacheLookup(false);
+  e->ObserveLayerCacheLookup(false);
+  auto lines = Scrape(*e);
+  EXPECT_THAT(
+      WithPrefix(lines, "guest_pull_decisions_total{"),
+      (std::set<std::string>{
+          "guest_pull_decisions_total{decision=\"skip\",reason=\"guest-pull\"} "
+          "2",
+          "guest_pull_decisions_total{decision=\"unpack\",reason=\"not-cri\"} "
+          "1",
+          "guest_pull_decisions_total{decision=\"unpack\",reason=\"unknown\"} "
+          "1"}));
+  EXPECT_THAT(lines,
+              IsSupersetOf(std::vector<std::string>{
+                  "guest_pull_layer_cache_lookups_total{result=\"hit\"} 1",
+                  "guest_pull_layer_cache_lookups_total{result=\"miss\"} 2",
+              }));
+}
+
+TEST(MetricsExporterTest, SnapshotGaugeIsReadAtEachScrape) {
+  std::atomic<int> calls{0};
+  auto e = StartLocal([&]() -> absl::StatusOr<Counts> {
+    int n = ++calls;
+    return Counts{{"active", n}, {"committed", 10 * n}, {"guest_pulled", 4}};
+  });
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(calls.load(), 0);  // not called before the first scrape
+  EXPECT_THAT(
+      WithPrefix(Scrape(*e), "guest_pull_snapshots{"),
+      (std::set<std::string>{"guest_pull_snapshots{kind=\"active\"} 1",
+                             "guest_pull_snapshots{kind=\"committed\"} 10",
+                             "guest_pull_snapshots{kind=\"guest_pulled\"} 4",
+                             "guest_pull_snapshots{kind=\"view\"} 0"}));
+  EXPECT_THAT(
+      WithPrefix(Scrape(*e), "guest_pull_snapshots{"),
+      (std::set<std::string>{"guest_pull_snapshots{kind=\"active\"} 2",
+                             "guest_pull_snapshots{kind=\"committed\"} 20",
+                             "guest_pull_snapshots{kind=\"guest_pulled\"} 4",
+                             "guest_pull_snapshots{kind=\"view\"} 0"}));
+  EXPECT_EQ(calls.load(), 2);
+}
+
+TEST(MetricsExporterTest, CounterFailureDropsGaugeAndCountsError) {
+  std::atomic<bool> fail{true};
+  auto e = StartLocal([&]() -> absl::StatusOr<Counts> {
+    if (fail) return absl::UnavailableError("metadata store busy");
+    return Counts{{"view", 3}};
+  });
+  ASSERT_NE(e, nullptr);
+  auto failed = Scrape(*e);
+  EXPECT_THAT(WithPrefix(failed, "guest_pull_snapshots{"), testing::IsEmpty());
+  EXPECT_THAT(failed, Contains("guest_pull_snapshot_count_errors_total 1"));
+  // The rest of the scrape is unaffected.
+  EXPECT_THAT(failed, Contains(absl::StrCat("guest_pull_build_info{version=\"",
+                                            kVersion, "\"} 1")));
+  fail = false;
+  auto ok = Scrape(*e);
+  EXPECT_THAT(ok, IsSupersetOf(std::vector<std::string>{
+                      "guest_pull_snapshots{kind=\"view\"} 3",
+                      "guest_pull_snapshot_count_errors_total 1"}));
+}
+
+TEST(MetricsExporterTest, OnlyMetricsPathIsServed) {
+  auto e = StartLocal(Fixed({}));
+  ASSERT_NE(e, nullptr);
+  EXPECT_TRUE(Get(e->port(), "/metrics").ok());
+  absl::StatusOr<std::string> other = Get(e->port(), "/");
+  EXPECT_FALSE(other.ok());
+  EXPECT_THAT(other.status().message(), HasSubstr("404"));
+}
+
+TEST(MetricsExporterTest, PortInUseIsAClearError) {
+  auto first = StartLocal(Fixed({}));
+  ASSERT_NE(first, nullptr);
+  std::string address = absl::StrCat("127.0.0.1:", first->port());
+  auto second = MetricsExporter::Start(address, Fixed({}));
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(second.status().message(),
+              HasSubstr(absl::StrCat("\"", address, "\"")));
+  EXPECT_THAT(second.status().message(), HasSubstr("in use"));
+  // The first exporter still serves.
+  EXPECT_THAT(Scrape(*first),
+              Contains("guest_pull_snapshots{kind=\"view\"} 0"));
+}
+
+TEST(MetricsExporterTest, DestroyingFreesThePort) {
+  auto first = StartLocal(Fixed({}));
+  ASSERT_NE(first, nullptr);
+  int port = first->port();
+  first.reset();
+  EXPECT_FALSE(Get(port, "/metrics").ok());
+  auto again =
+      MetricsExporter::Start(absl::StrCat("127.0.0.1:", port), Fixed({}));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ((*again)->port(), port);
+  EXPECT_FALSE(Scrape(**again).empty());
+}
+
+TEST(MetricsExporterTest, BadAddressesAreInvalidArgument) {
+  for (const char* bad :
+       {"bogus", "127.0.0.1", "127.0.0.1:70000", "999.1.1.1:9100", "[::1]:9100",
+        "127.0.0.1:9100s", "metrics.example:9100"}) {
+    auto e = MetricsExporter::Start(bad, Fixed({}));
+    ASSERT_FALSE(e.ok()) << bad;
+    EXPECT_EQ(e.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(e.status().message(), HasSubstr(bad));
+  }
+}
+
+TEST(MetricsExporterTest, EmptyCounterIsInvalidArgument) {
+  auto e = MetricsExporter::Start("127.0.0.1:0", nullptr);
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(MetricsExporterTest, ConcurrentObservationsAndScrapesAddUp) {
+  auto e = StartLocal(Fixed({{"active", 1}}));
+  ASSERT_NE(e, nullptr);
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 2000;
+  std::atomic<bool> done{false};
+  std::thread scraper([&] {
+    for (int i = 0; i < 50 && !done; ++i) {
+      EXPECT_TRUE(Get(e->port(), "/metrics").ok());
+    }
+  });
+  std::vector<std::thread> workers;
+  for (int t = 0; t < kThreads; ++t) {
+    workers.emplace_back([&, t] {
+      std::string rpc = (t % 2 == 0) ? "Prepare" : "Commit";
+      for (int i = 0; i < kPerThread; ++i) {
+        e->ObserveRpc(rpc,
+                      i % 4 == 0 ? absl::StatusCode::kAlreadyExists
+                                 : absl::StatusCode::kOk,
+                      absl::Milliseconds(1));
+        e->ObserveDecision(i % 2 == 0, "guest-pull");
+        e->ObserveLayerCacheLookup(i % 3 == 0);
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  done = true;
+  scraper.join();
+
+  const int half = kThreads / 2 * kPerThread;
+  auto lines = Scrape(*e);
+  EXPECT_THAT(
+      lines,
+      IsSupersetOf(std::vector<std::string>{
+          absl::StrCat("guest_pull_rpc_requests_total{rpc=\"Prepare\"} ", half),
+          absl::StrCat("guest_pull_rpc_requests_total{rpc=\"Commit\"} ", half),
+          absl::StrCat("guest_pull_rpc_errors_total{code=\"AlreadyExists\","
+                       "rpc=\"Commit\"} ",
+                       half / 4),
+          absl::StrCat("guest_pull_rpc_duration_seconds_count{rpc=\"Commit\"} ",
+                       half),
+          absl::StrCat("guest_pull_decisions_total{decision=\"skip\","
+                       "reason=\"guest-pull\"} ",
+                       kThreads * kPerThread / 2),
+          absl::StrCat("guest_pull_layer_cache_lookups_total{result=\"hit\"} ",
+                       kThreads * ((kPerThread + 2) / 3)),
+      }));
+}
+
+}  // namespace
+}  // namespace guest_pull
