@@ -172,11 +172,11 @@ import sys, tomllib
 a = tomllib.load(open(sys.argv[1], "rb")); b = tomllib.load(open(sys.argv[2], "rb"))
 if a != b: sys.exit(f"deploy/config: {a}\ndaemon:        {b}")' "$cfg" "$WORK/printed.toml"
         # The daemon itself starts with the shipped config and serves.
-        local pid sock="$WORK/daemon/gp.sock" i
+        local pid sock="$WORK/daemon/gp.sock" _
         mkdir -p "$WORK/daemon"
         "$daemon" --config "$cfg" --root "$WORK/daemon/root" --address "$sock" > "$WORK/daemon/log" 2>&1 &
         pid=$!
-        for i in $(seq 1 100); do [[ -S "$sock" ]] && break; sleep 0.1; done
+        for _ in $(seq 1 100); do [[ -S "$sock" ]] && break; sleep 0.1; done
         if [[ -S "$sock" ]] && kill -0 "$pid" 2> /dev/null; then
             pass "config: the daemon starts with the shipped config and listens"
         else
