@@ -14,6 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 #include "snapshotter/guest_pull/guest_pull_layers.h"
+#include "snapshotter/guest_pull/labels.h"
+#include "snapshotter/metrics/metrics_exporter.h"
 #include "snapshotter/service.h"
 #include "snapshotter/snapshotter.h"
 #include "snapshotter/socket_path.h"
@@ -56,17 +58,36 @@ absl::Status RunDaemon(const config::ResolvedConfig& resolved) {
   const config::Config& cfg = resolved.config;
   sigset_t signals = BlockTerminationSignals();
 
+  // Metrics first: the exporter observes the guest-pull layer and the
+  // service. Its snapshot gauge reads the snapshotter opened below.
+  std::unique_ptr<Snapshotter> snapshotter;
+  std::unique_ptr<MetricsExporter> metrics;
+  if (!cfg.metrics.address.empty()) {
+    auto exporter = MetricsExporter::Start(
+        cfg.metrics.address,
+        [&snapshotter]() -> absl::StatusOr<std::map<std::string, int64_t>> {
+          if (snapshotter == nullptr) {
+            return absl::UnavailableError("snapshotter not open yet");
+          }
+          return snapshotter->CountByKind(kLabelGuestPulled);
+        });
+    if (!exporter.ok()) return exporter.status();
+    metrics = *std::move(exporter);
+    LOG(INFO) << "metrics on http://" << cfg.metrics.address << "/metrics";
+  }
+
   // Always installed: even with guest pull disabled, layers pulled for the
   // guest earlier must keep getting guest-pull mounts, never an empty rootfs.
-  auto guest_pull = GuestPullLayers::Create(cfg, /*observer=*/nullptr);
+  auto guest_pull = GuestPullLayers::Create(cfg, metrics.get());
   if (!guest_pull.ok()) return guest_pull.status();
 
   Snapshotter::Options options;
   options.root = cfg.root;
   options.remote = guest_pull->get();
-  auto snapshotter = Snapshotter::Open(options);
-  if (!snapshotter.ok()) return snapshotter.status();
-  auto removed = (*snapshotter)->Cleanup();
+  auto opened = Snapshotter::Open(options);
+  if (!opened.ok()) return opened.status();
+  snapshotter = *std::move(opened);
+  auto removed = snapshotter->Cleanup();
   if (!removed.ok()) return removed.status();
   if (*removed > 0) {
     LOG(INFO) << "startup cleanup removed " << *removed
@@ -74,7 +95,7 @@ absl::Status RunDaemon(const config::ResolvedConfig& resolved) {
   }
 
   if (absl::Status s = PrepareSocketPath(cfg.address); !s.ok()) return s;
-  SnapshotsService service(snapshotter->get(), /*observer=*/nullptr);
+  SnapshotsService service(snapshotter.get(), metrics.get());
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix:" + cfg.address,
                            grpc::InsecureServerCredentials());
@@ -99,7 +120,8 @@ absl::Status RunDaemon(const config::ResolvedConfig& resolved) {
                    absl::ToChronoSeconds(kShutdownGrace));
   server->Wait();
   unlink(cfg.address.c_str());
-  snapshotter->reset();  // closes the database
+  metrics.reset();
+  snapshotter.reset();  // closes the database
   LOG(INFO) << "stopped";
   return absl::OkStatus();
 }

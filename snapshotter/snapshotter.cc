@@ -304,4 +304,17 @@ absl::StatusOr<int> Snapshotter::Cleanup() {
   return removed;
 }
 
+absl::StatusOr<std::map<std::string, int64_t>> Snapshotter::CountByKind(
+    absl::string_view remote_label) {
+  std::map<std::string, int64_t> counts;
+  absl::Status s = store_->View([&](Transaction& tx) -> absl::Status {
+    auto c = CountSnapshots(tx, remote_label);
+    if (!c.ok()) return c.status();
+    counts = *std::move(c);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return counts;
+}
+
 }  // namespace guest_pull

@@ -55,6 +55,10 @@ class Snapshotter {
   absl::StatusOr<Usage> GetUsage(absl::string_view key);
   // Removes directories no record owns; returns how many.
   absl::StatusOr<int> Cleanup();
+  // Snapshots per kind name, plus those labelled `remote_label`="true"
+  // (for metrics).
+  absl::StatusOr<std::map<std::string, int64_t>> CountByKind(
+      absl::string_view remote_label);
 
   const SnapshotDirs& dirs() const { return dirs_; }
 

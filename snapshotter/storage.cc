@@ -329,6 +329,31 @@ absl::StatusOr<SnapshotRecord> RemoveSnapshot(Transaction& tx,
   return SnapshotRecord{row->id, row->kind, *std::move(chain)};
 }
 
+absl::StatusOr<std::map<std::string, int64_t>> CountSnapshots(
+    Transaction& tx, absl::string_view remote_label) {
+  std::map<std::string, int64_t> counts = {
+      {"active", 0}, {"view", 0}, {"committed", 0}, {"guest_pulled", 0}};
+  auto st = tx.Prepare("SELECT kind, COUNT(*) FROM snapshots GROUP BY kind");
+  if (!st.ok()) return st.status();
+  while (true) {
+    auto row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    Kind kind = static_cast<Kind>(st->ColumnInt64(0));
+    if (kind != Kind::kUnknown) {
+      counts[std::string(KindName(kind))] = st->ColumnInt64(1);
+    }
+  }
+  auto remote = tx.Prepare(
+      "SELECT COUNT(*) FROM labels WHERE name = ? AND value = 'true'");
+  if (!remote.ok()) return remote.status();
+  remote->Bind(1, remote_label);
+  auto row = remote->Step();
+  if (!row.ok()) return row.status();
+  counts["guest_pulled"] = remote->ColumnInt64(0);
+  return counts;
+}
+
 absl::StatusOr<std::map<int64_t, std::string>> IdMap(Transaction& tx) {
   auto st = tx.Prepare("SELECT id, key FROM snapshots");
   if (!st.ok()) return st.status();

@@ -76,6 +76,11 @@ absl::StatusOr<int64_t> CreateCommitted(Transaction& tx, absl::string_view name,
 absl::StatusOr<SnapshotRecord> RemoveSnapshot(Transaction& tx,
                                               absl::string_view key);
 
+// Number of snapshots per kind name ("active", "view", "committed"), plus
+// "guest_pulled": committed snapshots carrying `remote_label`="true".
+absl::StatusOr<std::map<std::string, int64_t>> CountSnapshots(
+    Transaction& tx, absl::string_view remote_label);
+
 // id -> key of every snapshot (for Cleanup).
 absl::StatusOr<std::map<int64_t, std::string>> IdMap(Transaction& tx);
 

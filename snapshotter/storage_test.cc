@@ -141,6 +141,31 @@ TEST_F(StorageTest, UpdateLabelsWithFieldPaths) {
   EXPECT_THAT(bad.message(), HasSubstr("parent"));
 }
 
+TEST_F(StorageTest, CountsByKindAndRemoteLabel) {
+  Layer("l1", "");
+  ASSERT_TRUE(Update([&](Transaction& tx) -> absl::Status {
+                if (auto s = CreateSnapshot(tx, Kind::kActive, "a", "l1", {},
+                                            now_);
+                    !s.ok()) {
+                  return s.status();
+                }
+                return CreateCommitted(tx, "r", "l1", {{"remote", "true"}},
+                                       now_)
+                    .status();
+              }).ok());
+  std::map<std::string, int64_t> counts;
+  ASSERT_TRUE(store_->View([&](Transaction& tx) -> absl::Status {
+                auto c = CountSnapshots(tx, "remote");
+                if (!c.ok()) return c.status();
+                counts = *c;
+                return absl::OkStatus();
+              }).ok());
+  EXPECT_EQ(counts["committed"], 2);
+  EXPECT_EQ(counts["active"], 1);
+  EXPECT_EQ(counts["view"], 0);
+  EXPECT_EQ(counts["guest_pulled"], 1);
+}
+
 TEST_F(StorageTest, RemoveDeletesLabelsAndWalkOrders) {
   Layer("b", "");
   Layer("a", "");
