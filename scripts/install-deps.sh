@@ -15,7 +15,7 @@ readonly BUILD_PACKAGES=(
 readonly TEST_PACKAGES=(
   containerd runc docker-registry skopeo umoci busybox-static
   cryptsetup-bin fuse3 golang-go golang-github-containerd-containerd-dev
-  jq curl sqlite3 util-linux python3 git ca-certificates
+  jq curl sqlite3 util-linux python3 git ca-certificates shellcheck
 )
 
 missing_packages() {
@@ -29,6 +29,11 @@ missing_packages() {
 main() {
   local want=("${BUILD_PACKAGES[@]}")
   if [[ "${1:-}" != "--build-only" ]]; then want+=("${TEST_PACKAGES[@]}"); fi
+  # The deployment suite validates manifests with Node; the image may ship
+  # its own node, else Debian's.
+  if [[ "${1:-}" != "--build-only" ]] && ! command -v npm >/dev/null; then
+    want+=(nodejs npm)
+  fi
   mapfile -t missing < <(missing_packages "${want[@]}")
   if ((${#missing[@]} == 0)); then
     echo "install-deps: all ${#want[@]} packages present"

@@ -68,7 +68,11 @@ run_suite() {
     conformance) bash tests/conformance/run.sh 2>&1 | tee "$out"; status=${PIPESTATUS[0]} ;;
     cri) bash tests/tools/cri/cri_client_test.sh 2>&1 | tee "$out"; status=${PIPESTATUS[0]} ;;
     images) bash tests/e2e/images_selftest.sh 2>&1 | tee "$out"; status=${PIPESTATUS[0]} ;;
-    deploy) bash tests/deploy/run.sh 2>&1 | tee "$out"; status=${PIPESTATUS[0]} ;;
+    deploy)
+      { npm ci --prefix tests/deploy --no-audit --no-fund --loglevel=error &&
+          bash tests/deploy/run.sh; } 2>&1 | tee "$out"
+      status=${PIPESTATUS[0]}
+      ;;
     *) bash "tests/e2e/$name.sh" 2>&1 | tee "$out"; status=${PIPESTATUS[0]} ;;
   esac
   record "$name" "$status" "$out"
