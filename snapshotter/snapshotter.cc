@@ -188,7 +188,8 @@ absl::Status Snapshotter::Commit(absl::string_view name, absl::string_view key,
   if (absl::Status s = ValidateKey(name, "name"); !s.ok()) return s;
   if (absl::Status s = ValidateKey(key, "key"); !s.ok()) return s;
   if (absl::Status s = ValidateLabels(labels); !s.ok()) return s;
-  return store_->Update([&](Transaction& tx) -> absl::Status {
+  int64_t id = 0;
+  absl::Status s = store_->View([&](Transaction& tx) -> absl::Status {
     auto rec = GetSnapshot(tx, key);
     if (!rec.ok()) return rec.status();
     if (rec->kind != Kind::kActive) {
@@ -196,13 +197,27 @@ absl::Status Snapshotter::Commit(absl::string_view name, absl::string_view key,
           "snapshot ", key, " is ", KindName(rec->kind),
           ", not active: only active snapshots can be committed"));
     }
-    std::string fs = dirs_.FsPath(rec->id);
-    auto usage = DiskUsage(fs);
-    if (!usage.ok()) return usage.status();
-    // The layer's content must be on disk before its commit is recorded.
-    if (absl::Status s = SyncFilesystem(fs); !s.ok()) return s;
-    return CommitActive(tx, key, name, *usage, labels, options_.now())
-        .status();
+    id = rec->id;
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  // Measuring and flushing a large layer takes a while; do it without
+  // holding the database so Stat/Usage/List keep answering meanwhile.
+  std::string fs = dirs_.FsPath(id);
+  auto usage = DiskUsage(fs);
+  if (!usage.ok()) return usage.status();
+  // The layer's content must be on disk before its commit is recorded.
+  if (absl::Status s = SyncFilesystem(fs); !s.ok()) return s;
+  return store_->Update([&](Transaction& tx) -> absl::Status {
+    // CommitActive re-checks that `key` is still the same active snapshot.
+    auto committed =
+        CommitActive(tx, key, name, *usage, labels, options_.now());
+    if (!committed.ok()) return committed.status();
+    if (*committed != id) {
+      return absl::AbortedError(absl::StrCat(
+          "snapshot ", key, " was replaced while it was being committed"));
+    }
+    return absl::OkStatus();
   });
 }
 
