@@ -1,0 +1,211 @@
+# shellcheck shell=bash
+# suite_lib.sh: helpers shared by tests/e2e/compatibility.sh and
+# tests/e2e/stability.sh, on top of lib.sh (source lib.sh first, then this).
+#
+#   suite_install_tools          bazel-builds guest-pull-verity and cri-client
+#                                into $E2E_BIN (GP_VERITY, CRI_CLIENT)
+#   suite_image NAME [VARIANT]   builds (or reuses) a tests/e2e/images.sh image
+#                                in $SUITE_IMAGES_CACHE; prints its OCI layout
+#   suite_push LAYOUT REPO TAG [oci|v2s2]
+#                                pushes it to our registry; prints the ref
+#   suite_cache_add LAYOUT       adds its layers to the daemon's layer cache
+#                                ($SUITE_LAYER_CACHE, genpolicy format)
+#   suite_chain_ids LAYOUT       layer chain IDs, base first
+#   cri_cmd ARGS...              cri-client against our containerd
+#   decision_count REF DECISION [REASON]
+#                                guest_pull_decision lines for image REF
+#   standin_run CHAIN_ID ARGS... tests/e2e/guest_standin.sh (bounded)
+#   standin_drop_snapshots       removes rootfs snapshots kept by --keep
+#   rootfs_listing ROOT          checksummed listing of a directory tree
+#   mount_image NS SNAPSHOTTER REF TARGET / unmount_image NS SNAPSHOTTER TARGET
+#   daemon_db_query SQL          read-only query of the daemon's metadata.db
+#
+# Environment:
+#   E2E_IMAGES_CACHE   image cache dir shared between runs and suites
+#                      (default /tmp/gp-e2e-images; builds are locked and
+#                      idempotent, see images.sh)
+
+# shellcheck source-path=SCRIPTDIR source=images.sh
+source "$E2E_LIB_DIR/images.sh"
+
+SUITE_IMAGES_CACHE="${E2E_IMAGES_CACHE:-/tmp/gp-e2e-images}"
+SUITE_LAYER_CACHE=""
+GP_VERITY=""
+CRI_CLIENT=""
+
+# suite_install_tools: builds the verity tool and the CRI client once and
+# copies them into $E2E_BIN (a concurrent rebuild cannot change them).
+suite_install_tools() {
+  local t
+  e2e_log "bazel build guest-pull-verity cri-client"
+  (cd "$E2E_REPO" && bazel build //kata_volume/tools:guest-pull-verity //tests/tools/cri:cri-client) >&2 \
+    || e2e_die "bazel build of the test tools failed"
+  for t in kata_volume/tools/guest-pull-verity tests/tools/cri/cri-client; do
+    cp "$E2E_REPO/bazel-bin/$t" "$E2E_BIN/" || e2e_die "cannot copy bazel-bin/$t"
+  done
+  GP_VERITY="$E2E_BIN/guest-pull-verity"
+  CRI_CLIENT="$E2E_BIN/cri-client"
+  SUITE_LAYER_CACHE="$E2E_DIR/layers-cache.json"
+  [[ -f "$E2E_LIB_DIR/guest_standin.sh" ]] || e2e_die "tests/e2e/guest_standin.sh is missing"
+}
+
+# suite_image NAME [VARIANT]: prints the OCI layout dir of the image.
+suite_image() {
+  local layout
+  mkdir -p "$SUITE_IMAGES_CACHE"
+  layout="$(images_build "$1" "$SUITE_IMAGES_CACHE" "${2:-}" 2>/dev/null)" \
+    || e2e_die "building image $1 ${2:-} failed"
+  echo "$layout"
+}
+
+# suite_push LAYOUT REPO TAG [oci|v2s2]: prints the pushed reference.
+suite_push() {
+  images_push "$1" "$REGISTRY_PORT" "$2" "$3" "${4:-oci}" \
+    || e2e_die "pushing $1 as $2:$3 (${4:-oci}) failed"
+}
+
+# suite_cache_add LAYOUT: merges the image's layers (diff_id, verity hash,
+# passwd, group) into the layer cache the daemon reads.
+suite_cache_add() {
+  timeout "$E2E_CMD_TIMEOUT" "$GP_VERITY" cache "$1" --output "$SUITE_LAYER_CACHE" >/dev/null \
+    || e2e_die "guest-pull-verity cache $1 failed"
+}
+
+# suite_diff_ids LAYOUT: uncompressed layer digests of the "latest" image.
+suite_diff_ids() {
+  local layout="$1" manifest config
+  manifest="$(jq -r '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == "latest") | .digest' \
+    "$layout/index.json")"
+  config="$(jq -r '.config.digest' "$layout/blobs/sha256/${manifest#sha256:}")"
+  jq -r '.rootfs.diff_ids[]' "$layout/blobs/sha256/${config#sha256:}"
+}
+
+# suite_chain_ids LAYOUT: chain IDs (containerd's committed snapshot names).
+suite_chain_ids() {
+  local chain="" id
+  while read -r id; do
+    if [[ -z "$chain" ]]; then chain="$id"; else
+      chain="sha256:$(printf '%s %s' "$chain" "$id" | sha256sum | cut -d' ' -f1)"
+    fi
+    echo "$chain"
+  done < <(suite_diff_ids "$1")
+}
+
+# suite_top_chain LAYOUT: chain ID of the top layer.
+suite_top_chain() { suite_chain_ids "$1" | tail -n 1; }
+
+# cri_cmd ARGS...: the CRI client against our containerd (bounded).
+cri_cmd() {
+  timeout "$E2E_CMD_TIMEOUT" "$CRI_CLIENT" --address "$CONTAINERD_SOCK" \
+    --timeout "${E2E_CMD_TIMEOUT}s" "$@"
+}
+
+# decision_count REF DECISION [REASON]: number of daemon log lines
+# `guest_pull_decision=DECISION key="..." image="REF" reason=REASON`.
+decision_count() {
+  local ref="$1" decision="$2" reason="${3:-}"
+  [[ -f "$GP_LOG" ]] || { echo 0; return 0; }
+  grep -F "guest_pull_decision=$decision " "$GP_LOG" | grep -F "image=\"$ref\" reason=$reason" -c || true
+}
+
+# standin_run CHAIN_ID ARGS...: the guest stand-in on the k8s.io rootfs over
+# CHAIN_ID; stdout is the entrypoint's output, progress on stderr.
+standin_run() {
+  local chain="$1"
+  shift
+  GUEST_PULL_VERITY="$GP_VERITY" timeout "$E2E_CMD_TIMEOUT" \
+    "$E2E_LIB_DIR/guest_standin.sh" --address "$CONTAINERD_SOCK" --chain-id "$chain" \
+    --namespace k8s.io --snapshotter "$GP_SNAPSHOTTER" --timeout "$((E2E_CMD_TIMEOUT - 10))" "$@"
+}
+
+# standin_stdout LOG CHAIN_ID ARGS...: standin_run with its progress (stderr)
+# in LOG, so stdout is the entrypoint's output alone; LOG goes to stderr on
+# failure.
+standin_stdout() {
+  local log="$1" status=0
+  shift
+  standin_run "$@" 2>"$log" || status=$?
+  ((status == 0)) || { cat "$log" >&2; echo "guest_standin.sh exit status $status" >&2; }
+  return "$status"
+}
+
+# standin_drop_snapshots: removes the rootfs snapshots a --keep run left.
+standin_drop_snapshots() {
+  local key
+  for key in $(ctr_cmd -n k8s.io snapshots --snapshotter "$GP_SNAPSHOTTER" ls 2>/dev/null |
+               awk 'NR > 1 && $1 ~ /^guest-standin-/ { print $1 }'); do
+    ctr_cmd -n k8s.io snapshots --snapshotter "$GP_SNAPSHOTTER" rm "$key" >/dev/null 2>&1 ||
+      e2e_log "warning: could not remove stand-in snapshot $key"
+  done
+}
+
+# rootfs_listing ROOT [EXCLUDED_TOP_LEVEL_NAME...]: one line per entry below
+# ROOT (not ROOT itself), sorted: path, type, permission bits, uid:gid, and
+# per type: regular file -> size, link count, sha256 of the content; symlink
+# -> target; device -> major:minor; directory -> nothing (sizes and link
+# counts of directories depend on the filesystem). Paths are printed with
+# repr-like escaping, so any name is one line.
+rootfs_listing() {
+  timeout "$E2E_CMD_TIMEOUT" python3 - "$@" <<'EOF'
+import hashlib, os, stat, sys
+
+root = sys.argv[1]
+excluded = set(sys.argv[2:])
+lines = []
+
+def describe(path, rel):
+    st = os.lstat(path)
+    mode = st.st_mode
+    base = "%s\t%s\t%04o\t%d:%d" % (rel.encode("unicode_escape").decode(),
+                                      stat.filemode(mode)[0], stat.S_IMODE(mode),
+                                      st.st_uid, st.st_gid)
+    if stat.S_ISREG(mode):
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        return "%s\tsize=%d\tnlink=%d\tsha256=%s" % (base, st.st_size, st.st_nlink, h.hexdigest())
+    if stat.S_ISLNK(mode):
+        return "%s\t-> %s" % (base, os.readlink(path))
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "%s\tdev=%d:%d" % (base, os.major(st.st_rdev), os.minor(st.st_rdev))
+    return base
+
+for dirpath, dirnames, filenames in os.walk(root):
+    rel_dir = os.path.relpath(dirpath, root)
+    if rel_dir == ".":
+        dirnames[:] = [d for d in dirnames if d not in excluded]
+        filenames = [f for f in filenames if f not in excluded]
+    for name in dirnames + filenames:
+        rel = name if rel_dir == "." else os.path.join(rel_dir, name)
+        lines.append(describe(os.path.join(dirpath, name), rel))
+for line in sorted(lines):
+    print(line)
+EOF
+}
+
+# listing_whiteout_leaks LISTING: prints entries that are overlay or OCI
+# whiteouts (char device 0:0, .wh.* names); nothing if the rootfs is clean.
+listing_whiteout_leaks() {
+  awk -F'\t' '$2 == "c" && $5 == "dev=0:0" { print; next }
+              { n = split($1, p, "/"); if (p[n] ~ /^\.wh\./) print }' <<<"$1"
+}
+
+# mount_image NS SNAPSHOTTER REF TARGET: read-only view of the image's rootfs
+# mounted at TARGET (`ctr images mount`: a View snapshot keyed by TARGET,
+# held by a lease of the same name).
+mount_image() {
+  mkdir -p "$4"
+  ctr_cmd -n "$1" images mount --snapshotter "$2" "$3" "$4"
+}
+
+# unmount_image NS SNAPSHOTTER TARGET: unmounts and removes the view.
+unmount_image() {
+  ctr_cmd -n "$1" images unmount --snapshotter "$2" --rm "$3"
+}
+
+# daemon_db_query SQL: runs SQL read-only against the daemon's metadata
+# (sqlite3 CLI, Debian package sqlite3); tab-separated rows.
+daemon_db_query() {
+  timeout 20 sqlite3 -readonly -separator $'\t' "file:$GP_ROOT/metadata.db?mode=ro" "$1"
+}
