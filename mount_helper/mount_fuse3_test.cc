@@ -68,8 +68,15 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
     result.output.append(buffer, static_cast<size_t>(n));
   }
   close(pipe_fds[0]);
+  // EOF on the pipe can come just before the child exits: wait for it until
+  // the deadline, polling.
   int status = 0;
-  if (waitpid(pid, &status, WNOHANG) == 0) {
+  pid_t done = 0;
+  while ((done = waitpid(pid, &status, WNOHANG)) == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    usleep(1000);
+  }
+  if (done == 0) {
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
     result.output += "\n(killed after 30 s)";
