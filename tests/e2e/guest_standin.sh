@@ -44,7 +44,8 @@
 # (containerd, registry, tools), 4 the entrypoint failed.
 set -euo pipefail
 
-readonly STANDIN_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+STANDIN_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+readonly STANDIN_REPO
 readonly VOLUME_PREFIX="io.katacontainers.volume="
 readonly ZERO_SALT="0000000000000000000000000000000000000000000000000000000000000000"
 readonly EXPECTED_VERITY_PARAMS="format=tarfs-index,hash=sha256,data-block=4096,hash-block=4096,salt=${ZERO_SALT},superblock=none"
