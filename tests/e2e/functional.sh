@@ -22,12 +22,14 @@
 #     layer digests and diff_ids in order);
 #   - its expected verity hashes equal what guest-pull-verity and
 #     veritysetup compute from the layers fetched separately with skopeo;
+#   - a View of the image carries the same volume;
 #   - tests/e2e/guest_standin.sh (kata runtime + agent stand-in) verifies,
 #     assembles and runs the image, and it prints what the image must print.
 # Negative cases: a layer missing from the cache makes the rootfs Prepare fail
-# with FailedPrecondition naming that layer; a layer blob replaced in the
-# registry's storage after the cache was made, and a wrong expected hash in
-# the cache, both make the stand-in refuse.
+# with FailedPrecondition naming that layer (once the operator adds it to the
+# cache file, the daemon reloads it and the image runs); a layer blob
+# replaced in the registry's storage after the cache was made, and a wrong
+# expected hash in the cache, both make the stand-in refuse.
 #
 # Usage (as root): tests/e2e/functional.sh
 #   E2E_SKIP_LARGE=1        skip the 300 MiB image
@@ -284,6 +286,21 @@ assert_expected_hashes() {
   rm -rf "$dir"
 }
 
+# assert_view_volume ID: a View of the image (what `ctr` and CRI use to read
+# the image's files on the host) is the same guest-pull mount with the same
+# volume (the option differs only in the overlay part).
+assert_view_volume() {
+  local id="$1" key="view-$1" line opt
+  check "$id: View on the top layer" ctr_gp_snap view "$key" "$TOP"
+  last_ok || return 0
+  line="$(ctr_gp_snap mounts /mnt "$key" 2>&1)" || true
+  assert_eq "$id: View mount type" fuse.guest-pull-overlayfs "$(mount_line_field "$line" type)"
+  opt="$(volume_option "$(mount_line_field "$line" options)")"
+  assert_eq "$id: View carries the same volume" "$(volume_option "$MOUNT_OPTIONS")" "$opt"
+  assert_not_contains "$id: View has no upperdir" "$line" "upperdir="
+  check "$id: remove the View" ctr_gp_snap rm "$key"
+}
+
 # run_standin ID TOP: runs the stand-in; sets STANDIN_OUT, STANDIN_STATUS
 # and STANDIN_LOG (its stderr).
 run_standin() {
@@ -330,6 +347,7 @@ run_positive_case() {
     host_mount "$id" "$TOP"
     assert_volume "$id"
     [[ -z "$VOLUME_JSON" ]] || assert_expected_hashes "$id"
+    assert_view_volume "$id"
     assert_standin_runs "$id" "$image" "$TOP"
   fi
   TIMING[$id.case]=$((SECONDS - t0))
@@ -351,6 +369,12 @@ run_missing_hash_case() {
   done
   ctr_gp_snap rm "rootfs-$id" >/dev/null 2>&1 || true
   check_fails "$id: guest stand-in does not get a rootfs" true_if_standin_fails "$TOP"
+
+  # The operator adds the layer to the cache: the daemon reloads the file
+  # (no restart) and the same pulled image now verifies and runs.
+  check "$id: add the missing layer to the layer cache" timeout "$E2E_CMD_TIMEOUT" \
+    "$VERITY_TOOL" cache "${LAYOUT[$id]}" --output "$LAYER_CACHE"
+  assert_standin_runs "$id" multilayer "$TOP"
 }
 
 # shellcheck disable=SC2317  # called through check_fails
