@@ -149,7 +149,7 @@ host_path() {
     check "$id $tag: ctr run (runc)" ctr_cmd run --rm --runc-root "$CONTAINERD_DIR/runc" \
       --snapshotter "$snap" "$ref" "$cid"
     out="$E2E_OUT"
-    last_ok && assert_output "$id $tag: entrypoint output" "$name" "$out"
+    if last_ok; then assert_output "$id $tag: entrypoint output" "$name" "$out"; fi
     target="$E2E_DIR/mnt/${id//\//-}-$tag"
     check "$id $tag: ctr images mount (read-only view)" mount_image default "$snap" "$ref" "$target"
     if last_ok; then
@@ -217,7 +217,7 @@ policy_case() {
   check "policy: ctr run (runc) of the CRI-pulled excluded image" \
     ctr_cmd -n k8s.io run --rm --runc-root "$CONTAINERD_DIR/runc" --snapshotter "$GP_SNAPSHOTTER" \
     "$ref" compat-policy
-  last_ok && assert_output "policy: entrypoint output" multilayer "$E2E_OUT"
+  if last_ok; then assert_output "policy: entrypoint output" multilayer "$E2E_OUT"; fi
 }
 
 main() {

@@ -1,0 +1,427 @@
+#!/usr/bin/env bash
+# stability.sh: the daemon and containerd interrupted, idle and in the middle
+# of a CRI guest pull of the 42-layer image, must leave nothing corrupt.
+#
+# Cases (each with its own copy of the deep image, images.sh VARIANT):
+#   idle-{int,term,kill,hup}   signal to the idle daemon
+#   pull-{int,term,kill,hup}   signal once a few layers of a CRI pull were
+#                              decided (daemon log), the pull in background
+#   containerd-restart         containerd stopped and started mid-pull
+#   daemon-down                the daemon stopped while containerd pulls:
+#                              containerd must report an error, not hang
+# SIGINT/SIGTERM: the daemon exits 0 in time. SIGKILL: restart on the same
+# root. SIGHUP: the daemon keeps serving and a pull in flight completes.
+# After every case:
+#   - the (interrupted) pull completes on retry and every layer is a
+#     committed snapshot;
+#   - after a synchronous containerd GC (which calls the daemon's Remove and
+#     Cleanup), containerd's records (ctr snapshots ls, every namespace) and
+#     the daemon's own records (its metadata.db, read-only with sqlite3) are
+#     the same set, and `ctr snapshots info` (a Stat through the daemon)
+#     succeeds for each record;
+#   - the daemon's snapshots/ dir holds exactly one dir per record (no
+#     leaked or interrupted creation dirs) and nothing is mounted under its
+#     root;
+#   - a new CRI pull (guest pull), a new `ctr image pull` + `ctr run` (runc)
+#     through the daemon and the guest stand-in on the retried deep image
+#     all work.
+#
+# Usage (as root): tests/e2e/stability.sh [CASE...]
+#   CASE               run only these cases (default: all, in the order above)
+#   E2E_IMAGES_CACHE   image cache dir (default /tmp/gp-e2e-images)
+#   GUEST_PULL_DAEMON  prebuilt daemon binary; E2E_KEEP=1 keeps the temp dir
+# Needs the sqlite3 CLI (Debian package sqlite3).
+# Last line: "N passed, M failed"; exit status non-zero on any failure.
+set -euo pipefail
+
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=suite_lib.sh
+source "$E2E_LIB_DIR/suite_lib.sh"
+
+readonly ALL_CASES=(idle-int idle-term idle-kill idle-hup pull-int pull-term pull-kill pull-hup
+                    containerd-restart daemon-down)
+# Signal a pull once this many of its layers were decided.
+readonly MIDPULL_LAYERS=3
+# Bound (s) for a background pull to end after the interruption.
+readonly PULL_END_TIMEOUT=60
+
+declare -A DEEP=() DEEP_REF=() FRESH=() FRESH_REF=()
+PULL_PID=""
+PULL_LOG=""
+
+# ------------------------------------------------------------------ setup
+
+prepare_images() {
+  local c
+  for c in "$@"; do
+    DEEP[$c]="$(suite_image deep "stab-$c")"
+    DEEP_REF[$c]="$(suite_push "${DEEP[$c]}" stab-deep "$c" oci)"
+    suite_cache_add "${DEEP[$c]}"
+    FRESH[$c]="$(suite_image multilayer "stab-$c")"
+    FRESH_REF[$c]="$(suite_push "${FRESH[$c]}" stab-fresh "$c" oci)"
+    suite_cache_add "${FRESH[$c]}"
+  done
+}
+
+write_daemon_config() {
+  daemon_write_config
+  daemon_config_append <<EOF
+
+[verity]
+mode = "required"
+layer_cache = "$SUITE_LAYER_CACHE"
+EOF
+}
+
+# --------------------------------------------------------------- daemon
+
+# signal_daemon SIG: sends SIG to the daemon. For INT/TERM/KILL waits
+# (bounded) for it to exit and returns its exit status (124 if it did not
+# exit in time; it is then SIGKILLed); GP_PID is cleared. HUP returns 0.
+signal_daemon() {
+  local sig="$1" pid="$GP_PID" deadline status=0
+  [[ -n "$pid" ]] || { e2e_log "signal_daemon: daemon not running"; return 1; }
+  kill "-$sig" "$pid"
+  e2e_log "sent SIG$sig to the daemon (pid $pid)"
+  [[ "$sig" != HUP ]] || return 0
+  GP_PID=""
+  deadline=$((SECONDS + E2E_STOP_TIMEOUT))
+  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.05; done
+  if kill -0 "$pid" 2>/dev/null; then
+    e2e_log "daemon (pid $pid) still running ${E2E_STOP_TIMEOUT}s after SIG$sig; SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    return 124
+  fi
+  wait "$pid" 2>/dev/null || status=$?
+  return "$status"
+}
+
+# backend_ping: a Prepare + Remove through containerd reaches the daemon.
+backend_ping() {
+  timeout 10 ctr -a "$CONTAINERD_SOCK" -n stability-ping snapshots --snapshotter "$GP_SNAPSHOTTER" \
+    prepare stability-ping >/dev/null 2>&1 || return 1
+  timeout 10 ctr -a "$CONTAINERD_SOCK" -n stability-ping snapshots --snapshotter "$GP_SNAPSHOTTER" \
+    rm stability-ping >/dev/null 2>&1
+}
+
+# wait_backend DESC: containerd reaches the daemon again (bounded).
+wait_backend() {
+  if e2e_wait_until "$E2E_START_TIMEOUT" "containerd to reach the daemon" backend_ping; then
+    pass "$1: containerd reaches the daemon"
+  else
+    fail "$1: containerd does not reach the daemon within ${E2E_START_TIMEOUT}s"
+  fi
+}
+
+# wait_cri DESC: containerd's CRI plugin answers again (after a start it
+# says "server is not initialized yet" for a moment).
+wait_cri() {
+  if e2e_wait_until "$E2E_START_TIMEOUT" "the CRI plugin" cri_cmd list; then
+    pass "$1: CRI plugin ready"
+  else
+    fail "$1: CRI plugin not ready within ${E2E_START_TIMEOUT}s" "$(cri_cmd list 2>&1 | tail -n 3)"
+  fi
+}
+
+# restart_after CASE SIG: after the daemon died of SIG, start it again.
+restart_after() {
+  start_daemon
+  pass "$1: daemon restarted on the same root after SIG$2"
+  wait_backend "$1"
+}
+
+# --------------------------------------------------------- pulls
+
+# pull_in_background REF: starts a CRI pull; PULL_PID, output in PULL_LOG.
+pull_in_background() {
+  PULL_LOG="$E2E_DIR/logs/pull-$(date +%s%N).out"
+  cri_cmd pull "$1" >"$PULL_LOG" 2>&1 &
+  PULL_PID=$!
+}
+
+# wait_decisions REF N: until N layers of REF were decided (bounded by the
+# background pull ending, and 60 s). Prints the count reached.
+wait_decisions() {
+  local ref="$1" want="$2" deadline=$((SECONDS + 60)) n=0
+  while ((SECONDS < deadline)); do
+    n="$(decision_count "$ref" skip)"
+    ((n >= want)) && break
+    kill -0 "$PULL_PID" 2>/dev/null || break
+    sleep 0.02
+  done
+  echo "$n"
+}
+
+# wait_pull: waits (bounded) for the background pull; returns its status,
+# 124 if it had to be killed.
+wait_pull() {
+  local pid="$PULL_PID" deadline=$((SECONDS + PULL_END_TIMEOUT)) status=0
+  PULL_PID=""
+  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    return 124
+  fi
+  wait "$pid" 2>/dev/null || status=$?
+  return "$status"
+}
+
+# start_midpull CASE: starts the CRI pull of the case's deep image and waits
+# until MIDPULL_LAYERS layers were decided; fails the case if the pull ended
+# first (the interruption would not be mid-pull).
+start_midpull() {
+  local c="$1" n layers
+  layers="$(images_layer_count "${DEEP[$c]}")"
+  pull_in_background "${DEEP_REF[$c]}"
+  n="$(wait_decisions "${DEEP_REF[$c]}" "$MIDPULL_LAYERS")"
+  if ((n >= MIDPULL_LAYERS && n < layers)) && kill -0 "$PULL_PID" 2>/dev/null; then
+    pass "$c: pull in progress ($n of $layers layers decided) when interrupted"
+  else
+    fail "$c: pull not in progress when interrupted ($n of $layers layers decided)" "$(cat "$PULL_LOG")"
+  fi
+}
+
+# --------------------------------------------------------- consistency
+
+# force_gc: a synchronous containerd GC that includes our snapshotter (it
+# only collects snapshotters with a removal since the last GC, hence the
+# throwaway snapshot).
+# shellcheck disable=SC2317  # invoked through check
+force_gc() {
+  local lease
+  backend_ping || return 1
+  lease="$(ctr_cmd leases create)" || return 1
+  ctr_cmd leases delete --sync "$lease" >/dev/null
+}
+
+# containerd_records: "NAMESPACE NAME" of every guest-pull snapshot
+# containerd knows, sorted.
+containerd_records() {
+  local ns
+  for ns in $(ctr_cmd namespaces ls -q); do
+    ctr_cmd -n "$ns" snapshots --snapshotter "$GP_SNAPSHOTTER" ls | awk -v ns="$ns" 'NR > 1 { print ns " " $1 }'
+  done | sort
+}
+
+# daemon_records: the daemon's records (its metadata.db), sorted:
+# "NAMESPACE NAME" for keys containerd created (NAMESPACE/SEQ/NAME), and
+# "* NAME" for guest-pulled layers, which the daemon commits under the bare
+# chain ID (containerd's remote-snapshot flow records that backend name as
+# is, in whichever namespace pulled the image).
+daemon_records() {
+  daemon_db_query 'SELECT key FROM snapshots' | awk '{
+    if (match($0, /^[^\/]+\/[0-9]+\//)) {
+      i = index($0, "/"); rest = substr($0, i + 1); j = index(rest, "/")
+      print substr($0, 1, i - 1) " " substr(rest, j + 1)
+    } else print "* " $0 }' | sort
+}
+
+# records_mismatch CONTAINERD DAEMON: prints records only one side has:
+# "containerd only: NS NAME" (no backend snapshot) or "daemon only: ..."
+# (a leak containerd's GC should have removed). Nothing if they agree.
+records_mismatch() {
+  awk 'FNR == NR { if ($1 == "*") remote[$2] = 1; else local[$0] = 1; next }
+       { theirs[$0] = 1; names[$2] = 1
+         if (!($0 in local) && !($2 in remote)) print "containerd only: " $0 }
+       END {
+         for (k in local) if (!(k in theirs)) print "daemon only: " k
+         for (n in remote) if (!(n in names)) print "daemon only: * " n
+       }' <(printf '%s\n' "$2" | sed '/^$/d') <(printf '%s\n' "$1" | sed '/^$/d') | sort
+}
+
+# check_consistent CASE: records, Stat, directories and mounts agree.
+check_consistent() {
+  local c="$1" ours theirs ns name bad="" ids dirs mounts
+  check "$c: synchronous containerd GC (Remove + Cleanup on the daemon)" force_gc
+  theirs="$(containerd_records)" || { fail "$c: ctr snapshots ls failed"; return 0; }
+  ours="$(daemon_records)" || { fail "$c: cannot read the daemon's metadata.db"; return 0; }
+  bad="$(records_mismatch "$theirs" "$ours")"
+  if [[ -z "$bad" ]]; then
+    pass "$c: containerd's $(grep -c . <<<"$theirs") snapshot records match the daemon's $(grep -c . <<<"$ours")"
+  else
+    fail "$c: containerd's snapshot records and the daemon's differ" "$(head -n 30 <<<"$bad")"
+  fi
+  bad=""
+  while read -r ns name; do
+    [[ -n "$ns" ]] || continue
+    ctr_cmd -n "$ns" snapshots --snapshotter "$GP_SNAPSHOTTER" info "$name" >/dev/null 2>&1 ||
+      bad+="$ns $name"$'\n'
+  done <<<"$theirs"
+  if [[ -z "$bad" ]]; then pass "$c: every containerd record is Stat-able in the daemon"; else
+    fail "$c: records containerd has but the daemon cannot Stat" "$bad"
+  fi
+  ids="$(daemon_db_query 'SELECT id FROM snapshots' | sort)"
+  dirs="$(find "$GP_ROOT/snapshots" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort)"
+  if [[ "$ids" == "$dirs" ]]; then pass "$c: snapshots/ holds exactly one dir per record"; else
+    fail "$c: snapshots/ entries differ from the record ids (< ids, > dirs)" \
+      "$(diff <(printf '%s\n' "$ids") <(printf '%s\n' "$dirs") | head -n 30)"
+  fi
+  mounts="$(awk -v d="$GP_ROOT/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts)"
+  assert_eq "$c: nothing mounted under the daemon root" "" "$mounts"
+}
+
+# check_layers_committed CASE: every chain ID of the deep image is a
+# committed snapshot in k8s.io.
+check_layers_committed() {
+  local c="$1" chain missing="" n=0
+  while read -r chain; do
+    n=$((n + 1))
+    ctr_cmd -n k8s.io snapshots --snapshotter "$GP_SNAPSHOTTER" info "$chain" 2>/dev/null |
+      jq -e '.Kind == "Committed"' >/dev/null 2>&1 || missing+="layer $n $chain"$'\n'
+  done < <(suite_chain_ids "${DEEP[$c]}")
+  if [[ -z "$missing" ]]; then pass "$c: all $n layers committed"; else
+    fail "$c: layers not committed after the pull" "$missing"
+  fi
+}
+
+# check_works CASE: new pulls, runc and the guest stand-in work.
+check_works() {
+  local c="$1" ref="${FRESH_REF[$1]}" layers
+  layers="$(images_layer_count "${FRESH[$c]}")"
+  check "$c: new CRI pull" cri_cmd pull "$ref"
+  assert_eq "$c: new CRI pull guest-pulled every layer" "$layers" "$(decision_count "$ref" skip guest-pull)"
+  check "$c: new ctr image pull through the daemon" ctr_cmd image pull --plain-http \
+    --snapshotter "$GP_SNAPSHOTTER" "$ref"
+  check "$c: ctr run (runc) through the daemon" ctr_run "$ref" "stab-$c"
+  if last_ok; then assert_contains "$c: runc output" "$E2E_OUT" "$(images_expected_output multilayer "$SUITE_IMAGES_CACHE")"; fi
+  check "$c: guest stand-in verifies and runs the retried deep image" \
+    standin_stdout "$E2E_DIR/logs/standin-$c.log" "$(suite_top_chain "${DEEP[$c]}")"
+  if last_ok; then assert_contains "$c: stand-in output" "$E2E_OUT" "$(images_expected_output deep "$SUITE_IMAGES_CACHE")"; fi
+}
+
+# after_case CASE: the retry and every check above.
+after_case() {
+  local c="$1"
+  check "$c: CRI pull of the deep image completes (retry)" cri_cmd pull "${DEEP_REF[$c]}"
+  check_layers_committed "$c"
+  check_consistent "$c"
+  check_works "$c"
+}
+
+# --------------------------------------------------------------- cases
+
+# assert_exit CASE SIG STATUS: INT/TERM must exit 0 in time.
+assert_exit() {
+  case "$2" in
+    INT | TERM) assert_status "$1: daemon exits 0 on SIG$2 within ${E2E_STOP_TIMEOUT}s" 0 "$3" ;;
+    KILL) assert_status "$1: daemon killed by SIGKILL" 137 "$3" ;;
+  esac
+}
+
+# assert_hup_serving CASE: the daemon survived SIGHUP, logged it and serves.
+assert_hup_serving() {
+  local c="$1"
+  sleep 0.3
+  if [[ -n "$GP_PID" ]] && kill -0 "$GP_PID" 2>/dev/null; then pass "$c: daemon alive after SIGHUP"; else
+    fail "$c: daemon died on SIGHUP"; return 0
+  fi
+  assert_contains "$c: daemon logged the SIGHUP" "$(cat "$GP_LOG")" "SIGHUP received"
+  check "$c: daemon serves after SIGHUP" backend_ping
+}
+
+case_idle() {
+  local c="$1" sig="$2" status=0
+  backend_ping || true
+  signal_daemon "$sig" || status=$?
+  if [[ "$sig" == HUP ]]; then
+    assert_hup_serving "$c"
+  else
+    assert_exit "$c" "$sig" "$status"
+    check_fails "$c: containerd reports an error while the daemon is down" \
+      ctr_cmd -n k8s.io snapshots --snapshotter "$GP_SNAPSHOTTER" prepare "stab-$c-down"
+    restart_after "$c" "$sig"
+  fi
+  after_case "$c"
+}
+
+case_midpull() {
+  local c="$1" sig="$2" status=0 pull=0
+  start_midpull "$c"
+  signal_daemon "$sig" || status=$?
+  if [[ "$sig" == HUP ]]; then
+    assert_hup_serving "$c"
+    wait_pull || pull=$?
+    assert_status "$c: the pull in flight completes despite SIGHUP" 0 "$pull"
+    ((pull == 0)) || e2e_log "pull output: $(cat "$PULL_LOG")"
+  else
+    assert_exit "$c" "$sig" "$status"
+    wait_pull || pull=$?
+    if ((pull != 0 && pull != 124)); then
+      pass "$c: the interrupted pull fails with an error ($(tail -n 1 "$PULL_LOG" | cut -c1-200))"
+    else
+      fail "$c: the interrupted pull exited $pull (expected an error, not success or a hang)" "$(cat "$PULL_LOG")"
+    fi
+    restart_after "$c" "$sig"
+  fi
+  after_case "$c"
+}
+
+case_containerd_restart() {
+  local c="$1" pull=0
+  start_midpull "$c"
+  containerd_restart
+  pass "$c: containerd restarted mid-pull"
+  wait_cri "$c"
+  wait_pull || pull=$?
+  if ((pull != 124)); then pass "$c: the pull ended (status $pull) after containerd restarted"; else
+    fail "$c: the pull hung after containerd restarted" "$(cat "$PULL_LOG")"
+  fi
+  wait_backend "$c"
+  after_case "$c"
+}
+
+case_daemon_down() {
+  local c="$1" status=0
+  stop_daemon || status=$?
+  assert_status "$c: daemon stopped (SIGTERM, exit 0)" 0 "$status"
+  check_fails "$c: CRI pull with the daemon down reports an error" cri_cmd pull "${DEEP_REF[$c]}"
+  e2e_log "$c: containerd said: $(tail -n 1 <<<"$E2E_OUT" | cut -c1-300)"
+  check "$c: containerd still answers" ctr_cmd version
+  start_daemon
+  wait_backend "$c"
+  after_case "$c"
+}
+
+run_case() {
+  local c="$1" t0=$SECONDS
+  e2e_log "==== case $c"
+  case "$c" in
+    idle-int) case_idle "$c" INT ;;
+    idle-term) case_idle "$c" TERM ;;
+    idle-kill) case_idle "$c" KILL ;;
+    idle-hup) case_idle "$c" HUP ;;
+    pull-int) case_midpull "$c" INT ;;
+    pull-term) case_midpull "$c" TERM ;;
+    pull-kill) case_midpull "$c" KILL ;;
+    pull-hup) case_midpull "$c" HUP ;;
+    containerd-restart) case_containerd_restart "$c" ;;
+    daemon-down) case_daemon_down "$c" ;;
+    *) e2e_die "unknown case $c (known: ${ALL_CASES[*]})" ;;
+  esac
+  e2e_log "==== case $c took $((SECONDS - t0))s"
+}
+
+main() {
+  local cases=("$@") c status=0 t0=$SECONDS
+  ((${#cases[@]})) || cases=("${ALL_CASES[@]}")
+  e2e_init stabil
+  e2e_require_cmds sqlite3
+  suite_install_tools
+  registry_start
+  prepare_images "${cases[@]}"
+  write_daemon_config
+  start_daemon
+  containerd_start
+  wait_cri setup
+  e2e_log "setup took $((SECONDS - t0))s"
+  for c in "${cases[@]}"; do run_case "$c"; done
+  stop_daemon || status=$?
+  assert_status "daemon exits 0 on SIGTERM at the end" 0 "$status"
+  e2e_log "stability took $((SECONDS - t0))s"
+  finish
+}
+
+main "$@"
