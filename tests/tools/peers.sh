@@ -129,3 +129,22 @@ peers_umount_under() {
       echo "peers.sh: could not unmount $m" >&2
   done < <(awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r)
 }
+
+# EXIT-trap body of a suite: stops the containerd and registry it started
+# (PEERS_*_PID), unmounts and removes its temp dir (kept with keep=1),
+# prints "N passed, M failed" and exits non-zero on any failure, or with rc
+# when the suite died before counting anything.
+#   peers_teardown_suite RC TMP KEEP PASSED FAILED
+peers_teardown_suite() {
+  local rc="$1" tmp="$2" keep="$3" passed="$4" failed="$5"
+  peers_stop_pid "${PEERS_CONTAINERD_PID:-}" containerd
+  peers_stop_pid "${PEERS_REGISTRY_PID:-}" docker-registry
+  if [[ -n "$tmp" ]]; then
+    peers_umount_under "$tmp"
+    if ((keep)); then echo "kept $tmp"; else rm -rf "$tmp"; fi
+  fi
+  if ((rc != 0 && passed + failed == 0)); then failed=1; fi
+  echo "$passed passed, $failed failed"
+  if ((failed > 0)); then exit 1; fi
+  exit "$rc"
+}

@@ -35,19 +35,7 @@ check() {
   if "$@"; then pass "$name"; else fail "$name"; fi
 }
 
-teardown() {
-  local rc=$?
-  peers_stop_pid "$PEERS_CONTAINERD_PID" containerd
-  peers_stop_pid "$PEERS_REGISTRY_PID" docker-registry
-  if [[ -n "$TMP" ]]; then
-    peers_umount_under "$TMP"
-    if ((KEEP)); then echo "kept $TMP"; else rm -rf "$TMP"; fi
-  fi
-  if ((rc != 0 && PASSED + FAILED == 0)); then FAILED=1; fi
-  echo "$PASSED passed, $FAILED failed"
-  if ((FAILED > 0)); then exit 1; fi
-  exit "$rc"
-}
+teardown() { peers_teardown_suite $? "$TMP" "$KEEP" "$PASSED" "$FAILED"; }
 
 preflight() {
   [[ $EUID -eq 0 ]] || { echo "must run as root (containerd)" >&2; return 1; }
