@@ -23,6 +23,8 @@
 #   - its expected verity hashes equal what guest-pull-verity and
 #     veritysetup compute from the layers fetched separately with skopeo;
 #   - a View of the image carries the same volume;
+#   - after a SIGKILL + restart of the daemon the stand-in still runs an
+#     image; CRI RemoveImage makes containerd's GC remove its snapshots;
 #   - tests/e2e/guest_standin.sh (kata runtime + agent stand-in) verifies,
 #     assembles and runs the image, and it prints what the image must print.
 # Negative cases: a layer missing from the cache makes the rootfs Prepare fail
@@ -422,6 +424,47 @@ run_tampered_blob_case() {
   assert_eq "$id: nothing ran" "" "$STANDIN_OUT"
 }
 
+# After a crash (SIGKILL) and restart of the daemon on the same root, the
+# guest-pulled layers are still there and a new rootfs still carries the
+# volume: the stand-in verifies and runs the image again.
+run_restart_case() {
+  local id="$1" image chain bad=""
+  image="$(sed -n "s/^$id \([a-z]*\) .*/\1/p" < <(all_cases))"
+  e2e_log "===== restart: SIGKILL the daemon, start it again, rerun $id"
+  kill9_daemon
+  start_daemon
+  TOP="$(layout_chain_ids "${LAYOUT[$id]}" | tail -n 1)"
+  if wait_backend_stat "$TOP"; then pass "restart: containerd reaches the restarted daemon (Stat)"
+  else fail "restart: containerd did not reach the restarted daemon" "$E2E_OUT"; return 0; fi
+  while read -r chain; do
+    [[ "$(snapshot_label "$chain" "$REMOTE_LABEL" 2>&1)" == true ]] || bad+="$chain"$'\n'
+  done < <(layout_chain_ids "${LAYOUT[$id]}")
+  if [[ -z "$bad" ]]; then pass "restart: $id layers still guest-pulled"
+  else fail "restart: $id layers lost their label or vanished" "$bad"; fi
+  assert_standin_runs "$id-after-restart" "$image" "$TOP"
+}
+
+# CRI RemoveImage: containerd's GC removes the guest-pulled layer snapshots
+# from the daemon (bounded wait).
+run_removal_case() {
+  local id="$1" deadline left chain
+  e2e_log "===== removal of $id"
+  check "removal: CRI RemoveImage ${REF[$id]}" cri remove "${REF[$id]}"
+  last_ok || return 0
+  deadline=$((SECONDS + 30))
+  while :; do
+    left=0
+    while read -r chain; do
+      if ctr_gp_snap info "$chain" >/dev/null 2>&1; then left=$((left + 1)); fi
+    done < <(layout_chain_ids "${LAYOUT[$id]}")
+    ((left > 0 && SECONDS < deadline)) || break
+    sleep 0.5
+  done
+  assert_eq "removal: $id layer snapshots removed by containerd's GC" 0 "$left"
+  check "removal: image gone from CRI" cri status "${REF[$id]}"
+  assert_contains "removal: ImageStatus says not present" "$E2E_OUT" '"present":false'
+}
+
 # ------------------------------------------------------------------- main
 
 print_timings() {
@@ -456,6 +499,9 @@ main() {
       *) run_positive_case "$id" "$image" ;;
     esac
   done < <(all_cases)
+
+  run_restart_case multilayer-oci
+  run_removal_case multilayer-docker
 
   local status=0
   stop_daemon || status=$?

@@ -134,6 +134,20 @@ snapshot_label() {
   jq -r --arg l "$2" '.Labels[$l] // ""' <<<"$info"
 }
 
+# wait_backend_stat KEY: waits (bounded by E2E_START_TIMEOUT) until a Stat
+# of KEY through containerd reaches the daemon. After a daemon restart
+# containerd's gRPC client needs up to ~1 s to reconnect, and
+# `ctr snapshots ls` (lib.sh containerd_wait_snapshotter) does not prove it:
+# containerd answers List from its own metadata DB. Last error in $E2E_OUT.
+# shellcheck disable=SC2034  # E2E_OUT is read by the caller
+wait_backend_stat() {
+  local deadline=$((SECONDS + E2E_START_TIMEOUT))
+  until E2E_OUT="$(ctr_gp_snap info "$1" 2>&1)"; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.2
+  done
+}
+
 # snapshot_kind CHAIN_ID: Committed / Active / View.
 snapshot_kind() {
   local info
