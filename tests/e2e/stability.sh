@@ -6,6 +6,9 @@
 #   idle-{int,term,kill,hup}   signal to the idle daemon
 #   pull-{int,term,kill,hup}   signal once a few layers of a CRI pull were
 #                              decided (daemon log), the pull in background
+#   hostpull-kill              SIGKILL once a few layers of a plain
+#                              `ctr image pull` (host unpack: Prepare, apply,
+#                              Commit with real data) were committed
 #   containerd-restart         containerd stopped and started mid-pull
 #   daemon-down                the daemon stopped while containerd pulls:
 #                              containerd must report an error, not hang
@@ -40,7 +43,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$E2E_LIB_DIR/suite_lib.sh"
 
 readonly ALL_CASES=(idle-int idle-term idle-kill idle-hup pull-int pull-term pull-kill pull-hup
-                    containerd-restart daemon-down)
+                    hostpull-kill containerd-restart daemon-down)
 # Signal a pull once this many of its layers were decided.
 readonly MIDPULL_LAYERS=3
 # Bound (s) for a background pull to end after the interruption.
@@ -263,17 +266,17 @@ check_consistent() {
   assert_eq "$c: nothing mounted under the daemon root" "" "$mounts"
 }
 
-# check_layers_committed CASE: every chain ID of the deep image is a
-# committed snapshot in k8s.io.
+# check_layers_committed CASE NAMESPACE: every chain ID of the deep image
+# is a committed snapshot in NAMESPACE.
 check_layers_committed() {
-  local c="$1" chain missing="" n=0
+  local c="$1" ns="$2" chain missing="" n=0
   while read -r chain; do
     n=$((n + 1))
-    ctr_cmd -n k8s.io snapshots --snapshotter "$GP_SNAPSHOTTER" info "$chain" 2>/dev/null |
+    ctr_cmd -n "$ns" snapshots --snapshotter "$GP_SNAPSHOTTER" info "$chain" 2>/dev/null |
       jq -e '.Kind == "Committed"' >/dev/null 2>&1 || missing+="layer $n $chain"$'\n'
   done < <(suite_chain_ids "${DEEP[$c]}")
-  if [[ -z "$missing" ]]; then pass "$c: all $n layers committed"; else
-    fail "$c: layers not committed after the pull" "$missing"
+  if [[ -z "$missing" ]]; then pass "$c: all $n layers committed ($ns)"; else
+    fail "$c: layers not committed in $ns after the pull" "$missing"
   fi
 }
 
@@ -295,8 +298,15 @@ check_works() {
 # after_case CASE: the retry and every check above.
 after_case() {
   local c="$1"
+  if [[ "$c" == hostpull-* ]]; then
+    check "$c: ctr image pull of the deep image completes (retry)" ctr_pull "${DEEP_REF[$c]}"
+    check_layers_committed "$c" default
+    check "$c: ctr run (runc) of the retried deep image" ctr_run "${DEEP_REF[$c]}" "stab-$c-deep"
+    if last_ok; then assert_contains "$c: runc output of the deep image" "$E2E_OUT" \
+      "$(images_expected_output deep "$SUITE_IMAGES_CACHE")"; fi
+  fi
   check "$c: CRI pull of the deep image completes (retry)" cri_cmd pull "${DEEP_REF[$c]}"
-  check_layers_committed "$c"
+  check_layers_committed "$c" k8s.io
   check_consistent "$c"
   check_works "$c"
 }
@@ -359,6 +369,43 @@ case_midpull() {
   after_case "$c"
 }
 
+# commits_since LINE: Commit RPCs of the default namespace the daemon
+# logged after line LINE of its log.
+commits_since() {
+  tail -n "+$(($1 + 1))" "$GP_LOG" | grep -c 'Commit key="default/' || true
+}
+
+# case_hostpull_kill CASE: SIGKILL during a host unpack with real layer data.
+case_hostpull_kill() {
+  local c="$1" start n=0 deadline status=0 pull=0 layers
+  layers="$(images_layer_count "${DEEP[$c]}")"
+  start="$(wc -l <"$GP_LOG")"
+  PULL_LOG="$E2E_DIR/logs/pull-$c.out"
+  ctr_pull "${DEEP_REF[$c]}" >"$PULL_LOG" 2>&1 &
+  PULL_PID=$!
+  deadline=$((SECONDS + 60))
+  while ((SECONDS < deadline)) && kill -0 "$PULL_PID" 2>/dev/null; do
+    n="$(commits_since "$start")"
+    ((n < MIDPULL_LAYERS)) || break
+    sleep 0.02
+  done
+  if ((n >= MIDPULL_LAYERS && n < layers)) && kill -0 "$PULL_PID" 2>/dev/null; then
+    pass "$c: host unpack in progress ($n of $layers layers committed) when interrupted"
+  else
+    fail "$c: host unpack not in progress when interrupted ($n of $layers committed)" "$(cat "$PULL_LOG")"
+  fi
+  signal_daemon KILL || status=$?
+  assert_exit "$c" KILL "$status"
+  wait_pull || pull=$?
+  if ((pull != 0 && pull != 124)); then
+    pass "$c: the interrupted ctr pull fails with an error ($(tail -n 1 "$PULL_LOG" | cut -c1-200))"
+  else
+    fail "$c: the interrupted ctr pull exited $pull (expected an error, not success or a hang)" "$(cat "$PULL_LOG")"
+  fi
+  restart_after "$c" KILL
+  after_case "$c"
+}
+
 case_containerd_restart() {
   local c="$1" pull=0
   start_midpull "$c"
@@ -397,6 +444,7 @@ run_case() {
     pull-term) case_midpull "$c" TERM ;;
     pull-kill) case_midpull "$c" KILL ;;
     pull-hup) case_midpull "$c" HUP ;;
+    hostpull-kill) case_hostpull_kill "$c" ;;
     containerd-restart) case_containerd_restart "$c" ;;
     daemon-down) case_daemon_down "$c" ;;
     *) e2e_die "unknown case $c (known: ${ALL_CASES[*]})" ;;
