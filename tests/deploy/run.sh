@@ -4,8 +4,17 @@
 # systemd unit checked by systemd-analyze, the Makefile, and the Kubernetes
 # manifests checked against the Kubernetes JSON schemas.
 #
+# The library bundle (deploy/bundle-libs.sh) is tested with the real binaries:
+# what it contains, that the bundled binaries run with an empty library path
+# and in a chroot holding only glibc + the bundle, and its install/uninstall
+# and glibc check on fake host roots. Build them first:
+#   bazel build //snapshotter:containerd-guest-pull-grpc \
+#     //mount_helper:guest-pull-overlayfs //kata_volume/tools:guest-pull-verity
+# (if they are missing, those tests count as one failure).
+#
 # Needs: bash, python3 (3.11+), containerd (1.6+), systemd-analyze, unshare,
-# node + `npm ci --prefix tests/deploy` (for the manifest schemas).
+# chroot, readelf, cc (optional), node + `npm ci --prefix tests/deploy` (for
+# the manifest schemas).
 # Usage: tests/deploy/run.sh      Last line: "N passed, M failed".
 # Tests use `cond && pass || fail` (pass never fails) and single-quoted
 # snippets for other shells/languages on purpose.
@@ -17,6 +26,13 @@ HERE="$REPO/tests/deploy"
 SCRIPTS="$REPO/deploy/k8s/scripts"
 TOOL="$SCRIPTS/containerd-config.py"
 FIXTURES="$HERE/fixtures"
+BUNDLE_SCRIPT="$REPO/deploy/bundle-libs.sh"
+LIB_NAME="containerd-guest-pull-grpc"
+REAL_BINARIES=("$REPO/bazel-bin/snapshotter/containerd-guest-pull-grpc"
+               "$REPO/bazel-bin/mount_helper/guest-pull-overlayfs"
+               "$REPO/bazel-bin/kata_volume/tools/guest-pull-verity")
+# Names of the glibc family (never bundled, always the node's).
+GLIBC_RE='^(ld-linux.*|lib(c|m|mvec|pthread|dl|rt|util|resolv|anl|nsl)\.so(\..*)?)$'
 WORK="$(mktemp -d /tmp/gp-deploy-test.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 
@@ -43,6 +59,22 @@ make_payload() {
     done
     cp "$REPO/deploy/systemd/guest-pull-snapshotter.service" "$dir/systemd/"
     cp "$REPO/deploy/config/config.toml" "$dir/config/"
+    # A stand-in library bundle: one file naming an old glibc symbol version.
+    mkdir -p "$dir/lib/$LIB_NAME"
+    printf 'stand-in library, needs GLIBC_2.17\n' > "$dir/lib/$LIB_NAME/libstandin.so.1"
+    (cd "$dir/lib/$LIB_NAME" && sha256sum libstandin.so.1 > MANIFEST)
+}
+
+# use_real_bundle CASE: CASE's payload gets the real binaries + library bundle.
+use_real_bundle() {
+    rm -rf "$WORK/$1/payload/bin" "$WORK/$1/payload/lib"
+    cp -a "$WORK/bundle/bin" "$WORK/bundle/lib" "$WORK/$1/payload/"
+}
+
+# fake_libc FILE VERSION: a stand-in libc.so.6 with glibc's banner.
+fake_libc() {
+    mkdir -p "$(dirname "$1")"
+    printf 'GNU C Library (test) stable release version %s.\nGLIBC_2.2.5\n' "$2" > "$1"
 }
 
 # make_systemctl DIR: recording stand-in; `is-active` answers with the exit
@@ -65,8 +97,14 @@ EOF
 # ("" = no config) and a data directory holding a snapshot.
 new_host() {
     local host="$WORK/$1/host"
-    mkdir -p "$host/etc/containerd" "$host/usr/local/bin" "$host/etc/systemd/system" \
-        "$host/var/lib/containerd-guest-pull-grpc/snapshots/1/fs"
+    mkdir -p "$host/etc/containerd" "$host/usr/local/bin" "$host/usr/local/lib" "$host/etc/systemd/system" \
+        "$host/var/lib/containerd-guest-pull-grpc/snapshots/1/fs" "$host/usr/lib64"
+    # Merged-/usr layout: /lib relative link, /lib64 absolute link (resolved
+    # inside the host root, or the test machine's /usr/lib64 would answer).
+    ln -s usr/lib "$host/lib"
+    ln -s /usr/lib64 "$host/lib64"
+    echo "stand-in ELF interpreter" > "$host/usr/lib64/ld-linux-x86-64.so.2"
+    fake_libc "$host/usr/lib/x86_64-linux-gnu/libc.so.6" 2.36
     echo data > "$host/var/lib/containerd-guest-pull-grpc/snapshots/1/fs/file"
     if [[ -n "$2" ]]; then
         cp "$2" "$host/etc/containerd/config.toml"
@@ -404,8 +442,8 @@ test_missing_config() {
     tree "$host" > "$WORK/noconfig/tree.before"
     if ! run_script noconfig install.sh RUNTIME_WAIT_SECONDS=1 \
         && grep -q "waiting for runtime" "$WORK/noconfig/log" \
-        && cmp -s <(grep -v -e usr/local/bin/ -e etc/systemd -e etc/containerd-guest-pull-grpc "$WORK/noconfig/tree.before") \
-                  <(tree "$host" | grep -v -e usr/local/bin/ -e etc/systemd -e etc/containerd-guest-pull-grpc); then
+        && cmp -s <(grep -v -e usr/local/bin/ -e usr/local/lib/ -e etc/systemd -e etc/containerd-guest-pull-grpc "$WORK/noconfig/tree.before") \
+                  <(tree "$host" | grep -v -e usr/local/bin/ -e usr/local/lib/ -e etc/systemd -e etc/containerd-guest-pull-grpc); then
         pass "no containerd config: waits (bounded) for kata-deploy, fails, creates nothing in /etc/containerd"
     else
         fail "no containerd config" "$(tail -3 "$WORK/noconfig/log")"
@@ -426,6 +464,329 @@ test_edited_after_install() {
         && grep -q 'log_level = "debug"' "$host/etc/containerd-guest-pull-grpc/config.toml" \
         && pass "edited: later containerd edits kept aside, operator's daemon config kept" \
         || fail "edited" "$(tail -3 "$WORK/edited/log")"
+}
+
+# ------------------------------------------------------------ library bundle
+
+# real_binaries_built: the bazel-built binaries exist (else one failure).
+real_binaries_built() {
+    local b
+    for b in "${REAL_BINARIES[@]}"; do
+        if [[ ! -x "$b" ]]; then
+            echo "SKIP library bundle tests: $b is not built (bazel build //snapshotter:containerd-guest-pull-grpc //mount_helper:guest-pull-overlayfs //kata_volume/tools:guest-pull-verity)"
+            return 1
+        fi
+    done
+}
+
+# bundle_glibc_needed DIR: highest GLIBC_x.y that readelf -V finds in DIR's
+# bin/* and lib/$LIB_NAME/* (the reference for install.sh's byte scan).
+bundle_glibc_needed() {
+    local f
+    for f in "$1"/bin/* "$1/lib/$LIB_NAME"/*.so*; do
+        readelf -V --wide "$f"
+    done | grep -oE 'Name: GLIBC_[0-9.]+' | sed 's/.*GLIBC_//' | sort -uV | tail -n 1
+}
+
+test_bundle_contents() {
+    local bundle="$WORK/bundle" lib="$WORK/bundle/lib/$LIB_NAME" out name f bad=""
+    if ! out="$("$BUNDLE_SCRIPT" "$bundle" "${REAL_BINARIES[@]}" 2>&1)"; then
+        fail "bundle: bundle-libs.sh on the bazel-built binaries" "$out"
+        return 1
+    fi
+    pass "bundle: bundle-libs.sh on the bazel-built binaries"
+    for name in containerd-guest-pull-grpc guest-pull-overlayfs guest-pull-verity; do
+        [[ -x "$bundle/bin/$name" && "$(stat -c %a "$bundle/bin/$name")" == 755 ]] || bad+=" bin/$name"
+    done
+    [[ -z "$bad" ]] && pass "bundle: the three binaries in bin/, mode 755" || fail "bundle: binaries" "$bad"
+    bad="$(find "$lib" -mindepth 1 -printf '%f\n' | grep -E "$GLIBC_RE" || true)"
+    [[ -z "$bad" ]] && pass "bundle: no glibc library (libc, libm, ld-linux, libpthread, libdl, librt...)" \
+        || fail "bundle: glibc bundled" "$bad"
+    bad=""
+    for name in 'libgrpc++.so.*' 'libgrpc.so.*' 'libabsl_base.so.*' 'libabsl_flags_parse.so.*' \
+            'libprotobuf.so.*' 'libstdc++.so.6' 'libgcc_s.so.1' 'libsystemd.so.0' 'libcrypto.so.3' \
+            'libtomlplusplus.so.*' 'libglog.so.*' 'libz.so.1'; do
+        compgen -G "$lib/$name" > /dev/null || bad+=" $name"
+    done
+    [[ -z "$bad" ]] && pass "bundle: has libgrpc++, libgrpc, libabsl, libprotobuf, libstdc++, libgcc_s, libsystemd, ..." \
+        || fail "bundle: missing" "$bad"
+    # Complete: every non-glibc library ldd resolves for a binary is there.
+    bad="$(for f in "${REAL_BINARIES[@]}"; do ldd "$f"; done | awk '$2 == "=>" {print $1}' | sort -u \
+        | grep -vE "$GLIBC_RE" | while read -r name; do [[ -f "$lib/$name" ]] || echo "$name"; done)"
+    [[ -z "$bad" ]] && pass "bundle: every library ldd lists (but glibc) is bundled" || fail "bundle: incomplete" "$bad"
+    # Regular files named by their SONAME (symlinks followed, names kept).
+    bad=""
+    for f in "$lib"/*.so*; do
+        [[ -f "$f" && ! -L "$f" && "$(stat -c %a "$f")" == 644 ]] || { bad+=" $(basename "$f"):type/mode"; continue; }
+        readelf -d "$f" | grep -q "(SONAME).*\[$(basename "$f")\]" || bad+=" $(basename "$f"):soname"
+    done
+    [[ -z "$bad" ]] && pass "bundle: libraries are regular 0644 files named by their SONAME" || fail "bundle: files" "$bad"
+    if (cd "$lib" && sha256sum --quiet --strict -c MANIFEST) \
+        && [[ "$(wc -l < "$lib/MANIFEST")" -eq "$(find "$lib" -type f ! -name MANIFEST | wc -l)" ]] \
+        && LC_ALL=C sort -c -k2 "$lib/MANIFEST"; then
+        pass "bundle: MANIFEST has the sha256 of every library, sorted by name"
+    else
+        fail "bundle: MANIFEST"
+    fi
+    tree "$bundle" > "$WORK/bundle.tree"
+    "$BUNDLE_SCRIPT" "$bundle" "${REAL_BINARIES[@]}" > /dev/null 2>&1 && cmp -s "$WORK/bundle.tree" <(tree "$bundle") \
+        && pass "bundle: running bundle-libs.sh again gives the same tree" || fail "bundle: rerun differs"
+}
+
+# test_bundle_errors: ldd "not found" and a binary without the bundle RPATH.
+test_bundle_errors() {
+    local dir="$WORK/bundle-errors" out
+    if ! command -v cc > /dev/null; then echo "NOTE cc not installed: bundle-libs.sh error cases not run"; return 0; fi
+    mkdir -p "$dir/libs"
+    echo 'int gone(void) { return 0; }' > "$dir/gone.c"
+    echo 'int gone(void); int main(void) { return gone(); }' > "$dir/main.c"
+    cc -shared -fPIC -Wl,-soname,libgone.so.1 -o "$dir/libs/libgone.so.1.0.0" "$dir/gone.c"
+    ln -sf libgone.so.1.0.0 "$dir/libs/libgone.so.1"
+    ln -sf libgone.so.1 "$dir/libs/libgone.so"
+    cc -o "$dir/with-rpath" "$dir/main.c" -L"$dir/libs" -lgone -Wl,-rpath,'$ORIGIN/../lib/containerd-guest-pull-grpc' -Wl,--disable-new-dtags
+    cc -o "$dir/no-rpath" "$dir/main.c" -L"$dir/libs" -lgone
+    out="$(LD_LIBRARY_PATH="$dir/libs" "$BUNDLE_SCRIPT" "$dir/ok" "$dir/with-rpath" 2>&1)" \
+        && [[ -f "$dir/ok/lib/$LIB_NAME/libgone.so.1" && ! -L "$dir/ok/lib/$LIB_NAME/libgone.so.1" ]] \
+        && cmp -s "$dir/libs/libgone.so.1.0.0" "$dir/ok/lib/$LIB_NAME/libgone.so.1" \
+        && [[ "$(find "$dir/ok/lib/$LIB_NAME" -mindepth 1 -printf '%f ')" == "libgone.so.1 MANIFEST " || \
+              "$(find "$dir/ok/lib/$LIB_NAME" -mindepth 1 -printf '%f ')" == "MANIFEST libgone.so.1 " ]] \
+        && pass "bundle errors: control case, symlink libgone.so.1 -> libgone.so.1.0.0 bundled as the regular file libgone.so.1" \
+        || fail "bundle errors: control case" "$out"
+    if out="$("$BUNDLE_SCRIPT" "$dir/out" "$dir/with-rpath" 2>&1)"; then
+        fail "bundle errors: missing library refused" "$out"
+    else
+        grep -q 'cannot find: libgone.so.1' <<< "$out" && [[ ! -e "$dir/out/lib/$LIB_NAME" ]] \
+            && pass "bundle errors: ldd 'not found' fails clearly, nothing written" || fail "bundle errors: message" "$out"
+    fi
+    if out="$(LD_LIBRARY_PATH="$dir/libs" "$BUNDLE_SCRIPT" "$dir/out" "$dir/no-rpath" 2>&1)"; then
+        fail "bundle errors: binary without RPATH refused" "$out"
+    else
+        grep -q 'has no RPATH' <<< "$out" && pass "bundle errors: binary without the bundle RPATH refused" \
+            || fail "bundle errors: RPATH message" "$out"
+    fi
+}
+
+# loaded_outside_bundle FILE PREFIX: library paths in FILE (LD_DEBUG "calling
+# init:" lines or /proc/PID/maps) that are neither glibc nor under PREFIX.
+loaded_outside_bundle() {
+    grep -oE '/[^ ]*\.so[.0-9]*$' "$1" | sort -u | while read -r path; do
+        [[ "$(basename "$path")" =~ $GLIBC_RE || "$path" == "$2"/* ]] || echo "$path"
+    done
+}
+
+test_bundle_runs() {
+    local prefix="$WORK/prefix" root="$WORK/chroot" name out bad pid sock
+    mkdir -p "$prefix"
+    cp -a "$WORK/bundle/bin" "$WORK/bundle/lib" "$prefix/"
+    bad=""
+    for name in containerd-guest-pull-grpc guest-pull-overlayfs guest-pull-verity; do
+        out="$(env -i "$prefix/bin/$name" --version 2>&1)" && [[ "$out" == "$name "* ]] || bad+=" $name: $out"
+    done
+    [[ -z "$bad" ]] && pass "bundle runs: --version of all three under env -i (no LD_LIBRARY_PATH)" || fail "bundle runs: env -i" "$bad"
+    # ld.so's own account: every non-glibc library comes from the bundle.
+    env -i LD_DEBUG=libs "$prefix/bin/containerd-guest-pull-grpc" --version > /dev/null 2> "$WORK/ld-debug.log" || true
+    bad="$(loaded_outside_bundle <(grep 'calling init:' "$WORK/ld-debug.log") "$prefix/bin/../lib/$LIB_NAME")"
+    [[ -z "$bad" && "$(grep -c "calling init: $prefix/bin/../lib/$LIB_NAME/" "$WORK/ld-debug.log")" -gt 50 ]] \
+        && grep -q "calling init: $prefix/bin/../lib/$LIB_NAME/libgrpc++.so" "$WORK/ld-debug.log" \
+        && pass "bundle runs: LD_DEBUG=libs shows libgrpc++ and the rest loaded from the bundle, only glibc from the system" \
+        || fail "bundle runs: LD_DEBUG" "${bad:-too few bundle libraries}"
+    # The RPATH (DT_RPATH) is searched before LD_LIBRARY_PATH.
+    env -i LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu LD_DEBUG=libs \
+        "$prefix/bin/guest-pull-verity" --version > /dev/null 2> "$WORK/ld-debug-llp.log" || true
+    [[ -z "$(loaded_outside_bundle <(grep 'calling init:' "$WORK/ld-debug-llp.log") "$prefix/bin/../lib/$LIB_NAME")" ]] \
+        && grep -q "calling init: $prefix/bin/../lib/$LIB_NAME/libstdc++.so.6" "$WORK/ld-debug-llp.log" \
+        && pass "bundle runs: LD_LIBRARY_PATH pointing at the system libraries does not override the bundle" \
+        || fail "bundle runs: LD_LIBRARY_PATH overrides the bundle"
+    # A started daemon: its memory maps name only bundle and glibc libraries.
+    sock="$WORK/bundle-daemon/gp.sock"
+    mkdir -p "$WORK/bundle-daemon"
+    env -i "$prefix/bin/containerd-guest-pull-grpc" --config "$REPO/deploy/config/config.toml" \
+        --root "$WORK/bundle-daemon/root" --address "$sock" > "$WORK/bundle-daemon/log" 2>&1 &
+    pid=$!
+    for _ in $(seq 1 100); do [[ -S "$sock" ]] && break; sleep 0.1; done
+    if [[ -S "$sock" ]] && cp "/proc/$pid/maps" "$WORK/bundle-daemon/maps" 2> /dev/null; then
+        bad="$(loaded_outside_bundle <(awk '{print $6}' "$WORK/bundle-daemon/maps") "$prefix/lib/$LIB_NAME")"
+        [[ -z "$bad" ]] && grep -q "$prefix/lib/$LIB_NAME/libprotobuf.so" "$WORK/bundle-daemon/maps" \
+            && pass "bundle runs: the started daemon listens; /proc/PID/maps has bundle + glibc libraries only" \
+            || fail "bundle runs: daemon maps" "$bad"
+    else
+        fail "bundle runs: daemon from the bundle" "$(tail -3 "$WORK/bundle-daemon/log")"
+    fi
+    kill "$pid" 2> /dev/null || true
+    wait "$pid" 2> /dev/null || true
+    # Strongest: a root with nothing but the host's glibc and the bundle.
+    mkdir -p "$root/lib64" "$root/lib/x86_64-linux-gnu" "$root/usr/local" "$root/proc" "$root/tmp"
+    cp -a "$WORK/bundle/bin" "$WORK/bundle/lib" "$root/usr/local/"
+    cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
+    for f in $(for b in "${REAL_BINARIES[@]}"; do ldd "$b"; done | awk '$2 == "=>" {print $3}' | sort -u); do
+        [[ "$(basename "$f")" =~ $GLIBC_RE ]] && cp -L "$f" "$root/lib/x86_64-linux-gnu/"
+    done
+    bad="$(find "$root" -name '*.so*' ! -path "$root/usr/local/lib/$LIB_NAME/*" -printf '%f\n' | grep -vE "$GLIBC_RE" || true)"
+    [[ -z "$bad" ]] || { fail "bundle chroot: only glibc outside the bundle" "$bad"; return; }
+    bad=""
+    for name in containerd-guest-pull-grpc guest-pull-overlayfs guest-pull-verity; do
+        out="$(in_chroot "$root" "/usr/local/bin/$name" --version 2>&1)" && [[ "$out" == "$name "* ]] || bad+=" $name: $out"
+    done
+    out="$(in_chroot "$root" /usr/local/bin/containerd-guest-pull-grpc --print-default-config 2>&1)" \
+        && python3 -c 'import sys, tomllib; tomllib.loads(sys.stdin.read())' <<< "$out" || bad+=" print-default-config: $out"
+    [[ -z "$bad" ]] && pass "bundle chroot: in a root with only glibc ($(find "$root/lib64" "$root/lib/x86_64-linux-gnu" -type f -printf '%f ' | sed 's/ $//')) + the bundle, all three run (--version, --print-default-config)" \
+        || fail "bundle chroot" "$bad"
+    # Control: the same root without the bundle cannot start the daemon.
+    mv "$root/usr/local/lib/$LIB_NAME" "$root/usr/local/lib/moved"
+    out="$(in_chroot "$root" /usr/local/bin/containerd-guest-pull-grpc --version 2>&1)" && bad=yes || bad=""
+    mv "$root/usr/local/lib/moved" "$root/usr/local/lib/$LIB_NAME"
+    [[ -z "$bad" ]] && grep -q 'cannot open shared object file' <<< "$out" \
+        && pass "bundle chroot: control, without the bundle directory the daemon cannot start" \
+        || fail "bundle chroot: control" "$out"
+}
+
+# in_chroot ROOT CMD...: CMD chrooted into ROOT with a private /proc (ld.so
+# reads /proc/self/exe to expand $ORIGIN).
+in_chroot() {
+    local root="$1"; shift
+    env -i "$(command -v unshare)" --mount --pid --fork --mount-proc="$root/proc" \
+        "$(command -v chroot)" "$root" "$@"
+}
+
+test_install_bundle() {
+    local host lib link target
+    host="$(new_host bhost "$FIXTURES/containerd-v2.toml")"
+    use_real_bundle bhost
+    # The test machine's real libc.so.6 as the host's.
+    cp -L /lib/x86_64-linux-gnu/libc.so.6 "$host/usr/lib/x86_64-linux-gnu/libc.so.6"
+    tree "$host" > "$WORK/bhost/tree.before"
+    if ! run_script bhost install.sh; then fail "bundle install: install.sh succeeds" "$(tail -5 "$WORK/bhost/log")"; return; fi
+    pass "bundle install: install.sh succeeds with the real bundle"
+    link="$host/usr/local/lib/$LIB_NAME"
+    target="$(readlink "$link" || true)"
+    lib="$host/usr/local/lib/$target"
+    [[ -L "$link" && "$target" =~ ^\.$LIB_NAME\.[0-9a-f]{16}$ && -d "$lib" ]] \
+        && cmp -s "$WORK/bundle/lib/$LIB_NAME/MANIFEST" "$lib/MANIFEST" \
+        && (cd "$lib" && sha256sum --quiet --strict -c MANIFEST) \
+        && [[ -z "$(find "$lib" -type f ! -perm 0644)" && "$(stat -c %a "$lib")" == 755 ]] \
+        && pass "bundle install: /usr/local/lib/$LIB_NAME -> $target, every library as in the MANIFEST, 0644" \
+        || fail "bundle install: library directory" "$target"
+    local need
+    need="$(bundle_glibc_needed "$WORK/bundle")"
+    grep -q "host glibc $(ldd --version | sed -n '1s/.* //p') (/usr/lib/x86_64-linux-gnu/libc.so.6); the payload needs $need\$" "$WORK/bhost/log" \
+        && pass "bundle install: glibc check reads the real libc.so.6 through /lib -> usr/lib; byte scan agrees with readelf -V ($need)" \
+        || fail "bundle install: glibc log" "$(grep glibc "$WORK/bhost/log")"
+    env -i LD_DEBUG=libs "$host/usr/local/bin/containerd-guest-pull-grpc" --version > /dev/null 2> "$WORK/bhost/ld-debug.log" || true
+    [[ -z "$(loaded_outside_bundle <(grep 'calling init:' "$WORK/bhost/ld-debug.log") "$host/usr/local/bin/../lib/$LIB_NAME")" ]] \
+        && grep -q "calling init: $host/usr/local/bin/../lib/$LIB_NAME/libgrpc++.so" "$WORK/bhost/ld-debug.log" \
+        && pass "bundle install: the installed daemon runs under env -i with the installed bundle" \
+        || fail "bundle install: installed daemon" "$(tail -3 "$WORK/bhost/ld-debug.log")"
+    # Twice equals once.
+    tree "$host" > "$WORK/bhost/tree.once"
+    : > "$WORK/bhost/sysd/calls"
+    run_script bhost install.sh && cmp -s "$WORK/bhost/tree.once" <(tree "$host") \
+        && ! grep -q '^restart' "$WORK/bhost/sysd/calls" \
+        && pass "bundle install: second install is byte-identical and restarts nothing" || fail "bundle install: second install"
+    # A new bundle replaces the old one: new directory, link swapped, old gone.
+    printf 'new library\n' > "$WORK/bhost/payload/lib/$LIB_NAME/libnew.so.1"
+    (cd "$WORK/bhost/payload/lib/$LIB_NAME" && find . -type f ! -name MANIFEST -printf '%f\n' | LC_ALL=C sort \
+        | xargs sha256sum > ../MANIFEST.new && mv ../MANIFEST.new MANIFEST)
+    : > "$WORK/bhost/sysd/calls"
+    if run_script bhost install.sh && [[ "$(readlink "$link")" != "$target" ]] \
+        && [[ -f "$link/libnew.so.1" && ! -e "$lib" ]] \
+        && [[ "$(find "$host/usr/local/lib" -mindepth 1 -maxdepth 1 | wc -l)" -eq 2 ]] \
+        && grep -q '^restart guest-pull-snapshotter.service' "$WORK/bhost/sysd/calls"; then
+        pass "bundle install: a changed bundle is swapped in (new directory, link renamed over), old one removed, daemon restarted"
+    else
+        fail "bundle install: upgrade" "$(find "$host/usr/local/lib" -mindepth 1 -printf '%f ')"
+    fi
+    : > "$WORK/bhost/sysd/calls"
+    if run_script bhost uninstall.sh && [[ ! -e "$link" && ! -L "$link" ]] \
+        && [[ -z "$(find "$host/usr/local/lib" -mindepth 1)" ]] \
+        && [[ -f "$host/var/lib/containerd-guest-pull-grpc/snapshots/1/fs/file" ]] \
+        && cmp -s "$WORK/bhost/tree.before" <(tree "$host"); then
+        pass "bundle uninstall: link and library directory removed, data dir kept, host tree as before"
+    else
+        fail "bundle uninstall" "$(tail -3 "$WORK/bhost/log")"
+    fi
+    # A real directory left by `make install` is replaced by the link.
+    host="$(new_host migrate "$FIXTURES/containerd-v2.toml")"
+    mkdir -p "$host/usr/local/lib/$LIB_NAME"
+    echo old > "$host/usr/local/lib/$LIB_NAME/libold.so.1"
+    run_script migrate install.sh && [[ -L "$host/usr/local/lib/$LIB_NAME" && -f "$host/usr/local/lib/$LIB_NAME/libstandin.so.1" ]] \
+        && [[ "$(find "$host/usr/local/lib" -mindepth 1 -maxdepth 1 | wc -l)" -eq 2 ]] \
+        && pass "bundle install: a plain directory from make install is replaced by the link, nothing left over" \
+        || fail "bundle install: migrate" "$(tail -3 "$WORK/migrate/log")"
+}
+
+# glibc_case NAME VERSION LAYOUT: host NAME whose only libc.so.6 says VERSION
+# ("" = none), RHEL/Flatcar layout (usr/lib64, via the absolute /lib64 link);
+# the payload is the real bundle. Runs install.sh; returns its status.
+glibc_case() {
+    local host
+    host="$(new_host "$1" "$FIXTURES/containerd-v2.toml")"
+    use_real_bundle "$1"
+    rm -rf "$host/usr/lib/x86_64-linux-gnu"
+    [[ -z "$2" ]] || fake_libc "$host/usr/lib64/libc.so.6" "$2"
+    tree "$host" > "$WORK/$1/tree.before"
+    run_script "$1" install.sh
+}
+
+# untouched NAME: install refused before anything changed on host NAME.
+untouched() {
+    cmp -s "$WORK/$1/tree.before" <(tree "$WORK/$1/host") && [[ ! -s "$WORK/$1/sysd/calls" ]]
+}
+
+test_glibc_check() {
+    local need
+    need="$(bundle_glibc_needed "$WORK/bundle")"
+    if glibc_case glibc-old 2.31; then
+        fail "glibc check: host glibc 2.31 refused"
+    else
+        grep -q "the host's glibc 2.31 (/usr/lib64/libc.so.6) is older than the $need the binaries need; nothing was changed" "$WORK/glibc-old/log" \
+            && untouched glibc-old \
+            && pass "glibc check: glibc 2.31 (found via /lib64 -> /usr/lib64) refused clearly, host untouched" \
+            || fail "glibc check: too old" "$(tail -2 "$WORK/glibc-old/log")"
+    fi
+    glibc_case glibc-new 2.40 && grep -q "host glibc 2.40 (/usr/lib64/libc.so.6); the payload needs $need" "$WORK/glibc-new/log" \
+        && pass "glibc check: glibc 2.40 accepted (version order, not string order)" \
+        || fail "glibc check: 2.40" "$(tail -2 "$WORK/glibc-new/log")"
+    if glibc_case glibc-none ""; then
+        fail "glibc check: no libc refused"
+    else
+        grep -q "cannot find the host's libc.so.6" "$WORK/glibc-none/log" && untouched glibc-none \
+            && pass "glibc check: no libc.so.6 on the host refused clearly, host untouched" \
+            || fail "glibc check: no libc" "$(tail -2 "$WORK/glibc-none/log")"
+    fi
+    # No banner: the highest version node the libc defines is its version.
+    local host
+    host="$(new_host glibc-nobanner "$FIXTURES/containerd-v2.toml")"
+    use_real_bundle glibc-nobanner
+    printf 'GLIBC_2.2.5\0GLIBC_2.34\0GLIBC_2.35\0' > "$host/usr/lib/x86_64-linux-gnu/libc.so.6"
+    ! run_script glibc-nobanner install.sh && grep -q "the host's glibc 2.35 " "$WORK/glibc-nobanner/log" \
+        && pass "glibc check: libc without a banner judged by its GLIBC_ version nodes (2.35 refused)" \
+        || fail "glibc check: no banner" "$(tail -2 "$WORK/glibc-nobanner/log")"
+    host="$(new_host nointerp "$FIXTURES/containerd-v2.toml")"
+    rm "$host/usr/lib64/ld-linux-x86-64.so.2"
+    tree "$host" > "$WORK/nointerp/tree.before"
+    ! run_script nointerp install.sh && grep -q "the host has no /lib64/ld-linux-x86-64.so.2" "$WORK/nointerp/log" \
+        && untouched nointerp \
+        && pass "glibc check: host without /lib64/ld-linux-x86-64.so.2 refused (the test machine's own is not consulted)" \
+        || fail "glibc check: interpreter" "$(tail -2 "$WORK/nointerp/log")"
+    # A corrupted payload bundle is refused before anything changes.
+    host="$(new_host badpayload "$FIXTURES/containerd-v2.toml")"
+    echo corrupted >> "$WORK/badpayload/payload/lib/$LIB_NAME/libstandin.so.1"
+    tree "$host" > "$WORK/badpayload/tree.before"
+    ! run_script badpayload install.sh && grep -q "does not match its MANIFEST" "$WORK/badpayload/log" && untouched badpayload \
+        && pass "payload: a library not matching the MANIFEST is refused, host untouched" \
+        || fail "payload: corrupted bundle" "$(tail -2 "$WORK/badpayload/log")"
+}
+
+test_bundle() {
+    if ! real_binaries_built; then
+        fail "bundle: bazel-built binaries present" "build them first (see the header)"
+        return
+    fi
+    test_bundle_contents || return 0
+    test_bundle_errors
+    test_bundle_runs
+    test_install_bundle
+    test_glibc_check
 }
 
 test_makefile() {
@@ -452,6 +813,31 @@ test_makefile() {
     make -s -C "$REPO/deploy" uninstall DESTDIR="$dest" > /dev/null 2>&1 \
         && [[ -z "$(find "$dest" -type f ! -name config.toml)" ]] \
         && pass "make uninstall: removes binaries and unit, keeps the modified config" || fail "make uninstall"
+    test_makefile_bundle
+}
+
+# test_makefile_bundle: make install with the bazel-built binaries installs
+# the library bundle next to bin/; twice equals once; uninstall removes it.
+test_makefile_bundle() {
+    local dest="$WORK/make/real" lib out
+    lib="$dest/usr/local/lib/$LIB_NAME"
+    real_binaries_built > /dev/null || { echo "NOTE binaries not built: make install with the bundle not run"; return 0; }
+    if out="$(make -s -C "$REPO/deploy" install DESTDIR="$dest" NO_BUILD=1 2>&1)" \
+        && [[ -d "$lib" && ! -L "$lib" ]] && (cd "$lib" && sha256sum --quiet --strict -c MANIFEST) \
+        && cmp -s "$lib/MANIFEST" "$WORK/bundle/lib/$LIB_NAME/MANIFEST" \
+        && [[ "$(env -i "$dest/usr/local/bin/guest-pull-verity" --version 2>&1)" == "guest-pull-verity "* ]]; then
+        pass "make install: library bundle in PREFIX/lib/$LIB_NAME, installed binaries run under env -i"
+    else
+        fail "make install: bundle" "$(tail -3 <<< "$out")"; return
+    fi
+    tree "$dest" > "$WORK/make/real.tree"
+    make -s -C "$REPO/deploy" install DESTDIR="$dest" NO_BUILD=1 > /dev/null 2>&1 \
+        && cmp -s "$WORK/make/real.tree" <(tree "$dest") \
+        && pass "make install: second install gives the same tree" || fail "make install: second install"
+    make -s -C "$REPO/deploy" uninstall DESTDIR="$dest" > /dev/null 2>&1 \
+        && [[ -z "$(find "$dest/usr/local/lib" -mindepth 1)" ]] \
+        && [[ -z "$(find "$dest" -type f ! -name config.toml)" ]] \
+        && pass "make uninstall: removes the library bundle" || fail "make uninstall: bundle" "$(find "$dest/usr/local/lib")"
 }
 
 test_manifests() {
@@ -506,7 +892,7 @@ EOF
 test_shellcheck() {
     if command -v shellcheck > /dev/null; then
         check "shellcheck: deploy scripts and this suite" \
-            shellcheck -x "$SCRIPTS/install.sh" "$SCRIPTS/uninstall.sh" "$SCRIPTS/lib.sh" "$HERE/run.sh"
+            shellcheck -x "$SCRIPTS/install.sh" "$SCRIPTS/uninstall.sh" "$SCRIPTS/lib.sh" "$HERE/run.sh" "$BUNDLE_SCRIPT"
     else
         echo "NOTE shellcheck not installed: skipped"
     fi
@@ -524,6 +910,7 @@ main() {
     test_failures
     test_missing_config
     test_edited_after_install
+    test_bundle
     test_makefile
     test_manifests
     test_kata_patch

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Install containerd-guest-pull-grpc onto the host from the DaemonSet pod.
 #
-# Copies the binaries, the systemd unit and (if absent) the daemon config onto
-# the host root ($HOST_ROOT), merges the proxy snapshotter into containerd's
-# config (original backed up once, next to it, as <config>.guest-pull-backup),
-# then reloads/enables/restarts the services through the host's systemctl
-# ($SYSTEMCTL) and waits, bounded, until both are active. Finally it sleeps
+# Refuses, before changing anything, a host whose glibc is older than the
+# binaries and their bundled libraries need (see check_glibc). Copies the
+# bundled libraries ($PREFIX/lib/containerd-guest-pull-grpc, swapped in
+# atomically), the binaries, the systemd unit and (if absent) the daemon
+# config onto the host root ($HOST_ROOT), merges the proxy snapshotter into
+# containerd's config (original backed up once, next to it, as
+# <config>.guest-pull-backup), then reloads/enables/restarts the services
+# through the host's systemctl ($SYSTEMCTL) and waits, bounded, until both are active. Finally it sleeps
 # until the pod is terminated (GUEST_PULL_SLEEP=false returns instead).
 # Idempotent: running it twice leaves the host exactly as running it once.
 # Settings: see lib.sh. Undo: uninstall.sh.
@@ -18,17 +21,128 @@ GUEST_PULL_SLEEP="${GUEST_PULL_SLEEP:-true}"
 snapshotter_changed=false
 containerd_changed=false
 
+# manifest_ok DIR: every file listed in DIR/MANIFEST has its sha256 (an
+# empty MANIFEST, static binaries, lists nothing).
+manifest_ok() {
+    [[ -s "$1/MANIFEST" ]] || return 0
+    (cd "$1" && sha256sum --quiet --strict -c MANIFEST >&2)
+}
+
 preflight() {
     [[ -d "$HOST_ROOT" ]] || die "host root $HOST_ROOT does not exist (mount the host's / there)"
     local name
     for name in "${BINARIES[@]}"; do
         [[ -f "$PAYLOAD_DIR/bin/$name" ]] || die "missing payload binary $PAYLOAD_DIR/bin/$name"
     done
+    [[ -f "$PAYLOAD_LIB_DIR/MANIFEST" ]] || die "missing payload library bundle $PAYLOAD_LIB_DIR/MANIFEST (deploy/bundle-libs.sh)"
+    manifest_ok "$PAYLOAD_LIB_DIR" || die "payload library bundle $PAYLOAD_LIB_DIR does not match its MANIFEST"
     [[ -f "$PAYLOAD_DIR/systemd/$UNIT_NAME" ]] || die "missing payload unit $PAYLOAD_DIR/systemd/$UNIT_NAME"
     [[ -f "$CONFIG_SOURCE" ]] || die "missing daemon config $CONFIG_SOURCE"
     [[ -f "$CONFIG_TOOL" ]] || die "missing $CONFIG_TOOL"
     command -v python3 >/dev/null || die "python3 is required to merge the containerd config"
     command -v "${SYSTEMCTL_CMD[0]}" >/dev/null || die "systemctl command not found: $SYSTEMCTL"
+}
+
+# required_glibc: highest GLIBC_x.y[.z] symbol version named in the payload
+# binaries and bundled libraries (empty if none). A plain byte scan, so the
+# installer image needs no binutils: the names live in .gnu.version_r as
+# strings, and nothing else in these files looks like GLIBC_<digits>. The
+# test suite checks that it agrees with `readelf -V`.
+required_glibc() {
+    local name
+    {
+        for name in "${BINARIES[@]}"; do cat "$PAYLOAD_DIR/bin/$name"; done
+        find "$PAYLOAD_LIB_DIR" -maxdepth 1 -type f ! -name MANIFEST -exec cat {} +
+    } | { grep -aoE 'GLIBC_[0-9]+(\.[0-9]+)+' || true; } | sed 's/^GLIBC_//' | sort -uV | tail -n 1
+}
+
+# find_host_libc: host path of the node's libc.so.6 (HOST_LIBC, or the first
+# one found in the usual directories, symlinks resolved inside the host root).
+find_host_libc() {
+    local dir path
+    if [[ -n "$HOST_LIBC" ]]; then
+        printf '%s\n' "$HOST_LIBC"
+        return 0
+    fi
+    for dir in /lib/x86_64-linux-gnu /usr/lib/x86_64-linux-gnu /lib64 /usr/lib64 /lib /usr/lib; do
+        path="$(host_realpath "$dir/libc.so.6")" || continue
+        if [[ -f "$HOST_ROOT$path" ]]; then
+            printf '%s\n' "$path"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# libc_version FILE: glibc release of a libc.so.6, from its banner ("... stable
+# release version 2.36."), else its highest GLIBC_x.y version definition.
+libc_version() {
+    local file="$1" version
+    version="$(grep -aoE -m 1 'release version [0-9]+\.[0-9]+' "$file" || true)"
+    if [[ -z "$version" ]]; then
+        version="$({ grep -aoE 'GLIBC_[0-9]+(\.[0-9]+)+' "$file" || true; } | sed 's/^GLIBC_//' | sort -uV | tail -n 1)"
+    fi
+    printf '%s\n' "${version##* }"
+}
+
+# version_le A B: A <= B in version order.
+version_le() { [[ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | sed -n 1p)" == "$1" ]]; }
+
+# check_glibc: refuse a node without the ELF interpreter or with an older
+# glibc than the payload requires (the binaries would not start there).
+check_glibc() {
+    local need libc have interp
+    interp="$(host_realpath "$ELF_INTERPRETER")" || interp="$ELF_INTERPRETER"
+    [[ -e "$HOST_ROOT$interp" ]] \
+        || die "the host has no $ELF_INTERPRETER: the binaries need an x86_64 glibc system; nothing was changed"
+    need="$(required_glibc)"
+    libc="$(find_host_libc)" \
+        || die "cannot find the host's libc.so.6 under $HOST_ROOT (set HOST_LIBC to its host path); nothing was changed"
+    have="$(libc_version "$HOST_ROOT$libc")"
+    [[ -n "$have" ]] || die "cannot read the glibc version of $libc (not glibc?); nothing was changed"
+    if [[ -n "$need" ]] && ! version_le "$need" "$have"; then
+        die "the host's glibc $have ($libc) is older than the $need the binaries need; nothing was changed (docs/setup.md, node requirements)"
+    fi
+    log "host glibc $have ($libc); the payload needs ${need:-none}"
+}
+
+# lib_dir_current DIR: DIR holds exactly the payload's bundle (same MANIFEST,
+# every file matching it, nothing else).
+lib_dir_current() {
+    local dir="$1"
+    [[ -d "$dir" ]] && cmp -s "$PAYLOAD_LIB_DIR/MANIFEST" "$dir/MANIFEST" || return 1
+    manifest_ok "$dir" 2> /dev/null || return 1
+    [[ "$(find "$dir" -mindepth 1 | wc -l)" -eq "$(( $(wc -l < "$dir/MANIFEST") + 1 ))" ]]
+}
+
+# install_libraries: copy the bundle into a new hidden directory next to the
+# link, then replace the link $PREFIX/lib/$LIB_NAME with rename(2): a binary
+# started at any moment sees either the old or the new complete bundle.
+install_libraries() {
+    local parent="$HOST_ROOT$HOST_LIB_PARENT" link="$HOST_ROOT$HOST_LIB_DIR" id version tmp stale
+    id="$(sha256sum < "$PAYLOAD_LIB_DIR/MANIFEST" | cut -c1-16)"
+    version=".$LIB_NAME.$id"
+    if [[ -L "$link" && "$(readlink "$link")" == "$version" ]] && lib_dir_current "$parent/$version"; then
+        return 0
+    fi
+    mkdir -p "$parent"
+    tmp="$(mktemp -d "$parent/.$LIB_NAME.tmp.XXXXXX")"
+    cp -- "$PAYLOAD_LIB_DIR"/* "$tmp/"
+    chmod 0644 "$tmp"/*
+    chmod 0755 "$tmp"
+    manifest_ok "$tmp" || die "copying the library bundle to $HOST_LIB_PARENT failed"
+    # A damaged directory of the same id (the link may point at it) goes aside.
+    if [[ -e "$parent/$version" ]]; then mv -T "$parent/$version" "$tmp.old"; fi
+    mv -T "$tmp" "$parent/$version"
+    ln -sfn "$version" "$tmp.link"
+    # A real directory (make install) cannot be renamed over: move it aside.
+    if [[ -d "$link" && ! -L "$link" ]]; then mv -T "$link" "$tmp.olddir"; fi
+    mv -T "$tmp.link" "$link"
+    for stale in "$parent/.$LIB_NAME".*; do
+        [[ "$stale" == "$parent/$version" || ! -e "$stale" ]] || rm -rf "$stale"
+    done
+    log "installed the library bundle $HOST_LIB_DIR -> $version"
+    snapshotter_changed=true
 }
 
 install_binaries() {
@@ -148,6 +262,8 @@ sleep_until_terminated() {
 
 main() {
     preflight
+    check_glibc
+    install_libraries
     install_binaries
     install_unit
     install_daemon_config

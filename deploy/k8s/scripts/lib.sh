@@ -8,7 +8,8 @@
 # Host file system as seen from the container (the DaemonSet mounts / here).
 HOST_ROOT="${HOST_ROOT:-/host}"
 HOST_ROOT="${HOST_ROOT%/}"
-# Payload shipped in the image: bin/, systemd/, config/ (deploy/Dockerfile).
+# Payload shipped in the image: bin/, lib/containerd-guest-pull-grpc/ (the
+# bundled libraries, deploy/bundle-libs.sh), systemd/, config/ (deploy/Dockerfile).
 PAYLOAD_DIR="${PAYLOAD_DIR:-/opt/guest-pull}"
 # Install prefix on the host; binaries go to $PREFIX/bin.
 PREFIX="${PREFIX:-/usr/local}"
@@ -35,6 +36,16 @@ CONFIG_OVERWRITE="${CONFIG_OVERWRITE:-false}"
 UNIT_NAME="guest-pull-snapshotter.service"
 UNIT_PATH="/etc/systemd/system/$UNIT_NAME"
 BINARIES=(containerd-guest-pull-grpc guest-pull-overlayfs guest-pull-verity)
+# Bundled libraries: the binaries' RPATH is $ORIGIN/../lib/$LIB_NAME, so they
+# go to $PREFIX/lib/$LIB_NAME, a symlink to $PREFIX/lib/.$LIB_NAME.<id>.
+LIB_NAME="containerd-guest-pull-grpc"
+PAYLOAD_LIB_DIR="$PAYLOAD_DIR/lib/$LIB_NAME"
+HOST_LIB_PARENT="$PREFIX/lib"
+HOST_LIB_DIR="$HOST_LIB_PARENT/$LIB_NAME"
+# ELF interpreter of the binaries (the node's, like its glibc).
+ELF_INTERPRETER="/lib64/ld-linux-x86-64.so.2"
+# Host path of the node's libc.so.6; empty: searched in the usual directories.
+HOST_LIBC="${HOST_LIBC:-}"
 # Bounded waits (seconds).
 ACTIVE_TIMEOUT_SECONDS="${ACTIVE_TIMEOUT_SECONDS:-120}"
 RUNTIME_WAIT_SECONDS="${RUNTIME_WAIT_SECONDS:-600}"
@@ -78,6 +89,31 @@ write_file_atomic() {
     # rename(2): a running binary or a reading containerd never sees a torn file.
     mv -f "$tmp" "$dst"
     return 0
+}
+
+# host_realpath PATH: host path PATH with its symlinks resolved inside
+# $HOST_ROOT (an absolute link target is relative to the host's /, not to the
+# pod's). Missing components are kept as they are. Fails after 40 links.
+host_realpath() {
+    local rest="${1#/}" resolved="" comp target links=0
+    while [[ -n "$rest" ]]; do
+        comp="${rest%%/*}"
+        if [[ "$rest" == */* ]]; then rest="${rest#*/}"; else rest=""; fi
+        case "$comp" in
+            "" | .) continue ;;
+            ..) resolved="${resolved%/*}"; continue ;;
+        esac
+        if [[ -L "$HOST_ROOT$resolved/$comp" ]]; then
+            links=$(( links + 1 ))
+            (( links <= 40 )) || return 1
+            target="$(readlink "$HOST_ROOT$resolved/$comp")"
+            [[ "$target" == /* ]] && resolved=""
+            rest="${target#/}${rest:+/$rest}"
+        else
+            resolved="$resolved/$comp"
+        fi
+    done
+    printf '%s\n' "${resolved:-/}"
 }
 
 # wait_active UNIT: bounded wait until the host's systemd reports UNIT active.

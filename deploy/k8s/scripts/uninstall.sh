@@ -3,9 +3,10 @@
 #
 # Restores containerd's original config byte for byte from the backup that
 # install.sh made, removes the drop-in, restarts containerd, stops and
-# disables the snapshotter, removes its unit, binaries and (if unmodified)
-# its config. The data directory (/var/lib/containerd-guest-pull-grpc) is
-# KEPT: containerd's metadata still refers to the snapshots in it, and
+# disables the snapshotter, removes its unit, binaries, bundled libraries
+# ($PREFIX/lib/containerd-guest-pull-grpc and the hidden directory it links
+# to) and (if unmodified) its config. The data directory
+# (/var/lib/containerd-guest-pull-grpc) is KEPT: containerd's metadata still refers to the snapshots in it, and
 # deleting it behind containerd's back desynchronises the two (see
 # docs/operations.md). Idempotent; safe to run when nothing is installed.
 set -euo pipefail
@@ -56,6 +57,18 @@ stop_snapshotter() {
     fi
 }
 
+remove_libraries() {
+    local parent="$HOST_ROOT$HOST_LIB_PARENT" path removed=false
+    for path in "$HOST_ROOT$HOST_LIB_DIR" "$parent/.$LIB_NAME".*; do
+        if [[ -e "$path" || -L "$path" ]]; then
+            rm -rf -- "$path"
+            removed=true
+        fi
+    done
+    [[ "$removed" == true ]] && log "removed the library bundle $HOST_LIB_DIR"
+    return 0
+}
+
 remove_files() {
     local name cfg="$HOST_ROOT$CONFIG_DIR/config.toml"
     for name in "${BINARIES[@]}"; do
@@ -64,6 +77,7 @@ remove_files() {
             log "removed $PREFIX/bin/$name"
         fi
     done
+    remove_libraries
     if [[ -f "$cfg" ]]; then
         if [[ -f "$CONFIG_SOURCE" ]] && cmp -s "$CONFIG_SOURCE" "$cfg"; then
             rm -f "$cfg"
