@@ -8,8 +8,9 @@
 # config onto the host root ($HOST_ROOT), merges the proxy snapshotter into
 # containerd's config (original backed up once, next to it, as
 # <config>.guest-pull-backup), then reloads/enables/restarts the services
-# through the host's systemctl ($SYSTEMCTL) and waits, bounded, until both are active. Finally it sleeps
-# until the pod is terminated (GUEST_PULL_SLEEP=false returns instead).
+# through the host's systemctl ($SYSTEMCTL) and waits, bounded, until both
+# are active. Finally it sleeps until the pod is terminated
+# (GUEST_PULL_SLEEP=false returns instead).
 # Idempotent: running it twice leaves the host exactly as running it once.
 # Settings: see lib.sh. Undo: uninstall.sh.
 set -euo pipefail
