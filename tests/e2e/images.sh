@@ -56,7 +56,7 @@
 # options. Needs: umoci, skopeo, busybox (static), jq, flock,
 # tar, gzip, sha256sum.
 
-IMAGES_RECIPE_VERSION="${IMAGES_RECIPE_VERSION:-5}"
+IMAGES_RECIPE_VERSION="${IMAGES_RECIPE_VERSION:-6}"
 IMAGES_DEEP_LAYERS="${IMAGES_DEEP_LAYERS:-42}"
 IMAGES_LARGE_MB="${IMAGES_LARGE_MB:-300}"
 IMAGES_BUSYBOX="${IMAGES_BUSYBOX:-/bin/busybox}"
@@ -222,12 +222,13 @@ _images_recipe_deep() {
   _images_repack "$layout" "$bundle"
   mkdir -p "$rootfs/deep"
   for ((i = 2; i <= IMAGES_DEEP_LAYERS; i++)); do
-    printf -v n '%02d' "$i"
+    # Three digits keep `ls` order numeric up to 999 layers.
+    printf -v n '%03d' "$i"
     echo "layer-$n" >"$rootfs/deep/layer-$n"
     _images_repack "$layout" "$bundle"
   done
   _images_entrypoint "$layout" \
-    'echo deep files=$(ls /deep | wc -l) first=$(cat /deep/layer-02) last=$(cat $(ls /deep/* | tail -n 1))'
+    'echo deep files=$(ls /deep | wc -l) first=$(cat /deep/layer-002) last=$(cat $(ls /deep/* | tail -n 1))'
 }
 
 _images_recipe_user() {
@@ -409,7 +410,7 @@ _images_expected_output_impl() {
       echo "links hard=hardlink-content same-inode=yesyes nlink=3 rel=hardlink-content abs=hardlink-content dir=hardlink-content dangling=/does/not/exist long=long-target long-len=$((${#long} + 1))"
       ;;
     deep)
-      printf 'deep files=%d first=layer-02 last=layer-%02d\n' \
+      printf 'deep files=%d first=layer-002 last=layer-%03d\n' \
         "$((IMAGES_DEEP_LAYERS - 1))" "$IMAGES_DEEP_LAYERS"
       ;;
     user) echo "uid=1234(guest) gid=1234(guest)" ;;

@@ -275,9 +275,15 @@ registry_stop() {
 # registry_blob_gets DIGEST: prints how many GET requests the registry
 # served for that blob (any repository), from its access log.
 registry_blob_gets() {
-  local digest="$1"
-  grep -cE "\"GET /v2/[^ \"]+/blobs/${digest} HTTP" "$REGISTRY_LOG" || true
+  local digest="$1" from="${2:-1}"
+  tail -n "+$from" "$REGISTRY_LOG" |
+    grep -cE "\"GET /v2/[^ \"]+/blobs/${digest} HTTP" || true
 }
+
+# registry_log_mark: the line number the next registry log line will have;
+# pass it to registry_blob_gets to count only what happened after the mark
+# (blobs shared between images are fetched by earlier steps too).
+registry_log_mark() { echo $(($(wc -l <"$REGISTRY_LOG") + 1)); }
 
 # registry_manifest_gets REF_OR_DIGEST: prints how many GET requests hit a
 # manifest by tag or digest.
@@ -457,11 +463,17 @@ containerd_start() {
 # reconnects with a backoff of up to a few seconds). Returns non-zero on
 # timeout, with the last error in $E2E_OUT.
 containerd_wait_snapshotter() {
-  local deadline=$((SECONDS + E2E_START_TIMEOUT))
-  until E2E_OUT="$(timeout 10 ctr -a "$CONTAINERD_SOCK" snapshots --snapshotter "$GP_SNAPSHOTTER" ls 2>&1)"; do
+  # `snapshots ls` is answered from containerd's own database; a Prepare of a
+  # probe snapshot really reaches the daemon (containerd reconnects to a
+  # restarted proxy with a delay of about a second).
+  local deadline=$((SECONDS + E2E_START_TIMEOUT)) probe="e2e-probe-$$"
+  local -a snap=(timeout 10 ctr -a "$CONTAINERD_SOCK" -n e2e-probe snapshots
+                 --snapshotter "$GP_SNAPSHOTTER")
+  until E2E_OUT="$("${snap[@]}" prepare "$probe" 2>&1)"; do
     ((SECONDS < deadline)) || return 1
     sleep 0.2
   done
+  "${snap[@]}" rm "$probe" >/dev/null 2>&1 || true
 }
 
 # containerd_cleanup_tasks: kills and deletes every task and container in
