@@ -124,7 +124,7 @@ check_links() {
 check_deep_one_file_per_layer() {
   local i n files
   for ((i = 2; i <= IMAGES_DEEP_LAYERS; i++)); do
-    printf -v n '%02d' "$i"
+    printf -v n '%03d' "$i"
     files="$(layer_listing deep "$i")" || return 1
     files="$(grep -v '^d' <<<"$files" || true)"
     [[ "$(wc -l <<<"$files")" == 1 && "$files" == *" deep/layer-$n" ]] ||
