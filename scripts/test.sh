@@ -12,8 +12,8 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 readonly REPO="$PWD"
 
-readonly SUITES=(unit conformance cri images deploy foundation functional
-                 compatibility stability)
+readonly SUITES=(unit conformance cri images deploy foundation
+                 standin_selftest functional compatibility stability)
 TOTAL_PASSED=0
 TOTAL_FAILED=0
 SUMMARY=()
