@@ -17,6 +17,8 @@
 # Policy case: an image matching `[guest_pull] exclude` is unpacked on the
 # host even via CRI (guest_pull_decision=unpack reason=policy, layer blobs
 # fetched, plain overlay rootfs) and runs with runc.
+# At the end, containerd's snapshot records and the daemon's agree (see
+# check_consistent in suite_lib.sh).
 #
 # The Docker variant of each image is built with images.sh VARIANT "v2s2"
 # (unique layer blobs), so each media type really goes through unpack and
@@ -26,6 +28,7 @@
 #   IMAGE              restrict to these images (default: all five)
 #   E2E_IMAGES_CACHE   image cache dir (default /tmp/gp-e2e-images)
 #   GUEST_PULL_DAEMON  prebuilt daemon binary; E2E_KEEP=1 keeps the temp dir
+# Needs the sqlite3 CLI (Debian package sqlite3).
 # Last line: "N passed, M failed"; exit status non-zero on any failure.
 set -euo pipefail
 
@@ -141,21 +144,21 @@ guest_path() {
 # host_path NAME ID SNAPSHOTTER TAG: ctr pull + run + mounted listing with
 # SNAPSHOTTER in the default namespace. Sets OUT_<TAG> and LIST_<TAG>.
 host_path() {
-  local name="$1" id="$2" snap="$3" tag="$4" ref="${REF[$2]}" target cid out="" list=""
-  check "$id $tag: ctr image pull --snapshotter $snap" \
-    ctr_cmd image pull --plain-http --snapshotter "$snap" "$ref"
+  local name="$1" id="$2" sn="$3" tag="$4" ref="${REF[$2]}" target cid out="" list=""
+  check "$id $tag: ctr image pull --snapshotter $sn" \
+    ctr_cmd image pull --plain-http --snapshotter "$sn" "$ref"
   if last_ok; then
     cid="compat-${id//\//-}-$tag"
     check "$id $tag: ctr run (runc)" ctr_cmd run --rm --runc-root "$CONTAINERD_DIR/runc" \
-      --snapshotter "$snap" "$ref" "$cid"
+      --snapshotter "$sn" "$ref" "$cid"
     out="$E2E_OUT"
     if last_ok; then assert_output "$id $tag: entrypoint output" "$name" "$out"; fi
     target="$E2E_DIR/mnt/${id//\//-}-$tag"
-    check "$id $tag: ctr images mount (read-only view)" mount_image default "$snap" "$ref" "$target"
+    check "$id $tag: ctr images mount (read-only view)" mount_image default "$sn" "$ref" "$target"
     if last_ok; then
       list="$(rootfs_listing "$target" "${LISTING_EXCLUDES[@]}")"
       assert_listing_clean "$id $tag rootfs" "$list"
-      check "$id $tag: ctr images unmount --rm" unmount_image default "$snap" "$target"
+      check "$id $tag: ctr images unmount --rm" unmount_image default "$sn" "$target"
     fi
   fi
   printf -v "OUT_$tag" '%s' "$out"
@@ -224,6 +227,7 @@ main() {
   local images=("$@") name media status=0 t0=$SECONDS
   ((${#images[@]})) || images=("${ALL_IMAGES[@]}")
   e2e_init compat
+  e2e_require_cmds sqlite3
   suite_install_tools
   registry_start
   prepare_images "${images[@]}"
@@ -238,6 +242,7 @@ main() {
     done
   done
   policy_case
+  check_consistent "compatibility: at the end"
 
   stop_daemon || status=$?
   assert_status "daemon exits 0 on SIGTERM" 0 "$status"

@@ -101,14 +101,6 @@ signal_daemon() {
   return "$status"
 }
 
-# backend_ping: a Prepare + Remove through containerd reaches the daemon.
-backend_ping() {
-  timeout 10 ctr -a "$CONTAINERD_SOCK" -n stability-ping snapshots --snapshotter "$GP_SNAPSHOTTER" \
-    prepare stability-ping >/dev/null 2>&1 || return 1
-  timeout 10 ctr -a "$CONTAINERD_SOCK" -n stability-ping snapshots --snapshotter "$GP_SNAPSHOTTER" \
-    rm stability-ping >/dev/null 2>&1
-}
-
 # wait_backend DESC: containerd reaches the daemon again (bounded).
 wait_backend() {
   if e2e_wait_until "$E2E_START_TIMEOUT" "containerd to reach the daemon" backend_ping; then
@@ -188,83 +180,6 @@ start_midpull() {
 }
 
 # --------------------------------------------------------- consistency
-
-# force_gc: a synchronous containerd GC that includes our snapshotter (it
-# only collects snapshotters with a removal since the last GC, hence the
-# throwaway snapshot).
-# shellcheck disable=SC2317  # invoked through check
-force_gc() {
-  local lease
-  backend_ping || return 1
-  lease="$(ctr_cmd leases create)" || return 1
-  ctr_cmd leases delete --sync "$lease" >/dev/null
-}
-
-# containerd_records: "NAMESPACE NAME" of every guest-pull snapshot
-# containerd knows, sorted.
-containerd_records() {
-  local ns
-  for ns in $(ctr_cmd namespaces ls -q); do
-    ctr_cmd -n "$ns" snapshots --snapshotter "$GP_SNAPSHOTTER" ls | awk -v ns="$ns" 'NR > 1 { print ns " " $1 }'
-  done | sort
-}
-
-# daemon_records: the daemon's records (its metadata.db), sorted:
-# "NAMESPACE NAME" for keys containerd created (NAMESPACE/SEQ/NAME), and
-# "* NAME" for guest-pulled layers, which the daemon commits under the bare
-# chain ID (containerd's remote-snapshot flow records that backend name as
-# is, in whichever namespace pulled the image).
-daemon_records() {
-  daemon_db_query 'SELECT key FROM snapshots' | awk '{
-    if (match($0, /^[^\/]+\/[0-9]+\//)) {
-      i = index($0, "/"); rest = substr($0, i + 1); j = index(rest, "/")
-      print substr($0, 1, i - 1) " " substr(rest, j + 1)
-    } else print "* " $0 }' | sort
-}
-
-# records_mismatch CONTAINERD DAEMON: prints records only one side has:
-# "containerd only: NS NAME" (no backend snapshot) or "daemon only: ..."
-# (a leak containerd's GC should have removed). Nothing if they agree.
-records_mismatch() {
-  awk 'FNR == NR { if ($1 == "*") remote[$2] = 1; else local[$0] = 1; next }
-       { theirs[$0] = 1; names[$2] = 1
-         if (!($0 in local) && !($2 in remote)) print "containerd only: " $0 }
-       END {
-         for (k in local) if (!(k in theirs)) print "daemon only: " k
-         for (n in remote) if (!(n in names)) print "daemon only: * " n
-       }' <(printf '%s\n' "$2" | sed '/^$/d') <(printf '%s\n' "$1" | sed '/^$/d') | sort
-}
-
-# check_consistent CASE: records, Stat, directories and mounts agree.
-check_consistent() {
-  local c="$1" ours theirs ns name bad="" ids dirs mounts
-  check "$c: synchronous containerd GC (Remove + Cleanup on the daemon)" force_gc
-  theirs="$(containerd_records)" || { fail "$c: ctr snapshots ls failed"; return 0; }
-  ours="$(daemon_records)" || { fail "$c: cannot read the daemon's metadata.db"; return 0; }
-  bad="$(records_mismatch "$theirs" "$ours")"
-  if [[ -z "$bad" ]]; then
-    pass "$c: containerd's $(grep -c . <<<"$theirs") snapshot records match the daemon's $(grep -c . <<<"$ours")"
-  else
-    fail "$c: containerd's snapshot records and the daemon's differ" "$(head -n 30 <<<"$bad")"
-  fi
-  bad=""
-  while read -r ns name; do
-    [[ -n "$ns" ]] || continue
-    ctr_cmd -n "$ns" snapshots --snapshotter "$GP_SNAPSHOTTER" info "$name" >/dev/null 2>&1 ||
-      bad+="$ns $name"$'\n'
-  done <<<"$theirs"
-  if [[ -z "$bad" ]]; then pass "$c: every containerd record is Stat-able in the daemon"; else
-    fail "$c: records containerd has but the daemon cannot Stat" "$bad"
-  fi
-  ids="$(daemon_db_query 'SELECT id FROM snapshots' | sort)"
-  dirs="$(find "$GP_ROOT/snapshots" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort)"
-  if [[ "$ids" == "$dirs" ]]; then pass "$c: snapshots/ holds exactly one dir per record"; else
-    fail "$c: snapshots/ entries differ from the record ids (< ids, > dirs)" \
-      "$(diff <(printf '%s\n' "$ids") <(printf '%s\n' "$dirs") | head -n 30)"
-  fi
-  mounts="$(awk -v d="$GP_ROOT/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts)"
-  assert_eq "$c: nothing mounted under the daemon root" "" "$mounts"
-}
 
 # check_layers_committed CASE NAMESPACE: every chain ID of the deep image
 # is a committed snapshot in NAMESPACE.
