@@ -6,6 +6,8 @@
 #   idle-{int,term,kill,hup}   signal to the idle daemon
 #   pull-{int,term,kill,hup}   signal once a few layers of a CRI pull were
 #                              decided (daemon log), the pull in background
+#   pull-kill-repeat           SIGKILL mid-pull, restart, and again during
+#                              the retry, KILL_REPEAT times in a row
 #   hostpull-kill              SIGKILL once a few layers of a plain
 #                              `ctr image pull` (host unpack: Prepare, apply,
 #                              Commit with real data) were committed
@@ -43,9 +45,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$E2E_LIB_DIR/suite_lib.sh"
 
 readonly ALL_CASES=(idle-int idle-term idle-kill idle-hup pull-int pull-term pull-kill pull-hup
-                    hostpull-kill containerd-restart daemon-down)
+                    pull-kill-repeat hostpull-kill containerd-restart daemon-down)
 # Signal a pull once this many of its layers were decided.
 readonly MIDPULL_LAYERS=3
+# Kills in a row in pull-kill-repeat.
+readonly KILL_REPEAT=4
 # Bound (s) for a background pull to end after the interruption.
 readonly PULL_END_TIMEOUT=60
 
@@ -284,6 +288,36 @@ case_midpull() {
   after_case "$c"
 }
 
+# case_kill_repeat CASE: SIGKILL mid-pull, restart, retry, SIGKILL again a
+# few layers further, KILL_REPEAT times; then the usual checks.
+case_kill_repeat() {
+  local c="$1" ref="${DEEP_REF[$1]}" round n want status layers pull
+  layers="$(images_layer_count "${DEEP[$c]}")"
+  for ((round = 1; round <= KILL_REPEAT; round++)); do
+    want=$(($(decision_count "$ref" skip) + MIDPULL_LAYERS))
+    pull_in_background "$ref"
+    n="$(wait_decisions "$ref" "$want")"
+    if ! kill -0 "$PULL_PID" 2>/dev/null; then
+      pull=0
+      wait_pull || pull=$?
+      e2e_log "$c: round $round: pull ended (status $pull) before the kill ($n decisions)"
+      ((pull == 0)) || fail "$c: round $round: pull failed without an interruption" "$(cat "$PULL_LOG")"
+      break
+    fi
+    status=0
+    signal_daemon KILL || status=$?
+    pull=0
+    wait_pull || pull=$?
+    if ((status == 137 && pull != 124)); then
+      pass "$c: round $round: SIGKILL at $n decisions for a $layers-layer image, pull ended with status $pull"
+    else
+      fail "$c: round $round: kill status $status, pull status $pull" "$(cat "$PULL_LOG")"
+    fi
+    restart_after "$c round $round" KILL
+  done
+  after_case "$c"
+}
+
 # commits_since LINE: Commit RPCs of the default namespace the daemon
 # logged after line LINE of its log.
 commits_since() {
@@ -359,6 +393,7 @@ run_case() {
     pull-term) case_midpull "$c" TERM ;;
     pull-kill) case_midpull "$c" KILL ;;
     pull-hup) case_midpull "$c" HUP ;;
+    pull-kill-repeat) case_kill_repeat "$c" ;;
     hostpull-kill) case_hostpull_kill "$c" ;;
     containerd-restart) case_containerd_restart "$c" ;;
     daemon-down) case_daemon_down "$c" ;;
