@@ -240,23 +240,35 @@ assert_exit() {
   esac
 }
 
-# assert_hup_serving CASE: the daemon survived SIGHUP, logged it and serves.
+# hup_lines: how many SIGHUP lines the daemon logged so far.
+hup_lines() { grep -c 'SIGHUP received' "$GP_LOG" || true; }
+
+# hup_logged_after N: the daemon logged more than N SIGHUP lines.
+# shellcheck disable=SC2317  # invoked through e2e_wait_until
+hup_logged_after() { (($(hup_lines) > $1)); }
+
+# assert_hup_serving CASE BEFORE: the daemon survived SIGHUP, logged it
+# (more than BEFORE SIGHUP lines) and serves.
 assert_hup_serving() {
-  local c="$1"
-  sleep 0.3
+  local c="$1" before="$2"
+  if e2e_wait_until 5 "the SIGHUP log line" hup_logged_after "$before"; then
+    pass "$c: daemon logged the SIGHUP"
+  else
+    fail "$c: no SIGHUP line in the daemon log within 5s"
+  fi
   if [[ -n "$GP_PID" ]] && kill -0 "$GP_PID" 2>/dev/null; then pass "$c: daemon alive after SIGHUP"; else
     fail "$c: daemon died on SIGHUP"; return 0
   fi
-  assert_contains "$c: daemon logged the SIGHUP" "$(cat "$GP_LOG")" "SIGHUP received"
   check "$c: daemon serves after SIGHUP" backend_ping
 }
 
 case_idle() {
-  local c="$1" sig="$2" status=0
+  local c="$1" sig="$2" status=0 hups
   backend_ping || true
+  hups="$(hup_lines)"
   signal_daemon "$sig" || status=$?
   if [[ "$sig" == HUP ]]; then
-    assert_hup_serving "$c"
+    assert_hup_serving "$c" "$hups"
   else
     assert_exit "$c" "$sig" "$status"
     check_fails "$c: containerd reports an error while the daemon is down" \
@@ -267,11 +279,12 @@ case_idle() {
 }
 
 case_midpull() {
-  local c="$1" sig="$2" status=0 pull=0
+  local c="$1" sig="$2" status=0 pull=0 hups
+  hups="$(hup_lines)"
   start_midpull "$c"
   signal_daemon "$sig" || status=$?
   if [[ "$sig" == HUP ]]; then
-    assert_hup_serving "$c"
+    assert_hup_serving "$c" "$hups"
     wait_pull || pull=$?
     assert_status "$c: the pull in flight completes despite SIGHUP" 0 "$pull"
     ((pull == 0)) || e2e_log "pull output: $(cat "$PULL_LOG")"
