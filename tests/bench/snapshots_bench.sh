@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# Snapshotter benchmark: containerd-guest-pull-grpc vs containerd's own
+# overlayfs snapshotter (tests/conformance/refserver), both driven in the
+# same run through containerd's gRPC proxy client by tests/bench/snapbench.
+# Prints a table (operation, ours, overlayfs, ratio ours/overlayfs). There
+# are no thresholds: a row passes when both sides completed it.
+#
+# Usage: tests/bench/snapshots_bench.sh [snapbench flags...]
+#   e.g. --layers 100 --list 500 --big-mb 50 (see tests/bench/README.md)
+# Environment:
+#   GUEST_PULL_DAEMON  daemon binary (skips the bazel build)
+#   GOCACHE            Go build cache (default /tmp/guest-pull-gocache)
+# The last line is always "bench: N passed, M failed".
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+readonly HERE REPO
+readonly SOCKET_WAIT_S=20
+readonly STOP_WAIT_S=15
+readonly BENCH_TIMEOUT_S=110
+
+work=""
+bench_pid=""
+pids=()
+passed=0
+failed=0
+extra_failures=0
+
+log() { printf 'snapshots_bench: %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; extra_failures=$((extra_failures + 1)); exit 1; }
+
+setup_gopath() {
+  export GO111MODULE=off
+  export GOPATH="$work/gopath:/usr/share/gocode"
+  export GOCACHE="${GOCACHE:-/tmp/guest-pull-gocache}"
+  export GOFLAGS=""
+  mkdir -p "$work/gopath/src/guestpull"
+  ln -s "$HERE" "$work/gopath/src/guestpull/bench"
+  ln -s "$REPO/tests/conformance" "$work/gopath/src/guestpull/conformance"
+}
+
+build() {
+  local daemon="${GUEST_PULL_DAEMON:-$REPO/bazel-bin/snapshotter/containerd-guest-pull-grpc}"
+  if [[ -z "${GUEST_PULL_DAEMON:-}" && ! -x "$daemon" ]]; then
+    log "bazel build //snapshotter:containerd-guest-pull-grpc"
+    (cd "$REPO" && bazel build //snapshotter:containerd-guest-pull-grpc) >&2 \
+      || die "bazel build of the daemon failed"
+  fi
+  [[ -x "$daemon" ]] || die "daemon binary $daemon is not executable"
+  # A private copy: a concurrent bazel build must not swap it mid-run.
+  cp "$daemon" "$work/daemon"
+  log "building the overlayfs reference server and snapbench"
+  (cd "$work/gopath/src/guestpull/conformance" && go build -o "$work/refserver" ./refserver) \
+    || die "go build refserver failed"
+  (cd "$work/gopath/src/guestpull/bench" && go build -o "$work/snapbench" ./snapbench) \
+    || die "go build snapbench failed"
+}
+
+# start NAME BINARY SOCKET: starts a server with the daemon's flags.
+start() {
+  local name="$1" bin="$2" socket="$3"
+  mkdir -p "$work/$name"
+  "$bin" --address="$socket" --root="$work/$name" --config="$work/config.toml" \
+    --log-level=warn >"$work/$name.log" 2>&1 &
+  local pid=$!
+  pids+=("$pid")
+  local deadline=$((SECONDS + SOCKET_WAIT_S))
+  until [[ -S "$socket" ]]; do
+    kill -0 "$pid" 2>/dev/null || { cat "$work/$name.log" >&2; die "$name exited during startup"; }
+    ((SECONDS < deadline)) || die "$name: socket $socket did not appear within ${SOCKET_WAIT_S}s"
+    sleep 0.1
+  done
+  log "$name (pid $pid) serving on $socket"
+}
+
+stop_all() {
+  local pid deadline status
+  for pid in "${pids[@]}"; do
+    kill -0 "$pid" 2>/dev/null || continue
+    kill -TERM "$pid" 2>/dev/null || true
+    deadline=$((SECONDS + STOP_WAIT_S))
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "pid $pid ignored SIGTERM for ${STOP_WAIT_S}s; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    status=0
+    wait "$pid" 2>/dev/null || status=$?
+    ((status == 0)) || log "pid $pid exited with status $status"
+  done
+  pids=()
+}
+
+# unmount_leftovers unmounts everything below $work, deepest first, bounded.
+unmount_leftovers() {
+  local attempt target targets
+  for attempt in 1 2 3; do
+    mapfile -t targets < <(awk -v w="$work/" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r)
+    ((${#targets[@]})) || return 0
+    log "unmounting ${#targets[@]} leftover mount(s) (attempt $attempt)"
+    for target in "${targets[@]}"; do
+      umount "$target" 2>/dev/null || umount -l "$target" 2>/dev/null || true
+    done
+  done
+}
+
+teardown() {
+  local status=$?
+  trap - EXIT INT TERM
+  if [[ -n "${bench_pid:-}" ]]; then
+    # timeout(1) passes TERM on to snapbench.
+    kill -TERM "$bench_pid" 2>/dev/null || true
+    local n=0
+    while kill -0 "$bench_pid" 2>/dev/null && ((n < 100)); do sleep 0.1; n=$((n + 1)); done
+    kill -KILL "$bench_pid" 2>/dev/null || true
+    wait "$bench_pid" 2>/dev/null || true
+  fi
+  stop_all
+  if [[ -n "$work" ]]; then
+    unmount_leftovers
+    if ((status != 0 || failed + extra_failures != 0)); then
+      local f
+      for f in "$work"/ours.log "$work"/ref.log; do
+        [[ -s "$f" ]] && { log "$(basename "$f") (last 30 lines):"; tail -n 30 "$f" >&2; }
+      done
+    fi
+    rm -rf "$work"
+  fi
+  local total_failed=$((failed + extra_failures))
+  ((total_failed == 0 && status != 0)) && total_failed=1
+  echo "bench: $passed passed, $total_failed failed"
+  ((total_failed == 0)) || exit 1
+  exit 0
+}
+
+main() {
+  trap teardown EXIT
+  trap 'exit 130' INT TERM
+  work="$(mktemp -d /tmp/gpb.XXXXXX)"
+  setup_gopath
+  : >"$work/config.toml"  # empty: every setting at its default
+  build
+  local ours_sock="$work/o.sock" ref_sock="$work/r.sock"
+  start ours "$work/daemon" "$ours_sock"
+  start ref "$work/refserver" "$ref_sock"
+  mkdir -p "$work/mnt"
+  log "running snapbench (limit ${BENCH_TIMEOUT_S}s)"
+  local status=0
+  timeout -s KILL "$BENCH_TIMEOUT_S" "$work/snapbench" -ours "$ours_sock" -ref "$ref_sock" \
+    -scratch "$work/mnt" "$@" >"$work/bench.out" &
+  bench_pid=$!
+  wait "$bench_pid" || status=$?
+  bench_pid=""
+  cat "$work/bench.out"
+  local line
+  line="$(grep -E '^measurements: [0-9]+ passed, [0-9]+ failed$' "$work/bench.out" | tail -n 1 || true)"
+  if [[ -z "$line" ]]; then
+    die "snapbench exited with status $status without a result line"
+  fi
+  passed="$(awk '{print $2}' <<<"$line")"
+  failed="$(awk '{print $4}' <<<"$line")"
+  if ((status != 0 && failed == 0)); then
+    log "snapbench exited with status $status"
+    extra_failures=$((extra_failures + 1))
+  fi
+}
+
+main "$@"

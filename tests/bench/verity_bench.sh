@@ -1,0 +1,279 @@
+#!/usr/bin/env bash
+# dm-verity benchmark: bazel-bin/kata_volume/tools/guest-pull-verity against
+# the standard tools on the same files, in the same run.
+#
+#   index      `guest-pull-verity index LAYER.tar OUT` (tar -> tarfs-indexed
+#              file, diff_id and verity root hash) vs `veritysetup format`
+#              (tree only) on the indexed file OUT it wrote
+#   layer .tar `guest-pull-verity layer LAYER.tar` vs `sha256sum LAYER.tar`
+#              + `veritysetup format` on the indexed file
+#   layer .gz  `guest-pull-verity layer LAYER.tar.gz` vs `sha256sum` of the
+#              blob + `gzip -dc | sha256sum` (diff_id) + `veritysetup format`
+# The peers never build the tarfs index (no standard tool does), so they do
+# less work than guest-pull-verity. Every root hash is cross-checked: a row
+# fails if guest-pull-verity and veritysetup disagree.
+# Then the peak RSS of guest-pull-verity on a 64 MiB and a 256 MiB layer
+# (/usr/bin/time -v, else VmHWM polled from /proc) to show that memory does
+# not grow with the layer size.
+#
+# Usage: tests/bench/verity_bench.sh [--small MiB] [--large MiB] [--runs N]
+#   defaults: --small 64 --large 256 --runs 2 (best of N runs is reported)
+# Environment: GUEST_PULL_VERITY  tool binary (skips the bazel build)
+# The last line is always "bench: N passed, M failed" (a pass is a
+# completed, cross-checked measurement; there are no thresholds).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+readonly HERE REPO
+readonly SALT="0000000000000000000000000000000000000000000000000000000000000000"
+readonly CMD_TIMEOUT_S=120
+
+small_mb=64
+large_mb=256
+runs=2
+work=""
+passed=0
+failed=0
+rows=()
+rss_rows=()
+
+log() { printf 'verity_bench: %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; failed=$((failed + 1)); exit 1; }
+
+parse_args() {
+  while (($#)); do
+    case "$1" in
+      --small) small_mb="${2:?}"; shift ;;
+      --large) large_mb="${2:?}"; shift ;;
+      --runs) runs="${2:?}"; shift ;;
+      -h|--help) trap - EXIT; sed -n '2,/^set -euo/{/^#/p}' "${BASH_SOURCE[0]}"; exit 0 ;;
+      *) die "unknown argument: $1" ;;
+    esac
+    shift
+  done
+  [[ "$small_mb" =~ ^[0-9]+$ && "$large_mb" =~ ^[0-9]+$ && "$runs" =~ ^[1-9]$ ]] \
+    || die "--small/--large must be MiB counts and --runs 1..9"
+}
+
+build() {
+  tool="${GUEST_PULL_VERITY:-$REPO/bazel-bin/kata_volume/tools/guest-pull-verity}"
+  if [[ -z "${GUEST_PULL_VERITY:-}" && ! -x "$tool" ]]; then
+    log "bazel build //kata_volume/tools:guest-pull-verity"
+    (cd "$REPO" && bazel build //kata_volume/tools:guest-pull-verity) >&2 \
+      || die "bazel build of guest-pull-verity failed"
+  fi
+  [[ -x "$tool" ]] || die "$tool is not executable"
+  cp "$tool" "$work/guest-pull-verity"
+  tool="$work/guest-pull-verity"
+  command -v veritysetup >/dev/null || die "veritysetup not found (package cryptsetup-bin)"
+}
+
+# make_layer MiB: $work/l<MiB>.tar (16 files of random data plus a few small
+# files and directories) and $work/l<MiB>.tar.gz.
+make_layer() {
+  local mb="$1" dir="$work/src$1" i per
+  per=$(((mb * 1024) / 16))
+  mkdir -p "$dir/usr/lib/data" "$dir/etc"
+  for i in $(seq -w 1 16); do
+    head -c "${per}K" /dev/urandom >"$dir/usr/lib/data/blob$i"
+  done
+  printf 'root:x:0:0:root:/root:/bin/sh\n' >"$dir/etc/passwd"
+  ln -s ../usr/lib "$dir/etc/lib"
+  tar -C "$dir" -cf "$work/l$mb.tar" .
+  gzip -1 -c "$work/l$mb.tar" >"$work/l$mb.tar.gz"
+  rm -rf "$dir"
+}
+
+# run_timed OUT_PREFIX CMD...: runs CMD once with stdout to OUT_PREFIX.out;
+# sets $elapsed (seconds) and $rss_kib (peak RSS of CMD, a single process).
+run_timed() {
+  local prefix="$1"; shift
+  local t0 t1 status=0
+  t0=$EPOCHREALTIME
+  if [[ -x /usr/bin/time ]]; then
+    timeout "$CMD_TIMEOUT_S" /usr/bin/time -f '%M' -o "$prefix.rss" "$@" >"$prefix.out" || status=$?
+    t1=$EPOCHREALTIME
+    rss_kib="$(tail -n 1 "$prefix.rss")"
+  else
+    "$@" >"$prefix.out" &
+    local pid=$! hwm="" line n=0
+    while kill -0 "$pid" 2>/dev/null && ((n < CMD_TIMEOUT_S * 200)); do
+      line="$(grep -s '^VmHWM:' "/proc/$pid/status" || true)"
+      [[ -n "$line" ]] && hwm="$(awk '{print $2}' <<<"$line")"
+      sleep 0.005; n=$((n + 1))
+    done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+    wait "$pid" || status=$?
+    t1=$EPOCHREALTIME
+    rss_kib="${hwm:-0}"
+  fi
+  elapsed="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
+  return "$status"
+}
+
+# best_of NAME FUNC: runs FUNC $runs times, sets $best (min seconds) and
+# $best_rss (max peak RSS KiB over the runs, of the measured process).
+best_of() {
+  local func="$1" r
+  best=""; best_rss=0
+  for ((r = 0; r < runs; r++)); do
+    "$func" || return 1
+    if [[ -z "$best" ]] || awk -v a="$elapsed" -v b="$best" 'BEGIN { exit !(a < b) }'; then
+      best="$elapsed"
+    fi
+    ((rss_kib > best_rss)) && best_rss="$rss_kib"
+  done
+  return 0
+}
+
+warm() { cat "$@" >/dev/null; }
+
+field() { awk -v k="$1:" '$1 == k { print $2 }' "$2"; }
+
+verity_format() { # DATA HASHFILE -> prints root hash
+  veritysetup format --no-superblock --salt="$SALT" --hash=sha256 \
+    --data-block-size=4096 --hash-block-size=4096 "$1" "$2" | awk '/^Root hash:/ { print $3 }'
+}
+
+# --- the measured commands -------------------------------------------------
+
+ours_index() { rm -f "$work/idx"; run_timed "$work/ours_index" "$tool" index "$cur.tar" "$work/idx"; }
+ours_layer_tar() { run_timed "$work/ours_tar" "$tool" layer "$cur.tar"; }
+ours_layer_gz() { run_timed "$work/ours_gz" "$tool" layer "$cur.tar.gz"; }
+
+peer_format() { rm -f "$work/hash"; run_timed "$work/peer_format" bash -c verity_format_cmd; }
+verity_format_cmd() { verity_format "$cur.idx" "$work/hash"; }
+peer_tar() { rm -f "$work/hash"; run_timed "$work/peer_tar" bash -c peer_tar_cmd; }
+peer_tar_cmd() { sha256sum "$cur.tar" | cut -d' ' -f1; verity_format "$cur.idx" "$work/hash"; }
+peer_gz() { rm -f "$work/hash"; run_timed "$work/peer_gz" bash -c peer_gz_cmd; }
+peer_gz_cmd() {
+  sha256sum "$cur.tar.gz" | cut -d' ' -f1
+  gzip -dc "$cur.tar.gz" | sha256sum | cut -d' ' -f1
+  verity_format "$cur.idx" "$work/hash"
+}
+export -f verity_format verity_format_cmd peer_tar_cmd peer_gz_cmd
+export SALT
+
+mbps() { awk -v mb="$1" -v s="$2" 'BEGIN { printf "%.0f", (s > 0 ? mb / s : 0) }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+
+# row LABEL OURS_S PEER_S MB: one throughput row.
+row() {
+  rows+=("$(printf '%-50s %8ss %6s MB/s %8ss %6s MB/s %6s' "$1" "$2" "$(mbps "$4" "$2")" \
+    "$3" "$(mbps "$4" "$3")" "$(ratio "$2" "$3")")")
+  passed=$((passed + 1))
+}
+fail_row() { rows+=("$(printf '%-50s FAILED: %s' "$1" "$2")"); failed=$((failed + 1)); }
+
+# throughput MiB: the three comparisons on l<MiB>; sets rss_<name>_<MiB>.
+throughput() {
+  local mb="$1" ours_hash peer_hash
+  cur="$work/l$mb"
+  export cur work
+  warm "$cur.tar" "$cur.tar.gz"
+  # index (builds $cur.idx for the peers) vs veritysetup format on it.
+  if best_of ours_index; then
+    local ours_s="$best"; eval "rss_index_$mb=$best_rss"
+    mv "$work/idx" "$cur.idx"
+    ours_hash="$(field verity_hash "$work/ours_index.out")"
+    if best_of peer_format; then
+      peer_hash="$(tail -n 1 "$work/peer_format.out")"
+      if [[ -n "$ours_hash" && "$ours_hash" == "$peer_hash" ]]; then
+        row "index ${mb}MiB tar vs veritysetup format" "$ours_s" "$best" "$mb"
+      else
+        fail_row "index ${mb}MiB tar" "root hash $ours_hash != veritysetup $peer_hash"
+      fi
+    else
+      fail_row "index ${mb}MiB tar" "veritysetup format failed"
+    fi
+  else
+    fail_row "index ${mb}MiB tar" "guest-pull-verity index failed"
+    return 0
+  fi
+  # layer .tar vs sha256sum + veritysetup.
+  if best_of ours_layer_tar && { local ours_s="$best"; eval "rss_tar_$mb=$best_rss"; best_of peer_tar; }; then
+    ours_hash="$(field verity_hash "$work/ours_tar.out")"
+    peer_hash="$(tail -n 1 "$work/peer_tar.out")"
+    local diff_id; diff_id="sha256:$(head -n 1 "$work/peer_tar.out")"
+    if [[ "$ours_hash" == "$peer_hash" && "$(field diff_id "$work/ours_tar.out")" == "$diff_id" ]]; then
+      row "layer ${mb}MiB .tar vs sha256sum+veritysetup" "$ours_s" "$best" "$mb"
+    else
+      fail_row "layer ${mb}MiB .tar" "hash mismatch (verity $ours_hash vs $peer_hash)"
+    fi
+  else
+    fail_row "layer ${mb}MiB .tar" "a command failed"
+  fi
+  # layer .tar.gz vs sha256sum + gzip -dc | sha256sum + veritysetup.
+  if best_of ours_layer_gz && { local ours_s="$best"; eval "rss_gz_$mb=$best_rss"; best_of peer_gz; }; then
+    ours_hash="$(field verity_hash "$work/ours_gz.out")"
+    peer_hash="$(tail -n 1 "$work/peer_gz.out")"
+    local digest diff_id
+    digest="sha256:$(sed -n 1p "$work/peer_gz.out")"
+    diff_id="sha256:$(sed -n 2p "$work/peer_gz.out")"
+    if [[ "$ours_hash" == "$peer_hash" && "$(field digest "$work/ours_gz.out")" == "$digest" \
+          && "$(field diff_id "$work/ours_gz.out")" == "$diff_id" ]]; then
+      row "layer ${mb}MiB .tar.gz vs sha256sum+gzip+veritysetup" "$ours_s" "$best" "$mb"
+    else
+      fail_row "layer ${mb}MiB .tar.gz" "hash mismatch (verity $ours_hash vs $peer_hash)"
+    fi
+  else
+    fail_row "layer ${mb}MiB .tar.gz" "a command failed"
+  fi
+  rm -f "$cur.idx" "$work/hash"
+}
+
+rss_row() { # LABEL VAR_PREFIX
+  local s l
+  s="$(eval "echo \${$2_$small_mb:-}")"
+  l="$(eval "echo \${$2_$large_mb:-}")"
+  if [[ -n "$s" && -n "$l" && "$s" -gt 0 && "$l" -gt 0 ]]; then
+    rss_rows+=("$(printf '%-50s %10.1f %10.1f %8s' "$1" "$(awk -v k="$s" 'BEGIN{print k/1024}')" \
+      "$(awk -v k="$l" 'BEGIN{print k/1024}')" "$(ratio "$l" "$s")")")
+    passed=$((passed + 1))
+  else
+    rss_rows+=("$(printf '%-50s FAILED (no peak RSS figure)' "$1")")
+    failed=$((failed + 1))
+  fi
+}
+
+teardown() {
+  local status=$?
+  trap - EXIT INT TERM
+  [[ -n "$work" ]] && rm -rf "$work"
+  ((failed == 0 && status != 0)) && failed=1
+  echo "bench: $passed passed, $failed failed"
+  ((failed == 0)) || exit 1
+  exit 0
+}
+
+main() {
+  trap teardown EXIT
+  trap 'exit 130' INT TERM
+  parse_args "$@"
+  work="$(mktemp -d /tmp/gpv.XXXXXX)"
+  build
+  local rss_method="/usr/bin/time"
+  [[ -x /usr/bin/time ]] || rss_method="VmHWM polled from /proc"
+  local mb
+  for mb in "$small_mb" "$large_mb"; do
+    log "generating a ${mb} MiB layer (.tar and gzip -1 .tar.gz)"
+    make_layer "$mb"
+    log "measuring ${mb} MiB (best of $runs)"
+    throughput "$mb"
+    rm -f "$work/l$mb.tar" "$work/l$mb.tar.gz"
+  done
+  rss_row "guest-pull-verity index" rss_index
+  rss_row "guest-pull-verity layer .tar" rss_tar
+  rss_row "guest-pull-verity layer .tar.gz" rss_gz
+
+  printf 'Throughput (best of %d; ratio = time ours / time peer, < 1 is faster)\n' "$runs"
+  printf '%-50s %21s %21s %6s\n' "operation" "guest-pull-verity" "peer" "ratio"
+  printf '%s\n' "${rows[@]}"
+  echo
+  printf 'Peak RSS of guest-pull-verity [MiB] (%s)\n' "$rss_method"
+  printf '%-50s %10s %10s %8s\n' "command" "${small_mb}MiB" "${large_mb}MiB" "ratio"
+  printf '%s\n' "${rss_rows[@]}"
+}
+
+main "$@"
