@@ -170,8 +170,10 @@ grpc::Status SnapshotsService::List(
   if (!filter.ok()) return Finish("List", start, filter.status());
   constexpr int kBatch = 100;
   snapshots_v1::ListSnapshotsResponse batch;
+  // Cancellation is checked per batch: IsCancelled() costs ~20us a call.
   auto flush = [&]() -> absl::Status {
     if (batch.info_size() == 0) return absl::OkStatus();
+    if (ctx->IsCancelled()) return absl::CancelledError("List cancelled");
     if (!writer->Write(batch)) {
       return absl::CancelledError("List: client went away");
     }
@@ -179,7 +181,6 @@ grpc::Status SnapshotsService::List(
     return absl::OkStatus();
   };
   absl::Status s = snapshotter_->Walk(*filter, [&](const Info& info) {
-    if (ctx->IsCancelled()) return absl::CancelledError("List cancelled");
     ToProtoInfo(info, batch.add_info());
     return batch.info_size() >= kBatch ? flush() : absl::OkStatus();
   });

@@ -249,19 +249,37 @@ absl::StatusOr<Info> UpdateInfo(Transaction& tx, const Info& info,
 
 absl::Status WalkInfo(Transaction& tx,
                       const std::function<absl::Status(const Info&)>& fn) {
-  auto st = tx.Prepare("SELECT key FROM snapshots ORDER BY key");
+  // Two queries for the whole table (not two per snapshot): labels first,
+  // then the snapshots joined with their parents' keys.
+  std::map<int64_t, Labels> labels;
+  auto lst = tx.Prepare("SELECT snapshot_id, name, value FROM labels");
+  if (!lst.ok()) return lst.status();
+  while (true) {
+    auto row = lst->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    labels[lst->ColumnInt64(0)][lst->ColumnText(1)] = lst->ColumnText(2);
+  }
+  auto st = tx.Prepare(
+      "SELECT s.id, s.key, s.kind, s.created_ns, s.updated_ns, "
+      "IFNULL(p.key, '') FROM snapshots s "
+      "LEFT JOIN snapshots p ON p.id = s.parent_id ORDER BY s.key");
   if (!st.ok()) return st.status();
-  std::vector<std::string> keys;
   while (true) {
     auto row = st->Step();
     if (!row.ok()) return row.status();
     if (!*row) break;
-    keys.push_back(st->ColumnText(0));
-  }
-  for (const std::string& key : keys) {
-    auto info = GetInfo(tx, key);
-    if (!info.ok()) return info.status();
-    if (absl::Status s = fn(info->info); !s.ok()) return s;
+    Info info;
+    int64_t id = st->ColumnInt64(0);
+    info.name = st->ColumnText(1);
+    info.kind = static_cast<Kind>(st->ColumnInt64(2));
+    info.created = FromNs(st->ColumnInt64(3));
+    info.updated = FromNs(st->ColumnInt64(4));
+    info.parent = st->ColumnText(5);
+    if (auto it = labels.find(id); it != labels.end()) {
+      info.labels = std::move(it->second);
+    }
+    if (absl::Status s = fn(info); !s.ok()) return s;
   }
   return absl::OkStatus();
 }
