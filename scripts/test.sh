@@ -2,8 +2,9 @@
 # Installs what is missing, builds everything and runs every test suite:
 # the gtest unit tests (bazel test //...), containerd's snapshotter
 # conformance suite against the daemon, the CRI client and image checks,
-# the deployment suite, and the end-to-end suites on real containerd, runc,
-# a loopback registry and the guest stand-in. Must run as root (real
+# the deployment suite, the end-to-end suites on real containerd, runc,
+# a loopback registry and the guest stand-in, and the benchmarks (figures
+# against containerd's overlayfs and veritysetup, no thresholds). Must run as root (real
 # mounts, containerd). The last line is the total over every suite:
 #   N passed, M failed
 # Environment: E2E_SKIP_LARGE=1 skips the 300 MB image; TEST_SUITES limits
@@ -13,7 +14,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 readonly REPO="$PWD"
 
 readonly SUITES=(unit conformance cri images deploy foundation
-                 standin_selftest functional compatibility stability)
+                 standin_selftest functional compatibility stability
+                 snapshots_bench verity_bench)
 TOTAL_PASSED=0
 TOTAL_FAILED=0
 SUMMARY=()
@@ -73,6 +75,7 @@ run_suite() {
           bash tests/deploy/run.sh; } 2>&1 | tee "$out"
       status=${PIPESTATUS[0]}
       ;;
+    *_bench) bash "tests/bench/$name.sh" 2>&1 | tee "$out"; status=${PIPESTATUS[0]} ;;
     *) bash "tests/e2e/$name.sh" 2>&1 | tee "$out"; status=${PIPESTATUS[0]} ;;
   esac
   record "$name" "$status" "$out"
