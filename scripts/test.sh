@@ -4,8 +4,9 @@
 # conformance suite against the daemon, the CRI client and image checks,
 # the deployment suite, the end-to-end suites on real containerd, runc,
 # a loopback registry and the guest stand-in, and the benchmarks (figures
-# against containerd's overlayfs and veritysetup, no thresholds). Must run as root (real
-# mounts, containerd). The last line is the total over every suite:
+# against containerd's overlayfs and veritysetup, no thresholds). Must run
+# as root (real mounts, containerd). The last line is the total over every
+# suite:
 #   N passed, M failed
 # Environment: E2E_SKIP_LARGE=1 skips the 300 MB image; TEST_SUITES limits
 # the suites (space-separated names from SUITES below).
