@@ -210,19 +210,20 @@ e2e_free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# e2e_stop_pid NAME PID: SIGTERM, bounded wait, then SIGKILL. Returns the
-# process's exit status (non-zero also if it had to be killed).
+# e2e_stop_pid NAME PID [SIGNAL]: sends SIGNAL (default TERM), waits
+# (bounded) and SIGKILLs a process that outlives the wait. Returns the
+# process's exit status, or 124 if it had to be killed.
 e2e_stop_pid() {
-  local name="$1" pid="$2" status=0 deadline
+  local name="$1" pid="$2" sig="${3:-TERM}" status=0 deadline
   [[ -n "$pid" ]] || return 0
-  if kill -TERM "$pid" 2>/dev/null; then
+  if kill "-$sig" "$pid" 2>/dev/null; then
     deadline=$((SECONDS + E2E_STOP_TIMEOUT))
-    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.05; done
     if kill -0 "$pid" 2>/dev/null; then
-      e2e_log "$name (pid $pid) ignored SIGTERM for ${E2E_STOP_TIMEOUT}s; sending SIGKILL"
+      e2e_log "$name (pid $pid) still running ${E2E_STOP_TIMEOUT}s after SIG$sig; sending SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
       wait "$pid" 2>/dev/null || true
-      return 137
+      return 124
     fi
   fi
   wait "$pid" 2>/dev/null || status=$?

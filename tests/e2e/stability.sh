@@ -87,22 +87,16 @@ EOF
 # (bounded) for it to exit and returns its exit status (124 if it did not
 # exit in time; it is then SIGKILLed); GP_PID is cleared. HUP returns 0.
 signal_daemon() {
-  local sig="$1" pid="$GP_PID" deadline status=0
+  local sig="$1" pid="$GP_PID"
   [[ -n "$pid" ]] || { e2e_log "signal_daemon: daemon not running"; return 1; }
-  kill "-$sig" "$pid"
-  e2e_log "sent SIG$sig to the daemon (pid $pid)"
-  [[ "$sig" != HUP ]] || return 0
-  GP_PID=""
-  deadline=$((SECONDS + E2E_STOP_TIMEOUT))
-  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.05; done
-  if kill -0 "$pid" 2>/dev/null; then
-    e2e_log "daemon (pid $pid) still running ${E2E_STOP_TIMEOUT}s after SIG$sig; SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    return 124
+  if [[ "$sig" == HUP ]]; then
+    kill -HUP "$pid"
+    e2e_log "sent SIGHUP to the daemon (pid $pid)"
+    return 0
   fi
-  wait "$pid" 2>/dev/null || status=$?
-  return "$status"
+  GP_PID=""
+  e2e_log "sending SIG$sig to the daemon (pid $pid)"
+  e2e_stop_pid daemon "$pid" "$sig"
 }
 
 # wait_backend DESC: containerd reaches the daemon again (bounded).
