@@ -16,6 +16,8 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 readonly HERE REPO
+# shellcheck source=../tools/peers.sh
+source "$REPO/tests/tools/peers.sh"
 readonly SOCKET_WAIT_S=20
 readonly STOP_WAIT_S=15
 readonly BENCH_TIMEOUT_S=110
@@ -92,18 +94,8 @@ stop_all() {
   pids=()
 }
 
-# unmount_leftovers unmounts everything below $work, deepest first, bounded.
-unmount_leftovers() {
-  local attempt target targets
-  for attempt in 1 2 3; do
-    mapfile -t targets < <(awk -v w="$work/" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r)
-    ((${#targets[@]})) || return 0
-    log "unmounting ${#targets[@]} leftover mount(s) (attempt $attempt)"
-    for target in "${targets[@]}"; do
-      umount "$target" 2>/dev/null || umount -l "$target" 2>/dev/null || true
-    done
-  done
-}
+# unmount_leftovers unmounts everything below $work (peers.sh).
+unmount_leftovers() { peers_umount_under "$work" 3 || true; }
 
 teardown() {
   local status=$?

@@ -3,7 +3,6 @@ package conformance
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"sort"
 	"strings"
@@ -15,13 +14,13 @@ import (
 	"github.com/containerd/containerd/snapshots"
 	"github.com/containerd/containerd/snapshots/proxy"
 	"github.com/containerd/containerd/snapshots/testsuite"
-	"google.golang.org/grpc"
+
+	"guestpull/conformance/unixdial"
 )
 
 const (
 	// snapshotterName is sent in every request's snapshotter field.
 	snapshotterName = "guest-pull"
-	dialTimeout     = 10 * time.Second
 	// Bounds for emptying the snapshotter between cases.
 	cleanupTimeout = 60 * time.Second
 	maxSnapshots   = 4096
@@ -37,7 +36,7 @@ func TestSnapshotterConformance(t *testing.T) {
 		t.Fatal("GUEST_PULL_SOCKET is not set: name the unix socket of the snapshotter under test")
 	}
 	testsuite.SnapshotterSuite(t, "GuestPull", func(ctx context.Context, root string) (snapshots.Snapshotter, func() error, error) {
-		conn, err := dial(ctx, socket)
+		conn, err := unixdial.Dial(ctx, socket)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -54,21 +53,6 @@ func TestSnapshotterConformance(t *testing.T) {
 		}
 		return sn, cleanup, nil
 	})
-}
-
-func dial(ctx context.Context, socket string) (*grpc.ClientConn, error) {
-	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
-	defer cancel()
-	dialer := func(ctx context.Context, addr string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", addr)
-	}
-	conn, err := grpc.DialContext(ctx, socket, grpc.WithInsecure(), grpc.WithBlock(),
-		grpc.WithContextDialer(dialer))
-	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", socket, err)
-	}
-	return conn, nil
 }
 
 // removeAll removes every snapshot visible in ctx's namespace, leaves first,

@@ -15,6 +15,8 @@ import (
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/snapshots"
 	"github.com/containerd/containerd/snapshots/proxy"
+
+	"guestpull/conformance/unixdial"
 )
 
 // TestProxyContract checks what containerd's metadata layer relies on from
@@ -41,7 +43,7 @@ func TestProxyContract(t *testing.T) {
 		c := c
 		t.Run(c.name, func(t *testing.T) {
 			ctx := namespaces.WithNamespace(context.Background(), "contract")
-			conn, err := dial(ctx, socket)
+			conn, err := unixdial.Dial(ctx, socket)
 			if err != nil {
 				t.Fatal(err)
 			}

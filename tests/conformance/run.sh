@@ -20,6 +20,8 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 readonly HERE REPO
+# shellcheck source=../tools/peers.sh
+source "$REPO/tests/tools/peers.sh"
 readonly GO_IMPORT="guestpull/conformance"
 readonly SOCKET_WAIT_S=20
 readonly STOP_WAIT_S=15
@@ -140,18 +142,8 @@ run_suite() {
   fi
 }
 
-# unmount_leftovers unmounts everything below $work, deepest first, bounded.
-unmount_leftovers() {
-  local attempt target
-  for attempt in 1 2 3; do
-    mapfile -t targets < <(awk -v w="$work/" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r)
-    ((${#targets[@]})) || return 0
-    log "unmounting ${#targets[@]} leftover mount(s) (attempt $attempt)"
-    for target in "${targets[@]}"; do
-      umount "$target" 2>/dev/null || umount -l "$target" 2>/dev/null || true
-    done
-  done
-}
+# unmount_leftovers unmounts everything below $work (peers.sh).
+unmount_leftovers() { peers_umount_under "$work" 3 || true; }
 
 teardown() {
   local status=$?

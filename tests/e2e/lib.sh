@@ -26,6 +26,8 @@
 E2E_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 E2E_REPO="$(cd "$E2E_LIB_DIR/../.." && pwd)"
 readonly E2E_LIB_DIR E2E_REPO
+# shellcheck source=../tools/peers.sh
+source "$E2E_REPO/tests/tools/peers.sh"
 
 # Bounds (seconds) for every wait in this library.
 E2E_START_TIMEOUT=${E2E_START_TIMEOUT:-30}
@@ -679,22 +681,8 @@ image_chain_ids() {
 
 # ---------------------------------------------------------------- teardown
 
-# e2e_unmount_all: unmounts everything below $E2E_DIR, deepest first, in at
-# most 5 passes (lazy unmount as a last resort).
-e2e_unmount_all() {
-  local pass target targets
-  for pass in 1 2 3 4 5; do
-    mapfile -t targets < <(awk -v d="$E2E_DIR/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r)
-    ((${#targets[@]})) || return 0
-    e2e_log "unmounting ${#targets[@]} mount(s) under $E2E_DIR (pass $pass)"
-    for target in "${targets[@]}"; do
-      if ((pass < 4)); then umount "$target" 2>/dev/null || true
-      else umount -l "$target" 2>/dev/null || true; fi
-    done
-  done
-  e2e_log "WARNING: mounts still present under $E2E_DIR"
-  return 1
-}
+# e2e_unmount_all: unmounts everything below $E2E_DIR (peers.sh).
+e2e_unmount_all() { peers_umount_under "$E2E_DIR"; }
 
 e2e_dump_logs() {
   local lines="${E2E_LOG_LINES:-200}" f

@@ -121,13 +121,23 @@ peers_stop_pid() {
   wait "$pid" 2>/dev/null || true
 }
 
+# peers_umount_under DIR [PASSES]: unmounts everything mounted below DIR,
+# deepest first so nested mounts go before their parents, in at most PASSES
+# passes (default 5); the last two passes unmount lazily. Returns non-zero
+# if something is still mounted.
 peers_umount_under() {
-  local dir="$1" m
-  # Deepest first, so nested mounts go before their parents.
-  while read -r m; do
-    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null ||
-      echo "peers.sh: could not unmount $m" >&2
-  done < <(awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r)
+  local dir="$1" passes="${2:-5}" pass target targets
+  for ((pass = 1; pass <= passes; pass++)); do
+    mapfile -t targets < <(awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r)
+    ((${#targets[@]})) || return 0
+    echo "unmounting ${#targets[@]} mount(s) under $dir (pass $pass)" >&2
+    for target in "${targets[@]}"; do
+      if ((pass < passes - 1)); then umount "$target" 2>/dev/null || true
+      else umount -l "$target" 2>/dev/null || true; fi
+    done
+  done
+  echo "WARNING: mounts still present under $dir" >&2
+  return 1
 }
 
 # EXIT-trap body of a suite: stops the containerd and registry it started
@@ -140,7 +150,7 @@ peers_teardown_suite() {
   peers_stop_pid "${PEERS_CONTAINERD_PID:-}" containerd
   peers_stop_pid "${PEERS_REGISTRY_PID:-}" docker-registry
   if [[ -n "$tmp" ]]; then
-    peers_umount_under "$tmp"
+    peers_umount_under "$tmp" || true
     if ((keep)); then echo "kept $tmp"; else rm -rf "$tmp"; fi
   fi
   if ((rc != 0 && passed + failed == 0)); then failed=1; fi

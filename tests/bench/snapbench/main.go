@@ -28,7 +28,6 @@ import (
 	"flag"
 	"fmt"
 	"math/rand"
-	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -43,14 +42,14 @@ import (
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/snapshots"
 	"github.com/containerd/containerd/snapshots/proxy"
-	"google.golang.org/grpc"
+
+	"guestpull/conformance/unixdial"
 )
 
 const (
 	namespace       = "bench"
 	snapshotterName = "bench"
 	refLabel        = "containerd.io/snapshot.ref"
-	dialTimeout     = 10 * time.Second
 	statWorkers     = 8
 	// Upper bound on Stat calls per worker during the big Commit.
 	maxStatsPerWorker = 1000000
@@ -116,7 +115,7 @@ func main() {
 		func() {
 			ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), namespace), *perServer)
 			defer cancel()
-			conn, err := dial(ctx, sockets[i])
+			conn, err := unixdial.Dial(ctx, sockets[i])
 			if err != nil {
 				s.errs = append(s.errs, err.Error())
 				return
@@ -141,21 +140,6 @@ func main() {
 	if failed > 0 {
 		os.Exit(1)
 	}
-}
-
-func dial(ctx context.Context, socket string) (*grpc.ClientConn, error) {
-	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
-	defer cancel()
-	dialer := func(ctx context.Context, addr string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", addr)
-	}
-	conn, err := grpc.DialContext(ctx, socket, grpc.WithInsecure(), grpc.WithBlock(),
-		grpc.WithContextDialer(dialer))
-	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", socket, err)
-	}
-	return conn, nil
 }
 
 func printTable(ours, ref *server) (passed, failed int) {
