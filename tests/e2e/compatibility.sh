@@ -117,15 +117,16 @@ assert_same_listing() {
 # guest_path NAME ID: CRI pull with guest pull, then the stand-in runs it.
 # Sets OUT_guest and LIST_guest.
 guest_path() {
-  local name="$1" id="$2" ref="${REF[$2]}" layers chain digest gets=0 work
+  local name="$1" id="$2" ref="${REF[$2]}" layers chain digest gets=0 work mark
   layers="$(images_layer_count "${LAYOUT[$id]}")"
+  mark="$(registry_log_mark)"
   check "$id guest: CRI pull" cri_cmd pull "$ref"
   last_ok || return 0
   assert_eq "$id guest: every layer decided skip (guest-pull)" "$layers" \
     "$(decision_count "$ref" skip guest-pull)"
   assert_eq "$id guest: no layer decided unpack" 0 "$(decision_count "$ref" unpack)"
   for digest in $(registry_layers "$ref"); do
-    gets=$((gets + $(registry_blob_gets "$digest")))
+    gets=$((gets + $(registry_blob_gets "$digest" "$mark")))
   done
   assert_eq "$id guest: host fetched no layer blob" 0 "$gets"
   chain="$(suite_top_chain "${LAYOUT[$id]}")"

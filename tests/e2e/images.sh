@@ -56,7 +56,7 @@
 # options. Needs: umoci, skopeo, busybox (static), jq, flock,
 # tar, gzip, sha256sum.
 
-IMAGES_RECIPE_VERSION="${IMAGES_RECIPE_VERSION:-6}"
+IMAGES_RECIPE_VERSION="${IMAGES_RECIPE_VERSION:-7}"
 IMAGES_DEEP_LAYERS="${IMAGES_DEEP_LAYERS:-42}"
 IMAGES_LARGE_MB="${IMAGES_LARGE_MB:-300}"
 IMAGES_BUSYBOX="${IMAGES_BUSYBOX:-/bin/busybox}"
@@ -116,6 +116,19 @@ _images_add_busybox() {
                 head tail cut sha256sum tr find seq; do
     ln -sf busybox "$rootfs/bin/$applet"
   done
+  # Images built within the same second would otherwise share a
+  # byte-identical base layer (same chain ID), and containerd would skip it
+  # for every image after the first. A stable per-image mtime on /bin keeps
+  # each image's base layer its own.
+  touch -d "@$(_images_identity_epoch)" "$rootfs/bin"
+}
+
+# _images_identity_epoch: a timestamp derived from the image being built
+# (name and variant), the same on every rebuild.
+_images_identity_epoch() {
+  local sum
+  sum="$(printf '%s/%s' "${_IMAGES_CURRENT:-}" "${_IMAGES_VARIANT:-}" | cksum | cut -d' ' -f1)"
+  echo $((1500000000 + sum % 100000000))
 }
 
 # _images_variant_mark ROOT: with a variant, (re)writes ROOT/.variant so the
@@ -124,7 +137,7 @@ _IMAGES_LAYER_NO=0
 _images_variant_mark() {
   _IMAGES_LAYER_NO=$((_IMAGES_LAYER_NO + 1))
   [[ -n "${_IMAGES_VARIANT:-}" ]] || return 0
-  echo "variant=$_IMAGES_VARIANT layer=$_IMAGES_LAYER_NO" >"$1/.variant"
+  echo "image=${_IMAGES_CURRENT:-} variant=$_IMAGES_VARIANT layer=$_IMAGES_LAYER_NO" >"$1/.variant"
 }
 
 # _images_repack LAYOUT BUNDLE: commit the bundle's changes as a new layer.
@@ -319,6 +332,7 @@ _images_build_locked() {
   fi
   rm -rf "$layout" "$stamp"
   work="$(mktemp -d "$cache/.build-$(_images_layout_name "$name").XXXXXX")"
+  _IMAGES_CURRENT="$name"
   _images_new_bundle "$work/oci" "$work/bundle"
   "_images_recipe_$name" "$work/oci" "$work/bundle" "$cache"
   _images_umoci gc --layout "$work/oci"
