@@ -228,6 +228,46 @@ host_mount() {
   check "$id: remove the host rootfs snapshot" ctr_gp_snap rm "$key"
 }
 
+# build_userlookup: builds tests/tools/userlookup (containerd's client in
+# GOPATH mode, offline) into $E2E_DIR/bin once; sets USERLOOKUP.
+USERLOOKUP=""
+build_userlookup() {
+  [[ -z "$USERLOOKUP" ]] || return 0
+  local gopath="$E2E_DIR/gopath"
+  mkdir -p "$gopath/src/guestpull" "$E2E_DIR/bin"
+  ln -sfn "$E2E_REPO/tests/tools/userlookup" "$gopath/src/guestpull/userlookup"
+  (cd "$gopath/src/guestpull/userlookup" &&
+    GO111MODULE=off GOPATH="$gopath:/usr/share/gocode" \
+      GOCACHE="${GOCACHE:-/tmp/guest-pull-gocache}" \
+      timeout 300 go build -o "$E2E_DIR/bin/userlookup" .) || return 1
+  USERLOOKUP="$E2E_DIR/bin/userlookup"
+}
+
+# assert_user_lookup ID: containerd itself resolves a user by name on the
+# host (kata #11162): containerd's client option oci.WithUsername -- what
+# CRI uses for runAsUsername -- mounts the rootfs through mount.fuse3 and
+# the helper and reads the /etc/passwd written from the layer cache; the
+# spec must carry uid/gid 1234.
+assert_user_lookup() {
+  local id="$1"
+  # Called directly, not through check (a subshell would lose USERLOOKUP).
+  if [[ -z "$USERLOOKUP" ]]; then
+    if build_userlookup >"$E2E_DIR/logs/userlookup-build.log" 2>&1; then
+      pass "$id: build the containerd client user lookup"
+    else
+      fail "$id: build the containerd client user lookup" "$(tail -n 20 "$E2E_DIR/logs/userlookup-build.log")"
+      return 0
+    fi
+  fi
+  check "$id: containerd resolves user guest on the host" \
+    "$USERLOOKUP" -address "$CONTAINERD_SOCK" -namespace k8s.io \
+    -snapshotter "$GP_SNAPSHOTTER" -image "${REF[$id]}" -user guest \
+    -id "user-lookup-$id"
+  last_ok || return 0
+  assert_eq "$id: spec user from the host-side lookup" '{"uid":1234,"gid":1234}' \
+    "$E2E_OUT"
+}
+
 # assert_volume ID: the volume option decodes, is valid and describes the
 # image; sets VOLUME_JSON.
 assert_volume() {
@@ -347,6 +387,7 @@ run_positive_case() {
   e2e_log "===== case $id (${REF[$id]})"
   if common_pull_checks "$id"; then
     host_mount "$id" "$TOP"
+    [[ "${id%%-*}" != user ]] || assert_user_lookup "$id"
     assert_volume "$id"
     [[ -z "$VOLUME_JSON" ]] || assert_expected_hashes "$id"
     assert_view_volume "$id"
