@@ -86,10 +86,66 @@ check_removal_frees_space() {
   fi
 }
 
+# start_notify_listener: a stand-in for systemd's notification socket. It
+# records each sd_notify message and, on READY=1, whether the daemon's
+# socket already accepts connections (Type=notify promises that it does).
+start_notify_listener() {
+  NOTIFY_LOG="$E2E_DIR/notify.log"
+  NOTIFY_SOCK="$E2E_DIR/notify.sock"
+  python3 - "$NOTIFY_SOCK" "$GP_SOCK" "$NOTIFY_LOG" <<'PY' &
+import socket, sys, time
+notify, daemon, log = sys.argv[1:4]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(notify)
+s.settimeout(120)
+with open(log, "a", buffering=1) as out:
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            msg = s.recv(4096).decode()
+        except socket.timeout:
+            break
+        for line in msg.splitlines():
+            out.write(line + "\n")
+            if line == "READY=1":
+                c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                try:
+                    c.connect(daemon)
+                    out.write("daemon-accepting-at-ready\n")
+                except OSError as e:
+                    out.write("daemon-not-accepting-at-ready %s\n" % e)
+                c.close()
+            if line == "STOPPING=1":
+                sys.exit(0)
+PY
+  NOTIFY_PID=$!
+  e2e_wait_until 10 "the notify listener" test -S "$NOTIFY_SOCK"
+}
+
+# scrape_metrics: the daemon's Prometheus endpoint.
+scrape_metrics() { curl -sf --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics"; }
+
+# metric NAME_AND_LABELS: the value of one series in E2E_OUT.
+metric() { awk -v k="$1" '$1 == k { print $2 }' <<<"$E2E_OUT"; }
+
 main() {
   e2e_init foundation
   registry_start
+  METRICS_PORT="$(e2e_free_port)"
+  daemon_write_config
+  printf '\n[metrics]\naddress = "127.0.0.1:%s"\n' "$METRICS_PORT" | daemon_config_append
+  start_notify_listener
+  export NOTIFY_SOCKET="$NOTIFY_SOCK"
   start_daemon
+  unset NOTIFY_SOCKET
+  if e2e_wait_until 10 "READY=1" grep -qx READY=1 "$NOTIFY_LOG"; then
+    pass "daemon sent READY=1 to NOTIFY_SOCKET"
+  else
+    fail "daemon sent no READY=1" "$(cat "$NOTIFY_LOG" 2>&1)"
+  fi
+  assert_contains "the socket accepted connections when READY=1 arrived" \
+    "$(cat "$NOTIFY_LOG")" "daemon-accepting-at-ready"
+  e2e_stop_pid "notify listener" "$NOTIFY_PID" || true
   containerd_start
 
   image_build_busybox "$IMAGE" "$TAG" "$LAYERS"
@@ -115,6 +171,19 @@ main() {
 
   assert_layers_committed "before restart"
   run_and_check c1 "first run"
+
+  check "scrape the daemon's /metrics" scrape_metrics
+  if last_ok; then
+    assert_eq "metrics: committed snapshots" "$LAYERS" "$(metric 'guest_pull_snapshots{kind="committed"}')"
+    assert_eq "metrics: no guest-pulled snapshot" 0 "$(metric 'guest_pull_snapshots{kind="guest_pulled"}')"
+    local prepares
+    prepares="$(metric 'guest_pull_rpc_requests_total{rpc="Prepare"}')"
+    if ((${prepares:-0} >= LAYERS)); then pass "metrics: $prepares Prepare RPCs counted"
+    else fail "metrics: Prepare RPCs not counted" "$E2E_OUT"; fi
+    assert_contains "metrics: Prepare latency histogram" "$E2E_OUT" \
+      'guest_pull_rpc_duration_seconds_count{rpc="Prepare"}'
+    assert_contains "metrics: build info" "$E2E_OUT" 'guest_pull_build_info{version="'
+  fi
 
   kill9_daemon
   start_daemon
