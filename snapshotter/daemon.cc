@@ -6,6 +6,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <memory>
 #include <thread>
 
@@ -61,15 +62,19 @@ absl::Status RunDaemon(const config::ResolvedConfig& resolved) {
   // Metrics first: the exporter observes the guest-pull layer and the
   // service. Its snapshot gauge reads the snapshotter opened below.
   std::unique_ptr<Snapshotter> snapshotter;
+  // Read by the exporter's threads; set once the snapshotter is open.
+  std::atomic<Snapshotter*> open_snapshotter{nullptr};
   std::unique_ptr<MetricsExporter> metrics;
   if (!cfg.metrics.address.empty()) {
     auto exporter = MetricsExporter::Start(
         cfg.metrics.address,
-        [&snapshotter]() -> absl::StatusOr<std::map<std::string, int64_t>> {
-          if (snapshotter == nullptr) {
+        [&open_snapshotter]()
+            -> absl::StatusOr<std::map<std::string, int64_t>> {
+          Snapshotter* sn = open_snapshotter.load();
+          if (sn == nullptr) {
             return absl::UnavailableError("snapshotter not open yet");
           }
-          return snapshotter->CountByKind(kLabelGuestPulled);
+          return sn->CountByKind(kLabelGuestPulled);
         });
     if (!exporter.ok()) return exporter.status();
     metrics = *std::move(exporter);
@@ -87,6 +92,7 @@ absl::Status RunDaemon(const config::ResolvedConfig& resolved) {
   auto opened = Snapshotter::Open(options);
   if (!opened.ok()) return opened.status();
   snapshotter = *std::move(opened);
+  open_snapshotter.store(snapshotter.get());
   auto removed = snapshotter->Cleanup();
   if (!removed.ok()) return removed.status();
   if (*removed > 0) {
@@ -120,7 +126,8 @@ absl::Status RunDaemon(const config::ResolvedConfig& resolved) {
                    absl::ToChronoSeconds(kShutdownGrace));
   server->Wait();
   unlink(cfg.address.c_str());
-  metrics.reset();
+  metrics.reset();  // stops the exporter's threads first
+  open_snapshotter.store(nullptr);
   snapshotter.reset();  // closes the database
   LOG(INFO) << "stopped";
   return absl::OkStatus();

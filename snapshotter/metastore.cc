@@ -72,7 +72,9 @@ absl::StatusOr<bool> Statement::Step() {
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  if (rc == SQLITE_CONSTRAINT) {
+  int extended = sqlite3_extended_errcode(db_);
+  if (extended == SQLITE_CONSTRAINT_UNIQUE ||
+      extended == SQLITE_CONSTRAINT_PRIMARYKEY) {
     return absl::AlreadyExistsError(
         absl::StrCat("metadata database: ", sqlite3_errmsg(db_)));
   }
@@ -189,28 +191,29 @@ absl::Status MetaStore::Migrate() {
 
 absl::Status MetaStore::RunInTransaction(
     absl::string_view begin,
-    const std::function<absl::Status(Transaction&)>& fn) {
+    const std::function<absl::Status(Transaction&)>& fn,
+    const std::function<void()>& on_rollback) {
   absl::MutexLock lock(&mu_);
   Transaction tx(db_);
   if (absl::Status s = tx.Exec(begin); !s.ok()) return s;
   absl::Status s = fn(tx);
+  if (s.ok()) s = tx.Exec("COMMIT");
   if (!s.ok()) {
     tx.Exec("ROLLBACK").IgnoreError();
-    return s;
+    if (on_rollback) on_rollback();
   }
-  s = tx.Exec("COMMIT");
-  if (!s.ok()) tx.Exec("ROLLBACK").IgnoreError();
   return s;
 }
 
 absl::Status MetaStore::Update(
-    const std::function<absl::Status(Transaction&)>& fn) {
-  return RunInTransaction("BEGIN IMMEDIATE", fn);
+    const std::function<absl::Status(Transaction&)>& fn,
+    const std::function<void()>& on_rollback) {
+  return RunInTransaction("BEGIN IMMEDIATE", fn, on_rollback);
 }
 
 absl::Status MetaStore::View(
     const std::function<absl::Status(Transaction&)>& fn) {
-  return RunInTransaction("BEGIN", fn);
+  return RunInTransaction("BEGIN", fn, nullptr);
 }
 
 }  // namespace guest_pull

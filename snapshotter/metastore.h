@@ -74,8 +74,12 @@ class MetaStore {
   ~MetaStore();
 
   // Runs `fn` in a write transaction; commits (durably) if it returns OK,
-  // rolls back otherwise and returns its error.
-  absl::Status Update(const std::function<absl::Status(Transaction&)>& fn);
+  // rolls back otherwise and returns its error. `on_rollback`, if given,
+  // runs whenever the transaction did not commit (fn failed or COMMIT
+  // failed), still under the store's lock: undo filesystem work there, since
+  // ids of a rolled-back transaction are handed out again at once.
+  absl::Status Update(const std::function<absl::Status(Transaction&)>& fn,
+                      const std::function<void()>& on_rollback = nullptr);
   // Runs `fn` in a read transaction.
   absl::Status View(const std::function<absl::Status(Transaction&)>& fn);
 
@@ -84,7 +88,8 @@ class MetaStore {
   absl::Status Migrate();
   absl::Status RunInTransaction(
       absl::string_view begin,
-      const std::function<absl::Status(Transaction&)>& fn);
+      const std::function<absl::Status(Transaction&)>& fn,
+      const std::function<void()>& on_rollback);
 
   absl::Mutex mu_;
   sqlite3* db_ ABSL_GUARDED_BY(mu_);

@@ -67,6 +67,44 @@ TEST(MetaStoreTest, UniqueKeyIsAlreadyExists) {
   EXPECT_EQ(dup.code(), absl::StatusCode::kAlreadyExists);
 }
 
+TEST(MetaStoreTest, OnRollbackRunsOnlyWhenNothingCommitted) {
+  std::string path = TempDbPath("rollback");
+  unlink(path.c_str());
+  auto store = MetaStore::Open(path);
+  ASSERT_TRUE(store.ok());
+  int rollbacks = 0;
+  auto count = [&] { ++rollbacks; };
+  ASSERT_TRUE((*store)
+                  ->Update([](Transaction& tx) { return InsertKey(tx, "a"); },
+                           count)
+                  .ok());
+  EXPECT_EQ(rollbacks, 0);
+  EXPECT_FALSE((*store)
+                   ->Update(
+                       [](Transaction& tx) -> absl::Status {
+                         return absl::InternalError("boom");
+                       },
+                       count)
+                   .ok());
+  EXPECT_EQ(rollbacks, 1);
+}
+
+TEST(MetaStoreTest, OtherConstraintsAreNotAlreadyExists) {
+  std::string path = TempDbPath("notnull");
+  unlink(path.c_str());
+  auto store = MetaStore::Open(path);
+  ASSERT_TRUE(store.ok());
+  absl::Status s = (*store)->Update([](Transaction& tx) -> absl::Status {
+    auto st = tx.Prepare(
+        "INSERT INTO snapshots(key, kind, created_ns, updated_ns) "
+        "VALUES(NULL, 2, 0, 0)");
+    if (!st.ok()) return st.status();
+    return st->Run();
+  });
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.code(), absl::StatusCode::kAlreadyExists);
+}
+
 TEST(MetaStoreTest, PersistsAcrossReopen) {
   std::string path = TempDbPath("reopen");
   unlink(path.c_str());

@@ -40,6 +40,10 @@ class RemoteLayers {
                                 absl::string_view parent,
                                 const RemoteLayer& layer) = 0;
 
+  // Labels this component writes and owns (e.g. the marker of a remote
+  // layer): an Update never removes or changes them.
+  virtual std::vector<std::string> OwnedLabels() const = 0;
+
   // Rewrites the mounts of `snapshot` given its ancestors' infos (closest
   // parent first), e.g. into a guest-pull mount when they are remote.
   virtual absl::StatusOr<std::vector<Mount>> Decorate(

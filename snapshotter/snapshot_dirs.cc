@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -59,6 +60,23 @@ absl::Status SnapshotDirs::Init() const {
   return MakeDir(SnapshotsDir(), 0700);
 }
 
+absl::StatusOr<int> SnapshotDirs::LockRoot() const {
+  std::string path = root_ + "/lock";
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoError("open", path, errno);
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    close(fd);
+    if (err == EWOULDBLOCK) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "root ", root_, " is in use by another containerd-guest-pull-grpc "
+          "(", path, " is locked)"));
+    }
+    return ErrnoError("flock", path, err);
+  }
+  return fd;
+}
+
 std::string SnapshotDirs::MetadataPath() const {
   return root_ + "/metadata.db";
 }
@@ -92,6 +110,8 @@ absl::StatusOr<std::string> SnapshotDirs::CreateTemp(
       s = ErrnoError("chmod", fs, errno);
     }
   }
+  // The entries must be durable before the rename makes them a snapshot.
+  if (s.ok()) s = SyncDir(tmpl);
   if (!s.ok()) {
     RemoveAll(tmpl).IgnoreError();
     return s;
@@ -103,8 +123,10 @@ absl::Status SnapshotDirs::Install(const std::string& temp, int64_t id) const {
   std::string target = SnapshotPath(id);
   struct stat st;
   if (lstat(target.c_str(), &st) == 0) {
-    // The id was just allocated, so whatever is here is an orphan of a
-    // transaction that never committed.
+    // The id was just allocated by the caller's transaction (under the
+    // store's lock), so whatever is here was left by a transaction that
+    // never committed before a crash: SQLite hands rolled-back ids out
+    // again.
     if (absl::Status s = RemoveAll(target); !s.ok()) return s;
   }
   if (rename(temp.c_str(), target.c_str()) != 0) {
@@ -119,6 +141,9 @@ absl::StatusOr<std::vector<std::string>> SnapshotDirs::Orphans(
   if (!names.ok()) return names.status();
   std::vector<std::string> orphans;
   for (const std::string& name : *names) {
+    if (absl::StartsWith(name, "new-") || absl::StartsWith(name, "trash-")) {
+      continue;
+    }
     int64_t id;
     if (absl::SimpleAtoi(name, &id) && absl::StrCat(id) == name &&
         ids.count(id) > 0) {
@@ -129,16 +154,29 @@ absl::StatusOr<std::vector<std::string>> SnapshotDirs::Orphans(
   return orphans;
 }
 
-absl::StatusOr<std::vector<std::string>> SnapshotDirs::TempDirs() const {
+absl::StatusOr<std::vector<std::string>> SnapshotDirs::LeftoverDirs() const {
   auto names = ListDir(SnapshotsDir());
   if (!names.ok()) return names.status();
-  std::vector<std::string> temps;
+  std::vector<std::string> leftovers;
   for (const std::string& name : *names) {
-    if (absl::StartsWith(name, "new-")) {
-      temps.push_back(SnapshotsDir() + "/" + name);
+    if (absl::StartsWith(name, "new-") || absl::StartsWith(name, "trash-")) {
+      leftovers.push_back(SnapshotsDir() + "/" + name);
     }
   }
-  return temps;
+  return leftovers;
+}
+
+absl::StatusOr<std::string> SnapshotDirs::MoveToTrash(
+    const std::string& path) const {
+  std::string trash = SnapshotsDir() + "/trash-XXXXXX";
+  // Reserve a unique name, then rename over it (rename replaces an empty
+  // directory; a file orphan needs the name free).
+  if (mkdtemp(trash.data()) == nullptr) return ErrnoError("mkdtemp", trash, errno);
+  if (rmdir(trash.c_str()) != 0) return ErrnoError("rmdir", trash, errno);
+  if (rename(path.c_str(), trash.c_str()) != 0) {
+    return ErrnoError("rename " + path + " to", trash, errno);
+  }
+  return trash;
 }
 
 absl::Status RemoveAll(const std::string& path) {
@@ -172,30 +210,42 @@ absl::Status SyncFilesystem(const std::string& path) {
 }
 
 absl::StatusOr<Usage> DiskUsage(const std::string& dir) {
+  struct stat root_st;
+  if (lstat(dir.c_str(), &root_st) != 0) {
+    if (errno == ENOENT) {
+      return absl::NotFoundError(absl::StrCat(dir, " does not exist"));
+    }
+    return ErrnoError("lstat", dir, errno);
+  }
   Usage usage;
   std::set<std::pair<dev_t, ino_t>> seen;
-  auto count = [&](const std::string& path) -> absl::Status {
+  // Counts `path`; false if it is on another filesystem (not descended).
+  auto count = [&](const std::string& path) -> absl::StatusOr<bool> {
     struct stat st;
     if (lstat(path.c_str(), &st) != 0) {
-      if (errno == ENOENT) return absl::OkStatus();  // removed meanwhile
+      if (errno == ENOENT) return true;  // removed meanwhile
       return ErrnoError("lstat", path, errno);
     }
+    if (st.st_dev != root_st.st_dev) return false;
     if (seen.insert({st.st_dev, st.st_ino}).second) {
       usage.inodes++;
       usage.size += static_cast<int64_t>(st.st_blocks) * 512;
     }
-    return absl::OkStatus();
+    return true;
   };
-  struct stat root_st;
-  if (lstat(dir.c_str(), &root_st) != 0) return ErrnoError("lstat", dir, errno);
-  if (absl::Status s = count(dir); !s.ok()) return s;
+  if (auto s = count(dir); !s.ok()) return s.status();
   std::error_code ec;
   // Symlinks are not followed by default.
   std::filesystem::recursive_directory_iterator it(dir, ec), end;
   for (; !ec && it != end; it.increment(ec)) {
-    if (absl::Status s = count(it->path().string()); !s.ok()) return s;
+    auto same_fs = count(it->path().string());
+    if (!same_fs.ok()) return same_fs.status();
+    if (!*same_fs) it.disable_recursion_pending();
   }
   if (ec) {
+    if (ec == std::errc::no_such_file_or_directory) {
+      return absl::NotFoundError(absl::StrCat(dir, " was removed meanwhile"));
+    }
     return absl::InternalError(absl::StrCat("walk ", dir, ": ", ec.message()));
   }
   return usage;

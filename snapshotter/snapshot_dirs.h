@@ -5,7 +5,10 @@
 //   <root>/snapshots/<id>/work   overlay workdir (active snapshots)
 //   <root>/snapshots/new-XXXXXX  a snapshot being created (renamed to <id>
 //                                inside the creating transaction)
-// Anything else in snapshots/ that no record owns is an orphan for Cleanup.
+//   <root>/snapshots/trash-XXXXXX  an orphan Cleanup is deleting
+//   <root>/lock                  held (flock) by the daemon using the root
+// Anything else in snapshots/ that no record owns is an orphan for Cleanup;
+// new-* and trash-* are swept when the snapshotter opens.
 #ifndef SNAPSHOTTER_SNAPSHOT_DIRS_H_
 #define SNAPSHOTTER_SNAPSHOT_DIRS_H_
 
@@ -28,6 +31,11 @@ class SnapshotDirs {
   // Creates root and snapshots/ (mode 0700) if missing.
   absl::Status Init() const;
 
+  // Takes an exclusive lock on <root>/lock so that no second daemon works
+  // on the same root; returns the descriptor holding it (close to release).
+  // FailedPrecondition if another process holds it.
+  absl::StatusOr<int> LockRoot() const;
+
   const std::string& root() const { return root_; }
   std::string MetadataPath() const;
   std::string SnapshotsDir() const;
@@ -46,12 +54,18 @@ class SnapshotDirs {
   // snapshots/.
   absl::Status Install(const std::string& temp, int64_t id) const;
 
-  // Entries of snapshots/ that are not a directory of an id in `ids`.
+  // Entries of snapshots/ that are not a directory of an id in `ids`, nor
+  // a creation in progress (new-*) or trash (trash-*).
   absl::StatusOr<std::vector<std::string>> Orphans(
       const std::set<int64_t>& ids) const;
 
-  // Entries named new-* (creations a crash interrupted).
-  absl::StatusOr<std::vector<std::string>> TempDirs() const;
+  // Entries named new-* (creations in progress, or interrupted by a crash)
+  // and trash-* (deletions interrupted by a crash).
+  absl::StatusOr<std::vector<std::string>> LeftoverDirs() const;
+
+  // Renames `path` (an entry of snapshots/) to a fresh trash-XXXXXX name,
+  // so it can be deleted later without holding any lock; returns the name.
+  absl::StatusOr<std::string> MoveToTrash(const std::string& path) const;
 
  private:
   std::string root_;
@@ -69,7 +83,8 @@ absl::Status SyncDir(const std::string& dir);
 absl::Status SyncFilesystem(const std::string& path);
 
 // Size (allocated bytes) and distinct inodes below `dir`, not following
-// symlinks or crossing into other filesystems.
+// symlinks or crossing into other filesystems. NotFound if `dir` is gone
+// (e.g. removed meanwhile).
 absl::StatusOr<Usage> DiskUsage(const std::string& dir);
 
 }  // namespace guest_pull

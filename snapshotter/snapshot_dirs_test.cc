@@ -38,12 +38,14 @@ TEST(SnapshotDirsTest, CreateInstallAndOrphans) {
   ASSERT_EQ(mkdir(dirs.SnapshotPath(8).c_str(), 0700), 0);
   auto leftover = dirs.CreateTemp(false, "");
   ASSERT_TRUE(leftover.ok());
-  auto orphans = dirs.Orphans({7});
-  ASSERT_TRUE(orphans.ok());
-  EXPECT_THAT(*orphans, testing::UnorderedElementsAre(dirs.SnapshotPath(8),
-                                                      *leftover));
-  auto temps = dirs.TempDirs();
-  EXPECT_THAT(*temps, testing::ElementsAre(*leftover));
+  // A creation in progress is no orphan; Open sweeps it after a crash.
+  auto orphans_now = dirs.Orphans({7});
+  EXPECT_THAT(*orphans_now, testing::UnorderedElementsAre(dirs.SnapshotPath(8)));
+  auto trash = dirs.MoveToTrash(dirs.SnapshotPath(8));
+  ASSERT_TRUE(trash.ok()) << trash.status();
+  EXPECT_NE(access(dirs.SnapshotPath(8).c_str(), F_OK), 0);
+  auto leftovers = dirs.LeftoverDirs();
+  EXPECT_THAT(*leftovers, testing::UnorderedElementsAre(*leftover, *trash));
 }
 
 TEST(SnapshotDirsTest, TempCopiesParentModeAndOwner) {
@@ -76,7 +78,8 @@ TEST(SnapshotDirsTest, DiskUsageCountsHardlinksOnce) {
   ASSERT_TRUE(usage.ok()) << usage.status();
   EXPECT_EQ(usage->inodes, 3);  // dir, a(=b), c
   EXPECT_GE(usage->size, 10000);
-  EXPECT_FALSE(DiskUsage(root + "/missing").ok());
+  EXPECT_EQ(DiskUsage(root + "/missing").status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST(SnapshotDirsTest, RemoveAllMissingIsFine) {

@@ -1,6 +1,8 @@
 // The snapshotter core.
 #include "snapshotter/snapshotter.h"
 
+#include <unistd.h>
+
 #include <set>
 #include <utility>
 
@@ -42,11 +44,18 @@ absl::StatusOr<std::vector<Info>> ParentInfos(Transaction& tx,
 
 }  // namespace
 
-Snapshotter::Snapshotter(Options options, std::unique_ptr<MetaStore> store)
+Snapshotter::Snapshotter(Options options, std::unique_ptr<MetaStore> store,
+                         int lock_fd)
     : options_(std::move(options)),
       dirs_(options_.root),
       store_(std::move(store)),
+      lock_fd_(lock_fd),
       index_off_(KernelOverlayHasIndex()) {}
+
+Snapshotter::~Snapshotter() {
+  store_.reset();  // close the database before releasing the root
+  close(lock_fd_);
+}
 
 absl::StatusOr<std::unique_ptr<Snapshotter>> Snapshotter::Open(
     Options options) {
@@ -56,17 +65,28 @@ absl::StatusOr<std::unique_ptr<Snapshotter>> Snapshotter::Open(
   }
   SnapshotDirs dirs(options.root);
   if (absl::Status s = dirs.Init(); !s.ok()) return s;
+  // Before touching anything: a second daemon on this root would delete
+  // the first one's creations in progress.
+  auto lock_fd = dirs.LockRoot();
+  if (!lock_fd.ok()) return lock_fd.status();
   auto store = MetaStore::Open(dirs.MetadataPath());
-  if (!store.ok()) return store.status();
-  // Creations interrupted by a crash never committed: drop their temp dirs.
-  auto temps = dirs.TempDirs();
-  if (!temps.ok()) return temps.status();
-  for (const std::string& temp : *temps) {
-    LOG(INFO) << "removing interrupted snapshot creation " << temp;
-    if (absl::Status s = RemoveAll(temp); !s.ok()) return s;
+  auto leftovers = store.ok() ? dirs.LeftoverDirs()
+                              : absl::StatusOr<std::vector<std::string>>(
+                                    store.status());
+  if (!leftovers.ok()) {
+    close(*lock_fd);
+    return leftovers.status();
+  }
+  // Creations and deletions interrupted by a crash: drop what they left.
+  for (const std::string& dir : *leftovers) {
+    LOG(INFO) << "removing leftover of an interrupted operation " << dir;
+    if (absl::Status s = RemoveAll(dir); !s.ok()) {
+      close(*lock_fd);
+      return s;
+    }
   }
   return std::unique_ptr<Snapshotter>(
-      new Snapshotter(std::move(options), *std::move(store)));
+      new Snapshotter(std::move(options), *std::move(store), *lock_fd));
 }
 
 absl::StatusOr<std::vector<Mount>> Snapshotter::Prepare(
@@ -102,27 +122,31 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::CreateSnapshot(
     Kind kind, absl::string_view key, absl::string_view parent,
     const Labels& labels) {
   std::vector<Mount> mounts;
-  std::string created;  // a directory to remove if the transaction fails
-  absl::Status s = store_->Update([&](Transaction& tx) -> absl::Status {
-    auto rec = guest_pull::CreateSnapshot(tx, kind, key, parent, labels,
-                                          options_.now());
-    if (!rec.ok()) return rec.status();
-    std::string parent_fs =
-        rec->parent_ids.empty() ? "" : dirs_.FsPath(rec->parent_ids[0]);
-    auto temp = dirs_.CreateTemp(kind == Kind::kActive, parent_fs);
-    if (!temp.ok()) return temp.status();
-    created = *temp;
-    if (absl::Status s = dirs_.Install(*temp, rec->id); !s.ok()) return s;
-    created = dirs_.SnapshotPath(rec->id);
-    auto m = MountsOf(tx, key, *rec);
-    if (!m.ok()) return m.status();
-    mounts = *std::move(m);
-    return absl::OkStatus();
-  });
-  if (!s.ok()) {
-    if (!created.empty()) RemoveAll(created).IgnoreError();
-    return s;
-  }
+  std::string created;  // the directory this transaction made
+  absl::Status s = store_->Update(
+      [&](Transaction& tx) -> absl::Status {
+        auto rec = guest_pull::CreateSnapshot(tx, kind, key, parent, labels,
+                                              options_.now());
+        if (!rec.ok()) return rec.status();
+        // Everything that can refuse the snapshot comes before the
+        // filesystem work.
+        auto m = MountsOf(tx, key, *rec);
+        if (!m.ok()) return m.status();
+        mounts = *std::move(m);
+        std::string parent_fs =
+            rec->parent_ids.empty() ? "" : dirs_.FsPath(rec->parent_ids[0]);
+        auto temp = dirs_.CreateTemp(kind == Kind::kActive, parent_fs);
+        if (!temp.ok()) return temp.status();
+        created = *temp;
+        if (absl::Status s = dirs_.Install(*temp, rec->id); !s.ok()) return s;
+        created = dirs_.SnapshotPath(rec->id);
+        return absl::OkStatus();
+      },
+      // Under the store's lock: the id goes back to SQLite for reuse.
+      [&] {
+        if (!created.empty()) RemoveAll(created).IgnoreError();
+      });
+  if (!s.ok()) return s;
   return mounts;
 }
 
@@ -130,25 +154,31 @@ absl::Status Snapshotter::CreateRemoteLayer(absl::string_view parent,
                                             const RemoteLayer& layer) {
   if (absl::Status s = ValidateKey(layer.name, "target"); !s.ok()) return s;
   if (absl::Status s = ValidateLabels(layer.labels); !s.ok()) return s;
-  std::string created;
-  absl::Status s = store_->Update([&](Transaction& tx) -> absl::Status {
-    auto id = CreateCommitted(tx, layer.name, parent, layer.labels,
-                              options_.now());
-    if (!id.ok()) return id.status();
-    auto temp = dirs_.CreateTemp(/*with_work=*/false, "");
-    if (!temp.ok()) return temp.status();
-    created = *temp;
-    if (absl::Status s = options_.remote->Populate(*temp + "/fs", parent, layer);
-        !s.ok()) {
-      return s;
-    }
-    if (absl::Status s = SyncFilesystem(*temp); !s.ok()) return s;
-    if (absl::Status s = dirs_.Install(*temp, *id); !s.ok()) return s;
-    created = dirs_.SnapshotPath(*id);
-    return absl::OkStatus();
-  });
+  // Fill and flush the directory before taking the store's lock; new-*
+  // directories are never swept while the daemon runs.
+  auto temp = dirs_.CreateTemp(/*with_work=*/false, "");
+  if (!temp.ok()) return temp.status();
+  absl::Status s = options_.remote->Populate(*temp + "/fs", parent, layer);
+  if (s.ok()) s = SyncFilesystem(*temp);
+  if (!s.ok()) {
+    RemoveAll(*temp).IgnoreError();
+    return s;
+  }
+  std::string installed;
+  s = store_->Update(
+      [&](Transaction& tx) -> absl::Status {
+        auto id = CreateCommitted(tx, layer.name, parent, layer.labels,
+                                  options_.now());
+        if (!id.ok()) return id.status();
+        if (absl::Status s = dirs_.Install(*temp, *id); !s.ok()) return s;
+        installed = dirs_.SnapshotPath(*id);
+        return absl::OkStatus();
+      },
+      [&] {
+        if (!installed.empty()) RemoveAll(installed).IgnoreError();
+      });
+  if (!s.ok()) RemoveAll(*temp).IgnoreError();  // not installed: still ours
   if (absl::IsAlreadyExists(s)) return absl::OkStatus();  // committed before
-  if (!s.ok() && !created.empty()) RemoveAll(created).IgnoreError();
   return s;
 }
 
@@ -214,7 +244,7 @@ absl::Status Snapshotter::Commit(absl::string_view name, absl::string_view key,
         CommitActive(tx, key, name, *usage, labels, options_.now());
     if (!committed.ok()) return committed.status();
     if (*committed != id) {
-      return absl::AbortedError(absl::StrCat(
+      return absl::FailedPreconditionError(absl::StrCat(
           "snapshot ", key, " was replaced while it was being committed"));
     }
     return absl::OkStatus();
@@ -258,7 +288,9 @@ absl::StatusOr<Info> Snapshotter::Update(
   if (absl::Status s = ValidateLabels(info.labels); !s.ok()) return s;
   Info updated;
   absl::Status s = store_->Update([&](Transaction& tx) -> absl::Status {
-    auto r = UpdateInfo(tx, info, fieldpaths, options_.now());
+    std::vector<std::string> owned;
+    if (options_.remote != nullptr) owned = options_.remote->OwnedLabels();
+    auto r = UpdateInfo(tx, info, fieldpaths, options_.now(), owned);
     if (!r.ok()) return r.status();
     updated = *std::move(r);
     return absl::OkStatus();
@@ -300,8 +332,10 @@ absl::StatusOr<Usage> Snapshotter::GetUsage(absl::string_view key) {
 }
 
 absl::StatusOr<int> Snapshotter::Cleanup() {
-  int removed = 0;
-  // Holding the write transaction keeps creations from racing the sweep.
+  absl::MutexLock cleanup_lock(&cleanup_mu_);
+  std::vector<std::string> trash;
+  // Under the write lock, orphans only move aside (a rename); deleting
+  // large trees happens after, so no RPC waits behind it.
   absl::Status s = store_->Update([&](Transaction& tx) -> absl::Status {
     auto ids = IdMap(tx);
     if (!ids.ok()) return ids.status();
@@ -310,13 +344,17 @@ absl::StatusOr<int> Snapshotter::Cleanup() {
     auto orphans = dirs_.Orphans(owned);
     if (!orphans.ok()) return orphans.status();
     for (const std::string& path : *orphans) {
-      if (absl::Status s = RemoveAll(path); !s.ok()) return s;
-      ++removed;
+      auto moved = dirs_.MoveToTrash(path);
+      if (!moved.ok()) return moved.status();
+      trash.push_back(*std::move(moved));
     }
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
-  return removed;
+  for (const std::string& path : trash) {
+    if (absl::Status rm = RemoveAll(path); !rm.ok()) return rm;
+  }
+  return static_cast<int>(trash.size());
 }
 
 absl::StatusOr<std::map<std::string, int64_t>> Snapshotter::CountByKind(

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "snapshotter/filters.h"
 #include "snapshotter/metastore.h"
 #include "snapshotter/remote_layers.h"
@@ -62,8 +63,10 @@ class Snapshotter {
 
   const SnapshotDirs& dirs() const { return dirs_; }
 
+  ~Snapshotter();
+
  private:
-  Snapshotter(Options options, std::unique_ptr<MetaStore> store);
+  Snapshotter(Options options, std::unique_ptr<MetaStore> store, int lock_fd);
 
   absl::StatusOr<std::vector<Mount>> CreateSnapshot(Kind kind,
                                                     absl::string_view key,
@@ -79,7 +82,10 @@ class Snapshotter {
   Options options_;
   SnapshotDirs dirs_;
   std::unique_ptr<MetaStore> store_;
+  const int lock_fd_;  // holds <root>/lock
   bool index_off_;
+  // One Cleanup deletes at a time (they would race over the same trash).
+  absl::Mutex cleanup_mu_;
 };
 
 }  // namespace guest_pull

@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 
 #include "gmock/gmock.h"
@@ -231,9 +233,13 @@ class FakeRemote : public RemoteLayers {
     std::ofstream(fs_dir + "/marker") << layer.name;
     return absl::OkStatus();
   }
+  std::vector<std::string> OwnedLabels() const override {
+    return {"remote.layer"};
+  }
   absl::StatusOr<std::vector<Mount>> Decorate(
       const Info& snapshot, const std::vector<Info>& parents,
       std::vector<Mount> mounts) override {
+    if (refuse_rootfs) return absl::FailedPreconditionError("refused");
     parents_seen = parents.size();
     if (!parents.empty() && parents[0].labels.count("remote.layer")) {
       mounts[0].type = "fuse.fake";
@@ -241,6 +247,7 @@ class FakeRemote : public RemoteLayers {
     return mounts;
   }
   size_t parents_seen = 0;
+  bool refuse_rootfs = false;
 };
 
 TEST_F(SnapshotterTest, RemoteLayersAreCommittedAndDecorated) {
@@ -271,6 +278,65 @@ TEST_F(SnapshotterTest, RemoteLayersAreCommittedAndDecorated) {
   std::string content;
   marker >> content;
   EXPECT_EQ(content, "chain2");
+}
+
+TEST_F(SnapshotterTest, RefusedPrepareLeavesNoDirectoryAndIdReuseIsSafe) {
+  FakeRemote remote;
+  Open(&remote);
+  ASSERT_TRUE(sn_->Prepare("a", "", {}).ok());
+  ASSERT_TRUE(sn_->Commit("base", "a", {}).ok());
+  auto entries = [&] {
+    std::vector<std::string> names;
+    for (const auto& e :
+         std::filesystem::directory_iterator(sn_->dirs().SnapshotsDir())) {
+      names.push_back(e.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  };
+  std::vector<std::string> before = entries();
+  remote.refuse_rootfs = true;
+  EXPECT_EQ(sn_->Prepare("bad", "base", {}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(entries(), before);
+  remote.refuse_rootfs = false;
+  // SQLite hands the rolled-back id out again: the new snapshot must keep
+  // its directory.
+  auto good = sn_->Prepare("good", "base", {});
+  ASSERT_TRUE(good.ok()) << good.status();
+  std::string upper;
+  for (const std::string& o : (*good)[0].options) {
+    if (o.rfind("upperdir=", 0) == 0) upper = o.substr(9);
+  }
+  ASSERT_FALSE(upper.empty());
+  EXPECT_EQ(access(upper.c_str(), F_OK), 0);
+  EXPECT_TRUE(sn_->Commit("good-c", "good", {}).ok());
+}
+
+TEST_F(SnapshotterTest, UpdateKeepsOwnedLabelsAndDropsEmptyValues) {
+  FakeRemote remote;
+  Open(&remote);
+  ASSERT_EQ(sn_->Prepare("x", "", {{"remote", "chain"}}).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  Info in{"chain"};
+  in.labels = {{"containerd.io/snapshot/other", "v"}, {"empty", ""}};
+  auto out = sn_->Update(in, {});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->labels, (Labels{{"containerd.io/snapshot/other", "v"},
+                                 {"remote.layer", "yes"}}));
+  EXPECT_EQ(sn_->Stat("chain")->labels, out->labels);
+  in.labels = {{"remote.layer", "no"}};
+  out = sn_->Update(in, {"labels.remote.layer"});
+  EXPECT_EQ(out->labels.at("remote.layer"), "yes");
+}
+
+TEST_F(SnapshotterTest, SecondSnapshotterOnTheSameRootIsRefused) {
+  Snapshotter::Options opts;
+  opts.root = root_;
+  auto second = Snapshotter::Open(opts);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(second.status().message(), HasSubstr("in use"));
+  EXPECT_TRUE(sn_->Prepare("still-works", "", {}).ok());
 }
 
 }  // namespace

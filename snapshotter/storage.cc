@@ -80,6 +80,7 @@ absl::Status WriteLabels(Transaction& tx, int64_t id, const Labels& labels) {
   if (!del.ok()) return del.status();
   if (absl::Status s = del->Bind(1, id).Run(); !s.ok()) return s;
   for (const auto& [k, v] : labels) {
+    if (v.empty()) continue;  // containerd's storage does not keep them
     auto ins = tx.Prepare(
         "INSERT INTO labels(snapshot_id, name, value) VALUES(?, ?, ?)");
     if (!ins.ok()) return ins.status();
@@ -209,7 +210,8 @@ absl::StatusOr<InfoRecord> GetInfo(Transaction& tx, absl::string_view key) {
 
 absl::StatusOr<Info> UpdateInfo(Transaction& tx, const Info& info,
                                 const std::vector<std::string>& fieldpaths,
-                                absl::Time now) {
+                                absl::Time now,
+                                const std::vector<std::string>& owned) {
   auto current = GetInfo(tx, info.name);
   if (!current.ok()) return current.status();
   Info updated = current->info;
@@ -233,6 +235,17 @@ absl::StatusOr<Info> UpdateInfo(Transaction& tx, const Info& info,
             ": only labels are mutable"));
       }
     }
+  }
+  for (const std::string& key : owned) {
+    auto it = current->info.labels.find(key);
+    if (it == current->info.labels.end()) {
+      updated.labels.erase(key);
+    } else {
+      updated.labels[key] = it->second;
+    }
+  }
+  for (auto it = updated.labels.begin(); it != updated.labels.end();) {
+    it = it->second.empty() ? updated.labels.erase(it) : std::next(it);
   }
   updated.updated = now;
   if (absl::Status s = WriteLabels(tx, current->id, updated.labels); !s.ok()) {

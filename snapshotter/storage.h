@@ -48,10 +48,12 @@ absl::StatusOr<InfoRecord> GetInfo(Transaction& tx, absl::string_view key);
 
 // Updates the mutable fields of info.name: labels, selected by `fieldpaths`
 // ("labels", "labels.<key>"; all labels when empty). Other paths are
-// InvalidArgument.
+// InvalidArgument. A label set to "" is removed (as in containerd); labels
+// named in `owned` keep their current value whatever the update says.
 absl::StatusOr<Info> UpdateInfo(Transaction& tx, const Info& info,
                                 const std::vector<std::string>& fieldpaths,
-                                absl::Time now);
+                                absl::Time now,
+                                const std::vector<std::string>& owned = {});
 
 // Calls fn for every snapshot, in key order; stops at the first error.
 absl::Status WalkInfo(Transaction& tx,

@@ -158,6 +158,12 @@ absl::Status GuestPullLayers::Populate(const std::string& fs_dir,
   return WriteUserFile(etc, "group", entry->group);
 }
 
+std::vector<std::string> GuestPullLayers::OwnedLabels() const {
+  // Losing the marker would turn a guest-pulled chain into an empty host
+  // rootfs, silently.
+  return {kLabelGuestPulled};
+}
+
 absl::StatusOr<std::vector<Mount>> GuestPullLayers::Decorate(
     const Info& snapshot, const std::vector<Info>& parents,
     std::vector<Mount> mounts) {

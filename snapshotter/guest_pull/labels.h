@@ -28,6 +28,10 @@ inline constexpr char kLabelGuestPulled[] =
 // tool; takes precedence over the layer cache.
 inline constexpr char kLabelVerityRootHash[] =
     "io.katacontainers.dm-verity.root-hash";
+// The same under containerd's inherited prefix: only this spelling reaches
+// the snapshotter when set through containerd (e.g. `ctr snapshots label`).
+inline constexpr char kLabelInheritedVerityRootHash[] =
+    "containerd.io/snapshot/io.katacontainers.dm-verity.root-hash";
 
 }  // namespace guest_pull
 

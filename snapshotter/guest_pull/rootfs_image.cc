@@ -65,6 +65,9 @@ absl::StatusOr<std::optional<kata_volume::GuestPullImage>> DescribeRootfsImage(
     if (mode != config::VerityMode::kOff) {
       out.verity_root_hash = LabelOr(layer, kLabelVerityRootHash);
       if (out.verity_root_hash.empty()) {
+        out.verity_root_hash = LabelOr(layer, kLabelInheritedVerityRootHash);
+      }
+      if (out.verity_root_hash.empty()) {
         bool hit = entry != nullptr && !entry->verity_hash.empty();
         if (observer != nullptr) observer->ObserveLayerCacheLookup(hit);
         if (hit) out.verity_root_hash = entry->verity_hash;

@@ -26,9 +26,10 @@
 
 namespace guest_pull {
 
-// `parents` are the rootfs snapshot's ancestors, closest first. Diff IDs and
-// verity hashes come from the snapshot label io.katacontainers.dm-verity.
-// root-hash or else from `cache` via the chain-ID equation. With mode
+// `parents` are the rootfs snapshot's ancestors, closest first. Verity
+// hashes come from the snapshot label io.katacontainers.dm-verity.root-hash
+// (or its containerd-inherited spelling under containerd.io/snapshot/), else
+// from `cache` via the chain-ID equation, like diff IDs. With mode
 // kRequired, a layer without an expected hash is FailedPrecondition naming
 // every such layer. `observer` may be null.
 absl::StatusOr<std::optional<kata_volume::GuestPullImage>> DescribeRootfsImage(

@@ -74,6 +74,18 @@ TEST(RootfsImageTest, LabelHashWinsOverCache) {
   EXPECT_EQ((**image).layers[1].verity_root_hash, Hex('9'));
 }
 
+TEST(RootfsImageTest, InheritedLabelSpellingIsAccepted) {
+  Chain c = TwoLayers();
+  c.cache.clear();
+  c.parents[0].labels[kLabelInheritedVerityRootHash] = Hex('8');
+  c.parents[1].labels[kLabelVerityRootHash] = Hex('7');
+  auto image = DescribeRootfsImage(c.parents, c.cache,
+                                   config::VerityMode::kRequired, nullptr);
+  ASSERT_TRUE(image.ok()) << image.status();
+  EXPECT_EQ((**image).layers[0].verity_root_hash, Hex('7'));
+  EXPECT_EQ((**image).layers[1].verity_root_hash, Hex('8'));
+}
+
 TEST(RootfsImageTest, RequiredModeNamesLayersWithoutHash) {
   Chain c = TwoLayers();
   c.cache.pop_back();
