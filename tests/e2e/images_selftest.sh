@@ -24,22 +24,14 @@ REPO_ROOT="$(cd "$HERE/../.." && pwd)"
 source "$HERE/images.sh"
 # shellcheck source=tests/tools/peers.sh
 source "$REPO_ROOT/tests/tools/peers.sh"
+# shellcheck source=tests/tools/suite_counters.sh
+source "$REPO_ROOT/tests/tools/suite_counters.sh"
 
 WITH_LARGE=""
 KEEP=0
 WITH_CONTAINERD=1
-PASSED=0
-FAILED=0
 TMP=""
 CACHE=""
-
-pass() { PASSED=$((PASSED + 1)); echo "PASS: $*"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL: $*"; }
-check() {
-  local name="$1"
-  shift
-  if "$@"; then pass "$name"; else fail "$name"; fi
-}
 
 parse_args() {
   local a

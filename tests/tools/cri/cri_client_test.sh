@@ -19,21 +19,12 @@ KEEP=0
 
 # shellcheck source=tests/tools/peers.sh
 source "$REPO_ROOT/tests/tools/peers.sh"
+# shellcheck source=tests/tools/suite_counters.sh
+source "$REPO_ROOT/tests/tools/suite_counters.sh"
 # shellcheck source=tests/e2e/images.sh
 source "$REPO_ROOT/tests/e2e/images.sh"
 
-PASSED=0
-FAILED=0
 TMP=""
-
-pass() { PASSED=$((PASSED + 1)); echo "PASS: $*"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL: $*"; }
-# check NAME CMD...: runs CMD, records pass/fail.
-check() {
-  local name="$1"
-  shift
-  if "$@"; then pass "$name"; else fail "$name"; fi
-}
 
 teardown() { peers_teardown_suite $? "$TMP" "$KEEP" "$PASSED" "$FAILED"; }
 
