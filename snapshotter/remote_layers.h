@@ -40,6 +40,11 @@ class RemoteLayers {
                                 absl::string_view parent,
                                 const RemoteLayer& layer) = 0;
 
+  // Called before mounts are built, outside every lock: the place for I/O
+  // that Decorate needs (e.g. reloading a changed file), so that Decorate,
+  // which runs inside the store's transaction, does none.
+  virtual void Refresh() = 0;
+
   // Labels this component writes and owns (e.g. the marker of a remote
   // layer): an Update never removes or changes them.
   virtual std::vector<std::string> OwnedLabels() const = 0;

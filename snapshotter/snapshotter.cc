@@ -95,6 +95,7 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::Prepare(
     return s;
   }
   if (options_.remote != nullptr) {
+    options_.remote->Refresh();
     auto remote = options_.remote->Intercept(key, parent, labels);
     if (!remote.ok()) return remote.status();
     if (remote->has_value()) {
@@ -115,6 +116,7 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::View(absl::string_view key,
   if (absl::Status s = ValidateKeyAndParent(key, parent, labels); !s.ok()) {
     return s;
   }
+  if (options_.remote != nullptr) options_.remote->Refresh();
   return CreateSnapshot(Kind::kView, key, parent, labels);
 }
 
@@ -195,6 +197,7 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::MountsOf(
 
 absl::StatusOr<std::vector<Mount>> Snapshotter::Mounts(absl::string_view key) {
   if (absl::Status s = ValidateKey(key, "key"); !s.ok()) return s;
+  if (options_.remote != nullptr) options_.remote->Refresh();
   std::vector<Mount> mounts;
   absl::Status s = store_->View([&](Transaction& tx) -> absl::Status {
     auto rec = GetSnapshot(tx, key);

@@ -233,6 +233,7 @@ class FakeRemote : public RemoteLayers {
     std::ofstream(fs_dir + "/marker") << layer.name;
     return absl::OkStatus();
   }
+  void Refresh() override { ++refreshes; }
   std::vector<std::string> OwnedLabels() const override {
     return {"remote.layer"};
   }
@@ -248,6 +249,7 @@ class FakeRemote : public RemoteLayers {
   }
   size_t parents_seen = 0;
   bool refuse_rootfs = false;
+  int refreshes = 0;
 };
 
 TEST_F(SnapshotterTest, RemoteLayersAreCommittedAndDecorated) {
@@ -270,6 +272,7 @@ TEST_F(SnapshotterTest, RemoteLayersAreCommittedAndDecorated) {
   ASSERT_TRUE(rootfs.ok()) << rootfs.status();
   EXPECT_EQ((*rootfs)[0].type, "fuse.fake");
   EXPECT_EQ(remote.parents_seen, 2u);
+  EXPECT_GT(remote.refreshes, 0);
   // The marker written by Populate sits in the layer directory.
   std::string lower = (*rootfs)[0].options.back();
   EXPECT_THAT(lower, StartsWith("lowerdir="));

@@ -158,6 +158,8 @@ absl::Status GuestPullLayers::Populate(const std::string& fs_dir,
   return WriteUserFile(etc, "group", entry->group);
 }
 
+void GuestPullLayers::Refresh() { cache_.Get(); }
+
 std::vector<std::string> GuestPullLayers::OwnedLabels() const {
   // Losing the marker would turn a guest-pulled chain into an empty host
   // rootfs, silently.
@@ -168,7 +170,8 @@ absl::StatusOr<std::vector<Mount>> GuestPullLayers::Decorate(
     const Info& snapshot, const std::vector<Info>& parents,
     std::vector<Mount> mounts) {
   if (parents.empty() || mounts.size() != 1) return mounts;
-  std::shared_ptr<const verity::LayerCache> cache = cache_.Get();
+  // Runs inside the store's transaction: no file I/O here (see Refresh).
+  std::shared_ptr<const verity::LayerCache> cache = cache_.Current();
   auto image = DescribeRootfsImage(parents, *cache, verity_mode_, observer_);
   if (!image.ok()) {
     return absl::Status(image.status().code(),

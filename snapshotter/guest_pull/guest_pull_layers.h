@@ -33,6 +33,8 @@ class GuestPullLayers : public RemoteLayers {
       const Labels& labels) override;
   absl::Status Populate(const std::string& fs_dir, absl::string_view parent,
                         const RemoteLayer& layer) override;
+  // Reloads the layer cache if its file changed.
+  void Refresh() override;
   std::vector<std::string> OwnedLabels() const override;
   absl::StatusOr<std::vector<Mount>> Decorate(
       const Info& snapshot, const std::vector<Info>& parents,

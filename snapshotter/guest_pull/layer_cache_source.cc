@@ -25,6 +25,11 @@ LayerCacheSource::Stamp LayerCacheSource::CurrentStamp() const {
   return s;
 }
 
+std::shared_ptr<const verity::LayerCache> LayerCacheSource::Current() {
+  absl::MutexLock lock(&mu_);
+  return cache_;
+}
+
 std::shared_ptr<const verity::LayerCache> LayerCacheSource::Get() {
   if (path_.empty()) return cache_;
   absl::MutexLock lock(&mu_);

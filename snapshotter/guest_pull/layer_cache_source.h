@@ -21,10 +21,13 @@ class LayerCacheSource {
   // `path` empty: no cache (Get() is always empty).
   explicit LayerCacheSource(std::string path);
 
-  // The cache as of the file's current version. A missing file is an empty
-  // cache; a malformed one keeps the last good version. Problems are logged
-  // once per file version.
+  // The cache as of the file's current version (stats the file, reparses
+  // it when it changed). A missing file is an empty cache; a malformed one
+  // keeps the last good version. Problems are logged once per file version.
   std::shared_ptr<const verity::LayerCache> Get();
+
+  // The cache as last loaded by Get(); no I/O.
+  std::shared_ptr<const verity::LayerCache> Current();
 
   const std::string& path() const { return path_; }
 
