@@ -33,13 +33,7 @@ log() { printf 'snapshots_bench: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; extra_failures=$((extra_failures + 1)); exit 1; }
 
 setup_gopath() {
-  export GO111MODULE=off
-  export GOPATH="$work/gopath:/usr/share/gocode"
-  export GOCACHE="${GOCACHE:-/tmp/guest-pull-gocache}"
-  export GOFLAGS=""
-  mkdir -p "$work/gopath/src/guestpull"
-  ln -s "$HERE" "$work/gopath/src/guestpull/bench"
-  ln -s "$REPO/tests/conformance" "$work/gopath/src/guestpull/conformance"
+  peers_gopath "$work/gopath" bench="$HERE" conformance="$REPO/tests/conformance"
 }
 
 build() {

@@ -50,14 +50,7 @@ parse_args() {
   done
 }
 
-setup_gopath() {
-  export GO111MODULE=off
-  export GOPATH="$work/gopath:/usr/share/gocode"
-  export GOCACHE="${GOCACHE:-/tmp/guest-pull-gocache}"
-  export GOFLAGS=""
-  mkdir -p "$work/gopath/src/guestpull"
-  ln -s "$HERE" "$work/gopath/src/$GO_IMPORT"
-}
+setup_gopath() { peers_gopath "$work/gopath" "${GO_IMPORT#guestpull/}=$HERE"; }
 
 # build_binaries sets $daemon (the server to start) and $test_bin.
 build_binaries() {

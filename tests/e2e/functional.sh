@@ -234,12 +234,10 @@ USERLOOKUP=""
 build_userlookup() {
   [[ -z "$USERLOOKUP" ]] || return 0
   local gopath="$E2E_DIR/gopath"
-  mkdir -p "$gopath/src/guestpull" "$E2E_DIR/bin"
-  ln -sfn "$E2E_REPO/tests/tools/userlookup" "$gopath/src/guestpull/userlookup"
-  (cd "$gopath/src/guestpull/userlookup" &&
-    GO111MODULE=off GOPATH="$gopath:/usr/share/gocode" \
-      GOCACHE="${GOCACHE:-/tmp/guest-pull-gocache}" \
-      timeout 300 go build -o "$E2E_DIR/bin/userlookup" .) || return 1
+  mkdir -p "$E2E_DIR/bin"
+  (peers_gopath "$gopath" userlookup="$E2E_REPO/tests/tools/userlookup" &&
+    cd "$gopath/src/guestpull/userlookup" &&
+    timeout 300 go build -o "$E2E_DIR/bin/userlookup" .) || return 1
   USERLOOKUP="$E2E_DIR/bin/userlookup"
 }
 

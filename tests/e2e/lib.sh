@@ -322,11 +322,9 @@ daemon_binary() {
 # overlayfs snapshotter behind the same flags) with go in GOPATH mode.
 e2e_build_reference() {
   local gopath="$E2E_DIR/gopath"
-  mkdir -p "$gopath/src/guestpull"
-  ln -sfn "$E2E_REPO/tests/conformance" "$gopath/src/guestpull/conformance"
-  (cd "$gopath/src/guestpull/conformance" &&
-    GO111MODULE=off GOFLAGS="" GOPATH="$gopath:/usr/share/gocode" \
-      GOCACHE="${GOCACHE:-/tmp/guest-pull-gocache}" go build -o "$E2E_DIR/refserver" ./refserver) >&2 \
+  (peers_gopath "$gopath" conformance="$E2E_REPO/tests/conformance" &&
+    cd "$gopath/src/guestpull/conformance" &&
+    go build -o "$E2E_DIR/refserver" ./refserver) >&2 \
     || e2e_die "building the reference server failed"
 }
 

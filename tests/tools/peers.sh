@@ -158,3 +158,17 @@ peers_teardown_suite() {
   if ((failed > 0)); then exit 1; fi
   exit "$rc"
 }
+
+# peers_gopath DIR NAME=SRC...: makes DIR a GOPATH, in front of Debian's Go
+# sources (/usr/share/gocode), in which guestpull/NAME links to SRC, and
+# exports the offline GOPATH-mode environment for go build / go test.
+peers_gopath() {
+  local dir="$1" spec
+  shift
+  export GO111MODULE=off GOFLAGS="" GOPATH="$dir:/usr/share/gocode"
+  export GOCACHE="${GOCACHE:-/tmp/guest-pull-gocache}"
+  mkdir -p "$dir/src/guestpull"
+  for spec in "$@"; do
+    ln -sfn "${spec#*=}" "$dir/src/guestpull/${spec%%=*}"
+  done
+}
