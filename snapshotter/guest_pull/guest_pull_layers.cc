@@ -142,7 +142,8 @@ absl::Status GuestPullLayers::Populate(const std::string& fs_dir,
                                        absl::string_view parent,
                                        const RemoteLayer& layer) {
   if (!write_passwd_) return absl::OkStatus();
-  std::shared_ptr<const verity::LayerCache> cache = cache_.Get();
+  // Prepare called Refresh() just before Intercept and Populate.
+  std::shared_ptr<const verity::LayerCache> cache = cache_.Current();
   const verity::LayerCacheEntry* entry = verity::FindLayerByChain(
       *cache, ChainIdOf(parent), ChainIdOf(layer.name));
   if (entry == nullptr || (entry->passwd.empty() && entry->group.empty())) {
