@@ -7,18 +7,22 @@
 # against containerd's overlayfs and veritysetup, no thresholds). Must run
 # as root (real mounts, containerd). The last line is the total over every
 # suite:
-#   N passed, M failed
-# Environment: E2E_SKIP_LARGE=1 skips the 300 MB image; TEST_SUITES limits
-# the suites (space-separated names from SUITES below).
+#   N passed, M failed, K skipped
+# Environment: GUEST_PULL_TEST_MODE=long runs the long mode (the rest of the
+# matrix, long runs); E2E_SKIP_LARGE=1 skips the 300 MB image; TEST_SUITES
+# limits the suites (space-separated names from SUITES below).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 readonly REPO="$PWD"
+# shellcheck source=../tests/harness/harness.sh
+source tests/harness/harness.sh
 
 readonly SUITES=(unit conformance cri images deploy foundation
                  standin_selftest functional compatibility stability
                  snapshots_bench verity_bench)
 TOTAL_PASSED=0
 TOTAL_FAILED=0
+TOTAL_SKIPPED=0
 SUMMARY=()
 
 log() { printf '\n=== %s\n' "$*"; }
@@ -26,19 +30,19 @@ log() { printf '\n=== %s\n' "$*"; }
 # Adds a suite's "N passed, M failed" (its last such line) to the totals;
 # a suite that printed none but failed counts as one failure.
 record() {
-  local name="$1" status="$2" output="$3" line p f
+  local name="$1" status="$2" output="$3" line p=0 f=0 s=0
   line=$(grep -E '^([A-Za-z_-]+: )?[0-9]+ passed, [0-9]+ failed' "$output" | tail -n 1)
   if [[ -n "$line" ]]; then
     p=$(sed -E 's/^([A-Za-z_-]+: )?([0-9]+) passed.*/\2/' <<<"$line")
     f=$(sed -E 's/^([A-Za-z_-]+: )?[0-9]+ passed, ([0-9]+) failed.*/\2/' <<<"$line")
-  else
-    p=0
-    f=0
+    if [[ "$line" =~ ([0-9]+)\ skipped ]]; then s=${BASH_REMATCH[1]}; fi
   fi
   if ((status != 0 && f == 0)); then f=1; fi
   TOTAL_PASSED=$((TOTAL_PASSED + p))
   TOTAL_FAILED=$((TOTAL_FAILED + f))
-  SUMMARY+=("$(printf '%-14s %4d passed, %3d failed (exit %d)' "$name" "$p" "$f" "$status")")
+  TOTAL_SKIPPED=$((TOTAL_SKIPPED + s))
+  SUMMARY+=("$(printf '%-14s %4d passed, %3d failed, %3d skipped (exit %d)' "$name" "$p" "$f" "$s" "$status")")
+  grep -E '^SKIP: ' "$output" | sed "s/^/  $name /" >>"$SKIP_LOG" || true
 }
 
 # Sums the gtest cases of every cc_test from Bazel's test.xml files.
@@ -84,6 +88,8 @@ run_suite() {
 }
 
 main() {
+  SKIP_LOG=$(mktemp /tmp/gp-skips.XXXXXX)
+  log "mode: $(h_mode) (GUEST_PULL_TEST_MODE=long adds the long matrix and runs)"
   if ((EUID != 0)); then
     echo "test.sh: run as root (the suites mount filesystems and run containerd)" >&2
     echo "0 passed, 1 failed"
@@ -108,9 +114,13 @@ main() {
     run_suite "$name"
     SUMMARY[-1]+=" in $((SECONDS - t0))s"
   done
-  log "summary ($((SECONDS - started))s)"
+  log "summary ($((SECONDS - started))s, mode $(h_mode))"
   printf '%s\n' "${SUMMARY[@]}"
-  echo "${TOTAL_PASSED} passed, ${TOTAL_FAILED} failed"
+  if [[ -s "$SKIP_LOG" ]]; then
+    echo "skipped (never counted as passed):"
+    cat "$SKIP_LOG"
+  fi
+  echo "${TOTAL_PASSED} passed, ${TOTAL_FAILED} failed, ${TOTAL_SKIPPED} skipped"
   ((TOTAL_FAILED == 0))
 }
 
