@@ -1,0 +1,57 @@
+# shellcheck shell=bash
+# go_peers.sh: real peers built from Go modules at pinned versions, once
+# per machine, into a cache keyed by name, version and Go version.
+#
+#   go_peer_bin NAME            prints the bin dir of a pinned peer, building
+#                               it first if the cache lacks it (returns 1 with
+#                               the build log's tail on stderr if it fails)
+#
+# Pinned peers (NAME: module@version, packages):
+#   containerd-1.7   github.com/containerd/containerd v1.7.35
+#   containerd-2.4   github.com/containerd/containerd/v2 v2.4.2
+#   containerd-2.2   github.com/containerd/containerd/v2 v2.2.9 (long mode)
+#   crictl           sigs.k8s.io/cri-tools v1.37.0
+#
+# Environment: GP_PEERS_CACHE (default /var/cache/guest-pull-peers).
+# The Go module and build caches are Go's own (kept between runs).
+
+GP_PEERS_CACHE="${GP_PEERS_CACHE:-/var/cache/guest-pull-peers}"
+
+# _go_peer_spec NAME: prints "MODULE VERSION TAGS PKG..." of a pinned peer.
+_go_peer_spec() {
+  case "$1" in
+    containerd-1.7) echo "github.com/containerd/containerd v1.7.35 no_btrfs,no_devmapper,no_zfs cmd/containerd cmd/ctr cmd/containerd-shim-runc-v2" ;;
+    containerd-2.4) echo "github.com/containerd/containerd/v2 v2.4.2 no_btrfs,no_devmapper,no_zfs cmd/containerd cmd/ctr cmd/containerd-shim-runc-v2" ;;
+    containerd-2.2) echo "github.com/containerd/containerd/v2 v2.2.9 no_btrfs,no_devmapper,no_zfs cmd/containerd cmd/ctr cmd/containerd-shim-runc-v2" ;;
+    crictl) echo "sigs.k8s.io/cri-tools v1.37.0 - cmd/crictl" ;;
+    *) return 1 ;;
+  esac
+}
+
+go_peer_version() { local s; s=$(_go_peer_spec "$1") || return 1; set -- $s; echo "$2"; }
+
+go_peer_bin() {
+  local name="$1" spec module version tags gover dir pkg args=()
+  spec=$(_go_peer_spec "$name") || { echo "go_peers: unknown peer $name" >&2; return 1; }
+  read -r module version tags pkg <<<"$spec"
+  gover=$(go env GOVERSION) || { echo "go_peers: no go on PATH" >&2; return 1; }
+  dir="$GP_PEERS_CACHE/$name-$version-$gover"
+  if [[ -f "$dir/.complete" ]]; then echo "$dir/bin"; return 0; fi
+  mkdir -p "$GP_PEERS_CACHE" || return 1
+  (
+    flock 9
+    [[ -f "$dir/.complete" ]] && exit 0
+    rm -rf "$dir.tmp" && mkdir -p "$dir.tmp/bin" || exit 1
+    [[ "$tags" != "-" ]] && args+=(-tags "$tags")
+    for pkg in ${spec#* * * }; do
+      echo "go_peers: building $module/$pkg@$version ($gover)" >&2
+      if ! GOBIN="$dir.tmp/bin" GOFLAGS=-mod=mod CGO_ENABLED=1 timeout 1200 \
+        go install "${args[@]}" "$module/$pkg@$version" >"$dir.tmp/build.log" 2>&1; then
+        tail -n 20 "$dir.tmp/build.log" >&2
+        exit 1
+      fi
+    done
+    touch "$dir.tmp/.complete" && rm -rf "$dir" && mv "$dir.tmp" "$dir"
+  ) 9>"$GP_PEERS_CACHE/.$name.lock" || return 1
+  echo "$dir/bin"
+}
