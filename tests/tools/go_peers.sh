@@ -31,7 +31,7 @@ _go_peer_spec() {
 go_peer_version() { local s; s=$(_go_peer_spec "$1") || return 1; set -- $s; echo "$2"; }
 
 go_peer_bin() {
-  local name="$1" spec module version tags gover dir pkg args=()
+  local name="$1" spec module version tags gover dir pkg src args=() local_pkgs=()
   spec=$(_go_peer_spec "$name") || { echo "go_peers: unknown peer $name" >&2; return 1; }
   read -r module version tags pkg <<<"$spec"
   gover=$(go env GOVERSION) || { echo "go_peers: no go on PATH" >&2; return 1; }
@@ -43,14 +43,21 @@ go_peer_bin() {
     [[ -f "$dir/.complete" ]] && exit 0
     rm -rf "$dir.tmp" && mkdir -p "$dir.tmp/bin" || exit 1
     [[ "$tags" != "-" ]] && args+=(-tags "$tags")
-    for pkg in ${spec#* * * }; do
-      echo "go_peers: building $module/$pkg@$version ($gover)" >&2
-      if ! GOBIN="$dir.tmp/bin" GOFLAGS=-mod=mod CGO_ENABLED=1 timeout 1200 \
-        go install "${args[@]}" "$module/$pkg@$version" >"$dir.tmp/build.log" 2>&1; then
-        tail -n 20 "$dir.tmp/build.log" >&2
-        exit 1
-      fi
-    done
+    # Built as the main module from a writable copy of its own source, so
+    # its go.mod (replace/exclude directives included) and go.sum apply,
+    # as in the project's own release builds.
+    src=$(GOFLAGS=-mod=mod go mod download -json "$module@$version" |
+      python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])') || exit 1
+    cp -r "$src" "$dir.tmp/src" && chmod -R u+w "$dir.tmp/src" || exit 1
+    local_pkgs=()
+    for pkg in ${spec#* * * }; do local_pkgs+=("./$pkg"); done
+    echo "go_peers: building ${local_pkgs[*]} of $module@$version ($gover)" >&2
+    if ! (cd "$dir.tmp/src" && GOFLAGS=-mod=mod CGO_ENABLED=1 timeout 1200 \
+      go build "${args[@]}" -o "$dir.tmp/bin/" "${local_pkgs[@]}") >"$dir.tmp/build.log" 2>&1; then
+      tail -n 20 "$dir.tmp/build.log" >&2
+      exit 1
+    fi
+    rm -rf "$dir.tmp/src"
     touch "$dir.tmp/.complete" && rm -rf "$dir" && mv "$dir.tmp" "$dir"
   ) 9>"$GP_PEERS_CACHE/.$name.lock" || return 1
   echo "$dir/bin"
