@@ -1,5 +1,5 @@
 // The commented default config file (see docs/configuration.md).
-#include "snapshotter/config/default_config.h"
+#include "snapshotter/config/config.h"
 
 namespace guest_pull {
 namespace config {
