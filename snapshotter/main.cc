@@ -13,8 +13,7 @@
 
 namespace {
 
-void ConfigureLogging(const char* argv0,
-                      guest_pull::config::LogLevel level) {
+void ConfigureLogging(const char* argv0, guest_pull::config::LogLevel level) {
   FLAGS_logtostderr = true;
   switch (level) {
     case guest_pull::config::LogLevel::kDebug:
@@ -41,8 +40,8 @@ int main(int argc, char** argv) {
   auto command_line =
       config::ParseCommandLine(std::vector<std::string>(argv + 1, argv + argc));
   if (!command_line.ok()) {
-    std::cerr << "containerd-guest-pull-grpc: " << command_line.status().message()
-              << "\n";
+    std::cerr << "containerd-guest-pull-grpc: "
+              << command_line.status().message() << "\n";
     return 2;
   }
   if (command_line->help) {

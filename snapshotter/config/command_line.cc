@@ -3,9 +3,9 @@
 #include <string>
 
 #include "absl/strings/match.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
 #include "snapshotter/config/config.h"
 #include "snapshotter/config/value_text.h"
 
@@ -52,7 +52,9 @@ absl::StatusOr<CommandLine> ParseCommandLine(
     const std::string name =
         absl::StrReplaceAll(arg.substr(0, equals), {{"_", "-"}});
     std::optional<std::string> value;
-    if (equals != absl::string_view::npos) value = std::string(arg.substr(equals + 1));
+    if (equals != absl::string_view::npos) {
+      value = std::string(arg.substr(equals + 1));
+    }
 
     const Key* key = FindFlag(name);
     const bool is_bool = key == nullptr || key->type == KeyType::kBool;
@@ -78,8 +80,8 @@ absl::StatusOr<CommandLine> ParseCommandLine(
       known = true;
     }
     if (!known) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "unknown flag --", name, " (--help lists the flags)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown flag --", name, " (--help lists the flags)"));
     }
   }
   return out;
@@ -108,8 +110,8 @@ std::string HelpText() {
                   "them):\n");
   for (const Key& key : Keys()) {
     if (*key.name == '\0') continue;
-    absl::StrAppend(&text, "  ", key.name, " = ",
-                    ValueText(key.get(defaults)), "\n      ", key.doc, "\n");
+    absl::StrAppend(&text, "  ", key.name, " = ", ValueText(key.get(defaults)),
+                    "\n      ", key.doc, "\n");
   }
   return text;
 }

@@ -3,6 +3,7 @@
 #include "snapshotter/config/config.h"
 
 #include <sys/stat.h>
+#include <toml++/toml.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -11,16 +12,14 @@
 #include <string_view>
 #include <utility>
 
-#include <toml++/toml.h>
-
 #include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "snapshotter/config/value_text.h"
 
 // Debian's libtomlplusplus is built with exceptions: toml::parse throws
@@ -33,16 +32,26 @@ namespace {
 
 std::string DescribeType(const toml::node& node) {
   switch (node.type()) {
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
-    case toml::node_type::none: break;
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    case toml::node_type::none:
+      break;
   }
   return "nothing";
 }
@@ -51,8 +60,8 @@ std::string DescribeType(const toml::node& node) {
 std::string KeyText(std::string_view key) {
   const absl::string_view k(key.data(), key.size());
   if (!k.empty() && std::all_of(k.begin(), k.end(), [](char c) {
-        return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
-               c == '_' || c == '-';
+        return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+               c == '-';
       })) {
     return std::string(k);
   }
@@ -71,9 +80,9 @@ class FileReader {
 
   void ReadTable(const toml::table& table, const std::string& prefix) {
     for (const auto& [name, node] : table) {
-      const std::string path = prefix.empty()
-                                   ? KeyText(name.str())
-                                   : absl::StrCat(prefix, ".", KeyText(name.str()));
+      const std::string path =
+          prefix.empty() ? KeyText(name.str())
+                         : absl::StrCat(prefix, ".", KeyText(name.str()));
       const auto& keys = Keys();
       auto key = std::find_if(keys.begin(), keys.end(),
                               [&](const Key& k) { return path == k.name; });
@@ -83,8 +92,9 @@ class FileReader {
         if (const toml::table* section = node.as_table()) {
           ReadTable(*section, path);
         } else {
-          Add(node.source(), absl::StrCat("key \"", path, "\" must be a table ([",
-                                          path, "]), not ", DescribeType(node)));
+          Add(node.source(),
+              absl::StrCat("key \"", path, "\" must be a table ([", path,
+                           "]), not ", DescribeType(node)));
         }
       } else {
         Add(name.source().begin ? name.source() : node.source(),
@@ -112,14 +122,17 @@ class FileReader {
     for (const Key& key : Keys()) {
       absl::string_view rest = key.name;
       if (rest.empty()) continue;
-      if (!prefix.empty() && !absl::ConsumePrefix(&rest, prefix + ".")) continue;
+      if (!prefix.empty() && !absl::ConsumePrefix(&rest, prefix + ".")) {
+        continue;
+      }
       std::string next(rest.substr(0, rest.find('.')));
       if (absl::c_find(names, next) == names.end()) names.push_back(next);
     }
     return names;
   }
 
-  void ReadKey(const Key& key, const toml::node& node, const std::string& path) {
+  void ReadKey(const Key& key, const toml::node& node,
+               const std::string& path) {
     std::optional<Value> value;
     switch (key.type) {
       case KeyType::kInteger:
@@ -132,14 +145,16 @@ class FileReader {
         if (auto v = node.value_exact<std::string>()) value = *v;
         break;
       case KeyType::kStringList:
-        value = ReadStringList(key, node, path);
-        if (!value.has_value()) return;  // reported per element
+        if (const toml::array* array = node.as_array()) {
+          value = ReadStrings(key, *array, path);
+          if (!value.has_value()) return;  // reported per element
+        }
         break;
     }
     if (!value.has_value()) {
-      Add(node.source(), absl::StrCat("key \"", path, "\" must be ",
-                                      TypeName(key.type), ", not ",
-                                      DescribeType(node)));
+      Add(node.source(),
+          absl::StrCat("key \"", path, "\" must be ", TypeName(key.type),
+                       ", not ", DescribeType(node)));
       return;
     }
     if (absl::Status s = key.set(*value, *config_); !s.ok()) {
@@ -147,37 +162,29 @@ class FileReader {
     }
   }
 
-  // nullopt after reporting what is wrong with the array or its elements.
-  std::optional<Value> ReadStringList(const Key& key, const toml::node& node,
-                                      const std::string& path) {
-    const toml::array* array = node.as_array();
-    if (array == nullptr) {
-      Add(node.source(), absl::StrCat("key \"", path, "\" must be ",
-                                      TypeName(key.type), ", not ",
-                                      DescribeType(node)));
-      return std::nullopt;
-    }
+  // The strings of `array`; nullopt after reporting every element that is
+  // not a string or fails the key's element check.
+  std::optional<Value> ReadStrings(const Key& key, const toml::array& array,
+                                   const std::string& path) {
+    const size_t problems = problems_.size();
     std::vector<std::string> items;
-    bool ok = true;
-    for (size_t i = 0; i < array->size(); ++i) {
-      const toml::node& element = *array->get(i);
-      const std::string where = absl::StrCat(path, "[", i, "]");
+    for (size_t i = 0; i < array.size(); ++i) {
+      const toml::node& element = *array.get(i);
+      const std::string where = absl::StrCat("key \"", path, "[", i, "]\"");
       std::optional<std::string> item = element.value_exact<std::string>();
-      absl::Status s =
-          !item.has_value()
-              ? absl::InvalidArgumentError(absl::StrCat(
-                    "must be a string, not ", DescribeType(element)))
-          : key.check_element != nullptr ? key.check_element(*item)
-                                         : absl::OkStatus();
-      if (!s.ok()) {
-        Add(element.source(),
-            absl::StrCat("key \"", where, "\"", item ? ": " : " ", s.message()));
-        ok = false;
-      } else {
-        items.push_back(*std::move(item));
+      if (!item.has_value()) {
+        Add(element.source(), absl::StrCat(where, " must be a string, not ",
+                                           DescribeType(element)));
+        continue;
       }
+      absl::Status s = key.check_element == nullptr ? absl::OkStatus()
+                                                    : key.check_element(*item);
+      if (!s.ok()) {
+        Add(element.source(), absl::StrCat(where, ": ", s.message()));
+      }
+      items.push_back(*std::move(item));
     }
-    if (!ok) return std::nullopt;
+    if (problems_.size() > problems) return std::nullopt;
     return Value(std::move(items));
   }
 
@@ -209,11 +216,15 @@ absl::StatusOr<std::optional<std::string>> ReadFile(const std::string& path) {
         absl::StrCat(name, " is not a regular file"));
   }
   std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::ErrnoToStatus(errno, absl::StrCat("cannot open ", name));
+  if (!in) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("cannot open ", name));
+  }
   // One byte past the cap tells a file at the cap from a bigger one.
   std::string text(kMaxConfigFileBytes + 1, '\0');
   in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  if (in.bad()) return absl::ErrnoToStatus(errno, absl::StrCat("cannot read ", name));
+  if (in.bad()) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("cannot read ", name));
+  }
   if (static_cast<size_t>(in.gcount()) > kMaxConfigFileBytes) {
     return absl::FailedPreconditionError(absl::StrCat(
         name, " is larger than the limit of ", kMaxConfigFileBytes, " bytes"));
@@ -298,9 +309,11 @@ absl::StatusOr<Config> LoadConfig(const CommandLine& command_line,
   config.config_path = named == overrides->end()
                            ? default_config_path
                            : std::get<std::string>(named->value);
-  const std::string by =
-      named == overrides->end() ? "" : absl::StrCat(" (named by ", named->origin, ")");
-  absl::StatusOr<std::optional<std::string>> text = ReadFile(config.config_path);
+  const std::string by = named == overrides->end()
+                             ? ""
+                             : absl::StrCat(" (named by ", named->origin, ")");
+  absl::StatusOr<std::optional<std::string>> text =
+      ReadFile(config.config_path);
   if (!text.ok()) {
     return absl::Status(text.status().code(),
                         absl::StrCat(text.status().message(), by));
@@ -321,8 +334,9 @@ absl::StatusOr<Config> LoadConfig(const CommandLine& command_line,
 }
 
 std::string DescribeConfig(const Config& config) {
-  std::string line = absl::StrCat("config=", config.config_path,
-                                  config.config_file_found ? "" : " (not found: using defaults)");
+  std::string line = absl::StrCat(
+      "config=", config.config_path,
+      config.config_file_found ? "" : " (not found: using defaults)");
   for (const Key& key : Keys()) {
     if (*key.name == '\0') continue;
     absl::StrAppend(&line, " ", key.name, "=", ValueText(key.get(config)));

@@ -27,11 +27,12 @@ class ConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const char* tmp = std::getenv("TEST_TMPDIR");
-    dir_ = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/",
-                        ::testing::UnitTest::GetInstance()
-                            ->current_test_info()
-                            ->name());
-    ASSERT_EQ(system(("rm -rf '" + dir_ + "' && mkdir -p '" + dir_ + "'").c_str()), 0);
+    dir_ = absl::StrCat(
+        tmp != nullptr ? tmp : "/tmp", "/",
+        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    ASSERT_EQ(
+        system(("rm -rf '" + dir_ + "' && mkdir -p '" + dir_ + "'").c_str()),
+        0);
     default_path_ = dir_ + "/default.toml";  // absent unless written
   }
 
@@ -102,7 +103,9 @@ TEST_F(ConfigTest, DefaultConfigFileSetsEveryKeyToItsDefault) {
   std::string section;
   std::vector<std::string> set;
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    if (absl::ConsumePrefix(&line, "[")) section = std::string(line.substr(0, line.find(']'))) + ".";
+    if (absl::ConsumePrefix(&line, "[")) {
+      section = std::string(line.substr(0, line.find(']'))) + ".";
+    }
     if (!line.empty() && line[0] != '#' && absl::StrContains(line, " = ")) {
       set.push_back(section + std::string(line.substr(0, line.find(' '))));
     }
@@ -143,8 +146,9 @@ write_passwd = false
   EXPECT_EQ(config->address, "/run/gp/gp.sock");
   EXPECT_EQ(config->log_level, LogLevel::kDebug);
   EXPECT_FALSE(config->guest_pull.enable);
-  EXPECT_EQ(config->guest_pull.include,
-            (std::vector<std::string>{"docker\\.io/.*", "127\\.0\\.0\\.1:5000/.*"}));
+  EXPECT_EQ(
+      config->guest_pull.include,
+      (std::vector<std::string>{"docker\\.io/.*", "127\\.0\\.0\\.1:5000/.*"}));
   EXPECT_TRUE(config->guest_pull.exclude.empty());
   EXPECT_EQ(config->guest_pull.mount_type, "fuse3.my-helper");
   EXPECT_EQ(config->guest_pull.verity_mode, VerityMode::kRequired);
@@ -154,15 +158,16 @@ write_passwd = false
 }
 
 TEST_F(ConfigTest, FlagBeatsEnvironmentBeatsFileBeatsDefault) {
-  Write("default.toml", "root = \"/file/root\"\naddress = \"/file/a.sock\"\n"
-                        "log_level = \"warn\"\n[verity]\nmode = \"off\"\n");
+  Write("default.toml",
+        "root = \"/file/root\"\naddress = \"/file/a.sock\"\n"
+        "log_level = \"warn\"\n[verity]\nmode = \"off\"\n");
   const std::map<std::string, std::string> env = {
       {"GUEST_PULL_ROOT", "/env/root"}, {"GUEST_PULL_ADDRESS", "/env/a.sock"}};
   absl::StatusOr<Config> config = Load({"--root=/flag/root"}, env);
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->root, "/flag/root");               // flag
-  EXPECT_EQ(config->address, "/env/a.sock");           // environment
-  EXPECT_EQ(config->log_level, LogLevel::kWarn);       // file
+  EXPECT_EQ(config->root, "/flag/root");                        // flag
+  EXPECT_EQ(config->address, "/env/a.sock");                    // environment
+  EXPECT_EQ(config->log_level, LogLevel::kWarn);                // file
   EXPECT_EQ(config->guest_pull.verity_mode, VerityMode::kOff);  // file
   EXPECT_EQ(config->guest_pull.mount_type, "fuse.guest-pull-overlayfs");
 
@@ -184,17 +189,21 @@ TEST_F(ConfigTest, EmptyVariableIsUnsetButEmptyFlagIsAnError) {
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->root, "/var/lib/containerd-guest-pull-grpc");
   config = Load({"--root="});
-  EXPECT_THAT(config.status().message(), HasSubstr("--root: must not be empty"));
+  EXPECT_THAT(config.status().message(),
+              HasSubstr("--root: must not be empty"));
 }
 
 TEST_F(ConfigTest, BadFlagOrVariableValueNamesIt) {
   absl::StatusOr<Config> config = Load({"--root", "var/lib/gp"});
-  EXPECT_THAT(config.status().message(),
-              HasSubstr("--root=\"var/lib/gp\": \"var/lib/gp\" is not an absolute path"));
+  EXPECT_THAT(
+      config.status().message(),
+      HasSubstr(
+          "--root=\"var/lib/gp\": \"var/lib/gp\" is not an absolute path"));
   config = Load({}, {{"GUEST_PULL_LOG_LEVEL", "verbose"}});
-  EXPECT_THAT(config.status().message(),
-              HasSubstr("GUEST_PULL_LOG_LEVEL=\"verbose\": invalid log level "
-                        "\"verbose\" (expected one of: debug, info, warn, error)"));
+  EXPECT_THAT(
+      config.status().message(),
+      HasSubstr("GUEST_PULL_LOG_LEVEL=\"verbose\": invalid log level "
+                "\"verbose\" (expected one of: debug, info, warn, error)"));
   config = Load({"--log-level=loud"}, {{"GUEST_PULL_LOG_LEVEL", "debug"}});
   EXPECT_THAT(config.status().message(), HasSubstr("--log-level=\"loud\""));
 }
@@ -202,11 +211,13 @@ TEST_F(ConfigTest, BadFlagOrVariableValueNamesIt) {
 TEST_F(ConfigTest, ConfigFileNamedByFlagOrVariableMustExist) {
   absl::StatusOr<Config> config = Load({"--config", dir_ + "/typo.toml"});
   EXPECT_EQ(config.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(config.status().message(),
-              AllOf(HasSubstr(dir_ + "/typo.toml\" does not exist (named by --config)"),
-                    HasSubstr("only the default " + default_path_ + " may be absent")));
+  EXPECT_THAT(
+      config.status().message(),
+      AllOf(HasSubstr(dir_ + "/typo.toml\" does not exist (named by --config)"),
+            HasSubstr("only the default " + default_path_ + " may be absent")));
   config = Load({}, {{"GUEST_PULL_CONFIG", dir_ + "/typo.toml"}});
-  EXPECT_THAT(config.status().message(), HasSubstr("(named by GUEST_PULL_CONFIG)"));
+  EXPECT_THAT(config.status().message(),
+              HasSubstr("(named by GUEST_PULL_CONFIG)"));
   // Even when it names the default path.
   EXPECT_FALSE(Load({"--config", default_path_}).ok());
 }
@@ -218,26 +229,30 @@ TEST_F(ConfigTest, FileThatIsADirectoryOrTooBigIsAnErrorEvenAtTheDefaultPath) {
       Write("big.toml", "# " + std::string(kMaxConfigFileBytes, 'x') + "\n");
   absl::StatusOr<Config> config = Load({"--config", big});
   EXPECT_THAT(config.status().message(),
-              AllOf(HasSubstr("larger than the limit"), HasSubstr("(named by --config)")));
+              AllOf(HasSubstr("larger than the limit"),
+                    HasSubstr("(named by --config)")));
 }
 
 TEST_F(ConfigTest, InvalidFileAtTheDefaultPathIsAnError) {
   Write("default.toml", "log_level = 3\n");
   EXPECT_THAT(Load({}).status().message(),
-              HasSubstr(default_path_ + ": line 1: key \"log_level\" must be a string"));
+              HasSubstr(default_path_ +
+                        ": line 1: key \"log_level\" must be a string"));
 }
 
 TEST_F(ConfigTest, SyntaxErrorsNameFileLineAndColumn) {
   EXPECT_THAT(FileError("version = 1\nroot = \"/x\n"),
               AllOf(HasSubstr("c.toml:2:"), HasSubstr("TOML syntax error")));
-  EXPECT_THAT(FileError("root = \"/a\"\nroot = \"/b\"\n"), HasSubstr("c.toml:2:"));
+  EXPECT_THAT(FileError("root = \"/a\"\nroot = \"/b\"\n"),
+              HasSubstr("c.toml:2:"));
 }
 
 TEST_F(ConfigTest, UnknownKeysNameTheKeyTheLineAndWhatIsAllowed) {
-  EXPECT_THAT(FileError("version = 1\n\nsocket = \"/x.sock\"\n"),
-              HasSubstr("c.toml: line 3: unknown key \"socket\" (allowed at the top "
-                        "level: version, root, address, log_level, guest_pull, "
-                        "verity, metrics)"));
+  EXPECT_THAT(
+      FileError("version = 1\n\nsocket = \"/x.sock\"\n"),
+      HasSubstr("c.toml: line 3: unknown key \"socket\" (allowed at the top "
+                "level: version, root, address, log_level, guest_pull, "
+                "verity, metrics)"));
   EXPECT_THAT(FileError("[guest_pull]\nenable = true\ninclud = [\".*\"]\n"),
               HasSubstr("line 3: unknown key \"guest_pull.includ\" (allowed in "
                         "[guest_pull]: enable, include, exclude, mount_type)"));
@@ -248,52 +263,80 @@ TEST_F(ConfigTest, UnknownKeysNameTheKeyTheLineAndWhatIsAllowed) {
 }
 
 TEST_F(ConfigTest, WrongTypesNameTheKeyAndTheLine) {
-  EXPECT_THAT(FileError("\n\nroot = 42\n"),
-              HasSubstr("line 3: key \"root\" must be a string, not an integer"));
+  EXPECT_THAT(
+      FileError("\n\nroot = 42\n"),
+      HasSubstr("line 3: key \"root\" must be a string, not an integer"));
   EXPECT_THAT(FileError("[guest_pull]\n\nenable = \"yes\"\n"),
               HasSubstr("line 3: key \"guest_pull.enable\" must be a boolean "
                         "(true or false), not a string"));
-  EXPECT_THAT(FileError("[guest_pull]\ninclude = \".*\"\n"),
-              HasSubstr("line 2: key \"guest_pull.include\" must be an array of strings"));
+  EXPECT_THAT(
+      FileError("[guest_pull]\ninclude = \".*\"\n"),
+      HasSubstr(
+          "line 2: key \"guest_pull.include\" must be an array of strings"));
   EXPECT_THAT(FileError("version = \"1\"\n"),
               HasSubstr("key \"version\" must be an integer, not a string"));
   EXPECT_THAT(FileError("[guest_pull]\nexclude = [\n  \"a\",\n  7,\n]\n"),
-              HasSubstr("line 4: key \"guest_pull.exclude[1]\" must be a string, not an integer"));
-  EXPECT_THAT(FileError("verity = \"required\"\n"),
-              HasSubstr("line 1: key \"verity\" must be a table ([verity]), not a string"));
+              HasSubstr("line 4: key \"guest_pull.exclude[1]\" must be a "
+                        "string, not an integer"));
+  EXPECT_THAT(
+      FileError("verity = \"required\"\n"),
+      HasSubstr(
+          "line 1: key \"verity\" must be a table ([verity]), not a string"));
 }
 
 TEST_F(ConfigTest, EveryValueCheckNamesTheKeyAndTheLine) {
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"version = 2", "key \"version\": unsupported config version 2 (this build understands version 1)"},
-      {"root = \"var/lib/gp\"", "key \"root\": \"var/lib/gp\" is not an absolute path"},
-      {"root = \"/var//gp/\"", "key \"root\": \"/var//gp/\" is not a normalized path"},
+      {"version = 2",
+       "key \"version\": unsupported config version 2 (this build understands "
+       "version 1)"},
+      {"root = \"var/lib/gp\"",
+       "key \"root\": \"var/lib/gp\" is not an absolute path"},
+      {"root = \"/var//gp/\"",
+       "key \"root\": \"/var//gp/\" is not a normalized path"},
       {"root = \"/\"", "key \"root\": \"/\" cannot be the state directory"},
       {"address = \"unix:///run/x.sock\"", "without the \"unix://\" prefix"},
-      {"address = \"gp.sock\"", "key \"address\": \"gp.sock\" is not an absolute path"},
-      {"address = \"/run/" + std::string(110, 'x') + "\"", "must be shorter than 108 bytes"},
-      {"log_level = \"verbose\"", "key \"log_level\": invalid log level \"verbose\" (expected one of: debug, info, warn, error)"},
-      {"[guest_pull]\nmount_type = \"overlay\"", "key \"guest_pull.mount_type\": mount type \"overlay\" must start with \"fuse.\""},
+      {"address = \"gp.sock\"",
+       "key \"address\": \"gp.sock\" is not an absolute path"},
+      {"address = \"/run/" + std::string(110, 'x') + "\"",
+       "must be shorter than 108 bytes"},
+      {"log_level = \"verbose\"",
+       "key \"log_level\": invalid log level \"verbose\" (expected one of: "
+       "debug, info, warn, error)"},
+      {"[guest_pull]\nmount_type = \"overlay\"",
+       "key \"guest_pull.mount_type\": mount type \"overlay\" must start with "
+       "\"fuse.\""},
       {"[guest_pull]\nmount_type = \"fuse.\"", "names no helper"},
       {"[guest_pull]\nmount_type = \"fuse.a;b\"", "may only contain letters"},
-      {"[guest_pull]\ninclude = []", "key \"guest_pull.include\": an empty include list"},
-      {"[guest_pull]\ninclude = [\".*\", \"docker.io/(nginx\"]", "key \"guest_pull.include[1]\": invalid RE2 pattern \"docker.io/(nginx\""},
-      {"[guest_pull]\nexclude = [\"(\"]", "key \"guest_pull.exclude[0]\": invalid RE2 pattern"},
-      {"[verity]\nmode = \"strict\"", "key \"verity.mode\": invalid verity mode \"strict\" (expected one of: off, best_effort, required)"},
-      {"[verity]\nlayer_cache = \"layers-cache.json\"", "key \"verity.layer_cache\": \"layers-cache.json\" is not an absolute path"},
+      {"[guest_pull]\ninclude = []",
+       "key \"guest_pull.include\": an empty include list"},
+      {"[guest_pull]\ninclude = [\".*\", \"docker.io/(nginx\"]",
+       "key \"guest_pull.include[1]\": invalid RE2 pattern "
+       "\"docker.io/(nginx\""},
+      {"[guest_pull]\nexclude = [\"(\"]",
+       "key \"guest_pull.exclude[0]\": invalid RE2 pattern"},
+      {"[verity]\nmode = \"strict\"",
+       "key \"verity.mode\": invalid verity mode \"strict\" (expected one of: "
+       "off, best_effort, required)"},
+      {"[verity]\nlayer_cache = \"layers-cache.json\"",
+       "key \"verity.layer_cache\": \"layers-cache.json\" is not an absolute "
+       "path"},
       {"[metrics]\naddress = \"9110\"", "must be host:port"},
       {"[metrics]\naddress = \":9110\"", "has no host"},
       {"[metrics]\naddress = \"::1:9110\"", "IPv6 addresses go in brackets"},
       {"[metrics]\naddress = \"[::1]9110\"", "must look like [ipv6]:port"},
-      {"[metrics]\naddress = \"127.0.0.1:70000\"", "needs a port between 1 and 65535"},
+      {"[metrics]\naddress = \"127.0.0.1:70000\"",
+       "needs a port between 1 and 65535"},
   };
   for (const auto& [text, expected] : cases) {
-    const std::string line = absl::StrContains(text, '\n') ? "line 3: " : "line 2: ";
-    EXPECT_THAT(FileError("\n" + text + "\n"), AllOf(HasSubstr(line), HasSubstr(expected)))
+    const std::string line =
+        absl::StrContains(text, '\n') ? "line 3: " : "line 2: ";
+    EXPECT_THAT(FileError("\n" + text + "\n"),
+                AllOf(HasSubstr(line), HasSubstr(expected)))
         << text;
   }
   EXPECT_EQ(FileError("[metrics]\naddress = \"0.0.0.0:9110\"\n"), "");
-  EXPECT_EQ(FileError("root = \"/srv/gp\"\n[verity]\nlayer_cache = \"\"\n"), "");
+  EXPECT_EQ(FileError("root = \"/srv/gp\"\n[verity]\nlayer_cache = \"\"\n"),
+            "");
 }
 
 TEST_F(ConfigTest, ReportsEveryProblemInFileOrder) {
@@ -307,15 +350,19 @@ TEST_F(ConfigTest, ReportsEveryProblemInFileOrder) {
 }
 
 TEST_F(ConfigTest, CommandLineTakesBothSpellingsAndRejectsTheUnknown) {
-  absl::StatusOr<CommandLine> line = ParseCommandLine(
-      {"--log_level=debug", "-root", "/r", "--address", "/a.sock", "--version"});
+  absl::StatusOr<CommandLine> line =
+      ParseCommandLine({"--log_level=debug", "-root", "/r", "--address",
+                        "/a.sock", "--version"});
   ASSERT_TRUE(line.ok()) << line.status();
-  EXPECT_EQ(line->flags, (std::map<std::string, std::string>{
-                             {"log-level", "debug"}, {"root", "/r"}, {"address", "/a.sock"}}));
+  EXPECT_EQ(
+      line->flags,
+      (std::map<std::string, std::string>{
+          {"log-level", "debug"}, {"root", "/r"}, {"address", "/a.sock"}}));
   EXPECT_TRUE(line->version);
   EXPECT_FALSE(line->help);
   EXPECT_TRUE(ParseCommandLine({"-h"})->help);
-  EXPECT_TRUE(ParseCommandLine({"--print_default_config"})->print_default_config);
+  EXPECT_TRUE(
+      ParseCommandLine({"--print_default_config"})->print_default_config);
   EXPECT_THAT(ParseCommandLine({"--bogus"}).status().message(),
               HasSubstr("unknown flag --bogus"));
   EXPECT_THAT(ParseCommandLine({"extra"}).status().message(),
@@ -328,18 +375,22 @@ TEST_F(ConfigTest, CommandLineTakesBothSpellingsAndRejectsTheUnknown) {
 
 TEST(HelpTextTest, ListsEveryFlagWithItsVariableAndDefault) {
   const std::string help = HelpText();
-  EXPECT_THAT(help, AllOf(
-      HasSubstr("  --address=PATH\n"),
-      HasSubstr("env GUEST_PULL_ADDRESS; default "
-                "/run/containerd-guest-pull-grpc/containerd-guest-pull-grpc.sock\n"),
-      HasSubstr("  --root=DIR\n"),
-      HasSubstr("env GUEST_PULL_ROOT; default /var/lib/containerd-guest-pull-grpc\n"),
-      HasSubstr("  --config=FILE\n"),
-      HasSubstr("env GUEST_PULL_CONFIG; default /etc/containerd-guest-pull-grpc/config.toml\n"),
-      HasSubstr("  --log-level=LEVEL\n"),
-      HasSubstr("env GUEST_PULL_LOG_LEVEL; default info\n"),
-      HasSubstr("  --version\n"), HasSubstr("  --print-default-config\n"),
-      HasSubstr("  --help\n")));
+  EXPECT_THAT(
+      help,
+      AllOf(HasSubstr("  --address=PATH\n"),
+            HasSubstr("env GUEST_PULL_ADDRESS; default "
+                      "/run/containerd-guest-pull-grpc/"
+                      "containerd-guest-pull-grpc.sock\n"),
+            HasSubstr("  --root=DIR\n"),
+            HasSubstr("env GUEST_PULL_ROOT; default "
+                      "/var/lib/containerd-guest-pull-grpc\n"),
+            HasSubstr("  --config=FILE\n"),
+            HasSubstr("env GUEST_PULL_CONFIG; default "
+                      "/etc/containerd-guest-pull-grpc/config.toml\n"),
+            HasSubstr("  --log-level=LEVEL\n"),
+            HasSubstr("env GUEST_PULL_LOG_LEVEL; default info\n"),
+            HasSubstr("  --version\n"), HasSubstr("  --print-default-config\n"),
+            HasSubstr("  --help\n")));
   for (const Key& key : Keys()) {
     if (*key.flag != '\0') {
       EXPECT_THAT(help, HasSubstr(absl::StrCat("--", key.flag)));
@@ -355,12 +406,14 @@ TEST(HelpTextTest, ListsEveryFlagWithItsVariableAndDefault) {
 
 TEST(DescribeConfigTest, IsOneLineWithTheFileAndEveryKey) {
   const std::string line = DescribeConfig(Config());
-  EXPECT_THAT(line, AllOf(HasSubstr("config=/etc/containerd-guest-pull-grpc/config.toml "
-                                    "(not found: using defaults)"),
-                          HasSubstr(" root=/var/lib/containerd-guest-pull-grpc "),
-                          HasSubstr(" guest_pull.include=[\".*\"] "),
-                          HasSubstr(" verity.mode=best_effort "),
-                          HasSubstr(" metrics.address=\"\"")));
+  EXPECT_THAT(
+      line,
+      AllOf(HasSubstr("config=/etc/containerd-guest-pull-grpc/config.toml "
+                      "(not found: using defaults)"),
+            HasSubstr(" root=/var/lib/containerd-guest-pull-grpc "),
+            HasSubstr(" guest_pull.include=[\".*\"] "),
+            HasSubstr(" verity.mode=best_effort "),
+            HasSubstr(" metrics.address=\"\"")));
   EXPECT_EQ(line.find('\n'), std::string::npos);
 }
 

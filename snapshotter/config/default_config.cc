@@ -4,7 +4,8 @@
 namespace guest_pull {
 namespace config {
 
-const char kDefaultConfigToml[] = R"toml(# containerd-guest-pull-grpc configuration (schema version 1).
+const char kDefaultConfigToml[] =
+    R"toml(# containerd-guest-pull-grpc configuration (schema version 1).
 #
 # Default location: /etc/containerd-guest-pull-grpc/config.toml; another file
 # is chosen with --config or GUEST_PULL_CONFIG. For root, address and

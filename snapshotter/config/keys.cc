@@ -6,11 +6,11 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "re2/re2.h"
 #include "snapshotter/config/config.h"
 
@@ -69,10 +69,10 @@ absl::Status CheckAddress(const std::string& address) {
     return absl::InvalidArgumentError("\"/\" is not a socket path");
   }
   if (address.size() >= kMaxUnixSocketPathBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "socket path ", Quoted(address), " is ", address.size(),
-        " bytes; a unix socket path must be shorter than ",
-        kMaxUnixSocketPathBytes, " bytes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("socket path ", Quoted(address), " is ", address.size(),
+                     " bytes; a unix socket path must be shorter than ",
+                     kMaxUnixSocketPathBytes, " bytes"));
   }
   return absl::OkStatus();
 }
@@ -88,15 +88,17 @@ absl::Status CheckMountType(const std::string& mount_type) {
   if (!absl::ConsumePrefix(&subtype, "fuse.") &&
       !absl::ConsumePrefix(&subtype, "fuse3.")) {
     return absl::InvalidArgumentError(absl::StrCat(
-        bad, " must start with \"fuse.\" or \"fuse3.\" (containerd only runs "
-             "mount helpers for FUSE mount types)"));
+        bad,
+        " must start with \"fuse.\" or \"fuse3.\" (containerd only runs "
+        "mount helpers for FUSE mount types)"));
   }
   if (subtype.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat(bad, " names no helper after the \"fuse.\" prefix"));
   }
   // mount.fuse3 hands the subtype to /bin/sh: keep it a plain file name.
-  if (!absl::c_all_of(subtype, [](char c) { return IsHostChar(c) || c == '+'; })) {
+  if (!absl::c_all_of(subtype,
+                      [](char c) { return IsHostChar(c) || c == '+'; })) {
     return absl::InvalidArgumentError(absl::StrCat(
         bad, ": the helper name may only contain letters, digits and . _ - +"));
   }
@@ -109,7 +111,8 @@ absl::Status CheckLayerCache(const std::string& path) {
 
 absl::Status CheckMetricsAddress(const std::string& address) {
   if (address.empty()) return absl::OkStatus();
-  const std::string bad = absl::StrCat("metrics address ", Quoted(address), " ");
+  const std::string bad =
+      absl::StrCat("metrics address ", Quoted(address), " ");
   absl::string_view host;
   absl::string_view port;
   absl::string_view rest = address;
@@ -131,22 +134,25 @@ absl::Status CheckMetricsAddress(const std::string& address) {
   } else {
     size_t colon = rest.rfind(':');
     if (colon == absl::string_view::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          bad, "must be host:port, e.g. \"127.0.0.1:9110\" (\"\" turns "
-               "metrics off)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(bad,
+                       "must be host:port, e.g. \"127.0.0.1:9110\" (\"\" turns "
+                       "metrics off)"));
     }
     host = rest.substr(0, colon);
     port = rest.substr(colon + 1);
     if (!absl::c_all_of(host, IsHostChar)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          bad, "has an invalid host; IPv6 addresses go in brackets, e.g. "
-               "\"[::1]:9110\""));
+          bad,
+          "has an invalid host; IPv6 addresses go in brackets, e.g. "
+          "\"[::1]:9110\""));
     }
   }
   if (host.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        bad, "has no host; use \"0.0.0.0:<port>\" to listen on every "
-             "interface"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(bad,
+                     "has no host; use \"0.0.0.0:<port>\" to listen on every "
+                     "interface"));
   }
   uint32_t number = 0;
   if (port.empty() || !absl::c_all_of(port, absl::ascii_isdigit) ||
@@ -162,8 +168,8 @@ absl::Status CheckPattern(absl::string_view pattern) {
   options.set_log_errors(false);
   RE2 re(re2::StringPiece(pattern.data(), pattern.size()), options);
   if (re.ok()) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      "invalid RE2 pattern ", Quoted(pattern), ": ", re.error()));
+  return absl::InvalidArgumentError(
+      absl::StrCat("invalid RE2 pattern ", Quoted(pattern), ": ", re.error()));
 }
 
 // An empty include list would silently keep every image on the host.
@@ -220,8 +226,8 @@ absl::Status StoreName(const Names<E>& names, absl::string_view what,
     all.push_back(name);
   }
   return absl::InvalidArgumentError(
-      absl::StrCat("invalid ", what, " ", Quoted(given), " (expected one of: ",
-                   absl::StrJoin(all, ", "), ")"));
+      absl::StrCat("invalid ", what, " ", Quoted(given),
+                   " (expected one of: ", absl::StrJoin(all, ", "), ")"));
 }
 
 template <typename E>
@@ -263,7 +269,9 @@ const std::vector<Key>& Keys() {
        [](const Value& v, Config& c) {
          return StoreName(LogLevels(), "log level", v, c.log_level);
        },
-       [](const Config& c) -> Value { return NameOf(LogLevels(), c.log_level); }},
+       [](const Config& c) -> Value {
+         return NameOf(LogLevels(), c.log_level);
+       }},
       {"", KeyType::kString, "config", "GUEST_PULL_CONFIG", "FILE",
        "config file (TOML); may be missing only at the default path",
        [](const Value& v, Config& c) {

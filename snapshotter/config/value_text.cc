@@ -11,10 +11,14 @@ namespace config {
 
 std::string TypeName(KeyType type) {
   switch (type) {
-    case KeyType::kInteger: return "an integer";
-    case KeyType::kBool: return "a boolean (true or false)";
-    case KeyType::kString: return "a string";
-    case KeyType::kStringList: return "an array of strings";
+    case KeyType::kInteger:
+      return "an integer";
+    case KeyType::kBool:
+      return "a boolean (true or false)";
+    case KeyType::kString:
+      return "a string";
+    case KeyType::kStringList:
+      return "an array of strings";
   }
   return "unknown";
 }
@@ -45,9 +49,12 @@ std::string ValueText(const Value& value) {
     }
     std::string operator()(const std::vector<std::string>& list) const {
       return absl::StrCat(
-          "[", absl::StrJoin(list, ", ", [](std::string* out, const std::string& s) {
-            absl::StrAppend(out, "\"", absl::CEscape(s), "\"");
-          }), "]");
+          "[",
+          absl::StrJoin(list, ", ",
+                        [](std::string* out, const std::string& s) {
+                          absl::StrAppend(out, "\"", absl::CEscape(s), "\"");
+                        }),
+          "]");
     }
   };
   return std::visit(Text(), value);
