@@ -14,8 +14,9 @@ cleanup() {
   rm -rf "$T"
 }
 trap cleanup EXIT
+PASSED=0
 FAILED=0
-ok() { echo "PASS: $1"; }
+ok() { echo "PASS: $1"; PASSED=$((PASSED + 1)); }
 bad() { echo "FAIL: $1"; [[ -n "${2:-}" ]] && sed 's/^/    | /' <<<"$2" | tail -n 20; FAILED=$((FAILED + 1)); }
 
 # expect_refusal NAME EXPECTED_TEXT CMD...: exit code 2, EXPECTED_TEXT on
@@ -77,5 +78,10 @@ expect_refusal "missing named config file" \
   env GUEST_PULL_CONFIG="$T/typo.toml" "$BIN" --address "$T/gp.sock"
 expect_refusal "unknown flag" "unknown flag --bogus" "$BIN" --bogus
 
-echo "$FAILED failed"
+echo "$PASSED passed, $FAILED failed"
+# Each check counts in the unit totals (scripts/test.sh reads test.xml).
+if [[ -n "${XML_OUTPUT_FILE:-}" ]]; then
+  printf '<?xml version="1.0" encoding="UTF-8"?>\n<testsuites tests="%d" failures="%d" errors="0">\n  <testsuite name="cli_test" tests="%d" failures="%d" errors="0"></testsuite>\n</testsuites>\n' \
+    $((PASSED + FAILED)) "$FAILED" $((PASSED + FAILED)) "$FAILED" > "$XML_OUTPUT_FILE"
+fi
 [[ $FAILED -eq 0 ]]

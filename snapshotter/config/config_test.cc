@@ -122,6 +122,7 @@ TEST_F(ConfigTest, DefaultConfigFileSetsEveryKeyToItsDefault) {
     }
   }
   EXPECT_EQ(text.back(), '\n');
+  EXPECT_EQ(text.find('\t'), std::string::npos);
 }
 
 TEST_F(ConfigTest, ReadsEveryKeyIncludingDottedKeysAndInlineTables) {
