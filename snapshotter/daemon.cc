@@ -55,8 +55,7 @@ int WaitForTermination(const sigset_t& set) {
 
 }  // namespace
 
-absl::Status RunDaemon(const config::ResolvedConfig& resolved) {
-  const config::Config& cfg = resolved.config;
+absl::Status RunDaemon(const config::Config& cfg) {
   sigset_t signals = BlockTerminationSignals();
 
   // Metrics first: the exporter observes the guest-pull layer and the
@@ -83,7 +82,8 @@ absl::Status RunDaemon(const config::ResolvedConfig& resolved) {
 
   // Always installed: even with guest pull disabled, layers pulled for the
   // guest earlier must keep getting guest-pull mounts, never an empty rootfs.
-  auto guest_pull = GuestPullLayers::Create(cfg, metrics.get());
+  auto guest_pull =
+      GuestPullLayers::Create(cfg.guest_pull, cfg.root, metrics.get());
   if (!guest_pull.ok()) return guest_pull.status();
 
   Snapshotter::Options options;

@@ -6,13 +6,13 @@
 #define SNAPSHOTTER_DAEMON_H_
 
 #include "absl/status/status.h"
-#include "snapshotter/config/resolver.h"
+#include "snapshotter/config/config.h"
 
 namespace guest_pull {
 
 // Runs until a termination signal; returns the error that kept it from
 // starting or serving.
-absl::Status RunDaemon(const config::ResolvedConfig& resolved);
+absl::Status RunDaemon(const config::Config& cfg);
 
 }  // namespace guest_pull
 

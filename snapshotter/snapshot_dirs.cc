@@ -16,15 +16,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "base/errno_error.h"
 
 namespace guest_pull {
 namespace {
-
-absl::Status ErrnoError(absl::string_view what, const std::string& path,
-                        int err) {
-  return absl::InternalError(
-      absl::StrCat(what, " ", path, ": ", strerror(err)));
-}
 
 absl::Status MakeDir(const std::string& path, mode_t mode) {
   if (mkdir(path.c_str(), mode) != 0 && errno != EEXIST) {

@@ -7,18 +7,12 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
+#include "base/errno_error.h"
 
 namespace guest_pull::verity {
 
 namespace {
 constexpr size_t kInputChunk = 64 * 1024;
-
-absl::Status ErrnoError(absl::string_view what, const std::string& path, int err) {
-  std::string msg = absl::StrCat(what, " ", path, ": ", strerror(err));
-  if (err == ENOENT) return absl::NotFoundError(msg);
-  if (err == EACCES || err == EPERM) return absl::PermissionDeniedError(msg);
-  return absl::InternalError(msg);
-}
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<FileByteSource>> FileByteSource::Open(const std::string& path) {

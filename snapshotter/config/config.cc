@@ -1,7 +1,16 @@
-// Config defaults, value checks and the startup description.
+// Reading the config file with toml++ and applying flags and environment
+// variables over it, all through the key table.
 #include "snapshotter/config/config.h"
 
-#include <cstdint>
+#include <sys/stat.h>
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <fstream>
+#include <optional>
+#include <string_view>
+#include <utility>
 
 #include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
@@ -10,312 +19,329 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
-#include "re2/re2.h"
+#include "absl/strings/strip.h"
+#include "snapshotter/config/value_text.h"
+
+// Debian's libtomlplusplus is built with exceptions: toml::parse throws
+// toml::parse_error.
+static_assert(TOML_EXCEPTIONS, "expects toml++ built with exceptions");
 
 namespace guest_pull {
 namespace config {
 namespace {
 
-// Joins patterns as a TOML-ish list: [".*", "a"].
-std::string QuotedList(const std::vector<std::string>& items) {
-  std::vector<std::string> quoted;
-  quoted.reserve(items.size());
-  for (const std::string& item : items) {
-    quoted.push_back(absl::StrCat("\"", absl::CEscape(item), "\""));
+std::string DescribeType(const toml::node& node) {
+  switch (node.type()) {
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    case toml::node_type::none:
+      break;
   }
-  return absl::StrCat("[", absl::StrJoin(quoted, ","), "]");
+  return "nothing";
 }
 
-// True if every path component is a real name (no "", "." or "..").
-bool IsNormalizedAbsolutePath(absl::string_view path) {
-  if (path.empty() || path[0] != '/') return false;
-  std::vector<absl::string_view> parts =
-      absl::StrSplit(path.substr(1), '/');
-  for (absl::string_view part : parts) {
-    if (part.empty() || part == "." || part == "..") return false;
+// A key as TOML writes it: bare if possible, else quoted.
+std::string KeyText(std::string_view key) {
+  const absl::string_view k(key.data(), key.size());
+  if (!k.empty() && std::all_of(k.begin(), k.end(), [](char c) {
+        return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+               c == '-';
+      })) {
+    return std::string(k);
   }
-  return true;
+  if (!absl::StrContains(k, '\'') && !absl::StrContains(k, '\n')) {
+    return absl::StrCat("'", k, "'");
+  }
+  return absl::StrCat("\"", absl::CEscape(k), "\"");
 }
 
-absl::Status ValidateAbsolutePath(absl::string_view path) {
-  if (path.empty()) return absl::InvalidArgumentError("must not be empty");
-  if (absl::StrContains(path, '\0')) {
-    return absl::InvalidArgumentError("must not contain a NUL byte");
+// Walks a parsed file along the key table, stores what it sets and collects
+// every problem with its line.
+class FileReader {
+ public:
+  FileReader(std::string source, Config* config)
+      : source_(std::move(source)), config_(config) {}
+
+  void ReadTable(const toml::table& table, const std::string& prefix) {
+    for (const auto& [name, node] : table) {
+      const std::string path =
+          prefix.empty() ? KeyText(name.str())
+                         : absl::StrCat(prefix, ".", KeyText(name.str()));
+      const auto& keys = Keys();
+      auto key = std::find_if(keys.begin(), keys.end(),
+                              [&](const Key& k) { return path == k.name; });
+      if (key != keys.end()) {
+        ReadKey(*key, node, path);
+      } else if (!Below(path).empty()) {
+        if (const toml::table* section = node.as_table()) {
+          ReadTable(*section, path);
+        } else {
+          Add(node.source(),
+              absl::StrCat("key \"", path, "\" must be a table ([", path,
+                           "]), not ", DescribeType(node)));
+        }
+      } else {
+        Add(name.source().begin ? name.source() : node.source(),
+            absl::StrCat("unknown key \"", path, "\" (allowed ",
+                         prefix.empty() ? "at the top level"
+                                        : absl::StrCat("in [", prefix, "]"),
+                         ": ", absl::StrJoin(Below(prefix), ", "), ")"));
+      }
+    }
   }
-  if (path[0] != '/') {
-    return absl::InvalidArgumentError(
-        absl::StrCat("\"", absl::CEscape(path),
-                     "\" is not an absolute path (it must start with \"/\")"));
+
+  // Every problem, in file order (toml++ iterates tables in key order).
+  absl::Status Result() {
+    if (problems_.empty()) return absl::OkStatus();
+    std::stable_sort(problems_.begin(), problems_.end());
+    std::vector<std::string> messages;
+    for (auto& problem : problems_) messages.push_back(problem.second);
+    return absl::InvalidArgumentError(absl::StrJoin(messages, "; "));
   }
-  if (path != "/" && !IsNormalizedAbsolutePath(path)) {
+
+ private:
+  // The names one level below `prefix` ("" = top level), in table order.
+  static std::vector<std::string> Below(const std::string& prefix) {
+    std::vector<std::string> names;
+    for (const Key& key : Keys()) {
+      absl::string_view rest = key.name;
+      if (rest.empty()) continue;
+      if (!prefix.empty() && !absl::ConsumePrefix(&rest, prefix + ".")) {
+        continue;
+      }
+      std::string next(rest.substr(0, rest.find('.')));
+      if (absl::c_find(names, next) == names.end()) names.push_back(next);
+    }
+    return names;
+  }
+
+  void ReadKey(const Key& key, const toml::node& node,
+               const std::string& path) {
+    std::optional<Value> value;
+    switch (key.type) {
+      case KeyType::kInteger:
+        if (auto v = node.value_exact<int64_t>()) value = *v;
+        break;
+      case KeyType::kBool:
+        if (auto v = node.value_exact<bool>()) value = *v;
+        break;
+      case KeyType::kString:
+        if (auto v = node.value_exact<std::string>()) value = *v;
+        break;
+      case KeyType::kStringList:
+        if (const toml::array* array = node.as_array()) {
+          value = ReadStrings(key, *array, path);
+          if (!value.has_value()) return;  // reported per element
+        }
+        break;
+    }
+    if (!value.has_value()) {
+      Add(node.source(),
+          absl::StrCat("key \"", path, "\" must be ", TypeName(key.type),
+                       ", not ", DescribeType(node)));
+      return;
+    }
+    if (absl::Status s = key.set(*value, *config_); !s.ok()) {
+      Add(node.source(), absl::StrCat("key \"", path, "\": ", s.message()));
+    }
+  }
+
+  // The strings of `array`; nullopt after reporting every element that is
+  // not a string or fails the key's element check.
+  std::optional<Value> ReadStrings(const Key& key, const toml::array& array,
+                                   const std::string& path) {
+    const size_t problems = problems_.size();
+    std::vector<std::string> items;
+    for (size_t i = 0; i < array.size(); ++i) {
+      const toml::node& element = *array.get(i);
+      const std::string where = absl::StrCat("key \"", path, "[", i, "]\"");
+      std::optional<std::string> item = element.value_exact<std::string>();
+      if (!item.has_value()) {
+        Add(element.source(), absl::StrCat(where, " must be a string, not ",
+                                           DescribeType(element)));
+        continue;
+      }
+      absl::Status s = key.check_element == nullptr ? absl::OkStatus()
+                                                    : key.check_element(*item);
+      if (!s.ok()) {
+        Add(element.source(), absl::StrCat(where, ": ", s.message()));
+      }
+      items.push_back(*std::move(item));
+    }
+    if (problems_.size() > problems) return std::nullopt;
+    return Value(std::move(items));
+  }
+
+  void Add(const toml::source_region& where, absl::string_view message) {
+    problems_.emplace_back(
+        where.begin.line,
+        absl::StrCat(source_, ": line ", where.begin.line, ": ", message));
+  }
+
+  const std::string source_;
+  Config* const config_;
+  std::vector<std::pair<uint32_t, std::string>> problems_;
+};
+
+// The file's text; nullopt if it does not exist.
+absl::StatusOr<std::optional<std::string>> ReadFile(const std::string& path) {
+  const std::string name = absl::StrCat("config file \"", path, "\"");
+  struct stat info;
+  if (stat(path.c_str(), &info) != 0) {
+    if (errno == ENOENT) return std::nullopt;
+    return absl::ErrnoToStatus(errno, absl::StrCat("cannot stat ", name));
+  }
+  if (S_ISDIR(info.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(name, " is a directory, not a TOML file"));
+  }
+  if (!S_ISREG(info.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(name, " is not a regular file"));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("cannot open ", name));
+  }
+  // One byte past the cap tells a file at the cap from a bigger one.
+  std::string text(kMaxConfigFileBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (in.bad()) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("cannot read ", name));
+  }
+  if (static_cast<size_t>(in.gcount()) > kMaxConfigFileBytes) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        name, " is larger than the limit of ", kMaxConfigFileBytes, " bytes"));
+  }
+  text.resize(static_cast<size_t>(in.gcount()));
+  return std::optional<std::string>(std::move(text));
+}
+
+absl::Status ReadConfigFile(const std::string& text, const std::string& path,
+                            Config* config) {
+  toml::table document;
+  try {
+    document = toml::parse(std::string_view(text), std::string_view(path));
+  } catch (const toml::parse_error& error) {
+    const toml::source_position& where = error.source().begin;
+    const std::string_view description = error.description();
     return absl::InvalidArgumentError(absl::StrCat(
-        "\"", absl::CEscape(path),
-        "\" is not a normalized path (no trailing \"/\", \"//\", \".\" or "
-        "\"..\" components)"));
+        path, ":", where.line, ":", where.column, ": TOML syntax error: ",
+        absl::string_view(description.data(), description.size())));
   }
-  return absl::OkStatus();
+  FileReader reader(path, config);
+  reader.ReadTable(document, "");
+  return reader.Result();
 }
 
-bool IsHostChar(char c) {
-  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' ||
-         c == '-' || c == '_';
+// A value a flag or a variable gives a key, and who gave it.
+struct Override {
+  const Key* key;
+  Value value;
+  std::string origin;  // "--root" or "GUEST_PULL_ROOT"
+};
+
+// For every key: the flag's value, else the variable's if set and not
+// empty. Each is checked by storing it in a scratch config.
+absl::StatusOr<std::vector<Override>> FindOverrides(
+    const CommandLine& command_line, const Getenv& getenv) {
+  std::vector<Override> overrides;
+  for (const Key& key : Keys()) {
+    std::string origin;
+    std::optional<std::string> text;
+    auto flag = command_line.flags.find(key.flag);
+    if (*key.flag != '\0' && flag != command_line.flags.end()) {
+      origin = absl::StrCat("--", key.flag);
+      if (flag->second.empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(origin, ": must not be empty"));
+      }
+      text = flag->second;
+    } else if (*key.env != '\0') {
+      const char* env = getenv(key.env);
+      if (env != nullptr && *env != '\0') {
+        origin = key.env;
+        text = env;
+      }
+    }
+    if (!text.has_value()) continue;
+    absl::StatusOr<Value> value = ValueFromText(key.type, *text);
+    Config scratch;
+    absl::Status s = value.ok() ? key.set(*value, scratch) : value.status();
+    if (!s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          origin, "=\"", absl::CEscape(*text), "\": ", s.message()));
+    }
+    overrides.push_back(Override{&key, *std::move(value), std::move(origin)});
+  }
+  return overrides;
 }
 
 }  // namespace
 
-bool GuestPullConfig::operator==(const GuestPullConfig& other) const {
-  return enable == other.enable && include == other.include &&
-         exclude == other.exclude && mount_type == other.mount_type;
-}
-
-bool VerityConfig::operator==(const VerityConfig& other) const {
-  return mode == other.mode && layer_cache == other.layer_cache &&
-         write_passwd == other.write_passwd;
-}
-
-bool MetricsConfig::operator==(const MetricsConfig& other) const {
-  return address == other.address;
-}
-
-bool Config::operator==(const Config& other) const {
-  return version == other.version && root == other.root &&
-         address == other.address && log_level == other.log_level &&
-         guest_pull == other.guest_pull && verity == other.verity &&
-         metrics == other.metrics;
-}
-
-absl::string_view LogLevelName(LogLevel level) {
-  switch (level) {
-    case LogLevel::kDebug:
-      return "debug";
-    case LogLevel::kInfo:
-      return "info";
-    case LogLevel::kWarn:
-      return "warn";
-    case LogLevel::kError:
-      return "error";
+absl::StatusOr<Config> LoadConfig(const CommandLine& command_line,
+                                  const Getenv& getenv,
+                                  const std::string& default_config_path) {
+  absl::StatusOr<std::vector<Override>> overrides =
+      FindOverrides(command_line, getenv);
+  if (!overrides.ok()) return overrides.status();
+  // The file comes first: --config / GUEST_PULL_CONFIG name it.
+  auto named = absl::c_find_if(*overrides, [](const Override& o) {
+    return absl::string_view(o.key->flag) == "config";
+  });
+  Config config;
+  config.config_path = named == overrides->end()
+                           ? default_config_path
+                           : std::get<std::string>(named->value);
+  const std::string by = named == overrides->end()
+                             ? ""
+                             : absl::StrCat(" (named by ", named->origin, ")");
+  absl::StatusOr<std::optional<std::string>> text =
+      ReadFile(config.config_path);
+  if (!text.ok()) {
+    return absl::Status(text.status().code(),
+                        absl::StrCat(text.status().message(), by));
   }
-  return "unknown";
-}
-
-absl::StatusOr<LogLevel> ParseLogLevel(absl::string_view text) {
-  for (LogLevel level : {LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarn,
-                         LogLevel::kError}) {
-    if (text == LogLevelName(level)) return level;
+  config.config_file_found = text->has_value();
+  if (!config.config_file_found && named != overrides->end()) {
+    return absl::NotFoundError(absl::StrCat(
+        "config file \"", config.config_path, "\" does not exist", by,
+        "; only the default ", default_config_path, " may be absent"));
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("invalid log level \"", absl::CEscape(text),
-                   "\" (expected one of: debug, info, warn, error)"));
-}
-
-absl::string_view VerityModeName(VerityMode mode) {
-  switch (mode) {
-    case VerityMode::kOff:
-      return "off";
-    case VerityMode::kBestEffort:
-      return "best_effort";
-    case VerityMode::kRequired:
-      return "required";
+  if (config.config_file_found) {
+    absl::Status s = ReadConfigFile(**text, config.config_path, &config);
+    if (!s.ok()) return s;
   }
-  return "unknown";
-}
-
-absl::StatusOr<VerityMode> ParseVerityMode(absl::string_view text) {
-  for (VerityMode mode :
-       {VerityMode::kOff, VerityMode::kBestEffort, VerityMode::kRequired}) {
-    if (text == VerityModeName(mode)) return mode;
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat("invalid verity mode \"", absl::CEscape(text),
-                   "\" (expected one of: off, best_effort, required)"));
-}
-
-absl::Status ValidateRoot(absl::string_view root) {
-  absl::Status status = ValidateAbsolutePath(root);
-  if (!status.ok()) return status;
-  if (root == "/") {
-    return absl::InvalidArgumentError(
-        "\"/\" cannot be the state directory; use a dedicated directory such "
-        "as /var/lib/containerd-guest-pull-grpc");
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateAddress(absl::string_view address) {
-  if (absl::StartsWith(address, "unix://")) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "\"", absl::CEscape(address),
-        "\" must be a plain socket path, without the \"unix://\" prefix"));
-  }
-  absl::Status status = ValidateAbsolutePath(address);
-  if (!status.ok()) return status;
-  if (address == "/") {
-    return absl::InvalidArgumentError("\"/\" is not a socket path");
-  }
-  if (address.size() >= kMaxUnixSocketPathBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "socket path \"", absl::CEscape(address), "\" is ", address.size(),
-        " bytes; a unix socket path must be shorter than ",
-        kMaxUnixSocketPathBytes, " bytes"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateMountType(absl::string_view mount_type) {
-  absl::string_view subtype;
-  if (absl::StartsWith(mount_type, "fuse.")) {
-    subtype = mount_type.substr(5);
-  } else if (absl::StartsWith(mount_type, "fuse3.")) {
-    subtype = mount_type.substr(6);
-  } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "mount type \"", absl::CEscape(mount_type),
-        "\" must start with \"fuse.\" or \"fuse3.\" (containerd only runs "
-        "mount helpers for FUSE mount types)"));
-  }
-  if (subtype.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("mount type \"", absl::CEscape(mount_type),
-                     "\" names no helper after the \"fuse.\" prefix"));
-  }
-  for (char c : subtype) {
-    // mount.fuse3 hands the subtype to /bin/sh: keep it a plain file name.
-    if (!IsHostChar(c) && c != '+') {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "mount type \"", absl::CEscape(mount_type),
-          "\": the helper name may only contain letters, digits and . _ - +"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateLayerCachePath(absl::string_view path) {
-  if (path.empty()) return absl::OkStatus();
-  return ValidateAbsolutePath(path);
-}
-
-absl::Status ValidateMetricsAddress(absl::string_view address) {
-  if (address.empty()) return absl::OkStatus();
-  const std::string bad = absl::StrCat(
-      "metrics address \"", absl::CEscape(address), "\" ");
-  absl::string_view host;
-  absl::string_view port;
-  if (address[0] == '[') {
-    size_t close = address.find(']');
-    if (close == absl::string_view::npos || close + 1 >= address.size() ||
-        address[close + 1] != ':') {
-      return absl::InvalidArgumentError(
-          absl::StrCat(bad, "must look like [ipv6]:port"));
-    }
-    host = address.substr(1, close - 1);
-    port = address.substr(close + 2);
-    for (char c : host) {
-      if (!absl::ascii_isxdigit(static_cast<unsigned char>(c)) && c != ':' &&
-          c != '.') {
-        return absl::InvalidArgumentError(
-            absl::StrCat(bad, "has an invalid IPv6 address"));
-      }
-    }
-  } else {
-    size_t colon = address.rfind(':');
-    if (colon == absl::string_view::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          bad, "must be host:port, e.g. \"127.0.0.1:9110\" (\"\" turns "
-               "metrics off)"));
-    }
-    host = address.substr(0, colon);
-    port = address.substr(colon + 1);
-    for (char c : host) {
-      if (!IsHostChar(c)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            bad, "has an invalid host; IPv6 addresses go in brackets, "
-                 "e.g. \"[::1]:9110\""));
-      }
-    }
-  }
-  if (host.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        bad, "has no host; use \"0.0.0.0:<port>\" to listen on every "
-             "interface"));
-  }
-  uint32_t port_number = 0;
-  if (port.empty() || !absl::c_all_of(port, [](char c) {
-        return absl::ascii_isdigit(static_cast<unsigned char>(c));
-      }) ||
-      !absl::SimpleAtoi(port, &port_number) || port_number == 0 ||
-      port_number > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(bad, "needs a port between 1 and 65535"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidatePattern(absl::string_view pattern) {
-  RE2::Options options;
-  options.set_log_errors(false);
-  RE2 re(re2::StringPiece(pattern.data(), pattern.size()), options);
-  if (!re.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid RE2 pattern \"", absl::CEscape(pattern),
-                     "\": ", re.error()));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateIncludeList(const std::vector<std::string>& include) {
-  if (!include.empty()) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      "an empty include list would keep every image on the host; use "
-      "[\".*\"] to guest-pull every image, or set guest_pull.enable = false "
-      "to turn guest pull off");
-}
-
-absl::Status ValidateConfig(const Config& config) {
-  std::vector<std::string> errors;
-  auto check = [&errors](absl::string_view key, const absl::Status& status) {
-    if (!status.ok()) errors.push_back(absl::StrCat(key, ": ", status.message()));
-  };
-  if (config.version != kConfigVersion) {
-    errors.push_back(absl::StrCat("version: unsupported version ",
-                                  config.version, " (expected ",
-                                  kConfigVersion, ")"));
-  }
-  check("root", ValidateRoot(config.root));
-  check("address", ValidateAddress(config.address));
-  check("guest_pull.mount_type",
-        ValidateMountType(config.guest_pull.mount_type));
-  check("guest_pull.include", ValidateIncludeList(config.guest_pull.include));
-  for (size_t i = 0; i < config.guest_pull.include.size(); ++i) {
-    check(absl::StrCat("guest_pull.include[", i, "]"),
-          ValidatePattern(config.guest_pull.include[i]));
-  }
-  for (size_t i = 0; i < config.guest_pull.exclude.size(); ++i) {
-    check(absl::StrCat("guest_pull.exclude[", i, "]"),
-          ValidatePattern(config.guest_pull.exclude[i]));
-  }
-  check("verity.layer_cache",
-        ValidateLayerCachePath(config.verity.layer_cache));
-  check("metrics.address", ValidateMetricsAddress(config.metrics.address));
-  if (errors.empty()) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat("invalid configuration: ", absl::StrJoin(errors, "; ")));
+  // Flags and variables win over the file (each was checked above).
+  for (const Override& o : *overrides) (void)o.key->set(o.value, config);
+  return config;
 }
 
 std::string DescribeConfig(const Config& config) {
-  const GuestPullConfig& gp = config.guest_pull;
-  const VerityConfig& verity = config.verity;
-  return absl::StrCat(
-      "root=", config.root, " address=", config.address,
-      " log_level=", LogLevelName(config.log_level),
-      " guest_pull={enable=", gp.enable ? "true" : "false",
-      " include=", QuotedList(gp.include), " exclude=", QuotedList(gp.exclude),
-      " mount_type=", gp.mount_type, "}",
-      " verity={mode=", VerityModeName(verity.mode), " layer_cache=",
-      verity.layer_cache.empty() ? "none" : verity.layer_cache,
-      " write_passwd=", verity.write_passwd ? "true" : "false", "}",
-      " metrics={address=",
-      config.metrics.address.empty() ? "off" : config.metrics.address, "}");
+  std::string line = absl::StrCat(
+      "config=", config.config_path,
+      config.config_file_found ? "" : " (not found: using defaults)");
+  for (const Key& key : Keys()) {
+    if (*key.name == '\0') continue;
+    absl::StrAppend(&line, " ", key.name, "=", ValueText(key.get(config)));
+  }
+  return line;
 }
 
 }  // namespace config

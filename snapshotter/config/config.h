@@ -1,119 +1,120 @@
-// The daemon's effective configuration: plain structs holding the defaults,
-// the value checks shared by the config file, flags and environment, and a
-// one-line description for the startup log.
+// The daemon's configuration: one table of keys (kKeys in config.cc) drives
+// the config file reader, the flags, the environment variables, --help and
+// the startup log. Precedence: flag > environment > config file > default.
+//
+// Every problem is an error that names where it is: the file key and line
+// (e.g. `config.toml: line 3: key "guest_pull.include[1]": ...`), the flag
+// (`--root="x": ...`) or the variable (`GUEST_PULL_ROOT="x": ...`). The daemon
+// does not start on any of them. Reference: docs/configuration.md.
 #ifndef SNAPSHOTTER_CONFIG_CONFIG_H_
 #define SNAPSHOTTER_CONFIG_CONFIG_H_
 
+#include <cstdint>
+#include <functional>
+#include <map>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "snapshotter/guest_pull/options.h"
 
 namespace guest_pull {
 namespace config {
 
-// The only config file schema version this build understands.
-inline constexpr int kConfigVersion = 1;
-
-inline constexpr char kDefaultRoot[] = "/var/lib/containerd-guest-pull-grpc";
-inline constexpr char kDefaultAddress[] =
-    "/run/containerd-guest-pull-grpc/containerd-guest-pull-grpc.sock";
 inline constexpr char kDefaultConfigPath[] =
     "/etc/containerd-guest-pull-grpc/config.toml";
-inline constexpr char kDefaultMountType[] = "fuse.guest-pull-overlayfs";
-
-// sizeof(sockaddr_un::sun_path): a socket path must be shorter than this.
-inline constexpr size_t kMaxUnixSocketPathBytes = 108;
+// Largest config file accepted; anything bigger is certainly not a config.
+inline constexpr size_t kMaxConfigFileBytes = 1 << 20;
 
 // Minimum severity the daemon logs.
 enum class LogLevel { kDebug, kInfo, kWarn, kError };
 
-// How strictly guest-pulled layers are tied to dm-verity root hashes.
-enum class VerityMode { kOff, kBestEffort, kRequired };
-
-// [guest_pull]: which images are pulled inside the guest.
-struct GuestPullConfig {
-  // false: every layer is unpacked on the host (plain overlayfs snapshotter).
-  bool enable = true;
-  // RE2 patterns, full match against the CRI image reference; a reference
-  // must match one of them to be pulled in the guest.
-  std::vector<std::string> include = {".*"};
-  // RE2 patterns; a matching reference stays on the host.
-  std::vector<std::string> exclude;
-  // Mount type of a guest-pulled container rootfs ("fuse." or "fuse3." +
-  // helper name).
-  std::string mount_type = kDefaultMountType;
-
-  bool operator==(const GuestPullConfig& other) const;
-  bool operator!=(const GuestPullConfig& other) const { return !(*this == other); }
-};
-
-// [verity]: dm-verity handling of guest-pulled layers.
-struct VerityConfig {
-  VerityMode mode = VerityMode::kBestEffort;
-  // Absolute path of a genpolicy layers-cache.json; empty = none.
-  std::string layer_cache;
-  // Write /etc/passwd and /etc/group from the cache into guest-pulled layers.
-  bool write_passwd = true;
-
-  bool operator==(const VerityConfig& other) const;
-  bool operator!=(const VerityConfig& other) const { return !(*this == other); }
-};
-
-// [metrics]: the Prometheus endpoint.
-struct MetricsConfig {
-  // host:port to listen on; empty = no metrics endpoint.
-  std::string address;
-
-  bool operator==(const MetricsConfig& other) const;
-  bool operator!=(const MetricsConfig& other) const { return !(*this == other); }
-};
-
 // Everything the daemon is configured with. Default-constructed = defaults.
 struct Config {
-  int version = kConfigVersion;
-  std::string root = kDefaultRoot;
-  std::string address = kDefaultAddress;
+  std::string root = "/var/lib/containerd-guest-pull-grpc";
+  std::string address =
+      "/run/containerd-guest-pull-grpc/containerd-guest-pull-grpc.sock";
   LogLevel log_level = LogLevel::kInfo;
-  GuestPullConfig guest_pull;
-  VerityConfig verity;
-  MetricsConfig metrics;
-
-  bool operator==(const Config& other) const;
-  bool operator!=(const Config& other) const { return !(*this == other); }
+  // [guest_pull] and [verity].
+  GuestPullOptions guest_pull;
+  struct Metrics {
+    // host:port of the Prometheus endpoint; empty = off.
+    std::string address;
+  } metrics;
+  // The config file read (--config, GUEST_PULL_CONFIG or the default) and
+  // whether it existed (only the default path may be missing).
+  std::string config_path = kDefaultConfigPath;
+  bool config_file_found = false;
 };
 
-// "debug" | "info" | "warn" | "error".
-absl::string_view LogLevelName(LogLevel level);
-absl::StatusOr<LogLevel> ParseLogLevel(absl::string_view text);
+// A key's value, as the file, a flag or the environment gives it.
+enum class KeyType { kInteger, kBool, kString, kStringList };
+using Value =
+    std::variant<int64_t, bool, std::string, std::vector<std::string>>;
 
-// "off" | "best_effort" | "required".
-absl::string_view VerityModeName(VerityMode mode);
-absl::StatusOr<VerityMode> ParseVerityMode(absl::string_view text);
+// One row of the key table.
+struct Key {
+  // Dotted config file key ("guest_pull.include"); "" = not in the file.
+  const char* name;
+  KeyType type;
+  // Command-line flag without "--" (dashed: "log-level"); "" = none.
+  const char* flag;
+  // Environment variable; "" = none.
+  const char* env;
+  // Placeholder of the flag's value in --help ("PATH"); "" for bool flags.
+  const char* arg;
+  // One line for --help.
+  const char* doc;
+  // Checks a value of `type` and stores it in the config; InvalidArgument
+  // says what is wrong (the caller adds where).
+  absl::Status (*set)(const Value& value, Config& config);
+  // The key's value in `config` (the default: get(Config())).
+  Value (*get)(const Config& config);
+  // For kStringList keys: checks each element (reported at its own line).
+  absl::Status (*check_element)(absl::string_view element) = nullptr;
+};
 
-// Value checks. Each returns InvalidArgument with a message that describes
-// the problem but not where the value came from; callers add that context.
-absl::Status ValidateRoot(absl::string_view root);
-absl::Status ValidateAddress(absl::string_view address);
-absl::Status ValidateMountType(absl::string_view mount_type);
-// Empty (= no cache) or an absolute path.
-absl::Status ValidateLayerCachePath(absl::string_view path);
-// Empty (= off) or host:port, [ipv6]:port.
-absl::Status ValidateMetricsAddress(absl::string_view address);
-// An RE2 pattern that compiles.
-absl::Status ValidatePattern(absl::string_view pattern);
-// guest_pull.include must not be empty: an empty list would silently keep
-// every image on the host (guest_pull.enable = false says that explicitly).
-absl::Status ValidateIncludeList(const std::vector<std::string>& include);
+// Every key, in documentation order.
+const std::vector<Key>& Keys();
 
-// Checks every field of a config built in code (ParseConfig already does).
-absl::Status ValidateConfig(const Config& config);
+// What the command line says: flag values by flag name, and the actions.
+struct CommandLine {
+  std::map<std::string, std::string> flags;
+  bool help = false;
+  bool version = false;
+  bool print_default_config = false;
+};
 
-// One line for the startup log, e.g.
-// root=/var/lib/... address=/run/... log_level=info guest_pull={...} ...
+// Parses argv[1..]: --name=value, --name value, bool flags as --name; one
+// or two dashes; dashes or underscores in names. Unknown flags and stray
+// arguments are errors.
+absl::StatusOr<CommandLine> ParseCommandLine(
+    const std::vector<std::string>& args);
+
+// The --help text: every flag with its variable and default.
+std::string HelpText();
+
+// Looks up an environment variable; nullptr if unset.
+using Getenv = std::function<const char*(const char*)>;
+
+// The effective configuration. A config file named by --config or
+// GUEST_PULL_CONFIG must exist; at default_config_path (a parameter so tests
+// can move it) it may be absent. Set-but-empty variables count as unset; an
+// empty flag is an error.
+absl::StatusOr<Config> LoadConfig(
+    const CommandLine& command_line, const Getenv& getenv,
+    const std::string& default_config_path = kDefaultConfigPath);
+
+// One line for the startup log: the config file, then key=value for every
+// key.
 std::string DescribeConfig(const Config& config);
+
+// The commented default config file (--print-default-config); it sets every
+// key to its default.
+extern const char kDefaultConfigToml[];
 
 }  // namespace config
 }  // namespace guest_pull

@@ -1,8 +1,18 @@
-// Tests for the config defaults, value checks and DescribeConfig.
+// One test per user-visible behaviour of the configuration: precedence,
+// each kind of error with its key and line, each value check, the default
+// config file, the command line and --help.
 #include "snapshotter/config/config.h"
 
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
 #include <string>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -10,175 +20,402 @@ namespace guest_pull {
 namespace config {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
-TEST(ConfigTest, DefaultsMatchTheDocumentedValues) {
-  const Config config;
-  EXPECT_EQ(config.version, 1);
-  EXPECT_EQ(config.root, "/var/lib/containerd-guest-pull-grpc");
-  EXPECT_EQ(config.address,
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* tmp = std::getenv("TEST_TMPDIR");
+    dir_ = absl::StrCat(
+        tmp != nullptr ? tmp : "/tmp", "/",
+        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    ASSERT_EQ(
+        system(("rm -rf '" + dir_ + "' && mkdir -p '" + dir_ + "'").c_str()),
+        0);
+    default_path_ = dir_ + "/default.toml";  // absent unless written
+  }
+
+  std::string Write(const std::string& name, const std::string& text) {
+    const std::string path = dir_ + "/" + name;
+    std::ofstream(path, std::ios::trunc) << text;
+    return path;
+  }
+
+  // Loads with `args` as the command line and `env` as the environment.
+  absl::StatusOr<Config> Load(std::vector<std::string> args,
+                              std::map<std::string, std::string> env = {}) {
+    absl::StatusOr<CommandLine> command_line = ParseCommandLine(args);
+    if (!command_line.ok()) return command_line.status();
+    return LoadConfig(
+        *command_line,
+        [env](const char* name) -> const char* {
+          auto it = env.find(name);
+          return it == env.end() ? nullptr : it->second.c_str();
+        },
+        default_path_);
+  }
+
+  // Loads `text` as the config file; returns the error message ("" if ok).
+  std::string FileError(const std::string& text) {
+    absl::StatusOr<Config> config = Load({"--config", Write("c.toml", text)});
+    if (config.ok()) return "";
+    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+    return std::string(config.status().message());
+  }
+
+  std::string dir_;
+  std::string default_path_;
+};
+
+TEST_F(ConfigTest, NothingGivenAndNoFileYieldsTheDocumentedDefaults) {
+  absl::StatusOr<Config> config = Load({});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_FALSE(config->config_file_found);
+  EXPECT_EQ(config->config_path, default_path_);
+  EXPECT_EQ(config->root, "/var/lib/containerd-guest-pull-grpc");
+  EXPECT_EQ(config->address,
             "/run/containerd-guest-pull-grpc/containerd-guest-pull-grpc.sock");
-  EXPECT_EQ(config.log_level, LogLevel::kInfo);
-  EXPECT_TRUE(config.guest_pull.enable);
-  EXPECT_EQ(config.guest_pull.include, std::vector<std::string>{".*"});
-  EXPECT_TRUE(config.guest_pull.exclude.empty());
-  EXPECT_EQ(config.guest_pull.mount_type, "fuse.guest-pull-overlayfs");
-  EXPECT_EQ(config.verity.mode, VerityMode::kBestEffort);
-  EXPECT_EQ(config.verity.layer_cache, "");
-  EXPECT_TRUE(config.verity.write_passwd);
-  EXPECT_EQ(config.metrics.address, "");
-  EXPECT_TRUE(ValidateConfig(config).ok());
+  EXPECT_EQ(config->log_level, LogLevel::kInfo);
+  EXPECT_TRUE(config->guest_pull.enable);
+  EXPECT_EQ(config->guest_pull.include, std::vector<std::string>{".*"});
+  EXPECT_TRUE(config->guest_pull.exclude.empty());
+  EXPECT_EQ(config->guest_pull.mount_type, "fuse.guest-pull-overlayfs");
+  EXPECT_EQ(config->guest_pull.verity_mode, VerityMode::kBestEffort);
+  EXPECT_EQ(config->guest_pull.layer_cache, "");
+  EXPECT_TRUE(config->guest_pull.write_passwd);
+  EXPECT_EQ(config->metrics.address, "");
+  EXPECT_EQ(std::string(kDefaultConfigPath),
+            "/etc/containerd-guest-pull-grpc/config.toml");
 }
 
-TEST(ConfigTest, EqualityComparesEveryField) {
-  Config a;
-  Config b;
-  EXPECT_EQ(a, b);
-  b.guest_pull.exclude.push_back("x");
-  EXPECT_NE(a, b);
-  b = a;
-  b.verity.write_passwd = false;
-  EXPECT_NE(a, b);
-  b = a;
-  b.metrics.address = "127.0.0.1:9110";
-  EXPECT_NE(a, b);
-}
-
-TEST(ConfigTest, LogLevelRoundTrips) {
-  for (LogLevel level : {LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarn,
-                         LogLevel::kError}) {
-    auto parsed = ParseLogLevel(LogLevelName(level));
-    ASSERT_TRUE(parsed.ok());
-    EXPECT_EQ(*parsed, level);
+TEST_F(ConfigTest, DefaultConfigFileSetsEveryKeyToItsDefault) {
+  const std::string text = kDefaultConfigToml;
+  absl::StatusOr<Config> config = Load({"--config", Write("d.toml", text)});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->config_file_found);
+  Config expected;
+  expected.config_path = config->config_path;
+  expected.config_file_found = true;
+  EXPECT_EQ(DescribeConfig(*config), DescribeConfig(expected));
+  // Every key is set (uncommented) in its section, and every flag and
+  // variable is named.
+  std::string section;
+  std::vector<std::string> set;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (absl::ConsumePrefix(&line, "[")) {
+      section = std::string(line.substr(0, line.find(']'))) + ".";
+    }
+    if (!line.empty() && line[0] != '#' && absl::StrContains(line, " = ")) {
+      set.push_back(section + std::string(line.substr(0, line.find(' '))));
+    }
   }
-  auto bad = ParseLogLevel("verbose");
-  ASSERT_FALSE(bad.ok());
-  EXPECT_THAT(std::string(bad.status().message()),
-              HasSubstr("debug, info, warn, error"));
-  EXPECT_FALSE(ParseLogLevel("INFO").ok());
-  EXPECT_FALSE(ParseLogLevel("").ok());
-}
-
-TEST(ConfigTest, VerityModeRoundTrips) {
-  for (VerityMode mode :
-       {VerityMode::kOff, VerityMode::kBestEffort, VerityMode::kRequired}) {
-    auto parsed = ParseVerityMode(VerityModeName(mode));
-    ASSERT_TRUE(parsed.ok());
-    EXPECT_EQ(*parsed, mode);
+  for (const Key& key : Keys()) {
+    if (*key.name != '\0') {
+      EXPECT_THAT(set, ::testing::Contains(key.name));
+    }
+    if (*key.flag != '\0') {
+      EXPECT_THAT(text, HasSubstr(absl::StrCat("--", key.flag)));
+    }
+    if (*key.env != '\0') {
+      EXPECT_THAT(text, HasSubstr(key.env));
+    }
   }
-  auto bad = ParseVerityMode("strict");
-  ASSERT_FALSE(bad.ok());
-  EXPECT_THAT(std::string(bad.status().message()),
-              HasSubstr("off, best_effort, required"));
+  EXPECT_EQ(text.back(), '\n');
+  EXPECT_EQ(text.find('\t'), std::string::npos);
 }
 
-TEST(ConfigTest, RootMustBeANormalizedAbsolutePath) {
-  EXPECT_TRUE(ValidateRoot("/var/lib/x").ok());
-  EXPECT_THAT(std::string(ValidateRoot("var/lib/x").message()),
-              HasSubstr("not an absolute path"));
-  EXPECT_FALSE(ValidateRoot("").ok());
-  EXPECT_FALSE(ValidateRoot("/").ok());
-  EXPECT_FALSE(ValidateRoot("/var/lib/x/").ok());
-  EXPECT_FALSE(ValidateRoot("/var//lib").ok());
-  EXPECT_FALSE(ValidateRoot("/var/../etc").ok());
-  EXPECT_FALSE(ValidateRoot("/var/./lib").ok());
-  EXPECT_FALSE(ValidateRoot(absl::string_view("/var\0x", 6)).ok());
+TEST_F(ConfigTest, ReadsEveryKeyIncludingDottedKeysAndInlineTables) {
+  absl::StatusOr<Config> config = Load({"--config", Write("c.toml", R"(
+version = 1
+root = "/srv/gp"
+address = "/run/gp/gp.sock"
+log_level = "debug"
+guest_pull.enable = false
+guest_pull.include = ['docker\.io/.*', "127\\.0\\.0\\.1:5000/.*"]
+guest_pull.exclude = []
+guest_pull.mount_type = "fuse3.my-helper"
+metrics = { address = "[::1]:9110" }
+
+[verity]
+mode = "required"
+layer_cache = "/etc/gp/layers-cache.json"
+write_passwd = false
+)")});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->root, "/srv/gp");
+  EXPECT_EQ(config->address, "/run/gp/gp.sock");
+  EXPECT_EQ(config->log_level, LogLevel::kDebug);
+  EXPECT_FALSE(config->guest_pull.enable);
+  EXPECT_EQ(
+      config->guest_pull.include,
+      (std::vector<std::string>{"docker\\.io/.*", "127\\.0\\.0\\.1:5000/.*"}));
+  EXPECT_TRUE(config->guest_pull.exclude.empty());
+  EXPECT_EQ(config->guest_pull.mount_type, "fuse3.my-helper");
+  EXPECT_EQ(config->guest_pull.verity_mode, VerityMode::kRequired);
+  EXPECT_EQ(config->guest_pull.layer_cache, "/etc/gp/layers-cache.json");
+  EXPECT_FALSE(config->guest_pull.write_passwd);
+  EXPECT_EQ(config->metrics.address, "[::1]:9110");
 }
 
-TEST(ConfigTest, AddressMustBeAShortAbsoluteSocketPath) {
-  EXPECT_TRUE(ValidateAddress("/run/x.sock").ok());
-  EXPECT_FALSE(ValidateAddress("run/x.sock").ok());
-  EXPECT_THAT(std::string(ValidateAddress("unix:///run/x.sock").message()),
-              HasSubstr("unix://"));
-  const std::string longest = "/" + std::string(106, 'a');  // 107 bytes
-  EXPECT_TRUE(ValidateAddress(longest).ok());
-  const std::string too_long = "/" + std::string(107, 'a');  // 108 bytes
-  absl::Status status = ValidateAddress(too_long);
-  ASSERT_FALSE(status.ok());
-  EXPECT_THAT(std::string(status.message()), HasSubstr("108 bytes"));
+TEST_F(ConfigTest, FlagBeatsEnvironmentBeatsFileBeatsDefault) {
+  Write("default.toml",
+        "root = \"/file/root\"\naddress = \"/file/a.sock\"\n"
+        "log_level = \"warn\"\n[verity]\nmode = \"off\"\n");
+  const std::map<std::string, std::string> env = {
+      {"GUEST_PULL_ROOT", "/env/root"}, {"GUEST_PULL_ADDRESS", "/env/a.sock"}};
+  absl::StatusOr<Config> config = Load({"--root=/flag/root"}, env);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->root, "/flag/root");                        // flag
+  EXPECT_EQ(config->address, "/env/a.sock");                    // environment
+  EXPECT_EQ(config->log_level, LogLevel::kWarn);                // file
+  EXPECT_EQ(config->guest_pull.verity_mode, VerityMode::kOff);  // file
+  EXPECT_EQ(config->guest_pull.mount_type, "fuse.guest-pull-overlayfs");
+
+  // The config file itself: flag > environment > default path.
+  const std::string by_env = Write("env.toml", "log_level = \"error\"\n");
+  const std::string by_flag = Write("flag.toml", "log_level = \"debug\"\n");
+  config = Load({}, {{"GUEST_PULL_CONFIG", by_env}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->log_level, LogLevel::kError);
+  config = Load({"--config", by_flag}, {{"GUEST_PULL_CONFIG", by_env}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->log_level, LogLevel::kDebug);
+  EXPECT_EQ(config->config_path, by_flag);
+  EXPECT_EQ(config->root, "/var/lib/containerd-guest-pull-grpc");
 }
 
-TEST(ConfigTest, MountTypeMustBeFuse) {
-  EXPECT_TRUE(ValidateMountType("fuse.guest-pull-overlayfs").ok());
-  EXPECT_TRUE(ValidateMountType("fuse3.guest-pull-overlayfs").ok());
-  EXPECT_THAT(std::string(ValidateMountType("overlay").message()),
-              HasSubstr("\"fuse.\" or \"fuse3.\""));
-  EXPECT_FALSE(ValidateMountType("fuse.").ok());
-  EXPECT_FALSE(ValidateMountType("fuse").ok());
-  EXPECT_FALSE(ValidateMountType("fuse.a;rm -rf /").ok());
-  EXPECT_FALSE(ValidateMountType("fuse.a/b").ok());
+TEST_F(ConfigTest, EmptyVariableIsUnsetButEmptyFlagIsAnError) {
+  absl::StatusOr<Config> config = Load({}, {{"GUEST_PULL_ROOT", ""}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->root, "/var/lib/containerd-guest-pull-grpc");
+  config = Load({"--root="});
+  EXPECT_THAT(config.status().message(),
+              HasSubstr("--root: must not be empty"));
 }
 
-TEST(ConfigTest, LayerCacheIsEmptyOrAbsolute) {
-  EXPECT_TRUE(ValidateLayerCachePath("").ok());
-  EXPECT_TRUE(ValidateLayerCachePath("/etc/x/layers-cache.json").ok());
-  EXPECT_FALSE(ValidateLayerCachePath("layers-cache.json").ok());
+TEST_F(ConfigTest, BadFlagOrVariableValueNamesIt) {
+  absl::StatusOr<Config> config = Load({"--root", "var/lib/gp"});
+  EXPECT_THAT(
+      config.status().message(),
+      HasSubstr(
+          "--root=\"var/lib/gp\": \"var/lib/gp\" is not an absolute path"));
+  config = Load({}, {{"GUEST_PULL_LOG_LEVEL", "verbose"}});
+  EXPECT_THAT(
+      config.status().message(),
+      HasSubstr("GUEST_PULL_LOG_LEVEL=\"verbose\": invalid log level "
+                "\"verbose\" (expected one of: debug, info, warn, error)"));
+  config = Load({"--log-level=loud"}, {{"GUEST_PULL_LOG_LEVEL", "debug"}});
+  EXPECT_THAT(config.status().message(), HasSubstr("--log-level=\"loud\""));
 }
 
-TEST(ConfigTest, MetricsAddressIsEmptyOrHostPort) {
-  EXPECT_TRUE(ValidateMetricsAddress("").ok());
-  EXPECT_TRUE(ValidateMetricsAddress("127.0.0.1:9110").ok());
-  EXPECT_TRUE(ValidateMetricsAddress("0.0.0.0:9110").ok());
-  EXPECT_TRUE(ValidateMetricsAddress("localhost:9110").ok());
-  EXPECT_TRUE(ValidateMetricsAddress("[::1]:9110").ok());
-  EXPECT_FALSE(ValidateMetricsAddress("9110").ok());
-  EXPECT_FALSE(ValidateMetricsAddress(":9110").ok());
-  EXPECT_FALSE(ValidateMetricsAddress("127.0.0.1:").ok());
-  EXPECT_FALSE(ValidateMetricsAddress("127.0.0.1:0").ok());
-  EXPECT_FALSE(ValidateMetricsAddress("127.0.0.1:65536").ok());
-  EXPECT_FALSE(ValidateMetricsAddress("127.0.0.1:-1").ok());
-  EXPECT_FALSE(ValidateMetricsAddress("::1:9110").ok());
-  EXPECT_FALSE(ValidateMetricsAddress("[::1]9110").ok());
-  EXPECT_FALSE(ValidateMetricsAddress("http://127.0.0.1:9110").ok());
+TEST_F(ConfigTest, ConfigFileNamedByFlagOrVariableMustExist) {
+  absl::StatusOr<Config> config = Load({"--config", dir_ + "/typo.toml"});
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(
+      config.status().message(),
+      AllOf(HasSubstr(dir_ + "/typo.toml\" does not exist (named by --config)"),
+            HasSubstr("only the default " + default_path_ + " may be absent")));
+  config = Load({}, {{"GUEST_PULL_CONFIG", dir_ + "/typo.toml"}});
+  EXPECT_THAT(config.status().message(),
+              HasSubstr("(named by GUEST_PULL_CONFIG)"));
+  // Even when it names the default path.
+  EXPECT_FALSE(Load({"--config", default_path_}).ok());
 }
 
-TEST(ConfigTest, PatternMustCompile) {
-  EXPECT_TRUE(ValidatePattern(".*").ok());
-  EXPECT_TRUE(ValidatePattern("registry\\.k8s\\.io/pause:.*").ok());
-  absl::Status status = ValidatePattern("docker.io/(nginx");
-  ASSERT_FALSE(status.ok());
-  EXPECT_THAT(std::string(status.message()), HasSubstr("docker.io/(nginx"));
-  EXPECT_THAT(std::string(status.message()), HasSubstr("missing )"));
+TEST_F(ConfigTest, FileThatIsADirectoryOrTooBigIsAnErrorEvenAtTheDefaultPath) {
+  ASSERT_EQ(mkdir(default_path_.c_str(), 0755), 0);
+  EXPECT_THAT(Load({}).status().message(), HasSubstr("is a directory"));
+  const std::string big =
+      Write("big.toml", "# " + std::string(kMaxConfigFileBytes, 'x') + "\n");
+  absl::StatusOr<Config> config = Load({"--config", big});
+  EXPECT_THAT(config.status().message(),
+              AllOf(HasSubstr("larger than the limit"),
+                    HasSubstr("(named by --config)")));
 }
 
-TEST(ConfigTest, IncludeListMustNotBeEmpty) {
-  EXPECT_TRUE(ValidateIncludeList({".*"}).ok());
-  EXPECT_FALSE(ValidateIncludeList({}).ok());
-  Config config;
-  config.guest_pull.include.clear();
-  EXPECT_THAT(std::string(ValidateConfig(config).message()),
-              HasSubstr("guest_pull.include:"));
+TEST_F(ConfigTest, InvalidFileAtTheDefaultPathIsAnError) {
+  Write("default.toml", "log_level = 3\n");
+  EXPECT_THAT(Load({}).status().message(),
+              HasSubstr(default_path_ +
+                        ": line 1: key \"log_level\" must be a string"));
 }
 
-TEST(ConfigTest, ValidateConfigReportsEveryBadField) {
-  Config config;
-  config.root = "relative";
-  config.guest_pull.exclude = {"ok", "("};
-  config.metrics.address = "nope";
-  absl::Status status = ValidateConfig(config);
-  ASSERT_FALSE(status.ok());
-  const std::string message(status.message());
-  EXPECT_THAT(message, HasSubstr("root:"));
-  EXPECT_THAT(message, HasSubstr("guest_pull.exclude[1]:"));
-  EXPECT_THAT(message, HasSubstr("metrics.address:"));
+TEST_F(ConfigTest, SyntaxErrorsNameFileLineAndColumn) {
+  EXPECT_THAT(FileError("version = 1\nroot = \"/x\n"),
+              AllOf(HasSubstr("c.toml:2:"), HasSubstr("TOML syntax error")));
+  EXPECT_THAT(FileError("root = \"/a\"\nroot = \"/b\"\n"),
+              HasSubstr("c.toml:2:"));
 }
 
-TEST(ConfigTest, DescribeConfigIsOneLineWithEverySetting) {
-  Config config;
-  config.guest_pull.exclude = {"registry\\.k8s\\.io/pause:.*"};
-  config.metrics.address = "127.0.0.1:9110";
-  const std::string line = DescribeConfig(config);
+TEST_F(ConfigTest, UnknownKeysNameTheKeyTheLineAndWhatIsAllowed) {
+  EXPECT_THAT(
+      FileError("version = 1\n\nsocket = \"/x.sock\"\n"),
+      HasSubstr("c.toml: line 3: unknown key \"socket\" (allowed at the top "
+                "level: version, root, address, log_level, guest_pull, "
+                "verity, metrics)"));
+  EXPECT_THAT(FileError("[guest_pull]\nenable = true\ninclud = [\".*\"]\n"),
+              HasSubstr("line 3: unknown key \"guest_pull.includ\" (allowed in "
+                        "[guest_pull]: enable, include, exclude, mount_type)"));
+  EXPECT_THAT(FileError("log_level = \"info\"\n[verty]\nmode = \"off\"\n"),
+              HasSubstr("line 2: unknown key \"verty\""));
+  EXPECT_THAT(FileError("[metrics]\n\"bind.addr\" = \"x\"\n"),
+              HasSubstr("line 2: unknown key \"metrics.'bind.addr'\""));
+}
+
+TEST_F(ConfigTest, WrongTypesNameTheKeyAndTheLine) {
+  EXPECT_THAT(
+      FileError("\n\nroot = 42\n"),
+      HasSubstr("line 3: key \"root\" must be a string, not an integer"));
+  EXPECT_THAT(FileError("[guest_pull]\n\nenable = \"yes\"\n"),
+              HasSubstr("line 3: key \"guest_pull.enable\" must be a boolean "
+                        "(true or false), not a string"));
+  EXPECT_THAT(
+      FileError("[guest_pull]\ninclude = \".*\"\n"),
+      HasSubstr(
+          "line 2: key \"guest_pull.include\" must be an array of strings"));
+  EXPECT_THAT(FileError("version = \"1\"\n"),
+              HasSubstr("key \"version\" must be an integer, not a string"));
+  EXPECT_THAT(FileError("[guest_pull]\nexclude = [\n  \"a\",\n  7,\n]\n"),
+              HasSubstr("line 4: key \"guest_pull.exclude[1]\" must be a "
+                        "string, not an integer"));
+  EXPECT_THAT(
+      FileError("verity = \"required\"\n"),
+      HasSubstr(
+          "line 1: key \"verity\" must be a table ([verity]), not a string"));
+}
+
+TEST_F(ConfigTest, EveryValueCheckNamesTheKeyAndTheLine) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"version = 2",
+       "key \"version\": unsupported config version 2 (this build understands "
+       "version 1)"},
+      {"root = \"var/lib/gp\"",
+       "key \"root\": \"var/lib/gp\" is not an absolute path"},
+      {"root = \"/var//gp/\"",
+       "key \"root\": \"/var//gp/\" is not a normalized path"},
+      {"root = \"/\"", "key \"root\": \"/\" cannot be the state directory"},
+      {"address = \"unix:///run/x.sock\"", "without the \"unix://\" prefix"},
+      {"address = \"gp.sock\"",
+       "key \"address\": \"gp.sock\" is not an absolute path"},
+      {"address = \"/run/" + std::string(110, 'x') + "\"",
+       "must be shorter than 108 bytes"},
+      {"log_level = \"verbose\"",
+       "key \"log_level\": invalid log level \"verbose\" (expected one of: "
+       "debug, info, warn, error)"},
+      {"[guest_pull]\nmount_type = \"overlay\"",
+       "key \"guest_pull.mount_type\": mount type \"overlay\" must start with "
+       "\"fuse.\""},
+      {"[guest_pull]\nmount_type = \"fuse.\"", "names no helper"},
+      {"[guest_pull]\nmount_type = \"fuse.a;b\"", "may only contain letters"},
+      {"[guest_pull]\ninclude = []",
+       "key \"guest_pull.include\": an empty include list"},
+      {"[guest_pull]\ninclude = [\".*\", \"docker.io/(nginx\"]",
+       "key \"guest_pull.include[1]\": invalid RE2 pattern "
+       "\"docker.io/(nginx\""},
+      {"[guest_pull]\nexclude = [\"(\"]",
+       "key \"guest_pull.exclude[0]\": invalid RE2 pattern"},
+      {"[verity]\nmode = \"strict\"",
+       "key \"verity.mode\": invalid verity mode \"strict\" (expected one of: "
+       "off, best_effort, required)"},
+      {"[verity]\nlayer_cache = \"layers-cache.json\"",
+       "key \"verity.layer_cache\": \"layers-cache.json\" is not an absolute "
+       "path"},
+      {"[metrics]\naddress = \"9110\"", "must be host:port"},
+      {"[metrics]\naddress = \":9110\"", "has no host"},
+      {"[metrics]\naddress = \"::1:9110\"", "IPv6 addresses go in brackets"},
+      {"[metrics]\naddress = \"[::1]9110\"", "must look like [ipv6]:port"},
+      {"[metrics]\naddress = \"127.0.0.1:70000\"",
+       "needs a port between 1 and 65535"},
+  };
+  for (const auto& [text, expected] : cases) {
+    const std::string line =
+        absl::StrContains(text, '\n') ? "line 3: " : "line 2: ";
+    EXPECT_THAT(FileError("\n" + text + "\n"),
+                AllOf(HasSubstr(line), HasSubstr(expected)))
+        << text;
+  }
+  EXPECT_EQ(FileError("[metrics]\naddress = \"0.0.0.0:9110\"\n"), "");
+  EXPECT_EQ(FileError("root = \"/srv/gp\"\n[verity]\nlayer_cache = \"\"\n"),
+            "");
+}
+
+TEST_F(ConfigTest, ReportsEveryProblemInFileOrder) {
+  const std::string message =
+      FileError("root = \"relative\"\nbogus = 1\n[verity]\nmode = \"nope\"\n");
+  EXPECT_THAT(message, AllOf(HasSubstr("line 1: key \"root\""),
+                             HasSubstr("line 2: unknown key \"bogus\""),
+                             HasSubstr("line 4: key \"verity.mode\"")));
+  EXPECT_LT(message.find("line 1"), message.find("line 2"));
+  EXPECT_LT(message.find("line 2"), message.find("line 4"));
+}
+
+TEST_F(ConfigTest, CommandLineTakesBothSpellingsAndRejectsTheUnknown) {
+  absl::StatusOr<CommandLine> line =
+      ParseCommandLine({"--log_level=debug", "-root", "/r", "--address",
+                        "/a.sock", "--version"});
+  ASSERT_TRUE(line.ok()) << line.status();
+  EXPECT_EQ(
+      line->flags,
+      (std::map<std::string, std::string>{
+          {"log-level", "debug"}, {"root", "/r"}, {"address", "/a.sock"}}));
+  EXPECT_TRUE(line->version);
+  EXPECT_FALSE(line->help);
+  EXPECT_TRUE(ParseCommandLine({"-h"})->help);
+  EXPECT_TRUE(
+      ParseCommandLine({"--print_default_config"})->print_default_config);
+  EXPECT_THAT(ParseCommandLine({"--bogus"}).status().message(),
+              HasSubstr("unknown flag --bogus"));
+  EXPECT_THAT(ParseCommandLine({"extra"}).status().message(),
+              HasSubstr("unexpected argument \"extra\""));
+  EXPECT_THAT(ParseCommandLine({"--root"}).status().message(),
+              HasSubstr("--root needs a value"));
+  EXPECT_THAT(ParseCommandLine({"--version=yes"}).status().message(),
+              HasSubstr("must be true or false"));
+}
+
+TEST(HelpTextTest, ListsEveryFlagWithItsVariableAndDefault) {
+  const std::string help = HelpText();
+  EXPECT_THAT(
+      help,
+      AllOf(HasSubstr("  --address=PATH\n"),
+            HasSubstr("env GUEST_PULL_ADDRESS; default "
+                      "/run/containerd-guest-pull-grpc/"
+                      "containerd-guest-pull-grpc.sock\n"),
+            HasSubstr("  --root=DIR\n"),
+            HasSubstr("env GUEST_PULL_ROOT; default "
+                      "/var/lib/containerd-guest-pull-grpc\n"),
+            HasSubstr("  --config=FILE\n"),
+            HasSubstr("env GUEST_PULL_CONFIG; default "
+                      "/etc/containerd-guest-pull-grpc/config.toml\n"),
+            HasSubstr("  --log-level=LEVEL\n"),
+            HasSubstr("env GUEST_PULL_LOG_LEVEL; default info\n"),
+            HasSubstr("  --version\n"), HasSubstr("  --print-default-config\n"),
+            HasSubstr("  --help\n")));
+  for (const Key& key : Keys()) {
+    if (*key.flag != '\0') {
+      EXPECT_THAT(help, HasSubstr(absl::StrCat("--", key.flag)));
+    }
+    if (*key.env != '\0') {
+      EXPECT_THAT(help, HasSubstr(key.env));
+    }
+    if (*key.name != '\0') {
+      EXPECT_THAT(help, HasSubstr(absl::StrCat("  ", key.name, " = ")));
+    }
+  }
+}
+
+TEST(DescribeConfigTest, IsOneLineWithTheFileAndEveryKey) {
+  const std::string line = DescribeConfig(Config());
+  EXPECT_THAT(
+      line,
+      AllOf(HasSubstr("config=/etc/containerd-guest-pull-grpc/config.toml "
+                      "(not found: using defaults)"),
+            HasSubstr(" root=/var/lib/containerd-guest-pull-grpc "),
+            HasSubstr(" guest_pull.include=[\".*\"] "),
+            HasSubstr(" verity.mode=best_effort "),
+            HasSubstr(" metrics.address=\"\"")));
   EXPECT_EQ(line.find('\n'), std::string::npos);
-  EXPECT_THAT(line, HasSubstr("root=/var/lib/containerd-guest-pull-grpc"));
-  EXPECT_THAT(line, HasSubstr("log_level=info"));
-  EXPECT_THAT(line, HasSubstr("enable=true"));
-  EXPECT_THAT(line, HasSubstr("include=[\".*\"]"));
-  EXPECT_THAT(line, HasSubstr("pause"));
-  EXPECT_THAT(line, HasSubstr("mount_type=fuse.guest-pull-overlayfs"));
-  EXPECT_THAT(line, HasSubstr("mode=best_effort"));
-  EXPECT_THAT(line, HasSubstr("layer_cache=none"));
-  EXPECT_THAT(line, HasSubstr("metrics={address=127.0.0.1:9110}"));
-  EXPECT_THAT(DescribeConfig(Config()), HasSubstr("metrics={address=off}"));
 }
 
 }  // namespace

@@ -1,10 +1,11 @@
 // The commented default config file (see docs/configuration.md).
-#include "snapshotter/config/default_config.h"
+#include "snapshotter/config/config.h"
 
 namespace guest_pull {
 namespace config {
 
-const char kDefaultConfigToml[] = R"toml(# containerd-guest-pull-grpc configuration (schema version 1).
+const char kDefaultConfigToml[] =
+    R"toml(# containerd-guest-pull-grpc configuration (schema version 1).
 #
 # Default location: /etc/containerd-guest-pull-grpc/config.toml; another file
 # is chosen with --config or GUEST_PULL_CONFIG. For root, address and

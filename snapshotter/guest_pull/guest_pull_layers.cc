@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/errno_error.h"
 #include "glog/logging.h"
 #include "kata_volume/volume_option.h"
 #include "snapshotter/guest_pull/chain_id.h"
@@ -21,34 +22,24 @@
 namespace guest_pull {
 namespace {
 
-std::string LabelOr(const Labels& labels, const char* key) {
-  auto it = labels.find(key);
-  return it == labels.end() ? "" : it->second;
-}
-
-absl::Status ErrnoError(absl::string_view what, const std::string& path) {
-  return absl::InternalError(absl::StrCat(what, " ", path, ": ",
-                                          strerror(errno)));
-}
-
 // Writes `content` to `path` (mode 0644) and fsyncs it.
 absl::Status WriteFileSynced(const std::string& path,
                              const std::string& content) {
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoError("create", path);
+  if (fd < 0) return ErrnoError("create", path, errno);
   size_t off = 0;
   while (off < content.size()) {
     ssize_t n = write(fd, content.data() + off, content.size() - off);
     if (n < 0) {
       if (errno == EINTR) continue;
-      absl::Status s = ErrnoError("write", path);
+      absl::Status s = ErrnoError("write", path, errno);
       close(fd);
       return s;
     }
     off += static_cast<size_t>(n);
   }
   if (fsync(fd) != 0) {
-    absl::Status s = ErrnoError("fsync", path);
+    absl::Status s = ErrnoError("fsync", path, errno);
     close(fd);
     return s;
   }
@@ -64,7 +55,7 @@ absl::Status WriteUserFile(const std::string& etc, const char* name,
   std::string path = etc + "/" + name;
   if (content == "WHITEOUT") {
     if (mknod(path.c_str(), S_IFCHR | 0000, makedev(0, 0)) != 0) {
-      return ErrnoError("mknod whiteout", path);
+      return ErrnoError("mknod whiteout", path, errno);
     }
     return absl::OkStatus();
   }
@@ -74,10 +65,11 @@ absl::Status WriteUserFile(const std::string& etc, const char* name,
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<GuestPullLayers>> GuestPullLayers::Create(
-    const config::Config& config, GuestPullObserver* observer) {
-  auto policy = config::ImagePolicy::Create(config.guest_pull);
+    const GuestPullOptions& options, const std::string& root,
+    GuestPullObserver* observer) {
+  auto policy = ImagePolicy::Create(options);
   if (!policy.ok()) return policy.status();
-  std::string empty_dir = config.root + "/guest-pull/empty";
+  std::string empty_dir = root + "/guest-pull/empty";
   std::error_code ec;
   std::filesystem::create_directories(empty_dir, ec);
   if (ec) {
@@ -85,19 +77,19 @@ absl::StatusOr<std::unique_ptr<GuestPullLayers>> GuestPullLayers::Create(
         absl::StrCat("cannot create ", empty_dir, ": ", ec.message()));
   }
   return std::unique_ptr<GuestPullLayers>(new GuestPullLayers(
-      config, *std::move(policy), std::move(empty_dir), observer));
+      options, *std::move(policy), std::move(empty_dir), observer));
 }
 
-GuestPullLayers::GuestPullLayers(const config::Config& config,
-                                 config::ImagePolicy policy,
+GuestPullLayers::GuestPullLayers(const GuestPullOptions& options,
+                                 ImagePolicy policy,
                                  std::string empty_dir,
                                  GuestPullObserver* observer)
     : policy_(std::move(policy)),
-      mount_type_(config.guest_pull.mount_type),
-      verity_mode_(config.verity.mode),
-      write_passwd_(config.verity.write_passwd),
+      mount_type_(options.mount_type),
+      verity_mode_(options.verity_mode),
+      write_passwd_(options.write_passwd),
       empty_dir_(std::move(empty_dir)),
-      cache_(config.verity.layer_cache),
+      cache_(options.layer_cache),
       observer_(observer) {}
 
 void GuestPullLayers::Decide(bool skip, absl::string_view reason,
@@ -151,7 +143,7 @@ absl::Status GuestPullLayers::Populate(const std::string& fs_dir,
   }
   std::string etc = fs_dir + "/etc";
   if (mkdir(etc.c_str(), 0755) != 0 && errno != EEXIST) {
-    return ErrnoError("mkdir", etc);
+    return ErrnoError("mkdir", etc, errno);
   }
   if (absl::Status s = WriteUserFile(etc, "passwd", entry->passwd); !s.ok()) {
     return s;

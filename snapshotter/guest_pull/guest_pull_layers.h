@@ -12,10 +12,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "snapshotter/config/config.h"
-#include "snapshotter/config/image_policy.h"
+#include "snapshotter/guest_pull/image_policy.h"
 #include "snapshotter/guest_pull/layer_cache_source.h"
 #include "snapshotter/guest_pull/observer.h"
+#include "snapshotter/guest_pull/options.h"
 #include "snapshotter/remote_layers.h"
 
 namespace guest_pull {
@@ -24,9 +24,11 @@ namespace guest_pull {
 class GuestPullLayers : public RemoteLayers {
  public:
   // `observer` (may be null) is not owned. Creates <root>/guest-pull/empty,
-  // the empty lower layer used for a view over a single layer.
+  // the empty lower layer used for a view over a single layer; `root` is the
+  // snapshotter's state directory.
   static absl::StatusOr<std::unique_ptr<GuestPullLayers>> Create(
-      const config::Config& config, GuestPullObserver* observer);
+      const GuestPullOptions& options, const std::string& root,
+      GuestPullObserver* observer);
 
   absl::StatusOr<std::optional<RemoteLayer>> Intercept(
       absl::string_view key, absl::string_view parent,
@@ -41,15 +43,15 @@ class GuestPullLayers : public RemoteLayers {
       std::vector<Mount> mounts) override;
 
  private:
-  GuestPullLayers(const config::Config& config, config::ImagePolicy policy,
+  GuestPullLayers(const GuestPullOptions& options, ImagePolicy policy,
                   std::string empty_dir, GuestPullObserver* observer);
   // Logs and counts one decision.
   void Decide(bool skip, absl::string_view reason, absl::string_view key,
               absl::string_view image);
 
-  const config::ImagePolicy policy_;
+  const ImagePolicy policy_;
   const std::string mount_type_;
-  const config::VerityMode verity_mode_;
+  const VerityMode verity_mode_;
   const bool write_passwd_;
   const std::string empty_dir_;
   LayerCacheSource cache_;

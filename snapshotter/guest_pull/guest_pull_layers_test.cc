@@ -47,18 +47,18 @@ class GuestPullLayersTest : public ::testing::Test {
     ASSERT_TRUE(verity::WriteLayerCacheFile(cache_path_, cache).ok());
   }
 
-  void Open(config::VerityMode mode, std::vector<std::string> exclude = {}) {
+  void Open(VerityMode mode, std::vector<std::string> exclude = {}) {
     sn_.reset();
-    config::Config cfg;
-    cfg.root = root_ + "/state";
-    cfg.verity.mode = mode;
-    cfg.verity.layer_cache = cache_path_;
-    cfg.guest_pull.exclude = std::move(exclude);
-    auto layers = GuestPullLayers::Create(cfg, nullptr);
+    GuestPullOptions options;
+    options.verity_mode = mode;
+    options.layer_cache = cache_path_;
+    options.exclude = std::move(exclude);
+    const std::string state = root_ + "/state";
+    auto layers = GuestPullLayers::Create(options, state, nullptr);
     ASSERT_TRUE(layers.ok()) << layers.status();
     layers_ = *std::move(layers);
     Snapshotter::Options opts;
-    opts.root = cfg.root;
+    opts.root = state;
     opts.remote = layers_.get();
     auto sn = Snapshotter::Open(opts);
     ASSERT_TRUE(sn.ok()) << sn.status();
@@ -92,7 +92,7 @@ class GuestPullLayersTest : public ::testing::Test {
 };
 
 TEST_F(GuestPullLayersTest, CriLayersAreCommittedEmptyWithLabels) {
-  Open(config::VerityMode::kRequired);
+  Open(VerityMode::kRequired);
   PullTwoLayers();
   auto info = sn_->Stat("k8s.io/5/" + c2_);
   ASSERT_TRUE(info.ok()) << info.status();
@@ -114,7 +114,7 @@ TEST_F(GuestPullLayersTest, CriLayersAreCommittedEmptyWithLabels) {
 }
 
 TEST_F(GuestPullLayersTest, RootfsMountCarriesValidVolume) {
-  Open(config::VerityMode::kRequired);
+  Open(VerityMode::kRequired);
   PullTwoLayers();
   auto mounts = sn_->Prepare("k8s.io/9/container", "k8s.io/5/" + c2_, {});
   ASSERT_TRUE(mounts.ok()) << mounts.status();
@@ -151,7 +151,7 @@ TEST_F(GuestPullLayersTest, RootfsMountCarriesValidVolume) {
 }
 
 TEST_F(GuestPullLayersTest, PasswdFromCacheIsWrittenIntoTheLayer) {
-  Open(config::VerityMode::kBestEffort);
+  Open(VerityMode::kBestEffort);
   PullTwoLayers();
   auto mounts = sn_->Prepare("k8s.io/9/c", "k8s.io/5/" + c2_, {});
   ASSERT_TRUE(mounts.ok());
@@ -172,7 +172,7 @@ TEST_F(GuestPullLayersTest, PasswdFromCacheIsWrittenIntoTheLayer) {
 TEST_F(GuestPullLayersTest, RequiredModeFailsWithoutHashes) {
   verity::LayerCache partial = {{d1_, Hex('3'), "", ""}};
   ASSERT_TRUE(verity::WriteLayerCacheFile(cache_path_, partial).ok());
-  Open(config::VerityMode::kRequired);
+  Open(VerityMode::kRequired);
   PullTwoLayers();
   auto mounts = sn_->Prepare("k8s.io/9/c", "k8s.io/5/" + c2_, {});
   EXPECT_EQ(mounts.status().code(), absl::StatusCode::kFailedPrecondition);
@@ -182,7 +182,7 @@ TEST_F(GuestPullLayersTest, RequiredModeFailsWithoutHashes) {
 }
 
 TEST_F(GuestPullLayersTest, NonCriAndExcludedLayersAreUnpackedOnHost) {
-  Open(config::VerityMode::kRequired, {"registry.k8s.io/pause:.*"});
+  Open(VerityMode::kRequired, {"registry.k8s.io/pause:.*"});
   auto plain = sn_->Prepare("default/1/extract-1 " + c1_, "",
                             {{kLabelSnapshotRef, "default/2/" + c1_}});
   ASSERT_TRUE(plain.ok()) << plain.status();

@@ -6,6 +6,10 @@
 #ifndef SNAPSHOTTER_GUEST_PULL_LABELS_H_
 #define SNAPSHOTTER_GUEST_PULL_LABELS_H_
 
+#include <string>
+
+#include "snapshotter/snapshot_types.h"
+
 namespace guest_pull {
 
 // Set by containerd: the chain ID the layer snapshot will be committed as.
@@ -32,6 +36,12 @@ inline constexpr char kLabelVerityRootHash[] =
 // the snapshotter when set through containerd (e.g. `ctr snapshots label`).
 inline constexpr char kLabelInheritedVerityRootHash[] =
     "containerd.io/snapshot/io.katacontainers.dm-verity.root-hash";
+
+// The value of label `key`, or "" if it is not set.
+inline std::string LabelOr(const Labels& labels, const char* key) {
+  auto it = labels.find(key);
+  return it == labels.end() ? "" : it->second;
+}
 
 }  // namespace guest_pull
 

@@ -12,20 +12,14 @@ namespace guest_pull {
 namespace {
 
 bool IsGuestPulled(const Info& info) {
-  auto it = info.labels.find(kLabelGuestPulled);
-  return it != info.labels.end() && it->second == "true";
-}
-
-std::string LabelOr(const Info& info, const char* key) {
-  auto it = info.labels.find(key);
-  return it == info.labels.end() ? "" : it->second;
+  return LabelOr(info.labels, kLabelGuestPulled) == "true";
 }
 
 }  // namespace
 
 absl::StatusOr<std::optional<kata_volume::GuestPullImage>> DescribeRootfsImage(
     const std::vector<Info>& parents, const verity::LayerCache& cache,
-    config::VerityMode mode, GuestPullObserver* observer) {
+    VerityMode mode, GuestPullObserver* observer) {
   bool any_remote = false;
   for (const Info& p : parents) any_remote = any_remote || IsGuestPulled(p);
   if (!any_remote) return std::nullopt;
@@ -39,8 +33,8 @@ absl::StatusOr<std::optional<kata_volume::GuestPullImage>> DescribeRootfsImage(
         "policy (see docs/troubleshooting.md)"));
   }
   kata_volume::GuestPullImage image;
-  image.image_ref = LabelOr(top, kLabelCriImageRef);
-  image.manifest_digest = LabelOr(top, kLabelCriManifestDigest);
+  image.image_ref = LabelOr(top.labels, kLabelCriImageRef);
+  image.manifest_digest = LabelOr(top.labels, kLabelCriManifestDigest);
   if (image.image_ref.empty() || image.manifest_digest.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "guest-pulled layer ", top.name,
@@ -51,7 +45,7 @@ absl::StatusOr<std::optional<kata_volume::GuestPullImage>> DescribeRootfsImage(
   for (size_t i = parents.size(); i-- > 0;) {
     const Info& layer = parents[i];
     kata_volume::GuestPullLayer out;
-    out.digest = LabelOr(layer, kLabelCriLayerDigest);
+    out.digest = LabelOr(layer.labels, kLabelCriLayerDigest);
     if (out.digest.empty()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "layer ", layer.name, " of image ", image.image_ref,
@@ -62,10 +56,10 @@ absl::StatusOr<std::optional<kata_volume::GuestPullImage>> DescribeRootfsImage(
     const verity::LayerCacheEntry* entry = verity::FindLayerByChain(
         cache, ChainIdOf(layer.parent), ChainIdOf(layer.name));
     if (entry != nullptr) out.diff_id = entry->diff_id;
-    if (mode != config::VerityMode::kOff) {
-      out.verity_root_hash = LabelOr(layer, kLabelVerityRootHash);
+    if (mode != VerityMode::kOff) {
+      out.verity_root_hash = LabelOr(layer.labels, kLabelVerityRootHash);
       if (out.verity_root_hash.empty()) {
-        out.verity_root_hash = LabelOr(layer, kLabelInheritedVerityRootHash);
+        out.verity_root_hash = LabelOr(layer.labels, kLabelInheritedVerityRootHash);
       }
       if (out.verity_root_hash.empty()) {
         bool hit = entry != nullptr && !entry->verity_hash.empty();
@@ -80,7 +74,7 @@ absl::StatusOr<std::optional<kata_volume::GuestPullImage>> DescribeRootfsImage(
     }
     image.layers.push_back(std::move(out));
   }
-  if (mode == config::VerityMode::kRequired && !missing_hash.empty()) {
+  if (mode == VerityMode::kRequired && !missing_hash.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "verity mode is required but ", missing_hash.size(), " of ",
         image.layers.size(), " layers of ", image.image_ref,

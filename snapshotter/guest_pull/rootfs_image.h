@@ -20,7 +20,7 @@
 #include "absl/status/statusor.h"
 #include "kata_volume/guest_pull_volume.h"
 #include "kata_volume/verity/layer_cache.h"
-#include "snapshotter/config/config.h"
+#include "snapshotter/guest_pull/options.h"
 #include "snapshotter/guest_pull/observer.h"
 #include "snapshotter/snapshot_types.h"
 
@@ -34,7 +34,7 @@ namespace guest_pull {
 // every such layer. `observer` may be null.
 absl::StatusOr<std::optional<kata_volume::GuestPullImage>> DescribeRootfsImage(
     const std::vector<Info>& parents, const verity::LayerCache& cache,
-    config::VerityMode mode, GuestPullObserver* observer);
+    VerityMode mode, GuestPullObserver* observer);
 
 }  // namespace guest_pull
 

@@ -45,7 +45,7 @@ TEST(RootfsImageTest, HostOnlyChainIsNotDescribed) {
   Chain c = TwoLayers();
   for (Info& p : c.parents) p.labels.erase(kLabelGuestPulled);
   auto image = DescribeRootfsImage(c.parents, c.cache,
-                                   config::VerityMode::kRequired, nullptr);
+                                   VerityMode::kRequired, nullptr);
   ASSERT_TRUE(image.ok());
   EXPECT_FALSE(image->has_value());
 }
@@ -53,7 +53,7 @@ TEST(RootfsImageTest, HostOnlyChainIsNotDescribed) {
 TEST(RootfsImageTest, DescribesLayersBottomToTopWithCacheHashes) {
   Chain c = TwoLayers();
   auto image = DescribeRootfsImage(c.parents, c.cache,
-                                   config::VerityMode::kRequired, nullptr);
+                                   VerityMode::kRequired, nullptr);
   ASSERT_TRUE(image.ok()) << image.status();
   ASSERT_TRUE(image->has_value());
   const auto& img = **image;
@@ -69,7 +69,7 @@ TEST(RootfsImageTest, LabelHashWinsOverCache) {
   Chain c = TwoLayers();
   c.parents[0].labels[kLabelVerityRootHash] = Hex('9');
   auto image = DescribeRootfsImage(c.parents, c.cache,
-                                   config::VerityMode::kBestEffort, nullptr);
+                                   VerityMode::kBestEffort, nullptr);
   ASSERT_TRUE(image.ok());
   EXPECT_EQ((**image).layers[1].verity_root_hash, Hex('9'));
 }
@@ -80,7 +80,7 @@ TEST(RootfsImageTest, InheritedLabelSpellingIsAccepted) {
   c.parents[0].labels[kLabelInheritedVerityRootHash] = Hex('8');
   c.parents[1].labels[kLabelVerityRootHash] = Hex('7');
   auto image = DescribeRootfsImage(c.parents, c.cache,
-                                   config::VerityMode::kRequired, nullptr);
+                                   VerityMode::kRequired, nullptr);
   ASSERT_TRUE(image.ok()) << image.status();
   EXPECT_EQ((**image).layers[0].verity_root_hash, Hex('7'));
   EXPECT_EQ((**image).layers[1].verity_root_hash, Hex('8'));
@@ -90,14 +90,14 @@ TEST(RootfsImageTest, RequiredModeNamesLayersWithoutHash) {
   Chain c = TwoLayers();
   c.cache.pop_back();
   auto image = DescribeRootfsImage(c.parents, c.cache,
-                                   config::VerityMode::kRequired, nullptr);
+                                   VerityMode::kRequired, nullptr);
   EXPECT_EQ(image.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(image.status().message(), HasSubstr("layer 1 sha256:bbbb"));
   auto best = DescribeRootfsImage(c.parents, c.cache,
-                                  config::VerityMode::kBestEffort, nullptr);
+                                  VerityMode::kBestEffort, nullptr);
   ASSERT_TRUE(best.ok());
   EXPECT_TRUE((**best).layers[1].verity_root_hash.empty());
-  auto off = DescribeRootfsImage(c.parents, c.cache, config::VerityMode::kOff,
+  auto off = DescribeRootfsImage(c.parents, c.cache, VerityMode::kOff,
                                  nullptr);
   EXPECT_TRUE((**off).layers[0].verity_root_hash.empty());
   EXPECT_FALSE((**off).layers[0].diff_id.empty());
@@ -108,19 +108,19 @@ TEST(RootfsImageTest, MixedChains) {
   // Host-unpacked lower layer under a guest-pulled top: described.
   c.parents[1].labels.erase(kLabelGuestPulled);
   EXPECT_TRUE(DescribeRootfsImage(c.parents, c.cache,
-                                  config::VerityMode::kRequired, nullptr)
+                                  VerityMode::kRequired, nullptr)
                   .ok());
   // Host-unpacked top over a guest-pulled layer: refused.
   Chain d = TwoLayers();
   d.parents[0].labels.erase(kLabelGuestPulled);
   auto image = DescribeRootfsImage(d.parents, d.cache,
-                                   config::VerityMode::kOff, nullptr);
+                                   VerityMode::kOff, nullptr);
   EXPECT_EQ(image.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(image.status().message(), HasSubstr("unpacked on the host"));
   // A layer without a digest: refused.
   Chain e = TwoLayers();
   e.parents[1].labels.erase(kLabelCriLayerDigest);
-  image = DescribeRootfsImage(e.parents, e.cache, config::VerityMode::kOff,
+  image = DescribeRootfsImage(e.parents, e.cache, VerityMode::kOff,
                               nullptr);
   EXPECT_EQ(image.status().code(), absl::StatusCode::kFailedPrecondition);
 }

@@ -1,7 +1,7 @@
 // Decides, from the [guest_pull] section, whether an image is pulled inside
 // the guest or unpacked on the host.
-#ifndef SNAPSHOTTER_CONFIG_IMAGE_POLICY_H_
-#define SNAPSHOTTER_CONFIG_IMAGE_POLICY_H_
+#ifndef SNAPSHOTTER_GUEST_PULL_IMAGE_POLICY_H_
+#define SNAPSHOTTER_GUEST_PULL_IMAGE_POLICY_H_
 
 #include <memory>
 #include <string>
@@ -10,10 +10,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "re2/re2.h"
-#include "snapshotter/config/config.h"
+#include "snapshotter/guest_pull/options.h"
 
 namespace guest_pull {
-namespace config {
 
 // Compiled include/exclude patterns. An image reference is guest-pulled iff
 // guest pull is enabled, the reference is not empty, it fully matches an
@@ -28,7 +27,7 @@ class ImagePolicy {
   };
 
   // Compiles the patterns; an invalid one is InvalidArgument naming it.
-  static absl::StatusOr<ImagePolicy> Create(const GuestPullConfig& config);
+  static absl::StatusOr<ImagePolicy> Create(const GuestPullOptions& options);
 
   bool enabled() const { return enabled_; }
 
@@ -51,7 +50,6 @@ class ImagePolicy {
   std::vector<Pattern> exclude_;
 };
 
-}  // namespace config
 }  // namespace guest_pull
 
-#endif  // SNAPSHOTTER_CONFIG_IMAGE_POLICY_H_
+#endif  // SNAPSHOTTER_GUEST_PULL_IMAGE_POLICY_H_

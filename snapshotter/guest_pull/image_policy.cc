@@ -1,5 +1,5 @@
 // Guest-pull include/exclude matching with RE2.
-#include "snapshotter/config/image_policy.h"
+#include "snapshotter/guest_pull/image_policy.h"
 
 #include <utility>
 
@@ -8,7 +8,6 @@
 #include "absl/strings/str_cat.h"
 
 namespace guest_pull {
-namespace config {
 namespace {
 
 absl::StatusOr<std::vector<std::shared_ptr<const RE2>>> CompileAll(
@@ -32,12 +31,12 @@ absl::StatusOr<std::vector<std::shared_ptr<const RE2>>> CompileAll(
 }  // namespace
 
 absl::StatusOr<ImagePolicy> ImagePolicy::Create(
-    const GuestPullConfig& config) {
-  auto include = CompileAll(config.include, "include");
+    const GuestPullOptions& options) {
+  auto include = CompileAll(options.include, "include");
   if (!include.ok()) return include.status();
-  auto exclude = CompileAll(config.exclude, "exclude");
+  auto exclude = CompileAll(options.exclude, "exclude");
   if (!exclude.ok()) return exclude.status();
-  return ImagePolicy(config.enable, std::move(*include), std::move(*exclude));
+  return ImagePolicy(options.enable, std::move(*include), std::move(*exclude));
 }
 
 ImagePolicy::ImagePolicy(bool enabled, std::vector<Pattern> include,
@@ -76,5 +75,4 @@ bool ImagePolicy::AllowsGuestPull(absl::string_view image_ref) const {
   return Evaluate(image_ref).guest_pull;
 }
 
-}  // namespace config
 }  // namespace guest_pull

@@ -1,5 +1,5 @@
 // Tests for guest-pull include/exclude matching on realistic image refs.
-#include "snapshotter/config/image_policy.h"
+#include "snapshotter/guest_pull/image_policy.h"
 
 #include <string>
 
@@ -7,7 +7,6 @@
 #include "gtest/gtest.h"
 
 namespace guest_pull {
-namespace config {
 namespace {
 
 using ::testing::HasSubstr;
@@ -18,14 +17,14 @@ constexpr char kNginxDigest[] =
     "docker.io/library/nginx@sha256:"
     "4c0fdaa8b6341bfdeca5f18f7837462c80cff90527ee35ef185571e1c327beac";
 
-ImagePolicy MakePolicy(const GuestPullConfig& config) {
-  absl::StatusOr<ImagePolicy> policy = ImagePolicy::Create(config);
+ImagePolicy MakePolicy(const GuestPullOptions& options) {
+  absl::StatusOr<ImagePolicy> policy = ImagePolicy::Create(options);
   EXPECT_TRUE(policy.ok()) << policy.status();
   return *std::move(policy);
 }
 
 TEST(ImagePolicyTest, DefaultPolicyGuestPullsEveryCriImage) {
-  const ImagePolicy policy = MakePolicy(GuestPullConfig());
+  const ImagePolicy policy = MakePolicy(GuestPullOptions());
   EXPECT_TRUE(policy.enabled());
   EXPECT_TRUE(policy.AllowsGuestPull(kPause));
   EXPECT_TRUE(policy.AllowsGuestPull(kLocalBusybox));
@@ -33,15 +32,15 @@ TEST(ImagePolicyTest, DefaultPolicyGuestPullsEveryCriImage) {
 }
 
 TEST(ImagePolicyTest, EmptyReferenceStaysOnTheHost) {
-  const ImagePolicy policy = MakePolicy(GuestPullConfig());
+  const ImagePolicy policy = MakePolicy(GuestPullOptions());
   EXPECT_FALSE(policy.AllowsGuestPull(""));
   EXPECT_THAT(policy.Evaluate("").reason, HasSubstr("no CRI image reference"));
 }
 
 TEST(ImagePolicyTest, DisabledPolicyNeverGuestPulls) {
-  GuestPullConfig config;
-  config.enable = false;
-  const ImagePolicy policy = MakePolicy(config);
+  GuestPullOptions options;
+  options.enable = false;
+  const ImagePolicy policy = MakePolicy(options);
   EXPECT_FALSE(policy.enabled());
   EXPECT_FALSE(policy.AllowsGuestPull(kLocalBusybox));
   EXPECT_FALSE(policy.AllowsGuestPull(kNginxDigest));
@@ -49,9 +48,9 @@ TEST(ImagePolicyTest, DisabledPolicyNeverGuestPulls) {
 }
 
 TEST(ImagePolicyTest, ExcludeKeepsThePauseImageOnTheHost) {
-  GuestPullConfig config;
-  config.exclude = {R"(registry\.k8s\.io/pause:.*)"};
-  const ImagePolicy policy = MakePolicy(config);
+  GuestPullOptions options;
+  options.exclude = {R"(registry\.k8s\.io/pause:.*)"};
+  const ImagePolicy policy = MakePolicy(options);
   EXPECT_FALSE(policy.AllowsGuestPull(kPause));
   EXPECT_THAT(policy.Evaluate(kPause).reason,
               HasSubstr("guest_pull.exclude pattern"));
@@ -60,13 +59,13 @@ TEST(ImagePolicyTest, ExcludeKeepsThePauseImageOnTheHost) {
 }
 
 TEST(ImagePolicyTest, IncludeIsAFullMatch) {
-  GuestPullConfig config;
+  GuestPullOptions options;
   // Would match kLocalBusybox as a partial match; must not as a full one.
-  config.include = {R"(127\.0\.0\.1:5000/busy)"};
-  EXPECT_FALSE(MakePolicy(config).AllowsGuestPull(kLocalBusybox));
+  options.include = {R"(127\.0\.0\.1:5000/busy)"};
+  EXPECT_FALSE(MakePolicy(options).AllowsGuestPull(kLocalBusybox));
 
-  config.include = {R"(127\.0\.0\.1:5000/.*)"};
-  const ImagePolicy policy = MakePolicy(config);
+  options.include = {R"(127\.0\.0\.1:5000/.*)"};
+  const ImagePolicy policy = MakePolicy(options);
   EXPECT_TRUE(policy.AllowsGuestPull(kLocalBusybox));
   EXPECT_FALSE(policy.AllowsGuestPull(kPause));
   EXPECT_FALSE(policy.AllowsGuestPull(kNginxDigest));
@@ -77,10 +76,10 @@ TEST(ImagePolicyTest, IncludeIsAFullMatch) {
 }
 
 TEST(ImagePolicyTest, DigestReferencesMatchDigestPatterns) {
-  GuestPullConfig config;
-  config.include = {R"(docker\.io/library/nginx@sha256:[0-9a-f]{64})",
+  GuestPullOptions options;
+  options.include = {R"(docker\.io/library/nginx@sha256:[0-9a-f]{64})",
                     R"(127\.0\.0\.1:5000/.*)"};
-  const ImagePolicy policy = MakePolicy(config);
+  const ImagePolicy policy = MakePolicy(options);
   EXPECT_TRUE(policy.AllowsGuestPull(kNginxDigest));
   EXPECT_TRUE(policy.AllowsGuestPull(kLocalBusybox));
   EXPECT_FALSE(policy.AllowsGuestPull("docker.io/library/nginx:1.25"));
@@ -90,26 +89,26 @@ TEST(ImagePolicyTest, DigestReferencesMatchDigestPatterns) {
 }
 
 TEST(ImagePolicyTest, ExcludeWinsOverInclude) {
-  GuestPullConfig config;
-  config.include = {R"(docker\.io/.*)"};
-  config.exclude = {R"(.*@sha256:.*)"};
-  const ImagePolicy policy = MakePolicy(config);
+  GuestPullOptions options;
+  options.include = {R"(docker\.io/.*)"};
+  options.exclude = {R"(.*@sha256:.*)"};
+  const ImagePolicy policy = MakePolicy(options);
   EXPECT_FALSE(policy.AllowsGuestPull(kNginxDigest));
   EXPECT_TRUE(policy.AllowsGuestPull("docker.io/library/nginx:1.25"));
 }
 
 TEST(ImagePolicyTest, EmptyIncludeListKeepsEverythingOnTheHost) {
-  GuestPullConfig config;
-  config.include.clear();
-  const ImagePolicy policy = MakePolicy(config);
+  GuestPullOptions options;
+  options.include.clear();
+  const ImagePolicy policy = MakePolicy(options);
   EXPECT_FALSE(policy.AllowsGuestPull(kLocalBusybox));
   EXPECT_FALSE(policy.AllowsGuestPull(kNginxDigest));
 }
 
 TEST(ImagePolicyTest, InvalidPatternIsAnErrorNamingIt) {
-  GuestPullConfig config;
-  config.exclude = {"ok", "registry.k8s.io/(pause"};
-  absl::StatusOr<ImagePolicy> policy = ImagePolicy::Create(config);
+  GuestPullOptions options;
+  options.exclude = {"ok", "registry.k8s.io/(pause"};
+  absl::StatusOr<ImagePolicy> policy = ImagePolicy::Create(options);
   ASSERT_FALSE(policy.ok());
   EXPECT_EQ(policy.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(policy.status().message()),
@@ -119,14 +118,13 @@ TEST(ImagePolicyTest, InvalidPatternIsAnErrorNamingIt) {
 }
 
 TEST(ImagePolicyTest, CopiesShareTheCompiledPatterns) {
-  GuestPullConfig config;
-  config.exclude = {R"(registry\.k8s\.io/pause:.*)"};
-  const ImagePolicy original = MakePolicy(config);
+  GuestPullOptions options;
+  options.exclude = {R"(registry\.k8s\.io/pause:.*)"};
+  const ImagePolicy original = MakePolicy(options);
   const ImagePolicy copy = original;  // NOLINT(performance-unnecessary-copy)
   EXPECT_FALSE(copy.AllowsGuestPull(kPause));
   EXPECT_TRUE(copy.AllowsGuestPull(kLocalBusybox));
 }
 
 }  // namespace
-}  // namespace config
 }  // namespace guest_pull

@@ -1,0 +1,21 @@
+// errno to absl::Status.
+#include "base/errno_error.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace guest_pull {
+
+absl::Status ErrnoError(absl::string_view what, absl::string_view path,
+                        int err) {
+  std::string message = absl::StrCat(what, " ", path, ": ", strerror(err));
+  if (err == ENOENT) return absl::NotFoundError(message);
+  if (err == EACCES || err == EPERM) {
+    return absl::PermissionDeniedError(message);
+  }
+  return absl::InternalError(message);
+}
+
+}  // namespace guest_pull

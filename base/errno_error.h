@@ -1,0 +1,19 @@
+// A failed system call as an absl::Status.
+#ifndef BASE_ERRNO_ERROR_H_
+#define BASE_ERRNO_ERROR_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace guest_pull {
+
+// "<what> <path>: <strerror(err)>". ENOENT is NotFound, EACCES and EPERM are
+// PermissionDenied, anything else is Internal.
+absl::Status ErrnoError(absl::string_view what, absl::string_view path,
+                        int err);
+
+}  // namespace guest_pull
+
+#endif  // BASE_ERRNO_ERROR_H_

@@ -1,0 +1,21 @@
+// Tests for ErrnoError.
+#include "base/errno_error.h"
+
+#include <errno.h>
+
+#include "gtest/gtest.h"
+
+namespace guest_pull {
+namespace {
+
+TEST(ErrnoErrorTest, NamesTheCallThePathAndTheError) {
+  absl::Status s = ErrnoError("mkdir", "/x/y", ENOENT);
+  EXPECT_TRUE(absl::IsNotFound(s));
+  EXPECT_EQ(s.message(), "mkdir /x/y: No such file or directory");
+  EXPECT_TRUE(absl::IsPermissionDenied(ErrnoError("open", "/x", EACCES)));
+  EXPECT_TRUE(absl::IsPermissionDenied(ErrnoError("open", "/x", EPERM)));
+  EXPECT_TRUE(absl::IsInternal(ErrnoError("fsync", "/x", EIO)));
+}
+
+}  // namespace
+}  // namespace guest_pull

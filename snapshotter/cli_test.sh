@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# The daemon binary's command line: --help lists every flag with its
+# variable and default; good configuration (the printed default config,
+# flags over variables) starts it; a bad config file, variable, flag or a
+# missing named file stops it with exit code 2 before it listens.
+set -uo pipefail
+
+BIN="${TEST_SRCDIR:-.}/${TEST_WORKSPACE:-__main__}/snapshotter/containerd-guest-pull-grpc"
+[[ -x "$BIN" ]] || BIN="$(dirname "$0")/containerd-guest-pull-grpc"
+T="$(mktemp -d /tmp/gp-cli.XXXXXX)"
+DAEMON=""
+cleanup() {
+  if [[ -n "$DAEMON" ]]; then kill "$DAEMON" 2>/dev/null; wait "$DAEMON" 2>/dev/null; fi
+  rm -rf "$T"
+}
+trap cleanup EXIT
+PASSED=0
+FAILED=0
+ok() { echo "PASS: $1"; PASSED=$((PASSED + 1)); }
+bad() { echo "FAIL: $1"; [[ -n "${2:-}" ]] && sed 's/^/    | /' <<<"$2" | tail -n 20; FAILED=$((FAILED + 1)); }
+
+# expect_refusal NAME EXPECTED_TEXT CMD...: exit code 2, EXPECTED_TEXT on
+# stderr, and no socket.
+expect_refusal() {
+  local name="$1" want="$2" out rc
+  shift 2
+  out="$("$@" 2>&1 >/dev/null)"; rc=$?
+  if [[ $rc -eq 2 && "$out" == *"$want"* && ! -e "$T/gp.sock" ]]; then ok "$name"
+  else bad "$name (exit $rc)" "$out"; fi
+}
+
+# --help
+help="$("$BIN" --help)"; rc=$?
+missing=""
+for want in "--address=PATH" "env GUEST_PULL_ADDRESS; default /run/containerd-guest-pull-grpc/containerd-guest-pull-grpc.sock" \
+            "--root=DIR" "env GUEST_PULL_ROOT; default /var/lib/containerd-guest-pull-grpc" \
+            "--config=FILE" "env GUEST_PULL_CONFIG; default /etc/containerd-guest-pull-grpc/config.toml" \
+            "--log-level=LEVEL" "env GUEST_PULL_LOG_LEVEL; default info" \
+            "--version" "--print-default-config" "--help" "guest_pull.include = [\".*\"]"; do
+  [[ "$help" == *"$want"* ]] || missing+=" [$want]"
+done
+if [[ $rc -eq 0 && -z "$missing" && "$help" != *"No flags matched"* ]]; then ok "--help lists every flag with its variable and default"
+else bad "--help (exit $rc, missing:$missing)" "$help"; fi
+
+out="$("$BIN" --version)" && [[ "$out" == "containerd-guest-pull-grpc "* ]] && ok "--version" || bad "--version" "$out"
+
+# The printed default config starts the daemon; the flag beats the variable.
+"$BIN" --print-default-config > "$T/default.toml" || bad "--print-default-config exits 0"
+GUEST_PULL_ROOT="$T/root" GUEST_PULL_ADDRESS="$T/env.sock" \
+  "$BIN" --config "$T/default.toml" --address "$T/gp.sock" > "$T/log" 2>&1 &
+DAEMON=$!
+for _ in $(seq 1 300); do [[ -S "$T/gp.sock" ]] && break; kill -0 "$DAEMON" 2>/dev/null || break; sleep 0.1; done
+if [[ -S "$T/gp.sock" && ! -e "$T/env.sock" && -d "$T/root" ]]; then
+  ok "the printed default config starts the daemon (--address over GUEST_PULL_ADDRESS, GUEST_PULL_ROOT over the file)"
+else bad "daemon with the printed default config" "$(cat "$T/log")"; fi
+grep -q "starting: config=$T/default.toml version=1 root=$T/root address=$T/gp.sock log_level=info" "$T/log" \
+  && ok "startup log names the file and the effective values" || bad "startup log" "$(head -3 "$T/log")"
+kill "$DAEMON"; wait "$DAEMON"; rc=$?; DAEMON=""
+[[ $rc -eq 0 && ! -e "$T/gp.sock" ]] && ok "SIGTERM stops it cleanly" || bad "SIGTERM (exit $rc)" "$(tail -3 "$T/log")"
+
+# Refusals.
+printf 'root = "%s"\n\n[guest_pull]\ninclud = [".*"]\n' "$T/root" > "$T/unknown.toml"
+expect_refusal "unknown key: names the key and the line" \
+  "$T/unknown.toml: line 4: unknown key \"guest_pull.includ\"" \
+  "$BIN" --config "$T/unknown.toml" --address "$T/gp.sock"
+printf '[verity]\nwrite_passwd = "yes"\n' > "$T/type.toml"
+expect_refusal "wrong type: names the key and the line" \
+  "line 2: key \"verity.write_passwd\" must be a boolean" \
+  "$BIN" --config "$T/type.toml" --address "$T/gp.sock"
+expect_refusal "bad variable: names it" \
+  "GUEST_PULL_LOG_LEVEL=\"verbose\": invalid log level" \
+  env GUEST_PULL_LOG_LEVEL=verbose "$BIN" --config "$T/default.toml" --address "$T/gp.sock"
+expect_refusal "bad flag: names it" \
+  "--root=\"relative\": \"relative\" is not an absolute path" \
+  "$BIN" --config "$T/default.toml" --root relative --address "$T/gp.sock"
+expect_refusal "missing named config file" \
+  "does not exist (named by GUEST_PULL_CONFIG)" \
+  env GUEST_PULL_CONFIG="$T/typo.toml" "$BIN" --address "$T/gp.sock"
+expect_refusal "unknown flag" "unknown flag --bogus" "$BIN" --bogus
+
+echo "$PASSED passed, $FAILED failed"
+# Each check counts in the unit totals (scripts/test.sh reads test.xml).
+if [[ -n "${XML_OUTPUT_FILE:-}" ]]; then
+  printf '<?xml version="1.0" encoding="UTF-8"?>\n<testsuites tests="%d" failures="%d" errors="0">\n  <testsuite name="cli_test" tests="%d" failures="%d" errors="0"></testsuite>\n</testsuites>\n' \
+    $((PASSED + FAILED)) "$FAILED" $((PASSED + FAILED)) "$FAILED" > "$XML_OUTPUT_FILE"
+fi
+[[ $FAILED -eq 0 ]]

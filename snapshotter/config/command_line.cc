@@ -1,0 +1,120 @@
+// The command line and --help, from the key table plus three actions.
+#include <optional>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
+#include "snapshotter/config/config.h"
+#include "snapshotter/config/value_text.h"
+
+namespace guest_pull {
+namespace config {
+namespace {
+
+// A flag that makes the daemon do something else than serve.
+struct Action {
+  const char* flag;
+  bool CommandLine::*field;
+  const char* doc;
+};
+
+constexpr Action kActions[] = {
+    {"version", &CommandLine::version, "print the version and exit"},
+    {"print-default-config", &CommandLine::print_default_config,
+     "print the commented default config file (every key at its default) "
+     "and exit"},
+    {"help", &CommandLine::help, "print this help and exit"},
+};
+
+const Key* FindFlag(absl::string_view name) {
+  for (const Key& key : Keys()) {
+    if (*key.flag != '\0' && name == key.flag) return &key;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+absl::StatusOr<CommandLine> ParseCommandLine(
+    const std::vector<std::string>& args) {
+  CommandLine out;
+  for (size_t i = 0; i < args.size(); ++i) {
+    absl::string_view arg = args[i];
+    if (arg == "-h") arg = "--help";
+    if (!absl::ConsumePrefix(&arg, "-") || arg.empty() || arg == "-") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unexpected argument \"", args[i], "\" (--help lists the flags)"));
+    }
+    absl::ConsumePrefix(&arg, "-");
+    const size_t equals = arg.find('=');
+    const std::string name =
+        absl::StrReplaceAll(arg.substr(0, equals), {{"_", "-"}});
+    std::optional<std::string> value;
+    if (equals != absl::string_view::npos) {
+      value = std::string(arg.substr(equals + 1));
+    }
+
+    const Key* key = FindFlag(name);
+    const bool is_bool = key == nullptr || key->type == KeyType::kBool;
+    if (!is_bool && !value.has_value()) {
+      if (i + 1 == args.size()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--", name, " needs a value"));
+      }
+      value = args[++i];
+    }
+    if (is_bool && value.has_value() && *value != "true" && *value != "false") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", name, "=", *value, ": must be true or false"));
+    }
+    if (key != nullptr) {
+      out.flags[name] = value.value_or("true");
+      continue;
+    }
+    bool known = false;
+    for (const Action& action : kActions) {
+      if (name != action.flag) continue;
+      out.*action.field = value.value_or("true") == "true";
+      known = true;
+    }
+    if (!known) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown flag --", name, " (--help lists the flags)"));
+    }
+  }
+  return out;
+}
+
+std::string HelpText() {
+  std::string text =
+      "Usage: containerd-guest-pull-grpc [flags]\n\n"
+      "A containerd proxy snapshotter that lets Kata Containers pull images\n"
+      "inside the guest.\n\n"
+      "Flags (a flag wins over its environment variable, which wins over the\n"
+      "config file, which wins over the default):\n";
+  const Config defaults;
+  for (const Key& key : Keys()) {
+    if (*key.flag == '\0') continue;
+    absl::StrAppend(&text, "  --", key.flag, *key.arg ? "=" : "", key.arg,
+                    "\n      ", key.doc, "\n      ");
+    if (*key.env != '\0') absl::StrAppend(&text, "env ", key.env, "; ");
+    absl::StrAppend(&text, "default ", ValueText(key.get(defaults)), "\n");
+  }
+  for (const Action& action : kActions) {
+    absl::StrAppend(&text, "  --", action.flag, "\n      ", action.doc, "\n");
+  }
+  absl::StrAppend(&text,
+                  "\nConfig file keys (TOML; docs/configuration.md describes "
+                  "them):\n");
+  for (const Key& key : Keys()) {
+    if (*key.name == '\0') continue;
+    absl::StrAppend(&text, "  ", key.name, " = ", ValueText(key.get(defaults)),
+                    "\n      ", key.doc, "\n");
+  }
+  return text;
+}
+
+}  // namespace config
+}  // namespace guest_pull

@@ -1,0 +1,341 @@
+// The key table and the value checks behind it.
+#include <cstdint>
+#include <utility>
+
+#include "absl/algorithm/container.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "re2/re2.h"
+#include "snapshotter/config/config.h"
+
+namespace guest_pull {
+namespace config {
+namespace {
+
+// The only config file schema version this build understands.
+constexpr int64_t kConfigVersion = 1;
+// sizeof(sockaddr_un::sun_path): a socket path must be shorter than this.
+constexpr size_t kMaxUnixSocketPathBytes = 108;
+
+std::string Quoted(absl::string_view text) {
+  return absl::StrCat("\"", absl::CEscape(text), "\"");
+}
+
+absl::Status CheckAbsolutePath(const std::string& path) {
+  if (path.empty()) return absl::InvalidArgumentError("must not be empty");
+  if (absl::StrContains(path, '\0')) {
+    return absl::InvalidArgumentError("must not contain a NUL byte");
+  }
+  if (path[0] != '/') {
+    return absl::InvalidArgumentError(absl::StrCat(
+        Quoted(path), " is not an absolute path (it must start with \"/\")"));
+  }
+  if (path == "/") return absl::OkStatus();
+  for (absl::string_view part : absl::StrSplit(path.substr(1), '/')) {
+    if (part.empty() || part == "." || part == "..") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          Quoted(path),
+          " is not a normalized path (no trailing \"/\", \"//\", \".\" or "
+          "\"..\" components)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckRoot(const std::string& root) {
+  if (absl::Status s = CheckAbsolutePath(root); !s.ok()) return s;
+  if (root == "/") {
+    return absl::InvalidArgumentError(
+        "\"/\" cannot be the state directory; use a dedicated directory such "
+        "as /var/lib/containerd-guest-pull-grpc");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckAddress(const std::string& address) {
+  if (absl::StartsWith(address, "unix://")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        Quoted(address),
+        " must be a plain socket path, without the \"unix://\" prefix"));
+  }
+  if (absl::Status s = CheckAbsolutePath(address); !s.ok()) return s;
+  if (address == "/") {
+    return absl::InvalidArgumentError("\"/\" is not a socket path");
+  }
+  if (address.size() >= kMaxUnixSocketPathBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("socket path ", Quoted(address), " is ", address.size(),
+                     " bytes; a unix socket path must be shorter than ",
+                     kMaxUnixSocketPathBytes, " bytes"));
+  }
+  return absl::OkStatus();
+}
+
+bool IsHostChar(char c) {
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' ||
+         c == '-' || c == '_';
+}
+
+absl::Status CheckMountType(const std::string& mount_type) {
+  const std::string bad = absl::StrCat("mount type ", Quoted(mount_type));
+  absl::string_view subtype = mount_type;
+  if (!absl::ConsumePrefix(&subtype, "fuse.") &&
+      !absl::ConsumePrefix(&subtype, "fuse3.")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        bad,
+        " must start with \"fuse.\" or \"fuse3.\" (containerd only runs "
+        "mount helpers for FUSE mount types)"));
+  }
+  if (subtype.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(bad, " names no helper after the \"fuse.\" prefix"));
+  }
+  // mount.fuse3 hands the subtype to /bin/sh: keep it a plain file name.
+  if (!absl::c_all_of(subtype,
+                      [](char c) { return IsHostChar(c) || c == '+'; })) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        bad, ": the helper name may only contain letters, digits and . _ - +"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckLayerCache(const std::string& path) {
+  return path.empty() ? absl::OkStatus() : CheckAbsolutePath(path);
+}
+
+absl::Status CheckMetricsAddress(const std::string& address) {
+  if (address.empty()) return absl::OkStatus();
+  const std::string bad =
+      absl::StrCat("metrics address ", Quoted(address), " ");
+  absl::string_view host;
+  absl::string_view port;
+  absl::string_view rest = address;
+  if (absl::ConsumePrefix(&rest, "[")) {
+    size_t close = rest.find("]:");
+    if (close == absl::string_view::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(bad, "must look like [ipv6]:port"));
+    }
+    host = rest.substr(0, close);
+    port = rest.substr(close + 2);
+    if (!absl::c_all_of(host, [](char c) {
+          return absl::ascii_isxdigit(static_cast<unsigned char>(c)) ||
+                 c == ':' || c == '.';
+        })) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(bad, "has an invalid IPv6 address"));
+    }
+  } else {
+    size_t colon = rest.rfind(':');
+    if (colon == absl::string_view::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(bad,
+                       "must be host:port, e.g. \"127.0.0.1:9110\" (\"\" turns "
+                       "metrics off)"));
+    }
+    host = rest.substr(0, colon);
+    port = rest.substr(colon + 1);
+    if (!absl::c_all_of(host, IsHostChar)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          bad,
+          "has an invalid host; IPv6 addresses go in brackets, e.g. "
+          "\"[::1]:9110\""));
+    }
+  }
+  if (host.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(bad,
+                     "has no host; use \"0.0.0.0:<port>\" to listen on every "
+                     "interface"));
+  }
+  uint32_t number = 0;
+  if (port.empty() || !absl::c_all_of(port, absl::ascii_isdigit) ||
+      !absl::SimpleAtoi(port, &number) || number == 0 || number > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(bad, "needs a port between 1 and 65535"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckPattern(absl::string_view pattern) {
+  RE2::Options options;
+  options.set_log_errors(false);
+  RE2 re(re2::StringPiece(pattern.data(), pattern.size()), options);
+  if (re.ok()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("invalid RE2 pattern ", Quoted(pattern), ": ", re.error()));
+}
+
+// An empty include list would silently keep every image on the host.
+absl::Status CheckInclude(const std::vector<std::string>& include) {
+  if (!include.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      "an empty include list would keep every image on the host; use "
+      "[\".*\"] to guest-pull every image, or set guest_pull.enable = false "
+      "to turn guest pull off");
+}
+
+// Stores the T in `value` in `field` if `check` (may be null) accepts it.
+template <typename T>
+absl::Status Store(absl::Status (*check)(const T&), const Value& value,
+                   T& field) {
+  const T& given = std::get<T>(value);
+  if (check != nullptr) {
+    if (absl::Status s = check(given); !s.ok()) return s;
+  }
+  field = given;
+  return absl::OkStatus();
+}
+
+// An enum spelled as one of a fixed set of names.
+template <typename E>
+using Names = std::vector<std::pair<const char*, E>>;
+
+const Names<LogLevel>& LogLevels() {
+  static const auto* names = new Names<LogLevel>{{"debug", LogLevel::kDebug},
+                                                 {"info", LogLevel::kInfo},
+                                                 {"warn", LogLevel::kWarn},
+                                                 {"error", LogLevel::kError}};
+  return *names;
+}
+
+const Names<VerityMode>& VerityModes() {
+  static const auto* names =
+      new Names<VerityMode>{{"off", VerityMode::kOff},
+                            {"best_effort", VerityMode::kBestEffort},
+                            {"required", VerityMode::kRequired}};
+  return *names;
+}
+
+template <typename E>
+absl::Status StoreName(const Names<E>& names, absl::string_view what,
+                       const Value& value, E& field) {
+  const std::string& given = std::get<std::string>(value);
+  std::vector<std::string> all;
+  for (const auto& [name, e] : names) {
+    if (given == name) {
+      field = e;
+      return absl::OkStatus();
+    }
+    all.push_back(name);
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("invalid ", what, " ", Quoted(given),
+                   " (expected one of: ", absl::StrJoin(all, ", "), ")"));
+}
+
+template <typename E>
+std::string NameOf(const Names<E>& names, E e) {
+  for (const auto& [name, candidate] : names) {
+    if (candidate == e) return name;
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+// To add a key: a field in Config (or GuestPullOptions), one row here, its
+// line in default_config.cc, and its row in docs/configuration.md.
+const std::vector<Key>& Keys() {
+  static const auto* keys = new std::vector<Key>{
+      {"version", KeyType::kInteger, "", "", "",
+       "config schema version; only 1",
+       [](const Value& v, Config&) {
+         const int64_t version = std::get<int64_t>(v);
+         if (version == kConfigVersion) return absl::OkStatus();
+         return absl::InvalidArgumentError(absl::StrCat(
+             "unsupported config version ", version,
+             " (this build understands version ", kConfigVersion, ")"));
+       },
+       [](const Config&) -> Value { return kConfigVersion; }},
+      {"root", KeyType::kString, "root", "GUEST_PULL_ROOT", "DIR",
+       "state directory (snapshot metadata and layer directories)",
+       [](const Value& v, Config& c) { return Store(CheckRoot, v, c.root); },
+       [](const Config& c) -> Value { return c.root; }},
+      {"address", KeyType::kString, "address", "GUEST_PULL_ADDRESS", "PATH",
+       "unix socket serving containerd's Snapshots API",
+       [](const Value& v, Config& c) {
+         return Store(CheckAddress, v, c.address);
+       },
+       [](const Config& c) -> Value { return c.address; }},
+      {"log_level", KeyType::kString, "log-level", "GUEST_PULL_LOG_LEVEL",
+       "LEVEL", "debug, info, warn or error",
+       [](const Value& v, Config& c) {
+         return StoreName(LogLevels(), "log level", v, c.log_level);
+       },
+       [](const Config& c) -> Value {
+         return NameOf(LogLevels(), c.log_level);
+       }},
+      {"", KeyType::kString, "config", "GUEST_PULL_CONFIG", "FILE",
+       "config file (TOML); may be missing only at the default path",
+       [](const Value& v, Config& c) {
+         return Store<std::string>(nullptr, v, c.config_path);
+       },
+       [](const Config& c) -> Value { return c.config_path; }},
+      {"guest_pull.enable", KeyType::kBool, "", "", "",
+       "false: every layer is unpacked on the host",
+       [](const Value& v, Config& c) {
+         return Store<bool>(nullptr, v, c.guest_pull.enable);
+       },
+       [](const Config& c) -> Value { return c.guest_pull.enable; }},
+      {"guest_pull.include", KeyType::kStringList, "", "", "",
+       "RE2 patterns (full match) on the CRI image reference; one must match",
+       [](const Value& v, Config& c) {
+         return Store(CheckInclude, v, c.guest_pull.include);
+       },
+       [](const Config& c) -> Value { return c.guest_pull.include; },
+       CheckPattern},
+      {"guest_pull.exclude", KeyType::kStringList, "", "", "",
+       "RE2 patterns; a match keeps the image on the host",
+       [](const Value& v, Config& c) {
+         return Store<std::vector<std::string>>(nullptr, v,
+                                                c.guest_pull.exclude);
+       },
+       [](const Config& c) -> Value { return c.guest_pull.exclude; },
+       CheckPattern},
+      {"guest_pull.mount_type", KeyType::kString, "", "", "",
+       "mount type of guest-pulled rootfs mounts (fuse.* or fuse3.*)",
+       [](const Value& v, Config& c) {
+         return Store(CheckMountType, v, c.guest_pull.mount_type);
+       },
+       [](const Config& c) -> Value { return c.guest_pull.mount_type; }},
+      {"verity.mode", KeyType::kString, "", "", "",
+       "off, best_effort or required",
+       [](const Value& v, Config& c) {
+         return StoreName(VerityModes(), "verity mode", v,
+                          c.guest_pull.verity_mode);
+       },
+       [](const Config& c) -> Value {
+         return NameOf(VerityModes(), c.guest_pull.verity_mode);
+       }},
+      {"verity.layer_cache", KeyType::kString, "", "", "",
+       "absolute path of a genpolicy layers-cache.json, or \"\"",
+       [](const Value& v, Config& c) {
+         return Store(CheckLayerCache, v, c.guest_pull.layer_cache);
+       },
+       [](const Config& c) -> Value { return c.guest_pull.layer_cache; }},
+      {"verity.write_passwd", KeyType::kBool, "", "", "",
+       "write /etc/passwd and /etc/group from the cache into guest-pulled "
+       "layers",
+       [](const Value& v, Config& c) {
+         return Store<bool>(nullptr, v, c.guest_pull.write_passwd);
+       },
+       [](const Config& c) -> Value { return c.guest_pull.write_passwd; }},
+      {"metrics.address", KeyType::kString, "", "", "",
+       "host:port of the Prometheus /metrics endpoint; \"\" = off",
+       [](const Value& v, Config& c) {
+         return Store(CheckMetricsAddress, v, c.metrics.address);
+       },
+       [](const Config& c) -> Value { return c.metrics.address; }},
+  };
+  return *keys;
+}
+
+}  // namespace config
+}  // namespace guest_pull

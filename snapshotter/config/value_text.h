@@ -1,0 +1,27 @@
+// Key values as text: what flags and variables give, what --help and the
+// startup log show. Internal to the config library.
+#ifndef SNAPSHOTTER_CONFIG_VALUE_TEXT_H_
+#define SNAPSHOTTER_CONFIG_VALUE_TEXT_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "snapshotter/config/config.h"
+
+namespace guest_pull {
+namespace config {
+
+// "a string", "a boolean (true or false)", ... for type errors.
+std::string TypeName(KeyType type);
+
+// A flag's or variable's text as a value of `type` (bool: true or false).
+absl::StatusOr<Value> ValueFromText(KeyType type, absl::string_view text);
+
+// /var/lib/x, "" (empty string), true, 1, [".*"].
+std::string ValueText(const Value& value);
+
+}  // namespace config
+}  // namespace guest_pull
+
+#endif  // SNAPSHOTTER_CONFIG_VALUE_TEXT_H_
