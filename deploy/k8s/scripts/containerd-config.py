@@ -178,6 +178,22 @@ def covers(imports, dropin, config_path):
     return False
 
 
+def import_entry(version, dropin):
+    """What we add to `imports`. For containerd 2.x the drop-in directory's
+    glob, as containerd 2.2+ has by default: kata-deploy (>= 2.2) takes any
+    import naming /etc/containerd/conf.d for that glob and then puts its own
+    drop-in there without an import of its own. containerd 1.x imports the
+    file alone (whole plugin sections are replaced on import: no globs)."""
+    return dropin if version == 2 else os.path.join(os.path.dirname(dropin), "*.toml")
+
+
+def others_rely_on(args, entry):
+    """True if `entry` (an import we added) also loads files that are not ours."""
+    if "*" not in entry:
+        return False
+    return any(p != args.host_root + args.dropin for p in glob.glob(args.host_root + entry))
+
+
 def registered(version, sources, runtimes, args):
     """The runtimes some file registers; fails or warns about the others."""
     found = []
@@ -208,8 +224,12 @@ def registered(version, sources, runtimes, args):
 def merge(text, args):
     """(merged main config, drop-in text)."""
     editor = Editor(unmerge(text))
+    version = config_version(editor.doc())
+    # The import first: files that load only through it (kata-deploy's drop-in
+    # in conf.d) count when looking for the runtimes.
+    if not covers(editor.doc().get("imports", []) or [], args.dropin, args.config_path):
+        editor.add_import(import_entry(version, args.dropin))
     doc = editor.doc()
-    version = config_version(doc)
     imports = imported_docs(doc, args)
     if version == 2:
         for path, parsed in imports:
@@ -224,8 +244,6 @@ def merge(text, args):
     if version == 2:
         for table, key, value in v2_settings(args, runtimes):
             editor.set_key(table, key, value)
-    if not covers(editor.doc().get("imports", []) or [], args.dropin, args.config_path):
-        editor.add_import(args.dropin)
     return editor.lines.text(), dropin_text(version, args, runtimes)
 
 
@@ -243,7 +261,7 @@ def run(args):
     elif args.cmd == "dropin":
         sys.stdout.write(dropin_text(args.version, args, handlers(args)))
     elif args.cmd == "unmerge":
-        restored = unmerge(read(args.config))
+        restored = unmerge(read(args.config), lambda entry: others_rely_on(args, entry))
         if args.original is not None:
             original = read(args.original)
             if restored == Lines(unmerge(original)).text():
@@ -284,6 +302,9 @@ def main(argv):
     p.add_argument("config")
     p.add_argument("--original", help="the config before the first install (its bytes "
                    "are printed if nothing but our edits separates the two)")
+    p.add_argument("--dropin", default="/etc/containerd/conf.d/guest-pull.toml",
+                   help="our drop-in path as containerd sees it")
+    p.add_argument("--host-root", default="", help="prefix for host paths")
     p = sub.add_parser("dropin")
     p.add_argument("--version", type=int, choices=(2, 3, 4), required=True)
     common(p)

@@ -90,7 +90,8 @@ restore_containerd_config() {
     if [[ -f "$cfg" ]]; then
         [[ -f "$(backup_path)" ]] && original=(--original "$(backup_path)")
         restored="$(mktemp)"
-        python3 "$CONFIG_TOOL" unmerge "$cfg" "${original[@]}" > "$restored" \
+        python3 "$CONFIG_TOOL" unmerge "$cfg" "${original[@]}" --host-root "$HOST_ROOT" \
+            --dropin "$CONTAINERD_DROPIN" > "$restored" \
             || die "cannot undo our edits in $CONTAINERD_CONFIG (see the message above); nothing was changed"
         mode="$(stat -c %a "$cfg")"
         if write_file_atomic "$restored" "$cfg" "$mode"; then

@@ -271,10 +271,13 @@ class Editor:
 # ---------------------------------------------------------------- unmerge
 
 
-def _restore_import(m):
+def _restore_import(m, keep_import):
     """The text that replaces a marked `imports` line (match m)."""
     ours = json.loads(m.group(3))
     current = parse("imports = " + m.group(2), "a marked imports line")["imports"]
+    if keep_import is not None and keep_import(ours):
+        # Others' files rely on our entry now (a conf.d glob): it is theirs.
+        return f"{m.group(1)}{toml_value(current)}\n"
     rest = [p for p in current if p != ours]
     if m.group(4) is not None:
         was = json.loads(m.group(4))
@@ -286,8 +289,9 @@ def _restore_import(m):
     return f"{m.group(1)}{toml_value(rest)}\n"
 
 
-def unmerge(text):
-    """`text` without any edit marked as ours (see the module docstring)."""
+def unmerge(text, keep_import=None):
+    """`text` without any edit marked as ours (see the module docstring).
+    keep_import(path): True if an `imports` entry we added must stay."""
     lines = Lines(text)
     out, added_headers = [], []
     for idx, kind, _ in lines.scan():
@@ -301,7 +305,7 @@ def unmerge(text):
             continue
         m = IMPORT_MARK.match(line)
         if m:
-            out.append(_restore_import(m))
+            out.append(_restore_import(m, keep_import))
             continue
         m = SET_MARK.search(line)
         if m and KEY_LINE.match(line):
