@@ -22,6 +22,10 @@
 #   us-first    us (MISSING_RUNTIME=skip), kata-deploy, us again: the same
 #               effective config and dump as kata-first; uninstall leaves
 #               exactly what kata-deploy alone gives (effective config + dump)
+#   conflict    kata-deploy maps qemu-tdx to nydus: the documented winner
+#               (1.x: the last writer; 2.x: the drop-in loaded later), and
+#               uninstall restores kata-deploy's value byte for byte (not on
+#               1.6: kata-deploy applies no mapping there)
 # Needs: bash, python3 (3.11+), containerd (Debian), unshare, go (peers).
 # Usage: tests/deploy/config_merge.sh    Last line: "N passed, M failed, K skipped".
 set -uo pipefail
@@ -228,6 +232,31 @@ case_us_first() {
         && h_pass "$V us-first: second uninstall is a no-op" || h_fail "$V us-first: second uninstall"
 }
 
+# case_conflict: kata-deploy maps qemu-tdx to another snapshotter. Ours
+# warns; on 1.x the last writer (us) wins and uninstall puts kata-deploy's value
+# back byte for byte; on 2.x the drop-in loaded later wins (docs/setup.md).
+case_conflict() {
+    local root want got
+    root="$(new_root conflict)"
+    kata "$root" "qemu-coco-dev:guest-pull,qemu-tdx:nydus" \
+        || { h_fail "$V conflict: kata-deploy (stand-in)" "$(tail -3 "$root.log")"; return; }
+    tree "$root" > "$root.before"
+    if ! us "$root" install || ! dump "$root" "$root.dump" > "$root.dumperr"; then
+        h_fail "$V conflict: install" "$(cat "$root.dumperr" 2>/dev/null; tail -3 "$root.log")"
+        return
+    fi
+    # 2.x: the later of the two drop-ins; kata-deploy's comes later when it
+    # sits in conf.d next to ours (name order), earlier when it is imported
+    # by name before we added the conf.d glob.
+    want=guest-pull
+    [[ -f "$root/etc/containerd/conf.d/kata-deploy.toml" ]] && want=nydus
+    got="$(python3 "$CHECK" snapshotter "$root.dump" "$LAYOUT" kata-qemu-tdx)"
+    [[ "$got" == "$want" ]] && grep -q "runtime kata-qemu-tdx has snapshotter 'nydus'" "$root.log" \
+        && h_pass "$V conflict: kata-deploy maps qemu-tdx to nydus: install warns, containerd uses $want (documented winner)" \
+        || h_fail "$V conflict: winner" "got $got, want $want; $(tail -3 "$root.log")"
+    uninstalled conflict "$root" "$root.before"
+}
+
 # run_version LABEL BIN_DIR VERSION LAYOUT DUMP_LAYOUT GLOBAL [CONFIG_FILTER]
 run_version() {
     V="$1" BIN="$2" SEMVER="$3" LAYOUT="$4" DUMP_LAYOUT="$5" GLOBAL="$6"
@@ -243,6 +272,7 @@ run_version() {
     case_plain
     case_kata_first
     case_us_first
+    [[ "$V" == 1.6 ]] || case_conflict
     h_figure "config_merge $V" "$((SECONDS - t0))" s
 }
 

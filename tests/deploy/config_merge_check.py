@@ -13,6 +13,7 @@
   absent ROOT|FILE                no proxy plugin guest-pull, no guest-pull
                                   snapshotter apart from those in --kata-owned
   noruntime FILE LAYOUT H...      a dump without any runtime (or platform) H
+  snapshotter ROOT|FILE LAYOUT H  prints runtime H's snapshotter
   kata ROOT LAYOUT SHIM...        kata-deploy's runtimes are all there, intact
   same-dump FILE_A FILE_B         two dumps equal apart from `imports`
 Exit 0 when it holds, else 1 with the reason.
@@ -176,6 +177,11 @@ def main(argv):
         runtimes = get(doc, "plugins", plugin, "containerd", "runtimes") or {}
         platforms = get(doc, "plugins", IMAGES, "runtime_platforms") or {}
         errors = [f"{h} is defined" for h in rest[2:] if h in runtimes or h in platforms]
+    elif cmd == "snapshotter":
+        doc = effective(rest[0]) if os.path.isdir(rest[0]) else load(rest[0])
+        plugin = CRI_V2 if rest[1].startswith("v2") else RUNTIME
+        print(get(doc, "plugins", plugin, "containerd", "runtimes", rest[2], "snapshotter"))
+        return 0
     elif cmd == "kata":
         errors = kata(effective(rest[0]), rest[1], rest[2:])
     elif cmd == "absent":
