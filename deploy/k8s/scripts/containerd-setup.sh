@@ -34,6 +34,7 @@ merge_containerd_config() {
     local out="$1" dropin_out="$2" waited=0 rc missing=fail
     local -a tool_args
     mapfile -t tool_args < <(config_tool_args)
+    (( RUNTIME_WAIT_SECONDS > 0 )) || [[ "$MISSING_RUNTIME" != skip ]] || missing=skip
     while true; do
         rc=0
         if [[ ! -f "$HOST_ROOT$CONTAINERD_CONFIG" ]]; then
