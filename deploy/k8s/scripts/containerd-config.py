@@ -178,13 +178,19 @@ def covers(imports, dropin, config_path):
     return False
 
 
+CONF_D = "/etc/containerd/conf.d"
+
+
 def import_entry(version, dropin):
-    """What we add to `imports`. For containerd 2.x the drop-in directory's
-    glob, as containerd 2.2+ has by default: kata-deploy (>= 2.2) takes any
-    import naming /etc/containerd/conf.d for that glob and then puts its own
-    drop-in there without an import of its own. containerd 1.x imports the
-    file alone (whole plugin sections are replaced on import: no globs)."""
-    return dropin if version == 2 else os.path.join(os.path.dirname(dropin), "*.toml")
+    """What we add to `imports`. For containerd 2.x and a drop-in in
+    /etc/containerd/conf.d, that directory's glob, as containerd 2.2+ has by
+    default: kata-deploy (>= 2.2) takes any import naming /etc/containerd/conf.d
+    for that glob and then puts its own drop-in there without an import of its
+    own. Elsewhere, and for containerd 1.x (whole plugin sections are replaced
+    on import: no globs), the file itself."""
+    if version >= 3 and os.path.dirname(dropin) == CONF_D:
+        return CONF_D + "/*.toml"
+    return dropin
 
 
 def others_rely_on(args, entry):
