@@ -43,6 +43,7 @@ import os
 import re
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ next to the scripts (repo, image)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from containerd_toml import (ConfigError, Editor, EXIT_USAGE, MARK, Lines,  # noqa: E402
                              lookup, parse, toml_key, toml_str, unmerge)
