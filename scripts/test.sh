@@ -17,7 +17,7 @@ readonly REPO="$PWD"
 # shellcheck source=../tests/harness/harness.sh
 source tests/harness/harness.sh
 
-readonly SUITES=(unit conformance cri images deploy foundation
+readonly SUITES=(unit conformance cri images deploy config_merge foundation
                  standin_selftest functional compatibility stability
                  snapshots_bench verity_bench)
 TOTAL_PASSED=0
@@ -80,6 +80,7 @@ run_suite() {
           bash tests/deploy/run.sh; } 2>&1 | tee "$out"
       status=${PIPESTATUS[0]}
       ;;
+    config_merge) bash tests/deploy/config_merge.sh 2>&1 | tee "$out"; status=${PIPESTATUS[0]} ;;
     *_bench) bash "tests/bench/$name.sh" 2>&1 | tee "$out"; status=${PIPESTATUS[0]} ;;
     *) bash "tests/e2e/$name.sh" 2>&1 | tee "$out"; status=${PIPESTATUS[0]} ;;
   esac

@@ -1,402 +1,243 @@
 #!/usr/bin/env python3
 """Merge the guest-pull snapshotter settings into a host's containerd config.
 
-Used by install.sh / uninstall.sh (deploy/k8s/scripts). Needs only the Python
-standard library (3.11+, for tomllib).
+Used by containerd-setup.sh (install.sh, uninstall.sh, `make -C deploy
+install`). Needs only the Python standard library (3.11+, for tomllib).
+The line editor, its marks and `unmerge` are in containerd_toml.py.
 
-Why a line editor and not "parse, change, dump": the host's config.toml
-belongs to the operator (and often to kata-deploy too). Re-serialising it
-would drop comments and reorder everything. This tool changes as few lines as
-possible, marks each of them, and re-parses the result to prove that the
-intended values are in effect before anything is written.
+Runtime handlers come as a list in kata-deploy's SNAPSHOTTER_HANDLER_MAPPING
+syntax, `qemu-coco-dev:guest-pull,qemu-tdx:guest-pull` (shim names without
+the `kata-` prefix; runtime `kata-<shim>`). Entries naming another
+snapshotter (`qemu:nydus`) are not ours and are skipped, so the same value
+can be given to both tools.
 
 What goes where (see deploy/containerd/README.md for the reasons):
   config version 2 (containerd 1.6 / 1.7): containerd 1.x replaces a whole
     plugin section when an imported file mentions it, so CRI settings can't
     live in a drop-in. The drop-in carries only [proxy_plugins.<name>]; the
-    CRI keys are set in the main file.
-  config version 3 (containerd 2.x): imports are merged key by key
+    CRI keys are set in the main file, each line marked.
+  config version 3 and 4 (containerd 2.x): imports are merged key by key
     (containerd PR #9982), so every setting lives in the drop-in and the
-    main file only gains an `imports` entry.
+    main file at most gains an `imports` entry.
+A handler's snapshotter is only set once its runtime is registered
+(runtime_type set, by kata-deploy or by hand): a runtime table holding only
+`snapshotter` would make containerd run that handler's pods with runc.
 
 Sub-commands:
-  version CONFIG                 print 2 or 3
-  dropin --version N ...         print the drop-in file
-  merge CONFIG ...               print CONFIG with the settings merged in
-  check CONFIG ...               exit 0 if CONFIG already has every setting
+  version CONFIG        print the config version (2, 3 or 4)
+  dropin --version N    print the drop-in for every handler of the mapping
+  merge CONFIG          print CONFIG with our settings (re)applied; our older
+                        edits are undone first, so a changed mapping leaves
+                        nothing stale; --dropin-out FILE gets the drop-in
+  check CONFIG          exit 0 if `merge` would change nothing
+  unmerge CONFIG        print CONFIG without our edits (others' entries stay);
+                        --original FILE: FILE's exact bytes when only our edits
+                        separate the two
 Exit codes: 0 ok, 1 usage/parse error, 2 unsupported config,
-3 the kata runtime is not (yet) defined in containerd's config.
+3 a runtime of the mapping is not (yet) registered in containerd's config.
 """
 
 import argparse
-import fnmatch
-import json
+import glob
 import os
 import re
 import sys
-import tomllib
 
-MARK = "guest-pull-snapshotter"
+sys.dont_write_bytecode = True  # no __pycache__ next to the scripts (repo, image)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from containerd_toml import (ConfigError, Editor, EXIT_USAGE, MARK, Lines,  # noqa: E402
+                             lookup, parse, toml_key, toml_str, unmerge)
+
 CRI_V2 = "io.containerd.grpc.v1.cri"
 CRI_V3_IMAGES = "io.containerd.cri.v1.images"
 CRI_V3_RUNTIME = "io.containerd.cri.v1.runtime"
-
-EXIT_USAGE = 1
-EXIT_UNSUPPORTED = 2
 EXIT_NO_RUNTIME = 3
+SHIM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
-class ConfigError(Exception):
-    def __init__(self, message, code=EXIT_UNSUPPORTED):
-        super().__init__(message)
-        self.code = code
+def warn(message):
+    print(f"containerd-config: {message}", file=sys.stderr)
 
 
-# ---------------------------------------------------------------- TOML bits
-
-BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-
-
-def toml_str(value):
-    """A TOML basic string (JSON string escapes are valid TOML)."""
-    return json.dumps(value, ensure_ascii=False)
-
-
-def toml_value(value):
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return toml_str(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    raise TypeError(f"unsupported value {value!r}")
-
-
-def toml_key(part):
-    return part if BARE_KEY.fullmatch(part) else toml_str(part)
+def parse_mapping(mapping, plugin):
+    """Runtime names of the `shim:snapshotter` entries that name `plugin`."""
+    runtimes, seen = [], {}
+    for entry in (e.strip() for e in mapping.split(",")):
+        if not entry:
+            continue
+        parts = [p.strip() for p in entry.split(":")]
+        if len(parts) != 2 or not SHIM_NAME.fullmatch(parts[0]) or not parts[1]:
+            raise ConfigError(f"bad entry {entry!r} in the handler mapping: want "
+                              "`shim:snapshotter` (e.g. qemu-coco-dev:guest-pull)", EXIT_USAGE)
+        shim, snapshotter = parts
+        if seen.setdefault(shim, snapshotter) != snapshotter:
+            raise ConfigError(f"shim {shim!r} is mapped to both {seen[shim]!r} and "
+                              f"{snapshotter!r}", EXIT_USAGE)
+        if snapshotter != plugin:
+            warn(f"skipping {entry!r}: snapshotter {snapshotter!r} is not {plugin!r}")
+        elif f"kata-{shim}" not in runtimes:
+            runtimes.append(f"kata-{shim}")
+    return runtimes
 
 
-def table_header(path):
-    return "[" + ".".join(toml_key(p) for p in path) + "]"
-
-
-def parse_key_path(text):
-    """Split a dotted TOML key (`a."b.c".d`) into its parts; None if invalid."""
-    parts, i, n = [], 0, len(text)
-    while True:
-        while i < n and text[i] in " \t":
-            i += 1
-        if i >= n:
-            return None
-        if text[i] == '"':
-            j, buf = i + 1, []
-            while j < n and text[j] != '"':
-                if text[j] == "\\" and j + 1 < n:
-                    buf.append(text[j:j + 2])
-                    j += 2
-                    continue
-                buf.append(text[j])
-                j += 1
-            if j >= n:
-                return None
-            parts.append(json.loads('"' + "".join(buf) + '"'))
-            i = j + 1
-        elif text[i] == "'":
-            j = text.find("'", i + 1)
-            if j < 0:
-                return None
-            parts.append(text[i + 1:j])
-            i = j + 1
-        else:
-            m = BARE_KEY.match(text, i)
-            if not m:
-                return None
-            parts.append(m.group(0))
-            i = m.end()
-        while i < n and text[i] in " \t":
-            i += 1
-        if i >= n:
-            return parts
-        if text[i] != ".":
-            return None
-        i += 1
-
-
-HEADER = re.compile(r"^\s*\[(?!\[)(.*)\]\s*(#.*)?$")
-ARRAY_HEADER = re.compile(r"^\s*\[\[")
-QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'')
-KEY_LINE = re.compile(r"^(\s*)([A-Za-z0-9_\-\"'. ]+?)\s*=(.*)$")
-
-
-class Lines:
-    """The config as lines, with the table each line belongs to."""
-
-    def __init__(self, text):
-        self.lines = text.splitlines(keepends=True)
-        if self.lines and not self.lines[-1].endswith("\n"):
-            self.lines[-1] += "\n"
-
-    def text(self):
-        return "".join(self.lines)
-
-    def scan(self):
-        """Yield (index, kind, data): kind is 'header' (data = path),
-        'array' (array-of-tables header) or 'line'. Lines inside multi-line
-        strings are reported as plain lines."""
-        in_string = None
-        for idx, line in enumerate(self.lines):
-            if in_string:
-                if line.count(in_string) % 2 == 1:
-                    in_string = None
-                yield idx, "line", None
-                continue
-            for quote in ('"""', "'''"):
-                if line.count(quote) % 2 == 1:
-                    in_string = quote
-            if in_string:
-                yield idx, "line", None
-                continue
-            if ARRAY_HEADER.match(line):
-                yield idx, "array", None
-                continue
-            m = HEADER.match(line)
-            if m:
-                path = parse_key_path(m.group(1))
-                if path is not None:
-                    yield idx, "header", path
-                    continue
-            yield idx, "line", None
-
-    def table_span(self, path):
-        """(header index, end index) of the table `path`, or None."""
-        start = None
-        for idx, kind, data in self.scan():
-            if start is not None and kind in ("header", "array"):
-                return start, idx
-            if kind == "header" and data == path:
-                start = idx
-        if start is not None:
-            return start, len(self.lines)
-        return None
-
-    def top_level_end(self):
-        for idx, kind, _ in self.scan():
-            if kind in ("header", "array"):
-                return idx
-        return len(self.lines)
-
-    def find_key(self, begin, end, key):
-        for idx in range(begin, end):
-            m = KEY_LINE.match(self.lines[idx])
-            if m and parse_key_path(m.group(2)) == [key]:
-                return idx
-        return None
-
-
-def lookup(doc, path):
-    node = doc
-    for part in path:
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
-def value_span(lines, idx):
-    """Indices [idx, end) covered by the key/value starting at line idx: one
-    line, or for an array until its brackets balance (brackets inside quoted
-    strings are not counted)."""
-    first = lines.lines[idx].split("=", 1)[1].lstrip()
-    if not first.startswith("["):
-        return idx + 1
-    depth, end = 0, idx
-    while end < len(lines.lines):
-        code = lines.lines[end] if end > idx else first
-        code = QUOTED.sub("", code).split("#", 1)[0]
-        depth += code.count("[") - code.count("]")
-        end += 1
-        if depth <= 0:
-            break
-    return end
-
-
-# ------------------------------------------------------------- the editor
-
-
-class Editor:
-    def __init__(self, text):
-        self.lines = Lines(text)
-
-    def doc(self):
-        try:
-            return tomllib.loads(self.lines.text())
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"containerd config is not valid TOML: {exc}", EXIT_USAGE)
-
-    def set_key(self, table, key, value):
-        """Make table.key == value, touching as little as possible."""
-        if lookup(self.doc(), table + [key]) == value:
-            return
-        span = self.lines.table_span(table)
-        new_line = f"{toml_key(key)} = {toml_value(value)}  # set by {MARK}\n"
-        if span is None:
-            block = ["\n", f"# BEGIN {MARK}: added by containerd-guest-pull-grpc; "
-                     "uninstall restores the original file\n",
-                     table_header(table) + "\n", "  " + new_line, f"# END {MARK}\n"]
-            self.lines.lines.extend(block)
-        else:
-            start, end = span
-            found = self.lines.find_key(start + 1, end, key)
-            if found is None:
-                indent = re.match(r"\s*", self.lines.lines[start]).group(0) + "  "
-                self.lines.lines.insert(start + 1, indent + new_line)
-            else:
-                indent = KEY_LINE.match(self.lines.lines[found]).group(1)
-                stop = value_span(self.lines, found)
-                self.lines.lines[found:stop] = [indent + new_line]
-        if lookup(self.doc(), table + [key]) != value:
-            raise ConfigError(
-                f"could not set {'.'.join(table + [key])}: the table is defined in a form "
-                "this tool does not edit (dotted keys or an inline table); "
-                "set it by hand, see deploy/containerd/README.md")
-
-    def ensure_import(self, dropin, config_path):
-        """Make sure containerd imports `dropin` (a path as containerd sees it)."""
-        imports = self.doc().get("imports", [])
-        if not isinstance(imports, list):
-            raise ConfigError("`imports` in the containerd config is not an array")
-        base = os.path.dirname(config_path)
-        for pattern in imports:
-            if not isinstance(pattern, str):
-                continue
-            if "*" in pattern:
-                if fnmatch.fnmatchcase(dropin, pattern):
-                    return
-            else:
-                resolved = os.path.normpath(pattern if os.path.isabs(pattern)
-                                            else os.path.join(base, pattern))
-                if resolved == dropin:
-                    return
-        top_end = self.lines.top_level_end()
-        new_line = f"imports = {toml_value(imports + [dropin])}  # {MARK} added {toml_str(dropin)}\n"
-        idx = self.lines.find_key(0, top_end, "imports")
-        if idx is not None:
-            self.lines.lines[idx:value_span(self.lines, idx)] = [new_line]
-        else:
-            where = self.lines.find_key(0, top_end, "version")
-            where = 0 if where is None else where + 1
-            self.lines.lines.insert(where, new_line)
-        if dropin not in self.doc().get("imports", []):
-            raise ConfigError("could not add the drop-in to `imports`")
-
-
-# --------------------------------------------------------- the settings
+def handlers(args):
+    runtimes = parse_mapping(args.mapping or "", args.plugin)
+    for runtime in args.runtime or []:
+        if runtime not in runtimes:
+            runtimes.append(runtime)
+    if not runtimes and not args.global_snapshotter:
+        raise ConfigError(f"no runtime handler maps to {args.plugin!r}: set the mapping "
+                          "(SNAPSHOTTER_HANDLER_MAPPING, e.g. qemu-coco-dev:guest-pull)",
+                          EXIT_USAGE)
+    return runtimes
 
 
 def config_version(doc):
     version = doc.get("version")
-    if version in (2, 3):
+    if version in (2, 3, 4):
         return version
     raise ConfigError(
         f"containerd config version {version!r} is not supported: guest pull needs a "
-        "`version = 2` (containerd 1.6/1.7) or `version = 3` (containerd 2.x) config; "
+        "`version = 2` (containerd 1.6/1.7) or `version = 3`/`4` (containerd 2.x) config; "
         "regenerate it with `containerd config default` or migrate it with "
         "`containerd config migrate`")
 
 
-def dropin_text(version, args):
-    lines = [
-        f"# containerd drop-in written by containerd-guest-pull-grpc ({MARK}).",
-        "# Removed again by its uninstaller; see deploy/containerd/README.md.",
-        f"version = {version}",
-        "",
-        f"[proxy_plugins.{toml_key(args.plugin)}]",
-        '  type = "snapshot"',
-        f"  address = {toml_str(args.address)}",
-    ]
-    if version == 3:
+def runtime_path(version, runtime):
+    plugin = CRI_V2 if version == 2 else CRI_V3_RUNTIME
+    return ["plugins", plugin, "containerd", "runtimes", runtime]
+
+
+def dropin_text(version, args, runtimes):
+    lines = [f"# containerd drop-in written by containerd-guest-pull-grpc ({MARK}).",
+             "# Removed again by its uninstaller; see deploy/containerd/README.md.",
+             f"version = {version}", "",
+             f"[proxy_plugins.{toml_key(args.plugin)}]",
+             '  type = "snapshot"',
+             f"  address = {toml_str(args.address)}"]
+    if version >= 3:
         images = f"plugins.{toml_str(CRI_V3_IMAGES)}"
-        runtime = f"plugins.{toml_str(CRI_V3_RUNTIME)}"
-        lines += [
-            "",
-            f"[{images}]",
-            "  disable_snapshot_annotations = false",
-            "  discard_unpacked_layers = false",
-        ]
+        lines += ["", f"[{images}]",
+                  "  disable_snapshot_annotations = false",
+                  "  discard_unpacked_layers = false"]
         if args.global_snapshotter:
             lines.append(f"  snapshotter = {toml_str(args.plugin)}")
-        lines += [
-            "",
-            f"[{images}.runtime_platforms.{toml_key(args.runtime)}]",
-            f"  snapshotter = {toml_str(args.plugin)}",
-            "",
-            f"[{runtime}.containerd.runtimes.{toml_key(args.runtime)}]",
-            f"  snapshotter = {toml_str(args.plugin)}",
-        ]
+        for runtime in runtimes:
+            lines += ["", f"[{images}.runtime_platforms.{toml_key(runtime)}]",
+                      f"  snapshotter = {toml_str(args.plugin)}"]
+        for runtime in runtimes:
+            lines += ["", f"[plugins.{toml_str(CRI_V3_RUNTIME)}.containerd.runtimes."
+                      f"{toml_key(runtime)}]",
+                      f"  snapshotter = {toml_str(args.plugin)}"]
     return "\n".join(lines) + "\n"
 
 
-def v2_settings(args):
+def v2_settings(args, runtimes):
     base = ["plugins", CRI_V2, "containerd"]
-    settings = [
-        (base, "disable_snapshot_annotations", False),
-        (base, "discard_unpacked_layers", False),
-    ]
+    settings = [(base, "disable_snapshot_annotations", False),
+                (base, "discard_unpacked_layers", False)]
     if args.global_snapshotter:
         settings.append((base, "snapshotter", args.plugin))
-    settings.append((base + ["runtimes", args.runtime], "snapshotter", args.plugin))
+    settings += [(base + ["runtimes", r], "snapshotter", args.plugin) for r in runtimes]
     return settings
 
 
-def imported_docs(doc, config_path, host_root):
-    """(path, parsed) of every existing file the main config imports."""
-    out = []
-    base = os.path.dirname(config_path)
+def imported_docs(doc, args):
+    """(path, parsed) of every existing file the main config imports, in order."""
+    out, base, root = [], os.path.dirname(args.config_path), args.host_root
     for pattern in doc.get("imports", []) or []:
         if not isinstance(pattern, str):
             continue
         if "*" in pattern:
-            import glob
-            paths = sorted(p[len(host_root):] if host_root else p
-                           for p in glob.glob(host_root + pattern))
+            paths = sorted(p[len(root):] if root else p for p in glob.glob(root + pattern))
         else:
             paths = [os.path.normpath(pattern if os.path.isabs(pattern)
                                       else os.path.join(base, pattern))]
         for path in paths:
+            if path == args.dropin:
+                continue
             try:
-                with open(host_root + path, "rb") as fh:
-                    out.append((path, tomllib.load(fh)))
+                with open(root + path, encoding="utf-8") as fh:
+                    out.append((path, parse(fh.read(), f"imported containerd config {path}")))
             except FileNotFoundError:
                 continue
-            except tomllib.TOMLDecodeError as exc:
-                raise ConfigError(f"imported containerd config {path} is not valid TOML: {exc}")
     return out
 
 
-def runtime_path(version, runtime):
-    if version == 2:
-        return ["plugins", CRI_V2, "containerd", "runtimes", runtime]
-    return ["plugins", CRI_V3_RUNTIME, "containerd", "runtimes", runtime]
+def covers(imports, dropin, config_path):
+    base = os.path.dirname(config_path)
+    for pattern in imports:
+        if not isinstance(pattern, str):
+            continue
+        if "*" in pattern:
+            import fnmatch
+            if fnmatch.fnmatchcase(dropin, pattern):
+                return True
+        elif os.path.normpath(pattern if os.path.isabs(pattern)
+                              else os.path.join(base, pattern)) == dropin:
+            return True
+    return False
 
 
-def require_runtime(version, doc, imports, args):
-    path = runtime_path(version, args.runtime)
-    for _, parsed in [("main", doc)] + imports:
-        node = lookup(parsed, path)
-        if isinstance(node, dict) and node.get("runtime_type"):
-            return
-    raise ConfigError(
-        f"containerd has no runtime {args.runtime!r} ({'.'.join(path)}.runtime_type); "
-        "install Kata Containers (kata-deploy) first", EXIT_NO_RUNTIME)
+CONF_D = "/etc/containerd/conf.d"
+
+
+def import_entry(version, dropin):
+    """What we add to `imports`. For containerd 2.x and a drop-in in
+    /etc/containerd/conf.d, that directory's glob, as containerd 2.2+ has by
+    default: kata-deploy (>= 2.2) takes any import naming /etc/containerd/conf.d
+    for that glob and then puts its own drop-in there without an import of its
+    own. Elsewhere, and for containerd 1.x (whole plugin sections are replaced
+    on import: no globs), the file itself."""
+    if version >= 3 and os.path.dirname(dropin) == CONF_D:
+        return CONF_D + "/*.toml"
+    return dropin
+
+
+def others_rely_on(args, entry):
+    """True if `entry` (an import we added) also loads files that are not ours."""
+    if "*" not in entry:
+        return False
+    return any(p != args.host_root + args.dropin for p in glob.glob(args.host_root + entry))
+
+
+def registered(version, sources, runtimes, args):
+    """The runtimes some file registers; fails or warns about the others."""
+    found = []
+    for runtime in runtimes:
+        path = runtime_path(version, runtime)
+        nodes = [(name, lookup(d, path)) for name, d in sources]
+        if not any(isinstance(n, dict) and n.get("runtime_type") for _, n in nodes):
+            continue
+        found.append(runtime)
+        for name, node in nodes:
+            other = node.get("snapshotter") if isinstance(node, dict) else None
+            if other and other != args.plugin:
+                warn(f"runtime {runtime} has snapshotter {other!r} in {name}; this install "
+                     f"sets {args.plugin!r} (see deploy/containerd/README.md, "
+                     "'Next to kata-deploy')")
+    missing = [r for r in runtimes if r not in found]
+    if missing and args.missing_runtime == "fail":
+        raise ConfigError(
+            f"containerd has no runtime {', '.join(repr(m) for m in missing)} "
+            f"({'.'.join(runtime_path(version, missing[0]))}.runtime_type); "
+            "install Kata Containers (kata-deploy) first", EXIT_NO_RUNTIME)
+    for runtime in missing:
+        warn(f"runtime {runtime} is not registered (yet): its snapshotter is left to "
+             "kata-deploy's SNAPSHOTTER_HANDLER_MAPPING or the next install")
+    return found
 
 
 def merge(text, args):
-    editor = Editor(text)
+    """(merged main config, drop-in text)."""
+    editor = Editor(unmerge(text))
+    version = config_version(editor.doc())
+    # The import first: files that load only through it (kata-deploy's drop-in
+    # in conf.d) count when looking for the runtimes.
+    if not covers(editor.doc().get("imports", []) or [], args.dropin, args.config_path):
+        editor.add_import(import_entry(version, args.dropin))
     doc = editor.doc()
-    version = config_version(doc)
-    imports = [(p, d) for p, d in imported_docs(doc, args.config_path, args.host_root)
-               if p != args.dropin]
-    require_runtime(version, doc, imports, args)
+    imports = imported_docs(doc, args)
     if version == 2:
         for path, parsed in imports:
             if lookup(parsed, ["plugins", CRI_V2]) is not None:
@@ -405,21 +246,12 @@ def merge(text, args):
                     "replaces whole plugin sections on import, so settings in the main file "
                     "would be lost. Set the keys listed in deploy/containerd/README.md in "
                     f"{path} by hand")
-        for table, key, value in v2_settings(args):
+    sources = [(args.config_path, doc)] + imports
+    runtimes = registered(version, sources, handlers(args), args)
+    if version == 2:
+        for table, key, value in v2_settings(args, runtimes):
             editor.set_key(table, key, value)
-    editor.ensure_import(args.dropin, args.config_path)
-    return editor.lines.text()
-
-
-def check(text, args):
-    """True if `text` plus the drop-in already carry every setting."""
-    try:
-        return merge(text, args) == Lines(text).text() and text.endswith("\n")
-    except ConfigError:
-        return False
-
-
-# ------------------------------------------------------------------ main
+    return editor.lines.text(), dropin_text(version, args, runtimes)
 
 
 def read(path):
@@ -430,13 +262,41 @@ def read(path):
         raise ConfigError(f"cannot read {path}: {exc.strerror}", EXIT_USAGE)
 
 
+def run(args):
+    if args.cmd == "version":
+        print(config_version(parse(read(args.config))))
+    elif args.cmd == "dropin":
+        sys.stdout.write(dropin_text(args.version, args, handlers(args)))
+    elif args.cmd == "unmerge":
+        restored = unmerge(read(args.config), lambda entry: others_rely_on(args, entry))
+        if args.original is not None:
+            original = read(args.original)
+            if restored == Lines(unmerge(original)).text():
+                restored = original  # byte for byte, even a missing final newline
+        sys.stdout.write(restored)
+    else:
+        text = read(args.config)
+        merged, dropin = merge(text, args)
+        if args.cmd == "check":
+            return 0 if merged == Lines(text).text() and text.endswith("\n") else 1
+        sys.stdout.write(merged)
+        if args.dropin_out:
+            with open(args.dropin_out, "w", encoding="utf-8") as fh:
+                fh.write(dropin)
+    return 0
+
+
 def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
 
     def common(p):
         p.add_argument("--plugin", default="guest-pull", help="proxy plugin name")
-        p.add_argument("--runtime", default="kata-qemu-coco-dev", help="CRI runtime handler")
+        p.add_argument("--mapping", default="",
+                       help="handlers, kata-deploy syntax: qemu-coco-dev:guest-pull,...")
+        p.add_argument("--runtime", action="append",
+                       help="a runtime handler by its full name (repeatable; "
+                       "default kata-qemu-coco-dev when no --mapping is given)")
         p.add_argument("--address", default="/run/containerd-guest-pull-grpc/"
                        "containerd-guest-pull-grpc.sock", help="snapshotter socket")
         p.add_argument("--global-snapshotter", action="store_true",
@@ -445,8 +305,15 @@ def main(argv):
 
     p = sub.add_parser("version")
     p.add_argument("config")
+    p = sub.add_parser("unmerge")
+    p.add_argument("config")
+    p.add_argument("--original", help="the config before the first install (its bytes "
+                   "are printed if nothing but our edits separates the two)")
+    p.add_argument("--dropin", default="/etc/containerd/conf.d/guest-pull.toml",
+                   help="our drop-in path as containerd sees it")
+    p.add_argument("--host-root", default="", help="prefix for host paths")
     p = sub.add_parser("dropin")
-    p.add_argument("--version", type=int, choices=(2, 3), required=True)
+    p.add_argument("--version", type=int, choices=(2, 3, 4), required=True)
     common(p)
     for name in ("merge", "check"):
         p = sub.add_parser(name)
@@ -456,24 +323,21 @@ def main(argv):
         p.add_argument("--dropin", default="/etc/containerd/conf.d/guest-pull.toml",
                        help="drop-in path as containerd sees it")
         p.add_argument("--host-root", default="", help="prefix for host paths")
+        p.add_argument("--missing-runtime", choices=("fail", "skip"), default="fail",
+                       help="a handler whose runtime is not registered: fail (exit 3) "
+                       "or skip it")
+        p.add_argument("--dropin-out", help="also write the drop-in to this file")
         common(p)
     args = parser.parse_args(argv)
+    if hasattr(args, "mapping") and not args.mapping and not args.runtime:
+        args.runtime = ["kata-qemu-coco-dev"]
     if hasattr(args, "host_root"):
         args.host_root = args.host_root.rstrip("/")
-
     try:
-        if args.cmd == "version":
-            print(config_version(Editor(read(args.config)).doc()))
-        elif args.cmd == "dropin":
-            sys.stdout.write(dropin_text(args.version, args))
-        elif args.cmd == "merge":
-            sys.stdout.write(merge(read(args.config), args))
-        elif args.cmd == "check":
-            return 0 if check(read(args.config), args) else 1
+        return run(args)
     except ConfigError as exc:
         print(f"containerd-config: {exc}", file=sys.stderr)
         return exc.code
-    return 0
 
 
 if __name__ == "__main__":

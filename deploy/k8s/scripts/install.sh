@@ -5,8 +5,9 @@
 # binaries and their bundled libraries need (see check_glibc). Copies the
 # bundled libraries ($PREFIX/lib/containerd-guest-pull-grpc, swapped in
 # atomically), the binaries, the systemd unit and (if absent) the daemon
-# config onto the host root ($HOST_ROOT), merges the proxy snapshotter into
-# containerd's config (original backed up once, next to it, as
+# config onto the host root ($HOST_ROOT), merges the proxy snapshotter and the
+# runtime handlers of SNAPSHOTTER_HANDLER_MAPPING into containerd's config
+# (containerd-setup.sh: original backed up once, next to it, as
 # <config>.guest-pull-backup), then reloads/enables/restarts the services
 # through the host's systemctl ($SYSTEMCTL) and waits, bounded, until both
 # are active. Finally it sleeps until the pod is terminated
@@ -17,10 +18,12 @@ set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# configure_containerd, containerd_changed.
+# shellcheck source-path=SCRIPTDIR source=containerd-setup.sh
+source "$(dirname "${BASH_SOURCE[0]}")/containerd-setup.sh"
 
 GUEST_PULL_SLEEP="${GUEST_PULL_SLEEP:-true}"
 snapshotter_changed=false
-containerd_changed=false
 
 # manifest_ok DIR: every file listed in DIR/MANIFEST has its sha256 (an
 # empty MANIFEST, static binaries, lists nothing).
@@ -178,64 +181,6 @@ install_daemon_config() {
         log "installed $CONFIG_DIR/config.toml"
         snapshotter_changed=true
     fi
-}
-
-# Save the original containerd config once; later installs keep that copy.
-backup_containerd_config() {
-    local cfg="$HOST_ROOT$CONTAINERD_CONFIG"
-    [[ -f "$(backup_path)" ]] && return 0
-    cp -p "$cfg" "$(backup_path)"
-    log "saved the original containerd config as $CONTAINERD_CONFIG.guest-pull-backup"
-}
-
-# merge_containerd_config OUT: merged config into OUT; waits (bounded) while
-# the kata runtime is not yet in containerd's config (kata-deploy still busy).
-merge_containerd_config() {
-    local out="$1" waited=0 rc
-    local -a tool_args
-    mapfile -t tool_args < <(config_tool_args)
-    while true; do
-        rc=0
-        if [[ ! -f "$HOST_ROOT$CONTAINERD_CONFIG" ]]; then
-            # kata-deploy writes it; its runtime is needed anyway.
-            log "$CONTAINERD_CONFIG does not exist (yet)"
-            rc=3
-        else
-            python3 "$CONFIG_TOOL" merge "$HOST_ROOT$CONTAINERD_CONFIG" \
-                --config-path "$CONTAINERD_CONFIG" --dropin "$CONTAINERD_DROPIN" \
-                --host-root "$HOST_ROOT" "${tool_args[@]}" > "$out" || rc=$?
-        fi
-        [[ $rc -eq 0 ]] && return 0
-        if [[ $rc -ne 3 ]] || (( waited >= RUNTIME_WAIT_SECONDS )); then
-            die "cannot merge $CONTAINERD_CONFIG (see the message above); nothing was changed"
-        fi
-        log "waiting for runtime $RUNTIME_HANDLER to appear in containerd's config (${waited}s/${RUNTIME_WAIT_SECONDS}s)"
-        sleep "$POLL_SECONDS"
-        waited=$(( waited + POLL_SECONDS ))
-    done
-}
-
-configure_containerd() {
-    local cfg="$HOST_ROOT$CONTAINERD_CONFIG" merged dropin version mode
-    local -a tool_args
-    merged="$(mktemp)"
-    dropin="$(mktemp)"
-    # Nothing on the host changes before the merge has succeeded.
-    merge_containerd_config "$merged"
-    version="$(python3 "$CONFIG_TOOL" version "$cfg")" || die "unsupported containerd config $CONTAINERD_CONFIG"
-    backup_containerd_config
-    mapfile -t tool_args < <(config_tool_args)
-    python3 "$CONFIG_TOOL" dropin --version "$version" "${tool_args[@]}" > "$dropin"
-    if write_file_atomic "$dropin" "$HOST_ROOT$CONTAINERD_DROPIN" 0644; then
-        log "installed the containerd drop-in $CONTAINERD_DROPIN (config version $version)"
-        containerd_changed=true
-    fi
-    mode="$(stat -c %a "$cfg")"
-    if write_file_atomic "$merged" "$cfg" "$mode"; then
-        log "merged the guest-pull settings into $CONTAINERD_CONFIG"
-        containerd_changed=true
-    fi
-    rm -f "$merged" "$dropin"
 }
 
 start_services() {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Shared helpers of install.sh and uninstall.sh (deploy/k8s/scripts).
+# Shared helpers of install.sh, uninstall.sh and containerd-setup.sh (deploy/k8s/scripts).
 # Sourced, not executed (variables are used by the sourcing scripts).
 # Every setting can be overridden from the environment; the defaults match
 # the DaemonSet in deploy/k8s/daemonset.yaml.
@@ -20,9 +20,17 @@ SYSTEMCTL="${SYSTEMCTL:-nsenter --target 1 --mount -- systemctl}"
 CONTAINERD_CONFIG="${CONTAINERD_CONFIG:-/etc/containerd/config.toml}"
 CONTAINERD_DROPIN="${CONTAINERD_DROPIN:-/etc/containerd/conf.d/guest-pull.toml}"
 CONTAINERD_SERVICE="${CONTAINERD_SERVICE:-containerd.service}"
-# Proxy plugin name and the kata runtime handler that uses it.
+# Proxy plugin name and the runtime handlers that use it, in kata-deploy's
+# SNAPSHOTTER_HANDLER_MAPPING syntax: "qemu-coco-dev:guest-pull,qemu-tdx:guest-pull"
+# (shim names without "kata-"; entries for other snapshotters are skipped, so
+# kata-deploy's own value can be reused). Empty: RUNTIME_HANDLER alone (a full
+# runtime name, the setting of earlier releases).
 PLUGIN_NAME="${PLUGIN_NAME:-guest-pull}"
+SNAPSHOTTER_HANDLER_MAPPING="${SNAPSHOTTER_HANDLER_MAPPING:-}"
 RUNTIME_HANDLER="${RUNTIME_HANDLER:-kata-qemu-coco-dev}"
+# A handler whose runtime is still not registered after RUNTIME_WAIT_SECONDS:
+# "fail" (nothing changes) or "skip" (install for the others, set it later).
+MISSING_RUNTIME="${MISSING_RUNTIME:-fail}"
 # containerd 1.6 has no runtime-specific snapshotter: "true" makes guest-pull
 # the node's default CRI snapshotter (only for nodes that run kata pods only).
 GLOBAL_SNAPSHOTTER="${GLOBAL_SNAPSHOTTER:-false}"
@@ -69,10 +77,18 @@ backup_path() { printf '%s%s.guest-pull-backup' "$HOST_ROOT" "$CONTAINERD_CONFIG
 
 # Arguments of containerd-config.py shared by merge/check/dropin.
 config_tool_args() {
-    local args=(--plugin "$PLUGIN_NAME" --runtime "$RUNTIME_HANDLER" --address "$SOCKET")
+    local args=(--plugin "$PLUGIN_NAME" --address "$SOCKET")
+    if [[ -n "$SNAPSHOTTER_HANDLER_MAPPING" ]]; then
+        args+=(--mapping "$SNAPSHOTTER_HANDLER_MAPPING")
+    else
+        args+=(--runtime "$RUNTIME_HANDLER")
+    fi
     [[ "$GLOBAL_SNAPSHOTTER" == "true" ]] && args+=(--global-snapshotter)
     printf '%s\n' "${args[@]}"
 }
+
+# The handlers as configured (for messages).
+handler_list() { printf '%s\n' "${SNAPSHOTTER_HANDLER_MAPPING:-$RUNTIME_HANDLER}"; }
 
 # write_file_atomic SRC DST MODE: replace DST with SRC's bytes unless equal.
 # Returns 0 if DST changed, 1 if it was already identical.

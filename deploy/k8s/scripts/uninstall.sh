@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Remove containerd-guest-pull-grpc from the host (DaemonSet preStop hook).
 #
-# Restores containerd's original config byte for byte from the backup that
-# install.sh made, removes the drop-in, restarts containerd, stops and
+# Undoes our edits of containerd's config (containerd-setup.sh: byte for byte
+# the backup install.sh made when nobody else changed the file since; else
+# only our marked lines, so kata-deploy's entries stay), removes the drop-in,
+# restarts containerd, stops and
 # disables the snapshotter, removes its unit, binaries, bundled libraries
 # ($PREFIX/lib/containerd-guest-pull-grpc and the hidden directory it links
 # to) and (if unmodified) its config. The data directory
@@ -13,40 +15,9 @@ set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-
-containerd_changed=false
-
-restore_containerd_config() {
-    local cfg="$HOST_ROOT$CONTAINERD_CONFIG" expected
-    local -a tool_args
-    if [[ -f "$(backup_path)" ]]; then
-        if [[ -f "$cfg" ]] && ! cmp -s "$(backup_path)" "$cfg"; then
-            # Keep edits someone made after the install instead of losing them.
-            expected="$(mktemp)"
-            mapfile -t tool_args < <(config_tool_args)
-            if ! python3 "$CONFIG_TOOL" merge "$(backup_path)" --config-path "$CONTAINERD_CONFIG" \
-                    --dropin "$CONTAINERD_DROPIN" --host-root "$HOST_ROOT" "${tool_args[@]}" \
-                    > "$expected" 2>/dev/null || ! cmp -s "$expected" "$cfg"; then
-                cp -p "$cfg" "$cfg.guest-pull-uninstalled"
-                log "WARNING: $CONTAINERD_CONFIG was changed after the install; that version is kept as $CONTAINERD_CONFIG.guest-pull-uninstalled"
-            fi
-            rm -f "$expected"
-        fi
-        if ! cmp -s "$(backup_path)" "$cfg" 2>/dev/null; then
-            cp -p "$(backup_path)" "$cfg.guest-pull-restore"
-            mv -f "$cfg.guest-pull-restore" "$cfg"
-            containerd_changed=true
-        fi
-        rm -f "$(backup_path)"
-        log "restored the original $CONTAINERD_CONFIG"
-    fi
-    if [[ -f "$HOST_ROOT$CONTAINERD_DROPIN" ]]; then
-        rm -f "$HOST_ROOT$CONTAINERD_DROPIN"
-        rmdir --ignore-fail-on-non-empty "$(dirname "$HOST_ROOT$CONTAINERD_DROPIN")" 2>/dev/null || true
-        containerd_changed=true
-        log "removed $CONTAINERD_DROPIN"
-    fi
-}
+# restore_containerd_config, containerd_changed.
+# shellcheck source-path=SCRIPTDIR source=containerd-setup.sh
+source "$(dirname "${BASH_SOURCE[0]}")/containerd-setup.sh"
 
 stop_snapshotter() {
     if [[ -f "$HOST_ROOT$UNIT_PATH" ]]; then
