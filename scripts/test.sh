@@ -5,12 +5,16 @@
 # the deployment suite, the end-to-end suites on real containerd, runc,
 # a loopback registry and the guest stand-in, and the benchmarks (figures
 # against containerd's overlayfs and veritysetup, no thresholds). Must run
-# as root (real mounts, containerd). The last line is the total over every
-# suite:
+# as root (real mounts, containerd). Every suite counts through
+# tests/harness/harness.sh (setup steps are not passes, a skip always has a
+# reason and is never a pass). It prints, first, the mode and what each
+# suite runs in it and, last, a table per suite, every skip with its reason
+# and the total over every suite:
 #   N passed, M failed, K skipped
 # Environment: GUEST_PULL_TEST_MODE=long runs the long mode (the rest of the
-# matrix, long runs); E2E_SKIP_LARGE=1 skips the 300 MB image; TEST_SUITES
-# limits the suites (space-separated names from SUITES below).
+# matrix, long runs; decided here, once, for every suite); E2E_SKIP_LARGE=1
+# skips the 300 MB image; TEST_SUITES limits the suites (space-separated
+# names from SUITES below).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 readonly REPO="$PWD"
@@ -20,6 +24,25 @@ source tests/harness/harness.sh
 readonly SUITES=(unit conformance cri images deploy foundation
                  standin_selftest functional compatibility stability
                  snapshots_bench verity_bench)
+# What each suite runs in the default mode, and what the long mode adds
+# (printed at the start; a suite's own header has the details).
+declare -A PLAN_DEFAULT=(
+  [unit]="every gtest case of every cc_test (bazel test //...)"
+  [conformance]="containerd 1.6 snapshotter conformance suite + TestProxyContract on the daemon"
+  [cri]="cri-client against containerd 1.6's CRI and a loopback registry"
+  [images]="the five small e2e test images: contents, umoci, containerd+runc"
+  [deploy]="unit, configs, install/uninstall on containerd v2/v3 configs, bundle, Makefile, k8s manifests"
+  [foundation]="pull, run, SIGKILL restart, removal, sd_notify, metrics with containerd 1.6 + runc"
+  [standin_selftest]="the guest stand-in's refusals and runs"
+  [functional]="CRI guest pull of every image (OCI, Docker; the 300 MiB one unless E2E_SKIP_LARGE=1), negative cases, restart, removal"
+  [compatibility]="guest pull next to overlayfs and host pulls, the image policy"
+  [stability]="12 interruption cases (signals idle and mid-pull, containerd restart, daemon down)"
+  [snapshots_bench]="figures: snapshot operations, ours vs overlayfs (no thresholds)"
+  [verity_bench]="figures: verity of 64 and 256 MiB layers vs veritysetup (no thresholds)"
+)
+declare -A PLAN_LONG=(
+  [images]="the 300 MiB image (unless E2E_SKIP_LARGE=1)"
+)
 TOTAL_PASSED=0
 TOTAL_FAILED=0
 TOTAL_SKIPPED=0
@@ -45,21 +68,32 @@ record() {
   grep -E '^SKIP: ' "$output" | sed "s/^/  $name /" >>"$SKIP_LOG" || true
 }
 
-# Sums the gtest cases of every cc_test from Bazel's test.xml files.
-unit_totals() {
-  local xml tests=0 failures=0 t f e
-  while IFS= read -r xml; do
-    t=$(grep -o -m1 '<testsuites[^>]*' "$xml" | grep -o 'tests="[0-9]*"' | grep -o '[0-9]*')
-    f=$(grep -o -m1 '<testsuites[^>]*' "$xml" | grep -o 'failures="[0-9]*"' | grep -o '[0-9]*')
-    e=$(grep -o -m1 '<testsuites[^>]*' "$xml" | grep -o 'errors="[0-9]*"' | grep -o '[0-9]*')
-    tests=$((tests + ${t:-0}))
-    failures=$((failures + ${f:-0} + ${e:-0}))
-  done < <(find -L bazel-testlogs/ -name test.xml 2>/dev/null)
-  echo "$((tests - failures)) passed, $failures failed"
+# run_unit: bazel test //...; counts every gtest case of the targets it
+# reported (tests/harness/bazel_test_totals.py: a crash without a gtest XML
+# is a failure, GTEST_SKIP a skip).
+run_unit() {
+  local out status=0
+  out=$(mktemp /tmp/gp-unit.XXXXXX)
+  bazel test --test_output=errors //... 2>&1 | tee "$out"
+  status=${PIPESTATUS[0]}
+  python3 tests/harness/bazel_test_totals.py "$out" "$(bazel info bazel-testlogs 2>/dev/null || echo bazel-testlogs)" \
+    || status=1
+  rm -f "$out"
+  return "$status"
 }
 
-run_unit() {
-  bazel test --test_output=errors //... || return 1
+# print_plan SUITE...: what each mode runs and skips.
+print_plan() {
+  local name
+  log "mode: $(h_mode) (GUEST_PULL_TEST_MODE=long adds the long parts)"
+  for name in "$@"; do
+    printf '%-17s default: %s\n' "$name" "${PLAN_DEFAULT[$name]:-see the suite's header}"
+    if h_long; then
+      printf '%-17s long adds: %s\n' "" "${PLAN_LONG[$name]:-nothing}"
+    else
+      printf '%-17s skipped in this mode: %s\n' "" "${PLAN_LONG[$name]:-nothing}"
+    fi
+  done
 }
 
 run_suite() {
@@ -67,19 +101,11 @@ run_suite() {
   out=$(mktemp "/tmp/gp-suite-$name.XXXXXX")
   log "suite $name"
   case "$name" in
-    unit)
-      run_unit 2>&1 | tee "$out"
-      status=${PIPESTATUS[0]}
-      unit_totals | tee -a "$out"
-      ;;
+    unit) run_unit 2>&1 | tee "$out"; status=${PIPESTATUS[0]} ;;
     conformance) bash tests/conformance/run.sh 2>&1 | tee "$out"; status=${PIPESTATUS[0]} ;;
     cri) bash tests/tools/cri/cri_client_test.sh 2>&1 | tee "$out"; status=${PIPESTATUS[0]} ;;
     images) bash tests/e2e/images_selftest.sh 2>&1 | tee "$out"; status=${PIPESTATUS[0]} ;;
-    deploy)
-      { npm ci --prefix tests/deploy --no-audit --no-fund --loglevel=error &&
-          bash tests/deploy/run.sh; } 2>&1 | tee "$out"
-      status=${PIPESTATUS[0]}
-      ;;
+    deploy) bash tests/deploy/run.sh 2>&1 | tee "$out"; status=${PIPESTATUS[0]} ;;
     *_bench) bash "tests/bench/$name.sh" 2>&1 | tee "$out"; status=${PIPESTATUS[0]} ;;
     *) bash "tests/e2e/$name.sh" 2>&1 | tee "$out"; status=${PIPESTATUS[0]} ;;
   esac
@@ -89,25 +115,28 @@ run_suite() {
 
 main() {
   SKIP_LOG=$(mktemp /tmp/gp-skips.XXXXXX)
-  log "mode: $(h_mode) (GUEST_PULL_TEST_MODE=long adds the long matrix and runs)"
+  # The one place the mode is decided: every suite reads it (harness.sh h_long).
+  GUEST_PULL_TEST_MODE="$(h_mode)"
+  export GUEST_PULL_TEST_MODE
+  local wanted=("${SUITES[@]}")
+  if [[ -n "${TEST_SUITES:-}" ]]; then read -r -a wanted <<<"$TEST_SUITES"; fi
+  print_plan "${wanted[@]}"
   if ((EUID != 0)); then
     echo "test.sh: run as root (the suites mount filesystems and run containerd)" >&2
-    echo "0 passed, 1 failed"
+    echo "0 passed, 1 failed, 0 skipped"
     exit 1
   fi
   log "installing dependencies"
   if ! scripts/install-deps.sh; then
-    echo "0 passed, 1 failed"
+    echo "0 passed, 1 failed, 0 skipped"
     exit 1
   fi
   log "building"
   if ! bazel build //...; then
     echo "build failed"
-    echo "0 passed, 1 failed"
+    echo "0 passed, 1 failed, 0 skipped"
     exit 1
   fi
-  local wanted=("${SUITES[@]}")
-  if [[ -n "${TEST_SUITES:-}" ]]; then read -r -a wanted <<<"$TEST_SUITES"; fi
   local started=$SECONDS name
   for name in "${wanted[@]}"; do
     local t0=$SECONDS
@@ -117,7 +146,7 @@ main() {
   log "summary ($((SECONDS - started))s, mode $(h_mode))"
   printf '%s\n' "${SUMMARY[@]}"
   if [[ -s "$SKIP_LOG" ]]; then
-    echo "skipped (never counted as passed):"
+    echo "skipped, with reasons (never counted as passed):"
     cat "$SKIP_LOG"
   fi
   echo "${TOTAL_PASSED} passed, ${TOTAL_FAILED} failed, ${TOTAL_SKIPPED} skipped"

@@ -148,10 +148,11 @@ main() {
 
   # The registry's stored manifest replaced (same digest path, other bytes).
   mf="$(registry_blob_file "$MD_")"
-  check "registry stores the manifest at $mf" test -f "$mf"
-  opt="$(volume_opt)"
-  jq -c '.annotations = {"evil": "yes"}' "$mf" >"$mf.new" && mv "$mf.new" "$mf"
-  expect_refused "manifest bytes replaced in the registry" "registry served manifest" "$opt"
+  if e2e_setup "registry stores the manifest at $mf" test -f "$mf"; then
+    opt="$(volume_opt)"
+    jq -c '.annotations = {"evil": "yes"}' "$mf" >"$mf.new" && mv "$mf.new" "$mf"
+    expect_refused "manifest bytes replaced in the registry" "registry served manifest" "$opt"
+  fi
 
   STATUS=0
   "$STANDIN" >/dev/null 2>&1 || STATUS=$?
