@@ -70,7 +70,9 @@ check_pull_status() {
     { echo "unexpected status: $status"; return 1; }
   cri list | jq -e --arg id "$id" 'map(.id) | index($id) != null' >/dev/null ||
     { echo "list lacks $id"; return 1; }
-  ctr -a "$PEERS_CONTAINERD_SOCK" -n k8s.io images ls -q | grep -qxF "$ref" ||
+  # grep reads all of ctr's output (with -q, an early exit could SIGPIPE ctr
+  # and fail the pipeline under pipefail).
+  ctr -a "$PEERS_CONTAINERD_SOCK" -n k8s.io images ls -q | grep -xF "$ref" >/dev/null ||
     { echo "ctr does not see $ref"; return 1; }
   local chain
   chain="$(ctr -a "$PEERS_CONTAINERD_SOCK" -n k8s.io snapshots ls | awk 'NR > 1' | wc -l)"
