@@ -140,6 +140,8 @@ main() {
     METRICS_PORT="$(e2e_free_port)"
     daemon_write_config
     printf '\n[metrics]\naddress = "127.0.0.1:%s"\n' "$METRICS_PORT" | daemon_config_append
+    # Build first: the listener waits at most 120 s for the daemon.
+    daemon_binary
     start_notify_listener
     export NOTIFY_SOCKET="$NOTIFY_SOCK"
     start_daemon
