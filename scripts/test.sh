@@ -86,12 +86,15 @@ run_unit() {
 print_plan() {
   local name
   log "mode: $(h_mode) (GUEST_PULL_TEST_MODE=long adds the long parts)"
+  local unknown="its h_long parts (see the header of its script)" extra
   for name in "$@"; do
-    printf '%-17s default: %s\n' "$name" "${PLAN_DEFAULT[$name]:-see the suite's header}"
+    printf '%-17s default: %s\n' "$name" "${PLAN_DEFAULT[$name]:-see the header of its script}"
+    extra="${PLAN_LONG[$name]:-nothing}"
+    [[ -n "${PLAN_DEFAULT[$name]+set}" ]] || extra="$unknown"
     if h_long; then
-      printf '%-17s long adds: %s\n' "" "${PLAN_LONG[$name]:-nothing}"
+      printf '%-17s long adds: %s\n' "" "$extra"
     else
-      printf '%-17s skipped in this mode: %s\n' "" "${PLAN_LONG[$name]:-nothing}"
+      printf '%-17s left out in this mode: %s\n' "" "$extra"
     fi
   done
 }
