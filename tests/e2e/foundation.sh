@@ -9,7 +9,8 @@
 # Usage (as root): tests/e2e/foundation.sh
 #   GUEST_PULL_REFERENCE=1  run against containerd's overlayfs reference
 #   GUEST_PULL_DAEMON=PATH  use a prebuilt daemon binary
-# Last line: "N passed, M failed"; exit status non-zero on any failure.
+# Last line: "N passed, M failed, K skipped" (tests/harness/harness.sh);
+# exit status non-zero on any failure.
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh

@@ -39,7 +39,8 @@
 #                           /var/tmp/guest-pull-e2e-images; reused across runs)
 #   GUEST_PULL_DAEMON=PATH  prebuilt daemon (else bazel-built); see lib.sh
 #                           for E2E_KEEP, E2E_VERBOSE, E2E_LOG_LINES
-# Last line: "N passed, M failed"; exit status non-zero on any failure.
+# Last line: "N passed, M failed, K skipped" (tests/harness/harness.sh);
+# exit status non-zero on any failure.
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh

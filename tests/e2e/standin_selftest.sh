@@ -15,7 +15,8 @@
 #
 # Usage (as root): tests/e2e/standin_selftest.sh
 #   E2E_IMAGES_CACHE=DIR   image build cache (default /var/tmp/guest-pull-e2e-images)
-# Last line: "N passed, M failed"; exit status non-zero on any failure.
+# Last line: "N passed, M failed, K skipped" (tests/harness/harness.sh);
+# exit status non-zero on any failure.
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
