@@ -89,7 +89,7 @@ def main():
             details.append(("fail", "target", "Bazel reports %s without a failed case "
                             "(crashed, timed out or not built)" % status))
         for kind, name, detail in details:
-            first = " ".join(detail.strip().split("\n")[:1])[:300]
+            first = " ".join(line.strip() for line in detail.strip().split("\n")[:3])[:300]
             if kind == "skip":
                 print("SKIP: %s %s (%s)" % (target, name, first))
             else:
