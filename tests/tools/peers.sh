@@ -161,6 +161,9 @@ peers_teardown_suite() {
 # peers_gopath DIR NAME=SRC...: makes DIR a GOPATH, in front of Debian's Go
 # sources (/usr/share/gocode), in which guestpull/NAME links to SRC, and
 # exports the offline GOPATH-mode environment for go build / go test.
+# The go first on PATH builds it: Debian's 1.19 (what those sources are
+# packaged for) and Go 1.26 (GOPATH mode still supported) both build and
+# vet the conformance test, refserver, snapbench and userlookup.
 peers_gopath() {
   local dir="$1" spec
   shift
