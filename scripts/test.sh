@@ -50,7 +50,8 @@ SUMMARY=()
 
 log() { printf '\n=== %s\n' "$*"; }
 
-# Adds a suite's "N passed, M failed" (its last such line) to the totals;
+# Adds a suite's "N passed, M failed, K skipped" (its last such line) to the
+# totals and its SKIP lines to the skip list;
 # a suite that printed none but failed counts as one failure.
 record() {
   local name="$1" status="$2" output="$3" line p=0 f=0 s=0
