@@ -16,8 +16,7 @@
 # skips the 300 MB image; TEST_SUITES limits the suites (space-separated
 # names from SUITES below).
 set -uo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-readonly REPO="$PWD"
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 # shellcheck source=../tests/harness/harness.sh
 source tests/harness/harness.sh
 
