@@ -5,21 +5,60 @@
 # the deployment suite, the end-to-end suites on real containerd, runc,
 # a loopback registry and the guest stand-in, and the benchmarks (figures
 # against containerd's overlayfs and veritysetup, no thresholds). Must run
-# as root (real mounts, containerd). The last line is the total over every
-# suite:
+# as root (real mounts, containerd). Every suite counts through
+# tests/harness/harness.sh (setup steps are not passes, a skip always has a
+# reason and is never a pass). It prints, first, the mode and what each
+# suite runs in it and, last, a table per suite, every skip with its reason
+# and the total over every suite:
 #   N passed, M failed, K skipped
 # Environment: GUEST_PULL_TEST_MODE=long runs the long mode (the rest of the
-# matrix, long runs); E2E_SKIP_LARGE=1 skips the 300 MB image; TEST_SUITES
-# limits the suites (space-separated names from SUITES below).
+# matrix, long runs; decided here, once, for every suite); E2E_SKIP_LARGE=1
+# skips the 300 MB image; TEST_SUITES limits the suites (space-separated
+# names from SUITES below).
 set -uo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-readonly REPO="$PWD"
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 # shellcheck source=../tests/harness/harness.sh
 source tests/harness/harness.sh
 
 readonly SUITES=(unit conformance cri images deploy config_merge foundation
                  standin_selftest functional compatibility stability
                  snapshots_bench verity_bench)
+# The script of each suite (unit is bazel test, run_unit below).
+declare -A SUITE_SCRIPT=(
+  [conformance]=tests/conformance/run.sh
+  [cri]=tests/tools/cri/cri_client_test.sh
+  [images]=tests/e2e/images_selftest.sh
+  [deploy]=tests/deploy/run.sh
+  [config_merge]=tests/deploy/config_merge.sh
+  [foundation]=tests/e2e/foundation.sh
+  [standin_selftest]=tests/e2e/standin_selftest.sh
+  [functional]=tests/e2e/functional.sh
+  [compatibility]=tests/e2e/compatibility.sh
+  [stability]=tests/e2e/stability.sh
+  [snapshots_bench]=tests/bench/snapshots_bench.sh
+  [verity_bench]=tests/bench/verity_bench.sh
+)
+# What each suite runs in the default mode, and what the long mode adds
+# (printed at the start; a suite's own header has the details).
+declare -A PLAN_DEFAULT=(
+  [unit]="every gtest case of every cc_test (bazel test //...)"
+  [conformance]="containerd 1.6 snapshotter conformance suite + TestProxyContract on the daemon"
+  [cri]="cri-client against containerd 1.6's CRI and a loopback registry"
+  [images]="the five small e2e test images: contents, umoci, containerd+runc"
+  [config_merge]="our containerd config edits on real 1.6/1.7.35/2.4.2 default configs, alone and beside a kata-deploy stand-in, both orders, uninstall"
+  [deploy]="unit, configs, install/uninstall on containerd v2/v3 configs, bundle, Makefile, k8s manifests"
+  [foundation]="pull, run, SIGKILL restart, removal, sd_notify, metrics with containerd 1.6 + runc"
+  [standin_selftest]="the guest stand-in's refusals and runs"
+  [functional]="CRI guest pull of every image (OCI, Docker; the 300 MiB one unless E2E_SKIP_LARGE=1), negative cases, restart, removal"
+  [compatibility]="guest pull next to overlayfs and host pulls, the image policy"
+  [stability]="12 interruption cases (signals idle and mid-pull, containerd restart, daemon down)"
+  [snapshots_bench]="figures: snapshot operations, ours vs overlayfs (no thresholds)"
+  [verity_bench]="figures: verity of 64 and 256 MiB layers vs veritysetup (no thresholds)"
+)
+declare -A PLAN_LONG=(
+  [config_merge]="containerd 2.2.9's default config"
+  [images]="the 300 MiB image (unless E2E_SKIP_LARGE=1)"
+)
 TOTAL_PASSED=0
 TOTAL_FAILED=0
 TOTAL_SKIPPED=0
@@ -27,7 +66,8 @@ SUMMARY=()
 
 log() { printf '\n=== %s\n' "$*"; }
 
-# Adds a suite's "N passed, M failed" (its last such line) to the totals;
+# Adds a suite's "N passed, M failed, K skipped" (its last such line) to the
+# totals and its SKIP lines to the skip list;
 # a suite that printed none but failed counts as one failure.
 record() {
   local name="$1" status="$2" output="$3" line p=0 f=0 s=0
@@ -45,70 +85,78 @@ record() {
   grep -E '^SKIP: ' "$output" | sed "s/^/  $name /" >>"$SKIP_LOG" || true
 }
 
-# Sums the gtest cases of every cc_test from Bazel's test.xml files.
-unit_totals() {
-  local xml tests=0 failures=0 t f e
-  while IFS= read -r xml; do
-    t=$(grep -o -m1 '<testsuites[^>]*' "$xml" | grep -o 'tests="[0-9]*"' | grep -o '[0-9]*')
-    f=$(grep -o -m1 '<testsuites[^>]*' "$xml" | grep -o 'failures="[0-9]*"' | grep -o '[0-9]*')
-    e=$(grep -o -m1 '<testsuites[^>]*' "$xml" | grep -o 'errors="[0-9]*"' | grep -o '[0-9]*')
-    tests=$((tests + ${t:-0}))
-    failures=$((failures + ${f:-0} + ${e:-0}))
-  done < <(find -L bazel-testlogs/ -name test.xml 2>/dev/null)
-  echo "$((tests - failures)) passed, $failures failed"
+# run_unit: bazel test //...; counts every gtest case of the targets it
+# reported (tests/harness/bazel_test_totals.py: a crash without a gtest XML
+# is a failure, GTEST_SKIP a skip).
+run_unit() {
+  local out status=0
+  out=$(mktemp /tmp/gp-unit.XXXXXX)
+  bazel test --test_output=errors //... 2>&1 | tee "$out"
+  status=${PIPESTATUS[0]}
+  python3 tests/harness/bazel_test_totals.py "$out" "$(bazel info bazel-testlogs 2>/dev/null || echo bazel-testlogs)" \
+    || status=1
+  rm -f "$out"
+  return "$status"
 }
 
-run_unit() {
-  bazel test --test_output=errors //... || return 1
+# print_plan SUITE...: what each mode runs and skips.
+print_plan() {
+  local name
+  log "mode: $(h_mode) (GUEST_PULL_TEST_MODE=long adds the long parts)"
+  local unknown="its h_long parts (see the header of its script)" extra
+  for name in "$@"; do
+    printf '%-17s default: %s\n' "$name" "${PLAN_DEFAULT[$name]:-see the header of its script}"
+    extra="${PLAN_LONG[$name]:-nothing}"
+    [[ -n "${PLAN_DEFAULT[$name]+set}" ]] || extra="$unknown"
+    if h_long; then
+      printf '%-17s long adds: %s\n' "" "$extra"
+    else
+      printf '%-17s left out in this mode: %s\n' "" "$extra"
+    fi
+  done
 }
 
 run_suite() {
   local name="$1" out status
   out=$(mktemp "/tmp/gp-suite-$name.XXXXXX")
   log "suite $name"
-  case "$name" in
-    unit)
-      run_unit 2>&1 | tee "$out"
-      status=${PIPESTATUS[0]}
-      unit_totals | tee -a "$out"
-      ;;
-    conformance) bash tests/conformance/run.sh 2>&1 | tee "$out"; status=${PIPESTATUS[0]} ;;
-    cri) bash tests/tools/cri/cri_client_test.sh 2>&1 | tee "$out"; status=${PIPESTATUS[0]} ;;
-    images) bash tests/e2e/images_selftest.sh 2>&1 | tee "$out"; status=${PIPESTATUS[0]} ;;
-    deploy)
-      { npm ci --prefix tests/deploy --no-audit --no-fund --loglevel=error &&
-          bash tests/deploy/run.sh; } 2>&1 | tee "$out"
-      status=${PIPESTATUS[0]}
-      ;;
-    config_merge) bash tests/deploy/config_merge.sh 2>&1 | tee "$out"; status=${PIPESTATUS[0]} ;;
-    *_bench) bash "tests/bench/$name.sh" 2>&1 | tee "$out"; status=${PIPESTATUS[0]} ;;
-    *) bash "tests/e2e/$name.sh" 2>&1 | tee "$out"; status=${PIPESTATUS[0]} ;;
-  esac
+  if [[ "$name" == unit ]]; then
+    run_unit 2>&1 | tee "$out"
+  elif [[ -n "${SUITE_SCRIPT[$name]:-}" ]]; then
+    bash "${SUITE_SCRIPT[$name]}" 2>&1 | tee "$out"
+  else
+    echo "FAIL: unknown suite $name (known: ${SUITES[*]})" | tee "$out"
+    false
+  fi
+  status=${PIPESTATUS[0]}
   record "$name" "$status" "$out"
   rm -f "$out"
 }
 
 main() {
   SKIP_LOG=$(mktemp /tmp/gp-skips.XXXXXX)
-  log "mode: $(h_mode) (GUEST_PULL_TEST_MODE=long adds the long matrix and runs)"
+  # The one place the mode is decided: every suite reads it (harness.sh h_long).
+  GUEST_PULL_TEST_MODE="$(h_mode)"
+  export GUEST_PULL_TEST_MODE
+  local wanted=("${SUITES[@]}")
+  if [[ -n "${TEST_SUITES:-}" ]]; then read -r -a wanted <<<"$TEST_SUITES"; fi
+  print_plan "${wanted[@]}"
   if ((EUID != 0)); then
     echo "test.sh: run as root (the suites mount filesystems and run containerd)" >&2
-    echo "0 passed, 1 failed"
+    echo "0 passed, 1 failed, 0 skipped"
     exit 1
   fi
   log "installing dependencies"
   if ! scripts/install-deps.sh; then
-    echo "0 passed, 1 failed"
+    echo "0 passed, 1 failed, 0 skipped"
     exit 1
   fi
   log "building"
   if ! bazel build //...; then
     echo "build failed"
-    echo "0 passed, 1 failed"
+    echo "0 passed, 1 failed, 0 skipped"
     exit 1
   fi
-  local wanted=("${SUITES[@]}")
-  if [[ -n "${TEST_SUITES:-}" ]]; then read -r -a wanted <<<"$TEST_SUITES"; fi
   local started=$SECONDS name
   for name in "${wanted[@]}"; do
     local t0=$SECONDS
@@ -118,7 +166,7 @@ main() {
   log "summary ($((SECONDS - started))s, mode $(h_mode))"
   printf '%s\n' "${SUMMARY[@]}"
   if [[ -s "$SKIP_LOG" ]]; then
-    echo "skipped (never counted as passed):"
+    echo "skipped, with reasons (never counted as passed):"
     cat "$SKIP_LOG"
   fi
   echo "${TOTAL_PASSED} passed, ${TOTAL_FAILED} failed, ${TOTAL_SKIPPED} skipped"

@@ -2,15 +2,19 @@
 # Snapshotter benchmark: containerd-guest-pull-grpc vs containerd's own
 # overlayfs snapshotter (tests/conformance/refserver), both driven in the
 # same run through containerd's gRPC proxy client by tests/bench/snapbench.
-# Prints a table (operation, ours, overlayfs, ratio ours/overlayfs). There
-# are no thresholds: a row passes when both sides completed it.
+# Prints a table (operation, ours, overlayfs, ratio ours/overlayfs) and
+# one harness figure per row (h_figure). There are no thresholds: a row
+# passes when both sides completed it, and one a side could not measure
+# only because its time budget ran out is a skip (nothing timed is
+# asserted); builds and server starts are setup steps.
 #
 # Usage: tests/bench/snapshots_bench.sh [snapbench flags...]
 #   e.g. --layers 100 --list 500 --big-mb 50 (see tests/bench/README.md)
 # Environment:
 #   GUEST_PULL_DAEMON  daemon binary (skips the bazel build)
 #   GOCACHE            Go build cache (default /tmp/guest-pull-gocache)
-# The last line is always "bench: N passed, M failed".
+# Counts with tests/harness/harness.sh: the last line is always "N passed,
+# M failed, K skipped".
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -18,6 +22,8 @@ REPO="$(cd "$HERE/../.." && pwd)"
 readonly HERE REPO
 # shellcheck source=../tools/peers.sh
 source "$REPO/tests/tools/peers.sh"
+# shellcheck source=../harness/harness.sh
+source "$REPO/tests/harness/harness.sh"
 readonly SOCKET_WAIT_S=20
 readonly STOP_WAIT_S=15
 readonly BENCH_TIMEOUT_S=110
@@ -25,12 +31,9 @@ readonly BENCH_TIMEOUT_S=110
 work=""
 bench_pid=""
 pids=()
-passed=0
-failed=0
-extra_failures=0
 
 log() { printf 'snapshots_bench: %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; extra_failures=$((extra_failures + 1)); exit 1; }
+die() { log "ERROR: $*"; h_fail "setup: $*"; exit 1; }
 
 setup_gopath() {
   peers_gopath "$work/gopath" bench="$HERE" conformance="$REPO/tests/conformance"
@@ -46,7 +49,7 @@ build() {
   [[ -x "$daemon" ]] || die "daemon binary $daemon is not executable"
   # A private copy: a concurrent bazel build must not swap it mid-run.
   cp "$daemon" "$work/daemon"
-  log "building the overlayfs reference server and snapbench"
+  echo "SETUP: build the overlayfs reference server and snapbench"
   (cd "$work/gopath/src/guestpull/conformance" && go build -o "$work/refserver" ./refserver) \
     || die "go build refserver failed"
   (cd "$work/gopath/src/guestpull/bench" && go build -o "$work/snapbench" ./snapbench) \
@@ -105,7 +108,7 @@ teardown() {
   stop_all
   if [[ -n "$work" ]]; then
     unmount_leftovers
-    if ((status != 0 || failed + extra_failures != 0)); then
+    if ((status != 0 || H_FAILED != 0)); then
       local f
       for f in "$work"/ours.log "$work"/ref.log; do
         [[ -s "$f" ]] && { log "$(basename "$f") (last 30 lines):"; tail -n 30 "$f" >&2; }
@@ -113,11 +116,47 @@ teardown() {
     fi
     rm -rf "$work"
   fi
-  local total_failed=$((failed + extra_failures))
-  ((total_failed == 0 && status != 0)) && total_failed=1
-  echo "bench: $passed passed, $total_failed failed"
-  ((total_failed == 0)) || exit 1
-  exit 0
+  if ((status != 0 && H_FAILED == 0)); then h_fail "suite aborted (status $status)"; fi
+  h_finish
+}
+
+# budget_only OUT SIDE: every ERROR snapbench printed for SIDE (ours, ref)
+# is its time budget running out (-timeout, default 50 s per server), and
+# there is at least one.
+budget_only() {
+  local errors
+  errors="$(grep "^ERROR $2: " "$1" || true)"
+  [[ -n "$errors" ]] && ! grep -qv 'context deadline exceeded' <<<"$errors"
+}
+
+# count_rows OUT: per table row of snapbench's output, one pass (both
+# servers completed it; its figures follow) or failure. A benchmark asserts
+# nothing timed: a row a server could not measure only because its time
+# budget ran out (a busy machine) is a skip with that reason.
+#   operation [unit]        ours   overlayfs   ratio
+count_rows() {
+  local line label ours ref ratio in_table=0 rows=0 budget_ours=0 budget_ref=0
+  budget_only "$1" ours && budget_ours=1
+  budget_only "$1" ref && budget_ref=1
+  while IFS= read -r line; do
+    if [[ "$line" == ------* ]]; then in_table=1; continue; fi
+    ((in_table)) || continue
+    [[ "$line" != measurements:* ]] || break
+    read -r ours ref ratio <<<"$(awk '{ print $(NF - 2), $(NF - 1), $NF }' <<<"$line")"
+    label="$(sed -E 's/([[:space:]]+[^[:space:]]+){3}[[:space:]]*$//' <<<"$line")"
+    rows=$((rows + 1))
+    if [[ "$ours" != FAILED && "$ref" != FAILED ]]; then
+      h_pass "$label: measured on both servers"
+      h_figure "$label" "ours $ours, overlayfs $ref, ratio ours/overlayfs $ratio"
+    elif { [[ "$ours" != FAILED ]] || ((budget_ours)); } &&
+         { [[ "$ref" != FAILED ]] || ((budget_ref)); }; then
+      h_skip "$label: measured on both servers" \
+        "not measured: the time budget per server ran out first (context deadline exceeded; machine busy)"
+    else
+      h_fail "$label: measured on both servers" "ours $ours, overlayfs $ref"
+    fi
+  done <"$1"
+  ((rows > 0)) || h_fail "snapbench printed no table" "$(tail -n 20 "$1")"
 }
 
 main() {
@@ -128,6 +167,7 @@ main() {
   : >"$work/config.toml"  # empty: every setting at its default
   build
   local ours_sock="$work/o.sock" ref_sock="$work/r.sock"
+  echo "SETUP: start both servers"
   start ours "$work/daemon" "$ours_sock"
   start ref "$work/refserver" "$ref_sock"
   mkdir -p "$work/mnt"
@@ -139,16 +179,11 @@ main() {
   wait "$bench_pid" || status=$?
   bench_pid=""
   cat "$work/bench.out"
-  local line
-  line="$(grep -E '^measurements: [0-9]+ passed, [0-9]+ failed$' "$work/bench.out" | tail -n 1 || true)"
-  if [[ -z "$line" ]]; then
-    die "snapbench exited with status $status without a result line"
-  fi
-  passed="$(awk '{print $2}' <<<"$line")"
-  failed="$(awk '{print $4}' <<<"$line")"
-  if ((status != 0 && failed == 0)); then
-    log "snapbench exited with status $status"
-    extra_failures=$((extra_failures + 1))
+  count_rows "$work/bench.out"
+  # Exit status 1 means "a row failed", counted above; anything else (2:
+  # usage, 137: killed at the limit) is a failure of its own.
+  if ((status != 0 && status != 1)); then
+    h_fail "snapbench exited with status $status" "$(grep '^ERROR' "$work/bench.out" || true)"
   fi
 }
 

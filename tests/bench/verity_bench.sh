@@ -19,13 +19,16 @@
 # Usage: tests/bench/verity_bench.sh [--small MiB] [--large MiB] [--runs N]
 #   defaults: --small 64 --large 256 --runs 2 (best of N runs is reported)
 # Environment: GUEST_PULL_VERITY  tool binary (skips the bazel build)
-# The last line is always "bench: N passed, M failed" (a pass is a
-# completed, cross-checked measurement; there are no thresholds).
+# Counts with tests/harness/harness.sh; the last line is always "N passed,
+# M failed, K skipped" (a pass is a completed, cross-checked measurement;
+# nothing timed is asserted); every figure is an h_figure line as well.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 readonly HERE REPO
+# shellcheck source=../harness/harness.sh
+source "$REPO/tests/harness/harness.sh"
 readonly SALT="0000000000000000000000000000000000000000000000000000000000000000"
 readonly CMD_TIMEOUT_S=120
 
@@ -33,13 +36,11 @@ small_mb=64
 large_mb=256
 runs=2
 work=""
-passed=0
-failed=0
 rows=()
 rss_rows=()
 
 log() { printf 'verity_bench: %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; failed=$((failed + 1)); exit 1; }
+die() { log "ERROR: $*"; h_fail "setup: $*"; exit 1; }
 
 parse_args() {
   while (($#)); do
@@ -162,9 +163,10 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 row() {
   rows+=("$(printf '%-50s %8ss %6s MB/s %8ss %6s MB/s %6s' "$1" "$2" "$(mbps "$4" "$2")" \
     "$3" "$(mbps "$4" "$3")" "$(ratio "$2" "$3")")")
-  passed=$((passed + 1))
+  h_pass "$1: completed, hashes agree"
+  h_figure "$1" "ours $2 s ($(mbps "$4" "$2") MB/s), peer $3 s ($(mbps "$4" "$3") MB/s), ratio $(ratio "$2" "$3")"
 }
-fail_row() { rows+=("$(printf '%-50s FAILED: %s' "$1" "$2")"); failed=$((failed + 1)); }
+fail_row() { rows+=("$(printf '%-50s FAILED: %s' "$1" "$2")"); h_fail "$1" "$2"; }
 
 # throughput MiB: the three comparisons on l<MiB>; sets rss_<name>_<MiB>.
 throughput() {
@@ -230,10 +232,11 @@ rss_row() { # LABEL VAR_PREFIX
   if [[ -n "$s" && -n "$l" && "$s" -gt 0 && "$l" -gt 0 ]]; then
     rss_rows+=("$(printf '%-50s %10.1f %10.1f %8s' "$1" "$(awk -v k="$s" 'BEGIN{print k/1024}')" \
       "$(awk -v k="$l" 'BEGIN{print k/1024}')" "$(ratio "$l" "$s")")")
-    passed=$((passed + 1))
+    h_pass "$1: peak RSS measured on ${small_mb} and ${large_mb} MiB"
+    h_figure "peak RSS of $1" "$(awk -v s="$s" -v l="$l" 'BEGIN { printf "%.1f MiB (%s MiB layer), %.1f MiB (%s MiB layer)", s / 1024, "'"$small_mb"'", l / 1024, "'"$large_mb"'" }')"
   else
     rss_rows+=("$(printf '%-50s FAILED (no peak RSS figure)' "$1")")
-    failed=$((failed + 1))
+    h_fail "$1: no peak RSS figure"
   fi
 }
 
@@ -241,10 +244,8 @@ teardown() {
   local status=$?
   trap - EXIT INT TERM
   [[ -n "$work" ]] && rm -rf "$work"
-  ((failed == 0 && status != 0)) && failed=1
-  echo "bench: $passed passed, $failed failed"
-  ((failed == 0)) || exit 1
-  exit 0
+  if ((status != 0 && H_FAILED == 0)); then h_fail "suite aborted (status $status)"; fi
+  h_finish
 }
 
 main() {
@@ -252,6 +253,7 @@ main() {
   trap 'exit 130' INT TERM
   parse_args "$@"
   work="$(mktemp -d /tmp/gpv.XXXXXX)"
+  echo "SETUP: guest-pull-verity and veritysetup"
   build
   local rss_method="/usr/bin/time"
   [[ -x /usr/bin/time ]] || rss_method="VmHWM polled from /proc"

@@ -13,8 +13,11 @@
 #   GUEST_PULL_DAEMON  daemon binary to test (skips the bazel build)
 #   GUEST_PULL_CONFIG  daemon config file (default: an empty one, defaults)
 #   GOCACHE            Go build cache (default /tmp/guest-pull-gocache)
-# The last line of output is always "N passed, M failed"; the exit status is
-# non-zero unless every case passed or skipped.
+# Each `go test -v` case result (--- PASS/FAIL/SKIP) is counted through
+# tests/harness/harness.sh (a Go skip is a skip, with the reason Go logged);
+# the builds and the daemon start are setup steps. The last line of output
+# is always "N passed, M failed, K skipped"; the exit status is non-zero
+# unless every case passed or skipped.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -22,6 +25,8 @@ REPO="$(cd "$HERE/../.." && pwd)"
 readonly HERE REPO
 # shellcheck source=../tools/peers.sh
 source "$REPO/tests/tools/peers.sh"
+# shellcheck source=../harness/harness.sh
+source "$REPO/tests/harness/harness.sh"
 readonly GO_IMPORT="guestpull/conformance"
 readonly SOCKET_WAIT_S=20
 readonly STOP_WAIT_S=15
@@ -31,12 +36,9 @@ use_reference=0
 run_regex=""
 work=""
 daemon_pid=""
-passed=0
-failed=0
-extra_failures=0
 
 log() { printf 'conformance: %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; extra_failures=$((extra_failures + 1)); exit 1; }
+die() { log "ERROR: $*"; h_fail "setup: $*"; exit 1; }
 
 parse_args() {
   while (($#)); do
@@ -106,18 +108,16 @@ stop_daemon() {
   [[ -n "$daemon_pid" ]] || return 0
   local pid="$daemon_pid" status=0 deadline=$((SECONDS + STOP_WAIT_S))
   daemon_pid=""
-  kill -0 "$pid" 2>/dev/null || { wait "$pid" || status=$?; log "FAIL: daemon had already exited (status $status)"; extra_failures=$((extra_failures + 1)); return 0; }
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" || status=$?; h_fail "daemon still running after the suite (it had exited with status $status)"; return 0; }
   kill -TERM "$pid"
   while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
   if kill -0 "$pid" 2>/dev/null; then
-    log "FAIL: daemon ignored SIGTERM for ${STOP_WAIT_S}s; killing it"
+    h_fail "daemon ignored SIGTERM for ${STOP_WAIT_S}s; killing it"
     kill -KILL "$pid" 2>/dev/null || true
-    extra_failures=$((extra_failures + 1))
   fi
   wait "$pid" || status=$?
   if ((status != 0)); then
-    log "FAIL: daemon exited with status $status on SIGTERM (expected 0)"
-    extra_failures=$((extra_failures + 1))
+    h_fail "daemon exited with status $status on SIGTERM (expected 0)"
   fi
 }
 
@@ -127,12 +127,34 @@ run_suite() {
   local status=0
   (cd "$work" && TMPDIR="$work/tmp" GUEST_PULL_SOCKET="$socket" "$test_bin" "${args[@]}") \
     2>&1 | tee "$work/test.log" || status=$?
-  passed=$(grep -cE '^[[:space:]]+--- PASS: ' "$work/test.log" || true)
-  failed=$(grep -cE '^[[:space:]]+--- FAIL: ' "$work/test.log" || true)
-  if ((status != 0 && failed == 0)); then
-    log "FAIL: the test binary exited with status $status without a failed case"
-    extra_failures=$((extra_failures + 1))
+  local failed_before=$H_FAILED
+  count_cases "$work/test.log"
+  if ((status != 0 && H_FAILED == failed_before)); then
+    h_fail "the test binary exited with status $status without a failed case"
   fi
+}
+
+# count_cases LOG: one h_pass/h_fail/h_skip per subtest result line of
+# `go test -v` ("    --- PASS: Test/Case (0.01s)"; top-level Test lines
+# only sum their subtests). A skip's reason is the last line Go logged for
+# that case ("    file.go:12: reason" after its "=== RUN/CONT" line).
+count_cases() {
+  local line current="" name
+  local -A said=()
+  while IFS= read -r line; do
+    if [[ "$line" =~ ^===\ (RUN|CONT|PAUSE)\ +([^ ]+) ]]; then
+      current="${BASH_REMATCH[2]}"
+    elif [[ -n "$current" && "$line" =~ ^[[:space:]]+[A-Za-z0-9_]+\.go:[0-9]+:\ (.*) ]]; then
+      said[$current]="${BASH_REMATCH[1]}"
+    elif [[ "$line" =~ ^[[:space:]]+---\ (PASS|FAIL|SKIP):\ ([^ ]+) ]]; then
+      name="${BASH_REMATCH[2]}"
+      case "${BASH_REMATCH[1]}" in
+        PASS) h_pass "$name" ;;
+        FAIL) h_fail "$name" "${said[$name]:-}" ;;
+        SKIP) h_skip "$name" "${said[$name]:-skipped by the Go test}" ;;
+      esac
+    fi
+  done <"$1"
 }
 
 # unmount_leftovers unmounts everything below $work (peers.sh).
@@ -141,21 +163,17 @@ unmount_leftovers() { peers_umount_under "$work" 3 || true; }
 teardown() {
   local status=$?
   stop_daemon
+  if ((status != 0 && H_FAILED == 0)); then h_fail "suite aborted (status $status)"; fi
   if [[ -n "$work" ]]; then
     unmount_leftovers
-    local total_failed=$((failed + extra_failures))
-    if ((status != 0 || total_failed != 0)) && [[ -f "$work/daemon.log" ]]; then
+    if ((H_FAILED != 0)) && [[ -f "$work/daemon.log" ]]; then
       log "daemon log (last 200 lines):"
       tail -n 200 "$work/daemon.log" >&2
     fi
     rm -f "$socket"
     rm -rf "$work"
   fi
-  local total_failed=$((failed + extra_failures))
-  ((status == 0 && total_failed == 0)) || status=1
-  ((total_failed != 0 || status == 0)) || total_failed=1
-  echo "$passed passed, $total_failed failed"
-  exit "$status"
+  h_finish
 }
 
 main() {

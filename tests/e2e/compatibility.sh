@@ -29,7 +29,8 @@
 #   E2E_IMAGES_CACHE   image cache dir (default /tmp/gp-e2e-images)
 #   GUEST_PULL_DAEMON  prebuilt daemon binary; E2E_KEEP=1 keeps the temp dir
 # Needs the sqlite3 CLI (Debian package sqlite3).
-# Last line: "N passed, M failed"; exit status non-zero on any failure.
+# Last line: "N passed, M failed, K skipped" (tests/harness/harness.sh);
+# exit status non-zero on any failure.
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh

@@ -12,10 +12,14 @@
 # same entrypoint output.
 #
 # Usage (as root): tests/e2e/images_selftest.sh [--with-large] [--no-containerd] [--keep]
-#   --with-large     also build and check the 300 MiB image
+#   --with-large     also build and check the 300 MiB image (the default in
+#                    the long mode, GUEST_PULL_TEST_MODE=long, unless
+#                    E2E_SKIP_LARGE=1; else its checks are skips)
 #   --no-containerd  skip the containerd/runc run
 #   --keep           keep the temp dir
-# Last line of output: "N passed, M failed"; exit status 1 if any failed.
+# Counts with tests/harness/harness.sh: last line "N passed, M failed,
+# K skipped"; exit status 1 if any failed. Building the images and starting
+# the registry and containerd are setup steps; build times are figures.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -24,8 +28,8 @@ REPO_ROOT="$(cd "$HERE/../.." && pwd)"
 source "$HERE/images.sh"
 # shellcheck source=tests/tools/peers.sh
 source "$REPO_ROOT/tests/tools/peers.sh"
-# shellcheck source=tests/tools/suite_counters.sh
-source "$REPO_ROOT/tests/tools/suite_counters.sh"
+# shellcheck source=tests/harness/harness.sh
+source "$REPO_ROOT/tests/harness/harness.sh"
 
 WITH_LARGE=""
 KEEP=0
@@ -45,7 +49,7 @@ parse_args() {
   done
 }
 
-teardown() { peers_teardown_suite $? "$TMP" "$KEEP" "$PASSED" "$FAILED"; }
+teardown() { peers_teardown_suite $? "$TMP" "$KEEP"; }
 
 built_names() {
   local n
@@ -285,44 +289,57 @@ check_ctr_run() {
 main() {
   trap teardown EXIT
   parse_args "$@"
-  [[ $EUID -eq 0 ]] || { echo "must run as root (chroot, chown)" >&2; return 1; }
+  if [[ -z "$WITH_LARGE" ]] && h_long && [[ "${E2E_SKIP_LARGE:-0}" != 1 ]]; then
+    WITH_LARGE="--with-large"
+  fi
+  [[ $EUID -eq 0 ]] || { h_fail "setup: must run as root (chroot, chown)"; return 1; }
   TMP="$(mktemp -d /tmp/imgself.XXXXXX)"
   CACHE="$TMP/cache"
 
-  echo "== build times (seconds, cold cache)"
-  local times
-  times="$(images_build_all "$CACHE" $WITH_LARGE 2>/dev/null)" || { fail "images_build_all"; return 1; }
-  printf '   %s\n' "${times//$'\n'/$'\n'   }"
-  pass "images_build_all builds $(built_names | wc -l) images"
+  # Building every image is setup (what the images hold is checked below).
+  local times name secs
+  times="$(images_build_all "$CACHE" $WITH_LARGE 2>/dev/null)" \
+    || { h_fail "setup: images_build_all"; return 1; }
+  echo "SETUP: images_build_all builds $(built_names | wc -l) images"
+  while read -r name secs; do
+    [[ -n "$name" ]] && h_figure "build $name (cold cache)" "$secs" s
+  done <<<"$times"
 
-  check "layer counts" check_layer_counts
-  check "multilayer: one file per layer" check_multilayer_files
-  check "whiteout: .wh. files and opaque marker in layer tars" check_whiteouts
-  check "links: hardlinks, symlinks, target > 100 bytes" check_links
-  check "deep: one file per layer" check_deep_one_file_per_layer
-  check "user: config.user and /etc/passwd, /etc/group" check_user_config
-  [[ -n "$WITH_LARGE" ]] && check "large: >= ${IMAGES_LARGE_MB} MiB layer" check_large_layer
+  h_check "layer counts" check_layer_counts
+  h_check "multilayer: one file per layer" check_multilayer_files
+  h_check "whiteout: .wh. files and opaque marker in layer tars" check_whiteouts
+  h_check "links: hardlinks, symlinks, target > 100 bytes" check_links
+  h_check "deep: one file per layer" check_deep_one_file_per_layer
+  h_check "user: config.user and /etc/passwd, /etc/group" check_user_config
+  if [[ -n "$WITH_LARGE" ]]; then
+    h_check "large: >= ${IMAGES_LARGE_MB} MiB layer" check_large_layer
+  else
+    h_skip "large: the ${IMAGES_LARGE_MB} MiB image (layer size, entrypoint under umoci and containerd)" \
+      "built only with --with-large or in the long mode (GUEST_PULL_TEST_MODE=long)"
+  fi
   local n
   for n in $(built_names); do
-    check "$n: entrypoint output after umoci unpack" check_entrypoint "$n"
+    h_check "$n: entrypoint output after umoci unpack" check_entrypoint "$n"
   done
-  check "wrong outputs are rejected" check_output_mismatch_rejected
-  check "whiteout variants: unique blobs, same output" check_variant whiteout
-  check "multilayer variants: unique blobs, same output" check_variant multilayer
-  check "bad variant name rejected" check_bad_variant_rejected
-  check "rebuild is cached and unchanged" check_idempotent_rebuild
-  check "concurrent builds of one image" check_concurrent_builds
-  check "usage errors fail" check_usage_errors
+  h_check "wrong outputs are rejected" check_output_mismatch_rejected
+  h_check "whiteout variants: unique blobs, same output" check_variant whiteout
+  h_check "multilayer variants: unique blobs, same output" check_variant multilayer
+  h_check "bad variant name rejected" check_bad_variant_rejected
+  h_check "rebuild is cached and unchanged" check_idempotent_rebuild
+  h_check "concurrent builds of one image" check_concurrent_builds
+  h_check "usage errors fail" check_usage_errors
 
   REG_PORT="$(peers_free_port)"
-  peers_start_registry "$TMP/registry" "$REG_PORT"
-  check "OCI vs Docker v2s2 media types after push" check_media_types
-  check "pushed manifests keep layer counts" check_pushed_layer_counts
+  h_setup_here "start the registry" peers_start_registry "$TMP/registry" "$REG_PORT" || return 1
+  h_check "OCI vs Docker v2s2 media types after push" check_media_types
+  h_check "pushed manifests keep layer counts" check_pushed_layer_counts
 
-  if ((WITH_CONTAINERD)); then
-    peers_start_containerd "$TMP/ctd" "$REG_PORT"
+  if ((!WITH_CONTAINERD)); then
+    h_skip "entrypoint output under containerd+runc" "--no-containerd"
+  else
+    h_setup_here "start containerd" peers_start_containerd "$TMP/ctd" "$REG_PORT" || return 1
     for n in $(built_names); do
-      check "$n: entrypoint output under containerd+runc" check_ctr_run "$n"
+      h_check "$n: entrypoint output under containerd+runc" check_ctr_run "$n"
     done
   fi
 }

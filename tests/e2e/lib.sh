@@ -5,7 +5,8 @@
 # (docker-registry), Debian's containerd 1.6 with its own config and our
 # daemon as proxy snapshotter "guest-pull". An EXIT trap stops them all by
 # PID, unmounts what is left under the temp dir, dumps every peer's log when
-# something failed and prints "N passed, M failed" as the very last line.
+# something failed and prints "N passed, M failed, K skipped" (harness.sh
+# h_finish) as the very last line.
 #
 # Typical suite:
 #   source "$(dirname "$0")/lib.sh"
@@ -28,6 +29,8 @@ E2E_REPO="$(cd "$E2E_LIB_DIR/../.." && pwd)"
 readonly E2E_LIB_DIR E2E_REPO
 # shellcheck source=../tools/peers.sh
 source "$E2E_REPO/tests/tools/peers.sh"
+# shellcheck source=../harness/harness.sh
+source "$E2E_REPO/tests/harness/harness.sh"
 
 # Bounds (seconds) for every wait in this library.
 E2E_START_TIMEOUT=${E2E_START_TIMEOUT:-30}
@@ -37,8 +40,6 @@ E2E_CMD_TIMEOUT=${E2E_CMD_TIMEOUT:-120}
 # Snapshotter name used by containerd for our daemon.
 readonly GP_SNAPSHOTTER="guest-pull"
 
-E2E_PASSED=0
-E2E_FAILED=0
 E2E_FINISHED=0
 E2E_DIR=""
 E2E_BIN=""
@@ -54,7 +55,7 @@ e2e_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 # e2e_die MSG: counts a failure and aborts the suite (teardown still runs).
 e2e_die() {
   e2e_log "FATAL: $*"
-  E2E_FAILED=$((E2E_FAILED + 1))
+  h_fail "aborted: $*"
   exit 1
 }
 
@@ -66,21 +67,19 @@ e2e_require_cmds() {
 }
 
 # ------------------------------------------------------------- assertions
-# Every assertion counts one pass or one failure and returns 0, so a failed
-# assertion never aborts a `set -e` suite. last_ok tells whether the most
-# recent assertion passed:  check "pull" ctr_pull "$ref"; last_ok || finish
+# The assertions below count through tests/harness/harness.sh (h_pass,
+# h_fail; h_skip and h_setup are used directly). Every assertion counts one
+# pass or one failure and returns 0, so a failed assertion never aborts a
+# `set -e` suite. last_ok tells whether the most recent assertion passed:
+#   check "pull" ctr_pull "$ref"; last_ok || finish
+# Setup steps (builds, fixtures) are not assertions: e2e_setup.
 
 E2E_OK=1
 
-pass() { E2E_PASSED=$((E2E_PASSED + 1)); E2E_OK=1; e2e_log "PASS: $1"; }
+pass() { E2E_OK=1; h_pass "$1"; }
 
 # fail MSG [DETAILS]: counts a failure and keeps going.
-fail() {
-  E2E_FAILED=$((E2E_FAILED + 1))
-  E2E_OK=0
-  e2e_log "FAIL: $1"
-  if [[ -n "${2:-}" ]]; then printf '%s\n' "$2" | sed 's/^/    | /' >&2; fi
-}
+fail() { E2E_OK=0; h_fail "$@"; }
 
 # last_ok: true if the most recent assertion passed.
 last_ok() { ((E2E_OK == 1)); }
@@ -120,6 +119,15 @@ check_fails() {
   fail "$desc (expected failure, got exit $status: $*)" "$E2E_OUT"
 }
 
+# e2e_setup DESC CMD...: a setup step (bounded like check), not a test:
+# success counts nothing, failure counts one failure ("setup: DESC") and
+# returns 1, e.g.  e2e_setup "fetch the image" skopeo copy ... || return 0
+e2e_setup() {
+  local desc="$1"
+  shift
+  h_setup "$desc" e2e_bounded "$@"
+}
+
 # assert_eq DESC EXPECTED ACTUAL
 assert_eq() {
   if [[ "$2" == "$3" ]]; then pass "$1"; return 0; fi
@@ -149,7 +157,7 @@ assert_status() {
 # status is non-zero if any check failed.
 finish() {
   E2E_FINISHED=1
-  if ((E2E_FAILED > 0)); then exit 1; fi
+  if ((H_FAILED > 0)); then exit 1; fi
   exit 0
 }
 
@@ -696,7 +704,7 @@ e2e_teardown() {
   set +e
   if ((status != 0 && E2E_FINISHED == 0)); then
     e2e_log "suite aborted (status $status)"
-    ((E2E_FAILED > 0)) || E2E_FAILED=1
+    ((H_FAILED > 0)) || h_fail "suite aborted (status $status)"
   fi
   if [[ -n "$E2E_DIR" ]]; then
     containerd_stop
@@ -706,7 +714,7 @@ e2e_teardown() {
     registry_stop
     e2e_unmount_all || fail "could not unmount everything under $E2E_DIR"
     for link in "${E2E_SBIN_LINKS[@]}"; do rm -f "$link"; done
-    ((E2E_FAILED == 0)) || e2e_dump_logs
+    ((H_FAILED == 0)) || e2e_dump_logs
     if [[ "${E2E_KEEP:-0}" == 1 ]]; then
       e2e_log "keeping $E2E_DIR"
     elif ! grep -qF " $E2E_DIR/" /proc/self/mounts; then
@@ -715,7 +723,5 @@ e2e_teardown() {
       e2e_log "not removing $E2E_DIR: mounts remain"
     fi
   fi
-  echo "$E2E_PASSED passed, $E2E_FAILED failed"
-  if ((E2E_FAILED > 0)); then exit 1; fi
-  exit 0
+  h_finish
 }

@@ -15,7 +15,8 @@
 #
 # Usage (as root): tests/e2e/standin_selftest.sh
 #   E2E_IMAGES_CACHE=DIR   image build cache (default /var/tmp/guest-pull-e2e-images)
-# Last line: "N passed, M failed"; exit status non-zero on any failure.
+# Last line: "N passed, M failed, K skipped" (tests/harness/harness.sh);
+# exit status non-zero on any failure.
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -148,10 +149,11 @@ main() {
 
   # The registry's stored manifest replaced (same digest path, other bytes).
   mf="$(registry_blob_file "$MD_")"
-  check "registry stores the manifest at $mf" test -f "$mf"
-  opt="$(volume_opt)"
-  jq -c '.annotations = {"evil": "yes"}' "$mf" >"$mf.new" && mv "$mf.new" "$mf"
-  expect_refused "manifest bytes replaced in the registry" "registry served manifest" "$opt"
+  if e2e_setup "registry stores the manifest at $mf" test -f "$mf"; then
+    opt="$(volume_opt)"
+    jq -c '.annotations = {"evil": "yes"}' "$mf" >"$mf.new" && mv "$mf.new" "$mf"
+    expect_refused "manifest bytes replaced in the registry" "registry served manifest" "$opt"
+  fi
 
   STATUS=0
   "$STANDIN" >/dev/null 2>&1 || STATUS=$?

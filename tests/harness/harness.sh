@@ -7,6 +7,9 @@
 #   h_setup NAME CMD...         runs a setup step; it is not a test: success
 #                               counts nothing, failure counts one failure
 #                               ("setup: NAME") and returns 1
+#   h_setup_here NAME CMD...    h_setup in the current shell: CMD may set
+#                               variables and start processes; its output
+#                               is not captured
 #   h_check NAME CMD...         runs CMD: one pass or one failure (the last
 #                               lines of its output are shown on failure)
 #   h_pass NAME                 counts one pass
@@ -56,6 +59,15 @@ h_setup() {
   echo "SETUP: $name"
   if out=$("$@" 2>&1); then return 0; fi
   h_fail "setup: $name" "$out"
+  return 1
+}
+
+h_setup_here() {
+  local name="$1"
+  shift
+  echo "SETUP: $name"
+  if "$@"; then return 0; fi
+  h_fail "setup: $name"
   return 1
 }
 

@@ -140,28 +140,30 @@ peers_umount_under() {
   return 1
 }
 
-# EXIT-trap body of a suite: stops the containerd and registry it started
-# (PEERS_*_PID), unmounts and removes its temp dir (kept with keep=1),
-# prints "N passed, M failed" and exits non-zero on any failure, or with rc
-# when the suite died before counting anything.
-#   peers_teardown_suite RC TMP KEEP PASSED FAILED
+# EXIT-trap body of a suite counting with tests/harness/harness.sh: stops
+# the containerd and registry it started (PEERS_*_PID), unmounts and removes
+# its temp dir (kept with keep=1), counts one failure when the suite died
+# (RC != 0) without counting one, and ends with h_finish ("N passed, M
+# failed, K skipped"; exit 1 on any failure).
+#   peers_teardown_suite RC TMP KEEP
 peers_teardown_suite() {
-  local rc="$1" tmp="$2" keep="$3" passed="$4" failed="$5"
+  local rc="$1" tmp="$2" keep="$3"
   peers_stop_pid "${PEERS_CONTAINERD_PID:-}" containerd
   peers_stop_pid "${PEERS_REGISTRY_PID:-}" docker-registry
   if [[ -n "$tmp" ]]; then
     peers_umount_under "$tmp" || true
     if ((keep)); then echo "kept $tmp"; else rm -rf "$tmp"; fi
   fi
-  if ((rc != 0 && passed + failed == 0)); then failed=1; fi
-  echo "$passed passed, $failed failed"
-  if ((failed > 0)); then exit 1; fi
-  exit "$rc"
+  if ((rc != 0 && H_FAILED == 0)); then h_fail "suite aborted (status $rc)"; fi
+  h_finish
 }
 
 # peers_gopath DIR NAME=SRC...: makes DIR a GOPATH, in front of Debian's Go
 # sources (/usr/share/gocode), in which guestpull/NAME links to SRC, and
 # exports the offline GOPATH-mode environment for go build / go test.
+# The go first on PATH builds it: Debian's 1.19 (what those sources are
+# packaged for) and Go 1.26 (GOPATH mode still supported) both build and
+# vet the conformance test, refserver, snapbench and userlookup.
 peers_gopath() {
   local dir="$1" spec
   shift

@@ -4,8 +4,8 @@
 // served by tests/conformance/refserver ("ref"). It prints one table row per
 // figure with the ratio ours/ref. There are no thresholds: a row "passes"
 // when both sides completed the measurement. The last line is
-// "measurements: N passed, M failed" (snapshots_bench.sh turns it into the
-// final "bench: ..." line).
+// "measurements: N passed, M failed" (snapshots_bench.sh counts the rows
+// through tests/harness/harness.sh).
 //
 // Workload per server (documented in tests/bench/README.md):
 //  1. chain: L layers, each Prepare(parent = previous layer) -> mount the

@@ -9,7 +9,9 @@
 #                  tests/tools/cri/cri_client_test.sh [--keep]
 # Env: CRI_CLIENT (binary, default bazel-bin/tests/tools/cri/cri-client),
 #      IMAGES_CACHE (image cache dir, default a temp dir).
-# Last line of output: "N passed, M failed"; exit status 1 if any failed.
+# Counts with tests/harness/harness.sh: last line "N passed, M failed,
+# K skipped"; exit status 1 if any failed. Building the image and starting
+# the registry and containerd are setup steps, not passes.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
@@ -19,14 +21,14 @@ KEEP=0
 
 # shellcheck source=tests/tools/peers.sh
 source "$REPO_ROOT/tests/tools/peers.sh"
-# shellcheck source=tests/tools/suite_counters.sh
-source "$REPO_ROOT/tests/tools/suite_counters.sh"
+# shellcheck source=tests/harness/harness.sh
+source "$REPO_ROOT/tests/harness/harness.sh"
 # shellcheck source=tests/e2e/images.sh
 source "$REPO_ROOT/tests/e2e/images.sh"
 
 TMP=""
 
-teardown() { peers_teardown_suite $? "$TMP" "$KEEP" "$PASSED" "$FAILED"; }
+teardown() { peers_teardown_suite $? "$TMP" "$KEEP"; }
 
 preflight() {
   [[ $EUID -eq 0 ]] || { echo "must run as root (containerd)" >&2; return 1; }
@@ -68,7 +70,9 @@ check_pull_status() {
     { echo "unexpected status: $status"; return 1; }
   cri list | jq -e --arg id "$id" 'map(.id) | index($id) != null' >/dev/null ||
     { echo "list lacks $id"; return 1; }
-  ctr -a "$PEERS_CONTAINERD_SOCK" -n k8s.io images ls -q | grep -qxF "$ref" ||
+  # grep reads all of ctr's output (with -q, an early exit could SIGPIPE ctr
+  # and fail the pipeline under pipefail).
+  ctr -a "$PEERS_CONTAINERD_SOCK" -n k8s.io images ls -q | grep -xF "$ref" >/dev/null ||
     { echo "ctr does not see $ref"; return 1; }
   local chain
   chain="$(ctr -a "$PEERS_CONTAINERD_SOCK" -n k8s.io snapshots ls | awk 'NR > 1' | wc -l)"
@@ -141,34 +145,40 @@ manifest_digest() {
   skopeo inspect --tls-verify=false "docker://$1" | jq -r .Digest
 }
 
+# setup_peers: images, registry and containerd (a setup step, not a test).
+setup_peers() {
+  local cache="${IMAGES_CACHE:-$TMP/images}" layout user
+  layout="$(images_build multilayer "$cache")" || return 1
+  user="$(images_build user "$cache")" || return 1
+  REG_PORT="$(peers_free_port)" || return 1
+  peers_start_registry "$TMP/reg" "$REG_PORT" || return 1
+  images_push_media_variants "$layout" "$REG_PORT" cri-test/multilayer >/dev/null || return 1
+  images_push "$user" "$REG_PORT" cri-test/user v1 >/dev/null || return 1
+  peers_start_containerd "$TMP/ctd" "$REG_PORT" || return 1
+  peers_wait_until 30 cri version || { echo "CRI not serving" >&2; return 1; }
+}
+
 main() {
   trap teardown EXIT
-  preflight
+  h_setup_here "preflight (root, cri-client, tools)" preflight || return 1
   TMP="$(mktemp -d /tmp/cric.XXXXXX)"
-  local cache="${IMAGES_CACHE:-$TMP/images}" layout t0
-  t0=$SECONDS
-  layout="$(images_build multilayer "$cache")"
-  REG_PORT="$(peers_free_port)"
-  peers_start_registry "$TMP/reg" "$REG_PORT"
-  images_push_media_variants "$layout" "$REG_PORT" cri-test/multilayer >/dev/null
-  images_push "$(images_build user "$cache")" "$REG_PORT" cri-test/user v1 >/dev/null
-  peers_start_containerd "$TMP/ctd" "$REG_PORT"
-  peers_wait_until 30 cri version || { echo "CRI not serving" >&2; return 1; }
+  local t0=$SECONDS
+  h_setup_here "images, registry and containerd with CRI" setup_peers || return 1
   echo "setup took $((SECONDS - t0))s"
 
   local oci="127.0.0.1:$REG_PORT/cri-test/multilayer:oci"
   local docker="127.0.0.1:$REG_PORT/cri-test/multilayer:docker"
-  check "version reports containerd 1.6 / CRI v1" check_version
-  check "bad arguments exit 1" check_bad_args
-  check "pull+status+list OCI manifest" check_pull_status "$oci" "$(manifest_digest "$oci")" 3
-  check "pull+status+list Docker v2s2 manifest" check_pull_status "$docker" "$(manifest_digest "$docker")" 3
-  check "OCI and Docker variants are one image id" check_same_id oci docker
-  check "remove by one tag drops image and all tags; idempotent" check_remove "$oci" "$docker"
-  check "status of unknown image is present=false" check_status_absent
-  check "pull of unknown image fails with gRPC code" check_pull_unknown_fails
-  check "named user reported as username" check_named_user "127.0.0.1:$REG_PORT/cri-test/user:v1"
-  check "dead socket gives UNAVAILABLE" check_dead_socket
-  check "1ms timeout gives DEADLINE_EXCEEDED" check_deadline
+  h_check "version reports containerd 1.6 / CRI v1" check_version
+  h_check "bad arguments exit 1" check_bad_args
+  h_check "pull+status+list OCI manifest" check_pull_status "$oci" "$(manifest_digest "$oci")" 3
+  h_check "pull+status+list Docker v2s2 manifest" check_pull_status "$docker" "$(manifest_digest "$docker")" 3
+  h_check "OCI and Docker variants are one image id" check_same_id oci docker
+  h_check "remove by one tag drops image and all tags; idempotent" check_remove "$oci" "$docker"
+  h_check "status of unknown image is present=false" check_status_absent
+  h_check "pull of unknown image fails with gRPC code" check_pull_unknown_fails
+  h_check "named user reported as username" check_named_user "127.0.0.1:$REG_PORT/cri-test/user:v1"
+  h_check "dead socket gives UNAVAILABLE" check_dead_socket
+  h_check "1ms timeout gives DEADLINE_EXCEEDED" check_deadline
 }
 
 main "$@"

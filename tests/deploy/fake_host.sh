@@ -1,0 +1,121 @@
+# shellcheck shell=bash
+# fake_host.sh: fixtures of the deployment suite (tests/deploy/run.sh): fake
+# host roots with a recording systemctl and a dummy payload, install.sh /
+# uninstall.sh runs against them, tree listings, containerd's view of a
+# host's config and a key-by-key TOML merge.
+# shellcheck disable=SC2016
+
+# make_payload DIR: dummy binaries that leave a trace if anything runs them.
+make_payload() {
+    local dir="$1" b
+    mkdir -p "$dir/bin" "$dir/systemd" "$dir/config"
+    for b in containerd-guest-pull-grpc guest-pull-overlayfs guest-pull-verity; do
+        printf '#!/bin/sh\necho "%s" >> "%s/EXECUTED"\nexit 1\n' "$b" "$WORK" > "$dir/bin/$b"
+        chmod 0700 "$dir/bin/$b"   # install must set 0755 itself
+    done
+    cp "$REPO/deploy/systemd/guest-pull-snapshotter.service" "$dir/systemd/"
+    cp "$REPO/deploy/config/config.toml" "$dir/config/"
+    # A stand-in library bundle: one file naming an old glibc symbol version.
+    mkdir -p "$dir/lib/$LIB_NAME"
+    printf 'stand-in library, needs GLIBC_2.17\n' > "$dir/lib/$LIB_NAME/libstandin.so.1"
+    (cd "$dir/lib/$LIB_NAME" && sha256sum libstandin.so.1 > MANIFEST)
+}
+
+# use_real_bundle CASE: CASE's payload gets the real binaries + library bundle.
+use_real_bundle() {
+    rm -rf "$WORK/$1/payload/bin" "$WORK/$1/payload/lib"
+    cp -a "$WORK/bundle/bin" "$WORK/bundle/lib" "$WORK/$1/payload/"
+}
+
+# fake_libc FILE VERSION: a stand-in libc.so.6 with glibc's banner.
+fake_libc() {
+    mkdir -p "$(dirname "$1")"
+    printf 'GNU C Library (test) stable release version %s.\nGLIBC_2.2.5\n' "$2" > "$1"
+}
+
+# make_systemctl DIR: recording stand-in; `is-active` answers with the exit
+# code in DIR/is-active-rc (default 0).
+make_systemctl() {
+    local dir="$1"
+    mkdir -p "$dir"
+    cat > "$dir/systemctl" <<EOF
+#!/bin/sh
+echo "\$*" >> "$dir/calls"
+case "\$1" in
+    is-active) exit \$(cat "$dir/is-active-rc" 2>/dev/null || echo 0) ;;
+esac
+exit 0
+EOF
+    chmod 0755 "$dir/systemctl"
+}
+
+# new_host NAME FIXTURE: fake host root with FIXTURE as containerd's config
+# ("" = no config) and a data directory holding a snapshot.
+new_host() {
+    local host="$WORK/$1/host"
+    mkdir -p "$host/etc/containerd" "$host/usr/local/bin" "$host/usr/local/lib" "$host/etc/systemd/system" \
+        "$host/var/lib/containerd-guest-pull-grpc/snapshots/1/fs" "$host/usr/lib64"
+    # Merged-/usr layout: /lib relative link, /lib64 absolute link (resolved
+    # inside the host root, or the test machine's /usr/lib64 would answer).
+    ln -s usr/lib "$host/lib"
+    ln -s /usr/lib64 "$host/lib64"
+    echo "stand-in ELF interpreter" > "$host/usr/lib64/ld-linux-x86-64.so.2"
+    fake_libc "$host/usr/lib/x86_64-linux-gnu/libc.so.6" 2.36
+    echo data > "$host/var/lib/containerd-guest-pull-grpc/snapshots/1/fs/file"
+    if [[ -n "$2" ]]; then
+        cp "$2" "$host/etc/containerd/config.toml"
+        chmod 0640 "$host/etc/containerd/config.toml"
+    fi
+    make_payload "$WORK/$1/payload"
+    make_systemctl "$WORK/$1/sysd"
+    echo "$host"
+}
+
+# run_script CASE SCRIPT [VAR=VALUE...]: install.sh/uninstall.sh for CASE.
+run_script() {
+    local case="$1" script="$2"; shift 2
+    env HOST_ROOT="$WORK/$case/host" PAYLOAD_DIR="$WORK/$case/payload" \
+        SYSTEMCTL="$WORK/$case/sysd/systemctl" GUEST_PULL_SLEEP=false \
+        POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=2 RUNTIME_WAIT_SECONDS=0 \
+        "$@" "$SCRIPTS/$script" >> "$WORK/$case/log" 2>&1
+}
+
+# tree DIR: every path with type, mode and content hash (no timestamps).
+tree() {
+    (cd "$1" && find . -printf '%y %m %p\n' | sort | while read -r type mode path; do
+        if [[ "$type" == f ]]; then
+            echo "$type $mode $path $(sha256sum < "$path" | cut -d' ' -f1)"
+        else
+            echo "$type $mode $path"
+        fi
+    done)
+}
+
+# containerd_dump HOST: the real containerd's view of HOST's config, with
+# HOST/etc/containerd bind-mounted over /etc/containerd in a private mount
+# namespace (the config names host paths such as the drop-in).
+containerd_dump() {
+    unshare --mount -- sh -c 'mount --bind "$1/etc/containerd" /etc/containerd &&
+        exec containerd --config /etc/containerd/config.toml config dump' sh "$1"
+}
+
+# toml_get FILE... -- KEYPATH: value after merging FILEs in order, key by key.
+toml_get() {
+    python3 - "$@" <<'EOF'
+import json, sys, tomllib
+args = sys.argv[1:]
+files, path = args[:args.index("--")], args[args.index("--") + 1:]
+def merge(a, b):
+    for k, v in b.items():
+        a[k] = merge(a.get(k, {}), v) if isinstance(v, dict) and isinstance(a.get(k), dict) else v
+    return a
+doc = {}
+for f in files:
+    with open(f, "rb") as fh:
+        doc = merge(doc, tomllib.load(fh))
+node = doc
+for p in path:
+    node = node[p]
+print(json.dumps(node))
+EOF
+}

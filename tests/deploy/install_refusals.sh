@@ -1,0 +1,67 @@
+# shellcheck shell=bash
+# install_refusals.sh: install.sh when the host is not ready or not as
+# expected (no kata runtime, a version 1 config, a service that never gets
+# active, no containerd config), and uninstall after later edits. Sourced by
+# tests/deploy/run.sh.
+# shellcheck disable=SC2015,SC2016
+
+test_failures() {
+    local host
+    # The kata runtime is missing: bounded wait, then failure, host untouched
+    # as far as containerd is concerned.
+    host="$(new_host noruntime "")"
+    printf 'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd]\n  snapshotter = "overlayfs"\n' > "$host/etc/containerd/config.toml"
+    cp "$host/etc/containerd/config.toml" "$WORK/noruntime/orig.toml"
+    if run_script noruntime install.sh RUNTIME_WAIT_SECONDS=2; then
+        h_fail "no runtime: install fails"
+    else
+        cmp -s "$WORK/noruntime/orig.toml" "$host/etc/containerd/config.toml" \
+            && [[ ! -e "$host/etc/containerd/config.toml.guest-pull-backup" ]] \
+            && grep -q "no runtime 'kata-qemu-coco-dev'" "$WORK/noruntime/log" \
+            && grep -q "waiting for runtime" "$WORK/noruntime/log" \
+            && h_pass "no runtime: waits (bounded), fails clearly, containerd config untouched" \
+            || h_fail "no runtime: state" "$(tail -3 "$WORK/noruntime/log")"
+    fi
+    # A version 1 config is refused.
+    host="$(new_host v1 "")"
+    printf '[plugins.cri]\n  sandbox_image = "x"\n' > "$host/etc/containerd/config.toml"
+    ! run_script v1 install.sh && grep -q "version None is not supported" "$WORK/v1/log" \
+        && h_pass "v1 config: refused with a clear message" || h_fail "v1 config" "$(tail -2 "$WORK/v1/log")"
+    # The snapshotter never becomes active: bounded wait, non-zero exit.
+    host="$(new_host inactive "$FIXTURES/containerd-v2.toml")"
+    echo 3 > "$WORK/inactive/sysd/is-active-rc"
+    local start=$SECONDS
+    ! run_script inactive install.sh && grep -q "did not become active" "$WORK/inactive/log" \
+        && (( SECONDS - start < 20 )) \
+        && h_pass "inactive service: install gives up after the bounded wait" || h_fail "inactive service"
+}
+
+test_missing_config() {
+    local host
+    host="$(new_host noconfig "")"
+    tree "$host" > "$WORK/noconfig/tree.before"
+    if ! run_script noconfig install.sh RUNTIME_WAIT_SECONDS=1 \
+        && grep -q "waiting for runtime" "$WORK/noconfig/log" \
+        && cmp -s <(grep -v -e usr/local/bin/ -e usr/local/lib/ -e etc/systemd -e etc/containerd-guest-pull-grpc "$WORK/noconfig/tree.before") \
+                  <(tree "$host" | grep -v -e usr/local/bin/ -e usr/local/lib/ -e etc/systemd -e etc/containerd-guest-pull-grpc); then
+        h_pass "no containerd config: waits (bounded) for kata-deploy, fails, creates nothing in /etc/containerd"
+    else
+        h_fail "no containerd config" "$(tail -3 "$WORK/noconfig/log")"
+    fi
+}
+
+test_edited_after_install() {
+    local host cfg
+    host="$(new_host edited "$FIXTURES/containerd-v2.toml")"
+    cfg="$host/etc/containerd/config.toml"
+    run_script edited install.sh || { h_fail "edited: install"; return; }
+    printf '\n[debug]\n  level = "debug"\n' >> "$cfg"
+    cp "$cfg" "$WORK/edited/edited.toml"
+    echo 'log_level = "debug"' >> "$host/etc/containerd-guest-pull-grpc/config.toml"
+    run_script edited uninstall.sh \
+        && cmp -s <(cat "$FIXTURES/containerd-v2.toml"; printf '\n[debug]\n  level = "debug"\n') "$cfg" \
+        && [[ ! -e "$cfg.guest-pull-uninstalled" ]] \
+        && grep -q 'log_level = "debug"' "$host/etc/containerd-guest-pull-grpc/config.toml" \
+        && h_pass "edited: uninstall removes only our edits and keeps later containerd edits in place, keeps the operator's daemon config kept" \
+        || h_fail "edited" "$(tail -3 "$WORK/edited/log")"
+}

@@ -1,0 +1,57 @@
+# shellcheck shell=bash
+# makefile.sh: deploy/Makefile install / uninstall into a DESTDIR, with
+# dummy binaries and with the real ones and their library bundle. Sourced by
+# tests/deploy/run.sh.
+# shellcheck disable=SC2015,SC2016
+
+test_makefile() {
+    local dest="$WORK/make/dest" bin="$WORK/make/bin" b
+    mkdir -p "$bin"
+    for b in containerd-guest-pull-grpc guest-pull-overlayfs guest-pull-verity; do
+        printf '#!/bin/sh\nexit 1\n' > "$bin/$b"
+    done
+    if make -s -C "$REPO/deploy" install DESTDIR="$dest" NO_BUILD=1 BIN_DIR="$bin" > "$WORK/make/log" 2>&1 \
+        && [[ "$(stat -c %a "$dest/usr/local/bin/guest-pull-overlayfs")" == 755 ]] \
+        && [[ "$(stat -c %a "$dest/etc/systemd/system/guest-pull-snapshotter.service")" == 644 ]] \
+        && cmp -s "$REPO/deploy/config/config.toml" "$dest/etc/containerd-guest-pull-grpc/config.toml"; then
+        h_pass "make install: binaries, unit, default config"
+    else
+        h_fail "make install" "$(tail -3 "$WORK/make/log")"; return
+    fi
+    echo "# mine" >> "$dest/etc/containerd-guest-pull-grpc/config.toml"
+    make -s -C "$REPO/deploy" install DESTDIR="$dest" NO_BUILD=1 BIN_DIR="$bin" > /dev/null 2>&1 \
+        && grep -q '# mine' "$dest/etc/containerd-guest-pull-grpc/config.toml" \
+        && h_pass "make install: never overwrites an existing config" || h_fail "make install: config overwritten"
+    make -s -C "$REPO/deploy" install DESTDIR="$WORK/make/prefix" PREFIX=/usr NO_BUILD=1 BIN_DIR="$bin" > /dev/null 2>&1 \
+        && grep -q '^ExecStart=/usr/bin/containerd-guest-pull-grpc ' "$WORK/make/prefix/etc/systemd/system/guest-pull-snapshotter.service" \
+        && h_pass "make install: unit follows PREFIX" || h_fail "make install: PREFIX"
+    make -s -C "$REPO/deploy" uninstall DESTDIR="$dest" > /dev/null 2>&1 \
+        && [[ -z "$(find "$dest" -type f ! -name config.toml)" ]] \
+        && h_pass "make uninstall: removes binaries and unit, keeps the modified config" || h_fail "make uninstall"
+    test_makefile_bundle
+}
+
+# test_makefile_bundle: make install with the bazel-built binaries installs
+# the library bundle next to bin/; twice equals once; uninstall removes it.
+test_makefile_bundle() {
+    local dest="$WORK/make/real" lib out
+    lib="$dest/usr/local/lib/$LIB_NAME"
+    local missing
+    missing="$(real_binaries_built)" || { h_skip "make install: the library bundle" "$missing"; return 0; }
+    if out="$(make -s -C "$REPO/deploy" install DESTDIR="$dest" NO_BUILD=1 2>&1)" \
+        && [[ -d "$lib" && ! -L "$lib" ]] && (cd "$lib" && sha256sum --quiet --strict -c MANIFEST) \
+        && cmp -s "$lib/MANIFEST" "$WORK/bundle/lib/$LIB_NAME/MANIFEST" \
+        && [[ "$(env -i "$dest/usr/local/bin/guest-pull-verity" --version 2>&1)" == "guest-pull-verity "* ]]; then
+        h_pass "make install: library bundle in PREFIX/lib/$LIB_NAME, installed binaries run under env -i"
+    else
+        h_fail "make install: bundle" "$(tail -3 <<< "$out")"; return
+    fi
+    tree "$dest" > "$WORK/make/real.tree"
+    make -s -C "$REPO/deploy" install DESTDIR="$dest" NO_BUILD=1 > /dev/null 2>&1 \
+        && cmp -s "$WORK/make/real.tree" <(tree "$dest") \
+        && h_pass "make install: second install gives the same tree" || h_fail "make install: second install"
+    make -s -C "$REPO/deploy" uninstall DESTDIR="$dest" > /dev/null 2>&1 \
+        && [[ -z "$(find "$dest/usr/local/lib" -mindepth 1)" ]] \
+        && [[ -z "$(find "$dest" -type f ! -name config.toml)" ]] \
+        && h_pass "make uninstall: removes the library bundle" || h_fail "make uninstall: bundle" "$(find "$dest/usr/local/lib")"
+}
