@@ -143,6 +143,9 @@ dep_containerd_config() {
       printf '[%s.cni]\n  bin_dirs = ["%s/cni/bin"]\n' "$cri" "$CONTAINERD_DIR"
     fi
     printf '  conf_dir = "%s/cni/conf"\n' "$CONTAINERD_DIR"
+    # containerd 1.7 drops its default runc runtime once the file names any
+    # runtime: an operator's 1.7 config (containerd config default) has it.
+    [[ "$cv" == 3 ]] || printf '[%s.runtimes.runc]\n  runtime_type = "io.containerd.runc.v2"\n' "$rt"
     # kata-deploy's registration of the runtime (its values, our shim).
     printf '[%s.runtimes.%s]\n  runtime_type = "io.containerd.%s.v2"\n' "$rt" "$DEP_HANDLER" "$DEP_HANDLER"
     printf '  runtime_path = "%s/%s"\n  privileged_without_host_devices = true\n' "$E2E_BIN" "$DEP_SHIM"
