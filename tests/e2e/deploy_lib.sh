@@ -184,7 +184,8 @@ EOF
 }
 
 crictl() {
-  timeout "$E2E_CMD_TIMEOUT" "$CRICTL" -r "unix://$CONTAINERD_SOCK" -i "unix://$CONTAINERD_SOCK" \
+  [[ -f "$E2E_DIR/crictl.yaml" ]] || echo "debug: false" >"$E2E_DIR/crictl.yaml"
+  timeout "$E2E_CMD_TIMEOUT" "$CRICTL" --config "$E2E_DIR/crictl.yaml" -r "unix://$CONTAINERD_SOCK" -i "unix://$CONTAINERD_SOCK" \
     --timeout 110s "$@"
 }
 

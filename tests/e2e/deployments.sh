@@ -22,6 +22,8 @@
 #     and create
 #   6 rmp/rmi: GC removes our snapshots; crictl imagefsinfo
 #   3 image first pulled for runc, then used by a kata pod
+#   8 uninstall (daemon stopped, config without our entries): runc pods run,
+#     a kata pod on a guest-pulled image fails; reinstall restores scenario 1
 # Prints a table scenario x version and "N passed, M failed, K skipped".
 set -euo pipefail
 
@@ -39,7 +41,7 @@ source "$E2E_LIB_DIR/deploy_lib.sh"
 declare -A RESULT=()
 # DEP_VERSIONS narrows the matrix (e.g. "2.4") when debugging.
 read -r -a VERSIONS <<<"${DEP_VERSIONS:-1.7 2.4 2.2}"
-SCENARIOS=(1 2 4 7 5 6 3)
+SCENARIOS=(1 2 4 7 5 6 3 8)
 
 # ------------------------------------------------------------ bookkeeping
 
@@ -69,7 +71,7 @@ print_table() {
     for v in "${VERSIONS[@]}"; do line+="$(printf '%-8s' "${RESULT[$s,$v]:-skip}")"; done
     echo "$line"
   done
-  echo "(scenario 8, uninstall/reinstall: not implemented yet; undecodable volume: shim unit test)"
+  echo "(7, undecodable volume: the shim's unit test, go test in tests/tools/kata-shim)"
 }
 
 dep_teardown() {
@@ -90,6 +92,18 @@ dep_teardown() {
 
 # ---------------------------------------------------------------- scenarios
 
+# s1_handler_on_17: containerd 1.7 ignores PullImageRequest.Image.RuntimeHandler
+# (documented): such a pull lands in the default snapshotter.
+s1_handler_on_17() {
+  local img="handler-$V"
+  dep_image "$img"
+  ck "s1 PullImage with Image.RuntimeHandler (cri-client, as kubelet)" \
+    timeout "$E2E_CMD_TIMEOUT" "$CRI_CLIENT" --address "$CONTAINERD_SOCK" pull "$(image_ref "$img" latest)" \
+    --runtime-handler "$DEP_HANDLER"
+  ck "s1 [handler] 1.7 ignores the handler: the image is overlayfs's (documented)" \
+    in_snapshotter overlayfs $(image_chain_ids "$img" latest)
+}
+
 # s1 PULL_WAY: a kata pod from a fresh 3-layer image.
 s1_kata_pod() {
   local way="$1" img ref mark out
@@ -99,7 +113,7 @@ s1_kata_pod() {
   mapfile -t DIGESTS < <(image_layer_digests "$img" latest)
   mapfile -t CHAINS < <(image_chain_ids "$img" latest)
   mark="$(registry_log_mark)"
-  if [[ "$way" == annotation ]]; then
+  if [[ "$way" == annotation* ]]; then
     ck "s1 crictl pull --pod-config (annotation io.containerd.cri.runtime-handler)" \
       crictl pull --pod-config "$(dep_pod "pull-$img" kata)" "$ref"
   else
@@ -235,8 +249,7 @@ s6_remove() {
   ref="$(image_ref "$img" latest)"
   ck "s6 pull" crictl pull --pod-config "$(dep_pod "pull-$img" kata)" "$ref"
   dep_run kata "s6" "$ref" "" /bin/cat /data/layer3 || ko "s6 kata pod" "$E2E_OUT"
-  out="$(crictl imagefsinfo 2>&1)"
-  h_figure "[$V] imagefsinfo" "$(jq -c '[.status.imageFilesystems[]? | {m: .fsId.mountpoint, b: .usedBytes.value}]' <<<"$out" 2>/dev/null)"
+  s6_imagefsinfo
   dep_rm_pods
   ck "s6 crictl rmi" crictl rmi "$ref"
   mapfile -t CHAINS < <(image_chain_ids "$img" latest)
@@ -248,6 +261,52 @@ s6_remove() {
   ck "s6 GC removed the image's guest-pull snapshots" none_in_snapshotter "$GP_SNAPSHOTTER" "${CHAINS[@]}"
   left="$(grep -cF " $GP_ROOT/" /proc/self/mounts || true)"
   h_check "[$V] s6 no mount left under the daemon root ($left)" test "$left" = 0
+}
+
+# s6_imagefsinfo: what CRI reports for kubelet's image GC and eviction.
+s6_imagefsinfo() {
+  local out fs gp
+  out="$(crictl imagefsinfo 2>"$E2E_DIR/logs/imagefsinfo.err")" ||
+    { ko "s6 crictl imagefsinfo" "$(cat "$E2E_DIR/logs/imagefsinfo.err")"; return 0; }
+  printf '%s\n' "$out" >"$E2E_DIR/logs/imagefsinfo-$V.json"
+  fs="$(jq -r '[.. | objects | select(has("fsId")) | "\(.fsId.mountpoint)=\(.usedBytes.value)"] | join(" ")' \
+    <<<"$out" 2>/dev/null || true)"
+  h_figure "[$V] imagefsinfo (mountpoint=usedBytes)" "${fs:-none}"
+  gp="$(tr ' ' '\n' <<<"$fs" | grep -F "$GP_ROOT" || true)"
+  if [[ -n "$gp" ]]; then
+    ok "s6 imagefsinfo lists the guest-pull snapshotter's filesystem ($gp)"
+    h_check "[$V] s6 its usage is not zero while it holds layers" test "${gp#*=}" -gt 0
+  else
+    h_skip "[$V] s6 imagefsinfo lists the guest-pull filesystem" \
+      "containerd $V reports only: ${fs:-nothing} (its default snapshotter's filesystem)"
+  fi
+}
+
+# s8: uninstall (daemon stopped, containerd config without our entries),
+# then reinstall.
+s8_uninstall() {
+  local cv="$1" gp_img="user-$V" out
+  dep_rm_pods
+  stop_daemon || ko "s8 daemon stops (SIGTERM) for the uninstall"
+  dep_containerd_config "$cv" uninstalled
+  containerd_restart
+  ok "s8 containerd starts without guest-pull"
+  if dep_run runc "s8-runc" "$(image_ref "other-$V" latest)" "" /bin/cat /data/layer3; then
+    dep_wait_log "$CTR_ID" "layer3 other-$V:latest" && ok "s8 runc pod runs after the uninstall" ||
+      ko "s8 runc pod runs after the uninstall" "$E2E_OUT"
+  else ko "s8 runc pod runs after the uninstall" "$E2E_OUT"; fi
+  if dep_run kata "s8-kata" "$(image_ref "$gp_img" latest)" "" /bin/cat /data/layer3; then
+    ko "s8 kata pod on a guest-pulled image fails after the uninstall" "it started"
+  else
+    ok "s8 kata pod on a guest-pulled image fails after the uninstall"
+    h_figure "[$V] s8 error" "$(grep -o 'desc = .*' <<<"$E2E_OUT" | head -n 1 | cut -c1-200)"
+  fi
+  dep_rm_pods
+  dep_containerd_config "$cv" || { ko "s8 reinstall config"; return 0; }
+  start_daemon
+  containerd_restart
+  containerd_wait_snapshotter || ko "s8 containerd reaches the daemon after reinstall" "$E2E_OUT"
+  s1_kata_pod annotation-reinstalled
 }
 
 s3_runc_first() {
@@ -285,19 +344,18 @@ run_version() {
   start_daemon
   containerd_start
   local s
-  for s in s1 s2 s4 s7 s5 s6 s3; do
+  for s in s1 s2 s4 s7 s5 s6 s3 s8; do
     sc_begin
     case "$s" in
       s1) s1_kata_pod annotation
-          if [[ "$V" == 1.7 ]]; then
-            h_skip "[$V] s1 PullImage with Image.RuntimeHandler" "containerd 1.7 picks the snapshotter only from the pod annotation"
-          else s1_kata_pod handler; fi ;;
+          if [[ "$V" == 1.7 ]]; then s1_handler_on_17; else s1_kata_pod handler; fi ;;
       s2) s2_runc_pods ;;
       s4) s4_named_user ;;
       s7) s7_bad_input ;;
       s5) s5_restarts ;;
       s6) s6_remove ;;
       s3) s3_runc_first ;;
+      s8) s8_uninstall "$cv" ;;
     esac
     sc_end "${s#s}" "$V"
   done
