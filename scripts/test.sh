@@ -18,7 +18,7 @@ readonly REPO="$PWD"
 source tests/harness/harness.sh
 
 readonly SUITES=(unit conformance cri images deploy foundation
-                 standin_selftest functional compatibility stability
+                 standin_selftest functional compatibility stability deployments
                  snapshots_bench verity_bench)
 TOTAL_PASSED=0
 TOTAL_FAILED=0

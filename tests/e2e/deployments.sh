@@ -376,6 +376,8 @@ main() {
     exit 1
   fi
   h_figure "tool builds" "$((SECONDS - t0))" s
+  h_check "kata-shim unit tests (volume decoding and refusals, e.g. an undecodable volume)" \
+    bash -c "cd '$E2E_REPO/tests/tools/kata-shim' && timeout 600 go test ./..."
   registry_start
   dep_pause_image || e2e_die "pause image"
   local v

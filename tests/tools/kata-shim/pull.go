@@ -50,6 +50,7 @@ func (r *registry) get(ctx context.Context, kind, digest string, w io.Writer) (s
 	if err != nil {
 		return "", err
 	}
+	req.Header.Set("User-Agent", "guest-pull-kata-shim (guest)")
 	if kind == "manifests" {
 		req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
 	}
