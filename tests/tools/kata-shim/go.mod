@@ -1,5 +1,11 @@
 module guestpull.test/katashim
 
+// kata's src/runtime is pinned at its 3.29.0 release commit (8dccf4cf37ae),
+// the only commit of it the module proxy serves here; 4.1.0's commit
+// (ddcb1ad8d23c) answers 403. virtcontainers/types/virtual_volume.go (the
+// decoder and validator used here), handleImageGuestPullBlockVolume and
+// IsNydusRootFSType are identical in both.
+
 go 1.25.9
 
 require (
