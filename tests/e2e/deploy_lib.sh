@@ -247,13 +247,14 @@ dep_wait_log() {
 dep_state() { crictl inspect "$1" 2>/dev/null | jq -r '.status.state'; }
 
 # host_layer_gets MARK DIGESTS...: blob GETs of those digests made by
-# containerd (its user agent) since registry_log_mark MARK.
+# containerd (its user agent; DEP_CLIENT names another) since
+# registry_log_mark MARK.
 host_layer_gets() {
   local mark="$1" d n total=0
   shift
   for d in "$@"; do
     n="$(tail -n "+$mark" "$REGISTRY_LOG" | grep -E "\"GET /v2/[^ \"]+/blobs/$d HTTP" |
-      grep -c 'containerd/' || true)"
+      grep -cF "${DEP_CLIENT:-containerd/}" || true)"
     total=$((total + n))
   done
   echo "$total"

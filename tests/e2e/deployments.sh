@@ -59,6 +59,8 @@ sc_end() {
 ck() { local n="$1"; shift; h_check "[$V] $n" "$@"; }
 ok() { h_pass "[$V] $1"; }
 ko() { h_fail "[$V] $1" "${2:-}"; }
+# see_log NAME CTR_ID TEXT: one pass if the container's log shows TEXT.
+see_log() { if dep_wait_log "$2" "$3"; then ok "$1"; else ko "$1" "$E2E_OUT"; fi; }
 
 print_table() {
   local v s line
@@ -97,11 +99,12 @@ dep_teardown() {
 s1_handler_on_17() {
   local img="handler-$V"
   dep_image "$img"
+  mapfile -t CHAINS < <(image_chain_ids "$img" latest)
   ck "s1 PullImage with Image.RuntimeHandler (cri-client, as kubelet)" \
     timeout "$E2E_CMD_TIMEOUT" "$CRI_CLIENT" --address "$CONTAINERD_SOCK" pull "$(image_ref "$img" latest)" \
     --runtime-handler "$DEP_HANDLER"
   ck "s1 [handler] 1.7 ignores the handler: the image is overlayfs's (documented)" \
-    in_snapshotter overlayfs $(image_chain_ids "$img" latest)
+    in_snapshotter overlayfs "${CHAINS[@]}"
 }
 
 # s1 PULL_WAY: a kata pod from a fresh 3-layer image.
@@ -125,8 +128,7 @@ s1_kata_pod() {
   ck "s1 [$way] and not overlayfs's" none_in_snapshotter overlayfs "${CHAINS[@]}"
   if dep_run kata "s1-$way" "$ref" "" /bin/sh -c 'cat /data/layer3; exec sleep 600'; then
     ok "s1 [$way] kata pod runp/create/start"
-    if dep_wait_log "$CTR_ID" "layer3 $img:latest $IMAGE_NONCE"; then ok "s1 [$way] container prints /data/layer3"
-    else ko "s1 [$way] container prints /data/layer3" "$E2E_OUT"; fi
+    see_log "s1 [$way] container prints /data/layer3" "$CTR_ID" "layer3 $img:latest $IMAGE_NONCE"
     ck "s1 [$way] shim: no host mount, guest pull" shim_says "$CTR_ID" "no host mount (guest pull)"
     ck "s1 [$way] shim: every layer verified" shim_says "$CTR_ID" "layer 2 ("
   else
@@ -134,7 +136,9 @@ s1_kata_pod() {
   fi
   out="$(host_layer_gets "$mark" "${DIGESTS[@]}")"
   h_check "[$V] s1 [$way] no layer blob GET by containerd (got $out)" test "$out" = 0
-  KATA_POD="$POD_ID"; KATA_CTR="$CTR_ID"; KATA_IMAGE="$img"
+  out="$(DEP_CLIENT='guest-pull-kata-shim' host_layer_gets "$mark" "${DIGESTS[@]}")"
+  h_check "[$V] s1 [$way] the guest fetched each layer ($out GETs)" test "$out" = "${#DIGESTS[@]}"
+  KATA_CTR="$CTR_ID"; KATA_IMAGE="$img"
 }
 
 s2_runc_pods() {
@@ -147,17 +151,17 @@ s2_runc_pods() {
   ck "s2 crictl pull of another image" crictl pull "$(image_ref "$other" latest)"
   mapfile -t CHAINS < <(image_chain_ids "$KATA_IMAGE" latest)
   ck "s2 same image now unpacked in overlayfs too" in_snapshotter overlayfs "${CHAINS[@]}"
-  n="$(host_layer_gets "$mark" $(image_layer_digests "$KATA_IMAGE" latest))"
+  mapfile -t DIGESTS < <(image_layer_digests "$KATA_IMAGE" latest)
+  n="$(host_layer_gets "$mark" "${DIGESTS[@]}")"
   h_check "[$V] s2 host fetched the layers for runc ($n GETs)" test "$n" -ge 3
   if dep_run runc "s2-same" "$ref" "" /bin/sh -c 'cat /data/layer2; exec sleep 600'; then
     ok "s2 runc pod (same image) started"
-    dep_wait_log "$CTR_ID" "layer2 $KATA_IMAGE:latest" && ok "s2 runc pod (same image) prints /data/layer2" ||
-      ko "s2 runc pod (same image) prints /data/layer2" "$E2E_OUT"
+    see_log "s2 runc pod (same image) prints /data/layer2" "$CTR_ID" "layer2 $KATA_IMAGE:latest"
   else ko "s2 runc pod (same image) started" "$E2E_OUT"; fi
   if dep_run runc "s2-other" "$(image_ref "$other" latest)" "" /bin/cat /data/layer3; then
-    dep_wait_log "$CTR_ID" "layer3 $other:latest" && ok "s2 runc pod (other image) prints /data/layer3" ||
-      ko "s2 runc pod (other image) prints /data/layer3" "$E2E_OUT"
-    ck "s2 other image's snapshots are overlayfs's" in_snapshotter overlayfs $(image_chain_ids "$other" latest)
+    see_log "s2 runc pod (other image) prints /data/layer3" "$CTR_ID" "layer3 $other:latest"
+    mapfile -t CHAINS < <(image_chain_ids "$other" latest)
+    ck "s2 other image's snapshots are overlayfs's" in_snapshotter overlayfs "${CHAINS[@]}"
   else ko "s2 runc pod (other image) started" "$E2E_OUT"; fi
   h_check "[$V] s2 kata container still running" test "$(dep_state "$KATA_CTR")" = CONTAINER_RUNNING
 }
@@ -168,8 +172,7 @@ s4_named_user() {
   ref="$(image_ref "$img" latest)"
   ck "s4 pull" crictl pull --pod-config "$(dep_pod "pull-$img" kata)" "$ref"
   if dep_run kata "s4" "$ref" guest /bin/sh -c 'id -u; id -un'; then
-    dep_wait_log "$CTR_ID" "1000" && ok "s4 runAsUsername guest runs as uid 1000" ||
-      ko "s4 runAsUsername guest runs as uid 1000" "$E2E_OUT"
+    see_log "s4 runAsUsername guest runs as uid 1000" "$CTR_ID" "1000"
   else ko "s4 kata pod with runAsUsername guest" "$E2E_OUT"; fi
 }
 
@@ -196,8 +199,7 @@ s7_bad_input() {
   ref="$(image_ref "$img" latest)"
   ck "s7 pull of an excluded image" crictl pull --pod-config "$(dep_pod "pull-$img" kata)" "$ref"
   if dep_run kata "s7-excluded" "$ref" "" /bin/cat /data/layer3; then
-    dep_wait_log "$CTR_ID" "layer3 $img:latest" && ok "s7 excluded image runs (host path)" ||
-      ko "s7 excluded image runs (host path)" "$E2E_OUT"
+    see_log "s7 excluded image runs (host path)" "$CTR_ID" "layer3 $img:latest"
     ck "s7 shim took the host path" shim_says "$CTR_ID" "host path"
   else ko "s7 excluded image runs (host path)" "$E2E_OUT"; fi
   # Tampered layer blob in the registry: the shim (guest) refuses.
@@ -228,18 +230,18 @@ s5_restarts() {
   ref="$(image_ref "$img" latest)"
   ck "s5 pull" crictl pull --pod-config "$(dep_pod "pull-$img" kata)" "$ref"
   containerd_restart
-  restart_daemon >/dev/null 2>&1 && ok "s5 daemon SIGTERM exit 0" || ko "s5 daemon SIGTERM exit 0"
+  if restart_daemon >/dev/null 2>&1; then ok "s5 daemon SIGTERM exit 0"; else ko "s5 daemon SIGTERM exit 0"; fi
   kill9_daemon
   start_daemon
-  containerd_wait_snapshotter && ok "s5 containerd reaches the daemon again" || ko "s5 containerd reaches the daemon" "$E2E_OUT"
+  if containerd_wait_snapshotter; then ok "s5 containerd reaches the daemon again"
+  else ko "s5 containerd reaches the daemon again" "$E2E_OUT"; fi
   local c missing=0
   for c in $(image_chain_ids "$img" latest); do
     ctr_cmd -n k8s.io snapshots --snapshotter "$GP_SNAPSHOTTER" info "$c" >/dev/null 2>&1 || missing=$((missing + 1))
   done
   h_check "[$V] s5 every layer snapshot still stats ($missing missing)" test "$missing" = 0
   if dep_run kata "s5" "$ref" "" /bin/cat /data/layer3; then
-    dep_wait_log "$CTR_ID" "layer3 $img:latest" && ok "s5 kata pod starts after the restarts" ||
-      ko "s5 kata pod starts after the restarts" "$E2E_OUT"
+    see_log "s5 kata pod starts after the restarts" "$CTR_ID" "layer3 $img:latest"
   else ko "s5 kata pod starts after the restarts" "$E2E_OUT"; fi
 }
 
@@ -292,8 +294,7 @@ s8_uninstall() {
   containerd_restart
   ok "s8 containerd starts without guest-pull"
   if dep_run runc "s8-runc" "$(image_ref "other-$V" latest)" "" /bin/cat /data/layer3; then
-    dep_wait_log "$CTR_ID" "layer3 other-$V:latest" && ok "s8 runc pod runs after the uninstall" ||
-      ko "s8 runc pod runs after the uninstall" "$E2E_OUT"
+    see_log "s8 runc pod runs after the uninstall" "$CTR_ID" "layer3 other-$V:latest"
   else ko "s8 runc pod runs after the uninstall" "$E2E_OUT"; fi
   if dep_run kata "s8-kata" "$(image_ref "$gp_img" latest)" "" /bin/cat /data/layer3; then
     ko "s8 kata pod on a guest-pulled image fails after the uninstall" "it started"
@@ -322,8 +323,9 @@ s3_runc_first() {
     else ko "s3 kata pod on an image pulled for runc prints its file" "$E2E_OUT"; fi
   else
     h_figure "[$V] s3 behaviour" "refused: $(tail -n 1 <<<"$E2E_OUT")"
-    grep -qiE 'guest-pull|snapshot|label|annotation|not found' <<<"$E2E_OUT" &&
-      ok "s3 refused with a clear error" || ko "s3 refused with a clear error" "$E2E_OUT"
+    if grep -qiE 'guest-pull|snapshot|label|annotation|not found' <<<"$E2E_OUT"; then
+      ok "s3 refused with a clear error"
+    else ko "s3 refused with a clear error" "$E2E_OUT"; fi
   fi
 }
 
