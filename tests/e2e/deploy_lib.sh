@@ -40,7 +40,7 @@ dep_tools() {
   done
   VERITY_TOOL="$E2E_BIN/guest-pull-verity"
   CRI_CLIENT="$E2E_BIN/cri-client"
-  (cd "$E2E_REPO/tests/tools/kata-shim" && CGO_ENABLED=0 timeout 1200 go build -trimpath \
+  (cd "$E2E_REPO/tests/tools/kata-shim" && CGO_ENABLED=0 timeout 1200 go build -trimpath -buildvcs=false \
     -o "$E2E_BIN/$DEP_SHIM" .) >&2 || return 1
   CRICTL="$(go_peer_bin crictl)/crictl" || return 1
   daemon_binary
