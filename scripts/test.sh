@@ -21,7 +21,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 source tests/harness/harness.sh
 
 readonly SUITES=(unit conformance cri images deploy config_merge foundation
-                 standin_selftest functional compatibility stability
+                 standin_selftest functional compatibility stability deployments
                  snapshots_bench verity_bench)
 # The script of each suite (unit is bazel test, run_unit below).
 declare -A SUITE_SCRIPT=(
@@ -35,6 +35,7 @@ declare -A SUITE_SCRIPT=(
   [functional]=tests/e2e/functional.sh
   [compatibility]=tests/e2e/compatibility.sh
   [stability]=tests/e2e/stability.sh
+  [deployments]=tests/e2e/deployments.sh
   [snapshots_bench]=tests/bench/snapshots_bench.sh
   [verity_bench]=tests/bench/verity_bench.sh
 )
@@ -52,11 +53,13 @@ declare -A PLAN_DEFAULT=(
   [functional]="CRI guest pull of every image (OCI, Docker; the 300 MiB one unless E2E_SKIP_LARGE=1), negative cases, restart, removal"
   [compatibility]="guest pull next to overlayfs and host pulls, the image policy"
   [stability]="12 interruption cases (signals idle and mid-pull, containerd restart, daemon down)"
+  [deployments]="crictl pods through the kata-shaped shim on containerd 1.7.35 and 2.4.2 (runtime-specific snapshotter), scenarios 1-8"
   [snapshots_bench]="figures: snapshot operations, ours vs overlayfs (no thresholds)"
   [verity_bench]="figures: verity of 64 and 256 MiB layers vs veritysetup (no thresholds)"
 )
 declare -A PLAN_LONG=(
   [config_merge]="containerd 2.2.9's default config"
+  [deployments]="containerd 2.2.9"
   [images]="the 300 MiB image (unless E2E_SKIP_LARGE=1)"
 )
 TOTAL_PASSED=0

@@ -23,6 +23,10 @@
 #   E2E_KEEP              1 = keep the temp dir (peers are still stopped)
 #   E2E_LOG_LINES         lines per log dumped on failure (default 200)
 #   E2E_VERBOSE           1 = show output of passing checks too
+#
+# Another containerd version than Debian's (e.g. one of tests/tools/go_peers.sh):
+#   containerd_use_version BIN_DIR   its containerd, ctr and
+#                         containerd-shim-runc-v2 come first on PATH from now on
 
 E2E_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 E2E_REPO="$(cd "$E2E_LIB_DIR/../.." && pwd)"
@@ -448,6 +452,17 @@ EOF
   if [[ -n "${E2E_CONTAINERD_EXTRA:-}" ]]; then
     printf '\n%s\n' "$E2E_CONTAINERD_EXTRA" >>"$CONTAINERD_CONFIG"
   fi
+}
+
+# containerd_use_version BIN_DIR: containerd, ctr and containerd-shim-runc-v2
+# of another version (a dir holding all three) are used from now on.
+containerd_use_version() {
+  local b
+  for b in containerd ctr containerd-shim-runc-v2; do
+    [[ -x "$1/$b" ]] || e2e_die "containerd_use_version: no $b in $1"
+  done
+  PATH="$1:$PATH"
+  e2e_log "containerd: $("$1/containerd" --version)"
 }
 
 # containerd_start: writes the config (unless one exists) and starts

@@ -1,0 +1,283 @@
+# shellcheck shell=bash
+# deploy_lib.sh: helpers of tests/e2e/deployments.sh on top of lib.sh: the
+# containerd config of each version from what deploy/ installs, crictl and
+# the pod/container configs, the kata-shaped shim, and the observations the
+# scenarios assert on (registry log by client, snapshots per snapshotter,
+# the shim's decision log).
+#
+#   dep_tools                  builds the daemon, helper, verity tool,
+#                              cri-client and the shim into $E2E_BIN
+#   dep_pause_image            builds and pushes the pause image (PAUSE_REF)
+#   dep_use_version V          per-version paths (containerd, daemon, logs)
+#   dep_containerd_config V    writes the config of version V (see below)
+#   crictl ARGS...             crictl against the current containerd
+#   dep_pod NAME [kata|runc]   writes a pod config; prints its path
+#   dep_ctr NAME IMAGE [USER] CMD...  writes a container config; prints its path
+#   dep_run_kata/dep_run_runc  pod + container + start; sets POD_ID, CTR_ID
+#   host_layer_gets MARK DIGESTS...   layer blob GETs by containerd since MARK
+#   in_snapshotter NAME CHAIN_IDS...  all chain IDs are snapshots of NAME
+#
+# The containerd config of each version is what an operator has after
+# installing kata-deploy's runtime and our deploy/ files:
+#   base (test-only): root/state/sockets, CNI paths, the sandbox image and the
+#     loopback registry (hosts.toml); kata-deploy's runtime registration
+#     (runtime_type, runtime_path, pod_annotations), nothing of ours;
+#   version 2 (1.7): the main file merged by deploy/k8s/scripts/
+#     containerd-config.py (as the DaemonSet does) + conf.d/guest-pull-v2.toml;
+#   version 3 (2.x): conf.d/guest-pull-v3.toml as a drop-in.
+# The deploy drop-ins are copied with only the socket path changed.
+
+DEP_HANDLER="kata-qemu-coco-dev"
+DEP_SHIM="containerd-shim-kata-qemu-coco-dev-v2"
+DEP_DEPLOY_SOCK="/run/containerd-guest-pull-grpc/containerd-guest-pull-grpc.sock"
+
+dep_tools() {
+  local t
+  (cd "$E2E_REPO" && timeout 1800 bazel build //kata_volume/tools:guest-pull-verity \
+    //tests/tools/cri:cri-client //mount_helper:guest-pull-overlayfs) >&2 || return 1
+  for t in kata_volume/tools/guest-pull-verity tests/tools/cri/cri-client mount_helper/guest-pull-overlayfs; do
+    cp "$E2E_REPO/bazel-bin/$t" "$E2E_BIN/" || return 1
+  done
+  VERITY_TOOL="$E2E_BIN/guest-pull-verity"
+  CRI_CLIENT="$E2E_BIN/cri-client"
+  (cd "$E2E_REPO/tests/tools/kata-shim" && CGO_ENABLED=0 timeout 1200 go build -trimpath -buildvcs=false \
+    -o "$E2E_BIN/$DEP_SHIM" .) >&2 || return 1
+  CRICTL="$(go_peer_bin crictl)/crictl" || return 1
+  daemon_binary
+}
+
+# dep_pause_image: one layer with a static busybox and /pause (sleeps).
+dep_pause_image() {
+  local layout="$IMAGES_DIR/pause" bundle="$IMAGES_DIR/pause.bundle" r
+  umoci init --layout "$layout" && umoci new --image "$layout:latest" &&
+    umoci unpack --image "$layout:latest" "$bundle" >/dev/null || return 1
+  r="$bundle/rootfs"
+  mkdir -p "$r/bin" && cp "$(command -v busybox)" "$r/bin/busybox" &&
+    ln -s busybox "$r/bin/sh" && ln -s busybox "$r/bin/sleep" || return 1
+  printf '#!/bin/sh\nexec /bin/sleep 2147483647\n' >"$r/pause" && chmod 0755 "$r/pause"
+  umoci repack --refresh-bundle --image "$layout:latest" "$bundle" >/dev/null &&
+    umoci config --image "$layout:latest" --config.entrypoint /pause >/dev/null || return 1
+  rm -rf "$bundle"
+  image_push pause latest
+  PAUSE_REF="$(image_ref pause latest)"
+  dep_cache_add pause
+}
+
+# dep_cache_add NAME: the image's layers (diff_id, verity hash, passwd) into
+# the layer cache the daemon reads (it reloads the file when it changes).
+dep_cache_add() {
+  timeout "$E2E_CMD_TIMEOUT" "$VERITY_TOOL" cache "$IMAGES_DIR/$1" --output "$DEP_LAYER_CACHE" >/dev/null
+}
+
+# dep_image NAME [LAYERS]: a fresh busybox image (lib.sh), pushed, its
+# layers in the cache unless DEP_NO_CACHE=1.
+dep_image() {
+  image_build_busybox "$1" latest "${2:-3}" >&2
+  image_push "$1" latest
+  [[ "${DEP_NO_CACHE:-0}" == 1 ]] || dep_cache_add "$1" || e2e_die "layer cache of $1"
+}
+
+dep_use_version() {
+  local v="$1"
+  CONTAINERD_DIR="$E2E_DIR/cd-$v"
+  CONTAINERD_SOCK="$E2E_DIR/cd-$v.sock"
+  CONTAINERD_CONFIG="$CONTAINERD_DIR/config.toml"
+  CONTAINERD_LOG="$E2E_DIR/logs/containerd-$v.log"
+  GP_ROOT="$E2E_DIR/gp-$v"
+  GP_SOCK="$E2E_DIR/gp-$v.sock"
+  GP_LOG="$E2E_DIR/logs/daemon-$v.log"
+  export GUEST_PULL_SHIM_LOG="$E2E_DIR/logs/shim-$v.log"
+  export GUEST_PULL_SHIM_VERITY_TOOL="$VERITY_TOOL"
+  export GUEST_PULL_SHIM_BUSYBOX
+  GUEST_PULL_SHIM_BUSYBOX="$(command -v busybox)"
+  PODS_DIR="$E2E_DIR/pods-$v"
+  mkdir -p "$CONTAINERD_DIR/conf.d" "$PODS_DIR" "$CONTAINERD_DIR/cni/bin" "$CONTAINERD_DIR/cni/conf"
+  : >"$GUEST_PULL_SHIM_LOG"
+}
+
+# dep_deploy_dropin CONFIG_VERSION: deploy/'s drop-in with our socket path.
+dep_deploy_dropin() {
+  sed "s#\"$DEP_DEPLOY_SOCK\"#\"$GP_SOCK\"#" \
+    "$E2E_REPO/deploy/containerd/conf.d/guest-pull-v$1.toml"
+}
+
+dep_hosts_toml() {
+  mkdir -p "$CONTAINERD_DIR/certs.d/$REGISTRY_ADDR"
+  cat >"$CONTAINERD_DIR/certs.d/$REGISTRY_ADDR/hosts.toml" <<EOF
+server = "http://$REGISTRY_ADDR"
+[host."http://$REGISTRY_ADDR"]
+  capabilities = ["pull", "resolve"]
+EOF
+}
+
+# dep_containerd_config 2|3 [uninstalled]: the main config (+ drop-ins).
+dep_containerd_config() {
+  local cv="$1" state="${2:-installed}" base="$CONTAINERD_DIR/base.toml" cri rt
+  dep_hosts_toml
+  rm -f "$CONTAINERD_DIR"/conf.d/*.toml
+  if [[ "$cv" == 2 ]]; then cri='plugins."io.containerd.grpc.v1.cri"'; rt="$cri.containerd"
+  else cri='plugins."io.containerd.cri.v1.runtime"'; rt="$cri.containerd"; fi
+  {
+    echo "version = $cv"
+    echo "root = \"$CONTAINERD_DIR/root\""
+    echo "state = \"$CONTAINERD_DIR/state\""
+    [[ "$cv" == 2 ]] || echo "imports = [\"$CONTAINERD_DIR/conf.d/*.toml\"]"
+    printf '[grpc]\n  address = "%s"\n[ttrpc]\n  address = "%s.ttrpc"\n' "$CONTAINERD_SOCK" "$CONTAINERD_SOCK"
+    printf '[plugins."io.containerd.internal.v1.opt"]\n  path = "%s/opt"\n' "$CONTAINERD_DIR"
+    if [[ "$cv" == 2 ]]; then
+      printf '[%s]\n  disable_tcp_service = true\n  stream_server_address = "127.0.0.1"\n' "$cri"
+      printf '  stream_server_port = "0"\n  sandbox_image = "%s"\n' "$PAUSE_REF"
+      printf '  restrict_oom_score_adj = true\n'
+      printf '[%s.registry]\n  config_path = "%s/certs.d"\n' "$cri" "$CONTAINERD_DIR"
+    else
+      printf '[plugins."io.containerd.grpc.v1.cri"]\n  disable_tcp_service = true\n'
+      printf '  stream_server_address = "127.0.0.1"\n  stream_server_port = "0"\n'
+      printf '[plugins."io.containerd.cri.v1.images".pinned_images]\n  sandbox = "%s"\n' "$PAUSE_REF"
+      printf '[plugins."io.containerd.cri.v1.images".registry]\n  config_path = "%s/certs.d"\n' "$CONTAINERD_DIR"
+    fi
+    # This machine's root lacks CAP_SYS_RESOURCE: clamp the pods' oom_score_adj.
+    if [[ "$cv" == 2 ]]; then
+      printf '[%s.cni]\n  bin_dir = "%s/cni/bin"\n' "$cri" "$CONTAINERD_DIR"
+    else
+      printf '[%s]\n  restrict_oom_score_adj = true\n' "$cri"
+      printf '[%s.cni]\n  bin_dirs = ["%s/cni/bin"]\n' "$cri" "$CONTAINERD_DIR"
+    fi
+    printf '  conf_dir = "%s/cni/conf"\n' "$CONTAINERD_DIR"
+    # containerd 1.7 drops its default runc runtime once the file names any
+    # runtime: an operator's 1.7 config (containerd config default) has it.
+    [[ "$cv" == 3 ]] || printf '[%s.runtimes.runc]\n  runtime_type = "io.containerd.runc.v2"\n' "$rt"
+    # kata-deploy's registration of the runtime (its values, our shim).
+    printf '[%s.runtimes.%s]\n  runtime_type = "io.containerd.%s.v2"\n' "$rt" "$DEP_HANDLER" "$DEP_HANDLER"
+    printf '  runtime_path = "%s/%s"\n  privileged_without_host_devices = true\n' "$E2E_BIN" "$DEP_SHIM"
+    printf '  pod_annotations = ["io.katacontainers.*"]\n'
+    printf '  container_annotations = ["io.kubernetes.container.terminationMessage*"]\n'
+  } >"$base"
+  if [[ "$state" != installed ]]; then
+    cp "$base" "$CONTAINERD_CONFIG"
+  elif [[ "$cv" == 2 ]]; then
+    dep_deploy_dropin 2 >"$CONTAINERD_DIR/conf.d/guest-pull.toml"
+    python3 "$E2E_REPO/deploy/k8s/scripts/containerd-config.py" merge "$base" \
+      --config-path "$CONTAINERD_CONFIG" --dropin "$CONTAINERD_DIR/conf.d/guest-pull.toml" \
+      --address "$GP_SOCK" >"$CONTAINERD_CONFIG" || return 1
+  else
+    dep_deploy_dropin 3 >"$CONTAINERD_DIR/conf.d/guest-pull.toml"
+    cp "$base" "$CONTAINERD_CONFIG"
+  fi
+}
+
+# dep_daemon_config: guest pull of every image but the excluded ones, verity
+# required, the layer cache of this suite.
+dep_daemon_config() {
+  daemon_write_config
+  daemon_config_append <<EOF
+
+[guest_pull]
+enable = true
+include = [".*"]
+exclude = [".*/excluded-.*"]
+
+[verity]
+mode = "required"
+layer_cache = "$DEP_LAYER_CACHE"
+write_passwd = true
+EOF
+}
+
+crictl() {
+  [[ -f "$E2E_DIR/crictl.yaml" ]] || echo "debug: false" >"$E2E_DIR/crictl.yaml"
+  timeout "$E2E_CMD_TIMEOUT" "$CRICTL" --config "$E2E_DIR/crictl.yaml" -r "unix://$CONTAINERD_SOCK" -i "unix://$CONTAINERD_SOCK" \
+    --timeout 110s "$@"
+}
+
+# dep_pod NAME kata|runc [pull-annotation]: prints the pod config path.
+dep_pod() {
+  local name="$1" kind="$2" f="$PODS_DIR/$1.pod.json" ann='{}'
+  [[ "$kind" == kata ]] && ann="{\"io.containerd.cri.runtime-handler\": \"$DEP_HANDLER\"}"
+  mkdir -p "$PODS_DIR/$name"
+  jq -n --arg n "$name" --arg d "$PODS_DIR/$name" --argjson a "$ann" '{
+    metadata: {name: $n, namespace: "deploy", uid: ("uid-" + $n), attempt: 0},
+    log_directory: $d, annotations: $a,
+    linux: {security_context: {namespace_options: {network: 2}}}}' >"$f"
+  echo "$f"
+}
+
+# dep_ctr NAME IMAGE USER CMD...: prints the container config path (USER ""
+# = the image's).
+dep_ctr() {
+  local name="$1" image="$2" user="$3" f="$PODS_DIR/$1.ctr.json"
+  shift 3
+  local cmd
+  # Not jq --args: jq would take a "-c" of the command as its own option.
+  cmd="$(printf '%s\n' "$@" | jq -R . | jq -s -c .)"
+  jq -n --arg n "$name" --arg i "$image" --arg u "$user" --argjson cmd "$cmd" '{
+    metadata: {name: $n}, image: {image: $i}, command: $cmd,
+    log_path: ($n + ".log"),
+    linux: (if $u == "" then {} else {security_context: {run_as_username: $u}} end)}' >"$f"
+  echo "$f"
+}
+
+# dep_run KIND POD_NAME IMAGE USER CMD...: runp (with the kata handler for
+# kata), create, start. Sets POD_ID and CTR_ID; the failing step's output
+# is in E2E_OUT.
+dep_run() {
+  local kind="$1" name="$2" image="$3" user="$4" pod ctr
+  shift 4
+  POD_ID=""; CTR_ID=""
+  pod="$(dep_pod "$name" "$kind")"
+  ctr="$(dep_ctr "$name-c" "$image" "$user" "$@")"
+  local -a rt=()
+  [[ "$kind" == kata ]] && rt=(--runtime "$DEP_HANDLER")
+  E2E_OUT="$(crictl runp "${rt[@]}" "$pod" 2>&1)" || return 1
+  POD_ID="$(tail -n 1 <<<"$E2E_OUT")"
+  E2E_OUT="$(crictl create "$POD_ID" "$ctr" "$pod" 2>&1)" || return 1
+  CTR_ID="$(tail -n 1 <<<"$E2E_OUT")"
+  E2E_OUT="$(crictl start "$CTR_ID" 2>&1)" || return 1
+}
+
+# dep_wait_log CTR_ID TEXT: waits (bounded) until the container's log holds
+# TEXT.
+dep_wait_log() {
+  local deadline=$((SECONDS + 60))
+  until crictl logs "$1" 2>&1 | grep -qF -- "$2"; do
+    ((SECONDS < deadline)) || { E2E_OUT="$(crictl logs "$1" 2>&1)"; return 1; }
+    sleep 0.3
+  done
+}
+
+dep_state() { crictl inspect "$1" 2>/dev/null | jq -r '.status.state'; }
+
+# host_layer_gets MARK DIGESTS...: blob GETs of those digests made by
+# containerd (its user agent; DEP_CLIENT names another) since
+# registry_log_mark MARK.
+host_layer_gets() {
+  local mark="$1" d n total=0
+  shift
+  for d in "$@"; do
+    n="$(tail -n "+$mark" "$REGISTRY_LOG" | grep -E "\"GET /v2/[^ \"]+/blobs/$d HTTP" |
+      grep -cF "${DEP_CLIENT:-containerd/}" || true)"
+    total=$((total + n))
+  done
+  echo "$total"
+}
+
+# in_snapshotter NAME CHAIN_IDS...: every chain ID is a snapshot of NAME.
+in_snapshotter() {
+  local name="$1" list c
+  shift
+  list="$(ctr_cmd -n k8s.io snapshots --snapshotter "$name" ls 2>&1)" || return 1
+  for c in "$@"; do grep -qF -- "$c" <<<"$list" || return 1; done
+}
+
+# none_in_snapshotter NAME CHAIN_IDS...: no chain ID is a snapshot of NAME.
+none_in_snapshotter() {
+  local name="$1" list c
+  shift
+  list="$(ctr_cmd -n k8s.io snapshots --snapshotter "$name" ls 2>&1)" || return 1
+  for c in "$@"; do ! grep -qF -- "$c" <<<"$list" || return 1; done
+}
+
+# shim_says CTR_ID TEXT: the shim's decision log has TEXT for the container.
+shim_says() { grep -F "container $1" "$GUEST_PULL_SHIM_LOG" | grep -qF -- "$2"; }
+
+# dep_rm_pods: stops and removes every pod (bounded).
+dep_rm_pods() { crictl rmp -a -f >/dev/null 2>&1 || true; }

@@ -1,0 +1,410 @@
+#!/usr/bin/env bash
+# deployments.sh: real deployments (issue 11). For each containerd version of
+# the matrix, a private containerd (built from its Go module, go_peers.sh)
+# with the config deploy/ installs, our daemon as the runtime-specific
+# snapshotter of RuntimeClass kata-qemu-coco-dev, the kata-shaped shim
+# (tests/tools/kata-shim) registered as kata-deploy registers kata, and a
+# loopback registry; everything driven with crictl (host network, no CNI).
+#
+# Matrix: containerd 1.7.35 and 2.4.2 (default), 2.2.9 (long mode only).
+# Debian's 1.6 (global snapshotter) is covered by the other e2e suites.
+# Scenarios (issue 11 numbering), each per version:
+#   1 kata pod from a fresh multi-layer image (pulled with the pod
+#     annotation io.containerd.cri.runtime-handler via crictl pull
+#     --pod-config, and with PullImageRequest.Image.RuntimeHandler via
+#     cri-client as kubelet does): prints a file of the image; no layer blob
+#     GET by containerd; the snapshots are guest-pull's only
+#   2 runc pods beside it (same image, another image): overlayfs, host unpack
+#   4 runAsUser by name
+#   7 bad input: verity required with a missing hash; an excluded image runs
+#     through the host path; a tampered blob refused by the shim
+#   5 containerd and our daemon (SIGTERM, SIGKILL) restarted between pull
+#     and create
+#   6 rmp/rmi: GC removes our snapshots; crictl imagefsinfo
+#   3 image first pulled for runc, then used by a kata pod
+#   8 uninstall (daemon stopped, config without our entries): runc pods run,
+#     a kata pod on a guest-pulled image fails; reinstall restores scenario 1
+# Prints a table scenario x version and "N passed, M failed, K skipped".
+set -euo pipefail
+
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=../harness/harness.sh
+source "$E2E_REPO/tests/harness/harness.sh"
+# shellcheck source=../tools/go_peers.sh
+source "$E2E_REPO/tests/tools/go_peers.sh"
+# shellcheck source-path=SCRIPTDIR source=standin_lib.sh
+source "$E2E_LIB_DIR/standin_lib.sh"
+# shellcheck source-path=SCRIPTDIR source=suite_lib.sh
+source "$E2E_LIB_DIR/suite_lib.sh"
+# shellcheck source-path=SCRIPTDIR source=deploy_lib.sh
+source "$E2E_LIB_DIR/deploy_lib.sh"
+
+declare -A RESULT=()
+# DEP_VERSIONS narrows the matrix (e.g. "2.4") when debugging.
+read -r -a VERSIONS <<<"${DEP_VERSIONS:-1.7 2.4 2.2}"
+SCENARIOS=(1 2 4 7 5 6 3 8)
+
+# ------------------------------------------------------------ bookkeeping
+
+SC_FAILED=0
+SC_PASSED=0
+sc_begin() { SC_FAILED=$H_FAILED; SC_PASSED=$H_PASSED; }
+sc_end() {
+  local key="$1,$2"
+  if ((H_FAILED > SC_FAILED)); then RESULT[$key]="FAIL"
+  elif ((H_PASSED > SC_PASSED)); then RESULT[$key]="pass"
+  else RESULT[$key]="skip"; fi
+}
+
+# ck NAME CMD...: h_check with the version in the name.
+ck() { local n="$1"; shift; h_check "[$V] $n" "$@"; }
+ok() { h_pass "[$V] $1"; }
+ko() { h_fail "[$V] $1" "${2:-}"; }
+# see_log NAME CTR_ID TEXT: one pass if the container's log shows TEXT.
+see_log() { if dep_wait_log "$2" "$3"; then ok "$1"; else ko "$1" "$E2E_OUT"; fi; }
+
+# consistent DESC: suite_lib.sh's check_consistent (containerd's records ==
+# the daemon's, each Stat-able, one directory per record, no mount), its
+# lib.sh counts moved into the harness's.
+consistent() {
+  local p0=$E2E_PASSED f0=$E2E_FAILED
+  check_consistent "[$V] $1" 2>"$E2E_DIR/consistent.out"
+  sed 's/^\[[0-9:]*\] //' "$E2E_DIR/consistent.out"
+  H_PASSED=$((H_PASSED + E2E_PASSED - p0)); H_FAILED=$((H_FAILED + E2E_FAILED - f0))
+  E2E_PASSED=$p0; E2E_FAILED=$f0
+}
+
+print_table() {
+  local v s line
+  echo "Scenario x containerd version (issue 11 numbering):"
+  line="$(printf '%-10s' scenario)"
+  for v in "${VERSIONS[@]}"; do line+="$(printf '%-8s' "$v")"; done
+  echo "$line"
+  for s in "${SCENARIOS[@]}"; do
+    line="$(printf '%-10s' "$s")"
+    for v in "${VERSIONS[@]}"; do line+="$(printf '%-8s' "${RESULT[$s,$v]:-skip}")"; done
+    echo "$line"
+  done
+  echo "(7, undecodable volume: the shim's unit test, go test in tests/tools/kata-shim)"
+}
+
+dep_teardown() {
+  local status=$?
+  set +e
+  dep_rm_pods 2>/dev/null
+  containerd_stop
+  [[ -z "$GP_PID" ]] || stop_daemon
+  registry_stop
+  e2e_unmount_all || h_fail "could not unmount everything under $E2E_DIR"
+  if ((E2E_FAILED > 0)); then H_FAILED=$((H_FAILED + E2E_FAILED)); fi
+  if ((status != 0 && H_FAILED == 0)); then h_fail "suite aborted (status $status)"; fi
+  ((H_FAILED == 0)) || e2e_dump_logs
+  if [[ "${E2E_KEEP:-0}" != 1 ]] && ! grep -qF " $E2E_DIR/" /proc/self/mounts; then rm -rf "$E2E_DIR"; fi
+  print_table
+  h_finish
+}
+
+# ---------------------------------------------------------------- scenarios
+
+# s1_handler_on_17: containerd 1.7 ignores PullImageRequest.Image.RuntimeHandler
+# (documented): such a pull lands in the default snapshotter.
+s1_handler_on_17() {
+  local img="handler-$V"
+  dep_image "$img"
+  mapfile -t CHAINS < <(image_chain_ids "$img" latest)
+  ck "s1 PullImage with Image.RuntimeHandler (cri-client, as kubelet)" \
+    timeout "$E2E_CMD_TIMEOUT" "$CRI_CLIENT" --address "$CONTAINERD_SOCK" pull "$(image_ref "$img" latest)" \
+    --runtime-handler "$DEP_HANDLER"
+  ck "s1 [handler] 1.7 ignores the handler: the image is overlayfs's (documented)" \
+    in_snapshotter overlayfs "${CHAINS[@]}"
+}
+
+# s1 PULL_WAY: a kata pod from a fresh 3-layer image.
+s1_kata_pod() {
+  local way="$1" img ref mark out
+  img="fresh-$V-$way"
+  dep_image "$img"
+  ref="$(image_ref "$img" latest)"
+  mapfile -t DIGESTS < <(image_layer_digests "$img" latest)
+  mapfile -t CHAINS < <(image_chain_ids "$img" latest)
+  mark="$(registry_log_mark)"
+  if [[ "$way" == annotation* ]]; then
+    ck "s1 crictl pull --pod-config (annotation io.containerd.cri.runtime-handler)" \
+      crictl pull --pod-config "$(dep_pod "pull-$img" kata)" "$ref"
+  else
+    ck "s1 PullImage with Image.RuntimeHandler (cri-client, as kubelet)" \
+      timeout "$E2E_CMD_TIMEOUT" "$CRI_CLIENT" --address "$CONTAINERD_SOCK" pull "$ref" \
+      --runtime-handler "$DEP_HANDLER"
+  fi
+  ck "s1 [$way] image snapshots are guest-pull's" in_snapshotter "$GP_SNAPSHOTTER" "${CHAINS[@]}"
+  ck "s1 [$way] and not overlayfs's" none_in_snapshotter overlayfs "${CHAINS[@]}"
+  if dep_run kata "s1-$way" "$ref" "" /bin/sh -c 'cat /data/layer3; exec sleep 600'; then
+    ok "s1 [$way] kata pod runp/create/start"
+    see_log "s1 [$way] container prints /data/layer3" "$CTR_ID" "layer3 $img:latest $IMAGE_NONCE"
+    ck "s1 [$way] shim: no host mount, guest pull" shim_says "$CTR_ID" "no host mount (guest pull)"
+    ck "s1 [$way] shim: every layer verified" shim_says "$CTR_ID" "layer 2 ("
+  else
+    ko "s1 [$way] kata pod runp/create/start" "$E2E_OUT"
+  fi
+  out="$(host_layer_gets "$mark" "${DIGESTS[@]}")"
+  h_check "[$V] s1 [$way] no layer blob GET by containerd (got $out)" test "$out" = 0
+  out="$(DEP_CLIENT='guest-pull-kata-shim' host_layer_gets "$mark" "${DIGESTS[@]}")"
+  h_check "[$V] s1 [$way] the guest fetched each layer ($out GETs)" test "$out" = "${#DIGESTS[@]}"
+  KATA_CTR="$CTR_ID"; KATA_IMAGE="$img"
+}
+
+s2_runc_pods() {
+  local ref other="other-$V" mark n
+  ref="$(image_ref "$KATA_IMAGE" latest)"
+  DEP_NO_CACHE=1 dep_image "$other"
+  mark="$(registry_log_mark)"
+  ck "s2 crictl pull (no handler) of the pause image" crictl pull "$PAUSE_REF"
+  ck "s2 crictl pull of the kata pod's image for runc" crictl pull "$ref"
+  ck "s2 crictl pull of another image" crictl pull "$(image_ref "$other" latest)"
+  mapfile -t CHAINS < <(image_chain_ids "$KATA_IMAGE" latest)
+  ck "s2 same image now unpacked in overlayfs too" in_snapshotter overlayfs "${CHAINS[@]}"
+  mapfile -t DIGESTS < <(image_layer_digests "$KATA_IMAGE" latest)
+  n="$(host_layer_gets "$mark" "${DIGESTS[@]}")"
+  h_check "[$V] s2 host fetched the layers for runc ($n GETs)" test "$n" -ge 3
+  if dep_run runc "s2-same" "$ref" "" /bin/sh -c 'cat /data/layer2; exec sleep 600'; then
+    ok "s2 runc pod (same image) started"
+    see_log "s2 runc pod (same image) prints /data/layer2" "$CTR_ID" "layer2 $KATA_IMAGE:latest"
+  else ko "s2 runc pod (same image) started" "$E2E_OUT"; fi
+  if dep_run runc "s2-other" "$(image_ref "$other" latest)" "" /bin/cat /data/layer3; then
+    see_log "s2 runc pod (other image) prints /data/layer3" "$CTR_ID" "layer3 $other:latest"
+    mapfile -t CHAINS < <(image_chain_ids "$other" latest)
+    ck "s2 other image's snapshots are overlayfs's" in_snapshotter overlayfs "${CHAINS[@]}"
+  else ko "s2 runc pod (other image) started" "$E2E_OUT"; fi
+  h_check "[$V] s2 kata container still running" test "$(dep_state "$KATA_CTR")" = CONTAINER_RUNNING
+}
+
+s4_named_user() {
+  local img="user-$V" ref
+  dep_image "$img"
+  ref="$(image_ref "$img" latest)"
+  ck "s4 pull" crictl pull --pod-config "$(dep_pod "pull-$img" kata)" "$ref"
+  if dep_run kata "s4" "$ref" guest /bin/sh -c 'id -u; id -un'; then
+    see_log "s4 runAsUsername guest runs as uid 1000" "$CTR_ID" "1000"
+  else ko "s4 kata pod with runAsUsername guest" "$E2E_OUT"; fi
+}
+
+s7_bad_input() {
+  local img ref out blob
+  # Verity required, no hash known for the image's layers.
+  img="nohash-$V"
+  DEP_NO_CACHE=1 dep_image "$img"
+  ref="$(image_ref "$img" latest)"
+  # The daemon refuses the rootfs (Prepare/Mounts) naming the layers; with
+  # remote snapshots containerd may already refuse at pull.
+  if out="$(crictl pull --pod-config "$(dep_pod "pull-$img" kata)" "$ref" 2>&1)" &&
+    dep_run kata "s7-nohash" "$ref" "" /bin/cat /data/layer3; then
+    ko "s7 image without expected verity hashes is refused" "$out"
+  else
+    ok "s7 image without expected verity hashes is refused"
+    out+=$'\n'"$E2E_OUT"
+    h_check "[$V] s7 crictl's error names the layers and the cause" \
+      grep -qE "verity mode is required .*$(image_layer_digests "$img" latest | head -n1)" <<<"$out"
+  fi
+  # Excluded by policy: host unpack in guest-pull, host path in the shim.
+  img="excluded-$V"
+  dep_image "$img"
+  ref="$(image_ref "$img" latest)"
+  ck "s7 pull of an excluded image" crictl pull --pod-config "$(dep_pod "pull-$img" kata)" "$ref"
+  if dep_run kata "s7-excluded" "$ref" "" /bin/cat /data/layer3; then
+    see_log "s7 excluded image runs (host path)" "$CTR_ID" "layer3 $img:latest"
+    ck "s7 shim took the host path" shim_says "$CTR_ID" "host path"
+  else ko "s7 excluded image runs (host path)" "$E2E_OUT"; fi
+  # Tampered layer blob in the registry: the shim (guest) refuses.
+  img="tampered-$V"
+  dep_image "$img"
+  ref="$(image_ref "$img" latest)"
+  ck "s7 pull of the image to tamper" crictl pull --pod-config "$(dep_pod "pull-$img" kata)" "$ref"
+  blob="$(registry_blob_file "$(image_layer_digests "$img" latest | sed -n 2p)")"
+  python3 - "$blob" <<'EOF'
+import sys
+p = sys.argv[1]
+d = bytearray(open(p, "rb").read())
+d[len(d) // 2] ^= 0xFF
+open(p, "wb").write(bytes(d))
+EOF
+  if dep_run kata "s7-tampered" "$ref" "" /bin/cat /data/layer3; then
+    ko "s7 tampered blob refused" "container started"
+  else
+    ok "s7 tampered blob refused at start"
+    h_check "[$V] s7 crictl's error names layer 1 and says tampered" \
+      grep -qE "layer 1 \(sha256:[0-9a-f]+\): blob content hashes to .*tampered" <<<"$E2E_OUT"
+  fi
+}
+
+s5_restarts() {
+  local img="restart-$V" ref
+  dep_image "$img"
+  ref="$(image_ref "$img" latest)"
+  ck "s5 pull" crictl pull --pod-config "$(dep_pod "pull-$img" kata)" "$ref"
+  containerd_restart
+  if restart_daemon >/dev/null 2>&1; then ok "s5 daemon SIGTERM exit 0"; else ko "s5 daemon SIGTERM exit 0"; fi
+  kill9_daemon
+  start_daemon
+  if containerd_wait_snapshotter; then ok "s5 containerd reaches the daemon again"
+  else ko "s5 containerd reaches the daemon again" "$E2E_OUT"; fi
+  local c missing=0
+  for c in $(image_chain_ids "$img" latest); do
+    ctr_cmd -n k8s.io snapshots --snapshotter "$GP_SNAPSHOTTER" info "$c" >/dev/null 2>&1 || missing=$((missing + 1))
+  done
+  h_check "[$V] s5 every layer snapshot still stats ($missing missing)" test "$missing" = 0
+  consistent "s5 after the restarts"
+  if dep_run kata "s5" "$ref" "" /bin/cat /data/layer3; then
+    see_log "s5 kata pod starts after the restarts" "$CTR_ID" "layer3 $img:latest"
+  else ko "s5 kata pod starts after the restarts" "$E2E_OUT"; fi
+}
+
+s6_remove() {
+  local img="s6-$V" ref c left deadline out
+  dep_image "$img"
+  ref="$(image_ref "$img" latest)"
+  ck "s6 pull" crictl pull --pod-config "$(dep_pod "pull-$img" kata)" "$ref"
+  dep_run kata "s6" "$ref" "" /bin/cat /data/layer3 || ko "s6 kata pod" "$E2E_OUT"
+  s6_imagefsinfo
+  dep_rm_pods
+  ck "s6 crictl rmi" crictl rmi "$ref"
+  mapfile -t CHAINS < <(image_chain_ids "$img" latest)
+  deadline=$((SECONDS + 60))
+  until none_in_snapshotter "$GP_SNAPSHOTTER" "${CHAINS[@]}"; do
+    ((SECONDS < deadline)) || break
+    sleep 1
+  done
+  ck "s6 GC removed the image's guest-pull snapshots" none_in_snapshotter "$GP_SNAPSHOTTER" "${CHAINS[@]}"
+  consistent "s6 after rmp/rmi"
+}
+
+# s6_imagefsinfo: what CRI reports for kubelet's image GC and eviction.
+s6_imagefsinfo() {
+  local out fs gp
+  out="$(crictl imagefsinfo 2>"$E2E_DIR/logs/imagefsinfo.err")" ||
+    { ko "s6 crictl imagefsinfo" "$(cat "$E2E_DIR/logs/imagefsinfo.err")"; return 0; }
+  printf '%s\n' "$out" >"$E2E_DIR/logs/imagefsinfo-$V.json"
+  fs="$(jq -r '[.. | objects | select(has("fsId")) | "\(.fsId.mountpoint)=\(.usedBytes.value)"] | join(" ")' \
+    <<<"$out" 2>/dev/null || true)"
+  h_figure "[$V] imagefsinfo (mountpoint=usedBytes)" "${fs:-none}"
+  gp="$(tr ' ' '\n' <<<"$fs" | grep -F "$GP_ROOT" || true)"
+  if [[ -n "$gp" ]]; then
+    ok "s6 imagefsinfo lists the guest-pull snapshotter's filesystem ($gp)"
+    h_check "[$V] s6 its usage is not zero while it holds layers" test "${gp#*=}" -gt 0
+  else
+    h_skip "[$V] s6 imagefsinfo lists the guest-pull filesystem" \
+      "containerd $V reports only: ${fs:-nothing} (its default snapshotter's filesystem)"
+  fi
+}
+
+# s8: uninstall (daemon stopped, containerd config without our entries),
+# then reinstall.
+s8_uninstall() {
+  local cv="$1" gp_img="user-$V" out
+  dep_rm_pods
+  stop_daemon || ko "s8 daemon stops (SIGTERM) for the uninstall"
+  dep_containerd_config "$cv" uninstalled
+  containerd_restart
+  ok "s8 containerd starts without guest-pull"
+  if dep_run runc "s8-runc" "$(image_ref "other-$V" latest)" "" /bin/cat /data/layer3; then
+    see_log "s8 runc pod runs after the uninstall" "$CTR_ID" "layer3 other-$V:latest"
+  else ko "s8 runc pod runs after the uninstall" "$E2E_OUT"; fi
+  if dep_run kata "s8-kata" "$(image_ref "$gp_img" latest)" "" /bin/cat /data/layer3; then
+    ko "s8 kata pod on a guest-pulled image fails after the uninstall" "it started"
+  else
+    ok "s8 kata pod on a guest-pulled image fails after the uninstall"
+    h_figure "[$V] s8 error" "$(grep -o 'desc = .*' <<<"$E2E_OUT" | head -n 1 | cut -c1-200)"
+  fi
+  dep_rm_pods
+  dep_containerd_config "$cv" || { ko "s8 reinstall config"; return 0; }
+  start_daemon
+  containerd_restart
+  containerd_wait_snapshotter || ko "s8 containerd reaches the daemon after reinstall" "$E2E_OUT"
+  s1_kata_pod annotation-reinstalled
+}
+
+s3_runc_first() {
+  local img="runcfirst-$V" ref
+  dep_image "$img"
+  ref="$(image_ref "$img" latest)"
+  ck "s3 pull for runc (no handler)" crictl pull "$ref"
+  if dep_run kata "s3" "$ref" "" /bin/cat /data/layer3; then
+    if dep_wait_log "$CTR_ID" "layer3 $img:latest"; then
+      ok "s3 kata pod on an image pulled for runc runs"
+      if shim_says "$CTR_ID" "no host mount (guest pull)"; then h_figure "[$V] s3 behaviour" "guest-pulled"
+      else h_figure "[$V] s3 behaviour" "host-unpacked into guest-pull (host path)"; fi
+    else ko "s3 kata pod on an image pulled for runc prints its file" "$E2E_OUT"; fi
+  else
+    h_figure "[$V] s3 behaviour" "refused: $(tail -n 1 <<<"$E2E_OUT")"
+    if grep -qiE 'guest-pull|snapshot|label|annotation|not found' <<<"$E2E_OUT"; then
+      ok "s3 refused with a clear error"
+    else ko "s3 refused with a clear error" "$E2E_OUT"; fi
+  fi
+}
+
+# ---------------------------------------------------------------- versions
+
+run_version() {
+  V="$1"
+  local bin cv=3
+  [[ "$V" == 1.* ]] && cv=2
+  if ! bin="$(go_peer_bin "containerd-$V")"; then
+    h_fail "[$V] build containerd $V from its module"
+    return 0
+  fi
+  containerd_use_version "$bin"
+  dep_use_version "$V"
+  dep_daemon_config
+  dep_containerd_config "$cv" || { h_fail "[$V] containerd config from deploy/"; return 0; }
+  start_daemon
+  containerd_start
+  local s
+  for s in s1 s2 s4 s7 s5 s6 s3 s8; do
+    sc_begin
+    case "$s" in
+      s1) s1_kata_pod annotation
+          if [[ "$V" == 1.7 ]]; then s1_handler_on_17; else s1_kata_pod handler; fi ;;
+      s2) s2_runc_pods ;;
+      s4) s4_named_user ;;
+      s7) s7_bad_input ;;
+      s5) s5_restarts ;;
+      s6) s6_remove ;;
+      s3) s3_runc_first ;;
+      s8) s8_uninstall "$cv" ;;
+    esac
+    sc_end "${s#s}" "$V"
+  done
+  dep_rm_pods
+  containerd_stop
+  stop_daemon || true
+}
+
+main() {
+  e2e_init deploy
+  trap dep_teardown EXIT
+  GP_CONFIG="$E2E_DIR/gp-config.toml"
+  DEP_LAYER_CACHE="$E2E_DIR/layers-cache.json"
+  local t0=$SECONDS
+  echo "SETUP: build daemon, tools, kata-shaped shim, crictl"
+  if ! dep_tools >"$E2E_DIR/logs/build.log" 2>&1; then
+    h_fail "setup: build daemon, tools, kata-shaped shim, crictl" "$(tail -n 30 "$E2E_DIR/logs/build.log")"
+    exit 1
+  fi
+  h_figure "tool builds" "$((SECONDS - t0))" s
+  h_check "kata-shim unit tests (volume decoding and refusals, e.g. an undecodable volume)" \
+    bash -c "cd '$E2E_REPO/tests/tools/kata-shim' && timeout 600 go test ./..."
+  registry_start
+  dep_pause_image || e2e_die "pause image"
+  local v
+  for v in "${VERSIONS[@]}"; do
+    if [[ "$v" == 2.2 ]] && ! h_long; then
+      h_skip "containerd 2.2.9" "long mode only (GUEST_PULL_TEST_MODE=long)"
+      continue
+    fi
+    t0=$SECONDS
+    run_version "$v"
+    h_figure "containerd $v scenarios" "$((SECONDS - t0))" s
+  done
+}
+
+main "$@"

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	taskAPI "github.com/containerd/containerd/api/runtime/task/v2"
+	"github.com/containerd/containerd/api/types"
+	"github.com/containerd/ttrpc"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// kataService is containerd 1.7's runc task service with a kata-shaped
+// Create: a guest-pull rootfs is never mounted on the host; the Guest
+// assembles it and runc runs the process there.
+type kataService struct {
+	taskAPI.TaskService
+	log   *decisionLog
+	guest Guest
+}
+
+func newKataService(inner taskAPI.TaskService, log *decisionLog, guest Guest) *kataService {
+	return &kataService{TaskService: inner, log: log, guest: guest}
+}
+
+// RegisterTTRPC serves the wrapper, not the inner service.
+func (s *kataService) RegisterTTRPC(server *ttrpc.Server) error {
+	taskAPI.RegisterTaskService(server, s)
+	return nil
+}
+
+// Create decides, as kata's checkAndMount does, whether the rootfs is
+// mounted on the host (anything but a guest-pull type) or handed to the
+// guest (a single mount of a guest-pull type).
+func (s *kataService) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*taskAPI.CreateTaskResponse, error) {
+	spec, err := readSpec(r.Bundle)
+	if err != nil {
+		return nil, s.refuse(r.ID, "reading the bundle: %v", err)
+	}
+	if len(r.Rootfs) != 1 || !isGuestPullRootFSType(r.Rootfs[0].Type) {
+		s.log.Printf("container %s: host path: %s", r.ID, describeMounts(r.Rootfs))
+		return s.TaskService.Create(ctx, r)
+	}
+	m := r.Rootfs[0]
+	s.log.Printf("container %s: rootfs mount type %s: no host mount (guest pull)", r.ID, m.Type)
+	storage, err := buildGuestPullStorage(r.ID, m, spec.Annotations)
+	if err != nil {
+		return nil, s.refuse(r.ID, "%v", err)
+	}
+	s.log.Printf("container %s: storage driver=%s source=%s fstype=%s mount_point=%s", r.ID,
+		storage.Driver, storage.Source, storage.Fstype, storage.MountPoint)
+	// The guest's rootfs is a directory of the bundle other than "rootfs"
+	// (containerd removes that one with os.Remove, so it must stay empty);
+	// the bundle's config.json is pointed at it, as kata points the
+	// container at the guest's mount point.
+	proc := Process{ContainerID: r.ID, Bundle: r.Bundle, Rootfs: filepath.Join(r.Bundle, guestRootfsDir), Spec: spec}
+	rootfs, err := s.guest.PullRootfs(ctx, storage, proc)
+	if err != nil {
+		os.RemoveAll(proc.Rootfs)
+		return nil, s.refuse(r.ID, "%v", err)
+	}
+	if err := setSpecRoot(r.Bundle, rootfs); err != nil {
+		return nil, s.refuse(r.ID, "pointing config.json at the guest rootfs: %v", err)
+	}
+	s.log.Printf("container %s: rootfs assembled in %s; runc creates the container", r.ID, rootfs)
+	// The rootfs is a plain directory now: runc gets no mounts.
+	r.Rootfs = nil
+	return s.TaskService.Create(ctx, r)
+}
+
+func (s *kataService) refuse(id, format string, args ...interface{}) error {
+	err := fmt.Errorf("kata-shim: container %s: "+format, append([]interface{}{id}, args...)...)
+	s.log.Printf("REFUSED: %v", err)
+	return err
+}
+
+// isGuestPullRootFSType: our mount type (fuse.guest-pull-overlayfs, as the
+// kata patch's IsGuestPullRootFSType checks) or kata's own
+// IsNydusRootFSType rule (fuse. prefix, base name starting nydus-overlayfs).
+func isGuestPullRootFSType(t string) bool {
+	var rest string
+	switch {
+	case strings.HasPrefix(t, "fuse."):
+		rest = strings.TrimPrefix(t, "fuse.")
+	case strings.HasPrefix(t, "fuse3."):
+		rest = strings.TrimPrefix(t, "fuse3.")
+	default:
+		return false
+	}
+	base := filepath.Base(rest)
+	return strings.HasPrefix(base, "guest-pull-overlayfs") || strings.HasPrefix(base, "nydus-overlayfs")
+}
+
+func describeMounts(ms []*types.Mount) string {
+	if len(ms) == 0 {
+		return "no rootfs mounts"
+	}
+	parts := make([]string, 0, len(ms))
+	for _, m := range ms {
+		parts = append(parts, fmt.Sprintf("%s (%d options)", m.Type, len(m.Options)))
+	}
+	return "mounts " + strings.Join(parts, ", ")
+}
+
+const guestRootfsDir = "guest-rootfs"
+
+// setSpecRoot rewrites root.path of the bundle's config.json, keeping every
+// other field as containerd wrote it.
+func setSpecRoot(bundle, rootfs string) error {
+	path := filepath.Join(bundle, "config.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return err
+	}
+	root := map[string]json.RawMessage{}
+	if raw, ok := doc["root"]; ok {
+		if err := json.Unmarshal(raw, &root); err != nil {
+			return err
+		}
+	}
+	if root["path"], err = json.Marshal(rootfs); err != nil {
+		return err
+	}
+	if doc["root"], err = json.Marshal(root); err != nil {
+		return err
+	}
+	out, err := json.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, out, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func readSpec(bundle string) (*specs.Spec, error) {
+	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(data, &spec); err != nil {
+		return nil, fmt.Errorf("config.json: %w", err)
+	}
+	return &spec, nil
+}
