@@ -14,6 +14,8 @@
 #include "snapshotter/config/default_config.h"
 #include "snapshotter/config/resolver.h"
 #include "snapshotter/daemon.h"
+#include "snapshotter/snapshot_dirs.h"
+#include "snapshotter/store_recovery.h"
 #include "snapshotter/version.h"
 
 // An empty value means "not given": the environment, the config file or the
@@ -32,6 +34,11 @@ ABSL_FLAG(std::string, log_level, "",
 ABSL_FLAG(bool, version, false, "print the version and exit");
 ABSL_FLAG(bool, print_default_config, false,
           "print the embedded default config file and exit");
+ABSL_FLAG(bool, reset_store, false,
+          "recovery after a refused start: move metadata.db and every "
+          "snapshot directory of the root to <root>/quarantine/ (nothing is "
+          "deleted) so the next start begins with an empty store, and exit "
+          "(docs/operations.md)");
 
 namespace {
 
@@ -89,7 +96,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "containerd proxy snapshotter that lets Kata Containers pull images "
       "inside the guest.\nUsage: containerd-guest-pull-grpc [--address=PATH] "
-      "[--root=DIR] [--config=FILE] [--log-level=LEVEL]");
+      "[--root=DIR] [--config=FILE] [--log-level=LEVEL] [--reset-store]");
   std::vector<std::string> storage;
   std::vector<char*> args = NormalizeFlagNames(argc, argv, &storage);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
@@ -113,11 +120,31 @@ int main(int argc, char** argv) {
     return 2;
   }
   ConfigureLogging(argv[0], resolved->config.log_level);
+  if (absl::GetFlag(FLAGS_reset_store)) {
+    guest_pull::SnapshotDirs dirs(resolved->config.root);
+    auto moved = guest_pull::ResetStore(dirs);
+    if (!moved.ok()) {
+      LOG(ERROR) << "reset-store failed: " << moved.status().message();
+      return 1;
+    }
+    LOG(INFO) << "reset-store: moved the metadata database and every snapshot "
+                 "directory of "
+              << dirs.root() << " to " << *moved
+              << "; the next start begins with an empty store. Remove the "
+                 "images pulled through this snapshotter in containerd "
+                 "so they are pulled again; delete "
+              << *moved << " once nothing in it is needed";
+    return 0;
+  }
   LOG(INFO) << "containerd-guest-pull-grpc " << guest_pull::kVersion
             << " starting: "
             << guest_pull::config::DescribeConfig(resolved->config) << " ("
             << guest_pull::config::DescribeSources(*resolved) << ")";
   absl::Status s = guest_pull::RunDaemon(*resolved);
+  if (guest_pull::IsRefusal(s)) {
+    LOG(ERROR) << s.message();
+    return guest_pull::kExitRefused;
+  }
   if (!s.ok()) {
     LOG(ERROR) << "fatal: " << s.message();
     return 1;

@@ -16,6 +16,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "glog/logging.h"
 
 namespace guest_pull {
 namespace {
@@ -81,6 +84,10 @@ std::string SnapshotDirs::MetadataPath() const {
   return root_ + "/metadata.db";
 }
 std::string SnapshotDirs::SnapshotsDir() const { return root_ + "/snapshots"; }
+std::string SnapshotDirs::QuarantineDir() const {
+  return root_ + "/quarantine";
+}
+std::string SnapshotDirs::StoreIdPath() const { return root_ + "/store-id"; }
 std::string SnapshotDirs::SnapshotPath(int64_t id) const {
   return absl::StrCat(SnapshotsDir(), "/", id);
 }
@@ -123,11 +130,14 @@ absl::Status SnapshotDirs::Install(const std::string& temp, int64_t id) const {
   std::string target = SnapshotPath(id);
   struct stat st;
   if (lstat(target.c_str(), &st) == 0) {
-    // The id was just allocated by the caller's transaction (under the
-    // store's lock), so whatever is here was left by a transaction that
-    // never committed before a crash: SQLite hands rolled-back ids out
-    // again.
-    if (absl::Status s = RemoveAll(target); !s.ok()) return s;
+    // The id was just allocated under the store's lock, so this is a
+    // creation that never committed (SQLite hands rolled-back ids out
+    // again). Nothing proves it, so it is kept, out of the way.
+    auto moved = Quarantine(target);
+    if (!moved.ok()) return moved.status();
+    LOG(WARNING) << "snapshot directory " << target
+                 << " existed before its id was allocated; moved to "
+                 << *moved;
   }
   if (rename(temp.c_str(), target.c_str()) != 0) {
     return ErrnoError("rename " + temp + " to", target, errno);
@@ -135,35 +145,25 @@ absl::Status SnapshotDirs::Install(const std::string& temp, int64_t id) const {
   return SyncDir(SnapshotsDir());
 }
 
-absl::StatusOr<std::vector<std::string>> SnapshotDirs::Orphans(
-    const std::set<int64_t>& ids) const {
+absl::StatusOr<SnapshotDirs::Listing> SnapshotDirs::List() const {
   auto names = ListDir(SnapshotsDir());
   if (!names.ok()) return names.status();
-  std::vector<std::string> orphans;
+  Listing listing;
   for (const std::string& name : *names) {
-    if (absl::StartsWith(name, "new-") || absl::StartsWith(name, "trash-")) {
-      continue;
-    }
+    std::string path = SnapshotsDir() + "/" + name;
     int64_t id;
-    if (absl::SimpleAtoi(name, &id) && absl::StrCat(id) == name &&
-        ids.count(id) > 0) {
-      continue;
-    }
-    orphans.push_back(SnapshotsDir() + "/" + name);
-  }
-  return orphans;
-}
-
-absl::StatusOr<std::vector<std::string>> SnapshotDirs::LeftoverDirs() const {
-  auto names = ListDir(SnapshotsDir());
-  if (!names.ok()) return names.status();
-  std::vector<std::string> leftovers;
-  for (const std::string& name : *names) {
-    if (absl::StartsWith(name, "new-") || absl::StartsWith(name, "trash-")) {
-      leftovers.push_back(SnapshotsDir() + "/" + name);
+    if (absl::StartsWith(name, "new-")) {
+      listing.temps.push_back(path);
+    } else if (absl::StartsWith(name, "trash-")) {
+      listing.trash.push_back(path);
+    } else if (absl::SimpleAtoi(name, &id) && id > 0 &&
+               absl::StrCat(id) == name) {
+      listing.ids.insert(id);
+    } else {
+      listing.others.push_back(path);
     }
   }
-  return leftovers;
+  return listing;
 }
 
 absl::StatusOr<std::string> SnapshotDirs::MoveToTrash(
@@ -177,6 +177,44 @@ absl::StatusOr<std::string> SnapshotDirs::MoveToTrash(
     return ErrnoError("rename " + path + " to", trash, errno);
   }
   return trash;
+}
+
+absl::StatusOr<std::string> SnapshotDirs::NewQuarantinePath(
+    absl::string_view name) const {
+  if (absl::Status s = MakeDir(QuarantineDir(), 0700); !s.ok()) return s;
+  std::string base = absl::StrCat(
+      QuarantineDir(), "/",
+      absl::FormatTime("%Y%m%dT%H%M%SZ", absl::Now(), absl::UTCTimeZone()),
+      "-", name);
+  std::string target = base;
+  struct stat st;
+  for (int n = 1; lstat(target.c_str(), &st) == 0; ++n) {
+    if (n > 1000) return ErrnoError("no free quarantine name for", base, EEXIST);
+    target = absl::StrCat(base, "-", n);
+  }
+  return target;
+}
+
+absl::StatusOr<std::string> SnapshotDirs::Quarantine(
+    const std::string& path) const {
+  auto target = NewQuarantinePath(path.substr(path.rfind('/') + 1));
+  if (!target.ok()) return target.status();
+  if (rename(path.c_str(), target->c_str()) != 0) {
+    return ErrnoError("rename " + path + " to", *target, errno);
+  }
+  if (absl::Status s = SyncDir(QuarantineDir()); !s.ok()) return s;
+  if (absl::Status s = SyncDir(path.substr(0, path.rfind('/'))); !s.ok()) {
+    return s;
+  }
+  return target;
+}
+
+absl::StatusOr<int64_t> SnapshotDirs::QuarantineCount() const {
+  struct stat st;
+  if (lstat(QuarantineDir().c_str(), &st) != 0 && errno == ENOENT) return 0;
+  auto names = ListDir(QuarantineDir());
+  if (!names.ok()) return names.status();
+  return static_cast<int64_t>(names->size());
 }
 
 absl::Status RemoveAll(const std::string& path) {
