@@ -267,7 +267,8 @@ absl::Status Snapshotter::Remove(absl::string_view key) {
   }
   // The record is gone and the id journalled; a directory left behind is
   // deleted by a later Cleanup.
-  if (absl::Status rm = RemoveAll(dirs_.SnapshotPath(id)); !rm.ok()) {
+  if (absl::Status rm = options_.remove_all(dirs_.SnapshotPath(id));
+      !rm.ok()) {
     LOG(WARNING) << "snapshot " << key << " removed, directory left for "
                  << "Cleanup: " << rm;
   }
@@ -349,7 +350,7 @@ absl::StatusOr<int> Snapshotter::Cleanup() {
   int removed = 0;
   int64_t failed = unmovable;
   for (const std::string& path : listing->trash) {
-    if (absl::Status rm = RemoveAll(path); !rm.ok()) {
+    if (absl::Status rm = options_.remove_all(path); !rm.ok()) {
       LOG(WARNING) << "cannot delete " << path << " (retried on the next "
                    << "Cleanup): " << rm.message();
       ++failed;

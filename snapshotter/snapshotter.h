@@ -34,6 +34,8 @@ class Snapshotter {
     RemoteLayers* remote = nullptr;
     // Clock, replaceable in tests.
     std::function<absl::Time()> now = absl::Now;
+    // Deletes a released directory tree; replaceable in tests (faults).
+    std::function<absl::Status(const std::string&)> remove_all = RemoveAll;
   };
 
   // Opens (creating) the root and the database after the checks of
