@@ -217,14 +217,57 @@ absl::StatusOr<int64_t> SnapshotDirs::QuarantineCount() const {
   return static_cast<int64_t>(names->size());
 }
 
-absl::Status RemoveAll(const std::string& path) {
-  std::error_code ec;
-  std::filesystem::remove_all(path, ec);
-  if (ec && ec != std::errc::no_such_file_or_directory) {
-    return absl::InternalError(
-        absl::StrCat("remove ", path, ": ", ec.message()));
+namespace {
+
+// Mount id (statx) of `path`, or its device where the kernel has no mount
+// ids; ENOENT as NotFound.
+absl::StatusOr<uint64_t> MountOf(const std::string& path, bool* is_dir) {
+  struct statx stx;
+  if (statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW,
+            STATX_TYPE | STATX_MNT_ID, &stx) != 0) {
+    if (errno == ENOENT) return absl::NotFoundError(path);
+    return ErrnoError("stat", path, errno);
+  }
+  *is_dir = S_ISDIR(stx.stx_mode);
+  if (stx.stx_mask & STATX_MNT_ID) return stx.stx_mnt_id;
+  return (static_cast<uint64_t>(stx.stx_dev_major) << 32) | stx.stx_dev_minor;
+}
+
+absl::Status RemoveTree(const std::string& path, uint64_t mount) {
+  bool is_dir = false;
+  auto here = MountOf(path, &is_dir);
+  if (absl::IsNotFound(here.status())) return absl::OkStatus();
+  if (!here.ok()) return here.status();
+  if (*here != mount) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "remove ", path, ": a filesystem is mounted there; not deleting "
+        "across it"));
+  }
+  if (is_dir) {
+    auto names = ListDir(path);
+    if (!names.ok()) return names.status();
+    for (const std::string& name : *names) {
+      if (absl::Status s = RemoveTree(path + "/" + name, mount); !s.ok()) {
+        return s;
+      }
+    }
+    if (rmdir(path.c_str()) != 0 && errno != ENOENT) {
+      return ErrnoError("remove", path, errno);
+    }
+  } else if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return ErrnoError("remove", path, errno);
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status RemoveAll(const std::string& path) {
+  bool is_dir = false;
+  auto mount = MountOf(path, &is_dir);
+  if (absl::IsNotFound(mount.status())) return absl::OkStatus();
+  if (!mount.ok()) return mount.status();
+  return RemoveTree(path, *mount);
 }
 
 absl::Status SyncDir(const std::string& dir) {

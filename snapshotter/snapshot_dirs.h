@@ -92,8 +92,10 @@ class SnapshotDirs {
   std::string root_;
 };
 
-// Removes a path recursively without following symlinks; a missing path is
-// fine.
+// Removes a path recursively without following symlinks and without
+// crossing into a filesystem mounted below it (FailedPrecondition naming
+// the mount point; nothing of the mounted filesystem is touched); a
+// missing path is fine.
 absl::Status RemoveAll(const std::string& path);
 
 // fsync()s a directory so renames and creations in it are durable.

@@ -78,7 +78,8 @@ fake_libc() {
 }
 
 # make_systemctl DIR: recording stand-in; `is-active` answers with the exit
-# code in DIR/is-active-rc (default 0).
+# code in DIR/is-active-rc.UNIT or DIR/is-active-rc (default 0), `show`
+# prints DIR/show (default nothing).
 make_systemctl() {
     local dir="$1"
     mkdir -p "$dir"
@@ -86,7 +87,10 @@ make_systemctl() {
 #!/bin/sh
 echo "\$*" >> "$dir/calls"
 case "\$1" in
-    is-active) exit \$(cat "$dir/is-active-rc" 2>/dev/null || echo 0) ;;
+    is-active)
+        for unit; do :; done
+        exit \$(cat "$dir/is-active-rc.\$unit" 2>/dev/null || cat "$dir/is-active-rc" 2>/dev/null || echo 0) ;;
+    show) cat "$dir/show" 2>/dev/null ;;
 esac
 exit 0
 EOF
@@ -434,6 +438,17 @@ test_failures() {
     ! run_script inactive install.sh && grep -q "did not become active" "$WORK/inactive/log" \
         && (( SECONDS - start < 20 )) \
         && pass "inactive service: install gives up after the bounded wait" || fail "inactive service"
+    # The daemon refused its data directory (exit 65, not restarted by the
+    # unit): the installer says so, finishes the containerd side and does not
+    # fail (a failing installer would crash-loop the pod).
+    host="$(new_host refused "$FIXTURES/containerd-v2.toml")"
+    echo 3 > "$WORK/refused/sysd/is-active-rc.guest-pull-snapshotter.service"
+    echo 65 > "$WORK/refused/sysd/show"
+    run_script refused install.sh && grep -q "refused to start (exit status 65)" "$WORK/refused/log" \
+        && grep -q "Metadata database lost or stale" "$WORK/refused/log" \
+        && grep -q "restart containerd" "$WORK/refused/sysd/calls" \
+        && pass "refused data directory: installer logs the recovery pointer, configures containerd, exits 0" \
+        || fail "refused data directory" "$(tail -3 "$WORK/refused/log")"
 }
 
 test_missing_config() {
