@@ -17,7 +17,7 @@ readonly REPO="$PWD"
 # shellcheck source=../tests/harness/harness.sh
 source tests/harness/harness.sh
 
-readonly SUITES=(unit conformance cri images deploy foundation
+readonly SUITES=(unit conformance cri images deploy foundation recovery
                  standin_selftest functional compatibility stability
                  snapshots_bench verity_bench)
 TOTAL_PASSED=0

@@ -254,7 +254,9 @@ start_services() {
         # A failed start is judged below (refused, or a bounded wait).
         host_systemctl restart "$UNIT_NAME" || true
     fi
-    if refused_to_start && ! "${SYSTEMCTL_CMD[@]}" is-active --quiet "$UNIT_NAME"; then
+    if "${SYSTEMCTL_CMD[@]}" is-active --quiet "$UNIT_NAME"; then
+        log "$UNIT_NAME is active"
+    elif refused_to_start; then
         snapshotter_refused=true
         log "ERROR: $UNIT_NAME refused to start (exit status 65): its data directory $DATA_DIR does not match its metadata database, and nothing was changed. The reason and the recovery command are in 'journalctl -u $UNIT_NAME' on the node; see docs/operations.md, \"Metadata database lost or stale\". This pod stays running and not Ready until the service is active."
     else
