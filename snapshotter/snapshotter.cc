@@ -416,6 +416,7 @@ absl::Status Snapshotter::Sweep(int& failed) {
       removing = removing_;
     }
     std::set<int64_t> still_there;
+    bool trashed = false;
     for (int64_t id : listing->ids) {
       if (records->count(id) || removing.count(id)) continue;
       std::string path = dirs_.SnapshotPath(id);
@@ -425,6 +426,8 @@ absl::Status Snapshotter::Sweep(int& failed) {
                        << " to trash: " << moved.status().message();
           still_there.insert(id);
           ++failed;
+        } else {
+          trashed = true;
         }
       } else if (!QuarantineEntry(path, "no record owns it")) {
         ++failed;
@@ -433,7 +436,10 @@ absl::Status Snapshotter::Sweep(int& failed) {
     for (const std::string& path : listing->others) {
       if (!QuarantineEntry(path, "not a snapshot directory")) ++failed;
     }
-    if (absl::Status s = SyncDir(dirs_.SnapshotsDir()); !s.ok()) return s;
+    // The renames must be durable before the journal forgets the ids.
+    if (trashed) {
+      if (absl::Status s = SyncDir(dirs_.SnapshotsDir()); !s.ok()) return s;
+    }
     for (int64_t id : *journal) {
       if (still_there.count(id) || removing.count(id)) continue;
       if (absl::Status s = ForgetRemoval(tx, id); !s.ok()) return s;

@@ -86,7 +86,17 @@ absl::Status ReadSurvey(Transaction& tx, DbSurvey& survey) {
   if (check->ColumnText(0) != "ok") {
     return absl::DataLossError(check->ColumnText(0));
   }
-  if (*version == 0) return absl::OkStatus();
+  if (*version == 0) {
+    auto tables = tx.Prepare("SELECT COUNT(*) FROM sqlite_master");
+    if (!tables.ok()) return tables.status();
+    if (auto row = tables->Step(); !row.ok()) return row.status();
+    if (tables->ColumnInt64(0) > 0) {
+      return absl::DataLossError(
+          "schema version 0 but it holds tables: not a metadata database of "
+          "containerd-guest-pull-grpc");
+    }
+    return absl::OkStatus();
+  }
   if (*version >= 2) {
     auto id = ReadStoreId(tx);
     if (!id.ok()) return id.status();

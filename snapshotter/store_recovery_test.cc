@@ -168,6 +168,13 @@ TEST_F(StoreRecoveryTest, CorruptPageIsRefused) {
   ExpectRefused({"cannot be read"});
 }
 
+TEST_F(StoreRecoveryTest, OtherSqliteFileIsRefused) {
+  MakeStore(1);
+  ASSERT_EQ(unlink(dirs_->MetadataPath().c_str()), 0);
+  Sql(dirs_->MetadataPath(), "CREATE TABLE other(a)");
+  ExpectRefused({"not a metadata database"});
+}
+
 TEST_F(StoreRecoveryTest, ForeignDatabaseIsRefused) {
   MakeStore(1);
   Write(dirs_->StoreIdPath(), "0123456789abcdef0123456789abcdef\n");
