@@ -170,7 +170,7 @@ case_wal_lost() {
   local before
   before="$(snapshot_listing)"
   rm -f "$GP_ROOT/metadata.db-wal" "$GP_ROOT/metadata.db-shm"
-  expect_refusal wal-lost "never handed out" "$before"
+  expect_refusal wal-lost "the database is stale (an old copy or a lost -wal)" "$before"
   recover wal-lost "$before" "$REF1" "$REF2"
 }
 
