@@ -20,7 +20,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 # shellcheck source=../tests/harness/harness.sh
 source tests/harness/harness.sh
 
-readonly SUITES=(unit conformance cri images deploy config_merge foundation
+readonly SUITES=(unit conformance cri images deploy config_merge foundation recovery
                  standin_selftest functional compatibility stability deployments
                  snapshots_bench verity_bench)
 # The script of each suite (unit is bazel test, run_unit below).
@@ -35,6 +35,7 @@ declare -A SUITE_SCRIPT=(
   [functional]=tests/e2e/functional.sh
   [compatibility]=tests/e2e/compatibility.sh
   [stability]=tests/e2e/stability.sh
+  [recovery]=tests/e2e/recovery.sh
   [deployments]=tests/e2e/deployments.sh
   [snapshots_bench]=tests/bench/snapshots_bench.sh
   [verity_bench]=tests/bench/verity_bench.sh
@@ -49,6 +50,7 @@ declare -A PLAN_DEFAULT=(
   [config_merge]="our containerd config edits on real 1.6/1.7.35/2.4.2 default configs, alone and beside a kata-deploy stand-in, both orders, uninstall"
   [deploy]="unit, configs, install/uninstall on containerd v2/v3 configs, bundle, Makefile, k8s manifests"
   [foundation]="pull, run, SIGKILL restart, removal, sd_notify, metrics with containerd 1.6 + runc"
+  [recovery]="lost, empty, WAL-lost, stale and corrupt metadata.db refused untouched, --reset-store, undeletable leftovers (busy mount, immutable file)"
   [standin_selftest]="the guest stand-in's refusals and runs"
   [functional]="CRI guest pull of every image (OCI, Docker; the 300 MiB one unless E2E_SKIP_LARGE=1), negative cases, restart, removal"
   [compatibility]="guest pull next to overlayfs and host pulls, the image policy"

@@ -13,6 +13,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "glog/logging.h"
 #include "snapshotter/guest_pull/guest_pull_layers.h"
 #include "snapshotter/guest_pull/labels.h"
@@ -26,6 +27,34 @@ namespace {
 
 // How long in-flight RPCs may run after a termination signal.
 constexpr absl::Duration kShutdownGrace = absl::Seconds(30);
+
+// How often leftovers that could not be deleted are tried again (besides
+// every Cleanup RPC).
+constexpr absl::Duration kLeftoverRetry = absl::Minutes(5);
+
+// Deletes what the startup recovery moved to trash, after READY: deleting
+// data never delays serving. Then retries, every kLeftoverRetry, whatever
+// could not be deleted, until `stop` is notified.
+void SweepLeftovers(Snapshotter* sn, absl::Notification* stop) {
+  bool first = true;
+  do {
+    if (!first && sn->UndeletableCount() == 0) continue;
+    auto removed = sn->Cleanup();
+    if (!removed.ok()) {
+      LOG(WARNING) << "leftover cleanup failed: " << removed.status();
+    } else if (*removed > 0) {
+      LOG(INFO) << "deleted " << *removed << " released snapshot directories";
+    }
+    if (int64_t left = sn->UndeletableCount(); left > 0) {
+      LOG(WARNING) << left << " entries under " << sn->dirs().SnapshotsDir()
+                   << " could not be deleted or moved; retrying every "
+                   << absl::FormatDuration(kLeftoverRetry)
+                   << " and at every Cleanup (metric "
+                      "guest_pull_undeletable_entries)";
+    }
+    first = false;
+  } while (!stop->WaitForNotificationWithTimeout(kLeftoverRetry));
+}
 
 // Blocks the termination signals in every thread (call before any thread
 // starts) so that one thread can sigwait() for them.
@@ -59,7 +88,7 @@ absl::Status RunDaemon(const config::Config& cfg) {
   sigset_t signals = BlockTerminationSignals();
 
   // Metrics first: the exporter observes the guest-pull layer and the
-  // service. Its snapshot gauge reads the snapshotter opened below.
+  // service. Its snapshot gauges read the snapshotter opened below.
   std::unique_ptr<Snapshotter> snapshotter;
   // Read by the exporter's threads; set once the snapshotter is open.
   std::atomic<Snapshotter*> open_snapshotter{nullptr};
@@ -77,6 +106,24 @@ absl::Status RunDaemon(const config::Config& cfg) {
         });
     if (!exporter.ok()) return exporter.status();
     metrics = *std::move(exporter);
+    metrics->AddScrapeGauge(
+        "guest_pull_undeletable_entries",
+        "Entries under snapshots/ that could not be deleted or moved aside; "
+        "retried periodically and at every Cleanup.",
+        [&open_snapshotter]() -> absl::StatusOr<int64_t> {
+          Snapshotter* sn = open_snapshotter.load();
+          if (sn == nullptr) return absl::UnavailableError("not open yet");
+          return sn->UndeletableCount();
+        });
+    metrics->AddScrapeGauge(
+        "guest_pull_quarantined_entries",
+        "Entries in <root>/quarantine: data nothing proved deletable, kept "
+        "for the operator.",
+        [&open_snapshotter]() -> absl::StatusOr<int64_t> {
+          Snapshotter* sn = open_snapshotter.load();
+          if (sn == nullptr) return absl::UnavailableError("not open yet");
+          return sn->QuarantineCount();
+        });
     LOG(INFO) << "metrics on http://" << cfg.metrics.address << "/metrics";
   }
 
@@ -93,12 +140,6 @@ absl::Status RunDaemon(const config::Config& cfg) {
   if (!opened.ok()) return opened.status();
   snapshotter = *std::move(opened);
   open_snapshotter.store(snapshotter.get());
-  auto removed = snapshotter->Cleanup();
-  if (!removed.ok()) return removed.status();
-  if (*removed > 0) {
-    LOG(INFO) << "startup cleanup removed " << *removed
-              << " orphaned snapshot directories";
-  }
 
   if (absl::Status s = PrepareSocketPath(cfg.address); !s.ok()) return s;
   SnapshotsService service(snapshotter.get(), metrics.get());
@@ -117,6 +158,8 @@ absl::Status RunDaemon(const config::Config& cfg) {
   chmod(cfg.address.c_str(), 0660);
   LOG(INFO) << "serving containerd.services.snapshots.v1 on " << cfg.address;
   sd_notify(0, "READY=1");
+  absl::Notification stop_sweeping;
+  std::thread sweeper(SweepLeftovers, snapshotter.get(), &stop_sweeping);
 
   int sig = WaitForTermination(signals);
   LOG(INFO) << "received " << strsignal(sig)
@@ -125,6 +168,8 @@ absl::Status RunDaemon(const config::Config& cfg) {
   server->Shutdown(std::chrono::system_clock::now() +
                    absl::ToChronoSeconds(kShutdownGrace));
   server->Wait();
+  stop_sweeping.Notify();
+  sweeper.join();
   unlink(cfg.address.c_str());
   metrics.reset();  // stops the exporter's threads first
   open_snapshotter.store(nullptr);

@@ -9,6 +9,8 @@
 #include "glog/logging.h"
 #include "snapshotter/config/config.h"
 #include "snapshotter/daemon.h"
+#include "snapshotter/snapshot_dirs.h"
+#include "snapshotter/store_recovery.h"
 #include "snapshotter/version.h"
 
 namespace {
@@ -64,9 +66,29 @@ int main(int argc, char** argv) {
     return 2;
   }
   ConfigureLogging(argv[0], cfg->log_level);
+  if (command_line->reset_store) {
+    guest_pull::SnapshotDirs dirs(cfg->root);
+    auto moved = guest_pull::ResetStore(dirs);
+    if (!moved.ok()) {
+      LOG(ERROR) << "reset-store failed: " << moved.status().message();
+      return 1;
+    }
+    LOG(INFO) << "reset-store: moved the metadata database and every snapshot "
+                 "directory of "
+              << dirs.root() << " to " << *moved
+              << "; the next start begins with an empty store. Remove the "
+                 "images pulled through this snapshotter in containerd "
+                 "so they are pulled again; delete "
+              << *moved << " once nothing in it is needed";
+    return 0;
+  }
   LOG(INFO) << "containerd-guest-pull-grpc " << guest_pull::kVersion
             << " starting: " << config::DescribeConfig(*cfg);
   absl::Status s = guest_pull::RunDaemon(*cfg);
+  if (guest_pull::IsRefusal(s)) {
+    LOG(ERROR) << s.message();
+    return guest_pull::kExitRefused;
+  }
   if (!s.ok()) {
     LOG(ERROR) << "fatal: " << s.message();
     return 1;

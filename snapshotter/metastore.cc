@@ -2,6 +2,7 @@
 #include "snapshotter/metastore.h"
 
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -30,6 +31,18 @@ CREATE TABLE labels (
   name        TEXT NOT NULL,
   value       TEXT NOT NULL,
   PRIMARY KEY (snapshot_id, name)
+);
+)sql";
+
+// Version 2: the store's identity (also in <root>/store-id) and the removal
+// journal (ids whose records are gone and whose directories may be deleted).
+constexpr const char* kSchemaV2 = R"sql(
+CREATE TABLE store (
+  singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+  store_id  TEXT NOT NULL
+);
+CREATE TABLE removals (
+  id INTEGER PRIMARY KEY
 );
 )sql";
 
@@ -130,12 +143,32 @@ int64_t Transaction::LastInsertId() const {
 int Transaction::Changes() const { return sqlite3_changes(db_); }
 
 absl::StatusOr<std::unique_ptr<MetaStore>> MetaStore::Open(
-    const std::string& path) {
+    const std::string& path, Mode mode) {
+  int flags = SQLITE_OPEN_FULLMUTEX;
+  if (mode == Mode::kReadOnly) {
+    flags |= SQLITE_OPEN_READONLY;
+  } else {
+    flags |= SQLITE_OPEN_READWRITE;
+    if (mode == Mode::kCreate) flags |= SQLITE_OPEN_CREATE;
+  }
+  std::string name = path;
+  if (mode == Mode::kReadOnly && access((path + "-wal").c_str(), F_OK) != 0) {
+    // Everything is in the main file: read it as immutable, so SQLite
+    // creates no -wal/-shm beside it.
+    flags |= SQLITE_OPEN_URI;
+    name = "file:";
+    for (char c : path) {
+      if (c == '%' || c == '?' || c == '#') {
+        absl::StrAppend(&name, "%", absl::Hex(static_cast<unsigned char>(c),
+                                              absl::kZeroPad2));
+      } else {
+        name.push_back(c);
+      }
+    }
+    name += "?immutable=1";
+  }
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(
-      path.c_str(), &db,
-      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-      nullptr);
+  int rc = sqlite3_open_v2(name.c_str(), &db, flags, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close(db);
@@ -144,6 +177,7 @@ absl::StatusOr<std::unique_ptr<MetaStore>> MetaStore::Open(
   }
   sqlite3_busy_timeout(db, 10000);
   std::unique_ptr<MetaStore> store(new MetaStore(db));
+  if (mode == Mode::kReadOnly) return store;
   absl::Status s = store->Migrate();
   if (!s.ok()) {
     return absl::Status(s.code(), absl::StrCat(path, ": ", s.message()));
@@ -156,29 +190,37 @@ MetaStore::~MetaStore() {
   sqlite3_close_v2(db_);
 }
 
+absl::StatusOr<int64_t> ReadSchemaVersion(Transaction& tx) {
+  absl::StatusOr<Statement> st = tx.Prepare("PRAGMA user_version");
+  if (!st.ok()) return st.status();
+  absl::StatusOr<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  return *row ? st->ColumnInt64(0) : 0;
+}
+
 absl::Status MetaStore::Migrate() {
   absl::MutexLock lock(&mu_);
   Transaction tx(db_);
+  // The version is checked before anything is written: a newer database is
+  // left exactly as it is.
+  absl::StatusOr<int64_t> version = ReadSchemaVersion(tx);
+  if (!version.ok()) return version.status();
+  if (*version > kSchemaVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "metadata schema version ", *version,
+        " is newer than this daemon supports (", kSchemaVersion,
+        "); run a newer containerd-guest-pull-grpc"));
+  }
   // WAL + FULL: a commit returns only after the WAL is fsynced.
   for (const char* pragma :
        {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
         "PRAGMA foreign_keys=ON"}) {
     if (absl::Status s = tx.Exec(pragma); !s.ok()) return s;
   }
-  absl::StatusOr<Statement> st = tx.Prepare("PRAGMA user_version");
-  if (!st.ok()) return st.status();
-  absl::StatusOr<bool> row = st->Step();
-  if (!row.ok()) return row.status();
-  int64_t version = *row ? st->ColumnInt64(0) : 0;
-  if (version > kSchemaVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "metadata schema version ", version,
-        " is newer than this daemon supports (", kSchemaVersion,
-        "); run a newer containerd-guest-pull-grpc"));
-  }
-  if (version == kSchemaVersion) return absl::OkStatus();
+  if (*version == kSchemaVersion) return absl::OkStatus();
   if (absl::Status s = tx.Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
-  absl::Status s = tx.Exec(kSchemaV1);
+  absl::Status s = *version < 1 ? tx.Exec(kSchemaV1) : absl::OkStatus();
+  if (s.ok()) s = tx.Exec(kSchemaV2);
   if (s.ok()) {
     s = tx.Exec(absl::StrCat("PRAGMA user_version=", kSchemaVersion));
   }

@@ -62,15 +62,26 @@ class Transaction {
   sqlite3* db_;
 };
 
+// PRAGMA user_version: the schema version (0 for an empty database).
+absl::StatusOr<int64_t> ReadSchemaVersion(Transaction& tx);
+
 // Owns the connection. Transactions are serialized by a mutex.
 class MetaStore {
  public:
   // Schema version this binary writes; newer databases are refused.
-  static constexpr int kSchemaVersion = 1;
+  // 1: snapshots, labels. 2: + store (identity), removals (journal).
+  static constexpr int kSchemaVersion = 2;
 
-  // Opens (creating if needed) the database at `path`, applying the schema.
+  enum class Mode {
+    kCreate,    // read-write, created if missing, schema applied/migrated
+    kExisting,  // read-write, must exist, schema applied/migrated
+    kReadOnly,  // read-only, schema untouched (for inspection)
+  };
+
+  // Opens the database at `path`. A schema newer than kSchemaVersion is
+  // FailedPrecondition and leaves the file untouched.
   static absl::StatusOr<std::unique_ptr<MetaStore>> Open(
-      const std::string& path);
+      const std::string& path, Mode mode = Mode::kCreate);
   ~MetaStore();
 
   // Runs `fn` in a write transaction; commits (durably) if it returns OK,

@@ -4,6 +4,9 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -13,6 +16,13 @@ namespace {
 std::string TempDbPath(const char* name) {
   return std::string(getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp") +
          "/" + name + "." + std::to_string(getpid()) + ".db";
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 int64_t CountSnapshots(MetaStore& store) {
@@ -129,9 +139,51 @@ TEST(MetaStoreTest, RefusesNewerSchema) {
                          nullptr),
             SQLITE_OK);
   sqlite3_close(db);
+  std::string before = ReadFile(path);
   auto store = MetaStore::Open(path);
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(store.status().message(), testing::HasSubstr("99"));
+  // Refused before anything is written (not even the journal mode).
+  EXPECT_EQ(ReadFile(path), before);
+  EXPECT_NE(access((path + "-wal").c_str(), F_OK), 0);
+}
+
+TEST(MetaStoreTest, MigratesSchemaOneInPlace) {
+  std::string path = TempDbPath("v1");
+  unlink(path.c_str());
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  std::string v1 = ReadFile("snapshotter/testdata/metadata_v1.sql");
+  ASSERT_FALSE(v1.empty());
+  ASSERT_EQ(sqlite3_exec(db, v1.c_str(), nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto store = MetaStore::Open(path, MetaStore::Mode::kExisting);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(CountSnapshots(**store), 2);
+  ASSERT_TRUE((*store)
+                  ->View([](Transaction& tx) -> absl::Status {
+                    EXPECT_EQ(*ReadSchemaVersion(tx), 2);
+                    for (const char* sql : {"SELECT COUNT(*) FROM store",
+                                            "SELECT COUNT(*) FROM removals"}) {
+                      auto st = tx.Prepare(sql);
+                      if (!st.ok()) return st.status();
+                      EXPECT_TRUE(*st->Step()) << sql;
+                    }
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  store->reset();
+  // Reopening at the current version changes nothing.
+  EXPECT_TRUE(MetaStore::Open(path, MetaStore::Mode::kExisting).ok());
+}
+
+TEST(MetaStoreTest, ExistingModeDoesNotCreate) {
+  std::string path = TempDbPath("absent");
+  unlink(path.c_str());
+  EXPECT_FALSE(MetaStore::Open(path, MetaStore::Mode::kExisting).ok());
+  EXPECT_FALSE(MetaStore::Open(path, MetaStore::Mode::kReadOnly).ok());
+  EXPECT_NE(access(path.c_str(), F_OK), 0);
 }
 
 TEST(MetaStoreTest, RefusesGarbageFile) {

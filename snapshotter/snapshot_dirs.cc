@@ -16,6 +16,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "glog/logging.h"
 #include "base/errno_error.h"
 
 namespace guest_pull {
@@ -76,6 +79,10 @@ std::string SnapshotDirs::MetadataPath() const {
   return root_ + "/metadata.db";
 }
 std::string SnapshotDirs::SnapshotsDir() const { return root_ + "/snapshots"; }
+std::string SnapshotDirs::QuarantineDir() const {
+  return root_ + "/quarantine";
+}
+std::string SnapshotDirs::StoreIdPath() const { return root_ + "/store-id"; }
 std::string SnapshotDirs::SnapshotPath(int64_t id) const {
   return absl::StrCat(SnapshotsDir(), "/", id);
 }
@@ -118,11 +125,14 @@ absl::Status SnapshotDirs::Install(const std::string& temp, int64_t id) const {
   std::string target = SnapshotPath(id);
   struct stat st;
   if (lstat(target.c_str(), &st) == 0) {
-    // The id was just allocated by the caller's transaction (under the
-    // store's lock), so whatever is here was left by a transaction that
-    // never committed before a crash: SQLite hands rolled-back ids out
-    // again.
-    if (absl::Status s = RemoveAll(target); !s.ok()) return s;
+    // The id was just allocated under the store's lock, so this is a
+    // creation that never committed (SQLite hands rolled-back ids out
+    // again). Nothing proves it, so it is kept, out of the way.
+    auto moved = Quarantine(target);
+    if (!moved.ok()) return moved.status();
+    LOG(WARNING) << "snapshot directory " << target
+                 << " existed before its id was allocated; moved to "
+                 << *moved;
   }
   if (rename(temp.c_str(), target.c_str()) != 0) {
     return ErrnoError("rename " + temp + " to", target, errno);
@@ -130,35 +140,25 @@ absl::Status SnapshotDirs::Install(const std::string& temp, int64_t id) const {
   return SyncDir(SnapshotsDir());
 }
 
-absl::StatusOr<std::vector<std::string>> SnapshotDirs::Orphans(
-    const std::set<int64_t>& ids) const {
+absl::StatusOr<SnapshotDirs::Listing> SnapshotDirs::List() const {
   auto names = ListDir(SnapshotsDir());
   if (!names.ok()) return names.status();
-  std::vector<std::string> orphans;
+  Listing listing;
   for (const std::string& name : *names) {
-    if (absl::StartsWith(name, "new-") || absl::StartsWith(name, "trash-")) {
-      continue;
-    }
+    std::string path = SnapshotsDir() + "/" + name;
     int64_t id;
-    if (absl::SimpleAtoi(name, &id) && absl::StrCat(id) == name &&
-        ids.count(id) > 0) {
-      continue;
-    }
-    orphans.push_back(SnapshotsDir() + "/" + name);
-  }
-  return orphans;
-}
-
-absl::StatusOr<std::vector<std::string>> SnapshotDirs::LeftoverDirs() const {
-  auto names = ListDir(SnapshotsDir());
-  if (!names.ok()) return names.status();
-  std::vector<std::string> leftovers;
-  for (const std::string& name : *names) {
-    if (absl::StartsWith(name, "new-") || absl::StartsWith(name, "trash-")) {
-      leftovers.push_back(SnapshotsDir() + "/" + name);
+    if (absl::StartsWith(name, "new-")) {
+      listing.temps.push_back(path);
+    } else if (absl::StartsWith(name, "trash-")) {
+      listing.trash.push_back(path);
+    } else if (absl::SimpleAtoi(name, &id) && id > 0 &&
+               absl::StrCat(id) == name) {
+      listing.ids.insert(id);
+    } else {
+      listing.others.push_back(path);
     }
   }
-  return leftovers;
+  return listing;
 }
 
 absl::StatusOr<std::string> SnapshotDirs::MoveToTrash(
@@ -174,14 +174,95 @@ absl::StatusOr<std::string> SnapshotDirs::MoveToTrash(
   return trash;
 }
 
-absl::Status RemoveAll(const std::string& path) {
-  std::error_code ec;
-  std::filesystem::remove_all(path, ec);
-  if (ec && ec != std::errc::no_such_file_or_directory) {
-    return absl::InternalError(
-        absl::StrCat("remove ", path, ": ", ec.message()));
+absl::StatusOr<std::string> SnapshotDirs::NewQuarantinePath(
+    absl::string_view name) const {
+  if (absl::Status s = MakeDir(QuarantineDir(), 0700); !s.ok()) return s;
+  std::string base = absl::StrCat(
+      QuarantineDir(), "/",
+      absl::FormatTime("%Y%m%dT%H%M%SZ", absl::Now(), absl::UTCTimeZone()),
+      "-", name);
+  std::string target = base;
+  struct stat st;
+  for (int n = 1; lstat(target.c_str(), &st) == 0; ++n) {
+    if (n > 1000) return ErrnoError("no free quarantine name for", base, EEXIST);
+    target = absl::StrCat(base, "-", n);
+  }
+  return target;
+}
+
+absl::StatusOr<std::string> SnapshotDirs::Quarantine(
+    const std::string& path) const {
+  auto target = NewQuarantinePath(path.substr(path.rfind('/') + 1));
+  if (!target.ok()) return target.status();
+  if (rename(path.c_str(), target->c_str()) != 0) {
+    return ErrnoError("rename " + path + " to", *target, errno);
+  }
+  if (absl::Status s = SyncDir(QuarantineDir()); !s.ok()) return s;
+  if (absl::Status s = SyncDir(path.substr(0, path.rfind('/'))); !s.ok()) {
+    return s;
+  }
+  return target;
+}
+
+absl::StatusOr<int64_t> SnapshotDirs::QuarantineCount() const {
+  struct stat st;
+  if (lstat(QuarantineDir().c_str(), &st) != 0 && errno == ENOENT) return 0;
+  auto names = ListDir(QuarantineDir());
+  if (!names.ok()) return names.status();
+  return static_cast<int64_t>(names->size());
+}
+
+namespace {
+
+// Mount id (statx) of `path`, or its device where the kernel has no mount
+// ids; ENOENT as NotFound.
+absl::StatusOr<uint64_t> MountOf(const std::string& path, bool* is_dir) {
+  struct statx stx;
+  if (statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW,
+            STATX_TYPE | STATX_MNT_ID, &stx) != 0) {
+    if (errno == ENOENT) return absl::NotFoundError(path);
+    return ErrnoError("stat", path, errno);
+  }
+  *is_dir = S_ISDIR(stx.stx_mode);
+  if (stx.stx_mask & STATX_MNT_ID) return stx.stx_mnt_id;
+  return (static_cast<uint64_t>(stx.stx_dev_major) << 32) | stx.stx_dev_minor;
+}
+
+absl::Status RemoveTree(const std::string& path, uint64_t mount) {
+  bool is_dir = false;
+  auto here = MountOf(path, &is_dir);
+  if (absl::IsNotFound(here.status())) return absl::OkStatus();
+  if (!here.ok()) return here.status();
+  if (*here != mount) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "remove ", path, ": a filesystem is mounted there; not deleting "
+        "across it"));
+  }
+  if (is_dir) {
+    auto names = ListDir(path);
+    if (!names.ok()) return names.status();
+    for (const std::string& name : *names) {
+      if (absl::Status s = RemoveTree(path + "/" + name, mount); !s.ok()) {
+        return s;
+      }
+    }
+    if (rmdir(path.c_str()) != 0 && errno != ENOENT) {
+      return ErrnoError("remove", path, errno);
+    }
+  } else if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return ErrnoError("remove", path, errno);
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status RemoveAll(const std::string& path) {
+  bool is_dir = false;
+  auto mount = MountOf(path, &is_dir);
+  if (absl::IsNotFound(mount.status())) return absl::OkStatus();
+  if (!mount.ok()) return mount.status();
+  return RemoveTree(path, *mount);
 }
 
 absl::Status SyncDir(const std::string& dir) {

@@ -5,10 +5,14 @@
 //   <root>/snapshots/<id>/work   overlay workdir (active snapshots)
 //   <root>/snapshots/new-XXXXXX  a snapshot being created (renamed to <id>
 //                                inside the creating transaction)
-//   <root>/snapshots/trash-XXXXXX  an orphan Cleanup is deleting
+//   <root>/snapshots/trash-XXXXXX  a directory the database proved released
+//                                (removal journal), being deleted
+//   <root>/quarantine/<time>-<name>  an entry nothing proved deletable: kept
+//                                for the operator, never deleted here
+//   <root>/store-id              the store's identity, also in metadata.db
 //   <root>/lock                  held (flock) by the daemon using the root
-// Anything else in snapshots/ that no record owns is an orphan for Cleanup;
-// new-* and trash-* are swept when the snapshotter opens.
+// Nothing is deleted unless the database proves it released it (see
+// store_recovery.h); anything unproven goes to quarantine.
 #ifndef SNAPSHOTTER_SNAPSHOT_DIRS_H_
 #define SNAPSHOTTER_SNAPSHOT_DIRS_H_
 
@@ -19,6 +23,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "snapshotter/snapshot_types.h"
 
 namespace guest_pull {
@@ -49,30 +54,48 @@ class SnapshotDirs {
   absl::StatusOr<std::string> CreateTemp(bool with_work,
                                          const std::string& parent_fs) const;
 
-  // Renames a temp dir to snapshots/<id>, replacing a stale directory of
-  // that id (left by a crash before its transaction committed), and syncs
-  // snapshots/.
+  std::string QuarantineDir() const;
+  std::string StoreIdPath() const;
+
+  // Renames a temp dir to snapshots/<id> and syncs snapshots/. A directory
+  // already there (a rolled-back creation whose removal failed) is moved to
+  // quarantine first, never deleted.
   absl::Status Install(const std::string& temp, int64_t id) const;
 
-  // Entries of snapshots/ that are not a directory of an id in `ids`, nor
-  // a creation in progress (new-*) or trash (trash-*).
-  absl::StatusOr<std::vector<std::string>> Orphans(
-      const std::set<int64_t>& ids) const;
-
-  // Entries named new-* (creations in progress, or interrupted by a crash)
-  // and trash-* (deletions interrupted by a crash).
-  absl::StatusOr<std::vector<std::string>> LeftoverDirs() const;
+  // The entries of snapshots/, by kind (full paths except `ids`).
+  struct Listing {
+    std::set<int64_t> ids;            // <id> directories
+    std::vector<std::string> temps;   // new-*
+    std::vector<std::string> trash;   // trash-*
+    std::vector<std::string> others;  // anything else
+  };
+  absl::StatusOr<Listing> List() const;
 
   // Renames `path` (an entry of snapshots/) to a fresh trash-XXXXXX name,
   // so it can be deleted later without holding any lock; returns the name.
+  // Only for entries proven deletable.
   absl::StatusOr<std::string> MoveToTrash(const std::string& path) const;
+
+  // Moves `path` (below the root) to quarantine/<UTC time>-<its name>
+  // (suffixed -1, -2, ... if taken) and syncs both directories; returns the
+  // new path.
+  absl::StatusOr<std::string> Quarantine(const std::string& path) const;
+
+  // A free path quarantine/<UTC time>-<name>[-N] (not created); creates
+  // quarantine/ itself if missing.
+  absl::StatusOr<std::string> NewQuarantinePath(absl::string_view name) const;
+
+  // Entries in quarantine/ (0 if it does not exist).
+  absl::StatusOr<int64_t> QuarantineCount() const;
 
  private:
   std::string root_;
 };
 
-// Removes a path recursively without following symlinks; a missing path is
-// fine.
+// Removes a path recursively without following symlinks and without
+// crossing into a filesystem mounted below it (FailedPrecondition naming
+// the mount point; nothing of the mounted filesystem is touched); a
+// missing path is fine.
 absl::Status RemoveAll(const std::string& path);
 
 // fsync()s a directory so renames and creations in it are durable.

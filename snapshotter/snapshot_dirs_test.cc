@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -19,7 +21,7 @@ std::string NewRoot(const char* name) {
   return root;
 }
 
-TEST(SnapshotDirsTest, CreateInstallAndOrphans) {
+TEST(SnapshotDirsTest, CreateInstallAndList) {
   SnapshotDirs dirs(NewRoot("install"));
   ASSERT_TRUE(dirs.Init().ok());
   auto temp = dirs.CreateTemp(true, "");
@@ -28,24 +30,66 @@ TEST(SnapshotDirsTest, CreateInstallAndOrphans) {
   ASSERT_EQ(stat((*temp + "/fs").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0755u);
   ASSERT_EQ(stat((*temp + "/work").c_str(), &st), 0);
-  // A stale directory of the same id (crash before commit) is replaced.
-  ASSERT_EQ(mkdir(dirs.SnapshotPath(7).c_str(), 0700), 0);
-  std::ofstream(dirs.SnapshotPath(7) + "/stale") << "x";
   ASSERT_TRUE(dirs.Install(*temp, 7).ok());
-  EXPECT_NE(access((dirs.SnapshotPath(7) + "/stale").c_str(), F_OK), 0);
   EXPECT_EQ(access(dirs.FsPath(7).c_str(), F_OK), 0);
 
   ASSERT_EQ(mkdir(dirs.SnapshotPath(8).c_str(), 0700), 0);
+  ASSERT_EQ(mkdir((dirs.SnapshotsDir() + "/007").c_str(), 0700), 0);
   auto leftover = dirs.CreateTemp(false, "");
   ASSERT_TRUE(leftover.ok());
-  // A creation in progress is no orphan; Open sweeps it after a crash.
-  auto orphans_now = dirs.Orphans({7});
-  EXPECT_THAT(*orphans_now, testing::UnorderedElementsAre(dirs.SnapshotPath(8)));
   auto trash = dirs.MoveToTrash(dirs.SnapshotPath(8));
   ASSERT_TRUE(trash.ok()) << trash.status();
   EXPECT_NE(access(dirs.SnapshotPath(8).c_str(), F_OK), 0);
-  auto leftovers = dirs.LeftoverDirs();
-  EXPECT_THAT(*leftovers, testing::UnorderedElementsAre(*leftover, *trash));
+  auto listing = dirs.List();
+  ASSERT_TRUE(listing.ok()) << listing.status();
+  EXPECT_THAT(listing->ids, testing::ElementsAre(7));
+  EXPECT_THAT(listing->temps, testing::ElementsAre(*leftover));
+  EXPECT_THAT(listing->trash, testing::ElementsAre(*trash));
+  EXPECT_THAT(listing->others,
+              testing::ElementsAre(dirs.SnapshotsDir() + "/007"));
+}
+
+TEST(SnapshotDirsTest, InstallQuarantinesAnExistingDirectory) {
+  SnapshotDirs dirs(NewRoot("install-stale"));
+  ASSERT_TRUE(dirs.Init().ok());
+  // A directory of the same id (a rolled-back creation whose removal
+  // failed) is kept, with its content, in quarantine.
+  ASSERT_EQ(mkdir(dirs.SnapshotPath(7).c_str(), 0700), 0);
+  std::ofstream(dirs.SnapshotPath(7) + "/data") << "keep me";
+  auto temp = dirs.CreateTemp(false, "");
+  ASSERT_TRUE(temp.ok());
+  ASSERT_TRUE(dirs.Install(*temp, 7).ok());
+  EXPECT_NE(access((dirs.SnapshotPath(7) + "/data").c_str(), F_OK), 0);
+  EXPECT_EQ(access(dirs.FsPath(7).c_str(), F_OK), 0);
+  auto count = dirs.QuarantineCount();
+  ASSERT_TRUE(count.ok());
+  EXPECT_EQ(*count, 1);
+  std::vector<std::string> kept;
+  for (const auto& e : std::filesystem::directory_iterator(dirs.QuarantineDir())) {
+    kept.push_back(e.path().string());
+  }
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_THAT(kept[0], testing::EndsWith("-7"));
+  std::ifstream in(kept[0] + "/data");
+  std::string text;
+  std::getline(in, text);
+  EXPECT_EQ(text, "keep me");
+}
+
+TEST(SnapshotDirsTest, QuarantineNamesNeverCollide) {
+  SnapshotDirs dirs(NewRoot("quarantine"));
+  ASSERT_TRUE(dirs.Init().ok());
+  EXPECT_EQ(*dirs.QuarantineCount(), 0);
+  std::set<std::string> targets;
+  for (int i = 0; i < 3; ++i) {
+    std::string path = dirs.SnapshotsDir() + "/x";
+    ASSERT_EQ(mkdir(path.c_str(), 0700), 0);
+    auto moved = dirs.Quarantine(path);
+    ASSERT_TRUE(moved.ok()) << moved.status();
+    targets.insert(*moved);
+  }
+  EXPECT_EQ(targets.size(), 3u);
+  EXPECT_EQ(*dirs.QuarantineCount(), 3);
 }
 
 TEST(SnapshotDirsTest, TempCopiesParentModeAndOwner) {

@@ -10,6 +10,8 @@
 #include "glog/logging.h"
 #include "snapshotter/key_validation.h"
 #include "snapshotter/overlay_mounts.h"
+#include "snapshotter/store_recovery.h"
+#include "snapshotter/store_state.h"
 
 namespace guest_pull {
 namespace {
@@ -69,24 +71,17 @@ absl::StatusOr<std::unique_ptr<Snapshotter>> Snapshotter::Open(
   // the first one's creations in progress.
   auto lock_fd = dirs.LockRoot();
   if (!lock_fd.ok()) return lock_fd.status();
-  auto store = MetaStore::Open(dirs.MetadataPath());
-  auto leftovers = store.ok() ? dirs.LeftoverDirs()
-                              : absl::StatusOr<std::vector<std::string>>(
-                                    store.status());
-  if (!leftovers.ok()) {
+  auto opened = OpenStore(dirs);
+  if (!opened.ok()) {
     close(*lock_fd);
-    return leftovers.status();
+    return opened.status();
   }
-  // Creations and deletions interrupted by a crash: drop what they left.
-  for (const std::string& dir : *leftovers) {
-    LOG(INFO) << "removing leftover of an interrupted operation " << dir;
-    if (absl::Status s = RemoveAll(dir); !s.ok()) {
-      close(*lock_fd);
-      return s;
-    }
+  std::unique_ptr<Snapshotter> sn(
+      new Snapshotter(std::move(options), std::move(opened->store), *lock_fd));
+  if (absl::Status s = sn->SweepLeftovers(opened->migrated_from_v1); !s.ok()) {
+    return s;
   }
-  return std::unique_ptr<Snapshotter>(
-      new Snapshotter(std::move(options), *std::move(store), *lock_fd));
+  return sn;
 }
 
 absl::StatusOr<std::vector<Mount>> Snapshotter::Prepare(
@@ -261,14 +256,24 @@ absl::Status Snapshotter::Remove(absl::string_view key) {
     auto rec = RemoveSnapshot(tx, key);
     if (!rec.ok()) return rec.status();
     id = rec->id;
+    absl::MutexLock lock(&removing_mu_);
+    removing_.insert(id);  // Cleanup leaves it to us
     return absl::OkStatus();
   });
-  if (!s.ok()) return s;
-  // The record is gone; a directory left behind is swept by Cleanup.
-  if (absl::Status rm = RemoveAll(dirs_.SnapshotPath(id)); !rm.ok()) {
+  if (!s.ok()) {
+    absl::MutexLock lock(&removing_mu_);
+    removing_.erase(id);
+    return s;
+  }
+  // The record is gone and the id journalled; a directory left behind is
+  // deleted by a later Cleanup.
+  if (absl::Status rm = options_.remove_all(dirs_.SnapshotPath(id));
+      !rm.ok()) {
     LOG(WARNING) << "snapshot " << key << " removed, directory left for "
                  << "Cleanup: " << rm;
   }
+  absl::MutexLock lock(&removing_mu_);
+  removing_.erase(id);
   return absl::OkStatus();
 }
 
@@ -336,28 +341,117 @@ absl::StatusOr<Usage> Snapshotter::GetUsage(absl::string_view key) {
 
 absl::StatusOr<int> Snapshotter::Cleanup() {
   absl::MutexLock cleanup_lock(&cleanup_mu_);
-  std::vector<std::string> trash;
-  // Under the write lock, orphans only move aside (a rename); deleting
-  // large trees happens after, so no RPC waits behind it.
-  absl::Status s = store_->Update([&](Transaction& tx) -> absl::Status {
-    auto ids = IdMap(tx);
-    if (!ids.ok()) return ids.status();
-    std::set<int64_t> owned;
-    for (const auto& [id, key] : *ids) owned.insert(id);
-    auto orphans = dirs_.Orphans(owned);
-    if (!orphans.ok()) return orphans.status();
-    for (const std::string& path : *orphans) {
-      auto moved = dirs_.MoveToTrash(path);
-      if (!moved.ok()) return moved.status();
-      trash.push_back(*std::move(moved));
+  int unmovable = 0;
+  if (absl::Status s = Sweep(unmovable); !s.ok()) return s;
+  // Deleting large trees happens outside the store's lock, so no RPC waits
+  // behind it. What cannot be deleted stays for the next Cleanup.
+  auto listing = dirs_.List();
+  if (!listing.ok()) return listing.status();
+  int removed = 0;
+  int64_t failed = unmovable;
+  for (const std::string& path : listing->trash) {
+    if (absl::Status rm = options_.remove_all(path); !rm.ok()) {
+      LOG(WARNING) << "cannot delete " << path << " (retried on the next "
+                   << "Cleanup): " << rm.message();
+      ++failed;
+    } else {
+      ++removed;
+    }
+  }
+  undeletable_.store(failed);
+  return removed;
+}
+
+absl::Status Snapshotter::SweepLeftovers(bool migrated_from_v1) {
+  absl::MutexLock cleanup_lock(&cleanup_mu_);
+  auto listing = dirs_.List();
+  if (!listing.ok()) return listing.status();
+  int failed = 0;
+  // A new-* directory is a creation that was never acknowledged: nothing
+  // runs yet, so these are all interrupted ones.
+  for (const std::string& path : listing->temps) {
+    if (auto moved = dirs_.MoveToTrash(path); !moved.ok()) {
+      LOG(WARNING) << "cannot move an interrupted creation aside: "
+                   << moved.status().message();
+      ++failed;
+    }
+  }
+  // The previous release's Cleanup moved unproven orphans to trash-*.
+  if (migrated_from_v1) {
+    for (const std::string& path : listing->trash) {
+      if (!QuarantineEntry(path, "trash of the previous release")) ++failed;
+    }
+  }
+  absl::Status s = Sweep(failed);
+  undeletable_.store(failed);
+  return s;
+}
+
+bool Snapshotter::QuarantineEntry(const std::string& path,
+                                  absl::string_view why) {
+  auto moved = dirs_.Quarantine(path);
+  if (!moved.ok()) {
+    LOG(WARNING) << "cannot quarantine " << path << " (" << why
+                 << "): " << moved.status().message();
+    return false;
+  }
+  LOG(WARNING) << "quarantined " << path << " (" << why << ") as " << *moved
+               << "; it is never deleted automatically";
+  return true;
+}
+
+absl::Status Snapshotter::Sweep(int& failed) {
+  // Under the write lock no creation is half-way (Install runs inside its
+  // transaction), so every id directory is a record's or nobody's.
+  return store_->Update([&](Transaction& tx) -> absl::Status {
+    auto records = RecordIds(tx);
+    if (!records.ok()) return records.status();
+    auto journal = JournalledIds(tx);
+    if (!journal.ok()) return journal.status();
+    auto listing = dirs_.List();
+    if (!listing.ok()) return listing.status();
+    std::set<int64_t> removing;
+    {
+      absl::MutexLock lock(&removing_mu_);
+      removing = removing_;
+    }
+    std::set<int64_t> still_there;
+    bool trashed = false;
+    for (int64_t id : listing->ids) {
+      if (records->count(id) || removing.count(id)) continue;
+      std::string path = dirs_.SnapshotPath(id);
+      if (journal->count(id)) {
+        if (auto moved = dirs_.MoveToTrash(path); !moved.ok()) {
+          LOG(WARNING) << "cannot move released " << path
+                       << " to trash: " << moved.status().message();
+          still_there.insert(id);
+          ++failed;
+        } else {
+          trashed = true;
+        }
+      } else if (!QuarantineEntry(path, "no record owns it")) {
+        ++failed;
+      }
+    }
+    for (const std::string& path : listing->others) {
+      if (!QuarantineEntry(path, "not a snapshot directory")) ++failed;
+    }
+    // The renames must be durable before the journal forgets the ids.
+    if (trashed) {
+      if (absl::Status s = SyncDir(dirs_.SnapshotsDir()); !s.ok()) return s;
+    }
+    for (int64_t id : *journal) {
+      if (still_there.count(id) || removing.count(id)) continue;
+      if (absl::Status s = ForgetRemoval(tx, id); !s.ok()) return s;
     }
     return absl::OkStatus();
   });
-  if (!s.ok()) return s;
-  for (const std::string& path : trash) {
-    if (absl::Status rm = RemoveAll(path); !rm.ok()) return rm;
-  }
-  return static_cast<int>(trash.size());
+}
+
+int64_t Snapshotter::UndeletableCount() const { return undeletable_.load(); }
+
+absl::StatusOr<int64_t> Snapshotter::QuarantineCount() const {
+  return dirs_.QuarantineCount();
 }
 
 absl::StatusOr<std::map<std::string, int64_t>> Snapshotter::CountByKind(

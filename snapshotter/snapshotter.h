@@ -6,7 +6,9 @@
 #ifndef SNAPSHOTTER_SNAPSHOTTER_H_
 #define SNAPSHOTTER_SNAPSHOTTER_H_
 
+#include <atomic>
 #include <functional>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,10 +34,14 @@ class Snapshotter {
     RemoteLayers* remote = nullptr;
     // Clock, replaceable in tests.
     std::function<absl::Time()> now = absl::Now;
+    // Deletes a released directory tree; replaceable in tests (faults).
+    std::function<absl::Status(const std::string&)> remove_all = RemoveAll;
   };
 
-  // Opens (creating) the root, the database, and removes leftovers of
-  // interrupted operations.
+  // Opens (creating) the root and the database after the checks of
+  // store_recovery.h (a refusal is returned as is), and moves leftovers
+  // aside: interrupted creations and released directories to trash,
+  // anything unproven to quarantine. Deletes nothing: Cleanup() does.
   static absl::StatusOr<std::unique_ptr<Snapshotter>> Open(Options options);
 
   absl::StatusOr<std::vector<Mount>> Prepare(absl::string_view key,
@@ -54,8 +60,15 @@ class Snapshotter {
   absl::Status Walk(const SnapshotFilter& filter,
                     const std::function<absl::Status(const Info&)>& fn);
   absl::StatusOr<Usage> GetUsage(absl::string_view key);
-  // Removes directories no record owns; returns how many.
+  // Moves directories no record owns aside (released ones to trash, the
+  // rest to quarantine) and deletes the trash; returns how many entries it
+  // deleted. An entry it cannot delete is logged and kept for the next
+  // Cleanup (UndeletableCount), never an error.
   absl::StatusOr<int> Cleanup();
+  // Entries the last Cleanup (or Open) could not delete or move aside.
+  int64_t UndeletableCount() const;
+  // Entries in <root>/quarantine.
+  absl::StatusOr<int64_t> QuarantineCount() const;
   // Snapshots per kind name, plus those labelled `remote_label`="true"
   // (for metrics).
   absl::StatusOr<std::map<std::string, int64_t>> CountByKind(
@@ -74,6 +87,14 @@ class Snapshotter {
                                                     const Labels& labels);
   absl::Status CreateRemoteLayer(absl::string_view parent,
                                  const RemoteLayer& layer);
+  // Open's part of the recovery (store_recovery.h), then Sweep.
+  absl::Status SweepLeftovers(bool migrated_from_v1);
+  // Under the store's lock: journalled directories to trash, unowned
+  // entries to quarantine, journal rows of gone directories dropped.
+  // Entries that could not be moved are counted in `failed`.
+  absl::Status Sweep(int& failed);
+  // Moves `path` to quarantine and logs it; false (logged) if it could not.
+  bool QuarantineEntry(const std::string& path, absl::string_view why);
   // Mounts of a record, passed through the remote hooks.
   absl::StatusOr<std::vector<Mount>> MountsOf(Transaction& tx,
                                               absl::string_view key,
@@ -86,6 +107,10 @@ class Snapshotter {
   bool index_off_;
   // One Cleanup deletes at a time (they would race over the same trash).
   absl::Mutex cleanup_mu_;
+  std::atomic<int64_t> undeletable_{0};
+  // Ids whose Remove is deleting the directory right now.
+  absl::Mutex removing_mu_;
+  std::set<int64_t> removing_ ABSL_GUARDED_BY(removing_mu_);
 };
 
 }  // namespace guest_pull

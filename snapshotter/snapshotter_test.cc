@@ -3,15 +3,18 @@
 // against the daemon separately (tests/conformance).
 #include "snapshotter/snapshotter.h"
 
+#include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "snapshotter/store_recovery.h"
 
 namespace guest_pull {
 namespace {
@@ -43,10 +46,9 @@ class SnapshotterTest : public ::testing::Test {
  protected:
   void Open(RemoteLayers* remote = nullptr) {
     sn_.reset();
-    Snapshotter::Options opts;
-    opts.root = root_;
-    opts.remote = remote;
-    auto sn = Snapshotter::Open(opts);
+    opts_.root = root_;
+    opts_.remote = remote;
+    auto sn = Snapshotter::Open(opts_);
     ASSERT_TRUE(sn.ok()) << sn.status();
     sn_ = *std::move(sn);
   }
@@ -56,6 +58,7 @@ class SnapshotterTest : public ::testing::Test {
   }
 
   std::string root_;
+  Snapshotter::Options opts_;
   std::unique_ptr<Snapshotter> sn_;
 };
 
@@ -157,20 +160,80 @@ TEST_F(SnapshotterTest, UsageOfActiveIsLiveAndStoredAtCommit) {
   EXPECT_EQ(info->kind, Kind::kCommitted);
 }
 
-TEST_F(SnapshotterTest, RemoveDeletesDirectoryAndCleanupSweepsOrphans) {
+TEST_F(SnapshotterTest, RemoveDeletesDirectoryAndCleanupQuarantinesUnknown) {
   auto m = sn_->Prepare("a", "", {});
   ASSERT_TRUE(m.ok());
   std::string fs = (*m)[0].source;
   ASSERT_TRUE(sn_->Remove("a").ok());
   EXPECT_NE(access(fs.c_str(), F_OK), 0);
-  // Orphans as a crash would leave them.
+  // Entries no record owns and the journal does not release: kept.
   std::string snaps = sn_->dirs().SnapshotsDir();
   ASSERT_EQ(mkdir((snaps + "/999").c_str(), 0700), 0);
+  std::ofstream(snaps + "/999/data") << "precious";
   ASSERT_EQ(mkdir((snaps + "/garbage").c_str(), 0700), 0);
   auto n = sn_->Cleanup();
-  ASSERT_TRUE(n.ok());
-  EXPECT_EQ(*n, 2);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 0);
   EXPECT_NE(access((snaps + "/999").c_str(), F_OK), 0);
+  EXPECT_EQ(*sn_->QuarantineCount(), 2);
+  EXPECT_EQ(sn_->UndeletableCount(), 0);
+  bool kept = false;
+  for (const auto& e :
+       std::filesystem::directory_iterator(sn_->dirs().QuarantineDir())) {
+    kept |= access((e.path().string() + "/data").c_str(), F_OK) == 0;
+  }
+  EXPECT_TRUE(kept);
+}
+
+TEST_F(SnapshotterTest, JournalledDirectoryIsDeletedByCleanupEvenAfterRestart) {
+  int failures = 1;
+  opts_.remove_all = [&](const std::string& path) -> absl::Status {
+    if (failures > 0) {
+      --failures;
+      return absl::InternalError("remove " + path + ": Device or resource busy");
+    }
+    return RemoveAll(path);
+  };
+  Open();
+  auto m = sn_->Prepare("a", "", {});
+  ASSERT_TRUE(m.ok());
+  std::string fs = (*m)[0].source;
+  // The record goes; the directory stays (deletion failed) but is released.
+  ASSERT_TRUE(sn_->Remove("a").ok());
+  EXPECT_EQ(access(fs.c_str(), F_OK), 0);
+  Open();  // the journal survives a restart
+  auto n = sn_->Cleanup();
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 1);
+  EXPECT_NE(access(fs.c_str(), F_OK), 0);
+  EXPECT_EQ(*sn_->QuarantineCount(), 0);
+  EXPECT_TRUE(sn_->dirs().List()->trash.empty());
+}
+
+TEST_F(SnapshotterTest, UndeletableLeftoverFailsNeitherOpenNorCleanup) {
+  bool busy = true;
+  opts_.remove_all = [&](const std::string& path) -> absl::Status {
+    if (busy) return absl::InternalError("remove " + path + ": busy");
+    return RemoveAll(path);
+  };
+  std::string trash = sn_->dirs().SnapshotsDir() + "/trash-stuck1";
+  ASSERT_EQ(mkdir(trash.c_str(), 0700), 0);
+  Open();
+  ASSERT_TRUE(sn_->Prepare("a", "", {}).ok());
+  for (int i = 0; i < 2; ++i) {
+    auto n = sn_->Cleanup();
+    ASSERT_TRUE(n.ok()) << n.status();
+    EXPECT_EQ(*n, 0);
+    EXPECT_EQ(sn_->UndeletableCount(), 1);
+    EXPECT_EQ(access(trash.c_str(), F_OK), 0);
+  }
+  busy = false;
+  auto n = sn_->Cleanup();
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 1);
+  EXPECT_EQ(sn_->UndeletableCount(), 0);
+  EXPECT_NE(access(trash.c_str(), F_OK), 0);
+  EXPECT_TRUE(sn_->Stat("a").ok());
 }
 
 TEST_F(SnapshotterTest, ReopenKeepsStateAndDropsInterruptedCreations) {
@@ -178,11 +241,70 @@ TEST_F(SnapshotterTest, ReopenKeepsStateAndDropsInterruptedCreations) {
   ASSERT_TRUE(sn_->Commit("c", "a", {}).ok());
   std::string temp = sn_->dirs().SnapshotsDir() + "/new-abc123";
   ASSERT_EQ(mkdir(temp.c_str(), 0700), 0);
+  // A creation cut between its rename into place and COMMIT: the next id.
+  std::string cut = sn_->dirs().SnapshotPath(2);
+  ASSERT_EQ(mkdir(cut.c_str(), 0700), 0);
   std::vector<std::string> before = ListNames(*sn_);
   Open();
   EXPECT_EQ(ListNames(*sn_), before);
   EXPECT_NE(access(temp.c_str(), F_OK), 0);
+  EXPECT_NE(access(cut.c_str(), F_OK), 0);
+  EXPECT_EQ(*sn_->QuarantineCount(), 1);  // the cut creation, unproven
+  auto n = sn_->Cleanup();
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 1);  // the new-* temp dir
   EXPECT_TRUE(sn_->Prepare("b", "c", {}).ok());
+  // The cut creation never committed, so its id is handed out again; its
+  // directory stays in quarantine.
+  EXPECT_EQ(access(sn_->dirs().FsPath(2).c_str(), F_OK), 0);
+  EXPECT_EQ(*sn_->QuarantineCount(), 1);
+}
+
+TEST_F(SnapshotterTest, LostDatabaseIsRefusedAndNothingDeleted) {
+  ASSERT_TRUE(sn_->Prepare("a", "", {}).ok());
+  ASSERT_TRUE(sn_->Commit("c", "a", {}).ok());
+  sn_.reset();
+  ASSERT_EQ(unlink((root_ + "/metadata.db").c_str()), 0);
+  auto sn = Snapshotter::Open(opts_);
+  ASSERT_FALSE(sn.ok());
+  EXPECT_TRUE(IsRefusal(sn.status())) << sn.status();
+  EXPECT_EQ(access((root_ + "/snapshots/1/fs").c_str(), F_OK), 0);
+  EXPECT_NE(access((root_ + "/metadata.db").c_str(), F_OK), 0);
+}
+
+TEST_F(SnapshotterTest, PreviousReleaseRootIsMigrated) {
+  sn_.reset();
+  RemoveAll(root_).IgnoreError();
+  SnapshotDirs dirs(root_);
+  ASSERT_TRUE(dirs.Init().ok());
+  std::ifstream in("snapshotter/testdata/metadata_v1.sql");
+  std::stringstream sql;
+  sql << in.rdbuf();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(dirs.MetadataPath().c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, sql.str().c_str(), nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  for (int id : {1, 2, 3}) {
+    ASSERT_EQ(mkdir(dirs.SnapshotPath(id).c_str(), 0700), 0);
+    ASSERT_EQ(mkdir(dirs.FsPath(id).c_str(), 0755), 0);
+  }
+  // The previous release's Remove deleted record 3 and crashed before its
+  // directory; its Cleanup had moved an unproven orphan to trash.
+  std::string old_trash = dirs.SnapshotsDir() + "/trash-v1orph";
+  ASSERT_EQ(mkdir(old_trash.c_str(), 0700), 0);
+  Open();
+  EXPECT_THAT(ListNames(*sn_),
+              ElementsAre("active-2|layer-1|active|1", "layer-1||committed|1"));
+  auto n = sn_->Cleanup();
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 0);
+  EXPECT_EQ(*sn_->QuarantineCount(), 2);  // directory 3 and the old trash
+  EXPECT_EQ(access(dirs.FsPath(1).c_str(), F_OK), 0);
+  ASSERT_TRUE(sn_->Remove("active-2").ok());
+  EXPECT_NE(access(dirs.FsPath(2).c_str(), F_OK), 0);
+  ASSERT_TRUE(sn_->Prepare("new", "layer-1", {}).ok());
+  EXPECT_EQ(access(dirs.FsPath(4).c_str(), F_OK), 0);
 }
 
 TEST_F(SnapshotterTest, UpdateLabels) {

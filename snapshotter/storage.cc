@@ -3,6 +3,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "snapshotter/store_state.h"
 
 namespace guest_pull {
 namespace {
@@ -355,6 +356,8 @@ absl::StatusOr<SnapshotRecord> RemoveSnapshot(Transaction& tx,
   auto del = tx.Prepare("DELETE FROM snapshots WHERE id = ?");
   if (!del.ok()) return del.status();
   if (absl::Status s = del->Bind(1, row->id).Run(); !s.ok()) return s;
+  // In the same transaction: the proof that its directory may be deleted.
+  if (absl::Status s = JournalRemoval(tx, row->id); !s.ok()) return s;
   auto chain = ParentChain(tx, row->parent_id);
   if (!chain.ok()) return chain.status();
   return SnapshotRecord{row->id, row->kind, *std::move(chain)};

@@ -73,8 +73,9 @@ absl::StatusOr<int64_t> CreateCommitted(Transaction& tx, absl::string_view name,
                                         absl::string_view parent,
                                         const Labels& labels, absl::Time now);
 
-// Deletes the record of `key`; returns its id and kind. A snapshot with
-// children is FailedPrecondition.
+// Deletes the record of `key` and journals its id as released
+// (store_state.h); returns its id and kind. A snapshot with children is
+// FailedPrecondition.
 absl::StatusOr<SnapshotRecord> RemoveSnapshot(Transaction& tx,
                                               absl::string_view key);
 

@@ -25,6 +25,11 @@ constexpr Action kActions[] = {
     {"print-default-config", &CommandLine::print_default_config,
      "print the commented default config file (every key at its default) "
      "and exit"},
+    {"reset-store", &CommandLine::reset_store,
+     "recovery after a refused start: move metadata.db and every snapshot "
+     "directory of the root to <root>/quarantine/ (nothing is deleted) so "
+     "the next start begins with an empty store, and exit "
+     "(docs/operations.md)"},
     {"help", &CommandLine::help, "print this help and exit"},
 };
 

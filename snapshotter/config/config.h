@@ -86,6 +86,7 @@ struct CommandLine {
   bool help = false;
   bool version = false;
   bool print_default_config = false;
+  bool reset_store = false;
 };
 
 // Parses argv[1..]: --name=value, --name value, bool flags as --name; one

@@ -121,6 +121,13 @@ absl::StatusOr<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(
   return exporter;
 }
 
+void MetricsExporter::AddScrapeGauge(const std::string& name,
+                                     const std::string& help,
+                                     GaugeReader read) {
+  gauges_.push_back(std::make_shared<ScrapeGauge>(name, help, std::move(read)));
+  exposer_->RegisterCollectable(gauges_.back());
+}
+
 void MetricsExporter::ObserveRpc(absl::string_view rpc, absl::StatusCode code,
                                  absl::Duration latency) {
   std::string name = Label(rpc);

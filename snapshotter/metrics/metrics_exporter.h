@@ -14,6 +14,8 @@
 //   guest_pull_snapshots{kind}                    gauge, read at scrape time
 //   guest_pull_snapshot_count_errors_total        counter
 //   guest_pull_build_info{version}                gauge, always 1
+//   AddScrapeGauge adds unlabelled gauges read at scrape time (the daemon's
+//   guest_pull_undeletable_entries and guest_pull_quarantined_entries)
 #ifndef SNAPSHOTTER_METRICS_METRICS_EXPORTER_H_
 #define SNAPSHOTTER_METRICS_METRICS_EXPORTER_H_
 
@@ -30,6 +32,7 @@
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
 #include "snapshotter/guest_pull/observer.h"
+#include "snapshotter/metrics/scrape_gauge.h"
 #include "snapshotter/metrics/snapshot_collector.h"
 #include "snapshotter/rpc_observer.h"
 
@@ -60,6 +63,10 @@ class MetricsExporter : public RpcObserver, public GuestPullObserver {
   // The TCP port actually listened on.
   int port() const { return port_; }
 
+  // Exports gauge `name`, read by `read` at every scrape.
+  void AddScrapeGauge(const std::string& name, const std::string& help,
+                      GaugeReader read);
+
   void ObserveRpc(absl::string_view rpc, absl::StatusCode code,
                   absl::Duration latency) override;
   void ObserveDecision(bool skip, absl::string_view reason) override;
@@ -78,6 +85,7 @@ class MetricsExporter : public RpcObserver, public GuestPullObserver {
   prometheus::Family<prometheus::Counter>& cache_lookups_;
   prometheus::Counter& cache_hits_;
   prometheus::Counter& cache_misses_;
+  std::vector<std::shared_ptr<ScrapeGauge>> gauges_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   int port_ = 0;
 };

@@ -34,7 +34,8 @@ fake_libc() {
 }
 
 # make_systemctl DIR: recording stand-in; `is-active` answers with the exit
-# code in DIR/is-active-rc (default 0).
+# code in DIR/is-active-rc.UNIT or DIR/is-active-rc (default 0), `show`
+# prints DIR/show (default nothing).
 make_systemctl() {
     local dir="$1"
     mkdir -p "$dir"
@@ -42,7 +43,10 @@ make_systemctl() {
 #!/bin/sh
 echo "\$*" >> "$dir/calls"
 case "\$1" in
-    is-active) exit \$(cat "$dir/is-active-rc" 2>/dev/null || echo 0) ;;
+    is-active)
+        for unit; do :; done
+        exit \$(cat "$dir/is-active-rc.\$unit" 2>/dev/null || cat "$dir/is-active-rc" 2>/dev/null || echo 0) ;;
+    show) cat "$dir/show" 2>/dev/null ;;
 esac
 exit 0
 EOF

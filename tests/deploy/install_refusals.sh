@@ -34,6 +34,17 @@ test_failures() {
     ! run_script inactive install.sh && grep -q "did not become active" "$WORK/inactive/log" \
         && (( SECONDS - start < 20 )) \
         && h_pass "inactive service: install gives up after the bounded wait" || h_fail "inactive service"
+    # The daemon refused its data directory (exit 65, not restarted by the
+    # unit): the installer says so, finishes the containerd side and does not
+    # fail (a failing installer would crash-loop the pod).
+    host="$(new_host refused "$FIXTURES/containerd-v2.toml")"
+    echo 3 > "$WORK/refused/sysd/is-active-rc.guest-pull-snapshotter.service"
+    echo 65 > "$WORK/refused/sysd/show"
+    run_script refused install.sh && grep -q "refused to start (exit status 65)" "$WORK/refused/log" \
+        && grep -q "Metadata database lost or stale" "$WORK/refused/log" \
+        && grep -q "restart containerd" "$WORK/refused/sysd/calls" \
+        && h_pass "refused data directory: installer logs the recovery pointer, configures containerd, exits 0" \
+        || h_fail "refused data directory" "$(tail -3 "$WORK/refused/log")"
 }
 
 test_missing_config() {

@@ -24,6 +24,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/containerd-setup.sh"
 
 GUEST_PULL_SLEEP="${GUEST_PULL_SLEEP:-true}"
 snapshotter_changed=false
+snapshotter_refused=false
 
 # manifest_ok DIR: every file listed in DIR/MANIFEST has its sha256 (an
 # empty MANIFEST, static binaries, lists nothing).
@@ -183,14 +184,29 @@ install_daemon_config() {
     fi
 }
 
+# refused_to_start: true if the daemon's last run exited with the status it
+# uses to refuse an inconsistent data directory (65, RestartPreventExitStatus
+# of the unit): restarting cannot help, the operator must recover.
+refused_to_start() {
+    [[ "$("${SYSTEMCTL_CMD[@]}" show -p ExecMainStatus --value "$UNIT_NAME" 2>/dev/null)" == 65 ]]
+}
+
 start_services() {
     host_systemctl daemon-reload
     host_systemctl enable "$UNIT_NAME"
     if [[ "$snapshotter_changed" == true ]] \
         || ! "${SYSTEMCTL_CMD[@]}" is-active --quiet "$UNIT_NAME"; then
-        host_systemctl restart "$UNIT_NAME"
+        # A failed start is judged below (refused, or a bounded wait).
+        host_systemctl restart "$UNIT_NAME" || true
     fi
-    wait_active "$UNIT_NAME" || die "$UNIT_NAME did not become active (journalctl -u $UNIT_NAME on the node)"
+    if "${SYSTEMCTL_CMD[@]}" is-active --quiet "$UNIT_NAME"; then
+        log "$UNIT_NAME is active"
+    elif refused_to_start; then
+        snapshotter_refused=true
+        log "ERROR: $UNIT_NAME refused to start (exit status 65): its data directory $DATA_DIR does not match its metadata database, and nothing was changed. The reason and the recovery command are in 'journalctl -u $UNIT_NAME' on the node; see docs/operations.md, \"Metadata database lost or stale\". This pod stays running and not Ready until the service is active."
+    else
+        wait_active "$UNIT_NAME" || die "$UNIT_NAME did not become active (journalctl -u $UNIT_NAME on the node)"
+    fi
     if [[ "$containerd_changed" == true ]]; then
         host_systemctl restart "$CONTAINERD_SERVICE"
     fi
@@ -215,7 +231,11 @@ main() {
     install_daemon_config
     configure_containerd
     start_services
-    log "containerd-guest-pull-grpc is installed (data directory $DATA_DIR)"
+    if [[ "$snapshotter_refused" == false ]]; then
+        log "containerd-guest-pull-grpc is installed (data directory $DATA_DIR)"
+    else
+        log "containerd-guest-pull-grpc is installed but not running (see the ERROR above)"
+    fi
     [[ "$GUEST_PULL_SLEEP" == "true" ]] && sleep_until_terminated
     return 0
 }

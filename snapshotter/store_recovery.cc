@@ -1,0 +1,356 @@
+// Startup recovery: inspect the root, refuse or open the store.
+#include "snapshotter/store_recovery.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <vector>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "glog/logging.h"
+#include "snapshotter/store_state.h"
+
+namespace guest_pull {
+namespace {
+
+constexpr char kRefusalPayload[] = "guest-pull/store-refused";
+
+absl::Status Refuse(const SnapshotDirs& dirs, absl::string_view found,
+                    bool reset_helps = true) {
+  std::string how =
+      reset_helps
+          ? absl::StrCat(
+                " To keep the snapshots, put the matching metadata.db (with "
+                "its -wal file) back and start again. Otherwise run "
+                "`containerd-guest-pull-grpc --root=", dirs.root(),
+                " --reset-store`: it moves metadata.db and every snapshot "
+                "directory to ", dirs.QuarantineDir(),
+                "/ (nothing is deleted) so the next start begins with an "
+                "empty store; then remove the images pulled through this "
+                "snapshotter in containerd (crictl rmi, ctr -n k8s.io images "
+                "rm) and pull them again.")
+          : "";
+  absl::Status s = absl::FailedPreconditionError(absl::StrCat(
+      "refusing to start on ", dirs.root(), ": ", found,
+      ". Nothing was changed.", how,
+      " See docs/operations.md, \"Metadata database lost or stale\"."));
+  s.SetPayload(kRefusalPayload, absl::Cord("1"));
+  return s;
+}
+
+std::string DescribeIds(const std::set<int64_t>& ids) {
+  std::vector<int64_t> shown;
+  for (int64_t id : ids) {
+    if (shown.size() == 8) break;
+    shown.push_back(id);
+  }
+  if (ids.size() == 1) return absl::StrCat("id ", *ids.begin());
+  return absl::StrCat(ids.size(), " of them: ids ", absl::StrJoin(shown, ", "),
+                      ids.size() > shown.size() ? ", ..." : "");
+}
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return lstat(path.c_str(), &st) == 0;
+}
+
+// What the database file holds, read without changing it.
+struct DbSurvey {
+  enum class State { kAbsent, kEmpty, kCorrupt, kNewer, kOk } state;
+  std::string detail;
+  int64_t version = 0;
+  std::string store_id;
+  int64_t counter = 0;
+  std::set<int64_t> records;
+  std::set<int64_t> journal;
+};
+
+absl::Status ReadSurvey(Transaction& tx, DbSurvey& survey) {
+  auto version = ReadSchemaVersion(tx);
+  if (!version.ok()) return version.status();
+  survey.version = *version;
+  if (*version > MetaStore::kSchemaVersion) return absl::OkStatus();
+  auto check = tx.Prepare("PRAGMA quick_check");
+  if (!check.ok()) return check.status();
+  if (auto row = check->Step(); !row.ok()) return row.status();
+  if (check->ColumnText(0) != "ok") {
+    return absl::DataLossError(check->ColumnText(0));
+  }
+  if (*version == 0) {
+    auto tables = tx.Prepare("SELECT COUNT(*) FROM sqlite_master");
+    if (!tables.ok()) return tables.status();
+    if (auto row = tables->Step(); !row.ok()) return row.status();
+    if (tables->ColumnInt64(0) > 0) {
+      return absl::DataLossError(
+          "schema version 0 but it holds tables: not a metadata database of "
+          "containerd-guest-pull-grpc");
+    }
+    return absl::OkStatus();
+  }
+  if (*version >= 2) {
+    auto id = ReadStoreId(tx);
+    if (!id.ok()) return id.status();
+    survey.store_id = *id;
+    auto journal = JournalledIds(tx);
+    if (!journal.ok()) return journal.status();
+    survey.journal = *journal;
+  }
+  auto counter = IdCounter(tx);
+  if (!counter.ok()) return counter.status();
+  survey.counter = *counter;
+  auto records = RecordIds(tx);
+  if (!records.ok()) return records.status();
+  survey.records = *records;
+  return absl::OkStatus();
+}
+
+DbSurvey SurveyDatabase(const std::string& path) {
+  DbSurvey survey{DbSurvey::State::kOk};
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) {
+    survey.state = DbSurvey::State::kAbsent;
+    survey.detail = errno == ENOENT ? "is missing" : strerror(errno);
+    return survey;
+  }
+  if (st.st_size == 0) {
+    survey.state = DbSurvey::State::kEmpty;
+    survey.detail = "is empty (0 bytes)";
+    return survey;
+  }
+  auto store = MetaStore::Open(path, MetaStore::Mode::kReadOnly);
+  absl::Status s = store.ok() ? (*store)->View([&](Transaction& tx) {
+    return ReadSurvey(tx, survey);
+  })
+                              : store.status();
+  if (!s.ok()) {
+    survey.state = DbSurvey::State::kCorrupt;
+    survey.detail = absl::StrCat("cannot be read (", s.message(), ")");
+  } else if (survey.version > MetaStore::kSchemaVersion) {
+    survey.state = DbSurvey::State::kNewer;
+  } else if (survey.version == 0) {
+    survey.state = DbSurvey::State::kEmpty;
+    survey.detail = "holds no tables";
+  }
+  return survey;
+}
+
+absl::StatusOr<std::optional<std::string>> ReadMarker(const std::string& path) {
+  if (!Exists(path)) return std::nullopt;
+  std::ifstream in(path);
+  if (!in) return absl::InternalError(absl::StrCat("cannot read ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string id(absl::StripAsciiWhitespace(text.str()));
+  if (id.empty()) {
+    return absl::DataLossError(absl::StrCat(path, " is empty"));
+  }
+  return id;
+}
+
+absl::Status WriteMarker(const SnapshotDirs& dirs, const std::string& id) {
+  std::string path = dirs.StoreIdPath();
+  std::string temp = path + ".new";
+  int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::InternalError(absl::StrCat("open ", temp, ": ", strerror(errno)));
+  }
+  std::string text = id + "\n";
+  bool ok = write(fd, text.data(), text.size()) ==
+                static_cast<ssize_t>(text.size()) &&
+            fsync(fd) == 0;
+  int err = errno;
+  close(fd);
+  if (!ok || rename(temp.c_str(), path.c_str()) != 0) {
+    if (ok) err = errno;
+    return absl::InternalError(absl::StrCat("write ", path, ": ", strerror(err)));
+  }
+  return SyncDir(dirs.root());
+}
+
+absl::StatusOr<std::string> NewStoreId() {
+  unsigned char bytes[16];
+  std::ifstream random("/dev/urandom", std::ios::binary);
+  if (!random.read(reinterpret_cast<char*>(bytes), sizeof(bytes))) {
+    return absl::InternalError("cannot read /dev/urandom");
+  }
+  std::string id;
+  for (unsigned char b : bytes) absl::StrAppend(&id, absl::Hex(b, absl::kZeroPad2));
+  return id;
+}
+
+// Refusal for a readable database that does not match the directories.
+absl::Status CheckConsistent(const SnapshotDirs& dirs, const DbSurvey& db,
+                             const std::optional<std::string>& marker,
+                             const std::set<int64_t>& dir_ids) {
+  std::string db_path = dirs.MetadataPath();
+  if (marker && db.store_id.empty()) {
+    return Refuse(dirs, absl::StrCat(
+        db_path, " (schema ", db.version, ") carries no store id but ",
+        dirs.StoreIdPath(), " names store ", *marker,
+        ": an old copy of the database was restored"));
+  }
+  if (marker && db.store_id != *marker) {
+    return Refuse(dirs, absl::StrCat(
+        db_path, " belongs to store ", db.store_id, " but ",
+        dirs.StoreIdPath(), " names store ", *marker,
+        ": the database comes from another root"));
+  }
+  std::set<int64_t> missing;
+  for (int64_t id : db.records) {
+    if (!dir_ids.count(id)) missing.insert(id);
+  }
+  if (!missing.empty()) {
+    return Refuse(dirs, absl::StrCat(
+        db_path, " has records whose snapshot directories are missing (",
+        DescribeIds(missing), "): the database is stale (an old copy or a "
+        "lost -wal) or directories were deleted by hand"));
+  }
+  std::set<int64_t> beyond;
+  for (int64_t id : dir_ids) {
+    if (id > db.counter && !db.records.count(id)) beyond.insert(id);
+  }
+  // One directory just past the counter is a creation a crash interrupted
+  // before its transaction committed; it goes to quarantine.
+  bool interrupted = beyond.size() == 1 && *beyond.begin() == db.counter + 1;
+  if (!beyond.empty() && !interrupted) {
+    return Refuse(dirs, absl::StrCat(
+        dirs.SnapshotsDir(), " holds snapshot directories the database never "
+        "handed out (", DescribeIds(beyond), "; its highest id is ",
+        db.counter, "): the database is stale (an old copy or a lost -wal)"));
+  }
+  return absl::OkStatus();
+}
+
+// Moves stray -wal/-shm files of a missing or empty database aside, so SQLite does
+// not replay them into the fresh one.
+absl::Status QuarantineStrayWal(const SnapshotDirs& dirs) {
+  for (const char* suffix : {"-wal", "-shm"}) {
+    std::string path = dirs.MetadataPath() + suffix;
+    if (!Exists(path)) continue;
+    auto moved = dirs.Quarantine(path);
+    if (!moved.ok()) return moved.status();
+    LOG(WARNING) << "moved " << path << " of a missing database to " << *moved;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+bool IsRefusal(const absl::Status& status) {
+  return status.GetPayload(kRefusalPayload).has_value();
+}
+
+absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
+  auto listing = dirs.List();
+  if (!listing.ok()) return listing.status();
+  auto marker = ReadMarker(dirs.StoreIdPath());
+  if (!marker.ok()) return Refuse(dirs, marker.status().message());
+  DbSurvey db = SurveyDatabase(dirs.MetadataPath());
+  std::string db_path = dirs.MetadataPath();
+  OpenedStore opened;
+  std::string store_id = db.store_id;
+  switch (db.state) {
+    case DbSurvey::State::kNewer:
+      return Refuse(dirs, absl::StrCat(
+          db_path, " has schema version ", db.version,
+          ", newer than this daemon's (", MetaStore::kSchemaVersion,
+          "): it was written by a newer containerd-guest-pull-grpc; run that "
+          "release or a later one"), /*reset_helps=*/false);
+    case DbSurvey::State::kCorrupt:
+      return Refuse(dirs, absl::StrCat(db_path, " ", db.detail));
+    case DbSurvey::State::kAbsent:
+    case DbSurvey::State::kEmpty: {
+      if (!listing->ids.empty()) {
+        return Refuse(dirs, absl::StrCat(
+            db_path, " ", db.detail, " but ", dirs.SnapshotsDir(),
+            " holds snapshot directories (", DescribeIds(listing->ids), ")"));
+      }
+      if (*marker) {
+        LOG(WARNING) << db_path << " " << db.detail << " (store " << **marker
+                     << "), but no snapshot directory exists: starting a new "
+                        "empty store";
+      }
+      if (absl::Status s = QuarantineStrayWal(dirs); !s.ok()) return s;
+      auto id = NewStoreId();
+      if (!id.ok()) return id.status();
+      store_id = *id;
+      LOG(INFO) << "creating store " << store_id << " in " << dirs.root();
+      break;
+    }
+    case DbSurvey::State::kOk: {
+      absl::Status s = CheckConsistent(dirs, db, *marker, listing->ids);
+      if (!s.ok()) return s;
+      opened.migrated_from_v1 = db.version < 2;
+      if (store_id.empty()) {
+        auto id = NewStoreId();
+        if (!id.ok()) return id.status();
+        store_id = *id;
+        LOG(INFO) << "migrating " << db_path << " from schema " << db.version
+                  << " to " << MetaStore::kSchemaVersion << ": store "
+                  << store_id;
+      }
+      break;
+    }
+  }
+  auto store = MetaStore::Open(db_path, db.state == DbSurvey::State::kOk
+                                            ? MetaStore::Mode::kExisting
+                                            : MetaStore::Mode::kCreate);
+  if (!store.ok()) return store.status();
+  if (store_id != db.store_id) {
+    absl::Status s = (*store)->Update(
+        [&](Transaction& tx) { return WriteStoreId(tx, store_id); });
+    if (!s.ok()) return s;
+  }
+  if (!*marker || **marker != store_id) {
+    if (*marker) {
+      LOG(WARNING) << dirs.StoreIdPath() << " was " << **marker
+                   << "; now store " << store_id;
+    } else if (db.state == DbSurvey::State::kOk && !db.store_id.empty()) {
+      LOG(WARNING) << dirs.StoreIdPath() << " was missing; rewritten from "
+                   << db_path;
+    }
+    if (absl::Status s = WriteMarker(dirs, store_id); !s.ok()) return s;
+  }
+  opened.store = *std::move(store);
+  return opened;
+}
+
+absl::StatusOr<std::string> ResetStore(const SnapshotDirs& dirs) {
+  if (absl::Status s = dirs.Init(); !s.ok()) return s;
+  auto lock = dirs.LockRoot();
+  if (!lock.ok()) return lock.status();
+  auto dest = dirs.NewQuarantinePath("reset-store");
+  absl::Status s = dest.ok() ? absl::OkStatus() : dest.status();
+  if (s.ok() && mkdir(dest->c_str(), 0700) != 0) {
+    s = absl::InternalError(absl::StrCat("mkdir ", *dest, ": ", strerror(errno)));
+  }
+  std::string db = dirs.MetadataPath();
+  for (const std::string& path :
+       {db, db + "-wal", db + "-shm", dirs.StoreIdPath(), dirs.SnapshotsDir()}) {
+    if (!s.ok()) break;
+    if (!Exists(path)) continue;
+    std::string target = *dest + path.substr(path.rfind('/'));
+    if (rename(path.c_str(), target.c_str()) != 0) {
+      s = absl::InternalError(absl::StrCat("rename ", path, " to ", target,
+                                           ": ", strerror(errno)));
+    }
+  }
+  if (s.ok()) s = SyncDir(*dest);
+  if (s.ok()) s = SyncDir(dirs.root());
+  if (s.ok()) s = dirs.Init();
+  close(*lock);
+  if (!s.ok()) return s;
+  return *dest;
+}
+
+}  // namespace guest_pull

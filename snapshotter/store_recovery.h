@@ -1,0 +1,62 @@
+// Startup recovery: decides, before anything under the root is changed,
+// whether the metadata database can be trusted with the snapshot
+// directories that are there, and opens it.
+//
+// A database alone cannot tell "lost" from "fresh", so the root carries the
+// store's identity twice: in <root>/store-id and in the database. At start:
+//   - no database (missing, 0 bytes or no tables) and no snapshot
+//     directories: a fresh store is created (a new identity);
+//   - no database, or an unreadable one, while snapshot directories exist:
+//     refused;
+//   - a database of another store (identity differs from store-id), a
+//     schema-1 database under a root that already has a store-id (an old
+//     copy restored), records whose directories are missing, or snapshot
+//     directories with ids the database never handed out (beyond its id
+//     counter, except the one creation a crash can interrupt): refused as
+//     stale;
+//   - a schema newer than this binary: refused.
+// A refusal changes nothing; the daemon exits with kExitRefused, which the
+// systemd unit does not restart. ResetStore is the explicit way out.
+#ifndef SNAPSHOTTER_STORE_RECOVERY_H_
+#define SNAPSHOTTER_STORE_RECOVERY_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "snapshotter/metastore.h"
+#include "snapshotter/snapshot_dirs.h"
+
+namespace guest_pull {
+
+// Exit status of a daemon that refused to start on an inconsistent store
+// (EX_DATAERR); listed in the unit's RestartPreventExitStatus=.
+inline constexpr int kExitRefused = 65;
+
+// True for the errors OpenStore refuses a root with.
+bool IsRefusal(const absl::Status& status);
+
+// The trusted database of a root.
+struct OpenedStore {
+  std::unique_ptr<MetaStore> store;
+  // The database was schema 1 (previous release): its trash-* entries were
+  // made by a Cleanup that deleted unproven orphans, so they prove nothing.
+  bool migrated_from_v1 = false;
+};
+
+// Checks the root (read-only), then opens the database: creating a fresh
+// store, migrating a schema-1 one, writing a missing store-id. Refusals are
+// FailedPrecondition with IsRefusal() true and a message that says what was
+// found and how to recover. The root must be locked by the caller.
+absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs);
+
+// Moves metadata.db (with -wal/-shm), store-id and the whole snapshots/
+// directory to quarantine/<time>-reset-store/ and leaves an empty root, so
+// the next start creates a fresh store. Locks the root itself (refused
+// while a daemon runs on it). Returns the quarantine directory.
+absl::StatusOr<std::string> ResetStore(const SnapshotDirs& dirs);
+
+}  // namespace guest_pull
+
+#endif  // SNAPSHOTTER_STORE_RECOVERY_H_

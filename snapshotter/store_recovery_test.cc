@@ -1,0 +1,310 @@
+// Tests for startup recovery: every lost, stale, corrupt, foreign or newer
+// database is refused without a byte under the root changing; a fresh root,
+// a healthy store and a schema-1 database open.
+#include "snapshotter/store_recovery.h"
+
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "snapshotter/store_state.h"
+
+namespace guest_pull {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+std::string Read(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void Write(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+}
+
+// Every entry below `root` with its content ("<dir>" for directories).
+std::map<std::string, std::string> Tree(const std::string& root) {
+  std::map<std::string, std::string> tree;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(root)) {
+    tree[e.path().string()] = e.is_directory() ? "<dir>" : Read(e.path());
+  }
+  return tree;
+}
+
+void Sql(const std::string& db_path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(db_path.c_str(), &db), SQLITE_OK);
+  char* err = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK)
+      << (err ? err : "");
+  sqlite3_free(err);
+  sqlite3_close(db);
+}
+
+class StoreRecoveryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string root = std::string(getenv("TEST_TMPDIR") ?: "/tmp") +
+                       "/recovery-" +
+                       ::testing::UnitTest::GetInstance()
+                           ->current_test_info()
+                           ->name() +
+                       "-" + std::to_string(getpid());
+    RemoveAll(root).IgnoreError();
+    dirs_ = std::make_unique<SnapshotDirs>(root);
+    ASSERT_TRUE(dirs_->Init().ok());
+  }
+
+  absl::StatusOr<OpenedStore> Open() { return OpenStore(*dirs_); }
+
+  // A healthy store with `n` snapshots (ids 1..n), each with its directory;
+  // closed again.
+  void MakeStore(int n) {
+    auto opened = Open();
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    for (int i = 1; i <= n; ++i) AddSnapshot(*opened->store, i);
+  }
+
+  void AddSnapshot(MetaStore& store, int64_t id) {
+    ASSERT_TRUE(store
+                    .Update([&](Transaction& tx) -> absl::Status {
+                      auto st = tx.Prepare(
+                          "INSERT INTO snapshots(id, key, kind, created_ns, "
+                          "updated_ns) VALUES(?, ?, 3, 0, 0)");
+                      if (!st.ok()) return st.status();
+                      return st->Bind(1, id)
+                          .Bind(2, absl::StrCat("key-", id))
+                          .Run();
+                    })
+                    .ok());
+    ASSERT_EQ(mkdir(dirs_->SnapshotPath(id).c_str(), 0700), 0);
+  }
+
+  // Opening must refuse and leave every byte under the root as it was.
+  void ExpectRefused(const std::vector<std::string>& message_parts,
+                     bool reset_helps = true) {
+    auto before = Tree(dirs_->root());
+    auto opened = Open();
+    ASSERT_FALSE(opened.ok());
+    EXPECT_TRUE(IsRefusal(opened.status())) << opened.status();
+    for (const std::string& part : message_parts) {
+      EXPECT_THAT(opened.status().message(), HasSubstr(part));
+    }
+    EXPECT_THAT(opened.status().message(), HasSubstr("Nothing was changed"));
+    if (reset_helps) {
+      EXPECT_THAT(opened.status().message(), HasSubstr("--reset-store"));
+    } else {
+      EXPECT_THAT(opened.status().message(), Not(HasSubstr("--reset-store")));
+    }
+    EXPECT_EQ(Tree(dirs_->root()), before);
+  }
+
+  std::unique_ptr<SnapshotDirs> dirs_;
+};
+
+TEST_F(StoreRecoveryTest, FreshRootCreatesStoreAndMarker) {
+  auto opened = Open();
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_FALSE(opened->migrated_from_v1);
+  std::string marker = Read(dirs_->StoreIdPath());
+  ASSERT_EQ(marker.size(), 33u);
+  std::string in_db;
+  ASSERT_TRUE(opened->store
+                  ->View([&](Transaction& tx) -> absl::Status {
+                    auto id = ReadStoreId(tx);
+                    if (!id.ok()) return id.status();
+                    in_db = *id;
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  EXPECT_EQ(in_db + "\n", marker);
+}
+
+TEST_F(StoreRecoveryTest, HealthyStoreReopens) {
+  MakeStore(3);
+  std::string marker = Read(dirs_->StoreIdPath());
+  auto opened = Open();
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ(Read(dirs_->StoreIdPath()), marker);
+}
+
+TEST_F(StoreRecoveryTest, DeletedDatabaseIsRefused) {
+  MakeStore(2);
+  ASSERT_EQ(unlink(dirs_->MetadataPath().c_str()), 0);
+  ExpectRefused({"metadata.db is missing", "ids 1, 2"});
+}
+
+TEST_F(StoreRecoveryTest, EmptyDatabaseIsRefused) {
+  MakeStore(1);
+  ASSERT_EQ(truncate(dirs_->MetadataPath().c_str(), 0), 0);
+  ExpectRefused({"is empty (0 bytes)", "id 1"});
+}
+
+TEST_F(StoreRecoveryTest, CorruptHeaderIsRefused) {
+  MakeStore(1);
+  std::string db = Read(dirs_->MetadataPath());
+  for (int i = 0; i < 100; ++i) db[i] = static_cast<char>(0x5a ^ i);
+  Write(dirs_->MetadataPath(), db);
+  ExpectRefused({"cannot be read"});
+}
+
+TEST_F(StoreRecoveryTest, CorruptPageIsRefused) {
+  MakeStore(2);
+  std::string db = Read(dirs_->MetadataPath());
+  ASSERT_GE(db.size(), 3 * 4096u);
+  for (size_t i = 4096; i < 3 * 4096; ++i) db[i] = static_cast<char>(i * 7);
+  Write(dirs_->MetadataPath(), db);
+  ExpectRefused({"cannot be read"});
+}
+
+TEST_F(StoreRecoveryTest, OtherSqliteFileIsRefused) {
+  MakeStore(1);
+  ASSERT_EQ(unlink(dirs_->MetadataPath().c_str()), 0);
+  Sql(dirs_->MetadataPath(), "CREATE TABLE other(a)");
+  ExpectRefused({"not a metadata database"});
+}
+
+TEST_F(StoreRecoveryTest, ForeignDatabaseIsRefused) {
+  MakeStore(1);
+  Write(dirs_->StoreIdPath(), "0123456789abcdef0123456789abcdef\n");
+  ExpectRefused({"belongs to store", "another root"});
+}
+
+TEST_F(StoreRecoveryTest, StaleCopyIsRefused) {
+  MakeStore(2);
+  std::string copy = Read(dirs_->MetadataPath());
+  {
+    auto opened = Open();
+    ASSERT_TRUE(opened.ok());
+    AddSnapshot(*opened->store, 3);
+  }
+  // The copy lacks snapshot 3; snapshot 1 was removed since.
+  ASSERT_TRUE(RemoveAll(dirs_->SnapshotPath(1)).ok());
+  Write(dirs_->MetadataPath(), copy);
+  ExpectRefused({"records whose snapshot directories are missing", "id 1"});
+  ASSERT_EQ(mkdir(dirs_->SnapshotPath(1).c_str(), 0700), 0);
+  ASSERT_EQ(mkdir(dirs_->SnapshotPath(4).c_str(), 0700), 0);
+  ExpectRefused({"never handed out", "ids 3, 4", "highest id is 2"});
+}
+
+TEST_F(StoreRecoveryTest, OneInterruptedCreationIsAccepted) {
+  MakeStore(2);
+  // A crash between the rename into place and COMMIT leaves the next id.
+  ASSERT_EQ(mkdir(dirs_->SnapshotPath(3).c_str(), 0700), 0);
+  EXPECT_TRUE(Open().ok());
+  ASSERT_EQ(mkdir(dirs_->SnapshotPath(5).c_str(), 0700), 0);
+  ExpectRefused({"never handed out"});
+}
+
+TEST_F(StoreRecoveryTest, LostWalIsRefused) {
+  MakeStore(1);  // closed: checkpointed into metadata.db
+  std::string checkpointed;
+  {
+    auto opened = Open();
+    ASSERT_TRUE(opened.ok());
+    AddSnapshot(*opened->store, 2);
+    AddSnapshot(*opened->store, 3);
+    // These commits are in metadata.db-wal only.
+    checkpointed = Read(dirs_->MetadataPath());
+  }
+  Write(dirs_->MetadataPath(), checkpointed);
+  unlink((dirs_->MetadataPath() + "-wal").c_str());
+  unlink((dirs_->MetadataPath() + "-shm").c_str());
+  ExpectRefused({"never handed out", "ids 2, 3", "highest id is 1"});
+}
+
+TEST_F(StoreRecoveryTest, NewerSchemaIsRefusedUntouched) {
+  MakeStore(1);
+  Sql(dirs_->MetadataPath(), "PRAGMA user_version=3");
+  ExpectRefused({"schema version 3", "newer than this daemon's (2)"},
+                /*reset_helps=*/false);
+  EXPECT_NE(access((dirs_->MetadataPath() + "-wal").c_str(), F_OK), 0);
+}
+
+TEST_F(StoreRecoveryTest, MissingMarkerIsRewrittenFromTheDatabase) {
+  MakeStore(1);
+  std::string marker = Read(dirs_->StoreIdPath());
+  ASSERT_EQ(unlink(dirs_->StoreIdPath().c_str()), 0);
+  ASSERT_TRUE(Open().ok());
+  EXPECT_EQ(Read(dirs_->StoreIdPath()), marker);
+}
+
+TEST_F(StoreRecoveryTest, LostDatabaseWithoutSnapshotsStartsEmpty) {
+  MakeStore(0);
+  std::string marker = Read(dirs_->StoreIdPath());
+  ASSERT_EQ(unlink(dirs_->MetadataPath().c_str()), 0);
+  Write(dirs_->MetadataPath() + "-wal", "stray");
+  ASSERT_TRUE(Open().ok());
+  EXPECT_NE(Read(dirs_->StoreIdPath()), marker);
+  EXPECT_EQ(*dirs_->QuarantineCount(), 1);  // the stray -wal, kept
+}
+
+std::string V1Fixture() { return Read("snapshotter/testdata/metadata_v1.sql"); }
+
+TEST_F(StoreRecoveryTest, SchemaOneIsMigrated) {
+  std::string sql = V1Fixture();
+  ASSERT_FALSE(sql.empty());
+  Sql(dirs_->MetadataPath(), sql);
+  for (int id : {1, 2}) {
+    ASSERT_EQ(mkdir(dirs_->SnapshotPath(id).c_str(), 0700), 0);
+  }
+  auto opened = Open();
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_TRUE(opened->migrated_from_v1);
+  ASSERT_TRUE(opened->store
+                  ->View([&](Transaction& tx) -> absl::Status {
+                    EXPECT_EQ(*ReadSchemaVersion(tx), 2);
+                    EXPECT_EQ(*ReadStoreId(tx) + "\n",
+                              Read(dirs_->StoreIdPath()));
+                    EXPECT_EQ(*IdCounter(tx), 3);
+                    EXPECT_THAT(*RecordIds(tx), testing::ElementsAre(1, 2));
+                    EXPECT_TRUE(JournalledIds(tx)->empty());
+                    auto st = tx.Prepare(
+                        "SELECT value FROM labels WHERE snapshot_id = 1");
+                    if (!st.ok()) return st.status();
+                    EXPECT_TRUE(*st->Step());
+                    EXPECT_EQ(st->ColumnText(0), "sha256:abc");
+                    return absl::OkStatus();
+                  })
+                  .ok());
+}
+
+TEST_F(StoreRecoveryTest, SchemaOneUnderAMarkedRootIsAnOldCopy) {
+  MakeStore(0);
+  ASSERT_EQ(unlink(dirs_->MetadataPath().c_str()), 0);
+  Sql(dirs_->MetadataPath(), V1Fixture());
+  for (int id : {1, 2}) {
+    ASSERT_EQ(mkdir(dirs_->SnapshotPath(id).c_str(), 0700), 0);
+  }
+  ExpectRefused({"carries no store id", "old copy"});
+}
+
+TEST_F(StoreRecoveryTest, ResetStoreQuarantinesEverythingAndStartsFresh) {
+  MakeStore(2);
+  std::string marker = Read(dirs_->StoreIdPath());
+  ASSERT_EQ(unlink(dirs_->MetadataPath().c_str()), 0);
+  ASSERT_FALSE(Open().ok());
+  auto moved = ResetStore(*dirs_);
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_EQ(access((*moved + "/snapshots/1").c_str(), F_OK), 0);
+  EXPECT_EQ(access((*moved + "/snapshots/2").c_str(), F_OK), 0);
+  EXPECT_EQ(Read(*moved + "/store-id"), marker);
+  auto opened = Open();
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_NE(Read(dirs_->StoreIdPath()), marker);
+  EXPECT_TRUE(dirs_->List()->ids.empty());
+}
+
+}  // namespace
+}  // namespace guest_pull

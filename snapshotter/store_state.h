@@ -1,0 +1,43 @@
+// The store's own bookkeeping in the metadata database (schema 2), beside
+// the snapshot records of storage.h: its identity, the id counter and the
+// removal journal. Like storage.h, every function works inside a caller's
+// transaction.
+//
+// The removal journal is what lets a directory be deleted: Remove deletes a
+// record and journals its id in one transaction, so a directory whose id is
+// journalled was provably released by this database. Ids are never reused
+// (AUTOINCREMENT), so a journalled id can never name a live snapshot.
+#ifndef SNAPSHOTTER_STORE_STATE_H_
+#define SNAPSHOTTER_STORE_STATE_H_
+
+#include <cstdint>
+#include <set>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "snapshotter/metastore.h"
+
+namespace guest_pull {
+
+// The store id recorded in the database; "" if none was recorded yet.
+absl::StatusOr<std::string> ReadStoreId(Transaction& tx);
+absl::Status WriteStoreId(Transaction& tx, absl::string_view store_id);
+
+// The highest snapshot id ever handed out (0 for none).
+absl::StatusOr<int64_t> IdCounter(Transaction& tx);
+
+// Ids of every snapshot record.
+absl::StatusOr<std::set<int64_t>> RecordIds(Transaction& tx);
+
+// Journals `id` as released (its record was deleted in this transaction).
+absl::Status JournalRemoval(Transaction& tx, int64_t id);
+// Ids released whose directories may still exist.
+absl::StatusOr<std::set<int64_t>> JournalledIds(Transaction& tx);
+// Drops `id` from the journal once its directory is gone.
+absl::Status ForgetRemoval(Transaction& tx, int64_t id);
+
+}  // namespace guest_pull
+
+#endif  // SNAPSHOTTER_STORE_STATE_H_

@@ -1,0 +1,293 @@
+#!/usr/bin/env bash
+# recovery.sh: a lost, stale or corrupt metadata.db never deletes data, and
+# a leftover that cannot be deleted never stops the daemon. Real containerd
+# 1.6, our daemon as proxy snapshotter "guest-pull", a loopback registry.
+#
+# With an image pulled through containerd, the daemon is stopped and its
+# root damaged (metadata.db deleted; truncated to 0 bytes; its -wal lost
+# after writes; an old copy restored; bytes corrupted). Each start must:
+# change no byte of snapshots/ (checksummed listing), exit 65 with the
+# documented message, and the documented recovery (--reset-store, remove
+# the image in containerd, pull again) must bring back a working image.
+# Then trash directories that cannot be deleted (a tmpfs mounted below one,
+# an immutable file in another): the daemon starts and serves, logs them,
+# shows them in guest_pull_undeletable_entries, deletes nothing through the
+# mount, and a later Cleanup (containerd's GC) deletes them once the
+# obstacles are gone. docs/operations.md, "Metadata database lost or
+# stale", describes every case.
+#
+# Usage (as root): tests/e2e/recovery.sh   (GUEST_PULL_DAEMON=PATH: prebuilt
+# daemon). Last line: "N passed, M failed, K skipped".
+set -euo pipefail
+
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../harness/harness.sh
+source "$E2E_REPO/tests/harness/harness.sh"
+
+readonly IMAGE=recovery
+readonly SHOW_CMD='cat /etc/layer1 /data/layer2 /data/layer3'
+RECOVERY_FINISHED=0
+
+# ------------------------------------------------------------------ helpers
+
+# snapshot_listing: every entry below snapshots/ with type, mode and, for
+# files, a sha256 of the content; sorted.
+snapshot_listing() {
+  local dir="${1:-$GP_ROOT/snapshots}"
+  (cd "$dir" && find . -mindepth 1 -printf '%y %m %p\n' | sort |
+    while read -r type mode path; do
+      if [[ "$type" == f ]]; then
+        echo "$type $mode $path $(sha256sum <"$path" | cut -c1-64)"
+      else
+        echo "$type $mode $path"
+      fi
+    done)
+}
+
+# snapshot_dirs: number of snapshot directories (<id>) in snapshots/.
+snapshot_dirs() { find "$GP_ROOT/snapshots" -mindepth 1 -maxdepth 1 -regex '.*/[0-9]+' | wc -l; }
+
+scrape() { curl -sf --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics"; }
+metric() { scrape | awk -v k="$1" '$1 == k { print $2 }'; }
+
+# run_daemon_once OUT FLAGS...: the daemon in the foreground (bounded), for
+# runs that must end by themselves (a refusal, --reset-store).
+run_daemon_once() {
+  local out="$1"
+  shift
+  timeout 30 "$GP_DAEMON" --address="$GP_SOCK" --root="$GP_ROOT" \
+    --config="$GP_CONFIG" --log-level=debug "$@" >"$out" 2>&1
+}
+
+# pull_and_run WHAT: pulls image v1 and runs it with runc; every layer's
+# content must show.
+pull_and_run() {
+  local what="$1" out n
+  h_check "$what: ctr image pull through guest-pull" ctr_pull "$REF1"
+  if out="$(ctr_run "$REF1" "rec-$RANDOM" sh -c "$SHOW_CMD" 2>&1)"; then
+    for n in 1 2 3; do
+      if [[ "$out" != *"layer$n $IMAGE:v1 $NONCE1"* ]]; then
+        h_fail "$what: ctr run shows layer $n" "$out"
+        return 0
+      fi
+    done
+    h_pass "$what: ctr run with runc shows every layer's content"
+  else
+    h_fail "$what: ctr run" "$out"
+  fi
+}
+
+# expect_refusal CASE NEEDLE LISTING: starting the daemon on the damaged
+# root must exit 65 with a message naming what was found (NEEDLE) and the
+# recovery, and leave snapshots/ exactly as LISTING.
+expect_refusal() {
+  local c="$1" needle="$2" before="$3" out="$E2E_DIR/logs/refused-$1.log" status=0
+  run_daemon_once "$out" || status=$?
+  if ((status == 65)); then h_pass "$c: the daemon refuses to start (exit 65)"
+  else h_fail "$c: the daemon exited $status, not 65" "$(tail -n 5 "$out")"; fi
+  if grep -qF -- "$needle" "$out" && grep -qF -- "Nothing was changed" "$out" &&
+      grep -qF -- "--reset-store" "$out"; then
+    h_pass "$c: the message says what was found ('$needle') and how to recover"
+  else
+    h_fail "$c: message lacks '$needle', 'Nothing was changed' or '--reset-store'" "$(tail -n 3 "$out")"
+  fi
+  if [[ "$(snapshot_listing)" == "$before" ]]; then
+    h_pass "$c: no snapshot directory deleted or changed ($(snapshot_dirs) directories, checksummed)"
+  else
+    h_fail "$c: snapshots/ changed" "$(diff <(echo "$before") <(snapshot_listing) | head -n 20)"
+  fi
+}
+
+# recover CASE LISTING REFS...: the documented recovery: --reset-store
+# (everything to quarantine, intact), start, remove the images in
+# containerd, pull and run again; then the operator deletes the quarantine.
+recover() {
+  local c="$1" before="$2" out="$E2E_DIR/logs/reset-$1.log" moved ref
+  shift 2
+  h_check "$c: --reset-store exits 0" run_daemon_once "$out" --reset-store
+  moved="$(find "$GP_ROOT/quarantine" -mindepth 1 -maxdepth 1 -name '*-reset-store*' | sort | tail -n 1)"
+  if [[ -n "$moved" && "$(snapshot_listing "$moved/snapshots")" == "$before" ]]; then
+    h_pass "$c: the reset moved every snapshot directory to ${moved#"$GP_ROOT"/}, intact"
+  else
+    h_fail "$c: quarantined copy differs from the snapshots before the damage" "$(ls -la "$GP_ROOT/quarantine" 2>&1)"
+  fi
+  start_daemon
+  if containerd_wait_snapshotter; then h_pass "$c: containerd reaches the recovered daemon"
+  else h_fail "$c: containerd cannot reach the recovered daemon" "$E2E_OUT"; fi
+  for ref in "$@"; do
+    h_check "$c: ctr image rm --sync $ref (containerd drops its stale records)" ctr_cmd image rm --sync "$ref"
+  done
+  pull_and_run "$c: after recovery"
+  rm -rf "$GP_ROOT/quarantine"
+}
+
+# containerd_gc: a synchronous containerd GC that calls Cleanup on our
+# daemon (containerd only cleans snapshotters with a removal since its last
+# GC, hence the throwaway snapshot).
+containerd_gc() {
+  local snap=(ctr_cmd -n recovery-gc snapshots --snapshotter "$GP_SNAPSHOTTER") lease
+  "${snap[@]}" prepare gc-probe >/dev/null && "${snap[@]}" rm gc-probe &&
+    lease="$(ctr_cmd leases create)" && ctr_cmd leases delete --sync "$lease"
+}
+
+# wait_metric NAME VALUE: bounded wait until the metric has VALUE.
+wait_metric() {
+  local deadline=$((SECONDS + 20))
+  until [[ "$(metric "$1")" == "$2" ]]; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.2
+  done
+}
+
+# ------------------------------------------------------------------ cases
+
+case_deleted() {
+  stop_daemon
+  local before
+  before="$(snapshot_listing)"
+  rm -f "$GP_ROOT/metadata.db"
+  expect_refusal deleted "metadata.db is missing" "$before"
+  recover deleted "$before" "$REF1"
+}
+
+case_truncated() {
+  stop_daemon
+  local before
+  before="$(snapshot_listing)"
+  : >"$GP_ROOT/metadata.db"
+  expect_refusal truncated "is empty (0 bytes)" "$before"
+  recover truncated "$before" "$REF1"
+}
+
+case_wal_lost() {
+  stop_daemon  # a clean stop checkpoints everything into metadata.db
+  start_daemon
+  containerd_wait_snapshotter || h_fail "wal-lost: containerd reaches the daemon" "$E2E_OUT"
+  h_check "wal-lost: pull a second image (its records are in metadata.db-wal only)" ctr_pull "$REF2"
+  kill9_daemon
+  h_check "wal-lost: metadata.db-wal holds the writes" test -s "$GP_ROOT/metadata.db-wal"
+  local before
+  before="$(snapshot_listing)"
+  rm -f "$GP_ROOT/metadata.db-wal" "$GP_ROOT/metadata.db-shm"
+  expect_refusal wal-lost "the database is stale (an old copy or a lost -wal)" "$before"
+  recover wal-lost "$before" "$REF1" "$REF2"
+}
+
+case_stale_copy() {
+  stop_daemon
+  cp "$GP_ROOT/metadata.db" "$E2E_DIR/metadata.db.old"
+  start_daemon
+  containerd_wait_snapshotter || h_fail "stale: containerd reaches the daemon" "$E2E_OUT"
+  h_check "stale: remove the image (containerd's GC removes its snapshots)" ctr_cmd image rm --sync "$REF1"
+  h_check "stale: pull a second image" ctr_pull "$REF2"
+  stop_daemon
+  cp "$E2E_DIR/metadata.db.old" "$GP_ROOT/metadata.db"
+  local before
+  before="$(snapshot_listing)"
+  expect_refusal stale "records whose snapshot directories are missing" "$before"
+  recover stale "$before" "$REF2"
+}
+
+case_corrupt() {
+  stop_daemon
+  local before
+  before="$(snapshot_listing)"
+  dd if=/dev/urandom of="$GP_ROOT/metadata.db" bs=4096 seek=1 count=2 conv=notrunc status=none
+  expect_refusal corrupt "cannot be read" "$before"
+  recover corrupt "$before" "$REF1"
+}
+
+case_undeletable() {
+  local busy="$GP_ROOT/snapshots/trash-e2ebusy" immutable="$GP_ROOT/snapshots/trash-e2eimmutable"
+  local expected=1
+  stop_daemon
+  mkdir -p "$busy/mnt" "$immutable"
+  mount -t tmpfs -o size=1m recovery-busy "$busy/mnt"
+  echo "not ours" >"$busy/mnt/file"
+  echo "immutable" >"$immutable/file"
+  if chattr +i "$immutable/file" 2>/dev/null; then
+    expected=2
+  else
+    h_skip "undeletable: an immutable file" "chattr +i is not supported on $(df --output=fstype "$GP_ROOT" | tail -n 1)"
+    rm -rf "$immutable"
+  fi
+  start_daemon  # aborts the suite if the daemon exits
+  h_pass "undeletable: the daemon starts with $expected leftovers it cannot delete"
+  if containerd_wait_snapshotter; then h_pass "undeletable: the daemon serves containerd"
+  else h_fail "undeletable: containerd cannot reach the daemon" "$E2E_OUT"; fi
+  if wait_metric guest_pull_undeletable_entries "$expected"; then
+    h_pass "undeletable: guest_pull_undeletable_entries is $expected"
+  else
+    h_fail "undeletable: guest_pull_undeletable_entries is '$(metric guest_pull_undeletable_entries)', not $expected"
+  fi
+  h_check "undeletable: the log names the busy trash directory" grep -q "cannot delete $busy" "$GP_LOG"
+  if ((expected == 2)); then
+    h_check "undeletable: the log names the immutable one" grep -q "cannot delete $immutable" "$GP_LOG"
+  fi
+  h_check "undeletable: nothing deleted through the mount" grep -qx "not ours" "$busy/mnt/file"
+  pull_and_run "undeletable: while the leftovers stay"
+  umount "$busy/mnt"
+  [[ ! -e "$immutable/file" ]] || chattr -i "$immutable/file"
+  h_check "undeletable: containerd's GC calls Cleanup" containerd_gc
+  if [[ ! -e "$busy" && ! -e "$immutable" ]]; then
+    h_pass "undeletable: Cleanup deleted them once the obstacles were gone"
+  else
+    h_fail "undeletable: leftovers still there after Cleanup" "$(ls -la "$GP_ROOT/snapshots")"
+  fi
+  if wait_metric guest_pull_undeletable_entries 0; then h_pass "undeletable: the metric is back to 0"
+  else h_fail "undeletable: metric still $(metric guest_pull_undeletable_entries)"; fi
+}
+
+# ----------------------------------------------------------------- teardown
+
+# lib.sh's teardown (peers, mounts, logs, temp dir) prints lib's own totals;
+# this suite counts with the harness, so the peers are stopped here and
+# lib's totals line is dropped.
+recovery_teardown() {
+  local status=$? st=0
+  set +e
+  if ((status != 0 && RECOVERY_FINISHED == 0)); then h_fail "suite aborted (exit $status; see FATAL above)"; fi
+  containerd_stop
+  if [[ -n "$GP_PID" ]]; then
+    stop_daemon || st=$?
+    ((st == 0)) || h_fail "daemon exits 0 on SIGTERM at teardown (exit $st)"
+  fi
+  registry_stop
+  E2E_FAILED=$H_FAILED
+  E2E_FINISHED=1
+  (e2e_teardown) | grep -vE '^[0-9]+ passed, [0-9]+ failed'
+  h_finish
+}
+
+main() {
+  e2e_init recovery
+  trap recovery_teardown EXIT
+  registry_start
+  METRICS_PORT="$(e2e_free_port)"
+  daemon_write_config
+  printf '\n[metrics]\naddress = "127.0.0.1:%s"\n' "$METRICS_PORT" | daemon_config_append
+  start_daemon
+  containerd_start
+  image_build_busybox "$IMAGE" v1 3
+  NONCE1="$IMAGE_NONCE"
+  image_push "$IMAGE" v1
+  image_build_busybox "$IMAGE" v2 3
+  image_push "$IMAGE" v2
+  REF1="$(image_ref "$IMAGE" v1)"
+  REF2="$(image_ref "$IMAGE" v2)"
+  h_check "the systemd unit does not restart exit status 65" \
+    grep -qx 'RestartPreventExitStatus=65' "$E2E_REPO/deploy/systemd/guest-pull-snapshotter.service"
+  pull_and_run "initial"
+  local t0=$SECONDS
+  case_deleted
+  case_truncated
+  case_wal_lost
+  case_stale_copy
+  case_corrupt
+  h_figure "recovery cases (refusal, reset, re-pull)" "$((SECONDS - t0))" s
+  case_undeletable
+  RECOVERY_FINISHED=1
+}
+
+main "$@"
