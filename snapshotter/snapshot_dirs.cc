@@ -121,10 +121,30 @@ absl::StatusOr<std::string> SnapshotDirs::CreateTemp(
   return tmpl;
 }
 
+bool SnapshotDirs::HoldsNoData(const std::string& path) {
+  auto names = ListDir(path);
+  if (!names.ok()) return false;
+  for (const std::string& name : *names) {
+    if (name != "fs" && name != "work") return false;
+    std::string sub = path + "/" + name;
+    struct stat st;
+    if (lstat(sub.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return false;
+    auto inner = ListDir(sub);
+    if (!inner.ok() || !inner->empty()) return false;
+  }
+  return true;
+}
+
 absl::Status SnapshotDirs::Install(const std::string& temp, int64_t id) const {
   std::string target = SnapshotPath(id);
   struct stat st;
-  if (lstat(target.c_str(), &st) == 0) {
+  if (lstat(target.c_str(), &st) == 0 && HoldsNoData(target)) {
+    // A creation that never committed (SQLite hands rolled-back ids out
+    // again) and never held data: an empty fs/ and work/ lose nothing.
+    if (absl::Status s = RemoveAll(target); !s.ok()) return s;
+    LOG(INFO) << "removed " << target
+              << ", an empty directory of a creation that never committed";
+  } else if (lstat(target.c_str(), &st) == 0) {
     // The id was just allocated under the store's lock, so this is a
     // creation that never committed (SQLite hands rolled-back ids out
     // again). Nothing proves it, so it is kept, out of the way.

@@ -76,6 +76,11 @@ class SnapshotDirs {
   // Only for entries proven deletable.
   absl::StatusOr<std::string> MoveToTrash(const std::string& path) const;
 
+  // True if `path` holds nothing but an empty fs/ and (optionally) an empty
+  // work/: what a creation leaves when it was cut before its transaction
+  // committed. Deleting such a directory cannot lose data.
+  static bool HoldsNoData(const std::string& path);
+
   // Moves `path` (below the root) to quarantine/<UTC time>-<its name>
   // (suffixed -1, -2, ... if taken) and syncs both directories; returns the
   // new path.

@@ -132,3 +132,21 @@ TEST(SnapshotDirsTest, RemoveAllMissingIsFine) {
 
 }  // namespace
 }  // namespace guest_pull
+
+namespace guest_pull {
+TEST(SnapshotDirsHoldsNoData, OnlyEmptyFsAndWork) {
+  std::string dir = ::testing::TempDir() + "/holds-no-data";
+  ASSERT_TRUE(RemoveAll(dir).ok());
+  ASSERT_EQ(mkdir(dir.c_str(), 0700), 0);
+  ASSERT_EQ(mkdir((dir + "/fs").c_str(), 0755), 0);
+  EXPECT_TRUE(SnapshotDirs::HoldsNoData(dir));
+  ASSERT_EQ(mkdir((dir + "/work").c_str(), 0700), 0);
+  EXPECT_TRUE(SnapshotDirs::HoldsNoData(dir));
+  ASSERT_EQ(mkdir((dir + "/fs/etc").c_str(), 0755), 0);
+  EXPECT_FALSE(SnapshotDirs::HoldsNoData(dir));
+  ASSERT_EQ(rmdir((dir + "/fs/etc").c_str()), 0);
+  ASSERT_EQ(mkdir((dir + "/other").c_str(), 0700), 0);
+  EXPECT_FALSE(SnapshotDirs::HoldsNoData(dir));
+  EXPECT_FALSE(SnapshotDirs::HoldsNoData(dir + "/missing"));
+}
+}  // namespace guest_pull

@@ -429,6 +429,19 @@ absl::Status Snapshotter::Sweep(int& failed) {
         } else {
           trashed = true;
         }
+      } else if (SnapshotDirs::HoldsNoData(path)) {
+        // A creation cut before its commit (a crash, or a failed sync in
+        // Install): nothing was ever acknowledged or written there.
+        if (auto moved = dirs_.MoveToTrash(path); !moved.ok()) {
+          LOG(WARNING) << "cannot move empty unrecorded " << path
+                       << " to trash: " << moved.status().message();
+          ++failed;
+        } else {
+          LOG(INFO) << "removing " << path
+                    << ": an empty directory of a creation that never "
+                       "committed";
+          trashed = true;
+        }
       } else if (!QuarantineEntry(path, "no record owns it")) {
         ++failed;
       }

@@ -249,14 +249,26 @@ TEST_F(SnapshotterTest, ReopenKeepsStateAndDropsInterruptedCreations) {
   EXPECT_EQ(ListNames(*sn_), before);
   EXPECT_NE(access(temp.c_str(), F_OK), 0);
   EXPECT_NE(access(cut.c_str(), F_OK), 0);
-  EXPECT_EQ(*sn_->QuarantineCount(), 1);  // the cut creation, unproven
+  // The cut creation held nothing (an empty fs/): removed, not quarantined.
+  EXPECT_EQ(*sn_->QuarantineCount(), 0);
   auto n = sn_->Cleanup();
   ASSERT_TRUE(n.ok());
-  EXPECT_EQ(*n, 1);  // the new-* temp dir
   EXPECT_TRUE(sn_->Prepare("b", "c", {}).ok());
-  // The cut creation never committed, so its id is handed out again; its
-  // directory stays in quarantine.
   EXPECT_EQ(access(sn_->dirs().FsPath(2).c_str(), F_OK), 0);
+  EXPECT_EQ(*sn_->QuarantineCount(), 0);
+}
+
+TEST_F(SnapshotterTest, UnrecordedDirectoryWithDataIsQuarantined) {
+  ASSERT_TRUE(sn_->Prepare("a", "", {}).ok());
+  ASSERT_TRUE(sn_->Commit("c", "a", {}).ok());
+  std::string cut = sn_->dirs().SnapshotPath(2);
+  ASSERT_EQ(mkdir(cut.c_str(), 0700), 0);
+  ASSERT_EQ(mkdir((cut + "/fs").c_str(), 0755), 0);
+  std::ofstream(cut + "/fs/data") << "x";
+  Open();
+  EXPECT_NE(access(cut.c_str(), F_OK), 0);
+  EXPECT_EQ(*sn_->QuarantineCount(), 1);  // holds data nothing owns: kept
+  EXPECT_TRUE(sn_->Prepare("b", "c", {}).ok());
   EXPECT_EQ(*sn_->QuarantineCount(), 1);
 }
 
@@ -298,8 +310,11 @@ TEST_F(SnapshotterTest, PreviousReleaseRootIsMigrated) {
               ElementsAre("active-2|layer-1|active|1", "layer-1||committed|1"));
   auto n = sn_->Cleanup();
   ASSERT_TRUE(n.ok());
-  EXPECT_EQ(*n, 0);
-  EXPECT_EQ(*sn_->QuarantineCount(), 2);  // directory 3 and the old trash
+  EXPECT_EQ(*n, 1);  // directory 3, moved to trash when the store opened
+  // Directory 3 (its record removed, an empty fs/) held nothing and is
+  // removed; the old release's trash proves nothing and is kept.
+  EXPECT_EQ(*sn_->QuarantineCount(), 1);
+  EXPECT_NE(access(dirs.FsPath(3).c_str(), F_OK), 0);
   EXPECT_EQ(access(dirs.FsPath(1).c_str(), F_OK), 0);
   ASSERT_TRUE(sn_->Remove("active-2").ok());
   EXPECT_NE(access(dirs.FsPath(2).c_str(), F_OK), 0);
