@@ -9,7 +9,9 @@
 #
 #   crash_build WORK       builds WORK/daemon and WORK/workload (it runs
 #                          under h_setup, in a subshell: it sets nothing)
-#   crash_count OUTPUT     h_pass/h_fail per CHECK line, h_figure per FIGURE
+#   crash_count OUTPUT [PREFIX]  h_pass/h_fail per CHECK line, h_skip per
+#                          "SKIP <name>: <reason>" line, h_figure per FIGURE;
+#                          PREFIX goes in front of every name
 
 CRASH_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
@@ -27,17 +29,19 @@ crash_build() {
 }
 
 crash_count() {
-  local out="$1" line name detail
+  local out="$1" prefix="${2:-}" line name detail
   # shellcheck disable=SC2094 # grep only reads $out too
   while IFS= read -r line; do
     if [[ "$line" =~ ^CHECK\ (.*):\ ok$ ]]; then
-      h_pass "${BASH_REMATCH[1]}"
+      h_pass "$prefix${BASH_REMATCH[1]}"
     elif [[ "$line" =~ ^CHECK\ (.*):\ failed ]]; then
       name="${BASH_REMATCH[1]}"
       detail=$(grep -F "FINDING $name: " "$out" | head -n 20)
-      h_fail "$name" "$detail"
+      h_fail "$prefix$name" "$detail"
     elif [[ "$line" =~ ^FIGURE\ ([^:]*):\ (.*)$ ]]; then
-      h_figure "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
+      h_figure "$prefix${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
+    elif [[ "$line" =~ ^SKIP\ ([^:]*):\ (.*)$ ]]; then
+      h_skip "$prefix${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
     fi
   done <"$out"
 }

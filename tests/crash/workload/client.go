@@ -81,6 +81,18 @@ func (c *client) keys(kind string) []string {
 	return out
 }
 
+// localCommitted are the committed keys with host content (not guest-pull
+// layers, whose mounts are for the guest).
+func (c *client) localCommitted() []string {
+	var out []string
+	for _, k := range c.keys("committed") {
+		if !c.m[k].Remote {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 func (c *client) pick(keys []string) string { return keys[c.rng.Intn(len(keys))] }
 
 func (c *client) newKey(what string) string {
@@ -97,7 +109,7 @@ func (c *client) run(ctx context.Context) {
 }
 
 func (c *client) step(ctx context.Context) bool {
-	committed := c.keys("committed")
+	committed := c.localCommitted()
 	var leaves []string
 	for _, k := range c.keys("") {
 		if len(c.m.Children(k)) == 0 {

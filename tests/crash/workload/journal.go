@@ -20,10 +20,10 @@ import (
 type Op struct {
 	Seq    int               `json:"seq"`
 	State  string            `json:"state"` // inflight, ack, fail, done, notdone
-	Kind   string            `json:"kind"`  // prepare, view, commit, remove, update
+	Kind   string            `json:"kind"`  // prepare, view, commit, remove, update, gpprepare
 	Key    string            `json:"key"`
 	Parent string            `json:"parent,omitempty"`
-	Name   string            `json:"name,omitempty"`  // commit: the committed name
+	Name   string            `json:"name,omitempty"`  // commit, gpprepare: the committed name
 	Files  map[string]string `json:"files,omitempty"` // commit: files written before Commit
 	Labels map[string]string `json:"labels,omitempty"`
 }
@@ -96,6 +96,7 @@ func ReadJournal(path string) ([]Op, error) {
 // Snap is what the model expects of one snapshot.
 type Snap struct {
 	Kind   string // active, view, committed
+	Remote bool   // a guest-pull layer: no host content, never a local parent
 	Parent string
 	Files  map[string]string // committed: files this layer added
 	Labels map[string]string
@@ -142,7 +143,13 @@ func (m Model) Apply(op Op) error {
 		if op.Kind == "view" {
 			kind = "view"
 		}
-		m[op.Key] = &Snap{Kind: kind, Parent: op.Parent, Labels: map[string]string{}}
+		labels := map[string]string{}
+		for k, v := range op.Labels {
+			labels[k] = v
+		}
+		m[op.Key] = &Snap{Kind: kind, Parent: op.Parent, Labels: labels}
+	case "gpprepare": // a guest-pull layer: committed as Name, no files
+		m[op.Name] = &Snap{Kind: "committed", Parent: op.Parent, Remote: true, Labels: map[string]string{}}
 	case "commit":
 		s, ok := m[op.Key]
 		if !ok {

@@ -104,6 +104,20 @@ func (v *verifier) resolve(ctx context.Context, m Model, j *Journal, op Op) erro
 			v.f.add("in-flight mutations atomic", "commit %s -> %s: active present=%v, committed present=%v", op.Key, op.Name, before != nil, after != nil)
 			done = after != nil
 		}
+	case "gpprepare":
+		after, err := v.stat(ctx, op.Name)
+		if err != nil {
+			return err
+		}
+		if before != nil {
+			v.f.add("in-flight mutations atomic", "guest-pull prepare %s: the extraction key exists", op.Key)
+		}
+		if after != nil {
+			if kindName(after.Kind) != "committed" || after.Parent != op.Parent {
+				v.f.add("in-flight mutations atomic", "guest-pull prepare %s: %s on %q", op.Name, kindName(after.Kind), after.Parent)
+			}
+			done = true
+		}
 	case "remove":
 		done = before == nil
 	case "update":
@@ -155,7 +169,7 @@ func (v *verifier) checkModel(ctx context.Context, m Model) error {
 		if got, want := crashLabels(info.Labels), crashLabels(s.Labels); !reflect.DeepEqual(got, want) {
 			v.f.add("acknowledged mutations survived", "%s: labels %v, want %v", k, got, want)
 		}
-		if s.Kind == "committed" {
+		if s.Kind == "committed" && !s.Remote {
 			if err := v.checkContent(ctx, m, k); err != nil {
 				return err
 			}
@@ -244,7 +258,7 @@ func (v *verifier) checkDirs(ctx context.Context, records int) error {
 		return err
 	}
 	for _, e := range q {
-		v.f.add("nothing quarantined after a SIGKILL", "quarantine/%s", e.Name())
+		v.f.add("nothing quarantined", "quarantine/%s", e.Name())
 	}
 	return nil
 }
