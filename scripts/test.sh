@@ -20,12 +20,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 # shellcheck source=../tests/harness/harness.sh
 source tests/harness/harness.sh
 
-readonly SUITES=(unit conformance cri images deploy config_merge foundation
+readonly SUITES=(unit conformance crash faults cri images deploy config_merge foundation
                  standin_selftest functional compatibility stability
                  snapshots_bench verity_bench)
 # The script of each suite (unit is bazel test, run_unit below).
 declare -A SUITE_SCRIPT=(
   [conformance]=tests/conformance/run.sh
+  [crash]=tests/crash/crash.sh
+  [faults]=tests/faults/faults.sh
   [cri]=tests/tools/cri/cri_client_test.sh
   [images]=tests/e2e/images_selftest.sh
   [deploy]=tests/deploy/run.sh
@@ -43,6 +45,8 @@ declare -A SUITE_SCRIPT=(
 declare -A PLAN_DEFAULT=(
   [unit]="every gtest case of every cc_test (bazel test //...)"
   [conformance]="containerd 1.6 snapshotter conformance suite + TestProxyContract on the daemon"
+  [crash]="200 SIGKILLs of the daemon under 4 concurrent journaling clients; restart; acknowledged mutations, atomic in-flight ones, records vs directories after Cleanup"
+  [faults]="injected fsync/rename/ENOSPC failures at each step of Prepare, Commit, Remove, guest-pull Prepare; a full 8 MiB tmpfs root"
   [cri]="cri-client against containerd 1.6's CRI and a loopback registry"
   [images]="the five small e2e test images: contents, umoci, containerd+runc"
   [config_merge]="our containerd config edits on real 1.6/1.7.35/2.4.2 default configs, alone and beside a kata-deploy stand-in, both orders, uninstall"
@@ -56,6 +60,7 @@ declare -A PLAN_DEFAULT=(
   [verity_bench]="figures: verity of 64 and 256 MiB layers vs veritysetup (no thresholds)"
 )
 declare -A PLAN_LONG=(
+  [crash]="1000 SIGKILLs"
   [config_merge]="containerd 2.2.9's default config"
   [images]="the 300 MiB image (unless E2E_SKIP_LARGE=1)"
 )
