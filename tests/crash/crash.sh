@@ -25,19 +25,11 @@ source "$HERE/../tools/peers.sh"
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
 
-work=""
-keep="${keep:-0}"
-trap 'peers_teardown_suite $? "$work" "$keep"' EXIT
-
-if ((EUID != 0)); then
-  h_skip "crash suite" "needs root (real overlay mounts)"
-  exit 0
-fi
+crash_begin "crash suite" /tmp/gpcrash.XXXXXX
 kills=200
 if h_long; then kills=1000; fi
 kills="${CRASH_KILLS:-$kills}"
 
-work="$(mktemp -d /tmp/gpcrash.XXXXXX)"
 h_setup "build the daemon and the workload client" crash_build "$work" || exit 1
 
 mkdir -p "$work/run"

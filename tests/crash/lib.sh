@@ -7,6 +7,9 @@
 # the "FINDING <name>: …" lines as the failure detail, and its "FIGURE" lines
 # as h_figure.
 #
+#   crash_begin SUITE TEMPLATE  sets the EXIT trap (peers_teardown_suite of
+#                          $work, kept with keep=1), skips the suite when not
+#                          root, and sets work=$(mktemp -d TEMPLATE)
 #   crash_build WORK       builds WORK/daemon and WORK/workload (it runs
 #                          under h_setup, in a subshell: it sets nothing)
 #   crash_count OUTPUT [PREFIX]  h_pass/h_fail per CHECK line, h_skip per
@@ -14,6 +17,17 @@
 #                          PREFIX goes in front of every name
 
 CRASH_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+crash_begin() {
+  work=""
+  keep="${keep:-0}"
+  trap 'peers_teardown_suite $? "$work" "$keep"' EXIT
+  if ((EUID != 0)); then
+    h_skip "$1" "needs root (real overlay and tmpfs mounts)"
+    exit 0
+  fi
+  work="$(mktemp -d "$2")"
+}
 
 crash_build() {
   local work="$1" pkg

@@ -27,14 +27,7 @@ source "$HERE/../tools/peers.sh"
 # shellcheck source=../crash/lib.sh
 source "$HERE/../crash/lib.sh"
 
-work=""
-keep="${keep:-0}"
-trap 'peers_teardown_suite $? "$work" "$keep"' EXIT
-
-if ((EUID != 0)); then
-  h_skip "fault suite" "needs root (real overlay and tmpfs mounts)"
-  exit 0
-fi
+crash_begin "fault suite" /tmp/gpfault.XXXXXX
 
 build_shim() {
   (cd "$CRASH_REPO" && bazel build //tests/faults:fault_inject.so) &&
@@ -54,7 +47,6 @@ run_workload() {
   fi
 }
 
-work="$(mktemp -d /tmp/gpfault.XXXXXX)"
 h_setup "build the daemon and the workload client" crash_build "$work" || exit 1
 h_setup "build the fault shim" build_shim || exit 1
 

@@ -108,14 +108,6 @@ func runFullFS(d *faultDriver) error {
 	if err := d.stop(); err != nil {
 		d.findings.add("daemon serves after a fault", "SIGTERM after the fill: %v", err)
 	}
-	if err := d.start(); err != nil {
-		return err
-	}
-	conn2, err := d.verify(&Figures{Outcomes: map[string]int{}})
-	if err != nil {
-		return err
-	}
-	conn2.Close()
 	fmt.Printf("FIGURE ResourceExhausted answers on the full filesystem: %d\n", full)
-	return d.stop()
+	return d.restartAndVerify()
 }

@@ -20,6 +20,16 @@ import (
 	"github.com/containerd/containerd/snapshots"
 )
 
+// verifyChecks are the names Verify reports findings under.
+var verifyChecks = []string{
+	"acknowledged mutations survived",
+	"in-flight mutations atomic",
+	"records match the journal",
+	"records and directories agree after Cleanup",
+	"no leftover new-/trash- after Cleanup",
+	"nothing quarantined",
+}
+
 // Findings are the problems one verification found, by check.
 type Findings map[string][]string
 
