@@ -193,6 +193,17 @@ func (d *driver) verify(fig *Figures) (*grpc.ClientConn, error) {
 // report prints the findings (at most 20 a check) and one CHECK line per
 // check; a finding under a name not in `names` is printed as a check too.
 func report(f Findings, names []string) {
+	for check, list := range f { // a state seen at several restarts counts once
+		var uniq []string
+		said := map[string]bool{}
+		for _, line := range list {
+			if !said[line] {
+				said[line] = true
+				uniq = append(uniq, line)
+			}
+		}
+		f[check] = uniq
+	}
 	seen := map[string]bool{}
 	for _, n := range names {
 		seen[n] = true
