@@ -14,7 +14,8 @@
 # Default mode: 200 SIGKILLs (about 4.5 minutes on a shared 2-core
 # machine). Long mode (GUEST_PULL_TEST_MODE=long): 1000. CRASH_KILLS=N
 # overrides; CRASH_SEED=S replays a run (the seed is printed).
-# GUEST_PULL_DAEMON skips the bazel build. keep=1 keeps the work dir (journals, daemon.log, root).
+# GUEST_PULL_DAEMON skips the bazel build. keep=1 keeps the work dir
+# (journals, daemon.log, root).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
