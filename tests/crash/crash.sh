@@ -11,7 +11,7 @@
 # Cleanup the snapshot directories match the records with no new-*/trash-*
 # left and nothing quarantined.
 #
-# Default mode: 200 SIGKILLs (about 4.5 minutes on a shared 2-core
+# Default mode: 200 SIGKILLs (4.5-5.5 minutes on a shared 2-core
 # machine). Long mode (GUEST_PULL_TEST_MODE=long): 1000. CRASH_KILLS=N
 # overrides; CRASH_SEED=S replays a run (the seed is printed).
 # GUEST_PULL_DAEMON skips the bazel build. keep=1 keeps the work dir
