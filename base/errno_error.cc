@@ -15,6 +15,9 @@ absl::Status ErrnoError(absl::string_view what, absl::string_view path,
   if (err == EACCES || err == EPERM) {
     return absl::PermissionDeniedError(message);
   }
+  if (err == ENOSPC || err == EDQUOT) {
+    return absl::ResourceExhaustedError(message);
+  }
   return absl::InternalError(message);
 }
 

@@ -10,7 +10,8 @@
 namespace guest_pull {
 
 // "<what> <path>: <strerror(err)>". ENOENT is NotFound, EACCES and EPERM are
-// PermissionDenied, anything else is Internal.
+// PermissionDenied, ENOSPC and EDQUOT (a full filesystem or quota) are
+// ResourceExhausted, anything else is Internal.
 absl::Status ErrnoError(absl::string_view what, absl::string_view path,
                         int err);
 

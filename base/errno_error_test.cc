@@ -15,6 +15,8 @@ TEST(ErrnoErrorTest, NamesTheCallThePathAndTheError) {
   EXPECT_TRUE(absl::IsPermissionDenied(ErrnoError("open", "/x", EACCES)));
   EXPECT_TRUE(absl::IsPermissionDenied(ErrnoError("open", "/x", EPERM)));
   EXPECT_TRUE(absl::IsInternal(ErrnoError("fsync", "/x", EIO)));
+  EXPECT_TRUE(absl::IsResourceExhausted(ErrnoError("mkdir", "/x", ENOSPC)));
+  EXPECT_TRUE(absl::IsResourceExhausted(ErrnoError("write", "/x", EDQUOT)));
 }
 
 }  // namespace

@@ -9,7 +9,15 @@
 namespace guest_pull {
 namespace {
 
+// A full disk (SQLITE_FULL) is ResourceExhausted and names the database
+// file, so the operator sees which filesystem filled up.
 absl::Status SqliteError(sqlite3* db, absl::string_view what) {
+  if ((sqlite3_extended_errcode(db) & 0xff) == SQLITE_FULL) {
+    const char* file = sqlite3_db_filename(db, "main");
+    return absl::ResourceExhaustedError(
+        absl::StrCat("metadata database ", file == nullptr ? "" : file, ": ",
+                     what, ": ", sqlite3_errmsg(db)));
+  }
   return absl::InternalError(
       absl::StrCat("metadata database: ", what, ": ", sqlite3_errmsg(db)));
 }
@@ -128,10 +136,8 @@ absl::Status Transaction::Exec(absl::string_view sql) {
   std::string text(sql);
   char* err = nullptr;
   if (sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-    absl::Status s = absl::InternalError(
-        absl::StrCat("metadata database: ", err ? err : "exec failed"));
     sqlite3_free(err);
-    return s;
+    return SqliteError(db_, absl::StrCat("exec \"", text.substr(0, 32), "\""));
   }
   return absl::OkStatus();
 }

@@ -65,6 +65,28 @@ TEST(MetaStoreTest, CommitsAndRollsBack) {
   EXPECT_EQ(CountSnapshots(**store), 1);
 }
 
+TEST(MetaStoreTest, FullDatabaseIsResourceExhaustedWithThePath) {
+  std::string path = TempDbPath("full");
+  unlink(path.c_str());
+  auto store = MetaStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  absl::Status full = (*store)->Update([](Transaction& tx) -> absl::Status {
+    // SQLite answers SQLITE_FULL past max_page_count, as on a full disk.
+    auto cap = tx.Prepare("PRAGMA max_page_count=1");
+    if (!cap.ok()) return cap.status();
+    cap->Step().IgnoreError();
+    for (int i = 0; i < 1000; ++i) {
+      absl::Status s = InsertKey(tx, std::string(200, 'a' + i % 26) +
+                                         std::to_string(i));
+      if (!s.ok()) return s;
+    }
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted) << full;
+  EXPECT_THAT(std::string(full.message()), testing::HasSubstr(path)) << full;
+  unlink(path.c_str());
+}
+
 TEST(MetaStoreTest, UniqueKeyIsAlreadyExists) {
   std::string path = TempDbPath("unique");
   unlink(path.c_str());
