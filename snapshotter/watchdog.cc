@@ -1,0 +1,83 @@
+// Watchdog: a prober thread and a pinger thread sharing the last good probe.
+#include "snapshotter/watchdog.h"
+
+#include <utility>
+
+#include "glog/logging.h"
+
+namespace guest_pull {
+
+bool Watchdog::Healthy(absl::Time now, absl::Time last_ok,
+                       absl::Duration probe_timeout) {
+  return now - last_ok <= probe_timeout;
+}
+
+Watchdog::Watchdog(Options options)
+    : options_(std::move(options)), state_(std::make_shared<State>()) {}
+
+Watchdog::~Watchdog() { Stop(); }
+
+void Watchdog::Start() {
+  {
+    absl::MutexLock lock(&state_->mu);
+    state_->last_ok = absl::Now();  // grace for the first probe
+  }
+  // Detached: a probe stuck in the kernel cannot be joined. It owns copies
+  // of what it needs and the shared state, never `this`.
+  std::thread([state = state_, probe = options_.probe,
+               interval = options_.interval] {
+    bool was_ok = true;
+    while (true) {
+      absl::Status s = probe();
+      absl::MutexLock lock(&state->mu);
+      if (state->stopped) return;
+      if (s.ok()) {
+        state->last_ok = absl::Now();
+        if (!was_ok) LOG(INFO) << "watchdog: the store answers again";
+      } else if (was_ok) {
+        LOG(WARNING) << "watchdog: store probe failed: " << s;
+      }
+      was_ok = s.ok();
+      state->mu.AwaitWithTimeout(absl::Condition(&state->stopped), interval);
+      if (state->stopped) return;
+    }
+  }).detach();
+  pinger_ = std::thread([this] { PingLoop(); });
+}
+
+void Watchdog::PingLoop() {
+  State* state = state_.get();
+  bool pinging = true;
+  absl::MutexLock lock(&state->mu);
+  while (!state->stopped) {
+    bool healthy =
+        Healthy(absl::Now(), state->last_ok, options_.probe_timeout);
+    if (healthy != pinging) {
+      if (healthy) {
+        LOG(INFO) << "watchdog: store answers again, pinging systemd";
+      } else {
+        LOG(ERROR) << "watchdog: the store has not answered for "
+                   << options_.probe_timeout
+                   << "; no more WATCHDOG=1, systemd will restart the daemon";
+      }
+      pinging = healthy;
+    }
+    if (healthy) {
+      state->mu.Unlock();
+      options_.ping();
+      state->mu.Lock();
+    }
+    state->mu.AwaitWithTimeout(absl::Condition(&state->stopped),
+                               options_.interval);
+  }
+}
+
+void Watchdog::Stop() {
+  {
+    absl::MutexLock lock(&state_->mu);
+    state_->stopped = true;
+  }
+  if (pinger_.joinable()) pinger_.join();
+}
+
+}  // namespace guest_pull
