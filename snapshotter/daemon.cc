@@ -20,12 +20,44 @@
 #include "snapshotter/service.h"
 #include "snapshotter/snapshotter.h"
 #include "snapshotter/socket_path.h"
+#include "snapshotter/watchdog.h"
 
 namespace guest_pull {
 namespace {
 
 // How long in-flight RPCs may run after a termination signal.
 constexpr absl::Duration kShutdownGrace = absl::Seconds(30);
+
+// Bounds on the gRPC sync server so that a stalled client or a request stuck
+// in the store cannot take every thread: extra requests get RESOURCE_EXHAUSTED
+// instead of piling up threads.
+constexpr int kMaxServerThreads = 64;
+
+// A key no snapshot can have: the watchdog's Stat reads the store through the
+// same path as the RPCs and expects NotFound.
+constexpr char kWatchdogProbeKey[] = "guest-pull-watchdog-probe/none";
+
+// Starts the systemd watchdog when the unit asks for it (WatchdogSec=, i.e.
+// WATCHDOG_USEC/WATCHDOG_PID for this process): WATCHDOG=1 every third of
+// the period while the store answers a Stat within half the period.
+std::unique_ptr<Watchdog> StartWatchdog(Snapshotter* snapshotter) {
+  uint64_t usec = 0;
+  if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return nullptr;
+  absl::Duration period = absl::Microseconds(usec);
+  Watchdog::Options options;
+  options.probe = [snapshotter]() -> absl::Status {
+    absl::Status s = snapshotter->Stat(kWatchdogProbeKey).status();
+    return absl::IsNotFound(s) ? absl::OkStatus() : s;
+  };
+  options.ping = [] { sd_notify(0, "WATCHDOG=1"); };
+  options.interval = period / 3;
+  options.probe_timeout = period / 2;
+  auto watchdog = std::make_unique<Watchdog>(std::move(options));
+  watchdog->Start();
+  LOG(INFO) << "systemd watchdog every " << period
+            << ": pinging while the store answers";
+  return watchdog;
+}
 
 // Blocks the termination signals in every thread (call before any thread
 // starts) so that one thread can sigwait() for them.
@@ -106,6 +138,9 @@ absl::Status RunDaemon(const config::Config& cfg) {
   builder.AddListeningPort("unix:" + cfg.address,
                            grpc::InsecureServerCredentials());
   builder.RegisterService(&service);
+  grpc::ResourceQuota quota("guest-pull-snapshotter");
+  quota.SetMaxThreads(kMaxServerThreads);
+  builder.SetResourceQuota(quota);
   // The socket is created 0660 (rw for root and its group only).
   mode_t old_umask = umask(0117);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -117,11 +152,13 @@ absl::Status RunDaemon(const config::Config& cfg) {
   chmod(cfg.address.c_str(), 0660);
   LOG(INFO) << "serving containerd.services.snapshots.v1 on " << cfg.address;
   sd_notify(0, "READY=1");
+  std::unique_ptr<Watchdog> watchdog = StartWatchdog(snapshotter.get());
 
   int sig = WaitForTermination(signals);
   LOG(INFO) << "received " << strsignal(sig)
             << ": stopping, finishing in-flight requests";
   sd_notify(0, "STOPPING=1");
+  if (watchdog != nullptr) watchdog->Stop();
   server->Shutdown(std::chrono::system_clock::now() +
                    absl::ToChronoSeconds(kShutdownGrace));
   server->Wait();
