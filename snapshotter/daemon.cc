@@ -33,22 +33,16 @@ constexpr absl::Duration kShutdownGrace = absl::Seconds(30);
 // instead of piling up threads.
 constexpr int kMaxServerThreads = 64;
 
-// A key no snapshot can have: the watchdog's Stat reads the store through the
-// same path as the RPCs and expects NotFound.
-constexpr char kWatchdogProbeKey[] = "guest-pull-watchdog-probe/none";
-
 // Starts the systemd watchdog when the unit asks for it (WatchdogSec=, i.e.
 // WATCHDOG_USEC/WATCHDOG_PID for this process): WATCHDOG=1 every third of
-// the period while the store answers a Stat within half the period.
+// the period while the store answers (Snapshotter::CheckStore: a Stat and an
+// empty write transaction, the RPCs' paths) within half the period.
 std::unique_ptr<Watchdog> StartWatchdog(Snapshotter* snapshotter) {
   uint64_t usec = 0;
   if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return nullptr;
   absl::Duration period = absl::Microseconds(usec);
   Watchdog::Options options;
-  options.probe = [snapshotter]() -> absl::Status {
-    absl::Status s = snapshotter->Stat(kWatchdogProbeKey).status();
-    return absl::IsNotFound(s) ? absl::OkStatus() : s;
-  };
+  options.probe = [snapshotter] { return snapshotter->CheckStore(); };
   options.ping = [] { sd_notify(0, "WATCHDOG=1"); };
   options.interval = period / 3;
   options.probe_timeout = period / 2;

@@ -56,6 +56,9 @@ class Snapshotter {
   absl::StatusOr<Usage> GetUsage(absl::string_view key);
   // Removes directories no record owns; returns how many.
   absl::StatusOr<int> Cleanup();
+  // Liveness probe (the systemd watchdog): a read, then an empty write
+  // transaction, so a writer stuck (e.g. in fsync) shows as a hang here.
+  absl::Status CheckStore();
   // Snapshots per kind name, plus those labelled `remote_label`="true"
   // (for metrics).
   absl::StatusOr<std::map<std::string, int64_t>> CountByKind(
