@@ -2,8 +2,8 @@
 # stalls.sh: the daemon under stalls, with containerd 1.6 + runc.
 #  1. systemd watchdog: with WATCHDOG_USEC set the daemon sends WATCHDOG=1 to
 #     NOTIFY_SOCKET (a python3 datagram listener stands in for systemd).
-#  2. stuck fsync (tests/stalls/stallsync.c, LD_PRELOAD; fsync on the
-#     daemon's root blocks while a flag file exists): a Commit stuck in it
+#  2. stuck fsync (tests/stalls/stallsync.c, LD_PRELOAD; fsync of the
+#     daemon's metadata database blocks while a flag file exists): a Commit stuck in it
 #     answers its client's deadline (ctr --timeout) with "deadline exceeded",
 #     while Stat and List of other clients still answer (time printed as a
 #     figure; the only bound asserted is "answered within 10 s"); the
@@ -106,7 +106,7 @@ test_stuck_fsync() {
   touch "$STALL_FLAG"
   local commit_out="$E2E_DIR/commit.out" commit_pid ms status=0
   (timed_ms "$commit_out" snap --timeout 5s snapshots --snapshotter "$GP_SNAPSHOTTER" \
-     commit committed-1 active-1 >"$commit_out.ms"; echo $? >"$commit_out.rc") &
+     commit committed-1 active-1 >"$commit_out.ms" || rc=$?; echo "${rc:-0}" >"$commit_out.rc") &
   commit_pid=$!
   # The Commit is in fsync once the daemon logs nothing more for it; give it
   # a moment to get there.
@@ -190,7 +190,7 @@ main() {
   STALL_FLAG="$E2E_DIR/stall.flag"
   start_notify_listener
   export NOTIFY_SOCKET="$NOTIFY_SOCK" WATCHDOG_USEC="$WATCHDOG_USEC_TEST" \
-    LD_PRELOAD="$shim" STALL_FLAG STALL_PREFIX="$GP_ROOT/"
+    LD_PRELOAD="$shim" STALL_FLAG STALL_PREFIX="$GP_ROOT/metadata.db"
   start_daemon
   unset NOTIFY_SOCKET WATCHDOG_USEC LD_PRELOAD STALL_PREFIX
   trap 'teardown_extra; e2e_teardown' EXIT
