@@ -21,7 +21,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 source tests/harness/harness.sh
 
 readonly SUITES=(unit conformance cri images deploy config_merge foundation
-                 standin_selftest functional compatibility stability deployments
+                 standin_selftest functional compatibility stability deployments stalls
                  snapshots_bench verity_bench)
 # The script of each suite (unit is bazel test, run_unit below).
 declare -A SUITE_SCRIPT=(
@@ -36,6 +36,7 @@ declare -A SUITE_SCRIPT=(
   [compatibility]=tests/e2e/compatibility.sh
   [stability]=tests/e2e/stability.sh
   [deployments]=tests/e2e/deployments.sh
+  [stalls]=tests/e2e/stalls.sh
   [snapshots_bench]=tests/bench/snapshots_bench.sh
   [verity_bench]=tests/bench/verity_bench.sh
 )
@@ -54,6 +55,7 @@ declare -A PLAN_DEFAULT=(
   [compatibility]="guest pull next to overlayfs and host pulls, the image policy"
   [stability]="12 interruption cases (signals idle and mid-pull, containerd restart, daemon down)"
   [deployments]="crictl pods through the kata-shaped shim on containerd 1.7.35 and 2.4.2 (runtime-specific snapshotter), scenarios 1-8"
+  [stalls]="watchdog pings, a Commit stuck in fsync (others answer, DEADLINE_EXCEEDED, pings stop), SIGSTOPped daemon vs containerd 1.6 overlayfs"
   [snapshots_bench]="figures: snapshot operations, ours vs overlayfs (no thresholds)"
   [verity_bench]="figures: verity of 64 and 256 MiB layers vs veritysetup (no thresholds)"
 )
