@@ -22,6 +22,18 @@ bool Eventually(P pred) {
   return pred();
 }
 
+// Waits (bounded) until `pings` stays unchanged over two 50 ms windows.
+bool PingsStop(const std::atomic<int>& pings) {
+  int last = -1;
+  return Eventually([&] {
+    int now = pings.load();
+    bool stable = now == last;
+    last = now;
+    absl::SleepFor(absl::Milliseconds(50));
+    return stable && pings.load() == now;
+  });
+}
+
 TEST(WatchdogTest, PingsWhileProbeAnswers) {
   std::atomic<int> pings{0};
   Watchdog wd({[] { return absl::OkStatus(); }, [&pings] { ++pings; },
@@ -49,14 +61,7 @@ TEST(WatchdogTest, StopsPingingWhenProbeBlocks) {
   wd.Start();
   EXPECT_TRUE(Eventually([&] { return probes.load() > 3; }));
   // The probe is stuck: pings stop once the timeout has passed.
-  int last = -1;
-  EXPECT_TRUE(Eventually([&] {
-    int now = pings.load();
-    bool stable = now == last;
-    last = now;
-    absl::SleepFor(absl::Milliseconds(50));
-    return stable && pings.load() == now;
-  }));
+  EXPECT_TRUE(PingsStop(pings));
   // The store answers again: pings resume.
   int stopped_at = pings.load();
   unblock->Notify();
@@ -77,14 +82,7 @@ TEST(WatchdogTest, StopsPingingWhenProbeFails) {
   wd.Start();
   EXPECT_TRUE(Eventually([&] { return pings.load() >= 3; }));
   fail = true;
-  int last = -1;
-  EXPECT_TRUE(Eventually([&] {
-    int now = pings.load();
-    bool stable = now == last;
-    last = now;
-    absl::SleepFor(absl::Milliseconds(50));
-    return stable && pings.load() == now;
-  }));
+  EXPECT_TRUE(PingsStop(pings));
   wd.Stop();
 }
 
