@@ -10,8 +10,8 @@
 #     watchdog stops pinging while the writer is stuck and resumes after.
 #  3. SIGSTOPped daemon: containerd still pulls and runs a runc container
 #     through overlayfs, and a guest-pull call with a timeout fails clearly.
-# Not covered here: a client that stops reading a List stream (needs a raw
-# gRPC client; ctr always drains the stream).
+# A List client that stops reading is covered by //snapshotter:service_test
+# (ListClientThatStopsReadingBlocksNoOne; ctr always drains its stream).
 #
 # Usage (as root): tests/e2e/stalls.sh    (about 1 minute)
 # Last line: "N passed, M failed, K skipped" (tests/harness/harness.sh).
