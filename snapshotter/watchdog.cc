@@ -28,18 +28,22 @@ void Watchdog::Start() {
                interval = options_.interval] {
     bool was_ok = true;
     while (true) {
+      {
+        absl::MutexLock lock(&state->mu);
+        if (state->stopped) return;
+        state->probing = true;
+      }
       absl::Status s = probe();
       absl::MutexLock lock(&state->mu);
+      state->probing = false;
       if (state->stopped) return;
       if (s.ok()) {
         state->last_ok = absl::Now();
-        if (!was_ok) LOG(INFO) << "watchdog: the store answers again";
       } else if (was_ok) {
         LOG(WARNING) << "watchdog: store probe failed: " << s;
       }
       was_ok = s.ok();
       state->mu.AwaitWithTimeout(absl::Condition(&state->stopped), interval);
-      if (state->stopped) return;
     }
   }).detach();
   pinger_ = std::thread([this] { PingLoop(); });
@@ -76,6 +80,15 @@ void Watchdog::Stop() {
   {
     absl::MutexLock lock(&state_->mu);
     state_->stopped = true;
+    // The probe uses what the caller frees next: let a running one finish,
+    // unless it is stuck (then the store is wedged and closing it hangs too).
+    state_->mu.AwaitWithTimeout(
+        absl::Condition(
+            +[](State* st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(st->mu) {
+              return !st->probing;
+            },
+            state_.get()),
+        options_.probe_timeout);
   }
   if (pinger_.joinable()) pinger_.join();
 }

@@ -14,8 +14,8 @@
 
 namespace guest_pull {
 
-// Two threads: the prober runs `probe` in a loop (it may block forever; it
-// is never waited for on Stop), the pinger calls `ping` every `interval`
+// Two threads: the prober runs `probe` in a loop (it may block forever; Stop
+// waits for it at most probe_timeout), the pinger calls `ping` every `interval`
 // while the last probe answered OK no longer than `probe_timeout` ago.
 class Watchdog {
  public:
@@ -34,13 +34,15 @@ class Watchdog {
   ~Watchdog();  // Stop()
 
   void Start();
-  // Stops pinging; returns without waiting for a probe that is stuck.
+  // Stops pinging; waits up to probe_timeout for a running probe, never
+  // for a stuck one.
   void Stop();
 
  private:
   struct State {
     absl::Mutex mu;
     bool stopped ABSL_GUARDED_BY(mu) = false;
+    bool probing ABSL_GUARDED_BY(mu) = false;
     absl::Time last_ok ABSL_GUARDED_BY(mu);
   };
   void PingLoop();

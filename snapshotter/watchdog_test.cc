@@ -86,5 +86,21 @@ TEST(WatchdogTest, StopsPingingWhenProbeFails) {
   wd.Stop();
 }
 
+TEST(WatchdogTest, StopReturnsWhileProbeIsStuck) {
+  auto entered = std::make_shared<absl::Notification>();
+  auto unblock = std::make_shared<absl::Notification>();
+  Watchdog wd({[entered, unblock] {
+                 if (!entered->HasBeenNotified()) entered->Notify();
+                 unblock->WaitForNotification();
+                 return absl::OkStatus();
+               },
+               [] {}, absl::Milliseconds(5), absl::Milliseconds(100)});
+  wd.Start();
+  entered->WaitForNotification();
+  wd.Stop();  // bounded by probe_timeout, the probe is still stuck
+  EXPECT_FALSE(unblock->HasBeenNotified());
+  unblock->Notify();
+}
+
 }  // namespace
 }  // namespace guest_pull
