@@ -15,6 +15,7 @@
 #
 # Usage (as root): tests/e2e/stalls.sh    (about 1 minute)
 # Last line: "N passed, M failed, K skipped" (tests/harness/harness.sh).
+# shellcheck disable=SC2317  # helpers run through check, e2e_wait_until, traps
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
