@@ -21,6 +21,7 @@
 #include "snapshotter/service.h"
 #include "snapshotter/snapshotter.h"
 #include "snapshotter/socket_path.h"
+#include "snapshotter/watchdog.h"
 
 namespace guest_pull {
 namespace {
@@ -54,6 +55,31 @@ void SweepLeftovers(Snapshotter* sn, absl::Notification* stop) {
     }
     first = false;
   } while (!stop->WaitForNotificationWithTimeout(kLeftoverRetry));
+}
+
+// Bounds on the gRPC sync server so that a stalled client or a request stuck
+// in the store cannot take every thread: extra requests get RESOURCE_EXHAUSTED
+// instead of piling up threads.
+constexpr int kMaxServerThreads = 64;
+
+// Starts the systemd watchdog when the unit asks for it (WatchdogSec=, i.e.
+// WATCHDOG_USEC/WATCHDOG_PID for this process): WATCHDOG=1 every third of
+// the period while the store answers (Snapshotter::CheckStore: a Stat and an
+// empty write transaction, the RPCs' paths) within half the period.
+std::unique_ptr<Watchdog> StartWatchdog(Snapshotter* snapshotter) {
+  uint64_t usec = 0;
+  if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return nullptr;
+  absl::Duration period = absl::Microseconds(usec);
+  Watchdog::Options options;
+  options.probe = [snapshotter] { return snapshotter->CheckStore(); };
+  options.ping = [] { sd_notify(0, "WATCHDOG=1"); };
+  options.interval = period / 3;
+  options.probe_timeout = period / 2;
+  auto watchdog = std::make_unique<Watchdog>(std::move(options));
+  watchdog->Start();
+  LOG(INFO) << "systemd watchdog every " << period
+            << ": pinging while the store answers";
+  return watchdog;
 }
 
 // Blocks the termination signals in every thread (call before any thread
@@ -147,6 +173,9 @@ absl::Status RunDaemon(const config::Config& cfg) {
   builder.AddListeningPort("unix:" + cfg.address,
                            grpc::InsecureServerCredentials());
   builder.RegisterService(&service);
+  grpc::ResourceQuota quota("guest-pull-snapshotter");
+  quota.SetMaxThreads(kMaxServerThreads);
+  builder.SetResourceQuota(quota);
   // The socket is created 0660 (rw for root and its group only).
   mode_t old_umask = umask(0117);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -160,11 +189,13 @@ absl::Status RunDaemon(const config::Config& cfg) {
   sd_notify(0, "READY=1");
   absl::Notification stop_sweeping;
   std::thread sweeper(SweepLeftovers, snapshotter.get(), &stop_sweeping);
+  std::unique_ptr<Watchdog> watchdog = StartWatchdog(snapshotter.get());
 
   int sig = WaitForTermination(signals);
   LOG(INFO) << "received " << strsignal(sig)
             << ": stopping, finishing in-flight requests";
   sd_notify(0, "STOPPING=1");
+  if (watchdog != nullptr) watchdog->Stop();
   server->Shutdown(std::chrono::system_clock::now() +
                    absl::ToChronoSeconds(kShutdownGrace));
   server->Wait();

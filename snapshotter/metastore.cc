@@ -188,10 +188,28 @@ absl::StatusOr<std::unique_ptr<MetaStore>> MetaStore::Open(
   if (!s.ok()) {
     return absl::Status(s.code(), absl::StrCat(path, ": ", s.message()));
   }
+  // Reads get their own connection: in WAL mode they see the last commit
+  // and never wait for a writer (e.g. one stuck in fsync).
+  sqlite3* reader = nullptr;
+  rc = sqlite3_open_v2(path.c_str(), &reader,
+                       SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = reader ? sqlite3_errmsg(reader) : sqlite3_errstr(rc);
+    sqlite3_close(reader);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot open metadata database ", path, " for reading: ", msg));
+  }
+  sqlite3_busy_timeout(reader, 10000);
+  absl::MutexLock lock(&store->read_mu_);
+  store->reader_ = reader;
   return store;
 }
 
 MetaStore::~MetaStore() {
+  {
+    absl::MutexLock lock(&read_mu_);
+    if (reader_ != nullptr) sqlite3_close_v2(reader_);
+  }
   absl::MutexLock lock(&mu_);
   sqlite3_close_v2(db_);
 }
@@ -261,7 +279,12 @@ absl::Status MetaStore::Update(
 
 absl::Status MetaStore::View(
     const std::function<absl::Status(Transaction&)>& fn) {
-  return RunInTransaction("BEGIN", fn, nullptr);
+  absl::MutexLock lock(&read_mu_);
+  Transaction tx(reader_);
+  if (absl::Status s = tx.Exec("BEGIN"); !s.ok()) return s;
+  absl::Status s = fn(tx);
+  tx.Exec(s.ok() ? "COMMIT" : "ROLLBACK").IgnoreError();
+  return s;
 }
 
 }  // namespace guest_pull

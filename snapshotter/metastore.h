@@ -66,6 +66,8 @@ class Transaction {
 absl::StatusOr<int64_t> ReadSchemaVersion(Transaction& tx);
 
 // Owns the connection. Transactions are serialized by a mutex.
+// Owns two connections: writes are serialized on one, reads (View) on a
+// read-only other, so reads never wait behind a write (WAL mode).
 class MetaStore {
  public:
   // Schema version this binary writes; newer databases are refused.
@@ -104,6 +106,8 @@ class MetaStore {
 
   absl::Mutex mu_;
   sqlite3* db_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex read_mu_;
+  sqlite3* reader_ ABSL_GUARDED_BY(read_mu_) = nullptr;
 };
 
 }  // namespace guest_pull

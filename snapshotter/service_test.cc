@@ -118,6 +118,34 @@ TEST_F(ServiceTest, ListFiltersAndBatches) {
   EXPECT_EQ(last_list_status_.error_code(), grpc::INVALID_ARGUMENT);
 }
 
+// A List client that reads nothing (its stream stalls on flow control) must
+// not hold up the reads and writes of other clients.
+TEST_F(ServiceTest, ListClientThatStopsReadingBlocksNoOne) {
+  const std::string big(3000, 'x');
+  for (int i = 0; i < 400; ++i) {  // ~19 MB of List replies
+    grpc::ClientContext ctx;
+    snapshots_v1::PrepareSnapshotRequest req;
+    req.set_key("big-" + std::to_string(i));
+    for (int l = 0; l < 16; ++l) {
+      (*req.mutable_labels())["l" + std::to_string(l)] = big;
+    }
+    snapshots_v1::PrepareSnapshotResponse resp;
+    ASSERT_TRUE(stub_->Prepare(&ctx, req, &resp).ok());
+  }
+  grpc::ClientContext stalled;
+  auto reader = stub_->List(&stalled, snapshots_v1::ListSnapshotsRequest());
+  absl::SleepFor(absl::Milliseconds(200));  // let the server fill the window
+
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  snapshots_v1::StatSnapshotRequest req;
+  req.set_key("big-7");
+  snapshots_v1::StatSnapshotResponse resp;
+  EXPECT_TRUE(stub_->Stat(&ctx, req, &resp).ok());
+  EXPECT_TRUE(Prepare("after-stalled-list", "").ok());
+  stalled.TryCancel();
+}
+
 TEST_F(ServiceTest, UpdateWithFieldMaskAndUsage) {
   ASSERT_TRUE(Prepare("a", "").ok());
   grpc::ClientContext ctx;

@@ -467,6 +467,15 @@ absl::StatusOr<int64_t> Snapshotter::QuarantineCount() const {
   return dirs_.QuarantineCount();
 }
 
+absl::Status Snapshotter::CheckStore() {
+  if (absl::Status s = Stat("guest-pull-store-probe").status();
+      !s.ok() && !absl::IsNotFound(s)) {
+    return s;
+  }
+  // Nothing written: the commit of an empty transaction does no I/O.
+  return store_->Update([](Transaction&) { return absl::OkStatus(); });
+}
+
 absl::StatusOr<std::map<std::string, int64_t>> Snapshotter::CountByKind(
     absl::string_view remote_label) {
   std::map<std::string, int64_t> counts;

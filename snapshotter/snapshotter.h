@@ -69,6 +69,9 @@ class Snapshotter {
   int64_t UndeletableCount() const;
   // Entries in <root>/quarantine.
   absl::StatusOr<int64_t> QuarantineCount() const;
+  // Liveness probe (the systemd watchdog): a read, then an empty write
+  // transaction, so a writer stuck (e.g. in fsync) shows as a hang here.
+  absl::Status CheckStore();
   // Snapshots per kind name, plus those labelled `remote_label`="true"
   // (for metrics).
   absl::StatusOr<std::map<std::string, int64_t>> CountByKind(

@@ -479,5 +479,12 @@ TEST_F(SnapshotterTest, SecondSnapshotterOnTheSameRootIsRefused) {
   EXPECT_TRUE(sn_->Prepare("still-works", "", {}).ok());
 }
 
+TEST_F(SnapshotterTest, CheckStoreAnswersAndChangesNothing) {
+  ASSERT_TRUE(sn_->Prepare("a", "", {}).ok());
+  std::vector<std::string> before = ListNames(*sn_);
+  EXPECT_TRUE(sn_->CheckStore().ok());
+  EXPECT_EQ(ListNames(*sn_), before);
+}
+
 }  // namespace
 }  // namespace guest_pull

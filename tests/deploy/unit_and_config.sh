@@ -20,7 +20,7 @@ test_unit() {
     fi
     local key
     for key in Type=notify Restart=always Before=containerd.service KillMode=process \
-            NoNewPrivileges=yes LimitNOFILE=1048576 RuntimeDirectoryPreserve=yes; do
+            NoNewPrivileges=yes LimitNOFILE=1048576 RuntimeDirectoryPreserve=yes WatchdogSec=30; do
         grep -qx "$key" "$unit" || { h_fail "unit: has $key"; return; }
     done
     h_pass "unit: required settings present"

@@ -1,0 +1,96 @@
+// Watchdog: a prober thread and a pinger thread sharing the last good probe.
+#include "snapshotter/watchdog.h"
+
+#include <utility>
+
+#include "glog/logging.h"
+
+namespace guest_pull {
+
+bool Watchdog::Healthy(absl::Time now, absl::Time last_ok,
+                       absl::Duration probe_timeout) {
+  return now - last_ok <= probe_timeout;
+}
+
+Watchdog::Watchdog(Options options)
+    : options_(std::move(options)), state_(std::make_shared<State>()) {}
+
+Watchdog::~Watchdog() { Stop(); }
+
+void Watchdog::Start() {
+  {
+    absl::MutexLock lock(&state_->mu);
+    state_->last_ok = absl::Now();  // grace for the first probe
+  }
+  // Detached: a probe stuck in the kernel cannot be joined. It owns copies
+  // of what it needs and the shared state, never `this`.
+  std::thread([state = state_, probe = options_.probe,
+               interval = options_.interval] {
+    bool was_ok = true;
+    while (true) {
+      {
+        absl::MutexLock lock(&state->mu);
+        if (state->stopped) return;
+        state->probing = true;
+      }
+      absl::Status s = probe();
+      absl::MutexLock lock(&state->mu);
+      state->probing = false;
+      if (state->stopped) return;
+      if (s.ok()) {
+        state->last_ok = absl::Now();
+      } else if (was_ok) {
+        LOG(WARNING) << "watchdog: store probe failed: " << s;
+      }
+      was_ok = s.ok();
+      state->mu.AwaitWithTimeout(absl::Condition(&state->stopped), interval);
+    }
+  }).detach();
+  pinger_ = std::thread([this] { PingLoop(); });
+}
+
+void Watchdog::PingLoop() {
+  State* state = state_.get();
+  bool pinging = true;
+  absl::MutexLock lock(&state->mu);
+  while (!state->stopped) {
+    bool healthy =
+        Healthy(absl::Now(), state->last_ok, options_.probe_timeout);
+    if (healthy != pinging) {
+      if (healthy) {
+        LOG(INFO) << "watchdog: store answers again, pinging systemd";
+      } else {
+        LOG(ERROR) << "watchdog: the store has not answered for "
+                   << options_.probe_timeout
+                   << "; no more WATCHDOG=1, systemd will restart the daemon";
+      }
+      pinging = healthy;
+    }
+    if (healthy) {
+      state->mu.Unlock();
+      options_.ping();
+      state->mu.Lock();
+    }
+    state->mu.AwaitWithTimeout(absl::Condition(&state->stopped),
+                               options_.interval);
+  }
+}
+
+void Watchdog::Stop() {
+  {
+    absl::MutexLock lock(&state_->mu);
+    state_->stopped = true;
+    // The probe uses what the caller frees next: let a running one finish,
+    // unless it is stuck (then the store is wedged and closing it hangs too).
+    state_->mu.AwaitWithTimeout(
+        absl::Condition(
+            +[](State* st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(st->mu) {
+              return !st->probing;
+            },
+            state_.get()),
+        options_.probe_timeout);
+  }
+  if (pinger_.joinable()) pinger_.join();
+}
+
+}  // namespace guest_pull

@@ -1,0 +1,57 @@
+// Liveness watchdog: pings systemd (sd_notify WATCHDOG=1) only while a probe
+// of the store keeps answering, so systemd restarts a wedged daemon (a store
+// stuck in fsync, a deadlock) instead of keeping it alive from an idle thread.
+#ifndef SNAPSHOTTER_WATCHDOG_H_
+#define SNAPSHOTTER_WATCHDOG_H_
+
+#include <functional>
+#include <memory>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace guest_pull {
+
+// Two threads: the prober runs `probe` in a loop (it may block forever; Stop
+// waits for it at most probe_timeout), the pinger calls `ping` every `interval`
+// while the last probe answered OK no longer than `probe_timeout` ago.
+class Watchdog {
+ public:
+  struct Options {
+    std::function<absl::Status()> probe;
+    std::function<void()> ping;
+    absl::Duration interval = absl::Seconds(5);
+    absl::Duration probe_timeout = absl::Seconds(10);
+  };
+
+  // Whether a ping is due: the last good probe is recent enough.
+  static bool Healthy(absl::Time now, absl::Time last_ok,
+                      absl::Duration probe_timeout);
+
+  explicit Watchdog(Options options);
+  ~Watchdog();  // Stop()
+
+  void Start();
+  // Stops pinging; waits up to probe_timeout for a running probe, never
+  // for a stuck one.
+  void Stop();
+
+ private:
+  struct State {
+    absl::Mutex mu;
+    bool stopped ABSL_GUARDED_BY(mu) = false;
+    bool probing ABSL_GUARDED_BY(mu) = false;
+    absl::Time last_ok ABSL_GUARDED_BY(mu);
+  };
+  void PingLoop();
+
+  Options options_;
+  std::shared_ptr<State> state_;
+  std::thread pinger_;
+};
+
+}  // namespace guest_pull
+
+#endif  // SNAPSHOTTER_WATCHDOG_H_

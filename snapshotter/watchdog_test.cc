@@ -1,0 +1,106 @@
+#include "snapshotter/watchdog.h"
+
+#include <atomic>
+
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+
+namespace guest_pull {
+namespace {
+
+TEST(WatchdogTest, HealthyWithinTimeout) {
+  absl::Time t0 = absl::FromUnixSeconds(1000);
+  EXPECT_TRUE(Watchdog::Healthy(t0 + absl::Seconds(3), t0, absl::Seconds(5)));
+  EXPECT_TRUE(Watchdog::Healthy(t0 + absl::Seconds(5), t0, absl::Seconds(5)));
+  EXPECT_FALSE(Watchdog::Healthy(t0 + absl::Seconds(6), t0, absl::Seconds(5)));
+}
+
+// Waits (bounded) until `pred` holds.
+template <typename P>
+bool Eventually(P pred) {
+  for (int i = 0; i < 500 && !pred(); ++i) absl::SleepFor(absl::Milliseconds(10));
+  return pred();
+}
+
+// Waits (bounded) until `pings` stays unchanged over two 50 ms windows.
+bool PingsStop(const std::atomic<int>& pings) {
+  int last = -1;
+  return Eventually([&] {
+    int now = pings.load();
+    bool stable = now == last;
+    last = now;
+    absl::SleepFor(absl::Milliseconds(50));
+    return stable && pings.load() == now;
+  });
+}
+
+TEST(WatchdogTest, PingsWhileProbeAnswers) {
+  std::atomic<int> pings{0};
+  Watchdog wd({[] { return absl::OkStatus(); }, [&pings] { ++pings; },
+               absl::Milliseconds(5), absl::Milliseconds(500)});
+  wd.Start();
+  EXPECT_TRUE(Eventually([&] { return pings.load() >= 5; }));
+  wd.Stop();
+  int after_stop = pings.load();
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(pings.load(), after_stop);
+}
+
+TEST(WatchdogTest, StopsPingingWhenProbeBlocks) {
+  std::atomic<int> pings{0};
+  // Shared: the detached prober may outlive the test body.
+  auto probes_owned = std::make_shared<std::atomic<int>>(0);
+  std::atomic<int>& probes = *probes_owned;
+  auto unblock = std::make_shared<absl::Notification>();
+  Watchdog wd({[probes_owned, unblock] {
+                 if (++*probes_owned > 3) unblock->WaitForNotification();
+                 return absl::OkStatus();
+               },
+               [&pings] { ++pings; }, absl::Milliseconds(5),
+               absl::Milliseconds(100)});
+  wd.Start();
+  EXPECT_TRUE(Eventually([&] { return probes.load() > 3; }));
+  // The probe is stuck: pings stop once the timeout has passed.
+  EXPECT_TRUE(PingsStop(pings));
+  // The store answers again: pings resume.
+  int stopped_at = pings.load();
+  unblock->Notify();
+  EXPECT_TRUE(Eventually([&] { return pings.load() > stopped_at; }));
+  wd.Stop();
+}
+
+TEST(WatchdogTest, StopsPingingWhenProbeFails) {
+  std::atomic<int> pings{0};
+  auto fail_owned = std::make_shared<std::atomic<bool>>(false);
+  std::atomic<bool>& fail = *fail_owned;
+  Watchdog wd({[fail_owned] {
+                 return *fail_owned ? absl::UnavailableError("down")
+                                    : absl::OkStatus();
+               },
+               [&pings] { ++pings; }, absl::Milliseconds(5),
+               absl::Milliseconds(100)});
+  wd.Start();
+  EXPECT_TRUE(Eventually([&] { return pings.load() >= 3; }));
+  fail = true;
+  EXPECT_TRUE(PingsStop(pings));
+  wd.Stop();
+}
+
+TEST(WatchdogTest, StopReturnsWhileProbeIsStuck) {
+  auto entered = std::make_shared<absl::Notification>();
+  auto unblock = std::make_shared<absl::Notification>();
+  Watchdog wd({[entered, unblock] {
+                 if (!entered->HasBeenNotified()) entered->Notify();
+                 unblock->WaitForNotification();
+                 return absl::OkStatus();
+               },
+               [] {}, absl::Milliseconds(5), absl::Milliseconds(100)});
+  wd.Start();
+  entered->WaitForNotification();
+  wd.Stop();  // bounded by probe_timeout, the probe is still stuck
+  EXPECT_FALSE(unblock->HasBeenNotified());
+  unblock->Notify();
+}
+
+}  // namespace
+}  // namespace guest_pull
