@@ -280,7 +280,17 @@ absl::Status MetaStore::Update(
 absl::Status MetaStore::View(
     const std::function<absl::Status(Transaction&)>& fn) {
   absl::MutexLock lock(&read_mu_);
-  Transaction tx(reader_);
+  if (reader_ == nullptr) {
+    // A store opened kReadOnly has one connection, the main one.
+    absl::MutexLock main_lock(&mu_);
+    return ReadIn(db_, fn);
+  }
+  return ReadIn(reader_, fn);
+}
+
+absl::Status MetaStore::ReadIn(
+    sqlite3* db, const std::function<absl::Status(Transaction&)>& fn) {
+  Transaction tx(db);
   if (absl::Status s = tx.Exec("BEGIN"); !s.ok()) return s;
   absl::Status s = fn(tx);
   tx.Exec(s.ok() ? "COMMIT" : "ROLLBACK").IgnoreError();

@@ -103,6 +103,9 @@ class MetaStore {
       absl::string_view begin,
       const std::function<absl::Status(Transaction&)>& fn,
       const std::function<void()>& on_rollback);
+  // Runs `fn` in a read transaction on `db` (the caller holds its lock).
+  static absl::Status ReadIn(
+      sqlite3* db, const std::function<absl::Status(Transaction&)>& fn);
 
   absl::Mutex mu_;
   sqlite3* db_ ABSL_GUARDED_BY(mu_);
