@@ -855,40 +855,6 @@ test_manifests() {
         && pass "k8s: validator rejects a type error" || fail "k8s: validator accepted a bad manifest"
 }
 
-test_kata_patch() {
-    local patch="$REPO/deploy/kata/0001-guest-pull-rootfs.patch" dir="$WORK/katapatch"
-    mkdir -p "$dir"
-    check "kata patch: well-formed, touches the three call sites" bash -c '
-        stat="$(git apply --numstat "$1")" &&
-        for f in containerd-shim-v2/create.go katautils/create.go virtcontainers/container.go \
-                 virtcontainers/guest_pull_rootfs.go; do grep -q "$f" <<< "$stat" || exit 1; done &&
-        [[ "$(grep -c "IsGuestPullRootFSType(" "$1")" -ge 5 ]]' sh "$patch"
-    (cd "$dir" && git apply --include='*/guest_pull_rootfs.go' "$patch")
-    if command -v go > /dev/null && command -v gofmt > /dev/null; then
-        cat > "$dir/src/runtime/virtcontainers/check_test.go" <<'EOF'
-package virtcontainers
-
-import "testing"
-
-func TestGuestPullType(t *testing.T) {
-	for typ, want := range map[string]bool{"fuse.guest-pull-overlayfs": true,
-		"fuse.guest-pull-overlayfs-x": true, "fuse./usr/local/bin/guest-pull-overlayfs": true,
-		"fuse.nydus-overlayfs": false, "guest-pull-overlayfs": false, "overlay": false} {
-		if IsGuestPullRootFSType(typ) != want {
-			t.Errorf("%q: want %v", typ, want)
-		}
-	}
-}
-EOF
-        printf 'module kata\ngo 1.19\n' > "$dir/src/runtime/virtcontainers/go.mod"
-        check "kata patch: new Go file is gofmt-clean and IsGuestPullRootFSType behaves" bash -c '
-            cd "$1" && [[ -z "$(gofmt -l guest_pull_rootfs.go)" ]] && GOFLAGS=-mod=mod GOPROXY=off go test ./... ' \
-            sh "$dir/src/runtime/virtcontainers"
-    else
-        echo "NOTE go not installed: IsGuestPullRootFSType not compiled"
-    fi
-}
-
 test_shellcheck() {
     if command -v shellcheck > /dev/null; then
         check "shellcheck: deploy scripts and this suite" \
@@ -913,7 +879,6 @@ main() {
     test_bundle
     test_makefile
     test_manifests
-    test_kata_patch
     test_shellcheck
     echo "$PASSED passed, $FAILED failed"
     [[ $FAILED -eq 0 ]]

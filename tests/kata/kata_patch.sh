@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# kata_patch.sh: the kata runtime patch proven on real kata releases, and
+# kata's own Go code judging what the snapshotter emits.
+#
+# For a release (deploy/kata/releases.tsv) it takes kata's src/runtime
+# module from the Go module proxy at the release's pseudo-version, copies it
+# into a temp dir, applies deploy/kata/<release>/0001-guest-pull-rootfs.patch
+# (no offset, no fuzz), generates pkg/katautils/config-settings.go as kata's
+# Makefile does, builds containerd-shim-kata-v2, runs kata's own unit tests
+# of the three packages the patch touches (as nobody, without a VM; the
+# selection is below and in docs/kata-runtime-patch.md) and the patch's own
+# test, then runs tests/kata/katacheck against the stock module and against
+# the patched tree (kata's IsNydusRootFSType, the patched IsGuestPullRootFSType,
+# types.ParseKataVirtualVolume + IsValid on every volume our builder emits).
+#
+# Default mode: the newest release (4.1.0); if the proxy does not serve it,
+# that release is a skip with the reason and the newest served release runs
+# instead. Long mode: every supported release. Caches: Go's module and build
+# caches (per machine). Needs root only to drop to nobody for kata's tests.
+set -uo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+# shellcheck source=../harness/harness.sh
+source "$REPO/tests/harness/harness.sh"
+# shellcheck source=kata_lib.sh
+source "$HERE/kata_lib.sh"
+
+# kata's tests per touched package, run as nobody (those that need root
+# skip themselves). Left out, because this machine lacks what they need:
+# syslog (/dev/log) for TestCreateLoadRuntimeConfig, TestHandleSystemLog,
+# TestNewSystemLogHook (which then dereferences nil and aborts the run), and
+# /dev/vhost-vsock for the katautils tests that load a full configuration.
+readonly SHIM_SKIP='^TestCreateLoadRuntimeConfig$'
+readonly KATAUTILS_SKIP='^(TestHandleSystemLog|TestNewSystemLogHook|TestConfigLoadConfiguration|TestConfigLoadConfigurationFail.*|TestMinimalRuntimeConfig|TestUpdateRuntimeConfigurationVMConfig|TestUpdateRuntimeConfigHypervisor)$'
+# virtcontainers is mostly hypervisor and VM tests: only the container,
+# rootfs-sharing and rootfs-type tests run (the ones around the patched code).
+readonly VC_RUN='^(TestIsGuestPullRootFSType|TestIsNydusRootFSType|TestContainer.*|TestCheckSandboxRunning.*|TestMountSharedDirMounts|TestGetContainerId|TestConfigValid|TestUnmountHostMountsRemoveBindHostPath|TestShareRootFilesystem|TestSandboxSharedFilesystem|TestHandleBlockVolume|TestHandleDeviceBlockVolume|TestBindUnmountContainerRootfs.*)$'
+
+WORK=$(mktemp -d /tmp/gp-kata.XXXXXX)
+chmod 755 "$WORK"
+mkdir -m 1777 "$WORK/home"
+export KATA_NOBODY_HOME="$WORK/home"
+trap 'rm -rf "$WORK"' EXIT
+
+# kata_go_tests NAME DIR TESTBIN ARGS...: one check; kata's own counts as a figure.
+kata_go_tests() {
+  local name="$1" dir="$2" bin="$3" log rc p s f
+  shift 3
+  log="$WORK/$(tr -c 'A-Za-z0-9' _ <<<"$name").log"
+  kata_as_nobody "$dir" timeout 900 "$bin" -test.count=1 -test.v "$@" >"$log" 2>&1
+  rc=$?
+  p=$(grep -c '^--- PASS' "$log")
+  s=$(grep -c '^--- SKIP' "$log")
+  f=$(grep -c '^--- FAIL' "$log")
+  h_figure "$name" "$p passed, $s skipped by kata (need root or a VM), $f failed" "tests"
+  if ((rc == 0 && p > 0 && f == 0)); then h_pass "$name"; else
+    h_fail "$name" "$(grep -E '^(--- FAIL|panic|FAIL)|Error:' -A3 "$log" | head -n 40)"
+  fi
+}
+
+# katacheck RELEASE NAME TAGS [REPLACE_DIR]: go test of tests/kata/katacheck
+# with kata's module at the release (or replaced by the patched tree).
+katacheck() {
+  local rel="$1" name="$2" tags="$3" replace="${4:-}" mod pv out
+  mod="$WORK/katacheck-$rel-$tags"
+  cp "$HERE/katacheck/go.mod" "$mod.mod" && cp "$HERE/katacheck/go.sum" "$mod.sum"
+  pv=$(kata_release_field "$rel" 3)
+  (cd "$HERE/katacheck" && go mod edit -modfile="$mod.mod" -require="$KATA_MODULE@$pv" &&
+    if [[ -n "$replace" ]]; then go mod edit -modfile="$mod.mod" -replace="$KATA_MODULE=$replace"; fi)
+  if out=$(cd "$HERE/katacheck" && GUEST_PULL_VOLUMES="$VOLUMES" timeout 900 \
+    go test -count=1 -modfile="$mod.mod" -tags "$tags" -v ./... 2>&1); then
+    h_pass "$name"
+    grep -E '^\s*katacheck:' <<<"$out" | sed 's/^\s*/  /'
+  else
+    h_fail "$name" "$out"
+  fi
+}
+
+# The volumes our builder emits (kata_volume:volume_samples), one per line.
+VOLUMES="$WORK/volumes.txt"
+make_volumes() {
+  (cd "$REPO" && bazel build //kata_volume:volume_samples >/dev/null 2>&1 &&
+    "$REPO/bazel-bin/kata_volume/volume_samples" >"$VOLUMES") || return 1
+  [[ $(wc -l <"$VOLUMES") -ge 10 ]]
+}
+
+run_release() {
+  local rel="$1" dir="$WORK/$rel" out
+  mkdir -p "$dir"
+  h_setup "kata $rel: src/runtime from the Go module proxy, patched" \
+    kata_patched_tree "$rel" "$dir" || return 0
+  local tree="$dir/runtime"
+  h_check "kata $rel: containerd-shim-kata-v2 builds with the patch" \
+    bash -c 'cd "$1" && timeout 1800 go build -o "$2/containerd-shim-kata-v2" ./cmd/containerd-shim-kata-v2 &&
+             "$2/containerd-shim-kata-v2" --version | grep -F "version: $3"' sh "$tree" "$dir" "$rel"
+  h_setup "kata $rel: test binaries of the patched packages" bash -c '
+    cd "$1" && for p in pkg/containerd-shim-v2 pkg/katautils virtcontainers; do
+      timeout 1800 go test -c -o "$2/$(basename $p).test" ./$p || exit 1; done' sh "$tree" "$dir" || return 0
+  chmod -R a+rX "$dir"
+  kata_go_tests "kata $rel: patch's own test TestIsGuestPullRootFSType" "$tree/virtcontainers" \
+    "$dir/virtcontainers.test" -test.run '^TestIsGuestPullRootFSType$'
+  kata_go_tests "kata $rel: kata's pkg/containerd-shim-v2 tests" "$tree/pkg/containerd-shim-v2" \
+    "$dir/containerd-shim-v2.test" -test.skip "$SHIM_SKIP"
+  kata_go_tests "kata $rel: kata's pkg/katautils tests" "$tree/pkg/katautils" \
+    "$dir/katautils.test" -test.skip "$KATAUTILS_SKIP"
+  kata_go_tests "kata $rel: kata's virtcontainers rootfs and container tests" "$tree/virtcontainers" \
+    "$dir/virtcontainers.test" -test.run "$VC_RUN"
+  if [[ -s "$VOLUMES" ]]; then
+    katacheck "$rel" "kata $rel: stock kata's functions judge our mount types and volumes" kata_stock
+    katacheck "$rel" "kata $rel: the patched IsGuestPullRootFSType accepts the default mount type" \
+      kata_patched "$tree"
+  fi
+}
+
+main() {
+  if ((EUID != 0)); then h_skip "kata patch" "needs root to run kata's tests as nobody"; h_finish; fi
+  command -v go >/dev/null || { h_skip "kata patch" "no go on PATH"; h_finish; }
+  echo "mode: $(h_mode); releases: $(kata_releases | tr '\n' ' ')"
+  h_setup "volumes from our builder (bazel build //kata_volume:volume_samples)" make_volumes || : >"$VOLUMES"
+  local rel ran=0 why
+  for rel in $(kata_releases); do
+    if ! h_long && ((ran > 0)); then
+      h_skip "kata $rel" "long mode only (GUEST_PULL_TEST_MODE=long runs every supported release)"
+      continue
+    fi
+    if ! why=$(kata_module_dir "$rel"); then
+      if kata_is_not_served "$why"; then
+        h_skip "kata $rel" "the Go module proxy does not serve $KATA_MODULE at $rel: $why"
+      else
+        h_fail "kata $rel: module download" "$why"
+        ran=1
+      fi
+      continue
+    fi
+    local t0=$SECONDS
+    run_release "$rel"
+    h_figure "kata $rel: patch, build and tests" "$((SECONDS - t0))" s
+    ran=1
+  done
+  h_finish
+}
+
+main "$@"
