@@ -68,7 +68,7 @@ katacheck() {
   (cd "$HERE/katacheck" && go mod edit -modfile="$mod.mod" -require="$KATA_MODULE@$pv" &&
     if [[ -n "$replace" ]]; then go mod edit -modfile="$mod.mod" -replace="$KATA_MODULE=$replace"; fi)
   if out=$(cd "$HERE/katacheck" && GUEST_PULL_VOLUMES="$VOLUMES" timeout 900 \
-    go test -count=1 -modfile="$mod.mod" -tags "$tags" -v ./... 2>&1); then
+    go test -trimpath -count=1 -modfile="$mod.mod" -tags "$tags" -v ./... 2>&1); then
     h_pass "$name"
     grep -E '^\s*katacheck:' <<<"$out" | sed 's/^\s*/  /'
   else
@@ -91,11 +91,11 @@ run_release() {
     kata_patched_tree "$rel" "$dir" || return 0
   local tree="$dir/runtime"
   h_check "kata $rel: containerd-shim-kata-v2 builds with the patch" \
-    bash -c 'cd "$1" && timeout 1800 go build -o "$2/containerd-shim-kata-v2" ./cmd/containerd-shim-kata-v2 &&
+    bash -c 'cd "$1" && timeout 1800 go build -trimpath -o "$2/containerd-shim-kata-v2" ./cmd/containerd-shim-kata-v2 &&
              "$2/containerd-shim-kata-v2" --version | grep -F "version: $3"' sh "$tree" "$dir" "$rel"
   h_setup "kata $rel: test binaries of the patched packages" bash -c '
     cd "$1" && for p in pkg/containerd-shim-v2 pkg/katautils virtcontainers; do
-      timeout 1800 go test -c -o "$2/$(basename $p).test" ./$p || exit 1; done' sh "$tree" "$dir" || return 0
+      timeout 1800 go test -trimpath -c -o "$2/$(basename $p).test" ./$p || exit 1; done' sh "$tree" "$dir" || return 0
   chmod -R a+rX "$dir"
   kata_go_tests "kata $rel: patch's own test TestIsGuestPullRootFSType" "$tree/virtcontainers" \
     "$dir/virtcontainers.test" -test.run '^TestIsGuestPullRootFSType$'
@@ -112,11 +112,65 @@ run_release() {
   fi
 }
 
+# The mount types of both modes, as deploy/ installs them.
+DEFAULT_TYPE=$(sed -n 's/^mount_type = "\(.*\)"$/\1/p' "$REPO/deploy/config/config.toml")
+STOCK_HELPER=$(sed -n 's/^STOCK_HELPER_NAME="\(.*\)"$/\1/p' "$REPO/deploy/k8s/scripts/lib.sh")
+export GUEST_PULL_DEFAULT_TYPE="$DEFAULT_TYPE" GUEST_PULL_STOCK_TYPE="fuse.$STOCK_HELPER"
+
+# Stock mode as `make -C deploy install KATA_MODE=stock` lays it out (into a
+# DESTDIR), then a real mount of the stock type through mount.fuse3, which
+# runs the helper by its second name from /usr/local/bin.
+stock_install() {
+  local dest="$WORK/stock-dest" bin
+  make -C "$REPO/deploy" install NO_BUILD=1 DESTDIR="$dest" KATA_MODE=stock >/dev/null || return 1
+  bin="$dest/usr/local/bin"
+  [[ "$(readlink "$bin/$STOCK_HELPER")" == guest-pull-overlayfs ]] || { echo "no $STOCK_HELPER link"; return 1; }
+  grep -qx "mount_type = \"fuse.$STOCK_HELPER\"" "$dest/etc/containerd-guest-pull-grpc/config.toml" ||
+    { echo "config lacks the stock mount type"; return 1; }
+  make -C "$REPO/deploy" uninstall DESTDIR="$dest" >/dev/null || return 1
+  [[ -z "$(find "$dest" -type f -o -type l)" ]] || { echo "uninstall left files:"; find "$dest" -type f -o -type l; return 1; }
+}
+
+stock_mount() {
+  local t="$WORK/stock-mount" link="/usr/local/bin/$STOCK_HELPER" out
+  mkdir -p "$t"/{l1,l2,u,w,m} && echo guest-pull >"$t/l1/f"
+  ln -s "$REPO/bazel-bin/mount_helper/guest-pull-overlayfs" "$link" || return 1
+  out=$(mount -t "fuse.$STOCK_HELPER" overlay "$t/m" \
+    -o "lowerdir=$t/l1:$t/l2,upperdir=$t/u,workdir=$t/w,$(head -n 1 "$VOLUMES")" 2>&1)
+  local rc=$?
+  rm -f "$link"
+  ((rc == 0)) || { echo "$out"; return 1; }
+  local fstype content
+  fstype=$(findmnt -n -o FSTYPE "$t/m")
+  content=$(cat "$t/m/f")
+  umount "$t/m"
+  [[ "$fstype" == overlay && "$content" == guest-pull ]] || { echo "fstype=$fstype content=$content"; return 1; }
+}
+
+run_stock_mode() {
+  local b
+  for b in snapshotter/containerd-guest-pull-grpc mount_helper/guest-pull-overlayfs kata_volume/tools/guest-pull-verity; do
+    if [[ ! -x "$REPO/bazel-bin/$b" ]]; then
+      h_setup "build the shipped binaries" bash -c "cd '$REPO' && bazel build //snapshotter:containerd-guest-pull-grpc //mount_helper:guest-pull-overlayfs //kata_volume/tools:guest-pull-verity" || return 0
+      break
+    fi
+  done
+  h_check "stock mode: make -C deploy install KATA_MODE=stock installs $STOCK_HELPER and the stock mount type; uninstall removes them" stock_install
+  if [[ -e "/usr/local/bin/$STOCK_HELPER" || -L "/usr/local/bin/$STOCK_HELPER" ]]; then
+    h_skip "stock mode: mount through mount.fuse3" "/usr/local/bin/$STOCK_HELPER exists (not ours): not touching it"
+  elif [[ ! -s "$VOLUMES" ]] || ! command -v mount.fuse3 >/dev/null; then
+    h_skip "stock mode: mount through mount.fuse3" "no volume sample or no mount.fuse3"
+  else
+    h_check "stock mode: mount -t fuse.$STOCK_HELPER runs the helper by its second name (plain overlay, volume dropped)" stock_mount
+  fi
+}
+
 main() {
   if ((EUID != 0)); then h_skip "kata patch" "needs root to run kata's tests as nobody"; h_finish; fi
   command -v go >/dev/null || { h_skip "kata patch" "no go on PATH"; h_finish; }
   echo "mode: $(h_mode); releases: $(kata_releases | tr '\n' ' ')"
   h_setup "volumes from our builder (bazel build //kata_volume:volume_samples)" make_volumes || : >"$VOLUMES"
+  run_stock_mode
   local rel ran=0 why
   for rel in $(kata_releases); do
     if ! h_long && ((ran > 0)); then
