@@ -19,7 +19,7 @@ source tests/harness/harness.sh
 
 readonly SUITES=(unit conformance cri images deploy foundation
                  standin_selftest functional compatibility stability
-                 kata_patch snapshots_bench verity_bench)
+                 kata_patch layer_cache_formats snapshots_bench verity_bench)
 TOTAL_PASSED=0
 TOTAL_FAILED=0
 TOTAL_SKIPPED=0
