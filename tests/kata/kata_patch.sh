@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016,SC2317 # bash -c programs take $1..; functions run via h_check
 # kata_patch.sh: the kata runtime patch proven on real kata releases, and
 # kata's own Go code judging what the snapshotter emits.
 #
@@ -20,9 +21,9 @@
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
-# shellcheck source=../harness/harness.sh
+# shellcheck source-path=SCRIPTDIR source=../harness/harness.sh
 source "$REPO/tests/harness/harness.sh"
-# shellcheck source=kata_lib.sh
+# shellcheck source-path=SCRIPTDIR source=kata_lib.sh
 source "$HERE/kata_lib.sh"
 
 # kata's tests per touched package, run as nobody (those that need root
@@ -85,7 +86,8 @@ make_volumes() {
 }
 
 run_release() {
-  local rel="$1" dir="$WORK/$rel" out
+  local rel="$1"
+  local dir="$WORK/$rel"
   mkdir -p "$dir"
   h_setup "kata $rel: src/runtime from the Go module proxy, patched" \
     kata_patched_tree "$rel" "$dir" || return 0
@@ -93,9 +95,11 @@ run_release() {
   h_check "kata $rel: containerd-shim-kata-v2 builds with the patch" \
     bash -c 'cd "$1" && timeout 1800 go build -trimpath -o "$2/containerd-shim-kata-v2" ./cmd/containerd-shim-kata-v2 &&
              "$2/containerd-shim-kata-v2" --version | grep -F "version: $3"' sh "$tree" "$dir" "$rel"
+  # Our in-tree test of the stock mode's stop path (tests/kata/intree).
+  cp "$HERE/intree/zz_guest_pull_stock_test.go" "$tree/virtcontainers/"
   h_setup "kata $rel: test binaries of the patched packages" bash -c '
     cd "$1" && for p in pkg/containerd-shim-v2 pkg/katautils virtcontainers; do
-      timeout 1800 go test -trimpath -c -o "$2/$(basename $p).test" ./$p || exit 1; done' sh "$tree" "$dir" || return 0
+      timeout 1800 go test -trimpath -tags kata_intree -c -o "$2/$(basename $p).test" ./$p || exit 1; done' sh "$tree" "$dir" || return 0
   chmod -R a+rX "$dir"
   kata_go_tests "kata $rel: patch's own test TestIsGuestPullRootFSType" "$tree/virtcontainers" \
     "$dir/virtcontainers.test" -test.run '^TestIsGuestPullRootFSType$'
@@ -105,6 +109,8 @@ run_release() {
     "$dir/katautils.test" -test.skip "$KATAUTILS_SKIP"
   kata_go_tests "kata $rel: kata's virtcontainers rootfs and container tests" "$tree/virtcontainers" \
     "$dir/virtcontainers.test" -test.run "$VC_RUN"
+  kata_go_tests "kata $rel: stock mode: kata's nydus cleanup on stop answers 'umount rafs failed: unimplemented'" \
+    "$tree/virtcontainers" "$dir/virtcontainers.test" -test.run '^TestGuestPullStockModeNydusCleanup$'
   if [[ -s "$VOLUMES" ]]; then
     katacheck "$rel" "kata $rel: stock kata's functions judge our mount types and volumes" kata_stock
     katacheck "$rel" "kata $rel: the patched IsGuestPullRootFSType accepts the default mount type" \
