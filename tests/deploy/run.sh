@@ -334,6 +334,30 @@ restart containerd.service"
         && pass "v2: second uninstall is a no-op" || fail "v2: second uninstall"
 }
 
+# KATA_MODE=stock: the helper's second name and the stock mount type are
+# installed, a second run changes nothing, uninstall removes both; a bad mode
+# changes nothing.
+test_install_stock() {
+    local host before
+    host="$(new_host stock "$FIXTURES/containerd-v2.toml")"
+    before="$(tree "$host")"
+    if run_script stock install.sh KATA_MODE=bogus; then fail "stock: KATA_MODE=bogus refused"
+    elif [[ "$(tree "$host")" == "$before" ]] && grep -q "KATA_MODE must be patched or stock" "$WORK/stock/log"; then
+        pass "stock: KATA_MODE=bogus refused, host unchanged"
+    else fail "stock: KATA_MODE=bogus changed the host" "$(tail -3 "$WORK/stock/log")"; fi
+    if ! run_script stock install.sh KATA_MODE=stock; then fail "stock: install.sh succeeds" "$(tail -5 "$WORK/stock/log")"; return; fi
+    [[ "$(readlink "$host/usr/local/bin/nydus-overlayfs-guest-pull")" == guest-pull-overlayfs ]] \
+        && grep -qx 'mount_type = "fuse.nydus-overlayfs-guest-pull"' "$host/etc/containerd-guest-pull-grpc/config.toml" \
+        && pass "stock: helper linked as nydus-overlayfs-guest-pull, daemon config has the stock mount type" \
+        || fail "stock: helper link or mount type missing"
+    before="$(tree "$host")"
+    run_script stock install.sh KATA_MODE=stock && [[ "$(tree "$host")" == "$before" ]] \
+        && pass "stock: second install changes nothing" || fail "stock: second install changed the host"
+    run_script stock uninstall.sh KATA_MODE=stock && [[ ! -e "$host/usr/local/bin/nydus-overlayfs-guest-pull" \
+        && ! -L "$host/usr/local/bin/nydus-overlayfs-guest-pull" && ! -e "$host/etc/containerd-guest-pull-grpc/config.toml" ]] \
+        && pass "stock: uninstall removes the link and the stock config" || fail "stock: uninstall left files"
+}
+
 test_install_v2_sparse() {
     local host dump
     host="$(new_host sparse "$FIXTURES/containerd-v2-sparse.toml")"
@@ -871,6 +895,7 @@ main() {
     test_dropins_match_tool
     test_install_v2
     test_install_v2_sparse
+    test_install_stock
     test_install_v3
     test_global_snapshotter
     test_failures
