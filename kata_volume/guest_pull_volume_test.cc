@@ -93,6 +93,30 @@ TEST(GuestPullVolumeTest, ManyLayersFitTheOptionLimit) {
               HasSubstr("does not fit in a mount option"));
 }
 
+TEST(GuestPullVolumeTest, NeverEmitsAVolumeWithoutImagePull) {
+  // Kata's Go IsValid accepts a guest-pull volume without image_pull, and
+  // its shim then writes the annotations into a nil map: every volume the
+  // builder emits, whatever it is given, carries image_pull.metadata.
+  for (int layers : {1, 2, 64}) {
+    for (bool hashes : {false, true}) {
+      GuestPullImage image = TwoLayerImage();
+      image.layers.assign(layers, GuestPullLayer{Sha('a'), hashes ? Sha('b') : "",
+                                                 hashes ? Hex('c') : ""});
+      absl::StatusOr<KataVirtualVolume> volume = BuildGuestPullVolume(image);
+      ASSERT_TRUE(volume.ok()) << volume.status();
+      ASSERT_TRUE(volume->image_pull.has_value());
+      ASSERT_TRUE(volume->image_pull->metadata.has_value());
+      EXPECT_THAT(VolumeToJson(*volume), HasSubstr(R"("image_pull":{"metadata":{")"));
+      absl::StatusOr<std::string> option = EncodeVolumeOption(*volume);
+      ASSERT_TRUE(option.ok()) << option.status();
+      absl::StatusOr<KataVirtualVolume> decoded = DecodeVolumeOption(*option);
+      ASSERT_TRUE(decoded.ok()) << decoded.status();
+      ASSERT_TRUE(decoded->image_pull.has_value() &&
+                  decoded->image_pull->metadata.has_value());
+    }
+  }
+}
+
 TEST(GuestPullVolumeTest, RejectsBadInput) {
   struct Case {
     void (*mutate)(GuestPullImage&);

@@ -20,9 +20,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 # shellcheck source=../tests/harness/harness.sh
 source tests/harness/harness.sh
 
-readonly SUITES=(unit conformance cri images deploy config_merge foundation recovery
-                 standin_selftest functional compatibility stability deployments
-                 snapshots_bench verity_bench)
+readonly SUITES=(unit conformance crash faults cri images deploy config_merge
+                 foundation recovery stalls standin_selftest functional
+                 compatibility stability deployments kata_patch
+                 layer_cache_formats guest_vm sanitizers fuzz
+                 snapshots_bench peers_bench verity_bench)
 # The script of each suite (unit is bazel test, run_unit below).
 declare -A SUITE_SCRIPT=(
   [conformance]=tests/conformance/run.sh
@@ -37,7 +39,16 @@ declare -A SUITE_SCRIPT=(
   [stability]=tests/e2e/stability.sh
   [recovery]=tests/e2e/recovery.sh
   [deployments]=tests/e2e/deployments.sh
+  [crash]=tests/crash/crash.sh
+  [faults]=tests/faults/faults.sh
+  [stalls]=tests/e2e/stalls.sh
+  [kata_patch]=tests/kata/kata_patch.sh
+  [layer_cache_formats]=tests/e2e/layer_cache_formats.sh
+  [guest_vm]=tests/vm/guest_vm.sh
+  [sanitizers]=tests/sanitizers/run.sh
+  [fuzz]=tests/fuzz/run.sh
   [snapshots_bench]=tests/bench/snapshots_bench.sh
+  [peers_bench]=tests/bench/peers_bench.sh
   [verity_bench]=tests/bench/verity_bench.sh
 )
 # What each suite runs in the default mode, and what the long mode adds
@@ -56,10 +67,25 @@ declare -A PLAN_DEFAULT=(
   [compatibility]="guest pull next to overlayfs and host pulls, the image policy"
   [stability]="12 interruption cases (signals idle and mid-pull, containerd restart, daemon down)"
   [deployments]="crictl pods through the kata-shaped shim on containerd 1.7.35 and 2.4.2 (runtime-specific snapshotter), scenarios 1-8"
+  [crash]="200 SIGKILLs of a 4-client workload (Prepare, write, Commit, View, Remove, Update); every acknowledged mutation verified"
+  [faults]="EIO/ENOSPC injected (LD_PRELOAD) at every fsync/rename/write/mkdir of Prepare, Commit, Remove, guest-pull Prepare; a full tmpfs"
+  [stalls]="watchdog pings, a Commit stuck in fsync (others answer, DEADLINE_EXCEEDED, pings stop), SIGSTOPped daemon vs containerd 1.6 overlayfs"
+  [kata_patch]="kata's src/runtime from the Go proxy at one release (4.1.0, else 3.29.0 while the proxy refuses 4.1.0): patch applies, shim builds, kata's own tests and katacheck"
+  [layer_cache_formats]="tardev and genpolicy 3.20+ layer caches: tool -> daemon -> volume -> the stand-in's check"
+  [guest_vm]="a real Linux guest (QEMU TCG) verifies every layer with dm-verity; tamper cases refused by the guest kernel"
+  [sanitizers]="every cc_test under ASan+UBSan, a daemon smoke run under ASan"
+  [fuzz]="five libFuzzer targets, 20 s each"
+  [peers_bench]="figures: ours, containerd 1.6/2.4 overlayfs, nydus proxy mode, same client interleaved, 1000 snapshots (no thresholds)"
   [snapshots_bench]="figures: snapshot operations, ours vs overlayfs (no thresholds)"
   [verity_bench]="figures: verity of 64 and 256 MiB layers vs veritysetup (no thresholds)"
 )
 declare -A PLAN_LONG=(
+  [crash]="1000 SIGKILLs"
+  [kata_patch]="every supported kata release"
+  [guest_vm]="a 42-layer image"
+  [sanitizers]="every conformance case under the ASan daemon"
+  [fuzz]="600 s per target"
+  [peers_bench]="5 rounds, List of 10,000 snapshots, restart to serving + full Walk, RSS after restart"
   [config_merge]="containerd 2.2.9's default config"
   [deployments]="containerd 2.2.9"
   [images]="the 300 MiB image (unless E2E_SKIP_LARGE=1)"

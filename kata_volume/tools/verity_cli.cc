@@ -28,13 +28,17 @@ constexpr char kUsage[] =
     "  layer FILE\n"
     "      FILE is a layer blob (.tar or .tar.gz). Prints digest, diff_id and\n"
     "      verity_hash.\n"
-    "  cache OCI_LAYOUT_DIR [--image REF] [--output FILE]\n"
-    "      Writes a genpolicy layers-cache JSON (diff_id, verity_hash, passwd,\n"
-    "      group) for every layer of the image (the only one in the layout, or\n"
-    "      the one whose org.opencontainers.image.ref.name is REF). Without\n"
-    "      --output the JSON goes to stdout; with it, an existing cache is\n"
-    "      merged (entries with the same diff_id replaced) and rewritten\n"
-    "      atomically.\n"
+    "  cache OCI_LAYOUT_DIR [--image REF] [--output FILE] [--format F]\n"
+    "      Writes a genpolicy layers-cache JSON for every layer of the image\n"
+    "      (the only one in the layout, or the one whose\n"
+    "      org.opencontainers.image.ref.name is REF). --format tardev (default):\n"
+    "      entries {diff_id, verity_hash, passwd, group}, as the tarfs/tardev\n"
+    "      genpolicy reads them. --format genpolicy: entries {diff_id, passwd,\n"
+    "      group}, as upstream genpolicy 3.20+ reads them, and the expected\n"
+    "      hashes in FILE.verity.json ({diff_id, verity_hash}), where the\n"
+    "      daemon looks for them; needs --output. Without --output the JSON goes\n"
+    "      to stdout; with it, an existing cache (and companion) is merged\n"
+    "      (entries with the same diff_id replaced) and rewritten atomically.\n"
     "  index LAYER_FILE OUT_FILE\n"
     "      Writes the indexed layer (uncompressed tar followed by the tarfs\n"
     "      index: the exact bytes the root hash covers) to OUT_FILE and prints\n"
@@ -90,7 +94,7 @@ int RunIndex(const std::vector<std::string>& args, std::ostream& out, std::ostre
 }
 
 int RunCache(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  std::optional<std::string> layout, image, output;
+  std::optional<std::string> layout, image, output, format;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto take_value = [&](std::optional<std::string>* slot, absl::string_view flag) -> bool {
@@ -105,6 +109,8 @@ int RunCache(const std::vector<std::string>& args, std::ostream& out, std::ostre
     };
     if (a == "--image" || absl::StartsWith(a, "--image=")) {
       if (!take_value(&image, "--image")) return UsageError(err, "--image needs one REF value");
+    } else if (a == "--format" || absl::StartsWith(a, "--format=")) {
+      if (!take_value(&format, "--format")) return UsageError(err, "--format needs one value");
     } else if (a == "--output" || absl::StartsWith(a, "--output=")) {
       if (!take_value(&output, "--output")) return UsageError(err, "--output needs one FILE value");
     } else if (absl::StartsWith(a, "-")) {
@@ -117,8 +123,18 @@ int RunCache(const std::vector<std::string>& args, std::ostream& out, std::ostre
   }
   if (!layout.has_value()) return UsageError(err, "cache needs an OCI_LAYOUT_DIR");
   if (output.has_value() && output->empty()) return UsageError(err, "--output must not be empty");
+  const std::string format_name = format.value_or("tardev");
+  if (format_name != "tardev" && format_name != "genpolicy") {
+    return UsageError(err, absl::StrCat("--format must be tardev or genpolicy, not \"",
+                                        format_name, "\""));
+  }
+  const bool genpolicy = format_name == "genpolicy";
+  if (genpolicy && !output.has_value()) {
+    return UsageError(err, "--format genpolicy needs --output (it writes two files)");
+  }
 
-  // Read an existing cache first so a malformed one fails before any work.
+  // Read an existing cache (and its hashes companion) first so a malformed
+  // one fails before any work.
   LayerCache merged;
   if (output.has_value()) {
     absl::StatusOr<LayerCache> existing = verity::ReadLayerCacheFile(*output);
@@ -126,6 +142,15 @@ int RunCache(const std::vector<std::string>& args, std::ostream& out, std::ostre
       merged = *std::move(existing);
     } else if (!absl::IsNotFound(existing.status())) {
       return RuntimeError(err, existing.status());
+    }
+  }
+  if (genpolicy) {
+    absl::StatusOr<LayerCache> hashes =
+        verity::ReadLayerCacheFile(verity::VerityHashesPath(*output));
+    if (hashes.ok()) {
+      merged = verity::MergeVerityHashes(std::move(merged), *hashes);
+    } else if (!absl::IsNotFound(hashes.status())) {
+      return RuntimeError(err, hashes.status());
     }
   }
 
@@ -163,7 +188,18 @@ int RunCache(const std::vector<std::string>& args, std::ostream& out, std::ostre
     return kExitOk;
   }
   for (const LayerCacheEntry& e : computed) verity::UpsertLayer(&merged, e);
-  if (absl::Status s = verity::WriteLayerCacheFile(*output, merged); !s.ok()) {
+  if (genpolicy) {
+    // Hashes first: the daemon reloads when either file changes.
+    if (absl::Status s = verity::WriteLayerCacheFile(verity::VerityHashesPath(*output), merged,
+                                                     verity::LayerCacheFormat::kVerityHashes);
+        !s.ok()) {
+      return RuntimeError(err, s);
+    }
+  }
+  if (absl::Status s = verity::WriteLayerCacheFile(
+          *output, merged,
+          genpolicy ? verity::LayerCacheFormat::kGenpolicy : verity::LayerCacheFormat::kTardev);
+      !s.ok()) {
     return RuntimeError(err, s);
   }
   return kExitOk;

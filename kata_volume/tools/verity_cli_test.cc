@@ -123,6 +123,35 @@ TEST(VerityCliTest, OutputFileIsMergedAndMalformedOutputIsLeftAlone) {
   EXPECT_EQ(ReadFileOrDie(out_file), "{not json");
 }
 
+TEST(VerityCliTest, GenpolicyFormatWritesUpstreamCacheAndHashesCompanion) {
+  std::string layout = MakeLayout();
+  std::string dir = MakeTempDir();
+  std::string out_file = dir + "/layers-cache.json";
+  LayerCache tardev = *verity::ParseLayerCache(RunTool(absl::StrCat("cache ", layout, " --image t")).out);
+  // An entry genpolicy added itself (no hash) survives.
+  LayerCacheEntry theirs{"sha256:" + std::string(64, 'a'), "", "p", "g"};
+  WriteFileOrDie(out_file, verity::SerializeLayerCache({theirs}, verity::LayerCacheFormat::kGenpolicy));
+  ASSERT_EQ(RunTool(absl::StrCat("cache ", layout, " --image t --format genpolicy --output ", out_file))
+                .code,
+            0);
+  std::string upstream = ReadFileOrDie(out_file);
+  EXPECT_EQ(upstream.find("verity_hash"), std::string::npos) << upstream;
+  absl::StatusOr<LayerCache> cache = verity::ReadLayerCacheFile(out_file);
+  absl::StatusOr<LayerCache> hashes = verity::ReadLayerCacheFile(verity::VerityHashesPath(out_file));
+  ASSERT_TRUE(cache.ok() && hashes.ok());
+  ASSERT_EQ(cache->size(), 3u);
+  EXPECT_EQ((*cache)[0], theirs);
+  ASSERT_EQ(hashes->size(), 2u);
+  EXPECT_EQ(verity::MergeVerityHashes(*cache, *hashes),
+            (LayerCache{theirs, tardev[0], tardev[1]}));
+  // Bad choices are usage errors and write nothing.
+  std::string other = dir + "/other.json";
+  EXPECT_EQ(RunTool(absl::StrCat("cache ", layout, " --image t --format genpolicy")).code, 2);
+  EXPECT_EQ(RunTool(absl::StrCat("cache ", layout, " --image t --format nope --output ", other)).code, 2);
+  struct stat st;
+  EXPECT_NE(stat(other.c_str(), &st), 0);
+}
+
 TEST(VerityCliTest, ErrorsAndExitCodes) {
   std::string layout = MakeLayout();
   std::string dir = MakeTempDir();

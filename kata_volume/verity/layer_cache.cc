@@ -98,19 +98,42 @@ absl::StatusOr<LayerCache> ParseLayerCache(absl::string_view json_text) {
   return cache;
 }
 
-std::string SerializeLayerCache(const LayerCache& cache) {
+std::string SerializeLayerCache(const LayerCache& cache, LayerCacheFormat format) {
   // Field order of genpolicy's ImageLayer struct.
   nlohmann::ordered_json doc = nlohmann::ordered_json::array();
   for (const LayerCacheEntry& e : cache) {
+    if (format == LayerCacheFormat::kVerityHashes && e.verity_hash.empty()) continue;
     nlohmann::ordered_json obj = nlohmann::ordered_json::object();
     obj["diff_id"] = e.diff_id;
-    obj["verity_hash"] = e.verity_hash;
-    obj["passwd"] = e.passwd;
-    obj["group"] = e.group;
+    if (format != LayerCacheFormat::kGenpolicy) obj["verity_hash"] = e.verity_hash;
+    if (format != LayerCacheFormat::kVerityHashes) {
+      obj["passwd"] = e.passwd;
+      obj["group"] = e.group;
+    }
     doc.push_back(std::move(obj));
   }
   // Replace invalid UTF-8 (passwd files are text; never abort on odd bytes).
   return doc.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+}
+
+std::string VerityHashesPath(const std::string& cache_path) {
+  return absl::StrCat(cache_path, ".verity.json");
+}
+
+LayerCache MergeVerityHashes(LayerCache cache, const LayerCache& hashes) {
+  for (const LayerCacheEntry& h : hashes) {
+    if (h.verity_hash.empty()) continue;
+    LayerCacheEntry* match = nullptr;
+    for (LayerCacheEntry& e : cache) {
+      if (e.diff_id == h.diff_id) match = &e;
+    }
+    if (match == nullptr) {
+      cache.push_back(LayerCacheEntry{h.diff_id, h.verity_hash, "", ""});
+    } else if (match->verity_hash.empty()) {
+      match->verity_hash = h.verity_hash;
+    }
+  }
+  return cache;
 }
 
 absl::StatusOr<LayerCache> ReadLayerCacheFile(const std::string& path) {
@@ -129,14 +152,15 @@ absl::StatusOr<LayerCache> ReadLayerCacheFile(const std::string& path) {
   return cache;
 }
 
-absl::Status WriteLayerCacheFile(const std::string& path, const LayerCache& cache) {
+absl::Status WriteLayerCacheFile(const std::string& path, const LayerCache& cache,
+                                 LayerCacheFormat format) {
   std::string dir = ".";
   size_t slash = path.rfind('/');
   if (slash != std::string::npos) dir = slash == 0 ? "/" : path.substr(0, slash);
   std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return ErrnoStatus("cannot create", tmp);
-  absl::Status s = WriteAll(fd, SerializeLayerCache(cache), tmp);
+  absl::Status s = WriteAll(fd, SerializeLayerCache(cache, format), tmp);
   if (s.ok() && ::fsync(fd) != 0) s = ErrnoStatus("cannot fsync", tmp);
   if (::close(fd) != 0 && s.ok()) s = ErrnoStatus("cannot close", tmp);
   if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = ErrnoStatus("cannot rename to", path);

@@ -1,5 +1,9 @@
-// genpolicy layer cache (`layers-cache.json`, Microsoft kata fork): a JSON
-// array of {diff_id, verity_hash, passwd, group}. Also the OCI chain-ID
+// genpolicy layer cache (`layers-cache.json`) in its two forms: the
+// Microsoft kata fork's (tarfs/tardev) JSON array of {diff_id, verity_hash,
+// passwd, group}, and upstream genpolicy's (3.20+) {diff_id, passwd, group},
+// which refuses unknown fields. With the upstream form the expected verity
+// hashes live in a companion file next to the cache, VerityHashesPath(),
+// a JSON array of {diff_id, verity_hash}. Also the OCI chain-ID
 // helpers the snapshotter uses to map a layer snapshot to its diff_id without
 // downloading anything.
 #ifndef KATA_VOLUME_VERITY_LAYER_CACHE_H_
@@ -34,15 +38,34 @@ using LayerCache = std::vector<LayerCacheEntry>;
 // offending element on malformed input. Unknown fields are ignored.
 absl::StatusOr<LayerCache> ParseLayerCache(absl::string_view json_text);
 
-// Pretty-printed JSON (2-space indent), entries in order.
-std::string SerializeLayerCache(const LayerCache& cache);
+// Which fields a serialized cache carries.
+enum class LayerCacheFormat {
+  kTardev,        // diff_id, verity_hash, passwd, group (the fork's genpolicy)
+  kGenpolicy,     // diff_id, passwd, group (upstream genpolicy 3.20+)
+  kVerityHashes,  // diff_id, verity_hash (the companion of a kGenpolicy cache)
+};
+
+// Pretty-printed JSON (2-space indent), entries in order (entries without a
+// verity_hash are left out of kVerityHashes).
+std::string SerializeLayerCache(const LayerCache& cache,
+                                LayerCacheFormat format = LayerCacheFormat::kTardev);
+
+// The companion file holding the expected hashes of the cache at
+// `cache_path`: cache_path + ".verity.json".
+std::string VerityHashesPath(const std::string& cache_path);
+
+// `cache` with the verity_hash of every entry that has none taken from the
+// entry of `hashes` with the same diff_id; entries of `hashes` whose diff_id
+// `cache` lacks are appended. The cache's own hashes win.
+LayerCache MergeVerityHashes(LayerCache cache, const LayerCache& hashes);
 
 // Reads and parses a cache file; NotFound when it does not exist.
 absl::StatusOr<LayerCache> ReadLayerCacheFile(const std::string& path);
 
 // Writes atomically: temp file in the same directory, fsync, rename, fsync
 // of the directory.
-absl::Status WriteLayerCacheFile(const std::string& path, const LayerCache& cache);
+absl::Status WriteLayerCacheFile(const std::string& path, const LayerCache& cache,
+                                 LayerCacheFormat format = LayerCacheFormat::kTardev);
 
 // Replaces the entry with the same diff_id, or appends.
 void UpsertLayer(LayerCache* cache, const LayerCacheEntry& entry);

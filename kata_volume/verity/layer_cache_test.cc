@@ -34,6 +34,34 @@ TEST(LayerCacheTest, RoundTrip) {
   EXPECT_EQ((*extra)[0].verity_hash, "");
 }
 
+TEST(LayerCacheTest, GenpolicyFormHasExactlyUpstreamFieldsAndHashesGoToTheCompanion) {
+  LayerCache cache = {{Digest('1'), std::string(64, 'a'), "p\n", "g\n"},
+                      {Digest('2'), "", "WHITEOUT", ""}};
+  // Upstream genpolicy 3.20+ refuses unknown fields: no verity_hash at all.
+  std::string upstream = SerializeLayerCache(cache, LayerCacheFormat::kGenpolicy);
+  EXPECT_EQ(upstream.find("verity_hash"), std::string::npos);
+  EXPECT_NE(upstream.find("\"passwd\": \"p\\n\""), std::string::npos);
+  std::string hashes = SerializeLayerCache(cache, LayerCacheFormat::kVerityHashes);
+  EXPECT_EQ(hashes.find("passwd"), std::string::npos);
+  EXPECT_EQ(hashes.find(Digest('2')), std::string::npos);  // no hash, no entry
+  // Reading both back and merging gives the tardev-form cache.
+  absl::StatusOr<LayerCache> a = ParseLayerCache(upstream);
+  absl::StatusOr<LayerCache> b = ParseLayerCache(hashes);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(MergeVerityHashes(*a, *b), cache);
+  EXPECT_EQ(VerityHashesPath("/x/layers-cache.json"), "/x/layers-cache.json.verity.json");
+}
+
+TEST(LayerCacheTest, MergeKeepsTheCachesOwnHashesAndAppendsHashOnlyLayers) {
+  LayerCache cache = {{Digest('1'), std::string(64, 'a'), "", ""}};
+  LayerCache hashes = {{Digest('1'), std::string(64, 'b'), "", ""},
+                       {Digest('3'), std::string(64, 'c'), "", ""}};
+  LayerCache merged = MergeVerityHashes(cache, hashes);
+  ASSERT_EQ(merged.size(), 2u);
+  EXPECT_EQ(merged[0].verity_hash, std::string(64, 'a'));
+  EXPECT_EQ(merged[1], (LayerCacheEntry{Digest('3'), std::string(64, 'c'), "", ""}));
+}
+
 TEST(LayerCacheTest, MalformedInputIsRejected) {
   for (const std::string& bad : std::vector<std::string>{
            "{", "{}", "[1]", R"([{"passwd":""}])", R"([{"diff_id":"sha256:abc"}])",

@@ -1,6 +1,9 @@
 // The genpolicy layer cache named by `[verity] layer_cache`, loaded on first
 // use and reloaded whenever the file changes (inode, size or mtime), so an
-// operator can add images' layers without restarting the daemon.
+// operator can add images' layers without restarting the daemon. Either form
+// is read (verity/layer_cache.h); the expected hashes of an upstream-form
+// cache come from its companion file VerityHashesPath(path), merged in
+// (watched the same way; the cache's own hashes win).
 #ifndef SNAPSHOTTER_GUEST_PULL_LAYER_CACHE_SOURCE_H_
 #define SNAPSHOTTER_GUEST_PULL_LAYER_CACHE_SOURCE_H_
 
@@ -10,6 +13,7 @@
 #include <string>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "kata_volume/verity/layer_cache.h"
 
@@ -32,7 +36,7 @@ class LayerCacheSource {
   const std::string& path() const { return path_; }
 
  private:
-  // Identifies a version of the file.
+  // Identifies a version of a file.
   struct Stamp {
     bool exists = false;
     ino_t ino = 0;
@@ -43,12 +47,16 @@ class LayerCacheSource {
              mtime_ns == o.mtime_ns;
     }
   };
-  Stamp CurrentStamp() const;
+  static Stamp StampOf(const std::string& path);
+  // Reads the companion into *hashes (empty if it does not exist).
+  absl::Status ReadHashes(verity::LayerCache* hashes) const;
 
   const std::string path_;
+  const std::string hashes_path_;
   absl::Mutex mu_;
   bool loaded_ ABSL_GUARDED_BY(mu_) = false;
   Stamp stamp_ ABSL_GUARDED_BY(mu_);
+  Stamp hashes_stamp_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<const verity::LayerCache> cache_ ABSL_GUARDED_BY(mu_);
 };
 

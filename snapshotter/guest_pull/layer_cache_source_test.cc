@@ -40,5 +40,30 @@ TEST(LayerCacheSourceTest, ReloadsOnChangeAndKeepsLastGoodOnError) {
   EXPECT_TRUE(source.Get()->empty());
 }
 
+TEST(LayerCacheSourceTest, MergesTheHashesCompanionOfAnUpstreamCache) {
+  std::string path = std::string(getenv("TEST_TMPDIR") ?: "/tmp") +
+                     "/upstream-" + std::to_string(getpid()) + ".json";
+  std::string hashes_path = verity::VerityHashesPath(path);
+  std::string a(64, 'a'), b(64, 'b');
+  std::ofstream(path) << "[{\"diff_id\":\"sha256:" << a
+                      << "\",\"passwd\":\"root:x:0:0::/:/bin/sh\\n\",\"group\":\"\"}]";
+  LayerCacheSource source(path);
+  ASSERT_EQ(source.Get()->size(), 1u);
+  EXPECT_EQ(source.Get()->at(0).verity_hash, "");
+  // The companion appears: reloaded, hash merged, passwd kept.
+  std::ofstream(hashes_path) << "[{\"diff_id\":\"sha256:" << a << "\",\"verity_hash\":\"" << b
+                             << "\"}]";
+  std::shared_ptr<const verity::LayerCache> merged = source.Get();
+  ASSERT_EQ(merged->size(), 1u);
+  EXPECT_EQ(merged->at(0).verity_hash, b);
+  EXPECT_EQ(merged->at(0).passwd, "root:x:0:0::/:/bin/sh\n");
+  // genpolicy deleted the cache it could not parse: the hashes still count.
+  unlink(path.c_str());
+  ASSERT_EQ(source.Get()->size(), 1u);
+  EXPECT_EQ(source.Get()->at(0).verity_hash, b);
+  unlink(hashes_path.c_str());
+  EXPECT_TRUE(source.Get()->empty());
+}
+
 }  // namespace
 }  // namespace guest_pull

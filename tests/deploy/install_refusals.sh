@@ -76,3 +76,27 @@ test_edited_after_install() {
         && h_pass "edited: uninstall removes only our edits and keeps later containerd edits in place, keeps the operator's daemon config kept" \
         || h_fail "edited" "$(tail -3 "$WORK/edited/log")"
 }
+
+# KATA_MODE=stock: the helper's second name and the stock mount type are
+# installed, a second run changes nothing, uninstall removes both; a bad mode
+# changes nothing.
+test_install_stock() {
+    local host before
+    host="$(new_host stock "$FIXTURES/containerd-v2.toml")"
+    before="$(tree "$host")"
+    if run_script stock install.sh KATA_MODE=bogus; then h_fail "stock: KATA_MODE=bogus refused"
+    elif [[ "$(tree "$host")" == "$before" ]] && grep -q "KATA_MODE must be patched or stock" "$WORK/stock/log"; then
+        h_pass "stock: KATA_MODE=bogus refused, host unchanged"
+    else h_fail "stock: KATA_MODE=bogus changed the host" "$(tail -3 "$WORK/stock/log")"; fi
+    if ! run_script stock install.sh KATA_MODE=stock; then h_fail "stock: install.sh succeeds" "$(tail -5 "$WORK/stock/log")"; return; fi
+    [[ "$(readlink "$host/usr/local/bin/nydus-overlayfs-guest-pull")" == guest-pull-overlayfs ]] \
+        && grep -qx 'mount_type = "fuse.nydus-overlayfs-guest-pull"' "$host/etc/containerd-guest-pull-grpc/config.toml" \
+        && h_pass "stock: helper linked as nydus-overlayfs-guest-pull, daemon config has the stock mount type" \
+        || h_fail "stock: helper link or mount type missing"
+    before="$(tree "$host")"
+    run_script stock install.sh KATA_MODE=stock && [[ "$(tree "$host")" == "$before" ]] \
+        && h_pass "stock: second install changes nothing" || h_fail "stock: second install changed the host"
+    run_script stock uninstall.sh KATA_MODE=stock && [[ ! -e "$host/usr/local/bin/nydus-overlayfs-guest-pull" \
+        && ! -L "$host/usr/local/bin/nydus-overlayfs-guest-pull" && ! -e "$host/etc/containerd-guest-pull-grpc/config.toml" ]] \
+        && h_pass "stock: uninstall removes the link and the stock config" || h_fail "stock: uninstall left files"
+}

@@ -20,30 +20,6 @@ test_manifests() {
         && h_pass "k8s: validator rejects a type error" || h_fail "k8s: validator accepted a bad manifest"
 }
 
-test_kata_patch() {
-    local patch="$REPO/deploy/kata/0001-guest-pull-rootfs.patch" dir="$WORK/katapatch"
-    mkdir -p "$dir"
-    h_check "kata patch: well-formed, touches the three call sites" bash -c '
-        stat="$(git apply --numstat "$1")" &&
-        for f in containerd-shim-v2/create.go katautils/create.go virtcontainers/container.go \
-                 virtcontainers/guest_pull_rootfs.go; do grep -q "$f" <<< "$stat" || exit 1; done &&
-        [[ "$(grep -c "IsGuestPullRootFSType(" "$1")" -ge 5 ]]' sh "$patch"
-    (cd "$dir" && git apply --include='*/guest_pull_rootfs.go' "$patch")
-    if command -v go > /dev/null && command -v gofmt > /dev/null; then
-        cat > "$dir/src/runtime/virtcontainers/check_test.go" <<'EOF'
-package virtcontainers
-
-import "testing"
-
-func TestGuestPullType(t *testing.T) {
-	for typ, want := range map[string]bool{"fuse.guest-pull-overlayfs": true,
-		"fuse.guest-pull-overlayfs-x": true, "fuse./usr/local/bin/guest-pull-overlayfs": true,
-		"fuse.nydus-overlayfs": false, "guest-pull-overlayfs": false, "overlay": false} {
-		if IsGuestPullRootFSType(typ) != want {
-			t.Errorf("%q: want %v", typ, want)
-		}
-	}
-}
 EOF
         printf 'module kata\ngo 1.19\n' > "$dir/src/runtime/virtcontainers/go.mod"
         h_check "kata patch: new Go file is gofmt-clean and IsGuestPullRootFSType behaves" bash -c '

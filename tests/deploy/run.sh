@@ -86,7 +86,7 @@ main() {
     test_bundle
     test_makefile
     test_manifests
-    test_kata_patch
+    test_install_stock
     test_shellcheck
     h_finish
 }

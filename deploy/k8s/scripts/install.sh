@@ -34,6 +34,7 @@ manifest_ok() {
 }
 
 preflight() {
+    [[ "$KATA_MODE" == patched || "$KATA_MODE" == stock ]] || die "KATA_MODE must be patched or stock, not '$KATA_MODE'"
     [[ -d "$HOST_ROOT" ]] || die "host root $HOST_ROOT does not exist (mount the host's / there)"
     local name
     for name in "${BINARIES[@]}"; do
@@ -172,16 +173,36 @@ install_unit() {
     rm -f "$rendered"
 }
 
+# KATA_MODE=stock: the helper under the name stock kata's shim recognizes
+# (a symlink; the helper works under either name). patched: no such link.
+install_stock_helper() {
+    local link="$HOST_ROOT$PREFIX/bin/$STOCK_HELPER_NAME"
+    case "$KATA_MODE" in
+        stock)
+            [[ "$(readlink "$link" 2>/dev/null)" == guest-pull-overlayfs ]] && return 0
+            ln -sfn guest-pull-overlayfs "$link.new" && mv -T "$link.new" "$link"
+            log "installed $PREFIX/bin/$STOCK_HELPER_NAME -> guest-pull-overlayfs (KATA_MODE=stock)"
+            snapshotter_changed=true ;;
+        patched)
+            if [[ -L "$link" ]]; then rm -f "$link"; log "removed $PREFIX/bin/$STOCK_HELPER_NAME"; fi ;;
+        *) die "KATA_MODE must be patched or stock, not '$KATA_MODE'" ;;
+    esac
+}
+
 install_daemon_config() {
-    local dst="$HOST_ROOT$CONFIG_DIR/config.toml"
+    local dst="$HOST_ROOT$CONFIG_DIR/config.toml" src
+    src="$(mktemp)"
+    render_daemon_config "$KATA_MODE" > "$src"
     if [[ -f "$dst" && "$CONFIG_OVERWRITE" != "true" ]]; then
-        cmp -s "$CONFIG_SOURCE" "$dst" || log "keeping the host's own $CONFIG_DIR/config.toml"
+        cmp -s "$src" "$dst" || log "keeping the host's own $CONFIG_DIR/config.toml (KATA_MODE=$KATA_MODE: check guest_pull.mount_type)"
+        rm -f "$src"
         return 0
     fi
-    if write_file_atomic "$CONFIG_SOURCE" "$dst" 0644; then
+    if write_file_atomic "$src" "$dst" 0644; then
         log "installed $CONFIG_DIR/config.toml"
         snapshotter_changed=true
     fi
+    rm -f "$src"
 }
 
 # refused_to_start: true if the daemon's last run exited with the status it
@@ -227,6 +248,7 @@ main() {
     check_glibc
     install_libraries
     install_binaries
+    install_stock_helper
     install_unit
     install_daemon_config
     configure_containerd

@@ -44,6 +44,15 @@ CONFIG_OVERWRITE="${CONFIG_OVERWRITE:-false}"
 UNIT_NAME="guest-pull-snapshotter.service"
 UNIT_PATH="/etc/systemd/system/$UNIT_NAME"
 BINARIES=(containerd-guest-pull-grpc guest-pull-overlayfs guest-pull-verity)
+# "patched" (default): rootfs mounts of type fuse.guest-pull-overlayfs, for
+# a kata runtime with deploy/kata/<release>/0001-guest-pull-rootfs.patch.
+# "stock": type fuse.nydus-overlayfs-guest-pull, which unpatched kata (Go
+# shim 3.9+) takes for nydus; the helper is also installed under that name.
+# See docs/kata-runtime-patch.md ("Stock kata").
+KATA_MODE="${KATA_MODE:-patched}"
+STOCK_HELPER_NAME="nydus-overlayfs-guest-pull"
+DEFAULT_MOUNT_TYPE="fuse.guest-pull-overlayfs"
+STOCK_MOUNT_TYPE="fuse.$STOCK_HELPER_NAME"
 # Bundled libraries: the binaries' RPATH is $ORIGIN/../lib/$LIB_NAME, so they
 # go to $PREFIX/lib/$LIB_NAME, a symlink to $PREFIX/lib/.$LIB_NAME.<id>.
 LIB_NAME="containerd-guest-pull-grpc"
@@ -145,4 +154,14 @@ wait_active() {
         waited=$(( waited + POLL_SECONDS ))
     done
     log "$unit is active"
+}
+
+# render_daemon_config MODE: CONFIG_SOURCE as installed in MODE (stock: the
+# stock mount type instead of the default one).
+render_daemon_config() {
+    if [[ "$1" == stock ]]; then
+        sed "s|^mount_type = \"$DEFAULT_MOUNT_TYPE\"|mount_type = \"$STOCK_MOUNT_TYPE\"|" "$CONFIG_SOURCE"
+    else
+        cat "$CONFIG_SOURCE"
+    fi
 }

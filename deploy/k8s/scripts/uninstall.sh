@@ -48,9 +48,14 @@ remove_files() {
             log "removed $PREFIX/bin/$name"
         fi
     done
+    if [[ -L "$HOST_ROOT$PREFIX/bin/$STOCK_HELPER_NAME" ]]; then
+        rm -f "$HOST_ROOT$PREFIX/bin/$STOCK_HELPER_NAME"
+        log "removed $PREFIX/bin/$STOCK_HELPER_NAME"
+    fi
     remove_libraries
     if [[ -f "$cfg" ]]; then
-        if [[ -f "$CONFIG_SOURCE" ]] && cmp -s "$CONFIG_SOURCE" "$cfg"; then
+        if [[ -f "$CONFIG_SOURCE" ]] && { cmp -s "$cfg" <(render_daemon_config patched) ||
+                                          cmp -s "$cfg" <(render_daemon_config stock); }; then
             rm -f "$cfg"
             log "removed $CONFIG_DIR/config.toml"
         else
