@@ -103,7 +103,8 @@ int main(int argc, char** argv) {
   MountOrSay("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
   MountOrSay("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
   MountOrSay("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
-  MountOrSay("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+  // Not nodev: the agent makes its loop and dm device nodes here.
+  MountOrSay("tmpfs", "/run", "tmpfs", MS_NOSUID, "mode=0755");
   ::mkdir(kWorkDir, 0700);
 
   absl::StatusOr<std::vector<std::string>> modules =

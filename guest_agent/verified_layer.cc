@@ -106,7 +106,8 @@ absl::Status PrepareVerifiedLayer(const LayerJob& job, HostClient* host, LayerFa
       status = stats.status();
     }
   }
-  std::vector<std::string> kernel = KernelLogLines(absl::StrCat("verity: ", major(verity->dev), ":", minor(verity->dev)));
+  // dm-verity names the device it reads from (the loop device) in its log.
+  std::vector<std::string> kernel = KernelLogLines(absl::StrCat("verity: ", major(loop->dev), ":", minor(loop->dev), ": "));
   RemoveDmDevice(dm_name).IgnoreError();
   ::unlink(verity->node.c_str());
   ::unlink(loop->node.c_str());
