@@ -50,11 +50,11 @@ while (($#)); do
     *) echo "build_initramfs: unknown argument $1" >&2; usage ;;
   esac
 done
-for t in apt-get apt-cache dpkg-deb cpio gzip sha256sum flock; do
+for t in apt-get apt-cache dpkg-deb cpio gzip sha256sum flock readelf; do
   command -v "$t" >/dev/null || die "missing tool: $t"
 done
 [[ -x "$AGENT" ]] || die "agent not found at $AGENT (bazel build //guest_agent:guest-agent)"
-file -b "$AGENT" 2>/dev/null | grep -q 'statically linked' || die "$AGENT is not statically linked"
+! readelf -l "$AGENT" 2>/dev/null | grep -q 'Requesting program interpreter' || die "$AGENT is not statically linked"
 
 # The concrete kernel package and version behind the metapackage.
 kernel_package() {

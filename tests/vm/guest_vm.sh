@@ -66,7 +66,7 @@ build_guest() { bash "$REPO/tests/vm/build_initramfs.sh" --cache "$CACHE" >"$TMP
 # 127.0.0.1:PORT/REPO:v1.
 push() {
   local name="$1" repo="$2" variant="${3:-}" deep="${4:-}" layout
-  layout="$(IMAGES_DEEP_LAYERS="${deep:-42}" images_build "$name" "$CACHE/images" $variant)" &&
+  layout="$(IMAGES_DEEP_LAYERS="${deep:-42}" images_build "$name" "$CACHE/images" ${variant:+"$variant"})" &&
     images_push "$layout" "$PORT" "$repo" v1 >/dev/null
 }
 
@@ -236,6 +236,8 @@ main() {
     command -v "$t" >/dev/null || { h_skip "guest VM suite" "missing $t (scripts/install-deps.sh)"; h_finish; }
   done
   h_setup "build guest-agent, guest-pull-verity, guestvm" build_binaries || h_finish
+  h_check "guestvm unit tests (frames, sources, blob relay, loopback only)" \
+    bash -c "cd '$REPO/tests/tools/guestvm' && timeout 600 go test ./..."
   h_setup "guest kernel and initramfs" build_guest || h_finish
   KERNEL="$(sed -n 's/^kernel=//p' "$TMP/guest.paths")"
   INITRD="$(sed -n 's/^initrd=//p' "$TMP/guest.paths")"
