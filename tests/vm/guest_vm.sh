@@ -46,6 +46,7 @@ KERNEL=""
 INITRD=""
 PORT=""
 
+# shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
   peers_stop_pid "${PEERS_REGISTRY_PID:-}" docker-registry
   if ((KEEP)); then echo "kept $TMP"; else rm -rf "$TMP"; fi
@@ -163,6 +164,14 @@ case_whiteout() {
   expect_output whiteout whiteout
 }
 
+# case_image IMAGE [DEEP]: the image's entrypoint prints its line.
+case_image() {
+  local image="$1" id="$1${2:-}"
+  make_request "guestvm/$id" "$TMP/$id.json" || { h_fail "$id: request"; return; }
+  vm "$id" "$TMP/$id.json"
+  expect_output "$id" "$image"
+}
+
 case_one_layer() {
   make_request guestvm/user "$TMP/user.json" || { h_fail "one-layer: request"; return; }
   vm one-layer "$TMP/user.json"
@@ -246,10 +255,14 @@ main() {
     h_fail "setup: loopback registry" "$out"
     h_finish
   fi
-  h_setup "images (whiteout, user, 10 layers, a private copy to tamper with)" eval \
+  h_setup "images (whiteout, links, user, 10 layers, a private copy to tamper with)" eval \
     'push whiteout guestvm/whiteout && push user guestvm/user && push deep guestvm/deep10 "" 10 &&
-     push whiteout guestvm/tamper guestvm-tamper' || h_finish
+     push links guestvm/links && push whiteout guestvm/tamper guestvm-tamper' || h_finish
+  if h_long; then
+    h_setup "long mode: 42-layer image" push deep guestvm/deep42 "" 42 && IMAGES_DEEP_LAYERS=42 case_image deep 42
+  fi
   case_whiteout
+  case_image links
   case_one_layer
   case_ten_layers
   case_process_io
