@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "guest_agent/json_fields.h"
 #include "kata_volume/verity/sha256.h"
 
 namespace guest_pull::guest_agent {
@@ -11,18 +12,6 @@ namespace guest_pull::guest_agent {
 namespace {
 
 using nlohmann::json;
-
-absl::StatusOr<std::vector<std::string>> Strings(const json& object, const char* key) {
-  std::vector<std::string> out;
-  auto it = object.find(key);
-  if (it == object.end() || it->is_null()) return out;
-  if (!it->is_array()) return absl::InvalidArgumentError(absl::StrCat(key, " is not an array"));
-  for (const json& v : *it) {
-    if (!v.is_string()) return absl::InvalidArgumentError(absl::StrCat(key, " holds a non-string"));
-    out.push_back(v.get<std::string>());
-  }
-  return out;
-}
 
 std::string StringOr(const json& object, const char* key) {
   auto it = object.find(key);
@@ -76,7 +65,7 @@ absl::StatusOr<ImageConfig> ParseImageConfig(absl::string_view text) {
   if (rootfs == config.end() || !rootfs->is_object()) {
     return absl::InvalidArgumentError("image config has no rootfs");
   }
-  absl::StatusOr<std::vector<std::string>> list = Strings(*rootfs, "diff_ids");
+  absl::StatusOr<std::vector<std::string>> list = JsonStringArray(*rootfs, "diff_ids");
   if (!list.ok()) return list.status();
   out.diff_ids = std::move(*list);
   for (const std::string& d : out.diff_ids) {
@@ -88,7 +77,7 @@ absl::StatusOr<ImageConfig> ParseImageConfig(absl::string_view text) {
   if (process == config.end() || !process->is_object()) return out;
   for (auto [key, field] : {std::pair{"Entrypoint", &out.entrypoint}, std::pair{"Cmd", &out.cmd},
                             std::pair{"Env", &out.env}}) {
-    list = Strings(*process, key);
+    list = JsonStringArray(*process, key);
     if (!list.ok()) return list.status();
     *field = std::move(*list);
   }

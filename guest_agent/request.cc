@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "guest_agent/json_fields.h"
 #include "kata_volume/volume.h"
 
 namespace guest_pull::guest_agent {
@@ -12,25 +13,6 @@ namespace guest_pull::guest_agent {
 namespace {
 
 using nlohmann::json;
-
-absl::StatusOr<std::vector<std::string>> StringArray(const json& object, const char* key) {
-  std::vector<std::string> out;
-  auto it = object.find(key);
-  if (it == object.end() || it->is_null()) return out;
-  if (!it->is_array()) return absl::InvalidArgumentError(absl::StrCat(key, " is not an array"));
-  for (const json& v : *it) {
-    if (!v.is_string()) return absl::InvalidArgumentError(absl::StrCat(key, " holds a non-string"));
-    out.push_back(v.get<std::string>());
-  }
-  return out;
-}
-
-absl::StatusOr<std::string> OptionalString(const json& object, const char* key) {
-  auto it = object.find(key);
-  if (it == object.end() || it->is_null()) return std::string();
-  if (!it->is_string()) return absl::InvalidArgumentError(absl::StrCat(key, " is not a string"));
-  return it->get<std::string>();
-}
 
 // The ImagePullVolume JSON from the one "image_guest_pull=" driver option.
 absl::StatusOr<kata_volume::Metadata> MetadataFromOptions(const std::vector<std::string>& options) {
@@ -69,11 +51,11 @@ absl::StatusOr<ProcessSpec> ParseProcess(const json& request) {
   auto it = request.find("process");
   if (it == request.end() || it->is_null()) return process;
   if (!it->is_object()) return absl::InvalidArgumentError("process is not an object");
-  absl::StatusOr<std::vector<std::string>> args = StringArray(*it, "args");
+  absl::StatusOr<std::vector<std::string>> args = JsonStringArray(*it, "args");
   if (!args.ok()) return args.status();
-  absl::StatusOr<std::vector<std::string>> env = StringArray(*it, "env");
+  absl::StatusOr<std::vector<std::string>> env = JsonStringArray(*it, "env");
   if (!env.ok()) return env.status();
-  absl::StatusOr<std::string> cwd = OptionalString(*it, "cwd");
+  absl::StatusOr<std::string> cwd = JsonOptionalString(*it, "cwd");
   if (!cwd.ok()) return cwd.status();
   for (const std::string& e : *env) {
     if (e.find('=') == std::string::npos || e[0] == '=') {
@@ -114,16 +96,16 @@ absl::StatusOr<GuestRequest> ParseGuestRequest(absl::string_view text) {
   if (storage == request.end() || !storage->is_object()) {
     return absl::InvalidArgumentError("request has no storage object");
   }
-  absl::StatusOr<std::string> driver = OptionalString(*storage, "driver");
+  absl::StatusOr<std::string> driver = JsonOptionalString(*storage, "driver");
   if (!driver.ok()) return driver.status();
   if (*driver != kImageGuestPullDriver) {
     return absl::InvalidArgumentError(
         absl::StrCat("storage driver is \"", *driver, "\", not \"", kImageGuestPullDriver, "\""));
   }
-  absl::StatusOr<std::string> source = OptionalString(*storage, "source");
+  absl::StatusOr<std::string> source = JsonOptionalString(*storage, "source");
   if (!source.ok()) return source.status();
   if (source->empty()) return absl::InvalidArgumentError("storage has no source (image reference)");
-  absl::StatusOr<std::vector<std::string>> options = StringArray(*storage, "driver_options");
+  absl::StatusOr<std::vector<std::string>> options = JsonStringArray(*storage, "driver_options");
   if (!options.ok()) return options.status();
   absl::StatusOr<kata_volume::Metadata> metadata = MetadataFromOptions(*options);
   if (!metadata.ok()) return metadata.status();
