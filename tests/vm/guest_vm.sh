@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317  # functions run through h_setup/h_check and the EXIT trap
 # guest_vm.sh: a real Linux guest verifies every layer with dm-verity.
 #
 # Builds the static guest agent, the guest kernel + initramfs
@@ -46,7 +47,6 @@ KERNEL=""
 INITRD=""
 PORT=""
 
-# shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
   peers_stop_pid "${PEERS_REGISTRY_PID:-}" docker-registry
   if ((KEEP)); then echo "kept $TMP"; else rm -rf "$TMP"; fi
@@ -111,13 +111,13 @@ layer_digest() { jq -r ".layers[$2].digest" "$TMP/$1.manifest"; }
 
 # ------------------------------------------------------------------ a run
 
-# vm RUN_ID REQUEST: runs the VM; sets VM_STATUS and leaves
+# vm RUN_ID REQUEST [TIMEOUT]: runs the VM; sets VM_STATUS and leaves
 # $TMP/RUN_ID.{out,err,result.json}.
 vm() {
-  local id="$1" request="$2"
+  local id="$1" request="$2" timeout="${3:-$VM_TIMEOUT}"
   VM_STATUS=0
   "$GUESTVM" run --kernel "$KERNEL" --initrd "$INITRD" --registry "127.0.0.1:$PORT" \
-    --request "$request" --accel "$ACCEL" --timeout "$VM_TIMEOUT" --verbose \
+    --request "$request" --accel "$ACCEL" --timeout "$timeout" --verbose \
     --console "$TMP/$id.console" --result "$TMP/$id.result.json" \
     >"$TMP/$id.out" 2>"$TMP/$id.err" || VM_STATUS=$?
 }
@@ -227,6 +227,18 @@ case_tampered_blob() {
   expect_refusal tampered-blob-kernel verification "$digest" "is corrupted"
 }
 
+# The run is bounded: a VM that cannot finish in time is stopped, exit 124.
+case_timeout() {
+  local start=$SECONDS
+  vm timeout "$TMP/user.json" 1s
+  if ((VM_STATUS == 124)) && [[ "$(jq -r .kind "$TMP/timeout.result.json")" == timeout ]] &&
+    ((SECONDS - start < 60)); then
+    h_pass "timeout: a run bounded by --timeout 1s is stopped with exit 124"
+  else
+    h_fail "timeout: expected exit 124 and kind timeout" "$(detail timeout)"
+  fi
+}
+
 case_altered_root_hash() {
   local digest
   make_request guestvm/user "$TMP/badhash.json" \
@@ -266,6 +278,7 @@ main() {
   case_one_layer
   case_ten_layers
   case_process_io
+  case_timeout
   case_altered_root_hash
   case_tampered_blob
   h_finish

@@ -91,10 +91,15 @@ func run(o *options) result {
 
 	res := converse(o, ln, request, newRegistryClient(host, repo), start, deadline, exited)
 	res.Timings.TotalMs = time.Since(start).Milliseconds()
-	// The agent powers off after its last frame; give it a moment, then stop it.
+	// After its last frame the agent powers off: give it a moment. Without a
+	// result from the agent there is nothing to wait for.
+	grace := 15 * time.Second
+	if res.ExitCode == nil && res.Kind != "" && res.exitStatus != exitGuestFail {
+		grace = 0
+	}
 	select {
 	case <-exited:
-	case <-time.After(time.Until(deadline) + 15*time.Second):
+	case <-time.After(grace):
 		cmd.Process.Kill()
 		<-exited
 	}
