@@ -8,9 +8,11 @@
 # docker-registry, computes each layer's expected dm-verity root hash with
 # guest-pull-verity, writes the request as kata's shim would hand the
 # snapshotter's volume to its agent, and boots QEMU (TCG, no network device):
-#   - a 4-layer image with whiteouts and an opaque directory prints what it
-#     holds; a 1-layer image with a named user; a 10-layer image;
-#   - the process's stdout, stderr and exit code are relayed;
+#   - a 4-layer image with whiteouts and an opaque directory, an image with
+#     hardlinks and long symlinks, a 1-layer image with a named user and a
+#     10-layer image print what they hold (42 layers in the long mode);
+#   - the process's stdout, stderr and exit code are relayed; --timeout bounds
+#     a run (exit 124);
 #   - a layer blob altered in the registry after the hashes were computed is
 #     refused by the guest's digest check, naming the layer;
 #   - the same blob with the digest checks switched off (a test-only request
