@@ -1,0 +1,199 @@
+// The agent's run: request -> manifest/config -> verified layers -> rootfs -> process.
+#include "guest_agent/agent.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "guest_agent/image_config.h"
+#include "guest_agent/kernel.h"
+#include "guest_agent/process_runner.h"
+#include "guest_agent/request.h"
+
+namespace guest_pull::guest_agent {
+
+namespace {
+
+constexpr uint64_t kMaxDocumentSize = 4 << 20;
+
+absl::Status MakeDir(const std::string& path) {
+  if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
+    return absl::InternalError(absl::StrCat("mkdir ", path, ": ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+// The image config's env with the request's entries added (same key: the
+// request wins).
+std::vector<std::string> MergeEnv(const std::vector<std::string>& base, const std::vector<std::string>& extra) {
+  std::vector<std::string> out;
+  auto key = [](const std::string& e) { return e.substr(0, e.find('=')); };
+  for (const std::string& e : base) {
+    bool overridden = false;
+    for (const std::string& x : extra) overridden |= key(x) == key(e);
+    if (!overridden) out.push_back(e);
+  }
+  out.insert(out.end(), extra.begin(), extra.end());
+  return out;
+}
+
+// "uid[:gid]" numbers, or a name looked up in the rootfs's /etc/passwd.
+absl::Status ResolveUser(const std::string& user, const std::string& rootfs, RunSpec* spec) {
+  if (user.empty()) return absl::OkStatus();
+  std::vector<std::string> parts = absl::StrSplit(user, absl::MaxSplits(':', 1));
+  uint32_t uid = 0, gid = 0;
+  if (absl::SimpleAtoi(parts[0], &uid)) {
+    spec->uid = uid;
+    spec->gid = uid;
+  } else {
+    std::ifstream passwd(absl::StrCat(rootfs, "/etc/passwd"));
+    std::string line;
+    bool found = false;
+    while (!found && std::getline(passwd, line)) {
+      std::vector<std::string> f = absl::StrSplit(line, ':');
+      if (f.size() >= 4 && f[0] == parts[0] && absl::SimpleAtoi(f[2], &uid) && absl::SimpleAtoi(f[3], &gid)) {
+        spec->uid = uid;
+        spec->gid = gid;
+        found = true;
+      }
+    }
+    if (!found) return absl::NotFoundError(absl::StrCat("user \"", parts[0], "\" not in the image's /etc/passwd"));
+  }
+  if (parts.size() == 2) {
+    if (!absl::SimpleAtoi(parts[1], &gid)) {
+      return absl::InvalidArgumentError(absl::StrCat("group \"", parts[1], "\" is not numeric"));
+    }
+    spec->gid = gid;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status GuestAgent::Fail(std::string kind, std::string layer, absl::Status status) {
+  failure_.kind = std::move(kind);
+  failure_.layer = std::move(layer);
+  return status;
+}
+
+absl::Status GuestAgent::Run() {
+  nlohmann::json hello = {{"agent", "guest-pull-guest-agent"}, {"protocol", 1}, {"boot_seconds", SecondsSinceBoot()}};
+  absl::Status status = channel()->Send(kFrameHello, hello.dump());
+  if (!status.ok()) return Fail("internal", "", status);
+  absl::StatusOr<Frame> frame = channel()->Receive();
+  if (!frame.ok()) return Fail("request", "", frame.status());
+  if (frame->type != kFrameRequest) {
+    return Fail("request", "", absl::InvalidArgumentError("the host's first frame is not a request"));
+  }
+  absl::StatusOr<GuestRequest> request = ParseGuestRequest(frame->payload);
+  if (!request.ok()) return Fail("request", "", request.status());
+  const kata_volume::GuestPullImage& image = request->image;
+  host_->Log(absl::StrCat("request: ", request->source, ", ", image.layers.size(), " layer(s)",
+                          request->test.skip_blob_checks ? ", TEST: blob checks skipped" : ""));
+
+  // Manifest and config: hashed here against the volume's manifest digest.
+  Fetched fetched;
+  absl::StatusOr<std::string> raw = host_->FetchToMemory("manifest", image.manifest_digest, kMaxDocumentSize, &fetched);
+  if (!raw.ok()) return Fail("manifest", "", raw.status());
+  if (fetched.digest != image.manifest_digest) {
+    return Fail("manifest", "", absl::DataLossError(absl::StrCat("manifest hashes to ", fetched.digest,
+                                                                 ", volume pins ", image.manifest_digest)));
+  }
+  absl::StatusOr<ImageManifest> manifest = ParseImageManifest(*raw);
+  if (!manifest.ok()) return Fail("manifest", "", manifest.status());
+  if (manifest->layer_digests.size() != image.layers.size()) {
+    return Fail("manifest", "", absl::InvalidArgumentError(absl::StrCat(
+        "manifest has ", manifest->layer_digests.size(), " layers, volume ", image.layers.size())));
+  }
+  for (size_t i = 0; i < image.layers.size(); ++i) {
+    if (manifest->layer_digests[i] != image.layers[i].digest) {
+      return Fail("manifest", image.layers[i].digest, absl::InvalidArgumentError(absl::StrCat(
+          "layer ", i, ": manifest has ", manifest->layer_digests[i], ", volume expects ", image.layers[i].digest)));
+    }
+  }
+  raw = host_->FetchToMemory("blob", manifest->config_digest, kMaxDocumentSize, &fetched);
+  if (!raw.ok()) return Fail("config", "", raw.status());
+  if (fetched.digest != manifest->config_digest) {
+    return Fail("config", "", absl::DataLossError(absl::StrCat("image config hashes to ", fetched.digest,
+                                                               ", manifest says ", manifest->config_digest)));
+  }
+  absl::StatusOr<ImageConfig> config = ParseImageConfig(*raw);
+  if (!config.ok()) return Fail("config", "", config.status());
+  if (config->diff_ids.size() != image.layers.size()) {
+    return Fail("config", "", absl::InvalidArgumentError(absl::StrCat(
+        "image config lists ", config->diff_ids.size(), " diff_ids for ", image.layers.size(), " layers")));
+  }
+  host_->Log(absl::StrCat("manifest ", image.manifest_digest, " and config ", manifest->config_digest, " verified"));
+
+  // Layers, each through dm-verity into its own directory.
+  std::vector<std::string> lower;
+  for (size_t i = 0; i < image.layers.size(); ++i) {
+    LayerJob job;
+    job.index = i;
+    job.expected = image.layers[i];
+    job.config_diff_id = config->diff_ids[i];
+    job.skip_blob_checks = request->test.skip_blob_checks;
+    job.work_dir = work_dir_;
+    job.layer_dir = absl::StrCat(work_dir_, "/layers/", i);
+    status = MakeDir(absl::StrCat(work_dir_, "/layers"));
+    if (status.ok()) status = MakeDir(job.layer_dir);
+    if (!status.ok()) return Fail("internal", job.expected.digest, status);
+    LayerFailure failure = LayerFailure::kNone;
+    status = PrepareVerifiedLayer(job, host_, &failure);
+    if (!status.ok()) return Fail(LayerFailureName(failure), job.expected.digest, status);
+    lower.insert(lower.begin(), job.layer_dir);  // overlay wants the top layer first
+  }
+
+  // Rootfs: overlay of the verified layers under a writable tmpfs upper.
+  const std::string rootfs = absl::StrCat(work_dir_, "/rootfs");
+  for (const char* d : {"/upper", "/work", "/rootfs"}) {
+    status = MakeDir(absl::StrCat(work_dir_, d));
+    if (!status.ok()) return Fail("internal", "", status);
+  }
+  const std::string options = absl::StrCat("lowerdir=", absl::StrJoin(lower, ":"), ",upperdir=", work_dir_,
+                                           "/upper,workdir=", work_dir_, "/work");
+  if (::mount("overlay", rootfs.c_str(), "overlay", 0, options.c_str()) != 0) {
+    return Fail("internal", "", absl::InternalError(absl::StrCat("mount overlay: ", strerror(errno))));
+  }
+  for (const char* d : {"/proc", "/dev"}) MakeDir(rootfs + d).IgnoreError();
+  if (::mount("proc", (rootfs + "/proc").c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0 ||
+      ::mount("/dev", (rootfs + "/dev").c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+    return Fail("internal", "", absl::InternalError(absl::StrCat("mount proc/dev in the rootfs: ", strerror(errno))));
+  }
+
+  RunSpec spec;
+  spec.rootfs = rootfs;
+  spec.args = request->process.args;
+  if (spec.args.empty()) {
+    spec.args = config->entrypoint;
+    spec.args.insert(spec.args.end(), config->cmd.begin(), config->cmd.end());
+  }
+  if (spec.args.empty()) {
+    return Fail("request", "", absl::InvalidArgumentError("no process args and the image has no entrypoint or cmd"));
+  }
+  spec.env = MergeEnv(config->env, request->process.env);
+  spec.cwd = !request->process.cwd.empty() ? request->process.cwd
+             : !config->working_dir.empty() ? config->working_dir : "/";
+  status = ResolveUser(config->user, rootfs, &spec);
+  if (!status.ok()) return Fail("request", "", status);
+  host_->Log(absl::StrCat("rootfs assembled from ", lower.size(), " verified layer(s); running ",
+                          absl::StrJoin(spec.args, " "), " as ", spec.uid, ":", spec.gid, " at +",
+                          SecondsSinceBoot(), "s"));
+  absl::StatusOr<int> exit_code = RunProcess(spec, channel());
+  if (!exit_code.ok()) return Fail("internal", "", exit_code.status());
+  nlohmann::json exit = {{"exit_code", *exit_code}, {"boot_seconds", SecondsSinceBoot()}};
+  status = channel()->Send(kFrameExit, exit.dump());
+  if (!status.ok()) return Fail("internal", "", status);
+  return absl::OkStatus();
+}
+
+}  // namespace guest_pull::guest_agent

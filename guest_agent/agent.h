@@ -1,0 +1,44 @@
+// The guest agent's job for one container: take the request from the host,
+// fetch and check the manifest and config, verify every layer through
+// dm-verity (verified_layer.h), assemble the rootfs with overlayfs, run the
+// process and report its exit code.
+#ifndef GUEST_AGENT_AGENT_H_
+#define GUEST_AGENT_AGENT_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "guest_agent/host_client.h"
+#include "guest_agent/verified_layer.h"
+
+namespace guest_pull::guest_agent {
+
+// How a run ended when it did not produce an exit code.
+struct AgentFailure {
+  std::string kind = "internal";  // request | manifest | config | fetch | digest | verification | internal
+  std::string layer;              // the layer digest, when one is at fault
+};
+
+class GuestAgent {
+ public:
+  // `work_dir` is an empty directory on a tmpfs.
+  GuestAgent(HostClient* host, std::string work_dir) : host_(host), work_dir_(std::move(work_dir)) {}
+
+  // Runs to the end. OK: the process ran and an exit frame was sent.
+  // Otherwise `failure()` says what failed; the caller reports it.
+  absl::Status Run();
+
+  const AgentFailure& failure() const { return failure_; }
+
+ private:
+  absl::Status Fail(std::string kind, std::string layer, absl::Status status);
+  FrameChannel* channel() { return host_->channel(); }
+
+  HostClient* host_;
+  std::string work_dir_;
+  AgentFailure failure_;
+};
+
+}  // namespace guest_pull::guest_agent
+
+#endif  // GUEST_AGENT_AGENT_H_

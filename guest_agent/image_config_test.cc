@@ -1,0 +1,44 @@
+#include "guest_agent/image_config.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace guest_pull::guest_agent {
+namespace {
+
+const std::string kA = "sha256:" + std::string(64, 'a');
+const std::string kB = "sha256:" + std::string(64, 'b');
+
+TEST(ImageConfigTest, ParsesAManifest) {
+  absl::StatusOr<ImageManifest> m = ParseImageManifest(
+      R"({"schemaVersion":2,"config":{"digest":")" + kA + R"("},"layers":[{"digest":")" + kB + R"("}]})");
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->config_digest, kA);
+  EXPECT_EQ(m->layer_digests, std::vector<std::string>{kB});
+}
+
+TEST(ImageConfigTest, RefusesIndexesAndBadDigests) {
+  EXPECT_FALSE(ParseImageManifest(R"({"manifests":[]})").ok());
+  EXPECT_FALSE(ParseImageManifest(R"({"config":{"digest":"md5:x"},"layers":[{"digest":")" + kB + R"("}]})").ok());
+  EXPECT_FALSE(ParseImageManifest(R"({"config":{"digest":")" + kA + R"("},"layers":[]})").ok());
+  EXPECT_FALSE(ParseImageManifest("not json").ok());
+}
+
+TEST(ImageConfigTest, ParsesAConfig) {
+  absl::StatusOr<ImageConfig> c = ParseImageConfig(
+      R"({"rootfs":{"type":"layers","diff_ids":[")" + kA + R"("]},"config":{"Entrypoint":["/bin/sh"],)"
+      R"("Cmd":["-c","id"],"Env":["PATH=/bin"],"WorkingDir":"/w","User":"guest"}})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->diff_ids, std::vector<std::string>{kA});
+  EXPECT_EQ(c->entrypoint, std::vector<std::string>{"/bin/sh"});
+  EXPECT_EQ(c->cmd, (std::vector<std::string>{"-c", "id"}));
+  EXPECT_EQ(c->env, std::vector<std::string>{"PATH=/bin"});
+  EXPECT_EQ(c->working_dir, "/w");
+  EXPECT_EQ(c->user, "guest");
+  EXPECT_FALSE(ParseImageConfig(R"({"config":{}})").ok());
+  EXPECT_FALSE(ParseImageConfig(R"({"rootfs":{"diff_ids":["nope"]}})").ok());
+}
+
+}  // namespace
+}  // namespace guest_pull::guest_agent

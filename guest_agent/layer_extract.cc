@@ -1,0 +1,246 @@
+// Layer tar extraction with overlayfs whiteouts.
+#include "guest_agent/layer_extract.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "kata_volume/verity/tar_reader.h"
+
+namespace guest_pull::guest_agent {
+
+namespace {
+
+constexpr char kWhiteoutPrefix[] = ".wh.";
+constexpr char kOpaqueMarker[] = ".wh..wh..opq";
+
+absl::Status Errno(const std::string& what) {
+  return absl::InternalError(absl::StrCat(what, ": ", strerror(errno)));
+}
+
+// Path components with "" and "." dropped; false if ".." appears (such
+// entries are skipped, never resolved).
+bool CleanPath(const std::string& path, std::vector<std::string>* parts) {
+  parts->clear();
+  for (absl::string_view p : absl::StrSplit(path, '/')) {
+    if (p.empty() || p == ".") continue;
+    if (p == "..") return false;
+    parts->emplace_back(p);
+  }
+  return true;
+}
+
+int OpenInRoot(int root_fd, const std::string& path, uint64_t flags) {
+  open_how how;
+  memset(&how, 0, sizeof(how));
+  how.flags = flags | O_CLOEXEC;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  return static_cast<int>(::syscall(SYS_openat2, root_fd, path.empty() ? "." : path.c_str(), &how,
+                                    sizeof(how)));
+}
+
+// Opens (creating as needed, mode 0755) the directory made of parts[0..n).
+absl::StatusOr<int> OpenDir(int root_fd, const std::vector<std::string>& parts, size_t n) {
+  std::string prefix;
+  int fd = OpenInRoot(root_fd, "", O_DIRECTORY | O_RDONLY);
+  if (fd < 0) return Errno("open layer dir");
+  for (size_t i = 0; i < n; ++i) {
+    prefix = prefix.empty() ? parts[i] : absl::StrCat(prefix, "/", parts[i]);
+    int next = OpenInRoot(root_fd, prefix, O_DIRECTORY | O_RDONLY);
+    if (next < 0 && errno == ENOENT) {
+      if (::mkdirat(fd, parts[i].c_str(), 0755) != 0 && errno != EEXIST) {
+        ::close(fd);
+        return Errno(absl::StrCat("mkdir ", prefix));
+      }
+      next = OpenInRoot(root_fd, prefix, O_DIRECTORY | O_RDONLY);
+    }
+    ::close(fd);
+    if (next < 0) return Errno(absl::StrCat("open dir ", prefix));
+    fd = next;
+  }
+  return fd;
+}
+
+// Removes `name` in `dir_fd` whatever it is (directories recursively).
+absl::Status RemoveAt(int dir_fd, const std::string& name) {
+  struct stat st;
+  if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    return errno == ENOENT ? absl::OkStatus() : Errno(absl::StrCat("stat ", name));
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return ::unlinkat(dir_fd, name.c_str(), 0) == 0 ? absl::OkStatus() : Errno(absl::StrCat("unlink ", name));
+  }
+  int fd = ::openat(dir_fd, name.c_str(), O_DIRECTORY | O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return Errno(absl::StrCat("open ", name));
+  DIR* d = ::fdopendir(fd);
+  if (d == nullptr) {
+    ::close(fd);
+    return Errno(absl::StrCat("opendir ", name));
+  }
+  std::vector<std::string> children;
+  while (dirent* e = ::readdir(d)) {
+    std::string child = e->d_name;
+    if (child != "." && child != "..") children.push_back(child);
+  }
+  absl::Status status;
+  for (const std::string& child : children) {
+    status = RemoveAt(::dirfd(d), child);
+    if (!status.ok()) break;
+  }
+  ::closedir(d);
+  if (!status.ok()) return status;
+  return ::unlinkat(dir_fd, name.c_str(), AT_REMOVEDIR) == 0 ? absl::OkStatus()
+                                                             : Errno(absl::StrCat("rmdir ", name));
+}
+
+absl::Status WriteFileData(verity::TarReader* reader, int fd, const std::string& path) {
+  char buffer[64 * 1024];
+  while (true) {
+    absl::StatusOr<size_t> n = reader->ReadData(buffer, sizeof(buffer));
+    if (!n.ok()) return n.status();
+    if (*n == 0) return absl::OkStatus();
+    size_t done = 0;
+    while (done < *n) {
+      ssize_t w = ::write(fd, buffer + done, *n - done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return Errno(absl::StrCat("write ", path));
+      done += static_cast<size_t>(w);
+    }
+  }
+}
+
+// Applies one member below `root_fd`.
+absl::Status ApplyEntry(verity::TarReader* reader, const verity::TarEntry& e, int root_fd,
+                        ExtractStats* stats) {
+  std::vector<std::string> parts;
+  if (!CleanPath(e.path, &parts) || parts.empty()) {
+    ++stats->skipped;
+    return absl::OkStatus();
+  }
+  const std::string& name = parts.back();
+  const std::string path = absl::StrJoin(parts, "/");
+  absl::StatusOr<int> parent = OpenDir(root_fd, parts, parts.size() - 1);
+  if (!parent.ok()) return parent.status();
+  const int dir_fd = *parent;
+  absl::Cleanup close_parent = [dir_fd] { ::close(dir_fd); };
+  const mode_t perm = static_cast<mode_t>(e.mode.value_or(0644) & 07777);
+  const uid_t uid = static_cast<uid_t>(e.uid.value_or(0));
+  const gid_t gid = static_cast<gid_t>(e.gid.value_or(0));
+
+  if (name == kOpaqueMarker) {
+    ++stats->whiteouts;
+    if (::fsetxattr(dir_fd, "trusted.overlay.opaque", "y", 1, 0) != 0) {
+      return Errno(absl::StrCat("set opaque on ", path));
+    }
+    return absl::OkStatus();
+  }
+  if (absl::StartsWith(name, kWhiteoutPrefix)) {
+    ++stats->whiteouts;
+    const std::string target = name.substr(strlen(kWhiteoutPrefix));
+    absl::Status status = RemoveAt(dir_fd, target);
+    if (!status.ok()) return status;
+    if (::mknodat(dir_fd, target.c_str(), S_IFCHR | 0, makedev(0, 0)) != 0) {
+      return Errno(absl::StrCat("whiteout ", path));
+    }
+    return absl::OkStatus();
+  }
+
+  struct stat existing;
+  const bool exists = ::fstatat(dir_fd, name.c_str(), &existing, AT_SYMLINK_NOFOLLOW) == 0;
+  if (exists && !(e.type_flag == '5' && S_ISDIR(existing.st_mode))) {
+    absl::Status status = RemoveAt(dir_fd, name);
+    if (!status.ok()) return status;
+  }
+  switch (e.type_flag) {
+    case '\0':
+    case '0':
+    case '7': {
+      int fd = ::openat(dir_fd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+      if (fd < 0) return Errno(absl::StrCat("create ", path));
+      absl::Cleanup close_fd = [fd] { ::close(fd); };
+      absl::Status status = WriteFileData(reader, fd, path);
+      if (!status.ok()) return status;
+      if (::fchown(fd, uid, gid) != 0 || ::fchmod(fd, perm) != 0) return Errno(absl::StrCat("chown/chmod ", path));
+      timespec times[2] = {{static_cast<time_t>(e.mtime.value_or(0)), 0},
+                           {static_cast<time_t>(e.mtime.value_or(0)), 0}};
+      ::futimens(fd, times);
+      break;
+    }
+    case '5':
+      if (!exists && ::mkdirat(dir_fd, name.c_str(), 0700) != 0) return Errno(absl::StrCat("mkdir ", path));
+      if (::fchownat(dir_fd, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0 ||
+          ::fchmodat(dir_fd, name.c_str(), perm, 0) != 0) {
+        return Errno(absl::StrCat("chown/chmod ", path));
+      }
+      break;
+    case '2':
+      if (::symlinkat(e.link_name.value_or("").c_str(), dir_fd, name.c_str()) != 0) {
+        return Errno(absl::StrCat("symlink ", path));
+      }
+      ::fchownat(dir_fd, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW);
+      break;
+    case '1': {
+      std::vector<std::string> target;
+      if (!CleanPath(e.link_name.value_or(""), &target) || target.empty()) {
+        ++stats->skipped;
+        return absl::OkStatus();
+      }
+      int source = OpenInRoot(root_fd, absl::StrJoin(target, "/"), O_PATH | O_NOFOLLOW);
+      if (source < 0) return Errno(absl::StrCat("hardlink target of ", path));
+      absl::Cleanup close_source = [source] { ::close(source); };
+      if (::linkat(source, "", dir_fd, name.c_str(), AT_EMPTY_PATH) != 0) {
+        return Errno(absl::StrCat("link ", path));
+      }
+      break;
+    }
+    case '3':
+    case '4':
+    case '6': {
+      mode_t type = e.type_flag == '3' ? S_IFCHR : e.type_flag == '4' ? S_IFBLK : S_IFIFO;
+      dev_t dev = makedev(e.dev_major.value_or(0), e.dev_minor.value_or(0));
+      if (::mknodat(dir_fd, name.c_str(), type | perm, dev) != 0) return Errno(absl::StrCat("mknod ", path));
+      ::fchownat(dir_fd, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW);
+      break;
+    }
+    default:
+      ++stats->skipped;
+      return absl::OkStatus();
+  }
+  ++stats->entries;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ExtractStats> ExtractLayerTar(verity::ByteSource* source, const std::string& dir) {
+  int root_fd = ::open(dir.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  if (root_fd < 0) return Errno(absl::StrCat("open ", dir));
+  absl::Cleanup close_root = [root_fd] { ::close(root_fd); };
+  verity::TarReader reader(source);
+  ExtractStats stats;
+  while (true) {
+    absl::StatusOr<const verity::TarEntry*> entry = reader.Next();
+    if (!entry.ok()) return entry.status();
+    if (*entry == nullptr) break;
+    absl::Status status = ApplyEntry(&reader, **entry, root_fd, &stats);
+    if (!status.ok()) return status;
+  }
+  stats.tar_bytes = reader.Position();
+  return stats;
+}
+
+}  // namespace guest_pull::guest_agent

@@ -1,0 +1,31 @@
+// Extracts one layer tar into its own directory in the form overlayfs takes
+// as a lower layer: a whiteout `.wh.X` becomes the character device 0/0 `X`,
+// an opaque marker `.wh..wh..opq` sets trusted.overlay.opaque=y on its
+// directory (the same conversion the tarfs index makes). Every path is
+// resolved inside the layer directory (openat2 RESOLVE_IN_ROOT), so no entry
+// or symlink can write outside it.
+#ifndef GUEST_AGENT_LAYER_EXTRACT_H_
+#define GUEST_AGENT_LAYER_EXTRACT_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "kata_volume/verity/byte_source.h"
+
+namespace guest_pull::guest_agent {
+
+struct ExtractStats {
+  uint64_t entries = 0;
+  uint64_t whiteouts = 0;   // including opaque markers
+  uint64_t skipped = 0;     // unsupported member types, escaping paths
+  uint64_t tar_bytes = 0;   // bytes consumed from the source
+};
+
+// Reads the tar from `source` to its end-of-archive marker and writes it
+// below `dir` (which must exist). Ownership, modes and file mtimes are kept.
+absl::StatusOr<ExtractStats> ExtractLayerTar(verity::ByteSource* source, const std::string& dir);
+
+}  // namespace guest_pull::guest_agent
+
+#endif  // GUEST_AGENT_LAYER_EXTRACT_H_

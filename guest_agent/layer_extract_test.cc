@@ -1,0 +1,109 @@
+#include "guest_agent/layer_extract.h"
+
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "kata_volume/verity/test_util.h"
+
+namespace guest_pull::guest_agent {
+namespace {
+
+namespace vt = ::guest_pull::verity::testing;
+
+class StringSource : public verity::ByteSource {
+ public:
+  explicit StringSource(std::string data) : data_(std::move(data)) {}
+  absl::StatusOr<size_t> Read(char* buffer, size_t size) override {
+    size_t n = std::min(size, data_.size() - pos_);
+    memcpy(buffer, data_.data() + pos_, n);
+    pos_ += n;
+    return n;
+  }
+
+ private:
+  std::string data_;
+  size_t pos_ = 0;
+};
+
+vt::RawHeader H(std::string name, char type, uint32_t mode = 0644, std::string link = "") {
+  vt::RawHeader h;
+  h.name = std::move(name);
+  h.type = type;
+  h.mode = mode;
+  h.linkname = std::move(link);
+  h.uid = 1234;
+  h.gid = 4321;
+  h.mtime = 1600000000;
+  return h;
+}
+
+TEST(LayerExtractTest, WritesEntriesAndOverlayWhiteouts) {
+  const std::string top = vt::MakeTempDir();
+  const std::string dir = top + "/layer";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
+  vt::RawHeader file = H("etc/hello", '0', 0640);
+  file.size = 5;
+  std::string tar = vt::TarMember(H("etc/", '5', 0755)) + vt::TarMember(file, "hello") +
+                    vt::TarMember(H("etc/link", '2', 0777, "hello")) + vt::TarMember(H("etc/hard", '1', 0, "etc/hello")) +
+                    vt::TarMember(H("etc/.wh.gone", '0')) + vt::TarMember(H("opaque/.wh..wh..opq", '0')) +
+                    vt::TarMember(H("../outside", '0')) + vt::TarMember(H("esc", '2', 0777, "/")) +
+                    vt::TarMember(H("esc/evil", '0')) + vt::TarTrailer();
+  StringSource source(tar);
+  absl::StatusOr<ExtractStats> stats = ExtractLayerTar(&source, dir);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->whiteouts, 2u);
+  EXPECT_EQ(stats->skipped, 1u);  // ../outside
+
+  EXPECT_EQ(vt::ReadFileOrDie(dir + "/etc/hello"), "hello");
+  struct stat st;
+  ASSERT_EQ(::stat((dir + "/etc/hello").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  EXPECT_EQ(st.st_uid, 1234u);
+  EXPECT_EQ(st.st_gid, 4321u);
+  EXPECT_EQ(st.st_mtime, 1600000000);
+  EXPECT_EQ(st.st_nlink, 2u);  // etc/hard
+  char target[64] = {0};
+  ASSERT_GT(::readlink((dir + "/etc/link").c_str(), target, sizeof(target) - 1), 0);
+  EXPECT_STREQ(target, "hello");
+
+  ASSERT_EQ(::lstat((dir + "/etc/gone").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode));
+  EXPECT_EQ(st.st_rdev, makedev(0, 0));
+  char value[4] = {0};
+  if (::getxattr((dir + "/opaque").c_str(), "trusted.overlay.opaque", value, sizeof(value)) < 0) {
+    GTEST_SKIP() << "no trusted xattrs on " << top << " (not root or not supported)";
+  }
+  EXPECT_STREQ(value, "y");
+  // The symlink to "/" resolved inside the layer: nothing escaped it.
+  EXPECT_EQ(::access((top + "/outside").c_str(), F_OK), -1);
+  EXPECT_EQ(::access((dir + "/evil").c_str(), F_OK), 0);
+  EXPECT_EQ(::access("/evil", F_OK), -1);
+}
+
+TEST(LayerExtractTest, LaterEntriesReplaceEarlierOnes) {
+  const std::string dir = vt::MakeTempDir();
+  vt::RawHeader file = H("x", '0');
+  file.size = 3;
+  std::string tar = vt::TarMember(H("x/", '5')) + vt::TarMember(H("x/child", '0')) + vt::TarMember(file, "new") +
+                    vt::TarTrailer();
+  StringSource source(tar);
+  ASSERT_TRUE(ExtractLayerTar(&source, dir).ok());
+  EXPECT_EQ(vt::ReadFileOrDie(dir + "/x"), "new");
+}
+
+TEST(LayerExtractTest, ReportsTruncatedArchives) {
+  const std::string dir = vt::MakeTempDir();
+  vt::RawHeader file = H("big", '0');
+  file.size = 4096;
+  StringSource source(vt::TarHeader(file) + std::string(100, 'x'));
+  EXPECT_FALSE(ExtractLayerTar(&source, dir).ok());
+}
+
+}  // namespace
+}  // namespace guest_pull::guest_agent

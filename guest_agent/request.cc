@@ -1,0 +1,140 @@
+// Request parsing: storage -> KataVirtualVolume -> ParseGuestPullImage.
+#include "guest_agent/request.h"
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "guest_agent/json_fields.h"
+#include "kata_volume/volume.h"
+
+namespace guest_pull::guest_agent {
+
+namespace {
+
+using nlohmann::json;
+
+// The ImagePullVolume JSON from the one "image_guest_pull=" driver option.
+absl::StatusOr<kata_volume::Metadata> MetadataFromOptions(const std::vector<std::string>& options) {
+  const std::string prefix = absl::StrCat(kImageGuestPullDriver, "=");
+  const std::string* found = nullptr;
+  for (const std::string& option : options) {
+    if (!absl::StartsWith(option, prefix)) continue;
+    if (found != nullptr) {
+      return absl::InvalidArgumentError("storage has more than one image_guest_pull driver option");
+    }
+    found = &option;
+  }
+  if (found == nullptr) {
+    return absl::InvalidArgumentError("storage has no image_guest_pull=<metadata JSON> driver option");
+  }
+  json volume = json::parse(found->substr(prefix.size()), nullptr, /*allow_exceptions=*/false);
+  if (volume.is_discarded() || !volume.is_object()) {
+    return absl::InvalidArgumentError("image_guest_pull driver option is not a JSON object");
+  }
+  auto metadata = volume.find("metadata");
+  if (metadata == volume.end() || !metadata->is_object()) {
+    return absl::InvalidArgumentError("image_guest_pull driver option has no metadata object");
+  }
+  kata_volume::Metadata out;
+  for (auto it = metadata->begin(); it != metadata->end(); ++it) {
+    if (!it.value().is_string()) {
+      return absl::InvalidArgumentError(absl::StrCat("metadata value of ", it.key(), " is not a string"));
+    }
+    out[it.key()] = it.value().get<std::string>();
+  }
+  return out;
+}
+
+absl::StatusOr<ProcessSpec> ParseProcess(const json& request) {
+  ProcessSpec process;
+  auto it = request.find("process");
+  if (it == request.end() || it->is_null()) return process;
+  if (!it->is_object()) return absl::InvalidArgumentError("process is not an object");
+  absl::StatusOr<std::vector<std::string>> args = JsonStringArray(*it, "args");
+  if (!args.ok()) return args.status();
+  absl::StatusOr<std::vector<std::string>> env = JsonStringArray(*it, "env");
+  if (!env.ok()) return env.status();
+  absl::StatusOr<std::string> cwd = JsonOptionalString(*it, "cwd");
+  if (!cwd.ok()) return cwd.status();
+  for (const std::string& e : *env) {
+    if (e.find('=') == std::string::npos || e[0] == '=') {
+      return absl::InvalidArgumentError(absl::StrCat("process env entry \"", e, "\" is not KEY=VALUE"));
+    }
+  }
+  if (!cwd->empty() && (*cwd)[0] != '/') {
+    return absl::InvalidArgumentError(absl::StrCat("process cwd \"", *cwd, "\" is not absolute"));
+  }
+  process.args = std::move(*args);
+  process.env = std::move(*env);
+  process.cwd = std::move(*cwd);
+  return process;
+}
+
+absl::StatusOr<TestOptions> ParseTestOptions(const json& request) {
+  TestOptions test;
+  auto it = request.find("test_options");
+  if (it == request.end() || it->is_null()) return test;
+  if (!it->is_object()) return absl::InvalidArgumentError("test_options is not an object");
+  for (auto o = it->begin(); o != it->end(); ++o) {
+    if (o.key() != "skip_blob_checks" || !o.value().is_boolean()) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown test option ", o.key()));
+    }
+    test.skip_blob_checks = o.value().get<bool>();
+  }
+  return test;
+}
+
+}  // namespace
+
+absl::StatusOr<GuestRequest> ParseGuestRequest(absl::string_view text) {
+  json request = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (request.is_discarded() || !request.is_object()) {
+    return absl::InvalidArgumentError("request is not a JSON object");
+  }
+  auto storage = request.find("storage");
+  if (storage == request.end() || !storage->is_object()) {
+    return absl::InvalidArgumentError("request has no storage object");
+  }
+  absl::StatusOr<std::string> driver = JsonOptionalString(*storage, "driver");
+  if (!driver.ok()) return driver.status();
+  if (*driver != kImageGuestPullDriver) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("storage driver is \"", *driver, "\", not \"", kImageGuestPullDriver, "\""));
+  }
+  absl::StatusOr<std::string> source = JsonOptionalString(*storage, "source");
+  if (!source.ok()) return source.status();
+  if (source->empty()) return absl::InvalidArgumentError("storage has no source (image reference)");
+  absl::StatusOr<std::vector<std::string>> options = JsonStringArray(*storage, "driver_options");
+  if (!options.ok()) return options.status();
+  absl::StatusOr<kata_volume::Metadata> metadata = MetadataFromOptions(*options);
+  if (!metadata.ok()) return metadata.status();
+
+  kata_volume::KataVirtualVolume volume;
+  volume.volume_type = kata_volume::kVolumeTypeImageGuestPull;
+  volume.source = *source;
+  volume.image_pull.emplace();
+  volume.image_pull->metadata = std::move(*metadata);
+  absl::StatusOr<kata_volume::GuestPullImage> image = kata_volume::ParseGuestPullImage(volume);
+  if (!image.ok()) return image.status();
+  for (size_t i = 0; i < image->layers.size(); ++i) {
+    if (image->layers[i].verity_root_hash.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("layer ", i, " (", image->layers[i].digest,
+                       ") has no expected dm-verity root hash; the guest cannot verify it"));
+    }
+  }
+
+  GuestRequest out;
+  out.source = *source;
+  out.image = std::move(*image);
+  absl::StatusOr<ProcessSpec> process = ParseProcess(request);
+  if (!process.ok()) return process.status();
+  out.process = std::move(*process);
+  absl::StatusOr<TestOptions> test = ParseTestOptions(request);
+  if (!test.ok()) return test.status();
+  out.test = *test;
+  return out;
+}
+
+}  // namespace guest_pull::guest_agent

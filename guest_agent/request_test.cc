@@ -1,0 +1,93 @@
+#include "guest_agent/request.h"
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace guest_pull::guest_agent {
+namespace {
+
+using nlohmann::json;
+
+const std::string kManifest = "sha256:" + std::string(64, 'a');
+const std::string kLayer = "sha256:" + std::string(64, 'b');
+const std::string kRoot(64, 'c');
+
+json Metadata() {
+  return {{"guest-pull.image-ref", "127.0.0.1:5000/app:v1"},
+          {"guest-pull.manifest-digest", kManifest},
+          {"guest-pull.layer-count", "1"},
+          {"guest-pull.layer.0.digest", kLayer},
+          {"guest-pull.layer.0.verity-root-hash", kRoot},
+          {"guest-pull.verity-params", kata_volume::kGuestPullVerityParams},
+          {"io.kubernetes.cri.container-type", "container"}};
+}
+
+json Request(const json& metadata) {
+  return {{"storage",
+           {{"driver", "image_guest_pull"},
+            {"driver_options", {"image_guest_pull=" + json{{"metadata", metadata}}.dump()}},
+            {"source", "127.0.0.1:5000/app@" + kManifest},
+            {"fstype", "overlay"}}},
+          {"process", {{"args", {"/bin/sh", "-c", "true"}}, {"env", {"A=1"}}, {"cwd", "/tmp"}}}};
+}
+
+TEST(ParseGuestRequestTest, ReadsTheStorageAndProcess) {
+  absl::StatusOr<GuestRequest> r = ParseGuestRequest(Request(Metadata()).dump());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->source, "127.0.0.1:5000/app@" + kManifest);
+  EXPECT_EQ(r->image.manifest_digest, kManifest);
+  ASSERT_EQ(r->image.layers.size(), 1u);
+  EXPECT_EQ(r->image.layers[0].digest, kLayer);
+  EXPECT_EQ(r->image.layers[0].verity_root_hash, kRoot);
+  EXPECT_EQ(r->process.args, (std::vector<std::string>{"/bin/sh", "-c", "true"}));
+  EXPECT_EQ(r->process.env, std::vector<std::string>{"A=1"});
+  EXPECT_EQ(r->process.cwd, "/tmp");
+  EXPECT_FALSE(r->test.skip_blob_checks);
+}
+
+TEST(ParseGuestRequestTest, ReadsTheTestOnlySwitch) {
+  json req = Request(Metadata());
+  req["test_options"] = {{"skip_blob_checks", true}};
+  absl::StatusOr<GuestRequest> r = ParseGuestRequest(req.dump());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->test.skip_blob_checks);
+  req["test_options"] = {{"trust_the_host", true}};
+  EXPECT_FALSE(ParseGuestRequest(req.dump()).ok());
+}
+
+void ExpectRefused(const json& req, const std::string& needle) {
+  absl::StatusOr<GuestRequest> r = ParseGuestRequest(req.dump());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find(needle), std::string::npos) << r.status();
+}
+
+TEST(ParseGuestRequestTest, RefusesBadRequests) {
+  ExpectRefused(json::array(), "not a JSON object");
+  json req = Request(Metadata());
+  req["storage"]["driver"] = "overlayfs";
+  ExpectRefused(req, "storage driver");
+  req = Request(Metadata());
+  req["storage"]["driver_options"].push_back(req["storage"]["driver_options"][0]);
+  ExpectRefused(req, "more than one");
+  req = Request(Metadata());
+  req["storage"]["driver_options"] = json::array();
+  ExpectRefused(req, "no image_guest_pull");
+  json meta = Metadata();
+  meta.erase("guest-pull.layer.0.verity-root-hash");
+  ExpectRefused(Request(meta), "no expected dm-verity root hash");
+  req = Request(Metadata());
+  req["storage"]["source"] = "127.0.0.1:5000/other@" + kManifest;
+  ExpectRefused(req, "pinned");
+  req = Request(Metadata());
+  req["process"]["env"] = {"NOEQUALS"};
+  ExpectRefused(req, "KEY=VALUE");
+  req = Request(Metadata());
+  req["process"]["cwd"] = "relative";
+  ExpectRefused(req, "not absolute");
+}
+
+}  // namespace
+}  // namespace guest_pull::guest_agent

@@ -1,0 +1,3 @@
+module guestpull/tests/tools/guestvm
+
+go 1.19
