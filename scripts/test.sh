@@ -20,7 +20,7 @@ source tests/harness/harness.sh
 readonly SUITES=(unit conformance cri images deploy foundation
                  standin_selftest functional compatibility stability
                  snapshots_bench verity_bench
-                 fuzz)
+                 sanitizers fuzz)
 TOTAL_PASSED=0
 TOTAL_FAILED=0
 TOTAL_SKIPPED=0
@@ -81,6 +81,7 @@ run_suite() {
           bash tests/deploy/run.sh; } 2>&1 | tee "$out"
       status=${PIPESTATUS[0]}
       ;;
+    sanitizers) bash tests/sanitizers/run.sh 2>&1 | tee "$out"; status=${PIPESTATUS[0]} ;;
     fuzz) bash tests/fuzz/run.sh 2>&1 | tee "$out"; status=${PIPESTATUS[0]} ;;
     *_bench) bash "tests/bench/$name.sh" 2>&1 | tee "$out"; status=${PIPESTATUS[0]} ;;
     *) bash "tests/e2e/$name.sh" 2>&1 | tee "$out"; status=${PIPESTATUS[0]} ;;
