@@ -125,7 +125,12 @@ absl::StatusOr<OverlayData> Compact(const std::vector<std::string>& options,
   // relative path is empty.
   for (const auto& paths : option_paths) {
     for (const auto& components : paths) {
-      if (components.size() == common->size()) common->pop_back();
+      if (components.size() != common->size()) continue;
+      // "/" itself has no parent to be relative to.
+      if (common->empty()) {
+        return absl::FailedPreconditionError("cannot compact the path \"/\"");
+      }
+      common->pop_back();
     }
   }
 

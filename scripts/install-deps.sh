@@ -15,6 +15,7 @@ readonly BUILD_PACKAGES=(
 readonly TEST_PACKAGES=(
   containerd runc docker-registry skopeo umoci busybox-static
   cryptsetup-bin fuse3 golang-go golang-github-containerd-containerd-dev
+  clang libclang-rt-14-dev
   jq curl sqlite3 util-linux python3 git ca-certificates shellcheck
   qemu-system-x86 cpio
 )

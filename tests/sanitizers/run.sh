@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Sanitizer suite: every unit test built with ASan+UBSan
+# (`bazel test --config=asan //...`, see .bazelrc; its own output directory,
+# no bazel-* symlinks, so the normal build's outputs stay), one pass or
+# failure per test target; then a daemon smoke run: the ASan daemon serves
+# containerd's snapshotter conformance cases (tests/conformance/run.sh with
+# GUEST_PULL_DAEMON) and is stopped with SIGTERM; any ASan/UBSan/LSan report
+# (written to a log_path we check) fails it. The default mode runs a subset
+# of the conformance cases, the long mode all of them.
+set -uo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+# shellcheck source=../harness/harness.sh
+source "$REPO/tests/harness/harness.sh"
+cd "$REPO" || exit 1
+
+unit_tests() {
+  local log
+  log=$(mktemp /tmp/gp-asan-unit.XXXXXX)
+  nice -n 10 bazel test --config=asan --keep_going --test_output=errors //... >"$log" 2>&1
+  local line target result count=0
+  while IFS= read -r line; do
+    target=$(awk '{print $1}' <<<"$line")
+    count=$((count + 1))
+    if [[ "$line" =~ PASSED ]]; then
+      h_pass "asan $target"
+    else
+      result=$(sed -E 's/^[^ ]+ +(\(cached\) )?//' <<<"$line")
+      h_fail "asan $target: $result" "$(grep -A 30 -E 'ERROR: (Address|Leak)Sanitizer|runtime error' "$log" | head -n 40)"
+    fi
+  done < <(grep -E '^//[^ ]+ +(\(cached\) )?(PASSED|FAILED|TIMEOUT|NO STATUS|FLAKY|FAILED TO BUILD)' "$log")
+  h_figure "asan test targets" "$count"
+  if ((count == 0)); then h_fail "asan unit tests: no test result" "$(tail -n 30 "$log")"; fi
+  rm -f "$log"
+}
+
+daemon_smoke() {
+  local bin reports regex='Conformance/(Basic|Walk|Remove|View|Update)'
+  bin="$(bazel info --config=asan bazel-bin 2>/dev/null)/snapshotter/containerd-guest-pull-grpc"
+  if [[ ! -x "$bin" ]]; then h_fail "asan daemon smoke: $bin missing"; return; fi
+  h_long && regex='.'
+  reports=$(mktemp -d /tmp/gp-asan-reports.XXXXXX)
+  local out status=0
+  out=$(ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:log_path=$reports/asan" \
+        UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$reports/ubsan" \
+        GUEST_PULL_DAEMON="$bin" bash tests/conformance/run.sh --run "$regex" 2>&1) || status=$?
+  h_figure "asan daemon smoke conformance" "$(tail -n 1 <<<"$out")"
+  if ((status == 0)) && [[ -z "$(ls -A "$reports")" ]]; then
+    h_pass "asan daemon smoke (conformance $regex, SIGTERM, no sanitizer report)"
+  else
+    h_fail "asan daemon smoke (exit $status)" "$(cat "$reports"/* 2>/dev/null | head -n 40; tail -n 20 <<<"$out")"
+  fi
+  rm -rf "$reports"
+}
+
+main() {
+  echo "sanitizers: mode $(h_mode)"
+  unit_tests
+  daemon_smoke
+  h_finish
+}
+
+main "$@"
