@@ -22,7 +22,7 @@ source tests/harness/harness.sh
 
 readonly SUITES=(unit conformance cri images deploy config_merge foundation
                  standin_selftest functional compatibility stability deployments
-                 snapshots_bench verity_bench)
+                 snapshots_bench peers_bench verity_bench)
 # The script of each suite (unit is bazel test, run_unit below).
 declare -A SUITE_SCRIPT=(
   [conformance]=tests/conformance/run.sh
@@ -37,6 +37,7 @@ declare -A SUITE_SCRIPT=(
   [stability]=tests/e2e/stability.sh
   [deployments]=tests/e2e/deployments.sh
   [snapshots_bench]=tests/bench/snapshots_bench.sh
+  [peers_bench]=tests/bench/peers_bench.sh
   [verity_bench]=tests/bench/verity_bench.sh
 )
 # What each suite runs in the default mode, and what the long mode adds
@@ -55,12 +56,14 @@ declare -A PLAN_DEFAULT=(
   [stability]="12 interruption cases (signals idle and mid-pull, containerd restart, daemon down)"
   [deployments]="crictl pods through the kata-shaped shim on containerd 1.7.35 and 2.4.2 (runtime-specific snapshotter), scenarios 1-8"
   [snapshots_bench]="figures: snapshot operations, ours vs overlayfs (no thresholds)"
+  [peers_bench]="figures: ours, containerd 1.6/2.4 overlayfs, nydus proxy mode, same client interleaved, 1000 snapshots (no thresholds)"
   [verity_bench]="figures: verity of 64 and 256 MiB layers vs veritysetup (no thresholds)"
 )
 declare -A PLAN_LONG=(
   [config_merge]="containerd 2.2.9's default config"
   [deployments]="containerd 2.2.9"
   [images]="the 300 MiB image (unless E2E_SKIP_LARGE=1)"
+  [peers_bench]="5 rounds, List of 10,000 snapshots, restart to serving + full Walk, RSS after restart"
 )
 TOTAL_PASSED=0
 TOTAL_FAILED=0

@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	snapshotsapi "github.com/containerd/containerd/api/services/snapshots/v1"
@@ -46,6 +47,8 @@ type server struct {
 	// figures[key] collects one value per round; errs[key] the first error.
 	figures map[string][]float64
 	errs    map[string]error
+	// remote counts Prepares answered AlreadyExists (a remote snapshot).
+	remote atomic.Int64
 }
 
 type figure struct{ key, label, unit string }
@@ -103,6 +106,9 @@ func main() {
 		servers[(i)%len(servers)].listRounds(ctx, servers)
 		break
 	}
+	for _, s := range servers {
+		fmt.Fprintf(os.Stderr, "peerbench: %s: %d layer Prepares answered AlreadyExists (remote snapshot)\n", s.name, s.remote.Load())
+	}
 	printTable(servers)
 }
 
@@ -135,7 +141,8 @@ func digest(kind string, n int) string { return fmt.Sprintf("sha256:%064x", len(
 // -> Stat(chainID); a Prepare answered AlreadyExists (a remote snapshot,
 // e.g. nydus proxy mode with CRI labels) is followed by Stat only. Returns
 // the RPC count and the committed names (top last).
-func pullChain(ctx context.Context, sn snapshots.Snapshotter, prefix string, cri bool) (int, []string, error) {
+func (s *server) pullChain(ctx context.Context, prefix string, cri bool) (int, []string, error) {
+	sn := s.sn
 	parent, rpcs := "", 0
 	var names []string
 	for l := 0; l < *depth; l++ {
@@ -156,6 +163,7 @@ func pullChain(ctx context.Context, sn snapshots.Snapshotter, prefix string, cri
 				rpcs++
 			}
 		} else if errdefs.IsAlreadyExists(err) {
+			s.remote.Add(1)
 			err = nil
 		}
 		if err == nil {
@@ -200,7 +208,7 @@ func (s *server) round(ctx context.Context, r int) {
 				go func(w int) {
 					defer wg.Done()
 					for i := 0; i < *chains; i++ {
-						n, names, err := pullChain(ctx, s.sn, fmt.Sprintf("r%d-%s-%v-%d-w%d-c%d", r, s.name, cri, c, w, i), cri)
+						n, names, err := s.pullChain(ctx, fmt.Sprintf("r%d-%s-%v-%d-w%d-c%d", r, s.name, cri, c, w, i), cri)
 						mu.Lock()
 						total += n
 						all = append(all, names...)
@@ -233,7 +241,7 @@ func p50(d []time.Duration) float64 {
 }
 
 func (s *server) lookupsRound(ctx context.Context, r int) {
-	_, names, err := pullChain(ctx, s.sn, fmt.Sprintf("lk%d-%s", r, s.name), false)
+	_, names, err := s.pullChain(ctx, fmt.Sprintf("lk%d-%s", r, s.name), false)
 	if err != nil {
 		for _, k := range []string{"stat", "mounts", "usage"} {
 			s.fail(k, fmt.Errorf("setting up the chain: %w", err))
@@ -286,7 +294,7 @@ func (_ *server) listRounds(ctx context.Context, servers []*server) {
 	made := map[*server][]string{}
 	for _, s := range servers {
 		for i := 0; i < chainsNeeded; i++ {
-			_, names, err := pullChain(ctx, s.sn, fmt.Sprintf("list-%s-%d", s.name, i), false)
+			_, names, err := s.pullChain(ctx, fmt.Sprintf("list-%s-%d", s.name, i), false)
 			made[s] = append(made[s], names...)
 			if err != nil {
 				s.fail("list", fmt.Errorf("creating %d snapshots: %w", *listN, err))
