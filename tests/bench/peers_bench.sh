@@ -111,7 +111,8 @@ count_rows() {
     if [[ "$line" == ------* ]]; then in_table=1; continue; fi
     ((in_table)) || continue
     IFS='|' read -r label server rest <<<"$line"
-    label="$(echo $label)"; server="$(echo $server)"; rest="$(echo $rest)"
+    # read with the default IFS trims the padding around each column.
+    read -r label <<<"$label"; read -r server <<<"$server"; read -r rest <<<"$rest"
     rows=$((rows + 1))
     if [[ "$rest" == SKIP* ]]; then
       h_skip "$label: $server" "not measured: ${rest#SKIP }"
