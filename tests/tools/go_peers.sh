@@ -11,6 +11,11 @@
 #   containerd-2.4   github.com/containerd/containerd/v2 v2.4.2
 #   containerd-2.2   github.com/containerd/containerd/v2 v2.2.9 (long mode)
 #   crictl           sigs.k8s.io/cri-tools v1.37.0
+#   nydus-snapshotter github.com/containerd/nydus-snapshotter v0.16.1
+#                    (containerd-nydus-grpc; proxy mode in tests/bench)
+#   guest-pull-snapshotter github.com/ChengyuZhu6/guest-pull-snapshotter:
+#                    not served by the module proxy (403 "not available"),
+#                    so go_peer_bin reports that and returns 1
 #
 # Environment: GP_PEERS_CACHE (default /var/cache/guest-pull-peers).
 # The Go module and build caches are Go's own (kept between runs).
@@ -24,6 +29,7 @@ _go_peer_spec() {
     containerd-2.4) echo "github.com/containerd/containerd/v2 v2.4.2 no_btrfs,no_devmapper,no_zfs cmd/containerd cmd/ctr cmd/containerd-shim-runc-v2" ;;
     containerd-2.2) echo "github.com/containerd/containerd/v2 v2.2.9 no_btrfs,no_devmapper,no_zfs cmd/containerd cmd/ctr cmd/containerd-shim-runc-v2" ;;
     crictl) echo "sigs.k8s.io/cri-tools v1.37.0 - cmd/crictl" ;;
+    nydus-snapshotter) echo "github.com/containerd/nydus-snapshotter v0.16.1 - cmd/containerd-nydus-grpc" ;;
     *) return 1 ;;
   esac
 }

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Peers benchmark: containerd-guest-pull-grpc, containerd 1.6's and 2.x's
+# overlayfs, nydus-snapshotter in proxy mode (the guest-pull peer) and the
+# original Go guest-pull-snapshotter, all served over the same Snapshots
+# API on unix sockets and driven in the same run, interleaved, by one client
+# (tests/bench/peers/peerbench). Prints a table with ratios against both
+# overlayfs versions and one harness figure per (figure, server); a figure
+# a server could not produce, or a peer that could not be built, is a skip
+# with its reason. No thresholds (nothing timed is asserted).
+#
+# Default mode: short (~2-3 min here once the peers are cached). Long mode
+# (GUEST_PULL_TEST_MODE=long): more rounds, List of 10,000 snapshots, then
+# every server restarted on its root: time to serving + a full Walk, and
+# its RSS after that restart.
+# Usage: tests/bench/peers_bench.sh [peerbench flags...]
+# Environment: GUEST_PULL_DAEMON (prebuilt daemon), GP_PEERS_CACHE.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+readonly HERE REPO
+# shellcheck source=../tools/peers.sh
+source "$REPO/tests/tools/peers.sh"
+# shellcheck source=../tools/go_peers.sh
+source "$REPO/tests/tools/go_peers.sh"
+# shellcheck source=../harness/harness.sh
+source "$REPO/tests/harness/harness.sh"
+readonly SOCKET_WAIT_S=30
+readonly BENCH_TIMEOUT_S=900
+
+work=""
+declare -A pid_of=() bin_of=() sock_of=()
+servers=()
+
+log() { printf 'peers_bench: %s\n' "$*" >&2; }
+
+teardown() {
+  local rc=$? name
+  trap - EXIT INT TERM
+  for name in "${servers[@]}"; do peers_stop_pid "${pid_of[$name]:-}" "$name"; done
+  peers_teardown_suite "$rc" "$work" 0
+}
+
+# start NAME: starts server NAME on its socket and root under $work; the
+# seconds until its socket answered go to $work/NAME.ready.
+start() {
+  local name="$1" t0
+  rm -f "${sock_of[$name]}"
+  t0=$(date +%s%N)
+  "${bin_of[$name]}" --address="${sock_of[$name]}" --root="$work/$name" \
+    --config="$work/$name.toml" --log-level=warn >>"$work/$name.log" 2>&1 &
+  pid_of[$name]=$!
+  peers_wait_until "$SOCKET_WAIT_S" test -S "${sock_of[$name]}" || return 1
+  echo $((($(date +%s%N) - t0) / 1000000)) >"$work/$name.ready"
+}
+
+build_servers() {
+  local daemon="${GUEST_PULL_DAEMON:-$REPO/bazel-bin/snapshotter/containerd-guest-pull-grpc}" nydus
+  if [[ -z "${GUEST_PULL_DAEMON:-}" && ! -x "$daemon" ]]; then
+    h_setup "bazel build of the daemon" bash -c "cd '$REPO' && bazel build //snapshotter:containerd-guest-pull-grpc >&2"
+  fi
+  cp "$daemon" "$work/daemon"  # private copy: a concurrent build cannot swap it
+  bin_of[ours]="$work/daemon"; : >"$work/ours.toml"; servers+=(ours)
+  # Module-mode builds first (peers_gopath below switches to GOPATH mode).
+  h_setup "go build peerbench and refserver2 (containerd v2.4.2 module)" \
+    bash -c "cd '$HERE/peers' && GOFLAGS=-mod=readonly go build -o '$work/' ./peerbench ./refserver2"
+  bin_of[ovl2.x]="$work/refserver2"; : >"$work/ovl2.x.toml"
+  peers_gopath "$work/gopath" conformance="$REPO/tests/conformance"
+  h_setup "go build refserver (containerd 1.6, GOPATH mode)" \
+    bash -c "cd '$work/gopath/src/guestpull/conformance' && go build -o '$work/refserver' ./refserver"
+  bin_of[ovl1.6]="$work/refserver"; : >"$work/ovl1.6.toml"
+  servers+=(ovl1.6 ovl2.x)
+  if nydus=$(env -u GO111MODULE -u GOPATH -u GOFLAGS bash -c "source '$REPO/tests/tools/go_peers.sh' && go_peer_bin nydus-snapshotter"); then
+    bin_of[nydus]="$nydus/containerd-nydus-grpc"
+    cat >"$work/nydus.toml" <<TOML
+version = 1
+root = "$work/nydus"
+address = "$work/nydus.sock"
+daemon_mode = "none"
+[system]
+enable = false
+address = "$work/nydus-system.sock"
+[metrics]
+address = ""
+[log]
+log_to_stdout = true
+level = "warn"
+[daemon]
+fs_driver = "proxy"
+[snapshot]
+enable_kata_volume = true
+TOML
+    servers+=(nydus)
+  else
+    h_skip "nydus-snapshotter v$(go_peer_version nydus-snapshotter) built" "go build of the pinned module failed (log above)"
+  fi
+  h_skip "guest-pull-snapshotter (Go) measured" \
+    "module github.com/ChengyuZhu6/guest-pull-snapshotter is not served by the Go module proxy (go list -m -versions and @main: 403 'This module version is not available')"
+}
+
+server_list() {
+  local name out=()
+  for name in "${servers[@]}"; do out+=("$name=${sock_of[$name]}"); done
+  (IFS=,; echo "${out[*]}")
+}
+
+# count_rows OUT: one pass (figure + h_figure) or skip per table line.
+count_rows() {
+  local line label server rest in_table=0 rows=0
+  while IFS= read -r line; do
+    if [[ "$line" == ------* ]]; then in_table=1; continue; fi
+    ((in_table)) || continue
+    IFS='|' read -r label server rest <<<"$line"
+    # read with the default IFS trims the padding around each column.
+    read -r label <<<"$label"; read -r server <<<"$server"; read -r rest <<<"$rest"
+    rows=$((rows + 1))
+    if [[ "$rest" == SKIP* ]]; then
+      h_skip "$label: $server" "not measured: ${rest#SKIP }"
+    else
+      h_pass "$label: $server measured"
+      h_figure "$label $server" "$rest (value | /ovl1.6 | /ovl2.x)"
+    fi
+  done <"$1"
+  ((rows > 0)) || h_fail "peerbench printed no table" "$(tail -n 20 "$1")"
+}
+
+# restart_figures: long mode; every server (holding the -list snapshots)
+# is stopped, started again on its root, Walked in full; RSS after that.
+restart_figures() {
+  local name rss out n ms
+  for name in "${servers[@]}"; do
+    peers_stop_pid "${pid_of[$name]}" "$name"
+    if ! start "$name"; then h_skip "restart of $name" "socket did not appear in ${SOCKET_WAIT_S}s"; continue; fi
+    out=$("$work/peerbench" -walk-only -servers "$name=${sock_of[$name]}")
+    read -r _ _ n ms _ <<<"$out"
+    rss=$(awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/${pid_of[$name]}/status")
+    h_pass "restart of $name to serving + full Walk measured"
+    h_figure "restart to serving + full Walk $name" "$(( $(cat "$work/$name.ready") )) ms to socket + $ms ms Walk of $n snapshots"
+    h_figure "RSS after restart + Walk $name" "$rss MB"
+  done
+}
+
+main() {
+  trap teardown EXIT
+  trap 'exit 130' INT TERM
+  work="$(mktemp -d /tmp/gpp.XXXXXX)"
+  build_servers
+  local name args=()
+  for name in "${servers[@]}"; do
+    sock_of[$name]="$work/$name.sock"
+    h_setup_here "start $name" start "$name"
+  done
+  if h_long; then args=(-rounds 5 -chains 8 -list 10000); export PEERBENCH_KEEP=1; fi
+  log "running peerbench on: ${servers[*]}"
+  timeout -s KILL "$BENCH_TIMEOUT_S" "$work/peerbench" -servers "$(server_list)" "${args[@]}" "$@" \
+    >"$work/bench.out" || h_fail "peerbench exited with status $?" "$(tail -n 5 "$work/bench.out")"
+  cat "$work/bench.out"
+  count_rows "$work/bench.out"
+  if h_long; then restart_figures; else
+    h_skip "restart to serving + full Walk of 10,000, RSS after restart" "long mode only (GUEST_PULL_TEST_MODE=long)"
+  fi
+}
+
+main "$@"
