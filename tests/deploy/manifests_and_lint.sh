@@ -20,16 +20,6 @@ test_manifests() {
         && h_pass "k8s: validator rejects a type error" || h_fail "k8s: validator accepted a bad manifest"
 }
 
-EOF
-        printf 'module kata\ngo 1.19\n' > "$dir/src/runtime/virtcontainers/go.mod"
-        h_check "kata patch: new Go file is gofmt-clean and IsGuestPullRootFSType behaves" bash -c '
-            cd "$1" && [[ -z "$(gofmt -l guest_pull_rootfs.go)" ]] && GOFLAGS=-mod=mod GOPROXY=off go test ./... ' \
-            sh "$dir/src/runtime/virtcontainers"
-    else
-        h_skip "kata patch: new Go file is gofmt-clean and IsGuestPullRootFSType behaves" "go not installed"
-    fi
-}
-
 test_shellcheck() {
     if command -v shellcheck > /dev/null; then
         h_check "shellcheck: deploy scripts and this suite" \
