@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 bool IsFieldChar(char c) {
@@ -274,4 +274,4 @@ bool SnapshotFilter::Matches(const Info& info) const {
   return false;
 }
 
-}  // namespace guest_pull
+}  // namespace snapshotter

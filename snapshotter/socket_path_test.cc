@@ -12,7 +12,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 using ::testing::HasSubstr;
@@ -90,4 +90,4 @@ TEST(SocketPathTest, RefusesRelativeAndLongPaths) {
 }
 
 }  // namespace
-}  // namespace guest_pull
+}  // namespace snapshotter

@@ -17,7 +17,7 @@ constexpr size_t kInputChunk = 64 * 1024;
 
 absl::StatusOr<std::unique_ptr<FileByteSource>> FileByteSource::Open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("cannot open", path, errno);
+  if (fd < 0) return base::ErrnoError("cannot open", path, errno);
   return std::unique_ptr<FileByteSource>(new FileByteSource(fd, path));
 }
 
@@ -28,7 +28,7 @@ absl::StatusOr<size_t> FileByteSource::Read(char* buffer, size_t size) {
     ssize_t n = ::read(fd_, buffer, size);
     if (n >= 0) return static_cast<size_t>(n);
     if (errno == EINTR) continue;
-    return ErrnoError("cannot read", path_, errno);
+    return base::ErrnoError("cannot read", path_, errno);
   }
 }
 
@@ -102,7 +102,7 @@ absl::StatusOr<size_t> ObservedByteSource::Read(char* buffer, size_t size) {
 
 absl::StatusOr<BlobCompression> DetectBlobCompression(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("cannot open", path, errno);
+  if (fd < 0) return base::ErrnoError("cannot open", path, errno);
   unsigned char magic[4] = {0, 0, 0, 0};
   ssize_t n;
   do {
@@ -110,7 +110,7 @@ absl::StatusOr<BlobCompression> DetectBlobCompression(const std::string& path) {
   } while (n < 0 && errno == EINTR);
   int err = errno;
   ::close(fd);
-  if (n < 0) return ErrnoError("cannot read", path, err);
+  if (n < 0) return base::ErrnoError("cannot read", path, err);
   if (n >= 2 && magic[0] == 0x1f && magic[1] == 0x8b) return BlobCompression::kGzip;
   if (n >= 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd) {
     return BlobCompression::kZstd;

@@ -26,7 +26,7 @@
 // toml::parse_error.
 static_assert(TOML_EXCEPTIONS, "expects toml++ built with exceptions");
 
-namespace guest_pull {
+namespace snapshotter {
 namespace config {
 namespace {
 
@@ -345,4 +345,4 @@ std::string DescribeConfig(const Config& config) {
 }
 
 }  // namespace config
-}  // namespace guest_pull
+}  // namespace snapshotter

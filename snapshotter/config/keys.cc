@@ -14,7 +14,7 @@
 #include "re2/re2.h"
 #include "snapshotter/config/config.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace config {
 namespace {
 
@@ -205,11 +205,11 @@ const Names<LogLevel>& LogLevels() {
   return *names;
 }
 
-const Names<VerityMode>& VerityModes() {
+const Names<guest_pull::VerityMode>& VerityModes() {
   static const auto* names =
-      new Names<VerityMode>{{"off", VerityMode::kOff},
-                            {"best_effort", VerityMode::kBestEffort},
-                            {"required", VerityMode::kRequired}};
+      new Names<guest_pull::VerityMode>{{"off", guest_pull::VerityMode::kOff},
+                            {"best_effort", guest_pull::VerityMode::kBestEffort},
+                            {"required", guest_pull::VerityMode::kRequired}};
   return *names;
 }
 
@@ -240,7 +240,7 @@ std::string NameOf(const Names<E>& names, E e) {
 
 }  // namespace
 
-// To add a key: a field in Config (or GuestPullOptions), one row here, its
+// To add a key: a field in Config (or guest_pull::GuestPullOptions), one row here, its
 // line in default_config.cc, and its row in docs/configuration.md.
 const std::vector<Key>& Keys() {
   static const auto* keys = new std::vector<Key>{
@@ -338,4 +338,4 @@ const std::vector<Key>& Keys() {
 }
 
 }  // namespace config
-}  // namespace guest_pull
+}  // namespace snapshotter

@@ -33,7 +33,7 @@ namespace guest_pull {
 // kRequired, a layer without an expected hash is FailedPrecondition naming
 // every such layer. `observer` may be null.
 absl::StatusOr<std::optional<kata_volume::GuestPullImage>> DescribeRootfsImage(
-    const std::vector<Info>& parents, const verity::LayerCache& cache,
+    const std::vector<snapshotter::Info>& parents, const verity::LayerCache& cache,
     VerityMode mode, GuestPullObserver* observer);
 
 }  // namespace guest_pull

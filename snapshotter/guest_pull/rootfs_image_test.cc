@@ -13,12 +13,12 @@ using ::testing::HasSubstr;
 std::string Hex(char c) { return std::string(64, c); }
 
 // A guest-pulled layer named as containerd's metadata layer names it.
-Info Layer(const std::string& chain, const std::string& parent_chain,
+snapshotter::Info Layer(const std::string& chain, const std::string& parent_chain,
            char digest, bool remote = true) {
-  Info info;
+  snapshotter::Info info;
   info.name = "k8s.io/7/" + chain;
   info.parent = parent_chain.empty() ? "" : "k8s.io/5/" + parent_chain;
-  info.kind = Kind::kCommitted;
+  info.kind = snapshotter::Kind::kCommitted;
   info.labels[kLabelCriLayerDigest] = "sha256:" + Hex(digest);
   info.labels[kLabelCriImageRef] = "127.0.0.1:5000/app:1";
   info.labels[kLabelCriManifestDigest] = "sha256:" + Hex('f');
@@ -27,7 +27,7 @@ Info Layer(const std::string& chain, const std::string& parent_chain,
 }
 
 struct Chain {
-  std::vector<Info> parents;  // closest first
+  std::vector<snapshotter::Info> parents;  // closest first
   verity::LayerCache cache;
 };
 
@@ -43,7 +43,7 @@ Chain TwoLayers() {
 
 TEST(RootfsImageTest, HostOnlyChainIsNotDescribed) {
   Chain c = TwoLayers();
-  for (Info& p : c.parents) p.labels.erase(kLabelGuestPulled);
+  for (snapshotter::Info& p : c.parents) p.labels.erase(kLabelGuestPulled);
   auto image = DescribeRootfsImage(c.parents, c.cache,
                                    VerityMode::kRequired, nullptr);
   ASSERT_TRUE(image.ok());

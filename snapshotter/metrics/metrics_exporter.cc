@@ -13,7 +13,7 @@
 #include "snapshotter/metrics/listen_address.h"
 #include "snapshotter/version.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 // civetweb reports why it failed to start only through its log callback, on
@@ -150,4 +150,4 @@ void MetricsExporter::ObserveLayerCacheLookup(bool hit) {
   (hit ? cache_hits_ : cache_misses_).Increment();
 }
 
-}  // namespace guest_pull
+}  // namespace snapshotter
