@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/errno_error.h"
+#include "base/status_macros.h"
 
 namespace guest_pull::verity {
 
@@ -41,11 +42,10 @@ GzipByteSource::GzipByteSource(std::unique_ptr<ByteSource> compressed)
 GzipByteSource::~GzipByteSource() { inflateEnd(&zs_); }
 
 absl::Status GzipByteSource::FillInput() {
-  absl::StatusOr<size_t> n = compressed_->Read(in_.data(), in_.size());
-  if (!n.ok()) return n.status();
-  if (*n == 0) input_eof_ = true;
+  ASSIGN_OR_RETURN(size_t n, compressed_->Read(in_.data(), in_.size()));
+  if (n == 0) input_eof_ = true;
   zs_.next_in = reinterpret_cast<Bytef*>(in_.data());
-  zs_.avail_in = static_cast<uInt>(*n);
+  zs_.avail_in = static_cast<uInt>(n);
   return absl::OkStatus();
 }
 
@@ -56,7 +56,7 @@ absl::StatusOr<size_t> GzipByteSource::Read(char* buffer, size_t size) {
   zs_.avail_out = static_cast<uInt>(size);
   while (zs_.avail_out == size) {  // until at least one byte was produced
     if (zs_.avail_in == 0 && !input_eof_) {
-      if (absl::Status s = FillInput(); !s.ok()) return s;
+      RETURN_IF_ERROR(FillInput());
     }
     if (member_done_) {
       // Between members: end of input is a clean end; anything else must be
@@ -95,7 +95,7 @@ absl::StatusOr<size_t> ObservedByteSource::Read(char* buffer, size_t size) {
   absl::StatusOr<size_t> n = inner_->Read(buffer, size);
   if (!n.ok()) return n;
   if (*n > 0) {
-    if (absl::Status s = observer_(buffer, *n); !s.ok()) return s;
+    RETURN_IF_ERROR(observer_(buffer, *n));
   }
   return n;
 }

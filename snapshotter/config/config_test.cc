@@ -15,6 +15,7 @@
 #include "absl/strings/strip.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "base/status_macros.h"
 
 namespace snapshotter {
 namespace config {
@@ -45,10 +46,9 @@ class ConfigTest : public ::testing::Test {
   // Loads with `args` as the command line and `env` as the environment.
   absl::StatusOr<Config> Load(std::vector<std::string> args,
                               std::map<std::string, std::string> env = {}) {
-    absl::StatusOr<CommandLine> command_line = ParseCommandLine(args);
-    if (!command_line.ok()) return command_line.status();
+    ASSIGN_OR_RETURN(CommandLine command_line, ParseCommandLine(args));
     return LoadConfig(
-        *command_line,
+        command_line,
         [env](const char* name) -> const char* {
           auto it = env.find(name);
           return it == env.end() ? nullptr : it->second.c_str();

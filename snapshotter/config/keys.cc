@@ -13,6 +13,7 @@
 #include "absl/strings/strip.h"
 #include "re2/re2.h"
 #include "snapshotter/config/config.h"
+#include "base/status_macros.h"
 
 namespace snapshotter {
 namespace config {
@@ -49,7 +50,7 @@ absl::Status CheckAbsolutePath(const std::string& path) {
 }
 
 absl::Status CheckRoot(const std::string& root) {
-  if (absl::Status s = CheckAbsolutePath(root); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckAbsolutePath(root));
   if (root == "/") {
     return absl::InvalidArgumentError(
         "\"/\" cannot be the state directory; use a dedicated directory such "
@@ -64,7 +65,7 @@ absl::Status CheckAddress(const std::string& address) {
         Quoted(address),
         " must be a plain socket path, without the \"unix://\" prefix"));
   }
-  if (absl::Status s = CheckAbsolutePath(address); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckAbsolutePath(address));
   if (address == "/") {
     return absl::InvalidArgumentError("\"/\" is not a socket path");
   }
@@ -187,7 +188,7 @@ absl::Status Store(absl::Status (*check)(const T&), const Value& value,
                    T& field) {
   const T& given = std::get<T>(value);
   if (check != nullptr) {
-    if (absl::Status s = check(given); !s.ok()) return s;
+    RETURN_IF_ERROR(check(given));
   }
   field = given;
   return absl::OkStatus();
