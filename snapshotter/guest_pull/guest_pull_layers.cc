@@ -18,6 +18,7 @@
 #include "snapshotter/guest_pull/chain_id.h"
 #include "snapshotter/guest_pull/labels.h"
 #include "snapshotter/guest_pull/rootfs_image.h"
+#include "base/status_macros.h"
 
 namespace guest_pull {
 namespace {
@@ -67,8 +68,7 @@ absl::Status WriteUserFile(const std::string& etc, const char* name,
 absl::StatusOr<std::unique_ptr<GuestPullLayers>> GuestPullLayers::Create(
     const GuestPullOptions& options, const std::string& root,
     GuestPullObserver* observer) {
-  auto policy = ImagePolicy::Create(options);
-  if (!policy.ok()) return policy.status();
+  ASSIGN_OR_RETURN(auto policy, ImagePolicy::Create(options));
   std::string empty_dir = root + "/guest-pull/empty";
   std::error_code ec;
   std::filesystem::create_directories(empty_dir, ec);
@@ -77,7 +77,7 @@ absl::StatusOr<std::unique_ptr<GuestPullLayers>> GuestPullLayers::Create(
         absl::StrCat("cannot create ", empty_dir, ": ", ec.message()));
   }
   return std::unique_ptr<GuestPullLayers>(new GuestPullLayers(
-      options, *std::move(policy), std::move(empty_dir), observer));
+      options, std::move(policy), std::move(empty_dir), observer));
 }
 
 GuestPullLayers::GuestPullLayers(const GuestPullOptions& options,
@@ -172,10 +172,8 @@ absl::StatusOr<std::vector<snapshotter::Mount>> GuestPullLayers::Decorate(
                                      image.status().message()));
   }
   if (!image->has_value()) return mounts;
-  auto volume = kata_volume::BuildGuestPullVolume(**image);
-  if (!volume.ok()) return volume.status();
-  auto option = kata_volume::EncodeVolumeOption(*volume);
-  if (!option.ok()) return option.status();
+  ASSIGN_OR_RETURN(auto volume, kata_volume::BuildGuestPullVolume(**image));
+  ASSIGN_OR_RETURN(auto option, kata_volume::EncodeVolumeOption(volume));
 
   const snapshotter::Mount& base = mounts[0];
   snapshotter::Mount out;
@@ -187,7 +185,7 @@ absl::StatusOr<std::vector<snapshotter::Mount>> GuestPullLayers::Decorate(
     // A view over one layer is a bind mount; overlay needs two lowers.
     out.options = {"lowerdir=" + base.source + ":" + empty_dir_};
   }
-  out.options.push_back(*std::move(option));
+  out.options.push_back(std::move(option));
   return std::vector<snapshotter::Mount>{std::move(out)};
 }
 
