@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "guest_agent/json_fields.h"
+#include "kata_volume/image_ref.h"
 #include "kata_volume/volume.h"
 
 namespace guest_pull::guest_agent {
@@ -57,6 +58,8 @@ absl::StatusOr<ProcessSpec> ParseProcess(const json& request) {
   if (!env.ok()) return env.status();
   absl::StatusOr<std::string> cwd = JsonOptionalString(*it, "cwd");
   if (!cwd.ok()) return cwd.status();
+  absl::StatusOr<std::string> user = JsonOptionalString(*it, "user");
+  if (!user.ok()) return user.status();
   for (const std::string& e : *env) {
     if (e.find('=') == std::string::npos || e[0] == '=') {
       return absl::InvalidArgumentError(absl::StrCat("process env entry \"", e, "\" is not KEY=VALUE"));
@@ -68,6 +71,7 @@ absl::StatusOr<ProcessSpec> ParseProcess(const json& request) {
   process.args = std::move(*args);
   process.env = std::move(*env);
   process.cwd = std::move(*cwd);
+  process.user = std::move(*user);
   return process;
 }
 
@@ -110,9 +114,21 @@ absl::StatusOr<GuestRequest> ParseGuestRequest(absl::string_view text) {
   absl::StatusOr<kata_volume::Metadata> metadata = MetadataFromOptions(*options);
   if (!metadata.ok()) return metadata.status();
 
+  // kata's shim sends the CRI image name (often a tag) as the source; the
+  // guest pulls by the volume's manifest digest only, so a source without a
+  // digest is pinned to it (its name must still be the volume's image).
+  std::string pinned_source = *source;
+  if (source->find('@') == std::string::npos) {
+    auto digest = metadata->find(kata_volume::kMetaManifestDigest);
+    if (digest != metadata->end() && kata_volume::IsSha256Digest(digest->second)) {
+      absl::StatusOr<std::string> pinned = kata_volume::PinImageReference(*source, digest->second);
+      if (!pinned.ok()) return pinned.status();
+      pinned_source = *std::move(pinned);
+    }
+  }
   kata_volume::KataVirtualVolume volume;
   volume.volume_type = kata_volume::kVolumeTypeImageGuestPull;
-  volume.source = *source;
+  volume.source = pinned_source;
   volume.image_pull.emplace();
   volume.image_pull->metadata = std::move(*metadata);
   absl::StatusOr<kata_volume::GuestPullImage> image = kata_volume::ParseGuestPullImage(volume);
@@ -126,7 +142,7 @@ absl::StatusOr<GuestRequest> ParseGuestRequest(absl::string_view text) {
   }
 
   GuestRequest out;
-  out.source = *source;
+  out.source = pinned_source;
   out.image = std::move(*image);
   absl::StatusOr<ProcessSpec> process = ParseProcess(request);
   if (!process.ok()) return process.status();

@@ -190,9 +190,11 @@ crictl() {
 }
 
 # dep_pod NAME kata|runc [pull-annotation]: prints the pod config path.
+# DEP_POD_ANNOTATIONS (a JSON object) adds pod annotations.
 dep_pod() {
   local name="$1" kind="$2" f="$PODS_DIR/$1.pod.json" ann='{}'
   [[ "$kind" == kata ]] && ann="{\"io.containerd.cri.runtime-handler\": \"$DEP_HANDLER\"}"
+  ann="$(jq -c --argjson x "${DEP_POD_ANNOTATIONS:-{\}}" '. + $x' <<<"$ann")" || return 1
   mkdir -p "$PODS_DIR/$name"
   jq -n --arg n "$name" --arg d "$PODS_DIR/$name" --argjson a "$ann" '{
     metadata: {name: $n, namespace: "deploy", uid: ("uid-" + $n), attempt: 0},

@@ -162,6 +162,15 @@ func converse(o *options, ln net.Listener, request []byte, reg *registryClient, 
 	defer conn.Close()
 	conn.SetDeadline(deadline)
 
+	var agentLog *os.File
+	if o.agentLog != "" {
+		f, err := os.OpenFile(o.agentLog, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			return hostError("open --log %s: %v", o.agentLog, err)
+		}
+		defer f.Close()
+		agentLog = f
+	}
 	var res result
 	for {
 		f, err := readFrame(conn)
@@ -191,6 +200,9 @@ func converse(o *options, ln net.Listener, request []byte, reg *registryClient, 
 				return hostError("serve %s: %v", f.payload, err)
 			}
 		case frameLog:
+			if agentLog != nil {
+				fmt.Fprintf(agentLog, "%s\n", strings.TrimRight(string(f.payload), "\n"))
+			}
 			if o.verbose {
 				fmt.Fprintf(os.Stderr, "guest: %s\n", strings.TrimRight(string(f.payload), "\n"))
 			}
