@@ -56,46 +56,12 @@ GUEST_RELEASE=""
 
 # ------------------------------------------------------------ bookkeeping
 
-SC_FAILED=0
-SC_PASSED=0
-sc_begin() { SC_FAILED=$H_FAILED; SC_PASSED=$H_PASSED; }
-sc_end() {
-  local key="$1,$2"
-  if ((H_FAILED > SC_FAILED)); then RESULT[$key]="FAIL"
-  elif ((H_PASSED > SC_PASSED)); then RESULT[$key]="pass"
-  else RESULT[$key]="skip"; fi
-}
-
 ck() { local n="$1"; shift; h_check "[$V vm] $n" "$@"; }
 ok() { h_pass "[$V vm] $1"; }
 ko() { h_fail "[$V vm] $1" "${2:-}"; }
 
 print_table() {
-  local v s line
-  echo "Scenario x containerd version, kata shim in VM mode (T: tamper cases refused by the guest kernel):"
-  line="$(printf '%-10s' scenario)"
-  for v in "${VERSIONS[@]}"; do line+="$(printf '%-8s' "$v")"; done
-  echo "$line"
-  for s in "${SCENARIOS[@]}"; do
-    line="$(printf '%-10s' "$s")"
-    for v in "${VERSIONS[@]}"; do line+="$(printf '%-8s' "${RESULT[$s,$v]:-skip}")"; done
-    echo "$line"
-  done
-}
-
-vm_teardown() {
-  local status=$?
-  set +e
-  dep_rm_pods 2>/dev/null
-  containerd_stop
-  [[ -z "$GP_PID" ]] || stop_daemon
-  registry_stop
-  e2e_unmount_all || h_fail "could not unmount everything under $E2E_DIR"
-  if ((status != 0 && H_FAILED == 0)); then h_fail "suite aborted (status $status)"; fi
-  ((H_FAILED == 0)) || e2e_dump_logs
-  if [[ "${E2E_KEEP:-0}" != 1 ]] && ! grep -qF " $E2E_DIR/" /proc/self/mounts; then rm -rf "$E2E_DIR"; fi
-  print_table
-  h_finish
+  dep_print_table "Scenario x containerd version, kata shim in VM mode (T: tamper cases refused by the guest kernel):"
 }
 
 # ------------------------------------------------------------------ setup
@@ -332,19 +298,10 @@ bench() {
 
 run_version() {
   V="$1"
-  local bin cv=3 s
+  local cv=3 s
   [[ "$V" == 1.* ]] && cv=2
-  if ! bin="$(go_peer_bin "containerd-$V")"; then
-    h_fail "[$V vm] build containerd $V from its module"
-    return 0
-  fi
-  containerd_use_version "$bin"
-  dep_use_version "$V"
   vm_shim_env "$V"
-  dep_daemon_config
-  dep_containerd_config "$cv" || { h_fail "[$V vm] containerd config from deploy/"; return 0; }
-  start_daemon
-  containerd_start
+  dep_start_version "$V" "$cv" "$V vm" || return 0
   for s in 1 4 7 T; do
     sc_begin
     case "$s" in
@@ -368,7 +325,7 @@ main() {
     command -v "$t" >/dev/null || { h_skip "deployments in VM mode" "missing $t (scripts/install-deps.sh)"; h_finish; }
   done
   e2e_init deployvm
-  trap vm_teardown EXIT
+  trap dep_teardown EXIT
   GP_CONFIG="$E2E_DIR/gp-config.toml"
   DEP_LAYER_CACHE="$E2E_DIR/layers-cache.json"
   t=$SECONDS
