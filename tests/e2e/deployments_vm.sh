@@ -15,7 +15,8 @@
 #     kernel release (the guest's, not the host's) and cmdline, from inside
 #     the VM; each layer read through dm-verity (the agent's log); no layer
 #     blob GET by containerd (the guest's courier fetched each layer once);
-#     the snapshots are guest-pull's only; exec is refused
+#     the snapshots are guest-pull's only; exec is refused; crictl stop of a
+#     running one stops its QEMU
 #   4 runAsUser by name: the guest runs the process as uid 1000
 #   7 bad input: verity required with a missing hash (refused at create); an
 #     excluded image runs through the host path (no VM); a blob altered in
@@ -209,6 +210,27 @@ s1_vm_pod() {
   else ok "s1 crictl exec is refused in VM mode"; fi
 }
 
+# s1_vm_stop: a container whose guest process keeps running is stopped by
+# crictl stop; its QEMU (the runner's child) is gone with it.
+s1_vm_stop() {
+  local ref pid qemu
+  ref="$(image_ref "fresh-$V" latest)"
+  if ! dep_run kata "s1-stop" "$ref" "" /bin/sh -c 'echo running-in-guest; exec sleep 600' ||
+    ! dep_wait_log "$CTR_ID" running-in-guest; then
+    ko "s1 a long-running guest process runs" "$E2E_OUT"
+    return 0
+  fi
+  pid="$(crictl inspect "$CTR_ID" | jq -r '.info.pid')"
+  qemu="$(pgrep -P "$pid" -f qemu-system || true)"
+  ck "s1 crictl stop of a running VM container" crictl stop --timeout 5 "$CTR_ID"
+  # QEMU dies with the pid namespace's init; the shim (subreaper) reaps it.
+  local deadline=$((SECONDS + 30))
+  while [[ -n "$qemu" ]] && kill -0 "$qemu" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+  if [[ -n "$qemu" && "$(dep_state "$CTR_ID")" == CONTAINER_EXITED ]] && ! kill -0 "$qemu" 2>/dev/null; then
+    ok "s1 stopped: the container exited and its QEMU (pid $qemu) is gone"
+  else ko "s1 stopped: container exited, QEMU gone (qemu pid '${qemu}', state $(dep_state "$CTR_ID"))"; fi
+}
+
 s4_vm_user() {
   local img="user-$V" ref
   dep_image "$img"
@@ -305,7 +327,7 @@ run_version() {
   for s in 1 4 7 T; do
     sc_begin
     case "$s" in
-      1) s1_vm_pod ;;
+      1) s1_vm_pod; s1_vm_stop ;;
       4) s4_vm_user ;;
       7) s7_vm_bad_input ;;
       T) tamper_kernel ;;

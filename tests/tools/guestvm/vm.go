@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -81,6 +82,9 @@ func run(o *options) result {
 	deadline := start.Add(o.timeout)
 	cmd := exec.Command(o.qemu, qemuArgs(o, sock, console)...)
 	cmd.Stdin = nil
+	// QEMU must not outlive the runner (e.g. a container stopped by its
+	// runtime kills only the runner).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	qemuOut, _ := os.Create(filepath.Join(tmp, "qemu.out"))
 	cmd.Stdout, cmd.Stderr = qemuOut, qemuOut
 	if err := cmd.Start(); err != nil {

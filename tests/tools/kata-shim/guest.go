@@ -22,11 +22,13 @@ type Guest interface {
 }
 
 // Launch is the bundle change the shim makes before runc creates the
-// container: config.json's root.path, and, when set, its process and mounts.
+// container: config.json's root.path, and, when Process is set, its process,
+// mounts and linux.namespaces (when non-nil).
 type Launch struct {
-	Rootfs  string
-	Process *specs.Process
-	Mounts  []specs.Mount
+	Rootfs     string
+	Process    *specs.Process
+	Mounts     []specs.Mount
+	Namespaces []specs.LinuxNamespace
 }
 
 // Metadata keys the snapshotter writes into image_pull.metadata

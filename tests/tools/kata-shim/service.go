@@ -168,6 +168,20 @@ func rewriteSpec(bundle string, launch Launch) error {
 			return err
 		}
 	}
+	if launch.Process != nil && launch.Namespaces != nil {
+		linux := map[string]json.RawMessage{}
+		if raw, ok := doc["linux"]; ok {
+			if err := json.Unmarshal(raw, &linux); err != nil {
+				return err
+			}
+		}
+		if linux["namespaces"], err = json.Marshal(launch.Namespaces); err != nil {
+			return err
+		}
+		if doc["linux"], err = json.Marshal(linux); err != nil {
+			return err
+		}
+	}
 	out, err := json.Marshal(doc)
 	if err != nil {
 		return err

@@ -8,7 +8,8 @@ package main
 // process's, so they reach the CRI log through the runc shim's own IO, and
 // its exit status (the guest process's, or 125 when the guest refused) is
 // the task's, so Wait/State/crictl inspect see it. Killing the task kills
-// the runner and QEMU (both in the container's pid namespace).
+// the runner and QEMU (the runner gets a pid namespace of its own, and
+// guestvm has QEMU killed when it dies).
 //
 // One VM per container run; the sandbox (pause) container stays the
 // built-in pause bundle on the host (it holds no image data).
@@ -132,7 +133,8 @@ func (g *vmGuest) PullRootfs(ctx context.Context, storage Storage, proc Process)
 	if err := makeRunnerRootfs(proc.Rootfs); err != nil {
 		return Launch{}, fmt.Errorf("runner rootfs: %v", err)
 	}
-	launch := Launch{Rootfs: proc.Rootfs, Process: g.runnerProcess(proc.Spec.Process), Mounts: g.runnerMounts(proc.Spec.Mounts, out)}
+	launch := Launch{Rootfs: proc.Rootfs, Process: g.runnerProcess(proc.Spec.Process),
+		Mounts: g.runnerMounts(proc.Spec.Mounts, out), Namespaces: ownPIDNamespace(proc.Spec)}
 	g.log.Printf("container %s: VM mode: %s boots the guest (kernel %s, initrd %s); request, console, result and agent log in %s%s",
 		proc.ContainerID, g.runner, g.kernel, g.initrd, out,
 		map[bool]string{true: "; TEST: guest blob checks skipped", false: ""}[req.TestOptions != nil])
@@ -188,6 +190,22 @@ func (g *vmGuest) runnerMounts(orig []specs.Mount, out string) []specs.Mount {
 		specs.Mount{Destination: vmOutDir, Type: "bind", Source: out, Options: []string{"rbind", "rw", "nosuid", "nodev"}},
 		specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777"}},
 	)
+}
+
+// ownPIDNamespace: the spec's namespaces with a new pid namespace for the
+// runner (CRI's default joins the sandbox's), so that QEMU dies with the
+// runner when the task is killed or stopped.
+func ownPIDNamespace(spec *specs.Spec) []specs.LinuxNamespace {
+	if spec.Linux == nil {
+		return nil
+	}
+	out := []specs.LinuxNamespace{}
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type != specs.PIDNamespace {
+			out = append(out, ns)
+		}
+	}
+	return append(out, specs.LinuxNamespace{Type: specs.PIDNamespace})
 }
 
 // makeRunnerRootfs: mount points, and the host's merged-/usr symlinks (bin,

@@ -92,3 +92,22 @@ func TestVMModeNeedsItsPaths(t *testing.T) {
 		t.Error("GUEST_PULL_SHIM_GUEST=bogus was accepted")
 	}
 }
+
+// The runner leaves the sandbox's pid namespace for one of its own.
+func TestVMRunnerGetsItsOwnPIDNamespace(t *testing.T) {
+	spec := &specs.Spec{Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{
+		{Type: specs.PIDNamespace, Path: "/proc/1/ns/pid"}, {Type: specs.MountNamespace}, {Type: specs.IPCNamespace, Path: "/proc/1/ns/ipc"}}}}
+	got := ownPIDNamespace(spec)
+	pids := 0
+	for _, ns := range got {
+		if ns.Type == specs.PIDNamespace {
+			pids++
+			if ns.Path != "" {
+				t.Errorf("pid namespace still joins %s", ns.Path)
+			}
+		}
+	}
+	if pids != 1 || len(got) != 3 {
+		t.Errorf("namespaces = %+v", got)
+	}
+}
