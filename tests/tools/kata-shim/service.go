@@ -135,9 +135,9 @@ func describeMounts(ms []*types.Mount) string {
 
 const guestRootfsDir = "guest-rootfs"
 
-// rewriteSpec rewrites root.path of the bundle's config.json, and its process
-// and mounts when the launch sets them, keeping every other field as
-// containerd wrote it.
+// rewriteSpec rewrites root.path of the bundle's config.json, and its
+// process, mounts and linux.namespaces when the launch sets them, keeping
+// every other field as containerd wrote it.
 func rewriteSpec(bundle string, launch Launch) error {
 	path := filepath.Join(bundle, "config.json")
 	data, err := os.ReadFile(path)
@@ -148,16 +148,7 @@ func rewriteSpec(bundle string, launch Launch) error {
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return err
 	}
-	root := map[string]json.RawMessage{}
-	if raw, ok := doc["root"]; ok {
-		if err := json.Unmarshal(raw, &root); err != nil {
-			return err
-		}
-	}
-	if root["path"], err = json.Marshal(launch.Rootfs); err != nil {
-		return err
-	}
-	if doc["root"], err = json.Marshal(root); err != nil {
+	if err := setSpecField(doc, "root", "path", launch.Rootfs); err != nil {
 		return err
 	}
 	if launch.Process != nil {
@@ -167,19 +158,10 @@ func rewriteSpec(bundle string, launch Launch) error {
 		if doc["mounts"], err = json.Marshal(launch.Mounts); err != nil {
 			return err
 		}
-	}
-	if launch.Process != nil && launch.Namespaces != nil {
-		linux := map[string]json.RawMessage{}
-		if raw, ok := doc["linux"]; ok {
-			if err := json.Unmarshal(raw, &linux); err != nil {
+		if launch.Namespaces != nil {
+			if err := setSpecField(doc, "linux", "namespaces", launch.Namespaces); err != nil {
 				return err
 			}
-		}
-		if linux["namespaces"], err = json.Marshal(launch.Namespaces); err != nil {
-			return err
-		}
-		if doc["linux"], err = json.Marshal(linux); err != nil {
-			return err
 		}
 	}
 	out, err := json.Marshal(doc)
@@ -191,6 +173,22 @@ func rewriteSpec(bundle string, launch Launch) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// setSpecField sets doc[object][field], keeping the object's other fields.
+func setSpecField(doc map[string]json.RawMessage, object, field string, value interface{}) error {
+	fields := map[string]json.RawMessage{}
+	if raw, ok := doc[object]; ok {
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			return fmt.Errorf("config.json %s: %v", object, err)
+		}
+	}
+	var err error
+	if fields[field], err = json.Marshal(value); err != nil {
+		return err
+	}
+	doc[object], err = json.Marshal(fields)
+	return err
 }
 
 func readSpec(bundle string) (*specs.Spec, error) {

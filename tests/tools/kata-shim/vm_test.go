@@ -111,3 +111,27 @@ func TestVMRunnerGetsItsOwnPIDNamespace(t *testing.T) {
 		t.Errorf("namespaces = %+v", got)
 	}
 }
+
+// rewriteSpec changes root.path, process, mounts and linux.namespaces only.
+func TestRewriteSpecKeepsTheRest(t *testing.T) {
+	bundle := t.TempDir()
+	in := `{"ociVersion":"1.2.0","root":{"path":"rootfs","readonly":true},"process":{"args":["x"]},` +
+		`"linux":{"namespaces":[{"type":"pid","path":"/proc/1/ns/pid"}],"cgroupsPath":"/c"},"hostname":"h"}`
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), []byte(in), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	launch := Launch{Rootfs: "/b/guest-rootfs", Process: &specs.Process{Args: []string{"/vm/guestvm"}},
+		Mounts: []specs.Mount{{Destination: "/usr"}}, Namespaces: []specs.LinuxNamespace{{Type: specs.PIDNamespace}}}
+	if err := rewriteSpec(bundle, launch); err != nil {
+		t.Fatal(err)
+	}
+	spec, err := readSpec(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spec.Root.Path != "/b/guest-rootfs" || !spec.Root.Readonly || spec.Hostname != "h" ||
+		spec.Linux.CgroupsPath != "/c" || spec.Process.Args[0] != "/vm/guestvm" || len(spec.Mounts) != 1 ||
+		len(spec.Linux.Namespaces) != 1 || spec.Linux.Namespaces[0].Path != "" {
+		t.Errorf("spec = %+v, linux %+v", spec, spec.Linux)
+	}
+}
