@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "guest_agent/json_fields.h"
+#include "kata_volume/image_ref.h"
 #include "kata_volume/volume.h"
 #include "base/status_macros.h"
 
@@ -55,6 +56,7 @@ absl::StatusOr<ProcessSpec> ParseProcess(const json& request) {
   ASSIGN_OR_RETURN(std::vector<std::string> args, JsonStringArray(*it, "args"));
   ASSIGN_OR_RETURN(std::vector<std::string> env, JsonStringArray(*it, "env"));
   ASSIGN_OR_RETURN(std::string cwd, JsonOptionalString(*it, "cwd"));
+  ASSIGN_OR_RETURN(std::string user, JsonOptionalString(*it, "user"));
   for (const std::string& e : env) {
     if (e.find('=') == std::string::npos || e[0] == '=') {
       return absl::InvalidArgumentError(absl::StrCat("process env entry \"", e, "\" is not KEY=VALUE"));
@@ -66,6 +68,7 @@ absl::StatusOr<ProcessSpec> ParseProcess(const json& request) {
   process.args = std::move(args);
   process.env = std::move(env);
   process.cwd = std::move(cwd);
+  process.user = std::move(user);
   return process;
 }
 
@@ -105,9 +108,20 @@ absl::StatusOr<GuestRequest> ParseGuestRequest(absl::string_view text) {
   absl::StatusOr<kata_volume::Metadata> metadata = MetadataFromOptions(options);
   if (!metadata.ok()) return metadata.status();
 
+  // kata's shim sends the CRI image name (often a tag) as the source; the
+  // guest pulls by the volume's manifest digest only, so a source without a
+  // digest is pinned to it (its name must still be the volume's image).
+  std::string pinned_source = source;
+  if (source.find('@') == std::string::npos) {
+    auto digest = metadata->find(kata_volume::kMetaManifestDigest);
+    if (digest != metadata->end() && kata_volume::IsSha256Digest(digest->second)) {
+      ASSIGN_OR_RETURN(std::string pinned, kata_volume::PinImageReference(source, digest->second));
+      pinned_source = std::move(pinned);
+    }
+  }
   kata_volume::KataVirtualVolume volume;
   volume.volume_type = kata_volume::kVolumeTypeImageGuestPull;
-  volume.source = source;
+  volume.source = pinned_source;
   volume.image_pull.emplace();
   volume.image_pull->metadata = std::move(*metadata);
   ASSIGN_OR_RETURN(kata_volume::GuestPullImage image, kata_volume::ParseGuestPullImage(volume));
@@ -120,7 +134,7 @@ absl::StatusOr<GuestRequest> ParseGuestRequest(absl::string_view text) {
   }
 
   GuestRequest out;
-  out.source = source;
+  out.source = pinned_source;
   out.image = std::move(image);
   ASSIGN_OR_RETURN(ProcessSpec process, ParseProcess(request));
   out.process = std::move(process);
