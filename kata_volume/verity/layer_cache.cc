@@ -4,11 +4,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include <fstream>
+#include <algorithm>
+#include <cstdint>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -136,16 +137,52 @@ LayerCache MergeVerityHashes(LayerCache cache, const LayerCache& hashes) {
   return cache;
 }
 
-absl::StatusOr<LayerCache> ReadLayerCacheFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+absl::StatusOr<LayerCache> ReadLayerCacheFile(const std::string& path,
+                                              size_t max_bytes) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
     if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, " does not exist"));
     return ErrnoStatus("cannot open", path);
   }
-  std::stringstream buf;
-  buf << in.rdbuf();
-  if (in.bad()) return ErrnoStatus("cannot read", path);
-  absl::StatusOr<LayerCache> cache = ParseLayerCache(buf.str());
+  auto too_big = [&](absl::string_view size) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "layer cache ", path, " is ", size, " bytes, larger than the limit of ", max_bytes,
+        " bytes; genpolicy only ever appends to it: remove the layers of images no "
+        "longer deployed"));
+  };
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    absl::Status s = ErrnoStatus("cannot stat", path);
+    ::close(fd);
+    return s;
+  }
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+    ::close(fd);
+    return too_big(absl::StrCat(st.st_size));
+  }
+  // The file may grow while it is read: read at most one byte past the limit.
+  std::string text;
+  text.resize(static_cast<size_t>(st.st_size) + 1);
+  size_t done = 0;
+  for (;;) {
+    if (done == text.size()) {
+      if (text.size() > max_bytes) break;
+      text.resize(std::min(text.size() * 2 + 4096, max_bytes + 1));
+    }
+    ssize_t n = ::read(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      absl::Status s = ErrnoStatus("cannot read", path);
+      ::close(fd);
+      return s;
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  if (done > max_bytes) return too_big(absl::StrCat("more than ", max_bytes));
+  text.resize(done);
+  absl::StatusOr<LayerCache> cache = ParseLayerCache(text);
   if (!cache.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", cache.status().message()));
   }

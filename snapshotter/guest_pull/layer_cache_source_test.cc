@@ -3,7 +3,10 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
+#include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -49,20 +52,87 @@ TEST(LayerCacheSourceTest, MergesTheHashesCompanionOfAnUpstreamCache) {
                       << "\",\"passwd\":\"root:x:0:0::/:/bin/sh\\n\",\"group\":\"\"}]";
   LayerCacheSource source(path);
   ASSERT_EQ(source.Get()->size(), 1u);
-  EXPECT_EQ(source.Get()->at(0).verity_hash, "");
+  EXPECT_EQ(source.Get()->entries().at(0).verity_hash, "");
   // The companion appears: reloaded, hash merged, passwd kept.
   std::ofstream(hashes_path) << "[{\"diff_id\":\"sha256:" << a << "\",\"verity_hash\":\"" << b
                              << "\"}]";
-  std::shared_ptr<const verity::LayerCache> merged = source.Get();
+  LayerCacheSource::Snapshot merged = source.Get();
   ASSERT_EQ(merged->size(), 1u);
-  EXPECT_EQ(merged->at(0).verity_hash, b);
-  EXPECT_EQ(merged->at(0).passwd, "root:x:0:0::/:/bin/sh\n");
+  EXPECT_EQ(merged->entries().at(0).verity_hash, b);
+  EXPECT_EQ(merged->entries().at(0).passwd, "root:x:0:0::/:/bin/sh\n");
   // genpolicy deleted the cache it could not parse: the hashes still count.
   unlink(path.c_str());
   ASSERT_EQ(source.Get()->size(), 1u);
-  EXPECT_EQ(source.Get()->at(0).verity_hash, b);
+  EXPECT_EQ(source.Get()->entries().at(0).verity_hash, b);
   unlink(hashes_path.c_str());
   EXPECT_TRUE(source.Get()->empty());
+}
+
+TEST(LayerCacheSourceTest, UnchangedFilesAreNotReadAgainAndChainsAreIndexed) {
+  std::string path = std::string(getenv("TEST_TMPDIR") ?: "/tmp") +
+                     "/indexed-" + std::to_string(getpid()) + ".json";
+  std::string a(64, 'a'), b(64, 'b');
+  std::ofstream(path) << "[" << Entry(a, a) << "," << Entry(b, b) << "]";
+  LayerCacheSource source(path);
+  LayerCacheSource::Snapshot first = source.Get();
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(source.Get(), first);
+  EXPECT_EQ(source.loads(), 1);
+  EXPECT_EQ(source.Current(), first);
+  std::string c1 = verity::ChainId("", "sha256:" + a);
+  std::string c2 = verity::ChainId(c1, "sha256:" + b);
+  EXPECT_EQ(first->FindByChain("", c1)->diff_id, "sha256:" + a);
+  EXPECT_EQ(first->FindByChain(c1, c2)->diff_id, "sha256:" + b);
+  unlink(path.c_str());
+}
+
+TEST(LayerCacheSourceTest, TooLargeFileKeepsTheLastGoodVersion) {
+  std::string path = std::string(getenv("TEST_TMPDIR") ?: "/tmp") +
+                     "/large-" + std::to_string(getpid()) + ".json";
+  std::string a(64, 'a'), b(64, 'b');
+  std::string small = "[" + Entry(a, a) + "]";
+  std::ofstream(path) << small;
+  LayerCacheSource source(path, small.size() + 10);
+  ASSERT_EQ(source.Get()->size(), 1u);
+  std::string tmp = path + ".new";
+  std::ofstream(tmp) << "[" << Entry(a, a) << "," << Entry(b, b) << "]";
+  ASSERT_EQ(rename(tmp.c_str(), path.c_str()), 0);
+  EXPECT_EQ(source.Get()->size(), 1u);  // refused, logged, old kept
+  EXPECT_EQ(source.Get()->entries()[0].diff_id, "sha256:" + a);
+  unlink(path.c_str());
+}
+
+// Readers (the store's transactions) never wait for a reload: Current()
+// answers while other threads rewrite the file and reload it.
+TEST(LayerCacheSourceTest, ConcurrentReloadsAndReaders) {
+  std::string path = std::string(getenv("TEST_TMPDIR") ?: "/tmp") +
+                     "/concurrent-" + std::to_string(getpid()) + ".json";
+  std::string a(64, 'a'), b(64, 'b');
+  std::ofstream(path) << "[" << Entry(a, a) << "]";
+  LayerCacheSource source(path);
+  std::atomic<bool> stop{false};
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      while (!stop.load()) {
+        LayerCacheSource::Snapshot s = t % 2 ? source.Get() : source.Current();
+        if (s->size() > 2 || (s->size() > 0 && s->FindByDiffId("sha256:" + a) == nullptr)) {
+          ++bad;
+        }
+      }
+    });
+  }
+  for (int i = 0; i < 200; ++i) {
+    std::string tmp = path + ".w";
+    std::ofstream(tmp) << "[" << Entry(a, a) << (i % 2 ? "," + Entry(b, b) : "") << "]";
+    ASSERT_EQ(rename(tmp.c_str(), path.c_str()), 0);
+    source.Get();
+  }
+  stop = true;
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_GE(source.loads(), 2);
+  unlink(path.c_str());
 }
 
 }  // namespace
