@@ -61,7 +61,7 @@ declare -A PLAN_DEFAULT=(
   [config_merge]="our containerd config edits on real 1.6/1.7.35/2.4.2 default configs, alone and beside a kata-deploy stand-in, both orders, uninstall"
   [deploy]="unit, configs, install/uninstall on containerd v2/v3 configs, bundle, Makefile, k8s manifests"
   [foundation]="pull, run, SIGKILL restart, removal, sd_notify, metrics with containerd 1.6 + runc"
-  [recovery]="lost, empty, WAL-lost, stale and corrupt metadata.db refused untouched, --reset-store, undeletable leftovers (busy mount, immutable file)"
+  [recovery]="lost, empty, WAL-lost, stale and corrupt metadata.db refused untouched, --reset-store, undeletable leftovers (busy mount, immutable file), our root wiped under containerd's records and containerd's metadata wiped under ours"
   [standin_selftest]="the guest stand-in's refusals and runs"
   [functional]="CRI guest pull of every image (OCI, Docker; the 300 MiB one unless E2E_SKIP_LARGE=1), negative cases, restart, removal"
   [compatibility]="guest pull next to overlayfs and host pulls, the image policy"
