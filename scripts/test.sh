@@ -21,7 +21,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 source tests/harness/harness.sh
 
 readonly SUITES=(unit conformance crash faults cri images deploy config_merge
-                 foundation recovery stalls standin_selftest functional
+                 foundation recovery rolling_update stalls standin_selftest functional
                  compatibility stability deployments kata_patch
                  layer_cache_formats guest_vm sanitizers fuzz
                  snapshots_bench peers_bench verity_bench)
@@ -38,6 +38,7 @@ declare -A SUITE_SCRIPT=(
   [compatibility]=tests/e2e/compatibility.sh
   [stability]=tests/e2e/stability.sh
   [recovery]=tests/e2e/recovery.sh
+  [rolling_update]=tests/e2e/rolling_update.sh
   [deployments]=tests/e2e/deployments.sh
   [crash]=tests/crash/crash.sh
   [faults]=tests/faults/faults.sh
@@ -62,6 +63,7 @@ declare -A PLAN_DEFAULT=(
   [deploy]="unit, configs, install/uninstall on containerd v2/v3 configs, bundle, Makefile, k8s manifests"
   [foundation]="pull, run, SIGKILL restart, removal, sd_notify, metrics with containerd 1.6 + runc"
   [recovery]="lost, empty, WAL-lost, stale and corrupt metadata.db refused untouched, --reset-store, undeletable leftovers (busy mount, immutable file), our root wiped under containerd's records and containerd's metadata wiped under ours"
+  [rolling_update]="one node's DaemonSet rolling update (install.sh of the new pod while the old daemon serves, preStop of the old pod) under 2 clients and a running container: only retried Unavailable, no lost Commit"
   [standin_selftest]="the guest stand-in's refusals and runs"
   [functional]="CRI guest pull of every image (OCI, Docker; the 300 MiB one unless E2E_SKIP_LARGE=1), negative cases, restart, removal"
   [compatibility]="guest pull next to overlayfs and host pulls, the image policy"
