@@ -13,6 +13,12 @@
 namespace guest_pull {
 namespace {
 
+// A file name of this test's own.
+std::string TempPath(const std::string& name) {
+  return std::string(getenv("TEST_TMPDIR") ?: "/tmp") + "/" + name + "-" +
+         std::to_string(getpid()) + ".json";
+}
+
 std::string Entry(const std::string& hex, const std::string& hash) {
   return "{\"diff_id\":\"sha256:" + hex + "\",\"verity_hash\":\"" + hash +
          "\",\"passwd\":\"\",\"group\":\"\"}";
@@ -24,8 +30,7 @@ TEST(LayerCacheSourceTest, EmptyPathAndMissingFileAreEmpty) {
 }
 
 TEST(LayerCacheSourceTest, ReloadsOnChangeAndKeepsLastGoodOnError) {
-  std::string path = std::string(getenv("TEST_TMPDIR") ?: "/tmp") +
-                     "/cache-" + std::to_string(getpid()) + ".json";
+  std::string path = TempPath("cache");
   std::string a(64, 'a'), b(64, 'b');
   std::ofstream(path) << "[" << Entry(a, a) << "]";
   LayerCacheSource source(path);
@@ -44,8 +49,7 @@ TEST(LayerCacheSourceTest, ReloadsOnChangeAndKeepsLastGoodOnError) {
 }
 
 TEST(LayerCacheSourceTest, MergesTheHashesCompanionOfAnUpstreamCache) {
-  std::string path = std::string(getenv("TEST_TMPDIR") ?: "/tmp") +
-                     "/upstream-" + std::to_string(getpid()) + ".json";
+  std::string path = TempPath("upstream");
   std::string hashes_path = verity::VerityHashesPath(path);
   std::string a(64, 'a'), b(64, 'b');
   std::ofstream(path) << "[{\"diff_id\":\"sha256:" << a
@@ -69,8 +73,7 @@ TEST(LayerCacheSourceTest, MergesTheHashesCompanionOfAnUpstreamCache) {
 }
 
 TEST(LayerCacheSourceTest, UnchangedFilesAreNotReadAgainAndChainsAreIndexed) {
-  std::string path = std::string(getenv("TEST_TMPDIR") ?: "/tmp") +
-                     "/indexed-" + std::to_string(getpid()) + ".json";
+  std::string path = TempPath("indexed");
   std::string a(64, 'a'), b(64, 'b');
   std::ofstream(path) << "[" << Entry(a, a) << "," << Entry(b, b) << "]";
   LayerCacheSource source(path);
@@ -86,8 +89,7 @@ TEST(LayerCacheSourceTest, UnchangedFilesAreNotReadAgainAndChainsAreIndexed) {
 }
 
 TEST(LayerCacheSourceTest, TooLargeFileKeepsTheLastGoodVersion) {
-  std::string path = std::string(getenv("TEST_TMPDIR") ?: "/tmp") +
-                     "/large-" + std::to_string(getpid()) + ".json";
+  std::string path = TempPath("large");
   std::string a(64, 'a'), b(64, 'b');
   std::string small = "[" + Entry(a, a) + "]";
   std::ofstream(path) << small;
@@ -104,8 +106,7 @@ TEST(LayerCacheSourceTest, TooLargeFileKeepsTheLastGoodVersion) {
 // Readers (the store's transactions) never wait for a reload: Current()
 // answers while other threads rewrite the file and reload it.
 TEST(LayerCacheSourceTest, ConcurrentReloadsAndReaders) {
-  std::string path = std::string(getenv("TEST_TMPDIR") ?: "/tmp") +
-                     "/concurrent-" + std::to_string(getpid()) + ".json";
+  std::string path = TempPath("concurrent");
   std::string a(64, 'a'), b(64, 'b');
   std::ofstream(path) << "[" << Entry(a, a) << "]";
   LayerCacheSource source(path);
