@@ -16,8 +16,8 @@
 # obstacles are gone. docs/operations.md, "Metadata database lost or
 # stale", describes every case.
 # Last, the two sides disagreeing (docs/operations.md, "containerd and the
-# snapshotter disagree"): our whole root wiped while containerd keeps its
-# records (Stat and Mounts of those records answer NotFound, a pull over the
+# snapshotter disagree"): our whole root wiped (rm -rf, and --reset-store)
+# while containerd keeps its records (Stat and Mounts of those records answer NotFound, a pull over the
 # stale records fails with NotFound instead of hanging, `ctr image rm` +
 # pull + run works, records agree after containerd's GC and Cleanup), and
 # containerd's metadata wiped while ours is kept (containerd's GC removes
@@ -25,7 +25,7 @@
 # nothing goes to quarantine, pull + run works).
 #
 # Usage (as root): tests/e2e/recovery.sh   (GUEST_PULL_DAEMON=PATH: prebuilt
-# daemon; RECOVERY_CASES="root_wiped containerd_wiped": only those cases
+# daemon; RECOVERY_CASES="root_wiped root_reset containerd_wiped": only those cases
 # after the initial pull). Last line: "N passed, M failed, K skipped".
 set -euo pipefail
 
@@ -266,42 +266,56 @@ not_found() {
 
 quarantined() { find "$GP_ROOT/quarantine" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 
-# Our root wiped (daemon stopped) while containerd keeps its records.
-case_root_wiped() {
-  local top out
+# root_lost CASE HOW: our root lost while containerd keeps its records, HOW
+# being "wipe" (rm -rf, daemon stopped) or "reset" (--reset-store, as
+# docs/operations.md says, everything moved to quarantine).
+root_lost() {
+  local c="$1" how="$2" top out
   top="$(image_chain_ids "$IMAGE" v1 | tail -n 1)"
-  h_check "root wiped: containerd lists the image's top layer $top" \
+  h_check "$c: containerd lists the image's top layer $top" \
     ctr_cmd snapshots --snapshotter "$GP_SNAPSHOTTER" info "$top"
   stop_daemon
-  rm -rf "$GP_ROOT"
+  if [[ "$how" == reset ]]; then
+    h_check "$c: --reset-store exits 0" run_daemon_once "$E2E_DIR/logs/reset-$c.log" --reset-store
+  else
+    rm -rf "$GP_ROOT"
+  fi
   start_daemon
-  if containerd_wait_snapshotter; then h_pass "root wiped: the daemon starts on an empty root and serves"
-  else h_fail "root wiped: containerd cannot reach the daemon" "$E2E_OUT"; fi
-  not_found "root wiped: Stat of a record containerd kept" \
+  if containerd_wait_snapshotter; then h_pass "$c: the daemon starts on an empty store and serves"
+  else h_fail "$c: containerd cannot reach the daemon" "$E2E_OUT"; fi
+  not_found "$c: Stat of a record containerd kept" \
     ctr_cmd snapshots --snapshotter "$GP_SNAPSHOTTER" info "$top"
-  not_found "root wiped: Mounts of a record containerd kept" \
+  not_found "$c: Mounts of a record containerd kept" \
     ctr_cmd snapshots --snapshotter "$GP_SNAPSHOTTER" mounts /mnt "$top"
-  not_found "root wiped: a container on the image (Prepare on a missing parent)" \
+  not_found "$c: a container on the image (Prepare on a missing parent)" \
     ctr_run "$REF1" "rec-wiped-$RANDOM" true
   # containerd's metadata still names the layers: its unpacker finds a
   # committed record it cannot use; the pull must end, with NotFound.
   if out="$(ctr_pull "$REF1" 2>&1)"; then
     if ctr_run "$REF1" "rec-wiped-$RANDOM" true >/dev/null 2>&1; then
-      h_pass "root wiped: a pull over containerd's stale records works"
+      h_pass "$c: a pull over containerd's stale records works"
     else
-      h_pass "root wiped: a pull over containerd's stale records ends (containerd skips layers it has records of; the image stays unusable until removed)"
+      h_pass "$c: a pull over containerd's stale records ends (containerd skips layers it has records of; the image stays unusable until removed)"
     fi
   elif grep -qi "not found" <<<"$out"; then
-    h_pass "root wiped: a pull over containerd's stale records fails with NotFound (no hang)"
+    h_pass "$c: a pull over containerd's stale records fails with NotFound (no hang)"
   else
-    h_fail "root wiped: a pull over stale records failed otherwise" "$(tail -n 3 <<<"$out")"
+    h_fail "$c: a pull over stale records failed otherwise" "$(tail -n 3 <<<"$out")"
   fi
-  h_check "root wiped: ctr image rm --sync (containerd's GC drops its stale records)" \
+  h_check "$c: ctr image rm --sync (containerd's GC drops its stale records)" \
     ctr_cmd image rm --sync "$REF1"
-  pull_and_run "root wiped: pulled again"
-  check_consistent "root wiped"
-  assert_eq "root wiped: nothing quarantined" 0 "$(quarantined)"
+  pull_and_run "$c: pulled again"
+  check_consistent "$c"
+  if [[ "$how" == reset ]]; then
+    assert_eq "$c: the quarantine holds the reset store only" 1 "$(quarantined)"
+    rm -rf "$GP_ROOT/quarantine"
+  else
+    assert_eq "$c: nothing quarantined" 0 "$(quarantined)"
+  fi
 }
+
+case_root_wiped() { root_lost "root wiped" wipe; }
+case_root_reset() { root_lost "root reset" reset; }
 
 # containerd's metadata wiped while our root is kept.
 case_containerd_wiped() {
@@ -375,6 +389,7 @@ main() {
     case_undeletable
     t0=$SECONDS
     case_root_wiped
+    case_root_reset
     case_containerd_wiped
     h_figure "containerd/snapshotter disagreement cases" "$((SECONDS - t0))" s
   fi
