@@ -1,6 +1,8 @@
 // Tests for the self-refreshing layer cache.
 #include "snapshotter/guest_pull/layer_cache_source.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -100,6 +102,34 @@ TEST(LayerCacheSourceTest, TooLargeFileKeepsTheLastGoodVersion) {
   ASSERT_EQ(rename(tmp.c_str(), path.c_str()), 0);
   EXPECT_EQ(source.Get()->size(), 1u);  // refused, logged, old kept
   EXPECT_EQ(source.Get()->entries()[0].diff_id, "sha256:" + a);
+  unlink(path.c_str());
+}
+
+// A reload blocked in the middle of reading the file (a FIFO nobody has
+// written yet) does not block Current(): it answers the previous version.
+// Before the fix it waited for the reload's lock and this test hung.
+TEST(LayerCacheSourceTest, CurrentDoesNotWaitForAReloadInProgress) {
+  std::string path = TempPath("fifo");
+  std::string a(64, 'a'), b(64, 'b');
+  std::ofstream(path) << "[" << Entry(a, a) << "]";
+  LayerCacheSource source(path);
+  ASSERT_EQ(source.Get()->size(), 1u);
+  std::string fifo = path + ".fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  ASSERT_EQ(rename(fifo.c_str(), path.c_str()), 0);
+  size_t reloaded = 0;
+  std::thread reload([&] { reloaded = source.Get()->size(); });
+  // Opening the FIFO for writing returns once the reload has opened it for
+  // reading, i.e. while the reload is under way.
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(source.Current()->size(), 1u);
+  std::string text = "[" + Entry(a, a) + "," + Entry(b, b) + "]";
+  ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  close(fd);
+  reload.join();
+  EXPECT_EQ(reloaded, 2u);
+  EXPECT_EQ(source.Current()->size(), 2u);
   unlink(path.c_str());
 }
 
