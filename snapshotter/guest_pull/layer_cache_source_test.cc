@@ -26,6 +26,17 @@ std::string Entry(const std::string& hex, const std::string& hash) {
          "\",\"passwd\":\"\",\"group\":\"\"}";
 }
 
+const std::string kA(64, 'a'), kB(64, 'b');
+// Caches of layer A, and of layers A and B.
+std::string OneLayer() { return "[" + Entry(kA, kA) + "]"; }
+std::string TwoLayers() { return "[" + Entry(kA, kA) + "," + Entry(kB, kB) + "]"; }
+
+// Replaces `path` (a new inode) with `text`.
+void ReplaceFile(const std::string& path, const std::string& text) {
+  std::ofstream(path + ".new") << text;
+  ASSERT_EQ(rename((path + ".new").c_str(), path.c_str()), 0);
+}
+
 TEST(LayerCacheSourceTest, EmptyPathAndMissingFileAreEmpty) {
   EXPECT_TRUE(LayerCacheSource("").Get()->empty());
   EXPECT_TRUE(LayerCacheSource("/nonexistent/cache.json").Get()->empty());
@@ -76,32 +87,27 @@ TEST(LayerCacheSourceTest, MergesTheHashesCompanionOfAnUpstreamCache) {
 
 TEST(LayerCacheSourceTest, UnchangedFilesAreNotReadAgainAndChainsAreIndexed) {
   std::string path = TempPath("indexed");
-  std::string a(64, 'a'), b(64, 'b');
-  std::ofstream(path) << "[" << Entry(a, a) << "," << Entry(b, b) << "]";
+  std::ofstream(path) << TwoLayers();
   LayerCacheSource source(path);
   LayerCacheSource::Snapshot first = source.Get();
   for (int i = 0; i < 10; ++i) EXPECT_EQ(source.Get(), first);
   EXPECT_EQ(source.loads(), 1);
   EXPECT_EQ(source.Current(), first);
-  std::string c1 = verity::ChainId("", "sha256:" + a);
-  std::string c2 = verity::ChainId(c1, "sha256:" + b);
-  EXPECT_EQ(first->FindByChain("", c1)->diff_id, "sha256:" + a);
-  EXPECT_EQ(first->FindByChain(c1, c2)->diff_id, "sha256:" + b);
+  std::string c1 = verity::ChainId("", "sha256:" + kA);
+  std::string c2 = verity::ChainId(c1, "sha256:" + kB);
+  EXPECT_EQ(first->FindByChain("", c1)->diff_id, "sha256:" + kA);
+  EXPECT_EQ(first->FindByChain(c1, c2)->diff_id, "sha256:" + kB);
   unlink(path.c_str());
 }
 
 TEST(LayerCacheSourceTest, TooLargeFileKeepsTheLastGoodVersion) {
   std::string path = TempPath("large");
-  std::string a(64, 'a'), b(64, 'b');
-  std::string small = "[" + Entry(a, a) + "]";
-  std::ofstream(path) << small;
-  LayerCacheSource source(path, small.size() + 10);
+  std::ofstream(path) << OneLayer();
+  LayerCacheSource source(path, OneLayer().size() + 10);
   ASSERT_EQ(source.Get()->size(), 1u);
-  std::string tmp = path + ".new";
-  std::ofstream(tmp) << "[" << Entry(a, a) << "," << Entry(b, b) << "]";
-  ASSERT_EQ(rename(tmp.c_str(), path.c_str()), 0);
+  ReplaceFile(path, TwoLayers());
   EXPECT_EQ(source.Get()->size(), 1u);  // refused, logged, old kept
-  EXPECT_EQ(source.Get()->entries()[0].diff_id, "sha256:" + a);
+  EXPECT_EQ(source.Get()->entries()[0].diff_id, "sha256:" + kA);
   unlink(path.c_str());
 }
 
@@ -110,8 +116,7 @@ TEST(LayerCacheSourceTest, TooLargeFileKeepsTheLastGoodVersion) {
 // Before the fix it waited for the reload's lock and this test hung.
 TEST(LayerCacheSourceTest, CurrentDoesNotWaitForAReloadInProgress) {
   std::string path = TempPath("fifo");
-  std::string a(64, 'a'), b(64, 'b');
-  std::ofstream(path) << "[" << Entry(a, a) << "]";
+  std::ofstream(path) << OneLayer();
   LayerCacheSource source(path);
   ASSERT_EQ(source.Get()->size(), 1u);
   std::string fifo = path + ".fifo";
@@ -124,7 +129,7 @@ TEST(LayerCacheSourceTest, CurrentDoesNotWaitForAReloadInProgress) {
   int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
   ASSERT_GE(fd, 0);
   EXPECT_EQ(source.Current()->size(), 1u);
-  std::string text = "[" + Entry(a, a) + "," + Entry(b, b) + "]";
+  const std::string text = TwoLayers();
   ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
   close(fd);
   reload.join();
@@ -137,8 +142,7 @@ TEST(LayerCacheSourceTest, CurrentDoesNotWaitForAReloadInProgress) {
 // answers while other threads rewrite the file and reload it.
 TEST(LayerCacheSourceTest, ConcurrentReloadsAndReaders) {
   std::string path = TempPath("concurrent");
-  std::string a(64, 'a'), b(64, 'b');
-  std::ofstream(path) << "[" << Entry(a, a) << "]";
+  std::ofstream(path) << OneLayer();
   LayerCacheSource source(path);
   std::atomic<bool> stop{false};
   std::atomic<int> bad{0};
@@ -147,16 +151,14 @@ TEST(LayerCacheSourceTest, ConcurrentReloadsAndReaders) {
     threads.emplace_back([&, t] {
       while (!stop.load()) {
         LayerCacheSource::Snapshot s = t % 2 ? source.Get() : source.Current();
-        if (s->size() > 2 || (s->size() > 0 && s->FindByDiffId("sha256:" + a) == nullptr)) {
+        if (s->size() > 2 || (s->size() > 0 && s->FindByDiffId("sha256:" + kA) == nullptr)) {
           ++bad;
         }
       }
     });
   }
   for (int i = 0; i < 200; ++i) {
-    std::string tmp = path + ".w";
-    std::ofstream(tmp) << "[" << Entry(a, a) << (i % 2 ? "," + Entry(b, b) : "") << "]";
-    ASSERT_EQ(rename(tmp.c_str(), path.c_str()), 0);
+    ReplaceFile(path, i % 2 ? TwoLayers() : OneLayer());
     source.Get();
   }
   stop = true;
