@@ -135,9 +135,9 @@ absl::Status GuestPullLayers::Populate(const std::string& fs_dir,
                                        const snapshotter::RemoteLayer& layer) {
   if (!write_passwd_) return absl::OkStatus();
   // Prepare called Refresh() just before Intercept and Populate.
-  std::shared_ptr<const verity::LayerCache> cache = cache_.Current();
-  const verity::LayerCacheEntry* entry = verity::FindLayerByChain(
-      *cache, ChainIdOf(parent), ChainIdOf(layer.name));
+  LayerCacheSource::Snapshot cache = cache_.Current();
+  const verity::LayerCacheEntry* entry =
+      cache->FindByChain(ChainIdOf(parent), ChainIdOf(layer.name));
   if (entry == nullptr || (entry->passwd.empty() && entry->group.empty())) {
     return absl::OkStatus();
   }
@@ -164,7 +164,7 @@ absl::StatusOr<std::vector<snapshotter::Mount>> GuestPullLayers::Decorate(
     std::vector<snapshotter::Mount> mounts) {
   if (parents.empty() || mounts.size() != 1) return mounts;
   // Runs inside the store's transaction: no file I/O here (see Refresh).
-  std::shared_ptr<const verity::LayerCache> cache = cache_.Current();
+  LayerCacheSource::Snapshot cache = cache_.Current();
   auto image = DescribeRootfsImage(parents, *cache, verity_mode_, observer_);
   if (!image.ok()) {
     return absl::Status(image.status().code(),

@@ -18,7 +18,7 @@ bool IsGuestPulled(const snapshotter::Info& info) {
 }  // namespace
 
 absl::StatusOr<std::optional<kata_volume::GuestPullImage>> DescribeRootfsImage(
-    const std::vector<snapshotter::Info>& parents, const verity::LayerCache& cache,
+    const std::vector<snapshotter::Info>& parents, const verity::LayerCacheIndex& cache,
     VerityMode mode, GuestPullObserver* observer) {
   bool any_remote = false;
   for (const snapshotter::Info& p : parents) any_remote = any_remote || IsGuestPulled(p);
@@ -53,8 +53,8 @@ absl::StatusOr<std::optional<kata_volume::GuestPullImage>> DescribeRootfsImage(
           "labels), so the guest cannot be told the image's layers; remove "
           "the image and pull it again through CRI"));
     }
-    const verity::LayerCacheEntry* entry = verity::FindLayerByChain(
-        cache, ChainIdOf(layer.parent), ChainIdOf(layer.name));
+    const verity::LayerCacheEntry* entry =
+        cache.FindByChain(ChainIdOf(layer.parent), ChainIdOf(layer.name));
     if (entry != nullptr) out.diff_id = entry->diff_id;
     if (mode != VerityMode::kOff) {
       out.verity_root_hash = LabelOr(layer.labels, kLabelVerityRootHash);
