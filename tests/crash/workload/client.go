@@ -31,6 +31,8 @@ type client struct {
 	rng     *rand.Rand
 	scratch string // mount points
 	acked   int
+	// guestPull: some steps are CRI-labelled Prepares of guest-pull layers.
+	guestPull bool
 	// unexpected collects RPC errors that were not caused by the kill.
 	unexpected []string
 }
@@ -138,9 +140,40 @@ func (c *client) step(ctx context.Context) bool {
 			_, err := c.sn.View(ctx, k, parent)
 			return err
 		})
+	case c.guestPull && r >= 85:
+		return c.guestPullLayer(ctx)
 	default:
 		return c.prepareWriteCommit(ctx, committed)
 	}
+}
+
+// guestPullLayer makes a guest-pull layer as containerd's CRI plugin asks
+// for one (its labels on the extraction key); the daemon answers
+// AlreadyExists with the layer committed under the target name. Its parent
+// is another guest-pull layer or none.
+func (c *client) guestPullLayer(ctx context.Context) bool {
+	var remotes []string
+	for _, k := range c.keys("committed") {
+		if c.m[k].Remote {
+			remotes = append(remotes, k)
+		}
+	}
+	parent := ""
+	if len(remotes) > 0 && c.rng.Intn(2) == 0 {
+		parent = c.pick(remotes)
+	}
+	target := c.newKey("remote")
+	op := Op{Kind: "gpprepare", Key: "extract-" + target, Name: target, Parent: parent}
+	return c.do(op, func() error {
+		_, err := c.sn.Prepare(ctx, op.Key, parent, snapshots.WithLabels(gpLabels(target)))
+		if errdefs.IsAlreadyExists(err) {
+			return nil
+		}
+		if err == nil {
+			return fmt.Errorf("guest-pull Prepare answered OK instead of AlreadyExists")
+		}
+		return err
+	})
 }
 
 // prepareWriteCommit prepares an active snapshot (on a committed parent or

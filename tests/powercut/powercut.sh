@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Power-cut suite: the daemon and its data directory inside a QEMU guest
+# (TCG) that is killed hard, so that what the guest did not sync is really
+# lost (the guest's page cache dies with QEMU). A SIGKILL of the daemon (the
+# crash suite) keeps the page cache and cannot show that the daemon's syncs
+# make its data durable; this can.
+#
+# The guest: Debian's cloud kernel (tests/vm/build_initramfs.sh
+# --kernel-only), an initramfs with the crash workload as /init
+# (tests/crash/workload/powercut_guest.go, static Go) and the daemon with its
+# shared libraries; the daemon's root on an ext4 virtio disk (a raw file
+# here, cache=writeback), a second small ext4 disk for the canaries. The
+# crash suite's 4 clients run in the guest (Prepare, writes through the real
+# overlay mounts, Commit, View, Remove, Update of labels, CRI-labelled
+# guest-pull layers) and stream every journal record to the host, which keeps
+# it before the client goes on. At a random moment of the workload (one cut
+# in five: of the daemon's startup recovery) the host asks the guest to write
+# a canary file without any sync and SIGKILLs QEMU as soon as it is written.
+# The next boot on the same disks verifies through the API and the data
+# directory only (tests/crash/workload/verify.go): every acknowledged
+# mutation survived with its content, in-flight ones happened entirely or not
+# at all, the daemon started (no refusal), records and directories agree
+# after Cleanup, nothing quarantined. Controls: the unsynced canary must be
+# lost (missing, empty or short) in at least one cut, or the run proves
+# nothing; an fsync'd canary written at every boot must survive every cut.
+# Each boot picks the guest's writeback: strict (nothing unsynced ever
+# written back, ext4 commit=600), eager (written back within ~0.1-1 s, in the
+# kernel's order, commit=1) or the kernel's defaults. The last boot stops the
+# daemon with SIGTERM and powers off; e2fsck -fn checks the data disk.
+#
+# Default mode: 6 power cuts (about 2-3 minutes on a shared 2-core machine).
+# Long mode (GUEST_PULL_TEST_MODE=long): 60. POWERCUT_CUTS=N overrides;
+# POWERCUT_SEED=S replays a run (the seed is printed). GUEST_PULL_DAEMON
+# skips the bazel build. keep=1 keeps the work dir (journal/, daemon.log of
+# every boot, console-N.log, data.img).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+# shellcheck source=../harness/harness.sh
+source "$HERE/../harness/harness.sh"
+# shellcheck source=../tools/peers.sh
+source "$HERE/../tools/peers.sh"
+# shellcheck source=../crash/lib.sh
+source "$HERE/../crash/lib.sh"
+
+# The guest's modules, in dependency order (ext4 is built into the kernel).
+readonly PC_MODULES=(
+  drivers/virtio/virtio_ring.ko
+  drivers/virtio/virtio.ko
+  drivers/virtio/virtio_pci_modern_dev.ko
+  drivers/virtio/virtio_pci_legacy_dev.ko
+  drivers/virtio/virtio_pci.ko
+  drivers/block/virtio_blk.ko
+  drivers/char/virtio_console.ko
+  fs/overlayfs/overlay.ko
+)
+
+# pc_initramfs WORK: WORK/initramfs.cpio (uncompressed: faster to unpack
+# under TCG) with WORK/workload as /init, WORK/daemon with the shared
+# libraries ldd finds for it, the modules; WORK/kernel.path.
+pc_initramfs() {
+  local work="$1" stage="$1/initramfs" kernel="" modules="" lib m line
+  while IFS= read -r line; do
+    case "$line" in
+      kernel=*) kernel="${line#kernel=}" ;;
+      modules=*) modules="${line#modules=}" ;;
+    esac
+  done < <(bash "$REPO/tests/vm/build_initramfs.sh" --kernel-only)
+  [[ -f "$kernel" && -d "$modules" ]] || { echo "no guest kernel" >&2; return 1; }
+  echo "$kernel" >"$work/kernel.path"
+  mkdir -p "$stage"/{bin,dev,proc,sys,run,tmp,lib/modules,lib64}
+  install -m 0755 "$work/workload" "$stage/init"
+  install -m 0755 "$work/daemon" "$stage/bin/containerd-guest-pull-grpc"
+  ldd "$work/daemon" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | sort -u |
+    while IFS= read -r lib; do cp -L --parents "$lib" "$stage/"; done
+  [[ -e "$stage/lib64/ld-linux-x86-64.so.2" ]] || { echo "no dynamic loader in the closure" >&2; return 1; }
+  mknod -m 0600 "$stage/dev/console" c 5 1
+  mknod -m 0666 "$stage/dev/null" c 1 3
+  for m in "${PC_MODULES[@]}"; do
+    install -D -m 0644 "$modules/kernel/$m" "$stage/lib/modules/$m"
+    echo "/lib/modules/$m" >>"$stage/lib/modules/powercut.list"
+  done
+  (cd "$stage" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet >"$work/initramfs.cpio")
+}
+
+crash_begin "power-cut suite" /tmp/gppowercut.XXXXXX
+for tool in qemu-system-x86_64 mkfs.ext4 e2fsck cpio ldd apt-get dpkg-deb; do
+  if ! command -v "$tool" >/dev/null; then
+    h_skip "power-cut suite" "$tool not installed (scripts/install-deps.sh installs qemu-system-x86, e2fsprogs, cpio)"
+    exit 0
+  fi
+done
+cuts=6
+if h_long; then cuts=60; fi
+cuts="${POWERCUT_CUTS:-$cuts}"
+
+started=$SECONDS
+# A static workload: it is the guest's /init as well as the host driver.
+export CGO_ENABLED=0
+h_setup "build the daemon and the workload client" crash_build "$work" || exit 1
+h_setup "guest kernel and initramfs" pc_initramfs "$work" || exit 1
+h_figure "initramfs size" "$(($(stat -c %s "$work/initramfs.cpio") >> 20))" MiB
+
+mkdir -p "$work/run"
+echo "powercut: $cuts power cuts of a QEMU guest running the daemon, work dir $work"
+status=0
+"$work/workload" -mode powercut -work "$work/run" -kernel "$(cat "$work/kernel.path")" \
+  -initrd "$work/initramfs.cpio" -kills "$cuts" -min-ms 500 -max-ms 6000 \
+  ${POWERCUT_SEED:+-seed "$POWERCUT_SEED"} >"$work/out.txt" 2>&1 || status=$?
+grep -E '^(seed|FINDING)' "$work/out.txt" | head -n 60 || true
+crash_count "$work/out.txt"
+if ((status != 0)); then
+  h_fail "workload ran to the end" "$(tail -n 5 "$work/out.txt"; echo '--- daemon.log:'; tail -n 20 "$work/run/daemon.log" 2>/dev/null)"
+fi
+h_figure "suite time" "$((SECONDS - started))" s
