@@ -23,7 +23,7 @@ source tests/harness/harness.sh
 readonly SUITES=(unit conformance crash faults cri images deploy config_merge
                  foundation recovery stalls standin_selftest functional
                  compatibility stability deployments kata_patch
-                 layer_cache_formats guest_vm sanitizers fuzz
+                 layer_cache_formats guest_vm powercut sanitizers fuzz
                  snapshots_bench peers_bench verity_bench)
 # The script of each suite (unit is bazel test, run_unit below).
 declare -A SUITE_SCRIPT=(
@@ -45,6 +45,7 @@ declare -A SUITE_SCRIPT=(
   [kata_patch]=tests/kata/kata_patch.sh
   [layer_cache_formats]=tests/e2e/layer_cache_formats.sh
   [guest_vm]=tests/vm/guest_vm.sh
+  [powercut]=tests/powercut/powercut.sh
   [sanitizers]=tests/sanitizers/run.sh
   [fuzz]=tests/fuzz/run.sh
   [snapshots_bench]=tests/bench/snapshots_bench.sh
@@ -73,6 +74,7 @@ declare -A PLAN_DEFAULT=(
   [kata_patch]="kata's src/runtime from the Go proxy at one release (4.1.0, else 3.29.0 while the proxy refuses 4.1.0): patch applies, shim builds, kata's own tests and katacheck"
   [layer_cache_formats]="tardev and genpolicy 3.20+ layer caches: tool -> daemon -> volume -> the stand-in's check"
   [guest_vm]="a real Linux guest (QEMU TCG) verifies every layer with dm-verity; tamper cases refused by the guest kernel"
+  [powercut]="10 power cuts (SIGKILLed QEMU guest: unsynced writes lost) of the daemon under the 4-client workload; every acknowledged mutation verified; lost-unsynced and no-op-sync controls"
   [sanitizers]="every cc_test under ASan+UBSan, a daemon smoke run under ASan"
   [fuzz]="five libFuzzer targets, 20 s each"
   [peers_bench]="figures: ours, containerd 1.6/2.4 overlayfs, nydus proxy mode, same client interleaved, 1000 snapshots (no thresholds)"
@@ -83,6 +85,7 @@ declare -A PLAN_LONG=(
   [crash]="1000 SIGKILLs"
   [kata_patch]="every supported kata release"
   [guest_vm]="a 42-layer image"
+  [powercut]="100 power cuts"
   [sanitizers]="every conformance case under the ASan daemon"
   [fuzz]="600 s per target"
   [peers_bench]="5 rounds, List of 10,000 snapshots, restart to serving + full Walk, RSS after restart"

@@ -28,8 +28,9 @@
 # kernel's order, commit=1) or the kernel's defaults. The last boot stops the
 # daemon with SIGTERM and powers off; e2fsck -fn checks the data disk.
 #
-# Default mode: 6 power cuts (about 2-3 minutes on a shared 2-core machine).
-# Long mode (GUEST_PULL_TEST_MODE=long): 60. POWERCUT_CUTS=N overrides;
+# Default mode: 10 power cuts, then the negative control's 2 (about 2.5
+# minutes on a shared 2-core machine). Long mode (GUEST_PULL_TEST_MODE=long):
+# 100 cuts. POWERCUT_CUTS=N overrides;
 # POWERCUT_SEED=S replays a run (the seed is printed). GUEST_PULL_DAEMON
 # skips the bazel build. keep=1 keeps the work dir (journal/, daemon.log of
 # every boot, console-N.log, data.img).
@@ -72,6 +73,7 @@ pc_initramfs() {
   mkdir -p "$stage"/{bin,dev,proc,sys,run,tmp,lib/modules,lib64}
   install -m 0755 "$work/workload" "$stage/init"
   install -m 0755 "$work/daemon" "$stage/bin/containerd-guest-pull-grpc"
+  gcc -shared -fPIC -O2 -o "$stage/lib/nosync.so" "$HERE/nosync.c"
   ldd "$work/daemon" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | sort -u |
     while IFS= read -r lib; do cp -L --parents "$lib" "$stage/"; done
   [[ -e "$stage/lib64/ld-linux-x86-64.so.2" ]] || { echo "no dynamic loader in the closure" >&2; return 1; }
@@ -85,14 +87,14 @@ pc_initramfs() {
 }
 
 crash_begin "power-cut suite" /tmp/gppowercut.XXXXXX
-for tool in qemu-system-x86_64 mkfs.ext4 e2fsck cpio ldd apt-get dpkg-deb; do
+for tool in qemu-system-x86_64 mkfs.ext4 e2fsck cpio ldd gcc apt-get dpkg-deb; do
   if ! command -v "$tool" >/dev/null; then
     h_skip "power-cut suite" "$tool not installed (scripts/install-deps.sh installs qemu-system-x86, e2fsprogs, cpio)"
     exit 0
   fi
 done
-cuts=6
-if h_long; then cuts=60; fi
+cuts=10
+if h_long; then cuts=100; fi
 cuts="${POWERCUT_CUTS:-$cuts}"
 
 started=$SECONDS
@@ -102,15 +104,35 @@ h_setup "build the daemon and the workload client" crash_build "$work" || exit 1
 h_setup "guest kernel and initramfs" pc_initramfs "$work" || exit 1
 h_figure "initramfs size" "$(($(stat -c %s "$work/initramfs.cpio") >> 20))" MiB
 
-mkdir -p "$work/run"
+# pc_run DIR OUT CUTS [FLAGS...]: the host driver on DIR; its output in OUT.
+pc_run() {
+  local dir="$1" out="$2" n="$3"
+  shift 3
+  mkdir -p "$dir"
+  "$work/workload" -mode powercut -work "$dir" -kernel "$(cat "$work/kernel.path")" \
+    -initrd "$work/initramfs.cpio" -kills "$n" -min-ms 500 -max-ms 6000 \
+    ${POWERCUT_SEED:+-seed "$POWERCUT_SEED"} "$@" >"$out" 2>&1
+}
+
 echo "powercut: $cuts power cuts of a QEMU guest running the daemon, work dir $work"
 status=0
-"$work/workload" -mode powercut -work "$work/run" -kernel "$(cat "$work/kernel.path")" \
-  -initrd "$work/initramfs.cpio" -kills "$cuts" -min-ms 500 -max-ms 6000 \
-  ${POWERCUT_SEED:+-seed "$POWERCUT_SEED"} >"$work/out.txt" 2>&1 || status=$?
+pc_run "$work/run" "$work/out.txt" "$cuts" || status=$?
 grep -E '^(seed|FINDING)' "$work/out.txt" | head -n 60 || true
 crash_count "$work/out.txt"
 if ((status != 0)); then
   h_fail "workload ran to the end" "$(tail -n 5 "$work/out.txt"; echo '--- daemon.log:'; tail -n 20 "$work/run/daemon.log" 2>/dev/null)"
+fi
+
+# Negative control: the same daemon with every sync a no-op (nosync.c) and
+# nothing unsynced written back (strict) must fail: acknowledged mutations
+# lost, or a start refused. Otherwise the test could not see a daemon that
+# stops syncing.
+echo "powercut: negative control, 2 cuts of the daemon with no-op syncs"
+pc_run "$work/nosync" "$work/nosync.txt" 2 -writeback strict -preload /lib/nosync.so || true
+if grep -qE '^CHECK (acknowledged mutations survived|daemon starts after every power cut): failed' "$work/nosync.txt"; then
+  h_pass "a daemon whose syncs do nothing fails this test (negative control)"
+  h_figure "negative control" "$(grep -E '^CHECK .*: failed' "$work/nosync.txt" | sed 's/^CHECK //' | paste -sd ';' -)"
+else
+  h_fail "a daemon whose syncs do nothing fails this test (negative control)" "$(grep -E '^(CHECK|FIGURE)' "$work/nosync.txt")"
 fi
 h_figure "suite time" "$((SECONDS - started))" s

@@ -274,6 +274,8 @@ func main() {
 	initrd := flag.String("initrd", "", "powercut: guest initramfs (this binary as /init, the daemon)")
 	accel := flag.String("accel", "tcg", "powercut: QEMU accelerator")
 	memory := flag.Int("memory", 1024, "powercut: guest MiB")
+	preload := flag.String("preload", "", "powercut: the daemon's LD_PRELOAD in the guest")
+	modes := flag.String("writeback", "strict,eager,default", "powercut: the guest writeback modes the boots cycle through")
 	flag.Parse()
 	if *mode == "powercut" {
 		if *work == "" || *kernel == "" || *initrd == "" {
@@ -281,7 +283,8 @@ func main() {
 			os.Exit(2)
 		}
 		fmt.Printf("seed %d\n", *seed)
-		powercutHostMain(*work, *kills, *clients, *minMs, *maxMs, *seed, *qemu, *kernel, *initrd, *accel, *memory)
+		powercutHostMain(*work, *kills, *clients, *minMs, *maxMs, *seed,
+			pcOptions{qemu: *qemu, kernel: *kernel, initrd: *initrd, accel: *accel, preload: *preload, modes: *modes, memory: *memory})
 		return
 	}
 	if *daemon == "" || *work == "" {

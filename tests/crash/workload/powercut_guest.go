@@ -257,6 +257,9 @@ func (g *guest) setup() (*driver, error) {
 		}
 	}
 	journalMirror = g.mirror
+	if g.boot.Preload != "" {
+		os.Setenv("LD_PRELOAD", g.boot.Preload) // the daemon is the only child
+	}
 	d := &driver{daemon: "/bin/containerd-guest-pull-grpc", root: "/data/root", work: work,
 		socket: filepath.Join(work, "s.sock"), config: filepath.Join(work, "config.toml"),
 		clients: g.boot.Clients, rng: rand.New(rand.NewSource(g.boot.Seed)), findings: Findings{},

@@ -37,12 +37,14 @@ var pcChecks = append([]string{
 
 type pcHost struct {
 	qemu, kernel, initrd, accel, work string
+	preload                           string   // the daemon's LD_PRELOAD in the guest
+	modes                             []string // writeback modes the boots cycle through
 	memory, clients, minMs, maxMs     int
 	rng                               *rand.Rand
 	f                                 Findings
 	outcomes                          map[string]int
 	acked, cuts, startupCuts          int
-	modes                             map[string]int
+	modeBoots                         map[string]int
 	syncedOK, syncedChecked           int
 	unsynced                          map[string]int // state -> cuts
 	prevUnsynced                      bool           // the last boot wrote its unsynced canary
@@ -288,14 +290,15 @@ func (h *pcHost) run(cuts int) error {
 	if err := mkfs(filepath.Join(h.work, "canary.img"), 32); err != nil {
 		return err
 	}
-	modes := []string{"strict", "eager", "default"}
+	modes := h.modes
 	first := h.rng.Intn(len(modes))
 	prev := ""
 	for boot := 0; boot <= cuts; boot++ {
 		b := &pcBoot{Boot: boot, Mode: modes[(first+boot)%len(modes)], Clients: h.clients, Seed: h.rng.Int63(),
 			Final: boot == cuts, Token: fmt.Sprintf("boot%d-%x", boot, h.rng.Int63()), Prev: prev}
 		b.StartupCut = !b.Final && boot > 0 && h.rng.Intn(5) == 0
-		h.modes[b.Mode]++
+		b.Preload = h.preload
+		h.modeBoots[b.Mode]++
 		if err := h.bootOnce(b); err != nil {
 			return err
 		}
@@ -333,7 +336,7 @@ func (h *pcHost) report() {
 	}
 	sort.Strings(outs)
 	var ms []string
-	for k, n := range h.modes {
+	for k, n := range h.modeBoots {
 		ms = append(ms, fmt.Sprintf("%s=%d", k, n))
 	}
 	sort.Strings(ms)
@@ -345,10 +348,23 @@ func (h *pcHost) report() {
 	fmt.Printf("FIGURE fsync'd canary intact: %d of %d cuts\n", h.syncedOK, h.syncedChecked)
 }
 
-func powercutHostMain(work string, cuts, clients, minMs, maxMs int, seed int64, qemu, kernel, initrd, accel string, memory int) {
-	h := &pcHost{qemu: qemu, kernel: kernel, initrd: initrd, accel: accel, work: work, memory: memory,
+// pcOptions are the -mode powercut flags.
+type pcOptions struct {
+	qemu, kernel, initrd, accel, preload, modes string
+	memory                                      int
+}
+
+func powercutHostMain(work string, cuts, clients, minMs, maxMs int, seed int64, o pcOptions) {
+	h := &pcHost{qemu: o.qemu, kernel: o.kernel, initrd: o.initrd, accel: o.accel, work: work, memory: o.memory,
+		preload: o.preload, modes: strings.Split(o.modes, ","),
 		clients: clients, minMs: minMs, maxMs: maxMs, rng: rand.New(rand.NewSource(seed)), f: Findings{},
-		outcomes: map[string]int{}, modes: map[string]int{}, unsynced: map[string]int{}}
+		outcomes: map[string]int{}, modeBoots: map[string]int{}, unsynced: map[string]int{}}
+	for _, m := range h.modes {
+		if m != "strict" && m != "eager" && m != "default" {
+			fmt.Fprintf(os.Stderr, "workload: -writeback %q: modes are strict, eager, default\n", o.modes)
+			os.Exit(2)
+		}
+	}
 	err := h.run(cuts)
 	h.report()
 	if err != nil {

@@ -31,9 +31,11 @@ type pcBoot struct {
 	// StartupCut: start the daemon and wait for the cut (no verify, no work).
 	StartupCut bool `json:"startup_cut,omitempty"`
 	// Final: verify, stop the daemon with SIGTERM, unmount, power off.
-	Final bool   `json:"final,omitempty"`
-	Token string `json:"token"` // this boot's canary content
-	Prev  string `json:"prev"`  // the previous boot's token ("" on the first)
+	Final bool `json:"final,omitempty"`
+	// Preload: LD_PRELOAD of the daemon (the negative control's no-sync shim).
+	Preload string `json:"preload,omitempty"`
+	Token   string `json:"token"` // this boot's canary content
+	Prev    string `json:"prev"`  // the previous boot's token ("" on the first)
 }
 
 type pcMsg struct {
