@@ -38,37 +38,26 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
-# shellcheck source=../harness/harness.sh
+# shellcheck source=tests/harness/harness.sh
 source "$HERE/../harness/harness.sh"
-# shellcheck source=../tools/peers.sh
+# shellcheck source=tests/tools/peers.sh
 source "$HERE/../tools/peers.sh"
-# shellcheck source=../crash/lib.sh
+# shellcheck source=tests/crash/lib.sh
 source "$HERE/../crash/lib.sh"
-
-# The guest's modules, in dependency order (ext4 is built into the kernel).
-readonly PC_MODULES=(
-  drivers/virtio/virtio_ring.ko
-  drivers/virtio/virtio.ko
-  drivers/virtio/virtio_pci_modern_dev.ko
-  drivers/virtio/virtio_pci_legacy_dev.ko
-  drivers/virtio/virtio_pci.ko
-  drivers/block/virtio_blk.ko
-  drivers/char/virtio_console.ko
-  fs/overlayfs/overlay.ko
-)
 
 # pc_initramfs WORK: WORK/initramfs.cpio (uncompressed: faster to unpack
 # under TCG) with WORK/workload as /init, WORK/daemon with the shared
-# libraries ldd finds for it, the modules; WORK/kernel.path.
+# libraries ldd finds for it, the guest_vm suite's modules (virtio disk and
+# serial, overlay; ext4 is built into the kernel); WORK/kernel.path.
 pc_initramfs() {
-  local work="$1" stage="$1/initramfs" kernel="" modules="" lib m line
+  local work="$1" stage="$1/initramfs" kernel="" modules=() lib m line
   while IFS= read -r line; do
     case "$line" in
       kernel=*) kernel="${line#kernel=}" ;;
-      modules=*) modules="${line#modules=}" ;;
+      module=*) modules+=("${line#module=}") ;;
     esac
   done < <(bash "$REPO/tests/vm/build_initramfs.sh" --kernel-only)
-  [[ -f "$kernel" && -d "$modules" ]] || { echo "no guest kernel" >&2; return 1; }
+  [[ -f "$kernel" && ${#modules[@]} -gt 0 ]] || { echo "no guest kernel" >&2; return 1; }
   echo "$kernel" >"$work/kernel.path"
   mkdir -p "$stage"/{bin,dev,proc,sys,run,tmp,lib/modules,lib64}
   install -m 0755 "$work/workload" "$stage/init"
@@ -79,9 +68,9 @@ pc_initramfs() {
   [[ -e "$stage/lib64/ld-linux-x86-64.so.2" ]] || { echo "no dynamic loader in the closure" >&2; return 1; }
   mknod -m 0600 "$stage/dev/console" c 5 1
   mknod -m 0666 "$stage/dev/null" c 1 3
-  for m in "${PC_MODULES[@]}"; do
-    install -D -m 0644 "$modules/kernel/$m" "$stage/lib/modules/$m"
-    echo "/lib/modules/$m" >>"$stage/lib/modules/powercut.list"
+  for m in "${modules[@]}"; do
+    install -m 0644 "$m" "$stage/lib/modules/"
+    echo "/lib/modules/${m##*/}" >>"$stage/lib/modules/powercut.list"
   done
   (cd "$stage" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet >"$work/initramfs.cpio")
 }

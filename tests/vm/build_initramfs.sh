@@ -13,9 +13,10 @@
 #   --agent PATH   the static agent (default bazel-bin/guest_agent/guest-agent)
 #   --cache DIR    cache dir (default $GUEST_VM_CACHE or /var/cache/guest-pull-vm)
 #   --kernel-only  only the kernel (for other initramfs builders, e.g.
-#                  tests/powercut): prints kernel= and modules=
+#                  tests/powercut): prints kernel= and one module=<.ko path>
+#                  per module above, in load order
 # Prints:  kernel=<vmlinuz path>
-#          initrd=<cpio.gz path>      (modules=<lib/modules/VERSION dir> with --kernel-only)
+#          initrd=<cpio.gz path>      (module=... lines instead with --kernel-only)
 # Exit: 0 ok, 1 failure (message on stderr), 2 usage.
 set -euo pipefail
 
@@ -105,7 +106,7 @@ build_cpio() {
 }
 
 main() {
-  local pkg version kdir kver agent_sum initrd kernel
+  local pkg version kdir kver agent_sum initrd kernel m
   mkdir -p "$CACHE"
   read -r pkg version < <(kernel_package)
   kdir="$CACHE/$pkg-$version"
@@ -117,7 +118,7 @@ main() {
   [[ -f "$kernel" ]] || die "no kernel image in $kdir"
   if ((KERNEL_ONLY)); then
     echo "kernel=$kernel"
-    echo "modules=$kdir/root/lib/modules/$kver"
+    for m in "${MODULES[@]}"; do echo "module=$kdir/root/lib/modules/$kver/kernel/$m"; done
     return 0
   fi
   agent_sum="$(sha256sum "$AGENT" | cut -c1-16)"

@@ -255,6 +255,16 @@ func report(f Findings, names []string) {
 	}
 }
 
+// tally lists counts as sorted "key=n" and sums them.
+func tally(counts map[string]int) (list []string, total int) {
+	for k, n := range counts {
+		list = append(list, fmt.Sprintf("%s=%d", k, n))
+		total += n
+	}
+	sort.Strings(list)
+	return list, total
+}
+
 func main() {
 	if os.Getpid() == 1 {
 		powercutGuestMain() // the power-cut guest's /init
@@ -351,13 +361,7 @@ func main() {
 	fmt.Printf("FIGURE sigkills: %d\n", rounds)
 	fmt.Printf("FIGURE sigkills during startup: %d\n", startupKills)
 	fmt.Printf("FIGURE acknowledged mutations verified: %d\n", acked)
-	var outs []string
-	total := 0
-	for k, n := range fig.Outcomes {
-		outs = append(outs, fmt.Sprintf("%s=%d", k, n))
-		total += n
-	}
-	sort.Strings(outs)
+	outs, total := tally(fig.Outcomes)
 	fmt.Printf("FIGURE in-flight mutations resolved: %d %v\n", total, outs)
 	if fatal != nil {
 		fmt.Fprintf(os.Stderr, "workload: %v\n", fatal)

@@ -308,7 +308,7 @@ func (g *guest) run() error {
 	}
 	go func() {
 		err := <-d.waitCh
-		g.send(pcMsg{T: "fatal", Text: fmt.Sprintf("the daemon exited during the workload: %v", err)})
+		g.send(pcMsg{T: "fatal", Text: fmt.Sprintf("the daemon died during the workload: %v", err)})
 	}()
 	if err := g.send(pcMsg{T: "work"}); err != nil {
 		return err

@@ -19,7 +19,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 )
@@ -313,13 +312,7 @@ func (h *pcHost) run(cuts int) error {
 
 func (h *pcHost) report() {
 	lost := h.unsynced["missing"] + h.unsynced["empty"] + h.unsynced["short"]
-	written := 0
-	var states []string
-	for s, n := range h.unsynced {
-		written += n
-		states = append(states, fmt.Sprintf("%s=%d", s, n))
-	}
-	sort.Strings(states)
+	states, written := tally(h.unsynced)
 	if written > 0 && lost == 0 {
 		h.f.add("unsynced writes are lost in a power cut (control)",
 			"the unsynced canary survived all %d cuts %v: the cut does not lose what the guest did not sync, so this run proves nothing", written, states)
@@ -328,18 +321,8 @@ func (h *pcHost) report() {
 	if written == 0 {
 		fmt.Println("SKIP unsynced writes are lost in a power cut (control): no cut was checked by a later boot")
 	}
-	var outs []string
-	total := 0
-	for k, n := range h.outcomes {
-		outs = append(outs, fmt.Sprintf("%s=%d", k, n))
-		total += n
-	}
-	sort.Strings(outs)
-	var ms []string
-	for k, n := range h.modeBoots {
-		ms = append(ms, fmt.Sprintf("%s=%d", k, n))
-	}
-	sort.Strings(ms)
+	outs, total := tally(h.outcomes)
+	ms, _ := tally(h.modeBoots)
 	fmt.Printf("FIGURE power cuts: %d (%d during daemon startup)\n", h.cuts, h.startupCuts)
 	fmt.Printf("FIGURE boots by guest writeback mode: %v\n", ms)
 	fmt.Printf("FIGURE acknowledged mutations verified: %d\n", h.acked)
