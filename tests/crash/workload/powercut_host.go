@@ -46,7 +46,9 @@ type pcHost struct {
 	modeBoots                         map[string]int
 	syncedOK, syncedChecked           int
 	unsynced                          map[string]int // state -> cuts
-	prevUnsynced                      bool           // the last boot wrote its unsynced canary
+	toWork, worked                    time.Duration  // QEMU start to the workload, workload to cut
+	workBoots                         int
+	prevUnsynced                      bool // the last boot wrote its unsynced canary
 }
 
 func (h *pcHost) journal(c int) string { return journalPath(filepath.Join(h.work, "journal"), c) }
@@ -123,6 +125,7 @@ func (h *pcHost) bootOnce(b *pcBoot) error {
 	}
 	exitCh := make(chan error, 1)
 	go func() { exitCh <- cmd.Wait() }()
+	started, workAt := time.Now(), time.Time{}
 	killed := false
 	kill := func() {
 		if !killed {
@@ -201,9 +204,15 @@ func (h *pcHost) bootOnce(b *pcBoot) error {
 					h.outcomes[k] += n
 				}
 			case "work":
+				workAt = time.Now()
+				h.toWork += workAt.Sub(started)
+				h.workBoots++
 				cutAt = time.After(time.Duration(h.minMs+h.rng.Intn(h.maxMs-h.minMs+1)) * time.Millisecond)
 			case "canary-written":
 				kill()
+				if !workAt.IsZero() {
+					h.worked += time.Since(workAt)
+				}
 				h.prevUnsynced = true
 				h.cuts++
 				if b.StartupCut {
@@ -329,6 +338,10 @@ func (h *pcHost) report() {
 	fmt.Printf("FIGURE in-flight mutations resolved: %d %v\n", total, outs)
 	fmt.Printf("FIGURE unsynced canary lost: %d of %d cuts %v\n", lost, written, states)
 	fmt.Printf("FIGURE fsync'd canary intact: %d of %d cuts\n", h.syncedOK, h.syncedChecked)
+	if h.workBoots > 0 {
+		fmt.Printf("FIGURE mean QEMU start to workload (boot, daemon start, verify): %.1f s\n", h.toWork.Seconds()/float64(h.workBoots))
+		fmt.Printf("FIGURE mean workload before the cut: %.1f s\n", h.worked.Seconds()/float64(h.workBoots))
+	}
 }
 
 // pcOptions are the -mode powercut flags.
