@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/containerd/containerd/errdefs"
@@ -33,6 +34,11 @@ type client struct {
 	acked   int
 	// guestPull: some steps are CRI-labelled Prepares of guest-pull layers.
 	guestPull bool
+	// direct: files go straight into the writable directory the mounts name
+	// (overlay upperdir, bind source) instead of through a mount: unmounting
+	// an overlay syncs its upper filesystem, which would hide a daemon that
+	// does not flush a layer itself at Commit (the power-cut suite).
+	direct bool
 	// unexpected collects RPC errors that were not caused by the kill.
 	unexpected []string
 }
@@ -196,7 +202,11 @@ func (c *client) prepareWriteCommit(ctx context.Context, committed []string) boo
 	for i := 0; i < 1+c.rng.Intn(3); i++ {
 		files[fmt.Sprintf("%s/f%d", k, i)] = fmt.Sprintf("%s %d %d", k, i, c.rng.Int63())
 	}
-	if err := writeThrough(mounts, filepath.Join(c.scratch, k), files); err != nil {
+	write := writeThrough
+	if c.direct {
+		write = writeDirect
+	}
+	if err := write(mounts, filepath.Join(c.scratch, k), files); err != nil {
 		c.unexpected = append(c.unexpected, "write through mounts of "+k+": "+err.Error())
 		return false
 	}
@@ -229,6 +239,38 @@ func writeThrough(mounts []mount.Mount, target string, files map[string]string) 
 		werr = err
 	}
 	return werr
+}
+
+// writeDirect writes files into the one writable directory of mounts, as
+// writes through them would leave them, without a mount.
+func writeDirect(mounts []mount.Mount, _ string, files map[string]string) error {
+	if len(mounts) != 1 {
+		return fmt.Errorf("mounts %+v: want one", mounts)
+	}
+	dir := ""
+	switch m := mounts[0]; m.Type {
+	case "bind":
+		dir = m.Source
+	case "overlay":
+		for _, o := range m.Options {
+			if strings.HasPrefix(o, "upperdir=") {
+				dir = strings.TrimPrefix(o, "upperdir=")
+			}
+		}
+	}
+	if dir == "" {
+		return fmt.Errorf("mounts %+v: no writable directory", mounts)
+	}
+	for p, content := range files {
+		full := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func unmount(target string) error {

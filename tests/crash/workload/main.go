@@ -47,6 +47,7 @@ type driver struct {
 	logw                               io.Writer // daemon output; nil: <work>/daemon.log
 	dialTries                          int       // 20 ms apart; 0: 300
 	guestPull                          bool      // clients also make CRI-labelled guest-pull layers
+	writeDirect                        bool      // clients write layer files without a mount (client.direct)
 }
 
 func (d *driver) start() error {
@@ -168,7 +169,7 @@ func (d *driver) runClients(conn *grpc.ClientConn, stop func(), onDone func(*cli
 		}
 		defer j.Close()
 		cs = append(cs, &client{id: c, sn: sn, j: j, m: m, rng: rand.New(rand.NewSource(d.rng.Int63())),
-			scratch: filepath.Join(d.work, "mnt"), guestPull: d.guestPull})
+			scratch: filepath.Join(d.work, "mnt"), guestPull: d.guestPull, direct: d.writeDirect})
 	}
 	var wg sync.WaitGroup
 	for _, c := range cs {

@@ -263,7 +263,7 @@ func (g *guest) setup() (*driver, error) {
 	d := &driver{daemon: "/bin/containerd-guest-pull-grpc", root: "/data/root", work: work,
 		socket: filepath.Join(work, "s.sock"), config: filepath.Join(work, "config.toml"),
 		clients: g.boot.Clients, rng: rand.New(rand.NewSource(g.boot.Seed)), findings: Findings{},
-		logw: g, dialTries: 6000, guestPull: true}
+		logw: g, dialTries: 6000, guestPull: true, writeDirect: true}
 	return d, os.WriteFile(d.config, []byte("version = 1\n"), 0o644)
 }
 
