@@ -10,9 +10,10 @@
 # (tests/crash/workload/powercut_guest.go, static Go) and the daemon with its
 # shared libraries; the daemon's root on an ext4 virtio disk (a raw file
 # here, cache=writeback), a second small ext4 disk for the canaries. The
-# crash suite's 4 clients run in the guest (Prepare, writes through the real
-# overlay mounts, Commit, View, Remove, Update of labels, CRI-labelled
-# guest-pull layers) and stream every journal record to the host, which keeps
+# crash suite's 4 clients run in the guest (Prepare, files written straight
+# into the snapshot's writable directory: an overlay unmount would sync the
+# filesystem for the daemon; Commit, View, Remove, Update of labels,
+# CRI-labelled guest-pull layers) and stream every journal record to the host, which keeps
 # it before the client goes on. At a random moment of the workload (one cut
 # in five: of the daemon's startup recovery) the host asks the guest to write
 # a canary file without any sync and SIGKILLs QEMU as soon as it is written.

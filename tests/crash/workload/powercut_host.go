@@ -46,8 +46,8 @@ type pcHost struct {
 	modeBoots                         map[string]int
 	syncedOK, syncedChecked           int
 	unsynced                          map[string]int // state -> cuts
-	toWork, worked                    time.Duration  // QEMU start to the workload, workload to cut
-	workBoots                         int
+	toDaemon, toWork, worked          time.Duration  // QEMU start to the daemon, to the workload; workload to cut
+	daemonBoots, workBoots            int
 	prevUnsynced                      bool // the last boot wrote its unsynced canary
 }
 
@@ -193,6 +193,8 @@ func (h *pcHost) bootOnce(b *pcBoot) error {
 				h.appendFile(filepath.Join(h.work, "daemon.log"), m.Text)
 			case "daemon-started":
 				h.appendFile(filepath.Join(h.work, "daemon.log"), fmt.Sprintf("--- %s: daemon started\n", tag))
+				h.toDaemon += time.Since(started)
+				h.daemonBoots++
 				if b.StartupCut {
 					cutAt = time.After(time.Duration(h.rng.Intn(1500)) * time.Millisecond)
 				}
@@ -339,6 +341,7 @@ func (h *pcHost) report() {
 	fmt.Printf("FIGURE unsynced canary lost: %d of %d cuts %v\n", lost, written, states)
 	fmt.Printf("FIGURE fsync'd canary intact: %d of %d cuts\n", h.syncedOK, h.syncedChecked)
 	if h.workBoots > 0 {
+		fmt.Printf("FIGURE mean QEMU start to daemon start: %.1f s\n", h.toDaemon.Seconds()/float64(h.daemonBoots))
 		fmt.Printf("FIGURE mean QEMU start to workload (boot, daemon start, verify): %.1f s\n", h.toWork.Seconds()/float64(h.workBoots))
 		fmt.Printf("FIGURE mean workload before the cut: %.1f s\n", h.worked.Seconds()/float64(h.workBoots))
 	}
