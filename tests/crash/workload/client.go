@@ -225,16 +225,7 @@ func writeThrough(mounts []mount.Mount, target string, files map[string]string) 
 	if err := mount.All(mounts, target); err != nil {
 		return fmt.Errorf("mount %+v: %v", mounts, err)
 	}
-	var werr error
-	for p, content := range files {
-		full := filepath.Join(target, p)
-		if werr = os.MkdirAll(filepath.Dir(full), 0o755); werr != nil {
-			break
-		}
-		if werr = os.WriteFile(full, []byte(content), 0o644); werr != nil {
-			break
-		}
-	}
+	werr := writeFiles(target, files)
 	if err := unmount(target); err != nil && werr == nil {
 		werr = err
 	}
@@ -261,6 +252,11 @@ func writeDirect(mounts []mount.Mount, _ string, files map[string]string) error 
 	if dir == "" {
 		return fmt.Errorf("mounts %+v: no writable directory", mounts)
 	}
+	return writeFiles(dir, files)
+}
+
+// writeFiles writes files (relative paths) under dir.
+func writeFiles(dir string, files map[string]string) error {
 	for p, content := range files {
 		full := filepath.Join(dir, p)
 		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
