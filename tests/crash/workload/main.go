@@ -7,6 +7,9 @@
 // every problem, then one "CHECK <check>: ok|failed (N)" per check and
 // "FIGURE <name>: <value>" lines; it exits 0 even when a check failed
 // (the suite counts the CHECK lines), non-zero only when it could not run.
+// -mode powercut drives the power-cut suite (tests/powercut: the daemon in a
+// QEMU guest that is killed hard, powercut_host.go); run as pid 1, the same
+// binary is that guest's /init (powercut_guest.go).
 package main
 
 import (
