@@ -23,7 +23,7 @@ source tests/harness/harness.sh
 readonly SUITES=(unit conformance crash faults cri images deploy config_merge
                  foundation recovery rolling_update stalls standin_selftest functional
                  compatibility stability deployments kata_patch
-                 layer_cache_formats guest_vm deployments_vm sanitizers fuzz
+                 layer_cache_formats guest_vm deployments_vm sanitizers fuzz powercut
                  snapshots_bench peers_bench verity_bench)
 # The script of each suite (unit is bazel test, run_unit below).
 declare -A SUITE_SCRIPT=(
@@ -47,6 +47,7 @@ declare -A SUITE_SCRIPT=(
   [layer_cache_formats]=tests/e2e/layer_cache_formats.sh
   [guest_vm]=tests/vm/guest_vm.sh
   [deployments_vm]=tests/e2e/deployments_vm.sh
+  [powercut]=tests/powercut/powercut.sh
   [sanitizers]=tests/sanitizers/run.sh
   [fuzz]=tests/fuzz/run.sh
   [snapshots_bench]=tests/bench/snapshots_bench.sh
@@ -78,6 +79,7 @@ declare -A PLAN_DEFAULT=(
   [guest_vm]="a real Linux guest (QEMU TCG) verifies every layer with dm-verity; tamper cases refused by the guest kernel"
   [deployments_vm]="crictl kata pods on containerd 2.4.2 with the deploy configs, the shim in VM mode (a real guest, dm-verity): scenarios 1, 4, 7, tamper cases refused by the guest kernel, boot figures"
   [sanitizers]="every cc_test under ASan+UBSan, a daemon smoke run under ASan, the core stress and layer cache tests under TSan"
+  [powercut]="6 power cuts (SIGKILLed QEMU guest: unsynced writes lost) of the daemon under the 4-client workload; every acknowledged mutation verified; lost-unsynced canary and no-op sync/syncfs daemons must fail"
   [fuzz]="five libFuzzer targets, 20 s each"
   [peers_bench]="figures: ours, containerd 1.6/2.4 overlayfs, nydus proxy mode, same client interleaved, 1000 snapshots (no thresholds)"
   [snapshots_bench]="figures: snapshot operations, ours vs overlayfs (no thresholds)"
@@ -89,6 +91,7 @@ declare -A PLAN_LONG=(
   [guest_vm]="a 42-layer image"
   [deployments_vm]="containerd 1.7.35 and 2.2.9"
   [sanitizers]="every conformance case under the ASan daemon, each TSan test 5 times"
+  [powercut]="100 power cuts"
   [fuzz]="600 s per target"
   [peers_bench]="5 rounds, List of 10,000 snapshots, restart to serving + full Walk, RSS after restart"
   [config_merge]="containerd 2.2.9's default config"

@@ -9,17 +9,21 @@
 # else. Both are cached per machine, keyed by the kernel package version and
 # the agent's sha256; concurrent callers serialise on a lock.
 #
-# Usage: build_initramfs.sh [--agent PATH] [--cache DIR]
-#   --agent PATH  the static agent (default bazel-bin/guest_agent/guest-agent)
-#   --cache DIR   cache dir (default $GUEST_VM_CACHE or /var/cache/guest-pull-vm)
+# Usage: build_initramfs.sh [--agent PATH] [--cache DIR] [--kernel-only]
+#   --agent PATH   the static agent (default bazel-bin/guest_agent/guest-agent)
+#   --cache DIR    cache dir (default $GUEST_VM_CACHE or /var/cache/guest-pull-vm)
+#   --kernel-only  only the kernel (for other initramfs builders, e.g.
+#                  tests/powercut): prints kernel= and one module=<.ko path>
+#                  per module above, in load order
 # Prints:  kernel=<vmlinuz path>
-#          initrd=<cpio.gz path>
+#          initrd=<cpio.gz path>      (module=... lines instead with --kernel-only)
 # Exit: 0 ok, 1 failure (message on stderr), 2 usage.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 AGENT="$REPO/bazel-bin/guest_agent/guest-agent"
 CACHE="${GUEST_VM_CACHE:-/var/cache/guest-pull-vm}"
+KERNEL_ONLY=0
 readonly KERNEL_META=linux-image-cloud-amd64
 # Dependency order: verity needs reed_solomon (FEC), dm-mod and dm-bufio; the
 # virtio transport before the console (the agent's port) and block drivers.
@@ -46,6 +50,7 @@ while (($#)); do
   case "$1" in
     --agent) AGENT="${2:?}"; shift 2 ;;
     --cache) CACHE="${2:?}"; shift 2 ;;
+    --kernel-only) KERNEL_ONLY=1; shift ;;
     -h | --help) usage ;;
     *) echo "build_initramfs: unknown argument $1" >&2; usage ;;
   esac
@@ -53,8 +58,8 @@ done
 for t in apt-get apt-cache dpkg-deb cpio gzip sha256sum flock readelf; do
   command -v "$t" >/dev/null || die "missing tool: $t"
 done
-[[ -x "$AGENT" ]] || die "agent not found at $AGENT (bazel build //guest_agent:guest-agent)"
-! readelf -l "$AGENT" 2>/dev/null | grep -q 'Requesting program interpreter' || die "$AGENT is not statically linked"
+((KERNEL_ONLY)) || [[ -x "$AGENT" ]] || die "agent not found at $AGENT (bazel build //guest_agent:guest-agent)"
+((KERNEL_ONLY)) || ! readelf -l "$AGENT" 2>/dev/null | grep -q 'Requesting program interpreter' || die "$AGENT is not statically linked"
 
 # The concrete kernel package and version behind the metapackage.
 kernel_package() {
@@ -101,17 +106,22 @@ build_cpio() {
 }
 
 main() {
-  local pkg version kdir kver agent_sum initrd kernel
+  local pkg version kdir kver agent_sum initrd kernel m
   mkdir -p "$CACHE"
   read -r pkg version < <(kernel_package)
   kdir="$CACHE/$pkg-$version"
-  agent_sum="$(sha256sum "$AGENT" | cut -c1-16)"
   exec 9>"$CACHE/.lock"
   flock -w 900 9 || die "cache lock $CACHE/.lock busy for 900 s"
   fetch_kernel "$pkg" "$version" "$kdir"
   kver="$(ls "$kdir/root/lib/modules")"
   kernel="$kdir/root/boot/vmlinuz-$kver"
   [[ -f "$kernel" ]] || die "no kernel image in $kdir"
+  if ((KERNEL_ONLY)); then
+    echo "kernel=$kernel"
+    for m in "${MODULES[@]}"; do echo "module=$kdir/root/lib/modules/$kver/kernel/$m"; done
+    return 0
+  fi
+  agent_sum="$(sha256sum "$AGENT" | cut -c1-16)"
   initrd="$CACHE/initramfs-$version-$agent_sum.cpio.gz"
   [[ -f "$initrd" ]] || build_cpio "$kdir" "$kver" "$initrd"
   echo "kernel=$kernel"

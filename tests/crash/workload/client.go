@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/containerd/containerd/errdefs"
@@ -31,6 +32,13 @@ type client struct {
 	rng     *rand.Rand
 	scratch string // mount points
 	acked   int
+	// guestPull: some steps are CRI-labelled Prepares of guest-pull layers.
+	guestPull bool
+	// direct: files go straight into the writable directory the mounts name
+	// (overlay upperdir, bind source) instead of through a mount: unmounting
+	// an overlay syncs its upper filesystem, which would hide a daemon that
+	// does not flush a layer itself at Commit (the power-cut suite).
+	direct bool
 	// unexpected collects RPC errors that were not caused by the kill.
 	unexpected []string
 }
@@ -138,9 +146,40 @@ func (c *client) step(ctx context.Context) bool {
 			_, err := c.sn.View(ctx, k, parent)
 			return err
 		})
+	case c.guestPull && r >= 85:
+		return c.guestPullLayer(ctx)
 	default:
 		return c.prepareWriteCommit(ctx, committed)
 	}
+}
+
+// guestPullLayer makes a guest-pull layer as containerd's CRI plugin asks
+// for one (its labels on the extraction key); the daemon answers
+// AlreadyExists with the layer committed under the target name. Its parent
+// is another guest-pull layer or none.
+func (c *client) guestPullLayer(ctx context.Context) bool {
+	var remotes []string
+	for _, k := range c.keys("committed") {
+		if c.m[k].Remote {
+			remotes = append(remotes, k)
+		}
+	}
+	parent := ""
+	if len(remotes) > 0 && c.rng.Intn(2) == 0 {
+		parent = c.pick(remotes)
+	}
+	target := c.newKey("remote")
+	op := Op{Kind: "gpprepare", Key: "extract-" + target, Name: target, Parent: parent}
+	return c.do(op, func() error {
+		_, err := c.sn.Prepare(ctx, op.Key, parent, snapshots.WithLabels(gpLabels(target)))
+		if errdefs.IsAlreadyExists(err) {
+			return nil
+		}
+		if err == nil {
+			return fmt.Errorf("guest-pull Prepare answered OK instead of AlreadyExists")
+		}
+		return err
+	})
 }
 
 // prepareWriteCommit prepares an active snapshot (on a committed parent or
@@ -163,7 +202,11 @@ func (c *client) prepareWriteCommit(ctx context.Context, committed []string) boo
 	for i := 0; i < 1+c.rng.Intn(3); i++ {
 		files[fmt.Sprintf("%s/f%d", k, i)] = fmt.Sprintf("%s %d %d", k, i, c.rng.Int63())
 	}
-	if err := writeThrough(mounts, filepath.Join(c.scratch, k), files); err != nil {
+	write := writeThrough
+	if c.direct {
+		write = writeDirect
+	}
+	if err := write(mounts, filepath.Join(c.scratch, k), files); err != nil {
 		c.unexpected = append(c.unexpected, "write through mounts of "+k+": "+err.Error())
 		return false
 	}
@@ -182,20 +225,48 @@ func writeThrough(mounts []mount.Mount, target string, files map[string]string) 
 	if err := mount.All(mounts, target); err != nil {
 		return fmt.Errorf("mount %+v: %v", mounts, err)
 	}
-	var werr error
-	for p, content := range files {
-		full := filepath.Join(target, p)
-		if werr = os.MkdirAll(filepath.Dir(full), 0o755); werr != nil {
-			break
-		}
-		if werr = os.WriteFile(full, []byte(content), 0o644); werr != nil {
-			break
-		}
-	}
+	werr := writeFiles(target, files)
 	if err := unmount(target); err != nil && werr == nil {
 		werr = err
 	}
 	return werr
+}
+
+// writeDirect writes files into the one writable directory of mounts, as
+// writes through them would leave them, without a mount.
+func writeDirect(mounts []mount.Mount, _ string, files map[string]string) error {
+	if len(mounts) != 1 {
+		return fmt.Errorf("mounts %+v: want one", mounts)
+	}
+	dir := ""
+	switch m := mounts[0]; m.Type {
+	case "bind":
+		dir = m.Source
+	case "overlay":
+		for _, o := range m.Options {
+			if strings.HasPrefix(o, "upperdir=") {
+				dir = strings.TrimPrefix(o, "upperdir=")
+			}
+		}
+	}
+	if dir == "" {
+		return fmt.Errorf("mounts %+v: no writable directory", mounts)
+	}
+	return writeFiles(dir, files)
+}
+
+// writeFiles writes files (relative paths) under dir.
+func writeFiles(dir string, files map[string]string) error {
+	for p, content := range files {
+		full := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func unmount(target string) error {

@@ -30,9 +30,15 @@ type Op struct {
 
 // Journal appends records to one client's file, fsync'ing each.
 type Journal struct {
-	f   *os.File
-	seq int
+	f    *os.File
+	path string
+	seq  int
 }
+
+// journalMirror, when set, receives every record after it is on disk and
+// before Write returns (the power-cut guest sends it to the host, which
+// outlives the guest's disk).
+var journalMirror func(path string, line []byte) error
 
 func OpenJournal(path string) (*Journal, error) {
 	ops, err := ReadJournal(path)
@@ -43,7 +49,7 @@ func OpenJournal(path string) (*Journal, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := &Journal{f: f}
+	j := &Journal{f: f, path: path}
 	for _, op := range ops {
 		if op.Seq > j.seq {
 			j.seq = op.Seq
@@ -67,7 +73,13 @@ func (j *Journal) Write(op Op, state string) error {
 	if _, err := j.f.Write(append(b, '\n')); err != nil {
 		return err
 	}
-	return j.f.Sync()
+	if err := j.f.Sync(); err != nil {
+		return err
+	}
+	if journalMirror != nil {
+		return journalMirror(j.path, b)
+	}
+	return nil
 }
 
 // ReadJournal returns the records of a journal file (none if missing).

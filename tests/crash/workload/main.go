@@ -7,12 +7,16 @@
 // every problem, then one "CHECK <check>: ok|failed (N)" per check and
 // "FIGURE <name>: <value>" lines; it exits 0 even when a check failed
 // (the suite counts the CHECK lines), non-zero only when it could not run.
+// -mode powercut drives the power-cut suite (tests/powercut: the daemon in a
+// QEMU guest that is killed hard, powercut_host.go); run as pid 1, the same
+// binary is that guest's /init (powercut_guest.go).
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand"
 	"os"
 	"os/exec"
@@ -43,16 +47,24 @@ type driver struct {
 	cmd                                *exec.Cmd
 	findings                           Findings
 	waitCh                             chan error
+	logw                               io.Writer // daemon output; nil: <work>/daemon.log
+	dialTries                          int       // 20 ms apart; 0: 300
+	guestPull                          bool      // clients also make CRI-labelled guest-pull layers
+	writeDirect                        bool      // clients write layer files without a mount (client.direct)
 }
 
 func (d *driver) start() error {
-	logf, err := os.OpenFile(filepath.Join(d.work, "daemon.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
+	logw := d.logw
+	if logw == nil {
+		logf, err := os.OpenFile(filepath.Join(d.work, "daemon.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return err
+		}
+		defer logf.Close()
+		logw = logf
 	}
-	defer logf.Close()
 	d.cmd = exec.Command(d.daemon, "--address="+d.socket, "--root="+d.root, "--config="+d.config, "--log-level=info")
-	d.cmd.Stdout, d.cmd.Stderr = logf, logf
+	d.cmd.Stdout, d.cmd.Stderr = logw, logw
 	if err := d.cmd.Start(); err != nil {
 		d.cmd = nil
 		return err
@@ -65,7 +77,11 @@ func (d *driver) start() error {
 
 // dial waits for the socket; an exit of the daemon is an error.
 func (d *driver) dial(ctx context.Context) (*grpc.ClientConn, error) {
-	for i := 0; i < 300; i++ {
+	tries := d.dialTries
+	if tries == 0 {
+		tries = 300
+	}
+	for i := 0; i < tries; i++ {
 		select {
 		case err := <-d.waitCh:
 			d.cmd, d.waitCh = nil, nil
@@ -80,7 +96,7 @@ func (d *driver) dial(ctx context.Context) (*grpc.ClientConn, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return nil, fmt.Errorf("socket %s not up in 6 s", d.socket)
+	return nil, fmt.Errorf("socket %s not up in %d ms", d.socket, tries*20)
 }
 
 func (d *driver) kill() {
@@ -128,6 +144,12 @@ func mountAll(mounts []mount.Mount, target string) error {
 
 // workRound runs the clients until the daemon is killed after `delay`.
 func (d *driver) workRound(conn *grpc.ClientConn, delay time.Duration) (acked int, err error) {
+	return d.runClients(conn, func() { time.Sleep(delay); d.kill() }, nil)
+}
+
+// runClients runs the clients (at most 60 s) while `stop` runs, then waits
+// for them; onDone, when set, sees each client as it stops.
+func (d *driver) runClients(conn *grpc.ClientConn, stop func(), onDone func(*client)) (acked int, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	sn := newSnapshotter(conn)
@@ -150,15 +172,20 @@ func (d *driver) workRound(conn *grpc.ClientConn, delay time.Duration) (acked in
 		}
 		defer j.Close()
 		cs = append(cs, &client{id: c, sn: sn, j: j, m: m, rng: rand.New(rand.NewSource(d.rng.Int63())),
-			scratch: filepath.Join(d.work, "mnt")})
+			scratch: filepath.Join(d.work, "mnt"), guestPull: d.guestPull, direct: d.writeDirect})
 	}
 	var wg sync.WaitGroup
 	for _, c := range cs {
 		wg.Add(1)
-		go func(c *client) { defer wg.Done(); c.run(ctx) }(c)
+		go func(c *client) {
+			defer wg.Done()
+			c.run(ctx)
+			if onDone != nil {
+				onDone(c)
+			}
+		}(c)
 	}
-	time.Sleep(delay)
-	d.kill()
+	stop()
 	wg.Wait()
 	for _, c := range cs {
 		acked += c.acked
@@ -232,7 +259,20 @@ func report(f Findings, names []string) {
 	}
 }
 
+// tally lists counts as sorted "key=n" and sums them.
+func tally(counts map[string]int) (list []string, total int) {
+	for k, n := range counts {
+		list = append(list, fmt.Sprintf("%s=%d", k, n))
+		total += n
+	}
+	sort.Strings(list)
+	return list, total
+}
+
 func main() {
+	if os.Getpid() == 1 {
+		powercutGuestMain() // the power-cut guest's /init
+	}
 	daemon := flag.String("daemon", "", "daemon binary")
 	work := flag.String("work", "", "work dir (root, journals, logs)")
 	kills := flag.Int("kills", 200, "SIGKILLs")
@@ -243,7 +283,24 @@ func main() {
 	mode := flag.String("mode", "crash", "crash, faults or fullfs")
 	shim := flag.String("shim", "", "faults: the LD_PRELOAD fault shim")
 	maxN := flag.Int("max-n", 30, "faults: the most calls of one kind tried per RPC")
+	qemu := flag.String("qemu", "qemu-system-x86_64", "powercut: QEMU")
+	kernel := flag.String("kernel", "", "powercut: guest kernel")
+	initrd := flag.String("initrd", "", "powercut: guest initramfs (this binary as /init, the daemon)")
+	accel := flag.String("accel", "tcg", "powercut: QEMU accelerator")
+	memory := flag.Int("memory", 1024, "powercut: guest MiB")
+	preload := flag.String("preload", "", "powercut: the daemon's LD_PRELOAD in the guest")
+	modes := flag.String("writeback", "strict,eager,default", "powercut: the guest writeback modes the boots cycle through")
 	flag.Parse()
+	if *mode == "powercut" {
+		if *work == "" || *kernel == "" || *initrd == "" {
+			fmt.Fprintln(os.Stderr, "usage: workload -mode powercut -work DIR -kernel K -initrd I [-kills N] [-seed S]")
+			os.Exit(2)
+		}
+		fmt.Printf("seed %d\n", *seed)
+		powercutHostMain(*work, *kills, *clients, *minMs, *maxMs, *seed,
+			pcOptions{qemu: *qemu, kernel: *kernel, initrd: *initrd, accel: *accel, preload: *preload, modes: *modes, memory: *memory})
+		return
+	}
 	if *daemon == "" || *work == "" {
 		fmt.Fprintln(os.Stderr, "usage: workload -daemon BIN -work DIR [-kills N] [-seed S]")
 		os.Exit(2)
@@ -308,13 +365,7 @@ func main() {
 	fmt.Printf("FIGURE sigkills: %d\n", rounds)
 	fmt.Printf("FIGURE sigkills during startup: %d\n", startupKills)
 	fmt.Printf("FIGURE acknowledged mutations verified: %d\n", acked)
-	var outs []string
-	total := 0
-	for k, n := range fig.Outcomes {
-		outs = append(outs, fmt.Sprintf("%s=%d", k, n))
-		total += n
-	}
-	sort.Strings(outs)
+	outs, total := tally(fig.Outcomes)
 	fmt.Printf("FIGURE in-flight mutations resolved: %d %v\n", total, outs)
 	if fatal != nil {
 		fmt.Fprintf(os.Stderr, "workload: %v\n", fatal)
