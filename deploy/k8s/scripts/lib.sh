@@ -42,7 +42,8 @@ CONFIG_SOURCE="${CONFIG_SOURCE:-$PAYLOAD_DIR/config/config.toml}"
 # "true": CONFIG_SOURCE replaces a different host config (ConfigMap-managed).
 CONFIG_OVERWRITE="${CONFIG_OVERWRITE:-false}"
 UNIT_NAME="guest-pull-snapshotter.service"
-UNIT_PATH="/etc/systemd/system/$UNIT_NAME"
+# Host path of the unit (tests point it into a scratch directory).
+UNIT_PATH="${UNIT_PATH:-/etc/systemd/system/$UNIT_NAME}"
 BINARIES=(containerd-guest-pull-grpc guest-pull-overlayfs guest-pull-verity)
 # "patched" (default): rootfs mounts of type fuse.guest-pull-overlayfs, for
 # a kata runtime with deploy/kata/<release>/0001-guest-pull-rootfs.patch.
