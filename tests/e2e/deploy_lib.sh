@@ -12,7 +12,7 @@
 #                              node's install root $DEP_HOST)
 #   dep_containerd_config V    writes the config of version V (see below)
 #   dep_make install|uninstall `make -C deploy` with KATA_MODE=$DEP_KATA_MODE
-#   dep_daemonset_uninstall    the DaemonSet's preStop script (uninstall.sh)
+#   dep_daemonset SCRIPT       the DaemonSet's install.sh or preStop uninstall.sh
 #   dep_daemon_config          the installed daemon config + the suite's policy
 #   crictl ARGS...             crictl against the current containerd
 #   dep_pod NAME [kata|runc]   writes a pod config; prints its path
@@ -191,18 +191,30 @@ dep_make() {
     CONTAINERD_DROPIN="$CONTAINERD_DIR/conf.d/guest-pull.toml" >>"$E2E_DIR/logs/install-$DEP_RUN.log" 2>&1
 }
 
-# dep_daemonset_uninstall: the DaemonSet's preStop (deploy/k8s/scripts/
-# uninstall.sh) with the host root / and this run's paths; its systemctl
-# calls are recorded in $DEP_HOST/systemctl.log (the caller carries them out).
-dep_daemonset_uninstall() {
-  local rec="$E2E_BIN/systemctl-recorder"
+# dep_daemonset SCRIPT: one of the DaemonSet's scripts (deploy/k8s/scripts/
+# install.sh, or uninstall.sh as its preStop) with its environment as in
+# deploy/k8s/daemonset.yaml but the host root / and this run's paths; the
+# payload is laid out as deploy/Dockerfile does (bundle-libs.sh). Its
+# systemctl calls are recorded in $DEP_HOST/systemctl.log: the caller
+# carries them out (stops/starts the daemon, restarts containerd).
+dep_daemonset() {
+  local rec="$E2E_BIN/systemctl-recorder" payload="$E2E_DIR/payload"
   printf '#!/bin/sh\necho "$*" >>"%s/systemctl.log"\n' "$DEP_HOST" >"$rec" && chmod +x "$rec"
   : >"$DEP_HOST/systemctl.log"
-  HOST_ROOT=/ SYSTEMCTL="$rec" PREFIX="$DEP_HOST/usr/local" CONFIG_DIR="$DEP_HOST/etc/containerd-guest-pull-grpc" \
+  if [[ ! -d "$payload/bin" ]]; then
+    "$E2E_REPO/deploy/bundle-libs.sh" "$payload" "$E2E_BIN/containerd-guest-pull-grpc" \
+      "$E2E_BIN/guest-pull-overlayfs" "$E2E_BIN/guest-pull-verity" >/dev/null &&
+      mkdir -p "$payload/systemd" "$payload/config" &&
+      cp "$E2E_REPO/deploy/systemd/guest-pull-snapshotter.service" "$payload/systemd/" &&
+      cp "$E2E_REPO/deploy/config/config.toml" "$payload/config/" || return 1
+  fi
+  HOST_ROOT=/ SYSTEMCTL="$rec" PAYLOAD_DIR="$payload" PREFIX="$DEP_HOST/usr/local" \
+    CONFIG_DIR="$DEP_HOST/etc/containerd-guest-pull-grpc" \
     UNIT_PATH="$DEP_HOST/etc/systemd/system/guest-pull-snapshotter.service" \
-    CONFIG_SOURCE="$E2E_REPO/deploy/config/config.toml" CONTAINERD_CONFIG="$CONTAINERD_CONFIG" \
-    CONTAINERD_DROPIN="$CONTAINERD_DIR/conf.d/guest-pull.toml" SOCKET="$GP_SOCK" DATA_DIR="$GP_ROOT" \
-    KATA_MODE="$DEP_KATA_MODE" "$E2E_REPO/deploy/k8s/scripts/uninstall.sh" >>"$E2E_DIR/logs/install-$DEP_RUN.log" 2>&1
+    CONTAINERD_CONFIG="$CONTAINERD_CONFIG" CONTAINERD_DROPIN="$CONTAINERD_DIR/conf.d/guest-pull.toml" \
+    SNAPSHOTTER_HANDLER_MAPPING=qemu-coco-dev:guest-pull MISSING_RUNTIME=fail GLOBAL_SNAPSHOTTER=false \
+    RUNTIME_WAIT_SECONDS=0 GUEST_PULL_SLEEP=false SOCKET="$GP_SOCK" DATA_DIR="$GP_ROOT" \
+    KATA_MODE="$DEP_KATA_MODE" "$E2E_REPO/deploy/k8s/scripts/$1" >>"$E2E_DIR/logs/install-$DEP_RUN.log" 2>&1
 }
 
 # dep_daemon_config: the daemon config `make -C deploy install` put in place

@@ -6,7 +6,10 @@
 # shellcheck disable=SC2034
 
 # Host file system as seen from the container (the DaemonSet mounts / here).
-HOST_ROOT="${HOST_ROOT:-/host}"
+# "/" is kept as "" (paths are "$HOST_ROOT/..."); only an unset HOST_ROOT
+# takes the default, so sourcing this file twice (install.sh sources it and
+# containerd-setup.sh) keeps a host root of "/".
+HOST_ROOT="${HOST_ROOT-/host}"
 HOST_ROOT="${HOST_ROOT%/}"
 # Payload shipped in the image: bin/, lib/containerd-guest-pull-grpc/ (the
 # bundled libraries, deploy/bundle-libs.sh), systemd/, config/ (deploy/Dockerfile).

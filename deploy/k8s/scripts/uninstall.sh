@@ -53,6 +53,12 @@ remove_files() {
         log "removed $PREFIX/bin/$STOCK_HELPER_NAME"
     fi
     remove_libraries
+    # `make -C deploy install` also installs the docs: a node switched from
+    # make to the DaemonSet keeps none of them.
+    if [[ -d "$HOST_ROOT$PREFIX/share/doc/containerd-guest-pull-grpc" ]]; then
+        rm -rf "$HOST_ROOT$PREFIX/share/doc/containerd-guest-pull-grpc"
+        log "removed $PREFIX/share/doc/containerd-guest-pull-grpc"
+    fi
     if [[ -f "$cfg" ]]; then
         if [[ -f "$CONFIG_SOURCE" ]] && { cmp -s "$cfg" <(render_daemon_config patched) ||
                                           cmp -s "$cfg" <(render_daemon_config stock); }; then
@@ -69,7 +75,7 @@ main() {
     # containerd's restart can cut the exec stream of a preStop hook: make a
     # write to a closed stdout/stderr fail quietly instead of killing us.
     trap '' PIPE
-    [[ -d "$HOST_ROOT" ]] || die "host root $HOST_ROOT does not exist"
+    [[ -d "${HOST_ROOT:-/}" ]] || die "host root ${HOST_ROOT:-/} does not exist"
     restore_containerd_config
     stop_snapshotter
     remove_files

@@ -53,6 +53,9 @@ func (s *kataService) Start(ctx context.Context, r *taskAPI.StartRequest) (*task
 }
 
 // Delete plays kata's stop of a nydus-type rootfs before the runc delete.
+// Before Start it returns kata's error to containerd (kata keeps the
+// container until its sandbox stops; here the runc container is deleted all
+// the same, so no process is left behind).
 func (s *kataService) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAPI.DeleteResponse, error) {
 	if r.ExecID == "" {
 		s.stops.mu.Lock()
