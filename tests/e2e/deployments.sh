@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # bash -c programs take their arguments as $1..
 # deployments.sh: real deployments (issue 11). For each containerd version of
 # the matrix, a private containerd (built from its Go module, go_peers.sh)
 # with the config deploy/ installs, our daemon as the runtime-specific
