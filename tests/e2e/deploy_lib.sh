@@ -249,11 +249,7 @@ EOF
 # dep_mount_type: the mount type the daemon's config names.
 dep_mount_type() { sed -n 's/^mount_type = "\(.*\)"$/\1/p' "$GP_CONFIG"; }
 
-crictl() {
-  [[ -f "$E2E_DIR/crictl.yaml" ]] || echo "debug: false" >"$E2E_DIR/crictl.yaml"
-  timeout "$E2E_CMD_TIMEOUT" "$CRICTL" --config "$E2E_DIR/crictl.yaml" -r "unix://$CONTAINERD_SOCK" -i "unix://$CONTAINERD_SOCK" \
-    --timeout 110s "$@"
-}
+crictl() { e2e_crictl "$@"; }
 
 # dep_pod NAME kata|runc [pull-annotation]: prints the pod config path.
 dep_pod() {
