@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace guest_pull {
+namespace base {
 
 absl::Status ErrnoError(absl::string_view what, absl::string_view path,
                         int err) {
@@ -21,4 +21,4 @@ absl::Status ErrnoError(absl::string_view what, absl::string_view path,
   return absl::InternalError(message);
 }
 
-}  // namespace guest_pull
+}  // namespace base

@@ -7,7 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
-namespace guest_pull {
+namespace base {
 
 // "<what> <path>: <strerror(err)>". ENOENT is NotFound, EACCES and EPERM are
 // PermissionDenied, ENOSPC and EDQUOT (a full filesystem or quota) are
@@ -15,6 +15,6 @@ namespace guest_pull {
 absl::Status ErrnoError(absl::string_view what, absl::string_view path,
                         int err);
 
-}  // namespace guest_pull
+}  // namespace base
 
 #endif  // BASE_ERRNO_ERROR_H_

@@ -5,7 +5,7 @@
 
 #include "gtest/gtest.h"
 
-namespace guest_pull {
+namespace base {
 namespace {
 
 TEST(ErrnoErrorTest, NamesTheCallThePathAndTheError) {
@@ -20,4 +20,4 @@ TEST(ErrnoErrorTest, NamesTheCallThePathAndTheError) {
 }
 
 }  // namespace
-}  // namespace guest_pull
+}  // namespace base

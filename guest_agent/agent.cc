@@ -183,7 +183,7 @@ absl::Status GuestAgent::Run() {
   spec.env = MergeEnv(config->env, request->process.env);
   spec.cwd = !request->process.cwd.empty() ? request->process.cwd
              : !config->working_dir.empty() ? config->working_dir : "/";
-  status = ResolveUser(config->user, rootfs, &spec);
+  status = ResolveUser(!request->process.user.empty() ? request->process.user : config->user, rootfs, &spec);
   if (!status.ok()) return Fail("request", "", status);
   host_->Log(absl::StrCat("rootfs assembled from ", lower.size(), " verified layer(s); running ",
                           absl::StrJoin(spec.args, " "), " as ", spec.uid, ":", spec.gid, " at +",

@@ -15,6 +15,7 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 
 namespace guest_pull::guest_agent {
 
@@ -90,9 +91,8 @@ absl::StatusOr<BlockDevice> AttachLoopReadOnly(const std::string& file, const st
   }
   BlockDevice loop;
   loop.dev = makedev(7, number);
-  absl::StatusOr<std::string> node = MakeNode(node_dir, absl::StrCat("loop", number), loop.dev);
-  if (!node.ok()) return node.status();
-  loop.node = *node;
+  ASSIGN_OR_RETURN(std::string node, MakeNode(node_dir, absl::StrCat("loop", number), loop.dev));
+  loop.node = node;
   int fd = ::open(loop.node.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Errno(absl::StrCat("open ", loop.node));
   loop_config config;
@@ -139,9 +139,8 @@ absl::StatusOr<BlockDevice> CreateVerityDevice(const std::string& name, const Ve
     RemoveDmDevice(name).IgnoreError();
     return absl::Status(status.code(), absl::StrCat(status.message(), " [table: verity ", params, "]"));
   }
-  absl::StatusOr<std::string> node = MakeNode(node_dir, name, device.dev);
-  if (!node.ok()) return node.status();
-  device.node = *node;
+  ASSIGN_OR_RETURN(std::string node, MakeNode(node_dir, name, device.dev));
+  device.node = node;
   return device;
 }
 

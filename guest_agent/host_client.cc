@@ -11,6 +11,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "kata_volume/verity/sha256.h"
+#include "base/status_macros.h"
 
 namespace guest_pull::guest_agent {
 
@@ -27,23 +28,22 @@ absl::StatusOr<Fetched> HostClient::Fetch(absl::string_view kind, absl::string_v
   verity::Sha256Hasher hasher;
   Fetched fetched;
   while (true) {
-    absl::StatusOr<Frame> frame = channel_->Receive();
-    if (!frame.ok()) return frame.status();
-    if (frame->type == kFrameGetError) {
-      return absl::NotFoundError(absl::StrCat("host could not serve ", kind, " ", digest, ": ", frame->payload));
+    ASSIGN_OR_RETURN(Frame frame, channel_->Receive());
+    if (frame.type == kFrameGetError) {
+      return absl::NotFoundError(absl::StrCat("host could not serve ", kind, " ", digest, ": ", frame.payload));
     }
-    if (frame->type == kFrameDataEnd) break;
-    if (frame->type != kFrameData) {
-      return absl::DataLossError(absl::StrCat("unexpected frame '", std::string(1, frame->type),
+    if (frame.type == kFrameDataEnd) break;
+    if (frame.type != kFrameData) {
+      return absl::DataLossError(absl::StrCat("unexpected frame '", std::string(1, frame.type),
                                               "' while fetching ", kind, " ", digest));
     }
-    fetched.size += frame->payload.size();
+    fetched.size += frame.payload.size();
     if (fetched.size > max_size) {
       return absl::ResourceExhaustedError(
           absl::StrCat(kind, " ", digest, " is larger than ", max_size, " bytes"));
     }
-    hasher.Update(frame->payload);
-    status = sink(frame->payload);
+    hasher.Update(frame.payload);
+    status = sink(frame.payload);
     if (!status.ok()) return status;
   }
   fetched.digest = absl::StrCat("sha256:", hasher.FinishHex());

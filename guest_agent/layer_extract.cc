@@ -20,6 +20,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "kata_volume/verity/tar_reader.h"
+#include "base/status_macros.h"
 
 namespace guest_pull::guest_agent {
 
@@ -110,12 +111,11 @@ absl::Status RemoveAt(int dir_fd, const std::string& name) {
 absl::Status WriteFileData(verity::TarReader* reader, int fd, const std::string& path) {
   char buffer[64 * 1024];
   while (true) {
-    absl::StatusOr<size_t> n = reader->ReadData(buffer, sizeof(buffer));
-    if (!n.ok()) return n.status();
-    if (*n == 0) return absl::OkStatus();
+    ASSIGN_OR_RETURN(size_t n, reader->ReadData(buffer, sizeof(buffer)));
+    if (n == 0) return absl::OkStatus();
     size_t done = 0;
-    while (done < *n) {
-      ssize_t w = ::write(fd, buffer + done, *n - done);
+    while (done < n) {
+      ssize_t w = ::write(fd, buffer + done, n - done);
       if (w < 0 && errno == EINTR) continue;
       if (w < 0) return Errno(absl::StrCat("write ", path));
       done += static_cast<size_t>(w);
@@ -133,9 +133,8 @@ absl::Status ApplyEntry(verity::TarReader* reader, const verity::TarEntry& e, in
   }
   const std::string& name = parts.back();
   const std::string path = absl::StrJoin(parts, "/");
-  absl::StatusOr<int> parent = OpenDir(root_fd, parts, parts.size() - 1);
-  if (!parent.ok()) return parent.status();
-  const int dir_fd = *parent;
+  ASSIGN_OR_RETURN(int parent, OpenDir(root_fd, parts, parts.size() - 1));
+  const int dir_fd = parent;
   absl::Cleanup close_parent = [dir_fd] { ::close(dir_fd); };
   const mode_t perm = static_cast<mode_t>(e.mode.value_or(0644) & 07777);
   const uid_t uid = static_cast<uid_t>(e.uid.value_or(0));
@@ -151,8 +150,7 @@ absl::Status ApplyEntry(verity::TarReader* reader, const verity::TarEntry& e, in
   if (absl::StartsWith(name, kWhiteoutPrefix)) {
     ++stats->whiteouts;
     const std::string target = name.substr(strlen(kWhiteoutPrefix));
-    absl::Status status = RemoveAt(dir_fd, target);
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(RemoveAt(dir_fd, target));
     if (::mknodat(dir_fd, target.c_str(), S_IFCHR | 0, makedev(0, 0)) != 0) {
       return Errno(absl::StrCat("whiteout ", path));
     }
@@ -162,8 +160,7 @@ absl::Status ApplyEntry(verity::TarReader* reader, const verity::TarEntry& e, in
   struct stat existing;
   const bool exists = ::fstatat(dir_fd, name.c_str(), &existing, AT_SYMLINK_NOFOLLOW) == 0;
   if (exists && !(e.type_flag == '5' && S_ISDIR(existing.st_mode))) {
-    absl::Status status = RemoveAt(dir_fd, name);
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(RemoveAt(dir_fd, name));
   }
   switch (e.type_flag) {
     case '\0':
@@ -172,8 +169,7 @@ absl::Status ApplyEntry(verity::TarReader* reader, const verity::TarEntry& e, in
       int fd = ::openat(dir_fd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
       if (fd < 0) return Errno(absl::StrCat("create ", path));
       absl::Cleanup close_fd = [fd] { ::close(fd); };
-      absl::Status status = WriteFileData(reader, fd, path);
-      if (!status.ok()) return status;
+      RETURN_IF_ERROR(WriteFileData(reader, fd, path));
       if (::fchown(fd, uid, gid) != 0 || ::fchmod(fd, perm) != 0) return Errno(absl::StrCat("chown/chmod ", path));
       timespec times[2] = {{static_cast<time_t>(e.mtime.value_or(0)), 0},
                            {static_cast<time_t>(e.mtime.value_or(0)), 0}};
@@ -233,11 +229,9 @@ absl::StatusOr<ExtractStats> ExtractLayerTar(verity::ByteSource* source, const s
   verity::TarReader reader(source);
   ExtractStats stats;
   while (true) {
-    absl::StatusOr<const verity::TarEntry*> entry = reader.Next();
-    if (!entry.ok()) return entry.status();
-    if (*entry == nullptr) break;
-    absl::Status status = ApplyEntry(&reader, **entry, root_fd, &stats);
-    if (!status.ok()) return status;
+    ASSIGN_OR_RETURN(const verity::TarEntry* entry, reader.Next());
+    if (entry == nullptr) break;
+    RETURN_IF_ERROR(ApplyEntry(&reader, *entry, root_fd, &stats));
   }
   stats.tar_bytes = reader.Position();
   return stats;

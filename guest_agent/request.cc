@@ -6,7 +6,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "guest_agent/json_fields.h"
+#include "kata_volume/image_ref.h"
 #include "kata_volume/volume.h"
+#include "base/status_macros.h"
 
 namespace guest_pull::guest_agent {
 
@@ -51,23 +53,22 @@ absl::StatusOr<ProcessSpec> ParseProcess(const json& request) {
   auto it = request.find("process");
   if (it == request.end() || it->is_null()) return process;
   if (!it->is_object()) return absl::InvalidArgumentError("process is not an object");
-  absl::StatusOr<std::vector<std::string>> args = JsonStringArray(*it, "args");
-  if (!args.ok()) return args.status();
-  absl::StatusOr<std::vector<std::string>> env = JsonStringArray(*it, "env");
-  if (!env.ok()) return env.status();
-  absl::StatusOr<std::string> cwd = JsonOptionalString(*it, "cwd");
-  if (!cwd.ok()) return cwd.status();
-  for (const std::string& e : *env) {
+  ASSIGN_OR_RETURN(std::vector<std::string> args, JsonStringArray(*it, "args"));
+  ASSIGN_OR_RETURN(std::vector<std::string> env, JsonStringArray(*it, "env"));
+  ASSIGN_OR_RETURN(std::string cwd, JsonOptionalString(*it, "cwd"));
+  ASSIGN_OR_RETURN(std::string user, JsonOptionalString(*it, "user"));
+  for (const std::string& e : env) {
     if (e.find('=') == std::string::npos || e[0] == '=') {
       return absl::InvalidArgumentError(absl::StrCat("process env entry \"", e, "\" is not KEY=VALUE"));
     }
   }
-  if (!cwd->empty() && (*cwd)[0] != '/') {
-    return absl::InvalidArgumentError(absl::StrCat("process cwd \"", *cwd, "\" is not absolute"));
+  if (!cwd.empty() && cwd[0] != '/') {
+    return absl::InvalidArgumentError(absl::StrCat("process cwd \"", cwd, "\" is not absolute"));
   }
-  process.args = std::move(*args);
-  process.env = std::move(*env);
-  process.cwd = std::move(*cwd);
+  process.args = std::move(args);
+  process.env = std::move(env);
+  process.cwd = std::move(cwd);
+  process.user = std::move(user);
   return process;
 }
 
@@ -96,44 +97,49 @@ absl::StatusOr<GuestRequest> ParseGuestRequest(absl::string_view text) {
   if (storage == request.end() || !storage->is_object()) {
     return absl::InvalidArgumentError("request has no storage object");
   }
-  absl::StatusOr<std::string> driver = JsonOptionalString(*storage, "driver");
-  if (!driver.ok()) return driver.status();
-  if (*driver != kImageGuestPullDriver) {
+  ASSIGN_OR_RETURN(std::string driver, JsonOptionalString(*storage, "driver"));
+  if (driver != kImageGuestPullDriver) {
     return absl::InvalidArgumentError(
-        absl::StrCat("storage driver is \"", *driver, "\", not \"", kImageGuestPullDriver, "\""));
+        absl::StrCat("storage driver is \"", driver, "\", not \"", kImageGuestPullDriver, "\""));
   }
-  absl::StatusOr<std::string> source = JsonOptionalString(*storage, "source");
-  if (!source.ok()) return source.status();
-  if (source->empty()) return absl::InvalidArgumentError("storage has no source (image reference)");
-  absl::StatusOr<std::vector<std::string>> options = JsonStringArray(*storage, "driver_options");
-  if (!options.ok()) return options.status();
-  absl::StatusOr<kata_volume::Metadata> metadata = MetadataFromOptions(*options);
+  ASSIGN_OR_RETURN(std::string source, JsonOptionalString(*storage, "source"));
+  if (source.empty()) return absl::InvalidArgumentError("storage has no source (image reference)");
+  ASSIGN_OR_RETURN(std::vector<std::string> options, JsonStringArray(*storage, "driver_options"));
+  absl::StatusOr<kata_volume::Metadata> metadata = MetadataFromOptions(options);
   if (!metadata.ok()) return metadata.status();
 
+  // kata's shim sends the CRI image name (often a tag) as the source; the
+  // guest pulls by the volume's manifest digest only, so a source without a
+  // digest is pinned to it (its name must still be the volume's image).
+  std::string pinned_source = source;
+  if (source.find('@') == std::string::npos) {
+    auto digest = metadata->find(kata_volume::kMetaManifestDigest);
+    if (digest != metadata->end() && kata_volume::IsSha256Digest(digest->second)) {
+      ASSIGN_OR_RETURN(std::string pinned, kata_volume::PinImageReference(source, digest->second));
+      pinned_source = std::move(pinned);
+    }
+  }
   kata_volume::KataVirtualVolume volume;
   volume.volume_type = kata_volume::kVolumeTypeImageGuestPull;
-  volume.source = *source;
+  volume.source = pinned_source;
   volume.image_pull.emplace();
   volume.image_pull->metadata = std::move(*metadata);
-  absl::StatusOr<kata_volume::GuestPullImage> image = kata_volume::ParseGuestPullImage(volume);
-  if (!image.ok()) return image.status();
-  for (size_t i = 0; i < image->layers.size(); ++i) {
-    if (image->layers[i].verity_root_hash.empty()) {
+  ASSIGN_OR_RETURN(kata_volume::GuestPullImage image, kata_volume::ParseGuestPullImage(volume));
+  for (size_t i = 0; i < image.layers.size(); ++i) {
+    if (image.layers[i].verity_root_hash.empty()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("layer ", i, " (", image->layers[i].digest,
+          absl::StrCat("layer ", i, " (", image.layers[i].digest,
                        ") has no expected dm-verity root hash; the guest cannot verify it"));
     }
   }
 
   GuestRequest out;
-  out.source = *source;
-  out.image = std::move(*image);
-  absl::StatusOr<ProcessSpec> process = ParseProcess(request);
-  if (!process.ok()) return process.status();
-  out.process = std::move(*process);
-  absl::StatusOr<TestOptions> test = ParseTestOptions(request);
-  if (!test.ok()) return test.status();
-  out.test = *test;
+  out.source = pinned_source;
+  out.image = std::move(image);
+  ASSIGN_OR_RETURN(ProcessSpec process, ParseProcess(request));
+  out.process = std::move(process);
+  ASSIGN_OR_RETURN(TestOptions test, ParseTestOptions(request));
+  out.test = test;
   return out;
 }
 

@@ -21,6 +21,7 @@ struct ProcessSpec {
   std::vector<std::string> args;
   std::vector<std::string> env;  // "KEY=VALUE"; added to the image config's env
   std::string cwd;               // empty: the image config's working dir, else "/"
+  std::string user;              // "uid[:gid]" or a name; empty: the image config's user
 };
 
 // Switches that only tests may set; each weakens a check on purpose.

@@ -30,7 +30,7 @@ json Request(const json& metadata) {
             {"driver_options", {"image_guest_pull=" + json{{"metadata", metadata}}.dump()}},
             {"source", "127.0.0.1:5000/app@" + kManifest},
             {"fstype", "overlay"}}},
-          {"process", {{"args", {"/bin/sh", "-c", "true"}}, {"env", {"A=1"}}, {"cwd", "/tmp"}}}};
+          {"process", {{"args", {"/bin/sh", "-c", "true"}}, {"env", {"A=1"}}, {"cwd", "/tmp"}, {"user", "1000:1000"}}}};
 }
 
 TEST(ParseGuestRequestTest, ReadsTheStorageAndProcess) {
@@ -44,7 +44,20 @@ TEST(ParseGuestRequestTest, ReadsTheStorageAndProcess) {
   EXPECT_EQ(r->process.args, (std::vector<std::string>{"/bin/sh", "-c", "true"}));
   EXPECT_EQ(r->process.env, std::vector<std::string>{"A=1"});
   EXPECT_EQ(r->process.cwd, "/tmp");
+  EXPECT_EQ(r->process.user, "1000:1000");
   EXPECT_FALSE(r->test.skip_blob_checks);
+}
+
+// kata's shim sends the CRI image name: a tag is pinned to the volume's
+// manifest digest; another image's name is still refused.
+TEST(ParseGuestRequestTest, PinsATaggedSourceToTheVolumesDigest) {
+  json req = Request(Metadata());
+  req["storage"]["source"] = "127.0.0.1:5000/app:v1";
+  absl::StatusOr<GuestRequest> r = ParseGuestRequest(req.dump());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->source, "127.0.0.1:5000/app@" + kManifest);
+  req["storage"]["source"] = "127.0.0.1:5000/other:v1";
+  EXPECT_FALSE(ParseGuestRequest(req.dump()).ok());
 }
 
 TEST(ParseGuestRequestTest, ReadsTheTestOnlySwitch) {

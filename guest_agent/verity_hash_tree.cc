@@ -12,6 +12,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "kata_volume/verity/sha256.h"
+#include "base/status_macros.h"
 
 namespace guest_pull::guest_agent {
 
@@ -102,8 +103,7 @@ absl::StatusOr<VerityHashTree> AppendVerityHashTree(const std::string& path,
 
   uint64_t offset = size;
   for (auto it = levels.rbegin(); it != levels.rend(); ++it) {
-    absl::Status status = PwriteAll(fd, *it, offset, path);
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(PwriteAll(fd, *it, offset, path));
     offset += it->size();
     tree.hash_blocks += it->size() / kBlock;
   }

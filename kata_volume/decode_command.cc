@@ -11,6 +11,7 @@
 #include "kata_volume/volume.h"
 #include "kata_volume/volume_json.h"
 #include "kata_volume/volume_option.h"
+#include "base/status_macros.h"
 
 namespace kata_volume {
 namespace {
@@ -29,9 +30,8 @@ std::string Verdict(const absl::Status& status) {
 
 absl::StatusOr<KataVirtualVolume> DecodeArgument(absl::string_view argument) {
   if (absl::StrContains(argument, ',')) {
-    absl::StatusOr<std::string> option = FindVolumeOption(argument);
-    if (!option.ok()) return option.status();
-    return DecodeVolumeOption(*option);
+    ASSIGN_OR_RETURN(std::string option, FindVolumeOption(argument));
+    return DecodeVolumeOption(option);
   }
   return DecodeVolumeOption(argument);
 }

@@ -10,6 +10,7 @@
 #include "kata_volume/image_ref.h"
 #include "kata_volume/validate.h"
 #include "kata_volume/volume_option.h"
+#include "base/status_macros.h"
 
 namespace kata_volume {
 namespace {
@@ -23,9 +24,7 @@ absl::Status CheckDigest(absl::string_view what, absl::string_view digest) {
 
 // Validates the image fields shared by the builder and the parser.
 absl::Status CheckImage(const GuestPullImage& image) {
-  absl::StatusOr<ImageReference> reference =
-      ParseImageReference(image.image_ref);
-  if (!reference.ok()) return reference.status();
+  ASSIGN_OR_RETURN(ImageReference reference, ParseImageReference(image.image_ref));
   absl::Status status = CheckDigest("manifest digest", image.manifest_digest);
   if (!status.ok()) return status;
   if (image.layers.empty()) {
@@ -84,11 +83,8 @@ std::string LayerMetadataKey(size_t index, const char* suffix) {
 
 absl::StatusOr<KataVirtualVolume> BuildGuestPullVolume(
     const GuestPullImage& image) {
-  absl::Status status = CheckImage(image);
-  if (!status.ok()) return status;
-  absl::StatusOr<std::string> pinned =
-      PinImageReference(image.image_ref, image.manifest_digest);
-  if (!pinned.ok()) return pinned.status();
+  RETURN_IF_ERROR(CheckImage(image));
+  ASSIGN_OR_RETURN(std::string pinned, PinImageReference(image.image_ref, image.manifest_digest));
 
   Metadata metadata;
   metadata[kMetaImageRef] = image.image_ref;
@@ -109,7 +105,7 @@ absl::StatusOr<KataVirtualVolume> BuildGuestPullVolume(
 
   KataVirtualVolume volume;
   volume.volume_type = kVolumeTypeImageGuestPull;
-  volume.source = *std::move(pinned);
+  volume.source = std::move(pinned);
   volume.image_pull = ImagePullVolume{std::move(metadata)};
 
   if (absl::Status go = ValidateGo(volume); !go.ok()) {
@@ -176,16 +172,13 @@ absl::StatusOr<GuestPullImage> ParseGuestPullImage(
         Optional(metadata, LayerMetadataKey(i, kMetaLayerVerityRootHashSuffix));
     image.layers.push_back(std::move(layer));
   }
-  absl::Status status = CheckImage(image);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(CheckImage(image));
 
-  absl::StatusOr<std::string> pinned =
-      PinImageReference(image.image_ref, image.manifest_digest);
-  if (!pinned.ok()) return pinned.status();
-  if (volume.source != *pinned) {
+  ASSIGN_OR_RETURN(std::string pinned, PinImageReference(image.image_ref, image.manifest_digest));
+  if (volume.source != pinned) {
     return absl::InvalidArgumentError(
         absl::StrCat("source \"", volume.source, "\" is not the pinned image \"",
-                     *pinned, "\""));
+                     pinned, "\""));
   }
   return image;
 }

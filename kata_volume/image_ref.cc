@@ -6,6 +6,7 @@
 #include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "re2/re2.h"
+#include "base/status_macros.h"
 
 namespace kata_volume {
 namespace {
@@ -77,9 +78,8 @@ absl::StatusOr<std::string> PinImageReference(absl::string_view reference,
         "invalid manifest digest \"", digest,
         "\" (sha256:<64 lowercase hex digits> expected)"));
   }
-  absl::StatusOr<ImageReference> parsed = ParseImageReference(reference);
-  if (!parsed.ok()) return parsed.status();
-  return absl::StrCat(parsed->name, "@", digest);
+  ASSIGN_OR_RETURN(ImageReference parsed, ParseImageReference(reference));
+  return absl::StrCat(parsed.name, "@", digest);
 }
 
 }  // namespace kata_volume

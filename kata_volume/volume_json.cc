@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 
 namespace kata_volume {
 namespace {
@@ -182,43 +183,38 @@ absl::StatusOr<KataVirtualVolume> VolumeFromJsonValue(const Json& value) {
     }
   }
 
-  absl::StatusOr<const Json*> direct = SubObject(value, "direct_volume");
-  if (!direct.ok()) return direct.status();
-  if (*direct != nullptr) {
+  ASSIGN_OR_RETURN(const Json* direct, SubObject(value, "direct_volume"));
+  if (direct != nullptr) {
     DirectAssignedVolume direct_volume;
-    status = ReadMetadata(**direct, "direct_volume.", &direct_volume.metadata);
+    status = ReadMetadata(*direct, "direct_volume.", &direct_volume.metadata);
     if (!status.ok()) return status;
     volume.direct_volume = std::move(direct_volume);
   }
 
-  absl::StatusOr<const Json*> pull = SubObject(value, "image_pull");
-  if (!pull.ok()) return pull.status();
-  if (*pull != nullptr) {
+  ASSIGN_OR_RETURN(const Json* pull, SubObject(value, "image_pull"));
+  if (pull != nullptr) {
     ImagePullVolume image_pull;
-    status = ReadMetadata(**pull, "image_pull.", &image_pull.metadata);
+    status = ReadMetadata(*pull, "image_pull.", &image_pull.metadata);
     if (!status.ok()) return status;
     volume.image_pull = std::move(image_pull);
   }
 
-  absl::StatusOr<const Json*> nydus = SubObject(value, "nydus_image");
-  if (!nydus.ok()) return nydus.status();
-  if (*nydus != nullptr) {
+  ASSIGN_OR_RETURN(const Json* nydus, SubObject(value, "nydus_image"));
+  if (nydus != nullptr) {
     NydusImageVolume nydus_image;
-    status = ReadString(**nydus, "config", "nydus_image.", &nydus_image.config);
+    status = ReadString(*nydus, "config", "nydus_image.", &nydus_image.config);
     if (status.ok()) {
-      status = ReadString(**nydus, "snapshot_dir", "nydus_image.",
+      status = ReadString(*nydus, "snapshot_dir", "nydus_image.",
                           &nydus_image.snapshot_dir);
     }
     if (!status.ok()) return status;
     volume.nydus_image = std::move(nydus_image);
   }
 
-  absl::StatusOr<const Json*> verity = SubObject(value, "dm_verity");
-  if (!verity.ok()) return verity.status();
-  if (*verity != nullptr) {
-    absl::StatusOr<DmVerityInfo> info = DmVerityFromJson(**verity);
-    if (!info.ok()) return info.status();
-    volume.dm_verity = *std::move(info);
+  ASSIGN_OR_RETURN(const Json* verity, SubObject(value, "dm_verity"));
+  if (verity != nullptr) {
+    ASSIGN_OR_RETURN(DmVerityInfo info, DmVerityFromJson(*verity));
+    volume.dm_verity = std::move(info);
   }
   return volume;
 }

@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "kata_volume/volume_json.h"
+#include "base/status_macros.h"
 
 namespace kata_volume {
 namespace {
@@ -60,9 +61,8 @@ absl::StatusOr<std::string> EncodeVolumeBase64(const KataVirtualVolume& volume) 
 }
 
 absl::StatusOr<std::string> EncodeVolumeOption(const KataVirtualVolume& volume) {
-  absl::StatusOr<std::string> encoded = EncodeVolumeBase64(volume);
-  if (!encoded.ok()) return encoded.status();
-  return absl::StrCat(kVolumeOptionPrefix, *encoded);
+  ASSIGN_OR_RETURN(std::string encoded, EncodeVolumeBase64(volume));
+  return absl::StrCat(kVolumeOptionPrefix, encoded);
 }
 
 absl::StatusOr<KataVirtualVolume> DecodeVolumeOption(absl::string_view option) {
@@ -73,8 +73,7 @@ absl::StatusOr<KataVirtualVolume> DecodeVolumeOption(absl::string_view option) {
         "KataVirtualVolume base64 is ", payload.size(),
         " bytes, more than the limit of ", kMaxVolumeBase64Bytes));
   }
-  absl::Status shape = CheckStandardBase64(payload);
-  if (!shape.ok()) return shape;
+  RETURN_IF_ERROR(CheckStandardBase64(payload));
   std::string json;
   if (!absl::Base64Unescape(payload, &json)) {
     return absl::InvalidArgumentError(

@@ -21,9 +21,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 source tests/harness/harness.sh
 
 readonly SUITES=(unit conformance crash faults cri images deploy config_merge
-                 foundation recovery stalls standin_selftest functional
+                 foundation recovery rolling_update stalls standin_selftest functional
                  compatibility stability deployments kata_patch
-                 layer_cache_formats guest_vm sanitizers fuzz
+                 layer_cache_formats guest_vm deployments_vm sanitizers fuzz
                  snapshots_bench peers_bench verity_bench)
 # The script of each suite (unit is bazel test, run_unit below).
 declare -A SUITE_SCRIPT=(
@@ -38,6 +38,7 @@ declare -A SUITE_SCRIPT=(
   [compatibility]=tests/e2e/compatibility.sh
   [stability]=tests/e2e/stability.sh
   [recovery]=tests/e2e/recovery.sh
+  [rolling_update]=tests/e2e/rolling_update.sh
   [deployments]=tests/e2e/deployments.sh
   [crash]=tests/crash/crash.sh
   [faults]=tests/faults/faults.sh
@@ -45,6 +46,7 @@ declare -A SUITE_SCRIPT=(
   [kata_patch]=tests/kata/kata_patch.sh
   [layer_cache_formats]=tests/e2e/layer_cache_formats.sh
   [guest_vm]=tests/vm/guest_vm.sh
+  [deployments_vm]=tests/e2e/deployments_vm.sh
   [sanitizers]=tests/sanitizers/run.sh
   [fuzz]=tests/fuzz/run.sh
   [snapshots_bench]=tests/bench/snapshots_bench.sh
@@ -61,7 +63,8 @@ declare -A PLAN_DEFAULT=(
   [config_merge]="our containerd config edits on real 1.6/1.7.35/2.4.2 default configs, alone and beside a kata-deploy stand-in, both orders, uninstall"
   [deploy]="unit, configs, install/uninstall on containerd v2/v3 configs, bundle, Makefile, k8s manifests"
   [foundation]="pull, run, SIGKILL restart, removal, sd_notify, metrics with containerd 1.6 + runc"
-  [recovery]="lost, empty, WAL-lost, stale and corrupt metadata.db refused untouched, --reset-store, undeletable leftovers (busy mount, immutable file)"
+  [recovery]="lost, empty, WAL-lost, stale and corrupt metadata.db refused untouched, --reset-store, undeletable leftovers (busy mount, immutable file), our root wiped under containerd's records and containerd's metadata wiped under ours"
+  [rolling_update]="one node's DaemonSet rolling update (install.sh of the new pod while the old daemon serves, preStop of the old pod) under 2 clients and a running container: only retried Unavailable, no lost Commit"
   [standin_selftest]="the guest stand-in's refusals and runs"
   [functional]="CRI guest pull of every image (OCI, Docker; the 300 MiB one unless E2E_SKIP_LARGE=1), negative cases, restart, removal"
   [compatibility]="guest pull next to overlayfs and host pulls, the image policy"
@@ -73,7 +76,8 @@ declare -A PLAN_DEFAULT=(
   [kata_patch]="kata's src/runtime from the Go proxy at one release (4.1.0, else 3.29.0 while the proxy refuses 4.1.0): patch applies, shim builds, kata's own tests and katacheck"
   [layer_cache_formats]="tardev and genpolicy 3.20+ layer caches: tool -> daemon -> volume -> the stand-in's check"
   [guest_vm]="a real Linux guest (QEMU TCG) verifies every layer with dm-verity; tamper cases refused by the guest kernel"
-  [sanitizers]="every cc_test under ASan+UBSan, a daemon smoke run under ASan"
+  [deployments_vm]="crictl kata pods on containerd 2.4.2 with the deploy configs, the shim in VM mode (a real guest, dm-verity): scenarios 1, 4, 7, tamper cases refused by the guest kernel, boot figures"
+  [sanitizers]="every cc_test under ASan+UBSan, a daemon smoke run under ASan, the core stress and layer cache tests under TSan"
   [fuzz]="five libFuzzer targets, 20 s each"
   [peers_bench]="figures: ours, containerd 1.6/2.4 overlayfs, nydus proxy mode, same client interleaved, 1000 snapshots (no thresholds)"
   [snapshots_bench]="figures: snapshot operations, ours vs overlayfs (no thresholds)"
@@ -83,7 +87,8 @@ declare -A PLAN_LONG=(
   [crash]="1000 SIGKILLs"
   [kata_patch]="every supported kata release"
   [guest_vm]="a 42-layer image"
-  [sanitizers]="every conformance case under the ASan daemon"
+  [deployments_vm]="containerd 1.7.35 and 2.2.9"
+  [sanitizers]="every conformance case under the ASan daemon, each TSan test 5 times"
   [fuzz]="600 s per target"
   [peers_bench]="5 rounds, List of 10,000 snapshots, restart to serving + full Walk, RSS after restart"
   [config_merge]="containerd 2.2.9's default config"

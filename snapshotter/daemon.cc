@@ -23,7 +23,7 @@
 #include "snapshotter/socket_path.h"
 #include "snapshotter/watchdog.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 // How long in-flight RPCs may run after a termination signal.
@@ -128,7 +128,7 @@ absl::Status RunDaemon(const config::Config& cfg) {
           if (sn == nullptr) {
             return absl::UnavailableError("snapshotter not open yet");
           }
-          return sn->CountByKind(kLabelGuestPulled);
+          return sn->CountByKind(guest_pull::kLabelGuestPulled);
         });
     if (!exporter.ok()) return exporter.status();
     metrics = *std::move(exporter);
@@ -156,7 +156,7 @@ absl::Status RunDaemon(const config::Config& cfg) {
   // Always installed: even with guest pull disabled, layers pulled for the
   // guest earlier must keep getting guest-pull mounts, never an empty rootfs.
   auto guest_pull =
-      GuestPullLayers::Create(cfg.guest_pull, cfg.root, metrics.get());
+      guest_pull::GuestPullLayers::Create(cfg.guest_pull, cfg.root, metrics.get());
   if (!guest_pull.ok()) return guest_pull.status();
 
   Snapshotter::Options options;
@@ -209,4 +209,4 @@ absl::Status RunDaemon(const config::Config& cfg) {
   return absl::OkStatus();
 }
 
-}  // namespace guest_pull
+}  // namespace snapshotter

@@ -8,12 +8,12 @@
 #include "absl/status/status.h"
 #include "snapshotter/config/config.h"
 
-namespace guest_pull {
+namespace snapshotter {
 
 // Runs until a termination signal; returns the error that kept it from
 // starting or serving.
 absl::Status RunDaemon(const config::Config& cfg);
 
-}  // namespace guest_pull
+}  // namespace snapshotter
 
 #endif  // SNAPSHOTTER_DAEMON_H_

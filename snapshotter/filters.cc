@@ -6,8 +6,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/status_macros.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 bool IsFieldChar(char c) {
@@ -24,9 +25,8 @@ class Parser {
   absl::StatusOr<std::vector<Selector>> Parse() {
     std::vector<Selector> all;
     while (true) {
-      auto sel = ParseSelector();
-      if (!sel.ok()) return sel.status();
-      all.push_back(*std::move(sel));
+      ASSIGN_OR_RETURN(auto sel, ParseSelector());
+      all.push_back(std::move(sel));
       SkipSpace();
       if (AtEnd()) break;
       if (in_[pos_] != ',') return Error("expected ',' or end of filter");
@@ -52,9 +52,8 @@ class Parser {
   absl::StatusOr<Selector> ParseSelector() {
     Selector sel;
     while (true) {
-      auto field = ParseField();
-      if (!field.ok()) return field.status();
-      sel.fieldpath.push_back(*std::move(field));
+      ASSIGN_OR_RETURN(auto field, ParseField());
+      sel.fieldpath.push_back(std::move(field));
       SkipSpace();
       if (!AtEnd() && in_[pos_] == '.') {
         ++pos_;
@@ -75,9 +74,8 @@ class Parser {
     }
     pos_ += 2;
     SkipSpace();
-    auto value = ParseValue(sel.op == Selector::Op::kMatches);
-    if (!value.ok()) return value.status();
-    sel.value = *std::move(value);
+    ASSIGN_OR_RETURN(auto value, ParseValue(sel.op == Selector::Op::kMatches));
+    sel.value = std::move(value);
     if (sel.op == Selector::Op::kMatches) {
       sel.re = std::make_shared<RE2>(sel.value, RE2::Quiet);
       if (!sel.re->ok()) {
@@ -252,9 +250,8 @@ absl::StatusOr<SnapshotFilter> SnapshotFilter::Parse(
     const std::vector<std::string>& filters) {
   SnapshotFilter f;
   for (const std::string& text : filters) {
-    auto all = Parser(text).Parse();
-    if (!all.ok()) return all.status();
-    f.any_of_.push_back(*std::move(all));
+    ASSIGN_OR_RETURN(auto all, Parser(text).Parse());
+    f.any_of_.push_back(std::move(all));
   }
   return f;
 }
@@ -274,4 +271,4 @@ bool SnapshotFilter::Matches(const Info& info) const {
   return false;
 }
 
-}  // namespace guest_pull
+}  // namespace snapshotter

@@ -17,7 +17,7 @@
 #include "re2/re2.h"
 #include "snapshotter/snapshot_types.h"
 
-namespace guest_pull {
+namespace snapshotter {
 
 // One parsed <fieldpath>[<op><value>] term.
 struct Selector {
@@ -43,6 +43,6 @@ class SnapshotFilter {
   std::vector<std::vector<Selector>> any_of_;
 };
 
-}  // namespace guest_pull
+}  // namespace snapshotter
 
 #endif  // SNAPSHOTTER_FILTERS_H_

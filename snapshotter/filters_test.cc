@@ -4,7 +4,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 using ::testing::HasSubstr;
@@ -91,4 +91,4 @@ TEST(FiltersTest, Escapes) {
 }
 
 }  // namespace
-}  // namespace guest_pull
+}  // namespace snapshotter

@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 // Shortens a value for an error message.
@@ -59,4 +59,4 @@ absl::Status ValidateLabels(const Labels& labels) {
   return absl::OkStatus();
 }
 
-}  // namespace guest_pull
+}  // namespace snapshotter

@@ -7,7 +7,7 @@
 #include "absl/strings/string_view.h"
 #include "snapshotter/snapshot_types.h"
 
-namespace guest_pull {
+namespace snapshotter {
 
 // containerd's metadata store (bbolt) refuses keys longer than this.
 inline constexpr size_t kMaxKeyBytes = 32768;
@@ -25,6 +25,6 @@ absl::Status ValidateKey(absl::string_view key, absl::string_view what);
 // kMaxLabelBytes. Errors are InvalidArgument naming the label.
 absl::Status ValidateLabels(const Labels& labels);
 
-}  // namespace guest_pull
+}  // namespace snapshotter
 
 #endif  // SNAPSHOTTER_KEY_VALIDATION_H_

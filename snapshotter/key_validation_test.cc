@@ -6,7 +6,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 using ::testing::HasSubstr;
@@ -63,4 +63,4 @@ TEST(ValidateLabelsTest, RejectsEmptyKeyAndNul) {
 }
 
 }  // namespace
-}  // namespace guest_pull
+}  // namespace snapshotter

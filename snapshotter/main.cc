@@ -15,20 +15,20 @@
 
 namespace {
 
-void ConfigureLogging(const char* argv0, guest_pull::config::LogLevel level) {
+void ConfigureLogging(const char* argv0, snapshotter::config::LogLevel level) {
   FLAGS_logtostderr = true;
   switch (level) {
-    case guest_pull::config::LogLevel::kDebug:
+    case snapshotter::config::LogLevel::kDebug:
       FLAGS_minloglevel = 0;
       FLAGS_v = 1;
       break;
-    case guest_pull::config::LogLevel::kInfo:
+    case snapshotter::config::LogLevel::kInfo:
       FLAGS_minloglevel = 0;
       break;
-    case guest_pull::config::LogLevel::kWarn:
+    case snapshotter::config::LogLevel::kWarn:
       FLAGS_minloglevel = 1;
       break;
-    case guest_pull::config::LogLevel::kError:
+    case snapshotter::config::LogLevel::kError:
       FLAGS_minloglevel = 2;
       break;
   }
@@ -38,7 +38,7 @@ void ConfigureLogging(const char* argv0, guest_pull::config::LogLevel level) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  namespace config = guest_pull::config;
+  namespace config = snapshotter::config;
   auto command_line =
       config::ParseCommandLine(std::vector<std::string>(argv + 1, argv + argc));
   if (!command_line.ok()) {
@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command_line->version) {
-    std::cout << "containerd-guest-pull-grpc " << guest_pull::kVersion << "\n";
+    std::cout << "containerd-guest-pull-grpc " << snapshotter::kVersion << "\n";
     return 0;
   }
   if (command_line->print_default_config) {
@@ -67,8 +67,8 @@ int main(int argc, char** argv) {
   }
   ConfigureLogging(argv[0], cfg->log_level);
   if (command_line->reset_store) {
-    guest_pull::SnapshotDirs dirs(cfg->root);
-    auto moved = guest_pull::ResetStore(dirs);
+    snapshotter::SnapshotDirs dirs(cfg->root);
+    auto moved = snapshotter::ResetStore(dirs);
     if (!moved.ok()) {
       LOG(ERROR) << "reset-store failed: " << moved.status().message();
       return 1;
@@ -82,12 +82,12 @@ int main(int argc, char** argv) {
               << *moved << " once nothing in it is needed";
     return 0;
   }
-  LOG(INFO) << "containerd-guest-pull-grpc " << guest_pull::kVersion
+  LOG(INFO) << "containerd-guest-pull-grpc " << snapshotter::kVersion
             << " starting: " << config::DescribeConfig(*cfg);
-  absl::Status s = guest_pull::RunDaemon(*cfg);
-  if (guest_pull::IsRefusal(s)) {
+  absl::Status s = snapshotter::RunDaemon(*cfg);
+  if (snapshotter::IsRefusal(s)) {
     LOG(ERROR) << s.message();
-    return guest_pull::kExitRefused;
+    return snapshotter::kExitRefused;
   }
   if (!s.ok()) {
     LOG(ERROR) << "fatal: " << s.message();

@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 // A full disk (SQLITE_FULL) is ResourceExhausted and names the database
@@ -297,4 +297,4 @@ absl::Status MetaStore::ReadIn(
   return s;
 }
 
-}  // namespace guest_pull
+}  // namespace snapshotter

@@ -19,7 +19,7 @@
 struct sqlite3;
 struct sqlite3_stmt;
 
-namespace guest_pull {
+namespace snapshotter {
 
 // A prepared SQL statement; bind parameters are 1-based.
 class Statement {
@@ -113,6 +113,6 @@ class MetaStore {
   sqlite3* reader_ ABSL_GUARDED_BY(read_mu_) = nullptr;
 };
 
-}  // namespace guest_pull
+}  // namespace snapshotter
 
 #endif  // SNAPSHOTTER_METASTORE_H_

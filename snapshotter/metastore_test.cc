@@ -10,7 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 std::string TempDbPath(const char* name) {
@@ -220,4 +220,4 @@ TEST(MetaStoreTest, RefusesGarbageFile) {
 }
 
 }  // namespace
-}  // namespace guest_pull
+}  // namespace snapshotter

@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
-namespace guest_pull {
+namespace snapshotter {
 
 std::vector<Mount> OverlayMounts(const SnapshotDirs& dirs,
                                  const SnapshotRecord& snapshot,
@@ -37,4 +37,4 @@ bool KernelOverlayHasIndex() {
   return access("/sys/module/overlay/parameters/index", F_OK) == 0;
 }
 
-}  // namespace guest_pull
+}  // namespace snapshotter

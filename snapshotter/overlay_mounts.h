@@ -12,7 +12,7 @@
 #include "snapshotter/snapshot_types.h"
 #include "snapshotter/storage.h"
 
-namespace guest_pull {
+namespace snapshotter {
 
 // Builds the mounts of `snapshot`; `index_off` adds "index=off" (used when
 // the kernel's overlay has the index feature, as containerd does).
@@ -23,6 +23,6 @@ std::vector<Mount> OverlayMounts(const SnapshotDirs& dirs,
 // Whether this kernel's overlay module knows the "index" option.
 bool KernelOverlayHasIndex();
 
-}  // namespace guest_pull
+}  // namespace snapshotter
 
 #endif  // SNAPSHOTTER_OVERLAY_MOUNTS_H_

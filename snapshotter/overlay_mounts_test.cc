@@ -4,7 +4,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 using ::testing::ElementsAre;
@@ -50,4 +50,4 @@ TEST(OverlayMountsTest, ViewOnSeveralLayersIsReadOnlyOverlay) {
 }
 
 }  // namespace
-}  // namespace guest_pull
+}  // namespace snapshotter

@@ -13,7 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "snapshotter/snapshot_types.h"
 
-namespace guest_pull {
+namespace snapshotter {
 
 // A committed snapshot to create in place of unpacking a layer on the host.
 struct RemoteLayer {
@@ -56,6 +56,6 @@ class RemoteLayers {
       std::vector<Mount> mounts) = 0;
 };
 
-}  // namespace guest_pull
+}  // namespace snapshotter
 
 #endif  // SNAPSHOTTER_REMOTE_LAYERS_H_

@@ -7,7 +7,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
-namespace guest_pull {
+namespace snapshotter {
 
 // Receives one call per finished RPC.
 class RpcObserver {
@@ -17,6 +17,6 @@ class RpcObserver {
                           absl::Duration latency) = 0;
 };
 
-}  // namespace guest_pull
+}  // namespace snapshotter
 
 #endif  // SNAPSHOTTER_RPC_OBSERVER_H_

@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 Labels ToLabels(const google::protobuf::Map<std::string, std::string>& in) {
@@ -211,4 +211,4 @@ grpc::Status SnapshotsService::Cleanup(grpc::ServerContext*,
   return Finish("Cleanup", start, removed.status());
 }
 
-}  // namespace guest_pull
+}  // namespace snapshotter

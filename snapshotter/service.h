@@ -12,7 +12,7 @@
 #include "snapshotter/rpc_observer.h"
 #include "snapshotter/snapshotter.h"
 
-namespace guest_pull {
+namespace snapshotter {
 
 namespace snapshots_v1 = ::containerd::services::snapshots::v1;
 
@@ -65,6 +65,6 @@ class SnapshotsService final : public snapshots_v1::Snapshots::Service {
   RpcObserver* observer_;
 };
 
-}  // namespace guest_pull
+}  // namespace snapshotter
 
 #endif  // SNAPSHOTTER_SERVICE_H_

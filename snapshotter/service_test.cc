@@ -7,7 +7,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 using ::testing::HasSubstr;
@@ -172,4 +172,4 @@ TEST_F(ServiceTest, UpdateWithFieldMaskAndUsage) {
 }
 
 }  // namespace
-}  // namespace guest_pull
+}  // namespace snapshotter

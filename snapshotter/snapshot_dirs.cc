@@ -21,19 +21,19 @@
 #include "glog/logging.h"
 #include "base/errno_error.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 absl::Status MakeDir(const std::string& path, mode_t mode) {
   if (mkdir(path.c_str(), mode) != 0 && errno != EEXIST) {
-    return ErrnoError("mkdir", path, errno);
+    return base::ErrnoError("mkdir", path, errno);
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) {
   DIR* d = opendir(dir.c_str());
-  if (d == nullptr) return ErrnoError("opendir", dir, errno);
+  if (d == nullptr) return base::ErrnoError("opendir", dir, errno);
   std::vector<std::string> names;
   while (struct dirent* e = readdir(d)) {
     std::string name = e->d_name;
@@ -54,14 +54,14 @@ absl::Status SnapshotDirs::Init() const {
     return absl::InternalError(
         absl::StrCat("cannot create root ", root_, ": ", ec.message()));
   }
-  if (chmod(root_.c_str(), 0700) != 0) return ErrnoError("chmod", root_, errno);
+  if (chmod(root_.c_str(), 0700) != 0) return base::ErrnoError("chmod", root_, errno);
   return MakeDir(SnapshotsDir(), 0700);
 }
 
 absl::StatusOr<int> SnapshotDirs::LockRoot() const {
   std::string path = root_ + "/lock";
   int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return ErrnoError("open", path, errno);
+  if (fd < 0) return base::ErrnoError("open", path, errno);
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     int err = errno;
     close(fd);
@@ -70,7 +70,7 @@ absl::StatusOr<int> SnapshotDirs::LockRoot() const {
           "root ", root_, " is in use by another containerd-guest-pull-grpc "
           "(", path, " is locked)"));
     }
-    return ErrnoError("flock", path, err);
+    return base::ErrnoError("flock", path, err);
   }
   return fd;
 }
@@ -97,7 +97,7 @@ absl::StatusOr<std::string> SnapshotDirs::CreateTemp(
     bool with_work, const std::string& parent_fs) const {
   std::string tmpl = SnapshotsDir() + "/new-XXXXXX";
   if (mkdtemp(tmpl.data()) == nullptr) {
-    return ErrnoError("mkdtemp", tmpl, errno);
+    return base::ErrnoError("mkdtemp", tmpl, errno);
   }
   std::string fs = tmpl + "/fs";
   absl::Status s = MakeDir(fs, 0755);
@@ -105,11 +105,11 @@ absl::StatusOr<std::string> SnapshotDirs::CreateTemp(
   if (s.ok() && !parent_fs.empty()) {
     struct stat st;
     if (stat(parent_fs.c_str(), &st) != 0) {
-      s = ErrnoError("stat", parent_fs, errno);
+      s = base::ErrnoError("stat", parent_fs, errno);
     } else if (lchown(fs.c_str(), st.st_uid, st.st_gid) != 0) {
-      s = ErrnoError("chown", fs, errno);
+      s = base::ErrnoError("chown", fs, errno);
     } else if (chmod(fs.c_str(), st.st_mode & 07777) != 0) {
-      s = ErrnoError("chmod", fs, errno);
+      s = base::ErrnoError("chmod", fs, errno);
     }
   }
   // The entries must be durable before the rename makes them a snapshot.
@@ -155,7 +155,7 @@ absl::Status SnapshotDirs::Install(const std::string& temp, int64_t id) const {
                  << *moved;
   }
   if (rename(temp.c_str(), target.c_str()) != 0) {
-    return ErrnoError("rename " + temp + " to", target, errno);
+    return base::ErrnoError("rename " + temp + " to", target, errno);
   }
   return SyncDir(SnapshotsDir());
 }
@@ -186,10 +186,10 @@ absl::StatusOr<std::string> SnapshotDirs::MoveToTrash(
   std::string trash = SnapshotsDir() + "/trash-XXXXXX";
   // Reserve a unique name, then rename over it (rename replaces an empty
   // directory; a file orphan needs the name free).
-  if (mkdtemp(trash.data()) == nullptr) return ErrnoError("mkdtemp", trash, errno);
-  if (rmdir(trash.c_str()) != 0) return ErrnoError("rmdir", trash, errno);
+  if (mkdtemp(trash.data()) == nullptr) return base::ErrnoError("mkdtemp", trash, errno);
+  if (rmdir(trash.c_str()) != 0) return base::ErrnoError("rmdir", trash, errno);
   if (rename(path.c_str(), trash.c_str()) != 0) {
-    return ErrnoError("rename " + path + " to", trash, errno);
+    return base::ErrnoError("rename " + path + " to", trash, errno);
   }
   return trash;
 }
@@ -204,7 +204,7 @@ absl::StatusOr<std::string> SnapshotDirs::NewQuarantinePath(
   std::string target = base;
   struct stat st;
   for (int n = 1; lstat(target.c_str(), &st) == 0; ++n) {
-    if (n > 1000) return ErrnoError("no free quarantine name for", base, EEXIST);
+    if (n > 1000) return base::ErrnoError("no free quarantine name for", base, EEXIST);
     target = absl::StrCat(base, "-", n);
   }
   return target;
@@ -215,7 +215,7 @@ absl::StatusOr<std::string> SnapshotDirs::Quarantine(
   auto target = NewQuarantinePath(path.substr(path.rfind('/') + 1));
   if (!target.ok()) return target.status();
   if (rename(path.c_str(), target->c_str()) != 0) {
-    return ErrnoError("rename " + path + " to", *target, errno);
+    return base::ErrnoError("rename " + path + " to", *target, errno);
   }
   if (absl::Status s = SyncDir(QuarantineDir()); !s.ok()) return s;
   if (absl::Status s = SyncDir(path.substr(0, path.rfind('/'))); !s.ok()) {
@@ -241,7 +241,7 @@ absl::StatusOr<uint64_t> MountOf(const std::string& path, bool* is_dir) {
   if (statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW,
             STATX_TYPE | STATX_MNT_ID, &stx) != 0) {
     if (errno == ENOENT) return absl::NotFoundError(path);
-    return ErrnoError("stat", path, errno);
+    return base::ErrnoError("stat", path, errno);
   }
   *is_dir = S_ISDIR(stx.stx_mode);
   if (stx.stx_mask & STATX_MNT_ID) return stx.stx_mnt_id;
@@ -267,10 +267,10 @@ absl::Status RemoveTree(const std::string& path, uint64_t mount) {
       }
     }
     if (rmdir(path.c_str()) != 0 && errno != ENOENT) {
-      return ErrnoError("remove", path, errno);
+      return base::ErrnoError("remove", path, errno);
     }
   } else if (unlink(path.c_str()) != 0 && errno != ENOENT) {
-    return ErrnoError("remove", path, errno);
+    return base::ErrnoError("remove", path, errno);
   }
   return absl::OkStatus();
 }
@@ -287,21 +287,21 @@ absl::Status RemoveAll(const std::string& path) {
 
 absl::Status SyncDir(const std::string& dir) {
   int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("open", dir, errno);
+  if (fd < 0) return base::ErrnoError("open", dir, errno);
   int rc = fsync(fd);
   int err = errno;
   close(fd);
-  if (rc != 0) return ErrnoError("fsync", dir, err);
+  if (rc != 0) return base::ErrnoError("fsync", dir, err);
   return absl::OkStatus();
 }
 
 absl::Status SyncFilesystem(const std::string& path) {
   int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("open", path, errno);
+  if (fd < 0) return base::ErrnoError("open", path, errno);
   int rc = syncfs(fd);
   int err = errno;
   close(fd);
-  if (rc != 0) return ErrnoError("syncfs", path, err);
+  if (rc != 0) return base::ErrnoError("syncfs", path, err);
   return absl::OkStatus();
 }
 
@@ -311,7 +311,7 @@ absl::StatusOr<Usage> DiskUsage(const std::string& dir) {
     if (errno == ENOENT) {
       return absl::NotFoundError(absl::StrCat(dir, " does not exist"));
     }
-    return ErrnoError("lstat", dir, errno);
+    return base::ErrnoError("lstat", dir, errno);
   }
   Usage usage;
   std::set<std::pair<dev_t, ino_t>> seen;
@@ -320,7 +320,7 @@ absl::StatusOr<Usage> DiskUsage(const std::string& dir) {
     struct stat st;
     if (lstat(path.c_str(), &st) != 0) {
       if (errno == ENOENT) return true;  // removed meanwhile
-      return ErrnoError("lstat", path, errno);
+      return base::ErrnoError("lstat", path, errno);
     }
     if (st.st_dev != root_st.st_dev) return false;
     if (seen.insert({st.st_dev, st.st_ino}).second) {
@@ -347,4 +347,4 @@ absl::StatusOr<Usage> DiskUsage(const std::string& dir) {
   return usage;
 }
 
-}  // namespace guest_pull
+}  // namespace snapshotter

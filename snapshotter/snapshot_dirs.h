@@ -26,7 +26,7 @@
 #include "absl/strings/string_view.h"
 #include "snapshotter/snapshot_types.h"
 
-namespace guest_pull {
+namespace snapshotter {
 
 // Paths and directory operations of one snapshotter root.
 class SnapshotDirs {
@@ -115,6 +115,6 @@ absl::Status SyncFilesystem(const std::string& path);
 // (e.g. removed meanwhile).
 absl::StatusOr<Usage> DiskUsage(const std::string& dir);
 
-}  // namespace guest_pull
+}  // namespace snapshotter
 
 #endif  // SNAPSHOTTER_SNAPSHOT_DIRS_H_

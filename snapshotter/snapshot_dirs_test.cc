@@ -11,7 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 std::string NewRoot(const char* name) {
@@ -131,9 +131,9 @@ TEST(SnapshotDirsTest, RemoveAllMissingIsFine) {
 }
 
 }  // namespace
-}  // namespace guest_pull
+}  // namespace snapshotter
 
-namespace guest_pull {
+namespace snapshotter {
 TEST(SnapshotDirsHoldsNoData, OnlyEmptyFsAndWork) {
   std::string dir = ::testing::TempDir() + "/holds-no-data";
   ASSERT_TRUE(RemoveAll(dir).ok());
@@ -149,4 +149,4 @@ TEST(SnapshotDirsHoldsNoData, OnlyEmptyFsAndWork) {
   EXPECT_FALSE(SnapshotDirs::HoldsNoData(dir));
   EXPECT_FALSE(SnapshotDirs::HoldsNoData(dir + "/missing"));
 }
-}  // namespace guest_pull
+}  // namespace snapshotter

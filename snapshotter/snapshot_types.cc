@@ -1,7 +1,7 @@
 // Names of snapshot kinds.
 #include "snapshotter/snapshot_types.h"
 
-namespace guest_pull {
+namespace snapshotter {
 
 absl::string_view KindName(Kind kind) {
   switch (kind) {
@@ -17,4 +17,4 @@ absl::string_view KindName(Kind kind) {
   return "unknown";
 }
 
-}  // namespace guest_pull
+}  // namespace snapshotter

@@ -12,7 +12,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
-namespace guest_pull {
+namespace snapshotter {
 
 using Labels = std::map<std::string, std::string>;
 
@@ -46,6 +46,6 @@ struct Mount {
   std::vector<std::string> options;
 };
 
-}  // namespace guest_pull
+}  // namespace snapshotter
 
 #endif  // SNAPSHOTTER_SNAPSHOT_TYPES_H_

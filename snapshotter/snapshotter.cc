@@ -13,7 +13,7 @@
 #include "snapshotter/store_recovery.h"
 #include "snapshotter/store_state.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 absl::Status ValidateKeyAndParent(absl::string_view key,
@@ -122,7 +122,7 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::CreateSnapshot(
   std::string created;  // the directory this transaction made
   absl::Status s = store_->Update(
       [&](Transaction& tx) -> absl::Status {
-        auto rec = guest_pull::CreateSnapshot(tx, kind, key, parent, labels,
+        auto rec = snapshotter::CreateSnapshot(tx, kind, key, parent, labels,
                                               options_.now());
         if (!rec.ok()) return rec.status();
         // Everything that can refuse the snapshot comes before the
@@ -489,4 +489,4 @@ absl::StatusOr<std::map<std::string, int64_t>> Snapshotter::CountByKind(
   return counts;
 }
 
-}  // namespace guest_pull
+}  // namespace snapshotter

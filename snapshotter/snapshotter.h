@@ -23,7 +23,7 @@
 #include "snapshotter/snapshot_types.h"
 #include "snapshotter/storage.h"
 
-namespace guest_pull {
+namespace snapshotter {
 
 // An overlayfs snapshotter with optional remote-layer hooks.
 class Snapshotter {
@@ -116,6 +116,6 @@ class Snapshotter {
   std::set<int64_t> removing_ ABSL_GUARDED_BY(removing_mu_);
 };
 
-}  // namespace guest_pull
+}  // namespace snapshotter
 
 #endif  // SNAPSHOTTER_SNAPSHOTTER_H_

@@ -16,7 +16,7 @@
 #include "gtest/gtest.h"
 #include "snapshotter/store_recovery.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 using ::testing::ElementsAre;
@@ -487,4 +487,4 @@ TEST_F(SnapshotterTest, CheckStoreAnswersAndChangesNothing) {
 }
 
 }  // namespace
-}  // namespace guest_pull
+}  // namespace snapshotter

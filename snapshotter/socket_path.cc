@@ -12,7 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 const char* FileTypeName(mode_t mode) {
@@ -90,4 +90,4 @@ absl::Status PrepareSocketPath(const std::string& path) {
   return absl::OkStatus();
 }
 
-}  // namespace guest_pull
+}  // namespace snapshotter

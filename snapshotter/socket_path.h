@@ -9,12 +9,12 @@
 
 #include "absl/status/status.h"
 
-namespace guest_pull {
+namespace snapshotter {
 
 // Readies `path` for bind(). Errors: FailedPrecondition naming the path and
 // what is in the way; InvalidArgument for a relative or too long path.
 absl::Status PrepareSocketPath(const std::string& path);
 
-}  // namespace guest_pull
+}  // namespace snapshotter
 
 #endif  // SNAPSHOTTER_SOCKET_PATH_H_

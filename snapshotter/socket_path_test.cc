@@ -12,7 +12,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 using ::testing::HasSubstr;
@@ -31,7 +31,9 @@ int BindSocket(const std::string& path, bool listen_too) {
   addr.sun_family = AF_UNIX;
   strcpy(addr.sun_path, path.c_str());
   EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  if (listen_too) EXPECT_EQ(listen(fd, 1), 0);
+  if (listen_too) {
+    EXPECT_EQ(listen(fd, 1), 0);
+  }
   return fd;
 }
 
@@ -90,4 +92,4 @@ TEST(SocketPathTest, RefusesRelativeAndLongPaths) {
 }
 
 }  // namespace
-}  // namespace guest_pull
+}  // namespace snapshotter

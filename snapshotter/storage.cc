@@ -5,7 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "snapshotter/store_state.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 int64_t ToNs(absl::Time t) { return absl::ToUnixNanos(t); }
@@ -401,4 +401,4 @@ absl::StatusOr<std::map<int64_t, std::string>> IdMap(Transaction& tx) {
   return ids;
 }
 
-}  // namespace guest_pull
+}  // namespace snapshotter

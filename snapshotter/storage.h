@@ -18,7 +18,7 @@
 #include "snapshotter/metastore.h"
 #include "snapshotter/snapshot_types.h"
 
-namespace guest_pull {
+namespace snapshotter {
 
 // The storage view of a snapshot: its id (names its directory) and chain.
 struct SnapshotRecord {
@@ -87,6 +87,6 @@ absl::StatusOr<std::map<std::string, int64_t>> CountSnapshots(
 // id -> key of every snapshot (for Cleanup).
 absl::StatusOr<std::map<int64_t, std::string>> IdMap(Transaction& tx);
 
-}  // namespace guest_pull
+}  // namespace snapshotter
 
 #endif  // SNAPSHOTTER_STORAGE_H_

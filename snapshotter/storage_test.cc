@@ -6,7 +6,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 using ::testing::ElementsAre;
@@ -189,4 +189,4 @@ TEST_F(StorageTest, RemoveDeletesLabelsAndWalkOrders) {
 }
 
 }  // namespace
-}  // namespace guest_pull
+}  // namespace snapshotter

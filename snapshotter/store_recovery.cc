@@ -20,7 +20,7 @@
 #include "glog/logging.h"
 #include "snapshotter/store_state.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 constexpr char kRefusalPayload[] = "guest-pull/store-refused";
@@ -353,4 +353,4 @@ absl::StatusOr<std::string> ResetStore(const SnapshotDirs& dirs) {
   return *dest;
 }
 
-}  // namespace guest_pull
+}  // namespace snapshotter

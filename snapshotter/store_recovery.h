@@ -28,7 +28,7 @@
 #include "snapshotter/metastore.h"
 #include "snapshotter/snapshot_dirs.h"
 
-namespace guest_pull {
+namespace snapshotter {
 
 // Exit status of a daemon that refused to start on an inconsistent store
 // (EX_DATAERR); listed in the unit's RestartPreventExitStatus=.
@@ -57,6 +57,6 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs);
 // while a daemon runs on it). Returns the quarantine directory.
 absl::StatusOr<std::string> ResetStore(const SnapshotDirs& dirs);
 
-}  // namespace guest_pull
+}  // namespace snapshotter
 
 #endif  // SNAPSHOTTER_STORE_RECOVERY_H_

@@ -16,7 +16,7 @@
 #include "gtest/gtest.h"
 #include "snapshotter/store_state.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 using ::testing::HasSubstr;
@@ -307,4 +307,4 @@ TEST_F(StoreRecoveryTest, ResetStoreQuarantinesEverythingAndStartsFresh) {
 }
 
 }  // namespace
-}  // namespace guest_pull
+}  // namespace snapshotter

@@ -1,7 +1,7 @@
 // Store identity, id counter and removal journal over SQLite.
 #include "snapshotter/store_state.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 absl::StatusOr<std::set<int64_t>> IdColumn(Transaction& tx,
@@ -68,4 +68,4 @@ absl::Status ForgetRemoval(Transaction& tx, int64_t id) {
   return RunWithId(tx, "DELETE FROM removals WHERE id = ?", id);
 }
 
-}  // namespace guest_pull
+}  // namespace snapshotter

@@ -19,7 +19,7 @@
 #include "absl/strings/string_view.h"
 #include "snapshotter/metastore.h"
 
-namespace guest_pull {
+namespace snapshotter {
 
 // The store id recorded in the database; "" if none was recorded yet.
 absl::StatusOr<std::string> ReadStoreId(Transaction& tx);
@@ -38,6 +38,6 @@ absl::StatusOr<std::set<int64_t>> JournalledIds(Transaction& tx);
 // Drops `id` from the journal once its directory is gone.
 absl::Status ForgetRemoval(Transaction& tx, int64_t id);
 
-}  // namespace guest_pull
+}  // namespace snapshotter
 
 #endif  // SNAPSHOTTER_STORE_STATE_H_

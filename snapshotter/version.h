@@ -2,8 +2,8 @@
 #ifndef SNAPSHOTTER_VERSION_H_
 #define SNAPSHOTTER_VERSION_H_
 
-namespace guest_pull {
+namespace snapshotter {
 inline constexpr char kVersion[] = "0.1.0";
-}  // namespace guest_pull
+}  // namespace snapshotter
 
 #endif  // SNAPSHOTTER_VERSION_H_

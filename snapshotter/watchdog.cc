@@ -5,7 +5,7 @@
 
 #include "glog/logging.h"
 
-namespace guest_pull {
+namespace snapshotter {
 
 bool Watchdog::Healthy(absl::Time now, absl::Time last_ok,
                        absl::Duration probe_timeout) {
@@ -93,4 +93,4 @@ void Watchdog::Stop() {
   if (pinger_.joinable()) pinger_.join();
 }
 
-}  // namespace guest_pull
+}  // namespace snapshotter

@@ -12,7 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
-namespace guest_pull {
+namespace snapshotter {
 
 // Two threads: the prober runs `probe` in a loop (it may block forever; Stop
 // waits for it at most probe_timeout), the pinger calls `ping` every `interval`
@@ -52,6 +52,6 @@ class Watchdog {
   std::thread pinger_;
 };
 
-}  // namespace guest_pull
+}  // namespace snapshotter
 
 #endif  // SNAPSHOTTER_WATCHDOG_H_

@@ -5,7 +5,7 @@
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 TEST(WatchdogTest, HealthyWithinTimeout) {
@@ -103,4 +103,4 @@ TEST(WatchdogTest, StopReturnsWhileProbeIsStuck) {
 }
 
 }  // namespace
-}  // namespace guest_pull
+}  // namespace snapshotter

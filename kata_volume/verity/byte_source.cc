@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/errno_error.h"
+#include "base/status_macros.h"
 
 namespace guest_pull::verity {
 
@@ -17,7 +18,7 @@ constexpr size_t kInputChunk = 64 * 1024;
 
 absl::StatusOr<std::unique_ptr<FileByteSource>> FileByteSource::Open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("cannot open", path, errno);
+  if (fd < 0) return base::ErrnoError("cannot open", path, errno);
   return std::unique_ptr<FileByteSource>(new FileByteSource(fd, path));
 }
 
@@ -28,7 +29,7 @@ absl::StatusOr<size_t> FileByteSource::Read(char* buffer, size_t size) {
     ssize_t n = ::read(fd_, buffer, size);
     if (n >= 0) return static_cast<size_t>(n);
     if (errno == EINTR) continue;
-    return ErrnoError("cannot read", path_, errno);
+    return base::ErrnoError("cannot read", path_, errno);
   }
 }
 
@@ -41,11 +42,10 @@ GzipByteSource::GzipByteSource(std::unique_ptr<ByteSource> compressed)
 GzipByteSource::~GzipByteSource() { inflateEnd(&zs_); }
 
 absl::Status GzipByteSource::FillInput() {
-  absl::StatusOr<size_t> n = compressed_->Read(in_.data(), in_.size());
-  if (!n.ok()) return n.status();
-  if (*n == 0) input_eof_ = true;
+  ASSIGN_OR_RETURN(size_t n, compressed_->Read(in_.data(), in_.size()));
+  if (n == 0) input_eof_ = true;
   zs_.next_in = reinterpret_cast<Bytef*>(in_.data());
-  zs_.avail_in = static_cast<uInt>(*n);
+  zs_.avail_in = static_cast<uInt>(n);
   return absl::OkStatus();
 }
 
@@ -56,7 +56,7 @@ absl::StatusOr<size_t> GzipByteSource::Read(char* buffer, size_t size) {
   zs_.avail_out = static_cast<uInt>(size);
   while (zs_.avail_out == size) {  // until at least one byte was produced
     if (zs_.avail_in == 0 && !input_eof_) {
-      if (absl::Status s = FillInput(); !s.ok()) return s;
+      RETURN_IF_ERROR(FillInput());
     }
     if (member_done_) {
       // Between members: end of input is a clean end; anything else must be
@@ -95,14 +95,14 @@ absl::StatusOr<size_t> ObservedByteSource::Read(char* buffer, size_t size) {
   absl::StatusOr<size_t> n = inner_->Read(buffer, size);
   if (!n.ok()) return n;
   if (*n > 0) {
-    if (absl::Status s = observer_(buffer, *n); !s.ok()) return s;
+    RETURN_IF_ERROR(observer_(buffer, *n));
   }
   return n;
 }
 
 absl::StatusOr<BlobCompression> DetectBlobCompression(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("cannot open", path, errno);
+  if (fd < 0) return base::ErrnoError("cannot open", path, errno);
   unsigned char magic[4] = {0, 0, 0, 0};
   ssize_t n;
   do {
@@ -110,7 +110,7 @@ absl::StatusOr<BlobCompression> DetectBlobCompression(const std::string& path) {
   } while (n < 0 && errno == EINTR);
   int err = errno;
   ::close(fd);
-  if (n < 0) return ErrnoError("cannot read", path, err);
+  if (n < 0) return base::ErrnoError("cannot read", path, err);
   if (n >= 2 && magic[0] == 0x1f && magic[1] == 0x8b) return BlobCompression::kGzip;
   if (n >= 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd) {
     return BlobCompression::kZstd;

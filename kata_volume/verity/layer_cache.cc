@@ -4,14 +4,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include <fstream>
+#include <algorithm>
+#include <cstdint>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "kata_volume/verity/sha256.h"
 
 namespace guest_pull::verity {
@@ -56,6 +58,34 @@ bool IsHex64(absl::string_view s) {
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
   }
   return true;
+}
+
+// The whole content of the open file `fd` (named `path` in errors);
+// ResourceExhausted, reading no further, once it is larger than max_bytes
+// (it may grow while it is read).
+absl::StatusOr<std::string> ReadBounded(int fd, const std::string& path, size_t max_bytes) {
+  auto too_big = [&](absl::string_view size) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "layer cache ", path, " is ", size, " bytes, larger than the limit of ", max_bytes,
+        " bytes; genpolicy only ever appends to it: remove the layers of images no "
+        "longer deployed"));
+  };
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return ErrnoStatus("cannot stat", path);
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) return too_big(absl::StrCat(st.st_size));
+  std::string text(static_cast<size_t>(st.st_size) + 1, '\0');
+  size_t done = 0;
+  while (done <= max_bytes) {
+    if (done == text.size()) text.resize(std::min(text.size() * 2 + 4096, max_bytes + 1));
+    ssize_t n = ::read(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus("cannot read", path);
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  if (done > max_bytes) return too_big(absl::StrCat("more than ", max_bytes));
+  text.resize(done);
+  return text;
 }
 
 }  // namespace
@@ -136,16 +166,17 @@ LayerCache MergeVerityHashes(LayerCache cache, const LayerCache& hashes) {
   return cache;
 }
 
-absl::StatusOr<LayerCache> ReadLayerCacheFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+absl::StatusOr<LayerCache> ReadLayerCacheFile(const std::string& path,
+                                              size_t max_bytes) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
     if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, " does not exist"));
     return ErrnoStatus("cannot open", path);
   }
-  std::stringstream buf;
-  buf << in.rdbuf();
-  if (in.bad()) return ErrnoStatus("cannot read", path);
-  absl::StatusOr<LayerCache> cache = ParseLayerCache(buf.str());
+  absl::StatusOr<std::string> read = ReadBounded(fd, path, max_bytes);
+  ::close(fd);
+  ASSIGN_OR_RETURN(const std::string text, std::move(read));
+  absl::StatusOr<LayerCache> cache = ParseLayerCache(text);
   if (!cache.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", cache.status().message()));
   }

@@ -9,6 +9,7 @@
 #ifndef KATA_VOLUME_VERITY_LAYER_CACHE_H_
 #define KATA_VOLUME_VERITY_LAYER_CACHE_H_
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -59,8 +60,16 @@ std::string VerityHashesPath(const std::string& cache_path);
 // `cache` lacks are appended. The cache's own hashes win.
 LayerCache MergeVerityHashes(LayerCache cache, const LayerCache& hashes);
 
-// Reads and parses a cache file; NotFound when it does not exist.
-absl::StatusOr<LayerCache> ReadLayerCacheFile(const std::string& path);
+// The largest cache file read: genpolicy writes ~1-3 KiB per layer (its
+// passwd and group files), so this is tens of thousands of layers, and it
+// bounds what a reload may allocate.
+inline constexpr size_t kMaxLayerCacheFileBytes = size_t{64} << 20;
+
+// Reads and parses a cache file; NotFound when it does not exist,
+// ResourceExhausted (naming the file, its size and the limit, reading
+// nothing more) when it is larger than `max_bytes`.
+absl::StatusOr<LayerCache> ReadLayerCacheFile(
+    const std::string& path, size_t max_bytes = kMaxLayerCacheFileBytes);
 
 // Writes atomically: temp file in the same directory, fsync, rename, fsync
 // of the directory.

@@ -85,6 +85,25 @@ TEST(LayerCacheTest, FileWriteIsAtomicAndReadable) {
   EXPECT_FALSE(WriteLayerCacheFile(dir + "/no/such/dir/x.json", cache).ok());
 }
 
+TEST(LayerCacheTest, FileLargerThanTheLimitIsRefusedWithItsSize) {
+  std::string dir = MakeTempDir();
+  std::string path = dir + "/layers-cache.json";
+  LayerCache cache = {{Digest('1'), std::string(64, 'a'), std::string(300, 'p'), ""},
+                      {Digest('2'), std::string(64, 'b'), std::string(300, 'p'), ""}};
+  ASSERT_TRUE(WriteLayerCacheFile(path, cache).ok());
+  const size_t size = SerializeLayerCache(cache).size();
+  EXPECT_EQ(*ReadLayerCacheFile(path, size), cache);  // exactly the limit
+  absl::StatusOr<LayerCache> big = ReadLayerCacheFile(path, size - 1);
+  EXPECT_EQ(big.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(big.status().message().find(absl::StrCat(path, " is ", size, " bytes")),
+            std::string::npos)
+      << big.status();
+  EXPECT_NE(big.status().message().find(absl::StrCat("limit of ", size - 1, " bytes")),
+            std::string::npos)
+      << big.status();
+  EXPECT_EQ(kMaxLayerCacheFileBytes, size_t{64} << 20);
+}
+
 TEST(LayerCacheTest, UpsertReplacesSameDiffId) {
   LayerCache cache = {{Digest('1'), "", "a", ""}, {Digest('2'), "", "b", ""}};
   UpsertLayer(&cache, {Digest('1'), "", "new", ""});

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "kata_volume/verity/sha256.h"
+#include "base/status_macros.h"
 
 namespace guest_pull::verity {
 
@@ -68,12 +69,11 @@ absl::StatusOr<nlohmann::json> ReadVerifiedJsonBlob(const std::string& layout,
   std::string digest = StringOr(descriptor, "digest");
   absl::StatusOr<std::string> path = OciBlobPath(layout, digest);
   if (!path.ok()) return absl::InvalidArgumentError(absl::StrCat(what, ": ", path.status().message()));
-  absl::StatusOr<std::string> text = ReadSmallFile(*path);
-  if (!text.ok()) return text.status();
-  if (absl::StrCat("sha256:", Sha256Hex(*text)) != digest) {
+  ASSIGN_OR_RETURN(std::string text, ReadSmallFile(*path));
+  if (absl::StrCat("sha256:", Sha256Hex(text)) != digest) {
     return absl::DataLossError(absl::StrCat(what, " blob ", digest, " does not match its digest"));
   }
-  return ParseJsonObject(*text, absl::StrCat(what, " ", digest));
+  return ParseJsonObject(text, absl::StrCat(what, " ", digest));
 }
 
 bool IsIndexType(const std::string& t) { return t == kOciIndex || t == kDockerList; }
@@ -103,10 +103,9 @@ absl::StatusOr<OciImage> ReadOciImage(const std::string& layout_dir, absl::strin
   if (!index_text.ok()) {
     return absl::NotFoundError(absl::StrCat(layout_dir, " is not an OCI image layout (no index.json)"));
   }
-  absl::StatusOr<nlohmann::json> index = ParseJsonObject(*index_text, layout_dir + "/index.json");
-  if (!index.ok()) return index.status();
-  auto manifests = index->find("manifests");
-  if (manifests == index->end() || !manifests->is_array() || manifests->empty()) {
+  ASSIGN_OR_RETURN(nlohmann::json index, ParseJsonObject(*index_text, layout_dir + "/index.json"));
+  auto manifests = index.find("manifests");
+  if (manifests == index.end() || !manifests->is_array() || manifests->empty()) {
     return absl::InvalidArgumentError(absl::StrCat(layout_dir, "/index.json lists no manifests"));
   }
 
@@ -141,28 +140,25 @@ absl::StatusOr<OciImage> ReadOciImage(const std::string& layout_dir, absl::strin
 
   // Follow at most one nested index (multi-platform image).
   if (IsIndexType(StringOr(chosen, "mediaType"))) {
-    absl::StatusOr<nlohmann::json> nested = ReadVerifiedJsonBlob(layout_dir, chosen, "image index");
-    if (!nested.ok()) return nested.status();
-    auto list = nested->find("manifests");
-    if (list == nested->end() || !list->is_array() || list->empty()) {
+    ASSIGN_OR_RETURN(nlohmann::json nested, ReadVerifiedJsonBlob(layout_dir, chosen, "image index"));
+    auto list = nested.find("manifests");
+    if (list == nested.end() || !list->is_array() || list->empty()) {
       return absl::InvalidArgumentError("nested image index lists no manifests");
     }
-    absl::StatusOr<nlohmann::json> picked = PickByPlatform(*list);
-    if (!picked.ok()) return picked.status();
-    chosen = *picked;
+    ASSIGN_OR_RETURN(nlohmann::json picked, PickByPlatform(*list));
+    chosen = picked;
   }
 
-  absl::StatusOr<nlohmann::json> manifest = ReadVerifiedJsonBlob(layout_dir, chosen, "manifest");
-  if (!manifest.ok()) return manifest.status();
-  std::string manifest_type = StringOr(*manifest, "mediaType", StringOr(chosen, "mediaType"));
+  ASSIGN_OR_RETURN(nlohmann::json manifest, ReadVerifiedJsonBlob(layout_dir, chosen, "manifest"));
+  std::string manifest_type = StringOr(manifest, "mediaType", StringOr(chosen, "mediaType"));
   if (!manifest_type.empty() && manifest_type != kOciManifest && manifest_type != kDockerManifest) {
     return absl::InvalidArgumentError(absl::StrCat("unsupported manifest media type ", manifest_type));
   }
 
   OciImage image;
   image.manifest_digest = StringOr(chosen, "digest");
-  auto layers = manifest->find("layers");
-  if (layers == manifest->end() || !layers->is_array()) {
+  auto layers = manifest.find("layers");
+  if (layers == manifest.end() || !layers->is_array()) {
     return absl::InvalidArgumentError(absl::StrCat("manifest ", image.manifest_digest, " has no layers"));
   }
   for (const nlohmann::json& d : *layers) {
@@ -175,18 +171,16 @@ absl::StatusOr<OciImage> ReadOciImage(const std::string& layout_dir, absl::strin
       return absl::InvalidArgumentError(absl::StrCat("layer ", blob.digest, " has no valid size"));
     }
     blob.size = size->get<uint64_t>();
-    absl::StatusOr<std::string> path = OciBlobPath(layout_dir, blob.digest);
-    if (!path.ok()) return path.status();
-    blob.path = *path;
+    ASSIGN_OR_RETURN(std::string path, OciBlobPath(layout_dir, blob.digest));
+    blob.path = path;
     image.layers.push_back(std::move(blob));
   }
 
-  auto config_desc = manifest->find("config");
-  if (config_desc != manifest->end() && config_desc->is_object()) {
-    absl::StatusOr<nlohmann::json> config = ReadVerifiedJsonBlob(layout_dir, *config_desc, "config");
-    if (!config.ok()) return config.status();
-    auto rootfs = config->find("rootfs");
-    if (rootfs != config->end() && rootfs->is_object()) {
+  auto config_desc = manifest.find("config");
+  if (config_desc != manifest.end() && config_desc->is_object()) {
+    ASSIGN_OR_RETURN(nlohmann::json config, ReadVerifiedJsonBlob(layout_dir, *config_desc, "config"));
+    auto rootfs = config.find("rootfs");
+    if (rootfs != config.end() && rootfs->is_object()) {
       auto ids = rootfs->find("diff_ids");
       if (ids != rootfs->end() && ids->is_array()) {
         for (const auto& id : *ids) {

@@ -7,6 +7,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 
 namespace guest_pull::verity {
 
@@ -185,14 +186,13 @@ std::optional<uint64_t> ParseTarNumber(absl::string_view field) {
 absl::Status TarReader::ReadExact(char* buffer, size_t size) {
   size_t done = 0;
   while (done < size) {
-    absl::StatusOr<size_t> n = source_->Read(buffer + done, size - done);
-    if (!n.ok()) return n.status();
-    if (*n == 0) {
+    ASSIGN_OR_RETURN(size_t n, source_->Read(buffer + done, size - done));
+    if (n == 0) {
       return absl::InvalidArgumentError(
           absl::StrCat("truncated tar archive: unexpected end of data at offset ", position_));
     }
-    done += *n;
-    position_ += *n;
+    done += n;
+    position_ += n;
   }
   return absl::OkStatus();
 }
@@ -201,7 +201,7 @@ absl::Status TarReader::Skip(uint64_t amount) {
   char buf[32 * 1024];
   while (amount > 0) {
     size_t chunk = static_cast<size_t>(std::min<uint64_t>(amount, sizeof(buf)));
-    if (absl::Status s = ReadExact(buf, chunk); !s.ok()) return s;
+    RETURN_IF_ERROR(ReadExact(buf, chunk));
     amount -= chunk;
   }
   return absl::OkStatus();
@@ -213,21 +213,20 @@ absl::StatusOr<std::string> TarReader::ReadSmallData(uint64_t size) {
         "tar extension header at offset ", position_, " is too large (", size, " bytes)"));
   }
   std::string out(static_cast<size_t>(size), '\0');
-  if (absl::Status s = ReadExact(out.data(), out.size()); !s.ok()) return s;
+  RETURN_IF_ERROR(ReadExact(out.data(), out.size()));
   data_remaining_ = 0;
   return out;
 }
 
 absl::StatusOr<bool> TarReader::ReadRawHeader(char* header, uint64_t* header_pos) {
-  if (absl::Status s = Skip(next_header_ - position_); !s.ok()) return s;
+  RETURN_IF_ERROR(Skip(next_header_ - position_));
   *header_pos = position_;
   size_t done = 0;
   while (done < kTarBlockSize) {
-    absl::StatusOr<size_t> n = source_->Read(header + done, kTarBlockSize - done);
-    if (!n.ok()) return n.status();
-    if (*n == 0) break;
-    done += *n;
-    position_ += *n;
+    ASSIGN_OR_RETURN(size_t n, source_->Read(header + done, kTarBlockSize - done));
+    if (n == 0) break;
+    done += n;
+    position_ += n;
   }
   if (done == 0) return false;  // EOF on a block boundary ends the archive
   if (done < kTarBlockSize) {
@@ -258,9 +257,8 @@ absl::StatusOr<const TarEntry*> TarReader::Next() {
   for (int processed = 1;; ++processed) {
     char h[kTarBlockSize];
     uint64_t header_pos = 0;
-    absl::StatusOr<bool> got = ReadRawHeader(h, &header_pos);
-    if (!got.ok()) return got.status();
-    if (!*got) {
+    ASSIGN_OR_RETURN(bool got, ReadRawHeader(h, &header_pos));
+    if (!got) {
       if (processed > 1) {
         return absl::InvalidArgumentError(
             "truncated tar archive: extension headers without a following member");
@@ -304,9 +302,8 @@ absl::StatusOr<const TarEntry*> TarReader::Next() {
             "invalid tar archive at offset ", header_pos,
             ": two extension headers of the same kind describe one member"));
       }
-      absl::StatusOr<std::string> payload = ReadSmallData(e.size);
-      if (!payload.ok()) return payload.status();
-      *slot = *std::move(payload);
+      ASSIGN_OR_RETURN(std::string payload, ReadSmallData(e.size));
+      *slot = std::move(payload);
       continue;
     }
 
@@ -361,15 +358,15 @@ absl::StatusOr<const TarEntry*> TarReader::Next() {
         return absl::OkStatus();
       };
       for (size_t i = 0; i < kGnuSparseEntries; ++i) {
-        if (absl::Status s = add_block(h + kGnuSparseOff + i * kSparseEntryLen); !s.ok()) return s;
+        RETURN_IF_ERROR(add_block(h + kGnuSparseOff + i * kSparseEntryLen));
       }
       bool extended = h[kGnuIsExtendedOff] != 0;
       while (extended) {
         char ext[kTarBlockSize];
-        if (absl::Status s = ReadExact(ext, sizeof(ext)); !s.ok()) return s;
+        RETURN_IF_ERROR(ReadExact(ext, sizeof(ext)));
         next_header_ += kTarBlockSize;
         for (size_t i = 0; i < kExtSparseEntries; ++i) {
-          if (absl::Status s = add_block(ext + i * kSparseEntryLen); !s.ok()) return s;
+          RETURN_IF_ERROR(add_block(ext + i * kSparseEntryLen));
         }
         extended = ext[kExtIsExtendedOff] != 0;
       }
@@ -387,24 +384,22 @@ absl::StatusOr<const TarEntry*> TarReader::Next() {
 absl::StatusOr<size_t> TarReader::ReadData(char* buffer, size_t size) {
   size_t want = static_cast<size_t>(std::min<uint64_t>(size, data_remaining_));
   if (want == 0) return 0;
-  absl::StatusOr<size_t> n = source_->Read(buffer, want);
-  if (!n.ok()) return n.status();
-  if (*n == 0) {
+  ASSIGN_OR_RETURN(size_t n, source_->Read(buffer, want));
+  if (n == 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("truncated tar archive: member data ends early at offset ", position_));
   }
-  position_ += *n;
-  data_remaining_ -= *n;
-  return *n;
+  position_ += n;
+  data_remaining_ -= n;
+  return n;
 }
 
 absl::StatusOr<uint64_t> TarReader::Finish() {
   char buf[32 * 1024];
   while (true) {
-    absl::StatusOr<size_t> n = source_->Read(buf, sizeof(buf));
-    if (!n.ok()) return n.status();
-    if (*n == 0) break;
-    position_ += *n;
+    ASSIGN_OR_RETURN(size_t n, source_->Read(buf, sizeof(buf)));
+    if (n == 0) break;
+    position_ += n;
   }
   ended_ = true;
   data_remaining_ = 0;

@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/status_macros.h"
 
 namespace guest_pull::verity {
 
@@ -255,7 +256,7 @@ absl::Status TarfsIndexBuilder::VisitBreadthFirst(const std::function<void(Node*
 }
 
 absl::StatusOr<std::string> TarfsIndexBuilder::Serialize(uint64_t contents_size) {
-  if (absl::Status s = CheckAcyclic(); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckAcyclic());
 
   uint64_t inode_count = 0;
   absl::Status s = VisitBreadthFirst([&](Node* n) {

@@ -9,7 +9,7 @@
 #include "snapshotter/config/config.h"
 #include "snapshotter/config/value_text.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace config {
 namespace {
 
@@ -122,4 +122,4 @@ std::string HelpText() {
 }
 
 }  // namespace config
-}  // namespace guest_pull
+}  // namespace snapshotter

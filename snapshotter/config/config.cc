@@ -21,12 +21,13 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "snapshotter/config/value_text.h"
+#include "base/status_macros.h"
 
 // Debian's libtomlplusplus is built with exceptions: toml::parse throws
 // toml::parse_error.
 static_assert(TOML_EXCEPTIONS, "expects toml++ built with exceptions");
 
-namespace guest_pull {
+namespace snapshotter {
 namespace config {
 namespace {
 
@@ -298,18 +299,16 @@ absl::StatusOr<std::vector<Override>> FindOverrides(
 absl::StatusOr<Config> LoadConfig(const CommandLine& command_line,
                                   const Getenv& getenv,
                                   const std::string& default_config_path) {
-  absl::StatusOr<std::vector<Override>> overrides =
-      FindOverrides(command_line, getenv);
-  if (!overrides.ok()) return overrides.status();
+  ASSIGN_OR_RETURN(std::vector<Override> overrides, FindOverrides(command_line, getenv));
   // The file comes first: --config / GUEST_PULL_CONFIG name it.
-  auto named = absl::c_find_if(*overrides, [](const Override& o) {
+  auto named = absl::c_find_if(overrides, [](const Override& o) {
     return absl::string_view(o.key->flag) == "config";
   });
   Config config;
-  config.config_path = named == overrides->end()
+  config.config_path = named == overrides.end()
                            ? default_config_path
                            : std::get<std::string>(named->value);
-  const std::string by = named == overrides->end()
+  const std::string by = named == overrides.end()
                              ? ""
                              : absl::StrCat(" (named by ", named->origin, ")");
   absl::StatusOr<std::optional<std::string>> text =
@@ -319,17 +318,16 @@ absl::StatusOr<Config> LoadConfig(const CommandLine& command_line,
                         absl::StrCat(text.status().message(), by));
   }
   config.config_file_found = text->has_value();
-  if (!config.config_file_found && named != overrides->end()) {
+  if (!config.config_file_found && named != overrides.end()) {
     return absl::NotFoundError(absl::StrCat(
         "config file \"", config.config_path, "\" does not exist", by,
         "; only the default ", default_config_path, " may be absent"));
   }
   if (config.config_file_found) {
-    absl::Status s = ReadConfigFile(**text, config.config_path, &config);
-    if (!s.ok()) return s;
+    RETURN_IF_ERROR(ReadConfigFile(**text, config.config_path, &config));
   }
   // Flags and variables win over the file (each was checked above).
-  for (const Override& o : *overrides) (void)o.key->set(o.value, config);
+  for (const Override& o : overrides) (void)o.key->set(o.value, config);
   return config;
 }
 
@@ -345,4 +343,4 @@ std::string DescribeConfig(const Config& config) {
 }
 
 }  // namespace config
-}  // namespace guest_pull
+}  // namespace snapshotter

@@ -21,7 +21,7 @@
 #include "absl/strings/string_view.h"
 #include "snapshotter/guest_pull/options.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace config {
 
 inline constexpr char kDefaultConfigPath[] =
@@ -39,7 +39,7 @@ struct Config {
       "/run/containerd-guest-pull-grpc/containerd-guest-pull-grpc.sock";
   LogLevel log_level = LogLevel::kInfo;
   // [guest_pull] and [verity].
-  GuestPullOptions guest_pull;
+  guest_pull::GuestPullOptions guest_pull;
   struct Metrics {
     // host:port of the Prometheus endpoint; empty = off.
     std::string address;
@@ -118,6 +118,6 @@ std::string DescribeConfig(const Config& config);
 extern const char kDefaultConfigToml[];
 
 }  // namespace config
-}  // namespace guest_pull
+}  // namespace snapshotter
 
 #endif  // SNAPSHOTTER_CONFIG_CONFIG_H_

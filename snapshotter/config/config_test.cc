@@ -15,8 +15,9 @@
 #include "absl/strings/strip.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "base/status_macros.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace config {
 namespace {
 
@@ -45,10 +46,9 @@ class ConfigTest : public ::testing::Test {
   // Loads with `args` as the command line and `env` as the environment.
   absl::StatusOr<Config> Load(std::vector<std::string> args,
                               std::map<std::string, std::string> env = {}) {
-    absl::StatusOr<CommandLine> command_line = ParseCommandLine(args);
-    if (!command_line.ok()) return command_line.status();
+    ASSIGN_OR_RETURN(CommandLine command_line, ParseCommandLine(args));
     return LoadConfig(
-        *command_line,
+        command_line,
         [env](const char* name) -> const char* {
           auto it = env.find(name);
           return it == env.end() ? nullptr : it->second.c_str();
@@ -81,7 +81,7 @@ TEST_F(ConfigTest, NothingGivenAndNoFileYieldsTheDocumentedDefaults) {
   EXPECT_EQ(config->guest_pull.include, std::vector<std::string>{".*"});
   EXPECT_TRUE(config->guest_pull.exclude.empty());
   EXPECT_EQ(config->guest_pull.mount_type, "fuse.guest-pull-overlayfs");
-  EXPECT_EQ(config->guest_pull.verity_mode, VerityMode::kBestEffort);
+  EXPECT_EQ(config->guest_pull.verity_mode, guest_pull::VerityMode::kBestEffort);
   EXPECT_EQ(config->guest_pull.layer_cache, "");
   EXPECT_TRUE(config->guest_pull.write_passwd);
   EXPECT_EQ(config->metrics.address, "");
@@ -152,7 +152,7 @@ write_passwd = false
       (std::vector<std::string>{"docker\\.io/.*", "127\\.0\\.0\\.1:5000/.*"}));
   EXPECT_TRUE(config->guest_pull.exclude.empty());
   EXPECT_EQ(config->guest_pull.mount_type, "fuse3.my-helper");
-  EXPECT_EQ(config->guest_pull.verity_mode, VerityMode::kRequired);
+  EXPECT_EQ(config->guest_pull.verity_mode, guest_pull::VerityMode::kRequired);
   EXPECT_EQ(config->guest_pull.layer_cache, "/etc/gp/layers-cache.json");
   EXPECT_FALSE(config->guest_pull.write_passwd);
   EXPECT_EQ(config->metrics.address, "[::1]:9110");
@@ -169,7 +169,7 @@ TEST_F(ConfigTest, FlagBeatsEnvironmentBeatsFileBeatsDefault) {
   EXPECT_EQ(config->root, "/flag/root");                        // flag
   EXPECT_EQ(config->address, "/env/a.sock");                    // environment
   EXPECT_EQ(config->log_level, LogLevel::kWarn);                // file
-  EXPECT_EQ(config->guest_pull.verity_mode, VerityMode::kOff);  // file
+  EXPECT_EQ(config->guest_pull.verity_mode, guest_pull::VerityMode::kOff);  // file
   EXPECT_EQ(config->guest_pull.mount_type, "fuse.guest-pull-overlayfs");
 
   // The config file itself: flag > environment > default path.
@@ -420,4 +420,4 @@ TEST(DescribeConfigTest, IsOneLineWithTheFileAndEveryKey) {
 
 }  // namespace
 }  // namespace config
-}  // namespace guest_pull
+}  // namespace snapshotter

@@ -1,7 +1,7 @@
 // The commented default config file (see docs/configuration.md).
 #include "snapshotter/config/config.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace config {
 
 const char kDefaultConfigToml[] =
@@ -73,4 +73,4 @@ address = ""
 )toml";
 
 }  // namespace config
-}  // namespace guest_pull
+}  // namespace snapshotter

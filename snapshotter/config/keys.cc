@@ -13,8 +13,9 @@
 #include "absl/strings/strip.h"
 #include "re2/re2.h"
 #include "snapshotter/config/config.h"
+#include "base/status_macros.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace config {
 namespace {
 
@@ -49,7 +50,7 @@ absl::Status CheckAbsolutePath(const std::string& path) {
 }
 
 absl::Status CheckRoot(const std::string& root) {
-  if (absl::Status s = CheckAbsolutePath(root); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckAbsolutePath(root));
   if (root == "/") {
     return absl::InvalidArgumentError(
         "\"/\" cannot be the state directory; use a dedicated directory such "
@@ -64,7 +65,7 @@ absl::Status CheckAddress(const std::string& address) {
         Quoted(address),
         " must be a plain socket path, without the \"unix://\" prefix"));
   }
-  if (absl::Status s = CheckAbsolutePath(address); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckAbsolutePath(address));
   if (address == "/") {
     return absl::InvalidArgumentError("\"/\" is not a socket path");
   }
@@ -187,7 +188,7 @@ absl::Status Store(absl::Status (*check)(const T&), const Value& value,
                    T& field) {
   const T& given = std::get<T>(value);
   if (check != nullptr) {
-    if (absl::Status s = check(given); !s.ok()) return s;
+    RETURN_IF_ERROR(check(given));
   }
   field = given;
   return absl::OkStatus();
@@ -205,11 +206,11 @@ const Names<LogLevel>& LogLevels() {
   return *names;
 }
 
-const Names<VerityMode>& VerityModes() {
+const Names<guest_pull::VerityMode>& VerityModes() {
   static const auto* names =
-      new Names<VerityMode>{{"off", VerityMode::kOff},
-                            {"best_effort", VerityMode::kBestEffort},
-                            {"required", VerityMode::kRequired}};
+      new Names<guest_pull::VerityMode>{{"off", guest_pull::VerityMode::kOff},
+                            {"best_effort", guest_pull::VerityMode::kBestEffort},
+                            {"required", guest_pull::VerityMode::kRequired}};
   return *names;
 }
 
@@ -240,7 +241,7 @@ std::string NameOf(const Names<E>& names, E e) {
 
 }  // namespace
 
-// To add a key: a field in Config (or GuestPullOptions), one row here, its
+// To add a key: a field in Config (or guest_pull::GuestPullOptions), one row here, its
 // line in default_config.cc, and its row in docs/configuration.md.
 const std::vector<Key>& Keys() {
   static const auto* keys = new std::vector<Key>{
@@ -338,4 +339,4 @@ const std::vector<Key>& Keys() {
 }
 
 }  // namespace config
-}  // namespace guest_pull
+}  // namespace snapshotter

@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace config {
 
 std::string TypeName(KeyType type) {
@@ -61,4 +61,4 @@ std::string ValueText(const Value& value) {
 }
 
 }  // namespace config
-}  // namespace guest_pull
+}  // namespace snapshotter

@@ -9,7 +9,7 @@
 #include "absl/strings/string_view.h"
 #include "snapshotter/config/config.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace config {
 
 // "a string", "a boolean (true or false)", ... for type errors.
@@ -22,6 +22,6 @@ absl::StatusOr<Value> ValueFromText(KeyType type, absl::string_view text);
 std::string ValueText(const Value& value);
 
 }  // namespace config
-}  // namespace guest_pull
+}  // namespace snapshotter
 
 #endif  // SNAPSHOTTER_CONFIG_VALUE_TEXT_H_

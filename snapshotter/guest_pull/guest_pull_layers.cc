@@ -18,6 +18,7 @@
 #include "snapshotter/guest_pull/chain_id.h"
 #include "snapshotter/guest_pull/labels.h"
 #include "snapshotter/guest_pull/rootfs_image.h"
+#include "base/status_macros.h"
 
 namespace guest_pull {
 namespace {
@@ -26,20 +27,20 @@ namespace {
 absl::Status WriteFileSynced(const std::string& path,
                              const std::string& content) {
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoError("create", path, errno);
+  if (fd < 0) return base::ErrnoError("create", path, errno);
   size_t off = 0;
   while (off < content.size()) {
     ssize_t n = write(fd, content.data() + off, content.size() - off);
     if (n < 0) {
       if (errno == EINTR) continue;
-      absl::Status s = ErrnoError("write", path, errno);
+      absl::Status s = base::ErrnoError("write", path, errno);
       close(fd);
       return s;
     }
     off += static_cast<size_t>(n);
   }
   if (fsync(fd) != 0) {
-    absl::Status s = ErrnoError("fsync", path, errno);
+    absl::Status s = base::ErrnoError("fsync", path, errno);
     close(fd);
     return s;
   }
@@ -55,7 +56,7 @@ absl::Status WriteUserFile(const std::string& etc, const char* name,
   std::string path = etc + "/" + name;
   if (content == "WHITEOUT") {
     if (mknod(path.c_str(), S_IFCHR | 0000, makedev(0, 0)) != 0) {
-      return ErrnoError("mknod whiteout", path, errno);
+      return base::ErrnoError("mknod whiteout", path, errno);
     }
     return absl::OkStatus();
   }
@@ -67,8 +68,7 @@ absl::Status WriteUserFile(const std::string& etc, const char* name,
 absl::StatusOr<std::unique_ptr<GuestPullLayers>> GuestPullLayers::Create(
     const GuestPullOptions& options, const std::string& root,
     GuestPullObserver* observer) {
-  auto policy = ImagePolicy::Create(options);
-  if (!policy.ok()) return policy.status();
+  ASSIGN_OR_RETURN(auto policy, ImagePolicy::Create(options));
   std::string empty_dir = root + "/guest-pull/empty";
   std::error_code ec;
   std::filesystem::create_directories(empty_dir, ec);
@@ -77,7 +77,7 @@ absl::StatusOr<std::unique_ptr<GuestPullLayers>> GuestPullLayers::Create(
         absl::StrCat("cannot create ", empty_dir, ": ", ec.message()));
   }
   return std::unique_ptr<GuestPullLayers>(new GuestPullLayers(
-      options, *std::move(policy), std::move(empty_dir), observer));
+      options, std::move(policy), std::move(empty_dir), observer));
 }
 
 GuestPullLayers::GuestPullLayers(const GuestPullOptions& options,
@@ -99,8 +99,8 @@ void GuestPullLayers::Decide(bool skip, absl::string_view reason,
   if (observer_ != nullptr) observer_->ObserveDecision(skip, reason);
 }
 
-absl::StatusOr<std::optional<RemoteLayer>> GuestPullLayers::Intercept(
-    absl::string_view key, absl::string_view parent, const Labels& labels) {
+absl::StatusOr<std::optional<snapshotter::RemoteLayer>> GuestPullLayers::Intercept(
+    absl::string_view key, absl::string_view parent, const snapshotter::Labels& labels) {
   std::string target = LabelOr(labels, kLabelSnapshotRef);
   if (target.empty()) return std::nullopt;  // not a layer unpack
   std::string image = LabelOr(labels, kLabelCriImageRef);
@@ -117,7 +117,7 @@ absl::StatusOr<std::optional<RemoteLayer>> GuestPullLayers::Intercept(
     Decide(false, "policy", key, image);
     return std::nullopt;
   }
-  RemoteLayer layer;
+  snapshotter::RemoteLayer layer;
   layer.name = target;
   for (const auto& [k, v] : labels) {
     if (k == kLabelSnapshotRef ||
@@ -132,18 +132,18 @@ absl::StatusOr<std::optional<RemoteLayer>> GuestPullLayers::Intercept(
 
 absl::Status GuestPullLayers::Populate(const std::string& fs_dir,
                                        absl::string_view parent,
-                                       const RemoteLayer& layer) {
+                                       const snapshotter::RemoteLayer& layer) {
   if (!write_passwd_) return absl::OkStatus();
   // Prepare called Refresh() just before Intercept and Populate.
-  std::shared_ptr<const verity::LayerCache> cache = cache_.Current();
-  const verity::LayerCacheEntry* entry = verity::FindLayerByChain(
-      *cache, ChainIdOf(parent), ChainIdOf(layer.name));
+  LayerCacheSource::Snapshot cache = cache_.Current();
+  const verity::LayerCacheEntry* entry =
+      cache->FindByChain(ChainIdOf(parent), ChainIdOf(layer.name));
   if (entry == nullptr || (entry->passwd.empty() && entry->group.empty())) {
     return absl::OkStatus();
   }
   std::string etc = fs_dir + "/etc";
   if (mkdir(etc.c_str(), 0755) != 0 && errno != EEXIST) {
-    return ErrnoError("mkdir", etc, errno);
+    return base::ErrnoError("mkdir", etc, errno);
   }
   if (absl::Status s = WriteUserFile(etc, "passwd", entry->passwd); !s.ok()) {
     return s;
@@ -159,12 +159,12 @@ std::vector<std::string> GuestPullLayers::OwnedLabels() const {
   return {kLabelGuestPulled};
 }
 
-absl::StatusOr<std::vector<Mount>> GuestPullLayers::Decorate(
-    const Info& snapshot, const std::vector<Info>& parents,
-    std::vector<Mount> mounts) {
+absl::StatusOr<std::vector<snapshotter::Mount>> GuestPullLayers::Decorate(
+    const snapshotter::Info& snapshot, const std::vector<snapshotter::Info>& parents,
+    std::vector<snapshotter::Mount> mounts) {
   if (parents.empty() || mounts.size() != 1) return mounts;
   // Runs inside the store's transaction: no file I/O here (see Refresh).
-  std::shared_ptr<const verity::LayerCache> cache = cache_.Current();
+  LayerCacheSource::Snapshot cache = cache_.Current();
   auto image = DescribeRootfsImage(parents, *cache, verity_mode_, observer_);
   if (!image.ok()) {
     return absl::Status(image.status().code(),
@@ -172,13 +172,11 @@ absl::StatusOr<std::vector<Mount>> GuestPullLayers::Decorate(
                                      image.status().message()));
   }
   if (!image->has_value()) return mounts;
-  auto volume = kata_volume::BuildGuestPullVolume(**image);
-  if (!volume.ok()) return volume.status();
-  auto option = kata_volume::EncodeVolumeOption(*volume);
-  if (!option.ok()) return option.status();
+  ASSIGN_OR_RETURN(auto volume, kata_volume::BuildGuestPullVolume(**image));
+  ASSIGN_OR_RETURN(auto option, kata_volume::EncodeVolumeOption(volume));
 
-  const Mount& base = mounts[0];
-  Mount out;
+  const snapshotter::Mount& base = mounts[0];
+  snapshotter::Mount out;
   out.type = mount_type_;
   out.source = "overlay";
   if (base.type == "overlay") {
@@ -187,8 +185,8 @@ absl::StatusOr<std::vector<Mount>> GuestPullLayers::Decorate(
     // A view over one layer is a bind mount; overlay needs two lowers.
     out.options = {"lowerdir=" + base.source + ":" + empty_dir_};
   }
-  out.options.push_back(*std::move(option));
-  return std::vector<Mount>{std::move(out)};
+  out.options.push_back(std::move(option));
+  return std::vector<snapshotter::Mount>{std::move(out)};
 }
 
 }  // namespace guest_pull

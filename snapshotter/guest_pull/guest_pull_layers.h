@@ -21,7 +21,7 @@
 namespace guest_pull {
 
 // Guest-pull behaviour injected into the Snapshotter core.
-class GuestPullLayers : public RemoteLayers {
+class GuestPullLayers : public snapshotter::RemoteLayers {
  public:
   // `observer` (may be null) is not owned. Creates <root>/guest-pull/empty,
   // the empty lower layer used for a view over a single layer; `root` is the
@@ -30,17 +30,17 @@ class GuestPullLayers : public RemoteLayers {
       const GuestPullOptions& options, const std::string& root,
       GuestPullObserver* observer);
 
-  absl::StatusOr<std::optional<RemoteLayer>> Intercept(
+  absl::StatusOr<std::optional<snapshotter::RemoteLayer>> Intercept(
       absl::string_view key, absl::string_view parent,
-      const Labels& labels) override;
+      const snapshotter::Labels& labels) override;
   absl::Status Populate(const std::string& fs_dir, absl::string_view parent,
-                        const RemoteLayer& layer) override;
+                        const snapshotter::RemoteLayer& layer) override;
   // Reloads the layer cache if its file changed.
   void Refresh() override;
   std::vector<std::string> OwnedLabels() const override;
-  absl::StatusOr<std::vector<Mount>> Decorate(
-      const Info& snapshot, const std::vector<Info>& parents,
-      std::vector<Mount> mounts) override;
+  absl::StatusOr<std::vector<snapshotter::Mount>> Decorate(
+      const snapshotter::Info& snapshot, const std::vector<snapshotter::Info>& parents,
+      std::vector<snapshotter::Mount> mounts) override;
 
  private:
   GuestPullLayers(const GuestPullOptions& options, ImagePolicy policy,

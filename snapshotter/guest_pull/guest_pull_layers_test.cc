@@ -22,6 +22,10 @@
 namespace guest_pull {
 namespace {
 
+using ::snapshotter::RemoveAll;
+using ::snapshotter::SnapshotFilter;
+using ::snapshotter::Snapshotter;
+
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
@@ -66,7 +70,7 @@ class GuestPullLayersTest : public ::testing::Test {
   }
 
   // CRI labels as containerd 1.6 sends them for one layer.
-  Labels CriLabels(const std::string& target, char digest,
+  snapshotter::Labels CriLabels(const std::string& target, char digest,
                    const std::string& image = "127.0.0.1:5000/app:1") {
     return {{kLabelSnapshotRef, target},
             {kLabelCriImageRef, image},
@@ -96,7 +100,7 @@ TEST_F(GuestPullLayersTest, CriLayersAreCommittedEmptyWithLabels) {
   PullTwoLayers();
   auto info = sn_->Stat("k8s.io/5/" + c2_);
   ASSERT_TRUE(info.ok()) << info.status();
-  EXPECT_EQ(info->kind, Kind::kCommitted);
+  EXPECT_EQ(info->kind, snapshotter::Kind::kCommitted);
   EXPECT_EQ(info->parent, "k8s.io/3/" + c1_);
   EXPECT_EQ(info->labels.at(kLabelGuestPulled), "true");
   EXPECT_EQ(info->labels.at(kLabelCriLayerDigest), "sha256:" + Hex('b'));
@@ -106,7 +110,7 @@ TEST_F(GuestPullLayersTest, CriLayersAreCommittedEmptyWithLabels) {
       {"labels.\"containerd.io/snapshot.ref\"==\"k8s.io/5/" + c2_ +
        "\",parent==\"k8s.io/3/" + c1_ + "\""});
   int found = 0;
-  ASSERT_TRUE(sn_->Walk(*filter, [&](const Info&) {
+  ASSERT_TRUE(sn_->Walk(*filter, [&](const snapshotter::Info&) {
                    ++found;
                    return absl::OkStatus();
                  }).ok());
@@ -119,7 +123,7 @@ TEST_F(GuestPullLayersTest, RootfsMountCarriesValidVolume) {
   auto mounts = sn_->Prepare("k8s.io/9/container", "k8s.io/5/" + c2_, {});
   ASSERT_TRUE(mounts.ok()) << mounts.status();
   ASSERT_EQ(mounts->size(), 1u);
-  const Mount& m = (*mounts)[0];
+  const snapshotter::Mount& m = (*mounts)[0];
   EXPECT_EQ(m.type, "fuse.guest-pull-overlayfs");
   EXPECT_EQ(m.source, "overlay");
   std::string option;

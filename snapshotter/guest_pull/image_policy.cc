@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 
 namespace guest_pull {
 namespace {
@@ -32,11 +33,9 @@ absl::StatusOr<std::vector<std::shared_ptr<const RE2>>> CompileAll(
 
 absl::StatusOr<ImagePolicy> ImagePolicy::Create(
     const GuestPullOptions& options) {
-  auto include = CompileAll(options.include, "include");
-  if (!include.ok()) return include.status();
-  auto exclude = CompileAll(options.exclude, "exclude");
-  if (!exclude.ok()) return exclude.status();
-  return ImagePolicy(options.enable, std::move(*include), std::move(*exclude));
+  ASSIGN_OR_RETURN(auto include, CompileAll(options.include, "include"));
+  ASSIGN_OR_RETURN(auto exclude, CompileAll(options.exclude, "exclude"));
+  return ImagePolicy(options.enable, std::move(include), std::move(exclude));
 }
 
 ImagePolicy::ImagePolicy(bool enabled, std::vector<Pattern> include,

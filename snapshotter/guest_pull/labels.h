@@ -38,7 +38,7 @@ inline constexpr char kLabelInheritedVerityRootHash[] =
     "containerd.io/snapshot/io.katacontainers.dm-verity.root-hash";
 
 // The value of label `key`, or "" if it is not set.
-inline std::string LabelOr(const Labels& labels, const char* key) {
+inline std::string LabelOr(const snapshotter::Labels& labels, const char* key) {
   auto it = labels.find(key);
   return it == labels.end() ? "" : it->second;
 }

@@ -4,34 +4,50 @@
 // is read (verity/layer_cache.h); the expected hashes of an upstream-form
 // cache come from its companion file VerityHashesPath(path), merged in
 // (watched the same way; the cache's own hashes win).
+//
+// Readers get an immutable indexed snapshot (verity/layer_cache_index.h).
+// A reload reads and parses the files holding no lock that readers take:
+// Current(), which the store's transactions call, only copies a pointer.
 #ifndef SNAPSHOTTER_GUEST_PULL_LAYER_CACHE_SOURCE_H_
 #define SNAPSHOTTER_GUEST_PULL_LAYER_CACHE_SOURCE_H_
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "kata_volume/verity/layer_cache.h"
+#include "kata_volume/verity/layer_cache_index.h"
 
 namespace guest_pull {
 
 // Thread-safe, self-refreshing view of one layers-cache.json.
 class LayerCacheSource {
  public:
-  // `path` empty: no cache (Get() is always empty).
-  explicit LayerCacheSource(std::string path);
+  using Snapshot = std::shared_ptr<const verity::LayerCacheIndex>;
 
-  // The cache as of the file's current version (stats the file, reparses
-  // it when it changed). A missing file is an empty cache; a malformed one
-  // keeps the last good version. Problems are logged once per file version.
-  std::shared_ptr<const verity::LayerCache> Get();
+  // `path` empty: no cache (Get() is always empty). Files larger than
+  // `max_bytes` are refused (logged; the last good version stays).
+  explicit LayerCacheSource(
+      std::string path,
+      size_t max_bytes = verity::kMaxLayerCacheFileBytes);
 
-  // The cache as last loaded by Get(); no I/O.
-  std::shared_ptr<const verity::LayerCache> Current();
+  // The cache as of the files' current version: stats them and reloads when
+  // they changed. A missing file is an empty cache; a malformed or too
+  // large one keeps the last good version. Problems are logged once per
+  // file version. Waits for a reload another thread is doing; call it
+  // outside every lock (RemoteLayers::Refresh).
+  Snapshot Get();
+
+  // The cache as last loaded; no I/O, never waits for a reload.
+  Snapshot Current() const;
+
+  // How many times the files were (re)read (tests and figures).
+  int64_t loads() const;
 
   const std::string& path() const { return path_; }
 
@@ -48,16 +64,26 @@ class LayerCacheSource {
     }
   };
   static Stamp StampOf(const std::string& path);
-  // Reads the companion into *hashes (empty if it does not exist).
-  absl::Status ReadHashes(verity::LayerCache* hashes) const;
+  // Reads the companion hashes (empty if it does not exist).
+  absl::StatusOr<verity::LayerCache> ReadHashes() const;
+  // Reads both files as they are now; `current` is the snapshot kept when
+  // they cannot be read. Logs what it did.
+  Snapshot Load(const Stamp& cache_stamp, const Snapshot& current) const;
+  void Publish(Snapshot snapshot);
 
   const std::string path_;
   const std::string hashes_path_;
-  absl::Mutex mu_;
-  bool loaded_ ABSL_GUARDED_BY(mu_) = false;
-  Stamp stamp_ ABSL_GUARDED_BY(mu_);
-  Stamp hashes_stamp_ ABSL_GUARDED_BY(mu_);
-  std::shared_ptr<const verity::LayerCache> cache_ ABSL_GUARDED_BY(mu_);
+  const size_t max_bytes_;
+  // Held for a whole reload (stat, read, parse, index) by the one thread
+  // doing it; readers never take it.
+  absl::Mutex reload_mu_;
+  bool loaded_ ABSL_GUARDED_BY(reload_mu_) = false;
+  Stamp stamp_ ABSL_GUARDED_BY(reload_mu_);
+  Stamp hashes_stamp_ ABSL_GUARDED_BY(reload_mu_);
+  // Held only to copy or swap the pointer.
+  mutable absl::Mutex mu_;
+  Snapshot cache_ ABSL_GUARDED_BY(mu_);
+  int64_t loads_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace guest_pull

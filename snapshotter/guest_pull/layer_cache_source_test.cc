@@ -1,18 +1,40 @@
 // Tests for the self-refreshing layer cache.
 #include "snapshotter/guest_pull/layer_cache_source.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
+#include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 
 namespace guest_pull {
 namespace {
 
+// A file name of this test's own.
+std::string TempPath(const std::string& name) {
+  return std::string(getenv("TEST_TMPDIR") ?: "/tmp") + "/" + name + "-" +
+         std::to_string(getpid()) + ".json";
+}
+
 std::string Entry(const std::string& hex, const std::string& hash) {
   return "{\"diff_id\":\"sha256:" + hex + "\",\"verity_hash\":\"" + hash +
          "\",\"passwd\":\"\",\"group\":\"\"}";
+}
+
+const std::string kA(64, 'a'), kB(64, 'b');
+// Caches of layer A, and of layers A and B.
+std::string OneLayer() { return "[" + Entry(kA, kA) + "]"; }
+std::string TwoLayers() { return "[" + Entry(kA, kA) + "," + Entry(kB, kB) + "]"; }
+
+// Replaces `path` (a new inode) with `text`.
+void ReplaceFile(const std::string& path, const std::string& text) {
+  std::ofstream(path + ".new") << text;
+  ASSERT_EQ(rename((path + ".new").c_str(), path.c_str()), 0);
 }
 
 TEST(LayerCacheSourceTest, EmptyPathAndMissingFileAreEmpty) {
@@ -21,8 +43,7 @@ TEST(LayerCacheSourceTest, EmptyPathAndMissingFileAreEmpty) {
 }
 
 TEST(LayerCacheSourceTest, ReloadsOnChangeAndKeepsLastGoodOnError) {
-  std::string path = std::string(getenv("TEST_TMPDIR") ?: "/tmp") +
-                     "/cache-" + std::to_string(getpid()) + ".json";
+  std::string path = TempPath("cache");
   std::string a(64, 'a'), b(64, 'b');
   std::ofstream(path) << "[" << Entry(a, a) << "]";
   LayerCacheSource source(path);
@@ -41,28 +62,110 @@ TEST(LayerCacheSourceTest, ReloadsOnChangeAndKeepsLastGoodOnError) {
 }
 
 TEST(LayerCacheSourceTest, MergesTheHashesCompanionOfAnUpstreamCache) {
-  std::string path = std::string(getenv("TEST_TMPDIR") ?: "/tmp") +
-                     "/upstream-" + std::to_string(getpid()) + ".json";
+  std::string path = TempPath("upstream");
   std::string hashes_path = verity::VerityHashesPath(path);
   std::string a(64, 'a'), b(64, 'b');
   std::ofstream(path) << "[{\"diff_id\":\"sha256:" << a
                       << "\",\"passwd\":\"root:x:0:0::/:/bin/sh\\n\",\"group\":\"\"}]";
   LayerCacheSource source(path);
   ASSERT_EQ(source.Get()->size(), 1u);
-  EXPECT_EQ(source.Get()->at(0).verity_hash, "");
+  EXPECT_EQ(source.Get()->entries().at(0).verity_hash, "");
   // The companion appears: reloaded, hash merged, passwd kept.
   std::ofstream(hashes_path) << "[{\"diff_id\":\"sha256:" << a << "\",\"verity_hash\":\"" << b
                              << "\"}]";
-  std::shared_ptr<const verity::LayerCache> merged = source.Get();
+  LayerCacheSource::Snapshot merged = source.Get();
   ASSERT_EQ(merged->size(), 1u);
-  EXPECT_EQ(merged->at(0).verity_hash, b);
-  EXPECT_EQ(merged->at(0).passwd, "root:x:0:0::/:/bin/sh\n");
+  EXPECT_EQ(merged->entries().at(0).verity_hash, b);
+  EXPECT_EQ(merged->entries().at(0).passwd, "root:x:0:0::/:/bin/sh\n");
   // genpolicy deleted the cache it could not parse: the hashes still count.
   unlink(path.c_str());
   ASSERT_EQ(source.Get()->size(), 1u);
-  EXPECT_EQ(source.Get()->at(0).verity_hash, b);
+  EXPECT_EQ(source.Get()->entries().at(0).verity_hash, b);
   unlink(hashes_path.c_str());
   EXPECT_TRUE(source.Get()->empty());
+}
+
+TEST(LayerCacheSourceTest, UnchangedFilesAreNotReadAgainAndChainsAreIndexed) {
+  std::string path = TempPath("indexed");
+  std::ofstream(path) << TwoLayers();
+  LayerCacheSource source(path);
+  LayerCacheSource::Snapshot first = source.Get();
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(source.Get(), first);
+  EXPECT_EQ(source.loads(), 1);
+  EXPECT_EQ(source.Current(), first);
+  std::string c1 = verity::ChainId("", "sha256:" + kA);
+  std::string c2 = verity::ChainId(c1, "sha256:" + kB);
+  EXPECT_EQ(first->FindByChain("", c1)->diff_id, "sha256:" + kA);
+  EXPECT_EQ(first->FindByChain(c1, c2)->diff_id, "sha256:" + kB);
+  unlink(path.c_str());
+}
+
+TEST(LayerCacheSourceTest, TooLargeFileKeepsTheLastGoodVersion) {
+  std::string path = TempPath("large");
+  std::ofstream(path) << OneLayer();
+  LayerCacheSource source(path, OneLayer().size() + 10);
+  ASSERT_EQ(source.Get()->size(), 1u);
+  ReplaceFile(path, TwoLayers());
+  EXPECT_EQ(source.Get()->size(), 1u);  // refused, logged, old kept
+  EXPECT_EQ(source.Get()->entries()[0].diff_id, "sha256:" + kA);
+  unlink(path.c_str());
+}
+
+// A reload blocked in the middle of reading the file (a FIFO nobody has
+// written yet) does not block Current(): it answers the previous version.
+// Before the fix it waited for the reload's lock and this test hung.
+TEST(LayerCacheSourceTest, CurrentDoesNotWaitForAReloadInProgress) {
+  std::string path = TempPath("fifo");
+  std::ofstream(path) << OneLayer();
+  LayerCacheSource source(path);
+  ASSERT_EQ(source.Get()->size(), 1u);
+  std::string fifo = path + ".fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  ASSERT_EQ(rename(fifo.c_str(), path.c_str()), 0);
+  size_t reloaded = 0;
+  std::thread reload([&] { reloaded = source.Get()->size(); });
+  // Opening the FIFO for writing returns once the reload has opened it for
+  // reading, i.e. while the reload is under way.
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(source.Current()->size(), 1u);
+  const std::string text = TwoLayers();
+  ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  close(fd);
+  reload.join();
+  EXPECT_EQ(reloaded, 2u);
+  EXPECT_EQ(source.Current()->size(), 2u);
+  unlink(path.c_str());
+}
+
+// Readers (the store's transactions) never wait for a reload: Current()
+// answers while other threads rewrite the file and reload it.
+TEST(LayerCacheSourceTest, ConcurrentReloadsAndReaders) {
+  std::string path = TempPath("concurrent");
+  std::ofstream(path) << OneLayer();
+  LayerCacheSource source(path);
+  std::atomic<bool> stop{false};
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      while (!stop.load()) {
+        LayerCacheSource::Snapshot s = t % 2 ? source.Get() : source.Current();
+        if (s->size() > 2 || (s->size() > 0 && s->FindByDiffId("sha256:" + kA) == nullptr)) {
+          ++bad;
+        }
+      }
+    });
+  }
+  for (int i = 0; i < 200; ++i) {
+    ReplaceFile(path, i % 2 ? TwoLayers() : OneLayer());
+    source.Get();
+  }
+  stop = true;
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_GE(source.loads(), 2);
+  unlink(path.c_str());
 }
 
 }  // namespace

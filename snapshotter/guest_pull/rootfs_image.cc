@@ -11,20 +11,20 @@
 namespace guest_pull {
 namespace {
 
-bool IsGuestPulled(const Info& info) {
+bool IsGuestPulled(const snapshotter::Info& info) {
   return LabelOr(info.labels, kLabelGuestPulled) == "true";
 }
 
 }  // namespace
 
 absl::StatusOr<std::optional<kata_volume::GuestPullImage>> DescribeRootfsImage(
-    const std::vector<Info>& parents, const verity::LayerCache& cache,
+    const std::vector<snapshotter::Info>& parents, const verity::LayerCacheIndex& cache,
     VerityMode mode, GuestPullObserver* observer) {
   bool any_remote = false;
-  for (const Info& p : parents) any_remote = any_remote || IsGuestPulled(p);
+  for (const snapshotter::Info& p : parents) any_remote = any_remote || IsGuestPulled(p);
   if (!any_remote) return std::nullopt;
 
-  const Info& top = parents.front();
+  const snapshotter::Info& top = parents.front();
   if (!IsGuestPulled(top)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "layer ", top.name, " was unpacked on the host but sits on layers "
@@ -43,7 +43,7 @@ absl::StatusOr<std::optional<kata_volume::GuestPullImage>> DescribeRootfsImage(
   std::vector<std::string> missing_hash;
   // Bottom to top.
   for (size_t i = parents.size(); i-- > 0;) {
-    const Info& layer = parents[i];
+    const snapshotter::Info& layer = parents[i];
     kata_volume::GuestPullLayer out;
     out.digest = LabelOr(layer.labels, kLabelCriLayerDigest);
     if (out.digest.empty()) {
@@ -53,8 +53,8 @@ absl::StatusOr<std::optional<kata_volume::GuestPullImage>> DescribeRootfsImage(
           "labels), so the guest cannot be told the image's layers; remove "
           "the image and pull it again through CRI"));
     }
-    const verity::LayerCacheEntry* entry = verity::FindLayerByChain(
-        cache, ChainIdOf(layer.parent), ChainIdOf(layer.name));
+    const verity::LayerCacheEntry* entry =
+        cache.FindByChain(ChainIdOf(layer.parent), ChainIdOf(layer.name));
     if (entry != nullptr) out.diff_id = entry->diff_id;
     if (mode != VerityMode::kOff) {
       out.verity_root_hash = LabelOr(layer.labels, kLabelVerityRootHash);

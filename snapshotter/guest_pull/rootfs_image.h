@@ -19,7 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "kata_volume/guest_pull_volume.h"
-#include "kata_volume/verity/layer_cache.h"
+#include "kata_volume/verity/layer_cache_index.h"
 #include "snapshotter/guest_pull/options.h"
 #include "snapshotter/guest_pull/observer.h"
 #include "snapshotter/snapshot_types.h"
@@ -33,7 +33,7 @@ namespace guest_pull {
 // kRequired, a layer without an expected hash is FailedPrecondition naming
 // every such layer. `observer` may be null.
 absl::StatusOr<std::optional<kata_volume::GuestPullImage>> DescribeRootfsImage(
-    const std::vector<Info>& parents, const verity::LayerCache& cache,
+    const std::vector<snapshotter::Info>& parents, const verity::LayerCacheIndex& cache,
     VerityMode mode, GuestPullObserver* observer);
 
 }  // namespace guest_pull

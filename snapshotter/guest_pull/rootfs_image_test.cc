@@ -13,12 +13,12 @@ using ::testing::HasSubstr;
 std::string Hex(char c) { return std::string(64, c); }
 
 // A guest-pulled layer named as containerd's metadata layer names it.
-Info Layer(const std::string& chain, const std::string& parent_chain,
+snapshotter::Info Layer(const std::string& chain, const std::string& parent_chain,
            char digest, bool remote = true) {
-  Info info;
+  snapshotter::Info info;
   info.name = "k8s.io/7/" + chain;
   info.parent = parent_chain.empty() ? "" : "k8s.io/5/" + parent_chain;
-  info.kind = Kind::kCommitted;
+  info.kind = snapshotter::Kind::kCommitted;
   info.labels[kLabelCriLayerDigest] = "sha256:" + Hex(digest);
   info.labels[kLabelCriImageRef] = "127.0.0.1:5000/app:1";
   info.labels[kLabelCriManifestDigest] = "sha256:" + Hex('f');
@@ -27,7 +27,7 @@ Info Layer(const std::string& chain, const std::string& parent_chain,
 }
 
 struct Chain {
-  std::vector<Info> parents;  // closest first
+  std::vector<snapshotter::Info> parents;  // closest first
   verity::LayerCache cache;
 };
 
@@ -43,8 +43,8 @@ Chain TwoLayers() {
 
 TEST(RootfsImageTest, HostOnlyChainIsNotDescribed) {
   Chain c = TwoLayers();
-  for (Info& p : c.parents) p.labels.erase(kLabelGuestPulled);
-  auto image = DescribeRootfsImage(c.parents, c.cache,
+  for (snapshotter::Info& p : c.parents) p.labels.erase(kLabelGuestPulled);
+  auto image = DescribeRootfsImage(c.parents, verity::LayerCacheIndex(c.cache),
                                    VerityMode::kRequired, nullptr);
   ASSERT_TRUE(image.ok());
   EXPECT_FALSE(image->has_value());
@@ -52,7 +52,7 @@ TEST(RootfsImageTest, HostOnlyChainIsNotDescribed) {
 
 TEST(RootfsImageTest, DescribesLayersBottomToTopWithCacheHashes) {
   Chain c = TwoLayers();
-  auto image = DescribeRootfsImage(c.parents, c.cache,
+  auto image = DescribeRootfsImage(c.parents, verity::LayerCacheIndex(c.cache),
                                    VerityMode::kRequired, nullptr);
   ASSERT_TRUE(image.ok()) << image.status();
   ASSERT_TRUE(image->has_value());
@@ -68,7 +68,7 @@ TEST(RootfsImageTest, DescribesLayersBottomToTopWithCacheHashes) {
 TEST(RootfsImageTest, LabelHashWinsOverCache) {
   Chain c = TwoLayers();
   c.parents[0].labels[kLabelVerityRootHash] = Hex('9');
-  auto image = DescribeRootfsImage(c.parents, c.cache,
+  auto image = DescribeRootfsImage(c.parents, verity::LayerCacheIndex(c.cache),
                                    VerityMode::kBestEffort, nullptr);
   ASSERT_TRUE(image.ok());
   EXPECT_EQ((**image).layers[1].verity_root_hash, Hex('9'));
@@ -79,7 +79,7 @@ TEST(RootfsImageTest, InheritedLabelSpellingIsAccepted) {
   c.cache.clear();
   c.parents[0].labels[kLabelInheritedVerityRootHash] = Hex('8');
   c.parents[1].labels[kLabelVerityRootHash] = Hex('7');
-  auto image = DescribeRootfsImage(c.parents, c.cache,
+  auto image = DescribeRootfsImage(c.parents, verity::LayerCacheIndex(c.cache),
                                    VerityMode::kRequired, nullptr);
   ASSERT_TRUE(image.ok()) << image.status();
   EXPECT_EQ((**image).layers[0].verity_root_hash, Hex('7'));
@@ -89,15 +89,15 @@ TEST(RootfsImageTest, InheritedLabelSpellingIsAccepted) {
 TEST(RootfsImageTest, RequiredModeNamesLayersWithoutHash) {
   Chain c = TwoLayers();
   c.cache.pop_back();
-  auto image = DescribeRootfsImage(c.parents, c.cache,
+  auto image = DescribeRootfsImage(c.parents, verity::LayerCacheIndex(c.cache),
                                    VerityMode::kRequired, nullptr);
   EXPECT_EQ(image.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(image.status().message(), HasSubstr("layer 1 sha256:bbbb"));
-  auto best = DescribeRootfsImage(c.parents, c.cache,
+  auto best = DescribeRootfsImage(c.parents, verity::LayerCacheIndex(c.cache),
                                   VerityMode::kBestEffort, nullptr);
   ASSERT_TRUE(best.ok());
   EXPECT_TRUE((**best).layers[1].verity_root_hash.empty());
-  auto off = DescribeRootfsImage(c.parents, c.cache, VerityMode::kOff,
+  auto off = DescribeRootfsImage(c.parents, verity::LayerCacheIndex(c.cache), VerityMode::kOff,
                                  nullptr);
   EXPECT_TRUE((**off).layers[0].verity_root_hash.empty());
   EXPECT_FALSE((**off).layers[0].diff_id.empty());
@@ -107,20 +107,20 @@ TEST(RootfsImageTest, MixedChains) {
   Chain c = TwoLayers();
   // Host-unpacked lower layer under a guest-pulled top: described.
   c.parents[1].labels.erase(kLabelGuestPulled);
-  EXPECT_TRUE(DescribeRootfsImage(c.parents, c.cache,
+  EXPECT_TRUE(DescribeRootfsImage(c.parents, verity::LayerCacheIndex(c.cache),
                                   VerityMode::kRequired, nullptr)
                   .ok());
   // Host-unpacked top over a guest-pulled layer: refused.
   Chain d = TwoLayers();
   d.parents[0].labels.erase(kLabelGuestPulled);
-  auto image = DescribeRootfsImage(d.parents, d.cache,
+  auto image = DescribeRootfsImage(d.parents, verity::LayerCacheIndex(d.cache),
                                    VerityMode::kOff, nullptr);
   EXPECT_EQ(image.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(image.status().message(), HasSubstr("unpacked on the host"));
   // A layer without a digest: refused.
   Chain e = TwoLayers();
   e.parents[1].labels.erase(kLabelCriLayerDigest);
-  image = DescribeRootfsImage(e.parents, e.cache, VerityMode::kOff,
+  image = DescribeRootfsImage(e.parents, verity::LayerCacheIndex(e.cache), VerityMode::kOff,
                               nullptr);
   EXPECT_EQ(image.status().code(), absl::StatusCode::kFailedPrecondition);
 }

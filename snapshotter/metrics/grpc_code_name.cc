@@ -3,7 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace guest_pull {
+namespace snapshotter {
 
 std::string GrpcCodeName(absl::StatusCode code) {
   switch (code) {
@@ -46,4 +46,4 @@ std::string GrpcCodeName(absl::StatusCode code) {
   }
 }
 
-}  // namespace guest_pull
+}  // namespace snapshotter

@@ -8,12 +8,12 @@
 
 #include "absl/status/status.h"
 
-namespace guest_pull {
+namespace snapshotter {
 
 // "OK", "Canceled", ..., "Unauthenticated"; "Code(N)" for a code outside the
 // 17 canonical ones.
 std::string GrpcCodeName(absl::StatusCode code);
 
-}  // namespace guest_pull
+}  // namespace snapshotter
 
 #endif  // SNAPSHOTTER_METRICS_GRPC_CODE_NAME_H_

@@ -3,7 +3,7 @@
 
 #include "gtest/gtest.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 TEST(GrpcCodeNameTest, NamesEveryCanonicalCode) {
@@ -25,4 +25,4 @@ TEST(GrpcCodeNameTest, UnknownNumbersAreSpelledOut) {
 }
 
 }  // namespace
-}  // namespace guest_pull
+}  // namespace snapshotter

@@ -8,7 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 absl::Status Bad(absl::string_view address, absl::string_view why) {
@@ -61,4 +61,4 @@ absl::StatusOr<std::string> ListenSpec(absl::string_view address) {
   return absl::StrCat(ip, ":", port);
 }
 
-}  // namespace guest_pull
+}  // namespace snapshotter

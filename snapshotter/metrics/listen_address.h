@@ -10,7 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace guest_pull {
+namespace snapshotter {
 
 // Returns "a.b.c.d:port" for `address`. Accepted hosts: an IPv4 literal,
 // "localhost" (127.0.0.1) or empty (":9100", all interfaces, 0.0.0.0).
@@ -18,6 +18,6 @@ namespace guest_pull {
 // refused. Errors are InvalidArgument naming `address`.
 absl::StatusOr<std::string> ListenSpec(absl::string_view address);
 
-}  // namespace guest_pull
+}  // namespace snapshotter
 
 #endif  // SNAPSHOTTER_METRICS_LISTEN_ADDRESS_H_

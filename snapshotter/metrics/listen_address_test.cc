@@ -4,7 +4,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 using ::testing::HasSubstr;
@@ -39,4 +39,4 @@ TEST(ListenSpecTest, SaysWhyIpv6IsRefused) {
 }
 
 }  // namespace
-}  // namespace guest_pull
+}  // namespace snapshotter

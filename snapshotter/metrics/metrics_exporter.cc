@@ -12,8 +12,9 @@
 #include "snapshotter/metrics/grpc_code_name.h"
 #include "snapshotter/metrics/listen_address.h"
 #include "snapshotter/version.h"
+#include "base/status_macros.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 // civetweb reports why it failed to start only through its log callback, on
@@ -82,8 +83,7 @@ MetricsExporter::~MetricsExporter() = default;
 
 absl::StatusOr<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(
     const std::string& address, SnapshotCounter counter) {
-  absl::StatusOr<std::string> spec = ListenSpec(address);
-  if (!spec.ok()) return spec.status();
+  ASSIGN_OR_RETURN(std::string spec, ListenSpec(address));
   if (!counter) {
     return absl::InvalidArgumentError("metrics: no snapshot counter");
   }
@@ -97,7 +97,7 @@ absl::StatusOr<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(
   civetweb_capture = &why;
   try {
     exporter->exposer_ = std::make_unique<prometheus::Exposer>(
-        std::vector<std::string>{"listening_ports", *spec, "num_threads", "2",
+        std::vector<std::string>{"listening_ports", spec, "num_threads", "2",
                                  "request_timeout_ms", "10000"},
         &callbacks);
   } catch (const std::exception& e) {
@@ -116,7 +116,7 @@ absl::StatusOr<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(
   exporter->port_ = ports[0];
   exporter->exposer_->RegisterCollectable(exporter->registry_);
   exporter->exposer_->RegisterCollectable(exporter->snapshots_);
-  LOG(INFO) << "metrics: serving http://" << spec->substr(0, spec->rfind(':'))
+  LOG(INFO) << "metrics: serving http://" << spec.substr(0, spec.rfind(':'))
             << ":" << exporter->port_ << "/metrics";
   return exporter;
 }
@@ -150,4 +150,4 @@ void MetricsExporter::ObserveLayerCacheLookup(bool hit) {
   (hit ? cache_hits_ : cache_misses_).Increment();
 }
 
-}  // namespace guest_pull
+}  // namespace snapshotter

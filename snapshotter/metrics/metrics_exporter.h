@@ -36,14 +36,14 @@
 #include "snapshotter/metrics/snapshot_collector.h"
 #include "snapshotter/rpc_observer.h"
 
-namespace guest_pull {
+namespace snapshotter {
 
 // Owns the metric registry and the HTTP server exposing it. Thread-safe: the
 // Observe* methods may be called concurrently from any thread. Destroying it
 // stops the server and frees the port.
-class MetricsExporter : public RpcObserver, public GuestPullObserver {
+class MetricsExporter : public RpcObserver, public guest_pull::GuestPullObserver {
  public:
-  using SnapshotCounter = ::guest_pull::SnapshotCounter;
+  using SnapshotCounter = ::snapshotter::SnapshotCounter;
 
   // Upper bounds (seconds) of guest_pull_rpc_duration_seconds.
   static const std::vector<double>& RpcDurationBuckets();
@@ -90,6 +90,6 @@ class MetricsExporter : public RpcObserver, public GuestPullObserver {
   int port_ = 0;
 };
 
-}  // namespace guest_pull
+}  // namespace snapshotter
 
 #endif  // SNAPSHOTTER_METRICS_METRICS_EXPORTER_H_

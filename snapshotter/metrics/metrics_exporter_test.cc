@@ -15,7 +15,7 @@
 #include "gtest/gtest.h"
 #include "snapshotter/version.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 using ::testing::Contains;
@@ -324,4 +324,4 @@ TEST(MetricsExporterTest, ConcurrentObservationsAndScrapesAddUp) {
 }
 
 }  // namespace
-}  // namespace guest_pull
+}  // namespace snapshotter

@@ -5,7 +5,7 @@
 
 #include "glog/logging.h"
 
-namespace guest_pull {
+namespace snapshotter {
 
 ScrapeGauge::ScrapeGauge(std::string name, std::string help, GaugeReader read)
     : name_(std::move(name)), help_(std::move(help)), read_(std::move(read)) {}
@@ -26,4 +26,4 @@ std::vector<prometheus::MetricFamily> ScrapeGauge::Collect() const {
   return {std::move(family)};
 }
 
-}  // namespace guest_pull
+}  // namespace snapshotter

@@ -13,7 +13,7 @@
 #include "prometheus/collectable.h"
 #include "prometheus/metric_family.h"
 
-namespace guest_pull {
+namespace snapshotter {
 
 // Called from the HTTP server's threads; must be thread-safe.
 using GaugeReader = std::function<absl::StatusOr<int64_t>()>;
@@ -29,6 +29,6 @@ class ScrapeGauge : public prometheus::Collectable {
   GaugeReader read_;
 };
 
-}  // namespace guest_pull
+}  // namespace snapshotter
 
 #endif  // SNAPSHOTTER_METRICS_SCRAPE_GAUGE_H_

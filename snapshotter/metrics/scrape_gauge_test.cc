@@ -3,7 +3,7 @@
 
 #include "gtest/gtest.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 TEST(ScrapeGaugeTest, ReadsAtEveryCollect) {
@@ -29,4 +29,4 @@ TEST(ScrapeGaugeTest, FailedReadExportsNothing) {
 }
 
 }  // namespace
-}  // namespace guest_pull
+}  // namespace snapshotter

@@ -7,7 +7,7 @@
 #include "absl/status/status.h"
 #include "glog/logging.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 absl::StatusOr<std::map<std::string, int64_t>> CallCounter(
@@ -62,4 +62,4 @@ std::vector<prometheus::MetricFamily> SnapshotCollector::Collect() const {
   return families;
 }
 
-}  // namespace guest_pull
+}  // namespace snapshotter

@@ -16,7 +16,7 @@
 #include "prometheus/collectable.h"
 #include "prometheus/metric_family.h"
 
-namespace guest_pull {
+namespace snapshotter {
 
 // Snapshot counts by kind name ("active", "view", "committed", and any extra
 // kind such as "guest_pulled"). Called from the HTTP server's threads, possibly
@@ -43,6 +43,6 @@ class SnapshotCollector : public prometheus::Collectable {
   mutable std::atomic<uint64_t> errors_{0};
 };
 
-}  // namespace guest_pull
+}  // namespace snapshotter
 
 #endif  // SNAPSHOTTER_METRICS_SNAPSHOT_COLLECTOR_H_

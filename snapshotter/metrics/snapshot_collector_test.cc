@@ -6,7 +6,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 std::map<std::string, double> Gauge(
@@ -79,4 +79,4 @@ TEST(SnapshotCollectorTest, ThrowingCounterIsAnError) {
 }
 
 }  // namespace
-}  // namespace guest_pull
+}  // namespace snapshotter

@@ -20,6 +20,11 @@
 #   dep_run_kata/dep_run_runc  pod + container + start; sets POD_ID, CTR_ID
 #   host_layer_gets MARK DIGESTS...   layer blob GETs by containerd since MARK
 #   in_snapshotter NAME CHAIN_IDS...  all chain IDs are snapshots of NAME
+#   sc_begin / sc_end SCENARIO VERSION  RESULT[SCENARIO,VERSION] = pass|FAIL|skip
+#   dep_print_table TITLE      RESULT as a table SCENARIOS x VERSIONS
+#   dep_start_version V CV     containerd V + deploy configs + daemon, started
+#   dep_teardown               the suites' EXIT trap (ends with print_table,
+#                              which each suite defines, and h_finish)
 #
 # The containerd config of each version is what an operator has after
 # installing kata-deploy's runtime and our deploy/ files:
@@ -252,9 +257,11 @@ dep_mount_type() { sed -n 's/^mount_type = "\(.*\)"$/\1/p' "$GP_CONFIG"; }
 crictl() { e2e_crictl "$@"; }
 
 # dep_pod NAME kata|runc [pull-annotation]: prints the pod config path.
+# DEP_POD_ANNOTATIONS (a JSON object) adds pod annotations.
 dep_pod() {
   local name="$1" kind="$2" f="$PODS_DIR/$1.pod.json" ann='{}'
   [[ "$kind" == kata ]] && ann="{\"io.containerd.cri.runtime-handler\": \"$DEP_HANDLER\"}"
+  ann="$(jq -c --argjson x "${DEP_POD_ANNOTATIONS:-{\}}" '. + $x' <<<"$ann")" || return 1
   mkdir -p "$PODS_DIR/$name"
   jq -n --arg n "$name" --arg d "$PODS_DIR/$name" --argjson a "$ann" '{
     metadata: {name: $n, namespace: "deploy", uid: ("uid-" + $n), attempt: 0},
@@ -349,4 +356,66 @@ dep_rm_pods() { crictl rmp -a -f >/dev/null 2>&1 || true; }
 dep_decider() {
   if [[ "$DEP_KATA_MODE" == stock ]]; then echo virtcontainers.IsNydusRootFSType
   else echo virtcontainers.IsGuestPullRootFSType; fi
+}
+
+# ------------------------------------------------- the suites' bookkeeping
+
+SC_FAILED=0
+SC_PASSED=0
+sc_begin() { SC_FAILED=$H_FAILED; SC_PASSED=$H_PASSED; }
+sc_end() {
+  local key="$1,$2"
+  if ((H_FAILED > SC_FAILED)); then RESULT[$key]="FAIL"
+  elif ((H_PASSED > SC_PASSED)); then RESULT[$key]="pass"
+  else RESULT[$key]="skip"; fi
+}
+
+# dep_start_version V CONFIG_VERSION [LABEL]: containerd V (built from its
+# module) with the deploy configs and our daemon, started; h_fail and
+# non-zero when it cannot be built or configured. Environment the shim is to
+# inherit must be exported before.
+dep_start_version() {
+  local v="$1" cv="$2" label="${3:-$1}" bin
+  if ! bin="$(go_peer_bin "containerd-$v")"; then
+    h_fail "[$label] build containerd $v from its module"
+    return 1
+  fi
+  containerd_use_version "$bin"
+  dep_use_version "$v"
+  dep_daemon_config
+  dep_containerd_config "$cv" || { h_fail "[$label] containerd config from deploy/"; return 1; }
+  start_daemon
+  containerd_start
+}
+
+# dep_print_table TITLE: RESULT as a table, SCENARIOS x the runs (RUNS
+# when the suite keeps one, e.g. "2.4" and "2.4-stock"; else VERSIONS).
+dep_print_table() {
+  local v s line
+  local -a cols=("${VERSIONS[@]}")
+  if declare -p RUNS >/dev/null 2>&1; then cols=("${RUNS[@]}"); fi
+  echo "$1"
+  line="$(printf '%-10s' scenario)"
+  for v in "${cols[@]}"; do line+="$(printf '%-10s' "$v")"; done
+  echo "$line"
+  for s in "${SCENARIOS[@]}"; do
+    line="$(printf '%-10s' "$s")"
+    for v in "${cols[@]}"; do line+="$(printf '%-10s' "${RESULT[$s,$v]:-skip}")"; done
+    echo "$line"
+  done
+}
+
+dep_teardown() {
+  local status=$?
+  set +e
+  dep_rm_pods 2>/dev/null
+  containerd_stop
+  [[ -z "$GP_PID" ]] || stop_daemon
+  registry_stop
+  e2e_unmount_all || h_fail "could not unmount everything under $E2E_DIR"
+  if ((status != 0 && H_FAILED == 0)); then h_fail "suite aborted (status $status)"; fi
+  ((H_FAILED == 0)) || e2e_dump_logs
+  if [[ "${E2E_KEEP:-0}" != 1 ]] && ! grep -qF " $E2E_DIR/" /proc/self/mounts; then rm -rf "$E2E_DIR"; fi
+  print_table
+  h_finish
 }

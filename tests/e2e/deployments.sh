@@ -63,15 +63,8 @@ SCENARIOS=(1 2 stop 4 7 5 6 3 8)
 
 # ------------------------------------------------------------ bookkeeping
 
-SC_FAILED=0
-SC_PASSED=0
-sc_begin() { SC_FAILED=$H_FAILED; SC_PASSED=$H_PASSED; }
-sc_end() {
-  local key="$1,$2"
-  if ((H_FAILED > SC_FAILED)); then RESULT[$key]="FAIL"
-  elif ((H_PASSED > SC_PASSED)); then RESULT[$key]="pass"
-  else RESULT[$key]="skip"; fi
-}
+# sc_begin/sc_end, dep_print_table and dep_teardown (the EXIT trap) are
+# deploy_lib.sh's.
 
 # ck NAME CMD...: h_check with the version in the name.
 ck() { local n="$1"; shift; h_check "[$V] $n" "$@"; }
@@ -85,32 +78,8 @@ see_log() { if dep_wait_log "$2" "$3"; then ok "$1"; else ko "$1" "$E2E_OUT"; fi
 consistent() { check_consistent "[$V] $1"; }
 
 print_table() {
-  local v s line
-  echo "Scenario x run (containerd version; -stock: stock kata; issue 11 numbering):"
-  line="$(printf '%-10s' scenario)"
-  for v in "${RUNS[@]}"; do line+="$(printf '%-10s' "$v")"; done
-  echo "$line"
-  for s in "${SCENARIOS[@]}"; do
-    line="$(printf '%-10s' "$s")"
-    for v in "${RUNS[@]}"; do line+="$(printf '%-10s' "${RESULT[$s,$v]:-skip}")"; done
-    echo "$line"
-  done
+  dep_print_table "Scenario x run (containerd version; -stock: stock kata; issue 11 numbering):"
   echo "(7, undecodable volume: the shim's unit test, go test in tests/tools/kata-shim)"
-}
-
-dep_teardown() {
-  local status=$?
-  set +e
-  dep_rm_pods 2>/dev/null
-  containerd_stop
-  [[ -z "$GP_PID" ]] || stop_daemon
-  registry_stop
-  e2e_unmount_all || h_fail "could not unmount everything under $E2E_DIR"
-  if ((status != 0 && H_FAILED == 0)); then h_fail "suite aborted (status $status)"; fi
-  ((H_FAILED == 0)) || e2e_dump_logs
-  if [[ "${E2E_KEEP:-0}" != 1 ]] && ! grep -qF " $E2E_DIR/" /proc/self/mounts; then rm -rf "$E2E_DIR"; fi
-  print_table
-  h_finish
 }
 
 # ---------------------------------------------------------------- scenarios

@@ -15,15 +15,26 @@
 # mount, and a later Cleanup (containerd's GC) deletes them once the
 # obstacles are gone. docs/operations.md, "Metadata database lost or
 # stale", describes every case.
+# Last, the two sides disagreeing (docs/operations.md, "containerd and the
+# snapshotter disagree"): our whole root wiped (rm -rf, and --reset-store)
+# while containerd keeps its records (Stat and Mounts of those records answer NotFound, a pull over the
+# stale records fails with NotFound instead of hanging, `ctr image rm` +
+# pull + run works, records agree after containerd's GC and Cleanup), and
+# containerd's metadata wiped while ours is kept (containerd's GC removes
+# our now unknown snapshots through Remove, the journal proves them ours,
+# nothing goes to quarantine, pull + run works).
 #
 # Usage (as root): tests/e2e/recovery.sh   (GUEST_PULL_DAEMON=PATH: prebuilt
-# daemon). Last line: "N passed, M failed, K skipped".
+# daemon; RECOVERY_CASES="root_wiped root_reset containerd_wiped": only those cases
+# after the initial pull). Last line: "N passed, M failed, K skipped".
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=../harness/harness.sh
 source "$E2E_REPO/tests/harness/harness.sh"
+# shellcheck source-path=SCRIPTDIR source=suite_lib.sh
+source "$E2E_LIB_DIR/suite_lib.sh"
 
 readonly IMAGE=recovery
 readonly SHOW_CMD='cat /etc/layer1 /data/layer2 /data/layer3'
@@ -239,6 +250,92 @@ case_undeletable() {
   else h_fail "undeletable: metric still $(metric guest_pull_undeletable_entries)"; fi
 }
 
+# not_found WHAT CMD...: CMD fails and says "not found" (containerd's
+# rendering of NotFound).
+not_found() {
+  local what="$1" out
+  shift
+  if out="$("$@" 2>&1)"; then
+    h_fail "$what: answered instead of NotFound" "$out"
+  elif grep -qi "not found" <<<"$out"; then
+    h_pass "$what: NotFound"
+  else
+    h_fail "$what: failed without NotFound" "$out"
+  fi
+}
+
+quarantined() { find "$GP_ROOT/quarantine" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+
+# root_lost CASE HOW: our root lost while containerd keeps its records, HOW
+# being "wipe" (rm -rf, daemon stopped) or "reset" (--reset-store, as
+# docs/operations.md says, everything moved to quarantine).
+root_lost() {
+  local c="$1" how="$2" top out
+  top="$(image_chain_ids "$IMAGE" v1 | tail -n 1)"
+  h_check "$c: containerd lists the image's top layer $top" \
+    ctr_cmd snapshots --snapshotter "$GP_SNAPSHOTTER" info "$top"
+  stop_daemon
+  if [[ "$how" == reset ]]; then
+    h_check "$c: --reset-store exits 0" run_daemon_once "$E2E_DIR/logs/reset-$c.log" --reset-store
+  else
+    rm -rf "$GP_ROOT"
+  fi
+  start_daemon
+  if containerd_wait_snapshotter; then h_pass "$c: the daemon starts on an empty store and serves"
+  else h_fail "$c: containerd cannot reach the daemon" "$E2E_OUT"; fi
+  not_found "$c: Stat of a record containerd kept" \
+    ctr_cmd snapshots --snapshotter "$GP_SNAPSHOTTER" info "$top"
+  not_found "$c: Mounts of a record containerd kept" \
+    ctr_cmd snapshots --snapshotter "$GP_SNAPSHOTTER" mounts /mnt "$top"
+  not_found "$c: a container on the image (Prepare on a missing parent)" \
+    ctr_run "$REF1" "rec-wiped-$RANDOM" true
+  # containerd's metadata still names the layers: its unpacker finds a
+  # committed record it cannot use; the pull must end, with NotFound.
+  if out="$(ctr_pull "$REF1" 2>&1)"; then
+    if ctr_run "$REF1" "rec-wiped-$RANDOM" true >/dev/null 2>&1; then
+      h_pass "$c: a pull over containerd's stale records works"
+    else
+      h_pass "$c: a pull over containerd's stale records ends (containerd skips layers it has records of; the image stays unusable until removed)"
+    fi
+  elif grep -qi "not found" <<<"$out"; then
+    h_pass "$c: a pull over containerd's stale records fails with NotFound (no hang)"
+  else
+    h_fail "$c: a pull over stale records failed otherwise" "$(tail -n 3 <<<"$out")"
+  fi
+  h_check "$c: ctr image rm --sync (containerd's GC drops its stale records)" \
+    ctr_cmd image rm --sync "$REF1"
+  pull_and_run "$c: pulled again"
+  check_consistent "$c"
+  if [[ "$how" == reset ]]; then
+    assert_eq "$c: the quarantine holds the reset store only" 1 "$(quarantined)"
+    rm -rf "$GP_ROOT/quarantine"
+  else
+    assert_eq "$c: nothing quarantined" 0 "$(quarantined)"
+  fi
+}
+
+case_root_wiped() { root_lost "root wiped" wipe; }
+case_root_reset() { root_lost "root reset" reset; }
+
+# containerd's metadata wiped while our root is kept.
+case_containerd_wiped() {
+  local before after
+  before="$(daemon_records | grep -c . || true)"
+  containerd_stop
+  rm -rf "$CONTAINERD_DIR/root"
+  containerd_start
+  if containerd_wait_snapshotter; then h_pass "containerd wiped: containerd reaches the daemon ($before records it no longer knows)"
+  else h_fail "containerd wiped: containerd cannot reach the daemon" "$E2E_OUT"; fi
+  ((before > 0)) || h_fail "containerd wiped: the daemon had no records to orphan"
+  h_check "containerd wiped: containerd's GC (Walk, Remove of what it does not know, Cleanup)" force_gc
+  after="$(daemon_records | grep -c . || true)"
+  assert_eq "containerd wiped: the daemon's records after the GC" 0 "$after"
+  assert_eq "containerd wiped: snapshot directories left" 0 "$(snapshot_dirs)"
+  assert_eq "containerd wiped: nothing quarantined (each removal journalled)" 0 "$(quarantined)"
+  pull_and_run "containerd wiped: pulled again"
+  check_consistent "containerd wiped"
+}
+
 # ----------------------------------------------------------------- teardown
 
 # lib.sh's teardown (peers, mounts, logs, temp dir) prints lib's own totals;
@@ -279,14 +376,23 @@ main() {
   h_check "the systemd unit does not restart exit status 65" \
     grep -qx 'RestartPreventExitStatus=65' "$E2E_REPO/deploy/systemd/guest-pull-snapshotter.service"
   pull_and_run "initial"
-  local t0=$SECONDS
-  case_deleted
-  case_truncated
-  case_wal_lost
-  case_stale_copy
-  case_corrupt
-  h_figure "recovery cases (refusal, reset, re-pull)" "$((SECONDS - t0))" s
-  case_undeletable
+  local t0=$SECONDS c
+  if [[ -n "${RECOVERY_CASES:-}" ]]; then
+    for c in $RECOVERY_CASES; do "case_$c"; done
+  else
+    case_deleted
+    case_truncated
+    case_wal_lost
+    case_stale_copy
+    case_corrupt
+    h_figure "recovery cases (refusal, reset, re-pull)" "$((SECONDS - t0))" s
+    case_undeletable
+    t0=$SECONDS
+    case_root_wiped
+    case_root_reset
+    case_containerd_wiped
+    h_figure "containerd/snapshotter disagreement cases" "$((SECONDS - t0))" s
+  fi
   RECOVERY_FINISHED=1
 }
 

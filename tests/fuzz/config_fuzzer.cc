@@ -21,9 +21,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (f == nullptr) return 0;
   std::fwrite(data, 1, size, f);
   std::fclose(f);
-  guest_pull::config::CommandLine command_line;
+  snapshotter::config::CommandLine command_line;
   command_line.flags["config"] = path;
-  (void)guest_pull::config::LoadConfig(
+  (void)snapshotter::config::LoadConfig(
       command_line, [](const char*) -> const char* { return nullptr; });
   return 0;
 }

@@ -12,17 +12,17 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string input(reinterpret_cast<const char*>(data), size);
   const std::vector<std::string> filters = absl::StrSplit(input, '\n');
-  auto filter = guest_pull::SnapshotFilter::Parse(filters);
+  auto filter = snapshotter::SnapshotFilter::Parse(filters);
   if (!filter.ok()) return 0;
-  guest_pull::Info committed;
+  snapshotter::Info committed;
   committed.name = "sha256:abc";
-  committed.kind = guest_pull::Kind::kCommitted;
+  committed.kind = snapshotter::Kind::kCommitted;
   committed.labels = {{"containerd.io/snapshot.ref", "sha256:abc"},
                       {"a", ""}};
-  guest_pull::Info active;
+  snapshotter::Info active;
   active.name = "k8s.io/1/ctr";
   active.parent = "sha256:abc";
-  active.kind = guest_pull::Kind::kActive;
+  active.kind = snapshotter::Kind::kActive;
   (void)filter->Matches(committed);
   (void)filter->Matches(active);
   return 0;

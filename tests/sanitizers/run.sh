@@ -6,7 +6,12 @@
 # containerd's snapshotter conformance cases (tests/conformance/run.sh with
 # GUEST_PULL_DAEMON) and is stopped with SIGTERM; any ASan/UBSan/LSan report
 # (written to a log_path we check) fails it. The default mode runs a subset
-# of the conformance cases, the long mode all of them.
+# of the conformance cases, the long mode all of them. Then the concurrency
+# tests under ThreadSanitizer (`bazel test --config=tsan`): the core's stress
+# (snapshotter/stress_test.cc) and the layer cache's; the long mode runs each
+# 5 times. Debian's absl::Mutex is annotated for TSan by
+# base/tsan_absl_mutex.cc; tests/sanitizers/tsan.supp says what is
+# suppressed and why.
 set -uo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -54,10 +59,38 @@ daemon_smoke() {
   rm -rf "$reports"
 }
 
+readonly TSAN_TESTS=(//snapshotter:snapshotter_stress_test
+                     //kata_volume/verity:layer_cache_index_test
+                     //snapshotter/guest_pull:layer_cache_source_test)
+
+tsan_tests() {
+  local log runs=1 start=$SECONDS
+  h_long && runs=5
+  log=$(mktemp /tmp/gp-tsan.XXXXXX)
+  nice -n 10 bazel test --config=tsan --keep_going --test_output=errors \
+    --runs_per_test="$runs" "${TSAN_TESTS[@]}" >"$log" 2>&1
+  local target line
+  for target in "${TSAN_TESTS[@]}"; do
+    line=$(grep -E "^$target +(\(cached\) )?(PASSED|FAILED|TIMEOUT|NO STATUS|FLAKY|FAILED TO BUILD)" "$log")
+    if [[ "$line" =~ PASSED ]]; then
+      h_pass "tsan $target (x$runs, no ThreadSanitizer report)"
+    else
+      h_fail "tsan $target: ${line:-no result}" \
+        "$(grep -A 30 -E 'WARNING: ThreadSanitizer|error:' "$log" | head -n 50)"
+    fi
+  done
+  local logs
+  logs="$(bazel info --config=tsan bazel-testlogs 2>/dev/null)/snapshotter/snapshotter_stress_test"
+  h_figure "tsan stress" "$(find "$logs" -name test.log -exec grep -ho 'stress: .*' {} + 2>/dev/null | head -n 1)"
+  h_figure "tsan build and runs (s)" "$((SECONDS - start))"
+  rm -f "$log"
+}
+
 main() {
   echo "sanitizers: mode $(h_mode)"
   unit_tests
   daemon_smoke
+  tsan_tests
   h_finish
 }
 

@@ -234,6 +234,16 @@ start_services() {
     wait_active "$CONTAINERD_SERVICE" || die "$CONTAINERD_SERVICE did not become active"
 }
 
+# record_owner: this pod's install is now the current one (see lib.sh).
+record_owner() {
+    [[ -n "$POD_ID" ]] || return 0
+    local tmp
+    tmp="$(mktemp)"
+    printf '%s\n' "$POD_ID" > "$tmp"
+    write_file_atomic "$tmp" "$HOST_ROOT$OWNER_PATH" 0644 >/dev/null || true
+    rm -f "$tmp"
+}
+
 sleep_until_terminated() {
     log "installed; sleeping until the pod is terminated"
     trap 'log "terminated"; exit 0' TERM INT
@@ -253,6 +263,7 @@ main() {
     install_daemon_config
     configure_containerd
     start_services
+    record_owner
     if [[ "$snapshotter_refused" == false ]]; then
         log "containerd-guest-pull-grpc is installed (data directory $DATA_DIR)"
     else

@@ -62,6 +62,12 @@ STOCK_MOUNT_TYPE="fuse.$STOCK_HELPER_NAME"
 LIB_NAME="containerd-guest-pull-grpc"
 PAYLOAD_LIB_DIR="$PAYLOAD_DIR/lib/$LIB_NAME"
 HOST_LIB_PARENT="$PREFIX/lib"
+# The pod running this script (downward API POD_UID, else the pod name) and
+# the host file naming the pod whose install is the current one: a rolling
+# update starts the new pod before stopping the old one (maxSurge), and the
+# old pod's preStop must then leave the new installation alone.
+POD_ID="${POD_UID:-${HOSTNAME:-}}"
+OWNER_PATH="$CONFIG_DIR/installed-by-pod"
 HOST_LIB_DIR="$HOST_LIB_PARENT/$LIB_NAME"
 # ELF interpreter of the binaries (the node's, like its glibc).
 ELF_INTERPRETER="/lib64/ld-linux-x86-64.so.2"

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Remove containerd-guest-pull-grpc from the host (DaemonSet preStop hook).
+# Does nothing when another pod's install.sh ran after this pod's (a rolling
+# update with maxSurge starts the new pod first; lib.sh, OWNER_PATH): the
+# snapshotter stays installed and serving.
 #
 # Undoes our edits of containerd's config (containerd-setup.sh: byte for byte
 # the backup install.sh made when nobody else changed the file since; else
@@ -71,13 +74,29 @@ remove_files() {
     rmdir "$HOST_ROOT$CONFIG_DIR" 2>/dev/null || true
 }
 
+# taken_over: another pod's install is the current one (a rolling update
+# started it before stopping this pod): print its id.
+taken_over() {
+    local owner
+    [[ -n "$POD_ID" && -f "$HOST_ROOT$OWNER_PATH" ]] || return 1
+    owner="$(head -n 1 "$HOST_ROOT$OWNER_PATH")"
+    [[ -n "$owner" && "$owner" != "$POD_ID" ]] || return 1
+    printf '%s\n' "$owner"
+}
+
 main() {
     # containerd's restart can cut the exec stream of a preStop hook: make a
     # write to a closed stdout/stderr fail quietly instead of killing us.
     trap '' PIPE
     [[ -d "${HOST_ROOT:-/}" ]] || die "host root ${HOST_ROOT:-/} does not exist"
+    local successor
+    if successor="$(taken_over)"; then
+        log "pod $successor installed the snapshotter after this pod $POD_ID (rolling update): leaving it installed and serving"
+        return 0
+    fi
     restore_containerd_config
     stop_snapshotter
+    rm -f "$HOST_ROOT$OWNER_PATH"
     remove_files
     log "uninstalled; the data directory $DATA_DIR is kept on purpose (containerd still has records of its snapshots)"
     # Last step: containerd comes back with the original config. Until then it

@@ -9,7 +9,7 @@
 //
 //	guestvm run --kernel K --initrd I --request request.json [--registry 127.0.0.1:PORT]
 //	            [--timeout 300s] [--memory 512] [--accel tcg|kvm] [--console FILE]
-//	            [--result FILE] [--verbose] [--qemu qemu-system-x86_64]
+//	            [--result FILE] [--log FILE] [--verbose] [--qemu qemu-system-x86_64]
 //
 // Exit: the process's exit code; 123 usage or host-side error; 124 timeout;
 // 125 the guest reported a failure (message on stderr, details in --result);
@@ -37,7 +37,7 @@ type options struct {
 	timeout                           time.Duration
 	memoryMB                          int
 	accel                             string
-	console, result                   string
+	console, result, agentLog         string
 	verbose                           bool
 	qemu                              string
 }
@@ -54,6 +54,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.accel, "accel", "tcg", "tcg, or kvm (opt-in; bounded by --timeout like everything else)")
 	fs.StringVar(&o.console, "console", "", "write the guest's serial console here (default: a temp file, removed)")
 	fs.StringVar(&o.result, "result", "", "write the run's result JSON here")
+	fs.StringVar(&o.agentLog, "log", "", "append the agent's progress lines to this file")
 	fs.BoolVar(&o.verbose, "verbose", false, "print the agent's progress lines and timings on stderr")
 	fs.StringVar(&o.qemu, "qemu", "qemu-system-x86_64", "QEMU binary")
 	if err := fs.Parse(args); err != nil {

@@ -37,6 +37,10 @@ func splitSource(source string) (host, repo string, err error) {
 	return host, name, nil
 }
 
+// userAgent marks the courier's fetches in the registry's log (the tests
+// tell them from containerd's).
+const userAgent = "guest-pull-guestvm (guest courier)"
+
 type getRequest struct {
 	Kind   string `json:"kind"`
 	Digest string `json:"digest"`
@@ -77,6 +81,7 @@ func (c *registryClient) serveGet(w io.Writer, payload []byte) (int64, error) {
 	if err != nil {
 		return 0, writeFrame(w, frameGetError, []byte(err.Error()))
 	}
+	httpReq.Header.Set("User-Agent", userAgent)
 	if req.Kind == "manifest" {
 		httpReq.Header.Set("Accept", manifestAccept)
 	}

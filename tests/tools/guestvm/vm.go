@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -81,6 +82,9 @@ func run(o *options) result {
 	deadline := start.Add(o.timeout)
 	cmd := exec.Command(o.qemu, qemuArgs(o, sock, console)...)
 	cmd.Stdin = nil
+	// QEMU must not outlive the runner (e.g. a container stopped by its
+	// runtime kills only the runner).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	qemuOut, _ := os.Create(filepath.Join(tmp, "qemu.out"))
 	cmd.Stdout, cmd.Stderr = qemuOut, qemuOut
 	if err := cmd.Start(); err != nil {
@@ -162,6 +166,15 @@ func converse(o *options, ln net.Listener, request []byte, reg *registryClient, 
 	defer conn.Close()
 	conn.SetDeadline(deadline)
 
+	var agentLog *os.File
+	if o.agentLog != "" {
+		f, err := os.OpenFile(o.agentLog, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			return hostError("open --log %s: %v", o.agentLog, err)
+		}
+		defer f.Close()
+		agentLog = f
+	}
 	var res result
 	for {
 		f, err := readFrame(conn)
@@ -191,6 +204,9 @@ func converse(o *options, ln net.Listener, request []byte, reg *registryClient, 
 				return hostError("serve %s: %v", f.payload, err)
 			}
 		case frameLog:
+			if agentLog != nil {
+				fmt.Fprintf(agentLog, "%s\n", strings.TrimRight(string(f.payload), "\n"))
+			}
 			if o.verbose {
 				fmt.Fprintf(os.Stderr, "guest: %s\n", strings.TrimRight(string(f.payload), "\n"))
 			}

@@ -7,15 +7,28 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // Guest does the confidential guest's share of a container start: given the
-// storage kata's shim sends its agent and the container, it returns the
-// directory holding the assembled rootfs, or an error that names what did
-// not verify. localGuest does it on the host; a later step moves it into a
-// real VM behind the same interface.
+// storage kata's shim sends its agent and the container, it returns what runc
+// is to run, or an error that names what did not verify. localGuest does it
+// on the host (the rootfs is assembled here, runc runs the container's own
+// process in it); vmGuest (vm.go) hands it to a real VM whose runner is the
+// process runc starts.
 type Guest interface {
-	PullRootfs(ctx context.Context, storage Storage, proc Process) (string, error)
+	PullRootfs(ctx context.Context, storage Storage, proc Process) (Launch, error)
+}
+
+// Launch is the bundle change the shim makes before runc creates the
+// container: config.json's root.path, and, when Process is set, its process,
+// mounts and linux.namespaces (when non-nil).
+type Launch struct {
+	Rootfs     string
+	Process    *specs.Process
+	Mounts     []specs.Mount
+	Namespaces []specs.LinuxNamespace
 }
 
 // Metadata keys the snapshotter writes into image_pull.metadata
@@ -66,7 +79,12 @@ func newLocalGuest(log *decisionLog) *localGuest {
 	return g
 }
 
-func (g *localGuest) PullRootfs(ctx context.Context, storage Storage, proc Process) (string, error) {
+func (g *localGuest) PullRootfs(ctx context.Context, storage Storage, proc Process) (Launch, error) {
+	rootfs, err := g.pullRootfs(ctx, storage, proc)
+	return Launch{Rootfs: rootfs}, err
+}
+
+func (g *localGuest) pullRootfs(ctx context.Context, storage Storage, proc Process) (string, error) {
 	if storage.Driver != "image_guest_pull" || storage.Fstype != "overlay" {
 		return "", fmt.Errorf("guest: storage driver %q fstype %q is not image_guest_pull/overlay", storage.Driver, storage.Fstype)
 	}

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"os"
+
 	"github.com/containerd/containerd/pkg/shutdown"
 	"github.com/containerd/containerd/plugin"
 	"github.com/containerd/containerd/runtime/v2/runc/task"
@@ -28,7 +31,25 @@ func registerTaskPlugin() {
 				return nil, err
 			}
 			log := newDecisionLog()
-			return newKataService(inner, log, newLocalGuest(log)), nil
+			guest, err := newGuest(log)
+			if err != nil {
+				return nil, err
+			}
+			return newKataService(inner, log, guest), nil
 		},
 	})
+}
+
+// newGuest: GUEST_PULL_SHIM_GUEST chooses in-process ("local", the default)
+// or a real VM per container ("vm").
+func newGuest(log *decisionLog) (Guest, error) {
+	local := newLocalGuest(log)
+	switch mode := os.Getenv("GUEST_PULL_SHIM_GUEST"); mode {
+	case "", "local":
+		return local, nil
+	case "vm":
+		return newVMGuest(log, local)
+	default:
+		return nil, fmt.Errorf("GUEST_PULL_SHIM_GUEST=%q: want local or vm", mode)
+	}
 }

@@ -7,11 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v2"
 	"github.com/containerd/containerd/api/types"
 	"github.com/containerd/ttrpc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"google.golang.org/protobuf/types/known/emptypb"
 )
 
 // kataService is containerd 1.7's runc task service with a kata-shaped
@@ -22,10 +24,30 @@ type kataService struct {
 	log   *decisionLog
 	guest Guest
 	stops nydusStops
+
+	mu        sync.Mutex
+	vmRunners map[string]bool // containers whose process is the VM runner
 }
 
 func newKataService(inner taskAPI.TaskService, log *decisionLog, guest Guest) *kataService {
-	return &kataService{TaskService: inner, log: log, guest: guest}
+	return &kataService{TaskService: inner, log: log, guest: guest, vmRunners: map[string]bool{}}
+}
+
+func (s *kataService) markVM(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.vmRunners[id] = true
+}
+
+// Exec would run beside the VM runner on the host, not in the guest: refused.
+func (s *kataService) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*emptypb.Empty, error) {
+	s.mu.Lock()
+	vm := s.vmRunners[r.ID]
+	s.mu.Unlock()
+	if vm {
+		return nil, s.refuse(r.ID, "exec is not supported in VM mode (the process runs in the guest VM)")
+	}
+	return s.TaskService.Exec(ctx, r)
 }
 
 // RegisterTTRPC serves the wrapper, not the inner service.
@@ -65,15 +87,20 @@ func (s *kataService) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) 
 	// the bundle's config.json is pointed at it, as kata points the
 	// container at the guest's mount point.
 	proc := Process{ContainerID: r.ID, Bundle: r.Bundle, Rootfs: filepath.Join(r.Bundle, guestRootfsDir), Spec: spec}
-	rootfs, err := s.guest.PullRootfs(ctx, storage, proc)
+	launch, err := s.guest.PullRootfs(ctx, storage, proc)
 	if err != nil {
 		os.RemoveAll(proc.Rootfs)
 		return nil, s.refuse(r.ID, "%v", err)
 	}
-	if err := setSpecRoot(r.Bundle, rootfs); err != nil {
+	if err := rewriteSpec(r.Bundle, launch); err != nil {
 		return nil, s.refuse(r.ID, "pointing config.json at the guest rootfs: %v", err)
 	}
-	s.log.Printf("container %s: rootfs assembled in %s; runc creates the container", r.ID, rootfs)
+	if launch.Process != nil {
+		s.markVM(r.ID)
+		s.log.Printf("container %s: runner bundle in %s; runc starts the VM runner", r.ID, launch.Rootfs)
+	} else {
+		s.log.Printf("container %s: rootfs assembled in %s; runc creates the container", r.ID, launch.Rootfs)
+	}
 	// The rootfs is a plain directory now: runc gets no mounts.
 	r.Rootfs = nil
 	resp, err := s.TaskService.Create(ctx, r)
@@ -102,9 +129,10 @@ func describeMounts(ms []*types.Mount) string {
 
 const guestRootfsDir = "guest-rootfs"
 
-// setSpecRoot rewrites root.path of the bundle's config.json, keeping every
-// other field as containerd wrote it.
-func setSpecRoot(bundle, rootfs string) error {
+// rewriteSpec rewrites root.path of the bundle's config.json, and its
+// process, mounts and linux.namespaces when the launch sets them, keeping
+// every other field as containerd wrote it.
+func rewriteSpec(bundle string, launch Launch) error {
 	path := filepath.Join(bundle, "config.json")
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -114,17 +142,21 @@ func setSpecRoot(bundle, rootfs string) error {
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return err
 	}
-	root := map[string]json.RawMessage{}
-	if raw, ok := doc["root"]; ok {
-		if err := json.Unmarshal(raw, &root); err != nil {
+	if err := setSpecField(doc, "root", "path", launch.Rootfs); err != nil {
+		return err
+	}
+	if launch.Process != nil {
+		if doc["process"], err = json.Marshal(launch.Process); err != nil {
 			return err
 		}
-	}
-	if root["path"], err = json.Marshal(rootfs); err != nil {
-		return err
-	}
-	if doc["root"], err = json.Marshal(root); err != nil {
-		return err
+		if doc["mounts"], err = json.Marshal(launch.Mounts); err != nil {
+			return err
+		}
+		if launch.Namespaces != nil {
+			if err := setSpecField(doc, "linux", "namespaces", launch.Namespaces); err != nil {
+				return err
+			}
+		}
 	}
 	out, err := json.Marshal(doc)
 	if err != nil {
@@ -135,6 +167,22 @@ func setSpecRoot(bundle, rootfs string) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// setSpecField sets doc[object][field], keeping the object's other fields.
+func setSpecField(doc map[string]json.RawMessage, object, field string, value interface{}) error {
+	fields := map[string]json.RawMessage{}
+	if raw, ok := doc[object]; ok {
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			return fmt.Errorf("config.json %s: %v", object, err)
+		}
+	}
+	var err error
+	if fields[field], err = json.Marshal(value); err != nil {
+		return err
+	}
+	doc[object], err = json.Marshal(fields)
+	return err
 }
 
 func readSpec(bundle string) (*specs.Spec, error) {
