@@ -14,6 +14,7 @@ require (
 	github.com/containerd/ttrpc v1.2.7
 	github.com/kata-containers/kata-containers/src/runtime v0.0.0-20260422184550-8dccf4cf37ae
 	github.com/opencontainers/runtime-spec v1.2.1
+	google.golang.org/protobuf v1.36.10
 )
 
 require (
@@ -120,7 +121,6 @@ require (
 	google.golang.org/genproto v0.0.0-20250303144028-a0af3efb3deb // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20251202230838-ff82c1b0f217 // indirect
 	google.golang.org/grpc v1.79.3 // indirect
-	google.golang.org/protobuf v1.36.10 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 	k8s.io/cri-api v0.33.0 // indirect
 	sigs.k8s.io/yaml v1.4.0 // indirect
