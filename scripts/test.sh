@@ -70,7 +70,7 @@ declare -A PLAN_DEFAULT=(
   [functional]="CRI guest pull of every image (OCI, Docker; the 300 MiB one unless E2E_SKIP_LARGE=1), negative cases, restart, removal"
   [compatibility]="guest pull next to overlayfs and host pulls, the image policy"
   [stability]="12 interruption cases (signals idle and mid-pull, containerd restart, daemon down)"
-  [deployments]="crictl pods through the kata-shaped shim on containerd 1.7.35 and 2.4.2 (runtime-specific snapshotter), scenarios 1-8"
+  [deployments]="crictl pods through the kata-shaped shim on containerd 1.7.35 and 2.4.2 (runtime-specific snapshotter, make -C deploy install), scenarios 1-8, patched kata; stock kata on 2.4.2"
   [crash]="200 SIGKILLs of a 4-client workload (Prepare, write, Commit, View, Remove, Update); every acknowledged mutation verified"
   [faults]="EIO/ENOSPC injected (LD_PRELOAD) at every fsync/rename/write/mkdir of Prepare, Commit, Remove, guest-pull Prepare; a full tmpfs"
   [stalls]="watchdog pings, a Commit stuck in fsync (others answer, DEADLINE_EXCEEDED, pings stop), SIGSTOPped daemon vs containerd 1.6 overlayfs"
@@ -95,7 +95,7 @@ declare -A PLAN_LONG=(
   [fuzz]="600 s per target"
   [peers_bench]="5 rounds, List of 10,000 snapshots, restart to serving + full Walk, RSS after restart"
   [config_merge]="containerd 2.2.9's default config"
-  [deployments]="containerd 2.2.9"
+  [deployments]="containerd 2.2.9; stock kata on every version"
   [images]="the 300 MiB image (unless E2E_SKIP_LARGE=1)"
 )
 TOTAL_PASSED=0

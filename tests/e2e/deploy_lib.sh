@@ -8,8 +8,12 @@
 #   dep_tools                  builds the daemon, helper, verity tool,
 #                              cri-client and the shim into $E2E_BIN
 #   dep_pause_image            builds and pushes the pause image (PAUSE_REF)
-#   dep_use_version V          per-version paths (containerd, daemon, logs)
+#   dep_use_version V [RUN]    per-run paths (containerd, daemon, logs, the
+#                              node's install root $DEP_HOST)
 #   dep_containerd_config V    writes the config of version V (see below)
+#   dep_make install|uninstall `make -C deploy` with KATA_MODE=$DEP_KATA_MODE
+#   dep_daemonset SCRIPT       the DaemonSet's install.sh or preStop uninstall.sh
+#   dep_daemon_config          the installed daemon config + the suite's policy
 #   crictl ARGS...             crictl against the current containerd
 #   dep_pod NAME [kata|runc]   writes a pod config; prints its path
 #   dep_ctr NAME IMAGE [USER] CMD...  writes a container config; prints its path
@@ -27,14 +31,15 @@
 #   base (test-only): root/state/sockets, CNI paths, the sandbox image and the
 #     loopback registry (hosts.toml); kata-deploy's runtime registration
 #     (runtime_type, runtime_path, pod_annotations), nothing of ours;
-#   version 2 (1.7): the main file merged by deploy/k8s/scripts/
-#     containerd-config.py (as the DaemonSet does) + conf.d/guest-pull-v2.toml;
-#   version 3 (2.x): conf.d/guest-pull-v3.toml as a drop-in.
-# The deploy drop-ins are copied with only the socket path changed.
+#   then `make -C deploy install` (dep_make: KATA_MODE, prefix, the config
+#     paths and our socket; containerd-setup.sh, the DaemonSet's code, merges
+#     the main file and writes the drop-in, for version 2 and 3 alike).
 
 DEP_HANDLER="kata-qemu-coco-dev"
 DEP_SHIM="containerd-shim-kata-qemu-coco-dev-v2"
-DEP_DEPLOY_SOCK="/run/containerd-guest-pull-grpc/containerd-guest-pull-grpc.sock"
+# patched (kata with deploy/kata/<release>/'s patch) or stock (unpatched
+# kata): the KATA_MODE of the install and which shim build plays kata.
+DEP_KATA_MODE="${DEP_KATA_MODE:-patched}"
 
 dep_tools() {
   local t
@@ -45,10 +50,30 @@ dep_tools() {
   done
   VERITY_TOOL="$E2E_BIN/guest-pull-verity"
   CRI_CLIENT="$E2E_BIN/cri-client"
-  (cd "$E2E_REPO/tests/tools/kata-shim" && CGO_ENABLED=0 timeout 1200 go build -trimpath -buildvcs=false \
-    -o "$E2E_BIN/$DEP_SHIM" .) >&2 || return 1
+  dep_build_shims || return 1
   CRICTL="$(go_peer_bin crictl)/crictl" || return 1
   daemon_binary
+}
+
+# dep_build_shims: the kata-shaped shim twice, deciding as each kata does:
+# $E2E_BIN/kata-stock/ with kata's module as served (IsNydusRootFSType), and
+# $E2E_BIN/kata-patched/ (also $E2E_BIN/$DEP_SHIM) against kata's module
+# patched with deploy/kata/<release>/ at test time (tests/kata/kata_lib.sh;
+# IsGuestPullRootFSType), the release the shim's go.mod pins.
+dep_build_shims() {
+  local src="$E2E_REPO/tests/tools/kata-shim" tree="$E2E_DIR/kata-src" rel="${DEP_KATA_RELEASE:-3.29.0}"
+  # shellcheck source=../kata/kata_lib.sh
+  source "$E2E_REPO/tests/kata/kata_lib.sh"
+  mkdir -p "$E2E_BIN/kata-stock" "$E2E_BIN/kata-patched" "$tree"
+  (cd "$src" && CGO_ENABLED=0 timeout 1200 go build -trimpath -buildvcs=false \
+    -o "$E2E_BIN/kata-stock/$DEP_SHIM" .) >&2 || return 1
+  kata_patched_tree "$rel" "$tree" >&2 || return 1
+  cp "$src/go.mod" "$tree/shim.mod" && cp "$src/go.sum" "$tree/shim.sum" || return 1
+  (cd "$src" && go mod edit -modfile="$tree/shim.mod" -replace="$KATA_MODULE=$tree/runtime" &&
+    CGO_ENABLED=0 timeout 1200 go build -modfile="$tree/shim.mod" -tags kata_patched -trimpath \
+      -buildvcs=false -o "$E2E_BIN/kata-patched/$DEP_SHIM" . &&
+    timeout 600 go test -modfile="$tree/shim.mod" -tags kata_patched -count=1 ./...) >&2 || return 1
+  cp "$E2E_BIN/kata-patched/$DEP_SHIM" "$E2E_BIN/$DEP_SHIM"
 }
 
 # dep_pause_image: one layer with a static busybox and /pause (sleeps).
@@ -82,8 +107,11 @@ dep_image() {
   [[ "${DEP_NO_CACHE:-0}" == 1 ]] || dep_cache_add "$1" || e2e_die "layer cache of $1"
 }
 
+# dep_use_version V [RUN]: paths of run RUN (default V) of containerd V.
 dep_use_version() {
-  local v="$1"
+  local v="${2:-$1}"
+  DEP_RUN="$v"
+  DEP_HOST="$E2E_DIR/host-$v"
   CONTAINERD_DIR="$E2E_DIR/cd-$v"
   CONTAINERD_SOCK="$E2E_DIR/cd-$v.sock"
   CONTAINERD_CONFIG="$CONTAINERD_DIR/config.toml"
@@ -96,14 +124,8 @@ dep_use_version() {
   export GUEST_PULL_SHIM_BUSYBOX
   GUEST_PULL_SHIM_BUSYBOX="$(command -v busybox)"
   PODS_DIR="$E2E_DIR/pods-$v"
-  mkdir -p "$CONTAINERD_DIR/conf.d" "$PODS_DIR" "$CONTAINERD_DIR/cni/bin" "$CONTAINERD_DIR/cni/conf"
+  mkdir -p "$CONTAINERD_DIR/conf.d" "$PODS_DIR" "$DEP_HOST" "$CONTAINERD_DIR/cni/bin" "$CONTAINERD_DIR/cni/conf"
   : >"$GUEST_PULL_SHIM_LOG"
-}
-
-# dep_deploy_dropin CONFIG_VERSION: deploy/'s drop-in with our socket path.
-dep_deploy_dropin() {
-  sed "s#\"$DEP_DEPLOY_SOCK\"#\"$GP_SOCK\"#" \
-    "$E2E_REPO/deploy/containerd/conf.d/guest-pull-v$1.toml"
 }
 
 dep_hosts_toml() {
@@ -119,7 +141,7 @@ EOF
 dep_containerd_config() {
   local cv="$1" state="${2:-installed}" base="$CONTAINERD_DIR/base.toml" cri rt
   dep_hosts_toml
-  rm -f "$CONTAINERD_DIR"/conf.d/*.toml
+  rm -f "$CONTAINERD_DIR"/conf.d/*.toml "$CONTAINERD_CONFIG.guest-pull-backup"
   if [[ "$cv" == 2 ]]; then cri='plugins."io.containerd.grpc.v1.cri"'; rt="$cri.containerd"
   else cri='plugins."io.containerd.cri.v1.runtime"'; rt="$cri.containerd"; fi
   {
@@ -153,26 +175,67 @@ dep_containerd_config() {
     [[ "$cv" == 3 ]] || printf '[%s.runtimes.runc]\n  runtime_type = "io.containerd.runc.v2"\n' "$rt"
     # kata-deploy's registration of the runtime (its values, our shim).
     printf '[%s.runtimes.%s]\n  runtime_type = "io.containerd.%s.v2"\n' "$rt" "$DEP_HANDLER" "$DEP_HANDLER"
-    printf '  runtime_path = "%s/%s"\n  privileged_without_host_devices = true\n' "$E2E_BIN" "$DEP_SHIM"
+    printf '  runtime_path = "%s/kata-%s/%s"\n  privileged_without_host_devices = true\n' \
+      "$E2E_BIN" "$DEP_KATA_MODE" "$DEP_SHIM"
     printf '  pod_annotations = ["io.katacontainers.*"]\n'
     printf '  container_annotations = ["io.kubernetes.container.terminationMessage*"]\n'
   } >"$base"
-  if [[ "$state" != installed ]]; then
-    cp "$base" "$CONTAINERD_CONFIG"
-  elif [[ "$cv" == 2 ]]; then
-    dep_deploy_dropin 2 >"$CONTAINERD_DIR/conf.d/guest-pull.toml"
-    python3 "$E2E_REPO/deploy/k8s/scripts/containerd-config.py" merge "$base" \
-      --config-path "$CONTAINERD_CONFIG" --dropin "$CONTAINERD_DIR/conf.d/guest-pull.toml" \
-      --address "$GP_SOCK" >"$CONTAINERD_CONFIG" || return 1
-  else
-    dep_deploy_dropin 3 >"$CONTAINERD_DIR/conf.d/guest-pull.toml"
-    cp "$base" "$CONTAINERD_CONFIG"
-  fi
+  cp "$base" "$CONTAINERD_CONFIG"
+  [[ "$state" != installed ]] || dep_make install
 }
 
-# dep_daemon_config: guest pull of every image but the excluded ones, verity
-# required, the layer cache of this suite.
+# dep_make install|uninstall: `make -C deploy install` (KATA_MODE=$DEP_KATA_MODE)
+# or `uninstall` as an operator runs it on a node, with the prebuilt
+# binaries and this run's paths: the install prefix, daemon config and unit
+# under $DEP_HOST, containerd's config and drop-in of this run, our socket.
+# install also merges containerd's config (containerd-setup.sh).
+dep_make() {
+  SOCKET="$GP_SOCK" make -s -C "$E2E_REPO/deploy" "$1" NO_BUILD=1 BIN_DIR="$E2E_BIN" \
+    KATA_MODE="$DEP_KATA_MODE" PREFIX="$DEP_HOST/usr/local" CONFDIR="$DEP_HOST/etc/containerd-guest-pull-grpc" \
+    SYSTEMDDIR="$DEP_HOST/etc/systemd/system" CONTAINERD_CONFIG="$CONTAINERD_CONFIG" \
+    CONTAINERD_DROPIN="$CONTAINERD_DIR/conf.d/guest-pull.toml" >>"$E2E_DIR/logs/install-$DEP_RUN.log" 2>&1
+}
+
+# dep_daemonset SCRIPT: one of the DaemonSet's scripts (deploy/k8s/scripts/
+# install.sh, or uninstall.sh as its preStop) with its environment as in
+# deploy/k8s/daemonset.yaml but the host root / and this run's paths; the
+# payload is laid out as deploy/Dockerfile does (bundle-libs.sh). Its
+# systemctl calls are recorded in $DEP_HOST/systemctl.log: the caller
+# carries them out (stops/starts the daemon, restarts containerd).
+dep_daemonset() {
+  local rec="$E2E_BIN/systemctl-recorder" payload="$E2E_DIR/payload"
+  printf '#!/bin/sh\necho "$*" >>"%s/systemctl.log"\n' "$DEP_HOST" >"$rec" && chmod +x "$rec"
+  : >"$DEP_HOST/systemctl.log"
+  if [[ ! -d "$payload/bin" ]]; then
+    "$E2E_REPO/deploy/bundle-libs.sh" "$payload" "$E2E_BIN/containerd-guest-pull-grpc" \
+      "$E2E_BIN/guest-pull-overlayfs" "$E2E_BIN/guest-pull-verity" >/dev/null &&
+      mkdir -p "$payload/systemd" "$payload/config" &&
+      cp "$E2E_REPO/deploy/systemd/guest-pull-snapshotter.service" "$payload/systemd/" &&
+      cp "$E2E_REPO/deploy/config/config.toml" "$payload/config/" || return 1
+  fi
+  HOST_ROOT=/ SYSTEMCTL="$rec" PAYLOAD_DIR="$payload" PREFIX="$DEP_HOST/usr/local" \
+    CONFIG_DIR="$DEP_HOST/etc/containerd-guest-pull-grpc" \
+    UNIT_PATH="$DEP_HOST/etc/systemd/system/guest-pull-snapshotter.service" \
+    CONTAINERD_CONFIG="$CONTAINERD_CONFIG" CONTAINERD_DROPIN="$CONTAINERD_DIR/conf.d/guest-pull.toml" \
+    SNAPSHOTTER_HANDLER_MAPPING=qemu-coco-dev:guest-pull MISSING_RUNTIME=fail GLOBAL_SNAPSHOTTER=false \
+    RUNTIME_WAIT_SECONDS=0 GUEST_PULL_SLEEP=false SOCKET="$GP_SOCK" DATA_DIR="$GP_ROOT" POD_UID="pod-$DEP_RUN" \
+    KATA_MODE="$DEP_KATA_MODE" "$E2E_REPO/deploy/k8s/scripts/$1" >>"$E2E_DIR/logs/install-$DEP_RUN.log" 2>&1
+}
+
+# dep_daemon_config: the daemon config `make -C deploy install` put in place
+# (its mount_type is the mode's), with this suite's policy: guest pull of
+# every image but the excluded ones, verity required, the suite's layer
+# cache. Without an installed config (not installed), the same policy on
+# the defaults.
 dep_daemon_config() {
+  local installed="$DEP_HOST/etc/containerd-guest-pull-grpc/config.toml"
+  if [[ -f "$installed" ]]; then
+    sed -e 's|^exclude = \[\]$|exclude = [".*/excluded-.*"]|' -e 's|^mode = "best_effort"$|mode = "required"|' \
+      -e "s|^layer_cache = \"\"\$|layer_cache = \"$DEP_LAYER_CACHE\"|" "$installed" >"$GP_CONFIG"
+    grep -qF 'excluded-' "$GP_CONFIG" && grep -qx 'mode = "required"' "$GP_CONFIG" &&
+      grep -qF "$DEP_LAYER_CACHE" "$GP_CONFIG" || { echo "installed config not in the expected shape" >&2; return 1; }
+    return 0
+  fi
   daemon_write_config
   daemon_config_append <<EOF
 
@@ -188,11 +251,10 @@ write_passwd = true
 EOF
 }
 
-crictl() {
-  [[ -f "$E2E_DIR/crictl.yaml" ]] || echo "debug: false" >"$E2E_DIR/crictl.yaml"
-  timeout "$E2E_CMD_TIMEOUT" "$CRICTL" --config "$E2E_DIR/crictl.yaml" -r "unix://$CONTAINERD_SOCK" -i "unix://$CONTAINERD_SOCK" \
-    --timeout 110s "$@"
-}
+# dep_mount_type: the mount type the daemon's config names.
+dep_mount_type() { sed -n 's/^mount_type = "\(.*\)"$/\1/p' "$GP_CONFIG"; }
+
+crictl() { e2e_crictl "$@"; }
 
 # dep_pod NAME kata|runc [pull-annotation]: prints the pod config path.
 # DEP_POD_ANNOTATIONS (a JSON object) adds pod annotations.
@@ -289,6 +351,13 @@ shim_says() { grep -F "container $1" "$GUEST_PULL_SHIM_LOG" | grep -qF -- "$2"; 
 # dep_rm_pods: stops and removes every pod (bounded).
 dep_rm_pods() { crictl rmp -a -f >/dev/null 2>&1 || true; }
 
+# dep_decider: the kata function that takes the rootfs for guest pull in
+# this mode (the shim logs it with its verdict).
+dep_decider() {
+  if [[ "$DEP_KATA_MODE" == stock ]]; then echo virtcontainers.IsNydusRootFSType
+  else echo virtcontainers.IsGuestPullRootFSType; fi
+}
+
 # ------------------------------------------------- the suites' bookkeeping
 
 SC_FAILED=0
@@ -319,16 +388,19 @@ dep_start_version() {
   containerd_start
 }
 
-# dep_print_table TITLE: RESULT as a table, SCENARIOS x VERSIONS.
+# dep_print_table TITLE: RESULT as a table, SCENARIOS x the runs (RUNS
+# when the suite keeps one, e.g. "2.4" and "2.4-stock"; else VERSIONS).
 dep_print_table() {
   local v s line
+  local -a cols=("${VERSIONS[@]}")
+  if declare -p RUNS >/dev/null 2>&1; then cols=("${RUNS[@]}"); fi
   echo "$1"
   line="$(printf '%-10s' scenario)"
-  for v in "${VERSIONS[@]}"; do line+="$(printf '%-8s' "$v")"; done
+  for v in "${cols[@]}"; do line+="$(printf '%-10s' "$v")"; done
   echo "$line"
   for s in "${SCENARIOS[@]}"; do
     line="$(printf '%-10s' "$s")"
-    for v in "${VERSIONS[@]}"; do line+="$(printf '%-8s' "${RESULT[$s,$v]:-skip}")"; done
+    for v in "${cols[@]}"; do line+="$(printf '%-10s' "${RESULT[$s,$v]:-skip}")"; done
     echo "$line"
   done
 }

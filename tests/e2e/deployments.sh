@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # bash -c programs take their arguments as $1..
 # deployments.sh: real deployments (issue 11). For each containerd version of
 # the matrix, a private containerd (built from its Go module, go_peers.sh)
 # with the config deploy/ installs, our daemon as the runtime-specific
@@ -6,7 +7,12 @@
 # (tests/tools/kata-shim) registered as kata-deploy registers kata, and a
 # loopback registry; everything driven with crictl (host network, no CNI).
 #
-# Matrix: containerd 1.7.35 and 2.4.2 (default), 2.2.9 (long mode only).
+# Matrix: containerd 1.7.35 and 2.4.2 (default), 2.2.9 (long mode only),
+# each with guest-pull installed by `make -C deploy install` for patched kata
+# (the shim built against kata's module with deploy/kata's patch, deciding
+# with IsGuestPullRootFSType); then stock kata (KATA_MODE=stock, the shim
+# built against kata's module as served, deciding with IsNydusRootFSType)
+# on 2.4.2 (default) or every version (long mode): runs "V" and "V-stock".
 # Debian's 1.6 (global snapshotter) is covered by the other e2e suites.
 # Scenarios (issue 11 numbering), each per version:
 #   1 kata pod from a fresh multi-layer image (pulled with the pod
@@ -22,8 +28,15 @@
 #     and create
 #   6 rmp/rmi: GC removes our snapshots; crictl imagefsinfo
 #   3 image first pulled for runc, then used by a kata pod
-#   8 uninstall (daemon stopped, config without our entries): runc pods run,
-#     a kata pod on a guest-pulled image fails; reinstall restores scenario 1
+#   stop: crictl stop/rm of the kata container; in stock mode kata's nydus
+#     cleanup fails ("umount rafs failed: unimplemented") and kata drops the
+#     error: the stop succeeds (docs/kata-runtime-patch.md)
+#   8 uninstall (patched runs: `make -C deploy uninstall`; stock runs: the
+#     DaemonSet's preStop uninstall.sh, its systemctl calls carried out):
+#     containerd's config is byte for byte the one before the install,
+#     containerd restarts, runc pods run, a kata pod on a guest-pulled image
+#     fails; installing again (make, or the DaemonSet's install.sh for stock
+#     runs) restores scenario 1
 # Prints a table scenario x version and "N passed, M failed, K skipped".
 set -euo pipefail
 
@@ -43,7 +56,10 @@ source "$E2E_LIB_DIR/deploy_lib.sh"
 declare -A RESULT=()
 # DEP_VERSIONS narrows the matrix (e.g. "2.4") when debugging.
 read -r -a VERSIONS <<<"${DEP_VERSIONS:-1.7 2.4 2.2}"
-SCENARIOS=(1 2 4 7 5 6 3 8)
+# DEP_STOCK_VERSIONS: the versions with a stock-kata run (default 2.4; long
+# mode: every version of the matrix).
+RUNS=()
+SCENARIOS=(1 2 stop 4 7 5 6 3 8)
 
 # ------------------------------------------------------------ bookkeeping
 
@@ -62,7 +78,7 @@ see_log() { if dep_wait_log "$2" "$3"; then ok "$1"; else ko "$1" "$E2E_OUT"; fi
 consistent() { check_consistent "[$V] $1"; }
 
 print_table() {
-  dep_print_table "Scenario x containerd version (issue 11 numbering):"
+  dep_print_table "Scenario x run (containerd version; -stock: stock kata; issue 11 numbering):"
   echo "(7, undecodable volume: the shim's unit test, go test in tests/tools/kata-shim)"
 }
 
@@ -104,6 +120,8 @@ s1_kata_pod() {
     ok "s1 [$way] kata pod runp/create/start"
     see_log "s1 [$way] container prints /data/layer3" "$CTR_ID" "layer3 $img:latest $IMAGE_NONCE"
     ck "s1 [$way] shim: no host mount, guest pull" shim_says "$CTR_ID" "no host mount (guest pull)"
+    ck "s1 [$way] shim: kata $DEP_KATA_MODE decided with $(dep_decider)" \
+      shim_says "$CTR_ID" "kata $DEP_KATA_MODE: $(dep_decider)(\"$(dep_mount_type)\") = true"
     ck "s1 [$way] shim: every layer verified" shim_says "$CTR_ID" "layer 2 ("
   else
     ko "s1 [$way] kata pod runp/create/start" "$E2E_OUT"
@@ -138,6 +156,22 @@ s2_runc_pods() {
     ck "s2 other image's snapshots are overlayfs's" in_snapshotter overlayfs "${CHAINS[@]}"
   else ko "s2 runc pod (other image) started" "$E2E_OUT"; fi
   h_check "[$V] s2 kata container still running" test "$(dep_state "$KATA_CTR")" = CONTAINER_RUNNING
+}
+
+# stop: the kata container of s1 stopped and removed as kubelet does. Stock
+# kata runs its nydus cleanup, which fails and is dropped (the shim logs
+# what kata does silently); patched kata unshares the rootfs instead.
+s_stop() {
+  [[ -n "${KATA_CTR:-}" ]] || { ko "stop: no kata container from s1"; return 0; }
+  ck "stop crictl stop of the kata container" crictl stop "$KATA_CTR"
+  ck "stop crictl rm of the kata container" crictl rm "$KATA_CTR"
+  if [[ "$DEP_KATA_MODE" == stock ]]; then
+    ck "stop shim: stock kata's nydusContainerCleanup fails ('umount rafs failed: unimplemented'), dropped, stop succeeds" \
+      shim_says "$KATA_CTR" "nydusContainerCleanup: umount rafs failed: unimplemented; dropped by kata"
+  else
+    h_check "[$V] stop shim: patched kata runs no nydus cleanup" \
+      bash -c '! grep -F "container $1" "$2" | grep -qF nydusContainerCleanup' sh "$KATA_CTR" "$GUEST_PULL_SHIM_LOG"
+  fi
 }
 
 s4_named_user() {
@@ -258,13 +292,31 @@ s6_imagefsinfo() {
   fi
 }
 
-# s8: uninstall (daemon stopped, containerd config without our entries),
-# then reinstall.
+# s8: the operator uninstalls guest-pull (patched runs: make -C deploy
+# uninstall, then the unit stops; stock runs: the DaemonSet's preStop
+# uninstall.sh, whose systemctl calls are carried out), then installs again
+# (patched: make -C deploy install; stock: the DaemonSet's install.sh).
 s8_uninstall() {
-  local cv="$1" gp_img="user-$V" out
+  local cv="$1" gp_img="user-$V" how left
   dep_rm_pods
+  if [[ "$DEP_KATA_MODE" == stock ]]; then
+    how="DaemonSet preStop uninstall.sh"
+    if dep_daemonset uninstall.sh; then ok "s8 $how"; else ko "s8 $how" "$(tail -n 20 "$E2E_DIR/logs/install-$DEP_RUN.log")"; fi
+    ck "s8 $how: systemctl disable --now guest-pull-snapshotter.service" \
+      grep -qx "disable --now guest-pull-snapshotter.service" "$DEP_HOST/systemctl.log"
+    ck "s8 $how: systemctl restart containerd.service" grep -qx "restart containerd.service" "$DEP_HOST/systemctl.log"
+  else
+    how="make -C deploy uninstall"
+    if dep_make uninstall; then ok "s8 $how"; else ko "s8 $how" "$(tail -n 20 "$E2E_DIR/logs/install-$DEP_RUN.log")"; fi
+  fi
+  # What systemd does for either (the unit stops; containerd restarts).
   stop_daemon || ko "s8 daemon stops (SIGTERM) for the uninstall"
-  dep_containerd_config "$cv" uninstalled
+  ck "s8 $how: containerd's config is byte for byte the one before the install" \
+    cmp "$CONTAINERD_DIR/base.toml" "$CONTAINERD_CONFIG"
+  ck "s8 $how: drop-in and backup removed" bash -c '! ls "$1"/conf.d/guest-pull.toml "$2".guest-pull-backup 2>/dev/null' \
+    sh "$CONTAINERD_DIR" "$CONTAINERD_CONFIG"
+  left="$(find "$DEP_HOST" \( -type f -o -type l \) ! -name systemctl.log | head -n 5)"
+  h_check "[$V] s8 $how: no binary, library, unit or config left (${left:-none})" test -z "$left"
   containerd_restart
   ok "s8 containerd starts without guest-pull"
   if dep_run runc "s8-runc" "$(image_ref "other-$V" latest)" "" /bin/cat /data/layer3; then
@@ -277,8 +329,22 @@ s8_uninstall() {
     h_figure "[$V] s8 error" "$(grep -o 'desc = .*' <<<"$E2E_OUT" | head -n 1 | cut -c1-200)"
   fi
   dep_rm_pods
-  dep_containerd_config "$cv" || { ko "s8 reinstall config"; return 0; }
-  start_daemon
+  if [[ "$DEP_KATA_MODE" == stock ]]; then
+    # The DaemonSet created again: its install.sh, as the pod runs it.
+    how="DaemonSet install.sh (KATA_MODE=stock)"
+    if dep_daemonset install.sh; then ok "s8 reinstall: $how"
+    else ko "s8 reinstall: $how" "$(tail -n 20 "$E2E_DIR/logs/install-$DEP_RUN.log")"; return 0; fi
+    ck "s8 reinstall: install.sh restarts the snapshotter and containerd" \
+      bash -c 'grep -qx "restart guest-pull-snapshotter.service" "$1" && grep -qx "restart containerd.service" "$1"' \
+      sh "$DEP_HOST/systemctl.log"
+    dep_daemon_config || { ko "s8 reinstall: the installed daemon config"; return 0; }
+    h_check "[$V] s8 reinstall: mount_type $(dep_mount_type)" test "$(dep_mount_type)" = fuse.nydus-overlayfs-guest-pull
+    ck "s8 reinstall: the helper's stock name" \
+      test "$(readlink "$DEP_HOST/usr/local/bin/nydus-overlayfs-guest-pull")" = guest-pull-overlayfs
+    start_daemon
+  else
+    dep_install "$cv" || return 0
+  fi
   containerd_restart
   containerd_wait_snapshotter || ko "s8 containerd reaches the daemon after reinstall" "$E2E_OUT"
   s1_kata_pod annotation-reinstalled
@@ -305,18 +371,60 @@ s3_runc_first() {
 
 # ---------------------------------------------------------------- versions
 
+# dep_install CONFIG_VERSION: `make -C deploy install KATA_MODE=<mode>` on
+# this run's node, checked, then the daemon it installed started with the
+# config it installed (plus the suite's policy).
+dep_install() {
+  local cv="$1" mt want=fuse.guest-pull-overlayfs link="$DEP_HOST/usr/local/bin/nydus-overlayfs-guest-pull"
+  [[ "$DEP_KATA_MODE" == stock ]] && want=fuse.nydus-overlayfs-guest-pull
+  if ! dep_containerd_config "$cv"; then
+    ko "install: make -C deploy install KATA_MODE=$DEP_KATA_MODE" "$(tail -n 20 "$E2E_DIR/logs/install-$DEP_RUN.log")"
+    return 1
+  fi
+  ok "install: make -C deploy install KATA_MODE=$DEP_KATA_MODE"
+  dep_daemon_config || { ko "install: the installed daemon config"; return 1; }
+  mt="$(dep_mount_type)"
+  h_check "[$V] install: the daemon config's mount_type is $want (got $mt)" test "$mt" = "$want"
+  if [[ "$DEP_KATA_MODE" == stock ]]; then
+    ck "install: the helper's stock name nydus-overlayfs-guest-pull -> guest-pull-overlayfs" \
+      test "$(readlink "$link")" = guest-pull-overlayfs
+  else
+    ck "install: no stock helper name in patched mode" test ! -e "$link"
+  fi
+  GP_DAEMON="$DEP_HOST/usr/local/bin/containerd-guest-pull-grpc"
+  start_daemon
+}
+
+# run_version VERSION patched|stock: every scenario on containerd VERSION
+# with guest-pull installed for that kata mode.
 run_version() {
-  V="$1"
-  local cv=3
-  [[ "$V" == 1.* ]] && cv=2
-  dep_start_version "$V" "$cv" || return 0
+  local cver="$1" bin cv=3
+  DEP_KATA_MODE="$2"
+  V="$cver"
+  [[ "$DEP_KATA_MODE" == stock ]] && V="$cver-stock"
+  RUNS+=("$V")
+  [[ "$cver" == 1.* ]] && cv=2
+  if ! bin="$(go_peer_bin "containerd-$cver")"; then
+    h_fail "[$V] build containerd $cver from its module"
+    return 0
+  fi
+  dep_use_version "$cver" "$V"
+  # The node's PATH: the install's bin directory (containerd runs mount
+  # helpers by name when it mounts a rootfs itself, e.g. to read
+  # /etc/passwd), then containerd's.
+  PATH="$DEP_HOST/usr/local/bin:$DEP_ORIG_PATH"
+  containerd_use_version "$bin"
+  KATA_CTR=""
+  dep_install "$cv" || return 0
+  containerd_start
   local s
-  for s in s1 s2 s4 s7 s5 s6 s3 s8; do
+  for s in s1 s2 sstop s4 s7 s5 s6 s3 s8; do
     sc_begin
     case "$s" in
       s1) s1_kata_pod annotation
-          if [[ "$V" == 1.7 ]]; then s1_handler_on_17; else s1_kata_pod handler; fi ;;
+          if [[ "$cver" == 1.7 ]]; then s1_handler_on_17; else s1_kata_pod handler; fi ;;
       s2) s2_runc_pods ;;
+      sstop) s_stop ;;
       s4) s4_named_user ;;
       s7) s7_bad_input ;;
       s5) s5_restarts ;;
@@ -332,6 +440,7 @@ run_version() {
 }
 
 main() {
+  DEP_ORIG_PATH="$PATH"
   e2e_init deploy
   trap dep_teardown EXIT
   GP_CONFIG="$E2E_DIR/gp-config.toml"
@@ -343,19 +452,26 @@ main() {
     exit 1
   fi
   h_figure "tool builds" "$((SECONDS - t0))" s
-  h_check "kata-shim unit tests (volume decoding and refusals, e.g. an undecodable volume)" \
+  h_check "kata-shim unit tests (volume decoding and refusals, e.g. an undecodable volume; stock decision)" \
     bash -c "cd '$E2E_REPO/tests/tools/kata-shim' && timeout 600 go test ./..."
   registry_start
   dep_pause_image || e2e_die "pause image"
-  local v
-  for v in "${VERSIONS[@]}"; do
-    if [[ "$v" == 2.2 ]] && ! h_long; then
-      h_skip "containerd 2.2.9" "long mode only (GUEST_PULL_TEST_MODE=long)"
-      continue
-    fi
-    t0=$SECONDS
-    run_version "$v"
-    h_figure "containerd $v scenarios" "$((SECONDS - t0))" s
+  local v mode
+  # DEP_MODES narrows the kata modes (e.g. "stock") when debugging.
+  for mode in ${DEP_MODES:-patched stock}; do
+    for v in "${VERSIONS[@]}"; do
+      if [[ "$v" == 2.2 ]] && ! h_long; then
+        [[ "$mode" == stock ]] || h_skip "containerd 2.2.9" "long mode only (GUEST_PULL_TEST_MODE=long)"
+        continue
+      fi
+      if [[ "$mode" == stock ]] && ! h_long && [[ " ${DEP_STOCK_VERSIONS:-2.4} " != *" $v "* ]]; then
+        h_skip "containerd $v, stock kata" "long mode only (default: stock kata on ${DEP_STOCK_VERSIONS:-2.4})"
+        continue
+      fi
+      t0=$SECONDS
+      run_version "$v" "$mode"
+      h_figure "containerd $v ($mode kata) scenarios" "$((SECONDS - t0))" s
+    done
   done
 }
 

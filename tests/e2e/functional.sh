@@ -495,7 +495,7 @@ run_restart_case() {
 run_removal_case() {
   local id="$1" deadline left chain
   e2e_log "===== removal of $id"
-  check "removal: CRI RemoveImage ${REF[$id]}" cri remove "${REF[$id]}"
+  check "removal: CRI RemoveImage ${REF[$id]}" cri rmi "${REF[$id]}"
   last_ok || return 0
   deadline=$((SECONDS + 30))
   while :; do
@@ -507,8 +507,8 @@ run_removal_case() {
     sleep 0.5
   done
   assert_eq "removal: $id layer snapshots removed by containerd's GC" 0 "$left"
-  check "removal: image gone from CRI" cri status "${REF[$id]}"
-  assert_contains "removal: ImageStatus says not present" "$E2E_OUT" '"present":false'
+  check_fails "removal: image gone from CRI (ImageStatus, crictl inspecti)" cri inspecti "${REF[$id]}"
+  assert_contains "removal: ImageStatus says not present" "$E2E_OUT" 'no such image'
 }
 
 # ------------------------------------------------------------------- main

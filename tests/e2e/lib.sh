@@ -560,6 +560,15 @@ e2e_start_all() {
 # ctr_cmd ARGS...: ctr against our containerd (bounded by E2E_CMD_TIMEOUT).
 ctr_cmd() { timeout "$E2E_CMD_TIMEOUT" ctr -a "$CONTAINERD_SOCK" "$@"; }
 
+# e2e_crictl ARGS...: crictl ($CRICTL, go_peer_bin crictl) against our
+# containerd's CRI, bounded by E2E_CMD_TIMEOUT; each CRI call by
+# CRICTL_TIMEOUT (default 110s).
+e2e_crictl() {
+  [[ -f "$E2E_DIR/crictl.yaml" ]] || echo "debug: false" >"$E2E_DIR/crictl.yaml"
+  timeout "$E2E_CMD_TIMEOUT" "$CRICTL" --config "$E2E_DIR/crictl.yaml" -r "unix://$CONTAINERD_SOCK" \
+    -i "unix://$CONTAINERD_SOCK" --timeout "${CRICTL_TIMEOUT:-110s}" "$@"
+}
+
 # ctr_pull REF [NAMESPACE]: plain-HTTP pull unpacked into our snapshotter.
 ctr_pull() {
   ctr_cmd -n "${2:-default}" image pull --plain-http --snapshotter "$GP_SNAPSHOTTER" "$1"

@@ -116,10 +116,10 @@ wait_backend() {
 # wait_cri DESC: containerd's CRI plugin answers again (after a start it
 # says "server is not initialized yet" for a moment).
 wait_cri() {
-  if e2e_wait_until "$E2E_START_TIMEOUT" "the CRI plugin" cri_cmd list; then
+  if e2e_wait_until "$E2E_START_TIMEOUT" "the CRI plugin" cri_cmd images; then
     pass "$1: CRI plugin ready"
   else
-    fail "$1: CRI plugin not ready within ${E2E_START_TIMEOUT}s" "$(cri_cmd list 2>&1 | tail -n 3)"
+    fail "$1: CRI plugin not ready within ${E2E_START_TIMEOUT}s" "$(cri_cmd images 2>&1 | tail -n 3)"
   fi
 }
 
@@ -461,7 +461,7 @@ main() {
   start_daemon
   containerd_start
   h_setup_here "CRI plugin ready" \
-    e2e_wait_until "$E2E_START_TIMEOUT" "the CRI plugin" cri_cmd list || exit 1
+    e2e_wait_until "$E2E_START_TIMEOUT" "the CRI plugin" cri_cmd images || exit 1
   e2e_log "setup took $((SECONDS - t0))s"
   for c in "${cases[@]}"; do run_case "$c"; done
   stop_daemon || status=$?

@@ -8,19 +8,18 @@
 
 # ------------------------------------------------------------------ tools
 
-# standin_tools: builds guest-pull-verity and cri-client once and copies them
-# into $E2E_BIN (a concurrent rebuild cannot change them under the suite);
-# sets VERITY_TOOL and CRI_CLIENT, and exports GUEST_PULL_VERITY for the
-# stand-in.
+# standin_tools: builds guest-pull-verity once and copies it into $E2E_BIN
+# (a concurrent rebuild cannot change it under the suite); sets VERITY_TOOL
+# and CRICTL (crictl from its Go module, tests/tools/go_peers.sh), and
+# exports GUEST_PULL_VERITY for the stand-in.
 standin_tools() {
-  local t
-  (cd "$E2E_REPO" && timeout 900 bazel build //kata_volume/tools:guest-pull-verity \
-    //tests/tools/cri:cri-client) >&2 || e2e_die "bazel build of guest-pull-verity/cri-client failed"
-  for t in kata_volume/tools/guest-pull-verity tests/tools/cri/cri-client; do
-    cp "$E2E_REPO/bazel-bin/$t" "$E2E_BIN/"
-  done
+  (cd "$E2E_REPO" && timeout 900 bazel build //kata_volume/tools:guest-pull-verity) >&2 \
+    || e2e_die "bazel build of guest-pull-verity failed"
+  cp "$E2E_REPO/bazel-bin/kata_volume/tools/guest-pull-verity" "$E2E_BIN/"
   VERITY_TOOL="$E2E_BIN/guest-pull-verity"
-  CRI_CLIENT="$E2E_BIN/cri-client"
+  # shellcheck source=../tools/go_peers.sh
+  source "$E2E_REPO/tests/tools/go_peers.sh"
+  CRICTL="$(go_peer_bin crictl)/crictl" || e2e_die "building crictl from its module failed"
   export GUEST_PULL_VERITY="$VERITY_TOOL"
 }
 
@@ -120,7 +119,8 @@ daemon_decisions() {
 
 # ------------------------------------------------------------------ CRI
 
-cri() { timeout "$E2E_CMD_TIMEOUT" "$CRI_CLIENT" --address "$CONTAINERD_SOCK" --timeout 110s "$@"; }
+# cri ARGS...: crictl against our containerd (bounded).
+cri() { e2e_crictl "$@"; }
 
 ctr_k8s() { ctr_cmd -n k8s.io "$@"; }
 

@@ -2,8 +2,8 @@
 # suite_lib.sh: helpers shared by tests/e2e/compatibility.sh and
 # tests/e2e/stability.sh, on top of lib.sh (source lib.sh first, then this).
 #
-#   suite_install_tools          bazel-builds guest-pull-verity and cri-client
-#                                into $E2E_BIN (GP_VERITY, CRI_CLIENT)
+#   suite_install_tools          bazel-builds guest-pull-verity into $E2E_BIN
+#                                (GP_VERITY); crictl from its module (CRICTL)
 #   suite_image NAME [VARIANT]   builds (or reuses) a tests/e2e/images.sh image
 #                                in $SUITE_IMAGES_CACHE; prints its OCI layout
 #   suite_push LAYOUT REPO TAG [oci|v2s2]
@@ -11,7 +11,7 @@
 #   suite_cache_add LAYOUT       adds its layers to the daemon's layer cache
 #                                ($SUITE_LAYER_CACHE, genpolicy format)
 #   suite_chain_ids LAYOUT       layer chain IDs, base first
-#   cri_cmd ARGS...              cri-client against our containerd
+#   cri_cmd ARGS...              crictl against our containerd
 #   decision_count REF DECISION [REASON]
 #                                guest_pull_decision lines for image REF
 #   standin_run CHAIN_ID ARGS... tests/e2e/guest_standin.sh (bounded)
@@ -36,20 +36,21 @@ source "$E2E_LIB_DIR/images.sh"
 SUITE_IMAGES_CACHE="${E2E_IMAGES_CACHE:-/tmp/gp-e2e-images}"
 SUITE_LAYER_CACHE=""
 GP_VERITY=""
-CRI_CLIENT=""
+CRICTL=""
 
-# suite_install_tools: builds the verity tool and the CRI client once and
-# copies them into $E2E_BIN (a concurrent rebuild cannot change them).
+# suite_install_tools: builds the verity tool once and copies it into
+# $E2E_BIN (a concurrent rebuild cannot change it); crictl (the CRI client)
+# comes from its Go module (tests/tools/go_peers.sh, cached per machine).
 suite_install_tools() {
-  local t
-  e2e_log "bazel build guest-pull-verity cri-client"
-  (cd "$E2E_REPO" && bazel build //kata_volume/tools:guest-pull-verity //tests/tools/cri:cri-client) >&2 \
+  e2e_log "bazel build guest-pull-verity"
+  (cd "$E2E_REPO" && bazel build //kata_volume/tools:guest-pull-verity) >&2 \
     || e2e_die "bazel build of the test tools failed"
-  for t in kata_volume/tools/guest-pull-verity tests/tools/cri/cri-client; do
-    cp "$E2E_REPO/bazel-bin/$t" "$E2E_BIN/" || e2e_die "cannot copy bazel-bin/$t"
-  done
+  cp "$E2E_REPO/bazel-bin/kata_volume/tools/guest-pull-verity" "$E2E_BIN/" \
+    || e2e_die "cannot copy bazel-bin/kata_volume/tools/guest-pull-verity"
   GP_VERITY="$E2E_BIN/guest-pull-verity"
-  CRI_CLIENT="$E2E_BIN/cri-client"
+  # shellcheck source=../tools/go_peers.sh
+  source "$E2E_REPO/tests/tools/go_peers.sh"
+  CRICTL="$(go_peer_bin crictl)/crictl" || e2e_die "building crictl from its module failed"
   SUITE_LAYER_CACHE="$E2E_DIR/layers-cache.json"
   [[ -f "$E2E_LIB_DIR/guest_standin.sh" ]] || e2e_die "tests/e2e/guest_standin.sh is missing"
 }
@@ -99,11 +100,8 @@ suite_chain_ids() {
 # suite_top_chain LAYOUT: chain ID of the top layer.
 suite_top_chain() { suite_chain_ids "$1" | tail -n 1; }
 
-# cri_cmd ARGS...: the CRI client against our containerd (bounded).
-cri_cmd() {
-  timeout "$E2E_CMD_TIMEOUT" "$CRI_CLIENT" --address "$CONTAINERD_SOCK" \
-    --timeout "${E2E_CMD_TIMEOUT}s" "$@"
-}
+# cri_cmd ARGS...: crictl against our containerd (bounded).
+cri_cmd() { CRICTL_TIMEOUT="${E2E_CMD_TIMEOUT}s" e2e_crictl "$@"; }
 
 # decision_count REF DECISION [REASON]: number of daemon log lines
 # `guest_pull_decision=DECISION key="..." image="REF" reason=REASON`.

@@ -35,7 +35,7 @@ manifest_ok() {
 
 preflight() {
     [[ "$KATA_MODE" == patched || "$KATA_MODE" == stock ]] || die "KATA_MODE must be patched or stock, not '$KATA_MODE'"
-    [[ -d "$HOST_ROOT" ]] || die "host root $HOST_ROOT does not exist (mount the host's / there)"
+    [[ -d "${HOST_ROOT:-/}" ]] || die "host root ${HOST_ROOT:-/} does not exist (mount the host's / there)"
     local name
     for name in "${BINARIES[@]}"; do
         [[ -f "$PAYLOAD_DIR/bin/$name" ]] || die "missing payload binary $PAYLOAD_DIR/bin/$name"

@@ -6,7 +6,10 @@
 # shellcheck disable=SC2034
 
 # Host file system as seen from the container (the DaemonSet mounts / here).
-HOST_ROOT="${HOST_ROOT:-/host}"
+# "/" is kept as "" (paths are "$HOST_ROOT/..."); only an unset HOST_ROOT
+# takes the default, so sourcing this file twice (install.sh sources it and
+# containerd-setup.sh) keeps a host root of "/".
+HOST_ROOT="${HOST_ROOT-/host}"
 HOST_ROOT="${HOST_ROOT%/}"
 # Payload shipped in the image: bin/, lib/containerd-guest-pull-grpc/ (the
 # bundled libraries, deploy/bundle-libs.sh), systemd/, config/ (deploy/Dockerfile).
@@ -42,7 +45,8 @@ CONFIG_SOURCE="${CONFIG_SOURCE:-$PAYLOAD_DIR/config/config.toml}"
 # "true": CONFIG_SOURCE replaces a different host config (ConfigMap-managed).
 CONFIG_OVERWRITE="${CONFIG_OVERWRITE:-false}"
 UNIT_NAME="guest-pull-snapshotter.service"
-UNIT_PATH="/etc/systemd/system/$UNIT_NAME"
+# Host path of the unit (tests point it into a scratch directory).
+UNIT_PATH="${UNIT_PATH:-/etc/systemd/system/$UNIT_NAME}"
 BINARIES=(containerd-guest-pull-grpc guest-pull-overlayfs guest-pull-verity)
 # "patched" (default): rootfs mounts of type fuse.guest-pull-overlayfs, for
 # a kata runtime with deploy/kata/<release>/0001-guest-pull-rootfs.patch.

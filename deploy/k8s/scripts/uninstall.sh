@@ -56,6 +56,12 @@ remove_files() {
         log "removed $PREFIX/bin/$STOCK_HELPER_NAME"
     fi
     remove_libraries
+    # `make -C deploy install` also installs the docs: a node switched from
+    # make to the DaemonSet keeps none of them.
+    if [[ -d "$HOST_ROOT$PREFIX/share/doc/containerd-guest-pull-grpc" ]]; then
+        rm -rf "$HOST_ROOT$PREFIX/share/doc/containerd-guest-pull-grpc"
+        log "removed $PREFIX/share/doc/containerd-guest-pull-grpc"
+    fi
     if [[ -f "$cfg" ]]; then
         if [[ -f "$CONFIG_SOURCE" ]] && { cmp -s "$cfg" <(render_daemon_config patched) ||
                                           cmp -s "$cfg" <(render_daemon_config stock); }; then
@@ -82,7 +88,7 @@ main() {
     # containerd's restart can cut the exec stream of a preStop hook: make a
     # write to a closed stdout/stderr fail quietly instead of killing us.
     trap '' PIPE
-    [[ -d "$HOST_ROOT" ]] || die "host root $HOST_ROOT does not exist"
+    [[ -d "${HOST_ROOT:-/}" ]] || die "host root ${HOST_ROOT:-/} does not exist"
     local successor
     if successor="$(taken_over)"; then
         log "pod $successor installed the snapshotter after this pod $POD_ID (rolling update): leaving it installed and serving"

@@ -23,6 +23,7 @@ type kataService struct {
 	taskAPI.TaskService
 	log   *decisionLog
 	guest Guest
+	stops nydusStops
 
 	mu        sync.Mutex
 	vmRunners map[string]bool // containers whose process is the VM runner
@@ -63,11 +64,17 @@ func (s *kataService) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) 
 	if err != nil {
 		return nil, s.refuse(r.ID, "reading the bundle: %v", err)
 	}
-	if len(r.Rootfs) != 1 || !isGuestPullRootFSType(r.Rootfs[0].Type) {
+	if len(r.Rootfs) != 1 {
 		s.log.Printf("container %s: host path: %s", r.ID, describeMounts(r.Rootfs))
 		return s.TaskService.Create(ctx, r)
 	}
 	m := r.Rootfs[0]
+	guestPull, decidedBy := rootfsDecision(m.Type)
+	s.log.Printf("container %s: kata %s: %s(%q) = %t", r.ID, kataMode, decidedBy, m.Type, guestPull)
+	if !guestPull {
+		s.log.Printf("container %s: host path: %s", r.ID, describeMounts(r.Rootfs))
+		return s.TaskService.Create(ctx, r)
+	}
 	s.log.Printf("container %s: rootfs mount type %s: no host mount (guest pull)", r.ID, m.Type)
 	storage, err := buildGuestPullStorage(r.ID, m, spec.Annotations)
 	if err != nil {
@@ -96,30 +103,17 @@ func (s *kataService) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) 
 	}
 	// The rootfs is a plain directory now: runc gets no mounts.
 	r.Rootfs = nil
-	return s.TaskService.Create(ctx, r)
+	resp, err := s.TaskService.Create(ctx, r)
+	if err == nil {
+		s.guestPulled(r.ID, m.Type)
+	}
+	return resp, err
 }
 
 func (s *kataService) refuse(id, format string, args ...interface{}) error {
 	err := fmt.Errorf("kata-shim: container %s: "+format, append([]interface{}{id}, args...)...)
 	s.log.Printf("REFUSED: %v", err)
 	return err
-}
-
-// isGuestPullRootFSType: our mount type (fuse.guest-pull-overlayfs, as the
-// kata patch's IsGuestPullRootFSType checks) or kata's own
-// IsNydusRootFSType rule (fuse. prefix, base name starting nydus-overlayfs).
-func isGuestPullRootFSType(t string) bool {
-	var rest string
-	switch {
-	case strings.HasPrefix(t, "fuse."):
-		rest = strings.TrimPrefix(t, "fuse.")
-	case strings.HasPrefix(t, "fuse3."):
-		rest = strings.TrimPrefix(t, "fuse3.")
-	default:
-		return false
-	}
-	base := filepath.Base(rest)
-	return strings.HasPrefix(base, "guest-pull-overlayfs") || strings.HasPrefix(base, "nydus-overlayfs")
 }
 
 func describeMounts(ms []*types.Mount) string {

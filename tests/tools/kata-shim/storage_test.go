@@ -17,22 +17,6 @@ func guestPullMount(opts ...string) *types.Mount {
 		Options: append([]string{"lowerdir=/a:/b"}, opts...)}
 }
 
-func TestGuestPullRootFSType(t *testing.T) {
-	for typ, want := range map[string]bool{
-		"fuse.guest-pull-overlayfs":          true,
-		"fuse3.guest-pull-overlayfs":         true,
-		"fuse./usr/bin/guest-pull-overlayfs": true,
-		"fuse.nydus-overlayfs":               true,
-		"overlay":                            false,
-		"fuse.sshfs":                         false,
-		"guest-pull-overlayfs":               false,
-	} {
-		if got := isGuestPullRootFSType(typ); got != want {
-			t.Errorf("isGuestPullRootFSType(%q) = %v, want %v", typ, got, want)
-		}
-	}
-}
-
 func TestStorageMergesAnnotationsAnnotationsWin(t *testing.T) {
 	m := guestPullMount(volumeOption(`{"volume_type":"image_guest_pull","source":"r@sha256:x",` +
 		`"image_pull":{"metadata":{"guest-pull.layer-count":"1","k":"volume"}}}`))
