@@ -6,13 +6,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "base/errno_error.h"
 
 namespace guest_pull::verity {
 
 namespace {
-constexpr size_t kInputChunk = 64 * 1024;
+constexpr size_t kInputChunk = 256 * 1024;
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<FileByteSource>> FileByteSource::Open(const std::string& path) {
@@ -97,6 +99,25 @@ absl::StatusOr<size_t> ObservedByteSource::Read(char* buffer, size_t size) {
   if (*n > 0) {
     if (absl::Status s = observer_(buffer, *n); !s.ok()) return s;
   }
+  return n;
+}
+
+BufferedByteSource::BufferedByteSource(std::unique_ptr<ByteSource> inner, size_t capacity)
+    : inner_(std::move(inner)), buffer_(capacity > 0 ? capacity : 1) {}
+
+absl::StatusOr<size_t> BufferedByteSource::Read(char* buffer, size_t size) {
+  if (size == 0) return 0;
+  if (begin_ == end_) {
+    if (size >= buffer_.size()) return inner_->Read(buffer, size);
+    absl::StatusOr<size_t> n = inner_->Read(buffer_.data(), buffer_.size());
+    if (!n.ok()) return n;
+    begin_ = 0;
+    end_ = *n;
+    if (end_ == 0) return 0;
+  }
+  size_t n = std::min(size, end_ - begin_);
+  memcpy(buffer, buffer_.data() + begin_, n);
+  begin_ += n;
   return n;
 }
 

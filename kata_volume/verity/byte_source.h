@@ -71,6 +71,22 @@ class ObservedByteSource : public ByteSource {
   Observer observer_;
 };
 
+// Reads `inner` in large chunks and serves smaller reads (the tar reader's
+// 512-byte headers) from memory; reads of at least the capacity bypass the
+// buffer. Wrapping an ObservedByteSource this way makes its observer see
+// large chunks too.
+class BufferedByteSource : public ByteSource {
+ public:
+  BufferedByteSource(std::unique_ptr<ByteSource> inner, size_t capacity);
+  absl::StatusOr<size_t> Read(char* buffer, size_t size) override;
+
+ private:
+  std::unique_ptr<ByteSource> inner_;
+  std::vector<char> buffer_;
+  size_t begin_ = 0;  // unread bytes are buffer_[begin_, end_)
+  size_t end_ = 0;
+};
+
 // Compression of a layer blob, detected from its magic bytes.
 enum class BlobCompression { kNone, kGzip, kZstd };
 

@@ -61,5 +61,33 @@ TEST(ByteSourceTest, CorruptTruncatedAndTrailingGarbageFail) {
   EXPECT_TRUE(absl::IsNotFound(FileByteSource::Open(dir + "/none").status()));
 }
 
+TEST(ByteSourceTest, BufferedServesSmallAndLargeReadsInOrder) {
+  std::string dir = MakeTempDir();
+  std::string data = PseudoRandomBytes(100000, 3);
+  WriteFileOrDie(dir + "/d", data);
+  std::vector<size_t> observed;
+  auto file = FileByteSource::Open(dir + "/d");
+  ASSERT_TRUE(file.ok());
+  BufferedByteSource buffered(
+      std::make_unique<ObservedByteSource>(*std::move(file),
+                                           [&](const char*, size_t n) {
+                                             observed.push_back(n);
+                                             return absl::OkStatus();
+                                           }),
+      8192);
+  std::string out;
+  char buf[20000];
+  const size_t sizes[] = {512, 1, 8192, 20000, 3000};
+  for (int i = 0; i < 1000; ++i) {
+    auto n = buffered.Read(buf, sizes[i % 5]);
+    ASSERT_TRUE(n.ok());
+    if (*n == 0) break;
+    out.append(buf, *n);
+  }
+  EXPECT_EQ(out, data);
+  // Small reads were served from 8192-byte refills, not one read each.
+  EXPECT_LT(observed.size(), 40u);
+}
+
 }  // namespace
 }  // namespace guest_pull::verity
