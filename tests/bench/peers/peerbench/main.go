@@ -38,6 +38,9 @@ var (
 	lookups     = flag.Int("lookups", 300, "sequential Stat/Mounts/Usage calls per round")
 	listN       = flag.Int("list", 1000, "snapshots present for the List (Walk) figure")
 	walkOnly    = flag.Bool("walk-only", false, "only Walk every server once and print count and time (restart figure)")
+	noisyMB     = flag.Int("noisy-mb", 0, "MiB of other processes' dirty data for the noisy-neighbour figures (0: none)")
+	noisyDir    = flag.String("noisy-dir", "", "directory on the servers' filesystem for the noisy-neighbour data")
+	noisyRounds = flag.Int("noisy-rounds", 2, "interleaved rounds of the noisy-neighbour figures")
 	perCall     = flag.Duration("call-timeout", 30*time.Second, "time limit of one RPC")
 )
 
@@ -95,6 +98,11 @@ func main() {
 	addFigure("mounts", "Mounts p50 (active)", "us")
 	addFigure("usage", "Usage p50 (committed)", "us")
 	addFigure("list", fmt.Sprintf("List (Walk) of %d snapshots, median", *listN), "ms")
+	if *noisyMB > 0 {
+		addFigure("noisy-clean", fmt.Sprintf("%d CRI-labelled layers, clean filesystem", *depth), "ms")
+		addFigure("noisy-dirty", fmt.Sprintf("%d CRI-labelled layers, %d MiB of others' dirty data", *depth, *noisyMB), "ms")
+		addFigure("noisy-ratio", "noisy neighbour slowdown (dirty / clean, per server)", "x")
+	}
 	for r := 0; r < *rounds; r++ {
 		for i := range servers {
 			s := servers[(i+r)%len(servers)]
@@ -105,6 +113,9 @@ func main() {
 	for i := range servers {
 		servers[(i)%len(servers)].listRounds(ctx, servers)
 		break
+	}
+	if *noisyMB > 0 {
+		noisyRoundsRun(ctx, servers)
 	}
 	for _, s := range servers {
 		fmt.Fprintf(os.Stderr, "peerbench: %s: %d layer Prepares answered AlreadyExists (remote snapshot)\n", s.name, s.remote.Load())
@@ -366,7 +377,7 @@ func printTable(servers []*server) {
 		for _, s := range servers {
 			label := fmt.Sprintf("%s [%s]", f.label, f.unit)
 			if v, ok := value(s, f.key); ok {
-				fmt.Printf("%-74s | %-6s | %10.1f | %7s | %7s\n", label, s.name, v,
+				fmt.Printf("%-74s | %-6s | %10s | %7s | %7s\n", label, s.name, valueText(v, f.unit),
 					ratio(v, find("ovl1.6"), f.key), ratio(v, find("ovl2.x"), f.key))
 			} else {
 				err := s.errs[f.key]
@@ -377,4 +388,12 @@ func printTable(servers []*server) {
 			}
 		}
 	}
+}
+
+// valueText: one decimal, two for ratios ("x").
+func valueText(v float64, unit string) string {
+	if unit == "x" {
+		return fmt.Sprintf("%.2f", v)
+	}
+	return fmt.Sprintf("%.1f", v)
 }
