@@ -24,7 +24,7 @@ readonly SUITES=(unit conformance crash faults cri images deploy config_merge
                  foundation recovery stalls standin_selftest functional
                  compatibility stability deployments kata_patch
                  layer_cache_formats guest_vm sanitizers fuzz
-                 snapshots_bench peers_bench verity_bench)
+                 peers_bench cri_pull_bench verity_bench)
 # The script of each suite (unit is bazel test, run_unit below).
 declare -A SUITE_SCRIPT=(
   [conformance]=tests/conformance/run.sh
@@ -47,8 +47,8 @@ declare -A SUITE_SCRIPT=(
   [guest_vm]=tests/vm/guest_vm.sh
   [sanitizers]=tests/sanitizers/run.sh
   [fuzz]=tests/fuzz/run.sh
-  [snapshots_bench]=tests/bench/snapshots_bench.sh
   [peers_bench]=tests/bench/peers_bench.sh
+  [cri_pull_bench]=tests/bench/cri_pull_bench.sh
   [verity_bench]=tests/bench/verity_bench.sh
 )
 # What each suite runs in the default mode, and what the long mode adds
@@ -75,8 +75,8 @@ declare -A PLAN_DEFAULT=(
   [guest_vm]="a real Linux guest (QEMU TCG) verifies every layer with dm-verity; tamper cases refused by the guest kernel"
   [sanitizers]="every cc_test under ASan+UBSan, a daemon smoke run under ASan"
   [fuzz]="five libFuzzer targets, 20 s each"
-  [peers_bench]="figures: ours, containerd 1.6/2.4 overlayfs, nydus proxy mode, same client interleaved, 1000 snapshots (no thresholds)"
-  [snapshots_bench]="figures: snapshot operations, ours vs overlayfs (no thresholds)"
+  [peers_bench]="figures: ours, containerd 1.6/2.4 overlayfs, nydus proxy mode, same client interleaved: pull chains, lookups, data chain, big Commit, Remove, 1000 snapshots, noisy neighbour (800 MiB dirty) (no thresholds)"
+  [cri_pull_bench]="figures: CRI pull host time of a 40-layer image on containerd 2.4.2, guest pull vs overlayfs, 1 and 16 MiB layers (no thresholds)"
   [verity_bench]="figures: verity of 64 and 256 MiB layers vs veritysetup (no thresholds)"
 )
 declare -A PLAN_LONG=(
@@ -85,7 +85,8 @@ declare -A PLAN_LONG=(
   [guest_vm]="a 42-layer image"
   [sanitizers]="every conformance case under the ASan daemon"
   [fuzz]="600 s per target"
-  [peers_bench]="5 rounds, List of 10,000 snapshots, restart to serving + full Walk, RSS after restart"
+  [peers_bench]="5 rounds, List of 10,000 snapshots, a 200-layer data chain, 5 noisy-neighbour rounds, restart to serving + full Walk, RSS after restart"
+  [cri_pull_bench]="100 MiB layers (a 4 GiB image) instead of 16 MiB"
   [config_merge]="containerd 2.2.9's default config"
   [deployments]="containerd 2.2.9"
   [images]="the 300 MiB image (unless E2E_SKIP_LARGE=1)"
