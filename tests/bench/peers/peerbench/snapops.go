@@ -47,7 +47,13 @@ func withMounted(mounts []mount.Mount, fn func(dir string) error) (err error) {
 	}
 	defer os.Remove(dir)
 	if err := mount.All(mounts, dir); err != nil {
-		return fmt.Errorf("mount %+v: %w", mounts, err)
+		// The options can be long (base64 volumes): keep the type and the
+		// error's end, which says why.
+		msg := err.Error()
+		if len(msg) > 160 {
+			msg = "..." + msg[len(msg)-160:]
+		}
+		return fmt.Errorf("mount of type %s failed: %s", mounts[0].Type, strings.ReplaceAll(msg, "\n", " "))
 	}
 	defer func() {
 		if uerr := mount.UnmountAll(dir, 0); uerr != nil && err == nil {
