@@ -53,7 +53,11 @@ func withMounted(mounts []mount.Mount, fn func(dir string) error) (err error) {
 		if len(msg) > 160 {
 			msg = "..." + msg[len(msg)-160:]
 		}
-		return fmt.Errorf("mount of type %s failed: %s", mounts[0].Type, strings.ReplaceAll(msg, "\n", " "))
+		kind := "?"
+		if len(mounts) > 0 {
+			kind = mounts[0].Type
+		}
+		return fmt.Errorf("mount of type %s failed: %s", kind, strings.ReplaceAll(msg, "\n", " "))
 	}
 	defer func() {
 		if uerr := mount.UnmountAll(dir, 0); uerr != nil && err == nil {
