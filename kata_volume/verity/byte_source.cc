@@ -17,6 +17,11 @@ namespace {
 constexpr size_t kInputChunk = 256 * 1024;
 }  // namespace
 
+absl::StatusOr<size_t> ByteSource::Skip(size_t size) {
+  char scratch[32 * 1024];
+  return Read(scratch, std::min(size, sizeof(scratch)));
+}
+
 absl::StatusOr<std::unique_ptr<FileByteSource>> FileByteSource::Open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return base::ErrnoError("cannot open", path, errno);
@@ -105,18 +110,29 @@ absl::StatusOr<size_t> ObservedByteSource::Read(char* buffer, size_t size) {
 BufferedByteSource::BufferedByteSource(std::unique_ptr<ByteSource> inner, size_t capacity)
     : inner_(std::move(inner)), buffer_(capacity > 0 ? capacity : 1) {}
 
+absl::Status BufferedByteSource::FillIfEmpty() {
+  if (begin_ != end_) return absl::OkStatus();
+  absl::StatusOr<size_t> n = inner_->Read(buffer_.data(), buffer_.size());
+  if (!n.ok()) return n.status();
+  begin_ = 0;
+  end_ = *n;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<size_t> BufferedByteSource::Read(char* buffer, size_t size) {
   if (size == 0) return 0;
-  if (begin_ == end_) {
-    if (size >= buffer_.size()) return inner_->Read(buffer, size);
-    absl::StatusOr<size_t> n = inner_->Read(buffer_.data(), buffer_.size());
-    if (!n.ok()) return n;
-    begin_ = 0;
-    end_ = *n;
-    if (end_ == 0) return 0;
-  }
+  if (begin_ == end_ && size >= buffer_.size()) return inner_->Read(buffer, size);
+  if (absl::Status s = FillIfEmpty(); !s.ok()) return s;
   size_t n = std::min(size, end_ - begin_);
   memcpy(buffer, buffer_.data() + begin_, n);
+  begin_ += n;
+  return n;
+}
+
+absl::StatusOr<size_t> BufferedByteSource::Skip(size_t size) {
+  if (size == 0) return 0;
+  if (absl::Status s = FillIfEmpty(); !s.ok()) return s;
+  size_t n = std::min(size, end_ - begin_);
   begin_ += n;
   return n;
 }

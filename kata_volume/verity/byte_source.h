@@ -22,6 +22,9 @@ class ByteSource {
   virtual ~ByteSource() = default;
   // Reads up to `size` bytes into `buffer`. Returns 0 only at end of stream.
   virtual absl::StatusOr<size_t> Read(char* buffer, size_t size) = 0;
+  // Consumes up to `size` bytes without handing them out; returns how many
+  // (0 only at end of stream). The default reads into a scratch buffer.
+  virtual absl::StatusOr<size_t> Skip(size_t size);
 };
 
 // Reads a regular file sequentially.
@@ -79,8 +82,12 @@ class BufferedByteSource : public ByteSource {
  public:
   BufferedByteSource(std::unique_ptr<ByteSource> inner, size_t capacity);
   absl::StatusOr<size_t> Read(char* buffer, size_t size) override;
+  // Advances within the buffer (refilled as needed): no copy.
+  absl::StatusOr<size_t> Skip(size_t size) override;
 
  private:
+  absl::Status FillIfEmpty();
+
   std::unique_ptr<ByteSource> inner_;
   std::vector<char> buffer_;
   size_t begin_ = 0;  // unread bytes are buffer_[begin_, end_)

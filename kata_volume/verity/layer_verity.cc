@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -88,14 +89,22 @@ absl::StatusOr<LayerVerity> ProcessLayer(const std::string& path, const LayerVer
   const bool gzip = *compression == BlobCompression::kGzip;
 
   // One pass on every core: the dm-verity tree and the diff_id (a SHA-256
-  // each over every tar byte, the bulk of the work) run on two background
-  // threads; this one reads, inflates, parses the tar and writes the output.
-  // An uncompressed blob is its own tar, so its digest is the diff_id.
+  // each over every tar byte, the bulk of the work) and the output file (if
+  // any) are fed on background threads; this one only reads, inflates and
+  // parses the tar. An uncompressed blob is its own tar, so its digest is
+  // the diff_id.
   Sha256Hasher blob_hash, tar_hash;
   VerityTreeBuilder tree;
-  BackgroundSink tar_consumers({[&tree](const char* d, size_t n) { tree.Update(d, n); },
-                               [&tar_hash](const char* d, size_t n) { tar_hash.Update(d, n); }},
-                              kReadChunk, 4);
+  absl::Status extra_status;  // the first error of extra_sink (writer thread)
+  std::vector<BackgroundSink::Consumer> consumers = {
+      [&tree](const char* d, size_t n) { tree.Update(d, n); },
+      [&tar_hash](const char* d, size_t n) { tar_hash.Update(d, n); }};
+  if (extra_sink) {
+    consumers.push_back([&](const char* d, size_t n) {
+      if (extra_status.ok()) extra_status = extra_sink(d, n);
+    });
+  }
+  BackgroundSink tar_consumers(std::move(consumers), kReadChunk, 4);
   std::unique_ptr<ByteSource> source = *std::move(file);
   if (gzip) {
     source = std::make_unique<GzipByteSource>(std::make_unique<ObservedByteSource>(
@@ -106,7 +115,7 @@ absl::StatusOr<LayerVerity> ProcessLayer(const std::string& path, const LayerVer
   }
   Sink tar_sink = [&](const char* d, size_t n) -> absl::Status {
     tar_consumers.Push(d, n);
-    return extra_sink ? extra_sink(d, n) : absl::OkStatus();
+    return absl::OkStatus();
   };
   // The buffer above the observer hands the hashes large chunks and serves
   // the tar headers from memory.
@@ -140,7 +149,8 @@ absl::StatusOr<LayerVerity> ProcessLayer(const std::string& path, const LayerVer
     return absl::Status(index_bytes.status().code(),
                         absl::StrCat(path, ": ", index_bytes.status().message()));
   }
-  tar_consumers.Finish();  // the tree and tar_hash are ours again
+  tar_consumers.Finish();  // the tree, tar_hash and the output are ours again
+  if (!extra_status.ok()) return extra_status;
   tree.Update(*index_bytes);
   if (extra_sink) {
     if (absl::Status s = extra_sink(index_bytes->data(), index_bytes->size()); !s.ok()) return s;
