@@ -29,7 +29,7 @@ constexpr char kGroupPath[] = "etc/group";
 constexpr char kGroupWhiteout[] = "etc/.wh.group";
 constexpr char kWhiteoutMarker[] = "WHITEOUT";
 constexpr uint64_t kMaxUserFileSize = 64 * 1024 * 1024;
-constexpr size_t kReadChunk = 1 << 20;  // bytes per read of the tar stream
+constexpr size_t kReadChunk = 256 << 10;  // bytes per read of the tar stream
 
 using Sink = std::function<absl::Status(const char*, size_t)>;
 
@@ -104,7 +104,7 @@ absl::StatusOr<LayerVerity> ProcessLayer(const std::string& path, const LayerVer
       if (extra_status.ok()) extra_status = extra_sink(d, n);
     });
   }
-  BackgroundSink tar_consumers(std::move(consumers), kReadChunk, 4);
+  BackgroundSink tar_consumers(std::move(consumers), kReadChunk, 8);
   std::unique_ptr<ByteSource> source = *std::move(file);
   if (gzip) {
     source = std::make_unique<GzipByteSource>(std::make_unique<ObservedByteSource>(
