@@ -86,13 +86,7 @@ dep_teardown() {
   local status=$?
   set +e
   dep_rm_pods 2>/dev/null
-  containerd_stop
-  [[ -z "$GP_PID" ]] || stop_daemon
-  registry_stop
-  e2e_unmount_all || h_fail "could not unmount everything under $E2E_DIR"
-  if ((status != 0 && H_FAILED == 0)); then h_fail "suite aborted (status $status)"; fi
-  ((H_FAILED == 0)) || e2e_dump_logs
-  if [[ "${E2E_KEEP:-0}" != 1 ]] && ! grep -qF " $E2E_DIR/" /proc/self/mounts; then rm -rf "$E2E_DIR"; fi
+  dep_stop_all "$status"
   print_table
   h_finish
 }

@@ -67,6 +67,20 @@ func withMounted(mounts []mount.Mount, fn func(dir string) error) (err error) {
 	return fn(dir)
 }
 
+// fillDir writes n files root/d<i % dirs>/f<i> with data(i), no sync.
+func fillDir(root string, n, dirs int, data func(i int) []byte) error {
+	for i := 0; i < n; i++ {
+		sub := filepath.Join(root, fmt.Sprintf("d%02d", i%dirs))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%04d", i)), data(i), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // dataRound runs the data figures once on s; a failing step skips the rest
 // of the round (each error is kept for its figure).
 func (s *server) dataRound(ctx context.Context, r int) {
@@ -171,16 +185,7 @@ func (s *server) usageActive(ctx context.Context, prefix, parent string) error {
 	defer s.sn.Remove(ctx, key)
 	buf := make([]byte, 4096)
 	err = withMounted(mounts, func(dir string) error {
-		for i := 0; i < *usageFiles; i++ {
-			sub := filepath.Join(dir, "usage", fmt.Sprintf("d%02d", i%50))
-			if err := os.MkdirAll(sub, 0o755); err != nil {
-				return err
-			}
-			if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%04d", i)), buf, 0o644); err != nil {
-				return err
-			}
-		}
-		return nil
+		return fillDir(filepath.Join(dir, "usage"), *usageFiles, 50, func(int) []byte { return buf })
 	})
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", key, err)
@@ -214,17 +219,10 @@ func (s *server) bigCommit(ctx context.Context, prefix string, chain []string) e
 	chunk := make([]byte, 1<<20)
 	rand.New(rand.NewSource(2)).Read(chunk)
 	err = withMounted(mounts, func(dir string) error {
-		for i := 0; i < *bigMB; i++ {
+		return fillDir(filepath.Join(dir, "big"), *bigMB, 10, func(i int) []byte {
 			chunk[0], chunk[1] = byte(i), byte(i>>8)
-			sub := filepath.Join(dir, "big", fmt.Sprintf("d%d", i%10))
-			if err := os.MkdirAll(sub, 0o755); err != nil {
-				return err
-			}
-			if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%03d", i)), chunk, 0o644); err != nil {
-				return err
-			}
-		}
-		return nil
+			return chunk
+		})
 	})
 	if err != nil {
 		_ = s.sn.Remove(ctx, key)
