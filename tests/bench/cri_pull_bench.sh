@@ -9,7 +9,8 @@
 #   overlayfs   the same image pulled for the default runtime: containerd
 #               downloads and unpacks every layer (checked: 40 blob GETs)
 # Both pull the same layers (two tags of one image), interleaved, the image
-# removed (crictl rmi) after every pull. Layers are uncompressed tars of
+# removed (crictl rmi) after every pull and the filesystem synced (untimed)
+# before every pull. Layers are uncompressed tars of
 # random data (tests/bench/make_layers_image.py): overlayfs's best case, no
 # decompression. Two layer sizes show the flatness of guest pull:
 #   default mode: 1 MiB and 16 MiB layers, 3 rounds (~2 min here)
@@ -74,6 +75,10 @@ pull() {
   local kind="$1" size="$2" ref mark t0 t1 gets args=()
   ref="$(image_ref "img$size" "$kind")"
   [[ "$kind" == gp ]] && args=(--pod-config "$(dep_pod "pull-$size-$3" kata)")
+  # Every pull starts on a clean filesystem: the previous overlayfs pull's
+  # unpacked layers are not left dirty for the next pull's syncs (that
+  # effect is peers_bench's noisy-neighbour figure).
+  sync
   mark="$(registry_log_mark)"
   t0="$(now_ms)"
   if ! E2E_OUT="$(crictl pull "${args[@]}" "$ref" 2>&1)"; then
@@ -112,7 +117,7 @@ report() {
     rows+=("$(printf '%-34s %10s %10s %12s' "${LAYERS} layers x ${size} MiB" "$gp" "$ovl" "$(ratio "$gp" "$ovl")")")
     h_pass "CRI pull ${LAYERS} x ${size} MiB: guest pull and overlayfs measured ($ROUNDS rounds)"
     h_figure "CRI pull host time ${LAYERS} x ${size} MiB" \
-      "guest pull $gp ms, overlayfs $ovl ms, ratio $(ratio "$gp" "$ovl") (median of $ROUNDS)"
+      "guest pull $gp ms, overlayfs $ovl ms, ratio $(ratio "$gp" "$ovl") (median of $ROUNDS; rounds: guest ${times[gp,$size]% }, overlayfs ${times[ovl,$size]% })"
   done
   echo "CRI pull host time, containerd 2.4.2, ${LAYERS}-layer image, median of $ROUNDS [ms]"
   printf '%-34s %10s %10s %12s\n' "image" "guest pull" "overlayfs" "guest/ovl"
