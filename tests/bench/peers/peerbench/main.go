@@ -54,6 +54,8 @@ type server struct {
 	// figures[key] collects one value per round; errs[key] the first error.
 	figures map[string][]float64
 	errs    map[string]error
+	// why[key]: the reason printed when a figure has no value and no error.
+	why map[string]string
 	// remote counts Prepares answered AlreadyExists (a remote snapshot).
 	remote atomic.Int64
 }
@@ -81,7 +83,7 @@ func main() {
 		defer conn.Close()
 		servers = append(servers, &server{name: name,
 			sn:      proxy.NewSnapshotter(snapshotsapi.NewSnapshotsClient(conn), "bench"),
-			figures: map[string][]float64{}, errs: map[string]error{}})
+			figures: map[string][]float64{}, errs: map[string]error{}, why: map[string]string{}})
 	}
 	ctx := namespaces.WithNamespace(context.Background(), "bench")
 	if *walkOnly {
@@ -402,6 +404,9 @@ func printTable(servers []*server) {
 					ratio(v, find("ovl1.6"), f.key), ratio(v, find("ovl2.x"), f.key))
 			} else {
 				err := s.errs[f.key]
+				if err == nil && s.why[f.key] != "" {
+					err = errors.New(s.why[f.key])
+				}
 				if err == nil {
 					err = errors.New("no figure")
 				}
