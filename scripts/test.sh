@@ -24,7 +24,7 @@ readonly SUITES=(unit conformance crash faults cri images deploy config_merge
                  foundation recovery rolling_update stalls standin_selftest functional
                  compatibility stability deployments kata_patch
                  layer_cache_formats guest_vm deployments_vm sanitizers fuzz powercut
-                 snapshots_bench peers_bench verity_bench)
+                 peers_bench cri_pull_bench verity_bench)
 # The script of each suite (unit is bazel test, run_unit below).
 declare -A SUITE_SCRIPT=(
   [conformance]=tests/conformance/run.sh
@@ -50,8 +50,8 @@ declare -A SUITE_SCRIPT=(
   [powercut]=tests/powercut/powercut.sh
   [sanitizers]=tests/sanitizers/run.sh
   [fuzz]=tests/fuzz/run.sh
-  [snapshots_bench]=tests/bench/snapshots_bench.sh
   [peers_bench]=tests/bench/peers_bench.sh
+  [cri_pull_bench]=tests/bench/cri_pull_bench.sh
   [verity_bench]=tests/bench/verity_bench.sh
 )
 # What each suite runs in the default mode, and what the long mode adds
@@ -81,8 +81,8 @@ declare -A PLAN_DEFAULT=(
   [sanitizers]="every cc_test under ASan+UBSan, a daemon smoke run under ASan, the core stress and layer cache tests under TSan"
   [powercut]="6 power cuts (SIGKILLed QEMU guest: unsynced writes lost) of the daemon under the 4-client workload; every acknowledged mutation verified; lost-unsynced canary and no-op sync/syncfs daemons must fail"
   [fuzz]="five libFuzzer targets, 20 s each"
-  [peers_bench]="figures: ours, containerd 1.6/2.4 overlayfs, nydus proxy mode, same client interleaved, 1000 snapshots (no thresholds)"
-  [snapshots_bench]="figures: snapshot operations, ours vs overlayfs (no thresholds)"
+  [peers_bench]="figures: ours, containerd 1.6/2.4 overlayfs, nydus proxy mode, same client interleaved: pull chains, lookups, data chain, big Commit, Remove, 1000 snapshots, noisy neighbour (800 MiB dirty) (no thresholds)"
+  [cri_pull_bench]="figures: CRI pull host time of a 40-layer image on containerd 2.4.2, guest pull vs overlayfs, 1 and 16 MiB layers (no thresholds)"
   [verity_bench]="figures: verity of 64 and 256 MiB layers vs veritysetup (no thresholds)"
 )
 declare -A PLAN_LONG=(
@@ -93,7 +93,8 @@ declare -A PLAN_LONG=(
   [sanitizers]="every conformance case under the ASan daemon, each TSan test 5 times"
   [powercut]="100 power cuts"
   [fuzz]="600 s per target"
-  [peers_bench]="5 rounds, List of 10,000 snapshots, restart to serving + full Walk, RSS after restart"
+  [peers_bench]="5 rounds, List of 10,000 snapshots, a 200-layer data chain, 5 noisy-neighbour rounds, restart to serving + full Walk, RSS after restart"
+  [cri_pull_bench]="100 MiB layers (a 4 GiB image) instead of 16 MiB"
   [config_merge]="containerd 2.2.9's default config"
   [deployments]="containerd 2.2.9; stock kata on every version"
   [images]="the 300 MiB image (unless E2E_SKIP_LARGE=1)"

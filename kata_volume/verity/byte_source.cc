@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "base/errno_error.h"
 #include "base/status_macros.h"
@@ -13,8 +15,13 @@
 namespace guest_pull::verity {
 
 namespace {
-constexpr size_t kInputChunk = 64 * 1024;
+constexpr size_t kInputChunk = 256 * 1024;
 }  // namespace
+
+absl::StatusOr<size_t> ByteSource::Skip(size_t size) {
+  char scratch[32 * 1024];
+  return Read(scratch, std::min(size, sizeof(scratch)));
+}
 
 absl::StatusOr<std::unique_ptr<FileByteSource>> FileByteSource::Open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -97,6 +104,36 @@ absl::StatusOr<size_t> ObservedByteSource::Read(char* buffer, size_t size) {
   if (*n > 0) {
     RETURN_IF_ERROR(observer_(buffer, *n));
   }
+  return n;
+}
+
+BufferedByteSource::BufferedByteSource(std::unique_ptr<ByteSource> inner, size_t capacity)
+    : inner_(std::move(inner)), buffer_(capacity > 0 ? capacity : 1) {}
+
+absl::Status BufferedByteSource::FillIfEmpty() {
+  if (begin_ != end_) return absl::OkStatus();
+  absl::StatusOr<size_t> n = inner_->Read(buffer_.data(), buffer_.size());
+  if (!n.ok()) return n.status();
+  begin_ = 0;
+  end_ = *n;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<size_t> BufferedByteSource::Read(char* buffer, size_t size) {
+  if (size == 0) return 0;
+  if (begin_ == end_ && size >= buffer_.size()) return inner_->Read(buffer, size);
+  if (absl::Status s = FillIfEmpty(); !s.ok()) return s;
+  size_t n = std::min(size, end_ - begin_);
+  memcpy(buffer, buffer_.data() + begin_, n);
+  begin_ += n;
+  return n;
+}
+
+absl::StatusOr<size_t> BufferedByteSource::Skip(size_t size) {
+  if (size == 0) return 0;
+  if (absl::Status s = FillIfEmpty(); !s.ok()) return s;
+  size_t n = std::min(size, end_ - begin_);
+  begin_ += n;
   return n;
 }
 

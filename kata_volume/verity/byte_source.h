@@ -22,6 +22,9 @@ class ByteSource {
   virtual ~ByteSource() = default;
   // Reads up to `size` bytes into `buffer`. Returns 0 only at end of stream.
   virtual absl::StatusOr<size_t> Read(char* buffer, size_t size) = 0;
+  // Consumes up to `size` bytes without handing them out; returns how many
+  // (0 only at end of stream). The default reads into a scratch buffer.
+  virtual absl::StatusOr<size_t> Skip(size_t size);
 };
 
 // Reads a regular file sequentially.
@@ -69,6 +72,26 @@ class ObservedByteSource : public ByteSource {
  private:
   std::unique_ptr<ByteSource> inner_;
   Observer observer_;
+};
+
+// Reads `inner` in large chunks and serves smaller reads (the tar reader's
+// 512-byte headers) from memory; reads of at least the capacity bypass the
+// buffer. Wrapping an ObservedByteSource this way makes its observer see
+// large chunks too.
+class BufferedByteSource : public ByteSource {
+ public:
+  BufferedByteSource(std::unique_ptr<ByteSource> inner, size_t capacity);
+  absl::StatusOr<size_t> Read(char* buffer, size_t size) override;
+  // Advances within the buffer (refilled as needed): no copy.
+  absl::StatusOr<size_t> Skip(size_t size) override;
+
+ private:
+  absl::Status FillIfEmpty();
+
+  std::unique_ptr<ByteSource> inner_;
+  std::vector<char> buffer_;
+  size_t begin_ = 0;  // unread bytes are buffer_[begin_, end_)
+  size_t end_ = 0;
 };
 
 // Compression of a layer blob, detected from its magic bytes.

@@ -61,5 +61,63 @@ TEST(ByteSourceTest, CorruptTruncatedAndTrailingGarbageFail) {
   EXPECT_TRUE(absl::IsNotFound(FileByteSource::Open(dir + "/none").status()));
 }
 
+TEST(ByteSourceTest, BufferedServesSmallAndLargeReadsInOrder) {
+  std::string dir = MakeTempDir();
+  std::string data = PseudoRandomBytes(100000, 3);
+  WriteFileOrDie(dir + "/d", data);
+  std::vector<size_t> observed;
+  auto file = FileByteSource::Open(dir + "/d");
+  ASSERT_TRUE(file.ok());
+  BufferedByteSource buffered(
+      std::make_unique<ObservedByteSource>(*std::move(file),
+                                           [&](const char*, size_t n) {
+                                             observed.push_back(n);
+                                             return absl::OkStatus();
+                                           }),
+      8192);
+  std::string out;
+  char buf[20000];
+  const size_t sizes[] = {512, 1, 8192, 20000, 3000};
+  for (int i = 0; i < 1000; ++i) {
+    auto n = buffered.Read(buf, sizes[i % 5]);
+    ASSERT_TRUE(n.ok());
+    if (*n == 0) break;
+    out.append(buf, *n);
+  }
+  EXPECT_EQ(out, data);
+  // Small reads were served from 8192-byte refills, not one read each.
+  EXPECT_LT(observed.size(), 40u);
+}
+
+TEST(ByteSourceTest, BufferedSkipConsumesWithoutHandingOut) {
+  std::string dir = MakeTempDir();
+  std::string data = PseudoRandomBytes(50000, 4);
+  WriteFileOrDie(dir + "/d", data);
+  size_t observed = 0;
+  auto file = FileByteSource::Open(dir + "/d");
+  ASSERT_TRUE(file.ok());
+  BufferedByteSource buffered(
+      std::make_unique<ObservedByteSource>(*std::move(file),
+                                           [&](const char*, size_t n) {
+                                             observed += n;
+                                             return absl::OkStatus();
+                                           }),
+      4096);
+  char buf[100];
+  ASSERT_EQ(*buffered.Read(buf, 100), 100u);
+  size_t skipped = 0;
+  for (int i = 0; i < 100 && skipped < 30000; ++i) {
+    auto n = buffered.Skip(30000 - skipped);
+    ASSERT_TRUE(n.ok());
+    ASSERT_GT(*n, 0u);
+    skipped += *n;
+  }
+  ASSERT_EQ(*buffered.Read(buf, 100), 100u);
+  EXPECT_EQ(std::string(buf, 100), data.substr(30100, 100));
+  while (*buffered.Skip(1 << 20) > 0) {
+  }
+  EXPECT_EQ(observed, data.size());  // skipped bytes were observed too
+}
+
 }  // namespace
 }  // namespace guest_pull::verity

@@ -8,9 +8,11 @@
 
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "kata_volume/verity/background_sink.h"
 #include "kata_volume/verity/byte_source.h"
 #include "kata_volume/verity/sha256.h"
 #include "kata_volume/verity/tar_reader.h"
@@ -27,6 +29,7 @@ constexpr char kGroupPath[] = "etc/group";
 constexpr char kGroupWhiteout[] = "etc/.wh.group";
 constexpr char kWhiteoutMarker[] = "WHITEOUT";
 constexpr uint64_t kMaxUserFileSize = 64 * 1024 * 1024;
+constexpr size_t kReadChunk = 256 << 10;  // bytes per read of the tar stream
 
 using Sink = std::function<absl::Status(const char*, size_t)>;
 
@@ -83,23 +86,41 @@ absl::StatusOr<LayerVerity> ProcessLayer(const std::string& path, const LayerVer
   }
   absl::StatusOr<std::unique_ptr<FileByteSource>> file = FileByteSource::Open(path);
   if (!file.ok()) return file.status();
+  const bool gzip = *compression == BlobCompression::kGzip;
 
+  // One pass on every core: the dm-verity tree and the diff_id (a SHA-256
+  // each over every tar byte, the bulk of the work) and the output file (if
+  // any) are fed on background threads; this one only reads, inflates and
+  // parses the tar. An uncompressed blob is its own tar, so its digest is
+  // the diff_id.
   Sha256Hasher blob_hash, tar_hash;
   VerityTreeBuilder tree;
-  std::unique_ptr<ByteSource> source = std::make_unique<ObservedByteSource>(
-      *std::move(file), [&](const char* d, size_t n) {
-        blob_hash.Update(d, n);
-        return absl::OkStatus();
-      });
-  if (*compression == BlobCompression::kGzip) {
-    source = std::make_unique<GzipByteSource>(std::move(source));
+  absl::Status extra_status;  // the first error of extra_sink (writer thread)
+  std::vector<BackgroundSink::Consumer> consumers = {
+      [&tree](const char* d, size_t n) { tree.Update(d, n); },
+      [&tar_hash](const char* d, size_t n) { tar_hash.Update(d, n); }};
+  if (extra_sink) {
+    consumers.push_back([&](const char* d, size_t n) {
+      if (extra_status.ok()) extra_status = extra_sink(d, n);
+    });
+  }
+  BackgroundSink tar_consumers(std::move(consumers), kReadChunk, 8);
+  std::unique_ptr<ByteSource> source = *std::move(file);
+  if (gzip) {
+    source = std::make_unique<GzipByteSource>(std::make_unique<ObservedByteSource>(
+        std::move(source), [&](const char* d, size_t n) {
+          blob_hash.Update(d, n);
+          return absl::OkStatus();
+        }));
   }
   Sink tar_sink = [&](const char* d, size_t n) -> absl::Status {
-    tar_hash.Update(d, n);
-    tree.Update(d, n);
-    return extra_sink ? extra_sink(d, n) : absl::OkStatus();
+    tar_consumers.Push(d, n);
+    return absl::OkStatus();
   };
-  ObservedByteSource tar_stream(std::move(source), tar_sink);
+  // The buffer above the observer hands the hashes large chunks and serves
+  // the tar headers from memory.
+  BufferedByteSource tar_stream(std::make_unique<ObservedByteSource>(std::move(source), tar_sink),
+                                kReadChunk);
 
   LayerVerity result;
   TarReader reader(&tar_stream);
@@ -128,6 +149,8 @@ absl::StatusOr<LayerVerity> ProcessLayer(const std::string& path, const LayerVer
     return absl::Status(index_bytes.status().code(),
                         absl::StrCat(path, ": ", index_bytes.status().message()));
   }
+  tar_consumers.Finish();  // the tree, tar_hash and the output are ours again
+  if (!extra_status.ok()) return extra_status;
   tree.Update(*index_bytes);
   if (extra_sink) {
     if (absl::Status s = extra_sink(index_bytes->data(), index_bytes->size()); !s.ok()) return s;
@@ -135,8 +158,8 @@ absl::StatusOr<LayerVerity> ProcessLayer(const std::string& path, const LayerVer
   absl::StatusOr<std::string> root = tree.FinishHex();
   if (!root.ok()) return root.status();
 
-  result.digest = absl::StrCat("sha256:", blob_hash.FinishHex());
   result.diff_id = absl::StrCat("sha256:", tar_hash.FinishHex());
+  result.digest = gzip ? absl::StrCat("sha256:", blob_hash.FinishHex()) : result.diff_id;
   result.root_hash = *root;
   result.tar_size = *contents_size;
   result.indexed_size = *contents_size + index_bytes->size();

@@ -28,18 +28,30 @@ Sha256Hasher::~Sha256Hasher() { EVP_MD_CTX_free(ctx_); }
 
 void Sha256Hasher::Reset() {
   CheckEvp(EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr), "EVP_DigestInit_ex");
+  finished_ = false;
+}
+
+void Sha256Hasher::ResetIfFinished() {
+  if (finished_) Reset();
+}
+
+void Sha256Hasher::ResumeFrom(const Sha256Hasher& prefix) {
+  CheckEvp(EVP_MD_CTX_copy_ex(ctx_, prefix.ctx_), "EVP_MD_CTX_copy_ex");
+  finished_ = false;
 }
 
 void Sha256Hasher::Update(const void* data, size_t size) {
+  ResetIfFinished();
   if (size == 0) return;
   CheckEvp(EVP_DigestUpdate(ctx_, data, size), "EVP_DigestUpdate");
 }
 
 Sha256Digest Sha256Hasher::Finish() {
+  ResetIfFinished();
   Sha256Digest out{};
   unsigned int len = 0;
   CheckEvp(EVP_DigestFinal_ex(ctx_, out.data(), &len), "EVP_DigestFinal_ex");
-  Reset();
+  finished_ = true;  // re-initialised lazily: ResumeFrom() makes that free
   return out;
 }
 

@@ -17,7 +17,8 @@ namespace guest_pull::verity {
 inline constexpr size_t kSha256Size = 32;
 using Sha256Digest = std::array<uint8_t, kSha256Size>;
 
-// Incremental SHA-256 (OpenSSL EVP). Reusable after Finish() via Reset().
+// Incremental SHA-256 (OpenSSL EVP, which uses the CPU's SHA extensions when
+// present). Reusable after Finish(): the next Update() starts a new digest.
 class Sha256Hasher {
  public:
   Sha256Hasher();
@@ -26,6 +27,9 @@ class Sha256Hasher {
   Sha256Hasher& operator=(const Sha256Hasher&) = delete;
 
   void Reset();
+  // Continues from `prefix`'s state (e.g. a salt hashed once): cheaper than
+  // Reset() plus re-hashing the prefix for every block.
+  void ResumeFrom(const Sha256Hasher& prefix);
   void Update(const void* data, size_t size);
   void Update(absl::string_view data) { Update(data.data(), data.size()); }
   Sha256Digest Finish();
@@ -33,7 +37,10 @@ class Sha256Hasher {
   std::string FinishHex();
 
  private:
+  void ResetIfFinished();
+
   EVP_MD_CTX* ctx_;
+  bool finished_ = false;  // Finish() ran; re-initialise before the next use
 };
 
 // Lowercase hex of a byte string.

@@ -20,6 +20,18 @@ TEST(Sha256Test, IncrementalEqualsOneShotAndResets) {
   EXPECT_EQ(h.FinishHex(), Sha256Hex("abc"));
 }
 
+TEST(Sha256Test, ResumeFromContinuesAPrefix) {
+  Sha256Hasher prefix, h;
+  prefix.Update("salt");
+  for (int i = 0; i < 3; ++i) {  // the prefix is unchanged by its copies
+    h.ResumeFrom(prefix);
+    h.Update("block");
+    EXPECT_EQ(h.FinishHex(), Sha256Hex("saltblock"));
+  }
+  h.Update("abc");  // a finished hasher starts afresh
+  EXPECT_EQ(h.FinishHex(), Sha256Hex("abc"));
+}
+
 TEST(Sha256Test, DigestSyntax) {
   EXPECT_TRUE(IsSha256Digest("sha256:" + std::string(64, 'a')));
   EXPECT_FALSE(IsSha256Digest("sha256:" + std::string(63, 'a')));

@@ -198,11 +198,15 @@ absl::Status TarReader::ReadExact(char* buffer, size_t size) {
 }
 
 absl::Status TarReader::Skip(uint64_t amount) {
-  char buf[32 * 1024];
   while (amount > 0) {
-    size_t chunk = static_cast<size_t>(std::min<uint64_t>(amount, sizeof(buf)));
-    RETURN_IF_ERROR(ReadExact(buf, chunk));
-    amount -= chunk;
+    size_t chunk = static_cast<size_t>(std::min<uint64_t>(amount, size_t{1} << 30));
+    ASSIGN_OR_RETURN(size_t n, source_->Skip(chunk));
+    if (n == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("truncated tar archive: unexpected end of data at offset ", position_));
+    }
+    position_ += n;
+    amount -= n;
   }
   return absl::OkStatus();
 }
@@ -395,9 +399,8 @@ absl::StatusOr<size_t> TarReader::ReadData(char* buffer, size_t size) {
 }
 
 absl::StatusOr<uint64_t> TarReader::Finish() {
-  char buf[32 * 1024];
   while (true) {
-    ASSIGN_OR_RETURN(size_t n, source_->Read(buf, sizeof(buf)));
+    ASSIGN_OR_RETURN(size_t n, source_->Skip(size_t{1} << 30));
     if (n == 0) break;
     position_ += n;
   }

@@ -8,11 +8,12 @@
 
 namespace guest_pull::verity {
 
-VerityTreeBuilder::VerityTreeBuilder(std::string salt)
-    : salt_(std::move(salt)), data_block_(kVerityBlockSize, 0) {}
+VerityTreeBuilder::VerityTreeBuilder(std::string salt) : data_block_(kVerityBlockSize, 0) {
+  salted_.Update(salt);
+}
 
 Sha256Digest VerityTreeBuilder::HashBlock(const uint8_t* block) {
-  hasher_.Update(salt_);
+  hasher_.ResumeFrom(salted_);
   hasher_.Update(block, kVerityBlockSize);
   return hasher_.Finish();
 }
@@ -38,6 +39,12 @@ void VerityTreeBuilder::PushHash(size_t level, const Sha256Digest& digest) {
 void VerityTreeBuilder::Update(const char* data, size_t size) {
   bytes_fed_ += size;
   while (size > 0) {
+    if (data_used_ == 0 && size >= kVerityBlockSize) {  // whole block: no copy
+      PushHash(0, HashBlock(reinterpret_cast<const uint8_t*>(data)));
+      data += kVerityBlockSize;
+      size -= kVerityBlockSize;
+      continue;
+    }
     size_t n = std::min(size, kVerityBlockSize - data_used_);
     std::memcpy(data_block_.data() + data_used_, data, n);
     data_used_ += n;

@@ -48,7 +48,7 @@ class VerityTreeBuilder {
     uint64_t total = 0;          // hashes ever pushed to this level
   };
 
-  std::string salt_;
+  Sha256Hasher salted_;  // state after hashing the salt, copied for every block
   Sha256Hasher hasher_;
   std::vector<uint8_t> data_block_;
   size_t data_used_ = 0;

@@ -8,12 +8,22 @@
 # a server could not produce, or a peer that could not be built, is a skip
 # with its reason. No thresholds (nothing timed is asserted).
 #
-# Default mode: short (~2-3 min here once the peers are cached). Long mode
-# (GUEST_PULL_TEST_MODE=long): more rounds, List of 10,000 snapshots, then
-# every server restarted on its root: time to serving + a full Walk, and
-# its RSS after that restart.
+# Data figures (both modes; formerly tests/bench/snapshots_bench.sh): a
+# chain whose layers are mounted and written between Prepare and Commit,
+# Stat p99, Usage of an active snapshot of 1000 files (computed), a 100 MiB
+# Commit under 8 goroutines of Stat calls, Remove of the chain.
+# Noisy neighbour (both modes): one chain of 10 CRI-labelled layer
+# Prepares/Commits per server on a clean (synced) filesystem and again right
+# after 800 MiB of another process's dirty, unsynced data was written to
+# the same filesystem; the slowdown (dirty / clean) per server.
+#
+# Default mode: short (~2-3 min here once the peers are cached; the noisy
+# neighbour rows add ~20 s). Long mode (GUEST_PULL_TEST_MODE=long): more
+# rounds, List of 10,000 snapshots, then every server restarted on its
+# root: time to serving + a full Walk, and its RSS after that restart.
 # Usage: tests/bench/peers_bench.sh [peerbench flags...]
-# Environment: GUEST_PULL_DAEMON (prebuilt daemon), GP_PEERS_CACHE.
+# Environment: GUEST_PULL_DAEMON (prebuilt daemon), GP_PEERS_CACHE,
+# PEERS_NOISY_MB (dirty data of the noisy-neighbour rows, default 800).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -145,12 +155,16 @@ main() {
   trap 'exit 130' INT TERM
   work="$(mktemp -d /tmp/gpp.XXXXXX)"
   build_servers
-  local name args=()
+  mkdir -p "$work/scratch"
+  local name args=(-noisy-mb "${PEERS_NOISY_MB:-800}" -noisy-dir "$work" -scratch "$work/scratch")
   for name in "${servers[@]}"; do
     sock_of[$name]="$work/$name.sock"
     h_setup_here "start $name" start "$name"
   done
-  if h_long; then args=(-rounds 5 -chains 8 -list 10000); export PEERBENCH_KEEP=1; fi
+  if h_long; then
+    args+=(-rounds 5 -chains 8 -list 10000 -noisy-rounds 5 -data-layers 200)
+    export PEERBENCH_KEEP=1
+  fi
   log "running peerbench on: ${servers[*]}"
   timeout -s KILL "$BENCH_TIMEOUT_S" "$work/peerbench" -servers "$(server_list)" "${args[@]}" "$@" \
     >"$work/bench.out" || h_fail "peerbench exited with status $?" "$(tail -n 5 "$work/bench.out")"

@@ -38,6 +38,7 @@ runs=2
 work=""
 rows=()
 rss_rows=()
+cpu_rows=()
 
 log() { printf 'verity_bench: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; h_fail "setup: $*"; exit 1; }
@@ -87,15 +88,17 @@ make_layer() {
 }
 
 # run_timed OUT_PREFIX CMD...: runs CMD once with stdout to OUT_PREFIX.out;
-# sets $elapsed (seconds) and $rss_kib (peak RSS of CMD, a single process).
+# sets $elapsed (seconds), $rss_kib (peak RSS of CMD, a single process) and
+# $cpu_s (user + system CPU seconds of CMD and its children; "" without
+# /usr/bin/time).
 run_timed() {
   local prefix="$1"; shift
   local t0 t1 status=0
   t0=$EPOCHREALTIME
   if [[ -x /usr/bin/time ]]; then
-    timeout "$CMD_TIMEOUT_S" /usr/bin/time -f '%M' -o "$prefix.rss" "$@" >"$prefix.out" || status=$?
+    timeout "$CMD_TIMEOUT_S" /usr/bin/time -f '%M %U %S' -o "$prefix.rss" "$@" >"$prefix.out" || status=$?
     t1=$EPOCHREALTIME
-    rss_kib="$(tail -n 1 "$prefix.rss")"
+    read -r rss_kib cpu_s <<<"$(tail -n 1 "$prefix.rss" | awk '{ printf "%s %.2f", $1, $2 + $3 }')"
   else
     "$@" >"$prefix.out" &
     local pid=$! hwm="" line n=0
@@ -108,20 +111,22 @@ run_timed() {
     wait "$pid" || status=$?
     t1=$EPOCHREALTIME
     rss_kib="${hwm:-0}"
+    cpu_s=""
   fi
   elapsed="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
   return "$status"
 }
 
-# best_of NAME FUNC: runs FUNC $runs times, sets $best (min seconds) and
-# $best_rss (max peak RSS KiB over the runs, of the measured process).
+# best_of NAME FUNC: runs FUNC $runs times, sets $best (min seconds),
+# $best_cpu (the CPU seconds of that run) and $best_rss (max peak RSS KiB
+# over the runs, of the measured process).
 best_of() {
   local func="$1" r
-  best=""; best_rss=0
+  best=""; best_rss=0; best_cpu=""
   for ((r = 0; r < runs; r++)); do
     "$func" || return 1
     if [[ -z "$best" ]] || awk -v a="$elapsed" -v b="$best" 'BEGIN { exit !(a < b) }'; then
-      best="$elapsed"
+      best="$elapsed"; best_cpu="$cpu_s"
     fi
     ((rss_kib > best_rss)) && best_rss="$rss_kib"
   done
@@ -176,13 +181,15 @@ throughput() {
   warm "$cur.tar" "$cur.tar.gz"
   # index (builds $cur.idx for the peers) vs veritysetup format on it.
   if best_of ours_index; then
-    local ours_s="$best"; eval "rss_index_$mb=$best_rss"
+    local ours_s="$best" ours_cpu="$best_cpu"; eval "rss_index_$mb=$best_rss"
     mv "$work/idx" "$cur.idx"
     ours_hash="$(field verity_hash "$work/ours_index.out")"
     if best_of peer_format; then
       peer_hash="$(tail -n 1 "$work/peer_format.out")"
       if [[ -n "$ours_hash" && "$ours_hash" == "$peer_hash" ]]; then
         row "index ${mb}MiB tar vs veritysetup format" "$ours_s" "$best" "$mb"
+        [[ -z "$ours_cpu" || -z "$best_cpu" ]] || cpu_rows+=("$(printf '%-50s %8ss %8ss %6s' \
+          "index ${mb}MiB tar vs veritysetup format" "$ours_cpu" "$best_cpu" "$(ratio "$ours_cpu" "$best_cpu")")")
       else
         fail_row "index ${mb}MiB tar" "root hash $ours_hash != veritysetup $peer_hash"
       fi
@@ -272,6 +279,12 @@ main() {
   printf 'Throughput (best of %d; ratio = time ours / time peer, < 1 is faster)\n' "$runs"
   printf '%-50s %21s %21s %6s\n' "operation" "guest-pull-verity" "peer" "ratio"
   printf '%s\n' "${rows[@]}"
+  if ((${#cpu_rows[@]})); then
+    echo
+    printf 'CPU seconds (user + system) of the fastest runs above: the work, whatever the load\n'
+    printf '%-50s %9s %9s %6s\n' "operation" "ours" "peer" "ratio"
+    printf '%s\n' "${cpu_rows[@]}"
+  fi
   echo
   printf 'Peak RSS of guest-pull-verity [MiB] (%s)\n' "$rss_method"
   printf '%-50s %10s %10s %8s\n' "command" "${small_mb}MiB" "${large_mb}MiB" "ratio"

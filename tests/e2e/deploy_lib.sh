@@ -25,6 +25,7 @@
 #   dep_start_version V CV     containerd V + deploy configs + daemon, started
 #   dep_teardown               the suites' EXIT trap (ends with print_table,
 #                              which each suite defines, and h_finish)
+#   dep_stop_all STATUS        end of an EXIT trap: stop everything, clean up
 #
 # The containerd config of each version is what an operator has after
 # installing kata-deploy's runtime and our deploy/ files:
@@ -348,6 +349,21 @@ none_in_snapshotter() {
 # shim_says CTR_ID TEXT: the shim's decision log has TEXT for the container.
 shim_says() { grep -F "container $1" "$GUEST_PULL_SHIM_LOG" | grep -qF -- "$2"; }
 
+# dep_stop_all STATUS: the end of a suite's EXIT trap: stops containerd,
+# the daemon and the registry, unmounts, counts an abort (STATUS != 0 with
+# no failure yet) as a failure, dumps the logs after a failure and removes
+# $E2E_DIR unless E2E_KEEP=1 or something stayed mounted.
+dep_stop_all() {
+  local status="$1"
+  containerd_stop
+  [[ -z "$GP_PID" ]] || stop_daemon
+  registry_stop
+  e2e_unmount_all || h_fail "could not unmount everything under $E2E_DIR"
+  if ((status != 0 && H_FAILED == 0)); then h_fail "suite aborted (status $status)"; fi
+  ((H_FAILED == 0)) || e2e_dump_logs
+  if [[ "${E2E_KEEP:-0}" != 1 ]] && ! grep -qF " $E2E_DIR/" /proc/self/mounts; then rm -rf "$E2E_DIR"; fi
+}
+
 # dep_rm_pods: stops and removes every pod (bounded).
 dep_rm_pods() { crictl rmp -a -f >/dev/null 2>&1 || true; }
 
@@ -409,13 +425,7 @@ dep_teardown() {
   local status=$?
   set +e
   dep_rm_pods 2>/dev/null
-  containerd_stop
-  [[ -z "$GP_PID" ]] || stop_daemon
-  registry_stop
-  e2e_unmount_all || h_fail "could not unmount everything under $E2E_DIR"
-  if ((status != 0 && H_FAILED == 0)); then h_fail "suite aborted (status $status)"; fi
-  ((H_FAILED == 0)) || e2e_dump_logs
-  if [[ "${E2E_KEEP:-0}" != 1 ]] && ! grep -qF " $E2E_DIR/" /proc/self/mounts; then rm -rf "$E2E_DIR"; fi
+  dep_stop_all "$status"
   print_table
   h_finish
 }

@@ -163,7 +163,7 @@ peers_teardown_suite() {
 # exports the offline GOPATH-mode environment for go build / go test.
 # The go first on PATH builds it: Debian's 1.19 (what those sources are
 # packaged for) and Go 1.26 (GOPATH mode still supported) both build and
-# vet the conformance test, refserver, snapbench and userlookup.
+# vet the conformance test, refserver and userlookup.
 peers_gopath() {
   local dir="$1" spec
   shift

@@ -38,6 +38,13 @@ var (
 	lookups     = flag.Int("lookups", 300, "sequential Stat/Mounts/Usage calls per round")
 	listN       = flag.Int("list", 1000, "snapshots present for the List (Walk) figure")
 	walkOnly    = flag.Bool("walk-only", false, "only Walk every server once and print count and time (restart figure)")
+	scratch     = flag.String("scratch", "", "directory for mount points of the data figures (empty: skipped)")
+	dataLayers  = flag.Int("data-layers", 50, "layers of the data chain (mounted and written)")
+	usageFiles  = flag.Int("usage-files", 1000, "files in the active snapshot of the computed Usage figure")
+	bigMB       = flag.Int("big-mb", 100, "MiB of the large layer committed under concurrent Stat calls")
+	noisyMB     = flag.Int("noisy-mb", 0, "MiB of other processes' dirty data for the noisy-neighbour figures (0: none)")
+	noisyDir    = flag.String("noisy-dir", "", "directory on the servers' filesystem for the noisy-neighbour data")
+	noisyRounds = flag.Int("noisy-rounds", 2, "interleaved rounds of the noisy-neighbour figures")
 	perCall     = flag.Duration("call-timeout", 30*time.Second, "time limit of one RPC")
 )
 
@@ -47,6 +54,8 @@ type server struct {
 	// figures[key] collects one value per round; errs[key] the first error.
 	figures map[string][]float64
 	errs    map[string]error
+	// why[key]: the reason printed when a figure has no value and no error.
+	why map[string]string
 	// remote counts Prepares answered AlreadyExists (a remote snapshot).
 	remote atomic.Int64
 }
@@ -74,7 +83,7 @@ func main() {
 		defer conn.Close()
 		servers = append(servers, &server{name: name,
 			sn:      proxy.NewSnapshotter(snapshotsapi.NewSnapshotsClient(conn), "bench"),
-			figures: map[string][]float64{}, errs: map[string]error{}})
+			figures: map[string][]float64{}, errs: map[string]error{}, why: map[string]string{}})
 	}
 	ctx := namespaces.WithNamespace(context.Background(), "bench")
 	if *walkOnly {
@@ -92,9 +101,16 @@ func main() {
 		}
 	}
 	addFigure("stat", "Stat p50 (committed)", "us")
+	addFigure("stat99", "Stat p99 (committed)", "us")
 	addFigure("mounts", "Mounts p50 (active)", "us")
 	addFigure("usage", "Usage p50 (committed)", "us")
 	addFigure("list", fmt.Sprintf("List (Walk) of %d snapshots, median", *listN), "ms")
+	addDataFigures()
+	if *noisyMB > 0 {
+		addFigure("noisy-clean", fmt.Sprintf("%d CRI-labelled layers, clean filesystem", *depth), "ms")
+		addFigure("noisy-dirty", fmt.Sprintf("%d CRI-labelled layers, %d MiB of others' dirty data", *depth, *noisyMB), "ms")
+		addFigure("noisy-ratio", "noisy neighbour slowdown (dirty / clean, per server)", "x")
+	}
 	for r := 0; r < *rounds; r++ {
 		for i := range servers {
 			s := servers[(i+r)%len(servers)]
@@ -105,6 +121,9 @@ func main() {
 	for i := range servers {
 		servers[(i)%len(servers)].listRounds(ctx, servers)
 		break
+	}
+	if *noisyMB > 0 {
+		noisyRoundsRun(ctx, servers)
 	}
 	for _, s := range servers {
 		fmt.Fprintf(os.Stderr, "peerbench: %s: %d layer Prepares answered AlreadyExists (remote snapshot)\n", s.name, s.remote.Load())
@@ -230,6 +249,7 @@ func (s *server) round(ctx context.Context, r int) {
 		}
 	}
 	s.lookupsRound(ctx, r)
+	s.dataRound(ctx, r)
 }
 
 func p50(d []time.Duration) float64 {
@@ -240,10 +260,23 @@ func p50(d []time.Duration) float64 {
 	return us(d[len(d)/2])
 }
 
+// p99 (nearest rank) in microseconds.
+func p99(d []time.Duration) float64 {
+	if len(d) == 0 {
+		return 0
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	i := (len(d)*99+99)/100 - 1
+	if i >= len(d) {
+		i = len(d) - 1
+	}
+	return us(d[i])
+}
+
 func (s *server) lookupsRound(ctx context.Context, r int) {
 	_, names, err := s.pullChain(ctx, fmt.Sprintf("lk%d-%s", r, s.name), false)
 	if err != nil {
-		for _, k := range []string{"stat", "mounts", "usage"} {
+		for _, k := range []string{"stat", "stat99", "mounts", "usage"} {
 			s.fail(k, fmt.Errorf("setting up the chain: %w", err))
 		}
 		return
@@ -275,6 +308,7 @@ func (s *server) lookupsRound(ctx context.Context, r int) {
 		us = append(us, time.Since(t))
 	}
 	s.figures["stat"] = append(s.figures["stat"], p50(st))
+	s.figures["stat99"] = append(s.figures["stat99"], p99(st))
 	s.figures["mounts"] = append(s.figures["mounts"], p50(mo))
 	s.figures["usage"] = append(s.figures["usage"], p50(us))
 	_ = s.sn.Remove(ctx, active)
@@ -366,10 +400,13 @@ func printTable(servers []*server) {
 		for _, s := range servers {
 			label := fmt.Sprintf("%s [%s]", f.label, f.unit)
 			if v, ok := value(s, f.key); ok {
-				fmt.Printf("%-74s | %-6s | %10.1f | %7s | %7s\n", label, s.name, v,
+				fmt.Printf("%-74s | %-6s | %10s | %7s | %7s\n", label, s.name, valueText(v, f.unit),
 					ratio(v, find("ovl1.6"), f.key), ratio(v, find("ovl2.x"), f.key))
 			} else {
 				err := s.errs[f.key]
+				if err == nil && s.why[f.key] != "" {
+					err = errors.New(s.why[f.key])
+				}
 				if err == nil {
 					err = errors.New("no figure")
 				}
@@ -377,4 +414,15 @@ func printTable(servers []*server) {
 			}
 		}
 	}
+}
+
+// valueText: one decimal, two for ratios ("x"), none for counts.
+func valueText(v float64, unit string) string {
+	if unit == "x" {
+		return fmt.Sprintf("%.2f", v)
+	}
+	if unit == "calls" {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.1f", v)
 }

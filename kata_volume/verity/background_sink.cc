@@ -1,0 +1,83 @@
+// BackgroundSink: a bounded producer/consumers pipe, one thread per consumer.
+#include "kata_volume/verity/background_sink.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace guest_pull::verity {
+
+BackgroundSink::BackgroundSink(std::vector<Consumer> consumers, size_t buffer_size,
+                               size_t buffer_count)
+    : consumers_(std::move(consumers)),
+      pool_(std::max<size_t>(buffer_count, 1)),
+      next_(consumers_.size(), 0) {
+  for (size_t i = 0; i < pool_.size(); ++i) {
+    pool_[i].bytes.resize(std::max<size_t>(buffer_size, 1));
+    free_.push_back(i);
+  }
+  for (size_t i = 0; i < consumers_.size(); ++i) threads_.emplace_back([this, i] { Run(i); });
+}
+
+BackgroundSink::~BackgroundSink() { Finish(); }
+
+void BackgroundSink::Push(const char* data, size_t size) {
+  if (consumers_.empty()) return;
+  while (size > 0) {
+    size_t slot;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      changed_.wait(lock, [this] { return !free_.empty(); });
+      slot = free_.front();
+      free_.pop_front();
+    }
+    Chunk& c = pool_[slot];  // owned by this thread until it is ready
+    c.size = std::min(size, c.bytes.size());
+    c.pending = consumers_.size();
+    std::memcpy(c.bytes.data(), data, c.size);
+    data += c.size;
+    size -= c.size;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ready_.push_back(slot);
+    }
+    changed_.notify_all();
+  }
+}
+
+void BackgroundSink::Run(size_t consumer) {
+  while (true) {
+    size_t slot;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      changed_.wait(lock, [&] { return next_[consumer] < base_ + ready_.size() || closing_; });
+      if (next_[consumer] >= base_ + ready_.size()) return;  // closing and drained
+      slot = ready_[next_[consumer] - base_];
+    }
+    consumers_[consumer](pool_[slot].bytes.data(), pool_[slot].size);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++next_[consumer];
+      --pool_[slot].pending;
+      // Recycle the oldest chunks every consumer is done with.
+      while (!ready_.empty() && pool_[ready_.front()].pending == 0) {
+        free_.push_back(ready_.front());
+        ready_.pop_front();
+        ++base_;
+      }
+    }
+    changed_.notify_all();
+  }
+}
+
+void BackgroundSink::Finish() {
+  if (finished_) return;
+  finished_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closing_ = true;
+  }
+  changed_.notify_all();
+  for (std::thread& t : threads_) t.join();
+}
+
+}  // namespace guest_pull::verity

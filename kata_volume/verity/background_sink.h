@@ -1,0 +1,62 @@
+// BackgroundSink: runs consumers of byte chunks each on its own thread, so
+// that a single pass over a layer can hash on every core (the dm-verity tree
+// on one, the diff_id on another, the reading and tar parsing on the caller's
+// thread). Pushed bytes are copied once into a small fixed pool of buffers
+// that all consumers read; Push() waits while every buffer is in flight, so
+// memory stays bounded whatever the stream size. Each consumer sees the bytes
+// in order, in chunks of at most the buffer size.
+#ifndef KATA_VOLUME_VERITY_BACKGROUND_SINK_H_
+#define KATA_VOLUME_VERITY_BACKGROUND_SINK_H_
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace guest_pull::verity {
+
+class BackgroundSink {
+ public:
+  using Consumer = std::function<void(const char* data, size_t size)>;
+
+  explicit BackgroundSink(std::vector<Consumer> consumers, size_t buffer_size = 1 << 20,
+                          size_t buffer_count = 4);
+  // Waits for the consumers (Finish()).
+  ~BackgroundSink();
+  BackgroundSink(const BackgroundSink&) = delete;
+  BackgroundSink& operator=(const BackgroundSink&) = delete;
+
+  // Copies `data` for the consumers; blocks while every buffer is in flight.
+  void Push(const char* data, size_t size);
+  // Returns once every consumer has seen every pushed byte; the threads end.
+  // Idempotent; no Push() after it.
+  void Finish();
+
+ private:
+  struct Chunk {
+    std::vector<char> bytes;
+    size_t size = 0;
+    size_t pending = 0;  // consumers that have not seen it yet
+  };
+  void Run(size_t consumer);
+
+  std::vector<Consumer> consumers_;
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::vector<Chunk> pool_;
+  std::deque<size_t> free_;   // indexes into pool_
+  std::deque<size_t> ready_;  // filled, in push order; front has sequence base_
+  uint64_t base_ = 0;
+  std::vector<uint64_t> next_;  // per consumer: sequence of its next chunk
+  bool closing_ = false;
+  bool finished_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace guest_pull::verity
+
+#endif  // KATA_VOLUME_VERITY_BACKGROUND_SINK_H_
