@@ -295,16 +295,6 @@ absl::Status SyncDir(const std::string& dir) {
   return absl::OkStatus();
 }
 
-absl::Status SyncFilesystem(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return base::ErrnoError("open", path, errno);
-  int rc = syncfs(fd);
-  int err = errno;
-  close(fd);
-  if (rc != 0) return base::ErrnoError("syncfs", path, err);
-  return absl::OkStatus();
-}
-
 absl::StatusOr<Usage> DiskUsage(const std::string& dir) {
   struct stat root_st;
   if (lstat(dir.c_str(), &root_st) != 0) {

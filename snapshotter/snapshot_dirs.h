@@ -106,10 +106,6 @@ absl::Status RemoveAll(const std::string& path);
 // fsync()s a directory so renames and creations in it are durable.
 absl::Status SyncDir(const std::string& dir);
 
-// Flushes the filesystem holding `path` (syncfs), making a layer's
-// content durable before its commit is recorded.
-absl::Status SyncFilesystem(const std::string& path);
-
 // Size (allocated bytes) and distinct inodes below `dir`, not following
 // symlinks or crossing into other filesystems. NotFound if `dir` is gone
 // (e.g. removed meanwhile).
