@@ -6,25 +6,24 @@
 namespace snapshotter {
 namespace {
 
-thread_local ScopedCallCheck* current = nullptr;
-thread_local const std::function<absl::Status()>* current_check = nullptr;
+thread_local const std::function<absl::Status()>* current = nullptr;
 
 }  // namespace
 
 ScopedCallCheck::ScopedCallCheck(std::function<absl::Status()> check)
     : check_(std::move(check)), previous_(current) {
-  current = this;
-  current_check = &check_;
+  current = &check_;
 }
 
-ScopedCallCheck::~ScopedCallCheck() {
-  current = previous_;
-  current_check = previous_ == nullptr ? nullptr : &previous_->check_;
-}
+ScopedCallCheck::~ScopedCallCheck() { current = previous_; }
 
 absl::Status CheckCall() {
-  if (current_check == nullptr || !*current_check) return absl::OkStatus();
-  return (*current_check)();
+  if (current == nullptr || !*current) return absl::OkStatus();
+  return (*current)();
+}
+
+std::function<absl::Status()> CurrentCallCheck() {
+  return current == nullptr ? nullptr : *current;
 }
 
 }  // namespace snapshotter

@@ -22,11 +22,15 @@ class ScopedCallCheck {
 
  private:
   std::function<absl::Status()> check_;
-  ScopedCallCheck* previous_;
+  const std::function<absl::Status()>* previous_;
 };
 
 // The installed check's verdict; OK when none is installed.
 absl::Status CheckCall();
+
+// A copy of the installed check, to be asked on another thread (the leader
+// of a group commit); empty when none is installed.
+std::function<absl::Status()> CurrentCallCheck();
 
 }  // namespace snapshotter
 

@@ -136,7 +136,8 @@ bool SnapshotDirs::HoldsNoData(const std::string& path) {
   return true;
 }
 
-absl::Status SnapshotDirs::Install(const std::string& temp, int64_t id) const {
+absl::Status SnapshotDirs::Install(const std::string& temp, int64_t id,
+                                  bool sync) const {
   std::string target = SnapshotPath(id);
   struct stat st;
   if (lstat(target.c_str(), &st) == 0 && HoldsNoData(target)) {
@@ -157,7 +158,7 @@ absl::Status SnapshotDirs::Install(const std::string& temp, int64_t id) const {
   if (rename(temp.c_str(), target.c_str()) != 0) {
     return base::ErrnoError("rename " + temp + " to", target, errno);
   }
-  return SyncDir(SnapshotsDir());
+  return sync ? SyncDir(SnapshotsDir()) : absl::OkStatus();
 }
 
 absl::StatusOr<SnapshotDirs::Listing> SnapshotDirs::List() const {

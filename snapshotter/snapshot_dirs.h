@@ -57,10 +57,13 @@ class SnapshotDirs {
   std::string QuarantineDir() const;
   std::string StoreIdPath() const;
 
-  // Renames a temp dir to snapshots/<id> and syncs snapshots/. A directory
-  // already there (a rolled-back creation whose removal failed) is moved to
-  // quarantine first, never deleted.
-  absl::Status Install(const std::string& temp, int64_t id) const;
+  // Renames a temp dir to snapshots/<id> and, with `sync`, syncs
+  // snapshots/ (without it the caller must sync snapshots/ before it
+  // records the snapshot: a group commit does it once per batch). A
+  // directory already there (a rolled-back creation whose removal failed)
+  // is moved to quarantine first, never deleted.
+  absl::Status Install(const std::string& temp, int64_t id,
+                       bool sync = true) const;
 
   // The entries of snapshots/, by kind (full paths except `ids`).
   struct Listing {

@@ -29,6 +29,25 @@ absl::Status ValidateKeyAndParent(absl::string_view key,
   return ValidateLabels(labels);
 }
 
+// Infos of `parent` and its ancestors, closest first, read in `tx`: for a
+// parent committed earlier in the same batch, which the index does not
+// hold yet.
+absl::StatusOr<std::vector<Info>> ParentInfosInTx(Transaction& tx,
+                                                  absl::string_view parent) {
+  std::vector<Info> parents;
+  std::string key(parent);
+  constexpr size_t kMaxDepth = 1 << 16;  // guards a corrupt cycle
+  while (!key.empty()) {
+    if (parents.size() >= kMaxDepth) {
+      return absl::DataLossError("metadata database: parent chain too deep");
+    }
+    ASSIGN_OR_RETURN(InfoRecord rec, GetInfo(tx, key));
+    key = rec.info.parent;
+    parents.push_back(std::move(rec.info));
+  }
+  return parents;
+}
+
 }  // namespace
 
 Snapshotter::Snapshotter(Options options, std::unique_ptr<MetaStore> store,
@@ -36,6 +55,8 @@ Snapshotter::Snapshotter(Options options, std::unique_ptr<MetaStore> store,
     : options_(std::move(options)),
       dirs_(options_.root),
       store_(std::move(store)),
+      committer_(store_.get(),
+                 [this] { return SyncDir(dirs_.SnapshotsDir()); }),
       lock_fd_(lock_fd),
       index_off_(KernelOverlayHasIndex()) {}
 
@@ -71,14 +92,15 @@ absl::StatusOr<std::unique_ptr<Snapshotter>> Snapshotter::Open(
 absl::Status Snapshotter::Mutate(
     const std::function<absl::Status(Transaction&)>& fn,
     const std::function<void()>& on_rollback,
-    const std::function<void()>& on_commit) {
-  return store_->Update(
-      [&](Transaction& tx) -> absl::Status {
-        // A client that gave up while this call waited gets no change.
-        RETURN_IF_ERROR(CheckCall());
-        return fn(tx);
-      },
-      on_rollback, on_commit);
+    const std::function<void()>& on_commit, bool installs) {
+  Mutation m;
+  // A client that gave up while this call waited gets no change.
+  m.check = CurrentCallCheck();
+  m.apply = fn;
+  m.on_rollback = on_rollback;
+  m.on_commit = on_commit;
+  m.needs_flush = installs;
+  return committer_.Run(m);
 }
 
 absl::StatusOr<std::vector<Mount>> Snapshotter::Prepare(
@@ -114,8 +136,20 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::CreateSnapshot(
   created.info.kind = kind;
   created.info.created = created.info.updated = StoredTime(options_.now());
   created.info.labels = StoredLabels(labels);
+  // The directory is made and flushed before the store is taken (new-*
+  // directories are never swept while the daemon runs); its fs/ takes the
+  // parent's owner and mode.
+  int64_t owner_id = 0;
+  if (auto p = index_.Get(parent); p.ok() && p->info.kind == Kind::kCommitted) {
+    owner_id = p->id;
+  }
+  auto make_temp = [&](int64_t parent_id) {
+    return dirs_.CreateTemp(kind == Kind::kActive,
+                            parent_id == 0 ? "" : dirs_.FsPath(parent_id));
+  };
+  ASSIGN_OR_RETURN(std::string temp, make_temp(owner_id));
   std::vector<Mount> mounts;
-  std::string made;  // the directory this transaction made
+  std::string installed;  // snapshots/<id> once renamed there
   absl::Status s = Mutate(
       [&](Transaction& tx) -> absl::Status {
         ASSIGN_OR_RETURN(
@@ -123,26 +157,39 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::CreateSnapshot(
             snapshotter::CreateSnapshot(tx, kind, key, parent, labels,
                                         created.info.created));
         created.id = rec.id;
-        // Under the store's lock the index equals the database, so the
-        // parents' infos come from it. Everything that can refuse the
-        // snapshot comes before the filesystem work.
-        ASSIGN_OR_RETURN(IndexedChain chain, index_.ChainOf(parent));
-        ASSIGN_OR_RETURN(mounts, MountsOf(created.info, rec, chain.parents));
-        std::string parent_fs =
-            rec.parent_ids.empty() ? "" : dirs_.FsPath(rec.parent_ids[0]);
-        ASSIGN_OR_RETURN(std::string temp,
-                         dirs_.CreateTemp(kind == Kind::kActive, parent_fs));
-        made = temp;
-        RETURN_IF_ERROR(dirs_.Install(temp, rec.id));
-        made = dirs_.SnapshotPath(rec.id);
+        // The parents' infos come from the index, or from the transaction
+        // for a parent committed earlier in the same batch. Everything that
+        // can refuse the snapshot comes before the filesystem work.
+        std::vector<Info> parents;
+        if (auto chain = index_.ChainOf(parent);
+            chain.ok() && chain->parent_ids == rec.parent_ids) {
+          parents = std::move(chain->parents);
+        } else {
+          ASSIGN_OR_RETURN(parents, ParentInfosInTx(tx, parent));
+        }
+        ASSIGN_OR_RETURN(mounts, MountsOf(created.info, rec, parents));
+        int64_t parent_id = rec.parent_ids.empty() ? 0 : rec.parent_ids[0];
+        if (parent_id != owner_id) {
+          // The parent changed since the directory was made: make it again
+          // with the right owner.
+          RemoveAll(temp).IgnoreError();
+          ASSIGN_OR_RETURN(temp, make_temp(parent_id));
+          owner_id = parent_id;
+        }
+        RETURN_IF_ERROR(dirs_.Install(temp, rec.id, /*sync=*/false));
+        installed = dirs_.SnapshotPath(rec.id);
         return absl::OkStatus();
       },
       // Under the store's lock: the id goes back to SQLite for reuse.
       [&] {
-        if (!made.empty()) RemoveAll(made).IgnoreError();
+        if (!installed.empty()) RemoveAll(installed).IgnoreError();
+        installed.clear();
       },
-      [&] { index_.Put(created); });
-  if (!s.ok()) return s;
+      [&] { index_.Put(created); }, /*installs=*/true);
+  if (!s.ok()) {
+    if (installed.empty()) RemoveAll(temp).IgnoreError();  // still ours
+    return s;
+  }
   return mounts;
 }
 
@@ -173,15 +220,17 @@ absl::Status Snapshotter::CreateRemoteLayer(absl::string_view parent,
         ASSIGN_OR_RETURN(created.id,
                          CreateCommitted(tx, layer.name, parent, layer.labels,
                                          created.info.created));
-        RETURN_IF_ERROR(dirs_.Install(temp, created.id));
+        RETURN_IF_ERROR(dirs_.Install(temp, created.id, /*sync=*/false));
         installed = dirs_.SnapshotPath(created.id);
         return absl::OkStatus();
       },
       [&] {
         if (!installed.empty()) RemoveAll(installed).IgnoreError();
+        installed.clear();
       },
-      [&] { index_.Put(created); });
-  if (!s.ok()) RemoveAll(temp).IgnoreError();  // not installed: still ours
+      [&] { index_.Put(created); }, /*installs=*/true);
+  // Not installed: still ours.
+  if (!s.ok() && installed.empty()) RemoveAll(temp).IgnoreError();
   if (absl::IsAlreadyExists(s)) return absl::OkStatus();  // committed before
   return s;
 }
@@ -250,7 +299,8 @@ absl::Status Snapshotter::Commit(absl::string_view name, absl::string_view key,
       [&] {
         index_.Erase(key);
         index_.Put(committed);
-      });
+      },
+      /*installs=*/false);
 }
 
 absl::Status Snapshotter::Remove(absl::string_view key) {
@@ -264,7 +314,7 @@ absl::Status Snapshotter::Remove(absl::string_view key) {
         removing_.insert(id);  // Cleanup leaves it to us
         return absl::OkStatus();
       },
-      nullptr, [&] { index_.Erase(key); });
+      nullptr, [&] { index_.Erase(key); }, /*installs=*/false);
   if (!s.ok()) {
     absl::MutexLock lock(&removing_mu_);
     removing_.erase(id);
@@ -302,7 +352,7 @@ absl::StatusOr<Info> Snapshotter::Update(
                          UpdateInfo(tx, info, fieldpaths, now, owned));
         return absl::OkStatus();
       },
-      nullptr, [&] { index_.ReplaceInfo(updated); }));
+      nullptr, [&] { index_.ReplaceInfo(updated); }, /*installs=*/false));
   return updated;
 }
 

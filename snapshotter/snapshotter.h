@@ -19,6 +19,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "snapshotter/filters.h"
+#include "snapshotter/group_commit.h"
 #include "snapshotter/metastore.h"
 #include "snapshotter/remote_layers.h"
 #include "snapshotter/snapshot_dirs.h"
@@ -87,11 +88,13 @@ class Snapshotter {
  private:
   Snapshotter(Options options, std::unique_ptr<MetaStore> store, int lock_fd);
 
-  // store_->Update after the call check (call_check.h): a call whose client
-  // gave up while it waited for the store changes nothing.
+  // Runs `fn` in the next group commit (group_commit.h), after the call
+  // check (call_check.h): a call whose client gave up while it waited for
+  // the store changes nothing. `installs`: fn renames a directory into
+  // snapshots/, which the batch syncs once before its COMMIT.
   absl::Status Mutate(const std::function<absl::Status(Transaction&)>& fn,
                       const std::function<void()>& on_rollback,
-                      const std::function<void()>& on_commit);
+                      const std::function<void()>& on_commit, bool installs);
   absl::StatusOr<std::vector<Mount>> CreateSnapshot(Kind kind,
                                                     absl::string_view key,
                                                     absl::string_view parent,
@@ -114,6 +117,7 @@ class Snapshotter {
   Options options_;
   SnapshotDirs dirs_;
   std::unique_ptr<MetaStore> store_;
+  GroupCommitter committer_;
   // Every record, as of the last durable commit.
   SnapshotIndex index_;
   const int lock_fd_;  // holds <root>/lock
