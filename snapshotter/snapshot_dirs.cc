@@ -95,7 +95,7 @@ std::string SnapshotDirs::WorkPath(int64_t id) const {
 }
 
 absl::StatusOr<std::string> SnapshotDirs::CreateTemp(
-    bool with_work, const std::string& parent_fs) const {
+    bool with_work, const std::string& parent_fs, bool sync) const {
   std::string tmpl = SnapshotsDir() + "/new-XXXXXX";
   if (mkdtemp(tmpl.data()) == nullptr) {
     return base::ErrnoError("mkdtemp", tmpl, errno);
@@ -114,7 +114,7 @@ absl::StatusOr<std::string> SnapshotDirs::CreateTemp(
     }
   }
   // The entries must be durable before the rename makes them a snapshot.
-  if (s.ok()) s = SyncDir(tmpl);
+  if (s.ok() && sync) s = SyncDir(tmpl);
   if (!s.ok()) {
     RemoveAll(tmpl).IgnoreError();
     return s;

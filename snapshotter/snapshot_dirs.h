@@ -48,11 +48,13 @@ class SnapshotDirs {
   std::string FsPath(int64_t id) const;
   std::string WorkPath(int64_t id) const;
 
-  // Creates snapshots/new-XXXXXX with fs/ (and work/ when `with_work`).
-  // fs/ takes the owner and mode of `parent_fs` when given (as containerd
-  // does), else 0755.
+  // Creates snapshots/new-XXXXXX with fs/ (and work/ when `with_work`),
+  // synced unless `sync` is false (the caller then syncs it, e.g. with
+  // SyncTree after filling it). fs/ takes the owner and mode of `parent_fs`
+  // when given (as containerd does), else 0755.
   absl::StatusOr<std::string> CreateTemp(bool with_work,
-                                         const std::string& parent_fs) const;
+                                         const std::string& parent_fs,
+                                         bool sync = true) const;
 
   std::string QuarantineDir() const;
   std::string StoreIdPath() const;

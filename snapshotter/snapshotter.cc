@@ -198,10 +198,10 @@ absl::Status Snapshotter::CreateRemoteLayer(absl::string_view parent,
   RETURN_IF_ERROR(ValidateKey(layer.name, "target"));
   RETURN_IF_ERROR(ValidateLabels(layer.labels));
   // Fill and flush the directory before taking the store's lock; new-*
-  // directories are never swept while the daemon runs. Only what Populate
-  // wrote is flushed, not the whole filesystem.
-  ASSIGN_OR_RETURN(std::string temp,
-                   dirs_.CreateTemp(/*with_work=*/false, ""));
+  // directories are never swept while the daemon runs. Only the directory
+  // and what Populate wrote are flushed (SyncTree), not the filesystem.
+  ASSIGN_OR_RETURN(std::string temp, dirs_.CreateTemp(/*with_work=*/false, "",
+                                                      /*sync=*/false));
   absl::Status s = options_.remote->Populate(temp + "/fs", parent, layer);
   if (s.ok()) s = SyncTree(temp);
   if (!s.ok()) {
