@@ -183,25 +183,37 @@ absl::StatusOr<SnapshotRecord> GetSnapshot(Transaction& tx,
   return SnapshotRecord{row.id, row.kind, std::move(chain)};
 }
 
+namespace {
+
+// The columns RecordOfRow reads, for a WHERE or ORDER BY to follow.
+constexpr const char* kRecordSelect =
+    "SELECT s.id, s.key, s.kind, s.created_ns, s.updated_ns, s.size, "
+    "s.inodes, IFNULL(p.key, '') FROM snapshots s "
+    "LEFT JOIN snapshots p ON p.id = s.parent_id";
+
+// A snapshot record (no labels) from a row of kRecordSelect.
+InfoRecord RecordOfRow(const Statement& st) {
+  InfoRecord r;
+  r.id = st.ColumnInt64(0);
+  r.info.name = st.ColumnText(1);
+  r.info.kind = static_cast<Kind>(st.ColumnInt64(2));
+  r.info.created = FromNs(st.ColumnInt64(3));
+  r.info.updated = FromNs(st.ColumnInt64(4));
+  r.usage.size = st.ColumnInt64(5);
+  r.usage.inodes = st.ColumnInt64(6);
+  r.info.parent = st.ColumnText(7);
+  return r;
+}
+
+}  // namespace
+
 absl::StatusOr<InfoRecord> GetInfo(Transaction& tx, absl::string_view key) {
-  ASSIGN_OR_RETURN(
-      Statement st,
-      tx.Prepare(
-          "SELECT s.id, s.kind, s.created_ns, s.updated_ns, s.size, s.inodes, "
-          "IFNULL(p.key, '') FROM snapshots s "
-          "LEFT JOIN snapshots p ON p.id = s.parent_id WHERE s.key = ?"));
+  ASSIGN_OR_RETURN(Statement st,
+                   tx.Prepare(absl::StrCat(kRecordSelect, " WHERE s.key = ?")));
   st.Bind(1, key);
   ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row) return NotFound(key);
-  InfoRecord r;
-  r.id = st.ColumnInt64(0);
-  r.info.name = std::string(key);
-  r.info.kind = static_cast<Kind>(st.ColumnInt64(1));
-  r.info.created = FromNs(st.ColumnInt64(2));
-  r.info.updated = FromNs(st.ColumnInt64(3));
-  r.usage.size = st.ColumnInt64(4);
-  r.usage.inodes = st.ColumnInt64(5);
-  r.info.parent = st.ColumnText(6);
+  InfoRecord r = RecordOfRow(st);
   ASSIGN_OR_RETURN(r.info.labels, ReadLabels(tx, r.id));
   return r;
 }
@@ -267,21 +279,11 @@ absl::Status WalkRecords(
   }
   ASSIGN_OR_RETURN(
       Statement st,
-      tx.Prepare("SELECT s.id, s.key, s.kind, s.created_ns, s.updated_ns, "
-                 "s.size, s.inodes, IFNULL(p.key, '') FROM snapshots s "
-                 "LEFT JOIN snapshots p ON p.id = s.parent_id ORDER BY s.key"));
+      tx.Prepare(absl::StrCat(kRecordSelect, " ORDER BY s.key")));
   while (true) {
     ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) break;
-    InfoRecord r;
-    r.id = st.ColumnInt64(0);
-    r.info.name = st.ColumnText(1);
-    r.info.kind = static_cast<Kind>(st.ColumnInt64(2));
-    r.info.created = FromNs(st.ColumnInt64(3));
-    r.info.updated = FromNs(st.ColumnInt64(4));
-    r.usage.size = st.ColumnInt64(5);
-    r.usage.inodes = st.ColumnInt64(6);
-    r.info.parent = st.ColumnText(7);
+    InfoRecord r = RecordOfRow(st);
     if (auto it = labels.find(r.id); it != labels.end()) {
       r.info.labels = std::move(it->second);
     }
