@@ -1,7 +1,6 @@
 // Group commit over the metadata store.
 #include "snapshotter/group_commit.h"
 
-#include <algorithm>
 #include <vector>
 
 #include "base/status_macros.h"
@@ -19,7 +18,15 @@ absl::Status GroupCommitter::Run(const Mutation& m) {
     }
     if (self.done) return self.status;
     leading_ = true;
-    size_t n = std::min(queue_.size(), kMaxBatch);
+    // The longest prefix of the queue with at most one installing member.
+    size_t n = 0;
+    bool installing = false;
+    for (; n < queue_.size() && n < kMaxBatch; ++n) {
+      if (queue_[n]->m->installs) {
+        if (installing) break;
+        installing = true;
+      }
+    }
     batch.assign(queue_.begin(), queue_.begin() + n);
     queue_.erase(queue_.begin(), queue_.begin() + n);
   }
@@ -53,7 +60,7 @@ void GroupCommitter::RunBatch(const std::vector<Pending*>& batch) {
           RETURN_IF_ERROR(tx.Exec("RELEASE member"));
           in_flight = nullptr;
           applied.push_back(p);
-          flush = flush || p->m->needs_flush;
+          flush = flush || p->m->installs;
         }
         if (flush && flush_) RETURN_IF_ERROR(flush_());
         return absl::OkStatus();

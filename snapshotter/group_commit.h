@@ -4,7 +4,9 @@
 // savepoint (a refused mutation is rolled back alone and gets its own
 // error), runs the batch's flush (e.g. the fsync of the directory the
 // members renamed into) once, commits with one fsync, and then wakes the
-// others. Every caller returns only after its batch's durable commit; if
+// others (at most one member per batch installs a directory: see
+// Mutation::installs). Every caller returns only after its batch's durable
+// commit; if
 // the flush or the COMMIT fails, every member of the batch fails with that
 // error and nothing of the batch is kept.
 #ifndef SNAPSHOTTER_GROUP_COMMIT_H_
@@ -35,8 +37,12 @@ struct Mutation {
   // Runs after the durable COMMIT, under the store's lock, in batch order;
   // no I/O. May be empty.
   std::function<void()> on_commit;
-  // The batch's flush must run before its COMMIT.
-  bool needs_flush = false;
+  // The mutation installs a new snapshot directory: the batch's flush must
+  // run before its COMMIT. A batch holds at most one such member, so that
+  // a crash before the COMMIT leaves at most one directory beyond the ids
+  // the database handed out, which recovery (store_recovery.h) recognises
+  // as an interrupted creation.
+  bool installs = false;
 };
 
 class GroupCommitter {

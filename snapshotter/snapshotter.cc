@@ -99,7 +99,7 @@ absl::Status Snapshotter::Mutate(
   m.apply = fn;
   m.on_rollback = on_rollback;
   m.on_commit = on_commit;
-  m.needs_flush = installs;
+  m.installs = installs;
   return committer_.Run(m);
 }
 
