@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -107,6 +108,42 @@ TEST_F(EngineTest, CallWhoseClientGaveUpChangesNothing) {
   EXPECT_EQ(Dump(*sn_), before);
   // Nothing was left behind on disk for the refused creation.
   EXPECT_EQ(access((root_ + "/snapshots/2").c_str(), F_OK), -1);
+}
+
+TEST_F(EngineTest, ConcurrentChainsShareBatchesAndMatchTheDatabase) {
+  // Each thread builds a chain of committed layers and a view on it while
+  // the others do the same: their mutations meet in group commits.
+  constexpr int kThreads = 6;
+  constexpr int kDepth = 5;
+  std::vector<std::thread> threads;
+  std::vector<absl::Status> errors(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::string parent;
+      for (int d = 0; d < kDepth && errors[t].ok(); ++d) {
+        std::string active = absl::StrCat("t", t, "-active-", d);
+        std::string layer = absl::StrCat("t", t, "-layer-", d);
+        absl::Status s = sn_->Prepare(active, parent, {}).status();
+        if (s.ok()) s = sn_->Commit(layer, active, {{"d", std::to_string(d)}});
+        if (!s.ok()) errors[t] = s;
+        parent = layer;
+      }
+      if (errors[t].ok()) {
+        errors[t] = sn_->View(absl::StrCat("t", t, "-view"), parent, {}).status();
+      }
+      if (errors[t].ok() && t % 2 == 0) {
+        errors[t] = sn_->Remove(absl::StrCat("t", t, "-view"));
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (const absl::Status& s : errors) EXPECT_TRUE(s.ok()) << s;
+  std::vector<std::string> live = Dump(*sn_);
+  EXPECT_EQ(live.size(), static_cast<size_t>(kThreads * kDepth + kThreads / 2));
+  Reopen();
+  EXPECT_EQ(Dump(*sn_), live);
+  auto mounts = sn_->Mounts("t1-view");
+  ASSERT_TRUE(mounts.ok()) << mounts.status();
 }
 
 }  // namespace
