@@ -333,6 +333,15 @@ absl::Status MetaStore::View(
   return ReadIn(reader_, reader_cache_.get(), fn);
 }
 
+void MetaStore::ReleaseMemory() {
+  {
+    absl::MutexLock lock(&read_mu_);
+    if (reader_ != nullptr) sqlite3_db_release_memory(reader_);
+  }
+  absl::MutexLock lock(&mu_);
+  sqlite3_db_release_memory(db_);
+}
+
 absl::Status MetaStore::ReadIn(
     sqlite3* db, StatementCache* cache,
     const std::function<absl::Status(Transaction&)>& fn) {

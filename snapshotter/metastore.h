@@ -134,6 +134,10 @@ class MetaStore {
   // Runs `fn` in a read transaction.
   absl::Status View(const std::function<absl::Status(Transaction&)>& fn);
 
+  // Frees the page caches of both connections (e.g. after the whole
+  // database was read once into memory).
+  void ReleaseMemory();
+
  private:
   explicit MetaStore(sqlite3* db)
       : db_(db), cache_(std::make_unique<StatementCache>(db)) {}

@@ -4,6 +4,7 @@
 // snapshotter_cleanup.cc.
 #include "snapshotter/snapshotter.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <utility>
@@ -86,6 +87,10 @@ absl::StatusOr<std::unique_ptr<Snapshotter>> Snapshotter::Open(
   RETURN_IF_ERROR(sn->SweepLeftovers(opened->migrated_from_v1));
   RETURN_IF_ERROR(sn->store_->View(
       [&](Transaction& tx) { return sn->index_.Load(tx); }));
+  // Reads are served from the index from now on: the pages the load read
+  // and the heap its temporaries used go back.
+  sn->store_->ReleaseMemory();
+  malloc_trim(0);
   return sn;
 }
 
