@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "base/status_macros.h"
 #include "glog/logging.h"
 #include "snapshotter/guest_pull/guest_pull_layers.h"
 #include "snapshotter/guest_pull/labels.h"
@@ -120,7 +121,7 @@ absl::Status RunDaemon(const config::Config& cfg) {
   std::atomic<Snapshotter*> open_snapshotter{nullptr};
   std::unique_ptr<MetricsExporter> metrics;
   if (!cfg.metrics.address.empty()) {
-    auto exporter = MetricsExporter::Start(
+    ASSIGN_OR_RETURN(metrics, MetricsExporter::Start(
         cfg.metrics.address,
         [&open_snapshotter]()
             -> absl::StatusOr<std::map<std::string, int64_t>> {
@@ -129,9 +130,7 @@ absl::Status RunDaemon(const config::Config& cfg) {
             return absl::UnavailableError("snapshotter not open yet");
           }
           return sn->CountByKind(guest_pull::kLabelGuestPulled);
-        });
-    if (!exporter.ok()) return exporter.status();
-    metrics = *std::move(exporter);
+        }));
     metrics->AddScrapeGauge(
         "guest_pull_undeletable_entries",
         "Entries under snapshots/ that could not be deleted or moved aside; "
@@ -155,19 +154,17 @@ absl::Status RunDaemon(const config::Config& cfg) {
 
   // Always installed: even with guest pull disabled, layers pulled for the
   // guest earlier must keep getting guest-pull mounts, never an empty rootfs.
-  auto guest_pull =
-      guest_pull::GuestPullLayers::Create(cfg.guest_pull, cfg.root, metrics.get());
-  if (!guest_pull.ok()) return guest_pull.status();
+  ASSIGN_OR_RETURN(auto guest_pull_layers,
+                   guest_pull::GuestPullLayers::Create(cfg.guest_pull, cfg.root,
+                                                       metrics.get()));
 
   Snapshotter::Options options;
   options.root = cfg.root;
-  options.remote = guest_pull->get();
-  auto opened = Snapshotter::Open(options);
-  if (!opened.ok()) return opened.status();
-  snapshotter = *std::move(opened);
+  options.remote = guest_pull_layers.get();
+  ASSIGN_OR_RETURN(snapshotter, Snapshotter::Open(options));
   open_snapshotter.store(snapshotter.get());
 
-  if (absl::Status s = PrepareSocketPath(cfg.address); !s.ok()) return s;
+  RETURN_IF_ERROR(PrepareSocketPath(cfg.address));
   SnapshotsService service(snapshotter.get(), metrics.get());
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix:" + cfg.address,

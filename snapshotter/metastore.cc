@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 
 namespace snapshotter {
 namespace {
@@ -57,12 +58,60 @@ CREATE TABLE removals (
 }  // namespace
 
 Statement::Statement(Statement&& other) noexcept
-    : db_(other.db_), stmt_(other.stmt_), bind_status_(other.bind_status_) {
+    : db_(other.db_),
+      stmt_(other.stmt_),
+      cache_(other.cache_),
+      bind_status_(other.bind_status_) {
   other.stmt_ = nullptr;
 }
 
 Statement::~Statement() {
-  if (stmt_ != nullptr) sqlite3_finalize(stmt_);
+  if (stmt_ == nullptr) return;
+  if (cache_ != nullptr) {
+    cache_->Return(stmt_);
+  } else {
+    sqlite3_finalize(stmt_);
+  }
+}
+
+StatementCache::~StatementCache() {
+  for (auto& [sql, entry] : entries_) sqlite3_finalize(entry.stmt);
+}
+
+absl::StatusOr<Statement> StatementCache::Take(absl::string_view sql) {
+  auto [it, inserted] = entries_.try_emplace(sql);
+  Entry& entry = it->second;
+  if (!inserted && entry.lent) {
+    // A nested use of the same statement: a private, finalized copy.
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()),
+                           &stmt, nullptr) != SQLITE_OK) {
+      return SqliteError(db_, absl::StrCat("prepare \"", sql, "\""));
+    }
+    return Statement(db_, stmt);
+  }
+  if (inserted) {
+    if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                           SQLITE_PREPARE_PERSISTENT, &entry.stmt,
+                           nullptr) != SQLITE_OK) {
+      absl::Status s = SqliteError(db_, absl::StrCat("prepare \"", sql, "\""));
+      sqlite3_finalize(entry.stmt);
+      entries_.erase(it);
+      return s;
+    }
+  }
+  entry.lent = true;
+  lent_[entry.stmt] = &entry;
+  return Statement(db_, entry.stmt, this);
+}
+
+void StatementCache::Return(sqlite3_stmt* stmt) {
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  auto it = lent_.find(stmt);
+  if (it == lent_.end()) return;
+  it->second->lent = false;
+  lent_.erase(it);
 }
 
 Statement& Statement::Bind(int index, absl::string_view text) {
@@ -102,11 +151,7 @@ absl::StatusOr<bool> Statement::Step() {
   return SqliteError(db_, "step");
 }
 
-absl::Status Statement::Run() {
-  absl::StatusOr<bool> row = Step();
-  if (!row.ok()) return row.status();
-  return absl::OkStatus();
-}
+absl::Status Statement::Run() { return Step().status(); }
 
 std::string Statement::ColumnText(int index) const {
   const unsigned char* text = sqlite3_column_text(stmt_, index);
@@ -124,6 +169,7 @@ bool Statement::ColumnIsNull(int index) const {
 }
 
 absl::StatusOr<Statement> Transaction::Prepare(absl::string_view sql) {
+  if (cache_ != nullptr) return cache_->Take(sql);
   sqlite3_stmt* stmt = nullptr;
   if (sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt,
                          nullptr) != SQLITE_OK) {
@@ -202,36 +248,37 @@ absl::StatusOr<std::unique_ptr<MetaStore>> MetaStore::Open(
   sqlite3_busy_timeout(reader, 10000);
   absl::MutexLock lock(&store->read_mu_);
   store->reader_ = reader;
+  store->reader_cache_ = std::make_unique<StatementCache>(reader);
   return store;
 }
 
 MetaStore::~MetaStore() {
   {
     absl::MutexLock lock(&read_mu_);
+    reader_cache_.reset();  // finalized before their connection closes
     if (reader_ != nullptr) sqlite3_close_v2(reader_);
   }
   absl::MutexLock lock(&mu_);
+  cache_.reset();
   sqlite3_close_v2(db_);
 }
 
 absl::StatusOr<int64_t> ReadSchemaVersion(Transaction& tx) {
-  absl::StatusOr<Statement> st = tx.Prepare("PRAGMA user_version");
-  if (!st.ok()) return st.status();
-  absl::StatusOr<bool> row = st->Step();
-  if (!row.ok()) return row.status();
-  return *row ? st->ColumnInt64(0) : 0;
+  ASSIGN_OR_RETURN(Statement st, tx.Prepare("PRAGMA user_version"));
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  return row ? st.ColumnInt64(0) : 0;
 }
 
 absl::Status MetaStore::Migrate() {
   absl::MutexLock lock(&mu_);
+  // Uncached: the schema may change below, and these run once.
   Transaction tx(db_);
   // The version is checked before anything is written: a newer database is
   // left exactly as it is.
-  absl::StatusOr<int64_t> version = ReadSchemaVersion(tx);
-  if (!version.ok()) return version.status();
-  if (*version > kSchemaVersion) {
+  ASSIGN_OR_RETURN(int64_t version, ReadSchemaVersion(tx));
+  if (version > kSchemaVersion) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "metadata schema version ", *version,
+        "metadata schema version ", version,
         " is newer than this daemon supports (", kSchemaVersion,
         "); run a newer containerd-guest-pull-grpc"));
   }
@@ -239,11 +286,11 @@ absl::Status MetaStore::Migrate() {
   for (const char* pragma :
        {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
         "PRAGMA foreign_keys=ON"}) {
-    if (absl::Status s = tx.Exec(pragma); !s.ok()) return s;
+    RETURN_IF_ERROR(tx.Exec(pragma));
   }
-  if (*version == kSchemaVersion) return absl::OkStatus();
-  if (absl::Status s = tx.Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
-  absl::Status s = *version < 1 ? tx.Exec(kSchemaV1) : absl::OkStatus();
+  if (version == kSchemaVersion) return absl::OkStatus();
+  RETURN_IF_ERROR(tx.Exec("BEGIN IMMEDIATE"));
+  absl::Status s = version < 1 ? tx.Exec(kSchemaV1) : absl::OkStatus();
   if (s.ok()) s = tx.Exec(kSchemaV2);
   if (s.ok()) {
     s = tx.Exec(absl::StrCat("PRAGMA user_version=", kSchemaVersion));
@@ -255,26 +302,24 @@ absl::Status MetaStore::Migrate() {
   return tx.Exec("COMMIT");
 }
 
-absl::Status MetaStore::RunInTransaction(
-    absl::string_view begin,
+absl::Status MetaStore::Update(
     const std::function<absl::Status(Transaction&)>& fn,
-    const std::function<void()>& on_rollback) {
+    const std::function<void()>& on_rollback,
+    const std::function<void()>& on_commit) {
   absl::MutexLock lock(&mu_);
-  Transaction tx(db_);
-  if (absl::Status s = tx.Exec(begin); !s.ok()) return s;
+  Transaction tx(db_, cache_.get());
+  RETURN_IF_ERROR(tx.Exec("BEGIN IMMEDIATE"));
   absl::Status s = fn(tx);
   if (s.ok()) s = tx.Exec("COMMIT");
   if (!s.ok()) {
+    // After a failed COMMIT SQLite may have rolled back already; a second
+    // ROLLBACK then fails harmlessly.
     tx.Exec("ROLLBACK").IgnoreError();
     if (on_rollback) on_rollback();
+    return s;
   }
-  return s;
-}
-
-absl::Status MetaStore::Update(
-    const std::function<absl::Status(Transaction&)>& fn,
-    const std::function<void()>& on_rollback) {
-  return RunInTransaction("BEGIN IMMEDIATE", fn, on_rollback);
+  if (on_commit) on_commit();
+  return absl::OkStatus();
 }
 
 absl::Status MetaStore::View(
@@ -283,15 +328,25 @@ absl::Status MetaStore::View(
   if (reader_ == nullptr) {
     // A store opened kReadOnly has one connection, the main one.
     absl::MutexLock main_lock(&mu_);
-    return ReadIn(db_, fn);
+    return ReadIn(db_, cache_.get(), fn);
   }
-  return ReadIn(reader_, fn);
+  return ReadIn(reader_, reader_cache_.get(), fn);
+}
+
+void MetaStore::ReleaseMemory() {
+  {
+    absl::MutexLock lock(&read_mu_);
+    if (reader_ != nullptr) sqlite3_db_release_memory(reader_);
+  }
+  absl::MutexLock lock(&mu_);
+  sqlite3_db_release_memory(db_);
 }
 
 absl::Status MetaStore::ReadIn(
-    sqlite3* db, const std::function<absl::Status(Transaction&)>& fn) {
-  Transaction tx(db);
-  if (absl::Status s = tx.Exec("BEGIN"); !s.ok()) return s;
+    sqlite3* db, StatementCache* cache,
+    const std::function<absl::Status(Transaction&)>& fn) {
+  Transaction tx(db, cache);
+  RETURN_IF_ERROR(tx.Exec("BEGIN"));
   absl::Status s = fn(tx);
   tx.Exec(s.ok() ? "COMMIT" : "ROLLBACK").IgnoreError();
   return s;

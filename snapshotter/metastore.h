@@ -9,8 +9,10 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -21,10 +23,14 @@ struct sqlite3_stmt;
 
 namespace snapshotter {
 
-// A prepared SQL statement; bind parameters are 1-based.
+class StatementCache;
+
+// A prepared SQL statement; bind parameters are 1-based. One taken from a
+// StatementCache goes back to it (reset) when destroyed, else finalized.
 class Statement {
  public:
-  Statement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  Statement(sqlite3* db, sqlite3_stmt* stmt, StatementCache* cache = nullptr)
+      : db_(db), stmt_(stmt), cache_(cache) {}
   Statement(Statement&& other) noexcept;
   Statement& operator=(Statement&&) = delete;
   Statement(const Statement&) = delete;
@@ -46,13 +52,41 @@ class Statement {
  private:
   sqlite3* db_;
   sqlite3_stmt* stmt_;
+  StatementCache* cache_;
   absl::Status bind_status_;
+};
+
+// The prepared statements of one connection, by SQL text: each statement is
+// prepared once and reused (reset) afterwards. Guarded by the lock of its
+// connection. A statement already lent out (a nested use of the same SQL)
+// is prepared afresh for the nested user and finalized after it.
+class StatementCache {
+ public:
+  explicit StatementCache(sqlite3* db) : db_(db) {}
+  StatementCache(const StatementCache&) = delete;
+  StatementCache& operator=(const StatementCache&) = delete;
+  ~StatementCache();
+
+  absl::StatusOr<Statement> Take(absl::string_view sql);
+  // Called by a Statement of this cache when it is destroyed.
+  void Return(sqlite3_stmt* stmt);
+
+ private:
+  struct Entry {
+    sqlite3_stmt* stmt = nullptr;
+    bool lent = false;
+  };
+  sqlite3* db_;
+  absl::flat_hash_map<std::string, Entry> entries_;
+  absl::flat_hash_map<sqlite3_stmt*, Entry*> lent_;
 };
 
 // A live transaction handed to the function given to Update()/View().
 class Transaction {
  public:
-  explicit Transaction(sqlite3* db) : db_(db) {}
+  explicit Transaction(sqlite3* db, StatementCache* cache = nullptr)
+      : db_(db), cache_(cache) {}
+  // Cached when the transaction has a cache (those of a MetaStore do).
   absl::StatusOr<Statement> Prepare(absl::string_view sql);
   absl::Status Exec(absl::string_view sql);
   int64_t LastInsertId() const;
@@ -60,12 +94,12 @@ class Transaction {
 
  private:
   sqlite3* db_;
+  StatementCache* cache_;
 };
 
 // PRAGMA user_version: the schema version (0 for an empty database).
 absl::StatusOr<int64_t> ReadSchemaVersion(Transaction& tx);
 
-// Owns the connection. Transactions are serialized by a mutex.
 // Owns two connections: writes are serialized on one, reads (View) on a
 // read-only other, so reads never wait behind a write (WAL mode).
 class MetaStore {
@@ -91,26 +125,34 @@ class MetaStore {
   // runs whenever the transaction did not commit (fn failed or COMMIT
   // failed), still under the store's lock: undo filesystem work there, since
   // ids of a rolled-back transaction are handed out again at once.
+  // `on_commit`, if given, runs after a durable COMMIT, still under the
+  // store's lock, so that what it records (the in-memory index) follows the
+  // database in commit order; it must do no I/O.
   absl::Status Update(const std::function<absl::Status(Transaction&)>& fn,
-                      const std::function<void()>& on_rollback = nullptr);
+                      const std::function<void()>& on_rollback = nullptr,
+                      const std::function<void()>& on_commit = nullptr);
   // Runs `fn` in a read transaction.
   absl::Status View(const std::function<absl::Status(Transaction&)>& fn);
 
+  // Frees the page caches of both connections (e.g. after the whole
+  // database was read once into memory).
+  void ReleaseMemory();
+
  private:
-  explicit MetaStore(sqlite3* db) : db_(db) {}
+  explicit MetaStore(sqlite3* db)
+      : db_(db), cache_(std::make_unique<StatementCache>(db)) {}
   absl::Status Migrate();
-  absl::Status RunInTransaction(
-      absl::string_view begin,
-      const std::function<absl::Status(Transaction&)>& fn,
-      const std::function<void()>& on_rollback);
   // Runs `fn` in a read transaction on `db` (the caller holds its lock).
   static absl::Status ReadIn(
-      sqlite3* db, const std::function<absl::Status(Transaction&)>& fn);
+      sqlite3* db, StatementCache* cache,
+      const std::function<absl::Status(Transaction&)>& fn);
 
   absl::Mutex mu_;
   sqlite3* db_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<StatementCache> cache_ ABSL_GUARDED_BY(mu_);
   absl::Mutex read_mu_;
   sqlite3* reader_ ABSL_GUARDED_BY(read_mu_) = nullptr;
+  std::unique_ptr<StatementCache> reader_cache_ ABSL_GUARDED_BY(read_mu_);
 };
 
 }  // namespace snapshotter

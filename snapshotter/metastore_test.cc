@@ -219,5 +219,54 @@ TEST(MetaStoreTest, RefusesGarbageFile) {
   EXPECT_FALSE(store.ok());
 }
 
+// The statement cache: a statement is reused across transactions with its
+// bindings cleared, and a nested use of the same SQL gets its own copy.
+TEST(MetaStoreTest, CachedStatementsAreReusedAndNestedUseIsSafe) {
+  std::string path = TempDbPath("stmt_cache");
+  unlink(path.c_str());
+  auto store = MetaStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  constexpr const char* kSelect = "SELECT ?1 + 0";
+  for (int64_t round = 0; round < 3; ++round) {
+    ASSERT_TRUE((*store)
+                    ->Update([&](Transaction& tx) -> absl::Status {
+                      auto outer = tx.Prepare(kSelect);
+                      if (!outer.ok()) return outer.status();
+                      outer->Bind(1, round);
+                      auto row = outer->Step();
+                      if (!row.ok()) return row.status();
+                      EXPECT_TRUE(*row);
+                      // Same SQL while `outer` is still stepping.
+                      auto inner = tx.Prepare(kSelect);
+                      if (!inner.ok()) return inner.status();
+                      auto inner_row = inner->Bind(1, int64_t{100}).Step();
+                      if (!inner_row.ok()) return inner_row.status();
+                      EXPECT_EQ(inner->ColumnInt64(0), 100);
+                      EXPECT_EQ(outer->ColumnInt64(0), round);
+                      return absl::OkStatus();
+                    })
+                    .ok());
+  }
+  // Bindings do not leak into the next use: an unbound parameter is NULL.
+  ASSERT_TRUE((*store)
+                  ->View([&](Transaction& tx) -> absl::Status {
+                    auto st = tx.Prepare("SELECT ?1 IS NULL");
+                    if (!st.ok()) return st.status();
+                    st->Bind(1, int64_t{5});
+                    return st->Step().status();
+                  })
+                  .ok());
+  ASSERT_TRUE((*store)
+                  ->View([&](Transaction& tx) -> absl::Status {
+                    auto st = tx.Prepare("SELECT ?1 IS NULL");
+                    if (!st.ok()) return st.status();
+                    auto row = st->Step();
+                    if (!row.ok()) return row.status();
+                    EXPECT_EQ(st->ColumnInt64(0), 1);
+                    return absl::OkStatus();
+                  })
+                  .ok());
+}
+
 }  // namespace
 }  // namespace snapshotter

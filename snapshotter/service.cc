@@ -1,10 +1,12 @@
 // The Snapshots gRPC service.
 #include "snapshotter/service.h"
 
+#include <chrono>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
+#include "snapshotter/call_check.h"
 
 namespace snapshotter {
 namespace {
@@ -58,6 +60,25 @@ void LogMutation(absl::string_view rpc, absl::string_view detail,
   }
 }
 
+// The liveness of a mutation's call, asked by the core after it waited for
+// the store (call_check.h): a client that gave up gets no change.
+std::function<absl::Status()> CallAlive(grpc::ServerContext* ctx) {
+  return [ctx]() -> absl::Status {
+    if (ctx == nullptr) return absl::OkStatus();
+    if (ctx->deadline() <= std::chrono::system_clock::now()) {
+      return absl::DeadlineExceededError(
+          "the client's deadline passed before the call could run; nothing "
+          "was changed");
+    }
+    if (ctx->IsCancelled()) {
+      return absl::CancelledError(
+          "the client cancelled the call before it could run; nothing was "
+          "changed");
+    }
+    return absl::OkStatus();
+  };
+}
+
 }  // namespace
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
@@ -79,9 +100,10 @@ grpc::Status SnapshotsService::Finish(absl::string_view rpc, absl::Time start,
 }
 
 grpc::Status SnapshotsService::Prepare(
-    grpc::ServerContext*, const snapshots_v1::PrepareSnapshotRequest* req,
+    grpc::ServerContext* ctx, const snapshots_v1::PrepareSnapshotRequest* req,
     snapshots_v1::PrepareSnapshotResponse* resp) {
   absl::Time start = absl::Now();
+  ScopedCallCheck alive(CallAlive(ctx));
   auto mounts = snapshotter_->Prepare(req->key(), req->parent(),
                                       ToLabels(req->labels()));
   if (mounts.ok()) ToProtoMounts(*mounts, resp->mutable_mounts());
@@ -92,9 +114,10 @@ grpc::Status SnapshotsService::Prepare(
 }
 
 grpc::Status SnapshotsService::View(
-    grpc::ServerContext*, const snapshots_v1::ViewSnapshotRequest* req,
+    grpc::ServerContext* ctx, const snapshots_v1::ViewSnapshotRequest* req,
     snapshots_v1::ViewSnapshotResponse* resp) {
   absl::Time start = absl::Now();
+  ScopedCallCheck alive(CallAlive(ctx));
   auto mounts =
       snapshotter_->View(req->key(), req->parent(), ToLabels(req->labels()));
   if (mounts.ok()) ToProtoMounts(*mounts, resp->mutable_mounts());
@@ -114,9 +137,10 @@ grpc::Status SnapshotsService::Mounts(grpc::ServerContext*,
 }
 
 grpc::Status SnapshotsService::Commit(
-    grpc::ServerContext*, const snapshots_v1::CommitSnapshotRequest* req,
+    grpc::ServerContext* ctx, const snapshots_v1::CommitSnapshotRequest* req,
     google::protobuf::Empty*) {
   absl::Time start = absl::Now();
+  ScopedCallCheck alive(CallAlive(ctx));
   absl::Status s =
       snapshotter_->Commit(req->name(), req->key(), ToLabels(req->labels()));
   LogMutation("Commit",
@@ -126,9 +150,10 @@ grpc::Status SnapshotsService::Commit(
 }
 
 grpc::Status SnapshotsService::Remove(
-    grpc::ServerContext*, const snapshots_v1::RemoveSnapshotRequest* req,
+    grpc::ServerContext* ctx, const snapshots_v1::RemoveSnapshotRequest* req,
     google::protobuf::Empty*) {
   absl::Time start = absl::Now();
+  ScopedCallCheck alive(CallAlive(ctx));
   absl::Status s = snapshotter_->Remove(req->key());
   LogMutation("Remove", absl::StrCat("key=", Q(req->key())), s);
   return Finish("Remove", start, s);
@@ -144,9 +169,10 @@ grpc::Status SnapshotsService::Stat(
 }
 
 grpc::Status SnapshotsService::Update(
-    grpc::ServerContext*, const snapshots_v1::UpdateSnapshotRequest* req,
+    grpc::ServerContext* ctx, const snapshots_v1::UpdateSnapshotRequest* req,
     snapshots_v1::UpdateSnapshotResponse* resp) {
   absl::Time start = absl::Now();
+  ScopedCallCheck alive(CallAlive(ctx));
   Info info;
   info.name = req->info().name();
   info.parent = req->info().parent();

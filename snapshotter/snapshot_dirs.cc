@@ -18,8 +18,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "glog/logging.h"
 #include "base/errno_error.h"
+#include "base/status_macros.h"
+#include "glog/logging.h"
 
 namespace snapshotter {
 namespace {
@@ -94,7 +95,7 @@ std::string SnapshotDirs::WorkPath(int64_t id) const {
 }
 
 absl::StatusOr<std::string> SnapshotDirs::CreateTemp(
-    bool with_work, const std::string& parent_fs) const {
+    bool with_work, const std::string& parent_fs, bool sync) const {
   std::string tmpl = SnapshotsDir() + "/new-XXXXXX";
   if (mkdtemp(tmpl.data()) == nullptr) {
     return base::ErrnoError("mkdtemp", tmpl, errno);
@@ -113,7 +114,7 @@ absl::StatusOr<std::string> SnapshotDirs::CreateTemp(
     }
   }
   // The entries must be durable before the rename makes them a snapshot.
-  if (s.ok()) s = SyncDir(tmpl);
+  if (s.ok() && sync) s = SyncDir(tmpl);
   if (!s.ok()) {
     RemoveAll(tmpl).IgnoreError();
     return s;
@@ -135,36 +136,35 @@ bool SnapshotDirs::HoldsNoData(const std::string& path) {
   return true;
 }
 
-absl::Status SnapshotDirs::Install(const std::string& temp, int64_t id) const {
+absl::Status SnapshotDirs::Install(const std::string& temp, int64_t id,
+                                  bool sync) const {
   std::string target = SnapshotPath(id);
   struct stat st;
   if (lstat(target.c_str(), &st) == 0 && HoldsNoData(target)) {
     // A creation that never committed (SQLite hands rolled-back ids out
     // again) and never held data: an empty fs/ and work/ lose nothing.
-    if (absl::Status s = RemoveAll(target); !s.ok()) return s;
+    RETURN_IF_ERROR(RemoveAll(target));
     LOG(INFO) << "removed " << target
               << ", an empty directory of a creation that never committed";
   } else if (lstat(target.c_str(), &st) == 0) {
     // The id was just allocated under the store's lock, so this is a
     // creation that never committed (SQLite hands rolled-back ids out
     // again). Nothing proves it, so it is kept, out of the way.
-    auto moved = Quarantine(target);
-    if (!moved.ok()) return moved.status();
+    ASSIGN_OR_RETURN(std::string moved, Quarantine(target));
     LOG(WARNING) << "snapshot directory " << target
                  << " existed before its id was allocated; moved to "
-                 << *moved;
+                 << moved;
   }
   if (rename(temp.c_str(), target.c_str()) != 0) {
     return base::ErrnoError("rename " + temp + " to", target, errno);
   }
-  return SyncDir(SnapshotsDir());
+  return sync ? SyncDir(SnapshotsDir()) : absl::OkStatus();
 }
 
 absl::StatusOr<SnapshotDirs::Listing> SnapshotDirs::List() const {
-  auto names = ListDir(SnapshotsDir());
-  if (!names.ok()) return names.status();
+  ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(SnapshotsDir()));
   Listing listing;
-  for (const std::string& name : *names) {
+  for (const std::string& name : names) {
     std::string path = SnapshotsDir() + "/" + name;
     int64_t id;
     if (absl::StartsWith(name, "new-")) {
@@ -196,7 +196,7 @@ absl::StatusOr<std::string> SnapshotDirs::MoveToTrash(
 
 absl::StatusOr<std::string> SnapshotDirs::NewQuarantinePath(
     absl::string_view name) const {
-  if (absl::Status s = MakeDir(QuarantineDir(), 0700); !s.ok()) return s;
+  RETURN_IF_ERROR(MakeDir(QuarantineDir(), 0700));
   std::string base = absl::StrCat(
       QuarantineDir(), "/",
       absl::FormatTime("%Y%m%dT%H%M%SZ", absl::Now(), absl::UTCTimeZone()),
@@ -212,24 +212,21 @@ absl::StatusOr<std::string> SnapshotDirs::NewQuarantinePath(
 
 absl::StatusOr<std::string> SnapshotDirs::Quarantine(
     const std::string& path) const {
-  auto target = NewQuarantinePath(path.substr(path.rfind('/') + 1));
-  if (!target.ok()) return target.status();
-  if (rename(path.c_str(), target->c_str()) != 0) {
-    return base::ErrnoError("rename " + path + " to", *target, errno);
+  ASSIGN_OR_RETURN(std::string target,
+                   NewQuarantinePath(path.substr(path.rfind('/') + 1)));
+  if (rename(path.c_str(), target.c_str()) != 0) {
+    return base::ErrnoError("rename " + path + " to", target, errno);
   }
-  if (absl::Status s = SyncDir(QuarantineDir()); !s.ok()) return s;
-  if (absl::Status s = SyncDir(path.substr(0, path.rfind('/'))); !s.ok()) {
-    return s;
-  }
+  RETURN_IF_ERROR(SyncDir(QuarantineDir()));
+  RETURN_IF_ERROR(SyncDir(path.substr(0, path.rfind('/'))));
   return target;
 }
 
 absl::StatusOr<int64_t> SnapshotDirs::QuarantineCount() const {
   struct stat st;
   if (lstat(QuarantineDir().c_str(), &st) != 0 && errno == ENOENT) return 0;
-  auto names = ListDir(QuarantineDir());
-  if (!names.ok()) return names.status();
-  return static_cast<int64_t>(names->size());
+  ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(QuarantineDir()));
+  return static_cast<int64_t>(names.size());
 }
 
 namespace {
@@ -259,12 +256,9 @@ absl::Status RemoveTree(const std::string& path, uint64_t mount) {
         "across it"));
   }
   if (is_dir) {
-    auto names = ListDir(path);
-    if (!names.ok()) return names.status();
-    for (const std::string& name : *names) {
-      if (absl::Status s = RemoveTree(path + "/" + name, mount); !s.ok()) {
-        return s;
-      }
+    ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(path));
+    for (const std::string& name : names) {
+      RETURN_IF_ERROR(RemoveTree(path + "/" + name, mount));
     }
     if (rmdir(path.c_str()) != 0 && errno != ENOENT) {
       return base::ErrnoError("remove", path, errno);
@@ -295,16 +289,6 @@ absl::Status SyncDir(const std::string& dir) {
   return absl::OkStatus();
 }
 
-absl::Status SyncFilesystem(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return base::ErrnoError("open", path, errno);
-  int rc = syncfs(fd);
-  int err = errno;
-  close(fd);
-  if (rc != 0) return base::ErrnoError("syncfs", path, err);
-  return absl::OkStatus();
-}
-
 absl::StatusOr<Usage> DiskUsage(const std::string& dir) {
   struct stat root_st;
   if (lstat(dir.c_str(), &root_st) != 0) {
@@ -329,14 +313,13 @@ absl::StatusOr<Usage> DiskUsage(const std::string& dir) {
     }
     return true;
   };
-  if (auto s = count(dir); !s.ok()) return s.status();
+  RETURN_IF_ERROR(count(dir).status());
   std::error_code ec;
   // Symlinks are not followed by default.
   std::filesystem::recursive_directory_iterator it(dir, ec), end;
   for (; !ec && it != end; it.increment(ec)) {
-    auto same_fs = count(it->path().string());
-    if (!same_fs.ok()) return same_fs.status();
-    if (!*same_fs) it.disable_recursion_pending();
+    ASSIGN_OR_RETURN(bool same_fs, count(it->path().string()));
+    if (!same_fs) it.disable_recursion_pending();
   }
   if (ec) {
     if (ec == std::errc::no_such_file_or_directory) {

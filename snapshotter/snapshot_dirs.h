@@ -48,19 +48,24 @@ class SnapshotDirs {
   std::string FsPath(int64_t id) const;
   std::string WorkPath(int64_t id) const;
 
-  // Creates snapshots/new-XXXXXX with fs/ (and work/ when `with_work`).
-  // fs/ takes the owner and mode of `parent_fs` when given (as containerd
-  // does), else 0755.
+  // Creates snapshots/new-XXXXXX with fs/ (and work/ when `with_work`),
+  // synced unless `sync` is false (the caller then syncs it, e.g. with
+  // SyncTree after filling it). fs/ takes the owner and mode of `parent_fs`
+  // when given (as containerd does), else 0755.
   absl::StatusOr<std::string> CreateTemp(bool with_work,
-                                         const std::string& parent_fs) const;
+                                         const std::string& parent_fs,
+                                         bool sync = true) const;
 
   std::string QuarantineDir() const;
   std::string StoreIdPath() const;
 
-  // Renames a temp dir to snapshots/<id> and syncs snapshots/. A directory
-  // already there (a rolled-back creation whose removal failed) is moved to
-  // quarantine first, never deleted.
-  absl::Status Install(const std::string& temp, int64_t id) const;
+  // Renames a temp dir to snapshots/<id> and, with `sync`, syncs
+  // snapshots/ (without it the caller must sync snapshots/ before it
+  // records the snapshot: a group commit does it once per batch). A
+  // directory already there (a rolled-back creation whose removal failed)
+  // is moved to quarantine first, never deleted.
+  absl::Status Install(const std::string& temp, int64_t id,
+                       bool sync = true) const;
 
   // The entries of snapshots/, by kind (full paths except `ids`).
   struct Listing {
@@ -105,10 +110,6 @@ absl::Status RemoveAll(const std::string& path);
 
 // fsync()s a directory so renames and creations in it are durable.
 absl::Status SyncDir(const std::string& dir);
-
-// Flushes the filesystem holding `path` (syncfs), making a layer's
-// content durable before its commit is recorded.
-absl::Status SyncFilesystem(const std::string& path);
 
 // Size (allocated bytes) and distinct inodes below `dir`, not following
 // symlinks or crossing into other filesystems. NotFound if `dir` is gone

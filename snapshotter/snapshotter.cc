@@ -1,14 +1,20 @@
-// The snapshotter core.
+// The snapshotter core: reads from the in-memory index, writes through the
+// metadata store (each acknowledged after its durable commit, the index
+// following it). Cleanup and the sweep of leftovers are in
+// snapshotter_cleanup.cc.
 #include "snapshotter/snapshotter.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
-#include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "glog/logging.h"
+#include "snapshotter/call_check.h"
 #include "snapshotter/key_validation.h"
+#include "snapshotter/layer_sync.h"
 #include "snapshotter/overlay_mounts.h"
 #include "snapshotter/store_recovery.h"
 #include "snapshotter/store_state.h"
@@ -19,27 +25,26 @@ namespace {
 absl::Status ValidateKeyAndParent(absl::string_view key,
                                   absl::string_view parent,
                                   const Labels& labels) {
-  if (absl::Status s = ValidateKey(key, "key"); !s.ok()) return s;
-  if (!parent.empty()) {
-    if (absl::Status s = ValidateKey(parent, "parent"); !s.ok()) return s;
-  }
+  RETURN_IF_ERROR(ValidateKey(key, "key"));
+  if (!parent.empty()) RETURN_IF_ERROR(ValidateKey(parent, "parent"));
   return ValidateLabels(labels);
 }
 
-// Infos of the ancestors of `info`, closest first.
-absl::StatusOr<std::vector<Info>> ParentInfos(Transaction& tx,
-                                              const Info& info) {
+// Infos of `parent` and its ancestors, closest first, read in `tx`: for a
+// parent committed earlier in the same batch, which the index does not
+// hold yet.
+absl::StatusOr<std::vector<Info>> ParentInfosInTx(Transaction& tx,
+                                                  absl::string_view parent) {
   std::vector<Info> parents;
-  std::string parent = info.parent;
+  std::string key(parent);
   constexpr size_t kMaxDepth = 1 << 16;  // guards a corrupt cycle
-  while (!parent.empty()) {
+  while (!key.empty()) {
     if (parents.size() >= kMaxDepth) {
       return absl::DataLossError("metadata database: parent chain too deep");
     }
-    auto rec = GetInfo(tx, parent);
-    if (!rec.ok()) return rec.status();
-    parent = rec->info.parent;
-    parents.push_back(std::move(rec->info));
+    ASSIGN_OR_RETURN(InfoRecord rec, GetInfo(tx, key));
+    key = rec.info.parent;
+    parents.push_back(std::move(rec.info));
   }
   return parents;
 }
@@ -51,6 +56,8 @@ Snapshotter::Snapshotter(Options options, std::unique_ptr<MetaStore> store,
     : options_(std::move(options)),
       dirs_(options_.root),
       store_(std::move(store)),
+      committer_(store_.get(),
+                 [this] { return SyncDir(dirs_.SnapshotsDir()); }),
       lock_fd_(lock_fd),
       index_off_(KernelOverlayHasIndex()) {}
 
@@ -66,40 +73,52 @@ absl::StatusOr<std::unique_ptr<Snapshotter>> Snapshotter::Open(
         absl::StrCat("root \"", options.root, "\" must be an absolute path"));
   }
   SnapshotDirs dirs(options.root);
-  if (absl::Status s = dirs.Init(); !s.ok()) return s;
+  RETURN_IF_ERROR(dirs.Init());
   // Before touching anything: a second daemon on this root would delete
   // the first one's creations in progress.
-  auto lock_fd = dirs.LockRoot();
-  if (!lock_fd.ok()) return lock_fd.status();
+  ASSIGN_OR_RETURN(int lock_fd, dirs.LockRoot());
   auto opened = OpenStore(dirs);
   if (!opened.ok()) {
-    close(*lock_fd);
+    close(lock_fd);
     return opened.status();
   }
   std::unique_ptr<Snapshotter> sn(
-      new Snapshotter(std::move(options), std::move(opened->store), *lock_fd));
-  if (absl::Status s = sn->SweepLeftovers(opened->migrated_from_v1); !s.ok()) {
-    return s;
-  }
+      new Snapshotter(std::move(options), std::move(opened->store), lock_fd));
+  RETURN_IF_ERROR(sn->SweepLeftovers(opened->migrated_from_v1));
+  RETURN_IF_ERROR(sn->store_->View(
+      [&](Transaction& tx) { return sn->index_.Load(tx); }));
+  // Reads are served from the index from now on: the pages the load read
+  // and the heap its temporaries used go back.
+  sn->store_->ReleaseMemory();
+  malloc_trim(0);
   return sn;
+}
+
+absl::Status Snapshotter::Mutate(
+    const std::function<absl::Status(Transaction&)>& fn,
+    const std::function<void()>& on_rollback,
+    const std::function<void()>& on_commit, bool installs) {
+  Mutation m;
+  // A client that gave up while this call waited gets no change.
+  m.check = CurrentCallCheck();
+  m.apply = fn;
+  m.on_rollback = on_rollback;
+  m.on_commit = on_commit;
+  m.installs = installs;
+  return committer_.Run(m);
 }
 
 absl::StatusOr<std::vector<Mount>> Snapshotter::Prepare(
     absl::string_view key, absl::string_view parent, const Labels& labels) {
-  if (absl::Status s = ValidateKeyAndParent(key, parent, labels); !s.ok()) {
-    return s;
-  }
+  RETURN_IF_ERROR(ValidateKeyAndParent(key, parent, labels));
   if (options_.remote != nullptr) {
     options_.remote->Refresh();
-    auto remote = options_.remote->Intercept(key, parent, labels);
-    if (!remote.ok()) return remote.status();
-    if (remote->has_value()) {
-      if (absl::Status s = CreateRemoteLayer(parent, **remote); !s.ok()) {
-        return s;
-      }
-      return absl::AlreadyExistsError(
-          absl::StrCat("target snapshot \"", (*remote)->name,
-                       "\": already exists"));
+    ASSIGN_OR_RETURN(std::optional<RemoteLayer> remote,
+                     options_.remote->Intercept(key, parent, labels));
+    if (remote.has_value()) {
+      RETURN_IF_ERROR(CreateRemoteLayer(parent, *remote));
+      return absl::AlreadyExistsError(absl::StrCat(
+          "target snapshot \"", remote->name, "\": already exists"));
     }
   }
   return CreateSnapshot(Kind::kActive, key, parent, labels);
@@ -108,9 +127,7 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::Prepare(
 absl::StatusOr<std::vector<Mount>> Snapshotter::View(absl::string_view key,
                                                      absl::string_view parent,
                                                      const Labels& labels) {
-  if (absl::Status s = ValidateKeyAndParent(key, parent, labels); !s.ok()) {
-    return s;
-  }
+  RETURN_IF_ERROR(ValidateKeyAndParent(key, parent, labels));
   if (options_.remote != nullptr) options_.remote->Refresh();
   return CreateSnapshot(Kind::kView, key, parent, labels);
 }
@@ -118,148 +135,191 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::View(absl::string_view key,
 absl::StatusOr<std::vector<Mount>> Snapshotter::CreateSnapshot(
     Kind kind, absl::string_view key, absl::string_view parent,
     const Labels& labels) {
+  IndexedSnapshot created;
+  created.info.name = std::string(key);
+  created.info.parent = std::string(parent);
+  created.info.kind = kind;
+  created.info.created = created.info.updated = StoredTime(options_.now());
+  created.info.labels = StoredLabels(labels);
+  // The directory is made and flushed before the store is taken (new-*
+  // directories are never swept while the daemon runs); its fs/ takes the
+  // parent's owner and mode.
+  int64_t owner_id = 0;
+  if (auto p = index_.Get(parent); p.ok() && p->info.kind == Kind::kCommitted) {
+    owner_id = p->id;
+  }
+  auto make_temp = [&](int64_t parent_id) {
+    return dirs_.CreateTemp(kind == Kind::kActive,
+                            parent_id == 0 ? "" : dirs_.FsPath(parent_id));
+  };
+  ASSIGN_OR_RETURN(std::string temp, make_temp(owner_id));
   std::vector<Mount> mounts;
-  std::string created;  // the directory this transaction made
-  absl::Status s = store_->Update(
+  std::string installed;  // snapshots/<id> once renamed there
+  absl::Status s = Mutate(
       [&](Transaction& tx) -> absl::Status {
-        auto rec = snapshotter::CreateSnapshot(tx, kind, key, parent, labels,
-                                              options_.now());
-        if (!rec.ok()) return rec.status();
-        // Everything that can refuse the snapshot comes before the
-        // filesystem work.
-        auto m = MountsOf(tx, key, *rec);
-        if (!m.ok()) return m.status();
-        mounts = *std::move(m);
-        std::string parent_fs =
-            rec->parent_ids.empty() ? "" : dirs_.FsPath(rec->parent_ids[0]);
-        auto temp = dirs_.CreateTemp(kind == Kind::kActive, parent_fs);
-        if (!temp.ok()) return temp.status();
-        created = *temp;
-        if (absl::Status s = dirs_.Install(*temp, rec->id); !s.ok()) return s;
-        created = dirs_.SnapshotPath(rec->id);
+        ASSIGN_OR_RETURN(
+            SnapshotRecord rec,
+            snapshotter::CreateSnapshot(tx, kind, key, parent, labels,
+                                        created.info.created));
+        created.id = rec.id;
+        // The parents' infos come from the index, or from the transaction
+        // for a parent committed earlier in the same batch. Everything that
+        // can refuse the snapshot comes before the filesystem work.
+        std::vector<Info> parents;
+        if (auto chain = index_.ChainOf(parent);
+            chain.ok() && chain->parent_ids == rec.parent_ids) {
+          parents = std::move(chain->parents);
+        } else {
+          ASSIGN_OR_RETURN(parents, ParentInfosInTx(tx, parent));
+        }
+        ASSIGN_OR_RETURN(mounts, MountsOf(created.info, rec, parents));
+        int64_t parent_id = rec.parent_ids.empty() ? 0 : rec.parent_ids[0];
+        if (parent_id != owner_id) {
+          // The parent changed since the directory was made: make it again
+          // with the right owner.
+          RemoveAll(temp).IgnoreError();
+          ASSIGN_OR_RETURN(temp, make_temp(parent_id));
+          owner_id = parent_id;
+        }
+        RETURN_IF_ERROR(dirs_.Install(temp, rec.id, /*sync=*/false));
+        installed = dirs_.SnapshotPath(rec.id);
         return absl::OkStatus();
       },
       // Under the store's lock: the id goes back to SQLite for reuse.
       [&] {
-        if (!created.empty()) RemoveAll(created).IgnoreError();
-      });
-  if (!s.ok()) return s;
+        if (!installed.empty()) RemoveAll(installed).IgnoreError();
+        installed.clear();
+      },
+      [&] { index_.Put(created); }, /*installs=*/true);
+  if (!s.ok()) {
+    if (installed.empty()) RemoveAll(temp).IgnoreError();  // still ours
+    return s;
+  }
   return mounts;
 }
 
 absl::Status Snapshotter::CreateRemoteLayer(absl::string_view parent,
                                             const RemoteLayer& layer) {
-  if (absl::Status s = ValidateKey(layer.name, "target"); !s.ok()) return s;
-  if (absl::Status s = ValidateLabels(layer.labels); !s.ok()) return s;
+  RETURN_IF_ERROR(ValidateKey(layer.name, "target"));
+  RETURN_IF_ERROR(ValidateLabels(layer.labels));
   // Fill and flush the directory before taking the store's lock; new-*
-  // directories are never swept while the daemon runs.
-  auto temp = dirs_.CreateTemp(/*with_work=*/false, "");
-  if (!temp.ok()) return temp.status();
-  absl::Status s = options_.remote->Populate(*temp + "/fs", parent, layer);
-  if (s.ok()) s = SyncFilesystem(*temp);
+  // directories are never swept while the daemon runs. Only the directory
+  // and what Populate wrote are flushed (SyncTree), not the filesystem.
+  ASSIGN_OR_RETURN(std::string temp, dirs_.CreateTemp(/*with_work=*/false, "",
+                                                      /*sync=*/false));
+  absl::Status s = options_.remote->Populate(temp + "/fs", parent, layer);
+  if (s.ok()) s = SyncTree(temp);
   if (!s.ok()) {
-    RemoveAll(*temp).IgnoreError();
+    RemoveAll(temp).IgnoreError();
     return s;
   }
+  IndexedSnapshot created;
+  created.info.name = layer.name;
+  created.info.parent = std::string(parent);
+  created.info.kind = Kind::kCommitted;
+  created.info.created = created.info.updated = StoredTime(options_.now());
+  created.info.labels = StoredLabels(layer.labels);
   std::string installed;
-  s = store_->Update(
+  s = Mutate(
       [&](Transaction& tx) -> absl::Status {
-        auto id = CreateCommitted(tx, layer.name, parent, layer.labels,
-                                  options_.now());
-        if (!id.ok()) return id.status();
-        if (absl::Status s = dirs_.Install(*temp, *id); !s.ok()) return s;
-        installed = dirs_.SnapshotPath(*id);
+        ASSIGN_OR_RETURN(created.id,
+                         CreateCommitted(tx, layer.name, parent, layer.labels,
+                                         created.info.created));
+        RETURN_IF_ERROR(dirs_.Install(temp, created.id, /*sync=*/false));
+        installed = dirs_.SnapshotPath(created.id);
         return absl::OkStatus();
       },
       [&] {
         if (!installed.empty()) RemoveAll(installed).IgnoreError();
-      });
-  if (!s.ok()) RemoveAll(*temp).IgnoreError();  // not installed: still ours
+        installed.clear();
+      },
+      [&] { index_.Put(created); }, /*installs=*/true);
+  // Not installed: still ours.
+  if (!s.ok() && installed.empty()) RemoveAll(temp).IgnoreError();
   if (absl::IsAlreadyExists(s)) return absl::OkStatus();  // committed before
   return s;
 }
 
 absl::StatusOr<std::vector<Mount>> Snapshotter::MountsOf(
-    Transaction& tx, absl::string_view key, const SnapshotRecord& record) {
+    const Info& info, const SnapshotRecord& record,
+    const std::vector<Info>& parents) {
   std::vector<Mount> mounts = OverlayMounts(dirs_, record, index_off_);
   if (options_.remote == nullptr) return mounts;
-  auto info = GetInfo(tx, key);
-  if (!info.ok()) return info.status();
-  auto parents = ParentInfos(tx, info->info);
-  if (!parents.ok()) return parents.status();
-  return options_.remote->Decorate(info->info, *parents, std::move(mounts));
+  return options_.remote->Decorate(info, parents, std::move(mounts));
 }
 
 absl::StatusOr<std::vector<Mount>> Snapshotter::Mounts(absl::string_view key) {
-  if (absl::Status s = ValidateKey(key, "key"); !s.ok()) return s;
+  RETURN_IF_ERROR(ValidateKey(key, "key"));
   if (options_.remote != nullptr) options_.remote->Refresh();
-  std::vector<Mount> mounts;
-  absl::Status s = store_->View([&](Transaction& tx) -> absl::Status {
-    auto rec = GetSnapshot(tx, key);
-    if (!rec.ok()) return rec.status();
-    if (rec->kind == Kind::kCommitted) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "snapshot ", key, " is committed: only active and view snapshots "
-          "have mounts"));
-    }
-    auto m = MountsOf(tx, key, *rec);
-    if (!m.ok()) return m.status();
-    mounts = *std::move(m);
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
-  return mounts;
+  ASSIGN_OR_RETURN(IndexedChain chain, index_.GetChain(key));
+  const IndexedSnapshot& s = chain.snapshot;
+  if (s.info.kind == Kind::kCommitted) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "snapshot ", key, " is committed: only active and view snapshots "
+        "have mounts"));
+  }
+  return MountsOf(s.info, SnapshotRecord{s.id, s.info.kind, chain.parent_ids},
+                  chain.parents);
 }
 
 absl::Status Snapshotter::Commit(absl::string_view name, absl::string_view key,
                                  const Labels& labels) {
-  if (absl::Status s = ValidateKey(name, "name"); !s.ok()) return s;
-  if (absl::Status s = ValidateKey(key, "key"); !s.ok()) return s;
-  if (absl::Status s = ValidateLabels(labels); !s.ok()) return s;
-  int64_t id = 0;
-  absl::Status s = store_->View([&](Transaction& tx) -> absl::Status {
-    auto rec = GetSnapshot(tx, key);
-    if (!rec.ok()) return rec.status();
-    if (rec->kind != Kind::kActive) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "snapshot ", key, " is ", KindName(rec->kind),
-          ", not active: only active snapshots can be committed"));
-    }
-    id = rec->id;
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
+  RETURN_IF_ERROR(ValidateKey(name, "name"));
+  RETURN_IF_ERROR(ValidateKey(key, "key"));
+  RETURN_IF_ERROR(ValidateLabels(labels));
+  ASSIGN_OR_RETURN(IndexedSnapshot active, index_.Get(key));
+  if (active.info.kind != Kind::kActive) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "snapshot ", key, " is ", KindName(active.info.kind),
+        ", not active: only active snapshots can be committed"));
+  }
   // Measuring and flushing a large layer takes a while; do it without
-  // holding the database so Stat/Usage/List keep answering meanwhile.
-  std::string fs = dirs_.FsPath(id);
-  auto usage = DiskUsage(fs);
-  if (!usage.ok()) return usage.status();
-  // The layer's content must be on disk before its commit is recorded.
-  if (absl::Status s = SyncFilesystem(fs); !s.ok()) return s;
-  return store_->Update([&](Transaction& tx) -> absl::Status {
-    // CommitActive re-checks that `key` is still the same active snapshot.
-    auto committed =
-        CommitActive(tx, key, name, *usage, labels, options_.now());
-    if (!committed.ok()) return committed.status();
-    if (*committed != id) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "snapshot ", key, " was replaced while it was being committed"));
-    }
-    return absl::OkStatus();
-  });
+  // holding the store so every other call keeps being served meanwhile.
+  std::string fs = dirs_.FsPath(active.id);
+  ASSIGN_OR_RETURN(Usage usage, DiskUsage(fs));
+  // The layer's content must be on disk before its commit is recorded:
+  // its own files and directories, not the whole filesystem.
+  RETURN_IF_ERROR(SyncTree(fs));
+  IndexedSnapshot committed;
+  committed.id = active.id;
+  committed.usage = usage;
+  committed.info.name = std::string(name);
+  committed.info.parent = active.info.parent;
+  committed.info.kind = Kind::kCommitted;
+  committed.info.created = committed.info.updated = StoredTime(options_.now());
+  committed.info.labels = StoredLabels(labels);
+  return Mutate(
+      [&](Transaction& tx) -> absl::Status {
+        // CommitActive re-checks that `key` is still the same active one.
+        ASSIGN_OR_RETURN(int64_t id,
+                         CommitActive(tx, key, name, usage, labels,
+                                      committed.info.created));
+        if (id != active.id) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "snapshot ", key, " was replaced while it was being committed"));
+        }
+        return absl::OkStatus();
+      },
+      nullptr,
+      [&] {
+        index_.Erase(key);
+        index_.Put(committed);
+      },
+      /*installs=*/false);
 }
 
 absl::Status Snapshotter::Remove(absl::string_view key) {
-  if (absl::Status s = ValidateKey(key, "key"); !s.ok()) return s;
+  RETURN_IF_ERROR(ValidateKey(key, "key"));
   int64_t id = 0;
-  absl::Status s = store_->Update([&](Transaction& tx) -> absl::Status {
-    auto rec = RemoveSnapshot(tx, key);
-    if (!rec.ok()) return rec.status();
-    id = rec->id;
-    absl::MutexLock lock(&removing_mu_);
-    removing_.insert(id);  // Cleanup leaves it to us
-    return absl::OkStatus();
-  });
+  absl::Status s = Mutate(
+      [&](Transaction& tx) -> absl::Status {
+        ASSIGN_OR_RETURN(SnapshotRecord rec, RemoveSnapshot(tx, key));
+        id = rec.id;
+        absl::MutexLock lock(&removing_mu_);
+        removing_.insert(id);  // Cleanup leaves it to us
+        return absl::OkStatus();
+      },
+      nullptr, [&] { index_.Erase(key); }, /*installs=*/false);
   if (!s.ok()) {
     absl::MutexLock lock(&removing_mu_);
     removing_.erase(id);
@@ -278,215 +338,60 @@ absl::Status Snapshotter::Remove(absl::string_view key) {
 }
 
 absl::StatusOr<Info> Snapshotter::Stat(absl::string_view key) {
-  if (absl::Status s = ValidateKey(key, "key"); !s.ok()) return s;
-  Info info;
-  absl::Status s = store_->View([&](Transaction& tx) -> absl::Status {
-    auto rec = GetInfo(tx, key);
-    if (!rec.ok()) return rec.status();
-    info = std::move(rec->info);
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
-  return info;
+  RETURN_IF_ERROR(ValidateKey(key, "key"));
+  ASSIGN_OR_RETURN(IndexedSnapshot s, index_.Get(key));
+  return std::move(s.info);
 }
 
 absl::StatusOr<Info> Snapshotter::Update(
     const Info& info, const std::vector<std::string>& fieldpaths) {
-  if (absl::Status s = ValidateKey(info.name, "name"); !s.ok()) return s;
-  if (absl::Status s = ValidateLabels(info.labels); !s.ok()) return s;
+  RETURN_IF_ERROR(ValidateKey(info.name, "name"));
+  RETURN_IF_ERROR(ValidateLabels(info.labels));
+  std::vector<std::string> owned;
+  if (options_.remote != nullptr) owned = options_.remote->OwnedLabels();
+  absl::Time now = StoredTime(options_.now());
   Info updated;
-  absl::Status s = store_->Update([&](Transaction& tx) -> absl::Status {
-    std::vector<std::string> owned;
-    if (options_.remote != nullptr) owned = options_.remote->OwnedLabels();
-    auto r = UpdateInfo(tx, info, fieldpaths, options_.now(), owned);
-    if (!r.ok()) return r.status();
-    updated = *std::move(r);
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
+  RETURN_IF_ERROR(Mutate(
+      [&](Transaction& tx) -> absl::Status {
+        ASSIGN_OR_RETURN(updated,
+                         UpdateInfo(tx, info, fieldpaths, now, owned));
+        return absl::OkStatus();
+      },
+      nullptr, [&] { index_.ReplaceInfo(updated); }, /*installs=*/false));
   return updated;
 }
 
 absl::Status Snapshotter::Walk(
     const SnapshotFilter& filter,
     const std::function<absl::Status(const Info&)>& fn) {
-  // Collect first so a slow consumer never holds the database.
-  std::vector<Info> matched;
-  absl::Status s = store_->View([&](Transaction& tx) {
-    return WalkInfo(tx, [&](const Info& info) {
-      if (filter.Matches(info)) matched.push_back(info);
-      return absl::OkStatus();
-    });
-  });
-  if (!s.ok()) return s;
-  for (const Info& info : matched) {
-    if (absl::Status s = fn(info); !s.ok()) return s;
-  }
+  // Collected first so a slow consumer never holds the index.
+  std::vector<Info> matched =
+      index_.Select([&](const Info& info) { return filter.Matches(info); });
+  for (const Info& info : matched) RETURN_IF_ERROR(fn(info));
   return absl::OkStatus();
 }
 
 absl::StatusOr<Usage> Snapshotter::GetUsage(absl::string_view key) {
-  if (absl::Status s = ValidateKey(key, "key"); !s.ok()) return s;
-  InfoRecord rec;
-  absl::Status s = store_->View([&](Transaction& tx) -> absl::Status {
-    auto r = GetInfo(tx, key);
-    if (!r.ok()) return r.status();
-    rec = *std::move(r);
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
-  if (rec.info.kind != Kind::kActive) return rec.usage;
-  return DiskUsage(dirs_.FsPath(rec.id));
-}
-
-absl::StatusOr<int> Snapshotter::Cleanup() {
-  absl::MutexLock cleanup_lock(&cleanup_mu_);
-  int unmovable = 0;
-  if (absl::Status s = Sweep(unmovable); !s.ok()) return s;
-  // Deleting large trees happens outside the store's lock, so no RPC waits
-  // behind it. What cannot be deleted stays for the next Cleanup.
-  auto listing = dirs_.List();
-  if (!listing.ok()) return listing.status();
-  int removed = 0;
-  int64_t failed = unmovable;
-  for (const std::string& path : listing->trash) {
-    if (absl::Status rm = options_.remove_all(path); !rm.ok()) {
-      LOG(WARNING) << "cannot delete " << path << " (retried on the next "
-                   << "Cleanup): " << rm.message();
-      ++failed;
-    } else {
-      ++removed;
-    }
-  }
-  undeletable_.store(failed);
-  return removed;
-}
-
-absl::Status Snapshotter::SweepLeftovers(bool migrated_from_v1) {
-  absl::MutexLock cleanup_lock(&cleanup_mu_);
-  auto listing = dirs_.List();
-  if (!listing.ok()) return listing.status();
-  int failed = 0;
-  // A new-* directory is a creation that was never acknowledged: nothing
-  // runs yet, so these are all interrupted ones.
-  for (const std::string& path : listing->temps) {
-    if (auto moved = dirs_.MoveToTrash(path); !moved.ok()) {
-      LOG(WARNING) << "cannot move an interrupted creation aside: "
-                   << moved.status().message();
-      ++failed;
-    }
-  }
-  // The previous release's Cleanup moved unproven orphans to trash-*.
-  if (migrated_from_v1) {
-    for (const std::string& path : listing->trash) {
-      if (!QuarantineEntry(path, "trash of the previous release")) ++failed;
-    }
-  }
-  absl::Status s = Sweep(failed);
-  undeletable_.store(failed);
-  return s;
-}
-
-bool Snapshotter::QuarantineEntry(const std::string& path,
-                                  absl::string_view why) {
-  auto moved = dirs_.Quarantine(path);
-  if (!moved.ok()) {
-    LOG(WARNING) << "cannot quarantine " << path << " (" << why
-                 << "): " << moved.status().message();
-    return false;
-  }
-  LOG(WARNING) << "quarantined " << path << " (" << why << ") as " << *moved
-               << "; it is never deleted automatically";
-  return true;
-}
-
-absl::Status Snapshotter::Sweep(int& failed) {
-  // Under the write lock no creation is half-way (Install runs inside its
-  // transaction), so every id directory is a record's or nobody's.
-  return store_->Update([&](Transaction& tx) -> absl::Status {
-    auto records = RecordIds(tx);
-    if (!records.ok()) return records.status();
-    auto journal = JournalledIds(tx);
-    if (!journal.ok()) return journal.status();
-    auto listing = dirs_.List();
-    if (!listing.ok()) return listing.status();
-    std::set<int64_t> removing;
-    {
-      absl::MutexLock lock(&removing_mu_);
-      removing = removing_;
-    }
-    std::set<int64_t> still_there;
-    bool trashed = false;
-    for (int64_t id : listing->ids) {
-      if (records->count(id) || removing.count(id)) continue;
-      std::string path = dirs_.SnapshotPath(id);
-      if (journal->count(id)) {
-        if (auto moved = dirs_.MoveToTrash(path); !moved.ok()) {
-          LOG(WARNING) << "cannot move released " << path
-                       << " to trash: " << moved.status().message();
-          still_there.insert(id);
-          ++failed;
-        } else {
-          trashed = true;
-        }
-      } else if (SnapshotDirs::HoldsNoData(path)) {
-        // A creation cut before its commit (a crash, or a failed sync in
-        // Install): nothing was ever acknowledged or written there.
-        if (auto moved = dirs_.MoveToTrash(path); !moved.ok()) {
-          LOG(WARNING) << "cannot move empty unrecorded " << path
-                       << " to trash: " << moved.status().message();
-          ++failed;
-        } else {
-          LOG(INFO) << "removing " << path
-                    << ": an empty directory of a creation that never "
-                       "committed";
-          trashed = true;
-        }
-      } else if (!QuarantineEntry(path, "no record owns it")) {
-        ++failed;
-      }
-    }
-    for (const std::string& path : listing->others) {
-      if (!QuarantineEntry(path, "not a snapshot directory")) ++failed;
-    }
-    // The renames must be durable before the journal forgets the ids.
-    if (trashed) {
-      if (absl::Status s = SyncDir(dirs_.SnapshotsDir()); !s.ok()) return s;
-    }
-    for (int64_t id : *journal) {
-      if (still_there.count(id) || removing.count(id)) continue;
-      if (absl::Status s = ForgetRemoval(tx, id); !s.ok()) return s;
-    }
-    return absl::OkStatus();
-  });
-}
-
-int64_t Snapshotter::UndeletableCount() const { return undeletable_.load(); }
-
-absl::StatusOr<int64_t> Snapshotter::QuarantineCount() const {
-  return dirs_.QuarantineCount();
+  RETURN_IF_ERROR(ValidateKey(key, "key"));
+  ASSIGN_OR_RETURN(IndexedSnapshot s, index_.Get(key));
+  if (s.info.kind != Kind::kActive) return s.usage;
+  return DiskUsage(dirs_.FsPath(s.id));
 }
 
 absl::Status Snapshotter::CheckStore() {
-  if (absl::Status s = Stat("guest-pull-store-probe").status();
-      !s.ok() && !absl::IsNotFound(s)) {
-    return s;
-  }
+  // A read of the database itself (the index answers without it), then an
+  // empty write transaction.
+  absl::Status read = store_->View([](Transaction& tx) {
+    return GetInfo(tx, "guest-pull-store-probe").status();
+  });
+  if (!read.ok() && !absl::IsNotFound(read)) return read;
   // Nothing written: the commit of an empty transaction does no I/O.
   return store_->Update([](Transaction&) { return absl::OkStatus(); });
 }
 
 absl::StatusOr<std::map<std::string, int64_t>> Snapshotter::CountByKind(
     absl::string_view remote_label) {
-  std::map<std::string, int64_t> counts;
-  absl::Status s = store_->View([&](Transaction& tx) -> absl::Status {
-    auto c = CountSnapshots(tx, remote_label);
-    if (!c.ok()) return c.status();
-    counts = *std::move(c);
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
-  return counts;
+  return index_.CountByKind(remote_label);
 }
 
 }  // namespace snapshotter

@@ -1,8 +1,10 @@
 // The snapshotter core: containerd's Snapshotter operations over the
-// metadata store (storage.h) and the directory layout (snapshot_dirs.h).
-// Every mutation runs in one transaction; directories are created in a temp
-// dir and renamed into place inside it, and removed only after it commits,
-// so a crash at any point leaves state that Open() and Cleanup() repair.
+// metadata store (storage.h), its in-memory index (snapshot_index.h) and the
+// directory layout (snapshot_dirs.h). Reads are served from the index.
+// Every mutation runs in one transaction and returns after its durable
+// commit; directories are created in a temp dir and renamed into place
+// inside it, and removed only after it commits, so a crash at any point
+// leaves state that Open() and Cleanup() repair.
 #ifndef SNAPSHOTTER_SNAPSHOTTER_H_
 #define SNAPSHOTTER_SNAPSHOTTER_H_
 
@@ -17,9 +19,11 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "snapshotter/filters.h"
+#include "snapshotter/group_commit.h"
 #include "snapshotter/metastore.h"
 #include "snapshotter/remote_layers.h"
 #include "snapshotter/snapshot_dirs.h"
+#include "snapshotter/snapshot_index.h"
 #include "snapshotter/snapshot_types.h"
 #include "snapshotter/storage.h"
 
@@ -84,6 +88,13 @@ class Snapshotter {
  private:
   Snapshotter(Options options, std::unique_ptr<MetaStore> store, int lock_fd);
 
+  // Runs `fn` in the next group commit (group_commit.h), after the call
+  // check (call_check.h): a call whose client gave up while it waited for
+  // the store changes nothing. `installs`: fn renames a directory into
+  // snapshots/, which the batch syncs once before its COMMIT.
+  absl::Status Mutate(const std::function<absl::Status(Transaction&)>& fn,
+                      const std::function<void()>& on_rollback,
+                      const std::function<void()>& on_commit, bool installs);
   absl::StatusOr<std::vector<Mount>> CreateSnapshot(Kind kind,
                                                     absl::string_view key,
                                                     absl::string_view parent,
@@ -98,14 +109,17 @@ class Snapshotter {
   absl::Status Sweep(int& failed);
   // Moves `path` to quarantine and logs it; false (logged) if it could not.
   bool QuarantineEntry(const std::string& path, absl::string_view why);
-  // Mounts of a record, passed through the remote hooks.
-  absl::StatusOr<std::vector<Mount>> MountsOf(Transaction& tx,
-                                              absl::string_view key,
-                                              const SnapshotRecord& record);
+  // Mounts of a record, passed through the remote hooks (no I/O).
+  absl::StatusOr<std::vector<Mount>> MountsOf(const Info& info,
+                                              const SnapshotRecord& record,
+                                              const std::vector<Info>& parents);
 
   Options options_;
   SnapshotDirs dirs_;
   std::unique_ptr<MetaStore> store_;
+  GroupCommitter committer_;
+  // Every record, as of the last durable commit.
+  SnapshotIndex index_;
   const int lock_fd_;  // holds <root>/lock
   bool index_off_;
   // One Cleanup deletes at a time (they would race over the same trash).

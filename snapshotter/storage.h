@@ -55,6 +55,11 @@ absl::StatusOr<Info> UpdateInfo(Transaction& tx, const Info& info,
                                 absl::Time now,
                                 const std::vector<std::string>& owned = {});
 
+// Calls fn for every snapshot record (id, info, stored usage), in key
+// order; stops at the first error. Two statements for the whole table.
+absl::Status WalkRecords(Transaction& tx,
+                         const std::function<absl::Status(InfoRecord&)>& fn);
+
 // Calls fn for every snapshot, in key order; stops at the first error.
 absl::Status WalkInfo(Transaction& tx,
                       const std::function<absl::Status(const Info&)>& fn);

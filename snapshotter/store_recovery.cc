@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "base/status_macros.h"
 #include "glog/logging.h"
 #include "snapshotter/store_state.h"
 
@@ -76,41 +77,31 @@ struct DbSurvey {
 };
 
 absl::Status ReadSurvey(Transaction& tx, DbSurvey& survey) {
-  auto version = ReadSchemaVersion(tx);
-  if (!version.ok()) return version.status();
-  survey.version = *version;
-  if (*version > MetaStore::kSchemaVersion) return absl::OkStatus();
-  auto check = tx.Prepare("PRAGMA quick_check");
-  if (!check.ok()) return check.status();
-  if (auto row = check->Step(); !row.ok()) return row.status();
-  if (check->ColumnText(0) != "ok") {
-    return absl::DataLossError(check->ColumnText(0));
+  ASSIGN_OR_RETURN(int64_t version, ReadSchemaVersion(tx));
+  survey.version = version;
+  if (version > MetaStore::kSchemaVersion) return absl::OkStatus();
+  ASSIGN_OR_RETURN(Statement check, tx.Prepare("PRAGMA quick_check"));
+  RETURN_IF_ERROR(check.Step().status());
+  if (check.ColumnText(0) != "ok") {
+    return absl::DataLossError(check.ColumnText(0));
   }
-  if (*version == 0) {
-    auto tables = tx.Prepare("SELECT COUNT(*) FROM sqlite_master");
-    if (!tables.ok()) return tables.status();
-    if (auto row = tables->Step(); !row.ok()) return row.status();
-    if (tables->ColumnInt64(0) > 0) {
+  if (version == 0) {
+    ASSIGN_OR_RETURN(Statement tables,
+                     tx.Prepare("SELECT COUNT(*) FROM sqlite_master"));
+    RETURN_IF_ERROR(tables.Step().status());
+    if (tables.ColumnInt64(0) > 0) {
       return absl::DataLossError(
           "schema version 0 but it holds tables: not a metadata database of "
           "containerd-guest-pull-grpc");
     }
     return absl::OkStatus();
   }
-  if (*version >= 2) {
-    auto id = ReadStoreId(tx);
-    if (!id.ok()) return id.status();
-    survey.store_id = *id;
-    auto journal = JournalledIds(tx);
-    if (!journal.ok()) return journal.status();
-    survey.journal = *journal;
+  if (version >= 2) {
+    ASSIGN_OR_RETURN(survey.store_id, ReadStoreId(tx));
+    ASSIGN_OR_RETURN(survey.journal, JournalledIds(tx));
   }
-  auto counter = IdCounter(tx);
-  if (!counter.ok()) return counter.status();
-  survey.counter = *counter;
-  auto records = RecordIds(tx);
-  if (!records.ok()) return records.status();
-  survey.records = *records;
+  ASSIGN_OR_RETURN(survey.counter, IdCounter(tx));
+  ASSIGN_OR_RETURN(survey.records, RecordIds(tx));
   return absl::OkStatus();
 }
 
@@ -237,9 +228,8 @@ absl::Status QuarantineStrayWal(const SnapshotDirs& dirs) {
   for (const char* suffix : {"-wal", "-shm"}) {
     std::string path = dirs.MetadataPath() + suffix;
     if (!Exists(path)) continue;
-    auto moved = dirs.Quarantine(path);
-    if (!moved.ok()) return moved.status();
-    LOG(WARNING) << "moved " << path << " of a missing database to " << *moved;
+    ASSIGN_OR_RETURN(std::string moved, dirs.Quarantine(path));
+    LOG(WARNING) << "moved " << path << " of a missing database to " << moved;
   }
   return absl::OkStatus();
 }
@@ -251,8 +241,7 @@ bool IsRefusal(const absl::Status& status) {
 }
 
 absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
-  auto listing = dirs.List();
-  if (!listing.ok()) return listing.status();
+  ASSIGN_OR_RETURN(SnapshotDirs::Listing listing, dirs.List());
   auto marker = ReadMarker(dirs.StoreIdPath());
   if (!marker.ok()) return Refuse(dirs, marker.status().message());
   DbSurvey db = SurveyDatabase(dirs.MetadataPath());
@@ -270,31 +259,26 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
       return Refuse(dirs, absl::StrCat(db_path, " ", db.detail));
     case DbSurvey::State::kAbsent:
     case DbSurvey::State::kEmpty: {
-      if (!listing->ids.empty()) {
+      if (!listing.ids.empty()) {
         return Refuse(dirs, absl::StrCat(
             db_path, " ", db.detail, " but ", dirs.SnapshotsDir(),
-            " holds snapshot directories (", DescribeIds(listing->ids), ")"));
+            " holds snapshot directories (", DescribeIds(listing.ids), ")"));
       }
       if (*marker) {
         LOG(WARNING) << db_path << " " << db.detail << " (store " << **marker
                      << "), but no snapshot directory exists: starting a new "
                         "empty store";
       }
-      if (absl::Status s = QuarantineStrayWal(dirs); !s.ok()) return s;
-      auto id = NewStoreId();
-      if (!id.ok()) return id.status();
-      store_id = *id;
+      RETURN_IF_ERROR(QuarantineStrayWal(dirs));
+      ASSIGN_OR_RETURN(store_id, NewStoreId());
       LOG(INFO) << "creating store " << store_id << " in " << dirs.root();
       break;
     }
     case DbSurvey::State::kOk: {
-      absl::Status s = CheckConsistent(dirs, db, *marker, listing->ids);
-      if (!s.ok()) return s;
+      RETURN_IF_ERROR(CheckConsistent(dirs, db, *marker, listing.ids));
       opened.migrated_from_v1 = db.version < 2;
       if (store_id.empty()) {
-        auto id = NewStoreId();
-        if (!id.ok()) return id.status();
-        store_id = *id;
+        ASSIGN_OR_RETURN(store_id, NewStoreId());
         LOG(INFO) << "migrating " << db_path << " from schema " << db.version
                   << " to " << MetaStore::kSchemaVersion << ": store "
                   << store_id;
@@ -302,14 +286,14 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
       break;
     }
   }
-  auto store = MetaStore::Open(db_path, db.state == DbSurvey::State::kOk
-                                            ? MetaStore::Mode::kExisting
-                                            : MetaStore::Mode::kCreate);
-  if (!store.ok()) return store.status();
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<MetaStore> store,
+      MetaStore::Open(db_path, db.state == DbSurvey::State::kOk
+                                   ? MetaStore::Mode::kExisting
+                                   : MetaStore::Mode::kCreate));
   if (store_id != db.store_id) {
-    absl::Status s = (*store)->Update(
-        [&](Transaction& tx) { return WriteStoreId(tx, store_id); });
-    if (!s.ok()) return s;
+    RETURN_IF_ERROR(store->Update(
+        [&](Transaction& tx) { return WriteStoreId(tx, store_id); }));
   }
   if (!*marker || **marker != store_id) {
     if (*marker) {
@@ -319,16 +303,15 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
       LOG(WARNING) << dirs.StoreIdPath() << " was missing; rewritten from "
                    << db_path;
     }
-    if (absl::Status s = WriteMarker(dirs, store_id); !s.ok()) return s;
+    RETURN_IF_ERROR(WriteMarker(dirs, store_id));
   }
-  opened.store = *std::move(store);
+  opened.store = std::move(store);
   return opened;
 }
 
 absl::StatusOr<std::string> ResetStore(const SnapshotDirs& dirs) {
-  if (absl::Status s = dirs.Init(); !s.ok()) return s;
-  auto lock = dirs.LockRoot();
-  if (!lock.ok()) return lock.status();
+  RETURN_IF_ERROR(dirs.Init());
+  ASSIGN_OR_RETURN(int lock, dirs.LockRoot());
   auto dest = dirs.NewQuarantinePath("reset-store");
   absl::Status s = dest.ok() ? absl::OkStatus() : dest.status();
   if (s.ok() && mkdir(dest->c_str(), 0700) != 0) {
@@ -348,7 +331,7 @@ absl::StatusOr<std::string> ResetStore(const SnapshotDirs& dirs) {
   if (s.ok()) s = SyncDir(*dest);
   if (s.ok()) s = SyncDir(dirs.root());
   if (s.ok()) s = dirs.Init();
-  close(*lock);
+  close(lock);
   if (!s.ok()) return s;
   return *dest;
 }

@@ -1,55 +1,52 @@
 // Store identity, id counter and removal journal over SQLite.
 #include "snapshotter/store_state.h"
 
+#include "base/status_macros.h"
 namespace snapshotter {
 namespace {
 
 absl::StatusOr<std::set<int64_t>> IdColumn(Transaction& tx,
                                           absl::string_view sql) {
-  auto st = tx.Prepare(sql);
-  if (!st.ok()) return st.status();
+  ASSIGN_OR_RETURN(Statement st, tx.Prepare(sql));
   std::set<int64_t> ids;
   while (true) {
-    auto row = st->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) return ids;
-    ids.insert(st->ColumnInt64(0));
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return ids;
+    ids.insert(st.ColumnInt64(0));
   }
 }
 
 absl::Status RunWithId(Transaction& tx, absl::string_view sql, int64_t id) {
-  auto st = tx.Prepare(sql);
-  if (!st.ok()) return st.status();
-  return st->Bind(1, id).Run();
+  ASSIGN_OR_RETURN(Statement st, tx.Prepare(sql));
+  return st.Bind(1, id).Run();
 }
 
 }  // namespace
 
 absl::StatusOr<std::string> ReadStoreId(Transaction& tx) {
-  auto st = tx.Prepare("SELECT store_id FROM store WHERE singleton = 1");
-  if (!st.ok()) return st.status();
-  auto row = st->Step();
-  if (!row.ok()) return row.status();
-  return *row ? st->ColumnText(0) : "";
+  ASSIGN_OR_RETURN(Statement st,
+                   tx.Prepare("SELECT store_id FROM store WHERE singleton = 1"));
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  return row ? st.ColumnText(0) : "";
 }
 
 absl::Status WriteStoreId(Transaction& tx, absl::string_view store_id) {
-  auto st = tx.Prepare(
-      "INSERT OR REPLACE INTO store(singleton, store_id) VALUES(1, ?)");
-  if (!st.ok()) return st.status();
-  return st->Bind(1, store_id).Run();
+  ASSIGN_OR_RETURN(
+      Statement st,
+      tx.Prepare(
+          "INSERT OR REPLACE INTO store(singleton, store_id) VALUES(1, ?)"));
+  return st.Bind(1, store_id).Run();
 }
 
 absl::StatusOr<int64_t> IdCounter(Transaction& tx) {
   // sqlite_sequence only has a row once a snapshot was inserted.
-  auto st = tx.Prepare(
-      "SELECT MAX(IFNULL((SELECT seq FROM sqlite_sequence "
-      "WHERE name = 'snapshots'), 0), IFNULL((SELECT MAX(id) FROM "
-      "snapshots), 0))");
-  if (!st.ok()) return st.status();
-  auto row = st->Step();
-  if (!row.ok()) return row.status();
-  return *row ? st->ColumnInt64(0) : 0;
+  ASSIGN_OR_RETURN(
+      Statement st,
+      tx.Prepare("SELECT MAX(IFNULL((SELECT seq FROM sqlite_sequence "
+                 "WHERE name = 'snapshots'), 0), IFNULL((SELECT MAX(id) FROM "
+                 "snapshots), 0))"));
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  return row ? st.ColumnInt64(0) : 0;
 }
 
 absl::StatusOr<std::set<int64_t>> RecordIds(Transaction& tx) {

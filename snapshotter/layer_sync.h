@@ -1,0 +1,24 @@
+// Flushing a layer by what it holds: every regular file and directory below
+// a path is fsynced, so a layer is durable before its commit is recorded
+// without a whole-filesystem syncfs (which would also wait for every other
+// tenant's dirty data on the same filesystem).
+#ifndef SNAPSHOTTER_LAYER_SYNC_H_
+#define SNAPSHOTTER_LAYER_SYNC_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace snapshotter {
+
+// fsyncs every regular file (once per inode) and every directory below and
+// including `root`, without following symlinks or crossing into other
+// filesystems. Symlinks, device nodes (overlay whiteouts) and fifos are
+// made durable by the fsync of their directory. Writeback of a batch of
+// files is started together before each is waited for, so the I/O of a
+// many-file layer overlaps. Entries removed meanwhile are skipped.
+absl::Status SyncTree(const std::string& root);
+
+}  // namespace snapshotter
+
+#endif  // SNAPSHOTTER_LAYER_SYNC_H_

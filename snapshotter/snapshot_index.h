@@ -1,0 +1,86 @@
+// The in-memory index of the snapshot records: what every read (Stat, List,
+// Walk, Mounts, Usage of committed snapshots, metrics) is served from, with
+// no SQL. The daemon owns its root (flock), so nothing but this process
+// changes the database: the index is loaded once at start and then follows
+// each committed write transaction, updated by the writer after the COMMIT
+// is durable and under the store's lock, so it always equals the last
+// durable commit. Readers take a shared lock that writers hold only for
+// the in-memory update, never across I/O.
+#ifndef SNAPSHOTTER_SNAPSHOT_INDEX_H_
+#define SNAPSHOTTER_SNAPSHOT_INDEX_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "snapshotter/metastore.h"
+#include "snapshotter/snapshot_types.h"
+
+namespace snapshotter {
+
+// One indexed record: the directory id, the info containerd sees and the
+// usage stored at commit.
+struct IndexedSnapshot {
+  int64_t id = 0;
+  Info info;
+  Usage usage;
+};
+
+// A record with its ancestors (closest first).
+struct IndexedChain {
+  IndexedSnapshot snapshot;
+  std::vector<Info> parents;
+  std::vector<int64_t> parent_ids;
+};
+
+// `t` at the nanosecond precision the database stores, so that the index
+// and a reload of the database agree exactly.
+absl::Time StoredTime(absl::Time t);
+
+// `labels` without those with empty values, as the database keeps them.
+Labels StoredLabels(Labels labels);
+
+class SnapshotIndex {
+ public:
+  // Replaces the contents with every record of the database.
+  absl::Status Load(Transaction& tx);
+
+  // NotFound naming the key when absent.
+  absl::StatusOr<IndexedSnapshot> Get(absl::string_view key) const;
+  absl::StatusOr<IndexedChain> GetChain(absl::string_view key) const;
+  // The ancestors of committed `parent` (itself first); empty for "".
+  absl::StatusOr<IndexedChain> ChainOf(absl::string_view parent) const;
+  // Infos for which `keep` is true, in key order.
+  std::vector<Info> Select(const std::function<bool(const Info&)>& keep) const;
+  // Snapshots per kind name, plus "guest_pulled": those labelled
+  // `remote_label`="true".
+  std::map<std::string, int64_t> CountByKind(
+      absl::string_view remote_label) const;
+  size_t size() const;
+
+  // Writers, after a durable commit. Labels with empty values are dropped
+  // (the database does not keep them).
+  void Put(IndexedSnapshot snapshot);
+  void Erase(absl::string_view key);
+  // Replaces the info of an existing record, keeping its id and usage.
+  void ReplaceInfo(const Info& info);
+
+ private:
+  absl::StatusOr<IndexedChain> ChainLocked(absl::string_view key) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
+  mutable absl::Mutex mu_;
+  std::map<std::string, IndexedSnapshot, std::less<>> by_key_
+      ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace snapshotter
+
+#endif  // SNAPSHOTTER_SNAPSHOT_INDEX_H_

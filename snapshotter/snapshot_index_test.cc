@@ -1,0 +1,84 @@
+#include "snapshotter/snapshot_index.h"
+
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace snapshotter {
+namespace {
+
+IndexedSnapshot Snap(int64_t id, std::string key, std::string parent,
+                     Kind kind, Labels labels = {}) {
+  IndexedSnapshot s;
+  s.id = id;
+  s.info.name = std::move(key);
+  s.info.parent = std::move(parent);
+  s.info.kind = kind;
+  s.info.labels = std::move(labels);
+  return s;
+}
+
+TEST(SnapshotIndexTest, GetChainAndErase) {
+  SnapshotIndex index;
+  index.Put(Snap(1, "base", "", Kind::kCommitted));
+  index.Put(Snap(2, "mid", "base", Kind::kCommitted));
+  index.Put(Snap(3, "top", "mid", Kind::kActive, {{"a", "1"}, {"e", ""}}));
+  auto top = index.Get("top");
+  ASSERT_TRUE(top.ok());
+  EXPECT_EQ(top->id, 3);
+  EXPECT_EQ(top->info.labels, (Labels{{"a", "1"}}));  // empty value dropped
+  auto chain = index.GetChain("top");
+  ASSERT_TRUE(chain.ok());
+  EXPECT_EQ(chain->parent_ids, (std::vector<int64_t>{2, 1}));
+  ASSERT_EQ(chain->parents.size(), 2u);
+  EXPECT_EQ(chain->parents[0].name, "mid");
+  auto of = index.ChainOf("mid");
+  ASSERT_TRUE(of.ok());
+  EXPECT_EQ(of->parent_ids, (std::vector<int64_t>{2, 1}));
+  EXPECT_TRUE(index.ChainOf("")->parents.empty());
+  index.Erase("top");
+  EXPECT_TRUE(absl::IsNotFound(index.Get("top").status()));
+  EXPECT_EQ(index.size(), 2u);
+}
+
+TEST(SnapshotIndexTest, MissingParentIsDataLoss) {
+  SnapshotIndex index;
+  index.Put(Snap(2, "orphan", "gone", Kind::kActive));
+  EXPECT_EQ(index.GetChain("orphan").status().code(),
+            absl::StatusCode::kDataLoss);
+}
+
+TEST(SnapshotIndexTest, ReplaceInfoKeepsIdAndUsage) {
+  SnapshotIndex index;
+  IndexedSnapshot s = Snap(7, "c", "", Kind::kCommitted);
+  s.usage.size = 4096;
+  index.Put(s);
+  Info info = s.info;
+  info.labels = {{"x", "y"}};
+  index.ReplaceInfo(info);
+  auto got = index.Get("c");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->id, 7);
+  EXPECT_EQ(got->usage.size, 4096);
+  EXPECT_EQ(got->info.labels, (Labels{{"x", "y"}}));
+}
+
+TEST(SnapshotIndexTest, SelectInKeyOrderAndCounts) {
+  SnapshotIndex index;
+  index.Put(Snap(1, "b", "", Kind::kCommitted, {{"remote", "true"}}));
+  index.Put(Snap(2, "a", "", Kind::kActive));
+  index.Put(Snap(3, "c", "b", Kind::kView));
+  std::vector<Info> all = index.Select([](const Info&) { return true; });
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].name, "a");
+  EXPECT_EQ(all[2].name, "c");
+  auto counts = index.CountByKind("remote");
+  EXPECT_EQ(counts["active"], 1);
+  EXPECT_EQ(counts["view"], 1);
+  EXPECT_EQ(counts["committed"], 1);
+  EXPECT_EQ(counts["guest_pulled"], 1);
+}
+
+}  // namespace
+}  // namespace snapshotter

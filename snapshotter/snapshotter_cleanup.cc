@@ -1,0 +1,142 @@
+// The snapshotter's Cleanup and its sweep of leftovers (at Open and on
+// every Cleanup): released directories to trash, unproven ones to
+// quarantine, the trash deleted outside the store's lock.
+#include <set>
+#include <string>
+
+#include "absl/status/status.h"
+#include "base/status_macros.h"
+#include "glog/logging.h"
+#include "snapshotter/snapshotter.h"
+#include "snapshotter/store_state.h"
+
+namespace snapshotter {
+
+absl::StatusOr<int> Snapshotter::Cleanup() {
+  absl::MutexLock cleanup_lock(&cleanup_mu_);
+  int unmovable = 0;
+  RETURN_IF_ERROR(Sweep(unmovable));
+  // Deleting large trees happens outside the store's lock, so no RPC waits
+  // behind it. What cannot be deleted stays for the next Cleanup.
+  ASSIGN_OR_RETURN(SnapshotDirs::Listing listing, dirs_.List());
+  int removed = 0;
+  int64_t failed = unmovable;
+  for (const std::string& path : listing.trash) {
+    if (absl::Status rm = options_.remove_all(path); !rm.ok()) {
+      LOG(WARNING) << "cannot delete " << path << " (retried on the next "
+                   << "Cleanup): " << rm.message();
+      ++failed;
+    } else {
+      ++removed;
+    }
+  }
+  undeletable_.store(failed);
+  return removed;
+}
+
+absl::Status Snapshotter::SweepLeftovers(bool migrated_from_v1) {
+  absl::MutexLock cleanup_lock(&cleanup_mu_);
+  ASSIGN_OR_RETURN(SnapshotDirs::Listing listing, dirs_.List());
+  int failed = 0;
+  // A new-* directory is a creation that was never acknowledged: nothing
+  // runs yet, so these are all interrupted ones.
+  for (const std::string& path : listing.temps) {
+    if (auto moved = dirs_.MoveToTrash(path); !moved.ok()) {
+      LOG(WARNING) << "cannot move an interrupted creation aside: "
+                   << moved.status().message();
+      ++failed;
+    }
+  }
+  // The previous release's Cleanup moved unproven orphans to trash-*.
+  if (migrated_from_v1) {
+    for (const std::string& path : listing.trash) {
+      if (!QuarantineEntry(path, "trash of the previous release")) ++failed;
+    }
+  }
+  absl::Status s = Sweep(failed);
+  undeletable_.store(failed);
+  return s;
+}
+
+bool Snapshotter::QuarantineEntry(const std::string& path,
+                                  absl::string_view why) {
+  auto moved = dirs_.Quarantine(path);
+  if (!moved.ok()) {
+    LOG(WARNING) << "cannot quarantine " << path << " (" << why
+                 << "): " << moved.status().message();
+    return false;
+  }
+  LOG(WARNING) << "quarantined " << path << " (" << why << ") as " << *moved
+               << "; it is never deleted automatically";
+  return true;
+}
+
+absl::Status Snapshotter::Sweep(int& failed) {
+  // Under the write lock no creation is half-way (Install runs inside its
+  // transaction), so every id directory is a record's or nobody's.
+  return store_->Update([&](Transaction& tx) -> absl::Status {
+    ASSIGN_OR_RETURN(std::set<int64_t> records, RecordIds(tx));
+    ASSIGN_OR_RETURN(std::set<int64_t> journal, JournalledIds(tx));
+    // Removals in progress are read before the listing: one that finishes in
+    // between has deleted its directory, so the listing cannot show it.
+    std::set<int64_t> removing;
+    {
+      absl::MutexLock lock(&removing_mu_);
+      removing = removing_;
+    }
+    ASSIGN_OR_RETURN(SnapshotDirs::Listing listing, dirs_.List());
+    std::set<int64_t> still_there;
+    bool trashed = false;
+    for (int64_t id : listing.ids) {
+      if (records.count(id) || removing.count(id)) continue;
+      std::string path = dirs_.SnapshotPath(id);
+      if (journal.count(id)) {
+        auto moved = dirs_.MoveToTrash(path);
+        if (!moved.ok() && absl::IsNotFound(moved.status())) {
+          continue;  // already gone: the journal entry is forgotten below
+        }
+        if (!moved.ok()) {
+          LOG(WARNING) << "cannot move released " << path
+                       << " to trash: " << moved.status().message();
+          still_there.insert(id);
+          ++failed;
+        } else {
+          trashed = true;
+        }
+      } else if (SnapshotDirs::HoldsNoData(path)) {
+        // A creation cut before its commit (a crash, or a failed sync in
+        // Install): nothing was ever acknowledged or written there.
+        if (auto moved = dirs_.MoveToTrash(path); !moved.ok()) {
+          LOG(WARNING) << "cannot move empty unrecorded " << path
+                       << " to trash: " << moved.status().message();
+          ++failed;
+        } else {
+          LOG(INFO) << "removing " << path
+                    << ": an empty directory of a creation that never "
+                       "committed";
+          trashed = true;
+        }
+      } else if (!QuarantineEntry(path, "no record owns it")) {
+        ++failed;
+      }
+    }
+    for (const std::string& path : listing.others) {
+      if (!QuarantineEntry(path, "not a snapshot directory")) ++failed;
+    }
+    // The renames must be durable before the journal forgets the ids.
+    if (trashed) RETURN_IF_ERROR(SyncDir(dirs_.SnapshotsDir()));
+    for (int64_t id : journal) {
+      if (still_there.count(id) || removing.count(id)) continue;
+      RETURN_IF_ERROR(ForgetRemoval(tx, id));
+    }
+    return absl::OkStatus();
+  });
+}
+
+int64_t Snapshotter::UndeletableCount() const { return undeletable_.load(); }
+
+absl::StatusOr<int64_t> Snapshotter::QuarantineCount() const {
+  return dirs_.QuarantineCount();
+}
+
+}  // namespace snapshotter
