@@ -112,17 +112,16 @@ BufferedByteSource::BufferedByteSource(std::unique_ptr<ByteSource> inner, size_t
 
 absl::Status BufferedByteSource::FillIfEmpty() {
   if (begin_ != end_) return absl::OkStatus();
-  absl::StatusOr<size_t> n = inner_->Read(buffer_.data(), buffer_.size());
-  if (!n.ok()) return n.status();
+  ASSIGN_OR_RETURN(size_t n, inner_->Read(buffer_.data(), buffer_.size()));
   begin_ = 0;
-  end_ = *n;
+  end_ = n;
   return absl::OkStatus();
 }
 
 absl::StatusOr<size_t> BufferedByteSource::Read(char* buffer, size_t size) {
   if (size == 0) return 0;
   if (begin_ == end_ && size >= buffer_.size()) return inner_->Read(buffer, size);
-  if (absl::Status s = FillIfEmpty(); !s.ok()) return s;
+  RETURN_IF_ERROR(FillIfEmpty());
   size_t n = std::min(size, end_ - begin_);
   memcpy(buffer, buffer_.data() + begin_, n);
   begin_ += n;
@@ -131,7 +130,7 @@ absl::StatusOr<size_t> BufferedByteSource::Read(char* buffer, size_t size) {
 
 absl::StatusOr<size_t> BufferedByteSource::Skip(size_t size) {
   if (size == 0) return 0;
-  if (absl::Status s = FillIfEmpty(); !s.ok()) return s;
+  RETURN_IF_ERROR(FillIfEmpty());
   size_t n = std::min(size, end_ - begin_);
   begin_ += n;
   return n;

@@ -103,26 +103,22 @@ absl::StatusOr<LayerCache> ParseLayerCache(absl::string_view json_text) {
       return absl::InvalidArgumentError(absl::StrCat("layer cache entry ", i, " is not an object"));
     }
     LayerCacheEntry e;
-    auto diff_id = StringField(obj, "diff_id", i, true);
-    if (!diff_id.ok()) return diff_id.status();
-    if (!IsSha256Digest(*diff_id)) {
+    ASSIGN_OR_RETURN(auto diff_id, StringField(obj, "diff_id", i, true));
+    if (!IsSha256Digest(diff_id)) {
       return absl::InvalidArgumentError(
-          absl::StrCat("layer cache entry ", i, ": diff_id \"", *diff_id, "\" is not sha256:<hex>"));
+          absl::StrCat("layer cache entry ", i, ": diff_id \"", diff_id, "\" is not sha256:<hex>"));
     }
-    auto verity = StringField(obj, "verity_hash", i, false);
-    if (!verity.ok()) return verity.status();
-    if (!verity->empty() && !IsHex64(*verity)) {
+    ASSIGN_OR_RETURN(auto verity, StringField(obj, "verity_hash", i, false));
+    if (!verity.empty() && !IsHex64(verity)) {
       return absl::InvalidArgumentError(
           absl::StrCat("layer cache entry ", i, ": verity_hash is not 64 hex digits"));
     }
-    auto passwd = StringField(obj, "passwd", i, false);
-    if (!passwd.ok()) return passwd.status();
-    auto group = StringField(obj, "group", i, false);
-    if (!group.ok()) return group.status();
-    e.diff_id = *diff_id;
-    e.verity_hash = *verity;
-    e.passwd = *passwd;
-    e.group = *group;
+    ASSIGN_OR_RETURN(auto passwd, StringField(obj, "passwd", i, false));
+    ASSIGN_OR_RETURN(auto group, StringField(obj, "group", i, false));
+    e.diff_id = diff_id;
+    e.verity_hash = verity;
+    e.passwd = passwd;
+    e.group = group;
     cache.push_back(std::move(e));
   }
   return cache;

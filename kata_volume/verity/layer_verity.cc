@@ -18,6 +18,7 @@
 #include "kata_volume/verity/tar_reader.h"
 #include "kata_volume/verity/tarfs_index.h"
 #include "kata_volume/verity/verity_tree.h"
+#include "base/status_macros.h"
 
 namespace guest_pull::verity {
 
@@ -39,10 +40,9 @@ absl::Status ReadMemberInto(TarReader* reader, const TarEntry& e, std::string* o
   }
   char buf[16 * 1024];
   while (true) {
-    absl::StatusOr<size_t> n = reader->ReadData(buf, sizeof(buf));
-    if (!n.ok()) return n.status();
-    if (*n == 0) return absl::OkStatus();
-    out->append(buf, *n);
+    ASSIGN_OR_RETURN(size_t n, reader->ReadData(buf, sizeof(buf)));
+    if (n == 0) return absl::OkStatus();
+    out->append(buf, n);
   }
 }
 
@@ -79,14 +79,12 @@ class UserFileCapture {
 
 absl::StatusOr<LayerVerity> ProcessLayer(const std::string& path, const LayerVerityOptions& options,
                                          const Sink& extra_sink) {
-  absl::StatusOr<BlobCompression> compression = DetectBlobCompression(path);
-  if (!compression.ok()) return compression.status();
-  if (*compression == BlobCompression::kZstd) {
+  ASSIGN_OR_RETURN(BlobCompression compression, DetectBlobCompression(path));
+  if (compression == BlobCompression::kZstd) {
     return absl::UnimplementedError(absl::StrCat(path, ": zstd-compressed layers are not supported"));
   }
-  absl::StatusOr<std::unique_ptr<FileByteSource>> file = FileByteSource::Open(path);
-  if (!file.ok()) return file.status();
-  const bool gzip = *compression == BlobCompression::kGzip;
+  ASSIGN_OR_RETURN(std::unique_ptr<FileByteSource> file, FileByteSource::Open(path));
+  const bool gzip = compression == BlobCompression::kGzip;
 
   // One pass on every core: the dm-verity tree and the diff_id (a SHA-256
   // each over every tar byte, the bulk of the work) and the output file (if
@@ -105,7 +103,7 @@ absl::StatusOr<LayerVerity> ProcessLayer(const std::string& path, const LayerVer
     });
   }
   BackgroundSink tar_consumers(std::move(consumers), kReadChunk, 8);
-  std::unique_ptr<ByteSource> source = *std::move(file);
+  std::unique_ptr<ByteSource> source = std::move(file);
   if (gzip) {
     source = std::make_unique<GzipByteSource>(std::make_unique<ObservedByteSource>(
         std::move(source), [&](const char* d, size_t n) {
@@ -153,14 +151,13 @@ absl::StatusOr<LayerVerity> ProcessLayer(const std::string& path, const LayerVer
   if (!extra_status.ok()) return extra_status;
   tree.Update(*index_bytes);
   if (extra_sink) {
-    if (absl::Status s = extra_sink(index_bytes->data(), index_bytes->size()); !s.ok()) return s;
+    RETURN_IF_ERROR(extra_sink(index_bytes->data(), index_bytes->size()));
   }
-  absl::StatusOr<std::string> root = tree.FinishHex();
-  if (!root.ok()) return root.status();
+  ASSIGN_OR_RETURN(std::string root, tree.FinishHex());
 
   result.diff_id = absl::StrCat("sha256:", tar_hash.FinishHex());
   result.digest = gzip ? absl::StrCat("sha256:", blob_hash.FinishHex()) : result.diff_id;
-  result.root_hash = *root;
+  result.root_hash = root;
   result.tar_size = *contents_size;
   result.indexed_size = *contents_size + index_bytes->size();
   result.skipped_entries = index.skipped();
