@@ -13,6 +13,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -77,7 +78,8 @@ class StatementCache {
     bool lent = false;
   };
   sqlite3* db_;
-  absl::flat_hash_map<std::string, Entry> entries_;
+  // Node-based: lent_ points at entries, which must not move when it grows.
+  absl::node_hash_map<std::string, Entry> entries_;
   absl::flat_hash_map<sqlite3_stmt*, Entry*> lent_;
 };
 

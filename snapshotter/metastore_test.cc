@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "gmock/gmock.h"
+#include "base/status_macros.h"
 #include "gtest/gtest.h"
 
 namespace snapshotter {
@@ -266,6 +267,35 @@ TEST(MetaStoreTest, CachedStatementsAreReusedAndNestedUseIsSafe) {
                     return absl::OkStatus();
                   })
                   .ok());
+}
+
+// A statement stays lent out while many other SQL strings enter the cache
+// (its table grows and rehashes): returning it afterwards must find it
+// (ASan catches an entry that moved), and it is reused, not re-prepared.
+TEST(MetaStoreTest, LentStatementSurvivesTheCacheGrowing) {
+  std::string path = TempDbPath("stmt_cache_grow");
+  unlink(path.c_str());
+  auto store = MetaStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  for (int round = 0; round < 2; ++round) {
+    ASSERT_TRUE((*store)
+                    ->Update([&](Transaction& tx) -> absl::Status {
+                      ASSIGN_OR_RETURN(Statement outer, tx.Prepare("SELECT 7"));
+                      ASSIGN_OR_RETURN(bool row, outer.Step());
+                      EXPECT_TRUE(row);
+                      for (int i = 0; i < 64; ++i) {
+                        ASSIGN_OR_RETURN(
+                            Statement other,
+                            tx.Prepare("SELECT " + std::to_string(1000 + i)));
+                        ASSIGN_OR_RETURN(bool other_row, other.Step());
+                        EXPECT_TRUE(other_row);
+                        EXPECT_EQ(other.ColumnInt64(0), 1000 + i);
+                      }
+                      EXPECT_EQ(outer.ColumnInt64(0), 7);
+                      return absl::OkStatus();
+                    })
+                    .ok());
+  }
 }
 
 }  // namespace
