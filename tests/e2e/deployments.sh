@@ -288,7 +288,7 @@ s6_imagefsinfo() {
     h_check "[$V] s6 its usage is not zero while it holds layers" test "${gp#*=}" -gt 0
   else
     h_skip "[$V] s6 imagefsinfo lists the guest-pull filesystem" \
-      "containerd $V reports only: ${fs:-nothing} (its default snapshotter's filesystem)"
+      "containerd $V reports only: ${fs:-nothing} (its CRI image service hands its snapshots syncer the default snapshotter alone, so ImageFsInfo never lists a runtime-specific one)"
   fi
 }
 
