@@ -45,9 +45,15 @@ bench_teardown() {
   h_finish
 }
 
+# tools: what `make -C deploy install` (dep_containerd_config) installs,
+# plus crictl.
 tools() {
-  (cd "$E2E_REPO" && timeout 1800 bazel build //kata_volume/tools:guest-pull-verity) >&2 || return 1
-  cp "$E2E_REPO/bazel-bin/kata_volume/tools/guest-pull-verity" "$E2E_BIN/" || return 1
+  local t
+  (cd "$E2E_REPO" && timeout 1800 bazel build //kata_volume/tools:guest-pull-verity \
+    //mount_helper:guest-pull-overlayfs) >&2 || return 1
+  for t in kata_volume/tools/guest-pull-verity mount_helper/guest-pull-overlayfs; do
+    cp "$E2E_REPO/bazel-bin/$t" "$E2E_BIN/" || return 1
+  done
   VERITY_TOOL="$E2E_BIN/guest-pull-verity"
   CRICTL="$(go_peer_bin crictl)/crictl" || return 1
   daemon_binary
@@ -140,7 +146,7 @@ main() {
   GP_CONFIG="$E2E_DIR/gp-config.toml"
   DEP_LAYER_CACHE="$E2E_DIR/layers-cache.json"
   echo "SETUP: daemon, verity tool, crictl, containerd 2.4.2"
-  h_setup_here "build daemon, verity tool, crictl" tools
+  h_setup_here "build daemon, mount helper, verity tool, crictl" tools
   local bin size r kind
   h_setup "build containerd 2.4.2 from its module" go_peer_bin containerd-2.4
   bin="$(go_peer_bin containerd-2.4)"

@@ -24,8 +24,8 @@
 # after Cleanup, nothing quarantined. Controls: the unsynced canary must be
 # lost (missing, empty or short) in at least one cut, or the run proves
 # nothing; an fsync'd canary written at every boot must survive every cut.
-# Negative controls: the daemon with every sync a no-op, and with only
-# syncfs a no-op (nosync.c, LD_PRELOAD in the guest), must fail the test.
+# Negative controls: the daemon with every sync a no-op, and with only its
+# database synced (nosync.c, LD_PRELOAD in the guest), must fail the test.
 # Each boot picks the guest's writeback: strict (nothing unsynced ever
 # written back, ext4 commit=600), eager (written back within ~0.1-1 s, in the
 # kernel's order, commit=1) or the kernel's defaults. The last boot stops the
@@ -70,7 +70,7 @@ pc_initramfs() {
   strip "$stage/init"
   install -m 0755 "$work/daemon" "$stage/bin/containerd-guest-pull-grpc"
   gcc -shared -fPIC -O2 -o "$stage/lib/nosync.so" "$HERE/nosync.c"
-  gcc -shared -fPIC -O2 -DONLY_SYNCFS -o "$stage/lib/nosyncfs.so" "$HERE/nosync.c"
+  gcc -shared -fPIC -O2 -DONLY_LAYERS -o "$stage/lib/nolayersync.so" "$HERE/nosync.c"
   ldd "$work/daemon" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | sort -u |
     while IFS= read -r lib; do cp -L --parents "$lib" "$stage/"; done
   [[ -e "$stage/lib64/ld-linux-x86-64.so.2" ]] || { echo "no dynamic loader in the closure" >&2; return 1; }
@@ -120,9 +120,10 @@ if ((status != 0)); then
   h_fail "workload ran to the end" "$(tail -n 5 "$work/out.txt"; echo '--- daemon.log:'; tail -n 20 "$work/run/daemon.log" 2>/dev/null)"
 fi
 
-# Negative controls: the same daemon with every sync a no-op, then with only
-# syncfs a no-op (the database still syncs, the layer files written before a
-# Commit are not flushed), under strict writeback, must fail: acknowledged
+# Negative controls: the same daemon with every sync a no-op, then with
+# every sync but the database's a no-op (the records are durable, the layer
+# files a Commit acknowledged are not flushed), under strict writeback, must
+# fail: acknowledged
 # mutations lost, or a start refused. Otherwise the test could not see a
 # daemon that stops syncing.
 pc_negative() {
@@ -137,5 +138,5 @@ pc_negative() {
   fi
 }
 pc_negative nosync nosync.so "syncs do nothing"
-pc_negative nosyncfs nosyncfs.so "syncfs does nothing"
+pc_negative nolayersync nolayersync.so "layer syncs do nothing (only its database syncs)"
 h_figure "suite time" "$((SECONDS - started))" s
