@@ -154,8 +154,8 @@ main() {
   PAUSE_REF="$(image_ref pause latest)"  # never pulled: no pod runs
   containerd_use_version "$bin"
   dep_use_version 2.4
-  dep_daemon_config
   h_setup_here "containerd config from deploy/" dep_containerd_config 3
+  h_setup_here "daemon config from the installed one" dep_daemon_config
   start_daemon
   containerd_start
   for size in "${SIZES[@]}"; do

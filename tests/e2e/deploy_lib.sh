@@ -20,6 +20,7 @@
 #   dep_run_kata/dep_run_runc  pod + container + start; sets POD_ID, CTR_ID
 #   host_layer_gets MARK DIGESTS...   layer blob GETs by containerd since MARK
 #   in_snapshotter NAME CHAIN_IDS...  all chain IDs are snapshots of NAME
+#   ck / ok / ko NAME ...      h_check / h_pass / h_fail named after the run
 #   sc_begin / sc_end SCENARIO VERSION  RESULT[SCENARIO,VERSION] = pass|FAIL|skip
 #   dep_print_table TITLE      RESULT as a table SCENARIOS x VERSIONS
 #   dep_start_version V CV     containerd V + deploy configs + daemon, started
@@ -398,14 +399,24 @@ dep_start_version() {
   fi
   containerd_use_version "$bin"
   dep_use_version "$v"
-  dep_daemon_config
+  # make install (in dep_containerd_config) first: the daemon then starts
+  # on the config it installed, as on a node.
   dep_containerd_config "$cv" || { h_fail "[$label] containerd config from deploy/"; return 1; }
+  dep_daemon_config || { h_fail "[$label] daemon config from the installed one"; return 1; }
   start_daemon
   containerd_start
 }
 
 # dep_print_table TITLE: RESULT as a table, SCENARIOS x the runs (RUNS
 # when the suite keeps one, e.g. "2.4" and "2.4-stock"; else VERSIONS).
+# ck NAME CMD... / ok NAME / ko NAME [DETAIL]: h_check, h_pass and h_fail
+# with the run in front of the name: the version $V and the suite's
+# $DEP_CASE_TAG (e.g. "vm").
+dep_case() { echo "[$V${DEP_CASE_TAG:+ $DEP_CASE_TAG}] $1"; }
+ck() { local n="$1"; shift; h_check "$(dep_case "$n")" "$@"; }
+ok() { h_pass "$(dep_case "$1")"; }
+ko() { h_fail "$(dep_case "$1")" "${2:-}"; }
+
 dep_print_table() {
   local v s line
   local -a cols=("${VERSIONS[@]}")

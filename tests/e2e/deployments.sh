@@ -66,10 +66,6 @@ SCENARIOS=(1 2 stop 4 7 5 6 3 8)
 # sc_begin/sc_end, dep_print_table and dep_teardown (the EXIT trap) are
 # deploy_lib.sh's.
 
-# ck NAME CMD...: h_check with the version in the name.
-ck() { local n="$1"; shift; h_check "[$V] $n" "$@"; }
-ok() { h_pass "[$V] $1"; }
-ko() { h_fail "[$V] $1" "${2:-}"; }
 # see_log NAME CTR_ID TEXT: one pass if the container's log shows TEXT.
 see_log() { if dep_wait_log "$2" "$3"; then ok "$1"; else ko "$1" "$E2E_OUT"; fi; }
 

@@ -57,9 +57,7 @@ GUEST_RELEASE=""
 
 # ------------------------------------------------------------ bookkeeping
 
-ck() { local n="$1"; shift; h_check "[$V vm] $n" "$@"; }
-ok() { h_pass "[$V vm] $1"; }
-ko() { h_fail "[$V vm] $1" "${2:-}"; }
+DEP_CASE_TAG=vm
 
 print_table() {
   dep_print_table "Scenario x containerd version, kata shim in VM mode (T: tamper cases refused by the guest kernel):"
