@@ -24,18 +24,25 @@ std::string Sha256Sum(const std::string& path) {
   return out.ok() ? "sha256:" + out->substr(0, 64) : "";
 }
 
-// A busybox root filesystem layer, as tar and tar.gz.
-std::string MakeBusyboxLayer() {
+// Runs `populate` (shell commands) in a fresh directory with root/etc, then
+// tars root/* into layer.tar with `tar_options` and gzips it to layer.tar.gz.
+std::string BuildLayer(const std::string& populate, const std::string& tar_options) {
   std::string dir = MakeTempDir();
-  EXPECT_TRUE(RunCommand(absl::StrCat(
-                  "set -e; cd ", dir, "; mkdir -p root/bin root/etc root/tmp; ",
-                  "cp /bin/busybox root/bin/busybox; for a in sh ls cat; do ln -s busybox root/bin/$a; done; ",
-                  "ln root/bin/busybox root/bin/hardbox; ",
-                  "echo 'root:x:0:0:root:/root:/bin/sh' > root/etc/passwd; echo 'root:x:0:' > root/etc/group; ",
-                  "tar --format=pax --numeric-owner --sort=name -C root -cf layer.tar bin etc tmp; ",
-                  "gzip -k layer.tar"))
+  EXPECT_TRUE(RunCommand(absl::StrCat("set -e; cd ", dir, "; mkdir -p root/etc; ", populate,
+                                      "; echo 'root:x:0:0:root:/root:/bin/sh' > root/etc/passwd; ",
+                                      "tar ", tar_options, " -C root -cf layer.tar $(ls root); ",
+                                      "gzip -k layer.tar"))
                   .ok());
   return dir + "/layer.tar";
+}
+
+// A busybox root filesystem layer, as tar and tar.gz.
+std::string MakeBusyboxLayer() {
+  return BuildLayer(
+      "mkdir -p root/bin root/tmp; cp /bin/busybox root/bin/busybox; "
+      "for a in sh ls cat; do ln -s busybox root/bin/$a; done; ln root/bin/busybox root/bin/hardbox; "
+      "echo 'root:x:0:' > root/etc/group",
+      "--format=pax --numeric-owner --sort=name");
 }
 
 TEST(LayerVerityTest, TarAndGzipAgreeAndMatchSha256sum) {
@@ -76,15 +83,11 @@ TEST(LayerVerityTest, BusyboxRootHashEqualsVeritysetupOnIndexedFile) {
 // must agree on a layer whose members span several read buffers at odd
 // sizes, write the same indexed file, and match veritysetup and sha256sum.
 TEST(LayerVerityTest, PlainFileAndGzipStreamAgreeOnALargeLayer) {
-  std::string dir = MakeTempDir();
-  ASSERT_TRUE(RunCommand(absl::StrCat(
-                  "set -e; cd ", dir, "; mkdir -p root/etc root/data; ",
-                  "head -c 3146513 /dev/urandom > root/data/big; ",
-                  "head -c 1048575 /dev/urandom > root/data/odd; echo x > root/data/small; ",
-                  "echo 'root:x:0:0:root:/root:/bin/sh' > root/etc/passwd; ",
-                  "tar --format=gnu -C root -cf layer.tar data etc; gzip -k layer.tar"))
-                  .ok());
-  const std::string tar = dir + "/layer.tar";
+  const std::string tar = BuildLayer(
+      "mkdir -p root/data; head -c 3146513 /dev/urandom > root/data/big; "
+      "head -c 1048575 /dev/urandom > root/data/odd; echo x > root/data/small",
+      "--format=gnu");
+  const std::string dir = MakeTempDir();
   absl::StatusOr<LayerVerity> plain = WriteIndexedLayer(tar, dir + "/plain.img");
   absl::StatusOr<LayerVerity> gz = WriteIndexedLayer(tar + ".gz", dir + "/gz.img");
   ASSERT_TRUE(plain.ok()) << plain.status();
