@@ -11,6 +11,10 @@
 #              (the tree) and writes only the tree HASH (1/128 of the size).
 #              The runs alternate (ours, veritysetup, ours, ...) so that both
 #              see the same load; wall and CPU time of the fastest of each.
+#              Ours spreads its work over three threads (diff_id, tree,
+#              read+write), veritysetup uses one: ours needs more CPU (the
+#              CPU table) and is faster in wall time only when a second
+#              core is free; on a saturated machine the CPU ratio rules.
 #   layer .tar `guest-pull-verity layer LAYER.tar` vs `sha256sum LAYER.tar`
 #              + `veritysetup format` on the indexed file
 #   layer .gz  `guest-pull-verity layer LAYER.tar.gz` vs `sha256sum` of the
@@ -303,7 +307,8 @@ main() {
   printf '%s\n' "${rows[@]}"
   printf 'index rows: same bytes on both sides; ours reads LAYER.tar, writes OUT (tar + index) and\n'
   printf 'hashes it twice (diff_id, dm-verity tree); veritysetup format reads that OUT, hashes it once\n'
-  printf 'and writes the tree only; the runs alternate (ours, veritysetup, ...)\n'
+  printf 'and writes the tree only; the runs alternate (ours, veritysetup, ...). Ours uses three\n'
+  printf 'threads (one core: veritysetup), so its wall time wins only with a second core free\n'
   if ((${#cpu_rows[@]})); then
     echo
     printf 'CPU seconds (user + system) of the fastest runs above: the work, whatever the load\n'
