@@ -23,25 +23,36 @@ BackgroundSink::~BackgroundSink() { Finish(); }
 void BackgroundSink::Push(const char* data, size_t size) {
   if (consumers_.empty()) return;
   while (size > 0) {
-    size_t slot;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      changed_.wait(lock, [this] { return !free_.empty(); });
-      slot = free_.front();
-      free_.pop_front();
-    }
-    Chunk& c = pool_[slot];  // owned by this thread until it is ready
-    c.size = std::min(size, c.bytes.size());
-    c.pending = consumers_.size();
-    std::memcpy(c.bytes.data(), data, c.size);
-    data += c.size;
-    size -= c.size;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      ready_.push_back(slot);
-    }
-    changed_.notify_all();
+    char* buffer = Acquire();
+    size_t n = std::min(size, capacity());
+    std::memcpy(buffer, data, n);
+    Publish(n);
+    data += n;
+    size -= n;
   }
+}
+
+char* BackgroundSink::Acquire() {
+  std::unique_lock<std::mutex> lock(mu_);
+  changed_.wait(lock, [this] { return !free_.empty(); });
+  acquired_ = free_.front();
+  free_.pop_front();
+  return pool_[acquired_].bytes.data();  // owned by this thread until published
+}
+
+void BackgroundSink::Publish(size_t size) {
+  Chunk& c = pool_[acquired_];
+  c.size = std::min(size, c.bytes.size());
+  c.pending = consumers_.size();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (c.size == 0 || consumers_.empty()) {
+      free_.push_front(acquired_);
+      return;
+    }
+    ready_.push_back(acquired_);
+  }
+  changed_.notify_all();
 }
 
 void BackgroundSink::Run(size_t consumer) {

@@ -32,6 +32,15 @@ class BackgroundSink {
 
   // Copies `data` for the consumers; blocks while every buffer is in flight.
   void Push(const char* data, size_t size);
+  // Zero-copy alternative to Push(): Acquire() waits for a free buffer and
+  // returns it (capacity() bytes) for the caller to fill; Publish(size) hands
+  // its first `size` bytes to the consumers (0 returns the buffer unused).
+  // The published bytes stay valid and unchanged until the next Acquire(),
+  // so the caller may still read them (e.g. write them out) meanwhile. One
+  // buffer at a time; no Push() between Acquire() and Publish().
+  char* Acquire();
+  void Publish(size_t size);
+  size_t capacity() const { return pool_[0].bytes.size(); }
   // Returns once every consumer has seen every pushed byte; the threads end.
   // Idempotent; no Push() after it.
   void Finish();
@@ -55,6 +64,7 @@ class BackgroundSink {
   bool closing_ = false;
   bool finished_ = false;
   std::vector<std::thread> threads_;
+  size_t acquired_ = 0;  // slot handed out by Acquire(), owned by the caller
 };
 
 }  // namespace guest_pull::verity

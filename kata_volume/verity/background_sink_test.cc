@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
 
 namespace guest_pull::verity {
@@ -41,6 +42,37 @@ TEST(BackgroundSinkTest, LargePushIsSplitIntoBufferSizedChunks) {
   }  // destructor waits
   EXPECT_EQ(total, input.size());
   EXPECT_EQ(calls, 11u);
+}
+
+// Filling the buffers in place: every published byte reaches every consumer
+// in order, a published buffer is still readable until the next Acquire(),
+// and Publish(0) hands the buffer back unused.
+TEST(BackgroundSinkTest, AcquireAndPublishInPlace) {
+  std::string input;
+  for (int i = 0; i < 50000; ++i) input.push_back(static_cast<char>(i * 13 + i / 3));
+  std::string seen, other;
+  {
+    BackgroundSink sink({[&](const char* d, size_t n) { seen.append(d, n); },
+                         [&](const char* d, size_t n) { other.append(d, n); }},
+                        /*buffer_size=*/3000, /*buffer_count=*/2);
+    ASSERT_EQ(sink.capacity(), 3000u);
+    size_t off = 0;
+    for (int round = 0; off < input.size(); ++round) {
+      char* buffer = sink.Acquire();
+      if (round % 5 == 4) {
+        sink.Publish(0);
+        continue;
+      }
+      size_t n = std::min<size_t>(round % 2 ? 3000 : 1234, input.size() - off);
+      std::memcpy(buffer, input.data() + off, n);
+      sink.Publish(n);
+      EXPECT_EQ(std::string(buffer, n), input.substr(off, n));  // unchanged after Publish
+      off += n;
+    }
+    sink.Finish();
+  }
+  EXPECT_EQ(seen, input);
+  EXPECT_EQ(other, input);
 }
 
 TEST(BackgroundSinkTest, FinishWithoutPushes) {

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -26,7 +27,9 @@ absl::StatusOr<size_t> ByteSource::Skip(size_t size) {
 absl::StatusOr<std::unique_ptr<FileByteSource>> FileByteSource::Open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return base::ErrnoError("cannot open", path, errno);
-  return std::unique_ptr<FileByteSource>(new FileByteSource(fd, path));
+  struct stat st;
+  const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  return std::unique_ptr<FileByteSource>(new FileByteSource(fd, path, regular));
 }
 
 FileByteSource::~FileByteSource() { ::close(fd_); }
@@ -38,6 +41,20 @@ absl::StatusOr<size_t> FileByteSource::Read(char* buffer, size_t size) {
     if (errno == EINTR) continue;
     return base::ErrnoError("cannot read", path_, errno);
   }
+}
+
+absl::StatusOr<size_t> FileByteSource::Skip(size_t size) {
+  if (!regular_) return ByteSource::Skip(size);
+  struct stat st;
+  if (::fstat(fd_, &st) != 0) return base::ErrnoError("cannot stat", path_, errno);
+  off_t pos = ::lseek(fd_, 0, SEEK_CUR);
+  if (pos < 0) return base::ErrnoError("cannot seek", path_, errno);
+  uint64_t left = st.st_size > pos ? static_cast<uint64_t>(st.st_size - pos) : 0;
+  size_t n = static_cast<size_t>(std::min<uint64_t>(size, left));
+  if (n > 0 && ::lseek(fd_, static_cast<off_t>(n), SEEK_CUR) < 0) {
+    return base::ErrnoError("cannot seek", path_, errno);
+  }
+  return n;
 }
 
 GzipByteSource::GzipByteSource(std::unique_ptr<ByteSource> compressed)
@@ -107,8 +124,9 @@ absl::StatusOr<size_t> ObservedByteSource::Read(char* buffer, size_t size) {
   return n;
 }
 
-BufferedByteSource::BufferedByteSource(std::unique_ptr<ByteSource> inner, size_t capacity)
-    : inner_(std::move(inner)), buffer_(capacity > 0 ? capacity : 1) {}
+BufferedByteSource::BufferedByteSource(std::unique_ptr<ByteSource> inner, size_t capacity,
+                                       bool skip_through)
+    : inner_(std::move(inner)), buffer_(capacity > 0 ? capacity : 1), skip_through_(skip_through) {}
 
 absl::Status BufferedByteSource::FillIfEmpty() {
   if (begin_ != end_) return absl::OkStatus();
@@ -130,6 +148,7 @@ absl::StatusOr<size_t> BufferedByteSource::Read(char* buffer, size_t size) {
 
 absl::StatusOr<size_t> BufferedByteSource::Skip(size_t size) {
   if (size == 0) return 0;
+  if (skip_through_ && begin_ == end_ && size >= buffer_.size()) return inner_->Skip(size);
   RETURN_IF_ERROR(FillIfEmpty());
   size_t n = std::min(size, end_ - begin_);
   begin_ += n;

@@ -33,11 +33,15 @@ class FileByteSource : public ByteSource {
   static absl::StatusOr<std::unique_ptr<FileByteSource>> Open(const std::string& path);
   ~FileByteSource() override;
   absl::StatusOr<size_t> Read(char* buffer, size_t size) override;
+  // A regular file seeks (up to its end) instead of reading.
+  absl::StatusOr<size_t> Skip(size_t size) override;
 
  private:
-  FileByteSource(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  FileByteSource(int fd, std::string path, bool regular)
+      : fd_(fd), path_(std::move(path)), regular_(regular) {}
   int fd_;
   std::string path_;
+  bool regular_;
 };
 
 // Decompresses a gzip stream (RFC 1952; concatenated members are decoded in
@@ -77,10 +81,12 @@ class ObservedByteSource : public ByteSource {
 // Reads `inner` in large chunks and serves smaller reads (the tar reader's
 // 512-byte headers) from memory; reads of at least the capacity bypass the
 // buffer. Wrapping an ObservedByteSource this way makes its observer see
-// large chunks too.
+// large chunks too. With `skip_through`, skips of at least the capacity go
+// to inner's Skip() as well (a file then seeks over tar member data).
 class BufferedByteSource : public ByteSource {
  public:
-  BufferedByteSource(std::unique_ptr<ByteSource> inner, size_t capacity);
+  BufferedByteSource(std::unique_ptr<ByteSource> inner, size_t capacity,
+                     bool skip_through = false);
   absl::StatusOr<size_t> Read(char* buffer, size_t size) override;
   // Advances within the buffer (refilled as needed): no copy.
   absl::StatusOr<size_t> Skip(size_t size) override;
@@ -90,6 +96,7 @@ class BufferedByteSource : public ByteSource {
 
   std::unique_ptr<ByteSource> inner_;
   std::vector<char> buffer_;
+  bool skip_through_;
   size_t begin_ = 0;  // unread bytes are buffer_[begin_, end_)
   size_t end_ = 0;
 };

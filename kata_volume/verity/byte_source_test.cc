@@ -119,5 +119,31 @@ TEST(ByteSourceTest, BufferedSkipConsumesWithoutHandingOut) {
   EXPECT_EQ(observed, data.size());  // skipped bytes were observed too
 }
 
+// skip_through over a file: large skips seek (nothing read past the
+// buffer), small ones stay in the buffer, and the end of the file is exact.
+TEST(ByteSourceTest, SkipThroughSeeksOverAFile) {
+  std::string dir = MakeTempDir();
+  std::string data = PseudoRandomBytes(100000, 5);
+  WriteFileOrDie(dir + "/d", data);
+  auto file = FileByteSource::Open(dir + "/d");
+  ASSERT_TRUE(file.ok());
+  BufferedByteSource buffered(*std::move(file), 4096, /*skip_through=*/true);
+  char buf[100];
+  ASSERT_EQ(*buffered.Read(buf, 100), 100u);
+  ASSERT_EQ(*buffered.Skip(50000), 3996u);  // the rest of the buffer first
+  ASSERT_EQ(*buffered.Skip(46004 - 100), 45904u);  // then a seek
+  ASSERT_EQ(*buffered.Read(buf, 100), 100u);
+  EXPECT_EQ(std::string(buf, 100), data.substr(50000, 100));
+  uint64_t rest = 0;
+  for (int i = 0; i < 100; ++i) {
+    auto n = buffered.Skip(1 << 20);
+    ASSERT_TRUE(n.ok());
+    if (*n == 0) break;
+    rest += *n;
+  }
+  EXPECT_EQ(rest, data.size() - 50100);
+  EXPECT_EQ(*buffered.Read(buf, 100), 0u);
+}
+
 }  // namespace
 }  // namespace guest_pull::verity

@@ -4,10 +4,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -18,6 +22,7 @@
 #include "kata_volume/verity/tar_reader.h"
 #include "kata_volume/verity/tarfs_index.h"
 #include "kata_volume/verity/verity_tree.h"
+#include "base/errno_error.h"
 #include "base/status_macros.h"
 
 namespace guest_pull::verity {
@@ -31,6 +36,8 @@ constexpr char kGroupWhiteout[] = "etc/.wh.group";
 constexpr char kWhiteoutMarker[] = "WHITEOUT";
 constexpr uint64_t kMaxUserFileSize = 64 * 1024 * 1024;
 constexpr size_t kReadChunk = 256 << 10;  // bytes per read of the tar stream
+constexpr size_t kPlainChunk = 1 << 20;   // bytes per read of an uncompressed file
+constexpr size_t kHeaderChunk = 64 << 10;  // header reads of the parser thread
 
 using Sink = std::function<absl::Status(const char*, size_t)>;
 
@@ -77,20 +84,154 @@ class UserFileCapture {
   bool found_group_ = false;
 };
 
+absl::Status WithPath(const std::string& path, const absl::Status& s) {
+  return absl::Status(s.code(), absl::StrCat(path, ": ", s.message()));
+}
+
+// What the tar parse yields besides the user files: the stream size and the
+// index appended after it.
+struct ParsedTar {
+  uint64_t contents_size = 0;
+  std::string index_bytes;
+  std::vector<std::string> skipped;
+};
+
+// Reads the members' headers (and etc/passwd, etc/group) off `stream`.
+absl::StatusOr<ParsedTar> ParseTar(ByteSource* stream, const std::string& path,
+                                   const LayerVerityOptions& options, LayerVerity* result) {
+  TarReader reader(stream);
+  TarfsIndexBuilder index;
+  UserFileCapture capture;
+  while (true) {
+    absl::StatusOr<const TarEntry*> entry = reader.Next();
+    if (!entry.ok()) return WithPath(path, entry.status());
+    if (*entry == nullptr) break;
+    index.AddEntry(**entry);
+    if (options.capture_user_files) {
+      if (absl::Status s = capture.Observe(&reader, **entry, result); !s.ok()) {
+        return WithPath(path, s);
+      }
+    }
+  }
+  ParsedTar parsed;
+  absl::StatusOr<uint64_t> contents_size = reader.Finish();
+  if (!contents_size.ok()) return WithPath(path, contents_size.status());
+  absl::StatusOr<std::string> index_bytes = index.Serialize(*contents_size);
+  if (!index_bytes.ok()) return WithPath(path, index_bytes.status());
+  parsed.contents_size = *contents_size;
+  parsed.index_bytes = std::move(*index_bytes);
+  parsed.skipped = index.skipped();
+  return parsed;
+}
+
+// Appends the index to the tree and the output, and fills `result`.
+absl::Status FinishLayer(const ParsedTar& parsed, VerityTreeBuilder* tree, Sha256Hasher* tar_hash,
+                         const std::string& digest, const Sink& extra_sink, LayerVerity* result) {
+  tree->Update(parsed.index_bytes);
+  if (extra_sink) {
+    RETURN_IF_ERROR(extra_sink(parsed.index_bytes.data(), parsed.index_bytes.size()));
+  }
+  ASSIGN_OR_RETURN(result->root_hash, tree->FinishHex());
+  result->diff_id = absl::StrCat("sha256:", tar_hash->FinishHex());
+  result->digest = digest.empty() ? result->diff_id : digest;
+  result->tar_size = parsed.contents_size;
+  result->indexed_size = parsed.contents_size + parsed.index_bytes.size();
+  result->skipped_entries = parsed.skipped;
+  return absl::OkStatus();
+}
+
+// Reads up to `size` bytes, fewer only at the end of the file.
+absl::StatusOr<size_t> ReadFull(int fd, const std::string& path, char* buffer, size_t size) {
+  size_t got = 0;
+  while (got < size) {
+    ssize_t n = ::read(fd, buffer + got, size - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return base::ErrnoError("cannot read", path, errno);
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  return got;
+}
+
+// An uncompressed tar in a regular file is its own tar stream, and only its
+// headers need parsing: a parser thread seeks over the member data, while
+// this thread reads the file once into the buffers the two hashing threads
+// (dm-verity tree and diff_id) share, and writes each buffer to the output
+// (if any) meanwhile, without further copies. nullopt: not a regular file.
+absl::StatusOr<std::optional<LayerVerity>> ProcessPlainFile(const std::string& path,
+                                                            const LayerVerityOptions& options,
+                                                            const Sink& extra_sink) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return base::ErrnoError("cannot open", path, errno);
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return std::nullopt;
+  }
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+
+  LayerVerity result;
+  absl::StatusOr<ParsedTar> parsed = absl::UnknownError("not parsed");
+  std::atomic<bool> parse_failed{false};
+  std::thread parser([&] {
+    absl::StatusOr<std::unique_ptr<FileByteSource>> file = FileByteSource::Open(path);
+    if (!file.ok()) {
+      parsed = file.status();
+    } else {
+      BufferedByteSource headers(std::move(*file), kHeaderChunk, /*skip_through=*/true);
+      parsed = ParseTar(&headers, path, options, &result);
+    }
+    if (!parsed.ok()) parse_failed = true;
+  });
+
+  Sha256Hasher tar_hash;
+  VerityTreeBuilder tree;
+  absl::Status io;
+  uint64_t streamed = 0;
+  {
+    BackgroundSink hashers({[&tree](const char* d, size_t n) { tree.Update(d, n); },
+                            [&tar_hash](const char* d, size_t n) { tar_hash.Update(d, n); }},
+                           kPlainChunk, 4);
+    while (!parse_failed) {
+      char* buffer = hashers.Acquire();
+      absl::StatusOr<size_t> n = ReadFull(fd, path, buffer, hashers.capacity());
+      hashers.Publish(n.ok() ? *n : 0);
+      if (!n.ok()) io = n.status();
+      if (!n.ok() || *n == 0) break;
+      streamed += *n;
+      if (extra_sink) io = extra_sink(buffer, *n);  // still ours until the next Acquire()
+      if (!io.ok()) break;
+    }
+    hashers.Finish();
+  }
+  parser.join();
+  ::close(fd);
+  if (!parsed.ok()) return parsed.status();
+  RETURN_IF_ERROR(io);
+  if (streamed != parsed->contents_size) {
+    return WithPath(path, absl::AbortedError("the file changed while it was being read"));
+  }
+  RETURN_IF_ERROR(FinishLayer(*parsed, &tree, &tar_hash, "", extra_sink, &result));
+  return result;
+}
+
 absl::StatusOr<LayerVerity> ProcessLayer(const std::string& path, const LayerVerityOptions& options,
                                          const Sink& extra_sink) {
   ASSIGN_OR_RETURN(BlobCompression compression, DetectBlobCompression(path));
   if (compression == BlobCompression::kZstd) {
     return absl::UnimplementedError(absl::StrCat(path, ": zstd-compressed layers are not supported"));
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<FileByteSource> file, FileByteSource::Open(path));
   const bool gzip = compression == BlobCompression::kGzip;
+  if (!gzip) {
+    ASSIGN_OR_RETURN(std::optional<LayerVerity> plain, ProcessPlainFile(path, options, extra_sink));
+    if (plain.has_value()) return *std::move(plain);
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<FileByteSource> file, FileByteSource::Open(path));
 
-  // One pass on every core: the dm-verity tree and the diff_id (a SHA-256
-  // each over every tar byte, the bulk of the work) and the output file (if
-  // any) are fed on background threads; this one only reads, inflates and
-  // parses the tar. An uncompressed blob is its own tar, so its digest is
-  // the diff_id.
+  // A stream (gzip, or not a regular file): the dm-verity tree and the
+  // diff_id (a SHA-256 each over every tar byte, the bulk of the work) and
+  // the output file (if any) are fed on background threads; this one only
+  // reads, inflates and parses the tar.
   Sha256Hasher blob_hash, tar_hash;
   VerityTreeBuilder tree;
   absl::Status extra_status;  // the first error of extra_sink (writer thread)
@@ -119,48 +260,14 @@ absl::StatusOr<LayerVerity> ProcessLayer(const std::string& path, const LayerVer
   // the tar headers from memory.
   BufferedByteSource tar_stream(std::make_unique<ObservedByteSource>(std::move(source), tar_sink),
                                 kReadChunk);
-
   LayerVerity result;
-  TarReader reader(&tar_stream);
-  TarfsIndexBuilder index;
-  UserFileCapture capture;
-  while (true) {
-    absl::StatusOr<const TarEntry*> entry = reader.Next();
-    if (!entry.ok()) {
-      return absl::Status(entry.status().code(), absl::StrCat(path, ": ", entry.status().message()));
-    }
-    if (*entry == nullptr) break;
-    index.AddEntry(**entry);
-    if (options.capture_user_files) {
-      if (absl::Status s = capture.Observe(&reader, **entry, &result); !s.ok()) {
-        return absl::Status(s.code(), absl::StrCat(path, ": ", s.message()));
-      }
-    }
-  }
-  absl::StatusOr<uint64_t> contents_size = reader.Finish();
-  if (!contents_size.ok()) {
-    return absl::Status(contents_size.status().code(),
-                        absl::StrCat(path, ": ", contents_size.status().message()));
-  }
-  absl::StatusOr<std::string> index_bytes = index.Serialize(*contents_size);
-  if (!index_bytes.ok()) {
-    return absl::Status(index_bytes.status().code(),
-                        absl::StrCat(path, ": ", index_bytes.status().message()));
-  }
+  absl::StatusOr<ParsedTar> parsed = ParseTar(&tar_stream, path, options, &result);
   tar_consumers.Finish();  // the tree, tar_hash and the output are ours again
+  if (!parsed.ok()) return parsed.status();
   if (!extra_status.ok()) return extra_status;
-  tree.Update(*index_bytes);
-  if (extra_sink) {
-    RETURN_IF_ERROR(extra_sink(index_bytes->data(), index_bytes->size()));
-  }
-  ASSIGN_OR_RETURN(std::string root, tree.FinishHex());
-
-  result.diff_id = absl::StrCat("sha256:", tar_hash.FinishHex());
-  result.digest = gzip ? absl::StrCat("sha256:", blob_hash.FinishHex()) : result.diff_id;
-  result.root_hash = root;
-  result.tar_size = *contents_size;
-  result.indexed_size = *contents_size + index_bytes->size();
-  result.skipped_entries = index.skipped();
+  RETURN_IF_ERROR(FinishLayer(*parsed, &tree, &tar_hash,
+                              gzip ? absl::StrCat("sha256:", blob_hash.FinishHex()) : "",
+                              extra_sink, &result));
   return result;
 }
 

@@ -5,17 +5,25 @@
 #include <cstring>
 
 #include "absl/status/status.h"
+#include "kata_volume/verity/sha256_x16.h"
 
 namespace guest_pull::verity {
 
+namespace {
+constexpr size_t kLaneBytes = Sha256x16::kLanes * kVerityBlockSize;
+}  // namespace
+
 VerityTreeBuilder::VerityTreeBuilder(std::string salt) : data_block_(kVerityBlockSize, 0) {
-  salted_.Update(salt);
+  SHA256_Init(&salted_);
+  SHA256_Update(&salted_, salt.data(), salt.size());
 }
 
 Sha256Digest VerityTreeBuilder::HashBlock(const uint8_t* block) {
-  hasher_.ResumeFrom(salted_);
-  hasher_.Update(block, kVerityBlockSize);
-  return hasher_.Finish();
+  SHA256_CTX ctx = salted_;
+  SHA256_Update(&ctx, block, kVerityBlockSize);
+  Sha256Digest out;
+  SHA256_Final(out.data(), &ctx);
+  return out;
 }
 
 void VerityTreeBuilder::PushHash(size_t level, const Sha256Digest& digest) {
@@ -39,6 +47,16 @@ void VerityTreeBuilder::PushHash(size_t level, const Sha256Digest& digest) {
 void VerityTreeBuilder::Update(const char* data, size_t size) {
   bytes_fed_ += size;
   while (size > 0) {
+    if (data_used_ == 0 && size >= kLaneBytes && Sha256x16::Available()) {
+      // 16 whole blocks side by side (AVX-512), hashed in place.
+      Sha256Digest hashes[Sha256x16::kLanes];
+      Sha256x16::HashBlocksAfter(salted_, reinterpret_cast<const uint8_t*>(data), kVerityBlockSize,
+                                 hashes);
+      for (const Sha256Digest& h : hashes) PushHash(0, h);
+      data += kLaneBytes;
+      size -= kLaneBytes;
+      continue;
+    }
     if (data_used_ == 0 && size >= kVerityBlockSize) {  // whole block: no copy
       PushHash(0, HashBlock(reinterpret_cast<const uint8_t*>(data)));
       data += kVerityBlockSize;
