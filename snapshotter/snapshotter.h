@@ -88,13 +88,19 @@ class Snapshotter {
  private:
   Snapshotter(Options options, std::unique_ptr<MetaStore> store, int lock_fd);
 
+  // What a mutation makes durable beside its record (the WAL's fsync).
+  enum class Durability {
+    kRecordOnly,    // the record only (an empty directory is recreated)
+    kFlushed,       // + snapshots/ (the batch's flush): a layer's path
+    kInstallsData,  // + snapshots/, installing a directory holding data
+  };
   // Runs `fn` in the next group commit (group_commit.h), after the call
   // check (call_check.h): a call whose client gave up while it waited for
-  // the store changes nothing. `installs`: fn renames a directory into
-  // snapshots/, which the batch syncs once before its COMMIT.
+  // the store changes nothing.
   absl::Status Mutate(const std::function<absl::Status(Transaction&)>& fn,
                       const std::function<void()>& on_rollback,
-                      const std::function<void()>& on_commit, bool installs);
+                      const std::function<void()>& on_commit,
+                      Durability durability);
   absl::StatusOr<std::vector<Mount>> CreateSnapshot(Kind kind,
                                                     absl::string_view key,
                                                     absl::string_view parent,
