@@ -4,7 +4,9 @@
 // Every mutation runs in one transaction and returns after its durable
 // commit; directories are created in a temp dir and renamed into place
 // inside it, and removed only after it commits, so a crash at any point
-// leaves state that Open() and Cleanup() repair.
+// leaves state that Open() and Cleanup() repair. An empty new directory is
+// not flushed (Open makes it again if a power cut lost it); a Commit
+// flushes its layer and the path to it.
 #ifndef SNAPSHOTTER_SNAPSHOTTER_H_
 #define SNAPSHOTTER_SNAPSHOTTER_H_
 
