@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -63,6 +64,20 @@ class GroupCommitTest : public ::testing::Test {
     return m;
   }
 
+  // Runs make(0..n-1) from n threads at once; how many succeeded.
+  static int RunConcurrently(GroupCommitter& committer, int n,
+                             const std::function<Mutation(int)>& make) {
+    std::vector<std::thread> threads;
+    std::atomic<int> ok{0};
+    for (int i = 0; i < n; ++i) {
+      threads.emplace_back([&, i] {
+        if (committer.Run(make(i)).ok()) ++ok;
+      });
+    }
+    for (auto& t : threads) t.join();
+    return ok.load();
+  }
+
   std::unique_ptr<MetaStore> store_;
 };
 
@@ -102,23 +117,19 @@ TEST_F(GroupCommitTest, AtMostOneDataInstallPerBatch) {
     return absl::OkStatus();
   });
   constexpr int kThreads = 16;
-  std::vector<std::thread> threads;
-  std::atomic<int> ok{0};
-  for (int i = 0; i < kThreads; ++i) {
-    threads.emplace_back([&, i] {
-      Mutation m = Insert(i);
-      m.installs_data = i % 2 == 0;
-      auto apply = m.apply;
-      bool data = m.installs_data;
-      m.apply = [&, apply, data](Transaction& tx) {
-        if (data) ++data_in_batch;
-        return apply(tx);
-      };
-      if (committer.Run(m).ok()) ++ok;
-    });
-  }
-  for (auto& t : threads) t.join();
-  EXPECT_EQ(ok.load(), kThreads);
+  EXPECT_EQ(RunConcurrently(committer, kThreads,
+                            [&](int i) {
+                              Mutation m = Insert(i);
+                              m.installs_data = i % 2 == 0;
+                              auto apply = m.apply;
+                              bool data = m.installs_data;
+                              m.apply = [&, apply, data](Transaction& tx) {
+                                if (data) ++data_in_batch;
+                                return apply(tx);
+                              };
+                              return m;
+                            }),
+            kThreads);
   EXPECT_EQ(worst.load(), 1);
   // Every data install is in a batch of its own data install.
   EXPECT_GE(flushes.load(), kThreads / 2);
@@ -132,17 +143,13 @@ TEST_F(GroupCommitTest, NonInstallingMutationsShareBatches) {
     return absl::OkStatus();
   });
   constexpr int kThreads = 16;
-  std::vector<std::thread> threads;
-  std::atomic<int> ok{0};
-  for (int i = 0; i < kThreads; ++i) {
-    threads.emplace_back([&, i] {
-      Mutation m = Insert(i);
-      m.flush = false;
-      if (committer.Run(m).ok()) ++ok;
-    });
-  }
-  for (auto& t : threads) t.join();
-  EXPECT_EQ(ok.load(), kThreads);
+  EXPECT_EQ(RunConcurrently(committer, kThreads,
+                            [](int i) {
+                              Mutation m = Insert(i);
+                              m.flush = false;
+                              return m;
+                            }),
+            kThreads);
   EXPECT_EQ(flushes.load(), 0);
   EXPECT_EQ(Rows().size(), static_cast<size_t>(kThreads));
 }
