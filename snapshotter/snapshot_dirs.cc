@@ -138,25 +138,22 @@ absl::StatusOr<std::string> SnapshotDirs::CreateTemp(
 absl::StatusOr<bool> SnapshotDirs::Recreate(int64_t id, bool with_work,
                                             const std::string& parent_fs) const {
   std::string dir = SnapshotPath(id);
-  std::vector<std::string> made;
-  if (!IsDir(dir)) {
-    RETURN_IF_ERROR(MakeDir(dir, 0700));
-    made.push_back(SnapshotsDir());
-  }
-  if (!IsDir(FsPath(id))) {
+  bool made_dir = !IsDir(dir);
+  if (made_dir) RETURN_IF_ERROR(MakeDir(dir, 0700));
+  bool made_inside = !IsDir(FsPath(id));
+  if (made_inside) {
     RETURN_IF_ERROR(MakeDir(FsPath(id), 0755));
     RETURN_IF_ERROR(
         CopyOwner(FsPath(id), IsDir(parent_fs) ? parent_fs : std::string()));
-    made.push_back(dir);
   }
   if (with_work && !IsDir(WorkPath(id))) {
     RETURN_IF_ERROR(MakeDir(WorkPath(id), 0711));
-    made.push_back(dir);
+    made_inside = true;
   }
-  if (made.empty()) return false;
+  if (!made_dir && !made_inside) return false;
   // Durable at once: the next power cut must not need this again.
   RETURN_IF_ERROR(SyncDir(dir));
-  if (made.front() == SnapshotsDir()) RETURN_IF_ERROR(SyncDir(SnapshotsDir()));
+  if (made_dir) RETURN_IF_ERROR(SyncDir(SnapshotsDir()));
   return true;
 }
 

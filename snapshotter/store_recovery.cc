@@ -240,9 +240,14 @@ absl::Status CheckConsistent(const SnapshotDirs& dirs, const DbSurvey& db,
 }
 
 // Makes the lost directories of records without content (see
-// CheckConsistent) again, empty.
-absl::Status RecreateEmptyDirs(const SnapshotDirs& dirs, const DbSurvey& db) {
+// CheckConsistent) again, empty: every one missing from `dir_ids`, and the
+// missing fs/ or work/ of an active or view snapshot (a few; the many
+// remote layers are only looked up in the listing, which keeps the start
+// fast).
+absl::Status RecreateEmptyDirs(const SnapshotDirs& dirs, const DbSurvey& db,
+                               const std::set<int64_t>& dir_ids) {
   for (const auto& [id, record] : db.contentless) {
+    if (dir_ids.count(id) && record.kind == Kind::kCommitted) continue;
     std::string parent_fs =
         record.parent_id == 0 ? "" : dirs.FsPath(record.parent_id);
     ASSIGN_OR_RETURN(bool made, dirs.Recreate(id, record.kind == Kind::kActive,
@@ -340,7 +345,7 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
     RETURN_IF_ERROR(WriteMarker(dirs, store_id));
   }
   if (db.state == DbSurvey::State::kOk) {
-    RETURN_IF_ERROR(RecreateEmptyDirs(dirs, db));
+    RETURN_IF_ERROR(RecreateEmptyDirs(dirs, db, listing.ids));
   }
   opened.store = std::move(store);
   return opened;
