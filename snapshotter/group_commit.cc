@@ -18,13 +18,14 @@ absl::Status GroupCommitter::Run(const Mutation& m) {
     }
     if (self.done) return self.status;
     leading_ = true;
-    // The longest prefix of the queue with at most one installing member.
+    // The longest prefix of the queue with at most one member installing
+    // a directory that holds data.
     size_t n = 0;
-    bool installing = false;
+    bool with_data = false;
     for (; n < queue_.size() && n < kMaxBatch; ++n) {
-      if (queue_[n]->m->installs) {
-        if (installing) break;
-        installing = true;
+      if (queue_[n]->m->installs_data) {
+        if (with_data) break;
+        with_data = true;
       }
     }
     batch.assign(queue_.begin(), queue_.begin() + n);
@@ -60,7 +61,7 @@ void GroupCommitter::RunBatch(const std::vector<Pending*>& batch) {
           RETURN_IF_ERROR(tx.Exec("RELEASE member"));
           in_flight = nullptr;
           applied.push_back(p);
-          flush = flush || p->m->installs;
+          flush = flush || p->m->flush;
         }
         if (flush && flush_) RETURN_IF_ERROR(flush_());
         return absl::OkStatus();

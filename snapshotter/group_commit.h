@@ -2,13 +2,14 @@
 // durable are batched into the next one. The first waiting caller leads:
 // it runs every queued mutation in one SQLite transaction, each in its own
 // savepoint (a refused mutation is rolled back alone and gets its own
-// error), runs the batch's flush (e.g. the fsync of the directory the
-// members renamed into) once, commits with one fsync, and then wakes the
-// others (at most one member per batch installs a directory: see
-// Mutation::installs). Every caller returns only after its batch's durable
-// commit; if
-// the flush or the COMMIT fails, every member of the batch fails with that
-// error and nothing of the batch is kept.
+// error), runs the batch's flush (the fsync of snapshots/) once if a member
+// asks for it, commits with one fsync, and then wakes the others. A batch
+// may install any number of empty snapshot directories but at most one
+// that holds data (Mutation::installs_data), which is what start-up
+// recovery accepts after a crash (store_recovery.h). Every caller returns
+// only after its batch's durable commit; if the flush or the COMMIT fails,
+// every member of the batch fails with that error and nothing of the batch
+// is kept.
 #ifndef SNAPSHOTTER_GROUP_COMMIT_H_
 #define SNAPSHOTTER_GROUP_COMMIT_H_
 
@@ -37,12 +38,15 @@ struct Mutation {
   // Runs after the durable COMMIT, under the store's lock, in batch order;
   // no I/O. May be empty.
   std::function<void()> on_commit;
-  // The mutation installs a new snapshot directory: the batch's flush must
-  // run before its COMMIT. A batch holds at most one such member, so that
-  // a crash before the COMMIT leaves at most one directory beyond the ids
-  // the database handed out, which recovery (store_recovery.h) recognises
-  // as an interrupted creation.
-  bool installs = false;
+  // The batch's flush must run before its COMMIT (e.g. the mutation
+  // records a layer whose directory entry in snapshots/ must be durable).
+  bool flush = false;
+  // The mutation installs a snapshot directory that already holds data (a
+  // remote layer with files). A batch holds at most one such member, so a
+  // crash before the COMMIT leaves at most one non-empty directory beyond
+  // the ids the database handed out; empty ones (any number, ids at most
+  // kMaxBatch beyond) are interrupted creations too (store_recovery.h).
+  bool installs_data = false;
 };
 
 class GroupCommitter {
@@ -55,7 +59,8 @@ class GroupCommitter {
   // durable (or failed).
   absl::Status Run(const Mutation& m);
 
-  // Most mutations in one transaction.
+  // Most mutations in one transaction (so a crash leaves directories at
+  // most kMaxBatch ids beyond the database's id counter).
   static constexpr size_t kMaxBatch = 64;
 
  private:

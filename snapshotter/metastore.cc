@@ -1,8 +1,14 @@
 // SQLite-backed metadata store and its transaction helper.
 #include "snapshotter/metastore.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
@@ -54,6 +60,48 @@ CREATE TABLE removals (
   id INTEGER PRIMARY KEY
 );
 )sql";
+
+// Written (not fallocated: unwritten extents are converted by a metadata
+// change) zeros at the end of the WAL up to `size`, made durable with the
+// WAL's directory entry. A WAL that never grows past them needs no file
+// system metadata commit at a transaction's fdatasync: one data flush.
+// Zeros are never a valid frame, so SQLite's recovery stops where they begin.
+absl::Status PreallocateWal(const std::string& db_path, int64_t size) {
+  std::string path = db_path + "-wal";
+  bool created = access(path.c_str(), F_OK) != 0;
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::InternalError(absl::StrCat("open ", path, ": ", strerror(errno)));
+  }
+  struct stat st;
+  int err = fstat(fd, &st) == 0 ? 0 : errno;
+  bool wrote = false;
+  static const char kZeros[64 << 10] = {};
+  for (int64_t at = st.st_size; err == 0 && at < size;) {
+    ssize_t n = pwrite(fd, kZeros, std::min<int64_t>(sizeof(kZeros), size - at),
+                       at);
+    if (n <= 0) {
+      err = n < 0 ? errno : EIO;
+      break;
+    }
+    at += n;
+    wrote = true;
+  }
+  if (err == 0 && wrote && fsync(fd) != 0) err = errno;
+  close(fd);
+  if (err == 0 && created) {
+    std::string dir = db_path.substr(0, db_path.rfind('/') + 1);
+    int dfd = open(dir.empty() ? "." : dir.c_str(),
+                   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || fsync(dfd) != 0) err = errno;
+    if (dfd >= 0) close(dfd);
+  }
+  if (err != 0) {
+    return absl::InternalError(
+        absl::StrCat("preallocate ", path, ": ", strerror(err)));
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace
 
@@ -231,6 +279,7 @@ absl::StatusOr<std::unique_ptr<MetaStore>> MetaStore::Open(
   std::unique_ptr<MetaStore> store(new MetaStore(db));
   if (mode == Mode::kReadOnly) return store;
   absl::Status s = store->Migrate();
+  if (s.ok()) s = PreallocateWal(path, kWalBytes);
   if (!s.ok()) {
     return absl::Status(s.code(), absl::StrCat(path, ": ", s.message()));
   }
@@ -282,12 +331,17 @@ absl::Status MetaStore::Migrate() {
         " is newer than this daemon supports (", kSchemaVersion,
         "); run a newer containerd-guest-pull-grpc"));
   }
-  // WAL + FULL: a commit returns only after the WAL is fsynced.
+  // WAL + FULL: a commit returns only after the WAL is fsynced. The WAL
+  // keeps its preallocated size (PreallocateWal): a checkpoint restarts it
+  // from the beginning, and one grown past it by a long transaction is cut
+  // back to it.
   for (const char* pragma :
        {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
         "PRAGMA foreign_keys=ON"}) {
     RETURN_IF_ERROR(tx.Exec(pragma));
   }
+  RETURN_IF_ERROR(
+      tx.Exec(absl::StrCat("PRAGMA journal_size_limit=", kWalBytes)));
   if (version == kSchemaVersion) return absl::OkStatus();
   RETURN_IF_ERROR(tx.Exec("BEGIN IMMEDIATE"));
   absl::Status s = version < 1 ? tx.Exec(kSchemaV1) : absl::OkStatus();

@@ -1,6 +1,7 @@
 // The snapshotter's metadata database: one SQLite file, opened in WAL mode
 // with synchronous=FULL so every committed transaction is on disk before the
-// RPC returns. All access goes through Update()/View(), the transaction
+// RPC returns; the WAL is preallocated (kWalBytes) so that fsync is a data
+// flush, with no filesystem metadata commit. All access goes through Update()/View(), the transaction
 // helper; callers never see the raw connection.
 #ifndef SNAPSHOTTER_METASTORE_H_
 #define SNAPSHOTTER_METASTORE_H_
@@ -109,6 +110,10 @@ class MetaStore {
   // Schema version this binary writes; newer databases are refused.
   // 1: snapshots, labels. 2: + store (identity), removals (journal).
   static constexpr int kSchemaVersion = 2;
+  // Size the WAL is preallocated to (written zeros) and kept at: a little
+  // more than SQLite's automatic checkpoint interval (1000 pages of 4 KiB
+  // and their frame headers), so a commit's fdatasync writes data only.
+  static constexpr int64_t kWalBytes = 5 << 20;
 
   enum class Mode {
     kCreate,    // read-write, created if missing, schema applied/migrated

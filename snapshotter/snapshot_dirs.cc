@@ -44,6 +44,28 @@ absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) {
   return names;
 }
 
+// fs/ takes the owner and mode of `parent_fs` when given (as containerd
+// does).
+absl::Status CopyOwner(const std::string& fs, const std::string& parent_fs) {
+  if (parent_fs.empty()) return absl::OkStatus();
+  struct stat st;
+  if (stat(parent_fs.c_str(), &st) != 0) {
+    return base::ErrnoError("stat", parent_fs, errno);
+  }
+  if (lchown(fs.c_str(), st.st_uid, st.st_gid) != 0) {
+    return base::ErrnoError("chown", fs, errno);
+  }
+  if (chmod(fs.c_str(), st.st_mode & 07777) != 0) {
+    return base::ErrnoError("chmod", fs, errno);
+  }
+  return absl::OkStatus();
+}
+
+bool IsDir(const std::string& path) {
+  struct stat st;
+  return lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 }  // namespace
 
 SnapshotDirs::SnapshotDirs(std::string root) : root_(std::move(root)) {}
@@ -103,16 +125,7 @@ absl::StatusOr<std::string> SnapshotDirs::CreateTemp(
   std::string fs = tmpl + "/fs";
   absl::Status s = MakeDir(fs, 0755);
   if (s.ok() && with_work) s = MakeDir(tmpl + "/work", 0711);
-  if (s.ok() && !parent_fs.empty()) {
-    struct stat st;
-    if (stat(parent_fs.c_str(), &st) != 0) {
-      s = base::ErrnoError("stat", parent_fs, errno);
-    } else if (lchown(fs.c_str(), st.st_uid, st.st_gid) != 0) {
-      s = base::ErrnoError("chown", fs, errno);
-    } else if (chmod(fs.c_str(), st.st_mode & 07777) != 0) {
-      s = base::ErrnoError("chmod", fs, errno);
-    }
-  }
+  if (s.ok()) s = CopyOwner(fs, parent_fs);
   // The entries must be durable before the rename makes them a snapshot.
   if (s.ok() && sync) s = SyncDir(tmpl);
   if (!s.ok()) {
@@ -120,6 +133,28 @@ absl::StatusOr<std::string> SnapshotDirs::CreateTemp(
     return s;
   }
   return tmpl;
+}
+
+absl::StatusOr<bool> SnapshotDirs::Recreate(int64_t id, bool with_work,
+                                            const std::string& parent_fs) const {
+  std::string dir = SnapshotPath(id);
+  bool made_dir = !IsDir(dir);
+  if (made_dir) RETURN_IF_ERROR(MakeDir(dir, 0700));
+  bool made_inside = !IsDir(FsPath(id));
+  if (made_inside) {
+    RETURN_IF_ERROR(MakeDir(FsPath(id), 0755));
+    RETURN_IF_ERROR(
+        CopyOwner(FsPath(id), IsDir(parent_fs) ? parent_fs : std::string()));
+  }
+  if (with_work && !IsDir(WorkPath(id))) {
+    RETURN_IF_ERROR(MakeDir(WorkPath(id), 0711));
+    made_inside = true;
+  }
+  if (!made_dir && !made_inside) return false;
+  // Durable at once: the next power cut must not need this again.
+  RETURN_IF_ERROR(SyncDir(dir));
+  if (made_dir) RETURN_IF_ERROR(SyncDir(SnapshotsDir()));
+  return true;
 }
 
 bool SnapshotDirs::HoldsNoData(const std::string& path) {

@@ -81,6 +81,13 @@ class SnapshotDirs {
   // Only for entries proven deletable.
   absl::StatusOr<std::string> MoveToTrash(const std::string& path) const;
 
+  // Makes whatever is missing of snapshots/<id>, its fs/ (with the owner
+  // and mode of `parent_fs` if that exists) and, with `with_work`, work/:
+  // the empty directory of a record whose creation was not flushed and was
+  // lost in a power cut. Syncs what it made; true if it made anything.
+  absl::StatusOr<bool> Recreate(int64_t id, bool with_work,
+                                const std::string& parent_fs) const;
+
   // True if `path` holds nothing but an empty fs/ and (optionally) an empty
   // work/: what a creation leaves when it was cut before its transaction
   // committed. Deleting such a directory cannot lose data.

@@ -97,14 +97,15 @@ absl::StatusOr<std::unique_ptr<Snapshotter>> Snapshotter::Open(
 absl::Status Snapshotter::Mutate(
     const std::function<absl::Status(Transaction&)>& fn,
     const std::function<void()>& on_rollback,
-    const std::function<void()>& on_commit, bool installs) {
+    const std::function<void()>& on_commit, Durability durability) {
   Mutation m;
   // A client that gave up while this call waited gets no change.
   m.check = CurrentCallCheck();
   m.apply = fn;
   m.on_rollback = on_rollback;
   m.on_commit = on_commit;
-  m.installs = installs;
+  m.flush = durability != Durability::kRecordOnly;
+  m.installs_data = durability == Durability::kInstallsData;
   return committer_.Run(m);
 }
 
@@ -141,16 +142,20 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::CreateSnapshot(
   created.info.kind = kind;
   created.info.created = created.info.updated = StoredTime(options_.now());
   created.info.labels = StoredLabels(labels);
-  // The directory is made and flushed before the store is taken (new-*
-  // directories are never swept while the daemon runs); its fs/ takes the
-  // parent's owner and mode.
+  // The directory is made before the store is taken (new-* directories are
+  // never swept while the daemon runs); its fs/ takes the parent's owner
+  // and mode. It is empty, so it is not flushed: only the record is made
+  // durable here; a start after a power cut recreates the empty directory
+  // of a record if it was lost (store_recovery.h), and Commit flushes the
+  // path of the layer it records.
   int64_t owner_id = 0;
   if (auto p = index_.Get(parent); p.ok() && p->info.kind == Kind::kCommitted) {
     owner_id = p->id;
   }
   auto make_temp = [&](int64_t parent_id) {
     return dirs_.CreateTemp(kind == Kind::kActive,
-                            parent_id == 0 ? "" : dirs_.FsPath(parent_id));
+                            parent_id == 0 ? "" : dirs_.FsPath(parent_id),
+                            /*sync=*/false);
   };
   ASSIGN_OR_RETURN(std::string temp, make_temp(owner_id));
   std::vector<Mount> mounts;
@@ -190,7 +195,7 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::CreateSnapshot(
         if (!installed.empty()) RemoveAll(installed).IgnoreError();
         installed.clear();
       },
-      [&] { index_.Put(created); }, /*installs=*/true);
+      [&] { index_.Put(created); }, Durability::kRecordOnly);
   if (!s.ok()) {
     if (installed.empty()) RemoveAll(temp).IgnoreError();  // still ours
     return s;
@@ -202,13 +207,16 @@ absl::Status Snapshotter::CreateRemoteLayer(absl::string_view parent,
                                             const RemoteLayer& layer) {
   RETURN_IF_ERROR(ValidateKey(layer.name, "target"));
   RETURN_IF_ERROR(ValidateLabels(layer.labels));
-  // Fill and flush the directory before taking the store's lock; new-*
-  // directories are never swept while the daemon runs. Only the directory
-  // and what Populate wrote are flushed (SyncTree), not the filesystem.
+  // Fill the directory before taking the store's lock; new-* directories
+  // are never swept while the daemon runs. A layer left empty (the usual
+  // case: its content is in the guest) is not flushed, as a Prepare's; one
+  // that Populate wrote files into is flushed by what it holds (SyncTree,
+  // not the filesystem) and its rename by the batch's flush.
   ASSIGN_OR_RETURN(std::string temp, dirs_.CreateTemp(/*with_work=*/false, "",
                                                       /*sync=*/false));
   absl::Status s = options_.remote->Populate(temp + "/fs", parent, layer);
-  if (s.ok()) s = SyncTree(temp);
+  bool holds_data = s.ok() && !SnapshotDirs::HoldsNoData(temp);
+  if (s.ok() && holds_data) s = SyncTree(temp);
   if (!s.ok()) {
     RemoveAll(temp).IgnoreError();
     return s;
@@ -233,7 +241,8 @@ absl::Status Snapshotter::CreateRemoteLayer(absl::string_view parent,
         if (!installed.empty()) RemoveAll(installed).IgnoreError();
         installed.clear();
       },
-      [&] { index_.Put(created); }, /*installs=*/true);
+      [&] { index_.Put(created); },
+      holds_data ? Durability::kInstallsData : Durability::kRecordOnly);
   // Not installed: still ours.
   if (!s.ok() && installed.empty()) RemoveAll(temp).IgnoreError();
   if (absl::IsAlreadyExists(s)) return absl::OkStatus();  // committed before
@@ -278,8 +287,11 @@ absl::Status Snapshotter::Commit(absl::string_view name, absl::string_view key,
   std::string fs = dirs_.FsPath(active.id);
   ASSIGN_OR_RETURN(Usage usage, DiskUsage(fs));
   // The layer's content must be on disk before its commit is recorded:
-  // its own files and directories, not the whole filesystem.
+  // its own files and directories, not the whole filesystem, and the path
+  // to it (Prepare did not flush it): snapshots/<id> here, snapshots/ by
+  // the batch's flush.
   RETURN_IF_ERROR(SyncTree(fs));
+  RETURN_IF_ERROR(SyncDir(dirs_.SnapshotPath(active.id)));
   IndexedSnapshot committed;
   committed.id = active.id;
   committed.usage = usage;
@@ -305,7 +317,7 @@ absl::Status Snapshotter::Commit(absl::string_view name, absl::string_view key,
         index_.Erase(key);
         index_.Put(committed);
       },
-      /*installs=*/false);
+      Durability::kFlushed);
 }
 
 absl::Status Snapshotter::Remove(absl::string_view key) {
@@ -319,7 +331,7 @@ absl::Status Snapshotter::Remove(absl::string_view key) {
         removing_.insert(id);  // Cleanup leaves it to us
         return absl::OkStatus();
       },
-      nullptr, [&] { index_.Erase(key); }, /*installs=*/false);
+      nullptr, [&] { index_.Erase(key); }, Durability::kRecordOnly);
   if (!s.ok()) {
     absl::MutexLock lock(&removing_mu_);
     removing_.erase(id);
@@ -357,7 +369,8 @@ absl::StatusOr<Info> Snapshotter::Update(
                          UpdateInfo(tx, info, fieldpaths, now, owned));
         return absl::OkStatus();
       },
-      nullptr, [&] { index_.ReplaceInfo(updated); }, /*installs=*/false));
+      nullptr, [&] { index_.ReplaceInfo(updated); },
+      Durability::kRecordOnly));
   return updated;
 }
 

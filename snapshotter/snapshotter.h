@@ -4,7 +4,9 @@
 // Every mutation runs in one transaction and returns after its durable
 // commit; directories are created in a temp dir and renamed into place
 // inside it, and removed only after it commits, so a crash at any point
-// leaves state that Open() and Cleanup() repair.
+// leaves state that Open() and Cleanup() repair. An empty new directory is
+// not flushed (Open makes it again if a power cut lost it); a Commit
+// flushes its layer and the path to it.
 #ifndef SNAPSHOTTER_SNAPSHOTTER_H_
 #define SNAPSHOTTER_SNAPSHOTTER_H_
 
@@ -88,13 +90,19 @@ class Snapshotter {
  private:
   Snapshotter(Options options, std::unique_ptr<MetaStore> store, int lock_fd);
 
+  // What a mutation makes durable beside its record (the WAL's fsync).
+  enum class Durability {
+    kRecordOnly,    // the record only (an empty directory is recreated)
+    kFlushed,       // + snapshots/ (the batch's flush): a layer's path
+    kInstallsData,  // + snapshots/, installing a directory holding data
+  };
   // Runs `fn` in the next group commit (group_commit.h), after the call
   // check (call_check.h): a call whose client gave up while it waited for
-  // the store changes nothing. `installs`: fn renames a directory into
-  // snapshots/, which the batch syncs once before its COMMIT.
+  // the store changes nothing.
   absl::Status Mutate(const std::function<absl::Status(Transaction&)>& fn,
                       const std::function<void()>& on_rollback,
-                      const std::function<void()>& on_commit, bool installs);
+                      const std::function<void()>& on_commit,
+                      Durability durability);
   absl::StatusOr<std::vector<Mount>> CreateSnapshot(Kind kind,
                                                     absl::string_view key,
                                                     absl::string_view parent,

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <map>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -19,6 +20,7 @@
 #include "absl/strings/strip.h"
 #include "base/status_macros.h"
 #include "glog/logging.h"
+#include "snapshotter/group_commit.h"
 #include "snapshotter/store_state.h"
 
 namespace snapshotter {
@@ -73,6 +75,7 @@ struct DbSurvey {
   std::string store_id;
   int64_t counter = 0;
   std::set<int64_t> records;
+  std::map<int64_t, ContentlessRecord> contentless;
   std::set<int64_t> journal;
 };
 
@@ -102,6 +105,7 @@ absl::Status ReadSurvey(Transaction& tx, DbSurvey& survey) {
   }
   ASSIGN_OR_RETURN(survey.counter, IdCounter(tx));
   ASSIGN_OR_RETURN(survey.records, RecordIds(tx));
+  ASSIGN_OR_RETURN(survey.contentless, ContentlessRecords(tx));
   return absl::OkStatus();
 }
 
@@ -196,9 +200,13 @@ absl::Status CheckConsistent(const SnapshotDirs& dirs, const DbSurvey& db,
         dirs.StoreIdPath(), " names store ", *marker,
         ": the database comes from another root"));
   }
+  // The directory of a record without content (an active or view
+  // snapshot, a remote layer) was not flushed when it was made: a power cut
+  // may have lost it, and it is made again (RecreateEmptyDirs). A missing
+  // directory of a layer a Commit flushed means a stale database.
   std::set<int64_t> missing;
   for (int64_t id : db.records) {
-    if (!dir_ids.count(id)) missing.insert(id);
+    if (!dir_ids.count(id) && !db.contentless.count(id)) missing.insert(id);
   }
   if (!missing.empty()) {
     return Refuse(dirs, absl::StrCat(
@@ -206,18 +214,49 @@ absl::Status CheckConsistent(const SnapshotDirs& dirs, const DbSurvey& db,
         DescribeIds(missing), "): the database is stale (an old copy or a "
         "lost -wal) or directories were deleted by hand"));
   }
-  std::set<int64_t> beyond;
+  // Directories beyond the counter are creations a crash interrupted before
+  // their batch committed (Sweep then moves the empty ones to trash and a
+  // non-empty one to quarantine) only if they fit one batch: ids at most
+  // kMaxBatch past the counter, at most one holding data (group_commit.h).
+  // Anything else is data the database does not know.
+  std::set<int64_t> beyond, with_data;
   for (int64_t id : dir_ids) {
-    if (id > db.counter && !db.records.count(id)) beyond.insert(id);
+    if (id <= db.counter || db.records.count(id)) continue;
+    beyond.insert(id);
+    if (!SnapshotDirs::HoldsNoData(dirs.SnapshotPath(id))) with_data.insert(id);
   }
-  // One directory just past the counter is a creation a crash interrupted
-  // before its transaction committed; it goes to quarantine.
-  bool interrupted = beyond.size() == 1 && *beyond.begin() == db.counter + 1;
-  if (!beyond.empty() && !interrupted) {
+  bool interrupted =
+      beyond.empty() ||
+      (*beyond.rbegin() <= db.counter + int64_t{GroupCommitter::kMaxBatch} &&
+       with_data.size() <= 1);
+  if (!interrupted) {
     return Refuse(dirs, absl::StrCat(
         dirs.SnapshotsDir(), " holds snapshot directories the database never "
-        "handed out (", DescribeIds(beyond), "; its highest id is ",
-        db.counter, "): the database is stale (an old copy or a lost -wal)"));
+        "handed out (", DescribeIds(beyond), "; ", with_data.size(),
+        " holding data; its highest id is ", db.counter,
+        "): the database is stale (an old copy or a lost -wal)"));
+  }
+  return absl::OkStatus();
+}
+
+// Makes the lost directories of records without content (see
+// CheckConsistent) again, empty: every one missing from `dir_ids`, and the
+// missing fs/ or work/ of an active or view snapshot (a few; the many
+// remote layers are only looked up in the listing, which keeps the start
+// fast).
+absl::Status RecreateEmptyDirs(const SnapshotDirs& dirs, const DbSurvey& db,
+                               const std::set<int64_t>& dir_ids) {
+  for (const auto& [id, record] : db.contentless) {
+    if (dir_ids.count(id) && record.kind == Kind::kCommitted) continue;
+    std::string parent_fs =
+        record.parent_id == 0 ? "" : dirs.FsPath(record.parent_id);
+    ASSIGN_OR_RETURN(bool made, dirs.Recreate(id, record.kind == Kind::kActive,
+                                              parent_fs));
+    if (made) {
+      LOG(WARNING) << "made the lost empty directory of snapshot id " << id
+                   << " (" << KindName(record.kind)
+                   << ", no content) again in " << dirs.SnapshotPath(id);
+    }
   }
   return absl::OkStatus();
 }
@@ -304,6 +343,9 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
                    << db_path;
     }
     RETURN_IF_ERROR(WriteMarker(dirs, store_id));
+  }
+  if (db.state == DbSurvey::State::kOk) {
+    RETURN_IF_ERROR(RecreateEmptyDirs(dirs, db, listing.ids));
   }
   opened.store = std::move(store);
   return opened;

@@ -10,13 +10,20 @@
 //     refused;
 //   - a database of another store (identity differs from store-id), a
 //     schema-1 database under a root that already has a store-id (an old
-//     copy restored), records whose directories are missing, or snapshot
-//     directories with ids the database never handed out (beyond its id
-//     counter, except the one creation a crash can interrupt): refused as
-//     stale;
+//     copy restored), committed layers (a Commit recorded their usage)
+//     whose directories are missing, or snapshot directories with ids the
+//     database never handed out that cannot be one batch of creations a
+//     crash interrupted: refused as stale. Such a batch (group_commit.h)
+//     leaves directories at most GroupCommitter::kMaxBatch ids beyond the
+//     id counter, all empty (never acknowledged, so nothing was written in
+//     them) but at most one; the start sweeps them (empty to trash, the
+//     other to quarantine), so losing metadata never deletes data;
 //   - a schema newer than this binary: refused.
 // A refusal changes nothing; the daemon exits with kExitRefused, which the
 // systemd unit does not restart. ResetStore is the explicit way out.
+// After the checks, the directory of a record without content (an active
+// or view snapshot, a remote layer: created without a flush) that a power
+// cut lost is made again, empty (SnapshotDirs::Recreate).
 #ifndef SNAPSHOTTER_STORE_RECOVERY_H_
 #define SNAPSHOTTER_STORE_RECOVERY_H_
 
@@ -46,7 +53,8 @@ struct OpenedStore {
 };
 
 // Checks the root (read-only), then opens the database: creating a fresh
-// store, migrating a schema-1 one, writing a missing store-id. Refusals are
+// store, migrating a schema-1 one, writing a missing store-id, making lost
+// empty directories again. Refusals are
 // FailedPrecondition with IsRefusal() true and a message that says what was
 // found and how to recover. The root must be locked by the caller.
 absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs);

@@ -14,6 +14,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "snapshotter/group_commit.h"
 #include "snapshotter/store_state.h"
 
 namespace snapshotter {
@@ -76,19 +77,37 @@ class StoreRecoveryTest : public ::testing::Test {
     for (int i = 1; i <= n; ++i) AddSnapshot(*opened->store, i);
   }
 
-  void AddSnapshot(MetaStore& store, int64_t id) {
+  // A committed layer (Commit recorded its usage) with a file, or, with
+  // `kind` active/view or `inodes` 0 (a remote layer), a record without
+  // content and an empty directory.
+  void AddSnapshot(MetaStore& store, int64_t id, Kind kind = Kind::kCommitted,
+                   int64_t inodes = 2, int64_t parent_id = 0,
+                   bool make_dir = true) {
     ASSERT_TRUE(store
                     .Update([&](Transaction& tx) -> absl::Status {
                       auto st = tx.Prepare(
                           "INSERT INTO snapshots(id, key, kind, created_ns, "
-                          "updated_ns) VALUES(?, ?, 3, 0, 0)");
+                          "updated_ns, inodes, parent_id) "
+                          "VALUES(?, ?, ?, 0, 0, ?, NULLIF(?, 0))");
                       if (!st.ok()) return st.status();
                       return st->Bind(1, id)
                           .Bind(2, absl::StrCat("key-", id))
+                          .Bind(3, static_cast<int64_t>(kind))
+                          .Bind(4, inodes)
+                          .Bind(5, parent_id)
                           .Run();
                     })
                     .ok());
+    if (!make_dir) return;
+    bool data = kind == Kind::kCommitted && inodes > 0;
+    MakeDir(id, data);
+  }
+
+  // snapshots/<id>/fs, with a file when `data`.
+  void MakeDir(int64_t id, bool data) {
     ASSERT_EQ(mkdir(dirs_->SnapshotPath(id).c_str(), 0700), 0);
+    ASSERT_EQ(mkdir(dirs_->FsPath(id).c_str(), 0755), 0);
+    if (data) Write(dirs_->FsPath(id) + "/data", absl::StrCat("layer ", id));
   }
 
   // Opening must refuse and leave every byte under the root as it was.
@@ -193,18 +212,62 @@ TEST_F(StoreRecoveryTest, StaleCopyIsRefused) {
   ASSERT_TRUE(RemoveAll(dirs_->SnapshotPath(1)).ok());
   Write(dirs_->MetadataPath(), copy);
   ExpectRefused({"records whose snapshot directories are missing", "id 1"});
-  ASSERT_EQ(mkdir(dirs_->SnapshotPath(1).c_str(), 0700), 0);
-  ASSERT_EQ(mkdir(dirs_->SnapshotPath(4).c_str(), 0700), 0);
-  ExpectRefused({"never handed out", "ids 3, 4", "highest id is 2"});
+  MakeDir(1, true);
+  MakeDir(4, true);
+  ExpectRefused({"never handed out", "ids 3, 4", "2 holding data",
+                 "highest id is 2"});
 }
 
-TEST_F(StoreRecoveryTest, OneInterruptedCreationIsAccepted) {
+TEST_F(StoreRecoveryTest, InterruptedBatchIsAccepted) {
   MakeStore(2);
-  // A crash between the rename into place and COMMIT leaves the next id.
-  ASSERT_EQ(mkdir(dirs_->SnapshotPath(3).c_str(), 0700), 0);
-  EXPECT_TRUE(Open().ok());
-  ASSERT_EQ(mkdir(dirs_->SnapshotPath(5).c_str(), 0700), 0);
-  ExpectRefused({"never handed out"});
+  // A crash between the renames into place and the COMMIT of a batch leaves
+  // its empty directories (creations never acknowledged, so nothing was
+  // written in them) and at most one holding data, just past the counter.
+  for (int id = 3; id <= 10; ++id) MakeDir(id, /*data=*/id == 7);
+  MakeDir(2 + GroupCommitter::kMaxBatch, false);
+  ASSERT_TRUE(Open().ok());
+  // Not one batch: two holding data, or one beyond what a batch can reach.
+  MakeDir(12, true);
+  ExpectRefused({"never handed out", "2 holding data", "highest id is 2"});
+  ASSERT_TRUE(RemoveAll(dirs_->SnapshotPath(12)).ok());
+  MakeDir(3 + GroupCommitter::kMaxBatch, false);
+  ExpectRefused({"never handed out", "1 holding data", "highest id is 2"});
+}
+
+TEST_F(StoreRecoveryTest, LostDirectoriesOfRecordsWithoutContentAreRecreated) {
+  MakeStore(1);
+  ASSERT_EQ(chmod(dirs_->FsPath(1).c_str(), 0750), 0);
+  {
+    auto opened = Open();
+    ASSERT_TRUE(opened.ok());
+    // Made without a flush and lost in a power cut: an active snapshot on
+    // layer 1, a view, a remote layer (committed without content); an
+    // active one whose directory survived without its fs/ and work/.
+    AddSnapshot(*opened->store, 2, Kind::kActive, 0, 1, /*make_dir=*/false);
+    AddSnapshot(*opened->store, 3, Kind::kView, 0, 1, /*make_dir=*/false);
+    AddSnapshot(*opened->store, 4, Kind::kCommitted, 0, 1,
+                /*make_dir=*/false);
+    AddSnapshot(*opened->store, 5, Kind::kActive, 0, 0, /*make_dir=*/false);
+    ASSERT_EQ(mkdir(dirs_->SnapshotPath(5).c_str(), 0700), 0);
+  }
+  auto opened = Open();
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  for (int id : {2, 3, 4, 5}) {
+    EXPECT_TRUE(SnapshotDirs::HoldsNoData(dirs_->SnapshotPath(id))) << id;
+    EXPECT_EQ(access(dirs_->FsPath(id).c_str(), F_OK), 0) << id;
+    EXPECT_EQ(access(dirs_->WorkPath(id).c_str(), F_OK) == 0,
+              id == 2 || id == 5)
+        << id;
+  }
+  struct stat st;
+  ASSERT_EQ(stat(dirs_->FsPath(2).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0750u);  // its parent's, as at Prepare
+  ASSERT_EQ(stat(dirs_->FsPath(5).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0755u);
+  // A layer a Commit recorded is never made again empty: refused.
+  opened->store.reset();
+  ASSERT_TRUE(RemoveAll(dirs_->SnapshotPath(1)).ok());
+  ExpectRefused({"records whose snapshot directories are missing", "id 1"});
 }
 
 TEST_F(StoreRecoveryTest, LostWalIsRefused) {

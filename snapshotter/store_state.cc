@@ -53,6 +53,21 @@ absl::StatusOr<std::set<int64_t>> RecordIds(Transaction& tx) {
   return IdColumn(tx, "SELECT id FROM snapshots");
 }
 
+absl::StatusOr<std::map<int64_t, ContentlessRecord>> ContentlessRecords(
+    Transaction& tx) {
+  ASSIGN_OR_RETURN(Statement st,
+                   tx.Prepare("SELECT id, kind, IFNULL(parent_id, 0) FROM "
+                              "snapshots WHERE kind != ? OR inodes = 0"));
+  st.Bind(1, static_cast<int64_t>(Kind::kCommitted));
+  std::map<int64_t, ContentlessRecord> records;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return records;
+    records[st.ColumnInt64(0)] = ContentlessRecord{
+        static_cast<Kind>(st.ColumnInt64(1)), st.ColumnInt64(2)};
+  }
+}
+
 absl::Status JournalRemoval(Transaction& tx, int64_t id) {
   return RunWithId(tx, "INSERT OR IGNORE INTO removals(id) VALUES(?)", id);
 }

@@ -11,6 +11,7 @@
 #define SNAPSHOTTER_STORE_STATE_H_
 
 #include <cstdint>
+#include <map>
 #include <set>
 #include <string>
 
@@ -18,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "snapshotter/metastore.h"
+#include "snapshotter/snapshot_types.h"
 
 namespace snapshotter {
 
@@ -30,6 +32,17 @@ absl::StatusOr<int64_t> IdCounter(Transaction& tx);
 
 // Ids of every snapshot record.
 absl::StatusOr<std::set<int64_t>> RecordIds(Transaction& tx);
+
+// A record whose directory holds no acknowledged content: an active or view
+// snapshot (what is written in it is made durable by its Commit), or a
+// committed one created without content (CreateCommitted: a remote layer;
+// a Commit always records at least the inode of fs/).
+struct ContentlessRecord {
+  Kind kind = Kind::kUnknown;
+  int64_t parent_id = 0;  // 0: none
+};
+absl::StatusOr<std::map<int64_t, ContentlessRecord>> ContentlessRecords(
+    Transaction& tx);
 
 // Journals `id` as released (its record was deleted in this transaction).
 absl::Status JournalRemoval(Transaction& tx, int64_t id);
