@@ -364,11 +364,19 @@ absl::StatusOr<Info> Snapshotter::Update(
 absl::Status Snapshotter::Walk(
     const SnapshotFilter& filter,
     const std::function<absl::Status(const Info&)>& fn) {
-  // Collected first so a slow consumer never holds the index.
-  std::vector<Info> matched =
-      index_.Select([&](const Info& info) { return filter.Matches(info); });
-  for (const Info& info : matched) RETURN_IF_ERROR(fn(info));
-  return absl::OkStatus();
+  // In batches, each collected first so a slow consumer never holds the
+  // index, and a Walk of many snapshots never copies them all at once. Each
+  // key is seen at most once, in key order; a snapshot created or removed
+  // during the Walk may or may not be listed (as with any unlocked walk).
+  constexpr size_t kBatch = 256;
+  std::string after;
+  while (true) {
+    std::vector<Info> batch = index_.Select(
+        [&](const Info& info) { return filter.Matches(info); }, after, kBatch);
+    for (const Info& info : batch) RETURN_IF_ERROR(fn(info));
+    if (batch.size() < kBatch) return absl::OkStatus();
+    after = batch.back().name;
+  }
 }
 
 absl::StatusOr<Usage> Snapshotter::GetUsage(absl::string_view key) {

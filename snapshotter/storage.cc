@@ -292,6 +292,28 @@ absl::Status WalkRecords(
   return absl::OkStatus();
 }
 
+absl::Status ScanRecords(
+    Transaction& tx, const std::function<absl::Status(InfoRecord&)>& record,
+    const std::function<absl::Status(int64_t id, const std::string& name,
+                                     const std::string& value)>& label) {
+  ASSIGN_OR_RETURN(Statement st, tx.Prepare(kRecordSelect));
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    InfoRecord r = RecordOfRow(st);
+    RETURN_IF_ERROR(record(r));
+  }
+  ASSIGN_OR_RETURN(Statement lst,
+                   tx.Prepare("SELECT snapshot_id, name, value FROM labels"));
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, lst.Step());
+    if (!row) break;
+    RETURN_IF_ERROR(label(lst.ColumnInt64(0), lst.ColumnText(1),
+                          lst.ColumnText(2)));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status WalkInfo(Transaction& tx,
                       const std::function<absl::Status(const Info&)>& fn) {
   return WalkRecords(tx, [&](InfoRecord& r) { return fn(r.info); });
