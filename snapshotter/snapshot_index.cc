@@ -7,6 +7,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "glog/logging.h"
 #include "snapshotter/storage.h"
 
 namespace snapshotter {
@@ -29,13 +30,15 @@ absl::Status SnapshotIndex::Load(Transaction& tx) {
   // Entries by id, for the labels (read after the records); btree_map
   // moves its values, so the map is rebuilt once all are read.
   absl::flat_hash_map<int64_t, std::pair<std::string, Entry>> by_id;
+  std::vector<std::pair<int64_t, int64_t>> parent_ids;  // (id, parent id)
   RETURN_IF_ERROR(ScanRecords(
       tx,
-      [&](InfoRecord& r) {
+      [&](InfoRecord& r, int64_t parent_id) {
         Entry e;
         e.id = r.id;
         Assign(e, r.info);
         e.usage = r.usage;
+        if (parent_id != 0) parent_ids.emplace_back(r.id, parent_id);
         by_id.emplace(r.id, std::make_pair(std::move(r.info.name), std::move(e)));
         return absl::OkStatus();
       },
@@ -46,6 +49,16 @@ absl::Status SnapshotIndex::Load(Transaction& tx) {
                                               pool_.Acquire(value));
         return absl::OkStatus();
       }));
+  for (const auto& [id, parent_id] : parent_ids) {
+    auto parent = by_id.find(parent_id);
+    if (parent == by_id.end()) {
+      // As the former join read it: shown as a base snapshot.
+      LOG(WARNING) << "metadata database: parent id " << parent_id
+                   << " of snapshot " << by_id[id].first << " has no record";
+      continue;
+    }
+    by_id[id].second.parent = pool_.Acquire(parent->second.first);
+  }
   for (auto& [id, kv] : by_id) {
     auto& labels = kv.second.labels;
     std::sort(labels.begin(), labels.end(),

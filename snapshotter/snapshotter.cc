@@ -84,7 +84,7 @@ absl::StatusOr<std::unique_ptr<Snapshotter>> Snapshotter::Open(
   }
   std::unique_ptr<Snapshotter> sn(
       new Snapshotter(std::move(options), std::move(opened->store), lock_fd));
-  RETURN_IF_ERROR(sn->SweepLeftovers(opened->migrated_from_v1));
+  RETURN_IF_ERROR(sn->SweepLeftovers(*opened));
   RETURN_IF_ERROR(sn->store_->View(
       [&](Transaction& tx) { return sn->index_.Load(tx); }));
   // Reads are served from the index from now on: the pages the load read

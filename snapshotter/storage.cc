@@ -293,15 +293,26 @@ absl::Status WalkRecords(
 }
 
 absl::Status ScanRecords(
-    Transaction& tx, const std::function<absl::Status(InfoRecord&)>& record,
+    Transaction& tx,
+    const std::function<absl::Status(InfoRecord&, int64_t parent_id)>& record,
     const std::function<absl::Status(int64_t id, const std::string& name,
                                      const std::string& value)>& label) {
-  ASSIGN_OR_RETURN(Statement st, tx.Prepare(kRecordSelect));
+  ASSIGN_OR_RETURN(
+      Statement st,
+      tx.Prepare("SELECT id, key, kind, created_ns, updated_ns, size, inodes, "
+                 "IFNULL(parent_id, 0) FROM snapshots"));
   while (true) {
     ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) break;
-    InfoRecord r = RecordOfRow(st);
-    RETURN_IF_ERROR(record(r));
+    InfoRecord r;
+    r.id = st.ColumnInt64(0);
+    r.info.name = st.ColumnText(1);
+    r.info.kind = static_cast<Kind>(st.ColumnInt64(2));
+    r.info.created = FromNs(st.ColumnInt64(3));
+    r.info.updated = FromNs(st.ColumnInt64(4));
+    r.usage.size = st.ColumnInt64(5);
+    r.usage.inodes = st.ColumnInt64(6);
+    RETURN_IF_ERROR(record(r, st.ColumnInt64(7)));
   }
   ASSIGN_OR_RETURN(Statement lst,
                    tx.Prepare("SELECT snapshot_id, name, value FROM labels"));

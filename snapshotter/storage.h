@@ -60,11 +60,13 @@ absl::StatusOr<Info> UpdateInfo(Transaction& tx, const Info& info,
 absl::Status WalkRecords(Transaction& tx,
                          const std::function<absl::Status(InfoRecord&)>& fn);
 
-// The whole table in two statements without building label maps: `record`
-// for every record (labels empty), then `label` for every label of every
-// record (by id); stops at the first error.
+// The whole table in two statements, without joins or label maps:
+// `record` for every record with its parent's id (0 for none; labels and
+// info.parent empty), then `label` for every label of every record (by
+// id); stops at the first error.
 absl::Status ScanRecords(
-    Transaction& tx, const std::function<absl::Status(InfoRecord&)>& record,
+    Transaction& tx,
+    const std::function<absl::Status(InfoRecord&, int64_t parent_id)>& record,
     const std::function<absl::Status(int64_t id, const std::string& name,
                                      const std::string& value)>& label);
 

@@ -306,6 +306,9 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
     RETURN_IF_ERROR(WriteMarker(dirs, store_id));
   }
   opened.store = std::move(store);
+  opened.listing = std::move(listing);
+  opened.records = std::move(db.records);
+  opened.journal = std::move(db.journal);
   return opened;
 }
 
