@@ -191,8 +191,9 @@ constexpr const char* kRecordSelect =
     "s.inodes, IFNULL(p.key, '') FROM snapshots s "
     "LEFT JOIN snapshots p ON p.id = s.parent_id";
 
-// A snapshot record (no labels) from a row of kRecordSelect.
-InfoRecord RecordOfRow(const Statement& st) {
+// A snapshot record without parent and labels from the first 7 columns of
+// kRecordSelect (or of a query with the same first columns).
+InfoRecord RecordColumns(const Statement& st) {
   InfoRecord r;
   r.id = st.ColumnInt64(0);
   r.info.name = st.ColumnText(1);
@@ -201,6 +202,12 @@ InfoRecord RecordOfRow(const Statement& st) {
   r.info.updated = FromNs(st.ColumnInt64(4));
   r.usage.size = st.ColumnInt64(5);
   r.usage.inodes = st.ColumnInt64(6);
+  return r;
+}
+
+// A snapshot record (no labels) from a row of kRecordSelect.
+InfoRecord RecordOfRow(const Statement& st) {
+  InfoRecord r = RecordColumns(st);
   r.info.parent = st.ColumnText(7);
   return r;
 }
@@ -304,14 +311,7 @@ absl::Status ScanRecords(
   while (true) {
     ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) break;
-    InfoRecord r;
-    r.id = st.ColumnInt64(0);
-    r.info.name = st.ColumnText(1);
-    r.info.kind = static_cast<Kind>(st.ColumnInt64(2));
-    r.info.created = FromNs(st.ColumnInt64(3));
-    r.info.updated = FromNs(st.ColumnInt64(4));
-    r.usage.size = st.ColumnInt64(5);
-    r.usage.inodes = st.ColumnInt64(6);
+    InfoRecord r = RecordColumns(st);
     RETURN_IF_ERROR(record(r, st.ColumnInt64(7)));
   }
   ASSIGN_OR_RETURN(Statement lst,
