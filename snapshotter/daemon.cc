@@ -35,12 +35,16 @@ constexpr absl::Duration kShutdownGrace = absl::Seconds(30);
 constexpr absl::Duration kLeftoverRetry = absl::Minutes(5);
 
 // Deletes what the startup recovery moved to trash, after READY: deleting
-// data never delays serving. Then retries, every kLeftoverRetry, whatever
-// could not be deleted, until `stop` is notified.
+// data never delays serving (and a start that left none does no second
+// sweep). Then retries, every kLeftoverRetry, whatever could not be
+// deleted, until `stop` is notified.
 void SweepLeftovers(Snapshotter* sn, absl::Notification* stop) {
   bool first = true;
   do {
-    if (!first && sn->UndeletableCount() == 0) continue;
+    if (!(first && sn->TrashAfterOpen()) && sn->UndeletableCount() == 0) {
+      first = false;
+      continue;
+    }
     auto removed = sn->Cleanup();
     if (!removed.ok()) {
       LOG(WARNING) << "leftover cleanup failed: " << removed.status();

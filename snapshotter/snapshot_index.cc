@@ -1,10 +1,13 @@
 // The in-memory snapshot index.
 #include "snapshotter/snapshot_index.h"
 
+#include <algorithm>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "glog/logging.h"
 #include "snapshotter/storage.h"
 
 namespace snapshotter {
@@ -21,16 +24,91 @@ absl::Time StoredTime(absl::Time t) {
 }
 
 absl::Status SnapshotIndex::Load(Transaction& tx) {
-  std::map<std::string, IndexedSnapshot, std::less<>> loaded;
-  RETURN_IF_ERROR(WalkRecords(tx, [&](InfoRecord& r) {
-    std::string key = r.info.name;
-    loaded.emplace(std::move(key),
-                   IndexedSnapshot{r.id, std::move(r.info), r.usage});
-    return absl::OkStatus();
-  }));
   absl::MutexLock lock(&mu_);
-  by_key_ = std::move(loaded);
+  for (auto& [key, e] : by_key_) ReleaseStrings(e);
+  by_key_.clear();
+  // Entries by id, for the labels (read after the records); btree_map
+  // moves its values, so the map is rebuilt once all are read.
+  absl::flat_hash_map<int64_t, std::pair<std::string, Entry>> by_id;
+  std::vector<std::pair<int64_t, int64_t>> parent_ids;  // (id, parent id)
+  RETURN_IF_ERROR(ScanRecords(
+      tx,
+      [&](InfoRecord& r, int64_t parent_id) {
+        Entry e;
+        e.id = r.id;
+        Assign(e, r.info);
+        e.usage = r.usage;
+        if (parent_id != 0) parent_ids.emplace_back(r.id, parent_id);
+        by_id.emplace(r.id, std::make_pair(std::move(r.info.name), std::move(e)));
+        return absl::OkStatus();
+      },
+      [&](int64_t id, const std::string& name, const std::string& value) {
+        auto it = by_id.find(id);
+        if (it == by_id.end() || value.empty()) return absl::OkStatus();
+        it->second.second.labels.emplace_back(pool_.Acquire(name),
+                                              pool_.Acquire(value));
+        return absl::OkStatus();
+      }));
+  for (const auto& [id, parent_id] : parent_ids) {
+    auto parent = by_id.find(parent_id);
+    if (parent == by_id.end()) {
+      // As the former join read it: shown as a base snapshot.
+      LOG(WARNING) << "metadata database: parent id " << parent_id
+                   << " of snapshot " << by_id[id].first << " has no record";
+      continue;
+    }
+    by_id[id].second.parent = pool_.Acquire(parent->second.first);
+  }
+  for (auto& [id, kv] : by_id) {
+    auto& labels = kv.second.labels;
+    std::sort(labels.begin(), labels.end(),
+              [](const auto& a, const auto& b) { return *a.first < *b.first; });
+    labels.shrink_to_fit();
+    by_key_.emplace(std::move(kv.first), std::move(kv.second));
+  }
   return absl::OkStatus();
+}
+
+void SnapshotIndex::ReleaseStrings(Entry& e) {
+  if (e.parent != nullptr) pool_.Release(e.parent);
+  e.parent = nullptr;
+  for (auto& [k, v] : e.labels) {
+    pool_.Release(k);
+    pool_.Release(v);
+  }
+  e.labels.clear();
+}
+
+void SnapshotIndex::Assign(Entry& e, const Info& info) {
+  ReleaseStrings(e);
+  e.kind = info.kind;
+  e.created_ns = absl::ToUnixNanos(info.created);
+  e.updated_ns = absl::ToUnixNanos(info.updated);
+  if (!info.parent.empty()) e.parent = pool_.Acquire(info.parent);
+  size_t n = 0;
+  for (const auto& [k, v] : info.labels) n += v.empty() ? 0 : 1;
+  e.labels.reserve(n);
+  for (const auto& [k, v] : info.labels) {  // a std::map: sorted by key
+    if (!v.empty()) e.labels.emplace_back(pool_.Acquire(k), pool_.Acquire(v));
+  }
+}
+
+Info SnapshotIndex::InfoOf(const Map::value_type& kv) const {
+  const Entry& e = kv.second;
+  Info info;
+  info.name = kv.first;
+  if (e.parent != nullptr) info.parent = *e.parent;
+  info.kind = e.kind;
+  info.created = absl::FromUnixNanos(e.created_ns);
+  info.updated = absl::FromUnixNanos(e.updated_ns);
+  for (const auto& [k, v] : e.labels) {
+    info.labels.emplace_hint(info.labels.end(), *k, *v);
+  }
+  return info;
+}
+
+IndexedSnapshot SnapshotIndex::SnapshotOf(const Map::value_type& kv) const {
+  return IndexedSnapshot{kv.second.id, InfoOf(kv), kv.second.usage};
 }
 
 absl::StatusOr<IndexedSnapshot> SnapshotIndex::Get(
@@ -40,7 +118,7 @@ absl::StatusOr<IndexedSnapshot> SnapshotIndex::Get(
   if (it == by_key_.end()) {
     return absl::NotFoundError(absl::StrCat("snapshot ", key, ": not found"));
   }
-  return it->second;
+  return SnapshotOf(*it);
 }
 
 absl::StatusOr<IndexedChain> SnapshotIndex::ChainLocked(
@@ -50,21 +128,21 @@ absl::StatusOr<IndexedChain> SnapshotIndex::ChainLocked(
     return absl::NotFoundError(absl::StrCat("snapshot ", key, ": not found"));
   }
   IndexedChain chain;
-  chain.snapshot = it->second;
+  chain.snapshot = SnapshotOf(*it);
   // A chain is at most as long as the index; the bound guards a cycle.
-  std::string parent = it->second.info.parent;
-  while (!parent.empty()) {
+  const std::string* parent = it->second.parent;
+  while (parent != nullptr) {
     if (chain.parents.size() >= by_key_.size()) {
       return absl::DataLossError("snapshot index: parent chain has a cycle");
     }
-    auto p = by_key_.find(parent);
+    auto p = by_key_.find(*parent);
     if (p == by_key_.end()) {
       return absl::DataLossError(absl::StrCat(
-          "snapshot index: parent ", parent, " of ", key, " is missing"));
+          "snapshot index: parent ", *parent, " of ", key, " is missing"));
     }
-    chain.parents.push_back(p->second.info);
+    chain.parents.push_back(InfoOf(*p));
     chain.parent_ids.push_back(p->second.id);
-    parent = p->second.info.parent;
+    parent = p->second.parent;
   }
   return chain;
 }
@@ -82,7 +160,7 @@ absl::StatusOr<IndexedChain> SnapshotIndex::ChainOf(
   absl::ReaderMutexLock lock(&mu_);
   ASSIGN_OR_RETURN(IndexedChain chain, ChainLocked(parent));
   result.parents.reserve(chain.parents.size() + 1);
-  result.parents.push_back(chain.snapshot.info);
+  result.parents.push_back(std::move(chain.snapshot.info));
   result.parent_ids.push_back(chain.snapshot.id);
   for (size_t i = 0; i < chain.parents.size(); ++i) {
     result.parents.push_back(std::move(chain.parents[i]));
@@ -92,11 +170,14 @@ absl::StatusOr<IndexedChain> SnapshotIndex::ChainOf(
 }
 
 std::vector<Info> SnapshotIndex::Select(
-    const std::function<bool(const Info&)>& keep) const {
+    const std::function<bool(const Info&)>& keep, absl::string_view after,
+    size_t limit) const {
   std::vector<Info> out;
   absl::ReaderMutexLock lock(&mu_);
-  for (const auto& [key, snapshot] : by_key_) {
-    if (keep(snapshot.info)) out.push_back(snapshot.info);
+  auto it = after.empty() ? by_key_.begin() : by_key_.upper_bound(after);
+  for (; it != by_key_.end() && (limit == 0 || out.size() < limit); ++it) {
+    Info info = InfoOf(*it);
+    if (keep(info)) out.push_back(std::move(info));
   }
   return out;
 }
@@ -105,15 +186,11 @@ std::map<std::string, int64_t> SnapshotIndex::CountByKind(
     absl::string_view remote_label) const {
   std::map<std::string, int64_t> counts = {
       {"active", 0}, {"view", 0}, {"committed", 0}, {"guest_pulled", 0}};
-  const std::string remote(remote_label);
   absl::ReaderMutexLock lock(&mu_);
-  for (const auto& [key, snapshot] : by_key_) {
-    if (snapshot.info.kind != Kind::kUnknown) {
-      ++counts[std::string(KindName(snapshot.info.kind))];
-    }
-    auto label = snapshot.info.labels.find(remote);
-    if (label != snapshot.info.labels.end() && label->second == "true") {
-      ++counts["guest_pulled"];
+  for (const auto& [key, e] : by_key_) {
+    if (e.kind != Kind::kUnknown) ++counts[std::string(KindName(e.kind))];
+    for (const auto& [k, v] : e.labels) {
+      if (*k == remote_label && *v == "true") ++counts["guest_pulled"];
     }
   }
   return counts;
@@ -125,28 +202,25 @@ size_t SnapshotIndex::size() const {
 }
 
 void SnapshotIndex::Put(IndexedSnapshot snapshot) {
-  snapshot.info.labels = StoredLabels(std::move(snapshot.info.labels));
-  snapshot.info.created = StoredTime(snapshot.info.created);
-  snapshot.info.updated = StoredTime(snapshot.info.updated);
-  std::string key = snapshot.info.name;
   absl::MutexLock lock(&mu_);
-  by_key_.insert_or_assign(std::move(key), std::move(snapshot));
+  Entry& e = by_key_[snapshot.info.name];
+  e.id = snapshot.id;
+  e.usage = snapshot.usage;
+  Assign(e, snapshot.info);
 }
 
 void SnapshotIndex::Erase(absl::string_view key) {
   absl::MutexLock lock(&mu_);
   auto it = by_key_.find(key);
-  if (it != by_key_.end()) by_key_.erase(it);
+  if (it == by_key_.end()) return;
+  ReleaseStrings(it->second);
+  by_key_.erase(it);
 }
 
 void SnapshotIndex::ReplaceInfo(const Info& info) {
-  Info copy = info;
-  copy.labels = StoredLabels(std::move(copy.labels));
-  copy.created = StoredTime(copy.created);
-  copy.updated = StoredTime(copy.updated);
   absl::MutexLock lock(&mu_);
   auto it = by_key_.find(info.name);
-  if (it != by_key_.end()) it->second.info = std::move(copy);
+  if (it != by_key_.end()) Assign(it->second, info);
 }
 
 }  // namespace snapshotter

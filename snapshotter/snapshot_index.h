@@ -6,6 +6,11 @@
 // is durable and under the store's lock, so it always equals the last
 // durable commit. Readers take a shared lock that writers hold only for
 // the in-memory update, never across I/O.
+//
+// Compact: a record keeps its times as integers, its parent and its labels
+// as references into one StringPool (label keys, and most CRI label values,
+// repeat across records), in a B-tree by key. Infos are built on the way
+// out.
 #ifndef SNAPSHOTTER_SNAPSHOT_INDEX_H_
 #define SNAPSHOTTER_SNAPSHOT_INDEX_H_
 
@@ -16,12 +21,14 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/btree_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "snapshotter/metastore.h"
 #include "snapshotter/snapshot_types.h"
+#include "snapshotter/string_pool.h"
 
 namespace snapshotter {
 
@@ -57,8 +64,11 @@ class SnapshotIndex {
   absl::StatusOr<IndexedChain> GetChain(absl::string_view key) const;
   // The ancestors of committed `parent` (itself first); empty for "".
   absl::StatusOr<IndexedChain> ChainOf(absl::string_view parent) const;
-  // Infos for which `keep` is true, in key order.
-  std::vector<Info> Select(const std::function<bool(const Info&)>& keep) const;
+  // Infos for which `keep` is true, in key order: at most `limit` of them
+  // (0: no limit), with keys after `after` ("" : from the first).
+  std::vector<Info> Select(const std::function<bool(const Info&)>& keep,
+                           absl::string_view after = "",
+                           size_t limit = 0) const;
   // Snapshots per kind name, plus "guest_pulled": those labelled
   // `remote_label`="true".
   std::map<std::string, int64_t> CountByKind(
@@ -73,12 +83,32 @@ class SnapshotIndex {
   void ReplaceInfo(const Info& info);
 
  private:
+  // One record as held: pooled strings, integer times.
+  struct Entry {
+    int64_t id = 0;
+    Kind kind = Kind::kUnknown;
+    int64_t created_ns = 0;
+    int64_t updated_ns = 0;
+    Usage usage;
+    const std::string* parent = nullptr;  // null for a base snapshot
+    // Sorted by key; no empty values.
+    std::vector<std::pair<const std::string*, const std::string*>> labels;
+  };
+  using Map = absl::btree_map<std::string, Entry, std::less<>>;
+
   absl::StatusOr<IndexedChain> ChainLocked(absl::string_view key) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  Info InfoOf(const Map::value_type& kv) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  IndexedSnapshot SnapshotOf(const Map::value_type& kv) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The info fields of `info` (labels with empty values dropped) into `e`,
+  // releasing what `e` held.
+  void Assign(Entry& e, const Info& info) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReleaseStrings(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable absl::Mutex mu_;
-  std::map<std::string, IndexedSnapshot, std::less<>> by_key_
-      ABSL_GUARDED_BY(mu_);
+  StringPool pool_ ABSL_GUARDED_BY(mu_);
+  Map by_key_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace snapshotter

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace snapshotter {
@@ -78,6 +79,43 @@ TEST(SnapshotIndexTest, SelectInKeyOrderAndCounts) {
   EXPECT_EQ(counts["view"], 1);
   EXPECT_EQ(counts["committed"], 1);
   EXPECT_EQ(counts["guest_pulled"], 1);
+}
+
+TEST(SnapshotIndexTest, SelectInBatchesAfterAKey) {
+  SnapshotIndex index;
+  for (int i = 0; i < 7; ++i) {
+    index.Put(Snap(i + 1, absl::StrCat("k", i), "", Kind::kCommitted,
+                   {{"odd", i % 2 ? "yes" : "no"}}));
+  }
+  auto odd = [](const Info& info) { return info.labels.at("odd") == "yes"; };
+  std::vector<Info> first = index.Select(odd, "", 2);
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_EQ(first[0].name, "k1");
+  EXPECT_EQ(first[1].name, "k3");
+  std::vector<Info> rest = index.Select(odd, first.back().name, 2);
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].name, "k5");
+}
+
+TEST(SnapshotIndexTest, SharedLabelsSurviveTheirOtherHolders) {
+  SnapshotIndex index;
+  Labels cri = {{"containerd.io/snapshot/cri.image-ref", "registry/image:1"},
+                {"containerd.io/snapshot.ref", "sha256:a"}};
+  index.Put(Snap(1, "a", "", Kind::kCommitted, cri));
+  cri["containerd.io/snapshot.ref"] = "sha256:b";
+  index.Put(Snap(2, "b", "a", Kind::kCommitted, cri));
+  index.Erase("b");
+  Info replaced = index.Get("a")->info;
+  replaced.labels["extra"] = "1";
+  index.ReplaceInfo(replaced);
+  auto a = index.Get("a");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->info.labels.at("containerd.io/snapshot/cri.image-ref"),
+            "registry/image:1");
+  EXPECT_EQ(a->info.labels.at("containerd.io/snapshot.ref"), "sha256:a");
+  EXPECT_EQ(a->info.labels.at("extra"), "1");
+  index.Put(Snap(3, "c", "a", Kind::kActive));
+  EXPECT_EQ(index.GetChain("c")->parents[0].labels, a->info.labels);
 }
 
 }  // namespace

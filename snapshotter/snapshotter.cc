@@ -84,7 +84,7 @@ absl::StatusOr<std::unique_ptr<Snapshotter>> Snapshotter::Open(
   }
   std::unique_ptr<Snapshotter> sn(
       new Snapshotter(std::move(options), std::move(opened->store), lock_fd));
-  RETURN_IF_ERROR(sn->SweepLeftovers(opened->migrated_from_v1));
+  RETURN_IF_ERROR(sn->SweepLeftovers(*opened));
   RETURN_IF_ERROR(sn->store_->View(
       [&](Transaction& tx) { return sn->index_.Load(tx); }));
   // Reads are served from the index from now on: the pages the load read
@@ -377,11 +377,19 @@ absl::StatusOr<Info> Snapshotter::Update(
 absl::Status Snapshotter::Walk(
     const SnapshotFilter& filter,
     const std::function<absl::Status(const Info&)>& fn) {
-  // Collected first so a slow consumer never holds the index.
-  std::vector<Info> matched =
-      index_.Select([&](const Info& info) { return filter.Matches(info); });
-  for (const Info& info : matched) RETURN_IF_ERROR(fn(info));
-  return absl::OkStatus();
+  // In batches, each collected first so a slow consumer never holds the
+  // index, and a Walk of many snapshots never copies them all at once. Each
+  // key is seen at most once, in key order; a snapshot created or removed
+  // during the Walk may or may not be listed (as with any unlocked walk).
+  constexpr size_t kBatch = 256;
+  std::string after;
+  while (true) {
+    std::vector<Info> batch = index_.Select(
+        [&](const Info& info) { return filter.Matches(info); }, after, kBatch);
+    for (const Info& info : batch) RETURN_IF_ERROR(fn(info));
+    if (batch.size() < kBatch) return absl::OkStatus();
+    after = batch.back().name;
+  }
 }
 
 absl::StatusOr<Usage> Snapshotter::GetUsage(absl::string_view key) {

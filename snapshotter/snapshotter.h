@@ -28,6 +28,7 @@
 #include "snapshotter/snapshot_index.h"
 #include "snapshotter/snapshot_types.h"
 #include "snapshotter/storage.h"
+#include "snapshotter/store_recovery.h"
 
 namespace snapshotter {
 
@@ -73,6 +74,9 @@ class Snapshotter {
   absl::StatusOr<int> Cleanup();
   // Entries the last Cleanup (or Open) could not delete or move aside.
   int64_t UndeletableCount() const;
+  // Whether Open found or made trash (or anything it could not account
+  // for), i.e. whether a Cleanup right after start has work to do.
+  bool TrashAfterOpen() const { return trash_after_open_; }
   // Entries in <root>/quarantine.
   absl::StatusOr<int64_t> QuarantineCount() const;
   // Liveness probe (the systemd watchdog): a read, then an empty write
@@ -109,12 +113,15 @@ class Snapshotter {
                                                     const Labels& labels);
   absl::Status CreateRemoteLayer(absl::string_view parent,
                                  const RemoteLayer& layer);
-  // Open's part of the recovery (store_recovery.h), then Sweep.
-  absl::Status SweepLeftovers(bool migrated_from_v1);
+  // Open's part of the recovery (store_recovery.h), then Sweep over what
+  // OpenStore read (no second listing or read of the ids).
+  absl::Status SweepLeftovers(const OpenedStore& opened);
   // Under the store's lock: journalled directories to trash, unowned
   // entries to quarantine, journal rows of gone directories dropped.
-  // Entries that could not be moved are counted in `failed`.
-  absl::Status Sweep(int& failed);
+  // Entries that could not be moved are counted in `failed`. `at_open`:
+  // the listing and ids OpenStore read, used instead of reading them again
+  // (nothing else runs at Open).
+  absl::Status Sweep(int& failed, const OpenedStore* at_open = nullptr);
   // Moves `path` to quarantine and logs it; false (logged) if it could not.
   bool QuarantineEntry(const std::string& path, absl::string_view why);
   // Mounts of a record, passed through the remote hooks (no I/O).
@@ -133,6 +140,7 @@ class Snapshotter {
   // One Cleanup deletes at a time (they would race over the same trash).
   absl::Mutex cleanup_mu_;
   std::atomic<int64_t> undeletable_{0};
+  bool trash_after_open_ = true;
   // Ids whose Remove is deleting the directory right now.
   absl::Mutex removing_mu_;
   std::set<int64_t> removing_ ABSL_GUARDED_BY(removing_mu_);

@@ -34,9 +34,9 @@ absl::StatusOr<int> Snapshotter::Cleanup() {
   return removed;
 }
 
-absl::Status Snapshotter::SweepLeftovers(bool migrated_from_v1) {
+absl::Status Snapshotter::SweepLeftovers(const OpenedStore& opened) {
   absl::MutexLock cleanup_lock(&cleanup_mu_);
-  ASSIGN_OR_RETURN(SnapshotDirs::Listing listing, dirs_.List());
+  const SnapshotDirs::Listing& listing = opened.listing;
   int failed = 0;
   // A new-* directory is a creation that was never acknowledged: nothing
   // runs yet, so these are all interrupted ones.
@@ -48,13 +48,17 @@ absl::Status Snapshotter::SweepLeftovers(bool migrated_from_v1) {
     }
   }
   // The previous release's Cleanup moved unproven orphans to trash-*.
-  if (migrated_from_v1) {
+  if (opened.migrated_from_v1) {
     for (const std::string& path : listing.trash) {
       if (!QuarantineEntry(path, "trash of the previous release")) ++failed;
     }
   }
-  absl::Status s = Sweep(failed);
+  absl::Status s = Sweep(failed, &opened);
   undeletable_.store(failed);
+  // Every directory not owned by a record went to trash or quarantine.
+  trash_after_open_ = !listing.trash.empty() || !listing.temps.empty() ||
+                      !listing.others.empty() ||
+                      listing.ids.size() != opened.records.size();
   return s;
 }
 
@@ -71,26 +75,37 @@ bool Snapshotter::QuarantineEntry(const std::string& path,
   return true;
 }
 
-absl::Status Snapshotter::Sweep(int& failed) {
+absl::Status Snapshotter::Sweep(int& failed, const OpenedStore* at_open) {
   // Under the write lock no creation is half-way (Install runs inside its
   // transaction), so every id directory is a record's or nobody's.
   return store_->Update([&](Transaction& tx) -> absl::Status {
-    ASSIGN_OR_RETURN(std::set<int64_t> records, RecordIds(tx));
-    ASSIGN_OR_RETURN(std::set<int64_t> journal, JournalledIds(tx));
-    // Removals in progress are read before the listing: one that finishes in
-    // between has deleted its directory, so the listing cannot show it.
-    std::set<int64_t> removing;
-    {
-      absl::MutexLock lock(&removing_mu_);
-      removing = removing_;
+    std::set<int64_t> read_records, read_journal, removing;
+    SnapshotDirs::Listing read_listing;
+    const std::set<int64_t>* records = &read_records;
+    const std::set<int64_t>* journal = &read_journal;
+    const SnapshotDirs::Listing* listing = &read_listing;
+    if (at_open != nullptr) {
+      // Nothing has run since OpenStore read these (no RPC, no removal).
+      records = &at_open->records;
+      journal = &at_open->journal;
+      listing = &at_open->listing;
+    } else {
+      ASSIGN_OR_RETURN(read_records, RecordIds(tx));
+      ASSIGN_OR_RETURN(read_journal, JournalledIds(tx));
+      // Removals in progress are read before the listing: one that finishes
+      // in between has deleted its directory, so the listing cannot show it.
+      {
+        absl::MutexLock lock(&removing_mu_);
+        removing = removing_;
+      }
+      ASSIGN_OR_RETURN(read_listing, dirs_.List());
     }
-    ASSIGN_OR_RETURN(SnapshotDirs::Listing listing, dirs_.List());
     std::set<int64_t> still_there;
     bool trashed = false;
-    for (int64_t id : listing.ids) {
-      if (records.count(id) || removing.count(id)) continue;
+    for (int64_t id : listing->ids) {
+      if (records->count(id) || removing.count(id)) continue;
       std::string path = dirs_.SnapshotPath(id);
-      if (journal.count(id)) {
+      if (journal->count(id)) {
         auto moved = dirs_.MoveToTrash(path);
         if (!moved.ok() && absl::IsNotFound(moved.status())) {
           continue;  // already gone: the journal entry is forgotten below
@@ -120,12 +135,12 @@ absl::Status Snapshotter::Sweep(int& failed) {
         ++failed;
       }
     }
-    for (const std::string& path : listing.others) {
+    for (const std::string& path : listing->others) {
       if (!QuarantineEntry(path, "not a snapshot directory")) ++failed;
     }
     // The renames must be durable before the journal forgets the ids.
     if (trashed) RETURN_IF_ERROR(SyncDir(dirs_.SnapshotsDir()));
-    for (int64_t id : journal) {
+    for (int64_t id : *journal) {
       if (still_there.count(id) || removing.count(id)) continue;
       RETURN_IF_ERROR(ForgetRemoval(tx, id));
     }

@@ -245,7 +245,9 @@ TEST_F(SnapshotterTest, ReopenKeepsStateAndDropsInterruptedCreations) {
   std::string cut = sn_->dirs().SnapshotPath(2);
   ASSERT_EQ(mkdir(cut.c_str(), 0700), 0);
   std::vector<std::string> before = ListNames(*sn_);
+  EXPECT_FALSE(sn_->TrashAfterOpen());  // a fresh root
   Open();
+  EXPECT_TRUE(sn_->TrashAfterOpen());
   EXPECT_EQ(ListNames(*sn_), before);
   EXPECT_NE(access(temp.c_str(), F_OK), 0);
   EXPECT_NE(access(cut.c_str(), F_OK), 0);
@@ -256,6 +258,9 @@ TEST_F(SnapshotterTest, ReopenKeepsStateAndDropsInterruptedCreations) {
   EXPECT_TRUE(sn_->Prepare("b", "c", {}).ok());
   EXPECT_EQ(access(sn_->dirs().FsPath(2).c_str(), F_OK), 0);
   EXPECT_EQ(*sn_->QuarantineCount(), 0);
+  Open();  // nothing left over: no Cleanup needed after this start
+  EXPECT_FALSE(sn_->TrashAfterOpen());
+  EXPECT_EQ(ListNames(*sn_).size(), before.size() + 1);
 }
 
 TEST_F(SnapshotterTest, UnrecordedDirectoryWithDataIsQuarantined) {

@@ -191,8 +191,9 @@ constexpr const char* kRecordSelect =
     "s.inodes, IFNULL(p.key, '') FROM snapshots s "
     "LEFT JOIN snapshots p ON p.id = s.parent_id";
 
-// A snapshot record (no labels) from a row of kRecordSelect.
-InfoRecord RecordOfRow(const Statement& st) {
+// A snapshot record without parent and labels from the first 7 columns of
+// kRecordSelect (or of a query with the same first columns).
+InfoRecord RecordColumns(const Statement& st) {
   InfoRecord r;
   r.id = st.ColumnInt64(0);
   r.info.name = st.ColumnText(1);
@@ -201,6 +202,12 @@ InfoRecord RecordOfRow(const Statement& st) {
   r.info.updated = FromNs(st.ColumnInt64(4));
   r.usage.size = st.ColumnInt64(5);
   r.usage.inodes = st.ColumnInt64(6);
+  return r;
+}
+
+// A snapshot record (no labels) from a row of kRecordSelect.
+InfoRecord RecordOfRow(const Statement& st) {
+  InfoRecord r = RecordColumns(st);
   r.info.parent = st.ColumnText(7);
   return r;
 }
@@ -288,6 +295,32 @@ absl::Status WalkRecords(
       r.info.labels = std::move(it->second);
     }
     RETURN_IF_ERROR(fn(r));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ScanRecords(
+    Transaction& tx,
+    const std::function<absl::Status(InfoRecord&, int64_t parent_id)>& record,
+    const std::function<absl::Status(int64_t id, const std::string& name,
+                                     const std::string& value)>& label) {
+  ASSIGN_OR_RETURN(
+      Statement st,
+      tx.Prepare("SELECT id, key, kind, created_ns, updated_ns, size, inodes, "
+                 "IFNULL(parent_id, 0) FROM snapshots"));
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    InfoRecord r = RecordColumns(st);
+    RETURN_IF_ERROR(record(r, st.ColumnInt64(7)));
+  }
+  ASSIGN_OR_RETURN(Statement lst,
+                   tx.Prepare("SELECT snapshot_id, name, value FROM labels"));
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, lst.Step());
+    if (!row) break;
+    RETURN_IF_ERROR(label(lst.ColumnInt64(0), lst.ColumnText(1),
+                          lst.ColumnText(2)));
   }
   return absl::OkStatus();
 }

@@ -60,6 +60,16 @@ absl::StatusOr<Info> UpdateInfo(Transaction& tx, const Info& info,
 absl::Status WalkRecords(Transaction& tx,
                          const std::function<absl::Status(InfoRecord&)>& fn);
 
+// The whole table in two statements, without joins or label maps:
+// `record` for every record with its parent's id (0 for none; labels and
+// info.parent empty), then `label` for every label of every record (by
+// id); stops at the first error.
+absl::Status ScanRecords(
+    Transaction& tx,
+    const std::function<absl::Status(InfoRecord&, int64_t parent_id)>& record,
+    const std::function<absl::Status(int64_t id, const std::string& name,
+                                     const std::string& value)>& label);
+
 // Calls fn for every snapshot, in key order; stops at the first error.
 absl::Status WalkInfo(Transaction& tx,
                       const std::function<absl::Status(const Info&)>& fn);

@@ -348,6 +348,9 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
     RETURN_IF_ERROR(RecreateEmptyDirs(dirs, db, listing.ids));
   }
   opened.store = std::move(store);
+  opened.listing = std::move(listing);
+  opened.records = std::move(db.records);
+  opened.journal = std::move(db.journal);
   return opened;
 }
 

@@ -27,7 +27,9 @@
 #ifndef SNAPSHOTTER_STORE_RECOVERY_H_
 #define SNAPSHOTTER_STORE_RECOVERY_H_
 
+#include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "absl/status/status.h"
@@ -50,6 +52,12 @@ struct OpenedStore {
   // The database was schema 1 (previous release): its trash-* entries were
   // made by a Cleanup that deleted unproven orphans, so they prove nothing.
   bool migrated_from_v1 = false;
+  // What the checks read, for the sweep of leftovers at Open to reuse (one
+  // listing of snapshots/ and one read of the ids per start): the listing
+  // taken before the checks, the record ids and the journalled ids.
+  SnapshotDirs::Listing listing;
+  std::set<int64_t> records;
+  std::set<int64_t> journal;
 };
 
 // Checks the root (read-only), then opens the database: creating a fresh

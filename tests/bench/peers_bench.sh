@@ -20,7 +20,10 @@
 # Default mode: short (~2-3 min here once the peers are cached; the noisy
 # neighbour rows add ~20 s). Long mode (GUEST_PULL_TEST_MODE=long): more
 # rounds, List of 10,000 snapshots, then every server restarted on its
-# root: time to serving + a full Walk, and its RSS after that restart.
+# root: time from its start to the first answered RPC (peerbench dials the
+# socket every 1 ms) + a full Walk, and its memory after that (RSS, PSS,
+# anonymous); then the same for a second root per server filled with
+# 10,000 CRI-labelled snapshots (the guest-pull path for ours and nydus).
 # Usage: tests/bench/peers_bench.sh [peerbench flags...]
 # Environment: GUEST_PULL_DAEMON (prebuilt daemon), GP_PEERS_CACHE,
 # PEERS_NOISY_MB (dirty data of the noisy-neighbour rows, default 800).
@@ -39,7 +42,7 @@ readonly SOCKET_WAIT_S=30
 readonly BENCH_TIMEOUT_S=900
 
 work=""
-declare -A pid_of=() bin_of=() sock_of=()
+declare -A pid_of=() bin_of=() sock_of=() root_of=() conf_of=() restart_row=()
 servers=()
 
 log() { printf 'peers_bench: %s\n' "$*" >&2; }
@@ -51,17 +54,24 @@ teardown() {
   peers_teardown_suite "$rc" "$work" 0
 }
 
-# start NAME: starts server NAME on its socket and root under $work; the
-# seconds until its socket answered go to $work/NAME.ready.
+# start NAME: launch NAME (below), then wait for its socket (0.1 s polls:
+# setup only, never a figure).
 start() {
-  local name="$1" t0
+  local name="$1"
+  launch "$name"
+  peers_wait_until "$SOCKET_WAIT_S" test -S "${sock_of[$name]}"
+}
+
+# launch NAME: starts server NAME on its socket, root and config (default
+# $work/NAME.*) in the background; its start time (ns) goes to
+# $work/NAME.t0.
+launch() {
+  local name="$1"
   rm -f "${sock_of[$name]}"
-  t0=$(date +%s%N)
-  "${bin_of[$name]}" --address="${sock_of[$name]}" --root="$work/$name" \
-    --config="$work/$name.toml" --log-level=warn >>"$work/$name.log" 2>&1 &
+  date +%s%N >"$work/$name.t0"
+  "${bin_of[$name]}" --address="${sock_of[$name]}" --root="${root_of[$name]:-$work/$name}" \
+    --config="${conf_of[$name]:-$work/$name.toml}" --log-level=warn >>"$work/$name.log" 2>&1 &
   pid_of[$name]=$!
-  peers_wait_until "$SOCKET_WAIT_S" test -S "${sock_of[$name]}" || return 1
-  echo $((($(date +%s%N) - t0) / 1000000)) >"$work/$name.ready"
 }
 
 build_servers() {
@@ -134,19 +144,77 @@ count_rows() {
   ((rows > 0)) || h_fail "peerbench printed no table" "$(tail -n 20 "$1")"
 }
 
+# memory_of PID: "RSS PSS anonymous" in MB after the Walk (RSS counts every
+# resident page mapped, shared libraries and mmapped files included; PSS
+# shares them out among the processes mapping them; anonymous is the
+# process's own heap and stacks).
+memory_of() {
+  awk '/^(Rss|Pss|Anonymous):/ { v[$1] = $2 / 1024 }
+       END { printf "%.1f %.1f %.1f", v["Rss:"], v["Pss:"], v["Anonymous:"] }' "/proc/$1/smaps_rollup"
+}
+
+# timed_restart NAME STORE: (re)starts NAME, times it to its first answered
+# RPC and a full Walk (peerbench -restart-since), reads its memory; figures
+# and one row of the restart table.
+timed_restart() {
+  local name="$1" store="$2" out ready n ms err mem
+  peers_stop_pid "${pid_of[$name]}" "$name"
+  launch "$name"
+  out=$("$work/peerbench" -restart-since "$(cat "$work/$name.t0")" -dial-wait "${SOCKET_WAIT_S}s" \
+    -servers "$name=${sock_of[$name]}")
+  read -r _ _ ready n ms err <<<"$out"
+  if [[ "$ready" == - || "$err" != "<nil>" ]]; then
+    h_skip "restart of $name ($store store)" "not measured: $out"
+    return 0
+  fi
+  mem=$(memory_of "${pid_of[$name]}")
+  h_pass "restart of $name ($store store) to serving + full Walk measured"
+  h_figure "restart to serving + full Walk $name $store" "$ready ms to the first answered RPC + $ms ms Walk of $n snapshots"
+  h_figure "memory after restart + Walk $name $store" "RSS/PSS/anonymous $(tr ' ' / <<<"$mem") MB"
+  restart_row[$name.$store]="$ready $ms $mem"
+}
+
 # restart_figures: long mode; every server (holding the -list snapshots)
-# is stopped, started again on its root, Walked in full; RSS after that.
+# restarted on its root; then each on a second root filled with 10,000
+# CRI-labelled snapshots (untimed), restarted on it.
 restart_figures() {
-  local name rss out n ms
+  local name out
+  for name in "${servers[@]}"; do timed_restart "$name" plain; done
   for name in "${servers[@]}"; do
     peers_stop_pid "${pid_of[$name]}" "$name"
-    if ! start "$name"; then h_skip "restart of $name" "socket did not appear in ${SOCKET_WAIT_S}s"; continue; fi
-    out=$("$work/peerbench" -walk-only -servers "$name=${sock_of[$name]}")
-    read -r _ _ n ms _ <<<"$out"
-    rss=$(awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/${pid_of[$name]}/status")
-    h_pass "restart of $name to serving + full Walk measured"
-    h_figure "restart to serving + full Walk $name" "$(( $(cat "$work/$name.ready") )) ms to socket + $ms ms Walk of $n snapshots"
-    h_figure "RSS after restart + Walk $name" "$rss MB"
+    root_of[$name]="$work/$name-cri"
+    sock_of[$name]="$work/$name-cri.sock"
+    conf_of[$name]="$work/$name-cri.toml"
+    sed "s#$work/$name\([.\"/-]\)#$work/$name-cri\1#g" "$work/$name.toml" >"${conf_of[$name]}"
+    if ! start "$name"; then h_skip "restart of $name (CRI store)" "socket did not appear in ${SOCKET_WAIT_S}s"; continue; fi
+    out=$("$work/peerbench" -populate 10000 -populate-cri -servers "$name=${sock_of[$name]}")
+    if [[ "$out" != "POPULATE $name 10000 <nil>" ]]; then
+      h_skip "restart of $name (CRI store)" "filling 10,000 CRI-labelled snapshots failed: $out"
+      continue
+    fi
+    timed_restart "$name" cri
+  done
+  print_restart_table
+}
+
+# print_restart_table: the restart figures side by side, ratio ours /
+# overlayfs 1.6 (restart + Walk summed).
+print_restart_table() {
+  local store name r base ratio
+  printf '\n%-6s %-6s %12s %10s %8s %8s %8s %16s\n' store server "to RPC [ms]" "Walk [ms]" "RSS" "PSS" "anon" "sum/ovl1.6"
+  for store in plain cri; do
+    base=${restart_row[ovl1.6.$store]:-}
+    for name in "${servers[@]}"; do
+      r=${restart_row[$name.$store]:-}
+      [[ -n "$r" ]] || continue
+      ratio=-
+      if [[ -n "$base" ]]; then
+        ratio=$(awk -v a="$r" -v b="$base" 'BEGIN { split(a, x, " "); split(b, y, " ");
+          printf "%.2f (RSS %.2f)", (x[1] + x[2]) / (y[1] + y[2]), x[3] / y[3] }')
+      fi
+      read -r -a v <<<"$r"
+      printf '%-6s %-6s %12s %10s %8s %8s %8s %16s\n' "$store" "$name" "${v[0]}" "${v[1]}" "${v[2]}" "${v[3]}" "${v[4]}" "$ratio"
+    done
   done
 }
 

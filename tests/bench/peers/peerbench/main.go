@@ -37,7 +37,6 @@ var (
 	clients     = flag.Int("clients", 8, "concurrent clients of the concurrent workloads")
 	lookups     = flag.Int("lookups", 300, "sequential Stat/Mounts/Usage calls per round")
 	listN       = flag.Int("list", 1000, "snapshots present for the List (Walk) figure")
-	walkOnly    = flag.Bool("walk-only", false, "only Walk every server once and print count and time (restart figure)")
 	scratch     = flag.String("scratch", "", "directory for mount points of the data figures (empty: skipped)")
 	dataLayers  = flag.Int("data-layers", 50, "layers of the data chain (mounted and written)")
 	usageFiles  = flag.Int("usage-files", 1000, "files in the active snapshot of the computed Usage figure")
@@ -50,6 +49,7 @@ var (
 
 type server struct {
 	name string
+	sock string
 	sn   snapshots.Snapshotter
 	// figures[key] collects one value per round; errs[key] the first error.
 	figures map[string][]float64
@@ -81,16 +81,18 @@ func main() {
 			os.Exit(2)
 		}
 		defer conn.Close()
-		servers = append(servers, &server{name: name,
+		servers = append(servers, &server{name: name, sock: sock,
 			sn:      proxy.NewSnapshotter(snapshotsapi.NewSnapshotsClient(conn), "bench"),
 			figures: map[string][]float64{}, errs: map[string]error{}, why: map[string]string{}})
 	}
 	ctx := namespaces.WithNamespace(context.Background(), "bench")
-	if *walkOnly {
+	if *populate > 0 {
+		populateAll(ctx, servers)
+		return
+	}
+	if *restartNs > 0 {
 		for _, s := range servers {
-			start := time.Now()
-			n, err := walkCount(ctx, s.sn)
-			fmt.Printf("WALK %s %d %.3f %v\n", s.name, n, ms(time.Since(start)), err)
+			timeRestart(ctx, s)
 		}
 		return
 	}
