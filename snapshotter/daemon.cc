@@ -58,11 +58,6 @@ void SweepLeftovers(Snapshotter* sn, absl::Notification* stop) {
   } while (!stop->WaitForNotificationWithTimeout(kLeftoverRetry));
 }
 
-// Bounds on the gRPC sync server so that a stalled client or a request stuck
-// in the store cannot take every thread: extra requests get RESOURCE_EXHAUSTED
-// instead of piling up threads.
-constexpr int kMaxServerThreads = 64;
-
 // Starts the systemd watchdog when the unit asks for it (WatchdogSec=, i.e.
 // WATCHDOG_USEC/WATCHDOG_PID for this process): WATCHDOG=1 every third of
 // the period while the store answers (Snapshotter::CheckStore: a Stat and an
@@ -165,14 +160,13 @@ absl::Status RunDaemon(const config::Config& cfg) {
   open_snapshotter.store(snapshotter.get());
 
   RETURN_IF_ERROR(PrepareSocketPath(cfg.address));
+  // Reads are answered on gRPC's own threads; mutations on the service's
+  // bounded pool (a call beyond it gets RESOURCE_EXHAUSTED, service.h).
   SnapshotsService service(snapshotter.get(), metrics.get());
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix:" + cfg.address,
                            grpc::InsecureServerCredentials());
   builder.RegisterService(&service);
-  grpc::ResourceQuota quota("guest-pull-snapshotter");
-  quota.SetMaxThreads(kMaxServerThreads);
-  builder.SetResourceQuota(quota);
   // The socket is created 0660 (rw for root and its group only).
   mode_t old_umask = umask(0117);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
+#include "base/status_macros.h"
 #include "snapshotter/call_check.h"
 
 namespace snapshotter {
@@ -31,6 +32,15 @@ void ToProtoTime(absl::Time t, google::protobuf::Timestamp* out) {
   timespec ts = absl::ToTimespec(t);
   out->set_seconds(ts.tv_sec);
   out->set_nanos(static_cast<int32_t>(ts.tv_nsec));
+}
+
+// About the serialized size of `info` (a List message is cut by it).
+size_t EstimatedBytes(const Info& info) {
+  constexpr size_t kFixed = 48;     // kind, timestamps, tags and lengths
+  constexpr size_t kPerLabel = 8;   // map entry tags and lengths
+  size_t bytes = kFixed + info.name.size() + info.parent.size();
+  for (const auto& [k, v] : info.labels) bytes += kPerLabel + k.size() + v.size();
+  return bytes;
 }
 
 void ToProtoInfo(const Info& info, snapshots_v1::Info* out) {
@@ -62,7 +72,7 @@ void LogMutation(absl::string_view rpc, absl::string_view detail,
 
 // The liveness of a mutation's call, asked by the core after it waited for
 // the store (call_check.h): a client that gave up gets no change.
-std::function<absl::Status()> CallAlive(grpc::ServerContext* ctx) {
+std::function<absl::Status()> CallAlive(grpc::ServerContextBase* ctx) {
   return [ctx]() -> absl::Status {
     if (ctx == nullptr) return absl::OkStatus();
     if (ctx->deadline() <= std::chrono::system_clock::now()) {
@@ -87,9 +97,82 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
                       std::string(status.message()));
 }
 
+// One List call: the matching Infos, packed into messages of about
+// Options::list_message_bytes, written one after the other as the client
+// reads them (a client that stops reading holds only its own call).
+class SnapshotsService::ListReactor final
+    : public grpc::ServerWriteReactor<snapshots_v1::ListSnapshotsResponse> {
+ public:
+  ListReactor(SnapshotsService* service,
+              const snapshots_v1::ListSnapshotsRequest& req)
+      : service_(service), start_(absl::Now()) {
+    absl::Status collected = Collect(req);
+    if (!collected.ok()) {
+      Finish(service_->Finish("List", start_, collected));
+      return;
+    }
+    Next();
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(service_->Finish(
+          "List", start_, absl::CancelledError("List: client went away")));
+      return;
+    }
+    Next();
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  absl::Status Collect(const snapshots_v1::ListSnapshotsRequest& req) {
+    std::vector<std::string> filters(req.filters().begin(),
+                                     req.filters().end());
+    ASSIGN_OR_RETURN(SnapshotFilter filter, SnapshotFilter::Parse(filters));
+    const size_t limit = service_->options_.list_message_bytes;
+    size_t bytes = 0;
+    return service_->snapshotter_->Walk(filter, [&](const Info& info) {
+      if (messages_.empty() || bytes >= limit) {
+        messages_.emplace_back();
+        bytes = 0;
+      }
+      ToProtoInfo(info, messages_.back().add_info());
+      bytes += EstimatedBytes(info);
+      return absl::OkStatus();
+    });
+  }
+
+  // Writes the next message; the last one goes out with the status.
+  void Next() {
+    if (next_ + 1 < messages_.size()) {
+      StartWrite(&messages_[next_++]);
+      return;
+    }
+    grpc::Status ok = service_->Finish("List", start_, absl::OkStatus());
+    if (next_ < messages_.size()) {
+      StartWriteAndFinish(&messages_[next_++], grpc::WriteOptions(), ok);
+    } else {
+      Finish(ok);
+    }
+  }
+
+  SnapshotsService* const service_;
+  const absl::Time start_;
+  std::vector<snapshots_v1::ListSnapshotsResponse> messages_;
+  size_t next_ = 0;
+};
+
 SnapshotsService::SnapshotsService(Snapshotter* snapshotter,
                                    RpcObserver* observer)
-    : snapshotter_(snapshotter), observer_(observer) {}
+    : SnapshotsService(snapshotter, observer, Options()) {}
+
+SnapshotsService::SnapshotsService(Snapshotter* snapshotter,
+                                   RpcObserver* observer, Options options)
+    : snapshotter_(snapshotter),
+      observer_(observer),
+      options_(options),
+      pool_(options.max_write_threads, options.max_queued_writes) {}
 
 grpc::Status SnapshotsService::Finish(absl::string_view rpc, absl::Time start,
                                       const absl::Status& status) {
@@ -99,142 +182,164 @@ grpc::Status SnapshotsService::Finish(absl::string_view rpc, absl::Time start,
   return ToGrpcStatus(status);
 }
 
-grpc::Status SnapshotsService::Prepare(
-    grpc::ServerContext* ctx, const snapshots_v1::PrepareSnapshotRequest* req,
+grpc::ServerUnaryReactor* SnapshotsService::Answer(
+    grpc::CallbackServerContext* ctx, absl::string_view rpc, absl::Time start,
+    const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(Finish(rpc, start, status));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* SnapshotsService::RunMutation(
+    grpc::CallbackServerContext* ctx, absl::string_view rpc,
+    std::function<absl::Status()> mutation) {
+  absl::Time start = absl::Now();
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  bool queued = pool_.TrySubmit(
+      [this, ctx, reactor, rpc, start, mutation = std::move(mutation)] {
+        absl::Status status;
+        {
+          ScopedCallCheck alive(CallAlive(ctx));
+          status = mutation();
+        }
+        reactor->Finish(Finish(rpc, start, status));
+      });
+  if (!queued) {
+    LOG_EVERY_N(WARNING, 100)
+        << rpc << " refused: every one of the " << options_.max_write_threads
+        << " write threads is busy and " << options_.max_queued_writes
+        << " calls wait (logged every 100 refusals)";
+    reactor->Finish(Finish(
+        rpc, start,
+        absl::ResourceExhaustedError(absl::StrCat(
+            "too many mutations in flight; nothing was changed, retry "
+            "later (", rpc, ")"))));
+  }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* SnapshotsService::Prepare(
+    grpc::CallbackServerContext* ctx,
+    const snapshots_v1::PrepareSnapshotRequest* req,
     snapshots_v1::PrepareSnapshotResponse* resp) {
-  absl::Time start = absl::Now();
-  ScopedCallCheck alive(CallAlive(ctx));
-  auto mounts = snapshotter_->Prepare(req->key(), req->parent(),
-                                      ToLabels(req->labels()));
-  if (mounts.ok()) ToProtoMounts(*mounts, resp->mutable_mounts());
-  LogMutation("Prepare",
-              absl::StrCat("key=", Q(req->key()), " parent=", Q(req->parent())),
-              mounts.status());
-  return Finish("Prepare", start, mounts.status());
+  return RunMutation(ctx, "Prepare", [this, req, resp] {
+    auto mounts = snapshotter_->Prepare(req->key(), req->parent(),
+                                        ToLabels(req->labels()));
+    if (mounts.ok()) ToProtoMounts(*mounts, resp->mutable_mounts());
+    LogMutation(
+        "Prepare",
+        absl::StrCat("key=", Q(req->key()), " parent=", Q(req->parent())),
+        mounts.status());
+    return mounts.status();
+  });
 }
 
-grpc::Status SnapshotsService::View(
-    grpc::ServerContext* ctx, const snapshots_v1::ViewSnapshotRequest* req,
+grpc::ServerUnaryReactor* SnapshotsService::View(
+    grpc::CallbackServerContext* ctx,
+    const snapshots_v1::ViewSnapshotRequest* req,
     snapshots_v1::ViewSnapshotResponse* resp) {
-  absl::Time start = absl::Now();
-  ScopedCallCheck alive(CallAlive(ctx));
-  auto mounts =
-      snapshotter_->View(req->key(), req->parent(), ToLabels(req->labels()));
-  if (mounts.ok()) ToProtoMounts(*mounts, resp->mutable_mounts());
-  LogMutation("View",
-              absl::StrCat("key=", Q(req->key()), " parent=", Q(req->parent())),
-              mounts.status());
-  return Finish("View", start, mounts.status());
+  return RunMutation(ctx, "View", [this, req, resp] {
+    auto mounts =
+        snapshotter_->View(req->key(), req->parent(), ToLabels(req->labels()));
+    if (mounts.ok()) ToProtoMounts(*mounts, resp->mutable_mounts());
+    LogMutation(
+        "View",
+        absl::StrCat("key=", Q(req->key()), " parent=", Q(req->parent())),
+        mounts.status());
+    return mounts.status();
+  });
 }
 
-grpc::Status SnapshotsService::Mounts(grpc::ServerContext*,
-                                      const snapshots_v1::MountsRequest* req,
-                                      snapshots_v1::MountsResponse* resp) {
+grpc::ServerUnaryReactor* SnapshotsService::Mounts(
+    grpc::CallbackServerContext* ctx, const snapshots_v1::MountsRequest* req,
+    snapshots_v1::MountsResponse* resp) {
   absl::Time start = absl::Now();
   auto mounts = snapshotter_->Mounts(req->key());
   if (mounts.ok()) ToProtoMounts(*mounts, resp->mutable_mounts());
-  return Finish("Mounts", start, mounts.status());
+  return Answer(ctx, "Mounts", start, mounts.status());
 }
 
-grpc::Status SnapshotsService::Commit(
-    grpc::ServerContext* ctx, const snapshots_v1::CommitSnapshotRequest* req,
-    google::protobuf::Empty*) {
-  absl::Time start = absl::Now();
-  ScopedCallCheck alive(CallAlive(ctx));
-  absl::Status s =
-      snapshotter_->Commit(req->name(), req->key(), ToLabels(req->labels()));
-  LogMutation("Commit",
-              absl::StrCat("key=", Q(req->key()), " name=", Q(req->name())),
-              s);
-  return Finish("Commit", start, s);
+grpc::ServerUnaryReactor* SnapshotsService::Commit(
+    grpc::CallbackServerContext* ctx,
+    const snapshots_v1::CommitSnapshotRequest* req, google::protobuf::Empty*) {
+  return RunMutation(ctx, "Commit", [this, req] {
+    absl::Status s =
+        snapshotter_->Commit(req->name(), req->key(), ToLabels(req->labels()));
+    LogMutation("Commit",
+                absl::StrCat("key=", Q(req->key()), " name=", Q(req->name())),
+                s);
+    return s;
+  });
 }
 
-grpc::Status SnapshotsService::Remove(
-    grpc::ServerContext* ctx, const snapshots_v1::RemoveSnapshotRequest* req,
-    google::protobuf::Empty*) {
-  absl::Time start = absl::Now();
-  ScopedCallCheck alive(CallAlive(ctx));
-  absl::Status s = snapshotter_->Remove(req->key());
-  LogMutation("Remove", absl::StrCat("key=", Q(req->key())), s);
-  return Finish("Remove", start, s);
+grpc::ServerUnaryReactor* SnapshotsService::Remove(
+    grpc::CallbackServerContext* ctx,
+    const snapshots_v1::RemoveSnapshotRequest* req, google::protobuf::Empty*) {
+  return RunMutation(ctx, "Remove", [this, req] {
+    absl::Status s = snapshotter_->Remove(req->key());
+    LogMutation("Remove", absl::StrCat("key=", Q(req->key())), s);
+    return s;
+  });
 }
 
-grpc::Status SnapshotsService::Stat(
-    grpc::ServerContext*, const snapshots_v1::StatSnapshotRequest* req,
+grpc::ServerUnaryReactor* SnapshotsService::Stat(
+    grpc::CallbackServerContext* ctx,
+    const snapshots_v1::StatSnapshotRequest* req,
     snapshots_v1::StatSnapshotResponse* resp) {
   absl::Time start = absl::Now();
   auto info = snapshotter_->Stat(req->key());
   if (info.ok()) ToProtoInfo(*info, resp->mutable_info());
-  return Finish("Stat", start, info.status());
+  return Answer(ctx, "Stat", start, info.status());
 }
 
-grpc::Status SnapshotsService::Update(
-    grpc::ServerContext* ctx, const snapshots_v1::UpdateSnapshotRequest* req,
+grpc::ServerUnaryReactor* SnapshotsService::Update(
+    grpc::CallbackServerContext* ctx,
+    const snapshots_v1::UpdateSnapshotRequest* req,
     snapshots_v1::UpdateSnapshotResponse* resp) {
-  absl::Time start = absl::Now();
-  ScopedCallCheck alive(CallAlive(ctx));
-  Info info;
-  info.name = req->info().name();
-  info.parent = req->info().parent();
-  info.kind = static_cast<Kind>(req->info().kind());
-  info.labels = ToLabels(req->info().labels());
-  std::vector<std::string> paths(req->update_mask().paths().begin(),
-                                 req->update_mask().paths().end());
-  auto updated = snapshotter_->Update(info, paths);
-  if (updated.ok()) ToProtoInfo(*updated, resp->mutable_info());
-  LogMutation("Update", absl::StrCat("key=", Q(info.name)), updated.status());
-  return Finish("Update", start, updated.status());
-}
-
-grpc::Status SnapshotsService::List(
-    grpc::ServerContext* ctx, const snapshots_v1::ListSnapshotsRequest* req,
-    grpc::ServerWriter<snapshots_v1::ListSnapshotsResponse>* writer) {
-  absl::Time start = absl::Now();
-  std::vector<std::string> filters(req->filters().begin(),
-                                   req->filters().end());
-  auto filter = SnapshotFilter::Parse(filters);
-  if (!filter.ok()) return Finish("List", start, filter.status());
-  constexpr int kBatch = 100;
-  snapshots_v1::ListSnapshotsResponse batch;
-  // Cancellation is checked per batch: IsCancelled() costs ~20us a call.
-  auto flush = [&]() -> absl::Status {
-    if (batch.info_size() == 0) return absl::OkStatus();
-    if (ctx->IsCancelled()) return absl::CancelledError("List cancelled");
-    if (!writer->Write(batch)) {
-      return absl::CancelledError("List: client went away");
-    }
-    batch.Clear();
-    return absl::OkStatus();
-  };
-  absl::Status s = snapshotter_->Walk(*filter, [&](const Info& info) {
-    ToProtoInfo(info, batch.add_info());
-    return batch.info_size() >= kBatch ? flush() : absl::OkStatus();
+  return RunMutation(ctx, "Update", [this, req, resp] {
+    Info info;
+    info.name = req->info().name();
+    info.parent = req->info().parent();
+    info.kind = static_cast<Kind>(req->info().kind());
+    info.labels = ToLabels(req->info().labels());
+    std::vector<std::string> paths(req->update_mask().paths().begin(),
+                                   req->update_mask().paths().end());
+    auto updated = snapshotter_->Update(info, paths);
+    if (updated.ok()) ToProtoInfo(*updated, resp->mutable_info());
+    LogMutation("Update", absl::StrCat("key=", Q(info.name)),
+                updated.status());
+    return updated.status();
   });
-  if (s.ok()) s = flush();
-  return Finish("List", start, s);
 }
 
-grpc::Status SnapshotsService::Usage(grpc::ServerContext*,
-                                     const snapshots_v1::UsageRequest* req,
-                                     snapshots_v1::UsageResponse* resp) {
+grpc::ServerWriteReactor<snapshots_v1::ListSnapshotsResponse>*
+SnapshotsService::List(grpc::CallbackServerContext*,
+                       const snapshots_v1::ListSnapshotsRequest* req) {
+  return new ListReactor(this, *req);
+}
+
+grpc::ServerUnaryReactor* SnapshotsService::Usage(
+    grpc::CallbackServerContext* ctx, const snapshots_v1::UsageRequest* req,
+    snapshots_v1::UsageResponse* resp) {
   absl::Time start = absl::Now();
   auto usage = snapshotter_->GetUsage(req->key());
   if (usage.ok()) {
     resp->set_size(usage->size);
     resp->set_inodes(usage->inodes);
   }
-  return Finish("Usage", start, usage.status());
+  return Answer(ctx, "Usage", start, usage.status());
 }
 
-grpc::Status SnapshotsService::Cleanup(grpc::ServerContext*,
-                                       const snapshots_v1::CleanupRequest*,
-                                       google::protobuf::Empty*) {
-  absl::Time start = absl::Now();
-  auto removed = snapshotter_->Cleanup();
-  LogMutation("Cleanup",
-              absl::StrCat("removed=", removed.ok() ? *removed : 0),
-              removed.status());
-  return Finish("Cleanup", start, removed.status());
+grpc::ServerUnaryReactor* SnapshotsService::Cleanup(
+    grpc::CallbackServerContext* ctx, const snapshots_v1::CleanupRequest*,
+    google::protobuf::Empty*) {
+  return RunMutation(ctx, "Cleanup", [this] {
+    auto removed = snapshotter_->Cleanup();
+    LogMutation("Cleanup",
+                absl::StrCat("removed=", removed.ok() ? *removed : 0),
+                removed.status());
+    return removed.status();
+  });
 }
 
 }  // namespace snapshotter
