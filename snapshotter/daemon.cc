@@ -160,13 +160,13 @@ absl::Status RunDaemon(const config::Config& cfg) {
   open_snapshotter.store(snapshotter.get());
 
   RETURN_IF_ERROR(PrepareSocketPath(cfg.address));
-  // Reads are answered on gRPC's own threads; mutations on the service's
-  // bounded pool (a call beyond it gets RESOURCE_EXHAUSTED, service.h).
+  // Reads are answered on the service's completion-queue thread, mutations
+  // on its bounded pool (beyond it: RESOURCE_EXHAUSTED; service.h).
   SnapshotsService service(snapshotter.get(), metrics.get());
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix:" + cfg.address,
                            grpc::InsecureServerCredentials());
-  builder.RegisterService(&service);
+  service.AddTo(builder);
   // The socket is created 0660 (rw for root and its group only).
   mode_t old_umask = umask(0117);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -176,6 +176,7 @@ absl::Status RunDaemon(const config::Config& cfg) {
         absl::StrCat("cannot listen on unix socket ", cfg.address));
   }
   chmod(cfg.address.c_str(), 0660);
+  service.Start();
   LOG(INFO) << "serving containerd.services.snapshots.v1 on " << cfg.address;
   sd_notify(0, "READY=1");
   absl::Notification stop_sweeping;
@@ -190,6 +191,7 @@ absl::Status RunDaemon(const config::Config& cfg) {
   server->Shutdown(std::chrono::system_clock::now() +
                    absl::ToChronoSeconds(kShutdownGrace));
   server->Wait();
+  service.Stop();
   stop_sweeping.Notify();
   sweeper.join();
   unlink(cfg.address.c_str());

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <utility>
 
+#include "absl/synchronization/mutex.h"
+
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 #include "base/status_macros.h"
@@ -89,6 +91,16 @@ std::function<absl::Status()> CallAlive(grpc::ServerContextBase* ctx) {
   };
 }
 
+// Runs `fn` with the liveness of `ctx`'s call installed (call_check.h).
+template <class Fn>
+auto Alive(grpc::ServerContext* ctx, Fn fn) {
+  ScopedCallCheck alive(CallAlive(ctx));
+  return fn();
+}
+
+bool Never(const google::protobuf::Message&) { return false; }
+bool Always(const google::protobuf::Message&) { return true; }
+
 }  // namespace
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
@@ -96,72 +108,6 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
                       std::string(status.message()));
 }
-
-// One List call: the matching Infos, packed into messages of about
-// Options::list_message_bytes, written one after the other as the client
-// reads them (a client that stops reading holds only its own call).
-class SnapshotsService::ListReactor final
-    : public grpc::ServerWriteReactor<snapshots_v1::ListSnapshotsResponse> {
- public:
-  ListReactor(SnapshotsService* service,
-              const snapshots_v1::ListSnapshotsRequest& req)
-      : service_(service), start_(absl::Now()) {
-    absl::Status collected = Collect(req);
-    if (!collected.ok()) {
-      Finish(service_->Finish("List", start_, collected));
-      return;
-    }
-    Next();
-  }
-
-  void OnWriteDone(bool ok) override {
-    if (!ok) {
-      Finish(service_->Finish(
-          "List", start_, absl::CancelledError("List: client went away")));
-      return;
-    }
-    Next();
-  }
-
-  void OnDone() override { delete this; }
-
- private:
-  absl::Status Collect(const snapshots_v1::ListSnapshotsRequest& req) {
-    std::vector<std::string> filters(req.filters().begin(),
-                                     req.filters().end());
-    ASSIGN_OR_RETURN(SnapshotFilter filter, SnapshotFilter::Parse(filters));
-    const size_t limit = service_->options_.list_message_bytes;
-    size_t bytes = 0;
-    return service_->snapshotter_->Walk(filter, [&](const Info& info) {
-      if (messages_.empty() || bytes >= limit) {
-        messages_.emplace_back();
-        bytes = 0;
-      }
-      ToProtoInfo(info, messages_.back().add_info());
-      bytes += EstimatedBytes(info);
-      return absl::OkStatus();
-    });
-  }
-
-  // Writes the next message; the last one goes out with the status.
-  void Next() {
-    if (next_ + 1 < messages_.size()) {
-      StartWrite(&messages_[next_++]);
-      return;
-    }
-    grpc::Status ok = service_->Finish("List", start_, absl::OkStatus());
-    if (next_ < messages_.size()) {
-      StartWriteAndFinish(&messages_[next_++], grpc::WriteOptions(), ok);
-    } else {
-      Finish(ok);
-    }
-  }
-
-  SnapshotsService* const service_;
-  const absl::Time start_;
-  std::vector<snapshots_v1::ListSnapshotsResponse> messages_;
-  size_t next_ = 0;
-};
 
 SnapshotsService::SnapshotsService(Snapshotter* snapshotter,
                                    RpcObserver* observer)
@@ -172,7 +118,43 @@ SnapshotsService::SnapshotsService(Snapshotter* snapshotter,
     : snapshotter_(snapshotter),
       observer_(observer),
       options_(options),
-      pool_(options.max_write_threads, options.max_queued_writes) {}
+      pool_(std::make_unique<CallPool>(options.max_write_threads,
+                                       options.max_queued_writes)) {
+  DefineMethods();
+}
+
+SnapshotsService::~SnapshotsService() { Stop(); }
+
+void SnapshotsService::AddTo(grpc::ServerBuilder& builder) {
+  builder.RegisterService(&async_);
+  cq_ = builder.AddCompletionQueue();
+}
+
+void SnapshotsService::Start() {
+  RequestCalls();
+  for (int i = 0; i < std::max(1, options_.queue_threads); ++i) {
+    threads_.emplace_back([this] {
+      void* tag = nullptr;
+      bool ok = false;
+      while (cq_->Next(&tag, &ok)) {
+        static_cast<service_calls::Tag*>(tag)->Proceed(ok);
+      }
+    });
+  }
+}
+
+void SnapshotsService::Stop() {
+  if (stopped_ || cq_ == nullptr) return;
+  stopped_ = true;
+  pool_.reset();  // runs what is queued: those replies go to the queue
+  cq_->Shutdown();
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+}
+
+bool SnapshotsService::Offload(std::function<void()> run) {
+  return pool_ != nullptr && pool_->TrySubmit(std::move(run));
+}
 
 grpc::Status SnapshotsService::Finish(absl::string_view rpc, absl::Time start,
                                       const absl::Status& status) {
@@ -182,164 +164,164 @@ grpc::Status SnapshotsService::Finish(absl::string_view rpc, absl::Time start,
   return ToGrpcStatus(status);
 }
 
-grpc::ServerUnaryReactor* SnapshotsService::Answer(
-    grpc::CallbackServerContext* ctx, absl::string_view rpc, absl::Time start,
-    const absl::Status& status) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(Finish(rpc, start, status));
-  return reactor;
+absl::Status SnapshotsService::Refused(absl::string_view rpc) {
+  LOG_EVERY_N(WARNING, 100)
+      << rpc << " refused: " << options_.max_write_threads
+      << " write threads busy and " << options_.max_queued_writes
+      << " calls waiting (logged every 100 refusals)";
+  return absl::ResourceExhaustedError(absl::StrCat(
+      rpc, ": too many mutations in flight; nothing was changed, retry later"));
 }
 
-grpc::ServerUnaryReactor* SnapshotsService::RunMutation(
-    grpc::CallbackServerContext* ctx, absl::string_view rpc,
-    std::function<absl::Status()> mutation) {
-  absl::Time start = absl::Now();
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  bool queued = pool_.TrySubmit(
-      [this, ctx, reactor, rpc, start, mutation = std::move(mutation)] {
-        absl::Status status;
-        {
-          ScopedCallCheck alive(CallAlive(ctx));
-          status = mutation();
-        }
-        reactor->Finish(Finish(rpc, start, status));
-      });
-  if (!queued) {
-    LOG_EVERY_N(WARNING, 100)
-        << rpc << " refused: every one of the " << options_.max_write_threads
-        << " write threads is busy and " << options_.max_queued_writes
-        << " calls wait (logged every 100 refusals)";
-    reactor->Finish(Finish(
-        rpc, start,
-        absl::ResourceExhaustedError(absl::StrCat(
-            "too many mutations in flight; nothing was changed, retry "
-            "later (", rpc, ")"))));
-  }
-  return reactor;
+void SnapshotsService::RequestCalls() {
+  grpc::ServerCompletionQueue* cq = cq_.get();
+  new service_calls::UnaryCall(this, &prepare_, cq);
+  new service_calls::UnaryCall(this, &view_, cq);
+  new service_calls::UnaryCall(this, &mounts_, cq);
+  new service_calls::UnaryCall(this, &commit_, cq);
+  new service_calls::UnaryCall(this, &remove_, cq);
+  new service_calls::UnaryCall(this, &stat_, cq);
+  new service_calls::UnaryCall(this, &update_, cq);
+  new service_calls::UnaryCall(this, &usage_, cq);
+  new service_calls::UnaryCall(this, &cleanup_, cq);
+  new service_calls::ListCall(this, &list_, cq);
 }
 
-grpc::ServerUnaryReactor* SnapshotsService::Prepare(
-    grpc::CallbackServerContext* ctx,
-    const snapshots_v1::PrepareSnapshotRequest* req,
-    snapshots_v1::PrepareSnapshotResponse* resp) {
-  return RunMutation(ctx, "Prepare", [this, req, resp] {
-    auto mounts = snapshotter_->Prepare(req->key(), req->parent(),
-                                        ToLabels(req->labels()));
-    if (mounts.ok()) ToProtoMounts(*mounts, resp->mutable_mounts());
-    LogMutation(
-        "Prepare",
-        absl::StrCat("key=", Q(req->key()), " parent=", Q(req->parent())),
-        mounts.status());
-    return mounts.status();
+absl::Status SnapshotsService::CollectList(
+    const snapshots_v1::ListSnapshotsRequest& req,
+    std::vector<snapshots_v1::ListSnapshotsResponse>* messages) {
+  std::vector<std::string> filters(req.filters().begin(), req.filters().end());
+  ASSIGN_OR_RETURN(SnapshotFilter filter, SnapshotFilter::Parse(filters));
+  size_t bytes = 0;
+  return snapshotter_->Walk(filter, [&](const Info& info) {
+    if (messages->empty() || bytes >= options_.list_message_bytes) {
+      messages->emplace_back();
+      bytes = 0;
+    }
+    ToProtoInfo(info, messages->back().add_info());
+    bytes += EstimatedBytes(info);
+    return absl::OkStatus();
   });
 }
 
-grpc::ServerUnaryReactor* SnapshotsService::View(
-    grpc::CallbackServerContext* ctx,
-    const snapshots_v1::ViewSnapshotRequest* req,
-    snapshots_v1::ViewSnapshotResponse* resp) {
-  return RunMutation(ctx, "View", [this, req, resp] {
-    auto mounts =
-        snapshotter_->View(req->key(), req->parent(), ToLabels(req->labels()));
-    if (mounts.ok()) ToProtoMounts(*mounts, resp->mutable_mounts());
-    LogMutation(
-        "View",
-        absl::StrCat("key=", Q(req->key()), " parent=", Q(req->parent())),
-        mounts.status());
-    return mounts.status();
-  });
-}
-
-grpc::ServerUnaryReactor* SnapshotsService::Mounts(
-    grpc::CallbackServerContext* ctx, const snapshots_v1::MountsRequest* req,
-    snapshots_v1::MountsResponse* resp) {
-  absl::Time start = absl::Now();
-  auto mounts = snapshotter_->Mounts(req->key());
-  if (mounts.ok()) ToProtoMounts(*mounts, resp->mutable_mounts());
-  return Answer(ctx, "Mounts", start, mounts.status());
-}
-
-grpc::ServerUnaryReactor* SnapshotsService::Commit(
-    grpc::CallbackServerContext* ctx,
-    const snapshots_v1::CommitSnapshotRequest* req, google::protobuf::Empty*) {
-  return RunMutation(ctx, "Commit", [this, req] {
-    absl::Status s =
-        snapshotter_->Commit(req->name(), req->key(), ToLabels(req->labels()));
-    LogMutation("Commit",
-                absl::StrCat("key=", Q(req->key()), " name=", Q(req->name())),
-                s);
-    return s;
-  });
-}
-
-grpc::ServerUnaryReactor* SnapshotsService::Remove(
-    grpc::CallbackServerContext* ctx,
-    const snapshots_v1::RemoveSnapshotRequest* req, google::protobuf::Empty*) {
-  return RunMutation(ctx, "Remove", [this, req] {
-    absl::Status s = snapshotter_->Remove(req->key());
-    LogMutation("Remove", absl::StrCat("key=", Q(req->key())), s);
-    return s;
-  });
-}
-
-grpc::ServerUnaryReactor* SnapshotsService::Stat(
-    grpc::CallbackServerContext* ctx,
-    const snapshots_v1::StatSnapshotRequest* req,
-    snapshots_v1::StatSnapshotResponse* resp) {
-  absl::Time start = absl::Now();
-  auto info = snapshotter_->Stat(req->key());
-  if (info.ok()) ToProtoInfo(*info, resp->mutable_info());
-  return Answer(ctx, "Stat", start, info.status());
-}
-
-grpc::ServerUnaryReactor* SnapshotsService::Update(
-    grpc::CallbackServerContext* ctx,
-    const snapshots_v1::UpdateSnapshotRequest* req,
-    snapshots_v1::UpdateSnapshotResponse* resp) {
-  return RunMutation(ctx, "Update", [this, req, resp] {
-    Info info;
-    info.name = req->info().name();
-    info.parent = req->info().parent();
-    info.kind = static_cast<Kind>(req->info().kind());
-    info.labels = ToLabels(req->info().labels());
-    std::vector<std::string> paths(req->update_mask().paths().begin(),
-                                   req->update_mask().paths().end());
-    auto updated = snapshotter_->Update(info, paths);
-    if (updated.ok()) ToProtoInfo(*updated, resp->mutable_info());
-    LogMutation("Update", absl::StrCat("key=", Q(info.name)),
-                updated.status());
-    return updated.status();
-  });
-}
-
-grpc::ServerWriteReactor<snapshots_v1::ListSnapshotsResponse>*
-SnapshotsService::List(grpc::CallbackServerContext*,
-                       const snapshots_v1::ListSnapshotsRequest* req) {
-  return new ListReactor(this, *req);
-}
-
-grpc::ServerUnaryReactor* SnapshotsService::Usage(
-    grpc::CallbackServerContext* ctx, const snapshots_v1::UsageRequest* req,
-    snapshots_v1::UsageResponse* resp) {
-  absl::Time start = absl::Now();
-  auto usage = snapshotter_->GetUsage(req->key());
-  if (usage.ok()) {
-    resp->set_size(usage->size);
-    resp->set_inodes(usage->inodes);
-  }
-  return Answer(ctx, "Usage", start, usage.status());
-}
-
-grpc::ServerUnaryReactor* SnapshotsService::Cleanup(
-    grpc::CallbackServerContext* ctx, const snapshots_v1::CleanupRequest*,
-    google::protobuf::Empty*) {
-  return RunMutation(ctx, "Cleanup", [this] {
-    auto removed = snapshotter_->Cleanup();
-    LogMutation("Cleanup",
-                absl::StrCat("removed=", removed.ok() ? *removed : 0),
-                removed.status());
-    return removed.status();
-  });
+void SnapshotsService::DefineMethods() {
+  using service_calls::AsyncService;
+  prepare_ = {"Prepare", &AsyncService::RequestPrepare, Always,
+              [this](grpc::ServerContext* ctx,
+                     const snapshots_v1::PrepareSnapshotRequest& req,
+                     snapshots_v1::PrepareSnapshotResponse* resp) {
+                auto mounts = Alive(ctx, [&] {
+                  return snapshotter_->Prepare(req.key(), req.parent(),
+                                               ToLabels(req.labels()));
+                });
+                if (mounts.ok()) ToProtoMounts(*mounts, resp->mutable_mounts());
+                LogMutation("Prepare",
+                            absl::StrCat("key=", Q(req.key()),
+                                         " parent=", Q(req.parent())),
+                            mounts.status());
+                return mounts.status();
+              }};
+  view_ = {"View", &AsyncService::RequestView, Always,
+           [this](grpc::ServerContext* ctx,
+                  const snapshots_v1::ViewSnapshotRequest& req,
+                  snapshots_v1::ViewSnapshotResponse* resp) {
+             auto mounts = Alive(ctx, [&] {
+               return snapshotter_->View(req.key(), req.parent(),
+                                         ToLabels(req.labels()));
+             });
+             if (mounts.ok()) ToProtoMounts(*mounts, resp->mutable_mounts());
+             LogMutation("View",
+                         absl::StrCat("key=", Q(req.key()),
+                                      " parent=", Q(req.parent())),
+                         mounts.status());
+             return mounts.status();
+           }};
+  mounts_ = {"Mounts", &AsyncService::RequestMounts, Never,
+             [this](grpc::ServerContext*, const snapshots_v1::MountsRequest& req,
+                    snapshots_v1::MountsResponse* resp) {
+               auto mounts = snapshotter_->Mounts(req.key());
+               if (mounts.ok()) ToProtoMounts(*mounts, resp->mutable_mounts());
+               return mounts.status();
+             }};
+  commit_ = {"Commit", &AsyncService::RequestCommit, Always,
+             [this](grpc::ServerContext* ctx,
+                    const snapshots_v1::CommitSnapshotRequest& req,
+                    google::protobuf::Empty*) {
+               absl::Status s = Alive(ctx, [&] {
+                 return snapshotter_->Commit(req.name(), req.key(),
+                                             ToLabels(req.labels()));
+               });
+               LogMutation("Commit",
+                           absl::StrCat("key=", Q(req.key()),
+                                        " name=", Q(req.name())),
+                           s);
+               return s;
+             }};
+  remove_ = {"Remove", &AsyncService::RequestRemove, Always,
+             [this](grpc::ServerContext* ctx,
+                    const snapshots_v1::RemoveSnapshotRequest& req,
+                    google::protobuf::Empty*) {
+               absl::Status s =
+                   Alive(ctx, [&] { return snapshotter_->Remove(req.key()); });
+               LogMutation("Remove", absl::StrCat("key=", Q(req.key())), s);
+               return s;
+             }};
+  stat_ = {"Stat", &AsyncService::RequestStat, Never,
+           [this](grpc::ServerContext*,
+                  const snapshots_v1::StatSnapshotRequest& req,
+                  snapshots_v1::StatSnapshotResponse* resp) {
+             auto info = snapshotter_->Stat(req.key());
+             if (info.ok()) ToProtoInfo(*info, resp->mutable_info());
+             return info.status();
+           }};
+  update_ = {"Update", &AsyncService::RequestUpdate, Always,
+             [this](grpc::ServerContext* ctx,
+                    const snapshots_v1::UpdateSnapshotRequest& req,
+                    snapshots_v1::UpdateSnapshotResponse* resp) {
+               Info info;
+               info.name = req.info().name();
+               info.parent = req.info().parent();
+               info.kind = static_cast<Kind>(req.info().kind());
+               info.labels = ToLabels(req.info().labels());
+               std::vector<std::string> paths(
+                   req.update_mask().paths().begin(),
+                   req.update_mask().paths().end());
+               auto updated = Alive(
+                   ctx, [&] { return snapshotter_->Update(info, paths); });
+               if (updated.ok()) ToProtoInfo(*updated, resp->mutable_info());
+               LogMutation("Update", absl::StrCat("key=", Q(info.name)),
+                           updated.status());
+               return updated.status();
+             }};
+  // Usage of an active snapshot walks its directory: on the pool.
+  usage_ = {"Usage", &AsyncService::RequestUsage,
+            [this](const snapshots_v1::UsageRequest& req) {
+              auto info = snapshotter_->Stat(req.key());
+              return info.ok() && info->kind == Kind::kActive;
+            },
+            [this](grpc::ServerContext*, const snapshots_v1::UsageRequest& req,
+                   snapshots_v1::UsageResponse* resp) {
+              auto usage = snapshotter_->GetUsage(req.key());
+              if (usage.ok()) {
+                resp->set_size(usage->size);
+                resp->set_inodes(usage->inodes);
+              }
+              return usage.status();
+            }};
+  cleanup_ = {"Cleanup", &AsyncService::RequestCleanup, Always,
+              [this](grpc::ServerContext*, const snapshots_v1::CleanupRequest&,
+                     google::protobuf::Empty*) {
+                auto removed = snapshotter_->Cleanup();
+                LogMutation(
+                    "Cleanup",
+                    absl::StrCat("removed=", removed.ok() ? *removed : 0),
+                    removed.status());
+                return removed.status();
+              }};
+  list_ = [this](const snapshots_v1::ListSnapshotsRequest& req,
+                 std::vector<snapshots_v1::ListSnapshotsResponse>* messages) {
+    return CollectList(req, messages);
+  };
 }
 
 }  // namespace snapshotter

@@ -26,12 +26,16 @@ class ServiceTest : public ::testing::Test {
     sn_ = *std::move(sn);
     service_ = std::make_unique<SnapshotsService>(sn_.get(), nullptr);
     grpc::ServerBuilder builder;
-    builder.RegisterService(service_.get());
+    service_->AddTo(builder);
     server_ = builder.BuildAndStart();
+    service_->Start();
     stub_ = snapshots_v1::Snapshots::NewStub(
         server_->InProcessChannel(grpc::ChannelArguments()));
   }
-  void TearDown() override { server_->Shutdown(); }
+  void TearDown() override {
+    server_->Shutdown();
+    service_->Stop();
+  }
 
   grpc::Status Prepare(const std::string& key, const std::string& parent,
                        snapshots_v1::PrepareSnapshotResponse* resp = nullptr) {
