@@ -47,7 +47,7 @@ class SnapshotsService final : private service_calls::Host {
     int max_queued_writes = 256;
     // A List reply message is cut once its Infos reach about this many
     // bytes serialized (clients accept 4 MiB by default).
-    size_t list_message_bytes = 256 * 1024;
+    size_t list_message_bytes = 1024 * 1024;
   };
 
   // Neither pointer is owned; `observer` may be null.
