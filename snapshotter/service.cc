@@ -206,36 +206,26 @@ absl::Status SnapshotsService::CollectList(
 
 void SnapshotsService::DefineMethods() {
   using service_calls::AsyncService;
+  // Prepare and View: a new snapshot and its mounts.
+  auto create = [this](const char* rpc, auto make) {
+    return [this, rpc, make](grpc::ServerContext* ctx, const auto& req,
+                             auto* resp) {
+      auto mounts = Alive(ctx, [&] {
+        return (snapshotter_->*make)(req.key(), req.parent(),
+                                     ToLabels(req.labels()));
+      });
+      if (mounts.ok()) ToProtoMounts(*mounts, resp->mutable_mounts());
+      LogMutation(rpc,
+                  absl::StrCat("key=", Q(req.key()), " parent=",
+                               Q(req.parent())),
+                  mounts.status());
+      return mounts.status();
+    };
+  };
   prepare_ = {"Prepare", &AsyncService::RequestPrepare, Always,
-              [this](grpc::ServerContext* ctx,
-                     const snapshots_v1::PrepareSnapshotRequest& req,
-                     snapshots_v1::PrepareSnapshotResponse* resp) {
-                auto mounts = Alive(ctx, [&] {
-                  return snapshotter_->Prepare(req.key(), req.parent(),
-                                               ToLabels(req.labels()));
-                });
-                if (mounts.ok()) ToProtoMounts(*mounts, resp->mutable_mounts());
-                LogMutation("Prepare",
-                            absl::StrCat("key=", Q(req.key()),
-                                         " parent=", Q(req.parent())),
-                            mounts.status());
-                return mounts.status();
-              }};
+              create("Prepare", &Snapshotter::Prepare)};
   view_ = {"View", &AsyncService::RequestView, Always,
-           [this](grpc::ServerContext* ctx,
-                  const snapshots_v1::ViewSnapshotRequest& req,
-                  snapshots_v1::ViewSnapshotResponse* resp) {
-             auto mounts = Alive(ctx, [&] {
-               return snapshotter_->View(req.key(), req.parent(),
-                                         ToLabels(req.labels()));
-             });
-             if (mounts.ok()) ToProtoMounts(*mounts, resp->mutable_mounts());
-             LogMutation("View",
-                         absl::StrCat("key=", Q(req.key()),
-                                      " parent=", Q(req.parent())),
-                         mounts.status());
-             return mounts.status();
-           }};
+           create("View", &Snapshotter::View)};
   mounts_ = {"Mounts", &AsyncService::RequestMounts, Never,
              [this](grpc::ServerContext*, const snapshots_v1::MountsRequest& req,
                     snapshots_v1::MountsResponse* resp) {

@@ -61,6 +61,19 @@ class ServiceTest : public ::testing::Test {
     snapshots_v1::PrepareSnapshotResponse local;
     return stub_->Prepare(&ctx, req, resp ? resp : &local);
   }
+  // Prepares `key` with `count` labels of `bytes` bytes each.
+  grpc::Status PrepareLabelled(const std::string& key, int count,
+                               size_t bytes) {
+    grpc::ClientContext ctx;
+    snapshots_v1::PrepareSnapshotRequest req;
+    req.set_key(key);
+    for (int l = 0; l < count; ++l) {
+      (*req.mutable_labels())["l" + std::to_string(l)] =
+          std::string(bytes, 'x');
+    }
+    snapshots_v1::PrepareSnapshotResponse resp;
+    return stub_->Prepare(&ctx, req, &resp);
+  }
   grpc::Status Commit(const std::string& name, const std::string& key) {
     grpc::ClientContext ctx;
     snapshots_v1::CommitSnapshotRequest req;
@@ -175,16 +188,8 @@ TEST_F(ServiceTest, ListFiltersAndBatches) {
 // A List client that reads nothing (its stream stalls on flow control) must
 // not hold up the reads and writes of other clients.
 TEST_F(ServiceTest, ListClientThatStopsReadingBlocksNoOne) {
-  const std::string big(3000, 'x');
   for (int i = 0; i < 400; ++i) {  // ~19 MB of List replies
-    grpc::ClientContext ctx;
-    snapshots_v1::PrepareSnapshotRequest req;
-    req.set_key("big-" + std::to_string(i));
-    for (int l = 0; l < 16; ++l) {
-      (*req.mutable_labels())["l" + std::to_string(l)] = big;
-    }
-    snapshots_v1::PrepareSnapshotResponse resp;
-    ASSERT_TRUE(stub_->Prepare(&ctx, req, &resp).ok());
+    ASSERT_TRUE(PrepareLabelled("big-" + std::to_string(i), 16, 3000).ok());
   }
   grpc::ClientContext stalled;
   auto reader = stub_->List(&stalled, snapshots_v1::ListSnapshotsRequest());
@@ -214,16 +219,8 @@ TEST_F(ServiceTest, ListPacksMessagesBySize) {
   EXPECT_EQ(List({}, &bytes).size(), 300u);
   EXPECT_EQ(bytes.size(), 1u);
 
-  const std::string big(2000, 'x');
   for (int i = 0; i < 100; ++i) {  // ~16 KB each
-    grpc::ClientContext ctx;
-    snapshots_v1::PrepareSnapshotRequest req;
-    req.set_key("big-" + std::to_string(i));
-    for (int l = 0; l < 8; ++l) {
-      (*req.mutable_labels())["l" + std::to_string(l)] = big;
-    }
-    snapshots_v1::PrepareSnapshotResponse resp;
-    ASSERT_TRUE(stub_->Prepare(&ctx, req, &resp).ok());
+    ASSERT_TRUE(PrepareLabelled("big-" + std::to_string(i), 8, 2000).ok());
   }
   bytes.clear();
   EXPECT_EQ(List({}, &bytes).size(), 400u);
