@@ -207,12 +207,13 @@ absl::Status SnapshotsService::CollectList(
 void SnapshotsService::DefineMethods() {
   using service_calls::AsyncService;
   // Prepare and View: a new snapshot and its mounts.
-  auto create = [this](const char* rpc, auto make) {
-    return [this, rpc, make](grpc::ServerContext* ctx, const auto& req,
+  auto create = [this](const char* rpc, bool view) {
+    return [this, rpc, view](grpc::ServerContext* ctx, const auto& req,
                              auto* resp) {
       auto mounts = Alive(ctx, [&] {
-        return (snapshotter_->*make)(req.key(), req.parent(),
-                                     ToLabels(req.labels()));
+        Labels labels = ToLabels(req.labels());
+        return view ? snapshotter_->View(req.key(), req.parent(), labels)
+                    : snapshotter_->Prepare(req.key(), req.parent(), labels);
       });
       if (mounts.ok()) ToProtoMounts(*mounts, resp->mutable_mounts());
       LogMutation(rpc,
@@ -223,9 +224,9 @@ void SnapshotsService::DefineMethods() {
     };
   };
   prepare_ = {"Prepare", &AsyncService::RequestPrepare, Always,
-              create("Prepare", &Snapshotter::Prepare)};
+              create("Prepare", /*view=*/false)};
   view_ = {"View", &AsyncService::RequestView, Always,
-           create("View", &Snapshotter::View)};
+           create("View", /*view=*/true)};
   mounts_ = {"Mounts", &AsyncService::RequestMounts, Never,
              [this](grpc::ServerContext*, const snapshots_v1::MountsRequest& req,
                     snapshots_v1::MountsResponse* resp) {
