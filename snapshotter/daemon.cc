@@ -62,11 +62,6 @@ void SweepLeftovers(Snapshotter* sn, absl::Notification* stop) {
   } while (!stop->WaitForNotificationWithTimeout(kLeftoverRetry));
 }
 
-// Bounds on the gRPC sync server so that a stalled client or a request stuck
-// in the store cannot take every thread: extra requests get RESOURCE_EXHAUSTED
-// instead of piling up threads.
-constexpr int kMaxServerThreads = 64;
-
 // Starts the systemd watchdog when the unit asks for it (WatchdogSec=, i.e.
 // WATCHDOG_USEC/WATCHDOG_PID for this process): WATCHDOG=1 every third of
 // the period while the store answers (Snapshotter::CheckStore: a Stat and an
@@ -169,14 +164,13 @@ absl::Status RunDaemon(const config::Config& cfg) {
   open_snapshotter.store(snapshotter.get());
 
   RETURN_IF_ERROR(PrepareSocketPath(cfg.address));
+  // Reads are answered on the service's completion-queue thread, mutations
+  // on its bounded pool (beyond it: RESOURCE_EXHAUSTED; service.h).
   SnapshotsService service(snapshotter.get(), metrics.get());
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix:" + cfg.address,
                            grpc::InsecureServerCredentials());
-  builder.RegisterService(&service);
-  grpc::ResourceQuota quota("guest-pull-snapshotter");
-  quota.SetMaxThreads(kMaxServerThreads);
-  builder.SetResourceQuota(quota);
+  service.AddTo(builder);
   // The socket is created 0660 (rw for root and its group only).
   mode_t old_umask = umask(0117);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -186,6 +180,7 @@ absl::Status RunDaemon(const config::Config& cfg) {
         absl::StrCat("cannot listen on unix socket ", cfg.address));
   }
   chmod(cfg.address.c_str(), 0660);
+  service.Start();
   LOG(INFO) << "serving containerd.services.snapshots.v1 on " << cfg.address;
   sd_notify(0, "READY=1");
   absl::Notification stop_sweeping;
@@ -200,6 +195,7 @@ absl::Status RunDaemon(const config::Config& cfg) {
   server->Shutdown(std::chrono::system_clock::now() +
                    absl::ToChronoSeconds(kShutdownGrace));
   server->Wait();
+  service.Stop();
   stop_sweeping.Notify();
   sweeper.join();
   unlink(cfg.address.c_str());

@@ -4,8 +4,11 @@
 #include <chrono>
 #include <utility>
 
+#include "absl/synchronization/mutex.h"
+
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
+#include "base/status_macros.h"
 #include "snapshotter/call_check.h"
 
 namespace snapshotter {
@@ -31,6 +34,15 @@ void ToProtoTime(absl::Time t, google::protobuf::Timestamp* out) {
   timespec ts = absl::ToTimespec(t);
   out->set_seconds(ts.tv_sec);
   out->set_nanos(static_cast<int32_t>(ts.tv_nsec));
+}
+
+// About the serialized size of `info` (a List message is cut by it).
+size_t EstimatedBytes(const Info& info) {
+  constexpr size_t kFixed = 48;     // kind, timestamps, tags and lengths
+  constexpr size_t kPerLabel = 8;   // map entry tags and lengths
+  size_t bytes = kFixed + info.name.size() + info.parent.size();
+  for (const auto& [k, v] : info.labels) bytes += kPerLabel + k.size() + v.size();
+  return bytes;
 }
 
 void ToProtoInfo(const Info& info, snapshots_v1::Info* out) {
@@ -62,7 +74,7 @@ void LogMutation(absl::string_view rpc, absl::string_view detail,
 
 // The liveness of a mutation's call, asked by the core after it waited for
 // the store (call_check.h): a client that gave up gets no change.
-std::function<absl::Status()> CallAlive(grpc::ServerContext* ctx) {
+std::function<absl::Status()> CallAlive(grpc::ServerContextBase* ctx) {
   return [ctx]() -> absl::Status {
     if (ctx == nullptr) return absl::OkStatus();
     if (ctx->deadline() <= std::chrono::system_clock::now()) {
@@ -79,6 +91,16 @@ std::function<absl::Status()> CallAlive(grpc::ServerContext* ctx) {
   };
 }
 
+// Runs `fn` with the liveness of `ctx`'s call installed (call_check.h).
+template <class Fn>
+auto Alive(grpc::ServerContext* ctx, Fn fn) {
+  ScopedCallCheck alive(CallAlive(ctx));
+  return fn();
+}
+
+bool Never(const google::protobuf::Message&) { return false; }
+bool Always(const google::protobuf::Message&) { return true; }
+
 }  // namespace
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
@@ -89,7 +111,50 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 
 SnapshotsService::SnapshotsService(Snapshotter* snapshotter,
                                    RpcObserver* observer)
-    : snapshotter_(snapshotter), observer_(observer) {}
+    : SnapshotsService(snapshotter, observer, Options()) {}
+
+SnapshotsService::SnapshotsService(Snapshotter* snapshotter,
+                                   RpcObserver* observer, Options options)
+    : snapshotter_(snapshotter),
+      observer_(observer),
+      options_(options),
+      pool_(std::make_unique<CallPool>(options.max_write_threads,
+                                       options.max_queued_writes)) {
+  DefineMethods();
+}
+
+SnapshotsService::~SnapshotsService() { Stop(); }
+
+void SnapshotsService::AddTo(grpc::ServerBuilder& builder) {
+  builder.RegisterService(&async_);
+  cq_ = builder.AddCompletionQueue();
+}
+
+void SnapshotsService::Start() {
+  RequestCalls();
+  for (int i = 0; i < std::max(1, options_.queue_threads); ++i) {
+    threads_.emplace_back([this] {
+      void* tag = nullptr;
+      bool ok = false;
+      while (cq_->Next(&tag, &ok)) {
+        static_cast<service_calls::Tag*>(tag)->Proceed(ok);
+      }
+    });
+  }
+}
+
+void SnapshotsService::Stop() {
+  if (stopped_ || cq_ == nullptr) return;
+  stopped_ = true;
+  pool_.reset();  // runs what is queued: those replies go to the queue
+  cq_->Shutdown();
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+}
+
+bool SnapshotsService::Offload(std::function<void()> run) {
+  return pool_ != nullptr && pool_->TrySubmit(std::move(run));
+}
 
 grpc::Status SnapshotsService::Finish(absl::string_view rpc, absl::Time start,
                                       const absl::Status& status) {
@@ -99,142 +164,155 @@ grpc::Status SnapshotsService::Finish(absl::string_view rpc, absl::Time start,
   return ToGrpcStatus(status);
 }
 
-grpc::Status SnapshotsService::Prepare(
-    grpc::ServerContext* ctx, const snapshots_v1::PrepareSnapshotRequest* req,
-    snapshots_v1::PrepareSnapshotResponse* resp) {
-  absl::Time start = absl::Now();
-  ScopedCallCheck alive(CallAlive(ctx));
-  auto mounts = snapshotter_->Prepare(req->key(), req->parent(),
-                                      ToLabels(req->labels()));
-  if (mounts.ok()) ToProtoMounts(*mounts, resp->mutable_mounts());
-  LogMutation("Prepare",
-              absl::StrCat("key=", Q(req->key()), " parent=", Q(req->parent())),
-              mounts.status());
-  return Finish("Prepare", start, mounts.status());
+absl::Status SnapshotsService::Refused(absl::string_view rpc) {
+  LOG_EVERY_N(WARNING, 100)
+      << rpc << " refused: " << options_.max_write_threads
+      << " write threads busy and " << options_.max_queued_writes
+      << " calls waiting (logged every 100 refusals)";
+  return absl::ResourceExhaustedError(absl::StrCat(
+      rpc, ": too many mutations in flight; nothing was changed, retry later"));
 }
 
-grpc::Status SnapshotsService::View(
-    grpc::ServerContext* ctx, const snapshots_v1::ViewSnapshotRequest* req,
-    snapshots_v1::ViewSnapshotResponse* resp) {
-  absl::Time start = absl::Now();
-  ScopedCallCheck alive(CallAlive(ctx));
-  auto mounts =
-      snapshotter_->View(req->key(), req->parent(), ToLabels(req->labels()));
-  if (mounts.ok()) ToProtoMounts(*mounts, resp->mutable_mounts());
-  LogMutation("View",
-              absl::StrCat("key=", Q(req->key()), " parent=", Q(req->parent())),
-              mounts.status());
-  return Finish("View", start, mounts.status());
+void SnapshotsService::RequestCalls() {
+  grpc::ServerCompletionQueue* cq = cq_.get();
+  new service_calls::UnaryCall(this, &prepare_, cq);
+  new service_calls::UnaryCall(this, &view_, cq);
+  new service_calls::UnaryCall(this, &mounts_, cq);
+  new service_calls::UnaryCall(this, &commit_, cq);
+  new service_calls::UnaryCall(this, &remove_, cq);
+  new service_calls::UnaryCall(this, &stat_, cq);
+  new service_calls::UnaryCall(this, &update_, cq);
+  new service_calls::UnaryCall(this, &usage_, cq);
+  new service_calls::UnaryCall(this, &cleanup_, cq);
+  new service_calls::ListCall(this, &list_, cq);
 }
 
-grpc::Status SnapshotsService::Mounts(grpc::ServerContext*,
-                                      const snapshots_v1::MountsRequest* req,
-                                      snapshots_v1::MountsResponse* resp) {
-  absl::Time start = absl::Now();
-  auto mounts = snapshotter_->Mounts(req->key());
-  if (mounts.ok()) ToProtoMounts(*mounts, resp->mutable_mounts());
-  return Finish("Mounts", start, mounts.status());
-}
-
-grpc::Status SnapshotsService::Commit(
-    grpc::ServerContext* ctx, const snapshots_v1::CommitSnapshotRequest* req,
-    google::protobuf::Empty*) {
-  absl::Time start = absl::Now();
-  ScopedCallCheck alive(CallAlive(ctx));
-  absl::Status s =
-      snapshotter_->Commit(req->name(), req->key(), ToLabels(req->labels()));
-  LogMutation("Commit",
-              absl::StrCat("key=", Q(req->key()), " name=", Q(req->name())),
-              s);
-  return Finish("Commit", start, s);
-}
-
-grpc::Status SnapshotsService::Remove(
-    grpc::ServerContext* ctx, const snapshots_v1::RemoveSnapshotRequest* req,
-    google::protobuf::Empty*) {
-  absl::Time start = absl::Now();
-  ScopedCallCheck alive(CallAlive(ctx));
-  absl::Status s = snapshotter_->Remove(req->key());
-  LogMutation("Remove", absl::StrCat("key=", Q(req->key())), s);
-  return Finish("Remove", start, s);
-}
-
-grpc::Status SnapshotsService::Stat(
-    grpc::ServerContext*, const snapshots_v1::StatSnapshotRequest* req,
-    snapshots_v1::StatSnapshotResponse* resp) {
-  absl::Time start = absl::Now();
-  auto info = snapshotter_->Stat(req->key());
-  if (info.ok()) ToProtoInfo(*info, resp->mutable_info());
-  return Finish("Stat", start, info.status());
-}
-
-grpc::Status SnapshotsService::Update(
-    grpc::ServerContext* ctx, const snapshots_v1::UpdateSnapshotRequest* req,
-    snapshots_v1::UpdateSnapshotResponse* resp) {
-  absl::Time start = absl::Now();
-  ScopedCallCheck alive(CallAlive(ctx));
-  Info info;
-  info.name = req->info().name();
-  info.parent = req->info().parent();
-  info.kind = static_cast<Kind>(req->info().kind());
-  info.labels = ToLabels(req->info().labels());
-  std::vector<std::string> paths(req->update_mask().paths().begin(),
-                                 req->update_mask().paths().end());
-  auto updated = snapshotter_->Update(info, paths);
-  if (updated.ok()) ToProtoInfo(*updated, resp->mutable_info());
-  LogMutation("Update", absl::StrCat("key=", Q(info.name)), updated.status());
-  return Finish("Update", start, updated.status());
-}
-
-grpc::Status SnapshotsService::List(
-    grpc::ServerContext* ctx, const snapshots_v1::ListSnapshotsRequest* req,
-    grpc::ServerWriter<snapshots_v1::ListSnapshotsResponse>* writer) {
-  absl::Time start = absl::Now();
-  std::vector<std::string> filters(req->filters().begin(),
-                                   req->filters().end());
-  auto filter = SnapshotFilter::Parse(filters);
-  if (!filter.ok()) return Finish("List", start, filter.status());
-  constexpr int kBatch = 100;
-  snapshots_v1::ListSnapshotsResponse batch;
-  // Cancellation is checked per batch: IsCancelled() costs ~20us a call.
-  auto flush = [&]() -> absl::Status {
-    if (batch.info_size() == 0) return absl::OkStatus();
-    if (ctx->IsCancelled()) return absl::CancelledError("List cancelled");
-    if (!writer->Write(batch)) {
-      return absl::CancelledError("List: client went away");
+absl::Status SnapshotsService::CollectList(
+    const snapshots_v1::ListSnapshotsRequest& req,
+    std::vector<snapshots_v1::ListSnapshotsResponse>* messages) {
+  std::vector<std::string> filters(req.filters().begin(), req.filters().end());
+  ASSIGN_OR_RETURN(SnapshotFilter filter, SnapshotFilter::Parse(filters));
+  size_t bytes = 0;
+  return snapshotter_->Walk(filter, [&](const Info& info) {
+    if (messages->empty() || bytes >= options_.list_message_bytes) {
+      messages->emplace_back();
+      bytes = 0;
     }
-    batch.Clear();
+    ToProtoInfo(info, messages->back().add_info());
+    bytes += EstimatedBytes(info);
     return absl::OkStatus();
-  };
-  absl::Status s = snapshotter_->Walk(*filter, [&](const Info& info) {
-    ToProtoInfo(info, batch.add_info());
-    return batch.info_size() >= kBatch ? flush() : absl::OkStatus();
   });
-  if (s.ok()) s = flush();
-  return Finish("List", start, s);
 }
 
-grpc::Status SnapshotsService::Usage(grpc::ServerContext*,
-                                     const snapshots_v1::UsageRequest* req,
-                                     snapshots_v1::UsageResponse* resp) {
-  absl::Time start = absl::Now();
-  auto usage = snapshotter_->GetUsage(req->key());
-  if (usage.ok()) {
-    resp->set_size(usage->size);
-    resp->set_inodes(usage->inodes);
-  }
-  return Finish("Usage", start, usage.status());
-}
-
-grpc::Status SnapshotsService::Cleanup(grpc::ServerContext*,
-                                       const snapshots_v1::CleanupRequest*,
-                                       google::protobuf::Empty*) {
-  absl::Time start = absl::Now();
-  auto removed = snapshotter_->Cleanup();
-  LogMutation("Cleanup",
-              absl::StrCat("removed=", removed.ok() ? *removed : 0),
-              removed.status());
-  return Finish("Cleanup", start, removed.status());
+void SnapshotsService::DefineMethods() {
+  using service_calls::AsyncService;
+  // Prepare and View: a new snapshot and its mounts.
+  auto create = [this](const char* rpc, bool view) {
+    return [this, rpc, view](grpc::ServerContext* ctx, const auto& req,
+                             auto* resp) {
+      auto mounts = Alive(ctx, [&] {
+        Labels labels = ToLabels(req.labels());
+        return view ? snapshotter_->View(req.key(), req.parent(), labels)
+                    : snapshotter_->Prepare(req.key(), req.parent(), labels);
+      });
+      if (mounts.ok()) ToProtoMounts(*mounts, resp->mutable_mounts());
+      LogMutation(rpc,
+                  absl::StrCat("key=", Q(req.key()), " parent=",
+                               Q(req.parent())),
+                  mounts.status());
+      return mounts.status();
+    };
+  };
+  prepare_ = {"Prepare", &AsyncService::RequestPrepare, Always,
+              create("Prepare", /*view=*/false)};
+  view_ = {"View", &AsyncService::RequestView, Always,
+           create("View", /*view=*/true)};
+  mounts_ = {"Mounts", &AsyncService::RequestMounts, Never,
+             [this](grpc::ServerContext*, const snapshots_v1::MountsRequest& req,
+                    snapshots_v1::MountsResponse* resp) {
+               auto mounts = snapshotter_->Mounts(req.key());
+               if (mounts.ok()) ToProtoMounts(*mounts, resp->mutable_mounts());
+               return mounts.status();
+             }};
+  commit_ = {"Commit", &AsyncService::RequestCommit, Always,
+             [this](grpc::ServerContext* ctx,
+                    const snapshots_v1::CommitSnapshotRequest& req,
+                    google::protobuf::Empty*) {
+               absl::Status s = Alive(ctx, [&] {
+                 return snapshotter_->Commit(req.name(), req.key(),
+                                             ToLabels(req.labels()));
+               });
+               LogMutation("Commit",
+                           absl::StrCat("key=", Q(req.key()),
+                                        " name=", Q(req.name())),
+                           s);
+               return s;
+             }};
+  remove_ = {"Remove", &AsyncService::RequestRemove, Always,
+             [this](grpc::ServerContext* ctx,
+                    const snapshots_v1::RemoveSnapshotRequest& req,
+                    google::protobuf::Empty*) {
+               absl::Status s =
+                   Alive(ctx, [&] { return snapshotter_->Remove(req.key()); });
+               LogMutation("Remove", absl::StrCat("key=", Q(req.key())), s);
+               return s;
+             }};
+  stat_ = {"Stat", &AsyncService::RequestStat, Never,
+           [this](grpc::ServerContext*,
+                  const snapshots_v1::StatSnapshotRequest& req,
+                  snapshots_v1::StatSnapshotResponse* resp) {
+             auto info = snapshotter_->Stat(req.key());
+             if (info.ok()) ToProtoInfo(*info, resp->mutable_info());
+             return info.status();
+           }};
+  update_ = {"Update", &AsyncService::RequestUpdate, Always,
+             [this](grpc::ServerContext* ctx,
+                    const snapshots_v1::UpdateSnapshotRequest& req,
+                    snapshots_v1::UpdateSnapshotResponse* resp) {
+               Info info;
+               info.name = req.info().name();
+               info.parent = req.info().parent();
+               info.kind = static_cast<Kind>(req.info().kind());
+               info.labels = ToLabels(req.info().labels());
+               std::vector<std::string> paths(
+                   req.update_mask().paths().begin(),
+                   req.update_mask().paths().end());
+               auto updated = Alive(
+                   ctx, [&] { return snapshotter_->Update(info, paths); });
+               if (updated.ok()) ToProtoInfo(*updated, resp->mutable_info());
+               LogMutation("Update", absl::StrCat("key=", Q(info.name)),
+                           updated.status());
+               return updated.status();
+             }};
+  // Usage of an active snapshot walks its directory: on the pool.
+  usage_ = {"Usage", &AsyncService::RequestUsage,
+            [this](const snapshots_v1::UsageRequest& req) {
+              auto info = snapshotter_->Stat(req.key());
+              return info.ok() && info->kind == Kind::kActive;
+            },
+            [this](grpc::ServerContext*, const snapshots_v1::UsageRequest& req,
+                   snapshots_v1::UsageResponse* resp) {
+              auto usage = snapshotter_->GetUsage(req.key());
+              if (usage.ok()) {
+                resp->set_size(usage->size);
+                resp->set_inodes(usage->inodes);
+              }
+              return usage.status();
+            }};
+  cleanup_ = {"Cleanup", &AsyncService::RequestCleanup, Always,
+              [this](grpc::ServerContext*, const snapshots_v1::CleanupRequest&,
+                     google::protobuf::Empty*) {
+                auto removed = snapshotter_->Cleanup();
+                LogMutation(
+                    "Cleanup",
+                    absl::StrCat("removed=", removed.ok() ? *removed : 0),
+                    removed.status());
+                return removed.status();
+              }};
+  list_ = [this](const snapshots_v1::ListSnapshotsRequest& req,
+                 std::vector<snapshots_v1::ListSnapshotsResponse>* messages) {
+    return CollectList(req, messages);
+  };
 }
 
 }  // namespace snapshotter

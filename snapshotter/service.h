@@ -6,10 +6,16 @@
 #ifndef SNAPSHOTTER_SERVICE_H_
 #define SNAPSHOTTER_SERVICE_H_
 
+#include <memory>
+#include <thread>
+#include <vector>
+
 #include <grpcpp/grpcpp.h>
 
 #include "containerd/services/snapshots/v1/snapshots.grpc.pb.h"
+#include "snapshotter/call_pool.h"
 #include "snapshotter/rpc_observer.h"
+#include "snapshotter/service_calls.h"
 #include "snapshotter/snapshotter.h"
 
 namespace snapshotter {
@@ -19,50 +25,86 @@ namespace snapshots_v1 = ::containerd::services::snapshots::v1;
 // absl::Status -> grpc::Status with the same code and message.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
-// Implements all ten Snapshots RPCs.
-class SnapshotsService final : public snapshots_v1::Snapshots::Service {
+// Serves all ten Snapshots RPCs on gRPC's async API. Reads from the
+// in-memory index (Stat, Mounts, List, Usage of a committed snapshot) are
+// answered inline on the thread that took the call off the completion
+// queue: no hand-off to another thread, which would cost more than the
+// read. Mutations (and Cleanup, and Usage of an active snapshot, which
+// walks its directory) may wait on the store or the disk, so they run on a
+// bounded CallPool and never hold a thread that reads need; when the pool
+// is full a call gets RESOURCE_EXHAUSTED at once and changes nothing.
+//
+// Use: AddTo(builder), builder.BuildAndStart(), Start(); to stop,
+// server->Shutdown(), then Stop() (or the destructor).
+class SnapshotsService final : private service_calls::Host {
  public:
+  struct Options {
+    // Threads taking calls off the completion queue (and answering reads).
+    int queue_threads = 1;
+    // Threads that run mutations, started on demand.
+    int max_write_threads = 32;
+    // Mutations that may wait for one of those beyond them.
+    int max_queued_writes = 256;
+    // A List reply message is cut once its Infos reach about this many
+    // bytes serialized (clients accept 4 MiB by default).
+    size_t list_message_bytes = 1024 * 1024;
+  };
+
   // Neither pointer is owned; `observer` may be null.
   SnapshotsService(Snapshotter* snapshotter, RpcObserver* observer);
+  SnapshotsService(Snapshotter* snapshotter, RpcObserver* observer,
+                   Options options);
+  ~SnapshotsService() override;
 
-  grpc::Status Prepare(grpc::ServerContext* ctx,
-                       const snapshots_v1::PrepareSnapshotRequest* req,
-                       snapshots_v1::PrepareSnapshotResponse* resp) override;
-  grpc::Status View(grpc::ServerContext* ctx,
-                    const snapshots_v1::ViewSnapshotRequest* req,
-                    snapshots_v1::ViewSnapshotResponse* resp) override;
-  grpc::Status Mounts(grpc::ServerContext* ctx,
-                      const snapshots_v1::MountsRequest* req,
-                      snapshots_v1::MountsResponse* resp) override;
-  grpc::Status Commit(grpc::ServerContext* ctx,
-                      const snapshots_v1::CommitSnapshotRequest* req,
-                      google::protobuf::Empty* resp) override;
-  grpc::Status Remove(grpc::ServerContext* ctx,
-                      const snapshots_v1::RemoveSnapshotRequest* req,
-                      google::protobuf::Empty* resp) override;
-  grpc::Status Stat(grpc::ServerContext* ctx,
-                    const snapshots_v1::StatSnapshotRequest* req,
-                    snapshots_v1::StatSnapshotResponse* resp) override;
-  grpc::Status Update(grpc::ServerContext* ctx,
-                      const snapshots_v1::UpdateSnapshotRequest* req,
-                      snapshots_v1::UpdateSnapshotResponse* resp) override;
-  grpc::Status List(
-      grpc::ServerContext* ctx, const snapshots_v1::ListSnapshotsRequest* req,
-      grpc::ServerWriter<snapshots_v1::ListSnapshotsResponse>* writer) override;
-  grpc::Status Usage(grpc::ServerContext* ctx,
-                     const snapshots_v1::UsageRequest* req,
-                     snapshots_v1::UsageResponse* resp) override;
-  grpc::Status Cleanup(grpc::ServerContext* ctx,
-                       const snapshots_v1::CleanupRequest* req,
-                       google::protobuf::Empty* resp) override;
+  // Registers the service and its completion queue; before BuildAndStart.
+  void AddTo(grpc::ServerBuilder& builder);
+  // Starts serving; after BuildAndStart.
+  void Start();
+  // Finishes the calls on the pool and joins every thread; after the
+  // server's Shutdown().
+  void Stop();
 
  private:
-  // Records the outcome of an RPC and converts it for the wire.
+  service_calls::AsyncService* async_service() override { return &async_; }
+  bool Offload(std::function<void()> run) override;
   grpc::Status Finish(absl::string_view rpc, absl::Time start,
-                      const absl::Status& status);
+                      const absl::Status& status) override;
+  absl::Status Refused(absl::string_view rpc) override;
+
+  // Asks for the first call of every method on the queue.
+  void RequestCalls();
+  // The matching Infos of a List, packed into reply messages.
+  absl::Status CollectList(
+      const snapshots_v1::ListSnapshotsRequest& req,
+      std::vector<snapshots_v1::ListSnapshotsResponse>* messages);
+  void DefineMethods();
 
   Snapshotter* snapshotter_;
   RpcObserver* observer_;
+  Options options_;
+  service_calls::AsyncService async_;
+  std::unique_ptr<grpc::ServerCompletionQueue> cq_;
+  std::unique_ptr<CallPool> pool_;
+  std::vector<std::thread> threads_;
+  bool stopped_ = false;
+
+  // The methods (names, handlers); the calls point to them.
+  template <class Req, class Resp>
+  using Unary = service_calls::UnaryMethod<Req, Resp>;
+  Unary<snapshots_v1::PrepareSnapshotRequest,
+        snapshots_v1::PrepareSnapshotResponse> prepare_;
+  Unary<snapshots_v1::ViewSnapshotRequest, snapshots_v1::ViewSnapshotResponse>
+      view_;
+  Unary<snapshots_v1::MountsRequest, snapshots_v1::MountsResponse> mounts_;
+  Unary<snapshots_v1::CommitSnapshotRequest, google::protobuf::Empty> commit_;
+  Unary<snapshots_v1::RemoveSnapshotRequest, google::protobuf::Empty> remove_;
+  Unary<snapshots_v1::StatSnapshotRequest, snapshots_v1::StatSnapshotResponse>
+      stat_;
+  Unary<snapshots_v1::UpdateSnapshotRequest,
+        snapshots_v1::UpdateSnapshotResponse> update_;
+  Unary<snapshots_v1::UsageRequest, snapshots_v1::UsageResponse> usage_;
+  Unary<snapshots_v1::CleanupRequest, google::protobuf::Empty> cleanup_;
+  service_calls::ListCall::Collect list_;
 };
 
 }  // namespace snapshotter

@@ -4,6 +4,10 @@
 
 #include <unistd.h>
 
+#include <chrono>
+#include <functional>
+
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -14,24 +18,39 @@ using ::testing::HasSubstr;
 
 class ServiceTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { Start(SnapshotsService::Options(), RemoveAll); }
+
+  // Opens a snapshotter on a fresh root and serves it with `options`.
+  void Start(SnapshotsService::Options options,
+             std::function<absl::Status(const std::string&)> remove_all) {
+    if (server_ != nullptr) TearDown();
     root_ = std::string(getenv("TEST_TMPDIR") ?: "/tmp") + "/svc-" +
             std::to_string(getpid()) + "-" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name();
     RemoveAll(root_).IgnoreError();
     Snapshotter::Options opts;
     opts.root = root_;
+    opts.remove_all = std::move(remove_all);
+    service_.reset();
+    sn_.reset();
     auto sn = Snapshotter::Open(opts);
     ASSERT_TRUE(sn.ok()) << sn.status();
     sn_ = *std::move(sn);
-    service_ = std::make_unique<SnapshotsService>(sn_.get(), nullptr);
+    service_ =
+        std::make_unique<SnapshotsService>(sn_.get(), nullptr, options);
     grpc::ServerBuilder builder;
-    builder.RegisterService(service_.get());
+    service_->AddTo(builder);
     server_ = builder.BuildAndStart();
+    service_->Start();
     stub_ = snapshots_v1::Snapshots::NewStub(
         server_->InProcessChannel(grpc::ChannelArguments()));
   }
-  void TearDown() override { server_->Shutdown(); }
+  void TearDown() override {
+    if (server_ == nullptr) return;
+    server_->Shutdown();
+    service_->Stop();
+    server_.reset();
+  }
 
   grpc::Status Prepare(const std::string& key, const std::string& parent,
                        snapshots_v1::PrepareSnapshotResponse* resp = nullptr) {
@@ -42,6 +61,19 @@ class ServiceTest : public ::testing::Test {
     snapshots_v1::PrepareSnapshotResponse local;
     return stub_->Prepare(&ctx, req, resp ? resp : &local);
   }
+  // Prepares `key` with `count` labels of `bytes` bytes each.
+  grpc::Status PrepareLabelled(const std::string& key, int count,
+                               size_t bytes) {
+    grpc::ClientContext ctx;
+    snapshots_v1::PrepareSnapshotRequest req;
+    req.set_key(key);
+    for (int l = 0; l < count; ++l) {
+      (*req.mutable_labels())["l" + std::to_string(l)] =
+          std::string(bytes, 'x');
+    }
+    snapshots_v1::PrepareSnapshotResponse resp;
+    return stub_->Prepare(&ctx, req, &resp);
+  }
   grpc::Status Commit(const std::string& name, const std::string& key) {
     grpc::ClientContext ctx;
     snapshots_v1::CommitSnapshotRequest req;
@@ -50,7 +82,8 @@ class ServiceTest : public ::testing::Test {
     google::protobuf::Empty resp;
     return stub_->Commit(&ctx, req, &resp);
   }
-  std::vector<std::string> List(const std::vector<std::string>& filters) {
+  std::vector<std::string> List(const std::vector<std::string>& filters,
+                                std::vector<size_t>* message_bytes = nullptr) {
     grpc::ClientContext ctx;
     snapshots_v1::ListSnapshotsRequest req;
     for (const auto& f : filters) req.add_filters(f);
@@ -59,9 +92,43 @@ class ServiceTest : public ::testing::Test {
     std::vector<std::string> names;
     while (reader->Read(&resp)) {
       for (const auto& info : resp.info()) names.push_back(info.name());
+      if (message_bytes != nullptr) message_bytes->push_back(resp.ByteSizeLong());
     }
     last_list_status_ = reader->Finish();
     return names;
+  }
+
+  // A Remove issued without waiting for its reply.
+  struct AsyncRemove {
+    grpc::ClientContext ctx;
+    snapshots_v1::RemoveSnapshotRequest req;
+    google::protobuf::Empty resp;
+    grpc::Status status;
+    absl::Notification done;
+  };
+  // Removes `key` until its directory deletion is stuck (`stuck` notified
+  // by the test's remove_all). A write thread is counted busy until just
+  // after its reply left, so a call right after another may be refused:
+  // such an attempt is repeated (bounded).
+  std::unique_ptr<AsyncRemove> StartStuckRemove(const std::string& key,
+                                                absl::Notification& stuck) {
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      auto call = std::make_unique<AsyncRemove>();
+      call->req.set_key(key);
+      AsyncRemove* c = call.get();
+      stub_->async()->Remove(&c->ctx, &c->req, &c->resp,
+                             [c](grpc::Status s) {
+                               c->status = s;
+                               c->done.Notify();
+                             });
+      while (!stuck.HasBeenNotified() &&
+             !c->done.WaitForNotificationWithTimeout(absl::Milliseconds(10))) {
+      }
+      if (stuck.HasBeenNotified()) return call;
+      EXPECT_EQ(c->status.error_code(), grpc::RESOURCE_EXHAUSTED);
+    }
+    ADD_FAILURE() << "the Remove of " << key << " never ran";
+    return nullptr;
   }
 
   std::string root_;
@@ -121,16 +188,8 @@ TEST_F(ServiceTest, ListFiltersAndBatches) {
 // A List client that reads nothing (its stream stalls on flow control) must
 // not hold up the reads and writes of other clients.
 TEST_F(ServiceTest, ListClientThatStopsReadingBlocksNoOne) {
-  const std::string big(3000, 'x');
   for (int i = 0; i < 400; ++i) {  // ~19 MB of List replies
-    grpc::ClientContext ctx;
-    snapshots_v1::PrepareSnapshotRequest req;
-    req.set_key("big-" + std::to_string(i));
-    for (int l = 0; l < 16; ++l) {
-      (*req.mutable_labels())["l" + std::to_string(l)] = big;
-    }
-    snapshots_v1::PrepareSnapshotResponse resp;
-    ASSERT_TRUE(stub_->Prepare(&ctx, req, &resp).ok());
+    ASSERT_TRUE(PrepareLabelled("big-" + std::to_string(i), 16, 3000).ok());
   }
   grpc::ClientContext stalled;
   auto reader = stub_->List(&stalled, snapshots_v1::ListSnapshotsRequest());
@@ -144,6 +203,95 @@ TEST_F(ServiceTest, ListClientThatStopsReadingBlocksNoOne) {
   EXPECT_TRUE(stub_->Stat(&ctx, req, &resp).ok());
   EXPECT_TRUE(Prepare("after-stalled-list", "").ok());
   stalled.TryCancel();
+}
+
+// List packs its Infos by size: many small ones travel in one message, big
+// ones in messages of about list_message_bytes (far below the 4 MiB a
+// client accepts by default).
+TEST_F(ServiceTest, ListPacksMessagesBySize) {
+  SnapshotsService::Options options;
+  options.list_message_bytes = 64 * 1024;
+  Start(options, RemoveAll);
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_TRUE(Prepare("small-" + std::to_string(i), "").ok());
+  }
+  std::vector<size_t> bytes;
+  EXPECT_EQ(List({}, &bytes).size(), 300u);
+  EXPECT_EQ(bytes.size(), 1u);
+
+  for (int i = 0; i < 100; ++i) {  // ~16 KB each
+    ASSERT_TRUE(PrepareLabelled("big-" + std::to_string(i), 8, 2000).ok());
+  }
+  bytes.clear();
+  EXPECT_EQ(List({}, &bytes).size(), 400u);
+  EXPECT_TRUE(last_list_status_.ok());
+  ASSERT_GE(bytes.size(), 20u);  // 1.6 MB in messages of ~64 KiB
+  for (size_t b : bytes) EXPECT_LT(b, 64u * 1024 + 20000);
+}
+
+// A mutation stuck on the disk (here: deleting a removed snapshot's
+// directory) holds a write thread, never the thread that answers reads;
+// once every write thread is busy and the queue is full, a mutation is
+// refused with RESOURCE_EXHAUSTED and changes nothing.
+TEST_F(ServiceTest, StuckMutationBlocksNoReadAndFullPoolRefuses) {
+  absl::Notification stuck, release;
+  SnapshotsService::Options options;
+  options.max_write_threads = 1;
+  options.max_queued_writes = 0;
+  Start(options, [&](const std::string& path) {
+    if (!stuck.HasBeenNotified()) stuck.Notify();
+    release.WaitForNotification();
+    return RemoveAll(path);
+  });
+  ASSERT_TRUE(Prepare("doomed", "").ok());
+  ASSERT_TRUE(Prepare("kept", "").ok());
+
+  std::unique_ptr<AsyncRemove> remove = StartStuckRemove("doomed", stuck);
+
+  grpc::ClientContext ctx;
+  snapshots_v1::StatSnapshotRequest req;
+  req.set_key("kept");
+  snapshots_v1::StatSnapshotResponse stat;
+  EXPECT_TRUE(stub_->Stat(&ctx, req, &stat).ok());
+  EXPECT_EQ(List({}).size(), 1u);  // "doomed" is already gone
+  grpc::Status refused = Prepare("refused", "");
+  EXPECT_EQ(refused.error_code(), grpc::RESOURCE_EXHAUSTED);
+
+  release.Notify();
+  remove->done.WaitForNotification();
+  EXPECT_TRUE(remove->status.ok()) << remove->status.error_message();
+  EXPECT_EQ(List({}), std::vector<std::string>{"kept"});
+  EXPECT_TRUE(Prepare("accepted", "").ok());
+}
+
+// A mutation whose client's deadline passed while it waited for a write
+// thread changes nothing and answers DEADLINE_EXCEEDED.
+TEST_F(ServiceTest, MutationWhoseClientGaveUpChangesNothing) {
+  absl::Notification stuck, release;
+  SnapshotsService::Options options;
+  options.max_write_threads = 1;
+  Start(options, [&](const std::string& path) {
+    if (!stuck.HasBeenNotified()) stuck.Notify();
+    release.WaitForNotification();
+    return RemoveAll(path);
+  });
+  ASSERT_TRUE(Prepare("doomed", "").ok());
+  std::unique_ptr<AsyncRemove> remove = StartStuckRemove("doomed", stuck);
+
+  grpc::ClientContext ctx;  // queued behind the stuck Remove
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   std::chrono::milliseconds(200));
+  snapshots_v1::PrepareSnapshotRequest req;
+  req.set_key("late");
+  snapshots_v1::PrepareSnapshotResponse resp;
+  EXPECT_EQ(stub_->Prepare(&ctx, req, &resp).error_code(),
+            grpc::DEADLINE_EXCEEDED);
+  absl::SleepFor(absl::Milliseconds(300));  // its deadline has passed
+  release.Notify();
+  remove->done.WaitForNotification();
+  // The queued Prepare ran after its deadline: it created nothing.
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_TRUE(List({}).empty());
 }
 
 TEST_F(ServiceTest, UpdateWithFieldMaskAndUsage) {

@@ -1,0 +1,59 @@
+// Bounded call pool.
+#include "snapshotter/call_pool.h"
+
+#include <utility>
+
+namespace snapshotter {
+
+CallPool::CallPool(int max_threads, int max_queued)
+    : max_threads_(max_threads), max_queued_(max_queued) {}
+
+CallPool::~CallPool() {
+  std::vector<std::thread> threads;
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    threads.swap(threads_);
+  }
+  for (std::thread& t : threads) t.join();
+}
+
+bool CallPool::TrySubmit(std::function<void()> call) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_ || unfinished_ >= max_threads_ + max_queued_) return false;
+  ++unfinished_;
+  queue_.push_back(std::move(call));
+  if (static_cast<int>(queue_.size()) > idle_ &&
+      static_cast<int>(threads_.size()) < max_threads_) {
+    ++idle_;  // counted idle from its start: it takes a call at once
+    threads_.emplace_back([this] { Loop(); });
+  }
+  return true;
+}
+
+int CallPool::threads() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(threads_.size());
+}
+
+bool CallPool::HasWork() const { return !queue_.empty() || stopping_; }
+
+void CallPool::Loop() {
+  while (true) {
+    std::function<void()> call;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(this, &CallPool::HasWork));
+      --idle_;
+      if (queue_.empty()) return;  // stopping, nothing left
+      call = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    call();
+    absl::MutexLock lock(&mu_);
+    --unfinished_;
+    ++idle_;
+  }
+}
+
+}  // namespace snapshotter

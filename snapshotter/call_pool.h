@@ -1,0 +1,51 @@
+// A bounded pool of threads for the RPCs that may wait on the store (every
+// mutation waits for its group commit's fsync). The gRPC callback threads
+// answer reads inline and hand mutations here, so a writer stuck in fsync
+// never holds a thread that reads need. Bounded twice: at most
+// `max_threads` threads (started on demand) and at most `max_queued` calls
+// waiting for one; a call beyond both is refused, not queued.
+#ifndef SNAPSHOTTER_CALL_POOL_H_
+#define SNAPSHOTTER_CALL_POOL_H_
+
+#include <deque>
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+
+namespace snapshotter {
+
+class CallPool {
+ public:
+  CallPool(int max_threads, int max_queued);
+  CallPool(const CallPool&) = delete;
+  CallPool& operator=(const CallPool&) = delete;
+  // Runs what is queued, then joins every thread.
+  ~CallPool();
+
+  // Queues `call` for a thread; false (nothing queued) when the pool is
+  // full: max_threads + max_queued calls accepted and not finished.
+  bool TrySubmit(std::function<void()> call);
+
+  // Threads started so far (never more than max_threads).
+  int threads() const;
+
+ private:
+  void Loop();
+  bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const int max_threads_;
+  const int max_queued_;
+  mutable absl::Mutex mu_;
+  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  int idle_ ABSL_GUARDED_BY(mu_) = 0;
+  // Calls accepted and not yet finished (running or queued).
+  int unfinished_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace snapshotter
+
+#endif  // SNAPSHOTTER_CALL_POOL_H_

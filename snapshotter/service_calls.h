@@ -1,0 +1,206 @@
+// The per-call state machines of the Snapshots service on gRPC's async API
+// (service.h): a call object asks gRPC for the next call of its method,
+// runs it when it arrives (inline on the completion-queue thread, or on
+// the service's CallPool) and deletes itself when gRPC is done with it.
+// Internal to service.cc.
+#ifndef SNAPSHOTTER_SERVICE_CALLS_H_
+#define SNAPSHOTTER_SERVICE_CALLS_H_
+
+#include <atomic>
+#include <functional>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "containerd/services/snapshots/v1/snapshots.grpc.pb.h"
+
+namespace snapshotter {
+namespace service_calls {
+
+namespace snapshots_v1 = ::containerd::services::snapshots::v1;
+using AsyncService = snapshots_v1::Snapshots::AsyncService;
+
+// What a completion-queue event's tag points to.
+class Tag {
+ public:
+  virtual ~Tag() = default;
+  virtual void Proceed(bool ok) = 0;
+};
+
+// What the calls need from the service.
+class Host {
+ public:
+  virtual ~Host() = default;
+  virtual AsyncService* async_service() = 0;
+  // Queues `run` on the bounded pool; false when it is full.
+  virtual bool Offload(std::function<void()> run) = 0;
+  // Records the outcome of an RPC and converts it for the wire.
+  virtual grpc::Status Finish(absl::string_view rpc, absl::Time start,
+                              const absl::Status& status) = 0;
+  // The status of a call refused because the pool is full.
+  virtual absl::Status Refused(absl::string_view rpc) = 0;
+};
+
+// How a unary call is served: answered inline (`offload` returns false:
+// reads from the index) or on the pool (it returns true: mutations, and
+// reads that walk the filesystem).
+template <class Req, class Resp>
+struct UnaryMethod {
+  using Request = void (AsyncService::*)(
+      grpc::ServerContext*, Req*, grpc::ServerAsyncResponseWriter<Resp>*,
+      grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*);
+  const char* name;
+  Request request;
+  std::function<bool(const Req&)> offload;
+  // Runs the call; `ctx` tells whether its client is still there.
+  std::function<absl::Status(grpc::ServerContext* ctx, const Req&, Resp*)>
+      handler;
+};
+
+// One unary call. Events: the arrival (request tag), the reply sent (the
+// same tag again) and, for offloaded calls, gRPC's done notification (the
+// client may cancel while the call waits: ServerContext::IsCancelled is
+// valid only with it). Deleted after the last of them.
+template <class Req, class Resp>
+class UnaryCall final : public Tag {
+ public:
+  UnaryCall(Host* host, const UnaryMethod<Req, Resp>* method,
+            grpc::ServerCompletionQueue* cq)
+      : host_(host), method_(method), cq_(cq), responder_(&ctx_), done_(this) {
+    ctx_.AsyncNotifyWhenDone(&done_);
+    (host_->async_service()->*method_->request)(&ctx_, &req_, &responder_, cq_,
+                                                cq_, this);
+  }
+
+  void Proceed(bool ok) override {
+    if (replying_) return Release();
+    if (!ok) {  // shutting down: no call arrived, no done notification
+      delete this;
+      return;
+    }
+    new UnaryCall(host_, method_, cq_);  // be ready for the next call
+    start_ = absl::Now();
+    replying_ = true;
+    refs_.store(2);  // the reply and the done notification
+    if (!method_->offload || !method_->offload(req_)) return Run();
+    if (!host_->Offload([this] { Run(); })) {
+      responder_.Finish(resp_,
+                        host_->Finish(method_->name, start_,
+                                      host_->Refused(method_->name)),
+                        this);
+    }
+  }
+
+ private:
+  class Done final : public Tag {
+   public:
+    explicit Done(UnaryCall* call) : call_(call) {}
+    void Proceed(bool) override { call_->Release(); }
+
+   private:
+    UnaryCall* call_;
+  };
+
+  void Run() {
+    absl::Status status = method_->handler(&ctx_, req_, &resp_);
+    responder_.Finish(resp_, host_->Finish(method_->name, start_, status),
+                      this);
+  }
+
+  void Release() {
+    if (refs_.fetch_sub(1) == 1) delete this;
+  }
+
+  Host* const host_;
+  const UnaryMethod<Req, Resp>* const method_;
+  grpc::ServerCompletionQueue* const cq_;
+  grpc::ServerContext ctx_;
+  Req req_;
+  Resp resp_;
+  grpc::ServerAsyncResponseWriter<Resp> responder_;
+  Done done_;
+  bool replying_ = false;
+  std::atomic<int> refs_{1};
+  absl::Time start_;
+};
+
+// One List call: its reply messages are collected when it arrives, then
+// written one after the other as the client takes them (a client that
+// stops reading holds only its own call); the last goes out with the
+// status.
+class ListCall final : public Tag {
+ public:
+  using Collect = std::function<absl::Status(
+      const snapshots_v1::ListSnapshotsRequest&,
+      std::vector<snapshots_v1::ListSnapshotsResponse>*)>;
+
+  ListCall(Host* host, const Collect* collect, grpc::ServerCompletionQueue* cq)
+      : host_(host), collect_(collect), cq_(cq), writer_(&ctx_) {
+    host_->async_service()->RequestList(&ctx_, &req_, &writer_, cq_, cq_,
+                                        this);
+  }
+
+  void Proceed(bool ok) override {
+    switch (state_) {
+      case State::kWaiting:
+        if (!ok) {
+          delete this;
+          return;
+        }
+        new ListCall(host_, collect_, cq_);
+        start_ = absl::Now();
+        state_ = State::kWriting;
+        if (absl::Status s = (*collect_)(req_, &messages_); !s.ok()) {
+          return Close(s);
+        }
+        return Next();
+      case State::kWriting:
+        if (!ok) return Close(absl::CancelledError("List: client went away"));
+        return Next();
+      case State::kClosing:
+        delete this;
+        return;
+    }
+  }
+
+ private:
+  enum class State { kWaiting, kWriting, kClosing };
+
+  void Next() {
+    if (next_ + 1 < messages_.size()) {
+      writer_.Write(messages_[next_++], this);
+      return;
+    }
+    state_ = State::kClosing;
+    grpc::Status ok = host_->Finish("List", start_, absl::OkStatus());
+    if (next_ < messages_.size()) {
+      writer_.WriteAndFinish(messages_[next_++], grpc::WriteOptions(), ok,
+                             this);
+    } else {
+      writer_.Finish(ok, this);
+    }
+  }
+
+  void Close(const absl::Status& status) {
+    state_ = State::kClosing;
+    writer_.Finish(host_->Finish("List", start_, status), this);
+  }
+
+  Host* const host_;
+  const Collect* const collect_;
+  grpc::ServerCompletionQueue* const cq_;
+  grpc::ServerContext ctx_;
+  snapshots_v1::ListSnapshotsRequest req_;
+  grpc::ServerAsyncWriter<snapshots_v1::ListSnapshotsResponse> writer_;
+  State state_ = State::kWaiting;
+  std::vector<snapshots_v1::ListSnapshotsResponse> messages_;
+  size_t next_ = 0;
+  absl::Time start_;
+};
+
+}  // namespace service_calls
+}  // namespace snapshotter
+
+#endif  // SNAPSHOTTER_SERVICE_CALLS_H_
