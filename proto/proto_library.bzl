@@ -40,9 +40,6 @@ def cc_grpc_proto(name, srcs, deps = [], proto_deps = [], grpc = True, visibilit
         srcs = [o for o in outs if o.endswith(".cc")],
         hdrs = [o for o in outs if o.endswith(".h")],
         includes = ["."],
-        # Optimized whatever the compilation mode: at -O0 (fastbuild) the
-        # generated (de)serialization is most of a large List's CPU.
-        copts = ["-O2"],
         deps = deps + ["//third_party/system:protobuf"] +
                (["//third_party/system:grpc"] if grpc else []),
         visibility = visibility,
