@@ -227,7 +227,12 @@ void SnapshotsService::DefineMethods() {
               create("Prepare", /*view=*/false)};
   view_ = {"View", &AsyncService::RequestView, Always,
            create("View", /*view=*/true)};
-  mounts_ = {"Mounts", &AsyncService::RequestMounts, Never,
+  // Mounts with remote layers refreshes the layer cache (file I/O under
+  // its reload lock, which a Prepare may hold): on the pool then.
+  mounts_ = {"Mounts", &AsyncService::RequestMounts,
+             [this](const google::protobuf::Message&) {
+               return snapshotter_->HasRemoteLayers();
+             },
              [this](grpc::ServerContext*, const snapshots_v1::MountsRequest& req,
                     snapshots_v1::MountsResponse* resp) {
                auto mounts = snapshotter_->Mounts(req.key());

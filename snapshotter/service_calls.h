@@ -60,9 +60,10 @@ struct UnaryMethod {
 };
 
 // One unary call. Events: the arrival (request tag), the reply sent (the
-// same tag again) and, for offloaded calls, gRPC's done notification (the
-// client may cancel while the call waits: ServerContext::IsCancelled is
-// valid only with it). Deleted after the last of them.
+// same tag again) and gRPC's done notification (the client may cancel
+// while an offloaded call waits: ServerContext::IsCancelled is valid only
+// with it), which another queue thread may deliver before the arrival's
+// Proceed returns. Deleted after the last of them.
 template <class Req, class Resp>
 class UnaryCall final : public Tag {
  public:
@@ -83,7 +84,6 @@ class UnaryCall final : public Tag {
     new UnaryCall(host_, method_, cq_);  // be ready for the next call
     start_ = absl::Now();
     replying_ = true;
-    refs_.store(2);  // the reply and the done notification
     if (!method_->offload || !method_->offload(req_)) return Run();
     if (!host_->Offload([this] { Run(); })) {
       responder_.Finish(resp_,
@@ -122,7 +122,9 @@ class UnaryCall final : public Tag {
   grpc::ServerAsyncResponseWriter<Resp> responder_;
   Done done_;
   bool replying_ = false;
-  std::atomic<int> refs_{1};
+  // The reply and the done notification. A call that never arrived (the
+  // server shut down) is deleted directly and gets no done notification.
+  std::atomic<int> refs_{2};
   absl::Time start_;
 };
 

@@ -217,6 +217,14 @@ absl::Status Snapshotter::CreateRemoteLayer(absl::string_view parent,
   absl::Status s = options_.remote->Populate(temp + "/fs", parent, layer);
   bool holds_data = s.ok() && !SnapshotDirs::HoldsNoData(temp);
   if (s.ok() && holds_data) s = SyncTree(temp);
+  // A layer holding files records them: recovery must never take it for
+  // an empty one it may make again (store_state.h ContentlessRecords).
+  Usage usage;
+  if (s.ok() && holds_data) {
+    absl::StatusOr<Usage> used = DiskUsage(temp + "/fs");
+    if (used.ok()) usage = *used;
+    s = used.status();
+  }
   if (!s.ok()) {
     RemoveAll(temp).IgnoreError();
     return s;
@@ -227,12 +235,13 @@ absl::Status Snapshotter::CreateRemoteLayer(absl::string_view parent,
   created.info.kind = Kind::kCommitted;
   created.info.created = created.info.updated = StoredTime(options_.now());
   created.info.labels = StoredLabels(layer.labels);
+  created.usage = usage;
   std::string installed;
   s = Mutate(
       [&](Transaction& tx) -> absl::Status {
         ASSIGN_OR_RETURN(created.id,
                          CreateCommitted(tx, layer.name, parent, layer.labels,
-                                         created.info.created));
+                                         created.info.created, usage));
         RETURN_IF_ERROR(dirs_.Install(temp, created.id, /*sync=*/false));
         installed = dirs_.SnapshotPath(created.id);
         return absl::OkStatus();

@@ -67,6 +67,9 @@ class Snapshotter {
   absl::Status Walk(const SnapshotFilter& filter,
                     const std::function<absl::Status(const Info&)>& fn);
   absl::StatusOr<Usage> GetUsage(absl::string_view key);
+  // True with remote-layer hooks: Mounts then refreshes their source (may
+  // stat and re-read a file), so it is no pure in-memory read.
+  bool HasRemoteLayers() const { return options_.remote != nullptr; }
   // Moves directories no record owns aside (released ones to trash, the
   // rest to quarantine) and deletes the trash; returns how many entries it
   // deleted. An entry it cannot delete is logged and kept for the next

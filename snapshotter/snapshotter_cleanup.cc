@@ -58,7 +58,7 @@ absl::Status Snapshotter::SweepLeftovers(const OpenedStore& opened) {
   // Every directory not owned by a record went to trash or quarantine.
   trash_after_open_ = !listing.trash.empty() || !listing.temps.empty() ||
                       !listing.others.empty() ||
-                      listing.ids.size() != opened.records.size();
+                      listing.ids != opened.records;
   return s;
 }
 

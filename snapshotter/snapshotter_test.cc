@@ -425,6 +425,24 @@ TEST_F(SnapshotterTest, RemoteLayersAreCommittedAndDecorated) {
   EXPECT_EQ(content, "chain2");
 }
 
+// A remote layer Populate wrote files into records them: if its directory
+// vanishes, the start refuses instead of making it again empty.
+TEST_F(SnapshotterTest, LostRemoteLayerHoldingFilesIsRefusedNotRecreated) {
+  FakeRemote remote;
+  Open(&remote);
+  EXPECT_EQ(sn_->Prepare("extract", "", {{"remote", "chain1"}}).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  auto usage = sn_->GetUsage("chain1");
+  ASSERT_TRUE(usage.ok()) << usage.status();
+  EXPECT_GE(usage->inodes, 2);  // fs/ and the marker
+  sn_.reset();
+  ASSERT_TRUE(RemoveAll(root_ + "/snapshots/1").ok());
+  auto sn = Snapshotter::Open(opts_);
+  ASSERT_FALSE(sn.ok());
+  EXPECT_TRUE(IsRefusal(sn.status())) << sn.status();
+  EXPECT_NE(access((root_ + "/snapshots/1").c_str(), F_OK), 0);
+}
+
 TEST_F(SnapshotterTest, RefusedPrepareLeavesNoDirectoryAndIdReuseIsSafe) {
   FakeRemote remote;
   Open(&remote);

@@ -365,9 +365,18 @@ absl::StatusOr<int64_t> CommitActive(Transaction& tx, absl::string_view key,
 
 absl::StatusOr<int64_t> CreateCommitted(Transaction& tx, absl::string_view name,
                                         absl::string_view parent,
-                                        const Labels& labels, absl::Time now) {
+                                        const Labels& labels, absl::Time now,
+                                        const Usage& usage) {
   ASSIGN_OR_RETURN(int64_t parent_id, CommittedParentId(tx, parent));
-  return InsertRow(tx, Kind::kCommitted, name, parent_id, labels, now);
+  ASSIGN_OR_RETURN(int64_t id, InsertRow(tx, Kind::kCommitted, name,
+                                         parent_id, labels, now));
+  if (usage.size == 0 && usage.inodes == 0) return id;
+  ASSIGN_OR_RETURN(
+      Statement st,
+      tx.Prepare("UPDATE snapshots SET size = ?, inodes = ? WHERE id = ?"));
+  st.Bind(1, usage.size).Bind(2, usage.inodes).Bind(3, id);
+  RETURN_IF_ERROR(st.Run());
+  return id;
 }
 
 absl::StatusOr<SnapshotRecord> RemoveSnapshot(Transaction& tx,

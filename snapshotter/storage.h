@@ -83,10 +83,13 @@ absl::StatusOr<int64_t> CommitActive(Transaction& tx, absl::string_view key,
                                      absl::Time now);
 
 // Creates a committed snapshot directly (used when a layer's content is
-// pulled elsewhere). `parent` may be empty; it must be committed.
+// pulled elsewhere). `parent` may be empty; it must be committed. `usage`
+// is what its directory holds (none for a layer whose content is all in
+// the guest): recovery tells a contentless record by it (store_state.h).
 absl::StatusOr<int64_t> CreateCommitted(Transaction& tx, absl::string_view name,
                                         absl::string_view parent,
-                                        const Labels& labels, absl::Time now);
+                                        const Labels& labels, absl::Time now,
+                                        const Usage& usage = {});
 
 // Deletes the record of `key` and journals its id as released
 // (store_state.h); returns its id and kind. A snapshot with children is

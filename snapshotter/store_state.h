@@ -35,8 +35,9 @@ absl::StatusOr<std::set<int64_t>> RecordIds(Transaction& tx);
 
 // A record whose directory holds no acknowledged content: an active or view
 // snapshot (what is written in it is made durable by its Commit), or a
-// committed one created without content (CreateCommitted: a remote layer;
-// a Commit always records at least the inode of fs/).
+// committed one created without content (CreateCommitted of a remote
+// layer left empty; one holding files, e.g. etc/passwd, records their
+// usage, and a Commit always records at least the inode of fs/).
 struct ContentlessRecord {
   Kind kind = Kind::kUnknown;
   int64_t parent_id = 0;  // 0: none
