@@ -1,17 +1,12 @@
 // SQLite-backed metadata store and its transaction helper.
 #include "snapshotter/metastore.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <sqlite3.h>
-#include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
-
-#include <algorithm>
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "snapshotter/wal_preallocation.h"
 
 namespace snapshotter {
 namespace {
@@ -60,48 +55,6 @@ CREATE TABLE removals (
   id INTEGER PRIMARY KEY
 );
 )sql";
-
-// Written (not fallocated: unwritten extents are converted by a metadata
-// change) zeros at the end of the WAL up to `size`, made durable with the
-// WAL's directory entry. A WAL that never grows past them needs no file
-// system metadata commit at a transaction's fdatasync: one data flush.
-// Zeros are never a valid frame, so SQLite's recovery stops where they begin.
-absl::Status PreallocateWal(const std::string& db_path, int64_t size) {
-  std::string path = db_path + "-wal";
-  bool created = access(path.c_str(), F_OK) != 0;
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return absl::InternalError(absl::StrCat("open ", path, ": ", strerror(errno)));
-  }
-  struct stat st;
-  int err = fstat(fd, &st) == 0 ? 0 : errno;
-  bool wrote = false;
-  static const char kZeros[64 << 10] = {};
-  for (int64_t at = st.st_size; err == 0 && at < size;) {
-    ssize_t n = pwrite(fd, kZeros, std::min<int64_t>(sizeof(kZeros), size - at),
-                       at);
-    if (n <= 0) {
-      err = n < 0 ? errno : EIO;
-      break;
-    }
-    at += n;
-    wrote = true;
-  }
-  if (err == 0 && wrote && fsync(fd) != 0) err = errno;
-  close(fd);
-  if (err == 0 && created) {
-    std::string dir = db_path.substr(0, db_path.rfind('/') + 1);
-    int dfd = open(dir.empty() ? "." : dir.c_str(),
-                   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || fsync(dfd) != 0) err = errno;
-    if (dfd >= 0) close(dfd);
-  }
-  if (err != 0) {
-    return absl::InternalError(
-        absl::StrCat("preallocate ", path, ": ", strerror(err)));
-  }
-  return absl::OkStatus();
-}
 
 }  // namespace
 

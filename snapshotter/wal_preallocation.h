@@ -1,0 +1,21 @@
+// The SQLite WAL kept at a fixed size, so a commit's flush is a data flush.
+#ifndef SNAPSHOTTER_WAL_PREALLOCATION_H_
+#define SNAPSHOTTER_WAL_PREALLOCATION_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace snapshotter {
+
+// Writes (not fallocates: unwritten extents are converted by a metadata
+// change) zeros at the end of `db_path`-wal up to `size`, made durable with the
+// WAL's directory entry. A WAL that never grows past them needs no file
+// system metadata commit at a transaction's fdatasync: one data flush.
+// Zeros are never a valid frame, so SQLite's recovery stops where they begin.
+absl::Status PreallocateWal(const std::string& db_path, int64_t size);
+
+}  // namespace snapshotter
+
+#endif  // SNAPSHOTTER_WAL_PREALLOCATION_H_
