@@ -215,16 +215,17 @@ absl::Status Snapshotter::CreateRemoteLayer(absl::string_view parent,
   ASSIGN_OR_RETURN(std::string temp, dirs_.CreateTemp(/*with_work=*/false, "",
                                                       /*sync=*/false));
   absl::Status s = options_.remote->Populate(temp + "/fs", parent, layer);
-  bool holds_data = s.ok() && !SnapshotDirs::HoldsNoData(temp);
-  if (s.ok() && holds_data) s = SyncTree(temp);
-  // A layer holding files records them: recovery must never take it for
-  // an empty one it may make again (store_state.h ContentlessRecords).
+  // A layer holding files (more than fs/ itself) records their usage:
+  // recovery must never take it for an empty one it may make again
+  // (store_state.h ContentlessRecords). An empty one records none.
   Usage usage;
-  if (s.ok() && holds_data) {
+  if (s.ok()) {
     absl::StatusOr<Usage> used = DiskUsage(temp + "/fs");
-    if (used.ok()) usage = *used;
     s = used.status();
+    if (used.ok() && used->inodes > 1) usage = *used;
   }
+  bool holds_data = usage.inodes > 0;
+  if (s.ok() && holds_data) s = SyncTree(temp);
   if (!s.ok()) {
     RemoveAll(temp).IgnoreError();
     return s;

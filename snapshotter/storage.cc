@@ -133,7 +133,8 @@ absl::StatusOr<int64_t> CommittedParentId(Transaction& tx,
 
 absl::StatusOr<int64_t> InsertRow(Transaction& tx, Kind kind,
                                   absl::string_view key, int64_t parent_id,
-                                  const Labels& labels, absl::Time now) {
+                                  const Labels& labels, absl::Time now,
+                                  const Usage& usage) {
   if (auto existing = FindRow(tx, key); existing.ok()) {
     return absl::AlreadyExistsError(
         absl::StrCat("snapshot ", key, ": already exists"));
@@ -143,8 +144,8 @@ absl::StatusOr<int64_t> InsertRow(Transaction& tx, Kind kind,
   ASSIGN_OR_RETURN(
       Statement st,
       tx.Prepare(
-          "INSERT INTO snapshots(key, parent_id, kind, created_ns, updated_ns) "
-          "VALUES(?, ?, ?, ?, ?)"));
+          "INSERT INTO snapshots(key, parent_id, kind, created_ns, updated_ns, "
+          "size, inodes) VALUES(?, ?, ?, ?, ?, ?, ?)"));
   st.Bind(1, key);
   if (parent_id == 0) {
     st.BindNull(2);
@@ -152,6 +153,7 @@ absl::StatusOr<int64_t> InsertRow(Transaction& tx, Kind kind,
     st.Bind(2, parent_id);
   }
   st.Bind(3, static_cast<int64_t>(kind)).Bind(4, ToNs(now)).Bind(5, ToNs(now));
+  st.Bind(6, usage.size).Bind(7, usage.inodes);
   RETURN_IF_ERROR(st.Run());
   int64_t id = tx.LastInsertId();
   RETURN_IF_ERROR(WriteLabels(tx, id, labels, /*fresh=*/true));
@@ -171,7 +173,8 @@ absl::StatusOr<SnapshotRecord> CreateSnapshot(Transaction& tx, Kind kind,
                      " invalid; only active and view can be created"));
   }
   ASSIGN_OR_RETURN(int64_t parent_id, CommittedParentId(tx, parent));
-  ASSIGN_OR_RETURN(int64_t id, InsertRow(tx, kind, key, parent_id, labels, now));
+  ASSIGN_OR_RETURN(int64_t id,
+                   InsertRow(tx, kind, key, parent_id, labels, now, Usage{}));
   ASSIGN_OR_RETURN(std::vector<int64_t> chain, ParentChain(tx, parent_id));
   return SnapshotRecord{id, kind, std::move(chain)};
 }
@@ -368,15 +371,7 @@ absl::StatusOr<int64_t> CreateCommitted(Transaction& tx, absl::string_view name,
                                         const Labels& labels, absl::Time now,
                                         const Usage& usage) {
   ASSIGN_OR_RETURN(int64_t parent_id, CommittedParentId(tx, parent));
-  ASSIGN_OR_RETURN(int64_t id, InsertRow(tx, Kind::kCommitted, name,
-                                         parent_id, labels, now));
-  if (usage.size == 0 && usage.inodes == 0) return id;
-  ASSIGN_OR_RETURN(
-      Statement st,
-      tx.Prepare("UPDATE snapshots SET size = ?, inodes = ? WHERE id = ?"));
-  st.Bind(1, usage.size).Bind(2, usage.inodes).Bind(3, id);
-  RETURN_IF_ERROR(st.Run());
-  return id;
+  return InsertRow(tx, Kind::kCommitted, name, parent_id, labels, now, usage);
 }
 
 absl::StatusOr<SnapshotRecord> RemoveSnapshot(Transaction& tx,
