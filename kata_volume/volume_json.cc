@@ -223,7 +223,8 @@ absl::StatusOr<KataVirtualVolume> VolumeFromJson(absl::string_view json) {
   Json value;
   try {
     value = Json::parse(json.begin(), json.end());
-  } catch (const Json::parse_error& error) {
+  } catch (const Json::exception& error) {
+    // parse_error for bad syntax, out_of_range for a number beyond double.
     return absl::InvalidArgumentError(
         absl::StrCat("KataVirtualVolume JSON is malformed: ", error.what()));
   }

@@ -161,7 +161,9 @@ INSTANTIATE_TEST_SUITE_P(
                       "field dm_verity.no_superblock: expected a boolean"},
         TypeErrorCase{R"({"volume_type":"x","dm_verity":{"salt":0}})",
                       "field dm_verity.salt: expected a string"},
-        TypeErrorCase{R"({"volume_type":)", "JSON is malformed"}));
+        TypeErrorCase{R"({"volume_type":)", "JSON is malformed"},
+        TypeErrorCase{R"({"volume_type":"x","dm_verity":{"hashsize":1e400}})",
+                      "JSON is malformed: [json.exception.out_of_range.406]"}));
 
 }  // namespace
 }  // namespace kata_volume
