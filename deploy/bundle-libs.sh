@@ -5,11 +5,11 @@
 #
 # Copies every BINARY to OUT_DIR/bin/ and every shared library it needs into
 # OUT_DIR/lib/containerd-guest-pull-grpc/, the directory the binaries' RPATH
-# ($ORIGIN/../lib/containerd-guest-pull-grpc, bundle_rpath.bzl) points at.
+# ($ORIGIN/../lib/containerd-guest-pull-grpc, shipped_binary.bzl) points at.
 # Libraries are resolved with ldd (which lists the whole dependency closure)
 # and ldd is run again on every library found, until nothing new appears.
 # Symlinks are followed: each library is stored as a regular file under the
-# name the binaries ask for (its SONAME, e.g. libgrpc++.so.1.51).
+# name the binaries ask for (its SONAME, e.g. libglog.so.1).
 #
 # Not bundled: the glibc family (ld-linux, libc, libm, libpthread, libdl,
 # librt, ...), which must come from the node, and the kernel's vdso.
@@ -69,7 +69,7 @@ check_rpath() {
     dyn="$(LC_ALL=C readelf -d "$bin" 2>/dev/null || true)"
     grep -q '(NEEDED)' <<< "$dyn" || return 0
     grep -E '\((RPATH|RUNPATH)\)' <<< "$dyn" | grep -qF "[$BUNDLE_RPATH]" \
-        || die "$bin has no RPATH $BUNDLE_RPATH (link it with SHIPPED_BINARY_LINKOPTS, bundle_rpath.bzl)"
+        || die "$bin has no RPATH $BUNDLE_RPATH (link it with SHIPPED_BINARY_LINKOPTS, shipped_binary.bzl)"
 }
 
 # check_no_runpath LIB: a DT_RUNPATH would make ld.so skip the binary's RPATH

@@ -30,7 +30,7 @@ test_install_bundle() {
         || h_fail "bundle install: glibc log" "$(grep glibc "$WORK/bhost/log")"
     env -i LD_DEBUG=libs "$host/usr/local/bin/containerd-guest-pull-grpc" --version > /dev/null 2> "$WORK/bhost/ld-debug.log" || true
     [[ -z "$(loaded_outside_bundle <(grep 'calling init:' "$WORK/bhost/ld-debug.log") "$host/usr/local/bin/../lib/$LIB_NAME")" ]] \
-        && grep -q "calling init: $host/usr/local/bin/../lib/$LIB_NAME/libgrpc++.so" "$WORK/bhost/ld-debug.log" \
+        && grep -q "calling init: $host/usr/local/bin/../lib/$LIB_NAME/libglog.so" "$WORK/bhost/ld-debug.log" \
         && h_pass "bundle install: the installed daemon runs under env -i with the installed bundle" \
         || h_fail "bundle install: installed daemon" "$(tail -3 "$WORK/bhost/ld-debug.log")"
     # Twice equals once.
