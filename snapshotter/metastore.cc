@@ -161,6 +161,13 @@ std::string Statement::ColumnText(int index) const {
   return std::string(reinterpret_cast<const char*>(text), size);
 }
 
+absl::string_view Statement::ColumnView(int index) const {
+  const unsigned char* text = sqlite3_column_text(stmt_, index);
+  if (text == nullptr) return {};
+  return absl::string_view(reinterpret_cast<const char*>(text),
+                           sqlite3_column_bytes(stmt_, index));
+}
+
 int64_t Statement::ColumnInt64(int index) const {
   return sqlite3_column_int64(stmt_, index);
 }

@@ -48,6 +48,8 @@ class Statement {
   absl::Status Run();
 
   std::string ColumnText(int index) const;
+  // The text without a copy: valid until the next Step.
+  absl::string_view ColumnView(int index) const;
   int64_t ColumnInt64(int index) const;
   bool ColumnIsNull(int index) const;
 

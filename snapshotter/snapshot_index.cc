@@ -3,8 +3,8 @@
 
 #include <algorithm>
 #include <utility>
+#include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "glog/logging.h"
@@ -27,44 +27,57 @@ absl::Status SnapshotIndex::Load(Transaction& tx) {
   absl::MutexLock lock(&mu_);
   for (auto& [key, e] : by_key_) ReleaseStrings(e);
   by_key_.clear();
-  // Entries by id, for the labels (read after the records); btree_map
-  // moves its values, so the map is rebuilt once all are read.
-  absl::flat_hash_map<int64_t, std::pair<std::string, Entry>> by_id;
-  std::vector<std::pair<int64_t, int64_t>> parent_ids;  // (id, parent id)
+  // The records come in id order: labels and parents find theirs by binary
+  // search; the map is built once all are read, in key order (each insert
+  // at the end).
+  struct Loaded {
+    std::string key;
+    Entry entry;
+    int64_t parent_id;
+  };
+  std::vector<Loaded> loaded;
+  auto by_id = [&loaded](int64_t id) -> Loaded* {
+    auto it = std::lower_bound(
+        loaded.begin(), loaded.end(), id,
+        [](const Loaded& l, int64_t id) { return l.entry.id < id; });
+    return it != loaded.end() && it->entry.id == id ? &*it : nullptr;
+  };
   RETURN_IF_ERROR(ScanRecords(
       tx,
       [&](InfoRecord& r, int64_t parent_id) {
-        Entry e;
-        e.id = r.id;
-        Assign(e, r.info);
-        e.usage = r.usage;
-        if (parent_id != 0) parent_ids.emplace_back(r.id, parent_id);
-        by_id.emplace(r.id, std::make_pair(std::move(r.info.name), std::move(e)));
+        Loaded& l = loaded.emplace_back();
+        l.entry.id = r.id;
+        Assign(l.entry, r.info);
+        l.entry.usage = r.usage;
+        l.key = std::move(r.info.name);
+        l.parent_id = parent_id;
         return absl::OkStatus();
       },
-      [&](int64_t id, const std::string& name, const std::string& value) {
-        auto it = by_id.find(id);
-        if (it == by_id.end() || value.empty()) return absl::OkStatus();
-        it->second.second.labels.emplace_back(pool_.Acquire(name),
-                                              pool_.Acquire(value));
+      [&](int64_t id, absl::string_view name, absl::string_view value) {
+        Loaded* l = by_id(id);
+        if (l == nullptr || value.empty()) return absl::OkStatus();
+        l->entry.labels.emplace_back(pool_.Acquire(name), pool_.Acquire(value));
         return absl::OkStatus();
       }));
-  for (const auto& [id, parent_id] : parent_ids) {
-    auto parent = by_id.find(parent_id);
-    if (parent == by_id.end()) {
+  for (Loaded& l : loaded) {
+    if (l.parent_id == 0) continue;
+    const Loaded* parent = by_id(l.parent_id);
+    if (parent == nullptr) {
       // As the former join read it: shown as a base snapshot.
-      LOG(WARNING) << "metadata database: parent id " << parent_id
-                   << " of snapshot " << by_id[id].first << " has no record";
+      LOG(WARNING) << "metadata database: parent id " << l.parent_id
+                   << " of snapshot " << l.key << " has no record";
       continue;
     }
-    by_id[id].second.parent = pool_.Acquire(parent->second.first);
+    l.entry.parent = pool_.Acquire(parent->key);
   }
-  for (auto& [id, kv] : by_id) {
-    auto& labels = kv.second.labels;
+  std::sort(loaded.begin(), loaded.end(),
+            [](const Loaded& a, const Loaded& b) { return a.key < b.key; });
+  for (Loaded& l : loaded) {
+    auto& labels = l.entry.labels;
     std::sort(labels.begin(), labels.end(),
               [](const auto& a, const auto& b) { return *a.first < *b.first; });
     labels.shrink_to_fit();
-    by_key_.emplace(std::move(kv.first), std::move(kv.second));
+    by_key_.emplace_hint(by_key_.end(), std::move(l.key), std::move(l.entry));
   }
   return absl::OkStatus();
 }

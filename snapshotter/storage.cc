@@ -305,12 +305,12 @@ absl::Status WalkRecords(
 absl::Status ScanRecords(
     Transaction& tx,
     const std::function<absl::Status(InfoRecord&, int64_t parent_id)>& record,
-    const std::function<absl::Status(int64_t id, const std::string& name,
-                                     const std::string& value)>& label) {
+    const std::function<absl::Status(int64_t id, absl::string_view name,
+                                     absl::string_view value)>& label) {
   ASSIGN_OR_RETURN(
       Statement st,
       tx.Prepare("SELECT id, key, kind, created_ns, updated_ns, size, inodes, "
-                 "IFNULL(parent_id, 0) FROM snapshots"));
+                 "IFNULL(parent_id, 0) FROM snapshots ORDER BY id"));
   while (true) {
     ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) break;
@@ -322,8 +322,8 @@ absl::Status ScanRecords(
   while (true) {
     ASSIGN_OR_RETURN(bool row, lst.Step());
     if (!row) break;
-    RETURN_IF_ERROR(label(lst.ColumnInt64(0), lst.ColumnText(1),
-                          lst.ColumnText(2)));
+    RETURN_IF_ERROR(label(lst.ColumnInt64(0), lst.ColumnView(1),
+                          lst.ColumnView(2)));
   }
   return absl::OkStatus();
 }

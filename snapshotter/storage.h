@@ -63,12 +63,13 @@ absl::Status WalkRecords(Transaction& tx,
 // The whole table in two statements, without joins or label maps:
 // `record` for every record with its parent's id (0 for none; labels and
 // info.parent empty), then `label` for every label of every record (by
-// id); stops at the first error.
+// id; name and value valid during the call only); records come in id
+// order; stops at the first error.
 absl::Status ScanRecords(
     Transaction& tx,
     const std::function<absl::Status(InfoRecord&, int64_t parent_id)>& record,
-    const std::function<absl::Status(int64_t id, const std::string& name,
-                                     const std::string& value)>& label);
+    const std::function<absl::Status(int64_t id, absl::string_view name,
+                                     absl::string_view value)>& label);
 
 // Calls fn for every snapshot, in key order; stops at the first error.
 absl::Status WalkInfo(Transaction& tx,
