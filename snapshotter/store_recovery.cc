@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <future>
 #include <map>
 #include <optional>
 #include <set>
@@ -280,10 +281,14 @@ bool IsRefusal(const absl::Status& status) {
 }
 
 absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
-  ASSIGN_OR_RETURN(SnapshotDirs::Listing listing, dirs.List());
+  // Both only read: the directory scan runs beside the database survey
+  // (whose quick_check reads every page).
+  std::future<absl::StatusOr<SnapshotDirs::Listing>> listed =
+      std::async(std::launch::async, [&dirs] { return dirs.List(); });
+  DbSurvey db = SurveyDatabase(dirs.MetadataPath());
+  ASSIGN_OR_RETURN(SnapshotDirs::Listing listing, listed.get());
   auto marker = ReadMarker(dirs.StoreIdPath());
   if (!marker.ok()) return Refuse(dirs, marker.status().message());
-  DbSurvey db = SurveyDatabase(dirs.MetadataPath());
   std::string db_path = dirs.MetadataPath();
   OpenedStore opened;
   std::string store_id = db.store_id;

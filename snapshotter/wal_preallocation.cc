@@ -34,7 +34,12 @@ absl::Status PreallocateWal(const std::string& db_path, int64_t size) {
     at += n;
     wrote = true;
   }
-  if (err == 0 && wrote && fsync(fd) != 0) err = errno;
+  // Not waited for: zeros a crash loses only make the WAL shorter. The
+  // writeback starts now; the first commit's flush finds it done or waits
+  // for its rest.
+  if (err == 0 && wrote) {
+    (void)sync_file_range(fd, 0, size, SYNC_FILE_RANGE_WRITE);
+  }
   close(fd);
   if (err == 0 && created) {
     std::string dir = db_path.substr(0, db_path.rfind('/') + 1);

@@ -10,9 +10,11 @@
 namespace snapshotter {
 
 // Writes (not fallocates: unwritten extents are converted by a metadata
-// change) zeros at the end of `db_path`-wal up to `size`, made durable with the
-// WAL's directory entry. A WAL that never grows past them needs no file
-// system metadata commit at a transaction's fdatasync: one data flush.
+// change) zeros at the end of `db_path`-wal up to `size`, and makes a new
+// WAL's directory entry durable. A WAL that never grows past them needs no
+// file system metadata commit at a transaction's fdatasync after the first:
+// one data flush. The zeros themselves are only written back, not waited
+// for (a restart serves without flushing 5 MiB first).
 // Zeros are never a valid frame, so SQLite's recovery stops where they begin.
 absl::Status PreallocateWal(const std::string& db_path, int64_t size);
 
