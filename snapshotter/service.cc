@@ -36,6 +36,9 @@ void ToProtoTime(absl::Time t, google::protobuf::Timestamp* out) {
   out->set_nanos(static_cast<int32_t>(ts.tv_nsec));
 }
 
+// Infos a List reads from the index at a time.
+constexpr size_t kListBatch = 256;
+
 // About the serialized size of `info` (a List message is cut by it).
 size_t EstimatedBytes(const Info& info) {
   constexpr size_t kFixed = 48;     // kind, timestamps, tags and lengths
@@ -187,21 +190,37 @@ void SnapshotsService::RequestCalls() {
   new service_calls::ListCall(this, &list_, cq);
 }
 
-absl::Status SnapshotsService::CollectList(
-    const snapshots_v1::ListSnapshotsRequest& req,
-    std::vector<snapshots_v1::ListSnapshotsResponse>* messages) {
+absl::StatusOr<service_calls::ListCall::Pager> SnapshotsService::StartList(
+    const snapshots_v1::ListSnapshotsRequest& req) {
   std::vector<std::string> filters(req.filters().begin(), req.filters().end());
   ASSIGN_OR_RETURN(SnapshotFilter filter, SnapshotFilter::Parse(filters));
-  size_t bytes = 0;
-  return snapshotter_->Walk(filter, [&](const Info& info) {
-    if (messages->empty() || bytes >= options_.list_message_bytes) {
-      messages->emplace_back();
-      bytes = 0;
+  // Read from the index in batches after the last key sent: a snapshot
+  // created or removed meanwhile may or may not be listed, as with Walk.
+  struct Cursor {
+    SnapshotFilter filter;
+    std::vector<Info> batch;
+    size_t next = 0;
+    bool last_batch = false;
+  };
+  auto cursor = std::make_shared<Cursor>(Cursor{std::move(filter)});
+  return [this, cursor](snapshots_v1::ListSnapshotsResponse* out)
+             -> absl::StatusOr<bool> {
+    Cursor& c = *cursor;
+    for (size_t bytes = 0; bytes < options_.list_message_bytes;) {
+      if (c.next == c.batch.size()) {
+        if (c.last_batch) return false;
+        std::string after = c.batch.empty() ? "" : c.batch.back().name;
+        c.batch = snapshotter_->Select(c.filter, after, kListBatch);
+        c.next = 0;
+        c.last_batch = c.batch.size() < kListBatch;
+        continue;
+      }
+      const Info& info = c.batch[c.next++];
+      ToProtoInfo(info, out->add_info());
+      bytes += EstimatedBytes(info);
     }
-    ToProtoInfo(info, messages->back().add_info());
-    bytes += EstimatedBytes(info);
-    return absl::OkStatus();
-  });
+    return !(c.last_batch && c.next == c.batch.size());
+  };
 }
 
 void SnapshotsService::DefineMethods() {
@@ -314,9 +333,8 @@ void SnapshotsService::DefineMethods() {
                     removed.status());
                 return removed.status();
               }};
-  list_ = [this](const snapshots_v1::ListSnapshotsRequest& req,
-                 std::vector<snapshots_v1::ListSnapshotsResponse>* messages) {
-    return CollectList(req, messages);
+  list_ = [this](const snapshots_v1::ListSnapshotsRequest& req) {
+    return StartList(req);
   };
 }
 

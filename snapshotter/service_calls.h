@@ -13,6 +13,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "containerd/services/snapshots/v1/snapshots.grpc.pb.h"
 
@@ -134,12 +135,17 @@ class UnaryCall final : public Tag {
 // status.
 class ListCall final : public Tag {
  public:
-  using Collect = std::function<absl::Status(
-      const snapshots_v1::ListSnapshotsRequest&,
-      std::vector<snapshots_v1::ListSnapshotsResponse>*)>;
+  // One call's reply messages, made one at a time as the previous one is
+  // sent (the client reads one while the next is made): fills `out`, true
+  // while more may follow.
+  using Pager = std::function<absl::StatusOr<bool>(
+      snapshots_v1::ListSnapshotsResponse* out)>;
+  // The pager of a request (errors: a bad filter).
+  using Start =
+      std::function<absl::StatusOr<Pager>(const snapshots_v1::ListSnapshotsRequest&)>;
 
-  ListCall(Host* host, const Collect* collect, grpc::ServerCompletionQueue* cq)
-      : host_(host), collect_(collect), cq_(cq), writer_(&ctx_) {
+  ListCall(Host* host, const Start* start, grpc::ServerCompletionQueue* cq)
+      : host_(host), start_pager_(start), cq_(cq), writer_(&ctx_) {
     host_->async_service()->RequestList(&ctx_, &req_, &writer_, cq_, cq_,
                                         this);
   }
@@ -151,11 +157,13 @@ class ListCall final : public Tag {
           delete this;
           return;
         }
-        new ListCall(host_, collect_, cq_);
+        new ListCall(host_, start_pager_, cq_);
         start_ = absl::Now();
         state_ = State::kWriting;
-        if (absl::Status s = (*collect_)(req_, &messages_); !s.ok()) {
-          return Close(s);
+        if (absl::StatusOr<Pager> pager = (*start_pager_)(req_); pager.ok()) {
+          pager_ = *std::move(pager);
+        } else {
+          return Close(pager.status());
         }
         return Next();
       case State::kWriting:
@@ -170,16 +178,19 @@ class ListCall final : public Tag {
  private:
   enum class State { kWaiting, kWriting, kClosing };
 
+  // Writes serialize the message at once: one is reused.
   void Next() {
-    if (next_ + 1 < messages_.size()) {
-      writer_.Write(messages_[next_++], this);
+    message_.Clear();
+    absl::StatusOr<bool> more = pager_(&message_);
+    if (!more.ok()) return Close(more.status());
+    if (*more) {
+      writer_.Write(message_, this);
       return;
     }
     state_ = State::kClosing;
     grpc::Status ok = host_->Finish("List", start_, absl::OkStatus());
-    if (next_ < messages_.size()) {
-      writer_.WriteAndFinish(messages_[next_++], grpc::WriteOptions(), ok,
-                             this);
+    if (message_.info_size() > 0) {
+      writer_.WriteAndFinish(message_, grpc::WriteOptions(), ok, this);
     } else {
       writer_.Finish(ok, this);
     }
@@ -191,14 +202,14 @@ class ListCall final : public Tag {
   }
 
   Host* const host_;
-  const Collect* const collect_;
+  const Start* const start_pager_;
   grpc::ServerCompletionQueue* const cq_;
   grpc::ServerContext ctx_;
   snapshots_v1::ListSnapshotsRequest req_;
   grpc::ServerAsyncWriter<snapshots_v1::ListSnapshotsResponse> writer_;
   State state_ = State::kWaiting;
-  std::vector<snapshots_v1::ListSnapshotsResponse> messages_;
-  size_t next_ = 0;
+  Pager pager_;
+  snapshots_v1::ListSnapshotsResponse message_;
   absl::Time start_;
 };
 

@@ -394,12 +394,18 @@ absl::Status Snapshotter::Walk(
   constexpr size_t kBatch = 256;
   std::string after;
   while (true) {
-    std::vector<Info> batch = index_.Select(
-        [&](const Info& info) { return filter.Matches(info); }, after, kBatch);
+    std::vector<Info> batch = Select(filter, after, kBatch);
     for (const Info& info : batch) RETURN_IF_ERROR(fn(info));
     if (batch.size() < kBatch) return absl::OkStatus();
     after = batch.back().name;
   }
+}
+
+std::vector<Info> Snapshotter::Select(const SnapshotFilter& filter,
+                                      absl::string_view after,
+                                      size_t limit) const {
+  return index_.Select([&](const Info& info) { return filter.Matches(info); },
+                       after, limit);
 }
 
 absl::StatusOr<Usage> Snapshotter::GetUsage(absl::string_view key) {

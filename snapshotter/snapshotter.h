@@ -66,6 +66,10 @@ class Snapshotter {
                               const std::vector<std::string>& fieldpaths);
   absl::Status Walk(const SnapshotFilter& filter,
                     const std::function<absl::Status(const Info&)>& fn);
+  // The Infos matching `filter` with keys after `after` ("": from the
+  // first), in key order, at most `limit` of them (a page of a Walk).
+  std::vector<Info> Select(const SnapshotFilter& filter,
+                           absl::string_view after, size_t limit) const;
   absl::StatusOr<Usage> GetUsage(absl::string_view key);
   // True with remote-layer hooks: Mounts then refreshes their source (may
   // stat and re-read a file), so it is no pure in-memory read.
