@@ -82,6 +82,21 @@ absl::Status SnapshotIndex::Load(Transaction& tx) {
   return absl::OkStatus();
 }
 
+void SnapshotIndex::Swap(SnapshotIndex& other) {
+  // Only while the daemon opens: nothing else holds either lock.
+  absl::MutexLock lock(&mu_);
+  absl::MutexLock other_lock(&other.mu_);
+  pool_.Swap(other.pool_);
+  by_key_.swap(other.by_key_);
+}
+
+std::set<int64_t> SnapshotIndex::Ids() const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::set<int64_t> ids;
+  for (const auto& [key, e] : by_key_) ids.insert(e.id);
+  return ids;
+}
+
 void SnapshotIndex::ReleaseStrings(Entry& e) {
   if (e.parent != nullptr) pool_.Release(e.parent);
   e.parent = nullptr;

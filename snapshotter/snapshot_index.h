@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,10 @@ class SnapshotIndex {
  public:
   // Replaces the contents with every record of the database.
   absl::Status Load(Transaction& tx);
+  // Exchanges the contents with `other` (an index loaded elsewhere).
+  void Swap(SnapshotIndex& other);
+  // The ids of every record held.
+  std::set<int64_t> Ids() const;
 
   // NotFound naming the key when absent.
   absl::StatusOr<IndexedSnapshot> Get(absl::string_view key) const;

@@ -7,6 +7,8 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <future>
+
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -77,7 +79,21 @@ absl::StatusOr<std::unique_ptr<Snapshotter>> Snapshotter::Open(
   // Before touching anything: a second daemon on this root would delete
   // the first one's creations in progress.
   ASSIGN_OR_RETURN(int lock_fd, dirs.LockRoot());
+  // The index reads the records on a connection of its own while OpenStore
+  // checks the database and the directories: neither writes a record, so
+  // it is what the open store holds (kept when its ids are the ones
+  // OpenStore read and nothing was migrated; else read again).
+  SnapshotIndex preloaded;
+  std::future<absl::Status> preload =
+      std::async(std::launch::async, [&preloaded, &dirs]() -> absl::Status {
+        ASSIGN_OR_RETURN(std::unique_ptr<MetaStore> reader,
+                         MetaStore::Open(dirs.MetadataPath(),
+                                         MetaStore::Mode::kReadOnly));
+        return reader->View(
+            [&](Transaction& tx) { return preloaded.Load(tx); });
+      });
   auto opened = OpenStore(dirs);
+  absl::Status preload_status = preload.get();
   if (!opened.ok()) {
     close(lock_fd);
     return opened.status();
@@ -85,8 +101,13 @@ absl::StatusOr<std::unique_ptr<Snapshotter>> Snapshotter::Open(
   std::unique_ptr<Snapshotter> sn(
       new Snapshotter(std::move(options), std::move(opened->store), lock_fd));
   RETURN_IF_ERROR(sn->SweepLeftovers(*opened));
-  RETURN_IF_ERROR(sn->store_->View(
-      [&](Transaction& tx) { return sn->index_.Load(tx); }));
+  if (preload_status.ok() && !opened->migrated_from_v1 &&
+      preloaded.Ids() == opened->records) {
+    sn->index_.Swap(preloaded);
+  } else {
+    RETURN_IF_ERROR(sn->store_->View(
+        [&](Transaction& tx) { return sn->index_.Load(tx); }));
+  }
   // Reads are served from the index from now on: the pages the load read
   // and the heap its temporaries used go back.
   sn->store_->ReleaseMemory();

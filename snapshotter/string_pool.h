@@ -26,6 +26,8 @@ class StringPool {
   void Release(const std::string* s);
   // Distinct strings held.
   size_t size() const { return refs_.size(); }
+  // Exchanges the contents (the strings stay where they are).
+  void Swap(StringPool& other) { refs_.swap(other.refs_); }
 
  private:
   // Node-based: the strings do not move when the table grows.
