@@ -3,10 +3,12 @@
 # Debian's abseil, protobuf, gRPC (with upb, c-ares, address_sorting,
 # OpenSSL), RE2 and SQLite, linked from their static archives (the -dev
 # packages ship them). Each of these shared libraries is built with
-# BIND_NOW, so the dynamic loader resolves every one of their symbols at
-# start: about 13 ms of the daemon's start and 5 MB of its memory on the
-# 2-core CI machine (docs/benchmarks.md, "Static linking"). One group, so
-# the archives' order does not matter; only the members used are linked.
+# BIND_NOW, so the dynamic loader resolved every one of their symbols at
+# each start, most of the daemon's start before main (docs/benchmarks.md,
+# "Session 4"). One group, so the archives' order does not matter; only the
+# members used are linked. A new abseil library the code needs goes here
+# too (else it links shared beside the static ones; tests/deploy/bundle.sh
+# fails then).
 _STATIC_ARCHIVES = [
     "grpc++",
     "grpc",

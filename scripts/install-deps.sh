@@ -9,7 +9,7 @@ readonly BUILD_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libre2-dev libtomlplusplus-dev libgoogle-glog-dev
   googletest libgtest-dev libgmock-dev
-  libsqlite3-dev libssl-dev nlohmann-json3-dev libsystemd-dev zlib1g-dev
+  libsqlite3-dev libssl-dev libc-ares-dev nlohmann-json3-dev libsystemd-dev zlib1g-dev
   prometheus-cpp-dev
 )
 readonly TEST_PACKAGES=(

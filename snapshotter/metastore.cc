@@ -2,6 +2,7 @@
 #include "snapshotter/metastore.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
@@ -210,6 +211,16 @@ absl::StatusOr<std::unique_ptr<MetaStore>> MetaStore::Open(
   } else {
     flags |= SQLITE_OPEN_READWRITE;
     if (mode == Mode::kCreate) flags |= SQLITE_OPEN_CREATE;
+  }
+  if (mode == Mode::kReadOnly) {
+    // SQLite deletes the -wal beside a database of 0 pages, even for a
+    // read-only connection: a reader must not get that far.
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0 || st.st_size == 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot open metadata database ", path,
+          " for reading: missing or empty"));
+    }
   }
   std::string name = path;
   if (mode == Mode::kReadOnly && access((path + "-wal").c_str(), F_OK) != 0) {

@@ -1,7 +1,8 @@
 // The snapshotter's metadata database: one SQLite file, opened in WAL mode
 // with synchronous=FULL so every committed transaction is on disk before the
-// RPC returns; the WAL is preallocated (kWalBytes) so that fsync is a data
-// flush, with no filesystem metadata commit. All access goes through Update()/View(), the transaction
+// RPC returns; the WAL is preallocated (kWalBytes) so that, after the
+// first commit, its fsync is a data flush with no filesystem metadata
+// commit. All access goes through Update()/View(), the transaction
 // helper; callers never see the raw connection.
 #ifndef SNAPSHOTTER_METASTORE_H_
 #define SNAPSHOTTER_METASTORE_H_

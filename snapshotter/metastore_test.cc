@@ -240,6 +240,21 @@ TEST(MetaStoreTest, ExistingModeDoesNotCreate) {
   EXPECT_NE(access(path.c_str(), F_OK), 0);
 }
 
+// SQLite would delete the -wal beside an empty database file: a reader
+// refuses such a file before SQLite sees it.
+TEST(MetaStoreTest, ReaderOfEmptyFileLeavesTheWal) {
+  std::string path = TempDbPath("empty-with-wal");
+  FILE* db = fopen(path.c_str(), "w");
+  ASSERT_NE(db, nullptr);
+  fclose(db);
+  FILE* wal = fopen((path + "-wal").c_str(), "w");
+  ASSERT_NE(wal, nullptr);
+  fputs("frames a recovery may still need", wal);
+  fclose(wal);
+  EXPECT_FALSE(MetaStore::Open(path, MetaStore::Mode::kReadOnly).ok());
+  EXPECT_EQ(access((path + "-wal").c_str(), F_OK), 0);
+}
+
 TEST(MetaStoreTest, RefusesGarbageFile) {
   std::string path = TempDbPath("garbage");
   FILE* f = fopen(path.c_str(), "w");

@@ -206,7 +206,9 @@ absl::StatusOr<service_calls::ListCall::Pager> SnapshotsService::StartList(
   return [this, cursor](snapshots_v1::ListSnapshotsResponse* out)
              -> absl::StatusOr<bool> {
     Cursor& c = *cursor;
-    for (size_t bytes = 0; bytes < options_.list_message_bytes;) {
+    // At least one Info per message, whatever the size limit.
+    for (size_t bytes = 0; bytes < options_.list_message_bytes ||
+                           out->info_size() == 0;) {
       if (c.next == c.batch.size()) {
         if (c.last_batch) return false;
         std::string after = c.batch.empty() ? "" : c.batch.back().name;

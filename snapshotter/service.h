@@ -46,10 +46,9 @@ class SnapshotsService final : private service_calls::Host {
     // Mutations that may wait for one of those beyond them.
     int max_queued_writes = 256;
     // A List reply message is cut once its Infos reach about this many
-    // bytes serialized (clients accept 4 MiB by default). Small enough that
-    // the client decodes one while the next is made: a Walk of 10,000
-    // CRI-labelled snapshots took 112 ms in 1 MiB messages, 78 ms in 64 KiB
-    // ones (docs/benchmarks.md).
+    // bytes serialized (clients accept 4 MiB by default); small, so that
+    // the client decodes one while the next is made (docs/benchmarks.md,
+    // "Session 4").
     size_t list_message_bytes = 64 * 1024;
   };
 
@@ -107,7 +106,7 @@ class SnapshotsService final : private service_calls::Host {
         snapshots_v1::UpdateSnapshotResponse> update_;
   Unary<snapshots_v1::UsageRequest, snapshots_v1::UsageResponse> usage_;
   Unary<snapshots_v1::CleanupRequest, google::protobuf::Empty> cleanup_;
-  service_calls::ListCall::Start list_;
+  service_calls::ListCall::OpenPager list_;
 };
 
 }  // namespace snapshotter

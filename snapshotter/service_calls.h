@@ -8,7 +8,6 @@
 
 #include <atomic>
 #include <functional>
-#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -129,23 +128,23 @@ class UnaryCall final : public Tag {
   absl::Time start_;
 };
 
-// One List call: its reply messages are collected when it arrives, then
-// written one after the other as the client takes them (a client that
+// One List call: each reply message is made when the previous one has been
+// sent, so the client reads one while the next is made (a client that
 // stops reading holds only its own call); the last goes out with the
 // status.
 class ListCall final : public Tag {
  public:
-  // One call's reply messages, made one at a time as the previous one is
-  // sent (the client reads one while the next is made): fills `out`, true
-  // while more may follow.
+  // Makes one call's next reply message into `out`: true while more may
+  // follow; on false `out` holds the last Infos (perhaps none).
   using Pager = std::function<absl::StatusOr<bool>(
       snapshots_v1::ListSnapshotsResponse* out)>;
   // The pager of a request (errors: a bad filter).
-  using Start =
-      std::function<absl::StatusOr<Pager>(const snapshots_v1::ListSnapshotsRequest&)>;
+  using OpenPager = std::function<absl::StatusOr<Pager>(
+      const snapshots_v1::ListSnapshotsRequest&)>;
 
-  ListCall(Host* host, const Start* start, grpc::ServerCompletionQueue* cq)
-      : host_(host), start_pager_(start), cq_(cq), writer_(&ctx_) {
+  ListCall(Host* host, const OpenPager* open_pager,
+           grpc::ServerCompletionQueue* cq)
+      : host_(host), open_pager_(open_pager), cq_(cq), writer_(&ctx_) {
     host_->async_service()->RequestList(&ctx_, &req_, &writer_, cq_, cq_,
                                         this);
   }
@@ -157,10 +156,10 @@ class ListCall final : public Tag {
           delete this;
           return;
         }
-        new ListCall(host_, start_pager_, cq_);
+        new ListCall(host_, open_pager_, cq_);
         start_ = absl::Now();
         state_ = State::kWriting;
-        if (absl::StatusOr<Pager> pager = (*start_pager_)(req_); pager.ok()) {
+        if (absl::StatusOr<Pager> pager = (*open_pager_)(req_); pager.ok()) {
           pager_ = *std::move(pager);
         } else {
           return Close(pager.status());
@@ -202,7 +201,7 @@ class ListCall final : public Tag {
   }
 
   Host* const host_;
-  const Start* const start_pager_;
+  const OpenPager* const open_pager_;
   grpc::ServerCompletionQueue* const cq_;
   grpc::ServerContext ctx_;
   snapshots_v1::ListSnapshotsRequest req_;

@@ -229,6 +229,37 @@ TEST_F(ServiceTest, ListPacksMessagesBySize) {
   for (size_t b : bytes) EXPECT_LT(b, 64u * 1024 + 20000);
 }
 
+// The pages of a List at their edges: exactly one index batch of matches
+// (256), a filter matching nothing, and a size limit of 0 (one Info per
+// message).
+TEST_F(ServiceTest, ListPagesAtTheirEdges) {
+  SnapshotsService::Options options;
+  options.list_message_bytes = 0;
+  Start(options, RemoveAll);
+  for (int i = 0; i < 256; ++i) {
+    ASSERT_TRUE(Prepare("k-" + std::to_string(1000 + i), "").ok());
+  }
+  std::vector<size_t> bytes;
+  std::vector<std::string> names = List({}, &bytes);
+  EXPECT_TRUE(last_list_status_.ok());
+  ASSERT_EQ(names.size(), 256u);
+  EXPECT_EQ(names.front(), "k-1000");
+  EXPECT_EQ(names.back(), "k-1255");
+  EXPECT_EQ(bytes.size(), 256u);
+  EXPECT_TRUE(List({"name==nothing"}).empty());
+  EXPECT_TRUE(last_list_status_.ok());
+
+  options.list_message_bytes = 1 << 20;
+  Start(options, RemoveAll);
+  for (int i = 0; i < 256; ++i) {
+    ASSERT_TRUE(Prepare("k-" + std::to_string(1000 + i), "").ok());
+  }
+  bytes.clear();
+  EXPECT_EQ(List({}, &bytes).size(), 256u);
+  EXPECT_TRUE(last_list_status_.ok());
+  EXPECT_EQ(bytes.size(), 1u);
+}
+
 // A mutation stuck on the disk (here: deleting a removed snapshot's
 // directory) holds a write thread, never the thread that answers reads;
 // once every write thread is busy and the queue is full, a mutation is

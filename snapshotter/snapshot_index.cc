@@ -45,6 +45,11 @@ absl::Status SnapshotIndex::Load(Transaction& tx) {
   RETURN_IF_ERROR(ScanRecords(
       tx,
       [&](InfoRecord& r, int64_t parent_id) {
+        if (!loaded.empty() && r.id <= loaded.back().entry.id) {
+          return absl::DataLossError(absl::StrCat(
+              "metadata database: record ids out of order (", r.id,
+              " after ", loaded.back().entry.id, ")"));
+        }
         Loaded& l = loaded.emplace_back();
         l.entry.id = r.id;
         Assign(l.entry, r.info);
@@ -84,6 +89,7 @@ absl::Status SnapshotIndex::Load(Transaction& tx) {
 
 void SnapshotIndex::Swap(SnapshotIndex& other) {
   // Only while the daemon opens: nothing else holds either lock.
+  if (&other == this) return;
   absl::MutexLock lock(&mu_);
   absl::MutexLock other_lock(&other.mu_);
   pool_.Swap(other.pool_);

@@ -8,10 +8,12 @@
 #include <unistd.h>
 
 #include <future>
+#include <memory>
 
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/async_or_deferred.h"
 #include "base/status_macros.h"
 #include "glog/logging.h"
 #include "snapshotter/call_check.h"
@@ -51,6 +53,14 @@ absl::StatusOr<std::vector<Info>> ParentInfosInTx(Transaction& tx,
   return parents;
 }
 
+// Every record of the database at `db_path` into `index`, on a read-only
+// connection of its own.
+absl::Status PreloadIndex(const std::string& db_path, SnapshotIndex& index) {
+  ASSIGN_OR_RETURN(std::unique_ptr<MetaStore> reader,
+                   MetaStore::Open(db_path, MetaStore::Mode::kReadOnly));
+  return reader->View([&](Transaction& tx) { return index.Load(tx); });
+}
+
 }  // namespace
 
 Snapshotter::Snapshotter(Options options, std::unique_ptr<MetaStore> store,
@@ -79,19 +89,12 @@ absl::StatusOr<std::unique_ptr<Snapshotter>> Snapshotter::Open(
   // Before touching anything: a second daemon on this root would delete
   // the first one's creations in progress.
   ASSIGN_OR_RETURN(int lock_fd, dirs.LockRoot());
-  // The index reads the records on a connection of its own while OpenStore
-  // checks the database and the directories: neither writes a record, so
-  // it is what the open store holds (kept when its ids are the ones
-  // OpenStore read and nothing was migrated; else read again).
-  SnapshotIndex preloaded;
-  std::future<absl::Status> preload =
-      std::async(std::launch::async, [&preloaded, &dirs]() -> absl::Status {
-        ASSIGN_OR_RETURN(std::unique_ptr<MetaStore> reader,
-                         MetaStore::Open(dirs.MetadataPath(),
-                                         MetaStore::Mode::kReadOnly));
-        return reader->View(
-            [&](Transaction& tx) { return preloaded.Load(tx); });
-      });
+  // The index reads the records while OpenStore checks the database and
+  // the directories (OpenStore and SweepLeftovers write no snapshot or
+  // label row, store_recovery.h).
+  auto preloaded = std::make_unique<SnapshotIndex>();
+  std::future<absl::Status> preload = base::AsyncOrDeferred(
+      [&] { return PreloadIndex(dirs.MetadataPath(), *preloaded); });
   auto opened = OpenStore(dirs);
   absl::Status preload_status = preload.get();
   if (!opened.ok()) {
@@ -101,10 +104,16 @@ absl::StatusOr<std::unique_ptr<Snapshotter>> Snapshotter::Open(
   std::unique_ptr<Snapshotter> sn(
       new Snapshotter(std::move(options), std::move(opened->store), lock_fd));
   RETURN_IF_ERROR(sn->SweepLeftovers(*opened));
+  // Kept when it holds the records OpenStore read and nothing was migrated.
   if (preload_status.ok() && !opened->migrated_from_v1 &&
-      preloaded.Ids() == opened->records) {
-    sn->index_.Swap(preloaded);
+      preloaded->Ids() == opened->records) {
+    sn->index_.Swap(*preloaded);
+    preloaded.reset();
   } else {
+    LOG(INFO) << "reading the index again: the one read beside the checks "
+              << (preload_status.ok() ? "differs from the open store"
+                                      : preload_status.ToString());
+    preloaded.reset();
     RETURN_IF_ERROR(sn->store_->View(
         [&](Transaction& tx) { return sn->index_.Load(tx); }));
   }

@@ -121,7 +121,8 @@ class Snapshotter {
   absl::Status CreateRemoteLayer(absl::string_view parent,
                                  const RemoteLayer& layer);
   // Open's part of the recovery (store_recovery.h), then Sweep over what
-  // OpenStore read (no second listing or read of the ids).
+  // OpenStore read (no second listing or read of the ids). Writes the
+  // removals journal only, never a snapshots or labels row.
   absl::Status SweepLeftovers(const OpenedStore& opened);
   // Under the store's lock: journalled directories to trash, unowned
   // entries to quarantine, journal rows of gone directories dropped.

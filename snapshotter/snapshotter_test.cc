@@ -10,10 +10,16 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "gmock/gmock.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "snapshotter/filters.h"
+#include "snapshotter/metastore.h"
+#include "snapshotter/snapshot_index.h"
 #include "snapshotter/store_recovery.h"
 
 namespace snapshotter {
@@ -287,6 +293,59 @@ TEST_F(SnapshotterTest, LostDatabaseIsRefusedAndNothingDeleted) {
   EXPECT_TRUE(IsRefusal(sn.status())) << sn.status();
   EXPECT_EQ(access((root_ + "/snapshots/1/fs").c_str(), F_OK), 0);
   EXPECT_NE(access((root_ + "/metadata.db").c_str(), F_OK), 0);
+}
+
+// SQLite deletes the -wal beside an empty database even for a reader: the
+// index read at start must not open one (the refusal changes nothing).
+TEST_F(SnapshotterTest, EmptyDatabaseWithWalIsRefusedAndTheWalKept) {
+  ASSERT_TRUE(sn_->Prepare("a", "", {}).ok());
+  ASSERT_TRUE(sn_->Commit("c", "a", {}).ok());
+  sn_.reset();
+  std::string db = root_ + "/metadata.db";
+  ASSERT_EQ(truncate(db.c_str(), 0), 0);
+  std::ofstream(db + "-wal") << "frames a recovery may still need";
+  auto sn = Snapshotter::Open(opts_);
+  ASSERT_FALSE(sn.ok());
+  EXPECT_TRUE(IsRefusal(sn.status())) << sn.status();
+  EXPECT_EQ(access((db + "-wal").c_str(), F_OK), 0);
+  EXPECT_EQ(access((root_ + "/snapshots/1/fs").c_str(), F_OK), 0);
+}
+
+// The index read beside the start's checks is the database's: every field
+// of every snapshot equals a fresh read after the open.
+TEST_F(SnapshotterTest, IndexReadAtOpenEqualsTheDatabase) {
+  ASSERT_TRUE(sn_->Prepare("a", "", {{"x", "1"}}).ok());
+  ASSERT_TRUE(sn_->Commit("base", "a", {{"y", "2"}, {"z", "3"}}).ok());
+  ASSERT_TRUE(sn_->Prepare("b", "base", {{"x", "1"}}).ok());
+  ASSERT_TRUE(sn_->Commit("top", "b", {}).ok());
+  ASSERT_TRUE(sn_->Prepare("active", "top", {{"w", "4"}}).ok());
+  ASSERT_TRUE(sn_->View("view", "base", {}).ok());
+  Open();
+  auto describe = [](const std::vector<Info>& infos) {
+    std::vector<std::string> out;
+    for (const Info& i : infos) {
+      std::string d = absl::StrCat(i.name, "|", i.parent, "|",
+                                   static_cast<int>(i.kind), "|",
+                                   absl::ToUnixNanos(i.created), "|",
+                                   absl::ToUnixNanos(i.updated));
+      for (const auto& [k, v] : i.labels) absl::StrAppend(&d, "|", k, "=", v);
+      out.push_back(d);
+    }
+    return out;
+  };
+  auto all = SnapshotFilter::Parse({});
+  ASSERT_TRUE(all.ok());
+  std::vector<Info> held = sn_->Select(*all, "", 0);
+  SnapshotIndex fresh;
+  auto reader =
+      MetaStore::Open(root_ + "/metadata.db", MetaStore::Mode::kReadOnly);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  ASSERT_TRUE(
+      (*reader)->View([&](Transaction& tx) { return fresh.Load(tx); }).ok());
+  EXPECT_EQ(held.size(), 4u);
+  EXPECT_EQ(describe(held),
+            describe(fresh.Select([](const Info&) { return true; })));
+  EXPECT_EQ(fresh.Ids(), (std::set<int64_t>{1, 2, 3, 4}));
 }
 
 TEST_F(SnapshotterTest, PreviousReleaseRootIsMigrated) {

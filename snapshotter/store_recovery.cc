@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "base/async_or_deferred.h"
 #include "base/status_macros.h"
 #include "glog/logging.h"
 #include "snapshotter/group_commit.h"
@@ -284,7 +285,7 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
   // Both only read: the directory scan runs beside the database survey
   // (whose quick_check reads every page).
   std::future<absl::StatusOr<SnapshotDirs::Listing>> listed =
-      std::async(std::launch::async, [&dirs] { return dirs.List(); });
+      base::AsyncOrDeferred([&dirs] { return dirs.List(); });
   DbSurvey db = SurveyDatabase(dirs.MetadataPath());
   ASSIGN_OR_RETURN(SnapshotDirs::Listing listing, listed.get());
   auto marker = ReadMarker(dirs.StoreIdPath());

@@ -65,6 +65,8 @@ struct OpenedStore {
 // empty directories again. Refusals are
 // FailedPrecondition with IsRefusal() true and a message that says what was
 // found and how to recover. The root must be locked by the caller.
+// Writes no snapshots or labels row except in a schema-1 migration
+// (Snapshotter::Open reads the index beside it and relies on that).
 absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs);
 
 // Moves metadata.db (with -wal/-shm), store-id and the whole snapshots/
