@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 
@@ -61,6 +62,21 @@ class SnapshotterTest : public ::testing::Test {
   void SetUp() override {
     root_ = NewRoot();
     Open();
+  }
+  // With one committed snapshot (id 1), the daemon stopped and `damage`
+  // done to the database at `db`: the next open is refused and snapshot 1's
+  // directory stays.
+  void ExpectRefusedAfter(
+      const std::string& db,
+      const std::function<void(const std::string& db)>& damage) {
+    ASSERT_TRUE(sn_->Prepare("a", "", {}).ok());
+    ASSERT_TRUE(sn_->Commit("c", "a", {}).ok());
+    sn_.reset();
+    damage(db);
+    auto sn = Snapshotter::Open(opts_);
+    ASSERT_FALSE(sn.ok());
+    EXPECT_TRUE(IsRefusal(sn.status())) << sn.status();
+    EXPECT_EQ(access((root_ + "/snapshots/1/fs").c_str(), F_OK), 0);
   }
 
   std::string root_;
@@ -284,31 +300,22 @@ TEST_F(SnapshotterTest, UnrecordedDirectoryWithDataIsQuarantined) {
 }
 
 TEST_F(SnapshotterTest, LostDatabaseIsRefusedAndNothingDeleted) {
-  ASSERT_TRUE(sn_->Prepare("a", "", {}).ok());
-  ASSERT_TRUE(sn_->Commit("c", "a", {}).ok());
-  sn_.reset();
-  ASSERT_EQ(unlink((root_ + "/metadata.db").c_str()), 0);
-  auto sn = Snapshotter::Open(opts_);
-  ASSERT_FALSE(sn.ok());
-  EXPECT_TRUE(IsRefusal(sn.status())) << sn.status();
-  EXPECT_EQ(access((root_ + "/snapshots/1/fs").c_str(), F_OK), 0);
-  EXPECT_NE(access((root_ + "/metadata.db").c_str(), F_OK), 0);
+  std::string db = root_ + "/metadata.db";
+  ExpectRefusedAfter(db, [](const std::string& db) {
+    ASSERT_EQ(unlink(db.c_str()), 0);
+  });
+  EXPECT_NE(access(db.c_str(), F_OK), 0);
 }
 
 // SQLite deletes the -wal beside an empty database even for a reader: the
 // index read at start must not open one (the refusal changes nothing).
 TEST_F(SnapshotterTest, EmptyDatabaseWithWalIsRefusedAndTheWalKept) {
-  ASSERT_TRUE(sn_->Prepare("a", "", {}).ok());
-  ASSERT_TRUE(sn_->Commit("c", "a", {}).ok());
-  sn_.reset();
   std::string db = root_ + "/metadata.db";
-  ASSERT_EQ(truncate(db.c_str(), 0), 0);
-  std::ofstream(db + "-wal") << "frames a recovery may still need";
-  auto sn = Snapshotter::Open(opts_);
-  ASSERT_FALSE(sn.ok());
-  EXPECT_TRUE(IsRefusal(sn.status())) << sn.status();
+  ExpectRefusedAfter(db, [](const std::string& db) {
+    ASSERT_EQ(truncate(db.c_str(), 0), 0);
+    std::ofstream(db + "-wal") << "frames a recovery may still need";
+  });
   EXPECT_EQ(access((db + "-wal").c_str(), F_OK), 0);
-  EXPECT_EQ(access((root_ + "/snapshots/1/fs").c_str(), F_OK), 0);
 }
 
 // The index read beside the start's checks is the database's: every field
