@@ -150,6 +150,7 @@ void SnapshotsService::Stop() {
   if (stopped_ || cq_ == nullptr) return;
   stopped_ = true;
   pool_.reset();  // runs what is queued: those replies go to the queue
+  stopping_.store(true);
   cq_->Shutdown();
   for (std::thread& t : threads_) t.join();
   threads_.clear();

@@ -6,6 +6,7 @@
 #ifndef SNAPSHOTTER_SERVICE_H_
 #define SNAPSHOTTER_SERVICE_H_
 
+#include <atomic>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -72,6 +73,7 @@ class SnapshotsService final : private service_calls::Host {
   grpc::Status Finish(absl::string_view rpc, absl::Time start,
                       const absl::Status& status) override;
   absl::Status Refused(absl::string_view rpc) override;
+  bool Stopping() const override { return stopping_.load(); }
 
   // Asks for the first call of every method on the queue.
   void RequestCalls();
@@ -89,6 +91,7 @@ class SnapshotsService final : private service_calls::Host {
   std::unique_ptr<CallPool> pool_;
   std::vector<std::thread> threads_;
   bool stopped_ = false;
+  std::atomic<bool> stopping_{false};
 
   // The methods (names, handlers); the calls point to them.
   template <class Req, class Resp>

@@ -41,6 +41,9 @@ class Host {
                               const absl::Status& status) = 0;
   // The status of a call refused because the pool is full.
   virtual absl::Status Refused(absl::string_view rpc) = 0;
+  // True once the queue is being shut down: no call may start an operation
+  // on it then (gRPC aborts the process).
+  virtual bool Stopping() const = 0;
 };
 
 // How a unary call is served: answered inline (`offload` returns false:
@@ -166,7 +169,15 @@ class ListCall final : public Tag {
         }
         return Next();
       case State::kWriting:
-        if (!ok) return Close(absl::CancelledError("List: client went away"));
+        if (!ok || host_->Stopping()) {
+          // The stream is dead (its client went away, or the server shut
+          // down and cancelled it): nothing more can be sent, and no
+          // operation is pending on it.
+          host_->Finish("List", start_,
+                        absl::CancelledError("List: the stream was closed"));
+          delete this;
+          return;
+        }
         return Next();
       case State::kClosing:
         delete this;
