@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <functional>
+#include <thread>
 
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
@@ -274,8 +275,19 @@ TEST_F(ServiceTest, StuckMutationBlocksNoReadAndFullPoolRefuses) {
     release.WaitForNotification();
     return RemoveAll(path);
   });
-  ASSERT_TRUE(Prepare("doomed", "").ok());
-  ASSERT_TRUE(Prepare("kept", "").ok());
+  // The one write thread may still be returning from the previous call
+  // when the next arrives (its reply is sent first): setup retries that.
+  auto prepare_when_free = [&](const std::string& key) {
+    grpc::Status s = Prepare(key, "");
+    for (int i = 0; i < 200 && s.error_code() == grpc::RESOURCE_EXHAUSTED;
+         ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      s = Prepare(key, "");
+    }
+    return s;
+  };
+  ASSERT_TRUE(prepare_when_free("doomed").ok());
+  ASSERT_TRUE(prepare_when_free("kept").ok());
 
   std::unique_ptr<AsyncRemove> remove = StartStuckRemove("doomed", stuck);
 
