@@ -36,9 +36,6 @@ void ToProtoTime(absl::Time t, google::protobuf::Timestamp* out) {
   out->set_nanos(static_cast<int32_t>(ts.tv_nsec));
 }
 
-// Infos a List reads from the index at a time.
-constexpr size_t kListBatch = 256;
-
 // About the serialized size of `info` (a List message is cut by it).
 size_t EstimatedBytes(const Info& info) {
   constexpr size_t kFixed = 48;     // kind, timestamps, tags and lengths
@@ -213,9 +210,10 @@ absl::StatusOr<service_calls::ListCall::Pager> SnapshotsService::StartList(
       if (c.next == c.batch.size()) {
         if (c.last_batch) return false;
         std::string after = c.batch.empty() ? "" : c.batch.back().name;
-        c.batch = snapshotter_->Select(c.filter, after, kListBatch);
+        c.batch =
+            snapshotter_->Select(c.filter, after, Snapshotter::kWalkBatch);
         c.next = 0;
-        c.last_batch = c.batch.size() < kListBatch;
+        c.last_batch = c.batch.size() < Snapshotter::kWalkBatch;
         continue;
       }
       const Info& info = c.batch[c.next++];

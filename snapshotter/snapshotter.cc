@@ -9,7 +9,6 @@
 
 #include <future>
 #include <memory>
-
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -105,15 +104,14 @@ absl::StatusOr<std::unique_ptr<Snapshotter>> Snapshotter::Open(
       new Snapshotter(std::move(options), std::move(opened->store), lock_fd));
   RETURN_IF_ERROR(sn->SweepLeftovers(*opened));
   // Kept when it holds the records OpenStore read and nothing was migrated.
-  if (preload_status.ok() && !opened->migrated_from_v1 &&
-      preloaded->Ids() == opened->records) {
-    sn->index_.Swap(*preloaded);
-    preloaded.reset();
-  } else {
+  bool kept = preload_status.ok() && !opened->migrated_from_v1 &&
+              preloaded->Ids() == opened->records;
+  if (kept) sn->index_.Swap(*preloaded);
+  preloaded.reset();  // before a second read, never beside it
+  if (!kept) {
     LOG(INFO) << "reading the index again: the one read beside the checks "
               << (preload_status.ok() ? "differs from the open store"
                                       : preload_status.ToString());
-    preloaded.reset();
     RETURN_IF_ERROR(sn->store_->View(
         [&](Transaction& tx) { return sn->index_.Load(tx); }));
   }
@@ -421,12 +419,11 @@ absl::Status Snapshotter::Walk(
   // index, and a Walk of many snapshots never copies them all at once. Each
   // key is seen at most once, in key order; a snapshot created or removed
   // during the Walk may or may not be listed (as with any unlocked walk).
-  constexpr size_t kBatch = 256;
   std::string after;
   while (true) {
-    std::vector<Info> batch = Select(filter, after, kBatch);
+    std::vector<Info> batch = Select(filter, after, kWalkBatch);
     for (const Info& info : batch) RETURN_IF_ERROR(fn(info));
-    if (batch.size() < kBatch) return absl::OkStatus();
+    if (batch.size() < kWalkBatch) return absl::OkStatus();
     after = batch.back().name;
   }
 }

@@ -68,6 +68,8 @@ class Snapshotter {
                     const std::function<absl::Status(const Info&)>& fn);
   // The Infos matching `filter` with keys after `after` ("": from the
   // first), in key order, at most `limit` of them (a page of a Walk).
+  // Walk, and the service's List, read pages of kWalkBatch.
+  static constexpr size_t kWalkBatch = 256;
   std::vector<Info> Select(const SnapshotFilter& filter,
                            absl::string_view after, size_t limit) const;
   absl::StatusOr<Usage> GetUsage(absl::string_view key);
