@@ -82,7 +82,7 @@ declare -A PLAN_DEFAULT=(
   [powercut]="6 power cuts (SIGKILLed QEMU guest: unsynced writes lost) of the daemon under the 4-client workload; every acknowledged mutation verified; lost-unsynced canary and no-op sync/syncfs daemons must fail"
   [fuzz]="five libFuzzer targets, 20 s each"
   [peers_bench]="figures: ours, containerd 1.6/2.4 overlayfs, nydus proxy mode, same client interleaved: pull chains, lookups, data chain, big Commit, Remove, 1000 snapshots, noisy neighbour (800 MiB dirty) (no thresholds)"
-  [cri_pull_bench]="figures: CRI pull host time of a 40-layer image on containerd 2.4.2, guest pull vs overlayfs, 1 and 16 MiB layers (no thresholds)"
+  [cri_pull_bench]="figures: CRI pull host time of a 40-layer image on containerd 2.4.2, guest pull (ours, and nydus-snapshotter proxy mode as the peer) vs overlayfs, 1 and 16 MiB layers (no thresholds)"
   [verity_bench]="figures: verity of 64 and 256 MiB layers vs veritysetup (no thresholds)"
 )
 declare -A PLAN_LONG=(

@@ -6,9 +6,14 @@
 #               io.containerd.cri.runtime-handler): our daemon is the
 #               runtime-specific snapshotter, the layers are never fetched
 #               on the host (checked in the registry log)
+#   nydus       the guest-pull peer: nydus-snapshotter v0.16.1 in proxy mode
+#               (built from its module, cached) as the snapshotter of a
+#               second handler, kata-nydus; it answers the CRI-labelled
+#               layers as ours does (checked: no layer GET). A skip with the
+#               reason if it cannot be built
 #   overlayfs   the same image pulled for the default runtime: containerd
 #               downloads and unpacks every layer (checked: 40 blob GETs)
-# Both pull the same layers (two tags of one image), interleaved, the image
+# All pull the same layers (tags of one image), interleaved, the image
 # removed (crictl rmi) after every pull and the filesystem synced (untimed)
 # before every pull. Layers are uncompressed tars of
 # random data (tests/bench/make_layers_image.py): overlayfs's best case, no
@@ -37,11 +42,15 @@ ROUNDS="${CRI_BENCH_ROUNDS:-3}"
 declare -A times=()  # [kind,size] = space-separated ms
 declare -A fetch_failed=()  # [size] = 1 when a pull's layer GETs were wrong
 rows=()
+KINDS=(gp ovl)  # ny joins when nydus-snapshotter runs
+readonly NYDUS_HANDLER=kata-nydus
+NYDUS_PID=""
 
 bench_teardown() {
   local status=$?
   set +e
   dep_stop_all "$status"
+  nydus_stop
   h_finish
 }
 
@@ -66,11 +75,71 @@ image() {
   python3 "$E2E_REPO/tests/bench/make_layers_image.py" "$IMAGES_DIR/$name" gp "$LAYERS" "$1" \
     || return 1
   local tag
-  for tag in gp ovl; do  # --preserve-digests: skopeo would gzip the tars
+  for tag in "${KINDS[@]}"; do  # --preserve-digests: skopeo would gzip the tars
     timeout "$E2E_CMD_TIMEOUT" skopeo copy --quiet --preserve-digests --dest-tls-verify=false \
       "oci:$IMAGES_DIR/$name:gp" "docker://$REGISTRY_ADDR/$name:$tag" >&2 || return 1
   done
   dep_cache_add "$name"
+}
+
+# nydus_start BIN_DIR: nydus-snapshotter in proxy mode (as peers_bench runs
+# it) on $E2E_DIR/nydus.sock, everything under $E2E_DIR; waits (bounded)
+# for its socket.
+nydus_start() {
+  local conf="$E2E_DIR/nydus.toml" i
+  NYDUS_SOCK="$E2E_DIR/nydus.sock"
+  cat >"$conf" <<TOML || return 1
+version = 1
+root = "$E2E_DIR/nydus"
+address = "$NYDUS_SOCK"
+daemon_mode = "none"
+[system]
+enable = false
+address = "$E2E_DIR/nydus-system.sock"
+[metrics]
+address = ""
+[log]
+log_to_stdout = true
+level = "warn"
+[daemon]
+fs_driver = "proxy"
+[snapshot]
+enable_kata_volume = true
+TOML
+  "$1/containerd-nydus-grpc" --config "$conf" >"$E2E_DIR/logs/nydus.log" 2>&1 &
+  NYDUS_PID=$!
+  for ((i = 0; i < 200; i++)); do
+    [[ -S "$NYDUS_SOCK" ]] && return 0
+    kill -0 "$NYDUS_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "nydus-snapshotter did not listen on $NYDUS_SOCK (log: $(tail -n 5 "$E2E_DIR/logs/nydus.log"))" >&2
+  return 1
+}
+
+nydus_stop() {
+  [[ -n "$NYDUS_PID" ]] || return 0
+  kill -TERM "$NYDUS_PID" 2>/dev/null
+  timeout 10 tail --pid="$NYDUS_PID" -f /dev/null || kill -KILL "$NYDUS_PID" 2>/dev/null
+  wait "$NYDUS_PID" 2>/dev/null
+  NYDUS_PID=""
+}
+
+# nydus_handler: a containerd 2.x drop-in (merged key by key) that makes
+# nydus the snapshotter of the kata-nydus handler's pulls, as deploy/ does
+# for ours with the kata handler.
+nydus_handler() {
+  cat >"$CONTAINERD_DIR/conf.d/nydus-bench.toml" <<TOML
+version = 3
+[proxy_plugins.nydus]
+  type = "snapshot"
+  address = "$NYDUS_SOCK"
+[plugins."io.containerd.cri.v1.images".runtime_platforms.$NYDUS_HANDLER]
+  snapshotter = "nydus"
+[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.$NYDUS_HANDLER]
+  runtime_type = "io.containerd.$NYDUS_HANDLER.v2"
+  snapshotter = "nydus"
+TOML
 }
 
 now_ms() { echo "${EPOCHREALTIME/./}" | sed 's/...$//'; }
@@ -81,6 +150,8 @@ pull() {
   local kind="$1" size="$2" ref mark t0 t1 gets args=()
   ref="$(image_ref "img$size" "$kind")"
   [[ "$kind" == gp ]] && args=(--pod-config "$(dep_pod "pull-$size-$3" kata)")
+  [[ "$kind" == ny ]] && args=(--pod-config "$(DEP_POD_ANNOTATIONS="{\"io.containerd.cri.runtime-handler\": \"$NYDUS_HANDLER\"}" \
+    dep_pod "pull-ny-$size-$3" runc)")
   # Every pull starts on a clean filesystem: the previous overlayfs pull's
   # unpacked layers are not left dirty for the next pull's syncs (that
   # effect is peers_bench's noisy-neighbour figure).
@@ -93,8 +164,8 @@ pull() {
   fi
   t1="$(now_ms)"
   gets="$(host_layer_gets "$mark" "${DIGESTS[@]}")"
-  if [[ "$kind" == gp && "$gets" != 0 ]]; then
-    h_fail "guest pull ${size}MiB round $3: no layer fetched on the host" "$gets layer GETs"
+  if [[ "$kind" != ovl && "$gets" != 0 ]]; then
+    h_fail "$(kind_name "$kind") ${size}MiB round $3: no layer fetched on the host" "$gets layer GETs"
     fetch_failed[$size]=1
   elif [[ "$kind" == ovl && "$gets" -lt "$LAYERS" ]]; then
     fetch_failed[$size]=1
@@ -107,37 +178,57 @@ pull() {
 
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+kind_name() { case "$1" in gp) echo "guest pull" ;; ny) echo "nydus proxy" ;; *) echo overlayfs ;; esac; }
 
 report() {
-  local size gp ovl small="${SIZES[0]}" gp_small="" ovl_small=""
+  local size k small="${SIZES[0]}" have_ny=0 detail
+  declare -A med=() first=()
+  [[ " ${KINDS[*]} " == *" ny "* ]] && have_ny=1
   for size in "${SIZES[@]}"; do
-    gp="$(median "${times[gp,$size]:-}")"
-    ovl="$(median "${times[ovl,$size]:-}")"
-    if [[ -z "$gp" || -z "$ovl" ]]; then
-      rows+=("$(printf '%-34s %s' "${LAYERS} x ${size} MiB" "no figure (a pull failed, see above)")")
+    for k in "${KINDS[@]}"; do med[$k]="$(median "${times[$k,$size]:-}")"; done
+    if [[ -z "${med[gp]}" || -z "${med[ovl]}" ]]; then
+      rows+=("$(printf '%-26s %s' "${LAYERS} x ${size} MiB" "no figure (a pull failed, see above)")")
       continue
     fi
-    [[ "$size" == "$small" ]] && { gp_small="$gp"; ovl_small="$ovl"; }
+    if [[ "$size" == "$small" ]]; then for k in "${KINDS[@]}"; do first[$k]="${med[$k]}"; done; fi
     [[ -n "${fetch_failed[$size]:-}" ]] ||
-      h_pass "CRI pull ${LAYERS} x ${size} MiB: guest pull fetched no layer on the host, overlayfs all ${LAYERS} (registry log, every round)"
-    rows+=("$(printf '%-34s %10s %10s %12s' "${LAYERS} layers x ${size} MiB" "$gp" "$ovl" "$(ratio "$gp" "$ovl")")")
-    h_pass "CRI pull ${LAYERS} x ${size} MiB: guest pull and overlayfs measured ($ROUNDS rounds)"
+      h_pass "CRI pull ${LAYERS} x ${size} MiB: the guest pulls fetched no layer on the host, overlayfs all ${LAYERS} (registry log, every round)"
+    rows+=("$(printf '%-26s %10s %12s %10s %10s %10s' "${LAYERS} layers x ${size} MiB" "${med[gp]}" \
+      "${med[ny]:--}" "${med[ovl]}" "$(ratio "${med[gp]}" "${med[ovl]}")" \
+      "$( ((have_ny)) && ratio "${med[gp]}" "${med[ny]}" || echo -)")")
+    h_pass "CRI pull ${LAYERS} x ${size} MiB: ${KINDS[*]} measured ($ROUNDS rounds)"
+    detail="rounds: guest ${times[gp,$size]% }, overlayfs ${times[ovl,$size]% }"
+    ((have_ny)) && detail+=", nydus ${times[ny,$size]% }"
     h_figure "CRI pull host time ${LAYERS} x ${size} MiB" \
-      "guest pull $gp ms, overlayfs $ovl ms, ratio $(ratio "$gp" "$ovl") (median of $ROUNDS; rounds: guest ${times[gp,$size]% }, overlayfs ${times[ovl,$size]% })"
+      "guest pull ${med[gp]} ms, overlayfs ${med[ovl]} ms, ratio $(ratio "${med[gp]}" "${med[ovl]}")$( ((have_ny)) && echo ", nydus proxy ${med[ny]} ms, ours / nydus $(ratio "${med[gp]}" "${med[ny]}")") (median of $ROUNDS; $detail)"
   done
   echo "CRI pull host time, containerd 2.4.2, ${LAYERS}-layer image, median of $ROUNDS [ms]"
-  printf '%-34s %10s %10s %12s\n' "image" "guest pull" "overlayfs" "guest/ovl"
+  printf '%-26s %10s %12s %10s %10s %10s\n' "image" "guest pull" "nydus proxy" "overlayfs" "ours/ovl" "ours/nydus"
   printf '%s\n' "${rows[@]}"
-  if [[ -n "$gp_small" ]]; then
+  ((have_ny)) || echo "nydus proxy: skipped (see the SKIP line above)"
+  if [[ -n "${first[gp]:-}" ]]; then
     for size in "${SIZES[@]:1}"; do
-      gp="$(median "${times[gp,$size]:-}")"; ovl="$(median "${times[ovl,$size]:-}")"
-      [[ -n "$gp" && -n "$ovl" ]] || continue
-      printf 'flatness %s MiB / %s MiB layers: guest pull %s, overlayfs %s\n' "$size" "$small" \
-        "$(ratio "$gp" "$gp_small")" "$(ratio "$ovl" "$ovl_small")"
-      h_figure "CRI pull flatness ${size}/${small} MiB layers" \
-        "guest pull $(ratio "$gp" "$gp_small"), overlayfs $(ratio "$ovl" "$ovl_small")"
+      for k in "${KINDS[@]}"; do med[$k]="$(median "${times[$k,$size]:-}")"; done
+      [[ -n "${med[gp]}" && -n "${med[ovl]}" ]] || continue
+      detail="guest pull $(ratio "${med[gp]}" "${first[gp]}"), overlayfs $(ratio "${med[ovl]}" "${first[ovl]}")"
+      ((have_ny)) && detail+=", nydus proxy $(ratio "${med[ny]}" "${first[ny]}")"
+      echo "flatness $size MiB / $small MiB layers: $detail"
+      h_figure "CRI pull flatness ${size}/${small} MiB layers" "$detail"
     done
   fi
+}
+
+# nydus_peer: nydus-snapshotter built, running and registered for its
+# handler; else a skip with the reason (ours and overlayfs still run).
+nydus_peer() {
+  local bin
+  if ! bin="$(go_peer_bin nydus-snapshotter)"; then
+    h_skip "nydus proxy rows" "go build of nydus-snapshotter v$(go_peer_version nydus-snapshotter) failed (log above)"
+    return 0
+  fi
+  h_setup_here "nydus-snapshotter v$(go_peer_version nydus-snapshotter) in proxy mode" nydus_start "$bin"
+  nydus_handler
+  KINDS+=(ny)
 }
 
 main() {
@@ -145,9 +236,9 @@ main() {
   trap bench_teardown EXIT
   GP_CONFIG="$E2E_DIR/gp-config.toml"
   DEP_LAYER_CACHE="$E2E_DIR/layers-cache.json"
-  echo "SETUP: daemon, verity tool, crictl, containerd 2.4.2"
+  echo "SETUP: daemon, verity tool, crictl, containerd 2.4.2, nydus-snapshotter"
   h_setup_here "build daemon, mount helper, verity tool, crictl" tools
-  local bin size r kind
+  local bin size r k order
   h_setup "build containerd 2.4.2 from its module" go_peer_bin containerd-2.4
   bin="$(go_peer_bin containerd-2.4)"
   registry_start
@@ -157,14 +248,15 @@ main() {
   h_setup_here "containerd config from deploy/" dep_containerd_config 3
   h_setup_here "daemon config from the installed one" dep_daemon_config
   start_daemon
+  nydus_peer
   containerd_start
   for size in "${SIZES[@]}"; do
     h_setup_here "build and push the ${LAYERS} x ${size} MiB image, verity hashes" image "$size"
     mapfile -t DIGESTS < <(image_layer_digests "img$size" gp)
     for ((r = 1; r <= ROUNDS; r++)); do
-      # Interleaved, the order alternating per round.
-      if ((r % 2)); then kind="gp ovl"; else kind="ovl gp"; fi
-      for k in $kind; do pull "$k" "$size" "$r"; done
+      # Interleaved, the order rotating per round.
+      order=("${KINDS[@]:r % ${#KINDS[@]}}" "${KINDS[@]:0:r % ${#KINDS[@]}}")
+      for k in "${order[@]}"; do pull "$k" "$size" "$r"; done
     done
     rm -rf "${IMAGES_DIR:?}/img$size"
   done

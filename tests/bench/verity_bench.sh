@@ -27,7 +27,7 @@
 # not grow with the layer size.
 #
 # Usage: tests/bench/verity_bench.sh [--small MiB] [--large MiB] [--runs N]
-#   defaults: --small 64 --large 256 --runs 2 (best of N runs is reported)
+#   defaults: --small 64 --large 256 --runs 3 (best of N runs is reported)
 # Environment: GUEST_PULL_VERITY  tool binary (skips the bazel build)
 # Counts with tests/harness/harness.sh; the last line is always "N passed,
 # M failed, K skipped" (a pass is a completed, cross-checked measurement;
@@ -44,7 +44,7 @@ readonly CMD_TIMEOUT_S=120
 
 small_mb=64
 large_mb=256
-runs=2
+runs=3
 work=""
 rows=()
 rss_rows=()
@@ -100,10 +100,13 @@ make_layer() {
 # run_timed OUT_PREFIX CMD...: runs CMD once with stdout to OUT_PREFIX.out;
 # sets $elapsed (seconds), $rss_kib (peak RSS of CMD, a single process) and
 # $cpu_s (user + system CPU seconds of CMD and its children; "" without
-# /usr/bin/time).
+# /usr/bin/time). The dirty data of the setup and of the previous command
+# (ours writes the whole layer again) is written back first, untimed: else
+# the kernel's writeback of it competes with whichever command runs next.
 run_timed() {
   local prefix="$1"; shift
   local t0 t1 status=0
+  sync
   t0=$EPOCHREALTIME
   if [[ -x /usr/bin/time ]]; then
     timeout "$CMD_TIMEOUT_S" /usr/bin/time -f '%M %U %S' -o "$prefix.rss" "$@" >"$prefix.out" || status=$?
