@@ -45,6 +45,11 @@ class RemoteLayers {
   // which runs inside the store's transaction, does none.
   virtual void Refresh() = 0;
 
+  // Whether Decorate reads what Refresh loads for a snapshot on these
+  // ancestors (closest parent first). No I/O: Mounts of an active snapshot
+  // refreshes only when this is true.
+  virtual bool Decorates(const std::vector<Info>& parents) const = 0;
+
   // Labels this component writes and owns (e.g. the marker of a remote
   // layer): an Update never removes or changes them.
   virtual std::vector<std::string> OwnedLabels() const = 0;

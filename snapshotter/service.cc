@@ -247,11 +247,11 @@ void SnapshotsService::DefineMethods() {
               create("Prepare", /*view=*/false)};
   view_ = {"View", &AsyncService::RequestView, Always,
            create("View", /*view=*/true)};
-  // Mounts with remote layers refreshes the layer cache (file I/O under
-  // its reload lock, which a Prepare may hold): on the pool then.
+  // Mounts of a snapshot on remote layers refreshes the layer cache (file
+  // I/O under its reload lock, which a Prepare may hold): on the pool then.
   mounts_ = {"Mounts", &AsyncService::RequestMounts,
-             [this](const google::protobuf::Message&) {
-               return snapshotter_->HasRemoteLayers();
+             [this](const snapshots_v1::MountsRequest& req) {
+               return snapshotter_->MountsRefreshes(req.key());
              },
              [this](grpc::ServerContext*, const snapshots_v1::MountsRequest& req,
                     snapshots_v1::MountsResponse* resp) {

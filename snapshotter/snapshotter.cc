@@ -295,15 +295,24 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::MountsOf(
   return options_.remote->Decorate(info, parents, std::move(mounts));
 }
 
+bool Snapshotter::MountsRefreshes(absl::string_view key) const {
+  if (options_.remote == nullptr) return false;
+  absl::StatusOr<IndexedChain> chain = index_.GetChain(key);
+  return chain.ok() && options_.remote->Decorates(chain->parents);
+}
+
 absl::StatusOr<std::vector<Mount>> Snapshotter::Mounts(absl::string_view key) {
   RETURN_IF_ERROR(ValidateKey(key, "key"));
-  if (options_.remote != nullptr) options_.remote->Refresh();
   ASSIGN_OR_RETURN(IndexedChain chain, index_.GetChain(key));
   const IndexedSnapshot& s = chain.snapshot;
   if (s.info.kind == Kind::kCommitted) {
     return absl::FailedPreconditionError(absl::StrCat(
         "snapshot ", key, " is committed: only active and view snapshots "
         "have mounts"));
+  }
+  // The chain is a copy: the refresh takes no lock of the index.
+  if (options_.remote != nullptr && options_.remote->Decorates(chain.parents)) {
+    options_.remote->Refresh();
   }
   return MountsOf(s.info, SnapshotRecord{s.id, s.info.kind, chain.parent_ids},
                   chain.parents);

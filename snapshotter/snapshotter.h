@@ -73,9 +73,10 @@ class Snapshotter {
   std::vector<Info> Select(const SnapshotFilter& filter,
                            absl::string_view after, size_t limit) const;
   absl::StatusOr<Usage> GetUsage(absl::string_view key);
-  // True with remote-layer hooks: Mounts then refreshes their source (may
-  // stat and re-read a file), so it is no pure in-memory read.
-  bool HasRemoteLayers() const { return options_.remote != nullptr; }
+  // Whether Mounts(key) refreshes the remote layers' source (may stat and
+  // re-read a file): only for a snapshot on remote layers. Otherwise Mounts
+  // is a pure in-memory read.
+  bool MountsRefreshes(absl::string_view key) const;
   // Moves directories no record owns aside (released ones to trash, the
   // rest to quarantine) and deletes the trash; returns how many entries it
   // deleted. An entry it cannot delete is logged and kept for the next

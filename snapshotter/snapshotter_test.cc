@@ -442,6 +442,9 @@ class FakeRemote : public RemoteLayers {
     return absl::OkStatus();
   }
   void Refresh() override { ++refreshes; }
+  bool Decorates(const std::vector<Info>& parents) const override {
+    return !parents.empty() && parents[0].labels.count("remote.layer") > 0;
+  }
   std::vector<std::string> OwnedLabels() const override {
     return {"remote.layer"};
   }
@@ -489,6 +492,32 @@ TEST_F(SnapshotterTest, RemoteLayersAreCommittedAndDecorated) {
   std::string content;
   marker >> content;
   EXPECT_EQ(content, "chain2");
+}
+
+// Mounts refreshes the remote source only for a snapshot on remote layers;
+// the service serves the others on its queue thread, as pure reads.
+TEST_F(SnapshotterTest, MountsRefreshesOnlyOnRemoteLayers) {
+  FakeRemote remote;
+  Open(&remote);
+  ASSERT_TRUE(sn_->Prepare("a", "", {}).ok());
+  ASSERT_TRUE(sn_->Commit("plain", "a", {}).ok());
+  ASSERT_TRUE(sn_->Prepare("on-plain", "plain", {}).ok());
+  ASSERT_EQ(sn_->Prepare("x", "", {{"remote", "chain1"}}).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  ASSERT_TRUE(sn_->Prepare("on-remote", "chain1", {}).ok());
+
+  EXPECT_FALSE(sn_->MountsRefreshes("on-plain"));
+  EXPECT_FALSE(sn_->MountsRefreshes("missing"));
+  EXPECT_TRUE(sn_->MountsRefreshes("on-remote"));
+  int before = remote.refreshes;
+  auto plain = sn_->Mounts("on-plain");
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ((*plain)[0].type, "overlay");
+  EXPECT_EQ(remote.refreshes, before);
+  auto decorated = sn_->Mounts("on-remote");
+  ASSERT_TRUE(decorated.ok()) << decorated.status();
+  EXPECT_EQ((*decorated)[0].type, "fuse.fake");
+  EXPECT_EQ(remote.refreshes, before + 1);
 }
 
 // A remote layer Populate wrote files into records them: if its directory

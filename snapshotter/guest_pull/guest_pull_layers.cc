@@ -8,6 +8,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <utility>
 
@@ -152,6 +153,10 @@ absl::Status GuestPullLayers::Populate(const std::string& fs_dir,
 }
 
 void GuestPullLayers::Refresh() { cache_.Get(); }
+
+bool GuestPullLayers::Decorates(const std::vector<snapshotter::Info>& parents) const {
+  return std::any_of(parents.begin(), parents.end(), IsGuestPulled);
+}
 
 std::vector<std::string> GuestPullLayers::OwnedLabels() const {
   // Losing the marker would turn a guest-pulled chain into an empty host

@@ -37,6 +37,8 @@ class GuestPullLayers : public snapshotter::RemoteLayers {
                         const snapshotter::RemoteLayer& layer) override;
   // Reloads the layer cache if its file changed.
   void Refresh() override;
+  // True when a parent is guest-pulled (the volume needs the cache).
+  bool Decorates(const std::vector<snapshotter::Info>& parents) const override;
   std::vector<std::string> OwnedLabels() const override;
   absl::StatusOr<std::vector<snapshotter::Mount>> Decorate(
       const snapshotter::Info& snapshot, const std::vector<snapshotter::Info>& parents,

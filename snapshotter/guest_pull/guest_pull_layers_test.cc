@@ -117,6 +117,22 @@ TEST_F(GuestPullLayersTest, CriLayersAreCommittedEmptyWithLabels) {
   EXPECT_EQ(found, 1);
 }
 
+// Only a rootfs on guest-pulled layers needs the layer cache for its
+// mounts (Mounts refreshes it only then).
+TEST_F(GuestPullLayersTest, DecoratesOnlyOnGuestPulledLayers) {
+  Open(VerityMode::kRequired);
+  PullTwoLayers();
+  ASSERT_TRUE(sn_->Prepare("plain-a", "", {}).ok());
+  ASSERT_TRUE(sn_->Commit("plain", "plain-a", {}).ok());
+  auto pulled = sn_->Stat("k8s.io/5/" + c2_);
+  auto plain = sn_->Stat("plain");
+  ASSERT_TRUE(pulled.ok() && plain.ok());
+  EXPECT_FALSE(layers_->Decorates({}));
+  EXPECT_FALSE(layers_->Decorates({*plain}));
+  EXPECT_TRUE(layers_->Decorates({*pulled}));
+  EXPECT_TRUE(layers_->Decorates({*plain, *pulled}));
+}
+
 TEST_F(GuestPullLayersTest, RootfsMountCarriesValidVolume) {
   Open(VerityMode::kRequired);
   PullTwoLayers();

@@ -9,13 +9,10 @@
 #include "snapshotter/guest_pull/labels.h"
 
 namespace guest_pull {
-namespace {
 
 bool IsGuestPulled(const snapshotter::Info& info) {
   return LabelOr(info.labels, kLabelGuestPulled) == "true";
 }
-
-}  // namespace
 
 absl::StatusOr<std::optional<kata_volume::GuestPullImage>> DescribeRootfsImage(
     const std::vector<snapshotter::Info>& parents, const verity::LayerCacheIndex& cache,

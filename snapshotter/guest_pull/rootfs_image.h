@@ -26,6 +26,10 @@
 
 namespace guest_pull {
 
+// Whether a snapshot is a layer created for guest pull (it carries the
+// marker label; its content is not on the host).
+bool IsGuestPulled(const snapshotter::Info& info);
+
 // `parents` are the rootfs snapshot's ancestors, closest first. Verity
 // hashes come from the snapshot label io.katacontainers.dm-verity.root-hash
 // (or its containerd-inherited spelling under containerd.io/snapshot/), else
