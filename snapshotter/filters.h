@@ -38,6 +38,8 @@ class SnapshotFilter {
       const std::vector<std::string>& filters);
 
   bool Matches(const Info& info) const;
+  // True for the empty filter: no need to build an Info to ask.
+  bool MatchesAll() const { return any_of_.empty(); }
 
  private:
   std::vector<std::vector<Selector>> any_of_;

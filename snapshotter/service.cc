@@ -36,13 +36,27 @@ void ToProtoTime(absl::Time t, google::protobuf::Timestamp* out) {
   out->set_nanos(static_cast<int32_t>(ts.tv_nsec));
 }
 
+void ToProtoTime(int64_t unix_ns, google::protobuf::Timestamp* out) {
+  ToProtoTime(absl::FromUnixNanos(unix_ns), out);
+}
+
 // About the serialized size of `info` (a List message is cut by it).
-size_t EstimatedBytes(const Info& info) {
+size_t EstimatedBytes(const InfoView& info) {
   constexpr size_t kFixed = 48;     // kind, timestamps, tags and lengths
   constexpr size_t kPerLabel = 8;   // map entry tags and lengths
   size_t bytes = kFixed + info.name.size() + info.parent.size();
-  for (const auto& [k, v] : info.labels) bytes += kPerLabel + k.size() + v.size();
+  for (const auto& [k, v] : *info.labels) bytes += kPerLabel + k->size() + v->size();
   return bytes;
+}
+
+void ToProtoInfo(const InfoView& info, snapshots_v1::Info* out) {
+  out->set_name(info.name.data(), info.name.size());
+  out->set_parent(info.parent.data(), info.parent.size());
+  out->set_kind(static_cast<snapshots_v1::Kind>(info.kind));
+  ToProtoTime(info.created_ns, out->mutable_created_at());
+  ToProtoTime(info.updated_ns, out->mutable_updated_at());
+  auto& labels = *out->mutable_labels();
+  for (const auto& [k, v] : *info.labels) labels[*k] = *v;
 }
 
 void ToProtoInfo(const Info& info, snapshots_v1::Info* out) {
@@ -192,35 +206,32 @@ absl::StatusOr<service_calls::ListCall::Pager> SnapshotsService::StartList(
     const snapshots_v1::ListSnapshotsRequest& req) {
   std::vector<std::string> filters(req.filters().begin(), req.filters().end());
   ASSIGN_OR_RETURN(SnapshotFilter filter, SnapshotFilter::Parse(filters));
-  // Read from the index in batches after the last key sent: a snapshot
-  // created or removed meanwhile may or may not be listed, as with Walk.
+  // Each message is built from the index after the last key seen, under its
+  // read lock: a snapshot created or removed meanwhile may or may not be
+  // listed, as with Walk.
   struct Cursor {
     SnapshotFilter filter;
-    std::vector<Info> batch;
-    size_t next = 0;
-    bool last_batch = false;
+    std::string after;
   };
   auto cursor = std::make_shared<Cursor>(Cursor{std::move(filter)});
   return [this, cursor](snapshots_v1::ListSnapshotsResponse* out)
              -> absl::StatusOr<bool> {
     Cursor& c = *cursor;
     // At least one Info per message, whatever the size limit.
-    for (size_t bytes = 0; bytes < options_.list_message_bytes ||
-                           out->info_size() == 0;) {
-      if (c.next == c.batch.size()) {
-        if (c.last_batch) return false;
-        std::string after = c.batch.empty() ? "" : c.batch.back().name;
-        c.batch =
-            snapshotter_->Select(c.filter, after, Snapshotter::kWalkBatch);
-        c.next = 0;
-        c.last_batch = c.batch.size() < Snapshotter::kWalkBatch;
-        continue;
-      }
-      const Info& info = c.batch[c.next++];
-      ToProtoInfo(info, out->add_info());
-      bytes += EstimatedBytes(info);
+    size_t bytes = 0;
+    bool full = false;
+    while (!full) {
+      VisitEnd end =
+          snapshotter_->Visit(c.filter, c.after, [&](const InfoView& info) {
+            ToProtoInfo(info, out->add_info());
+            bytes += EstimatedBytes(info);
+            full = bytes >= options_.list_message_bytes;
+            return !full;
+          });
+      if (end.exhausted) return false;
+      c.after = std::move(end.last_key);
     }
-    return !(c.last_batch && c.next == c.batch.size());
+    return true;
   };
 }
 

@@ -259,6 +259,17 @@ TEST_F(ServiceTest, ListPagesAtTheirEdges) {
   EXPECT_EQ(List({}, &bytes).size(), 256u);
   EXPECT_TRUE(last_list_status_.ok());
   EXPECT_EQ(bytes.size(), 1u);
+
+  // Sparse matches, more than one index batch apart: one message.
+  for (int i = 256; i < 700; ++i) {
+    ASSERT_TRUE(Prepare("k-" + std::to_string(1000 + i), "").ok());
+  }
+  bytes.clear();
+  EXPECT_EQ(List({"name~=^k-1(000|300|699)$"}, &bytes),
+            (std::vector<std::string>{"k-1000", "k-1300", "k-1699"}));
+  EXPECT_TRUE(last_list_status_.ok());
+  EXPECT_EQ(bytes.size(), 1u);
+  EXPECT_EQ(List({}).size(), 700u);
 }
 
 // A mutation stuck on the disk (here: deleting a removed snapshot's

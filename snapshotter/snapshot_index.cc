@@ -127,18 +127,33 @@ void SnapshotIndex::Assign(Entry& e, const Info& info) {
   }
 }
 
-Info SnapshotIndex::InfoOf(const Map::value_type& kv) const {
-  const Entry& e = kv.second;
+Info InfoView::ToInfo() const {
   Info info;
-  info.name = kv.first;
-  if (e.parent != nullptr) info.parent = *e.parent;
-  info.kind = e.kind;
-  info.created = absl::FromUnixNanos(e.created_ns);
-  info.updated = absl::FromUnixNanos(e.updated_ns);
-  for (const auto& [k, v] : e.labels) {
+  info.name = std::string(name);
+  info.parent = std::string(parent);
+  info.kind = kind;
+  info.created = absl::FromUnixNanos(created_ns);
+  info.updated = absl::FromUnixNanos(updated_ns);
+  for (const auto& [k, v] : *labels) {
     info.labels.emplace_hint(info.labels.end(), *k, *v);
   }
   return info;
+}
+
+InfoView SnapshotIndex::ViewOf(const Map::value_type& kv) {
+  const Entry& e = kv.second;
+  InfoView view;
+  view.name = kv.first;
+  if (e.parent != nullptr) view.parent = *e.parent;
+  view.kind = e.kind;
+  view.created_ns = e.created_ns;
+  view.updated_ns = e.updated_ns;
+  view.labels = &e.labels;
+  return view;
+}
+
+Info SnapshotIndex::InfoOf(const Map::value_type& kv) const {
+  return ViewOf(kv).ToInfo();
 }
 
 IndexedSnapshot SnapshotIndex::SnapshotOf(const Map::value_type& kv) const {
@@ -207,13 +222,29 @@ std::vector<Info> SnapshotIndex::Select(
     const std::function<bool(const Info&)>& keep, absl::string_view after,
     size_t limit) const {
   std::vector<Info> out;
+  Visit(after, [&](const InfoView& view) {
+    Info info = view.ToInfo();
+    if (keep(info)) out.push_back(std::move(info));
+    return limit == 0 || out.size() < limit;
+  });
+  return out;
+}
+
+VisitEnd SnapshotIndex::Visit(
+    absl::string_view after,
+    const std::function<bool(const InfoView&)>& fn) const {
+  VisitEnd end;
   absl::ReaderMutexLock lock(&mu_);
   auto it = after.empty() ? by_key_.begin() : by_key_.upper_bound(after);
-  for (; it != by_key_.end() && (limit == 0 || out.size() < limit); ++it) {
-    Info info = InfoOf(*it);
-    if (keep(info)) out.push_back(std::move(info));
+  auto last = by_key_.end();
+  while (it != by_key_.end()) {
+    bool more = fn(ViewOf(*it));
+    last = it++;
+    if (!more) break;
   }
-  return out;
+  if (last != by_key_.end()) end.last_key = last->first;
+  end.exhausted = it == by_key_.end();
+  return end;
 }
 
 std::map<std::string, int64_t> SnapshotIndex::CountByKind(

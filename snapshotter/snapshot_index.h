@@ -48,6 +48,26 @@ struct IndexedChain {
   std::vector<int64_t> parent_ids;
 };
 
+// A record's info as the index holds it, without copies: valid only inside
+// the SnapshotIndex::Visit callback that receives it.
+struct InfoView {
+  using LabelRefs = std::vector<std::pair<const std::string*, const std::string*>>;
+  absl::string_view name;
+  absl::string_view parent;
+  Kind kind = Kind::kUnknown;
+  int64_t created_ns = 0;
+  int64_t updated_ns = 0;
+  const LabelRefs* labels = nullptr;  // sorted by key, no empty values
+
+  Info ToInfo() const;
+};
+
+// Where a SnapshotIndex::Visit stopped.
+struct VisitEnd {
+  std::string last_key;  // the last key visited; "" if none
+  bool exhausted = false;  // no key after it
+};
+
 // `t` at the nanosecond precision the database stores, so that the index
 // and a reload of the database agree exactly.
 absl::Time StoredTime(absl::Time t);
@@ -74,6 +94,11 @@ class SnapshotIndex {
   std::vector<Info> Select(const std::function<bool(const Info&)>& keep,
                            absl::string_view after = "",
                            size_t limit = 0) const;
+  // Calls `fn` for the records with keys after `after` ("": from the
+  // first), in key order, until it returns false. Holds the read lock
+  // throughout: `fn` must be quick and must not call into the index.
+  VisitEnd Visit(absl::string_view after,
+                 const std::function<bool(const InfoView&)>& fn) const;
   // Snapshots per kind name, plus "guest_pulled": those labelled
   // `remote_label`="true".
   std::map<std::string, int64_t> CountByKind(
@@ -96,13 +121,13 @@ class SnapshotIndex {
     int64_t updated_ns = 0;
     Usage usage;
     const std::string* parent = nullptr;  // null for a base snapshot
-    // Sorted by key; no empty values.
-    std::vector<std::pair<const std::string*, const std::string*>> labels;
+    InfoView::LabelRefs labels;           // sorted by key; no empty values
   };
   using Map = absl::btree_map<std::string, Entry, std::less<>>;
 
   absl::StatusOr<IndexedChain> ChainLocked(absl::string_view key) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  static InfoView ViewOf(const Map::value_type& kv);
   Info InfoOf(const Map::value_type& kv) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   IndexedSnapshot SnapshotOf(const Map::value_type& kv) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);

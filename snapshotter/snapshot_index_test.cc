@@ -97,6 +97,47 @@ TEST(SnapshotIndexTest, SelectInBatchesAfterAKey) {
   EXPECT_EQ(rest[0].name, "k5");
 }
 
+TEST(SnapshotIndexTest, VisitStopsAndResumesAfterTheLastKey) {
+  SnapshotIndex index;
+  for (int i = 0; i < 5; ++i) {
+    index.Put(Snap(i + 1, absl::StrCat("k", i), i ? absl::StrCat("k", i - 1) : "",
+                   Kind::kCommitted, {{"n", absl::StrCat(i)}, {"a", "x"}}));
+  }
+  std::vector<std::string> seen;
+  auto take_two = [&](const InfoView& v) {
+    seen.push_back(std::string(v.name));
+    return seen.size() % 2 != 0;
+  };
+  VisitEnd end = index.Visit("", take_two);
+  EXPECT_EQ(end.last_key, "k1");
+  EXPECT_FALSE(end.exhausted);
+  end = index.Visit(end.last_key, take_two);
+  EXPECT_EQ(end.last_key, "k3");
+  EXPECT_FALSE(end.exhausted);
+  end = index.Visit(end.last_key, take_two);
+  EXPECT_EQ(end.last_key, "k4");
+  EXPECT_TRUE(end.exhausted);
+  EXPECT_EQ(seen, (std::vector<std::string>{"k0", "k1", "k2", "k3", "k4"}));
+  end = index.Visit("k4", take_two);
+  EXPECT_EQ(end.last_key, "");
+  EXPECT_TRUE(end.exhausted);
+
+  // A view holds what a copy holds.
+  Info info;
+  index.Visit("k2", [&](const InfoView& v) {
+    info = v.ToInfo();
+    return false;
+  });
+  EXPECT_EQ(info.name, "k3");
+  EXPECT_EQ(info.parent, "k2");
+  EXPECT_EQ(info.kind, Kind::kCommitted);
+  EXPECT_EQ(info.labels, (Labels{{"a", "x"}, {"n", "3"}}));
+  Info copy = index.Get("k3")->info;
+  EXPECT_EQ(info.labels, copy.labels);
+  EXPECT_EQ(info.created, copy.created);
+  EXPECT_EQ(info.updated, copy.updated);
+}
+
 TEST(SnapshotIndexTest, SharedLabelsSurviveTheirOtherHolders) {
   SnapshotIndex index;
   Labels cri = {{"containerd.io/snapshot/cri.image-ref", "registry/image:1"},

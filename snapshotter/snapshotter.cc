@@ -437,6 +437,17 @@ absl::Status Snapshotter::Walk(
   }
 }
 
+VisitEnd Snapshotter::Visit(
+    const SnapshotFilter& filter, absl::string_view after,
+    const std::function<bool(const InfoView&)>& fn) const {
+  size_t seen = 0;
+  return index_.Visit(after, [&](const InfoView& view) {
+    bool more = true;
+    if (filter.MatchesAll() || filter.Matches(view.ToInfo())) more = fn(view);
+    return more && ++seen < kWalkBatch;
+  });
+}
+
 std::vector<Info> Snapshotter::Select(const SnapshotFilter& filter,
                                       absl::string_view after,
                                       size_t limit) const {

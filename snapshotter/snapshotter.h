@@ -70,6 +70,13 @@ class Snapshotter {
   // first), in key order, at most `limit` of them (a page of a Walk).
   // Walk, and the service's List, read pages of kWalkBatch.
   static constexpr size_t kWalkBatch = 256;
+  // The records matching `filter` after key `after` ("": from the first),
+  // in key order, to `fn` until it returns false or kWalkBatch records were
+  // looked at, matching or not (the index's read lock is held meanwhile;
+  // see SnapshotIndex::Visit). The service's List builds its messages from
+  // them, without copies.
+  VisitEnd Visit(const SnapshotFilter& filter, absl::string_view after,
+                 const std::function<bool(const InfoView&)>& fn) const;
   std::vector<Info> Select(const SnapshotFilter& filter,
                            absl::string_view after, size_t limit) const;
   absl::StatusOr<Usage> GetUsage(absl::string_view key);
