@@ -35,8 +35,9 @@ class RemoteLayers {
       const Labels& labels) = 0;
 
   // Fills the (otherwise empty) directory of a remote layer being created
-  // on `parent`, e.g. with /etc/passwd for host-side user lookup.
-  virtual absl::Status Populate(const std::string& fs_dir,
+  // on `parent`, e.g. with /etc/passwd for host-side user lookup. True if
+  // it wrote anything (then the layer's usage is measured and recorded).
+  virtual absl::StatusOr<bool> Populate(const std::string& fs_dir,
                                 absl::string_view parent,
                                 const RemoteLayer& layer) = 0;
 

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
+#include "base/request_log.h"
 #include "base/status_macros.h"
 #include "snapshotter/call_check.h"
 
@@ -78,9 +79,9 @@ std::string Q(absl::string_view s) {
 void LogMutation(absl::string_view rpc, absl::string_view detail,
                  const absl::Status& status) {
   if (status.ok()) {
-    LOG(INFO) << rpc << " " << detail << " result=ok";
+    REQUEST_LOG_INFO << rpc << " " << detail << " result=ok";
   } else {
-    LOG(INFO) << rpc << " " << detail << " result="
+    REQUEST_LOG_INFO << rpc << " " << detail << " result="
               << absl::StatusCodeToString(status.code()) << " error=\""
               << status.message() << "\"";
   }

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -174,14 +175,24 @@ bool SnapshotDirs::HoldsNoData(const std::string& path) {
 absl::Status SnapshotDirs::Install(const std::string& temp, int64_t id,
                                   bool sync) const {
   std::string target = SnapshotPath(id);
+  // The usual case, nothing at the target, in one call; a filesystem
+  // without RENAME_NOREPLACE (EINVAL) takes the checks below.
+  if (renameat2(AT_FDCWD, temp.c_str(), AT_FDCWD, target.c_str(),
+                RENAME_NOREPLACE) == 0) {
+    return sync ? SyncDir(SnapshotsDir()) : absl::OkStatus();
+  }
+  if (errno != EEXIST && errno != EINVAL) {
+    return base::ErrnoError("rename " + temp + " to", target, errno);
+  }
   struct stat st;
-  if (lstat(target.c_str(), &st) == 0 && HoldsNoData(target)) {
+  bool exists = lstat(target.c_str(), &st) == 0;
+  if (exists && HoldsNoData(target)) {
     // A creation that never committed (SQLite hands rolled-back ids out
     // again) and never held data: an empty fs/ and work/ lose nothing.
     RETURN_IF_ERROR(RemoveAll(target));
     LOG(INFO) << "removed " << target
               << ", an empty directory of a creation that never committed";
-  } else if (lstat(target.c_str(), &st) == 0) {
+  } else if (exists) {
     // The id was just allocated under the store's lock, so this is a
     // creation that never committed (SQLite hands rolled-back ids out
     // again). Nothing proves it, so it is kept, out of the way.

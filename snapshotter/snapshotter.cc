@@ -242,12 +242,13 @@ absl::Status Snapshotter::CreateRemoteLayer(absl::string_view parent,
   // not the filesystem) and its rename by the batch's flush.
   ASSIGN_OR_RETURN(std::string temp, dirs_.CreateTemp(/*with_work=*/false, "",
                                                       /*sync=*/false));
-  absl::Status s = options_.remote->Populate(temp + "/fs", parent, layer);
+  absl::StatusOr<bool> wrote = options_.remote->Populate(temp + "/fs", parent, layer);
+  absl::Status s = wrote.status();
   // A layer holding files (more than fs/ itself) records their usage:
   // recovery must never take it for an empty one it may make again
   // (store_state.h ContentlessRecords). An empty one records none.
   Usage usage;
-  if (s.ok()) {
+  if (s.ok() && *wrote) {
     absl::StatusOr<Usage> used = DiskUsage(temp + "/fs");
     s = used.status();
     if (used.ok() && used->inodes > 1) usage = *used;

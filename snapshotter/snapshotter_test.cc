@@ -436,10 +436,11 @@ class FakeRemote : public RemoteLayers {
     if (it == labels.end()) return std::nullopt;
     return RemoteLayer{it->second, {{"remote.layer", "yes"}}};
   }
-  absl::Status Populate(const std::string& fs_dir, absl::string_view parent,
-                        const RemoteLayer& layer) override {
+  absl::StatusOr<bool> Populate(const std::string& fs_dir,
+                                absl::string_view parent,
+                                const RemoteLayer& layer) override {
     std::ofstream(fs_dir + "/marker") << layer.name;
-    return absl::OkStatus();
+    return true;
   }
   void Refresh() override { ++refreshes; }
   bool Decorates(const std::vector<Info>& parents) const override {

@@ -19,6 +19,7 @@
 #include "snapshotter/guest_pull/chain_id.h"
 #include "snapshotter/guest_pull/labels.h"
 #include "snapshotter/guest_pull/rootfs_image.h"
+#include "base/request_log.h"
 #include "base/status_macros.h"
 
 namespace guest_pull {
@@ -95,7 +96,7 @@ GuestPullLayers::GuestPullLayers(const GuestPullOptions& options,
 
 void GuestPullLayers::Decide(bool skip, absl::string_view reason,
                              absl::string_view key, absl::string_view image) {
-  LOG(INFO) << "guest_pull_decision=" << (skip ? "skip" : "unpack") << " key=\""
+  REQUEST_LOG_INFO << "guest_pull_decision=" << (skip ? "skip" : "unpack") << " key=\""
             << key << "\" image=\"" << image << "\" reason=" << reason;
   if (observer_ != nullptr) observer_->ObserveDecision(skip, reason);
 }
@@ -131,25 +132,24 @@ absl::StatusOr<std::optional<snapshotter::RemoteLayer>> GuestPullLayers::Interce
   return layer;
 }
 
-absl::Status GuestPullLayers::Populate(const std::string& fs_dir,
-                                       absl::string_view parent,
-                                       const snapshotter::RemoteLayer& layer) {
-  if (!write_passwd_) return absl::OkStatus();
+absl::StatusOr<bool> GuestPullLayers::Populate(const std::string& fs_dir,
+                                               absl::string_view parent,
+                                               const snapshotter::RemoteLayer& layer) {
+  if (!write_passwd_) return false;
   // Prepare called Refresh() just before Intercept and Populate.
   LayerCacheSource::Snapshot cache = cache_.Current();
   const verity::LayerCacheEntry* entry =
       cache->FindByChain(ChainIdOf(parent), ChainIdOf(layer.name));
   if (entry == nullptr || (entry->passwd.empty() && entry->group.empty())) {
-    return absl::OkStatus();
+    return false;
   }
   std::string etc = fs_dir + "/etc";
   if (mkdir(etc.c_str(), 0755) != 0 && errno != EEXIST) {
     return base::ErrnoError("mkdir", etc, errno);
   }
-  if (absl::Status s = WriteUserFile(etc, "passwd", entry->passwd); !s.ok()) {
-    return s;
-  }
-  return WriteUserFile(etc, "group", entry->group);
+  RETURN_IF_ERROR(WriteUserFile(etc, "passwd", entry->passwd));
+  RETURN_IF_ERROR(WriteUserFile(etc, "group", entry->group));
+  return true;
 }
 
 void GuestPullLayers::Refresh() { cache_.Get(); }
