@@ -48,7 +48,8 @@ class Host {
 
 // How a unary call is served: answered inline (`offload` returns false:
 // reads from the index) or on the pool (it returns true: mutations, and
-// reads that walk the filesystem).
+// reads that touch files: Usage of an active snapshot, Mounts of one on
+// remote layers).
 template <class Req, class Resp>
 struct UnaryMethod {
   using Request = void (AsyncService::*)(
