@@ -108,7 +108,9 @@ absl::StatusOr<std::unique_ptr<Snapshotter>> Snapshotter::Open(
               preloaded->Ids() == opened->records;
   if (kept) sn->index_.Swap(*preloaded);
   preloaded.reset();  // before a second read, never beside it
-  if (!kept) {
+  // A store without records (e.g. just created: no database for the
+  // preload to read) has an empty index.
+  if (!kept && !opened->records.empty()) {
     LOG(INFO) << "reading the index again: the one read beside the checks "
               << (preload_status.ok() ? "differs from the open store"
                                       : preload_status.ToString());
