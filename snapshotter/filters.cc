@@ -61,6 +61,10 @@ class Parser {
       }
       break;
     }
+    if (sel.fieldpath[0] == "labels") {
+      sel.label_key =
+          absl::StrJoin(sel.fieldpath.begin() + 1, sel.fieldpath.end(), ".");
+    }
     if (AtEnd() || in_[pos_] == ',') return sel;
     absl::string_view rest = in_.substr(pos_);
     if (rest.substr(0, 2) == "==") {
@@ -208,29 +212,28 @@ class Parser {
   size_t pos_ = 0;
 };
 
-// Looks a field path up in a snapshot's info (containerd's adaptor).
-std::optional<std::string> FieldOf(const Info& info,
-                                   const std::vector<std::string>& path) {
+// Looks a selector's field up in a snapshot's info (containerd's adaptor).
+std::optional<absl::string_view> FieldOf(const InfoView& info,
+                                         const Selector& sel) {
+  const std::vector<std::string>& path = sel.fieldpath;
   if (path.empty()) return std::nullopt;
   const std::string& head = path[0];
   if (head == "kind") {
     if (info.kind == Kind::kUnknown) return std::nullopt;
-    return std::string(KindName(info.kind));
+    return KindName(info.kind);
   }
   if (head == "name") return info.name;
   if (head == "parent") return info.parent;
   if (head == "labels") {
-    if (info.labels.empty()) return std::nullopt;
-    std::string key = absl::StrJoin(path.begin() + 1, path.end(), ".");
-    auto it = info.labels.find(key);
-    if (it == info.labels.end()) return std::nullopt;
-    return it->second;
+    const std::string* value = info.Label(sel.label_key);
+    if (value == nullptr) return std::nullopt;
+    return absl::string_view(*value);
   }
   return std::nullopt;
 }
 
-bool SelectorMatches(const Selector& sel, const Info& info) {
-  std::optional<std::string> value = FieldOf(info, sel.fieldpath);
+bool SelectorMatches(const Selector& sel, const InfoView& info) {
+  std::optional<absl::string_view> value = FieldOf(info, sel);
   switch (sel.op) {
     case Selector::Op::kPresent:
       return value.has_value();
@@ -238,8 +241,10 @@ bool SelectorMatches(const Selector& sel, const Info& info) {
       return value.has_value() && *value == sel.value;
     case Selector::Op::kNotEqual:
       return value.value_or("") != sel.value;
-    case Selector::Op::kMatches:
-      return RE2::PartialMatch(value.value_or(""), *sel.re);
+    case Selector::Op::kMatches: {
+      absl::string_view v = value.value_or("");
+      return RE2::PartialMatch(re2::StringPiece(v.data(), v.size()), *sel.re);
+    }
   }
   return false;
 }
@@ -257,6 +262,19 @@ absl::StatusOr<SnapshotFilter> SnapshotFilter::Parse(
 }
 
 bool SnapshotFilter::Matches(const Info& info) const {
+  if (any_of_.empty()) return true;
+  InfoView::LabelRefs labels;
+  labels.reserve(info.labels.size());
+  for (const auto& [k, v] : info.labels) labels.emplace_back(&k, &v);
+  InfoView view;
+  view.name = info.name;
+  view.parent = info.parent;
+  view.kind = info.kind;
+  view.labels = &labels;
+  return Matches(view);
+}
+
+bool SnapshotFilter::Matches(const InfoView& info) const {
   if (any_of_.empty()) return true;
   for (const auto& all : any_of_) {
     bool ok = true;

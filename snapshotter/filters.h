@@ -23,6 +23,7 @@ namespace snapshotter {
 struct Selector {
   enum class Op { kPresent, kEqual, kNotEqual, kMatches };
   std::vector<std::string> fieldpath;
+  std::string label_key;  // for labels.<key>: the key, parts joined by '.'
   Op op = Op::kPresent;
   std::string value;
   std::shared_ptr<RE2> re;  // set for kMatches
@@ -38,8 +39,8 @@ class SnapshotFilter {
       const std::vector<std::string>& filters);
 
   bool Matches(const Info& info) const;
-  // True for the empty filter: no need to build an Info to ask.
-  bool MatchesAll() const { return any_of_.empty(); }
+  // The same, on a record read in place (no copy of its labels).
+  bool Matches(const InfoView& info) const;
 
  private:
   std::vector<std::vector<Selector>> any_of_;

@@ -91,4 +91,37 @@ TEST(FiltersTest, Escapes) {
 }
 
 }  // namespace
+// A record read in place (the index's List path) matches as its copy does;
+// labels are found by key at either end of the sorted list and not found
+// between or beyond.
+TEST(FiltersTest, AViewMatchesAsItsInfo) {
+  Info info = MakeInfo();
+  std::string k0 = "a.b", v0 = "dotted", k1 = "containerd.io/snapshot.ref",
+              v1 = "sha256:abc", k2 = "foo", v2 = "bar";
+  InfoView::LabelRefs labels = {{&k0, &v0}, {&k1, &v1}, {&k2, &v2}};
+  InfoView view;
+  view.name = info.name;
+  view.parent = info.parent;
+  view.kind = info.kind;
+  view.labels = &labels;
+  EXPECT_EQ(view.Label("a.b"), &v0);
+  EXPECT_EQ(view.Label("foo"), &v2);
+  EXPECT_EQ(view.Label("b"), nullptr);
+  EXPECT_EQ(view.Label("zzz"), nullptr);
+  EXPECT_EQ(view.Label(""), nullptr);
+  for (std::vector<std::string> filters : std::vector<std::vector<std::string>>{
+           {},
+           {"labels.\"containerd.io/snapshot.ref\"==sha256:abc,parent==\"sha256:parent\""},
+           {"labels.\"containerd.io/snapshot.ref\"==sha256:abc,parent==other"},
+           {"labels.a.b==dotted"},
+           {"labels.foo!=bar"},
+           {"labels.missing"},
+           {"kind==committed,name~=^sha256:"},
+           {"name==x", "labels.foo~=b.r"}}) {
+    auto f = SnapshotFilter::Parse(filters);
+    ASSERT_TRUE(f.ok()) << f.status();
+    EXPECT_EQ(f->Matches(view), f->Matches(info)) << filters.size();
+  }
+}
+
 }  // namespace snapshotter

@@ -127,19 +127,6 @@ void SnapshotIndex::Assign(Entry& e, const Info& info) {
   }
 }
 
-Info InfoView::ToInfo() const {
-  Info info;
-  info.name = std::string(name);
-  info.parent = std::string(parent);
-  info.kind = kind;
-  info.created = absl::FromUnixNanos(created_ns);
-  info.updated = absl::FromUnixNanos(updated_ns);
-  for (const auto& [k, v] : *labels) {
-    info.labels.emplace_hint(info.labels.end(), *k, *v);
-  }
-  return info;
-}
-
 InfoView SnapshotIndex::ViewOf(const Map::value_type& kv) {
   const Entry& e = kv.second;
   InfoView view;

@@ -48,20 +48,6 @@ struct IndexedChain {
   std::vector<int64_t> parent_ids;
 };
 
-// A record's info as the index holds it, without copies: valid only inside
-// the SnapshotIndex::Visit callback that receives it.
-struct InfoView {
-  using LabelRefs = std::vector<std::pair<const std::string*, const std::string*>>;
-  absl::string_view name;
-  absl::string_view parent;
-  Kind kind = Kind::kUnknown;
-  int64_t created_ns = 0;
-  int64_t updated_ns = 0;
-  const LabelRefs* labels = nullptr;  // sorted by key, no empty values
-
-  Info ToInfo() const;
-};
-
 // Where a SnapshotIndex::Visit stopped.
 struct VisitEnd {
   std::string last_key;  // the last key visited; "" if none

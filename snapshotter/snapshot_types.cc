@@ -1,5 +1,7 @@
-// Names of snapshot kinds.
+// Names of snapshot kinds; infos by reference.
 #include "snapshotter/snapshot_types.h"
+
+#include <algorithm>
 
 namespace snapshotter {
 
@@ -15,6 +17,26 @@ absl::string_view KindName(Kind kind) {
       break;
   }
   return "unknown";
+}
+
+Info InfoView::ToInfo() const {
+  Info info;
+  info.name = std::string(name);
+  info.parent = std::string(parent);
+  info.kind = kind;
+  info.created = absl::FromUnixNanos(created_ns);
+  info.updated = absl::FromUnixNanos(updated_ns);
+  for (const auto& [k, v] : *labels) {
+    info.labels.emplace_hint(info.labels.end(), *k, *v);
+  }
+  return info;
+}
+
+const std::string* InfoView::Label(absl::string_view key) const {
+  auto it = std::lower_bound(
+      labels->begin(), labels->end(), key,
+      [](const auto& label, absl::string_view k) { return *label.first < k; });
+  return it != labels->end() && *it->first == key ? it->second : nullptr;
 }
 
 }  // namespace snapshotter

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -30,6 +31,23 @@ struct Info {
   absl::Time created = absl::UnixEpoch();
   absl::Time updated = absl::UnixEpoch();
   Labels labels;
+};
+
+// An Info by reference, without copies (e.g. a record of the index, valid
+// only inside the SnapshotIndex::Visit callback that receives it).
+struct InfoView {
+  using LabelRefs =
+      std::vector<std::pair<const std::string*, const std::string*>>;
+  absl::string_view name;
+  absl::string_view parent;
+  Kind kind = Kind::kUnknown;
+  int64_t created_ns = 0;
+  int64_t updated_ns = 0;
+  const LabelRefs* labels = nullptr;  // sorted by key, no empty values
+
+  Info ToInfo() const;
+  // The value of label `key`, or nullptr.
+  const std::string* Label(absl::string_view key) const;
 };
 
 // Disk usage of a snapshot's own layer (not its parents).

@@ -446,7 +446,7 @@ VisitEnd Snapshotter::Visit(
   size_t seen = 0;
   return index_.Visit(after, [&](const InfoView& view) {
     bool more = true;
-    if (filter.MatchesAll() || filter.Matches(view.ToInfo())) more = fn(view);
+    if (filter.Matches(view)) more = fn(view);
     return more && ++seen < kWalkBatch;
   });
 }
