@@ -154,15 +154,16 @@ memory_of() {
 }
 
 # timed_restart NAME STORE: (re)starts NAME, times it to its first answered
-# RPC and a full Walk (peerbench -restart-since), reads its memory; figures
-# and one row of the restart table.
+# RPC, a full Walk and containerd's remote-snapshot lookup (peerbench
+# -restart-since), reads its memory; figures and one row of the restart
+# table.
 timed_restart() {
-  local name="$1" store="$2" out ready n ms err mem
+  local name="$1" store="$2" out ready n ms lookup err mem
   peers_stop_pid "${pid_of[$name]}" "$name"
   launch "$name"
   out=$("$work/peerbench" -restart-since "$(cat "$work/$name.t0")" -dial-wait "${SOCKET_WAIT_S}s" \
     -servers "$name=${sock_of[$name]}")
-  read -r _ _ ready n ms err <<<"$out"
+  read -r _ _ ready n ms lookup err <<<"$out"
   if [[ "$ready" == - || "$err" != "<nil>" ]]; then
     h_skip "restart of $name ($store store)" "not measured: $out"
     return 0
@@ -171,7 +172,8 @@ timed_restart() {
   h_pass "restart of $name ($store store) to serving + full Walk measured"
   h_figure "restart to serving + full Walk $name $store" "$ready ms to the first answered RPC + $ms ms Walk of $n snapshots"
   h_figure "memory after restart + Walk $name $store" "RSS/PSS/anonymous $(tr ' ' / <<<"$mem") MB"
-  restart_row[$name.$store]="$ready $ms $mem"
+  h_figure "remote-snapshot lookup $name $store" "$lookup ms (median of 15 Walks filtered by snapshot.ref and parent, over $n snapshots)"
+  restart_row[$name.$store]="$ready $ms $mem $lookup"
 }
 
 # restart_figures: long mode; every server (holding the -list snapshots)
@@ -198,10 +200,10 @@ restart_figures() {
 }
 
 # print_restart_table: the restart figures side by side, ratio ours /
-# overlayfs 1.6 (restart + Walk summed).
+# overlayfs 1.6 (restart + Walk summed; RSS; remote-snapshot lookup).
 print_restart_table() {
   local store name r base ratio
-  printf '\n%-6s %-6s %12s %10s %8s %8s %8s %16s\n' store server "to RPC [ms]" "Walk [ms]" "RSS" "PSS" "anon" "sum/ovl1.6"
+  printf '\n%-6s %-6s %12s %10s %8s %8s %8s %12s %30s\n' store server "to RPC [ms]" "Walk [ms]" "RSS" "PSS" "anon" "lookup [ms]" "sum/ovl1.6"
   for store in plain cri; do
     base=${restart_row[ovl1.6.$store]:-}
     for name in "${servers[@]}"; do
@@ -210,10 +212,10 @@ print_restart_table() {
       ratio=-
       if [[ -n "$base" ]]; then
         ratio=$(awk -v a="$r" -v b="$base" 'BEGIN { split(a, x, " "); split(b, y, " ");
-          printf "%.2f (RSS %.2f)", (x[1] + x[2]) / (y[1] + y[2]), x[3] / y[3] }')
+          printf "%.2f (RSS %.2f, lookup %.2f)", (x[1] + x[2]) / (y[1] + y[2]), x[3] / y[3], y[6] > 0 ? x[6] / y[6] : 0 }')
       fi
       read -r -a v <<<"$r"
-      printf '%-6s %-6s %12s %10s %8s %8s %8s %16s\n' "$store" "$name" "${v[0]}" "${v[1]}" "${v[2]}" "${v[3]}" "${v[4]}" "$ratio"
+      printf '%-6s %-6s %12s %10s %8s %8s %8s %12s %30s\n' "$store" "$name" "${v[0]}" "${v[1]}" "${v[2]}" "${v[3]}" "${v[4]}" "${v[5]}" "$ratio"
     done
   done
 }

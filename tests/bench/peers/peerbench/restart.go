@@ -2,17 +2,22 @@
 // server's store untimed (-populate, plain or CRI-labelled), then timing a
 // server that the script has just started: from its start to the first
 // answered RPC (socket dialled in a tight bounded loop, 1 ms apart), then a
-// full Walk.
+// full Walk, then containerd's remote-snapshot lookup (the filtered Walk
+// its metadata store makes after every layer Prepare answered
+// AlreadyExists) on that store.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
+	"sort"
 	"sync"
 	"time"
 
+	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/errdefs"
 )
 
@@ -64,10 +69,34 @@ func populateAll(ctx context.Context, servers []*server) {
 	}
 }
 
+// remoteLookups is how many lookups the median of lookupMs is taken over.
+const remoteLookups = 15
+
+// lookupMs is the median time of containerd's remote-snapshot lookup
+// (core/metadata, after a Prepare answered AlreadyExists: a Walk filtered
+// by labels."containerd.io/snapshot.ref" and parent) for a target no
+// snapshot has: the servers compared scan their whole store for it.
+func lookupMs(ctx context.Context, sn snapshots.Snapshotter) (float64, error) {
+	filter := fmt.Sprintf(`labels.%q==%s,parent==%q`, snapshots.LabelSnapshotRef,
+		"sha256:peerbench-absent", "sha256:peerbench-absent-parent")
+	var times []float64
+	for i := 0; i < remoteLookups; i++ {
+		start := time.Now()
+		if err := sn.Walk(ctx, func(context.Context, snapshots.Info) error {
+			return errors.New("lookup: the filter matched a snapshot")
+		}, filter); err != nil {
+			return 0, err
+		}
+		times = append(times, ms(time.Since(start)))
+	}
+	sort.Float64s(times)
+	return times[len(times)/2], nil
+}
+
 // timeRestart waits (bounded by -dial-wait) until the socket accepts a
 // connection, then until an RPC is answered (a Stat of a key that does not
 // exist: NotFound is an answer); prints
-// "RESTART name ms-to-serving walk-count walk-ms error".
+// "RESTART name ms-to-serving walk-count walk-ms lookup-ms error".
 func timeRestart(ctx context.Context, s *server) {
 	since := time.Unix(0, *restartNs)
 	deadline := time.Now().Add(*dialWait)
@@ -79,7 +108,7 @@ func timeRestart(ctx context.Context, s *server) {
 			break
 		}
 		if time.Now().After(deadline) {
-			fmt.Printf("RESTART %s - - - socket not accepting after %v: %v\n", s.name, *dialWait, err)
+			fmt.Printf("RESTART %s - - - - socket not accepting after %v: %v\n", s.name, *dialWait, err)
 			return
 		}
 		time.Sleep(time.Millisecond)
@@ -88,11 +117,16 @@ func timeRestart(ctx context.Context, s *server) {
 	_, err = s.sn.Stat(c, "peerbench-restart-probe")
 	cancel()
 	if err != nil && !errdefs.IsNotFound(err) {
-		fmt.Printf("RESTART %s - - - first RPC: %v\n", s.name, err)
+		fmt.Printf("RESTART %s - - - - first RPC: %v\n", s.name, err)
 		return
 	}
 	ready := time.Since(since)
 	start := time.Now()
 	n, err := walkCount(ctx, s.sn)
-	fmt.Printf("RESTART %s %.1f %d %.1f %v\n", s.name, ms(ready), n, ms(time.Since(start)), err)
+	walk := time.Since(start)
+	lookup := 0.0
+	if err == nil {
+		lookup, err = lookupMs(ctx, s.sn)
+	}
+	fmt.Printf("RESTART %s %.1f %d %.1f %.2f %v\n", s.name, ms(ready), n, ms(walk), lookup, err)
 }
