@@ -111,7 +111,8 @@ TEST(FiltersTest, AViewMatchesAsItsInfo) {
   EXPECT_EQ(view.Label(""), nullptr);
   for (std::vector<std::string> filters : std::vector<std::vector<std::string>>{
            {},
-           {"labels.\"containerd.io/snapshot.ref\"==sha256:abc,parent==\"sha256:parent\""},
+           {"labels.\"containerd.io/"
+            "snapshot.ref\"==sha256:abc,parent==\"sha256:parent\""},
            {"labels.\"containerd.io/snapshot.ref\"==sha256:abc,parent==other"},
            {"labels.a.b==dotted"},
            {"labels.foo!=bar"},

@@ -35,11 +35,13 @@ class RemoteLayers {
       const Labels& labels) = 0;
 
   // Fills the (otherwise empty) directory of a remote layer being created
-  // on `parent`, e.g. with /etc/passwd for host-side user lookup. True if
-  // it wrote anything (then the layer's usage is measured and recorded).
+  // on `parent`, e.g. with /etc/passwd for host-side user lookup. Must
+  // return true if it created anything in `fs_dir`: the layer's usage is
+  // then measured and recorded, and recovery never makes such a layer
+  // again empty (store_state.h ContentlessRecords).
   virtual absl::StatusOr<bool> Populate(const std::string& fs_dir,
-                                absl::string_view parent,
-                                const RemoteLayer& layer) = 0;
+                                        absl::string_view parent,
+                                        const RemoteLayer& layer) = 0;
 
   // Called before mounts are built, outside every lock: the place for I/O
   // that Decorate needs (e.g. reloading a changed file), so that Decorate,

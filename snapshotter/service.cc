@@ -4,12 +4,11 @@
 #include <chrono>
 #include <utility>
 
-#include "absl/synchronization/mutex.h"
-
 #include "absl/strings/str_cat.h"
-#include "glog/logging.h"
+#include "absl/synchronization/mutex.h"
 #include "base/request_log.h"
 #include "base/status_macros.h"
+#include "glog/logging.h"
 #include "snapshotter/call_check.h"
 
 namespace snapshotter {
@@ -46,7 +45,8 @@ size_t EstimatedBytes(const InfoView& info) {
   constexpr size_t kFixed = 48;     // kind, timestamps, tags and lengths
   constexpr size_t kPerLabel = 8;   // map entry tags and lengths
   size_t bytes = kFixed + info.name.size() + info.parent.size();
-  for (const auto& [k, v] : *info.labels) bytes += kPerLabel + k->size() + v->size();
+  for (const auto& [k, v] : *info.labels)
+    bytes += kPerLabel + k->size() + v->size();
   return bytes;
 }
 
@@ -81,9 +81,9 @@ void LogMutation(absl::string_view rpc, absl::string_view detail,
   if (status.ok()) {
     REQUEST_LOG_INFO << rpc << " " << detail << " result=ok";
   } else {
-    REQUEST_LOG_INFO << rpc << " " << detail << " result="
-              << absl::StatusCodeToString(status.code()) << " error=\""
-              << status.message() << "\"";
+    REQUEST_LOG_INFO << rpc << " " << detail
+                     << " result=" << absl::StatusCodeToString(status.code())
+                     << " error=\"" << status.message() << "\"";
   }
 }
 
@@ -207,9 +207,9 @@ absl::StatusOr<service_calls::ListCall::Pager> SnapshotsService::StartList(
     const snapshots_v1::ListSnapshotsRequest& req) {
   std::vector<std::string> filters(req.filters().begin(), req.filters().end());
   ASSIGN_OR_RETURN(SnapshotFilter filter, SnapshotFilter::Parse(filters));
-  // Each message is built from the index after the last key seen, under its
-  // read lock: a snapshot created or removed meanwhile may or may not be
-  // listed, as with Walk.
+  // Each message is built from the index after the last key seen, a batch
+  // at a time under its read lock: a snapshot created or removed meanwhile
+  // may or may not be listed, as with Walk.
   struct Cursor {
     SnapshotFilter filter;
     std::string after;
@@ -261,16 +261,17 @@ void SnapshotsService::DefineMethods() {
            create("View", /*view=*/true)};
   // Mounts of a snapshot on remote layers refreshes the layer cache (file
   // I/O under its reload lock, which a Prepare may hold): on the pool then.
-  mounts_ = {"Mounts", &AsyncService::RequestMounts,
-             [this](const snapshots_v1::MountsRequest& req) {
-               return snapshotter_->MountsRefreshes(req.key());
-             },
-             [this](grpc::ServerContext*, const snapshots_v1::MountsRequest& req,
-                    snapshots_v1::MountsResponse* resp) {
-               auto mounts = snapshotter_->Mounts(req.key());
-               if (mounts.ok()) ToProtoMounts(*mounts, resp->mutable_mounts());
-               return mounts.status();
-             }};
+  mounts_ = {
+      "Mounts", &AsyncService::RequestMounts,
+      [this](const snapshots_v1::MountsRequest& req) {
+        return snapshotter_->MountsRefreshes(req.key());
+      },
+      [this](grpc::ServerContext*, const snapshots_v1::MountsRequest& req,
+             snapshots_v1::MountsResponse* resp) {
+        auto mounts = snapshotter_->Mounts(req.key());
+        if (mounts.ok()) ToProtoMounts(*mounts, resp->mutable_mounts());
+        return mounts.status();
+      }};
   commit_ = {"Commit", &AsyncService::RequestCommit, Always,
              [this](grpc::ServerContext* ctx,
                     const snapshots_v1::CommitSnapshotRequest& req,

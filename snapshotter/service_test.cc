@@ -23,7 +23,8 @@ class ServiceTest : public ::testing::Test {
 
   // Opens a snapshotter on a fresh root and serves it with `options`.
   void Start(SnapshotsService::Options options,
-             std::function<absl::Status(const std::string&)> remove_all) {
+             std::function<absl::Status(const std::string&)> remove_all,
+             RemoteLayers* remote = nullptr) {
     if (server_ != nullptr) TearDown();
     root_ = std::string(getenv("TEST_TMPDIR") ?: "/tmp") + "/svc-" +
             std::to_string(getpid()) + "-" +
@@ -32,6 +33,7 @@ class ServiceTest : public ::testing::Test {
     Snapshotter::Options opts;
     opts.root = root_;
     opts.remove_all = std::move(remove_all);
+    opts.remote = remote;
     service_.reset();
     sn_.reset();
     auto sn = Snapshotter::Open(opts);
@@ -97,6 +99,19 @@ class ServiceTest : public ::testing::Test {
     }
     last_list_status_ = reader->Finish();
     return names;
+  }
+
+  // `call()` again while the pool refuses it (a write thread is counted busy
+  // until just after its previous reply left), bounded.
+  template <class Call>
+  grpc::Status WhenFree(Call call) {
+    grpc::Status s = call();
+    for (int i = 0; i < 200 && s.error_code() == grpc::RESOURCE_EXHAUSTED;
+         ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      s = call();
+    }
+    return s;
   }
 
   // A Remove issued without waiting for its reply.
@@ -288,17 +303,8 @@ TEST_F(ServiceTest, StuckMutationBlocksNoReadAndFullPoolRefuses) {
   });
   // The one write thread may still be returning from the previous call
   // when the next arrives (its reply is sent first): setup retries that.
-  auto prepare_when_free = [&](const std::string& key) {
-    grpc::Status s = Prepare(key, "");
-    for (int i = 0; i < 200 && s.error_code() == grpc::RESOURCE_EXHAUSTED;
-         ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      s = Prepare(key, "");
-    }
-    return s;
-  };
-  ASSERT_TRUE(prepare_when_free("doomed").ok());
-  ASSERT_TRUE(prepare_when_free("kept").ok());
+  ASSERT_TRUE(WhenFree([&] { return Prepare("doomed", ""); }).ok());
+  ASSERT_TRUE(WhenFree([&] { return Prepare("kept", ""); }).ok());
 
   std::unique_ptr<AsyncRemove> remove = StartStuckRemove("doomed", stuck);
 
@@ -316,6 +322,79 @@ TEST_F(ServiceTest, StuckMutationBlocksNoReadAndFullPoolRefuses) {
   EXPECT_TRUE(remove->status.ok()) << remove->status.error_message();
   EXPECT_EQ(List({}), std::vector<std::string>{"kept"});
   EXPECT_TRUE(Prepare("accepted", "").ok());
+}
+
+// Remote layers whose chains' mounts need a refresh: Prepares labelled
+// "remote"=<name> create the layer <name>.
+class RefreshingRemote : public RemoteLayers {
+ public:
+  absl::StatusOr<std::optional<RemoteLayer>> Intercept(
+      absl::string_view, absl::string_view, const Labels& labels) override {
+    auto it = labels.find("remote");
+    if (it == labels.end()) return std::nullopt;
+    return RemoteLayer{it->second, {{"remote.layer", "true"}}};
+  }
+  absl::StatusOr<bool> Populate(const std::string&, absl::string_view,
+                                const RemoteLayer&) override {
+    return false;
+  }
+  void Refresh() override {}
+  bool Decorates(const std::vector<Info>& parents) const override {
+    return !parents.empty() && parents[0].labels.count("remote.layer") > 0;
+  }
+  std::vector<std::string> OwnedLabels() const override { return {}; }
+  absl::StatusOr<std::vector<Mount>> Decorate(
+      const Info&, const std::vector<Info>&,
+      std::vector<Mount> mounts) override {
+    return mounts;
+  }
+};
+
+// Mounts of a snapshot on plain layers is a read from the index, answered
+// while every write thread is busy; Mounts on remote layers refreshes
+// their source and waits for a write thread (here: refused, none free).
+TEST_F(ServiceTest, MountsOnPlainLayersIsAReadOnRemoteLayersOffloaded) {
+  absl::Notification stuck, release;
+  RefreshingRemote remote;
+  SnapshotsService::Options options;
+  options.max_write_threads = 1;
+  options.max_queued_writes = 0;
+  Start(
+      options,
+      [&](const std::string& path) {
+        if (!stuck.HasBeenNotified()) stuck.Notify();
+        release.WaitForNotification();
+        return RemoveAll(path);
+      },
+      &remote);
+  auto remote_layer = [&] {
+    grpc::ClientContext ctx;
+    snapshots_v1::PrepareSnapshotRequest req;
+    req.set_key("extract");
+    (*req.mutable_labels())["remote"] = "layer";
+    snapshots_v1::PrepareSnapshotResponse resp;
+    return stub_->Prepare(&ctx, req, &resp);
+  };
+  ASSERT_TRUE(WhenFree([&] { return Prepare("doomed", ""); }).ok());
+  ASSERT_TRUE(WhenFree([&] { return Prepare("base-a", ""); }).ok());
+  ASSERT_TRUE(WhenFree([&] { return Commit("base", "base-a"); }).ok());
+  ASSERT_TRUE(WhenFree([&] { return Prepare("on-plain", "base"); }).ok());
+  ASSERT_EQ(WhenFree(remote_layer).error_code(), grpc::ALREADY_EXISTS);
+  ASSERT_TRUE(WhenFree([&] { return Prepare("on-remote", "layer"); }).ok());
+
+  std::unique_ptr<AsyncRemove> remove = StartStuckRemove("doomed", stuck);
+  auto mounts = [&](const std::string& key) {
+    grpc::ClientContext ctx;
+    snapshots_v1::MountsRequest req;
+    req.set_key(key);
+    snapshots_v1::MountsResponse resp;
+    return stub_->Mounts(&ctx, req, &resp);
+  };
+  EXPECT_TRUE(mounts("on-plain").ok());
+  EXPECT_EQ(mounts("on-remote").error_code(), grpc::RESOURCE_EXHAUSTED);
+  release.Notify();
+  remove->done.WaitForNotification();
+  EXPECT_TRUE(WhenFree([&] { return mounts("on-remote"); }).ok());
 }
 
 // A mutation whose client's deadline passed while it waited for a write

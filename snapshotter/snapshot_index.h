@@ -50,7 +50,7 @@ struct IndexedChain {
 
 // Where a SnapshotIndex::Visit stopped.
 struct VisitEnd {
-  std::string last_key;  // the last key visited; "" if none
+  std::string last_key;    // the last key visited; "" if none
   bool exhausted = false;  // no key after it
 };
 

@@ -100,8 +100,9 @@ TEST(SnapshotIndexTest, SelectInBatchesAfterAKey) {
 TEST(SnapshotIndexTest, VisitStopsAndResumesAfterTheLastKey) {
   SnapshotIndex index;
   for (int i = 0; i < 5; ++i) {
-    index.Put(Snap(i + 1, absl::StrCat("k", i), i ? absl::StrCat("k", i - 1) : "",
-                   Kind::kCommitted, {{"n", absl::StrCat(i)}, {"a", "x"}}));
+    index.Put(Snap(i + 1, absl::StrCat("k", i),
+                   i ? absl::StrCat("k", i - 1) : "", Kind::kCommitted,
+                   {{"n", absl::StrCat(i)}, {"a", "x"}}));
   }
   std::vector<std::string> seen;
   auto take_two = [&](const InfoView& v) {

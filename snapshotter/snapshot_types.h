@@ -43,7 +43,8 @@ struct InfoView {
   Kind kind = Kind::kUnknown;
   int64_t created_ns = 0;
   int64_t updated_ns = 0;
-  const LabelRefs* labels = nullptr;  // sorted by key, no empty values
+  static inline const LabelRefs kNoLabels;
+  const LabelRefs* labels = &kNoLabels;  // sorted by key, no empty values
 
   Info ToInfo() const;
   // The value of label `key`, or nullptr.

@@ -244,7 +244,8 @@ absl::Status Snapshotter::CreateRemoteLayer(absl::string_view parent,
   // not the filesystem) and its rename by the batch's flush.
   ASSIGN_OR_RETURN(std::string temp, dirs_.CreateTemp(/*with_work=*/false, "",
                                                       /*sync=*/false));
-  absl::StatusOr<bool> wrote = options_.remote->Populate(temp + "/fs", parent, layer);
+  absl::StatusOr<bool> wrote =
+      options_.remote->Populate(temp + "/fs", parent, layer);
   absl::Status s = wrote.status();
   // A layer holding files (more than fs/ itself) records their usage:
   // recovery must never take it for an empty one it may make again

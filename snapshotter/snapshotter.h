@@ -66,9 +66,8 @@ class Snapshotter {
                               const std::vector<std::string>& fieldpaths);
   absl::Status Walk(const SnapshotFilter& filter,
                     const std::function<absl::Status(const Info&)>& fn);
-  // The Infos matching `filter` with keys after `after` ("": from the
-  // first), in key order, at most `limit` of them (a page of a Walk).
-  // Walk, and the service's List, read pages of kWalkBatch.
+  // Walk reads pages of kWalkBatch matches; one Visit looks at most at
+  // kWalkBatch records.
   static constexpr size_t kWalkBatch = 256;
   // The records matching `filter` after key `after` ("": from the first),
   // in key order, to `fn` until it returns false or kWalkBatch records were
@@ -77,6 +76,8 @@ class Snapshotter {
   // them, without copies.
   VisitEnd Visit(const SnapshotFilter& filter, absl::string_view after,
                  const std::function<bool(const InfoView&)>& fn) const;
+  // The Infos matching `filter` with keys after `after` ("": from the
+  // first), in key order, at most `limit` of them (a page of a Walk).
   std::vector<Info> Select(const SnapshotFilter& filter,
                            absl::string_view after, size_t limit) const;
   absl::StatusOr<Usage> GetUsage(absl::string_view key);

@@ -495,6 +495,31 @@ TEST_F(SnapshotterTest, RemoteLayersAreCommittedAndDecorated) {
   EXPECT_EQ(content, "chain2");
 }
 
+// One Visit looks at no more than a page of records, matching or not, and
+// says where it stopped; the next one goes on from there.
+TEST_F(SnapshotterTest, VisitLooksAtOnePageOfRecordsAtMost) {
+  const size_t n = Snapshotter::kWalkBatch + 44;
+  for (size_t i = 0; i < n; ++i) {
+    ASSERT_TRUE(sn_->Prepare(absl::StrCat("k", 1000 + i), "", {}).ok());
+  }
+  auto none = SnapshotFilter::Parse({"name==nothing"});
+  ASSERT_TRUE(none.ok());
+  int matched = 0;
+  auto count = [&](const InfoView&) { return ++matched > 0; };
+  VisitEnd end = sn_->Visit(*none, "", count);
+  EXPECT_FALSE(end.exhausted);
+  EXPECT_EQ(end.last_key,
+            absl::StrCat("k", 1000 + Snapshotter::kWalkBatch - 1));
+  end = sn_->Visit(*none, end.last_key, count);
+  EXPECT_TRUE(end.exhausted);
+  EXPECT_EQ(end.last_key, absl::StrCat("k", 1000 + n - 1));
+  EXPECT_EQ(matched, 0);
+  auto all = SnapshotFilter::Parse({});
+  end = sn_->Visit(*all, "", count);
+  EXPECT_EQ(matched, static_cast<int>(Snapshotter::kWalkBatch));
+  EXPECT_FALSE(end.exhausted);
+}
+
 // Mounts refreshes the remote source only for a snapshot on remote layers;
 // the service serves the others on its queue thread, as pure reads.
 TEST_F(SnapshotterTest, MountsRefreshesOnlyOnRemoteLayers) {

@@ -14,13 +14,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/errno_error.h"
+#include "base/request_log.h"
+#include "base/status_macros.h"
 #include "glog/logging.h"
 #include "kata_volume/volume_option.h"
 #include "snapshotter/guest_pull/chain_id.h"
 #include "snapshotter/guest_pull/labels.h"
 #include "snapshotter/guest_pull/rootfs_image.h"
-#include "base/request_log.h"
-#include "base/status_macros.h"
 
 namespace guest_pull {
 namespace {
@@ -96,8 +96,9 @@ GuestPullLayers::GuestPullLayers(const GuestPullOptions& options,
 
 void GuestPullLayers::Decide(bool skip, absl::string_view reason,
                              absl::string_view key, absl::string_view image) {
-  REQUEST_LOG_INFO << "guest_pull_decision=" << (skip ? "skip" : "unpack") << " key=\""
-            << key << "\" image=\"" << image << "\" reason=" << reason;
+  REQUEST_LOG_INFO << "guest_pull_decision=" << (skip ? "skip" : "unpack")
+                   << " key=\"" << key << "\" image=\"" << image
+                   << "\" reason=" << reason;
   if (observer_ != nullptr) observer_->ObserveDecision(skip, reason);
 }
 
@@ -132,9 +133,9 @@ absl::StatusOr<std::optional<snapshotter::RemoteLayer>> GuestPullLayers::Interce
   return layer;
 }
 
-absl::StatusOr<bool> GuestPullLayers::Populate(const std::string& fs_dir,
-                                               absl::string_view parent,
-                                               const snapshotter::RemoteLayer& layer) {
+absl::StatusOr<bool> GuestPullLayers::Populate(
+    const std::string& fs_dir, absl::string_view parent,
+    const snapshotter::RemoteLayer& layer) {
   if (!write_passwd_) return false;
   // Prepare called Refresh() just before Intercept and Populate.
   LayerCacheSource::Snapshot cache = cache_.Current();
@@ -154,7 +155,8 @@ absl::StatusOr<bool> GuestPullLayers::Populate(const std::string& fs_dir,
 
 void GuestPullLayers::Refresh() { cache_.Get(); }
 
-bool GuestPullLayers::Decorates(const std::vector<snapshotter::Info>& parents) const {
+bool GuestPullLayers::Decorates(
+    const std::vector<snapshotter::Info>& parents) const {
   return std::any_of(parents.begin(), parents.end(), IsGuestPulled);
 }
 

@@ -33,8 +33,9 @@ class GuestPullLayers : public snapshotter::RemoteLayers {
   absl::StatusOr<std::optional<snapshotter::RemoteLayer>> Intercept(
       absl::string_view key, absl::string_view parent,
       const snapshotter::Labels& labels) override;
-  absl::StatusOr<bool> Populate(const std::string& fs_dir, absl::string_view parent,
-                        const snapshotter::RemoteLayer& layer) override;
+  absl::StatusOr<bool> Populate(const std::string& fs_dir,
+                                absl::string_view parent,
+                                const snapshotter::RemoteLayer& layer) override;
   // Reloads the layer cache if its file changed.
   void Refresh() override;
   // True when a parent is guest-pulled (the volume needs the cache).

@@ -187,6 +187,14 @@ TEST_F(GuestPullLayersTest, PasswdFromCacheIsWrittenIntoTheLayer) {
   EXPECT_THAT(passwd.str(), HasSubstr("guest:x:1234"));
   std::string layer2 = lower.substr(0, lower.find(':'));
   EXPECT_NE(access((layer2 + "/etc").c_str(), F_OK), 0);
+  // The layer holding files records them (recovery never makes it again
+  // empty); the empty one records nothing.
+  auto used1 = sn_->GetUsage("k8s.io/3/" + c1_);
+  auto used2 = sn_->GetUsage("k8s.io/5/" + c2_);
+  ASSERT_TRUE(used1.ok() && used2.ok());
+  EXPECT_GE(used1->inodes, 4);  // fs/, etc/, passwd, group
+  EXPECT_GT(used1->size, 0);
+  EXPECT_EQ(used2->inodes, 0);
 }
 
 TEST_F(GuestPullLayersTest, RequiredModeFailsWithoutHashes) {

@@ -18,9 +18,11 @@
 # before every pull. Layers are uncompressed tars of
 # random data (tests/bench/make_layers_image.py): overlayfs's best case, no
 # decompression. Two layer sizes show the flatness of guest pull:
-#   default mode: 1 MiB and 16 MiB layers, 3 rounds (~2 min here)
+#   default mode: 1 MiB and 16 MiB layers, 3 rounds (~1 min here, + the
+#                 nydus build on a machine's first run)
 #   long mode:    1 MiB and 100 MiB layers (4 GiB image), 3 rounds
-# Prints a table (median ms, ratio guest/overlayfs, big/small) and harness
+# Prints a table (median ms, ratios ours/overlayfs and ours/nydus,
+# big/small) and harness
 # figures; no thresholds (a pass is a completed, checked measurement).
 # Environment: CRI_BENCH_SIZES ("1 16"), CRI_BENCH_ROUNDS (3),
 # GUEST_PULL_DAEMON, GP_PEERS_CACHE.
@@ -49,8 +51,8 @@ NYDUS_PID=""
 bench_teardown() {
   local status=$?
   set +e
+  nydus_stop  # before its directory goes
   dep_stop_all "$status"
-  nydus_stop
   h_finish
 }
 
@@ -69,7 +71,7 @@ tools() {
 }
 
 # image SIZE: builds img<SIZE> (LAYERS layers of SIZE MiB), pushes it as
-# tags gp and ovl, puts its verity hashes in the layer cache.
+# one tag per kind (gp, ovl, ny), puts its verity hashes in the layer cache.
 image() {
   local name="img$1"
   python3 "$E2E_REPO/tests/bench/make_layers_image.py" "$IMAGES_DIR/$name" gp "$LAYERS" "$1" \
@@ -159,7 +161,7 @@ pull() {
   mark="$(registry_log_mark)"
   t0="$(now_ms)"
   if ! E2E_OUT="$(crictl pull "${args[@]}" "$ref" 2>&1)"; then
-    h_fail "pull $kind ${size}MiB round $3" "$E2E_OUT"
+    h_fail "$(kind_name "$kind") pull ${size}MiB round $3" "$E2E_OUT"
     return 0
   fi
   t1="$(now_ms)"
@@ -176,7 +178,7 @@ pull() {
   crictl rmi "$ref" >/dev/null 2>&1 || h_fail "crictl rmi $ref" ""
 }
 
-median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+median() { tr ' ' '\n' <<<"$1" | { grep . || true; } | sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 kind_name() { case "$1" in gp) echo "guest pull" ;; ny) echo "nydus proxy" ;; *) echo overlayfs ;; esac; }
 
@@ -195,12 +197,12 @@ report() {
       h_pass "CRI pull ${LAYERS} x ${size} MiB: the guest pulls fetched no layer on the host, overlayfs all ${LAYERS} (registry log, every round)"
     rows+=("$(printf '%-26s %10s %12s %10s %10s %10s' "${LAYERS} layers x ${size} MiB" "${med[gp]}" \
       "${med[ny]:--}" "${med[ovl]}" "$(ratio "${med[gp]}" "${med[ovl]}")" \
-      "$( ((have_ny)) && ratio "${med[gp]}" "${med[ny]}" || echo -)")")
+      "$( ((have_ny)) && ratio "${med[gp]}" "${med[ny]:-0}" || echo -)")")
     h_pass "CRI pull ${LAYERS} x ${size} MiB: ${KINDS[*]} measured ($ROUNDS rounds)"
     detail="rounds: guest ${times[gp,$size]% }, overlayfs ${times[ovl,$size]% }"
-    ((have_ny)) && detail+=", nydus ${times[ny,$size]% }"
+    ((have_ny)) && detail+=", nydus ${times[ny,$size]:-none}"
     h_figure "CRI pull host time ${LAYERS} x ${size} MiB" \
-      "guest pull ${med[gp]} ms, overlayfs ${med[ovl]} ms, ratio $(ratio "${med[gp]}" "${med[ovl]}")$( ((have_ny)) && echo ", nydus proxy ${med[ny]} ms, ours / nydus $(ratio "${med[gp]}" "${med[ny]}")") (median of $ROUNDS; $detail)"
+      "guest pull ${med[gp]} ms, overlayfs ${med[ovl]} ms, ratio $(ratio "${med[gp]}" "${med[ovl]}")$( ((have_ny)) && echo ", nydus proxy ${med[ny]:--} ms, ours / nydus $(ratio "${med[gp]}" "${med[ny]:-0}")") (median of $ROUNDS; $detail)"
   done
   echo "CRI pull host time, containerd 2.4.2, ${LAYERS}-layer image, median of $ROUNDS [ms]"
   printf '%-26s %10s %12s %10s %10s %10s\n' "image" "guest pull" "nydus proxy" "overlayfs" "ours/ovl" "ours/nydus"
@@ -211,7 +213,7 @@ report() {
       for k in "${KINDS[@]}"; do med[$k]="$(median "${times[$k,$size]:-}")"; done
       [[ -n "${med[gp]}" && -n "${med[ovl]}" ]] || continue
       detail="guest pull $(ratio "${med[gp]}" "${first[gp]}"), overlayfs $(ratio "${med[ovl]}" "${first[ovl]}")"
-      ((have_ny)) && detail+=", nydus proxy $(ratio "${med[ny]}" "${first[ny]}")"
+      ((have_ny)) && detail+=", nydus proxy $(ratio "${med[ny]:-0}" "${first[ny]:-0}")"
       echo "flatness $size MiB / $small MiB layers: $detail"
       h_figure "CRI pull flatness ${size}/${small} MiB layers" "$detail"
     done
@@ -221,12 +223,18 @@ report() {
 # nydus_peer: nydus-snapshotter built, running and registered for its
 # handler; else a skip with the reason (ours and overlayfs still run).
 nydus_peer() {
-  local bin
+  local bin version
+  version="$(go_peer_version nydus-snapshotter)"
   if ! bin="$(go_peer_bin nydus-snapshotter)"; then
-    h_skip "nydus proxy rows" "go build of nydus-snapshotter v$(go_peer_version nydus-snapshotter) failed (log above)"
+    h_skip "nydus proxy rows" "go build of nydus-snapshotter v$version failed (log above)"
     return 0
   fi
-  h_setup_here "nydus-snapshotter v$(go_peer_version nydus-snapshotter) in proxy mode" nydus_start "$bin"
+  if ! nydus_start "$bin"; then
+    h_skip "nydus proxy rows" "nydus-snapshotter v$version did not start (log above)"
+    nydus_stop
+    return 0
+  fi
+  echo "SETUP: nydus-snapshotter v$version in proxy mode"
   nydus_handler
   KINDS+=(ny)
 }
@@ -254,9 +262,14 @@ main() {
     h_setup_here "build and push the ${LAYERS} x ${size} MiB image, verity hashes" image "$size"
     mapfile -t DIGESTS < <(image_layer_digests "img$size" gp)
     for ((r = 1; r <= ROUNDS; r++)); do
-      # Interleaved, the order rotating per round.
+      # Interleaved: the order rotates per round and runs backwards in
+      # even rounds, so no kind always follows the same other one.
       order=("${KINDS[@]:r % ${#KINDS[@]}}" "${KINDS[@]:0:r % ${#KINDS[@]}}")
-      for k in "${order[@]}"; do pull "$k" "$size" "$r"; done
+      if ((r % 2 == 0)); then
+        for ((k = ${#order[@]} - 1; k >= 0; k--)); do pull "${order[k]}" "$size" "$r"; done
+      else
+        for k in "${order[@]}"; do pull "$k" "$size" "$r"; done
+      fi
     done
     rm -rf "${IMAGES_DIR:?}/img$size"
   done

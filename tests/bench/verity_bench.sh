@@ -106,7 +106,7 @@ make_layer() {
 run_timed() {
   local prefix="$1"; shift
   local t0 t1 status=0
-  sync
+  sync -f "$work"
   t0=$EPOCHREALTIME
   if [[ -x /usr/bin/time ]]; then
     timeout "$CMD_TIMEOUT_S" /usr/bin/time -f '%M %U %S' -o "$prefix.rss" "$@" >"$prefix.out" || status=$?
