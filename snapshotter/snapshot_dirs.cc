@@ -175,12 +175,17 @@ bool SnapshotDirs::HoldsNoData(const std::string& path) {
 absl::Status SnapshotDirs::Install(const std::string& temp, int64_t id,
                                   bool sync) const {
   std::string target = SnapshotPath(id);
-  // The usual case, nothing at the target, in one call. Any failure
-  // (something there, or no RENAME_NOREPLACE here) takes the checks below,
-  // whose rename reports a real error.
+  // The usual case, nothing at the target, in one call. Something there
+  // (EEXIST, or ENOTEMPTY on some filesystems), or no RENAME_NOREPLACE here
+  // (EINVAL, ENOSYS), takes the checks below; any other error (EIO,
+  // ENOSPC, ...) fails the creation.
   if (renameat2(AT_FDCWD, temp.c_str(), AT_FDCWD, target.c_str(),
                 RENAME_NOREPLACE) == 0) {
     return sync ? SyncDir(SnapshotsDir()) : absl::OkStatus();
+  }
+  if (errno != EEXIST && errno != ENOTEMPTY && errno != EINVAL &&
+      errno != ENOSYS) {
+    return base::ErrnoError("rename " + temp + " to", target, errno);
   }
   struct stat st;
   bool exists = lstat(target.c_str(), &st) == 0;
