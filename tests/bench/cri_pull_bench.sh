@@ -90,24 +90,7 @@ image() {
 nydus_start() {
   local conf="$E2E_DIR/nydus.toml" i
   NYDUS_SOCK="$E2E_DIR/nydus.sock"
-  cat >"$conf" <<TOML || return 1
-version = 1
-root = "$E2E_DIR/nydus"
-address = "$NYDUS_SOCK"
-daemon_mode = "none"
-[system]
-enable = false
-address = "$E2E_DIR/nydus-system.sock"
-[metrics]
-address = ""
-[log]
-log_to_stdout = true
-level = "warn"
-[daemon]
-fs_driver = "proxy"
-[snapshot]
-enable_kata_volume = true
-TOML
+  go_peer_nydus_proxy_toml "$E2E_DIR" >"$conf" || return 1
   "$1/containerd-nydus-grpc" --config "$conf" >"$E2E_DIR/logs/nydus.log" 2>&1 &
   NYDUS_PID=$!
   for ((i = 0; i < 200; i++)); do

@@ -92,24 +92,7 @@ build_servers() {
   servers+=(ovl1.6 ovl2.x)
   if nydus=$(env -u GO111MODULE -u GOPATH -u GOFLAGS bash -c "source '$REPO/tests/tools/go_peers.sh' && go_peer_bin nydus-snapshotter"); then
     bin_of[nydus]="$nydus/containerd-nydus-grpc"
-    cat >"$work/nydus.toml" <<TOML
-version = 1
-root = "$work/nydus"
-address = "$work/nydus.sock"
-daemon_mode = "none"
-[system]
-enable = false
-address = "$work/nydus-system.sock"
-[metrics]
-address = ""
-[log]
-log_to_stdout = true
-level = "warn"
-[daemon]
-fs_driver = "proxy"
-[snapshot]
-enable_kata_volume = true
-TOML
+    go_peer_nydus_proxy_toml "$work" >"$work/nydus.toml"
     servers+=(nydus)
   else
     h_skip "nydus-snapshotter v$(go_peer_version nydus-snapshotter) built" "go build of the pinned module failed (log above)"

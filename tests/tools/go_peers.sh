@@ -5,6 +5,9 @@
 #   go_peer_bin NAME            prints the bin dir of a pinned peer, building
 #                               it first if the cache lacks it (returns 1 with
 #                               the build log's tail on stderr if it fails)
+#   go_peer_nydus_proxy_toml DIR
+#                               prints a config of nydus-snapshotter in proxy
+#                               mode with its root and sockets under DIR
 #
 # Pinned peers (NAME: module@version, packages):
 #   containerd-1.7   github.com/containerd/containerd v1.7.35
@@ -67,4 +70,29 @@ go_peer_bin() {
     touch "$dir.tmp/.complete" && rm -rf "$dir" && mv "$dir.tmp" "$dir"
   ) 9>"$GP_PEERS_CACHE/.$name.lock" || return 1
   echo "$dir/bin"
+}
+
+# go_peer_nydus_proxy_toml DIR: prints the config of nydus-snapshotter in
+# proxy mode (the guest-pull peer of the benchmarks): root DIR/nydus,
+# socket DIR/nydus.sock, no daemon, no system controller, no metrics,
+# kata volumes on.
+go_peer_nydus_proxy_toml() {
+  cat <<TOML
+version = 1
+root = "$1/nydus"
+address = "$1/nydus.sock"
+daemon_mode = "none"
+[system]
+enable = false
+address = "$1/nydus-system.sock"
+[metrics]
+address = ""
+[log]
+log_to_stdout = true
+level = "warn"
+[daemon]
+fs_driver = "proxy"
+[snapshot]
+enable_kata_volume = true
+TOML
 }
