@@ -183,7 +183,8 @@ report() {
       "$( ((have_ny)) && ratio "${med[gp]}" "${med[ny]:-0}" || echo -)")")
     h_pass "CRI pull ${LAYERS} x ${size} MiB: ${KINDS[*]} measured ($ROUNDS rounds)"
     detail="rounds: guest ${times[gp,$size]% }, overlayfs ${times[ovl,$size]% }"
-    ((have_ny)) && detail+=", nydus ${times[ny,$size]:-none}"
+    local ny_rounds="${times[ny,$size]:-none}"
+    ((have_ny)) && detail+=", nydus ${ny_rounds% }"
     h_figure "CRI pull host time ${LAYERS} x ${size} MiB" \
       "guest pull ${med[gp]} ms, overlayfs ${med[ovl]} ms, ratio $(ratio "${med[gp]}" "${med[ovl]}")$( ((have_ny)) && echo ", nydus proxy ${med[ny]:--} ms, ours / nydus $(ratio "${med[gp]}" "${med[ny]:-0}")") (median of $ROUNDS; $detail)"
   done
