@@ -195,7 +195,7 @@ print_restart_table() {
       ratio=-
       if [[ -n "$base" ]]; then
         ratio=$(awk -v a="$r" -v b="$base" 'BEGIN { split(a, x, " "); split(b, y, " ");
-          printf "%.2f (RSS %.2f, lookup %.2f)", (x[1] + x[2]) / (y[1] + y[2]), x[3] / y[3], y[6] > 0 ? x[6] / y[6] : 0 }')
+          printf "%.2f (RSS %.2f, lookup %.2f)", (x[1] + x[2]) / (y[1] + y[2]), x[3] / y[3], (y[6] > 0 ? x[6] / y[6] : 0) }')
       fi
       read -r -a v <<<"$r"
       printf '%-6s %-6s %12s %10s %8s %8s %8s %12s %30s\n' "$store" "$name" "${v[0]}" "${v[1]}" "${v[2]}" "${v[3]}" "${v[4]}" "${v[5]}" "$ratio"
