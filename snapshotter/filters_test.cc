@@ -90,7 +90,6 @@ TEST(FiltersTest, Escapes) {
   EXPECT_TRUE(Match({"labels.\"q\\\"k\"==\"v\\n\""}, info));
 }
 
-}  // namespace
 // A record read in place (the index's List path) matches as its copy does;
 // labels are found by key at either end of the sorted list and not found
 // between or beyond.
@@ -121,8 +120,25 @@ TEST(FiltersTest, AViewMatchesAsItsInfo) {
            {"name==x", "labels.foo~=b.r"}}) {
     auto f = SnapshotFilter::Parse(filters);
     ASSERT_TRUE(f.ok()) << f.status();
-    EXPECT_EQ(f->Matches(view), f->Matches(info)) << filters.size();
+    EXPECT_EQ(f->Matches(view), f->Matches(info))
+        << testing::PrintToString(filters);
   }
 }
 
+// Fields that are missing or empty, as containerd's adaptor sees them.
+TEST(FiltersTest, MissingAndEmptyFields) {
+  Info info = MakeInfo();
+  info.labels["empty"] = "";
+  EXPECT_TRUE(Match({"labels.empty"}, info));
+  EXPECT_TRUE(Match({"labels.empty==\"\""}, info));
+  EXPECT_TRUE(Match({"labels.missing!=x"}, info));
+  EXPECT_TRUE(Match({"labels.missing~=^$"}, info));
+  EXPECT_FALSE(Match({"labels"}, info));
+  Info bare;
+  EXPECT_FALSE(Match({"labels.foo"}, bare));
+  EXPECT_FALSE(Match({"kind"}, bare));
+  EXPECT_TRUE(Match({"parent==\"\""}, bare));
+}
+
+}  // namespace
 }  // namespace snapshotter

@@ -307,6 +307,7 @@ TEST_F(ServiceTest, StuckMutationBlocksNoReadAndFullPoolRefuses) {
   ASSERT_TRUE(WhenFree([&] { return Prepare("kept", ""); }).ok());
 
   std::unique_ptr<AsyncRemove> remove = StartStuckRemove("doomed", stuck);
+  ASSERT_NE(remove, nullptr);
 
   grpc::ClientContext ctx;
   snapshots_v1::StatSnapshotRequest req;
@@ -355,7 +356,7 @@ class RefreshingRemote : public RemoteLayers {
 // their source and waits for a write thread (here: refused, none free).
 TEST_F(ServiceTest, MountsOnPlainLayersIsAReadOnRemoteLayersOffloaded) {
   absl::Notification stuck, release;
-  RefreshingRemote remote;
+  static RefreshingRemote remote;  // outlives the fixture's snapshotter
   SnapshotsService::Options options;
   options.max_write_threads = 1;
   options.max_queued_writes = 0;
@@ -383,6 +384,7 @@ TEST_F(ServiceTest, MountsOnPlainLayersIsAReadOnRemoteLayersOffloaded) {
   ASSERT_TRUE(WhenFree([&] { return Prepare("on-remote", "layer"); }).ok());
 
   std::unique_ptr<AsyncRemove> remove = StartStuckRemove("doomed", stuck);
+  ASSERT_NE(remove, nullptr);
   auto mounts = [&](const std::string& key) {
     grpc::ClientContext ctx;
     snapshots_v1::MountsRequest req;
@@ -394,6 +396,7 @@ TEST_F(ServiceTest, MountsOnPlainLayersIsAReadOnRemoteLayersOffloaded) {
   EXPECT_EQ(mounts("on-remote").error_code(), grpc::RESOURCE_EXHAUSTED);
   release.Notify();
   remove->done.WaitForNotification();
+  EXPECT_TRUE(remove->status.ok()) << remove->status.error_message();
   EXPECT_TRUE(WhenFree([&] { return mounts("on-remote"); }).ok());
 }
 
@@ -410,6 +413,7 @@ TEST_F(ServiceTest, MutationWhoseClientGaveUpChangesNothing) {
   });
   ASSERT_TRUE(Prepare("doomed", "").ok());
   std::unique_ptr<AsyncRemove> remove = StartStuckRemove("doomed", stuck);
+  ASSERT_NE(remove, nullptr);
 
   grpc::ClientContext ctx;  // queued behind the stuck Remove
   ctx.set_deadline(std::chrono::system_clock::now() +

@@ -44,7 +44,8 @@ struct InfoView {
   int64_t created_ns = 0;
   int64_t updated_ns = 0;
   static inline const LabelRefs kNoLabels;
-  const LabelRefs* labels = &kNoLabels;  // sorted by key, no empty values
+  // Sorted by key (a record of the index has no empty values).
+  const LabelRefs* labels = &kNoLabels;
 
   Info ToInfo() const;
   // The value of label `key`, or nullptr.

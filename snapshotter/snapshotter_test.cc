@@ -515,6 +515,7 @@ TEST_F(SnapshotterTest, VisitLooksAtOnePageOfRecordsAtMost) {
   EXPECT_EQ(end.last_key, absl::StrCat("k", 1000 + n - 1));
   EXPECT_EQ(matched, 0);
   auto all = SnapshotFilter::Parse({});
+  ASSERT_TRUE(all.ok());
   end = sn_->Visit(*all, "", count);
   EXPECT_EQ(matched, static_cast<int>(Snapshotter::kWalkBatch));
   EXPECT_FALSE(end.exhausted);

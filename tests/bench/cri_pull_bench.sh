@@ -104,9 +104,9 @@ nydus_start() {
 
 nydus_stop() {
   [[ -n "$NYDUS_PID" ]] || return 0
-  kill -TERM "$NYDUS_PID" 2>/dev/null
-  timeout 10 tail --pid="$NYDUS_PID" -f /dev/null || kill -KILL "$NYDUS_PID" 2>/dev/null
-  wait "$NYDUS_PID" 2>/dev/null
+  kill -TERM "$NYDUS_PID" 2>/dev/null || true
+  timeout 10 tail --pid="$NYDUS_PID" -f /dev/null || kill -KILL "$NYDUS_PID" 2>/dev/null || true
+  wait "$NYDUS_PID" 2>/dev/null || true
   NYDUS_PID=""
 }
 
@@ -246,10 +246,11 @@ main() {
     h_setup_here "build and push the ${LAYERS} x ${size} MiB image, verity hashes" image "$size"
     mapfile -t DIGESTS < <(image_layer_digests "img$size" gp)
     for ((r = 1; r <= ROUNDS; r++)); do
-      # Interleaved: the order rotates per round and runs backwards in
-      # even rounds, so no kind always follows the same other one.
+      # Interleaved: the order rotates per round (two kinds: alternates);
+      # with three it runs backwards in even rounds, so no kind always
+      # follows the same other one.
       order=("${KINDS[@]:r % ${#KINDS[@]}}" "${KINDS[@]:0:r % ${#KINDS[@]}}")
-      if ((r % 2 == 0)); then
+      if ((${#order[@]} > 2 && r % 2 == 0)); then
         for ((k = ${#order[@]} - 1; k >= 0; k--)); do pull "${order[k]}" "$size" "$r"; done
       else
         for k in "${order[@]}"; do pull "$k" "$size" "$r"; done

@@ -154,8 +154,12 @@ timed_restart() {
   mem=$(memory_of "${pid_of[$name]}")
   h_pass "restart of $name ($store store) to serving + full Walk measured"
   h_figure "restart to serving + full Walk $name $store" "$ready ms to the first answered RPC + $ms ms Walk of $n snapshots"
-  h_figure "memory after restart + Walk $name $store" "RSS/PSS/anonymous $(tr ' ' / <<<"$mem") MB"
-  h_figure "remote-snapshot lookup $name $store" "$lookup ms (median of 15 Walks filtered by snapshot.ref and parent, over $n snapshots)"
+  h_figure "memory after restart + Walk + lookups $name $store" "RSS/PSS/anonymous $(tr ' ' / <<<"$mem") MB"
+  if [[ "$lookup" == - ]]; then
+    h_skip "remote-snapshot lookup $name $store" "the lookup failed (peerbench's message above)"
+  else
+    h_figure "remote-snapshot lookup $name $store" "$lookup ms (median of 15 Walks filtered by snapshot.ref and parent, over $n snapshots)"
+  fi
   restart_row[$name.$store]="$ready $ms $mem $lookup"
 }
 
@@ -195,7 +199,7 @@ print_restart_table() {
       ratio=-
       if [[ -n "$base" ]]; then
         ratio=$(awk -v a="$r" -v b="$base" 'BEGIN { split(a, x, " "); split(b, y, " ");
-          printf "%.2f (RSS %.2f, lookup %.2f)", (x[1] + x[2]) / (y[1] + y[2]), x[3] / y[3], (y[6] > 0 ? x[6] / y[6] : 0) }')
+          printf "%.2f (RSS %.2f, lookup %.2f)", (x[1] + x[2]) / (y[1] + y[2]), x[3] / y[3], (y[6] > 0 ? x[6] / y[6] : -1) }' | sed 's/lookup -1.00/lookup -/')
       fi
       read -r -a v <<<"$r"
       printf '%-6s %-6s %12s %10s %8s %8s %8s %12s %30s\n' "$store" "$name" "${v[0]}" "${v[1]}" "${v[2]}" "${v[3]}" "${v[4]}" "${v[5]}" "$ratio"

@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -124,9 +125,13 @@ func timeRestart(ctx context.Context, s *server) {
 	start := time.Now()
 	n, err := walkCount(ctx, s.sn)
 	walk := time.Since(start)
-	lookup := 0.0
+	lookup := "-" // a failed lookup costs only its own figure
 	if err == nil {
-		lookup, err = lookupMs(ctx, s.sn)
+		if l, lerr := lookupMs(ctx, s.sn); lerr != nil {
+			fmt.Fprintf(os.Stderr, "peerbench: remote-snapshot lookup on %s: %v\n", s.name, lerr)
+		} else {
+			lookup = fmt.Sprintf("%.2f", l)
+		}
 	}
-	fmt.Printf("RESTART %s %.1f %d %.1f %.2f %v\n", s.name, ms(ready), n, ms(walk), lookup, err)
+	fmt.Printf("RESTART %s %.1f %d %.1f %s %v\n", s.name, ms(ready), n, ms(walk), lookup, err)
 }
