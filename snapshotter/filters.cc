@@ -264,14 +264,7 @@ absl::StatusOr<SnapshotFilter> SnapshotFilter::Parse(
 bool SnapshotFilter::Matches(const Info& info) const {
   if (any_of_.empty()) return true;
   InfoView::LabelRefs labels;
-  labels.reserve(info.labels.size());
-  for (const auto& [k, v] : info.labels) labels.emplace_back(&k, &v);
-  InfoView view;
-  view.name = info.name;
-  view.parent = info.parent;
-  view.kind = info.kind;
-  view.labels = &labels;
-  return Matches(view);
+  return Matches(InfoView::Of(info, &labels));
 }
 
 bool SnapshotFilter::Matches(const InfoView& info) const {

@@ -30,14 +30,10 @@ void ToProtoMounts(
   }
 }
 
-void ToProtoTime(absl::Time t, google::protobuf::Timestamp* out) {
-  timespec ts = absl::ToTimespec(t);
+void ToProtoTime(int64_t unix_ns, google::protobuf::Timestamp* out) {
+  timespec ts = absl::ToTimespec(absl::FromUnixNanos(unix_ns));
   out->set_seconds(ts.tv_sec);
   out->set_nanos(static_cast<int32_t>(ts.tv_nsec));
-}
-
-void ToProtoTime(int64_t unix_ns, google::protobuf::Timestamp* out) {
-  ToProtoTime(absl::FromUnixNanos(unix_ns), out);
 }
 
 // About the serialized size of `info` (a List message is cut by it).
@@ -61,12 +57,8 @@ void ToProtoInfo(const InfoView& info, snapshots_v1::Info* out) {
 }
 
 void ToProtoInfo(const Info& info, snapshots_v1::Info* out) {
-  out->set_name(info.name);
-  out->set_parent(info.parent);
-  out->set_kind(static_cast<snapshots_v1::Kind>(info.kind));
-  ToProtoTime(info.created, out->mutable_created_at());
-  ToProtoTime(info.updated, out->mutable_updated_at());
-  for (const auto& [k, v] : info.labels) (*out->mutable_labels())[k] = v;
+  InfoView::LabelRefs labels;
+  ToProtoInfo(InfoView::Of(info, &labels), out);
 }
 
 // Log-safe rendering of a key (quoted, cut at a sane length).

@@ -206,12 +206,11 @@ absl::StatusOr<IndexedChain> SnapshotIndex::ChainOf(
 }
 
 std::vector<Info> SnapshotIndex::Select(
-    const std::function<bool(const Info&)>& keep, absl::string_view after,
+    const std::function<bool(const InfoView&)>& keep, absl::string_view after,
     size_t limit) const {
   std::vector<Info> out;
   Visit(after, [&](const InfoView& view) {
-    Info info = view.ToInfo();
-    if (keep(info)) out.push_back(std::move(info));
+    if (keep(view)) out.push_back(view.ToInfo());
     return limit == 0 || out.size() < limit;
   });
   return out;

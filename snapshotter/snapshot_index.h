@@ -76,8 +76,9 @@ class SnapshotIndex {
   // The ancestors of committed `parent` (itself first); empty for "".
   absl::StatusOr<IndexedChain> ChainOf(absl::string_view parent) const;
   // Infos for which `keep` is true, in key order: at most `limit` of them
-  // (0: no limit), with keys after `after` ("" : from the first).
-  std::vector<Info> Select(const std::function<bool(const Info&)>& keep,
+  // (0: no limit), with keys after `after` ("" : from the first). `keep`
+  // sees each record in place (see Visit); only the kept ones are copied.
+  std::vector<Info> Select(const std::function<bool(const InfoView&)>& keep,
                            absl::string_view after = "",
                            size_t limit = 0) const;
   // Calls `fn` for the records with keys after `after` ("": from the

@@ -70,7 +70,7 @@ TEST(SnapshotIndexTest, SelectInKeyOrderAndCounts) {
   index.Put(Snap(1, "b", "", Kind::kCommitted, {{"remote", "true"}}));
   index.Put(Snap(2, "a", "", Kind::kActive));
   index.Put(Snap(3, "c", "b", Kind::kView));
-  std::vector<Info> all = index.Select([](const Info&) { return true; });
+  std::vector<Info> all = index.Select([](const InfoView&) { return true; });
   ASSERT_EQ(all.size(), 3u);
   EXPECT_EQ(all[0].name, "a");
   EXPECT_EQ(all[2].name, "c");
@@ -87,7 +87,7 @@ TEST(SnapshotIndexTest, SelectInBatchesAfterAKey) {
     index.Put(Snap(i + 1, absl::StrCat("k", i), "", Kind::kCommitted,
                    {{"odd", i % 2 ? "yes" : "no"}}));
   }
-  auto odd = [](const Info& info) { return info.labels.at("odd") == "yes"; };
+  auto odd = [](const InfoView& info) { return *info.Label("odd") == "yes"; };
   std::vector<Info> first = index.Select(odd, "", 2);
   ASSERT_EQ(first.size(), 2u);
   EXPECT_EQ(first[0].name, "k1");

@@ -19,6 +19,20 @@ absl::string_view KindName(Kind kind) {
   return "unknown";
 }
 
+InfoView InfoView::Of(const Info& info, LabelRefs* refs) {
+  refs->clear();
+  refs->reserve(info.labels.size());
+  for (const auto& [k, v] : info.labels) refs->emplace_back(&k, &v);
+  InfoView view;
+  view.name = info.name;
+  view.parent = info.parent;
+  view.kind = info.kind;
+  view.created_ns = absl::ToUnixNanos(info.created);
+  view.updated_ns = absl::ToUnixNanos(info.updated);
+  view.labels = refs;
+  return view;
+}
+
 Info InfoView::ToInfo() const {
   Info info;
   info.name = std::string(name);

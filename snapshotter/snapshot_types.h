@@ -47,6 +47,9 @@ struct InfoView {
   // Sorted by key (a record of the index has no empty values).
   const LabelRefs* labels = &kNoLabels;
 
+  // A view of `info`; `refs` receives its label pointers and, like `info`,
+  // must outlive the view.
+  static InfoView Of(const Info& info, LabelRefs* refs);
   Info ToInfo() const;
   // The value of label `key`, or nullptr.
   const std::string* Label(absl::string_view key) const;

@@ -455,7 +455,7 @@ VisitEnd Snapshotter::Visit(
 std::vector<Info> Snapshotter::Select(const SnapshotFilter& filter,
                                       absl::string_view after,
                                       size_t limit) const {
-  return index_.Select([&](const Info& info) { return filter.Matches(info); },
+  return index_.Select([&](const InfoView& info) { return filter.Matches(info); },
                        after, limit);
 }
 

@@ -351,7 +351,7 @@ TEST_F(SnapshotterTest, IndexReadAtOpenEqualsTheDatabase) {
       (*reader)->View([&](Transaction& tx) { return fresh.Load(tx); }).ok());
   EXPECT_EQ(held.size(), 4u);
   EXPECT_EQ(describe(held),
-            describe(fresh.Select([](const Info&) { return true; })));
+            describe(fresh.Select([](const InfoView&) { return true; })));
   EXPECT_EQ(fresh.Ids(), (std::set<int64_t>{1, 2, 3, 4}));
 }
 
