@@ -94,7 +94,7 @@ nydus_start() {
   "$1/containerd-nydus-grpc" --config "$conf" >"$E2E_DIR/logs/nydus.log" 2>&1 &
   NYDUS_PID=$!
   for ((i = 0; i < 200; i++)); do
-    [[ -S "$NYDUS_SOCK" ]] && return 0
+    e2e_unix_listening "$NYDUS_SOCK" && return 0
     kill -0 "$NYDUS_PID" 2>/dev/null || break
     sleep 0.05
   done
