@@ -11,6 +11,11 @@
 #               second handler, kata-nydus; it answers the CRI-labelled
 #               layers as ours does (checked: no layer GET). A skip with the
 #               reason if it cannot be built
+#   floor       the measuring floor: tests/bench/peers/floorserver (snapshots
+#               in a Go map, nothing on disk) as the snapshotter of a third
+#               handler, kata-floor, answering the layers as a guest-pull
+#               snapshotter does: what containerd's own part of a guest
+#               pull costs, the bound of any guest-pull snapshotter's ratio
 #   overlayfs   the same image pulled for the default runtime: containerd
 #               downloads and unpacks every layer (checked: 40 blob GETs)
 # All pull the same layers (tags of one image), interleaved, the image
@@ -21,8 +26,8 @@
 #   default mode: 1 MiB and 16 MiB layers, 3 rounds (~1 min here, + the
 #                 nydus build on a machine's first run)
 #   long mode:    1 MiB and 100 MiB layers (4 GiB image), 3 rounds
-# Prints a table (median ms, ratios ours/overlayfs and ours/nydus,
-# big/small) and harness
+# Prints a table (median ms, ratios ours/overlayfs, ours/nydus and
+# floor/overlayfs, big/small) and harness
 # figures; no thresholds (a pass is a completed, checked measurement).
 # Environment: CRI_BENCH_SIZES ("1 16"), CRI_BENCH_ROUNDS (3),
 # GUEST_PULL_DAEMON, GP_PEERS_CACHE.
@@ -44,14 +49,15 @@ ROUNDS="${CRI_BENCH_ROUNDS:-3}"
 declare -A times=()  # [kind,size] = space-separated ms
 declare -A fetch_failed=()  # [size] = 1 when a pull's layer GETs were wrong
 rows=()
-KINDS=(gp ovl)  # ny joins when nydus-snapshotter runs
-readonly NYDUS_HANDLER=kata-nydus
-NYDUS_PID=""
+KINDS=(gp ovl)  # ny and fl join when nydus-snapshotter and the floor run
+# The guest-pull peers, by kind: the handler whose pulls they serve, their
+# server's pid.
+declare -A PEER_HANDLER=([ny]=kata-nydus [fl]=kata-floor) PEER_PID=()
 
 bench_teardown() {
-  local status=$?
+  local status=$? k
   set +e
-  nydus_stop  # before its directory goes
+  for k in "${!PEER_PID[@]}"; do peer_stop "$k"; done  # before their directory goes
   dep_stop_all "$status"
   h_finish
 }
@@ -84,46 +90,47 @@ image() {
   dep_cache_add "$name"
 }
 
-# nydus_start BIN_DIR: nydus-snapshotter in proxy mode (as peers_bench runs
-# it) on $E2E_DIR/nydus.sock, everything under $E2E_DIR; waits (bounded)
-# for its socket.
-nydus_start() {
-  local conf="$E2E_DIR/nydus.toml" i
-  NYDUS_SOCK="$E2E_DIR/nydus.sock"
-  go_peer_nydus_proxy_toml "$E2E_DIR" >"$conf" || return 1
-  "$1/containerd-nydus-grpc" --config "$conf" >"$E2E_DIR/logs/nydus.log" 2>&1 &
-  NYDUS_PID=$!
+# peer_start KIND SOCK CMD...: runs CMD (the peer's server, on SOCK, its
+# files under $E2E_DIR) in the background; waits (bounded) until SOCK
+# accepts a connection.
+peer_start() {
+  local kind="$1" sock="$2" i
+  shift 2
+  "$@" >"$E2E_DIR/logs/$kind.log" 2>&1 &
+  PEER_PID[$kind]=$!
   for ((i = 0; i < 200; i++)); do
-    e2e_unix_listening "$NYDUS_SOCK" && return 0
-    kill -0 "$NYDUS_PID" 2>/dev/null || break
+    e2e_unix_listening "$sock" && return 0
+    kill -0 "${PEER_PID[$kind]}" 2>/dev/null || break
     sleep 0.05
   done
-  echo "nydus-snapshotter did not listen on $NYDUS_SOCK (log: $(tail -n 5 "$E2E_DIR/logs/nydus.log"))" >&2
+  echo "$(kind_name "$kind") did not listen on $sock (log: $(tail -n 5 "$E2E_DIR/logs/$kind.log"))" >&2
   return 1
 }
 
-nydus_stop() {
-  [[ -n "$NYDUS_PID" ]] || return 0
-  kill -TERM "$NYDUS_PID" 2>/dev/null || true
-  timeout 10 tail --pid="$NYDUS_PID" -f /dev/null || kill -KILL "$NYDUS_PID" 2>/dev/null || true
-  wait "$NYDUS_PID" 2>/dev/null || true
-  NYDUS_PID=""
+peer_stop() {
+  local pid="${PEER_PID[$1]:-}"
+  [[ -n "$pid" ]] || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  timeout 10 tail --pid="$pid" -f /dev/null || kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  unset "PEER_PID[$1]"
 }
 
-# nydus_handler: a containerd 2.x drop-in (merged key by key) that makes
-# nydus the snapshotter of the kata-nydus handler's pulls, as deploy/ does
-# for ours with the kata handler.
-nydus_handler() {
-  cat >"$CONTAINERD_DIR/conf.d/nydus-bench.toml" <<TOML
+# peer_handler KIND SOCK: a containerd 2.x drop-in (merged key by key) that
+# makes the server on SOCK the snapshotter of KIND's handler's pulls, as
+# deploy/ does for ours with the kata handler.
+peer_handler() {
+  local kind="$1" sock="$2" handler="${PEER_HANDLER[$1]}"
+  cat >"$CONTAINERD_DIR/conf.d/$handler-bench.toml" <<TOML
 version = 3
-[proxy_plugins.nydus]
+[proxy_plugins.$handler]
   type = "snapshot"
-  address = "$NYDUS_SOCK"
-[plugins."io.containerd.cri.v1.images".runtime_platforms.$NYDUS_HANDLER]
-  snapshotter = "nydus"
-[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.$NYDUS_HANDLER]
-  runtime_type = "io.containerd.$NYDUS_HANDLER.v2"
-  snapshotter = "nydus"
+  address = "$sock"
+[plugins."io.containerd.cri.v1.images".runtime_platforms.$handler]
+  snapshotter = "$handler"
+[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.$handler]
+  runtime_type = "io.containerd.$handler.v2"
+  snapshotter = "$handler"
 TOML
 }
 
@@ -135,8 +142,8 @@ pull() {
   local kind="$1" size="$2" ref mark t0 t1 gets args=()
   ref="$(image_ref "img$size" "$kind")"
   [[ "$kind" == gp ]] && args=(--pod-config "$(dep_pod "pull-$size-$3" kata)")
-  [[ "$kind" == ny ]] && args=(--pod-config "$(DEP_POD_ANNOTATIONS="{\"io.containerd.cri.runtime-handler\": \"$NYDUS_HANDLER\"}" \
-    dep_pod "pull-ny-$size-$3" runc)")
+  [[ -n "${PEER_HANDLER[$kind]:-}" ]] && args=(--pod-config "$(DEP_POD_ANNOTATIONS="{\"io.containerd.cri.runtime-handler\": \"${PEER_HANDLER[$kind]}\"}" \
+    dep_pod "pull-$kind-$size-$3" runc)")
   # Every pull starts on a clean filesystem: the previous overlayfs pull's
   # unpacked layers are not left dirty for the next pull's syncs (that
   # effect is peers_bench's noisy-neighbour figure).
@@ -163,12 +170,14 @@ pull() {
 
 median() { tr ' ' '\n' <<<"$1" | { grep . || true; } | sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
-kind_name() { case "$1" in gp) echo "guest pull" ;; ny) echo "nydus proxy" ;; *) echo overlayfs ;; esac; }
+kind_name() { case "$1" in gp) echo "guest pull" ;; ny) echo "nydus proxy" ;; fl) echo "floor" ;; *) echo overlayfs ;; esac; }
+
+# has KIND: true if KIND's pulls ran (its peer started).
+has() { [[ " ${KINDS[*]} " == *" $1 "* ]]; }
 
 report() {
-  local size k small="${SIZES[0]}" have_ny=0 detail
+  local size k small="${SIZES[0]}" detail figure
   declare -A med=() first=()
-  [[ " ${KINDS[*]} " == *" ny "* ]] && have_ny=1
   for size in "${SIZES[@]}"; do
     for k in "${KINDS[@]}"; do med[$k]="$(median "${times[$k,$size]:-}")"; done
     if [[ -z "${med[gp]}" || -z "${med[ovl]}" ]]; then
@@ -178,26 +187,35 @@ report() {
     if [[ "$size" == "$small" ]]; then for k in "${KINDS[@]}"; do first[$k]="${med[$k]}"; done; fi
     [[ -n "${fetch_failed[$size]:-}" ]] ||
       h_pass "CRI pull ${LAYERS} x ${size} MiB: the guest pulls fetched no layer on the host, overlayfs all ${LAYERS} (registry log, every round)"
-    rows+=("$(printf '%-26s %10s %12s %10s %10s %10s' "${LAYERS} layers x ${size} MiB" "${med[gp]}" \
-      "${med[ny]:--}" "${med[ovl]}" "$(ratio "${med[gp]}" "${med[ovl]}")" \
-      "$( ((have_ny)) && ratio "${med[gp]}" "${med[ny]:-0}" || echo -)")")
+    rows+=("$(printf '%-26s %10s %12s %8s %10s %9s %10s %10s' "${LAYERS} layers x ${size} MiB" "${med[gp]}" \
+      "${med[ny]:--}" "${med[fl]:--}" "${med[ovl]}" "$(ratio "${med[gp]}" "${med[ovl]}")" \
+      "$(ratio "${med[gp]}" "${med[ny]:-0}")" "$(ratio "${med[fl]:-0}" "${med[ovl]}")")")
     h_pass "CRI pull ${LAYERS} x ${size} MiB: ${KINDS[*]} measured ($ROUNDS rounds)"
+    figure="guest pull ${med[gp]} ms, overlayfs ${med[ovl]} ms, ratio $(ratio "${med[gp]}" "${med[ovl]}")"
     detail="rounds: guest ${times[gp,$size]% }, overlayfs ${times[ovl,$size]% }"
-    local ny_rounds="${times[ny,$size]:-none}"
-    ((have_ny)) && detail+=", nydus ${ny_rounds% }"
-    h_figure "CRI pull host time ${LAYERS} x ${size} MiB" \
-      "guest pull ${med[gp]} ms, overlayfs ${med[ovl]} ms, ratio $(ratio "${med[gp]}" "${med[ovl]}")$( ((have_ny)) && echo ", nydus proxy ${med[ny]:--} ms, ours / nydus $(ratio "${med[gp]}" "${med[ny]:-0}")") (median of $ROUNDS; $detail)"
+    if has ny; then
+      figure+=", nydus proxy ${med[ny]:--} ms, ours / nydus $(ratio "${med[gp]}" "${med[ny]:-0}")"
+      detail+=", nydus ${times[ny,$size]:-none}"
+    fi
+    if has fl; then
+      figure+=", floor ${med[fl]:--} ms, floor / overlayfs $(ratio "${med[fl]:-0}" "${med[ovl]}")"
+      detail+=", floor ${times[fl,$size]:-none}"
+    fi
+    h_figure "CRI pull host time ${LAYERS} x ${size} MiB" "$figure (median of $ROUNDS; ${detail% })"
   done
   echo "CRI pull host time, containerd 2.4.2, ${LAYERS}-layer image, median of $ROUNDS [ms]"
-  printf '%-26s %10s %12s %10s %10s %10s\n' "image" "guest pull" "nydus proxy" "overlayfs" "ours/ovl" "ours/nydus"
+  printf '%-26s %10s %12s %8s %10s %9s %10s %10s\n' "image" "guest pull" "nydus proxy" "floor" "overlayfs" \
+    "ours/ovl" "ours/nydus" "floor/ovl"
   printf '%s\n' "${rows[@]}"
-  ((have_ny)) || echo "nydus proxy: skipped (see the SKIP line above)"
+  has ny || echo "nydus proxy: skipped (see the SKIP line above)"
+  has fl || echo "floor: skipped (see the SKIP line above)"
   if [[ -n "${first[gp]:-}" ]]; then
     for size in "${SIZES[@]:1}"; do
       for k in "${KINDS[@]}"; do med[$k]="$(median "${times[$k,$size]:-}")"; done
       [[ -n "${med[gp]}" && -n "${med[ovl]}" ]] || continue
       detail="guest pull $(ratio "${med[gp]}" "${first[gp]}"), overlayfs $(ratio "${med[ovl]}" "${first[ovl]}")"
-      ((have_ny)) && detail+=", nydus proxy $(ratio "${med[ny]:-0}" "${first[ny]:-0}")"
+      has ny && detail+=", nydus proxy $(ratio "${med[ny]:-0}" "${first[ny]:-0}")"
+      has fl && detail+=", floor $(ratio "${med[fl]:-0}" "${first[fl]:-0}")"
       echo "flatness $size MiB / $small MiB layers: $detail"
       h_figure "CRI pull flatness ${size}/${small} MiB layers" "$detail"
     done
@@ -205,22 +223,42 @@ report() {
 }
 
 # nydus_peer: nydus-snapshotter built, running and registered for its
-# handler; else a skip with the reason (ours and overlayfs still run).
+# handler; else a skip with the reason (the others still run).
 nydus_peer() {
-  local bin version
+  local bin version sock="$E2E_DIR/nydus.sock"
   version="$(go_peer_version nydus-snapshotter)"
   if ! bin="$(go_peer_bin nydus-snapshotter)"; then
     h_skip "nydus proxy rows" "go build of nydus-snapshotter v$version failed (log above)"
     return 0
   fi
-  if ! nydus_start "$bin"; then
+  go_peer_nydus_proxy_toml "$E2E_DIR" >"$E2E_DIR/nydus.toml"
+  if ! peer_start ny "$sock" "$bin/containerd-nydus-grpc" --config "$E2E_DIR/nydus.toml"; then
     h_skip "nydus proxy rows" "nydus-snapshotter v$version did not start (log above)"
-    nydus_stop
+    peer_stop ny
     return 0
   fi
   echo "SETUP: nydus-snapshotter v$version in proxy mode"
-  nydus_handler
+  peer_handler ny "$sock"
   KINDS+=(ny)
+}
+
+# floor_peer: tests/bench/peers/floorserver built (its module, as
+# peers_bench builds it), running and registered for its handler; else a
+# skip with the reason.
+floor_peer() {
+  local sock="$E2E_DIR/floor.sock"
+  if ! (cd "$E2E_REPO/tests/bench/peers" && GOFLAGS=-mod=readonly go build -o "$E2E_BIN/" ./floorserver) >&2; then
+    h_skip "floor rows" "go build of tests/bench/peers/floorserver failed (log above)"
+    return 0
+  fi
+  if ! peer_start fl "$sock" "$E2E_BIN/floorserver" --address="$sock" --root="$E2E_DIR/floor"; then
+    h_skip "floor rows" "floorserver did not start (log above)"
+    peer_stop fl
+    return 0
+  fi
+  echo "SETUP: floorserver (snapshots in memory, nothing on disk)"
+  peer_handler fl "$sock"
+  KINDS+=(fl)
 }
 
 main() {
@@ -228,7 +266,7 @@ main() {
   trap bench_teardown EXIT
   GP_CONFIG="$E2E_DIR/gp-config.toml"
   DEP_LAYER_CACHE="$E2E_DIR/layers-cache.json"
-  echo "SETUP: daemon, verity tool, crictl, containerd 2.4.2, nydus-snapshotter"
+  echo "SETUP: daemon, verity tool, crictl, containerd 2.4.2, nydus-snapshotter, floorserver"
   h_setup_here "build daemon, mount helper, verity tool, crictl" tools
   local bin size r k order
   h_setup "build containerd 2.4.2 from its module" go_peer_bin containerd-2.4
@@ -241,13 +279,14 @@ main() {
   h_setup_here "daemon config from the installed one" dep_daemon_config
   start_daemon
   nydus_peer
+  floor_peer
   containerd_start
   for size in "${SIZES[@]}"; do
     h_setup_here "build and push the ${LAYERS} x ${size} MiB image, verity hashes" image "$size"
     mapfile -t DIGESTS < <(image_layer_digests "img$size" gp)
     for ((r = 1; r <= ROUNDS; r++)); do
       # Interleaved: the order rotates per round (two kinds: alternates);
-      # with three it runs backwards in even rounds, so no kind always
+      # with more it runs backwards in even rounds, so no kind always
       # follows the same other one.
       order=("${KINDS[@]:r % ${#KINDS[@]}}" "${KINDS[@]:0:r % ${#KINDS[@]}}")
       if ((${#order[@]} > 2 && r % 2 == 0)); then

@@ -3,8 +3,11 @@
 # overlayfs, nydus-snapshotter in proxy mode (the guest-pull peer) and the
 # original Go guest-pull-snapshotter, all served over the same Snapshots
 # API on unix sockets and driven in the same run, interleaved, by one client
-# (tests/bench/peers/peerbench). Prints a table with ratios against both
-# overlayfs versions and one harness figure per (figure, server); a figure
+# (tests/bench/peers/peerbench). The floor (tests/bench/peers/floorserver,
+# snapshots in a Go map, nothing on disk) runs the API figures beside them:
+# what the client and the RPC alone cost, the bound of any ratio to
+# overlayfs. Prints a table with ratios against both overlayfs versions and
+# the floor, and one harness figure per (figure, server); a figure
 # a server could not produce, or a peer that could not be built, is a skip
 # with its reason. No thresholds (nothing timed is asserted).
 #
@@ -82,9 +85,10 @@ build_servers() {
   cp "$daemon" "$work/daemon"  # private copy: a concurrent build cannot swap it
   bin_of[ours]="$work/daemon"; : >"$work/ours.toml"; servers+=(ours)
   # Module-mode builds first (peers_gopath below switches to GOPATH mode).
-  h_setup "go build peerbench and refserver2 (containerd v2.4.2 module)" \
-    bash -c "cd '$HERE/peers' && GOFLAGS=-mod=readonly go build -o '$work/' ./peerbench ./refserver2"
+  h_setup "go build peerbench, refserver2 and floorserver (containerd v2.4.2 module)" \
+    bash -c "cd '$HERE/peers' && GOFLAGS=-mod=readonly go build -o '$work/' ./peerbench ./refserver2 ./floorserver"
   bin_of[ovl2.x]="$work/refserver2"; : >"$work/ovl2.x.toml"
+  bin_of[floor]="$work/floorserver"; : >"$work/floor.toml"
   peers_gopath "$work/gopath" conformance="$REPO/tests/conformance"
   h_setup "go build refserver (containerd 1.6, GOPATH mode)" \
     bash -c "cd '$work/gopath/src/guestpull/conformance' && go build -o '$work/refserver' ./refserver"
@@ -97,6 +101,7 @@ build_servers() {
   else
     h_skip "nydus-snapshotter v$(go_peer_version nydus-snapshotter) built" "go build of the pinned module failed (log above)"
   fi
+  servers+=(floor)
   h_skip "guest-pull-snapshotter (Go) measured" \
     "module github.com/ChengyuZhu6/guest-pull-snapshotter is not served by the Go module proxy (go list -m -versions and @main: 403 'This module version is not available')"
 }
@@ -121,7 +126,7 @@ count_rows() {
       h_skip "$label: $server" "not measured: ${rest#SKIP }"
     else
       h_pass "$label: $server measured"
-      h_figure "$label $server" "$rest (value | /ovl1.6 | /ovl2.x)"
+      h_figure "$label $server" "$rest (value | /ovl1.6 | /ovl2.x | /floor)"
     fi
   done <"$1"
   ((rows > 0)) || h_fail "peerbench printed no table" "$(tail -n 20 "$1")"
@@ -168,8 +173,12 @@ timed_restart() {
 # CRI-labelled snapshots (untimed), restarted on it.
 restart_figures() {
   local name out
-  for name in "${servers[@]}"; do timed_restart "$name" plain; done
   for name in "${servers[@]}"; do
+    [[ "$name" == floor ]] && continue  # keeps nothing to restart on
+    timed_restart "$name" plain
+  done
+  for name in "${servers[@]}"; do
+    [[ "$name" == floor ]] && continue
     peers_stop_pid "${pid_of[$name]}" "$name"
     root_of[$name]="$work/$name-cri"
     sock_of[$name]="$work/$name-cri.sock"

@@ -60,6 +60,23 @@ type server struct {
 	remote atomic.Int64
 }
 
+// floorName is tests/bench/peers/floorserver's name in -servers: it keeps
+// nothing on disk, so it has the API figures only (no data, noisy
+// neighbour or restart rows) and is the floor the others are read against.
+const floorName = "floor"
+
+func (s *server) keepsData() bool { return s.name != floorName }
+
+// dataOnly: the figures of servers that keep data.
+func dataOnly(key string) bool {
+	for _, k := range append(dataKeys, "noisy-clean", "noisy-dirty", "noisy-ratio") {
+		if k == key {
+			return true
+		}
+	}
+	return false
+}
+
 type figure struct{ key, label, unit string }
 
 var figureList []figure
@@ -263,7 +280,9 @@ func (s *server) round(ctx context.Context, r int) {
 		}
 	}
 	s.lookupsRound(ctx, r)
-	s.dataRound(ctx, r)
+	if s.keepsData() {
+		s.dataRound(ctx, r)
+	}
 }
 
 func p50(d []time.Duration) float64 {
@@ -383,7 +402,8 @@ func median(v []float64) float64 {
 	return c[len(c)/2]
 }
 
-// printTable prints "label [unit] | server | value | /ovl1.6 | /ovl2.x";
+// printTable prints "label [unit] | server | value | /ovl1.6 | /ovl2.x |
+// /floor";
 // the value is the median over rounds. Ratios divide this server's figure
 // by the peer's (ops/s: above 1 is faster; latencies: below 1 is faster).
 func printTable(servers []*server) {
@@ -408,14 +428,17 @@ func printTable(servers []*server) {
 		}
 		return fmt.Sprintf("%.2f", v/p)
 	}
-	fmt.Printf("%-74s | %-6s | %10s | %7s | %7s\n", "figure [unit]", "server", "value", "/ovl1.6", "/ovl2.x")
-	fmt.Println(strings.Repeat("-", 116))
+	fmt.Printf("%-74s | %-6s | %10s | %7s | %7s | %7s\n", "figure [unit]", "server", "value", "/ovl1.6", "/ovl2.x", "/floor")
+	fmt.Println(strings.Repeat("-", 126))
 	for _, f := range figureList {
 		for _, s := range servers {
+			if !s.keepsData() && dataOnly(f.key) {
+				continue
+			}
 			label := fmt.Sprintf("%s [%s]", f.label, f.unit)
 			if v, ok := value(s, f.key); ok {
-				fmt.Printf("%-74s | %-6s | %10s | %7s | %7s\n", label, s.name, valueText(v, f.unit),
-					ratio(v, find("ovl1.6"), f.key), ratio(v, find("ovl2.x"), f.key))
+				fmt.Printf("%-74s | %-6s | %10s | %7s | %7s | %7s\n", label, s.name, valueText(v, f.unit),
+					ratio(v, find("ovl1.6"), f.key), ratio(v, find("ovl2.x"), f.key), ratio(v, find(floorName), f.key))
 			} else {
 				err := s.errs[f.key]
 				if err == nil && s.why[f.key] != "" {

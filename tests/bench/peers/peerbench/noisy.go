@@ -58,6 +58,9 @@ func noisyRoundsRun(ctx context.Context, servers []*server) {
 	for r := 0; r < *noisyRounds; r++ {
 		for i := range servers {
 			s := servers[(i+r)%len(servers)]
+			if !s.keepsData() {
+				continue
+			}
 			syscall.Sync()
 			clean, err := s.timedChain(ctx, fmt.Sprintf("nc%d-%s", r, s.name))
 			if err != nil {
