@@ -5,6 +5,7 @@
 #ifndef SNAPSHOTTER_REMOTE_LAYERS_H_
 #define SNAPSHOTTER_REMOTE_LAYERS_H_
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,12 +35,17 @@ class RemoteLayers {
       absl::string_view key, absl::string_view parent,
       const Labels& labels) = 0;
 
-  // Fills the (otherwise empty) directory of a remote layer being created
-  // on `parent`, e.g. with /etc/passwd for host-side user lookup. Must
-  // return true if it created anything in `fs_dir`: the layer's usage is
-  // then measured and recorded, and recovery never makes such a layer
-  // again empty (store_state.h ContentlessRecords).
-  virtual absl::StatusOr<bool> Populate(const std::string& fs_dir,
+  // Makes the layer's directory (on the first call) and returns its fs/.
+  using FsDirMaker = std::function<absl::StatusOr<std::string>()>;
+
+  // Puts host-side files into a remote layer being created on `parent`,
+  // e.g. /etc/passwd for host-side user lookup, in the directory `fs_dir`
+  // makes: called only when there is something to write, as a layer left
+  // without files gets no directory until a child snapshot needs one. Must
+  // return true if it created anything: the layer's usage is then measured
+  // and recorded, and recovery never makes such a layer again empty
+  // (store_state.h ContentlessRecords).
+  virtual absl::StatusOr<bool> Populate(const FsDirMaker& fs_dir,
                                         absl::string_view parent,
                                         const RemoteLayer& layer) = 0;
 

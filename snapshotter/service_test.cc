@@ -335,7 +335,7 @@ class RefreshingRemote : public RemoteLayers {
     if (it == labels.end()) return std::nullopt;
     return RemoteLayer{it->second, {{"remote.layer", "true"}}};
   }
-  absl::StatusOr<bool> Populate(const std::string&, absl::string_view,
+  absl::StatusOr<bool> Populate(const FsDirMaker&, absl::string_view,
                                 const RemoteLayer&) override {
     return false;
   }

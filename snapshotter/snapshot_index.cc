@@ -205,6 +205,21 @@ absl::StatusOr<IndexedChain> SnapshotIndex::ChainOf(
   return result;
 }
 
+std::vector<int64_t> SnapshotIndex::ContentlessLayers(
+    absl::string_view parent) const {
+  std::vector<int64_t> ids;
+  absl::ReaderMutexLock lock(&mu_);
+  // At most as many steps as records: the bound guards a cycle.
+  auto it = by_key_.find(parent);
+  for (size_t n = 0; it != by_key_.end() && n < by_key_.size(); ++n) {
+    const Entry& e = it->second;
+    if (e.kind == Kind::kCommitted && e.usage.inodes == 0) ids.push_back(e.id);
+    if (e.parent == nullptr) break;
+    it = by_key_.find(*e.parent);
+  }
+  return ids;
+}
+
 std::vector<Info> SnapshotIndex::Select(
     const std::function<bool(const InfoView&)>& keep, absl::string_view after,
     size_t limit) const {

@@ -75,6 +75,11 @@ class SnapshotIndex {
   absl::StatusOr<IndexedChain> GetChain(absl::string_view key) const;
   // The ancestors of committed `parent` (itself first); empty for "".
   absl::StatusOr<IndexedChain> ChainOf(absl::string_view parent) const;
+  // Ids of the layers in the chain of `parent` (itself first) recorded
+  // committed without content (usage of 0 inodes: remote layers left
+  // empty, whose directories are made only when a child needs them);
+  // empty for "" or an unknown key.
+  std::vector<int64_t> ContentlessLayers(absl::string_view parent) const;
   // Infos for which `keep` is true, in key order: at most `limit` of them
   // (0: no limit), with keys after `after` ("" : from the first). `keep`
   // sees each record in place (see Visit); only the kept ones are copied.

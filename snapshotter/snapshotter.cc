@@ -173,15 +173,17 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::CreateSnapshot(
   created.info.created = created.info.updated = StoredTime(options_.now());
   created.info.labels = StoredLabels(labels);
   // The directory is made before the store is taken (new-* directories are
-  // never swept while the daemon runs); its fs/ takes the parent's owner
-  // and mode. It is empty, so it is not flushed: only the record is made
-  // durable here; a start after a power cut recreates the empty directory
-  // of a record if it was lost (store_recovery.h), and Commit flushes the
-  // path of the layer it records.
+  // never swept while the daemon runs), after those of the layers below
+  // that have none; its fs/ takes the parent's owner and mode. It is
+  // empty, so it is not flushed: only the record is made durable here; a
+  // start after a power cut recreates the empty directory of a record if
+  // it was lost (store_recovery.h), and Commit flushes the path of the
+  // layer it records.
   int64_t owner_id = 0;
   if (auto p = index_.Get(parent); p.ok() && p->info.kind == Kind::kCommitted) {
     owner_id = p->id;
   }
+  RETURN_IF_ERROR(MakeLayerDirs(parent));
   auto make_temp = [&](int64_t parent_id) {
     return dirs_.CreateTemp(kind == Kind::kActive,
                             parent_id == 0 ? "" : dirs_.FsPath(parent_id),
@@ -237,15 +239,21 @@ absl::Status Snapshotter::CreateRemoteLayer(absl::string_view parent,
                                             const RemoteLayer& layer) {
   RETURN_IF_ERROR(ValidateKey(layer.name, "target"));
   RETURN_IF_ERROR(ValidateLabels(layer.labels));
-  // Fill the directory before taking the store's lock; new-* directories
-  // are never swept while the daemon runs. A layer left empty (the usual
-  // case: its content is in the guest) is not flushed, as a Prepare's; one
-  // that Populate wrote files into is flushed by what it holds (SyncTree,
-  // not the filesystem) and its rename by the batch's flush.
-  ASSIGN_OR_RETURN(std::string temp, dirs_.CreateTemp(/*with_work=*/false, "",
-                                                      /*sync=*/false));
-  absl::StatusOr<bool> wrote =
-      options_.remote->Populate(temp + "/fs", parent, layer);
+  // A layer left empty (the usual case: its content is in the guest) gets
+  // no directory: MakeLayerDirs makes it when a snapshot on it needs it.
+  // Populate makes one only to write files into it, before the store's
+  // lock is taken (new-* directories are never swept while the daemon
+  // runs); those are flushed by what they hold (SyncTree, not the
+  // filesystem) and the rename by the batch's flush.
+  std::string temp;
+  auto make_fs = [&]() -> absl::StatusOr<std::string> {
+    if (temp.empty()) {
+      ASSIGN_OR_RETURN(temp, dirs_.CreateTemp(/*with_work=*/false, "",
+                                              /*sync=*/false));
+    }
+    return temp + "/fs";
+  };
+  absl::StatusOr<bool> wrote = options_.remote->Populate(make_fs, parent, layer);
   absl::Status s = wrote.status();
   // A layer holding files (more than fs/ itself) records their usage:
   // recovery must never take it for an empty one it may make again
@@ -259,7 +267,7 @@ absl::Status Snapshotter::CreateRemoteLayer(absl::string_view parent,
   bool holds_data = usage.inodes > 0;
   if (s.ok() && holds_data) s = SyncTree(temp);
   if (!s.ok()) {
-    RemoveAll(temp).IgnoreError();
+    if (!temp.empty()) RemoveAll(temp).IgnoreError();
     return s;
   }
   IndexedSnapshot created;
@@ -275,6 +283,7 @@ absl::Status Snapshotter::CreateRemoteLayer(absl::string_view parent,
         ASSIGN_OR_RETURN(created.id,
                          CreateCommitted(tx, layer.name, parent, layer.labels,
                                          created.info.created, usage));
+        if (temp.empty()) return absl::OkStatus();
         RETURN_IF_ERROR(dirs_.Install(temp, created.id, /*sync=*/false));
         installed = dirs_.SnapshotPath(created.id);
         return absl::OkStatus();
@@ -286,9 +295,27 @@ absl::Status Snapshotter::CreateRemoteLayer(absl::string_view parent,
       [&] { index_.Put(created); },
       holds_data ? Durability::kInstallsData : Durability::kRecordOnly);
   // Not installed: still ours.
-  if (!s.ok() && installed.empty()) RemoveAll(temp).IgnoreError();
+  if (!s.ok() && installed.empty() && !temp.empty()) {
+    RemoveAll(temp).IgnoreError();
+  }
   if (absl::IsAlreadyExists(s)) return absl::OkStatus();  // committed before
   return s;
+}
+
+absl::Status Snapshotter::MakeLayerDirs(absl::string_view parent) {
+  if (options_.remote == nullptr || parent.empty()) return absl::OkStatus();
+  // Two lstat calls a layer when they exist. A parent removed meanwhile
+  // fails the creation in its transaction; a directory made for it here is
+  // then an orphan, which Cleanup sweeps.
+  for (int64_t id : index_.ContentlessLayers(parent)) {
+    // Made as CreateRemoteLayer made them: no work/, fs/ owned by root.
+    ASSIGN_OR_RETURN(bool made, dirs_.Recreate(id, /*with_work=*/false, ""));
+    if (made) {
+      VLOG(1) << "made the directory of layer id " << id
+              << " (recorded without content) for a snapshot on it";
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<Mount>> Snapshotter::MountsOf(
@@ -314,9 +341,11 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::Mounts(absl::string_view key) {
         "snapshot ", key, " is committed: only active and view snapshots "
         "have mounts"));
   }
-  // The chain is a copy: the refresh takes no lock of the index.
+  // The chain is a copy: the refresh takes no lock of the index. Layers
+  // without content may have no directory yet (e.g. after a restart).
   if (options_.remote != nullptr && options_.remote->Decorates(chain.parents)) {
     options_.remote->Refresh();
+    if (!s.info.parent.empty()) RETURN_IF_ERROR(MakeLayerDirs(s.info.parent));
   }
   return MountsOf(s.info, SnapshotRecord{s.id, s.info.kind, chain.parent_ids},
                   chain.parents);

@@ -129,8 +129,13 @@ class Snapshotter {
                                                     absl::string_view key,
                                                     absl::string_view parent,
                                                     const Labels& labels);
+  // A remote layer left without files gets a record and no directory.
   absl::Status CreateRemoteLayer(absl::string_view parent,
                                  const RemoteLayer& layer);
+  // Makes the missing directories (empty, flushed) of the layers under
+  // `parent` recorded without content, before a snapshot on them is
+  // created or mounted: the overlay needs every lower directory.
+  absl::Status MakeLayerDirs(absl::string_view parent);
   // Open's part of the recovery (store_recovery.h), then Sweep over what
   // OpenStore read (no second listing or read of the ids). Writes the
   // removals journal only, never a snapshots or labels row.

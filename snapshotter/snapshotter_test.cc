@@ -16,6 +16,7 @@
 
 #include "gmock/gmock.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "snapshotter/filters.h"
@@ -426,7 +427,8 @@ TEST_F(SnapshotterTest, WalkFilters) {
   EXPECT_THAT(names, ElementsAre("b"));
 }
 
-// A fake remote: layers labelled "remote" are committed without content.
+// A fake remote: layers labelled "remote" are committed with a marker file
+// holding the layer's name, or with no file at all (write_marker false).
 class FakeRemote : public RemoteLayers {
  public:
   absl::StatusOr<std::optional<RemoteLayer>> Intercept(
@@ -436,10 +438,13 @@ class FakeRemote : public RemoteLayers {
     if (it == labels.end()) return std::nullopt;
     return RemoteLayer{it->second, {{"remote.layer", "yes"}}};
   }
-  absl::StatusOr<bool> Populate(const std::string& fs_dir,
+  absl::StatusOr<bool> Populate(const FsDirMaker& fs_dir,
                                 absl::string_view parent,
                                 const RemoteLayer& layer) override {
-    std::ofstream(fs_dir + "/marker") << layer.name;
+    if (!write_marker) return false;
+    absl::StatusOr<std::string> fs = fs_dir();
+    if (!fs.ok()) return fs.status();
+    std::ofstream(*fs + "/marker") << layer.name;
     return true;
   }
   void Refresh() override { ++refreshes; }
@@ -460,6 +465,7 @@ class FakeRemote : public RemoteLayers {
     return mounts;
   }
   size_t parents_seen = 0;
+  bool write_marker = true;
   bool refuse_rootfs = false;
   int refreshes = 0;
 };
@@ -493,6 +499,72 @@ TEST_F(SnapshotterTest, RemoteLayersAreCommittedAndDecorated) {
   std::string content;
   marker >> content;
   EXPECT_EQ(content, "chain2");
+}
+
+// A remote layer left without files has a record and no directory; a
+// snapshot created on it, or its Mounts after a start that lost them, make
+// the directories of the layers below it (the overlay's lower dirs).
+TEST_F(SnapshotterTest, EmptyRemoteLayerGetsItsDirectoryWhenNeeded) {
+  FakeRemote remote;
+  remote.write_marker = false;
+  Open(&remote);
+  auto entries = [&] {
+    std::vector<std::string> names;
+    for (const auto& e :
+         std::filesystem::directory_iterator(sn_->dirs().SnapshotsDir())) {
+      names.push_back(e.path().filename().string());
+    }
+    return names;
+  };
+  ASSERT_EQ(sn_->Prepare("x1", "", {{"remote", "chain1"}}).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  ASSERT_EQ(sn_->Prepare("x2", "chain1", {{"remote", "chain2"}})
+                .status()
+                .code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(entries(), ::testing::IsEmpty());
+  EXPECT_EQ(sn_->GetUsage("chain2")->inodes, 0);
+  auto lower_dirs = [](const std::vector<Mount>& mounts) {
+    std::string lower;
+    for (const std::string& o : mounts[0].options) {
+      if (o.rfind("lowerdir=", 0) == 0) lower = o.substr(9);
+    }
+    return std::vector<std::string>(absl::StrSplit(lower, ':'));
+  };
+  auto rootfs = sn_->Prepare("container", "chain2", {});
+  ASSERT_TRUE(rootfs.ok()) << rootfs.status();
+  std::vector<std::string> lower = lower_dirs(*rootfs);
+  ASSERT_EQ(lower.size(), 2u);
+  for (const std::string& dir : lower) {
+    EXPECT_TRUE(std::filesystem::is_directory(dir)) << dir;
+    EXPECT_TRUE(std::filesystem::is_empty(dir)) << dir;
+  }
+  // A start does not make them; Mounts does.
+  sn_.reset();
+  for (const std::string& dir : lower) {
+    ASSERT_TRUE(RemoveAll(dir.substr(0, dir.rfind('/'))).ok());
+  }
+  Open(&remote);
+  for (const std::string& dir : lower) {
+    EXPECT_FALSE(std::filesystem::exists(dir)) << dir;
+  }
+  auto again = sn_->Mounts("container");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(lower_dirs(*again), lower);
+  for (const std::string& dir : lower) {
+    EXPECT_TRUE(std::filesystem::is_directory(dir)) << dir;
+  }
+  // A layer removed without ever having had a directory leaves nothing.
+  ASSERT_EQ(sn_->Prepare("x3", "chain2", {{"remote", "chain3"}})
+                .status()
+                .code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_TRUE(sn_->Remove("chain3").ok());
+  EXPECT_TRUE(sn_->Remove("container").ok());
+  EXPECT_TRUE(sn_->Remove("chain2").ok());
+  EXPECT_TRUE(sn_->Remove("chain1").ok());
+  EXPECT_TRUE(sn_->Cleanup().ok());
+  EXPECT_THAT(entries(), ::testing::IsEmpty());
 }
 
 // One Visit looks at no more than a page of records, matching or not, and

@@ -203,9 +203,11 @@ absl::Status CheckConsistent(const SnapshotDirs& dirs, const DbSurvey& db,
         ": the database comes from another root"));
   }
   // The directory of a record without content (an active or view
-  // snapshot, a remote layer) was not flushed when it was made: a power cut
-  // may have lost it, and it is made again (RecreateEmptyDirs). A missing
-  // directory of a layer a Commit flushed means a stale database.
+  // snapshot, a remote layer) was not flushed when it was made, or never
+  // made (a remote layer left empty): a power cut may have lost it, and it
+  // is made again (RecreateEmptyDirs; a layer's when a snapshot on it
+  // needs it). A missing directory of a layer a Commit flushed means a
+  // stale database.
   std::set<int64_t> missing;
   for (int64_t id : db.records) {
     if (!dir_ids.count(id) && !db.contentless.count(id)) missing.insert(id);
@@ -241,15 +243,14 @@ absl::Status CheckConsistent(const SnapshotDirs& dirs, const DbSurvey& db,
   return absl::OkStatus();
 }
 
-// Makes the lost directories of records without content (see
-// CheckConsistent) again, empty: every one missing from `dir_ids`, and the
-// missing fs/ or work/ of an active or view snapshot (a few; the many
-// remote layers are only looked up in the listing, which keeps the start
-// fast).
-absl::Status RecreateEmptyDirs(const SnapshotDirs& dirs, const DbSurvey& db,
-                               const std::set<int64_t>& dir_ids) {
+// Makes the lost directories of active and view snapshots (records without
+// content, see CheckConsistent) again, empty, with a missing fs/ or work/.
+// A remote layer without content needs none until a snapshot on it is
+// created or mounted (Snapshotter::MakeLayerDirs): the many of them cost
+// the start nothing.
+absl::Status RecreateEmptyDirs(const SnapshotDirs& dirs, const DbSurvey& db) {
   for (const auto& [id, record] : db.contentless) {
-    if (dir_ids.count(id) && record.kind == Kind::kCommitted) continue;
+    if (record.kind == Kind::kCommitted) continue;
     std::string parent_fs =
         record.parent_id == 0 ? "" : dirs.FsPath(record.parent_id);
     ASSIGN_OR_RETURN(bool made, dirs.Recreate(id, record.kind == Kind::kActive,
@@ -351,7 +352,7 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
     RETURN_IF_ERROR(WriteMarker(dirs, store_id));
   }
   if (db.state == DbSurvey::State::kOk) {
-    RETURN_IF_ERROR(RecreateEmptyDirs(dirs, db, listing.ids));
+    RETURN_IF_ERROR(RecreateEmptyDirs(dirs, db));
   }
   opened.store = std::move(store);
   opened.listing = std::move(listing);

@@ -21,9 +21,10 @@
 //   - a schema newer than this binary: refused.
 // A refusal changes nothing; the daemon exits with kExitRefused, which the
 // systemd unit does not restart. ResetStore is the explicit way out.
-// After the checks, the directory of a record without content (an active
-// or view snapshot, a remote layer: created without a flush) that a power
-// cut lost is made again, empty (SnapshotDirs::Recreate).
+// After the checks, the directory of an active or view snapshot (created
+// without a flush) that a power cut lost is made again, empty
+// (SnapshotDirs::Recreate). A remote layer without content may have none:
+// it is made when a snapshot on the layer needs it.
 #ifndef SNAPSHOTTER_STORE_RECOVERY_H_
 #define SNAPSHOTTER_STORE_RECOVERY_H_
 

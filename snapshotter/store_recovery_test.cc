@@ -234,6 +234,9 @@ TEST_F(StoreRecoveryTest, InterruptedBatchIsAccepted) {
   ExpectRefused({"never handed out", "1 holding data", "highest id is 2"});
 }
 
+// Active and view snapshots get their lost directories back at the start;
+// a remote layer without content does not (it is made when a snapshot on
+// it needs it, SnapshotterTest.EmptyRemoteLayerGetsItsDirectoryWhenNeeded).
 TEST_F(StoreRecoveryTest, LostDirectoriesOfRecordsWithoutContentAreRecreated) {
   MakeStore(1);
   ASSERT_EQ(chmod(dirs_->FsPath(1).c_str(), 0750), 0);
@@ -252,7 +255,8 @@ TEST_F(StoreRecoveryTest, LostDirectoriesOfRecordsWithoutContentAreRecreated) {
   }
   auto opened = Open();
   ASSERT_TRUE(opened.ok()) << opened.status();
-  for (int id : {2, 3, 4, 5}) {
+  EXPECT_NE(access(dirs_->SnapshotPath(4).c_str(), F_OK), 0);
+  for (int id : {2, 3, 5}) {
     EXPECT_TRUE(SnapshotDirs::HoldsNoData(dirs_->SnapshotPath(id))) << id;
     EXPECT_EQ(access(dirs_->FsPath(id).c_str(), F_OK), 0) << id;
     EXPECT_EQ(access(dirs_->WorkPath(id).c_str(), F_OK) == 0,

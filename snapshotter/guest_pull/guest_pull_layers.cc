@@ -134,7 +134,7 @@ absl::StatusOr<std::optional<snapshotter::RemoteLayer>> GuestPullLayers::Interce
 }
 
 absl::StatusOr<bool> GuestPullLayers::Populate(
-    const std::string& fs_dir, absl::string_view parent,
+    const FsDirMaker& fs_dir, absl::string_view parent,
     const snapshotter::RemoteLayer& layer) {
   if (!write_passwd_) return false;
   // Prepare called Refresh() just before Intercept and Populate.
@@ -144,7 +144,8 @@ absl::StatusOr<bool> GuestPullLayers::Populate(
   if (entry == nullptr || (entry->passwd.empty() && entry->group.empty())) {
     return false;
   }
-  std::string etc = fs_dir + "/etc";
+  ASSIGN_OR_RETURN(std::string fs, fs_dir());
+  std::string etc = fs + "/etc";
   if (mkdir(etc.c_str(), 0755) != 0 && errno != EEXIST) {
     return base::ErrnoError("mkdir", etc, errno);
   }

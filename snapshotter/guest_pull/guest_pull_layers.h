@@ -33,7 +33,7 @@ class GuestPullLayers : public snapshotter::RemoteLayers {
   absl::StatusOr<std::optional<snapshotter::RemoteLayer>> Intercept(
       absl::string_view key, absl::string_view parent,
       const snapshotter::Labels& labels) override;
-  absl::StatusOr<bool> Populate(const std::string& fs_dir,
+  absl::StatusOr<bool> Populate(const FsDirMaker& fs_dir,
                                 absl::string_view parent,
                                 const snapshotter::RemoteLayer& layer) override;
   // Reloads the layer cache if its file changed.
