@@ -84,7 +84,8 @@ class SnapshotDirs {
   // Makes whatever is missing of snapshots/<id>, its fs/ (with the owner
   // and mode of `parent_fs` if that exists) and, with `with_work`, work/:
   // the empty directory of a record whose creation was not flushed and was
-  // lost in a power cut. Syncs what it made; true if it made anything.
+  // lost in a power cut, or of a guest-pulled layer that never had one.
+  // Syncs what it made; true if it made anything.
   absl::StatusOr<bool> Recreate(int64_t id, bool with_work,
                                 const std::string& parent_fs) const;
 

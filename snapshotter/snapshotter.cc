@@ -183,7 +183,7 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::CreateSnapshot(
   if (auto p = index_.Get(parent); p.ok() && p->info.kind == Kind::kCommitted) {
     owner_id = p->id;
   }
-  RETURN_IF_ERROR(MakeLayerDirs(parent));
+  if (owner_id != 0) RETURN_IF_ERROR(MakeLayerDirs(parent));
   auto make_temp = [&](int64_t parent_id) {
     return dirs_.CreateTemp(kind == Kind::kActive,
                             parent_id == 0 ? "" : dirs_.FsPath(parent_id),
@@ -212,9 +212,19 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::CreateSnapshot(
         ASSIGN_OR_RETURN(mounts, MountsOf(created.info, rec, parents));
         int64_t parent_id = rec.parent_ids.empty() ? 0 : rec.parent_ids[0];
         if (parent_id != owner_id) {
-          // The parent changed since the directory was made: make it again
-          // with the right owner.
+          // The parent changed since the directory was made (e.g. committed
+          // earlier in this batch): make it again with the right owner,
+          // after the directories the layers below may lack.
           RemoveAll(temp).IgnoreError();
+          std::vector<int64_t> contentless;
+          for (size_t i = 0; i < parents.size(); ++i) {
+            if (parents[i].kind != Kind::kCommitted) continue;
+            ASSIGN_OR_RETURN(InfoRecord layer, GetInfo(tx, parents[i].name));
+            if (layer.usage.inodes == 0) {
+              contentless.push_back(rec.parent_ids[i]);
+            }
+          }
+          RETURN_IF_ERROR(MakeEmptyLayerDirs(contentless));
           ASSIGN_OR_RETURN(temp, make_temp(parent_id));
           owner_id = parent_id;
         }
@@ -304,13 +314,25 @@ absl::Status Snapshotter::CreateRemoteLayer(absl::string_view parent,
 
 absl::Status Snapshotter::MakeLayerDirs(absl::string_view parent) {
   if (options_.remote == nullptr || parent.empty()) return absl::OkStatus();
-  // Two lstat calls a layer when they exist. A parent removed meanwhile
-  // fails the creation in its transaction; a directory made for it here is
-  // then an orphan, which Cleanup sweeps.
-  for (int64_t id : index_.ContentlessLayers(parent)) {
-    // Made as CreateRemoteLayer made them: no work/, fs/ owned by root.
-    ASSIGN_OR_RETURN(bool made, dirs_.Recreate(id, /*with_work=*/false, ""));
-    if (made) {
+  // A parent removed meanwhile fails the creation in its transaction; a
+  // directory made for it here is then an orphan, which Cleanup sweeps.
+  return MakeEmptyLayerDirs(index_.ContentlessLayers(parent));
+}
+
+absl::Status Snapshotter::MakeEmptyLayerDirs(const std::vector<int64_t>& ids) {
+  absl::MutexLock lock(&layer_dirs_mu_);
+  for (int64_t id : ids) {
+    // Two lstat calls when they exist; made as CreateTemp would have made
+    // them for a remote layer: no work/, fs/ with the daemon's owner.
+    absl::StatusOr<bool> made = dirs_.Recreate(id, /*with_work=*/false, "");
+    if (!made.ok()) {
+      // Possibly made but not flushed: removed, so the next caller makes it
+      // again (it holds nothing).
+      std::string path = dirs_.SnapshotPath(id);
+      if (SnapshotDirs::HoldsNoData(path)) RemoveAll(path).IgnoreError();
+      return made.status();
+    }
+    if (*made) {
       VLOG(1) << "made the directory of layer id " << id
               << " (recorded without content) for a snapshot on it";
     }

@@ -133,9 +133,13 @@ class Snapshotter {
   absl::Status CreateRemoteLayer(absl::string_view parent,
                                  const RemoteLayer& layer);
   // Makes the missing directories (empty, flushed) of the layers under
-  // `parent` recorded without content, before a snapshot on them is
-  // created or mounted: the overlay needs every lower directory.
+  // committed `parent` recorded without content, before a snapshot on them
+  // is created or mounted: the overlay needs every lower directory.
   absl::Status MakeLayerDirs(absl::string_view parent);
+  // The same for layer ids `ids`. One caller at a time: a caller that found
+  // a directory another made but has not flushed yet would answer before
+  // it is durable.
+  absl::Status MakeEmptyLayerDirs(const std::vector<int64_t>& ids);
   // Open's part of the recovery (store_recovery.h), then Sweep over what
   // OpenStore read (no second listing or read of the ids). Writes the
   // removals journal only, never a snapshots or labels row.
@@ -166,6 +170,7 @@ class Snapshotter {
   std::atomic<int64_t> undeletable_{0};
   bool trash_after_open_ = true;
   // Ids whose Remove is deleting the directory right now.
+  absl::Mutex layer_dirs_mu_;  // MakeEmptyLayerDirs; after the store's lock
   absl::Mutex removing_mu_;
   std::set<int64_t> removing_ ABSL_GUARDED_BY(removing_mu_);
 };

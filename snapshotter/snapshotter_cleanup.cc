@@ -1,6 +1,7 @@
 // The snapshotter's Cleanup and its sweep of leftovers (at Open and on
 // every Cleanup): released directories to trash, unproven ones to
 // quarantine, the trash deleted outside the store's lock.
+#include <algorithm>
 #include <set>
 #include <string>
 
@@ -56,9 +57,12 @@ absl::Status Snapshotter::SweepLeftovers(const OpenedStore& opened) {
   absl::Status s = Sweep(failed, &opened);
   undeletable_.store(failed);
   // Every directory not owned by a record went to trash or quarantine.
+  // (Records without a directory, guest-pulled layers, leave nothing.)
   trash_after_open_ = !listing.trash.empty() || !listing.temps.empty() ||
                       !listing.others.empty() ||
-                      listing.ids != opened.records;
+                      !std::includes(opened.records.begin(),
+                                     opened.records.end(), listing.ids.begin(),
+                                     listing.ids.end());
   return s;
 }
 
@@ -127,8 +131,9 @@ absl::Status Snapshotter::Sweep(int& failed, const OpenedStore* at_open) {
           ++failed;
         } else {
           LOG(INFO) << "removing " << path
-                    << ": an empty directory of a creation that never "
-                       "committed";
+                    << ": an empty directory no record owns (a creation that "
+                       "never committed, or made for a layer removed "
+                       "meanwhile)";
           trashed = true;
         }
       } else if (!QuarantineEntry(path, "no record owns it")) {

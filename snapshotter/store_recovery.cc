@@ -310,10 +310,15 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
             db_path, " ", db.detail, " but ", dirs.SnapshotsDir(),
             " holds snapshot directories (", DescribeIds(listing.ids), ")"));
       }
+      // The marker is written once the database holds the store's id, so
+      // the store existed: its records are lost, and the directories cannot
+      // tell how many (a guest-pulled layer has none).
       if (*marker) {
-        LOG(WARNING) << db_path << " " << db.detail << " (store " << **marker
-                     << "), but no snapshot directory exists: starting a new "
-                        "empty store";
+        return Refuse(dirs, absl::StrCat(
+            db_path, " ", db.detail, " but ", dirs.StoreIdPath(),
+            " names store ", **marker, ": the store's records are lost (its "
+            "guest-pulled layers have no directory in ", dirs.SnapshotsDir(),
+            ", so it may have held snapshots)"));
       }
       RETURN_IF_ERROR(QuarantineStrayWal(dirs));
       ASSIGN_OR_RETURN(store_id, NewStoreId());

@@ -307,13 +307,26 @@ TEST_F(StoreRecoveryTest, MissingMarkerIsRewrittenFromTheDatabase) {
   EXPECT_EQ(Read(dirs_->StoreIdPath()), marker);
 }
 
-TEST_F(StoreRecoveryTest, LostDatabaseWithoutSnapshotsStartsEmpty) {
+// A store's lost database is refused even without a snapshot directory: a
+// guest-pulled layer has none, so the store may have held records.
+TEST_F(StoreRecoveryTest, LostDatabaseWithoutDirectoriesIsRefused) {
   MakeStore(0);
   std::string marker = Read(dirs_->StoreIdPath());
+  marker = marker.substr(0, marker.find('\n'));
   ASSERT_EQ(unlink(dirs_->MetadataPath().c_str()), 0);
+  ExpectRefused({"metadata.db is missing", "names store " + marker,
+                 "records are lost"});
+}
+
+// A root with neither a database nor a marker (a store never created) is
+// a new store; a stray -wal there is kept aside, not replayed.
+TEST_F(StoreRecoveryTest, RootWithoutStoreStartsEmpty) {
+  MakeStore(0);
+  ASSERT_EQ(unlink(dirs_->MetadataPath().c_str()), 0);
+  ASSERT_EQ(unlink(dirs_->StoreIdPath().c_str()), 0);
   Write(dirs_->MetadataPath() + "-wal", "stray");
   ASSERT_TRUE(Open().ok());
-  EXPECT_NE(Read(dirs_->StoreIdPath()), marker);
+  EXPECT_FALSE(Read(dirs_->StoreIdPath()).empty());
   EXPECT_EQ(*dirs_->QuarantineCount(), 1);  // the stray -wal, kept
 }
 

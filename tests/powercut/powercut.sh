@@ -119,9 +119,9 @@ pc_run "$work/run" "$work/out.txt" "$cuts" || status=$?
 grep -E '^(seed|FINDING)' "$work/out.txt" | head -n 60 || true
 crash_count "$work/out.txt"
 # How often the starts met what the reduced syncs leave (not asserted: the
-# cut's moment is random): records whose empty directory (a Prepare, View
-# or guest-pulled layer, not flushed) was lost and made again, and empty
-# directories of creations never acknowledged, swept.
+# cut's moment is random): records whose empty directory (a Prepare or
+# View, not flushed) was lost and made again, and empty directories of
+# creations never acknowledged, swept.
 h_figure "lost empty directories made again at start" \
   "$(grep -c 'made the lost empty directory' "$work/run/daemon.log" 2>/dev/null || true)"
 h_figure "interrupted empty creations swept at start" \

@@ -89,6 +89,17 @@ func (c *client) keys(kind string) []string {
 	return out
 }
 
+// remotes are the committed guest-pull layers.
+func (c *client) remotes() []string {
+	var out []string
+	for _, k := range c.keys("committed") {
+		if c.m[k].Remote {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // localCommitted are the committed keys with host content (not guest-pull
 // layers, whose mounts are for the guest).
 func (c *client) localCommitted() []string {
@@ -148,6 +159,15 @@ func (c *client) step(ctx context.Context) bool {
 		})
 	case c.guestPull && r >= 85:
 		return c.guestPullLayer(ctx)
+	case c.guestPull && r >= 80 && len(c.remotes()) > 0:
+		// A view on guest-pull layers, as a container's rootfs: the daemon
+		// makes the layers' directories then (they have none before).
+		parent := c.pick(c.remotes())
+		k := c.newKey("gpview")
+		return c.do(Op{Kind: "view", Key: k, Parent: parent}, func() error {
+			_, err := c.sn.View(ctx, k, parent)
+			return err
+		})
 	default:
 		return c.prepareWriteCommit(ctx, committed)
 	}
@@ -158,12 +178,7 @@ func (c *client) step(ctx context.Context) bool {
 // AlreadyExists with the layer committed under the target name. Its parent
 // is another guest-pull layer or none.
 func (c *client) guestPullLayer(ctx context.Context) bool {
-	var remotes []string
-	for _, k := range c.keys("committed") {
-		if c.m[k].Remote {
-			remotes = append(remotes, k)
-		}
-	}
+	remotes := c.remotes()
 	parent := ""
 	if len(remotes) > 0 && c.rng.Intn(2) == 0 {
 		parent = c.pick(remotes)

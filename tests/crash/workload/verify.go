@@ -184,7 +184,7 @@ func (v *verifier) checkModel(ctx context.Context, m Model) error {
 				return err
 			}
 		}
-		if s.Kind == "active" {
+		if s.Kind == "active" || s.Kind == "view" {
 			if err := v.checkActive(ctx, k); err != nil {
 				return err
 			}
@@ -193,11 +193,13 @@ func (v *verifier) checkModel(ctx context.Context, m Model) error {
 	return nil
 }
 
-// checkActive proves an acknowledged active snapshot usable: its Mounts
-// answer and, when they are host mounts (overlay, bind), they mount. Its
-// directory was not flushed at Prepare (it was empty): after a power cut
-// the daemon's start must have made it again. Mounted read-only, so the
-// unmount syncs nothing for the daemon.
+// checkActive proves an acknowledged active or view snapshot usable: its
+// Mounts answer and, when they are host mounts (overlay, bind), they mount.
+// Its directory was not flushed at Prepare (it was empty): after a power
+// cut the daemon's start must have made it again. Mounted read-only, so
+// the unmount syncs nothing for the daemon. A guest-pull mount is for the
+// guest, but its lower directories (the guest-pull layers', made when a
+// snapshot on them is created or mounted) must exist on the host.
 func (v *verifier) checkActive(ctx context.Context, k string) error {
 	mounts, err := v.sn.Mounts(ctx, k)
 	if err != nil {
@@ -206,7 +208,17 @@ func (v *verifier) checkActive(ctx context.Context, k string) error {
 	}
 	for i := range mounts {
 		if mounts[i].Type != "overlay" && mounts[i].Type != "bind" {
-			return nil // a guest-pull mount: not for the host
+			for _, o := range mounts[i].Options {
+				if !strings.HasPrefix(o, "lowerdir=") {
+					continue
+				}
+				for _, dir := range strings.Split(strings.TrimPrefix(o, "lowerdir="), ":") {
+					if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+						v.f.add("acknowledged mutations survived", "%s: lower directory %s of its %s mount: %v", k, dir, mounts[i].Type, err)
+					}
+				}
+			}
+			return nil
 		}
 		mounts[i].Options = append(append([]string(nil), mounts[i].Options...), "ro")
 	}
