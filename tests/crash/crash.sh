@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Crash suite: the real daemon on a temp root, 4 concurrent clients through
 # containerd's snapshots proxy client (Prepare, writes through the real
-# overlay mounts, Commit, View, Remove, Update of labels), each journaling
+# overlay mounts, Commit, View, Remove, Update of labels, CRI-labelled
+# guest-pull layer Prepares and views on those layers), each journaling
 # (fsync'd) every mutation in flight and every one acknowledged; SIGKILL at
 # a random moment (20-300 ms into a round; one round in ten kills during
 # startup recovery instead), restart, and verify through the API and the

@@ -317,6 +317,8 @@ func main() {
 		faultMain(d, *shim, *mode, *maxN)
 		return
 	}
+	// As in the power-cut runs: guest-pull layers and views on them too.
+	d.guestPull = true
 	fig := &Figures{Outcomes: map[string]int{}}
 	acked, startupKills, rounds := 0, 0, 0
 	fatal := error(nil)
