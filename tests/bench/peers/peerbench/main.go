@@ -132,6 +132,7 @@ func main() {
 	addFigure("stat99", "Stat p99 (committed)", "us")
 	addFigure("mounts", "Mounts p50 (active)", "us")
 	addFigure("usage", "Usage p50 (committed)", "us")
+	addFigure("stat-missing", "Stat p50 of a missing key (NotFound: the RPC alone)", "us")
 	addFigure("list", fmt.Sprintf("List (Walk) of %d snapshots, median", *listN), "ms")
 	addDataFigures()
 	if *noisyMB > 0 {
@@ -309,7 +310,7 @@ func p99(d []time.Duration) float64 {
 func (s *server) lookupsRound(ctx context.Context, r int) {
 	_, names, err := s.pullChain(ctx, fmt.Sprintf("lk%d-%s", r, s.name), false)
 	if err != nil {
-		for _, k := range []string{"stat", "stat99", "mounts", "usage"} {
+		for _, k := range []string{"stat", "stat99", "mounts", "usage", "stat-missing"} {
 			s.fail(k, fmt.Errorf("setting up the chain: %w", err))
 		}
 		return
@@ -318,7 +319,7 @@ func (s *server) lookupsRound(ctx context.Context, r int) {
 	if _, err := s.sn.Prepare(ctx, active, names[len(names)-1]); err != nil {
 		s.fail("mounts", err)
 	}
-	var st, mo, us []time.Duration
+	var st, mo, us, miss []time.Duration
 	for i := 0; i < *lookups; i++ {
 		name := names[i%len(names)]
 		t := time.Now()
@@ -339,11 +340,18 @@ func (s *server) lookupsRound(ctx context.Context, r int) {
 			break
 		}
 		us = append(us, time.Since(t))
+		t = time.Now()
+		if _, err := s.sn.Stat(ctx, "missing-"+name); !errdefs.IsNotFound(err) {
+			s.fail("stat-missing", fmt.Errorf("Stat of a missing key: %v", err))
+			break
+		}
+		miss = append(miss, time.Since(t))
 	}
 	s.figures["stat"] = append(s.figures["stat"], p50(st))
 	s.figures["stat99"] = append(s.figures["stat99"], p99(st))
 	s.figures["mounts"] = append(s.figures["mounts"], p50(mo))
 	s.figures["usage"] = append(s.figures["usage"], p50(us))
+	s.figures["stat-missing"] = append(s.figures["stat-missing"], p50(miss))
 	_ = s.sn.Remove(ctx, active)
 	removeAll(ctx, s.sn, names)
 }
