@@ -263,7 +263,8 @@ absl::Status Snapshotter::CreateRemoteLayer(absl::string_view parent,
     }
     return temp + "/fs";
   };
-  absl::StatusOr<bool> wrote = options_.remote->Populate(make_fs, parent, layer);
+  absl::StatusOr<bool> wrote =
+      options_.remote->Populate(make_fs, parent, layer);
   absl::Status s = wrote.status();
   // A layer holding files (more than fs/ itself) records their usage:
   // recovery must never take it for an empty one it may make again

@@ -58,11 +58,11 @@ absl::Status Snapshotter::SweepLeftovers(const OpenedStore& opened) {
   undeletable_.store(failed);
   // Every directory not owned by a record went to trash or quarantine.
   // (Records without a directory, guest-pulled layers, leave nothing.)
-  trash_after_open_ = !listing.trash.empty() || !listing.temps.empty() ||
-                      !listing.others.empty() ||
-                      !std::includes(opened.records.begin(),
-                                     opened.records.end(), listing.ids.begin(),
-                                     listing.ids.end());
+  trash_after_open_ =
+      !listing.trash.empty() || !listing.temps.empty() ||
+      !listing.others.empty() ||
+      !std::includes(opened.records.begin(), opened.records.end(),
+                     listing.ids.begin(), listing.ids.end());
   return s;
 }
 

@@ -14,10 +14,10 @@
 #include <set>
 #include <sstream>
 
-#include "gmock/gmock.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "snapshotter/filters.h"
 #include "snapshotter/metastore.h"
@@ -518,10 +518,9 @@ TEST_F(SnapshotterTest, EmptyRemoteLayerGetsItsDirectoryWhenNeeded) {
   };
   ASSERT_EQ(sn_->Prepare("x1", "", {{"remote", "chain1"}}).status().code(),
             absl::StatusCode::kAlreadyExists);
-  ASSERT_EQ(sn_->Prepare("x2", "chain1", {{"remote", "chain2"}})
-                .status()
-                .code(),
-            absl::StatusCode::kAlreadyExists);
+  ASSERT_EQ(
+      sn_->Prepare("x2", "chain1", {{"remote", "chain2"}}).status().code(),
+      absl::StatusCode::kAlreadyExists);
   EXPECT_THAT(entries(), ::testing::IsEmpty());
   EXPECT_EQ(sn_->GetUsage("chain2")->inodes, 0);
   auto lower_dirs = [](const std::vector<Mount>& mounts) {
@@ -555,10 +554,9 @@ TEST_F(SnapshotterTest, EmptyRemoteLayerGetsItsDirectoryWhenNeeded) {
     EXPECT_TRUE(std::filesystem::is_directory(dir)) << dir;
   }
   // A layer removed without ever having had a directory leaves nothing.
-  ASSERT_EQ(sn_->Prepare("x3", "chain2", {{"remote", "chain3"}})
-                .status()
-                .code(),
-            absl::StatusCode::kAlreadyExists);
+  ASSERT_EQ(
+      sn_->Prepare("x3", "chain2", {{"remote", "chain3"}}).status().code(),
+      absl::StatusCode::kAlreadyExists);
   EXPECT_TRUE(sn_->Remove("chain3").ok());
   EXPECT_TRUE(sn_->Remove("container").ok());
   EXPECT_TRUE(sn_->Remove("chain2").ok());

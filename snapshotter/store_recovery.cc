@@ -314,11 +314,13 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
       // the store existed: its records are lost, and the directories cannot
       // tell how many (a guest-pulled layer has none).
       if (*marker) {
-        return Refuse(dirs, absl::StrCat(
-            db_path, " ", db.detail, " but ", dirs.StoreIdPath(),
-            " names store ", **marker, ": the store's records are lost (its "
-            "guest-pulled layers have no directory in ", dirs.SnapshotsDir(),
-            ", so it may have held snapshots)"));
+        return Refuse(
+            dirs, absl::StrCat(db_path, " ", db.detail, " but ",
+                               dirs.StoreIdPath(), " names store ", **marker,
+                               ": the store's records are lost (its "
+                               "guest-pulled layers have no directory in ",
+                               dirs.SnapshotsDir(),
+                               ", so it may have held snapshots)"));
       }
       RETURN_IF_ERROR(QuarantineStrayWal(dirs));
       ASSIGN_OR_RETURN(store_id, NewStoreId());

@@ -314,8 +314,8 @@ TEST_F(StoreRecoveryTest, LostDatabaseWithoutDirectoriesIsRefused) {
   std::string marker = Read(dirs_->StoreIdPath());
   marker = marker.substr(0, marker.find('\n'));
   ASSERT_EQ(unlink(dirs_->MetadataPath().c_str()), 0);
-  ExpectRefused({"metadata.db is missing", "names store " + marker,
-                 "records are lost"});
+  ExpectRefused(
+      {"metadata.db is missing", "names store " + marker, "records are lost"});
 }
 
 // A root with neither a database nor a marker (a store never created) is
