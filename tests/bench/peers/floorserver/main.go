@@ -16,23 +16,18 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"net"
 	"os"
-	"os/signal"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	snapshotsapi "github.com/containerd/containerd/api/services/snapshots/v1"
-	"github.com/containerd/containerd/v2/contrib/snapshotservice"
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/pkg/filters"
 	"github.com/containerd/errdefs"
-	"google.golang.org/grpc"
+
+	"guestpull/benchpeers/serve"
 )
 
 const (
@@ -41,45 +36,13 @@ const (
 )
 
 func main() {
-	address := flag.String("address", "", "unix socket to serve on")
-	root := flag.String("root", "", "directory of the empty bind source")
-	_ = flag.String("config", "", "ignored (command-line compatibility)")
-	_ = flag.String("log-level", "info", "ignored (command-line compatibility)")
-	flag.Parse()
-	if err := run(*address, *root); err != nil {
-		fmt.Fprintf(os.Stderr, "floorserver: %v\n", err)
-		os.Exit(1)
-	}
-}
-
-func run(address, root string) error {
-	if address == "" || root == "" {
-		return fmt.Errorf("--address and --root are required")
-	}
-	empty := root + "/empty"
-	if err := os.MkdirAll(empty, 0o755); err != nil {
-		return err
-	}
-	if err := os.Remove(address); err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	l, err := net.Listen("unix", address)
-	if err != nil {
-		return err
-	}
-	server := grpc.NewServer()
-	sn := &memSnapshotter{empty: empty, snaps: map[string]*snapshots.Info{}, children: map[string]int{}}
-	snapshotsapi.RegisterSnapshotsServer(server, snapshotservice.FromSnapshotter(sn))
-	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
-	go func() {
-		<-signals
-		server.Stop()
-	}()
-	if err := server.Serve(l); err != nil && err != grpc.ErrServerStopped {
-		return err
-	}
-	return nil
+	serve.Main("floorserver", func(root string) (snapshots.Snapshotter, error) {
+		empty := root + "/empty"
+		if err := os.MkdirAll(empty, 0o755); err != nil {
+			return nil, err
+		}
+		return &memSnapshotter{empty: empty, snaps: map[string]*snapshots.Info{}, children: map[string]int{}}, nil
+	})
 }
 
 // memSnapshotter: containerd's Snapshotter semantics (kinds, parents that
