@@ -137,7 +137,8 @@ absl::StatusOr<std::string> SnapshotDirs::CreateTemp(
 }
 
 absl::StatusOr<bool> SnapshotDirs::Recreate(int64_t id, bool with_work,
-                                            const std::string& parent_fs) const {
+                                            const std::string& parent_fs,
+                                            bool sync) const {
   std::string dir = SnapshotPath(id);
   bool made_dir = !IsDir(dir);
   if (made_dir) RETURN_IF_ERROR(MakeDir(dir, 0700));
@@ -152,6 +153,7 @@ absl::StatusOr<bool> SnapshotDirs::Recreate(int64_t id, bool with_work,
     made_inside = true;
   }
   if (!made_dir && !made_inside) return false;
+  if (!sync) return true;
   // Durable at once: the next power cut must not need this again.
   RETURN_IF_ERROR(SyncDir(dir));
   if (made_dir) RETURN_IF_ERROR(SyncDir(SnapshotsDir()));

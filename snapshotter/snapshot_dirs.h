@@ -85,9 +85,10 @@ class SnapshotDirs {
   // and mode of `parent_fs` if that exists) and, with `with_work`, work/:
   // the empty directory of a record whose creation was not flushed and was
   // lost in a power cut, or of a guest-pulled layer that never had one.
-  // Syncs what it made; true if it made anything.
+  // With `sync`, syncs what it made; true if it made anything.
   absl::StatusOr<bool> Recreate(int64_t id, bool with_work,
-                                const std::string& parent_fs) const;
+                                const std::string& parent_fs,
+                                bool sync = true) const;
 
   // True if `path` holds nothing but an empty fs/ and (optionally) an empty
   // work/: what a creation leaves when it was cut before its transaction

@@ -183,7 +183,16 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::CreateSnapshot(
   if (auto p = index_.Get(parent); p.ok() && p->info.kind == Kind::kCommitted) {
     owner_id = p->id;
   }
-  if (owner_id != 0) RETURN_IF_ERROR(MakeLayerDirs(parent));
+  if (owner_id != 0) {
+    if (absl::Status s = MakeLayerDirs(parent); !s.ok()) {
+      // A parent removed meanwhile took its directory's place with it.
+      if (!index_.Get(parent).ok()) {
+        return absl::NotFoundError(
+            absl::StrCat("parent snapshot ", parent, ": not found"));
+      }
+      return s;
+    }
+  }
   auto make_temp = [&](int64_t parent_id) {
     return dirs_.CreateTemp(kind == Kind::kActive,
                             parent_id == 0 ? "" : dirs_.FsPath(parent_id),
@@ -269,8 +278,14 @@ absl::Status Snapshotter::CreateRemoteLayer(absl::string_view parent,
   // A layer holding files (more than fs/ itself) records their usage:
   // recovery must never take it for an empty one it may make again
   // (store_state.h ContentlessRecords). An empty one records none.
+  if (s.ok() && !*wrote && !temp.empty()) {
+    // Made but left empty: a layer without files has no directory (a
+    // new-* directory left behind is swept at the next start).
+    RemoveAll(temp).IgnoreError();
+    temp.clear();
+  }
   Usage usage;
-  if (s.ok() && *wrote) {
+  if (s.ok() && *wrote && !temp.empty()) {
     absl::StatusOr<Usage> used = DiskUsage(temp + "/fs");
     s = used.status();
     if (used.ok() && used->inodes > 1) usage = *used;
@@ -321,22 +336,42 @@ absl::Status Snapshotter::MakeLayerDirs(absl::string_view parent) {
 }
 
 absl::Status Snapshotter::MakeEmptyLayerDirs(const std::vector<int64_t>& ids) {
+  if (ids.empty()) return absl::OkStatus();
   absl::MutexLock lock(&layer_dirs_mu_);
-  for (int64_t id : ids) {
-    // Two lstat calls when they exist; made as CreateTemp would have made
-    // them for a remote layer: no work/, fs/ with the daemon's owner.
-    absl::StatusOr<bool> made = dirs_.Recreate(id, /*with_work=*/false, "");
-    if (!made.ok()) {
-      // Possibly made but not flushed: removed, so the next caller makes it
-      // again (it holds nothing).
+  std::vector<int64_t> made;  // by this call: nobody uses them yet
+  absl::Status s;
+  size_t done = 0;
+  for (; done < ids.size() && s.ok(); ++done) {
+    int64_t id = ids[done];
+    if (durable_layer_dirs_.contains(id)) continue;
+    // Made as CreateTemp would have made them for a remote layer: no
+    // work/, fs/ with the daemon's owner.
+    absl::StatusOr<bool> m =
+        dirs_.Recreate(id, /*with_work=*/false, "", /*sync=*/false);
+    if (!m.ok()) {
+      // Left without its fs/, nobody can use it: removed with the others.
+      if (access(dirs_.FsPath(id).c_str(), F_OK) != 0) made.push_back(id);
+      s = m.status();
+      break;
+    }
+    if (*m) made.push_back(id);
+    s = SyncDir(dirs_.SnapshotPath(id));
+  }
+  if (s.ok()) s = SyncDir(dirs_.SnapshotsDir());
+  if (!s.ok()) {
+    // Not known to be durable: what this call made goes, so that the next
+    // caller makes it again (it holds nothing); what existed stays (a
+    // snapshot may use it) and is flushed again next time.
+    for (int64_t id : made) {
       std::string path = dirs_.SnapshotPath(id);
       if (SnapshotDirs::HoldsNoData(path)) RemoveAll(path).IgnoreError();
-      return made.status();
     }
-    if (*made) {
-      VLOG(1) << "made the directory of layer id " << id
-              << " (recorded without content) for a snapshot on it";
-    }
+    return s;
+  }
+  for (int64_t id : ids) durable_layer_dirs_.insert(id);
+  if (!made.empty()) {
+    VLOG(1) << "made the directories of " << made.size()
+            << " layers recorded without content for a snapshot on them";
   }
   return absl::OkStatus();
 }
@@ -439,6 +474,10 @@ absl::Status Snapshotter::Remove(absl::string_view key) {
     absl::MutexLock lock(&removing_mu_);
     removing_.erase(id);
     return s;
+  }
+  {
+    absl::MutexLock lock(&layer_dirs_mu_);
+    durable_layer_dirs_.erase(id);
   }
   // The record is gone and the id journalled; a directory left behind is
   // deleted by a later Cleanup.

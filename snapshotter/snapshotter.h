@@ -12,11 +12,12 @@
 
 #include <atomic>
 #include <functional>
-#include <set>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -136,9 +137,11 @@ class Snapshotter {
   // committed `parent` recorded without content, before a snapshot on them
   // is created or mounted: the overlay needs every lower directory.
   absl::Status MakeLayerDirs(absl::string_view parent);
-  // The same for layer ids `ids`. One caller at a time: a caller that found
-  // a directory another made but has not flushed yet would answer before
-  // it is durable.
+  // The same for layer ids `ids`: makes what is missing and flushes each
+  // directory once per run (one that exists may never have been flushed:
+  // an earlier release's, or one Populate made without writing). One
+  // caller at a time: a caller that found a directory another made but
+  // has not flushed yet would answer before it is durable.
   absl::Status MakeEmptyLayerDirs(const std::vector<int64_t>& ids);
   // Open's part of the recovery (store_recovery.h), then Sweep over what
   // OpenStore read (no second listing or read of the ids). Writes the
@@ -169,8 +172,12 @@ class Snapshotter {
   absl::Mutex cleanup_mu_;
   std::atomic<int64_t> undeletable_{0};
   bool trash_after_open_ = true;
+  // MakeEmptyLayerDirs, one at a time; taken after the store's lock, never
+  // before it. The layers whose directories are known to be durable.
+  absl::Mutex layer_dirs_mu_;
+  absl::flat_hash_set<int64_t> durable_layer_dirs_
+      ABSL_GUARDED_BY(layer_dirs_mu_);
   // Ids whose Remove is deleting the directory right now.
-  absl::Mutex layer_dirs_mu_;  // MakeEmptyLayerDirs; after the store's lock
   absl::Mutex removing_mu_;
   std::set<int64_t> removing_ ABSL_GUARDED_BY(removing_mu_);
 };

@@ -441,6 +441,11 @@ class FakeRemote : public RemoteLayers {
   absl::StatusOr<bool> Populate(const FsDirMaker& fs_dir,
                                 absl::string_view parent,
                                 const RemoteLayer& layer) override {
+    if (make_dir_only) {
+      absl::StatusOr<std::string> fs = fs_dir();
+      if (!fs.ok()) return fs.status();
+      return false;
+    }
     if (!write_marker) return false;
     absl::StatusOr<std::string> fs = fs_dir();
     if (!fs.ok()) return fs.status();
@@ -466,6 +471,7 @@ class FakeRemote : public RemoteLayers {
   }
   size_t parents_seen = 0;
   bool write_marker = true;
+  bool make_dir_only = false;  // asks for the directory, writes nothing
   bool refuse_rootfs = false;
   int refreshes = 0;
 };
@@ -521,6 +527,11 @@ TEST_F(SnapshotterTest, EmptyRemoteLayerGetsItsDirectoryWhenNeeded) {
   ASSERT_EQ(
       sn_->Prepare("x2", "chain1", {{"remote", "chain2"}}).status().code(),
       absl::StatusCode::kAlreadyExists);
+  // A directory asked for but left empty is not kept either.
+  remote.make_dir_only = true;
+  ASSERT_EQ(sn_->Prepare("x0", "", {{"remote", "chain0"}}).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  remote.make_dir_only = false;
   EXPECT_THAT(entries(), ::testing::IsEmpty());
   EXPECT_EQ(sn_->GetUsage("chain2")->inodes, 0);
   auto lower_dirs = [](const std::vector<Mount>& mounts) {

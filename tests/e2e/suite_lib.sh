@@ -290,9 +290,14 @@ check_consistent() {
     fail "$c: records containerd has but the daemon cannot Stat" "$bad"
   fi
   # Every record has its directory, except a guest-pulled layer without
-  # files (committed, 0 inodes: kind 3), which gets one only when a
-  # snapshot on it needs it; every directory is a record's.
-  ids="$(daemon_db_query 'SELECT id FROM snapshots WHERE kind != 3 OR inodes > 0' | sort)"
+  # files (committed, 0 inodes: kind 3) that no active snapshot or view
+  # (kinds 2, 1) stands on: it gets one only when a snapshot on it needs
+  # it; every directory is a record's.
+  ids="$(daemon_db_query 'WITH RECURSIVE below(id) AS (
+      SELECT parent_id FROM snapshots WHERE kind IN (1, 2) AND parent_id IS NOT NULL
+      UNION SELECT s.parent_id FROM snapshots s JOIN below b ON s.id = b.id
+        WHERE s.parent_id IS NOT NULL)
+    SELECT id FROM snapshots WHERE kind != 3 OR inodes > 0 OR id IN below' | sort)"
   all_ids="$(daemon_db_query 'SELECT id FROM snapshots' | sort)"
   dirs="$(find "$GP_ROOT/snapshots" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort)"
   bad="$(comm -23 <(grep . <<<"$ids") <(grep . <<<"$dirs") | sed 's/^/missing dir: /')"

@@ -199,7 +199,9 @@ func (v *verifier) checkModel(ctx context.Context, m Model) error {
 // cut the daemon's start must have made it again. Mounted read-only, so
 // the unmount syncs nothing for the daemon. A guest-pull mount is for the
 // guest, but its lower directories (the guest-pull layers', made when a
-// snapshot on them is created or mounted) must exist on the host.
+// snapshot on them is created or mounted) must exist on the host once
+// Mounts answered (Mounts makes those a power cut lost: this proves it
+// does, not that they survived).
 func (v *verifier) checkActive(ctx context.Context, k string) error {
 	mounts, err := v.sn.Mounts(ctx, k)
 	if err != nil {
@@ -213,8 +215,10 @@ func (v *verifier) checkActive(ctx context.Context, k string) error {
 					continue
 				}
 				for _, dir := range strings.Split(strings.TrimPrefix(o, "lowerdir="), ":") {
-					if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-						v.f.add("acknowledged mutations survived", "%s: lower directory %s of its %s mount: %v", k, dir, mounts[i].Type, err)
+					if st, err := os.Stat(dir); err != nil {
+						v.f.add("acknowledged mutations survived", "%s: lower directory of its %s mount: %v", k, mounts[i].Type, err)
+					} else if !st.IsDir() {
+						v.f.add("acknowledged mutations survived", "%s: lower directory %s of its %s mount is not a directory", k, dir, mounts[i].Type)
 					}
 				}
 			}
