@@ -338,39 +338,29 @@ absl::Status Snapshotter::MakeLayerDirs(absl::string_view parent) {
 absl::Status Snapshotter::MakeEmptyLayerDirs(const std::vector<int64_t>& ids) {
   if (ids.empty()) return absl::OkStatus();
   absl::MutexLock lock(&layer_dirs_mu_);
-  std::vector<int64_t> made;  // by this call: nobody uses them yet
-  absl::Status s;
-  size_t done = 0;
-  for (; done < ids.size() && s.ok(); ++done) {
-    int64_t id = ids[done];
-    if (durable_layer_dirs_.contains(id)) continue;
-    // Made as CreateTemp would have made them for a remote layer: no
-    // work/, fs/ with the daemon's owner.
+  int made = 0;
+  for (int64_t id : ids) {
+    if (present_layer_dirs_.contains(id)) continue;
+    // Made as CreateTemp would have made them for a remote layer (no
+    // work/, fs/ with the daemon's owner), and not flushed: they hold
+    // nothing, and every call that needs them makes them again if a power
+    // cut lost them.
     absl::StatusOr<bool> m =
         dirs_.Recreate(id, /*with_work=*/false, "", /*sync=*/false);
     if (!m.ok()) {
-      // Left without its fs/, nobody can use it: removed with the others.
-      if (access(dirs_.FsPath(id).c_str(), F_OK) != 0) made.push_back(id);
-      s = m.status();
-      break;
-    }
-    if (*m) made.push_back(id);
-    s = SyncDir(dirs_.SnapshotPath(id));
-  }
-  if (s.ok()) s = SyncDir(dirs_.SnapshotsDir());
-  if (!s.ok()) {
-    // Not known to be durable: what this call made goes, so that the next
-    // caller makes it again (it holds nothing); what existed stays (a
-    // snapshot may use it) and is flushed again next time.
-    for (int64_t id : made) {
+      // Left without its fs/, nobody can use it.
       std::string path = dirs_.SnapshotPath(id);
-      if (SnapshotDirs::HoldsNoData(path)) RemoveAll(path).IgnoreError();
+      if (access(dirs_.FsPath(id).c_str(), F_OK) != 0 &&
+          SnapshotDirs::HoldsNoData(path)) {
+        RemoveAll(path).IgnoreError();
+      }
+      return m.status();
     }
-    return s;
+    made += *m ? 1 : 0;
+    present_layer_dirs_.insert(id);
   }
-  for (int64_t id : ids) durable_layer_dirs_.insert(id);
-  if (!made.empty()) {
-    VLOG(1) << "made the directories of " << made.size()
+  if (made > 0) {
+    VLOG(1) << "made the directories of " << made
             << " layers recorded without content for a snapshot on them";
   }
   return absl::OkStatus();
@@ -477,7 +467,7 @@ absl::Status Snapshotter::Remove(absl::string_view key) {
   }
   {
     absl::MutexLock lock(&layer_dirs_mu_);
-    durable_layer_dirs_.erase(id);
+    present_layer_dirs_.erase(id);
   }
   // The record is gone and the id journalled; a directory left behind is
   // deleted by a later Cleanup.

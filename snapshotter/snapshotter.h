@@ -133,15 +133,13 @@ class Snapshotter {
   // A remote layer left without files gets a record and no directory.
   absl::Status CreateRemoteLayer(absl::string_view parent,
                                  const RemoteLayer& layer);
-  // Makes the missing directories (empty, flushed) of the layers under
-  // committed `parent` recorded without content, before a snapshot on them
-  // is created or mounted: the overlay needs every lower directory.
+  // Makes the missing directories (empty, not flushed: every call that
+  // needs them makes them again) of the layers under committed `parent`
+  // recorded without content, before a snapshot on them is created or
+  // mounted: the overlay needs every lower directory.
   absl::Status MakeLayerDirs(absl::string_view parent);
-  // The same for layer ids `ids`: makes what is missing and flushes each
-  // directory once per run (one that exists may never have been flushed:
-  // an earlier release's, or one Populate made without writing). One
-  // caller at a time: a caller that found a directory another made but
-  // has not flushed yet would answer before it is durable.
+  // The same for layer ids `ids`, looked at once per run. One caller at a
+  // time: two would race to make the same directory.
   absl::Status MakeEmptyLayerDirs(const std::vector<int64_t>& ids);
   // Open's part of the recovery (store_recovery.h), then Sweep over what
   // OpenStore read (no second listing or read of the ids). Writes the
@@ -173,9 +171,9 @@ class Snapshotter {
   std::atomic<int64_t> undeletable_{0};
   bool trash_after_open_ = true;
   // MakeEmptyLayerDirs, one at a time; taken after the store's lock, never
-  // before it. The layers whose directories are known to be durable.
+  // before it. The layers whose directories it made or found in this run.
   absl::Mutex layer_dirs_mu_;
-  absl::flat_hash_set<int64_t> durable_layer_dirs_
+  absl::flat_hash_set<int64_t> present_layer_dirs_
       ABSL_GUARDED_BY(layer_dirs_mu_);
   // Ids whose Remove is deleting the directory right now.
   absl::Mutex removing_mu_;

@@ -15,7 +15,7 @@
 #               in a Go map, nothing on disk) as the snapshotter of a third
 #               handler, kata-floor, answering the layers as a guest-pull
 #               snapshotter does: what containerd's own part of a guest
-#               pull costs, the bound of any guest-pull snapshotter's ratio
+#               pull costs, with a snapshotter that does no disk work
 #   overlayfs   the same image pulled for the default runtime: containerd
 #               downloads and unpacks every layer (checked: 40 blob GETs)
 # All pull the same layers (tags of one image), interleaved, the image

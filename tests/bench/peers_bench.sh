@@ -5,8 +5,8 @@
 # API on unix sockets and driven in the same run, interleaved, by one client
 # (tests/bench/peers/peerbench). The floor (tests/bench/peers/floorserver,
 # snapshots in a Go map, nothing on disk) runs the API figures beside them:
-# what the client and the RPC alone cost, the bound of any ratio to
-# overlayfs. Prints a table with ratios against both overlayfs versions and
+# what the client and a Go server's RPC cost with no work behind them, the
+# reference for what is left to gain. Prints a table with ratios against both overlayfs versions and
 # the floor, and one harness figure per (figure, server); a figure
 # a server could not produce, or a peer that could not be built, is a skip
 # with its reason. No thresholds (nothing timed is asserted).

@@ -3,9 +3,10 @@
 // no database, no fsync), served over the containerd.services.snapshots.v1
 // gRPC API through containerd 2.x's own service adapter, as refserver2
 // serves overlayfs. Whatever a workload costs against it is the client's
-// (peerbench, or containerd in the CRI pull bench) and the RPC's cost: no
-// durable server can be faster, so its ratio to overlayfs bounds what a
-// target stated as such a ratio can ask of a server.
+// (peerbench, or containerd in the CRI pull bench) and the RPC's through
+// Go's gRPC stack, with no work behind it: the reference for what is left
+// to gain over the peers. Not a strict bound: a server with a leaner RPC
+// stack (ours is C++) can answer below it.
 //
 // A layer Prepare carrying the CRI labels is answered as a guest-pull
 // (remote) snapshotter answers it: the target is recorded committed and
