@@ -451,10 +451,12 @@ absl::Status Snapshotter::Commit(absl::string_view name, absl::string_view key,
 absl::Status Snapshotter::Remove(absl::string_view key) {
   RETURN_IF_ERROR(ValidateKey(key, "key"));
   int64_t id = 0;
+  bool committed = false;
   absl::Status s = Mutate(
       [&](Transaction& tx) -> absl::Status {
         ASSIGN_OR_RETURN(SnapshotRecord rec, RemoveSnapshot(tx, key));
         id = rec.id;
+        committed = rec.kind == Kind::kCommitted;
         absl::MutexLock lock(&removing_mu_);
         removing_.insert(id);  // Cleanup leaves it to us
         return absl::OkStatus();
@@ -465,7 +467,7 @@ absl::Status Snapshotter::Remove(absl::string_view key) {
     removing_.erase(id);
     return s;
   }
-  {
+  if (committed) {  // only layers are in it; a container's Remove skips it
     absl::MutexLock lock(&layer_dirs_mu_);
     present_layer_dirs_.erase(id);
   }
