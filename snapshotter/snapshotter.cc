@@ -413,13 +413,23 @@ absl::Status Snapshotter::Commit(absl::string_view name, absl::string_view key,
   // Measuring and flushing a large layer takes a while; do it without
   // holding the store so every other call keeps being served meanwhile.
   std::string fs = dirs_.FsPath(active.id);
-  ASSIGN_OR_RETURN(Usage usage, DiskUsage(fs));
+  absl::StatusOr<Usage> measured = DiskUsage(fs);
   // The layer's content must be on disk before its commit is recorded:
   // its own files and directories, not the whole filesystem, and the path
   // to it (Prepare did not flush it): snapshots/<id> here, snapshots/ by
   // the batch's flush.
-  RETURN_IF_ERROR(SyncTree(fs));
-  RETURN_IF_ERROR(SyncDir(dirs_.SnapshotPath(active.id)));
+  absl::Status s = measured.status();
+  if (s.ok()) s = SyncTree(fs);
+  if (s.ok()) s = SyncDir(dirs_.SnapshotPath(active.id));
+  if (!s.ok()) {
+    // A Remove that won the race (its record goes before its directory)
+    // took the directory with it.
+    if (!index_.Get(key).ok()) {
+      return absl::NotFoundError(absl::StrCat("snapshot ", key, ": not found"));
+    }
+    return s;
+  }
+  Usage usage = *measured;
   IndexedSnapshot committed;
   committed.id = active.id;
   committed.usage = usage;
