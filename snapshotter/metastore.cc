@@ -272,7 +272,16 @@ absl::StatusOr<std::unique_ptr<MetaStore>> MetaStore::Open(
   return store;
 }
 
+void MetaStore::BeforeClose(std::function<void()> fn) {
+  absl::MutexLock lock(&mu_);
+  before_close_ = std::move(fn);
+}
+
 MetaStore::~MetaStore() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (before_close_) before_close_();
+  }
   {
     absl::MutexLock lock(&read_mu_);
     reader_cache_.reset();  // finalized before their connection closes

@@ -148,6 +148,11 @@ class MetaStore {
   // database was read once into memory).
   void ReleaseMemory();
 
+  // `fn` runs when the store is destroyed, before the connections close
+  // (the last close deletes the -wal), e.g. to remove the marker of an
+  // open store (store_recovery.h).
+  void BeforeClose(std::function<void()> fn);
+
  private:
   explicit MetaStore(sqlite3* db)
       : db_(db), cache_(std::make_unique<StatementCache>(db)) {}
@@ -163,6 +168,7 @@ class MetaStore {
   absl::Mutex read_mu_;
   sqlite3* reader_ ABSL_GUARDED_BY(read_mu_) = nullptr;
   std::unique_ptr<StatementCache> reader_cache_ ABSL_GUARDED_BY(read_mu_);
+  std::function<void()> before_close_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace snapshotter

@@ -107,6 +107,9 @@ std::string SnapshotDirs::QuarantineDir() const {
   return root_ + "/quarantine";
 }
 std::string SnapshotDirs::StoreIdPath() const { return root_ + "/store-id"; }
+std::string SnapshotDirs::OpenMarkerPath() const {
+  return root_ + "/store-open";
+}
 std::string SnapshotDirs::SnapshotPath(int64_t id) const {
   return absl::StrCat(SnapshotsDir(), "/", id);
 }

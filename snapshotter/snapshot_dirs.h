@@ -58,6 +58,8 @@ class SnapshotDirs {
 
   std::string QuarantineDir() const;
   std::string StoreIdPath() const;
+  // Present while a daemon has the store open (store_recovery.h).
+  std::string OpenMarkerPath() const;
 
   // Renames a temp dir to snapshots/<id> and, with `sync`, syncs
   // snapshots/ (without it the caller must sync snapshots/ before it

@@ -174,6 +174,28 @@ absl::Status WriteMarker(const SnapshotDirs& dirs, const std::string& id) {
   return SyncDir(dirs.root());
 }
 
+// Makes <root>/store-open, durable.
+absl::Status MarkStoreOpen(const SnapshotDirs& dirs) {
+  std::string path = dirs.OpenMarkerPath();
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::InternalError(
+        absl::StrCat("open ", path, ": ", strerror(errno)));
+  }
+  close(fd);
+  return SyncDir(dirs.root());
+}
+
+// Removes <root>/store-open, durably.
+absl::Status MarkStoreClosed(const SnapshotDirs& dirs) {
+  std::string path = dirs.OpenMarkerPath();
+  if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return absl::InternalError(
+        absl::StrCat("unlink ", path, ": ", strerror(errno)));
+  }
+  return SyncDir(dirs.root());
+}
+
 absl::StatusOr<std::string> NewStoreId() {
   unsigned char bytes[16];
   std::ifstream random("/dev/urandom", std::ios::binary);
@@ -283,6 +305,9 @@ bool IsRefusal(const absl::Status& status) {
 }
 
 absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
+  // Looked at before SQLite opens the database (which makes a -wal).
+  bool left_open = Exists(dirs.OpenMarkerPath());
+  bool wal_missing = !Exists(dirs.MetadataPath() + "-wal");
   // Both only read: the directory scan runs beside the database survey
   // (whose quick_check reads every page).
   std::future<absl::StatusOr<SnapshotDirs::Listing>> listed =
@@ -328,6 +353,25 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
       break;
     }
     case DbSurvey::State::kOk: {
+      // SQLite deletes the -wal only when the last connection closes, and
+      // the daemon removes its marker just before that: a store left open
+      // by a crash still has its -wal, which holds what was acknowledged
+      // since the last checkpoint.
+      if (left_open && wal_missing) {
+        return Refuse(
+            dirs,
+            absl::StrCat(
+                dirs.OpenMarkerPath(), " shows the store was not closed ",
+                "cleanly but ", db_path, "-wal is missing: the database is ",
+                "stale (an old copy or a lost -wal), so the snapshots ",
+                "created or changed since its last checkpoint are lost ",
+                "(guest-pulled layers leave no directory that could show ",
+                "them). If another program opened ", db_path,
+                " for writing after the crash (e.g. sqlite3 without ",
+                "-readonly), it moved the -wal into the database: then ",
+                "nothing is lost; remove ", dirs.OpenMarkerPath(),
+                " and start again"));
+      }
       RETURN_IF_ERROR(CheckConsistent(dirs, db, *marker, listing.ids));
       opened.migrated_from_v1 = db.version < 2;
       if (store_id.empty()) {
@@ -361,6 +405,14 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
   if (db.state == DbSurvey::State::kOk) {
     RETURN_IF_ERROR(RecreateEmptyDirs(dirs, db));
   }
+  // After the -wal is durable (MetaStore::Open): a store found open has
+  // its -wal. Removed just before the database closes.
+  if (!left_open) RETURN_IF_ERROR(MarkStoreOpen(dirs));
+  store->BeforeClose([dirs] {
+    if (absl::Status s = MarkStoreClosed(dirs); !s.ok()) {
+      LOG(WARNING) << "closing the store: " << s;
+    }
+  });
   opened.store = std::move(store);
   opened.listing = std::move(listing);
   opened.records = std::move(db.records);
@@ -378,7 +430,8 @@ absl::StatusOr<std::string> ResetStore(const SnapshotDirs& dirs) {
   }
   std::string db = dirs.MetadataPath();
   for (const std::string& path :
-       {db, db + "-wal", db + "-shm", dirs.StoreIdPath(), dirs.SnapshotsDir()}) {
+       {db, db + "-wal", db + "-shm", dirs.StoreIdPath(), dirs.OpenMarkerPath(),
+        dirs.SnapshotsDir()}) {
     if (!s.ok()) break;
     if (!Exists(path)) continue;
     std::string target = *dest + path.substr(path.rfind('/'));

@@ -18,7 +18,13 @@
 //     id counter, all empty (never acknowledged, so nothing was written in
 //     them) but at most one; the start sweeps them (empty to trash, the
 //     other to quarantine), so losing metadata never deletes data;
-//   - a schema newer than this binary: refused.
+//   - a schema newer than this binary: refused;
+//   - <root>/store-open present (the daemon that had the store open did not
+//     close it) and no -wal: refused as stale, since SQLite keeps the -wal
+//     until a clean close and it holds what was acknowledged since the last
+//     checkpoint (guest-pulled layers leave no directory that would show
+//     their records lost). The store OpenStore returns removes the marker
+//     just before it closes (the last close deletes the -wal).
 // A refusal changes nothing; the daemon exits with kExitRefused, which the
 // systemd unit does not restart. ResetStore is the explicit way out.
 // After the checks, the directory of an active or view snapshot (created
@@ -70,9 +76,9 @@ struct OpenedStore {
 // (Snapshotter::Open reads the index beside it and relies on that).
 absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs);
 
-// Moves metadata.db (with -wal/-shm), store-id and the whole snapshots/
-// directory to quarantine/<time>-reset-store/ and leaves an empty root, so
-// the next start creates a fresh store. Locks the root itself (refused
+// Moves metadata.db (with -wal/-shm), store-id, store-open and the whole
+// snapshots/ directory to quarantine/<time>-reset-store/ and leaves an empty
+// root, so the next start creates a fresh store. Locks the root itself (refused
 // while a daemon runs on it). Returns the quarantine directory.
 absl::StatusOr<std::string> ResetStore(const SnapshotDirs& dirs);
 

@@ -291,6 +291,61 @@ TEST_F(StoreRecoveryTest, LostWalIsRefused) {
   ExpectRefused({"never handed out", "ids 2, 3", "highest id is 1"});
 }
 
+TEST_F(StoreRecoveryTest, OpenStoreIsMarkedUntilItCloses) {
+  std::string marker = dirs_->OpenMarkerPath();
+  {
+    auto opened = Open();
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    EXPECT_EQ(access(marker.c_str(), F_OK), 0);
+  }
+  EXPECT_NE(access(marker.c_str(), F_OK), 0);
+  EXPECT_NE(access((dirs_->MetadataPath() + "-wal").c_str(), F_OK), 0);
+}
+
+// A crash is imitated by what it leaves: the database and -wal copied
+// while the store is open, put back with the marker after it closed.
+// Guest-pulled layers leave no directory: without the marker their lost
+// records could not be seen.
+TEST_F(StoreRecoveryTest, LostWalAfterACrashIsRefused) {
+  MakeStore(1);
+  struct {
+    std::string db, wal;
+  } crash;
+  {
+    auto opened = Open();
+    ASSERT_TRUE(opened.ok());
+    AddSnapshot(*opened->store, 2, Kind::kCommitted, /*inodes=*/0, 1,
+                /*make_dir=*/false);
+    crash.db = Read(dirs_->MetadataPath());  // 2 is in the -wal only
+  }
+  Write(dirs_->MetadataPath(), crash.db);
+  Write(dirs_->OpenMarkerPath(), "");
+  ExpectRefused({"store-open shows the store was not closed cleanly",
+                 "metadata.db-wal is missing", "a lost -wal",
+                 "remove " + dirs_->OpenMarkerPath()});
+}
+
+TEST_F(StoreRecoveryTest, CrashWithItsWalReopens) {
+  MakeStore(1);
+  struct {
+    std::string db, wal;
+  } crash;
+  {
+    auto opened = Open();
+    ASSERT_TRUE(opened.ok());
+    AddSnapshot(*opened->store, 2, Kind::kCommitted, /*inodes=*/0, 1,
+                /*make_dir=*/false);
+    crash.db = Read(dirs_->MetadataPath());
+    crash.wal = Read(dirs_->MetadataPath() + "-wal");
+  }
+  Write(dirs_->MetadataPath(), crash.db);
+  Write(dirs_->MetadataPath() + "-wal", crash.wal);
+  Write(dirs_->OpenMarkerPath(), "");
+  auto opened = Open();
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ(opened->records, (std::set<int64_t>{1, 2}));
+}
+
 TEST_F(StoreRecoveryTest, NewerSchemaIsRefusedUntouched) {
   MakeStore(1);
   Sql(dirs_->MetadataPath(), "PRAGMA user_version=3");
@@ -374,12 +429,14 @@ TEST_F(StoreRecoveryTest, ResetStoreQuarantinesEverythingAndStartsFresh) {
   MakeStore(2);
   std::string marker = Read(dirs_->StoreIdPath());
   ASSERT_EQ(unlink(dirs_->MetadataPath().c_str()), 0);
+  Write(dirs_->OpenMarkerPath(), "");  // as a crash leaves it
   ASSERT_FALSE(Open().ok());
   auto moved = ResetStore(*dirs_);
   ASSERT_TRUE(moved.ok()) << moved.status();
   EXPECT_EQ(access((*moved + "/snapshots/1").c_str(), F_OK), 0);
   EXPECT_EQ(access((*moved + "/snapshots/2").c_str(), F_OK), 0);
   EXPECT_EQ(Read(*moved + "/store-id"), marker);
+  EXPECT_EQ(access((*moved + "/store-open").c_str(), F_OK), 0);
   auto opened = Open();
   ASSERT_TRUE(opened.ok()) << opened.status();
   EXPECT_NE(Read(dirs_->StoreIdPath()), marker);
