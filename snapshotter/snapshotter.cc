@@ -33,6 +33,18 @@ absl::Status ValidateKeyAndParent(absl::string_view key,
   return ValidateLabels(labels);
 }
 
+// A file system error on snapshots that exist is the daemon's failure:
+// containerd takes NotFound (ENOENT) for "no such snapshot".
+absl::Status AsInternal(absl::Status s) {
+  if (!absl::IsNotFound(s)) return s;
+  return absl::InternalError(s.message());
+}
+
+absl::Status ReplacedWhileCommitting(absl::string_view key) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      "snapshot ", key, " was replaced while it was being committed"));
+}
+
 // Infos of `parent` and its ancestors, closest first, read in `tx`: for a
 // parent committed earlier in the same batch, which the index does not
 // hold yet.
@@ -183,22 +195,28 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::CreateSnapshot(
   if (auto p = index_.Get(parent); p.ok() && p->info.kind == Kind::kCommitted) {
     owner_id = p->id;
   }
-  if (owner_id != 0) {
-    if (absl::Status s = MakeLayerDirs(parent); !s.ok()) {
-      // A parent removed meanwhile took its directory's place with it.
-      if (!index_.Get(parent).ok()) {
-        return absl::NotFoundError(
-            absl::StrCat("parent snapshot ", parent, ": not found"));
-      }
-      return s;
+  // Before the transaction: a parent removed meanwhile took its directory
+  // with it.
+  auto failed = [&](const absl::Status& s) {
+    if (owner_id != 0 && !index_.Get(parent).ok()) {
+      return absl::NotFoundError(
+          absl::StrCat("parent snapshot ", parent, ": not found"));
     }
-  }
-  auto make_temp = [&](int64_t parent_id) {
-    return dirs_.CreateTemp(kind == Kind::kActive,
-                            parent_id == 0 ? "" : dirs_.FsPath(parent_id),
-                            /*sync=*/false);
+    return AsInternal(s);
   };
-  ASSIGN_OR_RETURN(std::string temp, make_temp(owner_id));
+  if (owner_id != 0) {
+    if (absl::Status s = MakeLayerDirs(parent); !s.ok()) return failed(s);
+  }
+  auto make_temp = [&](int64_t parent_id) -> absl::StatusOr<std::string> {
+    absl::StatusOr<std::string> temp = dirs_.CreateTemp(
+        kind == Kind::kActive, parent_id == 0 ? "" : dirs_.FsPath(parent_id),
+        /*sync=*/false);
+    if (!temp.ok()) return AsInternal(temp.status());
+    return temp;
+  };
+  absl::StatusOr<std::string> first = make_temp(owner_id);
+  if (!first.ok()) return failed(first.status());
+  std::string temp = *std::move(first);
   std::vector<Mount> mounts;
   std::string installed;  // snapshots/<id> once renamed there
   absl::Status s = Mutate(
@@ -233,11 +251,13 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::CreateSnapshot(
               contentless.push_back(rec.parent_ids[i]);
             }
           }
-          RETURN_IF_ERROR(MakeEmptyLayerDirs(contentless));
+          RETURN_IF_ERROR(
+              AsInternal(MakeEmptyLayerDirs(contentless, /*durable=*/false)));
           ASSIGN_OR_RETURN(temp, make_temp(parent_id));
           owner_id = parent_id;
         }
-        RETURN_IF_ERROR(dirs_.Install(temp, rec.id, /*sync=*/false));
+        RETURN_IF_ERROR(
+            AsInternal(dirs_.Install(temp, rec.id, /*sync=*/false)));
         installed = dirs_.SnapshotPath(rec.id);
         return absl::OkStatus();
       },
@@ -335,7 +355,8 @@ absl::Status Snapshotter::MakeLayerDirs(absl::string_view parent) {
   return MakeEmptyLayerDirs(index_.ContentlessLayers(parent));
 }
 
-absl::Status Snapshotter::MakeEmptyLayerDirs(const std::vector<int64_t>& ids) {
+absl::Status Snapshotter::MakeEmptyLayerDirs(const std::vector<int64_t>& ids,
+                                             bool durable) {
   if (ids.empty()) return absl::OkStatus();
   absl::MutexLock lock(&layer_dirs_mu_);
   int made = 0;
@@ -357,7 +378,7 @@ absl::Status Snapshotter::MakeEmptyLayerDirs(const std::vector<int64_t>& ids) {
       return m.status();
     }
     made += *m ? 1 : 0;
-    present_layer_dirs_.insert(id);
+    if (durable) present_layer_dirs_.insert(id);
   }
   if (made > 0) {
     VLOG(1) << "made the directories of " << made
@@ -423,11 +444,13 @@ absl::Status Snapshotter::Commit(absl::string_view name, absl::string_view key,
   if (s.ok()) s = SyncDir(dirs_.SnapshotPath(active.id));
   if (!s.ok()) {
     // A Remove that won the race (its record goes before its directory)
-    // took the directory with it.
-    if (!index_.Get(key).ok()) {
+    // took the directory with it; a Prepare may have reused the key since.
+    absl::StatusOr<IndexedSnapshot> now = index_.Get(key);
+    if (!now.ok()) {
       return absl::NotFoundError(absl::StrCat("snapshot ", key, ": not found"));
     }
-    return s;
+    if (now->id != active.id) return ReplacedWhileCommitting(key);
+    return AsInternal(s);
   }
   Usage usage = *measured;
   IndexedSnapshot committed;
@@ -444,10 +467,7 @@ absl::Status Snapshotter::Commit(absl::string_view name, absl::string_view key,
         ASSIGN_OR_RETURN(int64_t id,
                          CommitActive(tx, key, name, usage, labels,
                                       committed.info.created));
-        if (id != active.id) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "snapshot ", key, " was replaced while it was being committed"));
-        }
+        if (id != active.id) return ReplacedWhileCommitting(key);
         return absl::OkStatus();
       },
       nullptr,

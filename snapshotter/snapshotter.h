@@ -138,9 +138,13 @@ class Snapshotter {
   // recorded without content, before a snapshot on them is created or
   // mounted: the overlay needs every lower directory.
   absl::Status MakeLayerDirs(absl::string_view parent);
-  // The same for layer ids `ids`, looked at once per run. One caller at a
-  // time: two would race to make the same directory.
-  absl::Status MakeEmptyLayerDirs(const std::vector<int64_t>& ids);
+  // The same for layer ids `ids`, looked at once per run if `durable`
+  // (their records are committed; layers recorded earlier in the batch
+  // being applied may yet roll back and their ids be handed out again, so
+  // they are not remembered). One caller at a time: two would race to make
+  // the same directory.
+  absl::Status MakeEmptyLayerDirs(const std::vector<int64_t>& ids,
+                                  bool durable = true);
   // Open's part of the recovery (store_recovery.h), then Sweep over what
   // OpenStore read (no second listing or read of the ids). Writes the
   // removals journal only, never a snapshots or labels row.

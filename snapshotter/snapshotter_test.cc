@@ -183,6 +183,34 @@ TEST_F(SnapshotterTest, UsageOfActiveIsLiveAndStoredAtCommit) {
   EXPECT_EQ(info->kind, Kind::kCommitted);
 }
 
+// containerd reads NotFound as "no such snapshot": a snapshot whose
+// directory is broken under it is the daemon's failure, and changes nothing.
+TEST_F(SnapshotterTest, FileSystemFailureOfAnExistingSnapshotIsInternal) {
+  auto m = sn_->Prepare("a", "", {});
+  ASSERT_TRUE(m.ok());
+  ASSERT_TRUE(sn_->Commit("base", "a", {}).ok());
+  auto top = sn_->Prepare("top", "base", {});
+  ASSERT_TRUE(top.ok());
+  std::string upper;
+  for (const std::string& o : (*top)[0].options) {
+    if (o.rfind("upperdir=", 0) == 0) upper = o.substr(9);
+  }
+  ASSERT_FALSE(upper.empty());
+  ASSERT_TRUE(RemoveAll(upper).ok());  // deleted by hand
+  EXPECT_EQ(sn_->Commit("c", "top", {}).code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(sn_->Stat("top")->kind, Kind::kActive);
+  // The parent's fs/ gone: a child cannot take its owner.
+  std::string lower;
+  for (const std::string& o : (*top)[0].options) {
+    if (o.rfind("lowerdir=", 0) == 0) lower = o.substr(9);
+  }
+  ASSERT_FALSE(lower.empty());
+  ASSERT_TRUE(RemoveAll(lower).ok());
+  EXPECT_EQ(sn_->Prepare("child", "base", {}).status().code(),
+            absl::StatusCode::kInternal);
+  EXPECT_EQ(sn_->Stat("child").status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST_F(SnapshotterTest, RemoveDeletesDirectoryAndCleanupQuarantinesUnknown) {
   auto m = sn_->Prepare("a", "", {});
   ASSERT_TRUE(m.ok());
