@@ -179,6 +179,8 @@ absl::Status RunDaemon(const config::Config& cfg) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on unix socket ", cfg.address));
   }
+  // What we bound: at exit we remove the socket only if it is still this one.
+  ASSIGN_OR_RETURN(SocketFile bound, IdentifySocket(cfg.address));
   chmod(cfg.address.c_str(), 0660);
   service.Start();
   LOG(INFO) << "serving containerd.services.snapshots.v1 on " << cfg.address;
@@ -198,7 +200,10 @@ absl::Status RunDaemon(const config::Config& cfg) {
   service.Stop();
   stop_sweeping.Notify();
   sweeper.join();
-  unlink(cfg.address.c_str());
+  if (absl::Status removed = RemoveSocketIfOurs(cfg.address, bound);
+      !removed.ok()) {
+    LOG(WARNING) << removed.message();
+  }
   metrics.reset();  // stops the exporter's threads first
   open_snapshotter.store(nullptr);
   snapshotter.reset();  // closes the database

@@ -300,6 +300,9 @@ TEST_F(ConfigTest, EveryValueCheckNamesTheKeyAndTheLine) {
        "key \"address\": \"gp.sock\" is not an absolute path"},
       {"address = \"/run/" + std::string(110, 'x') + "\"",
        "must be shorter than 108 bytes"},
+      {"address = \"/run/gp%41.sock\"",
+       "key \"address\": socket path \"/run/gp%41.sock\" must not contain "
+       "\"%\""},
       {"log_level = \"verbose\"",
        "key \"log_level\": invalid log level \"verbose\" (expected one of: "
        "debug, info, warn, error)"},

@@ -69,6 +69,13 @@ absl::Status CheckAddress(const std::string& address) {
   if (address == "/") {
     return absl::InvalidArgumentError("\"/\" is not a socket path");
   }
+  // gRPC percent-decodes "unix:" addresses: "%41" would listen on "A".
+  if (absl::StrContains(address, '%')) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "socket path ", Quoted(address),
+        " must not contain \"%\" (gRPC would percent-decode it and listen "
+        "on another path)"));
+  }
   if (address.size() >= kMaxUnixSocketPathBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("socket path ", Quoted(address), " is ", address.size(),
