@@ -197,6 +197,9 @@ TEST_F(ServiceTest, ListFiltersAndBatches) {
   EXPECT_EQ(List({}).size(), 250u);
   EXPECT_TRUE(last_list_status_.ok());
   EXPECT_EQ(List({"name==snap-7"}), std::vector<std::string>{"snap-7"});
+  // containerd's filters: "" matches everything, also OR-ed with others.
+  EXPECT_EQ(List({""}).size(), 250u);
+  EXPECT_EQ(List({"name==snap-7", ""}).size(), 250u);
   List({"name=snap-7"});
   EXPECT_EQ(last_list_status_.error_code(), grpc::INVALID_ARGUMENT);
 }
