@@ -2,7 +2,8 @@
 // Snapshotter core. Converts protos to core types and absl::Status to gRPC
 // status (codes carry over: containerd maps InvalidArgument, NotFound,
 // AlreadyExists, FailedPrecondition, Unavailable and Unimplemented back to
-// its errdefs), and logs every mutating call with its outcome.
+// its errdefs), and logs every mutating call with its outcome (INFO) and,
+// at log_level=debug (VLOG(1)), every finished RPC, reads included.
 #ifndef SNAPSHOTTER_SERVICE_H_
 #define SNAPSHOTTER_SERVICE_H_
 
@@ -70,8 +71,8 @@ class SnapshotsService final : private service_calls::Host {
  private:
   service_calls::AsyncService* async_service() override { return &async_; }
   bool Offload(std::function<void()> run) override;
-  grpc::Status Finish(absl::string_view rpc, absl::Time start,
-                      const absl::Status& status) override;
+  grpc::Status Finish(absl::string_view rpc, absl::string_view key,
+                      absl::Time start, const absl::Status& status) override;
   absl::Status Refused(absl::string_view rpc) override;
   bool Stopping() const override { return stopping_.load(); }
 

@@ -36,9 +36,10 @@ class Host {
   virtual AsyncService* async_service() = 0;
   // Queues `run` on the bounded pool; false when it is full.
   virtual bool Offload(std::function<void()> run) = 0;
-  // Records the outcome of an RPC and converts it for the wire.
-  virtual grpc::Status Finish(absl::string_view rpc, absl::Time start,
-                              const absl::Status& status) = 0;
+  // Records (and at log_level=debug logs) the outcome of an RPC on `key`
+  // ("" when it has none) and converts it for the wire.
+  virtual grpc::Status Finish(absl::string_view rpc, absl::string_view key,
+                              absl::Time start, const absl::Status& status) = 0;
   // The status of a call refused because the pool is full.
   virtual absl::Status Refused(absl::string_view rpc) = 0;
   // True once the queue is being shut down: no call may start an operation
@@ -61,6 +62,8 @@ struct UnaryMethod {
   // Runs the call; `ctx` tells whether its client is still there.
   std::function<absl::Status(grpc::ServerContext* ctx, const Req&, Resp*)>
       handler;
+  // The snapshot key a request names, for the debug log; null: none.
+  absl::string_view (*key)(const Req&) = nullptr;
 };
 
 // One unary call. Events: the arrival (request tag), the reply sent (the
@@ -91,7 +94,7 @@ class UnaryCall final : public Tag {
     if (!method_->offload || !method_->offload(req_)) return Run();
     if (!host_->Offload([this] { Run(); })) {
       responder_.Finish(resp_,
-                        host_->Finish(method_->name, start_,
+                        host_->Finish(method_->name, Key(), start_,
                                       host_->Refused(method_->name)),
                         this);
     }
@@ -109,8 +112,12 @@ class UnaryCall final : public Tag {
 
   void Run() {
     absl::Status status = method_->handler(&ctx_, req_, &resp_);
-    responder_.Finish(resp_, host_->Finish(method_->name, start_, status),
-                      this);
+    responder_.Finish(
+        resp_, host_->Finish(method_->name, Key(), start_, status), this);
+  }
+
+  absl::string_view Key() const {
+    return method_->key != nullptr ? method_->key(req_) : absl::string_view();
   }
 
   void Release() {
@@ -174,7 +181,7 @@ class ListCall final : public Tag {
           // The stream is dead (its client went away, or the server shut
           // down and cancelled it): nothing more can be sent, and no
           // operation is pending on it.
-          host_->Finish("List", start_,
+          host_->Finish("List", "", start_,
                         absl::CancelledError("List: the stream was closed"));
           delete this;
           return;
@@ -199,7 +206,7 @@ class ListCall final : public Tag {
       return;
     }
     state_ = State::kClosing;
-    grpc::Status ok = host_->Finish("List", start_, absl::OkStatus());
+    grpc::Status ok = host_->Finish("List", "", start_, absl::OkStatus());
     if (message_.info_size() > 0) {
       writer_.WriteAndFinish(message_, grpc::WriteOptions(), ok, this);
     } else {
@@ -209,7 +216,7 @@ class ListCall final : public Tag {
 
   void Close(const absl::Status& status) {
     state_ = State::kClosing;
-    writer_.Finish(host_->Finish("List", start_, status), this);
+    writer_.Finish(host_->Finish("List", "", start_, status), this);
   }
 
   Host* const host_;

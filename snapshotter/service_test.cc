@@ -8,14 +8,23 @@
 #include <functional>
 #include <thread>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "glog/logging.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace snapshotter {
 namespace {
 
+using ::testing::AllOf;
+using ::testing::Contains;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+using ::testing::StartsWith;
 
 class ServiceTest : public ::testing::Test {
  protected:
@@ -188,6 +197,61 @@ TEST_F(ServiceTest, ErrorCodesReachTheClient) {
   google::protobuf::Empty empty;
   EXPECT_EQ(stub_->Remove(&ctx, rm, &empty).error_code(),
             grpc::FAILED_PRECONDITION);
+}
+
+// Collects the lines glog writes while it is installed.
+class CapturedLog : public google::LogSink {
+ public:
+  CapturedLog() { google::AddLogSink(this); }
+  ~CapturedLog() override { google::RemoveLogSink(this); }
+  void send(google::LogSeverity, const char*, const char*, int,
+            const google::LogMessageTime&, const char* message,
+            size_t length) override {
+    absl::MutexLock lock(&mu_);
+    lines_.emplace_back(message, length);
+  }
+  // The lines about `rpc` (lines of the debug log start with "rpc=").
+  std::vector<std::string> Of(absl::string_view rpc) {
+    absl::MutexLock lock(&mu_);
+    std::vector<std::string> out;
+    for (const std::string& l : lines_) {
+      if (absl::StartsWith(l, absl::StrCat("rpc=", rpc, " "))) out.push_back(l);
+    }
+    return out;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> lines_;
+};
+
+// log_level=debug (-v=1): one line per finished RPC, reads included; none
+// at info.
+TEST_F(ServiceTest, DebugLogsEveryFinishedRpc) {
+  CapturedLog log;
+  ASSERT_TRUE(Prepare("quiet", "").ok());
+  EXPECT_THAT(log.Of("Prepare"), IsEmpty());
+
+  const int saved_v = FLAGS_v;
+  FLAGS_v = 1;
+  ASSERT_TRUE(Prepare("a", "").ok());
+  grpc::ClientContext ctx;
+  snapshots_v1::StatSnapshotRequest req;
+  req.set_key("missing");
+  snapshots_v1::StatSnapshotResponse resp;
+  EXPECT_EQ(stub_->Stat(&ctx, req, &resp).error_code(), grpc::NOT_FOUND);
+  List({});
+  FLAGS_v = saved_v;
+
+  EXPECT_THAT(log.Of("Prepare"),
+              Contains(AllOf(StartsWith("rpc=Prepare key=\"a\" code=OK "
+                                        "duration="),
+                             Not(HasSubstr("error=")))));
+  EXPECT_THAT(log.Of("Stat"),
+              Contains(AllOf(StartsWith("rpc=Stat key=\"missing\" "
+                                        "code=NOT_FOUND duration="),
+                             HasSubstr(" error=\""))));
+  EXPECT_THAT(log.Of("List"), Contains(StartsWith("rpc=List code=OK ")));
 }
 
 TEST_F(ServiceTest, ListFiltersAndBatches) {
