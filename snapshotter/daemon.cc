@@ -27,8 +27,10 @@
 namespace snapshotter {
 namespace {
 
-// How long in-flight RPCs may run after a termination signal.
-constexpr absl::Duration kShutdownGrace = absl::Seconds(30);
+// How long in-flight RPCs may run after a termination signal before gRPC
+// cancels them: well below the unit's TimeoutStopSec=30 (then SIGKILL), to
+// leave time for the pool's running calls, the watchdog and the database.
+constexpr absl::Duration kShutdownGrace = absl::Seconds(20);
 
 // How often leftovers that could not be deleted are tried again (besides
 // every Cleanup RPC).
@@ -193,11 +195,14 @@ absl::Status RunDaemon(const config::Config& cfg) {
   LOG(INFO) << "received " << strsignal(sig)
             << ": stopping, finishing in-flight requests";
   sd_notify(0, "STOPPING=1");
-  if (watchdog != nullptr) watchdog->Stop();
+  // The server first: stopping the watchdog may wait for a slow probe
+  // (up to half WatchdogSec), which must not eat into the grace.
   server->Shutdown(std::chrono::system_clock::now() +
                    absl::ToChronoSeconds(kShutdownGrace));
   server->Wait();
   service.Stop();
+  // Its probe uses the snapshotter, closed below.
+  if (watchdog != nullptr) watchdog->Stop();
   stop_sweeping.Notify();
   sweeper.join();
   if (absl::Status removed = RemoveSocketIfOurs(cfg.address, bound);

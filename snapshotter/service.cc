@@ -150,6 +150,7 @@ void SnapshotsService::Start() {
       void* tag = nullptr;
       bool ok = false;
       while (cq_->Next(&tag, &ok)) {
+        absl::ReaderMutexLock lock(&proceed_mu_);
         static_cast<service_calls::Tag*>(tag)->Proceed(ok);
       }
     });
@@ -159,15 +160,21 @@ void SnapshotsService::Start() {
 void SnapshotsService::Stop() {
   if (stopped_ || cq_ == nullptr) return;
   stopped_ = true;
-  pool_.reset();  // runs what is queued: those replies go to the queue
-  stopping_.store(true);
+  // Queued calls are dropped (UNAVAILABLE), running ones finish: their
+  // replies go to the queue, which is still up.
+  pool_->Stop();
+  {
+    absl::WriterMutexLock lock(&proceed_mu_);
+    stopping_.store(true);
+  }
   cq_->Shutdown();
   for (std::thread& t : threads_) t.join();
   threads_.clear();
 }
 
-bool SnapshotsService::Offload(std::function<void()> run) {
-  return pool_ != nullptr && pool_->TrySubmit(std::move(run));
+bool SnapshotsService::Offload(std::function<void()> run,
+                               std::function<void()> drop) {
+  return pool_->TrySubmit(std::move(run), std::move(drop));
 }
 
 grpc::Status SnapshotsService::Finish(absl::string_view rpc,
@@ -188,6 +195,10 @@ grpc::Status SnapshotsService::Finish(absl::string_view rpc,
 }
 
 absl::Status SnapshotsService::Refused(absl::string_view rpc) {
+  if (pool_->stopped()) {
+    return absl::UnavailableError(absl::StrCat(
+        rpc, ": the daemon is shutting down; nothing was changed"));
+  }
   LOG_EVERY_N(WARNING, 100)
       << rpc << " refused: " << options_.max_write_threads
       << " write threads busy and " << options_.max_queued_writes

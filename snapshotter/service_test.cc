@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <thread>
@@ -49,7 +50,7 @@ class ServiceTest : public ::testing::Test {
     ASSERT_TRUE(sn.ok()) << sn.status();
     sn_ = *std::move(sn);
     service_ =
-        std::make_unique<SnapshotsService>(sn_.get(), nullptr, options);
+        std::make_unique<SnapshotsService>(sn_.get(), observer_, options);
     grpc::ServerBuilder builder;
     service_->AddTo(builder);
     server_ = builder.BuildAndStart();
@@ -158,6 +159,7 @@ class ServiceTest : public ::testing::Test {
 
   std::string root_;
   std::unique_ptr<Snapshotter> sn_;
+  RpcObserver* observer_ = nullptr;  // for the next Start()
   std::unique_ptr<SnapshotsService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<snapshots_v1::Snapshots::Stub> stub_;
@@ -252,6 +254,78 @@ TEST_F(ServiceTest, DebugLogsEveryFinishedRpc) {
                                         "code=NOT_FOUND duration="),
                              HasSubstr(" error=\""))));
   EXPECT_THAT(log.Of("List"), Contains(StartsWith("rpc=List code=OK ")));
+}
+
+// Records "<rpc> <code>" for every RPC the service finishes.
+class RecordingObserver : public RpcObserver {
+ public:
+  void ObserveRpc(absl::string_view rpc, absl::StatusCode code,
+                  absl::Duration) override {
+    absl::MutexLock lock(&mu_);
+    seen_.push_back(absl::StrCat(rpc, " ", absl::StatusCodeToString(code)));
+  }
+  std::vector<std::string> seen() {
+    absl::MutexLock lock(&mu_);
+    return seen_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> seen_;
+};
+
+// At shutdown a mutation still waiting for a write thread is answered
+// UNAVAILABLE and never runs (its client went with the server); the one
+// running finishes; Stop returns after it.
+TEST_F(ServiceTest, StopAnswersQueuedMutationsUnavailableWithoutRunningThem) {
+  absl::Notification stuck, release;
+  RecordingObserver observer;
+  observer_ = &observer;
+  SnapshotsService::Options options;
+  options.max_write_threads = 1;
+  options.max_queued_writes = 1;
+  Start(options, [&](const std::string& path) {
+    if (!stuck.HasBeenNotified()) stuck.Notify();
+    release.WaitForNotification();
+    return RemoveAll(path);
+  });
+  ASSERT_TRUE(WhenFree([&] { return Prepare("doomed", ""); }).ok());
+  std::unique_ptr<AsyncRemove> remove = StartStuckRemove("doomed", stuck);
+  ASSERT_NE(remove, nullptr);
+  grpc::ClientContext qctx;
+  snapshots_v1::PrepareSnapshotRequest qreq;
+  qreq.set_key("queued");
+  snapshots_v1::PrepareSnapshotResponse qresp;
+  absl::Notification qdone;
+  stub_->async()->Prepare(&qctx, &qreq, &qresp,
+                          [&](grpc::Status) { qdone.Notify(); });
+  // The queue's one place is taken once a further Prepare is refused.
+  absl::SleepFor(absl::Milliseconds(100));
+  ASSERT_EQ(Prepare("refused", "").error_code(), grpc::RESOURCE_EXHAUSTED);
+
+  server_->Shutdown();
+  std::thread stopper([&] { service_->Stop(); });
+  for (int i = 0; i < 5000; ++i) {
+    std::vector<std::string> seen = observer.seen();
+    if (std::find(seen.begin(), seen.end(), "Prepare UNAVAILABLE") !=
+        seen.end()) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_THAT(observer.seen(), Contains("Prepare UNAVAILABLE"));
+  release.Notify();
+  stopper.join();
+  qdone.WaitForNotification();
+  remove->done.WaitForNotification();
+  std::vector<std::string> seen = observer.seen();
+  EXPECT_THAT(seen, Contains("Remove OK"));
+  // "queued" never ran: no snapshot, no second OK, no run that found its
+  // client gone (CANCELLED).
+  EXPECT_EQ(sn_->Stat("queued").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), "Prepare OK"), 1);
+  EXPECT_THAT(seen, Not(Contains("Prepare CANCELLED")));
+  server_.reset();
 }
 
 TEST_F(ServiceTest, ListFiltersAndBatches) {
