@@ -8,21 +8,30 @@ namespace snapshotter {
 CallPool::CallPool(int max_threads, int max_queued)
     : max_threads_(max_threads), max_queued_(max_queued) {}
 
-CallPool::~CallPool() {
+CallPool::~CallPool() { Stop(); }
+
+void CallPool::Stop() {
   std::vector<std::thread> threads;
+  std::deque<Call> dropped;
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
     threads.swap(threads_);
+    dropped.swap(queue_);
+    unfinished_ -= static_cast<int>(dropped.size());
+  }
+  for (Call& call : dropped) {
+    if (call.drop) call.drop();
   }
   for (std::thread& t : threads) t.join();
 }
 
-bool CallPool::TrySubmit(std::function<void()> call) {
+bool CallPool::TrySubmit(std::function<void()> run,
+                         std::function<void()> drop) {
   absl::MutexLock lock(&mu_);
   if (stopping_ || unfinished_ >= max_threads_ + max_queued_) return false;
   ++unfinished_;
-  queue_.push_back(std::move(call));
+  queue_.push_back(Call{std::move(run), std::move(drop)});
   if (static_cast<int>(queue_.size()) > idle_ &&
       static_cast<int>(threads_.size()) < max_threads_) {
     ++idle_;  // counted idle from its start: it takes a call at once
@@ -36,20 +45,25 @@ int CallPool::threads() const {
   return static_cast<int>(threads_.size());
 }
 
+bool CallPool::stopped() const {
+  absl::MutexLock lock(&mu_);
+  return stopping_;
+}
+
 bool CallPool::HasWork() const { return !queue_.empty() || stopping_; }
 
 void CallPool::Loop() {
   while (true) {
-    std::function<void()> call;
+    std::function<void()> run;
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(this, &CallPool::HasWork));
       --idle_;
       if (queue_.empty()) return;  // stopping, nothing left
-      call = std::move(queue_.front());
+      run = std::move(queue_.front().run);
       queue_.pop_front();
     }
-    call();
+    run();
     absl::MutexLock lock(&mu_);
     --unfinished_;
     ++idle_;

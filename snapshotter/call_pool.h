@@ -3,7 +3,8 @@
 // answer reads inline and hand mutations here, so a writer stuck in fsync
 // never holds a thread that reads need. Bounded twice: at most
 // `max_threads` threads (started on demand) and at most `max_queued` calls
-// waiting for one; a call beyond both is refused, not queued.
+// waiting for one; a call beyond both is refused, not queued. Stop() drops
+// the calls that have not started (each gets its `drop` instead).
 #ifndef SNAPSHOTTER_CALL_POOL_H_
 #define SNAPSHOTTER_CALL_POOL_H_
 
@@ -21,15 +22,25 @@ class CallPool {
   CallPool(int max_threads, int max_queued);
   CallPool(const CallPool&) = delete;
   CallPool& operator=(const CallPool&) = delete;
-  // Runs what is queued, then joins every thread.
+  // Stop().
   ~CallPool();
 
-  // Queues `call` for a thread; false (nothing queued) when the pool is
-  // full: max_threads + max_queued calls accepted and not finished.
-  bool TrySubmit(std::function<void()> call);
+  // Queues `run` for a thread; false (nothing queued) when the pool is
+  // full (max_threads + max_queued calls accepted and not finished) or
+  // stopped. If Stop() finds it still queued, `drop` (may be null) runs
+  // instead, on Stop's thread.
+  bool TrySubmit(std::function<void()> run,
+                 std::function<void()> drop = nullptr);
+
+  // Refuses new calls, drops the queued ones (their `drop`), lets the
+  // running ones finish and joins every thread. Idempotent; thread-safe
+  // with TrySubmit.
+  void Stop();
 
   // Threads started so far (never more than max_threads).
   int threads() const;
+  // True once Stop() began.
+  bool stopped() const;
 
  private:
   void Loop();
@@ -38,7 +49,11 @@ class CallPool {
   const int max_threads_;
   const int max_queued_;
   mutable absl::Mutex mu_;
-  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  struct Call {
+    std::function<void()> run;
+    std::function<void()> drop;
+  };
+  std::deque<Call> queue_ ABSL_GUARDED_BY(mu_);
   int idle_ ABSL_GUARDED_BY(mu_) = 0;
   // Calls accepted and not yet finished (running or queued).
   int unfinished_ ABSL_GUARDED_BY(mu_) = 0;

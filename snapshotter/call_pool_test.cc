@@ -1,10 +1,13 @@
-// Tests for the bounded call pool: calls run, the bounds refuse, the
-// destructor runs what is queued.
+// Tests for the bounded call pool: calls run, the bounds refuse, Stop drops
+// what is queued and lets running calls finish.
 #include "snapshotter/call_pool.h"
 
 #include <atomic>
+#include <thread>
 
+#include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 
 namespace snapshotter {
@@ -12,12 +15,17 @@ namespace {
 
 TEST(CallPoolTest, RunsEveryCall) {
   std::atomic<int> ran{0};
+  absl::BlockingCounter all(50);
   {
     CallPool pool(4, 100);
     for (int i = 0; i < 50; ++i) {
-      ASSERT_TRUE(pool.TrySubmit([&ran] { ran++; }));
+      ASSERT_TRUE(pool.TrySubmit([&] {
+        ran++;
+        all.DecrementCount();
+      }));
     }
-  }  // the destructor runs what is queued
+    all.Wait();
+  }
   EXPECT_EQ(ran.load(), 50);
 }
 
@@ -36,6 +44,7 @@ TEST(CallPoolTest, RefusesBeyondThreadsAndQueue) {
     EXPECT_FALSE(pool.TrySubmit(blocked));
     EXPECT_EQ(pool.threads(), 2);
     release.Notify();
+    while (ran.load() < 5) absl::SleepFor(absl::Milliseconds(1));
   }
   EXPECT_EQ(ran.load(), 5);
 }
@@ -47,6 +56,36 @@ TEST(CallPoolTest, StartsThreadsOnDemandOnly) {
   ASSERT_TRUE(pool.TrySubmit([&done] { done.Notify(); }));
   done.WaitForNotification();
   EXPECT_EQ(pool.threads(), 1);
+}
+
+// At shutdown: a queued call gets its `drop` on Stop's thread and never
+// runs; a running call finishes before Stop returns; nothing new is taken.
+TEST(CallPoolTest, StopDropsQueuedCallsAndLetsRunningOnesFinish) {
+  absl::Notification started, release;
+  std::atomic<int> ran{0}, dropped{0};
+  CallPool pool(1, 3);
+  ASSERT_TRUE(pool.TrySubmit(
+      [&] {
+        started.Notify();
+        release.WaitForNotification();
+        ran++;
+      },
+      [&] { dropped++; }));
+  started.WaitForNotification();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(pool.TrySubmit([&] { ran++; }, [&] { dropped++; }));
+  }
+  ASSERT_TRUE(pool.TrySubmit([&] { ran++; }) == false);  // full
+  std::thread stopper([&] { pool.Stop(); });
+  while (dropped.load() < 3) absl::SleepFor(absl::Milliseconds(1));
+  EXPECT_TRUE(pool.stopped());
+  EXPECT_FALSE(pool.TrySubmit([&] { ran++; }, [&] { dropped++; }));
+  EXPECT_EQ(ran.load(), 0);
+  release.Notify();
+  stopper.join();
+  EXPECT_EQ(ran.load(), 1);
+  EXPECT_EQ(dropped.load(), 3);
+  pool.Stop();  // again: nothing to do
 }
 
 }  // namespace

@@ -27,8 +27,10 @@
 namespace snapshotter {
 namespace {
 
-// How long in-flight RPCs may run after a termination signal.
-constexpr absl::Duration kShutdownGrace = absl::Seconds(30);
+// How long in-flight RPCs may run after a termination signal before gRPC
+// cancels them: well below the unit's TimeoutStopSec=30 (then SIGKILL), to
+// leave time for the pool's running calls, the watchdog and the database.
+constexpr absl::Duration kShutdownGrace = absl::Seconds(20);
 
 // How often leftovers that could not be deleted are tried again (besides
 // every Cleanup RPC).
@@ -179,6 +181,8 @@ absl::Status RunDaemon(const config::Config& cfg) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on unix socket ", cfg.address));
   }
+  // What we bound: at exit we remove the socket only if it is still this one.
+  ASSIGN_OR_RETURN(SocketFile bound, IdentifySocket(cfg.address));
   chmod(cfg.address.c_str(), 0660);
   service.Start();
   LOG(INFO) << "serving containerd.services.snapshots.v1 on " << cfg.address;
@@ -191,14 +195,20 @@ absl::Status RunDaemon(const config::Config& cfg) {
   LOG(INFO) << "received " << strsignal(sig)
             << ": stopping, finishing in-flight requests";
   sd_notify(0, "STOPPING=1");
-  if (watchdog != nullptr) watchdog->Stop();
+  // The server first: stopping the watchdog may wait for a slow probe
+  // (up to half WatchdogSec), which must not eat into the grace.
   server->Shutdown(std::chrono::system_clock::now() +
                    absl::ToChronoSeconds(kShutdownGrace));
   server->Wait();
   service.Stop();
+  // Its probe uses the snapshotter, closed below.
+  if (watchdog != nullptr) watchdog->Stop();
   stop_sweeping.Notify();
   sweeper.join();
-  unlink(cfg.address.c_str());
+  if (absl::Status removed = RemoveSocketIfOurs(cfg.address, bound);
+      !removed.ok()) {
+    LOG(WARNING) << removed.message();
+  }
   metrics.reset();  // stops the exporter's threads first
   open_snapshotter.store(nullptr);
   snapshotter.reset();  // closes the database

@@ -254,10 +254,18 @@ bool SelectorMatches(const Selector& sel, const InfoView& info) {
 absl::StatusOr<SnapshotFilter> SnapshotFilter::Parse(
     const std::vector<std::string>& filters) {
   SnapshotFilter f;
+  // As containerd's filters.ParseAll: "" is Parse's "always", and OR with
+  // always matches everything; the other strings must still parse.
+  bool always = false;
   for (const std::string& text : filters) {
+    if (text.empty()) {
+      always = true;
+      continue;
+    }
     ASSIGN_OR_RETURN(auto all, Parser(text).Parse());
     f.any_of_.push_back(std::move(all));
   }
+  if (always) f.any_of_.clear();
   return f;
 }
 

@@ -30,7 +30,8 @@ struct Selector {
 };
 
 // A parsed set of filter strings; matches when any string's selectors all
-// match. An empty filter matches everything.
+// match. No strings, or an empty string among them, matches everything (as
+// containerd's filters.ParseAll, where Parse("") is "always").
 class SnapshotFilter {
  public:
   // Parses the filter strings of a List request. Errors are

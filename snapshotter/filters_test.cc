@@ -28,6 +28,18 @@ bool Match(std::vector<std::string> filters, const Info& info) {
 
 TEST(FiltersTest, EmptyMatchesAll) { EXPECT_TRUE(Match({}, MakeInfo())); }
 
+// containerd's filters.Parse("") is "always"; ParseAll ORs the strings.
+TEST(FiltersTest, EmptyStringMatchesAll) {
+  Info info = MakeInfo();
+  EXPECT_TRUE(Match({""}, info));
+  EXPECT_TRUE(Match({"", ""}, info));
+  EXPECT_TRUE(Match({"name==other", ""}, info));
+  EXPECT_TRUE(Match({"", "kind==active"}, info));
+  // The other strings must still parse.
+  EXPECT_EQ(SnapshotFilter::Parse({"", "name=x"}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(FiltersTest, NameParentKind) {
   Info info = MakeInfo();
   EXPECT_TRUE(Match({"name==sha256:abc"}, info));
@@ -75,7 +87,7 @@ TEST(FiltersTest, NotEqualOnMissingFieldMatches) {
 }
 
 TEST(FiltersTest, Errors) {
-  for (const char* bad : {"", "name==", "name=x", "labels.\"unterminated",
+  for (const char* bad : {" ", "name==", "name=x", "labels.\"unterminated",
                           "name==/slashquoted/", "name~=/(/", "name==a b"}) {
     auto f = SnapshotFilter::Parse({bad});
     EXPECT_EQ(f.status().code(), absl::StatusCode::kInvalidArgument) << bad;

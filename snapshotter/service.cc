@@ -105,6 +105,12 @@ auto Alive(grpc::ServerContext* ctx, Fn fn) {
   return fn();
 }
 
+// The key a request names (for the debug log of finished RPCs).
+template <class Req>
+absl::string_view KeyOf(const Req& req) {
+  return req.key();
+}
+
 bool Never(const google::protobuf::Message&) { return false; }
 bool Always(const google::protobuf::Message&) { return true; }
 
@@ -144,6 +150,7 @@ void SnapshotsService::Start() {
       void* tag = nullptr;
       bool ok = false;
       while (cq_->Next(&tag, &ok)) {
+        absl::ReaderMutexLock lock(&proceed_mu_);
         static_cast<service_calls::Tag*>(tag)->Proceed(ok);
       }
     });
@@ -153,26 +160,45 @@ void SnapshotsService::Start() {
 void SnapshotsService::Stop() {
   if (stopped_ || cq_ == nullptr) return;
   stopped_ = true;
-  pool_.reset();  // runs what is queued: those replies go to the queue
-  stopping_.store(true);
+  // Queued calls are dropped (UNAVAILABLE), running ones finish: their
+  // replies go to the queue, which is still up.
+  pool_->Stop();
+  {
+    absl::WriterMutexLock lock(&proceed_mu_);
+    stopping_.store(true);
+  }
   cq_->Shutdown();
   for (std::thread& t : threads_) t.join();
   threads_.clear();
 }
 
-bool SnapshotsService::Offload(std::function<void()> run) {
-  return pool_ != nullptr && pool_->TrySubmit(std::move(run));
+bool SnapshotsService::Offload(std::function<void()> run,
+                               std::function<void()> drop) {
+  return pool_->TrySubmit(std::move(run), std::move(drop));
 }
 
-grpc::Status SnapshotsService::Finish(absl::string_view rpc, absl::Time start,
+grpc::Status SnapshotsService::Finish(absl::string_view rpc,
+                                      absl::string_view key, absl::Time start,
                                       const absl::Status& status) {
-  if (observer_ != nullptr) {
-    observer_->ObserveRpc(rpc, status.code(), absl::Now() - start);
+  absl::Duration took = absl::Now() - start;
+  if (observer_ != nullptr) observer_->ObserveRpc(rpc, status.code(), took);
+  // log_level=debug: one line per finished RPC; nothing is built otherwise.
+  if (VLOG_IS_ON(1)) {
+    std::string line = absl::StrCat("rpc=", rpc);
+    if (!key.empty()) absl::StrAppend(&line, " key=", Q(key));
+    absl::StrAppend(&line, " code=", absl::StatusCodeToString(status.code()),
+                    " duration=", absl::FormatDuration(took));
+    if (!status.ok()) absl::StrAppend(&line, " error=", Q(status.message()));
+    LOG(INFO) << line;
   }
   return ToGrpcStatus(status);
 }
 
 absl::Status SnapshotsService::Refused(absl::string_view rpc) {
+  if (pool_->stopped()) {
+    return absl::UnavailableError(absl::StrCat(
+        rpc, ": the daemon is shutting down; nothing was changed"));
+  }
   LOG_EVERY_N(WARNING, 100)
       << rpc << " refused: " << options_.max_write_threads
       << " write threads busy and " << options_.max_queued_writes
@@ -248,9 +274,9 @@ void SnapshotsService::DefineMethods() {
     };
   };
   prepare_ = {"Prepare", &AsyncService::RequestPrepare, Always,
-              create("Prepare", /*view=*/false)};
+              create("Prepare", /*view=*/false), KeyOf};
   view_ = {"View", &AsyncService::RequestView, Always,
-           create("View", /*view=*/true)};
+           create("View", /*view=*/true), KeyOf};
   // Mounts of a snapshot on remote layers refreshes the layer cache (file
   // I/O under its reload lock, which a Prepare may hold): on the pool then.
   mounts_ = {
@@ -263,7 +289,8 @@ void SnapshotsService::DefineMethods() {
         auto mounts = snapshotter_->Mounts(req.key());
         if (mounts.ok()) ToProtoMounts(*mounts, resp->mutable_mounts());
         return mounts.status();
-      }};
+      },
+      KeyOf};
   commit_ = {"Commit", &AsyncService::RequestCommit, Always,
              [this](grpc::ServerContext* ctx,
                     const snapshots_v1::CommitSnapshotRequest& req,
@@ -277,7 +304,8 @@ void SnapshotsService::DefineMethods() {
                                         " name=", Q(req.name())),
                            s);
                return s;
-             }};
+             },
+             KeyOf};
   remove_ = {"Remove", &AsyncService::RequestRemove, Always,
              [this](grpc::ServerContext* ctx,
                     const snapshots_v1::RemoveSnapshotRequest& req,
@@ -286,15 +314,17 @@ void SnapshotsService::DefineMethods() {
                    Alive(ctx, [&] { return snapshotter_->Remove(req.key()); });
                LogMutation("Remove", absl::StrCat("key=", Q(req.key())), s);
                return s;
-             }};
-  stat_ = {"Stat", &AsyncService::RequestStat, Never,
-           [this](grpc::ServerContext*,
-                  const snapshots_v1::StatSnapshotRequest& req,
-                  snapshots_v1::StatSnapshotResponse* resp) {
-             auto info = snapshotter_->Stat(req.key());
-             if (info.ok()) ToProtoInfo(*info, resp->mutable_info());
-             return info.status();
-           }};
+             },
+             KeyOf};
+  stat_ = {
+      "Stat", &AsyncService::RequestStat, Never,
+      [this](grpc::ServerContext*, const snapshots_v1::StatSnapshotRequest& req,
+             snapshots_v1::StatSnapshotResponse* resp) {
+        auto info = snapshotter_->Stat(req.key());
+        if (info.ok()) ToProtoInfo(*info, resp->mutable_info());
+        return info.status();
+      },
+      KeyOf};
   update_ = {"Update", &AsyncService::RequestUpdate, Always,
              [this](grpc::ServerContext* ctx,
                     const snapshots_v1::UpdateSnapshotRequest& req,
@@ -313,6 +343,9 @@ void SnapshotsService::DefineMethods() {
                LogMutation("Update", absl::StrCat("key=", Q(info.name)),
                            updated.status());
                return updated.status();
+             },
+             [](const snapshots_v1::UpdateSnapshotRequest& req) {
+               return absl::string_view(req.info().name());
              }};
   // Usage of an active snapshot walks its directory: on the pool.
   usage_ = {"Usage", &AsyncService::RequestUsage,
@@ -328,7 +361,8 @@ void SnapshotsService::DefineMethods() {
                 resp->set_inodes(usage->inodes);
               }
               return usage.status();
-            }};
+            },
+            KeyOf};
   cleanup_ = {"Cleanup", &AsyncService::RequestCleanup, Always,
               [this](grpc::ServerContext*, const snapshots_v1::CleanupRequest&,
                      google::protobuf::Empty*) {

@@ -2,17 +2,19 @@
 // Snapshotter core. Converts protos to core types and absl::Status to gRPC
 // status (codes carry over: containerd maps InvalidArgument, NotFound,
 // AlreadyExists, FailedPrecondition, Unavailable and Unimplemented back to
-// its errdefs), and logs every mutating call with its outcome.
+// its errdefs), and logs every mutating call with its outcome (INFO) and,
+// at log_level=debug (VLOG(1)), every finished RPC, reads included.
 #ifndef SNAPSHOTTER_SERVICE_H_
 #define SNAPSHOTTER_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
 
 #include <atomic>
 #include <memory>
 #include <thread>
 #include <vector>
 
-#include <grpcpp/grpcpp.h>
-
+#include "absl/synchronization/mutex.h"
 #include "containerd/services/snapshots/v1/snapshots.grpc.pb.h"
 #include "snapshotter/call_pool.h"
 #include "snapshotter/rpc_observer.h"
@@ -63,15 +65,16 @@ class SnapshotsService final : private service_calls::Host {
   void AddTo(grpc::ServerBuilder& builder);
   // Starts serving; after BuildAndStart.
   void Start();
-  // Finishes the calls on the pool and joins every thread; after the
-  // server's Shutdown().
+  // After the server's Shutdown(): calls still queued for the pool get
+  // UNAVAILABLE without running (their clients are gone), running ones
+  // finish; then the queue is shut down and every thread joined.
   void Stop();
 
  private:
   service_calls::AsyncService* async_service() override { return &async_; }
-  bool Offload(std::function<void()> run) override;
-  grpc::Status Finish(absl::string_view rpc, absl::Time start,
-                      const absl::Status& status) override;
+  bool Offload(std::function<void()> run, std::function<void()> drop) override;
+  grpc::Status Finish(absl::string_view rpc, absl::string_view key,
+                      absl::Time start, const absl::Status& status) override;
   absl::Status Refused(absl::string_view rpc) override;
   bool Stopping() const override { return stopping_.load(); }
 
@@ -88,9 +91,13 @@ class SnapshotsService final : private service_calls::Host {
   Options options_;
   service_calls::AsyncService async_;
   std::unique_ptr<grpc::ServerCompletionQueue> cq_;
-  std::unique_ptr<CallPool> pool_;
+  // Never reset (the queue threads use it until they are joined); stopped.
+  const std::unique_ptr<CallPool> pool_;
   std::vector<std::thread> threads_;
   bool stopped_ = false;
+  // Held shared by every Proceed and exclusively to set stopping_, so no
+  // Proceed that saw stopping_ false still runs when the queue shuts down.
+  absl::Mutex proceed_mu_;
   std::atomic<bool> stopping_{false};
 
   // The methods (names, handlers); the calls point to them.

@@ -6,13 +6,14 @@
 #ifndef SNAPSHOTTER_SERVICE_CALLS_H_
 #define SNAPSHOTTER_SERVICE_CALLS_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
 #include <functional>
 
-#include <grpcpp/grpcpp.h>
-
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "containerd/services/snapshots/v1/snapshots.grpc.pb.h"
 
@@ -34,15 +35,19 @@ class Host {
  public:
   virtual ~Host() = default;
   virtual AsyncService* async_service() = 0;
-  // Queues `run` on the bounded pool; false when it is full.
-  virtual bool Offload(std::function<void()> run) = 0;
-  // Records the outcome of an RPC and converts it for the wire.
-  virtual grpc::Status Finish(absl::string_view rpc, absl::Time start,
-                              const absl::Status& status) = 0;
+  // Queues `run` on the bounded pool; false when it is full or stopped.
+  // `drop` runs instead if the pool stops before `run` started.
+  virtual bool Offload(std::function<void()> run,
+                       std::function<void()> drop) = 0;
+  // Records (and at log_level=debug logs) the outcome of an RPC on `key`
+  // ("" when it has none) and converts it for the wire.
+  virtual grpc::Status Finish(absl::string_view rpc, absl::string_view key,
+                              absl::Time start, const absl::Status& status) = 0;
   // The status of a call refused because the pool is full.
   virtual absl::Status Refused(absl::string_view rpc) = 0;
   // True once the queue is being shut down: no call may start an operation
-  // on it then (gRPC aborts the process).
+  // on it then (gRPC aborts the process). Stable during a Proceed: the
+  // service sets it only while no Proceed runs.
   virtual bool Stopping() const = 0;
 };
 
@@ -61,6 +66,8 @@ struct UnaryMethod {
   // Runs the call; `ctx` tells whether its client is still there.
   std::function<absl::Status(grpc::ServerContext* ctx, const Req&, Resp*)>
       handler;
+  // The snapshot key a request names, for the debug log; null: none.
+  absl::string_view (*key)(const Req&) = nullptr;
 };
 
 // One unary call. Events: the arrival (request tag), the reply sent (the
@@ -85,13 +92,19 @@ class UnaryCall final : public Tag {
       delete this;
       return;
     }
+    replying_ = true;
+    if (host_->Stopping()) {
+      // Arrived as the queue shuts down: no operation may start on it, not
+      // even the next call's request. The server has cancelled the call;
+      // its done notification releases the rest.
+      return Release();
+    }
     new UnaryCall(host_, method_, cq_);  // be ready for the next call
     start_ = absl::Now();
-    replying_ = true;
     if (!method_->offload || !method_->offload(req_)) return Run();
-    if (!host_->Offload([this] { Run(); })) {
+    if (!host_->Offload([this] { Run(); }, [this] { Drop(); })) {
       responder_.Finish(resp_,
-                        host_->Finish(method_->name, start_,
+                        host_->Finish(method_->name, Key(), start_,
                                       host_->Refused(method_->name)),
                         this);
     }
@@ -109,8 +122,24 @@ class UnaryCall final : public Tag {
 
   void Run() {
     absl::Status status = method_->handler(&ctx_, req_, &resp_);
-    responder_.Finish(resp_, host_->Finish(method_->name, start_, status),
-                      this);
+    responder_.Finish(
+        resp_, host_->Finish(method_->name, Key(), start_, status), this);
+  }
+
+  // Still queued when the pool stopped: the server (and the client) is gone.
+  void Drop() {
+    responder_.Finish(
+        resp_,
+        host_->Finish(method_->name, Key(), start_,
+                      absl::UnavailableError(absl::StrCat(
+                          method_->name,
+                          ": the daemon is shutting down; the call did not "
+                          "run and nothing was changed"))),
+        this);
+  }
+
+  absl::string_view Key() const {
+    return method_->key != nullptr ? method_->key(req_) : absl::string_view();
   }
 
   void Release() {
@@ -156,7 +185,7 @@ class ListCall final : public Tag {
   void Proceed(bool ok) override {
     switch (state_) {
       case State::kWaiting:
-        if (!ok) {
+        if (!ok || host_->Stopping()) {  // as UnaryCall::Proceed
           delete this;
           return;
         }
@@ -174,7 +203,7 @@ class ListCall final : public Tag {
           // The stream is dead (its client went away, or the server shut
           // down and cancelled it): nothing more can be sent, and no
           // operation is pending on it.
-          host_->Finish("List", start_,
+          host_->Finish("List", "", start_,
                         absl::CancelledError("List: the stream was closed"));
           delete this;
           return;
@@ -199,7 +228,7 @@ class ListCall final : public Tag {
       return;
     }
     state_ = State::kClosing;
-    grpc::Status ok = host_->Finish("List", start_, absl::OkStatus());
+    grpc::Status ok = host_->Finish("List", "", start_, absl::OkStatus());
     if (message_.info_size() > 0) {
       writer_.WriteAndFinish(message_, grpc::WriteOptions(), ok, this);
     } else {
@@ -209,7 +238,7 @@ class ListCall final : public Tag {
 
   void Close(const absl::Status& status) {
     state_ = State::kClosing;
-    writer_.Finish(host_->Finish("List", start_, status), this);
+    writer_.Finish(host_->Finish("List", "", start_, status), this);
   }
 
   Host* const host_;

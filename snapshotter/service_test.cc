@@ -4,18 +4,28 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <thread>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "glog/logging.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace snapshotter {
 namespace {
 
+using ::testing::AllOf;
+using ::testing::Contains;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+using ::testing::StartsWith;
 
 class ServiceTest : public ::testing::Test {
  protected:
@@ -40,7 +50,7 @@ class ServiceTest : public ::testing::Test {
     ASSERT_TRUE(sn.ok()) << sn.status();
     sn_ = *std::move(sn);
     service_ =
-        std::make_unique<SnapshotsService>(sn_.get(), nullptr, options);
+        std::make_unique<SnapshotsService>(sn_.get(), observer_, options);
     grpc::ServerBuilder builder;
     service_->AddTo(builder);
     server_ = builder.BuildAndStart();
@@ -149,6 +159,7 @@ class ServiceTest : public ::testing::Test {
 
   std::string root_;
   std::unique_ptr<Snapshotter> sn_;
+  RpcObserver* observer_ = nullptr;  // for the next Start()
   std::unique_ptr<SnapshotsService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<snapshots_v1::Snapshots::Stub> stub_;
@@ -190,6 +201,133 @@ TEST_F(ServiceTest, ErrorCodesReachTheClient) {
             grpc::FAILED_PRECONDITION);
 }
 
+// Collects the lines glog writes while it is installed.
+class CapturedLog : public google::LogSink {
+ public:
+  CapturedLog() { google::AddLogSink(this); }
+  ~CapturedLog() override { google::RemoveLogSink(this); }
+  void send(google::LogSeverity, const char*, const char*, int,
+            const google::LogMessageTime&, const char* message,
+            size_t length) override {
+    absl::MutexLock lock(&mu_);
+    lines_.emplace_back(message, length);
+  }
+  // The lines about `rpc` (lines of the debug log start with "rpc=").
+  std::vector<std::string> Of(absl::string_view rpc) {
+    absl::MutexLock lock(&mu_);
+    std::vector<std::string> out;
+    for (const std::string& l : lines_) {
+      if (absl::StartsWith(l, absl::StrCat("rpc=", rpc, " "))) out.push_back(l);
+    }
+    return out;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> lines_;
+};
+
+// log_level=debug (-v=1): one line per finished RPC, reads included; none
+// at info.
+TEST_F(ServiceTest, DebugLogsEveryFinishedRpc) {
+  CapturedLog log;
+  ASSERT_TRUE(Prepare("quiet", "").ok());
+  EXPECT_THAT(log.Of("Prepare"), IsEmpty());
+
+  const int saved_v = FLAGS_v;
+  FLAGS_v = 1;
+  ASSERT_TRUE(Prepare("a", "").ok());
+  grpc::ClientContext ctx;
+  snapshots_v1::StatSnapshotRequest req;
+  req.set_key("missing");
+  snapshots_v1::StatSnapshotResponse resp;
+  EXPECT_EQ(stub_->Stat(&ctx, req, &resp).error_code(), grpc::NOT_FOUND);
+  List({});
+  FLAGS_v = saved_v;
+
+  EXPECT_THAT(log.Of("Prepare"),
+              Contains(AllOf(StartsWith("rpc=Prepare key=\"a\" code=OK "
+                                        "duration="),
+                             Not(HasSubstr("error=")))));
+  EXPECT_THAT(log.Of("Stat"),
+              Contains(AllOf(StartsWith("rpc=Stat key=\"missing\" "
+                                        "code=NOT_FOUND duration="),
+                             HasSubstr(" error=\""))));
+  EXPECT_THAT(log.Of("List"), Contains(StartsWith("rpc=List code=OK ")));
+}
+
+// Records "<rpc> <code>" for every RPC the service finishes.
+class RecordingObserver : public RpcObserver {
+ public:
+  void ObserveRpc(absl::string_view rpc, absl::StatusCode code,
+                  absl::Duration) override {
+    absl::MutexLock lock(&mu_);
+    seen_.push_back(absl::StrCat(rpc, " ", absl::StatusCodeToString(code)));
+  }
+  std::vector<std::string> seen() {
+    absl::MutexLock lock(&mu_);
+    return seen_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> seen_;
+};
+
+// At shutdown a mutation still waiting for a write thread is answered
+// UNAVAILABLE and never runs (its client went with the server); the one
+// running finishes; Stop returns after it.
+TEST_F(ServiceTest, StopAnswersQueuedMutationsUnavailableWithoutRunningThem) {
+  absl::Notification stuck, release;
+  RecordingObserver observer;
+  observer_ = &observer;
+  SnapshotsService::Options options;
+  options.max_write_threads = 1;
+  options.max_queued_writes = 1;
+  Start(options, [&](const std::string& path) {
+    if (!stuck.HasBeenNotified()) stuck.Notify();
+    release.WaitForNotification();
+    return RemoveAll(path);
+  });
+  ASSERT_TRUE(WhenFree([&] { return Prepare("doomed", ""); }).ok());
+  std::unique_ptr<AsyncRemove> remove = StartStuckRemove("doomed", stuck);
+  ASSERT_NE(remove, nullptr);
+  grpc::ClientContext qctx;
+  snapshots_v1::PrepareSnapshotRequest qreq;
+  qreq.set_key("queued");
+  snapshots_v1::PrepareSnapshotResponse qresp;
+  absl::Notification qdone;
+  stub_->async()->Prepare(&qctx, &qreq, &qresp,
+                          [&](grpc::Status) { qdone.Notify(); });
+  // The queue's one place is taken once a further Prepare is refused.
+  absl::SleepFor(absl::Milliseconds(100));
+  ASSERT_EQ(Prepare("refused", "").error_code(), grpc::RESOURCE_EXHAUSTED);
+
+  server_->Shutdown();
+  std::thread stopper([&] { service_->Stop(); });
+  for (int i = 0; i < 5000; ++i) {
+    std::vector<std::string> seen = observer.seen();
+    if (std::find(seen.begin(), seen.end(), "Prepare UNAVAILABLE") !=
+        seen.end()) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_THAT(observer.seen(), Contains("Prepare UNAVAILABLE"));
+  release.Notify();
+  stopper.join();
+  qdone.WaitForNotification();
+  remove->done.WaitForNotification();
+  std::vector<std::string> seen = observer.seen();
+  EXPECT_THAT(seen, Contains("Remove OK"));
+  // "queued" never ran: no snapshot, no second OK, no run that found its
+  // client gone (CANCELLED).
+  EXPECT_EQ(sn_->Stat("queued").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), "Prepare OK"), 1);
+  EXPECT_THAT(seen, Not(Contains("Prepare CANCELLED")));
+  server_.reset();
+}
+
 TEST_F(ServiceTest, ListFiltersAndBatches) {
   for (int i = 0; i < 250; ++i) {
     ASSERT_TRUE(Prepare("snap-" + std::to_string(i), "").ok());
@@ -197,6 +335,9 @@ TEST_F(ServiceTest, ListFiltersAndBatches) {
   EXPECT_EQ(List({}).size(), 250u);
   EXPECT_TRUE(last_list_status_.ok());
   EXPECT_EQ(List({"name==snap-7"}), std::vector<std::string>{"snap-7"});
+  // containerd's filters: "" matches everything, also OR-ed with others.
+  EXPECT_EQ(List({""}).size(), 250u);
+  EXPECT_EQ(List({"name==snap-7", ""}).size(), 250u);
   List({"name=snap-7"});
   EXPECT_EQ(last_list_status_.error_code(), grpc::INVALID_ARGUMENT);
 }

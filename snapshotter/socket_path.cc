@@ -2,6 +2,7 @@
 #include "snapshotter/socket_path.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -10,10 +11,15 @@
 
 #include <filesystem>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 
 namespace snapshotter {
 namespace {
+
+// How long a connect() that is still in progress may take to settle.
+constexpr absl::Duration kProbeTimeout = absl::Seconds(1);
 
 const char* FileTypeName(mode_t mode) {
   if (S_ISREG(mode)) return "a regular file";
@@ -24,17 +30,72 @@ const char* FileTypeName(mode_t mode) {
   return "not a socket";
 }
 
-// True if something accepts connections on the socket at `path`.
-bool SocketIsLive(const std::string& path) {
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
+// "Connection refused (ECONNREFUSED)".
+std::string ErrnoText(int err) {
+  const char* name = strerrorname_np(err);
+  return absl::StrCat(strerror(err), " (",
+                      name != nullptr ? name : absl::StrCat("errno ", err),
+                      ")");
+}
+
+// What a connect() to the socket at `path` says about it.
+enum class Probe { kStale, kGone };
+
+// kStale if nothing listens there (ECONNREFUSED), kGone if the path vanished
+// meanwhile; otherwise FailedPrecondition saying why it must stay: someone
+// accepts (or has a full backlog), it is a socket of another type
+// (EPROTOTYPE: a datagram or seqpacket socket), or the probe failed (EACCES,
+// ...) and nothing proves it stale. Never waits longer than kProbeTimeout.
+absl::StatusOr<Probe> ProbeSocket(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot probe the socket ", path, ": socket(): ", ErrnoText(errno)));
+  }
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  bool live =
-      connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  int err = 0;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    err = errno;
+  }
+  if (err == EINPROGRESS) {
+    pollfd p{fd, POLLOUT, 0};
+    if (poll(&p, 1, absl::ToInt64Milliseconds(kProbeTimeout)) == 1) {
+      socklen_t len = sizeof(err);
+      getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    }
+  }
   close(fd);
-  return live;
+  switch (err) {
+    case ECONNREFUSED:
+      return Probe::kStale;
+    case ENOENT:
+      return Probe::kGone;
+    case 0:
+      return absl::FailedPreconditionError(
+          absl::StrCat("another process is already serving on ", path,
+                       "; is a second containerd-guest-pull-grpc running?"));
+    case EAGAIN:
+    case EINPROGRESS:
+      return absl::FailedPreconditionError(
+          absl::StrCat("another process is already serving on ", path,
+                       " (its connection queue is full: ", ErrnoText(err),
+                       "); is a second containerd-guest-pull-grpc running?"));
+    case EPROTOTYPE:
+      return absl::FailedPreconditionError(absl::StrCat(
+          path,
+          " is a socket of another type (datagram or seqpacket, e.g. a "
+          "systemd or journal socket; connect: ",
+          ErrnoText(err),
+          "); refusing to replace it (choose another --address)"));
+    default:
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot tell whether the socket ", path,
+          " is stale (connect: ", ErrnoText(err),
+          "); refusing to replace it (remove it yourself if no process "
+          "uses it, or choose another --address)"));
+  }
 }
 
 }  // namespace
@@ -43,6 +104,12 @@ absl::Status PrepareSocketPath(const std::string& path) {
   if (path.empty() || path[0] != '/') {
     return absl::InvalidArgumentError(
         absl::StrCat("socket address \"", path, "\" must be an absolute path"));
+  }
+  if (absl::StrContains(path, '%')) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "socket address \"", path,
+        "\" must not contain \"%\" (gRPC would percent-decode it and listen "
+        "on another path)"));
   }
   if (path.size() >= sizeof(sockaddr_un{}.sun_path)) {
     return absl::InvalidArgumentError(
@@ -78,14 +145,43 @@ absl::Status PrepareSocketPath(const std::string& path) {
         ", not a socket; refusing to replace it (remove it or choose another "
         "--address)"));
   }
-  if (SocketIsLive(path)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "another process is already serving on ", path,
-        "; is a second containerd-guest-pull-grpc running?"));
-  }
-  if (unlink(path.c_str()) != 0) {
+  absl::StatusOr<Probe> probe = ProbeSocket(path);
+  if (!probe.ok()) return probe.status();
+  if (*probe == Probe::kGone) return absl::OkStatus();
+  if (unlink(path.c_str()) != 0 && errno != ENOENT) {
     return absl::FailedPreconditionError(absl::StrCat(
         "cannot remove stale socket ", path, ": ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SocketFile> IdentifySocket(const std::string& path) {
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot inspect ", path, ": ", strerror(errno)));
+  }
+  if (!S_ISSOCK(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, " is ", FileTypeName(st.st_mode)));
+  }
+  return SocketFile{st.st_dev, st.st_ino};
+}
+
+absl::Status RemoveSocketIfOurs(const std::string& path,
+                                const SocketFile& bound) {
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot inspect ", path, ": ", strerror(errno)));
+  }
+  if (st.st_dev != bound.dev || st.st_ino != bound.ino) {
+    return absl::OkStatus();
+  }
+  if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot remove ", path, ": ", strerror(errno)));
   }
   return absl::OkStatus();
 }

@@ -1,19 +1,43 @@
 // Preparing the unix socket path the daemon listens on: create its parent
 // directory (mode 0700 when we create it), replace a stale socket left by a
 // previous run, and refuse anything else at that path -- a live socket
-// (another daemon is serving) or a file that is not a socket.
+// (another daemon is serving), a socket of another type (a datagram socket
+// such as systemd's notify or journal socket), one we may not probe, or a
+// file that is not a socket. At exit the daemon removes the socket only if
+// it is still the one it bound.
 #ifndef SNAPSHOTTER_SOCKET_PATH_H_
 #define SNAPSHOTTER_SOCKET_PATH_H_
+
+#include <sys/types.h>
 
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace snapshotter {
 
-// Readies `path` for bind(). Errors: FailedPrecondition naming the path and
-// what is in the way; InvalidArgument for a relative or too long path.
+// Readies `path` for bind(). Only a stream socket that refuses connections
+// (ECONNREFUSED) is stale and removed. Errors: FailedPrecondition naming the
+// path and what is in the way (with the errno of the probe); InvalidArgument
+// for a relative or too long path, or one with "%" (gRPC percent-decodes
+// "unix:" addresses, so it would bind another path).
 absl::Status PrepareSocketPath(const std::string& path);
+
+// The file a socket path names, recorded right after bind.
+struct SocketFile {
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
+
+// The identity of the socket at `path`; FailedPrecondition if it is gone or
+// not a socket.
+absl::StatusOr<SocketFile> IdentifySocket(const std::string& path);
+
+// Unlinks `path` if it is still `bound` (another process may have replaced
+// it since). OK if it was removed, is gone, or is not ours.
+absl::Status RemoveSocketIfOurs(const std::string& path,
+                                const SocketFile& bound);
 
 }  // namespace snapshotter
 

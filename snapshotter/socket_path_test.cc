@@ -1,13 +1,17 @@
 // Tests for socket path preparation.
 #include "snapshotter/socket_path.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -25,8 +29,9 @@ std::string Dir(const char* name) {
   return d;
 }
 
-int BindSocket(const std::string& path, bool listen_too) {
-  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+int BindSocket(const std::string& path, bool listen_too,
+               int type = SOCK_STREAM) {
+  int fd = socket(AF_UNIX, type, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   strcpy(addr.sun_path, path.c_str());
@@ -66,6 +71,103 @@ TEST(SocketPathTest, RefusesLiveSocket) {
   EXPECT_THAT(s.message(), HasSubstr("already serving"));
   EXPECT_EQ(access(path.c_str(), F_OK), 0);
   close(fd);
+  std::filesystem::remove_all(d);
+}
+
+ino_t Inode(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(lstat(path.c_str(), &st), 0) << path;
+  return st.st_ino;
+}
+
+// A live datagram socket (systemd's notify socket, the journal's) answers a
+// stream connect() with EPROTOTYPE: it must stay.
+TEST(SocketPathTest, RefusesLiveDatagramSocketAndLeavesIt) {
+  std::string d = Dir("dgram");
+  std::filesystem::create_directories(d);
+  std::string path = d + "/notify";
+  int fd = BindSocket(path, false, SOCK_DGRAM);
+  ino_t before = Inode(path);
+  absl::Status s = PrepareSocketPath(path);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.message(), HasSubstr(path));
+  EXPECT_THAT(s.message(), HasSubstr("another type"));
+  EXPECT_THAT(s.message(), HasSubstr("EPROTOTYPE"));
+  EXPECT_EQ(Inode(path), before);
+  close(fd);
+  std::filesystem::remove_all(d);
+}
+
+TEST(SocketPathTest, RefusesLiveSeqpacketSocket) {
+  std::string d = Dir("seqp");
+  std::filesystem::create_directories(d);
+  std::string path = d + "/s.sock";
+  int fd = BindSocket(path, true, SOCK_SEQPACKET);
+  ino_t before = Inode(path);
+  EXPECT_EQ(PrepareSocketPath(path).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Inode(path), before);
+  close(fd);
+  std::filesystem::remove_all(d);
+}
+
+// A listener whose backlog is full makes a non-blocking connect fail with
+// EAGAIN: live, refused at once (a blocking connect would hang).
+TEST(SocketPathTest, RefusesListenerWithFullBacklogWithoutWaiting) {
+  std::string d = Dir("full");
+  std::filesystem::create_directories(d);
+  std::string path = d + "/s.sock";
+  int listener = BindSocket(path, true);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  strcpy(addr.sun_path, path.c_str());
+  std::vector<int> clients;
+  for (int i = 0; i < 64; ++i) {
+    int c = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    clients.push_back(c);
+    if (connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      ASSERT_EQ(errno, EAGAIN);
+      break;
+    }
+  }
+  auto start = std::chrono::steady_clock::now();
+  absl::Status s = PrepareSocketPath(path);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.message(), HasSubstr("already serving"));
+  EXPECT_EQ(access(path.c_str(), F_OK), 0);
+  for (int c : clients) close(c);
+  close(listener);
+  std::filesystem::remove_all(d);
+}
+
+// gRPC percent-decodes "unix:" addresses: "%41" would bind ".../A".
+TEST(SocketPathTest, RefusesPercentInPath) {
+  absl::Status s = PrepareSocketPath("/tmp/gp%41.sock");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("\"%\""));
+}
+
+TEST(SocketPathTest, RemovesOnlyTheSocketItBound) {
+  std::string d = Dir("ours");
+  std::filesystem::create_directories(d);
+  std::string path = d + "/s.sock";
+  int first = BindSocket(path, true);  // open: its inode is not reused
+  absl::StatusOr<SocketFile> ours = IdentifySocket(path);
+  ASSERT_TRUE(ours.ok()) << ours.status();
+  // Another daemon replaced it meanwhile: keep theirs.
+  ASSERT_EQ(unlink(path.c_str()), 0);
+  int theirs = BindSocket(path, true);
+  ASSERT_TRUE(RemoveSocketIfOurs(path, *ours).ok());
+  EXPECT_EQ(access(path.c_str(), F_OK), 0);
+  // Ours: removed; already gone: fine.
+  absl::StatusOr<SocketFile> now = IdentifySocket(path);
+  ASSERT_TRUE(now.ok());
+  ASSERT_TRUE(RemoveSocketIfOurs(path, *now).ok());
+  EXPECT_NE(access(path.c_str(), F_OK), 0);
+  EXPECT_TRUE(RemoveSocketIfOurs(path, *now).ok());
+  close(theirs);
+  close(first);
   std::filesystem::remove_all(d);
 }
 

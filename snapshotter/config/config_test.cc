@@ -135,7 +135,7 @@ guest_pull.enable = false
 guest_pull.include = ['docker\.io/.*', "127\\.0\\.0\\.1:5000/.*"]
 guest_pull.exclude = []
 guest_pull.mount_type = "fuse3.my-helper"
-metrics = { address = "[::1]:9110" }
+metrics = { address = "localhost:9110" }
 
 [verity]
 mode = "required"
@@ -155,7 +155,7 @@ write_passwd = false
   EXPECT_EQ(config->guest_pull.verity_mode, guest_pull::VerityMode::kRequired);
   EXPECT_EQ(config->guest_pull.layer_cache, "/etc/gp/layers-cache.json");
   EXPECT_FALSE(config->guest_pull.write_passwd);
-  EXPECT_EQ(config->metrics.address, "[::1]:9110");
+  EXPECT_EQ(config->metrics.address, "localhost:9110");
 }
 
 TEST_F(ConfigTest, FlagBeatsEnvironmentBeatsFileBeatsDefault) {
@@ -300,6 +300,9 @@ TEST_F(ConfigTest, EveryValueCheckNamesTheKeyAndTheLine) {
        "key \"address\": \"gp.sock\" is not an absolute path"},
       {"address = \"/run/" + std::string(110, 'x') + "\"",
        "must be shorter than 108 bytes"},
+      {"address = \"/run/gp%41.sock\"",
+       "key \"address\": socket path \"/run/gp%41.sock\" must not contain "
+       "\"%\""},
       {"log_level = \"verbose\"",
        "key \"log_level\": invalid log level \"verbose\" (expected one of: "
        "debug, info, warn, error)"},
@@ -321,12 +324,17 @@ TEST_F(ConfigTest, EveryValueCheckNamesTheKeyAndTheLine) {
       {"[verity]\nlayer_cache = \"layers-cache.json\"",
        "key \"verity.layer_cache\": \"layers-cache.json\" is not an absolute "
        "path"},
-      {"[metrics]\naddress = \"9110\"", "must be host:port"},
-      {"[metrics]\naddress = \":9110\"", "has no host"},
-      {"[metrics]\naddress = \"::1:9110\"", "IPv6 addresses go in brackets"},
-      {"[metrics]\naddress = \"[::1]9110\"", "must look like [ipv6]:port"},
+      {"[metrics]\naddress = \"9110\"",
+       "key \"metrics.address\": metrics address \"9110\": missing port"},
+      {"[metrics]\naddress = \"::1:9110\"", "IPv6 addresses are not supported"},
+      {"[metrics]\naddress = \"[::1]:9110\"",
+       "IPv6 addresses are not supported"},
+      {"[metrics]\naddress = \"metrics.example:9110\"",
+       "host must be an IPv4 address or \"localhost\""},
+      {"[metrics]\naddress = \"999.1.1.1:9110\"",
+       "host must be an IPv4 address"},
       {"[metrics]\naddress = \"127.0.0.1:70000\"",
-       "needs a port between 1 and 65535"},
+       "port must be a number from 0 to 65535"},
   };
   for (const auto& [text, expected] : cases) {
     const std::string line =
@@ -335,7 +343,13 @@ TEST_F(ConfigTest, EveryValueCheckNamesTheKeyAndTheLine) {
                 AllOf(HasSubstr(line), HasSubstr(expected)))
         << text;
   }
-  EXPECT_EQ(FileError("[metrics]\naddress = \"0.0.0.0:9110\"\n"), "");
+  // Exactly what the exporter listens on (ListenSpec).
+  for (const char* good :
+       {"0.0.0.0:9110", "127.0.0.1:9110", "localhost:9110", ":9110"}) {
+    EXPECT_EQ(FileError(absl::StrCat("[metrics]\naddress = \"", good, "\"\n")),
+              "")
+        << good;
+  }
   EXPECT_EQ(FileError("root = \"/srv/gp\"\n[verity]\nlayer_cache = \"\"\n"),
             "");
 }

@@ -67,8 +67,8 @@ layer_cache = ""
 write_passwd = true
 
 [metrics]
-# host:port of the Prometheus /metrics endpoint, e.g. "127.0.0.1:9110";
-# "" turns it off.
+# Prometheus /metrics endpoint: IPv4:port (e.g. "127.0.0.1:9110"),
+# localhost:port or :port (every interface); "" turns it off.
 address = ""
 )toml";
 

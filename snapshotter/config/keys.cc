@@ -6,14 +6,14 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "base/status_macros.h"
 #include "re2/re2.h"
 #include "snapshotter/config/config.h"
-#include "base/status_macros.h"
+#include "snapshotter/metrics/listen_address.h"
 
 namespace snapshotter {
 namespace config {
@@ -69,6 +69,13 @@ absl::Status CheckAddress(const std::string& address) {
   if (address == "/") {
     return absl::InvalidArgumentError("\"/\" is not a socket path");
   }
+  // gRPC percent-decodes "unix:" addresses: "%41" would listen on "A".
+  if (absl::StrContains(address, '%')) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "socket path ", Quoted(address),
+        " must not contain \"%\" (gRPC would percent-decode it and listen "
+        "on another path)"));
+  }
   if (address.size() >= kMaxUnixSocketPathBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("socket path ", Quoted(address), " is ", address.size(),
@@ -110,58 +117,11 @@ absl::Status CheckLayerCache(const std::string& path) {
   return path.empty() ? absl::OkStatus() : CheckAbsolutePath(path);
 }
 
+// The exporter's own rules (ListenSpec), so that an address the config
+// accepts is one the daemon can listen on.
 absl::Status CheckMetricsAddress(const std::string& address) {
   if (address.empty()) return absl::OkStatus();
-  const std::string bad =
-      absl::StrCat("metrics address ", Quoted(address), " ");
-  absl::string_view host;
-  absl::string_view port;
-  absl::string_view rest = address;
-  if (absl::ConsumePrefix(&rest, "[")) {
-    size_t close = rest.find("]:");
-    if (close == absl::string_view::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(bad, "must look like [ipv6]:port"));
-    }
-    host = rest.substr(0, close);
-    port = rest.substr(close + 2);
-    if (!absl::c_all_of(host, [](char c) {
-          return absl::ascii_isxdigit(static_cast<unsigned char>(c)) ||
-                 c == ':' || c == '.';
-        })) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(bad, "has an invalid IPv6 address"));
-    }
-  } else {
-    size_t colon = rest.rfind(':');
-    if (colon == absl::string_view::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(bad,
-                       "must be host:port, e.g. \"127.0.0.1:9110\" (\"\" turns "
-                       "metrics off)"));
-    }
-    host = rest.substr(0, colon);
-    port = rest.substr(colon + 1);
-    if (!absl::c_all_of(host, IsHostChar)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          bad,
-          "has an invalid host; IPv6 addresses go in brackets, e.g. "
-          "\"[::1]:9110\""));
-    }
-  }
-  if (host.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(bad,
-                     "has no host; use \"0.0.0.0:<port>\" to listen on every "
-                     "interface"));
-  }
-  uint32_t number = 0;
-  if (port.empty() || !absl::c_all_of(port, absl::ascii_isdigit) ||
-      !absl::SimpleAtoi(port, &number) || number == 0 || number > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(bad, "needs a port between 1 and 65535"));
-  }
-  return absl::OkStatus();
+  return ListenSpec(address).status();
 }
 
 absl::Status CheckPattern(absl::string_view pattern) {
@@ -329,7 +289,8 @@ const std::vector<Key>& Keys() {
        },
        [](const Config& c) -> Value { return c.guest_pull.write_passwd; }},
       {"metrics.address", KeyType::kString, "", "", "",
-       "host:port of the Prometheus /metrics endpoint; \"\" = off",
+       "IPv4:port, localhost:port or :port of the Prometheus /metrics "
+       "endpoint; \"\" = off",
        [](const Value& v, Config& c) {
          return Store(CheckMetricsAddress, v, c.metrics.address);
        },

@@ -12,9 +12,9 @@ namespace snapshotter {
 namespace {
 
 absl::Status Bad(absl::string_view address, absl::string_view why) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("metrics address \"", address, "\": ", why,
-                   " (want \"IPv4:port\", e.g. \"127.0.0.1:9100\")"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "metrics address \"", address, "\": ", why,
+      " (want IPv4:port, localhost:port or :port, e.g. \"127.0.0.1:9110\")"));
 }
 
 }  // namespace

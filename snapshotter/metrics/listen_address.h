@@ -14,8 +14,10 @@ namespace snapshotter {
 
 // Returns "a.b.c.d:port" for `address`. Accepted hosts: an IPv4 literal,
 // "localhost" (127.0.0.1) or empty (":9100", all interfaces, 0.0.0.0).
-// Port: decimal 0..65535; 0 picks a free port. IPv6 and host names are
-// refused. Errors are InvalidArgument naming `address`.
+// Port: decimal 0..65535; 0 picks a free port. IPv6 (the civetweb build
+// cannot listen on it) and other host names are refused. Errors are
+// InvalidArgument naming `address`. The config check of `metrics.address`
+// is this function, so the config accepts exactly what the exporter can use.
 absl::StatusOr<std::string> ListenSpec(absl::string_view address);
 
 }  // namespace snapshotter
