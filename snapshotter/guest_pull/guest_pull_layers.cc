@@ -167,6 +167,19 @@ std::vector<std::string> GuestPullLayers::OwnedLabels() const {
   return {kLabelGuestPulled};
 }
 
+std::vector<snapshotter::ReservedLabel>
+GuestPullLayers::LabelsDroppedAtCreation() const {
+  const std::string hash_reason =
+      "an image's layer annotations arrive as such labels; the expected "
+      "hash comes from the layer cache or an operator's label update";
+  return {
+      {kLabelGuestPulled,
+       "only the snapshotter marks a layer it commits without content"},
+      {kLabelInheritedVerityRootHash, hash_reason},
+      {kLabelVerityRootHash, hash_reason},
+  };
+}
+
 absl::StatusOr<std::vector<snapshotter::Mount>> GuestPullLayers::Decorate(
     const snapshotter::Info& snapshot, const std::vector<snapshotter::Info>& parents,
     std::vector<snapshotter::Mount> mounts) {

@@ -41,6 +41,10 @@ class GuestPullLayers : public snapshotter::RemoteLayers {
   // True when a parent is guest-pulled (the volume needs the cache).
   bool Decorates(const std::vector<snapshotter::Info>& parents) const override;
   std::vector<std::string> OwnedLabels() const override;
+  // The marker and the expected-hash labels: an image's layer annotations
+  // reach the creation labels, so they could forge either.
+  std::vector<snapshotter::ReservedLabel> LabelsDroppedAtCreation()
+      const override;
   absl::StatusOr<std::vector<snapshotter::Mount>> Decorate(
       const snapshotter::Info& snapshot, const std::vector<snapshotter::Info>& parents,
       std::vector<snapshotter::Mount> mounts) override;
