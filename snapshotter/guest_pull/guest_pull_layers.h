@@ -52,9 +52,9 @@ class GuestPullLayers : public snapshotter::RemoteLayers {
  private:
   GuestPullLayers(const GuestPullOptions& options, ImagePolicy policy,
                   std::string empty_dir, GuestPullObserver* observer);
-  // Logs and counts one decision.
+  // Logs and counts one decision; `detail`, if any, is logged too.
   void Decide(bool skip, absl::string_view reason, absl::string_view key,
-              absl::string_view image);
+              absl::string_view image, absl::string_view detail = "");
 
   const ImagePolicy policy_;
   const std::string mount_type_;

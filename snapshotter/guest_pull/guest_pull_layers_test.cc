@@ -31,6 +31,17 @@ using ::testing::StartsWith;
 
 std::string Hex(char c) { return std::string(64, c); }
 
+// Records the decisions' reasons.
+class RecordingObserver : public GuestPullObserver {
+ public:
+  void ObserveDecision(bool skip, absl::string_view reason) override {
+    reasons.push_back(std::string(skip ? "skip:" : "unpack:") +
+                      std::string(reason));
+  }
+  void ObserveLayerCacheLookup(bool) override {}
+  std::vector<std::string> reasons;
+};
+
 class GuestPullLayersTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -58,7 +69,7 @@ class GuestPullLayersTest : public ::testing::Test {
     options.layer_cache = cache_path_;
     options.exclude = std::move(exclude);
     const std::string state = root_ + "/state";
-    auto layers = GuestPullLayers::Create(options, state, nullptr);
+    auto layers = GuestPullLayers::Create(options, state, &observer_);
     ASSERT_TRUE(layers.ok()) << layers.status();
     layers_ = *std::move(layers);
     Snapshotter::Options opts;
@@ -91,6 +102,7 @@ class GuestPullLayersTest : public ::testing::Test {
   }
 
   std::string root_, cache_path_, d1_, d2_, c1_, c2_;
+  RecordingObserver observer_;
   std::unique_ptr<GuestPullLayers> layers_;
   std::unique_ptr<Snapshotter> sn_;
 };
@@ -303,6 +315,42 @@ TEST_F(GuestPullLayersTest, ImageCannotMarkAHostLayerGuestPulled) {
   auto rootfs = sn_->Prepare("k8s.io/3/c", "k8s.io/2/" + c1_, {});
   ASSERT_TRUE(rootfs.ok()) << rootfs.status();
   EXPECT_EQ((*rootfs)[0].type, "overlay");
+}
+
+// Labels no rootfs volume could be built from (the volume's own checks)
+// fall back to a host unpack instead of a guest pull whose containers all
+// fail.
+TEST_F(GuestPullLayersTest, LabelsTheVolumeRefusesAreUnpackedOnHost) {
+  Open(VerityMode::kOff);
+  const std::string sha512 = "sha512:" + std::string(128, 'a');
+  std::vector<std::pair<const char*, std::string>> cases = {
+      {kLabelCriLayerDigest, sha512},
+      {kLabelCriLayerDigest, "sha256:" + std::string(64, 'A')},
+      {kLabelCriManifestDigest, sha512},
+      {kLabelCriImageRef, "Not A Reference!"},
+      {kLabelCriImageRef, std::string(300, 'a') + ":1"},
+      // A layer above this one that the volume could not list.
+      {kLabelCriImageLayers, "sha256:" + Hex('a') + "," + sha512},
+  };
+  int i = 0;
+  for (const auto& [label, value] : cases) {
+    SCOPED_TRACE(value);
+    std::string target = "k8s.io/t" + std::to_string(i);
+    std::string key = "k8s.io/x" + std::to_string(i++);
+    snapshotter::Labels labels = CriLabels(target, 'a');
+    labels[label] = value;
+    auto r = sn_->Prepare(key, "", labels);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ((*r)[0].type, "bind");
+    EXPECT_EQ(observer_.reasons.back(), "unpack:unsupported");
+    auto info = sn_->Stat(key);
+    ASSERT_TRUE(info.ok()) << info.status();
+    EXPECT_EQ(info->labels.count(kLabelGuestPulled), 0u);
+  }
+  // The same labels with supported values are guest-pulled.
+  auto r = sn_->Prepare("k8s.io/ok", "", CriLabels("k8s.io/t-ok", 'a'));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(observer_.reasons.back(), "skip:guest-pull");
 }
 
 TEST_F(GuestPullLayersTest, NonCriAndExcludedLayersAreUnpackedOnHost) {
