@@ -22,8 +22,9 @@ absl::Status CheckDigest(absl::string_view what, absl::string_view digest) {
                    "\" is not sha256:<64 lowercase hex digits>"));
 }
 
-// Validates the image fields shared by the builder and the parser.
-absl::Status CheckImage(const GuestPullImage& image) {
+}  // namespace
+
+absl::Status CheckGuestPullImage(const GuestPullImage& image) {
   ASSIGN_OR_RETURN(ImageReference reference, ParseImageReference(image.image_ref));
   absl::Status status = CheckDigest("manifest digest", image.manifest_digest);
   if (!status.ok()) return status;
@@ -48,6 +49,8 @@ absl::Status CheckImage(const GuestPullImage& image) {
   }
   return absl::OkStatus();
 }
+
+namespace {
 
 // Looks up a required metadata key.
 absl::StatusOr<std::string> Required(const Metadata& metadata,
@@ -83,7 +86,7 @@ std::string LayerMetadataKey(size_t index, const char* suffix) {
 
 absl::StatusOr<KataVirtualVolume> BuildGuestPullVolume(
     const GuestPullImage& image) {
-  RETURN_IF_ERROR(CheckImage(image));
+  RETURN_IF_ERROR(CheckGuestPullImage(image));
   ASSIGN_OR_RETURN(std::string pinned, PinImageReference(image.image_ref, image.manifest_digest));
 
   Metadata metadata;
@@ -172,7 +175,7 @@ absl::StatusOr<GuestPullImage> ParseGuestPullImage(
         Optional(metadata, LayerMetadataKey(i, kMetaLayerVerityRootHashSuffix));
     image.layers.push_back(std::move(layer));
   }
-  RETURN_IF_ERROR(CheckImage(image));
+  RETURN_IF_ERROR(CheckGuestPullImage(image));
 
   ASSIGN_OR_RETURN(std::string pinned, PinImageReference(image.image_ref, image.manifest_digest));
   if (volume.source != pinned) {

@@ -61,10 +61,16 @@ struct GuestPullImage {
 // Metadata key for `suffix` (one of kMetaLayer*Suffix) of layer `index`.
 std::string LayerMetadataKey(size_t index, const char* suffix);
 
-// Builds the image_guest_pull volume. InvalidArgument if the reference is
-// malformed, a digest is not sha256:<64 lowercase hex>, a root hash is not
-// 64 lowercase hex digits, there are no layers, or the encoded option would
-// exceed the 64 KiB limit. The result passes ValidateGo and ValidateRust.
+// Checks the image's fields as BuildGuestPullVolume and ParseGuestPullImage
+// do: InvalidArgument if the reference is malformed, a digest is not
+// sha256:<64 lowercase hex>, a root hash is not 64 lowercase hex digits, or
+// there are no layers. Does not check the size limit.
+absl::Status CheckGuestPullImage(const GuestPullImage& image);
+
+// Builds the image_guest_pull volume. InvalidArgument if CheckGuestPullImage
+// refuses the image or the encoded option would exceed the 64 KiB limit
+// (kMaxVolumeBase64Bytes: about 150 layers with short references, see
+// docs/architecture.md). The result passes ValidateGo and ValidateRust.
 absl::StatusOr<KataVirtualVolume> BuildGuestPullVolume(
     const GuestPullImage& image);
 

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kata_volume/image_ref.h"
 #include "kata_volume/validate.h"
 #include "kata_volume/volume_json.h"
 #include "kata_volume/volume_option.h"
@@ -93,6 +94,27 @@ TEST(GuestPullVolumeTest, ManyLayersFitTheOptionLimit) {
               HasSubstr("does not fit in a mount option"));
 }
 
+// The largest image whose layers all have a diff ID and a hash, as
+// docs/architecture.md states it: a short reference, and the longest one
+// a containerd label can hold (4096 bytes with its key).
+TEST(GuestPullVolumeTest, LayerLimitIsAsDocumented) {
+  auto fits = [](const std::string& ref, size_t layers) {
+    GuestPullImage image = TwoLayerImage();
+    image.image_ref = ref;
+    image.layers.assign(layers, GuestPullLayer{Sha('a'), Sha('b'), Hex('c')});
+    return BuildGuestPullVolume(image).ok();
+  };
+  const std::string short_ref = "registry.example.com/team/app:1.2.3";
+  EXPECT_TRUE(fits(short_ref, 154));
+  EXPECT_FALSE(fits(short_ref, 155));
+  const std::string long_ref =
+      std::string(255, 'a') + ":" + std::string(128, 't') +
+      "@sha256:" + std::string(4096 - 40 - 255 - 1 - 128 - 8, 'b');
+  ASSERT_TRUE(ParseImageReference(long_ref).ok());
+  EXPECT_TRUE(fits(long_ref, 141));
+  EXPECT_FALSE(fits(long_ref, 142));
+}
+
 TEST(GuestPullVolumeTest, NeverEmitsAVolumeWithoutImagePull) {
   // Kata's Go IsValid accepts a guest-pull volume without image_pull, and
   // its shim then writes the annotations into a nil map: every volume the
@@ -142,6 +164,8 @@ TEST(GuestPullVolumeTest, RejectsBadInput) {
     ASSERT_FALSE(volume.ok()) << c.message;
     EXPECT_EQ(volume.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_THAT(std::string(volume.status().message()), HasSubstr(c.message));
+    // The check alone (what a layer's Prepare asks) refuses it the same.
+    EXPECT_EQ(CheckGuestPullImage(image), volume.status());
   }
 }
 

@@ -22,6 +22,12 @@ struct RemoteLayer {
   Labels labels;     // labels of the committed snapshot
 };
 
+// A label a creating client may not set, and why (logged when dropped).
+struct ReservedLabel {
+  std::string name;
+  std::string reason;
+};
+
 // Hooks for remote layers, injected into the Snapshotter.
 class RemoteLayers {
  public:
@@ -60,8 +66,15 @@ class RemoteLayers {
   virtual bool Decorates(const std::vector<Info>& parents) const = 0;
 
   // Labels this component writes and owns (e.g. the marker of a remote
-  // layer): an Update never removes or changes them.
+  // layer): an Update never adds, removes or changes them.
   virtual std::vector<std::string> OwnedLabels() const = 0;
+
+  // Labels a creating client may not set: the core drops them from the
+  // labels of Prepare, View and Commit before anything else (Intercept
+  // included). containerd passes a layer descriptor's annotations under
+  // containerd.io/snapshot/ as those labels, and the image's author writes
+  // them. An Update is ruled by OwnedLabels only.
+  virtual std::vector<ReservedLabel> LabelsDroppedAtCreation() const = 0;
 
   // Rewrites the mounts of `snapshot` given its ancestors' infos (closest
   // parent first), e.g. into a guest-pull mount when they are remote.

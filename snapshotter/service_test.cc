@@ -485,6 +485,9 @@ class RefreshingRemote : public RemoteLayers {
     return !parents.empty() && parents[0].labels.count("remote.layer") > 0;
   }
   std::vector<std::string> OwnedLabels() const override { return {}; }
+  std::vector<ReservedLabel> LabelsDroppedAtCreation() const override {
+    return {};
+  }
   absl::StatusOr<std::vector<Mount>> Decorate(
       const Info&, const std::vector<Info>&,
       std::vector<Mount> mounts) override {

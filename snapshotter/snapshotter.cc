@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/async_or_deferred.h"
+#include "base/request_log.h"
 #include "base/status_macros.h"
 #include "glog/logging.h"
 #include "snapshotter/call_check.h"
@@ -77,6 +78,9 @@ absl::Status PreloadIndex(const std::string& db_path, SnapshotIndex& index) {
 Snapshotter::Snapshotter(Options options, std::unique_ptr<MetaStore> store,
                          int lock_fd)
     : options_(std::move(options)),
+      dropped_at_creation_(options_.remote == nullptr
+                               ? std::vector<ReservedLabel>{}
+                               : options_.remote->LabelsDroppedAtCreation()),
       dirs_(options_.root),
       store_(std::move(store)),
       committer_(store_.get(),
@@ -151,8 +155,30 @@ absl::Status Snapshotter::Mutate(
   return committer_.Run(m);
 }
 
+const Labels& Snapshotter::CreationLabels(absl::string_view call,
+                                          absl::string_view key,
+                                          const Labels& labels,
+                                          Labels& copy) const {
+  std::string dropped;
+  for (const ReservedLabel& reserved : dropped_at_creation_) {
+    if (labels.find(reserved.name) == labels.end()) continue;
+    if (dropped.empty()) copy = labels;
+    copy.erase(reserved.name);
+    absl::StrAppend(&dropped, dropped.empty() ? "" : "; ", reserved.name, " (",
+                    reserved.reason, ")");
+  }
+  if (dropped.empty()) return labels;
+  REQUEST_LOG_INFO << call << " key=\"" << key
+                   << "\": dropped labels a creating client may not set: "
+                   << dropped;
+  return copy;
+}
+
 absl::StatusOr<std::vector<Mount>> Snapshotter::Prepare(
-    absl::string_view key, absl::string_view parent, const Labels& labels) {
+    absl::string_view key, absl::string_view parent,
+    const Labels& client_labels) {
+  Labels copy;
+  const Labels& labels = CreationLabels("Prepare", key, client_labels, copy);
   RETURN_IF_ERROR(ValidateKeyAndParent(key, parent, labels));
   if (options_.remote != nullptr) {
     options_.remote->Refresh();
@@ -167,9 +193,11 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::Prepare(
   return CreateSnapshot(Kind::kActive, key, parent, labels);
 }
 
-absl::StatusOr<std::vector<Mount>> Snapshotter::View(absl::string_view key,
-                                                     absl::string_view parent,
-                                                     const Labels& labels) {
+absl::StatusOr<std::vector<Mount>> Snapshotter::View(
+    absl::string_view key, absl::string_view parent,
+    const Labels& client_labels) {
+  Labels copy;
+  const Labels& labels = CreationLabels("View", key, client_labels, copy);
   RETURN_IF_ERROR(ValidateKeyAndParent(key, parent, labels));
   if (options_.remote != nullptr) options_.remote->Refresh();
   return CreateSnapshot(Kind::kView, key, parent, labels);
@@ -421,7 +449,9 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::Mounts(absl::string_view key) {
 }
 
 absl::Status Snapshotter::Commit(absl::string_view name, absl::string_view key,
-                                 const Labels& labels) {
+                                 const Labels& client_labels) {
+  Labels copy;
+  const Labels& labels = CreationLabels("Commit", key, client_labels, copy);
   RETURN_IF_ERROR(ValidateKey(name, "name"));
   RETURN_IF_ERROR(ValidateKey(key, "key"));
   RETURN_IF_ERROR(ValidateLabels(labels));

@@ -157,12 +157,19 @@ class Snapshotter {
   absl::Status Sweep(int& failed, const OpenedStore* at_open = nullptr);
   // Moves `path` to quarantine and logs it; false (logged) if it could not.
   bool QuarantineEntry(const std::string& path, absl::string_view why);
+  // `labels` without those the remote layers drop at creation
+  // (RemoteLayers::LabelsDroppedAtCreation), logged once per call by `call`
+  // and `key`; copied into `copy` only when one is dropped.
+  const Labels& CreationLabels(absl::string_view call, absl::string_view key,
+                               const Labels& labels, Labels& copy) const;
   // Mounts of a record, passed through the remote hooks (no I/O).
   absl::StatusOr<std::vector<Mount>> MountsOf(const Info& info,
                                               const SnapshotRecord& record,
                                               const std::vector<Info>& parents);
 
   Options options_;
+  // The remote layers' LabelsDroppedAtCreation, asked once.
+  const std::vector<ReservedLabel> dropped_at_creation_;
   SnapshotDirs dirs_;
   std::unique_ptr<MetaStore> store_;
   GroupCommitter committer_;

@@ -457,11 +457,13 @@ TEST_F(SnapshotterTest, WalkFilters) {
 
 // A fake remote: layers labelled "remote" are committed with a marker file
 // holding the layer's name, or with no file at all (write_marker false).
+// Creating clients may not set "remote.layer" (owned) nor "hash".
 class FakeRemote : public RemoteLayers {
  public:
   absl::StatusOr<std::optional<RemoteLayer>> Intercept(
       absl::string_view key, absl::string_view parent,
       const Labels& labels) override {
+    intercepted = labels;
     auto it = labels.find("remote");
     if (it == labels.end()) return std::nullopt;
     return RemoteLayer{it->second, {{"remote.layer", "yes"}}};
@@ -487,6 +489,9 @@ class FakeRemote : public RemoteLayers {
   std::vector<std::string> OwnedLabels() const override {
     return {"remote.layer"};
   }
+  std::vector<ReservedLabel> LabelsDroppedAtCreation() const override {
+    return {{"remote.layer", "marker"}, {"hash", "forgeable"}};
+  }
   absl::StatusOr<std::vector<Mount>> Decorate(
       const Info& snapshot, const std::vector<Info>& parents,
       std::vector<Mount> mounts) override {
@@ -498,6 +503,7 @@ class FakeRemote : public RemoteLayers {
     return mounts;
   }
   size_t parents_seen = 0;
+  Labels intercepted;  // the labels of the last Intercept
   bool write_marker = true;
   bool make_dir_only = false;  // asks for the directory, writes nothing
   bool refuse_rootfs = false;
@@ -722,6 +728,57 @@ TEST_F(SnapshotterTest, UpdateKeepsOwnedLabelsAndDropsEmptyValues) {
   in.labels = {{"remote.layer", "no"}};
   out = sn_->Update(in, {"labels.remote.layer"});
   EXPECT_EQ(out->labels.at("remote.layer"), "yes");
+}
+
+// Labels a creating client may not set are dropped from Prepare, View and
+// Commit (Intercept never sees them); the others are kept.
+TEST_F(SnapshotterTest, LabelsReservedAtCreationAreDropped) {
+  FakeRemote remote;
+  Open(&remote);
+  const Labels spoofed = {
+      {"remote.layer", "yes"}, {"hash", "forged"}, {"kept", "v"}};
+  ASSERT_TRUE(sn_->Prepare("a", "", spoofed).ok());
+  EXPECT_EQ(remote.intercepted, (Labels{{"kept", "v"}}));
+  EXPECT_EQ(sn_->Stat("a")->labels, (Labels{{"kept", "v"}}));
+  // A host-unpacked layer committed with the marker is a plain layer: a
+  // rootfs on it gets plain overlay mounts.
+  ASSERT_TRUE(sn_->Commit("plain", "a", spoofed).ok());
+  EXPECT_EQ(sn_->Stat("plain")->labels, (Labels{{"kept", "v"}}));
+  auto rootfs = sn_->Prepare("rootfs", "plain", {});
+  ASSERT_TRUE(rootfs.ok()) << rootfs.status();
+  EXPECT_EQ((*rootfs)[0].type, "overlay");
+  EXPECT_FALSE(sn_->MountsRefreshes("rootfs"));
+  auto view = sn_->View("view", "plain", spoofed);
+  ASSERT_TRUE(view.ok()) << view.status();
+  EXPECT_EQ(sn_->Stat("view")->labels, (Labels{{"kept", "v"}}));
+  // A remote layer's Prepare: only the remote's own labels are recorded.
+  ASSERT_EQ(sn_->Prepare("x", "", {{"remote", "chain"}, {"hash", "forged"}})
+                .status()
+                .code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(remote.intercepted, (Labels{{"remote", "chain"}}));
+  EXPECT_EQ(sn_->Stat("chain")->labels, (Labels{{"remote.layer", "yes"}}));
+}
+
+// An Update still sets a label dropped at creation unless it is owned: the
+// marker cannot be added to a layer that lacks it.
+TEST_F(SnapshotterTest, UpdateSetsReservedLabelsButCannotAddOwnedOnes) {
+  FakeRemote remote;
+  Open(&remote);
+  ASSERT_TRUE(sn_->Prepare("a", "", {}).ok());
+  ASSERT_TRUE(sn_->Commit("plain", "a", {}).ok());
+  Info in{"plain"};
+  in.labels = {{"hash", "operator"}, {"remote.layer", "yes"}};
+  auto out = sn_->Update(in, {"labels.hash", "labels.remote.layer"});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->labels, (Labels{{"hash", "operator"}}));
+  out = sn_->Update(in, {});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->labels, (Labels{{"hash", "operator"}}));
+  EXPECT_EQ(sn_->Stat("plain")->labels, out->labels);
+  auto rootfs = sn_->Prepare("rootfs", "plain", {});
+  ASSERT_TRUE(rootfs.ok()) << rootfs.status();
+  EXPECT_EQ((*rootfs)[0].type, "overlay");
 }
 
 TEST_F(SnapshotterTest, SecondSnapshotterOnTheSameRootIsRefused) {

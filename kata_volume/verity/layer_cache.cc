@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "base/status_macros.h"
 #include "kata_volume/verity/sha256.h"
 
@@ -88,6 +90,23 @@ absl::StatusOr<std::string> ReadBounded(int fd, const std::string& path, size_t 
   return text;
 }
 
+// Takes a shared flock on `fd`, trying for at most `wait` (a writer holds
+// its exclusive one only while it writes).
+absl::Status LockShared(int fd, const std::string& path, absl::Duration wait) {
+  const absl::Time deadline = absl::Now() + wait;
+  while (::flock(fd, LOCK_SH | LOCK_NB) != 0) {
+    if (errno == EINTR) continue;
+    if (errno != EWOULDBLOCK) return ErrnoStatus("cannot lock", path);
+    if (absl::Now() >= deadline) {
+      return absl::UnavailableError(absl::StrCat(
+          "layer cache ", path, " is being written (locked for more than ",
+          absl::FormatDuration(wait), ")"));
+    }
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<LayerCache> ParseLayerCache(absl::string_view json_text) {
@@ -151,7 +170,10 @@ LayerCache MergeVerityHashes(LayerCache cache, const LayerCache& hashes) {
     if (h.verity_hash.empty()) continue;
     LayerCacheEntry* match = nullptr;
     for (LayerCacheEntry& e : cache) {
-      if (e.diff_id == h.diff_id) match = &e;
+      if (e.diff_id == h.diff_id) {
+        match = &e;  // the first, as lookups find it
+        break;
+      }
     }
     if (match == nullptr) {
       cache.push_back(LayerCacheEntry{h.diff_id, h.verity_hash, "", ""});
@@ -163,15 +185,19 @@ LayerCache MergeVerityHashes(LayerCache cache, const LayerCache& hashes) {
 }
 
 absl::StatusOr<LayerCache> ReadLayerCacheFile(const std::string& path,
-                                              size_t max_bytes) {
+                                              size_t max_bytes, bool* blank,
+                                              absl::Duration lock_wait) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, " does not exist"));
     return ErrnoStatus("cannot open", path);
   }
-  absl::StatusOr<std::string> read = ReadBounded(fd, path, max_bytes);
-  ::close(fd);
+  absl::Status locked = LockShared(fd, path, lock_wait);
+  absl::StatusOr<std::string> read =
+      locked.ok() ? ReadBounded(fd, path, max_bytes) : locked;
+  ::close(fd);  // releases the lock
   ASSIGN_OR_RETURN(const std::string text, std::move(read));
+  if (blank != nullptr) *blank = absl::StripAsciiWhitespace(text).empty();
   absl::StatusOr<LayerCache> cache = ParseLayerCache(text);
   if (!cache.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", cache.status().message()));

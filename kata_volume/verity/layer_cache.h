@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace guest_pull::verity {
 
@@ -57,7 +58,9 @@ std::string VerityHashesPath(const std::string& cache_path);
 
 // `cache` with the verity_hash of every entry that has none taken from the
 // entry of `hashes` with the same diff_id; entries of `hashes` whose diff_id
-// `cache` lacks are appended. The cache's own hashes win.
+// `cache` lacks are appended. The cache's own hashes win. A diff_id the
+// cache repeats gets the hash on its first entry, the one lookups return
+// (FindLayerByDiffId, LayerCacheIndex).
 LayerCache MergeVerityHashes(LayerCache cache, const LayerCache& hashes);
 
 // The largest cache file read: genpolicy writes ~1-3 KiB per layer (its
@@ -65,11 +68,20 @@ LayerCache MergeVerityHashes(LayerCache cache, const LayerCache& hashes);
 // bounds what a reload may allocate.
 inline constexpr size_t kMaxLayerCacheFileBytes = size_t{64} << 20;
 
-// Reads and parses a cache file; NotFound when it does not exist,
-// ResourceExhausted (naming the file, its size and the limit, reading
-// nothing more) when it is larger than `max_bytes`.
+// How long ReadLayerCacheFile waits for a writer's lock by default.
+inline constexpr absl::Duration kLayerCacheLockWait = absl::Milliseconds(100);
+
+// Reads and parses a cache file holding a shared flock, the lock genpolicy
+// and tardev writers take exclusively while they write (after truncating
+// the file, though: a blank file can be a write in progress). NotFound
+// when it does not exist; Unavailable when a writer holds the lock longer
+// than `lock_wait`; ResourceExhausted (naming the file, its size and the
+// limit, reading nothing more) when it is larger than `max_bytes`. If
+// `blank` is not null, it is set to whether the file held only whitespace
+// (read as an empty cache).
 absl::StatusOr<LayerCache> ReadLayerCacheFile(
-    const std::string& path, size_t max_bytes = kMaxLayerCacheFileBytes);
+    const std::string& path, size_t max_bytes = kMaxLayerCacheFileBytes,
+    bool* blank = nullptr, absl::Duration lock_wait = kLayerCacheLockWait);
 
 // Writes atomically: temp file in the same directory, fsync, rename, fsync
 // of the directory.

@@ -2,7 +2,10 @@
 // upsert, and the chain-ID equation checked against sha256sum.
 #include "kata_volume/verity/layer_cache.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "kata_volume/verity/test_util.h"
@@ -62,6 +65,22 @@ TEST(LayerCacheTest, MergeKeepsTheCachesOwnHashesAndAppendsHashOnlyLayers) {
   EXPECT_EQ(merged[1], (LayerCacheEntry{Digest('3'), std::string(64, 'c'), "", ""}));
 }
 
+// A diff_id the cache repeats gets the companion's hash on its first entry,
+// the one every lookup returns.
+TEST(LayerCacheTest, MergeGivesARepeatedDiffIdsHashToTheEntryLookupsFind) {
+  LayerCache cache = {{Digest('1'), "", "first", ""},
+                      {Digest('1'), "", "second", ""}};
+  LayerCache hashes = {{Digest('1'), std::string(64, 'b'), "", ""}};
+  LayerCache merged = MergeVerityHashes(cache, hashes);
+  ASSERT_EQ(merged.size(), 2u);
+  const LayerCacheEntry* found = FindLayerByDiffId(merged, Digest('1'));
+  ASSERT_NE(found, nullptr);
+  EXPECT_EQ(found->passwd, "first");
+  EXPECT_EQ(found->verity_hash, std::string(64, 'b'));
+  EXPECT_EQ(FindLayerByChain(merged, "", Digest('1')), found);
+  EXPECT_EQ(merged[1].verity_hash, "");
+}
+
 TEST(LayerCacheTest, MalformedInputIsRejected) {
   for (const std::string& bad : std::vector<std::string>{
            "{", "{}", "[1]", R"([{"passwd":""}])", R"([{"diff_id":"sha256:abc"}])",
@@ -83,6 +102,40 @@ TEST(LayerCacheTest, FileWriteIsAtomicAndReadable) {
   WriteFileOrDie(path, "not json");
   EXPECT_EQ(ReadLayerCacheFile(path).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_FALSE(WriteLayerCacheFile(dir + "/no/such/dir/x.json", cache).ok());
+}
+
+// A reader takes a shared flock: it waits a bounded time for a writer's
+// exclusive one, then answers Unavailable. It says whether the file was
+// blank (a writer that truncated it and has not written yet, or a new one).
+TEST(LayerCacheTest, ReadWaitsForAWritersLockAndReportsABlankFile) {
+  std::string dir = MakeTempDir();
+  std::string path = dir + "/layers-cache.json";
+  LayerCache cache = {{Digest('1'), std::string(64, 'a'), "p", "g"}};
+  ASSERT_TRUE(WriteLayerCacheFile(path, cache).ok());
+  int writer = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(writer, 0);
+  ASSERT_EQ(::flock(writer, LOCK_EX), 0);
+  absl::StatusOr<LayerCache> locked = ReadLayerCacheFile(
+      path, kMaxLayerCacheFileBytes, nullptr, absl::Milliseconds(30));
+  EXPECT_EQ(locked.status().code(), absl::StatusCode::kUnavailable)
+      << locked.status();
+  EXPECT_NE(locked.status().message().find("being written"), std::string::npos);
+  // Another reader's shared lock does not stop it.
+  ASSERT_EQ(::flock(writer, LOCK_SH), 0);
+  bool blank = true;
+  EXPECT_EQ(*ReadLayerCacheFile(path, kMaxLayerCacheFileBytes, &blank), cache);
+  EXPECT_FALSE(blank);
+  ASSERT_EQ(::ftruncate(writer, 0), 0);
+  absl::StatusOr<LayerCache> empty =
+      ReadLayerCacheFile(path, kMaxLayerCacheFileBytes, &blank);
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_TRUE(empty->empty());
+  EXPECT_TRUE(blank);
+  WriteFileOrDie(path, "[]\n");
+  EXPECT_TRUE(
+      ReadLayerCacheFile(path, kMaxLayerCacheFileBytes, &blank)->empty());
+  EXPECT_FALSE(blank);
+  ::close(writer);
 }
 
 TEST(LayerCacheTest, FileLargerThanTheLimitIsRefusedWithItsSize) {

@@ -134,7 +134,7 @@ log_level = "debug"
 guest_pull.enable = false
 guest_pull.include = ['docker\.io/.*', "127\\.0\\.0\\.1:5000/.*"]
 guest_pull.exclude = []
-guest_pull.mount_type = "fuse3.my-helper"
+guest_pull.mount_type = "fuse.nydus-overlayfs-guest-pull"
 metrics = { address = "localhost:9110" }
 
 [verity]
@@ -151,7 +151,7 @@ write_passwd = false
       config->guest_pull.include,
       (std::vector<std::string>{"docker\\.io/.*", "127\\.0\\.0\\.1:5000/.*"}));
   EXPECT_TRUE(config->guest_pull.exclude.empty());
-  EXPECT_EQ(config->guest_pull.mount_type, "fuse3.my-helper");
+  EXPECT_EQ(config->guest_pull.mount_type, "fuse.nydus-overlayfs-guest-pull");
   EXPECT_EQ(config->guest_pull.verity_mode, guest_pull::VerityMode::kRequired);
   EXPECT_EQ(config->guest_pull.layer_cache, "/etc/gp/layers-cache.json");
   EXPECT_FALSE(config->guest_pull.write_passwd);
@@ -311,6 +311,16 @@ TEST_F(ConfigTest, EveryValueCheckNamesTheKeyAndTheLine) {
        "\"fuse.\""},
       {"[guest_pull]\nmount_type = \"fuse.\"", "names no helper"},
       {"[guest_pull]\nmount_type = \"fuse.a;b\"", "may only contain letters"},
+      // Types kata's shim would mount on the host.
+      {"[guest_pull]\nmount_type = \"fuse3.guest-pull-overlayfs\"",
+       "key \"guest_pull.mount_type\": mount type "
+       "\"fuse3.guest-pull-overlayfs\" must start with \"fuse.\" (accepted: "
+       "\"fuse.\" + a helper name starting with \"guest-pull-overlayfs\""},
+      {"[guest_pull]\nmount_type = \"fuse.my-helper\"",
+       "key \"guest_pull.mount_type\": mount type \"fuse.my-helper\" is not "
+       "one kata's shim takes for a guest-pulled rootfs"},
+      {"[guest_pull]\nmount_type = \"fuse.overlayfs-guest-pull\"",
+       "\"nydus-overlayfs\" for stock kata"},
       {"[guest_pull]\ninclude = []",
        "key \"guest_pull.include\": an empty include list"},
       {"[guest_pull]\ninclude = [\".*\", \"docker.io/(nginx\"]",
@@ -352,6 +362,19 @@ TEST_F(ConfigTest, EveryValueCheckNamesTheKeyAndTheLine) {
   }
   EXPECT_EQ(FileError("root = \"/srv/gp\"\n[verity]\nlayer_cache = \"\"\n"),
             "");
+}
+
+// The mount types kata's Go shim keeps off the host (the patch's rule and
+// Nydus's for stock kata) are accepted; the others are refused above.
+TEST_F(ConfigTest, MountTypesKataTakesForAGuestPulledRootfsAreAccepted) {
+  for (const char* type :
+       {"fuse.guest-pull-overlayfs", "fuse.guest-pull-overlayfs-v2",
+        "fuse.nydus-overlayfs-guest-pull", "fuse.nydus-overlayfs"}) {
+    EXPECT_EQ(
+        FileError(absl::StrCat("[guest_pull]\nmount_type = \"", type, "\"\n")),
+        "")
+        << type;
+  }
 }
 
 TEST_F(ConfigTest, ReportsEveryProblemInFileOrder) {

@@ -47,9 +47,11 @@ include = [".*"]
 #   exclude = ["registry\\.k8s\\.io/pause:.*"]
 exclude = []
 
-# Mount type returned for a container rootfs on guest-pulled layers. It must
-# start with "fuse." or "fuse3."; containerd then runs mount.fuse / mount.fuse3,
-# which runs the helper named after the dot (it must be on containerd's PATH).
+# Mount type returned for a container rootfs on guest-pulled layers: "fuse." +
+# a helper name starting with "guest-pull-overlayfs" (patched kata shim) or
+# "nydus-overlayfs" (stock kata), the types kata keeps off the host. containerd
+# runs mount.fuse, which runs the helper named after the dot (it must be on
+# containerd's PATH).
 mount_type = "fuse.guest-pull-overlayfs"
 
 [verity]

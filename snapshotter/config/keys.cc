@@ -90,25 +90,42 @@ bool IsHostChar(char c) {
          c == '-' || c == '_';
 }
 
+// The helper names kata's Go shim takes for a rootfs it must not mount on
+// the host: the patch's IsGuestPullRootFSType and, for stock kata, Nydus's
+// IsNydusRootFSType (docs/kata-runtime-patch.md).
+constexpr absl::string_view kKataHelperPrefixes[] = {"guest-pull-overlayfs",
+                                                     "nydus-overlayfs"};
+
 absl::Status CheckMountType(const std::string& mount_type) {
   const std::string bad = absl::StrCat("mount type ", Quoted(mount_type));
+  const char* const accepted =
+      " (accepted: \"fuse.\" + a helper name starting with "
+      "\"guest-pull-overlayfs\" for the patched kata shim, or with "
+      "\"nydus-overlayfs\" for stock kata; see docs/kata-runtime-patch.md)";
   absl::string_view subtype = mount_type;
-  if (!absl::ConsumePrefix(&subtype, "fuse.") &&
-      !absl::ConsumePrefix(&subtype, "fuse3.")) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        bad,
-        " must start with \"fuse.\" or \"fuse3.\" (containerd only runs "
-        "mount helpers for FUSE mount types)"));
+  // kata's shim knows only "fuse."; containerd runs mount.fuse for it.
+  if (!absl::ConsumePrefix(&subtype, "fuse.")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(bad, " must start with \"fuse.\"", accepted));
   }
   if (subtype.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(bad, " names no helper after the \"fuse.\" prefix"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        bad, " names no helper after the \"fuse.\" prefix", accepted));
   }
   // mount.fuse3 hands the subtype to /bin/sh: keep it a plain file name.
   if (!absl::c_all_of(subtype,
                       [](char c) { return IsHostChar(c) || c == '+'; })) {
     return absl::InvalidArgumentError(absl::StrCat(
         bad, ": the helper name may only contain letters, digits and . _ - +"));
+  }
+  if (!absl::c_any_of(kKataHelperPrefixes, [&](absl::string_view prefix) {
+        return absl::StartsWith(subtype, prefix);
+      })) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        bad,
+        " is not one kata's shim takes for a guest-pulled rootfs: it "
+        "would mount it on the host and never hand the volume to the guest",
+        accepted));
   }
   return absl::OkStatus();
 }
@@ -261,7 +278,8 @@ const std::vector<Key>& Keys() {
        [](const Config& c) -> Value { return c.guest_pull.exclude; },
        CheckPattern},
       {"guest_pull.mount_type", KeyType::kString, "", "", "",
-       "mount type of guest-pulled rootfs mounts (fuse.* or fuse3.*)",
+       "mount type of guest-pulled rootfs mounts (fuse.guest-pull-overlayfs* "
+       "or fuse.nydus-overlayfs*)",
        [](const Value& v, Config& c) {
          return Store(CheckMountType, v, c.guest_pull.mount_type);
        },

@@ -13,10 +13,12 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "base/errno_error.h"
 #include "base/request_log.h"
 #include "base/status_macros.h"
 #include "glog/logging.h"
+#include "kata_volume/guest_pull_volume.h"
 #include "kata_volume/volume_option.h"
 #include "snapshotter/guest_pull/chain_id.h"
 #include "snapshotter/guest_pull/labels.h"
@@ -65,6 +67,22 @@ absl::Status WriteUserFile(const std::string& etc, const char* name,
   return WriteFileSynced(path, content);
 }
 
+// Whether a rootfs volume can be built from a layer's CRI labels: the
+// checks of kata_volume::CheckGuestPullImage on the image reference, the
+// manifest digest and the digests of the layer and of those above it.
+absl::Status CheckVolumeLabels(const snapshotter::Labels& labels) {
+  kata_volume::GuestPullImage image;
+  image.image_ref = LabelOr(labels, kLabelCriImageRef);
+  image.manifest_digest = LabelOr(labels, kLabelCriManifestDigest);
+  image.layers.push_back({LabelOr(labels, kLabelCriLayerDigest), "", ""});
+  std::string above = LabelOr(labels, kLabelCriImageLayers);
+  for (absl::string_view digest :
+       absl::StrSplit(above, ',', absl::SkipEmpty())) {
+    image.layers.push_back({std::string(digest), "", ""});
+  }
+  return kata_volume::CheckGuestPullImage(image);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<GuestPullLayers>> GuestPullLayers::Create(
@@ -95,10 +113,13 @@ GuestPullLayers::GuestPullLayers(const GuestPullOptions& options,
       observer_(observer) {}
 
 void GuestPullLayers::Decide(bool skip, absl::string_view reason,
-                             absl::string_view key, absl::string_view image) {
+                             absl::string_view key, absl::string_view image,
+                             absl::string_view detail) {
   REQUEST_LOG_INFO << "guest_pull_decision=" << (skip ? "skip" : "unpack")
                    << " key=\"" << key << "\" image=\"" << image
-                   << "\" reason=" << reason;
+                   << "\" reason=" << reason
+                   << (detail.empty() ? "" : " detail=\"") << detail
+                   << (detail.empty() ? "" : "\"");
   if (observer_ != nullptr) observer_->ObserveDecision(skip, reason);
 }
 
@@ -118,6 +139,13 @@ absl::StatusOr<std::optional<snapshotter::RemoteLayer>> GuestPullLayers::Interce
   }
   if (!policy_.AllowsGuestPull(image)) {
     Decide(false, "policy", key, image);
+    return std::nullopt;
+  }
+  // The rootfs volume's checks. A bad digest among the layers above (as
+  // far as containerd lists them) unpacks this one on the host too: a
+  // layer unpacked there cannot sit on guest-pulled ones.
+  if (absl::Status s = CheckVolumeLabels(labels); !s.ok()) {
+    Decide(false, "unsupported", key, image, s.message());
     return std::nullopt;
   }
   snapshotter::RemoteLayer layer;
@@ -165,6 +193,19 @@ std::vector<std::string> GuestPullLayers::OwnedLabels() const {
   // Losing the marker would turn a guest-pulled chain into an empty host
   // rootfs, silently.
   return {kLabelGuestPulled};
+}
+
+std::vector<snapshotter::ReservedLabel>
+GuestPullLayers::LabelsDroppedAtCreation() const {
+  const std::string hash_reason =
+      "an image's layer annotations arrive as such labels; the expected "
+      "hash comes from the layer cache or an operator's label update";
+  return {
+      {kLabelGuestPulled,
+       "only the snapshotter marks a layer it commits without content"},
+      {kLabelInheritedVerityRootHash, hash_reason},
+      {kLabelVerityRootHash, hash_reason},
+  };
 }
 
 absl::StatusOr<std::vector<snapshotter::Mount>> GuestPullLayers::Decorate(

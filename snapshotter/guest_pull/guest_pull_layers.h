@@ -41,6 +41,10 @@ class GuestPullLayers : public snapshotter::RemoteLayers {
   // True when a parent is guest-pulled (the volume needs the cache).
   bool Decorates(const std::vector<snapshotter::Info>& parents) const override;
   std::vector<std::string> OwnedLabels() const override;
+  // The marker and the expected-hash labels: an image's layer annotations
+  // reach the creation labels, so they could forge either.
+  std::vector<snapshotter::ReservedLabel> LabelsDroppedAtCreation()
+      const override;
   absl::StatusOr<std::vector<snapshotter::Mount>> Decorate(
       const snapshotter::Info& snapshot, const std::vector<snapshotter::Info>& parents,
       std::vector<snapshotter::Mount> mounts) override;
@@ -48,9 +52,9 @@ class GuestPullLayers : public snapshotter::RemoteLayers {
  private:
   GuestPullLayers(const GuestPullOptions& options, ImagePolicy policy,
                   std::string empty_dir, GuestPullObserver* observer);
-  // Logs and counts one decision.
+  // Logs and counts one decision; `detail`, if any, is logged too.
   void Decide(bool skip, absl::string_view reason, absl::string_view key,
-              absl::string_view image);
+              absl::string_view image, absl::string_view detail = "");
 
   const ImagePolicy policy_;
   const std::string mount_type_;

@@ -31,6 +31,17 @@ using ::testing::StartsWith;
 
 std::string Hex(char c) { return std::string(64, c); }
 
+// Records the decisions' reasons.
+class RecordingObserver : public GuestPullObserver {
+ public:
+  void ObserveDecision(bool skip, absl::string_view reason) override {
+    reasons.push_back(std::string(skip ? "skip:" : "unpack:") +
+                      std::string(reason));
+  }
+  void ObserveLayerCacheLookup(bool) override {}
+  std::vector<std::string> reasons;
+};
+
 class GuestPullLayersTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -58,7 +69,7 @@ class GuestPullLayersTest : public ::testing::Test {
     options.layer_cache = cache_path_;
     options.exclude = std::move(exclude);
     const std::string state = root_ + "/state";
-    auto layers = GuestPullLayers::Create(options, state, nullptr);
+    auto layers = GuestPullLayers::Create(options, state, &observer_);
     ASSERT_TRUE(layers.ok()) << layers.status();
     layers_ = *std::move(layers);
     Snapshotter::Options opts;
@@ -91,6 +102,7 @@ class GuestPullLayersTest : public ::testing::Test {
   }
 
   std::string root_, cache_path_, d1_, d2_, c1_, c2_;
+  RecordingObserver observer_;
   std::unique_ptr<GuestPullLayers> layers_;
   std::unique_ptr<Snapshotter> sn_;
 };
@@ -207,6 +219,138 @@ TEST_F(GuestPullLayersTest, RequiredModeFailsWithoutHashes) {
   EXPECT_THAT(mounts.status().message(), HasSubstr("sha256:bbbb"));
   EXPECT_EQ(sn_->Stat("k8s.io/9/c").status().code(),
             absl::StatusCode::kNotFound);
+}
+
+// The verity hashes of the rootfs volume on `top` (bottom layer first).
+std::vector<std::string> VolumeHashes(Snapshotter& sn, const std::string& key,
+                                      const std::string& top) {
+  auto mounts = sn.Prepare(key, top, {});
+  if (!mounts.ok()) return {mounts.status().ToString()};
+  std::string option;
+  for (const std::string& o : (*mounts)[0].options) {
+    if (o.rfind("io.katacontainers.volume=", 0) == 0) option = o;
+  }
+  auto volume = kata_volume::DecodeVolumeOption(option);
+  if (!volume.ok()) return {volume.status().ToString()};
+  auto image = kata_volume::ParseGuestPullImage(*volume);
+  if (!image.ok()) return {image.status().ToString()};
+  std::vector<std::string> hashes;
+  for (const auto& layer : image->layers) {
+    hashes.push_back(layer.verity_root_hash);
+  }
+  return hashes;
+}
+
+// An image's layer annotations reach Prepare as containerd.io/snapshot/
+// labels: a hash set there is dropped, and the layer cache's is used.
+TEST_F(GuestPullLayersTest, ImageCannotSetTheExpectedHash) {
+  Open(VerityMode::kRequired);
+  std::string n1 = "k8s.io/3/" + c1_, n2 = "k8s.io/5/" + c2_;
+  snapshotter::Labels spoofed = CriLabels(n1, 'a');
+  spoofed[kLabelInheritedVerityRootHash] = Hex('e');
+  spoofed[kLabelVerityRootHash] = Hex('e');
+  ASSERT_EQ(
+      sn_->Prepare("k8s.io/2/extract-1 " + c1_, "", spoofed).status().code(),
+      absl::StatusCode::kAlreadyExists);
+  spoofed = CriLabels(n2, 'b');
+  spoofed[kLabelInheritedVerityRootHash] = Hex('e');
+  ASSERT_EQ(
+      sn_->Prepare("k8s.io/4/extract-2 " + c2_, n1, spoofed).status().code(),
+      absl::StatusCode::kAlreadyExists);
+  for (const std::string& name : {n1, n2}) {
+    auto info = sn_->Stat(name);
+    ASSERT_TRUE(info.ok()) << info.status();
+    EXPECT_EQ(info->labels.count(kLabelInheritedVerityRootHash), 0u);
+    EXPECT_EQ(info->labels.count(kLabelVerityRootHash), 0u);
+    EXPECT_EQ(info->labels.at(kLabelGuestPulled), "true");
+  }
+  EXPECT_EQ(VolumeHashes(*sn_, "k8s.io/9/c", n2),
+            (std::vector<std::string>{Hex('3'), Hex('4')}));
+
+  // Without a cache entry, required mode reports the hash missing.
+  verity::LayerCache partial = {{d1_, Hex('3'), "", ""}};
+  ASSERT_TRUE(verity::WriteLayerCacheFile(cache_path_, partial).ok());
+  auto missing = sn_->Prepare("k8s.io/10/c", n2, {});
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(missing.status().message(), HasSubstr("sha256:bbbb"));
+
+  // An operator's label update still sets it.
+  snapshotter::Info update{n2};
+  update.labels[kLabelInheritedVerityRootHash] = Hex('5');
+  auto updated = sn_->Update(
+      update, {std::string("labels.") + kLabelInheritedVerityRootHash});
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(VolumeHashes(*sn_, "k8s.io/11/c", n2),
+            (std::vector<std::string>{Hex('3'), Hex('5')}));
+}
+
+// The marker in an image's annotations (Prepare and Commit labels of a
+// host unpack) is dropped: the layer stays a host layer, and an Update
+// cannot add the marker either.
+TEST_F(GuestPullLayersTest, ImageCannotMarkAHostLayerGuestPulled) {
+  Open(VerityMode::kRequired, {"registry.k8s.io/pause:.*"});
+  snapshotter::Labels labels =
+      CriLabels("k8s.io/2/" + c1_, 'c', "registry.k8s.io/pause:3.9");
+  labels[kLabelGuestPulled] = "true";
+  auto extract = sn_->Prepare("k8s.io/1/extract-1 " + c1_, "", labels);
+  ASSERT_TRUE(extract.ok()) << extract.status();
+  EXPECT_EQ((*extract)[0].type, "bind");
+  ASSERT_TRUE(
+      sn_->Commit("k8s.io/2/" + c1_, "k8s.io/1/extract-1 " + c1_, labels).ok());
+  auto info = sn_->Stat("k8s.io/2/" + c1_);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->labels.count(kLabelGuestPulled), 0u);
+  EXPECT_EQ(info->labels.at(kLabelCriImageRef), "registry.k8s.io/pause:3.9");
+
+  snapshotter::Info update{"k8s.io/2/" + c1_};
+  update.labels = info->labels;
+  update.labels[kLabelGuestPulled] = "true";
+  auto updated = sn_->Update(update, {});
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated->labels.count(kLabelGuestPulled), 0u);
+  updated = sn_->Update(update, {std::string("labels.") + kLabelGuestPulled});
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated->labels.count(kLabelGuestPulled), 0u);
+
+  auto rootfs = sn_->Prepare("k8s.io/3/c", "k8s.io/2/" + c1_, {});
+  ASSERT_TRUE(rootfs.ok()) << rootfs.status();
+  EXPECT_EQ((*rootfs)[0].type, "overlay");
+}
+
+// Labels no rootfs volume could be built from (the volume's own checks)
+// fall back to a host unpack instead of a guest pull whose containers all
+// fail.
+TEST_F(GuestPullLayersTest, LabelsTheVolumeRefusesAreUnpackedOnHost) {
+  Open(VerityMode::kOff);
+  const std::string sha512 = "sha512:" + std::string(128, 'a');
+  std::vector<std::pair<const char*, std::string>> cases = {
+      {kLabelCriLayerDigest, sha512},
+      {kLabelCriLayerDigest, "sha256:" + std::string(64, 'A')},
+      {kLabelCriManifestDigest, sha512},
+      {kLabelCriImageRef, "Not A Reference!"},
+      {kLabelCriImageRef, std::string(300, 'a') + ":1"},
+      // A layer above this one that the volume could not list.
+      {kLabelCriImageLayers, "sha256:" + Hex('a') + "," + sha512},
+  };
+  int i = 0;
+  for (const auto& [label, value] : cases) {
+    SCOPED_TRACE(value);
+    std::string target = "k8s.io/t" + std::to_string(i);
+    std::string key = "k8s.io/x" + std::to_string(i++);
+    snapshotter::Labels labels = CriLabels(target, 'a');
+    labels[label] = value;
+    auto r = sn_->Prepare(key, "", labels);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ((*r)[0].type, "bind");
+    EXPECT_EQ(observer_.reasons.back(), "unpack:unsupported");
+    auto info = sn_->Stat(key);
+    ASSERT_TRUE(info.ok()) << info.status();
+    EXPECT_EQ(info->labels.count(kLabelGuestPulled), 0u);
+  }
+  // The same labels with supported values are guest-pulled.
+  auto r = sn_->Prepare("k8s.io/ok", "", CriLabels("k8s.io/t-ok", 'a'));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(observer_.reasons.back(), "skip:guest-pull");
 }
 
 TEST_F(GuestPullLayersTest, NonCriAndExcludedLayersAreUnpackedOnHost) {

@@ -25,11 +25,14 @@ inline constexpr char kLabelCriManifestDigest[] =
 inline constexpr char kLabelCriImageLayers[] =
     "containerd.io/snapshot/cri.image-layers";
 
-// Written by us on every layer committed without host content ("true").
+// Written by us on every layer committed without host content ("true");
+// dropped from a client's creation labels, never changed by an Update.
 inline constexpr char kLabelGuestPulled[] =
     "containerd.io/snapshot/guest-pull.remote";
 // An expected dm-verity root hash for a layer, given by the operator or a
-// tool; takes precedence over the layer cache.
+// tool through an Update; takes precedence over the layer cache. Dropped
+// from a client's creation labels (an image's layer annotations reach
+// them), as is its spelling below.
 inline constexpr char kLabelVerityRootHash[] =
     "io.katacontainers.dm-verity.root-hash";
 // The same under containerd's inherited prefix: only this spelling reaches

@@ -5,6 +5,7 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 
 namespace guest_pull {
@@ -27,10 +28,16 @@ LayerCacheSource::Stamp LayerCacheSource::StampOf(const std::string& path) {
   return s;
 }
 
-absl::StatusOr<verity::LayerCache> LayerCacheSource::ReadHashes() const {
+absl::StatusOr<verity::LayerCache> LayerCacheSource::Read(
+    const std::string& path, size_t last_entries) const {
+  bool blank = false;
   absl::StatusOr<verity::LayerCache> read =
-      verity::ReadLayerCacheFile(hashes_path_, max_bytes_);
-  if (absl::IsNotFound(read.status())) return verity::LayerCache{};
+      verity::ReadLayerCacheFile(path, max_bytes_, &blank);
+  if (read.ok() && blank && last_entries > 0) {
+    return absl::UnavailableError(absl::StrCat(
+        path, " is blank where it had ", last_entries,
+        " entries: taken for a write in progress (write [] to empty it)"));
+  }
   return read;
 }
 
@@ -52,15 +59,22 @@ void LayerCacheSource::Publish(Snapshot snapshot) {
   ++loads_;
 }
 
-LayerCacheSource::Snapshot LayerCacheSource::Load(
-    const Stamp& cache_stamp, const Snapshot& current) const {
+absl::StatusOr<LayerCacheSource::Snapshot> LayerCacheSource::Load(
+    const Stamp& cache_stamp, const Snapshot& current) {
   auto keep = [&](const absl::Status& s) {
     LOG(ERROR) << "layer cache " << path_ << " not (re)loaded, keeping the "
                << current->size() << " entries known before: " << s;
     return current;
   };
-  absl::StatusOr<verity::LayerCache> hashes = ReadHashes();
+  absl::StatusOr<verity::LayerCache> hashes =
+      Read(hashes_path_, hashes_entries_);
+  if (absl::IsNotFound(hashes.status())) hashes = verity::LayerCache{};
+  if (absl::IsUnavailable(hashes.status())) return hashes.status();
   if (!hashes.ok()) return keep(hashes.status());
+  if (!cache_stamp.exists) {
+    cache_entries_ = 0;
+    hashes_entries_ = hashes->size();
+  }
   if (!cache_stamp.exists && !hashes->empty()) {
     // genpolicy deletes a cache it cannot parse: the hashes still count.
     LOG(WARNING) << "layer cache " << path_ << " does not exist: using the "
@@ -73,10 +87,12 @@ LayerCacheSource::Snapshot LayerCacheSource::Load(
                  << " does not exist: no expected verity hashes are known";
     return std::make_shared<const verity::LayerCacheIndex>();
   }
-  absl::StatusOr<verity::LayerCache> cache =
-      verity::ReadLayerCacheFile(path_, max_bytes_);
+  absl::StatusOr<verity::LayerCache> cache = Read(path_, cache_entries_);
+  if (absl::IsUnavailable(cache.status())) return cache.status();
   // Deleted between the stat and the read: the next Get() sees it.
   if (!cache.ok()) return keep(cache.status());
+  cache_entries_ = cache->size();
+  hashes_entries_ = hashes->size();
   LOG(INFO) << "layer cache " << path_ << " loaded: " << cache->size()
             << " layers, " << hashes->size() << " expected hashes from "
             << hashes_path_;
@@ -92,13 +108,25 @@ LayerCacheSource::Snapshot LayerCacheSource::Get() {
   Stamp now = StampOf(path_);
   Stamp hashes_now = StampOf(hashes_path_);
   if (loaded_ && now == stamp_ && hashes_now == hashes_stamp_) return Current();
+  Snapshot current = Current();
+  absl::StatusOr<Snapshot> next = Load(now, current);
+  if (!next.ok()) {
+    // A write in progress: the versions are not recorded, so the next call
+    // reads again.
+    if (!(now == transient_stamp_ && hashes_now == transient_hashes_stamp_)) {
+      LOG(WARNING) << "layer cache " << path_ << " not (re)loaded, keeping "
+                   << "the " << current->size() << " entries known before "
+                   << "and reading it again at the next use: " << next.status();
+    }
+    transient_stamp_ = now;
+    transient_hashes_stamp_ = hashes_now;
+    return current;
+  }
   loaded_ = true;
   stamp_ = now;
   hashes_stamp_ = hashes_now;
-  Snapshot current = Current();
-  Snapshot next = Load(now, current);
-  if (next != current) Publish(next);
-  return next;
+  if (*next != current) Publish(*next);
+  return *next;
 }
 
 }  // namespace guest_pull

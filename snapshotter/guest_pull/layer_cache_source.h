@@ -8,6 +8,14 @@
 // Readers get an immutable indexed snapshot (verity/layer_cache_index.h).
 // A reload reads and parses the files holding no lock that readers take:
 // Current(), which the store's transactions call, only copies a pointer.
+//
+// Writers that rewrite the file in place (genpolicy, tardev: truncate, then
+// write under an exclusive flock) can be caught mid-write. A file is read
+// under a shared flock (waiting for a writer a bounded time), and a blank
+// file where the last version read had entries is taken for a write in
+// progress (write "[]" to empty a cache); either way the last good cache
+// stays and the next Get() reads again. A malformed file also keeps the
+// last good cache, until the file changes.
 #ifndef SNAPSHOTTER_GUEST_PULL_LAYER_CACHE_SOURCE_H_
 #define SNAPSHOTTER_GUEST_PULL_LAYER_CACHE_SOURCE_H_
 
@@ -38,9 +46,11 @@ class LayerCacheSource {
 
   // The cache as of the files' current version: stats them and reloads when
   // they changed. A missing file is an empty cache; a malformed or too
-  // large one keeps the last good version. Problems are logged once per
-  // file version. Waits for a reload another thread is doing; call it
-  // outside every lock (RemoteLayers::Refresh).
+  // large one keeps the last good version, as does a write in progress
+  // (then read again at the next call). Problems are logged once per file
+  // version. Waits for a reload another thread is doing (and up to
+  // verity::kLayerCacheLockWait for a writer); call it outside every lock
+  // (RemoteLayers::Refresh).
   Snapshot Get();
 
   // The cache as last loaded; no I/O, never waits for a reload.
@@ -64,11 +74,16 @@ class LayerCacheSource {
     }
   };
   static Stamp StampOf(const std::string& path);
-  // Reads the companion hashes (empty if it does not exist).
-  absl::StatusOr<verity::LayerCache> ReadHashes() const;
+  // Reads `path`; Unavailable while a writer holds it or when it is blank
+  // and its last version read had `last_entries` > 0 (a write in progress).
+  absl::StatusOr<verity::LayerCache> Read(const std::string& path,
+                                          size_t last_entries) const;
   // Reads both files as they are now; `current` is the snapshot kept when
-  // they cannot be read. Logs what it did.
-  Snapshot Load(const Stamp& cache_stamp, const Snapshot& current) const;
+  // they cannot be read. Unavailable for a write in progress (the stamps
+  // must not be recorded). Logs what it did.
+  absl::StatusOr<Snapshot> Load(const Stamp& cache_stamp,
+                                const Snapshot& current)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(reload_mu_);
   void Publish(Snapshot snapshot);
 
   const std::string path_;
@@ -80,6 +95,12 @@ class LayerCacheSource {
   bool loaded_ ABSL_GUARDED_BY(reload_mu_) = false;
   Stamp stamp_ ABSL_GUARDED_BY(reload_mu_);
   Stamp hashes_stamp_ ABSL_GUARDED_BY(reload_mu_);
+  // Entries of each file's last version read.
+  size_t cache_entries_ ABSL_GUARDED_BY(reload_mu_) = 0;
+  size_t hashes_entries_ ABSL_GUARDED_BY(reload_mu_) = 0;
+  // The versions of the last write in progress seen (logged once).
+  Stamp transient_stamp_ ABSL_GUARDED_BY(reload_mu_);
+  Stamp transient_hashes_stamp_ ABSL_GUARDED_BY(reload_mu_);
   // Held only to copy or swap the pointer.
   mutable absl::Mutex mu_;
   Snapshot cache_ ABSL_GUARDED_BY(mu_);

@@ -2,6 +2,7 @@
 #include "snapshotter/guest_pull/layer_cache_source.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -165,6 +166,68 @@ TEST(LayerCacheSourceTest, ConcurrentReloadsAndReaders) {
   for (std::thread& th : threads) th.join();
   EXPECT_EQ(bad.load(), 0);
   EXPECT_GE(source.loads(), 2);
+  unlink(path.c_str());
+}
+
+// Rewrites `path` in place (same inode) as genpolicy does: truncates it,
+// then writes `text` holding an exclusive flock; returns the open file with
+// the lock still held if `keep_locked`, else closes it (-1).
+int RewriteInPlace(const std::string& path, const std::string& text,
+                   bool keep_locked) {
+  int fd = open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  EXPECT_GE(fd, 0);
+  EXPECT_EQ(flock(fd, LOCK_EX), 0);
+  EXPECT_EQ(write(fd, text.data(), text.size()),
+            static_cast<ssize_t>(text.size()));
+  if (keep_locked) return fd;
+  close(fd);
+  return -1;
+}
+
+// A writer holding its lock: the last good cache stays, and the file is
+// read again at the next Get although it did not change since.
+TEST(LayerCacheSourceTest, WriterHoldingTheLockKeepsTheLastGoodCache) {
+  std::string path = TempPath("locked");
+  std::ofstream(path) << OneLayer();
+  LayerCacheSource source(path);
+  ASSERT_EQ(source.Get()->size(), 1u);
+  int writer = RewriteInPlace(path, TwoLayers(), /*keep_locked=*/true);
+  EXPECT_EQ(source.Get()->size(), 1u);
+  EXPECT_EQ(source.Get()->size(), 1u);
+  close(writer);
+  EXPECT_EQ(source.Get()->size(), 2u);
+  EXPECT_EQ(source.loads(), 2);
+  unlink(path.c_str());
+}
+
+// A file truncated in place (a writer between its truncation and its
+// write) is not taken for an empty cache; "[]" is, and so is a blank file
+// where the last version had no entries.
+TEST(LayerCacheSourceTest, BlankFileReplacingEntriesIsAWriteInProgress) {
+  std::string path = TempPath("blank");
+  std::ofstream(path) << TwoLayers();
+  LayerCacheSource source(path);
+  ASSERT_EQ(source.Get()->size(), 2u);
+  ASSERT_EQ(truncate(path.c_str(), 0), 0);
+  EXPECT_EQ(source.Get()->size(), 2u);
+  EXPECT_EQ(source.Get()->size(), 2u);  // read again: nothing recorded
+  RewriteInPlace(path, OneLayer(), /*keep_locked=*/false);
+  EXPECT_EQ(source.Get()->size(), 1u);
+  ReplaceFile(path, "[]");
+  EXPECT_TRUE(source.Get()->empty());
+  ReplaceFile(path, "");
+  EXPECT_TRUE(source.Get()->empty());
+  EXPECT_EQ(source.loads(), 4);
+  // The companion of an upstream cache follows the same rule.
+  std::string hashes_path = verity::VerityHashesPath(path);
+  std::ofstream(hashes_path) << "[{\"diff_id\":\"sha256:" << kA
+                             << "\",\"verity_hash\":\"" << kB << "\"}]";
+  ASSERT_EQ(source.Get()->size(), 1u);
+  ASSERT_EQ(truncate(hashes_path.c_str(), 0), 0);
+  ASSERT_EQ(source.Get()->size(), 1u);
+  EXPECT_EQ(source.Get()->entries()[0].verity_hash, kB);
+  unlink(hashes_path.c_str());
+  EXPECT_TRUE(source.Get()->empty());
   unlink(path.c_str());
 }
 

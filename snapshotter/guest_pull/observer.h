@@ -13,7 +13,7 @@ class GuestPullObserver {
   virtual ~GuestPullObserver() = default;
   // One per CRI layer Prepare: `skip` when the host does not unpack it;
   // `reason` is a short stable word ("guest-pull", "policy", "disabled",
-  // "not-cri").
+  // "not-cri", "unsupported").
   virtual void ObserveDecision(bool skip, absl::string_view reason) = 0;
   // One per layer looked up in the layer cache when building a rootfs.
   virtual void ObserveLayerCacheLookup(bool hit) = 0;

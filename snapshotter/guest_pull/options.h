@@ -19,8 +19,8 @@ struct GuestPullOptions {
   std::vector<std::string> include = {".*"};
   // RE2 patterns; a matching reference stays on the host.
   std::vector<std::string> exclude;
-  // Mount type of a guest-pulled container rootfs ("fuse." or "fuse3." +
-  // helper name).
+  // Mount type of a guest-pulled container rootfs: "fuse." + a helper name
+  // kata's shim recognises (checked by the config, config/keys.cc).
   std::string mount_type = "fuse.guest-pull-overlayfs";
   VerityMode verity_mode = VerityMode::kBestEffort;
   // Absolute path of a genpolicy layers-cache.json; empty = none.
