@@ -22,6 +22,22 @@ absl::Status CheckDigest(absl::string_view what, absl::string_view digest) {
                    "\" is not sha256:<64 lowercase hex digits>"));
 }
 
+// Looks up a required metadata key.
+absl::StatusOr<std::string> Required(const Metadata& metadata,
+                                     const std::string& key) {
+  auto it = metadata.find(key);
+  if (it == metadata.end()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("image_pull.metadata lacks \"", key, "\""));
+  }
+  return it->second;
+}
+
+std::string Optional(const Metadata& metadata, const std::string& key) {
+  auto it = metadata.find(key);
+  return it == metadata.end() ? std::string() : it->second;
+}
+
 }  // namespace
 
 absl::Status CheckGuestPullImage(const GuestPullImage& image) {
@@ -49,26 +65,6 @@ absl::Status CheckGuestPullImage(const GuestPullImage& image) {
   }
   return absl::OkStatus();
 }
-
-namespace {
-
-// Looks up a required metadata key.
-absl::StatusOr<std::string> Required(const Metadata& metadata,
-                                     const std::string& key) {
-  auto it = metadata.find(key);
-  if (it == metadata.end()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("image_pull.metadata lacks \"", key, "\""));
-  }
-  return it->second;
-}
-
-std::string Optional(const Metadata& metadata, const std::string& key) {
-  auto it = metadata.find(key);
-  return it == metadata.end() ? std::string() : it->second;
-}
-
-}  // namespace
 
 bool GuestPullLayer::operator==(const GuestPullLayer& other) const {
   return std::tie(digest, diff_id, verity_root_hash) ==

@@ -10,12 +10,14 @@ CallPool::CallPool(int max_threads, int max_queued)
 
 CallPool::~CallPool() { Stop(); }
 
-void CallPool::Stop() {
+void CallPool::Stop(absl::Time drain_until) {
   std::vector<std::thread> threads;
   std::deque<Call> dropped;
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
+    mu_.AwaitWithDeadline(absl::Condition(this, &CallPool::QueueEmpty),
+                          drain_until);
     threads.swap(threads_);
     dropped.swap(queue_);
     unfinished_ -= static_cast<int>(dropped.size());
@@ -51,6 +53,8 @@ bool CallPool::stopped() const {
 }
 
 bool CallPool::HasWork() const { return !queue_.empty() || stopping_; }
+
+bool CallPool::QueueEmpty() const { return queue_.empty(); }
 
 void CallPool::Loop() {
   while (true) {

@@ -3,8 +3,9 @@
 // answer reads inline and hand mutations here, so a writer stuck in fsync
 // never holds a thread that reads need. Bounded twice: at most
 // `max_threads` threads (started on demand) and at most `max_queued` calls
-// waiting for one; a call beyond both is refused, not queued. Stop() drops
-// the calls that have not started (each gets its `drop` instead).
+// waiting for one; a call beyond both is refused, not queued. Stop() runs
+// the queued calls until a deadline and drops the rest (each gets its
+// `drop` instead).
 #ifndef SNAPSHOTTER_CALL_POOL_H_
 #define SNAPSHOTTER_CALL_POOL_H_
 
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 namespace snapshotter {
 
@@ -32,10 +34,11 @@ class CallPool {
   bool TrySubmit(std::function<void()> run,
                  std::function<void()> drop = nullptr);
 
-  // Refuses new calls, drops the queued ones (their `drop`), lets the
+  // Refuses new calls, lets the threads take queued ones until
+  // `drain_until`, drops those still queued then (their `drop`), lets the
   // running ones finish and joins every thread. Idempotent; thread-safe
   // with TrySubmit.
-  void Stop();
+  void Stop(absl::Time drain_until = absl::InfinitePast());
 
   // Threads started so far (never more than max_threads).
   int threads() const;
@@ -45,6 +48,7 @@ class CallPool {
  private:
   void Loop();
   bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool QueueEmpty() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const int max_threads_;
   const int max_queued_;

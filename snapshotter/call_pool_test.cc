@@ -77,7 +77,9 @@ TEST(CallPoolTest, StopDropsQueuedCallsAndLetsRunningOnesFinish) {
   }
   ASSERT_TRUE(pool.TrySubmit([&] { ran++; }) == false);  // full
   std::thread stopper([&] { pool.Stop(); });
-  while (dropped.load() < 3) absl::SleepFor(absl::Milliseconds(1));
+  for (int i = 0; i < 10000 && dropped.load() < 3; ++i) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
   EXPECT_TRUE(pool.stopped());
   EXPECT_FALSE(pool.TrySubmit([&] { ran++; }, [&] { dropped++; }));
   EXPECT_EQ(ran.load(), 0);
@@ -86,6 +88,32 @@ TEST(CallPoolTest, StopDropsQueuedCallsAndLetsRunningOnesFinish) {
   EXPECT_EQ(ran.load(), 1);
   EXPECT_EQ(dropped.load(), 3);
   pool.Stop();  // again: nothing to do
+}
+
+// Before its deadline Stop lets the threads take the queued calls; new
+// ones are refused meanwhile.
+TEST(CallPoolTest, StopRunsQueuedCallsUntilItsDeadline) {
+  absl::Notification started, release;
+  std::atomic<int> ran{0}, dropped{0};
+  CallPool pool(1, 3);
+  ASSERT_TRUE(pool.TrySubmit([&] {
+    started.Notify();
+    release.WaitForNotification();
+    ran++;
+  }));
+  started.WaitForNotification();
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(pool.TrySubmit([&] { ran++; }, [&] { dropped++; }));
+  }
+  std::thread stopper([&] { pool.Stop(absl::Now() + absl::Seconds(60)); });
+  for (int i = 0; i < 10000 && !pool.stopped(); ++i) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_FALSE(pool.TrySubmit([&] { ran++; }, [&] { dropped++; }));
+  release.Notify();
+  stopper.join();
+  EXPECT_EQ(ran.load(), 3);
+  EXPECT_EQ(dropped.load(), 0);
 }
 
 }  // namespace

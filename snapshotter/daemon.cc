@@ -1,6 +1,7 @@
 // Daemon lifecycle.
 #include "snapshotter/daemon.h"
 
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
@@ -10,10 +11,10 @@
 #include <memory>
 #include <thread>
 
-#include <grpcpp/grpcpp.h>
-
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "base/status_macros.h"
 #include "glog/logging.h"
 #include "snapshotter/guest_pull/guest_pull_layers.h"
@@ -27,9 +28,10 @@
 namespace snapshotter {
 namespace {
 
-// How long in-flight RPCs may run after a termination signal before gRPC
-// cancels them: well below the unit's TimeoutStopSec=30 (then SIGKILL), to
-// leave time for the pool's running calls, the watchdog and the database.
+// How long after a termination signal mutations already received but still
+// queued for a write thread may start: well below the unit's
+// TimeoutStopSec=30 (then SIGKILL), to leave time for the running calls,
+// the watchdog and the database.
 constexpr absl::Duration kShutdownGrace = absl::Seconds(20);
 
 // How often leftovers that could not be deleted are tried again (besides
@@ -182,7 +184,12 @@ absl::Status RunDaemon(const config::Config& cfg) {
         absl::StrCat("cannot listen on unix socket ", cfg.address));
   }
   // What we bound: at exit we remove the socket only if it is still this one.
-  ASSIGN_OR_RETURN(SocketFile bound, IdentifySocket(cfg.address));
+  // Serving already: a socket that cannot be identified is left in place at
+  // exit rather than ending the daemon here.
+  absl::StatusOr<SocketFile> bound = IdentifySocket(cfg.address);
+  if (!bound.ok()) {
+    LOG(WARNING) << bound.status() << "; the socket will be left at exit";
+  }
   chmod(cfg.address.c_str(), 0660);
   service.Start();
   LOG(INFO) << "serving containerd.services.snapshots.v1 on " << cfg.address;
@@ -196,21 +203,32 @@ absl::Status RunDaemon(const config::Config& cfg) {
             << ": stopping, finishing in-flight requests";
   sd_notify(0, "STOPPING=1");
   // The server first: stopping the watchdog may wait for a slow probe
-  // (up to half WatchdogSec), which must not eat into the grace.
-  server->Shutdown(std::chrono::system_clock::now() +
-                   absl::ToChronoSeconds(kShutdownGrace));
+  // (up to half WatchdogSec), which must not eat into the grace. The
+  // server's Shutdown does not wait for the calls the service took.
+  absl::Time drain_until = absl::Now() + kShutdownGrace;
+  server->Shutdown(absl::ToChronoTime(drain_until));
   server->Wait();
-  service.Stop();
+  service.Stop(drain_until);
   // Its probe uses the snapshotter, closed below.
-  if (watchdog != nullptr) watchdog->Stop();
+  bool probe_done = watchdog == nullptr || watchdog->Stop();
   stop_sweeping.Notify();
   sweeper.join();
-  if (absl::Status removed = RemoveSocketIfOurs(cfg.address, bound);
+  if (absl::Status removed = bound.ok()
+                                 ? RemoveSocketIfOurs(cfg.address, *bound)
+                                 : absl::OkStatus();
       !removed.ok()) {
     LOG(WARNING) << removed.message();
   }
   metrics.reset();  // stops the exporter's threads first
   open_snapshotter.store(nullptr);
+  if (!probe_done) {
+    // The store is stuck (its probe still runs): closing it would hang, or
+    // free what the probe uses. Left open, as a crash leaves it; the next
+    // start recovers it.
+    LOG(WARNING) << "the store probe is stuck: exiting without closing "
+                    "the store";
+    static_cast<void>(snapshotter.release());
+  }
   snapshotter.reset();  // closes the database
   LOG(INFO) << "stopped";
   return absl::OkStatus();

@@ -249,6 +249,11 @@ absl::StatusOr<std::unique_ptr<MetaStore>> MetaStore::Open(
   sqlite3_busy_timeout(db, 10000);
   std::unique_ptr<MetaStore> store(new MetaStore(db));
   if (mode == Mode::kReadOnly) return store;
+  // Until the store is open and its owner agrees (SetBeforeClose), closing
+  // leaves the -wal as it is: a failed start must not fold it into the
+  // database and delete it (store_recovery.h: a -wal missing after a crash
+  // means lost writes).
+  sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
   absl::Status s = store->Migrate();
   if (s.ok()) s = PreallocateWal(path, kWalBytes);
   if (!s.ok()) {
@@ -266,13 +271,17 @@ absl::StatusOr<std::unique_ptr<MetaStore>> MetaStore::Open(
         "cannot open metadata database ", path, " for reading: ", msg));
   }
   sqlite3_busy_timeout(reader, 10000);
-  absl::MutexLock lock(&store->read_mu_);
-  store->reader_ = reader;
-  store->reader_cache_ = std::make_unique<StatementCache>(reader);
+  {
+    absl::MutexLock lock(&store->read_mu_);
+    store->reader_ = reader;
+    store->reader_cache_ = std::make_unique<StatementCache>(reader);
+  }
+  absl::MutexLock lock(&store->mu_);
+  store->opened_ = true;
   return store;
 }
 
-void MetaStore::BeforeClose(std::function<void()> fn) {
+void MetaStore::SetBeforeClose(std::function<bool()> fn) {
   absl::MutexLock lock(&mu_);
   before_close_ = std::move(fn);
 }
@@ -280,7 +289,10 @@ void MetaStore::BeforeClose(std::function<void()> fn) {
 MetaStore::~MetaStore() {
   {
     absl::MutexLock lock(&mu_);
-    if (before_close_) before_close_();
+    bool checkpoint = opened_ && (!before_close_ || before_close_());
+    if (checkpoint) {
+      sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, nullptr);
+    }
   }
   {
     absl::MutexLock lock(&read_mu_);

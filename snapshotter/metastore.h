@@ -148,10 +148,12 @@ class MetaStore {
   // database was read once into memory).
   void ReleaseMemory();
 
-  // `fn` runs when the store is destroyed, before the connections close
-  // (the last close deletes the -wal), e.g. to remove the marker of an
-  // open store (store_recovery.h).
-  void BeforeClose(std::function<void()> fn);
+  // `fn` runs when an opened read-write store is destroyed, before the
+  // connections close, e.g. to remove the marker of an open store
+  // (store_recovery.h). The last close then folds the -wal into the
+  // database and deletes it only if `fn` returned true; a store whose Open
+  // failed never does.
+  void SetBeforeClose(std::function<bool()> fn);
 
  private:
   explicit MetaStore(sqlite3* db)
@@ -168,7 +170,8 @@ class MetaStore {
   absl::Mutex read_mu_;
   sqlite3* reader_ ABSL_GUARDED_BY(read_mu_) = nullptr;
   std::unique_ptr<StatementCache> reader_cache_ ABSL_GUARDED_BY(read_mu_);
-  std::function<void()> before_close_ ABSL_GUARDED_BY(mu_);
+  std::function<bool()> before_close_ ABSL_GUARDED_BY(mu_);
+  bool opened_ ABSL_GUARDED_BY(mu_) = false;  // read-write, Open succeeded
 };
 
 }  // namespace snapshotter

@@ -157,12 +157,12 @@ void SnapshotsService::Start() {
   }
 }
 
-void SnapshotsService::Stop() {
+void SnapshotsService::Stop(absl::Time drain_until) {
   if (stopped_ || cq_ == nullptr) return;
   stopped_ = true;
-  // Queued calls are dropped (UNAVAILABLE), running ones finish: their
-  // replies go to the queue, which is still up.
-  pool_->Stop();
+  // Queued calls run until `drain_until`, then are dropped (UNAVAILABLE);
+  // running ones finish: their replies go to the queue, which is still up.
+  pool_->Stop(drain_until);
   {
     absl::WriterMutexLock lock(&proceed_mu_);
     stopping_.store(true);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "containerd/services/snapshots/v1/snapshots.grpc.pb.h"
 #include "snapshotter/call_pool.h"
 #include "snapshotter/rpc_observer.h"
@@ -65,10 +66,12 @@ class SnapshotsService final : private service_calls::Host {
   void AddTo(grpc::ServerBuilder& builder);
   // Starts serving; after BuildAndStart.
   void Start();
-  // After the server's Shutdown(): calls still queued for the pool get
-  // UNAVAILABLE without running (their clients are gone), running ones
-  // finish; then the queue is shut down and every thread joined.
-  void Stop();
+  // After the server's Shutdown() (which does not wait for the calls this
+  // service took): mutations queued for the pool still run until
+  // `drain_until`, those queued then get UNAVAILABLE without running, and
+  // running ones finish; then the queue is shut down and every thread
+  // joined.
+  void Stop(absl::Time drain_until = absl::InfinitePast());
 
  private:
   service_calls::AsyncService* async_service() override { return &async_; }

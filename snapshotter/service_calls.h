@@ -95,8 +95,9 @@ class UnaryCall final : public Tag {
     replying_ = true;
     if (host_->Stopping()) {
       // Arrived as the queue shuts down: no operation may start on it, not
-      // even the next call's request. The server has cancelled the call;
-      // its done notification releases the rest.
+      // even the next call's request. Cancelled, so that its done
+      // notification comes and releases the rest.
+      ctx_.TryCancel();
       return Release();
     }
     new UnaryCall(host_, method_, cq_);  // be ready for the next call
@@ -126,7 +127,7 @@ class UnaryCall final : public Tag {
         resp_, host_->Finish(method_->name, Key(), start_, status), this);
   }
 
-  // Still queued when the pool stopped: the server (and the client) is gone.
+  // Still queued when the pool stopped taking calls (shutdown).
   void Drop() {
     responder_.Finish(
         resp_,
@@ -186,6 +187,7 @@ class ListCall final : public Tag {
     switch (state_) {
       case State::kWaiting:
         if (!ok || host_->Stopping()) {  // as UnaryCall::Proceed
+          if (ok) ctx_.TryCancel();      // a call arrived: its client is told
           delete this;
           return;
         }

@@ -322,7 +322,7 @@ absl::Status Snapshotter::CreateRemoteLayer(absl::string_view parent,
   };
   absl::StatusOr<bool> wrote =
       options_.remote->Populate(make_fs, parent, layer);
-  absl::Status s = wrote.status();
+  absl::Status s = AsInternal(wrote.status());
   // A layer holding files (more than fs/ itself) records their usage:
   // recovery must never take it for an empty one it may make again
   // (store_state.h ContentlessRecords). An empty one records none.
@@ -335,11 +335,11 @@ absl::Status Snapshotter::CreateRemoteLayer(absl::string_view parent,
   Usage usage;
   if (s.ok() && *wrote && !temp.empty()) {
     absl::StatusOr<Usage> used = DiskUsage(temp + "/fs");
-    s = used.status();
+    s = AsInternal(used.status());
     if (used.ok() && used->inodes > 1) usage = *used;
   }
   bool holds_data = usage.inodes > 0;
-  if (s.ok() && holds_data) s = SyncTree(temp);
+  if (s.ok() && holds_data) s = AsInternal(SyncTree(temp));
   if (!s.ok()) {
     if (!temp.empty()) RemoveAll(temp).IgnoreError();
     return s;
@@ -358,7 +358,8 @@ absl::Status Snapshotter::CreateRemoteLayer(absl::string_view parent,
                          CreateCommitted(tx, layer.name, parent, layer.labels,
                                          created.info.created, usage));
         if (temp.empty()) return absl::OkStatus();
-        RETURN_IF_ERROR(dirs_.Install(temp, created.id, /*sync=*/false));
+        RETURN_IF_ERROR(
+            AsInternal(dirs_.Install(temp, created.id, /*sync=*/false)));
         installed = dirs_.SnapshotPath(created.id);
         return absl::OkStatus();
       },
@@ -442,7 +443,9 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::Mounts(absl::string_view key) {
   // without content may have no directory yet (e.g. after a restart).
   if (options_.remote != nullptr && options_.remote->Decorates(chain.parents)) {
     options_.remote->Refresh();
-    if (!s.info.parent.empty()) RETURN_IF_ERROR(MakeLayerDirs(s.info.parent));
+    if (!s.info.parent.empty()) {
+      RETURN_IF_ERROR(AsInternal(MakeLayerDirs(s.info.parent)));
+    }
   }
   return MountsOf(s.info, SnapshotRecord{s.id, s.info.kind, chain.parent_ids},
                   chain.parents);
@@ -606,7 +609,13 @@ absl::StatusOr<Usage> Snapshotter::GetUsage(absl::string_view key) {
   RETURN_IF_ERROR(ValidateKey(key, "key"));
   ASSIGN_OR_RETURN(IndexedSnapshot s, index_.Get(key));
   if (s.info.kind != Kind::kActive) return s.usage;
-  return DiskUsage(dirs_.FsPath(s.id));
+  absl::StatusOr<Usage> usage = DiskUsage(dirs_.FsPath(s.id));
+  // Removed meanwhile: its directory went with it.
+  if (!usage.ok() && !index_.Get(key).ok()) {
+    return absl::NotFoundError(absl::StrCat("snapshot ", key, ": not found"));
+  }
+  if (!usage.ok()) return AsInternal(usage.status());
+  return usage;
 }
 
 absl::Status Snapshotter::CheckStore() {

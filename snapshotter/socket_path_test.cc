@@ -8,7 +8,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <vector>
@@ -122,17 +121,18 @@ TEST(SocketPathTest, RefusesListenerWithFullBacklogWithoutWaiting) {
   addr.sun_family = AF_UNIX;
   strcpy(addr.sun_path, path.c_str());
   std::vector<int> clients;
-  for (int i = 0; i < 64; ++i) {
+  bool full = false;
+  for (int i = 0; i < 64 && !full; ++i) {
     int c = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
     clients.push_back(c);
     if (connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
       ASSERT_EQ(errno, EAGAIN);
-      break;
+      full = true;
     }
   }
-  auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(full) << "the backlog never filled";
+  // A hang would show as the test's timeout.
   absl::Status s = PrepareSocketPath(path);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(s.message(), HasSubstr("already serving"));
   EXPECT_EQ(access(path.c_str(), F_OK), 0);

@@ -388,6 +388,15 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
       MetaStore::Open(db_path, db.state == DbSurvey::State::kOk
                                    ? MetaStore::Mode::kExisting
                                    : MetaStore::Mode::kCreate));
+  // After the -wal is durable (MetaStore::Open), before any step that may
+  // fail: a store found open has its -wal. Removed just before the
+  // database closes; if it cannot be, the -wal is kept.
+  if (!left_open) RETURN_IF_ERROR(MarkStoreOpen(dirs));
+  store->SetBeforeClose([dirs] {
+    absl::Status s = MarkStoreClosed(dirs);
+    if (!s.ok()) LOG(WARNING) << "closing the store, -wal kept: " << s;
+    return s.ok();
+  });
   if (store_id != db.store_id) {
     RETURN_IF_ERROR(store->Update(
         [&](Transaction& tx) { return WriteStoreId(tx, store_id); }));
@@ -405,14 +414,6 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
   if (db.state == DbSurvey::State::kOk) {
     RETURN_IF_ERROR(RecreateEmptyDirs(dirs, db));
   }
-  // After the -wal is durable (MetaStore::Open): a store found open has
-  // its -wal. Removed just before the database closes.
-  if (!left_open) RETURN_IF_ERROR(MarkStoreOpen(dirs));
-  store->BeforeClose([dirs] {
-    if (absl::Status s = MarkStoreClosed(dirs); !s.ok()) {
-      LOG(WARNING) << "closing the store: " << s;
-    }
-  });
   opened.store = std::move(store);
   opened.listing = std::move(listing);
   opened.records = std::move(db.records);

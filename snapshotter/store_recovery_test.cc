@@ -110,6 +110,25 @@ class StoreRecoveryTest : public ::testing::Test {
     if (data) Write(dirs_->FsPath(id) + "/data", absl::StrCat("layer ", id));
   }
 
+  // A crash imitated by what it leaves: after snapshot 2 on 1 was recorded
+  // without a directory (a guest-pulled layer by default), the database
+  // (and, `with_wal`, its -wal) as they were while the store was open, put
+  // back with the marker once it closed.
+  void LeaveCrashed(bool with_wal, Kind kind = Kind::kCommitted) {
+    std::string db, wal;
+    {
+      auto opened = Open();
+      ASSERT_TRUE(opened.ok());
+      AddSnapshot(*opened->store, 2, kind, /*inodes=*/0, 1,
+                  /*make_dir=*/false);
+      db = Read(dirs_->MetadataPath());  // 2 is in the -wal only
+      wal = Read(dirs_->MetadataPath() + "-wal");
+    }
+    Write(dirs_->MetadataPath(), db);
+    if (with_wal) Write(dirs_->MetadataPath() + "-wal", wal);
+    Write(dirs_->OpenMarkerPath(), "");
+  }
+
   // Opening must refuse and leave every byte under the root as it was.
   void ExpectRefused(const std::vector<std::string>& message_parts,
                      bool reset_helps = true) {
@@ -302,24 +321,11 @@ TEST_F(StoreRecoveryTest, OpenStoreIsMarkedUntilItCloses) {
   EXPECT_NE(access((dirs_->MetadataPath() + "-wal").c_str(), F_OK), 0);
 }
 
-// A crash is imitated by what it leaves: the database and -wal copied
-// while the store is open, put back with the marker after it closed.
 // Guest-pulled layers leave no directory: without the marker their lost
 // records could not be seen.
 TEST_F(StoreRecoveryTest, LostWalAfterACrashIsRefused) {
   MakeStore(1);
-  struct {
-    std::string db, wal;
-  } crash;
-  {
-    auto opened = Open();
-    ASSERT_TRUE(opened.ok());
-    AddSnapshot(*opened->store, 2, Kind::kCommitted, /*inodes=*/0, 1,
-                /*make_dir=*/false);
-    crash.db = Read(dirs_->MetadataPath());  // 2 is in the -wal only
-  }
-  Write(dirs_->MetadataPath(), crash.db);
-  Write(dirs_->OpenMarkerPath(), "");
+  LeaveCrashed(/*with_wal=*/false);
   ExpectRefused({"store-open shows the store was not closed cleanly",
                  "metadata.db-wal is missing", "a lost -wal",
                  "remove " + dirs_->OpenMarkerPath()});
@@ -327,20 +333,27 @@ TEST_F(StoreRecoveryTest, LostWalAfterACrashIsRefused) {
 
 TEST_F(StoreRecoveryTest, CrashWithItsWalReopens) {
   MakeStore(1);
-  struct {
-    std::string db, wal;
-  } crash;
-  {
-    auto opened = Open();
-    ASSERT_TRUE(opened.ok());
-    AddSnapshot(*opened->store, 2, Kind::kCommitted, /*inodes=*/0, 1,
-                /*make_dir=*/false);
-    crash.db = Read(dirs_->MetadataPath());
-    crash.wal = Read(dirs_->MetadataPath() + "-wal");
-  }
-  Write(dirs_->MetadataPath(), crash.db);
-  Write(dirs_->MetadataPath() + "-wal", crash.wal);
-  Write(dirs_->OpenMarkerPath(), "");
+  LeaveCrashed(/*with_wal=*/true);
+  auto opened = Open();
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ(opened->records, (std::set<int64_t>{1, 2}));
+}
+
+// A start after a crash that fails (here: the lost directory of an active
+// snapshot cannot be made again) never leaves the marker without the -wal
+// (it closes the store as a clean stop does, or keeps both), so the next
+// start is not taken for a lost -wal.
+TEST_F(StoreRecoveryTest, FailedStartAfterACrashIsNotALostWal) {
+  MakeStore(1);
+  LeaveCrashed(/*with_wal=*/true, Kind::kActive);
+  Write(dirs_->SnapshotPath(2), "not a directory");
+  auto failed = Open();
+  ASSERT_FALSE(failed.ok());
+  EXPECT_FALSE(IsRefusal(failed.status())) << failed.status();
+  bool wal = access((dirs_->MetadataPath() + "-wal").c_str(), F_OK) == 0;
+  bool marker = access(dirs_->OpenMarkerPath().c_str(), F_OK) == 0;
+  EXPECT_TRUE(wal || !marker);
+  ASSERT_EQ(unlink(dirs_->SnapshotPath(2).c_str()), 0);
   auto opened = Open();
   ASSERT_TRUE(opened.ok()) << opened.status();
   EXPECT_EQ(opened->records, (std::set<int64_t>{1, 2}));

@@ -76,7 +76,8 @@ void Watchdog::PingLoop() {
   }
 }
 
-void Watchdog::Stop() {
+bool Watchdog::Stop() {
+  bool probe_done;
   {
     absl::MutexLock lock(&state_->mu);
     state_->stopped = true;
@@ -89,8 +90,10 @@ void Watchdog::Stop() {
             },
             state_.get()),
         options_.probe_timeout);
+    probe_done = !state_->probing;
   }
   if (pinger_.joinable()) pinger_.join();
+  return probe_done;
 }
 
 }  // namespace snapshotter

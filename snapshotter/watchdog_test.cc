@@ -40,7 +40,7 @@ TEST(WatchdogTest, PingsWhileProbeAnswers) {
                absl::Milliseconds(5), absl::Milliseconds(500)});
   wd.Start();
   EXPECT_TRUE(Eventually([&] { return pings.load() >= 5; }));
-  wd.Stop();
+  EXPECT_TRUE(wd.Stop());  // a quick probe is waited for
   int after_stop = pings.load();
   absl::SleepFor(absl::Milliseconds(50));
   EXPECT_EQ(pings.load(), after_stop);
@@ -97,7 +97,8 @@ TEST(WatchdogTest, StopReturnsWhileProbeIsStuck) {
                [] {}, absl::Milliseconds(5), absl::Milliseconds(100)});
   wd.Start();
   entered->WaitForNotification();
-  wd.Stop();  // bounded by probe_timeout, the probe is still stuck
+  // Bounded by probe_timeout; the probe is still stuck.
+  EXPECT_FALSE(wd.Stop());
   EXPECT_FALSE(unblock->HasBeenNotified());
   unblock->Notify();
 }

@@ -104,10 +104,15 @@ LayerCacheSource::Snapshot LayerCacheSource::Get() {
   if (path_.empty()) return Current();
   // One reload at a time: a caller (outside every store lock) waits for a
   // reload in progress rather than act on the version it replaces.
+  int64_t transients_before = transients_.load();
   absl::MutexLock reload_lock(&reload_mu_);
   Stamp now = StampOf(path_);
   Stamp hashes_now = StampOf(hashes_path_);
   if (loaded_ && now == stamp_ && hashes_now == hashes_stamp_) return Current();
+  if (transients_.load() != transients_before && now == transient_stamp_ &&
+      hashes_now == transient_hashes_stamp_) {
+    return Current();  // tried while this call waited: the write goes on
+  }
   Snapshot current = Current();
   absl::StatusOr<Snapshot> next = Load(now, current);
   if (!next.ok()) {
@@ -120,6 +125,7 @@ LayerCacheSource::Snapshot LayerCacheSource::Get() {
     }
     transient_stamp_ = now;
     transient_hashes_stamp_ = hashes_now;
+    transients_++;
     return current;
   }
   loaded_ = true;

@@ -21,6 +21,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -98,9 +99,12 @@ class LayerCacheSource {
   // Entries of each file's last version read.
   size_t cache_entries_ ABSL_GUARDED_BY(reload_mu_) = 0;
   size_t hashes_entries_ ABSL_GUARDED_BY(reload_mu_) = 0;
-  // The versions of the last write in progress seen (logged once).
+  // The versions of the last write in progress seen (logged once), and
+  // how many were seen: a caller that waited for reload_mu_ while one was
+  // seen on the same versions does not wait for the writer's lock again.
   Stamp transient_stamp_ ABSL_GUARDED_BY(reload_mu_);
   Stamp transient_hashes_stamp_ ABSL_GUARDED_BY(reload_mu_);
+  std::atomic<int64_t> transients_{0};
   // Held only to copy or swap the pointer.
   mutable absl::Mutex mu_;
   Snapshot cache_ ABSL_GUARDED_BY(mu_);
