@@ -463,7 +463,8 @@ TEST_F(ServiceTest, StuckMutationBlocksNoReadAndFullPoolRefuses) {
   remove->done.WaitForNotification();
   EXPECT_TRUE(remove->status.ok()) << remove->status.error_message();
   EXPECT_EQ(List({}), std::vector<std::string>{"kept"});
-  EXPECT_TRUE(Prepare("accepted", "").ok());
+  // The write thread frees its place just after the Remove's reply.
+  EXPECT_TRUE(WhenFree([&] { return Prepare("accepted", ""); }).ok());
 }
 
 // Remote layers whose chains' mounts need a refresh: Prepares labelled
