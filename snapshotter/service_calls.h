@@ -13,7 +13,6 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "containerd/services/snapshots/v1/snapshots.grpc.pb.h"
 
@@ -43,7 +42,8 @@ class Host {
   // ("" when it has none) and converts it for the wire.
   virtual grpc::Status Finish(absl::string_view rpc, absl::string_view key,
                               absl::Time start, const absl::Status& status) = 0;
-  // The status of a call refused because the pool is full.
+  // The status of a call the pool refused or dropped: full, or stopped
+  // (shutting down).
   virtual absl::Status Refused(absl::string_view rpc) = 0;
   // True once the queue is being shut down: no call may start an operation
   // on it then (gRPC aborts the process). Stable during a Proceed: the
@@ -127,16 +127,13 @@ class UnaryCall final : public Tag {
         resp_, host_->Finish(method_->name, Key(), start_, status), this);
   }
 
-  // Still queued when the pool stopped taking calls (shutdown).
+  // Still queued when the pool stopped taking calls (shutdown): refused as
+  // one arriving then.
   void Drop() {
-    responder_.Finish(
-        resp_,
-        host_->Finish(method_->name, Key(), start_,
-                      absl::UnavailableError(absl::StrCat(
-                          method_->name,
-                          ": the daemon is shutting down; the call did not "
-                          "run and nothing was changed"))),
-        this);
+    responder_.Finish(resp_,
+                      host_->Finish(method_->name, Key(), start_,
+                                    host_->Refused(method_->name)),
+                      this);
   }
 
   absl::string_view Key() const {

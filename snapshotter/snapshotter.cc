@@ -226,11 +226,8 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::CreateSnapshot(
   // Before the transaction: a parent removed meanwhile took its directory
   // with it.
   auto failed = [&](const absl::Status& s) {
-    if (owner_id != 0 && !index_.Get(parent).ok()) {
-      return absl::NotFoundError(
-          absl::StrCat("parent snapshot ", parent, ": not found"));
-    }
-    return AsInternal(s);
+    return owner_id != 0 ? GoneOrInternal("parent snapshot", parent, s)
+                         : AsInternal(s);
   };
   if (owner_id != 0) {
     if (absl::Status s = MakeLayerDirs(parent); !s.ok()) return failed(s);
@@ -377,6 +374,15 @@ absl::Status Snapshotter::CreateRemoteLayer(absl::string_view parent,
   return s;
 }
 
+absl::Status Snapshotter::GoneOrInternal(absl::string_view what,
+                                         absl::string_view key,
+                                         const absl::Status& s) const {
+  if (!index_.Get(key).ok()) {
+    return absl::NotFoundError(absl::StrCat(what, " ", key, ": not found"));
+  }
+  return AsInternal(s);
+}
+
 absl::Status Snapshotter::MakeLayerDirs(absl::string_view parent) {
   if (options_.remote == nullptr || parent.empty()) return absl::OkStatus();
   // A parent removed meanwhile fails the creation in its transaction; a
@@ -478,12 +484,10 @@ absl::Status Snapshotter::Commit(absl::string_view name, absl::string_view key,
   if (!s.ok()) {
     // A Remove that won the race (its record goes before its directory)
     // took the directory with it; a Prepare may have reused the key since.
-    absl::StatusOr<IndexedSnapshot> now = index_.Get(key);
-    if (!now.ok()) {
-      return absl::NotFoundError(absl::StrCat("snapshot ", key, ": not found"));
+    if (auto now = index_.Get(key); now.ok() && now->id != active.id) {
+      return ReplacedWhileCommitting(key);
     }
-    if (now->id != active.id) return ReplacedWhileCommitting(key);
-    return AsInternal(s);
+    return GoneOrInternal("snapshot", key, s);
   }
   Usage usage = *measured;
   IndexedSnapshot committed;
@@ -610,11 +614,7 @@ absl::StatusOr<Usage> Snapshotter::GetUsage(absl::string_view key) {
   ASSIGN_OR_RETURN(IndexedSnapshot s, index_.Get(key));
   if (s.info.kind != Kind::kActive) return s.usage;
   absl::StatusOr<Usage> usage = DiskUsage(dirs_.FsPath(s.id));
-  // Removed meanwhile: its directory went with it.
-  if (!usage.ok() && !index_.Get(key).ok()) {
-    return absl::NotFoundError(absl::StrCat("snapshot ", key, ": not found"));
-  }
-  if (!usage.ok()) return AsInternal(usage.status());
+  if (!usage.ok()) return GoneOrInternal("snapshot", key, usage.status());
   return usage;
 }
 

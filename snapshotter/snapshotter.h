@@ -162,6 +162,12 @@ class Snapshotter {
   // and `key`; copied into `copy` only when one is dropped.
   const Labels& CreationLabels(absl::string_view call, absl::string_view key,
                                const Labels& labels, Labels& copy) const;
+  // A file system failure `s` on the snapshot `key` (`what`: "snapshot" or
+  // "parent snapshot"): NotFound if it was removed meanwhile (its directory
+  // went with it), else INTERNAL, not the NotFound of an ENOENT (containerd
+  // reads that as "no such snapshot").
+  absl::Status GoneOrInternal(absl::string_view what, absl::string_view key,
+                              const absl::Status& s) const;
   // Mounts of a record, passed through the remote hooks (no I/O).
   absl::StatusOr<std::vector<Mount>> MountsOf(const Info& info,
                                               const SnapshotRecord& record,

@@ -11,6 +11,7 @@
 
 #include <filesystem>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -105,12 +106,7 @@ absl::Status PrepareSocketPath(const std::string& path) {
     return absl::InvalidArgumentError(
         absl::StrCat("socket address \"", path, "\" must be an absolute path"));
   }
-  if (absl::StrContains(path, '%')) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "socket address \"", path,
-        "\" must not contain \"%\" (gRPC would percent-decode it and listen "
-        "on another path)"));
-  }
+  if (absl::Status s = CheckNoPercent(path); !s.ok()) return s;
   if (path.size() >= sizeof(sockaddr_un{}.sun_path)) {
     return absl::InvalidArgumentError(
         absl::StrCat("socket address \"", path, "\" is ", path.size(),
@@ -153,6 +149,14 @@ absl::Status PrepareSocketPath(const std::string& path) {
         "cannot remove stale socket ", path, ": ", strerror(errno)));
   }
   return absl::OkStatus();
+}
+
+absl::Status CheckNoPercent(absl::string_view path) {
+  if (!absl::StrContains(path, '%')) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "socket path \"", absl::CEscape(path),
+      "\" must not contain \"%\" (gRPC would percent-decode it and listen "
+      "on another path)"));
 }
 
 absl::StatusOr<SocketFile> IdentifySocket(const std::string& path) {

@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace snapshotter {
 
@@ -23,6 +24,11 @@ namespace snapshotter {
 // for a relative or too long path, or one with "%" (gRPC percent-decodes
 // "unix:" addresses, so it would bind another path).
 absl::Status PrepareSocketPath(const std::string& path);
+
+// InvalidArgument if `path` holds "%": gRPC percent-decodes "unix:"
+// addresses, so it would listen on another path. Asked by the config's
+// check of `address` and by PrepareSocketPath.
+absl::Status CheckNoPercent(absl::string_view path);
 
 // The file a socket path names, recorded right after bind.
 struct SocketFile {

@@ -14,6 +14,7 @@
 #include "re2/re2.h"
 #include "snapshotter/config/config.h"
 #include "snapshotter/metrics/listen_address.h"
+#include "snapshotter/socket_path.h"
 
 namespace snapshotter {
 namespace config {
@@ -69,13 +70,7 @@ absl::Status CheckAddress(const std::string& address) {
   if (address == "/") {
     return absl::InvalidArgumentError("\"/\" is not a socket path");
   }
-  // gRPC percent-decodes "unix:" addresses: "%41" would listen on "A".
-  if (absl::StrContains(address, '%')) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "socket path ", Quoted(address),
-        " must not contain \"%\" (gRPC would percent-decode it and listen "
-        "on another path)"));
-  }
+  RETURN_IF_ERROR(CheckNoPercent(address));
   if (address.size() >= kMaxUnixSocketPathBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("socket path ", Quoted(address), " is ", address.size(),

@@ -109,8 +109,9 @@ LayerCacheSource::Snapshot LayerCacheSource::Get() {
   Stamp now = StampOf(path_);
   Stamp hashes_now = StampOf(hashes_path_);
   if (loaded_ && now == stamp_ && hashes_now == hashes_stamp_) return Current();
-  if (transients_.load() != transients_before && now == transient_stamp_ &&
-      hashes_now == transient_hashes_stamp_) {
+  bool seen_transient =
+      now == transient_stamp_ && hashes_now == transient_hashes_stamp_;
+  if (seen_transient && transients_.load() != transients_before) {
     return Current();  // tried while this call waited: the write goes on
   }
   Snapshot current = Current();
@@ -118,7 +119,7 @@ LayerCacheSource::Snapshot LayerCacheSource::Get() {
   if (!next.ok()) {
     // A write in progress: the versions are not recorded, so the next call
     // reads again.
-    if (!(now == transient_stamp_ && hashes_now == transient_hashes_stamp_)) {
+    if (!seen_transient) {
       LOG(WARNING) << "layer cache " << path_ << " not (re)loaded, keeping "
                    << "the " << current->size() << " entries known before "
                    << "and reading it again at the next use: " << next.status();
