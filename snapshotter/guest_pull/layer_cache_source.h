@@ -59,6 +59,9 @@ class LayerCacheSource {
 
   // How many times the files were (re)read (tests and figures).
   int64_t loads() const;
+  // How many reads found a write in progress (tests): callers that waited
+  // for a reload which found one return without reading again.
+  int64_t writes_in_progress_seen() const { return transients_.load(); }
 
   const std::string& path() const { return path_; }
 

@@ -200,6 +200,41 @@ TEST(LayerCacheSourceTest, WriterHoldingTheLockKeepsTheLastGoodCache) {
   unlink(path.c_str());
 }
 
+// Callers that queue behind a reload which finds the writer's lock held
+// do not each wait for that lock again: they get the last good cache at
+// once. A later call, with the writer still there, tries again.
+TEST(LayerCacheSourceTest, CallersWaitingForAReloadDoNotWaitForTheWriterAgain) {
+  std::string path = TempPath("backoff");
+  std::ofstream(path) << OneLayer();
+  LayerCacheSource source(path);
+  ASSERT_EQ(source.Get()->size(), 1u);
+  int writer = RewriteInPlace(path, TwoLayers(), /*keep_locked=*/true);
+  constexpr int kCallers = 8;
+  std::atomic<int> ready{0};
+  std::atomic<int> sizes{0};
+  std::vector<std::thread> callers;
+  for (int i = 0; i < kCallers; ++i) {
+    callers.emplace_back([&] {
+      ready++;
+      while (ready.load() < kCallers) std::this_thread::yield();
+      sizes += static_cast<int>(source.Get()->size());
+    });
+  }
+  for (std::thread& t : callers) t.join();
+  EXPECT_EQ(sizes.load(), kCallers);  // each got the last good cache
+  // One caller waited for the writer (kLayerCacheLockWait); the others
+  // started during that wait (a second one only if it started after it).
+  EXPECT_LE(source.writes_in_progress_seen(), 2);
+  int64_t seen = source.writes_in_progress_seen();
+  EXPECT_EQ(source.Get()->size(), 1u);
+  EXPECT_EQ(source.writes_in_progress_seen(), seen + 1);
+  close(writer);
+  EXPECT_EQ(source.Get()->size(), 2u);
+  EXPECT_EQ(source.writes_in_progress_seen(), seen + 1);
+  EXPECT_EQ(source.loads(), 2);
+  unlink(path.c_str());
+}
+
 // A file truncated in place (a writer between its truncation and its
 // write) is not taken for an empty cache; "[]" is, and so is a blank file
 // where the last version had no entries.
