@@ -228,7 +228,7 @@ main() {
     h_setup_here "start $name" start "$name"
   done
   if h_long; then
-    args+=(-rounds 5 -chains 8 -list 10000 -noisy-rounds 5 -data-layers 200)
+    args+=(-rounds 5 -chains 8 -list 10000 -data-layers 200)
     export PEERBENCH_KEEP=1
   fi
   log "running peerbench on: ${servers[*]}"
