@@ -59,8 +59,9 @@ class LayerCacheSource {
 
   // How many times the files were (re)read (tests and figures).
   int64_t loads() const;
-  // How many reads found a write in progress (tests): callers that waited
-  // for a reload which found one return without reading again.
+  // How many reloads found a write in progress in either file (tests). A
+  // caller that queued behind such a reload, the files unchanged since,
+  // returns the last good cache without reading.
   int64_t writes_in_progress_seen() const { return transients_.load(); }
 
   const std::string& path() const { return path_; }

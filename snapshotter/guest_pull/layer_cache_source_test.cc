@@ -222,10 +222,13 @@ TEST(LayerCacheSourceTest, CallersWaitingForAReloadDoNotWaitForTheWriterAgain) {
   }
   for (std::thread& t : callers) t.join();
   EXPECT_EQ(sizes.load(), kCallers);  // each got the last good cache
-  // One caller waited for the writer (kLayerCacheLockWait); the others
-  // started during that wait (a second one only if it started after it).
-  EXPECT_LE(source.writes_in_progress_seen(), 2);
+  // The first caller waited for the writer (kLayerCacheLockWait); those
+  // that started during that wait did not (without the back-off, all 8
+  // do). Only one delayed past that wait reads again: a loaded machine may
+  // delay one or two.
   int64_t seen = source.writes_in_progress_seen();
+  EXPECT_GE(seen, 1);
+  EXPECT_LE(seen, kCallers / 2);
   EXPECT_EQ(source.Get()->size(), 1u);
   EXPECT_EQ(source.writes_in_progress_seen(), seen + 1);
   close(writer);

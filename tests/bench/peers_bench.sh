@@ -15,13 +15,13 @@
 # chain whose layers are mounted and written between Prepare and Commit,
 # Stat p99, Usage of an active snapshot of 1000 files (computed), a 100 MiB
 # Commit under 8 goroutines of Stat calls, Remove of the chain.
-# Noisy neighbour (both modes): one chain of 10 CRI-labelled layer
-# Prepares/Commits per server on a clean (synced) filesystem and again right
-# after 800 MiB of another process's dirty, unsynced data was written to
-# the same filesystem; the slowdown (dirty / clean) per server.
+# Noisy neighbour (both modes, 5 rounds): one chain of 10 CRI-labelled
+# layer Prepares/Commits per server on a clean (synced) filesystem and
+# again right after 800 MiB of another process's dirty, unsynced data was
+# written to the same filesystem; the slowdown (dirty / clean) per server.
 #
-# Default mode: short (~2-3 min here once the peers are cached; the noisy
-# neighbour rows add ~20 s). Long mode (GUEST_PULL_TEST_MODE=long): more
+# Default mode: short (~3 min here once the peers are cached; the noisy
+# neighbour rows add about a minute). Long mode (GUEST_PULL_TEST_MODE=long): more
 # rounds, List of 10,000 snapshots, then every server restarted on its
 # root: time from its start to the first answered RPC (peerbench dials the
 # socket every 1 ms) + a full Walk, and its memory after that (RSS, PSS,
