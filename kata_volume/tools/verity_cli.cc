@@ -22,8 +22,7 @@ using ::guest_pull::verity::LayerVerity;
 constexpr char kUsage[] =
     "Usage: guest-pull-verity <command> [args]\n"
     "\n"
-    "Computes the dm-verity root hashes genpolicy/tardev expect for image "
-    "layers.\n"
+    "Computes the dm-verity root hashes genpolicy/tardev expect for image layers.\n"
     "\n"
     "Commands:\n"
     "  layer FILE\n"
@@ -32,25 +31,19 @@ constexpr char kUsage[] =
     "  cache OCI_LAYOUT_DIR [--image REF] [--output FILE] [--format F]\n"
     "      Writes a genpolicy layers-cache JSON for every layer of the image\n"
     "      (the only one in the layout, or the one whose\n"
-    "      org.opencontainers.image.ref.name is REF). --format tardev "
-    "(default):\n"
+    "      org.opencontainers.image.ref.name is REF). --format tardev (default):\n"
     "      entries {diff_id, verity_hash, passwd, group}, as the tarfs/tardev\n"
-    "      genpolicy reads them. --format genpolicy: entries {diff_id, "
-    "passwd,\n"
+    "      genpolicy reads them. --format genpolicy: entries {diff_id, passwd,\n"
     "      group}, as upstream genpolicy 3.20+ reads them, and the expected\n"
     "      hashes in FILE.verity.json ({diff_id, verity_hash}), where the\n"
-    "      daemon looks for them; needs --output. Without --output the JSON "
-    "goes\n"
+    "      daemon looks for them; needs --output. Without --output the JSON goes\n"
     "      to stdout; with it, an existing cache (and companion) is merged\n"
     "      (entries with the same diff_id replaced) and rewritten atomically.\n"
     "  index LAYER_FILE OUT_FILE\n"
-    "  index --in-place TAR_FILE\n"
     "      Writes the indexed layer (uncompressed tar followed by the tarfs\n"
-    "      index: the exact bytes the root hash covers) to OUT_FILE, or with\n"
-    "      --in-place appends the index to TAR_FILE itself (an uncompressed\n"
-    "      tar; no copy is made), and prints digest, diff_id, verity_hash,\n"
-    "      indexed_size and data_blocks (4096-byte blocks), e.g. for\n"
-    "      `veritysetup format --data-blocks`.\n"
+    "      index: the exact bytes the root hash covers) to OUT_FILE and prints\n"
+    "      digest, diff_id, verity_hash, indexed_size and data_blocks (4096-byte\n"
+    "      blocks), e.g. for `veritysetup format --data-blocks`.\n"
     "  decode OPTION_OR_BASE64\n"
     "      Decodes an io.katacontainers.volume mount option.\n"
     "\n"
@@ -86,22 +79,11 @@ int RunLayer(const std::vector<std::string>& args, std::ostream& out, std::ostre
 }
 
 int RunIndex(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  const bool in_place = !args.empty() && args[0] == "--in-place";
-  if (in_place) {
-    if (args.size() != 2 || absl::StartsWith(args[1], "-") || args[1].empty()) {
-      return UsageError(err, "index --in-place takes exactly TAR_FILE");
-    }
-  } else if (args.size() != 2 || absl::StartsWith(args[0], "-") ||
-             absl::StartsWith(args[1], "-")) {
-    return UsageError(
-        err,
-        "index takes exactly LAYER_FILE and OUT_FILE (or --in-place TAR_FILE)");
-  } else if (args[1].empty()) {
-    return UsageError(err, "OUT_FILE must not be empty");
+  if (args.size() != 2 || absl::StartsWith(args[0], "-") || absl::StartsWith(args[1], "-")) {
+    return UsageError(err, "index takes exactly LAYER_FILE and OUT_FILE");
   }
-  absl::StatusOr<LayerVerity> v =
-      in_place ? verity::AppendIndexInPlace(args[1])
-               : verity::WriteIndexedLayer(args[0], args[1]);
+  if (args[1].empty()) return UsageError(err, "OUT_FILE must not be empty");
+  absl::StatusOr<LayerVerity> v = verity::WriteIndexedLayer(args[0], args[1]);
   if (!v.ok()) return RuntimeError(err, v.status());
   out << "digest: " << v->digest << "\n"
       << "diff_id: " << v->diff_id << "\n"

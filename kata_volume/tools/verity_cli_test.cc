@@ -225,58 +225,6 @@ TEST(VerityCliTest, IndexWritesWhatTheRootHashCovers) {
   EXPECT_EQ(*vs, lk["verity_hash"]);
 }
 
-// --in-place appends the index to the tar itself: the file becomes the
-// same bytes as index's output, with the same figures; a gzip blob is
-// refused and left as it was.
-TEST(VerityCliTest, IndexInPlaceAppendsToTheTarItself) {
-  std::string layout = MakeLayout();
-  absl::StatusOr<std::string> blob = RunCommand(
-      absl::StrCat("jq -r '.layers[0].digest' ", layout,
-                   "/blobs/sha256/$(jq -r '.manifests[0].digest' ", layout,
-                   "/index.json | cut -d: -f2) | cut -d: -f2"));
-  ASSERT_TRUE(blob.ok());
-  std::string path =
-      absl::StrCat(layout, "/blobs/sha256/", blob->substr(0, 64));
-  std::string dir = MakeTempDir();
-  ASSERT_TRUE(
-      RunCommand(absl::StrCat("cp ", path, " ", dir, "/blob && (gzip -dc ",
-                              path, " > ", dir, "/layer.tar || cp ", path, " ",
-                              dir, "/layer.tar) && cp ", dir, "/layer.tar ",
-                              dir, "/inplace.tar"))
-          .ok());
-  Result copy =
-      RunTool(absl::StrCat("index ", dir, "/layer.tar ", dir, "/copy"));
-  ASSERT_EQ(copy.code, 0);
-  Result in_place =
-      RunTool(absl::StrCat("index --in-place ", dir, "/inplace.tar"));
-  ASSERT_EQ(in_place.code, 0);
-  EXPECT_EQ(ParseKeyValues(in_place.out), ParseKeyValues(copy.out));
-  EXPECT_TRUE(
-      RunCommand(absl::StrCat("cmp ", dir, "/copy ", dir, "/inplace.tar"))
-          .ok());
-
-  bool gzip =
-      RunCommand(absl::StrCat("gzip -t ", dir, "/blob 2>/dev/null")).ok();
-  if (gzip) {
-    Result refused =
-        RunTool(absl::StrCat("index --in-place ", dir, "/blob"), dir + "/err");
-    EXPECT_EQ(refused.code, 1);
-    absl::StatusOr<std::string> message =
-        RunCommand(absl::StrCat("cat ", dir, "/err"));
-    ASSERT_TRUE(message.ok());
-    EXPECT_NE(message->find("uncompressed tar"), std::string::npos) << *message;
-    EXPECT_TRUE(RunCommand(absl::StrCat("cmp ", path, " ", dir, "/blob")).ok());
-  }
-  EXPECT_EQ(RunTool("index --in-place").code, 2);
-  EXPECT_EQ(
-      RunTool(absl::StrCat("index --in-place ", dir, "/layer.tar ", dir, "/x"))
-          .code,
-      2);
-  EXPECT_EQ(RunTool("index --in-place /nonexistent/layer.tar").code, 1);
-  if (!gzip)
-    GTEST_SKIP() << "the test layer is not gzip: the refusal was not checked";
-}
-
 TEST(VerityCliTest, DecodeIsDispatched) {
   // Not a valid option: the decode command reports a usage/decode error.
   EXPECT_EQ(RunTool("decode not-base64!!").code, 2);

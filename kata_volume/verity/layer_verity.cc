@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -17,14 +16,14 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "base/errno_error.h"
-#include "base/status_macros.h"
 #include "kata_volume/verity/background_sink.h"
 #include "kata_volume/verity/byte_source.h"
 #include "kata_volume/verity/sha256.h"
 #include "kata_volume/verity/tar_reader.h"
 #include "kata_volume/verity/tarfs_index.h"
 #include "kata_volume/verity/verity_tree.h"
+#include "base/errno_error.h"
+#include "base/status_macros.h"
 
 namespace guest_pull::verity {
 
@@ -302,65 +301,6 @@ absl::StatusOr<LayerVerity> WriteIndexedLayer(const std::string& layer_path,
     return absl::InternalError(absl::StrCat("cannot close ", output_path, ": ", strerror(errno)));
   }
   if (!result.ok()) ::unlink(output_path.c_str());
-  return result;
-}
-
-absl::StatusOr<LayerVerity> AppendIndexInPlace(const std::string& layer_path) {
-  ASSIGN_OR_RETURN(BlobCompression compression,
-                   DetectBlobCompression(layer_path));
-  if (compression != BlobCompression::kNone) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(layer_path,
-                     ": only an uncompressed tar can be indexed in place (the "
-                     "indexed layer is the "
-                     "tar followed by its index); give an output file for a "
-                     "compressed layer"));
-  }
-  int fd = ::open(layer_path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return base::ErrnoError("cannot open", layer_path, errno);
-  struct stat st;
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return absl::InvalidArgumentError(absl::StrCat(
-        layer_path, ": only a regular file can be indexed in place"));
-  }
-  const uint64_t size = static_cast<uint64_t>(st.st_size);
-  uint64_t pos = 0;
-  // The tar's own bytes are the file's: only what follows them is written.
-  Sink append = [&](const char* d, size_t n) -> absl::Status {
-    uint64_t skip = pos < size ? std::min<uint64_t>(n, size - pos) : 0;
-    pos += skip;
-    d += skip;
-    n -= static_cast<size_t>(skip);
-    while (n > 0) {
-      ssize_t w = ::pwrite(fd, d, n, static_cast<off_t>(pos));
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0)
-        return base::ErrnoError("cannot append the index to", layer_path,
-                                errno);
-      d += w;
-      n -= static_cast<size_t>(w);
-      pos += static_cast<uint64_t>(w);
-    }
-    return absl::OkStatus();
-  };
-  absl::StatusOr<LayerVerity> result =
-      ProcessLayer(layer_path, LayerVerityOptions{}, append);
-  if (result.ok() && result->tar_size != size) {
-    result = WithPath(
-        layer_path,
-        absl::AbortedError("the file changed while it was being read"));
-  }
-  if (!result.ok() && pos > size) {
-    if (::ftruncate(fd, static_cast<off_t>(size)) != 0) {
-      result = absl::DataLossError(
-          absl::StrCat(result.status().message(), "; and cutting ", layer_path,
-                       " back to ", size, " bytes failed: ", strerror(errno)));
-    }
-  }
-  if (::close(fd) != 0 && result.ok()) {
-    return base::ErrnoError("cannot close", layer_path, errno);
-  }
   return result;
 }
 

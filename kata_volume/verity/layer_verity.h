@@ -43,13 +43,6 @@ absl::StatusOr<LayerVerity> ComputeLayerVerity(const std::string& path,
 absl::StatusOr<LayerVerity> WriteIndexedLayer(const std::string& layer_path,
                                               const std::string& output_path);
 
-// Makes the uncompressed tar at `layer_path` (a regular file) the indexed
-// layer itself by appending the tarfs index to it, as tardev does with the
-// tar it unpacks, instead of copying the tar; returns the same result as
-// ComputeLayerVerity. A gzip blob is refused (InvalidArgument) and nothing
-// is written; on any later error the file is cut back to its size.
-absl::StatusOr<LayerVerity> AppendIndexInPlace(const std::string& layer_path);
-
 }  // namespace guest_pull::verity
 
 #endif  // KATA_VOLUME_VERITY_LAYER_VERITY_H_

@@ -15,10 +15,6 @@
 #              read+write), veritysetup uses one: ours needs more CPU (the
 #              CPU table) and is faster in wall time only when a second
 #              core is free; on a saturated machine the CPU ratio rules.
-#   index --in-place  the same, with `guest-pull-verity index --in-place`
-#              on a copy of the tar (made untimed): the index appended to
-#              the tar itself, as tardev does, without writing a copy;
-#              veritysetup formats that file
 #   layer .tar `guest-pull-verity layer LAYER.tar` vs `sha256sum LAYER.tar`
 #              + `veritysetup format` on the indexed file
 #   layer .gz  `guest-pull-verity layer LAYER.tar.gz` vs `sha256sum` of the
@@ -160,18 +156,7 @@ verity_format() { # DATA HASHFILE -> prints root hash
 
 # --- the measured commands -------------------------------------------------
 
-# index_mode copy: `index TAR OUT`; in-place: `index --in-place` on a copy
-# of the tar made untimed (what tardev does with the tar it unpacked).
-index_mode=copy
-ours_index() {
-  rm -f "$work/idx"
-  if [[ "$index_mode" == in-place ]]; then
-    cp "$cur.tar" "$work/idx" || return 1
-    run_timed "$work/ours_index" "$tool" index --in-place "$work/idx"
-  else
-    run_timed "$work/ours_index" "$tool" index "$cur.tar" "$work/idx"
-  fi
-}
+ours_index() { rm -f "$work/idx"; run_timed "$work/ours_index" "$tool" index "$cur.tar" "$work/idx"; }
 ours_layer_tar() { run_timed "$work/ours_tar" "$tool" layer "$cur.tar"; }
 ours_layer_gz() { run_timed "$work/ours_gz" "$tool" layer "$cur.tar.gz"; }
 
@@ -222,37 +207,28 @@ index_vs_format() {
   eval "rss_index_$mb=$rss"
 }
 
-# index_row LABEL: index_vs_format in the current index_mode, its row (and
-# CPU row) when the root hashes agree; false when a command failed.
-index_row() {
-  local ours_hash peer_hash
-  if ! index_vs_format; then
-    fail_row "$1" "$index_error"
-    return 1
-  fi
-  ours_hash="$(field verity_hash "$work/ours_index.out")"
-  peer_hash="$(tail -n 1 "$work/peer_format.out")"
-  if [[ -n "$ours_hash" && "$ours_hash" == "$peer_hash" ]]; then
-    row "$1" "$ours_s" "$peer_s" "$mb"
-    [[ -z "$ours_cpu" || -z "$peer_cpu" ]] || cpu_rows+=("$(printf '%-50s %8ss %8ss %6s' \
-      "$1" "$ours_cpu" "$peer_cpu" "$(ratio "$ours_cpu" "$peer_cpu")")")
-  else
-    fail_row "$1" "root hash $ours_hash != veritysetup $peer_hash"
-  fi
-}
-
 # throughput MiB: the three comparisons on l<MiB>; sets rss_<name>_<MiB>.
 throughput() {
   local mb="$1" ours_hash peer_hash
   cur="$work/l$mb"
   export cur work
   warm "$cur.tar" "$cur.tar.gz"
-  # index in place, then index to a new file (which builds $cur.idx for
-  # the peers), each vs veritysetup format on the file it made, interleaved.
-  index_mode=in-place
-  index_row "index --in-place ${mb}MiB tar vs veritysetup format" || return 0
-  index_mode=copy
-  index_row "index ${mb}MiB tar vs veritysetup format" || return 0
+  # index (builds $cur.idx for the peers) vs veritysetup format on it,
+  # interleaved.
+  if index_vs_format; then
+    ours_hash="$(field verity_hash "$work/ours_index.out")"
+    peer_hash="$(tail -n 1 "$work/peer_format.out")"
+    if [[ -n "$ours_hash" && "$ours_hash" == "$peer_hash" ]]; then
+      row "index ${mb}MiB tar vs veritysetup format" "$ours_s" "$peer_s" "$mb"
+      [[ -z "$ours_cpu" || -z "$peer_cpu" ]] || cpu_rows+=("$(printf '%-50s %8ss %8ss %6s' \
+        "index ${mb}MiB tar vs veritysetup format" "$ours_cpu" "$peer_cpu" "$(ratio "$ours_cpu" "$peer_cpu")")")
+    else
+      fail_row "index ${mb}MiB tar" "root hash $ours_hash != veritysetup $peer_hash"
+    fi
+  else
+    fail_row "index ${mb}MiB tar" "$index_error"
+    return 0
+  fi
   # layer .tar vs sha256sum + veritysetup.
   if best_of ours_layer_tar && { local ours_s="$best"; eval "rss_tar_$mb=$best_rss"; best_of peer_tar; }; then
     ours_hash="$(field verity_hash "$work/ours_tar.out")"
