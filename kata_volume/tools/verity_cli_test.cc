@@ -215,6 +215,16 @@ TEST(VerityCliTest, IndexWritesWhatTheRootHashCovers) {
   EXPECT_EQ(std::stoull(ik["data_blocks"]) * 4096, std::stoull(ik["indexed_size"]));
   EXPECT_EQ(RunTool("index " + path).code, 2);
   EXPECT_EQ(RunTool("index /nonexistent/layer " + dir + "/x").code, 1);
+  // The layer as its own output (directly or through a link) is refused and
+  // left as it was, not emptied by the output's truncation.
+  ASSERT_TRUE(RunCommand(absl::StrCat("cp ", path, " ", dir,
+                                      "/self && ln -s self ", dir, "/link"))
+                  .ok());
+  EXPECT_EQ(RunTool(absl::StrCat("index ", dir, "/self ", dir, "/self")).code,
+            1);
+  EXPECT_EQ(RunTool(absl::StrCat("index ", dir, "/self ", dir, "/link")).code,
+            1);
+  EXPECT_TRUE(RunCommand(absl::StrCat("cmp ", path, " ", dir, "/self")).ok());
 
   // veritysetup over the written file gives the same root hash.
   if (verity::testing::VeritysetupPath().empty()) {

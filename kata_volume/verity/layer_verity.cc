@@ -280,6 +280,16 @@ absl::StatusOr<LayerVerity> ComputeLayerVerity(const std::string& path,
 
 absl::StatusOr<LayerVerity> WriteIndexedLayer(const std::string& layer_path,
                                               const std::string& output_path) {
+  // Opening the output with O_TRUNC would empty the layer if both name one
+  // file (then indexed as an empty tar): refused, nothing is written.
+  struct stat in, out;
+  if (::stat(layer_path.c_str(), &in) == 0 &&
+      ::stat(output_path.c_str(), &out) == 0 && in.st_dev == out.st_dev &&
+      in.st_ino == out.st_ino) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        output_path,
+        " is the layer file itself: write the indexed layer to another file"));
+  }
   int fd = ::open(output_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
     return absl::InternalError(absl::StrCat("cannot create ", output_path, ": ", strerror(errno)));
@@ -298,8 +308,10 @@ absl::StatusOr<LayerVerity> WriteIndexedLayer(const std::string& layer_path,
   };
   absl::StatusOr<LayerVerity> result = ProcessLayer(layer_path, LayerVerityOptions{}, write_sink);
   if (::close(fd) != 0 && result.ok()) {
-    return absl::InternalError(absl::StrCat("cannot close ", output_path, ": ", strerror(errno)));
+    result = absl::InternalError(
+        absl::StrCat("cannot close ", output_path, ": ", strerror(errno)));
   }
+  // Nothing partial is left behind (a failed close may have lost writes).
   if (!result.ok()) ::unlink(output_path.c_str());
   return result;
 }
