@@ -21,11 +21,11 @@
 # written to the same filesystem; the slowdown (dirty / clean) per server.
 #
 # Default mode: short (~3 min here once the peers are cached; the noisy
-# neighbour rows add about a minute). Long mode (GUEST_PULL_TEST_MODE=long): more
-# rounds, List of 10,000 snapshots, then every server restarted on its
-# root: time from its start to the first answered RPC (peerbench dials the
-# socket every 1 ms) + a full Walk, and its memory after that (RSS, PSS,
-# anonymous); then the same for a second root per server filled with
+# neighbour rows add about a minute). Long mode
+# (GUEST_PULL_TEST_MODE=long): more rounds, List of 10,000 snapshots, then
+# every server restarted on its root: time from its start to the first
+# answered RPC (peerbench dials the socket every 1 ms) + a full Walk, and
+# its memory after that (RSS, PSS, anonymous); then the same for a second root per server filled with
 # 10,000 CRI-labelled snapshots (the guest-pull path for ours and nydus).
 # Usage: tests/bench/peers_bench.sh [peerbench flags...]
 # Environment: GUEST_PULL_DAEMON (prebuilt daemon), GP_PEERS_CACHE,
