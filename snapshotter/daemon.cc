@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <memory>
 #include <thread>
 
@@ -164,6 +165,14 @@ absl::Status RunDaemon(const config::Config& cfg) {
   Snapshotter::Options options;
   options.root = cfg.root;
   options.remote = guest_pull_layers.get();
+  options.on_store_in_doubt = [](const absl::Status& s) {
+    LOG(ERROR) << s.message() << ": exiting (status " << kExitStoreInDoubt
+               << ") without changing anything more; the restart recovers "
+                  "the commit or its absence from the WAL. A failing fsync "
+                  "usually means a failing disk";
+    google::FlushLogFiles(google::GLOG_INFO);
+    std::_Exit(kExitStoreInDoubt);
+  };
   ASSIGN_OR_RETURN(snapshotter, Snapshotter::Open(options));
   open_snapshotter.store(snapshotter.get());
 

@@ -10,6 +10,12 @@
 
 namespace snapshotter {
 
+// The exit status when a metadata commit's outcome is unknown (its WAL
+// fsync failed, MetaStore::SetOnCommitInDoubt): the daemon stops at once,
+// as a crash would, and systemd's Restart= starts it again; the start
+// settles the commit from the WAL (EX_TEMPFAIL).
+inline constexpr int kExitStoreInDoubt = 75;
+
 // Runs until a termination signal; returns the error that kept it from
 // starting or serving.
 absl::Status RunDaemon(const config::Config& cfg);

@@ -286,10 +286,17 @@ void MetaStore::SetBeforeClose(std::function<bool()> fn) {
   before_close_ = std::move(fn);
 }
 
+void MetaStore::SetOnCommitInDoubt(
+    std::function<void(const absl::Status&)> fn) {
+  absl::MutexLock lock(&mu_);
+  on_in_doubt_ = std::move(fn);
+}
+
 MetaStore::~MetaStore() {
   {
     absl::MutexLock lock(&mu_);
-    bool checkpoint = opened_ && (!before_close_ || before_close_());
+    bool checkpoint =
+        opened_ && !in_doubt_ && (!before_close_ || before_close_());
     if (checkpoint) {
       sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, nullptr);
     }
@@ -353,10 +360,31 @@ absl::Status MetaStore::Update(
     const std::function<void()>& on_rollback,
     const std::function<void()>& on_commit) {
   absl::MutexLock lock(&mu_);
+  if (in_doubt_) {
+    return absl::UnavailableError(
+        "metadata database: an earlier commit's outcome is unknown (its WAL "
+        "fsync failed); no change is made until a restart reads the WAL");
+  }
   Transaction tx(db_, cache_.get());
   RETURN_IF_ERROR(tx.Exec("BEGIN IMMEDIATE"));
   absl::Status s = fn(tx);
-  if (s.ok()) s = tx.Exec("COMMIT");
+  if (s.ok()) {
+    s = tx.Exec("COMMIT");
+    // The WAL's frames were written, only their fsync failed: SQLite
+    // reports the commit failed, yet replays it at the next open if the
+    // frames reached the disk. Undoing the filesystem work now could leave
+    // a replayed record without its directory, and a later commit would
+    // hand out its ids again: nothing more is changed, as if the daemon
+    // had been killed at this instant.
+    if (!s.ok() && sqlite3_extended_errcode(db_) == SQLITE_IOERR_FSYNC) {
+      in_doubt_ = true;
+      s = absl::UnavailableError(absl::StrCat(
+          "metadata database: the commit's outcome is unknown (", s.message(),
+          "); the next start recovers it from the WAL"));
+      if (on_in_doubt_) on_in_doubt_(s);
+      return s;
+    }
+  }
   if (!s.ok()) {
     // After a failed COMMIT SQLite may have rolled back already; a second
     // ROLLBACK then fails harmlessly.

@@ -135,6 +135,10 @@ class MetaStore {
   // runs whenever the transaction did not commit (fn failed or COMMIT
   // failed), still under the store's lock: undo filesystem work there, since
   // ids of a rolled-back transaction are handed out again at once.
+  // A COMMIT whose WAL fsync failed is in doubt (the next open may replay
+  // it): neither callback runs, the store refuses every later Update
+  // (Unavailable) and is not checkpointed at close, and the handler of
+  // SetOnCommitInDoubt runs, under the store's lock.
   // `on_commit`, if given, runs after a durable COMMIT, still under the
   // store's lock, so that what it records (the in-memory index) follows the
   // database in commit order; it must do no I/O.
@@ -155,6 +159,10 @@ class MetaStore {
   // failed never does.
   void SetBeforeClose(std::function<bool()> fn);
 
+  // `fn` runs when a commit turns out in doubt (Update), with its error;
+  // the daemon exits there, so that the restart settles it.
+  void SetOnCommitInDoubt(std::function<void(const absl::Status&)> fn);
+
  private:
   explicit MetaStore(sqlite3* db)
       : db_(db), cache_(std::make_unique<StatementCache>(db)) {}
@@ -172,6 +180,8 @@ class MetaStore {
   std::unique_ptr<StatementCache> reader_cache_ ABSL_GUARDED_BY(read_mu_);
   std::function<bool()> before_close_ ABSL_GUARDED_BY(mu_);
   bool opened_ ABSL_GUARDED_BY(mu_) = false;  // read-write, Open succeeded
+  bool in_doubt_ ABSL_GUARDED_BY(mu_) = false;  // a COMMIT's fsync failed
+  std::function<void(const absl::Status&)> on_in_doubt_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace snapshotter

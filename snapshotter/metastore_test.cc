@@ -8,8 +8,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "gmock/gmock.h"
+#include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace snapshotter {
@@ -121,6 +122,133 @@ TEST(MetaStoreTest, OnRollbackRunsOnlyWhenNothingCommitted) {
                        count)
                    .ok());
   EXPECT_EQ(rollbacks, 1);
+}
+
+// The default VFS while it lives: SQLite's own, except that xSync of the
+// files opened with `open_flag` (SQLITE_OPEN_MAIN_DB, SQLITE_OPEN_WAL)
+// fails while armed. In WAL mode a commit syncs only the WAL, a checkpoint
+// the main file too.
+class FailingSyncVfs {
+ public:
+  explicit FailingSyncVfs(int open_flag) : open_flag_(open_flag) {
+    real_ = sqlite3_vfs_find(nullptr);
+    vfs_ = *real_;
+    vfs_.zName = "failing-sync";
+    vfs_.pAppData = this;
+    vfs_.xOpen = &Open;
+    instance_ = this;
+    sqlite3_vfs_register(&vfs_, /*makeDflt=*/1);
+  }
+  ~FailingSyncVfs() {
+    sqlite3_vfs_unregister(&vfs_);
+    sqlite3_vfs_register(real_, /*makeDflt=*/1);
+    instance_ = nullptr;
+  }
+  void Arm(bool armed) { armed_ = armed; }
+  int failed() const { return failed_; }
+
+ private:
+  static int Open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* file,
+                  int flags, int* out_flags) {
+    auto* self = static_cast<FailingSyncVfs*>(vfs->pAppData);
+    int rc = self->real_->xOpen(self->real_, name, file, flags, out_flags);
+    if (rc != SQLITE_OK || (flags & self->open_flag_) == 0 ||
+        file->pMethods == nullptr) {
+      return rc;
+    }
+    // The file stays SQLite's own; only its method table is swapped.
+    self->real_methods_ = file->pMethods;
+    self->methods_ = *file->pMethods;
+    self->methods_.xSync = &Sync;
+    file->pMethods = &self->methods_;
+    return rc;
+  }
+  static int Sync(sqlite3_file* file, int flags) {
+    FailingSyncVfs* self = instance_;
+    if (self->armed_) {
+      ++self->failed_;
+      return SQLITE_IOERR_FSYNC;
+    }
+    return self->real_methods_->xSync(file, flags);
+  }
+
+  static FailingSyncVfs* instance_;
+  const int open_flag_;
+  sqlite3_vfs* real_;
+  sqlite3_vfs vfs_;
+  const sqlite3_io_methods* real_methods_ = nullptr;
+  sqlite3_io_methods methods_;
+  bool armed_ = false;
+  int failed_ = 0;
+};
+FailingSyncVfs* FailingSyncVfs::instance_ = nullptr;
+
+TEST(MetaStoreTest, FailedCheckpointDoesNotFailTheDurableCommit) {
+  std::string path = TempDbPath("checkpoint");
+  unlink(path.c_str());
+  FailingSyncVfs vfs(SQLITE_OPEN_MAIN_DB);
+  auto store = MetaStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  vfs.Arm(true);
+  // More WAL frames than the checkpoint interval (rows of about a page
+  // each): the commit runs SQLite's automatic checkpoint, which syncs the
+  // main file and fails.
+  int rollbacks = 0, commits = 0;
+  absl::Status s = (*store)->Update(
+      [](Transaction& tx) -> absl::Status {
+        for (int i = 0; i < 1200; ++i) {
+          RETURN_IF_ERROR(
+              InsertKey(tx, absl::StrCat(i, std::string(3000, 'k'))));
+        }
+        return absl::OkStatus();
+      },
+      [&] { ++rollbacks; }, [&] { ++commits; });
+  vfs.Arm(false);
+  EXPECT_GT(vfs.failed(), 0) << "no checkpoint synced the database";
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_EQ(rollbacks, 0);
+  EXPECT_EQ(commits, 1);
+  EXPECT_EQ(CountSnapshots(**store), 1200);
+}
+
+TEST(MetaStoreTest, CommitWhoseWalFsyncFailsIsInDoubtAndChangesNothingMore) {
+  std::string path = TempDbPath("indoubt");
+  unlink(path.c_str());
+  unlink((path + "-wal").c_str());
+  FailingSyncVfs vfs(SQLITE_OPEN_WAL);
+  auto store = MetaStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)
+                  ->Update([](Transaction& tx) { return InsertKey(tx, "a"); })
+                  .ok());
+  std::vector<std::string> handled;
+  (*store)->SetOnCommitInDoubt(
+      [&](const absl::Status& s) { handled.push_back(s.ToString()); });
+  int rollbacks = 0, commits = 0;
+  vfs.Arm(true);
+  absl::Status s =
+      (*store)->Update([](Transaction& tx) { return InsertKey(tx, "b"); },
+                       [&] { ++rollbacks; }, [&] { ++commits; });
+  vfs.Arm(false);
+  ASSERT_EQ(vfs.failed(), 1);
+  EXPECT_TRUE(absl::IsUnavailable(s)) << s;
+  EXPECT_THAT(s.message(), testing::HasSubstr("outcome is unknown"));
+  // The filesystem work of an in-doubt commit is not undone, nor recorded.
+  EXPECT_EQ(rollbacks, 0);
+  EXPECT_EQ(commits, 0);
+  EXPECT_THAT(handled, testing::ElementsAre(s.ToString()));
+  // Nothing more is written: not even a commit that would succeed.
+  absl::Status later = (*store)->Update(
+      [](Transaction& tx) { return InsertKey(tx, "c"); }, [&] { ++rollbacks; });
+  EXPECT_TRUE(absl::IsUnavailable(later)) << later;
+  EXPECT_EQ(rollbacks, 0);
+  EXPECT_EQ(handled.size(), 1u);
+  // The frames reached the file (only their sync failed): the next open
+  // replays the commit. Had they not, it would be absent; never half there.
+  store->reset();
+  auto reopened = MetaStore::Open(path, MetaStore::Mode::kExisting);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ(CountSnapshots(**reopened), 2);
 }
 
 TEST(MetaStoreTest, OtherConstraintsAreNotAlreadyExists) {

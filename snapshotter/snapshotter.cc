@@ -118,6 +118,9 @@ absl::StatusOr<std::unique_ptr<Snapshotter>> Snapshotter::Open(
   }
   std::unique_ptr<Snapshotter> sn(
       new Snapshotter(std::move(options), std::move(opened->store), lock_fd));
+  if (sn->options_.on_store_in_doubt) {
+    sn->store_->SetOnCommitInDoubt(sn->options_.on_store_in_doubt);
+  }
   RETURN_IF_ERROR(sn->SweepLeftovers(*opened));
   // Kept when it holds the records OpenStore read and nothing was migrated.
   bool kept = preload_status.ok() && !opened->migrated_from_v1 &&

@@ -6,7 +6,9 @@
 # and a CRI-labelled guest-pull Prepare, until the RPC makes no more calls
 # of that kind (tests/crash/workload/fault.go). Each RPC must fail with the
 # right gRPC code (ENOSPC: ResourceExhausted naming the path; EIO: not
-# Unknown), the daemon keeps serving, and after a restart without the fault
+# Unknown), the daemon keeps serving (but for a failed fsync of the WAL at
+# a commit, whose outcome is unknown: the daemon must exit at once with
+# status 75), and after a restart without the fault
 # nothing acknowledged is lost, the failed mutation happened entirely or not
 # at all, and records and directories agree after Cleanup (the crash
 # suite's checks, tests/crash/workload/verify.go). Then a real full

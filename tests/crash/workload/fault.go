@@ -10,7 +10,10 @@ package main
 // the previous one. The RPC must fail with the right gRPC code (ENOSPC:
 // ResourceExhausted naming the path; EIO: a definite error, not Unknown),
 // the daemon keeps serving, and the failed mutation is resolved after the
-// restart as done or not done, atomically.
+// restart as done or not done, atomically. A failed fsync of the WAL
+// leaves the commit in doubt: the daemon must then exit at once with status
+// 75 (no answer, nothing more changed) instead of serving on; the next
+// case's start settles it the same way.
 //
 // -mode fullfs instead runs on a root on a small tmpfs that faults.sh
 // mounted: fill it, and every mutation answers OK or ResourceExhausted with
@@ -18,8 +21,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -40,7 +45,12 @@ var faultChecks = append([]string{
 	"EIO is a definite error (not Unknown)",
 	"an RPC without a fault succeeds",
 	"daemon serves after a fault",
+	"a commit in doubt stops the daemon (status 75)",
 }, verifyChecks...)
+
+// exitInDoubt is the daemon's exit status when a commit's WAL fsync failed
+// (snapshotter/daemon.h kExitStoreInDoubt).
+const exitInDoubt = 75
 
 type faultDriver struct {
 	*driver
@@ -48,6 +58,7 @@ type faultDriver struct {
 	arm, log string
 	injected int
 	cases    int
+	inDoubt  int      // cases whose fault was the WAL fsync of the commit
 	known    []string // faults a dependency swallows (reported as skips)
 }
 
@@ -206,9 +217,11 @@ func (d *faultDriver) oneCase(rpc, kind string, n int) (bool, error) {
 	hit := d.injections() > before
 	code := status.Code(rpcErr)
 	name := fmt.Sprintf("%s/%s#%d", rpc, kind, n)
+	inDoubt := false
 	if hit {
 		d.injected++
 		fault := lastLine(d.log)
+		inDoubt = kind == "sync" && strings.Contains(fault, "metadata.db-wal)")
 		switch {
 		case code == wantOK && kind == "sync" && strings.Contains(fault, "fdatasync("+d.root+")"):
 			// SQLite syncs the directory of a WAL it creates and ignores a
@@ -233,6 +246,11 @@ func (d *faultDriver) oneCase(rpc, kind string, n int) (bool, error) {
 			return hit, err
 		}
 	}
+	if inDoubt && code != wantOK {
+		d.inDoubt++
+		d.expectExitInDoubt(name)
+		return hit, nil
+	}
 	if _, err := raw.List(ctx, &snapshotsapi.ListSnapshotsRequest{Snapshotter: gpSnapshotter}); err != nil {
 		d.findings.add("daemon serves after a fault", "%s: List: %v", name, err)
 	}
@@ -240,6 +258,22 @@ func (d *faultDriver) oneCase(rpc, kind string, n int) (bool, error) {
 		d.findings.add("daemon serves after a fault", "%s: SIGTERM: %v", name, err)
 	}
 	return hit, nil
+}
+
+// expectExitInDoubt: the daemon exits by itself, with exitInDoubt, within
+// 10 s of the RPC's failure.
+func (d *faultDriver) expectExitInDoubt(name string) {
+	const check = "a commit in doubt stops the daemon (status 75)"
+	select {
+	case err := <-d.waitCh:
+		d.cmd, d.waitCh = nil, nil
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != exitInDoubt {
+			d.findings.add(check, "%s: the daemon exited with %v", name, err)
+		}
+	case <-time.After(10 * time.Second):
+		d.findings.add(check, "%s: still running 10 s after its WAL fsync failed", name)
+	}
 }
 
 func lastLine(path string) string {
@@ -266,6 +300,9 @@ func runFaults(d *faultDriver, rpcs, kinds []string, maxN int) error {
 			}
 		}
 	}
+	if d.inDoubt == 0 {
+		d.findings.add("a commit in doubt stops the daemon (status 75)", "no case failed the WAL fsync of a commit")
+	}
 	return d.restartAndVerify()
 }
 
@@ -283,7 +320,8 @@ func faultMain(d *driver, shim string, mode string, maxN int) {
 	if mode == "fullfs" {
 		names = nil
 		for _, n := range faultChecks {
-			if !strings.Contains(n, "injected") && !strings.Contains(n, "EIO") && !strings.Contains(n, "without a fault") {
+			if !strings.Contains(n, "injected") && !strings.Contains(n, "EIO") && !strings.Contains(n, "without a fault") &&
+				!strings.Contains(n, "in doubt") {
 				names = append(names, n)
 			}
 		}
@@ -295,6 +333,7 @@ func faultMain(d *driver, shim string, mode string, maxN int) {
 	if mode == "faults" {
 		fmt.Printf("FIGURE fault cases: %d\n", fd.cases)
 		fmt.Printf("FIGURE faults injected: %d\n", fd.injected)
+		fmt.Printf("FIGURE commits in doubt (their WAL fsync failed): %d\n", fd.inDoubt)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "workload: %v\n", err)
