@@ -9,7 +9,8 @@
 // recovery accepts after a crash (store_recovery.h). Every caller returns
 // only after its batch's durable commit; if the flush or the COMMIT fails,
 // every member of the batch fails with that error and nothing of the batch
-// is kept.
+// is kept, unless the COMMIT is in doubt (MetaStore::Update): then no
+// member's on_rollback runs, and the store takes no more changes.
 #ifndef SNAPSHOTTER_GROUP_COMMIT_H_
 #define SNAPSHOTTER_GROUP_COMMIT_H_
 
@@ -32,8 +33,8 @@ struct Mutation {
   // that on_rollback undoes.
   std::function<absl::Status(Transaction&)> apply;
   // Runs whenever the mutation did not commit, under the store's lock
-  // (ids of a rolled-back mutation are handed out again at once). May be
-  // empty.
+  // (ids of a rolled-back mutation are handed out again at once), but not
+  // for a COMMIT in doubt. May be empty.
   std::function<void()> on_rollback;
   // Runs after the durable COMMIT, under the store's lock, in batch order;
   // no I/O. May be empty.

@@ -10,6 +10,7 @@
 #include "glog/logging.h"
 #include "snapshotter/config/config.h"
 #include "snapshotter/daemon.h"
+#include "snapshotter/metastore.h"
 #include "snapshotter/snapshot_dirs.h"
 #include "snapshotter/store_recovery.h"
 #include "snapshotter/version.h"
@@ -98,6 +99,10 @@ int main(int argc, char** argv) {
   if (snapshotter::IsRefusal(s)) {
     LOG(ERROR) << s.message();
     return snapshotter::kExitRefused;
+  }
+  if (snapshotter::IsCommitInDoubt(s)) {  // while starting (else _Exit)
+    LOG(ERROR) << s.message();
+    return snapshotter::kExitStoreInDoubt;
   }
   if (!s.ok()) {
     LOG(ERROR) << "fatal: " << s.message();

@@ -5,12 +5,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "snapshotter/wal_preallocation.h"
 
 namespace snapshotter {
 namespace {
+
+// Marks the error of a commit in doubt (IsCommitInDoubt).
+constexpr absl::string_view kInDoubtPayload =
+    "type.googleapis.com/guestpull.CommitInDoubt";
 
 // A full disk (SQLITE_FULL) is ResourceExhausted and names the database
 // file, so the operator sees which filesystem filled up.
@@ -255,6 +260,7 @@ absl::StatusOr<std::unique_ptr<MetaStore>> MetaStore::Open(
   // means lost writes).
   sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
   absl::Status s = store->Migrate();
+  if (s.ok()) s = store->FoldWal();
   if (s.ok()) s = PreallocateWal(path, kWalBytes);
   if (!s.ok()) {
     return absl::Status(s.code(), absl::StrCat(path, ": ", s.message()));
@@ -355,32 +361,55 @@ absl::Status MetaStore::Migrate() {
   return tx.Exec("COMMIT");
 }
 
+absl::Status MetaStore::FoldWal() {
+  absl::MutexLock lock(&mu_);
+  int frames = -1, folded = -1;
+  int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_FULL,
+                                     &frames, &folded);
+  if (rc != SQLITE_OK || folded < frames) {
+    return absl::InternalError(absl::StrCat(
+        "metadata database: cannot fold the WAL into the database (", folded,
+        " of ", frames, " frames): ", sqlite3_errmsg(db_)));
+  }
+  return absl::OkStatus();
+}
+
+bool IsCommitInDoubt(const absl::Status& status) {
+  return status.GetPayload(kInDoubtPayload).has_value();
+}
+
 absl::Status MetaStore::Update(
     const std::function<absl::Status(Transaction&)>& fn,
     const std::function<void()>& on_rollback,
     const std::function<void()>& on_commit) {
   absl::MutexLock lock(&mu_);
   if (in_doubt_) {
-    return absl::UnavailableError(
-        "metadata database: an earlier commit's outcome is unknown (its WAL "
-        "fsync failed); no change is made until a restart reads the WAL");
+    absl::Status s = absl::UnavailableError(
+        "metadata database: an earlier commit's outcome is unknown (an I/O "
+        "error); no change is made until a restart reads the WAL");
+    s.SetPayload(kInDoubtPayload, absl::Cord());
+    return s;
   }
   Transaction tx(db_, cache_.get());
   RETURN_IF_ERROR(tx.Exec("BEGIN IMMEDIATE"));
   absl::Status s = fn(tx);
   if (s.ok()) {
     s = tx.Exec("COMMIT");
-    // The WAL's frames were written, only their fsync failed: SQLite
-    // reports the commit failed, yet replays it at the next open if the
-    // frames reached the disk. Undoing the filesystem work now could leave
-    // a replayed record without its directory, and a later commit would
-    // hand out its ids again: nothing more is changed, as if the daemon
-    // had been killed at this instant.
-    if (!s.ok() && sqlite3_extended_errcode(db_) == SQLITE_IOERR_FSYNC) {
+    // An I/O error (e.g. the WAL's fsync; or, its frames synced, mapping
+    // them into the -shm) may leave the frames of a commit SQLite reports
+    // failed in the WAL, replayed at the next open. Undoing the filesystem
+    // work now could leave a replayed record without its directory, and a
+    // later commit would hand out its ids again: nothing more is changed,
+    // as if the daemon had been killed at this instant. A full disk is not
+    // in doubt: a frame that could not be written ends the commit before
+    // its last frame. (Nothing calls SQLite between the COMMIT and here.)
+    int code = sqlite3_extended_errcode(db_) & 0xff;
+    if (!s.ok() && (code == SQLITE_IOERR || code == SQLITE_NOMEM)) {
       in_doubt_ = true;
       s = absl::UnavailableError(absl::StrCat(
           "metadata database: the commit's outcome is unknown (", s.message(),
           "); the next start recovers it from the WAL"));
+      s.SetPayload(kInDoubtPayload, absl::Cord());
       if (on_in_doubt_) on_in_doubt_(s);
       return s;
     }

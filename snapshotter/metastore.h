@@ -103,6 +103,10 @@ class Transaction {
   StatementCache* cache_;
 };
 
+// True for the error of a commit in doubt, and of every Update after it
+// (MetaStore::Update).
+bool IsCommitInDoubt(const absl::Status& status);
+
 // PRAGMA user_version: the schema version (0 for an empty database).
 absl::StatusOr<int64_t> ReadSchemaVersion(Transaction& tx);
 
@@ -135,10 +139,12 @@ class MetaStore {
   // runs whenever the transaction did not commit (fn failed or COMMIT
   // failed), still under the store's lock: undo filesystem work there, since
   // ids of a rolled-back transaction are handed out again at once.
-  // A COMMIT whose WAL fsync failed is in doubt (the next open may replay
-  // it): neither callback runs, the store refuses every later Update
-  // (Unavailable) and is not checkpointed at close, and the handler of
-  // SetOnCommitInDoubt runs, under the store's lock.
+  // A COMMIT that failed with an I/O error (e.g. the WAL's fsync) is in
+  // doubt, since the next open may replay it: neither callback runs, the
+  // store refuses every later Update (Unavailable), its close neither
+  // checkpoints nor runs the SetBeforeClose function, and the handler of
+  // SetOnCommitInDoubt runs, under the store's lock. Its error and the
+  // later ones are IsCommitInDoubt.
   // `on_commit`, if given, runs after a durable COMMIT, still under the
   // store's lock, so that what it records (the in-memory index) follows the
   // database in commit order; it must do no I/O.
@@ -156,7 +162,7 @@ class MetaStore {
   // connections close, e.g. to remove the marker of an open store
   // (store_recovery.h). The last close then folds the -wal into the
   // database and deletes it only if `fn` returned true; a store whose Open
-  // failed never does.
+  // failed, or with a commit in doubt, never does (nor runs `fn`).
   void SetBeforeClose(std::function<bool()> fn);
 
   // `fn` runs when a commit turns out in doubt (Update), with its error;
@@ -167,6 +173,12 @@ class MetaStore {
   explicit MetaStore(sqlite3* db)
       : db_(db), cache_(std::make_unique<StatementCache>(db)) {}
   absl::Status Migrate();
+  // Checkpoints the whole WAL into the database file, fsynced. Run at
+  // every read-write open: a start after a commit in doubt may have read
+  // that commit's frames back from the page cache although they never
+  // reached the disk (a failed fsync leaves them cached and clean); folded
+  // and fsynced here, they are on disk before anything is served.
+  absl::Status FoldWal();
   // Runs `fn` in a read transaction on `db` (the caller holds its lock).
   static absl::Status ReadIn(
       sqlite3* db, StatementCache* cache,

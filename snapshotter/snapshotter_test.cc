@@ -19,6 +19,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "snapshotter/failing_sync_vfs.h"
 #include "snapshotter/filters.h"
 #include "snapshotter/metastore.h"
 #include "snapshotter/snapshot_index.h"
@@ -678,6 +679,58 @@ TEST_F(SnapshotterTest, LostRemoteLayerHoldingFilesIsRefusedNotRecreated) {
   ASSERT_FALSE(sn.ok());
   EXPECT_TRUE(IsRefusal(sn.status())) << sn.status();
   EXPECT_NE(access((root_ + "/snapshots/1").c_str(), F_OK), 0);
+}
+
+// The directories under snapshots/ holding a file `name` in fs/.
+std::vector<std::string> DirsHolding(const std::string& root,
+                                     const std::string& name) {
+  std::vector<std::string> found;
+  for (const auto& e :
+       std::filesystem::directory_iterator(root + "/snapshots")) {
+    if (access((e.path().string() + "/fs/" + name).c_str(), F_OK) == 0) {
+      found.push_back(e.path().filename().string());
+    }
+  }
+  return found;
+}
+
+// A guest-pulled layer holding files whose commit is in doubt (its WAL
+// fsync failed) keeps its directory, nothing more changes, and the next
+// open settles the commit from the WAL with the layer's files, where
+// undoing it made that open refuse a record without its directory.
+TEST_F(SnapshotterTest, CommitInDoubtKeepsItsWorkAndTheNextOpenSettlesIt) {
+  sn_.reset();
+  FailingSyncVfs vfs(SQLITE_OPEN_WAL);
+  std::vector<std::string> handled;
+  opts_.on_store_in_doubt = [&](const absl::Status& s) {
+    handled.emplace_back(s.message());
+  };
+  FakeRemote remote;
+  Open(&remote);
+  ASSERT_TRUE(sn_->Prepare("a", "", {}).ok());
+  vfs.Arm(true);
+  absl::Status s = sn_->Prepare("extract", "", {{"remote", "chain1"}}).status();
+  vfs.Arm(false);
+  EXPECT_TRUE(IsCommitInDoubt(s)) << s;
+  EXPECT_EQ(handled.size(), 1u);
+  std::vector<std::string> layer_dirs = DirsHolding(root_, "marker");
+  EXPECT_EQ(layer_dirs.size(), 1u);
+  EXPECT_TRUE(absl::IsNotFound(sn_->Stat("chain1").status()));
+  // Refused, the handler not called again: nothing more changes.
+  EXPECT_TRUE(IsCommitInDoubt(sn_->Remove("a")));
+  EXPECT_TRUE(sn_->Stat("a").ok());
+  EXPECT_TRUE(IsCommitInDoubt(sn_->Prepare("b", "", {}).status()));
+  EXPECT_EQ(handled.size(), 1u);
+  sn_.reset();
+  opts_.on_store_in_doubt = nullptr;
+  Open(&remote);
+  auto usage = sn_->GetUsage("chain1");
+  ASSERT_TRUE(usage.ok()) << usage.status();
+  EXPECT_GE(usage->inodes, 2);
+  EXPECT_EQ(DirsHolding(root_, "marker"), layer_dirs);
+  EXPECT_TRUE(sn_->Stat("a").ok());
+  EXPECT_TRUE(absl::IsNotFound(sn_->Stat("b").status()));
+  sn_.reset();  // before the VFS goes
 }
 
 TEST_F(SnapshotterTest, RefusedPrepareLeavesNoDirectoryAndIdReuseIsSafe) {
