@@ -8,6 +8,7 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "glog/logging.h"
 #include "snapshotter/wal_preallocation.h"
 
 namespace snapshotter {
@@ -255,12 +256,11 @@ absl::StatusOr<std::unique_ptr<MetaStore>> MetaStore::Open(
   std::unique_ptr<MetaStore> store(new MetaStore(db));
   if (mode == Mode::kReadOnly) return store;
   // Until the store is open and its owner agrees (SetBeforeClose), closing
-  // leaves the -wal as it is: a failed start must not fold it into the
-  // database and delete it (store_recovery.h: a -wal missing after a crash
-  // means lost writes).
+  // leaves the -wal as it is: a failed start must not delete it
+  // (store_recovery.h: a -wal missing after a crash means lost writes;
+  // FoldWal, in Migrate, keeps the file).
   sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
   absl::Status s = store->Migrate();
-  if (s.ok()) s = store->FoldWal();
   if (s.ok()) s = PreallocateWal(path, kWalBytes);
   if (!s.ok()) {
     return absl::Status(s.code(), absl::StrCat(path, ": ", s.message()));
@@ -347,6 +347,10 @@ absl::Status MetaStore::Migrate() {
   }
   RETURN_IF_ERROR(
       tx.Exec(absl::StrCat("PRAGMA journal_size_limit=", kWalBytes)));
+  // Before anything is written: a reader started meanwhile (the index
+  // preload) then reads the latest state, which the checkpoint never
+  // waits for.
+  RETURN_IF_ERROR(FoldWal());
   if (version == kSchemaVersion) return absl::OkStatus();
   RETURN_IF_ERROR(tx.Exec("BEGIN IMMEDIATE"));
   absl::Status s = version < 1 ? tx.Exec(kSchemaV1) : absl::OkStatus();
@@ -362,16 +366,18 @@ absl::Status MetaStore::Migrate() {
 }
 
 absl::Status MetaStore::FoldWal() {
-  absl::MutexLock lock(&mu_);
-  int frames = -1, folded = -1;
   int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_FULL,
-                                     &frames, &folded);
-  if (rc != SQLITE_OK || folded < frames) {
-    return absl::InternalError(absl::StrCat(
-        "metadata database: cannot fold the WAL into the database (", folded,
-        " of ", frames, " frames): ", sqlite3_errmsg(db_)));
+                                     nullptr, nullptr);
+  if (rc == SQLITE_OK) return absl::OkStatus();
+  absl::Status s = SqliteError(db_, "fold the WAL into the database");
+  // A full disk (the frames may need the file to grow) or a busy reader
+  // must not keep a daemon from starting: the WAL stays as it is, which a
+  // power cut can lose only if an earlier fsync failed.
+  if ((rc & 0xff) == SQLITE_FULL || (rc & 0xff) == SQLITE_BUSY) {
+    LOG(WARNING) << s.message() << "; starting with the WAL unfolded";
+    return absl::OkStatus();
   }
-  return absl::OkStatus();
+  return s;
 }
 
 bool IsCommitInDoubt(const absl::Status& status) {

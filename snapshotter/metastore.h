@@ -173,12 +173,13 @@ class MetaStore {
   explicit MetaStore(sqlite3* db)
       : db_(db), cache_(std::make_unique<StatementCache>(db)) {}
   absl::Status Migrate();
-  // Checkpoints the whole WAL into the database file, fsynced. Run at
-  // every read-write open: a start after a commit in doubt may have read
-  // that commit's frames back from the page cache although they never
-  // reached the disk (a failed fsync leaves them cached and clean); folded
-  // and fsynced here, they are on disk before anything is served.
-  absl::Status FoldWal();
+  // Checkpoints the whole WAL into the database file, fsynced; run by
+  // Migrate at every read-write open. A start after a commit in doubt may
+  // have read that commit's frames back from the page cache although they
+  // never reached the disk (a failed fsync leaves them cached and clean):
+  // folded and fsynced here, they are on disk before anything is served.
+  // An I/O error fails the open; a full disk or a busy reader only logs.
+  absl::Status FoldWal() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Runs `fn` in a read transaction on `db` (the caller holds its lock).
   static absl::Status ReadIn(
       sqlite3* db, StatementCache* cache,

@@ -12,7 +12,7 @@
 #include "base/status_macros.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "snapshotter/failing_sync_vfs.h"
+#include "snapshotter/failing_io_vfs.h"
 
 namespace snapshotter {
 namespace {
@@ -128,7 +128,7 @@ TEST(MetaStoreTest, OnRollbackRunsOnlyWhenNothingCommitted) {
 TEST(MetaStoreTest, FailedCheckpointDoesNotFailTheDurableCommit) {
   std::string path = TempDbPath("checkpoint");
   unlink(path.c_str());
-  FailingSyncVfs vfs(SQLITE_OPEN_MAIN_DB);
+  FailingIoVfs vfs(SQLITE_OPEN_MAIN_DB);
   auto store = MetaStore::Open(path);
   ASSERT_TRUE(store.ok()) << store.status();
   vfs.Arm(true);
@@ -153,11 +153,32 @@ TEST(MetaStoreTest, FailedCheckpointDoesNotFailTheDurableCommit) {
   EXPECT_EQ(CountSnapshots(**store), 1200);
 }
 
+TEST(MetaStoreTest, FullDiskLeavesTheWalUnfoldedAtOpen) {
+  std::string path = TempDbPath("foldfull");
+  unlink(path.c_str());
+  unlink((path + "-wal").c_str());
+  FailingIoVfs vfs(SQLITE_OPEN_MAIN_DB);
+  {
+    auto store = MetaStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE((*store)
+                    ->Update([](Transaction& tx) { return InsertKey(tx, "a"); })
+                    .ok());
+    (*store)->SetBeforeClose([] { return false; });
+  }  // closed keeping the WAL, as a crash: the commit is only there
+  vfs.Full(true);
+  auto reopened = MetaStore::Open(path, MetaStore::Mode::kExisting);
+  vfs.Full(false);
+  EXPECT_GT(vfs.failed(), 0) << "the fold wrote nothing to the main file";
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ(CountSnapshots(**reopened), 1);
+}
+
 TEST(MetaStoreTest, CommitWhoseWalFsyncFailsIsInDoubtAndChangesNothingMore) {
   std::string path = TempDbPath("indoubt");
   unlink(path.c_str());
   unlink((path + "-wal").c_str());
-  FailingSyncVfs vfs(SQLITE_OPEN_WAL);
+  FailingIoVfs vfs(SQLITE_OPEN_WAL);
   auto store = MetaStore::Open(path);
   ASSERT_TRUE(store.ok()) << store.status();
   ASSERT_TRUE((*store)

@@ -14,12 +14,13 @@
 #include <set>
 #include <sstream>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "snapshotter/failing_sync_vfs.h"
+#include "snapshotter/failing_io_vfs.h"
 #include "snapshotter/filters.h"
 #include "snapshotter/metastore.h"
 #include "snapshotter/snapshot_index.h"
@@ -700,12 +701,14 @@ std::vector<std::string> DirsHolding(const std::string& root,
 // undoing it made that open refuse a record without its directory.
 TEST_F(SnapshotterTest, CommitInDoubtKeepsItsWorkAndTheNextOpenSettlesIt) {
   sn_.reset();
-  FailingSyncVfs vfs(SQLITE_OPEN_WAL);
+  FailingIoVfs vfs(SQLITE_OPEN_WAL);
   std::vector<std::string> handled;
   opts_.on_store_in_doubt = [&](const absl::Status& s) {
     handled.emplace_back(s.message());
   };
   FakeRemote remote;
+  // Closed before the VFS and the remote go, even when an assertion fails.
+  absl::Cleanup close = [&] { sn_.reset(); };
   Open(&remote);
   ASSERT_TRUE(sn_->Prepare("a", "", {}).ok());
   vfs.Arm(true);
@@ -730,7 +733,6 @@ TEST_F(SnapshotterTest, CommitInDoubtKeepsItsWorkAndTheNextOpenSettlesIt) {
   EXPECT_EQ(DirsHolding(root_, "marker"), layer_dirs);
   EXPECT_TRUE(sn_->Stat("a").ok());
   EXPECT_TRUE(absl::IsNotFound(sn_->Stat("b").status()));
-  sn_.reset();  // before the VFS goes
 }
 
 TEST_F(SnapshotterTest, RefusedPrepareLeavesNoDirectoryAndIdReuseIsSafe) {
