@@ -165,13 +165,13 @@ absl::Status RunDaemon(const config::Config& cfg) {
   Snapshotter::Options options;
   options.root = cfg.root;
   options.remote = guest_pull_layers.get();
-  options.on_store_in_doubt = [](const absl::Status& s) {
-    LOG(ERROR) << s.message() << ": exiting (status " << kExitStoreInDoubt
+  options.on_commit_in_doubt = [](const absl::Status& s) {
+    LOG(ERROR) << s.message() << ": exiting (status " << kExitCommitInDoubt
                << ") without changing anything more; the restart recovers "
-                  "the commit or its absence from the WAL. A failing fsync "
+                  "the commit or its absence from the WAL. An I/O error "
                   "usually means a failing disk";
     google::FlushLogFiles(google::GLOG_INFO);
-    std::_Exit(kExitStoreInDoubt);
+    std::_Exit(kExitCommitInDoubt);
   };
   ASSIGN_OR_RETURN(snapshotter, Snapshotter::Open(options));
   open_snapshotter.store(snapshotter.get());

@@ -10,11 +10,11 @@
 
 namespace snapshotter {
 
-// The exit status when a metadata commit's outcome is unknown (its WAL
-// fsync failed, MetaStore::SetOnCommitInDoubt): the daemon stops at once,
+// The exit status when a metadata commit's outcome is unknown (an I/O
+// error at COMMIT, MetaStore::SetOnCommitInDoubt): the daemon stops at once,
 // as a crash would, and systemd's Restart= starts it again; the start
 // settles the commit from the WAL (EX_TEMPFAIL).
-inline constexpr int kExitStoreInDoubt = 75;
+inline constexpr int kExitCommitInDoubt = 75;
 
 // Runs until a termination signal; returns the error that kept it from
 // starting or serving.

@@ -12,7 +12,6 @@ FailingIoVfs::FailingIoVfs(int open_flag) : open_flag_(open_flag) {
   real_ = sqlite3_vfs_find(nullptr);
   vfs_ = *real_;
   vfs_.zName = "failing-io";
-  vfs_.pAppData = this;
   vfs_.xOpen = &Open;
   instance_ = this;
   sqlite3_vfs_register(&vfs_, /*makeDflt=*/1);
@@ -24,26 +23,30 @@ FailingIoVfs::~FailingIoVfs() {
   instance_ = nullptr;
 }
 
-int FailingIoVfs::Open(sqlite3_vfs* vfs, sqlite3_filename name,
+int FailingIoVfs::Open(sqlite3_vfs* /*vfs*/, sqlite3_filename name,
                        sqlite3_file* file, int flags, int* out_flags) {
-  auto* self = static_cast<FailingIoVfs*>(vfs->pAppData);
+  FailingIoVfs* self = instance_;
   int rc = self->real_->xOpen(self->real_, name, file, flags, out_flags);
   if (rc != SQLITE_OK || (flags & self->open_flag_) == 0 ||
       file->pMethods == nullptr) {
     return rc;
   }
-  // The file stays SQLite's own; only its method table is swapped.
-  self->real_methods_ = file->pMethods;
-  self->methods_ = *file->pMethods;
-  self->methods_.xSync = &Sync;
-  self->methods_.xWrite = &Write;
+  // The file stays SQLite's own; only its method table is swapped (the
+  // real VFS gives every such file the same one).
+  std::call_once(self->methods_once_, [&] {
+    self->real_methods_ = file->pMethods;
+    self->methods_ = *file->pMethods;
+    self->methods_.xSync = &Sync;
+    self->methods_.xWrite = &Write;
+  });
+  if (file->pMethods != self->real_methods_) std::abort();
   file->pMethods = &self->methods_;
   return rc;
 }
 
 int FailingIoVfs::Sync(sqlite3_file* file, int flags) {
   FailingIoVfs* self = instance_;
-  if (self->armed_) {
+  if (self->fail_syncs_) {
     ++self->failed_;
     return SQLITE_IOERR_FSYNC;
   }
@@ -53,7 +56,7 @@ int FailingIoVfs::Sync(sqlite3_file* file, int flags) {
 int FailingIoVfs::Write(sqlite3_file* file, const void* data, int amount,
                         sqlite3_int64 offset) {
   FailingIoVfs* self = instance_;
-  if (self->full_) {
+  if (self->fail_writes_) {
     ++self->failed_;
     return SQLITE_FULL;
   }

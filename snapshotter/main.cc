@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
   }
   if (snapshotter::IsCommitInDoubt(s)) {  // while starting (else _Exit)
     LOG(ERROR) << s.message();
-    return snapshotter::kExitStoreInDoubt;
+    return snapshotter::kExitCommitInDoubt;
   }
   if (!s.ok()) {
     LOG(ERROR) << "fatal: " << s.message();

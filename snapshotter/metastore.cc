@@ -371,8 +371,8 @@ absl::Status MetaStore::FoldWal() {
   if (rc == SQLITE_OK) return absl::OkStatus();
   absl::Status s = SqliteError(db_, "fold the WAL into the database");
   // A full disk (the frames may need the file to grow) or a busy reader
-  // must not keep a daemon from starting: the WAL stays as it is, which a
-  // power cut can lose only if an earlier fsync failed.
+  // must not keep a daemon from starting (containerd could not free space
+  // through it): the WAL stays as it is (metastore.h says what that risks).
   if ((rc & 0xff) == SQLITE_FULL || (rc & 0xff) == SQLITE_BUSY) {
     LOG(WARNING) << s.message() << "; starting with the WAL unfolded";
     return absl::OkStatus();

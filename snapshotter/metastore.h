@@ -139,8 +139,9 @@ class MetaStore {
   // runs whenever the transaction did not commit (fn failed or COMMIT
   // failed), still under the store's lock: undo filesystem work there, since
   // ids of a rolled-back transaction are handed out again at once.
-  // A COMMIT that failed with an I/O error (e.g. the WAL's fsync) is in
-  // doubt, since the next open may replay it: neither callback runs, the
+  // A COMMIT that failed with an I/O error or out of memory (SQLITE_IOERR*,
+  // e.g. the WAL's fsync; SQLITE_NOMEM) is in doubt, since the next open
+  // may replay it: neither callback runs, the
   // store refuses every later Update (Unavailable), its close neither
   // checkpoints nor runs the SetBeforeClose function, and the handler of
   // SetOnCommitInDoubt runs, under the store's lock. Its error and the
@@ -178,7 +179,9 @@ class MetaStore {
   // have read that commit's frames back from the page cache although they
   // never reached the disk (a failed fsync leaves them cached and clean):
   // folded and fsynced here, they are on disk before anything is served.
-  // An I/O error fails the open; a full disk or a busy reader only logs.
+  // An I/O error fails the open; a full disk or a reader busy for 10 s
+  // only logs, and the WAL stays as it is: then, after a commit in doubt,
+  // a power cut can still lose its frames and every commit after them.
   absl::Status FoldWal() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Runs `fn` in a read transaction on `db` (the caller holds its lock).
   static absl::Status ReadIn(
@@ -193,7 +196,7 @@ class MetaStore {
   std::unique_ptr<StatementCache> reader_cache_ ABSL_GUARDED_BY(read_mu_);
   std::function<bool()> before_close_ ABSL_GUARDED_BY(mu_);
   bool opened_ ABSL_GUARDED_BY(mu_) = false;  // read-write, Open succeeded
-  bool in_doubt_ ABSL_GUARDED_BY(mu_) = false;  // a COMMIT's fsync failed
+  bool in_doubt_ ABSL_GUARDED_BY(mu_) = false;  // a COMMIT is in doubt
   std::function<void(const absl::Status&)> on_in_doubt_ ABSL_GUARDED_BY(mu_);
 };
 

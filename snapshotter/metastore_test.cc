@@ -131,7 +131,7 @@ TEST(MetaStoreTest, FailedCheckpointDoesNotFailTheDurableCommit) {
   FailingIoVfs vfs(SQLITE_OPEN_MAIN_DB);
   auto store = MetaStore::Open(path);
   ASSERT_TRUE(store.ok()) << store.status();
-  vfs.Arm(true);
+  vfs.FailSyncs(true);
   // More WAL frames than the checkpoint interval (rows of about a page
   // each): the commit runs SQLite's automatic checkpoint, which syncs the
   // main file and fails.
@@ -145,7 +145,7 @@ TEST(MetaStoreTest, FailedCheckpointDoesNotFailTheDurableCommit) {
         return absl::OkStatus();
       },
       [&] { ++rollbacks; }, [&] { ++commits; });
-  vfs.Arm(false);
+  vfs.FailSyncs(false);
   EXPECT_GT(vfs.failed(), 0) << "no checkpoint synced the database";
   EXPECT_TRUE(s.ok()) << s;
   EXPECT_EQ(rollbacks, 0);
@@ -166,9 +166,9 @@ TEST(MetaStoreTest, FullDiskLeavesTheWalUnfoldedAtOpen) {
                     .ok());
     (*store)->SetBeforeClose([] { return false; });
   }  // closed keeping the WAL, as a crash: the commit is only there
-  vfs.Full(true);
+  vfs.FailWrites(true);
   auto reopened = MetaStore::Open(path, MetaStore::Mode::kExisting);
-  vfs.Full(false);
+  vfs.FailWrites(false);
   EXPECT_GT(vfs.failed(), 0) << "the fold wrote nothing to the main file";
   ASSERT_TRUE(reopened.ok()) << reopened.status();
   EXPECT_EQ(CountSnapshots(**reopened), 1);
@@ -188,11 +188,11 @@ TEST(MetaStoreTest, CommitWhoseWalFsyncFailsIsInDoubtAndChangesNothingMore) {
   (*store)->SetOnCommitInDoubt(
       [&](const absl::Status& s) { handled.push_back(s.ToString()); });
   int rollbacks = 0, commits = 0;
-  vfs.Arm(true);
+  vfs.FailSyncs(true);
   absl::Status s =
       (*store)->Update([](Transaction& tx) { return InsertKey(tx, "b"); },
                        [&] { ++rollbacks; }, [&] { ++commits; });
-  vfs.Arm(false);
+  vfs.FailSyncs(false);
   ASSERT_EQ(vfs.failed(), 1);
   EXPECT_TRUE(absl::IsUnavailable(s)) << s;
   EXPECT_TRUE(IsCommitInDoubt(s)) << s;

@@ -118,8 +118,8 @@ absl::StatusOr<std::unique_ptr<Snapshotter>> Snapshotter::Open(
   }
   std::unique_ptr<Snapshotter> sn(
       new Snapshotter(std::move(options), std::move(opened->store), lock_fd));
-  if (sn->options_.on_store_in_doubt) {
-    sn->store_->SetOnCommitInDoubt(sn->options_.on_store_in_doubt);
+  if (sn->options_.on_commit_in_doubt) {
+    sn->store_->SetOnCommitInDoubt(sn->options_.on_commit_in_doubt);
   }
   RETURN_IF_ERROR(sn->SweepLeftovers(*opened));
   // Kept when it holds the records OpenStore read and nothing was migrated.

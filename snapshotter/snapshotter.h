@@ -44,10 +44,10 @@ class Snapshotter {
     std::function<absl::Time()> now = absl::Now;
     // Deletes a released directory tree; replaceable in tests (faults).
     std::function<absl::Status(const std::string&)> remove_all = RemoveAll;
-    // Runs when a commit of the store is in doubt (its WAL fsync failed):
+    // Runs when a commit of the store is in doubt (an I/O error at COMMIT):
     // the store then refuses every mutation (MetaStore::Update). The
     // daemon exits there.
-    std::function<void(const absl::Status&)> on_store_in_doubt;
+    std::function<void(const absl::Status&)> on_commit_in_doubt;
   };
 
   // Opens (creating) the root and the database after the checks of

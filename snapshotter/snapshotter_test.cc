@@ -703,7 +703,7 @@ TEST_F(SnapshotterTest, CommitInDoubtKeepsItsWorkAndTheNextOpenSettlesIt) {
   sn_.reset();
   FailingIoVfs vfs(SQLITE_OPEN_WAL);
   std::vector<std::string> handled;
-  opts_.on_store_in_doubt = [&](const absl::Status& s) {
+  opts_.on_commit_in_doubt = [&](const absl::Status& s) {
     handled.emplace_back(s.message());
   };
   FakeRemote remote;
@@ -711,9 +711,9 @@ TEST_F(SnapshotterTest, CommitInDoubtKeepsItsWorkAndTheNextOpenSettlesIt) {
   absl::Cleanup close = [&] { sn_.reset(); };
   Open(&remote);
   ASSERT_TRUE(sn_->Prepare("a", "", {}).ok());
-  vfs.Arm(true);
+  vfs.FailSyncs(true);
   absl::Status s = sn_->Prepare("extract", "", {{"remote", "chain1"}}).status();
-  vfs.Arm(false);
+  vfs.FailSyncs(false);
   EXPECT_TRUE(IsCommitInDoubt(s)) << s;
   EXPECT_EQ(handled.size(), 1u);
   std::vector<std::string> layer_dirs = DirsHolding(root_, "marker");
@@ -725,7 +725,7 @@ TEST_F(SnapshotterTest, CommitInDoubtKeepsItsWorkAndTheNextOpenSettlesIt) {
   EXPECT_TRUE(IsCommitInDoubt(sn_->Prepare("b", "", {}).status()));
   EXPECT_EQ(handled.size(), 1u);
   sn_.reset();
-  opts_.on_store_in_doubt = nullptr;
+  opts_.on_commit_in_doubt = nullptr;
   Open(&remote);
   auto usage = sn_->GetUsage("chain1");
   ASSERT_TRUE(usage.ok()) << usage.status();

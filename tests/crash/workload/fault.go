@@ -48,8 +48,8 @@ var faultChecks = append([]string{
 	"a commit in doubt stops the daemon (status 75)",
 }, verifyChecks...)
 
-// exitInDoubt is the daemon's exit status when a commit's WAL fsync failed
-// (snapshotter/daemon.h kExitStoreInDoubt).
+// exitInDoubt is the daemon's exit status when a commit is in doubt, e.g.
+// its WAL fsync failed (snapshotter/daemon.h kExitCommitInDoubt).
 const exitInDoubt = 75
 
 type faultDriver struct {
@@ -58,8 +58,8 @@ type faultDriver struct {
 	arm, log string
 	injected int
 	cases    int
-	inDoubt  int      // cases whose fault was the WAL fsync of the commit
-	known    []string // faults a dependency swallows (reported as skips)
+	inDoubt  map[string]int // per RPC: cases whose fault was the WAL fsync of the commit
+	known    []string       // faults a dependency swallows (reported as skips)
 }
 
 // startWith starts the daemon with the shim aimed at (kind, n).
@@ -247,7 +247,7 @@ func (d *faultDriver) oneCase(rpc, kind string, n int) (bool, error) {
 		}
 	}
 	if inDoubt && code != wantOK {
-		d.inDoubt++
+		d.inDoubt[rpc]++
 		d.expectExitInDoubt(name)
 		return hit, nil
 	}
@@ -300,14 +300,17 @@ func runFaults(d *faultDriver, rpcs, kinds []string, maxN int) error {
 			}
 		}
 	}
-	if d.inDoubt == 0 {
-		d.findings.add("a commit in doubt stops the daemon (status 75)", "no case failed the WAL fsync of a commit")
+	for _, rpc := range rpcs {
+		if d.inDoubt[rpc] == 0 {
+			d.findings.add("a commit in doubt stops the daemon (status 75)", "%s: no case failed the WAL fsync of its commit", rpc)
+		}
 	}
 	return d.restartAndVerify()
 }
 
 func faultMain(d *driver, shim string, mode string, maxN int) {
-	fd := &faultDriver{driver: d, shim: shim, arm: filepath.Join(d.work, "armed"), log: filepath.Join(d.work, "faults.log")}
+	fd := &faultDriver{driver: d, shim: shim, arm: filepath.Join(d.work, "armed"), log: filepath.Join(d.work, "faults.log"),
+		inDoubt: map[string]int{}}
 	var err error
 	switch mode {
 	case "faults":
@@ -333,7 +336,11 @@ func faultMain(d *driver, shim string, mode string, maxN int) {
 	if mode == "faults" {
 		fmt.Printf("FIGURE fault cases: %d\n", fd.cases)
 		fmt.Printf("FIGURE faults injected: %d\n", fd.injected)
-		fmt.Printf("FIGURE commits in doubt (their WAL fsync failed): %d\n", fd.inDoubt)
+		n := 0
+		for _, c := range fd.inDoubt {
+			n += c
+		}
+		fmt.Printf("FIGURE commits in doubt (their WAL fsync failed): %d\n", n)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "workload: %v\n", err)
