@@ -19,7 +19,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 readonly IMAGE=foundation
 readonly TAG=v1
 readonly LAYERS=3
-readonly SHOW_CMD='cat /etc/layer1 /data/layer2 /data/layer3; ls /data; id -un guest'
+# Printed in one write (its status is the last command's): under load, ctr
+# run has been seen to pass on only a container's first write.
+readonly SHOW_CMD='out=$(cat /etc/layer1 /data/layer2 /data/layer3; ls /data; id -un guest 2>&1); s=$?; echo "$out"; exit $s'
 
 # assert_image_content DESC OUTPUT: every layer's marker is visible, the
 # whiteout of layer 3 hides /data/remove-me, /etc/passwd from layer 2 works.

@@ -37,7 +37,9 @@ source "$E2E_REPO/tests/harness/harness.sh"
 source "$E2E_LIB_DIR/suite_lib.sh"
 
 readonly IMAGE=recovery
-readonly SHOW_CMD='cat /etc/layer1 /data/layer2 /data/layer3'
+# Printed in one write (with cat's status): under load, ctr run has been
+# seen to pass on only a container's first write.
+readonly SHOW_CMD='out=$(cat /etc/layer1 /data/layer2 /data/layer3 2>&1); s=$?; echo "$out"; exit $s'
 RECOVERY_FINISHED=0
 
 # ------------------------------------------------------------------ helpers
