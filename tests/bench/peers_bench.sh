@@ -15,7 +15,7 @@
 # chain whose layers are mounted and written between Prepare and Commit,
 # Stat p99, Usage of an active snapshot of 1000 files (computed), a 100 MiB
 # Commit under 8 goroutines of Stat calls, Remove of the chain.
-# Noisy neighbour (both modes, 5 rounds): one chain of 10 CRI-labelled
+# Noisy neighbour (both modes, 11 rounds): one chain of 10 CRI-labelled
 # layer Prepares/Commits per server on a clean (synced) filesystem and
 # again right after 800 MiB of another process's dirty, unsynced data was
 # written to the same filesystem; the slowdown (dirty / clean) per server.

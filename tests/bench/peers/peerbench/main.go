@@ -43,7 +43,7 @@ var (
 	bigMB       = flag.Int("big-mb", 100, "MiB of the large layer committed under concurrent Stat calls")
 	noisyMB     = flag.Int("noisy-mb", 0, "MiB of other processes' dirty data for the noisy-neighbour figures (0: none)")
 	noisyDir    = flag.String("noisy-dir", "", "directory on the servers' filesystem for the noisy-neighbour data")
-	noisyRounds = flag.Int("noisy-rounds", 5, "interleaved rounds of the noisy-neighbour figures (their median: one round can be 2-3x off)")
+	noisyRounds = flag.Int("noisy-rounds", 11, "interleaved rounds of the noisy-neighbour figures (their median: a chain that meets a stall of the machine can take 2-4x as long, clean or dirty)")
 	perCall     = flag.Duration("call-timeout", 30*time.Second, "time limit of one RPC")
 )
 
