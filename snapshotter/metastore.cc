@@ -18,6 +18,14 @@ namespace {
 constexpr absl::string_view kInDoubtPayload =
     "type.googleapis.com/guestpull.CommitInDoubt";
 
+// The error of a commit in doubt, and of every Update after it.
+absl::Status InDoubtError(absl::string_view message) {
+  absl::Status s =
+      absl::UnavailableError(absl::StrCat("metadata database: ", message));
+  s.SetPayload(kInDoubtPayload, absl::Cord());
+  return s;
+}
+
 // A full disk (SQLITE_FULL) is ResourceExhausted and names the database
 // file, so the operator sees which filesystem filled up.
 absl::Status SqliteError(sqlite3* db, absl::string_view what) {
@@ -390,11 +398,9 @@ absl::Status MetaStore::Update(
     const std::function<void()>& on_commit) {
   absl::MutexLock lock(&mu_);
   if (in_doubt_) {
-    absl::Status s = absl::UnavailableError(
-        "metadata database: an earlier commit's outcome is unknown (an I/O "
-        "error); no change is made until a restart reads the WAL");
-    s.SetPayload(kInDoubtPayload, absl::Cord());
-    return s;
+    return InDoubtError(
+        "an earlier commit's outcome is unknown (an I/O error); no change is "
+        "made until a restart reads the WAL");
   }
   Transaction tx(db_, cache_.get());
   RETURN_IF_ERROR(tx.Exec("BEGIN IMMEDIATE"));
@@ -412,10 +418,10 @@ absl::Status MetaStore::Update(
     int code = sqlite3_extended_errcode(db_) & 0xff;
     if (!s.ok() && (code == SQLITE_IOERR || code == SQLITE_NOMEM)) {
       in_doubt_ = true;
-      s = absl::UnavailableError(absl::StrCat(
-          "metadata database: the commit's outcome is unknown (", s.message(),
-          "); the next start recovers it from the WAL"));
-      s.SetPayload(kInDoubtPayload, absl::Cord());
+      s = InDoubtError(absl::StrCat("the commit's outcome is unknown (",
+                                    s.message(),
+                                    "); the next start recovers it from the "
+                                    "WAL"));
       if (on_in_doubt_) on_in_doubt_(s);
       return s;
     }

@@ -141,11 +141,11 @@ class MetaStore {
   // ids of a rolled-back transaction are handed out again at once.
   // A COMMIT that failed with an I/O error or out of memory (SQLITE_IOERR*,
   // e.g. the WAL's fsync; SQLITE_NOMEM) is in doubt, since the next open
-  // may replay it: neither callback runs, the
-  // store refuses every later Update (Unavailable), its close neither
-  // checkpoints nor runs the SetBeforeClose function, and the handler of
-  // SetOnCommitInDoubt runs, under the store's lock. Its error and the
-  // later ones are IsCommitInDoubt.
+  // may replay it: neither callback runs, the store refuses every later
+  // Update (Unavailable), its close neither checkpoints nor runs the
+  // SetBeforeClose function, and the handler of SetOnCommitInDoubt runs,
+  // under the store's lock. Its error and the later ones are
+  // IsCommitInDoubt.
   // `on_commit`, if given, runs after a durable COMMIT, still under the
   // store's lock, so that what it records (the in-memory index) follows the
   // database in commit order; it must do no I/O.

@@ -25,8 +25,9 @@
 # (GUEST_PULL_TEST_MODE=long): more rounds, List of 10,000 snapshots, then
 # every server restarted on its root: time from its start to the first
 # answered RPC (peerbench dials the socket every 1 ms) + a full Walk, and
-# its memory after that (RSS, PSS, anonymous); then the same for a second root per server filled with
-# 10,000 CRI-labelled snapshots (the guest-pull path for ours and nydus).
+# its memory after that (RSS, PSS, anonymous); then the same for a second
+# root per server filled with 10,000 CRI-labelled snapshots (the
+# guest-pull path for ours and nydus).
 # Usage: tests/bench/peers_bench.sh [peerbench flags...]
 # Environment: GUEST_PULL_DAEMON (prebuilt daemon), GP_PEERS_CACHE,
 # PEERS_NOISY_MB (dirty data of the noisy-neighbour rows, default 800).
