@@ -735,6 +735,51 @@ TEST_F(SnapshotterTest, CommitInDoubtKeepsItsWorkAndTheNextOpenSettlesIt) {
   EXPECT_TRUE(absl::IsNotFound(sn_->Stat("b").status()));
 }
 
+// The other outcome of a commit in doubt: its frames never reached the
+// disk (a power cut after the failed fsync loses them), so the next open
+// has no record of the layer. Its directory, holding files, lies beyond
+// the id counter: moved to quarantine, never deleted, and the layer can be
+// pulled again.
+TEST_F(SnapshotterTest, CommitInDoubtLostByAPowerCutIsQuarantined) {
+  sn_.reset();
+  FailingIoVfs vfs(SQLITE_OPEN_WAL);
+  opts_.on_commit_in_doubt = [](const absl::Status&) {};
+  FakeRemote remote;
+  absl::Cleanup close = [&] { sn_.reset(); };
+  Open(&remote);
+  ASSERT_TRUE(sn_->Prepare("a", "", {}).ok());
+  // The WAL as the last good commit's fsync left it on disk.
+  const std::string wal_path = sn_->dirs().MetadataPath() + "-wal";
+  std::stringstream synced;
+  synced << std::ifstream(wal_path, std::ios::binary).rdbuf();
+  vfs.FailSyncs(true);
+  absl::Status s = sn_->Prepare("extract", "", {{"remote", "chain1"}}).status();
+  vfs.FailSyncs(false);
+  ASSERT_TRUE(IsCommitInDoubt(s)) << s;
+  ASSERT_EQ(DirsHolding(root_, "marker").size(), 1u);
+  sn_.reset();
+  // The power cut: what the failed fsync did not write is gone.
+  std::ofstream(wal_path, std::ios::binary | std::ios::trunc) << synced.str();
+  opts_.on_commit_in_doubt = nullptr;
+  Open(&remote);
+  EXPECT_TRUE(absl::IsNotFound(sn_->Stat("chain1").status()));
+  EXPECT_TRUE(sn_->Stat("a").ok());
+  EXPECT_TRUE(DirsHolding(root_, "marker").empty());
+  EXPECT_EQ(*sn_->QuarantineCount(), 1);
+  int kept = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(
+           sn_->dirs().QuarantineDir())) {
+    if (e.path().filename() == "marker") ++kept;
+  }
+  EXPECT_EQ(kept, 1);
+  EXPECT_EQ(sn_->Prepare("extract2", "", {{"remote", "chain1"}})
+                .status()
+                .code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_TRUE(sn_->Stat("chain1").ok());
+  EXPECT_EQ(DirsHolding(root_, "marker").size(), 1u);
+}
+
 TEST_F(SnapshotterTest, RefusedPrepareLeavesNoDirectoryAndIdReuseIsSafe) {
   FakeRemote remote;
   Open(&remote);
