@@ -772,10 +772,9 @@ TEST_F(SnapshotterTest, CommitInDoubtLostByAPowerCutIsQuarantined) {
     if (e.path().filename() == "marker") ++kept;
   }
   EXPECT_EQ(kept, 1);
-  EXPECT_EQ(sn_->Prepare("extract2", "", {{"remote", "chain1"}})
-                .status()
-                .code(),
-            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(
+      sn_->Prepare("extract2", "", {{"remote", "chain1"}}).status().code(),
+      absl::StatusCode::kAlreadyExists);
   EXPECT_TRUE(sn_->Stat("chain1").ok());
   EXPECT_EQ(DirsHolding(root_, "marker").size(), 1u);
 }
