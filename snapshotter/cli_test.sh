@@ -81,6 +81,13 @@ expect_refusal "\"%\" in the address (gRPC would percent-decode it)" \
   "must not contain \"%\"" \
   "$BIN" --config "$T/default.toml" --address "$T/gp%41.sock"
 
+# A file in the way of the socket: refused before the root is touched.
+: > "$T/taken.sock"
+out="$("$BIN" --config "$T/default.toml" --root "$T/fresh-root" --address "$T/taken.sock" 2>&1)"; rc=$?
+if [[ $rc -ne 0 && "$out" == *"is a regular file, not a socket"* && -f "$T/taken.sock" && ! -e "$T/fresh-root" ]]; then
+  ok "a regular file at the socket path is refused before the root is created"
+else bad "regular file at the socket path (exit $rc; root created: $([[ -e "$T/fresh-root" ]] && echo yes || echo no))" "$out"; fi
+
 echo "$PASSED passed, $FAILED failed"
 # Each check counts in the unit totals (scripts/test.sh reads test.xml).
 if [[ -n "${XML_OUTPUT_FILE:-}" ]]; then

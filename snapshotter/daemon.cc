@@ -117,6 +117,10 @@ int WaitForTermination(const sigset_t& set) {
 
 absl::Status RunDaemon(const config::Config& cfg) {
   sigset_t signals = BlockTerminationSignals();
+  // Before anything under the root is touched: a start refused for the
+  // socket path (a foreign file, another daemon serving there) must not
+  // create or recover a store first. Only a stale socket is removed.
+  RETURN_IF_ERROR(PrepareSocketPath(cfg.address));
 
   // Metrics first: the exporter observes the guest-pull layer and the
   // service. Its snapshot gauges read the snapshotter opened below.
@@ -176,7 +180,6 @@ absl::Status RunDaemon(const config::Config& cfg) {
   ASSIGN_OR_RETURN(snapshotter, Snapshotter::Open(options));
   open_snapshotter.store(snapshotter.get());
 
-  RETURN_IF_ERROR(PrepareSocketPath(cfg.address));
   // Reads are answered on the service's completion-queue thread, mutations
   // on its bounded pool (beyond it: RESOURCE_EXHAUSTED; service.h).
   SnapshotsService service(snapshotter.get(), metrics.get());
