@@ -237,9 +237,10 @@ absl::StatusOr<std::unique_ptr<MetaStore>> MetaStore::Open(
     }
   }
   std::string name = path;
-  if (mode == Mode::kReadOnly && access((path + "-wal").c_str(), F_OK) != 0) {
-    // Everything is in the main file: read it as immutable, so SQLite
-    // creates no -wal/-shm beside it.
+  if (mode == Mode::kReadOnly && !WalHasHeader(path)) {
+    // Everything is in the main file (no -wal, or one without a header,
+    // which holds no frame): read it as immutable, so SQLite creates no
+    // -wal/-shm beside it.
     flags |= SQLITE_OPEN_URI;
     name = "file:";
     for (char c : path) {
@@ -270,6 +271,20 @@ absl::StatusOr<std::unique_ptr<MetaStore>> MetaStore::Open(
   sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
   absl::Status s = store->Migrate();
   if (s.ok()) s = PreallocateWal(path, kWalBytes);
+  if (s.ok() && !WalHasHeader(path)) {
+    // A -wal made by this open (the last close deleted the previous one)
+    // gets its header on disk now, with a commit that changes nothing, so
+    // that a -wal found without one was lost and made again
+    // (store_recovery.h). A full disk only logs: the store then opens
+    // without that proof, as before.
+    s = store->Update([](Transaction& tx) {
+      return tx.Exec(absl::StrCat("PRAGMA user_version=", kSchemaVersion));
+    });
+    if (absl::IsResourceExhausted(s)) {
+      LOG(WARNING) << s.message() << "; the -wal has no header yet";
+      s = absl::OkStatus();
+    }
+  }
   if (!s.ok()) {
     return absl::Status(s.code(), absl::StrCat(path, ": ", s.message()));
   }

@@ -9,6 +9,7 @@
 
 #include <fstream>
 #include <future>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
@@ -24,6 +25,7 @@
 #include "glog/logging.h"
 #include "snapshotter/group_commit.h"
 #include "snapshotter/store_state.h"
+#include "snapshotter/wal_preallocation.h"
 
 namespace snapshotter {
 namespace {
@@ -174,16 +176,39 @@ absl::Status WriteMarker(const SnapshotDirs& dirs, const std::string& id) {
   return SyncDir(dirs.root());
 }
 
-// Makes <root>/store-open, durable.
-absl::Status MarkStoreOpen(const SnapshotDirs& dirs) {
+// The content of <root>/store-open when the -wal had its header on disk as
+// the marker was made (an empty marker, from a release before it, proves
+// nothing about the header).
+constexpr absl::string_view kWalHeaderMarked = "wal-header\n";
+
+// Makes <root>/store-open, durable; `wal_header`: the -wal has its header
+// on disk.
+absl::Status MarkStoreOpen(const SnapshotDirs& dirs, bool wal_header) {
   std::string path = dirs.OpenMarkerPath();
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
     return absl::InternalError(
         absl::StrCat("open ", path, ": ", strerror(errno)));
   }
+  absl::string_view content = wal_header ? kWalHeaderMarked : "";
+  bool ok = write(fd, content.data(), content.size()) ==
+                static_cast<ssize_t>(content.size()) &&
+            fsync(fd) == 0;
+  int err = errno;
   close(fd);
+  if (!ok) {
+    return absl::InternalError(
+        absl::StrCat("write ", path, ": ", strerror(err)));
+  }
   return SyncDir(dirs.root());
+}
+
+// True if <root>/store-open says the -wal had its header (MarkStoreOpen).
+bool MarkedWithWalHeader(const SnapshotDirs& dirs) {
+  std::ifstream in(dirs.OpenMarkerPath(), std::ios::binary);
+  std::string content((std::istreambuf_iterator<char>(in)),
+                      std::istreambuf_iterator<char>());
+  return content == kWalHeaderMarked;
 }
 
 // Removes <root>/store-open, durably.
@@ -308,6 +333,10 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
   // Looked at before SQLite opens the database (which makes a -wal).
   bool left_open = Exists(dirs.OpenMarkerPath());
   bool wal_missing = !Exists(dirs.MetadataPath() + "-wal");
+  // A -wal that had its header once and has none now was lost and made
+  // again empty (e.g. by sqlite3 -readonly, which makes a missing one).
+  bool wal_remade = left_open && !wal_missing && MarkedWithWalHeader(dirs) &&
+                    !WalHasHeader(dirs.MetadataPath());
   // Both only read: the directory scan runs beside the database survey
   // (whose quick_check reads every page).
   std::future<absl::StatusOr<SnapshotDirs::Listing>> listed =
@@ -357,12 +386,17 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
       // the daemon removes its marker just before that: a store left open
       // by a crash still has its -wal, which holds what was acknowledged
       // since the last checkpoint.
-      if (left_open && wal_missing) {
+      if (left_open && (wal_missing || wal_remade)) {
         return Refuse(
             dirs,
             absl::StrCat(
                 dirs.OpenMarkerPath(), " shows the store was not closed ",
-                "cleanly but ", db_path, "-wal is missing: the database is ",
+                "cleanly but ", db_path, "-wal is ",
+                wal_missing ? "missing"
+                            : "empty (it had a WAL header: it was lost and "
+                              "made again, e.g. by sqlite3 opening the "
+                              "database)",
+                ": the database is ",
                 "stale (an old copy or a lost -wal), so the snapshots ",
                 "created or changed since its last checkpoint are lost ",
                 "(guest-pulled layers leave no directory that could show ",
@@ -391,7 +425,9 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
   // After the -wal is durable (MetaStore::Open), before any step that may
   // fail: a store found open has its -wal. Removed just before the
   // database closes; if it cannot be, the -wal is kept.
-  if (!left_open) RETURN_IF_ERROR(MarkStoreOpen(dirs));
+  // Made again if it was there: it now tells whether the -wal has its
+  // header (MetaStore::Open gives a new one its header).
+  RETURN_IF_ERROR(MarkStoreOpen(dirs, WalHasHeader(db_path)));
   store->SetBeforeClose([dirs] {
     absl::Status s = MarkStoreClosed(dirs);
     if (!s.ok()) LOG(WARNING) << "closing the store, -wal kept: " << s;

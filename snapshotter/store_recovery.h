@@ -24,7 +24,10 @@
 //     until a clean close and it holds what was acknowledged since the last
 //     checkpoint (guest-pulled layers leave no directory that would show
 //     their records lost). The store OpenStore returns removes the marker
-//     just before it closes (the last close deletes the -wal).
+//     just before it closes (the last close deletes the -wal). The marker
+//     also records that the -wal had its header on disk (MetaStore::Open
+//     gives a new -wal one first): then a -wal without one (empty, as
+//     sqlite3 makes a missing one even read-only) is refused the same way.
 // A refusal changes nothing; the daemon exits with kExitRefused, which the
 // systemd unit does not restart. ResetStore is the explicit way out.
 // After the checks, the directory of an active or view snapshot (created

@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "snapshotter/group_commit.h"
 #include "snapshotter/store_state.h"
+#include "snapshotter/wal_preallocation.h"
 
 namespace snapshotter {
 namespace {
@@ -115,7 +116,7 @@ class StoreRecoveryTest : public ::testing::Test {
   // (and, `with_wal`, its -wal) as they were while the store was open, put
   // back with the marker once it closed.
   void LeaveCrashed(bool with_wal, Kind kind = Kind::kCommitted) {
-    std::string db, wal;
+    std::string db, wal, marker;
     {
       auto opened = Open();
       ASSERT_TRUE(opened.ok());
@@ -123,10 +124,11 @@ class StoreRecoveryTest : public ::testing::Test {
                   /*make_dir=*/false);
       db = Read(dirs_->MetadataPath());  // 2 is in the -wal only
       wal = Read(dirs_->MetadataPath() + "-wal");
+      marker = Read(dirs_->OpenMarkerPath());
     }
     Write(dirs_->MetadataPath(), db);
     if (with_wal) Write(dirs_->MetadataPath() + "-wal", wal);
-    Write(dirs_->OpenMarkerPath(), "");
+    Write(dirs_->OpenMarkerPath(), marker);
   }
 
   // Opening must refuse and leave every byte under the root as it was.
@@ -329,6 +331,55 @@ TEST_F(StoreRecoveryTest, LostWalAfterACrashIsRefused) {
   ExpectRefused({"store-open shows the store was not closed cleanly",
                  "metadata.db-wal is missing", "a lost -wal",
                  "remove " + dirs_->OpenMarkerPath()});
+}
+
+// sqlite3 -readonly, run on a root whose -wal was lost, makes an empty one:
+// the marker says the -wal had its header, so that one is no proof.
+TEST_F(StoreRecoveryTest, LostWalMadeAgainEmptyIsRefused) {
+  MakeStore(1);
+  LeaveCrashed(/*with_wal=*/false);
+  Write(dirs_->MetadataPath() + "-wal", "");
+  ExpectRefused({"store-open shows the store was not closed cleanly",
+                 "metadata.db-wal is empty (it had a WAL header",
+                 "a lost -wal"});
+  // Zeros (a preallocated -wal) are not a header either.
+  Write(dirs_->MetadataPath() + "-wal", std::string(8192, '\0'));
+  ExpectRefused({"metadata.db-wal is empty (it had a WAL header"});
+}
+
+// A marker from a release that wrote it empty proves nothing about the
+// header: such a store opens as before (losing what the -wal held).
+TEST_F(StoreRecoveryTest, EmptyWalUnderAnOldMarkerOpens) {
+  MakeStore(1);
+  LeaveCrashed(/*with_wal=*/false);
+  Write(dirs_->MetadataPath() + "-wal", "");
+  Write(dirs_->OpenMarkerPath(), "");
+  auto opened = Open();
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ(opened->records, (std::set<int64_t>{1}));
+}
+
+// The -wal a start makes (the last clean stop deleted the previous one)
+// has its header on disk before the marker says so: a crash before any
+// change is not taken for a lost -wal.
+TEST_F(StoreRecoveryTest, CrashBeforeAnyChangeReopens) {
+  MakeStore(1);
+  std::string db, wal, marker;
+  {
+    auto opened = Open();
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    EXPECT_TRUE(WalHasHeader(dirs_->MetadataPath()));
+    db = Read(dirs_->MetadataPath());
+    wal = Read(dirs_->MetadataPath() + "-wal");
+    marker = Read(dirs_->OpenMarkerPath());
+  }
+  EXPECT_EQ(marker, "wal-header\n");
+  Write(dirs_->MetadataPath(), db);
+  Write(dirs_->MetadataPath() + "-wal", wal);
+  Write(dirs_->OpenMarkerPath(), marker);
+  auto opened = Open();
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ(opened->records, (std::set<int64_t>{1}));
 }
 
 TEST_F(StoreRecoveryTest, CrashWithItsWalReopens) {

@@ -55,4 +55,15 @@ absl::Status PreallocateWal(const std::string& db_path, int64_t size) {
   return absl::OkStatus();
 }
 
+bool WalHasHeader(const std::string& db_path) {
+  int fd = open((db_path + "-wal").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  unsigned char magic[4] = {};
+  bool read_all = pread(fd, magic, sizeof(magic), 0) == sizeof(magic);
+  close(fd);
+  // 0x377f0682 or 0x377f0683, big-endian (the last bit: checksum order).
+  return read_all && magic[0] == 0x37 && magic[1] == 0x7f && magic[2] == 0x06 &&
+         (magic[3] & 0xfe) == 0x82;
+}
+
 }  // namespace snapshotter

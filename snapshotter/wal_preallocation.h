@@ -1,4 +1,5 @@
-// The SQLite WAL kept at a fixed size, so a commit's flush is a data flush.
+// The SQLite WAL kept at a fixed size, so a commit's flush is a data flush,
+// and whether it has a header.
 #ifndef SNAPSHOTTER_WAL_PREALLOCATION_H_
 #define SNAPSHOTTER_WAL_PREALLOCATION_H_
 
@@ -17,6 +18,11 @@ namespace snapshotter {
 // for (a restart serves without flushing 5 MiB first).
 // Zeros are never a valid frame, so SQLite's recovery stops where they begin.
 absl::Status PreallocateWal(const std::string& db_path, int64_t size);
+
+// True if `db_path`-wal begins with a WAL header (SQLite's magic number),
+// which SQLite writes with a store's first commit after the -wal was made
+// and keeps there; false for a missing, empty or zero-filled one.
+bool WalHasHeader(const std::string& db_path);
 
 }  // namespace snapshotter
 
