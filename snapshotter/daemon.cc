@@ -119,7 +119,8 @@ absl::Status RunDaemon(const config::Config& cfg) {
   sigset_t signals = BlockTerminationSignals();
   // Before anything under the root is touched: a start refused for the
   // socket path (a foreign file, another daemon serving there) must not
-  // create or recover a store first. Only a stale socket is removed.
+  // create or recover a store first. Only a stale socket is removed. Checked
+  // again before binding (below): another daemon may have bound meanwhile.
   RETURN_IF_ERROR(PrepareSocketPath(cfg.address));
 
   // Metrics first: the exporter observes the guest-pull layer and the
@@ -180,6 +181,9 @@ absl::Status RunDaemon(const config::Config& cfg) {
   ASSIGN_OR_RETURN(snapshotter, Snapshotter::Open(options));
   open_snapshotter.store(snapshotter.get());
 
+  // The store may have taken a while to open (recovery, the quick_check):
+  // gRPC's bind would replace a socket another daemon bound meanwhile.
+  RETURN_IF_ERROR(PrepareSocketPath(cfg.address));
   // Reads are answered on the service's completion-queue thread, mutations
   // on its bounded pool (beyond it: RESOURCE_EXHAUSTED; service.h).
   SnapshotsService service(snapshotter.get(), metrics.get());

@@ -286,7 +286,9 @@ absl::StatusOr<std::unique_ptr<MetaStore>> MetaStore::Open(
     }
   }
   if (!s.ok()) {
-    return absl::Status(s.code(), absl::StrCat(path, ": ", s.message()));
+    absl::Status named(s.code(), absl::StrCat(path, ": ", s.message()));
+    if (IsCommitInDoubt(s)) named.SetPayload(kInDoubtPayload, absl::Cord());
+    return named;
   }
   // Reads get their own connection: in WAL mode they see the last commit
   // and never wait for a writer (e.g. one stuck in fsync).

@@ -156,24 +156,33 @@ absl::StatusOr<std::optional<std::string>> ReadMarker(const std::string& path) {
   return id;
 }
 
-absl::Status WriteMarker(const SnapshotDirs& dirs, const std::string& id) {
-  std::string path = dirs.StoreIdPath();
+// Writes `content` to `path` through a temp file, fsynced and renamed over
+// it, and makes the rename durable: a failure or a crash leaves the old
+// file (or none) in place, never a torn one.
+absl::Status WriteFileDurably(const SnapshotDirs& dirs, const std::string& path,
+                              absl::string_view content) {
   std::string temp = path + ".new";
   int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
-    return absl::InternalError(absl::StrCat("open ", temp, ": ", strerror(errno)));
+    return absl::InternalError(
+        absl::StrCat("open ", temp, ": ", strerror(errno)));
   }
-  std::string text = id + "\n";
-  bool ok = write(fd, text.data(), text.size()) ==
-                static_cast<ssize_t>(text.size()) &&
-            fsync(fd) == 0;
-  int err = errno;
+  ssize_t n = write(fd, content.data(), content.size());
+  int err = n < 0 ? errno : 0;
+  if (err == 0 && n != static_cast<ssize_t>(content.size())) err = ENOSPC;
+  if (err == 0 && fsync(fd) != 0) err = errno;
   close(fd);
-  if (!ok || rename(temp.c_str(), path.c_str()) != 0) {
-    if (ok) err = errno;
-    return absl::InternalError(absl::StrCat("write ", path, ": ", strerror(err)));
+  if (err == 0 && rename(temp.c_str(), path.c_str()) != 0) err = errno;
+  if (err != 0) {
+    unlink(temp.c_str());
+    return absl::InternalError(
+        absl::StrCat("write ", path, ": ", strerror(err)));
   }
   return SyncDir(dirs.root());
+}
+
+absl::Status WriteMarker(const SnapshotDirs& dirs, const std::string& id) {
+  return WriteFileDurably(dirs, dirs.StoreIdPath(), id + "\n");
 }
 
 // The content of <root>/store-open when the -wal had its header on disk as
@@ -184,31 +193,25 @@ constexpr absl::string_view kWalHeaderMarked = "wal-header\n";
 // Makes <root>/store-open, durable; `wal_header`: the -wal has its header
 // on disk.
 absl::Status MarkStoreOpen(const SnapshotDirs& dirs, bool wal_header) {
-  std::string path = dirs.OpenMarkerPath();
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return absl::InternalError(
-        absl::StrCat("open ", path, ": ", strerror(errno)));
-  }
-  absl::string_view content = wal_header ? kWalHeaderMarked : "";
-  bool ok = write(fd, content.data(), content.size()) ==
-                static_cast<ssize_t>(content.size()) &&
-            fsync(fd) == 0;
-  int err = errno;
-  close(fd);
-  if (!ok) {
-    return absl::InternalError(
-        absl::StrCat("write ", path, ": ", strerror(err)));
-  }
-  return SyncDir(dirs.root());
+  return WriteFileDurably(dirs, dirs.OpenMarkerPath(),
+                          wal_header ? kWalHeaderMarked : "");
 }
 
-// True if <root>/store-open says the -wal had its header (MarkStoreOpen).
+// True if <root>/store-open is a file saying the -wal had its header
+// (MarkStoreOpen). Reads a few bytes at most, and nothing but a regular
+// file.
 bool MarkedWithWalHeader(const SnapshotDirs& dirs) {
-  std::ifstream in(dirs.OpenMarkerPath(), std::ios::binary);
-  std::string content((std::istreambuf_iterator<char>(in)),
-                      std::istreambuf_iterator<char>());
-  return content == kWalHeaderMarked;
+  int fd = open(dirs.OpenMarkerPath().c_str(),
+                O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return false;
+  struct stat st;
+  char buf[32];
+  ssize_t n = -1;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    n = pread(fd, buf, sizeof(buf), 0);
+  }
+  close(fd);
+  return n >= 0 && absl::string_view(buf, n) == kWalHeaderMarked;
 }
 
 // Removes <root>/store-open, durably.
@@ -393,8 +396,8 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
                 dirs.OpenMarkerPath(), " shows the store was not closed ",
                 "cleanly but ", db_path, "-wal is ",
                 wal_missing ? "missing"
-                            : "empty (it had a WAL header: it was lost and "
-                              "made again, e.g. by sqlite3 opening the "
+                            : "without a WAL header (it had one: it was lost "
+                              "and made again, e.g. by sqlite3 opening the "
                               "database)",
                 ": the database is ",
                 "stale (an old copy or a lost -wal), so the snapshots ",
@@ -424,10 +427,20 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
                                    : MetaStore::Mode::kCreate));
   // After the -wal is durable (MetaStore::Open), before any step that may
   // fail: a store found open has its -wal. Removed just before the
-  // database closes; if it cannot be, the -wal is kept.
-  // Made again if it was there: it now tells whether the -wal has its
-  // header (MetaStore::Open gives a new one its header).
-  RETURN_IF_ERROR(MarkStoreOpen(dirs, WalHasHeader(db_path)));
+  // database closes; if it cannot be, the -wal is kept, and so it is until
+  // the marker is right (a failed start never leaves the marker without
+  // the -wal). The marker tells whether the -wal has its header
+  // (MetaStore::Open gives a new one its header); one a crash left is
+  // made again only to say so, and kept as it was if that fails.
+  store->SetBeforeClose([] { return false; });
+  bool wal_header = WalHasHeader(db_path);
+  if (!left_open || (wal_header && !MarkedWithWalHeader(dirs))) {
+    absl::Status marked = MarkStoreOpen(dirs, wal_header);
+    if (!marked.ok() && !left_open) return marked;
+    if (!marked.ok()) {
+      LOG(WARNING) << dirs.OpenMarkerPath() << " kept as it was: " << marked;
+    }
+  }
   store->SetBeforeClose([dirs] {
     absl::Status s = MarkStoreClosed(dirs);
     if (!s.ok()) LOG(WARNING) << "closing the store, -wal kept: " << s;

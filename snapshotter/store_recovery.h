@@ -26,8 +26,10 @@
 //     their records lost). The store OpenStore returns removes the marker
 //     just before it closes (the last close deletes the -wal). The marker
 //     also records that the -wal had its header on disk (MetaStore::Open
-//     gives a new -wal one first): then a -wal without one (empty, as
+//     gives a new -wal one first): then a -wal without one (e.g. empty, as
 //     sqlite3 makes a missing one even read-only) is refused the same way.
+//     The marker is replaced atomically, and until it is right the store's
+//     close keeps the -wal.
 // A refusal changes nothing; the daemon exits with kExitRefused, which the
 // systemd unit does not restart. ResetStore is the explicit way out.
 // After the checks, the directory of an active or view snapshot (created

@@ -340,11 +340,11 @@ TEST_F(StoreRecoveryTest, LostWalMadeAgainEmptyIsRefused) {
   LeaveCrashed(/*with_wal=*/false);
   Write(dirs_->MetadataPath() + "-wal", "");
   ExpectRefused({"store-open shows the store was not closed cleanly",
-                 "metadata.db-wal is empty (it had a WAL header",
+                 "metadata.db-wal is without a WAL header (it had one",
                  "a lost -wal"});
   // Zeros (a preallocated -wal) are not a header either.
   Write(dirs_->MetadataPath() + "-wal", std::string(8192, '\0'));
-  ExpectRefused({"metadata.db-wal is empty (it had a WAL header"});
+  ExpectRefused({"metadata.db-wal is without a WAL header (it had one"});
 }
 
 // A marker from a release that wrote it empty proves nothing about the
@@ -380,6 +380,27 @@ TEST_F(StoreRecoveryTest, CrashBeforeAnyChangeReopens) {
   auto opened = Open();
   ASSERT_TRUE(opened.ok()) << opened.status();
   EXPECT_EQ(opened->records, (std::set<int64_t>{1}));
+}
+
+// A marker a crash left is made again only to record the -wal's header;
+// if that fails, the start goes on with the marker as it was (and the
+// -wal), where failing it would close the store and delete the -wal.
+TEST_F(StoreRecoveryTest, MarkerThatCannotBeRewrittenIsKept) {
+  MakeStore(1);
+  LeaveCrashed(/*with_wal=*/true);
+  Write(dirs_->OpenMarkerPath(), "");  // as an older release left it
+  const std::string temp = dirs_->OpenMarkerPath() + ".new";
+  ASSERT_EQ(mkdir(temp.c_str(), 0700), 0);  // the rewrite cannot be made
+  {
+    auto opened = Open();
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    EXPECT_EQ(opened->records, (std::set<int64_t>{1, 2}));
+    EXPECT_EQ(Read(dirs_->OpenMarkerPath()), "");
+  }
+  ASSERT_EQ(rmdir(temp.c_str()), 0);
+  auto opened = Open();
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ(opened->records, (std::set<int64_t>{1, 2}));
 }
 
 TEST_F(StoreRecoveryTest, CrashWithItsWalReopens) {
