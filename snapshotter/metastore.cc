@@ -275,8 +275,9 @@ absl::StatusOr<std::unique_ptr<MetaStore>> MetaStore::Open(
     // A -wal made by this open (the last close deleted the previous one)
     // gets its header on disk now, with a commit that changes nothing, so
     // that a -wal found without one was lost and made again
-    // (store_recovery.h). A full disk only logs: the store then opens
-    // without that proof, as before.
+    // (store_recovery.h). A full disk only logs (a -wal preallocated by an
+    // older release may hold zeros only): the store then opens without
+    // that proof, as before.
     s = store->Update([](Transaction& tx) {
       return tx.Exec(absl::StrCat("PRAGMA user_version=", kSchemaVersion));
     });

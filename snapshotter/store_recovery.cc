@@ -156,9 +156,9 @@ absl::StatusOr<std::optional<std::string>> ReadMarker(const std::string& path) {
   return id;
 }
 
-// Writes `content` to `path` through a temp file, fsynced and renamed over
-// it, and makes the rename durable: a failure or a crash leaves the old
-// file (or none) in place, never a torn one.
+// Writes `content` to `path` through a temp file (`path`.new), fsynced and
+// renamed over it, and makes the rename durable: a crash, or a failure
+// before the rename, leaves the old file (or none), never a torn one.
 absl::Status WriteFileDurably(const SnapshotDirs& dirs, const std::string& path,
                               absl::string_view content) {
   std::string temp = path + ".new";
@@ -432,13 +432,22 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
   // the -wal). The marker tells whether the -wal has its header
   // (MetaStore::Open gives a new one its header); one a crash left is
   // made again only to say so, and kept as it was if that fails.
+  // The header is claimed only once flushed (the page cache may hold one
+  // whose flush failed before). A marker that cannot say so is written
+  // empty (no data block needed on a full disk): the older, weaker check.
   store->SetBeforeClose([] { return false; });
-  bool wal_header = WalHasHeader(db_path);
+  bool wal_header = WalHasHeader(db_path) && SyncWal(db_path).ok();
   if (!left_open || (wal_header && !MarkedWithWalHeader(dirs))) {
     absl::Status marked = MarkStoreOpen(dirs, wal_header);
+    if (!marked.ok() && !left_open && wal_header) {
+      LOG(WARNING) << marked << "; writing " << dirs.OpenMarkerPath()
+                   << " empty";
+      marked = MarkStoreOpen(dirs, false);
+    }
     if (!marked.ok() && !left_open) return marked;
     if (!marked.ok()) {
-      LOG(WARNING) << dirs.OpenMarkerPath() << " kept as it was: " << marked;
+      LOG(WARNING) << "rewriting " << dirs.OpenMarkerPath() << ": " << marked
+                   << "; starting with the marker the crash left";
     }
   }
   store->SetBeforeClose([dirs] {
@@ -480,8 +489,9 @@ absl::StatusOr<std::string> ResetStore(const SnapshotDirs& dirs) {
   }
   std::string db = dirs.MetadataPath();
   for (const std::string& path :
-       {db, db + "-wal", db + "-shm", dirs.StoreIdPath(), dirs.OpenMarkerPath(),
-        dirs.SnapshotsDir()}) {
+       {db, db + "-wal", db + "-shm", dirs.StoreIdPath(),
+        dirs.StoreIdPath() + ".new", dirs.OpenMarkerPath(),
+        dirs.OpenMarkerPath() + ".new", dirs.SnapshotsDir()}) {
     if (!s.ok()) break;
     if (!Exists(path)) continue;
     std::string target = *dest + path.substr(path.rfind('/'));

@@ -81,10 +81,11 @@ struct OpenedStore {
 // (Snapshotter::Open reads the index beside it and relies on that).
 absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs);
 
-// Moves metadata.db (with -wal/-shm), store-id, store-open and the whole
-// snapshots/ directory to quarantine/<time>-reset-store/ and leaves an empty
-// root, so the next start creates a fresh store. Locks the root itself (refused
-// while a daemon runs on it). Returns the quarantine directory.
+// Moves metadata.db (with -wal/-shm), store-id, store-open (and their
+// .new temp files, if a crash left them) and the whole snapshots/ directory to
+// quarantine/<time>-reset-store/ and leaves an empty root, so the next start
+// creates a fresh store. Locks the root itself (refused while a daemon runs on
+// it). Returns the quarantine directory.
 absl::StatusOr<std::string> ResetStore(const SnapshotDirs& dirs);
 
 }  // namespace snapshotter

@@ -403,6 +403,26 @@ TEST_F(StoreRecoveryTest, MarkerThatCannotBeRewrittenIsKept) {
   EXPECT_EQ(opened->records, (std::set<int64_t>{1, 2}));
 }
 
+// A start that cannot make its marker fails, keeping the -wal (the close
+// does not fold it): the next start opens as after a crash before it.
+TEST_F(StoreRecoveryTest, FailedMarkingKeepsTheWal) {
+  MakeStore(1);
+  const std::string temp = dirs_->OpenMarkerPath() + ".new";
+  ASSERT_EQ(mkdir(temp.c_str(), 0700), 0);  // the marker cannot be made
+  {
+    auto opened = Open();
+    ASSERT_FALSE(opened.ok());
+    EXPECT_THAT(opened.status().message(), HasSubstr("store-open"));
+  }
+  EXPECT_EQ(access((dirs_->MetadataPath() + "-wal").c_str(), F_OK), 0);
+  EXPECT_NE(access(dirs_->OpenMarkerPath().c_str(), F_OK), 0);
+  ASSERT_EQ(rmdir(temp.c_str()), 0);
+  auto opened = Open();
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ(opened->records, (std::set<int64_t>{1}));
+  EXPECT_EQ(Read(dirs_->OpenMarkerPath()), "wal-header\n");
+}
+
 TEST_F(StoreRecoveryTest, CrashWithItsWalReopens) {
   MakeStore(1);
   LeaveCrashed(/*with_wal=*/true);

@@ -66,4 +66,16 @@ bool WalHasHeader(const std::string& db_path) {
          (magic[3] & 0xfe) == 0x82;
 }
 
+absl::Status SyncWal(const std::string& db_path) {
+  std::string path = db_path + "-wal";
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  int err = fd < 0 || fdatasync(fd) != 0 ? errno : 0;
+  if (fd >= 0) close(fd);
+  if (err != 0) {
+    return absl::InternalError(
+        absl::StrCat("flush ", path, ": ", strerror(err)));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace snapshotter

@@ -24,6 +24,10 @@ absl::Status PreallocateWal(const std::string& db_path, int64_t size);
 // and keeps there; false for a missing, empty or zero-filled one.
 bool WalHasHeader(const std::string& db_path);
 
+// Flushes `db_path`-wal (fdatasync): what a start reads of it may be in the
+// page cache only, if an earlier flush failed.
+absl::Status SyncWal(const std::string& db_path);
+
 }  // namespace snapshotter
 
 #endif  // SNAPSHOTTER_WAL_PREALLOCATION_H_
