@@ -13,7 +13,6 @@
 #include <map>
 #include <optional>
 #include <set>
-#include <sstream>
 #include <vector>
 
 #include "absl/strings/cord.h"
@@ -145,11 +144,21 @@ DbSurvey SurveyDatabase(const std::string& path) {
 
 absl::StatusOr<std::optional<std::string>> ReadMarker(const std::string& path) {
   if (!Exists(path)) return std::nullopt;
-  std::ifstream in(path);
-  if (!in) return absl::InternalError(absl::StrCat("cannot read ", path));
-  std::stringstream text;
-  text << in.rdbuf();
-  std::string id(absl::StripAsciiWhitespace(text.str()));
+  // A regular file's first bytes only (an id is 32 hex digits): anything
+  // else put there (a FIFO, a device) must not block or flood the start.
+  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  struct stat st;
+  char buf[256];
+  ssize_t n = -1;
+  if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    n = pread(fd, buf, sizeof(buf), 0);
+  }
+  if (fd >= 0) close(fd);
+  if (n < 0) {
+    return absl::InternalError(
+        absl::StrCat("cannot read ", path, " (not a readable regular file)"));
+  }
+  std::string id(absl::StripAsciiWhitespace(absl::string_view(buf, n)));
   if (id.empty()) {
     return absl::DataLossError(absl::StrCat(path, " is empty"));
   }

@@ -423,6 +423,20 @@ TEST_F(StoreRecoveryTest, FailedMarkingKeepsTheWal) {
   EXPECT_EQ(Read(dirs_->OpenMarkerPath()), "wal-header\n");
 }
 
+// store-id is read only if it is a regular file: a FIFO put there is
+// refused, not waited on.
+TEST_F(StoreRecoveryTest, StoreIdThatIsNotAFileIsRefused) {
+  MakeStore(1);
+  ASSERT_EQ(unlink(dirs_->StoreIdPath().c_str()), 0);
+  ASSERT_EQ(mkfifo(dirs_->StoreIdPath().c_str(), 0600), 0);
+  auto opened = Open();
+  ASSERT_FALSE(opened.ok());
+  EXPECT_TRUE(IsRefusal(opened.status())) << opened.status();
+  EXPECT_THAT(opened.status().message(),
+              HasSubstr("not a readable regular file"));
+  unlink(dirs_->StoreIdPath().c_str());  // Tree() would block on it
+}
+
 TEST_F(StoreRecoveryTest, CrashWithItsWalReopens) {
   MakeStore(1);
   LeaveCrashed(/*with_wal=*/true);
