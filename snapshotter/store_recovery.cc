@@ -9,7 +9,6 @@
 
 #include <fstream>
 #include <future>
-#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
@@ -142,23 +141,35 @@ DbSurvey SurveyDatabase(const std::string& path) {
   return survey;
 }
 
+// The first `max` bytes of `path` if it is a regular file (a symlink to
+// one only if `follow`), else nullopt: anything else put there (a FIFO, a
+// device) must not block or flood the start.
+std::optional<std::string> ReadFileHead(const std::string& path, size_t max,
+                                        bool follow) {
+  int fd = open(path.c_str(),
+                O_RDONLY | O_NONBLOCK | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+  if (fd < 0) return std::nullopt;
+  struct stat st;
+  std::string head(max, '\0');
+  ssize_t n = -1;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    n = pread(fd, head.data(), max, 0);
+  }
+  close(fd);
+  if (n < 0) return std::nullopt;
+  head.resize(n);
+  return head;
+}
+
 absl::StatusOr<std::optional<std::string>> ReadMarker(const std::string& path) {
   if (!Exists(path)) return std::nullopt;
-  // A regular file's first bytes only (an id is 32 hex digits): anything
-  // else put there (a FIFO, a device) must not block or flood the start.
-  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  struct stat st;
-  char buf[256];
-  ssize_t n = -1;
-  if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-    n = pread(fd, buf, sizeof(buf), 0);
-  }
-  if (fd >= 0) close(fd);
-  if (n < 0) {
+  // An id is 32 hex digits.
+  std::optional<std::string> text = ReadFileHead(path, 256, /*follow=*/true);
+  if (!text.has_value()) {
     return absl::InternalError(
         absl::StrCat("cannot read ", path, " (not a readable regular file)"));
   }
-  std::string id(absl::StripAsciiWhitespace(absl::string_view(buf, n)));
+  std::string id(absl::StripAsciiWhitespace(*text));
   if (id.empty()) {
     return absl::DataLossError(absl::StrCat(path, " is empty"));
   }
@@ -207,20 +218,10 @@ absl::Status MarkStoreOpen(const SnapshotDirs& dirs, bool wal_header) {
 }
 
 // True if <root>/store-open is a file saying the -wal had its header
-// (MarkStoreOpen). Reads a few bytes at most, and nothing but a regular
-// file.
+// (MarkStoreOpen).
 bool MarkedWithWalHeader(const SnapshotDirs& dirs) {
-  int fd = open(dirs.OpenMarkerPath().c_str(),
-                O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return false;
-  struct stat st;
-  char buf[32];
-  ssize_t n = -1;
-  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-    n = pread(fd, buf, sizeof(buf), 0);
-  }
-  close(fd);
-  return n >= 0 && absl::string_view(buf, n) == kWalHeaderMarked;
+  return ReadFileHead(dirs.OpenMarkerPath(), 32, /*follow=*/false) ==
+         kWalHeaderMarked;
 }
 
 // Removes <root>/store-open, durably.
