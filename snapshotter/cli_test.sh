@@ -57,6 +57,9 @@ grep -q "starting: config=$T/default.toml version=1 root=$T/root address=$T/gp.s
   && ok "startup log names the file and the effective values" || bad "startup log" "$(head -3 "$T/log")"
 kill "$DAEMON"; wait "$DAEMON"; rc=$?; DAEMON=""
 [[ $rc -eq 0 && ! -e "$T/gp.sock" ]] && ok "SIGTERM stops it cleanly" || bad "SIGTERM (exit $rc)" "$(tail -3 "$T/log")"
+# The daemon binds gp.sock.<pid>-<hex> and links it to gp.sock (socket_path.h).
+left="$(cd "$T" && ls -A | grep -F 'gp.sock.' || true)"
+[[ -z "$left" ]] && ok "the name bound before the address is gone" || bad "binding name left" "$left"
 
 # Refusals.
 printf 'root = "%s"\n\n[guest_pull]\ninclud = [".*"]\n' "$T/root" > "$T/unknown.toml"

@@ -181,14 +181,17 @@ absl::Status RunDaemon(const config::Config& cfg) {
   ASSIGN_OR_RETURN(snapshotter, Snapshotter::Open(options));
   open_snapshotter.store(snapshotter.get());
 
-  // The store may have taken a while to open (recovery, the quick_check):
-  // gRPC's bind would replace a socket another daemon bound meanwhile.
+  // Checked again: the store may have taken a while to open (recovery,
+  // the quick_check), and another daemon may have bound meanwhile. gRPC's
+  // bind would replace its socket, so gRPC binds a name of our own, which
+  // PublishSocket then links to the address only if it is still free.
   RETURN_IF_ERROR(PrepareSocketPath(cfg.address));
+  std::string binding = BindingPath(cfg.address);
   // Reads are answered on the service's completion-queue thread, mutations
   // on its bounded pool (beyond it: RESOURCE_EXHAUSTED; service.h).
   SnapshotsService service(snapshotter.get(), metrics.get());
   grpc::ServerBuilder builder;
-  builder.AddListeningPort("unix:" + cfg.address,
+  builder.AddListeningPort("unix:" + binding,
                            grpc::InsecureServerCredentials());
   service.AddTo(builder);
   // The socket is created 0660 (rw for root and its group only).
@@ -197,7 +200,16 @@ absl::Status RunDaemon(const config::Config& cfg) {
   umask(old_umask);
   if (server == nullptr) {
     return absl::UnavailableError(
-        absl::StrCat("cannot listen on unix socket ", cfg.address));
+        absl::StrCat("cannot listen on unix socket ", binding));
+  }
+  service.Start();
+  if (absl::Status published = PublishSocket(binding, cfg.address);
+      !published.ok()) {
+    // Nobody could reach it under the address: nothing to drain.
+    server->Shutdown(absl::ToChronoTime(absl::Now()));
+    server->Wait();
+    service.Stop();
+    return published;
   }
   // What we bound: at exit we remove the socket only if it is still this one.
   // Serving already: a socket that cannot be identified is left in place at
@@ -207,7 +219,6 @@ absl::Status RunDaemon(const config::Config& cfg) {
     LOG(WARNING) << bound.status() << "; the socket will be left at exit";
   }
   chmod(cfg.address.c_str(), 0660);
-  service.Start();
   LOG(INFO) << "serving containerd.services.snapshots.v1 on " << cfg.address;
   sd_notify(0, "READY=1");
   absl::Notification stop_sweeping;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -14,6 +15,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 
 namespace snapshotter {
@@ -157,6 +159,41 @@ absl::Status CheckNoPercent(absl::string_view path) {
       "socket path \"", absl::CEscape(path),
       "\" must not contain \"%\" (gRPC would percent-decode it and listen "
       "on another path)"));
+}
+
+std::string BindingPath(const std::string& path) {
+  constexpr size_t kMax = sizeof(sockaddr_un{}.sun_path) - 1;
+  uint32_t random = 0;
+  if (getrandom(&random, sizeof(random), 0) != sizeof(random)) {
+    random = static_cast<uint32_t>(absl::ToUnixNanos(absl::Now()));
+  }
+  std::string unique =
+      absl::StrCat(getpid(), "-", absl::Hex(random, absl::kZeroPad8));
+  std::string beside = absl::StrCat(path, ".", unique);
+  if (beside.size() <= kMax) return beside;
+  std::string hidden = absl::StrCat(
+      std::filesystem::path(path).parent_path().string(), "/.", unique);
+  if (hidden.size() <= kMax) return hidden;
+  return path;
+}
+
+absl::Status PublishSocket(const std::string& binding,
+                           const std::string& path) {
+  if (binding == path) return absl::OkStatus();
+  int err = link(binding.c_str(), path.c_str()) == 0 ? 0 : errno;
+  unlink(binding.c_str());
+  if (err == EEXIST) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        path,
+        " appeared while this daemon was starting (another process "
+        "bound it); is a second containerd-guest-pull-grpc running?"));
+  }
+  if (err != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot name the socket ", path, " (link from ", binding,
+                     "): ", ErrnoText(err)));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<SocketFile> IdentifySocket(const std::string& path) {

@@ -3,8 +3,11 @@
 // previous run, and refuse anything else at that path -- a live socket
 // (another daemon is serving), a socket of another type (a datagram socket
 // such as systemd's notify or journal socket), one we may not probe, or a
-// file that is not a socket. At exit the daemon removes the socket only if
-// it is still the one it bound.
+// file that is not a socket. gRPC's bind removes whatever socket is at its
+// address, so the daemon binds a per-process name first and then links it
+// to the path, which never replaces what another daemon bound meanwhile.
+// At exit the daemon removes the socket only if it is still the one it
+// bound.
 #ifndef SNAPSHOTTER_SOCKET_PATH_H_
 #define SNAPSHOTTER_SOCKET_PATH_H_
 
@@ -29,6 +32,20 @@ absl::Status PrepareSocketPath(const std::string& path);
 // addresses, so it would listen on another path. Asked by the config's
 // check of `address` and by PrepareSocketPath.
 absl::Status CheckNoPercent(absl::string_view path);
+
+// A fresh name the daemon binds before PublishSocket gives the socket
+// `path`: `path`.<pid>-<8 random hex digits> (random too: daemons in other
+// pid namespaces may share the directory), or .<pid>-<hex> in its
+// directory when that is too long for a unix socket address; `path`
+// itself when neither fits (then a daemon that binds `path` between
+// PrepareSocketPath and the bind is replaced: the race this name avoids).
+std::string BindingPath(const std::string& path);
+
+// Names the socket bound at `binding` `path` too (a hard link: it fails
+// rather than replace a file that appeared there since PrepareSocketPath)
+// and removes `binding` either way. FailedPrecondition if `path` is taken
+// (what is there stays). Nothing to do when `binding` is `path`.
+absl::Status PublishSocket(const std::string& binding, const std::string& path);
 
 // The file a socket path names, recorded right after bind.
 struct SocketFile {

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -168,6 +169,76 @@ TEST(SocketPathTest, RemovesOnlyTheSocketItBound) {
   EXPECT_TRUE(RemoveSocketIfOurs(path, *now).ok());
   close(theirs);
   close(first);
+  std::filesystem::remove_all(d);
+}
+
+// Accepts on `fd` (listening) and says whether a client connecting to
+// `path` reaches it.
+bool Reaches(const std::string& path, int fd) {
+  int client = socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  strcpy(addr.sun_path, path.c_str());
+  bool ok =
+      connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  int accepted = ok ? accept4(fd, nullptr, nullptr, SOCK_NONBLOCK) : -1;
+  close(client);
+  if (accepted < 0) return false;
+  close(accepted);
+  return true;
+}
+
+TEST(SocketPathTest, BindingPathIsFreshBesideOrHiddenOrTheAddress) {
+  std::string path = "/run/gp/s.sock";
+  std::string a = BindingPath(path);
+  EXPECT_THAT(a, ::testing::StartsWith(absl::StrCat(path, ".", getpid(), "-")));
+  EXPECT_EQ(a.size(), path.size() + 1 + std::to_string(getpid()).size() + 9);
+  EXPECT_NE(a, BindingPath(path));  // random: other pid namespaces
+  // Too long beside it: hidden in the directory.
+  std::string dir = "/" + std::string(80, 'd');
+  std::string long_name = dir + "/" + std::string(20, 'n');
+  std::string hidden = BindingPath(long_name);
+  EXPECT_THAT(hidden, ::testing::StartsWith(absl::StrCat(dir, "/.", getpid())));
+  EXPECT_LE(hidden.size(), 107u);
+  // Nothing fits: the address itself.
+  std::string deep = "/" + std::string(100, 'd') + "/s";
+  EXPECT_EQ(BindingPath(deep), deep);
+}
+
+TEST(SocketPathTest, PublishNamesTheBoundSocketAndRemovesTheBinding) {
+  std::string d = Dir("publish");
+  std::filesystem::create_directories(d);
+  std::string path = d + "/s.sock";
+  std::string binding = BindingPath(path);
+  int fd = BindSocket(binding, true);
+  absl::Status s = PublishSocket(binding, path);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_NE(access(binding.c_str(), F_OK), 0);
+  EXPECT_TRUE(Reaches(path, fd));
+  close(fd);
+  // Bound at the address itself (no binding name fitted): nothing to do.
+  EXPECT_TRUE(PublishSocket(path, path).ok());
+  std::filesystem::remove_all(d);
+}
+
+// The race PublishSocket closes: another daemon bound the address between
+// PrepareSocketPath and our bind. gRPC binding the address itself would
+// have removed that socket; the link refuses and leaves it.
+TEST(SocketPathTest, PublishRefusesAnAddressTakenMeanwhile) {
+  std::string d = Dir("taken");
+  std::filesystem::create_directories(d);
+  std::string path = d + "/s.sock";
+  ASSERT_TRUE(PrepareSocketPath(path).ok());
+  int theirs = BindSocket(path, true);
+  std::string binding = BindingPath(path);
+  int ours = BindSocket(binding, true);
+  absl::Status s = PublishSocket(binding, path);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.message(), HasSubstr("second containerd-guest-pull-grpc"));
+  EXPECT_NE(access(binding.c_str(), F_OK), 0);
+  EXPECT_TRUE(Reaches(path, theirs));
+  close(ours);
+  close(theirs);
   std::filesystem::remove_all(d);
 }
 
