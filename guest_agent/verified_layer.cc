@@ -1,6 +1,9 @@
 // Blob -> checks -> tardev layout -> dm-verity -> extraction.
 #include "guest_agent/verified_layer.h"
 
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -55,7 +58,20 @@ absl::Status PrepareVerifiedLayer(const LayerJob& job, HostClient* host, LayerFa
                 absl::StrCat("blob digest mismatch: received bytes hash to ", fetched->digest), absl::OkStatus());
   }
 
-  absl::StatusOr<verity::LayerVerity> layout = verity::WriteIndexedLayer(blob, image);
+  // An uncompressed blob becomes the image in place: the guest's memory
+  // never holds a second copy of the layer. A compressed one is inflated
+  // into the image.
+  absl::StatusOr<verity::BlobCompression> compression = verity::DetectBlobCompression(blob);
+  absl::StatusOr<verity::LayerVerity> layout = compression.status();
+  if (compression.ok() && *compression == verity::BlobCompression::kNone) {
+    layout = verity::AppendIndexInPlace(blob);
+    if (layout.ok() && ::rename(blob.c_str(), image.c_str()) != 0) {
+      layout =
+          absl::InternalError(absl::StrCat("rename ", blob, " to ", image, ": ", strerror(errno)));
+    }
+  } else if (compression.ok()) {
+    layout = verity::WriteIndexedLayer(blob, image);
+  }
   ::unlink(blob.c_str());
   if (!layout.ok()) return fail(LayerFailure::kInternal, "tardev layout failed", layout.status());
   if (!job.skip_blob_checks) {

@@ -44,6 +44,10 @@ constexpr char kUsage[] =
     "      index: the exact bytes the root hash covers) to OUT_FILE and prints\n"
     "      digest, diff_id, verity_hash, indexed_size and data_blocks (4096-byte\n"
     "      blocks), e.g. for `veritysetup format --data-blocks`.\n"
+    "  index --in-place LAYER_FILE\n"
+    "      Appends the tarfs index to LAYER_FILE, an uncompressed tar, which\n"
+    "      becomes the indexed layer without a copy of it being written; prints\n"
+    "      the same. On an error the file is cut back to its tar.\n"
     "  decode OPTION_OR_BASE64\n"
     "      Decodes an io.katacontainers.volume mount option.\n"
     "\n"
@@ -79,11 +83,16 @@ int RunLayer(const std::vector<std::string>& args, std::ostream& out, std::ostre
 }
 
 int RunIndex(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  if (args.size() != 2 || absl::StartsWith(args[0], "-") || absl::StartsWith(args[1], "-")) {
-    return UsageError(err, "index takes exactly LAYER_FILE and OUT_FILE");
+  absl::StatusOr<LayerVerity> v;
+  if (args.size() == 2 && args[0] == "--in-place" && !absl::StartsWith(args[1], "-")) {
+    v = verity::AppendIndexInPlace(args[1]);
+  } else if (args.size() != 2 || absl::StartsWith(args[0], "-") || absl::StartsWith(args[1], "-")) {
+    return UsageError(err, "index takes exactly LAYER_FILE and OUT_FILE, or --in-place LAYER_FILE");
+  } else if (args[1].empty()) {
+    return UsageError(err, "OUT_FILE must not be empty");
+  } else {
+    v = verity::WriteIndexedLayer(args[0], args[1]);
   }
-  if (args[1].empty()) return UsageError(err, "OUT_FILE must not be empty");
-  absl::StatusOr<LayerVerity> v = verity::WriteIndexedLayer(args[0], args[1]);
   if (!v.ok()) return RuntimeError(err, v.status());
   out << "digest: " << v->digest << "\n"
       << "diff_id: " << v->diff_id << "\n"

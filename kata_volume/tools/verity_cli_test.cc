@@ -226,6 +226,25 @@ TEST(VerityCliTest, IndexWritesWhatTheRootHashCovers) {
             1);
   EXPECT_TRUE(RunCommand(absl::StrCat("cmp ", path, " ", dir, "/self")).ok());
 
+  // In place: the uncompressed tar becomes the same indexed file; a
+  // compressed blob is refused and left as it was.
+  ASSERT_TRUE(RunCommand(absl::StrCat("gzip -dcf ", path, " > ", dir, "/in-place.tar")).ok());
+  Result in_place = RunTool(absl::StrCat("index --in-place ", dir, "/in-place.tar"));
+  ASSERT_EQ(in_place.code, 0);
+  std::map<std::string, std::string> pk = ParseKeyValues(in_place.out);
+  EXPECT_EQ(pk["diff_id"], lk["diff_id"]);
+  EXPECT_EQ(pk["verity_hash"], lk["verity_hash"]);
+  EXPECT_EQ(pk["indexed_size"], ik["indexed_size"]);
+  EXPECT_TRUE(RunCommand(absl::StrCat("cmp ", dir, "/in-place.tar ", dir, "/indexed")).ok());
+  ASSERT_TRUE(RunCommand(absl::StrCat("gzip -c < /dev/null > ", dir, "/empty.gz; cp ", dir,
+                                      "/empty.gz ", dir, "/before.gz"))
+                  .ok());
+  Result gz = RunTool(absl::StrCat("index --in-place ", dir, "/empty.gz"), dir + "/gz.err");
+  EXPECT_EQ(gz.code, 1);
+  EXPECT_TRUE(RunCommand(absl::StrCat("grep -q compressed ", dir, "/gz.err")).ok());
+  EXPECT_TRUE(RunCommand(absl::StrCat("cmp ", dir, "/empty.gz ", dir, "/before.gz")).ok());
+  EXPECT_EQ(RunTool(absl::StrCat("index --in-place ", dir, "/a ", dir, "/b")).code, 2);
+
   // veritysetup over the written file gives the same root hash.
   if (verity::testing::VeritysetupPath().empty()) {
     GTEST_SKIP() << "veritysetup is not installed";

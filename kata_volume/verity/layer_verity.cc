@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -16,14 +17,14 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "base/errno_error.h"
+#include "base/status_macros.h"
 #include "kata_volume/verity/background_sink.h"
 #include "kata_volume/verity/byte_source.h"
 #include "kata_volume/verity/sha256.h"
 #include "kata_volume/verity/tar_reader.h"
 #include "kata_volume/verity/tarfs_index.h"
 #include "kata_volume/verity/verity_tree.h"
-#include "base/errno_error.h"
-#include "base/status_macros.h"
 
 namespace guest_pull::verity {
 
@@ -313,6 +314,66 @@ absl::StatusOr<LayerVerity> WriteIndexedLayer(const std::string& layer_path,
   }
   // Nothing partial is left behind (a failed close may have lost writes).
   if (!result.ok()) ::unlink(output_path.c_str());
+  return result;
+}
+
+absl::StatusOr<LayerVerity> AppendIndexInPlace(const std::string& tar_path) {
+  ASSIGN_OR_RETURN(BlobCompression compression, DetectBlobCompression(tar_path));
+  if (compression != BlobCompression::kNone) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(tar_path,
+                     " is compressed: only an uncompressed tar can be indexed in place "
+                     "(write the indexed layer to another file)"));
+  }
+  int fd = ::open(tar_path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return base::ErrnoError("cannot open", tar_path, errno);
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return absl::InvalidArgumentError(
+        absl::StrCat(tar_path, " is not a regular file: it cannot be indexed in place"));
+  }
+  const uint64_t tar_size = static_cast<uint64_t>(st.st_size);
+  // Sees the tar's bytes (as read from this very file) and then the index:
+  // only what lies beyond the tar is written.
+  uint64_t offset = 0;
+  Sink append_sink = [&](const char* d, size_t n) -> absl::Status {
+    uint64_t skip = offset < tar_size ? std::min<uint64_t>(tar_size - offset, n) : 0;
+    offset += skip;
+    d += skip;
+    n -= static_cast<size_t>(skip);
+    while (n > 0) {
+      ssize_t w = ::pwrite(fd, d, n, static_cast<off_t>(offset));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return base::ErrnoError("cannot write", tar_path, errno);
+      d += w;
+      n -= static_cast<size_t>(w);
+      offset += static_cast<uint64_t>(w);
+    }
+    return absl::OkStatus();
+  };
+  absl::StatusOr<std::optional<LayerVerity>> processed =
+      ProcessPlainFile(tar_path, LayerVerityOptions{}, append_sink);
+  absl::StatusOr<LayerVerity> result = absl::InternalError("not processed");
+  if (!processed.ok()) {
+    result = processed.status();
+  } else if (!processed->has_value()) {
+    result = absl::InvalidArgumentError(
+        absl::StrCat(tar_path, " is not a regular file: it cannot be indexed in place"));
+  } else if ((*processed)->tar_size != tar_size) {
+    result = WithPath(tar_path, absl::AbortedError("the file changed while it was being read"));
+  } else {
+    result = **std::move(processed);
+  }
+  if (!result.ok() && ::ftruncate(fd, static_cast<off_t>(tar_size)) != 0) {
+    result = absl::Status(result.status().code(),
+                          absl::StrCat(result.status().message(), "; cutting ", tar_path,
+                                       " back to its tar failed: ", strerror(errno)));
+  }
+  if (::close(fd) != 0 && result.ok()) {
+    result = base::ErrnoError("cannot close", tar_path, errno);
+    ::truncate(tar_path.c_str(), static_cast<off_t>(tar_size));
+  }
   return result;
 }
 

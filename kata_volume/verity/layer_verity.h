@@ -43,6 +43,14 @@ absl::StatusOr<LayerVerity> ComputeLayerVerity(const std::string& path,
 absl::StatusOr<LayerVerity> WriteIndexedLayer(const std::string& layer_path,
                                               const std::string& output_path);
 
+// Makes the uncompressed tar at `tar_path` the indexed file itself: appends
+// the tarfs index after its bytes, which are read but never written (no
+// copy of the layer, where WriteIndexedLayer writes one). Returns what
+// WriteIndexedLayer returns. InvalidArgument for a compressed layer or a
+// path that is not a regular file (WriteIndexedLayer takes those); on any
+// error the file is cut back to its tar.
+absl::StatusOr<LayerVerity> AppendIndexInPlace(const std::string& tar_path);
+
 }  // namespace guest_pull::verity
 
 #endif  // KATA_VOLUME_VERITY_LAYER_VERITY_H_

@@ -110,6 +110,49 @@ TEST(LayerVerityTest, PlainFileAndGzipStreamAgreeOnALargeLayer) {
   EXPECT_EQ(computed->root_hash, plain->root_hash);
 }
 
+// In place, the tar becomes the very file WriteIndexedLayer writes.
+TEST(LayerVerityTest, InPlaceIndexEqualsTheWrittenOne) {
+  const std::string tar = BuildLayer(
+      "mkdir -p root/data; head -c 2100001 /dev/urandom > root/data/big; "
+      "echo 'root:x:0:' > root/etc/group",
+      "--format=pax");
+  const std::string dir = MakeTempDir();
+  absl::StatusOr<LayerVerity> written = WriteIndexedLayer(tar, dir + "/written.img");
+  ASSERT_TRUE(written.ok()) << written.status();
+  const std::string in_place = dir + "/layer.tar";
+  WriteFileOrDie(in_place, ReadFileOrDie(tar));
+  absl::StatusOr<LayerVerity> appended = AppendIndexInPlace(in_place);
+  ASSERT_TRUE(appended.ok()) << appended.status();
+  EXPECT_EQ(appended->diff_id, written->diff_id);
+  EXPECT_EQ(appended->root_hash, written->root_hash);
+  EXPECT_EQ(appended->indexed_size, written->indexed_size);
+  EXPECT_EQ(appended->passwd, written->passwd);
+  EXPECT_EQ(appended->group.value_or("?"), "root:x:0:\n");
+  EXPECT_TRUE(ReadFileOrDie(in_place) == ReadFileOrDie(dir + "/written.img"));
+  absl::StatusOr<std::string> expected = VeritysetupRootHash(in_place);
+  ASSERT_TRUE(expected.ok()) << expected.status();
+  EXPECT_EQ(appended->root_hash, *expected);
+}
+
+// What cannot be indexed in place is refused and left as it was.
+TEST(LayerVerityTest, InPlaceRefusalsLeaveTheFile) {
+  const std::string tar = MakeBusyboxLayer();
+  const std::string gz = ReadFileOrDie(tar + ".gz");
+  absl::StatusOr<LayerVerity> r = AppendIndexInPlace(tar + ".gz");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+  EXPECT_NE(r.status().message().find("compressed"), std::string::npos) << r.status();
+  EXPECT_TRUE(ReadFileOrDie(tar + ".gz") == gz);
+  const std::string dir = MakeTempDir();
+  const std::string cut = ReadFileOrDie(tar).substr(0, 5000);
+  WriteFileOrDie(dir + "/truncated.tar", cut);
+  r = AppendIndexInPlace(dir + "/truncated.tar");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("truncated"), std::string::npos) << r.status();
+  EXPECT_TRUE(ReadFileOrDie(dir + "/truncated.tar") == cut);
+  EXPECT_TRUE(absl::IsNotFound(AppendIndexInPlace(dir + "/missing").status()));
+  EXPECT_FALSE(AppendIndexInPlace(dir).ok());
+}
+
 TEST(LayerVerityTest, BadInputIsAClearError) {
   std::string dir = MakeTempDir();
   EXPECT_TRUE(absl::IsNotFound(ComputeLayerVerity(dir + "/missing").status()));
