@@ -62,14 +62,18 @@ absl::Status PrepareVerifiedLayer(const LayerJob& job, HostClient* host, LayerFa
   // never holds a second copy of the layer. A compressed one is inflated
   // into the image.
   absl::StatusOr<verity::BlobCompression> compression = verity::DetectBlobCompression(blob);
-  absl::StatusOr<verity::LayerVerity> layout = compression.status();
-  if (compression.ok() && *compression == verity::BlobCompression::kNone) {
+  absl::StatusOr<verity::LayerVerity> layout = absl::UnknownError("not laid out");
+  bool in_place = false;
+  if (!compression.ok()) {
+    layout = compression.status();
+  } else if (*compression == verity::BlobCompression::kNone) {
+    in_place = true;
     layout = verity::AppendIndexInPlace(blob);
     if (layout.ok() && ::rename(blob.c_str(), image.c_str()) != 0) {
       layout =
           absl::InternalError(absl::StrCat("rename ", blob, " to ", image, ": ", strerror(errno)));
     }
-  } else if (compression.ok()) {
+  } else {
     layout = verity::WriteIndexedLayer(blob, image);
   }
   ::unlink(blob.c_str());
@@ -88,7 +92,8 @@ absl::Status PrepareVerifiedLayer(const LayerJob& job, HostClient* host, LayerFa
   }
   absl::StatusOr<VerityHashTree> tree = AppendVerityHashTree(image, std::string(32, '\0'));
   if (!tree.ok()) return fail(LayerFailure::kInternal, "hash tree failed", tree.status());
-  host->Log(absl::StrCat("layer ", job.index, " ", digest, ": ", layout->indexed_size, " bytes laid out, tree root ",
+  host->Log(absl::StrCat("layer ", job.index, " ", digest, ": ", layout->indexed_size,
+                         " bytes laid out", in_place ? " in place" : "", ", tree root ",
                          tree->root_hash, ", volume root ", job.expected.verity_root_hash));
 
   int loop_fd = -1;

@@ -11,6 +11,7 @@
 #   - a 4-layer image with whiteouts and an opaque directory, an image with
 #     hardlinks and long symlinks, a 1-layer image with a named user and a
 #     10-layer image print what they hold (42 layers in the long mode);
+#   - the 1-layer image with its layer a plain tar is indexed in place;
 #   - the process's stdout, stderr and exit code are relayed; --timeout bounds
 #     a run (exit 124);
 #   - a layer blob altered in the registry after the hashes were computed is
@@ -71,6 +72,40 @@ push() {
   local name="$1" repo="$2" variant="${3:-}" deep="${4:-}" layout
   layout="$(IMAGES_DEEP_LAYERS="${deep:-42}" images_build "$name" "$CACHE/images" ${variant:+"$variant"})" &&
     images_push "$layout" "$PORT" "$repo" v1 >/dev/null
+}
+
+# push_uncompressed NAME REPO: the image with its layers gunzipped (media
+# type ...layer.v1.tar; the config's diff_ids stay right) as
+# 127.0.0.1:PORT/REPO:v1, uploaded blob by blob: skopeo compresses layers
+# again for a registry.
+push_uncompressed() {
+  local name="$1" repo="$2" layout manifest config blob d layers="[]" raw="$TMP/raw-$1"
+  layout="$(images_build "$name" "$CACHE/images")" || return 1
+  manifest="$layout/blobs/sha256/$(jq -r '.manifests[] |
+    select(.annotations["org.opencontainers.image.ref.name"] == "latest") | .digest' "$layout/index.json" | cut -d: -f2)"
+  config="$(jq -r .config.digest "$manifest")"
+  upload_blob "$repo" "$layout/blobs/sha256/${config#sha256:}" "$config" || return 1
+  for blob in $(images_layer_blobs "$layout"); do
+    gzip -dc "$blob" >"$raw" || return 1
+    d="sha256:$(sha256sum <"$raw" | cut -d' ' -f1)"
+    upload_blob "$repo" "$raw" "$d" || return 1
+    layers="$(jq -c --arg d "$d" --argjson n "$(stat -c %s "$raw")" \
+      '. + [{mediaType: "application/vnd.oci.image.layer.v1.tar", digest: $d, size: $n}]' <<<"$layers")"
+  done
+  rm -f "$raw"
+  jq -c --argjson l "$layers" '.layers = $l' "$manifest" >"$TMP/$name.tar-manifest" &&
+    curl -fsS -X PUT -H "Content-Type: application/vnd.oci.image.manifest.v1+json" \
+      --data-binary "@$TMP/$name.tar-manifest" "http://127.0.0.1:$PORT/v2/$repo/manifests/v1" >/dev/null
+}
+
+# upload_blob REPO FILE DIGEST: a monolithic upload (POST, then PUT).
+upload_blob() {
+  local loc
+  loc="$(curl -fsS -D - -o /dev/null -X POST "http://127.0.0.1:$PORT/v2/$1/blobs/uploads/" |
+    tr -d '\r' | sed -n 's/^[Ll]ocation: //p')" && [[ -n "$loc" ]] || return 1
+  [[ "$loc" == /* ]] && loc="http://127.0.0.1:$PORT$loc"
+  [[ "$loc" == *\?* ]] && loc+="&" || loc+="?"
+  curl -fsS -X PUT -H "Content-Type: application/octet-stream" --data-binary "@$2" "${loc}digest=$3" >/dev/null
 }
 
 # ----------------------------------------------------------- the request
@@ -181,6 +216,23 @@ case_one_layer() {
   figure "guest VM start to container output, 1 layer ($ACCEL)" one-layer
 }
 
+# An image whose layers are plain tars: the guest indexes each fetched blob
+# in place (no second copy of the layer in its memory) and verifies it.
+case_uncompressed() {
+  make_request guestvm/user-tar "$TMP/user-tar.json" || { h_fail "uncompressed: request"; return; }
+  if [[ "$(jq -r '.layers[0].mediaType' "$TMP/guestvm/user-tar.manifest")" != *.tar ]]; then
+    h_fail "uncompressed: the registry serves a plain tar layer" "$(cat "$TMP/guestvm/user-tar.manifest")"
+    return
+  fi
+  vm uncompressed "$TMP/user-tar.json"
+  expect_output uncompressed user
+  if grep -q "bytes laid out in place" "$TMP/uncompressed.err"; then
+    h_pass "uncompressed: the guest indexed the plain tar layer in place"
+  else
+    h_fail "uncompressed: no layer indexed in place" "$(detail uncompressed)"
+  fi
+}
+
 case_ten_layers() {
   make_request guestvm/deep10 "$TMP/deep10.json" || { h_fail "ten-layers: request"; return; }
   vm ten-layers "$TMP/deep10.json"
@@ -271,13 +323,15 @@ main() {
   fi
   h_setup "images (whiteout, links, user, 10 layers, a private copy to tamper with)" eval \
     'push whiteout guestvm/whiteout && push user guestvm/user && push deep guestvm/deep10 "" 10 &&
-     push links guestvm/links && push whiteout guestvm/tamper guestvm-tamper' || h_finish
+     push links guestvm/links && push whiteout guestvm/tamper guestvm-tamper &&
+     push_uncompressed user guestvm/user-tar' || h_finish
   if h_long; then
     h_setup "long mode: 42-layer image" push deep guestvm/deep42 "" 42 && IMAGES_DEEP_LAYERS=42 case_image deep 42
   fi
   case_whiteout
   case_image links
   case_one_layer
+  case_uncompressed
   case_ten_layers
   case_process_io
   case_timeout

@@ -60,6 +60,9 @@ type faultDriver struct {
 	cases    int
 	inDoubt  map[string]int // per RPC: cases whose fault was the WAL fsync of the commit
 	known    []string       // faults a dependency swallows (reported as skips)
+	// Start-up cases (fault_start.go) whose fault was hit: the start served
+	// anyway, or exited with an error.
+	startServed, startRefused int
 }
 
 // startWith starts the daemon with the shim aimed at (kind, n).
@@ -314,12 +317,16 @@ func faultMain(d *driver, shim string, mode string, maxN int) {
 	var err error
 	switch mode {
 	case "faults":
-		err = runFaults(fd, []string{"commit", "prepare", "remove", "gpprepare"}, []string{"sync", "rename", "write", "mkdir"}, maxN)
+		kinds := []string{"sync", "rename", "write", "mkdir"}
+		err = runFaults(fd, []string{"commit", "prepare", "remove", "gpprepare"}, kinds, maxN)
+		if err == nil {
+			err = runStartFaults(fd, kinds)
+		}
 	case "fullfs":
 		err = runFullFS(fd)
 	}
 	d.kill()
-	names := faultChecks
+	names := append(append([]string{}, faultChecks...), startChecks...)
 	if mode == "fullfs" {
 		names = nil
 		for _, n := range faultChecks {
@@ -341,6 +348,7 @@ func faultMain(d *driver, shim string, mode string, maxN int) {
 			n += c
 		}
 		fmt.Printf("FIGURE commits in doubt (their WAL fsync failed): %d\n", n)
+		fmt.Printf("FIGURE start-up faults: %d served anyway, %d refused the start\n", fd.startServed, fd.startRefused)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "workload: %v\n", err)

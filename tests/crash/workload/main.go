@@ -47,6 +47,7 @@ type driver struct {
 	cmd                                *exec.Cmd
 	findings                           Findings
 	waitCh                             chan error
+	lastExit                           error // how the daemon exited, when dial saw it exit
 	logw                               io.Writer // daemon output; nil: <work>/daemon.log
 	dialTries                          int       // 20 ms apart; 0: 300
 	guestPull                          bool      // clients also make CRI-labelled guest-pull layers
@@ -84,7 +85,7 @@ func (d *driver) dial(ctx context.Context) (*grpc.ClientConn, error) {
 	for i := 0; i < tries; i++ {
 		select {
 		case err := <-d.waitCh:
-			d.cmd, d.waitCh = nil, nil
+			d.cmd, d.waitCh, d.lastExit = nil, nil, err
 			return nil, fmt.Errorf("daemon exited during startup: %v (see daemon.log)", err)
 		default:
 		}
