@@ -14,7 +14,10 @@
 # suite's checks, tests/crash/workload/verify.go). Then a real full
 # filesystem: the daemon's root on an 8 MiB tmpfs, filled; Prepare answers
 # ResourceExhausted with the path, and the state after freeing space and a
-# restart is consistent.
+# restart is consistent. Then the same faults at start-up (fault_start.go):
+# on the store the cases left and on a root being created, the start serves
+# or exits by itself with an error, and the next start serves everything
+# acknowledged.
 #
 # About 20 s in both modes (every case is enumerated in the default mode).
 # GUEST_PULL_DAEMON skips the daemon's bazel build; keep=1 keeps the work
