@@ -9,6 +9,7 @@
 
 #include <memory>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -78,6 +79,9 @@ absl::Status PrepareVerifiedLayer(const LayerJob& job, HostClient* host, LayerFa
   }
   ::unlink(blob.c_str());
   if (!layout.ok()) return fail(LayerFailure::kInternal, "tardev layout failed", layout.status());
+  // The image is guest memory: gone on every way out (dm holds the loop
+  // device, which holds the file, for as long as extraction reads it).
+  auto remove_image = absl::MakeCleanup([&image] { ::unlink(image.c_str()); });
   if (!job.skip_blob_checks) {
     if (layout->diff_id != job.config_diff_id) {
       return fail(LayerFailure::kDigest,
@@ -109,7 +113,6 @@ absl::Status PrepareVerifiedLayer(const LayerJob& job, HostClient* host, LayerFa
   absl::StatusOr<BlockDevice> verity = CreateVerityDevice(dm_name, target, job.work_dir);
   ::close(loop_fd);  // dm holds the loop device now; it clears itself when dm lets go
   if (!verity.ok()) {
-    ::unlink(image.c_str());
     return fail(LayerFailure::kInternal, "dm-verity device failed", verity.status());
   }
 
@@ -132,7 +135,6 @@ absl::Status PrepareVerifiedLayer(const LayerJob& job, HostClient* host, LayerFa
   RemoveDmDevice(dm_name).IgnoreError();
   ::unlink(verity->node.c_str());
   ::unlink(loop->node.c_str());
-  ::unlink(image.c_str());
   if (!kernel.empty() || absl::StrContains(status.message(), "Input/output error")) {
     return fail(LayerFailure::kVerification, "verification failed",
                 absl::DataLossError(absl::StrCat(status.message(), kernel.empty() ? "" : "; kernel: ",

@@ -187,6 +187,11 @@ absl::Status RunDaemon(const config::Config& cfg) {
   // PublishSocket then links to the address only if it is still free.
   RETURN_IF_ERROR(PrepareSocketPath(cfg.address));
   std::string binding = BindingPath(cfg.address);
+  if (binding == cfg.address) {
+    LOG(WARNING) << "no name for the bind fits beside " << cfg.address
+                 << " (108-byte limit): binding the address itself, which "
+                    "replaces a socket another daemon bound since the check";
+  }
   // Reads are answered on the service's completion-queue thread, mutations
   // on its bounded pool (beyond it: RESOURCE_EXHAUSTED; service.h).
   SnapshotsService service(snapshotter.get(), metrics.get());
@@ -199,26 +204,26 @@ absl::Status RunDaemon(const config::Config& cfg) {
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   umask(old_umask);
   if (server == nullptr) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on unix socket ", binding));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on unix socket ", binding, " (for ", cfg.address, ")"));
   }
   service.Start();
-  if (absl::Status published = PublishSocket(binding, cfg.address);
-      !published.ok()) {
+  // What we bound, identified under our own name: at exit the address is
+  // removed only if it is still this socket.
+  absl::StatusOr<SocketFile> bound = IdentifySocket(binding);
+  absl::Status published = bound.status();
+  if (published.ok()) {
+    chmod(binding.c_str(), 0660);
+    published = PublishSocket(binding, cfg.address);
+  }
+  if (!published.ok()) {
     // Nobody could reach it under the address: nothing to drain.
     server->Shutdown(absl::ToChronoTime(absl::Now()));
     server->Wait();
     service.Stop();
+    if (binding != cfg.address) unlink(binding.c_str());
     return published;
   }
-  // What we bound: at exit we remove the socket only if it is still this one.
-  // Serving already: a socket that cannot be identified is left in place at
-  // exit rather than ending the daemon here.
-  absl::StatusOr<SocketFile> bound = IdentifySocket(cfg.address);
-  if (!bound.ok()) {
-    LOG(WARNING) << bound.status() << "; the socket will be left at exit";
-  }
-  chmod(cfg.address.c_str(), 0660);
   LOG(INFO) << "serving containerd.services.snapshots.v1 on " << cfg.address;
   sd_notify(0, "READY=1");
   absl::Notification stop_sweeping;
@@ -240,9 +245,7 @@ absl::Status RunDaemon(const config::Config& cfg) {
   bool probe_done = watchdog == nullptr || watchdog->Stop();
   stop_sweeping.Notify();
   sweeper.join();
-  if (absl::Status removed = bound.ok()
-                                 ? RemoveSocketIfOurs(cfg.address, *bound)
-                                 : absl::OkStatus();
+  if (absl::Status removed = RemoveSocketIfOurs(cfg.address, *bound);
       !removed.ok()) {
     LOG(WARNING) << removed.message();
   }

@@ -101,6 +101,44 @@ absl::StatusOr<Probe> ProbeSocket(const std::string& path) {
   }
 }
 
+// Removes the stale socket `probed` (lstat before the probe) from `path`.
+// A daemon may have put its live socket there since the probe: the path is
+// moved aside first and put back unless it was the socket probed (a stale
+// socket never comes alive; a new one is a new file).
+absl::Status RemoveStaleSocket(const std::string& path,
+                               const struct stat& probed) {
+  std::string aside = BindingPath(path);
+  if (aside == path) {  // no other name fits: the old way
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot remove stale socket ", path, ": ", strerror(errno)));
+    }
+    return absl::OkStatus();
+  }
+  if (rename(path.c_str(), aside.c_str()) != 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot remove stale socket ", path, ": ", strerror(errno)));
+  }
+  struct stat st;
+  bool same = lstat(aside.c_str(), &st) == 0 && st.st_dev == probed.st_dev &&
+              st.st_ino == probed.st_ino;
+  if (same) {
+    unlink(aside.c_str());
+    return absl::OkStatus();
+  }
+  std::string where = path;
+  if (link(aside.c_str(), path.c_str()) == 0) {
+    unlink(aside.c_str());
+  } else {
+    where = aside;  // yet another file took the path: theirs stays aside
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "another process bound ", path,
+      " while its stale socket was being removed (its socket is at ", where,
+      "); is a second containerd-guest-pull-grpc running?"));
+}
+
 }  // namespace
 
 absl::Status PrepareSocketPath(const std::string& path) {
@@ -146,11 +184,7 @@ absl::Status PrepareSocketPath(const std::string& path) {
   absl::StatusOr<Probe> probe = ProbeSocket(path);
   if (!probe.ok()) return probe.status();
   if (*probe == Probe::kGone) return absl::OkStatus();
-  if (unlink(path.c_str()) != 0 && errno != ENOENT) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot remove stale socket ", path, ": ", strerror(errno)));
-  }
-  return absl::OkStatus();
+  return RemoveStaleSocket(path, st);
 }
 
 absl::Status CheckNoPercent(absl::string_view path) {
@@ -164,7 +198,7 @@ absl::Status CheckNoPercent(absl::string_view path) {
 std::string BindingPath(const std::string& path) {
   constexpr size_t kMax = sizeof(sockaddr_un{}.sun_path) - 1;
   uint32_t random = 0;
-  if (getrandom(&random, sizeof(random), 0) != sizeof(random)) {
+  if (getrandom(&random, sizeof(random), GRND_NONBLOCK) != sizeof(random)) {
     random = static_cast<uint32_t>(absl::ToUnixNanos(absl::Now()));
   }
   std::string unique =

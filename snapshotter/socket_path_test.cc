@@ -58,6 +58,8 @@ TEST(SocketPathTest, ReplacesStaleSocket) {
   close(BindSocket(path, false));  // bound, nobody listening: stale
   ASSERT_TRUE(PrepareSocketPath(path).ok());
   EXPECT_NE(access(path.c_str(), F_OK), 0);
+  // Moved aside, then removed: nothing is left in the directory.
+  EXPECT_TRUE(std::filesystem::is_empty(d));
   std::filesystem::remove_all(d);
 }
 

@@ -317,62 +317,90 @@ absl::StatusOr<LayerVerity> WriteIndexedLayer(const std::string& layer_path,
   return result;
 }
 
+namespace {
+
+absl::Status NotRegular(const std::string& path) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(path, " is not a regular file: it cannot be indexed in place"));
+}
+
+// The same file, unchanged since `before` (size and modification time).
+bool Unchanged(const struct stat& before, const struct stat& now) {
+  return before.st_dev == now.st_dev && before.st_ino == now.st_ino &&
+         before.st_size == now.st_size && before.st_mtim.tv_sec == now.st_mtim.tv_sec &&
+         before.st_mtim.tv_nsec == now.st_mtim.tv_nsec;
+}
+
+}  // namespace
+
 absl::StatusOr<LayerVerity> AppendIndexInPlace(const std::string& tar_path) {
+  struct stat before;
+  if (::stat(tar_path.c_str(), &before) != 0)
+    return base::ErrnoError("cannot stat", tar_path, errno);
+  if (!S_ISREG(before.st_mode)) return NotRegular(tar_path);  // a FIFO would block the reads
   ASSIGN_OR_RETURN(BlobCompression compression, DetectBlobCompression(tar_path));
-  if (compression != BlobCompression::kNone) {
+  if (compression == BlobCompression::kZstd) {
+    return absl::UnimplementedError(
+        absl::StrCat(tar_path, ": zstd-compressed layers are not supported"));
+  }
+  if (compression == BlobCompression::kGzip) {
     return absl::InvalidArgumentError(
         absl::StrCat(tar_path,
-                     " is compressed: only an uncompressed tar can be indexed in place "
-                     "(write the indexed layer to another file)"));
+                     " is gzip-compressed: only an uncompressed tar can be indexed in place "
+                     "(index it into another file)"));
   }
-  int fd = ::open(tar_path.c_str(), O_WRONLY | O_CLOEXEC);
+  int fd = ::open(tar_path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return base::ErrnoError("cannot open", tar_path, errno);
-  struct stat st;
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+  struct stat opened;
+  if (::fstat(fd, &opened) != 0 || !Unchanged(before, opened)) {
     ::close(fd);
-    return absl::InvalidArgumentError(
-        absl::StrCat(tar_path, " is not a regular file: it cannot be indexed in place"));
+    return WithPath(tar_path, absl::AbortedError("the file changed while it was being opened"));
   }
-  const uint64_t tar_size = static_cast<uint64_t>(st.st_size);
-  // Sees the tar's bytes (as read from this very file) and then the index:
-  // only what lies beyond the tar is written.
-  uint64_t offset = 0;
-  Sink append_sink = [&](const char* d, size_t n) -> absl::Status {
-    uint64_t skip = offset < tar_size ? std::min<uint64_t>(tar_size - offset, n) : 0;
-    offset += skip;
-    d += skip;
-    n -= static_cast<size_t>(skip);
-    while (n > 0) {
-      ssize_t w = ::pwrite(fd, d, n, static_cast<off_t>(offset));
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) return base::ErrnoError("cannot write", tar_path, errno);
-      d += w;
-      n -= static_cast<size_t>(w);
-      offset += static_cast<uint64_t>(w);
-    }
+  const uint64_t tar_size = static_cast<uint64_t>(before.st_size);
+  // The read sees the tar (from this very file) and then the index: what
+  // lies beyond the tar is kept, and written only once the file proves
+  // unchanged.
+  uint64_t seen = 0;
+  std::string index;
+  Sink capture = [&](const char* d, size_t n) -> absl::Status {
+    uint64_t skip = seen < tar_size ? std::min<uint64_t>(tar_size - seen, n) : 0;
+    index.append(d + skip, n - static_cast<size_t>(skip));
+    seen += n;
     return absl::OkStatus();
   };
   absl::StatusOr<std::optional<LayerVerity>> processed =
-      ProcessPlainFile(tar_path, LayerVerityOptions{}, append_sink);
+      ProcessPlainFile(tar_path, LayerVerityOptions{}, capture);
   absl::StatusOr<LayerVerity> result = absl::InternalError("not processed");
+  struct stat after;
   if (!processed.ok()) {
     result = processed.status();
   } else if (!processed->has_value()) {
-    result = absl::InvalidArgumentError(
-        absl::StrCat(tar_path, " is not a regular file: it cannot be indexed in place"));
-  } else if ((*processed)->tar_size != tar_size) {
+    result = NotRegular(tar_path);
+  } else if ((*processed)->tar_size != tar_size ||
+             (*processed)->indexed_size != tar_size + index.size() ||
+             ::stat(tar_path.c_str(), &after) != 0 || !Unchanged(before, after)) {
     result = WithPath(tar_path, absl::AbortedError("the file changed while it was being read"));
   } else {
     result = **std::move(processed);
   }
-  if (!result.ok() && ::ftruncate(fd, static_cast<off_t>(tar_size)) != 0) {
+  bool wrote = false;
+  for (size_t done = 0; result.ok() && done < index.size();) {
+    ssize_t w =
+        ::pwrite(fd, index.data() + done, index.size() - done, static_cast<off_t>(tar_size + done));
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) {
+      result = base::ErrnoError("cannot write", tar_path, errno);
+    } else {
+      wrote = true;
+      done += static_cast<size_t>(w);
+    }
+  }
+  if (::close(fd) != 0 && result.ok()) result = base::ErrnoError("cannot close", tar_path, errno);
+  // Only what this call appended is cut (nothing was written otherwise).
+  if (!result.ok() && wrote && ::truncate(tar_path.c_str(), static_cast<off_t>(tar_size)) != 0) {
     result = absl::Status(result.status().code(),
                           absl::StrCat(result.status().message(), "; cutting ", tar_path,
                                        " back to its tar failed: ", strerror(errno)));
-  }
-  if (::close(fd) != 0 && result.ok()) {
-    result = base::ErrnoError("cannot close", tar_path, errno);
-    ::truncate(tar_path.c_str(), static_cast<off_t>(tar_size));
   }
   return result;
 }

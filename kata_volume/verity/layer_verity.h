@@ -46,9 +46,11 @@ absl::StatusOr<LayerVerity> WriteIndexedLayer(const std::string& layer_path,
 // Makes the uncompressed tar at `tar_path` the indexed file itself: appends
 // the tarfs index after its bytes, which are read but never written (no
 // copy of the layer, where WriteIndexedLayer writes one). Returns what
-// WriteIndexedLayer returns. InvalidArgument for a compressed layer or a
-// path that is not a regular file (WriteIndexedLayer takes those); on any
-// error the file is cut back to its tar.
+// WriteIndexedLayer returns. InvalidArgument for a gzip-compressed layer
+// (WriteIndexedLayer takes it) or a path that is not a regular file;
+// Aborted if the file changed while it was read (nothing written then); on
+// an error after the index was written in part, the file is cut back to
+// its tar.
 absl::StatusOr<LayerVerity> AppendIndexInPlace(const std::string& tar_path);
 
 }  // namespace guest_pull::verity

@@ -4,6 +4,7 @@
 #include "kata_volume/verity/layer_verity.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
@@ -150,7 +151,14 @@ TEST(LayerVerityTest, InPlaceRefusalsLeaveTheFile) {
   EXPECT_NE(r.status().message().find("truncated"), std::string::npos) << r.status();
   EXPECT_TRUE(ReadFileOrDie(dir + "/truncated.tar") == cut);
   EXPECT_TRUE(absl::IsNotFound(AppendIndexInPlace(dir + "/missing").status()));
-  EXPECT_FALSE(AppendIndexInPlace(dir).ok());
+  EXPECT_EQ(AppendIndexInPlace(dir).status().code(), absl::StatusCode::kInvalidArgument);
+  // A FIFO is refused without a read (which would wait for a writer).
+  ASSERT_EQ(mkfifo((dir + "/fifo").c_str(), 0600), 0);
+  EXPECT_EQ(AppendIndexInPlace(dir + "/fifo").status().code(), absl::StatusCode::kInvalidArgument);
+  const std::string zstd = std::string("\x28\xb5\x2f\xfd", 4) + std::string(100, 'z');
+  WriteFileOrDie(dir + "/zstd", zstd);
+  EXPECT_EQ(AppendIndexInPlace(dir + "/zstd").status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_TRUE(ReadFileOrDie(dir + "/zstd") == zstd);
 }
 
 TEST(LayerVerityTest, BadInputIsAClearError) {

@@ -19,7 +19,7 @@
 # or exits by itself with an error, and the next start serves everything
 # acknowledged.
 #
-# About 20 s in both modes (every case is enumerated in the default mode).
+# About 2-3 min in both modes (every case is enumerated in the default mode).
 # GUEST_PULL_DAEMON skips the daemon's bazel build; keep=1 keeps the work
 # dir (faults.log lists every injection, daemon.log every answer).
 set -euo pipefail

@@ -26,16 +26,24 @@ import (
 	"time"
 
 	snapshotsapi "github.com/containerd/containerd/api/services/snapshots/v1"
+	"google.golang.org/grpc"
 )
 
 var startChecks = []string{
 	"a start with a fault serves or exits with an error",
+	"a start that serves despite a fault serves everything",
+	"a start without a fault serves",
 	"the next start after a start-up fault serves",
 }
 
-// startCalls bounds the calls of one kind tried at start: a start makes
-// fewer of each (the loop stops at the first n the start never reaches).
-const startCalls = 80
+// startCalls bounds the calls of one kind tried at start; a start makes
+// fewer of each (the -wal's preallocation alone makes 80 writes), and the
+// loop stops at the first n the start never reaches. Reaching the bound is
+// a finding: the calls beyond it would go untested.
+const startCalls = 400
+
+// startWait bounds a start (dial) and a stop in these cases.
+const startWait = 30 * time.Second
 
 // startCase runs the start-up case (kind, n) on the current root (fresh:
 // removed first, then created by the start); it returns whether the fault
@@ -54,9 +62,10 @@ func (d *faultDriver) startCase(kind string, n int, fresh bool) (bool, error) {
 		return false, err
 	}
 	if err := d.startWith(kind, n); err != nil {
+		os.Remove(d.arm)
 		return false, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), startWait)
 	defer cancel()
 	conn, dialErr := d.dial(ctx)
 	if err := os.Remove(d.arm); err != nil {
@@ -66,16 +75,17 @@ func (d *faultDriver) startCase(kind string, n int, fresh bool) (bool, error) {
 	const served = "a start with a fault serves or exits with an error"
 	switch {
 	case dialErr == nil:
-		conn.Close()
 		if hit {
 			d.startServed++
+			d.checkServedState(name, conn, fresh)
 		}
-		if err := d.stop(); err != nil {
-			d.findings.add(served, "%s: served, then SIGTERM: %v (%s)", name, err, lastLine(d.logPath()))
-		}
+		conn.Close()
+		d.stopWithin(name, served)
 	case d.cmd != nil: // still running, not serving
-		d.findings.add(served, "%s: neither serving nor exited in %v (%s)", name, 30*time.Second, lastLine(d.logPath()))
+		d.findings.add(served, "%s: neither serving nor exited in %v (%s)", name, startWait, lastLine(d.logPath()))
 		d.kill()
+	case !hit:
+		d.findings.add("a start without a fault serves", "%s: %v (%s)", name, dialErr, lastLine(d.logPath()))
 	default:
 		d.startRefused++
 		d.checkStartExit(name, dialErr)
@@ -84,6 +94,67 @@ func (d *faultDriver) startCase(kind string, n int, fresh bool) (bool, error) {
 		d.injected++
 	}
 	return hit, d.serveAfterStartFault(name, fresh)
+}
+
+// checkServedState: a start that swallowed its fault serves the state it
+// must (everything acknowledged; an empty new store).
+func (d *faultDriver) checkServedState(name string, conn *grpc.ClientConn, fresh bool) {
+	const check = "a start that serves despite a fault serves everything"
+	if fresh {
+		if n, err := d.countSnapshots(conn); err != nil || n != 0 {
+			d.findings.add(check, "%s: List of the new store: %d snapshots, %v", name, n, err)
+		}
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	f, err := Verify(ctx, newSnapshotter(conn), d.root, d.work, filepath.Join(d.work, "mnt"), d.clients,
+		&Figures{Outcomes: map[string]int{}})
+	for c, list := range f {
+		for _, l := range list {
+			d.findings.add(check, "%s: %s: %s", name, c, l)
+		}
+	}
+	if err != nil {
+		d.findings.add(check, "%s: %v", name, err)
+	}
+}
+
+// stopWithin stops the daemon with SIGTERM, or SIGKILL after startWait (a
+// finding under `check`).
+func (d *faultDriver) stopWithin(name, check string) {
+	if d.cmd == nil {
+		return
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-d.waitCh:
+		d.cmd, d.waitCh = nil, nil
+		if err != nil {
+			d.findings.add(check, "%s: SIGTERM: %v (%s)", name, err, lastLine(d.logPath()))
+		}
+	case <-time.After(startWait):
+		d.findings.add(check, "%s: still running %v after SIGTERM", name, startWait)
+		d.kill()
+	}
+}
+
+// countSnapshots lists every snapshot.
+func (d *faultDriver) countSnapshots(conn *grpc.ClientConn) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), startWait)
+	defer cancel()
+	stream, err := snapshotsapi.NewSnapshotsClient(conn).List(ctx, &snapshotsapi.ListSnapshotsRequest{Snapshotter: gpSnapshotter})
+	count := 0
+	for err == nil {
+		var resp *snapshotsapi.ListSnapshotsResponse
+		if resp, err = stream.Recv(); err == nil {
+			count += len(resp.Info)
+		}
+	}
+	if errors.Is(err, io.EOF) {
+		err = nil
+	}
+	return count, err
 }
 
 // logPath is the daemon's log (driver.start).
@@ -115,47 +186,34 @@ func (d *faultDriver) serveAfterStartFault(name string, fresh bool) error {
 		return err
 	}
 	defer d.kill()
-	if !fresh {
-		conn, err := d.verify(&Figures{Outcomes: map[string]int{}})
-		if err != nil {
-			d.findings.add(check, "%s: %v (%s)", name, err, lastLine(d.logPath()))
-			return nil
+	var conn *grpc.ClientConn
+	var err error
+	if fresh {
+		ctx, cancel := context.WithTimeout(context.Background(), startWait)
+		defer cancel()
+		if conn, err = d.dial(ctx); err == nil {
+			if n, lerr := d.countSnapshots(conn); lerr != nil || n != 0 {
+				d.findings.add(check, "%s: List of the new store: %d snapshots, %v", name, n, lerr)
+			}
 		}
-		conn.Close()
-		return d.stopAfterStartFault(name)
+	} else {
+		conn, err = d.verify(&Figures{Outcomes: map[string]int{}})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := d.dial(ctx)
 	if err != nil {
 		d.findings.add(check, "%s: %v (%s)", name, err, lastLine(d.logPath()))
 		return nil
 	}
-	defer conn.Close()
-	stream, err := snapshotsapi.NewSnapshotsClient(conn).List(ctx, &snapshotsapi.ListSnapshotsRequest{Snapshotter: gpSnapshotter})
-	count := 0
-	for err == nil {
-		var resp *snapshotsapi.ListSnapshotsResponse
-		if resp, err = stream.Recv(); err == nil {
-			count += len(resp.Info)
-		}
-	}
-	if !errors.Is(err, io.EOF) || count != 0 {
-		d.findings.add(check, "%s: List of the new store: %d snapshots, %v", name, count, err)
-	}
-	return d.stopAfterStartFault(name)
-}
-
-func (d *faultDriver) stopAfterStartFault(name string) error {
-	if err := d.stop(); err != nil {
-		d.findings.add("the next start after a start-up fault serves", "%s: SIGTERM: %v", name, err)
-	}
+	conn.Close()
+	d.stopWithin(name, check)
 	return nil
 }
 
 // runStartFaults enumerates the start-up cases of every kind, on the store
 // and then on a root being created (in <work>/fresh-root).
 func runStartFaults(d *faultDriver, kinds []string) error {
+	savedTries := d.dialTries
+	d.dialTries = int(startWait / (20 * time.Millisecond))
+	defer func() { d.dialTries = savedTries }()
 	for _, fresh := range []bool{false, true} {
 		if fresh {
 			saved := d.root
@@ -170,6 +228,10 @@ func runStartFaults(d *faultDriver, kinds []string) error {
 				}
 				if !hit {
 					break
+				}
+				if n == startCalls {
+					d.findings.add("a start with a fault serves or exits with an error",
+						"%s: still a call at #%d (fresh root: %v); raise startCalls", kind, n, fresh)
 				}
 			}
 		}

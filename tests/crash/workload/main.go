@@ -47,7 +47,7 @@ type driver struct {
 	cmd                                *exec.Cmd
 	findings                           Findings
 	waitCh                             chan error
-	lastExit                           error // how the daemon exited, when dial saw it exit
+	lastExit                           error     // how the daemon exited, when dial saw it exit
 	logw                               io.Writer // daemon output; nil: <work>/daemon.log
 	dialTries                          int       // 20 ms apart; 0: 300
 	guestPull                          bool      // clients also make CRI-labelled guest-pull layers
