@@ -12,9 +12,11 @@
 
 #include <filesystem>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
@@ -139,6 +141,42 @@ absl::Status RemoveStaleSocket(const std::string& path,
       "); is a second containerd-guest-pull-grpc running?"));
 }
 
+// True if `name` is one BindingPath gives the address named `base`:
+// <base>.<digits>-<8 hex digits> or .<digits>-<8 hex digits>.
+bool IsBindingName(absl::string_view name, absl::string_view base) {
+  if (!absl::ConsumePrefix(&name, absl::StrCat(base, ".")) &&
+      !absl::ConsumePrefix(&name, ".")) {
+    return false;
+  }
+  size_t dash = name.find('-');
+  if (dash == 0 || dash == absl::string_view::npos || name.size() != dash + 9) {
+    return false;
+  }
+  for (size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    bool ok = i < dash    ? absl::ascii_isdigit(c)
+              : i == dash ? true
+                          : absl::ascii_isxdigit(c) && !absl::ascii_isupper(c);
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// Removes the names a daemon bound and had not yet linked to the address
+// when it died (BindingPath): only stale sockets (nothing accepts).
+void RemoveStaleBindings(const std::string& dir, absl::string_view base) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    std::string name = entry.path().filename().string();
+    if (!IsBindingName(name, base)) continue;
+    struct stat st;
+    std::string path = entry.path().string();
+    if (lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
+    absl::StatusOr<Probe> probe = ProbeSocket(path);
+    if (probe.ok() && *probe == Probe::kStale) unlink(path.c_str());
+  }
+}
+
 }  // namespace
 
 absl::Status PrepareSocketPath(const std::string& path) {
@@ -170,6 +208,7 @@ absl::Status PrepareSocketPath(const std::string& path) {
     return absl::FailedPreconditionError(
         absl::StrCat("socket directory ", dir, " is not a directory"));
   }
+  RemoveStaleBindings(dir, std::filesystem::path(path).filename().string());
   if (lstat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) return absl::OkStatus();
     return absl::FailedPreconditionError(

@@ -33,6 +33,9 @@ absl::Status PrepareSocketPath(const std::string& path);
 // check of `address` and by PrepareSocketPath.
 absl::Status CheckNoPercent(absl::string_view path);
 
+// PrepareSocketPath also removes such names a daemon left (killed between
+// its bind and the link) if they are stale sockets.
+//
 // A fresh name the daemon binds before PublishSocket gives the socket
 // `path`: `path`.<pid>-<8 random hex digits> (random too: daemons in other
 // pid namespaces may share the directory), or .<pid>-<hex> in its

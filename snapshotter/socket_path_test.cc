@@ -207,6 +207,30 @@ TEST(SocketPathTest, BindingPathIsFreshBesideOrHiddenOrTheAddress) {
   EXPECT_EQ(BindingPath(deep), deep);
 }
 
+// A daemon killed between its bind and the link left its binding name:
+// removed if stale; a live one (a daemon starting now) and other files stay.
+TEST(SocketPathTest, RemovesStaleBindingNamesOnly) {
+  std::string d = Dir("bindings");
+  std::filesystem::create_directories(d);
+  std::string path = d + "/s.sock";
+  close(BindSocket(path + ".123-deadbeef", false));  // stale
+  close(BindSocket(d + "/.77-0000abcd", false));     // stale, hidden form
+  int live = BindSocket(path + ".456-0badcafe", true);
+  close(BindSocket(path + ".9-DEADBEEF", false));  // not a name we make
+  close(BindSocket(d + "/other.1-deadbeef", false));
+  std::ofstream(path + ".789-00000000") << "a file";
+  ASSERT_TRUE(PrepareSocketPath(path).ok());
+  std::vector<std::string> left;
+  for (const auto& e : std::filesystem::directory_iterator(d)) {
+    left.push_back(e.path().filename().string());
+  }
+  EXPECT_THAT(left, ::testing::UnorderedElementsAre(
+                        "s.sock.456-0badcafe", "s.sock.9-DEADBEEF",
+                        "other.1-deadbeef", "s.sock.789-00000000"));
+  close(live);
+  std::filesystem::remove_all(d);
+}
+
 TEST(SocketPathTest, PublishNamesTheBoundSocketAndRemovesTheBinding) {
   std::string d = Dir("publish");
   std::filesystem::create_directories(d);
