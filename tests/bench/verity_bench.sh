@@ -196,10 +196,12 @@ fail_row() { rows+=("$(printf '%-50s FAILED: %s' "$1" "$2")"); h_fail "$1" "$2";
 # file that run of ours wrote (left as $cur.idx) and ours_in_place (its
 # result must be that file, byte for byte); sets ours_s/ours_cpu,
 # peer_s/peer_cpu and place_s/place_cpu (the fastest run of each and its
-# CPU seconds), rss_index_<MiB>, or index_error.
+# CPU seconds), rss_index_<MiB>, or index_error (place_error: --in-place
+# alone failed).
 index_vs_format() {
   local r rss=0
   ours_s=""; ours_cpu=""; peer_s=""; peer_cpu=""; place_s=""; place_cpu=""; index_error=""
+  place_error=""
   for ((r = 0; r < runs; r++)); do
     if ! ours_index; then index_error="guest-pull-verity index failed"; return 1; fi
     mv "$work/idx" "$cur.idx"
@@ -211,14 +213,15 @@ index_vs_format() {
     if [[ -z "$peer_s" ]] || awk -v a="$elapsed" -v b="$peer_s" 'BEGIN { exit !(a < b) }'; then
       peer_s="$elapsed"; peer_cpu="$cpu_s"
     fi
-    if ! ours_in_place; then index_error="guest-pull-verity index --in-place failed"; return 1; fi
-    if ! cmp -s "$work/in_place.tar" "$cur.idx"; then
-      index_error="index --in-place wrote other bytes than index"; return 1
-    fi
-    rm -f "$work/in_place.tar"
-    if [[ -z "$place_s" ]] || awk -v a="$elapsed" -v b="$place_s" 'BEGIN { exit !(a < b) }'; then
+    [[ -z "$place_error" ]] || continue
+    if ! ours_in_place; then
+      place_error="guest-pull-verity index --in-place failed"
+    elif ! cmp -s "$work/in_place.tar" "$cur.idx"; then
+      place_error="index --in-place wrote other bytes than index"
+    elif [[ -z "$place_s" ]] || awk -v a="$elapsed" -v b="$place_s" 'BEGIN { exit !(a < b) }'; then
       place_s="$elapsed"; place_cpu="$cpu_s"
     fi
+    rm -f "$work/in_place.tar"
   done
   eval "rss_index_$mb=$rss"
 }
@@ -238,7 +241,9 @@ throughput() {
       row "index ${mb}MiB tar vs veritysetup format" "$ours_s" "$peer_s" "$mb"
       [[ -z "$ours_cpu" || -z "$peer_cpu" ]] || cpu_rows+=("$(printf '%-50s %8ss %8ss %6s' \
         "index ${mb}MiB tar vs veritysetup format" "$ours_cpu" "$peer_cpu" "$(ratio "$ours_cpu" "$peer_cpu")")")
-      if [[ "$(field verity_hash "$work/ours_in_place.out")" == "$peer_hash" ]]; then
+      if [[ -n "$place_error" ]]; then
+        fail_row "index --in-place ${mb}MiB tar" "$place_error"
+      elif [[ "$(field verity_hash "$work/ours_in_place.out")" == "$peer_hash" ]]; then
         row "index --in-place ${mb}MiB tar vs veritysetup format" "$place_s" "$peer_s" "$mb"
         [[ -z "$place_cpu" || -z "$peer_cpu" ]] || cpu_rows+=("$(printf '%-50s %8ss %8ss %6s' \
           "index --in-place ${mb}MiB tar vs veritysetup" "$place_cpu" "$peer_cpu" "$(ratio "$place_cpu" "$peer_cpu")")")
