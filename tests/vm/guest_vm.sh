@@ -317,8 +317,10 @@ main() {
   KERNEL="$(sed -n 's/^kernel=//p' "$TMP/guest.paths")"
   INITRD="$(sed -n 's/^initrd=//p' "$TMP/guest.paths")"
   PORT="$(peers_free_port)"
-  if ! out="$(peers_start_registry "$TMP/registry" "$PORT" 2>&1)"; then
-    h_fail "setup: loopback registry" "$out"
+  # Not in $(...): its PEERS_REGISTRY_PID must reach cleanup (a subshell's
+  # left every run's registry running).
+  if ! peers_start_registry "$TMP/registry" "$PORT" >"$TMP/registry-start.log" 2>&1; then
+    h_fail "setup: loopback registry" "$(cat "$TMP/registry-start.log")"
     h_finish
   fi
   h_setup "images (whiteout, links, user, 10 layers, a private copy to tamper with)" eval \
