@@ -123,8 +123,12 @@ absl::Status RemoveStaleSocket(const std::string& path,
         "cannot remove stale socket ", path, ": ", strerror(errno)));
   }
   struct stat st;
-  bool same = lstat(aside.c_str(), &st) == 0 && st.st_dev == probed.st_dev &&
-              st.st_ino == probed.st_ino;
+  int rc = lstat(aside.c_str(), &st);
+  if (rc != 0 && errno == ENOENT) {
+    return absl::OkStatus();  // another start's sweep removed it meanwhile
+  }
+  bool same =
+      rc == 0 && st.st_dev == probed.st_dev && st.st_ino == probed.st_ino;
   if (same) {
     unlink(aside.c_str());
     return absl::OkStatus();
@@ -166,7 +170,9 @@ bool IsBindingName(absl::string_view name, absl::string_view base) {
 // when it died (BindingPath): only stale sockets (nothing accepts).
 void RemoveStaleBindings(const std::string& dir, absl::string_view base) {
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const std::filesystem::directory_entry& entry = *it;
     std::string name = entry.path().filename().string();
     if (!IsBindingName(name, base)) continue;
     struct stat st;

@@ -324,11 +324,12 @@ absl::Status NotRegular(const std::string& path) {
       absl::StrCat(path, " is not a regular file: it cannot be indexed in place"));
 }
 
-// The same file, unchanged since `before` (size and modification time).
+// The same file, unchanged since `before`: size, and the change time, which
+// every write, rename and timestamp reset moves and nothing sets back.
 bool Unchanged(const struct stat& before, const struct stat& now) {
   return before.st_dev == now.st_dev && before.st_ino == now.st_ino &&
-         before.st_size == now.st_size && before.st_mtim.tv_sec == now.st_mtim.tv_sec &&
-         before.st_mtim.tv_nsec == now.st_mtim.tv_nsec;
+         before.st_size == now.st_size && before.st_ctim.tv_sec == now.st_ctim.tv_sec &&
+         before.st_ctim.tv_nsec == now.st_ctim.tv_nsec;
 }
 
 }  // namespace
@@ -395,12 +396,15 @@ absl::StatusOr<LayerVerity> AppendIndexInPlace(const std::string& tar_path) {
       done += static_cast<size_t>(w);
     }
   }
-  if (::close(fd) != 0 && result.ok()) result = base::ErrnoError("cannot close", tar_path, errno);
   // Only what this call appended is cut (nothing was written otherwise).
-  if (!result.ok() && wrote && ::truncate(tar_path.c_str(), static_cast<off_t>(tar_size)) != 0) {
+  if (!result.ok() && wrote && ::ftruncate(fd, static_cast<off_t>(tar_size)) != 0) {
     result = absl::Status(result.status().code(),
                           absl::StrCat(result.status().message(), "; cutting ", tar_path,
                                        " back to its tar failed: ", strerror(errno)));
+  }
+  if (::close(fd) != 0 && result.ok()) {
+    result = base::ErrnoError("cannot close", tar_path, errno);
+    ::truncate(tar_path.c_str(), static_cast<off_t>(tar_size));
   }
   return result;
 }

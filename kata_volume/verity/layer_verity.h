@@ -48,9 +48,10 @@ absl::StatusOr<LayerVerity> WriteIndexedLayer(const std::string& layer_path,
 // copy of the layer, where WriteIndexedLayer writes one). Returns what
 // WriteIndexedLayer returns. InvalidArgument for a gzip-compressed layer
 // (WriteIndexedLayer takes it) or a path that is not a regular file;
-// Aborted if the file changed while it was read (nothing written then); on
-// an error after the index was written in part, the file is cut back to
-// its tar.
+// Aborted if the file changed while it was read (its size or change time;
+// nothing written then); on an error after the index was written in part,
+// the file is cut back to its tar. A writer racing the final check and the
+// index's write is not detected: the file must be the caller's alone.
 absl::StatusOr<LayerVerity> AppendIndexInPlace(const std::string& tar_path);
 
 }  // namespace guest_pull::verity
