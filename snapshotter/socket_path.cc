@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "absl/strings/ascii.h"
@@ -153,17 +154,13 @@ bool IsBindingName(absl::string_view name, absl::string_view base) {
     return false;
   }
   size_t dash = name.find('-');
-  if (dash == 0 || dash == absl::string_view::npos || name.size() != dash + 9) {
-    return false;
-  }
-  for (size_t i = 0; i < name.size(); ++i) {
-    char c = name[i];
-    bool ok = i < dash    ? absl::ascii_isdigit(c)
-              : i == dash ? true
-                          : absl::ascii_isxdigit(c) && !absl::ascii_isupper(c);
-    if (!ok) return false;
-  }
-  return true;
+  if (dash == 0 || dash == absl::string_view::npos) return false;
+  absl::string_view pid = name.substr(0, dash), hex = name.substr(dash + 1);
+  return hex.size() == 8 &&
+         std::all_of(pid.begin(), pid.end(), absl::ascii_isdigit) &&
+         std::all_of(hex.begin(), hex.end(), [](char c) {
+           return absl::ascii_isdigit(c) || (c >= 'a' && c <= 'f');
+         });
 }
 
 // Removes the names a daemon bound and had not yet linked to the address

@@ -33,15 +33,14 @@ absl::Status PrepareSocketPath(const std::string& path);
 // check of `address` and by PrepareSocketPath.
 absl::Status CheckNoPercent(absl::string_view path);
 
-// PrepareSocketPath also removes such names a daemon left (killed between
-// its bind and the link) if they are stale sockets.
-//
 // A fresh name the daemon binds before PublishSocket gives the socket
 // `path`: `path`.<pid>-<8 random hex digits> (random too: daemons in other
 // pid namespaces may share the directory), or .<pid>-<hex> in its
 // directory when that is too long for a unix socket address; `path`
 // itself when neither fits (then a daemon that binds `path` between
 // PrepareSocketPath and the bind is replaced: the race this name avoids).
+// PrepareSocketPath removes such names a daemon left (killed between its
+// bind and the link) when they are stale sockets.
 std::string BindingPath(const std::string& path);
 
 // Names the socket bound at `binding` `path` too (a hard link: it fails

@@ -141,6 +141,11 @@ absl::Status FinishLayer(const ParsedTar& parsed, VerityTreeBuilder* tree, Sha25
   return absl::OkStatus();
 }
 
+// Every way in refuses a zstd layer alike.
+absl::Status ZstdUnsupported(const std::string& path) {
+  return absl::UnimplementedError(absl::StrCat(path, ": zstd-compressed layers are not supported"));
+}
+
 // Reads up to `size` bytes, fewer only at the end of the file.
 absl::StatusOr<size_t> ReadFull(int fd, const std::string& path, char* buffer, size_t size) {
   size_t got = 0;
@@ -219,9 +224,7 @@ absl::StatusOr<std::optional<LayerVerity>> ProcessPlainFile(const std::string& p
 absl::StatusOr<LayerVerity> ProcessLayer(const std::string& path, const LayerVerityOptions& options,
                                          const Sink& extra_sink) {
   ASSIGN_OR_RETURN(BlobCompression compression, DetectBlobCompression(path));
-  if (compression == BlobCompression::kZstd) {
-    return absl::UnimplementedError(absl::StrCat(path, ": zstd-compressed layers are not supported"));
-  }
+  if (compression == BlobCompression::kZstd) return ZstdUnsupported(path);
   const bool gzip = compression == BlobCompression::kGzip;
   if (!gzip) {
     ASSIGN_OR_RETURN(std::optional<LayerVerity> plain, ProcessPlainFile(path, options, extra_sink));
@@ -340,10 +343,7 @@ absl::StatusOr<LayerVerity> AppendIndexInPlace(const std::string& tar_path) {
     return base::ErrnoError("cannot stat", tar_path, errno);
   if (!S_ISREG(before.st_mode)) return NotRegular(tar_path);  // a FIFO would block the reads
   ASSIGN_OR_RETURN(BlobCompression compression, DetectBlobCompression(tar_path));
-  if (compression == BlobCompression::kZstd) {
-    return absl::UnimplementedError(
-        absl::StrCat(tar_path, ": zstd-compressed layers are not supported"));
-  }
+  if (compression == BlobCompression::kZstd) return ZstdUnsupported(tar_path);
   if (compression == BlobCompression::kGzip) {
     return absl::InvalidArgumentError(
         absl::StrCat(tar_path,
