@@ -16,6 +16,7 @@
 #include "guest_agent/device_mapper.h"
 #include "guest_agent/kernel.h"
 #include "guest_agent/layer_extract.h"
+#include "guest_agent/layer_layout.h"
 #include "guest_agent/verity_hash_tree.h"
 #include "kata_volume/verity/byte_source.h"
 #include "kata_volume/verity/layer_verity.h"
@@ -59,26 +60,10 @@ absl::Status PrepareVerifiedLayer(const LayerJob& job, HostClient* host, LayerFa
                 absl::StrCat("blob digest mismatch: received bytes hash to ", fetched->digest), absl::OkStatus());
   }
 
-  // An uncompressed blob becomes the image in place: the guest's memory
-  // never holds a second copy of the layer. A compressed one is inflated
-  // into the image.
-  absl::StatusOr<verity::BlobCompression> compression = verity::DetectBlobCompression(blob);
-  absl::StatusOr<verity::LayerVerity> layout = absl::UnknownError("not laid out");
-  bool in_place = false;
-  if (!compression.ok()) {
-    layout = compression.status();
-  } else if (*compression == verity::BlobCompression::kNone) {
-    in_place = true;
-    layout = verity::AppendIndexInPlace(blob);
-    if (layout.ok() && ::rename(blob.c_str(), image.c_str()) != 0) {
-      layout =
-          absl::InternalError(absl::StrCat("rename ", blob, " to ", image, ": ", strerror(errno)));
-    }
-  } else {
-    layout = verity::WriteIndexedLayer(blob, image);
-  }
-  ::unlink(blob.c_str());
-  if (!layout.ok()) return fail(LayerFailure::kInternal, "tardev layout failed", layout.status());
+  absl::StatusOr<LaidOutLayer> laid_out = LayOutLayer(blob, image);
+  if (!laid_out.ok())
+    return fail(LayerFailure::kInternal, "tardev layout failed", laid_out.status());
+  const verity::LayerVerity* layout = &laid_out->layout;
   // The image is guest memory: gone on every way out (dm holds the loop
   // device, which holds the file, for as long as extraction reads it).
   auto remove_image = absl::MakeCleanup([&image] { ::unlink(image.c_str()); });
@@ -97,12 +82,13 @@ absl::Status PrepareVerifiedLayer(const LayerJob& job, HostClient* host, LayerFa
   absl::StatusOr<VerityHashTree> tree = AppendVerityHashTree(image, std::string(32, '\0'));
   if (!tree.ok()) return fail(LayerFailure::kInternal, "hash tree failed", tree.status());
   host->Log(absl::StrCat("layer ", job.index, " ", digest, ": ", layout->indexed_size,
-                         " bytes laid out", in_place ? " in place" : "", ", tree root ",
+                         " bytes laid out", laid_out->in_place ? " in place" : "", ", tree root ",
                          tree->root_hash, ", volume root ", job.expected.verity_root_hash));
 
   int loop_fd = -1;
   absl::StatusOr<BlockDevice> loop = AttachLoopReadOnly(image, job.work_dir, &loop_fd);
   if (!loop.ok()) return fail(LayerFailure::kInternal, "loop device failed", loop.status());
+  auto remove_loop_node = absl::MakeCleanup([&loop] { ::unlink(loop->node.c_str()); });
   VerityTarget target;
   target.device = loop->dev;
   target.data_blocks = tree->data_blocks;
@@ -134,7 +120,6 @@ absl::Status PrepareVerifiedLayer(const LayerJob& job, HostClient* host, LayerFa
   std::vector<std::string> kernel = KernelLogLines(absl::StrCat("verity: ", major(loop->dev), ":", minor(loop->dev), ": "));
   RemoveDmDevice(dm_name).IgnoreError();
   ::unlink(verity->node.c_str());
-  ::unlink(loop->node.c_str());
   if (!kernel.empty() || absl::StrContains(status.message(), "Input/output error")) {
     return fail(LayerFailure::kVerification, "verification failed",
                 absl::DataLossError(absl::StrCat(status.message(), kernel.empty() ? "" : "; kernel: ",

@@ -221,6 +221,7 @@ absl::Status RunDaemon(const config::Config& cfg) {
     server->Shutdown(absl::ToChronoTime(absl::Now()));
     server->Wait();
     service.Stop();
+    // PublishSocket removed it; not when identifying it failed.
     if (binding != cfg.address) unlink(binding.c_str());
     return published;
   }

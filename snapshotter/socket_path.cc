@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -12,10 +13,12 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
@@ -146,32 +149,48 @@ absl::Status RemoveStaleSocket(const std::string& path,
       "); is a second containerd-guest-pull-grpc running?"));
 }
 
-// True if `name` is one BindingPath gives the address named `base`:
-// <base>.<digits>-<8 hex digits> or .<digits>-<8 hex digits>.
-bool IsBindingName(absl::string_view name, absl::string_view base) {
+// The pid in `name` if it is one BindingPath gives the address named
+// `base`: <base>.<digits>-<8 hex digits> or .<digits>-<8 hex digits>.
+std::optional<pid_t> BindingPid(absl::string_view name,
+                                absl::string_view base) {
   if (!absl::ConsumePrefix(&name, absl::StrCat(base, ".")) &&
       !absl::ConsumePrefix(&name, ".")) {
-    return false;
+    return std::nullopt;
   }
   size_t dash = name.find('-');
-  if (dash == 0 || dash == absl::string_view::npos) return false;
-  absl::string_view pid = name.substr(0, dash), hex = name.substr(dash + 1);
-  return hex.size() == 8 &&
-         std::all_of(pid.begin(), pid.end(), absl::ascii_isdigit) &&
-         std::all_of(hex.begin(), hex.end(), [](char c) {
-           return absl::ascii_isdigit(c) || (c >= 'a' && c <= 'f');
-         });
+  if (dash == 0 || dash == absl::string_view::npos) return std::nullopt;
+  absl::string_view hex = name.substr(dash + 1);
+  int pid = 0;
+  if (hex.size() != 8 ||
+      !std::all_of(hex.begin(), hex.end(),
+                   [](char c) {
+                     return absl::ascii_isdigit(c) || (c >= 'a' && c <= 'f');
+                   }) ||
+      !absl::SimpleAtoi(name.substr(0, dash), &pid) || pid <= 0) {
+    return std::nullopt;
+  }
+  return pid;
+}
+
+// A binding name whose daemon may still be starting: its pid runs and is not
+// ours (we have not bound yet, so a name with our pid is from an earlier
+// run in another pid namespace). Between its bind and its listen a live
+// daemon's socket looks stale.
+bool MayBeStarting(pid_t pid) {
+  return pid != getpid() && (kill(pid, 0) == 0 || errno == EPERM);
 }
 
 // Removes the names a daemon bound and had not yet linked to the address
-// when it died (BindingPath): only stale sockets (nothing accepts).
+// when it died (BindingPath): only stale sockets (nothing accepts) of
+// daemons not running.
 void RemoveStaleBindings(const std::string& dir, absl::string_view base) {
   std::error_code ec;
   for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end;
        it.increment(ec)) {
     const std::filesystem::directory_entry& entry = *it;
-    std::string name = entry.path().filename().string();
-    if (!IsBindingName(name, base)) continue;
+    std::optional<pid_t> pid =
+        BindingPid(entry.path().filename().string(), base);
+    if (!pid.has_value() || MayBeStarting(*pid)) continue;
     struct stat st;
     std::string path = entry.path().string();
     if (lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) continue;

@@ -208,25 +208,33 @@ TEST(SocketPathTest, BindingPathIsFreshBesideOrHiddenOrTheAddress) {
 }
 
 // A daemon killed between its bind and the link left its binding name:
-// removed if stale; a live one (a daemon starting now) and other files stay.
+// removed if stale and its pid is not running (or is ours: an earlier run in
+// another pid namespace); a live socket, a daemon still between its bind and
+// its listen, and other files stay.
 TEST(SocketPathTest, RemovesStaleBindingNamesOnly) {
   std::string d = Dir("bindings");
   std::filesystem::create_directories(d);
   std::string path = d + "/s.sock";
-  close(BindSocket(path + ".123-deadbeef", false));  // stale
-  close(BindSocket(d + "/.77-0000abcd", false));     // stale, hidden form
-  int live = BindSocket(path + ".456-0badcafe", true);
+  // 99999999 is above every pid_max: never a running process.
+  close(BindSocket(path + ".99999999-deadbeef", false));  // stale
+  close(BindSocket(d + "/.99999998-0000abcd", false));    // stale, hidden form
+  close(BindSocket(absl::StrCat(path, ".", getpid(), "-00c0ffee"), false));
+  int live = BindSocket(path + ".99999997-0badcafe", true);
+  // Bound, not yet listening, by a running process (our parent).
+  std::string starting = absl::StrCat("s.sock.", getppid(), "-0000beef");
+  close(BindSocket(d + "/" + starting, false));
   close(BindSocket(path + ".9-DEADBEEF", false));  // not a name we make
-  close(BindSocket(d + "/other.1-deadbeef", false));
-  std::ofstream(path + ".789-00000000") << "a file";
+  close(BindSocket(d + "/other.99999999-deadbeef", false));
+  std::ofstream(path + ".99999996-00000000") << "a file";
   ASSERT_TRUE(PrepareSocketPath(path).ok());
   std::vector<std::string> left;
   for (const auto& e : std::filesystem::directory_iterator(d)) {
     left.push_back(e.path().filename().string());
   }
-  EXPECT_THAT(left, ::testing::UnorderedElementsAre(
-                        "s.sock.456-0badcafe", "s.sock.9-DEADBEEF",
-                        "other.1-deadbeef", "s.sock.789-00000000"));
+  EXPECT_THAT(left,
+              ::testing::UnorderedElementsAre(
+                  "s.sock.99999997-0badcafe", starting, "s.sock.9-DEADBEEF",
+                  "other.99999999-deadbeef", "s.sock.99999996-00000000"));
   close(live);
   std::filesystem::remove_all(d);
 }

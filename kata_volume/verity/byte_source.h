@@ -3,6 +3,7 @@
 #ifndef KATA_VOLUME_VERITY_BYTE_SOURCE_H_
 #define KATA_VOLUME_VERITY_BYTE_SOURCE_H_
 
+#include <sys/types.h>
 #include <zlib.h>
 
 #include <cstddef>
@@ -31,6 +32,10 @@ class ByteSource {
 class FileByteSource : public ByteSource {
  public:
   static absl::StatusOr<std::unique_ptr<FileByteSource>> Open(const std::string& path);
+  // Opens `path` only if it still is the regular file `dev`/`ino` (Aborted
+  // otherwise), without waiting: a FIFO swapped in is refused, not read.
+  static absl::StatusOr<std::unique_ptr<FileByteSource>> OpenSameFile(const std::string& path,
+                                                                      dev_t dev, ino_t ino);
   ~FileByteSource() override;
   absl::StatusOr<size_t> Read(char* buffer, size_t size) override;
   // A regular file seeks (up to its end) instead of reading.
@@ -104,7 +109,8 @@ class BufferedByteSource : public ByteSource {
 // Compression of a layer blob, detected from its magic bytes.
 enum class BlobCompression { kNone, kGzip, kZstd };
 
-// Looks at the first bytes of the file at `path`.
+// Looks at the first bytes of the file at `path` (never waits for a FIFO's
+// writer: a FIFO cannot be read at an offset, and is an error).
 absl::StatusOr<BlobCompression> DetectBlobCompression(const std::string& path);
 
 }  // namespace guest_pull::verity

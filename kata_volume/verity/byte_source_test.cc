@@ -3,6 +3,8 @@
 #include "kata_volume/verity/byte_source.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "kata_volume/verity/test_util.h"
@@ -143,6 +145,29 @@ TEST(ByteSourceTest, SkipThroughSeeksOverAFile) {
   }
   EXPECT_EQ(rest, data.size() - 50100);
   EXPECT_EQ(*buffered.Read(buf, 100), 0u);
+}
+
+TEST(ByteSourceTest, OpenSameFileRefusesAnotherFileOrAFifoWithoutWaiting) {
+  std::string dir = MakeTempDir();
+  WriteFileOrDie(dir + "/d", "layer");
+  struct stat st;
+  ASSERT_EQ(::stat((dir + "/d").c_str(), &st), 0);
+  auto same = FileByteSource::OpenSameFile(dir + "/d", st.st_dev, st.st_ino);
+  ASSERT_TRUE(same.ok()) << same.status();
+  char buf[16];
+  EXPECT_EQ(*(*same)->Read(buf, sizeof(buf)), 5u);
+
+  // Replaced by another file, then by a FIFO (no writer: a blocking open
+  // would wait forever).
+  WriteFileOrDie(dir + "/e", "other");
+  ASSERT_EQ(::rename((dir + "/e").c_str(), (dir + "/d").c_str()), 0);
+  EXPECT_EQ(FileByteSource::OpenSameFile(dir + "/d", st.st_dev, st.st_ino).status().code(),
+            absl::StatusCode::kAborted);
+  ASSERT_EQ(::unlink((dir + "/d").c_str()), 0);
+  ASSERT_EQ(::mkfifo((dir + "/d").c_str(), 0600), 0);
+  EXPECT_EQ(FileByteSource::OpenSameFile(dir + "/d", st.st_dev, st.st_ino).status().code(),
+            absl::StatusCode::kAborted);
+  EXPECT_FALSE(DetectBlobCompression(dir + "/d").ok());
 }
 
 }  // namespace

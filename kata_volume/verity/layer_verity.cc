@@ -167,7 +167,9 @@ absl::StatusOr<size_t> ReadFull(int fd, const std::string& path, char* buffer, s
 absl::StatusOr<std::optional<LayerVerity>> ProcessPlainFile(const std::string& path,
                                                             const LayerVerityOptions& options,
                                                             const Sink& extra_sink) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // Non-blocking: a FIFO is answered at once (not a regular file), never
+  // waited on.
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return base::ErrnoError("cannot open", path, errno);
   struct stat st;
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -180,7 +182,8 @@ absl::StatusOr<std::optional<LayerVerity>> ProcessPlainFile(const std::string& p
   absl::StatusOr<ParsedTar> parsed = absl::UnknownError("not parsed");
   std::atomic<bool> parse_failed{false};
   std::thread parser([&] {
-    absl::StatusOr<std::unique_ptr<FileByteSource>> file = FileByteSource::Open(path);
+    absl::StatusOr<std::unique_ptr<FileByteSource>> file =
+        FileByteSource::OpenSameFile(path, st.st_dev, st.st_ino);
     if (!file.ok()) {
       parsed = file.status();
     } else {
