@@ -139,8 +139,12 @@ absl::StatusOr<BlockDevice> CreateVerityDevice(const std::string& name, const Ve
     RemoveDmDevice(name).IgnoreError();
     return absl::Status(status.code(), absl::StrCat(status.message(), " [table: verity ", params, "]"));
   }
-  ASSIGN_OR_RETURN(std::string node, MakeNode(node_dir, name, device.dev));
-  device.node = node;
+  absl::StatusOr<std::string> node = MakeNode(node_dir, name, device.dev);
+  if (!node.ok()) {
+    RemoveDmDevice(name).IgnoreError();  // it would hold the loop device
+    return node.status();
+  }
+  device.node = *std::move(node);
   return device;
 }
 

@@ -2,12 +2,13 @@
 #include "guest_agent/layer_layout.h"
 
 #include <errno.h>
-#include <string.h>
+#include <stdio.h>
 #include <unistd.h>
 
-#include <cstdio>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/errno_error.h"
 #include "kata_volume/verity/byte_source.h"
 
 namespace guest_pull::guest_agent {
@@ -22,14 +23,16 @@ absl::StatusOr<LaidOutLayer> LayOutLayer(const std::string& blob, const std::str
     out.in_place = true;
     layout = verity::AppendIndexInPlace(blob);
     if (layout.ok() && ::rename(blob.c_str(), image.c_str()) != 0) {
-      layout =
-          absl::InternalError(absl::StrCat("rename ", blob, " to ", image, ": ", strerror(errno)));
+      layout = base::ErrnoError(absl::StrCat("cannot rename ", blob, " to"), image, errno);
     }
   } else {
     layout = verity::WriteIndexedLayer(blob, image);  // removes its output on failure
   }
   ::unlink(blob.c_str());
-  if (!layout.ok()) return layout.status();
+  if (!layout.ok()) {
+    ::unlink(image.c_str());  // none is left, not even one made before
+    return layout.status();
+  }
   out.layout = *std::move(layout);
   return out;
 }

@@ -18,7 +18,8 @@ struct LaidOutLayer {
 // Lays out `blob` as the image at `image`. An uncompressed tar is indexed
 // in place and renamed: guest memory never holds a second copy of the
 // layer. A compressed one is inflated into `image`. The blob is gone
-// afterwards either way, and `image` exists only on success.
+// afterwards either way, and `image` exists only on success (a file there
+// before is replaced, or removed on failure).
 absl::StatusOr<LaidOutLayer> LayOutLayer(const std::string& blob, const std::string& image);
 
 }  // namespace guest_pull::guest_agent

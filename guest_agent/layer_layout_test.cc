@@ -96,8 +96,18 @@ TEST(LayerLayoutTest, FailuresLeaveNeitherBlobNorImage) {
     EXPECT_FALSE(Exists(dir + "/blob"));
     EXPECT_FALSE(Exists(dir + "/image"));
   }
-  // A missing blob is an error too.
+  // A missing blob is an error too, and an image left there before goes.
+  WriteFileOrDie(dir + "/image", "stale");
   EXPECT_FALSE(LayOutLayer(dir + "/blob", dir + "/image").ok());
+  EXPECT_FALSE(Exists(dir + "/image"));
+}
+
+TEST(LayerLayoutTest, FailedRenameOfAnIndexedBlobLeavesNothing) {
+  std::string dir = MakeTempDir();
+  WriteFileOrDie(dir + "/blob", SampleTar());
+  absl::StatusOr<LaidOutLayer> out = LayOutLayer(dir + "/blob", dir + "/missing/image");
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kNotFound) << out.status();
+  EXPECT_FALSE(Exists(dir + "/blob"));
 }
 
 }  // namespace

@@ -1,9 +1,6 @@
 // Blob -> checks -> tardev layout -> dm-verity -> extraction.
 #include "guest_agent/verified_layer.h"
 
-#include <errno.h>
-#include <stdio.h>
-#include <string.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 

@@ -221,7 +221,7 @@ absl::Status RunDaemon(const config::Config& cfg) {
     server->Shutdown(absl::ToChronoTime(absl::Now()));
     server->Wait();
     service.Stop();
-    // PublishSocket removed it; not when identifying it failed.
+    // PublishSocket unlinks the binding; a failed IdentifySocket leaves it.
     if (binding != cfg.address) unlink(binding.c_str());
     return published;
   }

@@ -159,14 +159,15 @@ std::optional<pid_t> BindingPid(absl::string_view name,
   }
   size_t dash = name.find('-');
   if (dash == 0 || dash == absl::string_view::npos) return std::nullopt;
-  absl::string_view hex = name.substr(dash + 1);
+  absl::string_view digits = name.substr(0, dash), hex = name.substr(dash + 1);
   int pid = 0;
   if (hex.size() != 8 ||
+      !std::all_of(digits.begin(), digits.end(), absl::ascii_isdigit) ||
       !std::all_of(hex.begin(), hex.end(),
                    [](char c) {
                      return absl::ascii_isdigit(c) || (c >= 'a' && c <= 'f');
                    }) ||
-      !absl::SimpleAtoi(name.substr(0, dash), &pid) || pid <= 0) {
+      !absl::SimpleAtoi(digits, &pid) || pid <= 0) {
     return std::nullopt;
   }
   return pid;

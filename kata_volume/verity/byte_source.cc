@@ -34,12 +34,21 @@ absl::StatusOr<std::unique_ptr<FileByteSource>> FileByteSource::Open(const std::
 
 absl::StatusOr<std::unique_ptr<FileByteSource>> FileByteSource::OpenSameFile(
     const std::string& path, dev_t dev, ino_t ino) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  auto changed = [&path] {
+    return absl::AbortedError(absl::StrCat(path, ": the file changed while it was being read"));
+  };
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) return changed();
   if (fd < 0) return base::ErrnoError("cannot open", path, errno);
   struct stat st;
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_dev != dev || st.st_ino != ino) {
+  if (::fstat(fd, &st) != 0) {
+    int err = errno;
     ::close(fd);
-    return absl::AbortedError(absl::StrCat(path, ": the file changed while it was being read"));
+    return base::ErrnoError("cannot stat", path, err);
+  }
+  if (!S_ISREG(st.st_mode) || st.st_dev != dev || st.st_ino != ino) {
+    ::close(fd);
+    return changed();
   }
   return std::unique_ptr<FileByteSource>(new FileByteSource(fd, path, /*regular=*/true));
 }
@@ -168,7 +177,7 @@ absl::StatusOr<size_t> BufferedByteSource::Skip(size_t size) {
 }
 
 absl::StatusOr<BlobCompression> DetectBlobCompression(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd < 0) return base::ErrnoError("cannot open", path, errno);
   unsigned char magic[4] = {0, 0, 0, 0};
   ssize_t n;

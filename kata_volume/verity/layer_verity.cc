@@ -164,17 +164,23 @@ absl::StatusOr<size_t> ReadFull(int fd, const std::string& path, char* buffer, s
 // this thread reads the file once into the buffers the two hashing threads
 // (dm-verity tree and diff_id) share, and writes each buffer to the output
 // (if any) meanwhile, without further copies. nullopt: not a regular file.
+// `expected` (may be null): the file must still be that one (Aborted).
 absl::StatusOr<std::optional<LayerVerity>> ProcessPlainFile(const std::string& path,
                                                             const LayerVerityOptions& options,
-                                                            const Sink& extra_sink) {
+                                                            const Sink& extra_sink,
+                                                            const struct stat* expected = nullptr) {
   // Non-blocking: a FIFO is answered at once (not a regular file), never
   // waited on.
-  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd < 0) return base::ErrnoError("cannot open", path, errno);
   struct stat st;
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
     return std::nullopt;
+  }
+  if (expected != nullptr && (st.st_dev != expected->st_dev || st.st_ino != expected->st_ino)) {
+    ::close(fd);
+    return WithPath(path, absl::AbortedError("the file changed while it was being read"));
   }
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 
@@ -345,6 +351,8 @@ absl::StatusOr<LayerVerity> AppendIndexInPlace(const std::string& tar_path) {
   if (::stat(tar_path.c_str(), &before) != 0)
     return base::ErrnoError("cannot stat", tar_path, errno);
   if (!S_ISREG(before.st_mode)) return NotRegular(tar_path);  // a FIFO would block the reads
+  // Nothing below waits on a file swapped in meanwhile (the opens are
+  // non-blocking), and what is read and written must be this very file.
   ASSIGN_OR_RETURN(BlobCompression compression, DetectBlobCompression(tar_path));
   if (compression == BlobCompression::kZstd) return ZstdUnsupported(tar_path);
   if (compression == BlobCompression::kGzip) {
@@ -353,7 +361,7 @@ absl::StatusOr<LayerVerity> AppendIndexInPlace(const std::string& tar_path) {
                      " is gzip-compressed: only an uncompressed tar can be indexed in place "
                      "(index it into another file)"));
   }
-  int fd = ::open(tar_path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  int fd = ::open(tar_path.c_str(), O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd < 0) return base::ErrnoError("cannot open", tar_path, errno);
   struct stat opened;
   if (::fstat(fd, &opened) != 0 || !Unchanged(before, opened)) {
@@ -373,7 +381,7 @@ absl::StatusOr<LayerVerity> AppendIndexInPlace(const std::string& tar_path) {
     return absl::OkStatus();
   };
   absl::StatusOr<std::optional<LayerVerity>> processed =
-      ProcessPlainFile(tar_path, LayerVerityOptions{}, capture);
+      ProcessPlainFile(tar_path, LayerVerityOptions{}, capture, &before);
   absl::StatusOr<LayerVerity> result = absl::InternalError("not processed");
   struct stat after;
   if (!processed.ok()) {

@@ -370,6 +370,7 @@ func main() {
 	fmt.Printf("FIGURE acknowledged mutations verified: %d\n", acked)
 	outs, total := tally(fig.Outcomes)
 	fmt.Printf("FIGURE in-flight mutations resolved: %d %v\n", total, outs)
+	fmt.Printf("FIGURE records whose directory was checked by identity: %d of %d\n", fig.DirsNamed, fig.Records)
 	if fatal != nil {
 		fmt.Fprintf(os.Stderr, "workload: %v\n", fatal)
 		os.Exit(1)

@@ -25,7 +25,7 @@ var verifyChecks = []string{
 	"acknowledged mutations survived",
 	"in-flight mutations atomic",
 	"records match the journal",
-	"records and directories agree after Cleanup",
+	dirsCheck,
 	"no leftover new-/trash- after Cleanup",
 	"nothing quarantined",
 }
@@ -40,6 +40,9 @@ func (f Findings) add(check, format string, args ...interface{}) {
 // Figures counts what one verification saw.
 type Figures struct {
 	Outcomes map[string]int // "<kind> done" / "<kind> notdone"
+	// Records seen over the verifications, and those whose directory a
+	// mount named (checked by identity, dir_ids.go).
+	Records, DirsNamed int
 }
 
 type verifier struct {
@@ -48,6 +51,7 @@ type verifier struct {
 	scratch string
 	f       Findings
 	fig     *Figures
+	ids     *dirIDs
 }
 
 func kindName(k snapshots.Kind) string {
@@ -163,12 +167,21 @@ func (v *verifier) checkModel(ctx context.Context, m Model) error {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	// Every key's record first: a mount is attributed along the model's
+	// chain only where no key of it disagrees (dir_ids.go).
+	infos := map[string]*snapshots.Info{}
 	for _, k := range keys {
-		s := m[k]
 		info, err := v.stat(ctx, k)
 		if err != nil {
 			return err
 		}
+		infos[k] = info
+		if info == nil || kindName(info.Kind) != m[k].Kind || info.Parent != m[k].Parent {
+			v.ids.disagree[k] = true
+		}
+	}
+	for _, k := range keys {
+		s, info := m[k], infos[k]
 		if info == nil {
 			v.f.add("acknowledged mutations survived", "%s (%s) is missing", k, s.Kind)
 			continue
@@ -185,7 +198,7 @@ func (v *verifier) checkModel(ctx context.Context, m Model) error {
 			}
 		}
 		if s.Kind == "active" || s.Kind == "view" {
-			if err := v.checkActive(ctx, k); err != nil {
+			if err := v.checkActive(ctx, m, k); err != nil {
 				return err
 			}
 		}
@@ -202,12 +215,13 @@ func (v *verifier) checkModel(ctx context.Context, m Model) error {
 // snapshot on them is created or mounted) must exist on the host once
 // Mounts answered (Mounts makes those a power cut lost: this proves it
 // does, not that they survived).
-func (v *verifier) checkActive(ctx context.Context, k string) error {
+func (v *verifier) checkActive(ctx context.Context, m Model, k string) error {
 	mounts, err := v.sn.Mounts(ctx, k)
 	if err != nil {
 		v.f.add("acknowledged mutations survived", "%s: Mounts: %v", k, err)
 		return nil
 	}
+	v.seeMounts(m, k, mounts, true)
 	for i := range mounts {
 		if mounts[i].Type != "overlay" && mounts[i].Type != "bind" {
 			for _, o := range mounts[i].Options {
@@ -247,6 +261,7 @@ func (v *verifier) checkContent(ctx context.Context, m Model, k string) error {
 		return fmt.Errorf("view %s: %v", k, err)
 	}
 	defer v.sn.Remove(ctx, vk)
+	v.seeMounts(m, k, mounts, false)
 	target := filepath.Join(v.scratch, vk)
 	if err := os.MkdirAll(target, 0o755); err != nil {
 		return err
@@ -299,30 +314,33 @@ func (v *verifier) checkKeys(ctx context.Context, all Model) (int, int, error) {
 
 // checkDirs runs Cleanup and compares snapshots/ with the records: one
 // directory per record, except that a guest-pull layer without files has
-// one only once a snapshot on it needed it.
+// one only once a snapshot on it needed it; by count, then by identity
+// (dir_ids.go).
 func (v *verifier) checkDirs(ctx context.Context, records, remote int) error {
 	if c, ok := v.sn.(snapshots.Cleaner); ok {
 		if err := c.Cleanup(ctx); err != nil {
-			v.f.add("records and directories agree after Cleanup", "Cleanup: %v", err)
+			v.f.add(dirsCheck, "Cleanup: %v", err)
 		}
 	}
 	entries, err := os.ReadDir(filepath.Join(v.root, "snapshots"))
 	if err != nil {
 		return err
 	}
-	dirs := 0
+	var ids []string
 	for _, e := range entries {
 		switch {
 		case strings.HasPrefix(e.Name(), "new-"), strings.HasPrefix(e.Name(), "trash-"):
 			v.f.add("no leftover new-/trash- after Cleanup", "snapshots/%s", e.Name())
 		default:
-			dirs++
+			ids = append(ids, e.Name())
 		}
 	}
-	if dirs > records || dirs < records-remote {
-		v.f.add("records and directories agree after Cleanup",
-			"%d snapshot directories, %d records (%d of them guest-pull layers)", dirs, records, remote)
+	if dirs := len(ids); dirs > records || dirs < records-remote {
+		v.f.add(dirsCheck, "%d snapshot directories, %d records (%d of them guest-pull layers)", dirs, records, remote)
 	}
+	v.checkIdentities(ids, records)
+	v.fig.Records += records
+	v.fig.DirsNamed += len(v.ids.ofKey)
 	q, err := os.ReadDir(filepath.Join(v.root, "quarantine"))
 	if err != nil && !os.IsNotExist(err) {
 		return err
@@ -335,7 +353,7 @@ func (v *verifier) checkDirs(ctx context.Context, records, remote int) error {
 
 // Verify runs every check for the journals in dir.
 func Verify(ctx context.Context, sn snapshots.Snapshotter, root, dir, scratch string, clients int, fig *Figures) (Findings, error) {
-	v := &verifier{sn: sn, root: root, scratch: scratch, f: Findings{}, fig: fig}
+	v := &verifier{sn: sn, root: root, scratch: scratch, f: Findings{}, fig: fig, ids: newDirIDs(root)}
 	all := Model{}
 	for c := 0; c < clients; c++ {
 		ops, err := ReadJournal(journalPath(dir, c))
