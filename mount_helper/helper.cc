@@ -91,7 +91,7 @@ int RunGuestPullOverlayfs(const std::vector<std::string>& args,
   if (!parsed.ok()) {
     err << kProgram << ": " << parsed.status().message() << "\n"
         << HelperUsage();
-    return 2;
+    return kExitUsage;
   }
   if (parsed->help) {
     out << HelperUsage();
@@ -105,18 +105,18 @@ int RunGuestPullOverlayfs(const std::vector<std::string>& args,
       TranslateOverlayOptions(parsed->option_lists);
   if (!request.ok()) {
     err << kProgram << ": " << request.status().message() << "\n";
-    return 2;
+    return kExitUsage;
   }
   absl::StatusOr<std::string> target = Absolute(parsed->target);
   if (!target.ok()) {
     err << kProgram << ": " << target.status().message() << "\n";
-    return 1;
+    return kExitUsage;
   }
   absl::StatusOr<OverlayData> data =
       FitOverlayData(request->data, MountDataLimit());
   if (!data.ok()) {
     err << kProgram << ": " << data.status().message() << "\n";
-    return 1;
+    return kExitMountFailed;
   }
   if (parsed->verbose) DescribeCall(err, parsed->source, *target, *request, *data);
   if (parsed->fake) return 0;
@@ -124,7 +124,7 @@ int RunGuestPullOverlayfs(const std::vector<std::string>& args,
   if (!mounted.ok()) {
     err << kProgram << ": " << mounted.message() << "\n";
     DescribeCall(err, parsed->source, *target, *request, *data);
-    return 1;
+    return kExitMountFailed;
   }
   return 0;
 }

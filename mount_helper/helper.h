@@ -11,10 +11,14 @@ namespace mount_helper {
 
 inline constexpr char kHelperVersion[] = "0.1.0";
 
+// Exit statuses, mount(8)'s: incorrect invocation, and mount failure.
+inline constexpr int kExitUsage = 1;
+inline constexpr int kExitMountFailed = 32;
+
 // Runs the helper with the arguments after argv[0]. Prints nothing on
-// success. Returns 0 when mounted (or checked, with -f), 1 when mount(2)
-// failed or the data cannot fit in a page (strerror/sizes and the data on
-// `err`), 2 on usage errors.
+// success. Returns 0 when mounted (or checked, with -f), kExitMountFailed
+// when mount(2) failed or the data cannot fit in a page (strerror/sizes and
+// the data on `err`), kExitUsage on usage errors.
 int RunGuestPullOverlayfs(const std::vector<std::string>& args,
                           std::ostream& out, std::ostream& err);
 

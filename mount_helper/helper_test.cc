@@ -38,13 +38,14 @@ TEST(HelperTest, HelpAndVersion) {
   EXPECT_EQ(version.out, absl::StrCat("guest-pull-overlayfs ", kHelperVersion, "\n"));
 }
 
-TEST(HelperTest, UsageErrorsExitTwo) {
-  EXPECT_EQ(RunHelper({}).code, 2);
-  EXPECT_EQ(RunHelper({"overlay", "/t", "--bogus"}).code, 2);
+// mount(8)'s statuses: 1 for an incorrect invocation, 32 for a mount failure.
+TEST(HelperTest, UsageErrorsExitOne) {
+  EXPECT_EQ(RunHelper({}).code, 1);
+  EXPECT_EQ(RunHelper({"overlay", "/t", "--bogus"}).code, 1);
   Result no_lower = RunHelper({"overlay", "/t", "-o", "upperdir=/u"});
-  EXPECT_EQ(no_lower.code, 2);
+  EXPECT_EQ(no_lower.code, 1);
   EXPECT_THAT(no_lower.err, HasSubstr("no lowerdir"));
-  EXPECT_EQ(RunHelper({"overlay", "/t", "-o", "lowerdir=/a,bind"}).code, 2);
+  EXPECT_EQ(RunHelper({"overlay", "/t", "-o", "lowerdir=/a,bind"}).code, 1);
 }
 
 TEST(HelperTest, FakeRunIsSilentUnlessVerbose) {
@@ -73,12 +74,12 @@ TEST(HelperTest, FakeRunCompactsDeepImages) {
   EXPECT_THAT(result.err, HasSubstr(" in /var/lib/guest-pull/snapshots\n"));
 }
 
-TEST(HelperTest, DataThatNeverFitsExitsOne) {
+TEST(HelperTest, DataThatNeverFitsIsAMountFailure) {
   std::vector<std::string> lowerdirs;
   for (int i = 0; i < 2000; ++i) lowerdirs.push_back(absl::StrCat("/b/", i));
   Result result = RunHelper(
       {"overlay", "/t", "-f", "-o", "lowerdir=" + absl::StrJoin(lowerdirs, ":")});
-  EXPECT_EQ(result.code, 1);
+  EXPECT_EQ(result.code, 32);
   EXPECT_THAT(result.err, HasSubstr("more than the mount(2) limit"));
 }
 

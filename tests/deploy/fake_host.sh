@@ -84,9 +84,10 @@ run_script() {
         "$@" "$SCRIPTS/$script" >> "$WORK/$case/log" 2>&1
 }
 
-# tree DIR: every path with type, mode and content hash (no timestamps).
+# tree DIR: every path with type, mode and content hash (no timestamps), but
+# /run: the host's tmpfs, where the scripts' lock file stays (lib.sh).
 tree() {
-    (cd "$1" && find . -printf '%y %m %p\n' | sort | while read -r type mode path; do
+    (cd "$1" && find . -path ./run -prune -o -printf '%y %m %p\n' | sort | while read -r type mode path; do
         if [[ "$type" == f ]]; then
             echo "$type $mode $path $(sha256sum < "$path" | cut -d' ' -f1)"
         else

@@ -27,6 +27,24 @@ test_failures() {
     printf '[plugins.cri]\n  sandbox_image = "x"\n' > "$host/etc/containerd/config.toml"
     ! run_script v1 install.sh && grep -q "version None is not supported" "$WORK/v1/log" \
         && h_pass "v1 config: refused with a clear message" || h_fail "v1 config" "$(tail -2 "$WORK/v1/log")"
+    # A version 2 config on a node running containerd 2.x: refused before
+    # any change (2.x's conversion would unpack Kata images on the host).
+    host="$(new_host v2on2 "$FIXTURES/containerd-v2.toml")"
+    cp "$host/etc/containerd/config.toml" "$WORK/v2on2/orig.toml"
+    printf '#!/bin/sh\necho "containerd github.com/containerd/containerd/v2 v2.1.4 75cb2b7193e4e490e9fbdc236c0e811ccaba3376"\n' \
+        > "$WORK/v2on2/containerd" && chmod +x "$WORK/v2on2/containerd"
+    ! run_script v2on2 install.sh CONTAINERD="$WORK/v2on2/containerd" \
+        && grep -q "is a version 2 config and the node runs containerd 2.x" "$WORK/v2on2/log" \
+        && cmp -s "$WORK/v2on2/orig.toml" "$host/etc/containerd/config.toml" \
+        && [[ ! -e "$host/etc/containerd/conf.d/guest-pull.toml" ]] \
+        && h_pass "v2 config on containerd 2.x: refused with the conversion to do, containerd config untouched" \
+        || h_fail "v2 config on containerd 2.x" "$(tail -2 "$WORK/v2on2/log")"
+    # containerd told another socket than the daemon config's: said plainly.
+    host="$(new_host otheraddr "$FIXTURES/containerd-v2.toml")"
+    run_script otheraddr install.sh SOCKET=/run/other/guest-pull.sock \
+        && grep -q 'WARNING: /etc/containerd-guest-pull-grpc/config.toml says address = "/run/containerd-guest-pull-grpc/containerd-guest-pull-grpc.sock" but containerd is configured for /run/other/guest-pull.sock' "$WORK/otheraddr/log" \
+        && h_pass "socket mismatch: the installer warns that containerd would not reach the daemon" \
+        || h_fail "socket mismatch" "$(tail -2 "$WORK/otheraddr/log")"
     # The snapshotter never becomes active: bounded wait, non-zero exit.
     host="$(new_host inactive "$FIXTURES/containerd-v2.toml")"
     echo 3 > "$WORK/inactive/sysd/is-active-rc"

@@ -12,6 +12,12 @@ test_manifests() {
     fi
     h_check "k8s: manifests valid against the Kubernetes JSON schemas" \
         node "$HERE/validate-manifests.mjs" "$REPO/deploy/k8s"
+    h_check "k8s: the optional RuntimeClasses valid against the Kubernetes JSON schemas" \
+        node "$HERE/validate-manifests.mjs" "$REPO/deploy/k8s/runtimeclass"
+    # Deleting deploy/k8s (the uninstall) must not delete kata-deploy's RuntimeClasses.
+    ! grep -rq "kind: RuntimeClass" "$REPO"/deploy/k8s/*.yaml \
+        && h_pass "k8s: the uninstall (kubectl delete -k deploy/k8s) deletes no RuntimeClass" \
+        || h_fail "k8s: deploy/k8s has a RuntimeClass, which its deletion would delete"
     # The validator must reject a wrong manifest.
     mkdir -p "$WORK/badk8s"
     sed 's/hostPID: true/hostPID: "yes"/' "$REPO/deploy/k8s/daemonset.yaml" > "$WORK/badk8s/daemonset.yaml"

@@ -68,6 +68,8 @@ source "$HERE/bundle_install.sh"
 source "$HERE/makefile.sh"
 # shellcheck source=manifests_and_lint.sh
 source "$HERE/manifests_and_lint.sh"
+# shellcheck source=host_lock.sh
+source "$HERE/host_lock.sh"
 
 main() {
     command -v containerd > /dev/null || { h_fail "setup: containerd not found"; h_finish; }
@@ -83,6 +85,7 @@ main() {
     test_failures
     test_missing_config
     test_edited_after_install
+    test_host_lock
     test_bundle
     test_makefile
     test_manifests

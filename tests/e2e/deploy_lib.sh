@@ -215,7 +215,8 @@ dep_daemonset() {
       cp "$E2E_REPO/deploy/systemd/guest-pull-snapshotter.service" "$payload/systemd/" &&
       cp "$E2E_REPO/deploy/config/config.toml" "$payload/config/" || return 1
   fi
-  HOST_ROOT=/ SYSTEMCTL="$rec" PAYLOAD_DIR="$payload" PREFIX="$DEP_HOST/usr/local" \
+  HOST_ROOT=/ SYSTEMCTL="$rec" CONTAINERD="env PATH=$E2E_BIN:$PATH containerd" \
+    PAYLOAD_DIR="$payload" PREFIX="$DEP_HOST/usr/local" \
     CONFIG_DIR="$DEP_HOST/etc/containerd-guest-pull-grpc" \
     UNIT_PATH="$DEP_HOST/etc/systemd/system/guest-pull-snapshotter.service" \
     CONTAINERD_CONFIG="$CONTAINERD_CONFIG" CONTAINERD_DROPIN="$CONTAINERD_DIR/conf.d/guest-pull.toml" \

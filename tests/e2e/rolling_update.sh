@@ -179,6 +179,13 @@ r = d["rollingUpdate"]
 sys.exit(not (d["type"] == "RollingUpdate" and r["maxSurge"] == 1 and r["maxUnavailable"] == 0))' "$ds"
   h_check "manifest: the pod knows its UID (POD_UID) and its preStop runs uninstall.sh" \
     grep -q 'fieldPath: metadata.uid' "$ds"
+  # Ready only once the installer is done: the old daemon is active before.
+  h_check "manifest: readiness needs install.sh's marker, then the service" \
+    python3 -c 'import re, sys, yaml
+c = yaml.safe_load(open(sys.argv[1]))["spec"]["template"]["spec"]["containers"][0]
+probe = " ".join(c["readinessProbe"]["exec"]["command"])
+marker = re.search(r"READY_MARKER:-([^}]+)\}", open(sys.argv[2]).read()).group(1)
+sys.exit(not (f"test -f {marker} &&" in probe and "is-active" in probe))' "$ds" "$E2E_REPO/deploy/k8s/scripts/install.sh"
 
   # 1. Pod A installs release 1.
   h_check "pod A: install.sh installs release 1 and starts the service" node_script A install.sh

@@ -63,12 +63,31 @@ merge_containerd_config() {
     done
 }
 
+# check_config_fits_containerd: containerd 2.x converts a version 2 config
+# at every start, and the conversion does not give image pulls a runtime's
+# snapshotter (it reads "snapshot" and writes "runtime_platform", both
+# misspelt): Kata images would be unpacked on the host. Refused.
+check_config_fits_containerd() {
+    local version out major
+    version="$(python3 "$CONFIG_TOOL" version "$HOST_ROOT$CONTAINERD_CONFIG" 2>/dev/null)" || return 0
+    [[ "$version" == 2 ]] || return 0
+    if ! out="$("${CONTAINERD_CMD[@]}" --version 2>/dev/null)"; then
+        log "WARNING: cannot run '$CONTAINERD --version': if the node runs containerd 2.x, its version 2 config needs converting first (containerd config migrate)"
+        return 0
+    fi
+    major="$(sed -nE 's/^containerd [^ ]+ v?([0-9]+)\.[0-9]+.*/\1/p' <<< "$out" | head -n 1)"
+    if [[ -n "$major" ]] && (( major >= 2 )); then
+        die "$CONTAINERD_CONFIG is a version 2 config and the node runs containerd $major.x ('$out'): containerd $major.x converts it at every start without giving image pulls the Kata runtime's snapshotter, so images would be unpacked on the host. Convert it first (containerd config migrate > new.toml, check it, move it over $CONTAINERD_CONFIG, restart containerd), then install again; nothing was changed"
+    fi
+}
+
 configure_containerd() {
     local cfg="$HOST_ROOT$CONTAINERD_CONFIG" merged dropin mode
     merged="$(mktemp)"
     dropin="$(mktemp)"
     # Nothing on the host changes before the merge has succeeded.
     merge_containerd_config "$merged" "$dropin"
+    check_config_fits_containerd
     if [[ ! -f "$(backup_path)" ]]; then
         cp -p "$cfg" "$(backup_path)"
         log "saved the original containerd config as $CONTAINERD_CONFIG.guest-pull-backup"

@@ -23,6 +23,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/containerd-setup.sh"
 
 GUEST_PULL_SLEEP="${GUEST_PULL_SLEEP:-true}"
+# In the pod (not on the host): made once the install is done.
+READY_MARKER="${READY_MARKER:-/tmp/guest-pull-installed}"
 snapshotter_changed=false
 snapshotter_refused=false
 
@@ -47,6 +49,18 @@ preflight() {
     [[ -f "$CONFIG_TOOL" ]] || die "missing $CONFIG_TOOL"
     command -v python3 >/dev/null || die "python3 is required to merge the containerd config"
     command -v "${SYSTEMCTL_CMD[0]}" >/dev/null || die "systemctl command not found: $SYSTEMCTL"
+    check_mount_fuse
+}
+
+# check_mount_fuse: containerd mounts a fuse.* rootfs (ours) with the node's
+# mount.fuse, which runs the helper; without it only that mount fails (at a
+# container's start, for the /etc/passwd lookup), so a warning, not a refusal.
+check_mount_fuse() {
+    local dir
+    for dir in /usr/sbin /sbin /usr/bin /bin; do
+        [[ -e "$HOST_ROOT$dir/mount.fuse" || -L "$HOST_ROOT$dir/mount.fuse" ]] && return 0
+    done
+    log "WARNING: the node has no mount.fuse (package fuse3 on Debian and Ubuntu): containerd cannot mount a Kata container's rootfs on guest-pulled layers on the host, which its /etc/passwd lookup needs; such containers may fail to start"
 }
 
 # required_glibc: highest GLIBC_x.y[.z] symbol version named in the payload
@@ -205,6 +219,18 @@ install_daemon_config() {
     rm -f "$src"
 }
 
+# check_daemon_address: containerd is told SOCKET; the unit starts the daemon
+# with the installed config, whose address (a host's own config is kept)
+# must be the same, or containerd would dial a socket nobody serves.
+check_daemon_address() {
+    local address
+    address="$(python3 -c 'import sys, tomllib
+print(tomllib.load(open(sys.argv[1], "rb")).get("address", ""))' "$HOST_ROOT$CONFIG_DIR/config.toml" 2>/dev/null)" || return 0
+    if [[ -n "$address" && "$address" != "$SOCKET" ]]; then
+        log "WARNING: $CONFIG_DIR/config.toml says address = \"$address\" but containerd is configured for $SOCKET: containerd cannot reach the daemon started by $UNIT_NAME; set SOCKET=$address (daemonset.yaml env) or change the config's address"
+    fi
+}
+
 # refused_to_start: true if the daemon's last run exited with the status it
 # uses to refuse an inconsistent data directory (65, RestartPreventExitStatus
 # of the unit): restarting cannot help, the operator must recover.
@@ -234,7 +260,7 @@ start_services() {
     wait_active "$CONTAINERD_SERVICE" || die "$CONTAINERD_SERVICE did not become active"
 }
 
-# record_owner: this pod's install is now the current one (see lib.sh).
+# record_owner: this pod's install is the current one (see lib.sh).
 record_owner() {
     [[ -n "$POD_ID" ]] || return 0
     local tmp
@@ -245,6 +271,10 @@ record_owner() {
 }
 
 sleep_until_terminated() {
+    # The readiness probe's first condition (daemonset.yaml): until now the
+    # pod is not Ready, so a rolling update does not stop the old pod
+    # before this install is done.
+    : > "$READY_MARKER"
     log "installed; sleeping until the pod is terminated"
     trap 'log "terminated"; exit 0' TERM INT
     while true; do
@@ -256,19 +286,24 @@ sleep_until_terminated() {
 main() {
     preflight
     check_glibc
+    hold_host_lock
+    # Before any change: an old pod's preStop that runs from here on (after
+    # this lock) sees this pod's install as the current one.
+    record_owner
     install_libraries
     install_binaries
     install_stock_helper
     install_unit
     install_daemon_config
+    check_daemon_address
     configure_containerd
     start_services
-    record_owner
     if [[ "$snapshotter_refused" == false ]]; then
         log "containerd-guest-pull-grpc is installed (data directory $DATA_DIR)"
     else
         log "containerd-guest-pull-grpc is installed but not running (see the ERROR above)"
     fi
+    exec 9>&-  # the host lock: the host is as this install leaves it
     [[ "$GUEST_PULL_SLEEP" == "true" ]] && sleep_until_terminated
     return 0
 }

@@ -19,6 +19,8 @@ PREFIX="${PREFIX:-/usr/local}"
 # The host's systemctl. nsenter reaches the host's systemd through PID 1's
 # mount namespace (needs hostPID + privileged). Tests substitute a recorder.
 SYSTEMCTL="${SYSTEMCTL:-nsenter --target 1 --mount -- systemctl}"
+# The host's containerd binary, for its version (the same way in).
+CONTAINERD="${CONTAINERD:-nsenter --target 1 --mount -- containerd}"
 # containerd's main config and the directory of our drop-in, host paths.
 CONTAINERD_CONFIG="${CONTAINERD_CONFIG:-/etc/containerd/config.toml}"
 CONTAINERD_DROPIN="${CONTAINERD_DROPIN:-/etc/containerd/conf.d/guest-pull.toml}"
@@ -68,6 +70,12 @@ HOST_LIB_PARENT="$PREFIX/lib"
 # old pod's preStop must then leave the new installation alone.
 POD_ID="${POD_UID:-${HOSTNAME:-}}"
 OWNER_PATH="$CONFIG_DIR/installed-by-pod"
+# Host lock held by install.sh and uninstall.sh while they change the host:
+# in a rolling update the old pod's preStop runs while the new pod installs,
+# and must see the new owner, then leave its install alone. On the host's
+# /run (tmpfs): nothing to remove.
+LOCK_PATH="/run/containerd-guest-pull-grpc.install.lock"
+LOCK_TIMEOUT_SECONDS="${LOCK_TIMEOUT_SECONDS:-600}"
 HOST_LIB_DIR="$HOST_LIB_PARENT/$LIB_NAME"
 # ELF interpreter of the binaries (the node's, like its glibc).
 ELF_INTERPRETER="/lib64/ld-linux-x86-64.so.2"
@@ -82,13 +90,15 @@ SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CONFIG_TOOL="${CONFIG_TOOL:-$SCRIPT_DIR/containerd-config.py}"
 
 read -r -a SYSTEMCTL_CMD <<< "$SYSTEMCTL"
+read -r -a CONTAINERD_CMD <<< "$CONTAINERD"
 
 log() { printf '%s guest-pull-deploy: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2 || true; }
 die() { log "ERROR: $*"; exit 1; }
 
 host_systemctl() {
     log "systemctl $*"
-    "${SYSTEMCTL_CMD[@]}" "$@"
+    # Without the host lock's fd: what it starts must not hold the lock.
+    "${SYSTEMCTL_CMD[@]}" "$@" 9>&-
 }
 
 # Host path of the backup of containerd's original config (exact bytes).
@@ -174,4 +184,13 @@ render_daemon_config() {
     else
         cat "$CONFIG_SOURCE"
     fi
+}
+
+# hold_host_lock: takes LOCK_PATH on fd 9 (bounded wait) until the script
+# exits or closes fd 9.
+hold_host_lock() {
+    mkdir -p "$HOST_ROOT/run"
+    exec 9>"$HOST_ROOT$LOCK_PATH"
+    flock -w "$LOCK_TIMEOUT_SECONDS" 9 \
+        || die "another install or uninstall has held $LOCK_PATH for more than ${LOCK_TIMEOUT_SECONDS}s"
 }

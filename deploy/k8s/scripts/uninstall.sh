@@ -89,6 +89,7 @@ main() {
     # write to a closed stdout/stderr fail quietly instead of killing us.
     trap '' PIPE
     [[ -d "${HOST_ROOT:-/}" ]] || die "host root ${HOST_ROOT:-/} does not exist"
+    hold_host_lock  # a new pod's install finishes first
     local successor
     if successor="$(taken_over)"; then
         log "pod $successor installed the snapshotter after this pod $POD_ID (rolling update): leaving it installed and serving"

@@ -1,0 +1,63 @@
+# shellcheck shell=bash
+# host_lock.sh: a rolling update's two pods on one node. The old pod's
+# preStop (uninstall.sh) waits for the host lock while the new pod's
+# install.sh holds it, then leaves the new install alone; a lock held too
+# long is a clear failure that changes nothing; the installer lets go of the
+# lock before it sleeps and only then makes its readiness marker. Sourced
+# by tests/deploy/run.sh.
+# shellcheck disable=SC2015,SC2016
+
+# hold_lock HOST SECONDS: holds HOST's install lock in the background (as a
+# new pod's install.sh would) for SECONDS; returns once it holds it, the
+# holder's pid in HOLDER.
+hold_lock() {
+    local lock="$1/run/containerd-guest-pull-grpc.install.lock" i
+    mkdir -p "$1/run"
+    rm -f "$lock.held"
+    flock "$lock" sh -c ': > "$1.held"; sleep "$2"' sh "$lock" "$2" > /dev/null 2>&1 &
+    HOLDER=$!
+    for ((i = 0; i < 100; i++)); do [[ -e "$lock.held" ]] && break; sleep 0.05; done
+}
+
+test_host_lock() {
+    local host start HOLDER
+    host="$(new_host lock "$FIXTURES/containerd-v2.toml")"
+    run_script lock install.sh POD_UID=pod-a || { h_fail "lock: pod A installs" "$(tail -3 "$WORK/lock/log")"; return; }
+    # Pod B's install is under way: it holds the lock and named itself the
+    # owner first thing. Pod A's preStop waits for it, then sees pod B.
+    printf 'pod-b\n' > "$host/etc/containerd-guest-pull-grpc/installed-by-pod"
+    hold_lock "$host" 2
+    start=$SECONDS
+    run_script lock uninstall.sh POD_UID=pod-a LOCK_TIMEOUT_SECONDS=30 \
+        && (( SECONDS - start >= 1 )) \
+        && grep -q "pod pod-b installed the snapshotter after this pod pod-a" "$WORK/lock/log" \
+        && [[ -x "$host/usr/local/bin/containerd-guest-pull-grpc" ]] \
+        && h_pass "lock: the old pod's preStop waits for the new pod's install, then leaves it installed" \
+        || h_fail "lock: old pod's preStop during the new pod's install" "$(tail -3 "$WORK/lock/log")"
+    wait "$HOLDER"
+    # A lock held beyond the bounded wait: a clear error, nothing removed.
+    printf 'pod-a\n' > "$host/etc/containerd-guest-pull-grpc/installed-by-pod"
+    hold_lock "$host" 4
+    ! run_script lock uninstall.sh POD_UID=pod-a LOCK_TIMEOUT_SECONDS=1 \
+        && grep -q "another install or uninstall has held /run/containerd-guest-pull-grpc.install.lock" "$WORK/lock/log" \
+        && [[ -x "$host/usr/local/bin/containerd-guest-pull-grpc" && -f "$host/etc/containerd-guest-pull-grpc/installed-by-pod" ]] \
+        && h_pass "lock: a lock held too long fails the preStop clearly and changes nothing" \
+        || h_fail "lock: held too long" "$(tail -3 "$WORK/lock/log")"
+    wait "$HOLDER"
+    # The pod's install: the readiness marker once done, and the lock free
+    # while it sleeps (its own preStop must get it).
+    local marker="$WORK/lock/ready" pid i free=false
+    # Its own session: the sleep it runs goes with it.
+    setsid env HOST_ROOT="$host" PAYLOAD_DIR="$WORK/lock/payload" SYSTEMCTL="$WORK/lock/sysd/systemctl" \
+        POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=2 RUNTIME_WAIT_SECONDS=0 POD_UID=pod-c \
+        READY_MARKER="$marker" GUEST_PULL_SLEEP=true "$SCRIPTS/install.sh" >> "$WORK/lock/log" 2>&1 &
+    pid=$!
+    for ((i = 0; i < 200; i++)); do [[ -e "$marker" ]] && break; sleep 0.1; done
+    flock -n "$host/run/containerd-guest-pull-grpc.install.lock" true && free=true
+    kill -- "-$pid" 2> /dev/null
+    wait "$pid" 2> /dev/null
+    [[ -e "$marker" && "$free" == true ]] \
+        && [[ "$(head -n 1 "$host/etc/containerd-guest-pull-grpc/installed-by-pod")" == pod-c ]] \
+        && h_pass "lock: the pod's install makes its readiness marker and sleeps without the lock" \
+        || h_fail "lock: readiness marker ($([[ -e "$marker" ]] && echo made || echo missing)) / lock free while sleeping ($free)" "$(tail -3 "$WORK/lock/log")"
+}
