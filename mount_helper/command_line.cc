@@ -21,7 +21,7 @@ const char* HelperUsage() {
          "  -n, -s   accepted for mount(8) compatibility, ignored\n"
          "  -h, --help     this text\n"
          "  -V, --version  print the version\n"
-         "Exit status: 0 mounted, 1 mount failed, 2 usage error.\n";
+         "Exit status (mount(8)'s): 0 mounted, 1 usage error, 32 mount failed.\n";
 }
 
 absl::StatusOr<HelperArgs> ParseHelperArgs(const std::vector<std::string>& args) {

@@ -239,6 +239,11 @@ absl::Status RunDaemon(const config::Config& cfg) {
   // (up to half WatchdogSec), which must not eat into the grace. The
   // server's Shutdown does not wait for the calls the service took.
   absl::Time drain_until = absl::Now() + kShutdownGrace;
+  // Mutations first: gRPC resets the calls that arrive once its Shutdown
+  // began (CANCELLED) for as long as it waits for the ones in flight;
+  // drained before, it has none to wait for, and a mutation that arrives
+  // meanwhile gets a retryable UNAVAILABLE ("nothing was changed").
+  service.DrainMutations(drain_until);
   server->Shutdown(absl::ToChronoTime(drain_until));
   server->Wait();
   service.Stop(drain_until);

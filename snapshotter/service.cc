@@ -157,6 +157,10 @@ void SnapshotsService::Start() {
   }
 }
 
+void SnapshotsService::DrainMutations(absl::Time drain_until) {
+  pool_->Stop(drain_until);
+}
+
 void SnapshotsService::Stop(absl::Time drain_until) {
   if (stopped_ || cq_ == nullptr) return;
   stopped_ = true;

@@ -66,8 +66,17 @@ class SnapshotsService final : private service_calls::Host {
   void AddTo(grpc::ServerBuilder& builder);
   // Starts serving; after BuildAndStart.
   void Start();
+  // The first step of a graceful stop, before the server's Shutdown():
+  // mutations queued for the pool still run until `drain_until`, those
+  // queued then and every one that arrives from now on get UNAVAILABLE
+  // without running, and this returns once the running ones finished.
+  // Reads are still answered. Calls in flight when the server shuts down
+  // are reset (the client sees CANCELLED): draining first leaves the
+  // server's Shutdown() no mutation to wait for, so that window is short.
+  void DrainMutations(absl::Time drain_until);
   // After the server's Shutdown() (which does not wait for the calls this
-  // service took): mutations queued for the pool still run until
+  // service took; DrainMutations may have run): mutations queued for the
+  // pool still run until
   // `drain_until`, those queued then get UNAVAILABLE without running, and
   // running ones finish; then the queue is shut down and every thread
   // joined.

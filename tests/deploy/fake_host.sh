@@ -75,11 +75,20 @@ new_host() {
     echo "$host"
 }
 
-# run_script CASE SCRIPT [VAR=VALUE...]: install.sh/uninstall.sh for CASE.
+# fake_containerd PATH VERSION: a containerd that only answers --version as
+# a release of VERSION does.
+fake_containerd() {
+    printf '#!/bin/sh\necho "containerd github.com/containerd/containerd %s 05044ec0a9a75232cad458027ca83437aae3f4da"\n' "$2" > "$1"
+    chmod +x "$1"
+}
+
+# run_script CASE SCRIPT [VAR=VALUE...]: install.sh/uninstall.sh for CASE, on
+# a node running containerd 1.7 (not the test machine's).
 run_script() {
     local case="$1" script="$2"; shift 2
+    [[ -x "$WORK/containerd-1.7" ]] || fake_containerd "$WORK/containerd-1.7" 1.7.27
     env HOST_ROOT="$WORK/$case/host" PAYLOAD_DIR="$WORK/$case/payload" \
-        SYSTEMCTL="$WORK/$case/sysd/systemctl" GUEST_PULL_SLEEP=false \
+        SYSTEMCTL="$WORK/$case/sysd/systemctl" GUEST_PULL_SLEEP=false CONTAINERD="$WORK/containerd-1.7" \
         POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=2 RUNTIME_WAIT_SECONDS=0 \
         "$@" "$SCRIPTS/$script" >> "$WORK/$case/log" 2>&1
 }

@@ -1,10 +1,11 @@
 # shellcheck shell=bash
 # host_lock.sh: a rolling update's two pods on one node. The old pod's
 # preStop (uninstall.sh) waits for the host lock while the new pod's
-# install.sh holds it, then leaves the new install alone; a lock held too
-# long is a clear failure that changes nothing; the installer lets go of the
-# lock before it sleeps and only then makes its readiness marker. Sourced
-# by tests/deploy/run.sh.
+# install.sh holds it, then leaves the new install alone; install.sh takes
+# the lock too; a lock held too long is a clear failure that changes
+# nothing; a pod deleted while it installs stops its own install before it
+# uninstalls; the installer lets go of the lock before it sleeps and only
+# then makes its readiness marker. Sourced by tests/deploy/run.sh.
 # shellcheck disable=SC2015,SC2016
 
 # hold_lock HOST SECONDS: holds HOST's install lock in the background (as a
@@ -20,7 +21,7 @@ hold_lock() {
 }
 
 test_host_lock() {
-    local host start HOLDER
+    local host start HOLDER i
     host="$(new_host lock "$FIXTURES/containerd-v2.toml")"
     run_script lock install.sh POD_UID=pod-a || { h_fail "lock: pod A installs" "$(tail -3 "$WORK/lock/log")"; return; }
     # Pod B's install is under way: it holds the lock and named itself the
@@ -34,7 +35,7 @@ test_host_lock() {
         && [[ -x "$host/usr/local/bin/containerd-guest-pull-grpc" ]] \
         && h_pass "lock: the old pod's preStop waits for the new pod's install, then leaves it installed" \
         || h_fail "lock: old pod's preStop during the new pod's install" "$(tail -3 "$WORK/lock/log")"
-    wait "$HOLDER"
+    wait "$HOLDER" || true
     # A lock held beyond the bounded wait: a clear error, nothing removed.
     printf 'pod-a\n' > "$host/etc/containerd-guest-pull-grpc/installed-by-pod"
     hold_lock "$host" 4
@@ -43,19 +44,53 @@ test_host_lock() {
         && [[ -x "$host/usr/local/bin/containerd-guest-pull-grpc" && -f "$host/etc/containerd-guest-pull-grpc/installed-by-pod" ]] \
         && h_pass "lock: a lock held too long fails the preStop clearly and changes nothing" \
         || h_fail "lock: held too long" "$(tail -3 "$WORK/lock/log")"
-    wait "$HOLDER"
+    wait "$HOLDER" || true
+    # install.sh takes the lock too: held elsewhere too long, it fails
+    # before it changes anything.
+    host="$(new_host lockinstall "$FIXTURES/containerd-v2.toml")"
+    tree "$host" > "$WORK/lockinstall/tree.before"
+    hold_lock "$host" 4
+    ! run_script lockinstall install.sh POD_UID=pod-b LOCK_TIMEOUT_SECONDS=1 \
+        && grep -q "another install or uninstall has held" "$WORK/lockinstall/log" \
+        && cmp -s "$WORK/lockinstall/tree.before" <(tree "$host") \
+        && h_pass "lock: install.sh waits for the lock, and changes nothing when it never gets it" \
+        || h_fail "lock: install.sh and the lock" "$(tail -3 "$WORK/lockinstall/log")"
+    wait "$HOLDER" || true
+    # The pod is deleted while it installs: its preStop stops that install
+    # (here stuck in a 20 s service restart) and uninstalls at once.
+    host="$(new_host lockself "$FIXTURES/containerd-v2.toml")"
+    printf '#!/bin/sh\n[ "$1" = restart ] && [ "$2" = guest-pull-snapshotter.service ] && sleep 20\nexec "%s" "$@"\n' \
+        "$WORK/lockself/sysd/systemctl" > "$WORK/lockself/slow-systemctl"
+    chmod +x "$WORK/lockself/slow-systemctl"
+    local lock="$host/run/containerd-guest-pull-grpc.install.lock" ipid pod holder=none
+    setsid env HOST_ROOT="$host" PAYLOAD_DIR="$WORK/lockself/payload" SYSTEMCTL="$WORK/lockself/slow-systemctl" \
+        CONTAINERD="$WORK/containerd-1.7" POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=2 RUNTIME_WAIT_SECONDS=0 \
+        POD_UID=pod-x GUEST_PULL_SLEEP=false "$SCRIPTS/install.sh" >> "$WORK/lockself/log" 2>&1 &
+    ipid=$!
+    for ((i = 0; i < 100; i++)); do grep -q "systemctl restart guest-pull" "$WORK/lockself/log" 2>/dev/null && break; sleep 0.1; done
+    read -r pod holder < "$lock" || true  # the install's own "<pod> <pid>"
+    start=$SECONDS
+    run_script lockself uninstall.sh POD_UID=pod-x LOCK_TIMEOUT_SECONDS=30 \
+        && (( SECONDS - start < 15 )) && [[ "$pod" == pod-x ]] && ! kill -0 "$holder" 2> /dev/null \
+        && grep -q "this pod's install (pid $holder) still holds" "$WORK/lockself/log" \
+        && [[ ! -e "$host/usr/local/bin/containerd-guest-pull-grpc" ]] \
+        && h_pass "lock: a pod deleted while it installs stops its install, then uninstalls" \
+        || h_fail "lock: preStop during its own pod's install" "$(tail -4 "$WORK/lockself/log")"
+    kill -- "-$ipid" 2> /dev/null
+    wait "$ipid" 2> /dev/null || true
     # The pod's install: the readiness marker once done, and the lock free
     # while it sleeps (its own preStop must get it).
-    local marker="$WORK/lock/ready" pid i free=false
+    local marker="$WORK/lock/ready" pid free=false
     # Its own session: the sleep it runs goes with it.
+    host="$WORK/lock/host"
     setsid env HOST_ROOT="$host" PAYLOAD_DIR="$WORK/lock/payload" SYSTEMCTL="$WORK/lock/sysd/systemctl" \
-        POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=2 RUNTIME_WAIT_SECONDS=0 POD_UID=pod-c \
+        CONTAINERD="$WORK/containerd-1.7" POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=2 RUNTIME_WAIT_SECONDS=0 POD_UID=pod-c \
         READY_MARKER="$marker" GUEST_PULL_SLEEP=true "$SCRIPTS/install.sh" >> "$WORK/lock/log" 2>&1 &
     pid=$!
     for ((i = 0; i < 200; i++)); do [[ -e "$marker" ]] && break; sleep 0.1; done
     flock -n "$host/run/containerd-guest-pull-grpc.install.lock" true && free=true
     kill -- "-$pid" 2> /dev/null
-    wait "$pid" 2> /dev/null
+    wait "$pid" 2> /dev/null || true
     [[ -e "$marker" && "$free" == true ]] \
         && [[ "$(head -n 1 "$host/etc/containerd-guest-pull-grpc/installed-by-pod")" == pod-c ]] \
         && h_pass "lock: the pod's install makes its readiness marker and sleeps without the lock" \

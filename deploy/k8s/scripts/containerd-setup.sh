@@ -69,6 +69,7 @@ merge_containerd_config() {
 # misspelt): Kata images would be unpacked on the host. Refused.
 check_config_fits_containerd() {
     local version out major
+    [[ "$CONTAINERD" != none ]] || return 0  # not a node (a staged install)
     version="$(python3 "$CONFIG_TOOL" version "$HOST_ROOT$CONTAINERD_CONFIG" 2>/dev/null)" || return 0
     [[ "$version" == 2 ]] || return 0
     if ! out="$("${CONTAINERD_CMD[@]}" --version 2>/dev/null)"; then
@@ -79,6 +80,17 @@ check_config_fits_containerd() {
     if [[ -n "$major" ]] && (( major >= 2 )); then
         die "$CONTAINERD_CONFIG is a version 2 config and the node runs containerd $major.x ('$out'): containerd $major.x converts it at every start without giving image pulls the Kata runtime's snapshotter, so images would be unpacked on the host. Convert it first (containerd config migrate > new.toml, check it, move it over $CONTAINERD_CONFIG, restart containerd), then install again; nothing was changed"
     fi
+}
+
+# check_containerd_config: what configure_containerd would refuse, found
+# without changing anything (it waits for the runtimes the same way).
+check_containerd_config() {
+    local merged dropin
+    merged="$(mktemp)"
+    dropin="$(mktemp)"
+    merge_containerd_config "$merged" "$dropin"
+    rm -f "$merged" "$dropin"
+    check_config_fits_containerd
 }
 
 configure_containerd() {

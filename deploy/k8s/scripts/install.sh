@@ -49,6 +49,7 @@ preflight() {
     [[ -f "$CONFIG_TOOL" ]] || die "missing $CONFIG_TOOL"
     command -v python3 >/dev/null || die "python3 is required to merge the containerd config"
     command -v "${SYSTEMCTL_CMD[0]}" >/dev/null || die "systemctl command not found: $SYSTEMCTL"
+    command -v flock >/dev/null || die "flock (util-linux) is required for the host lock"
     check_mount_fuse
 }
 
@@ -286,10 +287,10 @@ sleep_until_terminated() {
 main() {
     preflight
     check_glibc
+    # Read-only, before the lock and before any change: the wait for
+    # kata-deploy's runtimes, and the refusals of containerd's config.
+    check_containerd_config
     hold_host_lock
-    # Before any change: an old pod's preStop that runs from here on (after
-    # this lock) sees this pod's install as the current one.
-    record_owner
     install_libraries
     install_binaries
     install_stock_helper
@@ -303,7 +304,10 @@ main() {
     else
         log "containerd-guest-pull-grpc is installed but not running (see the ERROR above)"
     fi
-    exec 9>&-  # the host lock: the host is as this install leaves it
+    # Under the lock: an old pod's preStop waiting for it then finds this
+    # pod's install the current one. A failed install never gets here.
+    record_owner
+    release_host_lock  # the host is as this install leaves it
     [[ "$GUEST_PULL_SLEEP" == "true" ]] && sleep_until_terminated
     return 0
 }

@@ -19,7 +19,8 @@ PREFIX="${PREFIX:-/usr/local}"
 # The host's systemctl. nsenter reaches the host's systemd through PID 1's
 # mount namespace (needs hostPID + privileged). Tests substitute a recorder.
 SYSTEMCTL="${SYSTEMCTL:-nsenter --target 1 --mount -- systemctl}"
-# The host's containerd binary, for its version (the same way in).
+# The host's containerd binary, for its version (the same way in); "none":
+# not a node (a staged install), no version check.
 CONTAINERD="${CONTAINERD:-nsenter --target 1 --mount -- containerd}"
 # containerd's main config and the directory of our drop-in, host paths.
 CONTAINERD_CONFIG="${CONTAINERD_CONFIG:-/etc/containerd/config.toml}"
@@ -75,7 +76,9 @@ OWNER_PATH="$CONFIG_DIR/installed-by-pod"
 # and must see the new owner, then leave its install alone. On the host's
 # /run (tmpfs): nothing to remove.
 LOCK_PATH="/run/containerd-guest-pull-grpc.install.lock"
-LOCK_TIMEOUT_SECONDS="${LOCK_TIMEOUT_SECONDS:-600}"
+# Below the pod's terminationGracePeriodSeconds (180): a preStop that waits
+# longer is killed without a word.
+LOCK_TIMEOUT_SECONDS="${LOCK_TIMEOUT_SECONDS:-120}"
 HOST_LIB_DIR="$HOST_LIB_PARENT/$LIB_NAME"
 # ELF interpreter of the binaries (the node's, like its glibc).
 ELF_INTERPRETER="/lib64/ld-linux-x86-64.so.2"
@@ -187,10 +190,31 @@ render_daemon_config() {
 }
 
 # hold_host_lock: takes LOCK_PATH on fd 9 (bounded wait) until the script
-# exits or closes fd 9.
+# exits or closes fd 9, and writes "<pod> <pid>" into it. If this pod's own
+# install.sh holds it (the pod is deleted while it installs: the preStop
+# runs beside it, and would wait for it past the grace period), that
+# install is stopped first.
 hold_host_lock() {
+    local path="$HOST_ROOT$LOCK_PATH" pod pid
     mkdir -p "$HOST_ROOT/run"
-    exec 9>"$HOST_ROOT$LOCK_PATH"
-    flock -w "$LOCK_TIMEOUT_SECONDS" 9 \
-        || die "another install or uninstall has held $LOCK_PATH for more than ${LOCK_TIMEOUT_SECONDS}s"
+    exec 9<>"$path" || die "cannot open the lock $LOCK_PATH"
+    if ! flock -n 9; then
+        read -r pod pid < "$path" || true
+        # The pid named must still be an install.sh (a finished one's pid
+        # may have been reused).
+        if [[ -n "$POD_ID" && "$pod" == "$POD_ID" && "$pid" =~ ^[0-9]+$ && "$pid" != "$$" ]] \
+            && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qE '(^| |/)install\.sh( |$)'; then
+            log "this pod's install (pid $pid) still holds $LOCK_PATH: stopping it"
+            kill "$pid" 2>/dev/null || true
+        fi
+        flock -w "$LOCK_TIMEOUT_SECONDS" 9 \
+            || die "another install or uninstall has held $LOCK_PATH for more than ${LOCK_TIMEOUT_SECONDS}s (its pod and pid: $(head -c 200 "$path")); nothing was changed"
+    fi
+    printf '%s %s\n' "${POD_ID:--}" "$$" > "$path"
+}
+
+# release_host_lock: empties the lock file (no holder to name) and lets go.
+release_host_lock() {
+    : > "$HOST_ROOT$LOCK_PATH"
+    exec 9>&-
 }
