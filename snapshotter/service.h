@@ -39,7 +39,8 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 // is full a call gets RESOURCE_EXHAUSTED at once and changes nothing.
 //
 // Use: AddTo(builder), builder.BuildAndStart(), Start(); to stop,
-// server->Shutdown(), then Stop() (or the destructor).
+// DrainMutations() (graceful), server->Shutdown(), then Stop() (or the
+// destructor).
 class SnapshotsService final : private service_calls::Host {
  public:
   struct Options {
@@ -68,11 +69,13 @@ class SnapshotsService final : private service_calls::Host {
   void Start();
   // The first step of a graceful stop, before the server's Shutdown():
   // mutations queued for the pool still run until `drain_until`, those
-  // queued then and every one that arrives from now on get UNAVAILABLE
-  // without running, and this returns once the running ones finished.
-  // Reads are still answered. Calls in flight when the server shuts down
-  // are reset (the client sees CANCELLED): draining first leaves the
-  // server's Shutdown() no mutation to wait for, so that window is short.
+  // queued then and every call for the pool that arrives from now on get
+  // UNAVAILABLE without running (mutations, and the reads the pool runs:
+  // Mounts on guest-pulled layers, Usage of an active snapshot), and this
+  // returns once the running ones finished. Reads answered inline are
+  // still answered. Calls in flight when the server shuts down are reset
+  // (the client sees CANCELLED): draining first leaves the server's
+  // Shutdown() no mutation to wait for, so that window is short.
   void DrainMutations(absl::Time drain_until);
   // After the server's Shutdown() (which does not wait for the calls this
   // service took; DrainMutations may have run): mutations queued for the

@@ -328,6 +328,28 @@ TEST_F(ServiceTest, StopAnswersQueuedMutationsUnavailableWithoutRunningThem) {
   server_.reset();
 }
 
+// The first step of a graceful stop: a mutation that arrives after it is
+// refused UNAVAILABLE and changes nothing, reads answered inline still
+// work, and the server then shuts down cleanly.
+TEST_F(ServiceTest, DrainMutationsRefusesNewMutationsAndServesReads) {
+  ASSERT_TRUE(WhenFree([&] { return Prepare("before", ""); }).ok());
+  ASSERT_TRUE(WhenFree([&] { return Commit("base", "before"); }).ok());
+  service_->DrainMutations(absl::Now() + absl::Seconds(5));
+
+  grpc::Status refused = Prepare("after", "");
+  EXPECT_EQ(refused.error_code(), grpc::UNAVAILABLE);
+  EXPECT_THAT(refused.error_message(), HasSubstr("nothing was changed"));
+  EXPECT_EQ(Commit("late", "before").error_code(), grpc::UNAVAILABLE);
+  EXPECT_EQ(sn_->Stat("after").status().code(), absl::StatusCode::kNotFound);
+  grpc::ClientContext ctx;
+  snapshots_v1::StatSnapshotRequest req;
+  req.set_key("base");
+  snapshots_v1::StatSnapshotResponse resp;
+  EXPECT_TRUE(stub_->Stat(&ctx, req, &resp).ok());
+  EXPECT_EQ(List({}), std::vector<std::string>{"base"});
+  TearDown();  // Shutdown, Stop: the pool, already stopped, stops again
+}
+
 TEST_F(ServiceTest, ListFiltersAndBatches) {
   for (int i = 0; i < 250; ++i) {
     ASSERT_TRUE(Prepare("snap-" + std::to_string(i), "").ok());
