@@ -58,8 +58,9 @@ absl::Status PrepareVerifiedLayer(const LayerJob& job, HostClient* host, LayerFa
   }
 
   absl::StatusOr<LaidOutLayer> laid_out = LayOutLayer(blob, image);
-  if (!laid_out.ok())
+  if (!laid_out.ok()) {
     return fail(LayerFailure::kInternal, "tardev layout failed", laid_out.status());
+  }
   const verity::LayerVerity* layout = &laid_out->layout;
   // The image is guest memory: gone on every way out (dm holds the loop
   // device, which holds the file, for as long as extraction reads it).

@@ -11,7 +11,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <filesystem>
 #include <optional>
 
@@ -158,16 +157,18 @@ std::optional<pid_t> BindingPid(absl::string_view name,
     return std::nullopt;
   }
   size_t dash = name.find('-');
-  if (dash == 0 || dash == absl::string_view::npos) return std::nullopt;
-  absl::string_view digits = name.substr(0, dash), hex = name.substr(dash + 1);
+  if (dash == 0 || dash == absl::string_view::npos || name.size() != dash + 9) {
+    return std::nullopt;
+  }
+  for (size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    bool ok = i < dash    ? absl::ascii_isdigit(c)
+              : i == dash ? true
+                          : absl::ascii_isxdigit(c) && !absl::ascii_isupper(c);
+    if (!ok) return std::nullopt;
+  }
   int pid = 0;
-  if (hex.size() != 8 ||
-      !std::all_of(digits.begin(), digits.end(), absl::ascii_isdigit) ||
-      !std::all_of(hex.begin(), hex.end(),
-                   [](char c) {
-                     return absl::ascii_isdigit(c) || (c >= 'a' && c <= 'f');
-                   }) ||
-      !absl::SimpleAtoi(digits, &pid) || pid <= 0) {
+  if (!absl::SimpleAtoi(name.substr(0, dash), &pid) || pid <= 0) {
     return std::nullopt;
   }
   return pid;

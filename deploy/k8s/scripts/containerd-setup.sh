@@ -82,8 +82,9 @@ check_config_fits_containerd() {
     fi
 }
 
-# check_containerd_config: what configure_containerd would refuse, found
-# without changing anything (it waits for the runtimes the same way).
+# check_containerd_config: what configure_containerd would refuse, and a
+# config that does not fit the node's containerd, found without changing
+# anything (it waits for the runtimes the same way). Run before it.
 check_containerd_config() {
     local merged dropin
     merged="$(mktemp)"
@@ -99,7 +100,6 @@ configure_containerd() {
     dropin="$(mktemp)"
     # Nothing on the host changes before the merge has succeeded.
     merge_containerd_config "$merged" "$dropin"
-    check_config_fits_containerd
     if [[ ! -f "$(backup_path)" ]]; then
         cp -p "$cfg" "$(backup_path)"
         log "saved the original containerd config as $CONTAINERD_CONFIG.guest-pull-backup"
@@ -147,7 +147,7 @@ restore_containerd_config() {
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     case "${1:-}" in
-        install) configure_containerd ;;
+        install) check_config_fits_containerd && configure_containerd ;;
         uninstall) restore_containerd_config ;;
         *) die "usage: $0 install|uninstall" ;;
     esac
