@@ -68,23 +68,26 @@ TEST(LayerLayoutTest, PlainTarBecomesTheImageInPlace) {
   EXPECT_EQ(image, IndexedCopy(dir, tar));
 }
 
-TEST(LayerLayoutTest, GzipBlobIsInflatedIntoTheImage) {
-  std::string dir = MakeTempDir();
-  std::string tar = SampleTar();
-  WriteFileOrDie(dir + "/layer.tar", tar);
-  ASSERT_TRUE(RunCommand(absl::StrCat("gzip -c ", dir, "/layer.tar > ", dir, "/blob")).ok());
+TEST(LayerLayoutTest, GzipAndZstdBlobsAreDecompressedIntoTheImage) {
+  for (const char* compress : {"gzip -c", "zstd -q -c"}) {
+    std::string dir = MakeTempDir();
+    std::string tar = SampleTar();
+    WriteFileOrDie(dir + "/layer.tar", tar);
+    ASSERT_TRUE(RunCommand(absl::StrCat(compress, " ", dir, "/layer.tar > ", dir, "/blob")).ok());
 
-  absl::StatusOr<LaidOutLayer> out = LayOutLayer(dir + "/blob", dir + "/image");
-  ASSERT_TRUE(out.ok()) << out.status();
-  EXPECT_FALSE(out->in_place);
-  EXPECT_FALSE(Exists(dir + "/blob"));
-  EXPECT_EQ(ReadFileOrDie(dir + "/image"), IndexedCopy(dir, tar));
+    absl::StatusOr<LaidOutLayer> out = LayOutLayer(dir + "/blob", dir + "/image");
+    ASSERT_TRUE(out.ok()) << compress << ": " << out.status();
+    EXPECT_FALSE(out->in_place);
+    EXPECT_FALSE(Exists(dir + "/blob"));
+    EXPECT_EQ(ReadFileOrDie(dir + "/image"), IndexedCopy(dir, tar)) << compress;
+  }
 }
 
 TEST(LayerLayoutTest, FailuresLeaveNeitherBlobNorImage) {
   std::string dir = MakeTempDir();
   std::string tar = SampleTar();
-  // A tar cut inside a member, a gzip stream cut short, and a zstd blob.
+  // A tar cut inside a member, a gzip stream cut short, and a tar behind
+  // zstd's magic (no zstd frame).
   WriteFileOrDie(dir + "/layer.tar", tar);
   ASSERT_TRUE(RunCommand(absl::StrCat("gzip -c ", dir, "/layer.tar > ", dir, "/gz")).ok());
   std::string gz = ReadFileOrDie(dir + "/gz");

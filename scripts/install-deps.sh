@@ -9,14 +9,14 @@ readonly BUILD_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libre2-dev libtomlplusplus-dev libgoogle-glog-dev
   googletest libgtest-dev libgmock-dev
-  libsqlite3-dev libssl-dev libc-ares-dev nlohmann-json3-dev libsystemd-dev zlib1g-dev
+  libsqlite3-dev libssl-dev libc-ares-dev nlohmann-json3-dev libsystemd-dev zlib1g-dev libzstd-dev
   prometheus-cpp-dev
 )
 readonly TEST_PACKAGES=(
   containerd runc docker-registry skopeo umoci busybox-static
   cryptsetup-bin fuse3 golang-go golang-github-containerd-containerd-dev
   clang libclang-rt-14-dev
-  jq curl sqlite3 util-linux python3 git ca-certificates shellcheck
+  jq curl sqlite3 util-linux python3 git ca-certificates shellcheck zstd
   qemu-system-x86 cpio
 )
 

@@ -173,10 +173,6 @@ int RunCache(const std::vector<std::string>& args, std::ostream& out, std::ostre
   LayerCache computed;
   for (size_t i = 0; i < img->layers.size(); ++i) {
     const verity::OciLayerBlob& blob = img->layers[i];
-    if (absl::StrContains(blob.media_type, "zstd")) {
-      return RuntimeError(err, absl::UnimplementedError(absl::StrCat(
-                                   "layer ", blob.digest, ": zstd layers are not supported")));
-    }
     absl::StatusOr<LayerVerity> v = verity::ComputeLayerVerity(blob.path);
     if (!v.ok()) return RuntimeError(err, v.status());
     if (v->digest != blob.digest) {

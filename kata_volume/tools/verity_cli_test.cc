@@ -97,6 +97,29 @@ TEST(VerityCliTest, CacheAgreesWithLayerForEveryBlob) {
   EXPECT_EQ((*entries)[1].group, "root:x:0:\n");
 }
 
+// The same image with zstd layers (skopeo recompresses: the tars, so the
+// diff_ids and root hashes, stay the same; the digests change).
+TEST(VerityCliTest, ZstdLayersGiveTheHashesOfTheirTars) {
+  std::string layout = MakeLayout();
+  std::string zstd_layout = MakeTempDir() + "/oci";
+  absl::StatusOr<std::string> copied =
+      RunCommand(absl::StrCat("skopeo copy -q --dest-compress-format zstd oci:", layout,
+                              ":t oci:", zstd_layout, ":t 2>&1 && jq -r '.layers[].mediaType' ",
+                              zstd_layout, "/blobs/sha256/$(jq -r '.manifests[0].digest' ",
+                              zstd_layout, "/index.json | cut -d: -f2) | sort -u"));
+  ASSERT_TRUE(copied.ok()) << copied.status();
+  EXPECT_EQ(*copied, "application/vnd.oci.image.layer.v1.tar+zstd\n");
+  Result gzip = RunTool(absl::StrCat("cache ", layout, " --image t"));
+  Result zstd = RunTool(absl::StrCat("cache ", zstd_layout, " --image t"));
+  ASSERT_EQ(gzip.code, 0);
+  ASSERT_EQ(zstd.code, 0);
+  absl::StatusOr<LayerCache> from_gzip = verity::ParseLayerCache(gzip.out);
+  absl::StatusOr<LayerCache> from_zstd = verity::ParseLayerCache(zstd.out);
+  ASSERT_TRUE(from_gzip.ok() && from_zstd.ok());
+  ASSERT_EQ(from_zstd->size(), 2u);
+  EXPECT_EQ(*from_zstd, *from_gzip);
+}
+
 TEST(VerityCliTest, OutputFileIsMergedAndMalformedOutputIsLeftAlone) {
   std::string layout = MakeLayout();
   std::string dir = MakeTempDir();

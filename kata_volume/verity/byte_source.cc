@@ -1,4 +1,4 @@
-// Streaming byte sources: file, gzip (zlib inflate), observer tee.
+// Streaming byte sources: file, gzip (zlib inflate), zstd, observer tee.
 #include "kata_volume/verity/byte_source.h"
 
 #include <errno.h>
@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
+#include <zstd_errors.h>
 
 #include <algorithm>
 
@@ -136,6 +137,52 @@ absl::StatusOr<size_t> GzipByteSource::Read(char* buffer, size_t size) {
   return size - zs_.avail_out;
 }
 
+ZstdByteSource::ZstdByteSource(std::unique_ptr<ByteSource> compressed)
+    : compressed_(std::move(compressed)), ds_(ZSTD_createDStream()), in_(ZSTD_DStreamInSize()) {
+  if (ds_ != nullptr && ZSTD_isError(ZSTD_initDStream(ds_))) {
+    ZSTD_freeDStream(ds_);
+    ds_ = nullptr;
+  }
+}
+
+ZstdByteSource::~ZstdByteSource() { ZSTD_freeDStream(ds_); }
+
+absl::StatusOr<size_t> ZstdByteSource::Read(char* buffer, size_t size) {
+  if (ds_ == nullptr) return absl::InternalError("zstd decoder could not be created");
+  if (finished_ || size == 0) return 0;
+  ZSTD_outBuffer out{buffer, size, 0};
+  while (true) {
+    if (input_.pos == input_.size && !input_eof_) {
+      ASSIGN_OR_RETURN(size_t n, compressed_->Read(in_.data(), in_.size()));
+      input_ = ZSTD_inBuffer{in_.data(), n, 0};
+      input_eof_ = n == 0;
+      any_input_ = any_input_ || n > 0;
+    }
+    const bool no_input = input_.pos == input_.size;  // and none to come
+    if (no_input && frame_done_) {
+      if (!any_input_) return absl::InvalidArgumentError("empty zstd stream");
+      finished_ = true;
+      return 0;
+    }
+    size_t rc = ZSTD_decompressStream(ds_, &out, &input_);
+    if (ZSTD_isError(rc) && ZSTD_getErrorCode(rc) == ZSTD_error_frameParameter_windowTooLarge) {
+      return absl::InvalidArgumentError(
+          "zstd frame needs a window larger than 128 MiB (compressed with --long?): refused, "
+          "the decoder's memory stays bounded");
+    }
+    if (ZSTD_isError(rc)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("corrupt zstd stream: ", ZSTD_getErrorName(rc)));
+    }
+    frame_done_ = rc == 0;
+    if (out.pos > 0) return out.pos;
+    // Nothing came out and nothing more will go in: the frame is cut short.
+    if (no_input && !frame_done_) {
+      return absl::InvalidArgumentError("truncated zstd stream (unexpected end of input)");
+    }
+  }
+}
+
 absl::StatusOr<size_t> ObservedByteSource::Read(char* buffer, size_t size) {
   absl::StatusOr<size_t> n = inner_->Read(buffer, size);
   if (!n.ok()) return n;
@@ -191,7 +238,25 @@ absl::StatusOr<BlobCompression> DetectBlobCompression(const std::string& path) {
   if (n >= 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd) {
     return BlobCompression::kZstd;
   }
+  // A skippable frame: 0x184D2A50-0x184D2A5F, little endian.
+  if (n >= 4 && (magic[0] & 0xf0) == 0x50 && magic[1] == 0x2a && magic[2] == 0x4d &&
+      magic[3] == 0x18) {
+    return BlobCompression::kZstd;
+  }
   return BlobCompression::kNone;
+}
+
+std::unique_ptr<ByteSource> Decompressing(BlobCompression compression,
+                                          std::unique_ptr<ByteSource> compressed) {
+  switch (compression) {
+    case BlobCompression::kGzip:
+      return std::make_unique<GzipByteSource>(std::move(compressed));
+    case BlobCompression::kZstd:
+      return std::make_unique<ZstdByteSource>(std::move(compressed));
+    case BlobCompression::kNone:
+      break;
+  }
+  return compressed;
 }
 
 }  // namespace guest_pull::verity

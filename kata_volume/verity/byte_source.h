@@ -1,10 +1,12 @@
-// Streaming byte sources for layer blobs: a file, a gzip decoder (zlib) and an
-// observing wrapper that lets callers hash/record every byte that passes.
+// Streaming byte sources for layer blobs: a file, gzip (zlib) and zstd
+// (libzstd) decoders and an observing wrapper that lets callers hash/record
+// every byte that passes.
 #ifndef KATA_VOLUME_VERITY_BYTE_SOURCE_H_
 #define KATA_VOLUME_VERITY_BYTE_SOURCE_H_
 
 #include <sys/types.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include <cstddef>
 #include <functional>
@@ -69,6 +71,29 @@ class GzipByteSource : public ByteSource {
   bool init_failed_ = false;
 };
 
+// Decompresses a zstd stream (RFC 8878; concatenated and skippable frames
+// are decoded in sequence, like the decoder containerd uses). Corrupt or
+// truncated input and trailing garbage are errors; so is a frame whose
+// window is beyond libzstd's default limit (128 MiB, as the zstd CLI's;
+// `zstd --long` makes such frames), which keeps the decoder's memory
+// bounded (a guest may have 512 MiB).
+class ZstdByteSource : public ByteSource {
+ public:
+  explicit ZstdByteSource(std::unique_ptr<ByteSource> compressed);
+  ~ZstdByteSource() override;
+  absl::StatusOr<size_t> Read(char* buffer, size_t size) override;
+
+ private:
+  std::unique_ptr<ByteSource> compressed_;
+  ZSTD_DStream* ds_;
+  std::vector<char> in_;
+  ZSTD_inBuffer input_{nullptr, 0, 0};
+  bool input_eof_ = false;
+  bool any_input_ = false;
+  bool frame_done_ = true;  // no frame begun, or the last one fully flushed
+  bool finished_ = false;
+};
+
 // Passes bytes through from `inner` and reports each chunk to `observer`; an
 // observer error fails the read.
 class ObservedByteSource : public ByteSource {
@@ -110,8 +135,13 @@ class BufferedByteSource : public ByteSource {
 enum class BlobCompression { kNone, kGzip, kZstd };
 
 // Looks at the first bytes of the file at `path` (never waits for a FIFO's
-// writer: a FIFO cannot be read at an offset, and is an error).
+// writer: a FIFO cannot be read at an offset, and is an error). zstd is
+// recognised by a frame's magic or a skippable frame's.
 absl::StatusOr<BlobCompression> DetectBlobCompression(const std::string& path);
+
+// `compressed` decoded as `compression` says (kNone: itself).
+std::unique_ptr<ByteSource> Decompressing(BlobCompression compression,
+                                          std::unique_ptr<ByteSource> compressed);
 
 }  // namespace guest_pull::verity
 

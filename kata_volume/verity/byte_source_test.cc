@@ -63,6 +63,93 @@ TEST(ByteSourceTest, CorruptTruncatedAndTrailingGarbageFail) {
   EXPECT_TRUE(absl::IsNotFound(FileByteSource::Open(dir + "/none").status()));
 }
 
+// Decodes the file at `path` as `compression` in reads of `chunk` bytes.
+absl::StatusOr<std::string> Decode(const std::string& path, BlobCompression compression,
+                                   size_t chunk = 3000) {
+  auto file = FileByteSource::Open(path);
+  if (!file.ok()) return file.status();
+  std::unique_ptr<ByteSource> source = Decompressing(compression, *std::move(file));
+  std::string out;
+  std::string buf(chunk, '\0');
+  for (int guard = 0; guard < 10000000; ++guard) {
+    auto n = source->Read(buf.data(), buf.size());
+    if (!n.ok()) return n.status();
+    if (*n == 0) return out;
+    out.append(buf.data(), *n);
+  }
+  return absl::InternalError("no end");
+}
+
+// A zstd skippable frame (magic 0x184D2A53) holding `payload`.
+std::string SkippableFrame(const std::string& payload) {
+  std::string frame("\x53\x2a\x4d\x18", 4);
+  for (int i = 0; i < 4; ++i)
+    frame.push_back(static_cast<char>((payload.size() >> (8 * i)) & 0xff));
+  return frame + payload;
+}
+
+TEST(ByteSourceTest, ZstdMatchesCliIncludingConcatenatedAndSkippableFrames) {
+  std::string dir = MakeTempDir();
+  std::string a = PseudoRandomBytes(300000, 3), b = "second frame";
+  WriteFileOrDie(dir + "/a", a);
+  WriteFileOrDie(dir + "/b", b);
+  ASSERT_TRUE(
+      RunCommand(absl::StrCat("cd ", dir, " && zstd -q -c a > ab.zst && zstd -q -c b >> ab.zst"))
+          .ok());
+  EXPECT_EQ(*DetectBlobCompression(dir + "/ab.zst"), BlobCompression::kZstd);
+  for (size_t chunk : {size_t{1}, size_t{3000}, size_t{1} << 20}) {
+    absl::StatusOr<std::string> out = Decode(dir + "/ab.zst", BlobCompression::kZstd, chunk);
+    ASSERT_TRUE(out.ok()) << out.status();
+    EXPECT_TRUE(*out == a + b) << "reads of " << chunk;
+  }
+  // Skippable frames (before, between and after) carry no content.
+  std::string zst = ReadFileOrDie(dir + "/ab.zst");
+  ASSERT_TRUE(RunCommand(absl::StrCat("cd ", dir, " && zstd -q -c b > b.zst")).ok());
+  WriteFileOrDie(dir + "/skips.zst", SkippableFrame("meta") + zst + SkippableFrame("") +
+                                         ReadFileOrDie(dir + "/b.zst") + SkippableFrame("x"));
+  EXPECT_EQ(*DetectBlobCompression(dir + "/skips.zst"), BlobCompression::kZstd);
+  absl::StatusOr<std::string> out = Decode(dir + "/skips.zst", BlobCompression::kZstd);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_TRUE(*out == a + b + b);
+}
+
+TEST(ByteSourceTest, ZstdCorruptTruncatedEmptyAndTrailingGarbageFail) {
+  std::string dir = MakeTempDir();
+  WriteFileOrDie(dir + "/a", PseudoRandomBytes(100000, 4));
+  // --check: a checksum, so flipped bytes are found even where they still
+  // decode.
+  ASSERT_TRUE(RunCommand(absl::StrCat("cd ", dir, " && zstd -q --check -k a")).ok());
+  std::string zst = ReadFileOrDie(dir + "/a.zst");
+  for (size_t cut : {size_t{4}, size_t{10}, zst.size() / 2, zst.size() - 1}) {
+    WriteFileOrDie(dir + "/trunc.zst", zst.substr(0, cut));
+    absl::StatusOr<std::string> out = Decode(dir + "/trunc.zst", BlobCompression::kZstd);
+    EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument) << cut;
+    EXPECT_NE(out.status().message().find("zstd"), std::string::npos) << out.status();
+  }
+  WriteFileOrDie(dir + "/garbage.zst", zst + "garbage");
+  EXPECT_EQ(Decode(dir + "/garbage.zst", BlobCompression::kZstd).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  std::string corrupt = zst;
+  corrupt[zst.size() / 2] ^= 0x55;
+  corrupt[zst.size() / 2 + 1] ^= 0x55;
+  WriteFileOrDie(dir + "/corrupt.zst", corrupt);
+  EXPECT_EQ(Decode(dir + "/corrupt.zst", BlobCompression::kZstd).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  WriteFileOrDie(dir + "/empty", "");
+  EXPECT_EQ(Decode(dir + "/empty", BlobCompression::kZstd).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // A frame with a 256 MiB window (its size unknown to the compressor):
+  // refused with the reason, not as corrupt.
+  ASSERT_TRUE(RunCommand(absl::StrCat("cd ", dir, " && zstd -q --long=28 -c < a > long.zst")).ok());
+  absl::StatusOr<std::string> long_window = Decode(dir + "/long.zst", BlobCompression::kZstd);
+  EXPECT_EQ(long_window.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(long_window.status().message().find("window larger than 128 MiB"), std::string::npos)
+      << long_window.status();
+  // Not zstd at all: the magic is wrong.
+  EXPECT_EQ(Decode(dir + "/a", BlobCompression::kZstd).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(ByteSourceTest, BufferedServesSmallAndLargeReadsInOrder) {
   std::string dir = MakeTempDir();
   std::string data = PseudoRandomBytes(100000, 3);

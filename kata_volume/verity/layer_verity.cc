@@ -141,11 +141,6 @@ absl::Status FinishLayer(const ParsedTar& parsed, VerityTreeBuilder* tree, Sha25
   return absl::OkStatus();
 }
 
-// Every way in refuses a zstd layer alike.
-absl::Status ZstdUnsupported(const std::string& path) {
-  return absl::UnimplementedError(absl::StrCat(path, ": zstd-compressed layers are not supported"));
-}
-
 // Reads up to `size` bytes, fewer only at the end of the file.
 absl::StatusOr<size_t> ReadFull(int fd, const std::string& path, char* buffer, size_t size) {
   size_t got = 0;
@@ -233,15 +228,14 @@ absl::StatusOr<std::optional<LayerVerity>> ProcessPlainFile(const std::string& p
 absl::StatusOr<LayerVerity> ProcessLayer(const std::string& path, const LayerVerityOptions& options,
                                          const Sink& extra_sink) {
   ASSIGN_OR_RETURN(BlobCompression compression, DetectBlobCompression(path));
-  if (compression == BlobCompression::kZstd) return ZstdUnsupported(path);
-  const bool gzip = compression == BlobCompression::kGzip;
-  if (!gzip) {
+  const bool compressed = compression != BlobCompression::kNone;
+  if (!compressed) {
     ASSIGN_OR_RETURN(std::optional<LayerVerity> plain, ProcessPlainFile(path, options, extra_sink));
     if (plain.has_value()) return *std::move(plain);
   }
   ASSIGN_OR_RETURN(std::unique_ptr<FileByteSource> file, FileByteSource::Open(path));
 
-  // A stream (gzip, or not a regular file): the dm-verity tree and the
+  // A stream (gzip, zstd, or not a regular file): the dm-verity tree and the
   // diff_id (a SHA-256 each over every tar byte, the bulk of the work) and
   // the output file (if any) are fed on background threads; this one only
   // reads, inflates and parses the tar.
@@ -258,12 +252,12 @@ absl::StatusOr<LayerVerity> ProcessLayer(const std::string& path, const LayerVer
   }
   BackgroundSink tar_consumers(std::move(consumers), kReadChunk, 8);
   std::unique_ptr<ByteSource> source = std::move(file);
-  if (gzip) {
-    source = std::make_unique<GzipByteSource>(std::make_unique<ObservedByteSource>(
-        std::move(source), [&](const char* d, size_t n) {
-          blob_hash.Update(d, n);
-          return absl::OkStatus();
-        }));
+  if (compressed) {
+    source = Decompressing(compression, std::make_unique<ObservedByteSource>(
+                                            std::move(source), [&](const char* d, size_t n) {
+                                              blob_hash.Update(d, n);
+                                              return absl::OkStatus();
+                                            }));
   }
   Sink tar_sink = [&](const char* d, size_t n) -> absl::Status {
     tar_consumers.Push(d, n);
@@ -279,7 +273,7 @@ absl::StatusOr<LayerVerity> ProcessLayer(const std::string& path, const LayerVer
   if (!parsed.ok()) return parsed.status();
   if (!extra_status.ok()) return extra_status;
   RETURN_IF_ERROR(FinishLayer(*parsed, &tree, &tar_hash,
-                              gzip ? absl::StrCat("sha256:", blob_hash.FinishHex()) : "",
+                              compressed ? absl::StrCat("sha256:", blob_hash.FinishHex()) : "",
                               extra_sink, &result));
   return result;
 }
@@ -354,11 +348,10 @@ absl::StatusOr<LayerVerity> AppendIndexInPlace(const std::string& tar_path) {
   // Nothing below waits on a file swapped in meanwhile (the opens are
   // non-blocking), and what is read and written must be this very file.
   ASSIGN_OR_RETURN(BlobCompression compression, DetectBlobCompression(tar_path));
-  if (compression == BlobCompression::kZstd) return ZstdUnsupported(tar_path);
-  if (compression == BlobCompression::kGzip) {
+  if (compression != BlobCompression::kNone) {
     return absl::InvalidArgumentError(
-        absl::StrCat(tar_path,
-                     " is gzip-compressed: only an uncompressed tar can be indexed in place "
+        absl::StrCat(tar_path, " is ", compression == BlobCompression::kGzip ? "gzip" : "zstd",
+                     "-compressed: only an uncompressed tar can be indexed in place "
                      "(index it into another file)"));
   }
   int fd = ::open(tar_path.c_str(), O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);

@@ -33,7 +33,8 @@ struct LayerVerityOptions {
   bool capture_user_files = true;  // fill passwd/group
 };
 
-// Streams `path` once (gzip detected by magic; zstd is rejected).
+// Streams `path` once (gzip or zstd detected by magic; the digest is the
+// compressed blob's, the diff_id and root hash the tar's).
 absl::StatusOr<LayerVerity> ComputeLayerVerity(const std::string& path,
                                                const LayerVerityOptions& options = {});
 
@@ -46,7 +47,7 @@ absl::StatusOr<LayerVerity> WriteIndexedLayer(const std::string& layer_path,
 // Makes the uncompressed tar at `tar_path` the indexed file itself: appends
 // the tarfs index after its bytes, which are read but never written (no
 // copy of the layer, where WriteIndexedLayer writes one). Returns what
-// WriteIndexedLayer returns. InvalidArgument for a gzip-compressed layer
+// WriteIndexedLayer returns. InvalidArgument for a compressed layer
 // (WriteIndexedLayer takes it) or a path that is not a regular file;
 // Aborted if the file changed while it was read (its size or change time;
 // nothing written then); on an error after the index was written in part,

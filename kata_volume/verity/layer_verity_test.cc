@@ -1,4 +1,4 @@
-// Layer verity tests: .tar and .tar.gz agree, diff_id/digest equal sha256sum,
+// Layer verity tests: .tar, .tar.gz and .tar.zst agree, diff_id/digest equal sha256sum,
 // and the root hash of a real busybox layer equals veritysetup's over the
 // reconstructed tar + index file.
 #include "kata_volume/verity/layer_verity.h"
@@ -26,13 +26,14 @@ std::string Sha256Sum(const std::string& path) {
 }
 
 // Runs `populate` (shell commands) in a fresh directory with root/etc, then
-// tars root/* into layer.tar with `tar_options` and gzips it to layer.tar.gz.
+// tars root/* into layer.tar with `tar_options`, gzips it to layer.tar.gz
+// and compresses it with zstd to layer.tar.zst.
 std::string BuildLayer(const std::string& populate, const std::string& tar_options) {
   std::string dir = MakeTempDir();
   EXPECT_TRUE(RunCommand(absl::StrCat("set -e; cd ", dir, "; mkdir -p root/etc; ", populate,
                                       "; echo 'root:x:0:0:root:/root:/bin/sh' > root/etc/passwd; ",
                                       "tar ", tar_options, " -C root -cf layer.tar $(ls root); ",
-                                      "gzip -k layer.tar"))
+                                      "gzip -k layer.tar; zstd -q -k layer.tar"))
                   .ok());
   return dir + "/layer.tar";
 }
@@ -46,18 +47,21 @@ std::string MakeBusyboxLayer() {
       "--format=pax --numeric-owner --sort=name");
 }
 
-TEST(LayerVerityTest, TarAndGzipAgreeAndMatchSha256sum) {
+TEST(LayerVerityTest, TarGzipAndZstdAgreeAndMatchSha256sum) {
   std::string tar = MakeBusyboxLayer();
   absl::StatusOr<LayerVerity> plain = ComputeLayerVerity(tar);
-  absl::StatusOr<LayerVerity> gz = ComputeLayerVerity(tar + ".gz");
   ASSERT_TRUE(plain.ok()) << plain.status();
-  ASSERT_TRUE(gz.ok()) << gz.status();
   EXPECT_EQ(plain->diff_id, Sha256Sum(tar));
   EXPECT_EQ(plain->digest, plain->diff_id);
-  EXPECT_EQ(gz->digest, Sha256Sum(tar + ".gz"));
-  EXPECT_EQ(gz->diff_id, plain->diff_id);
-  EXPECT_EQ(gz->root_hash, plain->root_hash);
-  EXPECT_EQ(gz->indexed_size, plain->indexed_size);
+  for (const char* ext : {".gz", ".zst"}) {
+    absl::StatusOr<LayerVerity> compressed = ComputeLayerVerity(tar + ext);
+    ASSERT_TRUE(compressed.ok()) << ext << ": " << compressed.status();
+    EXPECT_EQ(compressed->digest, Sha256Sum(tar + ext));
+    EXPECT_EQ(compressed->diff_id, plain->diff_id) << ext;
+    EXPECT_EQ(compressed->root_hash, plain->root_hash) << ext;
+    EXPECT_EQ(compressed->indexed_size, plain->indexed_size) << ext;
+    EXPECT_EQ(compressed->passwd, plain->passwd) << ext;
+  }
   EXPECT_EQ(plain->indexed_size % 4096, 0u);
   EXPECT_EQ(plain->passwd.value_or("?"), "root:x:0:0:root:/root:/bin/sh\n");
   EXPECT_EQ(plain->group.value_or("?"), "root:x:0:\n");
@@ -91,8 +95,13 @@ TEST(LayerVerityTest, PlainFileAndGzipStreamAgreeOnALargeLayer) {
   const std::string dir = MakeTempDir();
   absl::StatusOr<LayerVerity> plain = WriteIndexedLayer(tar, dir + "/plain.img");
   absl::StatusOr<LayerVerity> gz = WriteIndexedLayer(tar + ".gz", dir + "/gz.img");
+  absl::StatusOr<LayerVerity> zst = WriteIndexedLayer(tar + ".zst", dir + "/zst.img");
   ASSERT_TRUE(plain.ok()) << plain.status();
   ASSERT_TRUE(gz.ok()) << gz.status();
+  ASSERT_TRUE(zst.ok()) << zst.status();
+  EXPECT_EQ(zst->diff_id, plain->diff_id);
+  EXPECT_EQ(zst->root_hash, plain->root_hash);
+  EXPECT_EQ(zst->digest, Sha256Sum(tar + ".zst"));
   EXPECT_EQ(plain->diff_id, Sha256Sum(tar));
   EXPECT_EQ(plain->digest, plain->diff_id);
   EXPECT_EQ(gz->diff_id, plain->diff_id);
@@ -102,6 +111,7 @@ TEST(LayerVerityTest, PlainFileAndGzipStreamAgreeOnALargeLayer) {
   const std::string image = ReadFileOrDie(dir + "/plain.img");
   EXPECT_EQ(image.size(), plain->indexed_size);
   EXPECT_TRUE(image == ReadFileOrDie(dir + "/gz.img"));
+  EXPECT_TRUE(image == ReadFileOrDie(dir + "/zst.img"));
   EXPECT_TRUE(image.substr(0, plain->tar_size) == ReadFileOrDie(tar));
   absl::StatusOr<std::string> expected = VeritysetupRootHash(dir + "/plain.img");
   ASSERT_TRUE(expected.ok()) << expected.status();
@@ -155,10 +165,12 @@ TEST(LayerVerityTest, InPlaceRefusalsLeaveTheFile) {
   // A FIFO is refused without a read (which would wait for a writer).
   ASSERT_EQ(mkfifo((dir + "/fifo").c_str(), 0600), 0);
   EXPECT_EQ(AppendIndexInPlace(dir + "/fifo").status().code(), absl::StatusCode::kInvalidArgument);
-  const std::string zstd = std::string("\x28\xb5\x2f\xfd", 4) + std::string(100, 'z');
-  WriteFileOrDie(dir + "/zstd", zstd);
-  EXPECT_EQ(AppendIndexInPlace(dir + "/zstd").status().code(), absl::StatusCode::kUnimplemented);
-  EXPECT_TRUE(ReadFileOrDie(dir + "/zstd") == zstd);
+  // A zstd layer is indexed into another file, never in place.
+  const std::string zst = ReadFileOrDie(tar + ".zst");
+  r = AppendIndexInPlace(tar + ".zst");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+  EXPECT_NE(r.status().message().find("zstd-compressed"), std::string::npos) << r.status();
+  EXPECT_TRUE(ReadFileOrDie(tar + ".zst") == zst);
 }
 
 TEST(LayerVerityTest, BadInputIsAClearError) {
@@ -169,8 +181,11 @@ TEST(LayerVerityTest, BadInputIsAClearError) {
   absl::StatusOr<LayerVerity> r = ComputeLayerVerity(dir + "/truncated.tar");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("truncated"), std::string::npos) << r.status();
+  // zstd's magic before bytes that are no zstd frame: corrupt input.
   WriteFileOrDie(dir + "/zstd", std::string("\x28\xb5\x2f\xfd", 4) + std::string(100, 'z'));
-  EXPECT_EQ(ComputeLayerVerity(dir + "/zstd").status().code(), absl::StatusCode::kUnimplemented);
+  r = ComputeLayerVerity(dir + "/zstd");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+  EXPECT_NE(r.status().message().find("zstd"), std::string::npos) << r.status();
   // A failed WriteIndexedLayer leaves no partial output behind.
   EXPECT_FALSE(WriteIndexedLayer(dir + "/truncated.tar", dir + "/out").ok());
   EXPECT_NE(access((dir + "/out").c_str(), F_OK), 0);

@@ -22,6 +22,9 @@
 #     excluded image runs through the host path (no VM); a blob altered in
 #     the registry is refused by the guest's digest check (exit 125, the log
 #     names the layer)
+#   Z an image whose layers are zstd-compressed (tar+zstd, recompressed by
+#     skopeo): its layer cache entries equal the gzip original's (the same
+#     tars), and the guest fetches, decompresses and verifies every layer
 #   T tamper cases refused by the guest KERNEL (dm-verity), each in crictl's
 #     output: a blob altered in the registry after the layer cache was
 #     written, with the guest's digest checks switched off by a test-only pod
@@ -60,7 +63,7 @@ GUEST_RELEASE=""
 DEP_CASE_TAG=vm
 
 print_table() {
-  dep_print_table "Scenario x containerd version, kata shim in VM mode (T: tamper cases refused by the guest kernel):"
+  dep_print_table "Scenario x containerd version, kata shim in VM mode (Z: zstd layers; T: tamper cases refused by the guest kernel):"
 }
 
 # ------------------------------------------------------------------ setup
@@ -269,6 +272,31 @@ s7_vm_bad_input() {
   else ko "s7 tampered blob: the kata pod's container is created and reports" "$E2E_OUT"; fi
 }
 
+# sz_vm_zstd: a 3-layer image recompressed with zstd runs in the guest.
+sz_vm_zstd() {
+  local src="zsrc-$V" img="zstd-$V" ref n
+  image_build_busybox "$src" latest 3 >&2
+  h_setup "[$V vm] Z recompress the image's layers with zstd (skopeo)" \
+    skopeo copy --quiet --dest-compress-format zstd "oci:$IMAGES_DIR/$src:latest" "oci:$IMAGES_DIR/$img:latest" ||
+    return 0
+  h_check "[$V vm] Z every layer of the image is tar+zstd" \
+    jq -e '[.layers[].mediaType] | unique == ["application/vnd.oci.image.layer.v1.tar+zstd"]' \
+    <<<"$(image_manifest "$img" latest)"
+  image_push "$img" latest
+  ck "Z guest-pull-verity cache of the zstd image" dep_cache_add "$img"
+  local want got
+  want="$("$VERITY_TOOL" cache "$IMAGES_DIR/$src" | jq -c 'sort_by(.diff_id)')"
+  got="$("$VERITY_TOOL" cache "$IMAGES_DIR/$img" | jq -c 'sort_by(.diff_id)')"
+  h_check "[$V vm] Z its layer cache entries equal the gzip original's" test "$got" = "$want"
+  ref="$(image_ref "$img" latest)"
+  if vm_run "sz" "$ref" "" /bin/cat /data/layer3 && [[ "$VM_EXIT" == 0 ]] &&
+    grep -qF "layer3 $src:latest $IMAGE_NONCE" <<<"$VM_LOG"; then
+    ok "Z the zstd image's container printed /data/layer3 from the guest, exit 0"
+  else ko "Z the zstd image's container runs in the guest" "$E2E_OUT $(vm_detail)"; fi
+  n="$(verified_layers)"
+  h_check "[$V vm] Z the guest read each of the 3 zstd layers through dm-verity ($n)" test "$n" = 3
+}
+
 tamper_kernel() {
   local img ref digest diff
   # A blob altered after the layer cache was written; the guest's digest
@@ -322,12 +350,13 @@ run_version() {
   [[ "$V" == 1.* ]] && cv=2
   vm_shim_env "$V"
   dep_start_version "$V" "$cv" "$V vm" || return 0
-  for s in 1 4 7 T; do
+  for s in 1 4 7 Z T; do
     sc_begin
     case "$s" in
       1) s1_vm_pod; s1_vm_stop ;;
       4) s4_vm_user ;;
       7) s7_vm_bad_input ;;
+      Z) sz_vm_zstd ;;
       T) tamper_kernel ;;
     esac
     dep_rm_pods

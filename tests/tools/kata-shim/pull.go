@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/archive"
+	"github.com/containerd/containerd/archive/compression"
 	"github.com/containerd/containerd/sys/reaper"
 )
 
@@ -212,7 +212,7 @@ func (g *localGuest) verityOf(blob string) (string, string, error) {
 	return hash, diffID, nil
 }
 
-// applyLayer unpacks a (gzip or plain) layer tar onto root with OCI
+// applyLayer unpacks a (gzip, zstd or plain) layer tar onto root with OCI
 // whiteouts honoured; returns the sha256 of the uncompressed tar.
 func applyLayer(ctx context.Context, blob, root string) (string, error) {
 	f, err := os.Open(blob)
@@ -220,16 +220,12 @@ func applyLayer(ctx context.Context, blob, root string) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	br := bufio.NewReader(f)
-	var r io.Reader = br
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return "", err
-		}
-		defer zr.Close()
-		r = zr
+	// containerd's own detection: gzip or zstd by magic, else plain.
+	r, err := compression.DecompressStream(f)
+	if err != nil {
+		return "", err
 	}
+	defer r.Close()
 	h := sha256.New()
 	tee := io.TeeReader(r, h)
 	if _, err := archive.Apply(ctx, root, tee); err != nil {
