@@ -1,4 +1,4 @@
-// LayOutLayer: in place for a plain tar, inflated for gzip, and nothing left
+// LayOutLayer: in place for a plain tar, decompressed for gzip and zstd, nothing left
 // behind on failure; the image is byte for byte what `guest-pull-verity
 // index` writes.
 #include "guest_agent/layer_layout.h"

@@ -148,6 +148,13 @@ ZstdByteSource::ZstdByteSource(std::unique_ptr<ByteSource> compressed)
 ZstdByteSource::~ZstdByteSource() { ZSTD_freeDStream(ds_); }
 
 absl::StatusOr<size_t> ZstdByteSource::Read(char* buffer, size_t size) {
+  if (!error_.ok()) return error_;
+  absl::StatusOr<size_t> n = Decode(buffer, size);
+  if (!n.ok()) error_ = n.status();
+  return n;
+}
+
+absl::StatusOr<size_t> ZstdByteSource::Decode(char* buffer, size_t size) {
   if (ds_ == nullptr) return absl::InternalError("zstd decoder could not be created");
   if (finished_ || size == 0) return 0;
   ZSTD_outBuffer out{buffer, size, 0};
@@ -164,17 +171,22 @@ absl::StatusOr<size_t> ZstdByteSource::Read(char* buffer, size_t size) {
       finished_ = true;
       return 0;
     }
+    const bool between_frames = frame_done_ && any_frame_;
     size_t rc = ZSTD_decompressStream(ds_, &out, &input_);
     if (ZSTD_isError(rc) && ZSTD_getErrorCode(rc) == ZSTD_error_frameParameter_windowTooLarge) {
       return absl::InvalidArgumentError(
-          "zstd frame needs a window larger than 128 MiB (compressed with --long?): refused, "
-          "the decoder's memory stays bounded");
+          "zstd frame needs a window larger than 128 MiB (compressed with --long=28 or more): "
+          "refused, to bound the decoder's memory");
+    }
+    if (ZSTD_isError(rc) && between_frames && ZSTD_getErrorCode(rc) == ZSTD_error_prefix_unknown) {
+      return absl::InvalidArgumentError("trailing garbage after zstd stream");
     }
     if (ZSTD_isError(rc)) {
       return absl::InvalidArgumentError(
           absl::StrCat("corrupt zstd stream: ", ZSTD_getErrorName(rc)));
     }
     frame_done_ = rc == 0;
+    any_frame_ = any_frame_ || frame_done_;
     if (out.pos > 0) return out.pos;
     // Nothing came out and nothing more will go in: the frame is cut short.
     if (no_input && !frame_done_) {

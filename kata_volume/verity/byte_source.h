@@ -73,17 +73,23 @@ class GzipByteSource : public ByteSource {
 
 // Decompresses a zstd stream (RFC 8878; concatenated and skippable frames
 // are decoded in sequence, like the decoder containerd uses). Corrupt or
-// truncated input and trailing garbage are errors; so is a frame whose
-// window is beyond libzstd's default limit (128 MiB, as the zstd CLI's;
-// `zstd --long` makes such frames), which keeps the decoder's memory
-// bounded (a guest may have 512 MiB).
+// truncated input and trailing garbage are errors, and every Read after
+// one fails alike. So is a frame whose window is beyond libzstd's default
+// limit, 128 MiB (the zstd CLI's; `zstd --long=28` and above make larger
+// ones), which bounds the decoder's memory: a guest may have 512 MiB.
+// containerd's decoder takes windows up to 512 MiB; such a layer is
+// refused here with that reason.
 class ZstdByteSource : public ByteSource {
  public:
   explicit ZstdByteSource(std::unique_ptr<ByteSource> compressed);
+  ZstdByteSource(const ZstdByteSource&) = delete;
+  ZstdByteSource& operator=(const ZstdByteSource&) = delete;
   ~ZstdByteSource() override;
   absl::StatusOr<size_t> Read(char* buffer, size_t size) override;
 
  private:
+  absl::StatusOr<size_t> Decode(char* buffer, size_t size);
+
   std::unique_ptr<ByteSource> compressed_;
   ZSTD_DStream* ds_;
   std::vector<char> in_;
@@ -91,7 +97,9 @@ class ZstdByteSource : public ByteSource {
   bool input_eof_ = false;
   bool any_input_ = false;
   bool frame_done_ = true;  // no frame begun, or the last one fully flushed
+  bool any_frame_ = false;  // a frame (or skippable frame) ended
   bool finished_ = false;
+  absl::Status error_;  // the first error, returned by every later Read
 };
 
 // Passes bytes through from `inner` and reports each chunk to `observer`; an

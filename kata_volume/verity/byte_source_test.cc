@@ -127,8 +127,21 @@ TEST(ByteSourceTest, ZstdCorruptTruncatedEmptyAndTrailingGarbageFail) {
     EXPECT_NE(out.status().message().find("zstd"), std::string::npos) << out.status();
   }
   WriteFileOrDie(dir + "/garbage.zst", zst + "garbage");
-  EXPECT_EQ(Decode(dir + "/garbage.zst", BlobCompression::kZstd).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<std::string> garbage = Decode(dir + "/garbage.zst", BlobCompression::kZstd);
+  EXPECT_EQ(garbage.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(garbage.status().message().find("trailing garbage"), std::string::npos)
+      << garbage.status();
+  // The error sticks: a Read after it fails alike (never a clean end).
+  {
+    auto file = FileByteSource::Open(dir + "/garbage.zst");
+    ASSERT_TRUE(file.ok());
+    ZstdByteSource zs(*std::move(file));
+    std::string buf(1 << 20, '\0');
+    absl::StatusOr<size_t> n = zs.Read(buf.data(), buf.size());
+    for (int i = 0; i < 100 && n.ok() && *n > 0; ++i) n = zs.Read(buf.data(), buf.size());
+    ASSERT_FALSE(n.ok());
+    EXPECT_EQ(zs.Read(buf.data(), buf.size()).status(), n.status());
+  }
   std::string corrupt = zst;
   corrupt[zst.size() / 2] ^= 0x55;
   corrupt[zst.size() / 2 + 1] ^= 0x55;
@@ -138,8 +151,8 @@ TEST(ByteSourceTest, ZstdCorruptTruncatedEmptyAndTrailingGarbageFail) {
   WriteFileOrDie(dir + "/empty", "");
   EXPECT_EQ(Decode(dir + "/empty", BlobCompression::kZstd).status().code(),
             absl::StatusCode::kInvalidArgument);
-  // A frame with a 256 MiB window (its size unknown to the compressor):
-  // refused with the reason, not as corrupt.
+  // A frame with a 256 MiB window (--long=28, its size unknown to the
+  // compressor): refused with the reason, not as corrupt.
   ASSERT_TRUE(RunCommand(absl::StrCat("cd ", dir, " && zstd -q --long=28 -c < a > long.zst")).ok());
   absl::StatusOr<std::string> long_window = Decode(dir + "/long.zst", BlobCompression::kZstd);
   EXPECT_EQ(long_window.status().code(), absl::StatusCode::kInvalidArgument);

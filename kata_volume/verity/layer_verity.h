@@ -1,4 +1,4 @@
-// Layer verity: streams a layer blob (.tar or .tar.gz) once and computes its
+// Layer verity: streams a layer blob (.tar, .tar.gz or .tar.zst) once and computes its
 // digest, diff_id, the tarfs-indexed size and the dm-verity root hash that
 // genpolicy/tardev expect, plus the layer's etc/passwd and etc/group (what
 // genpolicy stores in its layer cache).

@@ -188,8 +188,25 @@ in_chroot() {
         "$(command -v chroot)" "$root" "$@"
 }
 
+# test_dockerfile_packages: deploy/Dockerfile's build stage installs every
+# build package of scripts/install-deps.sh (a header the build needs and the
+# image lacks fails only there, where no suite builds).
+test_dockerfile_packages() {
+    local pkgs pkg words missing=""
+    pkgs="$(sed -n '/^readonly BUILD_PACKAGES=(/,/^)/p' "$REPO/scripts/install-deps.sh" |
+        sed '1d;$d' | tr -s ' \n' '\n' | grep -v '^$')"
+    [[ -n "$pkgs" ]] || { h_fail "Dockerfile: build packages of install-deps.sh found" ""; return; }
+    words="$(sed -n '/^FROM debian:12 AS build/,/^FROM /p' "$REPO/deploy/Dockerfile" | tr -s ' \\\t' '\n')"
+    for pkg in $pkgs; do
+        grep -qxF -- "$pkg" <<<"$words" || missing+=" $pkg"
+    done
+    [[ -z "$missing" ]] && h_pass "Dockerfile: the build stage installs every build package of install-deps.sh" ||
+        h_fail "Dockerfile: the build stage lacks build packages of install-deps.sh" "$missing"
+}
+
 test_bundle() {
     local missing
+    test_dockerfile_packages
     if ! missing="$(real_binaries_built)"; then
         h_fail "bundle: bazel-built binaries present" "$missing"
         return

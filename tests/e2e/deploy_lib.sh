@@ -109,6 +109,24 @@ dep_image() {
   [[ "${DEP_NO_CACHE:-0}" == 1 ]] || dep_cache_add "$1" || e2e_die "layer cache of $1"
 }
 
+# dep_image_zstd SRC IMG: a fresh 3-layer busybox image SRC (lib.sh; sets
+# IMAGE_NONCE), recompressed by skopeo into IMG with every layer tar+zstd
+# (the same tars, so the same diff_ids), IMG pushed and in the layer cache.
+dep_image_zstd() {
+  image_build_busybox "$1" latest 3 >&2
+  timeout "$E2E_CMD_TIMEOUT" skopeo copy --quiet --dest-compress-format zstd \
+    "oci:$IMAGES_DIR/$1:latest" "oci:$IMAGES_DIR/$2:latest" >&2 || return 1
+  image_push "$2" latest
+  dep_cache_add "$2"
+}
+
+# dep_registry_zstd IMG: the registry serves IMG:latest's manifest with
+# every layer tar+zstd.
+dep_registry_zstd() {
+  skopeo inspect --raw --tls-verify=false "docker://$(image_ref "$1" latest)" |
+    jq -e '[.layers[].mediaType] | unique == ["application/vnd.oci.image.layer.v1.tar+zstd"]' >/dev/null
+}
+
 # dep_use_version V [RUN]: paths of run RUN (default V) of containerd V.
 dep_use_version() {
   local v="${2:-$1}"

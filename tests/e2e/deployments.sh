@@ -22,6 +22,7 @@
 #     GET by containerd; the snapshots are guest-pull's only
 #   2 runc pods beside it (same image, another image): overlayfs, host unpack
 #   4 runAsUser by name
+#   Z an image whose layers are tar+zstd (recompressed by skopeo) runs
 #   7 bad input: verity required with a missing hash; an excluded image runs
 #     through the host path; a tampered blob refused by the shim
 #   5 containerd and our daemon (SIGTERM, SIGKILL) restarted between pull
@@ -178,6 +179,20 @@ s4_named_user() {
   if dep_run kata "s4" "$ref" guest /bin/sh -c 'id -u; id -un'; then
     see_log "s4 runAsUsername guest runs as uid 1000" "$CTR_ID" "1000"
   else ko "s4 kata pod with runAsUsername guest" "$E2E_OUT"; fi
+}
+
+# sz_zstd: an image whose layers are tar+zstd runs in a kata pod (the
+# shim's stand-in guest decompresses and verifies every layer).
+sz_zstd() {
+  local src="zsrc-$V" img="zstd-$V" ref
+  h_setup_here "[$V] Z a busybox image recompressed with zstd, pushed, in the layer cache" \
+    dep_image_zstd "$src" "$img" || return 0
+  ck "Z the registry serves the manifest with tar+zstd layers" dep_registry_zstd "$img"
+  ref="$(image_ref "$img" latest)"
+  ck "Z pull" crictl pull --pod-config "$(dep_pod "pull-$img" kata)" "$ref"
+  if dep_run kata "sz" "$ref" "" /bin/cat /data/layer3; then
+    see_log "Z the zstd image's kata container prints /data/layer3" "$CTR_ID" "layer3 $src:latest $IMAGE_NONCE"
+  else ko "Z kata pod from a zstd image" "$E2E_OUT"; fi
 }
 
 s7_bad_input() {
@@ -414,7 +429,7 @@ run_version() {
   dep_install "$cv" || return 0
   containerd_start
   local s
-  for s in s1 s2 sstop s4 s7 s5 s6 s3 s8; do
+  for s in s1 s2 sstop s4 sZ s7 s5 s6 s3 s8; do
     sc_begin
     case "$s" in
       s1) s1_kata_pod annotation
@@ -422,6 +437,7 @@ run_version() {
       s2) s2_runc_pods ;;
       sstop) s_stop ;;
       s4) s4_named_user ;;
+      sZ) sz_zstd ;;
       s7) s7_bad_input ;;
       s5) s5_restarts ;;
       s6) s6_remove ;;

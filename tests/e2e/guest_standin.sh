@@ -122,7 +122,7 @@ parse_args() {
 
 require_tools() {
   local t
-  for t in ctr skopeo umoci jq veritysetup unshare gzip sha256sum base64 timeout; do
+  for t in ctr skopeo umoci jq veritysetup unshare gzip zstd sha256sum base64 timeout; do
     command -v "$t" >/dev/null 2>&1 || die "required command '$t' not found"
   done
   if [[ -z "$VERITY_TOOL" ]]; then
@@ -329,14 +329,17 @@ kv() { sed -n "s/^$1: //p" <<<"$2"; }
 # verify_layer I: digest, diff_id and verity root hash of layer I, each
 # computed independently of the volume.
 verify_layer() {
-  local i="$1" blob digest diff_id out idx vs hash tree
+  local i="$1" blob digest diff_id out idx vs hash tree magic
   blob="$(blob_path "${EXP_DIGEST[i]}")"
   [[ -f "$blob" ]] || refuse "layer $i blob ${EXP_DIGEST[i]} missing from the pulled layout"
   digest="sha256:$(sha256sum <"$blob" | cut -d' ' -f1)"
   [[ "$digest" == "${EXP_DIGEST[i]}" ]] ||
     refuse "layer $i: blob content hashes to $digest, volume expects ${EXP_DIGEST[i]}"
-  if [[ "$(head -c 2 "$blob" | od -An -tx1 | tr -d ' \n')" == 1f8b ]]; then
+  magic="$(head -c 4 "$blob" | od -An -tx1 | tr -d ' \n')"
+  if [[ "$magic" == 1f8b* ]]; then
     diff_id="sha256:$(bounded gzip -dc <"$blob" | sha256sum | cut -d' ' -f1)"
+  elif [[ "$magic" == 28b52ffd || "$magic" =~ ^5[0-9a-f]2a4d18$ ]]; then
+    diff_id="sha256:$(bounded zstd -q -dc <"$blob" | sha256sum | cut -d' ' -f1)"
   else
     diff_id="$digest"
   fi

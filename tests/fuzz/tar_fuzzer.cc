@@ -1,7 +1,7 @@
 // libFuzzer target: the tar reader and the tarfs index builder
 // (kata_volume/verity/tar_reader.h, tarfs_index.h), fed the way
-// layer_verity.cc feeds them; input starting with the gzip or the zstd
-// magic goes through that decoder first.
+// layer_verity.cc feeds them; input starting with the gzip or a zstd
+// magic (a frame's or a skippable frame's) goes through that decoder first.
 // Invariant: tar + index is a multiple of 4096 bytes.
 #include <algorithm>
 #include <cstddef>
@@ -43,7 +43,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size >= 2 && data[0] == 0x1f && data[1] == 0x8b) {
     source = std::make_unique<guest_pull::verity::GzipByteSource>(
         std::move(source));
-  } else if (size >= 4 && memcmp(data, "\x28\xb5\x2f\xfd", 4) == 0) {
+  } else if (size >= 4 && (memcmp(data, "\x28\xb5\x2f\xfd", 4) == 0 ||
+                           ((data[0] & 0xf0) == 0x50 &&
+                            memcmp(data + 1, "\x2a\x4d\x18", 3) == 0))) {
     source = std::make_unique<guest_pull::verity::ZstdByteSource>(
         std::move(source));
   }

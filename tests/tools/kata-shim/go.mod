@@ -13,6 +13,7 @@ require (
 	github.com/containerd/containerd/api v1.9.0
 	github.com/containerd/ttrpc v1.2.7
 	github.com/kata-containers/kata-containers/src/runtime v0.0.0-20260422184550-8dccf4cf37ae
+	github.com/klauspost/compress v1.18.0
 	github.com/opencontainers/runtime-spec v1.2.1
 	google.golang.org/protobuf v1.36.10
 )
@@ -72,7 +73,6 @@ require (
 	github.com/intel-go/cpuid v0.0.0-20210602155658-5747e5cec0d9 // indirect
 	github.com/intel/goresctrl v0.8.0 // indirect
 	github.com/josharian/intern v1.0.0 // indirect
-	github.com/klauspost/compress v1.18.0 // indirect
 	github.com/mailru/easyjson v0.9.0 // indirect
 	github.com/mdlayher/socket v0.5.1 // indirect
 	github.com/mdlayher/vsock v1.2.1 // indirect

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -17,8 +18,8 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/archive"
-	"github.com/containerd/containerd/archive/compression"
 	"github.com/containerd/containerd/sys/reaper"
+	"github.com/klauspost/compress/zstd"
 )
 
 // imageRepo splits "host[:port]/repo[:tag|@digest]" into host and repo.
@@ -213,19 +214,35 @@ func (g *localGuest) verityOf(blob string) (string, string, error) {
 }
 
 // applyLayer unpacks a (gzip, zstd or plain) layer tar onto root with OCI
-// whiteouts honoured; returns the sha256 of the uncompressed tar.
+// whiteouts honoured; returns the sha256 of the uncompressed tar. The
+// decoders run in process: containerd's DecompressStream may start unpigz,
+// whose exit the shim's reaper (a subreaper reaping every child) can take.
 func applyLayer(ctx context.Context, blob, root string) (string, error) {
 	f, err := os.Open(blob)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	// containerd's own detection: gzip or zstd by magic, else plain.
-	r, err := compression.DecompressStream(f)
-	if err != nil {
-		return "", err
+	br := bufio.NewReader(f)
+	var r io.Reader = br
+	magic, _ := br.Peek(4)
+	switch {
+	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return "", err
+		}
+		defer zr.Close()
+		r = zr
+	case bytes.Equal(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}) ||
+		len(magic) == 4 && magic[0]&0xf0 == 0x50 && bytes.Equal(magic[1:], []byte{0x2a, 0x4d, 0x18}):
+		zr, err := zstd.NewReader(br)
+		if err != nil {
+			return "", err
+		}
+		defer zr.Close()
+		r = zr
 	}
-	defer r.Close()
 	h := sha256.New()
 	tee := io.TeeReader(r, h)
 	if _, err := archive.Apply(ctx, root, tee); err != nil {
