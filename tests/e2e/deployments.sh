@@ -60,7 +60,7 @@ read -r -a VERSIONS <<<"${DEP_VERSIONS:-1.7 2.4 2.2}"
 # DEP_STOCK_VERSIONS: the versions with a stock-kata run (default 2.4; long
 # mode: every version of the matrix).
 RUNS=()
-SCENARIOS=(1 2 stop 4 7 5 6 3 8)
+SCENARIOS=(1 2 stop 4 Z 7 5 6 3 8)
 
 # ------------------------------------------------------------ bookkeeping
 

@@ -53,7 +53,7 @@ source "$E2E_LIB_DIR/deploy_lib.sh"
 declare -A RESULT=()
 if h_long; then DEFAULT_VERSIONS="2.4 1.7 2.2"; else DEFAULT_VERSIONS="2.4"; fi
 read -r -a VERSIONS <<<"${DEP_VERSIONS:-$DEFAULT_VERSIONS}"
-SCENARIOS=(1 4 7 T)
+SCENARIOS=(1 4 7 Z T)
 VM_CACHE="${GUEST_VM_CACHE:-/var/cache/guest-pull-vm}"
 SKIP_ANNOTATION="io.katacontainers.guest-pull.test.skip-blob-checks"
 GUEST_RELEASE=""
