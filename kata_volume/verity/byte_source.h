@@ -72,13 +72,13 @@ class GzipByteSource : public ByteSource {
 };
 
 // Decompresses a zstd stream (RFC 8878; concatenated and skippable frames
-// are decoded in sequence, like the decoder containerd uses). Corrupt or
-// truncated input and trailing garbage are errors, and every Read after
-// one fails alike. So is a frame whose window is beyond libzstd's default
-// limit, 128 MiB (the zstd CLI's; `zstd --long=28` and above make larger
-// ones), which bounds the decoder's memory: a guest may have 512 MiB.
-// containerd's decoder takes windows up to 512 MiB; such a layer is
-// refused here with that reason.
+// are decoded in sequence, like the decoder containerd uses). Errors:
+// corrupt or truncated input, trailing garbage, and a frame whose window
+// is beyond libzstd's default limit, 128 MiB (the zstd CLI's; `zstd
+// --long=28` and above make larger ones), which bounds the decoder's
+// memory: a guest may have 512 MiB. containerd's decoder takes windows up
+// to 512 MiB; such a layer is refused here with that reason. Every Read
+// after an error fails alike.
 class ZstdByteSource : public ByteSource {
  public:
   explicit ZstdByteSource(std::unique_ptr<ByteSource> compressed);

@@ -194,9 +194,9 @@ in_chroot() {
 test_dockerfile_packages() {
     local pkgs pkg words missing=""
     pkgs="$(sed -n '/^readonly BUILD_PACKAGES=(/,/^)/p' "$REPO/scripts/install-deps.sh" |
-        sed '1d;$d' | tr -s ' \n' '\n' | grep -v '^$')"
+        sed '1d;$d' | tr -s ' \n' '\n' | grep -v '^$' || true)"
     [[ -n "$pkgs" ]] || { h_fail "Dockerfile: build packages of install-deps.sh found" ""; return; }
-    words="$(sed -n '/^FROM debian:12 AS build/,/^FROM /p' "$REPO/deploy/Dockerfile" | tr -s ' \\\t' '\n')"
+    words="$(sed -n '/^FROM debian:12 AS build/,/^FROM /p' "$REPO/deploy/Dockerfile" | tr -s ' \\\t' '\n' || true)"
     for pkg in $pkgs; do
         grep -qxF -- "$pkg" <<<"$words" || missing+=" $pkg"
     done

@@ -123,7 +123,7 @@ dep_image_zstd() {
 # dep_registry_zstd IMG: the registry serves IMG:latest's manifest with
 # every layer tar+zstd.
 dep_registry_zstd() {
-  skopeo inspect --raw --tls-verify=false "docker://$(image_ref "$1" latest)" |
+  timeout "$E2E_CMD_TIMEOUT" skopeo inspect --raw --tls-verify=false "docker://$(image_ref "$1" latest)" |
     jq -e '[.layers[].mediaType] | unique == ["application/vnd.oci.image.layer.v1.tar+zstd"]' >/dev/null
 }
 

@@ -184,15 +184,23 @@ s4_named_user() {
 # sz_zstd: an image whose layers are tar+zstd runs in a kata pod (the
 # shim's stand-in guest decompresses and verifies every layer).
 sz_zstd() {
-  local src="zsrc-$V" img="zstd-$V" ref
+  local src="zsrc-$V" img="zstd-$V" ref mark out
   h_setup_here "[$V] Z a busybox image recompressed with zstd, pushed, in the layer cache" \
     dep_image_zstd "$src" "$img" || return 0
   ck "Z the registry serves the manifest with tar+zstd layers" dep_registry_zstd "$img"
   ref="$(image_ref "$img" latest)"
+  mapfile -t DIGESTS < <(image_layer_digests "$img" latest)
+  mark="$(registry_log_mark)"
   ck "Z pull" crictl pull --pod-config "$(dep_pod "pull-$img" kata)" "$ref"
   if dep_run kata "sz" "$ref" "" /bin/cat /data/layer3; then
     see_log "Z the zstd image's kata container prints /data/layer3" "$CTR_ID" "layer3 $src:latest $IMAGE_NONCE"
+    ck "Z shim: no host mount, guest pull" shim_says "$CTR_ID" "no host mount (guest pull)"
+    ck "Z shim: every layer verified" shim_says "$CTR_ID" "layer 2 ("
   else ko "Z kata pod from a zstd image" "$E2E_OUT"; fi
+  out="$(host_layer_gets "$mark" "${DIGESTS[@]}")"
+  h_check "[$V] Z no layer blob GET by containerd (got $out)" test "$out" = 0
+  out="$(DEP_CLIENT='guest-pull-kata-shim' host_layer_gets "$mark" "${DIGESTS[@]}")"
+  h_check "[$V] Z the guest fetched each zstd layer ($out GETs)" test "$out" = "${#DIGESTS[@]}"
 }
 
 s7_bad_input() {
