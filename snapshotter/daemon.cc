@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -228,12 +229,36 @@ absl::Status RunDaemon(const config::Config& cfg) {
   LOG(INFO) << "serving containerd.services.snapshots.v1 on " << cfg.address;
   sd_notify(0, "READY=1");
   absl::Notification stop_sweeping;
-  std::thread sweeper(SweepLeftovers, snapshotter.get(), &stop_sweeping);
+  // The store's start-up writes, which writes wait for (reads are served
+  // already), then the leftovers. If they fail, the daemon stops as a
+  // start that failed: no write was acknowledged.
+  absl::Mutex finish_mu;
+  absl::Status finished;
+  std::thread sweeper([&] {
+    if (absl::Status s = snapshotter->FinishOpen(); !s.ok()) {
+      LOG(ERROR) << "the store's start-up could not finish: " << s;
+      absl::MutexLock lock(&finish_mu);
+      finished = s;
+      kill(getpid(), SIGTERM);
+      return;
+    }
+    SweepLeftovers(snapshotter.get(), &stop_sweeping);
+  });
   std::unique_ptr<Watchdog> watchdog = StartWatchdog(snapshotter.get());
 
   int sig = WaitForTermination(signals);
-  LOG(INFO) << "received " << strsignal(sig)
-            << ": stopping, finishing in-flight requests";
+  absl::Status failed_start;
+  {
+    absl::MutexLock lock(&finish_mu);
+    failed_start = finished;
+  }
+  if (failed_start.ok()) {
+    LOG(INFO) << "received " << strsignal(sig)
+              << ": stopping, finishing in-flight requests";
+  } else {
+    LOG(ERROR) << "stopping: the store's start-up could not finish (no "
+                  "write was acknowledged); finishing in-flight reads";
+  }
   sd_notify(0, "STOPPING=1");
   // The server first: stopping the watchdog may wait for a slow probe
   // (up to half WatchdogSec), which must not eat into the grace. The
@@ -266,6 +291,13 @@ absl::Status RunDaemon(const config::Config& cfg) {
     static_cast<void>(snapshotter.release());
   }
   snapshotter.reset();  // closes the database
+  if (!failed_start.ok()) {
+    return absl::Status(
+        failed_start.code(),
+        absl::StrCat("the store's start-up could not finish after serving "
+                     "began (reads only; no write was acknowledged): ",
+                     failed_start.message()));
+  }
   LOG(INFO) << "stopped";
   return absl::OkStatus();
 }

@@ -219,6 +219,27 @@ int Transaction::Changes() const { return sqlite3_changes(db_); }
 
 absl::StatusOr<std::unique_ptr<MetaStore>> MetaStore::Open(
     const std::string& path, Mode mode) {
+  ASSIGN_OR_RETURN(std::unique_ptr<MetaStore> store,
+                   OpenConnections(path, mode));
+  if (mode != Mode::kReadOnly) RETURN_IF_ERROR(store->FinishOpen());
+  return store;
+}
+
+absl::StatusOr<std::unique_ptr<MetaStore>> MetaStore::OpenServingReads(
+    const std::string& path, Mode mode,
+    std::function<absl::Status()> after_wal) {
+  if (mode == Mode::kReadOnly) {
+    return absl::InvalidArgumentError("OpenServingReads opens for writing");
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<MetaStore> store,
+                   OpenConnections(path, mode));
+  absl::MutexLock lock(&store->mu_);
+  store->after_wal_ = std::move(after_wal);
+  return store;
+}
+
+absl::StatusOr<std::unique_ptr<MetaStore>> MetaStore::OpenConnections(
+    const std::string& path, Mode mode) {
   int flags = SQLITE_OPEN_FULLMUTEX;
   if (mode == Mode::kReadOnly) {
     flags |= SQLITE_OPEN_READONLY;
@@ -262,35 +283,14 @@ absl::StatusOr<std::unique_ptr<MetaStore>> MetaStore::Open(
         absl::StrCat("cannot open metadata database ", path, ": ", msg));
   }
   sqlite3_busy_timeout(db, 10000);
-  std::unique_ptr<MetaStore> store(new MetaStore(db));
+  std::unique_ptr<MetaStore> store(new MetaStore(db, path));
   if (mode == Mode::kReadOnly) return store;
   // Until the store is open and its owner agrees (SetBeforeClose), closing
   // leaves the -wal as it is: a failed start must not delete it
   // (store_recovery.h: a -wal missing after a crash means lost writes;
   // FoldWal, in Migrate, keeps the file).
   sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
-  absl::Status s = store->Migrate();
-  if (s.ok()) s = PreallocateWal(path, kWalBytes);
-  if (s.ok() && !WalHasHeader(path)) {
-    // A -wal made by this open (the last close deleted the previous one)
-    // gets its header on disk now, with a commit that changes nothing, so
-    // that a -wal found without one was lost and made again
-    // (store_recovery.h). A full disk only logs (a -wal preallocated by an
-    // older release may hold zeros only): the store then opens without
-    // that proof, as before.
-    s = store->Update([](Transaction& tx) {
-      return tx.Exec(absl::StrCat("PRAGMA user_version=", kSchemaVersion));
-    });
-    if (absl::IsResourceExhausted(s)) {
-      LOG(WARNING) << s.message() << "; the -wal has no header yet";
-      s = absl::OkStatus();
-    }
-  }
-  if (!s.ok()) {
-    absl::Status named(s.code(), absl::StrCat(path, ": ", s.message()));
-    if (IsCommitInDoubt(s)) named.SetPayload(kInDoubtPayload, absl::Cord());
-    return named;
-  }
+  RETURN_IF_ERROR(store->Migrate());
   // Reads get their own connection: in WAL mode they see the last commit
   // and never wait for a writer (e.g. one stuck in fsync).
   sqlite3* reader = nullptr;
@@ -310,7 +310,47 @@ absl::StatusOr<std::unique_ptr<MetaStore>> MetaStore::Open(
   }
   absl::MutexLock lock(&store->mu_);
   store->opened_ = true;
+  store->open_pending_ = true;
   return store;
+}
+
+absl::Status MetaStore::FinishOpen() {
+  absl::MutexLock lock(&mu_);
+  return FinishOpenLocked();
+}
+
+absl::Status MetaStore::FinishOpenLocked() {
+  if (!open_pending_) return open_status_;
+  open_pending_ = false;
+  open_status_ = PrepareWal();
+  if (open_status_.ok() && after_wal_) open_status_ = after_wal_();
+  after_wal_ = nullptr;
+  return open_status_;
+}
+
+absl::Status MetaStore::PrepareWal() {
+  absl::Status s = PreallocateWal(path_, kWalBytes);
+  if (s.ok() && !WalHasHeader(path_)) {
+    // A -wal made by this open (the last close deleted the previous one)
+    // gets its header on disk now, with a commit that changes nothing, so
+    // that a -wal found without one was lost and made again
+    // (store_recovery.h). A full disk only logs (a -wal preallocated by an
+    // older release may hold zeros only): the store then opens without
+    // that proof, as before.
+    s = UpdateLocked(
+        [](Transaction& tx) {
+          return tx.Exec(absl::StrCat("PRAGMA user_version=", kSchemaVersion));
+        },
+        nullptr, nullptr);
+    if (absl::IsResourceExhausted(s)) {
+      LOG(WARNING) << s.message() << "; the -wal has no header yet";
+      s = absl::OkStatus();
+    }
+  }
+  if (s.ok()) return s;
+  absl::Status named(s.code(), absl::StrCat(path_, ": ", s.message()));
+  if (IsCommitInDoubt(s)) named.SetPayload(kInDoubtPayload, absl::Cord());
+  return named;
 }
 
 void MetaStore::SetBeforeClose(std::function<bool()> fn) {
@@ -327,8 +367,8 @@ void MetaStore::SetOnCommitInDoubt(
 MetaStore::~MetaStore() {
   {
     absl::MutexLock lock(&mu_);
-    bool checkpoint =
-        opened_ && !in_doubt_ && (!before_close_ || before_close_());
+    bool checkpoint = opened_ && !in_doubt_ && !open_pending_ &&
+                      open_status_.ok() && (!before_close_ || before_close_());
     if (checkpoint) {
       sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, nullptr);
     }
@@ -420,6 +460,21 @@ absl::Status MetaStore::Update(
         "an earlier commit's outcome is unknown (an I/O error); no change is "
         "made until a restart reads the WAL");
   }
+  if (absl::Status s = FinishOpenLocked(); !s.ok()) {
+    absl::Status failed(s.code(),
+                        absl::StrCat("the metadata store takes no writes: its "
+                                     "start-up could not finish: ",
+                                     s.message()));
+    if (IsCommitInDoubt(s)) failed.SetPayload(kInDoubtPayload, absl::Cord());
+    return failed;
+  }
+  return UpdateLocked(fn, on_rollback, on_commit);
+}
+
+absl::Status MetaStore::UpdateLocked(
+    const std::function<absl::Status(Transaction&)>& fn,
+    const std::function<void()>& on_rollback,
+    const std::function<void()>& on_commit) {
   Transaction tx(db_, cache_.get());
   RETURN_IF_ERROR(tx.Exec("BEGIN IMMEDIATE"));
   absl::Status s = fn(tx);

@@ -132,6 +132,17 @@ class MetaStore {
   // FailedPrecondition and leaves the file untouched.
   static absl::StatusOr<std::unique_ptr<MetaStore>> Open(
       const std::string& path, Mode mode = Mode::kCreate);
+  // Open (kCreate or kExisting) that serves reads at once: the WAL's
+  // preallocation and header commit (each waits for the disk, and for
+  // every other writer's flush queued before it), then `after_wal`, run
+  // at the first Update or FinishOpen, whichever comes first, under the
+  // store's lock, so no write commits before they are done. Their error is
+  // that call's and every later Update's: the store then writes nothing.
+  static absl::StatusOr<std::unique_ptr<MetaStore>> OpenServingReads(
+      const std::string& path, Mode mode,
+      std::function<absl::Status()> after_wal);
+  // Runs what OpenServingReads deferred, if it has not run; its status.
+  absl::Status FinishOpen();
   ~MetaStore();
 
   // Runs `fn` in a write transaction; commits (durably) if it returns OK,
@@ -163,7 +174,8 @@ class MetaStore {
   // connections close, e.g. to remove the marker of an open store
   // (store_recovery.h). The last close then folds the -wal into the
   // database and deletes it only if `fn` returned true; a store whose Open
-  // failed, or with a commit in doubt, never does (nor runs `fn`).
+  // failed or never finished (FinishOpen), or with a commit in doubt, never
+  // does (nor runs `fn`).
   void SetBeforeClose(std::function<bool()> fn);
 
   // `fn` runs when a commit turns out in doubt (Update), with its error;
@@ -171,9 +183,21 @@ class MetaStore {
   void SetOnCommitInDoubt(std::function<void(const absl::Status&)> fn);
 
  private:
-  explicit MetaStore(sqlite3* db)
-      : db_(db), cache_(std::make_unique<StatementCache>(db)) {}
+  explicit MetaStore(sqlite3* db, std::string path)
+      : path_(std::move(path)),
+        db_(db),
+        cache_(std::make_unique<StatementCache>(db)) {}
+  static absl::StatusOr<std::unique_ptr<MetaStore>> OpenConnections(
+      const std::string& path, Mode mode);
   absl::Status Migrate();
+  // The deferred part of OpenServingReads (all of it, for Open): once.
+  absl::Status FinishOpenLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Preallocates the WAL and gives a new one its header on disk.
+  absl::Status PrepareWal() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status UpdateLocked(const std::function<absl::Status(Transaction&)>& fn,
+                            const std::function<void()>& on_rollback,
+                            const std::function<void()>& on_commit)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Checkpoints the whole WAL into the database file, fsynced; run by
   // Migrate at every read-write open. A start after a commit in doubt may
   // have read that commit's frames back from the page cache although they
@@ -188,6 +212,7 @@ class MetaStore {
       sqlite3* db, StatementCache* cache,
       const std::function<absl::Status(Transaction&)>& fn);
 
+  const std::string path_;
   absl::Mutex mu_;
   sqlite3* db_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<StatementCache> cache_ ABSL_GUARDED_BY(mu_);
@@ -198,6 +223,9 @@ class MetaStore {
   bool opened_ ABSL_GUARDED_BY(mu_) = false;  // read-write, Open succeeded
   bool in_doubt_ ABSL_GUARDED_BY(mu_) = false;  // a COMMIT is in doubt
   std::function<void(const absl::Status&)> on_in_doubt_ ABSL_GUARDED_BY(mu_);
+  bool open_pending_ ABSL_GUARDED_BY(mu_) = false;  // FinishOpenLocked to run
+  std::function<absl::Status()> after_wal_ ABSL_GUARDED_BY(mu_);
+  absl::Status open_status_ ABSL_GUARDED_BY(mu_);  // FinishOpenLocked's
 };
 
 }  // namespace snapshotter

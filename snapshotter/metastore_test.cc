@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "snapshotter/failing_io_vfs.h"
+#include "snapshotter/wal_preallocation.h"
 
 namespace snapshotter {
 namespace {
@@ -282,6 +283,65 @@ TEST(MetaStoreTest, WalIsPreallocatedAndItsFramesSurviveACrash) {
   auto recovered = MetaStore::Open(copy);
   ASSERT_TRUE(recovered.ok()) << recovered.status();
   EXPECT_EQ(CountSnapshots(**recovered), 2);
+}
+
+// OpenServingReads serves reads at once; the WAL's preparation and the
+// caller's step run once, before the first write commits; a failed step
+// fails every write after it, changes nothing and keeps the -wal.
+TEST(MetaStoreTest, OpenServingReadsDefersTheStartUpWritesToTheFirstWrite) {
+  std::string path = TempDbPath("serving-reads");
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    unlink((path + suffix).c_str());
+  }
+  {
+    auto store = MetaStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE((*store)
+                    ->Update([](Transaction& tx) { return InsertKey(tx, "a"); })
+                    .ok());
+  }
+  struct stat st;
+  ASSERT_NE(stat((path + "-wal").c_str(), &st), 0);  // the close deleted it
+  int steps = 0;
+  {
+    auto store = MetaStore::OpenServingReads(path, MetaStore::Mode::kExisting,
+                                             [&]() -> absl::Status {
+                                               ++steps;
+                                               EXPECT_TRUE(WalHasHeader(path));
+                                               return absl::OkStatus();
+                                             });
+    ASSERT_TRUE(store.ok()) << store.status();
+    EXPECT_EQ(CountSnapshots(**store), 1);
+    EXPECT_EQ(steps, 0);
+    EXPECT_FALSE(WalHasHeader(path));
+    ASSERT_TRUE((*store)
+                    ->Update([](Transaction& tx) { return InsertKey(tx, "b"); })
+                    .ok());
+    EXPECT_EQ(steps, 1);
+    ASSERT_EQ(stat((path + "-wal").c_str(), &st), 0);
+    EXPECT_EQ(st.st_size, MetaStore::kWalBytes);
+    EXPECT_TRUE((*store)->FinishOpen().ok());
+    EXPECT_EQ(steps, 1);
+  }
+  {
+    auto store = MetaStore::OpenServingReads(
+        path, MetaStore::Mode::kExisting,
+        [] { return absl::InternalError("marker: boom"); });
+    ASSERT_TRUE(store.ok()) << store.status();
+    EXPECT_EQ(CountSnapshots(**store), 2);
+    absl::Status write =
+        (*store)->Update([](Transaction& tx) { return InsertKey(tx, "c"); });
+    EXPECT_EQ(write.code(), absl::StatusCode::kInternal);
+    EXPECT_THAT(write.message(), testing::HasSubstr("takes no writes"));
+    EXPECT_THAT(write.message(), testing::HasSubstr("marker: boom"));
+    EXPECT_EQ((*store)->FinishOpen().message(), "marker: boom");
+    EXPECT_EQ(CountSnapshots(**store), 2);
+  }
+  // Not folded at that close: the -wal stays.
+  EXPECT_EQ(stat((path + "-wal").c_str(), &st), 0);
+  auto store = MetaStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(CountSnapshots(**store), 2);
 }
 
 TEST(MetaStoreTest, RefusesNewerSchema) {

@@ -100,6 +100,9 @@ class Snapshotter {
   // Whether Open found or made trash (or anything it could not account
   // for), i.e. whether a Cleanup right after start has work to do.
   bool TrashAfterOpen() const { return trash_after_open_; }
+  // Finishes the store's start-up writes, which Open leaves to the first
+  // write or to this call (MetaStore::OpenServingReads); their status.
+  absl::Status FinishOpen() { return store_->FinishOpen(); }
   // Entries in <root>/quarantine.
   absl::StatusOr<int64_t> QuarantineCount() const;
   // Liveness probe (the systemd watchdog): a read, then an empty write

@@ -38,6 +38,20 @@ absl::StatusOr<int> Snapshotter::Cleanup() {
 absl::Status Snapshotter::SweepLeftovers(const OpenedStore& opened) {
   absl::MutexLock cleanup_lock(&cleanup_mu_);
   const SnapshotDirs::Listing& listing = opened.listing;
+  bool unowned = !std::includes(opened.records.begin(), opened.records.end(),
+                                listing.ids.begin(), listing.ids.end());
+  if (listing.temps.empty() && listing.others.empty() &&
+      opened.journal.empty() && !unowned &&
+      !(opened.migrated_from_v1 && !listing.trash.empty())) {
+    // Nothing to sweep (the usual start): nothing is written, so reads are
+    // served before the store's start-up writes finish
+    // (MetaStore::OpenServingReads).
+    undeletable_.store(0);
+    trash_after_open_ = !listing.trash.empty();
+    return absl::OkStatus();
+  }
+  // The repairs below assume the store's start-up finished.
+  RETURN_IF_ERROR(store_->FinishOpen());
   int failed = 0;
   // A new-* directory is a creation that was never acknowledged: nothing
   // runs yet, so these are all interrupted ones.
@@ -58,11 +72,8 @@ absl::Status Snapshotter::SweepLeftovers(const OpenedStore& opened) {
   undeletable_.store(failed);
   // Every directory not owned by a record went to trash or quarantine.
   // (Records without a directory, guest-pulled layers, leave nothing.)
-  trash_after_open_ =
-      !listing.trash.empty() || !listing.temps.empty() ||
-      !listing.others.empty() ||
-      !std::includes(opened.records.begin(), opened.records.end(),
-                     listing.ids.begin(), listing.ids.end());
+  trash_after_open_ = !listing.trash.empty() || !listing.temps.empty() ||
+                      !listing.others.empty() || unowned;
   return s;
 }
 

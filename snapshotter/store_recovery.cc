@@ -7,9 +7,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <future>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <vector>
@@ -324,6 +326,47 @@ absl::Status RecreateEmptyDirs(const SnapshotDirs& dirs, const DbSurvey& db) {
   return absl::OkStatus();
 }
 
+// Makes the database of a new store whole or not at all: built as
+// metadata.db.new (schema and the store's id, folded into the file, its
+// -wal deleted at close), flushed, then renamed into place. A start cut
+// before the rename leaves only .new files, removed by the next creation
+// (nothing was served from them); never a -wal beside metadata.db, which a
+// start could not tell from a stray one.
+absl::Status CreateDatabase(const SnapshotDirs& dirs,
+                            const std::string& store_id) {
+  const std::string temp = dirs.MetadataPath() + ".new";
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::string path = temp + suffix;
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+      return absl::InternalError(
+          absl::StrCat("remove ", path,
+                       " (left by a creation cut short): ", strerror(errno)));
+    }
+  }
+  {
+    ASSIGN_OR_RETURN(std::unique_ptr<MetaStore> store,
+                     MetaStore::Open(temp, MetaStore::Mode::kCreate));
+    RETURN_IF_ERROR(store->Update(
+        [&](Transaction& tx) { return WriteStoreId(tx, store_id); }));
+  }
+  if (Exists(temp + "-wal")) {
+    return absl::InternalError(
+        absl::StrCat("creating ", dirs.MetadataPath(), ": closing ", temp,
+                     " did not fold its -wal into it (a full disk?)"));
+  }
+  int fd = open(temp.c_str(), O_RDONLY | O_CLOEXEC);
+  int err = fd < 0 || fsync(fd) != 0 ? errno : 0;
+  if (fd >= 0) close(fd);
+  if (err == 0 && rename(temp.c_str(), dirs.MetadataPath().c_str()) != 0) {
+    err = errno;
+  }
+  if (err != 0) {
+    return absl::InternalError(absl::StrCat(
+        "creating ", dirs.MetadataPath(), " from ", temp, ": ", strerror(err)));
+  }
+  return SyncDir(dirs.root());
+}
+
 // Moves stray -wal/-shm files of a missing or empty database aside, so SQLite does
 // not replay them into the fresh one.
 absl::Status QuarantineStrayWal(const SnapshotDirs& dirs) {
@@ -392,6 +435,8 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
       RETURN_IF_ERROR(QuarantineStrayWal(dirs));
       ASSIGN_OR_RETURN(store_id, NewStoreId());
       LOG(INFO) << "creating store " << store_id << " in " << dirs.root();
+      RETURN_IF_ERROR(CreateDatabase(dirs, store_id));
+      db.store_id = store_id;
       break;
     }
     case DbSurvey::State::kOk: {
@@ -430,41 +475,56 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
       break;
     }
   }
-  ASSIGN_OR_RETURN(
-      std::unique_ptr<MetaStore> store,
-      MetaStore::Open(db_path, db.state == DbSurvey::State::kOk
-                                   ? MetaStore::Mode::kExisting
-                                   : MetaStore::Mode::kCreate));
-  // After the -wal is durable (MetaStore::Open), before any step that may
-  // fail: a store found open has its -wal. Removed just before the
+  // The -wal's preallocation and header, and the marker below, wait for
+  // the disk (behind every other writer's queued flush on a busy node):
+  // they run before the first write commits, not before the first read
+  // (MetaStore::OpenServingReads). A store found open has its -wal: the
+  // marker is made after the -wal is durable, and removed just before the
   // database closes; if it cannot be, the -wal is kept, and so it is until
-  // the marker is right (a failed start never leaves the marker without
-  // the -wal). The marker tells whether the -wal has its header
-  // (MetaStore::Open gives a new one its header); one a crash left is
+  // the marker is right (a failed or unfinished start never leaves the
+  // marker without the -wal). The marker tells whether the -wal has its
+  // header (the open gives a new one its header); one a crash left is
   // made again only to say so, and kept as it was if that fails.
   // The header is claimed only once flushed (the page cache may hold one
   // whose flush failed before). A marker that cannot say so is written
   // empty (no data block needed on a full disk): the older, weaker check.
-  store->SetBeforeClose([] { return false; });
-  bool wal_header = WalHasHeader(db_path) && SyncWal(db_path).ok();
-  if (!left_open || (wal_header && !MarkedWithWalHeader(dirs))) {
-    absl::Status marked = MarkStoreOpen(dirs, wal_header);
-    if (!marked.ok() && !left_open && wal_header) {
-      LOG(WARNING) << marked << "; writing " << dirs.OpenMarkerPath()
-                   << " empty";
-      marked = MarkStoreOpen(dirs, false);
+  auto marked_open = std::make_shared<std::atomic<bool>>(false);
+  auto mark_open = [dirs, db_path, left_open, marked_open]() -> absl::Status {
+    bool wal_header = WalHasHeader(db_path) && SyncWal(db_path).ok();
+    if (!left_open || (wal_header && !MarkedWithWalHeader(dirs))) {
+      absl::Status marked = MarkStoreOpen(dirs, wal_header);
+      if (!marked.ok() && !left_open && wal_header) {
+        LOG(WARNING) << marked << "; writing " << dirs.OpenMarkerPath()
+                     << " empty";
+        marked = MarkStoreOpen(dirs, false);
+      }
+      if (!marked.ok() && !left_open) return marked;
+      if (!marked.ok()) {
+        LOG(WARNING) << "rewriting " << dirs.OpenMarkerPath() << ": " << marked
+                     << "; starting with the marker the crash left";
+      }
     }
-    if (!marked.ok() && !left_open) return marked;
-    if (!marked.ok()) {
-      LOG(WARNING) << "rewriting " << dirs.OpenMarkerPath() << ": " << marked
-                   << "; starting with the marker the crash left";
-    }
-  }
-  store->SetBeforeClose([dirs] {
+    marked_open->store(true);
+    return absl::OkStatus();
+  };
+  ASSIGN_OR_RETURN(std::unique_ptr<MetaStore> store,
+                   MetaStore::OpenServingReads(db_path,
+                                               db.state == DbSurvey::State::kOk
+                                                   ? MetaStore::Mode::kExisting
+                                                   : MetaStore::Mode::kCreate,
+                                               std::move(mark_open)));
+  store->SetBeforeClose([dirs, marked_open] {
+    if (!marked_open->load()) return false;
     absl::Status s = MarkStoreClosed(dirs);
     if (!s.ok()) LOG(WARNING) << "closing the store, -wal kept: " << s;
     return s.ok();
   });
+  // A start that repairs anything finishes the open first, in the order
+  // the repairs assume.
+  if (db.state != DbSurvey::State::kOk || store_id != db.store_id || !*marker ||
+      **marker != store_id) {
+    RETURN_IF_ERROR(store->FinishOpen());
+  }
   if (store_id != db.store_id) {
     RETURN_IF_ERROR(store->Update(
         [&](Transaction& tx) { return WriteStoreId(tx, store_id); }));
@@ -499,9 +559,10 @@ absl::StatusOr<std::string> ResetStore(const SnapshotDirs& dirs) {
   }
   std::string db = dirs.MetadataPath();
   for (const std::string& path :
-       {db, db + "-wal", db + "-shm", dirs.StoreIdPath(),
-        dirs.StoreIdPath() + ".new", dirs.OpenMarkerPath(),
-        dirs.OpenMarkerPath() + ".new", dirs.SnapshotsDir()}) {
+       {db, db + "-wal", db + "-shm", db + ".new", db + ".new-wal",
+        db + ".new-shm", dirs.StoreIdPath(), dirs.StoreIdPath() + ".new",
+        dirs.OpenMarkerPath(), dirs.OpenMarkerPath() + ".new",
+        dirs.SnapshotsDir()}) {
     if (!s.ok()) break;
     if (!Exists(path)) continue;
     std::string target = *dest + path.substr(path.rfind('/'));

@@ -185,6 +185,27 @@ TEST_F(StoreRecoveryTest, DeletedDatabaseIsRefused) {
   ExpectRefused({"metadata.db is missing", "ids 1, 2"});
 }
 
+// A creation cut short (a kill) leaves its metadata.db.new files only: the
+// next start removes them and creates the store, quarantining nothing.
+TEST_F(StoreRecoveryTest, CreationCutShortLeavesNothingBehind) {
+  const std::string temp = dirs_->MetadataPath() + ".new";
+  Write(temp, "half a database");
+  Write(temp + "-wal", "frames");
+  Write(temp + "-shm", "index");
+  {
+    auto opened = Open();
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    ASSERT_TRUE(opened->store->FinishOpen().ok());
+  }
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    EXPECT_NE(access((temp + suffix).c_str(), F_OK), 0) << suffix;
+  }
+  EXPECT_EQ(*dirs_->QuarantineCount(), 0);
+  auto opened = Open();
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_TRUE(opened->records.empty());
+}
+
 TEST_F(StoreRecoveryTest, EmptyDatabaseIsRefused) {
   MakeStore(1);
   ASSERT_EQ(truncate(dirs_->MetadataPath().c_str(), 0), 0);
@@ -368,6 +389,7 @@ TEST_F(StoreRecoveryTest, CrashBeforeAnyChangeReopens) {
   {
     auto opened = Open();
     ASSERT_TRUE(opened.ok()) << opened.status();
+    ASSERT_TRUE(opened->store->FinishOpen().ok());
     EXPECT_TRUE(WalHasHeader(dirs_->MetadataPath()));
     db = Read(dirs_->MetadataPath());
     wal = Read(dirs_->MetadataPath() + "-wal");
@@ -403,16 +425,47 @@ TEST_F(StoreRecoveryTest, MarkerThatCannotBeRewrittenIsKept) {
   EXPECT_EQ(opened->records, (std::set<int64_t>{1, 2}));
 }
 
-// A start that cannot make its marker fails, keeping the -wal (the close
-// does not fold it): the next start opens as after a crash before it.
+// The start-up's writes (the -wal's header, the marker) wait for the
+// first write: a crash before them leaves no marker, and the next start
+// opens as after a clean stop.
+TEST_F(StoreRecoveryTest, CrashBeforeTheStartUpWritesReopens) {
+  MakeStore(1);
+  std::string db;
+  {
+    auto opened = Open();
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    EXPECT_NE(access(dirs_->OpenMarkerPath().c_str(), F_OK), 0);
+    ASSERT_TRUE(opened->store
+                    ->View([&](Transaction& tx) -> absl::Status {
+                      EXPECT_THAT(*RecordIds(tx), testing::ElementsAre(1));
+                      return absl::OkStatus();
+                    })
+                    .ok());
+    db = Read(dirs_->MetadataPath());
+  }
+  Write(dirs_->MetadataPath(), db);
+  auto opened = Open();
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ(opened->records, (std::set<int64_t>{1}));
+}
+
+// A start that cannot make its marker takes no write, keeping the -wal
+// (the close does not fold it): the next start opens as after a crash
+// before it.
 TEST_F(StoreRecoveryTest, FailedMarkingKeepsTheWal) {
   MakeStore(1);
   const std::string temp = dirs_->OpenMarkerPath() + ".new";
   ASSERT_EQ(mkdir(temp.c_str(), 0700), 0);  // the marker cannot be made
   {
     auto opened = Open();
-    ASSERT_FALSE(opened.ok());
-    EXPECT_THAT(opened.status().message(), HasSubstr("store-open"));
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    absl::Status finished = opened->store->FinishOpen();
+    EXPECT_THAT(finished.message(), HasSubstr("store-open"));
+    absl::Status write = opened->store->Update(
+        [](Transaction& tx) { return tx.Exec("DELETE FROM labels"); });
+    EXPECT_FALSE(write.ok());
+    EXPECT_THAT(write.message(), HasSubstr("takes no writes"));
+    EXPECT_THAT(write.message(), HasSubstr("store-open"));
   }
   EXPECT_EQ(access((dirs_->MetadataPath() + "-wal").c_str(), F_OK), 0);
   EXPECT_NE(access(dirs_->OpenMarkerPath().c_str(), F_OK), 0);
@@ -420,6 +473,7 @@ TEST_F(StoreRecoveryTest, FailedMarkingKeepsTheWal) {
   auto opened = Open();
   ASSERT_TRUE(opened.ok()) << opened.status();
   EXPECT_EQ(opened->records, (std::set<int64_t>{1}));
+  ASSERT_TRUE(opened->store->FinishOpen().ok());
   EXPECT_EQ(Read(dirs_->OpenMarkerPath()), "wal-header\n");
 }
 

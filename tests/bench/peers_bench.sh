@@ -170,13 +170,28 @@ timed_restart() {
 }
 
 # restart_figures: long mode; every server (holding the -list snapshots)
-# restarted on its root; then each on a second root filled with 10,000
+# restarted on its root, then again there during another writer's
+# writeback (store "busy"); then each on a second root filled with 10,000
 # CRI-labelled snapshots (untimed), restarted on it.
 restart_figures() {
   local name out
   for name in "${servers[@]}"; do
     [[ "$name" == floor ]] && continue  # keeps nothing to restart on
     timed_restart "$name" plain
+  done
+  # The same restart on a busy node: another writer's data (as much as the
+  # noisy rows use) is being written back meanwhile, so every flush a start
+  # waits for queues behind it.
+  local syncer
+  for name in "${servers[@]}"; do
+    [[ "$name" == floor ]] && continue
+    dd if=/dev/zero of="$work/scratch/busy" bs=1M count="${PEERS_NOISY_MB:-800}" status=none
+    sync &
+    syncer=$!
+    timed_restart "$name" busy
+    wait "$syncer"
+    rm -f "$work/scratch/busy"
+    sync
   done
   for name in "${servers[@]}"; do
     [[ "$name" == floor ]] && continue
@@ -201,7 +216,7 @@ restart_figures() {
 print_restart_table() {
   local store name r base ratio
   printf '\n%-6s %-6s %12s %10s %8s %8s %8s %12s %30s\n' store server "to RPC [ms]" "Walk [ms]" "RSS" "PSS" "anon" "lookup [ms]" "sum/ovl1.6"
-  for store in plain cri; do
+  for store in plain busy cri; do
     base=${restart_row[ovl1.6.$store]:-}
     for name in "${servers[@]}"; do
       r=${restart_row[$name.$store]:-}

@@ -8,7 +8,8 @@ package main
 // the RPC cases left (with every acknowledged mutation in the clients'
 // journals) and on a root being created. The start must then serve, or
 // exit by itself with a non-zero status (not a signal) and an error in its
-// log; and the next start without the fault must serve, with everything
+// log (also after serving reads, when its start-up writes, which writes
+// wait for, fail: then it acknowledged no write); and the next start without the fault must serve, with everything
 // acknowledged before (verify.go) or, on the new root, an empty store. A
 // fault at start must never lose a snapshot nor leave a store that refuses
 // every later start.
@@ -27,6 +28,8 @@ import (
 
 	snapshotsapi "github.com/containerd/containerd/api/services/snapshots/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 var startChecks = []string{
@@ -74,6 +77,13 @@ func (d *faultDriver) startCase(kind string, n int, fresh bool) (bool, error) {
 	hit := d.injections() > before
 	const served = "a start with a fault serves or exits with an error"
 	switch {
+	case dialErr == nil && hit && !d.takesWrites(conn):
+		// Its start-up writes (which only writes wait for) failed after
+		// it began serving reads: it stops by itself, as a start that
+		// failed, having acknowledged no write.
+		conn.Close()
+		d.startRefused++
+		d.awaitStartExit(name)
 	case dialErr == nil:
 		if hit {
 			d.startServed++
@@ -94,6 +104,30 @@ func (d *faultDriver) startCase(kind string, n int, fresh bool) (bool, error) {
 		d.injected++
 	}
 	return hit, d.serveAfterStartFault(name, fresh)
+}
+
+// takesWrites: a Remove of a key no snapshot has, which waits for the
+// store's start-up writes, answers NotFound.
+func (d *faultDriver) takesWrites(conn *grpc.ClientConn) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), startWait)
+	defer cancel()
+	_, err := snapshotsapi.NewSnapshotsClient(conn).Remove(ctx, &snapshotsapi.RemoveSnapshotRequest{
+		Snapshotter: gpSnapshotter, Key: "fault-start-probe-no-such-key"})
+	return status.Code(err) == codes.NotFound
+}
+
+// awaitStartExit: a daemon whose start-up writes failed exits by itself
+// within startWait, as checkStartExit wants of a start that failed.
+func (d *faultDriver) awaitStartExit(name string) {
+	const check = "a start with a fault serves or exits with an error"
+	select {
+	case err := <-d.waitCh:
+		d.cmd, d.waitCh, d.lastExit = nil, nil, err
+		d.checkStartExit(name, errors.New("its start-up writes failed after it served reads"))
+	case <-time.After(startWait):
+		d.findings.add(check, "%s: serves reads, takes no write and still runs %v later (%s)", name, startWait, lastLine(d.logPath()))
+		d.kill()
+	}
 }
 
 // checkState: the daemon on `conn` serves the state a start must (every
