@@ -291,6 +291,11 @@ absl::Status RunDaemon(const config::Config& cfg) {
     static_cast<void>(snapshotter.release());
   }
   snapshotter.reset();  // closes the database
+  {
+    // Read again: a stop asked for meanwhile may have come first.
+    absl::MutexLock lock(&finish_mu);
+    failed_start = finished;
+  }
   if (!failed_start.ok()) {
     return absl::Status(
         failed_start.code(),

@@ -98,7 +98,8 @@ class Snapshotter {
   // Entries the last Cleanup (or Open) could not delete or move aside.
   int64_t UndeletableCount() const;
   // Whether Open found or made trash (or anything it could not account
-  // for), i.e. whether a Cleanup right after start has work to do.
+  // for, or removals whose journal rows it left), i.e. whether a Cleanup
+  // right after start has work to do.
   bool TrashAfterOpen() const { return trash_after_open_; }
   // Finishes the store's start-up writes, which Open leaves to the first
   // write or to this call (MetaStore::OpenServingReads); their status.

@@ -40,14 +40,16 @@ absl::Status Snapshotter::SweepLeftovers(const OpenedStore& opened) {
   const SnapshotDirs::Listing& listing = opened.listing;
   bool unowned = !std::includes(opened.records.begin(), opened.records.end(),
                                 listing.ids.begin(), listing.ids.end());
-  if (listing.temps.empty() && listing.others.empty() &&
-      opened.journal.empty() && !unowned &&
+  if (listing.temps.empty() && listing.others.empty() && !unowned &&
       !(opened.migrated_from_v1 && !listing.trash.empty())) {
-    // Nothing to sweep (the usual start): nothing is written, so reads are
-    // served before the store's start-up writes finish
-    // (MetaStore::OpenServingReads).
+    // Nothing to move (the usual start; a journalled id with a directory
+    // is unowned): nothing is written, so reads are served before the
+    // store's start-up writes finish (MetaStore::OpenServingReads). The
+    // journal rows of removals whose directories are gone, as between a
+    // Remove and the next Cleanup, are forgotten by the Cleanup after
+    // READY.
     undeletable_.store(0);
-    trash_after_open_ = !listing.trash.empty();
+    trash_after_open_ = !listing.trash.empty() || !opened.journal.empty();
     return absl::OkStatus();
   }
   // The repairs below assume the store's start-up finished.

@@ -344,10 +344,16 @@ absl::Status CreateDatabase(const SnapshotDirs& dirs,
     }
   }
   {
-    ASSIGN_OR_RETURN(std::unique_ptr<MetaStore> store,
-                     MetaStore::Open(temp, MetaStore::Mode::kCreate));
-    RETURN_IF_ERROR(store->Update(
-        [&](Transaction& tx) { return WriteStoreId(tx, store_id); }));
+    // Not in doubt, whatever fails: the file is thrown away and made again.
+    auto store = MetaStore::Open(temp, MetaStore::Mode::kCreate);
+    absl::Status s = store.ok() ? (*store)->Update([&](Transaction& tx) {
+      return WriteStoreId(tx, store_id);
+    })
+                                : store.status();
+    if (!s.ok()) {
+      return absl::Status(s.code(),
+                          absl::StrCat("creating ", temp, ": ", s.message()));
+    }
   }
   if (Exists(temp + "-wal")) {
     return absl::InternalError(
@@ -519,8 +525,9 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
     if (!s.ok()) LOG(WARNING) << "closing the store, -wal kept: " << s;
     return s.ok();
   });
-  // A start that repairs anything finishes the open first, in the order
-  // the repairs assume.
+  // A start that writes the database or store-id finishes the open first,
+  // in the order those writes assume (the lost empty directories made
+  // again below belong to existing records and need no marker).
   if (db.state != DbSurvey::State::kOk || store_id != db.store_id || !*marker ||
       **marker != store_id) {
     RETURN_IF_ERROR(store->FinishOpen());

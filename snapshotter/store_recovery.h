@@ -23,11 +23,13 @@
 //     close it) and no -wal: refused as stale, since SQLite keeps the -wal
 //     until a clean close and it holds what was acknowledged since the last
 //     checkpoint (guest-pulled layers leave no directory that would show
-//     their records lost). The store OpenStore returns removes the marker
+//     their records lost). The store OpenStore returns makes the marker
+//     when its start-up writes finish (MetaStore::OpenServingReads: at its
+//     first write or FinishOpen), after the -wal is durable, and removes it
 //     just before it closes (the last close deletes the -wal). The marker
-//     also records that the -wal had its header on disk (MetaStore::Open
-//     gives a new -wal one first): then a -wal without one (e.g. empty, as
-//     sqlite3 makes a missing one even read-only) is refused the same way.
+//     also records that the -wal had its header on disk (the start-up
+//     writes give a new -wal one first): then a -wal without one (e.g. empty,
+//     as sqlite3 makes a missing one even read-only) is refused the same way.
 //     The marker is replaced atomically, and until it is right the store's
 //     close keeps the -wal.
 // A refusal changes nothing; the daemon exits with kExitRefused, which the
@@ -79,6 +81,9 @@ struct OpenedStore {
 // found and how to recover. The root must be locked by the caller.
 // Writes no snapshots or labels row except in a schema-1 migration
 // (Snapshotter::Open reads the index beside it and relies on that).
+// The store it returns serves reads; its start-up writes (the -wal's
+// preallocation and header, store-open) run at its first write or
+// FinishOpen, unless the open had to repair something: then they are done.
 absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs);
 
 // Moves metadata.db (with -wal/-shm), store-id, store-open (and their

@@ -417,6 +417,7 @@ TEST_F(StoreRecoveryTest, MarkerThatCannotBeRewrittenIsKept) {
     auto opened = Open();
     ASSERT_TRUE(opened.ok()) << opened.status();
     EXPECT_EQ(opened->records, (std::set<int64_t>{1, 2}));
+    ASSERT_TRUE(opened->store->FinishOpen().ok());
     EXPECT_EQ(Read(dirs_->OpenMarkerPath()), "");
   }
   ASSERT_EQ(rmdir(temp.c_str()), 0);

@@ -71,13 +71,16 @@ func (d *faultDriver) startCase(kind string, n int, fresh bool) (bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), startWait)
 	defer cancel()
 	conn, dialErr := d.dial(ctx)
+	// Still armed: the start-up writes run after the socket is up, and the
+	// probe waits for them (it makes no call of its own that could fail).
+	writes := dialErr == nil && d.takesWrites(conn)
 	if err := os.Remove(d.arm); err != nil {
 		return false, err
 	}
 	hit := d.injections() > before
 	const served = "a start with a fault serves or exits with an error"
 	switch {
-	case dialErr == nil && hit && !d.takesWrites(conn):
+	case dialErr == nil && hit && !writes:
 		// Its start-up writes (which only writes wait for) failed after
 		// it began serving reads: it stops by itself, as a start that
 		// failed, having acknowledged no write.
