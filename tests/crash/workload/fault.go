@@ -112,6 +112,11 @@ func (d *faultDriver) oneCase(rpc, kind string, n int) (bool, error) {
 		return false, err
 	}
 	defer conn.Close()
+	// The store's start-up writes run after the socket is up: done before
+	// arming, so the fault lands in the case's own call.
+	if !d.takesWrites(conn) {
+		return false, fmt.Errorf("%s/%s#%d: the daemon takes no write before the fault is armed (%s)", rpc, kind, n, lastLine(d.logPath()))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	ops, err := ReadJournal(journalPath(d.work, 0))
