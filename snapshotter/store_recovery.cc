@@ -525,18 +525,16 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
     if (!s.ok()) LOG(WARNING) << "closing the store, -wal kept: " << s;
     return s.ok();
   });
-  // A start that writes the database or store-id finishes the open first,
-  // in the order those writes assume (the lost empty directories made
-  // again below belong to existing records and need no marker).
-  if (db.state != DbSurvey::State::kOk || store_id != db.store_id || !*marker ||
-      **marker != store_id) {
-    RETURN_IF_ERROR(store->FinishOpen());
-  }
+  // A start that writes the database (Update finishes the open first) or
+  // store-id does so after the marker, in the order those writes assume
+  // (the lost empty directories made again below belong to existing
+  // records and need no marker).
   if (store_id != db.store_id) {
     RETURN_IF_ERROR(store->Update(
         [&](Transaction& tx) { return WriteStoreId(tx, store_id); }));
   }
   if (!*marker || **marker != store_id) {
+    RETURN_IF_ERROR(store->FinishOpen());
     if (*marker) {
       LOG(WARNING) << dirs.StoreIdPath() << " was " << **marker
                    << "; now store " << store_id;
