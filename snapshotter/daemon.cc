@@ -2,6 +2,7 @@
 #include "snapshotter/daemon.h"
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/server_posix.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
@@ -19,6 +20,7 @@
 #include "absl/time/time.h"
 #include "base/status_macros.h"
 #include "glog/logging.h"
+#include "snapshotter/connection_listener.h"
 #include "snapshotter/guest_pull/guest_pull_layers.h"
 #include "snapshotter/guest_pull/labels.h"
 #include "snapshotter/metrics/metrics_exporter.h"
@@ -183,35 +185,40 @@ absl::Status RunDaemon(const config::Config& cfg) {
   open_snapshotter.store(snapshotter.get());
 
   // Checked again: the store may have taken a while to open (recovery,
-  // the quick_check), and another daemon may have bound meanwhile. gRPC's
-  // bind would replace its socket, so gRPC binds a name of our own, which
-  // PublishSocket then links to the address only if it is still free.
+  // the quick_check), and another daemon may have bound meanwhile. The
+  // socket is bound under a name of our own, which PublishSocket links to
+  // the address once it listens, and only if the address is still free
+  // (socket_path.h).
   RETURN_IF_ERROR(PrepareSocketPath(cfg.address));
   std::string binding = BindingPath(cfg.address);
   if (binding == cfg.address) {
     LOG(WARNING) << "no name for the bind fits beside " << cfg.address
-                 << " (108-byte limit): binding the address itself, which "
-                    "replaces a socket another daemon bound since the check";
+                 << " (108-byte limit): binding the address itself";
   }
   // Reads are answered on the service's completion-queue thread, mutations
   // on its bounded pool (beyond it: RESOURCE_EXHAUSTED; service.h).
   SnapshotsService service(snapshotter.get(), metrics.get());
   grpc::ServerBuilder builder;
-  builder.AddListeningPort("unix:" + binding,
-                           grpc::InsecureServerCredentials());
   service.AddTo(builder);
-  // The socket is created 0660 (rw for root and its group only).
-  mode_t old_umask = umask(0117);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  umask(old_umask);
   if (server == nullptr) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot listen on unix socket ", binding, " (for ", cfg.address, ")"));
+    return absl::UnavailableError("cannot start the gRPC server");
   }
   service.Start();
+  // The connections are accepted here and handed to gRPC, so that a
+  // graceful stop can end them before gRPC's Shutdown (which would reset
+  // the calls that reach it meanwhile: connection_listener.h). The socket
+  // is created 0660 (rw for root and its group only).
+  mode_t old_umask = umask(0117);
+  absl::StatusOr<std::unique_ptr<ConnectionListener>> listener =
+      ConnectionListener::Listen(binding, [&server](int fd) {
+        grpc::AddInsecureChannelFromFd(server.get(), fd);
+      });
+  umask(old_umask);
   // What we bound, identified under our own name: at exit the address is
   // removed only if it is still this socket.
-  absl::StatusOr<SocketFile> bound = IdentifySocket(binding);
+  absl::StatusOr<SocketFile> bound =
+      listener.ok() ? IdentifySocket(binding) : listener.status();
   absl::Status published = bound.status();
   if (published.ok()) {
     chmod(binding.c_str(), 0660);
@@ -219,11 +226,12 @@ absl::Status RunDaemon(const config::Config& cfg) {
   }
   if (!published.ok()) {
     // Nobody could reach it under the address: nothing to drain.
+    if (listener.ok()) (*listener)->StopAccepting();
     server->Shutdown(absl::ToChronoTime(absl::Now()));
     server->Wait();
     service.Stop();
     // PublishSocket unlinks the binding; a failed IdentifySocket leaves it.
-    if (binding != cfg.address) unlink(binding.c_str());
+    if (listener.ok() && binding != cfg.address) unlink(binding.c_str());
     return published;
   }
   LOG(INFO) << "serving containerd.services.snapshots.v1 on " << cfg.address;
@@ -264,11 +272,15 @@ absl::Status RunDaemon(const config::Config& cfg) {
   // (up to half WatchdogSec), which must not eat into the grace. The
   // server's Shutdown does not wait for the calls the service took.
   absl::Time drain_until = absl::Now() + kShutdownGrace;
-  // Mutations first: gRPC resets the calls that arrive once its Shutdown
-  // began (CANCELLED) for as long as it waits for the ones in flight;
-  // drained before, it has none to wait for, and a mutation that arrives
-  // meanwhile gets a retryable UNAVAILABLE ("nothing was changed").
+  // New connections are refused; on the open ones a mutation that arrives
+  // from now on gets a retryable UNAVAILABLE ("nothing was changed") and
+  // reads are still answered, until the mutations that ran have sent their
+  // replies. Then the connections end, so that no call reaches gRPC's
+  // Shutdown, which would reset it (CANCELLED: the client could not tell
+  // whether it ran); a call on a connection that ends fails UNAVAILABLE.
+  (*listener)->StopAccepting();
   service.DrainMutations(drain_until);
+  (*listener)->EndConnections();
   server->Shutdown(absl::ToChronoTime(drain_until));
   server->Wait();
   service.Stop(drain_until);

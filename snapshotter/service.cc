@@ -159,6 +159,22 @@ void SnapshotsService::Start() {
 
 void SnapshotsService::DrainMutations(absl::Time drain_until) {
   pool_->Stop(drain_until);
+  // Nothing runs on the pool any more: the count only falls.
+  replies_mu_.LockWhenWithDeadline(
+      absl::Condition(
+          +[](int* owed) { return *owed == 0; }, &owed_replies_),
+      drain_until);
+  replies_mu_.Unlock();
+}
+
+void SnapshotsService::ReplyOwed() {
+  absl::MutexLock lock(&replies_mu_);
+  ++owed_replies_;
+}
+
+void SnapshotsService::ReplySent() {
+  absl::MutexLock lock(&replies_mu_);
+  --owed_replies_;
 }
 
 void SnapshotsService::Stop(absl::Time drain_until) {

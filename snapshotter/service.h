@@ -39,7 +39,8 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 // is full a call gets RESOURCE_EXHAUSTED at once and changes nothing.
 //
 // Use: AddTo(builder), builder.BuildAndStart(), Start(); to stop,
-// DrainMutations() (graceful), server->Shutdown(), then Stop() (or the
+// DrainMutations() (graceful; then end the connections, see
+// connection_listener.h), server->Shutdown(), then Stop() (or the
 // destructor).
 class SnapshotsService final : private service_calls::Host {
  public:
@@ -67,15 +68,14 @@ class SnapshotsService final : private service_calls::Host {
   void AddTo(grpc::ServerBuilder& builder);
   // Starts serving; after BuildAndStart.
   void Start();
-  // The first step of a graceful stop, before the server's Shutdown():
-  // mutations queued for the pool still run until `drain_until`, those
-  // queued then and every call for the pool that arrives from now on get
-  // UNAVAILABLE without running (mutations, and the reads the pool runs:
-  // Mounts on guest-pulled layers, Usage of an active snapshot), and this
-  // returns once the running ones finished. Reads answered inline are
-  // still answered. Calls in flight when the server shuts down are reset
-  // (the client sees CANCELLED): draining first leaves the server's
-  // Shutdown() no mutation to wait for, so that window is short.
+  // The first step of a graceful stop, before the connections end and the
+  // server's Shutdown(): mutations queued for the pool still run until
+  // `drain_until`, those queued then and every call for the pool that
+  // arrives from now on get UNAVAILABLE without running (mutations, and
+  // the reads the pool runs: Mounts on guest-pulled layers, Usage of an
+  // active snapshot), and this returns once the running ones finished and
+  // their replies were sent (or `drain_until` passed). Reads answered
+  // inline are still answered.
   void DrainMutations(absl::Time drain_until);
   // After the server's Shutdown() (which does not wait for the calls this
   // service took; DrainMutations may have run): mutations queued for the
@@ -92,6 +92,8 @@ class SnapshotsService final : private service_calls::Host {
                       absl::Time start, const absl::Status& status) override;
   absl::Status Refused(absl::string_view rpc) override;
   bool Stopping() const override { return stopping_.load(); }
+  void ReplyOwed() override;
+  void ReplySent() override;
 
   // Asks for the first call of every method on the queue.
   void RequestCalls();
@@ -114,6 +116,9 @@ class SnapshotsService final : private service_calls::Host {
   // Proceed that saw stopping_ false still runs when the queue shuts down.
   absl::Mutex proceed_mu_;
   std::atomic<bool> stopping_{false};
+  absl::Mutex replies_mu_;
+  // Replies of calls the pool ran that gRPC has not finished sending.
+  int owed_replies_ ABSL_GUARDED_BY(replies_mu_) = 0;
 
   // The methods (names, handlers); the calls point to them.
   template <class Req, class Resp>

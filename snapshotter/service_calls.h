@@ -45,6 +45,10 @@ class Host {
   // The status of a call the pool refused or dropped: full, or stopped
   // (shutting down).
   virtual absl::Status Refused(absl::string_view rpc) = 0;
+  // A call the pool ran owes its client a reply (ReplyOwed, before the
+  // reply is handed to gRPC) until gRPC is done sending it (ReplySent).
+  virtual void ReplyOwed() = 0;
+  virtual void ReplySent() = 0;
   // True once the queue is being shut down: no call may start an operation
   // on it then (gRPC aborts the process). Stable during a Proceed: the
   // service sets it only while no Proceed runs.
@@ -87,7 +91,10 @@ class UnaryCall final : public Tag {
   }
 
   void Proceed(bool ok) override {
-    if (replying_) return Release();
+    if (replying_) {
+      if (owed_) host_->ReplySent();
+      return Release();
+    }
     if (!ok) {  // shutting down: no call arrived, no done notification
       delete this;
       return;
@@ -103,7 +110,13 @@ class UnaryCall final : public Tag {
     new UnaryCall(host_, method_, cq_);  // be ready for the next call
     start_ = absl::Now();
     if (!method_->offload || !method_->offload(req_)) return Run();
-    if (!host_->Offload([this] { Run(); }, [this] { Drop(); })) {
+    if (!host_->Offload(
+            [this] {
+              owed_ = true;
+              host_->ReplyOwed();
+              Run();
+            },
+            [this] { Drop(); })) {
       responder_.Finish(resp_,
                         host_->Finish(method_->name, Key(), start_,
                                       host_->Refused(method_->name)),
@@ -153,6 +166,7 @@ class UnaryCall final : public Tag {
   grpc::ServerAsyncResponseWriter<Resp> responder_;
   Done done_;
   bool replying_ = false;
+  bool owed_ = false;  // ran on the pool: ReplySent() when the reply went
   // The reply and the done notification. A call that never arrived (the
   // server shut down) is deleted directly and gets no done notification.
   std::atomic<int> refs_{2};

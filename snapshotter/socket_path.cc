@@ -254,8 +254,8 @@ absl::Status CheckNoPercent(absl::string_view path) {
   if (!absl::StrContains(path, '%')) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(
       "socket path \"", absl::CEscape(path),
-      "\" must not contain \"%\" (gRPC would percent-decode it and listen "
-      "on another path)"));
+      "\" must not contain \"%\" (gRPC clients would percent-decode it "
+      "and dial another path)"));
 }
 
 std::string BindingPath(const std::string& path) {

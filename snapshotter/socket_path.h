@@ -3,9 +3,10 @@
 // previous run, and refuse anything else at that path -- a live socket
 // (another daemon is serving), a socket of another type (a datagram socket
 // such as systemd's notify or journal socket), one we may not probe, or a
-// file that is not a socket. gRPC's bind removes whatever socket is at its
-// address, so the daemon binds a per-process name first and then links it
-// to the path, which never replaces what another daemon bound meanwhile.
+// file that is not a socket. The daemon binds a per-process name first and
+// links it to the path once it listens: the path never names a socket that
+// is bound but not listening yet (it would look stale to another daemon's
+// start), and the link never replaces what another daemon bound meanwhile.
 // At exit the daemon removes the socket only if it is still the one it
 // bound.
 #ifndef SNAPSHOTTER_SOCKET_PATH_H_
@@ -24,13 +25,12 @@ namespace snapshotter {
 // Readies `path` for bind(). Only a stream socket that refuses connections
 // (ECONNREFUSED) is stale and removed. Errors: FailedPrecondition naming the
 // path and what is in the way (with the errno of the probe); InvalidArgument
-// for a relative or too long path, or one with "%" (gRPC percent-decodes
-// "unix:" addresses, so it would bind another path).
+// for a relative or too long path, or one with "%" (CheckNoPercent).
 absl::Status PrepareSocketPath(const std::string& path);
 
-// InvalidArgument if `path` holds "%": gRPC percent-decodes "unix:"
-// addresses, so it would listen on another path. Asked by the config's
-// check of `address` and by PrepareSocketPath.
+// InvalidArgument if `path` holds "%": gRPC clients percent-decode "unix:"
+// addresses, so they would dial another path than the daemon listens on.
+// Asked by the config's check of `address` and by PrepareSocketPath.
 absl::Status CheckNoPercent(absl::string_view path);
 
 // A fresh name the daemon binds before PublishSocket gives the socket

@@ -144,7 +144,7 @@ TEST(SocketPathTest, RefusesListenerWithFullBacklogWithoutWaiting) {
   std::filesystem::remove_all(d);
 }
 
-// gRPC percent-decodes "unix:" addresses: "%41" would bind ".../A".
+// gRPC clients percent-decode "unix:" addresses: "%41" would dial ".../A".
 TEST(SocketPathTest, RefusesPercentInPath) {
   absl::Status s = PrepareSocketPath("/tmp/gp%41.sock");
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
@@ -256,8 +256,7 @@ TEST(SocketPathTest, PublishNamesTheBoundSocketAndRemovesTheBinding) {
 }
 
 // The race PublishSocket closes: another daemon bound the address between
-// PrepareSocketPath and our bind. gRPC binding the address itself would
-// have removed that socket; the link refuses and leaves it.
+// PrepareSocketPath and our bind. The link refuses and leaves it.
 TEST(SocketPathTest, PublishRefusesAnAddressTakenMeanwhile) {
   std::string d = Dir("taken");
   std::filesystem::create_directories(d);

@@ -1,0 +1,161 @@
+// Connection listener.
+#include "snapshotter/connection_listener.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "absl/memory/memory.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "glog/logging.h"
+
+namespace snapshotter {
+namespace {
+
+// How long the loop waits before it accepts again after accept() failed
+// for want of resources (descriptors, memory): the connection waits in the
+// backlog meanwhile, and the loop does not spin.
+constexpr absl::Duration kAcceptRetry = absl::Milliseconds(100);
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ConnectionListener>> ConnectionListener::Listen(
+    const std::string& path, Serve serve) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof(addr.sun_path)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "socket path ", path, " is longer than a unix socket address allows"));
+  }
+  addr.sun_family = AF_UNIX;
+  memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot create a unix socket: ", strerror(errno)));
+  }
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    int err = errno;
+    close(fd);
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot bind the unix socket ", path, ": ", strerror(err),
+                     err == EADDRINUSE ? " (a file is already there)" : ""));
+  }
+  if (listen(fd, SOMAXCONN) != 0) {
+    int err = errno;
+    close(fd);
+    unlink(path.c_str());
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot listen on the unix socket ", path, ": ", strerror(err)));
+  }
+  int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake < 0) {
+    int err = errno;
+    close(fd);
+    unlink(path.c_str());
+    return absl::UnavailableError(
+        absl::StrCat("cannot create an eventfd: ", strerror(err)));
+  }
+  auto listener =
+      absl::WrapUnique(new ConnectionListener(fd, wake, std::move(serve)));
+  listener->thread_ = std::thread([l = listener.get()] { l->Loop(); });
+  return listener;
+}
+
+ConnectionListener::ConnectionListener(int listen_fd, int wake_fd, Serve serve)
+    : wake_fd_(wake_fd), serve_(std::move(serve)), listen_fd_(listen_fd) {}
+
+ConnectionListener::~ConnectionListener() {
+  StopAccepting();
+  absl::MutexLock lock(&mu_);
+  for (int fd : open_) close(fd);
+  close(wake_fd_);
+}
+
+void ConnectionListener::StopAccepting() {
+  if (!thread_.joinable()) return;
+  uint64_t one = 1;
+  while (write(wake_fd_, &one, sizeof(one)) < 0 && errno == EINTR) {
+  }
+  thread_.join();
+  close(listen_fd_);
+  listen_fd_ = -1;
+}
+
+void ConnectionListener::EndConnections() {
+  absl::MutexLock lock(&mu_);
+  for (int fd : open_) shutdown(fd, SHUT_RDWR);
+}
+
+int ConnectionListener::OpenConnections() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(open_.size());
+}
+
+void ConnectionListener::Loop() {
+  std::vector<pollfd> fds;
+  for (;;) {
+    fds.assign({{listen_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}});
+    {
+      // No events asked: poll() reports a connection's end (POLLHUP) or
+      // error anyway, and data never wakes this loop.
+      absl::MutexLock lock(&mu_);
+      for (int fd : open_) fds.push_back({fd, 0, 0});
+    }
+    if (poll(fds.data(), fds.size(), -1) < 0) {
+      if (errno != EINTR) {
+        LOG_EVERY_N(ERROR, 100)
+            << "poll on the listening socket: " << strerror(errno);
+        absl::SleepFor(kAcceptRetry);
+      }
+      continue;
+    }
+    if (fds[1].revents != 0) return;  // StopAccepting
+    {
+      absl::MutexLock lock(&mu_);
+      for (size_t i = 2; i < fds.size(); ++i) {
+        if (fds[i].revents == 0) continue;
+        open_.erase(std::find(open_.begin(), open_.end(), fds[i].fd));
+        close(fds[i].fd);
+      }
+    }
+    if (fds[0].revents != 0) AcceptOne();
+  }
+}
+
+void ConnectionListener::AcceptOne() {
+  int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd < 0) {
+    if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) return;
+    LOG_EVERY_N(WARNING, 100)
+        << "accept on the listening socket: " << strerror(errno)
+        << "; retrying";
+    absl::SleepFor(kAcceptRetry);
+    return;
+  }
+  int kept = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (kept < 0) {
+    // A connection it could not end at stop would get CANCELLED calls:
+    // refused instead (its client sees it close at once).
+    LOG_EVERY_N(WARNING, 100) << "refused a connection: no descriptor left "
+                                 "to keep it by: "
+                              << strerror(errno);
+    close(fd);
+    return;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    open_.push_back(kept);
+  }
+  serve_(fd);
+}
+
+}  // namespace snapshotter

@@ -1,0 +1,164 @@
+#include "snapshotter/connection_listener.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+
+namespace snapshotter {
+namespace {
+
+// A connect()ed client socket (-1 and errno set on failure).
+int Connect(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    int err = errno;
+    close(fd);
+    errno = err;
+    return -1;
+  }
+  return fd;
+}
+
+// Waits (bounded: 5 s) until `done` holds.
+template <class Fn>
+bool Eventually(Fn done) {
+  for (int i = 0; i < 5000; ++i) {
+    if (done()) return true;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return done();
+}
+
+class ConnectionListenerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // Not under TEST_TMPDIR: a socket address is at most 107 bytes. Not
+    // named by pid either: sandboxed runs share pids.
+    char dir[] = "/tmp/gp-cl-XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    dir_ = dir;
+    path_ = dir_ + "/l.sock";
+  }
+  void TearDown() override {
+    listener_.reset();
+    absl::MutexLock lock(&mu_);
+    for (int fd : served_) close(fd);
+    unlink(path_.c_str());
+    rmdir(dir_.c_str());
+  }
+
+  void Listen() {
+    auto listener = ConnectionListener::Listen(path_, [this](int fd) {
+      absl::MutexLock lock(&mu_);
+      served_.push_back(fd);
+    });
+    ASSERT_TRUE(listener.ok()) << listener.status();
+    listener_ = *std::move(listener);
+  }
+  int Served(size_t i) {
+    absl::MutexLock lock(&mu_);
+    return i < served_.size() ? served_[i] : -1;
+  }
+
+  std::string dir_, path_;
+  std::unique_ptr<ConnectionListener> listener_;
+  absl::Mutex mu_;
+  std::vector<int> served_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(ConnectionListenerTest, HandsEachConnectionToTheServer) {
+  Listen();
+  int client = Connect(path_);
+  ASSERT_GE(client, 0) << strerror(errno);
+  ASSERT_TRUE(Eventually([&] { return Served(0) >= 0; }));
+  EXPECT_EQ(listener_->OpenConnections(), 1);
+  ASSERT_EQ(write(client, "x", 1), 1);
+  char c = 0;
+  ASSERT_TRUE(Eventually([&] { return read(Served(0), &c, 1) == 1; }));
+  EXPECT_EQ(c, 'x');
+  // Served non-blocking, as gRPC wants it.
+  EXPECT_TRUE(fcntl(Served(0), F_GETFL) & O_NONBLOCK);
+  close(client);
+}
+
+TEST_F(ConnectionListenerTest, EndConnectionsEndsThemForBothSides) {
+  Listen();
+  int a = Connect(path_);
+  int b = Connect(path_);
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  ASSERT_TRUE(Eventually([&] { return listener_->OpenConnections() == 2; }));
+  listener_->StopAccepting();
+  listener_->EndConnections();
+  char c;
+  EXPECT_EQ(read(a, &c, 1), 0);  // the client sees the end (EOF)
+  EXPECT_EQ(read(b, &c, 1), 0);
+  EXPECT_EQ(read(Served(0), &c, 1), 0);  // and so does the server
+  close(a);
+  close(b);
+}
+
+TEST_F(ConnectionListenerTest, ForgetsConnectionsThatEnded) {
+  Listen();
+  int a = Connect(path_);
+  ASSERT_GE(a, 0);
+  ASSERT_TRUE(Eventually([&] { return listener_->OpenConnections() == 1; }));
+  close(a);  // the client leaves
+  EXPECT_TRUE(Eventually([&] { return listener_->OpenConnections() == 0; }));
+  int b = Connect(path_);
+  ASSERT_GE(b, 0);
+  ASSERT_TRUE(Eventually([&] { return listener_->OpenConnections() == 1; }));
+  shutdown(Served(1), SHUT_RDWR);  // the server ends it (gRPC does so)
+  EXPECT_TRUE(Eventually([&] { return listener_->OpenConnections() == 0; }));
+  close(b);
+}
+
+TEST_F(ConnectionListenerTest, StopAcceptingRefusesNewConnectionsKeepsFile) {
+  Listen();
+  listener_->StopAccepting();
+  listener_->StopAccepting();  // idempotent
+  EXPECT_EQ(Connect(path_), -1);
+  EXPECT_EQ(errno, ECONNREFUSED);
+  struct stat st;
+  ASSERT_EQ(lstat(path_.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+}
+
+TEST_F(ConnectionListenerTest, NeverReplacesAFileAtThePath) {
+  int f = open(path_.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+  ASSERT_GE(f, 0);
+  close(f);
+  auto listener = ConnectionListener::Listen(path_, [](int fd) { close(fd); });
+  ASSERT_FALSE(listener.ok());
+  EXPECT_EQ(listener.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(listener.status().message().find("already there"),
+            absl::string_view::npos)
+      << listener.status();
+  struct stat st;
+  ASSERT_EQ(lstat(path_.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+}
+
+TEST_F(ConnectionListenerTest, RefusesAPathTooLongForASocket) {
+  auto listener = ConnectionListener::Listen("/tmp/" + std::string(200, 'x'),
+                                             [](int fd) { close(fd); });
+  EXPECT_EQ(listener.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace snapshotter
