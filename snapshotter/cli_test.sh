@@ -80,7 +80,7 @@ expect_refusal "missing named config file" \
   "does not exist (named by GUEST_PULL_CONFIG)" \
   env GUEST_PULL_CONFIG="$T/typo.toml" "$BIN" --address "$T/gp.sock"
 expect_refusal "unknown flag" "unknown flag --bogus" "$BIN" --bogus
-expect_refusal "\"%\" in the address (gRPC would percent-decode it)" \
+expect_refusal "\"%\" in the address (gRPC clients would percent-decode it)" \
   "must not contain \"%\"" \
   "$BIN" --config "$T/default.toml" --address "$T/gp%41.sock"
 

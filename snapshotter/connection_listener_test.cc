@@ -1,7 +1,11 @@
+// ConnectionListener against real unix sockets: connections handed over,
+// ended for both sides, forgotten once ended, refused after StopAccepting;
+// WaitUntilRead waits for the client to read; a file at the path is kept.
 #include "snapshotter/connection_listener.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -9,6 +13,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -32,6 +37,16 @@ int Connect(const std::string& path) {
     return -1;
   }
   return fd;
+}
+
+// One byte read from `fd` within 5 s: the byte, 0 at the connection's end
+// (EOF), -1 if nothing came.
+int ReadByte(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  if (poll(&p, 1, 5000) != 1) return -1;
+  char c = 0;
+  ssize_t n = read(fd, &c, 1);
+  return n == 1 ? static_cast<unsigned char>(c) : n == 0 ? 0 : -1;
 }
 
 // Waits (bounded: 5 s) until `done` holds.
@@ -88,9 +103,7 @@ TEST_F(ConnectionListenerTest, HandsEachConnectionToTheServer) {
   ASSERT_TRUE(Eventually([&] { return Served(0) >= 0; }));
   EXPECT_EQ(listener_->OpenConnections(), 1);
   ASSERT_EQ(write(client, "x", 1), 1);
-  char c = 0;
-  ASSERT_TRUE(Eventually([&] { return read(Served(0), &c, 1) == 1; }));
-  EXPECT_EQ(c, 'x');
+  EXPECT_EQ(ReadByte(Served(0)), 'x');
   // Served non-blocking, as gRPC wants it.
   EXPECT_TRUE(fcntl(Served(0), F_GETFL) & O_NONBLOCK);
   close(client);
@@ -104,13 +117,37 @@ TEST_F(ConnectionListenerTest, EndConnectionsEndsThemForBothSides) {
   ASSERT_GE(b, 0);
   ASSERT_TRUE(Eventually([&] { return listener_->OpenConnections() == 2; }));
   listener_->StopAccepting();
+  // What the server wrote before still reaches its client.
+  ASSERT_EQ(write(Served(0), "r", 1), 1);
+  EXPECT_EQ(listener_->WaitUntilRead(absl::Now()), 1);
   listener_->EndConnections();
-  char c;
-  EXPECT_EQ(read(a, &c, 1), 0);  // the client sees the end (EOF)
-  EXPECT_EQ(read(b, &c, 1), 0);
-  EXPECT_EQ(read(Served(0), &c, 1), 0);  // and so does the server
+  EXPECT_EQ(ReadByte(a), 'r');
+  EXPECT_EQ(ReadByte(a), 0);  // then the client sees the end (EOF)
+  EXPECT_EQ(ReadByte(b), 0);
+  EXPECT_EQ(ReadByte(Served(0)), 0);  // and so does the server
   close(a);
   close(b);
+}
+
+TEST_F(ConnectionListenerTest, WaitUntilReadWaitsForTheClientToRead) {
+  Listen();
+  int a = Connect(path_);
+  ASSERT_GE(a, 0);
+  ASSERT_TRUE(Eventually([&] { return Served(0) >= 0; }));
+  EXPECT_EQ(listener_->WaitUntilRead(absl::Now()), 0);  // nothing written
+  ASSERT_EQ(write(Served(0), "reply", 5), 5);
+  EXPECT_EQ(listener_->WaitUntilRead(absl::Now() + absl::Milliseconds(50)),
+            1);  // not read: waited until the deadline
+  std::thread reader([&] {
+    absl::SleepFor(absl::Milliseconds(100));
+    char buf[5];
+    EXPECT_EQ(read(a, buf, 5), 5);
+  });
+  absl::Time start = absl::Now();
+  EXPECT_EQ(listener_->WaitUntilRead(absl::Now() + absl::Seconds(5)), 0);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  reader.join();
+  close(a);
 }
 
 TEST_F(ConnectionListenerTest, ForgetsConnectionsThatEnded) {
@@ -123,6 +160,7 @@ TEST_F(ConnectionListenerTest, ForgetsConnectionsThatEnded) {
   int b = Connect(path_);
   ASSERT_GE(b, 0);
   ASSERT_TRUE(Eventually([&] { return listener_->OpenConnections() == 1; }));
+  listener_->StopAccepting();      // still forgets them after
   shutdown(Served(1), SHUT_RDWR);  // the server ends it (gRPC does so)
   EXPECT_TRUE(Eventually([&] { return listener_->OpenConnections() == 0; }));
   close(b);
@@ -145,7 +183,7 @@ TEST_F(ConnectionListenerTest, NeverReplacesAFileAtThePath) {
   close(f);
   auto listener = ConnectionListener::Listen(path_, [](int fd) { close(fd); });
   ASSERT_FALSE(listener.ok());
-  EXPECT_EQ(listener.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(listener.status().code(), absl::StatusCode::kAlreadyExists);
   EXPECT_NE(listener.status().message().find("already there"),
             absl::string_view::npos)
       << listener.status();

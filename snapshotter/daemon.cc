@@ -37,6 +37,9 @@ namespace {
 // TimeoutStopSec=30 (then SIGKILL), to leave time for the running calls,
 // the watchdog and the database.
 constexpr absl::Duration kShutdownGrace = absl::Seconds(20);
+// How long the clients may then take to read the replies already sent
+// before their connections end (both within TimeoutStopSec).
+constexpr absl::Duration kReplyReadGrace = absl::Seconds(5);
 
 // How often leftovers that could not be deleted are tried again (besides
 // every Cleanup RPC).
@@ -220,9 +223,11 @@ absl::Status RunDaemon(const config::Config& cfg) {
   absl::StatusOr<SocketFile> bound =
       listener.ok() ? IdentifySocket(binding) : listener.status();
   absl::Status published = bound.status();
-  if (published.ok()) {
+  if (bound.ok()) {
     chmod(binding.c_str(), 0660);
-    published = PublishSocket(binding, cfg.address);
+    published = PublishSocket(binding, cfg.address);  // unlinks `binding`
+  } else if (listener.ok() && binding != cfg.address) {
+    unlink(binding.c_str());
   }
   if (!published.ok()) {
     // Nobody could reach it under the address: nothing to drain.
@@ -230,8 +235,11 @@ absl::Status RunDaemon(const config::Config& cfg) {
     server->Shutdown(absl::ToChronoTime(absl::Now()));
     server->Wait();
     service.Stop();
-    // PublishSocket unlinks the binding; a failed IdentifySocket leaves it.
-    if (listener.ok() && binding != cfg.address) unlink(binding.c_str());
+    if (absl::IsAlreadyExists(published)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(published.message(), ", for ", cfg.address,
+                       "; is a second containerd-guest-pull-grpc running?"));
+    }
     return published;
   }
   LOG(INFO) << "serving containerd.services.snapshots.v1 on " << cfg.address;
@@ -279,7 +287,17 @@ absl::Status RunDaemon(const config::Config& cfg) {
   // Shutdown, which would reset it (CANCELLED: the client could not tell
   // whether it ran); a call on a connection that ends fails UNAVAILABLE.
   (*listener)->StopAccepting();
-  service.DrainMutations(drain_until);
+  if (!service.DrainMutations(drain_until)) {
+    LOG(WARNING) << "some replies of mutations that ran were still not "
+                    "sent when the grace ran out";
+  }
+  if (int unread = (*listener)->WaitUntilRead(absl::Now() + kReplyReadGrace);
+      unread > 0) {
+    LOG(WARNING) << unread << " client connection(s) had not read all their "
+                 << "replies after " << kReplyReadGrace
+                 << "; ending them anyway (those clients see UNAVAILABLE, "
+                    "for calls that ran too)";
+  }
   (*listener)->EndConnections();
   server->Shutdown(absl::ToChronoTime(drain_until));
   server->Wait();

@@ -12,11 +12,13 @@
 
 #include <atomic>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -79,44 +81,69 @@ class DaemonStopTest : public ::testing::Test {
     for (int i = 0; i < 2000 && stat(socket_.c_str(), &st) != 0; ++i) {
       absl::SleepFor(absl::Milliseconds(10));
     }
-    stub_ = snapshots_v1::Snapshots::NewStub(grpc::CreateChannel(
-        "unix:" + socket_, grpc::InsecureChannelCredentials()));
-    EXPECT_EQ(Stat("absent").error_code(), grpc::NOT_FOUND)
+    // Two connections (gRPC shares one between channels of equal
+    // arguments): containerd has one per snapshotter, other clients more.
+    for (int i = 0; i < 2; ++i) {
+      grpc::ChannelArguments args;
+      args.SetInt("gp.test.connection", i);
+      stubs_[i] = snapshots_v1::Snapshots::NewStub(grpc::CreateCustomChannel(
+          "unix:" + socket_, grpc::InsecureChannelCredentials(), args));
+    }
+    EXPECT_EQ(Stat(0, "absent").error_code(), grpc::NOT_FOUND)
         << "the daemon does not answer on " << socket_;
   }
 
-  // One call with a 10 s deadline.
+  // One call on connection `conn` with a 10 s deadline.
   template <class Req, class Resp>
-  grpc::Status Call(grpc::Status (Stub::*rpc)(grpc::ClientContext*, const Req&,
+  grpc::Status Call(int conn,
+                    grpc::Status (Stub::*rpc)(grpc::ClientContext*, const Req&,
                                               Resp*),
                     const Req& req) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() +
                      std::chrono::seconds(10));
     Resp resp;
-    return (stub_.get()->*rpc)(&ctx, req, &resp);
+    return (stubs_[conn].get()->*rpc)(&ctx, req, &resp);
   }
-  grpc::Status Stat(const std::string& key) {
+  grpc::Status Stat(int conn, const std::string& key) {
     snapshots_v1::StatSnapshotRequest req;
     req.set_key(key);
-    return Call(&Stub::Stat, req);
+    return Call(conn, &Stub::Stat, req);
   }
-  grpc::Status Prepare(const std::string& key) {
+  grpc::Status Prepare(int conn, const std::string& key) {
     snapshots_v1::PrepareSnapshotRequest req;
     req.set_key(key);
-    return Call(&Stub::Prepare, req);
+    return Call(conn, &Stub::Prepare, req);
+  }
+
+  // Waits (bounded: 30 s, then SIGKILL) for the daemon to exit; its wait
+  // status, or -1 if it had to be killed.
+  int WaitForExit() {
+    int status = 0;
+    for (int i = 0; i < 3000; ++i) {
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return status;
+      }
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    kill(pid_, SIGKILL);
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return -1;
   }
 
   std::string root_, config_, socket_dir_, socket_, binary_;
   pid_t pid_ = -1;
-  std::unique_ptr<Stub> stub_;
+  std::unique_ptr<Stub> stubs_[2];
 };
 
 TEST_F(DaemonStopTest, GracefulStopUnderLoadAnswersOnlyOkOrUnavailable) {
   absl::Mutex mu;
   std::map<grpc::StatusCode, int> codes;
   std::map<std::string, int> unexpected;  // "CODE: message" -> count
-  std::vector<std::string> acked;
+  std::vector<std::string> acked, refused;
+  int drained = 0;  // refused by the drain itself (not the connection's end)
   for (int round = 0; round < kRounds; ++round) {
     ASSERT_NO_FATAL_FAILURE(StartDaemon());
     std::atomic<bool> done{false};
@@ -125,12 +152,20 @@ TEST_F(DaemonStopTest, GracefulStopUnderLoadAnswersOnlyOkOrUnavailable) {
       clients.emplace_back([&, c] {
         for (int i = 0; !done.load(); ++i) {
           std::string key = absl::StrCat("r", round, "-c", c, "-", i);
-          grpc::Status s = i % 2 == 0 ? Prepare(key) : Stat("absent");
+          bool prepare = i % 2 == 0;
+          grpc::Status s =
+              prepare ? Prepare(c % 2, key) : Stat(c % 2, "absent");
           absl::MutexLock lock(&mu);
           ++codes[s.error_code()];
-          if (s.ok() && i % 2 == 0) acked.push_back(key);
+          if (prepare && s.ok()) acked.push_back(key);
+          if (prepare && s.error_code() == grpc::UNAVAILABLE) {
+            refused.push_back(key);
+            if (absl::StrContains(s.error_message(), "shutting down")) {
+              ++drained;
+            }
+          }
           bool expected = s.ok() || s.error_code() == grpc::UNAVAILABLE ||
-                          (i % 2 == 1 && s.error_code() == grpc::NOT_FOUND);
+                          (!prepare && s.error_code() == grpc::NOT_FOUND);
           if (!expected) {
             ++unexpected[absl::StrCat(s.error_code(), ": ", s.error_message())];
           }
@@ -139,32 +174,40 @@ TEST_F(DaemonStopTest, GracefulStopUnderLoadAnswersOnlyOkOrUnavailable) {
     }
     // Stopped at a different point of the load each round.
     absl::SleepFor(absl::Milliseconds(150 + 70 * round));
-    ASSERT_EQ(kill(pid_, SIGTERM), 0);
-    int status = 0;
-    ASSERT_EQ(waitpid(pid_, &status, 0), pid_);
-    pid_ = -1;
+    int status = kill(pid_, SIGTERM) == 0 ? WaitForExit() : -2;
     absl::SleepFor(absl::Milliseconds(50));  // calls on the closed socket
     done = true;
     for (std::thread& t : clients) t.join();
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        << "round " << round << ": wait status " << status;
+    ASSERT_TRUE(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "round " << round << ": wait status " << status
+        << " (-1: still running after 30 s; -2: kill failed)";
   }
   for (const auto& [code, n] : codes) {
     std::cout << "status code " << code << ": " << n << " calls\n";
   }
+  std::cout << drained << " Prepares refused by the drain (\"shutting down\")"
+            << std::endl;
   EXPECT_TRUE(unexpected.empty());
   for (const auto& [what, n] : unexpected) {
     ADD_FAILURE() << n << " calls failed with " << what;
   }
   EXPECT_GT(codes[grpc::OK], 0);
   EXPECT_GT(codes[grpc::UNAVAILABLE], 0);
-  // Every acknowledged Prepare survived the stops.
+  // Every acknowledged Prepare survived the stops; none refused happened.
   ASSERT_NO_FATAL_FAILURE(StartDaemon());
-  int missing = 0;
+  int missing = 0, present = 0;
   for (const std::string& key : acked) {
-    if (!Stat(key).ok() && ++missing <= 5) ADD_FAILURE() << key << " is gone";
+    if (!Stat(0, key).ok() && ++missing <= 5) {
+      ADD_FAILURE() << key << " was acknowledged and is gone";
+    }
+  }
+  for (const std::string& key : refused) {
+    if (Stat(0, key).error_code() != grpc::NOT_FOUND && ++present <= 5) {
+      ADD_FAILURE() << key << " was answered UNAVAILABLE and exists";
+    }
   }
   EXPECT_EQ(missing, 0) << "of " << acked.size() << " acknowledged";
+  EXPECT_EQ(present, 0) << "of " << refused.size() << " refused";
 }
 
 }  // namespace

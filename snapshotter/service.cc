@@ -157,14 +157,15 @@ void SnapshotsService::Start() {
   }
 }
 
-void SnapshotsService::DrainMutations(absl::Time drain_until) {
+bool SnapshotsService::DrainMutations(absl::Time drain_until) {
   pool_->Stop(drain_until);
   // Nothing runs on the pool any more: the count only falls.
-  replies_mu_.LockWhenWithDeadline(
+  bool taken = replies_mu_.LockWhenWithDeadline(
       absl::Condition(
           +[](int* owed) { return *owed == 0; }, &owed_replies_),
       drain_until);
   replies_mu_.Unlock();
+  return taken;
 }
 
 void SnapshotsService::ReplyOwed() {

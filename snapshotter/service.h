@@ -73,10 +73,11 @@ class SnapshotsService final : private service_calls::Host {
   // `drain_until`, those queued then and every call for the pool that
   // arrives from now on get UNAVAILABLE without running (mutations, and
   // the reads the pool runs: Mounts on guest-pulled layers, Usage of an
-  // active snapshot), and this returns once the running ones finished and
-  // their replies were sent (or `drain_until` passed). Reads answered
-  // inline are still answered.
-  void DrainMutations(absl::Time drain_until);
+  // active snapshot), and this returns once the running ones finished
+  // (however long they take) and gRPC took their replies (until
+  // `drain_until`; false if some had not then). Reads answered inline are
+  // still answered.
+  bool DrainMutations(absl::Time drain_until);
   // After the server's Shutdown() (which does not wait for the calls this
   // service took; DrainMutations may have run): mutations queued for the
   // pool still run until

@@ -46,7 +46,8 @@ class Host {
   // (shutting down).
   virtual absl::Status Refused(absl::string_view rpc) = 0;
   // A call the pool ran owes its client a reply (ReplyOwed, before the
-  // reply is handed to gRPC) until gRPC is done sending it (ReplySent).
+  // reply is handed to gRPC) until gRPC reports it sent (ReplySent: it is
+  // encoded; the bytes follow, see ConnectionListener::WaitUntilRead).
   virtual void ReplyOwed() = 0;
   virtual void ReplySent() = 0;
   // True once the queue is being shut down: no call may start an operation

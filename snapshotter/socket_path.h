@@ -4,9 +4,10 @@
 // (another daemon is serving), a socket of another type (a datagram socket
 // such as systemd's notify or journal socket), one we may not probe, or a
 // file that is not a socket. The daemon binds a per-process name first and
-// links it to the path once it listens: the path never names a socket that
-// is bound but not listening yet (it would look stale to another daemon's
-// start), and the link never replaces what another daemon bound meanwhile.
+// links it to the path once it listens (BindingPath): the path never names
+// a socket that is bound but not listening yet (it would look stale to
+// another daemon's start), and the link never replaces what another daemon
+// bound meanwhile.
 // At exit the daemon removes the socket only if it is still the one it
 // bound.
 #ifndef SNAPSHOTTER_SOCKET_PATH_H_
@@ -37,8 +38,9 @@ absl::Status CheckNoPercent(absl::string_view path);
 // `path`: `path`.<pid>-<8 random hex digits> (random too: daemons in other
 // pid namespaces may share the directory), or .<pid>-<hex> in its
 // directory when that is too long for a unix socket address; `path`
-// itself when neither fits (then a daemon that binds `path` between
-// PrepareSocketPath and the bind is replaced: the race this name avoids).
+// itself when neither fits (then, between its bind and its listen, the
+// daemon's socket looks stale to another daemon's start: the race this
+// name avoids).
 // PrepareSocketPath removes such names a daemon left (killed between its
 // bind and the link) when they are stale sockets.
 std::string BindingPath(const std::string& path);
