@@ -287,6 +287,12 @@ absl::Status RunDaemon(const config::Config& cfg) {
   // Shutdown, which would reset it (CANCELLED: the client could not tell
   // whether it ran); a call on a connection that ends fails UNAVAILABLE.
   (*listener)->StopAccepting();
+  // Gone with the listening socket: a client finds no daemon there, as
+  // after an exit, rather than a socket that refuses it.
+  if (absl::Status removed = RemoveSocketIfOurs(cfg.address, *bound);
+      !removed.ok()) {
+    LOG(WARNING) << removed.message();
+  }
   if (!service.DrainMutations(drain_until)) {
     LOG(WARNING) << "some replies of mutations that ran were still not "
                     "sent when the grace ran out";
@@ -306,10 +312,6 @@ absl::Status RunDaemon(const config::Config& cfg) {
   bool probe_done = watchdog == nullptr || watchdog->Stop();
   stop_sweeping.Notify();
   sweeper.join();
-  if (absl::Status removed = RemoveSocketIfOurs(cfg.address, *bound);
-      !removed.ok()) {
-    LOG(WARNING) << removed.message();
-  }
   metrics.reset();  // stops the exporter's threads first
   open_snapshotter.store(nullptr);
   if (!probe_done) {

@@ -90,7 +90,12 @@ func (d *driver) dial(ctx context.Context) (*grpc.ClientConn, error) {
 		default:
 		}
 		if _, err := os.Stat(d.socket); err == nil {
-			conn, err := unixdial.Dial(ctx, d.socket)
+			// At most a second an attempt: a daemon that stops as it
+			// starts refuses, then removes, its socket, and its exit is
+			// seen between attempts.
+			actx, cancel := context.WithTimeout(ctx, time.Second)
+			conn, err := unixdial.Dial(actx, d.socket)
+			cancel()
 			if err == nil {
 				return conn, nil
 			}
