@@ -19,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "glog/logging.h"
+#include "snapshotter/socket_path.h"
 
 namespace snapshotter {
 namespace {
@@ -36,19 +37,14 @@ constexpr absl::Duration kReadPoll = absl::Milliseconds(5);
 
 absl::StatusOr<std::unique_ptr<ConnectionListener>> ConnectionListener::Listen(
     const std::string& path, Serve serve) {
-  sockaddr_un addr{};
-  if (path.size() >= sizeof(addr.sun_path)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "socket path ", path, " is longer than a unix socket address allows"));
-  }
-  addr.sun_family = AF_UNIX;
-  memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  absl::StatusOr<sockaddr_un> addr = UnixSocketAddress(path);
+  if (!addr.ok()) return addr.status();
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     return absl::UnavailableError(
         absl::StrCat("cannot create a unix socket: ", strerror(errno)));
   }
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&*addr), sizeof(*addr)) != 0) {
     int err = errno;
     close(fd);
     std::string message =
@@ -114,6 +110,7 @@ void ConnectionListener::StopAccepting() {
 }
 
 int ConnectionListener::WaitUntilRead(absl::Time deadline) {
+  if (OpenConnections() == 0) return 0;
   absl::SleepFor(kWriteSettle);
   for (;;) {
     int unread = 0;

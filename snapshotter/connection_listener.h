@@ -52,7 +52,8 @@ class ConnectionListener {
   // Waits until the client of every open connection has read all that was
   // written to it, or until `deadline`; returns how many had not then. A
   // reply gRPC reports sent is encoded, and written to the socket right
-  // after: the wait starts with a short pause for that write.
+  // after: the wait starts with a short pause for that write (none when no
+  // connection is open).
   int WaitUntilRead(absl::Time deadline);
   // Shuts down (both ways) every accepted connection still open: its
   // client sees the connection end; its server sees it end too.

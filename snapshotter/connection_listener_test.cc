@@ -20,6 +20,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "snapshotter/socket_path.h"
 
 namespace snapshotter {
 namespace {
@@ -27,9 +28,7 @@ namespace {
 // A connect()ed client socket (-1 and errno set on failure).
 int Connect(const std::string& path) {
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  sockaddr_un addr = UnixSocketAddress(path).value();
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     int err = errno;
     close(fd);
@@ -58,6 +57,9 @@ bool Eventually(Fn done) {
   }
   return done();
 }
+
+// ConnectionListener's pause before it looks at the connections' queues.
+constexpr absl::Duration kWriteSettleForTest = absl::Milliseconds(20);
 
 class ConnectionListenerTest : public ::testing::Test {
  protected:
@@ -148,6 +150,18 @@ TEST_F(ConnectionListenerTest, WaitUntilReadWaitsForTheClientToRead) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
   reader.join();
   close(a);
+}
+
+TEST_F(ConnectionListenerTest, WaitUntilReadWithoutConnectionsReturnsAtOnce) {
+  Listen();
+  listener_->StopAccepting();
+  // No pause for replies being written (nobody could be sent one): ten
+  // waits take less than ten pauses would.
+  absl::Time start = absl::Now();
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(listener_->WaitUntilRead(absl::Now() + absl::Seconds(5)), 0);
+  }
+  EXPECT_LT(absl::Now() - start, 7.5 * kWriteSettleForTest);
 }
 
 TEST_F(ConnectionListenerTest, ForgetsConnectionsThatEnded) {

@@ -60,11 +60,14 @@ absl::StatusOr<Probe> ProbeSocket(const std::string& path) {
     return absl::FailedPreconditionError(absl::StrCat(
         "cannot probe the socket ", path, ": socket(): ", ErrnoText(errno)));
   }
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  absl::StatusOr<sockaddr_un> addr = UnixSocketAddress(path);
+  if (!addr.ok()) {
+    close(fd);
+    return addr.status();
+  }
   int err = 0;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&*addr), sizeof(*addr)) !=
+      0) {
     err = errno;
   }
   if (err == EINPROGRESS) {
@@ -209,12 +212,7 @@ absl::Status PrepareSocketPath(const std::string& path) {
         absl::StrCat("socket address \"", path, "\" must be an absolute path"));
   }
   if (absl::Status s = CheckNoPercent(path); !s.ok()) return s;
-  if (path.size() >= sizeof(sockaddr_un{}.sun_path)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("socket address \"", path, "\" is ", path.size(),
-                     " bytes; unix sockets allow at most ",
-                     sizeof(sockaddr_un{}.sun_path) - 1));
-  }
+  if (absl::Status s = UnixSocketAddress(path).status(); !s.ok()) return s;
   std::string dir = std::filesystem::path(path).parent_path().string();
   struct stat st;
   if (stat(dir.c_str(), &st) != 0) {
@@ -256,6 +254,18 @@ absl::Status CheckNoPercent(absl::string_view path) {
       "socket path \"", absl::CEscape(path),
       "\" must not contain \"%\" (gRPC clients would percent-decode it "
       "and dial another path)"));
+}
+
+absl::StatusOr<sockaddr_un> UnixSocketAddress(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof(addr.sun_path)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "socket address \"", path, "\" is ", path.size(),
+        " bytes; unix sockets allow at most ", sizeof(addr.sun_path) - 1));
+  }
+  addr.sun_family = AF_UNIX;
+  memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  return addr;
 }
 
 std::string BindingPath(const std::string& path) {

@@ -14,6 +14,7 @@
 #define SNAPSHOTTER_SOCKET_PATH_H_
 
 #include <sys/types.h>
+#include <sys/un.h>
 
 #include <string>
 
@@ -28,6 +29,10 @@ namespace snapshotter {
 // path and what is in the way (with the errno of the probe); InvalidArgument
 // for a relative or too long path, or one with "%" (CheckNoPercent).
 absl::Status PrepareSocketPath(const std::string& path);
+
+// The unix socket address of `path`; InvalidArgument naming the path and
+// the limit if it is too long for one.
+absl::StatusOr<sockaddr_un> UnixSocketAddress(const std::string& path);
 
 // InvalidArgument if `path` holds "%": gRPC clients percent-decode "unix:"
 // addresses, so they would dial another path than the daemon listens on.

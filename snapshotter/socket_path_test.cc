@@ -32,9 +32,7 @@ std::string Dir(const char* name) {
 int BindSocket(const std::string& path, bool listen_too,
                int type = SOCK_STREAM) {
   int fd = socket(AF_UNIX, type, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  strcpy(addr.sun_path, path.c_str());
+  sockaddr_un addr = UnixSocketAddress(path).value();
   EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
   if (listen_too) {
     EXPECT_EQ(listen(fd, 1), 0);
@@ -120,9 +118,7 @@ TEST(SocketPathTest, RefusesListenerWithFullBacklogWithoutWaiting) {
   std::filesystem::create_directories(d);
   std::string path = d + "/s.sock";
   int listener = BindSocket(path, true);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  strcpy(addr.sun_path, path.c_str());
+  sockaddr_un addr = UnixSocketAddress(path).value();
   std::vector<int> clients;
   bool full = false;
   for (int i = 0; i < 64 && !full; ++i) {
@@ -178,9 +174,7 @@ TEST(SocketPathTest, RemovesOnlyTheSocketItBound) {
 // `path` reaches it.
 bool Reaches(const std::string& path, int fd) {
   int client = socket(AF_UNIX, SOCK_STREAM, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  strcpy(addr.sun_path, path.c_str());
+  sockaddr_un addr = UnixSocketAddress(path).value();
   bool ok =
       connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
   int accepted = ok ? accept4(fd, nullptr, nullptr, SOCK_NONBLOCK) : -1;
@@ -288,6 +282,20 @@ TEST(SocketPathTest, RefusesForeignFile) {
   in >> content;
   EXPECT_EQ(content, "precious");
   std::filesystem::remove_all(d);
+}
+
+TEST(SocketPathTest, UnixSocketAddressHoldsAtMost107Bytes) {
+  std::string longest = "/" + std::string(106, 'x');
+  absl::StatusOr<sockaddr_un> addr = UnixSocketAddress(longest);
+  ASSERT_TRUE(addr.ok()) << addr.status();
+  EXPECT_EQ(addr->sun_family, AF_UNIX);
+  EXPECT_EQ(std::string(addr->sun_path), longest);
+  absl::Status too_long = UnixSocketAddress(longest + "x").status();
+  EXPECT_EQ(too_long.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(
+      too_long.message().find("108 bytes; unix sockets allow at most 107"),
+      absl::string_view::npos)
+      << too_long;
 }
 
 TEST(SocketPathTest, RefusesRelativeAndLongPaths) {
