@@ -27,7 +27,8 @@
 # answered RPC (peerbench dials the socket every 1 ms) + a full Walk, and
 # its memory after that (RSS, PSS, anonymous); then the same for a second
 # root per server filled with 10,000 CRI-labelled snapshots (the
-# guest-pull path for ours and nydus).
+# guest-pull path for ours and nydus). Three restarts of each, the servers
+# taking turns; the table shows the median.
 # Usage: tests/bench/peers_bench.sh [peerbench flags...]
 # Environment: GUEST_PULL_DAEMON (prebuilt daemon), GP_PEERS_CACHE,
 # PEERS_NOISY_MB (dirty data of the noisy-neighbour rows, default 800).
@@ -44,9 +45,11 @@ source "$REPO/tests/tools/go_peers.sh"
 source "$REPO/tests/harness/harness.sh"
 readonly SOCKET_WAIT_S=30
 readonly BENCH_TIMEOUT_S=900
+# Long mode: restarts of each server per store; the table shows the median.
+readonly RESTART_ROUNDS=3
 
 work=""
-declare -A pid_of=() bin_of=() sock_of=() root_of=() conf_of=() restart_row=()
+declare -A pid_of=() bin_of=() sock_of=() root_of=() conf_of=() restart_row=() restart_samples=()
 servers=()
 
 log() { printf 'peers_bench: %s\n' "$*" >&2; }
@@ -142,59 +145,77 @@ memory_of() {
        END { printf "%.1f %.1f %.1f", v["Rss:"], v["Pss:"], v["Anonymous:"] }' "/proc/$1/smaps_rollup"
 }
 
-# timed_restart NAME STORE: (re)starts NAME, times it to its first answered
-# RPC, a full Walk and containerd's remote-snapshot lookup (peerbench
-# -restart-since), reads its memory; figures and one row of the restart
-# table.
+# timed_restart NAME STORE ROUND: (re)starts NAME, times it to its first
+# answered RPC, a full Walk and containerd's remote-snapshot lookup
+# (peerbench -restart-since), reads its memory; figures, and one sample
+# for median_restart.
 timed_restart() {
-  local name="$1" store="$2" out ready n ms lookup err mem
+  local name="$1" store="$2" round="$3" out ready n ms lookup err mem
   peers_stop_pid "${pid_of[$name]}" "$name"
   launch "$name"
   out=$("$work/peerbench" -restart-since "$(cat "$work/$name.t0")" -dial-wait "${SOCKET_WAIT_S}s" \
     -servers "$name=${sock_of[$name]}")
   read -r _ _ ready n ms lookup err <<<"$out"
   if [[ "$ready" == - || "$err" != "<nil>" ]]; then
-    h_skip "restart of $name ($store store)" "not measured: $out"
+    h_skip "restart $round of $name ($store store)" "not measured: $out"
     return 0
   fi
   mem=$(memory_of "${pid_of[$name]}")
-  h_pass "restart of $name ($store store) to serving + full Walk measured"
-  h_figure "restart to serving + full Walk $name $store" "$ready ms to the first answered RPC + $ms ms Walk of $n snapshots"
-  h_figure "memory after restart + Walk + lookups $name $store" "RSS/PSS/anonymous $(tr ' ' / <<<"$mem") MB"
+  h_pass "restart $round of $name ($store store) to serving + full Walk measured"
+  h_figure "restart $round to serving + full Walk $name $store" "$ready ms to the first answered RPC + $ms ms Walk of $n snapshots"
+  h_figure "memory after restart $round + Walk + lookups $name $store" "RSS/PSS/anonymous $(tr ' ' / <<<"$mem") MB"
   if [[ "$lookup" == - ]]; then
-    h_skip "remote-snapshot lookup $name $store" "the lookup failed (peerbench's message above)"
-  else
-    h_figure "remote-snapshot lookup $name $store" "$lookup ms (median of 15 Walks filtered by snapshot.ref and parent, over $n snapshots)"
+    h_skip "remote-snapshot lookup $name $store (restart $round)" "the lookup failed (peerbench's message above)"
   fi
-  restart_row[$name.$store]="$ready $ms $mem $lookup"
+  restart_samples[$name.$store]+="$ready $ms $mem $lookup"$'\n'
+}
+
+# median_restart NAME STORE: of NAME's restarts on STORE, the one whose
+# time to serving + Walk is the median becomes its row of the table (its
+# memory and lookup too).
+median_restart() {
+  local samples="${restart_samples[$1.$2]:-}" row
+  local -a v
+  [[ -n "$samples" ]] || return 0
+  row=$(awk 'NF { print $1 + $2, $0 }' <<<"$samples" | sort -g |
+    awk '{ line[NR] = $0 } END { m = line[int((NR + 1) / 2)]; sub(/^[^ ]+ /, "", m); print m }')
+  restart_row[$1.$2]="$row"
+  read -r -a v <<<"$row"
+  h_figure "restart to serving + full Walk $1 $2" "${v[0]} ms + ${v[1]} ms Walk (the median of $(grep -c . <<<"$samples") restarts)"
+  if [[ "${v[5]}" != - ]]; then
+    h_figure "remote-snapshot lookup $1 $2" "${v[5]} ms (median of 15 Walks filtered by snapshot.ref and parent, over 10,000 snapshots)"
+  fi
 }
 
 # restart_figures: long mode; every server (holding the -list snapshots)
 # restarted on its root, then again there during another writer's
 # writeback (store "busy"); then each on a second root filled with 10,000
-# CRI-labelled snapshots (untimed), restarted on it.
+# CRI-labelled snapshots (untimed), restarted on it. RESTART_ROUNDS
+# restarts of each server per store, the servers taking turns.
 restart_figures() {
-  local name out
+  local name out round syncer store
+  local -a restartable=() cri=()
   for name in "${servers[@]}"; do
-    [[ "$name" == floor ]] && continue  # keeps nothing to restart on
-    timed_restart "$name" plain
+    [[ "$name" == floor ]] || restartable+=("$name")  # keeps nothing to restart on
+  done
+  for ((round = 1; round <= RESTART_ROUNDS; round++)); do
+    for name in "${restartable[@]}"; do timed_restart "$name" plain "$round"; done
   done
   # The same restart on a busy node: another writer's data (as much as the
   # noisy rows use) is being written back meanwhile, so every flush a start
   # waits for queues behind it.
-  local syncer
-  for name in "${servers[@]}"; do
-    [[ "$name" == floor ]] && continue
-    dd if=/dev/zero of="$work/scratch/busy" bs=1M count="${PEERS_NOISY_MB:-800}" status=none
-    sync &
-    syncer=$!
-    timed_restart "$name" busy
-    wait "$syncer"
-    rm -f "$work/scratch/busy"
-    sync
+  for ((round = 1; round <= RESTART_ROUNDS; round++)); do
+    for name in "${restartable[@]}"; do
+      dd if=/dev/zero of="$work/scratch/busy" bs=1M count="${PEERS_NOISY_MB:-800}" status=none
+      sync &
+      syncer=$!
+      timed_restart "$name" busy "$round"
+      wait "$syncer"
+      rm -f "$work/scratch/busy"
+      sync
+    done
   done
-  for name in "${servers[@]}"; do
-    [[ "$name" == floor ]] && continue
+  for name in "${restartable[@]}"; do
     peers_stop_pid "${pid_of[$name]}" "$name"
     root_of[$name]="$work/$name-cri"
     sock_of[$name]="$work/$name-cri.sock"
@@ -206,7 +227,13 @@ restart_figures() {
       h_skip "restart of $name (CRI store)" "filling 10,000 CRI-labelled snapshots failed: $out"
       continue
     fi
-    timed_restart "$name" cri
+    cri+=("$name")
+  done
+  for ((round = 1; round <= RESTART_ROUNDS; round++)); do
+    for name in "${cri[@]}"; do timed_restart "$name" cri "$round"; done
+  done
+  for store in plain busy cri; do
+    for name in "${restartable[@]}"; do median_restart "$name" "$store"; done
   done
   print_restart_table
 }
