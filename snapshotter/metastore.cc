@@ -309,8 +309,7 @@ absl::StatusOr<std::unique_ptr<MetaStore>> MetaStore::OpenConnections(
     store->reader_cache_ = std::make_unique<StatementCache>(reader);
   }
   absl::MutexLock lock(&store->mu_);
-  store->opened_ = true;
-  store->open_pending_ = true;
+  store->open_state_ = OpenState::kPending;
   return store;
 }
 
@@ -320,8 +319,8 @@ absl::Status MetaStore::FinishOpen() {
 }
 
 absl::Status MetaStore::FinishOpenLocked() {
-  if (!open_pending_) return open_status_;
-  open_pending_ = false;
+  if (open_state_ != OpenState::kPending) return open_status_;
+  open_state_ = OpenState::kFinished;
   open_status_ = PrepareWal();
   if (open_status_.ok() && after_wal_) open_status_ = after_wal_();
   after_wal_ = nullptr;
@@ -367,8 +366,9 @@ void MetaStore::SetOnCommitInDoubt(
 MetaStore::~MetaStore() {
   {
     absl::MutexLock lock(&mu_);
-    bool checkpoint = opened_ && !in_doubt_ && !open_pending_ &&
-                      open_status_.ok() && (!before_close_ || before_close_());
+    bool checkpoint = open_state_ == OpenState::kFinished &&
+                      open_status_.ok() && !in_doubt_ &&
+                      (!before_close_ || before_close_());
     if (checkpoint) {
       sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, nullptr);
     }

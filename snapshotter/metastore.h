@@ -220,12 +220,17 @@ class MetaStore {
   sqlite3* reader_ ABSL_GUARDED_BY(read_mu_) = nullptr;
   std::unique_ptr<StatementCache> reader_cache_ ABSL_GUARDED_BY(read_mu_);
   std::function<bool()> before_close_ ABSL_GUARDED_BY(mu_);
-  bool opened_ ABSL_GUARDED_BY(mu_) = false;  // read-write, Open succeeded
+  // How far a read-write open got; a read-only store stays kNotOpen.
+  enum class OpenState {
+    kNotOpen,   // read-only, or Open failed
+    kPending,   // connections open; FinishOpenLocked to run
+    kFinished,  // FinishOpenLocked ran: open_status_ is its status
+  };
+  OpenState open_state_ ABSL_GUARDED_BY(mu_) = OpenState::kNotOpen;
+  absl::Status open_status_ ABSL_GUARDED_BY(mu_);
+  std::function<absl::Status()> after_wal_ ABSL_GUARDED_BY(mu_);
   bool in_doubt_ ABSL_GUARDED_BY(mu_) = false;  // a COMMIT is in doubt
   std::function<void(const absl::Status&)> on_in_doubt_ ABSL_GUARDED_BY(mu_);
-  bool open_pending_ ABSL_GUARDED_BY(mu_) = false;  // FinishOpenLocked to run
-  std::function<absl::Status()> after_wal_ ABSL_GUARDED_BY(mu_);
-  absl::Status open_status_ ABSL_GUARDED_BY(mu_);  // FinishOpenLocked's
 };
 
 }  // namespace snapshotter
