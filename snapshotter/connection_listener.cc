@@ -28,9 +28,7 @@ namespace {
 // for want of resources (descriptors, memory): the connection waits in the
 // backlog meanwhile, and the loop does not spin.
 constexpr absl::Duration kAcceptRetry = absl::Milliseconds(100);
-// WaitUntilRead: the pause for writes of replies already reported sent,
-// and how often the connections' queues are looked at.
-constexpr absl::Duration kWriteSettle = absl::Milliseconds(20);
+// WaitUntilRead: how often the connections' queues are looked at.
 constexpr absl::Duration kReadPoll = absl::Milliseconds(5);
 
 }  // namespace

@@ -55,6 +55,8 @@ class ConnectionListener {
   // after: the wait starts with a short pause for that write (none when no
   // connection is open).
   int WaitUntilRead(absl::Time deadline);
+  // WaitUntilRead's pause for writes of replies already reported sent.
+  static constexpr absl::Duration kWriteSettle = absl::Milliseconds(20);
   // Shuts down (both ways) every accepted connection still open: its
   // client sees the connection end; its server sees it end too.
   void EndConnections();

@@ -58,9 +58,6 @@ bool Eventually(Fn done) {
   return done();
 }
 
-// ConnectionListener's pause before it looks at the connections' queues.
-constexpr absl::Duration kWriteSettleForTest = absl::Milliseconds(20);
-
 class ConnectionListenerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -161,7 +158,7 @@ TEST_F(ConnectionListenerTest, WaitUntilReadWithoutConnectionsReturnsAtOnce) {
   for (int i = 0; i < 10; ++i) {
     EXPECT_EQ(listener_->WaitUntilRead(absl::Now() + absl::Seconds(5)), 0);
   }
-  EXPECT_LT(absl::Now() - start, 7.5 * kWriteSettleForTest);
+  EXPECT_LT(absl::Now() - start, 7.5 * ConnectionListener::kWriteSettle);
 }
 
 TEST_F(ConnectionListenerTest, ForgetsConnectionsThatEnded) {

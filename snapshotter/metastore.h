@@ -220,13 +220,15 @@ class MetaStore {
   sqlite3* reader_ ABSL_GUARDED_BY(read_mu_) = nullptr;
   std::unique_ptr<StatementCache> reader_cache_ ABSL_GUARDED_BY(read_mu_);
   std::function<bool()> before_close_ ABSL_GUARDED_BY(mu_);
-  // How far a read-write open got; a read-only store stays kNotOpen.
+  // How far a read-write open got.
   enum class OpenState {
-    kNotOpen,   // read-only, or Open failed
+    // Read-only; or a read-write open whose connections failed (Migrate,
+    // the reader), destroyed before it was returned.
+    kNoWrites,
     kPending,   // connections open; FinishOpenLocked to run
     kFinished,  // FinishOpenLocked ran: open_status_ is its status
   };
-  OpenState open_state_ ABSL_GUARDED_BY(mu_) = OpenState::kNotOpen;
+  OpenState open_state_ ABSL_GUARDED_BY(mu_) = OpenState::kNoWrites;
   absl::Status open_status_ ABSL_GUARDED_BY(mu_);
   std::function<absl::Status()> after_wal_ ABSL_GUARDED_BY(mu_);
   bool in_doubt_ ABSL_GUARDED_BY(mu_) = false;  // a COMMIT is in doubt

@@ -53,17 +53,15 @@ enum class Probe { kStale, kGone };
 // meanwhile; otherwise FailedPrecondition saying why it must stay: someone
 // accepts (or has a full backlog), it is a socket of another type
 // (EPROTOTYPE: a datagram or seqpacket socket), or the probe failed (EACCES,
-// ...) and nothing proves it stale. Never waits longer than kProbeTimeout.
+// ...) and nothing proves it stale; InvalidArgument for a path too long to
+// connect to. Never waits longer than kProbeTimeout.
 absl::StatusOr<Probe> ProbeSocket(const std::string& path) {
+  absl::StatusOr<sockaddr_un> addr = UnixSocketAddress(path);
+  if (!addr.ok()) return addr.status();
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     return absl::FailedPreconditionError(absl::StrCat(
         "cannot probe the socket ", path, ": socket(): ", ErrnoText(errno)));
-  }
-  absl::StatusOr<sockaddr_un> addr = UnixSocketAddress(path);
-  if (!addr.ok()) {
-    close(fd);
-    return addr.status();
   }
   int err = 0;
   if (connect(fd, reinterpret_cast<const sockaddr*>(&*addr), sizeof(*addr)) !=

@@ -233,6 +233,22 @@ TEST(SocketPathTest, RemovesStaleBindingNamesOnly) {
   std::filesystem::remove_all(d);
 }
 
+// A socket renamed to a binding name too long for a socket address (the
+// pid with leading zeros) cannot be probed: it is left, and nothing is
+// copied past the end of an address.
+TEST(SocketPathTest, LeavesABindingNameTooLongToProbe) {
+  std::string d = Dir("longbinding");
+  std::filesystem::create_directories(d);
+  std::string path = d + "/s.sock";
+  std::string bound = path + ".99999999-deadbeef";
+  close(BindSocket(bound, false));
+  std::string name = "s.sock." + std::string(120, '0') + "99999999-deadbeef";
+  ASSERT_EQ(rename(bound.c_str(), (d + "/" + name).c_str()), 0);
+  EXPECT_TRUE(PrepareSocketPath(path).ok());
+  EXPECT_TRUE(std::filesystem::exists(d + "/" + name));
+  std::filesystem::remove_all(d);
+}
+
 TEST(SocketPathTest, PublishNamesTheBoundSocketAndRemovesTheBinding) {
   std::string d = Dir("publish");
   std::filesystem::create_directories(d);

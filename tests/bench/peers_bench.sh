@@ -166,24 +166,31 @@ timed_restart() {
   h_figure "memory after restart $round + Walk + lookups $name $store" "RSS/PSS/anonymous $(tr ' ' / <<<"$mem") MB"
   if [[ "$lookup" == - ]]; then
     h_skip "remote-snapshot lookup $name $store (restart $round)" "the lookup failed (peerbench's message above)"
+  else
+    h_figure "remote-snapshot lookup after restart $round $name $store" "$lookup ms (median of 15 Walks filtered by snapshot.ref and parent, over $n snapshots)"
   fi
-  restart_samples[$name.$store]+="$ready $ms $mem $lookup"$'\n'
+  restart_samples[$name.$store]+="$ready $ms $mem $lookup $n"$'\n'
 }
 
 # median_restart NAME STORE: of NAME's restarts on STORE, the one whose
-# time to serving + Walk is the median becomes its row of the table (its
-# memory and lookup too).
+# time to serving + Walk is the median (of two, the faster) becomes its
+# row of the table, with its memory and lookup; their figures.
 median_restart() {
-  local samples="${restart_samples[$1.$2]:-}" row
+  local samples="${restart_samples[$1.$2]:-}" row count which
   local -a v
   [[ -n "$samples" ]] || return 0
   row=$(awk 'NF { print $1 + $2, $0 }' <<<"$samples" | sort -g |
     awk '{ line[NR] = $0 } END { m = line[int((NR + 1) / 2)]; sub(/^[^ ]+ /, "", m); print m }')
-  restart_row[$1.$2]="$row"
   read -r -a v <<<"$row"
-  h_figure "restart to serving + full Walk $1 $2" "${v[0]} ms + ${v[1]} ms Walk (the median of $(grep -c . <<<"$samples") restarts)"
+  restart_row[$1.$2]="${v[*]:0:6}"
+  count=$(grep -c . <<<"$samples")
+  which="the median of $count restarts"
+  ((count == 2)) && which="the faster of 2 restarts"
+  ((count == 1)) && which="1 restart"
+  h_figure "restart to serving + full Walk $1 $2" "${v[0]} ms to the first answered RPC + ${v[1]} ms Walk of ${v[6]} snapshots ($which)"
+  h_figure "memory after restart + Walk + lookups $1 $2" "RSS/PSS/anonymous ${v[2]}/${v[3]}/${v[4]} MB ($which)"
   if [[ "${v[5]}" != - ]]; then
-    h_figure "remote-snapshot lookup $1 $2" "${v[5]} ms (median of 15 Walks filtered by snapshot.ref and parent, over 10,000 snapshots)"
+    h_figure "remote-snapshot lookup $1 $2" "${v[5]} ms (median of 15 Walks filtered by snapshot.ref and parent, over ${v[6]} snapshots; $which)"
   fi
 }
 
@@ -238,8 +245,9 @@ restart_figures() {
   print_restart_table
 }
 
-# print_restart_table: the restart figures side by side, ratio ours /
-# overlayfs 1.6 (restart + Walk summed; RSS; remote-snapshot lookup).
+# print_restart_table: the restart figures side by side (each row the
+# median restart, median_restart), ratio ours / overlayfs 1.6 (restart +
+# Walk summed; RSS; remote-snapshot lookup).
 print_restart_table() {
   local store name r base ratio
   printf '\n%-6s %-6s %12s %10s %8s %8s %8s %12s %30s\n' store server "to RPC [ms]" "Walk [ms]" "RSS" "PSS" "anon" "lookup [ms]" "sum/ovl1.6"
