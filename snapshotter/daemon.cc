@@ -297,8 +297,15 @@ absl::Status RunDaemon(const config::Config& cfg) {
     LOG(WARNING) << "some replies of mutations that ran were still not "
                     "sent when the grace ran out";
   }
-  if (int unread = (*listener)->WaitUntilRead(absl::Now() + kReplyReadGrace);
-      unread > 0) {
+  // A List in progress is let finish (a Walk cut in the middle fails after
+  // it saw a part); one that arrives now is refused before its first
+  // message. Both waits share the grace a client has to read its replies.
+  absl::Time read_until = absl::Now() + kReplyReadGrace;
+  if (!service.FinishLists(read_until)) {
+    LOG(WARNING) << "some List calls were still streaming after "
+                 << kReplyReadGrace << "; cutting them (UNAVAILABLE)";
+  }
+  if (int unread = (*listener)->WaitUntilRead(read_until); unread > 0) {
     LOG(WARNING) << unread << " client connection(s) had not read all their "
                  << "replies after " << kReplyReadGrace
                  << "; ending them anyway (those clients see UNAVAILABLE, "

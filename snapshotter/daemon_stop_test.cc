@@ -3,6 +3,7 @@
 // OK (or NOT_FOUND: the Stat of an absent key) or fails UNAVAILABLE, never
 // CANCELLED, which a client cannot tell from a call that ran; the daemon
 // exits 0; and every Prepare it acknowledged is there after the next start.
+// A List in progress at the stop finishes whole.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <spawn.h>
@@ -42,7 +43,9 @@ class DaemonStopTest : public ::testing::Test {
 
   void SetUp() override {
     std::string tmp = getenv("TEST_TMPDIR") ?: "/tmp";
-    root_ = tmp + "/root";
+    root_ = absl::StrCat(
+        tmp, "/root-",
+        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     config_ = tmp + "/config.toml";
     std::ofstream(config_) << "version = 1\n";
     // Not under TEST_TMPDIR: a socket address is at most 107 bytes. Not
@@ -114,6 +117,29 @@ class DaemonStopTest : public ::testing::Test {
     snapshots_v1::PrepareSnapshotRequest req;
     req.set_key(key);
     return Call(conn, &Stub::Prepare, req);
+  }
+
+  // One List of everything on connection `conn` (10 s deadline): its status,
+  // the messages and the snapshots that came before it.
+  struct Listed {
+    grpc::Status status;
+    int messages = 0;
+    int infos = 0;
+  };
+  Listed List(int conn) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(10));
+    std::unique_ptr<grpc::ClientReader<snapshots_v1::ListSnapshotsResponse>>
+        reader = stubs_[conn]->List(&ctx, snapshots_v1::ListSnapshotsRequest());
+    Listed listed;
+    snapshots_v1::ListSnapshotsResponse resp;
+    while (reader->Read(&resp)) {  // ends with the stream, by the deadline
+      ++listed.messages;
+      listed.infos += resp.info_size();
+    }
+    listed.status = reader->Finish();
+    return listed;
   }
 
   // Waits (bounded: 30 s, then SIGKILL) for the daemon to exit; its wait
@@ -208,6 +234,63 @@ TEST_F(DaemonStopTest, GracefulStopUnderLoadAnswersOnlyOkOrUnavailable) {
   }
   EXPECT_EQ(missing, 0) << "of " << acked.size() << " acknowledged";
   EXPECT_EQ(present, 0) << "of " << refused.size() << " refused";
+}
+
+// A stop lets every List in progress finish: a Walk is never cut after
+// its caller saw a part of it. A List is either whole or refused
+// (UNAVAILABLE) before its first message.
+TEST_F(DaemonStopTest, ListsInProgressFinishWhole) {
+  constexpr int kSnapshots = 1500;  // long keys: a List of several messages
+  ASSERT_NO_FATAL_FAILURE(StartDaemon());
+  const std::string pad(200, 'k');
+  for (int i = 0; i < kSnapshots; ++i) {
+    grpc::Status s = Prepare(i % 2, absl::StrCat("list-", i, "-", pad));
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  Listed first = List(0);
+  ASSERT_TRUE(first.status.ok()) << first.status.error_message();
+  ASSERT_EQ(first.infos, kSnapshots);
+  ASSERT_GT(first.messages, 2);
+  absl::Mutex mu;
+  int whole = 0, refused = 0;
+  std::map<std::string, int> bad;  // how a List went wrong -> count
+  for (int round = 0; round < 4; ++round) {
+    if (round > 0) {
+      ASSERT_NO_FATAL_FAILURE(StartDaemon());
+    }
+    std::atomic<bool> done{false};
+    std::vector<std::thread> clients;
+    for (int c = 0; c < 4; ++c) {
+      clients.emplace_back([&, c] {
+        while (!done.load()) {
+          Listed l = List(c % 2);
+          absl::MutexLock lock(&mu);
+          if (l.status.ok() && l.infos == kSnapshots) {
+            ++whole;
+          } else if (l.status.error_code() == grpc::UNAVAILABLE &&
+                     l.messages == 0) {
+            ++refused;
+          } else {
+            ++bad[absl::StrCat("code ", l.status.error_code(), " after ",
+                               l.infos, " of ", kSnapshots,
+                               " snapshots: ", l.status.error_message())];
+          }
+        }
+      });
+    }
+    absl::SleepFor(absl::Milliseconds(100 + 60 * round));
+    int status = kill(pid_, SIGTERM) == 0 ? WaitForExit() : -2;
+    absl::SleepFor(absl::Milliseconds(50));
+    done = true;
+    for (std::thread& t : clients) t.join();
+    ASSERT_TRUE(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "round " << round << ": wait status " << status;
+  }
+  std::cout << whole << " Lists whole, " << refused
+            << " refused before their first message" << std::endl;
+  EXPECT_GT(whole, 0);
+  EXPECT_GT(refused, 0);
+  for (const auto& [what, n] : bad) ADD_FAILURE() << n << " Lists: " << what;
 }
 
 }  // namespace

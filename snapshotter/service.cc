@@ -168,6 +168,30 @@ bool SnapshotsService::DrainMutations(absl::Time drain_until) {
   return taken;
 }
 
+bool SnapshotsService::FinishLists(absl::Time deadline) {
+  absl::MutexLock lock(&replies_mu_);
+  refuse_lists_ = true;
+  return replies_mu_.AwaitWithDeadline(
+      absl::Condition(
+          +[](int* lists) { return *lists == 0; }, &lists_),
+      deadline);
+}
+
+absl::Status SnapshotsService::ListStarted() {
+  absl::MutexLock lock(&replies_mu_);
+  if (refuse_lists_) {
+    return absl::UnavailableError(
+        "List: the daemon is shutting down; retry on its successor");
+  }
+  ++lists_;
+  return absl::OkStatus();
+}
+
+void SnapshotsService::ListEnded() {
+  absl::MutexLock lock(&replies_mu_);
+  --lists_;
+}
+
 void SnapshotsService::ReplyOwed() {
   absl::MutexLock lock(&replies_mu_);
   ++owed_replies_;

@@ -39,8 +39,8 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 // is full a call gets RESOURCE_EXHAUSTED at once and changes nothing.
 //
 // Use: AddTo(builder), builder.BuildAndStart(), Start(); to stop,
-// DrainMutations() (graceful; then end the connections, see
-// connection_listener.h), server->Shutdown(), then Stop() (or the
+// DrainMutations() and FinishLists() (graceful; then end the connections,
+// see connection_listener.h), server->Shutdown(), then Stop() (or the
 // destructor).
 class SnapshotsService final : private service_calls::Host {
  public:
@@ -78,6 +78,11 @@ class SnapshotsService final : private service_calls::Host {
   // `drain_until`; false if some had not then). Reads answered inline are
   // still answered.
   bool DrainMutations(absl::Time drain_until);
+  // The next step: a List that arrives from now on gets UNAVAILABLE before
+  // its first message, and this returns once every List in progress sent
+  // its last message and status, or at `deadline` (false if some had not
+  // then: the connections' end cuts those, UNAVAILABLE).
+  bool FinishLists(absl::Time deadline);
   // After the server's Shutdown() (which does not wait for the calls this
   // service took; DrainMutations may have run): mutations queued for the
   // pool still run until
@@ -95,6 +100,8 @@ class SnapshotsService final : private service_calls::Host {
   bool Stopping() const override { return stopping_.load(); }
   void ReplyOwed() override;
   void ReplySent() override;
+  absl::Status ListStarted() override;
+  void ListEnded() override;
 
   // Asks for the first call of every method on the queue.
   void RequestCalls();
@@ -120,6 +127,9 @@ class SnapshotsService final : private service_calls::Host {
   absl::Mutex replies_mu_;
   // Replies of calls the pool ran that gRPC has not finished sending.
   int owed_replies_ ABSL_GUARDED_BY(replies_mu_) = 0;
+  // List calls in progress; new ones refused once FinishLists began.
+  int lists_ ABSL_GUARDED_BY(replies_mu_) = 0;
+  bool refuse_lists_ ABSL_GUARDED_BY(replies_mu_) = false;
 
   // The methods (names, handlers); the calls point to them.
   template <class Req, class Resp>

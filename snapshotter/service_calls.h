@@ -50,6 +50,10 @@ class Host {
   // encoded; the bytes follow, see ConnectionListener::WaitUntilRead).
   virtual void ReplyOwed() = 0;
   virtual void ReplySent() = 0;
+  // A List starts (OK: counted until ListEnded) or is refused, with the
+  // status to answer, once the stop began (SnapshotsService::FinishLists).
+  virtual absl::Status ListStarted() = 0;
+  virtual void ListEnded() = 0;
   // True once the queue is being shut down: no call may start an operation
   // on it then (gRPC aborts the process). Stable during a Proceed: the
   // service sets it only while no Proceed runs.
@@ -194,6 +198,9 @@ class ListCall final : public Tag {
     host_->async_service()->RequestList(&ctx_, &req_, &writer_, cq_, cq_,
                                         this);
   }
+  ~ListCall() override {
+    if (counted_) host_->ListEnded();
+  }
 
   void Proceed(bool ok) override {
     switch (state_) {
@@ -206,6 +213,10 @@ class ListCall final : public Tag {
         new ListCall(host_, open_pager_, cq_);
         start_ = absl::Now();
         state_ = State::kWriting;
+        if (absl::Status started = host_->ListStarted(); !started.ok()) {
+          return Close(started);
+        }
+        counted_ = true;
         if (absl::StatusOr<Pager> pager = (*open_pager_)(req_); pager.ok()) {
           pager_ = *std::move(pager);
         } else {
@@ -265,6 +276,7 @@ class ListCall final : public Tag {
   Pager pager_;
   snapshots_v1::ListSnapshotsResponse message_;
   absl::Time start_;
+  bool counted_ = false;  // ListStarted: ListEnded when deleted
 };
 
 }  // namespace service_calls

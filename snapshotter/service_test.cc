@@ -350,6 +350,40 @@ TEST_F(ServiceTest, DrainMutationsRefusesNewMutationsAndServesReads) {
   TearDown();  // Shutdown, Stop: the pool, already stopped, stops again
 }
 
+// The next step of a graceful stop: a List in progress (its client reading
+// slowly) is let finish whole, a List that arrives meanwhile is refused
+// before its first message; FinishLists returns once the first ended, or
+// false at its deadline while a List still streams.
+TEST_F(ServiceTest, FinishListsLetsListsInProgressEndAndRefusesNewOnes) {
+  for (int i = 0; i < 400; ++i) {  // ~19 MB of List replies
+    ASSERT_TRUE(PrepareLabelled("big-" + std::to_string(i), 16, 3000).ok());
+  }
+  grpc::ClientContext slow;
+  auto reader = stub_->List(&slow, snapshots_v1::ListSnapshotsRequest());
+  snapshots_v1::ListSnapshotsResponse resp;
+  ASSERT_TRUE(reader->Read(&resp));  // in progress
+  int infos = resp.info_size();
+
+  EXPECT_FALSE(service_->FinishLists(absl::Now() + absl::Milliseconds(100)));
+  absl::Notification finished;
+  bool all_ended = false;
+  std::thread stopper([&] {
+    all_ended = service_->FinishLists(absl::Now() + absl::Seconds(20));
+    finished.Notify();
+  });
+  std::vector<std::string> refused = List({});
+  EXPECT_TRUE(refused.empty());
+  EXPECT_EQ(last_list_status_.error_code(), grpc::UNAVAILABLE);
+  EXPECT_THAT(last_list_status_.error_message(), HasSubstr("shutting down"));
+  EXPECT_FALSE(finished.HasBeenNotified());  // the slow List still streams
+
+  while (reader->Read(&resp)) infos += resp.info_size();  // ends by itself
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(infos, 400);
+  stopper.join();
+  EXPECT_TRUE(all_ended);
+}
+
 TEST_F(ServiceTest, ListFiltersAndBatches) {
   for (int i = 0; i < 250; ++i) {
     ASSERT_TRUE(Prepare("snap-" + std::to_string(i), "").ok());
