@@ -26,7 +26,8 @@ namespace snapshotter {
 // the duplicate would keep it open.
 //
 // Use: Listen(); to stop, StopAccepting(), WaitUntilRead() once the
-// replies that must reach their clients were handed to the server,
+// replies that must reach their clients were handed to the server (for
+// the daemon: the mutations drained and the Lists in progress finished),
 // EndConnections(), then the server's Shutdown(); destroy it last.
 class ConnectionListener {
  public:

@@ -283,7 +283,8 @@ absl::Status RunDaemon(const config::Config& cfg) {
   // New connections are refused; on the open ones a mutation that arrives
   // from now on gets a retryable UNAVAILABLE ("nothing was changed") and
   // reads are still answered, until the mutations that ran have sent their
-  // replies. Then the connections end, so that no call reaches gRPC's
+  // replies; then new Lists are refused too, and the ones in progress
+  // finish. Then the connections end, so that no call reaches gRPC's
   // Shutdown, which would reset it (CANCELLED: the client could not tell
   // whether it ran); a call on a connection that ends fails UNAVAILABLE.
   (*listener)->StopAccepting();
@@ -307,7 +308,7 @@ absl::Status RunDaemon(const config::Config& cfg) {
   }
   if (int unread = (*listener)->WaitUntilRead(read_until); unread > 0) {
     LOG(WARNING) << unread << " client connection(s) had not read all their "
-                 << "replies after " << kReplyReadGrace
+                 << "replies " << kReplyReadGrace << " after the drain"
                  << "; ending them anyway (those clients see UNAVAILABLE, "
                     "for calls that ran too)";
   }

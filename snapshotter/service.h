@@ -84,11 +84,10 @@ class SnapshotsService final : private service_calls::Host {
   // then: the connections' end cuts those, UNAVAILABLE).
   bool FinishLists(absl::Time deadline);
   // After the server's Shutdown() (which does not wait for the calls this
-  // service took; DrainMutations may have run): mutations queued for the
-  // pool still run until
-  // `drain_until`, those queued then get UNAVAILABLE without running, and
-  // running ones finish; then the queue is shut down and every thread
-  // joined.
+  // service took; DrainMutations and FinishLists may have run): mutations
+  // queued for the pool still run until `drain_until`, those queued then
+  // get UNAVAILABLE without running, and running ones finish; then the
+  // queue is shut down and every thread joined.
   void Stop(absl::Time drain_until = absl::InfinitePast());
 
  private:

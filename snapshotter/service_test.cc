@@ -384,6 +384,27 @@ TEST_F(ServiceTest, FinishListsLetsListsInProgressEndAndRefusesNewOnes) {
   EXPECT_TRUE(all_ended);
 }
 
+// Every List that started is counted until it ended, however it ended: one
+// its client cancelled part-way and one with a bad filter leave
+// FinishLists nothing to wait for.
+TEST_F(ServiceTest, FinishListsWaitsForNoListThatEnded) {
+  for (int i = 0; i < 400; ++i) {  // many messages: a List stays open
+    ASSERT_TRUE(PrepareLabelled("big-" + std::to_string(i), 16, 3000).ok());
+  }
+  {
+    grpc::ClientContext cancelled;
+    auto reader = stub_->List(&cancelled, snapshots_v1::ListSnapshotsRequest());
+    snapshots_v1::ListSnapshotsResponse resp;
+    ASSERT_TRUE(reader->Read(&resp));  // in progress
+    cancelled.TryCancel();
+    EXPECT_EQ(reader->Finish().error_code(), grpc::CANCELLED);
+  }
+  List({"name=big-7"});
+  EXPECT_EQ(last_list_status_.error_code(), grpc::INVALID_ARGUMENT);
+  // Bounded: the cancelled call's end reaches the server asynchronously.
+  EXPECT_TRUE(service_->FinishLists(absl::Now() + absl::Seconds(10)));
+}
+
 TEST_F(ServiceTest, ListFiltersAndBatches) {
   for (int i = 0; i < 250; ++i) {
     ASSERT_TRUE(Prepare("snap-" + std::to_string(i), "").ok());
