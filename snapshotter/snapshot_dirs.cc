@@ -122,7 +122,23 @@ std::string SnapshotDirs::WorkPath(int64_t id) const {
 
 absl::StatusOr<std::string> SnapshotDirs::CreateTemp(
     bool with_work, const std::string& parent_fs, bool sync) const {
-  std::string tmpl = SnapshotsDir() + "/new-XXXXXX";
+  return MakeTemp("new-", with_work, parent_fs, sync);
+}
+
+absl::StatusOr<std::string> SnapshotDirs::CreateSpare() const {
+  return MakeTemp("spare-", /*with_work=*/true, "", /*sync=*/false);
+}
+
+absl::Status SnapshotDirs::TakeOwner(const std::string& temp,
+                                     const std::string& parent_fs) {
+  return CopyOwner(temp + "/fs", parent_fs);
+}
+
+absl::StatusOr<std::string> SnapshotDirs::MakeTemp(absl::string_view prefix,
+                                                   bool with_work,
+                                                   const std::string& parent_fs,
+                                                   bool sync) const {
+  std::string tmpl = absl::StrCat(SnapshotsDir(), "/", prefix, "XXXXXX");
   if (mkdtemp(tmpl.data()) == nullptr) {
     return base::ErrnoError("mkdtemp", tmpl, errno);
   }
@@ -221,7 +237,7 @@ absl::StatusOr<SnapshotDirs::Listing> SnapshotDirs::List() const {
   for (const std::string& name : names) {
     std::string path = SnapshotsDir() + "/" + name;
     int64_t id;
-    if (absl::StartsWith(name, "new-")) {
+    if (absl::StartsWith(name, "new-") || absl::StartsWith(name, "spare-")) {
       listing.temps.push_back(path);
     } else if (absl::StartsWith(name, "trash-")) {
       listing.trash.push_back(path);

@@ -5,6 +5,8 @@
 //   <root>/snapshots/<id>/work   overlay workdir (active snapshots)
 //   <root>/snapshots/new-XXXXXX  a snapshot being created (renamed to <id>
 //                                inside the creating transaction)
+//   <root>/snapshots/spare-XXXXXX  an empty fs/ and work/ made ahead of a
+//                                Prepare (spare_dirs.h), taken as new-*
 //   <root>/snapshots/trash-XXXXXX  a directory the database proved released
 //                                (removal journal), being deleted
 //   <root>/quarantine/<time>-<name>  an entry nothing proved deletable: kept
@@ -56,6 +58,16 @@ class SnapshotDirs {
                                          const std::string& parent_fs,
                                          bool sync = true) const;
 
+  // Creates snapshots/spare-XXXXXX with an empty fs/ (0755) and work/, not
+  // synced: a directory made ahead of a Prepare (spare_dirs.h). Install
+  // takes it as it takes a CreateTemp one; Open sweeps one left over as an
+  // interrupted creation.
+  absl::StatusOr<std::string> CreateSpare() const;
+  // Gives `temp`'s fs/ the owner and mode of `parent_fs` (as CreateTemp
+  // does when it makes it); nothing if `parent_fs` is empty.
+  static absl::Status TakeOwner(const std::string& temp,
+                                const std::string& parent_fs);
+
   std::string QuarantineDir() const;
   std::string StoreIdPath() const;
   // Present while a daemon has the store open (store_recovery.h).
@@ -72,7 +84,7 @@ class SnapshotDirs {
   // The entries of snapshots/, by kind (full paths except `ids`).
   struct Listing {
     std::set<int64_t> ids;            // <id> directories
-    std::vector<std::string> temps;   // new-*
+    std::vector<std::string> temps;   // new-* and spare-*
     std::vector<std::string> trash;   // trash-*
     std::vector<std::string> others;  // anything else
   };
@@ -110,6 +122,10 @@ class SnapshotDirs {
   absl::StatusOr<int64_t> QuarantineCount() const;
 
  private:
+  absl::StatusOr<std::string> MakeTemp(absl::string_view prefix, bool with_work,
+                                       const std::string& parent_fs,
+                                       bool sync) const;
+
   std::string root_;
 };
 

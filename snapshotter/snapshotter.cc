@@ -85,10 +85,12 @@ Snapshotter::Snapshotter(Options options, std::unique_ptr<MetaStore> store,
       store_(std::move(store)),
       committer_(store_.get(),
                  [this] { return SyncDir(dirs_.SnapshotsDir()); }),
+      spares_(&dirs_, SpareDirs::kDefaultCapacity),
       lock_fd_(lock_fd),
       index_off_(KernelOverlayHasIndex()) {}
 
 Snapshotter::~Snapshotter() {
+  spares_.Stop();
   store_.reset();  // close the database before releasing the root
   close(lock_fd_);
 }
@@ -236,9 +238,11 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::CreateSnapshot(
     if (absl::Status s = MakeLayerDirs(parent); !s.ok()) return failed(s);
   }
   auto make_temp = [&](int64_t parent_id) -> absl::StatusOr<std::string> {
-    absl::StatusOr<std::string> temp = dirs_.CreateTemp(
-        kind == Kind::kActive, parent_id == 0 ? "" : dirs_.FsPath(parent_id),
-        /*sync=*/false);
+    std::string parent_fs = parent_id == 0 ? "" : dirs_.FsPath(parent_id);
+    absl::StatusOr<std::string> temp =
+        kind == Kind::kActive
+            ? spares_.Take(parent_fs)
+            : dirs_.CreateTemp(/*with_work=*/false, parent_fs, /*sync=*/false);
     if (!temp.ok()) return AsInternal(temp.status());
     return temp;
   };

@@ -28,6 +28,7 @@
 #include "snapshotter/snapshot_dirs.h"
 #include "snapshotter/snapshot_index.h"
 #include "snapshotter/snapshot_types.h"
+#include "snapshotter/spare_dirs.h"
 #include "snapshotter/storage.h"
 #include "snapshotter/store_recovery.h"
 
@@ -189,6 +190,8 @@ class Snapshotter {
   GroupCommitter committer_;
   // Every record, as of the last durable commit.
   SnapshotIndex index_;
+  // Directories of active snapshots made ahead (after dirs_).
+  SpareDirs spares_;
   const int lock_fd_;  // holds <root>/lock
   bool index_off_;
   // One Cleanup deletes at a time (they would race over the same trash).

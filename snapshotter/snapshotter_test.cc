@@ -17,6 +17,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -294,6 +295,10 @@ TEST_F(SnapshotterTest, ReopenKeepsStateAndDropsInterruptedCreations) {
   ASSERT_TRUE(sn_->Commit("c", "a", {}).ok());
   std::string temp = sn_->dirs().SnapshotsDir() + "/new-abc123";
   ASSERT_EQ(mkdir(temp.c_str(), 0700), 0);
+  // A spare a crash left (spare_dirs.h).
+  std::string spare = sn_->dirs().SnapshotsDir() + "/spare-abc123";
+  ASSERT_EQ(mkdir(spare.c_str(), 0700), 0);
+  ASSERT_EQ(mkdir((spare + "/fs").c_str(), 0755), 0);
   // A creation cut between its rename into place and COMMIT: the next id.
   std::string cut = sn_->dirs().SnapshotPath(2);
   ASSERT_EQ(mkdir(cut.c_str(), 0700), 0);
@@ -303,6 +308,7 @@ TEST_F(SnapshotterTest, ReopenKeepsStateAndDropsInterruptedCreations) {
   EXPECT_TRUE(sn_->TrashAfterOpen());
   EXPECT_EQ(ListNames(*sn_), before);
   EXPECT_NE(access(temp.c_str(), F_OK), 0);
+  EXPECT_NE(access(spare.c_str(), F_OK), 0);
   EXPECT_NE(access(cut.c_str(), F_OK), 0);
   // The cut creation held nothing (an empty fs/): removed, not quarantined.
   EXPECT_EQ(*sn_->QuarantineCount(), 0);
@@ -311,8 +317,22 @@ TEST_F(SnapshotterTest, ReopenKeepsStateAndDropsInterruptedCreations) {
   EXPECT_TRUE(sn_->Prepare("b", "c", {}).ok());
   EXPECT_EQ(access(sn_->dirs().FsPath(2).c_str(), F_OK), 0);
   EXPECT_EQ(*sn_->QuarantineCount(), 0);
+  // The Prepare had spares made; closing removes them (bounded wait).
+  auto spares = [&] {
+    int n = 0;
+    for (const auto& e :
+         std::filesystem::directory_iterator(sn_->dirs().SnapshotsDir())) {
+      n += e.path().filename().string().rfind("spare-", 0) == 0;
+    }
+    return n;
+  };
+  for (int i = 0; i < 1000 && spares() == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_GT(spares(), 0);
   Open();  // nothing left over: no Cleanup needed after this start
   EXPECT_FALSE(sn_->TrashAfterOpen());
+  EXPECT_EQ(spares(), 0);
   EXPECT_EQ(ListNames(*sn_).size(), before.size() + 1);
 }
 
@@ -784,16 +804,20 @@ TEST_F(SnapshotterTest, RefusedPrepareLeavesNoDirectoryAndIdReuseIsSafe) {
   Open(&remote);
   ASSERT_TRUE(sn_->Prepare("a", "", {}).ok());
   ASSERT_TRUE(sn_->Commit("base", "a", {}).ok());
+  // The snapshot directories and creations (spares, made ahead and taken
+  // by Prepares, come and go: spare_dirs_test).
   auto entries = [&] {
     std::vector<std::string> names;
     for (const auto& e :
          std::filesystem::directory_iterator(sn_->dirs().SnapshotsDir())) {
-      names.push_back(e.path().filename().string());
+      std::string name = e.path().filename().string();
+      if (name.rfind("spare-", 0) != 0) names.push_back(name);
     }
     std::sort(names.begin(), names.end());
     return names;
   };
   std::vector<std::string> before = entries();
+  EXPECT_EQ(before, std::vector<std::string>{"1"});
   remote.refuse_rootfs = true;
   EXPECT_EQ(sn_->Prepare("bad", "base", {}).status().code(),
             absl::StatusCode::kFailedPrecondition);

@@ -331,6 +331,11 @@ func (v *verifier) checkDirs(ctx context.Context, records, remote int) error {
 		switch {
 		case strings.HasPrefix(e.Name(), "new-"), strings.HasPrefix(e.Name(), "trash-"):
 			v.f.add("no leftover new-/trash- after Cleanup", "snapshots/%s", e.Name())
+		case strings.HasPrefix(e.Name(), "spare-"):
+			// Made ahead of Prepares by this run of the daemon: empty.
+			if !emptySpare(filepath.Join(v.root, "snapshots", e.Name())) {
+				v.f.add("spare directories hold an empty fs/ and work/ only", "snapshots/%s", e.Name())
+			}
 		default:
 			ids = append(ids, e.Name())
 		}
@@ -387,4 +392,23 @@ func Verify(ctx context.Context, sn snapshots.Snapshotter, root, dir, scratch st
 		return nil, err
 	}
 	return v.f, v.checkDirs(ctx, n, remote)
+}
+
+// emptySpare: dir holds nothing but an empty fs/ and an empty work/ (either
+// may be missing while it is being made).
+func emptySpare(dir string) bool {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if (e.Name() != "fs" && e.Name() != "work") || !e.IsDir() {
+			return false
+		}
+		inner, err := os.ReadDir(filepath.Join(dir, e.Name()))
+		if err != nil || len(inner) > 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -1,0 +1,160 @@
+// Tests for the spare directory pool.
+#include "snapshotter/spare_dirs.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+
+namespace snapshotter {
+namespace {
+
+std::string NewRoot(const char* name) {
+  std::string root = std::string(getenv("TEST_TMPDIR") ?: "/tmp") + "/spares-" +
+                     name + "-" + std::to_string(getpid());
+  RemoveAll(root).IgnoreError();
+  return root;
+}
+
+// Waits (bounded) until `spares` holds `n` ready ones.
+bool WaitReady(const SpareDirs& spares, int n) {
+  for (int i = 0; i < 2000 && spares.Ready() != n; ++i) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return spares.Ready() == n;
+}
+
+bool IsEmptyDir(const std::string& path) {
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return false;
+  return rmdir(path.c_str()) == 0 && mkdir(path.c_str(), st.st_mode) == 0;
+}
+
+TEST(SpareDirsTest, NothingIsMadeBeforeTheFirstTake) {
+  SnapshotDirs dirs(NewRoot("idle"));
+  ASSERT_TRUE(dirs.Init().ok());
+  SpareDirs spares(&dirs, 4);
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(spares.Ready(), 0);
+  auto listing = dirs.List();
+  ASSERT_TRUE(listing.ok());
+  EXPECT_TRUE(listing->temps.empty());
+}
+
+TEST(SpareDirsTest, TakeGivesAnEmptyLayerAndTheThreadRefills) {
+  SnapshotDirs dirs(NewRoot("take"));
+  ASSERT_TRUE(dirs.Init().ok());
+  SpareDirs spares(&dirs, 3);
+  auto first = spares.Take("");
+  ASSERT_TRUE(first.ok()) << first.status();
+  struct stat st;
+  ASSERT_EQ(stat((*first + "/fs").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0755u);
+  EXPECT_TRUE(IsEmptyDir(*first + "/fs"));
+  EXPECT_TRUE(IsEmptyDir(*first + "/work"));
+  ASSERT_TRUE(WaitReady(spares, 3));
+  // A ready one is taken and installed as a made one would be.
+  auto second = spares.Take("");
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_NE(second->find("/spare-"), std::string::npos) << *second;
+  EXPECT_TRUE(IsEmptyDir(*second + "/fs"));
+  EXPECT_TRUE(IsEmptyDir(*second + "/work"));
+  ASSERT_TRUE(dirs.Install(*second, 5).ok());
+  EXPECT_TRUE(IsEmptyDir(dirs.FsPath(5)));
+  ASSERT_TRUE(WaitReady(spares, 3));
+  // Open's listing takes them for interrupted creations.
+  auto listing = dirs.List();
+  ASSERT_TRUE(listing.ok());
+  EXPECT_EQ(listing->temps.size(), 4u);  // three spares and `first`
+  EXPECT_TRUE(listing->others.empty());
+}
+
+TEST(SpareDirsTest, TakeGivesFsTheParentsOwnerAndMode) {
+  SnapshotDirs dirs(NewRoot("owner"));
+  ASSERT_TRUE(dirs.Init().ok());
+  std::string parent = dirs.root() + "/parent-fs";
+  ASSERT_EQ(mkdir(parent.c_str(), 0750), 0);
+  // Another owner where this may give one (not in every sandbox).
+  bool chowned = chown(parent.c_str(), 1234, 5678) == 0;
+  SpareDirs spares(&dirs, 2);
+  ASSERT_TRUE(spares.Take("").ok());
+  ASSERT_TRUE(WaitReady(spares, 2));
+  auto taken = spares.Take(parent);
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  EXPECT_NE(taken->find("/spare-"), std::string::npos);
+  struct stat st;
+  ASSERT_EQ(stat((*taken + "/fs").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0750u);
+  if (chowned) {
+    EXPECT_EQ(st.st_uid, 1234u);
+    EXPECT_EQ(st.st_gid, 5678u);
+  }
+  // A parent gone meanwhile: an error, and the spare is not left behind.
+  ASSERT_TRUE(WaitReady(spares, 2));
+  auto gone = spares.Take(dirs.root() + "/no-such-parent");
+  EXPECT_FALSE(gone.ok());
+  auto listing = dirs.List();
+  ASSERT_TRUE(listing.ok());
+  // The two taken above (the callers' to install), one spare left, and
+  // the one made since.
+  ASSERT_TRUE(WaitReady(spares, 2));
+  EXPECT_EQ(dirs.List()->temps.size(), 4u);
+}
+
+TEST(SpareDirsTest, StopRemovesTheSparesAndTakeStillWorks) {
+  SnapshotDirs dirs(NewRoot("stop"));
+  ASSERT_TRUE(dirs.Init().ok());
+  SpareDirs spares(&dirs, 4);
+  auto taken = spares.Take("");
+  ASSERT_TRUE(taken.ok());
+  ASSERT_TRUE(WaitReady(spares, 4));
+  spares.Stop();
+  EXPECT_EQ(spares.Ready(), 0);
+  auto listing = dirs.List();
+  ASSERT_TRUE(listing.ok());
+  EXPECT_EQ(listing->temps, std::vector<std::string>{*taken});
+  auto after = spares.Take("");
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_NE(after->find("/new-"), std::string::npos);
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(spares.Ready(), 0);
+  spares.Stop();  // idempotent
+}
+
+TEST(SpareDirsTest, AFailureWaitsForTheNextTake) {
+  SnapshotDirs dirs(NewRoot("fail"));
+  ASSERT_TRUE(dirs.Init().ok());
+  absl::Mutex mu;
+  bool fail = true;
+  int calls = 0;
+  SpareDirs spares(&dirs, 2, [&]() -> absl::StatusOr<std::string> {
+    absl::MutexLock lock(&mu);
+    ++calls;
+    if (fail) return absl::InternalError("no space left (test)");
+    return dirs.CreateSpare();
+  });
+  // Each Take makes its own and asks once: no retry loop.
+  for (int i = 0; i < 3; ++i) {
+    auto taken = spares.Take("");
+    ASSERT_TRUE(taken.ok()) << taken.status();
+    EXPECT_NE(taken->find("/new-"), std::string::npos);
+  }
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(spares.Ready(), 0);
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_GE(calls, 1);
+    EXPECT_LE(calls, 3);
+    fail = false;
+  }
+  // Back: the next Take asks again and the thread refills.
+  ASSERT_TRUE(spares.Take("").ok());
+  ASSERT_TRUE(WaitReady(spares, 2));
+}
+
+}  // namespace
+}  // namespace snapshotter
