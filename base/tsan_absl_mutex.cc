@@ -8,7 +8,8 @@
 // only into --config=tsan builds (base:tsan_absl_mutex), interposes the
 // exported Mutex and CondVar members: each wrapper tells TSan what abseil's
 // own TSan build would (pre/post lock and unlock, destroy; a CondVar wait or
-// an Await releases and re-acquires) and calls the library's function,
+// an Await releases and re-acquires, and an Await's condition is evaluated
+// holding the mutex) and calls the library's function,
 // found with dlsym(RTLD_NEXT). The executable's definitions win over the
 // library's for every caller, gRPC included.
 #if defined(__SANITIZE_THREAD__)
@@ -116,6 +117,22 @@ auto Unlocking(void* mu, unsigned flags, Call call) {
 
 auto Always = [](const auto&) { return true; };
 
+// The condition of an Await is evaluated inside the library while the mutex
+// is held (by the waiting thread, or by one unlocking it), but the wrapper
+// has told TSan the mutex is free for the whole call: the evaluation is a
+// critical section of its own (it acquires what the mutex's holders
+// released, and releases what it read to the next holder).
+struct HeldCondition {
+  absl::Mutex* mu;
+  const absl::Condition* cond;
+};
+bool EvalHeld(HeldCondition* held) {
+  __tsan_acquire(held->mu);
+  bool result = held->cond->Eval();
+  __tsan_release(held->mu);
+  return result;
+}
+
 }  // namespace
 
 namespace absl {
@@ -166,21 +183,41 @@ void Mutex::LockWhen(const Condition& cond) {
   Locking(this, 0, [&] { return (next(this, cond), 0); }, Always);
 }
 
+bool Mutex::LockWhenWithTimeout(const Condition& cond, Duration timeout) {
+  static const MuCondDurFn next = Next<MuCondDurFn>(
+      "5Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE");
+  return Locking(
+      this, 0, [&] { return next(this, cond, timeout); }, Always);
+}
+
+bool Mutex::LockWhenWithDeadline(const Condition& cond, Time deadline) {
+  static const MuCondTimeFn next = Next<MuCondTimeFn>(
+      "5Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE");
+  return Locking(
+      this, 0, [&] { return next(this, cond, deadline); }, Always);
+}
+
 void Mutex::Await(const Condition& cond) {
   static const MuCondFn next = Next<MuCondFn>("5Mutex5AwaitERKNS0_9ConditionE");
-  ReleasedDuring(this, [&] { return (next(this, cond), 0); });
+  HeldCondition held{this, &cond};
+  const Condition annotated(&EvalHeld, &held);
+  ReleasedDuring(this, [&] { return (next(this, annotated), 0); });
 }
 
 bool Mutex::AwaitWithTimeout(const Condition& cond, Duration timeout) {
   static const MuCondDurFn next = Next<MuCondDurFn>(
       "5Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE");
-  return ReleasedDuring(this, [&] { return next(this, cond, timeout); });
+  HeldCondition held{this, &cond};
+  const Condition annotated(&EvalHeld, &held);
+  return ReleasedDuring(this, [&] { return next(this, annotated, timeout); });
 }
 
 bool Mutex::AwaitWithDeadline(const Condition& cond, Time deadline) {
   static const MuCondTimeFn next = Next<MuCondTimeFn>(
       "5Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE");
-  return ReleasedDuring(this, [&] { return next(this, cond, deadline); });
+  HeldCondition held{this, &cond};
+  const Condition annotated(&EvalHeld, &held);
+  return ReleasedDuring(this, [&] { return next(this, annotated, deadline); });
 }
 
 void CondVar::Wait(Mutex* mu) {

@@ -35,6 +35,7 @@ absl::StatusOr<std::string> SpareDirs::Take(const std::string& parent_fs) {
         spare = std::move(ready_.back());
         ready_.pop_back();
       }
+      cv_.Signal();
     }
   }
   if (spare.empty()) {
@@ -54,6 +55,7 @@ void SpareDirs::Stop() {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
     thread = std::move(thread_);
+    cv_.Signal();
   }
   if (thread.joinable()) thread.join();
   {
@@ -80,12 +82,14 @@ void SpareDirs::Refill() {
     PLOG(WARNING) << "spare directories: cannot lower the thread's priority";
   }
   absl::MutexLock lock(&mu_);
-  auto work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return stopping_ ||
-           (wanted_ && static_cast<int>(ready_.size()) < capacity_);
-  };
   while (true) {
-    mu_.Await(absl::Condition(&work));
+    // A CondVar, not Await: the condition is then read by this thread only
+    // (an Await's is also read by the unlocking one, which TSan's view of
+    // Debian's abseil does not cover).
+    while (!stopping_ &&
+           !(wanted_ && static_cast<int>(ready_.size()) < capacity_)) {
+      cv_.Wait(&mu_);
+    }
     if (stopping_) return;
     mu_.Unlock();
     absl::StatusOr<std::string> made = make_();

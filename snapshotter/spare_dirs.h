@@ -58,6 +58,7 @@ class SpareDirs {
   const int capacity_;
   const Maker make_;
   mutable absl::Mutex mu_;
+  absl::CondVar cv_;  // wakes the thread: a Take, or Stop
   std::vector<std::string> ready_ ABSL_GUARDED_BY(mu_);
   // A Take asked for spares since the thread last failed to make one (a
   // failure waits for the next Take rather than retrying in a loop).

@@ -8,8 +8,10 @@
 # (written to a log_path we check) fails it. The default mode runs a subset
 # of the conformance cases, the long mode all of them. Then the concurrency
 # tests under ThreadSanitizer (`bazel test --config=tsan`): the core's stress
-# (snapshotter/stress_test.cc) and the layer cache's; the long mode runs each
-# 5 times. Debian's absl::Mutex is annotated for TSan by
+# (snapshotter/stress_test.cc), the threads below the gRPC edge (spare
+# directories, call pool, group commit, watchdog) and the layer cache's; the
+# long mode runs each 5 times. (The service's own tests stay out: TSan sees
+# no happens-before through Debian's uninstrumented gRPC transport.) Debian's absl::Mutex is annotated for TSan by
 # base/tsan_absl_mutex.cc; tests/sanitizers/tsan.supp says what is
 # suppressed and why.
 set -uo pipefail
@@ -60,6 +62,10 @@ daemon_smoke() {
 }
 
 readonly TSAN_TESTS=(//snapshotter:snapshotter_stress_test
+                     //snapshotter:spare_dirs_test
+                     //snapshotter:call_pool_test
+                     //snapshotter:group_commit_test
+                     //snapshotter:watchdog_test
                      //kata_volume/verity:layer_cache_index_test
                      //snapshotter/guest_pull:layer_cache_source_test)
 
