@@ -176,6 +176,7 @@ absl::Status RunDaemon(const config::Config& cfg) {
   Snapshotter::Options options;
   options.root = cfg.root;
   options.remote = guest_pull_layers.get();
+  options.spare_dirs = static_cast<int>(cfg.spare_dirs);
   options.on_commit_in_doubt = [](const absl::Status& s) {
     LOG(ERROR) << s.message() << ": exiting (status " << kExitCommitInDoubt
                << ") without changing anything more; the restart recovers "

@@ -85,7 +85,7 @@ Snapshotter::Snapshotter(Options options, std::unique_ptr<MetaStore> store,
       store_(std::move(store)),
       committer_(store_.get(),
                  [this] { return SyncDir(dirs_.SnapshotsDir()); }),
-      spares_(&dirs_, SpareDirs::kDefaultCapacity),
+      spares_(&dirs_, options_.spare_dirs),
       lock_fd_(lock_fd),
       index_off_(KernelOverlayHasIndex()) {}
 

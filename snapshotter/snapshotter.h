@@ -41,6 +41,8 @@ class Snapshotter {
     std::string root;
     // Not owned; may be null (plain overlayfs snapshotter).
     RemoteLayers* remote = nullptr;
+    // Directories of active snapshots made ahead (spare_dirs.h); 0 = none.
+    int spare_dirs = SpareDirs::kDefaultCapacity;
     // Clock, replaceable in tests.
     std::function<absl::Time()> now = absl::Now;
     // Deletes a released directory tree; replaceable in tests (faults).

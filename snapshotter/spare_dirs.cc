@@ -28,7 +28,7 @@ absl::StatusOr<std::string> SpareDirs::Take(const std::string& parent_fs) {
   std::string spare;
   {
     absl::MutexLock lock(&mu_);
-    if (!stopping_) {
+    if (!stopping_ && capacity_ > 0) {
       wanted_ = true;
       if (!thread_.joinable()) thread_ = std::thread([this] { Refill(); });
       if (!ready_.empty()) {

@@ -29,7 +29,8 @@ class SpareDirs {
  public:
   // Makes one spare (SnapshotDirs::CreateSpare; replaceable in tests).
   using Maker = std::function<absl::StatusOr<std::string>()>;
-  // Keeps up to `capacity` spares under `dirs` (not owned; outlives this).
+  // Keeps up to `capacity` spares under `dirs` (not owned; outlives this);
+  // with 0, no thread: every Take makes its own.
   SpareDirs(const SnapshotDirs* dirs, int capacity, Maker make = nullptr);
   SpareDirs(const SpareDirs&) = delete;
   SpareDirs& operator=(const SpareDirs&) = delete;

@@ -45,6 +45,20 @@ TEST(SpareDirsTest, NothingIsMadeBeforeTheFirstTake) {
   EXPECT_TRUE(listing->temps.empty());
 }
 
+TEST(SpareDirsTest, NoneWithCapacityZero) {
+  SnapshotDirs dirs(NewRoot("zero"));
+  ASSERT_TRUE(dirs.Init().ok());
+  SpareDirs spares(&dirs, 0);
+  for (int i = 0; i < 3; ++i) {
+    auto taken = spares.Take("");
+    ASSERT_TRUE(taken.ok()) << taken.status();
+    EXPECT_NE(taken->find("/new-"), std::string::npos) << *taken;
+  }
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(spares.Ready(), 0);
+  EXPECT_EQ(dirs.List()->temps.size(), 3u);  // the three taken
+}
+
 TEST(SpareDirsTest, TakeGivesAnEmptyLayerAndTheThreadRefills) {
   SnapshotDirs dirs(NewRoot("take"));
   ASSERT_TRUE(dirs.Init().ok());

@@ -29,6 +29,10 @@ inline constexpr char kDefaultConfigPath[] =
 // Largest config file accepted; anything bigger is certainly not a config.
 inline constexpr size_t kMaxConfigFileBytes = 1 << 20;
 
+// spare_dirs: its default and the most it may be.
+inline constexpr int64_t kDefaultSpareDirs = 8;
+inline constexpr int64_t kMaxSpareDirs = 64;
+
 // Minimum severity the daemon logs.
 enum class LogLevel { kDebug, kInfo, kWarn, kError };
 
@@ -38,6 +42,9 @@ struct Config {
   std::string address =
       "/run/containerd-guest-pull-grpc/containerd-guest-pull-grpc.sock";
   LogLevel log_level = LogLevel::kInfo;
+  // Empty active-snapshot directories kept made ahead of Prepares
+  // (snapshotter/spare_dirs.h); 0 = none, each Prepare makes its own.
+  int64_t spare_dirs = kDefaultSpareDirs;
   // [guest_pull] and [verity].
   guest_pull::GuestPullOptions guest_pull;
   struct Metrics {

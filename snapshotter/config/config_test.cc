@@ -77,6 +77,7 @@ TEST_F(ConfigTest, NothingGivenAndNoFileYieldsTheDocumentedDefaults) {
   EXPECT_EQ(config->address,
             "/run/containerd-guest-pull-grpc/containerd-guest-pull-grpc.sock");
   EXPECT_EQ(config->log_level, LogLevel::kInfo);
+  EXPECT_EQ(config->spare_dirs, 8);
   EXPECT_TRUE(config->guest_pull.enable);
   EXPECT_EQ(config->guest_pull.include, std::vector<std::string>{".*"});
   EXPECT_TRUE(config->guest_pull.exclude.empty());
@@ -131,6 +132,7 @@ version = 1
 root = "/srv/gp"
 address = "/run/gp/gp.sock"
 log_level = "debug"
+spare_dirs = 0
 guest_pull.enable = false
 guest_pull.include = ['docker\.io/.*', "127\\.0\\.0\\.1:5000/.*"]
 guest_pull.exclude = []
@@ -146,6 +148,7 @@ write_passwd = false
   EXPECT_EQ(config->root, "/srv/gp");
   EXPECT_EQ(config->address, "/run/gp/gp.sock");
   EXPECT_EQ(config->log_level, LogLevel::kDebug);
+  EXPECT_EQ(config->spare_dirs, 0);
   EXPECT_FALSE(config->guest_pull.enable);
   EXPECT_EQ(
       config->guest_pull.include,
@@ -252,8 +255,8 @@ TEST_F(ConfigTest, UnknownKeysNameTheKeyTheLineAndWhatIsAllowed) {
   EXPECT_THAT(
       FileError("version = 1\n\nsocket = \"/x.sock\"\n"),
       HasSubstr("c.toml: line 3: unknown key \"socket\" (allowed at the top "
-                "level: version, root, address, log_level, guest_pull, "
-                "verity, metrics)"));
+                "level: version, root, address, log_level, spare_dirs, "
+                "guest_pull, verity, metrics)"));
   EXPECT_THAT(FileError("[guest_pull]\nenable = true\ninclud = [\".*\"]\n"),
               HasSubstr("line 3: unknown key \"guest_pull.includ\" (allowed in "
                         "[guest_pull]: enable, include, exclude, mount_type)"));
@@ -303,6 +306,9 @@ TEST_F(ConfigTest, EveryValueCheckNamesTheKeyAndTheLine) {
       {"address = \"/run/gp%41.sock\"",
        "key \"address\": socket path \"/run/gp%41.sock\" must not contain "
        "\"%\""},
+      {"spare_dirs = 65", "key \"spare_dirs\": 65 is out of range (0 to 64)"},
+      {"spare_dirs = -1", "key \"spare_dirs\": -1 is out of range"},
+      {"spare_dirs = \"8\"", "key \"spare_dirs\" must be an integer"},
       {"log_level = \"verbose\"",
        "key \"log_level\": invalid log level \"verbose\" (expected one of: "
        "debug, info, warn, error)"},

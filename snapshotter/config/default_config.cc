@@ -29,6 +29,11 @@ address = "/run/containerd-guest-pull-grpc/containerd-guest-pull-grpc.sock"
 # debug | info | warn | error. Flag --log-level, env GUEST_PULL_LOG_LEVEL.
 log_level = "info"
 
+# Empty snapshot directories (an fs/ and a work/ each) a background thread
+# keeps made ahead of the Prepares that take them, so a Prepare does not
+# make three directories itself. 0 to 64; 0 = none.
+spare_dirs = 8
+
 [guest_pull]
 # false: every layer is unpacked on the host, as the plain overlayfs
 # snapshotter does, and containers get ordinary overlay mounts.

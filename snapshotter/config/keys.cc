@@ -245,6 +245,19 @@ const std::vector<Key>& Keys() {
        [](const Config& c) -> Value {
          return NameOf(LogLevels(), c.log_level);
        }},
+      {"spare_dirs", KeyType::kInteger, "", "", "",
+       "empty snapshot directories made ahead of Prepares (0 to 64; 0 = "
+       "none)",
+       [](const Value& v, Config& c) {
+         const int64_t n = std::get<int64_t>(v);
+         if (n < 0 || n > kMaxSpareDirs) {
+           return absl::InvalidArgumentError(
+               absl::StrCat(n, " is out of range (0 to ", kMaxSpareDirs, ")"));
+         }
+         c.spare_dirs = n;
+         return absl::OkStatus();
+       },
+       [](const Config& c) -> Value { return c.spare_dirs; }},
       {"", KeyType::kString, "config", "GUEST_PULL_CONFIG", "FILE",
        "config file (TOML); may be missing only at the default path",
        [](const Value& v, Config& c) {

@@ -315,7 +315,14 @@ func main() {
 	d := &driver{daemon: *daemon, root: filepath.Join(*work, "root"), work: *work,
 		socket: filepath.Join(*work, "s.sock"), config: filepath.Join(*work, "config.toml"),
 		clients: *clients, rng: rand.New(rand.NewSource(*seed)), findings: Findings{}}
-	if err := os.WriteFile(d.config, []byte("version = 1\n"), 0o644); err != nil {
+	config := "version = 1\n"
+	if *mode == "faults" {
+		// A fault injected into the N-th mkdir must hit the RPC's own, not
+		// one the spare thread makes ahead (spare_dirs_test covers its
+		// failures; -mode fullfs runs with spares).
+		config += "spare_dirs = 0\n"
+	}
+	if err := os.WriteFile(d.config, []byte(config), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
