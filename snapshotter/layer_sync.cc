@@ -48,14 +48,16 @@ absl::Status SyncBatch(const std::vector<std::string>& paths, bool dirs) {
 
 }  // namespace
 
-absl::Status SyncTree(const std::string& root) {
+absl::StatusOr<Usage> SyncTree(const std::string& root) {
   struct stat root_st;
   if (lstat(root.c_str(), &root_st) != 0) {
     return base::ErrnoError("lstat", root, errno);
   }
   std::vector<std::string> files;
   std::vector<std::string> dirs = {root};
-  std::set<ino_t> seen;
+  // Every inode counted once (hard links), the root included.
+  std::set<ino_t> seen = {root_st.st_ino};
+  Usage usage{static_cast<int64_t>(root_st.st_blocks) * 512, 1};
   std::error_code ec;
   // Symlinks are not followed by default.
   std::filesystem::recursive_directory_iterator it(root, ec), end;
@@ -70,9 +72,12 @@ absl::Status SyncTree(const std::string& root) {
       it.disable_recursion_pending();
       continue;
     }
+    if (!seen.insert(st.st_ino).second) continue;
+    usage.inodes++;
+    usage.size += static_cast<int64_t>(st.st_blocks) * 512;
     if (S_ISDIR(st.st_mode)) {
       dirs.push_back(std::move(path));
-    } else if (S_ISREG(st.st_mode) && seen.insert(st.st_ino).second) {
+    } else if (S_ISREG(st.st_mode)) {
       files.push_back(std::move(path));
     }
   }
@@ -91,7 +96,7 @@ absl::Status SyncTree(const std::string& root) {
         dirs.begin() + i, dirs.begin() + std::min(dirs.size(), i + kBatch));
     RETURN_IF_ERROR(SyncBatch(batch, /*dirs=*/true));
   }
-  return absl::OkStatus();
+  return usage;
 }
 
 }  // namespace snapshotter

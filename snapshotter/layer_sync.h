@@ -7,7 +7,8 @@
 
 #include <string>
 
-#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "snapshotter/snapshot_types.h"
 
 namespace snapshotter {
 
@@ -16,8 +17,10 @@ namespace snapshotter {
 // filesystems. Symlinks, device nodes (overlay whiteouts) and fifos are
 // made durable by the fsync of their directory. Writeback of a batch of
 // files is started together before each is waited for, so the I/O of a
-// many-file layer overlaps. Entries removed meanwhile are skipped.
-absl::Status SyncTree(const std::string& root);
+// many-file layer overlaps. Entries removed meanwhile are skipped. Returns
+// the usage of `root` as DiskUsage (snapshot_dirs.h) measures it, taken in
+// the same walk.
+absl::StatusOr<Usage> SyncTree(const std::string& root);
 
 }  // namespace snapshotter
 

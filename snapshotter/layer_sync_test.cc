@@ -9,6 +9,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "snapshotter/snapshot_dirs.h"
 
 namespace snapshotter {
 namespace {
@@ -32,15 +33,27 @@ TEST(SyncTreeTest, SyncsFilesDirsAndSkipsSpecialEntries) {
   // opens them anyway; a non-root test user would not create such layers.
   std::ofstream(root + "/a/locked") << "y";
   chmod((root + "/a/locked").c_str(), 0);
-  EXPECT_TRUE(SyncTree(root).ok());
+  absl::StatusOr<Usage> synced = SyncTree(root);
+  ASSERT_TRUE(synced.ok()) << synced.status();
+  // Measured as DiskUsage measures it: every inode once (the hard link
+  // too), the root included.
+  absl::StatusOr<Usage> measured = DiskUsage(root);
+  ASSERT_TRUE(measured.ok());
+  EXPECT_EQ(synced->inodes, 8);
+  EXPECT_EQ(synced->inodes, measured->inodes);
+  EXPECT_EQ(synced->size, measured->size);
 }
 
 TEST(SyncTreeTest, EmptyDirectory) {
-  EXPECT_TRUE(SyncTree(TempDir()).ok());
+  std::string root = TempDir();
+  absl::StatusOr<Usage> synced = SyncTree(root);
+  ASSERT_TRUE(synced.ok()) << synced.status();
+  EXPECT_EQ(synced->inodes, 1);
+  EXPECT_EQ(synced->size, DiskUsage(root)->size);
 }
 
 TEST(SyncTreeTest, MissingRootIsAnError) {
-  absl::Status s = SyncTree(TempDir() + "/missing");
+  absl::Status s = SyncTree(TempDir() + "/missing").status();
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("missing"), absl::string_view::npos);
 }

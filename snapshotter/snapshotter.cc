@@ -343,7 +343,7 @@ absl::Status Snapshotter::CreateRemoteLayer(absl::string_view parent,
     if (used.ok() && used->inodes > 1) usage = *used;
   }
   bool holds_data = usage.inodes > 0;
-  if (s.ok() && holds_data) s = AsInternal(SyncTree(temp));
+  if (s.ok() && holds_data) s = AsInternal(SyncTree(temp).status());
   if (!s.ok()) {
     if (!temp.empty()) RemoveAll(temp).IgnoreError();
     return s;
@@ -479,14 +479,12 @@ absl::Status Snapshotter::Commit(absl::string_view name, absl::string_view key,
   }
   // Measuring and flushing a large layer takes a while; do it without
   // holding the store so every other call keeps being served meanwhile.
-  std::string fs = dirs_.FsPath(active.id);
-  absl::StatusOr<Usage> measured = DiskUsage(fs);
   // The layer's content must be on disk before its commit is recorded:
   // its own files and directories, not the whole filesystem, and the path
   // to it (Prepare did not flush it): snapshots/<id> here, snapshots/ by
-  // the batch's flush.
+  // the batch's flush. One walk measures and flushes it.
+  absl::StatusOr<Usage> measured = SyncTree(dirs_.FsPath(active.id));
   absl::Status s = measured.status();
-  if (s.ok()) s = SyncTree(fs);
   if (s.ok()) s = SyncDir(dirs_.SnapshotPath(active.id));
   if (!s.ok()) {
     // A Remove that won the race (its record goes before its directory)
