@@ -8,8 +8,8 @@
 // only into --config=tsan builds (base:tsan_absl_mutex), interposes the
 // exported Mutex and CondVar members: each wrapper tells TSan what abseil's
 // own TSan build would (pre/post lock and unlock, destroy; a CondVar wait or
-// an Await releases and re-acquires, and an Await's condition is evaluated
-// holding the mutex) and calls the library's function,
+// an Await releases and re-acquires, and a condition is evaluated holding
+// the mutex) and calls the library's function,
 // found with dlsym(RTLD_NEXT). The executable's definitions win over the
 // library's for every caller, gRPC included.
 #if defined(__SANITIZE_THREAD__)
@@ -117,11 +117,16 @@ auto Unlocking(void* mu, unsigned flags, Call call) {
 
 auto Always = [](const auto&) { return true; };
 
-// The condition of an Await is evaluated inside the library while the mutex
-// is held (by the waiting thread, or by one unlocking it), but the wrapper
-// has told TSan the mutex is free for the whole call: the evaluation is a
-// critical section of its own (it acquires what the mutex's holders
-// released, and releases what it read to the next holder).
+// A condition of Await or LockWhen is evaluated inside the library while
+// the mutex is held, by the waiting thread or by another one handing the
+// mutex over (in Unlock, or in its own Await or CondVar wait). Inside the
+// calls the wrappers mark as a lock or an unlock TSan ignores it; inside an
+// Await or a CondVar wait, which the wrappers mark as releasing the mutex
+// for the whole call, TSan would take it for an access without the mutex.
+// So the evaluation is a critical section of its own: it acquires what the
+// mutex's holders released, and releases what it read to the next holder.
+// (Under a reader lock the release orders one reader before the next, which
+// abseil does not; our code waits on conditions under writer locks only.)
 struct HeldCondition {
   absl::Mutex* mu;
   const absl::Condition* cond;
@@ -180,21 +185,28 @@ bool Mutex::ReaderTryLock() {
 void Mutex::LockWhen(const Condition& cond) {
   static const MuCondFn next =
       Next<MuCondFn>("5Mutex8LockWhenERKNS0_9ConditionE");
-  Locking(this, 0, [&] { return (next(this, cond), 0); }, Always);
+  HeldCondition held{this, &cond};
+  const Condition annotated(&EvalHeld, &held);
+  Locking(
+      this, 0, [&] { return (next(this, annotated), 0); }, Always);
 }
 
 bool Mutex::LockWhenWithTimeout(const Condition& cond, Duration timeout) {
   static const MuCondDurFn next = Next<MuCondDurFn>(
       "5Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE");
+  HeldCondition held{this, &cond};
+  const Condition annotated(&EvalHeld, &held);
   return Locking(
-      this, 0, [&] { return next(this, cond, timeout); }, Always);
+      this, 0, [&] { return next(this, annotated, timeout); }, Always);
 }
 
 bool Mutex::LockWhenWithDeadline(const Condition& cond, Time deadline) {
   static const MuCondTimeFn next = Next<MuCondTimeFn>(
       "5Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE");
+  HeldCondition held{this, &cond};
+  const Condition annotated(&EvalHeld, &held);
   return Locking(
-      this, 0, [&] { return next(this, cond, deadline); }, Always);
+      this, 0, [&] { return next(this, annotated, deadline); }, Always);
 }
 
 void Mutex::Await(const Condition& cond) {

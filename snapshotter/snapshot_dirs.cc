@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <utility>
 
@@ -129,9 +130,15 @@ absl::StatusOr<std::string> SnapshotDirs::CreateSpare() const {
   return MakeTemp("spare-", /*with_work=*/true, "", /*sync=*/false);
 }
 
-absl::Status SnapshotDirs::TakeOwner(const std::string& temp,
-                                     const std::string& parent_fs) {
-  return CopyOwner(temp + "/fs", parent_fs);
+bool SnapshotDirs::OwnerMatches(const std::string& temp,
+                                const std::string& parent_fs) {
+  // Without a parent, CreateTemp's mkdir is the one that made the spare.
+  if (parent_fs.empty()) return true;
+  struct stat fs, parent;
+  return stat((temp + "/fs").c_str(), &fs) == 0 &&
+         stat(parent_fs.c_str(), &parent) == 0 && fs.st_uid == parent.st_uid &&
+         fs.st_gid == parent.st_gid &&
+         (fs.st_mode & 07777) == (parent.st_mode & 07777);
 }
 
 absl::StatusOr<std::string> SnapshotDirs::MakeTemp(absl::string_view prefix,
@@ -237,8 +244,11 @@ absl::StatusOr<SnapshotDirs::Listing> SnapshotDirs::List() const {
   for (const std::string& name : names) {
     std::string path = SnapshotsDir() + "/" + name;
     int64_t id;
-    if (absl::StartsWith(name, "new-") || absl::StartsWith(name, "spare-")) {
+    if (absl::StartsWith(name, "new-")) {
       listing.temps.push_back(path);
+    } else if (absl::StartsWith(name, "spare-") &&
+               name.size() == std::strlen("spare-XXXXXX")) {
+      listing.spares.push_back(path);
     } else if (absl::StartsWith(name, "trash-")) {
       listing.trash.push_back(path);
     } else if (absl::SimpleAtoi(name, &id) && id > 0 &&

@@ -6,7 +6,8 @@
 //   <root>/snapshots/new-XXXXXX  a snapshot being created (renamed to <id>
 //                                inside the creating transaction)
 //   <root>/snapshots/spare-XXXXXX  an empty fs/ and work/ made ahead of a
-//                                Prepare (spare_dirs.h), taken as new-*
+//                                Prepare (spare_dirs.h), renamed to <id> as
+//                                a new-* one is
 //   <root>/snapshots/trash-XXXXXX  a directory the database proved released
 //                                (removal journal), being deleted
 //   <root>/quarantine/<time>-<name>  an entry nothing proved deletable: kept
@@ -60,13 +61,13 @@ class SnapshotDirs {
 
   // Creates snapshots/spare-XXXXXX with an empty fs/ (0755) and work/, not
   // synced: a directory made ahead of a Prepare (spare_dirs.h). Install
-  // takes it as it takes a CreateTemp one; Open sweeps one left over as an
-  // interrupted creation.
+  // takes it as it takes a CreateTemp one; Open removes one left over.
   absl::StatusOr<std::string> CreateSpare() const;
-  // Gives `temp`'s fs/ the owner and mode of `parent_fs` (as CreateTemp
-  // does when it makes it); nothing if `parent_fs` is empty.
-  static absl::Status TakeOwner(const std::string& temp,
-                                const std::string& parent_fs);
+  // Whether `temp`'s fs/ (made by CreateSpare) has the owner and mode
+  // CreateTemp would give it for `parent_fs`, so it can stand for one made
+  // now: always without a parent, else if they equal the parent's.
+  static bool OwnerMatches(const std::string& temp,
+                           const std::string& parent_fs);
 
   std::string QuarantineDir() const;
   std::string StoreIdPath() const;
@@ -84,7 +85,8 @@ class SnapshotDirs {
   // The entries of snapshots/, by kind (full paths except `ids`).
   struct Listing {
     std::set<int64_t> ids;            // <id> directories
-    std::vector<std::string> temps;   // new-* and spare-*
+    std::vector<std::string> temps;   // new-*
+    std::vector<std::string> spares;  // spare-XXXXXX (six characters)
     std::vector<std::string> trash;   // trash-*
     std::vector<std::string> others;  // anything else
   };

@@ -37,6 +37,10 @@ TEST(SnapshotDirsTest, CreateInstallAndList) {
   ASSERT_EQ(mkdir((dirs.SnapshotsDir() + "/007").c_str(), 0700), 0);
   auto leftover = dirs.CreateTemp(false, "");
   ASSERT_TRUE(leftover.ok());
+  auto spare = dirs.CreateSpare();
+  ASSERT_TRUE(spare.ok());
+  // Not the shape CreateSpare makes: not a spare.
+  ASSERT_EQ(mkdir((dirs.SnapshotsDir() + "/spare-old-one").c_str(), 0700), 0);
   auto trash = dirs.MoveToTrash(dirs.SnapshotPath(8));
   ASSERT_TRUE(trash.ok()) << trash.status();
   EXPECT_NE(access(dirs.SnapshotPath(8).c_str(), F_OK), 0);
@@ -44,9 +48,11 @@ TEST(SnapshotDirsTest, CreateInstallAndList) {
   ASSERT_TRUE(listing.ok()) << listing.status();
   EXPECT_THAT(listing->ids, testing::ElementsAre(7));
   EXPECT_THAT(listing->temps, testing::ElementsAre(*leftover));
+  EXPECT_THAT(listing->spares, testing::ElementsAre(*spare));
   EXPECT_THAT(listing->trash, testing::ElementsAre(*trash));
-  EXPECT_THAT(listing->others,
-              testing::ElementsAre(dirs.SnapshotsDir() + "/007"));
+  EXPECT_THAT(listing->others, testing::UnorderedElementsAre(
+                                   dirs.SnapshotsDir() + "/007",
+                                   dirs.SnapshotsDir() + "/spare-old-one"));
 }
 
 TEST(SnapshotDirsTest, InstallQuarantinesAnExistingDirectory) {

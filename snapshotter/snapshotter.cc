@@ -217,9 +217,10 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::CreateSnapshot(
   created.info.kind = kind;
   created.info.created = created.info.updated = StoredTime(options_.now());
   created.info.labels = StoredLabels(labels);
-  // The directory is made before the store is taken (new-* directories are
-  // never swept while the daemon runs), after those of the layers below
-  // that have none; its fs/ takes the parent's owner and mode. It is
+  // The directory is made (or an active snapshot's taken from the spares)
+  // before the store is taken (new-* and spare-* directories are never
+  // swept while the daemon runs), after those of the layers below that
+  // have none; its fs/ takes the parent's owner and mode. It is
   // empty, so it is not flushed: only the record is made durable here; a
   // start after a power cut recreates the empty directory of a record if
   // it was lost (store_recovery.h), and Commit flushes the path of the

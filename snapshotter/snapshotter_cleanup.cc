@@ -40,8 +40,20 @@ absl::Status Snapshotter::SweepLeftovers(const OpenedStore& opened) {
   const SnapshotDirs::Listing& listing = opened.listing;
   bool unowned = !std::includes(opened.records.begin(), opened.records.end(),
                                 listing.ids.begin(), listing.ids.end());
-  if (listing.temps.empty() && listing.others.empty() && !unowned &&
-      !(opened.migrated_from_v1 && !listing.trash.empty())) {
+  // Spares a crash left (spare_dirs.h): empty ones are removed here, with
+  // no store write, so they do not cost the start its early reads; one
+  // holding anything was not made by the daemon and is quarantined below.
+  std::vector<std::string> odd_spares;
+  for (const std::string& path : listing.spares) {
+    if (!SnapshotDirs::HoldsNoData(path)) {
+      odd_spares.push_back(path);
+    } else if (absl::Status rm = options_.remove_all(path); !rm.ok()) {
+      LOG(WARNING) << "cannot remove spare directory " << path
+                   << " (retried at the next start): " << rm.message();
+    }
+  }
+  if (listing.temps.empty() && listing.others.empty() && odd_spares.empty() &&
+      !unowned && !(opened.migrated_from_v1 && !listing.trash.empty())) {
     // Nothing to move (the usual start; a journalled id with a directory
     // is unowned): nothing is written, so reads are served before the
     // store's start-up writes finish (MetaStore::OpenServingReads). The
@@ -64,6 +76,9 @@ absl::Status Snapshotter::SweepLeftovers(const OpenedStore& opened) {
       ++failed;
     }
   }
+  for (const std::string& path : odd_spares) {
+    if (!QuarantineEntry(path, "a spare directory holding data")) ++failed;
+  }
   // The previous release's Cleanup moved unproven orphans to trash-*.
   if (opened.migrated_from_v1) {
     for (const std::string& path : listing.trash) {
@@ -75,7 +90,7 @@ absl::Status Snapshotter::SweepLeftovers(const OpenedStore& opened) {
   // Every directory not owned by a record went to trash or quarantine.
   // (Records without a directory, guest-pulled layers, leave nothing.)
   trash_after_open_ = !listing.trash.empty() || !listing.temps.empty() ||
-                      !listing.others.empty() || unowned;
+                      !listing.others.empty() || !odd_spares.empty() || unowned;
   return s;
 }
 

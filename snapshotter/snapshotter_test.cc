@@ -336,6 +336,43 @@ TEST_F(SnapshotterTest, ReopenKeepsStateAndDropsInterruptedCreations) {
   EXPECT_EQ(ListNames(*sn_).size(), before.size() + 1);
 }
 
+TEST_F(SnapshotterTest, SparesACrashLeftAreRemovedWithoutDelayingTheStart) {
+  ASSERT_TRUE(sn_->Prepare("a", "", {}).ok());
+  ASSERT_TRUE(sn_->Commit("c", "a", {}).ok());
+  Open();  // a clean stop: nothing for a Cleanup
+  ASSERT_FALSE(sn_->TrashAfterOpen());
+  // As a kill leaves them: empty spares, one half made.
+  const std::string snapshots = sn_->dirs().SnapshotsDir();
+  for (const char* name : {"/spare-aaaaaa", "/spare-bbbbbb"}) {
+    ASSERT_EQ(mkdir((snapshots + name).c_str(), 0700), 0);
+    ASSERT_EQ(mkdir((snapshots + name + "/fs").c_str(), 0755), 0);
+  }
+  ASSERT_EQ(mkdir((snapshots + "/spare-aaaaaa/work").c_str(), 0711), 0);
+  Open();
+  EXPECT_FALSE(sn_->TrashAfterOpen());  // the start's quick path
+  EXPECT_NE(access((snapshots + "/spare-aaaaaa").c_str(), F_OK), 0);
+  EXPECT_NE(access((snapshots + "/spare-bbbbbb").c_str(), F_OK), 0);
+  EXPECT_EQ(*sn_->QuarantineCount(), 0);
+  // One holding a file was not made by the daemon; nor is a name of
+  // another shape: both are kept, in quarantine.
+  sn_.reset();
+  ASSERT_EQ(mkdir((snapshots + "/spare-cccccc").c_str(), 0700), 0);
+  ASSERT_EQ(mkdir((snapshots + "/spare-cccccc/fs").c_str(), 0755), 0);
+  std::ofstream(snapshots + "/spare-cccccc/fs/data") << "x";
+  ASSERT_EQ(mkdir((snapshots + "/spare-old-one").c_str(), 0700), 0);
+  Open();
+  EXPECT_TRUE(sn_->TrashAfterOpen());
+  EXPECT_NE(access((snapshots + "/spare-cccccc").c_str(), F_OK), 0);
+  EXPECT_EQ(*sn_->QuarantineCount(), 2);
+  int kept = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(
+           sn_->dirs().QuarantineDir())) {
+    kept += e.path().filename() == "data";
+  }
+  EXPECT_EQ(kept, 1);
+  EXPECT_THAT(ListNames(*sn_), ElementsAre("c||committed|0"));
+}
+
 TEST_F(SnapshotterTest, UnrecordedDirectoryWithDataIsQuarantined) {
   ASSERT_TRUE(sn_->Prepare("a", "", {}).ok());
   ASSERT_TRUE(sn_->Commit("c", "a", {}).ok());

@@ -20,30 +20,48 @@ constexpr int kRefillNice = 10;
 SpareDirs::SpareDirs(const SnapshotDirs* dirs, int capacity, Maker make)
     : dirs_(dirs),
       capacity_(capacity),
-      make_(make ? std::move(make) : [dirs] { return dirs->CreateSpare(); }) {}
+      make_(make ? std::move(make) : [dirs] { return dirs->CreateSpare(); }) {
+  // Here, not on an RPC's path: a thread that cannot start (a pids limit)
+  // throws.
+  if (capacity_ > 0) thread_ = std::thread([this] { Refill(); });
+}
 
 SpareDirs::~SpareDirs() { Stop(); }
 
 absl::StatusOr<std::string> SpareDirs::Take(const std::string& parent_fs) {
+  if (capacity_ == 0) {
+    return dirs_->CreateTemp(/*with_work=*/true, parent_fs, /*sync=*/false);
+  }
   std::string spare;
   {
     absl::MutexLock lock(&mu_);
-    if (!stopping_ && capacity_ > 0) {
-      wanted_ = true;
-      if (!thread_.joinable()) thread_ = std::thread([this] { Refill(); });
-      if (!ready_.empty()) {
-        spare = std::move(ready_.back());
-        ready_.pop_back();
-      }
-      cv_.Signal();
+    if (!stopping_ && !ready_.empty()) {
+      spare = std::move(ready_.back());
+      ready_.pop_back();
     }
   }
+  // A spare stands for a new directory only with the owner and mode one
+  // made now would get (root 0755, the usual case): changing an older
+  // inode's would not be flushed with the rename on every filesystem. Else
+  // it goes back and this one is made here.
+  std::string unused;
+  if (!spare.empty() && !SnapshotDirs::OwnerMatches(spare, parent_fs)) {
+    unused = std::move(spare);
+    spare.clear();
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (!unused.empty() && !stopping_ &&
+        static_cast<int>(ready_.size()) < capacity_) {
+      ready_.push_back(std::move(unused));
+      unused.clear();
+    }
+    wanted_ = true;
+    cv_.Signal();
+  }
+  if (!unused.empty()) RemoveAll(unused).IgnoreError();  // stopped meanwhile
   if (spare.empty()) {
     return dirs_->CreateTemp(/*with_work=*/true, parent_fs, /*sync=*/false);
-  }
-  if (absl::Status s = SnapshotDirs::TakeOwner(spare, parent_fs); !s.ok()) {
-    RemoveAll(spare).IgnoreError();
-    return s;
   }
   return spare;
 }
@@ -83,9 +101,6 @@ void SpareDirs::Refill() {
   }
   absl::MutexLock lock(&mu_);
   while (true) {
-    // A CondVar, not Await: the condition is then read by this thread only
-    // (an Await's is also read by the unlocking one, which TSan's view of
-    // Debian's abseil does not cover).
     while (!stopping_ &&
            !(wanted_ && static_cast<int>(ready_.size()) < capacity_)) {
       cv_.Wait(&mu_);

@@ -23,8 +23,8 @@ namespace snapshotter {
 
 // A bounded pool of spare directories for active snapshots, refilled by one
 // thread (at a lower priority than the RPCs: on a busy machine a Prepare
-// makes its own). Nothing is made before the first Take, so a snapshotter
-// that only records guest-pulled layers never makes one.
+// makes its own). The thread makes nothing before the first Take, so a
+// snapshotter that only records guest-pulled layers never makes one.
 class SpareDirs {
  public:
   // Makes one spare (SnapshotDirs::CreateSpare; replaceable in tests).
@@ -38,8 +38,9 @@ class SpareDirs {
 
   // A directory with an empty fs/ (owner and mode of `parent_fs` when
   // given) and an empty work/, not flushed, for SnapshotDirs::Install: a
-  // spare when one is ready, else made now (SnapshotDirs::CreateTemp). The
-  // caller owns it (and removes it if it does not install it).
+  // spare when one is ready whose fs/ already has that owner and mode, else
+  // made now (SnapshotDirs::CreateTemp). The caller owns it (and removes it
+  // if it does not install it).
   absl::StatusOr<std::string> Take(const std::string& parent_fs);
 
   // Stops the thread and removes the spares not taken (a graceful stop
@@ -47,7 +48,7 @@ class SpareDirs {
   // own. Idempotent.
   void Stop();
 
-  // Spares ready now (tests, metrics).
+  // Spares ready now (tests).
   int Ready() const;
 
   static constexpr int kDefaultCapacity = 8;
@@ -65,7 +66,7 @@ class SpareDirs {
   // failure waits for the next Take rather than retrying in a loop).
   bool wanted_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_ ABSL_GUARDED_BY(mu_);  // started by the first Take
+  std::thread thread_ ABSL_GUARDED_BY(mu_);  // none with capacity 0
 };
 
 }  // namespace snapshotter

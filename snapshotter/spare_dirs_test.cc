@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <string>
 
 #include "absl/time/clock.h"
@@ -29,9 +30,9 @@ bool WaitReady(const SpareDirs& spares, int n) {
 }
 
 bool IsEmptyDir(const std::string& path) {
-  struct stat st;
-  if (lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return false;
-  return rmdir(path.c_str()) == 0 && mkdir(path.c_str(), st.st_mode) == 0;
+  std::error_code ec;
+  return std::filesystem::is_directory(path, ec) &&
+         std::filesystem::is_empty(path, ec) && !ec;
 }
 
 TEST(SpareDirsTest, NothingIsMadeBeforeTheFirstTake) {
@@ -43,6 +44,7 @@ TEST(SpareDirsTest, NothingIsMadeBeforeTheFirstTake) {
   auto listing = dirs.List();
   ASSERT_TRUE(listing.ok());
   EXPECT_TRUE(listing->temps.empty());
+  EXPECT_TRUE(listing->spares.empty());
 }
 
 TEST(SpareDirsTest, NoneWithCapacityZero) {
@@ -57,6 +59,7 @@ TEST(SpareDirsTest, NoneWithCapacityZero) {
   absl::SleepFor(absl::Milliseconds(50));
   EXPECT_EQ(spares.Ready(), 0);
   EXPECT_EQ(dirs.List()->temps.size(), 3u);  // the three taken
+  EXPECT_TRUE(dirs.List()->spares.empty());
 }
 
 TEST(SpareDirsTest, TakeGivesAnEmptyLayerAndTheThreadRefills) {
@@ -80,43 +83,54 @@ TEST(SpareDirsTest, TakeGivesAnEmptyLayerAndTheThreadRefills) {
   ASSERT_TRUE(dirs.Install(*second, 5).ok());
   EXPECT_TRUE(IsEmptyDir(dirs.FsPath(5)));
   ASSERT_TRUE(WaitReady(spares, 3));
-  // Open's listing takes them for interrupted creations.
+  // The listing tells them from creations and snapshots.
   auto listing = dirs.List();
   ASSERT_TRUE(listing.ok());
-  EXPECT_EQ(listing->temps.size(), 4u);  // three spares and `first`
+  EXPECT_EQ(listing->spares.size(), 3u);
+  EXPECT_EQ(listing->temps, std::vector<std::string>{*first});
   EXPECT_TRUE(listing->others.empty());
 }
 
-TEST(SpareDirsTest, TakeGivesFsTheParentsOwnerAndMode) {
+TEST(SpareDirsTest, ASpareStandsOnlyForTheParentsOwnerAndMode) {
   SnapshotDirs dirs(NewRoot("owner"));
   ASSERT_TRUE(dirs.Init().ok());
-  std::string parent = dirs.root() + "/parent-fs";
-  ASSERT_EQ(mkdir(parent.c_str(), 0750), 0);
-  // Another owner where this may give one (not in every sandbox).
-  bool chowned = chown(parent.c_str(), 1234, 5678) == 0;
   SpareDirs spares(&dirs, 2);
   ASSERT_TRUE(spares.Take("").ok());
   ASSERT_TRUE(WaitReady(spares, 2));
-  auto taken = spares.Take(parent);
+  // A parent like the spares (0755, the daemon's owner): one is taken.
+  std::string same = dirs.root() + "/same-fs";
+  ASSERT_EQ(mkdir(same.c_str(), 0755), 0);
+  ASSERT_EQ(chmod(same.c_str(), 0755), 0);  // whatever the umask
+  auto taken = spares.Take(same);
   ASSERT_TRUE(taken.ok()) << taken.status();
-  EXPECT_NE(taken->find("/spare-"), std::string::npos);
+  EXPECT_NE(taken->find("/spare-"), std::string::npos) << *taken;
+  // Another mode (and owner, where the sandbox lets this chown): the
+  // spares stay, and fs/ is made with the parent's.
+  ASSERT_TRUE(WaitReady(spares, 2));
+  std::string other = dirs.root() + "/other-fs";
+  ASSERT_EQ(mkdir(other.c_str(), 0750), 0);
+  bool chowned = chown(other.c_str(), 1234, 5678) == 0;
+  auto made = spares.Take(other);
+  ASSERT_TRUE(made.ok()) << made.status();
+  EXPECT_NE(made->find("/new-"), std::string::npos) << *made;
   struct stat st;
-  ASSERT_EQ(stat((*taken + "/fs").c_str(), &st), 0);
+  ASSERT_EQ(stat((*made + "/fs").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0750u);
   if (chowned) {
     EXPECT_EQ(st.st_uid, 1234u);
     EXPECT_EQ(st.st_gid, 5678u);
   }
-  // A parent gone meanwhile: an error, and the spare is not left behind.
-  ASSERT_TRUE(WaitReady(spares, 2));
+  EXPECT_EQ(spares.Ready(), 2);
+  // A parent gone meanwhile: an error, and no spare is lost.
   auto gone = spares.Take(dirs.root() + "/no-such-parent");
   EXPECT_FALSE(gone.ok());
+  EXPECT_EQ(spares.Ready(), 2);
   auto listing = dirs.List();
   ASSERT_TRUE(listing.ok());
-  // The two taken above (the callers' to install), one spare left, and
-  // the one made since.
-  ASSERT_TRUE(WaitReady(spares, 2));
-  EXPECT_EQ(dirs.List()->temps.size(), 4u);
+  // The callers' to install: `taken` (still a spare-*), and the first
+  // Take's and `made` (new-*).
+  EXPECT_EQ(listing->spares.size(), 3u);
+  EXPECT_EQ(listing->temps.size(), 2u);
 }
 
 TEST(SpareDirsTest, StopRemovesTheSparesAndTakeStillWorks) {
@@ -131,6 +145,7 @@ TEST(SpareDirsTest, StopRemovesTheSparesAndTakeStillWorks) {
   auto listing = dirs.List();
   ASSERT_TRUE(listing.ok());
   EXPECT_EQ(listing->temps, std::vector<std::string>{*taken});
+  EXPECT_TRUE(listing->spares.empty());
   auto after = spares.Take("");
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_NE(after->find("/new-"), std::string::npos);

@@ -399,14 +399,14 @@ func Verify(ctx context.Context, sn snapshots.Snapshotter, root, dir, scratch st
 func emptySpare(dir string) bool {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return false
+		return os.IsNotExist(err) // taken meanwhile
 	}
 	for _, e := range entries {
 		if (e.Name() != "fs" && e.Name() != "work") || !e.IsDir() {
 			return false
 		}
 		inner, err := os.ReadDir(filepath.Join(dir, e.Name()))
-		if err != nil || len(inner) > 0 {
+		if (err != nil && !os.IsNotExist(err)) || len(inner) > 0 {
 			return false
 		}
 	}
