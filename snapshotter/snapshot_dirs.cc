@@ -130,6 +130,14 @@ absl::StatusOr<std::string> SnapshotDirs::CreateSpare() const {
   return MakeTemp("spare-", /*with_work=*/true, "", /*sync=*/false);
 }
 
+bool SnapshotDirs::IsEmptySpare(const std::string& path) {
+  struct stat st, parent;
+  std::string dir = path.substr(0, path.rfind('/'));
+  return lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode) &&
+         lstat(dir.c_str(), &parent) == 0 && st.st_dev == parent.st_dev &&
+         HoldsNoData(path);
+}
+
 bool SnapshotDirs::OwnerMatches(const std::string& temp,
                                 const std::string& parent_fs) {
   // Without a parent, CreateTemp's mkdir is the one that made the spare.

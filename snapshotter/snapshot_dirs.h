@@ -7,7 +7,7 @@
 //                                inside the creating transaction)
 //   <root>/snapshots/spare-XXXXXX  an empty fs/ and work/ made ahead of a
 //                                Prepare (spare_dirs.h), renamed to <id> as
-//                                a new-* one is
+//                                a new-* one is; removed at Open
 //   <root>/snapshots/trash-XXXXXX  a directory the database proved released
 //                                (removal journal), being deleted
 //   <root>/quarantine/<time>-<name>  an entry nothing proved deletable: kept
@@ -63,6 +63,10 @@ class SnapshotDirs {
   // synced: a directory made ahead of a Prepare (spare_dirs.h). Install
   // takes it as it takes a CreateTemp one; Open removes one left over.
   absl::StatusOr<std::string> CreateSpare() const;
+  // Whether `path` is a directory (not a symlink, not a mount point) that
+  // holds nothing but an empty fs/ and an empty work/ (either may be
+  // missing): what CreateSpare makes, or a part of it.
+  static bool IsEmptySpare(const std::string& path);
   // Whether `temp`'s fs/ (made by CreateSpare) has the owner and mode
   // CreateTemp would give it for `parent_fs`, so it can stand for one made
   // now: always without a parent, else if they equal the parent's.

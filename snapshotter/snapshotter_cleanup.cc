@@ -41,19 +41,23 @@ absl::Status Snapshotter::SweepLeftovers(const OpenedStore& opened) {
   bool unowned = !std::includes(opened.records.begin(), opened.records.end(),
                                 listing.ids.begin(), listing.ids.end());
   // Spares a crash left (spare_dirs.h): empty ones are removed here, with
-  // no store write, so they do not cost the start its early reads; one
-  // holding anything was not made by the daemon and is quarantined below.
-  std::vector<std::string> odd_spares;
+  // no store write, so they do not cost the start its early reads; one that
+  // is not a plain directory of this filesystem holding nothing was not
+  // made by the daemon and is quarantined below, and one that cannot be
+  // removed goes to trash (deleted, or counted and retried, by Cleanup).
+  std::vector<std::string> odd_spares, stuck_spares;
   for (const std::string& path : listing.spares) {
-    if (!SnapshotDirs::HoldsNoData(path)) {
+    if (!SnapshotDirs::IsEmptySpare(path)) {
       odd_spares.push_back(path);
     } else if (absl::Status rm = options_.remove_all(path); !rm.ok()) {
       LOG(WARNING) << "cannot remove spare directory " << path
-                   << " (retried at the next start): " << rm.message();
+                   << " (moved to trash): " << rm.message();
+      stuck_spares.push_back(path);
     }
   }
   if (listing.temps.empty() && listing.others.empty() && odd_spares.empty() &&
-      !unowned && !(opened.migrated_from_v1 && !listing.trash.empty())) {
+      stuck_spares.empty() && !unowned &&
+      !(opened.migrated_from_v1 && !listing.trash.empty())) {
     // Nothing to move (the usual start; a journalled id with a directory
     // is unowned): nothing is written, so reads are served before the
     // store's start-up writes finish (MetaStore::OpenServingReads). The
@@ -69,7 +73,9 @@ absl::Status Snapshotter::SweepLeftovers(const OpenedStore& opened) {
   int failed = 0;
   // A new-* directory is a creation that was never acknowledged: nothing
   // runs yet, so these are all interrupted ones.
-  for (const std::string& path : listing.temps) {
+  std::vector<std::string> to_trash = listing.temps;
+  to_trash.insert(to_trash.end(), stuck_spares.begin(), stuck_spares.end());
+  for (const std::string& path : to_trash) {
     if (auto moved = dirs_.MoveToTrash(path); !moved.ok()) {
       LOG(WARNING) << "cannot move an interrupted creation aside: "
                    << moved.status().message();
@@ -77,7 +83,9 @@ absl::Status Snapshotter::SweepLeftovers(const OpenedStore& opened) {
     }
   }
   for (const std::string& path : odd_spares) {
-    if (!QuarantineEntry(path, "a spare directory holding data")) ++failed;
+    if (!QuarantineEntry(path, "named as a spare, but not an empty one")) {
+      ++failed;
+    }
   }
   // The previous release's Cleanup moved unproven orphans to trash-*.
   if (opened.migrated_from_v1) {
@@ -90,7 +98,8 @@ absl::Status Snapshotter::SweepLeftovers(const OpenedStore& opened) {
   // Every directory not owned by a record went to trash or quarantine.
   // (Records without a directory, guest-pulled layers, leave nothing.)
   trash_after_open_ = !listing.trash.empty() || !listing.temps.empty() ||
-                      !listing.others.empty() || !odd_spares.empty() || unowned;
+                      !listing.others.empty() || !odd_spares.empty() ||
+                      !stuck_spares.empty() || unowned;
   return s;
 }
 

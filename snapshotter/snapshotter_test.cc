@@ -360,10 +360,17 @@ TEST_F(SnapshotterTest, SparesACrashLeftAreRemovedWithoutDelayingTheStart) {
   ASSERT_EQ(mkdir((snapshots + "/spare-cccccc/fs").c_str(), 0755), 0);
   std::ofstream(snapshots + "/spare-cccccc/fs/data") << "x";
   ASSERT_EQ(mkdir((snapshots + "/spare-old-one").c_str(), 0700), 0);
+  // A symlink to an empty directory elsewhere: neither followed nor
+  // removed.
+  const std::string elsewhere = root_ + "/elsewhere";
+  ASSERT_EQ(mkdir(elsewhere.c_str(), 0700), 0);
+  ASSERT_EQ(symlink(elsewhere.c_str(), (snapshots + "/spare-llllll").c_str()),
+            0);
   Open();
   EXPECT_TRUE(sn_->TrashAfterOpen());
   EXPECT_NE(access((snapshots + "/spare-cccccc").c_str(), F_OK), 0);
-  EXPECT_EQ(*sn_->QuarantineCount(), 2);
+  EXPECT_EQ(*sn_->QuarantineCount(), 3);
+  EXPECT_EQ(access(elsewhere.c_str(), F_OK), 0);
   int kept = 0;
   for (const auto& e : std::filesystem::recursive_directory_iterator(
            sn_->dirs().QuarantineDir())) {

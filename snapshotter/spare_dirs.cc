@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <system_error>
 #include <utility>
 
 #include "glog/logging.h"
@@ -21,15 +22,23 @@ SpareDirs::SpareDirs(const SnapshotDirs* dirs, int capacity, Maker make)
     : dirs_(dirs),
       capacity_(capacity),
       make_(make ? std::move(make) : [dirs] { return dirs->CreateSpare(); }) {
-  // Here, not on an RPC's path: a thread that cannot start (a pids limit)
-  // throws.
-  if (capacity_ > 0) thread_ = std::thread([this] { Refill(); });
+  if (capacity_ == 0) return;
+  // Here, not on an RPC's path; a thread that cannot start (a pids limit)
+  // leaves the pool off, every Take making its own.
+  absl::MutexLock lock(&mu_);
+  try {
+    thread_ = std::thread([this] { Refill(); });
+    pooled_ = true;
+  } catch (const std::system_error& e) {
+    LOG(WARNING) << "spare directories off: cannot start their thread: "
+                 << e.what();
+  }
 }
 
 SpareDirs::~SpareDirs() { Stop(); }
 
 absl::StatusOr<std::string> SpareDirs::Take(const std::string& parent_fs) {
-  if (capacity_ == 0) {
+  if (!pooled_) {
     return dirs_->CreateTemp(/*with_work=*/true, parent_fs, /*sync=*/false);
   }
   std::string spare;
@@ -111,7 +120,8 @@ void SpareDirs::Refill() {
     mu_.Lock();
     if (!made.ok()) {
       // Prepares make their own meanwhile, and report the error if it
-      // lasts; the next Take asks again.
+      // lasts; the next Take asks again (one that came during this attempt
+      // is forgotten: the one after it asks).
       LOG_EVERY_N(WARNING, 100)
           << "cannot make a spare snapshot directory "
           << "(logged every 100th time): " << made.status().message();

@@ -4,8 +4,8 @@
 // allocator, docs/benchmarks.md). A background thread makes them while the
 // server waits for its client or for a flush, and a Prepare takes one that
 // is ready. A spare is an empty, unflushed spare-XXXXXX directory, the same
-// as a Prepare makes itself: one left by a crash is swept at Open as an
-// interrupted creation, one lost in a power cut was never used.
+// as a Prepare makes itself: one left by a crash is removed at Open
+// (snapshotter_cleanup.cc), one lost in a power cut was never used.
 #ifndef SNAPSHOTTER_SPARE_DIRS_H_
 #define SNAPSHOTTER_SPARE_DIRS_H_
 
@@ -59,6 +59,7 @@ class SpareDirs {
   const SnapshotDirs* const dirs_;
   const int capacity_;
   const Maker make_;
+  bool pooled_ = false;  // the thread runs (set before any Take)
   mutable absl::Mutex mu_;
   absl::CondVar cv_;  // wakes the thread: a Take, or Stop
   std::vector<std::string> ready_ ABSL_GUARDED_BY(mu_);
@@ -66,7 +67,7 @@ class SpareDirs {
   // failure waits for the next Take rather than retrying in a loop).
   bool wanted_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_ ABSL_GUARDED_BY(mu_);  // none with capacity 0
+  std::thread thread_ ABSL_GUARDED_BY(mu_);  // none unless pooled_
 };
 
 }  // namespace snapshotter

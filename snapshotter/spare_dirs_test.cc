@@ -14,6 +14,9 @@
 namespace snapshotter {
 namespace {
 
+// The modes below assume the usual umask.
+const mode_t kUmask = umask(022);
+
 std::string NewRoot(const char* name) {
   std::string root = std::string(getenv("TEST_TMPDIR") ?: "/tmp") + "/spares-" +
                      name + "-" + std::to_string(getpid());
@@ -100,7 +103,7 @@ TEST(SpareDirsTest, ASpareStandsOnlyForTheParentsOwnerAndMode) {
   // A parent like the spares (0755, the daemon's owner): one is taken.
   std::string same = dirs.root() + "/same-fs";
   ASSERT_EQ(mkdir(same.c_str(), 0755), 0);
-  ASSERT_EQ(chmod(same.c_str(), 0755), 0);  // whatever the umask
+  ASSERT_EQ(chmod(same.c_str(), 0755), 0);
   auto taken = spares.Take(same);
   ASSERT_TRUE(taken.ok()) << taken.status();
   EXPECT_NE(taken->find("/spare-"), std::string::npos) << *taken;

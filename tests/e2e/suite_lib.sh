@@ -302,8 +302,9 @@ check_consistent() {
   # spare-*: an empty fs/ and work/ made ahead of Prepares (spare_dirs.h).
   dirs="$(find "$GP_ROOT/snapshots" -mindepth 1 -maxdepth 1 ! -name 'spare-*' -printf '%f\n' | sort)"
   bad="$(comm -23 <(grep . <<<"$ids") <(grep . <<<"$dirs") | sed 's/^/missing dir: /')"
-  bad+="${bad:+$'\n'}$(find "$GP_ROOT/snapshots" -mindepth 2 -maxdepth 3 -path "$GP_ROOT/snapshots/spare-*" \
-    -printf '%d %y %f %P\n' | awk '!($1 == 2 && $2 == "d" && ($3 == "fs" || $3 == "work")) { print "spare holding " $4 }')"
+  bad+="${bad:+$'\n'}$(find "$GP_ROOT/snapshots" -mindepth 1 -maxdepth 3 -path "$GP_ROOT/snapshots/spare-*" \
+    -regextype posix-extended ! \( -type d -regex '.*/snapshots/spare-[A-Za-z0-9]{6}(/(fs|work))?' \) \
+    -printf 'spare-* holding or not a spare: %P\n')"
   bad+="${bad:+$'\n'}$(comm -13 <(grep . <<<"$all_ids") <(grep . <<<"$dirs") | sed 's/^/dir without record: /')"
   if [[ -z "$bad" ]]; then
     pass "$c: snapshots/ holds one dir per record ($(grep -c . <<<"$dirs") dirs, $(grep -c . <<<"$all_ids") records, guest-pulled layers without files need none)"

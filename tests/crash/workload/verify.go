@@ -331,7 +331,7 @@ func (v *verifier) checkDirs(ctx context.Context, records, remote int) error {
 		switch {
 		case strings.HasPrefix(e.Name(), "new-"), strings.HasPrefix(e.Name(), "trash-"):
 			v.f.add("no leftover new-/trash- after Cleanup", "snapshots/%s", e.Name())
-		case strings.HasPrefix(e.Name(), "spare-"):
+		case strings.HasPrefix(e.Name(), "spare-") && len(e.Name()) == len("spare-XXXXXX"):
 			// Made ahead of Prepares by this run of the daemon: empty.
 			if !emptySpare(filepath.Join(v.root, "snapshots", e.Name())) {
 				v.f.add("spare directories hold an empty fs/ and work/ only", "snapshots/%s", e.Name())
@@ -397,6 +397,9 @@ func Verify(ctx context.Context, sn snapshots.Snapshotter, root, dir, scratch st
 // emptySpare: dir holds nothing but an empty fs/ and an empty work/ (either
 // may be missing while it is being made).
 func emptySpare(dir string) bool {
+	if st, err := os.Lstat(dir); err != nil || !st.IsDir() {
+		return os.IsNotExist(err) // taken meanwhile
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return os.IsNotExist(err) // taken meanwhile
