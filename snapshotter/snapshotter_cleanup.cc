@@ -72,13 +72,14 @@ absl::Status Snapshotter::SweepLeftovers(const OpenedStore& opened) {
   RETURN_IF_ERROR(store_->FinishOpen());
   int failed = 0;
   // A new-* directory is a creation that was never acknowledged: nothing
-  // runs yet, so these are all interrupted ones.
+  // runs yet, so these are all interrupted ones; with them, the empty
+  // spares that could not be removed above.
   std::vector<std::string> to_trash = listing.temps;
   to_trash.insert(to_trash.end(), stuck_spares.begin(), stuck_spares.end());
   for (const std::string& path : to_trash) {
     if (auto moved = dirs_.MoveToTrash(path); !moved.ok()) {
-      LOG(WARNING) << "cannot move an interrupted creation aside: "
-                   << moved.status().message();
+      LOG(WARNING) << "cannot move an interrupted creation or an empty spare "
+                   << "aside: " << moved.status().message();
       ++failed;
     }
   }
