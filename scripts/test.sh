@@ -14,7 +14,8 @@
 # Environment: GUEST_PULL_TEST_MODE=long runs the long mode (the rest of the
 # matrix, long runs; decided here, once, for every suite); E2E_SKIP_LARGE=1
 # skips the 300 MB image; TEST_SUITES limits the suites (space-separated
-# names from SUITES below).
+# names from SUITES below); GUEST_PULL_PREBUILD=0 turns off the background
+# builds (scripts/prebuild.sh).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 # shellcheck source=../tests/harness/harness.sh
@@ -156,6 +157,42 @@ print_plan() {
   done
 }
 
+# The background builds (scripts/prebuild.sh), started before the main
+# build; the suites in QUIET_SUITES wait for them: the sanitizer suite uses
+# what they build, the others' figures and timing must not share the CPU.
+# GUEST_PULL_PREBUILD=0 turns them off (every suite builds its own).
+readonly QUIET_SUITES=" sanitizers fuzz powercut peers_bench cri_pull_bench verity_bench "
+PREBUILD_PID=""
+
+prebuild_start() {
+  if [[ "${GUEST_PULL_PREBUILD:-1}" == 0 ]]; then
+    echo "background builds: off (GUEST_PULL_PREBUILD=0)"
+    return
+  fi
+  PREBUILD_LOG=$(mktemp /tmp/gp-prebuild.XXXXXX)
+  PREBUILD_STARTED=$SECONDS
+  # Its own session, so an interrupted run stops all of it (prebuild_stop).
+  nice -n 19 setsid bash scripts/prebuild.sh "$@" >"$PREBUILD_LOG" 2>&1 &
+  PREBUILD_PID=$!
+  echo "background builds: started at nice 19 (scripts/prebuild.sh, log $PREBUILD_LOG)"
+}
+
+prebuild_wait() {
+  [[ -n "$PREBUILD_PID" ]] || return 0
+  log "waiting for the background builds"
+  local status=0
+  wait "$PREBUILD_PID" || status=$?
+  PREBUILD_PID=""
+  grep '^prebuild: ' "$PREBUILD_LOG"
+  echo "background builds: done $((SECONDS - PREBUILD_STARTED)) s after their start (status $status; not a test: a suite builds what they could not)"
+  if ((status != 0)); then tail -n 30 "$PREBUILD_LOG"; fi
+  rm -f "$PREBUILD_LOG"
+}
+
+prebuild_stop() {
+  if [[ -n "$PREBUILD_PID" ]]; then kill -- "-$PREBUILD_PID" 2>/dev/null; fi
+}
+
 run_suite() {
   local name="$1" out status
   out=$(mktemp "/tmp/gp-suite-$name.XXXXXX")
@@ -191,6 +228,8 @@ main() {
     echo "0 passed, 1 failed, 0 skipped"
     exit 1
   fi
+  trap prebuild_stop EXIT
+  prebuild_start "${wanted[@]}"
   log "building"
   if ! bazel build //...; then
     echo "build failed"
@@ -199,10 +238,12 @@ main() {
   fi
   local started=$SECONDS name
   for name in "${wanted[@]}"; do
+    [[ "$QUIET_SUITES" == *" $name "* ]] && prebuild_wait
     local t0=$SECONDS
     run_suite "$name"
     SUMMARY[-1]+=" in $((SECONDS - t0))s"
   done
+  prebuild_wait
   log "summary ($((SECONDS - started))s, mode $(h_mode))"
   printf '%s\n' "${SUMMARY[@]}"
   if [[ -s "$SKIP_LOG" ]]; then

@@ -44,7 +44,9 @@ TEST(CallPoolTest, RefusesBeyondThreadsAndQueue) {
     EXPECT_FALSE(pool.TrySubmit(blocked));
     EXPECT_EQ(pool.threads(), 2);
     release.Notify();
-    while (ran.load() < 5) absl::SleepFor(absl::Milliseconds(1));
+    for (int i = 0; i < 10000 && ran.load() < 5; ++i) {
+      absl::SleepFor(absl::Milliseconds(1));
+    }
   }
   EXPECT_EQ(ran.load(), 5);
 }

@@ -45,6 +45,10 @@ main() {
                     sort -z | xargs -0 sha256sum; echo "$CXX $CXXFLAGS $pkg_cflags"; "$CXX" --version; } |
                   sha256sum | cut -c1-16)
   mkdir -p "$out/obj"
+  # One build at a time per OUT_DIR (scripts/prebuild.sh may be building
+  # it in the background when the fuzz suite starts).
+  exec 9>"$out/.lock"
+  flock 9
   local target src obj objs
   for target in "${targets[@]}"; do
     [[ -n "${SOURCES[$target]:-}" ]] || { echo "build.sh: unknown target $target" >&2; exit 2; }

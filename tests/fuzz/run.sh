@@ -39,6 +39,8 @@ run_target() {
 }
 
 main() {
+  # scripts/prebuild.sh: the targets only, nothing run or counted.
+  if [[ "${1:-}" == --build-only ]]; then exec bash "$HERE/build.sh" "$OUT"; fi
   echo "fuzz: mode $(h_mode), ${seconds}s per target"
   if ! command -v clang++ >/dev/null; then
     h_fail "setup: clang++" "clang is missing: run scripts/install-deps.sh (clang libclang-rt-14-dev)"

@@ -14,6 +14,11 @@
 # no happens-before through Debian's uninstrumented gRPC transport.) Debian's absl::Mutex is annotated for TSan by
 # base/tsan_absl_mutex.cc; tests/sanitizers/tsan.supp says what is
 # suppressed and why.
+#
+# The sanitizer builds use an output base of their own
+# ($GUEST_PULL_SANITIZER_OUTPUT_BASE, default under ~/.cache, one per
+# checkout), so `run.sh --build-only` (scripts/prebuild.sh) can build them
+# in the background while other suites use the main bazel server.
 set -uo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -22,10 +27,16 @@ REPO="$(cd "$HERE/../.." && pwd)"
 source "$REPO/tests/harness/harness.sh"
 cd "$REPO" || exit 1
 
+SANITIZER_OUTPUT_BASE="${GUEST_PULL_SANITIZER_OUTPUT_BASE:-${XDG_CACHE_HOME:-$HOME/.cache}/guest-pull-sanitizers/$(printf %s "$REPO" | md5sum | cut -c1-32)}"
+readonly SANITIZER_OUTPUT_BASE
+
+# bazel on the sanitizer builds' output base.
+readonly SBAZEL=(bazel --output_base="$SANITIZER_OUTPUT_BASE")
+
 unit_tests() {
   local log
   log=$(mktemp /tmp/gp-asan-unit.XXXXXX)
-  nice -n 10 bazel test --config=asan --keep_going --test_output=errors //... >"$log" 2>&1
+  nice -n 10 "${SBAZEL[@]}" test --config=asan --keep_going --test_output=errors //... >"$log" 2>&1
   local line target result count=0
   while IFS= read -r line; do
     target=$(awk '{print $1}' <<<"$line")
@@ -44,7 +55,7 @@ unit_tests() {
 
 daemon_smoke() {
   local bin reports regex='Conformance/(Basic|Walk|Remove|View|Update)'
-  bin="$(bazel info --config=asan bazel-bin 2>/dev/null)/snapshotter/containerd-guest-pull-grpc"
+  bin="$("${SBAZEL[@]}" info --config=asan bazel-bin 2>/dev/null)/snapshotter/containerd-guest-pull-grpc"
   if [[ ! -x "$bin" ]]; then h_fail "asan daemon smoke: $bin missing"; return; fi
   h_long && regex='.'
   reports=$(mktemp -d /tmp/gp-asan-reports.XXXXXX)
@@ -73,7 +84,7 @@ tsan_tests() {
   local log runs=1 start=$SECONDS
   h_long && runs=5
   log=$(mktemp /tmp/gp-tsan.XXXXXX)
-  nice -n 10 bazel test --config=tsan --keep_going --test_output=errors \
+  nice -n 10 "${SBAZEL[@]}" test --config=tsan --keep_going --test_output=errors \
     --runs_per_test="$runs" "${TSAN_TESTS[@]}" >"$log" 2>&1
   local target line
   for target in "${TSAN_TESTS[@]}"; do
@@ -86,17 +97,29 @@ tsan_tests() {
     fi
   done
   local logs
-  logs="$(bazel info --config=tsan bazel-testlogs 2>/dev/null)/snapshotter/snapshotter_stress_test"
+  logs="$("${SBAZEL[@]}" info --config=tsan bazel-testlogs 2>/dev/null)/snapshotter/snapshotter_stress_test"
   h_figure "tsan stress" "$(find "$logs" -name test.log -exec grep -ho 'stress: .*' {} + 2>/dev/null | head -n 1)"
   h_figure "tsan build and runs (s)" "$((SECONDS - start))"
   rm -f "$log"
 }
 
+# build_only: what the suite runs, built (ASan: every target; TSan: its
+# tests); no test runs, nothing counted.
+build_only() {
+  local status=0
+  "${SBAZEL[@]}" build --config=asan --keep_going //... || status=1
+  "${SBAZEL[@]}" build --config=tsan --keep_going "${TSAN_TESTS[@]}" || status=1
+  return "$status"
+}
+
 main() {
+  if [[ "${1:-}" == --build-only ]]; then build_only; exit; fi
   echo "sanitizers: mode $(h_mode)"
   unit_tests
   daemon_smoke
   tsan_tests
+  # Its server (and memory) is not needed by the suites after this one.
+  "${SBAZEL[@]}" shutdown >/dev/null 2>&1
   h_finish
 }
 
