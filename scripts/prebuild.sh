@@ -32,9 +32,10 @@ declare -A USERS=(
   [fuzz]="fuzz"
   [bench-tools]="peers_bench cri_pull_bench"
 )
-# In the order the suites first need them.
-ITEMS=(crictl containerd-1.7 containerd-2.4 nydus-snapshotter sanitizers fuzz bench-tools)
-h_long && ITEMS=(crictl containerd-1.7 containerd-2.4 containerd-2.2 nydus-snapshotter sanitizers fuzz bench-tools)
+# In the order the suites first need them (config_merge is the first
+# suite that builds a Go peer).
+ITEMS=(containerd-1.7 containerd-2.4 crictl nydus-snapshotter sanitizers fuzz bench-tools)
+h_long && ITEMS=(containerd-1.7 containerd-2.4 containerd-2.2 crictl nydus-snapshotter sanitizers fuzz bench-tools)
 
 # wanted ITEM SUITE...: whether any of SUITE uses ITEM.
 wanted() {

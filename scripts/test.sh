@@ -190,7 +190,8 @@ prebuild_wait() {
 }
 
 prebuild_stop() {
-  if [[ -n "$PREBUILD_PID" ]]; then kill -- "-$PREBUILD_PID" 2>/dev/null; fi
+  # The whole session: `timeout` puts the Go builds in groups of their own.
+  if [[ -n "$PREBUILD_PID" ]]; then pkill -TERM -s "$PREBUILD_PID" 2>/dev/null; fi
 }
 
 run_suite() {
