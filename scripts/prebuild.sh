@@ -17,6 +17,11 @@
 # Usage: scripts/prebuild.sh SUITE...   (the suites that will run)
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+# test.sh starts this in a session of its own (setsid): with the kernel's
+# autogroup scheduling (Debian's default) a session is weighed as one task
+# whatever its processes' nice, so the session itself is set to nice 19 too
+# (else it takes half the CPU from the suites and the main build).
+echo 19 >"/proc/$$/autogroup" 2>/dev/null || true
 # shellcheck source=../tests/harness/harness.sh
 source tests/harness/harness.sh
 
