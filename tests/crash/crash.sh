@@ -12,8 +12,9 @@
 # Cleanup the snapshot directories match the records with no new-*/trash-*
 # left and nothing quarantined.
 #
-# Default mode: 200 SIGKILLs (4.5-5.5 minutes on a shared 2-core
-# machine). Long mode (GUEST_PULL_TEST_MODE=long): 1000. CRASH_KILLS=N
+# Default mode: 120 SIGKILLs (about 3 minutes on a shared 2-core
+# machine; the default mode has an hour on a fresh machine). Long mode
+# (GUEST_PULL_TEST_MODE=long): 1000. CRASH_KILLS=N
 # overrides; CRASH_SEED=S replays a run (the seed is printed).
 # GUEST_PULL_DAEMON skips the bazel build. keep=1 keeps the work dir
 # (journals, daemon.log, root).
@@ -28,7 +29,7 @@ source "$HERE/../tools/peers.sh"
 source "$HERE/lib.sh"
 
 crash_begin "crash suite" /tmp/gpcrash.XXXXXX
-kills=200
+kills=120
 if h_long; then kills=1000; fi
 kills="${CRASH_KILLS:-$kills}"
 
