@@ -81,6 +81,12 @@ launch() {
   pid_of[$name]=$!
 }
 
+# build_tools DIR: peerbench, refserver2 and floorserver into DIR (module
+# mode; scripts/prebuild.sh runs it ahead through --build-only).
+build_tools() {
+  (cd "$HERE/peers" && GOFLAGS=-mod=readonly go build -o "$1/" ./peerbench ./refserver2 ./floorserver)
+}
+
 build_servers() {
   local daemon="${GUEST_PULL_DAEMON:-$REPO/bazel-bin/snapshotter/containerd-guest-pull-grpc}" nydus
   if [[ -z "${GUEST_PULL_DAEMON:-}" && ! -x "$daemon" ]]; then
@@ -90,7 +96,7 @@ build_servers() {
   bin_of[ours]="$work/daemon"; : >"$work/ours.toml"; servers+=(ours)
   # Module-mode builds first (peers_gopath below switches to GOPATH mode).
   h_setup "go build peerbench, refserver2 and floorserver (containerd v2.4.2 module)" \
-    bash -c "cd '$HERE/peers' && GOFLAGS=-mod=readonly go build -o '$work/' ./peerbench ./refserver2 ./floorserver"
+    build_tools "$work"
   bin_of[ovl2.x]="$work/refserver2"; : >"$work/ovl2.x.toml"
   bin_of[floor]="$work/floorserver"; : >"$work/floor.toml"
   peers_gopath "$work/gopath" conformance="$REPO/tests/conformance"
@@ -268,6 +274,14 @@ print_restart_table() {
 }
 
 main() {
+  if [[ "${1:-}" == --build-only ]]; then
+    # scripts/prebuild.sh: the Go build cache filled, the binaries dropped.
+    local out status=0
+    out=$(mktemp -d /tmp/gpp-build.XXXXXX) || exit 1
+    build_tools "$out" || status=$?
+    rm -rf "$out"
+    exit "$status"
+  fi
   trap teardown EXIT
   trap 'exit 130' INT TERM
   work="$(mktemp -d /tmp/gpp.XXXXXX)"
