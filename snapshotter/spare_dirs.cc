@@ -128,7 +128,15 @@ void SpareDirs::Refill() {
       wanted_ = false;
       continue;
     }
-    ready_.push_back(*std::move(made));
+    if (static_cast<int>(ready_.size()) < capacity_) {
+      ready_.push_back(*std::move(made));
+      continue;
+    }
+    // Full meanwhile: a Take that could not use the spare it took put it
+    // back while this one was made (concurrent Takes). Not kept.
+    mu_.Unlock();
+    RemoveAll(*made).IgnoreError();
+    mu_.Lock();
   }
 }
 

@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "snapshotter/guest_pull/options.h"
+#include "snapshotter/spare_dirs.h"
 
 namespace snapshotter {
 namespace config {
@@ -30,7 +31,7 @@ inline constexpr char kDefaultConfigPath[] =
 inline constexpr size_t kMaxConfigFileBytes = 1 << 20;
 
 // spare_dirs: its default and the most it may be.
-inline constexpr int64_t kDefaultSpareDirs = 8;
+inline constexpr int64_t kDefaultSpareDirs = SpareDirs::kDefaultCapacity;
 inline constexpr int64_t kMaxSpareDirs = 64;
 
 // Minimum severity the daemon logs.

@@ -51,6 +51,20 @@ all_targets() {
 mapfile -t ALL_TARGETS < <(all_targets)
 readonly ALL_TARGETS
 
+# test_output TARGET LOG: what `--test_output=errors` printed of TARGET's
+# failed runs in LOG (its gtest failures, sanitizer reports and crashes),
+# without the lines of the tests that passed (the first 30); bazel's
+# errors when there is none (a target that did not build).
+test_output() {
+  local out
+  out=$(awk -v t="Test output for $1" '
+    index($0, t ":") || index($0, t " (run ") { on = 1; next }
+    on && /^=+$/ { on = 0; next }
+    on' "$2" | grep -vE '^\[( RUN      |       OK |----------|==========)\]' | head -n 30)
+  if [[ -z "$out" ]]; then out=$(grep -m 10 -E '^ERROR:' "$2"); fi
+  printf '%s\n' "$out"
+}
+
 unit_tests() {
   local log
   log=$(mktemp /tmp/gp-asan-unit.XXXXXX)
@@ -63,7 +77,7 @@ unit_tests() {
       h_pass "asan $target"
     else
       result=$(sed -E 's/^[^ ]+ +(\(cached\) )?//' <<<"$line")
-      h_fail "asan $target: $result" "$(grep -A 30 -E 'ERROR: (Address|Leak)Sanitizer|runtime error' "$log" | head -n 40)"
+      h_fail "asan $target: $result" "$(test_output "$target" "$log")"
     fi
   done < <(grep -E '^//[^ ]+ +(\(cached\) )?(PASSED|FAILED|TIMEOUT|NO STATUS|FLAKY|FAILED TO BUILD)' "$log")
   h_figure "asan test targets" "$count"
@@ -110,8 +124,7 @@ tsan_tests() {
     if [[ "$line" =~ PASSED ]]; then
       h_pass "tsan $target (x$runs, no ThreadSanitizer report)"
     else
-      h_fail "tsan $target: ${line:-no result}" \
-        "$(grep -A 30 -E 'WARNING: ThreadSanitizer|error:' "$log" | head -n 50)"
+      h_fail "tsan $target: ${line:-no result}" "$(test_output "$target" "$log")"
     fi
   done
   local logs
