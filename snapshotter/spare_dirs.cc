@@ -44,31 +44,20 @@ absl::StatusOr<std::string> SpareDirs::Take(const std::string& parent_fs) {
   std::string spare;
   {
     absl::MutexLock lock(&mu_);
-    if (!stopping_ && !ready_.empty()) {
+    // A spare stands for a new directory only with the owner and mode one
+    // made now would get (root 0755, the usual case): changing an older
+    // inode's would not be flushed with the rename on every filesystem.
+    // Checked here (two stats at most) rather than after taking it out,
+    // so the pool never dips for a spare that stays: the thread, woken in
+    // such a dip, would make one too many.
+    if (!stopping_ && !ready_.empty() &&
+        SnapshotDirs::OwnerMatches(ready_.back(), parent_fs)) {
       spare = std::move(ready_.back());
       ready_.pop_back();
     }
-  }
-  // A spare stands for a new directory only with the owner and mode one
-  // made now would get (root 0755, the usual case): changing an older
-  // inode's would not be flushed with the rename on every filesystem. Else
-  // it goes back and this one is made here.
-  std::string unused;
-  if (!spare.empty() && !SnapshotDirs::OwnerMatches(spare, parent_fs)) {
-    unused = std::move(spare);
-    spare.clear();
-  }
-  {
-    absl::MutexLock lock(&mu_);
-    if (!unused.empty() && !stopping_ &&
-        static_cast<int>(ready_.size()) < capacity_) {
-      ready_.push_back(std::move(unused));
-      unused.clear();
-    }
     wanted_ = true;
-    cv_.Signal();
+    if (static_cast<int>(ready_.size()) < capacity_) cv_.Signal();
   }
-  if (!unused.empty()) RemoveAll(unused).IgnoreError();  // stopped meanwhile
   if (spare.empty()) {
     return dirs_->CreateTemp(/*with_work=*/true, parent_fs, /*sync=*/false);
   }
@@ -128,15 +117,7 @@ void SpareDirs::Refill() {
       wanted_ = false;
       continue;
     }
-    if (static_cast<int>(ready_.size()) < capacity_) {
-      ready_.push_back(*std::move(made));
-      continue;
-    }
-    // Full meanwhile: a Take that could not use the spare it took put it
-    // back while this one was made (concurrent Takes). Not kept.
-    mu_.Unlock();
-    RemoveAll(*made).IgnoreError();
-    mu_.Lock();
+    ready_.push_back(*std::move(made));  // only this thread adds spares
   }
 }
 
