@@ -136,6 +136,33 @@ TEST(SpareDirsTest, ASpareStandsOnlyForTheParentsOwnerAndMode) {
   EXPECT_EQ(listing->temps.size(), 2u);
 }
 
+TEST(SpareDirsTest, TakesThatCannotUseASpareLeaveThePoolAlone) {
+  SnapshotDirs dirs(NewRoot("mismatch"));
+  ASSERT_TRUE(dirs.Init().ok());
+  absl::Mutex mu;
+  int made = 0;
+  SpareDirs spares(&dirs, 2, [&]() -> absl::StatusOr<std::string> {
+    absl::MutexLock lock(&mu);
+    ++made;
+    return dirs.CreateSpare();
+  });
+  ASSERT_TRUE(spares.Take("").ok());
+  ASSERT_TRUE(WaitReady(spares, 2));
+  std::string other = dirs.root() + "/other-fs";
+  ASSERT_EQ(mkdir(other.c_str(), 0700), 0);
+  // Each makes its own; the full pool neither dips nor wakes the thread
+  // (one woken in a dip would make a third).
+  for (int i = 0; i < 50; ++i) {
+    auto taken = spares.Take(other);
+    ASSERT_TRUE(taken.ok()) << taken.status();
+    ASSERT_NE(taken->find("/new-"), std::string::npos) << *taken;
+    ASSERT_EQ(spares.Ready(), 2);
+  }
+  spares.Stop();  // joins the thread: whatever it made is counted
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(made, 2);
+}
+
 TEST(SpareDirsTest, StopRemovesTheSparesAndTakeStillWorks) {
   SnapshotDirs dirs(NewRoot("stop"));
   ASSERT_TRUE(dirs.Init().ok());
