@@ -36,6 +36,10 @@ class ServiceTest : public ::testing::Test {
              std::function<absl::Status(const std::string&)> remove_all,
              RemoteLayers* remote = nullptr) {
     if (server_ != nullptr) TearDown();
+    // Closed before its root is emptied: an open one's spare thread keeps
+    // making directories there, which can leave half a store behind.
+    service_.reset();
+    sn_.reset();
     root_ = std::string(getenv("TEST_TMPDIR") ?: "/tmp") + "/svc-" +
             std::to_string(getpid()) + "-" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name();
@@ -44,8 +48,6 @@ class ServiceTest : public ::testing::Test {
     opts.root = root_;
     opts.remove_all = std::move(remove_all);
     opts.remote = remote;
-    service_.reset();
-    sn_.reset();
     auto sn = Snapshotter::Open(opts);
     ASSERT_TRUE(sn.ok()) << sn.status();
     sn_ = *std::move(sn);
@@ -284,11 +286,11 @@ TEST_F(ServiceTest, StopAnswersQueuedMutationsUnavailableWithoutRunningThem) {
   SnapshotsService::Options options;
   options.max_write_threads = 1;
   options.max_queued_writes = 1;
-  Start(options, [&](const std::string& path) {
+  ASSERT_NO_FATAL_FAILURE(Start(options, [&](const std::string& path) {
     if (!stuck.HasBeenNotified()) stuck.Notify();
     release.WaitForNotification();
     return RemoveAll(path);
-  });
+  }));
   ASSERT_TRUE(WhenFree([&] { return Prepare("doomed", ""); }).ok());
   std::unique_ptr<AsyncRemove> remove = StartStuckRemove("doomed", stuck);
   ASSERT_NE(remove, nullptr);
@@ -445,7 +447,7 @@ TEST_F(ServiceTest, ListClientThatStopsReadingBlocksNoOne) {
 TEST_F(ServiceTest, ListPacksMessagesBySize) {
   SnapshotsService::Options options;
   options.list_message_bytes = 64 * 1024;
-  Start(options, RemoveAll);
+  ASSERT_NO_FATAL_FAILURE(Start(options, RemoveAll));
   for (int i = 0; i < 300; ++i) {
     ASSERT_TRUE(Prepare("small-" + std::to_string(i), "").ok());
   }
@@ -469,7 +471,7 @@ TEST_F(ServiceTest, ListPacksMessagesBySize) {
 TEST_F(ServiceTest, ListPagesAtTheirEdges) {
   SnapshotsService::Options options;
   options.list_message_bytes = 0;
-  Start(options, RemoveAll);
+  ASSERT_NO_FATAL_FAILURE(Start(options, RemoveAll));
   for (int i = 0; i < 256; ++i) {
     ASSERT_TRUE(Prepare("k-" + std::to_string(1000 + i), "").ok());
   }
@@ -484,7 +486,7 @@ TEST_F(ServiceTest, ListPagesAtTheirEdges) {
   EXPECT_TRUE(last_list_status_.ok());
 
   options.list_message_bytes = 1 << 20;
-  Start(options, RemoveAll);
+  ASSERT_NO_FATAL_FAILURE(Start(options, RemoveAll));
   for (int i = 0; i < 256; ++i) {
     ASSERT_TRUE(Prepare("k-" + std::to_string(1000 + i), "").ok());
   }
@@ -514,11 +516,11 @@ TEST_F(ServiceTest, StuckMutationBlocksNoReadAndFullPoolRefuses) {
   SnapshotsService::Options options;
   options.max_write_threads = 1;
   options.max_queued_writes = 0;
-  Start(options, [&](const std::string& path) {
+  ASSERT_NO_FATAL_FAILURE(Start(options, [&](const std::string& path) {
     if (!stuck.HasBeenNotified()) stuck.Notify();
     release.WaitForNotification();
     return RemoveAll(path);
-  });
+  }));
   // The one write thread may still be returning from the previous call
   // when the next arrives (its reply is sent first): setup retries that.
   ASSERT_TRUE(WhenFree([&] { return Prepare("doomed", ""); }).ok());
@@ -582,14 +584,14 @@ TEST_F(ServiceTest, MountsOnPlainLayersIsAReadOnRemoteLayersOffloaded) {
   SnapshotsService::Options options;
   options.max_write_threads = 1;
   options.max_queued_writes = 0;
-  Start(
+  ASSERT_NO_FATAL_FAILURE(Start(
       options,
       [&](const std::string& path) {
         if (!stuck.HasBeenNotified()) stuck.Notify();
         release.WaitForNotification();
         return RemoveAll(path);
       },
-      &remote);
+      &remote));
   auto remote_layer = [&] {
     grpc::ClientContext ctx;
     snapshots_v1::PrepareSnapshotRequest req;
@@ -628,11 +630,11 @@ TEST_F(ServiceTest, MutationWhoseClientGaveUpChangesNothing) {
   absl::Notification stuck, release;
   SnapshotsService::Options options;
   options.max_write_threads = 1;
-  Start(options, [&](const std::string& path) {
+  ASSERT_NO_FATAL_FAILURE(Start(options, [&](const std::string& path) {
     if (!stuck.HasBeenNotified()) stuck.Notify();
     release.WaitForNotification();
     return RemoveAll(path);
-  });
+  }));
   ASSERT_TRUE(Prepare("doomed", "").ok());
   std::unique_ptr<AsyncRemove> remove = StartStuckRemove("doomed", stuck);
   ASSERT_NE(remove, nullptr);
