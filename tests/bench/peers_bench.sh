@@ -51,6 +51,7 @@ readonly RESTART_ROUNDS=3
 work=""
 declare -A pid_of=() bin_of=() sock_of=() root_of=() conf_of=() restart_row=() restart_samples=()
 servers=()
+helper_path=""  # directories prepended to PATH for the mount helpers of peers
 
 log() { printf 'peers_bench: %s\n' "$*" >&2; }
 
@@ -106,6 +107,7 @@ build_servers() {
   servers+=(ovl1.6 ovl2.x)
   if nydus=$(env -u GO111MODULE -u GOPATH -u GOFLAGS bash -c "source '$REPO/tests/tools/go_peers.sh' && go_peer_bin nydus-snapshotter"); then
     bin_of[nydus]="$nydus/containerd-nydus-grpc"
+    helper_path="$nydus:"  # nydus-overlayfs, run by mount.fuse for its mounts
     go_peer_nydus_proxy_toml "$work" >"$work/nydus.toml"
     servers+=(nydus)
   else
@@ -297,7 +299,7 @@ main() {
     export PEERBENCH_KEEP=1
   fi
   log "running peerbench on: ${servers[*]}"
-  timeout -s KILL "$BENCH_TIMEOUT_S" "$work/peerbench" -servers "$(server_list)" "${args[@]}" "$@" \
+  PATH="$helper_path$PATH" timeout -s KILL "$BENCH_TIMEOUT_S" "$work/peerbench" -servers "$(server_list)" "${args[@]}" "$@" \
     >"$work/bench.out" || h_fail "peerbench exited with status $?" "$(tail -n 5 "$work/bench.out")"
   cat "$work/bench.out"
   count_rows "$work/bench.out"

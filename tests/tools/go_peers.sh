@@ -15,7 +15,9 @@
 #   containerd-2.2   github.com/containerd/containerd/v2 v2.2.9 (long mode)
 #   crictl           sigs.k8s.io/cri-tools v1.37.0
 #   nydus-snapshotter github.com/containerd/nydus-snapshotter v0.16.1
-#                    (containerd-nydus-grpc; proxy mode in tests/bench)
+#                    (containerd-nydus-grpc, proxy mode in tests/bench; and
+#                    nydus-overlayfs, the helper that mounts its
+#                    fuse.nydus-overlayfs mounts)
 #   guest-pull-snapshotter github.com/ChengyuZhu6/guest-pull-snapshotter:
 #                    not served by the module proxy (403 "not available"),
 #                    so go_peer_bin reports that and returns 1
@@ -32,12 +34,21 @@ _go_peer_spec() {
     containerd-2.4) echo "github.com/containerd/containerd/v2 v2.4.2 no_btrfs,no_devmapper,no_zfs cmd/containerd cmd/ctr cmd/containerd-shim-runc-v2" ;;
     containerd-2.2) echo "github.com/containerd/containerd/v2 v2.2.9 no_btrfs,no_devmapper,no_zfs cmd/containerd cmd/ctr cmd/containerd-shim-runc-v2" ;;
     crictl) echo "sigs.k8s.io/cri-tools v1.37.0 - cmd/crictl" ;;
-    nydus-snapshotter) echo "github.com/containerd/nydus-snapshotter v0.16.1 - cmd/containerd-nydus-grpc" ;;
+    nydus-snapshotter) echo "github.com/containerd/nydus-snapshotter v0.16.1 - cmd/containerd-nydus-grpc cmd/nydus-overlayfs" ;;
     *) return 1 ;;
   esac
 }
 
 go_peer_version() { local s; s=$(_go_peer_spec "$1") || return 1; set -- $s; echo "$2"; }
+
+# _go_peer_cached DIR PKG...: DIR holds a finished build with a binary of
+# every PKG (a spec that gained a package builds again).
+_go_peer_cached() {
+  local dir="$1" pkg
+  shift
+  [[ -f "$dir/.complete" ]] || return 1
+  for pkg in "$@"; do [[ -x "$dir/bin/${pkg##*/}" ]] || return 1; done
+}
 
 go_peer_bin() {
   local name="$1" spec module version tags gover dir pkg src args=() local_pkgs=()
@@ -45,11 +56,11 @@ go_peer_bin() {
   read -r module version tags pkg <<<"$spec"
   gover=$(go env GOVERSION) || { echo "go_peers: no go on PATH" >&2; return 1; }
   dir="$GP_PEERS_CACHE/$name-$version-$gover"
-  if [[ -f "$dir/.complete" ]]; then echo "$dir/bin"; return 0; fi
+  if _go_peer_cached "$dir" ${spec#* * * }; then echo "$dir/bin"; return 0; fi
   mkdir -p "$GP_PEERS_CACHE" || return 1
   (
     flock 9
-    [[ -f "$dir/.complete" ]] && exit 0
+    _go_peer_cached "$dir" ${spec#* * * } && exit 0
     rm -rf "$dir.tmp" && mkdir -p "$dir.tmp/bin" || exit 1
     [[ "$tags" != "-" ]] && args+=(-tags "$tags")
     # Built as the main module from a writable copy of its own source, so
