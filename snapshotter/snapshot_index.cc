@@ -1,6 +1,8 @@
 // The in-memory snapshot index.
 #include "snapshotter/snapshot_index.h"
 
+#include <time.h>
+
 #include <algorithm>
 #include <utility>
 #include <vector>
@@ -21,6 +23,12 @@ Labels StoredLabels(Labels labels) {
 
 absl::Time StoredTime(absl::Time t) {
   return absl::FromUnixNanos(absl::ToUnixNanos(t));
+}
+
+absl::Time RealtimeNow() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return absl::TimeFromTimespec(ts);
 }
 
 absl::Status SnapshotIndex::Load(Transaction& tx) {

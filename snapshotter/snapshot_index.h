@@ -58,6 +58,12 @@ struct VisitEnd {
 // and a reload of the database agree exactly.
 absl::Time StoredTime(absl::Time t);
 
+// The kernel's wall clock (CLOCK_REALTIME), the one clients read when they
+// check a snapshot's times (containerd's testsuite: Updated between its
+// own reads before and after the call). absl::Now() interpolates the CPU's
+// cycle counter between calibrations and was seen 50 us behind it.
+absl::Time RealtimeNow();
+
 // `labels` without those with empty values, as the database keeps them.
 Labels StoredLabels(Labels labels);
 

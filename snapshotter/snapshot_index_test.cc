@@ -1,5 +1,7 @@
 #include "snapshotter/snapshot_index.h"
 
+#include <time.h>
+
 #include <string>
 #include <vector>
 
@@ -158,6 +160,23 @@ TEST(SnapshotIndexTest, SharedLabelsSurviveTheirOtherHolders) {
   EXPECT_EQ(a->info.labels.at("extra"), "1");
   index.Put(Snap(3, "c", "a", Kind::kActive));
   EXPECT_EQ(index.GetChain("c")->parents[0].labels, a->info.labels);
+}
+
+// Stored times are the kernel's wall clock, which clients read around a
+// call: never before a read taken earlier, never after one taken later.
+TEST(SnapshotIndexTest, RealtimeNowIsTheKernelsWallClock) {
+  auto kernel = [] {
+    timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return absl::TimeFromTimespec(ts);
+  };
+  for (int i = 0; i < 100000; ++i) {
+    absl::Time before = kernel();
+    absl::Time now = RealtimeNow();
+    absl::Time after = kernel();
+    ASSERT_LE(before, now);
+    ASSERT_LE(now, after);
+  }
 }
 
 }  // namespace

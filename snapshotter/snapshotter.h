@@ -44,7 +44,7 @@ class Snapshotter {
     // Directories of active snapshots made ahead (spare_dirs.h); 0 = none.
     int spare_dirs = SpareDirs::kDefaultCapacity;
     // Clock, replaceable in tests.
-    std::function<absl::Time()> now = absl::Now;
+    std::function<absl::Time()> now = RealtimeNow;
     // Deletes a released directory tree; replaceable in tests (faults).
     std::function<absl::Status(const std::string&)> remove_all = RemoveAll;
     // Runs when a commit of the store is in doubt (an I/O error at COMMIT):
