@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "base/status_macros.h"
 #include "glog/logging.h"
 #include "snapshotter/storage.h"
@@ -27,7 +28,9 @@ absl::Time StoredTime(absl::Time t) {
 
 absl::Time RealtimeNow() {
   timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
+  // Cannot fail for CLOCK_REALTIME with a valid pointer; absl::Now() is
+  // the fallback all the same.
+  if (clock_gettime(CLOCK_REALTIME, &ts) != 0) return absl::Now();
   return absl::TimeFromTimespec(ts);
 }
 

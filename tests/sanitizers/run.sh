@@ -52,15 +52,20 @@ mapfile -t ALL_TARGETS < <(all_targets)
 readonly ALL_TARGETS
 
 # test_output TARGET LOG: what `--test_output=errors` printed of TARGET's
-# failed runs in LOG (its gtest failures, sanitizer reports and crashes),
-# without the lines of the tests that passed (the first 30); bazel's
-# errors when there is none (a target that did not build).
+# failed runs in LOG, from its first gtest failure, sanitizer report or
+# crash on (30 lines; the log lines of the tests that passed before it are
+# left out); bazel's errors when there is none (a target that did not
+# build). Bazel closes the block with a line of exactly 80 '=', sanitizer
+# reports open and close theirs with shorter ones.
 test_output() {
-  local out
+  local out from
   out=$(awk -v t="Test output for $1" '
     index($0, t ":") || index($0, t " (run ") { on = 1; next }
-    on && /^=+$/ { on = 0; next }
-    on' "$2" | grep -vE '^\[( RUN      |       OK |----------|==========)\]' | head -n 30)
+    on && length($0) == 80 && /^=+$/ { on = 0; next }
+    on' "$2" | grep -vE '^\[( RUN      |       OK |----------|==========)\]')
+  from=$(grep -nE -m 1 ': Failure$|\[  FAILED  \]|Sanitizer|runtime error|FATAL|CHECK failed' <<<"$out" | cut -d: -f1)
+  if [[ -n "$from" ]]; then out=$(tail -n +"$from" <<<"$out"); fi
+  out=$(head -n 30 <<<"$out")
   if [[ -z "$out" ]]; then out=$(grep -m 10 -E '^ERROR:' "$2"); fi
   printf '%s\n' "$out"
 }
