@@ -51,16 +51,16 @@ _go_peer_cached() {
 }
 
 go_peer_bin() {
-  local name="$1" spec module version tags gover dir pkg src args=() local_pkgs=()
+  local name="$1" spec module version tags pkgs gover dir pkg src args=() local_pkgs=()
   spec=$(_go_peer_spec "$name") || { echo "go_peers: unknown peer $name" >&2; return 1; }
-  read -r module version tags pkg <<<"$spec"
+  read -r module version tags pkgs <<<"$spec"
   gover=$(go env GOVERSION) || { echo "go_peers: no go on PATH" >&2; return 1; }
   dir="$GP_PEERS_CACHE/$name-$version-$gover"
-  if _go_peer_cached "$dir" ${spec#* * * }; then echo "$dir/bin"; return 0; fi
+  if _go_peer_cached "$dir" $pkgs; then echo "$dir/bin"; return 0; fi
   mkdir -p "$GP_PEERS_CACHE" || return 1
   (
     flock 9
-    _go_peer_cached "$dir" ${spec#* * * } && exit 0
+    _go_peer_cached "$dir" $pkgs && exit 0
     rm -rf "$dir.tmp" && mkdir -p "$dir.tmp/bin" || exit 1
     [[ "$tags" != "-" ]] && args+=(-tags "$tags")
     # Built as the main module from a writable copy of its own source, so
@@ -70,7 +70,7 @@ go_peer_bin() {
       python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])') || exit 1
     cp -r "$src" "$dir.tmp/src" && chmod -R u+w "$dir.tmp/src" || exit 1
     local_pkgs=()
-    for pkg in ${spec#* * * }; do local_pkgs+=("./$pkg"); done
+    for pkg in $pkgs; do local_pkgs+=("./$pkg"); done
     echo "go_peers: building ${local_pkgs[*]} of $module@$version ($gover)" >&2
     if ! (cd "$dir.tmp/src" && GOFLAGS=-mod=mod CGO_ENABLED=1 timeout 1200 \
       go build "${args[@]}" -o "$dir.tmp/bin/" "${local_pkgs[@]}") >"$dir.tmp/build.log" 2>&1; then
