@@ -16,9 +16,10 @@ inline constexpr int kExitUsage = 1;
 inline constexpr int kExitMountFailed = 32;
 
 // Runs the helper with the arguments after argv[0]. Prints nothing on
-// success. Returns 0 when mounted (or checked, with -f), kExitMountFailed
-// when mount(2) failed or the data cannot fit in a page (strerror/sizes and
-// the data on `err`), kExitUsage on usage errors.
+// success but, with -v, the call it makes (on `err`). Returns 0 when mounted
+// (or checked, with -f), kExitMountFailed when mount(2) failed or the data
+// cannot fit in a page (strerror/sizes and the data on `err`), kExitUsage on
+// usage errors.
 int RunGuestPullOverlayfs(const std::vector<std::string>& args,
                           std::ostream& out, std::ostream& err);
 

@@ -1,5 +1,5 @@
 // A bounded pool of threads for the RPCs that may wait on the store (every
-// mutation waits for its group commit's fsync). The gRPC callback threads
+// mutation waits for its group commit's fsync). The completion-queue threads
 // answer reads inline and hand mutations here, so a writer stuck in fsync
 // never holds a thread that reads need. Bounded twice: at most
 // `max_threads` threads (started on demand) and at most `max_queued` calls

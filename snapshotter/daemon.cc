@@ -75,8 +75,8 @@ void SweepLeftovers(Snapshotter* sn, absl::Notification* stop) {
 
 // Starts the systemd watchdog when the unit asks for it (WatchdogSec=, i.e.
 // WATCHDOG_USEC/WATCHDOG_PID for this process): WATCHDOG=1 every third of
-// the period while the store answers (Snapshotter::CheckStore: a Stat and an
-// empty write transaction, the RPCs' paths) within half the period.
+// the period while the store answers (Snapshotter::CheckStore: a read of the
+// database and an empty write transaction) within half the period.
 std::unique_ptr<Watchdog> StartWatchdog(Snapshotter* snapshotter) {
   uint64_t usec = 0;
   if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return nullptr;

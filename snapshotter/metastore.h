@@ -128,8 +128,9 @@ class MetaStore {
     kReadOnly,  // read-only, schema untouched (for inspection)
   };
 
-  // Opens the database at `path`. A schema newer than kSchemaVersion is
-  // FailedPrecondition and leaves the file untouched.
+  // Opens the database at `path`. For kCreate and kExisting, a schema newer
+  // than kSchemaVersion is FailedPrecondition and leaves the file untouched;
+  // kReadOnly does not check it.
   static absl::StatusOr<std::unique_ptr<MetaStore>> Open(
       const std::string& path, Mode mode = Mode::kCreate);
   // Open (kCreate or kExisting) that serves reads at once: the WAL's

@@ -30,7 +30,8 @@ namespace snapshots_v1 = ::containerd::services::snapshots::v1;
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
 // Serves all ten Snapshots RPCs on gRPC's async API. Reads from the
-// in-memory index (Stat, Mounts, List, Usage of a committed snapshot) are
+// in-memory index (Stat, List, Mounts of a snapshot without remote layers,
+// Usage of a committed snapshot) are
 // answered inline on the thread that took the call off the completion
 // queue: no hand-off to another thread, which would cost more than the
 // read. Mutations (and Cleanup, and Usage of an active snapshot, which

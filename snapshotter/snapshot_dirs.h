@@ -14,8 +14,10 @@
 //                                for the operator, never deleted here
 //   <root>/store-id              the store's identity, also in metadata.db
 //   <root>/lock                  held (flock) by the daemon using the root
-// Nothing is deleted unless the database proves it released it (see
-// store_recovery.h); anything unproven goes to quarantine.
+// Nothing that may hold data is deleted unless the database proves it
+// released it (see store_recovery.h); anything unproven goes to quarantine.
+// Directories that hold no data (empty spares, creations that never
+// committed) are removed or trashed.
 #ifndef SNAPSHOTTER_SNAPSHOT_DIRS_H_
 #define SNAPSHOTTER_SNAPSHOT_DIRS_H_
 
@@ -36,7 +38,8 @@ class SnapshotDirs {
  public:
   explicit SnapshotDirs(std::string root);
 
-  // Creates root and snapshots/ (mode 0700) if missing.
+  // Creates root and snapshots/ if missing, and sets root's mode to 0700
+  // (snapshots/ gets 0700 when created).
   absl::Status Init() const;
 
   // Takes an exclusive lock on <root>/lock so that no second daemon works
@@ -82,7 +85,8 @@ class SnapshotDirs {
   // snapshots/ (without it the caller must sync snapshots/ before it
   // records the snapshot: a group commit does it once per batch). A
   // directory already there (a rolled-back creation whose removal failed)
-  // is moved to quarantine first, never deleted.
+  // is removed first if it holds no data (HoldsNoData), else moved to
+  // quarantine.
   absl::Status Install(const std::string& temp, int64_t id,
                        bool sync = true) const;
 

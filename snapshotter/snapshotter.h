@@ -56,7 +56,8 @@ class Snapshotter {
   // Opens (creating) the root and the database after the checks of
   // store_recovery.h (a refusal is returned as is), and moves leftovers
   // aside: interrupted creations and released directories to trash,
-  // anything unproven to quarantine. Deletes nothing: Cleanup() does.
+  // anything unproven to quarantine. Deletes nothing but the empty spare
+  // directories a crash left (spare_dirs.h): Cleanup() empties the trash.
   static absl::StatusOr<std::unique_ptr<Snapshotter>> Open(Options options);
 
   absl::StatusOr<std::vector<Mount>> Prepare(absl::string_view key,
@@ -93,10 +94,10 @@ class Snapshotter {
   // re-read a file): only for a snapshot on remote layers. Otherwise Mounts
   // is a pure in-memory read.
   bool MountsRefreshes(absl::string_view key) const;
-  // Moves directories no record owns aside (released ones to trash, the
-  // rest to quarantine) and deletes the trash; returns how many entries it
-  // deleted. An entry it cannot delete is logged and kept for the next
-  // Cleanup (UndeletableCount), never an error.
+  // Moves directories no record owns aside (released ones and ones that
+  // hold no data to trash, the rest to quarantine) and deletes the trash;
+  // returns how many entries it deleted. An entry it cannot delete is logged
+  // and kept for the next Cleanup (UndeletableCount), never an error.
   absl::StatusOr<int> Cleanup();
   // Entries the last Cleanup (or Open) could not delete or move aside.
   int64_t UndeletableCount() const;
@@ -160,11 +161,11 @@ class Snapshotter {
   // OpenStore read (no second listing or read of the ids). Writes the
   // removals journal only, never a snapshots or labels row.
   absl::Status SweepLeftovers(const OpenedStore& opened);
-  // Under the store's lock: journalled directories to trash, unowned
-  // entries to quarantine, journal rows of gone directories dropped.
-  // Entries that could not be moved are counted in `failed`. `at_open`:
-  // the listing and ids OpenStore read, used instead of reading them again
-  // (nothing else runs at Open).
+  // Under the store's lock: journalled directories and unowned ones that
+  // hold no data to trash, other unowned entries to quarantine, journal rows of
+  // gone directories dropped. Entries that could not be moved are counted in
+  // `failed`. `at_open`: the listing and ids OpenStore read, used instead of
+  // reading them again (nothing else runs at Open).
   absl::Status Sweep(int& failed, const OpenedStore* at_open = nullptr);
   // Moves `path` to quarantine and logs it; false (logged) if it could not.
   bool QuarantineEntry(const std::string& path, absl::string_view why);

@@ -420,15 +420,4 @@ absl::StatusOr<std::map<std::string, int64_t>> CountSnapshots(
   return counts;
 }
 
-absl::StatusOr<std::map<int64_t, std::string>> IdMap(Transaction& tx) {
-  ASSIGN_OR_RETURN(Statement st, tx.Prepare("SELECT id, key FROM snapshots"));
-  std::map<int64_t, std::string> ids;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, st.Step());
-    if (!row) break;
-    ids[st.ColumnInt64(0)] = st.ColumnText(1);
-  }
-  return ids;
-}
-
 }  // namespace snapshotter

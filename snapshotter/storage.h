@@ -103,9 +103,6 @@ absl::StatusOr<SnapshotRecord> RemoveSnapshot(Transaction& tx,
 absl::StatusOr<std::map<std::string, int64_t>> CountSnapshots(
     Transaction& tx, absl::string_view remote_label);
 
-// id -> key of every snapshot (for Cleanup).
-absl::StatusOr<std::map<int64_t, std::string>> IdMap(Transaction& tx);
-
 }  // namespace snapshotter
 
 #endif  // SNAPSHOTTER_STORAGE_H_

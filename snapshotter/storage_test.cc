@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include "base/status_macros.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -168,7 +169,14 @@ TEST_F(StorageTest, CountsByKindAndRemoteLabel) {
 
 TEST_F(StorageTest, RemoveDeletesLabelsAndWalkOrders) {
   Layer("b", "");
-  Layer("a", "");
+  ASSERT_TRUE(Update([&](Transaction& tx) -> absl::Status {
+                auto s = CreateSnapshot(tx, Kind::kActive, "tmp-a", "",
+                                        {{"x", "1"}}, now_);
+                if (!s.ok()) return s.status();
+                return CommitActive(tx, "tmp-a", "a", {10, 2},
+                                    {{"x", "1"}, {"y", "2"}}, now_)
+                    .status();
+              }).ok());
   std::vector<std::string> names;
   ASSERT_TRUE(store_->View([&](Transaction& tx) {
                 return WalkInfo(tx, [&](const Info& info) {
@@ -180,12 +188,21 @@ TEST_F(StorageTest, RemoveDeletesLabelsAndWalkOrders) {
   ASSERT_TRUE(Update([&](Transaction& tx) {
                 return RemoveSnapshot(tx, "a").status();
               }).ok());
-  ASSERT_TRUE(store_->View([&](Transaction& tx) -> absl::Status {
-                auto ids = IdMap(tx);
-                EXPECT_EQ(ids->size(), 1u);
-                auto st = tx.Prepare("SELECT COUNT(*) FROM labels");
-                return absl::OkStatus();
-              }).ok());
+  names.clear();
+  int64_t label_rows = -1;
+  absl::Status read = store_->View([&](Transaction& tx) -> absl::Status {
+    RETURN_IF_ERROR(WalkInfo(tx, [&](const Info& info) {
+      names.push_back(info.name);
+      return absl::OkStatus();
+    }));
+    ASSIGN_OR_RETURN(Statement st, tx.Prepare("SELECT COUNT(*) FROM labels"));
+    RETURN_IF_ERROR(st.Step().status());
+    label_rows = st.ColumnInt64(0);
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(read.ok()) << read;
+  EXPECT_THAT(names, ElementsAre("b"));
+  EXPECT_EQ(label_rows, 0);
 }
 
 }  // namespace

@@ -5,7 +5,8 @@
 // A database alone cannot tell "lost" from "fresh", so the root carries the
 // store's identity twice: in <root>/store-id and in the database. At start:
 //   - no database (missing, 0 bytes or no tables) and no snapshot
-//     directories: a fresh store is created (a new identity);
+//     directories: a fresh store is created (a new identity), unless
+//     store-id names a store (its records are lost: refused);
 //   - no database, or an unreadable one, while snapshot directories exist:
 //     refused;
 //   - a database of another store (identity differs from store-id), a
@@ -83,7 +84,8 @@ struct OpenedStore {
 // (Snapshotter::Open reads the index beside it and relies on that).
 // The store it returns serves reads; its start-up writes (the -wal's
 // preallocation and header, store-open) run at its first write or
-// FinishOpen, unless the open had to repair something: then they are done.
+// FinishOpen, unless the open writes the store's id (into the database or
+// store-id): then they are done.
 absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs);
 
 // Moves metadata.db (with -wal/-shm), store-id, store-open (and their

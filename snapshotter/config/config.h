@@ -1,4 +1,4 @@
-// The daemon's configuration: one table of keys (kKeys in config.cc) drives
+// The daemon's configuration: one table of keys (Keys() in keys.cc) drives
 // the config file reader, the flags, the environment variables, --help and
 // the startup log. Precedence: flag > environment > config file > default.
 //

@@ -62,7 +62,8 @@ mount_type = "fuse.guest-pull-overlayfs"
 [verity]
 # off | best_effort | required: whether guest-pulled layers carry expected
 # dm-verity root hashes (from layer_cache). best_effort uses them when known;
-# required refuses a guest-pulled layer whose hash is unknown.
+# required refuses a container rootfs on guest-pulled layers whose hashes
+# are not all known.
 mode = "best_effort"
 
 # Absolute path of a genpolicy layers-cache.json (genpolicy -u), or "" for

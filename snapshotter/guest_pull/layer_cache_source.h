@@ -57,7 +57,9 @@ class LayerCacheSource {
   // The cache as last loaded; no I/O, never waits for a reload.
   Snapshot Current() const;
 
-  // How many times the files were (re)read (tests and figures).
+  // How many new versions of the cache were loaded and published (a
+  // re-read that found a write in progress, a malformed file or no change
+  // does not count; tests and figures).
   int64_t loads() const;
   // How many reloads found a write in progress in either file (tests). A
   // caller that queued behind such a reload, the files unchanged since,

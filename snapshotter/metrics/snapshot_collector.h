@@ -35,7 +35,7 @@ class SnapshotCollector : public prometheus::Collectable {
   explicit SnapshotCollector(SnapshotCounter counter);
 
   // "active", "view" and "committed" are always exported (0 when the counter
-  // omits them), followed by any other kinds it returns, in name order.
+  // omits them), with any other kinds it returns, all in name order.
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
