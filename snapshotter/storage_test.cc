@@ -42,6 +42,16 @@ class StorageTest : public ::testing::Test {
                 }).ok());
   }
 
+  // Names in WalkInfo order.
+  static absl::StatusOr<std::vector<std::string>> WalkNames(Transaction& tx) {
+    std::vector<std::string> names;
+    RETURN_IF_ERROR(WalkInfo(tx, [&](const Info& info) {
+      names.push_back(info.name);
+      return absl::OkStatus();
+    }));
+    return names;
+  }
+
   std::unique_ptr<MetaStore> store_;
   absl::Time now_ = absl::FromUnixSeconds(1700000000);
 };
@@ -178,23 +188,17 @@ TEST_F(StorageTest, RemoveDeletesLabelsAndWalkOrders) {
                     .status();
               }).ok());
   std::vector<std::string> names;
-  ASSERT_TRUE(store_->View([&](Transaction& tx) {
-                return WalkInfo(tx, [&](const Info& info) {
-                  names.push_back(info.name);
-                  return absl::OkStatus();
-                });
+  ASSERT_TRUE(store_->View([&](Transaction& tx) -> absl::Status {
+                ASSIGN_OR_RETURN(names, WalkNames(tx));
+                return absl::OkStatus();
               }).ok());
   EXPECT_THAT(names, ElementsAre("a", "b"));
   ASSERT_TRUE(Update([&](Transaction& tx) {
                 return RemoveSnapshot(tx, "a").status();
               }).ok());
-  names.clear();
   int64_t label_rows = -1;
   absl::Status read = store_->View([&](Transaction& tx) -> absl::Status {
-    RETURN_IF_ERROR(WalkInfo(tx, [&](const Info& info) {
-      names.push_back(info.name);
-      return absl::OkStatus();
-    }));
+    ASSIGN_OR_RETURN(names, WalkNames(tx));
     ASSIGN_OR_RETURN(Statement st, tx.Prepare("SELECT COUNT(*) FROM labels"));
     RETURN_IF_ERROR(st.Step().status());
     label_rows = st.ColumnInt64(0);
