@@ -16,9 +16,10 @@ using ::testing::HasSubstr;
 class StorageTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    const char* test =
+        ::testing::UnitTest::GetInstance()->current_test_info()->name();
     std::string path = std::string(getenv("TEST_TMPDIR") ?: "/tmp") +
-                       "/storage." + std::to_string(getpid()) + "." +
-                       ::testing::UnitTest::GetInstance()->current_test_info()->name() +
+                       "/storage." + std::to_string(getpid()) + "." + test +
                        ".db";
     unlink(path.c_str());
     auto store = MetaStore::Open(path);
