@@ -15,7 +15,8 @@ never read), TESTLOGS_DIR/pkg/name/test.xml:
     failure more, so a crash is never lost;
   - a passing target without gtest cases (e.g. an sh_test) counts one pass.
 Prints a FAIL or SKIP line per failed or skipped case, one summary line per
-target ("target //pkg:name: 12 cases, ..."), then, as the harness does,
+target ("target //pkg:name: 12 cases, ..."), how many targets' results
+Bazel took from its cache (not run again), then, as the harness does,
 "N passed, M failed, K skipped". Exit status 1 if anything failed.
 """
 
@@ -25,7 +26,7 @@ import sys
 import xml.etree.ElementTree as ET
 
 SUMMARY = re.compile(
-    r"^(//\S+)\s+(?:\(cached\) )?"
+    r"^(//\S+)\s+(\(cached\) )?"
     r"(PASSED|FLAKY|FAILED TO BUILD|FAILED|TIMEOUT|NO STATUS|INCOMPLETE|SKIPPED)\b")
 
 
@@ -35,7 +36,7 @@ def targets(output_path):
         for line in out:
             m = SUMMARY.match(line.strip())
             if m:
-                found[m.group(1)] = m.group(2)
+                found[m.group(1)] = (m.group(3), bool(m.group(2)))
     return found
 
 
@@ -67,9 +68,10 @@ def cases(path):
 def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
-    passed = failed = skipped = 0
+    passed = failed = skipped = cached_targets = 0
     found = targets(sys.argv[1])
-    for target, status in sorted(found.items()):
+    for target, (status, cached) in sorted(found.items()):
+        cached_targets += cached
         path = xml_path(sys.argv[2], target)
         counts = {"pass": 0, "fail": 0, "skip": 0}
         details = []
@@ -95,12 +97,17 @@ def main():
             else:
                 print("FAIL: %s %s%s" % (target, name, ": " + first if first else ""))
         total = sum(counts.values())
-        print("target %s: %d cases, %d passed, %d failed, %d skipped (Bazel: %s)" % (
+        print("target %s: %d cases, %d passed, %d failed, %d skipped (Bazel: %s%s)" % (
             target, total,
-            counts["pass"], counts["fail"], counts["skip"], status))
+            counts["pass"], counts["fail"], counts["skip"], status,
+            ", cached" if cached else ""))
         passed += counts["pass"]
         failed += counts["fail"]
         skipped += counts["skip"]
+    if cached_targets:
+        print("%d of %d targets: Bazel's cached result of an earlier run with the "
+              "same inputs, not run again (the long mode runs every one)" % (
+                  cached_targets, len(found)))
     if not found:
         print("FAIL: no test target in the bazel test output")
         failed += 1

@@ -10,7 +10,9 @@
 # tests under ThreadSanitizer (`bazel test --config=tsan`): the core's stress
 # (snapshotter/stress_test.cc), the threads below the gRPC edge (spare
 # directories, call pool, group commit, watchdog) and the layer cache's; the
-# long mode runs each 5 times. (The service's own tests stay out: TSan sees
+# long mode runs each 5 times. The default mode takes Bazel's cached result
+# of a test whose inputs have not changed (its line says so); the long mode
+# runs every test again. (The service's own tests stay out: TSan sees
 # no happens-before through Debian's uninstrumented gRPC transport.) Debian's absl::Mutex is annotated for TSan by
 # base/tsan_absl_mutex.cc; tests/sanitizers/tsan.supp says what is
 # suppressed and why.
@@ -70,16 +72,25 @@ test_output() {
   printf '%s\n' "$out"
 }
 
+# FRESH: in the long mode, no test result from Bazel's cache.
+FRESH=()
+h_long && FRESH=(--nocache_test_results)
+readonly FRESH
+
+# cached_note LINE: what a PASS line adds when Bazel did not run the test.
+cached_note() { [[ "$1" == *"(cached)"* ]] && echo " (Bazel's cached result: same inputs, not run again)"; }
+
 unit_tests() {
   local log
   log=$(mktemp /tmp/gp-asan-unit.XXXXXX)
-  nice -n 10 "${SBAZEL[@]}" test --config=asan --keep_going --test_output=errors "${ALL_TARGETS[@]}" >"$log" 2>&1
+  nice -n 10 "${SBAZEL[@]}" test --config=asan --keep_going --test_output=errors "${FRESH[@]}" \
+    "${ALL_TARGETS[@]}" >"$log" 2>&1
   local line target result count=0
   while IFS= read -r line; do
     target=$(awk '{print $1}' <<<"$line")
     count=$((count + 1))
     if [[ "$line" =~ PASSED ]]; then
-      h_pass "asan $target"
+      h_pass "asan $target$(cached_note "$line")"
     else
       result=$(sed -E 's/^[^ ]+ +(\(cached\) )?//' <<<"$line")
       h_fail "asan $target: $result" "$(test_output "$target" "$log")"
@@ -121,13 +132,13 @@ tsan_tests() {
   local log runs=1 start=$SECONDS
   h_long && runs=5
   log=$(mktemp /tmp/gp-tsan.XXXXXX)
-  nice -n 10 "${SBAZEL[@]}" test --config=tsan --keep_going --test_output=errors \
+  nice -n 10 "${SBAZEL[@]}" test --config=tsan --keep_going --test_output=errors "${FRESH[@]}" \
     --runs_per_test="$runs" "${TSAN_TESTS[@]}" >"$log" 2>&1
   local target line
   for target in "${TSAN_TESTS[@]}"; do
     line=$(grep -E "^$target +(\(cached\) )?(PASSED|FAILED|TIMEOUT|NO STATUS|FLAKY|FAILED TO BUILD)" "$log")
     if [[ "$line" =~ PASSED ]]; then
-      h_pass "tsan $target (x$runs, no ThreadSanitizer report)"
+      h_pass "tsan $target (x$runs, no ThreadSanitizer report)$(cached_note "$line")"
     else
       h_fail "tsan $target: ${line:-no result}" "$(test_output "$target" "$log")"
     fi
