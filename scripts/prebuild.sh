@@ -36,11 +36,12 @@ declare -A USERS=(
   [fuzz]="fuzz"
   [bench-tools]="peers_bench cri_pull_bench"
 )
-# containerd 2.2.9 is in the long mode's matrix only.
+# containerd 2.3.7 and 2.2.9 are in the long mode's matrix only.
+h_long && USERS[containerd-2.3]="config_merge deployments deployments_vm"
 h_long && USERS[containerd-2.2]="config_merge deployments deployments_vm"
 # In the order the suites first need them (config_merge is the first
 # suite that builds a Go peer).
-readonly ITEMS=(containerd-1.7 containerd-2.4 containerd-2.2 crictl nydus-snapshotter sanitizers fuzz bench-tools)
+readonly ITEMS=(containerd-1.7 containerd-2.4 containerd-2.3 containerd-2.2 crictl nydus-snapshotter sanitizers fuzz bench-tools)
 
 # wanted ITEM SUITE...: whether any of SUITE uses ITEM.
 wanted() {

@@ -91,14 +91,14 @@ declare -A PLAN_LONG=(
   [crash]="1000 SIGKILLs"
   [kata_patch]="every supported kata release"
   [guest_vm]="a 42-layer image"
-  [deployments_vm]="containerd 1.7.35 and 2.2.9"
+  [deployments_vm]="containerd 1.7.35, 2.3.7 and 2.2.9"
   [sanitizers]="every conformance case under the ASan daemon, each TSan test 5 times, every target run again (none of Bazel's cached results)"
   [powercut]="100 power cuts"
   [fuzz]="600 s per target"
   [peers_bench]="5 rounds, List of 10,000 snapshots, a 200-layer data chain, restart to serving + full Walk and RSS after it (3 restarts of each server per store, the median shown)"
   [cri_pull_bench]="100 MiB layers (a 4 GiB image) instead of 16 MiB"
-  [config_merge]="containerd 2.2.9's default config"
-  [deployments]="containerd 2.2.9; stock kata on every version"
+  [config_merge]="containerd 2.3.7's and 2.2.9's default configs"
+  [deployments]="containerd 2.3.7 and 2.2.9; stock kata on every version"
   [images]="the 300 MiB image (unless E2E_SKIP_LARGE=1)"
 )
 TOTAL_PASSED=0

@@ -7,7 +7,7 @@
 # containerd 1.7.35 and 2.4.2 (tests/tools/go_peers.sh); 2.4.2's default
 # config without its conf.d import (kata-deploy then writes
 # /opt/kata/containerd/config.d/kata-deploy.toml into `imports`). Long mode
-# (GUEST_PULL_TEST_MODE=long) adds containerd 2.2.9.
+# (GUEST_PULL_TEST_MODE=long) adds containerd 2.3.7 and 2.2.9.
 # Handlers: SNAPSHOTTER_HANDLER_MAPPING=qemu-coco-dev:guest-pull,qemu-tdx:guest-pull;
 # kata-deploy (tests/deploy/kata_deploy_sim.py, its edits as the Rust installer
 # makes them) registers kata-qemu-coco-dev, kata-qemu-tdx and kata-qemu with the
@@ -290,9 +290,9 @@ run_version() {
 without_confd_import() { grep -v '^imports = '; }
 
 main() {
-    local bin17 bin24 bin22
+    local bin17 bin24 bin23 bin22
     [[ $EUID -eq 0 ]] || { h_skip "config_merge" "needs root (unshare --mount for containerd config dump)"; h_finish; }
-    echo "mode: $(h_mode); default: containerd 1.6 (Debian), 1.7.35, 2.4.2 (+ without conf.d import); long adds 2.2.9"
+    echo "mode: $(h_mode); default: containerd 1.6 (Debian), 1.7.35, 2.4.2 (+ without conf.d import); long adds 2.3.7 and 2.2.9"
     if command -v containerd > /dev/null; then
         run_version 1.6 "$(dirname "$(command -v containerd)")" \
             "$(containerd --version | awk '{print $3}' | sed 's/~.*//')" v2-global v2-global-nosnap true
@@ -309,12 +309,16 @@ main() {
         run_version 2.4-noglob "$bin24" 2.4.2 v3 v3 false without_confd_import
     fi
     if h_long; then
+        if h_setup "build containerd 2.3.7 (go_peers.sh)" go_peer_bin containerd-2.3; then
+            bin23="$(go_peer_bin containerd-2.3)"
+            run_version 2.3 "$bin23" 2.3.7 v3 v3 false
+        fi
         if h_setup "build containerd 2.2.9 (go_peers.sh)" go_peer_bin containerd-2.2; then
             bin22="$(go_peer_bin containerd-2.2)"
             run_version 2.2 "$bin22" 2.2.9 v3 v3 false
         fi
     else
-        h_skip "config_merge 2.2.9" "long mode only (GUEST_PULL_TEST_MODE=long)"
+        h_skip "config_merge 2.3.7 and 2.2.9" "long mode only (GUEST_PULL_TEST_MODE=long)"
     fi
     h_figure "config_merge total" "$((SECONDS - START))" s
     h_finish

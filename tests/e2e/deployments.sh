@@ -7,7 +7,7 @@
 # (tests/tools/kata-shim) registered as kata-deploy registers kata, and a
 # loopback registry; everything driven with crictl (host network, no CNI).
 #
-# Matrix: containerd 1.7.35 and 2.4.2 (default), 2.2.9 (long mode only),
+# Matrix: containerd 1.7.35 and 2.4.2 (default), 2.3.7 and 2.2.9 (long mode only),
 # each with guest-pull installed by `make -C deploy install` for patched kata
 # (the shim built against kata's module with deploy/kata's patch, deciding
 # with IsGuestPullRootFSType); then stock kata (KATA_MODE=stock, the shim
@@ -56,7 +56,7 @@ source "$E2E_LIB_DIR/deploy_lib.sh"
 
 declare -A RESULT=()
 # DEP_VERSIONS narrows the matrix (e.g. "2.4") when debugging.
-read -r -a VERSIONS <<<"${DEP_VERSIONS:-1.7 2.4 2.2}"
+read -r -a VERSIONS <<<"${DEP_VERSIONS:-1.7 2.4 2.3 2.2}"
 # DEP_STOCK_VERSIONS: the versions with a stock-kata run (default 2.4; long
 # mode: every version of the matrix).
 RUNS=()
@@ -480,8 +480,8 @@ main() {
   # DEP_MODES narrows the kata modes (e.g. "stock") when debugging.
   for mode in ${DEP_MODES:-patched stock}; do
     for v in "${VERSIONS[@]}"; do
-      if [[ "$v" == 2.2 ]] && ! h_long; then
-        [[ "$mode" == stock ]] || h_skip "containerd 2.2.9" "long mode only (GUEST_PULL_TEST_MODE=long)"
+      if [[ "$v" == 2.[23] ]] && ! h_long; then
+        [[ "$mode" == stock ]] || h_skip "containerd $(go_peer_version "containerd-$v" | tr -d v)" "long mode only (GUEST_PULL_TEST_MODE=long)"
         continue
       fi
       if [[ "$mode" == stock ]] && ! h_long && [[ " ${DEP_STOCK_VERSIONS:-2.4} " != *" $v "* ]]; then

@@ -9,7 +9,7 @@
 # `guestvm run` as the container's process: the guest process's output is
 # the container's CRI log, its exit code the container's.
 #
-# Matrix: containerd 2.4.2 (default); 1.7.35 and 2.2.9 too in the long mode.
+# Matrix: containerd 2.4.2 (default); 1.7.35, 2.3.7 and 2.2.9 too in the long mode.
 # Scenarios (issue 11 numbering, in VM mode), each per version:
 #   1 kata pod from a fresh 3-layer image prints a file of the image, its
 #     kernel release (the guest's, not the host's) and cmdline, from inside
@@ -51,7 +51,7 @@ source "$E2E_LIB_DIR/suite_lib.sh"
 source "$E2E_LIB_DIR/deploy_lib.sh"
 
 declare -A RESULT=()
-if h_long; then DEFAULT_VERSIONS="2.4 1.7 2.2"; else DEFAULT_VERSIONS="2.4"; fi
+if h_long; then DEFAULT_VERSIONS="2.4 1.7 2.3 2.2"; else DEFAULT_VERSIONS="2.4"; fi
 read -r -a VERSIONS <<<"${DEP_VERSIONS:-$DEFAULT_VERSIONS}"
 SCENARIOS=(1 4 7 Z T)
 VM_CACHE="${GUEST_VM_CACHE:-/var/cache/guest-pull-vm}"
@@ -386,7 +386,7 @@ main() {
     run_version "$v"
     h_figure "containerd $v scenarios in VM mode" "$((SECONDS - t))" s
   done
-  h_long || h_skip "VM mode on containerd 1.7.35 and 2.2.9" "long mode only (GUEST_PULL_TEST_MODE=long)"
+  h_long || h_skip "VM mode on containerd 1.7.35, 2.3.7 and 2.2.9" "long mode only (GUEST_PULL_TEST_MODE=long)"
 }
 
 main "$@"

@@ -12,6 +12,7 @@
 # Pinned peers (NAME: module@version, packages):
 #   containerd-1.7   github.com/containerd/containerd v1.7.35
 #   containerd-2.4   github.com/containerd/containerd/v2 v2.4.2
+#   containerd-2.3   github.com/containerd/containerd/v2 v2.3.7 (long mode)
 #   containerd-2.2   github.com/containerd/containerd/v2 v2.2.9 (long mode)
 #   crictl           sigs.k8s.io/cri-tools v1.37.0
 #   nydus-snapshotter github.com/containerd/nydus-snapshotter v0.16.1
@@ -32,6 +33,7 @@ _go_peer_spec() {
   case "$1" in
     containerd-1.7) echo "github.com/containerd/containerd v1.7.35 no_btrfs,no_devmapper,no_zfs cmd/containerd cmd/ctr cmd/containerd-shim-runc-v2" ;;
     containerd-2.4) echo "github.com/containerd/containerd/v2 v2.4.2 no_btrfs,no_devmapper,no_zfs cmd/containerd cmd/ctr cmd/containerd-shim-runc-v2" ;;
+    containerd-2.3) echo "github.com/containerd/containerd/v2 v2.3.7 no_btrfs,no_devmapper,no_zfs cmd/containerd cmd/ctr cmd/containerd-shim-runc-v2" ;;
     containerd-2.2) echo "github.com/containerd/containerd/v2 v2.2.9 no_btrfs,no_devmapper,no_zfs cmd/containerd cmd/ctr cmd/containerd-shim-runc-v2" ;;
     crictl) echo "sigs.k8s.io/cri-tools v1.37.0 - cmd/crictl" ;;
     nydus-snapshotter) echo "github.com/containerd/nydus-snapshotter v0.16.1 - cmd/containerd-nydus-grpc cmd/nydus-overlayfs" ;;
