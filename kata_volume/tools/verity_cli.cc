@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "kata_volume/decode_command.h"
 #include "kata_volume/verity/layer_cache.h"
+#include "kata_volume/verity/layer_cache_update.h"
 #include "kata_volume/verity/layer_verity.h"
 #include "kata_volume/verity/oci_layout.h"
 
@@ -38,16 +39,22 @@ constexpr char kUsage[] =
     "      hashes in FILE.verity.json ({diff_id, verity_hash}), where the\n"
     "      daemon looks for them; needs --output. Without --output the JSON goes\n"
     "      to stdout; with it, an existing cache (and companion) is merged\n"
-    "      (entries with the same diff_id replaced) and rewritten atomically.\n"
+    "      (entries with the same diff_id replaced) and rewritten atomically,\n"
+    "      under the exclusive flock genpolicy's writers take on FILE.\n"
     "  index LAYER_FILE OUT_FILE\n"
     "      Writes the indexed layer (uncompressed tar followed by the tarfs\n"
-    "      index: the exact bytes the root hash covers) to OUT_FILE and prints\n"
-    "      digest, diff_id, verity_hash, indexed_size and data_blocks (4096-byte\n"
-    "      blocks), e.g. for `veritysetup format --data-blocks`.\n"
+    "      index: the exact bytes the root hash covers) to a new file that\n"
+    "      replaces OUT_FILE (a link's target) once complete; on an error\n"
+    "      OUT_FILE stays as it was. Prints digest, diff_id, verity_hash,\n"
+    "      indexed_size, data_blocks, block_size and salt: the parameters of\n"
+    "      `veritysetup format --no-superblock --hash=sha256\n"
+    "      --data-block-size=4096 --hash-block-size=4096 --salt=SALT\n"
+    "      --data-blocks=N OUT_FILE HASH_FILE`, which prints the same root hash.\n"
     "  index --in-place LAYER_FILE\n"
     "      Appends the tarfs index to LAYER_FILE, an uncompressed tar, which\n"
     "      becomes the indexed layer without a copy of it being written; prints\n"
-    "      the same. On an error the file is cut back to its tar.\n"
+    "      the same. On an error the file is cut back to its tar. A file that\n"
+    "      already ends with an index is refused and left as it is.\n"
     "  decode OPTION_OR_BASE64\n"
     "      Decodes an io.katacontainers.volume mount option.\n"
     "\n"
@@ -98,7 +105,9 @@ int RunIndex(const std::vector<std::string>& args, std::ostream& out, std::ostre
       << "diff_id: " << v->diff_id << "\n"
       << "verity_hash: " << v->root_hash << "\n"
       << "indexed_size: " << v->indexed_size << "\n"
-      << "data_blocks: " << v->indexed_size / 4096 << "\n";
+      << "data_blocks: " << v->indexed_size / 4096 << "\n"
+      << "block_size: 4096\n"
+      << "salt: " << std::string(64, '0') << "\n";
   return kExitOk;
 }
 
@@ -142,25 +151,22 @@ int RunCache(const std::vector<std::string>& args, std::ostream& out, std::ostre
     return UsageError(err, "--format genpolicy needs --output (it writes two files)");
   }
 
-  // Read an existing cache (and its hashes companion) first so a malformed
-  // one fails before any work.
-  LayerCache merged;
-  if (output.has_value()) {
-    absl::StatusOr<LayerCache> existing = verity::ReadLayerCacheFile(*output);
-    if (existing.ok()) {
-      merged = *std::move(existing);
-    } else if (!absl::IsNotFound(existing.status())) {
-      return RuntimeError(err, existing.status());
-    }
-  }
-  if (genpolicy) {
+  // An existing cache (and its hashes companion) is read first so that a
+  // malformed one fails before any work, and again under the writers' lock
+  // before the merge (another writer may have changed it meanwhile).
+  auto read_companion = [&](LayerCache cache) -> absl::StatusOr<LayerCache> {
+    if (!genpolicy) return cache;
     absl::StatusOr<LayerCache> hashes =
         verity::ReadLayerCacheFile(verity::VerityHashesPath(*output));
-    if (hashes.ok()) {
-      merged = verity::MergeVerityHashes(std::move(merged), *hashes);
-    } else if (!absl::IsNotFound(hashes.status())) {
-      return RuntimeError(err, hashes.status());
-    }
+    if (hashes.ok()) return verity::MergeVerityHashes(std::move(cache), *hashes);
+    if (absl::IsNotFound(hashes.status())) return cache;
+    return hashes.status();
+  };
+  if (output.has_value()) {
+    absl::StatusOr<LayerCache> existing = verity::ReadLayerCacheFile(*output);
+    if (absl::IsNotFound(existing.status())) existing = LayerCache{};
+    if (existing.ok()) existing = read_companion(*std::move(existing));
+    if (!existing.ok()) return RuntimeError(err, existing.status());
   }
 
   absl::StatusOr<verity::OciImage> img = verity::ReadOciImage(*layout, image.value_or(""));
@@ -192,17 +198,22 @@ int RunCache(const std::vector<std::string>& args, std::ostream& out, std::ostre
     out << verity::SerializeLayerCache(computed);
     return kExitOk;
   }
-  for (const LayerCacheEntry& e : computed) verity::UpsertLayer(&merged, e);
+  absl::StatusOr<verity::LayerCacheUpdate> update = verity::LayerCacheUpdate::Begin(*output);
+  if (!update.ok()) return RuntimeError(err, update.status());
+  absl::StatusOr<LayerCache> merged = update->Read();
+  if (merged.ok()) merged = read_companion(*std::move(merged));
+  if (!merged.ok()) return RuntimeError(err, merged.status());
+  for (const LayerCacheEntry& e : computed) verity::UpsertLayer(&*merged, e);
   if (genpolicy) {
     // Hashes first: the daemon reloads when either file changes.
-    if (absl::Status s = verity::WriteLayerCacheFile(verity::VerityHashesPath(*output), merged,
+    if (absl::Status s = verity::WriteLayerCacheFile(verity::VerityHashesPath(*output), *merged,
                                                      verity::LayerCacheFormat::kVerityHashes);
         !s.ok()) {
       return RuntimeError(err, s);
     }
   }
   if (absl::Status s = verity::WriteLayerCacheFile(
-          *output, merged,
+          *output, *merged,
           genpolicy ? verity::LayerCacheFormat::kGenpolicy : verity::LayerCacheFormat::kTardev);
       !s.ok()) {
     return RuntimeError(err, s);

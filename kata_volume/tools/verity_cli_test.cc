@@ -236,6 +236,8 @@ TEST(VerityCliTest, IndexWritesWhatTheRootHashCovers) {
   ASSERT_TRUE(size.ok());
   EXPECT_EQ(std::stoull(*size), std::stoull(ik["indexed_size"]));
   EXPECT_EQ(std::stoull(ik["data_blocks"]) * 4096, std::stoull(ik["indexed_size"]));
+  EXPECT_EQ(ik["block_size"], "4096");
+  EXPECT_EQ(ik["salt"], std::string(64, '0'));
   EXPECT_EQ(RunTool("index " + path).code, 2);
   EXPECT_EQ(RunTool("index /nonexistent/layer " + dir + "/x").code, 1);
   // The layer as its own output (directly or through a link) is refused and

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "base/status_macros.h"
+#include "kata_volume/verity/output_file.h"
 #include "kata_volume/verity/sha256.h"
 
 namespace guest_pull::verity {
@@ -24,17 +25,6 @@ namespace {
 
 absl::Status ErrnoStatus(absl::string_view what, const std::string& path) {
   return absl::InternalError(absl::StrCat(what, " ", path, ": ", strerror(errno)));
-}
-
-absl::Status WriteAll(int fd, const std::string& data, const std::string& path) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoStatus("cannot write", path);
-    done += static_cast<size_t>(n);
-  }
-  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> StringField(const nlohmann::json& obj, const char* key, size_t index,
@@ -207,26 +197,19 @@ absl::StatusOr<LayerCache> ReadLayerCacheFile(const std::string& path,
 
 absl::Status WriteLayerCacheFile(const std::string& path, const LayerCache& cache,
                                  LayerCacheFormat format) {
-  std::string dir = ".";
-  size_t slash = path.rfind('/');
-  if (slash != std::string::npos) dir = slash == 0 ? "/" : path.substr(0, slash);
-  std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoStatus("cannot create", tmp);
-  absl::Status s = WriteAll(fd, SerializeLayerCache(cache, format), tmp);
-  if (s.ok() && ::fsync(fd) != 0) s = ErrnoStatus("cannot fsync", tmp);
-  if (::close(fd) != 0 && s.ok()) s = ErrnoStatus("cannot close", tmp);
-  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = ErrnoStatus("cannot rename to", path);
-  if (!s.ok()) {
-    ::unlink(tmp.c_str());
-    return s;
+  ASSIGN_OR_RETURN(const std::string resolved, ResolveOutputPath(path));
+  const std::string text = SerializeLayerCache(cache, format);
+  return ReplaceFile(resolved, /*flush=*/true,
+                     [&](int fd) { return WriteAllTo(fd, text.data(), text.size(), path); });
+}
+
+absl::StatusOr<LayerCache> ReadLayerCacheFd(int fd, const std::string& path, size_t max_bytes) {
+  ASSIGN_OR_RETURN(const std::string text, ReadBounded(fd, path, max_bytes));
+  absl::StatusOr<LayerCache> cache = ParseLayerCache(text);
+  if (!cache.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", cache.status().message()));
   }
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return ErrnoStatus("cannot open directory", dir);
-  int rc = ::fsync(dfd);
-  ::close(dfd);
-  if (rc != 0) return ErrnoStatus("cannot fsync directory", dir);
-  return absl::OkStatus();
+  return cache;
 }
 
 void UpsertLayer(LayerCache* cache, const LayerCacheEntry& entry) {

@@ -83,8 +83,14 @@ absl::StatusOr<LayerCache> ReadLayerCacheFile(
     const std::string& path, size_t max_bytes = kMaxLayerCacheFileBytes,
     bool* blank = nullptr, absl::Duration lock_wait = kLayerCacheLockWait);
 
+// Reads and parses the cache open at `fd` from where it stands, taking no
+// lock (the caller holds one); errors as ReadLayerCacheFile's.
+absl::StatusOr<LayerCache> ReadLayerCacheFd(int fd, const std::string& path,
+                                            size_t max_bytes = kMaxLayerCacheFileBytes);
+
 // Writes atomically: temp file in the same directory, fsync, rename, fsync
-// of the directory.
+// of the directory. A symbolic link at `path` stays: its target is
+// replaced. Something other than a regular file there is refused.
 absl::Status WriteLayerCacheFile(const std::string& path, const LayerCache& cache,
                                  LayerCacheFormat format = LayerCacheFormat::kTardev);
 

@@ -21,6 +21,7 @@
 #include "base/status_macros.h"
 #include "kata_volume/verity/background_sink.h"
 #include "kata_volume/verity/byte_source.h"
+#include "kata_volume/verity/output_file.h"
 #include "kata_volume/verity/sha256.h"
 #include "kata_volume/verity/tar_reader.h"
 #include "kata_volume/verity/tarfs_index.h"
@@ -287,39 +288,27 @@ absl::StatusOr<LayerVerity> ComputeLayerVerity(const std::string& path,
 
 absl::StatusOr<LayerVerity> WriteIndexedLayer(const std::string& layer_path,
                                               const std::string& output_path) {
-  // Opening the output with O_TRUNC would empty the layer if both name one
-  // file (then indexed as an empty tar): refused, nothing is written.
+  ASSIGN_OR_RETURN(const std::string resolved, ResolveOutputPath(output_path));
+  // Replacing the layer would leave it indexed (not the layer) at its name:
+  // refused, nothing is written.
   struct stat in, out;
   if (::stat(layer_path.c_str(), &in) == 0 &&
-      ::stat(output_path.c_str(), &out) == 0 && in.st_dev == out.st_dev &&
+      ::stat(resolved.c_str(), &out) == 0 && in.st_dev == out.st_dev &&
       in.st_ino == out.st_ino) {
     return absl::InvalidArgumentError(absl::StrCat(
         output_path,
         " is the layer file itself: write the indexed layer to another file"));
   }
-  int fd = ::open(output_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return absl::InternalError(absl::StrCat("cannot create ", output_path, ": ", strerror(errno)));
-  }
-  Sink write_sink = [&](const char* d, size_t n) -> absl::Status {
-    while (n > 0) {
-      ssize_t w = ::write(fd, d, n);
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) {
-        return absl::InternalError(absl::StrCat("cannot write ", output_path, ": ", strerror(errno)));
-      }
-      d += w;
-      n -= static_cast<size_t>(w);
-    }
-    return absl::OkStatus();
-  };
-  absl::StatusOr<LayerVerity> result = ProcessLayer(layer_path, LayerVerityOptions{}, write_sink);
-  if (::close(fd) != 0 && result.ok()) {
-    result = absl::InternalError(
-        absl::StrCat("cannot close ", output_path, ": ", strerror(errno)));
-  }
-  // Nothing partial is left behind (a failed close may have lost writes).
-  if (!result.ok()) ::unlink(output_path.c_str());
+  absl::StatusOr<LayerVerity> result = absl::InternalError("not processed");
+  // Not flushed, as cp(1) does not: what matters is that a failure leaves
+  // the output as it was.
+  absl::Status written = ReplaceFile(resolved, /*flush=*/false, [&](int fd) {
+    result = ProcessLayer(layer_path, LayerVerityOptions{}, [&](const char* d, size_t n) {
+      return WriteAllTo(fd, d, n, output_path);
+    });
+    return result.status();
+  });
+  if (!written.ok()) return written;
   return result;
 }
 
@@ -338,6 +327,40 @@ bool Unchanged(const struct stat& before, const struct stat& now) {
          before.st_ctim.tv_nsec == now.st_ctim.tv_nsec;
 }
 
+// Whether the last block of `file` (of `size` bytes) holds the superblock
+// of a tarfs index appended to a tar of its first bytes: a contents size
+// on a tar block boundary, with the archive's two zero blocks before it and
+// room for its inodes before the superblock; an indexed file is a multiple
+// of 4096 bytes. A tar as written ends in zeros, so it never matches.
+absl::Status RefuseIndexedTar(const std::string& path, const struct stat& st) {
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size < kTarfsAlignment || size % kTarfsAlignment != 0) return absl::OkStatus();
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) return base::ErrnoError("cannot open", path, errno);
+  unsigned char super[16];
+  ssize_t n = ::pread(fd, super, sizeof(super), static_cast<off_t>(size - kTarfsSuperBlockTail));
+  uint64_t contents = 0, inodes = 0;
+  for (int i = 7; i >= 0; --i) {
+    contents = (contents << 8) | super[i];
+    inodes = (inodes << 8) | super[8 + i];
+  }
+  bool indexed = n == static_cast<ssize_t>(sizeof(super)) && contents >= 2 * 512 &&
+                 contents % 512 == 0 && contents < size && inodes > 0 &&
+                 inodes <= (size - contents) / kTarfsInodeSize;
+  if (indexed) {
+    char end[2 * 512];
+    indexed = ::pread(fd, end, sizeof(end), static_cast<off_t>(contents - sizeof(end))) ==
+                  static_cast<ssize_t>(sizeof(end)) &&
+              std::all_of(end, end + sizeof(end), [](char c) { return c == 0; });
+  }
+  ::close(fd);
+  if (!indexed) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      path, " already ends with a tarfs index (after its first ", contents,
+      " bytes, the tar): it was indexed before, so it is left as it is; indexing it again would "
+      "hash that index as tar data"));
+}
+
 }  // namespace
 
 absl::StatusOr<LayerVerity> AppendIndexInPlace(const std::string& tar_path) {
@@ -354,6 +377,7 @@ absl::StatusOr<LayerVerity> AppendIndexInPlace(const std::string& tar_path) {
                      "-compressed: only an uncompressed tar can be indexed in place "
                      "(index it into another file)"));
   }
+  RETURN_IF_ERROR(RefuseIndexedTar(tar_path, before));
   int fd = ::open(tar_path.c_str(), O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd < 0) return base::ErrnoError("cannot open", tar_path, errno);
   struct stat opened;

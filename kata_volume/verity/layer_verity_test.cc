@@ -173,6 +173,58 @@ TEST(LayerVerityTest, InPlaceRefusalsLeaveTheFile) {
   EXPECT_TRUE(ReadFileOrDie(tar + ".zst") == zst);
 }
 
+// A second --in-place would hash the first one's index as tar data.
+TEST(LayerVerityTest, InPlaceOnAnIndexedFileIsRefusedAndLeavesIt) {
+  const std::string dir = MakeTempDir();
+  const std::string tar = dir + "/layer.tar";
+  WriteFileOrDie(tar, ReadFileOrDie(MakeBusyboxLayer()));
+  absl::StatusOr<LayerVerity> first = AppendIndexInPlace(tar);
+  ASSERT_TRUE(first.ok()) << first.status();
+  const std::string indexed = ReadFileOrDie(tar);
+  absl::StatusOr<LayerVerity> again = AppendIndexInPlace(tar);
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition) << again.status();
+  EXPECT_NE(again.status().message().find(absl::StrCat("already ends with a tarfs index (after its first ",
+                                                       first->tar_size, " bytes")),
+            std::string::npos)
+      << again.status();
+  EXPECT_TRUE(ReadFileOrDie(tar) == indexed);
+  // The indexed file itself still computes the root hash the guest checks.
+  absl::StatusOr<std::string> expected = VeritysetupRootHash(tar);
+  ASSERT_TRUE(expected.ok()) << expected.status();
+  EXPECT_EQ(first->root_hash, *expected);
+}
+
+// The output is replaced only by a complete indexed layer: a failure
+// leaves what was there, and only regular files (or links to one) are
+// replaced.
+TEST(LayerVerityTest, WriteIndexedLayerNeverDestroysItsOutput) {
+  const std::string dir = MakeTempDir();
+  const std::string layer = MakeBusyboxLayer();
+  WriteFileOrDie(dir + "/truncated.tar", ReadFileOrDie(layer).substr(0, 5000));
+  WriteFileOrDie(dir + "/out", "precious");
+  EXPECT_FALSE(WriteIndexedLayer(dir + "/truncated.tar", dir + "/out").ok());
+  EXPECT_EQ(ReadFileOrDie(dir + "/out"), "precious");
+  ASSERT_EQ(symlink("target", (dir + "/link").c_str()), 0);
+  WriteFileOrDie(dir + "/target", "kept");
+  EXPECT_FALSE(WriteIndexedLayer(dir + "/truncated.tar", dir + "/link").ok());
+  EXPECT_EQ(ReadFileOrDie(dir + "/target"), "kept");
+  ASSERT_EQ(mkfifo((dir + "/fifo").c_str(), 0600), 0);
+  absl::StatusOr<LayerVerity> r = WriteIndexedLayer(layer, dir + "/fifo");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+  struct stat st;
+  ASSERT_EQ(lstat((dir + "/fifo").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  // Success through the link: the link stays, its target is the layer.
+  r = WriteIndexedLayer(layer, dir + "/link");
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(lstat((dir + "/link").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+  EXPECT_EQ(ReadFileOrDie(dir + "/target").size(), r->indexed_size);
+  absl::StatusOr<std::string> entries = RunCommand(absl::StrCat("ls -A ", dir, " | wc -l"));
+  ASSERT_TRUE(entries.ok());
+  EXPECT_EQ(std::stoul(*entries), 5u);  // truncated.tar out link target fifo: no temp files
+}
+
 TEST(LayerVerityTest, BadInputIsAClearError) {
   std::string dir = MakeTempDir();
   EXPECT_TRUE(absl::IsNotFound(ComputeLayerVerity(dir + "/missing").status()));

@@ -1,0 +1,104 @@
+// Output files of the verity tool: replaced whole, never destroyed on error.
+#include "kata_volume/verity/output_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "base/errno_error.h"
+
+namespace guest_pull::verity {
+
+namespace {
+
+// Symbolic links followed before giving up (the kernel's own limit).
+constexpr int kMaxLinkHops = 40;
+
+const char* KindOf(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
+std::string DirOf(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ResolveOutputPath(const std::string& path) {
+  std::string current = path;
+  for (int hop = 0; hop <= kMaxLinkHops; ++hop) {
+    struct stat st;
+    if (::lstat(current.c_str(), &st) != 0) {
+      if (errno == ENOENT) return current;  // created by the write
+      return base::ErrnoError("cannot stat", current, errno);
+    }
+    if (S_ISREG(st.st_mode)) return current;
+    if (!S_ISLNK(st.st_mode)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          current, " is ", KindOf(st.st_mode),
+          ": an output is written to a new file that replaces a regular one"));
+    }
+    std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
+    ssize_t n = ::readlink(current.c_str(), target.data(), target.size());
+    if (n < 0) return base::ErrnoError("cannot read the link", current, errno);
+    if (static_cast<size_t>(n) >= target.size()) {
+      return absl::AbortedError(absl::StrCat("the link ", current, " changed while being read"));
+    }
+    target.resize(static_cast<size_t>(n));
+    current = target[0] == '/' ? target : absl::StrCat(DirOf(current), "/", target);
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(path, ": more than ", kMaxLinkHops, " symbolic links to follow"));
+}
+
+absl::Status ReplaceFile(const std::string& resolved, bool flush,
+                         const std::function<absl::Status(int fd)>& write) {
+  std::string tmp = absl::StrCat(resolved, ".tmp.XXXXXX");
+  int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
+  if (fd < 0) return base::ErrnoError("cannot create a file beside", resolved, errno);
+  absl::Status s;
+  if (::fchmod(fd, 0644) != 0) s = base::ErrnoError("cannot chmod", tmp, errno);
+  if (s.ok()) s = write(fd);
+  if (s.ok() && flush && ::fsync(fd) != 0) s = base::ErrnoError("cannot fsync", resolved, errno);
+  // A failed close may have lost writes.
+  if (::close(fd) != 0 && s.ok()) s = base::ErrnoError("cannot close", resolved, errno);
+  if (s.ok() && ::rename(tmp.c_str(), resolved.c_str()) != 0) {
+    s = base::ErrnoError("cannot rename to", resolved, errno);
+  }
+  if (!s.ok()) {
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  if (!flush) return absl::OkStatus();
+  const std::string dir = DirOf(resolved);
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return base::ErrnoError("cannot open directory", dir, errno);
+  int rc = ::fsync(dfd);
+  int err = errno;
+  ::close(dfd);
+  if (rc != 0) return base::ErrnoError("cannot fsync directory", dir, err);
+  return absl::OkStatus();
+}
+
+absl::Status WriteAllTo(int fd, const char* data, size_t size, const std::string& path) {
+  while (size > 0) {
+    ssize_t n = ::write(fd, data, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return base::ErrnoError("cannot write", path, errno);
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace guest_pull::verity
