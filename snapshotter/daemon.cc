@@ -23,6 +23,7 @@
 #include "snapshotter/connection_listener.h"
 #include "snapshotter/guest_pull/guest_pull_layers.h"
 #include "snapshotter/guest_pull/labels.h"
+#include "snapshotter/snapshot_dirs.h"
 #include "snapshotter/metrics/metrics_exporter.h"
 #include "snapshotter/service.h"
 #include "snapshotter/snapshotter.h"
@@ -128,6 +129,9 @@ absl::Status RunDaemon(const config::Config& cfg) {
   // create or recover a store first. Only a stale socket is removed. Checked
   // again before binding (below): another daemon may have bound meanwhile.
   RETURN_IF_ERROR(PrepareSocketPath(cfg.address));
+  // Then the root: one that is not this daemon's (another user's, or a
+  // directory of other files) is refused before anything is made in it.
+  RETURN_IF_ERROR(SnapshotDirs(cfg.root).Init());
 
   // Metrics first: the exporter observes the guest-pull layer and the
   // service. Its snapshot gauges read the snapshotter opened below.
@@ -164,7 +168,7 @@ absl::Status RunDaemon(const config::Config& cfg) {
           if (sn == nullptr) return absl::UnavailableError("not open yet");
           return sn->QuarantineCount();
         });
-    LOG(INFO) << "metrics on http://" << cfg.metrics.address << "/metrics";
+    // The exporter logged where it listens (the port :0 picked, too).
   }
 
   // Always installed: even with guest pull disabled, layers pulled for the
@@ -172,6 +176,9 @@ absl::Status RunDaemon(const config::Config& cfg) {
   ASSIGN_OR_RETURN(auto guest_pull_layers,
                    guest_pull::GuestPullLayers::Create(cfg.guest_pull, cfg.root,
                                                        metrics.get()));
+  // The layer cache is read now, so that its state (loaded, missing,
+  // malformed) is in the start's log, not only at the first guest pull.
+  guest_pull_layers->Refresh();
 
   Snapshotter::Options options;
   options.root = cfg.root;

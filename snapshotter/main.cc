@@ -78,19 +78,27 @@ int main(int argc, char** argv) {
   }
   ConfigureLogging(argv[0], cfg->log_level);
   if (command_line->reset_store) {
+    // Its outcome is the command's answer: printed whatever the log level.
     snapshotter::SnapshotDirs dirs(cfg->root);
     auto moved = snapshotter::ResetStore(dirs);
     if (!moved.ok()) {
-      LOG(ERROR) << "reset-store failed: " << moved.status().message();
+      std::cerr << "containerd-guest-pull-grpc: reset-store failed: "
+                << moved.status().message() << "\n";
       return 1;
     }
-    LOG(INFO) << "reset-store: moved the metadata database and every snapshot "
-                 "directory of "
+    if (moved->empty()) {
+      std::cerr << "containerd-guest-pull-grpc: reset-store: " << dirs.root()
+                << " holds no metadata and no snapshot directories: nothing "
+                   "to move; the next start creates a store\n";
+      return 0;
+    }
+    std::cerr << "containerd-guest-pull-grpc: reset-store: moved the metadata "
+                 "database and every snapshot directory of "
               << dirs.root() << " to " << *moved
               << "; the next start begins with an empty store. Remove the "
                  "images pulled through this snapshotter in containerd "
                  "so they are pulled again; delete "
-              << *moved << " once nothing in it is needed";
+              << *moved << " once nothing in it is needed\n";
     return 0;
   }
   LOG(INFO) << "containerd-guest-pull-grpc " << snapshotter::kVersion

@@ -68,17 +68,71 @@ bool IsDir(const std::string& path) {
   return lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+// Names a root holds beside its store, or while one is made or reset.
+bool IsRootEntryOfADaemon(absl::string_view name) {
+  for (absl::string_view ours :
+       {"lock", "store-id", "store-id.new", "store-open", "store-open.new",
+        "snapshots", "quarantine", "guest-pull", "lost+found"}) {
+    if (name == ours) return true;
+  }
+  return absl::StartsWith(name, "metadata.db");
+}
+
+// An existing root must be this user's (another could change the store
+// under the daemon), and hold a store or nothing else: a directory of
+// other files given as root by mistake (/tmp, /var/lib) is left alone.
+absl::Status CheckExistingRoot(const std::string& root, const struct stat& st) {
+  if (st.st_uid != geteuid()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "root ", root, " belongs to uid ", st.st_uid, ", not to this daemon's uid ",
+        geteuid(), ": another user could change the store; chown it, or give "
+        "a new directory as root"));
+  }
+  DIR* dir = opendir(root.c_str());
+  if (dir == nullptr) return base::ErrnoError("opendir", root, errno);
+  bool has_store = false;
+  std::string foreign;
+  size_t foreign_count = 0;
+  while (struct dirent* e = readdir(dir)) {
+    absl::string_view name = e->d_name;
+    if (name == "." || name == "..") continue;
+    if (name == "snapshots" || name == "store-id" || name == "metadata.db") has_store = true;
+    if (IsRootEntryOfADaemon(name)) continue;
+    if (foreign.empty()) foreign = std::string(name);
+    ++foreign_count;
+  }
+  closedir(dir);
+  if (has_store || foreign_count == 0) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "root ", root, " holds no store of this daemon but ", foreign_count,
+      " other entr", foreign_count == 1 ? "y" : "ies", " (\"", foreign,
+      "\"", foreign_count > 1 ? ", ..." : "", "): give a new or empty directory "
+      "as root; nothing in it was changed"));
+}
+
 }  // namespace
 
 SnapshotDirs::SnapshotDirs(std::string root) : root_(std::move(root)) {}
 
 absl::Status SnapshotDirs::Init() const {
-  std::error_code ec;
-  std::filesystem::create_directories(root_, ec);
-  if (ec) {
-    return absl::InternalError(
-        absl::StrCat("cannot create root ", root_, ": ", ec.message()));
+  struct stat st;
+  if (stat(root_.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("root ", root_, " is not a directory"));
+    }
+    RETURN_IF_ERROR(CheckExistingRoot(root_, st));
+  } else if (errno != ENOENT) {
+    return base::ErrnoError("stat", root_, errno);
+  } else {
+    std::error_code ec;
+    std::filesystem::create_directories(root_, ec);
+    if (ec) {
+      return absl::InternalError(
+          absl::StrCat("cannot create root ", root_, ": ", ec.message()));
+    }
   }
+  // The root is this daemon's (or empty) from here on.
   if (chmod(root_.c_str(), 0700) != 0) return base::ErrnoError("chmod", root_, errno);
   return MakeDir(SnapshotsDir(), 0700);
 }

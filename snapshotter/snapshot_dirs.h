@@ -39,7 +39,9 @@ class SnapshotDirs {
   explicit SnapshotDirs(std::string root);
 
   // Creates root and snapshots/ if missing, and sets root's mode to 0700
-  // (snapshots/ gets 0700 when created).
+  // (snapshots/ gets 0700 when created). An existing root that belongs to
+  // another user, or holds other files and no store, is refused
+  // (FailedPrecondition) and left as it was.
   absl::Status Init() const;
 
   // Takes an exclusive lock on <root>/lock so that no second daemon works

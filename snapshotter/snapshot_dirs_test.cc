@@ -21,6 +21,36 @@ std::string NewRoot(const char* name) {
   return root;
 }
 
+TEST(SnapshotDirsTest, InitRefusesARootOfOtherFilesAndLeavesIt) {
+  const std::string root = NewRoot("foreign");
+  ASSERT_EQ(mkdir(root.c_str(), 01777), 0);
+  ASSERT_EQ(chmod(root.c_str(), 01777), 0);
+  std::ofstream(root + "/notes.txt") << "keep";
+  absl::Status s = SnapshotDirs(root).Init();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_THAT(std::string(s.message()),
+              ::testing::HasSubstr("holds no store of this daemon but 1 other entry (\"notes.txt\")"));
+  struct stat st;
+  ASSERT_EQ(stat(root.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 01777u);  // its mode kept
+  EXPECT_NE(access((root + "/snapshots").c_str(), F_OK), 0);
+  // Empty but for lost+found (a dedicated filesystem): taken, made 0700.
+  const std::string mounted = NewRoot("mounted");
+  ASSERT_EQ(mkdir(mounted.c_str(), 0755), 0);
+  ASSERT_EQ(mkdir((mounted + "/lost+found").c_str(), 0700), 0);
+  ASSERT_TRUE(SnapshotDirs(mounted).Init().ok());
+  ASSERT_EQ(stat(mounted.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  // A store's root keeps working whatever else it holds.
+  std::ofstream(mounted + "/operator-notes") << "x";
+  EXPECT_TRUE(SnapshotDirs(mounted).Init().ok());
+  // A file is no root.
+  s = SnapshotDirs(root + "/notes.txt").Init();
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("is not a directory"));
+}
+
+// A root of another user: tests/e2e/recovery.sh (the sandbox cannot chown).
+
 TEST(SnapshotDirsTest, CreateInstallAndList) {
   SnapshotDirs dirs(NewRoot("install"));
   ASSERT_TRUE(dirs.Init().ok());

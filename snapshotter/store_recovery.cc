@@ -332,9 +332,7 @@ absl::Status RecreateEmptyDirs(const SnapshotDirs& dirs, const DbSurvey& db) {
 // before the rename leaves only .new files, removed by the next creation
 // (nothing was served from them); never a -wal beside metadata.db, which a
 // start could not tell from a stray one.
-absl::Status CreateDatabase(const SnapshotDirs& dirs,
-                            const std::string& store_id) {
-  const std::string temp = dirs.MetadataPath() + ".new";
+absl::Status RemoveNewDatabase(const std::string& temp) {
   for (const char* suffix : {"", "-wal", "-shm"}) {
     std::string path = temp + suffix;
     if (unlink(path.c_str()) != 0 && errno != ENOENT) {
@@ -343,32 +341,48 @@ absl::Status CreateDatabase(const SnapshotDirs& dirs,
                        " (left by a creation cut short): ", strerror(errno)));
     }
   }
+  return absl::OkStatus();
+}
+
+absl::Status CreateDatabase(const SnapshotDirs& dirs,
+                            const std::string& store_id) {
+  const std::string temp = dirs.MetadataPath() + ".new";
+  RETURN_IF_ERROR(RemoveNewDatabase(temp));
+  absl::Status s;
   {
     // Not in doubt, whatever fails: the file is thrown away and made again.
     auto store = MetaStore::Open(temp, MetaStore::Mode::kCreate);
-    absl::Status s = store.ok() ? (*store)->Update([&](Transaction& tx) {
+    s = store.ok() ? (*store)->Update([&](Transaction& tx) {
       return WriteStoreId(tx, store_id);
     })
-                                : store.status();
+                   : store.status();
     if (!s.ok()) {
-      return absl::Status(s.code(),
-                          absl::StrCat("creating ", temp, ": ", s.message()));
+      s = absl::Status(s.code(),
+                       absl::StrCat("creating ", temp, ": ", s.message()));
     }
   }
-  if (Exists(temp + "-wal")) {
-    return absl::InternalError(
+  if (s.ok() && Exists(temp + "-wal")) {
+    s = absl::InternalError(
         absl::StrCat("creating ", dirs.MetadataPath(), ": closing ", temp,
                      " did not fold its -wal into it (a full disk?)"));
   }
-  int fd = open(temp.c_str(), O_RDONLY | O_CLOEXEC);
-  int err = fd < 0 || fsync(fd) != 0 ? errno : 0;
-  if (fd >= 0) close(fd);
-  if (err == 0 && rename(temp.c_str(), dirs.MetadataPath().c_str()) != 0) {
-    err = errno;
+  if (s.ok()) {
+    int fd = open(temp.c_str(), O_RDONLY | O_CLOEXEC);
+    int err = fd < 0 || fsync(fd) != 0 ? errno : 0;
+    if (fd >= 0) close(fd);
+    if (err == 0 && rename(temp.c_str(), dirs.MetadataPath().c_str()) != 0) {
+      err = errno;
+    }
+    if (err != 0) {
+      s = absl::InternalError(absl::StrCat(
+          "creating ", dirs.MetadataPath(), " from ", temp, ": ", strerror(err)));
+    }
   }
-  if (err != 0) {
-    return absl::InternalError(absl::StrCat(
-        "creating ", dirs.MetadataPath(), " from ", temp, ": ", strerror(err)));
+  if (!s.ok()) {
+    // Not left to fill a full disk until the next start (which would
+    // remove them too).
+    (void)RemoveNewDatabase(temp);
+    return s;
   }
   return SyncDir(dirs.root());
 }
@@ -555,21 +569,43 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
 }
 
 absl::StatusOr<std::string> ResetStore(const SnapshotDirs& dirs) {
+  struct stat st;
+  if (stat(dirs.root().c_str(), &st) != 0 && errno == ENOENT) {
+    return absl::NotFoundError(absl::StrCat(
+        "root ", dirs.root(), " does not exist: there is no store to reset "
+        "(is --root, GUEST_PULL_ROOT or the config's root the daemon's?)"));
+  }
   RETURN_IF_ERROR(dirs.Init());
   ASSIGN_OR_RETURN(int lock, dirs.LockRoot());
+  const std::string db = dirs.MetadataPath();
+  std::vector<std::string> present;
+  for (const std::string& path :
+       {db, db + "-wal", db + "-shm", db + ".new", db + ".new-wal",
+        db + ".new-shm", dirs.StoreIdPath(), dirs.StoreIdPath() + ".new",
+        dirs.OpenMarkerPath(), dirs.OpenMarkerPath() + ".new"}) {
+    if (Exists(path)) present.push_back(path);
+  }
+  // Init made snapshots/ if it was missing: moved only when it holds something.
+  auto listing = dirs.List();
+  if (!listing.ok()) {
+    close(lock);
+    return listing.status();
+  }
+  bool snapshots_empty = listing->ids.empty() && listing->temps.empty() &&
+                         listing->spares.empty() && listing->trash.empty() &&
+                         listing->others.empty();
+  if (!snapshots_empty) present.push_back(dirs.SnapshotsDir());
+  if (present.empty()) {
+    close(lock);
+    return std::string();
+  }
   auto dest = dirs.NewQuarantinePath("reset-store");
   absl::Status s = dest.ok() ? absl::OkStatus() : dest.status();
   if (s.ok() && mkdir(dest->c_str(), 0700) != 0) {
     s = absl::InternalError(absl::StrCat("mkdir ", *dest, ": ", strerror(errno)));
   }
-  std::string db = dirs.MetadataPath();
-  for (const std::string& path :
-       {db, db + "-wal", db + "-shm", db + ".new", db + ".new-wal",
-        db + ".new-shm", dirs.StoreIdPath(), dirs.StoreIdPath() + ".new",
-        dirs.OpenMarkerPath(), dirs.OpenMarkerPath() + ".new",
-        dirs.SnapshotsDir()}) {
+  for (const std::string& path : present) {
     if (!s.ok()) break;
-    if (!Exists(path)) continue;
     std::string target = *dest + path.substr(path.rfind('/'));
     if (rename(path.c_str(), target.c_str()) != 0) {
       s = absl::InternalError(absl::StrCat("rename ", path, " to ", target,

@@ -92,7 +92,8 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs);
 // .new temp files, if a crash left them) and the whole snapshots/ directory to
 // quarantine/<time>-reset-store/ and leaves an empty root, so the next start
 // creates a fresh store. Locks the root itself (refused while a daemon runs on
-// it). Returns the quarantine directory.
+// it). Returns the quarantine directory, or "" when the root holds none of
+// those (nothing is made then). NotFound when the root does not exist.
 absl::StatusOr<std::string> ResetStore(const SnapshotDirs& dirs);
 
 }  // namespace snapshotter

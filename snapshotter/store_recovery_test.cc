@@ -617,5 +617,18 @@ TEST_F(StoreRecoveryTest, ResetStoreQuarantinesEverythingAndStartsFresh) {
   EXPECT_TRUE(dirs_->List()->ids.empty());
 }
 
+TEST_F(StoreRecoveryTest, ResetStoreOfAMissingOrEmptyRootMovesNothing) {
+  SnapshotDirs missing(dirs_->root() + "-missing");
+  auto moved = ResetStore(missing);
+  EXPECT_TRUE(absl::IsNotFound(moved.status())) << moved.status();
+  EXPECT_NE(moved.status().message().find("does not exist"), std::string::npos);
+  EXPECT_NE(access(missing.root().c_str(), F_OK), 0);  // not created
+  moved = ResetStore(*dirs_);  // Init made it, nothing in it
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_EQ(*moved, "");
+  EXPECT_NE(access(dirs_->QuarantineDir().c_str(), F_OK), 0);
+  EXPECT_TRUE(Open().ok());
+}
+
 }  // namespace
 }  // namespace snapshotter

@@ -40,6 +40,13 @@ const Key* FindFlag(absl::string_view name) {
   return nullptr;
 }
 
+const Action* FindAction(absl::string_view name) {
+  for (const Action& action : kActions) {
+    if (name == action.flag) return &action;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 absl::StatusOr<CommandLine> ParseCommandLine(
@@ -62,6 +69,11 @@ absl::StatusOr<CommandLine> ParseCommandLine(
     }
 
     const Key* key = FindFlag(name);
+    const Action* action = key == nullptr ? FindAction(name) : nullptr;
+    if (key == nullptr && action == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown flag --", name, " (--help lists the flags)"));
+    }
     const bool is_bool = key == nullptr || key->type == KeyType::kBool;
     if (!is_bool && !value.has_value()) {
       if (i + 1 == args.size()) {
@@ -76,17 +88,8 @@ absl::StatusOr<CommandLine> ParseCommandLine(
     }
     if (key != nullptr) {
       out.flags[name] = value.value_or("true");
-      continue;
-    }
-    bool known = false;
-    for (const Action& action : kActions) {
-      if (name != action.flag) continue;
-      out.*action.field = value.value_or("true") == "true";
-      known = true;
-    }
-    if (!known) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown flag --", name, " (--help lists the flags)"));
+    } else {
+      out.*action->field = value.value_or("true") == "true";
     }
   }
   return out;

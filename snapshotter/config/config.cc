@@ -328,6 +328,14 @@ absl::StatusOr<Config> LoadConfig(const CommandLine& command_line,
   }
   // Flags and variables win over the file (each was checked above).
   for (const Override& o : overrides) (void)o.key->set(o.value, config);
+  // The daemon owns everything under its root: its start and Cleanup would
+  // take a socket there for a stray file.
+  if (absl::StartsWith(config.address, absl::StrCat(config.root, "/"))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "address \"", config.address, "\" is inside root \"", config.root,
+        "\": everything under the root is the daemon's store, so its socket ",
+        "must be elsewhere (the default is ", Config().address, ")"));
+  }
   return config;
 }
 

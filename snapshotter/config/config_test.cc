@@ -212,6 +212,20 @@ TEST_F(ConfigTest, BadFlagOrVariableValueNamesIt) {
   EXPECT_THAT(config.status().message(), HasSubstr("--log-level=\"loud\""));
 }
 
+TEST_F(ConfigTest, AnAddressInsideTheRootIsRefused) {
+  absl::StatusOr<Config> config =
+      Load({"--root=/var/lib/gp", "--address=/var/lib/gp/snapshots/gp.sock"});
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(config.status().message(),
+              HasSubstr("address \"/var/lib/gp/snapshots/gp.sock\" is inside root "
+                        "\"/var/lib/gp\""));
+  config = Load({"--root=/var/lib/gp"},
+                {{"GUEST_PULL_ADDRESS", "/var/lib/gp/gp.sock"}});
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  // A sibling whose name starts like the root is outside it.
+  EXPECT_TRUE(Load({"--root=/var/lib/gp", "--address=/var/lib/gp2.sock"}).ok());
+}
+
 TEST_F(ConfigTest, ConfigFileNamedByFlagOrVariableMustExist) {
   absl::StatusOr<Config> config = Load({"--config", dir_ + "/typo.toml"});
   EXPECT_EQ(config.status().code(), absl::StatusCode::kNotFound);
@@ -409,6 +423,9 @@ TEST_F(ConfigTest, CommandLineTakesBothSpellingsAndRejectsTheUnknown) {
       ParseCommandLine({"--print_default_config"})->print_default_config);
   EXPECT_THAT(ParseCommandLine({"--bogus"}).status().message(),
               HasSubstr("unknown flag --bogus"));
+  // Also in the --name=value form the documentation uses.
+  EXPECT_THAT(ParseCommandLine({"--adress=/x"}).status().message(),
+              HasSubstr("unknown flag --adress (--help lists the flags)"));
   EXPECT_THAT(ParseCommandLine({"extra"}).status().message(),
               HasSubstr("unexpected argument \"extra\""));
   EXPECT_THAT(ParseCommandLine({"--root"}).status().message(),

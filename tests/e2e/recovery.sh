@@ -14,7 +14,9 @@
 # shows them in guest_pull_undeletable_entries, deletes nothing through the
 # mount, and a later Cleanup (containerd's GC) deletes them once the
 # obstacles are gone. docs/operations.md, "Metadata database lost or
-# stale", describes every case.
+# stale", describes every case. Then roots an operator gets wrong (a
+# directory of other files, another user's, an address inside the root,
+# --reset-store of a missing or empty root): refused or answered, unchanged.
 # Last, the two sides disagreeing (docs/operations.md, "containerd and the
 # snapshotter disagree"): our whole root wiped (rm -rf, and --reset-store)
 # while containerd keeps its records (Stat and Mounts of those records answer NotFound, a pull over the
@@ -268,6 +270,52 @@ not_found() {
 
 quarantined() { find "$GP_ROOT/quarantine" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 
+# case_wrong_root: roots and addresses an operator gets wrong are refused
+# and left as they were; --reset-store says what it did, or that there was
+# nothing, whatever the log level.
+case_wrong_root() {
+  local c="wrong root" dir="$E2E_DIR/wrong-root" out="$E2E_DIR/logs/wrong-root.log" rc
+  rm -rf "$dir"
+  mkdir -p "$dir/shared" "$dir/nobodys" "$dir/empty"
+  echo keep >"$dir/shared/notes.txt"
+  chmod 1777 "$dir/shared"
+  chown 65534:65534 "$dir/nobodys"
+  # Beside the running daemon: an address and a config (no metrics) of their own.
+  : >"$dir/c.toml"
+  rc=0; run_daemon_once "$out" --root="$dir/shared" --address="$dir/gp.sock" --config="$dir/c.toml" || rc=$?
+  if [[ $rc -ne 0 ]] && grep -q 'holds no store of this daemon but 1 other entry ("notes.txt")' "$out" &&
+     [[ "$(stat -c %a "$dir/shared")" == 1777 && "$(ls -A "$dir/shared")" == notes.txt ]]; then
+    h_pass "$c: a root of other files (mode 1777) is refused (exit $rc), its mode and entries kept"
+  else
+    h_fail "$c: a root of other files" "exit $rc, mode $(stat -c %a "$dir/shared"), entries: $(ls -A "$dir/shared" | tr '\n' ' '); $(tail -n 2 "$out")"
+  fi
+  rc=0; run_daemon_once "$out" --root="$dir/nobodys" --address="$dir/gp.sock" --config="$dir/c.toml" || rc=$?
+  if [[ $rc -ne 0 ]] && grep -q 'belongs to uid 65534' "$out" && [[ -z "$(ls -A "$dir/nobodys")" ]]; then
+    h_pass "$c: a root of another user is refused (exit $rc), left empty"
+  else
+    h_fail "$c: a root of another user" "exit $rc; $(tail -n 2 "$out")"
+  fi
+  rc=0; run_daemon_once "$out" --root="$dir/empty" --address="$dir/empty/snapshots/gp.sock" || rc=$?
+  if [[ $rc -eq 2 ]] && grep -q 'is inside root' "$out" && [[ -z "$(ls -A "$dir/empty")" ]]; then
+    h_pass "$c: an address inside the root is a configuration error (exit 2)"
+  else
+    h_fail "$c: an address inside the root" "exit $rc; $(tail -n 2 "$out")"
+  fi
+  rc=0; run_daemon_once "$out" --root="$dir/missing" --reset-store --log-level=error || rc=$?
+  if [[ $rc -eq 1 ]] && grep -q 'does not exist: there is no store to reset' "$out" && [[ ! -e "$dir/missing" ]]; then
+    h_pass "$c: --reset-store of a root that does not exist fails (exit 1) and creates nothing"
+  else
+    h_fail "$c: --reset-store of a missing root" "exit $rc; $(tail -n 2 "$out")"
+  fi
+  rc=0; run_daemon_once "$out" --root="$dir/empty" --reset-store --log-level=error || rc=$?
+  if [[ $rc -eq 0 ]] && grep -q 'nothing to move' "$out" && [[ ! -e "$dir/empty/quarantine" ]]; then
+    h_pass "$c: --reset-store of an empty root says there was nothing to move (at log level error), makes no quarantine"
+  else
+    h_fail "$c: --reset-store of an empty root" "exit $rc; $(tail -n 2 "$out")"
+  fi
+  rm -rf "$dir"
+}
+
 # root_lost CASE HOW: our root lost while containerd keeps its records, HOW
 # being "wipe" (rm -rf, daemon stopped) or "reset" (--reset-store, as
 # docs/operations.md says, everything moved to quarantine).
@@ -389,6 +437,7 @@ main() {
     case_corrupt
     h_figure "recovery cases (refusal, reset, re-pull)" "$((SECONDS - t0))" s
     case_undeletable
+    case_wrong_root
     t0=$SECONDS
     case_root_wiped
     case_root_reset
