@@ -7,6 +7,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "kata_volume/validate.h"
 #include "kata_volume/volume.h"
 #include "kata_volume/volume_json.h"
@@ -28,12 +29,13 @@ std::string Verdict(const absl::Status& status) {
   return "no (" + std::string(status.message()) + ")";
 }
 
-absl::StatusOr<KataVirtualVolume> DecodeArgument(absl::string_view argument) {
+// The volume's JSON text.
+absl::StatusOr<std::string> DecodeArgument(absl::string_view argument) {
   if (absl::StrContains(argument, ',')) {
     ASSIGN_OR_RETURN(std::string option, FindVolumeOption(argument));
-    return DecodeVolumeOption(option);
+    return DecodeVolumeOptionJson(option);
   }
-  return DecodeVolumeOption(argument);
+  return DecodeVolumeOptionJson(argument);
 }
 
 }  // namespace
@@ -50,13 +52,20 @@ int RunDecodeCommand(const std::vector<std::string>& args, std::ostream& out,
     return 2;
   }
   const absl::string_view argument = absl::StripAsciiWhitespace(args[0]);
-  absl::StatusOr<KataVirtualVolume> volume = DecodeArgument(argument);
+  absl::StatusOr<std::string> json = DecodeArgument(argument);
+  absl::StatusOr<KataVirtualVolume> volume =
+      json.ok() ? VolumeFromJson(*json) : json.status();
   if (!volume.ok()) {
     err << "decode: " << volume.status().message() << "\n";
     return 2;
   }
   const absl::Status go_status = ValidateGo(*volume);
-  const absl::Status rust_status = ValidateRust(*volume);
+  const std::string repeated = FirstRepeatedKey(*json);
+  const absl::Status rust_status =
+      repeated.empty() ? ValidateRust(*volume)
+                       : absl::InvalidArgumentError(absl::StrCat(
+                             "duplicate field `", repeated,
+                             "`: serde refuses a repeated field; Go takes the last"));
   out << VolumeToJson(*volume, 2) << "\n";
   out << "go_valid: " << Verdict(go_status) << "\n";
   out << "rust_valid: " << Verdict(rust_status) << "\n";

@@ -8,6 +8,7 @@
 #include "absl/strings/escaping.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kata_volume/volume_json.h"
 #include "kata_volume/volume_option.h"
 
 namespace kata_volume {
@@ -75,6 +76,21 @@ TEST(DecodeCommandTest, InvalidVolumeExitsOneWithReasons) {
   EXPECT_THAT(result.out,
               EndsWith("rust_valid: no (kata Rust validate: missing image "
                        "reference for guest pulling volume)\n"));
+}
+
+TEST(DecodeCommandTest, ARepeatedFieldIsValidForGoOnly) {
+  std::string json;
+  ASSERT_TRUE(absl::Base64Unescape(ValidOption().substr(strlen(kVolumeOptionPrefix)), &json));
+  ASSERT_EQ(json.substr(0, 1), "{");
+  json.insert(1, R"("volume_type":"direct_block",)");  // Go keeps the last one
+  Result result = RunDecode({absl::Base64Escape(json)});
+  EXPECT_EQ(result.code, 1);
+  EXPECT_THAT(result.out, HasSubstr("go_valid: yes\n"));
+  EXPECT_THAT(result.out, HasSubstr("rust_valid: no (duplicate field `volume_type`"));
+  // Equal keys of different objects are no repetition.
+  EXPECT_EQ(FirstRepeatedKey(R"({"a":{"a":1},"b":[{"c":1},{"c":2}]})"), "");
+  EXPECT_EQ(FirstRepeatedKey(R"({"x":{"k":1,"k":2}})"), "k");
+  EXPECT_EQ(FirstRepeatedKey("{not json"), "");
 }
 
 TEST(DecodeCommandTest, UsageAndDecodeErrorsExitTwo) {

@@ -2,6 +2,9 @@
 #include "kata_volume/volume_json.h"
 
 #include <limits>
+#include <set>
+#include <string>
+#include <vector>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -229,6 +232,28 @@ absl::StatusOr<KataVirtualVolume> VolumeFromJson(absl::string_view json) {
         absl::StrCat("KataVirtualVolume JSON is malformed: ", error.what()));
   }
   return VolumeFromJsonValue(value);
+}
+
+std::string FirstRepeatedKey(absl::string_view json) {
+  std::vector<std::set<std::string>> keys_of_open_objects;
+  std::string repeated;
+  Json::parser_callback_t note_keys = [&](int, Json::parse_event_t event, Json& parsed) {
+    if (event == Json::parse_event_t::object_start) keys_of_open_objects.emplace_back();
+    if (event == Json::parse_event_t::object_end) keys_of_open_objects.pop_back();
+    if (event == Json::parse_event_t::key && !keys_of_open_objects.empty() &&
+        !keys_of_open_objects.back().insert(parsed.get<std::string>()).second &&
+        repeated.empty()) {
+      repeated = parsed.get<std::string>();
+    }
+    return true;
+  };
+  try {
+    Json parsed = Json::parse(json.begin(), json.end(), note_keys);
+    (void)parsed;
+  } catch (const Json::exception&) {
+    return "";
+  }
+  return repeated;
 }
 
 }  // namespace kata_volume

@@ -33,6 +33,12 @@ absl::StatusOr<KataVirtualVolume> VolumeFromJsonValue(
 // InvalidArgument with the parser's position.
 absl::StatusOr<KataVirtualVolume> VolumeFromJson(absl::string_view json);
 
+// The first key JSON text repeats within one object, or "" when none is
+// repeated (or the text does not parse). Go's encoding/json takes the last
+// of repeated keys (as VolumeFromJson does); kata's Rust agent (serde)
+// refuses a repeated field.
+std::string FirstRepeatedKey(absl::string_view json);
+
 }  // namespace kata_volume
 
 #endif  // KATA_VOLUME_VOLUME_JSON_H_

@@ -66,6 +66,11 @@ absl::StatusOr<std::string> EncodeVolumeOption(const KataVirtualVolume& volume) 
 }
 
 absl::StatusOr<KataVirtualVolume> DecodeVolumeOption(absl::string_view option) {
+  ASSIGN_OR_RETURN(std::string json, DecodeVolumeOptionJson(option));
+  return VolumeFromJson(json);
+}
+
+absl::StatusOr<std::string> DecodeVolumeOptionJson(absl::string_view option) {
   absl::string_view payload = option;
   absl::ConsumePrefix(&payload, kVolumeOptionPrefix);
   if (payload.size() > kMaxVolumeBase64Bytes) {
@@ -79,7 +84,7 @@ absl::StatusOr<KataVirtualVolume> DecodeVolumeOption(absl::string_view option) {
     return absl::InvalidArgumentError(
         "KataVirtualVolume base64 could not be decoded");
   }
-  return VolumeFromJson(json);
+  return json;
 }
 
 absl::StatusOr<std::string> FindVolumeOption(absl::string_view mount_options) {

@@ -33,6 +33,9 @@ absl::StatusOr<std::string> EncodeVolumeOption(const KataVirtualVolume& volume);
 // validate the volume (see validate.h).
 absl::StatusOr<KataVirtualVolume> DecodeVolumeOption(absl::string_view option);
 
+// The JSON text DecodeVolumeOption parses (the same checks before it).
+absl::StatusOr<std::string> DecodeVolumeOptionJson(absl::string_view option);
+
 // Finds the single `io.katacontainers.volume=` element of a comma-separated
 // mount option string (e.g. "lowerdir=/a:/b,io.katacontainers.volume=..").
 // NotFound if there is none, InvalidArgument if there are several.

@@ -45,6 +45,11 @@ absl::StatusOr<OverlayMountRequest> TranslateOverlayOptions(
         request.propagation |= *propagation;
         continue;
       }
+      if (absl::StartsWith(option, "lowerdir+=") || absl::StartsWith(option, "datadir+=")) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "option \"", option, "\" is not supported: give the lower directories as one "
+            "lowerdir= list (as the snapshotter's mounts do)"));
+      }
       if (absl::StartsWith(option, "lowerdir=")) has_lowerdir = true;
       request.data.emplace_back(option);
     }

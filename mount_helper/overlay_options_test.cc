@@ -58,6 +58,11 @@ TEST(OverlayOptionsTest, Errors) {
       TranslateOverlayOptions({"upperdir=/u,workdir=/w"});
   ASSERT_FALSE(request.ok());
   EXPECT_THAT(std::string(request.status().message()), HasSubstr("no lowerdir"));
+  // The fsconfig-only append form is refused by name, not as a missing lowerdir.
+  request = TranslateOverlayOptions({"lowerdir+=/a,lowerdir+=/b,upperdir=/u,workdir=/w"});
+  EXPECT_EQ(request.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(request.status().message()),
+              HasSubstr("option \"lowerdir+=/a\" is not supported"));
   request = TranslateOverlayOptions({"lowerdir=/a:/b,rbind"});
   ASSERT_FALSE(request.ok());
   EXPECT_THAT(std::string(request.status().message()),

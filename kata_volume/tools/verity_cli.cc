@@ -1,6 +1,8 @@
 // guest-pull-verity subcommands.
 #include "kata_volume/tools/verity_cli.h"
 
+#include <sys/stat.h>
+
 #include <optional>
 
 #include "absl/status/status.h"
@@ -179,6 +181,13 @@ int RunCache(const std::vector<std::string>& args, std::ostream& out, std::ostre
   LayerCache computed;
   for (size_t i = 0; i < img->layers.size(); ++i) {
     const verity::OciLayerBlob& blob = img->layers[i];
+    struct stat st;
+    if (::stat(blob.path.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) != blob.size) {
+      return RuntimeError(err, absl::DataLossError(absl::StrCat(
+                                   "layer blob ", blob.path, " is ", st.st_size,
+                                   " bytes but the manifest gives ", blob.digest, " a size of ",
+                                   blob.size)));
+    }
     absl::StatusOr<LayerVerity> v = verity::ComputeLayerVerity(blob.path);
     if (!v.ok()) return RuntimeError(err, v.status());
     if (v->digest != blob.digest) {

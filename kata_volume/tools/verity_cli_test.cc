@@ -215,6 +215,24 @@ TEST(VerityCliTest, CorruptLayerBlobIsDetected) {
   EXPECT_EQ(RunTool("cache " + layout + " --image t").code, 1);
 }
 
+// A manifest whose layer size is not the blob's (its digest right): refused
+// as containerd refuses it.
+TEST(VerityCliTest, LayerSizeTheManifestMisstatesIsDetected) {
+  std::string layout = MakeLayout();
+  const std::string dir = MakeTempDir();
+  ASSERT_TRUE(RunCommand(absl::StrCat(
+                  "set -e; cd ", layout, "; m=$(jq -r '.manifests[0].digest' index.json | cut -d: -f2); ",
+                  "jq -c '.layers[0].size += 1' blobs/sha256/$m > ", dir, "/manifest; ",
+                  "n=$(sha256sum ", dir, "/manifest | cut -d' ' -f1); cp ", dir, "/manifest blobs/sha256/$n; ",
+                  "s=$(stat -c %s blobs/sha256/$n); ",
+                  "jq -c --arg d sha256:$n --argjson s $s '.manifests[0].digest = $d | .manifests[0].size = $s' ",
+                  "index.json > ", dir, "/index.json; cp ", dir, "/index.json index.json"))
+                  .ok());
+  Result result = RunTool("cache " + layout + " --image t", dir + "/err");
+  EXPECT_EQ(result.code, 1);
+  EXPECT_TRUE(RunCommand(absl::StrCat("grep -q 'but the manifest gives' ", dir, "/err")).ok());
+}
+
 TEST(VerityCliTest, IndexWritesWhatTheRootHashCovers) {
   std::string layout = MakeLayout();
   absl::StatusOr<std::string> blob = RunCommand(absl::StrCat(

@@ -114,8 +114,11 @@ absl::StatusOr<OciImage> ReadOciImage(const std::string& layout_dir, absl::strin
     if (manifests->size() != 1) {
       std::vector<std::string> refs;
       for (const auto& d : *manifests) {
+        if (!d.is_object()) continue;
+        const std::string unnamed = absl::StrCat("an unnamed one, ", StringOr(d, "digest", "?"));
         auto a = d.find("annotations");
-        refs.push_back(a != d.end() && a->is_object() ? StringOr(*a, kRefNameAnnotation, "?") : "?");
+        refs.push_back(a != d.end() && a->is_object() ? StringOr(*a, kRefNameAnnotation, unnamed)
+                                                      : unnamed);
       }
       return absl::InvalidArgumentError(absl::StrCat(
           "the layout holds ", manifests->size(), " images; choose one with --image (",
