@@ -87,9 +87,12 @@ TEST(DecodeCommandTest, ARepeatedFieldIsValidForGoOnly) {
   EXPECT_EQ(result.code, 1);
   EXPECT_THAT(result.out, HasSubstr("go_valid: yes\n"));
   EXPECT_THAT(result.out, HasSubstr("rust_valid: no (duplicate field `volume_type`"));
-  // Equal keys of different objects are no repetition.
-  EXPECT_EQ(FirstRepeatedKey(R"({"a":{"a":1},"b":[{"c":1},{"c":2}]})"), "");
-  EXPECT_EQ(FirstRepeatedKey(R"({"x":{"k":1,"k":2}})"), "k");
+  // Equal fields of different objects are no repetition; nor are repeated
+  // unknown keys or keys of a metadata map (serde ignores or overwrites them).
+  EXPECT_EQ(FirstRepeatedKey(R"({"source":"a","image_pull":{"source":1},"x":[{"hash":1},{"hash":2}]})"), "");
+  EXPECT_EQ(FirstRepeatedKey(R"({"dm_verity":{"hash":"a","hash":"b"}})"), "hash");
+  EXPECT_EQ(FirstRepeatedKey(R"({"unknown":1,"unknown":2})"), "");
+  EXPECT_EQ(FirstRepeatedKey(R"({"image_pull":{"metadata":{"k":"1","k":"2","source":"x","source":"y"}}})"), "");
   EXPECT_EQ(FirstRepeatedKey("{not json"), "");
 }
 

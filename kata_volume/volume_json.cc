@@ -235,15 +235,31 @@ absl::StatusOr<KataVirtualVolume> VolumeFromJson(absl::string_view json) {
 }
 
 std::string FirstRepeatedKey(absl::string_view json) {
-  std::vector<std::set<std::string>> keys_of_open_objects;
-  std::string repeated;
+  static const std::set<std::string> kStructFields = {
+      "volume_type", "source",    "fs_type",   "options",       "direct_volume",
+      "image_pull",  "nydus_image", "dm_verity", "metadata",    "config",
+      "snapshot_dir", "hashtype", "hash",      "blocknum",      "blocksize",
+      "hashsize",    "offset",    "salt",      "hash_type",     "no_superblock"};
+  struct OpenObject {
+    bool is_map;  // a metadata map: any key, the last one wins
+    std::set<std::string> keys;
+  };
+  std::vector<OpenObject> open_objects;
+  std::string last_key, repeated;
   Json::parser_callback_t note_keys = [&](int, Json::parse_event_t event, Json& parsed) {
-    if (event == Json::parse_event_t::object_start) keys_of_open_objects.emplace_back();
-    if (event == Json::parse_event_t::object_end) keys_of_open_objects.pop_back();
-    if (event == Json::parse_event_t::key && !keys_of_open_objects.empty() &&
-        !keys_of_open_objects.back().insert(parsed.get<std::string>()).second &&
-        repeated.empty()) {
-      repeated = parsed.get<std::string>();
+    if (event == Json::parse_event_t::object_start) {
+      open_objects.push_back({last_key == "metadata", {}});
+    } else if (event == Json::parse_event_t::object_end) {
+      if (!open_objects.empty()) open_objects.pop_back();
+    } else if (event == Json::parse_event_t::key && !open_objects.empty()) {
+      last_key = parsed.get<std::string>();
+      OpenObject& object = open_objects.back();
+      if (!object.is_map && kStructFields.count(last_key) > 0 &&
+          !object.keys.insert(last_key).second && repeated.empty()) {
+        repeated = last_key;
+      }
+    } else if (event == Json::parse_event_t::value) {
+      last_key.clear();
     }
     return true;
   };

@@ -33,10 +33,12 @@ absl::StatusOr<KataVirtualVolume> VolumeFromJsonValue(
 // InvalidArgument with the parser's position.
 absl::StatusOr<KataVirtualVolume> VolumeFromJson(absl::string_view json);
 
-// The first key JSON text repeats within one object, or "" when none is
-// repeated (or the text does not parse). Go's encoding/json takes the last
-// of repeated keys (as VolumeFromJson does); kata's Rust agent (serde)
-// refuses a repeated field.
+// The first field of kata's volume structs that JSON text repeats within
+// one object, or "" when none is repeated (or the text does not parse).
+// Go's encoding/json takes the last of repeated keys (as VolumeFromJson
+// does); kata's Rust agent (serde) refuses a repeated struct field, but
+// not a repeated unknown key, nor a repeated key of a `metadata` map
+// (a HashMap: the last wins).
 std::string FirstRepeatedKey(absl::string_view json);
 
 }  // namespace kata_volume

@@ -123,7 +123,8 @@ int RunGuestPullOverlayfs(const std::vector<std::string>& args,
   absl::Status mounted = MountOverlay(parsed->source, *target, *request, *data);
   if (!mounted.ok()) {
     err << kProgram << ": " << mounted.message() << "\n";
-    DescribeCall(err, parsed->source, *target, *request, *data);
+    // The call, for the operator (already printed with -v).
+    if (!parsed->verbose) DescribeCall(err, parsed->source, *target, *request, *data);
     return kExitMountFailed;
   }
   return 0;

@@ -24,6 +24,7 @@
 #include "snapshotter/guest_pull/guest_pull_layers.h"
 #include "snapshotter/guest_pull/labels.h"
 #include "snapshotter/snapshot_dirs.h"
+#include "snapshotter/store_recovery.h"
 #include "snapshotter/metrics/metrics_exporter.h"
 #include "snapshotter/service.h"
 #include "snapshotter/snapshotter.h"
@@ -131,7 +132,10 @@ absl::Status RunDaemon(const config::Config& cfg) {
   RETURN_IF_ERROR(PrepareSocketPath(cfg.address));
   // Then the root: one that is not this daemon's (another user's, or a
   // directory of other files) is refused before anything is made in it.
-  RETURN_IF_ERROR(SnapshotDirs(cfg.root).Init());
+  if (absl::Status root = SnapshotDirs(cfg.root).Init(); !root.ok()) {
+    // Exit kExitRefused: a restart would be refused the same way.
+    return absl::IsFailedPrecondition(root) ? AsRefusal(root) : root;
+  }
 
   // Metrics first: the exporter observes the guest-pull layer and the
   // service. Its snapshot gauges read the snapshotter opened below.
@@ -176,9 +180,6 @@ absl::Status RunDaemon(const config::Config& cfg) {
   ASSIGN_OR_RETURN(auto guest_pull_layers,
                    guest_pull::GuestPullLayers::Create(cfg.guest_pull, cfg.root,
                                                        metrics.get()));
-  // The layer cache is read now, so that its state (loaded, missing,
-  // malformed) is in the start's log, not only at the first guest pull.
-  guest_pull_layers->Refresh();
 
   Snapshotter::Options options;
   options.root = cfg.root;
@@ -266,6 +267,9 @@ absl::Status RunDaemon(const config::Config& cfg) {
       kill(getpid(), SIGTERM);
       return;
     }
+    // The layer cache is read now (not only at the first guest pull), so
+    // that its state (loaded, missing, malformed) is in the start's log.
+    guest_pull_layers->Refresh();
     SweepLeftovers(snapshotter.get(), &stop_sweeping);
   });
   std::unique_ptr<Watchdog> watchdog = StartWatchdog(snapshotter.get());

@@ -78,9 +78,25 @@ bool IsRootEntryOfADaemon(absl::string_view name) {
   return absl::StartsWith(name, "metadata.db");
 }
 
+// Whether `path` is empty or starts as every SQLite database does (the
+// daemon's metadata.db, even of a store too old to have a store-id), not
+// as another program's file of that name (containerd's bolt metadata.db).
+bool IsEmptyOrSqlite(const std::string& path) {
+  static constexpr char kHeader[] = "SQLite format 3";  // and its NUL
+  char head[sizeof(kHeader)] = {};
+  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return false;
+  ssize_t n = read(fd, head, sizeof(head));
+  close(fd);
+  return n == 0 || (n == static_cast<ssize_t>(sizeof(head)) &&
+                    std::memcmp(head, kHeader, sizeof(head)) == 0);
+}
+
 // An existing root must be this user's (another could change the store
-// under the daemon), and hold a store or nothing else: a directory of
-// other files given as root by mistake (/tmp, /var/lib) is left alone.
+// under the daemon), and hold a store or nothing else of others: a
+// directory of other files given as root by mistake (/tmp, /var/lib, or
+// another snapshotter's root) is left alone. A store is a store-id or a
+// SQLite metadata.db; anything beside one is the operator's business.
 absl::Status CheckExistingRoot(const std::string& root, const struct stat& st) {
   if (st.st_uid != geteuid()) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -96,8 +112,13 @@ absl::Status CheckExistingRoot(const std::string& root, const struct stat& st) {
   while (struct dirent* e = readdir(dir)) {
     absl::string_view name = e->d_name;
     if (name == "." || name == "..") continue;
-    if (name == "snapshots" || name == "store-id" || name == "metadata.db") has_store = true;
-    if (IsRootEntryOfADaemon(name)) continue;
+    bool ours = IsRootEntryOfADaemon(name);
+    if (name == "store-id") has_store = true;
+    if (name == "metadata.db") {
+      ours = IsEmptyOrSqlite(absl::StrCat(root, "/", name));
+      has_store = has_store || ours;
+    }
+    if (ours) continue;
     if (foreign.empty()) foreign = std::string(name);
     ++foreign_count;
   }

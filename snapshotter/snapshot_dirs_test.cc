@@ -41,7 +41,16 @@ TEST(SnapshotDirsTest, InitRefusesARootOfOtherFilesAndLeavesIt) {
   ASSERT_TRUE(SnapshotDirs(mounted).Init().ok());
   ASSERT_EQ(stat(mounted.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0700u);
+  // Another snapshotter's root (containerd's overlayfs: a bolt metadata.db
+  // and snapshots/) is no store of this daemon.
+  const std::string overlayfs = NewRoot("overlayfs");
+  ASSERT_EQ(mkdir(overlayfs.c_str(), 0700), 0);
+  ASSERT_EQ(mkdir((overlayfs + "/snapshots").c_str(), 0700), 0);
+  std::ofstream(overlayfs + "/metadata.db") << std::string(16, '\0') << "bolt";
+  s = SnapshotDirs(overlayfs).Init();
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("(\"metadata.db\")"));
   // A store's root keeps working whatever else it holds.
+  std::ofstream(mounted + "/store-id") << "x";
   std::ofstream(mounted + "/operator-notes") << "x";
   EXPECT_TRUE(SnapshotDirs(mounted).Init().ok());
   // A file is no root.

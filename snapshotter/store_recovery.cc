@@ -405,6 +405,11 @@ bool IsRefusal(const absl::Status& status) {
   return status.GetPayload(kRefusalPayload).has_value();
 }
 
+absl::Status AsRefusal(absl::Status status) {
+  status.SetPayload(kRefusalPayload, absl::Cord("1"));
+  return status;
+}
+
 absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
   // Looked at before SQLite opens the database (which makes a -wal).
   bool left_open = Exists(dirs.OpenMarkerPath());

@@ -61,6 +61,11 @@ inline constexpr int kExitRefused = 65;
 // True for the errors OpenStore refuses a root with.
 bool IsRefusal(const absl::Status& status);
 
+// `status` marked as a refusal (IsRefusal), for a start refused before the
+// store is opened (a root that is not the daemon's): nothing was changed,
+// and a restart would be refused the same way.
+absl::Status AsRefusal(absl::Status status);
+
 // The trusted database of a root.
 struct OpenedStore {
   std::unique_ptr<MetaStore> store;
@@ -93,7 +98,8 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs);
 // quarantine/<time>-reset-store/ and leaves an empty root, so the next start
 // creates a fresh store. Locks the root itself (refused while a daemon runs on
 // it). Returns the quarantine directory, or "" when the root holds none of
-// those (nothing is made then). NotFound when the root does not exist.
+// those (nothing is moved or quarantined then). NotFound when the root does
+// not exist.
 absl::StatusOr<std::string> ResetStore(const SnapshotDirs& dirs);
 
 }  // namespace snapshotter

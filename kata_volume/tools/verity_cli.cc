@@ -13,6 +13,7 @@
 #include "kata_volume/verity/layer_cache_update.h"
 #include "kata_volume/verity/layer_verity.h"
 #include "kata_volume/verity/oci_layout.h"
+#include "kata_volume/verity/output_file.h"
 
 namespace guest_pull::tools {
 
@@ -42,7 +43,8 @@ constexpr char kUsage[] =
     "      daemon looks for them; needs --output. Without --output the JSON goes\n"
     "      to stdout; with it, an existing cache (and companion) is merged\n"
     "      (entries with the same diff_id replaced) and rewritten atomically,\n"
-    "      under the exclusive flock genpolicy's writers take on FILE.\n"
+    "      under an exclusive flock on FILE (runs of this tool never lose\n"
+    "      each other's entries; do not run genpolicy on FILE meanwhile).\n"
     "  index LAYER_FILE OUT_FILE\n"
     "      Writes the indexed layer (uncompressed tar followed by the tarfs\n"
     "      index: the exact bytes the root hash covers) to a new file that\n"
@@ -164,9 +166,18 @@ int RunCache(const std::vector<std::string>& args, std::ostream& out, std::ostre
     if (absl::IsNotFound(hashes.status())) return cache;
     return hashes.status();
   };
+  size_t entries_before = 0;
   if (output.has_value()) {
-    absl::StatusOr<LayerCache> existing = verity::ReadLayerCacheFile(*output);
+    // What cannot be replaced (a FIFO, a device) is refused before a read.
+    absl::StatusOr<std::string> resolved = verity::ResolveOutputPath(*output);
+    if (resolved.ok() && genpolicy) {
+      resolved = verity::ResolveOutputPath(verity::VerityHashesPath(*output));
+    }
+    if (!resolved.ok()) return RuntimeError(err, resolved.status());
+    absl::StatusOr<LayerCache> existing = verity::ReadLayerCacheFile(
+        *output, verity::kMaxLayerCacheFileBytes, nullptr, verity::kLayerCacheUpdateWait);
     if (absl::IsNotFound(existing.status())) existing = LayerCache{};
+    if (existing.ok()) entries_before = existing->size();
     if (existing.ok()) existing = read_companion(*std::move(existing));
     if (!existing.ok()) return RuntimeError(err, existing.status());
   }
@@ -209,7 +220,7 @@ int RunCache(const std::vector<std::string>& args, std::ostream& out, std::ostre
   }
   absl::StatusOr<verity::LayerCacheUpdate> update = verity::LayerCacheUpdate::Begin(*output);
   if (!update.ok()) return RuntimeError(err, update.status());
-  absl::StatusOr<LayerCache> merged = update->Read();
+  absl::StatusOr<LayerCache> merged = update->Read(entries_before);
   if (merged.ok()) merged = read_companion(*std::move(merged));
   if (!merged.ok()) return RuntimeError(err, merged.status());
   for (const LayerCacheEntry& e : computed) verity::UpsertLayer(&*merged, e);
@@ -227,6 +238,7 @@ int RunCache(const std::vector<std::string>& args, std::ostream& out, std::ostre
       !s.ok()) {
     return RuntimeError(err, s);
   }
+  update->Written();
   return kExitOk;
 }
 

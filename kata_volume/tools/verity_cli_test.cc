@@ -49,11 +49,13 @@ std::map<std::string, std::string> ParseKeyValues(const std::string& text) {
 }
 
 // A two-layer image "t" (+ a second tag) in <dir>/oci.
-std::string MakeLayout() {
+// `marker`, if any, is written into the first layer (a layout of other layers).
+std::string MakeLayout(const std::string& marker = "") {
   std::string dir = MakeTempDir();
   absl::StatusOr<std::string> r = RunCommand(absl::StrCat(
       "set -e; cd ", dir, "; umoci init --layout oci; umoci new --image oci:t; ",
       "umoci unpack --image oci:t b >/dev/null 2>&1; mkdir -p b/rootfs/etc b/rootfs/bin; ",
+      marker.empty() ? "" : absl::StrCat("echo '", marker, "' > b/rootfs/marker; "),
       "cp /bin/busybox b/rootfs/bin/busybox; ln -s busybox b/rootfs/bin/sh; ",
       "echo 'root:x:0:0:root:/root:/bin/sh' > b/rootfs/etc/passwd; ",
       "umoci repack --refresh-bundle --image oci:t b; ",
@@ -144,6 +146,35 @@ TEST(VerityCliTest, OutputFileIsMergedAndMalformedOutputIsLeftAlone) {
   WriteFileOrDie(out_file, "{not json");
   EXPECT_EQ(RunTool(absl::StrCat("cache ", layout, " --image t --output ", out_file)).code, 1);
   EXPECT_EQ(ReadFileOrDie(out_file), "{not json");
+
+  // Two runs at once, for images of different layers, into one cache: the
+  // lock keeps both images' entries (three rounds).
+  const std::string other_layout = MakeLayout("other image");
+  Result other_alone = RunTool(absl::StrCat("cache ", other_layout, " --image t"));
+  ASSERT_EQ(other_alone.code, 0);
+  LayerCache expected = computed;  // every diff_id of both images, once
+  absl::StatusOr<LayerCache> other_entries = verity::ParseLayerCache(other_alone.out);
+  ASSERT_TRUE(other_entries.ok()) << other_entries.status();
+  for (const LayerCacheEntry& e : *other_entries) verity::UpsertLayer(&expected, e);
+  ASSERT_GT(expected.size(), computed.size());
+  const std::string merged_file = dir + "/concurrent.json";
+  for (int round = 0; round < 3; ++round) {
+    WriteFileOrDie(merged_file, "[]");
+    ASSERT_TRUE(RunCommand(absl::StrCat(kBinary, " cache ", layout, " --image t --output ",
+                                        merged_file, " & ", kBinary, " cache ", other_layout,
+                                        " --image t --output ", merged_file, " & wait"))
+                    .ok());
+    absl::StatusOr<LayerCache> both = verity::ReadLayerCacheFile(merged_file);
+    ASSERT_TRUE(both.ok()) << both.status();
+    EXPECT_EQ(both->size(), expected.size()) << "round " << round;
+  }
+  // A FIFO at --output is refused at once, never opened for a read.
+  const std::string fifo = dir + "/fifo.json";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  Result fifo_run = RunTool(absl::StrCat("cache ", layout, " --image t --output ", fifo),
+                            dir + "/fifo.err");
+  EXPECT_EQ(fifo_run.code, 1);
+  EXPECT_TRUE(RunCommand(absl::StrCat("grep -q 'is a FIFO' ", dir, "/fifo.err")).ok());
 }
 
 TEST(VerityCliTest, GenpolicyFormatWritesUpstreamCacheAndHashesCompanion) {

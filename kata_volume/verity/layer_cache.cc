@@ -64,6 +64,10 @@ absl::StatusOr<std::string> ReadBounded(int fd, const std::string& path, size_t 
   };
   struct stat st;
   if (::fstat(fd, &st) != 0) return ErrnoStatus("cannot stat", path);
+  if (!S_ISREG(st.st_mode)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("layer cache ", path, " is not a regular file"));
+  }
   if (static_cast<uint64_t>(st.st_size) > max_bytes) return too_big(absl::StrCat(st.st_size));
   std::string text(static_cast<size_t>(st.st_size) + 1, '\0');
   size_t done = 0;
@@ -177,7 +181,8 @@ LayerCache MergeVerityHashes(LayerCache cache, const LayerCache& hashes) {
 absl::StatusOr<LayerCache> ReadLayerCacheFile(const std::string& path,
                                               size_t max_bytes, bool* blank,
                                               absl::Duration lock_wait) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // Non-blocking: a FIFO there must not hang the reader (it is refused).
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) {
     if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, " does not exist"));
     return ErrnoStatus("cannot open", path);
@@ -203,8 +208,10 @@ absl::Status WriteLayerCacheFile(const std::string& path, const LayerCache& cach
                      [&](int fd) { return WriteAllTo(fd, text.data(), text.size(), path); });
 }
 
-absl::StatusOr<LayerCache> ReadLayerCacheFd(int fd, const std::string& path, size_t max_bytes) {
+absl::StatusOr<LayerCache> ReadLayerCacheFd(int fd, const std::string& path, size_t max_bytes,
+                                            bool* blank) {
   ASSIGN_OR_RETURN(const std::string text, ReadBounded(fd, path, max_bytes));
+  if (blank != nullptr) *blank = absl::StripAsciiWhitespace(text).empty();
   absl::StatusOr<LayerCache> cache = ParseLayerCache(text);
   if (!cache.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", cache.status().message()));

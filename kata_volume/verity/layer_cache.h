@@ -86,7 +86,8 @@ absl::StatusOr<LayerCache> ReadLayerCacheFile(
 // Reads and parses the cache open at `fd` from where it stands, taking no
 // lock (the caller holds one); errors as ReadLayerCacheFile's.
 absl::StatusOr<LayerCache> ReadLayerCacheFd(int fd, const std::string& path,
-                                            size_t max_bytes = kMaxLayerCacheFileBytes);
+                                            size_t max_bytes = kMaxLayerCacheFileBytes,
+                                            bool* blank = nullptr);
 
 // Writes atomically: temp file in the same directory, fsync, rename, fsync
 // of the directory. A symbolic link at `path` stays: its target is

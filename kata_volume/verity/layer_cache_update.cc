@@ -29,7 +29,15 @@ absl::StatusOr<LayerCacheUpdate> LayerCacheUpdate::Begin(const std::string& path
   ASSIGN_OR_RETURN(const std::string resolved, ResolveOutputPath(path));
   const absl::Time deadline = absl::Now() + wait;
   for (int attempt = 0; attempt < kMaxReplacedWhileWaiting; ++attempt) {
-    int fd = ::open(resolved.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+    // Non-blocking: something swapped in for the file must not hang this.
+    constexpr int kFlags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+    bool created = false;
+    int fd = ::open(resolved.c_str(), kFlags);
+    if (fd < 0 && errno == ENOENT) {
+      fd = ::open(resolved.c_str(), kFlags | O_CREAT | O_EXCL, 0644);
+      created = fd >= 0;
+      if (fd < 0 && errno == EEXIST) continue;  // made meanwhile: open that
+    }
     if (fd < 0) return base::ErrnoError("cannot open", resolved, errno);
     while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
       if (errno != EINTR && errno != EWOULDBLOCK) {
@@ -48,7 +56,12 @@ absl::StatusOr<LayerCacheUpdate> LayerCacheUpdate::Begin(const std::string& path
     struct stat locked, now;
     if (::fstat(fd, &locked) == 0 && ::stat(resolved.c_str(), &now) == 0 &&
         locked.st_dev == now.st_dev && locked.st_ino == now.st_ino) {
-      return LayerCacheUpdate(fd, resolved);
+      if (!S_ISREG(locked.st_mode)) {
+        ::close(fd);
+        return absl::InvalidArgumentError(
+            absl::StrCat("layer cache ", resolved, " is not a regular file"));
+      }
+      return LayerCacheUpdate(fd, resolved, created);
     }
     ::close(fd);  // replaced by the writer before us: lock the new file
   }
@@ -58,15 +71,34 @@ absl::StatusOr<LayerCacheUpdate> LayerCacheUpdate::Begin(const std::string& path
 }
 
 LayerCacheUpdate::LayerCacheUpdate(LayerCacheUpdate&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), path_(std::move(other.path_)) {}
+    : fd_(std::exchange(other.fd_, -1)),
+      path_(std::move(other.path_)),
+      created_(other.created_),
+      written_(other.written_) {}
 
 LayerCacheUpdate::~LayerCacheUpdate() {
-  if (fd_ >= 0) ::close(fd_);  // releases the lock
+  if (fd_ < 0) return;
+  // The empty file this update made, still at the path, goes with it.
+  struct stat held, now;
+  if (created_ && !written_ && ::fstat(fd_, &held) == 0 && held.st_size == 0 &&
+      ::stat(path_.c_str(), &now) == 0 && held.st_dev == now.st_dev &&
+      held.st_ino == now.st_ino) {
+    ::unlink(path_.c_str());
+  }
+  ::close(fd_);  // releases the lock
 }
 
-absl::StatusOr<LayerCache> LayerCacheUpdate::Read() const {
+absl::StatusOr<LayerCache> LayerCacheUpdate::Read(size_t expected_entries) const {
   if (::lseek(fd_, 0, SEEK_SET) != 0) return base::ErrnoError("cannot seek", path_, errno);
-  return ReadLayerCacheFd(fd_, path_);
+  bool blank = false;
+  ASSIGN_OR_RETURN(LayerCache cache, ReadLayerCacheFd(fd_, path_, kMaxLayerCacheFileBytes, &blank));
+  if (blank && expected_entries > 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "layer cache ", path_, " became blank while this run waited for it (it had ",
+        expected_entries, " entries): a writer that truncates it first (genpolicy) is at "
+        "work; run again once it is done"));
+  }
+  return cache;
 }
 
 }  // namespace guest_pull::verity

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <optional>
@@ -26,14 +27,49 @@ LayerCacheEntry Entry(char c) {
   return LayerCacheEntry{absl::StrCat("sha256:", std::string(64, c)), std::string(64, 'f'), "", ""};
 }
 
-TEST(LayerCacheUpdateTest, AMissingCacheIsCreatedEmpty) {
+TEST(LayerCacheUpdateTest, AMissingCacheIsCreatedEmptyAndGoesWithAFailedUpdate) {
   const std::string path = MakeTempDir() + "/cache.json";
+  {
+    absl::StatusOr<LayerCacheUpdate> update = LayerCacheUpdate::Begin(path);
+    ASSERT_TRUE(update.ok()) << update.status();
+    absl::StatusOr<LayerCache> cache = update->Read();
+    ASSERT_TRUE(cache.ok()) << cache.status();
+    EXPECT_TRUE(cache->empty());
+    EXPECT_EQ(ReadFileOrDie(path), "");
+  }  // never Written(): the file it made is gone
+  EXPECT_NE(access(path.c_str(), F_OK), 0);
+  {
+    absl::StatusOr<LayerCacheUpdate> update = LayerCacheUpdate::Begin(path);
+    ASSERT_TRUE(update.ok()) << update.status();
+    ASSERT_TRUE(WriteLayerCacheFile(path, LayerCache{Entry('a')}).ok());
+    update->Written();
+  }
+  EXPECT_EQ(*ReadLayerCacheFile(path), LayerCache{Entry('a')});
+  {
+    // An existing file stays, written or not.
+    absl::StatusOr<LayerCacheUpdate> update = LayerCacheUpdate::Begin(path);
+    ASSERT_TRUE(update.ok()) << update.status();
+  }
+  EXPECT_EQ(*ReadLayerCacheFile(path), LayerCache{Entry('a')});
+}
+
+// A writer that truncates before it locks (upstream genpolicy) is seen.
+TEST(LayerCacheUpdateTest, ACacheFoundBlankAfterItHadEntriesIsUnavailable) {
+  const std::string path = MakeTempDir() + "/cache.json";
+  WriteFileOrDie(path, "");
   absl::StatusOr<LayerCacheUpdate> update = LayerCacheUpdate::Begin(path);
   ASSERT_TRUE(update.ok()) << update.status();
-  absl::StatusOr<LayerCache> cache = update->Read();
-  ASSERT_TRUE(cache.ok()) << cache.status();
-  EXPECT_TRUE(cache->empty());
-  EXPECT_EQ(ReadFileOrDie(path), "");
+  EXPECT_TRUE(update->Read(0).ok());
+  absl::StatusOr<LayerCache> read = update->Read(3);
+  EXPECT_EQ(read.status().code(), absl::StatusCode::kUnavailable) << read.status();
+  EXPECT_NE(read.status().message().find("became blank"), std::string::npos) << read.status();
+}
+
+TEST(LayerCacheUpdateTest, AFifoIsRefusedWithoutWaiting) {
+  const std::string path = MakeTempDir() + "/cache.json";
+  ASSERT_EQ(mkfifo(path.c_str(), 0600), 0);
+  EXPECT_EQ(LayerCacheUpdate::Begin(path).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ReadLayerCacheFile(path).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(LayerCacheUpdateTest, AnotherWritersLockIsWaitedForThenReported) {

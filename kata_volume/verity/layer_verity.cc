@@ -339,12 +339,17 @@ absl::Status RefuseIndexedTar(const std::string& path, const struct stat& st) {
   if (fd < 0) return base::ErrnoError("cannot open", path, errno);
   unsigned char super[16];
   ssize_t n = ::pread(fd, super, sizeof(super), static_cast<off_t>(size - kTarfsSuperBlockTail));
+  if (n != static_cast<ssize_t>(sizeof(super))) {
+    int err = n < 0 ? errno : EIO;
+    ::close(fd);
+    return base::ErrnoError("cannot read the end of", path, err);
+  }
   uint64_t contents = 0, inodes = 0;
   for (int i = 7; i >= 0; --i) {
     contents = (contents << 8) | super[i];
     inodes = (inodes << 8) | super[8 + i];
   }
-  bool indexed = n == static_cast<ssize_t>(sizeof(super)) && contents >= 2 * 512 &&
+  bool indexed = contents >= 2 * 512 &&
                  contents % 512 == 0 && contents < size && inodes > 0 &&
                  inodes <= (size - contents) / kTarfsInodeSize;
   if (indexed) {

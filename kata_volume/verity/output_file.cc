@@ -67,7 +67,9 @@ absl::Status ReplaceFile(const std::string& resolved, bool flush,
   int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
   if (fd < 0) return base::ErrnoError("cannot create a file beside", resolved, errno);
   absl::Status s;
-  if (::fchmod(fd, 0644) != 0) s = base::ErrnoError("cannot chmod", tmp, errno);
+  struct stat old;
+  const mode_t mode = ::stat(resolved.c_str(), &old) == 0 ? (old.st_mode & 07777) : 0644;
+  if (::fchmod(fd, mode) != 0) s = base::ErrnoError("cannot chmod", tmp, errno);
   if (s.ok()) s = write(fd);
   if (s.ok() && flush && ::fsync(fd) != 0) s = base::ErrnoError("cannot fsync", resolved, errno);
   // A failed close may have lost writes.

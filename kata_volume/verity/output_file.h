@@ -18,7 +18,9 @@ namespace guest_pull::verity {
 absl::StatusOr<std::string> ResolveOutputPath(const std::string& path);
 
 // Writes a new file beside `resolved` (a ResolveOutputPath result) with
-// `write`, then renames it over `resolved`. With `flush`, the file is
+// `write`, then renames it over `resolved`: the new file has the mode of
+// the one it replaces (0644 if none); links to the old one keep it. A kill
+// meanwhile leaves `resolved`.tmp.XXXXXX behind. With `flush`, the file is
 // fsync'd before the rename and its directory after. On any error only
 // the new file is removed: whatever `resolved` was stays as it was. Errors
 // name `resolved`, which is what the caller asked for.

@@ -69,6 +69,12 @@ TEST(OutputFileTest, ReplacesOnlyWhenTheWriteSucceeds) {
     ASSERT_EQ(stat(out.c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0644u);
   }
+  // The mode of the file replaced is kept.
+  ASSERT_EQ(chmod(out.c_str(), 0600), 0);
+  ASSERT_TRUE(ReplaceFile(out, false, [&](int fd) { return WriteAllTo(fd, "x", 1, out); }).ok());
+  struct stat st;
+  ASSERT_EQ(stat(out.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_EQ(EntriesIn(dir), 1u);
   // A directory that cannot take the new file: an error naming it.
   s = ReplaceFile(dir + "/missing/out", false, [](int) { return absl::OkStatus(); });

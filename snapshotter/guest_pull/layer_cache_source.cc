@@ -10,10 +10,12 @@
 
 namespace guest_pull {
 
-LayerCacheSource::LayerCacheSource(std::string path, size_t max_bytes)
+LayerCacheSource::LayerCacheSource(std::string path, size_t max_bytes,
+                                   absl::Duration lock_wait)
     : path_(std::move(path)),
       hashes_path_(path_.empty() ? "" : verity::VerityHashesPath(path_)),
       max_bytes_(max_bytes),
+      lock_wait_(lock_wait),
       cache_(std::make_shared<const verity::LayerCacheIndex>()) {}
 
 LayerCacheSource::Stamp LayerCacheSource::StampOf(const std::string& path) {
@@ -32,7 +34,7 @@ absl::StatusOr<verity::LayerCache> LayerCacheSource::Read(
     const std::string& path, size_t last_entries) const {
   bool blank = false;
   absl::StatusOr<verity::LayerCache> read =
-      verity::ReadLayerCacheFile(path, max_bytes_, &blank);
+      verity::ReadLayerCacheFile(path, max_bytes_, &blank, lock_wait_);
   if (read.ok() && blank && last_entries > 0) {
     return absl::UnavailableError(absl::StrCat(
         path, " is blank where it had ", last_entries,

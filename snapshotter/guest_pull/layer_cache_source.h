@@ -40,10 +40,13 @@ class LayerCacheSource {
   using Snapshot = std::shared_ptr<const verity::LayerCacheIndex>;
 
   // `path` empty: no cache (Get() is always empty). Files larger than
-  // `max_bytes` are refused (logged; the last good version stays).
+  // `max_bytes` are refused (logged; the last good version stays), and so
+  // is anything but a regular file (a FIFO is never waited on). A reload
+  // waits at most `lock_wait` for a writer's lock.
   explicit LayerCacheSource(
       std::string path,
-      size_t max_bytes = verity::kMaxLayerCacheFileBytes);
+      size_t max_bytes = verity::kMaxLayerCacheFileBytes,
+      absl::Duration lock_wait = verity::kLayerCacheLockWait);
 
   // The cache as of the files' current version: stats them and reloads when
   // they changed. A missing file is an empty cache; a malformed or too
@@ -96,6 +99,7 @@ class LayerCacheSource {
   const std::string path_;
   const std::string hashes_path_;
   const size_t max_bytes_;
+  const absl::Duration lock_wait_;
   // Held for a whole reload (stat, read, parse, index) by the one thread
   // doing it; readers never take it.
   absl::Mutex reload_mu_;

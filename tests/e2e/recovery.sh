@@ -283,18 +283,32 @@ case_wrong_root() {
   # Beside the running daemon: an address and a config (no metrics) of their own.
   : >"$dir/c.toml"
   rc=0; run_daemon_once "$out" --root="$dir/shared" --address="$dir/gp.sock" --config="$dir/c.toml" || rc=$?
-  if [[ $rc -ne 0 ]] && grep -q 'holds no store of this daemon but 1 other entry ("notes.txt")' "$out" &&
+  if [[ $rc -eq 65 ]] && grep -q 'holds no store of this daemon but 1 other entry ("notes.txt")' "$out" &&
      [[ "$(stat -c %a "$dir/shared")" == 1777 && "$(ls -A "$dir/shared")" == notes.txt ]]; then
     h_pass "$c: a root of other files (mode 1777) is refused (exit $rc), its mode and entries kept"
   else
     h_fail "$c: a root of other files" "exit $rc, mode $(stat -c %a "$dir/shared"), entries: $(ls -A "$dir/shared" | tr '\n' ' '); $(tail -n 2 "$out")"
   fi
   rc=0; run_daemon_once "$out" --root="$dir/nobodys" --address="$dir/gp.sock" --config="$dir/c.toml" || rc=$?
-  if [[ $rc -ne 0 ]] && grep -q 'belongs to uid 65534' "$out" && [[ -z "$(ls -A "$dir/nobodys")" ]]; then
+  if [[ $rc -eq 65 ]] && grep -q 'belongs to uid 65534' "$out" && [[ -z "$(ls -A "$dir/nobodys")" ]]; then
     h_pass "$c: a root of another user is refused (exit $rc), left empty"
   else
     h_fail "$c: a root of another user" "exit $rc; $(tail -n 2 "$out")"
   fi
+  # containerd's own overlayfs root (a bolt metadata.db and snapshots/).
+  local ovl="$CONTAINERD_DIR/root/io.containerd.snapshotter.v1.overlayfs" before
+  # One snapshot through it, so that it has its metadata.db, as any used one.
+  h_check "$c: a snapshot on containerd's overlayfs (its root gets its metadata.db)" \
+    ctr_cmd snapshots --snapshotter overlayfs prepare gp-wrong-root-probe
+  before="$(ls -A "$ovl" | tr '\n' ' ')"
+  rc=0; run_daemon_once "$out" --root="$ovl" --address="$dir/gp.sock" --config="$dir/c.toml" || rc=$?
+  if [[ $rc -eq 65 ]] && grep -q 'holds no store of this daemon but 1 other entry ("metadata.db")' "$out" &&
+     [[ "$(ls -A "$ovl" | tr '\n' ' ')" == "$before" ]]; then
+    h_pass "$c: containerd's overlayfs root is refused (exit 65), nothing made in it"
+  else
+    h_fail "$c: containerd's overlayfs root" "exit $rc, entries before: $before, after: $(ls -A "$ovl" | tr '\n' ' '); $(tail -n 2 "$out")"
+  fi
+  ctr_cmd snapshots --snapshotter overlayfs rm gp-wrong-root-probe >/dev/null 2>&1 || true
   rc=0; run_daemon_once "$out" --root="$dir/empty" --address="$dir/empty/snapshots/gp.sock" || rc=$?
   if [[ $rc -eq 2 ]] && grep -q 'is inside root' "$out" && [[ -z "$(ls -A "$dir/empty")" ]]; then
     h_pass "$c: an address inside the root is a configuration error (exit 2)"
