@@ -18,6 +18,7 @@
 #   containerd_v2.sh        config merge on containerd config version 2
 #   containerd_v3.sh        config merge on containerd config version 3
 #   install_refusals.sh     hosts not ready, refused configs, later edits
+#   install_edges.sh        a run cut short, a linked config, a hand setup
 #   bundle.sh               the library bundle and its binaries
 #   bundle_install.sh       install with the bundle, the host glibc check
 #   makefile.sh             make install / uninstall
@@ -60,6 +61,8 @@ source "$HERE/containerd_v2.sh"
 source "$HERE/containerd_v3.sh"
 # shellcheck source=install_refusals.sh
 source "$HERE/install_refusals.sh"
+# shellcheck source=install_edges.sh
+source "$HERE/install_edges.sh"
 # shellcheck source=bundle.sh
 source "$HERE/bundle.sh"
 # shellcheck source=bundle_install.sh
@@ -85,6 +88,7 @@ main() {
     test_failures
     test_missing_config
     test_edited_after_install
+    test_install_edges
     test_host_lock
     test_bundle
     test_makefile

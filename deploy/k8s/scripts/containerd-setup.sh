@@ -31,24 +31,25 @@ containerd_changed=false
 # (kata-deploy still busy), then fails or, with MISSING_RUNTIME=skip, goes on
 # without it.
 merge_containerd_config() {
-    local out="$1" dropin_out="$2" waited=0 rc missing=fail
+    local out="$1" dropin_out="$2" waited=0 rc missing=fail cfg
     local -a tool_args
     mapfile -t tool_args < <(config_tool_args)
     (( RUNTIME_WAIT_SECONDS > 0 )) || [[ "$MISSING_RUNTIME" != skip ]] || missing=skip
     while true; do
         rc=0
-        if [[ ! -f "$HOST_ROOT$CONTAINERD_CONFIG" ]]; then
+        cfg="$(config_host_path)"
+        if [[ ! -f "$cfg" ]]; then
             # kata-deploy writes it; its runtime is needed anyway.
             log "$CONTAINERD_CONFIG does not exist (yet)"
             rc=3
         else
-            python3 "$CONFIG_TOOL" merge "$HOST_ROOT$CONTAINERD_CONFIG" \
+            python3 "$CONFIG_TOOL" merge "$cfg" \
                 --config-path "$CONTAINERD_CONFIG" --dropin "$CONTAINERD_DROPIN" \
                 --host-root "$HOST_ROOT" --missing-runtime "$missing" \
                 --dropin-out "$dropin_out" "${tool_args[@]}" > "$out" || rc=$?
         fi
         [[ $rc -eq 0 ]] && return 0
-        if [[ $rc -eq 3 && -f "$HOST_ROOT$CONTAINERD_CONFIG" && "$MISSING_RUNTIME" == skip ]] \
+        if [[ $rc -eq 3 && -f "$cfg" && "$MISSING_RUNTIME" == skip ]] \
             && (( waited >= RUNTIME_WAIT_SECONDS )) && [[ "$missing" == fail ]]; then
             log "going on without the runtimes that are still missing (MISSING_RUNTIME=skip)"
             missing=skip
@@ -70,13 +71,16 @@ merge_containerd_config() {
 check_config_fits_containerd() {
     local version out major
     [[ "$CONTAINERD" != none ]] || return 0  # not a node (a staged install)
-    version="$(python3 "$CONFIG_TOOL" version "$HOST_ROOT$CONTAINERD_CONFIG" 2>/dev/null)" || return 0
+    version="$(python3 "$CONFIG_TOOL" version "$(config_host_path)" 2>/dev/null)" || return 0
     [[ "$version" == 2 ]] || return 0
     if ! out="$("${CONTAINERD_CMD[@]}" --version 2>/dev/null)"; then
         log "WARNING: cannot run '$CONTAINERD --version': if the node runs containerd 2.x, its version 2 config needs converting first (containerd config migrate)"
         return 0
     fi
     major="$(sed -nE 's/^containerd [^ ]+ v?([0-9]+)\.[0-9]+.*/\1/p' <<< "$out" | head -n 1)"
+    if [[ "$GLOBAL_SNAPSHOTTER" != true ]] && grep -qE '^containerd [^ ]+ v?1\.6\.' <<< "$out"; then
+        log "WARNING: the node runs containerd 1.6 ('$out'), which has no runtime-specific snapshotter: the handlers' snapshotter setting is ignored and Kata images are unpacked on the host. On nodes that run only Kata pods set GLOBAL_SNAPSHOTTER=true (docs/setup.md), or upgrade containerd"
+    fi
     if [[ -n "$major" ]] && (( major >= 2 )); then
         die "$CONTAINERD_CONFIG is a version 2 config and the node runs containerd $major.x ('$out'): containerd $major.x converts it at every start without giving image pulls the Kata runtime's snapshotter, so images would be unpacked on the host. Convert it first (containerd config migrate > new.toml, check it, move it over $CONTAINERD_CONFIG, restart containerd), then install again; nothing was changed"
     fi
@@ -94,15 +98,52 @@ check_containerd_config() {
     check_config_fits_containerd
 }
 
+# note_restart_pending: before the first change of containerd's files. The
+# marker (restart_marker_path, install.sh and uninstall.sh only) says a
+# restart is due until one happened; a restart still due from a run that was
+# cut short or failed counts as a change now.
+note_restart_pending() {
+    [[ "${TRACK_CONTAINERD_RESTART:-false}" == true ]] || return 0
+    if [[ -f "$(restart_marker_path)" ]]; then
+        log "containerd's restart after an earlier run's config change is still due"
+        containerd_changed=true
+    fi
+    : > "$(restart_marker_path)"
+}
+
+# drop_restart_marker_unless_due: after the changes, when none was made
+# and none was due.
+drop_restart_marker_unless_due() {
+    [[ "${TRACK_CONTAINERD_RESTART:-false}" == true && "$containerd_changed" == false ]] || return 0
+    rm -f "$(restart_marker_path)"
+}
+
 configure_containerd() {
-    local cfg="$HOST_ROOT$CONTAINERD_CONFIG" merged dropin mode
+    local cfg merged dropin mode
+    cfg="$(config_host_path)"
     merged="$(mktemp)"
     dropin="$(mktemp)"
     # Nothing on the host changes before the merge has succeeded.
     merge_containerd_config "$merged" "$dropin"
+    note_restart_pending
     if [[ ! -f "$(backup_path)" ]]; then
-        cp -p "$cfg" "$(backup_path)"
-        log "saved the original containerd config as $CONTAINERD_CONFIG.guest-pull-backup"
+        # An install whose backup is gone may have left its edits: the
+        # backup is the config without them, never a config that names our
+        # drop-in (uninstall would restore that and remove the drop-in).
+        local original
+        original="$(mktemp)"
+        python3 "$CONFIG_TOOL" unmerge "$cfg" --host-root "$HOST_ROOT" \
+            --dropin "$CONTAINERD_DROPIN" > "$original" \
+            || die "cannot read $CONTAINERD_CONFIG to back it up (see the message above); nothing was changed"
+        if cmp -s "$original" "$cfg"; then
+            cp -p "$cfg" "$(backup_path)"
+            log "saved the original containerd config as $CONTAINERD_CONFIG.guest-pull-backup"
+        else
+            cp -p "$cfg" "$(backup_path)"
+            cat "$original" > "$(backup_path)"
+            log "saved containerd's config without the guest-pull edits an earlier install left in it as $CONTAINERD_CONFIG.guest-pull-backup"
+        fi
+        rm -f "$original"
     fi
     if write_file_atomic "$dropin" "$HOST_ROOT$CONTAINERD_DROPIN" 0644; then
         log "installed the containerd drop-in $CONTAINERD_DROPIN ($(python3 "$CONFIG_TOOL" version "$cfg" | sed 's/^/config version /'))"
@@ -114,11 +155,25 @@ configure_containerd() {
         containerd_changed=true
     fi
     rm -f "$merged" "$dropin"
+    drop_restart_marker_unless_due
+}
+
+# imports_dropin CFG: the config names our drop-in itself in `imports` (an
+# operator's hand setup, deploy/containerd/README.md), not only through ours.
+imports_dropin() {
+    python3 - "$1" "$CONTAINERD_DROPIN" <<'PY' 2>/dev/null
+import sys, tomllib
+with open(sys.argv[1], "rb") as f:
+    imports = tomllib.load(f).get("imports", [])
+sys.exit(0 if isinstance(imports, list) and sys.argv[2] in imports else 1)
+PY
 }
 
 restore_containerd_config() {
-    local cfg="$HOST_ROOT$CONTAINERD_CONFIG" restored mode
+    local cfg restored mode
     local -a original=()
+    cfg="$(config_host_path)"
+    note_restart_pending
     if [[ -f "$cfg" ]]; then
         [[ -f "$(backup_path)" ]] && original=(--original "$(backup_path)")
         restored="$(mktemp)"
@@ -137,12 +192,15 @@ restore_containerd_config() {
         rm -f "$restored"
     fi
     rm -f "$(backup_path)"
-    if [[ -f "$HOST_ROOT$CONTAINERD_DROPIN" ]]; then
+    if [[ -f "$HOST_ROOT$CONTAINERD_DROPIN" && -f "$cfg" ]] && imports_dropin "$cfg"; then
+        log "kept $CONTAINERD_DROPIN: $CONTAINERD_CONFIG still imports it by name (a setup of its own); remove both by hand if they are not wanted"
+    elif [[ -f "$HOST_ROOT$CONTAINERD_DROPIN" ]]; then
         rm -f "$HOST_ROOT$CONTAINERD_DROPIN"
         rmdir --ignore-fail-on-non-empty "$(dirname "$HOST_ROOT$CONTAINERD_DROPIN")" 2>/dev/null || true
         containerd_changed=true
         log "removed $CONTAINERD_DROPIN"
     fi
+    drop_restart_marker_unless_due
 }
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then

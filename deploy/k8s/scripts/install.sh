@@ -21,6 +21,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # configure_containerd, containerd_changed.
 # shellcheck source-path=SCRIPTDIR source=containerd-setup.sh
 source "$(dirname "${BASH_SOURCE[0]}")/containerd-setup.sh"
+# A containerd restart our config changes need is remembered until done.
+TRACK_CONTAINERD_RESTART=true
 
 GUEST_PULL_SLEEP="${GUEST_PULL_SLEEP:-true}"
 # In the pod (not on the host): made once the install is done.
@@ -259,6 +261,7 @@ start_services() {
         host_systemctl restart "$CONTAINERD_SERVICE"
     fi
     wait_active "$CONTAINERD_SERVICE" || die "$CONTAINERD_SERVICE did not become active"
+    rm -f "$(restart_marker_path)"  # containerd runs the config as it now is
 }
 
 # record_owner: this pod's install is the current one (see lib.sh).

@@ -98,6 +98,14 @@ read -r -a CONTAINERD_CMD <<< "$CONTAINERD"
 log() { printf '%s guest-pull-deploy: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2 || true; }
 die() { log "ERROR: $*"; exit 1; }
 
+# The bounded waits take whole seconds: "10m" or "" would make them unbounded.
+for _setting in ACTIVE_TIMEOUT_SECONDS RUNTIME_WAIT_SECONDS LOCK_TIMEOUT_SECONDS POLL_SECONDS; do
+    [[ "${!_setting}" =~ ^[0-9]{1,6}$ ]] \
+        || die "$_setting=\"${!_setting}\" is not a whole number of seconds (0-999999); nothing was changed"
+done
+(( POLL_SECONDS >= 1 )) || die "POLL_SECONDS must be at least 1; nothing was changed"
+unset _setting
+
 host_systemctl() {
     log "systemctl $*"
     # Without the host lock's fd: what it starts must not hold the lock.
@@ -106,6 +114,22 @@ host_systemctl() {
 
 # Host path of the backup of containerd's original config (exact bytes).
 backup_path() { printf '%s%s.guest-pull-backup' "$HOST_ROOT" "$CONTAINERD_CONFIG"; }
+
+# Host path of the marker of a containerd restart that our config changes
+# still need (install.sh, uninstall.sh): made before the first change, removed
+# once containerd restarted, so a run cut short in between (or failing later)
+# leaves it for the next run to restart containerd.
+restart_marker_path() { printf '%s%s.guest-pull-restart-pending' "$HOST_ROOT" "$CONTAINERD_CONFIG"; }
+
+# config_host_path: containerd's config as a path in this file system, its
+# symbolic links followed within the host (a link stays a link; its target
+# is what gets edited).
+config_host_path() {
+    local resolved
+    resolved="$(host_realpath "$CONTAINERD_CONFIG")" || die "$CONTAINERD_CONFIG: more than 40 symbolic links; nothing was changed"
+    [[ ! -d "$HOST_ROOT$resolved" ]] || die "$CONTAINERD_CONFIG${resolved:+ ($resolved)} is a directory, not containerd's config file; nothing was changed"
+    printf '%s%s' "$HOST_ROOT" "$resolved"
+}
 
 # Arguments of containerd-config.py shared by merge/check/dropin.
 config_tool_args() {
@@ -134,6 +158,8 @@ write_file_atomic() {
     tmp="$(mktemp "$(dirname "$dst")/.$(basename "$dst").XXXXXX")"
     cat "$src" > "$tmp"
     chmod "$mode" "$tmp"
+    # The replaced file's owner stays (the mode is the caller's).
+    [[ ! -e "$dst" ]] || chown --reference="$dst" "$tmp" 2>/dev/null || true
     # rename(2): a running binary or a reading containerd never sees a torn file.
     mv -f "$tmp" "$dst"
     return 0

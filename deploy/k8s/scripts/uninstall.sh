@@ -21,6 +21,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # restore_containerd_config, containerd_changed.
 # shellcheck source-path=SCRIPTDIR source=containerd-setup.sh
 source "$(dirname "${BASH_SOURCE[0]}")/containerd-setup.sh"
+# A containerd restart our config changes need is remembered until done.
+TRACK_CONTAINERD_RESTART=true
 
 stop_snapshotter() {
     if [[ -f "$HOST_ROOT$UNIT_PATH" ]]; then
@@ -103,7 +105,11 @@ main() {
     # Last step: containerd comes back with the original config. Until then it
     # merely fails calls to the stopped proxy; nothing is lost.
     if [[ "$containerd_changed" == true ]]; then
-        host_systemctl restart "$CONTAINERD_SERVICE" || log "WARNING: could not restart $CONTAINERD_SERVICE"
+        if host_systemctl restart "$CONTAINERD_SERVICE"; then
+            rm -f "$(restart_marker_path)"
+        else
+            log "WARNING: could not restart $CONTAINERD_SERVICE (the next install or uninstall restarts it)"
+        fi
     fi
 }
 

@@ -1,0 +1,79 @@
+# shellcheck shell=bash
+# install_edges.sh: install.sh and uninstall.sh on hosts set up in ways an
+# operator's may be: a run cut short before containerd's restart, a
+# containerd config that is a symbolic link, a drop-in the operator imports
+# by hand, a backup that is gone, settings that are not numbers. Sourced by
+# tests/deploy/run.sh.
+# shellcheck disable=SC2015,SC2016
+
+test_install_edges() {
+    local host orig
+    # A run that merged the config and then failed (the snapshotter never
+    # became active) leaves containerd's restart due; the next run, which
+    # changes nothing, restarts containerd.
+    host="$(new_host due "$FIXTURES/containerd-v2.toml")"
+    echo 3 > "$WORK/due/sysd/is-active-rc.guest-pull-snapshotter.service"
+    ! run_script due install.sh && [[ -e "$host/etc/containerd/config.toml.guest-pull-restart-pending" ]] \
+        && ! grep -q "restart containerd.service" "$WORK/due/sysd/calls" \
+        && h_pass "restart due: a failed install leaves containerd's restart marked as due" \
+        || h_fail "restart due: after the failed install" "$(tail -2 "$WORK/due/log")"
+    rm -f "$WORK/due/sysd/is-active-rc.guest-pull-snapshotter.service"
+    run_script due install.sh && grep -q "restart containerd.service" "$WORK/due/sysd/calls" \
+        && grep -q "containerd's restart after an earlier run's config change is still due" "$WORK/due/log" \
+        && [[ ! -e "$host/etc/containerd/config.toml.guest-pull-restart-pending" ]] \
+        && h_pass "restart due: the next install, changing nothing, restarts containerd and clears the mark" \
+        || h_fail "restart due: the next install" "$(tail -3 "$WORK/due/log")"
+
+    # containerd's config is a relative symbolic link: the link stays, its
+    # target gets the edits (its mode kept), and uninstall restores it.
+    host="$(new_host linked "")"
+    mkdir -p "$host/etc/cm"
+    cp "$FIXTURES/containerd-v2.toml" "$host/etc/cm/config.toml"
+    chmod 0640 "$host/etc/cm/config.toml"
+    ln -s ../cm/config.toml "$host/etc/containerd/config.toml"
+    orig="$WORK/linked/orig.toml"
+    cp "$host/etc/cm/config.toml" "$orig"
+    run_script linked install.sh && [[ -L "$host/etc/containerd/config.toml" ]] \
+        && grep -q "guest-pull" "$host/etc/cm/config.toml" \
+        && [[ "$(stat -c %a "$host/etc/cm/config.toml")" == 640 ]] \
+        && h_pass "linked config: the link stays, its target is merged with its mode kept" \
+        || h_fail "linked config: install" "$(ls -l "$host/etc/containerd" "$host/etc/cm"; tail -2 "$WORK/linked/log")"
+    run_script linked uninstall.sh && [[ -L "$host/etc/containerd/config.toml" ]] \
+        && cmp -s "$orig" "$host/etc/cm/config.toml" \
+        && h_pass "linked config: uninstall restores the target byte for byte, the link stays" \
+        || h_fail "linked config: uninstall" "$(tail -2 "$WORK/linked/log")"
+
+    # A backup that is gone while installed: the next install backs up the
+    # config without our edits, and uninstall then restores the original.
+    host="$(new_host nobackup "$FIXTURES/containerd-v2.toml")"
+    orig="$WORK/nobackup/orig.toml"
+    cp "$host/etc/containerd/config.toml" "$orig"
+    run_script nobackup install.sh && rm -f "$host/etc/containerd/config.toml.guest-pull-backup" \
+        && run_script nobackup install.sh && cmp -s "$orig" "$host/etc/containerd/config.toml.guest-pull-backup" \
+        && h_pass "backup gone: the next install backs up the config without the earlier install's edits" \
+        || h_fail "backup gone: install again" "$(tail -2 "$WORK/nobackup/log")"
+    run_script nobackup uninstall.sh && cmp -s "$orig" "$host/etc/containerd/config.toml" \
+        && [[ ! -e "$host/etc/containerd/conf.d/guest-pull.toml" ]] \
+        && h_pass "backup gone: uninstall restores the original and removes the drop-in" \
+        || h_fail "backup gone: uninstall" "$(diff "$orig" "$host/etc/containerd/config.toml" | head -5)"
+
+    # The operator's own setup imports the drop-in by name
+    # (deploy/containerd/README.md): uninstall leaves the file it imports.
+    host="$(new_host handmade "$FIXTURES/containerd-v2.toml")"
+    sed -i 's|^version = 2$|version = 2\nimports = ["/etc/containerd/conf.d/guest-pull.toml"]|' "$host/etc/containerd/config.toml"
+    mkdir -p "$host/etc/containerd/conf.d"
+    cp "$REPO/deploy/containerd/conf.d/guest-pull-v2.toml" "$host/etc/containerd/conf.d/guest-pull.toml"
+    run_script handmade uninstall.sh && [[ -f "$host/etc/containerd/conf.d/guest-pull.toml" ]] \
+        && grep -q "kept /etc/containerd/conf.d/guest-pull.toml: /etc/containerd/config.toml still imports it by name" "$WORK/handmade/log" \
+        && h_pass "hand setup: uninstall keeps the drop-in the config imports by name, and says so" \
+        || h_fail "hand setup: uninstall" "$(tail -2 "$WORK/handmade/log")"
+
+    # A wait that is not a whole number of seconds would never end: refused.
+    host="$(new_host badwait "$FIXTURES/containerd-v2.toml")"
+    tree "$host" > "$WORK/badwait/tree.before"
+    ! run_script badwait install.sh RUNTIME_WAIT_SECONDS=10m \
+        && grep -q 'RUNTIME_WAIT_SECONDS="10m" is not a whole number of seconds' "$WORK/badwait/log" \
+        && cmp -s "$WORK/badwait/tree.before" <(tree "$host") \
+        && h_pass "RUNTIME_WAIT_SECONDS=10m: refused at once, nothing changed" \
+        || h_fail "RUNTIME_WAIT_SECONDS=10m" "$(tail -2 "$WORK/badwait/log")"
+}
