@@ -93,6 +93,8 @@ TEST(DecodeCommandTest, ARepeatedFieldIsValidForGoOnly) {
   EXPECT_EQ(FirstRepeatedKey(R"({"dm_verity":{"hash":"a","hash":"b"}})"), "hash");
   EXPECT_EQ(FirstRepeatedKey(R"({"unknown":1,"unknown":2})"), "");
   EXPECT_EQ(FirstRepeatedKey(R"({"image_pull":{"metadata":{"k":"1","k":"2","source":"x","source":"y"}}})"), "");
+  EXPECT_EQ(FirstRepeatedKey(R"({"image_pull":{"source":1,"source":2}})"), "");  // unknown there
+  EXPECT_EQ(FirstRepeatedKey(R"({"image_pull":{"metadata":{},"metadata":{}}})"), "metadata");
   EXPECT_EQ(FirstRepeatedKey("{not json"), "");
 }
 

@@ -2,6 +2,7 @@
 #include "kata_volume/volume_json.h"
 
 #include <limits>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -235,26 +236,39 @@ absl::StatusOr<KataVirtualVolume> VolumeFromJson(absl::string_view json) {
 }
 
 std::string FirstRepeatedKey(absl::string_view json) {
-  static const std::set<std::string> kStructFields = {
-      "volume_type", "source",    "fs_type",   "options",       "direct_volume",
-      "image_pull",  "nydus_image", "dm_verity", "metadata",    "config",
-      "snapshot_dir", "hashtype", "hash",      "blocknum",      "blocksize",
-      "hashsize",    "offset",    "salt",      "hash_type",     "no_superblock"};
+  // The fields of each kata struct, by the key that holds it ("" for the
+  // volume itself); any other object (a metadata map, an unknown key's
+  // value) takes repeated keys as serde does, without an error.
+  static const std::map<std::string, std::set<std::string>> kFieldsOf = {
+      {"", {"volume_type", "source", "fs_type", "options", "direct_volume", "image_pull",
+            "nydus_image", "dm_verity"}},
+      {"direct_volume", {"device", "metadata"}},
+      {"image_pull", {"metadata"}},
+      {"nydus_image", {"config", "snapshot_dir"}},
+      {"dm_verity",
+       {"hashtype", "hash", "blocknum", "blocksize", "hashsize", "offset", "salt", "hash_type",
+        "no_superblock"}}};
   struct OpenObject {
-    bool is_map;  // a metadata map: any key, the last one wins
+    const std::set<std::string>* fields;  // null: not a kata struct
     std::set<std::string> keys;
   };
   std::vector<OpenObject> open_objects;
   std::string last_key, repeated;
-  Json::parser_callback_t note_keys = [&](int, Json::parse_event_t event, Json& parsed) {
+  Json::parser_callback_t note_keys = [&](int depth, Json::parse_event_t event, Json& parsed) {
     if (event == Json::parse_event_t::object_start) {
-      open_objects.push_back({last_key == "metadata", {}});
+      const std::set<std::string>* fields = nullptr;
+      const bool in_struct = open_objects.empty() || open_objects.back().fields != nullptr;
+      auto it = kFieldsOf.find(depth == 0 ? "" : last_key);
+      if (in_struct && it != kFieldsOf.end() && (depth == 0) == it->first.empty()) {
+        fields = &it->second;
+      }
+      open_objects.push_back({fields, {}});
     } else if (event == Json::parse_event_t::object_end) {
       if (!open_objects.empty()) open_objects.pop_back();
     } else if (event == Json::parse_event_t::key && !open_objects.empty()) {
       last_key = parsed.get<std::string>();
       OpenObject& object = open_objects.back();
-      if (!object.is_map && kStructFields.count(last_key) > 0 &&
+      if (object.fields != nullptr && object.fields->count(last_key) > 0 &&
           !object.keys.insert(last_key).second && repeated.empty()) {
         repeated = last_key;
       }

@@ -86,6 +86,11 @@ bool IsEmptyOrSqlite(const std::string& path) {
   char head[sizeof(kHeader)] = {};
   int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) return false;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return false;
+  }
   ssize_t n = read(fd, head, sizeof(head));
   close(fd);
   return n == 0 || (n == static_cast<ssize_t>(sizeof(head)) &&
@@ -113,7 +118,9 @@ absl::Status CheckExistingRoot(const std::string& root, const struct stat& st) {
     absl::string_view name = e->d_name;
     if (name == "." || name == "..") continue;
     bool ours = IsRootEntryOfADaemon(name);
-    if (name == "store-id") has_store = true;
+    // A store-id, or a quarantine (only the daemon makes one: after a
+    // --reset-store it is what is left of a store).
+    if (name == "store-id" || name == "quarantine") has_store = true;
     if (name == "metadata.db") {
       ours = IsEmptyOrSqlite(absl::StrCat(root, "/", name));
       has_store = has_store || ours;

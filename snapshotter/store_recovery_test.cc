@@ -617,6 +617,18 @@ TEST_F(StoreRecoveryTest, ResetStoreQuarantinesEverythingAndStartsFresh) {
   EXPECT_TRUE(dirs_->List()->ids.empty());
 }
 
+// An operator's file beside the store: the reset's root still starts (its
+// quarantine shows whose root it is).
+TEST_F(StoreRecoveryTest, ResetStoreOfARootWithAnOperatorsFileStillStarts) {
+  MakeStore(1);
+  Write(dirs_->root() + "/README.operator", "x");
+  auto moved = ResetStore(*dirs_);
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_NE(*moved, "");
+  EXPECT_TRUE(dirs_->Init().ok());
+  EXPECT_TRUE(Open().ok());
+}
+
 TEST_F(StoreRecoveryTest, ResetStoreOfAMissingOrEmptyRootMovesNothing) {
   SnapshotDirs missing(dirs_->root() + "-missing");
   auto moved = ResetStore(missing);

@@ -25,7 +25,7 @@ inline constexpr absl::Duration kLayerCacheUpdateWait = absl::Seconds(30);
 // genpolicy's writers take the lock without waiting and skip their write
 // when they cannot (tardev's), or truncate the file before they try
 // (upstream's): they are not made safe by it, but such a truncation is
-// seen (Read() is then Unavailable, see Begin's `expect_entries`).
+// seen (Read(expected_entries) is then Unavailable).
 class LayerCacheUpdate {
  public:
   // Locks `path`'s cache file, waiting at most `wait` (Unavailable, naming

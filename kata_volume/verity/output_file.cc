@@ -68,7 +68,8 @@ absl::Status ReplaceFile(const std::string& resolved, bool flush,
   if (fd < 0) return base::ErrnoError("cannot create a file beside", resolved, errno);
   absl::Status s;
   struct stat old;
-  const mode_t mode = ::stat(resolved.c_str(), &old) == 0 ? (old.st_mode & 07777) : 0644;
+  // No setuid, setgid or sticky bit carried over to an output.
+  const mode_t mode = ::stat(resolved.c_str(), &old) == 0 ? (old.st_mode & 0777) : 0644;
   if (::fchmod(fd, mode) != 0) s = base::ErrnoError("cannot chmod", tmp, errno);
   if (s.ok()) s = write(fd);
   if (s.ok() && flush && ::fsync(fd) != 0) s = base::ErrnoError("cannot fsync", resolved, errno);

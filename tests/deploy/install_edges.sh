@@ -68,7 +68,17 @@ test_install_edges() {
         && h_pass "hand setup: uninstall keeps the drop-in the config imports by name, and says so" \
         || h_fail "hand setup: uninstall" "$(tail -2 "$WORK/handmade/log")"
 
-    # A wait that is not a whole number of seconds would never end: refused.
+    # A host without containerd's config directory: uninstall still runs
+    # (nothing of containerd's to undo, nothing to restart for).
+    host="$(new_host nocdir "")"
+    rm -rf "$host/etc/containerd"
+    run_script nocdir uninstall.sh && [[ ! -e "$host/etc/containerd" ]] \
+        && ! grep -q "restart containerd.service" "$WORK/nocdir/sysd/calls" \
+        && h_pass "no containerd config directory: uninstall succeeds, makes none, restarts nothing" \
+        || h_fail "no containerd config directory: uninstall" "$(tail -2 "$WORK/nocdir/log")"
+
+    # A wait that is not a whole number of seconds would never end: refused
+    # (so is 08, which bash's arithmetic would take for bad octal).
     host="$(new_host badwait "$FIXTURES/containerd-v2.toml")"
     tree "$host" > "$WORK/badwait/tree.before"
     ! run_script badwait install.sh RUNTIME_WAIT_SECONDS=10m \
@@ -76,4 +86,8 @@ test_install_edges() {
         && cmp -s "$WORK/badwait/tree.before" <(tree "$host") \
         && h_pass "RUNTIME_WAIT_SECONDS=10m: refused at once, nothing changed" \
         || h_fail "RUNTIME_WAIT_SECONDS=10m" "$(tail -2 "$WORK/badwait/log")"
+    ! run_script badwait install.sh POLL_SECONDS=08 \
+        && grep -q 'POLL_SECONDS="08" is not a whole number of seconds' "$WORK/badwait/log" \
+        && h_pass "POLL_SECONDS=08: refused at once" \
+        || h_fail "POLL_SECONDS=08" "$(tail -2 "$WORK/badwait/log")"
 }

@@ -17,7 +17,8 @@
 # uninstall: removes only the lines marked as ours (restoring the text they
 # replaced) and our `imports` entry; kata-deploy's runtimes, and snapshotter
 # keys it wrote itself, stay. When nothing else changed the file since, the
-# result is the backup byte for byte. The drop-in is removed.
+# result is the backup byte for byte. The drop-in is removed, unless the
+# config still imports it by name (an operator's own setup).
 # Settings: lib.sh (SNAPSHOTTER_HANDLER_MAPPING, MISSING_RUNTIME, ...).
 set -euo pipefail
 
@@ -103,11 +104,17 @@ check_containerd_config() {
 # restart is due until one happened; a restart still due from a run that was
 # cut short or failed counts as a change now.
 note_restart_pending() {
-    [[ "${TRACK_CONTAINERD_RESTART:-false}" == true ]] || return 0
     if [[ -f "$(restart_marker_path)" ]]; then
         log "containerd's restart after an earlier run's config change is still due"
         containerd_changed=true
     fi
+    if [[ "${TRACK_CONTAINERD_RESTART:-false}" != true ]]; then
+        # Run on its own (make -C deploy): the restart is the operator's,
+        # asked for below, so nothing is left to remember.
+        rm -f "$(restart_marker_path)"
+        return 0
+    fi
+    [[ -d "$(dirname "$(restart_marker_path)")" ]] || return 0  # no config, nothing to restart for
     : > "$(restart_marker_path)"
 }
 

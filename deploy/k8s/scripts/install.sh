@@ -253,7 +253,7 @@ start_services() {
         log "$UNIT_NAME is active"
     elif refused_to_start; then
         snapshotter_refused=true
-        log "ERROR: $UNIT_NAME refused to start (exit status 65): its data directory $DATA_DIR does not match its metadata database, and nothing was changed. The reason and the recovery command are in 'journalctl -u $UNIT_NAME' on the node; see docs/operations.md, \"Metadata database lost or stale\". This pod stays running and not Ready until the service is active."
+        log "ERROR: $UNIT_NAME refused to start (exit status 65): its data directory $DATA_DIR is not one it can use as it is (its metadata database does not match it, or the directory is another user's or holds others' files), and nothing was changed. The reason and what to do are in 'journalctl -u $UNIT_NAME' on the node; see docs/operations.md, \"Metadata database lost or stale\", and docs/troubleshooting.md, \"The daemon does not start\". This pod stays running and not Ready until the service is active."
     else
         wait_active "$UNIT_NAME" || die "$UNIT_NAME did not become active (journalctl -u $UNIT_NAME on the node)"
     fi

@@ -100,7 +100,7 @@ die() { log "ERROR: $*"; exit 1; }
 
 # The bounded waits take whole seconds: "10m" or "" would make them unbounded.
 for _setting in ACTIVE_TIMEOUT_SECONDS RUNTIME_WAIT_SECONDS LOCK_TIMEOUT_SECONDS POLL_SECONDS; do
-    [[ "${!_setting}" =~ ^[0-9]{1,6}$ ]] \
+    [[ "${!_setting}" =~ ^(0|[1-9][0-9]{0,5})$ ]] \
         || die "$_setting=\"${!_setting}\" is not a whole number of seconds (0-999999); nothing was changed"
 done
 (( POLL_SECONDS >= 1 )) || die "POLL_SECONDS must be at least 1; nothing was changed"
@@ -112,14 +112,22 @@ host_systemctl() {
     "${SYSTEMCTL_CMD[@]}" "$@" 9>&-
 }
 
+# config_dir_host_path: the directory of containerd's config as a path in
+# this file system, its symbolic links followed within the host.
+config_dir_host_path() {
+    local dir
+    dir="$(host_realpath "$(dirname "$CONTAINERD_CONFIG")")" || dir="$(dirname "$CONTAINERD_CONFIG")"
+    printf '%s%s' "$HOST_ROOT" "$dir"
+}
+
 # Host path of the backup of containerd's original config (exact bytes).
-backup_path() { printf '%s%s.guest-pull-backup' "$HOST_ROOT" "$CONTAINERD_CONFIG"; }
+backup_path() { printf '%s/%s.guest-pull-backup' "$(config_dir_host_path)" "$(basename "$CONTAINERD_CONFIG")"; }
 
 # Host path of the marker of a containerd restart that our config changes
 # still need (install.sh, uninstall.sh): made before the first change, removed
 # once containerd restarted, so a run cut short in between (or failing later)
 # leaves it for the next run to restart containerd.
-restart_marker_path() { printf '%s%s.guest-pull-restart-pending' "$HOST_ROOT" "$CONTAINERD_CONFIG"; }
+restart_marker_path() { printf '%s/%s.guest-pull-restart-pending' "$(config_dir_host_path)" "$(basename "$CONTAINERD_CONFIG")"; }
 
 # config_host_path: containerd's config as a path in this file system, its
 # symbolic links followed within the host (a link stays a link; its target
