@@ -68,6 +68,22 @@ test_install_edges() {
         && h_pass "hand setup: uninstall keeps the drop-in the config imports by name, and says so" \
         || h_fail "hand setup: uninstall" "$(tail -2 "$WORK/handmade/log")"
 
+    # A config in Latin-1 (containerd takes it) or with a byte order mark:
+    # refused with what to do, nothing changed.
+    host="$(new_host latin1 "$FIXTURES/containerd-v2.toml")"
+    printf '# caf\xe9\n' >> "$host/etc/containerd/config.toml"
+    tree "$host" > "$WORK/latin1/tree.before"
+    ! run_script latin1 install.sh \
+        && grep -q "is not UTF-8 text (byte [0-9]*): TOML files are UTF-8" "$WORK/latin1/log" \
+        && ! grep -q Traceback "$WORK/latin1/log" && cmp -s "$WORK/latin1/tree.before" <(tree "$host") \
+        && h_pass "Latin-1 config: refused with the conversion to do, no traceback, nothing changed" \
+        || h_fail "Latin-1 config" "$(tail -3 "$WORK/latin1/log")"
+    host="$(new_host bom "")"
+    { printf '\xef\xbb\xbf'; cat "$FIXTURES/containerd-v2.toml"; } > "$host/etc/containerd/config.toml"
+    ! run_script bom install.sh && grep -q "starts with a UTF-8 byte order mark" "$WORK/bom/log" \
+        && h_pass "config with a byte order mark: refused with what to do" \
+        || h_fail "config with a byte order mark" "$(tail -3 "$WORK/bom/log")"
+
     # A host without containerd's config directory: uninstall still runs
     # (nothing of containerd's to undo, nothing to restart for).
     host="$(new_host nocdir "")"

@@ -156,11 +156,9 @@ def imported_docs(doc, args):
         for path in paths:
             if path == args.dropin:
                 continue
-            try:
-                with open(root + path, encoding="utf-8") as fh:
-                    out.append((path, parse(fh.read(), f"imported containerd config {path}")))
-            except FileNotFoundError:
+            if not os.path.exists(root + path):
                 continue
+            out.append((path, parse(read(root + path), f"imported containerd config {path}")))
     return out
 
 
@@ -256,10 +254,20 @@ def merge(text, args):
 
 def read(path):
     try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
+        with open(path, "rb") as fh:
+            data = fh.read()
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}", EXIT_USAGE)
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise ConfigError(f"{path} starts with a UTF-8 byte order mark, which this tool does "
+                          "not edit around: remove it (containerd does not need it) and run "
+                          "again; nothing was changed", EXIT_USAGE)
+    try:
+        return data.decode("utf-8").replace("\r\n", "\n")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start}): TOML files are UTF-8, "
+                          "and this tool does not edit others; convert it (iconv -f latin1 "
+                          "-t utf-8) and run again; nothing was changed", EXIT_USAGE)
 
 
 def run(args):
