@@ -56,11 +56,8 @@ absl::StatusOr<LayerCacheUpdate> LayerCacheUpdate::Begin(const std::string& path
     struct stat locked, now;
     if (::fstat(fd, &locked) == 0 && ::stat(resolved.c_str(), &now) == 0 &&
         locked.st_dev == now.st_dev && locked.st_ino == now.st_ino) {
-      if (!S_ISREG(locked.st_mode)) {
-        ::close(fd);
-        return absl::InvalidArgumentError(
-            absl::StrCat("layer cache ", resolved, " is not a regular file"));
-      }
+      // Anything but a regular file swapped in since ResolveOutputPath is
+      // refused by Read() (ReadBounded).
       return LayerCacheUpdate(fd, resolved, created);
     }
     ::close(fd);  // replaced by the writer before us: lock the new file

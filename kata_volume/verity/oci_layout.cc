@@ -1,6 +1,8 @@
 // OCI image layout reader.
 #include "kata_volume/verity/oci_layout.h"
 
+#include <sys/stat.h>
+
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -176,6 +178,12 @@ absl::StatusOr<OciImage> ReadOciImage(const std::string& layout_dir, absl::strin
     blob.size = size->get<uint64_t>();
     ASSIGN_OR_RETURN(std::string path, OciBlobPath(layout_dir, blob.digest));
     blob.path = path;
+    struct stat st;
+    if (::stat(blob.path.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) != blob.size) {
+      return absl::DataLossError(absl::StrCat("layer blob ", blob.path, " is ", st.st_size,
+                                              " bytes but the manifest gives ", blob.digest,
+                                              " a size of ", blob.size));
+    }
     image.layers.push_back(std::move(blob));
   }
 

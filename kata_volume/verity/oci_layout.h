@@ -34,7 +34,8 @@ absl::StatusOr<std::string> OciBlobPath(const std::string& layout_dir, absl::str
 // Picks the manifest whose org.opencontainers.image.ref.name annotation equals
 // `image_ref` (or the only manifest when `image_ref` is empty), following one
 // level of nested image index (platform linux/<build arch>), and returns its
-// layers. Docker schema2 and OCI media types are accepted.
+// layers. Docker schema2 and OCI media types are accepted. A layer blob
+// whose size is not its descriptor's is DataLoss (as containerd refuses it).
 absl::StatusOr<OciImage> ReadOciImage(const std::string& layout_dir, absl::string_view image_ref);
 
 }  // namespace guest_pull::verity

@@ -142,11 +142,10 @@ configure_containerd() {
         python3 "$CONFIG_TOOL" unmerge "$cfg" --host-root "$HOST_ROOT" \
             --dropin "$CONTAINERD_DROPIN" > "$original" \
             || die "cannot read $CONTAINERD_CONFIG to back it up (see the message above); nothing was changed"
+        cp -p "$cfg" "$(backup_path)"  # its mode and owner; the bytes below
         if cmp -s "$original" "$cfg"; then
-            cp -p "$cfg" "$(backup_path)"
             log "saved the original containerd config as $CONTAINERD_CONFIG.guest-pull-backup"
         else
-            cp -p "$cfg" "$(backup_path)"
             cat "$original" > "$(backup_path)"
             log "saved containerd's config without the guest-pull edits an earlier install left in it as $CONTAINERD_CONFIG.guest-pull-backup"
         fi
