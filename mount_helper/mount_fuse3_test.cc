@@ -248,6 +248,30 @@ TEST_F(MountFuse3Test, HashSyntaxAndFlagOptions) {
   ASSERT_EQ(umount2(target_.c_str(), 0), 0) << strerror(errno);
 }
 
+TEST_F(MountFuse3Test, CommasInPathsEscapedAsTheKernelReadsThem) {
+  const std::string lowerdir = MakeLayers(base_ + "/snap", 1);
+  MakeDirs(base_ + "/co,mma/fs");
+  WriteFile(base_ + "/co,mma/fs/top", "above the comma");
+  // Directories whose names end in ",ro": split at every comma, the
+  // option lists would carry a read-only flag and cut paths.
+  MakeDirs(base_ + "/up,ro");
+  MakeDirs(base_ + "/work,ro");
+  // One -o list, as mount(8) passes it: the commas in paths are escaped.
+  CommandResult result = RunCommand(
+      {mount_fuse3_, "guest-pull-overlayfs#overlay", target_, "-o",
+       absl::StrCat("lowerdir=", base_, "/co\\,mma/fs:", lowerdir,
+                    ",upperdir=", base_, "/up\\,ro,workdir=", base_,
+                    "/work\\,ro,", VolumeOption(2))},
+      path_);
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  ASSERT_TRUE(IsOverlay(target_));
+  EXPECT_EQ(ReadFile(target_ + "/top"), "above the comma");
+  EXPECT_EQ(ReadFile(target_ + "/layer0"), "content 0");
+  WriteFile(target_ + "/written", "through the mount");
+  EXPECT_EQ(ReadFile(base_ + "/up,ro/written"), "through the mount");
+  ASSERT_EQ(umount2(target_.c_str(), 0), 0) << strerror(errno);
+}
+
 TEST_F(MountFuse3Test, HundredTwentyEightLayersWithLongPaths) {
   const std::string parent =
       base_ + "/snapshots-with-a-deliberately-long-directory-name-so-that-the-"

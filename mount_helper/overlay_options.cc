@@ -6,10 +6,25 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "mount_helper/mount_flags.h"
 
 namespace mount_helper {
+
+std::vector<absl::string_view> SplitOptionList(absl::string_view list) {
+  std::vector<absl::string_view> items;
+  size_t start = 0;
+  for (size_t i = 0; i <= list.size(); ++i) {
+    if (i < list.size() && list[i] == '\\') {
+      if (i + 1 < list.size()) ++i;  // the escaped character stays in the item
+      continue;
+    }
+    if (i == list.size() || list[i] == ',') {
+      if (i > start) items.push_back(list.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  return items;
+}
 
 bool IsOwnOption(absl::string_view option) {
   return absl::StartsWith(option, "io.katacontainers.") ||
@@ -21,8 +36,7 @@ absl::StatusOr<OverlayMountRequest> TranslateOverlayOptions(
   OverlayMountRequest request;
   bool has_lowerdir = false;
   for (const std::string& list : option_lists) {
-    for (absl::string_view option :
-         absl::StrSplit(list, ',', absl::SkipEmpty())) {
+    for (absl::string_view option : SplitOptionList(list)) {
       if (IsOwnOption(option) || IsUserspaceOnlyOption(option)) {
         request.dropped.emplace_back(option);
         continue;

@@ -20,6 +20,11 @@ struct OverlayMountRequest {
   std::vector<std::string> dropped;     // our own / userspace-only options
 };
 
+// Splits one comma-joined option list as the kernel's overlayfs does: a
+// comma escaped by a backslash ("\,") belongs to the item, and the escape
+// is kept, since the kernel removes it. Empty items are skipped.
+std::vector<absl::string_view> SplitOptionList(absl::string_view list);
+
 // True for options that belong to this project or to Kata and must not reach
 // the kernel: prefixes "io.katacontainers." and "guest-pull.".
 bool IsOwnOption(absl::string_view option);

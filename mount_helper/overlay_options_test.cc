@@ -53,6 +53,17 @@ TEST(OverlayOptionsTest, OwnOptionPrefixes) {
   EXPECT_FALSE(IsOwnOption("lowerdir=/io.katacontainers."));
 }
 
+TEST(OverlayOptionsTest, EscapedCommasStayInTheirItem) {
+  EXPECT_THAT(SplitOptionList("lowerdir=/a\\,b:/c,upperdir=/u\\\\,,workdir=/w\\"),
+              ElementsAre("lowerdir=/a\\,b:/c", "upperdir=/u\\\\", "workdir=/w\\"));
+  absl::StatusOr<OverlayMountRequest> request = TranslateOverlayOptions(
+      {"lowerdir=/l\\,1,io.katacontainers.volume=x\\,y,nodev"});
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_THAT(request->data, ElementsAre("lowerdir=/l\\,1"));
+  EXPECT_THAT(request->dropped, ElementsAre("io.katacontainers.volume=x\\,y"));
+  EXPECT_EQ(request->flags, static_cast<unsigned long>(MS_NODEV));
+}
+
 TEST(OverlayOptionsTest, Errors) {
   absl::StatusOr<OverlayMountRequest> request =
       TranslateOverlayOptions({"upperdir=/u,workdir=/w"});

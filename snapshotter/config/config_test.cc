@@ -226,6 +226,17 @@ TEST_F(ConfigTest, AnAddressInsideTheRootIsRefused) {
   EXPECT_TRUE(Load({"--root=/var/lib/gp", "--address=/var/lib/gp2.sock"}).ok());
 }
 
+TEST_F(ConfigTest, ARootOverlayOptionsCannotCarryIsRefused) {
+  for (const char* root : {"/var/lib/g,p", "/var/lib/g:p", "/var/lib/g\\p"}) {
+    absl::StatusOr<Config> config = Load({std::string("--root=") + root});
+    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument) << root;
+    EXPECT_THAT(config.status().message(),
+                HasSubstr("which overlay mount options cannot carry in a path"));
+  }
+  absl::StatusOr<Config> config = Load({"--root=/var/lib/g:p"});
+  EXPECT_THAT(config.status().message(), HasSubstr("contains \":\""));
+}
+
 TEST_F(ConfigTest, ConfigFileNamedByFlagOrVariableMustExist) {
   absl::StatusOr<Config> config = Load({"--config", dir_ + "/typo.toml"});
   EXPECT_EQ(config.status().code(), absl::StatusCode::kNotFound);

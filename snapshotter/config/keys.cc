@@ -57,6 +57,15 @@ absl::Status CheckRoot(const std::string& root) {
         "\"/\" cannot be the state directory; use a dedicated directory such "
         "as /var/lib/containerd-guest-pull-grpc");
   }
+  // Snapshot paths go unescaped into overlay's "lowerdir=a:b,upperdir=..."
+  // data (as containerd's overlay snapshotter writes them), where these
+  // characters separate or escape.
+  if (size_t at = root.find_first_of(",:\\"); at != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        Quoted(root), " contains \"", root.substr(at, 1),
+        "\", which overlay mount options cannot carry in a path (commas, colons "
+        "and backslashes separate or escape there); choose a directory without it"));
+  }
   return absl::OkStatus();
 }
 

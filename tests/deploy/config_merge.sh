@@ -24,6 +24,9 @@
 #               exactly what kata-deploy alone gives (effective config + dump)
 #   us-first-kata21 (2.4-noglob only) us-first with kata-deploy told containerd
 #               2.1: it appends its /opt drop-in to the `imports` line we wrote
+#   kata-gone   kata-deploy, us, kata-deploy's cleanup: the reconcile (make -C
+#               deploy reconcile-containerd) leaves no half runtime; kata-deploy
+#               again and the reconcile give the handlers their snapshotter back
 #   conflict    kata-deploy maps qemu-tdx to nydus: the documented winner
 #               (1.x: the last writer; 2.x: the drop-in loaded later), and
 #               uninstall restores kata-deploy's value byte for byte (not on
@@ -84,16 +87,11 @@ tree() {
 }
 
 # dump ROOT OUT: the real containerd's `config dump` of ROOT's config, with
-# ROOT's /etc/containerd (and /opt/kata) mounted over the host's in a private
-# mount namespace: the configs name host paths.
+# ROOT's /etc/containerd (and /opt/kata) seen at the host's paths
+# (tests/tools/host_view.sh): the configs name host paths.
 dump() {
-    unshare --mount -- sh -c '
-        mount --bind "$1/etc/containerd" /etc/containerd || exit 1
-        if [ -d "$1/opt/kata" ]; then
-            mount -t tmpfs tmpfs /opt && mkdir -p /opt/kata && mount --bind "$1/opt/kata" /opt/kata || exit 1
-        fi
-        exec "$2/containerd" --config /etc/containerd/config.toml config dump' sh "$1" "$BIN" > "$2" 2> "$2.err" \
-        || { cat "$2.err"; return 1; }
+    "$REPO/tests/tools/host_view.sh" "$1" "$BIN/containerd" --config /etc/containerd/config.toml config dump \
+        > "$2" 2> "$2.err" || { cat "$2.err"; return 1; }
 }
 
 # accepted NAME ROOT: containerd accepts ROOT's config and shows our settings.
@@ -238,6 +236,42 @@ case_us_first() {
         && h_pass "$V $n: second uninstall is a no-op" || h_fail "$V $n: second uninstall"
 }
 
+# case_kata_gone: kata-deploy, us, then kata-deploy's cleanup: on 2.x our
+# drop-in alone would leave each handler a runtime holding only
+# `snapshotter` (containerd would run it with runc); `make -C deploy
+# reconcile-containerd` (what the DaemonSet's watch runs) drops them, and
+# after kata-deploy's install again gives them their snapshotter back.
+case_kata_gone() {
+    local root
+    local -a left=()
+    root="$(new_root kata-gone)"
+    kata "$root" && us "$root" install && python3 "$SIM" cleanup --root "$root" --containerd "$SEMVER" >> "$root.log" 2>&1 \
+        && dump "$root" "$root.dump" > "$root.dumperr" \
+        || { h_fail "$V kata-gone: kata-deploy, install, kata-deploy's cleanup" "$(cat "$root.dumperr" 2>/dev/null; tail -3 "$root.log")"; return; }
+    if [[ -e "$root/opt/kata/containerd/config.d/kata-deploy.toml" || -e "$root/etc/containerd/conf.d/kata-deploy.toml" ]]; then
+        # 2.4-noglob: kata-deploy's cleanup looks for its drop-in in conf.d
+        # once our glob import is there, and leaves its /opt one: its
+        # runtimes stay registered, and so do our settings for them.
+        left=("${HANDLERS[@]}")
+    elif [[ "$LAYOUT" == v3 ]]; then
+        # The defect the reconcile is for, in containerd's own dump.
+        ! python3 "$CHECK" nohalf "$root.dump" "$LAYOUT" "${HANDLERS[@]}" > /dev/null 2>&1 \
+            && h_pass "$V kata-gone: before the reconcile containerd's dump has a runtime without runtime_type per handler (the defect)" \
+            || h_fail "$V kata-gone: expected a half runtime before the reconcile"
+    fi
+    if make -s -C "$REPO/deploy" reconcile-containerd DESTDIR="$root" SNAPSHOTTER_HANDLER_MAPPING="$MAPPING" \
+            GLOBAL_SNAPSHOTTER="$GLOBAL" >> "$root.log" 2>&1 \
+        && dump "$root" "$root.dump" > "$root.dumperr" \
+        && python3 "$CHECK" dump "$root.dump" "$DUMP_LAYOUT" "${left[@]}" > "$root.check" \
+        && python3 "$CHECK" nohalf "$root.dump" "$LAYOUT" "${HANDLERS[@]}" >> "$root.check"; then
+        h_pass "$V kata-gone: make -C deploy reconcile-containerd: no runtime without runtime_type, proxy plugin and annotations in effect"
+    else
+        h_fail "$V kata-gone: reconcile" "$(cat "$root.dumperr" "$root.check" 2>/dev/null; tail -3 "$root.log")"
+    fi
+    kata "$root" && us "$root" reconcile && accepted kata-gone-back "$root" \
+        || h_fail "$V kata-gone: kata-deploy again, reconcile" "$(tail -3 "$root.log")"
+}
+
 # case_conflict: kata-deploy maps qemu-tdx to another snapshotter. Ours
 # warns; on 1.x the last writer (us) wins and uninstall puts kata-deploy's value
 # back byte for byte; on 2.x the drop-in loaded later wins (docs/setup.md).
@@ -278,6 +312,7 @@ run_version() {
     case_plain
     case_kata_first
     case_us_first
+    case_kata_gone
     [[ "$V" == 1.6 ]] || case_conflict
     # containerd 2.0/2.1 (kata-deploy then imports its /opt drop-in by name,
     # appending to the `imports` line we wrote): this config, kata-deploy told 2.1.

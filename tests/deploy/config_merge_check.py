@@ -13,6 +13,8 @@
   absent ROOT|FILE                no proxy plugin guest-pull, no guest-pull
                                   snapshotter apart from those in --kata-owned
   noruntime FILE LAYOUT H...      a dump without any runtime (or platform) H
+  nohalf FILE LAYOUT H...         a dump without a runtime H that has no
+                                  runtime_type (containerd would run it with runc)
   snapshotter ROOT|FILE LAYOUT H  prints runtime H's snapshotter
   kata ROOT LAYOUT SHIM...        kata-deploy's runtimes are all there, intact
   same-dump FILE_A FILE_B         two dumps equal apart from `imports`
@@ -177,6 +179,12 @@ def main(argv):
         runtimes = get(doc, "plugins", plugin, "containerd", "runtimes") or {}
         platforms = get(doc, "plugins", IMAGES, "runtime_platforms") or {}
         errors = [f"{h} is defined" for h in rest[2:] if h in runtimes or h in platforms]
+    elif cmd == "nohalf":
+        doc = load(rest[0])
+        plugin = CRI_V2 if rest[1].startswith("v2") else RUNTIME
+        runtimes = get(doc, "plugins", plugin, "containerd", "runtimes") or {}
+        errors = [f"{h} has no runtime_type: {runtimes[h]}" for h in rest[2:]
+                  if h in runtimes and not runtimes[h].get("runtime_type")]
     elif cmd == "snapshotter":
         doc = effective(rest[0]) if os.path.isdir(rest[0]) else load(rest[0])
         plugin = CRI_V2 if rest[1].startswith("v2") else RUNTIME

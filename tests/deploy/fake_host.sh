@@ -106,11 +106,10 @@ tree() {
 }
 
 # containerd_dump HOST: the real containerd's view of HOST's config, with
-# HOST/etc/containerd bind-mounted over /etc/containerd in a private mount
-# namespace (the config names host paths such as the drop-in).
+# HOST/etc/containerd seen at /etc/containerd (tests/tools/host_view.sh: the
+# config names host paths such as the drop-in).
 containerd_dump() {
-    unshare --mount -- sh -c 'mount --bind "$1/etc/containerd" /etc/containerd &&
-        exec containerd --config /etc/containerd/config.toml config dump' sh "$1"
+    "$REPO/tests/tools/host_view.sh" "$1" containerd --config /etc/containerd/config.toml config dump
 }
 
 # toml_get FILE... -- KEYPATH: value after merging FILEs in order, key by key.

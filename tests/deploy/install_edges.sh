@@ -84,6 +84,28 @@ test_install_edges() {
         && h_pass "config with a byte order mark: refused with what to do" \
         || h_fail "config with a byte order mark" "$(tail -3 "$WORK/bom/log")"
 
+    # A config with CRLF line endings stays CRLF when merged, and uninstall
+    # restores it byte for byte.
+    host="$(new_host crlf "")"
+    sed 's/$/\r/' "$FIXTURES/containerd-v2.toml" > "$host/etc/containerd/config.toml"
+    orig="$WORK/crlf/orig.toml"
+    cp "$host/etc/containerd/config.toml" "$orig"
+    run_script crlf install.sh && grep -q "guest-pull" "$host/etc/containerd/config.toml" \
+        && [[ "$(grep -c $'\r$' "$host/etc/containerd/config.toml")" == "$(wc -l < "$host/etc/containerd/config.toml")" ]] \
+        && h_pass "CRLF config: merged with every line still ending in CRLF" \
+        || h_fail "CRLF config: install" "$(tail -2 "$WORK/crlf/log")"
+    local restarts logged
+    restarts="$(grep -c "restart containerd.service" "$WORK/crlf/sysd/calls")"
+    logged="$(wc -l < "$WORK/crlf/log")"
+    run_script crlf install.sh \
+        && ! tail -n +"$((logged + 1))" "$WORK/crlf/log" | grep -q "merged the guest-pull settings" \
+        && [[ "$(grep -c "restart containerd.service" "$WORK/crlf/sysd/calls")" == "$restarts" ]] \
+        && h_pass "CRLF config: a second install finds nothing to change and restarts nothing" \
+        || h_fail "CRLF config: second install" "$(tail -3 "$WORK/crlf/log")"
+    run_script crlf uninstall.sh && cmp -s "$orig" "$host/etc/containerd/config.toml" \
+        && h_pass "CRLF config: uninstall restores it byte for byte" \
+        || h_fail "CRLF config: uninstall" "$(cmp "$orig" "$host/etc/containerd/config.toml"; tail -2 "$WORK/crlf/log")"
+
     # A host without containerd's config directory: uninstall still runs
     # (nothing of containerd's to undo, nothing to restart for).
     host="$(new_host nocdir "")"

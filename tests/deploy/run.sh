@@ -19,6 +19,7 @@
 #   containerd_v3.sh        config merge on containerd config version 3
 #   install_refusals.sh     hosts not ready, refused configs, later edits
 #   install_edges.sh        a run cut short, a linked config, a hand setup
+#   config_watch.sh         the sleeping pod re-applies when kata comes or goes
 #   bundle.sh               the library bundle and its binaries
 #   bundle_install.sh       install with the bundle, the host glibc check
 #   makefile.sh             make install / uninstall
@@ -63,6 +64,8 @@ source "$HERE/containerd_v3.sh"
 source "$HERE/install_refusals.sh"
 # shellcheck source=install_edges.sh
 source "$HERE/install_edges.sh"
+# shellcheck source=config_watch.sh
+source "$HERE/config_watch.sh"
 # shellcheck source=bundle.sh
 source "$HERE/bundle.sh"
 # shellcheck source=bundle_install.sh
@@ -89,6 +92,7 @@ main() {
     test_missing_config
     test_edited_after_install
     test_install_edges
+    test_config_watch
     test_host_lock
     test_bundle
     test_makefile

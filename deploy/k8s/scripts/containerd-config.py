@@ -270,6 +270,19 @@ def read(path):
                           "-t utf-8) and run again; nothing was changed", EXIT_USAGE)
 
 
+def line_ending(path):
+    """CRLF when every line of the file at `path` ends so, else LF: the
+    ending the tool's output takes, so a CRLF config stays CRLF."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    crlf = data.count(b"\r\n")
+    return "\r\n" if crlf and crlf == data.count(b"\n") else "\n"
+
+
+def write_out(text, ending):
+    sys.stdout.write(text.replace("\n", ending) if ending != "\n" else text)
+
+
 def run(args):
     if args.cmd == "version":
         print(config_version(parse(read(args.config))))
@@ -281,13 +294,13 @@ def run(args):
             original = read(args.original)
             if restored == Lines(unmerge(original)).text():
                 restored = original  # byte for byte, even a missing final newline
-        sys.stdout.write(restored)
+        write_out(restored, line_ending(args.config))
     else:
         text = read(args.config)
         merged, dropin = merge(text, args)
         if args.cmd == "check":
             return 0 if merged == Lines(text).text() and text.endswith("\n") else 1
-        sys.stdout.write(merged)
+        write_out(merged, line_ending(args.config))
         if args.dropin_out:
             with open(args.dropin_out, "w", encoding="utf-8") as fh:
                 fh.write(dropin)

@@ -4,6 +4,8 @@
 #
 #   containerd-setup.sh install     merge (bounded wait for the kata runtimes)
 #   containerd-setup.sh uninstall   undo our edits, keep everyone else's
+#   containerd-setup.sh reconcile   install again without waiting: handlers
+#                                   whose runtime went away are dropped
 #
 # Run by `make -C deploy install`/`uninstall` (HOST_ROOT=/ there); install.sh
 # and uninstall.sh source it for its functions. Neither restarts containerd:
@@ -164,6 +166,29 @@ configure_containerd() {
     drop_restart_marker_unless_due
 }
 
+# desired_containerd_config OUT DROPIN_OUT: what an install would write now,
+# without waiting: handlers whose runtime is not registered are left out.
+# In a subshell, so a failed merge returns instead of exiting.
+desired_containerd_config() {
+    (RUNTIME_WAIT_SECONDS=0 MISSING_RUNTIME=skip merge_containerd_config "$1" "$2")
+}
+
+# containerd_config_matches MERGED DROPIN: the config and our drop-in hold
+# these bytes.
+containerd_config_matches() {
+    cmp -s "$1" "$(config_host_path)" && cmp -s "$2" "$HOST_ROOT$CONTAINERD_DROPIN"
+}
+
+# reconcile_containerd: the install again, without waiting for runtimes.
+# After kata-deploy's cleanup on containerd 2.x our drop-in would keep, per
+# handler, a runtime table holding only `snapshotter`, which containerd runs
+# with runc: it goes; a runtime registered again gets its snapshotter back.
+# Sets containerd_changed.
+reconcile_containerd() {
+    local RUNTIME_WAIT_SECONDS=0 MISSING_RUNTIME=skip
+    configure_containerd
+}
+
 # imports_dropin CFG: the config names our drop-in itself in `imports` (an
 # operator's hand setup, deploy/containerd/README.md), not only through ours.
 imports_dropin() {
@@ -213,7 +238,8 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     case "${1:-}" in
         install) check_config_fits_containerd && configure_containerd ;;
         uninstall) restore_containerd_config ;;
-        *) die "usage: $0 install|uninstall" ;;
+        reconcile) reconcile_containerd ;;
+        *) die "usage: $0 install|uninstall|reconcile" ;;
     esac
     if [[ "$containerd_changed" == true ]]; then
         log "containerd's config changed: restart containerd (systemctl restart $CONTAINERD_SERVICE)"

@@ -10,8 +10,9 @@
 # (containerd-setup.sh: original backed up once, next to it, as
 # <config>.guest-pull-backup), then reloads/enables/restarts the services
 # through the host's systemctl ($SYSTEMCTL) and waits, bounded, until both
-# are active. Finally it sleeps until the pod is terminated
-# (GUEST_PULL_SLEEP=false returns instead).
+# are active. Finally it sleeps until the pod is terminated, re-applying
+# the containerd settings when kata's runtimes come or go (config-watch.sh;
+# GUEST_PULL_SLEEP=false returns instead).
 # Idempotent: running it twice leaves the host exactly as running it once.
 # Settings: see lib.sh. Undo: uninstall.sh.
 set -euo pipefail
@@ -21,6 +22,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # configure_containerd, containerd_changed.
 # shellcheck source-path=SCRIPTDIR source=containerd-setup.sh
 source "$(dirname "${BASH_SOURCE[0]}")/containerd-setup.sh"
+# sleep_and_watch.
+# shellcheck source-path=SCRIPTDIR source=config-watch.sh
+source "$(dirname "${BASH_SOURCE[0]}")/config-watch.sh"
 # A containerd restart our config changes need is remembered until done.
 TRACK_CONTAINERD_RESTART=true
 
@@ -279,12 +283,13 @@ sleep_until_terminated() {
     # pod is not Ready, so a rolling update does not stop the old pod
     # before this install is done.
     : > "$READY_MARKER"
-    log "installed; sleeping until the pod is terminated"
+    if (( WATCH_SECONDS > 0 )); then
+        log "installed; sleeping until the pod is terminated, checking containerd's config every ${WATCH_SECONDS}s"
+    else
+        log "installed; sleeping until the pod is terminated"
+    fi
     trap 'log "terminated"; exit 0' TERM INT
-    while true; do
-        sleep 3600 &
-        wait $! || true
-    done
+    sleep_and_watch
 }
 
 main() {

@@ -88,6 +88,10 @@ HOST_LIBC="${HOST_LIBC:-}"
 ACTIVE_TIMEOUT_SECONDS="${ACTIVE_TIMEOUT_SECONDS:-120}"
 RUNTIME_WAIT_SECONDS="${RUNTIME_WAIT_SECONDS:-600}"
 POLL_SECONDS="${POLL_SECONDS:-2}"
+# While the pod sleeps after its install: how often it checks that
+# containerd's config still gives what an install would write now (kata's
+# runtimes removed or registered again); 0: never.
+WATCH_SECONDS="${WATCH_SECONDS:-60}"
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CONFIG_TOOL="${CONFIG_TOOL:-$SCRIPT_DIR/containerd-config.py}"
@@ -99,7 +103,7 @@ log() { printf '%s guest-pull-deploy: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*
 die() { log "ERROR: $*"; exit 1; }
 
 # The bounded waits take whole seconds: "10m" or "" would make them unbounded.
-for _setting in ACTIVE_TIMEOUT_SECONDS RUNTIME_WAIT_SECONDS LOCK_TIMEOUT_SECONDS POLL_SECONDS; do
+for _setting in ACTIVE_TIMEOUT_SECONDS RUNTIME_WAIT_SECONDS LOCK_TIMEOUT_SECONDS POLL_SECONDS WATCH_SECONDS; do
     [[ "${!_setting}" =~ ^(0|[1-9][0-9]{0,5})$ ]] \
         || die "$_setting=\"${!_setting}\" is not a whole number of seconds (0-999999); nothing was changed"
 done

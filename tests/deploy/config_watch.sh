@@ -1,0 +1,82 @@
+# shellcheck shell=bash
+# config_watch.sh: the watch install.sh keeps while its pod sleeps
+# (deploy/k8s/scripts/config-watch.sh), on a fake containerd 2.4 host next to
+# kata-deploy's stand-in (kata_deploy_sim.py): kata's cleanup takes its
+# runtime away and the watch drops the handler from our drop-in (no runtime
+# table holding only `snapshotter`), kata's install brings it back and so
+# does the handler, a config it cannot read is reported once and changes
+# nothing, and another pod's install ends the watch. Sourced by
+# tests/deploy/run.sh.
+# shellcheck disable=SC2015,SC2016
+
+# watch_wait CASE TEXT COUNT: bounded wait (30 s) until CASE's log holds
+# TEXT COUNT times.
+watch_wait() {
+    local i
+    for ((i = 0; i < 150; i++)); do
+        (( $(grep -cF -- "$2" "$WORK/$1/log") >= $3 )) && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
+# has_handler DROPIN: our drop-in names the kata-qemu-coco-dev runtime.
+has_handler() { grep -q 'runtimes.kata-qemu-coco-dev\]' "$1"; }
+
+test_config_watch() {
+    local host dropin sim="$HERE/kata_deploy_sim.py" pid restarts
+    host="$(new_host watch "")"
+    dropin="$host/etc/containerd/conf.d/guest-pull.toml"
+    printf 'version = 3\nimports = ["/etc/containerd/conf.d/*.toml"]\n' > "$host/etc/containerd/config.toml"
+    fake_containerd "$WORK/containerd-2.4" 2.4.2
+    python3 "$sim" install --root "$host" --containerd 2.4.2 --shims qemu-coco-dev --mapping "" >> "$WORK/watch/log" 2>&1
+    env HOST_ROOT="$host" PAYLOAD_DIR="$WORK/watch/payload" SYSTEMCTL="$WORK/watch/sysd/systemctl" \
+        CONTAINERD="$WORK/containerd-2.4" POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=2 RUNTIME_WAIT_SECONDS=0 \
+        GUEST_PULL_SLEEP=true WATCH_SECONDS=1 READY_MARKER="$WORK/watch/ready" POD_UID=pod-a \
+        "$SCRIPTS/install.sh" >> "$WORK/watch/log" 2>&1 &
+    pid=$!
+    if ! watch_wait watch "checking containerd's config every 1s" 1 || ! has_handler "$dropin"; then
+        h_fail "config watch: install with kata's runtime registered" "$(tail -3 "$WORK/watch/log")"
+        kill "$pid" 2> /dev/null; wait "$pid"
+        return
+    fi
+    h_pass "config watch: install sets the handler's snapshotter and starts watching"
+
+    restarts="$(grep -c "restart containerd.service" "$WORK/watch/sysd/calls")"
+    python3 "$sim" cleanup --root "$host" --containerd 2.4.2 >> "$WORK/watch/log" 2>&1
+    watch_wait watch "containerd runs the re-applied config" 1 && ! has_handler "$dropin" \
+        && grep -q 'proxy_plugins' "$dropin" \
+        && [[ "$(grep -c "restart containerd.service" "$WORK/watch/sysd/calls")" == $((restarts + 1)) ]] \
+        && h_pass "config watch: kata-deploy's cleanup drops the handler from our drop-in (no half runtime), containerd restarted once" \
+        || h_fail "config watch: after kata-deploy's cleanup" "$(cat "$dropin"; tail -4 "$WORK/watch/log")"
+
+    python3 "$sim" install --root "$host" --containerd 2.4.2 --shims qemu-coco-dev --mapping "" >> "$WORK/watch/log" 2>&1
+    watch_wait watch "containerd runs the re-applied config" 2 && has_handler "$dropin" \
+        && h_pass "config watch: kata-deploy installed again gets the handler's snapshotter back" \
+        || h_fail "config watch: after kata-deploy's install" "$(cat "$dropin"; tail -4 "$WORK/watch/log")"
+
+    # A config that does not parse: reported once, nothing changed.
+    cp "$host/etc/containerd/config.toml" "$WORK/watch/good.toml"
+    tree "$host" > "$WORK/watch/tree.before"
+    printf '[broken\n' >> "$host/etc/containerd/config.toml"
+    watch_wait watch "the config watch cannot work out containerd's config" 1 && sleep 3 \
+        && [[ "$(grep -c "the config watch cannot work out" "$WORK/watch/log")" == 1 ]] \
+        && cmp -s <(grep -vF ' ./etc/containerd/config.toml ' "$WORK/watch/tree.before") \
+                  <(tree "$host" | grep -vF ' ./etc/containerd/config.toml ') \
+        && h_pass "config watch: a config that does not parse is reported once and changes nothing" \
+        || h_fail "config watch: broken config" "$(grep -c "the config watch cannot work out" "$WORK/watch/log"; diff "$WORK/watch/tree.before" <(tree "$host"); tail -4 "$WORK/watch/log")"
+    cp "$WORK/watch/good.toml" "$host/etc/containerd/config.toml"
+
+    # A newer pod's install is the current one: this watch stops.
+    echo pod-b > "$host/etc/containerd-guest-pull-grpc/installed-by-pod"
+    python3 "$sim" cleanup --root "$host" --containerd 2.4.2 >> "$WORK/watch/log" 2>&1
+    watch_wait watch "the config watch stops" 1 && sleep 3 && has_handler "$dropin" \
+        && [[ "$(grep -c "containerd runs the re-applied config" "$WORK/watch/log")" == 2 ]] \
+        && h_pass "config watch: stops once another pod's install is current, leaving its config alone" \
+        || h_fail "config watch: another pod's install" "$(tail -4 "$WORK/watch/log")"
+
+    kill -TERM "$pid" 2> /dev/null
+    wait "$pid" && grep -q "terminated" "$WORK/watch/log" \
+        && h_pass "config watch: the pod's TERM ends it" \
+        || h_fail "config watch: TERM" "$(tail -2 "$WORK/watch/log")"
+}
