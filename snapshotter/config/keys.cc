@@ -62,8 +62,8 @@ absl::Status CheckRoot(const std::string& root) {
   // characters separate or escape.
   if (size_t at = root.find_first_of(",:\\"); at != std::string::npos) {
     return absl::InvalidArgumentError(absl::StrCat(
-        Quoted(root), " contains \"", root.substr(at, 1),
-        "\", which overlay mount options cannot carry in a path (commas, colons "
+        Quoted(root), " contains ", Quoted(root.substr(at, 1)),
+        ", which overlay mount options cannot carry in a path (commas, colons "
         "and backslashes separate or escape there); choose a directory without it"));
   }
   return absl::OkStatus();

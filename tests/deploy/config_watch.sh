@@ -30,14 +30,14 @@ test_config_watch() {
     printf 'version = 3\nimports = ["/etc/containerd/conf.d/*.toml"]\n' > "$host/etc/containerd/config.toml"
     fake_containerd "$WORK/containerd-2.4" 2.4.2
     python3 "$sim" install --root "$host" --containerd 2.4.2 --shims qemu-coco-dev --mapping "" >> "$WORK/watch/log" 2>&1
-    env HOST_ROOT="$host" PAYLOAD_DIR="$WORK/watch/payload" SYSTEMCTL="$WORK/watch/sysd/systemctl" \
+    setsid env HOST_ROOT="$host" PAYLOAD_DIR="$WORK/watch/payload" SYSTEMCTL="$WORK/watch/sysd/systemctl" \
         CONTAINERD="$WORK/containerd-2.4" POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=2 RUNTIME_WAIT_SECONDS=0 \
         GUEST_PULL_SLEEP=true WATCH_SECONDS=1 READY_MARKER="$WORK/watch/ready" POD_UID=pod-a \
         "$SCRIPTS/install.sh" >> "$WORK/watch/log" 2>&1 &
     pid=$!
     if ! watch_wait watch "checking containerd's config every 1s" 1 || ! has_handler "$dropin"; then
         h_fail "config watch: install with kata's runtime registered" "$(tail -3 "$WORK/watch/log")"
-        kill "$pid" 2> /dev/null; wait "$pid"
+        kill -- -"$pid" 2> /dev/null; wait "$pid"
         return
     fi
     h_pass "config watch: install sets the handler's snapshotter and starts watching"
@@ -67,16 +67,36 @@ test_config_watch() {
         || h_fail "config watch: broken config" "$(grep -c "the config watch cannot work out" "$WORK/watch/log"; diff "$WORK/watch/tree.before" <(tree "$host"); tail -4 "$WORK/watch/log")"
     cp "$WORK/watch/good.toml" "$host/etc/containerd/config.toml"
 
-    # A newer pod's install is the current one: this watch stops.
-    echo pod-b > "$host/etc/containerd-guest-pull-grpc/installed-by-pod"
+    # Something writes back the state the watch replaced: reported once,
+    # not fought with more restarts.
+    cp "$dropin" "$WORK/watch/dropin.with-handler"
     python3 "$sim" cleanup --root "$host" --containerd 2.4.2 >> "$WORK/watch/log" 2>&1
-    watch_wait watch "the config watch stops" 1 && sleep 3 && has_handler "$dropin" \
-        && [[ "$(grep -c "containerd runs the re-applied config" "$WORK/watch/log")" == 2 ]] \
-        && h_pass "config watch: stops once another pod's install is current, leaving its config alone" \
+    if watch_wait watch "containerd runs the re-applied config" 3; then
+        sleep 2  # past the watch's own check right after applying
+        restarts="$(grep -c "restart containerd.service" "$WORK/watch/sysd/calls")"
+        cp "$WORK/watch/dropin.with-handler" "$dropin"
+        watch_wait watch "went back to what it was before the watch applied" 1 && sleep 3 \
+            && [[ "$(grep -c "went back to what it was" "$WORK/watch/log")" == 1 ]] \
+            && [[ "$(grep -c "restart containerd.service" "$WORK/watch/sysd/calls")" == "$restarts" ]] \
+            && has_handler "$dropin" \
+            && h_pass "config watch: a state written back after the watch replaced it is reported once, not re-applied" \
+            || h_fail "config watch: written back" "$(tail -4 "$WORK/watch/log")"
+    else
+        h_fail "config watch: kata-deploy's second cleanup" "$(tail -4 "$WORK/watch/log")"
+    fi
+
+    # A newer pod started an install: this watch stops and changes nothing.
+    echo pod-b > "$host/etc/containerd-guest-pull-grpc/installing-pod"
+    python3 "$sim" install --root "$host" --containerd 2.4.2 --shims qemu-coco-dev --mapping "" >> "$WORK/watch/log" 2>&1
+    python3 "$sim" cleanup --root "$host" --containerd 2.4.2 >> "$WORK/watch/log" 2>&1
+    watch_wait watch "pod pod-b installed after this one: the config watch stops" 1 && sleep 3 \
+        && [[ "$(grep -c "containerd runs the re-applied config" "$WORK/watch/log")" == 3 ]] \
+        && h_pass "config watch: stops once another pod starts an install, leaving containerd's config to it" \
         || h_fail "config watch: another pod's install" "$(tail -4 "$WORK/watch/log")"
 
     kill -TERM "$pid" 2> /dev/null
     wait "$pid" && grep -q "terminated" "$WORK/watch/log" \
         && h_pass "config watch: the pod's TERM ends it" \
         || h_fail "config watch: TERM" "$(tail -2 "$WORK/watch/log")"
+    kill -- -"$pid" 2> /dev/null || true  # its last sleep
 }

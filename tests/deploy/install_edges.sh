@@ -106,6 +106,26 @@ test_install_edges() {
         && h_pass "CRLF config: uninstall restores it byte for byte" \
         || h_fail "CRLF config: uninstall" "$(cmp "$orig" "$host/etc/containerd/config.toml"; tail -2 "$WORK/crlf/log")"
 
+    # A drop-in that cannot be written (its directory is a file): the
+    # install fails saying so, and containerd's config keeps its bytes.
+    host="$(new_host nodropin "$FIXTURES/containerd-v3.toml")"
+    printf 'not a directory\n' > "$host/etc/containerd/conf.d"
+    ! run_script nodropin install.sh \
+        && grep -q "cannot write $host/etc/containerd/conf.d/guest-pull.toml: cannot make a file next to it" "$WORK/nodropin/log" \
+        && cmp -s "$FIXTURES/containerd-v3.toml" "$host/etc/containerd/config.toml" \
+        && h_pass "drop-in directory is a file: install fails naming the file, containerd's config unchanged" \
+        || h_fail "drop-in directory is a file" "$(tail -3 "$WORK/nodropin/log")"
+
+    # A reconcile where nothing was installed: refused, nothing changed.
+    host="$(new_host noreconcile "$FIXTURES/containerd-v3.toml")"
+    tree "$host" > "$WORK/noreconcile/tree.before"
+    ! env HOST_ROOT="$host" CONTAINERD=none RUNTIME_WAIT_SECONDS=0 "$SCRIPTS/containerd-setup.sh" reconcile \
+        >> "$WORK/noreconcile/log" 2>&1 \
+        && grep -q "guest-pull is not installed in containerd's config" "$WORK/noreconcile/log" \
+        && cmp -s "$WORK/noreconcile/tree.before" <(tree "$host") \
+        && h_pass "reconcile without an install: refused, nothing changed" \
+        || h_fail "reconcile without an install" "$(tail -3 "$WORK/noreconcile/log")"
+
     # A host without containerd's config directory: uninstall still runs
     # (nothing of containerd's to undo, nothing to restart for).
     host="$(new_host nocdir "")"

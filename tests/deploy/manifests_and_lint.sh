@@ -30,7 +30,7 @@ test_shellcheck() {
     if command -v shellcheck > /dev/null; then
         h_check "shellcheck: deploy scripts and this suite" \
             shellcheck -x "$SCRIPTS/install.sh" "$SCRIPTS/uninstall.sh" "$SCRIPTS/lib.sh" "$BUNDLE_SCRIPT" \
-            "$HERE"/*.sh
+            "$HERE"/*.sh "$REPO/tests/tools/host_view.sh"
     else
         h_skip "shellcheck: deploy scripts and this suite" "shellcheck not installed"
     fi

@@ -10,7 +10,13 @@ if [ "${HOST_VIEW_INSIDE:-}" != 1 ]; then
     HOST_VIEW_INSIDE=1 exec unshare --mount --propagation private -- "$0" "$@"
 fi
 unset HOST_VIEW_INSIDE
-root="$1"
+# Never in the machine's own mount namespace (an inherited variable).
+if [ "$(readlink /proc/self/ns/mnt)" = "$(readlink /proc/1/ns/mnt)" ]; then
+    echo "host_view.sh: not in a private mount namespace; nothing mounted" >&2
+    exit 1
+fi
+# Paths relative to ROOT from here: the mounts below may cover where it is.
+cd "$1"
 shift
 if [ ! -d /etc/containerd ]; then
     mount -t tmpfs tmpfs /mnt
@@ -18,10 +24,10 @@ if [ ! -d /etc/containerd ]; then
     mount -t overlay overlay -o lowerdir=/etc,upperdir=/mnt/upper,workdir=/mnt/work /etc
     mkdir /etc/containerd
 fi
-mount --bind "$root/etc/containerd" /etc/containerd
-if [ -d "$root/opt/kata" ]; then
+mount --bind etc/containerd /etc/containerd
+if [ -d opt/kata ]; then
     mount -t tmpfs tmpfs /opt
     mkdir -p /opt/kata
-    mount --bind "$root/opt/kata" /opt/kata
+    mount --bind opt/kata /opt/kata
 fi
 exec "$@"

@@ -1,38 +1,68 @@
 # shellcheck shell=bash
 # The watch install.sh keeps while its pod sleeps: every WATCH_SECONDS it
 # works out what an install would write into containerd's config now
-# (containerd-setup.sh, desired_containerd_config) and, when that differs
-# from the files twice in a row with the same result, applies it under the
-# host lock and restarts containerd. What it catches: kata-deploy's cleanup
-# on containerd 2.x (our drop-in would keep a runtime table per handler
-# holding only `snapshotter`, which containerd would run with runc), kata's
-# runtimes registered again, our edits removed by hand. Twice in a row: a
-# tool still writing the config is not raced. It stops once another pod's
-# install is the current one (OWNER_PATH, a rolling update). Sourced by
-# install.sh after lib.sh and containerd-setup.sh.
+# (containerd-setup.sh, desired_containerd_config) and, when the files have
+# differed from that the same way for two checks in a row, applies it under
+# the host lock and restarts containerd. What it catches: kata's runtimes
+# removed on a node that keeps this pod (our drop-in would keep a runtime
+# table per handler holding only `snapshotter`, which containerd 2.x runs
+# with runc) or registered again, our edits undone by another tool, a
+# containerd restart still due. A state (what is wanted, what the files
+# hold) that comes back right after it was applied is not applied again: a
+# tool that puts its version back is reported, not fought with containerd
+# restarts. The watch stops once another
+# pod has started an install (INSTALLING_PATH, OWNER_PATH: a rolling update).
+# Sourced by install.sh after lib.sh and containerd-setup.sh.
 
-watch_pending=""     # digest of the change seen last round, not applied yet
+watch_pending=""     # digest of the state seen last round, not applied yet
+watch_applied=""     # digest of the state applied last
 watch_failure=""     # the merge error last logged (logged once)
 
-# owned_by_this_pod: no other pod's install ran after this one.
-owned_by_this_pod() {
-    [[ -z "$POD_ID" ]] && return 0
-    [[ "$(cat "$HOST_ROOT$OWNER_PATH" 2>/dev/null)" == "$POD_ID" ]]
+# other_pod_installing: prints the pod, not this one, that installed or
+# started to install after this pod's install.
+other_pod_installing() {
+    [[ -n "$POD_ID" ]] || return 1
+    local path pod
+    for path in "$HOST_ROOT$INSTALLING_PATH" "$HOST_ROOT$OWNER_PATH"; do
+        pod="$(head -n 1 "$path" 2>/dev/null)" || pod=""
+        if [[ "$path" == "$HOST_ROOT$OWNER_PATH" && -z "$pod" ]]; then
+            printf '(none: the install record %s is gone)\n' "$OWNER_PATH"
+            return 0
+        fi
+        [[ -z "$pod" || "$pod" == "$POD_ID" ]] || { printf '%s\n' "$pod"; return 0; }
+    done
+    return 1
+}
+
+# watch_state_digest MERGED DROPIN: what is wanted and what the files hold
+# (and whether a restart is due), as one digest.
+watch_state_digest() {
+    {
+        cat "$1" "$2"
+        echo "--- files"
+        cat "$(config_host_path)" "$HOST_ROOT$CONTAINERD_DROPIN" 2> /dev/null
+        if [[ -f "$(restart_marker_path)" ]]; then echo "--- restart due"; fi
+    } | sha256sum | cut -d' ' -f1
 }
 
 # apply_watched_change: the install's containerd part again, under the host
-# lock; restarts containerd when a file changed. In a subshell with errexit
-# (so called as a plain command, never after || or in an if): a lock
-# timeout or a failed step ends the round, not the pod.
+# lock; restarts containerd when a file changed or a restart was due. In a
+# subshell with errexit; call it as a plain command (errexit is ignored in
+# anything run after || or && or in an if condition). The lock names the
+# subshell ($BASHPID), which has no TERM trap: a preStop of this pod that
+# finds it holding the lock ends it at once (lib.sh, hold_host_lock).
 apply_watched_change() {
     local rc=0
     containerd_changed=false  # set by reconcile_containerd in the subshell
     set +e
     (
         set -e
+        TMPDIR="$(mktemp -d)"
+        export TMPDIR
+        trap 'rm -rf "$TMPDIR"' EXIT
         hold_host_lock
-        if ! owned_by_this_pod; then
-            log "another pod's install is now the current one: not applying"
+        if pod="$(other_pod_installing)"; then
+            log "pod $pod installed after this one: not applying"
             exit 0
         fi
         reconcile_containerd
@@ -46,14 +76,14 @@ apply_watched_change() {
     )
     rc=$?
     set -e
-    [[ $rc -eq 0 ]] || log "WARNING: the config watch could not apply the change (see above); checked again in ${WATCH_SECONDS}s"
+    [[ $rc -eq 0 ]] || log "WARNING: the config watch could not apply the change (see above); it does not try the same change again"
 }
 
 # watch_round: one check; clears `watching` once the watch should stop.
 watch_round() {
-    local merged dropin err digest rc=0
-    if ! owned_by_this_pod; then
-        log "another pod's install is now the current one: the config watch stops"
+    local merged dropin err digest pod rc=0
+    if pod="$(other_pod_installing)"; then
+        log "pod $pod installed after this one: the config watch stops"
         watching=false
         return 0
     fi
@@ -64,23 +94,37 @@ watch_round() {
         # times aside).
         if [[ "$(sed -E 's/^[0-9T:-]+Z //' "$err")" != "$watch_failure" ]]; then
             watch_failure="$(sed -E 's/^[0-9T:-]+Z //' "$err")"
-            log "WARNING: the config watch cannot work out containerd's config (nothing changed; checked again in ${WATCH_SECONDS}s):"
+            log "WARNING: the config watch cannot work out containerd's config (nothing changed; checked again every ${WATCH_SECONDS}s):"
             cat "$err" >&2
         fi
         watch_pending=""
-    elif containerd_config_matches "$merged" "$dropin"; then
+    elif containerd_config_matches "$merged" "$dropin" && [[ ! -f "$(restart_marker_path)" ]]; then
         watch_pending="" watch_failure=""
     else
         watch_failure=""
-        digest="$(cat "$merged" "$dropin" | sha256sum | cut -d' ' -f1)"
-        if [[ "$digest" != "$watch_pending" ]]; then
+        digest="$(watch_state_digest "$merged" "$dropin")"
+        if [[ "$digest" == "$watch_applied" ]]; then
+            if [[ "$watch_pending" != fought ]]; then
+                log "WARNING: containerd's config went back to what it was before the watch applied this install; something else writes it (a config management tool?). The watch leaves it alone: make the two agree, then restart this pod"
+                watch_pending=fought
+            fi
+        elif [[ "$digest" != "$watch_pending" ]]; then
             watch_pending="$digest"
-            log "containerd's config no longer matches this install (kata's runtimes removed or registered, or our edits changed): applying it again in ${WATCH_SECONDS}s unless it changes meanwhile"
+            log "containerd's config no longer matches this install (kata's runtimes removed or registered, our edits changed, or a restart due): applying it again in ${WATCH_SECONDS}s unless it changes meanwhile"
             cat "$err" >&2
         else
             watch_pending=""
+            watch_applied="$digest"
             log "re-applying the install's containerd settings"
             apply_watched_change
+            # Checked again: a file that cannot be replaced, or a tool that
+            # writes its version back, must not make a restart loop.
+            if desired_containerd_config "$merged" "$dropin" 2> /dev/null \
+                && { ! containerd_config_matches "$merged" "$dropin" || [[ -f "$(restart_marker_path)" ]]; } \
+                && [[ "$(watch_state_digest "$merged" "$dropin")" == "$digest" ]]; then
+                log "WARNING: containerd's config still differs from this install after re-applying it; the watch leaves this state alone (restart this pod to install again)"
+                watch_pending=fought
+            fi
         fi
     fi
     rm -f "$merged" "$dropin" "$err"
@@ -94,6 +138,7 @@ sleep_and_watch() {
     while true; do
         if [[ "$watching" == true ]]; then sleep "$WATCH_SECONDS" & else sleep 3600 & fi
         wait $! || true
-        [[ "$watching" == true ]] && watch_round
+        # In an if body, not after &&: errexit must hold in watch_round.
+        if [[ "$watching" == true ]]; then watch_round; fi
     done
 }

@@ -293,7 +293,12 @@ def run(args):
         if args.original is not None:
             original = read(args.original)
             if restored == Lines(unmerge(original)).text():
-                restored = original  # byte for byte, even a missing final newline
+                # The original's bytes: its line endings, even mixed ones,
+                # and a missing final newline.
+                with open(args.original, "rb") as fh:
+                    sys.stdout.flush()
+                    sys.stdout.buffer.write(fh.read())
+                return 0
         write_out(restored, line_ending(args.config))
     else:
         text = read(args.config)

@@ -186,6 +186,10 @@ containerd_config_matches() {
 # Sets containerd_changed.
 reconcile_containerd() {
     local RUNTIME_WAIT_SECONDS=0 MISSING_RUNTIME=skip
+    # Only an install is reconciled: on a node without one this would add a
+    # proxy plugin whose socket nobody serves.
+    [[ -f "$HOST_ROOT$CONTAINERD_DROPIN" || -f "$(backup_path)" ]] \
+        || die "guest-pull is not installed in containerd's config (no $CONTAINERD_DROPIN, no $CONTAINERD_CONFIG.guest-pull-backup): install it instead; nothing was changed"
     configure_containerd
 }
 
@@ -238,7 +242,7 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     case "${1:-}" in
         install) check_config_fits_containerd && configure_containerd ;;
         uninstall) restore_containerd_config ;;
-        reconcile) reconcile_containerd ;;
+        reconcile) check_config_fits_containerd && reconcile_containerd ;;
         *) die "usage: $0 install|uninstall|reconcile" ;;
     esac
     if [[ "$containerd_changed" == true ]]; then

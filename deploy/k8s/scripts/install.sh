@@ -268,6 +268,16 @@ start_services() {
     rm -f "$(restart_marker_path)"  # containerd runs the config as it now is
 }
 
+# record_install_start: this pod installs now (INSTALLING_PATH, lib.sh),
+# under the host lock and before any change: an older pod's config watch
+# then leaves containerd's config to this install, even one that fails.
+record_install_start() {
+    [[ -n "$POD_ID" ]] || return 0
+    mkdir -p "$HOST_ROOT$CONFIG_DIR"
+    printf '%s\n' "$POD_ID" > "$HOST_ROOT$INSTALLING_PATH" \
+        || die "cannot write $INSTALLING_PATH; nothing was changed"
+}
+
 # record_owner: this pod's install is the current one (see lib.sh).
 record_owner() {
     [[ -n "$POD_ID" ]] || return 0
@@ -299,6 +309,7 @@ main() {
     # kata-deploy's runtimes, and the refusals of containerd's config.
     check_containerd_config
     hold_host_lock
+    record_install_start
     install_libraries
     install_binaries
     install_stock_helper

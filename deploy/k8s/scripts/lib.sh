@@ -71,6 +71,10 @@ HOST_LIB_PARENT="$PREFIX/lib"
 # old pod's preStop must then leave the new installation alone.
 POD_ID="${POD_UID:-${HOSTNAME:-}}"
 OWNER_PATH="$CONFIG_DIR/installed-by-pod"
+# The pod whose install.sh last took the host lock to install (written
+# before its changes, OWNER_PATH after their success): an older pod's config
+# watch stops once it names another pod (config-watch.sh).
+INSTALLING_PATH="$CONFIG_DIR/installing-pod"
 # Host lock held by install.sh and uninstall.sh while they change the host:
 # in a rolling update the old pod's preStop runs while the new pod installs,
 # and must see the new owner, then leave its install alone. On the host's
@@ -166,14 +170,23 @@ write_file_atomic() {
         && [[ "$(stat -c %a "$dst")" == "${mode#0}" ]]; then
         return 1
     fi
-    mkdir -p "$(dirname "$dst")"
-    tmp="$(mktemp "$(dirname "$dst")/.$(basename "$dst").XXXXXX")"
-    cat "$src" > "$tmp"
-    chmod "$mode" "$tmp"
+    # Every step checked: callers test the result (`if write_file_atomic`),
+    # where errexit does not apply, and a full disk must not leave a torn
+    # file behind a "changed".
+    if ! mkdir -p "$(dirname "$dst")" || ! tmp="$(mktemp "$(dirname "$dst")/.$(basename "$dst").XXXXXX")"; then
+        die "cannot write $dst: cannot make a file next to it; nothing was replaced"
+    fi
+    if ! { cat "$src" > "$tmp" && cmp -s "$src" "$tmp" && chmod "$mode" "$tmp"; }; then
+        rm -f "$tmp"
+        die "cannot write $dst (disk full or read-only?); it was left as it was"
+    fi
     # The replaced file's owner stays (the mode is the caller's).
     [[ ! -e "$dst" ]] || chown --reference="$dst" "$tmp" 2>/dev/null || true
     # rename(2): a running binary or a reading containerd never sees a torn file.
-    mv -f "$tmp" "$dst"
+    if ! mv -f "$tmp" "$dst"; then
+        rm -f "$tmp"
+        die "cannot replace $dst (a bind-mounted file?); it was left as it was"
+    fi
     return 0
 }
 
@@ -248,7 +261,9 @@ hold_host_lock() {
         flock -w "$LOCK_TIMEOUT_SECONDS" 9 \
             || die "another install or uninstall has held $LOCK_PATH for more than ${LOCK_TIMEOUT_SECONDS}s (its pod and pid: $(head -c 200 "$path")); nothing was changed"
     fi
-    printf '%s %s\n' "${POD_ID:--}" "$$" > "$path"
+    # $BASHPID: the process holding the lock (a subshell of the config
+    # watch, without install.sh's TERM trap, ends when a preStop kills it).
+    printf '%s %s\n' "${POD_ID:--}" "$BASHPID" > "$path"
 }
 
 # release_host_lock: empties the lock file (no holder to name) and lets go.
