@@ -5,8 +5,9 @@
 # runtime away and the watch drops the handler from our drop-in (no runtime
 # table holding only `snapshotter`), kata's install brings it back and so
 # does the handler, a config it cannot read is reported once and changes
-# nothing, and another pod's install ends the watch. Sourced by
-# tests/deploy/run.sh.
+# nothing, a state written back after an apply is not fought, another pod's
+# install ends the watch, and this pod's preStop during an apply ends the
+# apply at once and uninstalls. Sourced by tests/deploy/run.sh.
 # shellcheck disable=SC2015,SC2016
 
 # watch_wait CASE TEXT COUNT: bounded wait (30 s) until CASE's log holds
@@ -99,4 +100,39 @@ test_config_watch() {
         && h_pass "config watch: the pod's TERM ends it" \
         || h_fail "config watch: TERM" "$(tail -2 "$WORK/watch/log")"
     kill -- -"$pid" 2> /dev/null || true  # its last sleep
+}
+
+# test_config_watch_prestop: the pod is deleted while its watch applies a
+# change (stuck in a slow containerd restart): the preStop ends the apply,
+# not the pod's main process, and uninstalls at once.
+test_config_watch_prestop() {
+    local host sim="$HERE/kata_deploy_sim.py" pid pod holder start
+    host="$(new_host wstop "")"
+    printf 'version = 3\nimports = ["/etc/containerd/conf.d/*.toml"]\n' > "$host/etc/containerd/config.toml"
+    fake_containerd "$WORK/containerd-2.4" 2.4.2
+    printf '#!/bin/sh\n[ -e "%s" ] && [ "$1" = restart ] && [ "$2" = containerd.service ] && sleep 20\nexec "%s" "$@"\n' \
+        "$WORK/wstop/slow" "$WORK/wstop/sysd/systemctl" > "$WORK/wstop/slow-systemctl"
+    chmod +x "$WORK/wstop/slow-systemctl"
+    python3 "$sim" install --root "$host" --containerd 2.4.2 --shims qemu-coco-dev --mapping "" >> "$WORK/wstop/log" 2>&1
+    setsid env HOST_ROOT="$host" PAYLOAD_DIR="$WORK/wstop/payload" SYSTEMCTL="$WORK/wstop/slow-systemctl" \
+        CONTAINERD="$WORK/containerd-2.4" POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=2 RUNTIME_WAIT_SECONDS=0 \
+        GUEST_PULL_SLEEP=true WATCH_SECONDS=1 READY_MARKER="$WORK/wstop/ready" POD_UID=pod-s \
+        "$SCRIPTS/install.sh" >> "$WORK/wstop/log" 2>&1 &
+    pid=$!
+    watch_wait wstop "checking containerd's config every 1s" 1 && touch "$WORK/wstop/slow" \
+        && python3 "$sim" cleanup --root "$host" --containerd 2.4.2 >> "$WORK/wstop/log" 2>&1 \
+        && watch_wait wstop "re-applying the install's containerd settings" 1 \
+        && watch_wait wstop "systemctl restart containerd.service" 2
+    sleep 0.5
+    read -r pod holder < "$host/run/containerd-guest-pull-grpc.install.lock" || true
+    rm -f "$WORK/wstop/slow"
+    start=$SECONDS
+    run_script wstop uninstall.sh POD_UID=pod-s LOCK_TIMEOUT_SECONDS=30 \
+        && (( SECONDS - start < 15 )) && [[ "$pod" == pod-s && "$holder" != "$pid" ]] \
+        && grep -q "this pod's install (pid $holder) still holds" "$WORK/wstop/log" \
+        && [[ ! -e "$host/usr/local/bin/containerd-guest-pull-grpc" ]] && kill -0 "$pid" 2> /dev/null \
+        && h_pass "config watch: a preStop during an apply ends the apply (not the pod's process) and uninstalls at once" \
+        || h_fail "config watch: preStop during an apply" "pod=$pod holder=$holder main=$pid; $(tail -4 "$WORK/wstop/log")"
+    kill -- -"$pid" 2> /dev/null
+    wait "$pid" 2> /dev/null || true
 }

@@ -93,6 +93,7 @@ main() {
     test_edited_after_install
     test_install_edges
     test_config_watch
+    test_config_watch_prestop
     test_host_lock
     test_bundle
     test_makefile
