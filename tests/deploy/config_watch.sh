@@ -24,18 +24,33 @@ watch_wait() {
 # has_handler DROPIN: our drop-in names the kata-qemu-coco-dev runtime.
 has_handler() { grep -q 'runtimes.kata-qemu-coco-dev\]' "$1"; }
 
-test_config_watch() {
-    local host dropin sim="$HERE/kata_deploy_sim.py" pid restarts
-    host="$(new_host watch "")"
-    dropin="$host/etc/containerd/conf.d/guest-pull.toml"
+# watch_host CASE: a fake containerd 2.4 host (printed) whose config
+# imports conf.d, with kata-deploy's stand-in installed.
+watch_host() {
+    local host
+    host="$(new_host "$1" "")"
     printf 'version = 3\nimports = ["/etc/containerd/conf.d/*.toml"]\n' > "$host/etc/containerd/config.toml"
     fake_containerd "$WORK/containerd-2.4" 2.4.2
-    python3 "$sim" install --root "$host" --containerd 2.4.2 --shims qemu-coco-dev --mapping "" >> "$WORK/watch/log" 2>&1
-    setsid env HOST_ROOT="$host" PAYLOAD_DIR="$WORK/watch/payload" SYSTEMCTL="$WORK/watch/sysd/systemctl" \
+    python3 "$HERE/kata_deploy_sim.py" install --root "$host" --containerd 2.4.2 --shims qemu-coco-dev \
+        --mapping "" >> "$WORK/$1/log" 2>&1
+    echo "$host"
+}
+
+# start_watching CASE SYSTEMCTL POD: install.sh as the pod runs it, in its
+# own session, checking every second; sets `pid`.
+start_watching() {
+    setsid env HOST_ROOT="$WORK/$1/host" PAYLOAD_DIR="$WORK/$1/payload" SYSTEMCTL="$2" \
         CONTAINERD="$WORK/containerd-2.4" POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=2 RUNTIME_WAIT_SECONDS=0 \
-        GUEST_PULL_SLEEP=true WATCH_SECONDS=1 READY_MARKER="$WORK/watch/ready" POD_UID=pod-a \
-        "$SCRIPTS/install.sh" >> "$WORK/watch/log" 2>&1 &
+        GUEST_PULL_SLEEP=true WATCH_SECONDS=1 READY_MARKER="$WORK/$1/ready" POD_UID="$3" \
+        "$SCRIPTS/install.sh" >> "$WORK/$1/log" 2>&1 &
     pid=$!
+}
+
+test_config_watch() {
+    local host dropin sim="$HERE/kata_deploy_sim.py" pid restarts
+    host="$(watch_host watch)"
+    dropin="$host/etc/containerd/conf.d/guest-pull.toml"
+    start_watching watch "$WORK/watch/sysd/systemctl" pod-a
     if ! watch_wait watch "checking containerd's config every 1s" 1 || ! has_handler "$dropin"; then
         h_fail "config watch: install with kata's runtime registered" "$(tail -3 "$WORK/watch/log")"
         kill -- -"$pid" 2> /dev/null; wait "$pid"
@@ -107,18 +122,11 @@ test_config_watch() {
 # not the pod's main process, and uninstalls at once.
 test_config_watch_prestop() {
     local host sim="$HERE/kata_deploy_sim.py" pid pod holder start
-    host="$(new_host wstop "")"
-    printf 'version = 3\nimports = ["/etc/containerd/conf.d/*.toml"]\n' > "$host/etc/containerd/config.toml"
-    fake_containerd "$WORK/containerd-2.4" 2.4.2
+    host="$(watch_host wstop)"
     printf '#!/bin/sh\n[ -e "%s" ] && [ "$1" = restart ] && [ "$2" = containerd.service ] && sleep 20\nexec "%s" "$@"\n' \
         "$WORK/wstop/slow" "$WORK/wstop/sysd/systemctl" > "$WORK/wstop/slow-systemctl"
     chmod +x "$WORK/wstop/slow-systemctl"
-    python3 "$sim" install --root "$host" --containerd 2.4.2 --shims qemu-coco-dev --mapping "" >> "$WORK/wstop/log" 2>&1
-    setsid env HOST_ROOT="$host" PAYLOAD_DIR="$WORK/wstop/payload" SYSTEMCTL="$WORK/wstop/slow-systemctl" \
-        CONTAINERD="$WORK/containerd-2.4" POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=2 RUNTIME_WAIT_SECONDS=0 \
-        GUEST_PULL_SLEEP=true WATCH_SECONDS=1 READY_MARKER="$WORK/wstop/ready" POD_UID=pod-s \
-        "$SCRIPTS/install.sh" >> "$WORK/wstop/log" 2>&1 &
-    pid=$!
+    start_watching wstop "$WORK/wstop/slow-systemctl" pod-s
     watch_wait wstop "checking containerd's config every 1s" 1 && touch "$WORK/wstop/slow" \
         && python3 "$sim" cleanup --root "$host" --containerd 2.4.2 >> "$WORK/wstop/log" 2>&1 \
         && watch_wait wstop "re-applying the install's containerd settings" 1 \
