@@ -36,11 +36,11 @@ watch_host() {
     echo "$host"
 }
 
-# start_watching CASE SYSTEMCTL POD: install.sh as the pod runs it, in its
-# own session, checking every second; sets `pid`.
+# start_watching CASE SYSTEMCTL POD [CONTAINERD]: install.sh as the pod
+# runs it, in its own session, checking every second; sets `pid`.
 start_watching() {
     setsid env HOST_ROOT="$WORK/$1/host" PAYLOAD_DIR="$WORK/$1/payload" SYSTEMCTL="$2" \
-        CONTAINERD="$WORK/containerd-2.4" POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=2 RUNTIME_WAIT_SECONDS=0 \
+        CONTAINERD="${4:-$WORK/containerd-2.4}" POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=2 RUNTIME_WAIT_SECONDS=0 \
         GUEST_PULL_SLEEP=true WATCH_SECONDS=1 READY_MARKER="$WORK/$1/ready" POD_UID="$3" \
         "$SCRIPTS/install.sh" >> "$WORK/$1/log" 2>&1 &
     pid=$!
@@ -53,7 +53,8 @@ test_config_watch() {
     start_watching watch "$WORK/watch/sysd/systemctl" pod-a
     if ! watch_wait watch "checking containerd's config every 1s" 1 || ! has_handler "$dropin"; then
         h_fail "config watch: install with kata's runtime registered" "$(tail -3 "$WORK/watch/log")"
-        kill -- -"$pid" 2> /dev/null; wait "$pid"
+        kill -- -"$pid" 2> /dev/null || true
+        wait "$pid" 2> /dev/null || true
         return
     fi
     h_pass "config watch: install sets the handler's snapshotter and starts watching"
@@ -88,7 +89,7 @@ test_config_watch() {
     cp "$dropin" "$WORK/watch/dropin.with-handler"
     python3 "$sim" cleanup --root "$host" --containerd 2.4.2 >> "$WORK/watch/log" 2>&1
     if watch_wait watch "containerd runs the re-applied config" 3; then
-        sleep 2  # past the watch's own check right after applying
+        sleep 0.5  # past the watch's own check right after applying
         restarts="$(grep -c "restart containerd.service" "$WORK/watch/sysd/calls")"
         cp "$WORK/watch/dropin.with-handler" "$dropin"
         watch_wait watch "went back to what it was before the watch applied" 1 && sleep 3 \
@@ -101,16 +102,22 @@ test_config_watch() {
         h_fail "config watch: kata-deploy's second cleanup" "$(tail -4 "$WORK/watch/log")"
     fi
 
-    # A newer pod started an install: this watch stops and changes nothing.
+    # A newer pod started an install: this watch pauses and changes
+    # nothing; once that pod's install is the current one, it stops.
     echo pod-b > "$host/etc/containerd-guest-pull-grpc/installing-pod"
     python3 "$sim" install --root "$host" --containerd 2.4.2 --shims qemu-coco-dev --mapping "" >> "$WORK/watch/log" 2>&1
     python3 "$sim" cleanup --root "$host" --containerd 2.4.2 >> "$WORK/watch/log" 2>&1
-    watch_wait watch "pod pod-b installed after this one: the config watch stops" 1 && sleep 3 \
+    watch_wait watch "pod pod-b is installing: the config watch pauses" 1 && sleep 3 \
+        && [[ "$(grep -c "the config watch pauses" "$WORK/watch/log")" == 1 ]] \
         && [[ "$(grep -c "containerd runs the re-applied config" "$WORK/watch/log")" == 3 ]] \
-        && h_pass "config watch: stops once another pod starts an install, leaving containerd's config to it" \
+        && h_pass "config watch: pauses while another pod's install has started, changing nothing" \
+        || h_fail "config watch: another pod installing" "$(tail -4 "$WORK/watch/log")"
+    echo pod-b > "$host/etc/containerd-guest-pull-grpc/installed-by-pod"
+    watch_wait watch "pod pod-b installed after this one: the config watch stops" 1 \
+        && h_pass "config watch: stops once another pod's install is the current one" \
         || h_fail "config watch: another pod's install" "$(tail -4 "$WORK/watch/log")"
 
-    kill -TERM "$pid" 2> /dev/null
+    kill -TERM "$pid" 2> /dev/null || true
     wait "$pid" && grep -q "terminated" "$WORK/watch/log" \
         && h_pass "config watch: the pod's TERM ends it" \
         || h_fail "config watch: TERM" "$(tail -2 "$WORK/watch/log")"
@@ -141,6 +148,48 @@ test_config_watch_prestop() {
         && [[ ! -e "$host/usr/local/bin/containerd-guest-pull-grpc" ]] && kill -0 "$pid" 2> /dev/null \
         && h_pass "config watch: a preStop during an apply ends the apply (not the pod's process) and uninstalls at once" \
         || h_fail "config watch: preStop during an apply" "pod=$pod holder=$holder main=$pid; $(tail -4 "$WORK/wstop/log")"
-    kill -- -"$pid" 2> /dev/null
+    kill -- -"$pid" 2> /dev/null || true
+    wait "$pid" 2> /dev/null || true
+}
+
+# v1_snapshotter HOST: the snapshotter of runtime kata-qemu-coco-dev in
+# HOST's containerd 1.x main config (empty when none).
+v1_snapshotter() {
+    python3 - "$1/etc/containerd/config.toml" <<'PY'
+import sys, tomllib
+doc = tomllib.load(open(sys.argv[1], "rb"))
+rt = doc.get("plugins", {}).get("io.containerd.grpc.v1.cri", {}).get("containerd", {}) \
+    .get("runtimes", {}).get("kata-qemu-coco-dev", {})
+print(rt.get("snapshotter", ""))
+PY
+}
+
+# test_config_watch_v1: containerd 1.x, where kata-deploy's cleanup puts
+# back its config.toml.bak and its install rebuilds the same bytes: every
+# cycle, however often, ends with the handler's snapshotter set again.
+test_config_watch_v1() {
+    local host sim="$HERE/kata_deploy_sim.py" pid cycle ok=true
+    host="$(new_host wv1 "")"
+    printf 'version = 2\n\n[plugins."io.containerd.grpc.v1.cri".containerd]\n  snapshotter = "overlayfs"\n' \
+        > "$host/etc/containerd/config.toml"
+    [[ -x "$WORK/containerd-1.7" ]] || fake_containerd "$WORK/containerd-1.7" 1.7.27
+    python3 "$sim" install --root "$host" --containerd 1.7.27 --shims qemu-coco-dev --mapping "" >> "$WORK/wv1/log" 2>&1
+    start_watching wv1 "$WORK/wv1/sysd/systemctl" pod-v "$WORK/containerd-1.7"
+    watch_wait wv1 "checking containerd's config every 1s" 1 && [[ "$(v1_snapshotter "$host")" == guest-pull ]] \
+        || { ok=false; h_fail "config watch 1.x: install" "$(tail -3 "$WORK/wv1/log")"; }
+    for cycle in 1 2 3; do
+        $ok || break
+        python3 "$sim" cleanup --root "$host" --containerd 1.7.27 >> "$WORK/wv1/log" 2>&1
+        sleep 4  # the watch may or may not act on the state between
+        python3 "$sim" install --root "$host" --containerd 1.7.27 --shims qemu-coco-dev --mapping "" >> "$WORK/wv1/log" 2>&1
+        for ((i = 0; i < 150; i++)); do
+            [[ "$(v1_snapshotter "$host")" == guest-pull ]] && break
+            sleep 0.2
+        done
+        [[ "$(v1_snapshotter "$host")" == guest-pull ]] \
+            || { ok=false; h_fail "config watch 1.x: cycle $cycle of kata-deploy's cleanup and install" "$(tail -4 "$WORK/wv1/log")"; }
+    done
+    $ok && h_pass "config watch 1.x: three cycles of kata-deploy's cleanup and install each end with the handler's snapshotter set"
+    kill -- -"$pid" 2> /dev/null || true
     wait "$pid" 2> /dev/null || true
 }

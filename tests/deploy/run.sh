@@ -94,6 +94,7 @@ main() {
     test_install_edges
     test_config_watch
     test_config_watch_prestop
+    test_config_watch_v1
     test_host_lock
     test_bundle
     test_makefile

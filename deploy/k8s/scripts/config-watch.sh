@@ -6,32 +6,57 @@
 # the host lock and restarts containerd. What it catches: kata's runtimes
 # removed on a node that keeps this pod (our drop-in would keep a runtime
 # table per handler holding only `snapshotter`, which containerd 2.x runs
-# with runc) or registered again, our edits undone by another tool, a
-# containerd restart still due. A state (what is wanted, what the files
-# hold) that comes back right after it was applied is not applied again: a
-# tool that puts its version back is reported, not fought with containerd
-# restarts. The watch stops once another
-# pod has started an install (INSTALLING_PATH, OWNER_PATH: a rolling update).
-# Sourced by install.sh after lib.sh and containerd-setup.sh.
+# with runc) or registered again, our edits undone by another tool (on
+# containerd 1.x kata-deploy's cleanup puts back a config without them), a
+# containerd restart still due.
+# A state (what is wanted, what the files hold) that comes back within a
+# hold-off after it was applied is reported, not applied again: a tool
+# that keeps writing its version back costs one containerd restart per
+# hold-off, which doubles each time (3 checks, up to 64).
+# The watch pauses while another pod's install has started and not
+# finished (INSTALLING_PATH), and stops once another pod's install is the
+# current one or the install record is gone (OWNER_PATH: a rolling update,
+# an uninstall). Sourced by install.sh after lib.sh and containerd-setup.sh.
 
+readonly WATCH_HOLDOFF_MIN=3 WATCH_HOLDOFF_MAX=64
+watch_round_no=0     # checks made
 watch_pending=""     # digest of the state seen last round, not applied yet
-watch_applied=""     # digest of the state applied last
-watch_failure=""     # the merge error last logged (logged once)
+watch_applied=""     # digest of the state applied last ...
+watch_applied_at=0   # ... at this check
+watch_holdoff=$WATCH_HOLDOFF_MIN
+watch_reported=""    # the last thing reported once (a failure, a fight, a pause)
+watch_apply_rc=0     # apply_watched_change's outcome
 
-# other_pod_installing: prints the pod, not this one, that installed or
-# started to install after this pod's install.
+# watch_stop_reason: prints why this pod's watch must stop: another pod's
+# install is the current one, or the install record is gone.
+watch_stop_reason() {
+    [[ -n "$POD_ID" ]] || return 1
+    local owner
+    owner="$(head -n 1 "$HOST_ROOT$OWNER_PATH" 2>/dev/null)" || owner=""
+    if [[ -z "$owner" ]]; then
+        echo "the install record $OWNER_PATH is gone (uninstalled)"
+    elif [[ "$owner" != "$POD_ID" ]]; then
+        echo "pod $owner installed after this one"
+    else
+        return 1
+    fi
+}
+
+# other_pod_installing: prints the pod, not this one, whose install has
+# started since this pod's.
 other_pod_installing() {
     [[ -n "$POD_ID" ]] || return 1
-    local path pod
-    for path in "$HOST_ROOT$INSTALLING_PATH" "$HOST_ROOT$OWNER_PATH"; do
-        pod="$(head -n 1 "$path" 2>/dev/null)" || pod=""
-        if [[ "$path" == "$HOST_ROOT$OWNER_PATH" && -z "$pod" ]]; then
-            printf '(none: the install record %s is gone)\n' "$OWNER_PATH"
-            return 0
-        fi
-        [[ -z "$pod" || "$pod" == "$POD_ID" ]] || { printf '%s\n' "$pod"; return 0; }
-    done
-    return 1
+    local pod
+    pod="$(head -n 1 "$HOST_ROOT$INSTALLING_PATH" 2>/dev/null)" || pod=""
+    [[ -n "$pod" && "$pod" != "$POD_ID" ]] || return 1
+    echo "$pod"
+}
+
+# report_once TEXT: logs TEXT unless it was the last thing reported.
+report_once() {
+    [[ "$1" == "$watch_reported" ]] && return 0
+    watch_reported="$1"
+    log "$1"
 }
 
 # watch_state_digest MERGED DROPIN: what is wanted and what the files hold
@@ -46,11 +71,13 @@ watch_state_digest() {
 }
 
 # apply_watched_change: the install's containerd part again, under the host
-# lock; restarts containerd when a file changed or a restart was due. In a
-# subshell with errexit; call it as a plain command (errexit is ignored in
-# anything run after || or && or in an if condition). The lock names the
-# subshell ($BASHPID), which has no TERM trap: a preStop of this pod that
-# finds it holding the lock ends it at once (lib.sh, hold_host_lock).
+# lock; restarts containerd when a file changed or a restart was due.
+# Sets watch_apply_rc: 0 applied, 3 another pod's install came first, else
+# failed. The subshell runs with errexit, which bash ignores in a function
+# called as a condition (if, while, !) or before the last command of a &&
+# / || list: call it as a plain command (it returns 0). The lock names the subshell ($BASHPID),
+# which has no TERM trap: this pod's preStop finding it holding the lock
+# ends it at once (lib.sh, hold_host_lock).
 apply_watched_change() {
     local rc=0
     containerd_changed=false  # set by reconcile_containerd in the subshell
@@ -61,14 +88,14 @@ apply_watched_change() {
         export TMPDIR
         trap 'rm -rf "$TMPDIR"' EXIT
         hold_host_lock
-        if pod="$(other_pod_installing)"; then
-            log "pod $pod installed after this one: not applying"
-            exit 0
+        if reason="$(watch_stop_reason)" || reason="$(other_pod_installing)"; then
+            log "not applying: $reason"
+            exit 3
         fi
         reconcile_containerd
         if [[ "$containerd_changed" == true ]]; then
             host_systemctl restart "$CONTAINERD_SERVICE"
-            wait_active "$CONTAINERD_SERVICE"
+            wait_active "$CONTAINERD_SERVICE" 9>&-
             rm -f "$(restart_marker_path)"
             log "containerd runs the re-applied config"
         fi
@@ -76,15 +103,44 @@ apply_watched_change() {
     )
     rc=$?
     set -e
-    [[ $rc -eq 0 ]] || log "WARNING: the config watch could not apply the change (see above); it does not try the same change again"
+    if [[ $rc -ne 0 && $rc -ne 3 ]]; then
+        log "WARNING: the config watch could not apply the change (see above)"
+    fi
+    watch_apply_rc=$rc
+}
+
+# watch_apply DIGEST MERGED DROPIN: applies the state DIGEST and checks the
+# result; a state that is applied again gets a longer hold-off.
+watch_apply() {
+    local digest="$1" merged="$2" dropin="$3"
+    if [[ "$digest" == "$watch_applied" ]]; then
+        watch_holdoff=$(( watch_holdoff * 2 > WATCH_HOLDOFF_MAX ? WATCH_HOLDOFF_MAX : watch_holdoff * 2 ))
+    else
+        watch_holdoff=$WATCH_HOLDOFF_MIN
+    fi
+    watch_applied="$digest" watch_applied_at=$watch_round_no watch_pending="" watch_reported=""
+    log "re-applying the install's containerd settings"
+    apply_watched_change
+    # Another pod's install came first: the next check pauses or stops.
+    [[ $watch_apply_rc -ne 3 ]] || return 0
+    if desired_containerd_config "$merged" "$dropin" 2> /dev/null \
+        && [[ "$(watch_state_digest "$merged" "$dropin")" == "$digest" ]]; then
+        report_once "WARNING: containerd's config still differs from this install after re-applying it; the watch tries this state again in $(( watch_holdoff * WATCH_SECONDS ))s at the earliest (restart this pod to install again now)"
+    fi
 }
 
 # watch_round: one check; clears `watching` once the watch should stop.
 watch_round() {
-    local merged dropin err digest pod rc=0
-    if pod="$(other_pod_installing)"; then
-        log "pod $pod installed after this one: the config watch stops"
+    local merged dropin err digest reason rc=0
+    watch_round_no=$(( watch_round_no + 1 ))
+    if reason="$(watch_stop_reason)"; then
+        log "$reason: the config watch stops"
         watching=false
+        return 0
+    fi
+    if reason="$(other_pod_installing)"; then
+        report_once "pod $reason is installing: the config watch pauses until it is done"
+        watch_pending=""
         return 0
     fi
     merged="$(mktemp)" dropin="$(mktemp)" err="$(mktemp)"
@@ -92,39 +148,26 @@ watch_round() {
     if [[ $rc -ne 0 ]]; then
         # The same failure every round is logged once (its log lines'
         # times aside).
-        if [[ "$(sed -E 's/^[0-9T:-]+Z //' "$err")" != "$watch_failure" ]]; then
-            watch_failure="$(sed -E 's/^[0-9T:-]+Z //' "$err")"
+        reason="$(sed -E 's/^[0-9T:-]+Z //' "$err")"
+        if [[ "$reason" != "$watch_reported" ]]; then
+            watch_reported="$reason"
             log "WARNING: the config watch cannot work out containerd's config (nothing changed; checked again every ${WATCH_SECONDS}s):"
             cat "$err" >&2
         fi
         watch_pending=""
     elif containerd_config_matches "$merged" "$dropin" && [[ ! -f "$(restart_marker_path)" ]]; then
-        watch_pending="" watch_failure=""
+        watch_pending="" watch_reported=""
     else
-        watch_failure=""
         digest="$(watch_state_digest "$merged" "$dropin")"
-        if [[ "$digest" == "$watch_applied" ]]; then
-            if [[ "$watch_pending" != fought ]]; then
-                log "WARNING: containerd's config went back to what it was before the watch applied this install; something else writes it (a config management tool?). The watch leaves it alone: make the two agree, then restart this pod"
-                watch_pending=fought
-            fi
+        if [[ "$digest" == "$watch_applied" ]] \
+            && (( watch_round_no - watch_applied_at <= watch_holdoff )); then
+            report_once "WARNING: containerd's config went back to what it was before the watch applied this install; something else writes it (a config management tool?). Make the two agree; the watch applies it again in $(( watch_holdoff * WATCH_SECONDS ))s at the earliest"
         elif [[ "$digest" != "$watch_pending" ]]; then
             watch_pending="$digest"
             log "containerd's config no longer matches this install (kata's runtimes removed or registered, our edits changed, or a restart due): applying it again in ${WATCH_SECONDS}s unless it changes meanwhile"
             cat "$err" >&2
         else
-            watch_pending=""
-            watch_applied="$digest"
-            log "re-applying the install's containerd settings"
-            apply_watched_change
-            # Checked again: a file that cannot be replaced, or a tool that
-            # writes its version back, must not make a restart loop.
-            if desired_containerd_config "$merged" "$dropin" 2> /dev/null \
-                && { ! containerd_config_matches "$merged" "$dropin" || [[ -f "$(restart_marker_path)" ]]; } \
-                && [[ "$(watch_state_digest "$merged" "$dropin")" == "$digest" ]]; then
-                log "WARNING: containerd's config still differs from this install after re-applying it; the watch leaves this state alone (restart this pod to install again)"
-                watch_pending=fought
-            fi
+            watch_apply "$digest" "$merged" "$dropin"
         fi
     fi
     rm -f "$merged" "$dropin" "$err"
@@ -138,7 +181,6 @@ sleep_and_watch() {
     while true; do
         if [[ "$watching" == true ]]; then sleep "$WATCH_SECONDS" & else sleep 3600 & fi
         wait $! || true
-        # In an if body, not after &&: errexit must hold in watch_round.
         if [[ "$watching" == true ]]; then watch_round; fi
     done
 }

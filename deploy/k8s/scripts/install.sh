@@ -284,7 +284,7 @@ record_owner() {
     local tmp
     tmp="$(mktemp)"
     printf '%s\n' "$POD_ID" > "$tmp"
-    write_file_atomic "$tmp" "$HOST_ROOT$OWNER_PATH" 0644 >/dev/null || true
+    write_file_atomic "$tmp" "$HOST_ROOT$OWNER_PATH" 0644 >/dev/null || :  # unchanged
     rm -f "$tmp"
 }
 

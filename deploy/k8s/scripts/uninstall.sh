@@ -95,6 +95,11 @@ main() {
     local successor
     if successor="$(taken_over)"; then
         log "pod $successor installed the snapshotter after this pod $POD_ID (rolling update): leaving it installed and serving"
+        # This pod's own install started and did not finish: that pod's
+        # config watch may resume.
+        if [[ "$(head -n 1 "$HOST_ROOT$INSTALLING_PATH" 2>/dev/null)" == "$POD_ID" ]]; then
+            rm -f "$HOST_ROOT$INSTALLING_PATH"
+        fi
         return 0
     fi
     restore_containerd_config
