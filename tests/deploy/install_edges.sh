@@ -126,6 +126,21 @@ test_install_edges() {
         && h_pass "reconcile without an install: refused, nothing changed" \
         || h_fail "reconcile without an install" "$(tail -3 "$WORK/noreconcile/log")"
 
+    # CONTAINERD_DROPIN changed between installs: the earlier drop-in goes
+    # (a conf.d glob would load both), and uninstall leaves nothing.
+    host="$(new_host movedropin "$FIXTURES/containerd-v3.toml")"
+    tree "$host" > "$WORK/movedropin/tree.before"
+    run_script movedropin install.sh CONTAINERD_DROPIN=/etc/containerd/conf.d/gp-old.toml \
+        && run_script movedropin install.sh \
+        && [[ ! -e "$host/etc/containerd/conf.d/gp-old.toml" && -f "$host/etc/containerd/conf.d/guest-pull.toml" ]] \
+        && grep -q "removed /etc/containerd/conf.d/gp-old.toml, the drop-in of an earlier install" "$WORK/movedropin/log" \
+        && h_pass "drop-in path changed: the next install removes the earlier drop-in and says so" \
+        || h_fail "drop-in path changed" "$(ls "$host/etc/containerd/conf.d"; tail -3 "$WORK/movedropin/log")"
+    run_script movedropin uninstall.sh \
+        && cmp -s <(grep -e ' ./etc/containerd/' "$WORK/movedropin/tree.before") <(tree "$host" | grep -e ' ./etc/containerd/') \
+        && h_pass "drop-in path changed: uninstall leaves containerd's directory as it was" \
+        || h_fail "drop-in path changed: uninstall" "$(diff <(grep -e ' ./etc/containerd/' "$WORK/movedropin/tree.before") <(tree "$host" | grep -e ' ./etc/containerd/'))"
+
     # A host without containerd's config directory: uninstall still runs
     # (nothing of containerd's to undo, nothing to restart for).
     host="$(new_host nocdir "")"

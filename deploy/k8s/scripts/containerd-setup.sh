@@ -162,8 +162,25 @@ configure_containerd() {
         log "merged the guest-pull settings into $CONTAINERD_CONFIG"
         containerd_changed=true
     fi
+    remove_earlier_dropin
+    printf '%s\n' "$CONTAINERD_DROPIN" > "$dropin"
+    write_file_atomic "$dropin" "$(dropin_record_path)" 0644 || :  # unchanged
     rm -f "$merged" "$dropin"
     drop_restart_marker_unless_due
+}
+
+# remove_earlier_dropin: the drop-in an earlier install wrote at another
+# path (CONTAINERD_DROPIN changed since), when it is still ours: a glob
+# import would load both, and the old one may name an old socket.
+remove_earlier_dropin() {
+    local earlier
+    earlier="$(head -n 1 "$(dropin_record_path)" 2>/dev/null)" || earlier=""
+    [[ -n "$earlier" && "$earlier" != "$CONTAINERD_DROPIN" && -f "$HOST_ROOT$earlier" ]] || return 0
+    if head -n 1 "$HOST_ROOT$earlier" | grep -q '^# containerd drop-in written by containerd-guest-pull-grpc'; then
+        rm -f "$HOST_ROOT$earlier"
+        containerd_changed=true
+        log "removed $earlier, the drop-in of an earlier install (CONTAINERD_DROPIN is $CONTAINERD_DROPIN now)"
+    fi
 }
 
 # desired_containerd_config OUT DROPIN_OUT: what an install would write now,
@@ -227,6 +244,8 @@ restore_containerd_config() {
         rm -f "$restored"
     fi
     rm -f "$(backup_path)"
+    remove_earlier_dropin
+    rm -f "$(dropin_record_path)"
     if [[ -f "$HOST_ROOT$CONTAINERD_DROPIN" && -f "$cfg" ]] && imports_dropin "$cfg"; then
         log "kept $CONTAINERD_DROPIN: $CONTAINERD_CONFIG still imports it by name (a setup of its own); remove both by hand if they are not wanted"
     elif [[ -f "$HOST_ROOT$CONTAINERD_DROPIN" ]]; then

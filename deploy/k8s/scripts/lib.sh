@@ -137,6 +137,10 @@ backup_path() { printf '%s/%s.guest-pull-backup' "$(config_dir_host_path)" "$(ba
 # leaves it for the next run to restart containerd.
 restart_marker_path() { printf '%s/%s.guest-pull-restart-pending' "$(config_dir_host_path)" "$(basename "$CONTAINERD_CONFIG")"; }
 
+# Host path of the record of where the install wrote its drop-in: an
+# install with another CONTAINERD_DROPIN removes the earlier one.
+dropin_record_path() { printf '%s/%s.guest-pull-dropin' "$(config_dir_host_path)" "$(basename "$CONTAINERD_CONFIG")"; }
+
 # config_host_path: containerd's config as a path in this file system, its
 # symbolic links followed within the host (a link stays a link; its target
 # is what gets edited).
