@@ -32,6 +32,23 @@ std::string DirOf(const std::string& path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
+// Links the O_TMPFILE file `fd` into its directory under `*pattern`
+// ("...XXXXXX", the X's replaced by a free name), for the rename.
+absl::Status NameUnnamedFile(int fd, std::string* pattern) {
+  const std::string proc = absl::StrCat("/proc/self/fd/", fd);
+  const std::string stem = pattern->substr(0, pattern->size() - 6);
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const long pick = (::random() ^ ::getpid()) & 0xffffff;
+    std::string name = absl::StrCat(stem, absl::Hex(pick, absl::kZeroPad6));
+    if (::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, name.c_str(), AT_SYMLINK_FOLLOW) == 0) {
+      *pattern = std::move(name);
+      return absl::OkStatus();
+    }
+    if (errno != EEXIST) return base::ErrnoError("cannot name a file beside", stem, errno);
+  }
+  return absl::AlreadyExistsError(absl::StrCat("no free temporary name beside ", stem));
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> ResolveOutputPath(const std::string& path) {
@@ -63,27 +80,38 @@ absl::StatusOr<std::string> ResolveOutputPath(const std::string& path) {
 
 absl::Status ReplaceFile(const std::string& resolved, bool flush,
                          const std::function<absl::Status(int fd)>& write) {
+  const std::string dir = DirOf(resolved);
+  // Unnamed until written (O_TMPFILE): a kill meanwhile leaves nothing.
+  // File systems without it get a named temporary file from the start.
   std::string tmp = absl::StrCat(resolved, ".tmp.XXXXXX");
-  int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
+  bool named = false;  // `tmp` names the new file
+  int fd = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+    fd = ::mkostemp(tmp.data(), O_CLOEXEC);
+    named = fd >= 0;
+  }
   if (fd < 0) return base::ErrnoError("cannot create a file beside", resolved, errno);
   absl::Status s;
   struct stat old;
   // No setuid, setgid or sticky bit carried over to an output.
   const mode_t mode = ::stat(resolved.c_str(), &old) == 0 ? (old.st_mode & 0777) : 0644;
-  if (::fchmod(fd, mode) != 0) s = base::ErrnoError("cannot chmod", tmp, errno);
+  if (::fchmod(fd, mode) != 0) s = base::ErrnoError("cannot chmod a file beside", resolved, errno);
   if (s.ok()) s = write(fd);
   if (s.ok() && flush && ::fsync(fd) != 0) s = base::ErrnoError("cannot fsync", resolved, errno);
+  if (s.ok() && !named) {
+    s = NameUnnamedFile(fd, &tmp);
+    named = s.ok();
+  }
   // A failed close may have lost writes.
   if (::close(fd) != 0 && s.ok()) s = base::ErrnoError("cannot close", resolved, errno);
   if (s.ok() && ::rename(tmp.c_str(), resolved.c_str()) != 0) {
     s = base::ErrnoError("cannot rename to", resolved, errno);
   }
   if (!s.ok()) {
-    ::unlink(tmp.c_str());
+    if (named) ::unlink(tmp.c_str());
     return s;
   }
   if (!flush) return absl::OkStatus();
-  const std::string dir = DirOf(resolved);
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0) return base::ErrnoError("cannot open directory", dir, errno);
   int rc = ::fsync(dfd);

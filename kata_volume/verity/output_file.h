@@ -19,8 +19,11 @@ absl::StatusOr<std::string> ResolveOutputPath(const std::string& path);
 
 // Writes a new file beside `resolved` (a ResolveOutputPath result) with
 // `write`, then renames it over `resolved`: the new file has the mode of
-// the one it replaces (0644 if none); links to the old one keep it. A kill
-// meanwhile leaves `resolved`.tmp.XXXXXX behind. With `flush`, the file is
+// the one it replaces (0644 if none); links to the old one keep it. The
+// new file has no name until written (O_TMPFILE), so a kill meanwhile
+// leaves nothing; on a file system without O_TMPFILE it is
+// `resolved`.tmp.XXXXXX from the start, and a kill leaves it. With
+// `flush`, the file is
 // fsync'd before the rename and its directory after. On any error only
 // the new file is removed: whatever `resolved` was stays as it was. Errors
 // name `resolved`, which is what the caller asked for.

@@ -50,6 +50,20 @@ TEST(OutputFileTest, RefusesWhatIsNotARegularFile) {
   EXPECT_NE(r.status().message().find("symbolic links"), std::string::npos) << r.status();
 }
 
+TEST(OutputFileTest, TheNewFileHasNoNameWhileItIsWritten) {
+  // What a kill during the write would leave: nothing beside the target
+  // (this test's directory is on a file system with O_TMPFILE).
+  const std::string dir = MakeTempDir();
+  const std::string out = dir + "/out";
+  WriteFileOrDie(out, "old");
+  ASSERT_TRUE(ReplaceFile(out, /*flush=*/true, [&](int fd) {
+                EXPECT_EQ(EntriesIn(dir), 1u);
+                return WriteAllTo(fd, "new", 3, out);
+              }).ok());
+  EXPECT_EQ(ReadFileOrDie(out), "new");
+  EXPECT_EQ(EntriesIn(dir), 1u);
+}
+
 TEST(OutputFileTest, ReplacesOnlyWhenTheWriteSucceeds) {
   const std::string dir = MakeTempDir();
   const std::string out = dir + "/out";
