@@ -196,6 +196,13 @@ class MountFuse3Test : public ::testing::Test {
     return RunCommand(argv, path_);
   }
 
+  // mount(8)'s form: "subtype#source" and one -o list.
+  CommandResult MountHashSyntax(const std::string& option_list) {
+    return RunCommand({mount_fuse3_, "guest-pull-overlayfs#overlay", target_,
+                       "-o", option_list},
+                      path_);
+  }
+
   std::string mount_fuse3_, base_, path_, target_, upper_, work_;
 };
 
@@ -231,10 +238,8 @@ TEST_F(MountFuse3Test, TwoLayersReadAndWrite) {
 
 TEST_F(MountFuse3Test, HashSyntaxAndFlagOptions) {
   const std::string lowerdir = MakeLayers(base_ + "/snap", 2);
-  CommandResult result = RunCommand(
-      {mount_fuse3_, "guest-pull-overlayfs#overlay", target_, "-o",
-       absl::StrCat("ro,nodev,lowerdir=", lowerdir, ",", VolumeOption(2))},
-      path_);
+  CommandResult result = MountHashSyntax(
+      absl::StrCat("ro,nodev,lowerdir=", lowerdir, ",", VolumeOption(2)));
   ASSERT_EQ(result.exit_code, 0) << result.output;
   ASSERT_TRUE(IsOverlay(target_));
   struct statvfs flags;
@@ -257,12 +262,10 @@ TEST_F(MountFuse3Test, CommasInPathsEscapedAsTheKernelReadsThem) {
   MakeDirs(base_ + "/up,ro");
   MakeDirs(base_ + "/work,ro");
   // One -o list, as mount(8) passes it: the commas in paths are escaped.
-  CommandResult result = RunCommand(
-      {mount_fuse3_, "guest-pull-overlayfs#overlay", target_, "-o",
-       absl::StrCat("lowerdir=", base_, "/co\\,mma/fs:", lowerdir,
-                    ",upperdir=", base_, "/up\\,ro,workdir=", base_,
-                    "/work\\,ro,", VolumeOption(2))},
-      path_);
+  CommandResult result = MountHashSyntax(
+      absl::StrCat("lowerdir=", base_, "/co\\,mma/fs:", lowerdir, ",upperdir=",
+                   base_, "/up\\,ro,workdir=", base_, "/work\\,ro,",
+                   VolumeOption(2)));
   ASSERT_EQ(result.exit_code, 0) << result.output;
   ASSERT_TRUE(IsOverlay(target_));
   EXPECT_EQ(ReadFile(target_ + "/top"), "above the comma");

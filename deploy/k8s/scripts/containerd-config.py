@@ -252,12 +252,16 @@ def merge(text, args):
     return editor.lines.text(), dropin_text(version, args, runtimes)
 
 
-def read(path):
+def read_bytes(path):
     try:
         with open(path, "rb") as fh:
-            data = fh.read()
+            return fh.read()
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}", EXIT_USAGE)
+
+
+def decode(data, path):
+    """The text of containerd config `data` (read from `path`), CRLF as LF."""
     if data.startswith(b"\xef\xbb\xbf"):
         raise ConfigError(f"{path} starts with a UTF-8 byte order mark, which this tool does "
                           "not edit around: remove it (containerd does not need it) and run "
@@ -270,11 +274,13 @@ def read(path):
                           "-t utf-8) and run again; nothing was changed", EXIT_USAGE)
 
 
-def line_ending(path):
-    """CRLF when every line of the file at `path` ends so, else LF: the
-    ending the tool's output takes, so a CRLF config stays CRLF."""
-    with open(path, "rb") as fh:
-        data = fh.read()
+def read(path):
+    return decode(read_bytes(path), path)
+
+
+def line_ending(data):
+    """CRLF when every line of `data` ends so, else LF: the ending the
+    tool's output takes, so a CRLF config stays CRLF."""
     crlf = data.count(b"\r\n")
     return "\r\n" if crlf and crlf == data.count(b"\n") else "\n"
 
@@ -289,23 +295,24 @@ def run(args):
     elif args.cmd == "dropin":
         sys.stdout.write(dropin_text(args.version, args, handlers(args)))
     elif args.cmd == "unmerge":
-        restored = unmerge(read(args.config), lambda entry: others_rely_on(args, entry))
+        data = read_bytes(args.config)
+        restored = unmerge(decode(data, args.config), lambda entry: others_rely_on(args, entry))
         if args.original is not None:
-            original = read(args.original)
-            if restored == Lines(unmerge(original)).text():
+            original = read_bytes(args.original)
+            if restored == Lines(unmerge(decode(original, args.original))).text():
                 # The original's bytes: its line endings, even mixed ones,
                 # and a missing final newline.
-                with open(args.original, "rb") as fh:
-                    sys.stdout.flush()
-                    sys.stdout.buffer.write(fh.read())
+                sys.stdout.flush()
+                sys.stdout.buffer.write(original)
                 return 0
-        write_out(restored, line_ending(args.config))
+        write_out(restored, line_ending(data))
     else:
-        text = read(args.config)
+        data = read_bytes(args.config)
+        text = decode(data, args.config)
         merged, dropin = merge(text, args)
         if args.cmd == "check":
             return 0 if merged == Lines(text).text() and text.endswith("\n") else 1
-        write_out(merged, line_ending(args.config))
+        write_out(merged, line_ending(data))
         if args.dropin_out:
             with open(args.dropin_out, "w", encoding="utf-8") as fh:
                 fh.write(dropin)

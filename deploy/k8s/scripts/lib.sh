@@ -128,18 +128,22 @@ config_dir_host_path() {
     printf '%s%s' "$HOST_ROOT" "$dir"
 }
 
+# config_sibling_path NAME: host path of our file <config>.guest-pull-NAME
+# beside containerd's config (its directory's links followed).
+config_sibling_path() { printf '%s/%s.guest-pull-%s' "$(config_dir_host_path)" "$(basename "$CONTAINERD_CONFIG")" "$1"; }
+
 # Host path of the backup of containerd's original config (exact bytes).
-backup_path() { printf '%s/%s.guest-pull-backup' "$(config_dir_host_path)" "$(basename "$CONTAINERD_CONFIG")"; }
+backup_path() { config_sibling_path backup; }
 
 # Host path of the marker of a containerd restart that our config changes
 # still need (install.sh, uninstall.sh): made before the first change, removed
 # once containerd restarted, so a run cut short in between (or failing later)
 # leaves it for the next run to restart containerd.
-restart_marker_path() { printf '%s/%s.guest-pull-restart-pending' "$(config_dir_host_path)" "$(basename "$CONTAINERD_CONFIG")"; }
+restart_marker_path() { config_sibling_path restart-pending; }
 
 # Host path of the record of where the install wrote its drop-in: an
 # install with another CONTAINERD_DROPIN removes the earlier one.
-dropin_record_path() { printf '%s/%s.guest-pull-dropin' "$(config_dir_host_path)" "$(basename "$CONTAINERD_CONFIG")"; }
+dropin_record_path() { config_sibling_path dropin; }
 
 # config_host_path: containerd's config as a path in this file system, its
 # symbolic links followed within the host (a link stays a link; its target
