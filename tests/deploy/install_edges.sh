@@ -141,6 +141,16 @@ test_install_edges() {
         && h_pass "drop-in path changed: uninstall leaves containerd's directory as it was" \
         || h_fail "drop-in path changed: uninstall" "$(diff <(grep -e ' ./etc/containerd/' "$WORK/movedropin/tree.before") <(tree "$host" | grep -e ' ./etc/containerd/'))"
 
+    # The earlier path now holds the operator's own file: it stays.
+    host="$(new_host foreigndropin "$FIXTURES/containerd-v3.toml")"
+    run_script foreigndropin install.sh CONTAINERD_DROPIN=/etc/containerd/conf.d/gp-old.toml \
+        && printf '# operator file\nversion = 3\n' > "$host/etc/containerd/conf.d/gp-old.toml" \
+        && run_script foreigndropin install.sh \
+        && grep -qx '# operator file' "$host/etc/containerd/conf.d/gp-old.toml" \
+        && ! grep -q "the drop-in of an earlier install" "$WORK/foreigndropin/log" \
+        && h_pass "drop-in path changed, the old path now the operator's file: kept" \
+        || h_fail "drop-in path changed, foreign file at the old path" "$(ls "$host/etc/containerd/conf.d"; tail -3 "$WORK/foreigndropin/log")"
+
     # A host without containerd's config directory: uninstall still runs
     # (nothing of containerd's to undo, nothing to restart for).
     host="$(new_host nocdir "")"

@@ -108,8 +108,13 @@ def runtime_path(version, runtime):
     return ["plugins", plugin, "containerd", "runtimes", runtime]
 
 
+# The first line of every drop-in we write: how an install tells its own
+# drop-in from an operator's file at a path it used before.
+DROPIN_HEADER = f"# containerd drop-in written by containerd-guest-pull-grpc ({MARK})."
+
+
 def dropin_text(version, args, runtimes):
-    lines = [f"# containerd drop-in written by containerd-guest-pull-grpc ({MARK}).",
+    lines = [DROPIN_HEADER,
              "# Removed again by its uninstaller; see deploy/containerd/README.md.",
              f"version = {version}", "",
              f"[proxy_plugins.{toml_key(args.plugin)}]",
@@ -294,6 +299,9 @@ def run(args):
         print(config_version(parse(read(args.config))))
     elif args.cmd == "dropin":
         sys.stdout.write(dropin_text(args.version, args, handlers(args)))
+    elif args.cmd == "ours":
+        first = read_bytes(args.file).split(b"\n", 1)[0].rstrip(b"\r")
+        return 0 if first == DROPIN_HEADER.encode() else 1
     elif args.cmd == "unmerge":
         data = read_bytes(args.config)
         restored = unmerge(decode(data, args.config), lambda entry: others_rely_on(args, entry))
@@ -345,6 +353,8 @@ def main(argv):
     p.add_argument("--dropin", default="/etc/containerd/conf.d/guest-pull.toml",
                    help="our drop-in path as containerd sees it")
     p.add_argument("--host-root", default="", help="prefix for host paths")
+    p = sub.add_parser("ours", help="exit 0 if FILE is a drop-in we wrote, else 1")
+    p.add_argument("file")
     p = sub.add_parser("dropin")
     p.add_argument("--version", type=int, choices=(2, 3, 4), required=True)
     common(p)

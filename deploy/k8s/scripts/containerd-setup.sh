@@ -176,7 +176,7 @@ remove_earlier_dropin() {
     local earlier
     earlier="$(head -n 1 "$(dropin_record_path)" 2>/dev/null)" || earlier=""
     [[ -n "$earlier" && "$earlier" != "$CONTAINERD_DROPIN" && -f "$HOST_ROOT$earlier" ]] || return 0
-    if head -n 1 "$HOST_ROOT$earlier" | grep -q '^# containerd drop-in written by containerd-guest-pull-grpc'; then
+    if python3 "$CONFIG_TOOL" ours "$HOST_ROOT$earlier" 2>/dev/null; then
         rm -f "$HOST_ROOT$earlier"
         containerd_changed=true
         log "removed $earlier, the drop-in of an earlier install (CONTAINERD_DROPIN is $CONTAINERD_DROPIN now)"
