@@ -102,5 +102,32 @@ TEST(ParseGuestRequestTest, RefusesBadRequests) {
   ExpectRefused(req, "not absolute");
 }
 
+
+// kata's shim sends the container's io.kubernetes.cri.image-name, the image
+// as the pod spec writes it; the volume has the CRI pull's normalised
+// reference and the platform manifest's digest.
+TEST(ParseGuestRequestTest, AcceptsTheShortDockerHubNameKubeletSends) {
+  json meta = Metadata();
+  meta["guest-pull.image-ref"] = "docker.io/library/busybox:1.36";
+  json req = Request(meta);
+  for (const char* source : {"busybox:1.36", "library/busybox:1.36", "busybox"}) {
+    SCOPED_TRACE(source);
+    req["storage"]["source"] = source;
+    absl::StatusOr<GuestRequest> r = ParseGuestRequest(req.dump());
+    EXPECT_TRUE(r.ok()) << r.status();
+  }
+}
+
+// A pod pinning a multi-platform image by its index digest.
+TEST(ParseGuestRequestTest, AcceptsAnIndexDigestSource) {
+  const std::string index = "sha256:" + std::string(64, 'd');
+  json meta = Metadata();
+  meta["guest-pull.image-ref"] = "127.0.0.1:5000/app@" + index;
+  json req = Request(meta);
+  req["storage"]["source"] = "127.0.0.1:5000/app@" + index;
+  absl::StatusOr<GuestRequest> r = ParseGuestRequest(req.dump());
+  EXPECT_TRUE(r.ok()) << r.status();
+}
+
 }  // namespace
 }  // namespace guest_pull::guest_agent

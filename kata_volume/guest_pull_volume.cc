@@ -38,6 +38,26 @@ std::string Optional(const Metadata& metadata, const std::string& key) {
   return it == metadata.end() ? std::string() : it->second;
 }
 
+// The source names the image: the same repository once Docker-normalised
+// (kata's shim sends the pod spec's image, e.g. "busybox", where the CRI
+// label has "docker.io/library/busybox"), pinned by the manifest digest or
+// by the digest the image was pulled by (a multi-platform index's, whose
+// platform manifest the volume pins).
+absl::Status CheckSourceNamesImage(const std::string& source, const GuestPullImage& image) {
+  ASSIGN_OR_RETURN(ImageReference named, ParseImageReference(source));
+  ASSIGN_OR_RETURN(ImageReference pulled, ParseImageReference(image.image_ref));
+  const bool same_name = NormalizedImageName(named.name) == NormalizedImageName(pulled.name);
+  const bool pinned = named.digest == image.manifest_digest ||
+                      (!named.digest.empty() && named.digest == pulled.digest);
+  if (same_name && pinned) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "source \"", source, "\" is not the pinned image \"",
+      NormalizedImageName(pulled.name), "@", image.manifest_digest, "\"",
+      pulled.digest.empty() || pulled.digest == image.manifest_digest
+          ? ""
+          : absl::StrCat(" (or @", pulled.digest, ", the digest it was pulled by)")));
+}
+
 }  // namespace
 
 absl::Status CheckGuestPullImage(const GuestPullImage& image) {
@@ -173,12 +193,7 @@ absl::StatusOr<GuestPullImage> ParseGuestPullImage(
   }
   RETURN_IF_ERROR(CheckGuestPullImage(image));
 
-  ASSIGN_OR_RETURN(std::string pinned, PinImageReference(image.image_ref, image.manifest_digest));
-  if (volume.source != pinned) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("source \"", volume.source, "\" is not the pinned image \"",
-                     pinned, "\""));
-  }
+  RETURN_IF_ERROR(CheckSourceNamesImage(volume.source, image));
   return image;
 }
 

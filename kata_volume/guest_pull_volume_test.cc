@@ -182,6 +182,12 @@ TEST(GuestPullVolumeTest, ParserRejectsTamperedVolumes) {
        "no image_pull.metadata"},
       {[](KataVirtualVolume& v) { v.source = "127.0.0.1:5000/busybox:1"; },
        "is not the pinned image"},
+      {[](KataVirtualVolume& v) { v.source = "127.0.0.1:5000/other@" + Sha('e'); },
+       "is not the pinned image"},
+      {[](KataVirtualVolume& v) { v.source = "busybox@" + Sha('e'); },
+       "is not the pinned image"},  // docker.io/library/busybox: another registry
+      {[](KataVirtualVolume& v) { v.source = "127.0.0.1:5000/busybox@" + Sha('f'); },
+       "is not the pinned image"},
       {[](KataVirtualVolume& v) { v.image_pull->metadata->erase(kMetaLayerCount); },
        "lacks \"guest-pull.layer-count\""},
       {[](KataVirtualVolume& v) {
@@ -212,6 +218,29 @@ TEST(GuestPullVolumeTest, ParserRejectsTamperedVolumes) {
     ASSERT_FALSE(parsed.ok()) << c.message;
     EXPECT_THAT(std::string(parsed.status().message()), HasSubstr(c.message));
   }
+}
+
+// kata's shim sends the pod spec's image as the source: a Docker Hub short
+// name, or the index digest a multi-platform image was pulled by.
+TEST(GuestPullVolumeTest, ParserAcceptsTheSourceAsThePodNamesIt) {
+  GuestPullImage image = TwoLayerImage();
+  image.image_ref = "docker.io/library/busybox:1.36";
+  KataVirtualVolume volume = *BuildGuestPullVolume(image);
+  for (const char* name : {"busybox", "library/busybox", "docker.io/busybox",
+                           "index.docker.io/library/busybox"}) {
+    volume.source = absl::StrCat(name, "@", Sha('e'));
+    EXPECT_TRUE(ParseGuestPullImage(volume).ok()) << volume.source;
+  }
+  image.image_ref = "127.0.0.1:5000/app@" + Sha('1');  // pulled by its index
+  volume = *BuildGuestPullVolume(image);
+  EXPECT_EQ(volume.source, "127.0.0.1:5000/app@" + Sha('e'));
+  volume.source = "127.0.0.1:5000/app@" + Sha('1');
+  EXPECT_TRUE(ParseGuestPullImage(volume).ok());
+  volume.source = "127.0.0.1:5000/app@" + Sha('2');
+  absl::StatusOr<GuestPullImage> other = ParseGuestPullImage(volume);
+  ASSERT_FALSE(other.ok());
+  EXPECT_THAT(std::string(other.status().message()),
+              HasSubstr("the digest it was pulled by"));
 }
 
 }  // namespace

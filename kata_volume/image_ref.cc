@@ -3,6 +3,7 @@
 #include "kata_volume/image_ref.h"
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "re2/re2.h"
@@ -69,6 +70,26 @@ absl::StatusOr<ImageReference> ParseImageReference(absl::string_view reference) 
         " characters, more than ", kMaxNameLength, ": \"", reference, "\""));
   }
   return parsed;
+}
+
+std::string NormalizedImageName(absl::string_view name) {
+  constexpr absl::string_view kDockerHub = "docker.io";
+  size_t slash = name.find('/');
+  absl::string_view domain = kDockerHub;
+  absl::string_view path = name;
+  if (slash != absl::string_view::npos) {
+    absl::string_view first = name.substr(0, slash);
+    bool is_host = first.find_first_of(".:") != absl::string_view::npos ||
+                   first == "localhost" || absl::AsciiStrToLower(first) != first;
+    if (is_host) {
+      domain = first == "index.docker.io" ? kDockerHub : first;
+      path = name.substr(slash + 1);
+    }
+  }
+  if (domain == kDockerHub && path.find('/') == absl::string_view::npos) {
+    return absl::StrCat(domain, "/library/", path);
+  }
+  return absl::StrCat(domain, "/", path);
 }
 
 absl::StatusOr<std::string> PinImageReference(absl::string_view reference,

@@ -24,6 +24,15 @@ struct ImageReference {
 // InvalidArgument on a malformed reference or a name over 255 characters.
 absl::StatusOr<ImageReference> ParseImageReference(absl::string_view reference);
 
+// The repository name as Docker normalises it (distribution/reference
+// ParseNormalizedNamed): a name whose first component is not a host (no '.'
+// or ':', not "localhost", not upper case) is on "docker.io", and a
+// one-component name there is under "library/"; "index.docker.io" is
+// "docker.io". So "busybox", "library/busybox" and
+// "docker.io/library/busybox" all name "docker.io/library/busybox". `name` is
+// an ImageReference's name (no tag or digest).
+std::string NormalizedImageName(absl::string_view name);
+
 // Returns `name@digest` for `reference`: drops a tag and replaces an
 // existing digest. `digest` must satisfy IsSha256Digest.
 absl::StatusOr<std::string> PinImageReference(absl::string_view reference,

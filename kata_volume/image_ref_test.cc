@@ -67,6 +67,23 @@ TEST(ImageRefTest, RejectsBadDigests) {
   EXPECT_FALSE(PinImageReference("busybox", "sha256:" + std::string(63, 'a')).ok());
 }
 
+TEST(ImageRefTest, NormalizesDockerHubNames) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"busybox", "docker.io/library/busybox"},
+      {"library/busybox", "docker.io/library/busybox"},
+      {"docker.io/busybox", "docker.io/library/busybox"},
+      {"index.docker.io/library/busybox", "docker.io/library/busybox"},
+      {"bitnami/redis", "docker.io/bitnami/redis"},
+      {"quay.io/coreos/etcd", "quay.io/coreos/etcd"},
+      {"localhost/app", "localhost/app"},
+      {"127.0.0.1:5000/app", "127.0.0.1:5000/app"},
+      {"Registry/app", "Registry/app"},  // upper case: a host
+  };
+  for (const auto& [name, want] : cases) {
+    EXPECT_EQ(NormalizedImageName(name), want) << name;
+  }
+}
+
 TEST(ImageRefTest, DigestPredicates) {
   EXPECT_TRUE(IsSha256Digest(kDigest));
   EXPECT_FALSE(IsSha256Digest(kDigest + "0"));
