@@ -182,7 +182,11 @@ absl::Status Snapshotter::Sweep(int& failed, const OpenedStore* at_open) {
       if (!QuarantineEntry(path, "not a snapshot directory")) ++failed;
     }
     // The renames must be durable before the journal forgets the ids.
-    if (trashed) RETURN_IF_ERROR(SyncDir(dirs_.SnapshotsDir()));
+    bool forgets = false;
+    for (int64_t id : *journal) {
+      forgets |= !still_there.count(id) && !removing.count(id);
+    }
+    if (trashed || forgets) RETURN_IF_ERROR(SyncDir(dirs_.SnapshotsDir()));
     for (int64_t id : *journal) {
       if (still_there.count(id) || removing.count(id)) continue;
       RETURN_IF_ERROR(ForgetRemoval(tx, id));

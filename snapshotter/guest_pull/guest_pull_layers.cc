@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "base/errno_error.h"
@@ -115,10 +116,12 @@ GuestPullLayers::GuestPullLayers(const GuestPullOptions& options,
 void GuestPullLayers::Decide(bool skip, absl::string_view reason,
                              absl::string_view key, absl::string_view image,
                              absl::string_view detail) {
+  // Escaped: the key and labels come from clients and images, and must not
+  // forge a line or a field of their own.
   REQUEST_LOG_INFO << "guest_pull_decision=" << (skip ? "skip" : "unpack")
-                   << " key=\"" << key << "\" image=\"" << image
-                   << "\" reason=" << reason
-                   << (detail.empty() ? "" : " detail=\"") << detail
+                   << " key=\"" << absl::CEscape(key) << "\" image=\""
+                   << absl::CEscape(image) << "\" reason=" << reason
+                   << (detail.empty() ? "" : " detail=\"") << absl::CEscape(detail)
                    << (detail.empty() ? "" : "\"");
   if (observer_ != nullptr) observer_->ObserveDecision(skip, reason);
 }
