@@ -1,12 +1,19 @@
 // Bounded call pool.
 #include "snapshotter/call_pool.h"
 
+#include <system_error>
 #include <utility>
+
+#include "glog/logging.h"
 
 namespace snapshotter {
 
-CallPool::CallPool(int max_threads, int max_queued)
-    : max_threads_(max_threads), max_queued_(max_queued) {}
+CallPool::CallPool(int max_threads, int max_queued, ThreadStarter start_thread)
+    : max_threads_(max_threads),
+      max_queued_(max_queued),
+      start_thread_(start_thread ? std::move(start_thread) : [](std::function<void()> fn) {
+        return std::thread(std::move(fn));
+      }) {}
 
 CallPool::~CallPool() { Stop(); }
 
@@ -36,8 +43,21 @@ bool CallPool::TrySubmit(std::function<void()> run,
   queue_.push_back(Call{std::move(run), std::move(drop)});
   if (static_cast<int>(queue_.size()) > idle_ &&
       static_cast<int>(threads_.size()) < max_threads_) {
-    ++idle_;  // counted idle from its start: it takes a call at once
-    threads_.emplace_back([this] { Loop(); });
+    try {
+      threads_.push_back(start_thread_([this] { Loop(); }));
+      ++idle_;  // counted idle from its start: it takes a call at once
+    } catch (const std::system_error& e) {
+      LOG_EVERY_N(WARNING, 100)
+          << "cannot start a call thread (" << e.what() << "; "
+          << threads_.size() << " running): "
+          << (threads_.empty() ? "refusing the call" : "the call waits for a running one")
+          << "; is the service's pids limit too low?";
+      if (threads_.empty()) {
+        queue_.pop_back();
+        --unfinished_;
+        return false;
+      }
+    }
   }
   return true;
 }

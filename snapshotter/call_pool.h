@@ -5,7 +5,8 @@
 // `max_threads` threads (started on demand) and at most `max_queued` calls
 // waiting for one; a call beyond both is refused, not queued. Stop() runs
 // the queued calls until a deadline and drops the rest (each gets its
-// `drop` instead).
+// `drop` instead). A thread that cannot be started (a pids limit) leaves
+// the call to the running threads, or refuses it when there are none.
 #ifndef SNAPSHOTTER_CALL_POOL_H_
 #define SNAPSHOTTER_CALL_POOL_H_
 
@@ -21,7 +22,11 @@ namespace snapshotter {
 
 class CallPool {
  public:
-  CallPool(int max_threads, int max_queued);
+  // Starts a thread running its argument; throws std::system_error when it
+  // cannot (as std::thread does). Replaced by tests.
+  using ThreadStarter = std::function<std::thread(std::function<void()>)>;
+
+  CallPool(int max_threads, int max_queued, ThreadStarter start_thread = nullptr);
   CallPool(const CallPool&) = delete;
   CallPool& operator=(const CallPool&) = delete;
   // Stop().
@@ -52,6 +57,7 @@ class CallPool {
 
   const int max_threads_;
   const int max_queued_;
+  const ThreadStarter start_thread_;
   mutable absl::Mutex mu_;
   struct Call {
     std::function<void()> run;

@@ -3,6 +3,7 @@
 #include "snapshotter/call_pool.h"
 
 #include <atomic>
+#include <system_error>
 #include <thread>
 
 #include "absl/synchronization/blocking_counter.h"
@@ -116,6 +117,32 @@ TEST(CallPoolTest, StopRunsQueuedCallsUntilItsDeadline) {
   stopper.join();
   EXPECT_EQ(ran.load(), 3);
   EXPECT_EQ(dropped.load(), 0);
+}
+
+// A thread that cannot be started (EAGAIN, as under a pids limit) refuses
+// the call when no thread runs, and leaves it to a running one otherwise:
+// never an exception out of TrySubmit (which would end the daemon).
+TEST(CallPoolTest, ThreadThatCannotStartRefusesOrWaits) {
+  std::atomic<int> allowed{0};
+  CallPool pool(4, 8, [&allowed](std::function<void()> fn) {
+    if (allowed.fetch_sub(1) <= 0) {
+      throw std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again));
+    }
+    return std::thread(std::move(fn));
+  });
+  std::atomic<int> ran{0};
+  EXPECT_FALSE(pool.TrySubmit([&ran] { ++ran; }));
+  EXPECT_EQ(pool.threads(), 0);
+
+  allowed = 1;
+  absl::Notification release;
+  ASSERT_TRUE(pool.TrySubmit([&] { release.WaitForNotification(); ++ran; }));
+  // No second thread: this one waits for the first.
+  ASSERT_TRUE(pool.TrySubmit([&ran] { ++ran; }));
+  EXPECT_EQ(pool.threads(), 1);
+  release.Notify();
+  pool.Stop(absl::Now() + absl::Seconds(30));
+  EXPECT_EQ(ran.load(), 2);
 }
 
 }  // namespace
