@@ -234,8 +234,9 @@ absl::StatusOr<std::optional<std::string>> ReadFile(const std::string& path) {
   return std::optional<std::string>(std::move(text));
 }
 
+// `include_line`: where the file sets guest_pull.include, 0 if it does not.
 absl::Status ReadConfigFile(const std::string& text, const std::string& path,
-                            Config* config) {
+                            Config* config, uint32_t* include_line) {
   toml::table document;
   try {
     document = toml::parse(std::string_view(text), std::string_view(path));
@@ -248,6 +249,9 @@ absl::Status ReadConfigFile(const std::string& text, const std::string& path,
   }
   FileReader reader(path, config);
   reader.ReadTable(document, "");
+  if (const toml::node* include = document.at_path("guest_pull.include").node()) {
+    *include_line = include->source().begin.line;
+  }
   return reader.Result();
 }
 
@@ -323,18 +327,37 @@ absl::StatusOr<Config> LoadConfig(const CommandLine& command_line,
         "config file \"", config.config_path, "\" does not exist", by,
         "; only the default ", default_config_path, " may be absent"));
   }
+  uint32_t include_line = 0;
   if (config.config_file_found) {
-    RETURN_IF_ERROR(ReadConfigFile(**text, config.config_path, &config));
+    RETURN_IF_ERROR(ReadConfigFile(**text, config.config_path, &config, &include_line));
   }
   // Flags and variables win over the file (each was checked above).
   for (const Override& o : overrides) (void)o.key->set(o.value, config);
   // The daemon owns everything under its root: its start and Cleanup would
-  // take a socket there for a stray file.
+  // take a socket there for a stray file. The root itself, or a directory
+  // it is in, cannot be the socket either.
   if (absl::StartsWith(config.address, absl::StrCat(config.root, "/"))) {
     return absl::InvalidArgumentError(absl::StrCat(
         "address \"", config.address, "\" is inside root \"", config.root,
         "\": everything under the root is the daemon's store, so its socket ",
         "must be elsewhere (the default is ", Config().address, ")"));
+  }
+  if (config.address == config.root ||
+      absl::StartsWith(config.root, absl::StrCat(config.address, "/"))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "address \"", config.address, "\" is ",
+        config.address == config.root ? "the root" : "a directory holding root \"",
+        config.address == config.root ? "" : config.root,
+        config.address == config.root ? "" : "\"",
+        ": the socket needs a path of its own (the default is ", Config().address, ")"));
+  }
+  // An empty include list would silently keep every image on the host.
+  if (config.guest_pull.enable && config.guest_pull.include.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        include_line == 0 ? "" : absl::StrCat(config.config_path, ": line ", include_line, ": "),
+        "key \"guest_pull.include\": an empty include list would keep every "
+        "image on the host; use [\".*\"] to guest-pull every image, or set "
+        "guest_pull.enable = false to turn guest pull off"));
   }
   return config;
 }

@@ -226,6 +226,23 @@ TEST_F(ConfigTest, AnAddressInsideTheRootIsRefused) {
   EXPECT_TRUE(Load({"--root=/var/lib/gp", "--address=/var/lib/gp2.sock"}).ok());
 }
 
+TEST_F(ConfigTest, AnAddressThatIsTheRootOrHoldsItIsRefused) {
+  absl::StatusOr<Config> config = Load({"--root=/var/lib/gp", "--address=/var/lib/gp"});
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(config.status().message()), HasSubstr("is the root"));
+  config = Load({"--root=/var/lib/gp/sub", "--address=/var/lib/gp"});
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(config.status().message()),
+              HasSubstr("is a directory holding root \"/var/lib/gp/sub\""));
+  EXPECT_TRUE(Load({"--root=/var/lib/gp", "--address=/var/lib/gp.sock"}).ok());
+}
+
+TEST_F(ConfigTest, EmptyIncludeIsAcceptedWhenGuestPullIsOff) {
+  EXPECT_EQ(FileError("[guest_pull]\nenable = false\ninclude = []\n"), "");
+  EXPECT_THAT(FileError("[guest_pull]\nenable = true\ninclude = []\n"),
+              HasSubstr("an empty include list"));
+}
+
 TEST_F(ConfigTest, ARootOverlayOptionsCannotCarryIsRefused) {
   for (const char* root : {"/var/lib/g,p", "/var/lib/g:p", "/var/lib/g\\p"}) {
     absl::StatusOr<Config> config = Load({std::string("--root=") + root});

@@ -154,15 +154,6 @@ absl::Status CheckPattern(absl::string_view pattern) {
       absl::StrCat("invalid RE2 pattern ", Quoted(pattern), ": ", re.error()));
 }
 
-// An empty include list would silently keep every image on the host.
-absl::Status CheckInclude(const std::vector<std::string>& include) {
-  if (!include.empty()) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      "an empty include list would keep every image on the host; use "
-      "[\".*\"] to guest-pull every image, or set guest_pull.enable = false "
-      "to turn guest pull off");
-}
-
 // Stores the T in `value` in `field` if `check` (may be null) accepts it.
 template <typename T>
 absl::Status Store(absl::Status (*check)(const T&), const Value& value,
@@ -282,7 +273,9 @@ const std::vector<Key>& Keys() {
       {"guest_pull.include", KeyType::kStringList, "", "", "",
        "RE2 patterns (full match) on the CRI image reference; one must match",
        [](const Value& v, Config& c) {
-         return Store(CheckInclude, v, c.guest_pull.include);
+         // Empty is refused once the whole config is read (LoadConfig):
+         // only while guest pull is enabled.
+         return Store<std::vector<std::string>>(nullptr, v, c.guest_pull.include);
        },
        [](const Config& c) -> Value { return c.guest_pull.include; },
        CheckPattern},
