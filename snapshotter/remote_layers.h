@@ -33,12 +33,13 @@ class RemoteLayers {
  public:
   virtual ~RemoteLayers() = default;
 
-  // Called for each Prepare of an active snapshot. Returns the committed
-  // snapshot to create instead (the core then answers AlreadyExists, as
-  // containerd's remote-snapshot protocol expects), or nullopt to unpack
-  // the layer on the host as usual.
+  // Called for each Prepare of an active snapshot; `parent_info` is the
+  // parent's (null without a parent, or when it does not exist). Returns the
+  // committed snapshot to create instead (the core then answers
+  // AlreadyExists, as containerd's remote-snapshot protocol expects), or
+  // nullopt to unpack the layer on the host as usual.
   virtual absl::StatusOr<std::optional<RemoteLayer>> Intercept(
-      absl::string_view key, absl::string_view parent,
+      absl::string_view key, absl::string_view parent, const Info* parent_info,
       const Labels& labels) = 0;
 
   // Makes the layer's directory (on the first call) and returns its fs/.
@@ -69,6 +70,11 @@ class RemoteLayers {
   // layer): an Update never adds, removes or changes them.
   virtual std::vector<std::string> OwnedLabels() const = 0;
 
+  // Checks the labels an Update sets (OK by default): InvalidArgument for a
+  // value this component could not use later.
+  virtual absl::Status CheckUpdatedLabels(const Labels& labels) const {
+    return absl::OkStatus();
+  }
   // Labels a creating client may not set: the core drops them from the
   // labels of Prepare, View and Commit before anything else (Intercept
   // included). containerd passes a layer descriptor's annotations under

@@ -551,7 +551,8 @@ TEST_F(ServiceTest, StuckMutationBlocksNoReadAndFullPoolRefuses) {
 class RefreshingRemote : public RemoteLayers {
  public:
   absl::StatusOr<std::optional<RemoteLayer>> Intercept(
-      absl::string_view, absl::string_view, const Labels& labels) override {
+      absl::string_view, absl::string_view, const Info*,
+      const Labels& labels) override {
     auto it = labels.find("remote");
     if (it == labels.end()) return std::nullopt;
     return RemoteLayer{it->second, {{"remote.layer", "true"}}};

@@ -7,11 +7,13 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <future>
 #include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "base/async_or_deferred.h"
 #include "base/request_log.h"
 #include "base/status_macros.h"
@@ -187,8 +189,12 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::Prepare(
   RETURN_IF_ERROR(ValidateKeyAndParent(key, parent, labels));
   if (options_.remote != nullptr) {
     options_.remote->Refresh();
+    absl::StatusOr<IndexedSnapshot> parent_record =
+        parent.empty() ? absl::NotFoundError("") : index_.Get(parent);
     ASSIGN_OR_RETURN(std::optional<RemoteLayer> remote,
-                     options_.remote->Intercept(key, parent, labels));
+                     options_.remote->Intercept(
+                         key, parent, parent_record.ok() ? &parent_record->info : nullptr,
+                         labels));
     if (remote.has_value()) {
       RETURN_IF_ERROR(CreateRemoteLayer(parent, *remote));
       return absl::AlreadyExistsError(absl::StrCat(
@@ -378,8 +384,19 @@ absl::Status Snapshotter::CreateRemoteLayer(absl::string_view parent,
   if (!s.ok() && installed.empty() && !temp.empty()) {
     RemoveAll(temp).IgnoreError();
   }
-  if (absl::IsAlreadyExists(s)) return absl::OkStatus();  // committed before
-  return s;
+  if (!absl::IsAlreadyExists(s)) return s;
+  // Committed before, as this layer: the same chain has the same parent.
+  absl::StatusOr<IndexedSnapshot> existing = index_.Get(layer.name);
+  if (existing.ok() && existing->info.kind == Kind::kCommitted &&
+      existing->info.parent == parent) {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "target snapshot \"", layer.name, "\" exists, but ",
+      existing.ok() ? absl::StrCat("as ", KindName(existing->info.kind), " on parent \"",
+                                   existing->info.parent, "\"")
+                    : "no longer",
+      ", not as this layer on parent \"", parent, "\""));
 }
 
 absl::Status Snapshotter::GoneOrInternal(absl::string_view what,
@@ -567,7 +584,21 @@ absl::StatusOr<Info> Snapshotter::Update(
   RETURN_IF_ERROR(ValidateKey(info.name, "name"));
   RETURN_IF_ERROR(ValidateLabels(info.labels));
   std::vector<std::string> owned;
-  if (options_.remote != nullptr) owned = options_.remote->OwnedLabels();
+  if (options_.remote != nullptr) {
+    owned = options_.remote->OwnedLabels();
+    // The labels the field paths set (all of them without paths).
+    Labels set;
+    for (const std::string& path : fieldpaths) {
+      absl::string_view label = path;
+      if (!absl::ConsumePrefix(&label, "labels.")) continue;
+      if (auto it = info.labels.find(std::string(label)); it != info.labels.end()) {
+        set.insert(*it);
+      }
+    }
+    bool all = fieldpaths.empty() ||
+               std::find(fieldpaths.begin(), fieldpaths.end(), "labels") != fieldpaths.end();
+    RETURN_IF_ERROR(options_.remote->CheckUpdatedLabels(all ? info.labels : set));
+  }
   absl::Time now = StoredTime(options_.now());
   Info updated;
   RETURN_IF_ERROR(Mutate(

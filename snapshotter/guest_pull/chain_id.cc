@@ -5,15 +5,31 @@
 
 namespace guest_pull {
 
-absl::string_view ChainIdOf(absl::string_view key) {
+namespace {
+
+// Where "<namespace>/" ends (the slash after the sequence number), or npos
+// when `key` does not have the form.
+size_t SequenceEnd(absl::string_view key) {
   size_t ns_end = key.find('/');
-  if (ns_end == absl::string_view::npos || ns_end == 0) return key;
+  if (ns_end == absl::string_view::npos || ns_end == 0) return absl::string_view::npos;
   size_t seq_end = key.find('/', ns_end + 1);
-  if (seq_end == absl::string_view::npos || seq_end == ns_end + 1) return key;
+  if (seq_end == absl::string_view::npos || seq_end == ns_end + 1) return absl::string_view::npos;
   for (size_t i = ns_end + 1; i < seq_end; ++i) {
-    if (!absl::ascii_isdigit(static_cast<unsigned char>(key[i]))) return key;
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(key[i]))) return absl::string_view::npos;
   }
-  return key.substr(seq_end + 1);
+  return seq_end;
+}
+
+}  // namespace
+
+absl::string_view ChainIdOf(absl::string_view key) {
+  size_t seq_end = SequenceEnd(key);
+  return seq_end == absl::string_view::npos ? key : key.substr(seq_end + 1);
+}
+
+absl::string_view NamespaceOf(absl::string_view key) {
+  size_t seq_end = SequenceEnd(key);
+  return seq_end == absl::string_view::npos ? absl::string_view() : key.substr(0, key.find('/'));
 }
 
 }  // namespace guest_pull

@@ -12,6 +12,10 @@ namespace guest_pull {
 // not have that form.
 absl::string_view ChainIdOf(absl::string_view key);
 
+// The <namespace> of "<namespace>/<n>/<name>", or "" when `key` does not
+// have that form (a key no containerd named).
+absl::string_view NamespaceOf(absl::string_view key);
+
 }  // namespace guest_pull
 
 #endif  // SNAPSHOTTER_GUEST_PULL_CHAIN_ID_H_

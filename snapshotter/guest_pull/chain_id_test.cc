@@ -11,6 +11,14 @@ TEST(ChainIdTest, StripsNamespaceAndSequence) {
   EXPECT_EQ(ChainIdOf("default/3/sha256:abc"), "sha256:abc");
 }
 
+TEST(ChainIdTest, NamespaceOfContainerdKeysOnly) {
+  EXPECT_EQ(NamespaceOf("k8s.io/12/extract-1 sha256:ab"), "k8s.io");
+  EXPECT_EQ(NamespaceOf("default/3/sha256:ab"), "default");
+  EXPECT_EQ(NamespaceOf("extract-1 sha256:ab"), "");
+  EXPECT_EQ(NamespaceOf("k8s.io/x/name"), "");
+  EXPECT_EQ(NamespaceOf("/1/name"), "");
+}
+
 TEST(ChainIdTest, LeavesOtherKeysAlone) {
   EXPECT_EQ(ChainIdOf("sha256:abc"), "sha256:abc");
   EXPECT_EQ(ChainIdOf("k8s.io/x1/sha256:abc"), "k8s.io/x1/sha256:abc");

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "base/errno_error.h"
@@ -20,6 +21,7 @@
 #include "base/status_macros.h"
 #include "glog/logging.h"
 #include "kata_volume/guest_pull_volume.h"
+#include "kata_volume/image_ref.h"
 #include "kata_volume/volume_option.h"
 #include "snapshotter/guest_pull/chain_id.h"
 #include "snapshotter/guest_pull/labels.h"
@@ -127,10 +129,25 @@ void GuestPullLayers::Decide(bool skip, absl::string_view reason,
 }
 
 absl::StatusOr<std::optional<snapshotter::RemoteLayer>> GuestPullLayers::Intercept(
-    absl::string_view key, absl::string_view parent, const snapshotter::Labels& labels) {
+    absl::string_view key, absl::string_view parent, const snapshotter::Info* parent_info,
+    const snapshotter::Labels& labels) {
   std::string target = LabelOr(labels, kLabelSnapshotRef);
   if (target.empty()) return std::nullopt;  // not a layer unpack
   std::string image = LabelOr(labels, kLabelCriImageRef);
+  // containerd's CRI works in its "k8s.io" namespace. In another one (ctr,
+  // nerdctl, BuildKit) CRI labels can only be the image's own layer
+  // annotations, which must not keep a layer from the host.
+  if (absl::string_view ns = NamespaceOf(key); !ns.empty() && ns != kCriNamespace) {
+    Decide(false, "namespace", key, image);
+    return std::nullopt;
+  }
+  // containerd's unpacker names its keys "extract-..." (UnpackKeyPrefix).
+  // Other Prepares may carry the same labels from pod annotations (the
+  // sandbox's rootfs): they never name a layer.
+  if (!absl::StartsWith(ChainIdOf(key), kUnpackKeyPrefix)) {
+    Decide(false, "not-unpack", key, image);
+    return std::nullopt;
+  }
   if (LabelOr(labels, kLabelCriLayerDigest).empty() || image.empty() ||
       LabelOr(labels, kLabelCriManifestDigest).empty()) {
     Decide(false, "not-cri", key, image);
@@ -149,6 +166,13 @@ absl::StatusOr<std::optional<snapshotter::RemoteLayer>> GuestPullLayers::Interce
   // layer unpacked there cannot sit on guest-pulled ones.
   if (absl::Status s = CheckVolumeLabels(labels); !s.ok()) {
     Decide(false, "unsupported", key, image, s.message());
+    return std::nullopt;
+  }
+  // The volume describes guest-pulled layers only: on a layer unpacked on
+  // the host (e.g. its image pulled without CRI labels first) this one is
+  // unpacked there too, or no runtime could use the image.
+  if (parent_info != nullptr && !IsGuestPulled(*parent_info)) {
+    Decide(false, "parent-on-host", key, image);
     return std::nullopt;
   }
   snapshotter::RemoteLayer layer;
@@ -196,6 +220,18 @@ std::vector<std::string> GuestPullLayers::OwnedLabels() const {
   // Losing the marker would turn a guest-pulled chain into an empty host
   // rootfs, silently.
   return {kLabelGuestPulled};
+}
+
+absl::Status GuestPullLayers::CheckUpdatedLabels(const snapshotter::Labels& labels) const {
+  for (const char* name : {kLabelVerityRootHash, kLabelInheritedVerityRootHash}) {
+    auto it = labels.find(name);
+    if (it == labels.end() || kata_volume::IsLowerHexSha256(it->second)) continue;
+    return absl::InvalidArgumentError(absl::StrCat(
+        "label ", name, " is \"", absl::CEscape(it->second),
+        "\": an expected dm-verity root hash is 64 lowercase hex digits (as "
+        "veritysetup and guest-pull-verity print it)"));
+  }
+  return absl::OkStatus();
 }
 
 std::vector<snapshotter::ReservedLabel>

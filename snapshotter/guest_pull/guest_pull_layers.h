@@ -32,6 +32,7 @@ class GuestPullLayers : public snapshotter::RemoteLayers {
 
   absl::StatusOr<std::optional<snapshotter::RemoteLayer>> Intercept(
       absl::string_view key, absl::string_view parent,
+      const snapshotter::Info* parent_info,
       const snapshotter::Labels& labels) override;
   absl::StatusOr<bool> Populate(const FsDirMaker& fs_dir,
                                 absl::string_view parent,
@@ -41,6 +42,8 @@ class GuestPullLayers : public snapshotter::RemoteLayers {
   // True when a parent is guest-pulled (the volume needs the cache).
   bool Decorates(const std::vector<snapshotter::Info>& parents) const override;
   std::vector<std::string> OwnedLabels() const override;
+  // An expected dm-verity root hash must be 64 lowercase hex digits.
+  absl::Status CheckUpdatedLabels(const snapshotter::Labels& labels) const override;
   // The marker and the expected-hash labels: an image's layer annotations
   // reach the creation labels, so they could forge either.
   std::vector<snapshotter::ReservedLabel> LabelsDroppedAtCreation()

@@ -336,7 +336,7 @@ TEST_F(GuestPullLayersTest, LabelsTheVolumeRefusesAreUnpackedOnHost) {
   for (const auto& [label, value] : cases) {
     SCOPED_TRACE(value);
     std::string target = "k8s.io/t" + std::to_string(i);
-    std::string key = "k8s.io/x" + std::to_string(i++);
+    std::string key = "k8s.io/1/extract-x" + std::to_string(i++);
     snapshotter::Labels labels = CriLabels(target, 'a');
     labels[label] = value;
     auto r = sn_->Prepare(key, "", labels);
@@ -348,7 +348,7 @@ TEST_F(GuestPullLayersTest, LabelsTheVolumeRefusesAreUnpackedOnHost) {
     EXPECT_EQ(info->labels.count(kLabelGuestPulled), 0u);
   }
   // The same labels with supported values are guest-pulled.
-  auto r = sn_->Prepare("k8s.io/ok", "", CriLabels("k8s.io/t-ok", 'a'));
+  auto r = sn_->Prepare("k8s.io/1/extract-ok", "", CriLabels("k8s.io/t-ok", 'a'));
   EXPECT_EQ(r.status().code(), absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(observer_.reasons.back(), "skip:guest-pull");
 }
@@ -364,6 +364,86 @@ TEST_F(GuestPullLayersTest, NonCriAndExcludedLayersAreUnpackedOnHost) {
       CriLabels("k8s.io/2/" + c2_, 'c', "registry.k8s.io/pause:3.9"));
   ASSERT_TRUE(pause.ok()) << pause.status();
   EXPECT_EQ((*pause)[0].type, "bind");
+}
+
+// containerd passes a pod's annotations as the labels of its sandbox rootfs
+// Prepare: whoever writes them must not get a layer committed by a name of
+// their choosing. Only containerd's unpack keys ("extract-...") name one.
+TEST_F(GuestPullLayersTest, LayerLabelsOnAPrepareThatIsNotAnUnpackCommitNothing) {
+  Open(VerityMode::kOff);
+  auto sandbox = sn_->Prepare("k8s.io/7/0123456789abcdef", "",
+                              CriLabels("chosen-by-pod-author", 'a'));
+  ASSERT_TRUE(sandbox.ok()) << sandbox.status();
+  EXPECT_EQ(observer_.reasons.back(), "unpack:not-unpack");
+  EXPECT_EQ(sn_->Stat("chosen-by-pod-author").status().code(), absl::StatusCode::kNotFound);
+}
+
+// A layer on one unpacked on the host (the image's base pulled without CRI
+// labels first) is unpacked on the host too: no volume could describe the
+// chain, and a guest-pulled layer there would leave the image unusable.
+TEST_F(GuestPullLayersTest, LayerOnAHostLayerIsUnpackedOnHost) {
+  Open(VerityMode::kOff);
+  std::string base = "k8s.io/2/" + c1_;
+  ASSERT_TRUE(sn_->Prepare("k8s.io/1/extract-1 " + c1_, "", {{kLabelSnapshotRef, base}}).ok());
+  ASSERT_TRUE(sn_->Commit(base, "k8s.io/1/extract-1 " + c1_, {}).ok());
+  auto upper = sn_->Prepare("k8s.io/4/extract-2 " + c2_, base, CriLabels("k8s.io/5/" + c2_, 'b'));
+  ASSERT_TRUE(upper.ok()) << upper.status();
+  EXPECT_EQ(observer_.reasons.back(), "unpack:parent-on-host");
+  ASSERT_TRUE(sn_->Commit("k8s.io/5/" + c2_, "k8s.io/4/extract-2 " + c2_, {}).ok());
+  auto rootfs = sn_->Prepare("k8s.io/9/c", "k8s.io/5/" + c2_, {});
+  ASSERT_TRUE(rootfs.ok()) << rootfs.status();
+  EXPECT_EQ((*rootfs)[0].type, "overlay");
+}
+
+// A layer's target that exists on another parent is not this layer: the
+// same chain ID always has the same parent, so the Prepare is refused
+// rather than answered AlreadyExists (containerd would take the other one).
+TEST_F(GuestPullLayersTest, ExistingTargetOnAnotherParentIsRefused) {
+  Open(VerityMode::kOff);
+  PullTwoLayers();
+  std::string other = "k8s.io/6/sha256:" + Hex('9');
+  ASSERT_EQ(sn_->Prepare("k8s.io/5/extract-o", "", CriLabels(other, 'c')).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  auto again = sn_->Prepare("k8s.io/7/extract-2 " + c2_, other, CriLabels("k8s.io/5/" + c2_, 'b'));
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition) << again.status();
+  EXPECT_THAT(std::string(again.status().message()), HasSubstr("on parent \"k8s.io/3/"));
+  // On its own parent, the layer is the one committed before.
+  again = sn_->Prepare("k8s.io/8/extract-2 " + c2_, "k8s.io/3/" + c1_,
+                       CriLabels("k8s.io/5/" + c2_, 'b'));
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists) << again.status();
+}
+
+// An operator's expected hash that is not 64 lowercase hex digits is
+// refused by the Update that sets it, not by every later container.
+TEST_F(GuestPullLayersTest, UpdateRefusesAMalformedExpectedHash) {
+  Open(VerityMode::kBestEffort);
+  PullTwoLayers();
+  snapshotter::Info update{"k8s.io/5/" + c2_};
+  for (const char* label : {kLabelVerityRootHash, kLabelInheritedVerityRootHash}) {
+    for (const std::string& bad : {std::string(64, 'A'), "sha256:" + Hex('a'), Hex('a') + "\n"}) {
+      update.labels = {{label, bad}};
+      auto updated = sn_->Update(update, {std::string("labels.") + label});
+      EXPECT_EQ(updated.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+      EXPECT_THAT(std::string(updated.status().message()), HasSubstr("64 lowercase hex"));
+    }
+  }
+  // Not among the field paths: not set, so not checked.
+  update.labels = {{kLabelVerityRootHash, "bad"}, {"other", "x"}};
+  EXPECT_TRUE(sn_->Update(update, {"labels.other"}).ok());
+  update.labels = {{kLabelVerityRootHash, Hex('5')}};
+  EXPECT_TRUE(sn_->Update(update, {std::string("labels.") + kLabelVerityRootHash}).ok());
+  EXPECT_TRUE(sn_->Prepare("k8s.io/9/c", "k8s.io/5/" + c2_, {}).ok());
+}
+
+// Outside CRI's namespace the CRI labels can only be an image's own layer
+// annotations (containerd passes those as creation labels on every pull):
+// such a pull (ctr, nerdctl) keeps its layers on the host.
+TEST_F(GuestPullLayersTest, CriLabelsOutsideTheCriNamespaceAreUnpackedOnHost) {
+  Open(VerityMode::kOff);
+  auto r = sn_->Prepare("default/1/extract-1 " + c1_, "", CriLabels("default/2/" + c1_, 'a'));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)[0].type, "bind");
+  EXPECT_EQ(observer_.reasons.back(), "unpack:namespace");
 }
 
 }  // namespace
