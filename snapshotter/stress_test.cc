@@ -187,7 +187,7 @@ class StressTest : public ::testing::Test {
                        {kLabelCriManifestDigest, "sha256:" + Hex(0, 'f')},
                        {kLabelCriImageLayers, "sha256:" + Hex(i, 'd')}};
       Expect("Prepare guest layer " + target,
-             Prepare(absl::StrCat("k8s.io/", 200 + i, "/extract ", chain),
+             Prepare(absl::StrCat("k8s.io/", 200 + i, "/extract-", i, " ", chain),
                      parent_name, labels),
              {C::kAlreadyExists});
       const std::string rootfs = absl::StrCat("k8s.io/", 300 + i, "/rootfs");
