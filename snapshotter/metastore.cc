@@ -357,6 +357,13 @@ void MetaStore::SetBeforeClose(std::function<bool()> fn) {
   before_close_ = std::move(fn);
 }
 
+void MetaStore::SetLastWrite(std::function<absl::Status(Transaction&)> write,
+                             std::function<void()> on_commit) {
+  absl::MutexLock lock(&mu_);
+  last_write_ = std::move(write);
+  last_commit_ = std::move(on_commit);
+}
+
 void MetaStore::SetOnCommitInDoubt(
     std::function<void(const absl::Status&)> fn) {
   absl::MutexLock lock(&mu_);
@@ -366,9 +373,17 @@ void MetaStore::SetOnCommitInDoubt(
 MetaStore::~MetaStore() {
   {
     absl::MutexLock lock(&mu_);
-    bool checkpoint = open_state_ == OpenState::kFinished &&
-                      open_status_.ok() && !in_doubt_ &&
-                      (!before_close_ || before_close_());
+    bool writable =
+        open_state_ == OpenState::kFinished && open_status_.ok() && !in_doubt_;
+    if (writable && last_write_) {
+      // In doubt, the -wal is kept (below) and the next start settles it:
+      // no exit from a close.
+      on_in_doubt_ = nullptr;
+      absl::Status s = UpdateLocked(last_write_, nullptr, last_commit_);
+      if (!s.ok()) LOG(WARNING) << "the store's last write at close: " << s;
+    }
+    bool checkpoint =
+        writable && !in_doubt_ && (!before_close_ || before_close_());
     if (checkpoint) {
       sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, nullptr);
     }

@@ -179,6 +179,16 @@ class MetaStore {
   // does (nor runs `fn`).
   void SetBeforeClose(std::function<bool()> fn);
 
+  // `write` runs when an opened read-write store is destroyed, as its last
+  // write transaction, before the SetBeforeClose function, if the close
+  // would fold the -wal as far as the store knows (its open finished, no
+  // commit in doubt); `on_commit` runs once it committed (durably), still
+  // under the store's lock. A failure is logged and the close goes on; a
+  // commit in doubt there keeps the -wal as a crash would (the
+  // SetOnCommitInDoubt handler does not run at close).
+  void SetLastWrite(std::function<absl::Status(Transaction&)> write,
+                    std::function<void()> on_commit);
+
   // `fn` runs when a commit turns out in doubt (Update), with its error;
   // the daemon exits there, so that the restart settles it.
   void SetOnCommitInDoubt(std::function<void(const absl::Status&)> fn);
@@ -221,6 +231,8 @@ class MetaStore {
   sqlite3* reader_ ABSL_GUARDED_BY(read_mu_) = nullptr;
   std::unique_ptr<StatementCache> reader_cache_ ABSL_GUARDED_BY(read_mu_);
   std::function<bool()> before_close_ ABSL_GUARDED_BY(mu_);
+  std::function<absl::Status(Transaction&)> last_write_ ABSL_GUARDED_BY(mu_);
+  std::function<void()> last_commit_ ABSL_GUARDED_BY(mu_);
   // How far a read-write open got.
   enum class OpenState {
     // Read-only; or a read-write open whose connections failed (Migrate,

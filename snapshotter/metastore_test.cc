@@ -285,6 +285,62 @@ TEST(MetaStoreTest, WalIsPreallocatedAndItsFramesSurviveACrash) {
   EXPECT_EQ(CountSnapshots(**recovered), 2);
 }
 
+// The last write runs at the close of a store whose open finished, before
+// the SetBeforeClose function, which sees it committed; not at the close
+// of one whose start-up writes never ran, nor after a commit in doubt
+// (the -wal is kept then, and the in-doubt handler does not run).
+TEST(MetaStoreTest, LastWriteRunsAtACloseThatFoldsTheWal) {
+  std::string path = TempDbPath("last-write");
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    unlink((path + suffix).c_str());
+  }
+  std::vector<std::string> events;
+  auto hooks = [&](MetaStore& store, const std::string& key) {
+    store.SetLastWrite(
+        [&events, key](Transaction& tx) {
+          events.push_back("write " + key);
+          return InsertKey(tx, key);
+        },
+        [&events] { events.push_back("committed"); });
+    store.SetBeforeClose([&events] {
+      events.push_back("before close");
+      return true;
+    });
+  };
+  {
+    auto store = MetaStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status();
+    hooks(**store, "a");
+  }
+  EXPECT_THAT(events, testing::ElementsAre("write a", "committed",
+                                           "before close"));
+  events.clear();
+  {
+    auto store = MetaStore::OpenServingReads(path, MetaStore::Mode::kExisting,
+                                             [] { return absl::OkStatus(); });
+    ASSERT_TRUE(store.ok()) << store.status();
+    hooks(**store, "b");
+  }  // no FinishOpen: nothing written, the -wal kept
+  EXPECT_TRUE(events.empty());
+  struct stat st;
+  EXPECT_EQ(stat((path + "-wal").c_str(), &st), 0);
+  {
+    FailingIoVfs vfs(SQLITE_OPEN_WAL);
+    auto store = MetaStore::Open(path, MetaStore::Mode::kExisting);
+    ASSERT_TRUE(store.ok()) << store.status();
+    EXPECT_EQ(CountSnapshots(**store), 1);
+    hooks(**store, "c");
+    int in_doubt = 0;
+    (*store)->SetOnCommitInDoubt([&](const absl::Status&) { ++in_doubt; });
+    vfs.FailSyncs(true);
+    store->reset();  // the last write's commit is in doubt
+    vfs.FailSyncs(false);
+    EXPECT_EQ(in_doubt, 0);
+  }
+  EXPECT_THAT(events, testing::ElementsAre("write c"));
+  EXPECT_EQ(stat((path + "-wal").c_str(), &st), 0);
+}
+
 // OpenServingReads serves reads at once; the WAL's preparation and the
 // caller's step run once, before the first write commits; a failed step
 // fails every write after it, changes nothing and keeps the -wal.

@@ -72,7 +72,8 @@ bool IsDir(const std::string& path) {
 bool IsRootEntryOfADaemon(absl::string_view name) {
   for (absl::string_view ours :
        {"lock", "store-id", "store-id.new", "store-open", "store-open.new",
-        "snapshots", "quarantine", "guest-pull", "lost+found"}) {
+        "store-generation", "store-generation.new", "snapshots", "quarantine",
+        "guest-pull", "lost+found"}) {
     if (name == ours) return true;
   }
   return absl::StartsWith(name, "metadata.db");
@@ -190,6 +191,9 @@ std::string SnapshotDirs::QuarantineDir() const {
   return root_ + "/quarantine";
 }
 std::string SnapshotDirs::StoreIdPath() const { return root_ + "/store-id"; }
+std::string SnapshotDirs::GenerationPath() const {
+  return root_ + "/store-generation";
+}
 std::string SnapshotDirs::OpenMarkerPath() const {
   return root_ + "/store-open";
 }

@@ -82,6 +82,8 @@ class SnapshotDirs {
   std::string StoreIdPath() const;
   // Present while a daemon has the store open (store_recovery.h).
   std::string OpenMarkerPath() const;
+  // The store's generation as of its last clean stop (store_recovery.h).
+  std::string GenerationPath() const;
 
   // Renames a temp dir to snapshots/<id> and, with `sync`, syncs
   // snapshots/ (without it the caller must sync snapshots/ before it

@@ -18,7 +18,10 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "base/async_or_deferred.h"
 #include "base/status_macros.h"
@@ -81,6 +84,7 @@ struct DbSurvey {
   std::set<int64_t> records;
   std::map<int64_t, ContentlessRecord> contentless;
   std::set<int64_t> journal;
+  int64_t generation = 0;
 };
 
 absl::Status ReadSurvey(Transaction& tx, DbSurvey& survey) {
@@ -106,6 +110,7 @@ absl::Status ReadSurvey(Transaction& tx, DbSurvey& survey) {
   if (version >= 2) {
     ASSIGN_OR_RETURN(survey.store_id, ReadStoreId(tx));
     ASSIGN_OR_RETURN(survey.journal, JournalledIds(tx));
+    ASSIGN_OR_RETURN(survey.generation, ReadGeneration(tx));
   }
   ASSIGN_OR_RETURN(survey.counter, IdCounter(tx));
   ASSIGN_OR_RETURN(survey.records, RecordIds(tx));
@@ -179,10 +184,12 @@ absl::StatusOr<std::optional<std::string>> ReadMarker(const std::string& path) {
 }
 
 // Writes `content` to `path` through a temp file (`path`.new), fsynced and
-// renamed over it, and makes the rename durable: a crash, or a failure
-// before the rename, leaves the old file (or none), never a torn one.
+// renamed over it, and makes the rename durable (unless not `sync_root`:
+// the caller then flushes the root): a crash, or a failure before the
+// rename, leaves the old file (or none), never a torn one.
 absl::Status WriteFileDurably(const SnapshotDirs& dirs, const std::string& path,
-                              absl::string_view content) {
+                              absl::string_view content,
+                              bool sync_root = true) {
   std::string temp = path + ".new";
   int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
@@ -200,7 +207,7 @@ absl::Status WriteFileDurably(const SnapshotDirs& dirs, const std::string& path,
     return absl::InternalError(
         absl::StrCat("write ", path, ": ", strerror(err)));
   }
-  return SyncDir(dirs.root());
+  return sync_root ? SyncDir(dirs.root()) : absl::OkStatus();
 }
 
 absl::Status WriteMarker(const SnapshotDirs& dirs, const std::string& id) {
@@ -234,6 +241,45 @@ absl::Status MarkStoreClosed(const SnapshotDirs& dirs) {
         absl::StrCat("unlink ", path, ": ", strerror(errno)));
   }
   return SyncDir(dirs.root());
+}
+
+// <root>/store-generation: "<store id> <generation>" on its first line
+// (anything after it is left for a later release), written at each clean
+// stop after the database recorded that generation.
+struct GenerationFile {
+  std::string store_id;
+  int64_t generation = 0;
+};
+
+absl::StatusOr<std::optional<GenerationFile>> ReadGenerationFile(
+    const SnapshotDirs& dirs) {
+  std::string path = dirs.GenerationPath();
+  if (!Exists(path)) return std::nullopt;
+  std::optional<std::string> text = ReadFileHead(path, 256, /*follow=*/false);
+  if (!text.has_value()) {
+    return absl::InternalError(
+        absl::StrCat("cannot read ", path, " (not a readable regular file)"));
+  }
+  std::string line = text->substr(0, text->find('\n'));
+  std::vector<absl::string_view> fields =
+      absl::StrSplit(line, ' ', absl::SkipWhitespace());
+  GenerationFile file;
+  if (fields.size() < 2 || !absl::SimpleAtoi(fields[1], &file.generation) ||
+      file.generation < 0) {
+    return absl::DataLossError(absl::StrCat(
+        path, " does not read \"<store id> <generation>\" (it holds \"",
+        absl::CHexEscape(text->substr(0, 80)), "\")"));
+  }
+  file.store_id = std::string(fields[0]);
+  return file;
+}
+
+absl::Status WriteGenerationFile(const SnapshotDirs& dirs,
+                                 const std::string& store_id,
+                                 int64_t generation) {
+  return WriteFileDurably(dirs, dirs.GenerationPath(),
+                          absl::StrCat(store_id, " ", generation, "\n"),
+                          /*sync_root=*/false);
 }
 
 absl::StatusOr<std::string> NewStoreId() {
@@ -303,6 +349,35 @@ absl::Status CheckConsistent(const SnapshotDirs& dirs, const DbSurvey& db,
         "): the database is stale (an old copy or a lost -wal)"));
   }
   return absl::OkStatus();
+}
+
+// Refusal for a database older than the store's last clean stop: each
+// clean stop records a new generation in the database, then in
+// store-generation (store_recovery.h), so a database behind the file is a
+// copy taken before that stop, missing what was done since (a layer
+// committed from an active snapshot the copy still lists, which
+// containerd's garbage collector would then remove with its data; a layer
+// created since, which the start would take for an interrupted creation).
+absl::Status CheckGeneration(const SnapshotDirs& dirs, const DbSurvey& db,
+                             const std::optional<GenerationFile>& file) {
+  if (!file) return absl::OkStatus();
+  if (file->store_id != db.store_id) {
+    // Left by a --reset-store of a release that does not know the file,
+    // or the database is new (migrated from schema 1): rewritten at the
+    // next clean stop.
+    LOG(WARNING) << dirs.GenerationPath() << " names store " << file->store_id
+                 << ", not this one (" << db.store_id
+                 << "): ignored, rewritten at the next clean stop";
+    return absl::OkStatus();
+  }
+  if (db.generation >= file->generation) return absl::OkStatus();
+  return Refuse(dirs, absl::StrCat(
+      dirs.MetadataPath(), " is at generation ", db.generation, " but ",
+      dirs.GenerationPath(), " shows the store was stopped cleanly at "
+      "generation ", file->generation, ": the database is an old copy, "
+      "taken before the store's last clean stop, and misses what was done "
+      "since (layers committed, created or removed); starting on it could "
+      "delete layers containerd still uses"));
 }
 
 // Makes the lost directories of active and view snapshots (records without
@@ -426,6 +501,10 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
   ASSIGN_OR_RETURN(SnapshotDirs::Listing listing, listed.get());
   auto marker = ReadMarker(dirs.StoreIdPath());
   if (!marker.ok()) return Refuse(dirs, marker.status().message());
+  auto generation_file = ReadGenerationFile(dirs);
+  if (!generation_file.ok()) {
+    return Refuse(dirs, generation_file.status().message());
+  }
   std::string db_path = dirs.MetadataPath();
   OpenedStore opened;
   std::string store_id = db.store_id;
@@ -490,6 +569,7 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
                 " and start again"));
       }
       RETURN_IF_ERROR(CheckConsistent(dirs, db, *marker, listing.ids));
+      RETURN_IF_ERROR(CheckGeneration(dirs, db, *generation_file));
       opened.migrated_from_v1 = db.version < 2;
       if (store_id.empty()) {
         ASSIGN_OR_RETURN(store_id, NewStoreId());
@@ -538,8 +618,29 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
                                                    ? MetaStore::Mode::kExisting
                                                    : MetaStore::Mode::kCreate,
                                                std::move(mark_open)));
-  store->SetBeforeClose([dirs, marked_open] {
+  // A clean stop advances the store's generation: in the database (its
+  // last commit), then in store-generation, flushed with the marker's
+  // removal. A stop cut between the two leaves the database ahead, which
+  // the next start accepts; a database behind the file is refused
+  // (CheckGeneration).
+  auto pending = std::make_shared<int64_t>(0);
+  auto advanced = std::make_shared<int64_t>(0);
+  store->SetLastWrite(
+      [pending](Transaction& tx) -> absl::Status {
+        ASSIGN_OR_RETURN(*pending, AdvanceGeneration(tx));
+        return absl::OkStatus();
+      },
+      [pending, advanced] { *advanced = *pending; });
+  store->SetBeforeClose([dirs, marked_open, advanced, store_id] {
     if (!marked_open->load()) return false;
+    if (*advanced > 0) {
+      absl::Status g = WriteGenerationFile(dirs, store_id, *advanced);
+      if (!g.ok()) {
+        LOG(WARNING) << "closing the store: " << g << " (the database, at "
+                     << "generation " << *advanced << ", is ahead of it: "
+                     << "accepted at the next start)";
+      }
+    }
     absl::Status s = MarkStoreClosed(dirs);
     if (!s.ok()) LOG(WARNING) << "closing the store, -wal kept: " << s;
     return s.ok();
@@ -587,7 +688,8 @@ absl::StatusOr<std::string> ResetStore(const SnapshotDirs& dirs) {
   for (const std::string& path :
        {db, db + "-wal", db + "-shm", db + ".new", db + ".new-wal",
         db + ".new-shm", dirs.StoreIdPath(), dirs.StoreIdPath() + ".new",
-        dirs.OpenMarkerPath(), dirs.OpenMarkerPath() + ".new"}) {
+        dirs.OpenMarkerPath(), dirs.OpenMarkerPath() + ".new",
+        dirs.GenerationPath(), dirs.GenerationPath() + ".new"}) {
     if (Exists(path)) present.push_back(path);
   }
   // Init made snapshots/ if it was missing: moved only when it holds something.

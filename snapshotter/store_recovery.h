@@ -19,6 +19,20 @@
 //     id counter, all empty (never acknowledged, so nothing was written in
 //     them) but at most one; the start sweeps them (empty to trash, the
 //     other to quarantine), so losing metadata never deletes data;
+//   - a database at a lower generation than <root>/store-generation names
+//     for its store: refused as an old copy. Each clean stop advances the
+//     generation: the store's last commit records it in the database
+//     (table store_generation, outside the schema version: a database
+//     without it, of an older release, is generation 0), then the close
+//     writes "<store id> <generation>" to store-generation, flushed with
+//     the store-open marker's removal; a stop cut between the two leaves
+//     the database ahead, which is accepted. A crash advances neither. A
+//     missing store-generation, or one naming another store (left by an
+//     older release's reset), is ignored and rewritten at the next clean
+//     stop; an unreadable one is refused. Nothing is written for it at
+//     start. Not seen: a copy taken since the last clean stop (put back
+//     after a crash with its -wal), or put back with the store-generation
+//     of its time;
 //   - a schema newer than this binary: refused;
 //   - <root>/store-open present (the daemon that had the store open did not
 //     close it) and no -wal: refused as stale, since SQLite keeps the -wal
@@ -93,10 +107,11 @@ struct OpenedStore {
 // store-id): then they are done.
 absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs);
 
-// Moves metadata.db (with -wal/-shm), store-id, store-open (and their
-// .new temp files, if a crash left them) and the whole snapshots/ directory to
-// quarantine/<time>-reset-store/ and leaves an empty root, so the next start
-// creates a fresh store. Locks the root itself (refused while a daemon runs on
+// Moves metadata.db (with -wal/-shm), store-id, store-open, store-generation
+// (and their .new temp files, if a crash left them) and the whole snapshots/
+// directory to quarantine/<time>-reset-store/ and leaves an empty root, so
+// the next start creates a fresh store (generation 0 until its first clean
+// stop). Locks the root itself (refused while a daemon runs on
 // it). Returns the quarantine directory, or "" when the root holds none of
 // those (nothing is moved or quarantined then). NotFound when the root does
 // not exist.

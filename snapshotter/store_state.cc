@@ -38,6 +38,31 @@ absl::Status WriteStoreId(Transaction& tx, absl::string_view store_id) {
   return st.Bind(1, store_id).Run();
 }
 
+absl::StatusOr<int64_t> ReadGeneration(Transaction& tx) {
+  ASSIGN_OR_RETURN(Statement table,
+                   tx.Prepare("SELECT COUNT(*) FROM sqlite_master WHERE "
+                              "type = 'table' AND name = 'store_generation'"));
+  ASSIGN_OR_RETURN(bool row, table.Step());
+  if (!row || table.ColumnInt64(0) == 0) return 0;
+  ASSIGN_OR_RETURN(
+      Statement st,
+      tx.Prepare("SELECT generation FROM store_generation WHERE singleton = 1"));
+  ASSIGN_OR_RETURN(row, st.Step());
+  return row ? st.ColumnInt64(0) : 0;
+}
+
+absl::StatusOr<int64_t> AdvanceGeneration(Transaction& tx) {
+  ASSIGN_OR_RETURN(int64_t generation, ReadGeneration(tx));
+  RETURN_IF_ERROR(tx.Exec(
+      "CREATE TABLE IF NOT EXISTS store_generation (singleton INTEGER PRIMARY "
+      "KEY CHECK (singleton = 1), generation INTEGER NOT NULL)"));
+  ASSIGN_OR_RETURN(Statement st,
+                   tx.Prepare("INSERT OR REPLACE INTO store_generation("
+                              "singleton, generation) VALUES(1, ?)"));
+  RETURN_IF_ERROR(st.Bind(1, generation + 1).Run());
+  return generation + 1;
+}
+
 absl::StatusOr<int64_t> IdCounter(Transaction& tx) {
   // sqlite_sequence only has a row once a snapshot was inserted.
   ASSIGN_OR_RETURN(

@@ -27,6 +27,14 @@ namespace snapshotter {
 absl::StatusOr<std::string> ReadStoreId(Transaction& tx);
 absl::Status WriteStoreId(Transaction& tx, absl::string_view store_id);
 
+// The store's generation (store_recovery.h): how many clean stops it had
+// since a release that counts them; 0 for a database without it. Kept in
+// a table of its own, store_generation, made by the first AdvanceGeneration
+// (not part of the schema version: a release without it ignores it).
+absl::StatusOr<int64_t> ReadGeneration(Transaction& tx);
+// Records the generation after ReadGeneration's; returns it.
+absl::StatusOr<int64_t> AdvanceGeneration(Transaction& tx);
+
 // The highest snapshot id ever handed out (0 for none).
 absl::StatusOr<int64_t> IdCounter(Transaction& tx);
 
