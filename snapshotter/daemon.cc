@@ -43,6 +43,12 @@ constexpr absl::Duration kShutdownGrace = absl::Seconds(20);
 // before their connections end (both within TimeoutStopSec).
 constexpr absl::Duration kReplyReadGrace = absl::Seconds(5);
 
+// Streams one client connection may have open at once (gRPC's default is
+// unlimited). Far above what containerd uses, and above the calls the
+// service accepts in all (32 write threads + 256 queued, kMaxLists Lists):
+// it only stops a single connection from opening streams without end.
+constexpr int kMaxStreamsPerConnection = 1024;
+
 // How often leftovers that could not be deleted are tried again (besides
 // every Cleanup RPC).
 constexpr absl::Duration kLeftoverRetry = absl::Minutes(5);
@@ -211,6 +217,9 @@ absl::Status RunDaemon(const config::Config& cfg) {
   // on its bounded pool (beyond it: RESOURCE_EXHAUSTED; service.h).
   SnapshotsService service(snapshotter.get(), metrics.get());
   grpc::ServerBuilder builder;
+  // Also applies to the connections added by fd below.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             kMaxStreamsPerConnection);
   service.AddTo(builder);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr) {

@@ -183,6 +183,15 @@ absl::Status SnapshotsService::ListStarted() {
     return absl::UnavailableError(
         "List: the daemon is shutting down; retry on its successor");
   }
+  if (lists_ >= options_.max_lists) {
+    LOG_EVERY_N(WARNING, 100)
+        << "List refused: " << options_.max_lists
+        << " List calls already in progress, perhaps unread by their "
+           "clients (logged every 100 refusals)";
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "List: too many List calls in progress (", options_.max_lists,
+        "); retry when one has finished"));
+  }
   ++lists_;
   return absl::OkStatus();
 }

@@ -37,7 +37,8 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 // read. Mutations (and Cleanup, and Usage of an active snapshot, which
 // walks its directory) may wait on the store or the disk, so they run on a
 // bounded CallPool and never hold a thread that reads need; when the pool
-// is full a call gets RESOURCE_EXHAUSTED at once and changes nothing.
+// is full a call gets RESOURCE_EXHAUSTED at once and changes nothing. At
+// most max_lists Lists stream at once; beyond, RESOURCE_EXHAUSTED too.
 //
 // Use: AddTo(builder), builder.BuildAndStart(), Start(); to stop,
 // DrainMutations() and FinishLists() (graceful; then end the connections,
@@ -45,6 +46,9 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 // destructor).
 class SnapshotsService final : private service_calls::Host {
  public:
+  // containerd runs a few Lists at once (one per client command or GC
+  // pass); this leaves ample room and caps their memory at a few tens of MB.
+  static constexpr int kMaxLists = 128;
   struct Options {
     // Threads taking calls off the completion queue (and answering reads).
     int queue_threads = 1;
@@ -57,6 +61,11 @@ class SnapshotsService final : private service_calls::Host {
     // the client decodes one while the next is made (docs/benchmarks.md,
     // "Session 4").
     size_t list_message_bytes = 64 * 1024;
+    // List calls in progress at once; one beyond gets RESOURCE_EXHAUSTED.
+    // Each holds the messages in flight (~170 KB measured) until its client
+    // reads, so Lists opened and never read would otherwise grow the
+    // daemon's memory without end.
+    int max_lists = kMaxLists;
   };
 
   // Neither pointer is owned; `observer` may be null.
@@ -127,7 +136,8 @@ class SnapshotsService final : private service_calls::Host {
   absl::Mutex replies_mu_;
   // Replies of calls the pool ran that gRPC has not finished sending.
   int owed_replies_ ABSL_GUARDED_BY(replies_mu_) = 0;
-  // List calls in progress; new ones refused once FinishLists began.
+  // List calls in progress; new ones refused beyond max_lists and once
+  // FinishLists began.
   int lists_ ABSL_GUARDED_BY(replies_mu_) = 0;
   bool refuse_lists_ ABSL_GUARDED_BY(replies_mu_) = false;
 

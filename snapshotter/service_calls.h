@@ -51,7 +51,8 @@ class Host {
   virtual void ReplyOwed() = 0;
   virtual void ReplySent() = 0;
   // A List starts (OK: counted until ListEnded) or is refused, with the
-  // status to answer, once the stop began (SnapshotsService::FinishLists).
+  // status to answer: too many in progress, or the stop began
+  // (SnapshotsService::FinishLists).
   virtual absl::Status ListStarted() = 0;
   virtual void ListEnded() = 0;
   // True once the queue is being shut down: no call may start an operation

@@ -407,6 +407,50 @@ TEST_F(ServiceTest, FinishListsWaitsForNoListThatEnded) {
   EXPECT_TRUE(service_->FinishLists(absl::Now() + absl::Seconds(10)));
 }
 
+// Lists whose clients never read hold their replies in memory: beyond
+// max_lists of them a new List is refused at once (RESOURCE_EXHAUSTED), and
+// once they ended a List is served again.
+TEST_F(ServiceTest, ListsBeyondTheBoundAreRefused) {
+  SnapshotsService::Options options;
+  options.max_lists = 4;
+  ASSERT_NO_FATAL_FAILURE(Start(options, RemoveAll));
+  for (int i = 0; i < 100; ++i) {  // ~5 MB of List replies: a List stalls
+    ASSERT_TRUE(PrepareLabelled("big-" + std::to_string(i), 16, 3000).ok());
+  }
+  struct Stalled {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientReader<snapshots_v1::ListSnapshotsResponse>>
+        reader;
+  };
+  std::vector<std::unique_ptr<Stalled>> stalled;
+  for (int i = 0; i < options.max_lists; ++i) {
+    auto s = std::make_unique<Stalled>();
+    s->reader = stub_->List(&s->ctx, snapshots_v1::ListSnapshotsRequest());
+    snapshots_v1::ListSnapshotsResponse resp;
+    ASSERT_TRUE(s->reader->Read(&resp));  // started, then never read again
+    stalled.push_back(std::move(s));
+  }
+
+  EXPECT_THAT(List({}), IsEmpty());
+  EXPECT_EQ(last_list_status_.error_code(), grpc::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(last_list_status_.error_message(),
+              HasSubstr("too many List calls in progress (4)"));
+
+  for (auto& s : stalled) {
+    s->ctx.TryCancel();
+    EXPECT_EQ(s->reader->Finish().error_code(), grpc::CANCELLED);
+  }
+  // Bounded: a cancelled call's end reaches the server asynchronously.
+  std::vector<std::string> names;
+  for (int i = 0; i < 200; ++i) {
+    names = List({});
+    if (last_list_status_.error_code() != grpc::RESOURCE_EXHAUSTED) break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_TRUE(last_list_status_.ok()) << last_list_status_.error_message();
+  EXPECT_EQ(names.size(), 100u);
+}
+
 TEST_F(ServiceTest, ListFiltersAndBatches) {
   for (int i = 0; i < 250; ++i) {
     ASSERT_TRUE(Prepare("snap-" + std::to_string(i), "").ok());
