@@ -56,7 +56,8 @@ constexpr absl::Duration kLeftoverRetry = absl::Minutes(5);
 // Deletes what the startup recovery moved to trash, after READY: deleting
 // data never delays serving (and a start that left none does no second
 // sweep). Then retries, every kLeftoverRetry, whatever could not be
-// deleted, until `stop` is notified.
+// deleted, until `stop` is notified. A stop of the daemon cuts a deletion
+// short first (Snapshotter::StopDeleting).
 void SweepLeftovers(Snapshotter* sn, absl::Notification* stop) {
   bool first = true;
   do {
@@ -284,6 +285,10 @@ absl::Status RunDaemon(const config::Config& cfg) {
   std::unique_ptr<Watchdog> watchdog = StartWatchdog(snapshotter.get());
 
   int sig = WaitForTermination(signals);
+  // A trash of any size could hold the stop (the sweeper is joined below)
+  // past TimeoutStopSec: its deletion stops now, and the next start
+  // deletes the rest. Nothing but released data is cut short.
+  snapshotter->StopDeleting();
   absl::Status failed_start;
   {
     absl::MutexLock lock(&finish_mu);

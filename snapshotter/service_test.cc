@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <thread>
@@ -26,6 +27,8 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
 using ::testing::StartsWith;
+// The stop flag a remove_all is given (unused by these tests).
+using Stop = const std::atomic<bool>*;
 
 class ServiceTest : public ::testing::Test {
  protected:
@@ -33,7 +36,7 @@ class ServiceTest : public ::testing::Test {
 
   // Opens a snapshotter on a fresh root and serves it with `options`.
   void Start(SnapshotsService::Options options,
-             std::function<absl::Status(const std::string&)> remove_all,
+             decltype(Snapshotter::Options::remove_all) remove_all,
              RemoteLayers* remote = nullptr) {
     if (server_ != nullptr) TearDown();
     // Closed before its root is emptied: an open one's spare thread keeps
@@ -286,7 +289,7 @@ TEST_F(ServiceTest, StopAnswersQueuedMutationsUnavailableWithoutRunningThem) {
   SnapshotsService::Options options;
   options.max_write_threads = 1;
   options.max_queued_writes = 1;
-  ASSERT_NO_FATAL_FAILURE(Start(options, [&](const std::string& path) {
+  ASSERT_NO_FATAL_FAILURE(Start(options, [&](const std::string& path, Stop) {
     if (!stuck.HasBeenNotified()) stuck.Notify();
     release.WaitForNotification();
     return RemoveAll(path);
@@ -560,7 +563,7 @@ TEST_F(ServiceTest, StuckMutationBlocksNoReadAndFullPoolRefuses) {
   SnapshotsService::Options options;
   options.max_write_threads = 1;
   options.max_queued_writes = 0;
-  ASSERT_NO_FATAL_FAILURE(Start(options, [&](const std::string& path) {
+  ASSERT_NO_FATAL_FAILURE(Start(options, [&](const std::string& path, Stop) {
     if (!stuck.HasBeenNotified()) stuck.Notify();
     release.WaitForNotification();
     return RemoveAll(path);
@@ -631,7 +634,7 @@ TEST_F(ServiceTest, MountsOnPlainLayersIsAReadOnRemoteLayersOffloaded) {
   options.max_queued_writes = 0;
   ASSERT_NO_FATAL_FAILURE(Start(
       options,
-      [&](const std::string& path) {
+      [&](const std::string& path, Stop) {
         if (!stuck.HasBeenNotified()) stuck.Notify();
         release.WaitForNotification();
         return RemoveAll(path);
@@ -675,7 +678,7 @@ TEST_F(ServiceTest, MutationWhoseClientGaveUpChangesNothing) {
   absl::Notification stuck, release;
   SnapshotsService::Options options;
   options.max_write_threads = 1;
-  ASSERT_NO_FATAL_FAILURE(Start(options, [&](const std::string& path) {
+  ASSERT_NO_FATAL_FAILURE(Start(options, [&](const std::string& path, Stop) {
     if (!stuck.HasBeenNotified()) stuck.Notify();
     release.WaitForNotification();
     return RemoveAll(path);

@@ -419,7 +419,12 @@ absl::StatusOr<uint64_t> MountOf(const std::string& path, bool* is_dir) {
   return (static_cast<uint64_t>(stx.stx_dev_major) << 32) | stx.stx_dev_minor;
 }
 
-absl::Status RemoveTree(const std::string& path, uint64_t mount) {
+absl::Status RemoveTree(const std::string& path, uint64_t mount,
+                        const std::atomic<bool>* stop) {
+  if (stop != nullptr && stop->load()) {
+    return absl::CancelledError(absl::StrCat(
+        "remove ", path, ": stopped; the rest is left where it is"));
+  }
   bool is_dir = false;
   auto here = MountOf(path, &is_dir);
   if (absl::IsNotFound(here.status())) return absl::OkStatus();
@@ -432,7 +437,7 @@ absl::Status RemoveTree(const std::string& path, uint64_t mount) {
   if (is_dir) {
     ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(path));
     for (const std::string& name : names) {
-      RETURN_IF_ERROR(RemoveTree(path + "/" + name, mount));
+      RETURN_IF_ERROR(RemoveTree(path + "/" + name, mount, stop));
     }
     if (rmdir(path.c_str()) != 0 && errno != ENOENT) {
       return base::ErrnoError("remove", path, errno);
@@ -445,12 +450,13 @@ absl::Status RemoveTree(const std::string& path, uint64_t mount) {
 
 }  // namespace
 
-absl::Status RemoveAll(const std::string& path) {
+absl::Status RemoveAll(const std::string& path,
+                       const std::atomic<bool>* stop) {
   bool is_dir = false;
   auto mount = MountOf(path, &is_dir);
   if (absl::IsNotFound(mount.status())) return absl::OkStatus();
   if (!mount.ok()) return mount.status();
-  return RemoveTree(path, *mount);
+  return RemoveTree(path, *mount, stop);
 }
 
 absl::Status SyncDir(const std::string& dir) {

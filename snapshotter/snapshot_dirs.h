@@ -21,6 +21,7 @@
 #ifndef SNAPSHOTTER_SNAPSHOT_DIRS_H_
 #define SNAPSHOTTER_SNAPSHOT_DIRS_H_
 
+#include <atomic>
 #include <cstdint>
 #include <set>
 #include <string>
@@ -146,8 +147,10 @@ class SnapshotDirs {
 // Removes a path recursively without following symlinks and without
 // crossing into a filesystem mounted below it (FailedPrecondition naming
 // the mount point; nothing of the mounted filesystem is touched); a
-// missing path is fine.
-absl::Status RemoveAll(const std::string& path);
+// missing path is fine. With `stop`: looked at before each entry; once it
+// is true, Cancelled, and what was not deleted yet stays.
+absl::Status RemoveAll(const std::string& path,
+                       const std::atomic<bool>* stop = nullptr);
 
 // fsync()s a directory so renames and creations in it are durable.
 absl::Status SyncDir(const std::string& dir);

@@ -563,7 +563,7 @@ absl::Status Snapshotter::Remove(absl::string_view key) {
   }
   // The record is gone and the id journalled; a directory left behind is
   // deleted by a later Cleanup.
-  if (absl::Status rm = options_.remove_all(dirs_.SnapshotPath(id));
+  if (absl::Status rm = options_.remove_all(dirs_.SnapshotPath(id), nullptr);
       !rm.ok()) {
     LOG(WARNING) << "snapshot " << key << " removed, directory left for "
                  << "Cleanup: " << rm;

@@ -45,8 +45,11 @@ class Snapshotter {
     int spare_dirs = SpareDirs::kDefaultCapacity;
     // Clock, replaceable in tests.
     std::function<absl::Time()> now = RealtimeNow;
-    // Deletes a released directory tree; replaceable in tests (faults).
-    std::function<absl::Status(const std::string&)> remove_all = RemoveAll;
+    // Deletes a released directory tree (RemoveAll; `stop` may be null);
+    // replaceable in tests (faults).
+    std::function<absl::Status(const std::string& path,
+                               const std::atomic<bool>* stop)>
+        remove_all = RemoveAll;
     // Runs when a commit of the store is in doubt (an I/O error at COMMIT):
     // the store then refuses every mutation (MetaStore::Update). The
     // daemon exits there.
@@ -101,6 +104,11 @@ class Snapshotter {
   absl::StatusOr<int> Cleanup();
   // Entries the last Cleanup (or Open) could not delete or move aside.
   int64_t UndeletableCount() const;
+  // For the daemon's stop: the deletion of the trash, in a Cleanup running
+  // now and in every later one, stops at the next file or directory, and
+  // what is left stays in trash (the next start's Cleanup deletes it).
+  // Nothing else is cut short: released data is all that trash holds.
+  void StopDeleting() { stop_deleting_.store(true); }
   // Whether Open found or made trash (or anything it could not account
   // for, or removals whose journal rows it left), i.e. whether a Cleanup
   // right after start has work to do.
@@ -200,6 +208,7 @@ class Snapshotter {
   // One Cleanup deletes at a time (they would race over the same trash).
   absl::Mutex cleanup_mu_;
   std::atomic<int64_t> undeletable_{0};
+  std::atomic<bool> stop_deleting_{false};
   bool trash_after_open_ = true;
   // MakeEmptyLayerDirs, one at a time; taken after the store's lock, never
   // before it. The layers whose directories it made or found in this run.

@@ -18,18 +18,29 @@ absl::StatusOr<int> Snapshotter::Cleanup() {
   int unmovable = 0;
   RETURN_IF_ERROR(Sweep(unmovable));
   // Deleting large trees happens outside the store's lock, so no RPC waits
-  // behind it. What cannot be deleted stays for the next Cleanup.
+  // behind it. What cannot be deleted stays for the next Cleanup, and so
+  // does what a stop (StopDeleting) left.
   ASSIGN_OR_RETURN(SnapshotDirs::Listing listing, dirs_.List());
   int removed = 0;
   int64_t failed = unmovable;
-  for (const std::string& path : listing.trash) {
-    if (absl::Status rm = options_.remove_all(path); !rm.ok()) {
+  size_t next = 0;
+  for (; next < listing.trash.size() && !stop_deleting_.load(); ++next) {
+    const std::string& path = listing.trash[next];
+    absl::Status rm = options_.remove_all(path, &stop_deleting_);
+    if (rm.ok()) {
+      ++removed;
+    } else if (absl::IsCancelled(rm) && stop_deleting_.load()) {
+      break;  // stopped part-way: this entry is left too
+    } else {
       LOG(WARNING) << "cannot delete " << path << " (retried on the next "
                    << "Cleanup): " << rm.message();
       ++failed;
-    } else {
-      ++removed;
     }
+  }
+  if (next < listing.trash.size()) {
+    LOG(INFO) << "stopping: " << listing.trash.size() - next << " of "
+              << listing.trash.size() << " trash entries left under "
+              << dirs_.SnapshotsDir() << " for the next start to delete";
   }
   undeletable_.store(failed);
   return removed;
@@ -49,7 +60,8 @@ absl::Status Snapshotter::SweepLeftovers(const OpenedStore& opened) {
   for (const std::string& path : listing.spares) {
     if (!SnapshotDirs::IsEmptySpare(path)) {
       odd_spares.push_back(path);
-    } else if (absl::Status rm = options_.remove_all(path); !rm.ok()) {
+    } else if (absl::Status rm = options_.remove_all(path, nullptr);
+               !rm.ok()) {
       LOG(WARNING) << "cannot remove spare directory " << path
                    << " (moved to trash): " << rm.message();
       stuck_spares.push_back(path);

@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -242,7 +243,8 @@ TEST_F(SnapshotterTest, RemoveDeletesDirectoryAndCleanupQuarantinesUnknown) {
 
 TEST_F(SnapshotterTest, JournalledDirectoryIsDeletedByCleanupEvenAfterRestart) {
   int failures = 1;
-  opts_.remove_all = [&](const std::string& path) -> absl::Status {
+  opts_.remove_all = [&](const std::string& path,
+                         const std::atomic<bool>*) -> absl::Status {
     if (failures > 0) {
       --failures;
       return absl::InternalError("remove " + path + ": Device or resource busy");
@@ -267,7 +269,8 @@ TEST_F(SnapshotterTest, JournalledDirectoryIsDeletedByCleanupEvenAfterRestart) {
 
 TEST_F(SnapshotterTest, UndeletableLeftoverFailsNeitherOpenNorCleanup) {
   bool busy = true;
-  opts_.remove_all = [&](const std::string& path) -> absl::Status {
+  opts_.remove_all = [&](const std::string& path,
+                         const std::atomic<bool>*) -> absl::Status {
     if (busy) return absl::InternalError("remove " + path + ": busy");
     return RemoveAll(path);
   };
@@ -288,6 +291,66 @@ TEST_F(SnapshotterTest, UndeletableLeftoverFailsNeitherOpenNorCleanup) {
   EXPECT_EQ(*n, 1);
   EXPECT_EQ(sn_->UndeletableCount(), 0);
   EXPECT_NE(access(trash.c_str(), F_OK), 0);
+  EXPECT_TRUE(sn_->Stat("a").ok());
+}
+
+// A stop (the daemon's SIGTERM) while Cleanup deletes a large trash: the
+// entry being deleted stops part-way, the next is not started, Cleanup
+// returns at once without an error, and the next start deletes the rest.
+TEST_F(SnapshotterTest, StopDeletingLeavesTheRestOfTheTrashForTheNextStart) {
+  constexpr int kDirs = 20, kFiles = 50;
+  for (const char* name : {"/trash-big1", "/trash-big2"}) {
+    std::string trash = sn_->dirs().SnapshotsDir() + name;
+    for (int d = 0; d < kDirs; ++d) {
+      std::string dir = absl::StrCat(trash, "/d", d);
+      std::filesystem::create_directories(dir);
+      for (int f = 0; f < kFiles; ++f) {
+        std::ofstream(absl::StrCat(dir, "/f", f)) << "x";
+      }
+    }
+  }
+  int calls = 0;
+  bool stop_next = true;
+  opts_.remove_all = [&](const std::string& path,
+                         const std::atomic<bool>* stop) -> absl::Status {
+    ++calls;
+    if (stop_next) {  // the stop comes once this entry is part deleted
+      stop_next = false;
+      EXPECT_TRUE(RemoveAll(path + "/d0", stop).ok());
+      sn_->StopDeleting();
+    }
+    return RemoveAll(path, stop);
+  };
+  Open();
+  ASSERT_TRUE(sn_->Prepare("a", "", {}).ok());
+  auto entries = [&] {
+    int n = 0;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(
+             sn_->dirs().SnapshotsDir())) {
+      n += absl::StrContains(e.path().string(), "/trash-");
+    }
+    return n;
+  };
+
+  auto n = sn_->Cleanup();
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 0);
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(sn_->UndeletableCount(), 0);  // left, not undeletable
+  EXPECT_EQ(sn_->dirs().List()->trash.size(), 2u);
+  // Both trash entries, less the first one's d0.
+  EXPECT_EQ(entries(), 2 + (2 * kDirs - 1) * (1 + kFiles));
+  n = sn_->Cleanup();  // stopped for good: deletes nothing
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 0);
+  EXPECT_EQ(calls, 1);
+
+  Open();  // the next start
+  EXPECT_TRUE(sn_->TrashAfterOpen());
+  n = sn_->Cleanup();
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 2);
+  EXPECT_EQ(entries(), 0);
   EXPECT_TRUE(sn_->Stat("a").ok());
 }
 
