@@ -2,6 +2,7 @@
 #include "snapshotter/metrics/metrics_exporter.h"
 
 #include <exception>
+#include <string>
 #include <utility>
 
 #include "CivetServer.h"
@@ -97,8 +98,10 @@ absl::StatusOr<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(
   civetweb_capture = &why;
   try {
     exporter->exposer_ = std::make_unique<prometheus::Exposer>(
-        std::vector<std::string>{"listening_ports", spec, "num_threads", "2",
-                                 "request_timeout_ms", "10000"},
+        std::vector<std::string>{"listening_ports", spec,
+                                 "num_threads", std::to_string(kHttpThreads),
+                                 "request_timeout_ms",
+                                 std::to_string(kRequestTimeoutMs)},
         &callbacks);
   } catch (const std::exception& e) {
     civetweb_capture = nullptr;

@@ -45,6 +45,14 @@ class MetricsExporter : public RpcObserver, public guest_pull::GuestPullObserver
  public:
   using SnapshotCounter = ::snapshotter::SnapshotCounter;
 
+  // The HTTP server's worker threads. Each serves one connection at a time,
+  // including one that sends nothing until kRequestTimeoutMs: a scrape
+  // waits only when all of them hold such connections.
+  static constexpr int kHttpThreads = 8;
+  // How long a connection may take to send its request (and each read or
+  // write takes): well within Prometheus' 10 s scrape timeout.
+  static constexpr int kRequestTimeoutMs = 2000;
+
   // Upper bounds (seconds) of guest_pull_rpc_duration_seconds.
   static const std::vector<double>& RpcDurationBuckets();
 

@@ -2,8 +2,12 @@
 // curl, checked line by line.
 #include "snapshotter/metrics/metrics_exporter.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <set>
@@ -11,6 +15,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "snapshotter/version.h"
@@ -227,6 +233,49 @@ TEST(MetricsExporterTest, OnlyMetricsPathIsServed) {
   absl::StatusOr<std::string> other = Get(e->port(), "/");
   EXPECT_FALSE(other.ok());
   EXPECT_THAT(other.status().message(), HasSubstr("404"));
+}
+
+// A TCP connection to 127.0.0.1:`port` that sends nothing; -1 on failure.
+int IdleConnection(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd >= 0 &&
+      connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Connections that send nothing each hold a worker: a few leave the
+// others free to serve a scrape at once; as many as there are workers
+// delay it by the request timeout at most (it was 10 s, Prometheus' whole
+// scrape timeout, with two workers).
+TEST(MetricsExporterTest, IdleConnectionsDelayAScrapeOnlyBriefly) {
+  auto e = StartLocal(Fixed({}));
+  ASSERT_NE(e, nullptr);
+  std::vector<int> idle;
+  auto timed_scrape = [&] {
+    absl::SleepFor(absl::Milliseconds(200));  // the idle ones are taken
+    absl::Time start = absl::Now();
+    EXPECT_TRUE(Get(e->port(), "/metrics").ok());
+    return absl::Now() - start;
+  };
+  for (int i = 0; i < 2; ++i) idle.push_back(IdleConnection(e->port()));
+  EXPECT_LT(timed_scrape(), absl::Seconds(1));
+  while (idle.size() < MetricsExporter::kHttpThreads) {
+    idle.push_back(IdleConnection(e->port()));
+  }
+  EXPECT_LT(timed_scrape(),
+            absl::Milliseconds(MetricsExporter::kRequestTimeoutMs) +
+                absl::Seconds(2));
+  for (int fd : idle) {
+    EXPECT_GE(fd, 0);
+    if (fd >= 0) close(fd);
+  }
 }
 
 TEST(MetricsExporterTest, PortInUseIsAClearError) {
