@@ -4,6 +4,7 @@
 #include <chrono>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "base/request_log.h"
@@ -61,11 +62,12 @@ void ToProtoInfo(const Info& info, snapshots_v1::Info* out) {
   ToProtoInfo(InfoView::Of(info, &labels), out);
 }
 
-// Log-safe rendering of a key (quoted, cut at a sane length).
+// Log-safe rendering of a key (quoted, escaped so that it cannot forge a
+// line or a field, cut at a sane length).
 std::string Q(absl::string_view s) {
   constexpr size_t kMax = 256;
-  if (s.size() > kMax) return absl::StrCat("\"", s.substr(0, kMax), "...\"");
-  return absl::StrCat("\"", s, "\"");
+  if (s.size() > kMax) return absl::StrCat("\"", absl::CEscape(s.substr(0, kMax)), "...\"");
+  return absl::StrCat("\"", absl::CEscape(s), "\"");
 }
 
 void LogMutation(absl::string_view rpc, absl::string_view detail,
