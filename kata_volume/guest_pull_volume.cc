@@ -39,23 +39,23 @@ std::string Optional(const Metadata& metadata, const std::string& key) {
 }
 
 // The source names the image: the same repository once Docker-normalised
-// (kata's shim sends the pod spec's image, e.g. "busybox", where the CRI
-// label has "docker.io/library/busybox"), pinned by the manifest digest or
-// by the digest the image was pulled by (a multi-platform index's, whose
-// platform manifest the volume pins).
+// (kata's shim sends the pod spec's image, e.g. "busybox" or
+// "app@<index digest>", where the CRI label has "docker.io/library/busybox"
+// and the platform manifest's digest), pinned by a digest. Which one is not
+// compared: the guest pulls the volume's manifest digest whatever the
+// source says, and the label keeps the reference of the image's first pull
+// only (a later pull of the same layers by another tag or digest does not
+// relabel them).
 absl::Status CheckSourceNamesImage(const std::string& source, const GuestPullImage& image) {
   ASSIGN_OR_RETURN(ImageReference named, ParseImageReference(source));
   ASSIGN_OR_RETURN(ImageReference pulled, ParseImageReference(image.image_ref));
-  const bool same_name = NormalizedImageName(named.name) == NormalizedImageName(pulled.name);
-  const bool pinned = named.digest == image.manifest_digest ||
-                      (!named.digest.empty() && named.digest == pulled.digest);
-  if (same_name && pinned) return absl::OkStatus();
+  if (NormalizedImageName(named.name) == NormalizedImageName(pulled.name) &&
+      !named.digest.empty()) {
+    return absl::OkStatus();
+  }
   return absl::InvalidArgumentError(absl::StrCat(
       "source \"", source, "\" is not the pinned image \"",
-      NormalizedImageName(pulled.name), "@", image.manifest_digest, "\"",
-      pulled.digest.empty() || pulled.digest == image.manifest_digest
-          ? ""
-          : absl::StrCat(" (or @", pulled.digest, ", the digest it was pulled by)")));
+      NormalizedImageName(pulled.name), "@", image.manifest_digest, "\""));
 }
 
 }  // namespace

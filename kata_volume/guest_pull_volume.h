@@ -77,8 +77,9 @@ absl::StatusOr<KataVirtualVolume> BuildGuestPullVolume(
 // Reads the image back from a volume built by BuildGuestPullVolume, checking
 // the type, every key's format, the layer count, the verity parameters and
 // that `source` names the image: its repository once Docker-normalised
-// (NormalizedImageName), pinned by the manifest digest or by the digest in
-// the image reference (an index's). InvalidArgument naming the problem.
+// (NormalizedImageName), pinned by a digest (the manifest's, or an index's
+// the pod named; the guest pulls the manifest digest either way).
+// InvalidArgument naming the problem.
 absl::StatusOr<GuestPullImage> ParseGuestPullImage(
     const KataVirtualVolume& volume);
 

@@ -70,8 +70,13 @@ class RemoteLayers {
   // layer): an Update never adds, removes or changes them.
   virtual std::vector<std::string> OwnedLabels() const = 0;
 
-  // Checks the labels an Update sets (OK by default): InvalidArgument for a
-  // value this component could not use later.
+  // Labels an Update sets only through a "labels.<key>" field path: an
+  // update of all labels keeps them as they are. containerd re-sends, with
+  // such an update, labels it holds that the snapshotter dropped at
+  // creation (LabelsDroppedAtCreation): an image's annotations.
+  virtual std::vector<std::string> LabelsSetByNameOnly() const { return {}; }
+  // Checks the labels an Update sets by name (OK by default):
+  // InvalidArgument for a value this component could not use later.
   virtual absl::Status CheckUpdatedLabels(const Labels& labels) const {
     return absl::OkStatus();
   }

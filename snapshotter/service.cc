@@ -77,7 +77,7 @@ void LogMutation(absl::string_view rpc, absl::string_view detail,
   } else {
     REQUEST_LOG_INFO << rpc << " " << detail
                      << " result=" << absl::StatusCodeToString(status.code())
-                     << " error=\"" << status.message() << "\"";
+                     << " error=" << Q(status.message());
   }
 }
 

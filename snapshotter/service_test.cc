@@ -217,6 +217,10 @@ class CapturedLog : public google::LogSink {
     absl::MutexLock lock(&mu_);
     lines_.emplace_back(message, length);
   }
+  std::vector<std::string> All() {
+    absl::MutexLock lock(&mu_);
+    return lines_;
+  }
   // The lines about `rpc` (lines of the debug log start with "rpc=").
   std::vector<std::string> Of(absl::string_view rpc) {
     absl::MutexLock lock(&mu_);
@@ -259,6 +263,24 @@ TEST_F(ServiceTest, DebugLogsEveryFinishedRpc) {
                                         "code=NOT_FOUND duration="),
                              HasSubstr(" error=\""))));
   EXPECT_THAT(log.Of("List"), Contains(StartsWith("rpc=List code=OK ")));
+}
+
+// A key (and the error text naming it) cannot forge a log line.
+TEST_F(ServiceTest, MutationLogEscapesKeyAndErrorText) {
+  CapturedLog log;
+  grpc::ClientContext ctx;
+  snapshots_v1::RemoveSnapshotRequest rm;
+  rm.set_key("gone\nForged line");
+  google::protobuf::Empty empty;
+  EXPECT_EQ(stub_->Remove(&ctx, rm, &empty).error_code(), grpc::NOT_FOUND);
+  int lines = 0;
+  for (const std::string& line : log.All()) {
+    if (!absl::StartsWith(line, "Remove ")) continue;
+    ++lines;
+    EXPECT_EQ(line.find('\n'), std::string::npos) << line;
+    EXPECT_THAT(line, HasSubstr("key=\"gone\\nForged line\""));
+  }
+  EXPECT_EQ(lines, 1);
 }
 
 // Records "<rpc> <code>" for every RPC the service finishes.

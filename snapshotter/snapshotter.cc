@@ -12,6 +12,7 @@
 #include <memory>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "base/async_or_deferred.h"
@@ -175,7 +176,7 @@ const Labels& Snapshotter::CreationLabels(absl::string_view call,
                     reserved.reason, ")");
   }
   if (dropped.empty()) return labels;
-  REQUEST_LOG_INFO << call << " key=\"" << key
+  REQUEST_LOG_INFO << call << " key=\"" << absl::CEscape(key)
                    << "\": dropped labels a creating client may not set: "
                    << dropped;
   return copy;
@@ -565,7 +566,7 @@ absl::Status Snapshotter::Remove(absl::string_view key) {
   // deleted by a later Cleanup.
   if (absl::Status rm = options_.remove_all(dirs_.SnapshotPath(id), nullptr);
       !rm.ok()) {
-    LOG(WARNING) << "snapshot " << key << " removed, directory left for "
+    LOG(WARNING) << "snapshot \"" << absl::CEscape(key) << "\" removed, directory left for "
                  << "Cleanup: " << rm;
   }
   absl::MutexLock lock(&removing_mu_);
@@ -583,28 +584,28 @@ absl::StatusOr<Info> Snapshotter::Update(
     const Info& info, const std::vector<std::string>& fieldpaths) {
   RETURN_IF_ERROR(ValidateKey(info.name, "name"));
   RETURN_IF_ERROR(ValidateLabels(info.labels));
-  std::vector<std::string> owned;
+  std::vector<std::string> owned, by_name_only;
   if (options_.remote != nullptr) {
     owned = options_.remote->OwnedLabels();
-    // The labels the field paths set (all of them without paths).
-    Labels set;
+    by_name_only = options_.remote->LabelsSetByNameOnly();
+    // The labels "labels.<key>" paths set: the only ones an Update can set
+    // by name only.
+    Labels named;
     for (const std::string& path : fieldpaths) {
       absl::string_view label = path;
       if (!absl::ConsumePrefix(&label, "labels.")) continue;
       if (auto it = info.labels.find(std::string(label)); it != info.labels.end()) {
-        set.insert(*it);
+        named.insert(*it);
       }
     }
-    bool all = fieldpaths.empty() ||
-               std::find(fieldpaths.begin(), fieldpaths.end(), "labels") != fieldpaths.end();
-    RETURN_IF_ERROR(options_.remote->CheckUpdatedLabels(all ? info.labels : set));
+    RETURN_IF_ERROR(options_.remote->CheckUpdatedLabels(named));
   }
   absl::Time now = StoredTime(options_.now());
   Info updated;
   RETURN_IF_ERROR(Mutate(
       [&](Transaction& tx) -> absl::Status {
         ASSIGN_OR_RETURN(updated,
-                         UpdateInfo(tx, info, fieldpaths, now, owned));
+                         UpdateInfo(tx, info, fieldpaths, now, owned, by_name_only));
         return absl::OkStatus();
       },
       nullptr, [&] { index_.ReplaceInfo(updated); },

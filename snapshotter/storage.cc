@@ -231,11 +231,25 @@ absl::StatusOr<InfoRecord> GetInfo(Transaction& tx, absl::string_view key) {
 absl::StatusOr<Info> UpdateInfo(Transaction& tx, const Info& info,
                                 const std::vector<std::string>& fieldpaths,
                                 absl::Time now,
-                                const std::vector<std::string>& owned) {
+                                const std::vector<std::string>& owned,
+                                const std::vector<std::string>& by_name_only) {
   ASSIGN_OR_RETURN(InfoRecord current, GetInfo(tx, info.name));
   Info updated = current.info;
-  if (fieldpaths.empty()) {
+  auto keep_current = [&](const std::string& key) {
+    auto it = current.info.labels.find(key);
+    if (it == current.info.labels.end()) {
+      updated.labels.erase(key);
+    } else {
+      updated.labels[key] = it->second;
+    }
+  };
+  // All labels at once: those set by name only stay as they are.
+  auto replace_all = [&] {
     updated.labels = info.labels;
+    for (const std::string& key : by_name_only) keep_current(key);
+  };
+  if (fieldpaths.empty()) {
+    replace_all();
   } else {
     for (const std::string& path : fieldpaths) {
       if (absl::StartsWith(path, "labels.")) {
@@ -247,7 +261,7 @@ absl::StatusOr<Info> UpdateInfo(Transaction& tx, const Info& info,
           updated.labels[label] = it->second;
         }
       } else if (path == "labels") {
-        updated.labels = info.labels;
+        replace_all();
       } else {
         return absl::InvalidArgumentError(absl::StrCat(
             "cannot update \"", path, "\" field on snapshot ", info.name,
@@ -255,14 +269,7 @@ absl::StatusOr<Info> UpdateInfo(Transaction& tx, const Info& info,
       }
     }
   }
-  for (const std::string& key : owned) {
-    auto it = current.info.labels.find(key);
-    if (it == current.info.labels.end()) {
-      updated.labels.erase(key);
-    } else {
-      updated.labels[key] = it->second;
-    }
-  }
+  for (const std::string& key : owned) keep_current(key);
   for (auto it = updated.labels.begin(); it != updated.labels.end();) {
     it = it->second.empty() ? updated.labels.erase(it) : std::next(it);
   }

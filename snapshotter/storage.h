@@ -49,11 +49,13 @@ absl::StatusOr<InfoRecord> GetInfo(Transaction& tx, absl::string_view key);
 // Updates the mutable fields of info.name: labels, selected by `fieldpaths`
 // ("labels", "labels.<key>"; all labels when empty). Other paths are
 // InvalidArgument. A label set to "" is removed (as in containerd); labels
-// named in `owned` keep their current value whatever the update says.
+// named in `owned` keep their current value whatever the update says, and
+// so do those in `by_name_only` unless a "labels.<key>" path names them.
 absl::StatusOr<Info> UpdateInfo(Transaction& tx, const Info& info,
                                 const std::vector<std::string>& fieldpaths,
                                 absl::Time now,
-                                const std::vector<std::string>& owned = {});
+                                const std::vector<std::string>& owned = {},
+                                const std::vector<std::string>& by_name_only = {});
 
 // Calls fn for every snapshot record (id, info, stored usage), in key
 // order; stops at the first error. Two statements for the whole table.

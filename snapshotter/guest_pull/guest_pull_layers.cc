@@ -222,6 +222,10 @@ std::vector<std::string> GuestPullLayers::OwnedLabels() const {
   return {kLabelGuestPulled};
 }
 
+std::vector<std::string> GuestPullLayers::LabelsSetByNameOnly() const {
+  return {kLabelVerityRootHash, kLabelInheritedVerityRootHash};
+}
+
 absl::Status GuestPullLayers::CheckUpdatedLabels(const snapshotter::Labels& labels) const {
   for (const char* name : {kLabelVerityRootHash, kLabelInheritedVerityRootHash}) {
     auto it = labels.find(name);

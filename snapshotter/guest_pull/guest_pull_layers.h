@@ -42,6 +42,8 @@ class GuestPullLayers : public snapshotter::RemoteLayers {
   // True when a parent is guest-pulled (the volume needs the cache).
   bool Decorates(const std::vector<snapshotter::Info>& parents) const override;
   std::vector<std::string> OwnedLabels() const override;
+  // The expected-hash labels: an image's annotations could forge them.
+  std::vector<std::string> LabelsSetByNameOnly() const override;
   // An expected dm-verity root hash must be 64 lowercase hex digits.
   absl::Status CheckUpdatedLabels(const snapshotter::Labels& labels) const override;
   // The marker and the expected-hash labels: an image's layer annotations

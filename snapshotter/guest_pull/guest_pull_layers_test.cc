@@ -446,5 +446,38 @@ TEST_F(GuestPullLayersTest, CriLabelsOutsideTheCriNamespaceAreUnpackedOnHost) {
   EXPECT_EQ(observer_.reasons.back(), "unpack:namespace");
 }
 
+// containerd re-sends, with an update of all labels, the labels it holds,
+// an image's hash annotation (dropped here at creation) among them: such an
+// update succeeds and leaves the expected hash as it was. Only a
+// "labels.<key>" path sets it.
+TEST_F(GuestPullLayersTest, UpdateOfAllLabelsLeavesTheExpectedHash) {
+  Open(VerityMode::kBestEffort);
+  PullTwoLayers();
+  snapshotter::Info update{"k8s.io/5/" + c2_};
+  auto before = sn_->Stat(update.name);
+  ASSERT_TRUE(before.ok()) << before.status();
+  for (const std::string& annotation : {std::string("from-image-annotation"), Hex('7')}) {
+    update.labels = before->labels;
+    update.labels[kLabelInheritedVerityRootHash] = annotation;
+    update.labels["containerd.io/snapshot/tool.note"] = "x";
+    for (const std::vector<std::string>& paths :
+         {std::vector<std::string>{"labels"}, std::vector<std::string>{}}) {
+      auto updated = sn_->Update(update, paths);
+      ASSERT_TRUE(updated.ok()) << updated.status();
+      EXPECT_EQ(updated->labels.count(kLabelInheritedVerityRootHash), 0u) << annotation;
+      EXPECT_EQ(updated->labels.at("containerd.io/snapshot/tool.note"), "x");
+    }
+  }
+  update.labels = {{kLabelInheritedVerityRootHash, Hex('7')}};
+  auto named = sn_->Update(update, {std::string("labels.") + kLabelInheritedVerityRootHash});
+  ASSERT_TRUE(named.ok()) << named.status();
+  EXPECT_EQ(named->labels.at(kLabelInheritedVerityRootHash), Hex('7'));
+  // A later update of all labels keeps it.
+  update.labels = before->labels;
+  auto all = sn_->Update(update, {});
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(all->labels.at(kLabelInheritedVerityRootHash), Hex('7'));
+}
+
 }  // namespace
 }  // namespace guest_pull
