@@ -243,10 +243,16 @@ absl::StatusOr<Info> UpdateInfo(Transaction& tx, const Info& info,
       updated.labels[key] = it->second;
     }
   };
-  // All labels at once: those set by name only stay as they are.
+  // All labels at once: those set by name only stay as they are (or as a
+  // "labels.<key>" path before this one set them).
   auto replace_all = [&] {
+    Labels kept;
+    for (const std::string& key : by_name_only) {
+      if (auto it = updated.labels.find(key); it != updated.labels.end()) kept.insert(*it);
+    }
     updated.labels = info.labels;
-    for (const std::string& key : by_name_only) keep_current(key);
+    for (const std::string& key : by_name_only) updated.labels.erase(key);
+    updated.labels.insert(kept.begin(), kept.end());
   };
   if (fieldpaths.empty()) {
     replace_all();

@@ -153,6 +153,35 @@ TEST_F(StorageTest, UpdateLabelsWithFieldPaths) {
   EXPECT_THAT(bad.message(), HasSubstr("parent"));
 }
 
+// Labels set by name only: an update of all labels keeps them, in any
+// order of the field paths; a "labels.<key>" path sets them.
+TEST_F(StorageTest, LabelsSetByNameOnlyKeepTheirValueInAllLabelUpdates) {
+  ASSERT_TRUE(Update([&](Transaction& tx) {
+                return CreateSnapshot(tx, Kind::kActive, "a", "", {{"hash", "old"}, {"x", "1"}},
+                                      now_)
+                    .status();
+              }).ok());
+  auto update = [&](const Labels& labels, const std::vector<std::string>& paths) {
+    Info in;
+    in.name = "a";
+    in.labels = labels;
+    Info out;
+    EXPECT_TRUE(Update([&](Transaction& tx) -> absl::Status {
+                  auto r = UpdateInfo(tx, in, paths, now_, {}, {"hash"});
+                  if (!r.ok()) return r.status();
+                  out = *r;
+                  return absl::OkStatus();
+                }).ok());
+    return out.labels;
+  };
+  EXPECT_EQ(update({{"hash", "forged"}, {"y", "2"}}, {}), (Labels{{"hash", "old"}, {"y", "2"}}));
+  EXPECT_EQ(update({{"hash", "forged"}}, {"labels"}), (Labels{{"hash", "old"}}));
+  EXPECT_EQ(update({{"hash", "new"}, {"z", "3"}}, {"labels.hash", "labels"}),
+            (Labels{{"hash", "new"}, {"z", "3"}}));
+  EXPECT_EQ(update({{"hash", "newer"}}, {"labels", "labels.hash"}), (Labels{{"hash", "newer"}}));
+  EXPECT_EQ(update({}, {"labels.hash"}), (Labels{}));
+}
+
 TEST_F(StorageTest, CountsByKindAndRemoteLabel) {
   Layer("l1", "");
   ASSERT_TRUE(Update([&](Transaction& tx) -> absl::Status {
