@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "snapshotter/snapshot_types.h"
@@ -33,13 +34,17 @@ class RemoteLayers {
  public:
   virtual ~RemoteLayers() = default;
 
-  // Called for each Prepare of an active snapshot; `parent_info` is the
-  // parent's (null without a parent, or when it does not exist). Returns the
-  // committed snapshot to create instead (the core then answers
-  // AlreadyExists, as containerd's remote-snapshot protocol expects), or
-  // nullopt to unpack the layer on the host as usual.
+  // The parent's info (nullopt without a parent, or when it does not
+  // exist), looked up when called.
+  using ParentInfo = absl::FunctionRef<std::optional<Info>()>;
+
+  // Called for each Prepare of an active snapshot; `parent_info` looks the
+  // parent up, for a Prepare that needs it only. Returns the committed
+  // snapshot to create instead (the core then answers AlreadyExists, as
+  // containerd's remote-snapshot protocol expects), or nullopt to unpack
+  // the layer on the host as usual.
   virtual absl::StatusOr<std::optional<RemoteLayer>> Intercept(
-      absl::string_view key, absl::string_view parent, const Info* parent_info,
+      absl::string_view key, absl::string_view parent, ParentInfo parent_info,
       const Labels& labels) = 0;
 
   // Makes the layer's directory (on the first call) and returns its fs/.

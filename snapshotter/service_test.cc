@@ -620,7 +620,7 @@ TEST_F(ServiceTest, StuckMutationBlocksNoReadAndFullPoolRefuses) {
 class RefreshingRemote : public RemoteLayers {
  public:
   absl::StatusOr<std::optional<RemoteLayer>> Intercept(
-      absl::string_view, absl::string_view, const Info*,
+      absl::string_view, absl::string_view, ParentInfo,
       const Labels& labels) override {
     auto it = labels.find("remote");
     if (it == labels.end()) return std::nullopt;

@@ -190,12 +190,14 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::Prepare(
   RETURN_IF_ERROR(ValidateKeyAndParent(key, parent, labels));
   if (options_.remote != nullptr) {
     options_.remote->Refresh();
-    absl::StatusOr<IndexedSnapshot> parent_record =
-        parent.empty() ? absl::NotFoundError("") : index_.Get(parent);
+    auto parent_info = [&]() -> std::optional<Info> {
+      if (parent.empty()) return std::nullopt;
+      absl::StatusOr<IndexedSnapshot> record = index_.Get(parent);
+      if (!record.ok()) return std::nullopt;
+      return std::move(record->info);
+    };
     ASSIGN_OR_RETURN(std::optional<RemoteLayer> remote,
-                     options_.remote->Intercept(
-                         key, parent, parent_record.ok() ? &parent_record->info : nullptr,
-                         labels));
+                     options_.remote->Intercept(key, parent, parent_info, labels));
     if (remote.has_value()) {
       RETURN_IF_ERROR(CreateRemoteLayer(parent, *remote));
       return absl::AlreadyExistsError(absl::StrCat(

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "base/status_macros.h"
@@ -193,16 +194,14 @@ absl::Status Snapshotter::Sweep(int& failed, const OpenedStore* at_open) {
     for (const std::string& path : listing->others) {
       if (!QuarantineEntry(path, "not a snapshot directory")) ++failed;
     }
-    // The renames must be durable before the journal forgets the ids.
-    bool forgets = false;
+    std::vector<int64_t> forgotten;
     for (int64_t id : *journal) {
-      forgets |= !still_there.count(id) && !removing.count(id);
+      if (!still_there.count(id) && !removing.count(id)) forgotten.push_back(id);
     }
-    if (trashed || forgets) RETURN_IF_ERROR(SyncDir(dirs_.SnapshotsDir()));
-    for (int64_t id : *journal) {
-      if (still_there.count(id) || removing.count(id)) continue;
-      RETURN_IF_ERROR(ForgetRemoval(tx, id));
-    }
+    // The renames, and the deletions of the directories whose ids the
+    // journal forgets, must be durable before it forgets them.
+    if (trashed || !forgotten.empty()) RETURN_IF_ERROR(SyncDir(dirs_.SnapshotsDir()));
+    for (int64_t id : forgotten) RETURN_IF_ERROR(ForgetRemoval(tx, id));
     return absl::OkStatus();
   });
 }

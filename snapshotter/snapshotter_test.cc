@@ -686,7 +686,7 @@ TEST_F(SnapshotterTest, WalkFilters) {
 class FakeRemote : public RemoteLayers {
  public:
   absl::StatusOr<std::optional<RemoteLayer>> Intercept(
-      absl::string_view key, absl::string_view parent, const Info* parent_info,
+      absl::string_view key, absl::string_view parent, ParentInfo parent_info,
       const Labels& labels) override {
     intercepted = labels;
     auto it = labels.find("remote");

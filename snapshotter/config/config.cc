@@ -344,12 +344,13 @@ absl::StatusOr<Config> LoadConfig(const CommandLine& command_line,
   }
   if (config.address == config.root ||
       absl::StartsWith(config.root, absl::StrCat(config.address, "/"))) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "address \"", config.address, "\" is ",
-        config.address == config.root ? "the root" : "a directory holding root \"",
-        config.address == config.root ? "" : config.root,
-        config.address == config.root ? "" : "\"",
-        ": the socket needs a path of its own (the default is ", Config().address, ")"));
+    const std::string what = config.address == config.root
+                                 ? "the root"
+                                 : absl::StrCat("a directory holding root \"", config.root, "\"");
+    return absl::InvalidArgumentError(
+        absl::StrCat("address \"", config.address, "\" is ", what,
+                     ": the socket needs a path of its own (the default is ",
+                     Config().address, ")"));
   }
   // An empty include list would silently keep every image on the host.
   if (config.guest_pull.enable && config.guest_pull.include.empty()) {

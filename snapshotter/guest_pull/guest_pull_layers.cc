@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -129,7 +130,7 @@ void GuestPullLayers::Decide(bool skip, absl::string_view reason,
 }
 
 absl::StatusOr<std::optional<snapshotter::RemoteLayer>> GuestPullLayers::Intercept(
-    absl::string_view key, absl::string_view parent, const snapshotter::Info* parent_info,
+    absl::string_view key, absl::string_view parent, ParentInfo parent_info,
     const snapshotter::Labels& labels) {
   std::string target = LabelOr(labels, kLabelSnapshotRef);
   if (target.empty()) return std::nullopt;  // not a layer unpack
@@ -171,7 +172,7 @@ absl::StatusOr<std::optional<snapshotter::RemoteLayer>> GuestPullLayers::Interce
   // The volume describes guest-pulled layers only: on a layer unpacked on
   // the host (e.g. its image pulled without CRI labels first) this one is
   // unpacked there too, or no runtime could use the image.
-  if (parent_info != nullptr && !IsGuestPulled(*parent_info)) {
+  if (std::optional<snapshotter::Info> below = parent_info(); below && !IsGuestPulled(*below)) {
     Decide(false, "parent-on-host", key, image);
     return std::nullopt;
   }
@@ -223,11 +224,11 @@ std::vector<std::string> GuestPullLayers::OwnedLabels() const {
 }
 
 std::vector<std::string> GuestPullLayers::LabelsSetByNameOnly() const {
-  return {kLabelVerityRootHash, kLabelInheritedVerityRootHash};
+  return {std::begin(kExpectedHashLabels), std::end(kExpectedHashLabels)};
 }
 
 absl::Status GuestPullLayers::CheckUpdatedLabels(const snapshotter::Labels& labels) const {
-  for (const char* name : {kLabelVerityRootHash, kLabelInheritedVerityRootHash}) {
+  for (const char* name : kExpectedHashLabels) {
     auto it = labels.find(name);
     if (it == labels.end() || kata_volume::IsLowerHexSha256(it->second)) continue;
     return absl::InvalidArgumentError(absl::StrCat(

@@ -32,7 +32,7 @@ class GuestPullLayers : public snapshotter::RemoteLayers {
 
   absl::StatusOr<std::optional<snapshotter::RemoteLayer>> Intercept(
       absl::string_view key, absl::string_view parent,
-      const snapshotter::Info* parent_info,
+      ParentInfo parent_info,
       const snapshotter::Labels& labels) override;
   absl::StatusOr<bool> Populate(const FsDirMaker& fs_dir,
                                 absl::string_view parent,

@@ -44,6 +44,9 @@ inline constexpr char kLabelVerityRootHash[] =
 // the snapshotter when set through containerd (e.g. `ctr snapshots label`).
 inline constexpr char kLabelInheritedVerityRootHash[] =
     "containerd.io/snapshot/io.katacontainers.dm-verity.root-hash";
+// Both spellings of the expected hash.
+inline constexpr const char* kExpectedHashLabels[] = {kLabelVerityRootHash,
+                                                      kLabelInheritedVerityRootHash};
 
 // The value of label `key`, or "" if it is not set.
 inline std::string LabelOr(const snapshotter::Labels& labels, const char* key) {
