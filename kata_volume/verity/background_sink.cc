@@ -2,23 +2,31 @@
 #include "kata_volume/verity/background_sink.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 
 namespace guest_pull::verity {
 
 BackgroundSink::BackgroundSink(std::vector<Consumer> consumers, size_t buffer_size,
                                size_t buffer_count)
     : consumers_(std::move(consumers)),
+      capacity_(std::max<size_t>(buffer_size, 1)),
       pool_(std::max<size_t>(buffer_count, 1)),
       next_(consumers_.size(), 0) {
+  // aligned_alloc wants a multiple of the alignment.
+  const size_t allocated = (capacity_ + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment;
   for (size_t i = 0; i < pool_.size(); ++i) {
-    pool_[i].bytes.resize(std::max<size_t>(buffer_size, 1));
+    pool_[i].bytes.reset(static_cast<char*>(std::aligned_alloc(kBufferAlignment, allocated)));
+    if (pool_[i].bytes == nullptr) throw std::bad_alloc();
     free_.push_back(i);
   }
   for (size_t i = 0; i < consumers_.size(); ++i) threads_.emplace_back([this, i] { Run(i); });
 }
 
 BackgroundSink::~BackgroundSink() { Finish(); }
+
+void BackgroundSink::FreeBytes::operator()(char* p) const { std::free(p); }
 
 void BackgroundSink::Push(const char* data, size_t size) {
   if (consumers_.empty()) return;
@@ -37,12 +45,12 @@ char* BackgroundSink::Acquire() {
   changed_.wait(lock, [this] { return !free_.empty(); });
   acquired_ = free_.front();
   free_.pop_front();
-  return pool_[acquired_].bytes.data();  // owned by this thread until published
+  return pool_[acquired_].bytes.get();  // owned by this thread until published
 }
 
 void BackgroundSink::Publish(size_t size) {
   Chunk& c = pool_[acquired_];
-  c.size = std::min(size, c.bytes.size());
+  c.size = std::min(size, capacity_);
   c.pending = consumers_.size();
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -64,7 +72,7 @@ void BackgroundSink::Run(size_t consumer) {
       if (next_[consumer] >= base_ + ready_.size()) return;  // closing and drained
       slot = ready_[next_[consumer] - base_];
     }
-    consumers_[consumer](pool_[slot].bytes.data(), pool_[slot].size);
+    consumers_[consumer](pool_[slot].bytes.get(), pool_[slot].size);
     {
       std::lock_guard<std::mutex> lock(mu_);
       ++next_[consumer];

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -40,20 +41,26 @@ class BackgroundSink {
   // buffer at a time; no Push() between Acquire() and Publish().
   char* Acquire();
   void Publish(size_t size);
-  size_t capacity() const { return pool_[0].bytes.size(); }
+  // Every buffer starts on a kBufferAlignment boundary (direct I/O).
+  size_t capacity() const { return capacity_; }
+  static constexpr size_t kBufferAlignment = 4096;
   // Returns once every consumer has seen every pushed byte; the threads end.
   // Idempotent; no Push() after it.
   void Finish();
 
  private:
+  struct FreeBytes {
+    void operator()(char* p) const;
+  };
   struct Chunk {
-    std::vector<char> bytes;
+    std::unique_ptr<char, FreeBytes> bytes;
     size_t size = 0;
     size_t pending = 0;  // consumers that have not seen it yet
   };
   void Run(size_t consumer);
 
   std::vector<Consumer> consumers_;
+  size_t capacity_;
   std::mutex mu_;
   std::condition_variable changed_;
   std::vector<Chunk> pool_;

@@ -21,6 +21,7 @@
 #include "base/status_macros.h"
 #include "kata_volume/verity/background_sink.h"
 #include "kata_volume/verity/byte_source.h"
+#include "kata_volume/verity/direct_writer.h"
 #include "kata_volume/verity/output_file.h"
 #include "kata_volume/verity/sha256.h"
 #include "kata_volume/verity/tar_reader.h"
@@ -301,11 +302,12 @@ absl::StatusOr<LayerVerity> WriteIndexedLayer(const std::string& layer_path,
   }
   absl::StatusOr<LayerVerity> result = absl::InternalError("not processed");
   // Not flushed, as cp(1) does not: what matters is that a failure leaves
-  // the output as it was.
+  // the output as it was. Written around the page cache (DirectWriter): the
+  // copy is as large as the layer and not read back here.
   absl::Status written = ReplaceFile(resolved, /*flush=*/false, [&](int fd) {
-    result = ProcessLayer(layer_path, LayerVerityOptions{}, [&](const char* d, size_t n) {
-      return WriteAllTo(fd, d, n, output_path);
-    });
+    DirectWriter out(fd, output_path);
+    result = ProcessLayer(layer_path, LayerVerityOptions{},
+                          [&](const char* d, size_t n) { return out.Write(d, n); });
     return result.status();
   });
   if (!written.ok()) return written;
