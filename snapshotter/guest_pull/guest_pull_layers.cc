@@ -241,15 +241,15 @@ absl::Status GuestPullLayers::CheckUpdatedLabels(const snapshotter::Labels& labe
 
 std::vector<snapshotter::ReservedLabel>
 GuestPullLayers::LabelsDroppedAtCreation() const {
-  const std::string hash_reason =
-      "an image's layer annotations arrive as such labels; the expected "
-      "hash comes from the layer cache or an operator's label update";
-  return {
+  std::vector<snapshotter::ReservedLabel> dropped = {
       {kLabelGuestPulled,
-       "only the snapshotter marks a layer it commits without content"},
-      {kLabelInheritedVerityRootHash, hash_reason},
-      {kLabelVerityRootHash, hash_reason},
-  };
+       "only the snapshotter marks a layer it commits without content"}};
+  for (const char* hash : kExpectedHashLabels) {
+    dropped.push_back({hash,
+                       "an image's layer annotations arrive as such labels; the expected "
+                       "hash comes from the layer cache or an operator's label update"});
+  }
+  return dropped;
 }
 
 absl::StatusOr<std::vector<snapshotter::Mount>> GuestPullLayers::Decorate(
