@@ -61,6 +61,18 @@ class RemoteLayers {
                                         absl::string_view parent,
                                         const RemoteLayer& layer) = 0;
 
+  // Puts into `fs_dir`, the fs/ of a new active snapshot on `parents`
+  // (closest first), host-side files its layers have but their directories
+  // lack: e.g. the /etc/passwd of a layer committed before the layer cache
+  // knew it, so that a host-side user lookup on the container's rootfs
+  // finds it. `parent_fs`: the parents' fs/ directories, in the same order
+  // (that of a layer without content may not exist). Called after the
+  // snapshot is recorded, outside every lock, only when Decorates(parents);
+  // an error is logged and the snapshot stays.
+  virtual absl::Status PopulateActive(const std::string& fs_dir,
+                                      const std::vector<Info>& parents,
+                                      const std::vector<std::string>& parent_fs) = 0;
+
   // Called before mounts are built, outside every lock: the place for I/O
   // that Decorate needs (e.g. reloading a changed file), so that Decorate,
   // which runs inside the store's transaction, does none.

@@ -630,6 +630,10 @@ class RefreshingRemote : public RemoteLayers {
                                 const RemoteLayer&) override {
     return false;
   }
+  absl::Status PopulateActive(const std::string&, const std::vector<Info>&,
+                              const std::vector<std::string>&) override {
+    return absl::OkStatus();
+  }
   void Refresh() override {}
   bool Decorates(const std::vector<Info>& parents) const override {
     return !parents.empty() && parents[0].labels.count("remote.layer") > 0;

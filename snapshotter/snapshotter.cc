@@ -261,6 +261,10 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::CreateSnapshot(
   std::string temp = *std::move(first);
   std::vector<Mount> mounts;
   std::string installed;  // snapshots/<id> once renamed there
+  // The parents (closest first) of an active snapshot the remote layers
+  // decorate.
+  std::vector<Info> parent_infos;
+  std::vector<int64_t> parent_ids;
   absl::Status s = Mutate(
       [&](Transaction& tx) -> absl::Status {
         ASSIGN_OR_RETURN(
@@ -301,6 +305,11 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::CreateSnapshot(
         RETURN_IF_ERROR(
             AsInternal(dirs_.Install(temp, rec.id, /*sync=*/false)));
         installed = dirs_.SnapshotPath(rec.id);
+        if (kind == Kind::kActive && options_.remote != nullptr &&
+            options_.remote->Decorates(parents)) {
+          parent_infos = std::move(parents);  // for PopulateActive below
+          parent_ids = rec.parent_ids;
+        }
         return absl::OkStatus();
       },
       // Under the store's lock: the id goes back to SQLite for reuse.
@@ -312,6 +321,17 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::CreateSnapshot(
   if (!s.ok()) {
     if (installed.empty()) RemoveAll(temp).IgnoreError();  // still ours
     return s;
+  }
+  if (!parent_infos.empty()) {
+    std::vector<std::string> parent_fs;
+    for (int64_t id : parent_ids) parent_fs.push_back(dirs_.FsPath(id));
+    absl::Status p = options_.remote->PopulateActive(dirs_.FsPath(created.id),
+                                                     parent_infos, parent_fs);
+    if (!p.ok()) {
+      LOG(WARNING) << "snapshot \"" << absl::CEscape(key)
+                   << "\": host-side files of its layers not written: "
+                   << absl::CEscape(p.message());
+    }
   }
   return mounts;
 }

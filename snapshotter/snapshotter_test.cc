@@ -707,10 +707,26 @@ class FakeRemote : public RemoteLayers {
     std::ofstream(*fs + "/marker") << layer.name;
     return true;
   }
+  // Records the call; writes "upper" into the snapshot's fs/ (or fails).
+  absl::Status PopulateActive(const std::string& fs_dir,
+                              const std::vector<Info>& parents,
+                              const std::vector<std::string>& parent_fs) override {
+    populated.push_back({fs_dir, parents.size(), parent_fs});
+    if (fail_populate_active) return absl::InternalError("no space");
+    std::ofstream(fs_dir + "/upper") << "from PopulateActive";
+    return absl::OkStatus();
+  }
   void Refresh() override { ++refreshes; }
   bool Decorates(const std::vector<Info>& parents) const override {
     return !parents.empty() && parents[0].labels.count("remote.layer") > 0;
   }
+  struct ActiveCall {
+    std::string fs_dir;
+    size_t parents;
+    std::vector<std::string> parent_fs;
+  };
+  std::vector<ActiveCall> populated;
+  bool fail_populate_active = false;
   std::vector<std::string> OwnedLabels() const override {
     return {"remote.layer"};
   }
@@ -764,6 +780,48 @@ TEST_F(SnapshotterTest, RemoteLayersAreCommittedAndDecorated) {
   std::string content;
   marker >> content;
   EXPECT_EQ(content, "chain2");
+}
+
+// An active snapshot on remote layers (not a view, not one on plain
+// layers) gets the remote's host-side files in its own fs/, after it is
+// recorded; a failure there is logged and the snapshot stays.
+TEST_F(SnapshotterTest, ActiveSnapshotOnRemoteLayersIsPopulated) {
+  FakeRemote remote;
+  remote.write_marker = false;
+  Open(&remote);
+  ASSERT_EQ(sn_->Prepare("x1", "", {{"remote", "chain1"}}).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  ASSERT_EQ(sn_->Prepare("x2", "chain1", {{"remote", "chain2"}}).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  auto rootfs = sn_->Prepare("container", "chain2", {});
+  ASSERT_TRUE(rootfs.ok()) << rootfs.status();
+  ASSERT_EQ(remote.populated.size(), 1u);
+  std::string upper;
+  for (const std::string& o : (*rootfs)[0].options) {
+    if (o.rfind("upperdir=", 0) == 0) upper = o.substr(9);
+  }
+  EXPECT_EQ(remote.populated[0].fs_dir, upper);
+  EXPECT_EQ(remote.populated[0].parents, 2u);
+  ASSERT_EQ(remote.populated[0].parent_fs.size(), 2u);
+  std::string lower;
+  for (const std::string& o : (*rootfs)[0].options) {
+    if (o.rfind("lowerdir=", 0) == 0) lower = o.substr(9);
+  }
+  EXPECT_EQ(lower, absl::StrCat(remote.populated[0].parent_fs[0], ":",
+                                remote.populated[0].parent_fs[1]));
+  EXPECT_TRUE(std::filesystem::exists(upper + "/upper"));
+
+  ASSERT_TRUE(sn_->View("view", "chain2", {}).ok());
+  ASSERT_TRUE(sn_->Prepare("plain", "", {}).ok());
+  ASSERT_TRUE(sn_->Commit("plain-layer", "plain", {}).ok());
+  ASSERT_TRUE(sn_->Prepare("on-plain", "plain-layer", {}).ok());
+  EXPECT_EQ(remote.populated.size(), 1u);
+
+  remote.fail_populate_active = true;
+  auto second = sn_->Prepare("container2", "chain2", {});
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(remote.populated.size(), 2u);
+  EXPECT_EQ(sn_->Stat("container2")->kind, Kind::kActive);
 }
 
 // A remote layer left without files has a record and no directory; a

@@ -210,6 +210,38 @@ absl::StatusOr<bool> GuestPullLayers::Populate(
   return true;
 }
 
+absl::Status GuestPullLayers::PopulateActive(
+    const std::string& fs_dir, const std::vector<snapshotter::Info>& parents,
+    const std::vector<std::string>& parent_fs) {
+  if (!write_passwd_) return absl::OkStatus();
+  // Prepare called Refresh() before the snapshot was made.
+  LayerCacheSource::Snapshot cache = cache_.Current();
+  for (const char* name : {"passwd", "group"}) {
+    // The highest layer that has the file (or deletes it) decides, as in
+    // the overlay; a layer pulled on the host may hold it unknown to us.
+    for (size_t i = 0; i < parents.size() && i < parent_fs.size(); ++i) {
+      if (!IsGuestPulled(parents[i])) break;
+      const verity::LayerCacheEntry* entry = cache->FindByChain(
+          ChainIdOf(parents[i].parent), ChainIdOf(parents[i].name));
+      if (entry == nullptr) continue;
+      const std::string& content =
+          absl::string_view(name) == "passwd" ? entry->passwd : entry->group;
+      if (content.empty()) continue;
+      struct stat st;
+      const std::string in_layer = absl::StrCat(parent_fs[i], "/etc/", name);
+      if (lstat(in_layer.c_str(), &st) == 0) break;  // written at the pull
+      if (errno != ENOENT && errno != ENOTDIR) return base::ErrnoError("lstat", in_layer, errno);
+      const std::string etc = fs_dir + "/etc";
+      if (mkdir(etc.c_str(), 0755) != 0 && errno != EEXIST) {
+        return base::ErrnoError("mkdir", etc, errno);
+      }
+      RETURN_IF_ERROR(WriteUserFile(etc, name, content));
+      break;
+    }
+  }
+  return absl::OkStatus();
+}
+
 void GuestPullLayers::Refresh() { cache_.Get(); }
 
 bool GuestPullLayers::Decorates(

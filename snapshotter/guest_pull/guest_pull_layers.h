@@ -37,6 +37,13 @@ class GuestPullLayers : public snapshotter::RemoteLayers {
   absl::StatusOr<bool> Populate(const FsDirMaker& fs_dir,
                                 absl::string_view parent,
                                 const snapshotter::RemoteLayer& layer) override;
+  // The /etc/passwd and /etc/group of the highest guest-pulled layer the
+  // cache gives each to, when that layer's directory lacks it (the layer
+  // was pulled before the cache had its entry): written into the
+  // container's own upper directory, which only host-side lookups see.
+  absl::Status PopulateActive(const std::string& fs_dir,
+                              const std::vector<snapshotter::Info>& parents,
+                              const std::vector<std::string>& parent_fs) override;
   // Reloads the layer cache if its file changed.
   void Refresh() override;
   // True when a parent is guest-pulled (the volume needs the cache).

@@ -5,6 +5,7 @@
 #include "snapshotter/guest_pull/guest_pull_layers.h"
 
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -68,6 +69,7 @@ class GuestPullLayersTest : public ::testing::Test {
     options.verity_mode = mode;
     options.layer_cache = cache_path_;
     options.exclude = std::move(exclude);
+    options.write_passwd = write_passwd_;
     const std::string state = root_ + "/state";
     auto layers = GuestPullLayers::Create(options, state, &observer_);
     ASSERT_TRUE(layers.ok()) << layers.status();
@@ -102,6 +104,7 @@ class GuestPullLayersTest : public ::testing::Test {
   }
 
   std::string root_, cache_path_, d1_, d2_, c1_, c2_;
+  bool write_passwd_ = true;
   RecordingObserver observer_;
   std::unique_ptr<GuestPullLayers> layers_;
   std::unique_ptr<Snapshotter> sn_;
@@ -207,6 +210,69 @@ TEST_F(GuestPullLayersTest, PasswdFromCacheIsWrittenIntoTheLayer) {
   EXPECT_GE(used1->inodes, 4);  // fs/, etc/, passwd, group
   EXPECT_GT(used1->size, 0);
   EXPECT_EQ(used2->inodes, 0);
+  // The layer has them: the container's own directory gets nothing.
+  std::string upper;
+  for (const std::string& o : (*mounts)[0].options) {
+    if (o.rfind("upperdir=", 0) == 0) upper = o.substr(9);
+  }
+  ASSERT_FALSE(upper.empty());
+  EXPECT_NE(access((upper + "/etc").c_str(), F_OK), 0);
+}
+
+// Layers pulled before the cache had their /etc/passwd and /etc/group: a
+// container created once it has them gets them in its own upper directory,
+// each from the highest layer that has it (here layer 2 deletes the group
+// file: a whiteout), and the layers stay without content.
+TEST_F(GuestPullLayersTest, UserFilesCachedAfterThePullGoToTheContainer) {
+  ASSERT_TRUE(verity::WriteLayerCacheFile(
+                  cache_path_, {{d1_, Hex('3'), "", ""}, {d2_, Hex('4'), "", ""}})
+                  .ok());
+  Open(VerityMode::kBestEffort);
+  PullTwoLayers();
+  ASSERT_TRUE(verity::WriteLayerCacheFile(
+                  cache_path_, {{d1_, Hex('3'), "guest:x:1234:1234::/:/bin/sh\n",
+                                 "guest:x:1234:\n"},
+                                {d2_, Hex('4'), "", "WHITEOUT"}})
+                  .ok());
+  auto mounts = sn_->Prepare("k8s.io/9/c", "k8s.io/5/" + c2_, {});
+  ASSERT_TRUE(mounts.ok()) << mounts.status();
+  std::string upper, lower;
+  for (const std::string& o : (*mounts)[0].options) {
+    if (o.rfind("upperdir=", 0) == 0) upper = o.substr(9);
+    if (o.rfind("lowerdir=", 0) == 0) lower = o.substr(9);
+  }
+  std::ifstream in(upper + "/etc/passwd");
+  std::stringstream passwd;
+  passwd << in.rdbuf();
+  EXPECT_EQ(passwd.str(), "guest:x:1234:1234::/:/bin/sh\n");
+  struct stat group;
+  ASSERT_EQ(lstat((upper + "/etc/group").c_str(), &group), 0);
+  EXPECT_TRUE(S_ISCHR(group.st_mode));
+  EXPECT_EQ(group.st_rdev, makedev(0, 0));
+  EXPECT_NE(access((lower.substr(lower.find(':') + 1) + "/etc").c_str(), F_OK), 0);
+  EXPECT_EQ(sn_->GetUsage("k8s.io/3/" + c1_)->inodes, 0);
+  // A view shows the layers only: nothing is written for it.
+  auto view = sn_->View("k8s.io/10/v", "k8s.io/5/" + c2_, {});
+  ASSERT_TRUE(view.ok()) << view.status();
+}
+
+// With write_passwd off nothing is written, before or after the pull.
+TEST_F(GuestPullLayersTest, UserFilesAreNotWrittenWhenTurnedOff) {
+  ASSERT_TRUE(verity::WriteLayerCacheFile(cache_path_, {{d1_, Hex('3'), "", ""}}).ok());
+  write_passwd_ = false;
+  Open(VerityMode::kBestEffort);
+  PullTwoLayers();
+  ASSERT_TRUE(verity::WriteLayerCacheFile(
+                  cache_path_, {{d1_, Hex('3'), "guest:x:1:1::/:/bin/sh\n", ""},
+                                {d2_, Hex('4'), "", ""}})
+                  .ok());
+  auto mounts = sn_->Prepare("k8s.io/9/c", "k8s.io/5/" + c2_, {});
+  ASSERT_TRUE(mounts.ok()) << mounts.status();
+  for (const std::string& o : (*mounts)[0].options) {
+    if (o.rfind("upperdir=", 0) == 0) {
+      EXPECT_NE(access((o.substr(9) + "/etc").c_str(), F_OK), 0);
+    }
+  }
 }
 
 TEST_F(GuestPullLayersTest, RequiredModeFailsWithoutHashes) {

@@ -31,7 +31,10 @@
 # with FailedPrecondition naming that layer (once the operator adds it to the
 # cache file, the daemon reloads it and the image runs); a layer blob
 # replaced in the registry's storage after the cache was made, and a wrong
-# expected hash in the cache, both make the stand-in refuse.
+# expected hash in the cache, both make the stand-in refuse. The user image
+# pulled before the cache had any of its layers, which are added afterwards:
+# the rootfs still shows /etc/passwd and /etc/group, and containerd resolves
+# the user by name, with no re-pull.
 #
 # Usage (as root): tests/e2e/functional.sh
 #   E2E_SKIP_LARGE=1        skip the 300 MiB image
@@ -73,6 +76,8 @@ CASES=(
 NEG_MISSING="missing-hash multilayer nocache oci"
 NEG_BADHASH="wrong-hash multilayer badhash oci"
 NEG_TAMPER="tampered-blob multilayer tamper oci"
+# The user image with no layer in the cache until after its pull.
+LATE_CACHE="user-late user latecache oci"
 
 declare -A LAYOUT REF TIMING
 LAYER_CACHE=""
@@ -99,7 +104,7 @@ all_cases() {
     set -- $c
     case_enabled "$1" && echo "$c"
   done
-  printf '%s\n' "$NEG_MISSING" "$NEG_BADHASH" "$NEG_TAMPER"
+  printf '%s\n' "$NEG_MISSING" "$NEG_BADHASH" "$NEG_TAMPER" "$LATE_CACHE"
 }
 
 # build_and_push ID IMAGE VARIANT FORMAT: builds (or reuses) the layout and
@@ -119,7 +124,7 @@ cache_entries() { timeout "$E2E_CMD_TIMEOUT" "$VERITY_TOOL" cache "$1"; }
 
 # make_layer_cache: one layers-cache.json for every case, written before any
 # pull. missing-hash loses its top layer; wrong-hash gets another layer's
-# (well-formed, wrong) hash for its middle layer.
+# (well-formed, wrong) hash for its middle layer; user-late has none.
 make_layer_cache() {
   local line id image variant format entries t0=$SECONDS all="[]"
   LAYER_CACHE="$E2E_DIR/layers-cache.json"
@@ -128,6 +133,7 @@ make_layer_cache() {
     case "$id" in
       missing-hash) entries="$(jq 'del(.[-1])' <<<"$entries")" ;;
       wrong-hash) entries="$(jq '.[1].verity_hash = .[0].verity_hash' <<<"$entries")" ;;
+      user-late) entries="[]" ;;
     esac
     all="$(jq -c --argjson e "$entries" '. + $e | unique_by(.diff_id)' <<<"$all")"
   done < <(all_cases)
@@ -436,6 +442,20 @@ run_missing_hash_case() {
   assert_standin_runs "$id" multilayer "$TOP"
 }
 
+# The user image pulled before the layer cache had its layers (a pre-pull,
+# genpolicy run later): once the operator adds them, a container's rootfs
+# gets /etc/passwd and /etc/group in its own upper directory, so the host
+# mount shows them and containerd resolves the user by name.
+run_late_cache_case() {
+  local id="user-late"
+  e2e_log "===== case $id (${REF[$id]})"
+  common_pull_checks "$id" || return 0
+  e2e_setup "$id: add the image's layers to the layer cache" \
+    "$VERITY_TOOL" cache "${LAYOUT[$id]}" --output "$LAYER_CACHE" || return 0
+  host_mount "$id" "$TOP"
+  assert_user_lookup "$id"
+}
+
 # shellcheck disable=SC2317  # called through check_fails
 true_if_standin_fails() { run_standin missing-hash "$1"; return "$STANDIN_STATUS"; }
 
@@ -553,6 +573,7 @@ main() {
       missing-hash) run_missing_hash_case ;;
       wrong-hash) run_wrong_hash_case ;;
       tampered-blob) run_tampered_blob_case ;;
+      user-late) run_late_cache_case ;;
       *) run_positive_case "$id" "$image" ;;
     esac
   done < <(all_cases)
