@@ -148,8 +148,14 @@ absl::Status ApplyEntry(verity::TarReader* reader, const verity::TarEntry& e, in
     return absl::OkStatus();
   }
   if (absl::StartsWith(name, kWhiteoutPrefix)) {
-    ++stats->whiteouts;
     const std::string target = name.substr(strlen(kWhiteoutPrefix));
+    // ".wh..." would remove the directory holding this one: outside the
+    // layer at its top.
+    if (target.empty() || target == "." || target == "..") {
+      ++stats->skipped;
+      return absl::OkStatus();
+    }
+    ++stats->whiteouts;
     RETURN_IF_ERROR(RemoveAt(dir_fd, target));
     if (::mknodat(dir_fd, target.c_str(), S_IFCHR | 0, makedev(0, 0)) != 0) {
       return Errno(absl::StrCat("whiteout ", path));

@@ -97,6 +97,26 @@ TEST(LayerExtractTest, LaterEntriesReplaceEarlierOnes) {
   EXPECT_EQ(vt::ReadFileOrDie(dir + "/x"), "new");
 }
 
+// A whiteout of "." or ".." names no entry: removing it would empty the
+// directory holding it or, at the top, the directory holding the layer
+// (the other layers beside it). Such members are skipped.
+TEST(LayerExtractTest, WhiteoutsOfDotAndDotDotAreSkipped) {
+  const std::string top = vt::MakeTempDir();
+  const std::string dir = top + "/layer";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
+  vt::WriteFileOrDie(top + "/sibling", "other layer");
+  vt::RawHeader file = H("sub/kept", '0');
+  file.size = 4;
+  for (const char* whiteout : {".wh...", "sub/.wh..", ".wh."}) {
+    StringSource source(vt::TarMember(file, "kept") + vt::TarMember(H(whiteout, '0')) + vt::TarTrailer());
+    absl::StatusOr<ExtractStats> stats = ExtractLayerTar(&source, dir);
+    ASSERT_EQ(::access((top + "/sibling").c_str(), F_OK), 0) << whiteout << ": removed outside the layer";
+    ASSERT_EQ(::access((dir + "/sub/kept").c_str(), F_OK), 0) << whiteout;
+    ASSERT_TRUE(stats.ok()) << whiteout << ": " << stats.status();
+    EXPECT_EQ(stats->skipped, 1u) << whiteout;
+  }
+}
+
 TEST(LayerExtractTest, ReportsTruncatedArchives) {
   const std::string dir = vt::MakeTempDir();
   vt::RawHeader file = H("big", '0');
