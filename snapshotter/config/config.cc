@@ -234,9 +234,12 @@ absl::StatusOr<std::optional<std::string>> ReadFile(const std::string& path) {
   return std::optional<std::string>(std::move(text));
 }
 
-// `include_line`: where the file sets guest_pull.include, 0 if it does not.
+// `lines`: where the file sets each of kCheckedTogether, by key name.
+constexpr const char* kCheckedTogether[] = {"root", "address",
+                                            "guest_pull.include"};
 absl::Status ReadConfigFile(const std::string& text, const std::string& path,
-                            Config* config, uint32_t* include_line) {
+                            Config* config,
+                            std::map<std::string, uint32_t>* lines) {
   toml::table document;
   try {
     document = toml::parse(std::string_view(text), std::string_view(path));
@@ -249,8 +252,10 @@ absl::Status ReadConfigFile(const std::string& text, const std::string& path,
   }
   FileReader reader(path, config);
   reader.ReadTable(document, "");
-  if (const toml::node* include = document.at_path("guest_pull.include").node()) {
-    *include_line = include->source().begin.line;
+  for (const char* name : kCheckedTogether) {
+    if (const toml::node* node = document.at_path(name).node()) {
+      (*lines)[name] = node->source().begin.line;
+    }
   }
   return reader.Result();
 }
@@ -327,20 +332,32 @@ absl::StatusOr<Config> LoadConfig(const CommandLine& command_line,
         "config file \"", config.config_path, "\" does not exist", by,
         "; only the default ", default_config_path, " may be absent"));
   }
-  uint32_t include_line = 0;
+  std::map<std::string, uint32_t> lines;
   if (config.config_file_found) {
-    RETURN_IF_ERROR(ReadConfigFile(**text, config.config_path, &config, &include_line));
+    RETURN_IF_ERROR(ReadConfigFile(**text, config.config_path, &config, &lines));
   }
   // Flags and variables win over the file (each was checked above).
   for (const Override& o : overrides) (void)o.key->set(o.value, config);
+  // Where a key checked against another was set, for its error.
+  auto origin = [&](absl::string_view name) -> std::string {
+    for (const Override& o : overrides) {
+      if (name == o.key->name) return o.origin;
+    }
+    auto line = lines.find(std::string(name));
+    if (line == lines.end()) return "the default";
+    return absl::StrCat(config.config_path, ": line ", line->second);
+  };
+  const std::string origins = absl::StrCat(" (address from ", origin("address"),
+                                           ", root from ", origin("root"), ")");
   // The daemon owns everything under its root: its start and Cleanup would
   // take a socket there for a stray file. The root itself, or a directory
   // it is in, cannot be the socket either.
   if (absl::StartsWith(config.address, absl::StrCat(config.root, "/"))) {
     return absl::InvalidArgumentError(absl::StrCat(
         "address \"", config.address, "\" is inside root \"", config.root,
-        "\": everything under the root is the daemon's store, so its socket ",
-        "must be elsewhere (the default is ", Config().address, ")"));
+        "\"", origins, ": everything under the root is the daemon's store, ",
+        "so its socket must be elsewhere (the default is ", Config().address,
+        ")"));
   }
   if (config.address == config.root ||
       absl::StartsWith(config.root, absl::StrCat(config.address, "/"))) {
@@ -348,14 +365,17 @@ absl::StatusOr<Config> LoadConfig(const CommandLine& command_line,
                                  ? "the root"
                                  : absl::StrCat("a directory holding root \"", config.root, "\"");
     return absl::InvalidArgumentError(
-        absl::StrCat("address \"", config.address, "\" is ", what,
+        absl::StrCat("address \"", config.address, "\" is ", what, origins,
                      ": the socket needs a path of its own (the default is ",
                      Config().address, ")"));
   }
   // An empty include list would silently keep every image on the host.
   if (config.guest_pull.enable && config.guest_pull.include.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        include_line == 0 ? "" : absl::StrCat(config.config_path, ": line ", include_line, ": "),
+        lines.count("guest_pull.include") == 0
+            ? ""
+            : absl::StrCat(config.config_path, ": line ",
+                           lines["guest_pull.include"], ": "),
         "key \"guest_pull.include\": an empty include list would keep every "
         "image on the host; use [\".*\"] to guest-pull every image, or set "
         "guest_pull.enable = false to turn guest pull off"));

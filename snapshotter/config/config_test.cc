@@ -237,6 +237,23 @@ TEST_F(ConfigTest, AnAddressThatIsTheRootOrHoldsItIsRefused) {
   EXPECT_TRUE(Load({"--root=/var/lib/gp", "--address=/var/lib/gp.sock"}).ok());
 }
 
+// The address and the root may come from different places: the error
+// names where each was set.
+TEST_F(ConfigTest, AddressAndRootErrorsNameWhereEachWasSet) {
+  const std::string file =
+      Write("c.toml", "version = 1\naddress = \"/var/lib/gp/gp.sock\"\n");
+  absl::StatusOr<Config> config = Load({"--config", file, "--root=/var/lib/gp"});
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(config.status().message(),
+              HasSubstr("(address from " + file + ": line 2, root from --root)"));
+  config = Load({"--address=/var/lib/gp"}, {{"GUEST_PULL_ROOT", "/var/lib/gp"}});
+  EXPECT_THAT(config.status().message(),
+              HasSubstr("(address from --address, root from GUEST_PULL_ROOT)"));
+  config = Load({"--address=/var/lib"});
+  EXPECT_THAT(config.status().message(),
+              HasSubstr("(address from --address, root from the default)"));
+}
+
 TEST_F(ConfigTest, EmptyIncludeIsAcceptedWhenGuestPullIsOff) {
   EXPECT_EQ(FileError("[guest_pull]\nenable = false\ninclude = []\n"), "");
   EXPECT_THAT(FileError("[guest_pull]\nenable = true\ninclude = []\n"),
