@@ -33,10 +33,12 @@ absl::Status Errno(const std::string& what) {
   return absl::InternalError(absl::StrCat(what, ": ", strerror(errno)));
 }
 
-// Path components with "" and "." dropped; false if ".." appears (such
+// Path components with "" and "." dropped; false if ".." or a NUL byte
+// (system calls would cut the name there: "..\0x" is "..") appears (such
 // entries are skipped, never resolved).
 bool CleanPath(const std::string& path, std::vector<std::string>* parts) {
   parts->clear();
+  if (path.find('\0') != std::string::npos) return false;
   for (absl::string_view p : absl::StrSplit(path, '/')) {
     if (p.empty() || p == ".") continue;
     if (p == "..") return false;

@@ -117,6 +117,29 @@ TEST(LayerExtractTest, WhiteoutsOfDotAndDotDotAreSkipped) {
   }
 }
 
+// A name with a NUL byte (a PAX path or a GNU long name may carry one) is
+// cut there by every system call: "..\0x" would be taken for "..", the
+// directory holding the layer, and removed. Such members are skipped.
+TEST(LayerExtractTest, PathsWithANulByteAreSkipped) {
+  const std::string top = vt::MakeTempDir();
+  const std::string dir = top + "/layer";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
+  vt::WriteFileOrDie(top + "/sibling", "other layer");
+  vt::RawHeader file = H("sub/kept", '0');
+  file.size = 4;
+  for (const std::string& path :
+       {std::string("..\0x", 4), std::string("sub/.\0x", 8), std::string("sub\0/../..", 10)}) {
+    StringSource source(vt::TarMember(file, "kept") + vt::PaxMember({{"path", path}}) +
+                        vt::TarMember(H("ignored", '0')) + vt::PaxMember({{"linkpath", path}}) +
+                        vt::TarMember(H("hard", '1')) + vt::TarTrailer());
+    absl::StatusOr<ExtractStats> stats = ExtractLayerTar(&source, dir);
+    ASSERT_EQ(::access((top + "/sibling").c_str(), F_OK), 0) << "removed outside the layer";
+    ASSERT_EQ(::access((dir + "/sub/kept").c_str(), F_OK), 0);
+    ASSERT_TRUE(stats.ok()) << stats.status();
+    EXPECT_EQ(stats->skipped, 2u);
+  }
+}
+
 TEST(LayerExtractTest, ReportsTruncatedArchives) {
   const std::string dir = vt::MakeTempDir();
   vt::RawHeader file = H("big", '0');
