@@ -218,6 +218,8 @@ absl::Status ApplyEntry(verity::TarReader* reader, const verity::TarEntry& e, in
       dev_t dev = makedev(e.dev_major.value_or(0), e.dev_minor.value_or(0));
       if (::mknodat(dir_fd, name.c_str(), type | perm, dev) != 0) return Errno(absl::StrCat("mknod ", path));
       ::fchownat(dir_fd, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW);
+      // mknod applied the umask (init's is 022).
+      if (::fchmodat(dir_fd, name.c_str(), perm, 0) != 0) return Errno(absl::StrCat("chmod ", path));
       break;
     }
     default:

@@ -140,6 +140,21 @@ TEST(LayerExtractTest, PathsWithANulByteAreSkipped) {
   }
 }
 
+// The modes of FIFOs and device nodes are kept as the tar says, whatever
+// the agent's umask.
+TEST(LayerExtractTest, FifoModeIsKeptWhateverTheUmask) {
+  const std::string dir = vt::MakeTempDir();
+  StringSource source(vt::TarMember(H("pipe", '6', 0666)) + vt::TarTrailer());
+  const mode_t old_umask = ::umask(022);
+  absl::StatusOr<ExtractStats> stats = ExtractLayerTar(&source, dir);
+  ::umask(old_umask);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  struct stat st;
+  ASSERT_EQ(::lstat((dir + "/pipe").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0666u);
+}
+
 TEST(LayerExtractTest, ReportsTruncatedArchives) {
   const std::string dir = vt::MakeTempDir();
   vt::RawHeader file = H("big", '0');
