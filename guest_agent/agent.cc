@@ -79,6 +79,14 @@ absl::Status ResolveUser(const std::string& user, const std::string& rootfs, Run
 
 }  // namespace
 
+std::string FailureJson(const absl::Status& status, const AgentFailure& failure) {
+  nlohmann::json json = {{"error", std::string(status.message())}, {"kind", failure.kind}};
+  if (!failure.layer.empty()) json["layer"] = failure.layer;
+  // The message may quote the host's error text or a tar path: bytes that
+  // are not UTF-8 are replaced, not thrown on (which would kill init).
+  return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 absl::Status GuestAgent::Fail(std::string kind, std::string layer, absl::Status status) {
   failure_.kind = std::move(kind);
   failure_.layer = std::move(layer);

@@ -19,6 +19,11 @@ struct AgentFailure {
   std::string layer;              // the layer digest, when one is at fault
 };
 
+// The JSON of the failure frame ('F') for a run that ended with `status`:
+// {"error", "kind", "layer"?}; bytes of the message that are not UTF-8 are
+// replaced.
+std::string FailureJson(const absl::Status& status, const AgentFailure& failure);
+
 class GuestAgent {
  public:
   // `work_dir` is an empty directory on a tmpfs.

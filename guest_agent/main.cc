@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -79,9 +78,9 @@ int RunAgent(int port_fd, const std::string& work_dir, const std::string& preamb
   absl::Status status = agent.Run();
   if (status.ok()) return 0;
   Console(absl::StrCat("FAILED (", agent.failure().kind, "): ", status.message()));
-  nlohmann::json failure = {{"error", std::string(status.message())}, {"kind", agent.failure().kind}};
-  if (!agent.failure().layer.empty()) failure["layer"] = agent.failure().layer;
-  channel.Send(guest_pull::guest_agent::kFrameFailure, failure.dump()).IgnoreError();
+  channel.Send(guest_pull::guest_agent::kFrameFailure,
+               guest_pull::guest_agent::FailureJson(status, agent.failure()))
+      .IgnoreError();
   return 1;
 }
 

@@ -1,0 +1,71 @@
+// The agent's run as the host sees it, over a socket pair with a fake host.
+#include "guest_agent/agent.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "kata_volume/guest_pull_volume.h"
+
+namespace guest_pull::guest_agent {
+namespace {
+
+using nlohmann::json;
+
+const std::string kManifest = "sha256:" + std::string(64, 'a');
+
+std::string Request() {
+  json metadata = {{"guest-pull.image-ref", "127.0.0.1:5000/app:v1"},
+                   {"guest-pull.manifest-digest", kManifest},
+                   {"guest-pull.layer-count", "1"},
+                   {"guest-pull.layer.0.digest", "sha256:" + std::string(64, 'b')},
+                   {"guest-pull.layer.0.verity-root-hash", std::string(64, 'c')},
+                   {"guest-pull.verity-params", kata_volume::kGuestPullVerityParams}};
+  return json{{"storage",
+               {{"driver", "image_guest_pull"},
+                {"driver_options", {"image_guest_pull=" + json{{"metadata", metadata}}.dump()}},
+                {"source", "127.0.0.1:5000/app@" + kManifest}}}}
+      .dump();
+}
+
+// The host's error text is not ours to trust to be UTF-8 (nor is a tar
+// path in an extraction error): the failure frame still goes out, the odd
+// bytes replaced, and says what failed.
+TEST(GuestAgentTest, FailureFrameCarriesAnErrorThatIsNotUtf8) {
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  std::thread host([fd = fds[1]] {
+    FrameChannel channel(fd, fd);
+    while (true) {
+      absl::StatusOr<Frame> frame = channel.Receive();
+      if (!frame.ok()) return;
+      if (frame->type == kFrameHello) channel.Send(kFrameRequest, Request()).IgnoreError();
+      if (frame->type == kFrameGet) channel.Send(kFrameGetError, "registry said \xff\xfe").IgnoreError();
+    }
+  });
+  FrameChannel channel(fds[0], fds[0]);
+  HostClient client(&channel);
+  GuestAgent agent(&client, "/nonexistent");
+  absl::Status status = agent.Run();
+  ::shutdown(fds[0], SHUT_RDWR);
+  host.join();
+  ::close(fds[0]);
+  ::close(fds[1]);
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(agent.failure().kind, "manifest");
+
+  std::string text;
+  ASSERT_NO_THROW(text = FailureJson(status, agent.failure()));
+  json failure = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(failure.is_object()) << text;
+  EXPECT_EQ(failure["kind"], "manifest");
+  EXPECT_NE(failure["error"].get<std::string>().find("host could not serve manifest"), std::string::npos);
+  EXPECT_FALSE(failure.contains("layer"));
+}
+
+}  // namespace
+}  // namespace guest_pull::guest_agent
