@@ -388,6 +388,9 @@ TEST_F(ConfigTest, EveryValueCheckNamesTheKeyAndTheLine) {
        "\"nydus-overlayfs\" for stock kata"},
       {"[guest_pull]\ninclude = []",
        "key \"guest_pull.include\": an empty include list"},
+      {"[guest_pull]\ninclude = [\"\", \"\"]",
+       "key \"guest_pull.include\": an include list of empty patterns only would keep "
+       "every image on the host"},
       {"[guest_pull]\ninclude = [\".*\", \"docker.io/(nginx\"]",
        "key \"guest_pull.include[1]\": invalid RE2 pattern "
        "\"docker.io/(nginx\""},
