@@ -24,7 +24,8 @@ test_install_v2() {
     [[ ! -e "$WORK/EXECUTED" ]] && h_pass "v2: installed binaries were never executed" \
         || h_fail "v2: binaries executed" "$(cat "$WORK/EXECUTED")"
 
-    expected="daemon-reload
+    expected="show --property=Version
+daemon-reload
 enable guest-pull-snapshotter.service
 restart guest-pull-snapshotter.service
 is-active --quiet guest-pull-snapshotter.service

@@ -50,6 +50,18 @@ test_failures() {
         && grep -q 'WARNING: /etc/containerd-guest-pull-grpc/config.toml says address = "/run/containerd-guest-pull-grpc/containerd-guest-pull-grpc.sock" but containerd is configured for /run/other/guest-pull.sock' "$WORK/otheraddr/log" \
         && h_pass "socket mismatch: the installer warns that containerd would not reach the daemon" \
         || h_fail "socket mismatch" "$(tail -2 "$WORK/otheraddr/log")"
+    # A node without systemd (its systemctl cannot operate): refused before
+    # containerd is pointed at a socket no service would ever serve.
+    host="$(new_host nosystemd "$FIXTURES/containerd-v2.toml")"
+    printf '#!/bin/sh\necho "$*" >> "%s/calls"\necho "System has not been booted with systemd as init system (PID 1). Can'"'"'t operate." >&2\nexit 1\n' \
+        "$WORK/nosystemd/sysd" > "$WORK/nosystemd/sysd/systemctl"
+    tree "$host" > "$WORK/nosystemd/tree.before"
+    ! run_script nosystemd install.sh \
+        && grep -q "cannot reach the host's systemd" "$WORK/nosystemd/log" \
+        && grep -q "System has not been booted with systemd" "$WORK/nosystemd/log" \
+        && cmp -s "$WORK/nosystemd/tree.before" <(tree "$host") \
+        && h_pass "no systemd on the node: refused clearly, nothing on the host changed" \
+        || h_fail "no systemd on the node" "$(diff "$WORK/nosystemd/tree.before" <(tree "$host") | head -5; tail -2 "$WORK/nosystemd/log")"
     # The snapshotter never becomes active: bounded wait, non-zero exit.
     host="$(new_host inactive "$FIXTURES/containerd-v2.toml")"
     echo 3 > "$WORK/inactive/sysd/is-active-rc"

@@ -70,6 +70,15 @@ check_mount_fuse() {
     log "WARNING: the node has no mount.fuse (package fuse3 on Debian and Ubuntu): containerd cannot mount a Kata container's rootfs on guest-pulled layers on the host, which its /etc/passwd lookup needs; such containers may fail to start"
 }
 
+# check_systemd: the snapshotter runs as a systemd service; on a node whose
+# systemd cannot be reached the install would point containerd at a socket
+# no service ever serves, then fail at its first systemctl call.
+check_systemd() {
+    local out
+    out="$("${SYSTEMCTL_CMD[@]}" show --property=Version 2>&1)" \
+        || die "cannot reach the host's systemd through '$SYSTEMCTL' ($(head -c 300 <<< "$out" | tr '\n' ' ')): the snapshotter runs as a systemd service, so the node needs systemd (and this pod hostPID and privileged, to reach it); nothing was changed"
+}
+
 # required_glibc: highest GLIBC_x.y[.z] symbol version named in the payload
 # binaries and bundled libraries (empty if none). A plain byte scan, so the
 # installer image needs no binutils: the names live in .gnu.version_r as
@@ -305,6 +314,7 @@ sleep_until_terminated() {
 main() {
     preflight
     check_glibc
+    check_systemd
     # Read-only, before the lock and before any change: the wait for
     # kata-deploy's runtimes, and the refusals of containerd's config.
     check_containerd_config
