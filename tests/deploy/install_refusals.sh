@@ -27,6 +27,18 @@ test_failures() {
     printf '[plugins.cri]\n  sandbox_image = "x"\n' > "$host/etc/containerd/config.toml"
     ! run_script v1 install.sh && grep -q "version None is not supported" "$WORK/v1/log" \
         && h_pass "v1 config: refused with a clear message" || h_fail "v1 config" "$(tail -2 "$WORK/v1/log")"
+    # A valid version 2 config whose CRI tables are dotted keys: refused as a
+    # form the tool does not edit, not as invalid TOML, and left alone.
+    host="$(new_host dotted "")"
+    printf 'version = 2\n[plugins."io.containerd.grpc.v1.cri"]\n  containerd.snapshotter = "overlayfs"\n  containerd.runtimes.kata-qemu-coco-dev.runtime_type = "io.containerd.kata-qemu-coco-dev.v2"\n' \
+        > "$host/etc/containerd/config.toml"
+    tree "$host" > "$WORK/dotted/tree.before"
+    ! run_script dotted install.sh \
+        && grep -q "is defined in a form this tool does not edit (dotted keys or an inline table)" "$WORK/dotted/log" \
+        && ! grep -q "not valid TOML" "$WORK/dotted/log" \
+        && cmp -s "$WORK/dotted/tree.before" <(tree "$host") \
+        && h_pass "dotted-key config: refused as a form the tool does not edit (not as invalid TOML), nothing changed" \
+        || h_fail "dotted-key config" "$(tail -2 "$WORK/dotted/log")"
     # A version 2 config on a node running containerd 2.x: refused before
     # any change (2.x's conversion would unpack Kata images on the host).
     host="$(new_host v2on2 "$FIXTURES/containerd-v2.toml")"

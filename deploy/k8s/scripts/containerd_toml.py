@@ -242,7 +242,13 @@ class Editor:
                 stop = self.lines.value_span(found)
                 was = "".join(self.lines.lines[found:stop])
                 self.lines.lines[found:stop] = [f"{indent}{new_line}, was: {json.dumps(was)}\n"]
-        if lookup(self.doc(), table + [key]) != value:
+        try:
+            done = lookup(self.doc(), table + [key]) == value
+        except ConfigError:
+            # Our header next to the same table in dotted keys or inline:
+            # the edit is invalid, not the operator's config.
+            done = False
+        if not done:
             raise ConfigError(
                 f"could not set {'.'.join(table + [key])}: the table is defined in a form "
                 "this tool does not edit (dotted keys or an inline table); "
