@@ -146,4 +146,19 @@ test_install_stock() {
     run_script stock uninstall.sh KATA_MODE=stock && [[ ! -e "$host/usr/local/bin/nydus-overlayfs-guest-pull" \
         && ! -L "$host/usr/local/bin/nydus-overlayfs-guest-pull" && ! -e "$host/etc/containerd-guest-pull-grpc/config.toml" ]] \
         && h_pass "stock: uninstall removes the link and the stock config" || h_fail "stock: uninstall left files"
+    # Switching a node's mode (the DaemonSet's KATA_MODE changed): the
+    # shipped config of the other mode, unchanged, is ours and follows the
+    # mode; one the operator changed is kept.
+    local cfg="$host/etc/containerd-guest-pull-grpc/config.toml"
+    run_script stock install.sh KATA_MODE=patched && run_script stock install.sh KATA_MODE=stock \
+        && grep -qx 'mount_type = "fuse.nydus-overlayfs-guest-pull"' "$cfg" \
+        && run_script stock install.sh KATA_MODE=patched \
+        && grep -qx 'mount_type = "fuse.guest-pull-overlayfs"' "$cfg" \
+        && h_pass "stock: switching KATA_MODE replaces the unchanged shipped config's mount type" \
+        || h_fail "stock: switching KATA_MODE" "$(grep mount_type "$cfg"; tail -2 "$WORK/stock/log")"
+    echo 'log_level = "debug"' >> "$cfg"
+    run_script stock install.sh KATA_MODE=stock && grep -qx 'mount_type = "fuse.guest-pull-overlayfs"' "$cfg" \
+        && grep -q "keeping the host's own /etc/containerd-guest-pull-grpc/config.toml" "$WORK/stock/log" \
+        && h_pass "stock: switching KATA_MODE keeps a daemon config the operator changed, and says so" \
+        || h_fail "stock: switching KATA_MODE, changed config" "$(grep mount_type "$cfg"; tail -2 "$WORK/stock/log")"
 }

@@ -220,10 +220,14 @@ install_stock_helper() {
 }
 
 install_daemon_config() {
-    local dst="$HOST_ROOT$CONFIG_DIR/config.toml" src
+    local dst="$HOST_ROOT$CONFIG_DIR/config.toml" src other=stock
     src="$(mktemp)"
     render_daemon_config "$KATA_MODE" > "$src"
-    if [[ -f "$dst" && "$CONFIG_OVERWRITE" != "true" ]]; then
+    [[ "$KATA_MODE" != stock ]] || other=patched
+    # The shipped config of the other mode, unchanged, is ours as well (as
+    # uninstall.sh judges it): a switched KATA_MODE replaces it.
+    if [[ -f "$dst" && "$CONFIG_OVERWRITE" != "true" ]] \
+        && { cmp -s "$src" "$dst" || ! cmp -s "$dst" <(render_daemon_config "$other"); }; then
         cmp -s "$src" "$dst" || log "keeping the host's own $CONFIG_DIR/config.toml (KATA_MODE=$KATA_MODE: check guest_pull.mount_type)"
         rm -f "$src"
         return 0
