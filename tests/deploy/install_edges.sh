@@ -173,4 +173,15 @@ test_install_edges() {
         && grep -q 'POLL_SECONDS="08" is not a whole number of seconds' "$WORK/badwait/log" \
         && h_pass "POLL_SECONDS=08: refused at once" \
         || h_fail "POLL_SECONDS=08" "$(tail -2 "$WORK/badwait/log")"
+
+    # Another daemon config directory: the unit starts the daemon with the
+    # config installed there (the default path may be absent, so a unit
+    # naming it would run the daemon on built-in defaults without a word).
+    host="$(new_host confdir "$FIXTURES/containerd-v2.toml")"
+    run_script confdir install.sh CONFIG_DIR=/etc/guest-pull \
+        && [[ -f "$host/etc/guest-pull/config.toml" ]] \
+        && grep -q '^ExecStart=/usr/local/bin/containerd-guest-pull-grpc --config /etc/guest-pull/config.toml$' \
+            "$host/etc/systemd/system/guest-pull-snapshotter.service" \
+        && h_pass "CONFIG_DIR=/etc/guest-pull: the unit names the config installed there" \
+        || h_fail "CONFIG_DIR=/etc/guest-pull" "$(grep ExecStart= "$host/etc/systemd/system/guest-pull-snapshotter.service"; tail -2 "$WORK/confdir/log")"
 }

@@ -25,6 +25,11 @@ test_makefile() {
     make -s -C "$REPO/deploy" install DESTDIR="$WORK/make/prefix" PREFIX=/usr NO_BUILD=1 BIN_DIR="$bin" > /dev/null 2>&1 \
         && grep -q '^ExecStart=/usr/bin/containerd-guest-pull-grpc ' "$WORK/make/prefix/etc/systemd/system/guest-pull-snapshotter.service" \
         && h_pass "make install: unit follows PREFIX" || h_fail "make install: PREFIX"
+    make -s -C "$REPO/deploy" install DESTDIR="$WORK/make/confdir" CONFDIR=/etc/guest-pull NO_BUILD=1 BIN_DIR="$bin" > /dev/null 2>&1 \
+        && [[ -f "$WORK/make/confdir/etc/guest-pull/config.toml" ]] \
+        && grep -q ' --config /etc/guest-pull/config.toml$' "$WORK/make/confdir/etc/systemd/system/guest-pull-snapshotter.service" \
+        && h_pass "make install: unit follows CONFDIR" || h_fail "make install: CONFDIR" \
+            "$(grep ExecStart= "$WORK/make/confdir/etc/systemd/system/guest-pull-snapshotter.service")"
     make -s -C "$REPO/deploy" uninstall DESTDIR="$dest" > /dev/null 2>&1 \
         && [[ -z "$(find "$dest" -type f ! -name config.toml)" ]] \
         && h_pass "make uninstall: removes binaries and unit, keeps the modified config" || h_fail "make uninstall"

@@ -194,8 +194,10 @@ install_binaries() {
 install_unit() {
     local rendered
     rendered="$(mktemp)"
-    # The unit names /usr/local/bin; follow a different PREFIX.
-    sed "s|/usr/local/bin/|$PREFIX/bin/|g" "$PAYLOAD_DIR/systemd/$UNIT_NAME" > "$rendered"
+    # The unit names /usr/local/bin and the default config directory; follow
+    # a different PREFIX and CONFIG_DIR.
+    sed -e "s|/usr/local/bin/|$PREFIX/bin/|g" -e "s|/etc/containerd-guest-pull-grpc/|$CONFIG_DIR/|g" \
+        "$PAYLOAD_DIR/systemd/$UNIT_NAME" > "$rendered"
     if write_file_atomic "$rendered" "$HOST_ROOT$UNIT_PATH" 0644; then
         log "installed $UNIT_PATH"
         snapshotter_changed=true
