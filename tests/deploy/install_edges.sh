@@ -174,6 +174,22 @@ test_install_edges() {
         && h_pass "POLL_SECONDS=08: refused at once" \
         || h_fail "POLL_SECONDS=08" "$(tail -2 "$WORK/badwait/log")"
 
+    # kata-deploy installed after us on containerd 1.x backs the config up
+    # with our edits in it (config.toml.bak) and puts that back at its
+    # cleanup: after our uninstall the backup must no longer import our
+    # drop-in, which is gone (containerd 1.x does not start then).
+    host="$(new_host katabak "$FIXTURES/containerd-v2.toml")"
+    run_script katabak install.sh \
+        && python3 "$HERE/kata_deploy_sim.py" install --root "$host" --containerd 1.7.27 \
+            --shims qemu-coco-dev >> "$WORK/katabak/log" 2>&1 \
+        && grep -q guest-pull-snapshotter "$host/etc/containerd/config.toml.bak" \
+        && run_script katabak uninstall.sh \
+        && python3 "$HERE/kata_deploy_sim.py" cleanup --root "$host" --containerd 1.7.27 >> "$WORK/katabak/log" 2>&1 \
+        && cmp -s "$FIXTURES/containerd-v2.toml" "$host/etc/containerd/config.toml" \
+        && containerd_dump "$host" > "$WORK/katabak/dump" 2>&1 \
+        && h_pass "kata-deploy's backup taken after our install: uninstall removes our edits from it too; its cleanup then restores a config containerd starts with" \
+        || h_fail "kata-deploy's backup with our edits" "$(diff "$FIXTURES/containerd-v2.toml" "$host/etc/containerd/config.toml" | head -5; tail -n 2 "$WORK/katabak/dump" "$WORK/katabak/log")"
+
     # Another daemon config directory: the unit starts the daemon with the
     # config installed there (the default path may be absent, so a unit
     # naming it would run the daemon on built-in defaults without a word).

@@ -221,6 +221,26 @@ sys.exit(0 if isinstance(imports, list) and sys.argv[2] in imports else 1)
 PY
 }
 
+# unmerge_kata_backup: kata-deploy, on containerd 1.x, backs the config up
+# once as <config>.bak and puts that back at its cleanup. Taken after our
+# install, it holds our edits, and its import of our drop-in (removed here)
+# would keep containerd 1.x from starting: our edits leave it too.
+unmerge_kata_backup() {
+    local bak restored
+    bak="$(config_dir_host_path)/$(basename "$CONTAINERD_CONFIG").bak"
+    [[ -f "$bak" ]] && grep -q "guest-pull-snapshotter" "$bak" || return 0
+    restored="$(mktemp)"
+    if python3 "$CONFIG_TOOL" unmerge "$bak" --host-root "$HOST_ROOT" \
+        --dropin "$CONTAINERD_DROPIN" > "$restored"; then
+        if write_file_atomic "$restored" "$bak" "$(stat -c %a "$bak")"; then
+            log "removed our edits from $CONTAINERD_CONFIG.bak (kata-deploy's backup, which its cleanup puts back)"
+        fi
+    else
+        log "WARNING: cannot remove our edits from $CONTAINERD_CONFIG.bak (see above): if kata-deploy's cleanup puts it back, remove the lines marked guest-pull-snapshotter from $CONTAINERD_CONFIG"
+    fi
+    rm -f "$restored"
+}
+
 restore_containerd_config() {
     local cfg restored mode
     local -a original=()
@@ -244,6 +264,7 @@ restore_containerd_config() {
         rm -f "$restored"
     fi
     rm -f "$(backup_path)"
+    unmerge_kata_backup
     remove_earlier_dropin
     rm -f "$(dropin_record_path)"
     if [[ -f "$HOST_ROOT$CONTAINERD_DROPIN" && -f "$cfg" ]] && imports_dropin "$cfg"; then
