@@ -31,16 +31,27 @@ void BackgroundSink::FreeBytes::operator()(char* p) const { std::free(p); }
 void BackgroundSink::Push(const char* data, size_t size) {
   if (consumers_.empty()) return;
   while (size > 0) {
-    char* buffer = Acquire();
-    size_t n = std::min(size, capacity());
-    std::memcpy(buffer, data, n);
-    Publish(n);
+    if (partial_ == nullptr) {
+      partial_ = Acquire();
+      partial_size_ = 0;
+    }
+    size_t n = std::min(size, capacity_ - partial_size_);
+    std::memcpy(partial_ + partial_size_, data, n);
+    partial_size_ += n;
     data += n;
     size -= n;
+    if (partial_size_ == capacity_) PublishPartial();
   }
 }
 
+void BackgroundSink::PublishPartial() {
+  if (partial_ == nullptr) return;
+  partial_ = nullptr;
+  Publish(partial_size_);
+}
+
 char* BackgroundSink::Acquire() {
+  PublishPartial();  // the bytes pushed before come first
   std::unique_lock<std::mutex> lock(mu_);
   changed_.wait(lock, [this] { return !free_.empty(); });
   acquired_ = free_.front();
@@ -91,6 +102,7 @@ void BackgroundSink::Run(size_t consumer) {
 void BackgroundSink::Finish() {
   if (finished_) return;
   finished_ = true;
+  PublishPartial();
   {
     std::lock_guard<std::mutex> lock(mu_);
     closing_ = true;

@@ -4,7 +4,8 @@
 // thread). Pushed bytes are copied once into a small fixed pool of buffers
 // that all consumers read; Push() waits while every buffer is in flight, so
 // memory stays bounded whatever the stream size. Each consumer sees the bytes
-// in order, in chunks of at most the buffer size.
+// in order, in chunks of at most the buffer size (pushed bytes in whole
+// buffers but the last).
 #ifndef KATA_VOLUME_VERITY_BACKGROUND_SINK_H_
 #define KATA_VOLUME_VERITY_BACKGROUND_SINK_H_
 
@@ -32,6 +33,10 @@ class BackgroundSink {
   BackgroundSink& operator=(const BackgroundSink&) = delete;
 
   // Copies `data` for the consumers; blocks while every buffer is in flight.
+  // Bytes are handed over in whole buffers, whatever the sizes pushed (a
+  // decompressor's short reads), so that a consumer writing with direct I/O
+  // stays on block boundaries; a partly filled buffer goes at the next
+  // Acquire() or at Finish().
   void Push(const char* data, size_t size);
   // Zero-copy alternative to Push(): Acquire() waits for a free buffer and
   // returns it (capacity() bytes) for the caller to fill; Publish(size) hands
@@ -58,6 +63,8 @@ class BackgroundSink {
     size_t pending = 0;  // consumers that have not seen it yet
   };
   void Run(size_t consumer);
+  // Hands the buffer Push() is filling, if any, to the consumers.
+  void PublishPartial();
 
   std::vector<Consumer> consumers_;
   size_t capacity_;
@@ -72,6 +79,8 @@ class BackgroundSink {
   bool finished_ = false;
   std::vector<std::thread> threads_;
   size_t acquired_ = 0;  // slot handed out by Acquire(), owned by the caller
+  char* partial_ = nullptr;  // the buffer Push() fills (slot acquired_), if any
+  size_t partial_size_ = 0;
 };
 
 }  // namespace guest_pull::verity

@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace guest_pull::verity {
 namespace {
@@ -42,6 +43,30 @@ TEST(BackgroundSinkTest, LargePushIsSplitIntoBufferSizedChunks) {
   }  // destructor waits
   EXPECT_EQ(total, input.size());
   EXPECT_EQ(calls, 11u);
+}
+
+// Small pushes (a decompressor's short reads) reach the consumers in whole
+// buffers, the last one excepted: an output written with direct I/O stays
+// on block boundaries (DirectWriter).
+TEST(BackgroundSinkTest, SmallPushesAreGatheredIntoWholeBuffers) {
+  std::string input;
+  for (int i = 0; i < 20000; ++i) input.push_back(static_cast<char>(i * 7 + i / 5));
+  std::string seen;
+  std::vector<size_t> sizes;
+  {
+    BackgroundSink sink({[&](const char* d, size_t n) {
+                          seen.append(d, n);
+                          sizes.push_back(n);
+                        }},
+                        /*buffer_size=*/4096, /*buffer_count=*/2);
+    for (size_t off = 0; off < input.size(); off += 777) {
+      sink.Push(input.data() + off, std::min<size_t>(777, input.size() - off));
+    }
+  }  // the destructor hands over the last, partial buffer
+  EXPECT_EQ(seen, input);
+  ASSERT_EQ(sizes.size(), 5u);
+  for (size_t i = 0; i + 1 < sizes.size(); ++i) EXPECT_EQ(sizes[i], 4096u) << i;
+  EXPECT_EQ(sizes.back(), input.size() - 4 * 4096);
 }
 
 // Filling the buffers in place: every published byte reaches every consumer
