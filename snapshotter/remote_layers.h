@@ -61,15 +61,17 @@ class RemoteLayers {
                                         absl::string_view parent,
                                         const RemoteLayer& layer) = 0;
 
-  // Puts into `fs_dir`, the fs/ of a new active snapshot on `parents`
+  // Puts into `fs_dir`, the fs/ of a new active snapshot `key` on `parents`
   // (closest first), host-side files its layers have but their directories
   // lack: e.g. the /etc/passwd of a layer committed before the layer cache
   // knew it, so that a host-side user lookup on the container's rootfs
-  // finds it. `parent_fs`: the parents' fs/ directories, in the same order
+  // finds it. `key` tells a container's rootfs from a layer being unpacked
+  // (whose directory becomes that layer at Commit: nothing may be added).
+  // `parent_fs`: the parents' fs/ directories, in the same order
   // (that of a layer without content may not exist). Called after the
   // snapshot is recorded, outside every lock, only when Decorates(parents);
   // an error is logged and the snapshot stays.
-  virtual absl::Status PopulateActive(const std::string& fs_dir,
+  virtual absl::Status PopulateActive(absl::string_view key, const std::string& fs_dir,
                                       const std::vector<Info>& parents,
                                       const std::vector<std::string>& parent_fs) = 0;
 

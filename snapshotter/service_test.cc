@@ -630,7 +630,7 @@ class RefreshingRemote : public RemoteLayers {
                                 const RemoteLayer&) override {
     return false;
   }
-  absl::Status PopulateActive(const std::string&, const std::vector<Info>&,
+  absl::Status PopulateActive(absl::string_view, const std::string&, const std::vector<Info>&,
                               const std::vector<std::string>&) override {
     return absl::OkStatus();
   }

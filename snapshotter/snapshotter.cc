@@ -325,7 +325,7 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::CreateSnapshot(
   if (!parent_infos.empty()) {
     std::vector<std::string> parent_fs;
     for (int64_t id : parent_ids) parent_fs.push_back(dirs_.FsPath(id));
-    absl::Status p = options_.remote->PopulateActive(dirs_.FsPath(created.id),
+    absl::Status p = options_.remote->PopulateActive(key, dirs_.FsPath(created.id),
                                                      parent_infos, parent_fs);
     if (!p.ok()) {
       LOG(WARNING) << "snapshot \"" << absl::CEscape(key)

@@ -708,7 +708,7 @@ class FakeRemote : public RemoteLayers {
     return true;
   }
   // Records the call; writes "upper" into the snapshot's fs/ (or fails).
-  absl::Status PopulateActive(const std::string& fs_dir,
+  absl::Status PopulateActive(absl::string_view, const std::string& fs_dir,
                               const std::vector<Info>& parents,
                               const std::vector<std::string>& parent_fs) override {
     populated.push_back({fs_dir, parents.size(), parent_fs});

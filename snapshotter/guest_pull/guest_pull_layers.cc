@@ -211,9 +211,14 @@ absl::StatusOr<bool> GuestPullLayers::Populate(
 }
 
 absl::Status GuestPullLayers::PopulateActive(
-    const std::string& fs_dir, const std::vector<snapshotter::Info>& parents,
+    absl::string_view key, const std::string& fs_dir,
+    const std::vector<snapshotter::Info>& parents,
     const std::vector<std::string>& parent_fs) {
   if (!write_passwd_) return absl::OkStatus();
+  // An unpack Intercept declined (e.g. an image the policy keeps on the
+  // host, on a base shared with a guest-pulled one): its directory becomes
+  // the layer at Commit, which must hold what containerd applies only.
+  if (absl::StartsWith(ChainIdOf(key), kUnpackKeyPrefix)) return absl::OkStatus();
   // Prepare called Refresh() before the snapshot was made.
   LayerCacheSource::Snapshot cache = cache_.Current();
   for (const char* name : {"passwd", "group"}) {

@@ -40,8 +40,9 @@ class GuestPullLayers : public snapshotter::RemoteLayers {
   // The /etc/passwd and /etc/group of the highest guest-pulled layer the
   // cache gives each to, when that layer's directory lacks it (the layer
   // was pulled before the cache had its entry): written into the
-  // container's own upper directory, which only host-side lookups see.
-  absl::Status PopulateActive(const std::string& fs_dir,
+  // container's own upper directory, which only host-side lookups see;
+  // never into that of a layer unpacked on the host (an "extract-" key).
+  absl::Status PopulateActive(absl::string_view key, const std::string& fs_dir,
                               const std::vector<snapshotter::Info>& parents,
                               const std::vector<std::string>& parent_fs) override;
   // Reloads the layer cache if its file changed.

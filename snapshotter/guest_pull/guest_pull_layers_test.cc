@@ -256,6 +256,38 @@ TEST_F(GuestPullLayersTest, UserFilesCachedAfterThePullGoToTheContainer) {
   ASSERT_TRUE(view.ok()) << view.status();
 }
 
+// A layer unpacked on the host onto guest-pulled ones (an image the policy
+// keeps on the host sharing their base) is an active snapshot on them too,
+// but not a container: its upper directory becomes the layer at Commit, so
+// nothing may be written into it beside what containerd applies.
+TEST_F(GuestPullLayersTest, UserFilesAreNotWrittenIntoAHostUnpack) {
+  ASSERT_TRUE(verity::WriteLayerCacheFile(
+                  cache_path_, {{d1_, Hex('3'), "", ""}, {d2_, Hex('4'), "", ""}})
+                  .ok());
+  Open(VerityMode::kBestEffort, {".*/other:.*"});
+  PullTwoLayers();
+  ASSERT_TRUE(verity::WriteLayerCacheFile(
+                  cache_path_, {{d1_, Hex('3'), "guest:x:1234:1234::/:/bin/sh\n",
+                                 "guest:x:1234:\n"},
+                                {d2_, Hex('4'), "", ""}})
+                  .ok());
+  const std::string c3 = verity::ChainId(c2_, "sha256:" + Hex('5'));
+  const std::string extract = "k8s.io/6/extract-3 " + c3;
+  auto unpack = sn_->Prepare(extract, "k8s.io/5/" + c2_,
+                             CriLabels("k8s.io/7/" + c3, 'c', "127.0.0.1:5000/other:1"));
+  ASSERT_TRUE(unpack.ok()) << unpack.status();
+  EXPECT_EQ(observer_.reasons.back(), "unpack:policy");
+  std::string upper;
+  for (const std::string& o : (*unpack)[0].options) {
+    if (o.rfind("upperdir=", 0) == 0) upper = o.substr(9);
+  }
+  ASSERT_FALSE(upper.empty());
+  EXPECT_NE(access((upper + "/etc").c_str(), F_OK), 0) << "written into the unpack's upper dir";
+  // The layer containerd commits holds only what it applied (nothing here).
+  ASSERT_TRUE(sn_->Commit("k8s.io/7/" + c3, extract, {}).ok());
+  EXPECT_EQ(sn_->GetUsage("k8s.io/7/" + c3)->inodes, 1);  // its fs/ only
+}
+
 // With write_passwd off nothing is written, before or after the pull.
 TEST_F(GuestPullLayersTest, UserFilesAreNotWrittenWhenTurnedOff) {
   ASSERT_TRUE(verity::WriteLayerCacheFile(cache_path_, {{d1_, Hex('3'), "", ""}}).ok());
