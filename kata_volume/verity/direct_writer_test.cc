@@ -110,6 +110,26 @@ TEST(DirectWriterTest, ALongUnalignedWriteKeepsItsOrder) {
   EXPECT_EQ(ReadFileOrDie(path), std::string(data.get(), 10 * kBlock + 1));
 }
 
+// A direct write the kernel refuses with EINVAL (here: the file offset is
+// not aligned, as on a device whose blocks are larger than kAlignment) is
+// written again through the page cache, and so is the rest.
+TEST(DirectWriterTest, ARefusedDirectWriteIsBuffered) {
+  const std::string path = MakeTempDir() + "/out";
+  auto data = AlignedPattern(4 * kBlock);
+  int fd = OpenNew(path);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, "0123456789", 10), 10);  // behind the writer's back
+  DirectWriter writer(fd, path);
+  if (!writer.direct()) {
+    ::close(fd);
+    GTEST_SKIP() << "the test directory's file system refuses O_DIRECT";
+  }
+  ASSERT_TRUE(writer.Write(data.get(), 2 * kBlock).ok());
+  ASSERT_TRUE(writer.Write(data.get() + 2 * kBlock, 2 * kBlock).ok());
+  ASSERT_EQ(::close(fd), 0);
+  EXPECT_EQ(ReadFileOrDie(path), "0123456789" + std::string(data.get(), 4 * kBlock));
+}
+
 TEST(DirectWriterTest, APipeIsAStreamNotPackets) {
   int fds[2];
   ASSERT_EQ(::pipe(fds), 0);
