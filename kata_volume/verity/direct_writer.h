@@ -20,7 +20,8 @@ namespace guest_pull::verity {
 class DirectWriter {
  public:
   // Buffer addresses, file offsets and lengths of a direct write are
-  // multiples of this (any device's logical block size divides it).
+  // multiples of this (the logical block size of common devices divides
+  // it; a device that refuses it gets buffered writes, see Write).
   static constexpr size_t kAlignment = 4096;
 
   // `fd`: open for writing, at offset 0 of an empty file; `path` names it
