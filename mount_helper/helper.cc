@@ -53,9 +53,12 @@ absl::Status MountOverlay(const std::string& source, const std::string& target,
     close(saved_cwd);
   }
   if (result != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("mount overlay on ", target, " failed: ",
-                     strerror(mount_errno)));
+    // EINVAL says nothing of which option overlayfs refused; the kernel log
+    // does (as mount(8) hints).
+    return absl::FailedPreconditionError(absl::StrCat(
+        "mount overlay on ", target, " failed: ", strerror(mount_errno),
+        mount_errno == EINVAL ? " (overlayfs writes the reason to the kernel log: see dmesg)"
+                              : ""));
   }
   if (request.propagation != 0 &&
       mount(nullptr, target.c_str(), nullptr, request.propagation, nullptr) !=

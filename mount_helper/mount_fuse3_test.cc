@@ -331,4 +331,18 @@ TEST_F(MountFuse3Test, FailedMountReportsErrorAndData) {
   EXPECT_FALSE(IsOverlay(target_));
 }
 
+// EINVAL (here a workdir inside the upperdir) names the kernel log, where
+// overlayfs says which option it refused.
+TEST_F(MountFuse3Test, InvalidArgumentPointsAtTheKernelLog) {
+  const std::string nested = upper_ + "/work";
+  ASSERT_EQ(mkdir(nested.c_str(), 0755), 0);
+  CommandResult result = MountLikeContainerd(
+      {"lowerdir=" + MakeLayers(base_ + "/snap", 1), "upperdir=" + upper_,
+       "workdir=" + nested});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.output, HasSubstr("Invalid argument (overlayfs writes the reason to the "
+                                       "kernel log: see dmesg)"));
+  EXPECT_FALSE(IsOverlay(target_));
+}
+
 }  // namespace
