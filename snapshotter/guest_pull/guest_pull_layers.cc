@@ -31,10 +31,12 @@
 namespace guest_pull {
 namespace {
 
-// Writes `content` to `path` (mode 0644) and fsyncs it.
-absl::Status WriteFileSynced(const std::string& path,
-                             const std::string& content) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+// Writes `content` to `path` (mode 0644; never through a symbolic link)
+// and, with `sync`, fsyncs it.
+absl::Status WriteFile(const std::string& path, const std::string& content,
+                       bool sync) {
+  int fd = open(path.c_str(),
+                O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd < 0) return base::ErrnoError("create", path, errno);
   size_t off = 0;
   while (off < content.size()) {
@@ -47,7 +49,7 @@ absl::Status WriteFileSynced(const std::string& path,
     }
     off += static_cast<size_t>(n);
   }
-  if (fsync(fd) != 0) {
+  if (sync && fsync(fd) != 0) {
     absl::Status s = base::ErrnoError("fsync", path, errno);
     close(fd);
     return s;
@@ -58,8 +60,10 @@ absl::Status WriteFileSynced(const std::string& path,
 
 // Writes one of /etc/passwd, /etc/group into a layer directory as the layer
 // has it: its content, or an overlay whiteout when the layer deletes it.
+// `sync`: flushed (a layer's files are recorded and must outlive a power
+// cut; a container's upper directory is made again with the container).
 absl::Status WriteUserFile(const std::string& etc, const char* name,
-                           const std::string& content) {
+                           const std::string& content, bool sync) {
   if (content.empty()) return absl::OkStatus();
   std::string path = etc + "/" + name;
   if (content == "WHITEOUT") {
@@ -68,7 +72,7 @@ absl::Status WriteUserFile(const std::string& etc, const char* name,
     }
     return absl::OkStatus();
   }
-  return WriteFileSynced(path, content);
+  return WriteFile(path, content, sync);
 }
 
 // Whether a rootfs volume can be built from a layer's CRI labels: the
@@ -205,8 +209,8 @@ absl::StatusOr<bool> GuestPullLayers::Populate(
   if (mkdir(etc.c_str(), 0755) != 0 && errno != EEXIST) {
     return base::ErrnoError("mkdir", etc, errno);
   }
-  RETURN_IF_ERROR(WriteUserFile(etc, "passwd", entry->passwd));
-  RETURN_IF_ERROR(WriteUserFile(etc, "group", entry->group));
+  RETURN_IF_ERROR(WriteUserFile(etc, "passwd", entry->passwd, /*sync=*/true));
+  RETURN_IF_ERROR(WriteUserFile(etc, "group", entry->group, /*sync=*/true));
   return true;
 }
 
@@ -240,7 +244,7 @@ absl::Status GuestPullLayers::PopulateActive(
       if (mkdir(etc.c_str(), 0755) != 0 && errno != EEXIST) {
         return base::ErrnoError("mkdir", etc, errno);
       }
-      RETURN_IF_ERROR(WriteUserFile(etc, name, content));
+      RETURN_IF_ERROR(WriteUserFile(etc, name, content, /*sync=*/false));
       break;
     }
   }
