@@ -97,16 +97,29 @@ TEST(LayerExtractTest, LaterEntriesReplaceEarlierOnes) {
   EXPECT_EQ(vt::ReadFileOrDie(dir + "/x"), "new");
 }
 
+// `top`/layer, made empty, beside `top`/sibling: what a member must never
+// reach from inside the layer.
+std::string LayerBesideASibling(const std::string& top) {
+  const std::string dir = top + "/layer";
+  EXPECT_EQ(::mkdir(dir.c_str(), 0755), 0);
+  vt::WriteFileOrDie(top + "/sibling", "other layer");
+  return dir;
+}
+
+// The header of sub/kept, 4 bytes ("kept").
+vt::RawHeader KeptFile() {
+  vt::RawHeader file = H("sub/kept", '0');
+  file.size = 4;
+  return file;
+}
+
 // A whiteout of "." or ".." names no entry: removing it would empty the
 // directory holding it or, at the top, the directory holding the layer
 // (the other layers beside it). Such members are skipped.
 TEST(LayerExtractTest, WhiteoutsOfDotAndDotDotAreSkipped) {
   const std::string top = vt::MakeTempDir();
-  const std::string dir = top + "/layer";
-  ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
-  vt::WriteFileOrDie(top + "/sibling", "other layer");
-  vt::RawHeader file = H("sub/kept", '0');
-  file.size = 4;
+  const std::string dir = LayerBesideASibling(top);
+  const vt::RawHeader file = KeptFile();
   for (const char* whiteout : {".wh...", "sub/.wh..", ".wh."}) {
     StringSource source(vt::TarMember(file, "kept") + vt::TarMember(H(whiteout, '0')) + vt::TarTrailer());
     absl::StatusOr<ExtractStats> stats = ExtractLayerTar(&source, dir);
@@ -122,11 +135,8 @@ TEST(LayerExtractTest, WhiteoutsOfDotAndDotDotAreSkipped) {
 // directory holding the layer, and removed. Such members are skipped.
 TEST(LayerExtractTest, PathsWithANulByteAreSkipped) {
   const std::string top = vt::MakeTempDir();
-  const std::string dir = top + "/layer";
-  ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
-  vt::WriteFileOrDie(top + "/sibling", "other layer");
-  vt::RawHeader file = H("sub/kept", '0');
-  file.size = 4;
+  const std::string dir = LayerBesideASibling(top);
+  const vt::RawHeader file = KeptFile();
   for (const std::string& path :
        {std::string("..\0x", 4), std::string("sub/.\0x", 8), std::string("sub\0/../..", 10)}) {
     StringSource source(vt::TarMember(file, "kept") + vt::PaxMember({{"path", path}}) +

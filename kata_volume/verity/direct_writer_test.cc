@@ -4,20 +4,20 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "kata_volume/verity/test_util.h"
 
 namespace guest_pull::verity {
 namespace {
 
+using ::guest_pull::verity::testing::DirectWritesBypassPageCache;
 using ::guest_pull::verity::testing::MakeTempDir;
+using ::guest_pull::verity::testing::PagesInPageCache;
 using ::guest_pull::verity::testing::ReadFileOrDie;
 
 constexpr size_t kBlock = DirectWriter::kAlignment;
@@ -38,37 +38,9 @@ int OpenNew(const std::string& path) {
   return ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 }
 
-// Pages of `path`'s first `size` bytes in the page cache.
-size_t ResidentPages(const std::string& path, size_t size) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-  ::close(fd);
-  if (map == MAP_FAILED) return ~size_t{0};
-  std::vector<unsigned char> pages((size + kBlock - 1) / kBlock);
-  size_t resident = ~size_t{0};
-  if (::mincore(map, size, pages.data()) == 0) {
-    resident = 0;
-    for (unsigned char p : pages) resident += p & 1;
-  }
-  ::munmap(map, size);
-  return resident;
-}
-
-// Whether a block written to a new file `path` with O_DIRECT stays out of
-// the page cache.
-bool DirectWritesBypassTheCache(const std::string& path) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_DIRECT | O_CLOEXEC, 0644);
-  if (fd < 0) return false;
-  auto block = AlignedPattern(kBlock);
-  const bool written = ::write(fd, block.get(), kBlock) == static_cast<ssize_t>(kBlock);
-  ::close(fd);
-  const bool bypassed = written && ResidentPages(path, kBlock) == 0;
-  ::unlink(path.c_str());
-  return bypassed;
-}
-
 TEST(DirectWriterTest, AlignedBlocksAroundThePageCacheThenATail) {
-  const std::string path = MakeTempDir() + "/out";
+  const std::string dir = MakeTempDir();
+  const std::string path = dir + "/out";
   const size_t whole = 64 * kBlock;
   auto data = AlignedPattern(whole + 100);
   int fd = OpenNew(path);
@@ -80,14 +52,14 @@ TEST(DirectWriterTest, AlignedBlocksAroundThePageCacheThenATail) {
   }
   // tmpfs (Linux 6.6+), and overlayfs on it, take O_DIRECT but their
   // pages are the file: a block written with plain O_DIRECT tells.
-  if (!DirectWritesBypassTheCache(path + ".probe")) {
+  if (!DirectWritesBypassPageCache(dir)) {
     ::close(fd);
     GTEST_SKIP() << "direct writes stay in the page cache here (tmpfs?)";
   }
   ASSERT_TRUE(writer.Write(data.get(), whole / 2).ok());
   ASSERT_TRUE(writer.Write(data.get() + whole / 2, whole / 2).ok());
   EXPECT_TRUE(writer.direct());
-  EXPECT_EQ(ResidentPages(path, whole), 0u);
+  EXPECT_EQ(PagesInPageCache(path), 0);
   // An unaligned length: its whole blocks direct, the rest buffered, and
   // buffered from then on.
   ASSERT_TRUE(writer.Write(data.get() + whole, 100).ok());

@@ -1,13 +1,18 @@
 // Test helpers for the verity package.
 #include "kata_volume/verity/test_util.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <fstream>
+#include <memory>
+#include <vector>
 #include <iostream>
 #include <sstream>
 
@@ -168,5 +173,38 @@ std::string PaxMember(const std::vector<std::pair<std::string, std::string>>& re
 }
 
 std::string TarTrailer() { return std::string(1024, '\0'); }
+
+long PagesInPageCache(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || st.st_size == 0) return -1;
+  const size_t size = static_cast<size_t>(st.st_size);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (map == MAP_FAILED) return -1;
+  std::vector<unsigned char> pages((size + 4095) / 4096);
+  long resident = -1;
+  if (::mincore(map, size, pages.data()) == 0) {
+    resident = 0;
+    for (unsigned char p : pages) resident += p & 1;
+  }
+  ::munmap(map, size);
+  return resident;
+}
+
+bool DirectWritesBypassPageCache(const std::string& dir) {
+  const std::string path = dir + "/direct-probe";
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_DIRECT | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  std::unique_ptr<char, decltype(&std::free)> block(
+      static_cast<char*>(std::aligned_alloc(4096, 4096)), &std::free);
+  std::memset(block.get(), 'p', 4096);
+  const bool written = ::write(fd, block.get(), 4096) == 4096;
+  ::close(fd);
+  const bool bypassed = written && PagesInPageCache(path) == 0;
+  ::unlink(path.c_str());
+  return bypassed;
+}
 
 }  // namespace guest_pull::verity::testing

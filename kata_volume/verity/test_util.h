@@ -31,6 +31,15 @@ std::string VeritysetupPath();
 // genpolicy parameters (sha256, 4096/4096, 32 zero-byte salt) for `data_path`.
 absl::StatusOr<std::string> VeritysetupRootHash(const std::string& data_path);
 
+// Pages of `path` (its whole size) in the page cache, or -1 if that cannot
+// be told.
+long PagesInPageCache(const std::string& path);
+
+// Whether a 4096-byte block written with O_DIRECT to a new file in `dir`
+// stays out of the page cache: false on tmpfs (which is the page cache)
+// and where O_DIRECT is refused.
+bool DirectWritesBypassPageCache(const std::string& dir);
+
 // Fields of a hand-made tar header.
 struct RawHeader {
   std::string name;
