@@ -399,6 +399,8 @@ TEST_F(ConfigTest, EveryValueCheckNamesTheKeyAndTheLine) {
       {"[verity]\nmode = \"strict\"",
        "key \"verity.mode\": invalid verity mode \"strict\" (expected one of: "
        "off, best_effort, required)"},
+      {"[verity]\nlayer_cache = \"/\"",
+       "key \"verity.layer_cache\": \"/\" is a directory: name the layer cache file"},
       {"[verity]\nlayer_cache = \"layers-cache.json\"",
        "key \"verity.layer_cache\": \"layers-cache.json\" is not an absolute "
        "path"},

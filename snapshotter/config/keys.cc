@@ -135,6 +135,11 @@ absl::Status CheckMountType(const std::string& mount_type) {
 }
 
 absl::Status CheckLayerCache(const std::string& path) {
+  if (path == "/") {
+    return absl::InvalidArgumentError(
+        "\"/\" is a directory: name the layer cache file (e.g. "
+        "/etc/containerd-guest-pull-grpc/layers-cache.json)");
+  }
   return path.empty() ? absl::OkStatus() : CheckAbsolutePath(path);
 }
 
