@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "base/errno_error.h"
+#include "kata_volume/verity/output_file.h"
 
 namespace guest_pull::verity {
 
@@ -31,26 +32,22 @@ absl::Status DirectWriter::StopDirect() {
 }
 
 absl::Status DirectWriter::Write(const char* data, size_t size) {
-  while (size > 0) {
-    const bool aligned = direct_ && size >= kAlignment && offset_ % kAlignment == 0 &&
-                         reinterpret_cast<uintptr_t>(data) % kAlignment == 0;
-    if (!aligned) {
-      if (absl::Status s = StopDirect(); !s.ok()) return s;
-    }
-    const size_t len = aligned ? size - size % kAlignment : size;
-    ssize_t n = ::write(fd_, data, len);
+  while (direct_ && size >= kAlignment && offset_ % kAlignment == 0 &&
+         reinterpret_cast<uintptr_t>(data) % kAlignment == 0) {
+    ssize_t n = ::write(fd_, data, size - size % kAlignment);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && aligned && errno == EINVAL) {  // alignment the device refuses
-      if (absl::Status s = StopDirect(); !s.ok()) return s;
-      continue;
-    }
+    if (n < 0 && errno == EINVAL) break;  // alignment the device refuses
     if (n < 0) return base::ErrnoError("cannot write", path_, errno);
     if (n == 0) return base::ErrnoError("cannot write", path_, EIO);  // no progress
     data += n;
     size -= static_cast<size_t>(n);
     offset_ += static_cast<uint64_t>(n);
   }
-  return absl::OkStatus();
+  if (size == 0) return absl::OkStatus();
+  // The rest, and everything after it, through the page cache (offset_ is
+  // not needed any more).
+  if (absl::Status s = StopDirect(); !s.ok()) return s;
+  return WriteAllTo(fd_, data, size, path_);
 }
 
 }  // namespace guest_pull::verity

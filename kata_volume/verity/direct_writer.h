@@ -39,7 +39,7 @@ class DirectWriter {
 
   int fd_;
   std::string path_;
-  uint64_t offset_ = 0;
+  uint64_t offset_ = 0;  // bytes written direct (kept only while direct_)
   bool direct_ = false;
 };
 

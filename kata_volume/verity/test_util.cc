@@ -11,10 +11,10 @@
 
 #include <cstring>
 #include <fstream>
-#include <memory>
-#include <vector>
 #include <iostream>
+#include <memory>
 #include <sstream>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
