@@ -58,13 +58,18 @@ absl::Status WriteFile(const std::string& path, const std::string& content,
   return absl::OkStatus();
 }
 
-// Writes one of /etc/passwd, /etc/group into a layer directory as the layer
-// has it: its content, or an overlay whiteout when the layer deletes it.
-// `sync`: flushed (a layer's files are recorded and must outlive a power
-// cut; a container's upper directory is made again with the container).
-absl::Status WriteUserFile(const std::string& etc, const char* name,
+// Writes one of /etc/passwd, /etc/group into the directory `fs` (making
+// its etc/) as a layer has it: its content, or an overlay whiteout when the
+// layer deletes it. `sync`: flushed (a layer's files are recorded and must
+// outlive a power cut; a container's upper directory is made again with
+// the container).
+absl::Status WriteUserFile(const std::string& fs, const char* name,
                            const std::string& content, bool sync) {
   if (content.empty()) return absl::OkStatus();
+  const std::string etc = fs + "/etc";
+  if (mkdir(etc.c_str(), 0755) != 0 && errno != EEXIST) {
+    return base::ErrnoError("mkdir", etc, errno);
+  }
   std::string path = etc + "/" + name;
   if (content == "WHITEOUT") {
     if (mknod(path.c_str(), S_IFCHR | 0000, makedev(0, 0)) != 0) {
@@ -205,12 +210,8 @@ absl::StatusOr<bool> GuestPullLayers::Populate(
     return false;
   }
   ASSIGN_OR_RETURN(std::string fs, fs_dir());
-  std::string etc = fs + "/etc";
-  if (mkdir(etc.c_str(), 0755) != 0 && errno != EEXIST) {
-    return base::ErrnoError("mkdir", etc, errno);
-  }
-  RETURN_IF_ERROR(WriteUserFile(etc, "passwd", entry->passwd, /*sync=*/true));
-  RETURN_IF_ERROR(WriteUserFile(etc, "group", entry->group, /*sync=*/true));
+  RETURN_IF_ERROR(WriteUserFile(fs, "passwd", entry->passwd, /*sync=*/true));
+  RETURN_IF_ERROR(WriteUserFile(fs, "group", entry->group, /*sync=*/true));
   return true;
 }
 
@@ -240,11 +241,7 @@ absl::Status GuestPullLayers::PopulateActive(
       const std::string in_layer = absl::StrCat(parent_fs[i], "/etc/", name);
       if (lstat(in_layer.c_str(), &st) == 0) break;  // written at the pull
       if (errno != ENOENT && errno != ENOTDIR) return base::ErrnoError("lstat", in_layer, errno);
-      const std::string etc = fs_dir + "/etc";
-      if (mkdir(etc.c_str(), 0755) != 0 && errno != EEXIST) {
-        return base::ErrnoError("mkdir", etc, errno);
-      }
-      RETURN_IF_ERROR(WriteUserFile(etc, name, content, /*sync=*/false));
+      RETURN_IF_ERROR(WriteUserFile(fs_dir, name, content, /*sync=*/false));
       break;
     }
   }
