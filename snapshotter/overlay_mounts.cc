@@ -12,8 +12,9 @@ namespace snapshotter {
 
 std::vector<Mount> OverlayMounts(const SnapshotDirs& dirs,
                                  const SnapshotRecord& snapshot,
-                                 bool index_off) {
-  if (snapshot.parent_ids.empty()) {
+                                 bool index_off, bool awaits_rebase) {
+  bool rebased = awaits_rebase && snapshot.kind == Kind::kActive;
+  if (snapshot.parent_ids.empty() && !rebased) {
     const char* mode = snapshot.kind == Kind::kView ? "ro" : "rw";
     return {Mount{"bind", dirs.FsPath(snapshot.id), "", {mode, "rbind"}}};
   }
@@ -29,6 +30,7 @@ std::vector<Mount> OverlayMounts(const SnapshotDirs& dirs,
   std::vector<std::string> lowers;
   lowers.reserve(snapshot.parent_ids.size());
   for (int64_t id : snapshot.parent_ids) lowers.push_back(dirs.FsPath(id));
+  if (lowers.empty()) lowers.push_back(dirs.EmptyLowerPath());
   options.push_back("lowerdir=" + absl::StrJoin(lowers, ":"));
   return {Mount{"overlay", "overlay", "", std::move(options)}};
 }

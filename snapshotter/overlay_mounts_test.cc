@@ -49,5 +49,20 @@ TEST(OverlayMountsTest, ViewOnSeveralLayersIsReadOnlyOverlay) {
               ElementsAre("lowerdir=/r/snapshots/7/fs:/r/snapshots/4/fs"));
 }
 
+TEST(OverlayMountsTest, LayerAwaitingRebaseIsOverlayOnEmptyLower) {
+  std::vector<Mount> m = OverlayMounts(kDirs, {3, Kind::kActive, {}}, true,
+                                       /*awaits_rebase=*/true);
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0].type, "overlay");
+  EXPECT_THAT(m[0].options,
+              ElementsAre("index=off", "workdir=/r/snapshots/3/work",
+                          "upperdir=/r/snapshots/3/fs", "lowerdir=/r/empty-lower"));
+  // Only an active snapshot without parents is applied in place.
+  EXPECT_EQ(OverlayMounts(kDirs, {3, Kind::kView, {}}, true, true)[0].type, "bind");
+  EXPECT_THAT(OverlayMounts(kDirs, {3, Kind::kActive, {2}}, false, true)[0].options,
+              ElementsAre("workdir=/r/snapshots/3/work", "upperdir=/r/snapshots/3/fs",
+                          "lowerdir=/r/snapshots/2/fs"));
+}
+
 }  // namespace
 }  // namespace snapshotter

@@ -353,11 +353,14 @@ void SnapshotsService::DefineMethods() {
                     google::protobuf::Empty*) {
                absl::Status s = Alive(ctx, [&] {
                  return snapshotter_->Commit(req.name(), req.key(),
-                                             ToLabels(req.labels()));
+                                             ToLabels(req.labels()),
+                                             req.parent());
                });
                LogMutation("Commit",
                            absl::StrCat("key=", Q(req.key()),
-                                        " name=", Q(req.name())),
+                                        " name=", Q(req.name()),
+                                        req.parent().empty() ? "" : " parent=",
+                                        req.parent().empty() ? "" : Q(req.parent())),
                            s);
                return s;
              },

@@ -73,7 +73,7 @@ bool IsRootEntryOfADaemon(absl::string_view name) {
   for (absl::string_view ours :
        {"lock", "store-id", "store-id.new", "store-open", "store-open.new",
         "store-generation", "store-generation.new", "snapshots", "quarantine",
-        "guest-pull", "lost+found"}) {
+        "guest-pull", "empty-lower", "lost+found"}) {
     if (name == ours) return true;
   }
   return absl::StartsWith(name, "metadata.db");
@@ -205,6 +205,16 @@ std::string SnapshotDirs::FsPath(int64_t id) const {
 }
 std::string SnapshotDirs::WorkPath(int64_t id) const {
   return SnapshotPath(id) + "/work";
+}
+
+std::string SnapshotDirs::EmptyLowerPath() const { return root_ + "/empty-lower"; }
+
+absl::Status SnapshotDirs::MakeEmptyLower() const {
+  std::string path = EmptyLowerPath();
+  if (mkdir(path.c_str(), 0755) == 0 || (errno == EEXIST && IsDir(path))) {
+    return absl::OkStatus();
+  }
+  return base::ErrnoError("mkdir", path, errno);
 }
 
 absl::StatusOr<std::string> SnapshotDirs::CreateTemp(

@@ -12,6 +12,7 @@
 //                                (removal journal), being deleted
 //   <root>/quarantine/<time>-<name>  an entry nothing proved deletable: kept
 //                                for the operator, never deleted here
+//   <root>/empty-lower           an empty directory (EmptyLowerPath)
 //   <root>/store-id              the store's identity, also in metadata.db
 //   <root>/lock                  held (flock) by the daemon using the root
 // Nothing that may hold data is deleted unless the database proves it
@@ -56,6 +57,12 @@ class SnapshotDirs {
   std::string SnapshotPath(int64_t id) const;
   std::string FsPath(int64_t id) const;
   std::string WorkPath(int64_t id) const;
+  // <root>/empty-lower: an empty directory, the lower layer of a layer
+  // being unpacked without its parent (parallel_unpack.h).
+  std::string EmptyLowerPath() const;
+  // Makes EmptyLowerPath() if it is missing (mode 0755, not flushed: any
+  // call that needs it makes it again).
+  absl::Status MakeEmptyLower() const;
 
   // Creates snapshots/new-XXXXXX with fs/ (and work/ when `with_work`),
   // synced unless `sync` is false (the caller then syncs it, e.g. with

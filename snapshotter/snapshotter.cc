@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "base/async_or_deferred.h"
@@ -20,9 +21,11 @@
 #include "base/status_macros.h"
 #include "glog/logging.h"
 #include "snapshotter/call_check.h"
+#include "snapshotter/chain_id.h"
 #include "snapshotter/key_validation.h"
 #include "snapshotter/layer_sync.h"
 #include "snapshotter/overlay_mounts.h"
+#include "snapshotter/parallel_unpack.h"
 #include "snapshotter/store_recovery.h"
 #include "snapshotter/store_state.h"
 
@@ -190,21 +193,54 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::Prepare(
   RETURN_IF_ERROR(ValidateKeyAndParent(key, parent, labels));
   if (options_.remote != nullptr) {
     options_.remote->Refresh();
+    // A remote layer is recorded committed at once, so in containerd's
+    // parallel unpack (no parent given) it goes onto the layer its label
+    // names, which containerd prepared just before.
+    std::string layer_parent(parent);
+    std::string named = ParallelUnpackParent(key, parent, labels);
+    if (!named.empty()) layer_parent = CommittedLayerOfChain(key, named);
     auto parent_info = [&]() -> std::optional<Info> {
-      if (parent.empty()) return std::nullopt;
-      absl::StatusOr<IndexedSnapshot> record = index_.Get(parent);
+      if (layer_parent.empty()) return std::nullopt;
+      absl::StatusOr<IndexedSnapshot> record = index_.Get(layer_parent);
       if (!record.ok()) return std::nullopt;
       return std::move(record->info);
     };
-    ASSIGN_OR_RETURN(std::optional<RemoteLayer> remote,
-                     options_.remote->Intercept(key, parent, parent_info, labels));
+    ASSIGN_OR_RETURN(
+        std::optional<RemoteLayer> remote,
+        options_.remote->Intercept(key, layer_parent, parent_info, labels));
     if (remote.has_value()) {
-      RETURN_IF_ERROR(CreateRemoteLayer(parent, *remote));
+      if (!named.empty() && layer_parent.empty()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "layer ", key, " names parent chain ", named, " (label ",
+            kLabelParentChainId, "), and no committed snapshot of that chain "
+            "is in its namespace; nothing was changed"));
+      }
+      RETURN_IF_ERROR(CreateRemoteLayer(layer_parent, *remote));
       return absl::AlreadyExistsError(absl::StrCat(
           "target snapshot \"", remote->name, "\": already exists"));
     }
   }
   return CreateSnapshot(Kind::kActive, key, parent, labels);
+}
+
+std::string Snapshotter::CommittedLayerOfChain(absl::string_view key,
+                                               absl::string_view chain) const {
+  absl::string_view ns = NamespaceOf(key);
+  if (ns.empty()) {  // not a key containerd named: the chain is the name
+    absl::StatusOr<IndexedSnapshot> s = index_.Get(chain);
+    return s.ok() && s->info.kind == Kind::kCommitted ? std::string(chain) : "";
+  }
+  std::string prefix = absl::StrCat(ns, "/");
+  std::string found;
+  index_.Visit(prefix, [&](const InfoView& v) {
+    if (!absl::StartsWith(v.name, prefix)) return false;
+    if (v.kind == Kind::kCommitted && ChainIdOf(v.name) == chain) {
+      found = std::string(v.name);
+      return false;
+    }
+    return true;
+  });
+  return found;
 }
 
 absl::StatusOr<std::vector<Mount>> Snapshotter::View(
@@ -473,7 +509,10 @@ absl::Status Snapshotter::MakeEmptyLayerDirs(const std::vector<int64_t>& ids,
 absl::StatusOr<std::vector<Mount>> Snapshotter::MountsOf(
     const Info& info, const SnapshotRecord& record,
     const std::vector<Info>& parents) {
-  std::vector<Mount> mounts = OverlayMounts(dirs_, record, index_off_);
+  bool awaits_rebase = AwaitsRebase(info);
+  if (awaits_rebase) RETURN_IF_ERROR(AsInternal(dirs_.MakeEmptyLower()));
+  std::vector<Mount> mounts =
+      OverlayMounts(dirs_, record, index_off_, awaits_rebase);
   if (options_.remote == nullptr) return mounts;
   return options_.remote->Decorate(info, parents, std::move(mounts));
 }
@@ -506,17 +545,26 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::Mounts(absl::string_view key) {
 }
 
 absl::Status Snapshotter::Commit(absl::string_view name, absl::string_view key,
-                                 const Labels& client_labels) {
+                                 const Labels& client_labels,
+                                 absl::string_view parent) {
   Labels copy;
   const Labels& labels = CreationLabels("Commit", key, client_labels, copy);
   RETURN_IF_ERROR(ValidateKey(name, "name"));
   RETURN_IF_ERROR(ValidateKey(key, "key"));
+  if (!parent.empty()) RETURN_IF_ERROR(ValidateKey(parent, "parent"));
   RETURN_IF_ERROR(ValidateLabels(labels));
   ASSIGN_OR_RETURN(IndexedSnapshot active, index_.Get(key));
   if (active.info.kind != Kind::kActive) {
     return absl::FailedPreconditionError(absl::StrCat(
         "snapshot ", key, " is ", KindName(active.info.kind),
         ", not active: only active snapshots can be committed"));
+  }
+  // A new parent (containerd's rebase, parallel_unpack.h) is checked
+  // before the layer is flushed; the transaction checks it is committed.
+  std::string rebase_parent;
+  if (!parent.empty() && parent != active.info.parent) {
+    RETURN_IF_ERROR(CheckRebase(active.info, parent));
+    rebase_parent = std::string(parent);
   }
   // Measuring and flushing a large layer takes a while; do it without
   // holding the store so every other call keeps being served meanwhile.
@@ -540,7 +588,8 @@ absl::Status Snapshotter::Commit(absl::string_view name, absl::string_view key,
   committed.id = active.id;
   committed.usage = usage;
   committed.info.name = std::string(name);
-  committed.info.parent = active.info.parent;
+  committed.info.parent =
+      rebase_parent.empty() ? active.info.parent : rebase_parent;
   committed.info.kind = Kind::kCommitted;
   committed.info.created = committed.info.updated = StoredTime(options_.now());
   committed.info.labels = StoredLabels(labels);
@@ -549,7 +598,7 @@ absl::Status Snapshotter::Commit(absl::string_view name, absl::string_view key,
         // CommitActive re-checks that `key` is still the same active one.
         ASSIGN_OR_RETURN(int64_t id,
                          CommitActive(tx, key, name, usage, labels,
-                                      committed.info.created));
+                                      committed.info.created, rebase_parent));
         if (id != active.id) return ReplacedWhileCommitting(key);
         return absl::OkStatus();
       },

@@ -70,8 +70,10 @@ class Snapshotter {
                                           absl::string_view parent,
                                           const Labels& labels);
   absl::StatusOr<std::vector<Mount>> Mounts(absl::string_view key);
+  // A `parent` other than the active snapshot's own gives one made without
+  // a parent that parent (containerd's rebase, parallel_unpack.h).
   absl::Status Commit(absl::string_view name, absl::string_view key,
-                      const Labels& labels);
+                      const Labels& labels, absl::string_view parent = "");
   absl::Status Remove(absl::string_view key);
   absl::StatusOr<Info> Stat(absl::string_view key);
   absl::StatusOr<Info> Update(const Info& info,
@@ -188,7 +190,12 @@ class Snapshotter {
   // reads that as "no such snapshot").
   absl::Status GoneOrInternal(absl::string_view what, absl::string_view key,
                               const absl::Status& s) const;
-  // Mounts of a record, passed through the remote hooks (no I/O).
+  // The committed snapshot of layer `chain` in the containerd namespace of
+  // `key`, or "" if there is none (a scan of that namespace).
+  std::string CommittedLayerOfChain(absl::string_view key,
+                                    absl::string_view chain) const;
+  // Mounts of a record, passed through the remote hooks (no I/O but the
+  // empty lower directory of a layer awaiting a rebase).
   absl::StatusOr<std::vector<Mount>> MountsOf(const Info& info,
                                               const SnapshotRecord& record,
                                               const std::vector<Info>& parents);

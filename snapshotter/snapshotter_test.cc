@@ -26,6 +26,7 @@
 #include "snapshotter/failing_io_vfs.h"
 #include "snapshotter/filters.h"
 #include "snapshotter/metastore.h"
+#include "snapshotter/parallel_unpack.h"
 #include "snapshotter/snapshot_index.h"
 #include "snapshotter/store_recovery.h"
 
@@ -1095,6 +1096,107 @@ TEST_F(SnapshotterTest, RefusedPrepareLeavesNoDirectoryAndIdReuseIsSafe) {
   ASSERT_FALSE(upper.empty());
   EXPECT_EQ(access(upper.c_str(), F_OK), 0);
   EXPECT_TRUE(sn_->Commit("good-c", "good", {}).ok());
+}
+
+// containerd's parallel unpack: a layer prepared without its parent, with
+// the label naming it, is applied through an overlay on an empty lower
+// directory and committed onto its parent (parallel_unpack.h).
+TEST_F(SnapshotterTest, ParallelUnpackLayerIsRebasedAtCommit) {
+  ASSERT_TRUE(sn_->Prepare("k8s.io/1/extract-1 sha256:a", "", {}).ok());
+  ASSERT_TRUE(sn_->Commit("k8s.io/2/sha256:a", "k8s.io/1/extract-1 sha256:a", {}).ok());
+  const std::string key = "k8s.io/3/extract-2 sha256:b";
+  auto m = sn_->Prepare(key, "", {{kLabelParentChainId, "sha256:a"}});
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_EQ(m->size(), 1u);
+  EXPECT_EQ((*m)[0].type, "overlay");
+  EXPECT_EQ((*m)[0].options.back(), "lowerdir=" + root_ + "/empty-lower");
+  EXPECT_TRUE(std::filesystem::is_empty(root_ + "/empty-lower"));
+  auto again = sn_->Mounts(key);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)[0].options, (*m)[0].options);
+  std::string upper;
+  for (const std::string& o : (*m)[0].options) {
+    if (absl::StartsWith(o, "upperdir=")) upper = o.substr(9);
+  }
+  std::ofstream(upper + "/b") << "b";
+
+  ASSERT_TRUE(sn_->Commit("k8s.io/4/sha256:b", key, {}, "k8s.io/2/sha256:a").ok());
+  EXPECT_EQ(sn_->Stat("k8s.io/4/sha256:b")->parent, "k8s.io/2/sha256:a");
+  auto view = sn_->View("v", "k8s.io/4/sha256:b", {});
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ((*view)[0].options.back(),
+            "lowerdir=" + upper + ":" + root_ + "/snapshots/1/fs");
+  // The parent now has a child, and the new parent is durable.
+  EXPECT_EQ(sn_->Remove("k8s.io/2/sha256:a").code(),
+            absl::StatusCode::kFailedPrecondition);
+  Open();
+  EXPECT_EQ(sn_->Stat("k8s.io/4/sha256:b")->parent, "k8s.io/2/sha256:a");
+  // Giving the parent it has already changes nothing.
+  ASSERT_TRUE(sn_->Prepare("c", "k8s.io/4/sha256:b", {}).ok());
+  EXPECT_TRUE(sn_->Commit("c-c", "c", {}, "k8s.io/4/sha256:b").ok());
+  EXPECT_EQ(sn_->Stat("c-c")->parent, "k8s.io/4/sha256:b");
+}
+
+TEST_F(SnapshotterTest, RefusedRebaseLeavesTheSnapshotActive) {
+  ASSERT_TRUE(sn_->Prepare("a", "", {}).ok());
+  ASSERT_TRUE(sn_->Commit("base", "a", {}).ok());
+  ASSERT_TRUE(sn_->Prepare("other", "", {}).ok());
+  ASSERT_TRUE(sn_->Commit("other-c", "other", {}).ok());
+  ASSERT_TRUE(sn_->Prepare("on-base", "base", {}).ok());
+  ASSERT_TRUE(sn_->Prepare("k8s.io/5/extract-5 sha256:x", "", {}).ok());
+  ASSERT_TRUE(sn_->Prepare("free", "", {}).ok());
+  ASSERT_TRUE(sn_->Prepare("act", "", {}).ok());
+  struct Case {
+    const char* key;
+    const char* parent;
+    absl::StatusCode code;
+  };
+  for (const Case& c : {
+           Case{"on-base", "other-c", absl::StatusCode::kInvalidArgument},
+           // Applied through a bind mount (containerd 2.2): whiteouts lost.
+           Case{"k8s.io/5/extract-5 sha256:x", "base",
+                absl::StatusCode::kFailedPrecondition},
+           Case{"free", "missing", absl::StatusCode::kNotFound},
+           Case{"free", "act", absl::StatusCode::kInvalidArgument},
+           Case{"free", "x/../y", absl::StatusCode::kInvalidArgument},
+       }) {
+    absl::Status s = sn_->Commit("new", c.key, {}, c.parent);
+    EXPECT_EQ(s.code(), c.code) << c.key << " onto " << c.parent << ": " << s;
+    auto info = sn_->Stat(c.key);
+    ASSERT_TRUE(info.ok());
+    EXPECT_EQ(info->kind, Kind::kActive) << c.key;
+    EXPECT_EQ(sn_->Stat("new").status().code(), absl::StatusCode::kNotFound);
+  }
+  // A snapshot that is not an unpack may be given a parent, as containerd
+  // allows.
+  ASSERT_TRUE(sn_->Commit("free-c", "free", {}, "base").ok());
+  EXPECT_EQ(sn_->Stat("free-c")->parent, "base");
+}
+
+// A remote layer prepared in parallel goes onto the committed layer its
+// label names, in its own namespace only.
+TEST_F(SnapshotterTest, RemoteLayerOfAParallelUnpackGoesOntoTheNamedParent) {
+  FakeRemote remote;
+  Open(&remote);
+  EXPECT_EQ(sn_->Prepare("k8s.io/1/extract-1 sha256:a", "",
+                         {{"remote", "k8s.io/2/sha256:a"}})
+                .status()
+                .code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(sn_->Prepare("k8s.io/3/extract-2 sha256:b", "",
+                         {{"remote", "k8s.io/4/sha256:b"},
+                          {kLabelParentChainId, "sha256:a"}})
+                .status()
+                .code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(sn_->Stat("k8s.io/4/sha256:b")->parent, "k8s.io/2/sha256:a");
+  auto s = sn_->Prepare("other/5/extract-3 sha256:c", "",
+                        {{"remote", "other/6/sha256:c"},
+                         {kLabelParentChainId, "sha256:a"}})
+               .status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_THAT(s.message(), HasSubstr("sha256:a"));
+  EXPECT_EQ(sn_->Stat("other/6/sha256:c").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(SnapshotterTest, UpdateKeepsOwnedLabelsAndDropsEmptyValues) {

@@ -349,7 +349,8 @@ absl::Status WalkInfo(Transaction& tx,
 absl::StatusOr<int64_t> CommitActive(Transaction& tx, absl::string_view key,
                                      absl::string_view name,
                                      const Usage& usage, const Labels& labels,
-                                     absl::Time now) {
+                                     absl::Time now,
+                                     absl::string_view rebase_parent) {
   if (auto existing = FindRow(tx, name); existing.ok()) {
     return absl::AlreadyExistsError(
         absl::StrCat("snapshot ", name, ": already exists"));
@@ -362,10 +363,21 @@ absl::StatusOr<int64_t> CommitActive(Transaction& tx, absl::string_view key,
         absl::StrCat("snapshot ", key, " is ", KindName(row.kind),
                      ", not active: only active snapshots can be committed"));
   }
+  int64_t parent_id = row.parent_id;
+  if (!rebase_parent.empty()) {
+    ASSIGN_OR_RETURN(int64_t rebased, CommittedParentId(tx, rebase_parent));
+    if (row.parent_id != 0 && row.parent_id != rebased) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cannot change the parent of active snapshot ", key,
+          " at commit: only one made without a parent can be given one"));
+    }
+    parent_id = rebased;
+  }
   ASSIGN_OR_RETURN(
       Statement st,
       tx.Prepare("UPDATE snapshots SET key = ?, kind = ?, created_ns = ?, "
-                 "updated_ns = ?, size = ?, inodes = ? WHERE id = ?"));
+                 "updated_ns = ?, size = ?, inodes = ?, parent_id = ? "
+                 "WHERE id = ?"));
   // A committed snapshot is created at commit time (as in containerd).
   st.Bind(1, name)
       .Bind(2, static_cast<int64_t>(Kind::kCommitted))
@@ -373,7 +385,12 @@ absl::StatusOr<int64_t> CommitActive(Transaction& tx, absl::string_view key,
       .Bind(4, ToNs(now))
       .Bind(5, usage.size)
       .Bind(6, usage.inodes)
-      .Bind(7, row.id);
+      .Bind(8, row.id);
+  if (parent_id == 0) {
+    st.BindNull(7);
+  } else {
+    st.Bind(7, parent_id);
+  }
   RETURN_IF_ERROR(st.Run());
   RETURN_IF_ERROR(WriteLabels(tx, row.id, labels));
   return row.id;

@@ -79,11 +79,14 @@ absl::Status WalkInfo(Transaction& tx,
 
 // Turns active `key` into committed `name` (same id) with `usage`; the
 // commit's labels replace the active snapshot's labels, and its created and
-// updated times become `now`.
+// updated times become `now`. A non-empty `rebase_parent` gives an active
+// snapshot made without a parent that committed parent (containerd's
+// rebase at commit); any other change of parent is InvalidArgument.
 absl::StatusOr<int64_t> CommitActive(Transaction& tx, absl::string_view key,
                                      absl::string_view name,
                                      const Usage& usage, const Labels& labels,
-                                     absl::Time now);
+                                     absl::Time now,
+                                     absl::string_view rebase_parent = "");
 
 // Creates a committed snapshot directly (used when a layer's content is
 // pulled elsewhere). `parent` may be empty; it must be committed. `usage`

@@ -24,11 +24,15 @@
 #include "kata_volume/guest_pull_volume.h"
 #include "kata_volume/image_ref.h"
 #include "kata_volume/volume_option.h"
-#include "snapshotter/guest_pull/chain_id.h"
+#include "snapshotter/chain_id.h"
 #include "snapshotter/guest_pull/labels.h"
 #include "snapshotter/guest_pull/rootfs_image.h"
 
 namespace guest_pull {
+
+using ::snapshotter::ChainIdOf;
+using ::snapshotter::IsUnpackKey;
+using ::snapshotter::NamespaceOf;
 namespace {
 
 // Writes `content` to `path` (mode 0644; never through a symbolic link)
@@ -154,7 +158,7 @@ absl::StatusOr<std::optional<snapshotter::RemoteLayer>> GuestPullLayers::Interce
   // containerd's unpacker names its keys "extract-..." (UnpackKeyPrefix).
   // Other Prepares may carry the same labels from pod annotations (the
   // sandbox's rootfs): they never name a layer.
-  if (!absl::StartsWith(ChainIdOf(key), kUnpackKeyPrefix)) {
+  if (!IsUnpackKey(key)) {
     Decide(false, "not-unpack", key, image);
     return std::nullopt;
   }
@@ -223,7 +227,7 @@ absl::Status GuestPullLayers::PopulateActive(
   // An unpack Intercept declined (e.g. an image the policy keeps on the
   // host, on a base shared with a guest-pulled one): its directory becomes
   // the layer at Commit, which must hold what containerd applies only.
-  if (absl::StartsWith(ChainIdOf(key), kUnpackKeyPrefix)) return absl::OkStatus();
+  if (IsUnpackKey(key)) return absl::OkStatus();
   // Prepare called Refresh() before the snapshot was made.
   LayerCacheSource::Snapshot cache = cache_.Current();
   for (const char* name : {"passwd", "group"}) {

@@ -14,9 +14,6 @@ namespace guest_pull {
 
 // Set by containerd: the chain ID the layer snapshot will be committed as.
 inline constexpr char kLabelSnapshotRef[] = "containerd.io/snapshot.ref";
-// How containerd's unpacker begins the key of a layer's Prepare
-// (snapshots.UnpackKeyPrefix + "-").
-inline constexpr char kUnpackKeyPrefix[] = "extract-";
 // The containerd namespace of CRI (constants.K8sContainerdNamespace).
 inline constexpr char kCriNamespace[] = "k8s.io";
 // Set by CRI: the image reference, the compressed layer blob digest, the

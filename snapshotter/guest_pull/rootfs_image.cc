@@ -5,10 +5,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "snapshotter/guest_pull/chain_id.h"
+#include "snapshotter/chain_id.h"
 #include "snapshotter/guest_pull/labels.h"
 
 namespace guest_pull {
+
+using ::snapshotter::ChainIdOf;
 
 bool IsGuestPulled(const snapshotter::Info& info) {
   return LabelOr(info.labels, kLabelGuestPulled) == "true";

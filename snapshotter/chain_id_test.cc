@@ -1,14 +1,21 @@
 // Tests for chain ID extraction.
-#include "snapshotter/guest_pull/chain_id.h"
+#include "snapshotter/chain_id.h"
 
 #include "gtest/gtest.h"
 
-namespace guest_pull {
+namespace snapshotter {
 namespace {
 
 TEST(ChainIdTest, StripsNamespaceAndSequence) {
   EXPECT_EQ(ChainIdOf("k8s.io/12/sha256:abc"), "sha256:abc");
   EXPECT_EQ(ChainIdOf("default/3/sha256:abc"), "sha256:abc");
+}
+
+TEST(ChainIdTest, UnpackKeys) {
+  EXPECT_TRUE(IsUnpackKey("k8s.io/12/extract-34-x sha256:ab"));
+  EXPECT_TRUE(IsUnpackKey("extract-1 sha256:ab"));
+  EXPECT_FALSE(IsUnpackKey("k8s.io/12/sha256:ab"));
+  EXPECT_FALSE(IsUnpackKey("k8s.io/12/container-extract-1"));
 }
 
 TEST(ChainIdTest, NamespaceOfContainerdKeysOnly) {
@@ -28,4 +35,4 @@ TEST(ChainIdTest, LeavesOtherKeysAlone) {
 }
 
 }  // namespace
-}  // namespace guest_pull
+}  // namespace snapshotter

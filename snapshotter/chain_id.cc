@@ -1,9 +1,10 @@
-// Chain IDs from backend snapshot names.
-#include "snapshotter/guest_pull/chain_id.h"
+// Chain IDs and unpack keys from backend snapshot names.
+#include "snapshotter/chain_id.h"
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 
-namespace guest_pull {
+namespace snapshotter {
 
 namespace {
 
@@ -32,4 +33,8 @@ absl::string_view NamespaceOf(absl::string_view key) {
   return seq_end == absl::string_view::npos ? absl::string_view() : key.substr(0, key.find('/'));
 }
 
-}  // namespace guest_pull
+bool IsUnpackKey(absl::string_view key) {
+  return absl::StartsWith(ChainIdOf(key), kUnpackKeyPrefix);
+}
+
+}  // namespace snapshotter

@@ -1,0 +1,47 @@
+// containerd's parallel unpack (2.2 and later, for a snapshotter whose proxy
+// plugin lists the "rebase" capability): each layer is prepared without a
+// parent, its tar applied, and it is committed with its parent
+// (CommitSnapshotRequest.parent), one after the other, bottom up. From 2.3
+// the Prepare names the parent's chain ID in a label; 2.2 does not.
+//
+// A layer applied through a bind mount loses its whiteouts: with no parent
+// below, "delete /x" deletes nothing. So such a Prepare gets an overlay
+// mount over an empty lower directory, in which containerd's applier writes
+// overlay whiteouts (character device 0/0, opaque directories) into the
+// upper directory, and the layer keeps them when it is rebased.
+#ifndef SNAPSHOTTER_PARALLEL_UNPACK_H_
+#define SNAPSHOTTER_PARALLEL_UNPACK_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "snapshotter/snapshot_types.h"
+
+namespace snapshotter {
+
+// Set by containerd 2.3+'s unpacker on the Prepare of every layer but the
+// first: the chain ID of the layer below.
+inline constexpr char kLabelParentChainId[] =
+    "containerd.io/snapshot/parent-chain-id";
+
+// The parent chain ID an unpack Prepare of `key` without `parent` names in
+// its labels (containerd's parallel unpack), or "" if it names none.
+std::string ParallelUnpackParent(absl::string_view key,
+                                 absl::string_view parent,
+                                 const Labels& labels);
+
+// Whether active snapshot `info` is a layer being unpacked in parallel,
+// to be rebased at its commit: it gets the overlay mount described above.
+bool AwaitsRebase(const Info& info);
+
+// Checks the commit of active snapshot `active` onto `parent` when that is
+// not its own parent (containerd's rebase): InvalidArgument when it has a
+// parent already; FailedPrecondition for a layer unpacked without the
+// overlay mount (containerd 2.2's parallel unpack, which names no parent),
+// since its whiteouts are lost.
+absl::Status CheckRebase(const Info& active, absl::string_view parent);
+
+}  // namespace snapshotter
+
+#endif  // SNAPSHOTTER_PARALLEL_UNPACK_H_
