@@ -9,6 +9,10 @@
 // mount over an empty lower directory, in which containerd's applier writes
 // overlay whiteouts (character device 0/0, opaque directories) into the
 // upper directory, and the layer keeps them when it is rebased.
+//
+// A guest-pulled layer cannot be unpacked so: it is recorded committed at
+// its Prepare, and containerd records the target of such a Prepare without
+// the parent it was not given. Its Prepare is refused (snapshotter.cc).
 #ifndef SNAPSHOTTER_PARALLEL_UNPACK_H_
 #define SNAPSHOTTER_PARALLEL_UNPACK_H_
 

@@ -13,7 +13,6 @@
 #include <utility>
 
 #include "absl/strings/escaping.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "base/async_or_deferred.h"
@@ -21,7 +20,6 @@
 #include "base/status_macros.h"
 #include "glog/logging.h"
 #include "snapshotter/call_check.h"
-#include "snapshotter/chain_id.h"
 #include "snapshotter/key_validation.h"
 #include "snapshotter/layer_sync.h"
 #include "snapshotter/overlay_mounts.h"
@@ -193,54 +191,34 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::Prepare(
   RETURN_IF_ERROR(ValidateKeyAndParent(key, parent, labels));
   if (options_.remote != nullptr) {
     options_.remote->Refresh();
-    // A remote layer is recorded committed at once, so in containerd's
-    // parallel unpack (no parent given) it goes onto the layer its label
-    // names, which containerd prepared just before.
-    std::string layer_parent(parent);
-    std::string named = ParallelUnpackParent(key, parent, labels);
-    if (!named.empty()) layer_parent = CommittedLayerOfChain(key, named);
     auto parent_info = [&]() -> std::optional<Info> {
-      if (layer_parent.empty()) return std::nullopt;
-      absl::StatusOr<IndexedSnapshot> record = index_.Get(layer_parent);
+      if (parent.empty()) return std::nullopt;
+      absl::StatusOr<IndexedSnapshot> record = index_.Get(parent);
       if (!record.ok()) return std::nullopt;
       return std::move(record->info);
     };
-    ASSIGN_OR_RETURN(
-        std::optional<RemoteLayer> remote,
-        options_.remote->Intercept(key, layer_parent, parent_info, labels));
+    ASSIGN_OR_RETURN(std::optional<RemoteLayer> remote,
+                     options_.remote->Intercept(key, parent, parent_info, labels));
     if (remote.has_value()) {
-      if (!named.empty() && layer_parent.empty()) {
+      // containerd records the target of a remote layer prepared without
+      // its parent without one (core/metadata): the chain would be lost.
+      if (std::string named = ParallelUnpackParent(key, parent, labels);
+          !named.empty()) {
         return absl::FailedPreconditionError(absl::StrCat(
-            "layer ", key, " names parent chain ", named, " (label ",
-            kLabelParentChainId, "), and no committed snapshot of that chain "
-            "is in its namespace; nothing was changed"));
+            "layer ", key, " is unpacked in parallel (its parent ", named,
+            " named by label ", kLabelParentChainId, ", none given): "
+            "containerd cannot record a remote layer's parent then, so "
+            "guest pull needs layers unpacked one after the other; remove "
+            "capabilities = [\"rebase\"] from this snapshotter's "
+            "[proxy_plugins] entry in containerd's config; nothing was "
+            "changed"));
       }
-      RETURN_IF_ERROR(CreateRemoteLayer(layer_parent, *remote));
+      RETURN_IF_ERROR(CreateRemoteLayer(parent, *remote));
       return absl::AlreadyExistsError(absl::StrCat(
           "target snapshot \"", remote->name, "\": already exists"));
     }
   }
   return CreateSnapshot(Kind::kActive, key, parent, labels);
-}
-
-std::string Snapshotter::CommittedLayerOfChain(absl::string_view key,
-                                               absl::string_view chain) const {
-  absl::string_view ns = NamespaceOf(key);
-  if (ns.empty()) {  // not a key containerd named: the chain is the name
-    absl::StatusOr<IndexedSnapshot> s = index_.Get(chain);
-    return s.ok() && s->info.kind == Kind::kCommitted ? std::string(chain) : "";
-  }
-  std::string prefix = absl::StrCat(ns, "/");
-  std::string found;
-  index_.Visit(prefix, [&](const InfoView& v) {
-    if (!absl::StartsWith(v.name, prefix)) return false;
-    if (v.kind == Kind::kCommitted && ChainIdOf(v.name) == chain) {
-      found = std::string(v.name);
-      return false;
-    }
-    return true;
-  });
-  return found;
 }
 
 absl::StatusOr<std::vector<Mount>> Snapshotter::View(

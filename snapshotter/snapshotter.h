@@ -190,10 +190,6 @@ class Snapshotter {
   // reads that as "no such snapshot").
   absl::Status GoneOrInternal(absl::string_view what, absl::string_view key,
                               const absl::Status& s) const;
-  // The committed snapshot of layer `chain` in the containerd namespace of
-  // `key`, or "" if there is none (a scan of that namespace).
-  std::string CommittedLayerOfChain(absl::string_view key,
-                                    absl::string_view chain) const;
   // Mounts of a record, passed through the remote hooks (no I/O but the
   // empty lower directory of a layer awaiting a rebase).
   absl::StatusOr<std::vector<Mount>> MountsOf(const Info& info,

@@ -29,6 +29,11 @@
 #     and create
 #   6 rmp/rmi: GC removes our snapshots; crictl imagefsinfo
 #   3 image first pulled for runc, then used by a kata pod
+#   P (containerd 2.x, patched runs) an operator's drop-in lists the
+#     "rebase" capability and max_concurrent_unpacks = 3: a host-kept image
+#     is unpacked in parallel (layers committed onto their parents, the
+#     whiteout of layer 3 kept); a guest-pull image is refused at pull with
+#     our error naming the capability; without the drop-in it pulls and runs
 #   stop: crictl stop/rm of the kata container; in stock mode kata's nydus
 #     cleanup fails ("umount rafs failed: unimplemented") and kata drops the
 #     error: the stop succeeds (docs/kata-runtime-patch.md)
@@ -60,7 +65,7 @@ read -r -a VERSIONS <<<"${DEP_VERSIONS:-1.7 2.4 2.3 2.2}"
 # DEP_STOCK_VERSIONS: the versions with a stock-kata run (default 2.4; long
 # mode: every version of the matrix).
 RUNS=()
-SCENARIOS=(1 2 stop 4 Z 7 5 6 3 8)
+SCENARIOS=(1 2 stop 4 Z 7 5 6 3 P 8)
 
 # ------------------------------------------------------------ bookkeeping
 
@@ -388,6 +393,48 @@ s3_runc_first() {
   fi
 }
 
+sp_parallel_unpack() {
+  local extra="$CONTAINERD_DIR/conf.d/zz-parallel-unpack.toml" img ref out mark n
+  cat >"$extra" <<EOF2
+version = 3
+[proxy_plugins.guest-pull]
+  type = "snapshot"
+  address = "$GP_SOCK"
+  capabilities = ["rebase"]
+[plugins."io.containerd.transfer.v1.local"]
+  max_concurrent_unpacks = 3
+EOF2
+  containerd_restart
+  img="excluded-par-$V"
+  dep_image "$img"
+  ref="$(image_ref "$img" latest)"
+  mark="$(wc -l <"$GP_LOG")"
+  ck "P pull of a host-kept image, unpacked in parallel" crictl pull --pod-config "$(dep_pod "pull-$img" kata)" "$ref"
+  n="$(tail -n +"$((mark + 1))" "$GP_LOG" | grep -c 'Commit key=.* parent=.*result=ok' || true)"
+  h_check "[$V] P layers 2 and 3 committed onto their parents (rebase; $n Commits)" test "$n" = 2
+  if dep_run kata "sp-host" "$ref" "" /bin/sh -c \
+    'cat /data/layer3; if [ -e /data/remove-me ]; then echo remove-me-present; else echo remove-me-absent; fi'; then
+    see_log "P the host-kept image runs" "$CTR_ID" "layer3 $img:latest"
+    see_log "P the whiteout of layer 3 is kept" "$CTR_ID" "remove-me-absent"
+  else ko "P the host-kept image runs" "$E2E_OUT"; fi
+  img="par-$V"
+  dep_image "$img"
+  ref="$(image_ref "$img" latest)"
+  if out="$(crictl pull --pod-config "$(dep_pod "pull-$img" kata)" "$ref" 2>&1)"; then
+    ko "P a guest-pull image unpacked in parallel is refused" "$out"
+  else
+    h_check "[$V] P the refusal names the capability to remove" \
+      grep -qE 'remove capabilities = \[\\*"rebase\\*"\]' <<<"$out"
+  fi
+  rm -f "$extra"
+  containerd_restart
+  ck "P without the capability the guest-pull image pulls" crictl pull --pod-config "$(dep_pod "pull-$img" kata)" "$ref"
+  if dep_run kata "sp-gp" "$ref" "" /bin/cat /data/layer3; then
+    see_log "P it runs, guest-pulled" "$CTR_ID" "layer3 $img:latest"
+    ck "P shim: every layer verified" shim_says "$CTR_ID" "layer 2 ("
+  else ko "P without the capability the guest-pull image runs" "$E2E_OUT"; fi
+}
+
 # ---------------------------------------------------------------- versions
 
 # dep_install CONFIG_VERSION: `make -C deploy install KATA_MODE=<mode>` on
@@ -437,7 +484,8 @@ run_version() {
   dep_install "$cv" || return 0
   containerd_start
   local s
-  for s in s1 s2 sstop s4 sZ s7 s5 s6 s3 s8; do
+  for s in s1 s2 sstop s4 sZ s7 s5 s6 s3 sP s8; do
+    [[ "$s" != sP || ( "$cver" == 2.* && "$DEP_KATA_MODE" == patched ) ]] || continue
     sc_begin
     case "$s" in
       s1) s1_kata_pod annotation
@@ -450,6 +498,7 @@ run_version() {
       s5) s5_restarts ;;
       s6) s6_remove ;;
       s3) s3_runc_first ;;
+      sP) sp_parallel_unpack ;;
       s8) s8_uninstall "$cv" ;;
     esac
     sc_end "${s#s}" "$V"
