@@ -363,15 +363,25 @@ absl::StatusOr<int64_t> CommitActive(Transaction& tx, absl::string_view key,
         absl::StrCat("snapshot ", key, " is ", KindName(row.kind),
                      ", not active: only active snapshots can be committed"));
   }
+  // As containerd's CommitActive: a change of an existing parent is
+  // InvalidArgument, then a missing parent NotFound and one that is not
+  // committed FailedPrecondition (CreateSnapshot says InvalidArgument).
   int64_t parent_id = row.parent_id;
-  if (!rebase_parent.empty()) {
-    ASSIGN_OR_RETURN(int64_t rebased, CommittedParentId(tx, rebase_parent));
-    if (row.parent_id != 0 && row.parent_id != rebased) {
+  if (!rebase_parent.empty() && row.parent_id != 0) {
+    absl::StatusOr<Row> named = FindRow(tx, rebase_parent);
+    if (!named.ok() && !absl::IsNotFound(named.status())) return named.status();
+    if (!named.ok() || named->id != row.parent_id) {
       return absl::InvalidArgumentError(absl::StrCat(
           "cannot change the parent of active snapshot ", key,
           " at commit: only one made without a parent can be given one"));
     }
-    parent_id = rebased;
+  } else if (!rebase_parent.empty()) {
+    absl::StatusOr<int64_t> rebased = CommittedParentId(tx, rebase_parent);
+    if (absl::IsInvalidArgument(rebased.status())) {
+      return absl::FailedPreconditionError(rebased.status().message());
+    }
+    RETURN_IF_ERROR(rebased.status());
+    parent_id = *rebased;
   }
   ASSIGN_OR_RETURN(
       Statement st,

@@ -81,7 +81,8 @@ absl::Status WalkInfo(Transaction& tx,
 // commit's labels replace the active snapshot's labels, and its created and
 // updated times become `now`. A non-empty `rebase_parent` gives an active
 // snapshot made without a parent that committed parent (containerd's
-// rebase at commit); any other change of parent is InvalidArgument.
+// rebase at commit): NotFound if it is missing, FailedPrecondition if it is
+// not committed; any other change of parent is InvalidArgument.
 absl::StatusOr<int64_t> CommitActive(Transaction& tx, absl::string_view key,
                                      absl::string_view name,
                                      const Usage& usage, const Labels& labels,

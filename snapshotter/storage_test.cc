@@ -126,6 +126,53 @@ TEST_F(StorageTest, ErrorCodes) {
             absl::StatusCode::kNotFound);
 }
 
+// containerd's storage (bolt.go CommitActive): a rebase onto a missing
+// parent is NotFound, onto one that is not committed FailedPrecondition, a
+// change of an existing parent InvalidArgument.
+TEST_F(StorageTest, RebaseAtCommitErrorCodes) {
+  Layer("base", "");
+  Layer("other", "");
+  ASSERT_TRUE(Update([&](Transaction& tx) -> absl::Status {
+                for (const char* key : {"free", "act"}) {
+                  RETURN_IF_ERROR(
+                      CreateSnapshot(tx, Kind::kActive, key, "", {}, now_)
+                          .status());
+                }
+                RETURN_IF_ERROR(
+                    CreateSnapshot(tx, Kind::kView, "view", "base", {}, now_)
+                        .status());
+                return CreateSnapshot(tx, Kind::kActive, "on-base", "base", {},
+                                      now_)
+                    .status();
+              }).ok());
+  auto rebase = [&](const char* key, const char* parent) {
+    return Update([&](Transaction& tx) {
+             return CommitActive(tx, key, "new", {1, 1}, {}, now_, parent)
+                 .status();
+           })
+        .code();
+  };
+  EXPECT_EQ(rebase("free", "missing"), absl::StatusCode::kNotFound);
+  EXPECT_EQ(rebase("free", "act"), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(rebase("free", "view"), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(rebase("on-base", "other"), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(rebase("on-base", "missing"), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(rebase("on-base", "base"), absl::StatusCode::kOk);
+  EXPECT_EQ(Update([&](Transaction& tx) {
+              return CommitActive(tx, "free", "free-c", {1, 1}, {}, now_,
+                                  "new")
+                  .status();
+            }).code(),
+            absl::StatusCode::kOk);
+  ASSERT_TRUE(store_->View([&](Transaction& tx) -> absl::Status {
+                ASSIGN_OR_RETURN(SnapshotRecord rec, GetSnapshot(tx, "free-c"));
+                EXPECT_EQ(rec.parent_ids.size(), 2u);
+                ASSIGN_OR_RETURN(InfoRecord info, GetInfo(tx, "free-c"));
+                EXPECT_EQ(info.info.parent, "new");
+                return absl::OkStatus();
+              }).ok());
+}
+
 TEST_F(StorageTest, UpdateLabelsWithFieldPaths) {
   ASSERT_TRUE(Update([&](Transaction& tx) {
                 return CreateSnapshot(tx, Kind::kActive, "a", "",
