@@ -12,7 +12,7 @@
 //
 // A guest-pulled layer cannot be unpacked so: it is recorded committed at
 // its Prepare, and containerd records the target of such a Prepare without
-// the parent it was not given. Its Prepare is refused (snapshotter.cc).
+// the parent it was not given. Its Prepare is refused (guest_pull_layers.cc).
 #ifndef SNAPSHOTTER_PARALLEL_UNPACK_H_
 #define SNAPSHOTTER_PARALLEL_UNPACK_H_
 

@@ -200,19 +200,6 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::Prepare(
     ASSIGN_OR_RETURN(std::optional<RemoteLayer> remote,
                      options_.remote->Intercept(key, parent, parent_info, labels));
     if (remote.has_value()) {
-      // containerd records the target of a remote layer prepared without
-      // its parent without one (core/metadata): the chain would be lost.
-      if (std::string named = ParallelUnpackParent(key, parent, labels);
-          !named.empty()) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "layer ", key, " is unpacked in parallel (its parent ", named,
-            " named by label ", kLabelParentChainId, ", none given): "
-            "containerd cannot record a remote layer's parent then, so "
-            "guest pull needs layers unpacked one after the other; remove "
-            "capabilities = [\"rebase\"] from this snapshotter's "
-            "[proxy_plugins] entry in containerd's config; nothing was "
-            "changed"));
-      }
       RETURN_IF_ERROR(CreateRemoteLayer(parent, *remote));
       return absl::AlreadyExistsError(absl::StrCat(
           "target snapshot \"", remote->name, "\": already exists"));

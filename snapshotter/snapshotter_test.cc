@@ -1174,35 +1174,6 @@ TEST_F(SnapshotterTest, RefusedRebaseLeavesTheSnapshotActive) {
   EXPECT_EQ(sn_->Stat("free-c")->parent, "base");
 }
 
-// A remote layer prepared in parallel (no parent, its label naming one) is
-// refused: containerd would record it without its parent. The bottom
-// layer (no label) and a layer on its parent are recorded as before.
-TEST_F(SnapshotterTest, RemoteLayerOfAParallelUnpackIsRefused) {
-  FakeRemote remote;
-  Open(&remote);
-  EXPECT_EQ(sn_->Prepare("k8s.io/1/extract-1 sha256:a", "",
-                         {{"remote", "k8s.io/2/sha256:a"}})
-                .status()
-                .code(),
-            absl::StatusCode::kAlreadyExists);
-  auto s = sn_->Prepare("k8s.io/3/extract-2 sha256:b", "",
-                        {{"remote", "k8s.io/4/sha256:b"},
-                         {kLabelParentChainId, "sha256:a"}})
-               .status();
-  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
-  EXPECT_THAT(s.message(), HasSubstr("capabilities = [\"rebase\"]"));
-  EXPECT_EQ(sn_->Stat("k8s.io/4/sha256:b").status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(sn_->Stat("k8s.io/3/extract-2 sha256:b").status().code(),
-            absl::StatusCode::kNotFound);
-  EXPECT_EQ(sn_->Prepare("k8s.io/5/extract-2 sha256:b", "k8s.io/2/sha256:a",
-                         {{"remote", "k8s.io/4/sha256:b"},
-                          {kLabelParentChainId, "sha256:a"}})
-                .status()
-                .code(),
-            absl::StatusCode::kAlreadyExists);
-  EXPECT_EQ(sn_->Stat("k8s.io/4/sha256:b")->parent, "k8s.io/2/sha256:a");
-}
-
 TEST_F(SnapshotterTest, UpdateKeepsOwnedLabelsAndDropsEmptyValues) {
   FakeRemote remote;
   Open(&remote);

@@ -25,6 +25,7 @@
 #include "kata_volume/image_ref.h"
 #include "kata_volume/volume_option.h"
 #include "snapshotter/chain_id.h"
+#include "snapshotter/parallel_unpack.h"
 #include "snapshotter/guest_pull/labels.h"
 #include "snapshotter/guest_pull/rootfs_image.h"
 
@@ -198,6 +199,22 @@ absl::StatusOr<std::optional<snapshotter::RemoteLayer>> GuestPullLayers::Interce
     }
   }
   layer.labels[kLabelGuestPulled] = "true";
+  // containerd's parallel unpack (the "rebase" capability): containerd
+  // records the target of a layer it prepared without its parent without
+  // one, and the chain is lost (snapshotter/parallel_unpack.h).
+  if (std::string named = snapshotter::ParallelUnpackParent(key, parent, labels);
+      !named.empty()) {
+    REQUEST_LOG_INFO << "guest_pull_refused key=\"" << absl::CEscape(key)
+                     << "\" image=\"" << absl::CEscape(image)
+                     << "\" reason=parallel-unpack";
+    return absl::FailedPreconditionError(absl::StrCat(
+        "layer ", key, " is unpacked in parallel (its parent ", named,
+        " named by label ", snapshotter::kLabelParentChainId, ", none given): "
+        "containerd cannot record a guest-pulled layer's parent then, so "
+        "guest pull needs layers unpacked one after the other; remove "
+        "capabilities = [\"rebase\"] from this snapshotter's [proxy_plugins] "
+        "entry in containerd's config; nothing was changed"));
+  }
   Decide(true, "guest-pull", key, image);
   return layer;
 }

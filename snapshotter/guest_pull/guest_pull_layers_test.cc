@@ -18,6 +18,7 @@
 #include "kata_volume/verity/layer_cache.h"
 #include "kata_volume/volume_option.h"
 #include "snapshotter/guest_pull/labels.h"
+#include "snapshotter/parallel_unpack.h"
 #include "snapshotter/snapshotter.h"
 
 namespace guest_pull {
@@ -509,6 +510,31 @@ TEST_F(GuestPullLayersTest, ExistingTargetOnAnotherParentIsRefused) {
   again = sn_->Prepare("k8s.io/8/extract-2 " + c2_, "k8s.io/3/" + c1_,
                        CriLabels("k8s.io/5/" + c2_, 'b'));
   EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists) << again.status();
+}
+
+// containerd's parallel unpack prepares every layer without its parent
+// (2.3+ names it in a label): a guest-pulled one is refused, recording
+// nothing and counting no decision; the first layer (no label) and a layer
+// on its parent are pulled as before.
+TEST_F(GuestPullLayersTest, LayerPreparedInParallelIsRefused) {
+  Open(VerityMode::kOff);
+  std::string n1 = "k8s.io/3/" + c1_, n2 = "k8s.io/5/" + c2_;
+  ASSERT_EQ(sn_->Prepare("k8s.io/2/extract-1 " + c1_, "", CriLabels(n1, 'a')).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  size_t decisions = observer_.reasons.size();
+  snapshotter::Labels labels = CriLabels(n2, 'b');
+  labels[snapshotter::kLabelParentChainId] = c1_;
+  auto s = sn_->Prepare("k8s.io/4/extract-2 " + c2_, "", labels).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("remove capabilities = [\"rebase\"]"));
+  EXPECT_EQ(observer_.reasons.size(), decisions);
+  EXPECT_EQ(sn_->Stat(n2).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(sn_->Stat("k8s.io/4/extract-2 " + c2_).status().code(),
+            absl::StatusCode::kNotFound);
+  // containerd 2.3+'s sequential unpack sends the label with the parent.
+  EXPECT_EQ(sn_->Prepare("k8s.io/6/extract-2 " + c2_, n1, labels).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(sn_->Stat(n2)->parent, n1);
 }
 
 // An operator's expected hash that is not 64 lowercase hex digits is
