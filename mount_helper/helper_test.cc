@@ -46,6 +46,7 @@ TEST(HelperTest, UsageErrorsExitOne) {
   EXPECT_EQ(no_lower.code, 1);
   EXPECT_THAT(no_lower.err, HasSubstr("no lowerdir"));
   EXPECT_EQ(RunHelper({"overlay", "/t", "-o", "lowerdir=/a,bind"}).code, 1);
+  EXPECT_EQ(RunHelper({"overlay", "/t", "-f", "-o", "lowerdir=/a:/b,remount,ro"}).code, 1);
 }
 
 TEST(HelperTest, FakeRunIsSilentUnlessVerbose) {

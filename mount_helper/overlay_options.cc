@@ -47,6 +47,13 @@ absl::StatusOr<OverlayMountRequest> TranslateOverlayOptions(
               "option \"", option, "\" is not supported: an overlay mount "
               "cannot be a bind mount"));
         }
+        // mount(2) would only change the flags of what is mounted at the
+        // target; overlayfs ignores the directories on a remount.
+        if (effect->flag & MS_REMOUNT) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "option \"", option, "\" is not supported: the helper mounts a "
+              "new overlay (remount the mounted overlay with mount(8))"));
+        }
         if (effect->clear) {
           request.flags &= ~effect->flag;
         } else {

@@ -30,8 +30,8 @@ std::vector<absl::string_view> SplitOptionList(absl::string_view list);
 bool IsOwnOption(absl::string_view option);
 
 // Splits each comma-joined list (empty items are skipped) and translates it.
-// InvalidArgument for bind/rbind (an overlay cannot be a bind mount) and when
-// no lowerdir option is given.
+// InvalidArgument for bind/rbind (an overlay cannot be a bind mount), for
+// remount (it would mount no overlay) and when no lowerdir option is given.
 absl::StatusOr<OverlayMountRequest> TranslateOverlayOptions(
     const std::vector<std::string>& option_lists);
 

@@ -80,5 +80,17 @@ TEST(OverlayOptionsTest, Errors) {
               HasSubstr("cannot be a bind mount"));
 }
 
+// A remount makes no overlay: the kernel changes the flags of whatever is
+// mounted at the target and overlayfs ignores lowerdir/upperdir/workdir
+// there, so the helper would report the requested layers as mounted.
+TEST(OverlayOptionsTest, RemountIsRefused) {
+  absl::StatusOr<OverlayMountRequest> request =
+      TranslateOverlayOptions({"remount,ro,lowerdir=/a:/b"});
+  ASSERT_FALSE(request.ok());
+  EXPECT_EQ(request.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(request.status().message()),
+              HasSubstr("option \"remount\" is not supported"));
+}
+
 }  // namespace
 }  // namespace mount_helper
