@@ -65,9 +65,9 @@ TEST(DecodeCommandTest, BareBase64AndMountOptionString) {
 }
 
 TEST(DecodeCommandTest, InvalidVolumeExitsOneWithReasons) {
-  // Guest pull without a source and with a null image_pull.metadata.
-  const std::string json =
-      R"({"volume_type":"image_guest_pull","image_pull":{"metadata":null}})";
+  // Guest pull without a source and without image_pull.metadata (Go: nil;
+  // Rust: its default, an empty map).
+  const std::string json = R"({"volume_type":"image_guest_pull","image_pull":{}})";
   Result result = RunDecode({absl::Base64Escape(json)});
   EXPECT_EQ(result.code, 1);
   EXPECT_THAT(result.out,
@@ -96,6 +96,58 @@ TEST(DecodeCommandTest, ARepeatedFieldIsValidForGoOnly) {
   EXPECT_EQ(FirstRepeatedKey(R"({"image_pull":{"source":1,"source":2}})"), "");  // unknown there
   EXPECT_EQ(FirstRepeatedKey(R"({"image_pull":{"metadata":{},"metadata":{}}})"), "metadata");
   EXPECT_EQ(FirstRepeatedKey("{not json"), "");
+}
+
+// What serde_json refuses and Go's json accepts: null where the Rust field is
+// no Option (a Go nil map marshals as null), a field without a serde default
+// left out, and base64 whose unused bits are not zero (Go's StdEncoding
+// ignores them, the base64 crate's STANDARD engine does not).
+TEST(DecodeCommandTest, RustVerdictFollowsSerde) {
+  struct Case {
+    std::string json;
+    bool go_valid;
+    std::string rust;
+  };
+  const std::string hash(64, 'a');
+  const Case cases[] = {
+      {R"({"volume_type":"image_guest_pull","source":"x","image_pull":{"metadata":null}})", false,
+       "rust_valid: no (field `image_pull.metadata` is null"},
+      {R"({"volume_type":"x","fs_type":null})", true, "rust_valid: no (field `fs_type` is null"},
+      {R"({"volume_type":"x","options":null})", true, "rust_valid: no (field `options` is null"},
+      {R"({"source":"x"})", false, "rust_valid: no (missing field `volume_type`"},
+      {R"({"volume_type":null})", false, "rust_valid: no (field `volume_type` is null"},
+      {R"({"volume_type":"x","dm_verity":{"hashtype":"sha256","hash":")" + hash +
+           R"(","blocknum":1,"blocksize":4096,"hashsize":4096,"offset":4096,"hash_type":null}})",
+       true, "rust_valid: no (field `dm_verity.hash_type` is null"},
+      {R"({"volume_type":"x","dm_verity":{"hashtype":"sha256","hash":")" + hash +
+           R"(","blocksize":512,"hashsize":512,"offset":0}})",
+       false, "rust_valid: no (missing field `dm_verity.blocknum`"},
+      // Options: null is None.
+      {R"({"volume_type":"x","image_pull":null,"dm_verity":null})", true, "rust_valid: yes\n"},
+      {R"({"volume_type":"x","dm_verity":{"hashtype":"sha256","hash":")" + hash +
+           R"(","blocknum":1,"blocksize":4096,"hashsize":4096,"offset":4096,"salt":null}})",
+       true, "rust_valid: yes\n"},
+      // DirectAssignedVolume has no `device` field: repeating it is no error.
+      {R"({"volume_type":"x","direct_volume":{"device":"a","device":"b","metadata":{}}})", true,
+       "rust_valid: yes\n"},
+  };
+  for (const Case& c : cases) {
+    Result result = RunDecode({absl::Base64Escape(c.json)});
+    EXPECT_THAT(result.out, HasSubstr(c.go_valid ? "go_valid: yes\n" : "go_valid: no")) << c.json;
+    EXPECT_THAT(result.out, HasSubstr(c.rust)) << c.json;
+  }
+
+  // {"volume_type":"x"} is 19 bytes: its base64 ends in "==" after a
+  // character with four unused bits.
+  std::string encoded = absl::Base64Escape(R"({"volume_type":"x"})");
+  ASSERT_EQ(encoded.back(), '=');
+  ASSERT_EQ(RunDecode({encoded}).code, 0);
+  char& last = encoded[encoded.find('=') - 1];
+  last = static_cast<char>(last + 1);  // sets an unused bit; same bytes
+  Result result = RunDecode({encoded});
+  EXPECT_EQ(result.code, 1);
+  EXPECT_THAT(result.out, HasSubstr("go_valid: yes\n"));
+  EXPECT_THAT(result.out, HasSubstr("rust_valid: no (base64 is not canonical"));
 }
 
 TEST(DecodeCommandTest, UsageAndDecodeErrorsExitTwo) {

@@ -242,7 +242,7 @@ std::string FirstRepeatedKey(absl::string_view json) {
   static const std::map<std::string, std::set<std::string>> kFieldsOf = {
       {"", {"volume_type", "source", "fs_type", "options", "direct_volume", "image_pull",
             "nydus_image", "dm_verity"}},
-      {"direct_volume", {"device", "metadata"}},
+      {"direct_volume", {"metadata"}},
       {"image_pull", {"metadata"}},
       {"nydus_image", {"config", "snapshot_dir"}},
       {"dm_verity",
@@ -284,6 +284,64 @@ std::string FirstRepeatedKey(absl::string_view json) {
     return "";
   }
   return repeated;
+}
+
+std::string SerdeRefusal(absl::string_view json) {
+  if (std::string repeated = FirstRepeatedKey(json); !repeated.empty()) {
+    return absl::StrCat("duplicate field `", repeated,
+                        "`: serde refuses a repeated field; Go takes the last");
+  }
+  // kata-types' serde attributes: required fields have no default, nullable
+  // ones are Options.
+  struct Field {
+    const char* name;
+    bool required;
+    bool nullable;
+  };
+  static const std::map<std::string, std::vector<Field>> kStructs = {
+      {"",
+       {{"volume_type", true, false},
+        {"source", false, false},
+        {"fs_type", false, false},
+        {"options", false, false},
+        {"direct_volume", false, true},
+        {"image_pull", false, true},
+        {"nydus_image", false, true},
+        {"dm_verity", false, true}}},
+      {"direct_volume", {{"metadata", false, false}}},
+      {"image_pull", {{"metadata", false, false}}},
+      {"nydus_image", {{"config", false, false}, {"snapshot_dir", false, false}}},
+      {"dm_verity",
+       {{"hashtype", true, false},
+        {"hash", true, false},
+        {"blocknum", true, false},
+        {"blocksize", true, false},
+        {"hashsize", true, false},
+        {"offset", true, false},
+        {"salt", false, true},
+        {"hash_type", false, false},
+        {"no_superblock", false, false}}}};
+  const Json value = Json::parse(json.begin(), json.end(), nullptr, false);
+  if (value.is_discarded() || !value.is_object()) return "";
+  for (const auto& [struct_key, fields] : kStructs) {
+    const Json* object = &value;
+    if (!struct_key.empty()) {
+      auto it = value.find(struct_key);
+      if (it == value.end() || !it->is_object()) continue;
+      object = &*it;
+    }
+    const std::string path = struct_key.empty() ? "" : struct_key + ".";
+    for (const Field& field : fields) {
+      auto it = object->find(field.name);
+      if (it == object->end()) {
+        if (field.required) return absl::StrCat("missing field `", path, field.name, "`");
+      } else if (it->is_null() && !field.nullable) {
+        return absl::StrCat("field `", path, field.name,
+                            "` is null: serde takes null only for an Option");
+      }
+    }
+  }
+  return "";
 }
 
 }  // namespace kata_volume

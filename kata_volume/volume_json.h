@@ -41,6 +41,15 @@ absl::StatusOr<KataVirtualVolume> VolumeFromJson(absl::string_view json);
 // (a HashMap: the last wins).
 std::string FirstRepeatedKey(absl::string_view json);
 
+// Why kata's Rust runtime (serde_json into its structs) refuses JSON text
+// that Go may accept, or "" when it does not: a repeated struct field (see
+// FirstRepeatedKey), a missing field without a serde default
+// (`volume_type`; in `dm_verity` all but `salt`, `hash_type` and
+// `no_superblock`), or null for a field that is not an Option (all but the
+// four sub-structures and `salt`; Go marshals a nil map as null). Type
+// errors, which both refuse, are left to VolumeFromJson.
+std::string SerdeRefusal(absl::string_view json);
+
 }  // namespace kata_volume
 
 #endif  // KATA_VOLUME_VOLUME_JSON_H_
