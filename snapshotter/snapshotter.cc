@@ -599,9 +599,14 @@ absl::Status Snapshotter::Remove(absl::string_view key) {
     present_layer_dirs_.erase(id);
   }
   // The record is gone and the id journalled; a directory left behind is
-  // deleted by a later Cleanup.
-  if (absl::Status rm = options_.remove_all(dirs_.SnapshotPath(id), nullptr);
-      !rm.ok()) {
+  // deleted by a later Cleanup. A stop cuts the deletion short, as it does
+  // the trash's: the next start deletes the rest.
+  if (absl::Status rm =
+          options_.remove_all(dirs_.SnapshotPath(id), &stop_deleting_);
+      absl::IsCancelled(rm) && stop_deleting_.load()) {
+    LOG(INFO) << "snapshot \"" << absl::CEscape(key) << "\" removed; stopping: "
+              << "the rest of its directory is left for the next start";
+  } else if (!rm.ok()) {
     LOG(WARNING) << "snapshot \"" << absl::CEscape(key) << "\" removed, directory left for "
                  << "Cleanup: " << rm;
   }

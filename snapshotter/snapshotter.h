@@ -107,9 +107,10 @@ class Snapshotter {
   // Entries the last Cleanup (or Open) could not delete or move aside.
   int64_t UndeletableCount() const;
   // For the daemon's stop: the deletion of the trash, in a Cleanup running
-  // now and in every later one, stops at the next file or directory, and
-  // what is left stays in trash (the next start's Cleanup deletes it).
-  // Nothing else is cut short: released data is all that trash holds.
+  // now and in every later one, and that of a removed snapshot's directory,
+  // in a Remove running now and in every later one, stops at the next file
+  // or directory; what is left stays (the next start's Cleanup deletes it).
+  // Nothing else is cut short: both hold only released data.
   void StopDeleting() { stop_deleting_.store(true); }
   // Whether Open found or made trash (or anything it could not account
   // for, or removals whose journal rows it left), i.e. whether a Cleanup

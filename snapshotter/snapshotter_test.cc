@@ -355,6 +355,47 @@ TEST_F(SnapshotterTest, StopDeletingLeavesTheRestOfTheTrashForTheNextStart) {
   EXPECT_TRUE(sn_->Stat("a").ok());
 }
 
+// A stop while a Remove deletes a large snapshot directory: the deletion
+// stops part-way as the trash's does (the stop must not wait for it past
+// systemd's TimeoutStopSec), the Remove still succeeds (its record is gone),
+// and the next start deletes what is left.
+TEST_F(SnapshotterTest, StopDeletingCutsARemovesDeletionShort) {
+  constexpr int kDirs = 20, kFiles = 50;
+  bool armed = false;
+  opts_.remove_all = [&](const std::string& path,
+                         const std::atomic<bool>* stop) -> absl::Status {
+    if (armed) {  // the stop comes once the directory is part deleted
+      armed = false;
+      EXPECT_TRUE(RemoveAll(path + "/fs/d0", stop).ok());
+      sn_->StopDeleting();
+    }
+    return RemoveAll(path, stop);
+  };
+  Open();
+  ASSERT_TRUE(sn_->Prepare("big", "", {}).ok());
+  std::string fs = sn_->dirs().FsPath(*sn_->dirs().List()->ids.begin());
+  for (int d = 0; d < kDirs; ++d) {
+    std::string dir = absl::StrCat(fs, "/d", d);
+    std::filesystem::create_directories(dir);
+    for (int f = 0; f < kFiles; ++f) {
+      std::ofstream(absl::StrCat(dir, "/f", f)) << "x";
+    }
+  }
+  armed = true;
+  ASSERT_TRUE(sn_->Remove("big").ok());
+  EXPECT_EQ(sn_->Stat("big").status().code(), absl::StatusCode::kNotFound);
+  // Left with all but d0, for the next start.
+  EXPECT_TRUE(std::filesystem::exists(absl::StrCat(fs, "/d1/f0")));
+
+  Open();  // the next start
+  EXPECT_TRUE(sn_->TrashAfterOpen());
+  auto n = sn_->Cleanup();
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 1);
+  EXPECT_TRUE(sn_->dirs().List()->ids.empty());
+  EXPECT_TRUE(sn_->dirs().List()->trash.empty());
+}
+
 TEST_F(SnapshotterTest, ReopenKeepsStateAndDropsInterruptedCreations) {
   ASSERT_TRUE(sn_->Prepare("a", "", {}).ok());
   ASSERT_TRUE(sn_->Commit("c", "a", {}).ok());
