@@ -80,16 +80,20 @@ bool Watchdog::Stop() {
   bool probe_done;
   {
     absl::MutexLock lock(&state_->mu);
+    bool again = state_->stopped;
     state_->stopped = true;
     // The probe uses what the caller frees next: let a running one finish,
     // unless it is stuck (then the store is wedged and closing it hangs too).
-    state_->mu.AwaitWithTimeout(
-        absl::Condition(
-            +[](State* st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(st->mu) {
-              return !st->probing;
-            },
-            state_.get()),
-        options_.probe_timeout);
+    // Only the first Stop waits: the destructor's answers at once.
+    if (!again) {
+      state_->mu.AwaitWithTimeout(
+          absl::Condition(
+              +[](State* st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(st->mu) {
+                return !st->probing;
+              },
+              state_.get()),
+          options_.probe_timeout);
+    }
     probe_done = !state_->probing;
   }
   if (pinger_.joinable()) pinger_.join();

@@ -35,8 +35,8 @@ class Watchdog {
 
   void Start();
   // Stops pinging; waits up to probe_timeout for a running probe, never
-  // for a stuck one. False if a probe is still running (what it uses must
-  // then stay alive).
+  // for a stuck one, and only at the first call. False if a probe is still
+  // running (what it uses must then stay alive).
   bool Stop();
 
  private:

@@ -103,5 +103,26 @@ TEST(WatchdogTest, StopReturnsWhileProbeIsStuck) {
   unblock->Notify();
 }
 
+// The daemon stops the watchdog, then destroys it: with the probe stuck,
+// only the first Stop waits for it (probe_timeout); the second, the
+// destructor's, answers at once, still false.
+TEST(WatchdogTest, SecondStopDoesNotWaitForAStuckProbeAgain) {
+  auto entered = std::make_shared<absl::Notification>();
+  auto unblock = std::make_shared<absl::Notification>();
+  Watchdog wd({[entered, unblock] {
+                 if (!entered->HasBeenNotified()) entered->Notify();
+                 unblock->WaitForNotification();
+                 return absl::OkStatus();
+               },
+               [] {}, absl::Milliseconds(5), absl::Seconds(2)});
+  wd.Start();
+  entered->WaitForNotification();
+  EXPECT_FALSE(wd.Stop());
+  absl::Time start = absl::Now();
+  EXPECT_FALSE(wd.Stop());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+  unblock->Notify();
+}
+
 }  // namespace
 }  // namespace snapshotter
