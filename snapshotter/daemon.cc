@@ -57,7 +57,7 @@ constexpr absl::Duration kLeftoverRetry = absl::Minutes(5);
 // data never delays serving (and a start that left none does no second
 // sweep). Then retries, every kLeftoverRetry, whatever could not be
 // deleted, until `stop` is notified. A stop of the daemon cuts a deletion
-// short first (Snapshotter::StopDeleting).
+// short first (Snapshotter::StopLongWork).
 void SweepLeftovers(Snapshotter* sn, absl::Notification* stop) {
   bool first = true;
   do {
@@ -288,7 +288,7 @@ absl::Status RunDaemon(const config::Config& cfg) {
   // A trash of any size could hold the stop (the sweeper is joined below)
   // past TimeoutStopSec: its deletion stops now, and the next start
   // deletes the rest. Nothing but released data is cut short.
-  snapshotter->StopDeleting();
+  snapshotter->StopLongWork();
   absl::Status failed_start;
   {
     absl::MutexLock lock(&finish_mu);

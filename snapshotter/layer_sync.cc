@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/errno_error.h"
 #include "base/status_macros.h"
+#include "snapshotter/snapshot_dirs.h"
 
 namespace snapshotter {
 namespace {
@@ -48,7 +49,8 @@ absl::Status SyncBatch(const std::vector<std::string>& paths, bool dirs) {
 
 }  // namespace
 
-absl::StatusOr<Usage> SyncTree(const std::string& root) {
+absl::StatusOr<Usage> SyncTree(const std::string& root,
+                               const std::atomic<bool>* stop) {
   struct stat root_st;
   if (lstat(root.c_str(), &root_st) != 0) {
     return base::ErrnoError("lstat", root, errno);
@@ -62,6 +64,7 @@ absl::StatusOr<Usage> SyncTree(const std::string& root) {
   // Symlinks are not followed by default.
   std::filesystem::recursive_directory_iterator it(root, ec), end;
   for (; !ec && it != end; it.increment(ec)) {
+    if (Stopping(stop)) return StoppedError(root);
     std::string path = it->path().string();
     struct stat st;
     if (lstat(path.c_str(), &st) != 0) {
@@ -86,12 +89,14 @@ absl::StatusOr<Usage> SyncTree(const std::string& root) {
         absl::StrCat("walk ", root, ": ", ec.message()));
   }
   for (size_t i = 0; i < files.size(); i += kBatch) {
+    if (Stopping(stop)) return StoppedError(root);
     std::vector<std::string> batch(
         files.begin() + i, files.begin() + std::min(files.size(), i + kBatch));
     RETURN_IF_ERROR(SyncBatch(batch, /*dirs=*/false));
   }
   // Directories last: their entries then name inodes already durable.
   for (size_t i = 0; i < dirs.size(); i += kBatch) {
+    if (Stopping(stop)) return StoppedError(root);
     std::vector<std::string> batch(
         dirs.begin() + i, dirs.begin() + std::min(dirs.size(), i + kBatch));
     RETURN_IF_ERROR(SyncBatch(batch, /*dirs=*/true));

@@ -5,6 +5,7 @@
 #ifndef SNAPSHOTTER_LAYER_SYNC_H_
 #define SNAPSHOTTER_LAYER_SYNC_H_
 
+#include <atomic>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -19,8 +20,10 @@ namespace snapshotter {
 // files is started together before each is waited for, so the I/O of a
 // many-file layer overlaps. Entries removed meanwhile are skipped. Returns
 // the usage of `root` as DiskUsage (snapshot_dirs.h) measures it, taken in
-// the same walk.
-absl::StatusOr<Usage> SyncTree(const std::string& root);
+// the same walk. Once `*stop` is true (the daemon's stop) it gives up at
+// the next entry or batch: Unavailable, with part of the tree flushed.
+absl::StatusOr<Usage> SyncTree(const std::string& root,
+                               const std::atomic<bool>* stop = nullptr);
 
 }  // namespace snapshotter
 

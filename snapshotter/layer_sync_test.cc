@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <string>
 
@@ -50,6 +51,20 @@ TEST(SyncTreeTest, EmptyDirectory) {
   ASSERT_TRUE(synced.ok()) << synced.status();
   EXPECT_EQ(synced->inodes, 1);
   EXPECT_EQ(synced->size, DiskUsage(root)->size);
+}
+
+TEST(SyncTreeTest, StopCutsTheWalkShort) {
+  std::string root = TempDir();
+  ASSERT_EQ(mkdir((root + "/d").c_str(), 0755), 0);
+  std::ofstream(root + "/d/f") << "x";
+  std::atomic<bool> stop{false};
+  EXPECT_TRUE(SyncTree(root, &stop).ok());
+  EXPECT_TRUE(DiskUsage(root, &stop).ok());
+  stop = true;
+  absl::Status s = SyncTree(root, &stop).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  s = DiskUsage(root, &stop).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
 }
 
 TEST(SyncTreeTest, MissingRootIsAnError) {

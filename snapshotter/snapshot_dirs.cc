@@ -479,7 +479,17 @@ absl::Status SyncDir(const std::string& dir) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Usage> DiskUsage(const std::string& dir) {
+bool Stopping(const std::atomic<bool>* stop) {
+  return stop != nullptr && stop->load(std::memory_order_relaxed);
+}
+
+absl::Status StoppedError(const std::string& path) {
+  return absl::UnavailableError(absl::StrCat(
+      "the daemon is stopping: the walk of ", path, " was cut short; retry"));
+}
+
+absl::StatusOr<Usage> DiskUsage(const std::string& dir,
+                                const std::atomic<bool>* stop) {
   struct stat root_st;
   if (lstat(dir.c_str(), &root_st) != 0) {
     if (errno == ENOENT) {
@@ -508,6 +518,7 @@ absl::StatusOr<Usage> DiskUsage(const std::string& dir) {
   // Symlinks are not followed by default.
   std::filesystem::recursive_directory_iterator it(dir, ec), end;
   for (; !ec && it != end; it.increment(ec)) {
+    if (Stopping(stop)) return StoppedError(dir);
     ASSIGN_OR_RETURN(bool same_fs, count(it->path().string()));
     if (!same_fs) it.disable_recursion_pending();
   }

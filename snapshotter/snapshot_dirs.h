@@ -164,8 +164,15 @@ absl::Status SyncDir(const std::string& dir);
 
 // Size (allocated bytes) and distinct inodes below `dir`, not following
 // symlinks or crossing into other filesystems. NotFound if `dir` is gone
-// (e.g. removed meanwhile).
-absl::StatusOr<Usage> DiskUsage(const std::string& dir);
+// (e.g. removed meanwhile). Once `*stop` is true (the daemon's stop) it
+// gives up at the next entry: Unavailable.
+absl::StatusOr<Usage> DiskUsage(const std::string& dir,
+                                const std::atomic<bool>* stop = nullptr);
+
+// For walks a stop cuts short (DiskUsage, SyncTree): whether `*stop` is set,
+// and the Unavailable they then return.
+bool Stopping(const std::atomic<bool>* stop);
+absl::Status StoppedError(const std::string& path);
 
 }  // namespace snapshotter
 

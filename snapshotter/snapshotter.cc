@@ -537,8 +537,9 @@ absl::Status Snapshotter::Commit(absl::string_view name, absl::string_view key,
   // its own files and directories, not the whole filesystem, and the path
   // to it (Prepare did not flush it): snapshots/<id> here, snapshots/ by
   // the batch's flush. One walk measures and flushes it.
-  absl::StatusOr<Usage> measured = SyncTree(dirs_.FsPath(active.id));
+  absl::StatusOr<Usage> measured = SyncTree(dirs_.FsPath(active.id), &stopping_);
   absl::Status s = measured.status();
+  if (absl::IsUnavailable(s) && Stopping(&stopping_)) return s;
   if (s.ok()) s = SyncDir(dirs_.SnapshotPath(active.id));
   if (!s.ok()) {
     // A Remove that won the race (its record goes before its directory)
@@ -602,8 +603,8 @@ absl::Status Snapshotter::Remove(absl::string_view key) {
   // deleted by a later Cleanup. A stop cuts the deletion short, as it does
   // the trash's: the next start deletes the rest.
   if (absl::Status rm =
-          options_.remove_all(dirs_.SnapshotPath(id), &stop_deleting_);
-      absl::IsCancelled(rm) && stop_deleting_.load()) {
+          options_.remove_all(dirs_.SnapshotPath(id), &stopping_);
+      absl::IsCancelled(rm) && stopping_.load()) {
     LOG(INFO) << "snapshot \"" << absl::CEscape(key) << "\" removed; stopping: "
               << "the rest of its directory is left for the next start";
   } else if (!rm.ok()) {
@@ -692,7 +693,10 @@ absl::StatusOr<Usage> Snapshotter::GetUsage(absl::string_view key) {
   RETURN_IF_ERROR(ValidateKey(key, "key"));
   ASSIGN_OR_RETURN(IndexedSnapshot s, index_.Get(key));
   if (s.info.kind != Kind::kActive) return s.usage;
-  absl::StatusOr<Usage> usage = DiskUsage(dirs_.FsPath(s.id));
+  absl::StatusOr<Usage> usage = DiskUsage(dirs_.FsPath(s.id), &stopping_);
+  if (absl::IsUnavailable(usage.status()) && Stopping(&stopping_)) {
+    return usage.status();
+  }
   if (!usage.ok()) return GoneOrInternal("snapshot", key, usage.status());
   return usage;
 }

@@ -106,12 +106,15 @@ class Snapshotter {
   absl::StatusOr<int> Cleanup();
   // Entries the last Cleanup (or Open) could not delete or move aside.
   int64_t UndeletableCount() const;
-  // For the daemon's stop: the deletion of the trash, in a Cleanup running
-  // now and in every later one, and that of a removed snapshot's directory,
-  // in a Remove running now and in every later one, stops at the next file
-  // or directory; what is left stays (the next start's Cleanup deletes it).
-  // Nothing else is cut short: both hold only released data.
-  void StopDeleting() { stop_deleting_.store(true); }
+  // For the daemon's stop, the long filesystem work of calls running now and
+  // later stops at the next file or directory:
+  // - the deletion of the trash (Cleanup) and of a removed snapshot's
+  //   directory (Remove): what is left stays, the next start deletes it
+  //   (both hold only released data; the calls succeed);
+  // - a Commit's flush of its layer: Unavailable, nothing recorded, the
+  //   snapshot stays active;
+  // - the walk of an active snapshot's Usage: Unavailable.
+  void StopLongWork() { stopping_.store(true); }
   // Whether Open found or made trash (or anything it could not account
   // for, or removals whose journal rows it left), i.e. whether a Cleanup
   // right after start has work to do.
@@ -212,7 +215,7 @@ class Snapshotter {
   // One Cleanup deletes at a time (they would race over the same trash).
   absl::Mutex cleanup_mu_;
   std::atomic<int64_t> undeletable_{0};
-  std::atomic<bool> stop_deleting_{false};
+  std::atomic<bool> stopping_{false};
   bool trash_after_open_ = true;
   // MakeEmptyLayerDirs, one at a time; taken after the store's lock, never
   // before it. The layers whose directories it made or found in this run.

@@ -20,17 +20,17 @@ absl::StatusOr<int> Snapshotter::Cleanup() {
   RETURN_IF_ERROR(Sweep(unmovable));
   // Deleting large trees happens outside the store's lock, so no RPC waits
   // behind it. What cannot be deleted stays for the next Cleanup, and so
-  // does what a stop (StopDeleting) left.
+  // does what a stop (StopLongWork) left.
   ASSIGN_OR_RETURN(SnapshotDirs::Listing listing, dirs_.List());
   int removed = 0;
   int64_t failed = unmovable;
   size_t next = 0;
-  for (; next < listing.trash.size() && !stop_deleting_.load(); ++next) {
+  for (; next < listing.trash.size() && !stopping_.load(); ++next) {
     const std::string& path = listing.trash[next];
-    absl::Status rm = options_.remove_all(path, &stop_deleting_);
+    absl::Status rm = options_.remove_all(path, &stopping_);
     if (rm.ok()) {
       ++removed;
-    } else if (absl::IsCancelled(rm) && stop_deleting_.load()) {
+    } else if (absl::IsCancelled(rm) && stopping_.load()) {
       break;  // stopped part-way: this entry is left too
     } else {
       LOG(WARNING) << "cannot delete " << path << " (retried on the next "

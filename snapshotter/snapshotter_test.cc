@@ -298,7 +298,7 @@ TEST_F(SnapshotterTest, UndeletableLeftoverFailsNeitherOpenNorCleanup) {
 // A stop (the daemon's SIGTERM) while Cleanup deletes a large trash: the
 // entry being deleted stops part-way, the next is not started, Cleanup
 // returns at once without an error, and the next start deletes the rest.
-TEST_F(SnapshotterTest, StopDeletingLeavesTheRestOfTheTrashForTheNextStart) {
+TEST_F(SnapshotterTest, StopLongWorkLeavesTheRestOfTheTrashForTheNextStart) {
   constexpr int kDirs = 20, kFiles = 50;
   for (const char* name : {"/trash-big1", "/trash-big2"}) {
     std::string trash = sn_->dirs().SnapshotsDir() + name;
@@ -318,7 +318,7 @@ TEST_F(SnapshotterTest, StopDeletingLeavesTheRestOfTheTrashForTheNextStart) {
     if (stop_next) {  // the stop comes once this entry is part deleted
       stop_next = false;
       EXPECT_TRUE(RemoveAll(path + "/d0", stop).ok());
-      sn_->StopDeleting();
+      sn_->StopLongWork();
     }
     return RemoveAll(path, stop);
   };
@@ -359,7 +359,7 @@ TEST_F(SnapshotterTest, StopDeletingLeavesTheRestOfTheTrashForTheNextStart) {
 // stops part-way as the trash's does (the stop must not wait for it past
 // systemd's TimeoutStopSec), the Remove still succeeds (its record is gone),
 // and the next start deletes what is left.
-TEST_F(SnapshotterTest, StopDeletingCutsARemovesDeletionShort) {
+TEST_F(SnapshotterTest, StopLongWorkCutsARemovesDeletionShort) {
   constexpr int kDirs = 20, kFiles = 50;
   bool armed = false;
   opts_.remove_all = [&](const std::string& path,
@@ -367,7 +367,7 @@ TEST_F(SnapshotterTest, StopDeletingCutsARemovesDeletionShort) {
     if (armed) {  // the stop comes once the directory is part deleted
       armed = false;
       EXPECT_TRUE(RemoveAll(path + "/fs/d0", stop).ok());
-      sn_->StopDeleting();
+      sn_->StopLongWork();
     }
     return RemoveAll(path, stop);
   };
@@ -394,6 +394,23 @@ TEST_F(SnapshotterTest, StopDeletingCutsARemovesDeletionShort) {
   EXPECT_EQ(*n, 1);
   EXPECT_TRUE(sn_->dirs().List()->ids.empty());
   EXPECT_TRUE(sn_->dirs().List()->trash.empty());
+}
+
+// A stop cuts a Commit's flush and an active Usage's walk short:
+// Unavailable, nothing recorded; after a restart the Commit succeeds.
+TEST_F(SnapshotterTest, StopLongWorkCutsACommitsFlushAndAUsageWalk) {
+  ASSERT_TRUE(sn_->Prepare("a", "", {}).ok());
+  std::string fs = sn_->dirs().FsPath(*sn_->dirs().List()->ids.begin());
+  std::ofstream(fs + "/f") << "x";
+  sn_->StopLongWork();
+  absl::Status s = sn_->Commit("c", "a", {});
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_EQ(sn_->Stat("a")->kind, Kind::kActive);
+  EXPECT_EQ(sn_->Stat("c").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(sn_->GetUsage("a").status().code(), absl::StatusCode::kUnavailable);
+  Open();
+  EXPECT_TRUE(sn_->Commit("c", "a", {}).ok());
+  EXPECT_EQ(sn_->GetUsage("c")->inodes, 2);
 }
 
 TEST_F(SnapshotterTest, ReopenKeepsStateAndDropsInterruptedCreations) {
