@@ -285,9 +285,12 @@ absl::Status RunDaemon(const config::Config& cfg) {
   std::unique_ptr<Watchdog> watchdog = StartWatchdog(snapshotter.get());
 
   int sig = WaitForTermination(signals);
-  // A trash of any size could hold the stop (the sweeper is joined below)
-  // past TimeoutStopSec: its deletion stops now, and the next start
-  // deletes the rest. Nothing but released data is cut short.
+  // Long filesystem work could hold the stop past TimeoutStopSec (the
+  // sweeper is joined below, the drain waits for running calls): it stops
+  // now (Snapshotter::StopLongWork). The deletions of the trash and of
+  // removed snapshots' directories stop, and the next start deletes the
+  // rest; a Commit still flushing its layer and an active snapshot's Usage
+  // walk answer UNAVAILABLE, the Commit recording nothing.
   snapshotter->StopLongWork();
   absl::Status failed_start;
   {
