@@ -3,6 +3,7 @@
 #include "snapshotter/parallel_unpack.h"
 
 #include "absl/strings/str_cat.h"
+#include "kata_volume/verity/sha256.h"
 #include "snapshotter/chain_id.h"
 
 namespace snapshotter {
@@ -11,8 +12,16 @@ std::string ParallelUnpackParent(absl::string_view key,
                                  absl::string_view parent,
                                  const Labels& labels) {
   if (!parent.empty() || !IsUnpackKey(key)) return "";
-  auto it = labels.find(kLabelParentChainId);
-  return it == labels.end() ? "" : it->second;
+  auto named = labels.find(kLabelParentChainId);
+  auto diff_id = labels.find(kLabelDiffId);
+  if (named == labels.end() || diff_id == labels.end()) return "";
+  absl::string_view name = ChainIdOf(key);
+  absl::string_view chain = name.substr(name.rfind(' ') + 1);
+  if (chain != absl::StrCat("sha256:", ::guest_pull::verity::Sha256Hex(absl::StrCat(
+                                           named->second, " ", diff_id->second)))) {
+    return "";
+  }
+  return named->second;
 }
 
 bool AwaitsRebase(const Info& info) {

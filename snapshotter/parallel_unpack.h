@@ -28,9 +28,14 @@ namespace snapshotter {
 // first: the chain ID of the layer below.
 inline constexpr char kLabelParentChainId[] =
     "containerd.io/snapshot/parent-chain-id";
+// Set by containerd 2.3+'s unpacker on every layer's Prepare: its diff ID.
+inline constexpr char kLabelDiffId[] = "containerd.io/snapshot/diff-id";
 
 // The parent chain ID an unpack Prepare of `key` without `parent` names in
-// its labels (containerd's parallel unpack), or "" if it names none.
+// its labels (containerd's parallel unpack), or "" if it names none. Only
+// a parent whose chain ID and the layer's diff ID give the chain ID the key
+// ends with ("extract-<nonce> <chain ID>") counts: an image's own layer
+// annotations reach the labels too, and cannot name a parent so.
 std::string ParallelUnpackParent(absl::string_view key,
                                  absl::string_view parent,
                                  const Labels& labels);

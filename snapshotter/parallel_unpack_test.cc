@@ -2,12 +2,22 @@
 // which commits onto a new parent are refused.
 #include "snapshotter/parallel_unpack.h"
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "kata_volume/verity/sha256.h"
 
 namespace snapshotter {
 namespace {
 
-constexpr char kKey[] = "k8s.io/7/extract-12-ab sha256:cc";
+constexpr char kParent[] = "sha256:bb";
+constexpr char kDiffId[] = "sha256:dd";
+// The chain ID of a layer with diff ID kDiffId on kParent.
+const std::string kChain =
+    absl::StrCat("sha256:", ::guest_pull::verity::Sha256Hex(
+                                absl::StrCat(kParent, " ", kDiffId)));
+// The key and labels of containerd 2.3+'s parallel Prepare of that layer.
+const std::string kKey = "k8s.io/7/extract-12-ab " + kChain;
+const Labels kLabels = {{kLabelParentChainId, kParent}, {kLabelDiffId, kDiffId}};
 
 Info Active(const std::string& key, const std::string& parent, Labels labels) {
   Info info;
@@ -19,15 +29,32 @@ Info Active(const std::string& key, const std::string& parent, Labels labels) {
 }
 
 TEST(ParallelUnpackTest, ParentNamedOnlyByParentlessUnpackPrepares) {
-  Labels labels = {{kLabelParentChainId, "sha256:bb"}};
-  EXPECT_EQ(ParallelUnpackParent(kKey, "", labels), "sha256:bb");
-  EXPECT_EQ(ParallelUnpackParent(kKey, "k8s.io/6/sha256:bb", labels), "");
-  EXPECT_EQ(ParallelUnpackParent("k8s.io/7/ctr-1", "", labels), "");
+  EXPECT_EQ(ParallelUnpackParent(kKey, "", kLabels), kParent);
+  EXPECT_EQ(ParallelUnpackParent(kKey, "k8s.io/6/sha256:bb", kLabels), "");
+  EXPECT_EQ(ParallelUnpackParent("k8s.io/7/ctr-1", "", kLabels), "");
   EXPECT_EQ(ParallelUnpackParent(kKey, "", {}), "");
+  EXPECT_EQ(ParallelUnpackParent(kKey, "", {{kLabelParentChainId, kParent}}), "");
+}
+
+// An image's annotation on its first layer (whose chain ID is its diff ID)
+// reaches the labels too, but cannot name a parent the chain ID agrees with.
+TEST(ParallelUnpackTest, ParentNotMatchingTheChainIdIsIgnored) {
+  const std::string first = std::string("k8s.io/7/extract-1-ab ") + kDiffId;
+  EXPECT_EQ(ParallelUnpackParent(first, "", kLabels), "");
+  Labels other = kLabels;
+  other[kLabelParentChainId] = "sha256:ee";
+  EXPECT_EQ(ParallelUnpackParent(kKey, "", other), "");
+  EXPECT_FALSE(AwaitsRebase([&] {
+    Info info;
+    info.name = first;
+    info.kind = Kind::kActive;
+    info.labels = kLabels;
+    return info;
+  }()));
 }
 
 TEST(ParallelUnpackTest, AwaitsRebaseOnlyWhileActive) {
-  Info info = Active(kKey, "", {{kLabelParentChainId, "sha256:bb"}});
+  Info info = Active(kKey, "", kLabels);
   EXPECT_TRUE(AwaitsRebase(info));
   info.kind = Kind::kView;
   EXPECT_FALSE(AwaitsRebase(info));
@@ -35,9 +62,7 @@ TEST(ParallelUnpackTest, AwaitsRebaseOnlyWhileActive) {
 }
 
 TEST(ParallelUnpackTest, RebaseOfALabelledLayerOrAnyOtherKeyIsAllowed) {
-  EXPECT_TRUE(CheckRebase(Active(kKey, "", {{kLabelParentChainId, "sha256:bb"}}),
-                          "k8s.io/6/sha256:bb")
-                  .ok());
+  EXPECT_TRUE(CheckRebase(Active(kKey, "", kLabels), "k8s.io/6/sha256:bb").ok());
   // Not an unpack: no tar was applied by containerd (as containerd allows).
   EXPECT_TRUE(CheckRebase(Active("k8s.io/7/mine", "", {}), "k8s.io/6/sha256:bb").ok());
 }

@@ -23,6 +23,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kata_volume/verity/sha256.h"
 #include "snapshotter/failing_io_vfs.h"
 #include "snapshotter/filters.h"
 #include "snapshotter/metastore.h"
@@ -1162,8 +1163,11 @@ TEST_F(SnapshotterTest, RefusedPrepareLeavesNoDirectoryAndIdReuseIsSafe) {
 TEST_F(SnapshotterTest, ParallelUnpackLayerIsRebasedAtCommit) {
   ASSERT_TRUE(sn_->Prepare("k8s.io/1/extract-1 sha256:a", "", {}).ok());
   ASSERT_TRUE(sn_->Commit("k8s.io/2/sha256:a", "k8s.io/1/extract-1 sha256:a", {}).ok());
-  const std::string key = "k8s.io/3/extract-2 sha256:b";
-  auto m = sn_->Prepare(key, "", {{kLabelParentChainId, "sha256:a"}});
+  // Layer b (diff ID sha256:d) on a, as containerd 2.3+ prepares it.
+  const std::string chain =
+      absl::StrCat("sha256:", ::guest_pull::verity::Sha256Hex("sha256:a sha256:d"));
+  const std::string key = "k8s.io/3/extract-2 " + chain;
+  auto m = sn_->Prepare(key, "", {{kLabelParentChainId, "sha256:a"}, {kLabelDiffId, "sha256:d"}});
   ASSERT_TRUE(m.ok()) << m.status();
   ASSERT_EQ(m->size(), 1u);
   EXPECT_EQ((*m)[0].type, "overlay");

@@ -524,6 +524,7 @@ TEST_F(GuestPullLayersTest, LayerPreparedInParallelIsRefused) {
   size_t decisions = observer_.reasons.size();
   snapshotter::Labels labels = CriLabels(n2, 'b');
   labels[snapshotter::kLabelParentChainId] = c1_;
+  labels[snapshotter::kLabelDiffId] = d2_;  // c2_ is its chain on c1_
   auto s = sn_->Prepare("k8s.io/4/extract-2 " + c2_, "", labels).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
   EXPECT_THAT(std::string(s.message()), HasSubstr("remove capabilities = [\"rebase\"]"));
