@@ -3,7 +3,7 @@
 #include "snapshotter/parallel_unpack.h"
 
 #include "absl/strings/str_cat.h"
-#include "kata_volume/verity/sha256.h"
+#include "kata_volume/verity/layer_cache.h"
 #include "snapshotter/chain_id.h"
 
 namespace snapshotter {
@@ -17,8 +17,7 @@ std::string ParallelUnpackParent(absl::string_view key,
   if (named == labels.end() || diff_id == labels.end()) return "";
   absl::string_view name = ChainIdOf(key);
   absl::string_view chain = name.substr(name.rfind(' ') + 1);
-  if (chain != absl::StrCat("sha256:", ::guest_pull::verity::Sha256Hex(absl::StrCat(
-                                           named->second, " ", diff_id->second)))) {
+  if (chain != ::guest_pull::verity::ChainId(named->second, diff_id->second)) {
     return "";
   }
   return named->second;

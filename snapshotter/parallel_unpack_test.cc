@@ -2,9 +2,8 @@
 // which commits onto a new parent are refused.
 #include "snapshotter/parallel_unpack.h"
 
-#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "kata_volume/verity/sha256.h"
+#include "kata_volume/verity/layer_cache.h"
 
 namespace snapshotter {
 namespace {
@@ -12,9 +11,7 @@ namespace {
 constexpr char kParent[] = "sha256:bb";
 constexpr char kDiffId[] = "sha256:dd";
 // The chain ID of a layer with diff ID kDiffId on kParent.
-const std::string kChain =
-    absl::StrCat("sha256:", ::guest_pull::verity::Sha256Hex(
-                                absl::StrCat(kParent, " ", kDiffId)));
+const std::string kChain = ::guest_pull::verity::ChainId(kParent, kDiffId);
 // The key and labels of containerd 2.3+'s parallel Prepare of that layer.
 const std::string kKey = "k8s.io/7/extract-12-ab " + kChain;
 const Labels kLabels = {{kLabelParentChainId, kParent}, {kLabelDiffId, kDiffId}};

@@ -23,7 +23,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "kata_volume/verity/sha256.h"
+#include "kata_volume/verity/layer_cache.h"
 #include "snapshotter/failing_io_vfs.h"
 #include "snapshotter/filters.h"
 #include "snapshotter/metastore.h"
@@ -1164,8 +1164,7 @@ TEST_F(SnapshotterTest, ParallelUnpackLayerIsRebasedAtCommit) {
   ASSERT_TRUE(sn_->Prepare("k8s.io/1/extract-1 sha256:a", "", {}).ok());
   ASSERT_TRUE(sn_->Commit("k8s.io/2/sha256:a", "k8s.io/1/extract-1 sha256:a", {}).ok());
   // Layer b (diff ID sha256:d) on a, as containerd 2.3+ prepares it.
-  const std::string chain =
-      absl::StrCat("sha256:", ::guest_pull::verity::Sha256Hex("sha256:a sha256:d"));
+  const std::string chain = ::guest_pull::verity::ChainId("sha256:a", "sha256:d");
   const std::string key = "k8s.io/3/extract-2 " + chain;
   auto m = sn_->Prepare(key, "", {{kLabelParentChainId, "sha256:a"}, {kLabelDiffId, "sha256:d"}});
   ASSERT_TRUE(m.ok()) << m.status();
