@@ -57,6 +57,17 @@ std::vector<std::string> ListNames(Snapshotter& sn) {
   return names;
 }
 
+// Fills `root` with `dirs` directories d<i> of `files` one-byte files f<j>.
+void FillTree(const std::string& root, int dirs, int files) {
+  for (int d = 0; d < dirs; ++d) {
+    std::string dir = absl::StrCat(root, "/d", d);
+    std::filesystem::create_directories(dir);
+    for (int f = 0; f < files; ++f) {
+      std::ofstream(absl::StrCat(dir, "/f", f)) << "x";
+    }
+  }
+}
+
 class SnapshotterTest : public ::testing::Test {
  protected:
   void Open(RemoteLayers* remote = nullptr) {
@@ -302,14 +313,7 @@ TEST_F(SnapshotterTest, UndeletableLeftoverFailsNeitherOpenNorCleanup) {
 TEST_F(SnapshotterTest, StopLongWorkLeavesTheRestOfTheTrashForTheNextStart) {
   constexpr int kDirs = 20, kFiles = 50;
   for (const char* name : {"/trash-big1", "/trash-big2"}) {
-    std::string trash = sn_->dirs().SnapshotsDir() + name;
-    for (int d = 0; d < kDirs; ++d) {
-      std::string dir = absl::StrCat(trash, "/d", d);
-      std::filesystem::create_directories(dir);
-      for (int f = 0; f < kFiles; ++f) {
-        std::ofstream(absl::StrCat(dir, "/f", f)) << "x";
-      }
-    }
+    FillTree(sn_->dirs().SnapshotsDir() + name, kDirs, kFiles);
   }
   int calls = 0;
   bool stop_next = true;
@@ -375,13 +379,7 @@ TEST_F(SnapshotterTest, StopLongWorkCutsARemovesDeletionShort) {
   Open();
   ASSERT_TRUE(sn_->Prepare("big", "", {}).ok());
   std::string fs = sn_->dirs().FsPath(*sn_->dirs().List()->ids.begin());
-  for (int d = 0; d < kDirs; ++d) {
-    std::string dir = absl::StrCat(fs, "/d", d);
-    std::filesystem::create_directories(dir);
-    for (int f = 0; f < kFiles; ++f) {
-      std::ofstream(absl::StrCat(dir, "/f", f)) << "x";
-    }
-  }
+  FillTree(fs, kDirs, kFiles);
   armed = true;
   ASSERT_TRUE(sn_->Remove("big").ok());
   EXPECT_EQ(sn_->Stat("big").status().code(), absl::StatusCode::kNotFound);

@@ -1,6 +1,8 @@
 #include "snapshotter/watchdog.h"
 
 #include <atomic>
+#include <functional>
+#include <memory>
 
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
@@ -86,42 +88,43 @@ TEST(WatchdogTest, StopsPingingWhenProbeFails) {
   wd.Stop();
 }
 
+// A probe that blocks, once entered, until `unblock` is notified.
+struct StuckProbe {
+  std::shared_ptr<absl::Notification> entered = std::make_shared<absl::Notification>();
+  std::shared_ptr<absl::Notification> unblock = std::make_shared<absl::Notification>();
+  std::function<absl::Status()> Probe() const {
+    return [entered = entered, unblock = unblock] {
+      if (!entered->HasBeenNotified()) entered->Notify();
+      unblock->WaitForNotification();
+      return absl::OkStatus();
+    };
+  }
+};
+
 TEST(WatchdogTest, StopReturnsWhileProbeIsStuck) {
-  auto entered = std::make_shared<absl::Notification>();
-  auto unblock = std::make_shared<absl::Notification>();
-  Watchdog wd({[entered, unblock] {
-                 if (!entered->HasBeenNotified()) entered->Notify();
-                 unblock->WaitForNotification();
-                 return absl::OkStatus();
-               },
-               [] {}, absl::Milliseconds(5), absl::Milliseconds(100)});
+  StuckProbe stuck;
+  Watchdog wd({stuck.Probe(), [] {}, absl::Milliseconds(5), absl::Milliseconds(100)});
   wd.Start();
-  entered->WaitForNotification();
+  stuck.entered->WaitForNotification();
   // Bounded by probe_timeout; the probe is still stuck.
   EXPECT_FALSE(wd.Stop());
-  EXPECT_FALSE(unblock->HasBeenNotified());
-  unblock->Notify();
+  EXPECT_FALSE(stuck.unblock->HasBeenNotified());
+  stuck.unblock->Notify();
 }
 
 // The daemon stops the watchdog, then destroys it: with the probe stuck,
 // only the first Stop waits for it (probe_timeout); the second, the
 // destructor's, answers at once, still false.
 TEST(WatchdogTest, SecondStopDoesNotWaitForAStuckProbeAgain) {
-  auto entered = std::make_shared<absl::Notification>();
-  auto unblock = std::make_shared<absl::Notification>();
-  Watchdog wd({[entered, unblock] {
-                 if (!entered->HasBeenNotified()) entered->Notify();
-                 unblock->WaitForNotification();
-                 return absl::OkStatus();
-               },
-               [] {}, absl::Milliseconds(5), absl::Seconds(2)});
+  StuckProbe stuck;
+  Watchdog wd({stuck.Probe(), [] {}, absl::Milliseconds(5), absl::Seconds(2)});
   wd.Start();
-  entered->WaitForNotification();
+  stuck.entered->WaitForNotification();
   EXPECT_FALSE(wd.Stop());
   absl::Time start = absl::Now();
   EXPECT_FALSE(wd.Stop());
   EXPECT_LT(absl::Now() - start, absl::Seconds(1));
-  unblock->Notify();
+  stuck.unblock->Notify();
 }
 
 }  // namespace
