@@ -289,7 +289,11 @@ std::vector<std::string> GuestPullLayers::LabelsSetByNameOnly() const {
 absl::Status GuestPullLayers::CheckUpdatedLabels(const snapshotter::Labels& labels) const {
   for (const char* name : kExpectedHashLabels) {
     auto it = labels.find(name);
-    if (it == labels.end() || kata_volume::IsLowerHexSha256(it->second)) continue;
+    // An empty value removes the label, as for any other.
+    if (it == labels.end() || it->second.empty() ||
+        kata_volume::IsLowerHexSha256(it->second)) {
+      continue;
+    }
     return absl::InvalidArgumentError(absl::StrCat(
         "label ", name, " is \"", absl::CEscape(it->second),
         "\": an expected dm-verity root hash is 64 lowercase hex digits (as "

@@ -52,7 +52,8 @@ class GuestPullLayers : public snapshotter::RemoteLayers {
   std::vector<std::string> OwnedLabels() const override;
   // The expected-hash labels: an image's annotations could forge them.
   std::vector<std::string> LabelsSetByNameOnly() const override;
-  // An expected dm-verity root hash must be 64 lowercase hex digits.
+  // An expected dm-verity root hash must be 64 lowercase hex digits (or
+  // empty: the Update removes it).
   absl::Status CheckUpdatedLabels(const snapshotter::Labels& labels) const override;
   // The marker and the expected-hash labels: an image's layer annotations
   // reach the creation labels, so they could forge either.

@@ -560,6 +560,23 @@ TEST_F(GuestPullLayersTest, UpdateRefusesAMalformedExpectedHash) {
   EXPECT_TRUE(sn_->Prepare("k8s.io/9/c", "k8s.io/5/" + c2_, {}).ok());
 }
 
+// An empty value named by its path removes a label, as for any other
+// label (and as containerd's own storage does): the expected hash too.
+TEST_F(GuestPullLayersTest, UpdateWithAnEmptyExpectedHashRemovesIt) {
+  Open(VerityMode::kBestEffort);
+  PullTwoLayers();
+  snapshotter::Info update{"k8s.io/5/" + c2_};
+  for (const char* label : {kLabelVerityRootHash, kLabelInheritedVerityRootHash}) {
+    const std::string path = std::string("labels.") + label;
+    update.labels = {{label, Hex('5')}};
+    ASSERT_TRUE(sn_->Update(update, {path}).ok()) << label;
+    update.labels = {{label, ""}};
+    auto removed = sn_->Update(update, {path});
+    ASSERT_TRUE(removed.ok()) << label << ": " << removed.status();
+    EXPECT_EQ(removed->labels.count(label), 0u) << label;
+  }
+}
+
 // Outside CRI's namespace the CRI labels can only be an image's own layer
 // annotations (containerd passes those as creation labels on every pull):
 // such a pull (ctr, nerdctl) keeps its layers on the host.
