@@ -5,6 +5,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
@@ -13,7 +14,7 @@ namespace {
 
 absl::Status Bad(absl::string_view address, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(
-      "metrics address \"", address, "\": ", why,
+      "metrics address \"", absl::CEscape(address), "\": ", why,
       " (want IPv4:port, localhost:port or :port, e.g. \"127.0.0.1:9110\")"));
 }
 
@@ -51,7 +52,9 @@ absl::StatusOr<std::string> ListenSpec(absl::string_view address) {
       return Bad(address, "IPv6 addresses are not supported");
     }
     in_addr parsed{};
-    if (inet_pton(AF_INET, std::string(host).c_str(), &parsed) != 1) {
+    // inet_pton reads a C string: a NUL byte would end the host early.
+    if (host.find('\0') != absl::string_view::npos ||
+        inet_pton(AF_INET, std::string(host).c_str(), &parsed) != 1) {
       return Bad(address, "host must be an IPv4 address or \"localhost\"");
     }
     char text[INET_ADDRSTRLEN] = {};

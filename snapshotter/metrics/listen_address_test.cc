@@ -33,6 +33,15 @@ TEST(ListenSpecTest, RefusesMalformedAddressesNamingThem) {
   }
 }
 
+TEST(ListenSpecTest, RefusesANulByteInTheHost) {
+  // inet_pton would read only the part before it.
+  const std::string address("127.0.0.1\0x:9110", 16);
+  absl::StatusOr<std::string> spec = ListenSpec(address);
+  ASSERT_FALSE(spec.ok()) << *spec;
+  EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(spec.status().message(), HasSubstr("\"127.0.0.1\\000x:9110\""));
+}
+
 TEST(ListenSpecTest, SaysWhyIpv6IsRefused) {
   EXPECT_THAT(ListenSpec("[::1]:9100").status().message(),
               HasSubstr("IPv6 addresses are not supported"));
