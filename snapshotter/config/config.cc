@@ -390,7 +390,7 @@ absl::StatusOr<Config> LoadConfig(const CommandLine& command_line,
 
 std::string DescribeConfig(const Config& config) {
   std::string line = absl::StrCat(
-      "config=", config.config_path,
+      "config=", ValueText(config.config_path),
       config.config_file_found ? "" : " (not found: using defaults)");
   for (const Key& key : Keys()) {
     if (*key.name == '\0') continue;

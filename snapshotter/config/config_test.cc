@@ -528,6 +528,16 @@ TEST(DescribeConfigTest, IsOneLineWithTheFileAndEveryKey) {
   EXPECT_EQ(line.find('\n'), std::string::npos);
 }
 
+TEST(DescribeConfigTest, QuotesValuesThatWouldSplitTheLine) {
+  Config config;
+  config.config_path = "/etc/my config.toml";
+  config.root = "/var/lib/a b\nroot=/x";  // a path may hold both
+  const std::string line = DescribeConfig(config);
+  EXPECT_THAT(line, AllOf(HasSubstr("config=\"/etc/my config.toml\" "),
+                          HasSubstr(" root=\"/var/lib/a b\\nroot=/x\" ")));
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+}
+
 }  // namespace
 }  // namespace config
 }  // namespace snapshotter

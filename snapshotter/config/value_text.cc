@@ -1,6 +1,8 @@
 // Key values as text.
 #include "snapshotter/config/value_text.h"
 
+#include "absl/algorithm/container.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -45,7 +47,12 @@ std::string ValueText(const Value& value) {
     std::string operator()(int64_t n) const { return absl::StrCat(n); }
     std::string operator()(bool b) const { return b ? "true" : "false"; }
     std::string operator()(const std::string& s) const {
-      return s.empty() ? "\"\"" : s;
+      // Plain where that reads back unambiguously in a "key=value" line.
+      bool plain = !s.empty() && absl::c_all_of(s, [](char c) {
+        return absl::ascii_isgraph(static_cast<unsigned char>(c)) &&
+               c != '"' && c != '\\';
+      });
+      return plain ? s : absl::StrCat("\"", absl::CEscape(s), "\"");
     }
     std::string operator()(const std::vector<std::string>& list) const {
       return absl::StrCat(
