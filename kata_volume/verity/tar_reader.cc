@@ -5,7 +5,6 @@
 #include <cstring>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 
@@ -67,6 +66,20 @@ std::optional<std::string> HeaderLinkName(const char* h) {
   return std::string(Truncate(Field(h, kLinkOff, kLinkLen)));
 }
 
+// Rust's `str::parse::<u64>`: an optional '+', then decimal digits only (no
+// whitespace, which absl::SimpleAtoi would skip).
+std::optional<uint64_t> ParseRustU64(absl::string_view v) {
+  if (!v.empty() && v[0] == '+') v.remove_prefix(1);
+  if (v.empty()) return std::nullopt;
+  uint64_t out = 0;
+  for (char c : v) {
+    if (c < '0' || c > '9') return std::nullopt;
+    if (out > (UINT64_MAX - (c - '0')) / 10) return std::nullopt;
+    out = out * 10 + (c - '0');
+  }
+  return out;
+}
+
 // One parsed PAX record (tar-rs PaxExtensions: records split on '\n', each
 // "<len> <key>=<value>" with len == line length + 1).
 struct PaxRecord {
@@ -94,9 +107,8 @@ class PaxIterator {
     record->reset();
     size_t sp = line.find(' ');
     if (sp == absl::string_view::npos) return true;
-    uint64_t reported = 0;
-    if (!absl::SimpleAtoi(line.substr(0, sp), &reported)) return true;
-    if (line.size() + 1 != reported) return true;
+    std::optional<uint64_t> reported = ParseRustU64(line.substr(0, sp));
+    if (!reported.has_value() || line.size() + 1 != *reported) return true;
     absl::string_view kv = line.substr(sp + 1);
     size_t eq = kv.find('=');
     if (eq == absl::string_view::npos) return true;
@@ -117,17 +129,7 @@ std::optional<uint64_t> PaxNumber(absl::string_view pax, absl::string_view key) 
   while (it.Next(&rec)) {
     if (!rec.has_value()) return std::nullopt;
     if (rec->key != key) continue;
-    absl::string_view v = rec->value;
-    if (v.empty()) return std::nullopt;
-    if (v[0] == '+') v.remove_prefix(1);  // Rust's u64 parse accepts a leading '+'
-    uint64_t out = 0;
-    for (char c : v) {
-      if (c < '0' || c > '9') return std::nullopt;
-      if (out > (UINT64_MAX - (c - '0')) / 10) return std::nullopt;
-      out = out * 10 + (c - '0');
-    }
-    if (v.empty()) return std::nullopt;
-    return out;
+    return ParseRustU64(rec->value);
   }
   return std::nullopt;
 }

@@ -125,5 +125,24 @@ TEST(TarReaderTest, CorruptAndTruncatedArchivesFail) {
   EXPECT_FALSE(rd.Next().ok());
 }
 
+// tar-rs parses a PAX record's length as Rust's u64 does: whitespace around
+// it makes the record malformed, so its path is not used and it ends the
+// search for uid/gid/size.
+TEST(TarReaderTest, PaxLengthWithWhitespaceIsMalformed) {
+  RawHeader pax;
+  pax.name = "PaxHeaders/a";
+  pax.type = 'x';
+  RawHeader a;
+  a.name = "a";
+  a.uid = 7;
+  std::string tar = TarMember(pax, "\t14 path=evil\n11 uid=999\n") + TarMember(a) + TarTrailer();
+  StringSource src(tar);
+  TarReader r(&src);
+  auto e = r.Next();
+  ASSERT_TRUE(e.ok() && *e != nullptr) << e.status();
+  EXPECT_EQ((*e)->path, "a");
+  EXPECT_EQ((*e)->uid, 7u);
+}
+
 }  // namespace
 }  // namespace guest_pull::verity
