@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "base/status_macros.h"
 
 namespace guest_pull::verity {
@@ -40,8 +41,26 @@ absl::string_view Truncate(absl::string_view s) {
   return nul == absl::string_view::npos ? s : s.substr(0, nul);
 }
 
-bool IsRustWhitespace(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+// UTF-8 encodings of the characters with the Unicode White_Space property,
+// which Rust's `str::trim` removes (not only ASCII whitespace).
+constexpr absl::string_view kRustWhitespace[] = {
+    "\t", "\n", "\v", "\f", "\r", " ",
+    "\xc2\x85", "\xc2\xa0", "\xe1\x9a\x80",
+    "\xe2\x80\x80", "\xe2\x80\x81", "\xe2\x80\x82", "\xe2\x80\x83", "\xe2\x80\x84",
+    "\xe2\x80\x85", "\xe2\x80\x86", "\xe2\x80\x87", "\xe2\x80\x88", "\xe2\x80\x89",
+    "\xe2\x80\x8a", "\xe2\x80\xa8", "\xe2\x80\xa9", "\xe2\x80\xaf", "\xe2\x81\x9f",
+    "\xe3\x80\x80"};
+
+// Rust's `str::trim`.
+absl::string_view TrimRustWhitespace(absl::string_view s) {
+  for (bool again = true; again;) {
+    again = false;
+    for (absl::string_view ws : kRustWhitespace) {
+      if (absl::ConsumePrefix(&s, ws)) again = true;
+      if (absl::ConsumeSuffix(&s, ws)) again = true;
+    }
+  }
+  return s;
 }
 
 bool IsUstar(const char* h) {
@@ -153,9 +172,7 @@ std::string StripOneNul(std::string s) {
 }  // namespace
 
 std::optional<uint64_t> ParseTarOctal(absl::string_view field) {
-  absl::string_view s = Truncate(field);
-  while (!s.empty() && IsRustWhitespace(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsRustWhitespace(s.back())) s.remove_suffix(1);
+  absl::string_view s = TrimRustWhitespace(Truncate(field));
   if (!s.empty() && s[0] == '+') s.remove_prefix(1);
   if (s.empty()) return std::nullopt;
   uint64_t out = 0;

@@ -144,5 +144,15 @@ TEST(TarReaderTest, PaxLengthWithWhitespaceIsMalformed) {
   EXPECT_EQ((*e)->uid, 7u);
 }
 
+// tar-rs trims numeric fields with Rust's `str::trim`, which removes every
+// Unicode White_Space character (UTF-8 encoded), not only ASCII ones.
+TEST(TarReaderTest, NumericFieldsTrimUnicodeWhitespace) {
+  EXPECT_EQ(ParseTarOctal("\xc2\xa0" "644"), 0644u);                   // U+00A0
+  EXPECT_EQ(ParseTarOctal("755\xe3\x80\x80"), 0755u);                 // U+3000
+  EXPECT_EQ(ParseTarOctal(" \xe2\x80\xa8\xc2\x85" "17\t"), 017u);   // mixed
+  EXPECT_EQ(ParseTarOctal("\xc2" "644"), std::nullopt);              // not whitespace
+  EXPECT_EQ(ParseTarOctal("\xe2\x80\x8b" "644"), std::nullopt);       // U+200B is not White_Space
+}
+
 }  // namespace
 }  // namespace guest_pull::verity
