@@ -1,11 +1,12 @@
 // OCI image layout reader.
 #include "kata_volume/verity/oci_layout.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
-#include <fstream>
+#include <cerrno>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -37,16 +38,30 @@ constexpr char kBuildArch[] = "ppc64le";
 constexpr char kBuildArch[] = "unknown";
 #endif
 
+// Reads a regular file of at most kMaxJsonSize bytes, reading no further
+// than that (a FIFO or device in a layout is refused, not waited on).
 absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  std::stringstream buf;
-  buf << in.rdbuf();
-  if (in.bad()) return absl::InternalError(absl::StrCat("cannot read ", path));
-  std::string data = buf.str();
-  if (static_cast<std::streamsize>(data.size()) > kMaxJsonSize) {
-    return absl::InvalidArgumentError(absl::StrCat(path, " is too large"));
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  std::string data;
+  absl::Status status;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    status = absl::InvalidArgumentError(absl::StrCat(path, " is not a regular file"));
   }
+  char buf[65536];
+  while (status.ok()) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) status = absl::InternalError(absl::StrCat("cannot read ", path));
+    if (n <= 0) break;
+    data.append(buf, static_cast<size_t>(n));
+    if (static_cast<std::streamsize>(data.size()) > kMaxJsonSize) {
+      status = absl::InvalidArgumentError(absl::StrCat(path, " is too large"));
+    }
+  }
+  close(fd);
+  if (!status.ok()) return status;
   return data;
 }
 
@@ -102,6 +117,9 @@ absl::StatusOr<std::string> OciBlobPath(const std::string& layout_dir, absl::str
 
 absl::StatusOr<OciImage> ReadOciImage(const std::string& layout_dir, absl::string_view image_ref) {
   absl::StatusOr<std::string> index_text = ReadSmallFile(layout_dir + "/index.json");
+  if (!index_text.ok() && !absl::IsNotFound(index_text.status())) {
+    return index_text.status();
+  }
   if (!index_text.ok()) {
     return absl::NotFoundError(absl::StrCat(layout_dir, " is not an OCI image layout (no index.json)"));
   }

@@ -2,6 +2,9 @@
 #include "kata_volume/verity/oci_layout.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <cstdio>
 
 #include "absl/strings/str_cat.h"
 #include "kata_volume/verity/sha256.h"
@@ -51,6 +54,20 @@ TEST(OciLayoutTest, RejectsCorruptOrMissingLayouts) {
   WriteFileOrDie(manifest, ReadFileOrDie(manifest) + " ");
   EXPECT_EQ(ReadOciImage(layout, "t").status().code(), absl::StatusCode::kDataLoss);
   EXPECT_FALSE(OciBlobPath(layout, "sha256:../../etc/passwd").ok());
+}
+
+TEST(OciLayoutTest, RefusesAFifoOrAnOversizedIndexWithoutWaiting) {
+  std::string layout = MakeLayout(1);
+  ASSERT_EQ(std::remove((layout + "/index.json").c_str()), 0);
+  ASSERT_EQ(mkfifo((layout + "/index.json").c_str(), 0600), 0);
+  absl::Status fifo = ReadOciImage(layout, "t").status();  // no writer: would block
+  EXPECT_EQ(fifo.code(), absl::StatusCode::kInvalidArgument) << fifo;
+  EXPECT_NE(fifo.message().find("not a regular file"), std::string::npos) << fifo;
+  ASSERT_EQ(std::remove((layout + "/index.json").c_str()), 0);
+  WriteFileOrDie(layout + "/index.json", std::string(16 * 1024 * 1024 + 1, ' '));
+  absl::Status large = ReadOciImage(layout, "t").status();
+  EXPECT_EQ(large.code(), absl::StatusCode::kInvalidArgument) << large;
+  EXPECT_NE(large.message().find("too large"), std::string::npos) << large;
 }
 
 }  // namespace
