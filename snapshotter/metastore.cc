@@ -329,6 +329,13 @@ absl::Status MetaStore::FinishOpenLocked() {
 
 absl::Status MetaStore::PrepareWal() {
   absl::Status s = PreallocateWal(path_, kWalBytes);
+  if (absl::IsResourceExhausted(s)) {
+    // A full disk must not leave the store refusing every write until a
+    // restart (the Removes that free space go through it): the WAL grows
+    // as its commits need, each failing SQLITE_FULL while the disk is full.
+    LOG(WARNING) << s.message() << "; the -wal is not preallocated";
+    s = absl::OkStatus();
+  }
   if (s.ok() && !WalHasHeader(path_)) {
     // A -wal made by this open (the last close deleted the previous one)
     // gets its header on disk now, with a commit that changes nothing, so

@@ -1,10 +1,15 @@
 // Tests for the metadata store's transaction helper and schema handling.
 #include "snapshotter/metastore.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <sstream>
 
@@ -14,6 +19,34 @@
 #include "gtest/gtest.h"
 #include "snapshotter/failing_io_vfs.h"
 #include "snapshotter/wal_preallocation.h"
+
+namespace {
+// While set, every pwrite to a -wal fails as on a full disk (interposed).
+std::atomic<bool> wal_disk_full{false};
+
+bool WritesFullWal(int fd) {
+  if (!wal_disk_full.load()) return false;
+  char link[64];
+  char target[PATH_MAX + 1];
+  snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(link, target, PATH_MAX);
+  if (n < 4) return false;
+  target[n] = '\0';
+  return std::string(target).rfind("-wal") == static_cast<size_t>(n) - 4;
+}
+}  // namespace
+
+extern "C" ssize_t pwrite(int fd, const void* buf, size_t n, off_t at) {
+  if (WritesFullWal(fd)) {
+    errno = ENOSPC;
+    return -1;
+  }
+  return syscall(SYS_pwrite64, fd, buf, n, at);
+}
+
+extern "C" ssize_t pwrite64(int fd, const void* buf, size_t n, off64_t at) {
+  return pwrite(fd, buf, n, at);
+}
 
 namespace snapshotter {
 namespace {
@@ -397,6 +430,36 @@ TEST(MetaStoreTest, OpenServingReadsDefersTheStartUpWritesToTheFirstWrite) {
   EXPECT_EQ(stat((path + "-wal").c_str(), &st), 0);
   auto store = MetaStore::Open(path);
   ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(CountSnapshots(**store), 2);
+}
+
+// A start on a full disk cannot preallocate the -wal (the last clean close
+// deleted it). The store must still take writes, as it does when the fold
+// or the header commit meet a full disk: the Removes that free space go
+// through it, and a store refusing every write until a restart wedges them.
+TEST(MetaStoreTest, FullDiskAtThePreallocationStillTakesWrites) {
+  std::string path = TempDbPath("prealloc-full");
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    unlink((path + suffix).c_str());
+  }
+  {
+    auto store = MetaStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE((*store)
+                    ->Update([](Transaction& tx) { return InsertKey(tx, "a"); })
+                    .ok());
+  }
+  auto store = MetaStore::OpenServingReads(path, MetaStore::Mode::kExisting,
+                                           [] { return absl::OkStatus(); });
+  ASSERT_TRUE(store.ok()) << store.status();
+  wal_disk_full.store(true);
+  absl::Status finished = (*store)->FinishOpen();
+  wal_disk_full.store(false);
+  EXPECT_TRUE(finished.ok()) << finished;
+  // Space was freed: writes go through without a restart.
+  absl::Status write =
+      (*store)->Update([](Transaction& tx) { return InsertKey(tx, "b"); });
+  EXPECT_TRUE(write.ok()) << write;
   EXPECT_EQ(CountSnapshots(**store), 2);
 }
 

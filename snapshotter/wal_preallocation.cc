@@ -10,6 +10,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "base/errno_error.h"
 
 namespace snapshotter {
 
@@ -41,17 +42,17 @@ absl::Status PreallocateWal(const std::string& db_path, int64_t size) {
     (void)sync_file_range(fd, 0, size, SYNC_FILE_RANGE_WRITE);
   }
   close(fd);
-  if (err == 0 && created) {
+  // A full disk leaves a shorter WAL that SQLite may still use: its entry
+  // must be durable all the same.
+  bool full = err == ENOSPC || err == EDQUOT;
+  if ((err == 0 || full) && created) {
     std::string dir = db_path.substr(0, db_path.rfind('/') + 1);
     int dfd = open(dir.empty() ? "." : dir.c_str(),
                    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0 || fsync(dfd) != 0) err = errno;
     if (dfd >= 0) close(dfd);
   }
-  if (err != 0) {
-    return absl::InternalError(
-        absl::StrCat("preallocate ", path, ": ", strerror(err)));
-  }
+  if (err != 0) return base::ErrnoError("preallocate", path, err);
   return absl::OkStatus();
 }
 
