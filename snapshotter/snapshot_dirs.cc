@@ -380,7 +380,13 @@ absl::StatusOr<std::string> SnapshotDirs::MoveToTrash(
 
 absl::StatusOr<std::string> SnapshotDirs::NewQuarantinePath(
     absl::string_view name) const {
-  RETURN_IF_ERROR(MakeDir(QuarantineDir(), 0700));
+  // A new quarantine/ is flushed into the root before anything is moved
+  // into it: a power cut must not take it away with what it keeps.
+  if (mkdir(QuarantineDir().c_str(), 0700) == 0) {
+    RETURN_IF_ERROR(SyncDir(root_));
+  } else if (errno != EEXIST) {
+    return base::ErrnoError("mkdir", QuarantineDir(), errno);
+  }
   std::string base = absl::StrCat(
       QuarantineDir(), "/",
       absl::FormatTime("%Y%m%dT%H%M%SZ", absl::Now(), absl::UTCTimeZone()),

@@ -137,7 +137,7 @@ class SnapshotDirs {
   absl::StatusOr<std::string> Quarantine(const std::string& path) const;
 
   // A free path quarantine/<UTC time>-<name>[-N] (not created); creates
-  // quarantine/ itself if missing.
+  // quarantine/ itself if missing, flushed into the root.
   absl::StatusOr<std::string> NewQuarantinePath(absl::string_view name) const;
 
   // Entries in quarantine/ (0 if it does not exist).

@@ -1,18 +1,50 @@
 // Tests for the snapshot directory layout and filesystem helpers.
 #include "snapshotter/snapshot_dirs.h"
 
+#include <limits.h>
+#include <stdio.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <set>
+#include <utility>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
+namespace {
+std::mutex fsync_mu;
+std::vector<std::string> fsynced;
+}  // namespace
+
+// Every fsync of this test binary is recorded by path.
+extern "C" int fsync(int fd) {
+  char link[64];
+  char target[PATH_MAX + 1];
+  snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(link, target, PATH_MAX);
+  if (n > 0) {
+    target[n] = '\0';
+    std::lock_guard<std::mutex> lock(fsync_mu);
+    fsynced.push_back(target);
+  }
+  return static_cast<int>(syscall(SYS_fsync, fd));
+}
+
 namespace snapshotter {
 namespace {
+
+// The paths fsynced since the last call.
+std::vector<std::string> TakeFsynced() {
+  std::lock_guard<std::mutex> lock(fsync_mu);
+  return std::exchange(fsynced, {});
+}
 
 std::string NewRoot(const char* name) {
   std::string root = std::string(getenv("TEST_TMPDIR") ?: "/tmp") + "/dirs-" +
@@ -135,6 +167,27 @@ TEST(SnapshotDirsTest, QuarantineNamesNeverCollide) {
   }
   EXPECT_EQ(targets.size(), 3u);
   EXPECT_EQ(*dirs.QuarantineCount(), 3);
+}
+
+// The first quarantine makes quarantine/: its entry in the root is flushed
+// before anything is moved into it, or a power cut could take quarantine/
+// away with what it kept (snapshots/ no longer names it).
+TEST(SnapshotDirsTest, FirstQuarantineFlushesTheRootBeforeTheMove) {
+  SnapshotDirs dirs(NewRoot("quarantine-flush"));
+  ASSERT_TRUE(dirs.Init().ok());
+  std::string path = dirs.SnapshotsDir() + "/x";
+  ASSERT_EQ(mkdir(path.c_str(), 0700), 0);
+  TakeFsynced();
+  ASSERT_TRUE(dirs.Quarantine(path).ok());
+  std::vector<std::string> synced = TakeFsynced();
+  auto root = std::find(synced.begin(), synced.end(), dirs.root());
+  auto source = std::find(synced.begin(), synced.end(), dirs.SnapshotsDir());
+  ASSERT_NE(root, synced.end()) << ::testing::PrintToString(synced);
+  EXPECT_LT(root, source) << ::testing::PrintToString(synced);
+  // quarantine/ exists from now on: the root is not flushed again.
+  ASSERT_EQ(mkdir(path.c_str(), 0700), 0);
+  ASSERT_TRUE(dirs.Quarantine(path).ok());
+  EXPECT_THAT(TakeFsynced(), ::testing::Not(::testing::Contains(dirs.root())));
 }
 
 TEST(SnapshotDirsTest, TempCopiesParentModeAndOwner) {
