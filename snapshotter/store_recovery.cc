@@ -711,6 +711,8 @@ absl::StatusOr<std::string> ResetStore(const SnapshotDirs& dirs) {
   if (s.ok() && mkdir(dest->c_str(), 0700) != 0) {
     s = absl::InternalError(absl::StrCat("mkdir ", *dest, ": ", strerror(errno)));
   }
+  // Its entry is durable before anything leaves the root for it.
+  if (s.ok()) s = SyncDir(dirs.QuarantineDir());
   for (const std::string& path : present) {
     if (!s.ok()) break;
     std::string target = *dest + path.substr(path.rfind('/'));

@@ -3,15 +3,22 @@
 // a healthy store and a schema-1 database open.
 #include "snapshotter/store_recovery.h"
 
+#include <limits.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -19,8 +26,33 @@
 #include "snapshotter/store_state.h"
 #include "snapshotter/wal_preallocation.h"
 
+namespace {
+std::mutex fsync_mu;
+std::vector<std::string> fsynced;
+}  // namespace
+
+// Every fsync of this test binary is recorded by path.
+extern "C" int fsync(int fd) {
+  char link[64];
+  char target[PATH_MAX + 1];
+  snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(link, target, PATH_MAX);
+  if (n > 0) {
+    target[n] = '\0';
+    std::lock_guard<std::mutex> lock(fsync_mu);
+    fsynced.push_back(target);
+  }
+  return static_cast<int>(syscall(SYS_fsync, fd));
+}
+
 namespace snapshotter {
 namespace {
+
+// The paths fsynced since the last call.
+std::vector<std::string> TakeFsynced() {
+  std::lock_guard<std::mutex> lock(fsync_mu);
+  return std::exchange(fsynced, {});
+}
 
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -813,6 +845,23 @@ TEST_F(StoreRecoveryTest, ResetStoreQuarantinesEverythingAndStartsFresh) {
   ASSERT_TRUE(opened.ok()) << opened.status();
   EXPECT_NE(Read(dirs_->StoreIdPath()), marker);
   EXPECT_TRUE(dirs_->List()->ids.empty());
+}
+
+// The reset's directory in quarantine/ is flushed before the root, whose
+// flush makes the store's files leave it: a power cut in between must not
+// leave them named nowhere.
+TEST_F(StoreRecoveryTest, ResetStoreFlushesItsQuarantineEntryBeforeTheRoot) {
+  MakeStore(1);
+  TakeFsynced();
+  auto moved = ResetStore(*dirs_);
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  std::vector<std::string> synced = TakeFsynced();
+  auto quarantine =
+      std::find(synced.begin(), synced.end(), dirs_->QuarantineDir());
+  // The root's last flush (a first one, if it made quarantine/, names it).
+  auto root = std::find(synced.rbegin(), synced.rend(), dirs_->root()).base();
+  ASSERT_NE(quarantine, synced.end()) << ::testing::PrintToString(synced);
+  EXPECT_LT(quarantine, root - 1) << ::testing::PrintToString(synced);
 }
 
 // An operator's file beside the store: the reset's root still starts (its
