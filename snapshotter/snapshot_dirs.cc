@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -154,16 +155,31 @@ absl::Status SnapshotDirs::Init() const {
   } else if (errno != ENOENT) {
     return base::ErrnoError("stat", root_, errno);
   } else {
+    // The directories made, each flushed into its parent: the store's own
+    // flushes make its files durable, not the path to them.
+    std::vector<std::filesystem::path> made;
+    for (std::filesystem::path p = root_;
+         !p.empty() && p != p.parent_path() && lstat(p.c_str(), &st) != 0 &&
+         errno == ENOENT;
+         p = p.parent_path()) {
+      made.push_back(p);
+    }
     std::error_code ec;
     std::filesystem::create_directories(root_, ec);
     if (ec) {
       return absl::InternalError(
           absl::StrCat("cannot create root ", root_, ": ", ec.message()));
     }
+    for (auto it = made.rbegin(); it != made.rend(); ++it) {
+      std::string parent = it->parent_path().string();
+      RETURN_IF_ERROR(SyncDir(parent.empty() ? "." : parent));
+    }
   }
   // The root is this daemon's (or empty) from here on.
   if (chmod(root_.c_str(), 0700) != 0) return base::ErrnoError("chmod", root_, errno);
-  return MakeDir(SnapshotsDir(), 0700);
+  if (mkdir(SnapshotsDir().c_str(), 0700) == 0) return SyncDir(root_);
+  if (errno == EEXIST) return absl::OkStatus();
+  return base::ErrnoError("mkdir", SnapshotsDir(), errno);
 }
 
 absl::StatusOr<int> SnapshotDirs::LockRoot() const {

@@ -190,6 +190,24 @@ TEST(SnapshotDirsTest, FirstQuarantineFlushesTheRootBeforeTheMove) {
   EXPECT_THAT(TakeFsynced(), ::testing::Not(::testing::Contains(dirs.root())));
 }
 
+// A root Init makes (with its missing parents) is flushed into its parent,
+// and snapshots/ into the root: the store's own flushes make its files
+// durable, not the directories that name them.
+TEST(SnapshotDirsTest, InitFlushesTheDirectoriesItMakes) {
+  const std::string parent = NewRoot("made");
+  const std::string root = parent + "/store";
+  TakeFsynced();
+  ASSERT_TRUE(SnapshotDirs(root).Init().ok());
+  std::vector<std::string> synced = TakeFsynced();
+  std::string above = parent.substr(0, parent.rfind('/'));
+  EXPECT_THAT(synced, ::testing::Contains(above));
+  EXPECT_THAT(synced, ::testing::Contains(parent));
+  EXPECT_THAT(synced, ::testing::Contains(root));
+  // Nothing made, nothing flushed.
+  ASSERT_TRUE(SnapshotDirs(root).Init().ok());
+  EXPECT_THAT(TakeFsynced(), ::testing::IsEmpty());
+}
+
 TEST(SnapshotDirsTest, TempCopiesParentModeAndOwner) {
   SnapshotDirs dirs(NewRoot("perm"));
   ASSERT_TRUE(dirs.Init().ok());
