@@ -172,7 +172,15 @@ absl::Status SnapshotDirs::Init() const {
     }
     for (auto it = made.rbegin(); it != made.rend(); ++it) {
       std::string parent = it->parent_path().string();
-      RETURN_IF_ERROR(SyncDir(parent.empty() ? "." : parent));
+      absl::Status synced = SyncDir(parent.empty() ? "." : parent);
+      // A parent the daemon may write but not read (mode, an LSM profile)
+      // cannot be flushed: that must not stop a start that worked before.
+      if (absl::IsPermissionDenied(synced)) {
+        LOG(WARNING) << synced << "; " << it->string()
+                     << " may not survive a power cut";
+        continue;
+      }
+      RETURN_IF_ERROR(synced);
     }
   }
   // The root is this daemon's (or empty) from here on.

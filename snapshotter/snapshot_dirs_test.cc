@@ -1,10 +1,13 @@
 // Tests for the snapshot directory layout and filesystem helpers.
 #include "snapshotter/snapshot_dirs.h"
 
+#include <fcntl.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -206,6 +209,36 @@ TEST(SnapshotDirsTest, InitFlushesTheDirectoriesItMakes) {
   // Nothing made, nothing flushed.
   ASSERT_TRUE(SnapshotDirs(root).Init().ok());
   EXPECT_THAT(TakeFsynced(), ::testing::IsEmpty());
+}
+
+// A parent the daemon may write into but not read cannot be flushed: Init
+// still makes the root there, as it did before it flushed parents (a child
+// without CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH stands for a non-root daemon
+// or an LSM profile granting only the root's own path).
+TEST(SnapshotDirsTest, InitUnderAParentItCannotReadStillStarts) {
+  const std::string parent = NewRoot("write-only");
+  ASSERT_EQ(mkdir(parent.c_str(), 0700), 0);
+  ASSERT_EQ(chmod(parent.c_str(), 0300), 0);
+  const std::string root = parent + "/store";
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct caps[2] = {};
+    if (syscall(SYS_capget, &header, caps) != 0) _exit(2);
+    caps[0].effective &=
+        ~((1u << CAP_DAC_OVERRIDE) | (1u << CAP_DAC_READ_SEARCH));
+    if (syscall(SYS_capset, &header, caps) != 0) _exit(2);
+    if (open(parent.c_str(), O_RDONLY | O_DIRECTORY) >= 0) _exit(3);
+    _exit(SnapshotDirs(root).Init().ok() ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  chmod(parent.c_str(), 0700);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  struct stat st;
+  EXPECT_EQ(stat((root + "/snapshots").c_str(), &st), 0);
 }
 
 TEST(SnapshotDirsTest, TempCopiesParentModeAndOwner) {
