@@ -858,10 +858,14 @@ TEST_F(StoreRecoveryTest, ResetStoreFlushesItsQuarantineEntryBeforeTheRoot) {
   std::vector<std::string> synced = TakeFsynced();
   auto quarantine =
       std::find(synced.begin(), synced.end(), dirs_->QuarantineDir());
-  // The root's last flush (a first one, if it made quarantine/, names it).
-  auto root = std::find(synced.rbegin(), synced.rend(), dirs_->root()).base();
+  // The root's flush after the moves follows the reset directory's (an
+  // earlier one names a new quarantine/, a later one Init's snapshots/).
+  auto dest = std::find(synced.begin(), synced.end(), *moved);
+  ASSERT_NE(dest, synced.end()) << ::testing::PrintToString(synced);
+  auto root = std::find(dest, synced.end(), dirs_->root());
   ASSERT_NE(quarantine, synced.end()) << ::testing::PrintToString(synced);
-  EXPECT_LT(quarantine, root - 1) << ::testing::PrintToString(synced);
+  ASSERT_NE(root, synced.end()) << ::testing::PrintToString(synced);
+  EXPECT_LT(quarantine, root) << ::testing::PrintToString(synced);
 }
 
 // An operator's file beside the store: the reset's root still starts (its
