@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <nlohmann/json.hpp>
 
@@ -24,7 +25,7 @@ constexpr char kDockerList[] = "application/vnd.docker.distribution.manifest.lis
 constexpr char kOciManifest[] = "application/vnd.oci.image.manifest.v1+json";
 constexpr char kDockerManifest[] = "application/vnd.docker.distribution.manifest.v2+json";
 // Manifests and configs are small; refuse absurd files.
-constexpr std::streamsize kMaxJsonSize = 16 * 1024 * 1024;
+constexpr size_t kMaxJsonSize = 16 * 1024 * 1024;
 
 #if defined(__x86_64__)
 constexpr char kBuildArch[] = "amd64";
@@ -51,12 +52,13 @@ absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
   }
   char buf[65536];
   while (status.ok()) {
-    ssize_t n = read(fd, buf, sizeof(buf));
+    // One byte past the limit at most: enough to tell it is too large.
+    ssize_t n = read(fd, buf, std::min(sizeof(buf), kMaxJsonSize + 1 - data.size()));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) status = absl::InternalError(absl::StrCat("cannot read ", path));
     if (n <= 0) break;
     data.append(buf, static_cast<size_t>(n));
-    if (static_cast<std::streamsize>(data.size()) > kMaxJsonSize) {
+    if (data.size() > kMaxJsonSize) {
       status = absl::InvalidArgumentError(absl::StrCat(path, " is too large"));
     }
   }
