@@ -536,6 +536,9 @@ TEST(DescribeConfigTest, QuotesValuesThatWouldSplitTheLine) {
   EXPECT_THAT(line, AllOf(HasSubstr("config=\"/etc/my config.toml\" "),
                           HasSubstr(" root=\"/var/lib/a b\\nroot=/x\" ")));
   EXPECT_EQ(line.find('\n'), std::string::npos);
+  config.root = "/var/lib/gp-\xc3\xa9t\xc3\xa9";  // UTF-8 stays readable
+  EXPECT_THAT(DescribeConfig(config),
+              HasSubstr(" root=\"/var/lib/gp-\xc3\xa9t\xc3\xa9\" "));
 }
 
 }  // namespace

@@ -52,7 +52,8 @@ std::string ValueText(const Value& value) {
         return absl::ascii_isgraph(static_cast<unsigned char>(c)) &&
                c != '"' && c != '\\';
       });
-      return plain ? s : absl::StrCat("\"", absl::CEscape(s), "\"");
+      // UTF-8 stays readable; control bytes, quotes and backslashes are escaped.
+      return plain ? s : absl::StrCat("\"", absl::Utf8SafeCEscape(s), "\"");
     }
     std::string operator()(const std::vector<std::string>& list) const {
       return absl::StrCat(
