@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "kata_volume/verity/sha256.h"
+#include "base/errno_error.h"
 #include "base/status_macros.h"
 
 namespace guest_pull::verity {
@@ -43,7 +44,7 @@ constexpr char kBuildArch[] = "unknown";
 // than that (a FIFO or device in a layout is refused, not waited on).
 absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  if (fd < 0) return base::ErrnoError("open", path, errno);
   std::string data;
   absl::Status status;
   struct stat st;

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 
@@ -68,6 +69,10 @@ TEST(OciLayoutTest, RefusesAFifoOrAnOversizedIndexWithoutWaiting) {
   absl::Status large = ReadOciImage(layout, "t").status();
   EXPECT_EQ(large.code(), absl::StatusCode::kInvalidArgument) << large;
   EXPECT_NE(large.message().find("too large"), std::string::npos) << large;
+  ASSERT_EQ(std::remove((layout + "/index.json").c_str()), 0);
+  ASSERT_EQ(symlink("index.json", (layout + "/index.json").c_str()), 0);
+  absl::Status loop = ReadOciImage(layout, "t").status();  // says why, not "no index.json"
+  EXPECT_NE(loop.message().find("symbolic links"), std::string::npos) << loop;
 }
 
 }  // namespace
