@@ -106,6 +106,24 @@ test_install_edges() {
         && h_pass "CRLF config: uninstall restores it byte for byte" \
         || h_fail "CRLF config: uninstall" "$(cmp "$orig" "$host/etc/containerd/config.toml"; tail -2 "$WORK/crlf/log")"
 
+    # Triple quotes in a comment open no string, and a value that is a
+    # multi-line string is replaced whole: the tables after them are found,
+    # containerd takes the result, and uninstall restores every byte.
+    host="$(new_host quotes "")"
+    sed -e 's|^\(    \[plugins."io.containerd.grpc.v1.cri".containerd\]\)$|\1\n      # values are one-line strings, never """ ones|' \
+        -e 's|^\(          runtime_type = "io.containerd.kata-qemu-coco-dev.v2"\)$|\1\n          snapshotter = """\noverlayfs"""|' \
+        "$FIXTURES/containerd-v2.toml" > "$host/etc/containerd/config.toml"
+    orig="$WORK/quotes/orig.toml"
+    cp "$host/etc/containerd/config.toml" "$orig"
+    run_script quotes install.sh && containerd_dump "$host" > "$WORK/quotes/dump" 2>&1 \
+        && [[ "$(toml_get "$host/etc/containerd/config.toml" -- plugins io.containerd.grpc.v1.cri containerd runtimes kata-qemu-coco-dev snapshotter)" == '"guest-pull"' ]] \
+        && grep -q '^      discard_unpacked_layers = false' "$WORK/quotes/dump" \
+        && h_pass "triple quotes in a comment, a multi-line string value: merged, containerd accepts it" \
+        || h_fail "triple quotes in a comment, a multi-line string value: install" "$(tail -2 "$WORK/quotes/log" "$WORK/quotes/dump")"
+    run_script quotes uninstall.sh && cmp -s "$orig" "$host/etc/containerd/config.toml" \
+        && h_pass "triple quotes in a comment, a multi-line string value: uninstall restores every byte" \
+        || h_fail "triple quotes in a comment, a multi-line string value: uninstall" "$(diff "$orig" "$host/etc/containerd/config.toml" | head -5)"
+
     # A drop-in that cannot be written (its directory is a file): the
     # install fails saying so, and containerd's config keeps its bytes.
     host="$(new_host nodropin "$FIXTURES/containerd-v3.toml")"

@@ -108,9 +108,43 @@ def parse_key_path(text):
         i += 1
 
 
+def strip_strings(line, state=None):
+    """(code, state): `line` without its strings and its comment, and the
+    delimiter (three double or single quotes) of the multi-line string still
+    open at its end, given the one open at its start (None: none). Quotes in
+    comments and in one-line strings open nothing."""
+    code, i, n = [], 0, len(line)
+    while i < n:
+        if state:
+            if state == '"""' and line[i] == "\\":
+                i += 2
+            elif line.startswith(state, i):
+                # Up to two more quotes before the delimiter are content.
+                run = len(line[i:]) - len(line[i:].lstrip(state[0]))
+                i += min(run, 5)
+                state = None
+            else:
+                i += 1
+            continue
+        c = line[i]
+        if c == "#":
+            break
+        if line.startswith('"""', i) or line.startswith("'''", i):
+            state = line[i:i + 3]
+            i += 3
+        elif c in "\"'":
+            j = i + 1
+            while j < n and line[j] != c:
+                j += 2 if c == '"' and line[j] == "\\" else 1
+            i = j + 1
+        else:
+            code.append(c)
+            i += 1
+    return "".join(code), state
+
+
 HEADER = re.compile(r"^\s*\[(?!\[)(.*?)\]\s*(#.*)?$")
 ARRAY_HEADER = re.compile(r"^\s*\[\[")
-QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'')
 KEY_LINE = re.compile(r"^(\s*)([A-Za-z0-9_\-\"'. ]+?)\s*=(.*)$")
 
 
@@ -136,20 +170,14 @@ class Lines:
 
     def scan(self):
         """Yield (index, kind, data): kind is 'header' (data = path),
-        'array' (array-of-tables header) or 'line'. Lines inside multi-line
-        strings are reported as plain lines."""
+        'array' (array-of-tables header), 'string' (a line that starts
+        inside a multi-line string) or 'line'."""
         in_string = None
         for idx, line in enumerate(self.lines):
-            if in_string:
-                if line.count(in_string) % 2 == 1:
-                    in_string = None
-                yield idx, "line", None
-                continue
-            for quote in ('"""', "'''"):
-                if line.count(quote) % 2 == 1:
-                    in_string = quote
-            if in_string:
-                yield idx, "line", None
+            inside = in_string
+            in_string = strip_strings(line, inside)[1]
+            if inside or in_string:
+                yield idx, "string" if inside else "line", None
                 continue
             if ARRAY_HEADER.match(line):
                 yield idx, "array", None
@@ -181,26 +209,24 @@ class Lines:
         return len(self.lines)
 
     def find_key(self, begin, end, key):
-        for idx in range(begin, end):
-            m = KEY_LINE.match(self.lines[idx])
-            if m and parse_key_path(m.group(2)) == [key]:
-                return idx
+        for idx, kind, _ in self.scan():
+            if begin <= idx < end and kind == "line":
+                m = KEY_LINE.match(self.lines[idx])
+                if m and parse_key_path(m.group(2)) == [key]:
+                    return idx
         return None
 
     def value_span(self, idx):
         """Indices [idx, end) covered by the key/value starting at line idx:
-        one line, or for an array until its brackets balance (brackets inside
-        quoted strings are not counted)."""
-        first = self.lines[idx].split("=", 1)[1].lstrip()
-        if not first.startswith("["):
-            return idx + 1
-        depth, end = 0, idx
+        one line, or until its brackets balance (an array) and its
+        multi-line string is closed (brackets in strings and comments do
+        not count)."""
+        depth, state, end = 0, None, idx
         while end < len(self.lines):
-            code = self.lines[end] if end > idx else first
-            code = QUOTED.sub("", code).split("#", 1)[0]
+            code, state = strip_strings(self.lines[end], state)
             depth += code.count("[") - code.count("]")
             end += 1
-            if depth <= 0:
+            if depth <= 0 and state is None:
                 break
         return end
 
