@@ -124,6 +124,19 @@ test_install_edges() {
         && h_pass "triple quotes in a comment, a multi-line string value: uninstall restores every byte" \
         || h_fail "triple quotes in a comment, a multi-line string value: uninstall" "$(diff "$orig" "$host/etc/containerd/config.toml" | head -5)"
 
+    # A comment holding a Unicode line separator (U+2028, which TOML and
+    # containerd take as any other character) ends no line for the editor.
+    host="$(new_host lsep "")"
+    sed 's|^\(        \[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata-qemu-coco-dev\]\)$|\1  # Kata\xe2\x80\xa8CoCo|' \
+        "$FIXTURES/containerd-v2.toml" > "$host/etc/containerd/config.toml"
+    orig="$WORK/lsep/orig.toml"
+    cp "$host/etc/containerd/config.toml" "$orig"
+    grep -q $'\u2028' "$orig" && run_script lsep install.sh && containerd_dump "$host" > "$WORK/lsep/dump" 2>&1 \
+        && [[ "$(toml_get "$host/etc/containerd/config.toml" -- plugins io.containerd.grpc.v1.cri containerd runtimes kata-qemu-coco-dev snapshotter)" == '"guest-pull"' ]] \
+        && run_script lsep uninstall.sh && cmp -s "$orig" "$host/etc/containerd/config.toml" \
+        && h_pass "U+2028 in a comment: merged, containerd accepts it, uninstall restores every byte" \
+        || h_fail "U+2028 in a comment" "$(tail -2 "$WORK/lsep/log")"
+
     # A drop-in that cannot be written (its directory is a file): the
     # install fails saying so, and containerd's config keeps its bytes.
     host="$(new_host nodropin "$FIXTURES/containerd-v3.toml")"

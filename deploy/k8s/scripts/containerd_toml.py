@@ -161,9 +161,11 @@ class Lines:
     """The config as lines, with the table each line belongs to."""
 
     def __init__(self, text):
-        self.lines = text.splitlines(keepends=True)
-        if self.lines and not self.lines[-1].endswith("\n"):
-            self.lines[-1] += "\n"
+        # Split at "\n" only: str.splitlines also splits at U+2028, U+0085
+        # and others, which TOML allows inside comments and strings.
+        self.lines = [line + "\n" for line in text.split("\n")]
+        if self.lines[-1] == "\n":
+            self.lines.pop()  # after the final newline, or an empty text
 
     def text(self):
         return "".join(self.lines)
