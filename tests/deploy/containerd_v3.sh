@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # containerd_v3.sh: install.sh / uninstall.sh on a containerd config version
 # 3 (containerd 2.x): the drop-in import, the merged settings key by key, a
-# glob import that already covers the drop-in. Sourced by tests/deploy/run.sh.
+# glob import that already covers the drop-in, one that does not. Sourced by
+# tests/deploy/run.sh.
 # shellcheck disable=SC2015,SC2016
 
 test_install_v3() {
@@ -47,4 +48,12 @@ test_install_v3() {
     run_script v3glob install.sh && cmp -s "$WORK/v3glob/orig.toml" "$host/etc/containerd/config.toml" \
         && [[ -f "$host/etc/containerd/conf.d/guest-pull.toml" ]] \
         && h_pass "v3: conf.d glob import already covers the drop-in; main file untouched" || h_fail "v3: glob import"
+    # A glob one directory up does not: containerd's `*` (Go's filepath.Glob)
+    # stays within one path element, so the drop-in must be imported.
+    host="$(new_host v3upglob "")"
+    { echo "version = 3"; echo "imports = ['/etc/containerd/*.toml']"; sed 1,3d "$FIXTURES/containerd-v3.toml"; } > "$host/etc/containerd/config.toml"
+    run_script v3upglob install.sh \
+        && [[ "$(toml_get "$host/etc/containerd/config.toml" -- imports)" == '["/etc/containerd/*.toml", "/etc/containerd/conf.d/*.toml"]' ]] \
+        && h_pass "v3: a glob of the parent directory does not cover conf.d: the conf.d glob is added" \
+        || h_fail "v3: parent directory glob" "$(toml_get "$host/etc/containerd/config.toml" -- imports; tail -2 "$WORK/v3upglob/log")"
 }

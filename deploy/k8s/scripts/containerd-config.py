@@ -38,6 +38,7 @@ Exit codes: 0 ok, 1 usage/parse error, 2 unsupported config,
 """
 
 import argparse
+import fnmatch
 import glob
 import os
 import re
@@ -173,8 +174,12 @@ def covers(imports, dropin, config_path):
         if not isinstance(pattern, str):
             continue
         if "*" in pattern:
-            import fnmatch
-            if fnmatch.fnmatchcase(dropin, pattern):
+            # containerd globs with Go's filepath.Glob: `*` stays within one
+            # path element (fnmatch's would match conf.d/guest-pull.toml
+            # for /etc/containerd/*.toml, and nothing would import it).
+            parts, names = pattern.split("/"), dropin.split("/")
+            if len(parts) == len(names) and all(
+                    fnmatch.fnmatchcase(n, p) for n, p in zip(names, parts)):
                 return True
         elif os.path.normpath(pattern if os.path.isabs(pattern)
                               else os.path.join(base, pattern)) == dropin:
