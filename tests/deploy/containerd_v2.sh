@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # containerd_v2.sh: install.sh / uninstall.sh on a containerd config version
 # 2 (containerd 1.6/1.7), checked by the real containerd 1.6 (config dump):
-# the merge, idempotence, byte-for-byte restore, a sparse config, and the
-# global-snapshotter option. Sourced by tests/deploy/run.sh.
+# the merge, idempotence, byte-for-byte restore, a sparse config, a glob
+# import matching the config itself, and the global-snapshotter option.
+# Sourced by tests/deploy/run.sh.
 # shellcheck disable=SC2015,SC2016
 
 test_install_v2() {
@@ -116,6 +117,26 @@ test_install_v2_sparse() {
     fi
     run_script sparse uninstall.sh && cmp -s "$FIXTURES/containerd-v2-sparse.toml" "$host/etc/containerd/config.toml" \
         && h_pass "sparse: uninstall restores the config" || h_fail "sparse: restore"
+}
+
+# A glob import that matches the main config itself: containerd loads each
+# file once, so the config does not import its own CRI settings (which
+# containerd 1.x would refuse to merge into).
+test_install_v2_self_glob() {
+    local host dump
+    host="$(new_host selfglob "")"
+    sed 's|^version = 2$|version = 2\nimports = ["/etc/containerd/*.toml"]|' "$FIXTURES/containerd-v2.toml" \
+        > "$host/etc/containerd/config.toml"
+    cp "$host/etc/containerd/config.toml" "$WORK/selfglob/orig.toml"
+    if run_script selfglob install.sh && dump="$(containerd_dump "$host" 2>&1)" \
+        && grep -q '^  \[proxy_plugins.guest-pull\]' <<< "$dump" \
+        && grep -q '^      discard_unpacked_layers = false' <<< "$dump"; then
+        h_pass "self glob: an imports glob matching the main config is no import of it; merged, containerd sees it"
+    else
+        h_fail "self glob: install" "$(tail -2 "$WORK/selfglob/log")"
+    fi
+    run_script selfglob uninstall.sh && cmp -s "$WORK/selfglob/orig.toml" "$host/etc/containerd/config.toml" \
+        && h_pass "self glob: uninstall restores the config" || h_fail "self glob: restore"
 }
 
 test_global_snapshotter() {

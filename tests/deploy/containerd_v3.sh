@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # containerd_v3.sh: install.sh / uninstall.sh on a containerd config version
 # 3 (containerd 2.x): the drop-in import, the merged settings key by key, a
-# glob import that already covers the drop-in, one that does not. Sourced by
-# tests/deploy/run.sh.
+# glob import that already covers the drop-in, one that does not, a relative
+# one. Sourced by tests/deploy/run.sh.
 # shellcheck disable=SC2015,SC2016
 
 test_install_v3() {
@@ -56,4 +56,14 @@ test_install_v3() {
         && [[ "$(toml_get "$host/etc/containerd/config.toml" -- imports)" == '["/etc/containerd/*.toml", "/etc/containerd/conf.d/*.toml"]' ]] \
         && h_pass "v3: a glob of the parent directory does not cover conf.d: the conf.d glob is added" \
         || h_fail "v3: parent directory glob" "$(toml_get "$host/etc/containerd/config.toml" -- imports; tail -2 "$WORK/v3upglob/log")"
+    # A relative glob is relative to the config's directory, as containerd
+    # resolves it: the runtime registered in a file it loads is found.
+    host="$(new_host v3relglob "")"
+    mkdir -p "$host/etc/containerd/kata"
+    { echo "version = 3"; echo "imports = ['kata/*.toml']"; sed -n 4,13p "$FIXTURES/containerd-v3.toml"; } > "$host/etc/containerd/config.toml"
+    { echo "version = 3"; sed -n '15,$p' "$FIXTURES/containerd-v3.toml"; } > "$host/etc/containerd/kata/kata-deploy.toml"
+    run_script v3relglob install.sh \
+        && [[ "$(toml_get "$host/etc/containerd/conf.d/guest-pull.toml" -- plugins io.containerd.cri.v1.runtime containerd runtimes kata-qemu-coco-dev snapshotter)" == '"guest-pull"' ]] \
+        && h_pass "v3: a relative glob import is resolved in the config's directory: its runtime is found" \
+        || h_fail "v3: relative glob import" "$(tail -2 "$WORK/v3relglob/log")"
 }

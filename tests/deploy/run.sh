@@ -86,6 +86,7 @@ main() {
     test_dropins_match_tool
     test_install_v2
     test_install_v2_sparse
+    test_install_v2_self_glob
     test_install_v3
     test_global_snapshotter
     test_failures

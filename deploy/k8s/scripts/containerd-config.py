@@ -148,19 +148,29 @@ def v2_settings(args, runtimes):
     return settings
 
 
+def import_pattern(pattern, config_path):
+    """An `imports` entry as containerd resolves it: cleaned, and a relative
+    one (a glob too) relative to the main config's directory."""
+    if not os.path.isabs(pattern):
+        pattern = os.path.join(os.path.dirname(config_path), pattern)
+    return os.path.normpath(pattern)
+
+
 def imported_docs(doc, args):
-    """(path, parsed) of every existing file the main config imports, in order."""
-    out, base, root = [], os.path.dirname(args.config_path), args.host_root
+    """(path, parsed) of every existing file the main config imports, in
+    order. A glob matching the main config does not import it again
+    (containerd loads each file once)."""
+    out, root = [], args.host_root
     for pattern in doc.get("imports", []) or []:
         if not isinstance(pattern, str):
             continue
+        pattern = import_pattern(pattern, args.config_path)
         if "*" in pattern:
             paths = sorted(p[len(root):] if root else p for p in glob.glob(root + pattern))
         else:
-            paths = [os.path.normpath(pattern if os.path.isabs(pattern)
-                                      else os.path.join(base, pattern))]
+            paths = [pattern]
         for path in paths:
-            if path == args.dropin:
+            if path in (args.dropin, args.config_path):
                 continue
             if not os.path.exists(root + path):
                 continue
@@ -169,10 +179,10 @@ def imported_docs(doc, args):
 
 
 def covers(imports, dropin, config_path):
-    base = os.path.dirname(config_path)
     for pattern in imports:
         if not isinstance(pattern, str):
             continue
+        pattern = import_pattern(pattern, config_path)
         if "*" in pattern:
             # containerd globs with Go's filepath.Glob: `*` stays within one
             # path element (fnmatch's would match conf.d/guest-pull.toml
@@ -181,8 +191,7 @@ def covers(imports, dropin, config_path):
             if len(parts) == len(names) and all(
                     fnmatch.fnmatchcase(n, p) for n, p in zip(names, parts)):
                 return True
-        elif os.path.normpath(pattern if os.path.isabs(pattern)
-                              else os.path.join(base, pattern)) == dropin:
+        elif pattern == dropin:
             return True
     return False
 
