@@ -137,6 +137,18 @@ test_install_edges() {
         && h_pass "U+2028 in a comment: merged, containerd accepts it, uninstall restores every byte" \
         || h_fail "U+2028 in a comment" "$(tail -2 "$WORK/lsep/log")"
 
+    # A config without a final newline: backed up and restored byte for byte.
+    host="$(new_host nonewline "")"
+    { cat "$FIXTURES/containerd-v2.toml"; printf '# no final newline'; } > "$host/etc/containerd/config.toml"
+    orig="$WORK/nonewline/orig.toml"
+    cp "$host/etc/containerd/config.toml" "$orig"
+    run_script nonewline install.sh && cmp -s "$orig" "$host/etc/containerd/config.toml.guest-pull-backup" \
+        && h_pass "no final newline: the backup is the original byte for byte" \
+        || h_fail "no final newline: backup" "$(cmp "$orig" "$host/etc/containerd/config.toml.guest-pull-backup" 2>&1; tail -2 "$WORK/nonewline/log")"
+    run_script nonewline uninstall.sh && cmp -s "$orig" "$host/etc/containerd/config.toml" \
+        && h_pass "no final newline: uninstall restores every byte" \
+        || h_fail "no final newline: uninstall" "$(cmp "$orig" "$host/etc/containerd/config.toml" 2>&1; tail -2 "$WORK/nonewline/log")"
+
     # A drop-in that cannot be written (its directory is a file): the
     # install fails saying so, and containerd's config keeps its bytes.
     host="$(new_host nodropin "$FIXTURES/containerd-v3.toml")"

@@ -30,7 +30,8 @@ Sub-commands:
                         edits are undone first, so a changed mapping leaves
                         nothing stale; --dropin-out FILE gets the drop-in
   check CONFIG          exit 0 if `merge` would change nothing
-  unmerge CONFIG        print CONFIG without our edits (others' entries stay);
+  unmerge CONFIG        print CONFIG without our edits (others' entries stay;
+                        without any, CONFIG's exact bytes);
                         --original FILE: FILE's exact bytes when only our edits
                         separate the two
 Exit codes: 0 ok, 1 usage/parse error, 2 unsupported config,
@@ -318,7 +319,14 @@ def run(args):
         return 0 if first == DROPIN_HEADER.encode() else 1
     elif args.cmd == "unmerge":
         data = read_bytes(args.config)
-        restored = unmerge(decode(data, args.config), lambda entry: others_rely_on(args, entry))
+        text = decode(data, args.config)
+        restored = unmerge(text, lambda entry: others_rely_on(args, entry))
+        if restored == Lines(text).text():
+            # Nothing of ours in it: its own bytes (a missing final newline,
+            # mixed line endings), e.g. for install's backup.
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+            return 0
         if args.original is not None:
             original = read_bytes(args.original)
             if restored == Lines(unmerge(decode(original, args.original))).text():
