@@ -149,6 +149,39 @@ test_install_edges() {
         && h_pass "no final newline: uninstall restores every byte" \
         || h_fail "no final newline: uninstall" "$(cmp "$orig" "$host/etc/containerd/config.toml" 2>&1; tail -2 "$WORK/nonewline/log")"
 
+    # A disk that fills up while the original is backed up (a tmpfs of
+    # 320k in a private mount namespace): the install fails saying so and
+    # leaves no backup cut short, which every later install would keep and
+    # uninstall could not restore the original bytes from.
+    if [[ $EUID -eq 0 ]]; then
+        host="$(new_host diskfull "")"
+        export -f run_script fake_containerd
+        export WORK SCRIPTS
+        if unshare --mount --propagation private bash -c '
+            set -e
+            host="$1" fixture="$2" orig="$WORK/diskfull/orig.toml"
+            mount -t tmpfs -o size=320k tmpfs "$host/etc/containerd"
+            { cat "$fixture"; for i in $(seq 1500); do echo "# an operator comment, line $i"; done
+              printf "# no final newline"; } > "$host/etc/containerd/config.toml"
+            cp "$host/etc/containerd/config.toml" "$orig"
+            head -c 250000 /dev/zero > "$host/etc/containerd/filler" 2> /dev/null || true
+            ! run_script diskfull install.sh
+            grep -q "cannot back up /etc/containerd/config.toml as /etc/containerd/config.toml.guest-pull-backup" "$WORK/diskfull/log"
+            [[ ! -e "$host/etc/containerd/config.toml.guest-pull-backup" ]]
+            cmp "$orig" "$host/etc/containerd/config.toml"
+            rm "$host/etc/containerd/filler"
+            run_script diskfull install.sh
+            run_script diskfull uninstall.sh
+            cmp "$orig" "$host/etc/containerd/config.toml"
+            ' _ "$host" "$FIXTURES/containerd-v2.toml" >> "$WORK/diskfull/log" 2>&1; then
+            h_pass "disk full while backing up: install fails saying so, no partial backup; uninstall later restores every byte"
+        else
+            h_fail "disk full while backing up" "$(ls -la "$host/etc/containerd"; tail -4 "$WORK/diskfull/log")"
+        fi
+    else
+        h_skip "disk full while backing up" "needs root (a tmpfs in a private mount namespace)"
+    fi
+
     # A drop-in that cannot be written (its directory is a file): the
     # install fails saying so, and containerd's config keeps its bytes.
     host="$(new_host nodropin "$FIXTURES/containerd-v3.toml")"

@@ -139,16 +139,23 @@ configure_containerd() {
         # An install whose backup is gone may have left its edits: the
         # backup is the config without them, never a config that names our
         # drop-in (uninstall would restore that and remove the drop-in).
-        local original
+        local original tmp
         original="$(mktemp)"
         python3 "$CONFIG_TOOL" unmerge "$cfg" --host-root "$HOST_ROOT" \
             --dropin "$CONTAINERD_DROPIN" > "$original" \
             || die "cannot read $CONTAINERD_CONFIG to back it up (see the message above); nothing was changed"
-        cp -p "$cfg" "$(backup_path)"  # its mode and owner; the bytes below
+        # Written whole beside it, then renamed: a backup cut short (a full
+        # disk, a kill) would be kept by every later install, and uninstall
+        # could not restore the original bytes from it.
+        tmp="$(backup_path).tmp"
+        if ! { cp -p "$cfg" "$tmp" && cat "$original" > "$tmp" && cmp -s "$original" "$tmp" \
+                && mv -f "$tmp" "$(backup_path)"; }; then  # cp -p: its mode and owner
+            rm -f "$tmp" "$original"
+            die "cannot back up $CONTAINERD_CONFIG as $CONTAINERD_CONFIG.guest-pull-backup (disk full or read-only?); nothing was changed"
+        fi
         if cmp -s "$original" "$cfg"; then
             log "saved the original containerd config as $CONTAINERD_CONFIG.guest-pull-backup"
         else
-            cat "$original" > "$(backup_path)"
             log "saved containerd's config without the guest-pull edits an earlier install left in it as $CONTAINERD_CONFIG.guest-pull-backup"
         fi
         rm -f "$original"
@@ -263,7 +270,7 @@ restore_containerd_config() {
         fi
         rm -f "$restored"
     fi
-    rm -f "$(backup_path)"
+    rm -f "$(backup_path)" "$(backup_path).tmp"  # .tmp: an install killed while backing up
     unmerge_kata_backup
     remove_earlier_dropin
     rm -f "$(dropin_record_path)"
