@@ -2,7 +2,7 @@
 # containerd_v3.sh: install.sh / uninstall.sh on a containerd config version
 # 3 (containerd 2.x): the drop-in import, the merged settings key by key, a
 # glob import that already covers the drop-in, one that does not, a relative
-# one. Sourced by tests/deploy/run.sh.
+# one, a hidden file one names. Sourced by tests/deploy/run.sh.
 # shellcheck disable=SC2015,SC2016
 
 test_install_v3() {
@@ -66,4 +66,14 @@ test_install_v3() {
         && [[ "$(toml_get "$host/etc/containerd/conf.d/guest-pull.toml" -- plugins io.containerd.cri.v1.runtime containerd runtimes kata-qemu-coco-dev snapshotter)" == '"guest-pull"' ]] \
         && h_pass "v3: a relative glob import is resolved in the config's directory: its runtime is found" \
         || h_fail "v3: relative glob import" "$(tail -2 "$WORK/v3relglob/log")"
+    # Go's Glob, unlike Python's by default, matches names starting with a
+    # dot: containerd loads a hidden .toml file the glob names.
+    host="$(new_host v3hidden "")"
+    mkdir -p "$host/etc/containerd/kata"
+    { echo "version = 3"; echo "imports = ['kata/*.toml']"; sed -n 4,13p "$FIXTURES/containerd-v3.toml"; } > "$host/etc/containerd/config.toml"
+    { echo "version = 3"; sed -n '15,$p' "$FIXTURES/containerd-v3.toml"; } > "$host/etc/containerd/kata/.kata-deploy.toml"
+    run_script v3hidden install.sh \
+        && [[ "$(toml_get "$host/etc/containerd/conf.d/guest-pull.toml" -- plugins io.containerd.cri.v1.runtime containerd runtimes kata-qemu-coco-dev snapshotter)" == '"guest-pull"' ]] \
+        && h_pass "v3: a hidden file matched by a glob import is read, as containerd reads it" \
+        || h_fail "v3: hidden file in a glob import" "$(tail -2 "$WORK/v3hidden/log")"
 }

@@ -167,7 +167,7 @@ def imported_docs(doc, args):
             continue
         pattern = import_pattern(pattern, args.config_path)
         if "*" in pattern:
-            paths = sorted(p[len(root):] if root else p for p in glob.glob(root + pattern))
+            paths = sorted(p[len(root):] if root else p for p in glob.glob(root + pattern, include_hidden=True))
         else:
             paths = [pattern]
         for path in paths:
@@ -216,7 +216,7 @@ def others_rely_on(args, entry):
     """True if `entry` (an import we added) also loads files that are not ours."""
     if "*" not in entry:
         return False
-    return any(p != args.host_root + args.dropin for p in glob.glob(args.host_root + entry))
+    return any(p != args.host_root + args.dropin for p in glob.glob(args.host_root + entry, include_hidden=True))
 
 
 def registered(version, sources, runtimes, args):
