@@ -10,7 +10,7 @@
 # Makefile does, builds containerd-shim-kata-v2, runs kata's own unit tests
 # of the three packages the patch touches (as nobody, without a VM; the
 # selection is below and in docs/kata-runtime-patch.md) and the patch's own
-# test, then runs tests/kata/katacheck against the stock module and against
+# tests, then runs tests/kata/katacheck against the stock module and against
 # the patched tree (kata's IsNydusRootFSType, the patched IsGuestPullRootFSType,
 # types.ParseKataVirtualVolume + IsValid on every volume our builder emits).
 #
@@ -36,6 +36,11 @@ readonly KATAUTILS_SKIP='^(TestHandleSystemLog|TestNewSystemLogHook|TestConfigLo
 # virtcontainers is mostly hypervisor and VM tests: only the container,
 # rootfs-sharing and rootfs-type tests run (the ones around the patched code).
 readonly VC_RUN='^(TestIsGuestPullRootFSType|TestIsNydusRootFSType|TestContainer.*|TestCheckSandboxRunning.*|TestMountSharedDirMounts|TestGetContainerId|TestConfigValid|TestUnmountHostMountsRemoveBindHostPath|TestShareRootFilesystem|TestSandboxSharedFilesystem|TestHandleBlockVolume|TestHandleDeviceBlockVolume|TestBindUnmountContainerRootfs.*)$'
+
+# The patch's own tests (in the patch, one file per package).
+readonly PATCH_VC_RUN='^(TestIsGuestPullRootFSType|TestContainerCreateGuestPullRootFSNoHotplug)$'
+readonly PATCH_SHIM_RUN='^TestCheckAndMountGuestPullRootFS$'
+readonly PATCH_KATAUTILS_RUN='^TestCreateContainerGuestPullRootFS$'
 
 WORK=$(mktemp -d /tmp/gp-kata.XXXXXX)
 chmod 755 "$WORK"
@@ -101,8 +106,14 @@ run_release() {
     cd "$1" && for p in pkg/containerd-shim-v2 pkg/katautils virtcontainers; do
       timeout 1800 go test -trimpath -tags kata_intree -c -o "$2/$(basename $p).test" ./$p || exit 1; done' sh "$tree" "$dir" || return 0
   chmod -R a+rX "$dir"
-  kata_go_tests "kata $rel: patch's own test TestIsGuestPullRootFSType" "$tree/virtcontainers" \
-    "$dir/virtcontainers.test" -test.run '^TestIsGuestPullRootFSType$'
+  # The patch's own tests: the type check, and each patched call site
+  # (checkAndMount, CreateContainer, Container.create).
+  kata_go_tests "kata $rel: patch's own tests in virtcontainers (type, no hotplug)" "$tree/virtcontainers" \
+    "$dir/virtcontainers.test" -test.run "$PATCH_VC_RUN"
+  kata_go_tests "kata $rel: patch's own tests in pkg/containerd-shim-v2 (checkAndMount)" \
+    "$tree/pkg/containerd-shim-v2" "$dir/containerd-shim-v2.test" -test.run "$PATCH_SHIM_RUN"
+  kata_go_tests "kata $rel: patch's own tests in pkg/katautils (CreateContainer)" "$tree/pkg/katautils" \
+    "$dir/katautils.test" -test.run "$PATCH_KATAUTILS_RUN"
   kata_go_tests "kata $rel: kata's pkg/containerd-shim-v2 tests" "$tree/pkg/containerd-shim-v2" \
     "$dir/containerd-shim-v2.test" -test.skip "$SHIM_SKIP"
   kata_go_tests "kata $rel: kata's pkg/katautils tests" "$tree/pkg/katautils" \
