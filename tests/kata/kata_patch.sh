@@ -11,8 +11,9 @@
 # of the three packages the patch touches (as nobody, without a VM; the
 # selection is below and in docs/kata-runtime-patch.md) and the patch's own
 # tests, then runs tests/kata/katacheck against the stock module and against
-# the patched tree (kata's IsNydusRootFSType, the patched IsGuestPullRootFSType,
-# types.ParseKataVirtualVolume + IsValid on every volume our builder emits).
+# the patched tree (kata's IsNydusRootFSType, the patched IsGuestPullRootFSType
+# and CheckGuestPullRootFS, types.ParseKataVirtualVolume + IsValid on every
+# volume our builder emits).
 #
 # Default mode: the newest release (4.1.0); if the proxy does not serve it,
 # that release is a skip with the reason and the newest served release runs
@@ -124,7 +125,7 @@ run_release() {
     "$tree/virtcontainers" "$dir/virtcontainers.test" -test.run '^TestGuestPullStockModeNydusCleanup$'
   if [[ -s "$VOLUMES" ]]; then
     katacheck "$rel" "kata $rel: stock kata's functions judge our mount types and volumes" kata_stock
-    katacheck "$rel" "kata $rel: the patched IsGuestPullRootFSType accepts the default mount type" \
+    katacheck "$rel" "kata $rel: the patched IsGuestPullRootFSType accepts the default mount type, CheckGuestPullRootFS every volume we emit" \
       kata_patched "$tree"
   fi
 }
