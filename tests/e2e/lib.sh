@@ -723,8 +723,11 @@ e2e_dump_logs() {
   done
 }
 
+# e2e_teardown [STATUS]: the EXIT trap. STATUS (default $?) is the
+# script's exit status: a trap that runs something before it must pass it,
+# as that something overwrites $?.
 e2e_teardown() {
-  local status=$? link
+  local status=${1:-$?} link
   set +e
   if ((status != 0 && E2E_FINISHED == 0)); then
     e2e_log "suite aborted (status $status)"
