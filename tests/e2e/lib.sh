@@ -727,12 +727,22 @@ e2e_dump_logs() {
 # script's exit status: a trap that runs something before it must pass it,
 # as that something overwrites $?.
 e2e_teardown() {
-  local status=${1:-$?} link
+  local status=${1:-$?}
   set +e
   if ((status != 0 && E2E_FINISHED == 0)); then
     e2e_log "suite aborted (status $status)"
     ((H_FAILED > 0)) || h_fail "suite aborted (status $status)"
   fi
+  e2e_stop_all
+  h_finish
+}
+
+# e2e_stop_all: stops the peers, unmounts, dumps the logs after a failure
+# and removes the temp dir; what fails counts as a failure. A suite with an
+# EXIT trap of its own calls it in its shell (in a subshell, its failures
+# would not be counted).
+e2e_stop_all() {
+  local link
   if [[ -n "$E2E_DIR" ]]; then
     containerd_stop
     if [[ -n "$GP_PID" ]]; then
@@ -750,5 +760,4 @@ e2e_teardown() {
       e2e_log "not removing $E2E_DIR: mounts remain"
     fi
   fi
-  h_finish
 }

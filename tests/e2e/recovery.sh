@@ -402,9 +402,8 @@ case_containerd_wiped() {
 
 # ----------------------------------------------------------------- teardown
 
-# lib.sh's teardown (peers, mounts, logs, temp dir) prints lib's own totals;
-# this suite counts with the harness, so the peers are stopped here and
-# lib's totals line is dropped.
+# The daemon's exit status at teardown is asserted here; lib.sh's
+# e2e_stop_all does the rest (peers, mounts, logs, temp dir).
 recovery_teardown() {
   local status=$? st=0
   set +e
@@ -414,10 +413,7 @@ recovery_teardown() {
     stop_daemon || st=$?
     ((st == 0)) || h_fail "daemon exits 0 on SIGTERM at teardown (exit $st)"
   fi
-  registry_stop
-  E2E_FAILED=$H_FAILED
-  E2E_FINISHED=1
-  (e2e_teardown) | grep -vE '^[0-9]+ passed, [0-9]+ failed'
+  e2e_stop_all
   h_finish
 }
 

@@ -145,9 +145,7 @@ rolling_teardown() {
   if ((status != 0 && ROLLING_FINISHED == 0)); then h_fail "suite aborted (exit $status; see FATAL above)"; fi
   containerd_stop
   [[ -z "$SYSD" ]] || "$SYSD/systemctl" stop guest-pull-snapshotter.service
-  registry_stop
-  E2E_FINISHED=1
-  (e2e_teardown) | grep -vE '^[0-9]+ passed, [0-9]+ failed'
+  e2e_stop_all
   h_finish
 }
 
