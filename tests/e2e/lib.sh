@@ -270,7 +270,7 @@ EOF
     docker-registry serve "$REGISTRY_DIR/config.yml" >>"$REGISTRY_LOG" 2>&1 &
     REGISTRY_PID=$!
     if e2e_wait_until "$E2E_START_TIMEOUT" "registry on $REGISTRY_ADDR" \
-        curl -fsS "http://$REGISTRY_ADDR/v2/"; then
+        curl -fsS --max-time 5 "http://$REGISTRY_ADDR/v2/"; then
       e2e_log "registry listening on $REGISTRY_ADDR (pid $REGISTRY_PID)"
       return 0
     fi

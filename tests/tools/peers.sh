@@ -53,7 +53,7 @@ http:
 EOF
   docker-registry serve "$dir/registry.yml" >"$dir/registry.log" 2>&1 &
   PEERS_REGISTRY_PID=$!
-  peers_wait_until 20 curl -fsS "http://127.0.0.1:$port/v2/" ||
+  peers_wait_until 20 curl -fsS --max-time 5 "http://127.0.0.1:$port/v2/" ||
     _peers_err "registry on 127.0.0.1:$port not ready in 20 s; see $dir/registry.log"
 }
 
