@@ -118,7 +118,7 @@ assert_same_listing() {
 # guest_path NAME ID: CRI pull with guest pull, then the stand-in runs it.
 # Sets OUT_guest and LIST_guest.
 guest_path() {
-  local name="$1" id="$2" ref="${REF[$2]}" layers chain digest gets=0 work mark
+  local name="$1" id="$2" ref="${REF[$2]}" layers chain digest digests gets=0 work mark
   layers="$(images_layer_count "${LAYOUT[$id]}")"
   mark="$(registry_log_mark)"
   check "$id guest: CRI pull" cri_cmd pull "$ref"
@@ -126,10 +126,16 @@ guest_path() {
   assert_eq "$id guest: every layer decided skip (guest-pull)" "$layers" \
     "$(decision_count "$ref" skip guest-pull)"
   assert_eq "$id guest: no layer decided unpack" 0 "$(decision_count "$ref" unpack)"
-  for digest in $(registry_layers "$ref"); do
-    gets=$((gets + $(registry_blob_gets "$digest" "$mark")))
-  done
-  assert_eq "$id guest: host fetched no layer blob" 0 "$gets"
+  # No digest read (skopeo failed) would make the count below 0 by itself.
+  digests="$(registry_layers "$ref" || true)"
+  if [[ "$(grep -c . <<<"$digests")" == "$layers" ]]; then
+    for digest in $digests; do
+      gets=$((gets + $(registry_blob_gets "$digest" "$mark")))
+    done
+    assert_eq "$id guest: host fetched no layer blob" 0 "$gets"
+  else
+    fail "$id guest: host fetched no layer blob (not checked: skopeo did not read $layers layer digests from the registry)" "$digests"
+  fi
   chain="$(suite_top_chain "${LAYOUT[$id]}")"
   work="$E2E_DIR/standin/${id//\//-}"
   mkdir -p "$(dirname "$work")"
