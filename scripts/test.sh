@@ -110,7 +110,8 @@ log() { printf '\n=== %s\n' "$*"; }
 
 # Adds a suite's "N passed, M failed, K skipped" (its last such line) to the
 # totals and its SKIP lines to the skip list;
-# a suite that printed none but failed counts as one failure.
+# a suite that printed none counts as one failure, whatever its exit status
+# (it did not say what it checked).
 record() {
   local name="$1" status="$2" output="$3" line p=0 f=0 s=0
   line=$(grep -E '^([A-Za-z_-]+: )?[0-9]+ passed, [0-9]+ failed' "$output" | tail -n 1)
@@ -119,7 +120,7 @@ record() {
     f=$(sed -E 's/^([A-Za-z_-]+: )?[0-9]+ passed, ([0-9]+) failed.*/\2/' <<<"$line")
     if [[ "$line" =~ ([0-9]+)\ skipped ]]; then s=${BASH_REMATCH[1]}; fi
   fi
-  if ((status != 0 && f == 0)); then f=1; fi
+  if ((status != 0 && f == 0)) || [[ -z "$line" ]]; then f=$((f > 0 ? f : 1)); fi
   TOTAL_PASSED=$((TOTAL_PASSED + p))
   TOTAL_FAILED=$((TOTAL_FAILED + f))
   TOTAL_SKIPPED=$((TOTAL_SKIPPED + s))
