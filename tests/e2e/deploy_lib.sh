@@ -354,6 +354,7 @@ host_layer_gets() {
 in_snapshotter() {
   local name="$1" list c
   shift
+  (($# > 0)) || return 1  # no chain IDs read: nothing was checked
   list="$(ctr_cmd -n k8s.io snapshots --snapshotter "$name" ls 2>&1)" || return 1
   for c in "$@"; do grep -qF -- "$c" <<<"$list" || return 1; done
 }
@@ -362,6 +363,7 @@ in_snapshotter() {
 none_in_snapshotter() {
   local name="$1" list c
   shift
+  (($# > 0)) || return 1  # no chain IDs read: nothing was checked
   list="$(ctr_cmd -n k8s.io snapshots --snapshotter "$name" ls 2>&1)" || return 1
   for c in "$@"; do ! grep -qF -- "$c" <<<"$list" || return 1; done
 }
