@@ -271,11 +271,12 @@ s5_restarts() {
   start_daemon
   if containerd_wait_snapshotter; then ok "s5 containerd reaches the daemon again"
   else ko "s5 containerd reaches the daemon again" "$E2E_OUT"; fi
-  local c missing=0
+  local c missing=0 n=0
   for c in $(image_chain_ids "$img" latest); do
+    n=$((n + 1))
     ctr_cmd -n k8s.io snapshots --snapshotter "$GP_SNAPSHOTTER" info "$c" >/dev/null 2>&1 || missing=$((missing + 1))
   done
-  h_check "[$V] s5 every layer snapshot still stats ($missing missing)" test "$missing" = 0
+  h_check "[$V] s5 every one of the $n layer snapshots still stats ($missing missing)" test "$missing" = 0 -a "$n" -gt 0
   consistent "s5 after the restarts"
   if dep_run kata "s5" "$ref" "" /bin/cat /data/layer3; then
     see_log "s5 kata pod starts after the restarts" "$CTR_ID" "layer3 $img:latest"

@@ -49,6 +49,7 @@ assert_layers_committed() {
       fail "$desc: layer $n ($chain) not listed as Committed" "$listing"
     fi
   done < <(image_chain_ids "$IMAGE" "$TAG")
+  ((n > 0)) || fail "$desc: no chain ID read for $IMAGE:$TAG: nothing checked"
 }
 
 # run_and_check ID DESC: ctr run with runc through the snapshotter.

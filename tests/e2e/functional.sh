@@ -160,7 +160,9 @@ assert_no_layer_fetch() {
   local id="$1" gets
   mapfile -t DIGESTS < <(jq -r '.layers[].digest' <<<"$RAW_MANIFEST")
   gets="$(registry_layer_gets_since "$PULL_LOG_OFFSET" "${DIGESTS[@]}")"
-  if [[ "$gets" == 0 ]]; then
+  if ((${#DIGESTS[@]} == 0)); then
+    fail "$id: no layer digest read from the manifest: nothing to check"
+  elif [[ "$gets" == 0 ]]; then
     pass "$id: registry served none of the ${#DIGESTS[@]} layer blobs"
   else
     fail "$id: registry served $gets layer blob GET(s) during the pull" \

@@ -200,7 +200,8 @@ check_layers_committed() {
     ctr_cmd -n "$ns" snapshots --snapshotter "$GP_SNAPSHOTTER" info "$chain" 2>/dev/null |
       jq -e '.Kind == "Committed"' >/dev/null 2>&1 || missing+="layer $n $chain"$'\n'
   done < <(suite_chain_ids "${DEEP[$c]}")
-  if [[ -z "$missing" ]]; then pass "$c: all $n layers committed ($ns)"; else
+  if ((n == 0)); then fail "$c: no chain ID read for the image: nothing checked"
+  elif [[ -z "$missing" ]]; then pass "$c: all $n layers committed ($ns)"; else
     fail "$c: layers not committed in $ns after the pull" "$missing"
   fi
 }
