@@ -80,7 +80,8 @@ INSTALLING_PATH="$CONFIG_DIR/installing-pod"
 # and must see the new owner, then leave its install alone. On the host's
 # /run (tmpfs): nothing to remove.
 LOCK_PATH="/run/containerd-guest-pull-grpc.install.lock"
-# Below the pod's terminationGracePeriodSeconds (180): a preStop that waits
+# Well below the pod's terminationGracePeriodSeconds (300; the preStop then
+# still stops the daemon and restarts containerd): a preStop that waits
 # longer is killed without a word.
 LOCK_TIMEOUT_SECONDS="${LOCK_TIMEOUT_SECONDS:-120}"
 HOST_LIB_DIR="$HOST_LIB_PARENT/$LIB_NAME"
