@@ -176,8 +176,9 @@ class Snapshotter {
   // removals journal only, never a snapshots or labels row.
   absl::Status SweepLeftovers(const OpenedStore& opened);
   // Under the store's lock: journalled directories and unowned ones that
-  // hold no data to trash, other unowned entries to quarantine, journal rows of
-  // gone directories dropped. Entries that could not be moved are counted in
+  // hold no data to trash, other unowned entries to quarantine; then, after
+  // flushing snapshots/ without the lock, journal rows of gone directories
+  // dropped. Entries that could not be moved are counted in
   // `failed`. `at_open`: the listing and ids OpenStore read, used instead of
   // reading them again (nothing else runs at Open).
   absl::Status Sweep(int& failed, const OpenedStore* at_open = nullptr);

@@ -133,7 +133,9 @@ bool Snapshotter::QuarantineEntry(const std::string& path,
 absl::Status Snapshotter::Sweep(int& failed, const OpenedStore* at_open) {
   // Under the write lock no creation is half-way (Install runs inside its
   // transaction), so every id directory is a record's or nobody's.
-  return store_->Update([&](Transaction& tx) -> absl::Status {
+  bool trashed = false;
+  std::vector<int64_t> forgotten;
+  RETURN_IF_ERROR(store_->Update([&](Transaction& tx) -> absl::Status {
     std::set<int64_t> read_records, read_journal, removing;
     SnapshotDirs::Listing read_listing;
     const std::set<int64_t>* records = &read_records;
@@ -156,7 +158,8 @@ absl::Status Snapshotter::Sweep(int& failed, const OpenedStore* at_open) {
       ASSIGN_OR_RETURN(read_listing, dirs_.List());
     }
     std::set<int64_t> still_there;
-    bool trashed = false;
+    trashed = false;
+    forgotten.clear();
     for (int64_t id : listing->ids) {
       if (records->count(id) || removing.count(id)) continue;
       std::string path = dirs_.SnapshotPath(id);
@@ -194,13 +197,20 @@ absl::Status Snapshotter::Sweep(int& failed, const OpenedStore* at_open) {
     for (const std::string& path : listing->others) {
       if (!QuarantineEntry(path, "not a snapshot directory")) ++failed;
     }
-    std::vector<int64_t> forgotten;
     for (int64_t id : *journal) {
       if (!still_there.count(id) && !removing.count(id)) forgotten.push_back(id);
     }
-    // The renames, and the deletions of the directories whose ids the
-    // journal forgets, must be durable before it forgets them.
-    if (trashed || !forgotten.empty()) RETURN_IF_ERROR(SyncDir(dirs_.SnapshotsDir()));
+    return absl::OkStatus();
+  }));
+  if (!trashed && forgotten.empty()) return absl::OkStatus();
+  // The renames, and the deletions of the directories whose ids the journal
+  // forgets, must be durable before it forgets them. The flush waits for
+  // the filesystem (others' writeback too), so it runs without the store's
+  // lock; an id stays journalled until then (ids are never reused, and
+  // Cleanups take turns), and a failed flush leaves it for the next one.
+  RETURN_IF_ERROR(SyncDir(dirs_.SnapshotsDir()));
+  if (forgotten.empty()) return absl::OkStatus();
+  return store_->Update([&](Transaction& tx) -> absl::Status {
     for (int64_t id : forgotten) RETURN_IF_ERROR(ForgetRemoval(tx, id));
     return absl::OkStatus();
   });

@@ -6,6 +6,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <future>
 #include <fstream>
 #include <mutex>
 #include <string>
@@ -19,6 +22,12 @@
 namespace {
 std::mutex fsync_mu;
 std::vector<std::string> fsynced;
+// When set, the next fsync of this path waits until `release_block` (a
+// Cleanup's flush held while the test calls in).
+std::condition_variable fsync_cv;
+std::string block_path;
+bool blocked = false;
+bool release_block = false;
 }  // namespace
 
 extern "C" int fsync(int fd) {
@@ -28,8 +37,14 @@ extern "C" int fsync(int fd) {
   ssize_t n = readlink(link, target, PATH_MAX);
   if (n > 0) {
     target[n] = '\0';
-    std::lock_guard<std::mutex> lock(fsync_mu);
+    std::unique_lock<std::mutex> lock(fsync_mu);
     fsynced.push_back(target);
+    if (!block_path.empty() && block_path == target) {
+      block_path.clear();
+      blocked = true;
+      fsync_cv.notify_all();
+      fsync_cv.wait(lock, [] { return release_block; });
+    }
   }
   return static_cast<int>(syscall(SYS_fsync, fd));
 }
@@ -81,6 +96,42 @@ TEST(SnapshotterCleanupTest, FlushesTheDeletionBeforeForgettingTheJournalRow) {
   EXPECT_TRUE(Journal(root).empty());
   EXPECT_TRUE(TakeFsynced(snapshots))
       << "the journal row was forgotten without a flush of " << snapshots;
+}
+
+// The flush waits for the filesystem (and, on ext4, for others' writeback
+// in the same journal commit): no RPC may wait behind it.
+TEST(SnapshotterCleanupTest, FlushesWithoutHoldingTheStore) {
+  const std::string root = std::string(getenv("TEST_TMPDIR")) + "/unlocked";
+  Snapshotter::Options options;
+  options.root = root;
+  options.spare_dirs = 0;
+  auto sn = Snapshotter::Open(options);
+  ASSERT_TRUE(sn.ok()) << sn.status();
+  ASSERT_TRUE((*sn)->Prepare("a", "", {}).ok());
+  ASSERT_TRUE((*sn)->Commit("layer", "a", {}).ok());
+  ASSERT_TRUE((*sn)->Remove("layer").ok());
+  {
+    std::lock_guard<std::mutex> lock(fsync_mu);
+    block_path = (*sn)->dirs().SnapshotsDir();
+    blocked = release_block = false;
+  }
+  auto cleanup = std::async(std::launch::async, [&] { return (*sn)->Cleanup(); });
+  {
+    std::unique_lock<std::mutex> lock(fsync_mu);
+    ASSERT_TRUE(fsync_cv.wait_for(lock, std::chrono::seconds(30), [] { return blocked; }))
+        << "Cleanup never flushed snapshots/";
+  }
+  auto prepare = std::async(std::launch::async, [&] { return (*sn)->Prepare("b", "", {}).status(); });
+  bool served = prepare.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  {
+    std::lock_guard<std::mutex> lock(fsync_mu);
+    release_block = true;
+  }
+  fsync_cv.notify_all();
+  EXPECT_TRUE(served) << "a Prepare waited for Cleanup's flush";
+  EXPECT_TRUE(prepare.get().ok());
+  ASSERT_TRUE(cleanup.get().ok());
+  EXPECT_TRUE(Journal(root).empty()) << "the id is forgotten once flushed";
 }
 
 }  // namespace
