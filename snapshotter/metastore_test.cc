@@ -374,11 +374,8 @@ TEST(MetaStoreTest, LastWriteRunsAtACloseThatFoldsTheWal) {
   EXPECT_EQ(stat((path + "-wal").c_str(), &st), 0);
 }
 
-// OpenServingReads serves reads at once; the WAL's preparation and the
-// caller's step run once, before the first write commits; a failed step
-// fails every write after it, changes nothing and keeps the -wal.
-TEST(MetaStoreTest, OpenServingReadsDefersTheStartUpWritesToTheFirstWrite) {
-  std::string path = TempDbPath("serving-reads");
+// A new store at `path` holding key "a", closed cleanly (no -wal left).
+void MakeClosedStoreWithKeyA(const std::string& path) {
   for (const char* suffix : {"", "-wal", "-shm"}) {
     unlink((path + suffix).c_str());
   }
@@ -389,6 +386,14 @@ TEST(MetaStoreTest, OpenServingReadsDefersTheStartUpWritesToTheFirstWrite) {
                     ->Update([](Transaction& tx) { return InsertKey(tx, "a"); })
                     .ok());
   }
+}
+
+// OpenServingReads serves reads at once; the WAL's preparation and the
+// caller's step run once, before the first write commits; a failed step
+// fails every write after it, changes nothing and keeps the -wal.
+TEST(MetaStoreTest, OpenServingReadsDefersTheStartUpWritesToTheFirstWrite) {
+  std::string path = TempDbPath("serving-reads");
+  ASSERT_NO_FATAL_FAILURE(MakeClosedStoreWithKeyA(path));
   struct stat st;
   ASSERT_NE(stat((path + "-wal").c_str(), &st), 0);  // the close deleted it
   int steps = 0;
@@ -439,16 +444,7 @@ TEST(MetaStoreTest, OpenServingReadsDefersTheStartUpWritesToTheFirstWrite) {
 // through it, and a store refusing every write until a restart wedges them.
 TEST(MetaStoreTest, FullDiskAtThePreallocationStillTakesWrites) {
   std::string path = TempDbPath("prealloc-full");
-  for (const char* suffix : {"", "-wal", "-shm"}) {
-    unlink((path + suffix).c_str());
-  }
-  {
-    auto store = MetaStore::Open(path);
-    ASSERT_TRUE(store.ok()) << store.status();
-    ASSERT_TRUE((*store)
-                    ->Update([](Transaction& tx) { return InsertKey(tx, "a"); })
-                    .ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(MakeClosedStoreWithKeyA(path));
   auto store = MetaStore::OpenServingReads(path, MetaStore::Mode::kExisting,
                                            [] { return absl::OkStatus(); });
   ASSERT_TRUE(store.ok()) << store.status();

@@ -2,9 +2,7 @@
 #include "snapshotter/snapshot_dirs.h"
 
 #include <fcntl.h>
-#include <limits.h>
 #include <linux/capability.h>
-#include <stdio.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -13,41 +11,18 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <set>
 #include <utility>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-
-namespace {
-std::mutex fsync_mu;
-std::vector<std::string> fsynced;
-}  // namespace
-
-// Every fsync of this test binary is recorded by path.
-extern "C" int fsync(int fd) {
-  char link[64];
-  char target[PATH_MAX + 1];
-  snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-  ssize_t n = readlink(link, target, PATH_MAX);
-  if (n > 0) {
-    target[n] = '\0';
-    std::lock_guard<std::mutex> lock(fsync_mu);
-    fsynced.push_back(target);
-  }
-  return static_cast<int>(syscall(SYS_fsync, fd));
-}
+#include "snapshotter/fsync_recorder.h"
 
 namespace snapshotter {
 namespace {
 
-// The paths fsynced since the last call.
-std::vector<std::string> TakeFsynced() {
-  std::lock_guard<std::mutex> lock(fsync_mu);
-  return std::exchange(fsynced, {});
-}
+using ::snapshotter::fsync_recorder::TakeFsynced;
 
 std::string NewRoot(const char* name) {
   std::string root = std::string(getenv("TEST_TMPDIR") ?: "/tmp") + "/dirs-" +

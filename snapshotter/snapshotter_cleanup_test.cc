@@ -1,63 +1,26 @@
-// Tests of what Cleanup makes durable, by the directories it flushes. Every
-// fsync of this test binary is recorded by path (an interposed fsync).
-#include <limits.h>
-#include <stdio.h>
-#include <sys/syscall.h>
-#include <unistd.h>
+// Tests of what Cleanup makes durable, by the directories it flushes (every
+// fsync of this test binary is recorded by path: fsync_recorder.h).
 
-#include <algorithm>
 #include <chrono>
-#include <condition_variable>
-#include <future>
 #include <fstream>
-#include <mutex>
+#include <future>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "snapshotter/fsync_recorder.h"
 #include "snapshotter/metastore.h"
 #include "snapshotter/snapshotter.h"
 #include "snapshotter/store_state.h"
 
-namespace {
-std::mutex fsync_mu;
-std::vector<std::string> fsynced;
-// When set, the next fsync of this path waits until `release_block` (a
-// Cleanup's flush held while the test calls in).
-std::condition_variable fsync_cv;
-std::string block_path;
-bool blocked = false;
-bool release_block = false;
-}  // namespace
-
-extern "C" int fsync(int fd) {
-  char link[64];
-  char target[PATH_MAX + 1];
-  snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-  ssize_t n = readlink(link, target, PATH_MAX);
-  if (n > 0) {
-    target[n] = '\0';
-    std::unique_lock<std::mutex> lock(fsync_mu);
-    fsynced.push_back(target);
-    if (!block_path.empty() && block_path == target) {
-      block_path.clear();
-      blocked = true;
-      fsync_cv.notify_all();
-      fsync_cv.wait(lock, [] { return release_block; });
-    }
-  }
-  return static_cast<int>(syscall(SYS_fsync, fd));
-}
-
 namespace snapshotter {
 namespace {
 
-bool TakeFsynced(const std::string& path) {
-  std::lock_guard<std::mutex> lock(fsync_mu);
-  bool seen = std::find(fsynced.begin(), fsynced.end(), path) != fsynced.end();
-  fsynced.clear();
-  return seen;
-}
+using ::snapshotter::fsync_recorder::HoldNextFsyncOf;
+using ::snapshotter::fsync_recorder::ReleaseHeldFsync;
+using ::snapshotter::fsync_recorder::TakeFsynced;
+using ::snapshotter::fsync_recorder::WaitForHeldFsync;
 
 std::set<int64_t> Journal(const std::string& root) {
   std::set<int64_t> ids;
@@ -110,24 +73,15 @@ TEST(SnapshotterCleanupTest, FlushesWithoutHoldingTheStore) {
   ASSERT_TRUE((*sn)->Prepare("a", "", {}).ok());
   ASSERT_TRUE((*sn)->Commit("layer", "a", {}).ok());
   ASSERT_TRUE((*sn)->Remove("layer").ok());
-  {
-    std::lock_guard<std::mutex> lock(fsync_mu);
-    block_path = (*sn)->dirs().SnapshotsDir();
-    blocked = release_block = false;
-  }
+  HoldNextFsyncOf((*sn)->dirs().SnapshotsDir());
   auto cleanup = std::async(std::launch::async, [&] { return (*sn)->Cleanup(); });
-  {
-    std::unique_lock<std::mutex> lock(fsync_mu);
-    ASSERT_TRUE(fsync_cv.wait_for(lock, std::chrono::seconds(30), [] { return blocked; }))
-        << "Cleanup never flushed snapshots/";
+  if (!WaitForHeldFsync(absl::Seconds(30))) {
+    ReleaseHeldFsync();
+    FAIL() << "Cleanup never flushed snapshots/";
   }
   auto prepare = std::async(std::launch::async, [&] { return (*sn)->Prepare("b", "", {}).status(); });
   bool served = prepare.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
-  {
-    std::lock_guard<std::mutex> lock(fsync_mu);
-    release_block = true;
-  }
-  fsync_cv.notify_all();
+  ReleaseHeldFsync();
   EXPECT_TRUE(served) << "a Prepare waited for Cleanup's flush";
   EXPECT_TRUE(prepare.get().ok());
   ASSERT_TRUE(cleanup.get().ok());

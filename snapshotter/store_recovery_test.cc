@@ -3,9 +3,7 @@
 // a healthy store and a schema-1 database open.
 #include "snapshotter/store_recovery.h"
 
-#include <limits.h>
 #include <sqlite3.h>
-#include <stdio.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -14,7 +12,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <sstream>
 #include <utility>
@@ -22,37 +19,15 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "snapshotter/fsync_recorder.h"
 #include "snapshotter/group_commit.h"
 #include "snapshotter/store_state.h"
 #include "snapshotter/wal_preallocation.h"
 
-namespace {
-std::mutex fsync_mu;
-std::vector<std::string> fsynced;
-}  // namespace
-
-// Every fsync of this test binary is recorded by path.
-extern "C" int fsync(int fd) {
-  char link[64];
-  char target[PATH_MAX + 1];
-  snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-  ssize_t n = readlink(link, target, PATH_MAX);
-  if (n > 0) {
-    target[n] = '\0';
-    std::lock_guard<std::mutex> lock(fsync_mu);
-    fsynced.push_back(target);
-  }
-  return static_cast<int>(syscall(SYS_fsync, fd));
-}
-
 namespace snapshotter {
 namespace {
 
-// The paths fsynced since the last call.
-std::vector<std::string> TakeFsynced() {
-  std::lock_guard<std::mutex> lock(fsync_mu);
-  return std::exchange(fsynced, {});
-}
+using ::snapshotter::fsync_recorder::TakeFsynced;
 
 using ::testing::HasSubstr;
 using ::testing::Not;

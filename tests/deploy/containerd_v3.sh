@@ -56,24 +56,20 @@ test_install_v3() {
         && [[ "$(toml_get "$host/etc/containerd/config.toml" -- imports)" == '["/etc/containerd/*.toml", "/etc/containerd/conf.d/*.toml"]' ]] \
         && h_pass "v3: a glob of the parent directory does not cover conf.d: the conf.d glob is added" \
         || h_fail "v3: parent directory glob" "$(toml_get "$host/etc/containerd/config.toml" -- imports; tail -2 "$WORK/v3upglob/log")"
-    # A relative glob is relative to the config's directory, as containerd
-    # resolves it: the runtime registered in a file it loads is found.
-    host="$(new_host v3relglob "")"
-    mkdir -p "$host/etc/containerd/kata"
-    { echo "version = 3"; echo "imports = ['kata/*.toml']"; sed -n 4,13p "$FIXTURES/containerd-v3.toml"; } > "$host/etc/containerd/config.toml"
-    { echo "version = 3"; sed -n '15,$p' "$FIXTURES/containerd-v3.toml"; } > "$host/etc/containerd/kata/kata-deploy.toml"
-    run_script v3relglob install.sh \
-        && [[ "$(toml_get "$host/etc/containerd/conf.d/guest-pull.toml" -- plugins io.containerd.cri.v1.runtime containerd runtimes kata-qemu-coco-dev snapshotter)" == '"guest-pull"' ]] \
-        && h_pass "v3: a relative glob import is resolved in the config's directory: its runtime is found" \
-        || h_fail "v3: relative glob import" "$(tail -2 "$WORK/v3relglob/log")"
-    # Go's Glob, unlike Python's by default, matches names starting with a
-    # dot: containerd loads a hidden .toml file the glob names.
-    host="$(new_host v3hidden "")"
-    mkdir -p "$host/etc/containerd/kata"
-    { echo "version = 3"; echo "imports = ['kata/*.toml']"; sed -n 4,13p "$FIXTURES/containerd-v3.toml"; } > "$host/etc/containerd/config.toml"
-    { echo "version = 3"; sed -n '15,$p' "$FIXTURES/containerd-v3.toml"; } > "$host/etc/containerd/kata/.kata-deploy.toml"
-    run_script v3hidden install.sh \
-        && [[ "$(toml_get "$host/etc/containerd/conf.d/guest-pull.toml" -- plugins io.containerd.cri.v1.runtime containerd runtimes kata-qemu-coco-dev snapshotter)" == '"guest-pull"' ]] \
-        && h_pass "v3: a hidden file matched by a glob import is read, as containerd reads it" \
-        || h_fail "v3: hidden file in a glob import" "$(tail -2 "$WORK/v3hidden/log")"
+    # kata's runtimes in a file a relative glob names, as containerd resolves
+    # it: relative to the config's directory, and (Go's Glob, unlike
+    # Python's by default) names starting with a dot included.
+    local name file what
+    for name in v3relglob:kata-deploy.toml:"a relative glob import is resolved in the config's directory" \
+        v3hidden:.kata-deploy.toml:"a hidden file matched by a glob import is read"; do
+        IFS=: read -r name file what <<<"$name"
+        host="$(new_host "$name" "")"
+        mkdir -p "$host/etc/containerd/kata"
+        { echo "version = 3"; echo "imports = ['kata/*.toml']"; sed -n 4,13p "$FIXTURES/containerd-v3.toml"; } > "$host/etc/containerd/config.toml"
+        { echo "version = 3"; sed -n '15,$p' "$FIXTURES/containerd-v3.toml"; } > "$host/etc/containerd/kata/$file"
+        run_script "$name" install.sh \
+            && [[ "$(toml_get "$host/etc/containerd/conf.d/guest-pull.toml" -- plugins io.containerd.cri.v1.runtime containerd runtimes kata-qemu-coco-dev snapshotter)" == '"guest-pull"' ]] \
+            && h_pass "v3: $what: its runtime is found" \
+            || h_fail "v3: $what" "$(tail -2 "$WORK/$name/log")"
+    done
 }
