@@ -123,20 +123,24 @@ test_install_v2_sparse() {
 # file once, so the config does not import its own CRI settings (which
 # containerd 1.x would refuse to merge into).
 test_install_v2_self_glob() {
-    local host dump
-    host="$(new_host selfglob "")"
-    sed 's|^version = 2$|version = 2\nimports = ["/etc/containerd/*.toml"]|' "$FIXTURES/containerd-v2.toml" \
-        > "$host/etc/containerd/config.toml"
-    cp "$host/etc/containerd/config.toml" "$WORK/selfglob/orig.toml"
-    if run_script selfglob install.sh && dump="$(containerd_dump "$host" 2>&1)" \
-        && grep -q '^  \[proxy_plugins.guest-pull\]' <<< "$dump" \
-        && grep -q '^      discard_unpacked_layers = false' <<< "$dump"; then
-        h_pass "self glob: an imports glob matching the main config is no import of it; merged, containerd sees it"
-    else
-        h_fail "self glob: install" "$(tail -2 "$WORK/selfglob/log")"
-    fi
-    run_script selfglob uninstall.sh && cmp -s "$WORK/selfglob/orig.toml" "$host/etc/containerd/config.toml" \
-        && h_pass "self glob: uninstall restores the config" || h_fail "self glob: restore"
+    local host dump glob name
+    # "//" as containerd reads it (filepath.Clean): the same directory.
+    for glob in /etc/containerd/*.toml //etc/containerd/*.toml; do
+        name="selfglob${glob%%etc*}"; name="${name//\//s}"
+        host="$(new_host "$name" "")"
+        sed "s|^version = 2\$|version = 2\nimports = [\"$glob\"]|" "$FIXTURES/containerd-v2.toml" \
+            > "$host/etc/containerd/config.toml"
+        cp "$host/etc/containerd/config.toml" "$WORK/$name/orig.toml"
+        if run_script "$name" install.sh && dump="$(containerd_dump "$host" 2>&1)" \
+            && grep -q '^  \[proxy_plugins.guest-pull\]' <<< "$dump" \
+            && grep -q '^      discard_unpacked_layers = false' <<< "$dump"; then
+            h_pass "self glob $glob: an imports glob matching the main config is no import of it; merged, containerd sees it"
+        else
+            h_fail "self glob $glob: install" "$(tail -2 "$WORK/$name/log")"
+        fi
+        run_script "$name" uninstall.sh && cmp -s "$WORK/$name/orig.toml" "$host/etc/containerd/config.toml" \
+            && h_pass "self glob $glob: uninstall restores the config" || h_fail "self glob $glob: restore"
+    done
 }
 
 test_global_snapshotter() {

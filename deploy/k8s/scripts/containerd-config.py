@@ -154,7 +154,10 @@ def import_pattern(pattern, config_path):
     one (a glob too) relative to the main config's directory."""
     if not os.path.isabs(pattern):
         pattern = os.path.join(os.path.dirname(config_path), pattern)
-    return os.path.normpath(pattern)
+    pattern = os.path.normpath(pattern)
+    # normpath keeps a leading "//" (POSIX leaves its meaning open); Go's
+    # filepath.Clean makes it "/", as for any other run of slashes.
+    return "/" + pattern.lstrip("/") if pattern.startswith("//") else pattern
 
 
 def imported_docs(doc, args):
