@@ -182,6 +182,22 @@ test_install_edges() {
         h_skip "disk full while backing up" "needs root (a tmpfs in a private mount namespace)"
     fi
 
+    # A line of a multi-line array that looks like a table header (an
+    # array of arrays, `  ["a"]`) is an element: the top-level `imports`
+    # after it is found and extended, not added a second time.
+    host="$(new_host nested "")"
+    sed 's|^version = 3$|version = 3\nnested = [\n  ["a"],\n  ["b"]\n]\nimports = []|' \
+        "$FIXTURES/containerd-v3.toml" > "$host/etc/containerd/config.toml"
+    orig="$WORK/nested/orig.toml"
+    cp "$host/etc/containerd/config.toml" "$orig"
+    run_script nested install.sh \
+        && [[ "$(toml_get "$host/etc/containerd/config.toml" -- imports)" == '["/etc/containerd/conf.d/*.toml"]' ]] \
+        && h_pass "an array of arrays before imports: its elements are no headers, imports extended" \
+        || h_fail "an array of arrays before imports: install" "$(tail -2 "$WORK/nested/log")"
+    run_script nested uninstall.sh && cmp -s "$orig" "$host/etc/containerd/config.toml" \
+        && h_pass "an array of arrays before imports: uninstall restores every byte" \
+        || h_fail "an array of arrays before imports: uninstall" "$(diff "$orig" "$host/etc/containerd/config.toml" | head -5)"
+
     # A drop-in that cannot be written (its directory is a file): the
     # install fails saying so, and containerd's config keeps its bytes.
     host="$(new_host nodropin "$FIXTURES/containerd-v3.toml")"

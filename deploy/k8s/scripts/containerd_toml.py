@@ -173,13 +173,18 @@ class Lines:
     def scan(self):
         """Yield (index, kind, data): kind is 'header' (data = path),
         'array' (array-of-tables header), 'string' (a line that starts
-        inside a multi-line string) or 'line'."""
-        in_string = None
+        inside a multi-line string or a multi-line array: a line such as
+        `  ["a"]` there is an element, no header) or 'line'."""
+        in_string, depth = None, 0
         for idx, line in enumerate(self.lines):
-            inside = in_string
-            in_string = strip_strings(line, inside)[1]
-            if inside or in_string:
-                yield idx, "string" if inside else "line", None
+            inside, within = in_string, depth
+            code, in_string = strip_strings(line, inside)
+            depth = max(0, depth + code.count("[") - code.count("]"))
+            if inside or within:
+                yield idx, "string", None
+                continue
+            if in_string:
+                yield idx, "line", None
                 continue
             if ARRAY_HEADER.match(line):
                 yield idx, "array", None
