@@ -146,10 +146,11 @@ configure_containerd() {
             || die "cannot read $CONTAINERD_CONFIG to back it up (see the message above); nothing was changed"
         # Written whole beside it, then renamed: a backup cut short (a full
         # disk, a kill) would be kept by every later install, and uninstall
-        # could not restore the original bytes from it.
+        # could not restore the original bytes from it. Flushed before the
+        # rename, which a power cut must not keep without the bytes.
         tmp="$(backup_path).tmp"
         if ! { cp -p "$cfg" "$tmp" && cat "$original" > "$tmp" && cmp -s "$original" "$tmp" \
-                && mv -f "$tmp" "$(backup_path)"; }; then  # cp -p: its mode and owner
+                && sync -- "$tmp" && mv -f "$tmp" "$(backup_path)"; }; then  # cp -p: its mode and owner
             rm -f "$tmp" "$original"
             die "cannot back up $CONTAINERD_CONFIG as $CONTAINERD_CONFIG.guest-pull-backup (disk full or read-only?); nothing was changed"
         fi

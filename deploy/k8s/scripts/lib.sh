@@ -185,7 +185,9 @@ write_file_atomic() {
     if ! mkdir -p "$(dirname "$dst")" || ! tmp="$(mktemp "$(dirname "$dst")/.$(basename "$dst").XXXXXX")"; then
         die "cannot write $dst: cannot make a file next to it; nothing was replaced"
     fi
-    if ! { cat "$src" > "$tmp" && cmp -s "$src" "$tmp" && chmod "$mode" "$tmp"; }; then
+    # Flushed before the rename: a power cut must not keep the new name
+    # without its bytes (an empty containerd config or binary).
+    if ! { cat "$src" > "$tmp" && cmp -s "$src" "$tmp" && chmod "$mode" "$tmp" && sync -- "$tmp"; }; then
         rm -f "$tmp"
         die "cannot write $dst (disk full or read-only?); it was left as it was"
     fi
@@ -196,6 +198,7 @@ write_file_atomic() {
         rm -f "$tmp"
         die "cannot replace $dst (a bind-mounted file?); it was left as it was"
     fi
+    sync -- "$(dirname "$dst")" 2>/dev/null || true  # the rename itself
     return 0
 }
 
