@@ -2,7 +2,7 @@
 # containerd_v3.sh: install.sh / uninstall.sh on a containerd config version
 # 3 (containerd 2.x): the drop-in import, the merged settings key by key, a
 # glob import that already covers the drop-in, one that does not, a relative
-# one, a hidden file one names. Sourced by tests/deploy/run.sh.
+# one, a hidden file one names, a nested import. Sourced by tests/deploy/run.sh.
 # shellcheck disable=SC2015,SC2016
 
 test_install_v3() {
@@ -72,4 +72,15 @@ test_install_v3() {
             && h_pass "v3: $what: its runtime is found" \
             || h_fail "v3: $what" "$(tail -2 "$WORK/$name/log")"
     done
+    # containerd follows imports of imported files too, each relative to the
+    # file naming it.
+    host="$(new_host v3nested "")"
+    mkdir -p "$host/etc/containerd/kata/deep"
+    { echo "version = 3"; echo "imports = ['kata/*.toml']"; sed -n 4,13p "$FIXTURES/containerd-v3.toml"; } > "$host/etc/containerd/config.toml"
+    printf 'version = 3\nimports = ["deep/kata-deploy.toml"]\n' > "$host/etc/containerd/kata/a.toml"
+    { echo "version = 3"; sed -n '15,$p' "$FIXTURES/containerd-v3.toml"; } > "$host/etc/containerd/kata/deep/kata-deploy.toml"
+    run_script v3nested install.sh \
+        && [[ "$(toml_get "$host/etc/containerd/conf.d/guest-pull.toml" -- plugins io.containerd.cri.v1.runtime containerd runtimes kata-qemu-coco-dev snapshotter)" == '"guest-pull"' ]] \
+        && h_pass "v3: a runtime registered in a file an imported file imports is found" \
+        || h_fail "v3: nested import" "$(tail -2 "$WORK/v3nested/log")"
 }

@@ -151,7 +151,7 @@ def v2_settings(args, runtimes):
 
 def import_pattern(pattern, config_path):
     """An `imports` entry as containerd resolves it: cleaned, and a relative
-    one (a glob too) relative to the main config's directory."""
+    one (a glob too) relative to the directory of the config naming it."""
     if not os.path.isabs(pattern):
         pattern = os.path.join(os.path.dirname(config_path), pattern)
     pattern = os.path.normpath(pattern)
@@ -161,24 +161,30 @@ def import_pattern(pattern, config_path):
 
 
 def imported_docs(doc, args):
-    """(path, parsed) of every existing file the main config imports, in
-    order. A glob matching the main config does not import it again
-    (containerd loads each file once)."""
+    """(path, parsed) of every existing file containerd loads besides the
+    main config and our drop-in, in its order: the main config's imports,
+    then the imports of those (breadth first, each file once, a relative
+    entry relative to the file naming it). A glob matching the main config
+    does not load it again."""
     out, root = [], args.host_root
-    for pattern in doc.get("imports", []) or []:
+    loaded = {args.config_path, args.dropin}
+    pending = [(p, args.config_path) for p in doc.get("imports", []) or []]
+    while pending:  # each file is loaded once: bounded by the files there
+        pattern, parent = pending.pop(0)
         if not isinstance(pattern, str):
             continue
-        pattern = import_pattern(pattern, args.config_path)
+        pattern = import_pattern(pattern, parent)
         if "*" in pattern:
             paths = sorted(p[len(root):] if root else p for p in glob.glob(root + pattern, include_hidden=True))
         else:
             paths = [pattern]
         for path in paths:
-            if path in (args.dropin, args.config_path):
+            if path in loaded or not os.path.exists(root + path):
                 continue
-            if not os.path.exists(root + path):
-                continue
-            out.append((path, parse(read(root + path), f"imported containerd config {path}")))
+            loaded.add(path)
+            parsed = parse(read(root + path), f"imported containerd config {path}")
+            out.append((path, parsed))
+            pending.extend((p, path) for p in parsed.get("imports", []) or [])
     return out
 
 
