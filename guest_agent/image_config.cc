@@ -74,15 +74,19 @@ absl::StatusOr<ImageConfig> ParseImageConfig(absl::string_view text) {
     }
   }
   auto process = config.find("config");
-  if (process == config.end() || !process->is_object()) return out;
+  if (process == config.end() || process->is_null()) return out;
+  if (!process->is_object()) return absl::InvalidArgumentError("image config's config is not an object");
   for (auto [key, field] : {std::pair{"Entrypoint", &out.entrypoint}, std::pair{"Cmd", &out.cmd},
                             std::pair{"Env", &out.env}}) {
     list = JsonStringArray(*process, key);
     if (!list.ok()) return list.status();
     *field = std::move(*list);
   }
-  out.working_dir = StringOr(*process, "WorkingDir");
-  out.user = StringOr(*process, "User");
+  for (auto [key, field] : {std::pair{"WorkingDir", &out.working_dir}, std::pair{"User", &out.user}}) {
+    absl::StatusOr<std::string> value = JsonOptionalString(*process, key);
+    if (!value.ok()) return value.status();
+    *field = std::move(*value);
+  }
   return out;
 }
 

@@ -40,5 +40,17 @@ TEST(ImageConfigTest, ParsesAConfig) {
   EXPECT_FALSE(ParseImageConfig(R"({"rootfs":{"diff_ids":["nope"]}})").ok());
 }
 
+// A field of the wrong type is refused, not read as absent: a numeric User
+// would otherwise run the process as root.
+TEST(ImageConfigTest, RefusesFieldsOfTheWrongType) {
+  const std::string rootfs = R"("rootfs":{"diff_ids":[")" + kA + R"("]})";
+  EXPECT_FALSE(ParseImageConfig("{" + rootfs + R"(,"config":{"User":1000}})").ok());
+  EXPECT_FALSE(ParseImageConfig("{" + rootfs + R"(,"config":{"WorkingDir":["/w"]}})").ok());
+  EXPECT_FALSE(ParseImageConfig("{" + rootfs + R"(,"config":"Entrypoint"})").ok());
+  absl::StatusOr<ImageConfig> c = ParseImageConfig("{" + rootfs + R"(,"config":null})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->user, "");
+}
+
 }  // namespace
 }  // namespace guest_pull::guest_agent
