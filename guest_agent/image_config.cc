@@ -87,6 +87,12 @@ absl::StatusOr<ImageConfig> ParseImageConfig(absl::string_view text) {
     if (!value.ok()) return value.status();
     *field = std::move(*value);
   }
+  // The process chdirs there after its chroot: a relative path would start
+  // from the agent's cwd, outside the rootfs.
+  if (!out.working_dir.empty() && out.working_dir[0] != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("image config WorkingDir \"", out.working_dir, "\" is not absolute"));
+  }
   return out;
 }
 

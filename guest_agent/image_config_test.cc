@@ -52,5 +52,14 @@ TEST(ImageConfigTest, RefusesFieldsOfTheWrongType) {
   EXPECT_EQ(c->user, "");
 }
 
+// The process chroots and then chdirs to the working dir: a relative one
+// would be resolved from the agent's cwd, outside the container's rootfs.
+TEST(ImageConfigTest, RefusesARelativeWorkingDir) {
+  const std::string rootfs = R"("rootfs":{"diff_ids":[")" + kA + R"("]})";
+  absl::StatusOr<ImageConfig> c = ParseImageConfig("{" + rootfs + R"(,"config":{"WorkingDir":"run/agent"}})");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("not absolute"), std::string::npos) << c.status();
+}
+
 }  // namespace
 }  // namespace guest_pull::guest_agent
