@@ -32,7 +32,17 @@ absl::StatusOr<Fetched> HostClient::Fetch(absl::string_view kind, absl::string_v
     if (frame.type == kFrameGetError) {
       return absl::NotFoundError(absl::StrCat("host could not serve ", kind, " ", digest, ": ", frame.payload));
     }
-    if (frame.type == kFrameDataEnd) break;
+    if (frame.type == kFrameDataEnd) {
+      // {"size": N}: what the host sent. Fewer bytes arrived: the answer was cut short.
+      nlohmann::json end = nlohmann::json::parse(frame.payload, nullptr, /*allow_exceptions=*/false);
+      auto size = end.is_object() ? end.find("size") : end.end();
+      if (!end.is_object() || size == end.end() || !size->is_number_unsigned() ||
+          size->get<uint64_t>() != fetched.size) {
+        return absl::DataLossError(absl::StrCat("end of ", kind, " ", digest, " after ", fetched.size,
+                                                " bytes is not {\"size\": ", fetched.size, "}"));
+      }
+      break;
+    }
     if (frame.type != kFrameData) {
       return absl::DataLossError(absl::StrCat("unexpected frame '", std::string(1, frame.type),
                                               "' while fetching ", kind, " ", digest));
