@@ -80,7 +80,12 @@ absl::Status ResolveUser(const std::string& user, const std::string& rootfs, Run
 }  // namespace
 
 std::string FailureJson(const absl::Status& status, const AgentFailure& failure) {
-  nlohmann::json json = {{"error", std::string(status.message())}, {"kind", failure.kind}};
+  // The message may quote the host's text, up to a frame long: cut so that
+  // the JSON (at most 6 bytes per escaped byte) still fits in a frame.
+  constexpr size_t kMaxErrorBytes = 64 << 10;
+  std::string error(status.message().substr(0, kMaxErrorBytes));
+  if (status.message().size() > kMaxErrorBytes) error += "...";
+  nlohmann::json json = {{"error", std::move(error)}, {"kind", failure.kind}};
   if (!failure.layer.empty()) json["layer"] = failure.layer;
   // The message may quote the host's error text or a tar path: bytes that
   // are not UTF-8 are replaced, not thrown on (which would kill init).

@@ -21,7 +21,7 @@ struct AgentFailure {
 
 // The JSON of the failure frame ('F') for a run that ended with `status`:
 // {"error", "kind", "layer"?}; bytes of the message that are not UTF-8 are
-// replaced.
+// replaced and a message beyond 64 KiB is cut, so that it fits in a frame.
 std::string FailureJson(const absl::Status& status, const AgentFailure& failure);
 
 class GuestAgent {

@@ -67,5 +67,38 @@ TEST(GuestAgentTest, FailureFrameCarriesAnErrorThatIsNotUtf8) {
   EXPECT_FALSE(failure.contains("layer"));
 }
 
+// However long the error (here the host's own text, as long as a frame
+// allows), the failure frame still fits in a frame: otherwise it is never
+// sent and the host sees a VM that stopped without a result.
+TEST(GuestAgentTest, FailureFrameFitsInAFrameWhateverTheErrorsLength) {
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  std::thread host([fd = fds[1]] {
+    FrameChannel channel(fd, fd);
+    while (true) {
+      absl::StatusOr<Frame> frame = channel.Receive();
+      if (!frame.ok()) return;
+      if (frame->type == kFrameHello) channel.Send(kFrameRequest, Request()).IgnoreError();
+      if (frame->type == kFrameGet) channel.Send(kFrameGetError, std::string(kMaxFramePayload, '\x01')).IgnoreError();
+    }
+  });
+  FrameChannel channel(fds[0], fds[0]);
+  HostClient client(&channel);
+  GuestAgent agent(&client, "/nonexistent");
+  absl::Status status = agent.Run();
+  ASSERT_FALSE(status.ok());
+  std::string text = FailureJson(status, agent.failure());
+  EXPECT_LE(text.size(), kMaxFramePayload);
+  EXPECT_TRUE(channel.Send(kFrameFailure, text).ok());
+  ::shutdown(fds[0], SHUT_RDWR);
+  host.join();
+  ::close(fds[0]);
+  ::close(fds[1]);
+  json failure = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(failure.is_object());
+  EXPECT_EQ(failure["kind"], "manifest");
+  EXPECT_NE(failure["error"].get<std::string>().find("host could not serve manifest"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace guest_pull::guest_agent
