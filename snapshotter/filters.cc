@@ -17,10 +17,17 @@ bool IsFieldChar(char c) {
 
 bool IsQuote(char c) { return c == '"' || c == '/' || c == '|'; }
 
+// What the filter strings parsed so far used of the limits.
+struct Budget {
+  size_t selectors = 0;
+  int regexp_size = 0;
+};
+
 // Scans one filter string.
 class Parser {
  public:
-  explicit Parser(absl::string_view input) : in_(input) {}
+  Parser(absl::string_view input, Budget* budget)
+      : in_(input), budget_(budget) {}
 
   absl::StatusOr<std::vector<Selector>> Parse() {
     std::vector<Selector> all;
@@ -50,6 +57,10 @@ class Parser {
   }
 
   absl::StatusOr<Selector> ParseSelector() {
+    if (++budget_->selectors > kMaxFilterSelectors) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "filters: more than ", kMaxFilterSelectors, " selectors"));
+    }
     Selector sel;
     while (true) {
       ASSIGN_OR_RETURN(auto field, ParseField());
@@ -86,6 +97,12 @@ class Parser {
         return absl::InvalidArgumentError(
             absl::StrCat("filter \"", in_, "\": invalid regular expression \"",
                          sel.value, "\": ", sel.re->error()));
+      }
+      budget_->regexp_size += sel.re->ProgramSize();
+      if (budget_->regexp_size > kMaxFilterRegexpSize) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "filters: regular expressions too large (over ",
+            kMaxFilterRegexpSize, " RE2 instructions together)"));
       }
     }
     return sel;
@@ -209,6 +226,7 @@ class Parser {
   }
 
   absl::string_view in_;
+  Budget* budget_;
   size_t pos_ = 0;
 };
 
@@ -257,12 +275,13 @@ absl::StatusOr<SnapshotFilter> SnapshotFilter::Parse(
   // As containerd's filters.ParseAll: "" is Parse's "always", and OR with
   // always matches everything; the other strings must still parse.
   bool always = false;
+  Budget budget;
   for (const std::string& text : filters) {
     if (text.empty()) {
       always = true;
       continue;
     }
-    ASSIGN_OR_RETURN(auto all, Parser(text).Parse());
+    ASSIGN_OR_RETURN(auto all, Parser(text, &budget).Parse());
     f.any_of_.push_back(std::move(all));
   }
   if (always) f.any_of_.clear();

@@ -152,5 +152,32 @@ TEST(FiltersTest, MissingAndEmptyFields) {
   EXPECT_TRUE(Match({"parent==\"\""}, bare));
 }
 
+// A List's filters are parsed on the thread answering every read: their
+// selectors and regexps are bounded, the limits exact.
+TEST(FiltersTest, SelectorsBounded) {
+  std::vector<std::string> at_limit(kMaxFilterSelectors / 2, "name==a,kind");
+  EXPECT_TRUE(SnapshotFilter::Parse(at_limit).ok());
+  std::vector<std::string> over = at_limit;
+  over.push_back("name");
+  absl::Status s = SnapshotFilter::Parse(over).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("more than 1024 selectors"));
+  // Empty strings ("always") are no selectors.
+  over.back() = "";
+  EXPECT_TRUE(SnapshotFilter::Parse(over).ok());
+}
+
+TEST(FiltersTest, RegexpsBounded) {
+  // A real one fits many times over.
+  std::vector<std::string> real(100, "name~=^sha256:[0-9a-f]{64}$");
+  EXPECT_TRUE(SnapshotFilter::Parse(real).ok());
+  std::string big;
+  for (int i = 0; i < 100; ++i) big += "name~=[a-z]{1000},";
+  big += "kind";
+  absl::Status s = SnapshotFilter::Parse({big}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("regular expressions too large"));
+}
+
 }  // namespace
 }  // namespace snapshotter
