@@ -120,8 +120,16 @@ bool Always(const google::protobuf::Message&) { return true; }
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
+  absl::string_view message = status.message();
+  std::string cut;
+  if (message.size() > kMaxErrorMessageBytes) {
+    size_t n = kMaxErrorMessageBytes - 3;
+    while (n > 0 && (static_cast<unsigned char>(message[n]) & 0xC0) == 0x80) --n;
+    cut = absl::StrCat(message.substr(0, n), "...");
+    message = cut;
+  }
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
-                      std::string(status.message()));
+                      std::string(message));
 }
 
 SnapshotsService::SnapshotsService(Snapshotter* snapshotter,

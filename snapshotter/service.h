@@ -26,7 +26,13 @@ namespace snapshotter {
 
 namespace snapshots_v1 = ::containerd::services::snapshots::v1;
 
-// absl::Status -> grpc::Status with the same code and message.
+// The longest error message sent, in bytes: it travels in a header, which
+// gRPC C++ clients accept only up to 8 KiB (percent-encoded, up to 3 bytes
+// per byte), and a message may quote a 32 KiB key or a whole filter.
+inline constexpr size_t kMaxErrorMessageBytes = 1024;
+
+// absl::Status -> grpc::Status with the same code and message, the message
+// cut at kMaxErrorMessageBytes (on a UTF-8 boundary, "..." appended).
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
 // Serves all ten Snapshots RPCs on gRPC's async API. Reads from the

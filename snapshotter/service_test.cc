@@ -12,6 +12,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "glog/logging.h"
@@ -752,6 +753,29 @@ TEST_F(ServiceTest, UpdateWithFieldMaskAndUsage) {
   snapshots_v1::UsageResponse usage;
   ASSERT_TRUE(stub_->Usage(&ctx3, ureq, &usage).ok());
   EXPECT_GE(usage.inodes(), 1);
+}
+
+// An error quoting a long key (up to 32 KiB) or filter is cut: in full,
+// a gRPC C++ client over a socket got RESOURCE_EXHAUSTED ("received initial
+// metadata size exceeds limit") for a Stat of an absent 32 KiB key.
+TEST_F(ServiceTest, LongErrorMessagesAreCut) {
+  grpc::ClientContext ctx;
+  snapshots_v1::StatSnapshotRequest req;
+  req.set_key(std::string(32768, 'k'));
+  snapshots_v1::StatSnapshotResponse resp;
+  grpc::Status s = stub_->Stat(&ctx, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::NOT_FOUND);
+  EXPECT_LE(s.error_message().size(), kMaxErrorMessageBytes);
+  EXPECT_TRUE(absl::EndsWith(s.error_message(), "...")) << s.error_message();
+  List({"name==\"" + std::string(100000, 'a')});
+  EXPECT_EQ(last_list_status_.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_LE(last_list_status_.error_message().size(), kMaxErrorMessageBytes);
+  // Cut on a UTF-8 boundary: no partial character.
+  grpc::Status u = ToGrpcStatus(absl::InvalidArgumentError(
+      "x" + [] { std::string e; for (int i = 0; i < 1000; ++i) e += "\xc3\xa9"; return e; }()));
+  ASSERT_TRUE(absl::EndsWith(u.error_message(), "..."));
+  absl::string_view body = absl::StripSuffix(u.error_message(), "...");
+  EXPECT_EQ(body.size() % 2, 1u);  // "x" and whole 2-byte characters
 }
 
 }  // namespace
