@@ -32,19 +32,18 @@ std::string Request() {
       .dump();
 }
 
-// The host's error text is not ours to trust to be UTF-8 (nor is a tar
-// path in an extraction error): the failure frame still goes out, the odd
-// bytes replaced, and says what failed.
-TEST(GuestAgentTest, FailureFrameCarriesAnErrorThatIsNotUtf8) {
+// Runs the agent against a host that answers every fetch with `error`;
+// returns the failure frame's text the agent would send.
+std::string FailureTextForGetError(const std::string& error) {
   int fds[2];
-  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
-  std::thread host([fd = fds[1]] {
+  EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  std::thread host([fd = fds[1], error] {
     FrameChannel channel(fd, fd);
     while (true) {
       absl::StatusOr<Frame> frame = channel.Receive();
       if (!frame.ok()) return;
       if (frame->type == kFrameHello) channel.Send(kFrameRequest, Request()).IgnoreError();
-      if (frame->type == kFrameGet) channel.Send(kFrameGetError, "registry said \xff\xfe").IgnoreError();
+      if (frame->type == kFrameGet) channel.Send(kFrameGetError, error).IgnoreError();
     }
   });
   FrameChannel channel(fds[0], fds[0]);
@@ -55,11 +54,16 @@ TEST(GuestAgentTest, FailureFrameCarriesAnErrorThatIsNotUtf8) {
   host.join();
   ::close(fds[0]);
   ::close(fds[1]);
-  ASSERT_FALSE(status.ok());
-  EXPECT_EQ(agent.failure().kind, "manifest");
+  EXPECT_FALSE(status.ok());
+  return FailureJson(status, agent.failure());
+}
 
+// The host's error text is not ours to trust to be UTF-8 (nor is a tar
+// path in an extraction error): the failure frame still goes out, the odd
+// bytes replaced, and says what failed.
+TEST(GuestAgentTest, FailureFrameCarriesAnErrorThatIsNotUtf8) {
   std::string text;
-  ASSERT_NO_THROW(text = FailureJson(status, agent.failure()));
+  ASSERT_NO_THROW(text = FailureTextForGetError("registry said \xff\xfe"));
   json failure = json::parse(text, nullptr, /*allow_exceptions=*/false);
   ASSERT_TRUE(failure.is_object()) << text;
   EXPECT_EQ(failure["kind"], "manifest");
@@ -71,29 +75,8 @@ TEST(GuestAgentTest, FailureFrameCarriesAnErrorThatIsNotUtf8) {
 // allows), the failure frame still fits in a frame: otherwise it is never
 // sent and the host sees a VM that stopped without a result.
 TEST(GuestAgentTest, FailureFrameFitsInAFrameWhateverTheErrorsLength) {
-  int fds[2];
-  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
-  std::thread host([fd = fds[1]] {
-    FrameChannel channel(fd, fd);
-    while (true) {
-      absl::StatusOr<Frame> frame = channel.Receive();
-      if (!frame.ok()) return;
-      if (frame->type == kFrameHello) channel.Send(kFrameRequest, Request()).IgnoreError();
-      if (frame->type == kFrameGet) channel.Send(kFrameGetError, std::string(kMaxFramePayload, '\x01')).IgnoreError();
-    }
-  });
-  FrameChannel channel(fds[0], fds[0]);
-  HostClient client(&channel);
-  GuestAgent agent(&client, "/nonexistent");
-  absl::Status status = agent.Run();
-  ASSERT_FALSE(status.ok());
-  std::string text = FailureJson(status, agent.failure());
+  std::string text = FailureTextForGetError(std::string(kMaxFramePayload, '\x01'));
   EXPECT_LE(text.size(), kMaxFramePayload);
-  EXPECT_TRUE(channel.Send(kFrameFailure, text).ok());
-  ::shutdown(fds[0], SHUT_RDWR);
-  host.join();
-  ::close(fds[0]);
-  ::close(fds[1]);
   json failure = json::parse(text, nullptr, /*allow_exceptions=*/false);
   ASSERT_TRUE(failure.is_object());
   EXPECT_EQ(failure["kind"], "manifest");
