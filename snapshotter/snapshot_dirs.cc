@@ -459,9 +459,36 @@ absl::StatusOr<uint64_t> MountOf(const std::string& path, bool* is_dir) {
   return (static_cast<uint64_t>(stx.stx_dev_major) << 32) | stx.stx_dev_minor;
 }
 
-absl::Status RemoveTree(const std::string& path, uint64_t mount,
-                        const std::atomic<bool>* stop) {
-  if (stop != nullptr && stop->load()) {
+// A directory whose path is longer than this is moved up under the top of
+// the tree being removed before it is entered, so no path reaches PATH_MAX
+// however deep the tree (a container can make one of any depth in its
+// upper directory); the recursion stays as shallow.
+constexpr size_t kMoveUpPathsLongerThan = 2048;
+
+// Renames `path` to an unused name directly under `top` (the same tree, so
+// the same filesystem; nothing outside the tree is touched).
+absl::Status MoveUnder(const std::string& top, const std::string& path,
+                       uint64_t* moved) {
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    std::string target = absl::StrCat(top, "/.deep-", (*moved)++);
+    if (renameat2(AT_FDCWD, path.c_str(), AT_FDCWD, target.c_str(),
+                  RENAME_NOREPLACE) == 0) {
+      return absl::OkStatus();
+    }
+    if (errno != EEXIST) return base::ErrnoError("move up", path, errno);
+  }
+  return absl::InternalError(absl::StrCat("move up ", path, ": no free name"));
+}
+
+struct RemoveWalk {
+  std::string top;
+  uint64_t mount = 0;
+  const std::atomic<bool>* stop = nullptr;
+  uint64_t moved = 0;  // directories moved up so far
+};
+
+absl::Status RemoveTree(RemoveWalk& walk, const std::string& path) {
+  if (walk.stop != nullptr && walk.stop->load()) {
     return absl::CancelledError(absl::StrCat(
         "remove ", path, ": stopped; the rest is left where it is"));
   }
@@ -469,20 +496,30 @@ absl::Status RemoveTree(const std::string& path, uint64_t mount,
   auto here = MountOf(path, &is_dir);
   if (absl::IsNotFound(here.status())) return absl::OkStatus();
   if (!here.ok()) return here.status();
-  if (*here != mount) {
+  if (*here != walk.mount) {
     return absl::FailedPreconditionError(absl::StrCat(
         "remove ", path, ": a filesystem is mounted there; not deleting "
         "across it"));
   }
-  if (is_dir) {
-    ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(path));
-    for (const std::string& name : names) {
-      RETURN_IF_ERROR(RemoveTree(path + "/" + name, mount, stop));
-    }
-    if (rmdir(path.c_str()) != 0 && errno != ENOENT) {
+  if (!is_dir) {
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) {
       return base::ErrnoError("remove", path, errno);
     }
-  } else if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return absl::OkStatus();
+  }
+  if (path != walk.top && path.size() > kMoveUpPathsLongerThan) {
+    return MoveUnder(walk.top, path, &walk.moved);
+  }
+  // The top is listed again while the pass moved directories up under it.
+  for (uint64_t moved_before = ~walk.moved; moved_before != walk.moved;) {
+    moved_before = walk.moved;
+    ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(path));
+    for (const std::string& name : names) {
+      RETURN_IF_ERROR(RemoveTree(walk, path + "/" + name));
+    }
+    if (path != walk.top) break;
+  }
+  if (rmdir(path.c_str()) != 0 && errno != ENOENT) {
     return base::ErrnoError("remove", path, errno);
   }
   return absl::OkStatus();
@@ -496,7 +533,8 @@ absl::Status RemoveAll(const std::string& path,
   auto mount = MountOf(path, &is_dir);
   if (absl::IsNotFound(mount.status())) return absl::OkStatus();
   if (!mount.ok()) return mount.status();
-  return RemoveTree(path, *mount, stop);
+  RemoveWalk walk{path, *mount, stop};
+  return RemoveTree(walk, path);
 }
 
 absl::Status SyncDir(const std::string& dir) {

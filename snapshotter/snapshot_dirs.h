@@ -155,7 +155,8 @@ class SnapshotDirs {
 // Removes a path recursively without following symlinks and without
 // crossing into a filesystem mounted below it (FailedPrecondition naming
 // the mount point; nothing of the mounted filesystem is touched); a
-// missing path is fine. With `stop`: looked at before each entry; once it
+// missing path is fine. A tree of any depth: deep directories are first
+// moved up under `path` (as `.deep-N`), so no path reaches PATH_MAX. With `stop`: looked at before each entry; once it
 // is true, Cancelled, and what was not deleted yet stays.
 absl::Status RemoveAll(const std::string& path,
                        const std::atomic<bool>* stop = nullptr);
