@@ -19,6 +19,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "base/errno_error.h"
@@ -462,30 +464,35 @@ absl::StatusOr<uint64_t> MountOf(const std::string& path, bool* is_dir) {
 // A directory whose path is longer than this is moved up under the top of
 // the tree being removed before it is entered, so no path reaches PATH_MAX
 // however deep the tree (a container can make one of any depth in its
-// upper directory); the recursion stays as shallow.
+// upper directory); the recursion stays as shallow. The top's own entries
+// are never moved (they would land where they are: with a long top, for
+// good).
 constexpr size_t kMoveUpPathsLongerThan = 2048;
+constexpr absl::string_view kMovedUpPrefix = ".deep-";
 
-// Renames `path` to an unused name directly under `top` (the same tree, so
-// the same filesystem; nothing outside the tree is touched).
-absl::Status MoveUnder(const std::string& top, const std::string& path,
-                       uint64_t* moved) {
+struct RemoveWalk {
+  std::string top;
+  uint64_t mount = 0;
+  const std::atomic<bool>* stop = nullptr;
+  uint64_t moved = 0;      // directories moved up so far
+  uint64_t next_name = 0;  // past every .deep-N seen under the top
+};
+
+// Renames `path` to an unused name directly under the top (the same tree,
+// so the same filesystem; nothing outside the tree is touched).
+absl::Status MoveUnder(RemoveWalk& walk, const std::string& path) {
   for (int attempt = 0; attempt < 1000; ++attempt) {
-    std::string target = absl::StrCat(top, "/.deep-", (*moved)++);
+    std::string target =
+        absl::StrCat(walk.top, "/", kMovedUpPrefix, walk.next_name++);
     if (renameat2(AT_FDCWD, path.c_str(), AT_FDCWD, target.c_str(),
                   RENAME_NOREPLACE) == 0) {
+      ++walk.moved;
       return absl::OkStatus();
     }
     if (errno != EEXIST) return base::ErrnoError("move up", path, errno);
   }
   return absl::InternalError(absl::StrCat("move up ", path, ": no free name"));
 }
-
-struct RemoveWalk {
-  std::string top;
-  uint64_t mount = 0;
-  const std::atomic<bool>* stop = nullptr;
-  uint64_t moved = 0;  // directories moved up so far
-};
 
 absl::Status RemoveTree(RemoveWalk& walk, const std::string& path) {
   if (walk.stop != nullptr && walk.stop->load()) {
@@ -507,17 +514,31 @@ absl::Status RemoveTree(RemoveWalk& walk, const std::string& path) {
     }
     return absl::OkStatus();
   }
-  if (path != walk.top && path.size() > kMoveUpPathsLongerThan) {
-    return MoveUnder(walk.top, path, &walk.moved);
+  const bool is_top = path == walk.top;
+  // Below the top's own entries (`path` is the top, "/", a name).
+  if (!is_top && path.size() > kMoveUpPathsLongerThan &&
+      path.rfind('/') != walk.top.size()) {
+    return MoveUnder(walk, path);
   }
   // The top is listed again while the pass moved directories up under it.
   for (uint64_t moved_before = ~walk.moved; moved_before != walk.moved;) {
     moved_before = walk.moved;
     ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(path));
+    if (is_top) {  // what an earlier, cut-short walk moved up stays taken
+      for (const std::string& name : names) {
+        absl::string_view n = name;
+        uint64_t used = 0;
+        if (absl::ConsumePrefix(&n, kMovedUpPrefix) &&
+            absl::SimpleAtoi(n, &used) && used >= walk.next_name &&
+            used < UINT64_MAX) {
+          walk.next_name = used + 1;
+        }
+      }
+    }
     for (const std::string& name : names) {
       RETURN_IF_ERROR(RemoveTree(walk, path + "/" + name));
     }
-    if (path != walk.top) break;
+    if (!is_top) break;
   }
   if (rmdir(path.c_str()) != 0 && errno != ENOENT) {
     return base::ErrnoError("remove", path, errno);

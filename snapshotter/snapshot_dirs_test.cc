@@ -9,9 +9,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -283,6 +286,63 @@ TEST(SnapshotDirsTest, RemoveAllDeletesATreeDeeperThanPathMax) {
   struct stat st;
   EXPECT_NE(lstat(root.c_str(), &st), 0);
   EXPECT_EQ(lstat("/etc/passwd", &st), 0);  // the symlink was not followed
+}
+
+// A top whose own path is near or past the move-up length: its entries
+// are not moved (a move would land them under the same long top, again
+// and again). The walk used to rename top/a to top/.deep-0, .deep-1, ...
+// for good (no stop given by most callers); here a stop after 20 s ends
+// that as Cancelled.
+TEST(SnapshotDirsTest, RemoveAllOfALongTopEnds) {
+  std::string top = NewRoot("longtop");
+  ASSERT_EQ(mkdir(top.c_str(), 0700), 0);
+  const std::string name(200, 'l');
+  while (top.size() < 2100) {
+    top += "/" + name;
+    ASSERT_EQ(mkdir(top.c_str(), 0700), 0) << strerror(errno);
+  }
+  ASSERT_EQ(mkdir((top + "/a").c_str(), 0700), 0);
+  ASSERT_EQ(mkdir((top + "/a/b").c_str(), 0700), 0);
+  std::ofstream(top + "/a/b/file") << "x";
+  std::atomic<bool> stop{false}, done{false};
+  std::thread watchdog([&] {
+    for (int i = 0; i < 200 && !done.load(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    stop.store(true);
+  });
+  absl::Status s = RemoveAll(top, &stop);
+  done.store(true);
+  watchdog.join();
+  EXPECT_TRUE(s.ok()) << s;
+  struct stat st;
+  EXPECT_NE(lstat(top.c_str(), &st), 0);
+}
+
+// A stop (or a failure) part-way leaves directories moved up as .deep-N;
+// the next RemoveAll must not need those names. Here 1001 of them, each
+// still deep enough to need a move: the names used to be tried from
+// .deep-0 for 1000 attempts, so every later Cleanup failed ("no free
+// name") and the entry stayed in trash for good.
+TEST(SnapshotDirsTest, RemoveAllResumesAfterManyDirectoriesWereMovedUp) {
+  // A top of 1850 bytes: one 200-byte level under a .deep-N passes 2 KiB.
+  std::string top = NewRoot("resume");
+  ASSERT_LT(top.size(), 1600u);
+  ASSERT_EQ(mkdir(top.c_str(), 0700), 0);
+  while (top.size() < 1850) {
+    top += "/" + std::string(std::min<size_t>(200, 1850 - top.size() - 1), 't');
+    ASSERT_EQ(mkdir(top.c_str(), 0700), 0) << strerror(errno);
+  }
+  const std::string name(200, 'r');
+  for (int n = 0; n <= 1000; ++n) {
+    std::string dir = top + "/.deep-" + std::to_string(n);
+    ASSERT_EQ(mkdir(dir.c_str(), 0700), 0) << strerror(errno);
+    ASSERT_EQ(mkdir((dir + "/" + name).c_str(), 0700), 0) << strerror(errno);
+  }
+  absl::Status s = RemoveAll(top);
+  EXPECT_TRUE(s.ok()) << s;
+  struct stat st;
+  EXPECT_NE(lstat(top.c_str(), &st), 0);
 }
 
 }  // namespace
