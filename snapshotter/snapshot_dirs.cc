@@ -37,6 +37,15 @@ absl::Status MakeDir(const std::string& path, mode_t mode) {
   return absl::OkStatus();
 }
 
+// MakeDir, and a directory it made is flushed into `parent` before anything
+// is put in it: a power cut must not take it away with what it holds.
+absl::Status MakeDirDurably(const std::string& path, mode_t mode,
+                            const std::string& parent) {
+  if (mkdir(path.c_str(), mode) == 0) return SyncDir(parent);
+  if (errno == EEXIST) return absl::OkStatus();
+  return base::ErrnoError("mkdir", path, errno);
+}
+
 absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) {
   DIR* d = opendir(dir.c_str());
   if (d == nullptr) return base::ErrnoError("opendir", dir, errno);
@@ -187,9 +196,7 @@ absl::Status SnapshotDirs::Init() const {
   }
   // The root is this daemon's (or empty) from here on.
   if (chmod(root_.c_str(), 0700) != 0) return base::ErrnoError("chmod", root_, errno);
-  if (mkdir(SnapshotsDir().c_str(), 0700) == 0) return SyncDir(root_);
-  if (errno == EEXIST) return absl::OkStatus();
-  return base::ErrnoError("mkdir", SnapshotsDir(), errno);
+  return MakeDirDurably(SnapshotsDir(), 0700, root_);
 }
 
 absl::StatusOr<int> SnapshotDirs::LockRoot() const {
@@ -406,13 +413,7 @@ absl::StatusOr<std::string> SnapshotDirs::MoveToTrash(
 
 absl::StatusOr<std::string> SnapshotDirs::NewQuarantinePath(
     absl::string_view name) const {
-  // A new quarantine/ is flushed into the root before anything is moved
-  // into it: a power cut must not take it away with what it keeps.
-  if (mkdir(QuarantineDir().c_str(), 0700) == 0) {
-    RETURN_IF_ERROR(SyncDir(root_));
-  } else if (errno != EEXIST) {
-    return base::ErrnoError("mkdir", QuarantineDir(), errno);
-  }
+  RETURN_IF_ERROR(MakeDirDurably(QuarantineDir(), 0700, root_));
   std::string base = absl::StrCat(
       QuarantineDir(), "/",
       absl::FormatTime("%Y%m%dT%H%M%SZ", absl::Now(), absl::UTCTimeZone()),

@@ -120,12 +120,10 @@ absl::StatusOr<std::string> OciBlobPath(const std::string& layout_dir, absl::str
 
 absl::StatusOr<OciImage> ReadOciImage(const std::string& layout_dir, absl::string_view image_ref) {
   absl::StatusOr<std::string> index_text = ReadSmallFile(layout_dir + "/index.json");
-  if (!index_text.ok() && !absl::IsNotFound(index_text.status())) {
-    return index_text.status();
-  }
-  if (!index_text.ok()) {
+  if (absl::IsNotFound(index_text.status())) {
     return absl::NotFoundError(absl::StrCat(layout_dir, " is not an OCI image layout (no index.json)"));
   }
+  if (!index_text.ok()) return index_text.status();
   ASSIGN_OR_RETURN(nlohmann::json index, ParseJsonObject(*index_text, layout_dir + "/index.json"));
   auto manifests = index.find("manifests");
   if (manifests == index.end() || !manifests->is_array() || manifests->empty()) {
