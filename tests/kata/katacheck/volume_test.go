@@ -14,26 +14,12 @@ const volumePrefix = "io.katacontainers.volume="
 // Every volume our builder emits parses and validates with kata's own code,
 // is an image_guest_pull volume with a source, and carries
 // image_pull.metadata: a volume without it passes kata's IsValid, but kata's
-// shim then writes the container annotations into a nil map and panics.
+// shim then writes the container annotations into it and panics.
 func TestKataAcceptsEveryVolumeWeEmit(t *testing.T) {
-	path := os.Getenv("GUEST_PULL_VOLUMES")
-	if path == "" {
-		t.Skip("GUEST_PULL_VOLUMES is not set (tests/kata/kata_patch.sh sets it)")
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	scanner := bufio.NewScanner(f)
-	scanner.Buffer(make([]byte, 0, 1<<20), 1<<20)
-	n, hashes := 0, 0
-	for scanner.Scan() {
-		line := strings.TrimSpace(scanner.Text())
-		if line == "" {
-			continue
-		}
-		n++
+	lines := volumesWeEmit(t)
+	hashes := 0
+	for i, line := range lines {
+		n := i + 1
 		b64, ok := strings.CutPrefix(line, volumePrefix)
 		if !ok {
 			t.Errorf("volume %d: no %s prefix", n, volumePrefix)
@@ -63,13 +49,37 @@ func TestKataAcceptsEveryVolumeWeEmit(t *testing.T) {
 			}
 		}
 	}
+	t.Logf("katacheck: kata accepted %d volumes (%d expected verity hashes in all)", len(lines), hashes)
+}
+
+// The volume options tests/kata/kata_patch.sh wrote (GUEST_PULL_VOLUMES),
+// one a line as our builder emits them; at least one.
+func volumesWeEmit(t *testing.T) []string {
+	t.Helper()
+	path := os.Getenv("GUEST_PULL_VOLUMES")
+	if path == "" {
+		t.Skip("GUEST_PULL_VOLUMES is not set (tests/kata/kata_patch.sh sets it)")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	scanner := bufio.NewScanner(f)
+	scanner.Buffer(make([]byte, 0, 1<<20), 1<<20)
+	var lines []string
+	for scanner.Scan() {
+		if line := strings.TrimSpace(scanner.Text()); line != "" {
+			lines = append(lines, line)
+		}
+	}
 	if err := scanner.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if n == 0 {
+	if len(lines) == 0 {
 		t.Fatalf("no volumes in %s", path)
 	}
-	t.Logf("katacheck: kata accepted %d volumes (%d expected verity hashes in all)", n, hashes)
+	return lines
 }
 
 // Why the check above matters: kata's IsValid accepts a guest-pull volume
