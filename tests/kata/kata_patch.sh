@@ -77,7 +77,8 @@ katacheck() {
   if out=$(cd "$HERE/katacheck" && GUEST_PULL_VOLUMES="$VOLUMES" timeout 900 \
     go test -trimpath -count=1 -modfile="$mod.mod" -tags "$tags" -v ./... 2>&1); then
     h_pass "$name"
-    grep -E '^\s*katacheck:' <<<"$out" | sed 's/^\s*/  /'
+    # go test -v prefixes each t.Logf line with its file:line.
+    sed -nE 's/^\s*([A-Za-z0-9_]+\.go:[0-9]+: )?(katacheck:.*)/  \2/p' <<<"$out"
   else
     h_fail "$name" "$out"
   fi
