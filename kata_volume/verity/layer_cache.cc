@@ -5,17 +5,15 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cstdint>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "base/status_macros.h"
+#include "kata_volume/verity/bounded_read.h"
 #include "kata_volume/verity/output_file.h"
 #include "kata_volume/verity/sha256.h"
 
@@ -52,36 +50,23 @@ bool IsHex64(absl::string_view s) {
   return true;
 }
 
-// The whole content of the open file `fd` (named `path` in errors);
-// ResourceExhausted, reading no further, once it is larger than max_bytes
-// (it may grow while it is read).
-absl::StatusOr<std::string> ReadBounded(int fd, const std::string& path, size_t max_bytes) {
-  auto too_big = [&](absl::string_view size) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "layer cache ", path, " is ", size, " bytes, larger than the limit of ", max_bytes,
-        " bytes; genpolicy only ever appends to it: remove the layers of images no "
-        "longer deployed"));
-  };
-  struct stat st;
-  if (::fstat(fd, &st) != 0) return ErrnoStatus("cannot stat", path);
-  if (!S_ISREG(st.st_mode)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("layer cache ", path, " is not a regular file"));
+// The whole content of the open layer cache `fd` (named `path` in errors),
+// refused once it is larger than max_bytes.
+absl::StatusOr<std::string> ReadCacheText(int fd, const std::string& path, size_t max_bytes) {
+  ASSIGN_OR_RETURN(BoundedText read, ReadBounded(fd, path, max_bytes));
+  switch (read.refused) {
+    case BoundedText::Refused::kNone:
+      return std::move(read.text);
+    case BoundedText::Refused::kNotRegular:
+      return absl::InvalidArgumentError(
+          absl::StrCat("layer cache ", path, " is not a regular file"));
+    case BoundedText::Refused::kTooLarge:
+      break;
   }
-  if (static_cast<uint64_t>(st.st_size) > max_bytes) return too_big(absl::StrCat(st.st_size));
-  std::string text(static_cast<size_t>(st.st_size) + 1, '\0');
-  size_t done = 0;
-  while (done <= max_bytes) {
-    if (done == text.size()) text.resize(std::min(text.size() * 2 + 4096, max_bytes + 1));
-    ssize_t n = ::read(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoStatus("cannot read", path);
-    if (n == 0) break;
-    done += static_cast<size_t>(n);
-  }
-  if (done > max_bytes) return too_big(absl::StrCat("more than ", max_bytes));
-  text.resize(done);
-  return text;
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "layer cache ", path, " is ", read.size, " bytes, larger than the limit of ", max_bytes,
+      " bytes; genpolicy only ever appends to it: remove the layers of images no "
+      "longer deployed"));
 }
 
 // Takes a shared flock on `fd`, trying for at most `wait` (a writer holds
@@ -189,7 +174,7 @@ absl::StatusOr<LayerCache> ReadLayerCacheFile(const std::string& path,
   }
   absl::Status locked = LockShared(fd, path, lock_wait);
   absl::StatusOr<std::string> read =
-      locked.ok() ? ReadBounded(fd, path, max_bytes) : locked;
+      locked.ok() ? ReadCacheText(fd, path, max_bytes) : locked;
   ::close(fd);  // releases the lock
   ASSIGN_OR_RETURN(const std::string text, std::move(read));
   if (blank != nullptr) *blank = absl::StripAsciiWhitespace(text).empty();
@@ -210,7 +195,7 @@ absl::Status WriteLayerCacheFile(const std::string& path, const LayerCache& cach
 
 absl::StatusOr<LayerCache> ReadLayerCacheFd(int fd, const std::string& path, size_t max_bytes,
                                             bool* blank) {
-  ASSIGN_OR_RETURN(const std::string text, ReadBounded(fd, path, max_bytes));
+  ASSIGN_OR_RETURN(const std::string text, ReadCacheText(fd, path, max_bytes));
   if (blank != nullptr) *blank = absl::StripAsciiWhitespace(text).empty();
   absl::StatusOr<LayerCache> cache = ParseLayerCache(text);
   if (!cache.ok()) {

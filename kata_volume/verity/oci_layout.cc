@@ -5,16 +5,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "kata_volume/verity/sha256.h"
 #include "base/errno_error.h"
 #include "base/status_macros.h"
+#include "kata_volume/verity/bounded_read.h"
+#include "kata_volume/verity/sha256.h"
 
 namespace guest_pull::verity {
 
@@ -45,27 +45,19 @@ constexpr char kBuildArch[] = "unknown";
 absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return base::ErrnoError("open", path, errno);
-  std::string data;
-  absl::Status status;
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    status = absl::InvalidArgumentError(absl::StrCat(path, " is not a regular file"));
-  }
-  char buf[65536];
-  while (status.ok()) {
-    // One byte past the limit at most: enough to tell it is too large.
-    ssize_t n = read(fd, buf, std::min(sizeof(buf), kMaxJsonSize + 1 - data.size()));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) status = absl::InternalError(absl::StrCat("cannot read ", path));
-    if (n <= 0) break;
-    data.append(buf, static_cast<size_t>(n));
-    if (data.size() > kMaxJsonSize) {
-      status = absl::InvalidArgumentError(absl::StrCat(path, " is too large"));
-    }
-  }
+  absl::StatusOr<BoundedText> read = ReadBounded(fd, path, kMaxJsonSize);
   close(fd);
-  if (!status.ok()) return status;
-  return data;
+  if (!read.ok()) return read.status();
+  switch (read->refused) {
+    case BoundedText::Refused::kNone:
+      return std::move(read->text);
+    case BoundedText::Refused::kNotRegular:
+      return absl::InvalidArgumentError(absl::StrCat(path, " is not a regular file"));
+    case BoundedText::Refused::kTooLarge:
+      break;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(path, " is too large (", read->size,
+                                                 " bytes, the limit is ", kMaxJsonSize, ")"));
 }
 
 absl::StatusOr<nlohmann::json> ParseJsonObject(const std::string& text, const std::string& what) {
