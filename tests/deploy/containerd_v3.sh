@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # containerd_v3.sh: install.sh / uninstall.sh on a containerd config version
 # 3 (containerd 2.x): the drop-in import, the merged settings key by key, a
-# glob import that already covers the drop-in, one that does not, a relative
-# one, a hidden file one names, a nested import. Sourced by tests/deploy/run.sh.
+# glob import that already covers the drop-in, one that does not, classes
+# read as Go reads them, a malformed glob, a relative one, a hidden file one
+# names, a nested import. Sourced by tests/deploy/run.sh.
 # shellcheck disable=SC2015,SC2016
 
 test_install_v3() {
@@ -56,6 +57,33 @@ test_install_v3() {
         && [[ "$(toml_get "$host/etc/containerd/config.toml" -- imports)" == '["/etc/containerd/*.toml", "/etc/containerd/conf.d/*.toml"]' ]] \
         && h_pass "v3: a glob of the parent directory does not cover conf.d: the conf.d glob is added" \
         || h_fail "v3: parent directory glob" "$(toml_get "$host/etc/containerd/config.toml" -- imports; tail -2 "$WORK/v3upglob/log")"
+    # Go's classes: `[^g]` excludes guest-pull.toml (fnmatch reads it as
+    # the class of ^ and g, which would leave the drop-in unimported), and
+    # `[!g]` is the class of ! and g (it covers guest-pull.toml).
+    local cls want
+    for cls in '^g:["/etc/containerd/conf.d/[^g]*.toml", "/etc/containerd/conf.d/*.toml"]' \
+            '!g:["/etc/containerd/conf.d/[!g]*.toml"]'; do
+        want="${cls#*:}"; cls="${cls%%:*}"
+        name="v3class${cls:0:1}"; name="${name//^/caret}"; name="${name//!/bang}"
+        host="$(new_host "$name" "")"
+        { echo "version = 3"; echo "imports = ['/etc/containerd/conf.d/[$cls]*.toml']"; sed 1,3d "$FIXTURES/containerd-v3.toml"; } > "$host/etc/containerd/config.toml"
+        run_script "$name" install.sh \
+            && [[ "$(toml_get "$host/etc/containerd/config.toml" -- imports)" == "$want" ]] \
+            && h_pass "v3: an imports glob with [$cls] is read as Go reads it: imports $want" \
+            || h_fail "v3: imports glob [$cls]" "$(toml_get "$host/etc/containerd/config.toml" -- imports; tail -2 "$WORK/$name/log")"
+    done
+    # A glob Go refuses: containerd does not start; install says why and
+    # changes nothing.
+    host="$(new_host v3badglob "")"
+    { echo "version = 3"; echo "imports = ['/etc/containerd/conf.d/[*.toml']"; sed 1,3d "$FIXTURES/containerd-v3.toml"; } > "$host/etc/containerd/config.toml"
+    cp "$host/etc/containerd/config.toml" "$WORK/v3badglob/orig.toml"
+    if ! run_script v3badglob install.sh && grep -q "is no valid glob" "$WORK/v3badglob/log" \
+            && cmp -s "$WORK/v3badglob/orig.toml" "$host/etc/containerd/config.toml" \
+            && [[ ! -e "$host/etc/containerd/conf.d/guest-pull.toml" ]]; then
+        h_pass "v3: a malformed imports glob is refused with its reason; nothing written"
+    else
+        h_fail "v3: malformed imports glob" "$(tail -3 "$WORK/v3badglob/log")"
+    fi
     # kata's runtimes in a file a relative glob names, as containerd resolves
     # it: relative to the config's directory, and (Go's Glob, unlike
     # Python's by default) names starting with a dot included.

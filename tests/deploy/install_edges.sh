@@ -248,7 +248,7 @@ test_install_edges() {
     host="$(new_host nocdir "")"
     rm -rf "$host/etc/containerd"
     run_script nocdir uninstall.sh && [[ ! -e "$host/etc/containerd" ]] \
-        && ! grep -q "restart containerd.service" "$WORK/nocdir/sysd/calls" \
+        && ! grep -qs "restart containerd.service" "$WORK/nocdir/sysd/calls" \
         && h_pass "no containerd config directory: uninstall succeeds, makes none, restarts nothing" \
         || h_fail "no containerd config directory: uninstall" "$(tail -2 "$WORK/nocdir/log")"
 

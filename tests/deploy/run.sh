@@ -17,6 +17,7 @@
 #   unit_and_config.sh      systemd unit, default daemon config, drop-ins
 #   containerd_v2.sh        config merge on containerd config version 2
 #   containerd_v3.sh        config merge on containerd config version 3
+#   go_glob.sh              `imports` globs read as Go's filepath does
 #   install_refusals.sh     hosts not ready, refused configs, later edits
 #   install_edges.sh        a run cut short, a linked config, a hand setup
 #   config_watch.sh         the sleeping pod re-applies when kata comes or goes
@@ -26,7 +27,7 @@
 #   manifests_and_lint.sh   Kubernetes manifests, kata patch, shellcheck
 #
 # Needs: bash, python3 (3.11+), containerd (1.6+), systemd-analyze, unshare,
-# chroot, readelf, cc (optional), node + npm (the manifest schemas: `npm ci
+# chroot, readelf, go, cc (optional), node + npm (the manifest schemas: `npm ci
 # --prefix tests/deploy` is run here as a setup step).
 # Usage: tests/deploy/run.sh
 # Counts with tests/harness/harness.sh: last line "N passed, M failed,
@@ -76,6 +77,8 @@ source "$HERE/makefile.sh"
 source "$HERE/manifests_and_lint.sh"
 # shellcheck source=host_lock.sh
 source "$HERE/host_lock.sh"
+# shellcheck source=go_glob.sh
+source "$HERE/go_glob.sh"
 
 main() {
     command -v containerd > /dev/null || { h_fail "setup: containerd not found"; h_finish; }
@@ -88,6 +91,7 @@ main() {
     test_install_v2_sparse
     test_install_v2_self_glob
     test_install_v3
+    test_go_glob
     test_global_snapshotter
     test_failures
     test_missing_config

@@ -39,8 +39,6 @@ Exit codes: 0 ok, 1 usage/parse error, 2 unsupported config,
 """
 
 import argparse
-import fnmatch
-import glob
 import os
 import re
 import sys
@@ -49,6 +47,7 @@ sys.dont_write_bytecode = True  # no __pycache__ next to the scripts (repo, imag
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from containerd_toml import (ConfigError, Editor, EXIT_USAGE, MARK, Lines,  # noqa: E402
                              lookup, parse, toml_key, toml_str, unmerge)
+import go_glob  # noqa: E402
 
 CRI_V2 = "io.containerd.grpc.v1.cri"
 CRI_V3_IMAGES = "io.containerd.cri.v1.images"
@@ -174,10 +173,7 @@ def imported_docs(doc, args):
         if not isinstance(pattern, str):
             continue
         pattern = import_pattern(pattern, parent)
-        if "*" in pattern:
-            paths = sorted(p[len(root):] if root else p for p in glob.glob(root + pattern, include_hidden=True))
-        else:
-            paths = [pattern]
+        paths = import_glob(pattern, root, parent) if "*" in pattern else [pattern]
         for path in paths:
             if path in loaded or not os.path.exists(root + path):
                 continue
@@ -188,18 +184,34 @@ def imported_docs(doc, args):
     return out
 
 
+def valid_glob(pattern, config_path):
+    """`pattern` if Go's filepath.Match takes it; else an error, as
+    containerd does not start with it."""
+    try:
+        go_glob.match(pattern, "")
+    except go_glob.BadPattern as e:
+        raise ConfigError(f"{config_path}: imports entry {pattern!r} is no valid glob ({e}); "
+                          "containerd does not start with it: correct it first")
+    return pattern
+
+
+def import_glob(pattern, root, config_path):
+    """The files an `imports` glob names, in containerd's order (Go's
+    filepath.Glob, go_glob.py)."""
+    return go_glob.glob(valid_glob(pattern, config_path), root)
+
+
 def covers(imports, dropin, config_path):
     for pattern in imports:
         if not isinstance(pattern, str):
             continue
         pattern = import_pattern(pattern, config_path)
         if "*" in pattern:
-            # containerd globs with Go's filepath.Glob: `*` stays within one
-            # path element (fnmatch's would match conf.d/guest-pull.toml
-            # for /etc/containerd/*.toml, and nothing would import it).
-            parts, names = pattern.split("/"), dropin.split("/")
-            if len(parts) == len(names) and all(
-                    fnmatch.fnmatchcase(n, p) for n, p in zip(names, parts)):
+            # Go's filepath.Glob: `*` stays within one path element (it
+            # does not match conf.d/guest-pull.toml for
+            # /etc/containerd/*.toml), `[^x]` is negated, `[!x]` is not.
+            parts, names = valid_glob(pattern, config_path).split("/"), dropin.split("/")
+            if len(parts) == len(names) and all(go_glob.match(p, n) for n, p in zip(names, parts)):
                 return True
         elif pattern == dropin:
             return True
@@ -225,7 +237,7 @@ def others_rely_on(args, entry):
     """True if `entry` (an import we added) also loads files that are not ours."""
     if "*" not in entry:
         return False
-    return any(p != args.host_root + args.dropin for p in glob.glob(args.host_root + entry, include_hidden=True))
+    return any(p != args.dropin for p in import_glob(entry, args.host_root, args.config))
 
 
 def registered(version, sources, runtimes, args):
