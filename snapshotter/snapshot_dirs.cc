@@ -448,12 +448,14 @@ absl::StatusOr<int64_t> SnapshotDirs::QuarantineCount() const {
 
 namespace {
 
-// Mount id (statx) of `path`, or its device where the kernel has no mount
-// ids; ENOENT as NotFound.
-absl::StatusOr<uint64_t> MountOf(const std::string& path, bool* is_dir) {
+// Mount id (statx) of `name` in the directory open as `dir` (with "": of
+// `dir` itself), not following a symlink, or its device where the kernel
+// has no mount ids; ENOENT as NotFound. `path` names it in errors.
+absl::StatusOr<uint64_t> MountOf(int dir, const char* name,
+                                 const std::string& path, bool* is_dir) {
   struct statx stx;
-  if (statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW,
-            STATX_TYPE | STATX_MNT_ID, &stx) != 0) {
+  int flags = AT_SYMLINK_NOFOLLOW | (*name == '\0' ? AT_EMPTY_PATH : 0);
+  if (statx(dir, name, flags, STATX_TYPE | STATX_MNT_ID, &stx) != 0) {
     if (errno == ENOENT) return absl::NotFoundError(path);
     return base::ErrnoError("stat", path, errno);
   }
@@ -462,30 +464,53 @@ absl::StatusOr<uint64_t> MountOf(const std::string& path, bool* is_dir) {
   return (static_cast<uint64_t>(stx.stx_dev_major) << 32) | stx.stx_dev_minor;
 }
 
-// A directory whose path is longer than this is moved up under the top of
-// the tree being removed before it is entered, so no path reaches PATH_MAX
-// however deep the tree (a container can make one of any depth in its
-// upper directory); the recursion stays as shallow. The top's own entries
-// are never moved (they would land where they are: with a long top, for
-// good).
-constexpr size_t kMoveUpPathsLongerThan = 2048;
+// The walk goes by descriptors (openat, unlinkat): a container may change
+// its upper directory while it is deleted, and a directory it swaps for a
+// symlink must not lead the walk out of the tree. A directory deeper than
+// this below the top is moved up under the top before it is entered, so
+// the walk holds as many descriptors at most and its recursion stays as
+// shallow however deep the tree (a container can make one of any depth).
+// The top's own entries are never moved (they would land where they are).
+constexpr int kMoveUpDeeperThan = 16;
 constexpr absl::string_view kMovedUpPrefix = ".deep-";
 
 struct RemoveWalk {
   std::string top;
+  int top_fd = -1;
   uint64_t mount = 0;
   const std::atomic<bool>* stop = nullptr;
   uint64_t moved = 0;      // directories moved up so far
   uint64_t next_name = 0;  // past every .deep-N seen under the top
 };
 
-// Renames `path` to an unused name directly under the top (the same tree,
-// so the same filesystem; nothing outside the tree is touched).
-absl::Status MoveUnder(RemoveWalk& walk, const std::string& path) {
+// The names in the directory open as `fd` (read through a descriptor of
+// its own: `fd` is left as it was).
+absl::StatusOr<std::vector<std::string>> ListDirAt(int fd,
+                                                   const std::string& path) {
+  int own = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (own < 0) return base::ErrnoError("open", path, errno);
+  DIR* d = fdopendir(own);
+  if (d == nullptr) {
+    int err = errno;
+    close(own);
+    return base::ErrnoError("opendir", path, err);
+  }
+  std::vector<std::string> names;
+  while (struct dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name != "." && name != "..") names.push_back(name);
+  }
+  closedir(d);
+  return names;
+}
+
+// Renames `name` of `dir` to an unused name directly under the top (the
+// same tree, so the same filesystem; nothing outside the tree is touched).
+absl::Status MoveUnder(RemoveWalk& walk, int dir, const std::string& name,
+                       const std::string& path) {
   for (int attempt = 0; attempt < 1000; ++attempt) {
-    std::string target =
-        absl::StrCat(walk.top, "/", kMovedUpPrefix, walk.next_name++);
-    if (renameat2(AT_FDCWD, path.c_str(), AT_FDCWD, target.c_str(),
+    std::string target = absl::StrCat(kMovedUpPrefix, walk.next_name++);
+    if (renameat2(dir, name.c_str(), walk.top_fd, target.c_str(),
                   RENAME_NOREPLACE) == 0) {
       ++walk.moved;
       return absl::OkStatus();
@@ -495,36 +520,18 @@ absl::Status MoveUnder(RemoveWalk& walk, const std::string& path) {
   return absl::InternalError(absl::StrCat("move up ", path, ": no free name"));
 }
 
-absl::Status RemoveTree(RemoveWalk& walk, const std::string& path) {
-  if (walk.stop != nullptr && walk.stop->load()) {
-    return absl::CancelledError(absl::StrCat(
-        "remove ", path, ": stopped; the rest is left where it is"));
-  }
-  bool is_dir = false;
-  auto here = MountOf(path, &is_dir);
-  if (absl::IsNotFound(here.status())) return absl::OkStatus();
-  if (!here.ok()) return here.status();
-  if (*here != walk.mount) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "remove ", path, ": a filesystem is mounted there; not deleting "
-        "across it"));
-  }
-  if (!is_dir) {
-    if (unlink(path.c_str()) != 0 && errno != ENOENT) {
-      return base::ErrnoError("remove", path, errno);
-    }
-    return absl::OkStatus();
-  }
-  const bool is_top = path == walk.top;
-  // Below the top's own entries (`path` is the top, "/", a name).
-  if (!is_top && path.size() > kMoveUpPathsLongerThan &&
-      path.rfind('/') != walk.top.size()) {
-    return MoveUnder(walk, path);
-  }
+absl::Status RemoveEntry(RemoveWalk& walk, int dir, const std::string& dir_path,
+                         const std::string& name, int depth);
+
+// Deletes what the directory open as `fd` (`path`, `depth` below the top)
+// holds.
+absl::Status RemoveContents(RemoveWalk& walk, int fd, const std::string& path,
+                            int depth) {
+  const bool is_top = depth == 0;
   // The top is listed again while the pass moved directories up under it.
   for (uint64_t moved_before = ~walk.moved; moved_before != walk.moved;) {
     moved_before = walk.moved;
-    ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(path));
+    ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirAt(fd, path));
     if (is_top) {  // what an earlier, cut-short walk moved up stays taken
       for (const std::string& name : names) {
         absl::string_view n = name;
@@ -537,11 +544,54 @@ absl::Status RemoveTree(RemoveWalk& walk, const std::string& path) {
       }
     }
     for (const std::string& name : names) {
-      RETURN_IF_ERROR(RemoveTree(walk, path + "/" + name));
+      RETURN_IF_ERROR(RemoveEntry(walk, fd, path, name, depth + 1));
     }
     if (!is_top) break;
   }
-  if (rmdir(path.c_str()) != 0 && errno != ENOENT) {
+  return absl::OkStatus();
+}
+
+// Deletes entry `name` of the directory open as `dir` (`dir_path`), which
+// is `depth` below the top.
+absl::Status RemoveEntry(RemoveWalk& walk, int dir, const std::string& dir_path,
+                         const std::string& name, int depth) {
+  const std::string path = absl::StrCat(dir_path, "/", name);
+  if (walk.stop != nullptr && walk.stop->load()) {
+    return absl::CancelledError(absl::StrCat(
+        "remove ", path, ": stopped; the rest is left where it is"));
+  }
+  bool is_dir = false;
+  auto here = MountOf(dir, name.c_str(), path, &is_dir);
+  if (absl::IsNotFound(here.status())) return absl::OkStatus();
+  if (!here.ok()) return here.status();
+  auto mounted_there = [&] {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "remove ", path, ": a filesystem is mounted there; not deleting "
+        "across it"));
+  };
+  if (*here != walk.mount) return mounted_there();
+  if (!is_dir) {
+    if (unlinkat(dir, name.c_str(), 0) != 0 && errno != ENOENT) {
+      return base::ErrnoError("remove", path, errno);
+    }
+    return absl::OkStatus();
+  }
+  if (depth > kMoveUpDeeperThan) return MoveUnder(walk, dir, name, path);
+  // Whatever is there now, never through a symlink; a filesystem mounted
+  // there meanwhile shows on the descriptor.
+  int fd = openat(dir, name.c_str(),
+                  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return base::ErrnoError("open", path, errno);
+  }
+  here = MountOf(fd, "", path, &is_dir);
+  absl::Status s = !here.ok()              ? here.status()
+                   : *here != walk.mount ? mounted_there()
+                                         : RemoveContents(walk, fd, path, depth);
+  close(fd);
+  RETURN_IF_ERROR(s);
+  if (unlinkat(dir, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
     return base::ErrnoError("remove", path, errno);
   }
   return absl::OkStatus();
@@ -551,12 +601,32 @@ absl::Status RemoveTree(RemoveWalk& walk, const std::string& path) {
 
 absl::Status RemoveAll(const std::string& path,
                        const std::atomic<bool>* stop) {
+  if (stop != nullptr && stop->load()) {
+    return absl::CancelledError(absl::StrCat(
+        "remove ", path, ": stopped; the rest is left where it is"));
+  }
+  int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) return absl::OkStatus();
+  if (fd < 0 && (errno == ENOTDIR || errno == ELOOP)) {  // a file, a symlink
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+      return base::ErrnoError("remove", path, errno);
+    }
+    return absl::OkStatus();
+  }
+  if (fd < 0) return base::ErrnoError("open", path, errno);
   bool is_dir = false;
-  auto mount = MountOf(path, &is_dir);
-  if (absl::IsNotFound(mount.status())) return absl::OkStatus();
-  if (!mount.ok()) return mount.status();
-  RemoveWalk walk{path, *mount, stop};
-  return RemoveTree(walk, path);
+  auto mount = MountOf(fd, "", path, &is_dir);
+  absl::Status s = mount.status();
+  if (s.ok()) {
+    RemoveWalk walk{path, fd, *mount, stop};
+    s = RemoveContents(walk, fd, path, 0);
+  }
+  close(fd);
+  RETURN_IF_ERROR(s);
+  if (rmdir(path.c_str()) != 0 && errno != ENOENT) {
+    return base::ErrnoError("remove", path, errno);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status SyncDir(const std::string& dir) {

@@ -155,9 +155,12 @@ class SnapshotDirs {
 // Removes a path recursively without following symlinks and without
 // crossing into a filesystem mounted below it (FailedPrecondition naming
 // the mount point; nothing of the mounted filesystem is touched); a
-// missing path is fine. A tree of any depth: deep directories are first
-// moved up under `path` (as `.deep-N`), so no path reaches PATH_MAX. With `stop`: looked at before each entry; once it
-// is true, Cancelled, and what was not deleted yet stays.
+// missing path is fine. Walked by descriptors, so a directory below `path`
+// swapped for a symlink meanwhile (a container's upper directory) never
+// leads it elsewhere. A tree of any depth: deep directories are first
+// moved up under `path` (as `.deep-N`), so the walk holds few descriptors.
+// With `stop`: looked at before each entry; once it is true, Cancelled,
+// and what was not deleted yet stays.
 absl::Status RemoveAll(const std::string& path,
                        const std::atomic<bool>* stop = nullptr);
 
