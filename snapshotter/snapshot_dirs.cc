@@ -196,7 +196,12 @@ absl::Status SnapshotDirs::Init() const {
   }
   // The root is this daemon's (or empty) from here on.
   if (chmod(root_.c_str(), 0700) != 0) return base::ErrnoError("chmod", root_, errno);
-  return MakeDirDurably(SnapshotsDir(), 0700, root_);
+  RETURN_IF_ERROR(MakeDir(SnapshotsDir(), 0700));
+  // Flushed at every start, not only when snapshots/ is new: an earlier
+  // start killed between a mkdir here (snapshots/, quarantine/) and its
+  // flush left the directory unflushed, and MakeDirDurably does not flush
+  // one that exists.
+  return SyncDir(root_);
 }
 
 absl::StatusOr<int> SnapshotDirs::LockRoot() const {

@@ -208,9 +208,22 @@ TEST(SnapshotDirsTest, InitFlushesTheDirectoriesItMakes) {
   EXPECT_THAT(synced, ::testing::Contains(above));
   EXPECT_THAT(synced, ::testing::Contains(parent));
   EXPECT_THAT(synced, ::testing::Contains(root));
-  // Nothing made, nothing flushed.
+  // Nothing made: only the root, for what an earlier start made in it and
+  // a kill kept from being flushed (MakeDirDurably skips what exists).
   ASSERT_TRUE(SnapshotDirs(root).Init().ok());
-  EXPECT_THAT(TakeFsynced(), ::testing::IsEmpty());
+  EXPECT_THAT(TakeFsynced(), ::testing::ElementsAre(root));
+}
+
+// quarantine/ made by a start killed before its flush: the next start
+// flushes the root, though quarantine/ exists by then.
+TEST(SnapshotDirsTest, InitFlushesARootWhoseQuarantineAnEarlierStartMade) {
+  const std::string root = NewRoot("killed-quarantine");
+  ASSERT_TRUE(SnapshotDirs(root).Init().ok());
+  ASSERT_EQ(mkdir((root + "/quarantine").c_str(), 0700), 0);  // no flush
+  TakeFsynced();
+  SnapshotDirs dirs(root);
+  ASSERT_TRUE(dirs.Init().ok());
+  EXPECT_THAT(TakeFsynced(), ::testing::Contains(root));
 }
 
 // A parent the daemon may write into but not read cannot be flushed: Init
