@@ -24,6 +24,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "base/async_or_deferred.h"
+#include "base/errno_error.h"
 #include "base/status_macros.h"
 #include "glog/logging.h"
 #include "snapshotter/group_commit.h"
@@ -149,21 +150,27 @@ DbSurvey SurveyDatabase(const std::string& path) {
 }
 
 // The first `max` bytes of `path` if it is a regular file (a symlink to
-// one only if `follow`), else nullopt: anything else put there (a FIFO, a
-// device) must not block or flood the start.
-std::optional<std::string> ReadFileHead(const std::string& path, size_t max,
-                                        bool follow) {
+// one only if `follow`), else an error that says why: anything else put
+// there (a FIFO, a device) must not block or flood the start.
+absl::StatusOr<std::string> ReadFileHead(const std::string& path, size_t max,
+                                         bool follow) {
   int fd = open(path.c_str(),
                 O_RDONLY | O_NONBLOCK | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
-  if (fd < 0) return std::nullopt;
+  if (fd < 0) return base::ErrnoError("open", path, errno);
   struct stat st;
   std::string head(max, '\0');
-  ssize_t n = -1;
-  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-    n = pread(fd, head.data(), max, 0);
+  absl::Status status;
+  ssize_t n = 0;
+  if (fstat(fd, &st) != 0) {
+    status = base::ErrnoError("fstat", path, errno);
+  } else if (!S_ISREG(st.st_mode)) {
+    status = absl::FailedPreconditionError(
+        absl::StrCat(path, " is not a regular file"));
+  } else if ((n = pread(fd, head.data(), max, 0)) < 0) {
+    status = base::ErrnoError("read", path, errno);
   }
   close(fd);
-  if (n < 0) return std::nullopt;
+  if (!status.ok()) return status;
   head.resize(n);
   return head;
 }
@@ -171,10 +178,9 @@ std::optional<std::string> ReadFileHead(const std::string& path, size_t max,
 absl::StatusOr<std::optional<std::string>> ReadMarker(const std::string& path) {
   if (!Exists(path)) return std::nullopt;
   // An id is 32 hex digits.
-  std::optional<std::string> text = ReadFileHead(path, 256, /*follow=*/true);
-  if (!text.has_value()) {
-    return absl::InternalError(
-        absl::StrCat("cannot read ", path, " (not a readable regular file)"));
+  absl::StatusOr<std::string> text = ReadFileHead(path, 256, /*follow=*/true);
+  if (!text.ok()) {
+    return absl::InternalError(text.status().message());
   }
   std::string id(absl::StripAsciiWhitespace(*text));
   if (id.empty()) {
@@ -229,8 +235,9 @@ absl::Status MarkStoreOpen(const SnapshotDirs& dirs, bool wal_header) {
 // True if <root>/store-open is a file saying the -wal had its header
 // (MarkStoreOpen).
 bool MarkedWithWalHeader(const SnapshotDirs& dirs) {
-  return ReadFileHead(dirs.OpenMarkerPath(), 32, /*follow=*/false) ==
-         kWalHeaderMarked;
+  absl::StatusOr<std::string> text =
+      ReadFileHead(dirs.OpenMarkerPath(), 32, /*follow=*/false);
+  return text.ok() && *text == kWalHeaderMarked;
 }
 
 // Removes <root>/store-open, durably.
@@ -255,10 +262,9 @@ absl::StatusOr<std::optional<GenerationFile>> ReadGenerationFile(
     const SnapshotDirs& dirs) {
   std::string path = dirs.GenerationPath();
   if (!Exists(path)) return std::nullopt;
-  std::optional<std::string> text = ReadFileHead(path, 256, /*follow=*/false);
-  if (!text.has_value()) {
-    return absl::InternalError(
-        absl::StrCat("cannot read ", path, " (not a readable regular file)"));
+  absl::StatusOr<std::string> text = ReadFileHead(path, 256, /*follow=*/false);
+  if (!text.ok()) {
+    return absl::InternalError(text.status().message());
   }
   std::string line = text->substr(0, text->find('\n'));
   std::vector<absl::string_view> fields =

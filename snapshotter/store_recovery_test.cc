@@ -4,6 +4,7 @@
 #include "snapshotter/store_recovery.h"
 
 #include <sqlite3.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -517,7 +518,7 @@ TEST_F(StoreRecoveryTest, StoreIdThatIsNotAFileIsRefused) {
   ASSERT_FALSE(opened.ok());
   EXPECT_TRUE(IsRefusal(opened.status())) << opened.status();
   EXPECT_THAT(opened.status().message(),
-              HasSubstr("not a readable regular file"));
+              HasSubstr("is not a regular file"));
   unlink(dirs_->StoreIdPath().c_str());  // Tree() would block on it
 }
 
@@ -759,6 +760,27 @@ TEST_F(StoreRecoveryTest, StoreGenerationOfAnotherStoreIsIgnored) {
   ExpectRefused({"store-generation does not read"});
   // Anything after the first line is left for a later release.
   Write(dirs_->GenerationPath(), id + " 2 more\nnext line\n");
+  EXPECT_TRUE(Open().ok());
+}
+
+// A store-generation that cannot be read is refused with the reason, not
+// taken for "not a regular file": here a symlink (never followed).
+TEST_F(StoreRecoveryTest, UnreadableStoreGenerationIsRefusedWithTheReason) {
+  MakeStore(1);
+  {
+    auto opened = Open();
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    ASSERT_TRUE(opened->store->FinishOpen().ok());
+  }
+  const std::string path = dirs_->GenerationPath();
+  ASSERT_EQ(rename(path.c_str(), (path + ".real").c_str()), 0);
+  ASSERT_EQ(symlink("store-generation.real", path.c_str()), 0);
+  ExpectRefused({"open " + path, strerror(ELOOP)});
+  ASSERT_EQ(unlink(path.c_str()), 0);
+  ASSERT_EQ(mkdir(path.c_str(), 0700), 0);
+  ExpectRefused({path + " is not a regular file"});
+  ASSERT_EQ(rmdir(path.c_str()), 0);
+  ASSERT_EQ(rename((path + ".real").c_str(), path.c_str()), 0);
   EXPECT_TRUE(Open().ok());
 }
 
