@@ -9,7 +9,9 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
+#include "kata_volume/go_json_view.h"
 #include "kata_volume/validate.h"
 #include "kata_volume/volume.h"
 #include "kata_volume/volume_json.h"
@@ -22,7 +24,8 @@ namespace {
 constexpr char kUsage[] =
     "usage: decode <io.katacontainers.volume=BASE64 | BASE64 | "
     "comma-separated mount options>\n"
-    "Prints the KataVirtualVolume as JSON and whether kata's Go (IsValid) and\n"
+    "Prints the KataVirtualVolume as JSON (as kata's Go runtime reads it) and\n"
+    "whether kata's Go (ParseKataVirtualVolume, IsValid) and\n"
     "Rust (validate) runtimes accept it.\n"
     "Exit status: 0 valid for both, 1 invalid, 2 usage or decode error.\n";
 
@@ -31,24 +34,39 @@ std::string Verdict(const absl::Status& status) {
   return "no (" + std::string(status.message()) + ")";
 }
 
-struct Decoded {
-  std::string json;
-  // Whether the base64 is the one encoding of `json`: Go ignores set unused
-  // bits of the last character, Rust's base64 crate refuses them.
-  bool canonical = true;
-};
-
-absl::StatusOr<Decoded> DecodeArgument(absl::string_view argument) {
+// The base64 of the volume option in `argument`: the option, the bare
+// base64, or whole mount options holding it.
+absl::StatusOr<std::string> PayloadOf(absl::string_view argument) {
   std::string option(argument);
   if (absl::StrContains(argument, ',')) {
     ASSIGN_OR_RETURN(option, FindVolumeOption(argument));
   }
-  Decoded decoded;
-  ASSIGN_OR_RETURN(decoded.json, DecodeVolumeOptionJson(option));
   absl::string_view payload = option;
   absl::ConsumePrefix(&payload, kVolumeOptionPrefix);
-  decoded.canonical = absl::Base64Escape(decoded.json) == payload;
-  return decoded;
+  return std::string(payload);
+}
+
+// The volume as kata's Go runtime reads `payload`: base64.StdEncoding
+// skips newlines, json.Unmarshal is read by GoJsonView.
+absl::StatusOr<KataVirtualVolume> GoVolume(const std::string& payload) {
+  const std::string unwrapped = absl::StrReplaceAll(payload, {{"\r", ""}, {"\n", ""}});
+  ASSIGN_OR_RETURN(std::string json, DecodeVolumeOptionJson(unwrapped));
+  ASSIGN_OR_RETURN(nlohmann::ordered_json view, GoJsonView(json));
+  return VolumeFromJsonValue(view);
+}
+
+// Why kata's Rust runtime (the base64 crate, serde_json) refuses `payload`,
+// or OK with the volume it reads.
+absl::StatusOr<KataVirtualVolume> RustVolume(const std::string& payload) {
+  ASSIGN_OR_RETURN(std::string json, DecodeVolumeOptionJson(payload));
+  ASSIGN_OR_RETURN(KataVirtualVolume volume, VolumeFromJson(json));
+  std::string refusal = SerdeRefusal(json);
+  // Go ignores set unused bits of the last character, the crate does not.
+  if (refusal.empty() && absl::Base64Escape(json) != payload) {
+    refusal = "base64 is not canonical (unused bits of the last character are set)";
+  }
+  if (!refusal.empty()) return absl::InvalidArgumentError(refusal);
+  return volume;
 }
 
 }  // namespace
@@ -65,20 +83,27 @@ int RunDecodeCommand(const std::vector<std::string>& args, std::ostream& out,
     return 2;
   }
   const absl::string_view argument = absl::StripAsciiWhitespace(args[0]);
-  absl::StatusOr<Decoded> decoded = DecodeArgument(argument);
-  absl::StatusOr<KataVirtualVolume> volume =
-      decoded.ok() ? VolumeFromJson(decoded->json) : decoded.status();
-  if (!volume.ok()) {
-    err << "decode: " << volume.status().message() << "\n";
+  absl::StatusOr<std::string> payload = PayloadOf(argument);
+  if (!payload.ok()) {
+    err << "decode: " << payload.status().message() << "\n";
     return 2;
   }
-  const absl::Status go_status = ValidateGo(*volume);
-  std::string refusal = SerdeRefusal(decoded->json);
-  if (refusal.empty() && !decoded->canonical) {
-    refusal = "base64 is not canonical (unused bits of the last character are set)";
+  const absl::StatusOr<KataVirtualVolume> go = GoVolume(*payload);
+  const absl::StatusOr<KataVirtualVolume> rust = RustVolume(*payload);
+  // Shown as Go reads it, else as read strictly; unreadable both ways: an
+  // error (the strict reading says best what is wrong).
+  absl::StatusOr<KataVirtualVolume> shown = go;
+  if (!shown.ok()) {
+    absl::StatusOr<std::string> json = DecodeVolumeOptionJson(*payload);
+    shown = json.ok() ? VolumeFromJson(*json) : json.status();
   }
-  const absl::Status rust_status =
-      refusal.empty() ? ValidateRust(*volume) : absl::InvalidArgumentError(refusal);
+  if (!shown.ok()) {
+    err << "decode: " << shown.status().message() << "\n";
+    return 2;
+  }
+  const KataVirtualVolume* volume = &*shown;
+  const absl::Status go_status = go.ok() ? ValidateGo(*go) : go.status();
+  const absl::Status rust_status = rust.ok() ? ValidateRust(*rust) : rust.status();
   out << VolumeToJson(*volume, 2) << "\n";
   out << "go_valid: " << Verdict(go_status) << "\n";
   out << "rust_valid: " << Verdict(rust_status) << "\n";

@@ -150,6 +150,32 @@ TEST(DecodeCommandTest, RustVerdictFollowsSerde) {
   EXPECT_THAT(result.out, HasSubstr("rust_valid: no (base64 is not canonical"));
 }
 
+// What Go's base64 and encoding/json take and a strict reading does not
+// (tests/kata/katacheck compares go_valid with kata's own code).
+TEST(DecodeCommandTest, GoVerdictReadsAsGoDoes) {
+  const std::string ok =
+      R"({"volume_type":"image_guest_pull","source":"busybox","image_pull":{"metadata":{"a":"b"}}})";
+  std::string wrapped = absl::Base64Escape(ok);
+  wrapped.insert(16, "\r\n").insert(8, "\n");
+  Result result = RunDecode({wrapped});
+  EXPECT_EQ(result.code, 1) << result.err;
+  EXPECT_THAT(result.out, HasSubstr("go_valid: yes\n"));
+  EXPECT_THAT(result.out, HasSubstr("rust_valid: no (KataVirtualVolume base64 length"));
+
+  result = RunDecode({absl::Base64Escape(
+      R"({"Volume_Type":"image_guest_pull","SOURCE":"busybox","image_pull":{"metadata":{"a":null}}})")});
+  EXPECT_EQ(result.code, 1) << result.err;
+  EXPECT_THAT(result.out, HasSubstr(R"("volume_type": "image_guest_pull")"));
+  EXPECT_THAT(result.out, HasSubstr(R"("a": "")"));
+  EXPECT_THAT(result.out, HasSubstr("go_valid: yes\n"));
+  EXPECT_THAT(result.out, HasSubstr("rust_valid: no ("));
+
+  // A wrong type Go fails on, though a later key is right.
+  result = RunDecode({absl::Base64Escape(
+      R"({"volume_type":"image_guest_pull","source":1,"source":"busybox"})")});
+  EXPECT_THAT(result.out, HasSubstr("go_valid: no (KataVirtualVolume field source: expected a string"));
+}
+
 TEST(DecodeCommandTest, UsageAndDecodeErrorsExitTwo) {
   EXPECT_EQ(RunDecode({}).code, 2);
   EXPECT_EQ(RunDecode({"a", "b"}).code, 2);

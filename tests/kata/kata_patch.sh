@@ -74,7 +74,7 @@ katacheck() {
   pv=$(kata_release_field "$rel" 3)
   (cd "$HERE/katacheck" && go mod edit -modfile="$mod.mod" -require="$KATA_MODULE@$pv" &&
     if [[ -n "$replace" ]]; then go mod edit -modfile="$mod.mod" -replace="$KATA_MODULE=$replace"; fi)
-  if out=$(cd "$HERE/katacheck" && GUEST_PULL_VOLUMES="$VOLUMES" timeout 900 \
+  if out=$(cd "$HERE/katacheck" && GUEST_PULL_VOLUMES="$VOLUMES" GUEST_PULL_VERITY_TOOL="$VERITY_TOOL" timeout 900 \
     go test -trimpath -count=1 -modfile="$mod.mod" -tags "$tags" -v ./... 2>&1); then
     h_pass "$name"
     # go test -v prefixes each t.Logf line with its file:line.
@@ -84,11 +84,14 @@ katacheck() {
   fi
 }
 
-# The volumes our builder emits (kata_volume:volume_samples), one per line.
+# The volumes our builder emits (kata_volume:volume_samples), one per line,
+# and the decode command katacheck compares with kata's own verdict.
 VOLUMES="$WORK/volumes.txt"
+VERITY_TOOL="$WORK/guest-pull-verity"
 make_volumes() {
-  (cd "$REPO" && bazel build //kata_volume:volume_samples >/dev/null 2>&1 &&
-    "$REPO/bazel-bin/kata_volume/volume_samples" >"$VOLUMES") || return 1
+  (cd "$REPO" && bazel build //kata_volume:volume_samples //kata_volume/tools:guest-pull-verity >/dev/null 2>&1 &&
+    "$REPO/bazel-bin/kata_volume/volume_samples" >"$VOLUMES" &&
+    cp "$REPO/bazel-bin/kata_volume/tools/guest-pull-verity" "$VERITY_TOOL") || return 1
   [[ $(wc -l <"$VOLUMES") -ge 10 ]]
 }
 
@@ -188,7 +191,7 @@ main() {
   if ((EUID != 0)); then h_skip "kata patch" "needs root to run kata's tests as nobody"; h_finish; fi
   command -v go >/dev/null || { h_skip "kata patch" "no go on PATH"; h_finish; }
   echo "mode: $(h_mode); releases: $(kata_releases | tr '\n' ' ')"
-  h_setup "volumes from our builder (bazel build //kata_volume:volume_samples)" make_volumes || : >"$VOLUMES"
+  h_setup "volumes from our builder and guest-pull-verity (bazel build)" make_volumes || : >"$VOLUMES"
   run_stock_mode
   local rel ran=0 why
   for rel in $(kata_releases); do

@@ -1,0 +1,262 @@
+// The volume JSON as kata's Go runtime reads it.
+#include "kata_volume/go_json_view.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "base/status_macros.h"
+
+namespace kata_volume {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+struct Field;
+using Fields = std::vector<Field>;
+
+// A field of one of kata's Go structs, by its json tag.
+struct Field {
+  enum Kind { kString, kUint64, kStrings, kMetadata, kStruct };
+  const char* name;
+  Kind kind;
+  const Fields* fields = nullptr;  // kStruct: its fields
+};
+
+const Fields& MetadataHolder() {  // DirectAssignedVolume, ImagePullVolume
+  static const Fields* fields = new Fields{{"metadata", Field::kMetadata}};
+  return *fields;
+}
+
+const Fields& VolumeFields() {
+  static const Fields* nydus = new Fields{{"config", Field::kString},
+                                          {"snapshot_dir", Field::kString}};
+  static const Fields* verity = new Fields{
+      {"hashtype", Field::kString},  {"hash", Field::kString},
+      {"blocknum", Field::kUint64},  {"blocksize", Field::kUint64},
+      {"hashsize", Field::kUint64},  {"offset", Field::kUint64}};
+  static const Fields* volume = new Fields{
+      {"volume_type", Field::kString},
+      {"source", Field::kString},
+      {"fs_type", Field::kString},
+      {"options", Field::kStrings},
+      {"direct_volume", Field::kStruct, &MetadataHolder()},
+      {"image_pull", Field::kStruct, &MetadataHolder()},
+      {"nydus_image", Field::kStruct, nydus},
+      {"dm_verity", Field::kStruct, verity}};
+  return *volume;
+}
+
+// The next code point of UTF-8 `s` at `*i` (advanced past it); JSON text
+// nlohmann accepted is valid UTF-8.
+char32_t NextRune(absl::string_view s, size_t* i) {
+  unsigned char c = s[*i];
+  int n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+  char32_t r = n == 1 ? c : c & (0x7F >> n);
+  for (int k = 1; k < n && *i + k < s.size(); ++k) r = (r << 6) | (s[*i + k] & 0x3F);
+  *i += n;
+  return r;
+}
+
+// Whether `key` names the field `name` (ASCII lower case, digits, '_') as
+// Go's decoder matches them: exactly, else under simple case folding.
+bool GoFoldEquals(absl::string_view key, absl::string_view name) {
+  size_t i = 0, j = 0;
+  while (i < key.size() && j < name.size()) {
+    char32_t r = NextRune(key, &i);
+    if (r >= 'A' && r <= 'Z') r += 'a' - 'A';
+    if (r == 0x212A) r = 'k';  // KELVIN SIGN
+    if (r == 0x017F) r = 's';  // LATIN SMALL LETTER LONG S
+    if (r != static_cast<unsigned char>(name[j++])) return false;
+  }
+  return i == key.size() && j == name.size();
+}
+
+absl::Status TypeError(const std::string& field, absl::string_view expected,
+                       const Json& got) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "KataVirtualVolume field ", field, ": expected ", expected, ", got ",
+      got.type_name(), " (Go's json.Unmarshal fails)"));
+}
+
+absl::Status MergeStruct(const Json& in, const Fields& fields,
+                         const std::string& path, Json* out);
+Json Plain(const Json& node);
+
+// Decodes `value` (a PairsTree node) into `field` of `*out` as Go does
+// into what is there.
+absl::Status MergeField(const Field& field, const Json& value,
+                        const std::string& path, Json* out) {
+  const std::string name = path + field.name;
+  if (value.is_null()) {
+    // A pointer, a map or a slice becomes nil; a string or number stays.
+    if (field.kind != Field::kString && field.kind != Field::kUint64) {
+      out->erase(field.name);
+    }
+    return absl::OkStatus();
+  }
+  switch (field.kind) {
+    case Field::kString:
+      if (!value.is_string()) return TypeError(name, "a string", Plain(value));
+      (*out)[field.name] = value;
+      return absl::OkStatus();
+    case Field::kUint64:
+      if (!value.is_number_unsigned()) {
+        return TypeError(name, "an unsigned 64-bit integer", Plain(value));
+      }
+      (*out)[field.name] = value;
+      return absl::OkStatus();
+    case Field::kStrings: {
+      if (!value.is_array()) {
+        return TypeError(name, "an array of strings", Plain(value));
+      }
+      for (size_t i = 0; i < value.size(); ++i) {
+        if (!value[i].is_string()) {
+          return TypeError(absl::StrCat(name, "[", i, "]"), "a string",
+                           Plain(value[i]));
+        }
+      }
+      (*out)[field.name] = value;  // a slice is decoded anew
+      return absl::OkStatus();
+    }
+    case Field::kMetadata: {
+      if (!value.is_object()) return TypeError(name, "an object", Plain(value));
+      Json& map = (*out)[field.name];
+      if (!map.is_object()) map = Json::object();
+      for (const Json& pair : value["pairs"]) {
+        const std::string key = pair[0].get<std::string>();
+        const Json& v = pair[1];
+        if (v.is_null()) {
+          map[key] = "";
+        } else if (!v.is_string()) {
+          return TypeError(absl::StrCat(name, "[\"", key, "\"]"), "a string",
+                           Plain(v));
+        } else {
+          map[key] = v;
+        }
+      }
+      return absl::OkStatus();
+    }
+    case Field::kStruct: {
+      if (!value.is_object()) return TypeError(name, "an object", Plain(value));
+      Json& sub = (*out)[field.name];
+      if (!sub.is_object()) sub = Json::object();
+      return MergeStruct(value, *field.fields, name + ".", &sub);
+    }
+  }
+  return absl::OkStatus();
+}
+
+// JSON text as a tree whose every object is {"pairs": [[key, value], ...]}
+// in the text's order, repeated keys kept (a parsed object keeps only the
+// last of them, and Go merges objects a repeated key holds).
+class PairsTree : public nlohmann::json_sax<Json> {
+ public:
+  Json root;
+  std::string error;
+
+  bool null() override { return Add(nullptr); }
+  bool boolean(bool v) override { return Add(v); }
+  bool number_integer(number_integer_t v) override { return Add(v); }
+  bool number_unsigned(number_unsigned_t v) override { return Add(v); }
+  bool number_float(number_float_t v, const string_t&) override { return Add(v); }
+  bool string(string_t& v) override { return Add(v); }
+  bool binary(binary_t&) override { return false; }  // not in JSON text
+  bool start_object(std::size_t) override {
+    open_.push_back({Json::object({{"pairs", Json::array()}}), ""});
+    return true;
+  }
+  bool key(string_t& k) override {
+    open_.back().key = k;
+    return true;
+  }
+  bool end_object() override { return Close(); }
+  bool start_array(std::size_t) override {
+    open_.push_back({Json::array(), ""});
+    return true;
+  }
+  bool end_array() override { return Close(); }
+  bool parse_error(std::size_t, const std::string&,
+                   const nlohmann::detail::exception& e) override {
+    error = e.what();
+    return false;
+  }
+
+ private:
+  struct Open {
+    Json value;
+    std::string key;  // an object's key whose value comes next
+  };
+  bool Add(Json v) {
+    if (open_.empty()) {
+      root = std::move(v);
+    } else if (open_.back().value.is_object()) {
+      Json pair = Json::array();
+      pair.push_back(open_.back().key);
+      pair.push_back(std::move(v));
+      open_.back().value["pairs"].push_back(std::move(pair));
+    } else {
+      open_.back().value.push_back(std::move(v));
+    }
+    return true;
+  }
+  bool Close() {
+    Json done = std::move(open_.back().value);
+    open_.pop_back();
+    return Add(std::move(done));
+  }
+  std::vector<Open> open_;
+};
+
+// A PairsTree node as plain JSON (the last of repeated keys), for messages
+// and for values Go takes whole.
+Json Plain(const Json& node) {
+  if (node.is_object()) {
+    Json out = Json::object();
+    for (const Json& pair : node["pairs"]) out[pair[0].get<std::string>()] = Plain(pair[1]);
+    return out;
+  }
+  if (node.is_array()) {
+    Json out = Json::array();
+    for (const Json& v : node) out.push_back(Plain(v));
+    return out;
+  }
+  return node;
+}
+
+absl::Status MergeStruct(const Json& in, const Fields& fields,
+                         const std::string& path, Json* out) {
+  for (const Json& pair : in["pairs"]) {
+    const std::string key = pair[0].get<std::string>();
+    for (const Field& field : fields) {
+      if (GoFoldEquals(key, field.name)) {
+        RETURN_IF_ERROR(MergeField(field, pair[1], path, out));
+        break;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Json> GoJsonView(absl::string_view json) {
+  PairsTree tree;
+  if (!Json::sax_parse(json.begin(), json.end(), &tree)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("KataVirtualVolume JSON is malformed: ", tree.error));
+  }
+  Json out = Json::object();
+  if (tree.root.is_null()) return out;  // Unmarshal leaves the struct as it was
+  if (!tree.root.is_object()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "KataVirtualVolume must be a JSON object, got ", tree.root.type_name(),
+        " (Go's json.Unmarshal fails)"));
+  }
+  RETURN_IF_ERROR(MergeStruct(tree.root, VolumeFields(), "", &out));
+  return out;
+}
+
+}  // namespace kata_volume

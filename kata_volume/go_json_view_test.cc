@@ -1,0 +1,74 @@
+// GoJsonView against what Go's json.Unmarshal does with kata's structs
+// (each case was run through Go 1.26 with the same struct tags).
+#include "kata_volume/go_json_view.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace kata_volume {
+namespace {
+
+using ::testing::HasSubstr;
+
+// The view as compact JSON text, or "error: <message>".
+std::string View(const std::string& json) {
+  absl::StatusOr<nlohmann::ordered_json> view = GoJsonView(json);
+  if (!view.ok()) return "error: " + std::string(view.status().message());
+  return view->dump();
+}
+
+TEST(GoJsonViewTest, KeysMatchFieldsWhateverTheirCase) {
+  EXPECT_EQ(View(R"({"Volume_Type":"a","SOURCE":"s"})"),
+            R"({"volume_type":"a","source":"s"})");
+  // Unicode simple folding: U+017F is an s, U+212A a k.
+  EXPECT_EQ(View("{\"\xC5\xBFource\":\"long s\"}"), R"({"source":"long s"})");
+  EXPECT_EQ(View("{\"dm_verity\":{\"bloc\xE2\x84\xAAsize\":512}}"),
+            R"({"dm_verity":{"blocksize":512}})");
+  // Metadata keys are map keys: kept as they are.
+  EXPECT_EQ(View(R"({"IMAGE_PULL":{"METADATA":{"K":"v"}}})"),
+            R"({"image_pull":{"metadata":{"K":"v"}}})");
+  // Keys Go's structs do not have are dropped, salt among them.
+  EXPECT_EQ(View(R"({"volume_type":"a","volume-type":"b","dm_verity":{"salt":1}})"),
+            R"({"volume_type":"a","dm_verity":{}})");
+}
+
+TEST(GoJsonViewTest, RepeatedKeysDecodeIntoWhatIsThere) {
+  EXPECT_EQ(View(R"({"volume_type":"a","VOLUME_TYPE":"b"})"), R"({"volume_type":"b"})");
+  EXPECT_EQ(View(R"({"VOLUME_TYPE":"b","volume_type":"a"})"), R"({"volume_type":"a"})");
+  EXPECT_EQ(View(R"({"image_pull":{"metadata":{"k":"v"}},"image_pull":{"metadata":{"j":"w"}}})"),
+            R"({"image_pull":{"metadata":{"k":"v","j":"w"}}})");
+  EXPECT_EQ(View(R"({"options":["a","b"],"options":["c"]})"), R"({"options":["c"]})");
+}
+
+TEST(GoJsonViewTest, NullKeepsAValueAndEmptiesAPointerMapOrSlice) {
+  EXPECT_EQ(View(R"({"volume_type":"a","source":"x","source":null})"),
+            R"({"volume_type":"a","source":"x"})");
+  EXPECT_EQ(View(R"({"image_pull":{"metadata":{"k":null}}})"),
+            R"({"image_pull":{"metadata":{"k":""}}})");
+  EXPECT_EQ(View(R"({"image_pull":{"metadata":{"k":"v"}},"image_pull":null})"), "{}");
+  EXPECT_EQ(View(R"({"image_pull":{"metadata":{"k":"v"},"metadata":null}})"),
+            R"({"image_pull":{}})");
+  EXPECT_EQ(View(R"({"options":["a"],"options":null})"), "{}");
+  EXPECT_EQ(View("null"), "{}");
+}
+
+TEST(GoJsonViewTest, AWrongTypeIsAnErrorEvenIfALaterKeyIsRight) {
+  EXPECT_THAT(View(R"({"source":1,"source":"s"})"),
+              HasSubstr("error: KataVirtualVolume field source: expected a string, got number"));
+  EXPECT_THAT(View(R"({"dm_verity":{"blocknum":-1}})"),
+              HasSubstr("dm_verity.blocknum: expected an unsigned 64-bit integer"));
+  EXPECT_THAT(View(R"({"dm_verity":{"blocknum":1.0}})"), HasSubstr("dm_verity.blocknum"));
+  EXPECT_THAT(View(R"({"image_pull":{"metadata":{"k":1}}})"),
+              HasSubstr(R"(image_pull.metadata["k"]: expected a string)"));
+  EXPECT_THAT(View(R"({"options":["a",2]})"), HasSubstr("options[1]"));
+  EXPECT_THAT(View(R"({"image_pull":[]})"), HasSubstr("image_pull: expected an object, got array"));
+  EXPECT_THAT(View("[]"), HasSubstr("must be a JSON object, got array"));
+  EXPECT_THAT(View("{not json"), HasSubstr("malformed"));
+  // An unknown key may hold anything.
+  EXPECT_EQ(View(R"({"unknown":{"source":1},"x":[{"a":null}]})"), "{}");
+}
+
+}  // namespace
+}  // namespace kata_volume
