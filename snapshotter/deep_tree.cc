@@ -1,9 +1,11 @@
-// A chain of directories made by descriptors.
+// Deep test trees, and a run under a limit of descriptors.
 #include "snapshotter/deep_tree.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace snapshotter {
@@ -21,6 +23,21 @@ int MakeDeepTree(const std::string& top, int levels, const std::string& name) {
     fd = next;
   }
   return fd;
+}
+
+bool TrueWithFdLimit(int limit, const std::function<bool()>& body) {
+  pid_t pid = fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0) _exit(2);
+    lim.rlim_cur = static_cast<rlim_t>(limit);
+    if (setrlimit(RLIMIT_NOFILE, &lim) != 0) _exit(2);
+    _exit(body() ? 0 : 1);
+  }
+  int status = 0;
+  return waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+         WEXITSTATUS(status) == 0;
 }
 
 }  // namespace snapshotter

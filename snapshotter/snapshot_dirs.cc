@@ -655,45 +655,26 @@ absl::Status StoppedError(const std::string& path) {
 
 absl::StatusOr<Usage> DiskUsage(const std::string& dir,
                                 const std::atomic<bool>* stop) {
-  struct stat root_st;
-  if (lstat(dir.c_str(), &root_st) != 0) {
-    if (errno == ENOENT) {
-      return absl::NotFoundError(absl::StrCat(dir, " does not exist"));
-    }
-    return base::ErrnoError("lstat", dir, errno);
-  }
-  Usage usage;
-  std::set<std::pair<dev_t, ino_t>> seen;
-  // Counts `path`; false if it is on another filesystem (not descended).
-  auto count = [&](const std::string& path) -> absl::StatusOr<bool> {
-    struct stat st;
-    if (lstat(path.c_str(), &st) != 0) {
-      if (errno == ENOENT) return true;  // removed meanwhile
-      return base::ErrnoError("lstat", path, errno);
-    }
-    if (st.st_dev != root_st.st_dev) return false;
-    if (seen.insert({st.st_dev, st.st_ino}).second) {
-      usage.inodes++;
-      usage.size += static_cast<int64_t>(st.st_blocks) * 512;
-    }
-    return true;
-  };
-  RETURN_IF_ERROR(count(dir).status());
-  std::error_code ec;
-  // Symlinks are not followed by default.
-  std::filesystem::recursive_directory_iterator it(dir, ec), end;
-  for (; !ec && it != end; it.increment(ec)) {
+  UsageCounter counter;
+  absl::Status s = TreeWalk(dir).Run([&](const WalkEntry& entry) {
     if (Stopping(stop)) return StoppedError(dir);
-    ASSIGN_OR_RETURN(bool same_fs, count(it->path().string()));
-    if (!same_fs) it.disable_recursion_pending();
+    counter.Count(entry);
+    return absl::OkStatus();
+  });
+  // The walk's only NotFound: the root is missing.
+  if (absl::IsNotFound(s)) {
+    return absl::NotFoundError(absl::StrCat(dir, " does not exist"));
   }
-  if (ec) {
-    if (ec == std::errc::no_such_file_or_directory) {
-      return absl::NotFoundError(absl::StrCat(dir, " was removed meanwhile"));
-    }
-    return absl::InternalError(absl::StrCat("walk ", dir, ": ", ec.message()));
-  }
-  return usage;
+  RETURN_IF_ERROR(s);
+  return counter.usage();
+}
+
+bool UsageCounter::Count(const WalkEntry& entry) {
+  if (entry.other_fs) return false;
+  if (!seen_.insert({entry.st.st_dev, entry.st.st_ino}).second) return false;
+  usage_.inodes++;
+  usage_.size += static_cast<int64_t>(entry.st.st_blocks) * 512;
+  return true;
 }
 
 }  // namespace snapshotter

@@ -26,12 +26,14 @@
 #include <cstdint>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "snapshotter/snapshot_types.h"
+#include "snapshotter/tree_walk.h"
 
 namespace snapshotter {
 
@@ -169,11 +171,28 @@ absl::Status RemoveAll(const std::string& path,
 absl::Status SyncDir(const std::string& dir);
 
 // Size (allocated bytes) and distinct inodes below `dir`, not following
-// symlinks or crossing into other filesystems. NotFound if `dir` is gone
-// (e.g. removed meanwhile). Once `*stop` is true (the daemon's stop) it
-// gives up at the next entry: Unavailable.
+// symlinks or crossing into other filesystems, in a tree of any depth (a
+// TreeWalk). NotFound if `dir` is gone (e.g. removed meanwhile); entries
+// removed meanwhile are skipped. Once `*stop` is true (the daemon's stop)
+// it gives up at the next entry: Unavailable.
 absl::StatusOr<Usage> DiskUsage(const std::string& dir,
                                 const std::atomic<bool>* stop = nullptr);
+
+// Usage as DiskUsage measures it, counted entry by entry of a TreeWalk
+// (SyncTree measures in the walk that flushes): the allocated bytes of
+// every inode on the root's filesystem, each once however many names it
+// has (hard links).
+class UsageCounter {
+ public:
+  // Counts `entry`; false if it was not (on another filesystem, or an
+  // inode already counted).
+  bool Count(const WalkEntry& entry);
+  const Usage& usage() const { return usage_; }
+
+ private:
+  std::set<std::pair<dev_t, ino_t>> seen_;
+  Usage usage_;
+};
 
 // For walks a stop cuts short (DiskUsage, SyncTree): whether `*stop` is set,
 // and the Unavailable they then return.

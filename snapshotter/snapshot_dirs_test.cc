@@ -21,6 +21,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "snapshotter/deep_tree.h"
 #include "snapshotter/fsync_recorder.h"
 
 // Interposed unlink/unlinkat: once armed, the first file deleted runs
@@ -288,6 +289,38 @@ TEST(SnapshotDirsTest, DiskUsageCountsHardlinksOnce) {
   EXPECT_GE(usage->size, 10000);
   EXPECT_EQ(DiskUsage(root + "/missing").status().code(),
             absl::StatusCode::kNotFound);
+}
+
+// A container can make a tree deeper than PATH_MAX in its upper directory
+// (mkdir and chdir, again and again): whole paths fail ENAMETOOLONG, and
+// the Usage of its snapshot failed for good. Here 1500 levels of a 4-byte
+// name, measured in a child that may not open 64 descriptors.
+TEST(SnapshotDirsTest, DiskUsageOfATreeDeeperThanPathMax) {
+  const std::string root = NewRoot("du-deep");
+  ASSERT_EQ(mkdir(root.c_str(), 0755), 0);
+  int bottom = MakeDeepTree(root, 1500, "dddd");
+  ASSERT_GE(bottom, 0) << strerror(errno);
+  int file = openat(bottom, "file", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(file, 0);
+  ASSERT_EQ(write(file, std::string(10000, 'a').data(), 10000), 10000);
+  close(file);
+  // A second name at the top, and a symlink to the top (not followed).
+  ASSERT_EQ(linkat(bottom, "file", AT_FDCWD, (root + "/link").c_str(), 0), 0);
+  ASSERT_EQ(symlinkat(root.c_str(), bottom, "up"), 0);
+  close(bottom);
+  auto usage = DiskUsage(root);
+  ASSERT_TRUE(usage.ok()) << usage.status();
+  EXPECT_EQ(usage->inodes, 1 + 1500 + 2);  // the root, dddd..., file, up
+  EXPECT_GE(usage->size, 10000);
+  EXPECT_TRUE(TrueWithFdLimit(64, [&] {
+    auto limited = DiskUsage(root);
+    return limited.ok() && limited->inodes == usage->inodes &&
+           limited->size == usage->size;
+  }));
+  std::atomic<bool> stop{true};
+  EXPECT_EQ(DiskUsage(root, &stop).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(RemoveAll(root).ok());
 }
 
 TEST(SnapshotDirsTest, RemoveAllMissingIsFine) {
