@@ -5,103 +5,114 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <filesystem>
-#include <set>
 #include <utility>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
 #include "base/errno_error.h"
 #include "base/status_macros.h"
 #include "snapshotter/snapshot_dirs.h"
+#include "snapshotter/tree_walk.h"
 
 namespace snapshotter {
 namespace {
 
-// Files opened at once: their writeback starts together, then each is
-// fsynced.
+// Descriptors waiting for their fsync at once: the writeback of a batch's
+// files runs together, then each is fsynced.
 constexpr size_t kBatch = 256;
 
-// Starts writeback of `paths`, then fsyncs each; closes everything.
-absl::Status SyncBatch(const std::vector<std::string>& paths, bool dirs) {
-  std::vector<std::pair<int, const std::string*>> open_fds;
-  absl::Status status;
-  for (const std::string& path : paths) {
-    int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
-    if (dirs) flags |= O_DIRECTORY;
-    int fd = open(path.c_str(), flags);
+// Flushes what a walk shows, in batches, no path kept: a regular file is
+// opened relative to its directory when the walk meets it (once per
+// inode), its writeback started, and it waits in the batch; a directory
+// joins the batch when the walk leaves it (post-order), so every file
+// below it was met before. A full batch, and the last, fsyncs its files
+// first, then its directories: a directory is flushed only once every
+// file below it is durable (its entries then name inodes already
+// durable), as when all files went before all directories, and at most
+// kBatch descriptors wait whatever the tree (a closed directory could not
+// be opened again by a path deeper than PATH_MAX).
+class Flusher {
+ public:
+  Flusher(const std::string& root, const TreeWalk& walk,
+          const std::atomic<bool>* stop)
+      : root_(root), walk_(walk), stop_(stop) {}
+  Flusher(const Flusher&) = delete;
+  Flusher& operator=(const Flusher&) = delete;
+  ~Flusher() {  // what a failed walk left waiting
+    for (const Waiting& w : files_) close(w.fd);
+    for (const Waiting& w : dirs_) close(w.fd);
+  }
+
+  absl::Status Visit(const WalkEntry& entry) {
+    if (Stopping(stop_)) return StoppedError(root_);
+    if (!counter_.Count(entry) || !S_ISREG(entry.st.st_mode)) {
+      return absl::OkStatus();
+    }
+    int fd = openat(entry.dir_fd, entry.name,
+                    O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
-      if (errno == ENOENT) continue;  // removed meanwhile
-      status = base::ErrnoError("open", path, errno);
-      break;
+      if (errno == ENOENT) return absl::OkStatus();  // removed meanwhile
+      return base::ErrnoError("open", walk_.MessagePath(entry.name), errno);
     }
-    if (!dirs) sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-    open_fds.emplace_back(fd, &path);
+    sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    files_.push_back({fd, walk_.MessagePath(entry.name)});
+    return FlushIfFull();
   }
-  for (const auto& [fd, path] : open_fds) {
-    if (status.ok() && fsync(fd) != 0) {
-      status = base::ErrnoError("fsync", *path, errno);
+
+  absl::Status Leave(int dir_fd) {
+    int fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) return base::ErrnoError("dup", walk_.MessagePath(), errno);
+    dirs_.push_back({fd, walk_.MessagePath()});
+    return FlushIfFull();
+  }
+
+  // fsyncs the batch: its files, then its directories.
+  absl::Status Flush() {
+    if (files_.empty() && dirs_.empty()) return absl::OkStatus();
+    if (Stopping(stop_)) return StoppedError(root_);
+    absl::Status status;
+    for (std::vector<Waiting>* waiting : {&files_, &dirs_}) {
+      for (const Waiting& w : *waiting) {
+        if (status.ok() && fsync(w.fd) != 0) {
+          status = base::ErrnoError("fsync", w.path, errno);
+        }
+        close(w.fd);
+      }
+      waiting->clear();
     }
-    close(fd);
+    return status;
   }
-  return status;
-}
+
+  const Usage& usage() const { return counter_.usage(); }
+
+ private:
+  struct Waiting {
+    int fd;
+    std::string path;  // for messages
+  };
+
+  absl::Status FlushIfFull() {
+    return files_.size() + dirs_.size() < kBatch ? absl::OkStatus() : Flush();
+  }
+
+  const std::string& root_;
+  const TreeWalk& walk_;
+  const std::atomic<bool>* const stop_;
+  UsageCounter counter_;
+  std::vector<Waiting> files_;
+  std::vector<Waiting> dirs_;
+};
 
 }  // namespace
 
 absl::StatusOr<Usage> SyncTree(const std::string& root,
                                const std::atomic<bool>* stop) {
-  struct stat root_st;
-  if (lstat(root.c_str(), &root_st) != 0) {
-    return base::ErrnoError("lstat", root, errno);
-  }
-  std::vector<std::string> files;
-  std::vector<std::string> dirs = {root};
-  // Every inode counted once (hard links), the root included.
-  std::set<ino_t> seen = {root_st.st_ino};
-  Usage usage{static_cast<int64_t>(root_st.st_blocks) * 512, 1};
-  std::error_code ec;
-  // Symlinks are not followed by default.
-  std::filesystem::recursive_directory_iterator it(root, ec), end;
-  for (; !ec && it != end; it.increment(ec)) {
-    if (Stopping(stop)) return StoppedError(root);
-    std::string path = it->path().string();
-    struct stat st;
-    if (lstat(path.c_str(), &st) != 0) {
-      if (errno == ENOENT) continue;
-      return base::ErrnoError("lstat", path, errno);
-    }
-    if (st.st_dev != root_st.st_dev) {
-      it.disable_recursion_pending();
-      continue;
-    }
-    if (!seen.insert(st.st_ino).second) continue;
-    usage.inodes++;
-    usage.size += static_cast<int64_t>(st.st_blocks) * 512;
-    if (S_ISDIR(st.st_mode)) {
-      dirs.push_back(std::move(path));
-    } else if (S_ISREG(st.st_mode)) {
-      files.push_back(std::move(path));
-    }
-  }
-  if (ec) {
-    return absl::InternalError(
-        absl::StrCat("walk ", root, ": ", ec.message()));
-  }
-  for (size_t i = 0; i < files.size(); i += kBatch) {
-    if (Stopping(stop)) return StoppedError(root);
-    std::vector<std::string> batch(
-        files.begin() + i, files.begin() + std::min(files.size(), i + kBatch));
-    RETURN_IF_ERROR(SyncBatch(batch, /*dirs=*/false));
-  }
-  // Directories last: their entries then name inodes already durable.
-  for (size_t i = 0; i < dirs.size(); i += kBatch) {
-    if (Stopping(stop)) return StoppedError(root);
-    std::vector<std::string> batch(
-        dirs.begin() + i, dirs.begin() + std::min(dirs.size(), i + kBatch));
-    RETURN_IF_ERROR(SyncBatch(batch, /*dirs=*/true));
-  }
-  return usage;
+  TreeWalk walk(root);
+  Flusher flusher(root, walk, stop);
+  RETURN_IF_ERROR(walk.Run(
+      [&](const WalkEntry& entry) { return flusher.Visit(entry); },
+      [&](int fd, const struct stat&) { return flusher.Leave(fd); }));
+  RETURN_IF_ERROR(flusher.Flush());
+  return flusher.usage();
 }
 
 }  // namespace snapshotter
