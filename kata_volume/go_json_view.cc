@@ -86,14 +86,16 @@ absl::Status MergeStruct(const Json& in, const Fields& fields,
 Json Plain(const Json& node);
 
 // Decodes `value` (a PairsTree node) into `field` of `*out` as Go does
-// into what is there.
+// into what is there. `*backing` (kStrings): the elements of the slice's
+// backing array, which outlive its length.
 absl::Status MergeField(const Field& field, const Json& value,
-                        const std::string& path, Json* out) {
+                        const std::string& path, Json* out, Json* backing) {
   const std::string name = path + field.name;
   if (value.is_null()) {
     // A pointer, a map or a slice becomes nil; a string or number stays.
     if (field.kind != Field::kString && field.kind != Field::kUint64) {
       out->erase(field.name);
+      *backing = Json::array();
     }
     return absl::OkStatus();
   }
@@ -112,13 +114,21 @@ absl::Status MergeField(const Field& field, const Json& value,
       if (!value.is_array()) {
         return TypeError(name, "an array of strings", Plain(value));
       }
+      // Go sets the slice's length to zero and decodes each element into
+      // what its backing array holds there (a null element keeps it, ""
+      // past what it ever held); an empty array leaves a new slice.
+      if (!backing->is_array() || value.empty()) *backing = Json::array();
       for (size_t i = 0; i < value.size(); ++i) {
-        if (!value[i].is_string()) {
+        if (i == backing->size()) backing->push_back("");
+        if (value[i].is_string()) {
+          (*backing)[i] = value[i];
+        } else if (!value[i].is_null()) {
           return TypeError(absl::StrCat(name, "[", i, "]"), "a string",
                            Plain(value[i]));
         }
       }
-      (*out)[field.name] = value;  // a slice is decoded anew
+      Json& slice = (*out)[field.name] = Json::array();
+      for (size_t i = 0; i < value.size(); ++i) slice.push_back((*backing)[i]);
       return absl::OkStatus();
     }
     case Field::kMetadata: {
@@ -228,11 +238,15 @@ Json Plain(const Json& node) {
 
 absl::Status MergeStruct(const Json& in, const Fields& fields,
                          const std::string& path, Json* out) {
+  // Slices' backing arrays, by field (only the top struct has a slice, and
+  // it is merged from one object).
+  Json backings = Json::object();
   for (const Json& pair : in["pairs"]) {
     const std::string key = pair[0].get<std::string>();
     for (const Field& field : fields) {
       if (GoFoldEquals(key, field.name)) {
-        RETURN_IF_ERROR(MergeField(field, pair[1], path, out));
+        RETURN_IF_ERROR(
+            MergeField(field, pair[1], path, out, &backings[field.name]));
         break;
       }
     }

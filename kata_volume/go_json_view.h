@@ -17,7 +17,9 @@ namespace kata_volume {
 //  - a repeated key is decoded into what the earlier one left: the last
 //    value of a field wins, objects (structs, metadata maps) are merged;
 //  - null leaves a string or number field as it was and empties a
-//    pointer, a map or a slice; a null metadata value is "";
+//    pointer, a map or a slice; a null metadata value is ""; a null
+//    element of an array leaves what the slice's backing array held there
+//    ("" if nothing);
 //  - keys Go's structs do not have (dm_verity's salt, hash_type and
 //    no_superblock, which only kata's Rust side has) are dropped.
 // Malformed text, or a value of the wrong type anywhere (Go then returns an

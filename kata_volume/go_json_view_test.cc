@@ -54,6 +54,19 @@ TEST(GoJsonViewTest, NullKeepsAValueAndEmptiesAPointerMapOrSlice) {
   EXPECT_EQ(View("null"), "{}");
 }
 
+TEST(GoJsonViewTest, NullInAnArrayLeavesTheElementAsItWas) {
+  // Go decodes an array into the slice's existing elements (its length set
+  // to zero, its backing array kept): a null element is no error and keeps
+  // what that element held, "" for a new one.
+  EXPECT_EQ(View(R"({"options":["a",null]})"), R"({"options":["a",""]})");
+  EXPECT_EQ(View(R"({"options":["x","y"],"options":[null]})"), R"({"options":["x"]})");
+  EXPECT_EQ(View(R"({"options":["x","y"],"options":["a"],"options":["b",null]})"),
+            R"({"options":["b","y"]})");
+  // An empty array, and null, leave no backing array.
+  EXPECT_EQ(View(R"({"options":["x"],"options":[],"options":[null]})"), R"({"options":[""]})");
+  EXPECT_EQ(View(R"({"options":["x"],"options":null,"options":[null]})"), R"({"options":[""]})");
+}
+
 TEST(GoJsonViewTest, AWrongTypeIsAnErrorEvenIfALaterKeyIsRight) {
   EXPECT_THAT(View(R"({"source":1,"source":"s"})"),
               HasSubstr("error: KataVirtualVolume field source: expected a string, got number"));

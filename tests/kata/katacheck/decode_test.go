@@ -29,6 +29,8 @@ var handMadeVolumes = []string{
 	`{"volume_type":"image_guest_pull","source":"busybox","image_pull":{"metadata":{"a":"1"}},"image_pull":null}`,
 	`{"volume_type":"image_guest_pull","source":"busybox","options":["a"],"options":null}`,
 	`{"volume_type":"image_guest_pull","source":"busybox","options":["a",1]}`,
+	`{"volume_type":"image_guest_pull","source":"busybox","options":["a",null]}`,
+	`{"volume_type":"image_guest_pull","source":"busybox","options":["x","y"],"options":["a"],"options":["b",null]}`,
 	`{"volume_type":"image_guest_pull","source":"busybox","dm_verity":{"hashtype":"sha256","hash":"` +
 		strings.Repeat("a", 64) + `","blocknum":1,"blocksize":4096,"hashsize":4096,"offset":4096,"salt":7}}`,
 	`{"volume_type":"image_guest_pull","source":"busybox","dm_verity":{"HASHTYPE":"sha256","Hash":"` +
