@@ -66,7 +66,9 @@ def make_tree(root):
 
 GLOBS = ["*/*.toml", "conf.d/*", "conf.?/[^g]*.toml", "conf.?/[!g]*.toml", "*/\\[x\\].toml",
          "\\[d\\]/*", "[[]d]/a.toml", "*.d/*.toml", "file.d/*", "conf.d/[", "[/*.toml",
-         "conf.d/dangling.toml", "missing/*", "*", ".*/*.toml", "conf.d/\\*.toml", "link.d/a.toml"]
+         "conf.d/dangling.toml", "missing/*", "*", ".*/*.toml", "conf.d/\\*.toml", "link.d/a.toml",
+         # Go joins with filepath.Join, which cleans: no "//", "." or ".." in what it returns
+         "conf.d//*.toml", "./conf.d/a.*", "conf.e/../conf.d/*.toml", "link.d/../conf.e/a.*"]
 
 
 def main():

@@ -162,16 +162,23 @@ def _split(pattern):
     return d, f
 
 
+def _clean(path):
+    """Go's filepath.Clean: normpath, which keeps a leading "//" that Go
+    makes "/"."""
+    path = os.path.normpath(path)
+    return path[1:] if path.startswith("//") else path
+
+
 def _glob_dir(d, pattern, root):
     """The entries of directory `d` whose name matches `pattern`, in byte
-    order; none if `d` is no directory or cannot be read."""
+    order, joined to `d` as Go's filepath.Join (cleaned: no "//", "." or
+    ".." left of `d`); none if `d` is no directory or cannot be read."""
     try:
         names = os.listdir(root + d)
     except OSError:
         return []
     names.sort(key=os.fsencode)
-    joined = (lambda n: "/" + n) if d == "/" else (lambda n: d + "/" + n)
-    return [joined(n) for n in names if match(pattern, n)]
+    return [_clean(d + "/" + n) for n in names if match(pattern, n)]
 
 
 def glob(pattern, root=""):
