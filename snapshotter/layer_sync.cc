@@ -50,8 +50,9 @@ class Flusher {
     int fd = openat(entry.dir_fd, entry.name,
                     O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
-      if (errno == ENOENT) return absl::OkStatus();  // removed meanwhile
-      return base::ErrnoError("open", walk_.MessagePath(entry.name), errno);
+      const int err = errno;  // before MessagePath allocates
+      if (err == ENOENT) return absl::OkStatus();  // removed meanwhile
+      return base::ErrnoError("open", walk_.MessagePath(entry.name), err);
     }
     sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
     files_.push_back({fd, walk_.MessagePath(entry.name)});
@@ -60,7 +61,10 @@ class Flusher {
 
   absl::Status Leave(int dir_fd) {
     int fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
-    if (fd < 0) return base::ErrnoError("dup", walk_.MessagePath(), errno);
+    if (fd < 0) {
+      const int err = errno;  // before MessagePath allocates
+      return base::ErrnoError("dup", walk_.MessagePath(), err);
+    }
     dirs_.push_back({fd, walk_.MessagePath()});
     return FlushIfFull();
   }

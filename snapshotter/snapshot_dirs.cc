@@ -488,24 +488,13 @@ struct RemoveWalk {
   uint64_t next_name = 0;  // past every .deep-N seen under the top
 };
 
-// The names in the directory open as `fd` (read through a descriptor of
-// its own: `fd` is left as it was).
+// The names in the directory open as `fd` (`path` in errors).
 absl::StatusOr<std::vector<std::string>> ListDirAt(int fd,
                                                    const std::string& path) {
-  int own = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (own < 0) return base::ErrnoError("open", path, errno);
-  DIR* d = fdopendir(own);
-  if (d == nullptr) {
-    int err = errno;
-    close(own);
-    return base::ErrnoError("opendir", path, err);
-  }
   std::vector<std::string> names;
-  while (struct dirent* e = readdir(d)) {
-    std::string name = e->d_name;
-    if (name != "." && name != "..") names.push_back(name);
+  if (int err = ReadDirNames(fd, &names); err != 0) {
+    return base::ErrnoError("read", path, err);
   }
-  closedir(d);
   return names;
 }
 

@@ -25,18 +25,20 @@ bool SameInode(const struct stat& a, const struct stat& b) {
   return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
-// The names in directory `fd` but "." and "..", read through a descriptor
-// of their own (closed before returning), so only `fd` stays open; 0 or
-// an errno.
-int ReadNames(int fd, std::vector<std::string>& names) {
+}  // namespace
+
+int ReadDirNames(int fd, std::vector<std::string>* names) {
   int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (own < 0) return errno;
+  // A dup shares the offset: the listing starts at the beginning whatever
+  // was read through `fd` before.
   DIR* dir = fdopendir(own);
   if (dir == nullptr) {
     int err = errno;
     close(own);
     return err;
   }
+  rewinddir(dir);
   int err = 0;
   while (true) {
     errno = 0;
@@ -46,14 +48,12 @@ int ReadNames(int fd, std::vector<std::string>& names) {
       break;
     }
     if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-      names.emplace_back(e->d_name);
+      names->emplace_back(e->d_name);
     }
   }
   closedir(dir);
   return err;
 }
-
-}  // namespace
 
 TreeWalk::TreeWalk(std::string root, int max_open_dirs)
     : root_(std::move(root)),
@@ -94,8 +94,9 @@ absl::Status TreeWalk::Walk(const VisitFn& visit, const LeaveFn& leave) {
     const std::string name = dir.names[dir.next++];
     const int dir_fd = dir.fd;
     if (fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      if (errno == ENOENT) continue;  // removed meanwhile
-      return base::ErrnoError("lstat", MessagePath(name), errno);
+      const int err = errno;  // before MessagePath allocates
+      if (err == ENOENT) continue;  // removed meanwhile
+      return base::ErrnoError("lstat", MessagePath(name), err);
     }
     const bool other_fs = st.st_dev != root_dev_;
     const int depth = static_cast<int>(stack_.size());
@@ -121,8 +122,9 @@ absl::StatusOr<bool> TreeWalk::Enter(int parent_fd, const std::string& name,
   level.fd = openat(parent_fd, name.c_str(), kOpenDir);
   if (level.fd < 0) {
     // Removed, or replaced by something else than a directory.
-    if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) return false;
-    return base::ErrnoError("open", MessagePath(name), errno);
+    const int err = errno;  // before MessagePath allocates
+    if (err == ENOENT || err == ENOTDIR || err == ELOOP) return false;
+    return base::ErrnoError("open", MessagePath(name), err);
   }
   int err = fstat(level.fd, &level.st) != 0 ? errno : 0;
   // Replaced by another directory, or a filesystem mounted there since.
@@ -130,7 +132,7 @@ absl::StatusOr<bool> TreeWalk::Enter(int parent_fd, const std::string& name,
     close(level.fd);
     return false;
   }
-  if (err == 0) err = ReadNames(level.fd, level.names);
+  if (err == 0) err = ReadDirNames(level.fd, &level.names);
   if (err != 0) {
     close(level.fd);
     return base::ErrnoError("read", MessagePath(name), err);
@@ -152,8 +154,9 @@ absl::Status TreeWalk::LeaveTop(const LeaveFn& leave) {
     Level& parent = stack_[size - 2];
     int fd = openat(dir.fd, "..", kOpenDir);
     if (fd < 0) {
+      const int err = errno;  // before MessagePath allocates
       return absl::AbortedError(absl::StrCat(
-          "open ", MessagePath(".."), ": ", strerror(errno),
+          "open ", MessagePath(".."), ": ", strerror(err),
           "; the tree was moved or removed while it was walked"));
     }
     struct stat st;

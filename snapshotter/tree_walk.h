@@ -23,6 +23,11 @@
 
 namespace snapshotter {
 
+// Appends the names in the directory open as `fd`, but "." and "..", read
+// from its beginning through a descriptor of their own (closed before
+// returning: `fd` stays as it was); 0, or the errno of a failed read.
+int ReadDirNames(int fd, std::vector<std::string>* names);
+
 // One entry as a walk shows it.
 struct WalkEntry {
   int dir_fd;             // the directory holding it, open during the call
