@@ -1,10 +1,12 @@
 // The volume JSON as kata's Go runtime reads it.
 #include "kata_volume/go_json_view.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "base/status_macros.h"
@@ -159,6 +161,84 @@ absl::Status MergeField(const Field& field, const Json& value,
   return absl::OkStatus();
 }
 
+// The length of the valid UTF-8 sequence at the start of `s`, or 0 if it
+// is not one (Go's utf8.DecodeRune rules: no overlong forms, surrogates or
+// code points past U+10FFFF).
+size_t ValidUtf8Length(absl::string_view s) {
+  const auto byte = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned char c = byte(0);
+  size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xBF;  // the second byte's range
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  }
+  if (n == 0 || s.size() < n || byte(1) < lo || byte(1) > hi) return 0;
+  for (size_t i = 2; i < n; ++i) {
+    if (byte(i) < 0x80 || byte(i) > 0xBF) return 0;
+  }
+  return n;
+}
+
+// The code unit of a \uXXXX escape at the start of `s`, or -1.
+int EscapedUnit(absl::string_view s) {
+  int unit = 0;
+  if (s.size() < 6 || s[0] != '\\' || s[1] != 'u' ||
+      !absl::SimpleHexAtoi(s.substr(2, 4), &unit)) {
+    return -1;
+  }
+  return unit;
+}
+
+// `json` with what Go's decoder takes in a string and nlohmann refuses
+// made U+FFFD, as Go reads it: each byte of invalid UTF-8, and a \u escape
+// of a surrogate not in a pair.
+std::string AsGoReadsStrings(absl::string_view json) {
+  constexpr absl::string_view kReplacement = "\xEF\xBF\xBD";
+  std::string out;
+  bool in_string = false;
+  for (size_t i = 0; i < json.size();) {  // each turn consumes a byte or more
+    const char c = json[i];
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (!in_string || c == '"') {
+      in_string = in_string != (c == '"');
+      out += c;
+      ++i;
+    } else if (c == '\\') {
+      const int unit = EscapedUnit(json.substr(i));
+      const int next = EscapedUnit(json.substr(std::min(i + 6, json.size())));
+      if (unit >= 0xD800 && unit <= 0xDBFF && next >= 0xDC00 && next <= 0xDFFF) {
+        absl::StrAppend(&out, json.substr(i, 12));  // a pair
+        i += 12;
+      } else if (unit >= 0xD800 && unit <= 0xDFFF) {
+        absl::StrAppend(&out, kReplacement);
+        i += 6;
+      } else {
+        const size_t n = std::min<size_t>(unit >= 0 ? 6 : 2, json.size() - i);
+        absl::StrAppend(&out, json.substr(i, n));
+        i += n;
+      }
+    } else if (u < 0x80) {
+      out += c;
+      ++i;
+    } else if (size_t n = ValidUtf8Length(json.substr(i)); n > 0) {
+      absl::StrAppend(&out, json.substr(i, n));
+      i += n;
+    } else {
+      absl::StrAppend(&out, kReplacement);
+      ++i;
+    }
+  }
+  return out;
+}
+
 // JSON text as a tree whose every object is {"pairs": [[key, value], ...]}
 // in the text's order, repeated keys kept (a parsed object keeps only the
 // last of them, and Go merges objects a repeated key holds).
@@ -258,7 +338,8 @@ absl::Status MergeStruct(const Json& in, const Fields& fields,
 
 absl::StatusOr<Json> GoJsonView(absl::string_view json) {
   PairsTree tree;
-  if (!Json::sax_parse(json.begin(), json.end(), &tree)) {
+  const std::string text = AsGoReadsStrings(json);
+  if (!Json::sax_parse(text.begin(), text.end(), &tree)) {
     return absl::InvalidArgumentError(
         absl::StrCat("KataVirtualVolume JSON is malformed: ", tree.error));
   }

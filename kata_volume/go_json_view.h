@@ -20,6 +20,8 @@ namespace kata_volume {
 //    pointer, a map or a slice; a null metadata value is ""; a null
 //    element of an array leaves what the slice's backing array held there
 //    ("" if nothing);
+//  - each byte of invalid UTF-8 in a string, and a \u escape of a
+//    surrogate without its pair, is U+FFFD;
 //  - keys Go's structs do not have (dm_verity's salt, hash_type and
 //    no_superblock, which only kata's Rust side has) are dropped.
 // Malformed text, or a value of the wrong type anywhere (Go then returns an

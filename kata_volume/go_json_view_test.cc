@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
 
 namespace kata_volume {
 namespace {
@@ -81,6 +82,32 @@ TEST(GoJsonViewTest, AWrongTypeIsAnErrorEvenIfALaterKeyIsRight) {
   EXPECT_THAT(View("{not json"), HasSubstr("malformed"));
   // An unknown key may hold anything.
   EXPECT_EQ(View(R"({"unknown":{"source":1},"x":[{"a":null}]})"), "{}");
+}
+
+// Go's decoder makes U+FFFD of each byte of invalid UTF-8 in a string and
+// of a \u escape of a surrogate without its pair; nlohmann refuses both.
+TEST(GoJsonViewTest, WhatGoReadsAsReplacementCharacters) {
+  const std::string r = "\xEF\xBF\xBD";
+  const std::pair<std::string, std::string> cases[] = {
+      {R"({"source":"\ud800x"})", r + "x"},
+      {R"({"source":"\udc00x"})", r + "x"},
+      {R"({"source":"\ud83d\ude00"})", "\xF0\x9F\x98\x80"},
+      {R"({"source":"\ud800\u0041"})", r + "A"},
+      {R"({"source":"\ud800\ud800"})", r + r},
+      {"{\"source\":\"a\xFF" "b\"}", "a" + r + "b"},
+      {"{\"source\":\"a\xED\xA0\x80" "b\"}", "a" + r + r + r + "b"},
+      {"{\"source\":\"a\xC0\x80" "b\"}", "a" + r + r + "b"},
+      {"{\"source\":\"a\xE2\x82\"}", "a" + r + r},
+      {"{\"source\":\"\\\"\xFF\"}", "\"" + r},
+  };
+  for (const auto& [json, source] : cases) {
+    absl::StatusOr<nlohmann::ordered_json> view = GoJsonView(json);
+    ASSERT_TRUE(view.ok()) << view.status();
+    EXPECT_EQ((*view)["source"], source) << json;
+  }
+  // A key so read names no field; outside a string it is a syntax error.
+  EXPECT_EQ(View("{\"\xFFsource\":\"x\"}"), "{}");
+  EXPECT_THAT(View("{\"source\":\"x\"}\xFF"), HasSubstr("malformed"));
 }
 
 }  // namespace

@@ -42,6 +42,8 @@ var handMadeVolumes = []string{
 	`{"volume_type":"image_guest_pull","source":"busybox","image_pull":[]}`,
 	`{"volume_type":"image_guest_pull","source":"busybox","unknown":{"source":1}}`,
 	`{"volume_type":"direct_block","source":"/dev/x","fs_type":"ext4","direct_volume":{"metadata":null}}`,
+	`{"volume_type":"image_guest_pull","source":"\ud800busybox"}`,
+	"{\"volume_type\":\"image_guest_pull\",\"source\":\"busybox\",\"image_pull\":{\"metadata\":{\"a\":\"\xff\xed\xa0\x80\"}}}",
 	`null`,
 	`[]`,
 }
