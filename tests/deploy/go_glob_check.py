@@ -68,7 +68,9 @@ GLOBS = ["*/*.toml", "conf.d/*", "conf.?/[^g]*.toml", "conf.?/[!g]*.toml", "*/\\
          "\\[d\\]/*", "[[]d]/a.toml", "*.d/*.toml", "file.d/*", "conf.d/[", "[/*.toml",
          "conf.d/dangling.toml", "missing/*", "*", ".*/*.toml", "conf.d/\\*.toml", "link.d/a.toml",
          # Go joins with filepath.Join, which cleans: no "//", "." or ".." in what it returns
-         "conf.d//*.toml", "./conf.d/a.*", "conf.e/../conf.d/*.toml", "link.d/../conf.e/a.*"]
+         "conf.d//*.toml", "./conf.d/a.*", "conf.e/../conf.d/*.toml", "link.d/../conf.e/a.*",
+         # Go refuses 10,000 directories with meta characters (CVE-2022-30632)
+         "/".join(["*"] * 9999) + "/x.toml", "/".join(["*"] * 10000) + "/x.toml"]
 
 
 def main():
@@ -86,7 +88,7 @@ def main():
             got, rooted = python_glob(pattern), python_glob("/" + g, tmp)
             want_rooted = None if w is None else [p[len(tmp):] for p in w]
             if got != w or rooted != want_rooted:
-                bad.append(f"Glob({g!r}): Go {w}, ours {got}, ours under a root {rooted}")
+                bad.append(f"Glob({g[:60]!r}): Go {w}, ours {got}, ours under a root {rooted}")
     for line in bad[:20]:
         print(line)
     print(f"{len(cases)} Match cases and {len(GLOBS)} Glob cases, {len(bad)} differ from Go")

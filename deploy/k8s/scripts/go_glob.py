@@ -10,6 +10,7 @@ tests/deploy/go_glob_check.py compares it with Go's own functions."""
 import os
 
 SEP = ord("/")
+GLOB_DEPTH_LIMIT = 10000  # Go's pathSeparatorsLimit
 RUNE_ERROR = 0xFFFD
 
 
@@ -189,14 +190,15 @@ def glob(pattern, root=""):
     if not has_meta(pattern):
         return [pattern] if os.path.lexists(root + pattern) else []
     # Go recurses on the directory while it has meta characters (each
-    # checked as above); the same, iteratively.
+    # checked as above, at most 10,000 deep: CVE-2022-30632); the same,
+    # iteratively.
     files, p = [], pattern
     while True:  # each pass drops the last element of p
         d, f = _split(p)
         files.append(f)
         if not has_meta(d):
             break
-        if d == p:
+        if d == p or len(files) == GLOB_DEPTH_LIMIT:
             raise BadPattern()
         match(d, "")
         p = d
