@@ -55,18 +55,29 @@ absl::StatusOr<KataVirtualVolume> GoVolume(const std::string& payload) {
   return VolumeFromJsonValue(view);
 }
 
-// Why kata's Rust runtime (the base64 crate, serde_json) refuses `payload`,
-// or OK with the volume it reads.
-absl::StatusOr<KataVirtualVolume> RustVolume(const std::string& payload) {
-  ASSIGN_OR_RETURN(std::string json, DecodeVolumeOptionJson(payload));
-  ASSIGN_OR_RETURN(KataVirtualVolume volume, VolumeFromJson(json));
-  std::string refusal = SerdeRefusal(json);
+// The volume read strictly from `payload` (standard base64, no repeated
+// field taken silently), and why kata's Rust runtime (the base64 crate,
+// serde_json) refuses it, if it does.
+struct StrictReading {
+  absl::StatusOr<KataVirtualVolume> volume;
+  absl::Status rust_refusal;
+};
+
+StrictReading ReadStrictly(const std::string& payload) {
+  StrictReading reading;
+  absl::StatusOr<std::string> json = DecodeVolumeOptionJson(payload);
+  reading.volume = json.ok() ? VolumeFromJson(*json) : json.status();
+  if (!reading.volume.ok()) {
+    reading.rust_refusal = reading.volume.status();
+    return reading;
+  }
+  std::string refusal = SerdeRefusal(*json);
   // Go ignores set unused bits of the last character, the crate does not.
-  if (refusal.empty() && absl::Base64Escape(json) != payload) {
+  if (refusal.empty() && absl::Base64Escape(*json) != payload) {
     refusal = "base64 is not canonical (unused bits of the last character are set)";
   }
-  if (!refusal.empty()) return absl::InvalidArgumentError(refusal);
-  return volume;
+  if (!refusal.empty()) reading.rust_refusal = absl::InvalidArgumentError(refusal);
+  return reading;
 }
 
 }  // namespace
@@ -89,21 +100,19 @@ int RunDecodeCommand(const std::vector<std::string>& args, std::ostream& out,
     return 2;
   }
   const absl::StatusOr<KataVirtualVolume> go = GoVolume(*payload);
-  const absl::StatusOr<KataVirtualVolume> rust = RustVolume(*payload);
+  const StrictReading strict = ReadStrictly(*payload);
   // Shown as Go reads it, else as read strictly; unreadable both ways: an
   // error (the strict reading says best what is wrong).
-  absl::StatusOr<KataVirtualVolume> shown = go;
-  if (!shown.ok()) {
-    absl::StatusOr<std::string> json = DecodeVolumeOptionJson(*payload);
-    shown = json.ok() ? VolumeFromJson(*json) : json.status();
-  }
+  const absl::StatusOr<KataVirtualVolume>& shown = go.ok() ? go : strict.volume;
   if (!shown.ok()) {
     err << "decode: " << shown.status().message() << "\n";
     return 2;
   }
   const KataVirtualVolume* volume = &*shown;
   const absl::Status go_status = go.ok() ? ValidateGo(*go) : go.status();
-  const absl::Status rust_status = rust.ok() ? ValidateRust(*rust) : rust.status();
+  const absl::Status rust_status = strict.rust_refusal.ok()
+                                       ? ValidateRust(*strict.volume)
+                                       : strict.rust_refusal;
   out << VolumeToJson(*volume, 2) << "\n";
   out << "go_valid: " << Verdict(go_status) << "\n";
   out << "rust_valid: " << Verdict(rust_status) << "\n";
