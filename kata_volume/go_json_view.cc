@@ -76,6 +76,7 @@ bool GoFoldEquals(absl::string_view key, absl::string_view name) {
   return i == key.size() && j == name.size();
 }
 
+// `got` may be a PairsTree node: its type is the JSON value's.
 absl::Status TypeError(const std::string& field, absl::string_view expected,
                        const Json& got) {
   return absl::InvalidArgumentError(absl::StrCat(
@@ -85,7 +86,6 @@ absl::Status TypeError(const std::string& field, absl::string_view expected,
 
 absl::Status MergeStruct(const Json& in, const Fields& fields,
                          const std::string& path, Json* out);
-Json Plain(const Json& node);
 
 // Decodes `value` (a PairsTree node) into `field` of `*out` as Go does
 // into what is there. `*backing` (kStrings): the elements of the slice's
@@ -103,18 +103,18 @@ absl::Status MergeField(const Field& field, const Json& value,
   }
   switch (field.kind) {
     case Field::kString:
-      if (!value.is_string()) return TypeError(name, "a string", Plain(value));
+      if (!value.is_string()) return TypeError(name, "a string", value);
       (*out)[field.name] = value;
       return absl::OkStatus();
     case Field::kUint64:
       if (!value.is_number_unsigned()) {
-        return TypeError(name, "an unsigned 64-bit integer", Plain(value));
+        return TypeError(name, "an unsigned 64-bit integer", value);
       }
       (*out)[field.name] = value;
       return absl::OkStatus();
     case Field::kStrings: {
       if (!value.is_array()) {
-        return TypeError(name, "an array of strings", Plain(value));
+        return TypeError(name, "an array of strings", value);
       }
       // Go sets the slice's length to zero and decodes each element into
       // what its backing array holds there (a null element keeps it, ""
@@ -126,7 +126,7 @@ absl::Status MergeField(const Field& field, const Json& value,
           (*backing)[i] = value[i];
         } else if (!value[i].is_null()) {
           return TypeError(absl::StrCat(name, "[", i, "]"), "a string",
-                           Plain(value[i]));
+                           value[i]);
         }
       }
       Json& slice = (*out)[field.name] = Json::array();
@@ -134,7 +134,7 @@ absl::Status MergeField(const Field& field, const Json& value,
       return absl::OkStatus();
     }
     case Field::kMetadata: {
-      if (!value.is_object()) return TypeError(name, "an object", Plain(value));
+      if (!value.is_object()) return TypeError(name, "an object", value);
       Json& map = (*out)[field.name];
       if (!map.is_object()) map = Json::object();
       for (const Json& pair : value["pairs"]) {
@@ -144,7 +144,7 @@ absl::Status MergeField(const Field& field, const Json& value,
           map[key] = "";
         } else if (!v.is_string()) {
           return TypeError(absl::StrCat(name, "[\"", key, "\"]"), "a string",
-                           Plain(v));
+                           v);
         } else {
           map[key] = v;
         }
@@ -152,7 +152,7 @@ absl::Status MergeField(const Field& field, const Json& value,
       return absl::OkStatus();
     }
     case Field::kStruct: {
-      if (!value.is_object()) return TypeError(name, "an object", Plain(value));
+      if (!value.is_object()) return TypeError(name, "an object", value);
       Json& sub = (*out)[field.name];
       if (!sub.is_object()) sub = Json::object();
       return MergeStruct(value, *field.fields, name + ".", &sub);
@@ -299,22 +299,6 @@ class PairsTree : public nlohmann::json_sax<Json> {
   }
   std::vector<Open> open_;
 };
-
-// A PairsTree node as plain JSON (the last of repeated keys), for messages
-// and for values Go takes whole.
-Json Plain(const Json& node) {
-  if (node.is_object()) {
-    Json out = Json::object();
-    for (const Json& pair : node["pairs"]) out[pair[0].get<std::string>()] = Plain(pair[1]);
-    return out;
-  }
-  if (node.is_array()) {
-    Json out = Json::array();
-    for (const Json& v : node) out.push_back(Plain(v));
-    return out;
-  }
-  return node;
-}
 
 absl::Status MergeStruct(const Json& in, const Fields& fields,
                          const std::string& path, Json* out) {
