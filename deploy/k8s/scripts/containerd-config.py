@@ -153,10 +153,7 @@ def import_pattern(pattern, config_path):
     one (a glob too) relative to the directory of the config naming it."""
     if not os.path.isabs(pattern):
         pattern = os.path.join(os.path.dirname(config_path), pattern)
-    pattern = os.path.normpath(pattern)
-    # normpath keeps a leading "//" (POSIX leaves its meaning open); Go's
-    # filepath.Clean makes it "/", as for any other run of slashes.
-    return "/" + pattern.lstrip("/") if pattern.startswith("//") else pattern
+    return go_glob.clean(pattern)
 
 
 def imported_docs(doc, args):

@@ -163,7 +163,7 @@ def _split(pattern):
     return d, f
 
 
-def _clean(path):
+def clean(path):
     """Go's filepath.Clean: normpath, which keeps a leading "//" that Go
     makes "/"."""
     path = os.path.normpath(path)
@@ -179,7 +179,7 @@ def _glob_dir(d, pattern, root):
     except OSError:
         return []
     names.sort(key=os.fsencode)
-    return [_clean(d + "/" + n) for n in names if match(pattern, n)]
+    return [clean(d + "/" + n) for n in names if match(pattern, n)]
 
 
 def glob(pattern, root=""):
