@@ -488,6 +488,12 @@ struct RemoveWalk {
   uint64_t next_name = 0;  // past every .deep-N seen under the top
 };
 
+// What a removal cut short by `stop` returns.
+absl::Status RemovalStopped(const std::string& path) {
+  return absl::CancelledError(absl::StrCat(
+      "remove ", path, ": stopped; the rest is left where it is"));
+}
+
 // The names in the directory open as `fd` (`path` in errors).
 absl::StatusOr<std::vector<std::string>> ListDirAt(int fd,
                                                    const std::string& path) {
@@ -550,10 +556,7 @@ absl::Status RemoveContents(RemoveWalk& walk, int fd, const std::string& path,
 absl::Status RemoveEntry(RemoveWalk& walk, int dir, const std::string& dir_path,
                          const std::string& name, int depth) {
   const std::string path = absl::StrCat(dir_path, "/", name);
-  if (walk.stop != nullptr && walk.stop->load()) {
-    return absl::CancelledError(absl::StrCat(
-        "remove ", path, ": stopped; the rest is left where it is"));
-  }
+  if (walk.stop != nullptr && walk.stop->load()) return RemovalStopped(path);
   bool is_dir = false;
   auto here = MountOf(dir, name.c_str(), path, &is_dir);
   if (absl::IsNotFound(here.status())) return absl::OkStatus();
@@ -595,10 +598,7 @@ absl::Status RemoveEntry(RemoveWalk& walk, int dir, const std::string& dir_path,
 
 absl::Status RemoveAll(const std::string& path,
                        const std::atomic<bool>* stop) {
-  if (stop != nullptr && stop->load()) {
-    return absl::CancelledError(absl::StrCat(
-        "remove ", path, ": stopped; the rest is left where it is"));
-  }
+  if (stop != nullptr && stop->load()) return RemovalStopped(path);
   int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0 && errno == ENOENT) return absl::OkStatus();
   if (fd < 0 && (errno == ENOTDIR || errno == ELOOP)) {  // a file, a symlink

@@ -45,9 +45,9 @@ class SnapshotDirs {
   // Creates root and snapshots/ if missing, root flushed into its parent (a
   // parent it may not read is only logged), sets root's mode to 0700
   // (snapshots/ gets 0700 when created), then flushes root, so what it
-  // holds (snapshots/, quarantine/) is durable whichever start made it. An existing root that belongs to
-  // another user, or holds other files and no store, is refused
-  // (FailedPrecondition) and left as it was.
+  // holds (snapshots/, quarantine/) is durable whichever start made it. An
+  // existing root that belongs to another user, or holds other files and
+  // no store, is refused (FailedPrecondition) and left as it was.
   absl::Status Init() const;
 
   // Takes an exclusive lock on <root>/lock so that no second daemon works
