@@ -37,15 +37,21 @@ class RemoteLayers {
   // The parent's info (nullopt without a parent, or when it does not
   // exist), looked up when called.
   using ParentInfo = absl::FunctionRef<std::optional<Info>()>;
+  // Reads the recorded snapshots in place (the snapshotter's index, no
+  // I/O), in key order, until `fn` returns false. `fn` must be quick and
+  // must not call into the snapshotter.
+  using Records =
+      absl::FunctionRef<void(const std::function<bool(const InfoView&)>& fn)>;
 
   // Called for each Prepare of an active snapshot; `parent_info` looks the
-  // parent up, for a Prepare that needs it only. Returns the committed
+  // parent up, for a Prepare that needs it only; `records` reads the
+  // others. Returns the committed
   // snapshot to create instead (the core then answers AlreadyExists, as
   // containerd's remote-snapshot protocol expects), or nullopt to unpack
   // the layer on the host as usual.
   virtual absl::StatusOr<std::optional<RemoteLayer>> Intercept(
       absl::string_view key, absl::string_view parent, ParentInfo parent_info,
-      const Labels& labels) = 0;
+      Records records, const Labels& labels) = 0;
 
   // Makes the layer's directory (on the first call) and returns its fs/.
   using FsDirMaker = std::function<absl::StatusOr<std::string>()>;
@@ -107,9 +113,10 @@ class RemoteLayers {
   virtual std::vector<ReservedLabel> LabelsDroppedAtCreation() const = 0;
 
   // Rewrites the mounts of `snapshot` given its ancestors' infos (closest
-  // parent first), e.g. into a guest-pull mount when they are remote.
+  // parent first), e.g. into a guest-pull mount when they are remote;
+  // `records` reads the other snapshots.
   virtual absl::StatusOr<std::vector<Mount>> Decorate(
-      const Info& snapshot, const std::vector<Info>& parents,
+      const Info& snapshot, const std::vector<Info>& parents, Records records,
       std::vector<Mount> mounts) = 0;
 };
 

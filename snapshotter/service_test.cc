@@ -621,7 +621,7 @@ TEST_F(ServiceTest, StuckMutationBlocksNoReadAndFullPoolRefuses) {
 class RefreshingRemote : public RemoteLayers {
  public:
   absl::StatusOr<std::optional<RemoteLayer>> Intercept(
-      absl::string_view, absl::string_view, ParentInfo,
+      absl::string_view, absl::string_view, ParentInfo, Records,
       const Labels& labels) override {
     auto it = labels.find("remote");
     if (it == labels.end()) return std::nullopt;
@@ -644,7 +644,7 @@ class RefreshingRemote : public RemoteLayers {
     return {};
   }
   absl::StatusOr<std::vector<Mount>> Decorate(
-      const Info&, const std::vector<Info>&,
+      const Info&, const std::vector<Info>&, Records,
       std::vector<Mount> mounts) override {
     return mounts;
   }

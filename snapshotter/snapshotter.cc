@@ -197,8 +197,9 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::Prepare(
       if (!record.ok()) return std::nullopt;
       return std::move(record->info);
     };
-    ASSIGN_OR_RETURN(std::optional<RemoteLayer> remote,
-                     options_.remote->Intercept(key, parent, parent_info, labels));
+    ASSIGN_OR_RETURN(
+        std::optional<RemoteLayer> remote,
+        options_.remote->Intercept(key, parent, parent_info, Records(), labels));
     if (remote.has_value()) {
       RETURN_IF_ERROR(CreateRemoteLayer(parent, *remote));
       return absl::AlreadyExistsError(absl::StrCat(
@@ -479,7 +480,14 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::MountsOf(
   std::vector<Mount> mounts =
       OverlayMounts(dirs_, record, index_off_, awaits_rebase);
   if (options_.remote == nullptr) return mounts;
-  return options_.remote->Decorate(info, parents, std::move(mounts));
+  return options_.remote->Decorate(info, parents, Records(), std::move(mounts));
+}
+
+std::function<void(const std::function<bool(const InfoView&)>&)>
+Snapshotter::Records() const {
+  return [this](const std::function<bool(const InfoView&)>& fn) {
+    index_.Visit("", fn);
+  };
 }
 
 bool Snapshotter::MountsRefreshes(absl::string_view key) const {

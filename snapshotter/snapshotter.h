@@ -200,6 +200,8 @@ class Snapshotter {
   absl::StatusOr<std::vector<Mount>> MountsOf(const Info& info,
                                               const SnapshotRecord& record,
                                               const std::vector<Info>& parents);
+  // The remote hooks' reader of the other records (the index).
+  std::function<void(const std::function<bool(const InfoView&)>&)> Records() const;
 
   Options options_;
   // The remote layers' LabelsDroppedAtCreation, asked once.

@@ -745,7 +745,7 @@ class FakeRemote : public RemoteLayers {
  public:
   absl::StatusOr<std::optional<RemoteLayer>> Intercept(
       absl::string_view key, absl::string_view parent, ParentInfo parent_info,
-      const Labels& labels) override {
+      Records, const Labels& labels) override {
     intercepted = labels;
     auto it = labels.find("remote");
     if (it == labels.end()) return std::nullopt;
@@ -792,7 +792,7 @@ class FakeRemote : public RemoteLayers {
     return {{"remote.layer", "marker"}, {"hash", "forgeable"}};
   }
   absl::StatusOr<std::vector<Mount>> Decorate(
-      const Info& snapshot, const std::vector<Info>& parents,
+      const Info& snapshot, const std::vector<Info>& parents, Records,
       std::vector<Mount> mounts) override {
     if (refuse_rootfs) return absl::FailedPreconditionError("refused");
     parents_seen = parents.size();

@@ -26,6 +26,7 @@
 #include "kata_volume/volume_option.h"
 #include "snapshotter/chain_id.h"
 #include "snapshotter/parallel_unpack.h"
+#include "snapshotter/guest_pull/first_layer.h"
 #include "snapshotter/guest_pull/labels.h"
 #include "snapshotter/guest_pull/rootfs_image.h"
 
@@ -101,6 +102,11 @@ absl::Status CheckVolumeLabels(const snapshotter::Labels& labels) {
   return kata_volume::CheckGuestPullImage(image);
 }
 
+// What an operator does about a parallel unpack.
+constexpr char kRemoveRebase[] =
+    "remove capabilities = [\"rebase\"] from this snapshotter's "
+    "[proxy_plugins] entry in containerd's config";
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<GuestPullLayers>> GuestPullLayers::Create(
@@ -145,7 +151,7 @@ void GuestPullLayers::Decide(bool skip, absl::string_view reason,
 
 absl::StatusOr<std::optional<snapshotter::RemoteLayer>> GuestPullLayers::Intercept(
     absl::string_view key, absl::string_view parent, ParentInfo parent_info,
-    const snapshotter::Labels& labels) {
+    Records records, const snapshotter::Labels& labels) {
   std::string target = LabelOr(labels, kLabelSnapshotRef);
   if (target.empty()) return std::nullopt;  // not a layer unpack
   std::string image = LabelOr(labels, kLabelCriImageRef);
@@ -201,19 +207,30 @@ absl::StatusOr<std::optional<snapshotter::RemoteLayer>> GuestPullLayers::Interce
   layer.labels[kLabelGuestPulled] = "true";
   // containerd's parallel unpack (the "rebase" capability): containerd
   // records the target of a layer it prepared without its parent without
-  // one, and the chain is lost (snapshotter/parallel_unpack.h).
+  // one, and the chain is lost (snapshotter/parallel_unpack.h). 2.3+ names
+  // the parent in a label; for 2.2 a record of the same image may prove
+  // that the layer is not the image's first (first_layer.h).
+  std::string why;
   if (std::string named = snapshotter::ParallelUnpackParent(key, parent, labels);
       !named.empty()) {
+    why = absl::StrCat("its parent ", named, " named by label ",
+                       snapshotter::kLabelParentChainId, ", none given");
+  } else if (parent.empty()) {
+    if (std::string below = RecordBelowFirstLayer(labels, records); !below.empty()) {
+      why = absl::StrCat("prepared without a parent, but ", below,
+                         ", a layer of the same image, lists it above the "
+                         "image's first layer");
+    }
+  }
+  if (!why.empty()) {
     REQUEST_LOG_INFO << "guest_pull_refused key=\"" << absl::CEscape(key)
                      << "\" image=\"" << absl::CEscape(image)
                      << "\" reason=parallel-unpack";
     return absl::FailedPreconditionError(absl::StrCat(
-        "layer ", key, " is unpacked in parallel (its parent ", named,
-        " named by label ", snapshotter::kLabelParentChainId, ", none given): "
-        "containerd cannot record a guest-pulled layer's parent then, so "
-        "guest pull needs layers unpacked one after the other; remove "
-        "capabilities = [\"rebase\"] from this snapshotter's [proxy_plugins] "
-        "entry in containerd's config; nothing was changed"));
+        "layer ", key, " is unpacked in parallel (", why, "): containerd "
+        "cannot record a guest-pulled layer's parent then, so guest pull "
+        "needs layers unpacked one after the other; ", kRemoveRebase,
+        "; nothing was changed"));
   }
   Decide(true, "guest-pull", key, image);
   return layer;
@@ -317,7 +334,7 @@ GuestPullLayers::LabelsDroppedAtCreation() const {
 
 absl::StatusOr<std::vector<snapshotter::Mount>> GuestPullLayers::Decorate(
     const snapshotter::Info& snapshot, const std::vector<snapshotter::Info>& parents,
-    std::vector<snapshotter::Mount> mounts) {
+    Records records, std::vector<snapshotter::Mount> mounts) {
   if (parents.empty() || mounts.size() != 1) return mounts;
   // Runs inside the store's transaction: no file I/O here (see Refresh).
   LayerCacheSource::Snapshot cache = cache_.Current();
@@ -328,6 +345,21 @@ absl::StatusOr<std::vector<snapshotter::Mount>> GuestPullLayers::Decorate(
                                      image.status().message()));
   }
   if (!image->has_value()) return mounts;
+  // The chain's bottom has no parent: a layer recorded so by containerd
+  // 2.2's parallel unpack (or by a daemon that did not refuse it) leaves
+  // the chain short, and the guest would be told too few layers.
+  const snapshotter::Info& bottom = parents.back();
+  if (std::string below =
+          IsGuestPulled(bottom) ? RecordBelowFirstLayer(bottom.labels, records) : "";
+      !below.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "rootfs ", snapshot.name, ": layer ", bottom.name, " of image ",
+        (*image)->image_ref, " was recorded without its parent (", below,
+        ", a layer of the same image, lists it above the image's first "
+        "layer): containerd unpacked the image's layers in parallel, so its "
+        "chain is lost; ", kRemoveRebase, ", restart containerd, remove the "
+        "image (crictl rmi) and pull it again"));
+  }
   ASSIGN_OR_RETURN(auto volume, kata_volume::BuildGuestPullVolume(**image));
   ASSIGN_OR_RETURN(auto option, kata_volume::EncodeVolumeOption(volume));
 

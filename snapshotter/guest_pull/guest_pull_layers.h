@@ -30,9 +30,13 @@ class GuestPullLayers : public snapshotter::RemoteLayers {
       const GuestPullOptions& options, const std::string& root,
       GuestPullObserver* observer);
 
+  // A CRI layer of an image the policy pulls in the guest, or nullopt.
+  // FailedPrecondition for a layer containerd unpacks in parallel: named
+  // parent label (2.3+), or a record of the same image that lists the
+  // parentless layer above the image's first (2.2; first_layer.h).
   absl::StatusOr<std::optional<snapshotter::RemoteLayer>> Intercept(
       absl::string_view key, absl::string_view parent,
-      ParentInfo parent_info,
+      ParentInfo parent_info, Records records,
       const snapshotter::Labels& labels) override;
   absl::StatusOr<bool> Populate(const FsDirMaker& fs_dir,
                                 absl::string_view parent,
@@ -59,9 +63,12 @@ class GuestPullLayers : public snapshotter::RemoteLayers {
   // reach the creation labels, so they could forge either.
   std::vector<snapshotter::ReservedLabel> LabelsDroppedAtCreation()
       const override;
+  // One guest-pull mount carrying the image's volume for a rootfs on
+  // guest-pulled layers (rootfs_image.h); FailedPrecondition when the
+  // chain's bottom layer was recorded without its parent (first_layer.h).
   absl::StatusOr<std::vector<snapshotter::Mount>> Decorate(
       const snapshotter::Info& snapshot, const std::vector<snapshotter::Info>& parents,
-      std::vector<snapshotter::Mount> mounts) override;
+      Records records, std::vector<snapshotter::Mount> mounts) override;
 
  private:
   GuestPullLayers(const GuestPullOptions& options, ImagePolicy policy,

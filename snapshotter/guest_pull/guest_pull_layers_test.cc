@@ -538,6 +538,53 @@ TEST_F(GuestPullLayersTest, LayerPreparedInParallelIsRefused) {
   EXPECT_EQ(sn_->Stat(n2)->parent, n1);
 }
 
+// containerd 2.2's parallel unpack names no parent: a layer prepared
+// without one is refused once its image's first layer is recorded (that
+// record lists it above itself); the first layer and a layer on its parent
+// are pulled as before.
+TEST_F(GuestPullLayersTest, LayerPreparedInParallelWithoutLabelIsRefused) {
+  Open(VerityMode::kOff);
+  std::string n1 = "k8s.io/3/" + c1_, n2 = "k8s.io/5/" + c2_;
+  snapshotter::Labels first = CriLabels(n1, 'a'), second = CriLabels(n2, 'b');
+  first[kLabelCriImageLayers] = "sha256:" + Hex('a') + ",sha256:" + Hex('b');
+  ASSERT_EQ(sn_->Prepare("k8s.io/2/extract-1 " + c1_, "", first).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  auto s = sn_->Prepare("k8s.io/4/extract-2 " + c2_, "", second).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("remove capabilities = [\"rebase\"]"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr(n1 + ", a layer of the same image"));
+  EXPECT_EQ(sn_->Stat(n2).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(sn_->Prepare("k8s.io/6/extract-2 " + c2_, n1, second).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(sn_->Stat(n2)->parent, n1);
+  // The first layer again (another pull of the image) is not refused.
+  EXPECT_EQ(sn_->Prepare("k8s.io/7/extract-1 " + c1_, "", first).status().code(),
+            absl::StatusCode::kAlreadyExists);
+}
+
+// A rootfs on a layer recorded without its parent (its image's first layer
+// recorded after it, or by a daemon that did not refuse it) is refused
+// with the recovery, not handed to the guest with too few layers; nothing
+// is recorded.
+TEST_F(GuestPullLayersTest, RootfsOnALayerRecordedWithoutItsParentIsRefused) {
+  Open(VerityMode::kOff);
+  std::string n1 = "k8s.io/3/" + c1_, n2 = "k8s.io/5/" + c2_;
+  snapshotter::Labels first = CriLabels(n1, 'a'), second = CriLabels(n2, 'b');
+  first[kLabelCriImageLayers] = "sha256:" + Hex('a') + ",sha256:" + Hex('b');
+  ASSERT_EQ(sn_->Prepare("k8s.io/4/extract-2 " + c2_, "", second).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  ASSERT_EQ(sn_->Prepare("k8s.io/2/extract-1 " + c1_, "", first).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  auto s = sn_->Prepare("k8s.io/9/ctr-rootfs", n2, {}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("layer " + n2 + " of image 127.0.0.1:5000/app:1 "
+                                                  "was recorded without its parent (" + n1));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("crictl rmi"));
+  EXPECT_EQ(sn_->Stat("k8s.io/9/ctr-rootfs").status().code(), absl::StatusCode::kNotFound);
+  // The first layer alone is a whole chain.
+  EXPECT_TRUE(sn_->Prepare("k8s.io/9/ctr-rootfs-1", n1, {}).ok());
+}
+
 // An operator's expected hash that is not 64 lowercase hex digits is
 // refused by the Update that sets it, not by every later container.
 TEST_F(GuestPullLayersTest, UpdateRefusesAMalformedExpectedHash) {
