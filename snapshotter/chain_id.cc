@@ -1,8 +1,12 @@
 // Chain IDs and unpack keys from backend snapshot names.
 #include "snapshotter/chain_id.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 
 namespace snapshotter {
 
@@ -35,6 +39,19 @@ absl::string_view NamespaceOf(absl::string_view key) {
 
 bool IsUnpackKey(absl::string_view key) {
   return absl::StartsWith(ChainIdOf(key), kUnpackKeyPrefix);
+}
+
+bool IsCriImageVolumeKey(absl::string_view key) {
+  absl::string_view name = ChainIdOf(key);
+  if (!absl::StartsWith(name, "/")) return false;
+  std::vector<absl::string_view> parts = absl::StrSplit(name, '/');
+  if (parts.size() < 4 || parts[parts.size() - 3] != "image-volumes") return false;
+  auto is_id = [](absl::string_view id) {
+    return id.size() == 64 && std::all_of(id.begin(), id.end(), [](char c) {
+             return absl::ascii_isdigit(static_cast<unsigned char>(c)) || (c >= 'a' && c <= 'f');
+           });
+  };
+  return is_id(parts[parts.size() - 2]) && is_id(parts.back());
 }
 
 }  // namespace snapshotter

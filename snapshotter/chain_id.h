@@ -24,6 +24,12 @@ absl::string_view NamespaceOf(absl::string_view key);
 // Whether `key` is one containerd's unpacker prepares a layer under.
 bool IsUnpackKey(absl::string_view key);
 
+// Whether `key` is the snapshot of a Kubernetes image volume that
+// containerd's CRI (2.1+) mounts on the host: its <name> is the volume's
+// host path, "<state dir>/image-volumes/<pod ID>/<image ID>" (IDs of 64
+// lowercase hex digits).
+bool IsCriImageVolumeKey(absl::string_view key);
+
 }  // namespace snapshotter
 
 #endif  // SNAPSHOTTER_CHAIN_ID_H_

@@ -1,6 +1,8 @@
 // Tests for chain ID extraction.
 #include "snapshotter/chain_id.h"
 
+#include <string>
+
 #include "gtest/gtest.h"
 
 namespace snapshotter {
@@ -24,6 +26,20 @@ TEST(ChainIdTest, NamespaceOfContainerdKeysOnly) {
   EXPECT_EQ(NamespaceOf("extract-1 sha256:ab"), "");
   EXPECT_EQ(NamespaceOf("k8s.io/x/name"), "");
   EXPECT_EQ(NamespaceOf("/1/name"), "");
+}
+
+TEST(ChainIdTest, CriImageVolumeKeys) {
+  const std::string pod(64, 'a'), image = std::string(63, '0') + "f";
+  EXPECT_TRUE(IsCriImageVolumeKey(
+      "k8s.io/12//run/containerd/io.containerd.grpc.v1.cri/image-volumes/" + pod + "/" + image));
+  EXPECT_TRUE(IsCriImageVolumeKey("k8s.io/12//state/image-volumes/" + pod + "/" + image));
+  EXPECT_FALSE(IsCriImageVolumeKey("k8s.io/12/" + image));  // a container's rootfs
+  EXPECT_FALSE(IsCriImageVolumeKey("k8s.io/12/image-volumes/" + pod + "/" + image));
+  EXPECT_FALSE(IsCriImageVolumeKey("k8s.io/12//run/image-volume/" + pod + "/" + image));
+  EXPECT_FALSE(IsCriImageVolumeKey("k8s.io/12//run/image-volumes/" + pod + "/" + image + "/x"));
+  EXPECT_FALSE(IsCriImageVolumeKey("k8s.io/12//run/image-volumes/pod/" + image));
+  EXPECT_FALSE(IsCriImageVolumeKey("k8s.io/12//run/image-volumes/" + pod + "/" +
+                                   std::string(64, 'A')));
 }
 
 TEST(ChainIdTest, LeavesOtherKeysAlone) {

@@ -345,6 +345,15 @@ absl::StatusOr<std::vector<snapshotter::Mount>> GuestPullLayers::Decorate(
                                      image.status().message()));
   }
   if (!image->has_value()) return mounts;
+  if (snapshotter::IsCriImageVolumeKey(snapshot.name)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "snapshot ", snapshot.name, " is a Kubernetes image volume on layers "
+        "pulled in the guest (image ", (*image)->image_ref, "): containerd "
+        "mounts an image volume on the host, where those layers have no "
+        "content, so it would be empty; to use the image as a volume, keep it "
+        "on the host: add it to guest_pull.exclude in this snapshotter's "
+        "config, remove it (crictl rmi) and pull it again"));
+  }
   // The chain's bottom has no parent: a layer recorded so by containerd
   // 2.2's parallel unpack (or by a daemon that did not refuse it) leaves
   // the chain short, and the guest would be told too few layers.

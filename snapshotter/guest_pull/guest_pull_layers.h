@@ -64,8 +64,10 @@ class GuestPullLayers : public snapshotter::RemoteLayers {
   std::vector<snapshotter::ReservedLabel> LabelsDroppedAtCreation()
       const override;
   // One guest-pull mount carrying the image's volume for a rootfs on
-  // guest-pulled layers (rootfs_image.h); FailedPrecondition when the
-  // chain's bottom layer was recorded without its parent (first_layer.h).
+  // guest-pulled layers (rootfs_image.h); FailedPrecondition for a
+  // Kubernetes image volume on them (containerd mounts it on the host,
+  // where they hold nothing) and when the chain's bottom layer was recorded
+  // without its parent (first_layer.h).
   absl::StatusOr<std::vector<snapshotter::Mount>> Decorate(
       const snapshotter::Info& snapshot, const std::vector<snapshotter::Info>& parents,
       Records records, std::vector<snapshotter::Mount> mounts) override;

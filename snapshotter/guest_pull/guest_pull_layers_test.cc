@@ -585,6 +585,23 @@ TEST_F(GuestPullLayersTest, RootfsOnALayerRecordedWithoutItsParentIsRefused) {
   EXPECT_TRUE(sn_->Prepare("k8s.io/9/ctr-rootfs-1", n1, {}).ok());
 }
 
+// containerd's CRI (2.1+) mounts a Kubernetes image volume's snapshot on
+// the host: on guest-pulled layers it would be empty, so it is refused and
+// nothing is recorded; the same image's container rootfs is not.
+TEST_F(GuestPullLayersTest, ImageVolumeOnGuestPulledLayersIsRefused) {
+  Open(VerityMode::kOff);
+  PullTwoLayers();
+  const std::string volume = "k8s.io/9//run/containerd/io.containerd.grpc.v1.cri/image-volumes/" +
+                             Hex('7') + "/" + Hex('8');
+  auto s = sn_->Prepare(volume, "k8s.io/5/" + c2_, {}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("is a Kubernetes image volume on layers pulled in the guest (image "
+                        "127.0.0.1:5000/app:1)"));
+  EXPECT_EQ(sn_->Stat(volume).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(sn_->Prepare("k8s.io/10/" + Hex('9'), "k8s.io/5/" + c2_, {}).ok());
+}
+
 // An operator's expected hash that is not 64 lowercase hex digits is
 // refused by the Update that sets it, not by every later container.
 TEST_F(GuestPullLayersTest, UpdateRefusesAMalformedExpectedHash) {

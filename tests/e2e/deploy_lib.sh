@@ -292,16 +292,17 @@ dep_pod() {
 }
 
 # dep_ctr NAME IMAGE USER CMD...: prints the container config path (USER ""
-# = the image's).
+# = the image's; DEP_MOUNTS: the CRI mounts, a JSON array).
 dep_ctr() {
   local name="$1" image="$2" user="$3" f="$PODS_DIR/$1.ctr.json"
   shift 3
   local cmd
   # Not jq --args: jq would take a "-c" of the command as its own option.
   cmd="$(printf '%s\n' "$@" | jq -R . | jq -s -c .)"
-  jq -n --arg n "$name" --arg i "$image" --arg u "$user" --argjson cmd "$cmd" '{
+  jq -n --arg n "$name" --arg i "$image" --arg u "$user" --argjson cmd "$cmd" \
+    --argjson mounts "${DEP_MOUNTS:-[]}" '{
     metadata: {name: $n}, image: {image: $i}, command: $cmd,
-    log_path: ($n + ".log"),
+    log_path: ($n + ".log"), mounts: $mounts,
     linux: (if $u == "" then {} else {security_context: {run_as_username: $u}} end)}' >"$f"
   echo "$f"
 }

@@ -40,6 +40,9 @@
 #     error: the creation fails on the missing top layer; our log shows the
 #     refusal, on 2.2 told by the image's first layer's record); without
 #     the drop-in it runs
+#   V (containerd 2.1+, patched runs) a Kubernetes image volume in a kata
+#     pod: of a guest-pulled image refused with the cause (it was an empty
+#     directory), of an image pulled for runc mounted with its files
 #   stop: crictl stop/rm of the kata container; in stock mode kata's nydus
 #     cleanup fails ("umount rafs failed: unimplemented") and kata drops the
 #     error: the stop succeeds (docs/kata-runtime-patch.md)
@@ -71,7 +74,7 @@ read -r -a VERSIONS <<<"${DEP_VERSIONS:-1.7 2.4 2.3 2.2}"
 # DEP_STOCK_VERSIONS: the versions with a stock-kata run (default 2.4; long
 # mode: every version of the matrix).
 RUNS=()
-SCENARIOS=(1 2 stop 4 Z 7 5 6 3 P 8)
+SCENARIOS=(1 2 stop 4 Z 7 5 6 3 P V 8)
 
 # ------------------------------------------------------------ bookkeeping
 
@@ -455,6 +458,36 @@ sp_parallel_unpack() {
   else ko "P without the capability the guest-pull image runs" "$E2E_OUT"; fi
 }
 
+# sv_image_volume: a Kubernetes image volume (CRI Mount.image, containerd
+# 2.1+) in a kata pod: containerd unpacks the image with the pod's
+# snapshotter and mounts a snapshot on its layers on the host. Those of an
+# image pulled for the guest hold nothing there: refused with the cause,
+# not an empty volume. An image pulled for runc is unpacked on the host
+# into guest-pull and mounts with its files.
+sv_image_volume() {
+  local img="vol-$V" ref host="volhost-$V" host_ref
+  dep_image "$img"
+  ref="$(image_ref "$img" latest)"
+  ck "V pull of an image for kata (guest pull)" crictl pull --pod-config "$(dep_pod "pull-$img" kata)" "$ref"
+  DEP_MOUNTS="$(jq -n -c --arg i "$ref" '[{container_path: "/vol", readonly: true, image: {image: $i}}]')"
+  if dep_run kata "sv-gp" "$ref" "" /bin/sh -c 'cat /vol/data/layer3 || echo volume-without-layer3'; then
+    dep_wait_log "$CTR_ID" "volume-" || dep_wait_log "$CTR_ID" "layer3" || true
+    ko "V an image volume of a guest-pulled image is refused" "container started: $(crictl logs "$CTR_ID" 2>&1 | tail -n 3)"
+  else
+    if grep -q "image volume on layers pulled in the guest" <<<"$E2E_OUT"; then
+      ok "V an image volume of a guest-pulled image is refused, naming the cause"
+    else ko "V an image volume of a guest-pulled image is refused, naming the cause" "$E2E_OUT"; fi
+  fi
+  dep_image "$host"
+  host_ref="$(image_ref "$host" latest)"
+  ck "V pull of an image for runc" crictl pull "$host_ref"
+  DEP_MOUNTS="$(jq -n -c --arg i "$host_ref" '[{container_path: "/vol", readonly: true, image: {image: $i}}]')"
+  if dep_run kata "sv-host" "$ref" "" /bin/cat /vol/data/layer3; then
+    see_log "V an image volume of an image pulled for runc holds its files" "$CTR_ID" "layer3 $host:latest"
+  else ko "V an image volume of an image pulled for runc holds its files" "$E2E_OUT"; fi
+  DEP_MOUNTS=""
+}
+
 # ---------------------------------------------------------------- versions
 
 # dep_install CONFIG_VERSION: `make -C deploy install KATA_MODE=<mode>` on
@@ -504,9 +537,12 @@ run_version() {
   dep_install "$cv" || return 0
   containerd_start
   local s
-  for s in s1 s2 sstop s4 sZ s7 s5 s6 s3 sP s8; do
-    # P needs containerd 2.2+ (2.0/2.1 never unpack in parallel).
+  for s in s1 s2 sstop s4 sZ s7 s5 s6 s3 sP sV s8; do
+    # P needs containerd 2.2+ (2.0/2.1 never unpack in parallel), V 2.1+
+    # (image volumes).
     [[ "$s" != sP || ( "$cver" == 2.* && "$cver" != 2.[01] &&
+       "$DEP_KATA_MODE" == patched ) ]] || continue
+    [[ "$s" != sV || ( "$cver" == 2.* && "$cver" != 2.0 &&
        "$DEP_KATA_MODE" == patched ) ]] || continue
     sc_begin
     case "$s" in
@@ -521,6 +557,7 @@ run_version() {
       s6) s6_remove ;;
       s3) s3_runc_first ;;
       sP) sp_parallel_unpack ;;
+      sV) sv_image_volume ;;
       s8) s8_uninstall "$cv" ;;
     esac
     sc_end "${s#s}" "$V"
