@@ -3,6 +3,7 @@
 #include "snapshotter/config/config.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -205,8 +206,19 @@ absl::StatusOr<std::optional<std::string>> ReadFile(const std::string& path) {
   const std::string name = absl::StrCat("config file \"", path, "\"");
   struct stat info;
   if (stat(path.c_str(), &info) != 0) {
-    if (errno == ENOENT) return std::nullopt;
-    return absl::ErrnoToStatus(errno, absl::StrCat("cannot stat ", name));
+    const int error = errno;
+    if (error != ENOENT) {
+      return absl::ErrnoToStatus(error, absl::StrCat("cannot stat ", name));
+    }
+    // A dangling symbolic link is not an absent file: the operator put a
+    // config here, and running on the defaults would hide it.
+    char target[4096];
+    const ssize_t n = readlink(path.c_str(), target, sizeof(target));
+    if (n < 0) return std::nullopt;
+    return absl::FailedPreconditionError(absl::StrCat(
+        name, " is a symbolic link to \"",
+        absl::CEscape(absl::string_view(target, static_cast<size_t>(n))),
+        "\", which does not exist"));
   }
   if (S_ISDIR(info.st_mode)) {
     return absl::FailedPreconditionError(

@@ -4,6 +4,7 @@
 #include "snapshotter/config/config.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -293,6 +294,23 @@ TEST_F(ConfigTest, FileThatIsADirectoryOrTooBigIsAnErrorEvenAtTheDefaultPath) {
   absl::StatusOr<Config> config = Load({"--config", big});
   EXPECT_THAT(config.status().message(),
               AllOf(HasSubstr("larger than the limit"),
+                    HasSubstr("(named by --config)")));
+}
+
+// A symbolic link whose target is missing is not an absent file: the
+// operator put a config there, and the daemon must not run on defaults.
+TEST_F(ConfigTest, DanglingSymlinkIsAnErrorEvenAtTheDefaultPath) {
+  const std::string target = dir_ + "/moved.toml";
+  ASSERT_EQ(symlink(target.c_str(), default_path_.c_str()), 0);
+  absl::StatusOr<Config> config = Load({});
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(config.status().message(),
+              HasSubstr("config file \"" + default_path_ +
+                        "\" is a symbolic link to \"" + target +
+                        "\", which does not exist"));
+  config = Load({"--config", default_path_});
+  EXPECT_THAT(config.status().message(),
+              AllOf(HasSubstr("is a symbolic link"),
                     HasSubstr("(named by --config)")));
 }
 
