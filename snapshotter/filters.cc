@@ -17,6 +17,51 @@ bool IsFieldChar(char c) {
 
 bool IsQuote(char c) { return c == '"' || c == '/' || c == '|'; }
 
+bool IsOperatorChar(char c) { return c == '=' || c == '!' || c == '~'; }
+
+// The length of the UTF-8 sequence at the start of `s` as Go's
+// utf8.DecodeRuneInString reads it, with the code point in `*cp`; 0 for an
+// invalid one (Go's RuneError of width 1).
+size_t DecodeUtf8(absl::string_view s, uint32_t* cp) {
+  const auto b0 = static_cast<unsigned char>(s[0]);
+  if (b0 < 0x80) {
+    *cp = b0;
+    return 1;
+  }
+  size_t n;
+  uint32_t min;
+  if ((b0 & 0xE0) == 0xC0) {
+    n = 2, min = 0x80, *cp = b0 & 0x1F;
+  } else if ((b0 & 0xF0) == 0xE0) {
+    n = 3, min = 0x800, *cp = b0 & 0x0F;
+  } else if ((b0 & 0xF8) == 0xF0) {
+    n = 4, min = 0x10000, *cp = b0 & 0x07;
+  } else {
+    return 0;
+  }
+  if (s.size() < n) return 0;
+  for (size_t i = 1; i < n; ++i) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    if ((b & 0xC0) != 0x80) return 0;
+    *cp = (*cp << 6) | (b & 0x3F);
+  }
+  if (*cp < min || *cp > 0x10FFFF || (*cp >= 0xD800 && *cp <= 0xDFFF)) {
+    return 0;
+  }
+  return n;
+}
+
+// Go's unicode.IsSpace.
+bool IsSpaceRune(uint32_t cp) {
+  switch (cp) {
+    case '\t': case '\n': case '\v': case '\f': case '\r': case ' ':
+    case 0x85: case 0xA0: case 0x1680: case 0x2028: case 0x2029:
+    case 0x202F: case 0x205F: case 0x3000:
+      return true;
+  }
+  return cp >= 0x2000 && cp <= 0x200A;
+}
+
 // What the filter strings parsed so far used of the limits.
 struct Budget {
   size_t selectors = 0;
@@ -30,11 +75,24 @@ class Parser {
       : in_(input), budget_(budget) {}
 
   absl::StatusOr<std::vector<Selector>> Parse() {
+    // As containerd's scanner: a NUL, an invalid UTF-8 sequence or a
+    // U+FFFD anywhere is an error.
+    for (size_t i = 0; i < in_.size();) {
+      uint32_t cp = 0;
+      size_t n = DecodeUtf8(in_.substr(i), &cp);
+      if (n == 0 || cp == 0 || cp == 0xFFFD) {
+        pos_ = i;
+        return Error(cp == 0 && n != 0 ? "unexpected NUL"
+                                       : "invalid UTF-8 (or U+FFFD)");
+      }
+      i += n;
+    }
     std::vector<Selector> all;
     while (true) {
       ASSIGN_OR_RETURN(auto sel, ParseSelector());
       all.push_back(std::move(sel));
-      SkipSpace();
+      // containerd's parser looks at the very next character here: no
+      // space before ',' or the end.
       if (AtEnd()) break;
       if (in_[pos_] != ',') return Error("expected ',' or end of filter");
       ++pos_;
@@ -45,10 +103,16 @@ class Parser {
  private:
   bool AtEnd() const { return pos_ >= in_.size(); }
 
+  // The length of the space (Go's unicode.IsSpace) at pos_, or 0.
+  size_t SpaceAt() const {
+    if (AtEnd()) return 0;
+    uint32_t cp = 0;
+    size_t n = DecodeUtf8(in_.substr(pos_), &cp);
+    return n != 0 && IsSpaceRune(cp) ? n : 0;
+  }
+
   void SkipSpace() {
-    while (!AtEnd() && std::isspace(static_cast<unsigned char>(in_[pos_]))) {
-      ++pos_;
-    }
+    while (size_t n = SpaceAt()) pos_ += n;
   }
 
   absl::Status Error(absl::string_view what) const {
@@ -65,7 +129,7 @@ class Parser {
     while (true) {
       ASSIGN_OR_RETURN(auto field, ParseField());
       sel.fieldpath.push_back(std::move(field));
-      SkipSpace();
+      // No space before a '.' (one after it is skipped by ParseField).
       if (!AtEnd() && in_[pos_] == '.') {
         ++pos_;
         continue;
@@ -76,18 +140,24 @@ class Parser {
       sel.label_key =
           absl::StrJoin(sel.fieldpath.begin() + 1, sel.fieldpath.end(), ".");
     }
+    // A presence test ends right there: a space before ',' or the end
+    // is an error, as in containerd.
     if (AtEnd() || in_[pos_] == ',') return sel;
-    absl::string_view rest = in_.substr(pos_);
-    if (rest.substr(0, 2) == "==") {
+    SkipSpace();
+    // containerd scans an operator as the whole run of '=', '!' and '~'.
+    size_t op_start = pos_;
+    while (!AtEnd() && IsOperatorChar(in_[pos_])) ++pos_;
+    absl::string_view op = in_.substr(op_start, pos_ - op_start);
+    if (op == "==") {
       sel.op = Selector::Op::kEqual;
-    } else if (rest.substr(0, 2) == "!=") {
+    } else if (op == "!=") {
       sel.op = Selector::Op::kNotEqual;
-    } else if (rest.substr(0, 2) == "~=") {
+    } else if (op == "~=") {
       sel.op = Selector::Op::kMatches;
     } else {
+      pos_ = op_start;
       return Error("expected an operator (==, != or ~=)");
     }
-    pos_ += 2;
     SkipSpace();
     ASSIGN_OR_RETURN(auto value, ParseValue(sel.op == Selector::Op::kMatches));
     sel.value = std::move(value);
@@ -125,12 +195,21 @@ class Parser {
       if (c != '"' && !allow_alt_quotes) return Error("invalid quote");
       return ParseQuoted();
     }
-    size_t start = pos_;
-    while (!AtEnd() && in_[pos_] != ',' &&
-           !std::isspace(static_cast<unsigned char>(in_[pos_]))) {
-      ++pos_;
+    // containerd reads '.' and ',' here as separators, and '=', '!', '~'
+    // as an operator, not a value.
+    if (c == '.' || c == ',' || IsOperatorChar(c)) {
+      return Error("expected a value");
     }
-    if (pos_ == start) return Error("expected a value");
+    // Its first character whatever it is (the input is valid UTF-8, see
+    // Parse), then up to a ',', a space or a control character.
+    size_t start = pos_;
+    uint32_t cp = 0;
+    pos_ += DecodeUtf8(in_.substr(pos_), &cp);
+    while (!AtEnd() && in_[pos_] != ',' && SpaceAt() == 0) {
+      size_t n = DecodeUtf8(in_.substr(pos_), &cp);
+      if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)) break;
+      pos_ += n;
+    }
     return std::string(in_.substr(start, pos_ - start));
   }
 
@@ -208,6 +287,8 @@ class Parser {
   }
 
   static void AppendUtf8(uint32_t cp, std::string* out) {
+    // Go's utf8.EncodeRune writes a surrogate as U+FFFD.
+    if (cp >= 0xD800 && cp <= 0xDFFF) cp = 0xFFFD;
     if (cp < 0x80) {
       out->push_back(static_cast<char>(cp));
     } else if (cp < 0x800) {

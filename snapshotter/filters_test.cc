@@ -1,6 +1,7 @@
 // Tests for the containerd filter parser and matcher.
 #include "snapshotter/filters.h"
 
+#include "absl/strings/escaping.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -79,7 +80,32 @@ TEST(FiltersTest, RegexAndSpaces) {
   EXPECT_TRUE(Match({"name~=/^sha256:a/"}, info));
   EXPECT_TRUE(Match({"name~=abc"}, info));
   EXPECT_FALSE(Match({"name~=^abc"}, info));
-  EXPECT_TRUE(Match({" name == sha256:abc , labels.foo "}, info));
+  EXPECT_TRUE(Match({" name == sha256:abc, labels.foo"}, info));
+}
+
+// Where containerd's filters package (its scanner) allows a space and where
+// it does not, and what it reads as an operator or a value: the same
+// strings parse, the others are InvalidArgument as there.
+TEST(FiltersTest, SyntaxAsContainerd) {
+  Info info = MakeInfo();
+  EXPECT_TRUE(Match({" name == sha256:abc,  labels. foo"}, info));
+  EXPECT_TRUE(Match({"name==\xc2\xa0sha256:abc"}, info));  // U+00A0 skipped
+  EXPECT_TRUE(Match({"name~=/.*/"}, info));
+  for (const std::string& bad : std::vector<std::string>{
+           "name==sha256:abc ",       // space before the end
+           "name==sha256:abc ,kind",  // space before ','
+           "name ,kind", "kind ",     // after a presence test
+           "labels . foo",            // before '.'
+           "name==.x", "name~=.*",    // a value cannot start with '.'
+           "name===x", "name!==x", "name~==x", "name== =x",
+           std::string("name==x\0y", 9), std::string("name==\"x\0y\"", 11),
+           "name==\xff", "name==\"\xef\xbf\xbd\"",  // invalid UTF-8, U+FFFD
+           "name==x\xc2\xa0",          // a Unicode space ends the value
+           "name==b\x01r"}) {
+    auto f = SnapshotFilter::Parse({bad});
+    EXPECT_EQ(f.status().code(), absl::StatusCode::kInvalidArgument)
+        << absl::CEscape(bad);
+  }
 }
 
 TEST(FiltersTest, NotEqualOnMissingFieldMatches) {
