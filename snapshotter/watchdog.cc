@@ -1,6 +1,8 @@
 // Watchdog: a prober thread and a pinger thread sharing the last good probe.
 #include "snapshotter/watchdog.h"
 
+#include <time.h>
+
 #include <utility>
 
 #include "glog/logging.h"
@@ -12,6 +14,12 @@ bool Watchdog::Healthy(absl::Time now, absl::Time last_ok,
   return now - last_ok <= probe_timeout;
 }
 
+absl::Time Watchdog::Now() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return absl::TimeFromTimespec(ts);
+}
+
 Watchdog::Watchdog(Options options)
     : options_(std::move(options)), state_(std::make_shared<State>()) {}
 
@@ -20,7 +28,7 @@ Watchdog::~Watchdog() { Stop(); }
 void Watchdog::Start() {
   {
     absl::MutexLock lock(&state_->mu);
-    state_->last_ok = absl::Now();  // grace for the first probe
+    state_->last_ok = Now();  // grace for the first probe
   }
   // Detached: a probe stuck in the kernel cannot be joined. It owns copies
   // of what it needs and the shared state, never `this`.
@@ -38,7 +46,7 @@ void Watchdog::Start() {
       state->probing = false;
       if (state->stopped) return;
       if (s.ok()) {
-        state->last_ok = absl::Now();
+        state->last_ok = Now();
       } else if (was_ok) {
         LOG(WARNING) << "watchdog: store probe failed: " << s;
       }
@@ -55,7 +63,7 @@ void Watchdog::PingLoop() {
   absl::MutexLock lock(&state->mu);
   while (!state->stopped) {
     bool healthy =
-        Healthy(absl::Now(), state->last_ok, options_.probe_timeout);
+        Healthy(Now(), state->last_ok, options_.probe_timeout);
     if (healthy != pinging) {
       if (healthy) {
         LOG(INFO) << "watchdog: store answers again, pinging systemd";

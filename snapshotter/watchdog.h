@@ -29,6 +29,9 @@ class Watchdog {
   // Whether a ping is due: the last good probe is recent enough.
   static bool Healthy(absl::Time now, absl::Time last_ok,
                       absl::Duration probe_timeout);
+  // The clock the probes are timed by: CLOCK_MONOTONIC, which a step of the
+  // wall clock (NTP at boot) does not move, as systemd's own watchdog timer.
+  static absl::Time Now();
 
   explicit Watchdog(Options options);
   ~Watchdog();  // Stop()

@@ -1,5 +1,7 @@
 #include "snapshotter/watchdog.h"
 
+#include <time.h>
+
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -9,6 +11,17 @@
 
 namespace snapshotter {
 namespace {
+
+TEST(WatchdogTest, ProbesAreTimedByTheMonotonicClock) {
+  // A step of the wall clock must neither keep a wedged store pinged (a
+  // step back) nor stop the pings of a healthy one (a step forward).
+  timespec before, after;
+  clock_gettime(CLOCK_MONOTONIC, &before);
+  absl::Time now = Watchdog::Now();
+  clock_gettime(CLOCK_MONOTONIC, &after);
+  EXPECT_GE(now, absl::TimeFromTimespec(before));
+  EXPECT_LE(now, absl::TimeFromTimespec(after));
+}
 
 TEST(WatchdogTest, HealthyWithinTimeout) {
   absl::Time t0 = absl::FromUnixSeconds(1000);
