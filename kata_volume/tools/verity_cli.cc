@@ -217,6 +217,12 @@ int RunCache(const std::vector<std::string>& args, std::ostream& out, std::ostre
   if (merged.ok()) merged = read_companion(*std::move(merged));
   if (!merged.ok()) return RuntimeError(err, merged.status());
   for (const LayerCacheEntry& e : computed) verity::UpsertLayer(&*merged, e);
+  const verity::LayerCacheFormat cache_format =
+      genpolicy ? verity::LayerCacheFormat::kGenpolicy : verity::LayerCacheFormat::kTardev;
+  // Both files fit, or neither is written (not the companion alone).
+  if (absl::Status s = verity::CheckLayerCacheFits(*output, *merged, cache_format); !s.ok()) {
+    return RuntimeError(err, s);
+  }
   if (genpolicy) {
     // Hashes first: the daemon reloads when either file changes.
     if (absl::Status s = verity::WriteLayerCacheFile(verity::VerityHashesPath(*output), *merged,
@@ -225,10 +231,7 @@ int RunCache(const std::vector<std::string>& args, std::ostream& out, std::ostre
       return RuntimeError(err, s);
     }
   }
-  if (absl::Status s = verity::WriteLayerCacheFile(
-          *output, *merged,
-          genpolicy ? verity::LayerCacheFormat::kGenpolicy : verity::LayerCacheFormat::kTardev);
-      !s.ok()) {
+  if (absl::Status s = verity::WriteLayerCacheFile(*output, *merged, cache_format); !s.ok()) {
     return RuntimeError(err, s);
   }
   update->Written();

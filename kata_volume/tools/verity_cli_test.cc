@@ -206,6 +206,32 @@ TEST(VerityCliTest, GenpolicyFormatWritesUpstreamCacheAndHashesCompanion) {
   EXPECT_NE(stat(other.c_str(), &st), 0);
 }
 
+// A cache larger than its readers take (an etc/passwd of control
+// characters, six bytes of JSON each) fails the run and writes neither file,
+// not even the companion (written first otherwise).
+TEST(VerityCliTest, CacheTooLargeForItsReadersWritesNothing) {
+  std::string dir = MakeTempDir();
+  absl::StatusOr<std::string> r = RunCommand(absl::StrCat(
+      "set -e; cd ", dir, "; umoci init --layout oci; umoci new --image oci:t; ",
+      "umoci unpack --image oci:t b >/dev/null 2>&1; mkdir -p b/rootfs/etc; ",
+      "head -c ", verity::kMaxLayerCacheFileBytes / 6 + 1,
+      " /dev/zero | tr '\\000' '\\001' > b/rootfs/etc/passwd; ",
+      "umoci repack --refresh-bundle --image oci:t b 2>&1"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::string out_file = dir + "/layers-cache.json";
+  std::string err_file = dir + "/err";
+  EXPECT_EQ(RunTool(absl::StrCat("cache ", dir, "/oci --image t --format genpolicy --output ",
+                                 out_file),
+                    err_file)
+                .code,
+            1);
+  EXPECT_NE(ReadFileOrDie(err_file).find("larger than the limit"), std::string::npos)
+      << ReadFileOrDie(err_file);
+  struct stat st;
+  EXPECT_NE(stat(out_file.c_str(), &st), 0);
+  EXPECT_NE(stat(verity::VerityHashesPath(out_file).c_str(), &st), 0);
+}
+
 TEST(VerityCliTest, ErrorsAndExitCodes) {
   std::string layout = MakeLayout();
   std::string dir = MakeTempDir();

@@ -185,10 +185,27 @@ absl::StatusOr<LayerCache> ReadLayerCacheFile(const std::string& path,
   return cache;
 }
 
+namespace {
+
+absl::Status CheckTextFits(const std::string& path, const std::string& text) {
+  if (text.size() <= kMaxLayerCacheFileBytes) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "layer cache ", path, " would be ", text.size(), " bytes, larger than the limit of ",
+      kMaxLayerCacheFileBytes, " bytes its readers take: not written"));
+}
+
+}  // namespace
+
+absl::Status CheckLayerCacheFits(const std::string& path, const LayerCache& cache,
+                                 LayerCacheFormat format) {
+  return CheckTextFits(path, SerializeLayerCache(cache, format));
+}
+
 absl::Status WriteLayerCacheFile(const std::string& path, const LayerCache& cache,
                                  LayerCacheFormat format) {
   ASSIGN_OR_RETURN(const std::string resolved, ResolveOutputPath(path));
   const std::string text = SerializeLayerCache(cache, format);
+  RETURN_IF_ERROR(CheckTextFits(path, text));
   return ReplaceFile(resolved, /*flush=*/true,
                      [&](int fd) { return WriteAllTo(fd, text.data(), text.size(), path); });
 }

@@ -91,9 +91,16 @@ absl::StatusOr<LayerCache> ReadLayerCacheFd(int fd, const std::string& path,
 
 // Writes atomically: temp file in the same directory, fsync, rename, fsync
 // of the directory. A symbolic link at `path` stays: its target is
-// replaced. Something other than a regular file there is refused.
+// replaced. Something other than a regular file there is refused. A cache
+// whose text would exceed kMaxLayerCacheFileBytes, which every reader
+// refuses, is not written (CheckLayerCacheFits's error; the file stays).
 absl::Status WriteLayerCacheFile(const std::string& path, const LayerCache& cache,
                                  LayerCacheFormat format = LayerCacheFormat::kTardev);
+
+// OK when `cache` serialized as `format` is at most kMaxLayerCacheFileBytes;
+// else ResourceExhausted naming `path`, the size and the limit.
+absl::Status CheckLayerCacheFits(const std::string& path, const LayerCache& cache,
+                                 LayerCacheFormat format);
 
 // Replaces the entry with the same diff_id, or appends.
 void UpsertLayer(LayerCache* cache, const LayerCacheEntry& entry);

@@ -157,6 +157,27 @@ TEST(LayerCacheTest, FileLargerThanTheLimitIsRefusedWithItsSize) {
   EXPECT_EQ(kMaxLayerCacheFileBytes, size_t{64} << 20);
 }
 
+// A cache no reader would take (the daemon's and this tool's reads refuse
+// more than kMaxLayerCacheFileBytes) is not written: the file stays.
+TEST(LayerCacheTest, CacheLargerThanReadersTakeIsNotWritten) {
+  std::string dir = MakeTempDir();
+  std::string path = dir + "/layers-cache.json";
+  WriteFileOrDie(path, "[]\n");
+  // A control character is six bytes of JSON (\u0001).
+  LayerCache big = {{Digest('1'), std::string(64, 'a'),
+                     std::string(kMaxLayerCacheFileBytes / 6 + 1, '\x01'), ""}};
+  absl::Status s = WriteLayerCacheFile(path, big);
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_NE(s.message().find(path), std::string::npos) << s;
+  EXPECT_NE(s.message().find(absl::StrCat("limit of ", kMaxLayerCacheFileBytes)), std::string::npos)
+      << s;
+  EXPECT_EQ(ReadFileOrDie(path), "[]\n");
+  EXPECT_EQ(*RunCommand("ls " + dir), "layers-cache.json\n");
+  EXPECT_EQ(CheckLayerCacheFits(path, big, LayerCacheFormat::kGenpolicy).code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(CheckLayerCacheFits(path, big, LayerCacheFormat::kVerityHashes).ok());
+}
+
 TEST(LayerCacheTest, UpsertReplacesSameDiffId) {
   LayerCache cache = {{Digest('1'), "", "a", ""}, {Digest('2'), "", "b", ""}};
   UpsertLayer(&cache, {Digest('1'), "", "new", ""});
