@@ -16,7 +16,11 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "base/errno_error.h"
 #include "base/status_macros.h"
 #include "kata_volume/verity/background_sink.h"
@@ -56,13 +60,29 @@ absl::Status ReadMemberInto(TarReader* reader, const TarEntry& e, std::string* o
   }
 }
 
+// A raw header path as genpolicy (4.0+, normalized_layer_path) compares
+// it: "." parts and repeated or trailing slashes dropped ("./etc/passwd",
+// written by `tar -C root .`, is etc/passwd); "" for an absolute path, one
+// with "..", or none left.
+std::string NormalizedLayerPath(absl::string_view path) {
+  if (absl::StartsWith(path, "/")) return "";
+  std::vector<absl::string_view> parts;
+  for (absl::string_view part : absl::StrSplit(path, '/', absl::SkipEmpty())) {
+    if (part == ".") continue;
+    if (part == "..") return "";
+    parts.push_back(part);
+  }
+  return absl::StrJoin(parts, "/");
+}
+
 // genpolicy's reading of etc/passwd and etc/group: matches the raw header
-// path, appends repeated copies and stops looking once both were seen.
+// path (normalized as above), appends repeated copies and stops looking
+// once both were seen.
 class UserFileCapture {
  public:
   absl::Status Observe(TarReader* reader, const TarEntry& e, LayerVerity* result) {
     if (found_passwd_ && found_group_) return absl::OkStatus();
-    const std::string& p = e.header_path;
+    const std::string p = NormalizedLayerPath(e.header_path);
     if (p == kPasswdPath) {
       found_passwd_ = true;
       if (!result->passwd.has_value()) result->passwd.emplace();

@@ -69,6 +69,39 @@ TEST(LayerVerityTest, TarGzipAndZstdAgreeAndMatchSha256sum) {
   EXPECT_EQ(plain->group.value_or("?"), "root:x:0:\n");
 }
 
+// `tar -C root .` writes "./etc/passwd": genpolicy 4.0+ drops "." parts
+// (and repeated slashes) before it compares, so the user files are found.
+TEST(LayerVerityTest, UserFilesUnderDotSlashAreFound) {
+  std::string dir = MakeTempDir();
+  ASSERT_TRUE(RunCommand(absl::StrCat(
+                  "set -e; cd ", dir, "; mkdir -p root/etc; echo 'app:x:7:7::/:/bin/sh' > "
+                  "root/etc/passwd; echo 'app:x:7:' > root/etc/group; tar -C root -cf layer.tar .; "
+                  "tar -tf layer.tar | grep -qx './etc/passwd'"))
+                  .ok());
+  absl::StatusOr<LayerVerity> layer = ComputeLayerVerity(dir + "/layer.tar");
+  ASSERT_TRUE(layer.ok()) << layer.status();
+  EXPECT_EQ(layer->passwd.value_or("?"), "app:x:7:7::/:/bin/sh\n");
+  EXPECT_EQ(layer->group.value_or("?"), "app:x:7:\n");
+}
+
+// What genpolicy never takes for etc/passwd: an absolute path or one with
+// "..", which no extraction puts there.
+TEST(LayerVerityTest, UserFilesOutsideTheLayerRootAreIgnored) {
+  std::string dir = MakeTempDir();
+  ASSERT_TRUE(RunCommand(absl::StrCat(
+                  "cd ", dir, " && python3 -c \"import io, tarfile\n"
+                  "with tarfile.open('layer.tar', 'w', format=tarfile.USTAR_FORMAT) as t:\n"
+                  "  for name in ['/etc/passwd', 'x/../etc/passwd', '../etc/group']:\n"
+                  "    d = b'evil:x:0:0::/:/bin/sh\\\\n'\n"
+                  "    i = tarfile.TarInfo(name); i.size = len(d); t.addfile(i, io.BytesIO(d))\n\""))
+                  .ok());
+  ASSERT_TRUE(RunCommand("tar -tf " + dir + "/layer.tar | grep -qx 'x/../etc/passwd'").ok());
+  absl::StatusOr<LayerVerity> layer = ComputeLayerVerity(dir + "/layer.tar");
+  ASSERT_TRUE(layer.ok()) << layer.status();
+  EXPECT_FALSE(layer->passwd.has_value());
+  EXPECT_FALSE(layer->group.has_value());
+}
+
 TEST(LayerVerityTest, BusyboxRootHashEqualsVeritysetupOnIndexedFile) {
   std::string tar = MakeBusyboxLayer();
   std::string indexed = MakeTempDir() + "/indexed";
