@@ -336,6 +336,25 @@ absl::StatusOr<std::vector<snapshotter::Mount>> GuestPullLayers::Decorate(
     const snapshotter::Info& snapshot, const std::vector<snapshotter::Info>& parents,
     Records records, std::vector<snapshotter::Mount> mounts) {
   if (parents.empty() || mounts.size() != 1) return mounts;
+  // The chain's bottom has no parent: a layer recorded so by containerd
+  // 2.2's parallel unpack (or by a daemon that did not refuse it) leaves
+  // the chain short, and the guest would be told too few layers. Before the
+  // image is described: the layer cache has no entry under such a layer's
+  // chain (a bottom layer's chain ID is its diff_id), and verity mode
+  // "required" would send the operator to the cache instead.
+  const snapshotter::Info& bottom = parents.back();
+  if (std::string below =
+          IsGuestPulled(bottom) ? RecordBelowFirstLayer(bottom.labels, records) : "";
+      !below.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "rootfs ", snapshot.name, ": layer ", bottom.name, " of image ",
+        LabelOr(parents.front().labels, kLabelCriImageRef),
+        " was recorded without its parent (", below,
+        ", a layer of the same image, lists it above the image's first "
+        "layer): containerd unpacked the image's layers in parallel, so its "
+        "chain is lost; ", kRemoveRebase, ", restart containerd, remove the "
+        "image (crictl rmi) and pull it again"));
+  }
   // Runs inside the store's transaction: no file I/O here (see Refresh).
   LayerCacheSource::Snapshot cache = cache_.Current();
   auto image = DescribeRootfsImage(parents, *cache, verity_mode_, observer_);
@@ -353,21 +372,6 @@ absl::StatusOr<std::vector<snapshotter::Mount>> GuestPullLayers::Decorate(
         "content, so it would be empty; to use the image as a volume, keep it "
         "on the host: add it to guest_pull.exclude in this snapshotter's "
         "config, remove it (crictl rmi) and pull it again"));
-  }
-  // The chain's bottom has no parent: a layer recorded so by containerd
-  // 2.2's parallel unpack (or by a daemon that did not refuse it) leaves
-  // the chain short, and the guest would be told too few layers.
-  const snapshotter::Info& bottom = parents.back();
-  if (std::string below =
-          IsGuestPulled(bottom) ? RecordBelowFirstLayer(bottom.labels, records) : "";
-      !below.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "rootfs ", snapshot.name, ": layer ", bottom.name, " of image ",
-        (*image)->image_ref, " was recorded without its parent (", below,
-        ", a layer of the same image, lists it above the image's first "
-        "layer): containerd unpacked the image's layers in parallel, so its "
-        "chain is lost; ", kRemoveRebase, ", restart containerd, remove the "
-        "image (crictl rmi) and pull it again"));
   }
   ASSIGN_OR_RETURN(auto volume, kata_volume::BuildGuestPullVolume(**image));
   ASSIGN_OR_RETURN(auto option, kata_volume::EncodeVolumeOption(volume));

@@ -29,6 +29,7 @@ using ::snapshotter::SnapshotFilter;
 using ::snapshotter::Snapshotter;
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 std::string Hex(char c) { return std::string(64, c); }
@@ -582,6 +583,28 @@ TEST_F(GuestPullLayersTest, RootfsOnALayerRecordedWithoutItsParentIsRefused) {
   EXPECT_THAT(std::string(s.message()), HasSubstr("crictl rmi"));
   EXPECT_EQ(sn_->Stat("k8s.io/9/ctr-rootfs").status().code(), absl::StatusCode::kNotFound);
   // The first layer alone is a whole chain.
+  EXPECT_TRUE(sn_->Prepare("k8s.io/9/ctr-rootfs-1", n1, {}).ok());
+}
+
+// The same with verity mode "required": the layer recorded without its
+// parent has no cache entry under its chain (a bottom layer's chain ID is
+// its diff_id), which must not turn the refusal into "add the hashes to the
+// layer cache", a recovery that cannot help.
+TEST_F(GuestPullLayersTest, RootfsOnALayerRecordedWithoutItsParentIsRefusedInRequiredMode) {
+  Open(VerityMode::kRequired);
+  std::string n1 = "k8s.io/3/" + c1_, n2 = "k8s.io/5/" + c2_;
+  snapshotter::Labels first = CriLabels(n1, 'a'), second = CriLabels(n2, 'b');
+  first[kLabelCriImageLayers] = "sha256:" + Hex('a') + ",sha256:" + Hex('b');
+  ASSERT_EQ(sn_->Prepare("k8s.io/4/extract-2 " + c2_, "", second).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  ASSERT_EQ(sn_->Prepare("k8s.io/2/extract-1 " + c1_, "", first).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  auto s = sn_->Prepare("k8s.io/9/ctr-rootfs", n2, {}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("layer " + n2 + " of image 127.0.0.1:5000/app:1 "
+                                                  "was recorded without its parent (" + n1));
+  EXPECT_THAT(std::string(s.message()), Not(HasSubstr("dm-verity")));
+  // The first layer alone has its hash: a whole chain.
   EXPECT_TRUE(sn_->Prepare("k8s.io/9/ctr-rootfs-1", n1, {}).ok());
 }
 
