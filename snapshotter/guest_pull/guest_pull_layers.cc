@@ -336,6 +336,18 @@ absl::StatusOr<std::vector<snapshotter::Mount>> GuestPullLayers::Decorate(
     const snapshotter::Info& snapshot, const std::vector<snapshotter::Info>& parents,
     Records records, std::vector<snapshotter::Mount> mounts) {
   if (parents.empty() || mounts.size() != 1) return mounts;
+  // Before the image is described: an image pulled for a volume alone may
+  // have no expected hashes, and verity mode "required" would ask for them.
+  // (A host layer on top is refused below, with its own recovery.)
+  if (snapshotter::IsCriImageVolumeKey(snapshot.name) && IsGuestPulled(parents.front())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "snapshot ", snapshot.name, " is a Kubernetes image volume on layers "
+        "pulled in the guest (image ", LabelOr(parents.front().labels, kLabelCriImageRef),
+        "): containerd mounts an image volume on the host, where those layers "
+        "have no content, so it would be empty; to use the image as a volume, "
+        "keep it on the host: add it to guest_pull.exclude in this "
+        "snapshotter's config, remove it (crictl rmi) and pull it again"));
+  }
   // The chain's bottom has no parent: a layer recorded so by containerd
   // 2.2's parallel unpack (or by a daemon that did not refuse it) leaves
   // the chain short, and the guest would be told too few layers. Before the
@@ -364,15 +376,6 @@ absl::StatusOr<std::vector<snapshotter::Mount>> GuestPullLayers::Decorate(
                                      image.status().message()));
   }
   if (!image->has_value()) return mounts;
-  if (snapshotter::IsCriImageVolumeKey(snapshot.name)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "snapshot ", snapshot.name, " is a Kubernetes image volume on layers "
-        "pulled in the guest (image ", (*image)->image_ref, "): containerd "
-        "mounts an image volume on the host, where those layers have no "
-        "content, so it would be empty; to use the image as a volume, keep it "
-        "on the host: add it to guest_pull.exclude in this snapshotter's "
-        "config, remove it (crictl rmi) and pull it again"));
-  }
   ASSIGN_OR_RETURN(auto volume, kata_volume::BuildGuestPullVolume(**image));
   ASSIGN_OR_RETURN(auto option, kata_volume::EncodeVolumeOption(volume));
 

@@ -625,6 +625,23 @@ TEST_F(GuestPullLayersTest, ImageVolumeOnGuestPulledLayersIsRefused) {
   EXPECT_TRUE(sn_->Prepare("k8s.io/10/" + Hex('9'), "k8s.io/5/" + c2_, {}).ok());
 }
 
+// An image pulled for a kata pod's image volume alone may have no expected
+// hashes: in verity mode "required" the volume is still refused as an image
+// volume, not with "add them to the layer cache" (after which it would be
+// refused all the same).
+TEST_F(GuestPullLayersTest, ImageVolumeIsRefusedAsSuchInRequiredMode) {
+  Open(VerityMode::kRequired);
+  const std::string chain = "sha256:" + Hex('5'), layer = "k8s.io/3/" + chain;
+  ASSERT_EQ(sn_->Prepare("k8s.io/2/extract-1 " + chain, "", CriLabels(layer, 'c')).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  const std::string volume = "k8s.io/9//run/containerd/io.containerd.grpc.v1.cri/image-volumes/" +
+                             Hex('7') + "/" + Hex('8');
+  auto s = sn_->Prepare(volume, layer, {}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("is a Kubernetes image volume"));
+  EXPECT_THAT(std::string(s.message()), Not(HasSubstr("dm-verity")));
+}
+
 // An operator's expected hash that is not 64 lowercase hex digits is
 // refused by the Update that sets it, not by every later container.
 TEST_F(GuestPullLayersTest, UpdateRefusesAMalformedExpectedHash) {
