@@ -201,6 +201,14 @@ class FileReader {
   std::vector<std::pair<uint32_t, std::string>> problems_;
 };
 
+// `path` without its last component ("" for none).
+absl::string_view Dirname(absl::string_view path) {
+  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  size_t slash = path.rfind('/');
+  if (slash == absl::string_view::npos) return "";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
 // The file's text; nullopt if it does not exist.
 absl::StatusOr<std::optional<std::string>> ReadFile(const std::string& path) {
   const std::string name = absl::StrCat("config file \"", path, "\"");
@@ -210,15 +218,23 @@ absl::StatusOr<std::optional<std::string>> ReadFile(const std::string& path) {
     if (error != ENOENT) {
       return absl::ErrnoToStatus(error, absl::StrCat("cannot stat ", name));
     }
-    // A dangling symbolic link is not an absent file: the operator put a
-    // config here, and running on the defaults would hide it.
-    char target[4096];
-    const ssize_t n = readlink(path.c_str(), target, sizeof(target));
-    if (n < 0) return std::nullopt;
-    return absl::FailedPreconditionError(absl::StrCat(
-        name, " is a symbolic link to \"",
-        absl::CEscape(absl::string_view(target, static_cast<size_t>(n))),
-        "\", which does not exist"));
+    // A dangling symbolic link, at the file or at a directory above it, is
+    // not an absent file: the operator put a config there, and running on
+    // the defaults would hide it.
+    for (std::string at = path; !at.empty() && at != "/";
+         at = std::string(Dirname(at))) {
+      struct stat resolved;
+      if (at != path && stat(at.c_str(), &resolved) == 0) break;  // it exists
+      char target[4096];
+      const ssize_t n = readlink(at.c_str(), target, sizeof(target));
+      if (n < 0) continue;
+      return absl::FailedPreconditionError(absl::StrCat(
+          name, at == path ? "" : absl::StrCat(": its directory \"", at, "\""),
+          " is a symbolic link to \"",
+          absl::CEscape(absl::string_view(target, static_cast<size_t>(n))),
+          "\", which does not exist"));
+    }
+    return std::nullopt;
   }
   if (S_ISDIR(info.st_mode)) {
     return absl::FailedPreconditionError(

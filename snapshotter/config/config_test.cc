@@ -314,6 +314,21 @@ TEST_F(ConfigTest, DanglingSymlinkIsAnErrorEvenAtTheDefaultPath) {
                     HasSubstr("(named by --config)")));
 }
 
+TEST_F(ConfigTest, DanglingSymlinkAboveTheFileIsAnError) {
+  // /etc/<daemon> linked to a mount (a ConfigMap) that is not there yet.
+  const std::string link = dir_ + "/etc-link", target = dir_ + "/not-mounted";
+  ASSERT_EQ(symlink(target.c_str(), link.c_str()), 0);
+  absl::StatusOr<Config> config = Load({"--config", link + "/sub/config.toml"});
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(config.status().message(),
+              HasSubstr("its directory \"" + link + "\" is a symbolic link to \"" + target +
+                        "\", which does not exist"));
+  // A link that resolves, above a missing file, is an absent file.
+  ASSERT_EQ(mkdir(target.c_str(), 0755), 0);
+  config = Load({"--config", link + "/sub/config.toml"});
+  EXPECT_THAT(config.status().message(), Not(HasSubstr("symbolic link")));
+}
+
 TEST_F(ConfigTest, InvalidFileAtTheDefaultPathIsAnError) {
   Write("default.toml", "log_level = 3\n");
   EXPECT_THAT(Load({}).status().message(),
