@@ -67,6 +67,19 @@ test_install_edges() {
         && grep -q "kept /etc/containerd/conf.d/guest-pull.toml: /etc/containerd/config.toml still imports it by name" "$WORK/handmade/log" \
         && h_pass "hand setup: uninstall keeps the drop-in the config imports by name, and says so" \
         || h_fail "hand setup: uninstall" "$(tail -2 "$WORK/handmade/log")"
+    # The same, spelt as containerd resolves it (relative to the config's
+    # directory, uncleaned): a file imported by name must exist, or
+    # containerd does not start.
+    host="$(new_host handrel "$FIXTURES/containerd-v2.toml")"
+    sed -i 's|^version = 2$|version = 2\nimports = ["conf.d/./guest-pull.toml"]|' "$host/etc/containerd/config.toml"
+    mkdir -p "$host/etc/containerd/conf.d"
+    cp "$REPO/deploy/containerd/conf.d/guest-pull-v2.toml" "$host/etc/containerd/conf.d/guest-pull.toml"
+    run_script handrel install.sh && run_script handrel uninstall.sh \
+        && [[ -f "$host/etc/containerd/conf.d/guest-pull.toml" ]] \
+        && grep -q "kept /etc/containerd/conf.d/guest-pull.toml: /etc/containerd/config.toml still imports it by name" "$WORK/handrel/log" \
+        && containerd_dump "$host" > "$WORK/handrel/dump" 2>&1 \
+        && h_pass "hand setup, relative import: uninstall keeps the drop-in, containerd still starts" \
+        || h_fail "hand setup, relative import: uninstall" "$(ls "$host/etc/containerd"; tail -n 2 "$WORK/handrel/log" "$WORK/handrel/dump")"
 
     # A config in Latin-1 (containerd takes it) or with a byte order mark:
     # refused with what to do, nothing changed.

@@ -30,6 +30,8 @@ Sub-commands:
                         edits are undone first, so a changed mapping leaves
                         nothing stale; --dropin-out FILE gets the drop-in
   check CONFIG          exit 0 if `merge` would change nothing
+  imports-by-name CONFIG  exit 0 if containerd loading CONFIG opens the
+                        drop-in by name (an imports entry without `*`)
   unmerge CONFIG        print CONFIG without our edits (others' entries stay;
                         without any, CONFIG's exact bytes);
                         --original FILE: FILE's exact bytes when only our edits
@@ -179,6 +181,29 @@ def imported_docs(doc, args):
             out.append((path, parsed))
             pending.extend((p, path) for p in parsed.get("imports", []) or [])
     return out
+
+
+def imports_by_name(text, args):
+    """True if containerd, loading the main config (`text`) and the files
+    it imports, opens `args.dropin` by name (an `imports` entry without
+    `*`, resolved as containerd resolves it): such a file must exist, or
+    containerd does not start."""
+    root, loaded = args.host_root, {args.config_path}
+    pending = [(p, args.config_path) for p in parse(text).get("imports", []) or []]
+    while pending:  # each file is read once: bounded by the files there
+        pattern, parent = pending.pop(0)
+        if not isinstance(pattern, str):
+            continue
+        pattern = import_pattern(pattern, parent)
+        if "*" not in pattern and pattern == args.dropin:
+            return True
+        for path in import_glob(pattern, root, parent) if "*" in pattern else [pattern]:
+            if path in loaded or path == args.dropin or not os.path.isfile(root + path):
+                continue
+            loaded.add(path)
+            parsed = parse(read(root + path), f"imported containerd config {path}")
+            pending.extend((p, path) for p in parsed.get("imports", []) or [])
+    return False
 
 
 def valid_glob(pattern, config_path):
@@ -332,6 +357,8 @@ def run(args):
         print(config_version(parse(read(args.config))))
     elif args.cmd == "dropin":
         sys.stdout.write(dropin_text(args.version, args, handlers(args)))
+    elif args.cmd == "imports-by-name":
+        return 0 if imports_by_name(read(args.config), args) else 1
     elif args.cmd == "ours":
         first = read_bytes(args.file).split(b"\n", 1)[0].rstrip(b"\r")
         return 0 if first == DROPIN_HEADER.encode() else 1
@@ -392,6 +419,14 @@ def main(argv):
                    "are printed if nothing but our edits separates the two)")
     p.add_argument("--dropin", default="/etc/containerd/conf.d/guest-pull.toml",
                    help="our drop-in path as containerd sees it")
+    p.add_argument("--host-root", default="", help="prefix for host paths")
+    p = sub.add_parser("imports-by-name", help="exit 0 if containerd, loading CONFIG, "
+                       "opens the drop-in by name (it must exist then), else 1")
+    p.add_argument("config", help="file to read (may be a copy)")
+    p.add_argument("--config-path", default="/etc/containerd/config.toml",
+                   help="where containerd reads the config on the host")
+    p.add_argument("--dropin", default="/etc/containerd/conf.d/guest-pull.toml",
+                   help="drop-in path as containerd sees it")
     p.add_argument("--host-root", default="", help="prefix for host paths")
     p = sub.add_parser("ours", help="exit 0 if FILE is a drop-in we wrote, else 1")
     p.add_argument("file")

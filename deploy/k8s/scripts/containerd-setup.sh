@@ -219,14 +219,13 @@ reconcile_containerd() {
 }
 
 # imports_dropin CFG: the config names our drop-in itself in `imports` (an
-# operator's hand setup, deploy/containerd/README.md), not only through ours.
+# operator's hand setup, deploy/containerd/README.md), not only through ours:
+# an entry without `*`, spelt in any way containerd resolves to it
+# (relative to the config's directory, uncleaned), in the config or a file
+# it imports. containerd does not start without a file imported by name.
 imports_dropin() {
-    python3 - "$1" "$CONTAINERD_DROPIN" <<'PY' 2>/dev/null
-import sys, tomllib
-with open(sys.argv[1], "rb") as f:
-    imports = tomllib.load(f).get("imports", [])
-sys.exit(0 if isinstance(imports, list) and sys.argv[2] in imports else 1)
-PY
+    python3 "$CONFIG_TOOL" imports-by-name "$1" --config-path "$CONTAINERD_CONFIG" \
+        --dropin "$CONTAINERD_DROPIN" --host-root "$HOST_ROOT" 2>/dev/null
 }
 
 # unmerge_kata_backup: kata-deploy, on containerd 1.x, backs the config up
