@@ -295,6 +295,58 @@ test_install_edges() {
         && h_pass "kata-deploy's backup taken after our install: uninstall removes our edits from it too; its cleanup then restores a config containerd starts with" \
         || h_fail "kata-deploy's backup with our edits" "$(diff "$FIXTURES/containerd-v2.toml" "$host/etc/containerd/config.toml" | head -5; tail -n 2 "$WORK/katabak/dump" "$WORK/katabak/log")"
 
+    # kata-deploy writes containerd 1.x's config key by key, one
+    # read-modify-write each, while our install (which starts once the
+    # first key, runtime_type, is there) or uninstall edits it: a write
+    # landing between our read and our rename must not be lost. A stand-in
+    # `sync` runs one such write (the shell lines in CASE/write) when a file
+    # matching CASE/match is flushed: the drop-in at install, the config or
+    # kata-deploy's backup at uninstall.
+    race_sync() {
+        mkdir -p "$WORK/$1/bin"
+        printf '%s\n' '#!/bin/sh' "dir=$WORK/$1" \
+            'case "$*" in $(cat "$dir/match")) if [ -s "$dir/write" ]; then bash -e "$dir/write"; : > "$dir/write"; fi ;; esac' \
+            'exec /bin/sync "$@"' > "$WORK/$1/bin/sync"
+        chmod +x "$WORK/$1/bin/sync"
+    }
+    race_write() {
+        printf 'printf "%%s\\n" %q >> %q\n' \
+            "$(printf '\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata-%s]\n  runtime_type = "io.containerd.kata-%s.v2"' "$1" "$1")" \
+            "$host/etc/containerd/config.toml" > "$WORK/race/write"
+    }
+    host="$(new_host race "$FIXTURES/containerd-v2.toml")"
+    race_sync race
+    echo '*/etc/containerd/conf.d/.guest-pull.toml.*' > "$WORK/race/match"
+    race_write qemu-tdx
+    run_script race install.sh PATH="$WORK/race/bin:$PATH" && [[ ! -s "$WORK/race/write" ]] \
+        && grep -q '^  runtime_type = "io.containerd.kata-qemu-tdx.v2"$' "$host/etc/containerd/config.toml" \
+        && [[ "$(toml_get "$host/etc/containerd/config.toml" -- plugins io.containerd.grpc.v1.cri containerd runtimes kata-qemu-coco-dev snapshotter)" == '"guest-pull"' ]] \
+        && h_pass "kata-deploy writes the config during our install: its write is kept, ours made" \
+        || h_fail "kata-deploy writes the config during our install" "$(tail -n 5 "$host/etc/containerd/config.toml"; tail -n 2 "$WORK/race/log")"
+    echo '*/etc/containerd/.config.toml.*' > "$WORK/race/match"
+    race_write qemu-snp
+    run_script race uninstall.sh PATH="$WORK/race/bin:$PATH" && [[ ! -s "$WORK/race/write" ]] \
+        && grep -q '^  runtime_type = "io.containerd.kata-qemu-snp.v2"$' "$host/etc/containerd/config.toml" \
+        && grep -q '^  runtime_type = "io.containerd.kata-qemu-tdx.v2"$' "$host/etc/containerd/config.toml" \
+        && ! grep -q guest-pull "$host/etc/containerd/config.toml" \
+        && h_pass "kata-deploy writes the config during our uninstall: its write is kept, our edits gone" \
+        || h_fail "kata-deploy writes the config during our uninstall" "$(tail -n 5 "$host/etc/containerd/config.toml"; tail -n 2 "$WORK/race/log")"
+    # kata-deploy's cleanup puts its backup (holding our edits) back while
+    # our uninstall removes them from it: no backup may be written after
+    # that (its next install would keep it, its next cleanup put it back).
+    host="$(new_host racebak "$FIXTURES/containerd-v2.toml")"
+    race_sync racebak
+    echo '*/etc/containerd/.config.toml.bak.*' > "$WORK/racebak/match"
+    printf 'mv -f %q %q\n' "$host/etc/containerd/config.toml.bak" "$host/etc/containerd/config.toml" > "$WORK/racebak/write"
+    run_script racebak install.sh \
+        && python3 "$HERE/kata_deploy_sim.py" install --root "$host" --containerd 1.7.27 \
+            --shims qemu-coco-dev >> "$WORK/racebak/log" 2>&1 \
+        && grep -q guest-pull-snapshotter "$host/etc/containerd/config.toml.bak" \
+        && run_script racebak uninstall.sh PATH="$WORK/racebak/bin:$PATH" && [[ ! -s "$WORK/racebak/write" ]] \
+        && [[ ! -e "$host/etc/containerd/config.toml.bak" ]] \
+        && h_pass "kata-deploy's cleanup puts its backup back during our uninstall: no stale backup is written after it" \
+        || h_fail "kata-deploy's cleanup during our uninstall" "$(ls "$host/etc/containerd"; tail -n 2 "$WORK/racebak/log")"
+
     # Another daemon config directory: the unit starts the daemon with the
     # config installed there (the default path may be absent, so a unit
     # naming it would run the daemon on built-in defaults without a word).

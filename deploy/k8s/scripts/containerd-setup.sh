@@ -29,12 +29,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 containerd_changed=false
 
-# merge_containerd_config OUT DROPIN_OUT: merged config and drop-in; waits
-# (bounded) while a runtime of the mapping is not yet in containerd's config
-# (kata-deploy still busy), then fails or, with MISSING_RUNTIME=skip, goes on
-# without it.
+# merge_containerd_config OUT DROPIN_OUT [SNAPSHOT]: merged config and
+# drop-in; waits (bounded) while a runtime of the mapping is not yet in
+# containerd's config (kata-deploy still busy), then fails or, with
+# MISSING_RUNTIME=skip, goes on without it. SNAPSHOT gets the bytes of the
+# config the merge was worked out from.
 merge_containerd_config() {
-    local out="$1" dropin_out="$2" waited=0 rc missing=fail cfg
+    local out="$1" dropin_out="$2" snapshot="${3:-}" waited=0 rc missing=fail cfg
     local -a tool_args
     mapfile -t tool_args < <(config_tool_args)
     (( RUNTIME_WAIT_SECONDS > 0 )) || [[ "$MISSING_RUNTIME" != skip ]] || missing=skip
@@ -46,6 +47,10 @@ merge_containerd_config() {
             log "$CONTAINERD_CONFIG does not exist (yet)"
             rc=3
         else
+            if [[ -n "$snapshot" ]]; then
+                cat "$cfg" > "$snapshot" || die "cannot read $CONTAINERD_CONFIG; nothing was changed"
+                cfg="$snapshot"
+            fi
             python3 "$CONFIG_TOOL" merge "$cfg" \
                 --config-path "$CONTAINERD_CONFIG" --dropin "$CONTAINERD_DROPIN" \
                 --host-root "$HOST_ROOT" --missing-runtime "$missing" \
@@ -127,53 +132,75 @@ drop_restart_marker_unless_due() {
     rm -f "$(restart_marker_path)"
 }
 
+# Times a config is merged again because another writer changed it while
+# it was being merged (kata-deploy writes one key at a time).
+CONFIG_WRITE_TRIES=10
+
+# config_changed_meanwhile TRIES: logs that containerd's config changed
+# under us, or gives up after CONFIG_WRITE_TRIES.
+config_changed_meanwhile() {
+    (( $1 < CONFIG_WRITE_TRIES )) \
+        || die "$CONTAINERD_CONFIG changed while it was being edited, $1 times in a row (another tool keeps writing it, kata-deploy?): try again once it is done; the file was left as the other tool wrote it"
+    log "$CONTAINERD_CONFIG changed while it was being edited (another tool writing it, kata-deploy?): reading it again"
+}
+
 configure_containerd() {
-    local cfg merged dropin mode
+    local cfg merged dropin mode snapshot rc tries=0
     cfg="$(config_host_path)"
     merged="$(mktemp)"
     dropin="$(mktemp)"
-    # Nothing on the host changes before the merge has succeeded.
-    merge_containerd_config "$merged" "$dropin"
-    note_restart_pending
-    if [[ ! -f "$(backup_path)" ]]; then
-        # An install whose backup is gone may have left its edits: the
-        # backup is the config without them, never a config that names our
-        # drop-in (uninstall would restore that and remove the drop-in).
-        local original tmp
-        original="$(mktemp)"
-        python3 "$CONFIG_TOOL" unmerge "$cfg" --host-root "$HOST_ROOT" \
-            --dropin "$CONTAINERD_DROPIN" > "$original" \
-            || die "cannot read $CONTAINERD_CONFIG to back it up (see the message above); nothing was changed"
-        # Written whole beside it, then renamed: a backup cut short (a full
-        # disk, a kill) would be kept by every later install, and uninstall
-        # could not restore the original bytes from it. Flushed before the
-        # rename, which a power cut must not keep without the bytes.
-        tmp="$(backup_path).tmp"
-        if ! { cp -p "$cfg" "$tmp" && cat "$original" > "$tmp" && cmp -s "$original" "$tmp" \
-                && sync -- "$tmp" && mv -f "$tmp" "$(backup_path)"; }; then  # cp -p: its mode and owner
-            rm -f "$tmp" "$original"
-            die "cannot back up $CONTAINERD_CONFIG as $CONTAINERD_CONFIG.guest-pull-backup (disk full or read-only?); nothing was changed"
+    snapshot="$(mktemp)"
+    while true; do
+        # Nothing on the host changes before the merge has succeeded.
+        merge_containerd_config "$merged" "$dropin" "$snapshot"
+        (( tries > 0 )) || note_restart_pending
+        if [[ ! -f "$(backup_path)" ]]; then
+            # An install whose backup is gone may have left its edits: the
+            # backup is the config without them, never a config that names our
+            # drop-in (uninstall would restore that and remove the drop-in).
+            local original tmp
+            original="$(mktemp)"
+            python3 "$CONFIG_TOOL" unmerge "$cfg" --host-root "$HOST_ROOT" \
+                --dropin "$CONTAINERD_DROPIN" > "$original" \
+                || die "cannot read $CONTAINERD_CONFIG to back it up (see the message above); nothing was changed"
+            # Written whole beside it, then renamed: a backup cut short (a full
+            # disk, a kill) would be kept by every later install, and uninstall
+            # could not restore the original bytes from it. Flushed before the
+            # rename, which a power cut must not keep without the bytes.
+            tmp="$(backup_path).tmp"
+            if ! { cp -p "$cfg" "$tmp" && cat "$original" > "$tmp" && cmp -s "$original" "$tmp" \
+                    && sync -- "$tmp" && mv -f "$tmp" "$(backup_path)"; }; then  # cp -p: its mode and owner
+                rm -f "$tmp" "$original"
+                die "cannot back up $CONTAINERD_CONFIG as $CONTAINERD_CONFIG.guest-pull-backup (disk full or read-only?); nothing was changed"
+            fi
+            if cmp -s "$original" "$cfg"; then
+                log "saved the original containerd config as $CONTAINERD_CONFIG.guest-pull-backup"
+            else
+                log "saved containerd's config without the guest-pull edits an earlier install left in it as $CONTAINERD_CONFIG.guest-pull-backup"
+            fi
+            rm -f "$original"
         fi
-        if cmp -s "$original" "$cfg"; then
-            log "saved the original containerd config as $CONTAINERD_CONFIG.guest-pull-backup"
-        else
-            log "saved containerd's config without the guest-pull edits an earlier install left in it as $CONTAINERD_CONFIG.guest-pull-backup"
+        if write_file_atomic "$dropin" "$HOST_ROOT$CONTAINERD_DROPIN" 0644; then
+            log "installed the containerd drop-in $CONTAINERD_DROPIN ($(python3 "$CONFIG_TOOL" version "$cfg" | sed 's/^/config version /'))"
+            containerd_changed=true
         fi
-        rm -f "$original"
-    fi
-    if write_file_atomic "$dropin" "$HOST_ROOT$CONTAINERD_DROPIN" 0644; then
-        log "installed the containerd drop-in $CONTAINERD_DROPIN ($(python3 "$CONFIG_TOOL" version "$cfg" | sed 's/^/config version /'))"
-        containerd_changed=true
-    fi
-    mode="$(stat -c %a "$cfg")"
-    if write_file_atomic "$merged" "$cfg" "$mode"; then
+        mode="$(stat -c %a "$cfg")"
+        # Renamed over it only if it still holds what the merge read: a key
+        # kata-deploy wrote meanwhile would be lost.
+        rc=0
+        write_file_atomic "$merged" "$cfg" "$mode" "$snapshot" || rc=$?
+        [[ $rc -eq 2 ]] || break
+        tries=$(( tries + 1 ))
+        config_changed_meanwhile "$tries"
+    done
+    if [[ $rc -eq 0 ]]; then
         log "merged the guest-pull settings into $CONTAINERD_CONFIG"
         containerd_changed=true
     fi
     remove_earlier_dropin
     printf '%s\n' "$CONTAINERD_DROPIN" > "$dropin"
     write_file_atomic "$dropin" "$(dropin_record_path)" 0644 || :  # unchanged
-    rm -f "$merged" "$dropin"
+    rm -f "$merged" "$dropin" "$snapshot"
     drop_restart_marker_unless_due
 }
 
@@ -233,34 +260,55 @@ imports_dropin() {
 # install, it holds our edits, and its import of our drop-in (removed here)
 # would keep containerd 1.x from starting: our edits leave it too.
 unmerge_kata_backup() {
-    local bak restored
+    local bak restored snapshot rc=2 tries=0
     bak="$(config_dir_host_path)/$(basename "$CONTAINERD_CONFIG").bak"
-    [[ -f "$bak" ]] && grep -q "guest-pull-snapshotter" "$bak" || return 0
     restored="$(mktemp)"
-    if python3 "$CONFIG_TOOL" unmerge "$bak" --host-root "$HOST_ROOT" \
-        --dropin "$CONTAINERD_DROPIN" > "$restored"; then
-        if write_file_atomic "$restored" "$bak" "$(stat -c %a "$bak")"; then
+    snapshot="$(mktemp)"
+    # Its cleanup renames it over the config: one written after that would
+    # be a stale backup, put back over the config by its next cleanup.
+    while [[ $rc -eq 2 ]] && (( tries < CONFIG_WRITE_TRIES )); do
+        tries=$(( tries + 1 ))
+        if ! { cat "$bak" > "$snapshot" 2>/dev/null && grep -q "guest-pull-snapshotter" "$snapshot"; }; then
+            break
+        fi
+        if ! python3 "$CONFIG_TOOL" unmerge "$snapshot" --host-root "$HOST_ROOT" \
+            --dropin "$CONTAINERD_DROPIN" > "$restored"; then
+            log "WARNING: cannot remove our edits from $CONTAINERD_CONFIG.bak (see above): if kata-deploy's cleanup puts it back, remove the lines marked guest-pull-snapshotter from $CONTAINERD_CONFIG"
+            break
+        fi
+        rc=0
+        write_file_atomic "$restored" "$bak" "$(stat -c %a "$bak" 2>/dev/null || echo 600)" "$snapshot" || rc=$?
+        if [[ $rc -eq 0 ]]; then
             log "removed our edits from $CONTAINERD_CONFIG.bak (kata-deploy's backup, which its cleanup puts back)"
         fi
-    else
-        log "WARNING: cannot remove our edits from $CONTAINERD_CONFIG.bak (see above): if kata-deploy's cleanup puts it back, remove the lines marked guest-pull-snapshotter from $CONTAINERD_CONFIG"
-    fi
-    rm -f "$restored"
+    done
+    rm -f "$restored" "$snapshot"
 }
 
 restore_containerd_config() {
-    local cfg restored mode
+    local cfg restored mode snapshot rc tries=0
     local -a original=()
     cfg="$(config_host_path)"
     note_restart_pending
     if [[ -f "$cfg" ]]; then
         [[ -f "$(backup_path)" ]] && original=(--original "$(backup_path)")
         restored="$(mktemp)"
-        python3 "$CONFIG_TOOL" unmerge "$cfg" "${original[@]}" --host-root "$HOST_ROOT" \
-            --dropin "$CONTAINERD_DROPIN" > "$restored" \
-            || die "cannot undo our edits in $CONTAINERD_CONFIG (see the message above); nothing was changed"
-        mode="$(stat -c %a "$cfg")"
-        if write_file_atomic "$restored" "$cfg" "$mode"; then
+        snapshot="$(mktemp)"
+        while true; do
+            cat "$cfg" > "$snapshot" || die "cannot read $CONTAINERD_CONFIG; nothing was changed"
+            python3 "$CONFIG_TOOL" unmerge "$snapshot" "${original[@]}" --host-root "$HOST_ROOT" \
+                --dropin "$CONTAINERD_DROPIN" > "$restored" \
+                || die "cannot undo our edits in $CONTAINERD_CONFIG (see the message above); nothing was changed"
+            mode="$(stat -c %a "$cfg")"
+            # Only over the bytes the unmerge read (see configure_containerd).
+            rc=0
+            write_file_atomic "$restored" "$cfg" "$mode" "$snapshot" || rc=$?
+            [[ $rc -eq 2 ]] || break
+            tries=$(( tries + 1 ))
+            config_changed_meanwhile "$tries"
+        done
+        rm -f "$snapshot"
+        if [[ $rc -eq 0 ]]; then
             containerd_changed=true
             if [[ ${#original[@]} -gt 0 ]] && cmp -s "$restored" "$(backup_path)"; then
                 log "restored the original $CONTAINERD_CONFIG"

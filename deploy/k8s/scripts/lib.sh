@@ -171,10 +171,12 @@ config_tool_args() {
 # The handlers as configured (for messages).
 handler_list() { printf '%s\n' "${SNAPSHOTTER_HANDLER_MAPPING:-$RUNTIME_HANDLER}"; }
 
-# write_file_atomic SRC DST MODE: replace DST with SRC's bytes unless equal.
-# Returns 0 if DST changed, 1 if it was already identical.
+# write_file_atomic SRC DST MODE [EXPECT]: replace DST with SRC's bytes unless
+# equal. Returns 0 if DST changed, 1 if it was already identical, 2 if it
+# no longer holds EXPECT's bytes (the file SRC was worked out from) just
+# before the rename: another writer changed it meanwhile, DST was left alone.
 write_file_atomic() {
-    local src="$1" dst="$2" mode="$3" tmp
+    local src="$1" dst="$2" mode="$3" expect="${4:-}" tmp
     if [[ -f "$dst" ]] && cmp -s "$src" "$dst" \
         && [[ "$(stat -c %a "$dst")" == "${mode#0}" ]]; then
         return 1
@@ -193,6 +195,12 @@ write_file_atomic() {
     fi
     # The replaced file's owner stays (the mode is the caller's).
     [[ ! -e "$dst" ]] || chown --reference="$dst" "$tmp" 2>/dev/null || true
+    # Last, right before the rename: kata-deploy edits containerd's config
+    # key by key, each a read-modify-write of its own.
+    if [[ -n "$expect" ]] && ! cmp -s "$expect" "$dst"; then
+        rm -f "$tmp"
+        return 2
+    fi
     # rename(2): a running binary or a reading containerd never sees a torn file.
     if ! mv -f "$tmp" "$dst"; then
         rm -f "$tmp"
