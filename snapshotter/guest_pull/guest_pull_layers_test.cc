@@ -105,6 +105,20 @@ class GuestPullLayersTest : public ::testing::Test {
         << r.status();
   }
 
+  // Records the image's second layer without its parent, then its first
+  // (which lists the second above itself); returns the Prepare of a rootfs
+  // on the second.
+  absl::Status RootfsOnSecondLayerRecordedFirst() {
+    std::string n1 = "k8s.io/3/" + c1_, n2 = "k8s.io/5/" + c2_;
+    snapshotter::Labels first = CriLabels(n1, 'a'), second = CriLabels(n2, 'b');
+    first[kLabelCriImageLayers] = "sha256:" + Hex('a') + ",sha256:" + Hex('b');
+    EXPECT_EQ(sn_->Prepare("k8s.io/4/extract-2 " + c2_, "", second).status().code(),
+              absl::StatusCode::kAlreadyExists);
+    EXPECT_EQ(sn_->Prepare("k8s.io/2/extract-1 " + c1_, "", first).status().code(),
+              absl::StatusCode::kAlreadyExists);
+    return sn_->Prepare("k8s.io/9/ctr-rootfs", n2, {}).status();
+  }
+
   std::string root_, cache_path_, d1_, d2_, c1_, c2_;
   bool write_passwd_ = true;
   RecordingObserver observer_;
@@ -590,21 +604,15 @@ TEST_F(GuestPullLayersTest, LayerOnASharedBasePreparedInParallelIsRefused) {
 // is recorded.
 TEST_F(GuestPullLayersTest, RootfsOnALayerRecordedWithoutItsParentIsRefused) {
   Open(VerityMode::kOff);
-  std::string n1 = "k8s.io/3/" + c1_, n2 = "k8s.io/5/" + c2_;
-  snapshotter::Labels first = CriLabels(n1, 'a'), second = CriLabels(n2, 'b');
-  first[kLabelCriImageLayers] = "sha256:" + Hex('a') + ",sha256:" + Hex('b');
-  ASSERT_EQ(sn_->Prepare("k8s.io/4/extract-2 " + c2_, "", second).status().code(),
-            absl::StatusCode::kAlreadyExists);
-  ASSERT_EQ(sn_->Prepare("k8s.io/2/extract-1 " + c1_, "", first).status().code(),
-            absl::StatusCode::kAlreadyExists);
-  auto s = sn_->Prepare("k8s.io/9/ctr-rootfs", n2, {}).status();
+  absl::Status s = RootfsOnSecondLayerRecordedFirst();
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
-  EXPECT_THAT(std::string(s.message()), HasSubstr("layer " + n2 + " of image 127.0.0.1:5000/app:1 "
-                                                  "was recorded without its parent (" + n1));
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("layer k8s.io/5/" + c2_ + " of image 127.0.0.1:5000/app:1 was recorded "
+                        "without its parent (k8s.io/3/" + c1_));
   EXPECT_THAT(std::string(s.message()), HasSubstr("crictl rmi"));
   EXPECT_EQ(sn_->Stat("k8s.io/9/ctr-rootfs").status().code(), absl::StatusCode::kNotFound);
   // The first layer alone is a whole chain.
-  EXPECT_TRUE(sn_->Prepare("k8s.io/9/ctr-rootfs-1", n1, {}).ok());
+  EXPECT_TRUE(sn_->Prepare("k8s.io/9/ctr-rootfs-1", "k8s.io/3/" + c1_, {}).ok());
 }
 
 // The same with verity mode "required": the layer recorded without its
@@ -613,20 +621,14 @@ TEST_F(GuestPullLayersTest, RootfsOnALayerRecordedWithoutItsParentIsRefused) {
 // layer cache", a recovery that cannot help.
 TEST_F(GuestPullLayersTest, RootfsOnALayerRecordedWithoutItsParentIsRefusedInRequiredMode) {
   Open(VerityMode::kRequired);
-  std::string n1 = "k8s.io/3/" + c1_, n2 = "k8s.io/5/" + c2_;
-  snapshotter::Labels first = CriLabels(n1, 'a'), second = CriLabels(n2, 'b');
-  first[kLabelCriImageLayers] = "sha256:" + Hex('a') + ",sha256:" + Hex('b');
-  ASSERT_EQ(sn_->Prepare("k8s.io/4/extract-2 " + c2_, "", second).status().code(),
-            absl::StatusCode::kAlreadyExists);
-  ASSERT_EQ(sn_->Prepare("k8s.io/2/extract-1 " + c1_, "", first).status().code(),
-            absl::StatusCode::kAlreadyExists);
-  auto s = sn_->Prepare("k8s.io/9/ctr-rootfs", n2, {}).status();
+  absl::Status s = RootfsOnSecondLayerRecordedFirst();
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
-  EXPECT_THAT(std::string(s.message()), HasSubstr("layer " + n2 + " of image 127.0.0.1:5000/app:1 "
-                                                  "was recorded without its parent (" + n1));
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("layer k8s.io/5/" + c2_ + " of image 127.0.0.1:5000/app:1 was recorded "
+                        "without its parent (k8s.io/3/" + c1_));
   EXPECT_THAT(std::string(s.message()), Not(HasSubstr("dm-verity")));
   // The first layer alone has its hash: a whole chain.
-  EXPECT_TRUE(sn_->Prepare("k8s.io/9/ctr-rootfs-1", n1, {}).ok());
+  EXPECT_TRUE(sn_->Prepare("k8s.io/9/ctr-rootfs-1", "k8s.io/3/" + c1_, {}).ok());
 }
 
 // containerd's CRI (2.1+) mounts a Kubernetes image volume's snapshot on

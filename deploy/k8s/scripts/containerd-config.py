@@ -411,6 +411,14 @@ def main(argv):
                        help="also make the plugin the default CRI snapshotter "
                        "(containerd 1.6, kata-only nodes)")
 
+    def config_file(p):
+        p.add_argument("config", help="file to read (may be a copy)")
+        p.add_argument("--config-path", default="/etc/containerd/config.toml",
+                       help="where containerd reads the config on the host")
+        p.add_argument("--dropin", default="/etc/containerd/conf.d/guest-pull.toml",
+                       help="our drop-in path as containerd sees it")
+        p.add_argument("--host-root", default="", help="prefix for host paths")
+
     p = sub.add_parser("version")
     p.add_argument("config")
     p = sub.add_parser("unmerge")
@@ -420,14 +428,9 @@ def main(argv):
     p.add_argument("--dropin", default="/etc/containerd/conf.d/guest-pull.toml",
                    help="our drop-in path as containerd sees it")
     p.add_argument("--host-root", default="", help="prefix for host paths")
-    p = sub.add_parser("imports-by-name", help="exit 0 if containerd, loading CONFIG, "
-                       "opens the drop-in by name (it must exist then), else 1")
-    p.add_argument("config", help="file to read (may be a copy)")
-    p.add_argument("--config-path", default="/etc/containerd/config.toml",
-                   help="where containerd reads the config on the host")
-    p.add_argument("--dropin", default="/etc/containerd/conf.d/guest-pull.toml",
-                   help="drop-in path as containerd sees it")
-    p.add_argument("--host-root", default="", help="prefix for host paths")
+    config_file(sub.add_parser("imports-by-name", help="exit 0 if containerd, loading "
+                               "CONFIG, opens the drop-in by name (it must exist then), "
+                               "else 1"))
     p = sub.add_parser("ours", help="exit 0 if FILE is a drop-in we wrote, else 1")
     p.add_argument("file")
     p = sub.add_parser("dropin")
@@ -435,12 +438,7 @@ def main(argv):
     common(p)
     for name in ("merge", "check"):
         p = sub.add_parser(name)
-        p.add_argument("config", help="file to read (may be a copy)")
-        p.add_argument("--config-path", default="/etc/containerd/config.toml",
-                       help="where containerd reads the config on the host")
-        p.add_argument("--dropin", default="/etc/containerd/conf.d/guest-pull.toml",
-                       help="drop-in path as containerd sees it")
-        p.add_argument("--host-root", default="", help="prefix for host paths")
+        config_file(p)
         p.add_argument("--missing-runtime", choices=("fail", "skip"), default="fail",
                        help="a handler whose runtime is not registered: fail (exit 3) "
                        "or skip it")
