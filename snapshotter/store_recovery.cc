@@ -36,14 +36,20 @@ namespace {
 
 constexpr char kRefusalPayload[] = "guest-pull/store-refused";
 
+// `remedy`, when given, replaces the advice to put the matching
+// metadata.db back (for a refusal that another database would not fix).
 absl::Status Refuse(const SnapshotDirs& dirs, absl::string_view found,
-                    bool reset_helps = true) {
+                    bool reset_helps = true, absl::string_view remedy = "") {
   std::string how =
       reset_helps
           ? absl::StrCat(
-                " To keep the snapshots, put the matching metadata.db (with "
-                "its -wal file) back and start again. Otherwise run "
-                "`containerd-guest-pull-grpc --root=", dirs.root(),
+                " ", remedy.empty()
+                         ? "To keep the snapshots, put the matching "
+                           "metadata.db (with its -wal file) back and start "
+                           "again."
+                         : remedy,
+                " Otherwise run `containerd-guest-pull-grpc --root=",
+                dirs.root(),
                 " --reset-store`: it moves metadata.db and every snapshot "
                 "directory to ", dirs.QuarantineDir(),
                 "/ (nothing is deleted) so the next start begins with an "
@@ -506,10 +512,25 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
   DbSurvey db = SurveyDatabase(dirs.MetadataPath());
   ASSIGN_OR_RETURN(SnapshotDirs::Listing listing, listed.get());
   auto marker = ReadMarker(dirs.StoreIdPath());
-  if (!marker.ok()) return Refuse(dirs, marker.status().message());
+  // Neither file is fixed by another database: removed, store-id is
+  // written again from the database, store-generation at the next clean
+  // stop (docs/operations.md).
+  if (!marker.ok()) {
+    return Refuse(dirs, marker.status().message(), true,
+                  absl::StrCat("If ", dirs.MetadataPath(),
+                               " is this root's database, remove ",
+                               dirs.StoreIdPath(),
+                               " and start again: it is written again from "
+                               "the database."));
+  }
   auto generation_file = ReadGenerationFile(dirs);
   if (!generation_file.ok()) {
-    return Refuse(dirs, generation_file.status().message());
+    return Refuse(dirs, generation_file.status().message(), true,
+                  absl::StrCat("If ", dirs.MetadataPath(),
+                               " is the store's latest database (not a copy "
+                               "put back), remove ", dirs.GenerationPath(),
+                               " and start again: the next clean stop writes "
+                               "it again."));
   }
   std::string db_path = dirs.MetadataPath();
   OpenedStore opened;

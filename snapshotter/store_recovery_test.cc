@@ -784,6 +784,33 @@ TEST_F(StoreRecoveryTest, UnreadableStoreGenerationIsRefusedWithTheReason) {
   EXPECT_TRUE(Open().ok());
 }
 
+// A store-id or store-generation that cannot be read (the database being
+// this root's latest) is recovered by removing the file, which the start
+// or the next clean stop writes again: the refusal says so, rather than
+// only to put back another metadata.db or to reset the store (which would
+// make every image be pulled again). docs/operations.md.
+TEST_F(StoreRecoveryTest, UnreadableMarkerFileRefusalSaysToRemoveIt) {
+  MakeStore(1);
+  {
+    auto opened = Open();
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    ASSERT_TRUE(opened->store->FinishOpen().ok());
+  }
+  const std::string generation = dirs_->GenerationPath();
+  const std::string kept = Read(generation);
+  Write(generation, "garbage\n");
+  ExpectRefused({"store-generation does not read",
+                 "remove " + generation + " and start again"});
+  Write(generation, kept);
+  const std::string store_id = dirs_->StoreIdPath();
+  const std::string id = Read(store_id);
+  Write(store_id, "");
+  ExpectRefused({store_id + " is empty",
+                 "remove " + store_id + " and start again"});
+  Write(store_id, id);
+  EXPECT_TRUE(Open().ok());
+}
+
 std::string V1Fixture() { return Read("snapshotter/testdata/metadata_v1.sql"); }
 
 TEST_F(StoreRecoveryTest, SchemaOneIsMigrated) {
