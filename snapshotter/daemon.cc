@@ -156,8 +156,8 @@ absl::Status RunDaemon(const config::Config& cfg) {
         [&open_snapshotter]()
             -> absl::StatusOr<std::map<std::string, int64_t>> {
           Snapshotter* sn = open_snapshotter.load();
-          if (sn == nullptr) {
-            return absl::UnavailableError("snapshotter not open yet");
+          if (sn == nullptr) {  // not an error: the store is opening
+            return absl::FailedPreconditionError("snapshotter not open yet");
           }
           return sn->CountByKind(guest_pull::kLabelGuestPulled);
         }));

@@ -45,6 +45,8 @@ std::vector<prometheus::MetricFamily> SnapshotCollector::Collect() const {
       gauge.metric.push_back(std::move(m));
     }
     families.push_back(std::move(gauge));
+  } else if (absl::IsFailedPrecondition(counts.status())) {
+    VLOG(1) << "metrics: no snapshot counts yet: " << counts.status();
   } else {
     errors_.fetch_add(1, std::memory_order_relaxed);
     LOG(WARNING) << "metrics: counting snapshots failed: " << counts.status();

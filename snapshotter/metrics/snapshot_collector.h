@@ -20,7 +20,9 @@ namespace snapshotter {
 
 // Snapshot counts by kind name ("active", "view", "committed", and any extra
 // kind such as "guest_pulled"). Called from the HTTP server's threads, possibly
-// concurrently; must be thread-safe.
+// concurrently; must be thread-safe. FailedPrecondition means there is
+// nothing to count yet (the daemon is still opening its store): no samples,
+// and no error counted, so a start's scrapes do not look like failures.
 using SnapshotCounter =
     std::function<absl::StatusOr<std::map<std::string, int64_t>>()>;
 

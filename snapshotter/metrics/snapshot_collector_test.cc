@@ -69,6 +69,22 @@ TEST(SnapshotCollectorTest, FailureDropsGaugeAndCountsError) {
   EXPECT_EQ(Errors(ok), 2);
 }
 
+// While the daemon opens its store (a long recovery) a scrape gets no
+// counts, and that is no failure: an alert on the error counter would fire
+// at every start.
+TEST(SnapshotCollectorTest, NothingToCountYetIsNoError) {
+  bool open = false;
+  SnapshotCollector c([&]() -> absl::StatusOr<std::map<std::string, int64_t>> {
+    if (!open) return absl::FailedPreconditionError("snapshotter not open yet");
+    return std::map<std::string, int64_t>{{"committed", 3}};
+  });
+  auto starting = c.Collect();
+  EXPECT_TRUE(Gauge(starting).empty());
+  EXPECT_EQ(Errors(starting), 0);
+  open = true;
+  EXPECT_EQ(Gauge(c.Collect())["committed"], 3);
+}
+
 TEST(SnapshotCollectorTest, ThrowingCounterIsAnError) {
   SnapshotCollector c([]() -> absl::StatusOr<std::map<std::string, int64_t>> {
     throw std::runtime_error("boom");
