@@ -14,8 +14,7 @@
 // record of the image whose list is longer than the layer's and names the
 // layer after its own first entry proves that the layer sits higher up.
 // Without such a record (the layers below recorded for another image
-// first) the lists of recent Prepares without a parent may prove it
-// (RecentFirstLayers); else nothing is proven, nor for a layer whose list is as long as the
+// first) nothing is proven, nor for a layer whose list is as long as the
 // first layer's (both cut at the label's size limit, past about 55
 // layers): a blob repeated in an image could give the same list.
 //
@@ -25,12 +24,8 @@
 #ifndef SNAPSHOTTER_GUEST_PULL_FIRST_LAYER_H_
 #define SNAPSHOTTER_GUEST_PULL_FIRST_LAYER_H_
 
-#include <deque>
 #include <string>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
 #include "snapshotter/remote_layers.h"
 #include "snapshotter/snapshot_types.h"
 
@@ -41,30 +36,6 @@ namespace guest_pull {
 // (or the labels lack the image's manifest digest or layer list).
 std::string RecordBelowFirstLayer(const snapshotter::Labels& labels,
                                   snapshotter::RemoteLayers::Records records);
-
-// The layer lists of recent layer Prepares without a parent, the longest
-// per image: containerd 2.2's parallel unpack prepares an image's layers
-// bottom up, its first layer too when it exists already (answered
-// AlreadyExists: no record takes that Prepare's labels), as on a base
-// recorded for another image. In memory only (a restart forgets; the
-// Prepares of one unpack come seconds apart), at most `capacity` images,
-// the oldest forgotten first. Thread-safe.
-class RecentFirstLayers {
- public:
-  explicit RecentFirstLayers(size_t capacity = 256) : capacity_(capacity) {}
-
-  // Notes the CRI labels of a layer Prepare without a parent.
-  void Note(const snapshotter::Labels& labels) ABSL_LOCKS_EXCLUDED(mu_);
-  // The layer digest that heads a noted list of the same image proving the
-  // layer of `labels` is not the image's first; "" if none does.
-  std::string Below(const snapshotter::Labels& labels) const ABSL_LOCKS_EXCLUDED(mu_);
-
- private:
-  const size_t capacity_;
-  mutable absl::Mutex mu_;
-  absl::flat_hash_map<std::string, std::string> lists_ ABSL_GUARDED_BY(mu_);
-  std::deque<std::string> order_ ABSL_GUARDED_BY(mu_);  // manifests, oldest first
-};
 
 }  // namespace guest_pull
 

@@ -107,31 +107,5 @@ TEST(FirstLayerTest, LabelsWithoutImageProveNothing) {
   EXPECT_EQ(Below(labels, records), "");
 }
 
-TEST(RecentFirstLayersTest, APreparedFirstLayerProvesTheLaterOnes) {
-  RecentFirstLayers recent;
-  recent.Note(LayerLabels("abc", 0));
-  EXPECT_EQ(recent.Below(LayerLabels("abc", 1)), Digest('a'));
-  EXPECT_EQ(recent.Below(LayerLabels("abc", 2)), Digest('a'));
-  EXPECT_EQ(recent.Below(LayerLabels("abc", 0)), "");
-  EXPECT_EQ(recent.Below(LayerLabels("xbc", 1, 'n')), "");  // another image
-}
-
-TEST(RecentFirstLayersTest, KeepsTheLongestListPerImage) {
-  RecentFirstLayers recent;
-  recent.Note(LayerLabels("abc", 1));  // a parallel unpack's second layer first
-  EXPECT_EQ(recent.Below(LayerLabels("abc", 2)), Digest('b'));
-  recent.Note(LayerLabels("abc", 0));
-  recent.Note(LayerLabels("abc", 2));
-  EXPECT_EQ(recent.Below(LayerLabels("abc", 1)), Digest('a'));
-}
-
-TEST(RecentFirstLayersTest, ForgetsTheOldestImagePastItsCapacity) {
-  RecentFirstLayers recent(/*capacity=*/1);
-  recent.Note(LayerLabels("abc", 0, 'm'));
-  recent.Note(LayerLabels("xyz", 0, 'n'));
-  EXPECT_EQ(recent.Below(LayerLabels("abc", 1, 'm')), "");
-  EXPECT_EQ(recent.Below(LayerLabels("xyz", 1, 'n')), Digest('x'));
-}
-
 }  // namespace
 }  // namespace guest_pull

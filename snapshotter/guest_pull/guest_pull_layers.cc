@@ -220,12 +220,7 @@ absl::StatusOr<std::optional<snapshotter::RemoteLayer>> GuestPullLayers::Interce
       why = absl::StrCat("prepared without a parent, but ", below,
                          ", a layer of the same image, lists it above the "
                          "image's first layer");
-    } else if (std::string first = recent_first_.Below(labels); !first.empty()) {
-      why = absl::StrCat("prepared without a parent, but layer ", first,
-                         " of the same image, prepared before it without a "
-                         "parent, lists it above itself");
     }
-    recent_first_.Note(labels);
   }
   if (!why.empty()) {
     REQUEST_LOG_INFO << "guest_pull_refused key=\"" << absl::CEscape(key)

@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "snapshotter/guest_pull/first_layer.h"
 #include "snapshotter/guest_pull/image_policy.h"
 #include "snapshotter/guest_pull/layer_cache_source.h"
 #include "snapshotter/guest_pull/observer.h"
@@ -33,9 +32,8 @@ class GuestPullLayers : public snapshotter::RemoteLayers {
 
   // A CRI layer of an image the policy pulls in the guest, or nullopt.
   // FailedPrecondition for a layer containerd unpacks in parallel: named
-  // parent label (2.3+), or a record or a recent parentless Prepare of the
-  // same image that lists the parentless layer above the image's first
-  // (2.2; first_layer.h).
+  // parent label (2.3+), or a record of the same image that lists the
+  // parentless layer above the image's first (2.2; first_layer.h).
   absl::StatusOr<std::optional<snapshotter::RemoteLayer>> Intercept(
       absl::string_view key, absl::string_view parent,
       ParentInfo parent_info, Records records,
@@ -82,7 +80,6 @@ class GuestPullLayers : public snapshotter::RemoteLayers {
               absl::string_view image, absl::string_view detail = "");
 
   const ImagePolicy policy_;
-  RecentFirstLayers recent_first_;
   const std::string mount_type_;
   const VerityMode verity_mode_;
   const bool write_passwd_;

@@ -577,27 +577,6 @@ TEST_F(GuestPullLayersTest, LayerPreparedInParallelWithoutLabelIsRefused) {
             absl::StatusCode::kAlreadyExists);
 }
 
-// containerd 2.2 prepares an image's first layer even when it exists (here
-// recorded for a one-layer image on the same base): that Prepare's list
-// proves the next layer, prepared without a parent, is not the first.
-TEST_F(GuestPullLayersTest, LayerOnASharedBasePreparedInParallelIsRefused) {
-  Open(VerityMode::kOff);
-  std::string n1 = "k8s.io/3/" + c1_, n2 = "k8s.io/5/" + c2_;
-  snapshotter::Labels base = CriLabels(n1, 'a', "127.0.0.1:5000/base:1");
-  base[kLabelCriManifestDigest] = "sha256:" + Hex('e');
-  ASSERT_EQ(sn_->Prepare("k8s.io/2/extract-1 " + c1_, "", base).status().code(),
-            absl::StatusCode::kAlreadyExists);
-  snapshotter::Labels first = CriLabels(n1, 'a'), second = CriLabels(n2, 'b');
-  first[kLabelCriImageLayers] = "sha256:" + Hex('a') + ",sha256:" + Hex('b');
-  ASSERT_EQ(sn_->Prepare("k8s.io/6/extract-1 " + c1_, "", first).status().code(),
-            absl::StatusCode::kAlreadyExists);
-  auto s = sn_->Prepare("k8s.io/7/extract-2 " + c2_, "", second).status();
-  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
-  EXPECT_THAT(std::string(s.message()),
-              HasSubstr("but layer sha256:" + Hex('a') + " of the same image, prepared before"));
-  EXPECT_EQ(sn_->Stat(n2).status().code(), absl::StatusCode::kNotFound);
-}
-
 // A rootfs on a layer recorded without its parent (its image's first layer
 // recorded after it, or by a daemon that did not refuse it) is refused
 // with the recovery, not handed to the guest with too few layers; nothing
