@@ -71,7 +71,9 @@ class SnapshotDirs {
   // Creates snapshots/new-XXXXXX with fs/ (and work/ when `with_work`),
   // synced unless `sync` is false (the caller then syncs it, e.g. with
   // SyncTree after filling it). fs/ takes the owner and mode of `parent_fs`
-  // when given (as containerd does), else 0755.
+  // when given, else 0755. containerd's overlayfs copies the owner only, so
+  // there the container's / is always 0755; here it keeps the parent
+  // layer's mode (e.g. a build step's `chmod 700 /`).
   absl::StatusOr<std::string> CreateTemp(bool with_work,
                                          const std::string& parent_fs,
                                          bool sync = true) const;
