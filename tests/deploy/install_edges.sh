@@ -333,7 +333,9 @@ test_install_edges() {
         || h_fail "kata-deploy writes the config during our uninstall" "$(tail -n 5 "$host/etc/containerd/config.toml"; tail -n 2 "$WORK/race/log")"
     # kata-deploy's cleanup puts its backup (holding our edits) back while
     # our uninstall removes them from it: no backup may be written after
-    # that (its next install would keep it, its next cleanup put it back).
+    # that (its next install would keep it, its next cleanup put it back),
+    # and the config it put back must lose our edits too (else containerd
+    # restarts on our drop-in, kept as imported by name, with no daemon).
     host="$(new_host racebak "$FIXTURES/containerd-v2.toml")"
     race_sync racebak
     echo '*/etc/containerd/.config.toml.bak.*' > "$WORK/racebak/match"
@@ -344,8 +346,10 @@ test_install_edges() {
         && grep -q guest-pull-snapshotter "$host/etc/containerd/config.toml.bak" \
         && run_script racebak uninstall.sh PATH="$WORK/racebak/bin:$PATH" && [[ ! -s "$WORK/racebak/write" ]] \
         && [[ ! -e "$host/etc/containerd/config.toml.bak" ]] \
-        && h_pass "kata-deploy's cleanup puts its backup back during our uninstall: no stale backup is written after it" \
-        || h_fail "kata-deploy's cleanup during our uninstall" "$(ls "$host/etc/containerd"; tail -n 2 "$WORK/racebak/log")"
+        && ! grep -q guest-pull "$host/etc/containerd/config.toml" \
+        && [[ ! -e "$host/etc/containerd/conf.d/guest-pull.toml" ]] \
+        && h_pass "kata-deploy's cleanup puts its backup back during our uninstall: no stale backup is written after it, and the config it put back loses our edits too" \
+        || h_fail "kata-deploy's cleanup during our uninstall" "$(ls "$host/etc/containerd"; grep -n guest-pull "$host/etc/containerd/config.toml"; tail -n 2 "$WORK/racebak/log")"
 
     # Another daemon config directory: the unit starts the daemon with the
     # config installed there (the default path may be absent, so a unit

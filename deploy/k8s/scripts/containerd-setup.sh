@@ -290,6 +290,12 @@ restore_containerd_config() {
     local -a original=()
     cfg="$(config_host_path)"
     note_restart_pending
+    # kata-deploy's backup first: its cleanup may rename it over the config
+    # at any time, and once the config is done a backup still holding our
+    # edits would bring them back (with our import, which keeps the drop-in
+    # below). Put back before or while the config is edited, it is edited
+    # like any other change of the config.
+    unmerge_kata_backup
     if [[ -f "$cfg" ]]; then
         [[ -f "$(backup_path)" ]] && original=(--original "$(backup_path)")
         restored="$(mktemp)"
@@ -319,7 +325,6 @@ restore_containerd_config() {
         rm -f "$restored"
     fi
     rm -f "$(backup_path)" "$(backup_path).tmp"  # .tmp: an install killed while backing up
-    unmerge_kata_backup
     remove_earlier_dropin
     rm -f "$(dropin_record_path)"
     if [[ -f "$HOST_ROOT$CONTAINERD_DROPIN" && -f "$cfg" ]] && imports_dropin "$cfg"; then
