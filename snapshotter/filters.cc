@@ -62,6 +62,17 @@ bool IsSpaceRune(uint32_t cp) {
   return cp >= 0x2000 && cp <= 0x200A;
 }
 
+// Go's unicode.IsGraphic (letters, marks, numbers, punctuation, symbols and
+// Zs spaces), which containerd's isValueRune asks of a bare value's runes
+// past the first (IsLetter, IsDigit, IsNumber, IsPunct are subsets): not a
+// control or format character (U+200B, U+00AD, ZWJ), a private-use or an
+// unassigned code point. RE2's Unicode tables stand in for Go's.
+bool IsGraphicRune(absl::string_view rune) {
+  static const RE2* const graphic =
+      new RE2("[\\p{L}\\p{M}\\p{N}\\p{P}\\p{S}\\p{Zs}]");
+  return RE2::FullMatch(re2::StringPiece(rune.data(), rune.size()), *graphic);
+}
+
 // What the filter strings parsed so far used of the limits.
 struct Budget {
   size_t selectors = 0;
@@ -201,13 +212,16 @@ class Parser {
       return Error("expected a value");
     }
     // Its first character whatever it is (the input is valid UTF-8, see
-    // Parse), then up to a ',', a space or a control character.
+    // Parse), then up to a ',', a space or a rune that is not graphic (a
+    // control or format character, private use, unassigned).
     size_t start = pos_;
     uint32_t cp = 0;
     pos_ += DecodeUtf8(in_.substr(pos_), &cp);
     while (!AtEnd() && in_[pos_] != ',' && SpaceAt() == 0) {
       size_t n = DecodeUtf8(in_.substr(pos_), &cp);
-      if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)) break;
+      const bool graphic = cp < 0x80 ? cp >= 0x20 && cp < 0x7F
+                                     : IsGraphicRune(in_.substr(pos_, n));
+      if (!graphic) break;
       pos_ += n;
     }
     return std::string(in_.substr(start, pos_ - start));

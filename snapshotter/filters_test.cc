@@ -91,6 +91,12 @@ TEST(FiltersTest, SyntaxAsContainerd) {
   EXPECT_TRUE(Match({" name == sha256:abc,  labels. foo"}, info));
   EXPECT_TRUE(Match({"name==\xc2\xa0sha256:abc"}, info));  // U+00A0 skipped
   EXPECT_TRUE(Match({"name~=/.*/"}, info));
+  // Marks, symbols, letters of any script inside a bare value; its first
+  // rune is taken whatever it is (U+200B here), as containerd does.
+  for (const char* good : {"name==e\xcc\x81", "name==a\xe2\x82\xac" "b",
+                           "name==a\xf0\x9f\x98\x80" "b", "name==\xe2\x80\x8b" "b"}) {
+    EXPECT_TRUE(SnapshotFilter::Parse({good}).ok()) << absl::CEscape(good);
+  }
   for (const std::string& bad : std::vector<std::string>{
            "name==sha256:abc ",       // space before the end
            "name==sha256:abc ,kind",  // space before ','
@@ -101,7 +107,12 @@ TEST(FiltersTest, SyntaxAsContainerd) {
            std::string("name==x\0y", 9), std::string("name==\"x\0y\"", 11),
            "name==\xff", "name==\"\xef\xbf\xbd\"",  // invalid UTF-8, U+FFFD
            "name==x\xc2\xa0",          // a Unicode space ends the value
-           "name==b\x01r"}) {
+           "name==b\x01r",
+           // Past its first rune a bare value takes only what Go's
+           // unicode.IsGraphic does: not a format character (U+200B, U+00AD,
+           // the ZWJ U+200D), a private-use or an unassigned code point.
+           "name==a\xe2\x80\x8b" "b", "name==a\xc2\xad" "b", "name==a\xe2\x80\x8d" "b",
+           "name==a\xee\x80\x80" "b", "name==a\xcd\xb8" "b"}) {
     auto f = SnapshotFilter::Parse({bad});
     EXPECT_EQ(f.status().code(), absl::StatusCode::kInvalidArgument)
         << absl::CEscape(bad);
