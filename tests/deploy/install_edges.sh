@@ -81,6 +81,20 @@ test_install_edges() {
         && h_pass "hand setup, relative import: uninstall keeps the drop-in, containerd still starts" \
         || h_fail "hand setup, relative import: uninstall" "$(ls "$host/etc/containerd"; tail -n 2 "$WORK/handrel/log" "$WORK/handrel/dump")"
 
+    # An imported file the tool cannot read (Latin-1, written after the
+    # install) before the entry naming the drop-in: uninstall cannot tell,
+    # and keeps the file containerd would not start without.
+    host="$(new_host handlatin "$FIXTURES/containerd-v2.toml")"
+    mkdir -p "$host/etc/containerd/conf.d"
+    cp "$REPO/deploy/containerd/conf.d/guest-pull-v2.toml" "$host/etc/containerd/conf.d/guest-pull.toml"
+    printf '# caf\xe9\nversion = 2\n' > "$host/etc/containerd/conf.d/a-latin1.toml"
+    sed -i 's|^version = 2$|version = 2\nimports = ["/etc/containerd/conf.d/a-latin1.toml", "/etc/containerd/conf.d/guest-pull.toml"]|' \
+        "$host/etc/containerd/config.toml"
+    run_script handlatin uninstall.sh && [[ -f "$host/etc/containerd/conf.d/guest-pull.toml" ]] \
+        && grep -q "WARNING: kept /etc/containerd/conf.d/guest-pull.toml: cannot tell" "$WORK/handlatin/log" \
+        && h_pass "an unreadable imported file: uninstall keeps the drop-in and says why" \
+        || h_fail "an unreadable imported file: uninstall" "$(tail -3 "$WORK/handlatin/log")"
+
     # A config in Latin-1 (containerd takes it) or with a byte order mark:
     # refused with what to do, nothing changed.
     host="$(new_host latin1 "$FIXTURES/containerd-v2.toml")"

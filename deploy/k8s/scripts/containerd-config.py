@@ -31,7 +31,8 @@ Sub-commands:
                         nothing stale; --dropin-out FILE gets the drop-in
   check CONFIG          exit 0 if `merge` would change nothing
   imports-by-name CONFIG  exit 0 if containerd loading CONFIG opens the
-                        drop-in by name (an imports entry without `*`)
+                        drop-in by name (an imports entry without `*`),
+                        4 if it does not
   unmerge CONFIG        print CONFIG without our edits (others' entries stay;
                         without any, CONFIG's exact bytes);
                         --original FILE: FILE's exact bytes when only our edits
@@ -55,6 +56,7 @@ CRI_V2 = "io.containerd.grpc.v1.cri"
 CRI_V3_IMAGES = "io.containerd.cri.v1.images"
 CRI_V3_RUNTIME = "io.containerd.cri.v1.runtime"
 EXIT_NO_RUNTIME = 3
+EXIT_NOT_IMPORTED = 4  # imports-by-name: no (1 and 2 are "cannot tell")
 SHIM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
@@ -358,7 +360,7 @@ def run(args):
     elif args.cmd == "dropin":
         sys.stdout.write(dropin_text(args.version, args, handlers(args)))
     elif args.cmd == "imports-by-name":
-        return 0 if imports_by_name(read(args.config), args) else 1
+        return 0 if imports_by_name(read(args.config), args) else EXIT_NOT_IMPORTED
     elif args.cmd == "ours":
         first = read_bytes(args.file).split(b"\n", 1)[0].rstrip(b"\r")
         return 0 if first == DROPIN_HEADER.encode() else 1
@@ -430,7 +432,7 @@ def main(argv):
     p.add_argument("--host-root", default="", help="prefix for host paths")
     config_file(sub.add_parser("imports-by-name", help="exit 0 if containerd, loading "
                                "CONFIG, opens the drop-in by name (it must exist then), "
-                               "else 1"))
+                               "4 if not"))
     p = sub.add_parser("ours", help="exit 0 if FILE is a drop-in we wrote, else 1")
     p.add_argument("file")
     p = sub.add_parser("dropin")

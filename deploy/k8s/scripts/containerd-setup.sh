@@ -142,6 +142,7 @@ config_changed_meanwhile() {
     (( $1 < CONFIG_WRITE_TRIES )) \
         || die "$CONTAINERD_CONFIG changed while it was being edited, $1 times in a row (another tool keeps writing it, kata-deploy?): try again once it is done; the file was left as the other tool wrote it"
     log "$CONTAINERD_CONFIG changed while it was being edited (another tool writing it, kata-deploy?): reading it again"
+    sleep "0.$1"  # longer each time: let the other writer finish its keys
 }
 
 configure_containerd() {
@@ -253,7 +254,7 @@ reconcile_containerd() {
 imports_dropin() {
     python3 "$CONFIG_TOOL" imports-by-name "$1" --config-path "$CONTAINERD_CONFIG" \
         --dropin "$CONTAINERD_DROPIN" --host-root "$HOST_ROOT" 2>/dev/null
-}
+}  # exit 0: yes; 4: no; else: cannot tell
 
 # unmerge_kata_backup: kata-deploy, on containerd 1.x, backs the config up
 # once as <config>.bak and puts that back at its cleanup. Taken after our
@@ -269,11 +270,13 @@ unmerge_kata_backup() {
     while [[ $rc -eq 2 ]] && (( tries < CONFIG_WRITE_TRIES )); do
         tries=$(( tries + 1 ))
         if ! { cat "$bak" > "$snapshot" 2>/dev/null && grep -q "guest-pull-snapshotter" "$snapshot"; }; then
+            rc=1  # none, or nothing of ours in it
             break
         fi
         if ! python3 "$CONFIG_TOOL" unmerge "$snapshot" --host-root "$HOST_ROOT" \
             --dropin "$CONTAINERD_DROPIN" > "$restored"; then
             log "WARNING: cannot remove our edits from $CONTAINERD_CONFIG.bak (see above): if kata-deploy's cleanup puts it back, remove the lines marked guest-pull-snapshotter from $CONTAINERD_CONFIG"
+            rc=1
             break
         fi
         rc=0
@@ -282,6 +285,9 @@ unmerge_kata_backup() {
             log "removed our edits from $CONTAINERD_CONFIG.bak (kata-deploy's backup, which its cleanup puts back)"
         fi
     done
+    if [[ $rc -eq 2 ]]; then
+        log "WARNING: $CONTAINERD_CONFIG.bak kept changing while our edits were removed from it ($tries tries): if kata-deploy's cleanup puts it back, remove the lines marked guest-pull-snapshotter from $CONTAINERD_CONFIG"
+    fi
     rm -f "$restored" "$snapshot"
 }
 
@@ -327,8 +333,15 @@ restore_containerd_config() {
     rm -f "$(backup_path)" "$(backup_path).tmp"  # .tmp: an install killed while backing up
     remove_earlier_dropin
     rm -f "$(dropin_record_path)"
-    if [[ -f "$HOST_ROOT$CONTAINERD_DROPIN" && -f "$cfg" ]] && imports_dropin "$cfg"; then
+    local by_name=4
+    if [[ -f "$HOST_ROOT$CONTAINERD_DROPIN" && -f "$cfg" ]]; then
+        imports_dropin "$cfg" && by_name=0 || by_name=$?
+    fi
+    if [[ $by_name -eq 0 ]]; then
         log "kept $CONTAINERD_DROPIN: $CONTAINERD_CONFIG still imports it by name (a setup of its own); remove both by hand if they are not wanted"
+    elif [[ $by_name -ne 4 ]]; then
+        # containerd does not start without a file it imports by name.
+        log "WARNING: kept $CONTAINERD_DROPIN: cannot tell whether $CONTAINERD_CONFIG or a file it imports names it (a file there cannot be read as TOML); remove it by hand if nothing imports it"
     elif [[ -f "$HOST_ROOT$CONTAINERD_DROPIN" ]]; then
         rm -f "$HOST_ROOT$CONTAINERD_DROPIN"
         rmdir --ignore-fail-on-non-empty "$(dirname "$HOST_ROOT$CONTAINERD_DROPIN")" 2>/dev/null || true
