@@ -46,12 +46,14 @@ bool IsCriImageVolumeKey(absl::string_view key) {
   if (!absl::StartsWith(name, "/")) return false;
   std::vector<absl::string_view> parts = absl::StrSplit(name, '/');
   if (parts.size() < 4 || parts[parts.size() - 3] != "image-volumes") return false;
-  auto is_id = [](absl::string_view id) {
-    return id.size() == 64 && std::all_of(id.begin(), id.end(), [](char c) {
+  auto is_hex = [](absl::string_view id, std::initializer_list<size_t> sizes) {
+    return std::find(sizes.begin(), sizes.end(), id.size()) != sizes.end() &&
+           std::all_of(id.begin(), id.end(), [](char c) {
              return absl::ascii_isdigit(static_cast<unsigned char>(c)) || (c >= 'a' && c <= 'f');
            });
   };
-  return is_id(parts[parts.size() - 2]) && is_id(parts.back());
+  // The pod's sandbox ID; the manifest digest's hex (sha256, sha384, sha512).
+  return is_hex(parts[parts.size() - 2], {64}) && is_hex(parts.back(), {64, 96, 128});
 }
 
 }  // namespace snapshotter
