@@ -119,6 +119,27 @@ test_install_v2_sparse() {
         && h_pass "sparse: uninstall restores the config" || h_fail "sparse: restore"
 }
 
+# A relative glob import naming our drop-in's directory: containerd 1.6 and
+# 1.7 before 1.7.29 resolve it against their working directory, not the
+# config's (later releases: the config's), so it does not count as loading
+# the drop-in: an import of our own is added (containerd loads a file once).
+test_install_v2_relative_glob() {
+    local host dump
+    host="$(new_host v2relglob "")"
+    sed 's|^version = 2$|version = 2\nimports = ["conf.d/*.toml"]|' "$FIXTURES/containerd-v2.toml" \
+        > "$host/etc/containerd/config.toml"
+    cp "$host/etc/containerd/config.toml" "$WORK/v2relglob/orig.toml"
+    if run_script v2relglob install.sh && dump="$(containerd_dump "$host" 2>&1)" \
+        && grep -q '^  \[proxy_plugins.guest-pull\]' <<< "$dump"; then
+        h_pass "relative glob import (version 2): our import added, containerd 1.6 loads the drop-in"
+    else
+        h_fail "relative glob import (version 2): install" "$(tail -2 "$WORK/v2relglob/log"; grep imports "$host/etc/containerd/config.toml")"
+    fi
+    run_script v2relglob uninstall.sh && cmp -s "$WORK/v2relglob/orig.toml" "$host/etc/containerd/config.toml" \
+        && h_pass "relative glob import (version 2): uninstall restores the config" \
+        || h_fail "relative glob import (version 2): restore"
+}
+
 # A glob import that matches the main config itself: containerd loads each
 # file once, so the config does not import its own CRI settings (which
 # containerd 1.x would refuse to merge into).

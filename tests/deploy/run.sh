@@ -90,6 +90,7 @@ main() {
     test_install_v2
     test_install_v2_sparse
     test_install_v2_self_glob
+    test_install_v2_relative_glob
     test_install_v3
     test_go_glob
     test_global_snapshotter

@@ -225,9 +225,14 @@ def import_glob(pattern, root, config_path):
     return go_glob.glob(valid_glob(pattern, config_path), root)
 
 
-def covers(imports, dropin, config_path):
+def covers(imports, dropin, config_path, version):
     for pattern in imports:
         if not isinstance(pattern, str):
+            continue
+        if version == 2 and "*" in pattern and not os.path.isabs(pattern):
+            # containerd 1.6 and 1.7 before 1.7.29 glob a relative pattern
+            # in their working directory, later releases in the config's:
+            # ours is added too (containerd loads a file once).
             continue
         pattern = import_pattern(pattern, config_path)
         if "*" in pattern:
@@ -297,7 +302,7 @@ def merge(text, args):
     version = config_version(editor.doc())
     # The import first: files that load only through it (kata-deploy's drop-in
     # in conf.d) count when looking for the runtimes.
-    if not covers(editor.doc().get("imports", []) or [], args.dropin, args.config_path):
+    if not covers(editor.doc().get("imports", []) or [], args.dropin, args.config_path, version):
         editor.add_import(import_entry(version, args.dropin))
     doc = editor.doc()
     imports = imported_docs(doc, args)
