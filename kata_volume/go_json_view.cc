@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "base/go_utf8.h"
 #include "base/status_macros.h"
 
 namespace kata_volume {
@@ -161,32 +162,6 @@ absl::Status MergeField(const Field& field, const Json& value,
   return absl::OkStatus();
 }
 
-// The length of the valid UTF-8 sequence at the start of `s`, or 0 if it
-// is not one (Go's utf8.DecodeRune rules: no overlong forms, surrogates or
-// code points past U+10FFFF).
-size_t ValidUtf8Length(absl::string_view s) {
-  const auto byte = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
-  const unsigned char c = byte(0);
-  size_t n = 0;
-  unsigned char lo = 0x80, hi = 0xBF;  // the second byte's range
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  }
-  if (n == 0 || s.size() < n || byte(1) < lo || byte(1) > hi) return 0;
-  for (size_t i = 2; i < n; ++i) {
-    if (byte(i) < 0x80 || byte(i) > 0xBF) return 0;
-  }
-  return n;
-}
-
 // The code unit of a \uXXXX escape at the start of `s`, or -1.
 int EscapedUnit(absl::string_view s) {
   int unit = 0;
@@ -206,7 +181,6 @@ std::string AsGoReadsStrings(absl::string_view json) {
   bool in_string = false;
   for (size_t i = 0; i < json.size();) {  // each turn consumes a byte or more
     const char c = json[i];
-    const unsigned char u = static_cast<unsigned char>(c);
     if (!in_string || c == '"') {
       in_string = in_string != (c == '"');
       out += c;
@@ -225,10 +199,7 @@ std::string AsGoReadsStrings(absl::string_view json) {
         absl::StrAppend(&out, json.substr(i, n));
         i += n;
       }
-    } else if (u < 0x80) {
-      out += c;
-      ++i;
-    } else if (size_t n = ValidUtf8Length(json.substr(i)); n > 0) {
+    } else if (uint32_t cp; size_t n = base::DecodeGoRune(json.substr(i), &cp)) {
       absl::StrAppend(&out, json.substr(i, n));
       i += n;
     } else {

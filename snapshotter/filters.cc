@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/go_utf8.h"
 #include "base/status_macros.h"
 
 namespace snapshotter {
@@ -18,38 +19,6 @@ bool IsFieldChar(char c) {
 bool IsQuote(char c) { return c == '"' || c == '/' || c == '|'; }
 
 bool IsOperatorChar(char c) { return c == '=' || c == '!' || c == '~'; }
-
-// The length of the UTF-8 sequence at the start of `s` as Go's
-// utf8.DecodeRuneInString reads it, with the code point in `*cp`; 0 for an
-// invalid one (Go's RuneError of width 1).
-size_t DecodeUtf8(absl::string_view s, uint32_t* cp) {
-  const auto b0 = static_cast<unsigned char>(s[0]);
-  if (b0 < 0x80) {
-    *cp = b0;
-    return 1;
-  }
-  size_t n;
-  uint32_t min;
-  if ((b0 & 0xE0) == 0xC0) {
-    n = 2, min = 0x80, *cp = b0 & 0x1F;
-  } else if ((b0 & 0xF0) == 0xE0) {
-    n = 3, min = 0x800, *cp = b0 & 0x0F;
-  } else if ((b0 & 0xF8) == 0xF0) {
-    n = 4, min = 0x10000, *cp = b0 & 0x07;
-  } else {
-    return 0;
-  }
-  if (s.size() < n) return 0;
-  for (size_t i = 1; i < n; ++i) {
-    const auto b = static_cast<unsigned char>(s[i]);
-    if ((b & 0xC0) != 0x80) return 0;
-    *cp = (*cp << 6) | (b & 0x3F);
-  }
-  if (*cp < min || *cp > 0x10FFFF || (*cp >= 0xD800 && *cp <= 0xDFFF)) {
-    return 0;
-  }
-  return n;
-}
 
 // Go's unicode.IsSpace.
 bool IsSpaceRune(uint32_t cp) {
@@ -90,7 +59,7 @@ class Parser {
     // U+FFFD anywhere is an error.
     for (size_t i = 0; i < in_.size();) {
       uint32_t cp = 0;
-      size_t n = DecodeUtf8(in_.substr(i), &cp);
+      size_t n = base::DecodeGoRune(in_.substr(i), &cp);
       if (n == 0 || cp == 0 || cp == 0xFFFD) {
         pos_ = i;
         return Error(cp == 0 && n != 0 ? "unexpected NUL"
@@ -118,7 +87,7 @@ class Parser {
   size_t SpaceAt() const {
     if (AtEnd()) return 0;
     uint32_t cp = 0;
-    size_t n = DecodeUtf8(in_.substr(pos_), &cp);
+    size_t n = base::DecodeGoRune(in_.substr(pos_), &cp);
     return n != 0 && IsSpaceRune(cp) ? n : 0;
   }
 
@@ -216,9 +185,9 @@ class Parser {
     // control or format character, private use, unassigned).
     size_t start = pos_;
     uint32_t cp = 0;
-    pos_ += DecodeUtf8(in_.substr(pos_), &cp);
+    pos_ += base::DecodeGoRune(in_.substr(pos_), &cp);
     while (!AtEnd() && in_[pos_] != ',' && SpaceAt() == 0) {
-      size_t n = DecodeUtf8(in_.substr(pos_), &cp);
+      size_t n = base::DecodeGoRune(in_.substr(pos_), &cp);
       const bool graphic = cp < 0x80 ? cp >= 0x20 && cp < 0x7F
                                      : IsGraphicRune(in_.substr(pos_, n));
       if (!graphic) break;
