@@ -7,6 +7,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <cerrno>
 #include <fstream>
 #include <optional>
@@ -201,14 +202,6 @@ class FileReader {
   std::vector<std::pair<uint32_t, std::string>> problems_;
 };
 
-// `path` without its last component ("" for none).
-absl::string_view Dirname(absl::string_view path) {
-  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
-  size_t slash = path.rfind('/');
-  if (slash == absl::string_view::npos) return "";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-
 // The file's text; nullopt if it does not exist.
 absl::StatusOr<std::optional<std::string>> ReadFile(const std::string& path) {
   const std::string name = absl::StrCat("config file \"", path, "\"");
@@ -221,15 +214,15 @@ absl::StatusOr<std::optional<std::string>> ReadFile(const std::string& path) {
     // A dangling symbolic link, at the file or at a directory above it, is
     // not an absent file: the operator put a config there, and running on
     // the defaults would hide it.
-    for (std::string at = path; !at.empty() && at != "/";
-         at = std::string(Dirname(at))) {
+    for (std::filesystem::path at = path; !at.empty() && at != at.parent_path();
+         at = at.parent_path()) {
       struct stat resolved;
       if (at != path && stat(at.c_str(), &resolved) == 0) break;  // it exists
       char target[4096];
       const ssize_t n = readlink(at.c_str(), target, sizeof(target));
       if (n < 0) continue;
       return absl::FailedPreconditionError(absl::StrCat(
-          name, at == path ? "" : absl::StrCat(": its directory \"", at, "\""),
+          name, at == path ? "" : absl::StrCat(": its directory \"", at.string(), "\""),
           " is a symbolic link to \"",
           absl::CEscape(absl::string_view(target, static_cast<size_t>(n))),
           "\", which does not exist"));
