@@ -495,11 +495,13 @@ sp_shared_base_22() {
 # not an empty volume. An image pulled for runc is unpacked on the host
 # into guest-pull and mounts with its files.
 sv_image_volume() {
+  # volume_mount REF: the CRI mounts of image REF as a volume at /vol.
+  volume_mount() { jq -n -c --arg i "$1" '[{container_path: "/vol", readonly: true, image: {image: $i}}]'; }
   local img="vol-$V" ref host="volhost-$V" host_ref
   dep_image "$img"
   ref="$(image_ref "$img" latest)"
   ck "V pull of an image for kata (guest pull)" crictl pull --pod-config "$(dep_pod "pull-$img" kata)" "$ref"
-  DEP_MOUNTS="$(jq -n -c --arg i "$ref" '[{container_path: "/vol", readonly: true, image: {image: $i}}]')"
+  DEP_MOUNTS="$(volume_mount "$ref")"
   if dep_run kata "sv-gp" "$ref" "" /bin/sh -c 'cat /vol/data/layer3 || echo volume-without-layer3'; then
     dep_wait_log "$CTR_ID" "volume-" || dep_wait_log "$CTR_ID" "layer3" || true
     ko "V an image volume of a guest-pulled image is refused" "container started: $(crictl logs "$CTR_ID" 2>&1 | tail -n 3)"
@@ -511,7 +513,7 @@ sv_image_volume() {
   dep_image "$host"
   host_ref="$(image_ref "$host" latest)"
   ck "V pull of an image for runc" crictl pull "$host_ref"
-  DEP_MOUNTS="$(jq -n -c --arg i "$host_ref" '[{container_path: "/vol", readonly: true, image: {image: $i}}]')"
+  DEP_MOUNTS="$(volume_mount "$host_ref")"
   if dep_run kata "sv-host" "$ref" "" /bin/cat /vol/data/layer3; then
     see_log "V an image volume of an image pulled for runc holds its files" "$CTR_ID" "layer3 $host:latest"
   else ko "V an image volume of an image pulled for runc holds its files" "$E2E_OUT"; fi
