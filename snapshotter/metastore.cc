@@ -14,6 +14,9 @@
 namespace snapshotter {
 namespace {
 
+// How long a statement waits for another connection's lock.
+constexpr int kBusyTimeoutMs = 10000;
+
 // Marks the error of a commit in doubt (IsCommitInDoubt).
 constexpr absl::string_view kInDoubtPayload =
     "type.googleapis.com/guestpull.CommitInDoubt";
@@ -27,13 +30,24 @@ absl::Status InDoubtError(absl::string_view message) {
 }
 
 // A full disk (SQLITE_FULL) is ResourceExhausted and names the database
-// file, so the operator sees which filesystem filled up.
+// file, so the operator sees which filesystem filled up. A lock held by
+// another process past the busy wait (SQLITE_BUSY, SQLITE_LOCKED: e.g.
+// sqlite3 with locking_mode=EXCLUSIVE) is Unavailable, names the file and
+// how to find that process: the database itself is fine.
 absl::Status SqliteError(sqlite3* db, absl::string_view what) {
-  if ((sqlite3_extended_errcode(db) & 0xff) == SQLITE_FULL) {
-    const char* file = sqlite3_db_filename(db, "main");
-    return absl::ResourceExhaustedError(
-        absl::StrCat("metadata database ", file == nullptr ? "" : file, ": ",
-                     what, ": ", sqlite3_errmsg(db)));
+  int code = sqlite3_extended_errcode(db) & 0xff;
+  const char* file = sqlite3_db_filename(db, "main");
+  std::string path = file == nullptr ? "" : file;
+  if (code == SQLITE_FULL) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "metadata database ", path, ": ", what, ": ", sqlite3_errmsg(db)));
+  }
+  if (code == SQLITE_BUSY || code == SQLITE_LOCKED) {
+    return absl::UnavailableError(absl::StrCat(
+        "metadata database ", path, ": ", what, ": ", sqlite3_errmsg(db),
+        " by another process (waited ", kBusyTimeoutMs / 1000,
+        " s): stop the process that has it open (`fuser -v ", path,
+        "`); nothing is wrong with the database"));
   }
   return absl::InternalError(
       absl::StrCat("metadata database: ", what, ": ", sqlite3_errmsg(db)));
@@ -282,7 +296,7 @@ absl::StatusOr<std::unique_ptr<MetaStore>> MetaStore::OpenConnections(
     return absl::FailedPreconditionError(
         absl::StrCat("cannot open metadata database ", path, ": ", msg));
   }
-  sqlite3_busy_timeout(db, 10000);
+  sqlite3_busy_timeout(db, kBusyTimeoutMs);
   std::unique_ptr<MetaStore> store(new MetaStore(db, path));
   if (mode == Mode::kReadOnly) return store;
   // Until the store is open and its owner agrees (SetBeforeClose), closing
@@ -302,7 +316,7 @@ absl::StatusOr<std::unique_ptr<MetaStore>> MetaStore::OpenConnections(
     return absl::FailedPreconditionError(absl::StrCat(
         "cannot open metadata database ", path, " for reading: ", msg));
   }
-  sqlite3_busy_timeout(reader, 10000);
+  sqlite3_busy_timeout(reader, kBusyTimeoutMs);
   {
     absl::MutexLock lock(&store->read_mu_);
     store->reader_ = reader;

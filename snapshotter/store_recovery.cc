@@ -83,7 +83,7 @@ bool Exists(const std::string& path) {
 
 // What the database file holds, read without changing it.
 struct DbSurvey {
-  enum class State { kAbsent, kEmpty, kCorrupt, kNewer, kOk } state;
+  enum class State { kAbsent, kEmpty, kCorrupt, kLocked, kNewer, kOk } state;
   std::string detail;
   int64_t version = 0;
   std::string store_id;
@@ -143,7 +143,11 @@ DbSurvey SurveyDatabase(const std::string& path) {
     return ReadSurvey(tx, survey);
   })
                               : store.status();
-  if (!s.ok()) {
+  if (absl::IsUnavailable(s)) {
+    // Another process's lock (SqliteError): not a damaged database.
+    survey.state = DbSurvey::State::kLocked;
+    survey.detail = std::string(s.message());
+  } else if (!s.ok()) {
     survey.state = DbSurvey::State::kCorrupt;
     survey.detail = absl::StrCat("cannot be read (", s.message(), ")");
   } else if (survey.version > MetaStore::kSchemaVersion) {
@@ -544,6 +548,12 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
           "release or a later one"), /*reset_helps=*/false);
     case DbSurvey::State::kCorrupt:
       return Refuse(dirs, absl::StrCat(db_path, " ", db.detail));
+    case DbSurvey::State::kLocked:
+      // Not a refusal: the next start (systemd restarts it) may find the
+      // lock gone, and --reset-store would only lose a good store.
+      return absl::UnavailableError(absl::StrCat(
+          "cannot start on ", dirs.root(), ": ", db.detail,
+          ". Nothing was changed."));
     case DbSurvey::State::kAbsent:
     case DbSurvey::State::kEmpty: {
       if (!listing.ids.empty()) {

@@ -550,6 +550,47 @@ TEST_F(StoreRecoveryTest, FailedStartAfterACrashIsNotALostWal) {
   EXPECT_EQ(opened->records, (std::set<int64_t>{1, 2}));
 }
 
+// Another process holding metadata.db locked (sqlite3 with
+// locking_mode=EXCLUSIVE) past the busy wait: a temporary condition of a
+// good store, so no refusal (systemd restarts a failed start) and no
+// --reset-store advice, the file and the way to find the holder named.
+// Both ways in: the survey (a -wal left by a crash) and the open for
+// writing (after a clean stop, no -wal).
+TEST_F(StoreRecoveryTest, DatabaseLockedByAnotherProcessIsNotARefusal) {
+  MakeStore(1);
+  for (bool crashed : {true, false}) {
+    SCOPED_TRACE(crashed ? "after a crash" : "after a clean stop");
+    if (crashed) LeaveCrashed(/*with_wal=*/true);
+    sqlite3* holder = nullptr;
+    ASSERT_EQ(sqlite3_open(dirs_->MetadataPath().c_str(), &holder), SQLITE_OK);
+    // Closing it must not fold the crash's -wal into the database (which
+    // the next start would take for a lost -wal, as it says).
+    sqlite3_db_config(holder, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+    ASSERT_EQ(sqlite3_exec(holder,
+                           "PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE; "
+                           "SELECT COUNT(*) FROM snapshots;",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    auto before = Tree(dirs_->root());
+    auto opened = Open();
+    ASSERT_FALSE(opened.ok());
+    EXPECT_TRUE(absl::IsUnavailable(opened.status())) << opened.status();
+    EXPECT_FALSE(IsRefusal(opened.status()));
+    EXPECT_THAT(opened.status().message(),
+                HasSubstr(dirs_->MetadataPath() + ": "));
+    EXPECT_THAT(opened.status().message(), HasSubstr("by another process"));
+    EXPECT_THAT(opened.status().message(),
+                HasSubstr("fuser -v " + dirs_->MetadataPath()));
+    EXPECT_THAT(opened.status().message(), Not(HasSubstr("--reset-store")));
+    EXPECT_EQ(Tree(dirs_->root()), before);
+    sqlite3_exec(holder, "COMMIT", nullptr, nullptr, nullptr);
+    sqlite3_close(holder);
+    auto reopened = Open();
+    ASSERT_TRUE(reopened.ok()) << reopened.status();
+    EXPECT_EQ(reopened->records.count(1), 1u);
+  }
+}
+
 TEST_F(StoreRecoveryTest, NewerSchemaIsRefusedUntouched) {
   MakeStore(1);
   Sql(dirs_->MetadataPath(), "PRAGMA user_version=3");
