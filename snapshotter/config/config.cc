@@ -324,6 +324,19 @@ absl::StatusOr<std::vector<Override>> FindOverrides(
   return overrides;
 }
 
+// `path` is strictly below directory `dir` (both normalized).
+bool IsBelow(const std::string& path, const std::string& dir) {
+  return absl::StartsWith(path, absl::StrCat(dir, "/"));
+}
+
+// `path` with the symlinks of its existing part resolved; as it is when
+// that fails (a parent it may not read).
+std::string ResolvedPath(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::path resolved = std::filesystem::weakly_canonical(path, ec);
+  return ec || resolved.empty() ? path : resolved.lexically_normal().string();
+}
+
 }  // namespace
 
 absl::StatusOr<Config> LoadConfig(const CommandLine& command_line,
@@ -373,22 +386,34 @@ absl::StatusOr<Config> LoadConfig(const CommandLine& command_line,
   // The daemon owns everything under its root: its start and Cleanup would
   // take a socket there for a stray file. The root itself, or a directory
   // it is in, cannot be the socket either.
-  if (absl::StartsWith(config.address, absl::StrCat(config.root, "/"))) {
+  // Compared as written, then with the symlinks of their existing parts
+  // resolved (e.g. /var/lib a link to /data/var/lib).
+  const std::string address = ResolvedPath(config.address);
+  const std::string root = ResolvedPath(config.root);
+  const std::string via =
+      address == config.address && root == config.root
+          ? ""
+          : absl::StrCat(" (through symlinks: \"", address, "\" and \"", root,
+                         "\")");
+  if (IsBelow(config.address, config.root) || IsBelow(address, root)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "address \"", config.address, "\" is inside root \"", config.root,
-        "\"", origins, ": everything under the root is the daemon's store, ",
+        "\"", IsBelow(config.address, config.root) ? "" : via, origins,
+        ": everything under the root is the daemon's store, ",
         "so its socket must be elsewhere (the default is ", Config().address,
         ")"));
   }
-  if (config.address == config.root ||
-      absl::StartsWith(config.root, absl::StrCat(config.address, "/"))) {
-    const std::string what = config.address == config.root
-                                 ? "the root"
-                                 : absl::StrCat("a directory holding root \"", config.root, "\"");
-    return absl::InvalidArgumentError(
-        absl::StrCat("address \"", config.address, "\" is ", what, origins,
-                     ": the socket needs a path of its own (the default is ",
-                     Config().address, ")"));
+  for (const auto& [a, r] : {std::pair(config.address, config.root),
+                             std::pair(address, root)}) {
+    if (a != r && !IsBelow(r, a)) continue;
+    const std::string what = a == r ? "the root"
+                                    : absl::StrCat("a directory holding root \"",
+                                                   config.root, "\"");
+    return absl::InvalidArgumentError(absl::StrCat(
+        "address \"", config.address, "\" is ", what,
+        a == config.address && r == config.root ? "" : via, origins,
+        ": the socket needs a path of its own (the default is ",
+        Config().address, ")"));
   }
   // An include list that matches nothing would silently keep every image on
   // the host: an empty one, or one of empty patterns only (a pattern fully

@@ -7,9 +7,12 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -225,6 +228,40 @@ TEST_F(ConfigTest, AnAddressInsideTheRootIsRefused) {
   EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
   // A sibling whose name starts like the root is outside it.
   EXPECT_TRUE(Load({"--root=/var/lib/gp", "--address=/var/lib/gp2.sock"}).ok());
+}
+
+// The same through symlinks: a socket path whose directory is a link into
+// the root, or a root reached through a link, is still inside it.
+TEST_F(ConfigTest, AnAddressInsideTheRootThroughASymlinkIsRefused) {
+  // Short: a socket path must fit sockaddr_un (TEST_TMPDIR may not).
+  char made[] = "/tmp/gp-config-XXXXXX";
+  ASSERT_NE(mkdtemp(made), nullptr);
+  const std::string base = made;
+  ASSERT_EQ(mkdir((base + "/data").c_str(), 0755), 0);
+  ASSERT_EQ(mkdir((base + "/data/gp").c_str(), 0755), 0);
+  ASSERT_EQ(symlink("data", (base + "/lib").c_str()), 0);
+  ASSERT_EQ(symlink((base + "/data/gp").c_str(), (base + "/run").c_str()), 0);
+  for (const auto& [root, address] :
+       std::vector<std::pair<std::string, std::string>>{
+           {base + "/lib/gp", base + "/data/gp/gp.sock"},
+           {base + "/data/gp", base + "/run/gp.sock"},
+           {base + "/lib/gp", base + "/run/sub/gp.sock"}}) {
+    absl::StatusOr<Config> config =
+        Load({"--root=" + root, "--address=" + address});
+    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument)
+        << root << " " << address;
+    EXPECT_THAT(config.status().message(),
+                HasSubstr(absl::StrCat("address \"", address,
+                                       "\" is inside root \"", root,
+                                       "\" (through symlinks: \"")));
+  }
+  absl::StatusOr<Config> config =
+      Load({"--root=" + base + "/lib/gp", "--address=" + base + "/run"});
+  EXPECT_THAT(config.status().message(), HasSubstr("is the root (through symlinks"));
+  EXPECT_TRUE(
+      Load({"--root=" + base + "/lib/gp", "--address=" + base + "/data/gp.sock"})
+          .ok());
+  std::filesystem::remove_all(base);
 }
 
 TEST_F(ConfigTest, AnAddressThatIsTheRootOrHoldsItIsRefused) {
