@@ -362,9 +362,17 @@ absl::StatusOr<Config> LoadConfig(const CommandLine& command_line,
   }
   config.config_file_found = text->has_value();
   if (!config.config_file_found && named != overrides.end()) {
+    // The unit names the default path itself (--config): then it must
+    // exist too, and "only the default may be absent" would contradict it.
     return absl::NotFoundError(absl::StrCat(
         "config file \"", config.config_path, "\" does not exist", by,
-        "; only the default ", default_config_path, " may be absent"));
+        config.config_path == default_config_path
+            ? absl::StrCat("; the default path may be absent only when no ",
+                           named->origin, " names it: write the file (e.g. "
+                           "containerd-guest-pull-grpc --print-default-config "
+                           "> ", default_config_path, ")")
+            : absl::StrCat("; only the default ", default_config_path,
+                           " may be absent")));
   }
   std::map<std::string, uint32_t> lines;
   if (config.config_file_found) {

@@ -27,6 +27,7 @@ namespace {
 
 using ::testing::AllOf;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class ConfigTest : public ::testing::Test {
  protected:
@@ -319,8 +320,18 @@ TEST_F(ConfigTest, ConfigFileNamedByFlagOrVariableMustExist) {
   config = Load({}, {{"GUEST_PULL_CONFIG", dir_ + "/typo.toml"}});
   EXPECT_THAT(config.status().message(),
               HasSubstr("(named by GUEST_PULL_CONFIG)"));
-  // Even when it names the default path.
-  EXPECT_FALSE(Load({"--config", default_path_}).ok());
+  // Even when it names the default path (as the unit does); the message
+  // then does not claim that this path may be absent.
+  config = Load({"--config", default_path_});
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(config.status().message(),
+              AllOf(HasSubstr(default_path_ + "\" does not exist (named by --config)"),
+                    HasSubstr("the default path may be absent only when no "
+                              "--config names it"),
+                    Not(HasSubstr("only the default"))));
+  config = Load({}, {{"GUEST_PULL_CONFIG", default_path_}});
+  EXPECT_THAT(config.status().message(),
+              HasSubstr("may be absent only when no GUEST_PULL_CONFIG names it"));
 }
 
 TEST_F(ConfigTest, FileThatIsADirectoryOrTooBigIsAnErrorEvenAtTheDefaultPath) {
