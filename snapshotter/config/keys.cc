@@ -264,7 +264,8 @@ const std::vector<Key>& Keys() {
        },
        [](const Config& c) -> Value { return c.spare_dirs; }},
       {"", KeyType::kString, "config", "GUEST_PULL_CONFIG", "FILE",
-       "config file (TOML); may be missing only at the default path",
+       "config file (TOML); may be missing only at the default path when no "
+       "flag or variable names it",
        [](const Value& v, Config& c) {
          return Store<std::string>(nullptr, v, c.config_path);
        },
