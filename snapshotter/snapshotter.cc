@@ -527,6 +527,13 @@ absl::Status Snapshotter::Commit(absl::string_view name, absl::string_view key,
   if (!parent.empty()) RETURN_IF_ERROR(ValidateKey(parent, "parent"));
   RETURN_IF_ERROR(ValidateLabels(labels));
   ASSIGN_OR_RETURN(IndexedSnapshot active, index_.Get(key));
+  // As containerd's overlay: a taken name is AlreadyExists before the kind
+  // of `key` or a new parent is looked at (containerd's unpack takes it for
+  // "the layer is there already"), and no layer is flushed for it.
+  if (index_.Get(name).ok()) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("snapshot ", name, ": already exists"));
+  }
   if (active.info.kind != Kind::kActive) {
     return absl::FailedPreconditionError(absl::StrCat(
         "snapshot ", key, " is ", KindName(active.info.kind),

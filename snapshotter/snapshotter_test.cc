@@ -1233,6 +1233,41 @@ TEST_F(SnapshotterTest, RefusedRebaseLeavesTheSnapshotActive) {
   EXPECT_EQ(sn_->Stat("free-c")->parent, "base");
 }
 
+// containerd's overlay answers a Commit to a name already taken with
+// AlreadyExists before it looks at what `key` is or at a new parent: its
+// unpack takes AlreadyExists for "the layer is there already".
+TEST_F(SnapshotterTest, CommitToATakenNameIsAlreadyExistsWhateverTheKey) {
+  ASSERT_TRUE(sn_->Prepare("a", "", {}).ok());
+  ASSERT_TRUE(sn_->Commit("base", "a", {}).ok());
+  ASSERT_TRUE(sn_->Prepare("b", "", {}).ok());
+  ASSERT_TRUE(sn_->Commit("other", "b", {}).ok());
+  ASSERT_TRUE(sn_->View("view", "base", {}).ok());
+  ASSERT_TRUE(sn_->Prepare("on-base", "base", {}).ok());
+  ASSERT_TRUE(sn_->Prepare("k8s.io/5/extract-5 sha256:x", "", {}).ok());
+  std::vector<std::string> before = ListNames(*sn_);
+  struct Case {
+    const char* key;
+    const char* parent;
+  };
+  for (const Case& c : {
+           Case{"view", ""},
+           Case{"base", ""},
+           Case{"other", ""},
+           // A parent change refused (InvalidArgument), and an unpack
+           // without the rebase label (FailedPrecondition), otherwise.
+           Case{"on-base", "other"},
+           Case{"k8s.io/5/extract-5 sha256:x", "base"},
+       }) {
+    absl::Status s = sn_->Commit("other", c.key, {}, c.parent);
+    EXPECT_EQ(s.code(), absl::StatusCode::kAlreadyExists)
+        << c.key << " onto \"" << c.parent << "\": " << s;
+  }
+  // A missing key is still NotFound first, as in containerd's overlay.
+  EXPECT_EQ(sn_->Commit("other", "nope", {}).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(ListNames(*sn_), before);
+}
+
 TEST_F(SnapshotterTest, UpdateKeepsOwnedLabelsAndDropsEmptyValues) {
   FakeRemote remote;
   Open(&remote);
