@@ -69,6 +69,28 @@ absl::StatusOr<std::vector<Info>> ParentInfosInTx(Transaction& tx,
   return parents;
 }
 
+// The labels of `labels` that the "labels.<key>" paths of an Update name.
+Labels NamedLabels(const Labels& labels,
+                   const std::vector<std::string>& fieldpaths) {
+  Labels named;
+  for (const std::string& path : fieldpaths) {
+    absl::string_view label = path;
+    if (!absl::ConsumePrefix(&label, "labels.")) continue;
+    if (auto it = labels.find(std::string(label)); it != labels.end()) {
+      named.insert(*it);
+    }
+  }
+  return named;
+}
+
+// True when an Update with `fieldpaths` replaces every label: no path, or
+// "labels" among them (UpdateInfo).
+bool ReplacesAllLabels(const std::vector<std::string>& fieldpaths) {
+  return fieldpaths.empty() ||
+         std::find(fieldpaths.begin(), fieldpaths.end(), "labels") !=
+             fieldpaths.end();
+}
+
 // Every record of the database at `db_path` into `index`, on a read-only
 // connection of its own.
 absl::Status PreloadIndex(const std::string& db_path, SnapshotIndex& index) {
@@ -640,21 +662,19 @@ absl::StatusOr<Info> Snapshotter::Stat(absl::string_view key) {
 absl::StatusOr<Info> Snapshotter::Update(
     const Info& info, const std::vector<std::string>& fieldpaths) {
   RETURN_IF_ERROR(ValidateKey(info.name, "name"));
-  RETURN_IF_ERROR(ValidateLabels(info.labels));
+  // As containerd: a missing snapshot is NotFound whatever labels the
+  // request carries, and only the labels the update writes are checked (a
+  // label it carries but no path names is not looked at).
+  RETURN_IF_ERROR(index_.Get(info.name).status());
+  Labels named = NamedLabels(info.labels, fieldpaths);
+  RETURN_IF_ERROR(
+      ValidateLabels(ReplacesAllLabels(fieldpaths) ? info.labels : named));
   std::vector<std::string> owned, by_name_only;
   if (options_.remote != nullptr) {
     owned = options_.remote->OwnedLabels();
     by_name_only = options_.remote->LabelsSetByNameOnly();
     // The labels "labels.<key>" paths set: the only ones an Update can set
     // by name only.
-    Labels named;
-    for (const std::string& path : fieldpaths) {
-      absl::string_view label = path;
-      if (!absl::ConsumePrefix(&label, "labels.")) continue;
-      if (auto it = info.labels.find(std::string(label)); it != info.labels.end()) {
-        named.insert(*it);
-      }
-    }
     RETURN_IF_ERROR(options_.remote->CheckUpdatedLabels(named));
   }
   absl::Time now = StoredTime(options_.now());

@@ -18,6 +18,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -714,6 +715,29 @@ TEST_F(SnapshotterTest, UpdateLabels) {
   EXPECT_EQ(out->labels, (Labels{{"x", "1"}, {"y", "2"}}));
   out = sn_->Update(in, {});
   EXPECT_EQ(out->labels, (Labels{{"y", "2"}}));
+}
+
+// As containerd: an Update checks the labels it writes, after finding the
+// snapshot; a label the request carries but no path names is not looked at.
+TEST_F(SnapshotterTest, UpdateChecksOnlyTheLabelsItWrites) {
+  ASSERT_TRUE(sn_->Prepare("a", "", {{"x", "1"}}).ok());
+  Info in{"a"};
+  in.labels = {{"y", "2"}, {"big", std::string(5000, 'v')}, {"", "e"}};
+  auto out = sn_->Update(in, {"labels.y"});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->labels, (Labels{{"x", "1"}, {"y", "2"}}));
+  for (const std::vector<std::string>& paths :
+       std::vector<std::vector<std::string>>{
+           {"labels.big"}, {"labels."}, {"labels"}, {}, {"labels.y", "labels.big"}}) {
+    EXPECT_EQ(sn_->Update(in, paths).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << absl::StrJoin(paths, ",");
+  }
+  EXPECT_EQ(sn_->Stat("a")->labels, (Labels{{"x", "1"}, {"y", "2"}}));
+  Info missing = in;
+  missing.name = "nope";
+  EXPECT_EQ(sn_->Update(missing, {"labels.big"}).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST_F(SnapshotterTest, WalkFilters) {
