@@ -41,6 +41,14 @@ absl::Status ValidateKey(absl::string_view key, absl::string_view what) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateLookupKey(absl::string_view key, absl::string_view what) {
+  if (key.empty()) {
+    return absl::NotFoundError(
+        absl::StrCat("snapshot with an empty ", what, ": not found"));
+  }
+  return ValidateKey(key, what);
+}
+
 absl::Status ValidateLabels(const Labels& labels) {
   for (const auto& [k, v] : labels) {
     if (k.empty()) {

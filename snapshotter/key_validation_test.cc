@@ -24,6 +24,19 @@ TEST(ValidateKeyTest, RejectsEmpty) {
   EXPECT_THAT(s.message(), HasSubstr("parent must not be empty"));
 }
 
+// containerd cannot hold an empty key either: looking one up finds nothing.
+// Keys refused for what they contain stay InvalidArgument.
+TEST(ValidateLookupKeyTest, EmptyIsNotFoundOthersAsValidateKey) {
+  absl::Status s = ValidateLookupKey("", "key");
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(s.message(), HasSubstr("not found"));
+  EXPECT_TRUE(ValidateLookupKey("k8s.io/12/extract-34 sha256:ab", "key").ok());
+  EXPECT_EQ(ValidateLookupKey("a/../b", "key").code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateLookupKey(std::string("a\0b", 3), "key").code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(ValidateKeyTest, RejectsDotDotAndDotElements) {
   for (const char* key : {"..", "../x", "a/../b", "a/..", ".", "a/./b"}) {
     absl::Status s = ValidateKey(key, "key");

@@ -519,7 +519,7 @@ bool Snapshotter::MountsRefreshes(absl::string_view key) const {
 }
 
 absl::StatusOr<std::vector<Mount>> Snapshotter::Mounts(absl::string_view key) {
-  RETURN_IF_ERROR(ValidateKey(key, "key"));
+  RETURN_IF_ERROR(ValidateLookupKey(key, "key"));
   ASSIGN_OR_RETURN(IndexedChain chain, index_.GetChain(key));
   const IndexedSnapshot& s = chain.snapshot;
   if (s.info.kind == Kind::kCommitted) {
@@ -544,8 +544,10 @@ absl::Status Snapshotter::Commit(absl::string_view name, absl::string_view key,
                                  absl::string_view parent) {
   Labels copy;
   const Labels& labels = CreationLabels("Commit", key, client_labels, copy);
+  // The key before the name: containerd's overlay looks it up first, so an
+  // empty key is NotFound even with an empty name.
+  RETURN_IF_ERROR(ValidateLookupKey(key, "key"));
   RETURN_IF_ERROR(ValidateKey(name, "name"));
-  RETURN_IF_ERROR(ValidateKey(key, "key"));
   if (!parent.empty()) RETURN_IF_ERROR(ValidateKey(parent, "parent"));
   RETURN_IF_ERROR(ValidateLabels(labels));
   ASSIGN_OR_RETURN(IndexedSnapshot active, index_.Get(key));
@@ -614,7 +616,7 @@ absl::Status Snapshotter::Commit(absl::string_view name, absl::string_view key,
 }
 
 absl::Status Snapshotter::Remove(absl::string_view key) {
-  RETURN_IF_ERROR(ValidateKey(key, "key"));
+  RETURN_IF_ERROR(ValidateLookupKey(key, "key"));
   int64_t id = 0;
   bool committed = false;
   absl::Status s = Mutate(
@@ -654,7 +656,7 @@ absl::Status Snapshotter::Remove(absl::string_view key) {
 }
 
 absl::StatusOr<Info> Snapshotter::Stat(absl::string_view key) {
-  RETURN_IF_ERROR(ValidateKey(key, "key"));
+  RETURN_IF_ERROR(ValidateLookupKey(key, "key"));
   ASSIGN_OR_RETURN(IndexedSnapshot s, index_.Get(key));
   return std::move(s.info);
 }
@@ -725,7 +727,7 @@ std::vector<Info> Snapshotter::Select(const SnapshotFilter& filter,
 }
 
 absl::StatusOr<Usage> Snapshotter::GetUsage(absl::string_view key) {
-  RETURN_IF_ERROR(ValidateKey(key, "key"));
+  RETURN_IF_ERROR(ValidateLookupKey(key, "key"));
   ASSIGN_OR_RETURN(IndexedSnapshot s, index_.Get(key));
   if (s.info.kind != Kind::kActive) return s.usage;
   absl::StatusOr<Usage> usage = DiskUsage(dirs_.FsPath(s.id), &stopping_);

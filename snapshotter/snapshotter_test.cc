@@ -185,6 +185,21 @@ TEST_F(SnapshotterTest, BadInputChangesNothing) {
   EXPECT_EQ(*cleaned, 0);
 }
 
+// As containerd's snapshotters (and its metadata store, which a user goes
+// through): a lookup of the empty key is NotFound; creating one stays
+// refused (BadInputChangesNothing).
+TEST_F(SnapshotterTest, LookupOfTheEmptyKeyIsNotFound) {
+  ASSERT_TRUE(sn_->Prepare("a", "", {}).ok());
+  EXPECT_EQ(sn_->Stat("").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(sn_->Mounts("").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(sn_->GetUsage("").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(sn_->Remove("").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(sn_->Commit("c", "", {}).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(sn_->Commit("", "a", {}).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(ListNames(*sn_), ElementsAre("a||active|0"));
+}
+
 TEST_F(SnapshotterTest, UsageOfActiveIsLiveAndStoredAtCommit) {
   auto m = sn_->Prepare("a", "", {});
   ASSERT_TRUE(m.ok());
