@@ -158,6 +158,11 @@ IndexedSnapshot SnapshotIndex::SnapshotOf(const Map::value_type& kv) const {
   return IndexedSnapshot{kv.second.id, InfoOf(kv), kv.second.usage};
 }
 
+bool SnapshotIndex::Contains(absl::string_view key) const {
+  absl::ReaderMutexLock lock(&mu_);
+  return by_key_.find(key) != by_key_.end();
+}
+
 absl::StatusOr<IndexedSnapshot> SnapshotIndex::Get(
     absl::string_view key) const {
   absl::ReaderMutexLock lock(&mu_);

@@ -76,6 +76,8 @@ class SnapshotIndex {
   // The ids of every record held.
   std::set<int64_t> Ids() const;
 
+  // Whether a record of `key` is held (no copy of it).
+  bool Contains(absl::string_view key) const;
   // NotFound naming the key when absent.
   absl::StatusOr<IndexedSnapshot> Get(absl::string_view key) const;
   absl::StatusOr<IndexedChain> GetChain(absl::string_view key) const;

@@ -40,7 +40,9 @@ TEST(SnapshotIndexTest, GetChainAndErase) {
   ASSERT_TRUE(of.ok());
   EXPECT_EQ(of->parent_ids, (std::vector<int64_t>{2, 1}));
   EXPECT_TRUE(index.ChainOf("")->parents.empty());
+  EXPECT_TRUE(index.Contains("top"));
   index.Erase("top");
+  EXPECT_FALSE(index.Contains("top"));
   EXPECT_TRUE(absl::IsNotFound(index.Get("top").status()));
   EXPECT_EQ(index.size(), 2u);
 }

@@ -554,7 +554,7 @@ absl::Status Snapshotter::Commit(absl::string_view name, absl::string_view key,
   // As containerd's overlay: a taken name is AlreadyExists before the kind
   // of `key` or a new parent is looked at (containerd's unpack takes it for
   // "the layer is there already"), and no layer is flushed for it.
-  if (index_.Get(name).ok()) {
+  if (index_.Contains(name)) {
     return absl::AlreadyExistsError(
         absl::StrCat("snapshot ", name, ": already exists"));
   }
