@@ -20,6 +20,7 @@
 #   go_glob.sh              `imports` globs read as Go's filepath does
 #   install_refusals.sh     hosts not ready, refused configs, later edits
 #   install_edges.sh        a run cut short, a linked config, a hand setup
+#   host_links.sh           containerd's files behind absolute links
 #   config_watch.sh         the sleeping pod re-applies when kata comes or goes
 #   bundle.sh               the library bundle and its binaries
 #   bundle_install.sh       install with the bundle, the host glibc check
@@ -65,6 +66,8 @@ source "$HERE/containerd_v3.sh"
 source "$HERE/install_refusals.sh"
 # shellcheck source=install_edges.sh
 source "$HERE/install_edges.sh"
+# shellcheck source=host_links.sh
+source "$HERE/host_links.sh"
 # shellcheck source=config_watch.sh
 source "$HERE/config_watch.sh"
 # shellcheck source=bundle.sh
@@ -98,6 +101,7 @@ main() {
     test_missing_config
     test_edited_after_install
     test_install_edges
+    test_host_links
     test_config_watch
     test_config_watch_prestop
     test_config_watch_v1

@@ -65,7 +65,7 @@ watch_state_digest() {
     {
         cat "$1" "$2"
         echo "--- files"
-        cat "$(config_host_path)" "$HOST_ROOT$CONTAINERD_DROPIN" 2> /dev/null
+        cat "$(config_host_path)" "$(dropin_host_path)" 2> /dev/null
         if [[ -f "$(restart_marker_path)" ]]; then echo "--- restart due"; fi
     } | sha256sum | cut -d' ' -f1
 }

@@ -51,6 +51,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from containerd_toml import (ConfigError, Editor, EXIT_USAGE, MARK, Lines,  # noqa: E402
                              lookup, parse, toml_key, toml_str, unmerge)
 import go_glob  # noqa: E402
+import host_path  # noqa: E402
 
 CRI_V2 = "io.containerd.grpc.v1.cri"
 CRI_V3_IMAGES = "io.containerd.cri.v1.images"
@@ -152,6 +153,14 @@ def v2_settings(args, runtimes):
     return settings
 
 
+def host_file(root, path):
+    """Host file `path` as a path in this file system, its links followed
+    within the host root (host_path.py: an absolute link target is the
+    host's, not the installer pod's); "" after too many links (a loop),
+    which names no file, as containerd then reads none."""
+    return host_path.host(root, path) or ""
+
+
 def import_pattern(pattern, config_path):
     """An `imports` entry as containerd resolves it: cleaned, and a relative
     one (a glob too) relative to the directory of the config naming it."""
@@ -176,10 +185,10 @@ def imported_docs(doc, args):
         pattern = import_pattern(pattern, parent)
         paths = import_glob(pattern, root, parent) if "*" in pattern else [pattern]
         for path in paths:
-            if path in loaded or not os.path.exists(root + path):
+            if path in loaded or not os.path.exists(host_file(root, path)):
                 continue
             loaded.add(path)
-            parsed = parse(read(root + path), f"imported containerd config {path}")
+            parsed = parse(read(host_file(root, path)), f"imported containerd config {path}")
             out.append((path, parsed))
             pending.extend((p, path) for p in parsed.get("imports", []) or [])
     return out
@@ -200,10 +209,10 @@ def imports_by_name(text, args):
         if "*" not in pattern and pattern == args.dropin:
             return True
         for path in import_glob(pattern, root, parent) if "*" in pattern else [pattern]:
-            if path in loaded or path == args.dropin or not os.path.isfile(root + path):
+            if path in loaded or path == args.dropin or not os.path.isfile(host_file(root, path)):
                 continue
             loaded.add(path)
-            parsed = parse(read(root + path), f"imported containerd config {path}")
+            parsed = parse(read(host_file(root, path)), f"imported containerd config {path}")
             pending.extend((p, path) for p in parsed.get("imports", []) or [])
     return False
 

@@ -146,8 +146,10 @@ config_changed_meanwhile() {
 }
 
 configure_containerd() {
-    local cfg merged dropin mode snapshot rc tries=0
+    local cfg merged dropin dropin_dst mode snapshot rc tries=0
+    check_host_paths
     cfg="$(config_host_path)"
+    dropin_dst="$(dropin_host_path)"
     merged="$(mktemp)"
     dropin="$(mktemp)"
     snapshot="$(mktemp)"
@@ -181,7 +183,7 @@ configure_containerd() {
             fi
             rm -f "$original"
         fi
-        if write_file_atomic "$dropin" "$HOST_ROOT$CONTAINERD_DROPIN" 0644; then
+        if write_file_atomic "$dropin" "$dropin_dst" 0644; then
             log "installed the containerd drop-in $CONTAINERD_DROPIN ($(python3 "$CONFIG_TOOL" version "$cfg" | sed 's/^/config version /'))"
             containerd_changed=true
         fi
@@ -209,11 +211,13 @@ configure_containerd() {
 # path (CONTAINERD_DROPIN changed since), when it is still ours: a glob
 # import would load both, and the old one may name an old socket.
 remove_earlier_dropin() {
-    local earlier
+    local earlier path
     earlier="$(head -n 1 "$(dropin_record_path)" 2>/dev/null)" || earlier=""
-    [[ -n "$earlier" && "$earlier" != "$CONTAINERD_DROPIN" && -f "$HOST_ROOT$earlier" ]] || return 0
-    if python3 "$CONFIG_TOOL" ours "$HOST_ROOT$earlier" 2>/dev/null; then
-        rm -f "$HOST_ROOT$earlier"
+    [[ -n "$earlier" && "$earlier" != "$CONTAINERD_DROPIN" ]] || return 0
+    path="$(host_path "$earlier")" || return 0  # a link loop: nothing there to remove
+    [[ -f "$path" ]] || return 0
+    if python3 "$CONFIG_TOOL" ours "$path" 2>/dev/null; then
+        rm -f "$path"
         containerd_changed=true
         log "removed $earlier, the drop-in of an earlier install (CONTAINERD_DROPIN is $CONTAINERD_DROPIN now)"
     fi
@@ -229,7 +233,7 @@ desired_containerd_config() {
 # containerd_config_matches MERGED DROPIN: the config and our drop-in hold
 # these bytes.
 containerd_config_matches() {
-    cmp -s "$1" "$(config_host_path)" && cmp -s "$2" "$HOST_ROOT$CONTAINERD_DROPIN"
+    cmp -s "$1" "$(config_host_path)" && cmp -s "$2" "$(dropin_host_path)"
 }
 
 # reconcile_containerd: the install again, without waiting for runtimes.
@@ -241,7 +245,7 @@ reconcile_containerd() {
     local RUNTIME_WAIT_SECONDS=0 MISSING_RUNTIME=skip
     # Only an install is reconciled: on a node without one this would add a
     # proxy plugin whose socket nobody serves.
-    [[ -f "$HOST_ROOT$CONTAINERD_DROPIN" || -f "$(backup_path)" ]] \
+    [[ -f "$(dropin_host_path)" || -f "$(backup_path)" ]] \
         || die "guest-pull is not installed in containerd's config (no $CONTAINERD_DROPIN, no $CONTAINERD_CONFIG.guest-pull-backup): install it instead; nothing was changed"
     configure_containerd
 }
@@ -262,7 +266,7 @@ imports_dropin() {
 # would keep containerd 1.x from starting: our edits leave it too.
 unmerge_kata_backup() {
     local bak restored snapshot rc=2 tries=0
-    bak="$(config_dir_host_path)/$(basename "$CONTAINERD_CONFIG").bak"
+    bak="$(kata_backup_path)"
     restored="$(mktemp)"
     snapshot="$(mktemp)"
     # Its cleanup renames it over the config: one written after that would
@@ -292,9 +296,11 @@ unmerge_kata_backup() {
 }
 
 restore_containerd_config() {
-    local cfg restored mode snapshot rc tries=0
+    local cfg restored mode snapshot dropin_dst rc tries=0
     local -a original=()
+    check_host_paths
     cfg="$(config_host_path)"
+    dropin_dst="$(dropin_host_path)"
     note_restart_pending
     # kata-deploy's backup first: its cleanup may rename it over the config
     # at any time, and once the config is done a backup still holding our
@@ -334,7 +340,7 @@ restore_containerd_config() {
     remove_earlier_dropin
     rm -f "$(dropin_record_path)"
     local by_name=4
-    if [[ -f "$HOST_ROOT$CONTAINERD_DROPIN" && -f "$cfg" ]]; then
+    if [[ -f "$dropin_dst" && -f "$cfg" ]]; then
         imports_dropin "$cfg" && by_name=0 || by_name=$?
     fi
     if [[ $by_name -eq 0 ]]; then
@@ -342,8 +348,8 @@ restore_containerd_config() {
     elif [[ $by_name -ne 4 ]]; then
         # containerd does not start without a file it imports by name.
         log "WARNING: kept $CONTAINERD_DROPIN: cannot tell whether $CONTAINERD_CONFIG or a file it imports names it (a file there cannot be read as TOML); remove it by hand if nothing imports it"
-    elif [[ -f "$HOST_ROOT$CONTAINERD_DROPIN" ]]; then
-        rm -f "$HOST_ROOT$CONTAINERD_DROPIN"
+    elif [[ -f "$dropin_dst" ]]; then
+        rm -f "$dropin_dst"
         rmdir --ignore-fail-on-non-empty "$(dirname "$HOST_ROOT$CONTAINERD_DROPIN")" 2>/dev/null || true
         containerd_changed=true
         log "removed $CONTAINERD_DROPIN"

@@ -5,9 +5,13 @@ and `x`, a backslash escapes the next character, every name (dot files
 too) can match `*`, and a malformed pattern can be an error, which
 containerd does not start with. Go matches UTF-8 bytes (`?` and a class
 take one rune, a `*` may skip into the middle of one), so this does too.
-tests/deploy/go_glob_check.py compares it with Go's own functions."""
+tests/deploy/go_glob_check.py compares it with Go's own functions.
+A tree at a root (the host's /, mounted in the installer pod) is read with
+its links resolved as the host resolves them (host_path.py)."""
 
 import os
+
+import host_path
 
 SEP = ord("/")
 GLOB_DEPTH_LIMIT = 10000  # Go's pathSeparatorsLimit
@@ -174,8 +178,11 @@ def _glob_dir(d, pattern, root):
     """The entries of directory `d` whose name matches `pattern`, in byte
     order, joined to `d` as Go's filepath.Join (cleaned: no "//", "." or
     ".." left of `d`); none if `d` is no directory or cannot be read."""
+    path = host_path.host(root, d)
     try:
-        names = os.listdir(root + d)
+        if path is None:
+            raise OSError()  # a link loop
+        names = os.listdir(path)
     except OSError:
         return []
     names.sort(key=os.fsencode)
@@ -184,11 +191,13 @@ def _glob_dir(d, pattern, root):
 
 def glob(pattern, root=""):
     """Go's filepath.Glob of the absolute `pattern` on the tree at `root`
-    (a prefix that is no pattern): the matching paths without `root`, in
-    Go's order. BadPattern where Go fails."""
+    (a prefix that is no pattern; links in the tree are followed within
+    it): the matching paths without `root`, in Go's order. BadPattern where
+    Go fails."""
     match(pattern, "")  # Go checks the pattern first
     if not has_meta(pattern):
-        return [pattern] if os.path.lexists(root + pattern) else []
+        path = host_path.host(root, pattern, follow_last=False)  # Go's Lstat
+        return [pattern] if path is not None and os.path.lexists(path) else []
     # Go recurses on the directory while it has meta characters (each
     # checked as above, at most 10,000 deep: CVE-2022-30632); the same,
     # iteratively.

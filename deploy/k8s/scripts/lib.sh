@@ -121,17 +121,31 @@ host_systemctl() {
     "${SYSTEMCTL_CMD[@]}" "$@" 9>&-
 }
 
-# config_dir_host_path: the directory of containerd's config as a path in
-# this file system, its symbolic links followed within the host.
-config_dir_host_path() {
-    local dir
-    dir="$(host_realpath "$(dirname "$CONTAINERD_CONFIG")")" || dir="$(dirname "$CONTAINERD_CONFIG")"
-    printf '%s%s' "$HOST_ROOT" "$dir"
-}
-
 # config_sibling_path NAME: host path of our file <config>.guest-pull-NAME
-# beside containerd's config (its directory's links followed).
-config_sibling_path() { printf '%s/%s.guest-pull-%s' "$(config_dir_host_path)" "$(basename "$CONTAINERD_CONFIG")" "$1"; }
+# beside containerd's config (beside the link when the config is one), its
+# links followed within the host.
+config_sibling_path() { host_path "$CONTAINERD_CONFIG.guest-pull-$1"; }
+
+# kata_backup_path: host path of kata-deploy's backup <config>.bak (its
+# links followed within the host).
+kata_backup_path() { host_path "$CONTAINERD_CONFIG.bak"; }
+
+# dropin_host_path: our drop-in as a path in this file system (its
+# directory is often a link, e.g. conf.d to a config volume).
+dropin_host_path() { host_path "$CONTAINERD_DROPIN"; }
+
+# check_host_paths: every host path of containerd's files resolves (no
+# link loop), before anything is changed: a path that does not would be
+# empty where it is used.
+check_host_paths() {
+    local name
+    config_host_path > /dev/null || exit 1
+    for name in backup restart-pending dropin; do
+        config_sibling_path "$name" > /dev/null || exit 1
+    done
+    kata_backup_path > /dev/null || exit 1
+    dropin_host_path > /dev/null || exit 1
+}
 
 # Host path of the backup of containerd's original config (exact bytes).
 backup_path() { config_sibling_path backup; }
@@ -212,27 +226,18 @@ write_file_atomic() {
 
 # host_realpath PATH: host path PATH with its symlinks resolved inside
 # $HOST_ROOT (an absolute link target is relative to the host's /, not to the
-# pod's). Missing components are kept as they are. Fails after 40 links.
-host_realpath() {
-    local rest="${1#/}" resolved="" comp target links=0
-    while [[ -n "$rest" ]]; do
-        comp="${rest%%/*}"
-        if [[ "$rest" == */* ]]; then rest="${rest#*/}"; else rest=""; fi
-        case "$comp" in
-            "" | .) continue ;;
-            ..) resolved="${resolved%/*}"; continue ;;
-        esac
-        if [[ -L "$HOST_ROOT$resolved/$comp" ]]; then
-            links=$(( links + 1 ))
-            (( links <= 40 )) || return 1
-            target="$(readlink "$HOST_ROOT$resolved/$comp")"
-            [[ "$target" == /* ]] && resolved=""
-            rest="${target#/}${rest:+/$rest}"
-        else
-            resolved="$resolved/$comp"
-        fi
-    done
-    printf '%s\n' "${resolved:-/}"
+# pod's; `..` stops at the host's /). Missing components are kept as they
+# are. Fails after 40 links. The one resolution of host paths, shared with
+# containerd-config.py (host_path.py).
+host_realpath() { python3 "$SCRIPT_DIR/host_path.py" "$HOST_ROOT" "$1"; }
+
+# host_path PATH: host path PATH as a path in this file system, its links
+# followed within the host (host_realpath): what every read or write of a
+# file under containerd's config directory goes through.
+host_path() {
+    local resolved
+    resolved="$(host_realpath "$1")" || die "$1: more than 40 symbolic links on the host (a loop?); it was left as it was"
+    printf '%s%s' "$HOST_ROOT" "$resolved"
 }
 
 # wait_active UNIT: bounded wait until the host's systemd reports UNIT active.
