@@ -1,9 +1,9 @@
 # shellcheck shell=bash
 # install_edges.sh: install.sh and uninstall.sh on hosts set up in ways an
 # operator's may be: a run cut short before containerd's restart, a
-# containerd config that is a symbolic link, a drop-in the operator imports
-# by hand, a backup that is gone, settings that are not numbers. Sourced by
-# tests/deploy/run.sh.
+# containerd config that is a symbolic link, an operator's own conf.d, a
+# drop-in the operator imports by hand, a backup that is gone, settings that
+# are not numbers. Sourced by tests/deploy/run.sh.
 # shellcheck disable=SC2015,SC2016
 
 test_install_edges() {
@@ -259,6 +259,36 @@ test_install_edges() {
         && cmp -s <(grep -e ' ./etc/containerd/' "$WORK/movedropin/tree.before") <(tree "$host" | grep -e ' ./etc/containerd/') \
         && h_pass "drop-in path changed: uninstall leaves containerd's directory as it was" \
         || h_fail "drop-in path changed: uninstall" "$(diff <(grep -e ' ./etc/containerd/' "$WORK/movedropin/tree.before") <(tree "$host" | grep -e ' ./etc/containerd/'))"
+
+    # The operator's own conf.d, empty: our drop-in goes in it and out
+    # again, the directory stays (with its mode).
+    host="$(new_host owndir "$FIXTURES/containerd-v3.toml")"
+    mkdir -m 0750 "$host/etc/containerd/conf.d"
+    tree "$host" > "$WORK/owndir/tree.before"
+    run_script owndir install.sh && [[ -f "$host/etc/containerd/conf.d/guest-pull.toml" ]] \
+        && run_script owndir uninstall.sh \
+        && cmp -s <(grep -e ' ./etc/containerd' "$WORK/owndir/tree.before") <(tree "$host" | grep -e ' ./etc/containerd') \
+        && h_pass "an operator's own empty conf.d: uninstall removes our drop-in and keeps the directory" \
+        || h_fail "an operator's own empty conf.d" "$(diff <(grep -e ' ./etc/containerd' "$WORK/owndir/tree.before") <(tree "$host" | grep -e ' ./etc/containerd'); tail -3 "$WORK/owndir/log")"
+
+    # Directories the install made for the drop-in (two levels): uninstall
+    # removes both, innermost first; one that holds another file by then
+    # (kata-deploy's drop-in) stays, and so does its parent.
+    host="$(new_host madedirs "$FIXTURES/containerd-v2.toml")"
+    tree "$host" > "$WORK/madedirs/tree.before"
+    run_script madedirs install.sh CONTAINERD_DROPIN=/etc/containerd/gp/d/guest-pull.toml \
+        && [[ -f "$host/etc/containerd/gp/d/guest-pull.toml" ]] \
+        && run_script madedirs uninstall.sh CONTAINERD_DROPIN=/etc/containerd/gp/d/guest-pull.toml \
+        && cmp -s <(grep -e ' ./etc/containerd' "$WORK/madedirs/tree.before") <(tree "$host" | grep -e ' ./etc/containerd') \
+        && h_pass "drop-in directories the install made: uninstall removes them" \
+        || h_fail "drop-in directories the install made" "$(diff <(grep -e ' ./etc/containerd' "$WORK/madedirs/tree.before") <(tree "$host" | grep -e ' ./etc/containerd'); tail -3 "$WORK/madedirs/log")"
+    run_script madedirs install.sh CONTAINERD_DROPIN=/etc/containerd/gp/d/guest-pull.toml \
+        && printf 'version = 2\n' > "$host/etc/containerd/gp/d/kata-deploy.toml" \
+        && run_script madedirs uninstall.sh CONTAINERD_DROPIN=/etc/containerd/gp/d/guest-pull.toml \
+        && [[ -f "$host/etc/containerd/gp/d/kata-deploy.toml" && ! -e "$host/etc/containerd/gp/d/guest-pull.toml" ]] \
+        && [[ ! -e "$host/etc/containerd/config.toml.guest-pull-dropin-dirs" ]] \
+        && h_pass "a drop-in directory the install made that holds another file at uninstall: kept with its parent" \
+        || h_fail "a drop-in directory the install made, not empty at uninstall" "$(ls -R "$host/etc/containerd"; tail -3 "$WORK/madedirs/log")"
 
     # The earlier path now holds the operator's own file: it stays.
     host="$(new_host foreigndropin "$FIXTURES/containerd-v3.toml")"

@@ -20,7 +20,9 @@
 # replaced) and our `imports` entry; kata-deploy's runtimes, and snapshotter
 # keys it wrote itself, stay. When nothing else changed the file since, the
 # result is the backup byte for byte. The drop-in is removed, unless the
-# config still imports it by name (an operator's own setup).
+# config still imports it by name (an operator's own setup), and so are the
+# directories an install made for it once they are empty (an operator's own
+# conf.d stays).
 # Settings: lib.sh (SNAPSHOTTER_HANDLER_MAPPING, MISSING_RUNTIME, ...).
 set -euo pipefail
 
@@ -183,6 +185,7 @@ configure_containerd() {
             fi
             rm -f "$original"
         fi
+        make_dropin_dir
         if write_file_atomic "$dropin" "$dropin_dst" 0644; then
             log "installed the containerd drop-in $CONTAINERD_DROPIN ($(python3 "$CONFIG_TOOL" version "$cfg" | sed 's/^/config version /'))"
             containerd_changed=true
@@ -205,6 +208,48 @@ configure_containerd() {
     write_file_atomic "$dropin" "$(dropin_record_path)" 0644 || :  # unchanged
     rm -f "$merged" "$dropin" "$snapshot"
     drop_restart_marker_unless_due
+}
+
+# make_dropin_dir: the drop-in's directory, made with its missing parents
+# when absent; each one made is recorded first (dropin_dirs_record_path),
+# so that uninstall removes what an install made and nothing else.
+make_dropin_dir() {
+    local dir record
+    local -a made=()
+    dir="$(dirname "$(dropin_host_path)")"
+    while [[ ! -e "$dir" && ! -L "$dir" ]]; do
+        made=("${dir#"$HOST_ROOT"}" "${made[@]}")
+        dir="$(dirname "$dir")"
+    done
+    (( ${#made[@]} > 0 )) || return 0
+    record="$(dropin_dirs_record_path)"
+    for dir in "${made[@]}"; do
+        grep -qxsF -- "$dir" "$record" && continue
+        printf '%s\n' "$dir" >> "$record" \
+            || die "cannot write $CONTAINERD_CONFIG.guest-pull-dropin-dirs (disk full or read-only?); containerd's config and drop-in were left as they were"
+    done
+    mkdir -p "$HOST_ROOT${made[-1]}" \
+        || die "cannot make $(dirname "$CONTAINERD_DROPIN") for the drop-in; containerd's config and drop-in were left as they were"
+}
+
+# remove_dropin_dirs: the directories an install made for its drop-in
+# (dropin_dirs_record_path), innermost first, each only while it is empty
+# and still a directory reached without links: one that holds others'
+# files now stays, and so does every directory no install made.
+remove_dropin_dirs() {
+    local record dir i
+    local -a dirs=()
+    record="$(dropin_dirs_record_path)"
+    [[ -f "$record" ]] || return 0
+    mapfile -t dirs < "$record"
+    for (( i = ${#dirs[@]} - 1; i >= 0; i-- )); do
+        dir="${dirs[i]}"
+        [[ "$dir" == /?* && "$(host_realpath "$dir")" == "$dir" && -d "$HOST_ROOT$dir" ]] || continue
+        if rmdir "$HOST_ROOT$dir" 2>/dev/null; then
+            log "removed $dir (made by the install for its drop-in)"
+        fi
+    done
+    rm -f "$record"
 }
 
 # remove_earlier_dropin: the drop-in an earlier install wrote at another
@@ -350,10 +395,10 @@ restore_containerd_config() {
         log "WARNING: kept $CONTAINERD_DROPIN: cannot tell whether $CONTAINERD_CONFIG or a file it imports names it (a file there cannot be read as TOML); remove it by hand if nothing imports it"
     elif [[ -f "$dropin_dst" ]]; then
         rm -f "$dropin_dst"
-        rmdir --ignore-fail-on-non-empty "$(dirname "$HOST_ROOT$CONTAINERD_DROPIN")" 2>/dev/null || true
         containerd_changed=true
         log "removed $CONTAINERD_DROPIN"
     fi
+    remove_dropin_dirs
     drop_restart_marker_unless_due
 }
 

@@ -140,7 +140,7 @@ dropin_host_path() { host_path "$CONTAINERD_DROPIN"; }
 check_host_paths() {
     local name
     config_host_path > /dev/null || exit 1
-    for name in backup restart-pending dropin; do
+    for name in backup restart-pending dropin dropin-dirs; do
         config_sibling_path "$name" > /dev/null || exit 1
     done
     kata_backup_path > /dev/null || exit 1
@@ -159,6 +159,12 @@ restart_marker_path() { config_sibling_path restart-pending; }
 # Host path of the record of where the install wrote its drop-in: an
 # install with another CONTAINERD_DROPIN removes the earlier one.
 dropin_record_path() { config_sibling_path dropin; }
+
+# Host path of the record of the directories an install made for its
+# drop-in (host paths, one a line, each after its parent): uninstall
+# removes those once empty, and no other (an operator's own empty conf.d
+# stays).
+dropin_dirs_record_path() { config_sibling_path dropin-dirs; }
 
 # config_host_path: containerd's config as a path in this file system, its
 # symbolic links followed within the host (a link stays a link; its target
