@@ -133,6 +133,38 @@ test_install_edges() {
         && h_pass "CRLF config: uninstall restores it byte for byte" \
         || h_fail "CRLF config: uninstall" "$(cmp "$orig" "$host/etc/containerd/config.toml"; tail -2 "$WORK/crlf/log")"
 
+    # A CRLF config merged by an earlier release, which kept the replaced
+    # line's text with LF in its mark (`was:`): unmerge gives it CRLF again.
+    sed 's/$/\r/' "$FIXTURES/containerd-v2.toml" > "$WORK/crlf/orig-v2.toml"
+    sed 's|^      discard_unpacked_layers = true\r$|      discard_unpacked_layers = false  # set by guest-pull-snapshotter, was: "      discard_unpacked_layers = true\\n"\r|' \
+        "$WORK/crlf/orig-v2.toml" > "$WORK/crlf/old-mark.toml"
+    grep -q 'was: ' "$WORK/crlf/old-mark.toml" \
+        && python3 "$TOOL" unmerge "$WORK/crlf/old-mark.toml" | cmp -s - "$WORK/crlf/orig-v2.toml" \
+        && h_pass "CRLF config with an earlier release's mark (its was: text in LF): unmerge restores CRLF" \
+        || h_fail "CRLF config with an earlier release's mark" "$(python3 "$TOOL" unmerge "$WORK/crlf/old-mark.toml" | cmp - "$WORK/crlf/orig-v2.toml" 2>&1)"
+
+    # Mixed line endings (every third line CRLF) and no final newline:
+    # every line keeps its ending through the merge and our lines go again
+    # whole, so with the backup gone the next install backs up the
+    # original bytes, and uninstall without any backup restores them.
+    local v
+    for v in 2 3; do
+        host="$(new_host "mixed$v" "")"
+        { awk 'NR % 3 == 0 { printf "%s\r\n", $0; next } { print }' "$FIXTURES/containerd-v$v.toml"
+          printf '# no final newline'; } > "$host/etc/containerd/config.toml"
+        orig="$WORK/mixed$v/orig.toml"
+        cp "$host/etc/containerd/config.toml" "$orig"
+        run_script "mixed$v" install.sh && grep -q "guest-pull" "$host/etc/containerd/config.toml" \
+            && rm "$host/etc/containerd/config.toml.guest-pull-backup" && run_script "mixed$v" install.sh \
+            && cmp -s "$orig" "$host/etc/containerd/config.toml.guest-pull-backup" \
+            && h_pass "mixed line endings, no final newline (version $v): with the backup gone, the next install backs up the original bytes" \
+            || h_fail "mixed line endings, no final newline (version $v): install again without the backup" "$(cmp "$orig" "$host/etc/containerd/config.toml.guest-pull-backup" 2>&1; tail -2 "$WORK/mixed$v/log")"
+        rm -f "$host/etc/containerd/config.toml.guest-pull-backup"
+        run_script "mixed$v" uninstall.sh && cmp -s "$orig" "$host/etc/containerd/config.toml" \
+            && h_pass "mixed line endings, no final newline (version $v): uninstall without any backup restores every byte" \
+            || h_fail "mixed line endings, no final newline (version $v): uninstall without the backup" "$(cmp "$orig" "$host/etc/containerd/config.toml" 2>&1; tail -2 "$WORK/mixed$v/log")"
+    done
+
     # Triple quotes in a comment open no string, and a value that is a
     # multi-line string is replaced whole: the tables after them are found,
     # containerd takes the result, and uninstall restores every byte.

@@ -340,13 +340,14 @@ def read_bytes(path):
 
 
 def decode(data, path):
-    """The text of containerd config `data` (read from `path`), CRLF as LF."""
+    """The text of containerd config `data` (read from `path`), its line
+    endings as they are (containerd_toml.py keeps them line by line)."""
     if data.startswith(b"\xef\xbb\xbf"):
         raise ConfigError(f"{path} starts with a UTF-8 byte order mark, which this tool does "
                           "not edit around: remove it (containerd does not need it) and run "
                           "again; nothing was changed", EXIT_USAGE)
     try:
-        return data.decode("utf-8").replace("\r\n", "\n")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start}): TOML files are UTF-8, "
                           "and this tool does not edit others; convert it (iconv -f latin1 "
@@ -357,15 +358,20 @@ def read(path):
     return decode(read_bytes(path), path)
 
 
-def line_ending(data):
-    """CRLF when every line of `data` ends so, else LF: the ending the
-    tool's output takes, so a CRLF config stays CRLF."""
-    crlf = data.count(b"\r\n")
-    return "\r\n" if crlf and crlf == data.count(b"\n") else "\n"
+def ending_as(text, source):
+    """`text` with a final line ending only if `source` (the config it was
+    worked out from) has one: a config without a final newline keeps that
+    through merge and unmerge, which then give back its bytes without the
+    backup."""
+    if source and not source.endswith("\n") and text.endswith("\n"):
+        return text[:-2] if text.endswith("\r\n") else text[:-1]
+    return text
 
 
-def write_out(text, ending):
-    sys.stdout.write(text.replace("\n", ending) if ending != "\n" else text)
+def write_out(text):
+    """`text` to stdout as it is: its "\r\n" stay."""
+    sys.stdout.flush()
+    sys.stdout.buffer.write(text.encode("utf-8"))
 
 
 def run(args):
@@ -396,14 +402,15 @@ def run(args):
                 sys.stdout.flush()
                 sys.stdout.buffer.write(original)
                 return 0
-        write_out(restored, line_ending(data))
+        write_out(ending_as(restored, text))
     else:
         data = read_bytes(args.config)
         text = decode(data, args.config)
         merged, dropin = merge(text, args)
+        merged = ending_as(merged, text)
         if args.cmd == "check":
-            return 0 if merged == Lines(text).text() and text.endswith("\n") else 1
-        write_out(merged, line_ending(data))
+            return 0 if merged == text else 1
+        write_out(merged)
         if args.dropin_out:
             with open(args.dropin_out, "w", encoding="utf-8") as fh:
                 fh.write(dropin)

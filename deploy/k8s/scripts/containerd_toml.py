@@ -15,6 +15,11 @@ marks, without a backup and without knowing which settings were applied:
 A line someone else rewrote since (kata-deploy writes through toml_edit,
 which drops a value's comment when it sets that value) has lost its mark: it
 is theirs now and `unmerge` leaves it alone.
+
+Line endings are kept line by line (a config may mix CRLF and LF lines): the
+text is edited with its "\r\n" endings in it, a line we write ends as the
+line it replaces or the line before it, and "was:" holds the original
+lines with their endings, so `unmerge` gives back every byte.
 """
 
 import json
@@ -148,6 +153,11 @@ ARRAY_HEADER = re.compile(r"^\s*\[\[")
 KEY_LINE = re.compile(r"^(\s*)([A-Za-z0-9_\-\"'. ]+?)\s*=(.*)$")
 
 
+def line_ending(line):
+    """The ending of `line`: CRLF or LF."""
+    return "\r\n" if line.endswith("\r\n") else "\n"
+
+
 def lookup(doc, path):
     node = doc
     for part in path:
@@ -166,9 +176,19 @@ class Lines:
         self.lines = [line + "\n" for line in text.split("\n")]
         if self.lines[-1] == "\n":
             self.lines.pop()  # after the final newline, or an empty text
+        elif len(self.lines) > 1:
+            # A last line without one gets the ending of the line before.
+            self.lines[-1] = self.lines[-1][:-1] + line_ending(self.lines[-2])
 
     def text(self):
         return "".join(self.lines)
+
+    def ending(self, idx):
+        """The ending of line `idx` (the nearest one that exists; LF in an
+        empty text): what a line we write there ends with."""
+        if not self.lines:
+            return "\n"
+        return line_ending(self.lines[max(0, min(idx, len(self.lines) - 1))])
 
     def scan(self):
         """Yield (index, kind, data): kind is 'header' (data = path),
@@ -262,19 +282,21 @@ class Editor:
         span = self.lines.table_span(table)
         new_line = f"{toml_key(key)} = {toml_value(value)}  # set by {MARK}"
         if span is None:
-            self.lines.lines.extend(["\n", f"{table_header(table)}  # added by {MARK}\n",
-                                     "  " + new_line + "\n"])
+            eol = self.lines.ending(len(self.lines.lines) - 1)
+            self.lines.lines.extend([eol, f"{table_header(table)}  # added by {MARK}{eol}",
+                                     "  " + new_line + eol])
         else:
             start, end = span
             found = self.lines.find_key(start + 1, end, key)
             if found is None:
                 indent = re.match(r"\s*", self.lines.lines[start]).group(0) + "  "
-                self.lines.lines.insert(start + 1, indent + new_line + "\n")
+                self.lines.lines.insert(start + 1, indent + new_line + self.lines.ending(start))
             else:
                 indent = KEY_LINE.match(self.lines.lines[found]).group(1)
                 stop = self.lines.value_span(found)
                 was = "".join(self.lines.lines[found:stop])
-                self.lines.lines[found:stop] = [f"{indent}{new_line}, was: {json.dumps(was)}\n"]
+                eol = self.lines.ending(stop - 1)
+                self.lines.lines[found:stop] = [f"{indent}{new_line}, was: {json.dumps(was)}{eol}"]
         try:
             done = lookup(self.doc(), table + [key]) == value
         except ConfigError:
@@ -298,11 +320,12 @@ class Editor:
         if idx is not None:
             stop = self.lines.value_span(idx)
             was = "".join(self.lines.lines[idx:stop])
-            self.lines.lines[idx:stop] = [f"{new_line}, was: {json.dumps(was)}\n"]
+            eol = self.lines.ending(stop - 1)
+            self.lines.lines[idx:stop] = [f"{new_line}, was: {json.dumps(was)}{eol}"]
         else:
             where = self.lines.find_key(0, top_end, "version")
             where = 0 if where is None else where + 1
-            self.lines.lines.insert(where, new_line + "\n")
+            self.lines.lines.insert(where, new_line + self.lines.ending(where - 1))
         if path not in self.doc().get("imports", []):
             raise ConfigError("could not add the drop-in to `imports`")
 
@@ -310,22 +333,32 @@ class Editor:
 # ---------------------------------------------------------------- unmerge
 
 
-def _restore_import(m, keep_import):
-    """The text that replaces a marked `imports` line (match m)."""
+def _was(text, line):
+    """The original text `text` a marked `line` says it replaced. Releases
+    before line endings were kept wrote it with LF endings only, and the
+    line itself with CRLF in a CRLF config: that text gets CRLF again."""
+    if line.endswith("\r\n") and "\r" not in text:
+        return text.replace("\n", "\r\n")
+    return text
+
+
+def _restore_import(m, line, keep_import):
+    """The text that replaces a marked `imports` line (match m of line)."""
     ours = json.loads(m.group(3))
     current = parse("imports = " + m.group(2), "a marked imports line")["imports"]
+    eol = line_ending(line)
     if keep_import is not None and keep_import(ours):
         # Others' files rely on our entry now (a conf.d glob): it is theirs.
-        return f"{m.group(1)}{toml_value(current)}\n"
+        return f"{m.group(1)}{toml_value(current)}{eol}"
     rest = [p for p in current if p != ours]
     if m.group(4) is not None:
-        was = json.loads(m.group(4))
+        was = _was(json.loads(m.group(4)), line)
         if parse(was, "the original imports line").get("imports") == rest:
             return was
     elif not rest:
         return ""
     # Someone else changed the list since: keep their entries, drop ours.
-    return f"{m.group(1)}{toml_value(rest)}\n"
+    return f"{m.group(1)}{toml_value(rest)}{eol}"
 
 
 def unmerge(text, keep_import=None):
@@ -344,12 +377,12 @@ def unmerge(text, keep_import=None):
             continue
         m = IMPORT_MARK.match(line)
         if m:
-            out.append(_restore_import(m, keep_import))
+            out.append(_restore_import(m, line, keep_import))
             continue
         m = SET_MARK.search(line)
         if m and KEY_LINE.match(line):
             if m.group(1) is not None:
-                out.append(json.loads(m.group(1)))
+                out.append(_was(json.loads(m.group(1)), line))
             continue
         out.append(line)
     # A table we added goes again unless someone else has put keys in it.
@@ -359,8 +392,9 @@ def unmerge(text, keep_import=None):
             end += 1
         body = [ln for ln in out[pos + 1:end] if ln.strip() and not ln.lstrip().startswith("#")]
         if body:
-            out[pos] = TABLE_MARK.sub("", out[pos].rstrip("\n")) + "\n"
+            eol = line_ending(out[pos])
+            out[pos] = TABLE_MARK.sub("", out[pos][:-len(eol)]) + eol
         else:
-            start = pos - 1 if pos > 0 and out[pos - 1] == "\n" else pos
+            start = pos - 1 if pos > 0 and out[pos - 1] in ("\n", "\r\n") else pos
             del out[start:pos + 1]
     return "".join(out)
