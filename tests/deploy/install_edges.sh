@@ -322,6 +322,44 @@ test_install_edges() {
         && h_pass "a drop-in directory the install made that holds another file at uninstall: kept with its parent" \
         || h_fail "a drop-in directory the install made, not empty at uninstall" "$(ls -R "$host/etc/containerd"; tail -3 "$WORK/madedirs/log")"
 
+    # The record of those directories cannot be written (a full disk): the
+    # install fails before it makes them and leaves no record, not even an
+    # empty one beside containerd's config (the record is written whole,
+    # as every other); once there is room, the next install records them
+    # whole, and uninstall removes them and keeps the operator's conf.d.
+    if [[ $EUID -eq 0 ]]; then
+        host="$(new_host dirsfull "$FIXTURES/containerd-v2.toml")"
+        export -f run_script fake_containerd
+        export WORK SCRIPTS
+        if unshare --mount --propagation private bash -c '
+            set -e
+            host="$1" fixture="$2" d=/etc/containerd/gp/d/guest-pull.toml
+            rec="$host/etc/containerd/config.toml.guest-pull-dropin-dirs"
+            mount -t tmpfs -o size=320k tmpfs "$host/etc/containerd"
+            cp "$fixture" "$host/etc/containerd/config.toml"
+            mkdir "$host/etc/containerd/conf.d"
+            run_script dirsfull install.sh
+            [[ ! -e "$rec" ]]
+            head -c 400000 /dev/zero > "$host/etc/containerd/filler" 2> /dev/null || true
+            if run_script dirsfull install.sh CONTAINERD_DROPIN=$d; then exit 1; fi
+            grep -q "cannot write .*/etc/containerd/config.toml.guest-pull-dropin-dirs (disk full" "$WORK/dirsfull/log"
+            [[ ! -e "$rec" && ! -e "$host/etc/containerd/gp" ]]
+            [[ -z "$(find "$host/etc/containerd" -name ".config.toml.guest-pull-dropin-dirs.*")" ]]
+            rm "$host/etc/containerd/filler"
+            run_script dirsfull install.sh CONTAINERD_DROPIN=$d
+            [[ "$(cat "$rec")" == "$(printf "/etc/containerd/gp\n/etc/containerd/gp/d")" ]]
+            run_script dirsfull uninstall.sh CONTAINERD_DROPIN=$d
+            [[ ! -e "$host/etc/containerd/gp" && -d "$host/etc/containerd/conf.d" && ! -e "$rec" ]]
+            cmp "$fixture" "$host/etc/containerd/config.toml"
+            ' _ "$host" "$FIXTURES/containerd-v2.toml" >> "$WORK/dirsfull/log" 2>&1; then
+            h_pass "disk full while recording the drop-in directories: install fails, no record left (not even an empty one); the next one records them whole"
+        else
+            h_fail "disk full while recording the drop-in directories" "$(tail -4 "$WORK/dirsfull/log")"
+        fi
+    else
+        h_skip "disk full while recording the drop-in directories" "needs root (a tmpfs in a private mount namespace)"
+    fi
+
     # The earlier path now holds the operator's own file: it stays.
     host="$(new_host foreigndropin "$FIXTURES/containerd-v3.toml")"
     run_script foreigndropin install.sh CONTAINERD_DROPIN=/etc/containerd/conf.d/gp-old.toml \

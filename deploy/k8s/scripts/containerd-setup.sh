@@ -212,9 +212,12 @@ configure_containerd() {
 
 # make_dropin_dir: the drop-in's directory, made with its missing parents
 # when absent; each one made is recorded first (dropin_dirs_record_path),
-# so that uninstall removes what an install made and nothing else.
+# so that uninstall removes what an install made and nothing else. The
+# record is replaced whole (write_file_atomic, flushed): an append cut short
+# by a full disk or a crash would leave a torn or empty record, or a stray
+# one beside containerd's config.
 make_dropin_dir() {
-    local dir record
+    local dir record new
     local -a made=()
     dir="$(dirname "$(dropin_host_path)")"
     while [[ ! -e "$dir" && ! -L "$dir" ]]; do
@@ -223,11 +226,17 @@ make_dropin_dir() {
     done
     (( ${#made[@]} > 0 )) || return 0
     record="$(dropin_dirs_record_path)"
+    new="$(mktemp)"
+    if [[ -f "$record" ]] && ! cat "$record" > "$new"; then
+        rm -f "$new"
+        die "cannot read $CONTAINERD_CONFIG.guest-pull-dropin-dirs; containerd's config and drop-in were left as they were"
+    fi
     for dir in "${made[@]}"; do
-        grep -qxsF -- "$dir" "$record" && continue
-        printf '%s\n' "$dir" >> "$record" \
-            || die "cannot write $CONTAINERD_CONFIG.guest-pull-dropin-dirs (disk full or read-only?); containerd's config and drop-in were left as they were"
+        grep -qxsF -- "$dir" "$new" && continue
+        printf '%s\n' "$dir" >> "$new" || { rm -f "$new"; die "cannot write a temporary file (disk full?); containerd's config and drop-in were left as they were"; }
     done
+    write_file_atomic "$new" "$record" 0644 || :  # 1: unchanged
+    rm -f "$new"
     mkdir -p "$HOST_ROOT${made[-1]}" \
         || die "cannot make $(dirname "$CONTAINERD_DROPIN") for the drop-in; containerd's config and drop-in were left as they were"
 }
