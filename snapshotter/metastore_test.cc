@@ -231,6 +231,13 @@ TEST(MetaStoreTest, CommitWhoseWalFsyncFailsIsInDoubtAndChangesNothingMore) {
   EXPECT_TRUE(absl::IsUnavailable(s)) << s;
   EXPECT_TRUE(IsCommitInDoubt(s)) << s;
   EXPECT_THAT(s.message(), testing::HasSubstr("outcome is unknown"));
+  // The text docs/operations.md quotes (the daemon logs it, then
+  // ": exiting (status 75) ...").
+  EXPECT_THAT(std::string(s.message()),
+              testing::StartsWith("metadata database: the commit's outcome is "
+                                  "unknown (metadata database: exec \"COMMIT\": "));
+  EXPECT_THAT(std::string(s.message()),
+              testing::EndsWith("); the next start recovers it from the WAL"));
   // The filesystem work of an in-doubt commit is not undone, nor recorded.
   EXPECT_EQ(rollbacks, 0);
   EXPECT_EQ(commits, 0);
