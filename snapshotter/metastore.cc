@@ -31,9 +31,10 @@ absl::Status InDoubtError(absl::string_view message) {
 
 // A full disk (SQLITE_FULL) is ResourceExhausted and names the database
 // file, so the operator sees which filesystem filled up. A lock held by
-// another process past the busy wait (SQLITE_BUSY, SQLITE_LOCKED: e.g.
-// sqlite3 with locking_mode=EXCLUSIVE) is Unavailable, names the file and
-// how to find that process: the database itself is fine.
+// another process past the busy wait (SQLITE_BUSY: e.g. sqlite3 with
+// locking_mode=EXCLUSIVE) is Unavailable, names the file and how to find
+// that process: the database itself is fine. (SQLITE_LOCKED is a conflict
+// inside this process, which has no shared cache: Internal as any other.)
 absl::Status SqliteError(sqlite3* db, absl::string_view what) {
   int code = sqlite3_extended_errcode(db) & 0xff;
   const char* file = sqlite3_db_filename(db, "main");
@@ -42,7 +43,7 @@ absl::Status SqliteError(sqlite3* db, absl::string_view what) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "metadata database ", path, ": ", what, ": ", sqlite3_errmsg(db)));
   }
-  if (code == SQLITE_BUSY || code == SQLITE_LOCKED) {
+  if (code == SQLITE_BUSY) {
     return absl::UnavailableError(absl::StrCat(
         "metadata database ", path, ": ", what, ": ", sqlite3_errmsg(db),
         " by another process (waited ", kBusyTimeoutMs / 1000,
