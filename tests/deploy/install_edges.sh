@@ -81,6 +81,20 @@ test_install_edges() {
         && h_pass "hand setup, relative import: uninstall keeps the drop-in, containerd still starts" \
         || h_fail "hand setup, relative import: uninstall" "$(ls "$host/etc/containerd"; tail -n 2 "$WORK/handrel/log" "$WORK/handrel/dump")"
 
+    # The same through a link of the operator's (a directory linked to
+    # conf.d): containerd opens the drop-in by that name.
+    host="$(new_host handlink "$FIXTURES/containerd-v2.toml")"
+    sed -i 's|^version = 2$|version = 2\nimports = ["/etc/containerd/mine/guest-pull.toml"]|' "$host/etc/containerd/config.toml"
+    mkdir -p "$host/etc/containerd/conf.d"
+    ln -s conf.d "$host/etc/containerd/mine"
+    cp "$REPO/deploy/containerd/conf.d/guest-pull-v2.toml" "$host/etc/containerd/conf.d/guest-pull.toml"
+    run_script handlink install.sh && run_script handlink uninstall.sh \
+        && [[ -f "$host/etc/containerd/conf.d/guest-pull.toml" ]] \
+        && grep -q "kept /etc/containerd/conf.d/guest-pull.toml: /etc/containerd/config.toml still imports it by name" "$WORK/handlink/log" \
+        && containerd_dump "$host" > "$WORK/handlink/dump" 2>&1 \
+        && h_pass "hand setup, import through a linked directory: uninstall keeps the drop-in, containerd still starts" \
+        || h_fail "hand setup, import through a linked directory: uninstall" "$(ls "$host/etc/containerd"; tail -n 2 "$WORK/handlink/log" "$WORK/handlink/dump")"
+
     # An imported file the tool cannot read (Latin-1, written after the
     # install) before the entry naming the drop-in: uninstall cannot tell,
     # and keeps the file containerd would not start without.

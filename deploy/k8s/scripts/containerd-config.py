@@ -194,6 +194,15 @@ def imported_docs(doc, args):
     return out
 
 
+def names_dropin(root, path, dropin):
+    """True if host path `path` is the drop-in: spelt the same, or reaching
+    the same file through links (e.g. an operator's link to conf.d)."""
+    if path == dropin:
+        return True
+    resolved = host_path.realpath(root, path)
+    return resolved is not None and resolved == host_path.realpath(root, dropin)
+
+
 def imports_by_name(text, args):
     """True if containerd, loading the main config (`text`) and the files
     it imports, opens `args.dropin` by name (an `imports` entry without
@@ -206,7 +215,7 @@ def imports_by_name(text, args):
         if not isinstance(pattern, str):
             continue
         pattern = import_pattern(pattern, parent)
-        if "*" not in pattern and pattern == args.dropin:
+        if "*" not in pattern and names_dropin(root, pattern, args.dropin):
             return True
         for path in import_glob(pattern, root, parent) if "*" in pattern else [pattern]:
             if path in loaded or path == args.dropin or not os.path.isfile(host_file(root, path)):
