@@ -233,9 +233,31 @@ write_file_atomic() {
 # host_realpath PATH: host path PATH with its symlinks resolved inside
 # $HOST_ROOT (an absolute link target is relative to the host's /, not to the
 # pod's; `..` stops at the host's /). Missing components are kept as they
-# are. Fails after 40 links. The one resolution of host paths, shared with
-# containerd-config.py (host_path.py).
-host_realpath() { python3 "$SCRIPT_DIR/host_path.py" "$HOST_ROOT" "$1"; }
+# are. Fails after 40 links. The same walk as host_path.py (the Python
+# tools'), in bash: it runs for every record path, many times per install
+# and per config-watch tick, where a Python process each made an install
+# take twice as long.
+host_realpath() {
+    local rest="${1#/}" resolved="" comp target links=0
+    while [[ -n "$rest" ]]; do
+        comp="${rest%%/*}"
+        if [[ "$rest" == */* ]]; then rest="${rest#*/}"; else rest=""; fi
+        case "$comp" in
+            "" | .) continue ;;
+            ..) resolved="${resolved%/*}"; continue ;;
+        esac
+        if [[ -L "$HOST_ROOT$resolved/$comp" ]]; then
+            links=$(( links + 1 ))
+            (( links <= 40 )) || return 1
+            target="$(readlink "$HOST_ROOT$resolved/$comp")"
+            [[ "$target" == /* ]] && resolved=""
+            rest="${target#/}${rest:+/$rest}"
+        else
+            resolved="$resolved/$comp"
+        fi
+    done
+    printf '%s\n' "${resolved:-/}"
+}
 
 # host_path PATH: host path PATH as a path in this file system, its links
 # followed within the host (host_realpath): what every read or write of a
