@@ -113,4 +113,26 @@ test_host_links() {
         && cmp -s "$orig" "$host/etc/containerd/config.toml" && [[ -z "$(ls -A "$P/confd")" ]] \
         && h_pass "absolute link: uninstall removes our drop-in from the drop-in directory's host target, keeps kata-deploy's, restores the config" \
         || h_fail "absolute link: drop-in directory, uninstall" "$(ls -la "$host$P/confd" "$P/confd"; tail -3 "$WORK/absconfd/log")"
+    # lib.sh's host_realpath (bash, for the scripts) and host_path.py (for
+    # the Python tools) are one walk written twice: they agree on absolute
+    # and relative links, `..` above the host's /, missing parts and a loop.
+    local root paths=() p bash_out py_out differ=""
+    root="$WORK/twins"
+    mkdir -p "$root/etc/containerd/real" "$root/opt/cfg"
+    ln -s /opt/cfg "$root/etc/containerd/abs"
+    ln -s real "$root/etc/containerd/rel"
+    ln -s ../../../../opt "$root/etc/containerd/climb"
+    ln -s loop2 "$root/etc/containerd/loop1"
+    ln -s loop1 "$root/etc/containerd/loop2"
+    paths=(/etc/containerd/abs/x.toml /etc/containerd/rel/x.toml /etc/containerd/climb/cfg
+           /etc/containerd/missing/y /etc/../etc/containerd/./rel /etc/containerd/loop1/z /)
+    for p in "${paths[@]}"; do
+        # shellcheck disable=SC1091,SC2034  # lib.sh: checked on its own
+        bash_out="$(HOST_ROOT="$root"; source "$SCRIPTS/lib.sh"; host_realpath "$p")" || bash_out="fail"
+        py_out="$(python3 "$SCRIPTS/host_path.py" "$root" "$p")" || py_out="fail"
+        [[ "$bash_out" == "$py_out" ]] || differ+="$p: bash $bash_out, python $py_out; "
+    done
+    [[ -z "$differ" ]] \
+        && h_pass "host_realpath (bash) and host_path.py agree on ${#paths[@]} host paths through links" \
+        || h_fail "host_realpath and host_path.py differ" "$differ"
 }
