@@ -8,8 +8,9 @@ follow the links on the way, and it takes an absolute target
 (/etc/containerd/conf.d/x.toml -> /opt/cfg/x.toml) and a relative one that
 climbs above the host's / against the pod's /: another file, or none, is
 read, and a write lands in the pod. Every host file the installer reads or
-writes is reached through `realpath` here instead (lib.sh's host_realpath
-runs this file; containerd-config.py and go_glob.py import it).
+writes is reached through `realpath` here instead (containerd-config.py
+and go_glob.py import it; lib.sh's host_realpath is the same walk in bash,
+and tests/deploy/host_links.sh checks that the two agree).
 
 Usage: host_path.py ROOT PATH: prints PATH's links resolved within ROOT
 (exit 1 after MAX_LINKS links, a loop).
