@@ -6,6 +6,24 @@
 # are not numbers. Sourced by tests/deploy/run.sh.
 # shellcheck disable=SC2015,SC2016
 
+# hand_import_kept NAME IMPORT WHAT: a config importing the drop-in as
+# IMPORT (with /etc/containerd/mine a link to conf.d): install, then
+# uninstall keeps the drop-in and says so, and containerd still starts.
+hand_import_kept() {
+    local name="$1" import="$2" what="$3" host
+    host="$(new_host "$name" "$FIXTURES/containerd-v2.toml")"
+    sed -i "s|^version = 2\$|version = 2\nimports = [\"$import\"]|" "$host/etc/containerd/config.toml"
+    mkdir -p "$host/etc/containerd/conf.d"
+    ln -s conf.d "$host/etc/containerd/mine"
+    cp "$REPO/deploy/containerd/conf.d/guest-pull-v2.toml" "$host/etc/containerd/conf.d/guest-pull.toml"
+    run_script "$name" install.sh && run_script "$name" uninstall.sh \
+        && [[ -f "$host/etc/containerd/conf.d/guest-pull.toml" ]] \
+        && grep -q "kept /etc/containerd/conf.d/guest-pull.toml: /etc/containerd/config.toml still imports it by name" "$WORK/$name/log" \
+        && containerd_dump "$host" > "$WORK/$name/dump" 2>&1 \
+        && h_pass "hand setup, $what: uninstall keeps the drop-in, containerd still starts" \
+        || h_fail "hand setup, $what: uninstall" "$(ls "$host/etc/containerd"; tail -n 2 "$WORK/$name/log" "$WORK/$name/dump")"
+}
+
 test_install_edges() {
     local host orig
     # A run that merged the config and then failed (the snapshotter never
@@ -68,32 +86,11 @@ test_install_edges() {
         && h_pass "hand setup: uninstall keeps the drop-in the config imports by name, and says so" \
         || h_fail "hand setup: uninstall" "$(tail -2 "$WORK/handmade/log")"
     # The same, spelt as containerd resolves it (relative to the config's
-    # directory, uncleaned): a file imported by name must exist, or
+    # directory, uncleaned), or through a link of the operator's (a
+    # directory linked to conf.d): a file imported by name must exist, or
     # containerd does not start.
-    host="$(new_host handrel "$FIXTURES/containerd-v2.toml")"
-    sed -i 's|^version = 2$|version = 2\nimports = ["conf.d/./guest-pull.toml"]|' "$host/etc/containerd/config.toml"
-    mkdir -p "$host/etc/containerd/conf.d"
-    cp "$REPO/deploy/containerd/conf.d/guest-pull-v2.toml" "$host/etc/containerd/conf.d/guest-pull.toml"
-    run_script handrel install.sh && run_script handrel uninstall.sh \
-        && [[ -f "$host/etc/containerd/conf.d/guest-pull.toml" ]] \
-        && grep -q "kept /etc/containerd/conf.d/guest-pull.toml: /etc/containerd/config.toml still imports it by name" "$WORK/handrel/log" \
-        && containerd_dump "$host" > "$WORK/handrel/dump" 2>&1 \
-        && h_pass "hand setup, relative import: uninstall keeps the drop-in, containerd still starts" \
-        || h_fail "hand setup, relative import: uninstall" "$(ls "$host/etc/containerd"; tail -n 2 "$WORK/handrel/log" "$WORK/handrel/dump")"
-
-    # The same through a link of the operator's (a directory linked to
-    # conf.d): containerd opens the drop-in by that name.
-    host="$(new_host handlink "$FIXTURES/containerd-v2.toml")"
-    sed -i 's|^version = 2$|version = 2\nimports = ["/etc/containerd/mine/guest-pull.toml"]|' "$host/etc/containerd/config.toml"
-    mkdir -p "$host/etc/containerd/conf.d"
-    ln -s conf.d "$host/etc/containerd/mine"
-    cp "$REPO/deploy/containerd/conf.d/guest-pull-v2.toml" "$host/etc/containerd/conf.d/guest-pull.toml"
-    run_script handlink install.sh && run_script handlink uninstall.sh \
-        && [[ -f "$host/etc/containerd/conf.d/guest-pull.toml" ]] \
-        && grep -q "kept /etc/containerd/conf.d/guest-pull.toml: /etc/containerd/config.toml still imports it by name" "$WORK/handlink/log" \
-        && containerd_dump "$host" > "$WORK/handlink/dump" 2>&1 \
-        && h_pass "hand setup, import through a linked directory: uninstall keeps the drop-in, containerd still starts" \
-        || h_fail "hand setup, import through a linked directory: uninstall" "$(ls "$host/etc/containerd"; tail -n 2 "$WORK/handlink/log" "$WORK/handlink/dump")"
+    hand_import_kept handrel "conf.d/./guest-pull.toml" "relative import"
+    hand_import_kept handlink "/etc/containerd/mine/guest-pull.toml" "import through a linked directory"
 
     # An imported file the tool cannot read (Latin-1, written after the
     # install) before the entry naming the drop-in: uninstall cannot tell,
