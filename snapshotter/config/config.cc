@@ -398,29 +398,27 @@ absl::StatusOr<Config> LoadConfig(const CommandLine& command_line,
   // resolved (e.g. /var/lib a link to /data/var/lib).
   const std::string address = ResolvedPath(config.address);
   const std::string root = ResolvedPath(config.root);
-  const std::string via =
-      address == config.address && root == config.root
-          ? ""
-          : absl::StrCat(" (through symlinks: \"", address, "\" and \"", root,
-                         "\")");
-  if (IsBelow(config.address, config.root) || IsBelow(address, root)) {
+  const std::string via = absl::StrCat(" (through symlinks: \"", address,
+                                       "\" and \"", root, "\")");
+  const bool inside_as_written = IsBelow(config.address, config.root);
+  if (inside_as_written || IsBelow(address, root)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "address \"", config.address, "\" is inside root \"", config.root,
-        "\"", IsBelow(config.address, config.root) ? "" : via, origins,
+        "\"", inside_as_written ? "" : via, origins,
         ": everything under the root is the daemon's store, ",
         "so its socket must be elsewhere (the default is ", Config().address,
         ")"));
   }
-  for (const auto& [a, r] : {std::pair(config.address, config.root),
-                             std::pair(address, root)}) {
+  for (bool as_written : {true, false}) {
+    const std::string& a = as_written ? config.address : address;
+    const std::string& r = as_written ? config.root : root;
     if (a != r && !IsBelow(r, a)) continue;
     const std::string what = a == r ? "the root"
                                     : absl::StrCat("a directory holding root \"",
                                                    config.root, "\"");
     return absl::InvalidArgumentError(absl::StrCat(
-        "address \"", config.address, "\" is ", what,
-        a == config.address && r == config.root ? "" : via, origins,
-        ": the socket needs a path of its own (the default is ",
+        "address \"", config.address, "\" is ", what, as_written ? "" : via,
+        origins, ": the socket needs a path of its own (the default is ",
         Config().address, ")"));
   }
   // An include list that matches nothing would silently keep every image on
