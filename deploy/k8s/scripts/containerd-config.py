@@ -185,10 +185,13 @@ def imported_docs(doc, args):
         pattern = import_pattern(pattern, parent)
         paths = import_glob(pattern, root, parent) if "*" in pattern else [pattern]
         for path in paths:
-            if path in loaded or not os.path.exists(host_file(root, path)):
+            if path in loaded:
+                continue
+            on_host = host_file(root, path)
+            if not os.path.exists(on_host):
                 continue
             loaded.add(path)
-            parsed = parse(read(host_file(root, path)), f"imported containerd config {path}")
+            parsed = parse(read(on_host), f"imported containerd config {path}")
             out.append((path, parsed))
             pending.extend((p, path) for p in parsed.get("imports", []) or [])
     return out
@@ -218,10 +221,13 @@ def imports_by_name(text, args):
         if "*" not in pattern and names_dropin(root, pattern, args.dropin):
             return True
         for path in import_glob(pattern, root, parent) if "*" in pattern else [pattern]:
-            if path in loaded or path == args.dropin or not os.path.isfile(host_file(root, path)):
+            if path in loaded or path == args.dropin:
+                continue
+            on_host = host_file(root, path)
+            if not os.path.isfile(on_host):
                 continue
             loaded.add(path)
-            parsed = parse(read(host_file(root, path)), f"imported containerd config {path}")
+            parsed = parse(read(on_host), f"imported containerd config {path}")
             pending.extend((p, path) for p in parsed.get("imports", []) or [])
     return False
 

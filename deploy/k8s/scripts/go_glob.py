@@ -179,9 +179,9 @@ def _glob_dir(d, pattern, root):
     order, joined to `d` as Go's filepath.Join (cleaned: no "//", "." or
     ".." left of `d`); none if `d` is no directory or cannot be read."""
     path = host_path.host(root, d)
+    if path is None:  # a link loop
+        return []
     try:
-        if path is None:
-            raise OSError()  # a link loop
         names = os.listdir(path)
     except OSError:
         return []
