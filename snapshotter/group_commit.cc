@@ -13,9 +13,13 @@ absl::Status GroupCommitter::Run(const Mutation& m) {
   {
     absl::MutexLock lock(&mu_);
     queue_.push_back(&self);
-    while (!self.done && (leading_ || queue_.front() != &self)) {
-      cv_.Wait(&mu_);
-    }
+    // Until its batch is over or it is to lead the next one. The mutex
+    // evaluates the condition at each unlock and wakes only a waiter whose
+    // condition holds: no waiter of a later batch wakes to sleep again.
+    auto ready = [&] {
+      return self.done || (!leading_ && queue_.front() == &self);
+    };
+    mu_.Await(absl::Condition(&ready));
     if (self.done) return self.status;
     leading_ = true;
     // The longest prefix of the queue with at most one member installing
@@ -35,7 +39,6 @@ absl::Status GroupCommitter::Run(const Mutation& m) {
   absl::MutexLock lock(&mu_);
   for (Pending* p : batch) p->done = true;
   leading_ = false;
-  cv_.SignalAll();
   return self.status;
 }
 

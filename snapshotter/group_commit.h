@@ -75,7 +75,6 @@ class GroupCommitter {
   MetaStore* store_;
   std::function<absl::Status()> flush_;
   absl::Mutex mu_;
-  absl::CondVar cv_;
   std::deque<Pending*> queue_ ABSL_GUARDED_BY(mu_);
   bool leading_ ABSL_GUARDED_BY(mu_) = false;
 };
