@@ -37,11 +37,18 @@ class RemoteLayers {
   // The parent's info (nullopt without a parent, or when it does not
   // exist), looked up when called.
   using ParentInfo = absl::FunctionRef<std::optional<Info>()>;
-  // Reads the recorded snapshots in place (the snapshotter's index, no
-  // I/O), in key order, until `fn` returns false. `fn` must be quick and
-  // must not call into the snapshotter.
-  using Records =
-      absl::FunctionRef<void(const std::function<bool(const InfoView&)>& fn)>;
+  // Reads in place the recorded snapshots whose label `label` has the
+  // value `value` (the snapshotter's index, no I/O), in key order, until
+  // `fn` returns false: a lookup for a label of IndexedLabels(), a scan of
+  // every record for another. `fn` must be quick and must not call into
+  // the snapshotter.
+  using Records = absl::FunctionRef<void(
+      absl::string_view label, absl::string_view value,
+      const std::function<bool(const InfoView&)>& fn)>;
+
+  // Label keys whose values the snapshotter indexes for Records (read once,
+  // when it opens).
+  virtual std::vector<std::string> IndexedLabels() const { return {}; }
 
   // Called for each Prepare of an active snapshot; `parent_info` looks the
   // parent up, for a Prepare that needs it only; `records` reads the

@@ -34,10 +34,17 @@ absl::Time RealtimeNow() {
   return absl::TimeFromTimespec(ts);
 }
 
+SnapshotIndex::SnapshotIndex(std::vector<std::string> indexed_labels) {
+  for (std::string& label : indexed_labels) {
+    by_label_.push_back(LabelIndex{std::move(label), {}});
+  }
+}
+
 absl::Status SnapshotIndex::Load(Transaction& tx) {
   absl::MutexLock lock(&mu_);
   for (auto& [key, e] : by_key_) ReleaseStrings(e);
   by_key_.clear();
+  for (LabelIndex& index : by_label_) index.keys.clear();
   // The records come in id order: labels and parents find theirs by binary
   // search; the map is built once all are read, in key order (each insert
   // at the end).
@@ -93,7 +100,9 @@ absl::Status SnapshotIndex::Load(Transaction& tx) {
     std::sort(labels.begin(), labels.end(),
               [](const auto& a, const auto& b) { return *a.first < *b.first; });
     labels.shrink_to_fit();
-    by_key_.emplace_hint(by_key_.end(), std::move(l.key), std::move(l.entry));
+    auto it =
+        by_key_.emplace_hint(by_key_.end(), std::move(l.key), std::move(l.entry));
+    IndexLabels(it->first, it->second, true);
   }
   return absl::OkStatus();
 }
@@ -105,6 +114,7 @@ void SnapshotIndex::Swap(SnapshotIndex& other) {
   absl::MutexLock other_lock(&other.mu_);
   pool_.Swap(other.pool_);
   by_key_.swap(other.by_key_);
+  by_label_.swap(other.by_label_);
 }
 
 std::set<int64_t> SnapshotIndex::Ids() const {
@@ -122,6 +132,24 @@ void SnapshotIndex::ReleaseStrings(Entry& e) {
     pool_.Release(v);
   }
   e.labels.clear();
+}
+
+void SnapshotIndex::IndexLabels(const std::string& key, const Entry& e,
+                                bool add) {
+  for (LabelIndex& index : by_label_) {
+    auto label = std::find_if(e.labels.begin(), e.labels.end(),
+                              [&](const auto& kv) { return *kv.first == index.label; });
+    if (label == e.labels.end()) continue;
+    const std::string& value = *label->second;
+    if (add) {
+      index.keys[value].insert(key);
+      continue;
+    }
+    auto keys = index.keys.find(value);
+    if (keys == index.keys.end()) continue;
+    keys->second.erase(key);
+    if (keys->second.empty()) index.keys.erase(keys);
+  }
 }
 
 void SnapshotIndex::Assign(Entry& e, const Info& info) {
@@ -264,6 +292,27 @@ VisitEnd SnapshotIndex::Visit(
   return end;
 }
 
+void SnapshotIndex::VisitLabelled(
+    absl::string_view label, absl::string_view value,
+    const std::function<bool(const InfoView&)>& fn) const {
+  absl::ReaderMutexLock lock(&mu_);
+  for (const LabelIndex& index : by_label_) {
+    if (index.label != label) continue;
+    auto keys = index.keys.find(value);
+    if (keys == index.keys.end()) return;
+    for (const std::string& key : keys->second) {
+      auto it = by_key_.find(key);
+      if (it != by_key_.end() && !fn(ViewOf(*it))) return;
+    }
+    return;
+  }
+  for (const auto& kv : by_key_) {
+    InfoView view = ViewOf(kv);
+    const std::string* v = view.Label(label);
+    if (v != nullptr && *v == value && !fn(view)) return;
+  }
+}
+
 std::map<std::string, int64_t> SnapshotIndex::CountByKind(
     absl::string_view remote_label) const {
   std::map<std::string, int64_t> counts = {
@@ -285,16 +334,20 @@ size_t SnapshotIndex::size() const {
 
 void SnapshotIndex::Put(IndexedSnapshot snapshot) {
   absl::MutexLock lock(&mu_);
-  Entry& e = by_key_[snapshot.info.name];
+  auto [it, added] = by_key_.try_emplace(snapshot.info.name);
+  Entry& e = it->second;
+  if (!added) IndexLabels(it->first, e, false);
   e.id = snapshot.id;
   e.usage = snapshot.usage;
   Assign(e, snapshot.info);
+  IndexLabels(it->first, e, true);
 }
 
 void SnapshotIndex::Erase(absl::string_view key) {
   absl::MutexLock lock(&mu_);
   auto it = by_key_.find(key);
   if (it == by_key_.end()) return;
+  IndexLabels(it->first, it->second, false);
   ReleaseStrings(it->second);
   by_key_.erase(it);
 }
@@ -302,7 +355,10 @@ void SnapshotIndex::Erase(absl::string_view key) {
 void SnapshotIndex::ReplaceInfo(const Info& info) {
   absl::MutexLock lock(&mu_);
   auto it = by_key_.find(info.name);
-  if (it != by_key_.end()) Assign(it->second, info);
+  if (it == by_key_.end()) return;
+  IndexLabels(it->first, it->second, false);
+  Assign(it->second, info);
+  IndexLabels(it->first, it->second, true);
 }
 
 }  // namespace snapshotter

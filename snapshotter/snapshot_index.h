@@ -10,7 +10,9 @@
 // Compact: a record keeps its times as integers, its parent and its labels
 // as references into one StringPool (label keys, and most CRI label values,
 // repeat across records), in a B-tree by key. Infos are built on the way
-// out.
+// out. The values of a few label keys chosen at construction are indexed
+// too (value to record keys), so that finding the records of one value
+// (e.g. the layers of one image) does not scan them all.
 #ifndef SNAPSHOTTER_SNAPSHOT_INDEX_H_
 #define SNAPSHOTTER_SNAPSHOT_INDEX_H_
 
@@ -23,6 +25,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -69,9 +73,13 @@ Labels StoredLabels(Labels labels);
 
 class SnapshotIndex {
  public:
+  // `indexed_labels`: the label keys whose values VisitLabelled looks up.
+  explicit SnapshotIndex(std::vector<std::string> indexed_labels = {});
+
   // Replaces the contents with every record of the database.
   absl::Status Load(Transaction& tx);
-  // Exchanges the contents with `other` (an index loaded elsewhere).
+  // Exchanges the contents, and the indexed label keys, with `other` (an
+  // index loaded elsewhere).
   void Swap(SnapshotIndex& other);
   // The ids of every record held.
   std::set<int64_t> Ids() const;
@@ -99,6 +107,11 @@ class SnapshotIndex {
   // throughout: `fn` must be quick and must not call into the index.
   VisitEnd Visit(absl::string_view after,
                  const std::function<bool(const InfoView&)>& fn) const;
+  // Calls `fn` for the records whose label `label` has the value `value`,
+  // in key order, until it returns false; as Visit holds the read lock. A
+  // lookup for an indexed label key, a scan of every record for another.
+  void VisitLabelled(absl::string_view label, absl::string_view value,
+                     const std::function<bool(const InfoView&)>& fn) const;
   // Snapshots per kind name, plus "guest_pulled": those labelled
   // `remote_label`="true".
   std::map<std::string, int64_t> CountByKind(
@@ -124,6 +137,11 @@ class SnapshotIndex {
     InfoView::LabelRefs labels;           // sorted by key; no empty values
   };
   using Map = absl::btree_map<std::string, Entry, std::less<>>;
+  // For one indexed label key: each value held, to the keys holding it.
+  struct LabelIndex {
+    std::string label;
+    absl::flat_hash_map<std::string, absl::btree_set<std::string>> keys;
+  };
 
   absl::StatusOr<IndexedChain> ChainLocked(absl::string_view key) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
@@ -135,10 +153,14 @@ class SnapshotIndex {
   // releasing what `e` held.
   void Assign(Entry& e, const Info& info) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReleaseStrings(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Adds record `key` (`e`) to the label indexes, or takes it out.
+  void IndexLabels(const std::string& key, const Entry& e, bool add)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable absl::Mutex mu_;
   StringPool pool_ ABSL_GUARDED_BY(mu_);
   Map by_key_ ABSL_GUARDED_BY(mu_);
+  std::vector<LabelIndex> by_label_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace snapshotter

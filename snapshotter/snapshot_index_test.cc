@@ -164,6 +164,54 @@ TEST(SnapshotIndexTest, SharedLabelsSurviveTheirOtherHolders) {
   EXPECT_EQ(index.GetChain("c")->parents[0].labels, a->info.labels);
 }
 
+std::vector<std::string> KeysLabelled(const SnapshotIndex& index,
+                                      absl::string_view label,
+                                      absl::string_view value) {
+  std::vector<std::string> keys;
+  index.VisitLabelled(label, value, [&](const InfoView& view) {
+    keys.emplace_back(view.name);
+    return true;
+  });
+  return keys;
+}
+
+// An indexed label and a scanned one give the same records, in key order,
+// through every change of a record's labels.
+TEST(SnapshotIndexTest, VisitLabelledFollowsEveryChange) {
+  SnapshotIndex index({"image"});
+  index.Put(Snap(1, "c", "", Kind::kCommitted, {{"image", "m"}, {"other", "m"}}));
+  index.Put(Snap(2, "a", "", Kind::kCommitted, {{"image", "m"}, {"other", "m"}}));
+  index.Put(Snap(3, "b", "", Kind::kCommitted, {{"image", "n"}, {"other", "n"}}));
+  index.Put(Snap(4, "d", "", Kind::kActive));
+  for (const char* label : {"image", "other"}) {
+    SCOPED_TRACE(label);
+    EXPECT_EQ(KeysLabelled(index, label, "m"), (std::vector<std::string>{"a", "c"}));
+    EXPECT_EQ(KeysLabelled(index, label, "n"), (std::vector<std::string>{"b"}));
+    EXPECT_TRUE(KeysLabelled(index, label, "").empty());
+  }
+  Info moved = index.Get("a")->info;  // another value
+  moved.labels = {{"image", "n"}, {"other", "n"}};
+  index.ReplaceInfo(moved);
+  index.Put(Snap(5, "c", "", Kind::kCommitted));  // replaced without the label
+  index.Erase("b");
+  index.Put(Snap(6, "e", "", Kind::kCommitted, {{"image", "n"}, {"other", "n"}}));
+  for (const char* label : {"image", "other"}) {
+    SCOPED_TRACE(label);
+    EXPECT_TRUE(KeysLabelled(index, label, "m").empty());
+    EXPECT_EQ(KeysLabelled(index, label, "n"), (std::vector<std::string>{"a", "e"}));
+  }
+  std::vector<std::string> first;
+  index.VisitLabelled("image", "n", [&](const InfoView& view) {
+    first.emplace_back(view.name);
+    return false;
+  });
+  EXPECT_EQ(first, (std::vector<std::string>{"a"}));
+  SnapshotIndex other({"image"});
+  other.Swap(index);
+  EXPECT_EQ(KeysLabelled(other, "image", "n"), (std::vector<std::string>{"a", "e"}));
+  EXPECT_TRUE(KeysLabelled(index, "image", "n").empty());
+}
+
 // Stored times are the kernel's wall clock, which clients read around a
 // call: never before a read taken earlier, never after one taken later.
 TEST(SnapshotIndexTest, RealtimeNowIsTheKernelsWallClock) {

@@ -93,6 +93,11 @@ bool ReplacesAllLabels(const std::vector<std::string>& fieldpaths) {
 
 // Every record of the database at `db_path` into `index`, on a read-only
 // connection of its own.
+// The label keys the remote layers' Records look up, if any.
+std::vector<std::string> IndexedLabels(const RemoteLayers* remote) {
+  return remote == nullptr ? std::vector<std::string>{} : remote->IndexedLabels();
+}
+
 absl::Status PreloadIndex(const std::string& db_path, SnapshotIndex& index) {
   ASSIGN_OR_RETURN(std::unique_ptr<MetaStore> reader,
                    MetaStore::Open(db_path, MetaStore::Mode::kReadOnly));
@@ -111,6 +116,7 @@ Snapshotter::Snapshotter(Options options, std::unique_ptr<MetaStore> store,
       store_(std::move(store)),
       committer_(store_.get(),
                  [this] { return SyncDir(dirs_.SnapshotsDir()); }),
+      index_(IndexedLabels(options_.remote)),
       spares_(&dirs_, options_.spare_dirs),
       lock_fd_(lock_fd),
       index_off_(KernelOverlayHasIndex()) {}
@@ -135,7 +141,7 @@ absl::StatusOr<std::unique_ptr<Snapshotter>> Snapshotter::Open(
   // The index reads the records while OpenStore checks the database and
   // the directories (OpenStore and SweepLeftovers write no snapshot or
   // label row, store_recovery.h).
-  auto preloaded = std::make_unique<SnapshotIndex>();
+  auto preloaded = std::make_unique<SnapshotIndex>(IndexedLabels(options.remote));
   std::future<absl::Status> preload = base::AsyncOrDeferred(
       [&] { return PreloadIndex(dirs.MetadataPath(), *preloaded); });
   auto opened = OpenStore(dirs);
@@ -505,10 +511,12 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::MountsOf(
   return options_.remote->Decorate(info, parents, Records(), std::move(mounts));
 }
 
-std::function<void(const std::function<bool(const InfoView&)>&)>
+std::function<void(absl::string_view, absl::string_view,
+                   const std::function<bool(const InfoView&)>&)>
 Snapshotter::Records() const {
-  return [this](const std::function<bool(const InfoView&)>& fn) {
-    index_.Visit("", fn);
+  return [this](absl::string_view label, absl::string_view value,
+                const std::function<bool(const InfoView&)>& fn) {
+    index_.VisitLabelled(label, value, fn);
   };
 }
 

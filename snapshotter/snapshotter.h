@@ -201,7 +201,9 @@ class Snapshotter {
                                               const SnapshotRecord& record,
                                               const std::vector<Info>& parents);
   // The remote hooks' reader of the other records (the index).
-  std::function<void(const std::function<bool(const InfoView&)>&)> Records() const;
+  std::function<void(absl::string_view, absl::string_view,
+                     const std::function<bool(const InfoView&)>&)>
+  Records() const;
 
   Options options_;
   // The remote layers' LabelsDroppedAtCreation, asked once.

@@ -681,6 +681,16 @@ TEST_F(SnapshotterTest, IndexReadAtOpenEqualsTheDatabase) {
   EXPECT_EQ(describe(held),
             describe(fresh.Select([](const InfoView&) { return true; })));
   EXPECT_EQ(fresh.Ids(), (std::set<int64_t>{1, 2, 3, 4}));
+  // A label index is built by the load as by the writes.
+  SnapshotIndex labelled({"z"});
+  ASSERT_TRUE(
+      (*reader)->View([&](Transaction& tx) { return labelled.Load(tx); }).ok());
+  std::vector<std::string> keys;
+  labelled.VisitLabelled("z", "3", [&](const InfoView& view) {
+    keys.emplace_back(view.name);
+    return true;
+  });
+  EXPECT_EQ(keys, (std::vector<std::string>{"base"}));
 }
 
 TEST_F(SnapshotterTest, PreviousReleaseRootIsMigrated) {

@@ -42,8 +42,11 @@ snapshotter::Info Record(const std::string& name, snapshotter::Labels labels,
 
 std::string Below(const snapshotter::Labels& labels,
                   const std::vector<snapshotter::Info>& records) {
-  auto visit = [&](const std::function<bool(const snapshotter::InfoView&)>& fn) {
+  auto visit = [&](absl::string_view label, absl::string_view value,
+                   const std::function<bool(const snapshotter::InfoView&)>& fn) {
     for (const snapshotter::Info& info : records) {
+      auto it = info.labels.find(std::string(label));
+      if (it == info.labels.end() || it->second != value) continue;
       snapshotter::InfoView::LabelRefs refs;
       if (!fn(snapshotter::InfoView::Of(info, &refs))) return;
     }

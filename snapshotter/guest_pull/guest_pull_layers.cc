@@ -299,6 +299,10 @@ std::vector<std::string> GuestPullLayers::OwnedLabels() const {
   return {kLabelGuestPulled};
 }
 
+std::vector<std::string> GuestPullLayers::IndexedLabels() const {
+  return {kLabelCriManifestDigest};
+}
+
 std::vector<std::string> GuestPullLayers::LabelsSetByNameOnly() const {
   return {std::begin(kExpectedHashLabels), std::end(kExpectedHashLabels)};
 }

@@ -54,6 +54,8 @@ class GuestPullLayers : public snapshotter::RemoteLayers {
   // True when a parent is guest-pulled (the volume needs the cache).
   bool Decorates(const std::vector<snapshotter::Info>& parents) const override;
   std::vector<std::string> OwnedLabels() const override;
+  // The manifest digest: RecordBelowFirstLayer reads an image's records.
+  std::vector<std::string> IndexedLabels() const override;
   // The expected-hash labels: an image's annotations could forge them.
   std::vector<std::string> LabelsSetByNameOnly() const override;
   // An expected dm-verity root hash must be 64 lowercase hex digits (or

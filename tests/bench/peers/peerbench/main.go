@@ -13,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"sort"
 	"strings"
@@ -172,12 +173,16 @@ func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond)
 
 // criLabels are the labels containerd's CRI plugin sends on a layer Prepare
 // (/work/shared/notes/containerd.md): only these reach a proxy snapshotter.
-func criLabels(chainID string, layer int) map[string]string {
+// Each chain is the pull of an image of its own (its chain IDs differ), so
+// its manifest digest is its own too: the chain's prefix hashed.
+func criLabels(prefix, chainID string, layer int) map[string]string {
+	manifest := fnv.New64a()
+	manifest.Write([]byte(prefix))
 	return map[string]string{
 		"containerd.io/snapshot.ref":                 chainID,
 		"containerd.io/snapshot/cri.image-ref":       "127.0.0.1:5000/bench/image:latest",
 		"containerd.io/snapshot/cri.layer-digest":    digest("blob", layer),
-		"containerd.io/snapshot/cri.manifest-digest": digest("manifest", 0),
+		"containerd.io/snapshot/cri.manifest-digest": fmt.Sprintf("sha256:%064x", manifest.Sum64()),
 		"containerd.io/snapshot/cri.image-layers":    digest("blob", layer) + "," + digest("blob", layer+1),
 	}
 }
@@ -198,7 +203,7 @@ func (s *server) pullChain(ctx context.Context, prefix string, cri bool) (int, [
 		key := fmt.Sprintf("extract-%s-%02d %s", prefix, l, chainID)
 		var opts []snapshots.Opt
 		if cri {
-			opts = append(opts, snapshots.WithLabels(criLabels(chainID, l)))
+			opts = append(opts, snapshots.WithLabels(criLabels(prefix, chainID, l)))
 		}
 		c, cancel := context.WithTimeout(ctx, *perCall)
 		_, err := sn.Prepare(c, key, parent, opts...)
