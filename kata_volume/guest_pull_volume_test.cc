@@ -96,7 +96,8 @@ TEST(GuestPullVolumeTest, ManyLayersFitTheOptionLimit) {
 
 // The largest image whose layers all have a diff ID and a hash, as
 // docs/architecture.md states it: a short reference, and the longest one
-// a containerd label can hold (4096 bytes with its key).
+// ParseImageReference accepts (a 255-character name, a 128-character tag
+// and a sha512 digest: 520 characters).
 TEST(GuestPullVolumeTest, LayerLimitIsAsDocumented) {
   auto fits = [](const std::string& ref, size_t layers) {
     GuestPullImage image = TwoLayerImage();
@@ -107,12 +108,14 @@ TEST(GuestPullVolumeTest, LayerLimitIsAsDocumented) {
   const std::string short_ref = "registry.example.com/team/app:1.2.3";
   EXPECT_TRUE(fits(short_ref, 154));
   EXPECT_FALSE(fits(short_ref, 155));
-  const std::string long_ref =
-      std::string(255, 'a') + ":" + std::string(128, 't') +
-      "@sha256:" + std::string(4096 - 40 - 255 - 1 - 128 - 8, 'b');
+  const std::string long_ref = std::string(255, 'a') + ":" +
+                               std::string(128, 't') + "@sha512:" +
+                               std::string(128, 'b');
+  ASSERT_EQ(long_ref.size(), 520u);
   ASSERT_TRUE(ParseImageReference(long_ref).ok());
-  EXPECT_TRUE(fits(long_ref, 141));
-  EXPECT_FALSE(fits(long_ref, 142));
+  EXPECT_FALSE(ParseImageReference(long_ref + "b").ok());
+  EXPECT_TRUE(fits(long_ref, 152));
+  EXPECT_FALSE(fits(long_ref, 153));
 }
 
 TEST(GuestPullVolumeTest, NeverEmitsAVolumeWithoutImagePull) {

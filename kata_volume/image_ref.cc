@@ -1,5 +1,7 @@
 // Image reference parsing and digest pinning, using RE2 with the grammar of
-// github.com/distribution/reference (regexp.go).
+// github.com/distribution/reference (regexp.go) and the digest checks of
+// github.com/opencontainers/go-digest v1.0.0 (Digest.Validate) that its
+// Parse applies after the grammar.
 #include "kata_volume/image_ref.h"
 
 #include "absl/status/status.h"
@@ -39,14 +41,63 @@ const RE2& ReferencePattern() {
   return *kPattern;
 }
 
-}  // namespace
-
-bool IsLowerHexSha256(absl::string_view hex) {
-  if (hex.size() != 64) return false;
+bool IsLowerHex(absl::string_view hex) {
   for (char c : hex) {
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
   }
   return true;
+}
+
+// The algorithms go-digest v1.0.0 (the version distribution/reference
+// requires) registers, with their hex lengths. Later go-digest code
+// (528a663, after v1.0.0) no longer registers sha384 by default.
+struct DigestAlgorithm {
+  absl::string_view name;
+  size_t hex_digits;
+};
+constexpr DigestAlgorithm kDigestAlgorithms[] = {
+    {"sha256", 64}, {"sha384", 96}, {"sha512", 128}};
+
+absl::Status RefusedDigest(absl::string_view reference,
+                           absl::string_view reason) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("invalid image reference \"", reference, "\": ", reason));
+}
+
+// go-digest's Digest.Validate on the `digest` of `reference`, one the
+// reference grammar matched (so its encoded part is hex).
+absl::Status CheckDigest(absl::string_view reference, absl::string_view digest) {
+  const size_t colon = digest.find(':');
+  const absl::string_view algorithm = digest.substr(0, colon);
+  const absl::string_view hex = digest.substr(colon + 1);
+  for (const DigestAlgorithm& known : kDigestAlgorithms) {
+    if (algorithm != known.name) continue;
+    if (hex.size() != known.hex_digits) {
+      return RefusedDigest(reference,
+                           absl::StrCat(algorithm, " digest has ", hex.size(),
+                                        " hex digits, not ", known.hex_digits));
+    }
+    if (!IsLowerHex(hex)) {
+      return RefusedDigest(
+          reference, absl::StrCat(algorithm, " digest has upper-case hex digits"));
+    }
+    return absl::OkStatus();
+  }
+  // Within the reference grammar, go-digest's generic digest pattern only
+  // adds that the algorithm is lower case.
+  if (absl::AsciiStrToLower(algorithm) != algorithm) {
+    return RefusedDigest(reference, absl::StrCat("digest algorithm \"", algorithm,
+                                                 "\" is not lower case"));
+  }
+  return RefusedDigest(reference,
+                       absl::StrCat("unsupported digest algorithm \"", algorithm,
+                                    "\" (sha256, sha384 or sha512 expected)"));
+}
+
+}  // namespace
+
+bool IsLowerHexSha256(absl::string_view hex) {
+  return hex.size() == 64 && IsLowerHex(hex);
 }
 
 bool IsSha256Digest(absl::string_view digest) {
@@ -68,6 +119,9 @@ absl::StatusOr<ImageReference> ParseImageReference(absl::string_view reference) 
     return absl::InvalidArgumentError(absl::StrCat(
         "image repository name is ", parsed.name.size(),
         " characters, more than ", kMaxNameLength, ": \"", reference, "\""));
+  }
+  if (!parsed.digest.empty()) {
+    RETURN_IF_ERROR(CheckDigest(reference, parsed.digest));
   }
   return parsed;
 }

@@ -3,10 +3,14 @@
 
 #include <string>
 
+#include "absl/status/status.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace kata_volume {
 namespace {
+
+using ::testing::HasSubstr;
 
 const std::string kDigest = "sha256:" + std::string(64, 'a');
 const std::string kOtherDigest = "sha256:" + std::string(64, 'b');
@@ -58,6 +62,53 @@ TEST(ImageRefTest, RejectsBadReferences) {
     EXPECT_FALSE(ParseImageReference(bad).ok()) << bad;
   }
   EXPECT_FALSE(ParseImageReference(std::string(256, 'a')).ok());
+}
+
+// Go's reference.Parse validates the digest with go-digest v1.0.0.
+TEST(ImageRefTest, AcceptsDigestsGoAccepts) {
+  for (const std::string& digest :
+       {kDigest, "sha384:" + std::string(96, '0'),
+        "sha512:" + std::string(128, 'f'),
+        "sha256:0123456789abcdef" + std::string(48, '9')}) {
+    const std::string reference = "reg.example.com:5000/ns/app:v1@" + digest;
+    absl::StatusOr<ImageReference> parsed = ParseImageReference(reference);
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    EXPECT_EQ(parsed->name, "reg.example.com:5000/ns/app");
+    EXPECT_EQ(parsed->tag, "v1");
+    EXPECT_EQ(parsed->digest, digest);
+  }
+}
+
+TEST(ImageRefTest, RefusesDigestsGoRefuses) {
+  struct Case {
+    std::string digest;
+    std::string reason;
+  };
+  const Case cases[] = {
+      {"sha256:" + std::string(64, 'A'), "sha256 digest has upper-case hex"},
+      {"sha256:" + std::string(63, 'a') + "B", "sha256 digest has upper-case"},
+      {"sha256:" + std::string(63, 'a'), "sha256 digest has 63 hex digits, not 64"},
+      {"sha256:" + std::string(65, 'a'), "sha256 digest has 65 hex digits, not 64"},
+      {"sha256:" + std::string(128, 'a'), "has 128 hex digits, not 64"},
+      {"sha384:" + std::string(64, 'a'), "sha384 digest has 64 hex digits, not 96"},
+      {"sha512:" + std::string(64, 'a'), "sha512 digest has 64 hex digits, not 128"},
+      {"sha512:" + std::string(128, 'F'), "sha512 digest has upper-case hex"},
+      {"md5:" + std::string(32, 'a'), "unsupported digest algorithm \"md5\""},
+      {"sha256+b64:" + std::string(64, 'a'), "unsupported digest algorithm"},
+      {"sha256.x:" + std::string(64, 'a'), "unsupported digest algorithm"},
+      {"blake3:" + std::string(64, 'a'), "unsupported digest algorithm"},
+      {"SHA256:" + std::string(64, 'a'), "algorithm \"SHA256\" is not lower case"},
+      {"Sha512:" + std::string(128, 'a'), "is not lower case"},
+  };
+  for (const Case& c : cases) {
+    const std::string reference = "busybox:1@" + c.digest;
+    absl::StatusOr<ImageReference> parsed = ParseImageReference(reference);
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument)
+        << c.digest;
+    EXPECT_THAT(parsed.status().message(), HasSubstr(reference)) << c.digest;
+    EXPECT_THAT(parsed.status().message(), HasSubstr(c.reason)) << c.digest;
+    EXPECT_FALSE(PinImageReference(reference, kDigest).ok()) << c.digest;
+  }
 }
 
 TEST(ImageRefTest, RejectsBadDigests) {
