@@ -91,6 +91,55 @@ if [[ $rc -ne 0 && "$out" == *"is a regular file, not a socket"* && -f "$T/taken
   ok "a regular file at the socket path is refused before the root is created"
 else bad "regular file at the socket path (exit $rc; root created: $([[ -e "$T/fresh-root" ]] && echo yes || echo no))" "$out"; fi
 
+# tree DIR: DIR and every entry below it, with its type, mode, size and,
+# for a file, its checksum.
+tree() {
+  find "$1" -printf '%y %m %s %p\n' | sort
+  find "$1" -type f -exec md5sum {} + | sort
+}
+
+# A refused start changes nothing ("Nothing was changed"): a store whose
+# metadata.db is lost (store-id alone, mode 0755), the address in a
+# directory that does not exist yet. <root>/lock, held through the checks,
+# is the one file it may add; with it there, nothing at all.
+mkdir -m 0755 "$T/lost-db"
+echo 0123456789abcdef0123456789abcdef > "$T/lost-db/store-id"
+before="$(tree "$T/lost-db")"
+out="$("$BIN" --config "$T/default.toml" --root "$T/lost-db" --address "$T/sockdir/gp.sock" 2>&1)"; rc=$?
+after="$(tree "$T/lost-db" | grep -v " $T/lost-db/lock\$")"
+if [[ $rc -eq 65 && "$out" == *"records are lost"*"Nothing was changed"* && "$after" == "$before" \
+      && -f "$T/lost-db/lock" && ! -s "$T/lost-db/lock" && ! -e "$T/sockdir" ]]; then
+  ok "a start refused for its store changes nothing but <root>/lock (no snapshots/, guest-pull/, mode or socket directory)"
+else bad "refused store (exit $rc)" "$(diff <(echo "$before") <(echo "$after"); echo "$out" | tail -3; ls -d "$T/sockdir" 2>&1)"; fi
+before="$(tree "$T/lost-db")"
+"$BIN" --config "$T/default.toml" --root "$T/lost-db" --address "$T/sockdir/gp.sock" > /dev/null 2>&1; rc=$?
+after="$(tree "$T/lost-db")"
+[[ $rc -eq 65 && "$after" == "$before" ]] && ok "refused again with its lock there: nothing changed at all" \
+  || bad "refused again (exit $rc)" "$(diff <(echo "$before") <(echo "$after"))"
+
+# A root of others' files: refused before the socket directory is made.
+mkdir "$T/others"; echo keep > "$T/others/notes.txt"
+before="$(tree "$T/others")"
+out="$("$BIN" --config "$T/default.toml" --root "$T/others" --address "$T/sockdir/gp.sock" 2>&1)"; rc=$?
+if [[ $rc -eq 65 && "$out" == *"holds no store of this daemon"* && "$(tree "$T/others")" == "$before" && ! -e "$T/sockdir" ]]; then
+  ok "a root of others' files is refused with nothing changed, no socket directory made"
+else bad "root of others' files (exit $rc)" "$out"; fi
+
+# A socket directory that cannot be made shows only once the store is open
+# (checking changes nothing): the start fails (exit 1, restarted by systemd)
+# and leaves a store the next start takes as it is.
+out="$("$BIN" --config "$T/default.toml" --root "$T/late" --address "/proc/gp-cli-test/gp.sock" 2>&1)"; rc=$?
+if [[ $rc -eq 1 && "$out" == *"cannot create socket directory /proc/gp-cli-test"* && -s "$T/late/store-id" && ! -e "$T/late/store-open" ]]; then
+  ok "a socket directory that cannot be made fails the start after the store opened, leaving it closed"
+else bad "late socket failure (exit $rc)" "$out"; fi
+"$BIN" --config "$T/default.toml" --root "$T/late" --address "$T/gp.sock" > "$T/late.log" 2>&1 &
+DAEMON=$!
+for _ in $(seq 1 300); do [[ -S "$T/gp.sock" ]] && break; kill -0 "$DAEMON" 2>/dev/null || break; sleep 0.1; done
+if [[ -S "$T/gp.sock" ]] && ! grep -q -e "creating store" -e WARNING -e "^W" "$T/late.log"; then
+  ok "the next start serves that store, without a warning"
+else bad "start after the late failure" "$(cat "$T/late.log")"; fi
+kill "$DAEMON"; wait "$DAEMON"; DAEMON=""
+
 echo "$PASSED passed, $FAILED failed"
 # Each check counts in the unit totals (scripts/test.sh reads test.xml).
 if [[ -n "${XML_OUTPUT_FILE:-}" ]]; then

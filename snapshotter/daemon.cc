@@ -132,14 +132,17 @@ int WaitForTermination(const sigset_t& set) {
 
 absl::Status RunDaemon(const config::Config& cfg) {
   sigset_t signals = BlockTerminationSignals();
-  // Before anything under the root is touched: a start refused for the
-  // socket path (a foreign file, another daemon serving there) must not
-  // create or recover a store first. Only a stale socket is removed. Checked
-  // again before binding (below): another daemon may have bound meanwhile.
-  RETURN_IF_ERROR(PrepareSocketPath(cfg.address));
+  // A refused start changes nothing: the checks that need no change come
+  // first. The socket path, before anything under the root is touched:
+  // a start refused for it (a foreign file, another daemon serving there)
+  // must not create or recover a store first. Its directory is made and a
+  // stale socket removed once the store is open (below), where it is
+  // checked again: another daemon may have bound meanwhile.
+  RETURN_IF_ERROR(CheckSocketPath(cfg.address));
   // Then the root: one that is not this daemon's (another user's, or a
-  // directory of other files) is refused before anything is made in it.
-  if (absl::Status root = SnapshotDirs(cfg.root).Init(); !root.ok()) {
+  // directory of other files) is refused. Snapshotter::Open makes the root
+  // and its lock, and OpenStore the rest once it accepts the store.
+  if (absl::Status root = SnapshotDirs(cfg.root).CheckRoot(); !root.ok()) {
     // Exit kExitRefused: a restart would be refused the same way.
     return absl::IsFailedPrecondition(root) ? AsRefusal(root) : root;
   }
@@ -202,9 +205,12 @@ absl::Status RunDaemon(const config::Config& cfg) {
   };
   ASSIGN_OR_RETURN(snapshotter, Snapshotter::Open(options));
   open_snapshotter.store(snapshotter.get());
+  // From here on a failed start leaves a store the next start accepts.
+  RETURN_IF_ERROR(guest_pull_layers->MakeEmptyDir());
 
-  // Checked again: the store may have taken a while to open (recovery,
-  // the quick_check), and another daemon may have bound meanwhile. The
+  // Its directory made, a stale socket removed, and checked again: the
+  // store may have taken a while to open (recovery, the quick_check), and
+  // another daemon may have bound meanwhile. The
   // socket is bound under a name of our own, which PublishSocket links to
   // the address once it listens, and only if the address is still free
   // (socket_path.h).

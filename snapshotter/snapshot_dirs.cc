@@ -155,46 +155,53 @@ absl::Status CheckExistingRoot(const std::string& root, const struct stat& st) {
 
 SnapshotDirs::SnapshotDirs(std::string root) : root_(std::move(root)) {}
 
-absl::Status SnapshotDirs::Init() const {
+absl::Status SnapshotDirs::CheckRoot() const {
   struct stat st;
-  if (stat(root_.c_str(), &st) == 0) {
-    if (!S_ISDIR(st.st_mode)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("root ", root_, " is not a directory"));
-    }
-    RETURN_IF_ERROR(CheckExistingRoot(root_, st));
-  } else if (errno != ENOENT) {
+  if (stat(root_.c_str(), &st) != 0) {
+    if (errno == ENOENT) return absl::OkStatus();
     return base::ErrnoError("stat", root_, errno);
-  } else {
-    // The directories made, each flushed into its parent: the store's own
-    // flushes make its files durable, not the path to them.
-    std::vector<std::filesystem::path> made;
-    for (std::filesystem::path p = root_;
-         !p.empty() && p != p.parent_path() && lstat(p.c_str(), &st) != 0 &&
-         errno == ENOENT;
-         p = p.parent_path()) {
-      made.push_back(p);
-    }
-    std::error_code ec;
-    std::filesystem::create_directories(root_, ec);
-    if (ec) {
-      return absl::InternalError(
-          absl::StrCat("cannot create root ", root_, ": ", ec.message()));
-    }
-    for (auto it = made.rbegin(); it != made.rend(); ++it) {
-      std::string parent = it->parent_path().string();
-      absl::Status synced = SyncDir(parent.empty() ? "." : parent);
-      // A parent the daemon may write but not read (mode, an LSM profile)
-      // cannot be flushed: that must not stop a start that worked before.
-      if (absl::IsPermissionDenied(synced)) {
-        LOG(WARNING) << synced << "; " << it->string()
-                     << " may not survive a power cut";
-        continue;
-      }
-      RETURN_IF_ERROR(synced);
-    }
   }
-  // The root is this daemon's (or empty) from here on.
+  if (!S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("root ", root_, " is not a directory"));
+  }
+  return CheckExistingRoot(root_, st);
+}
+
+absl::Status SnapshotDirs::MakeRoot() const {
+  struct stat st;
+  if (stat(root_.c_str(), &st) == 0 || errno != ENOENT) return CheckRoot();
+  // The directories made, each flushed into its parent: the store's own
+  // flushes make its files durable, not the path to them.
+  std::vector<std::filesystem::path> made;
+  for (std::filesystem::path p = root_;
+       !p.empty() && p != p.parent_path() && lstat(p.c_str(), &st) != 0 &&
+       errno == ENOENT;
+       p = p.parent_path()) {
+    made.push_back(p);
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(root_, ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("cannot create root ", root_, ": ", ec.message()));
+  }
+  for (auto it = made.rbegin(); it != made.rend(); ++it) {
+    std::string parent = it->parent_path().string();
+    absl::Status synced = SyncDir(parent.empty() ? "." : parent);
+    // A parent the daemon may write but not read (mode, an LSM profile)
+    // cannot be flushed: that must not stop a start that worked before.
+    if (absl::IsPermissionDenied(synced)) {
+      LOG(WARNING) << synced << "; " << it->string()
+                   << " may not survive a power cut";
+      continue;
+    }
+    RETURN_IF_ERROR(synced);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SnapshotDirs::MakeLayout() const {
   if (chmod(root_.c_str(), 0700) != 0) return base::ErrnoError("chmod", root_, errno);
   RETURN_IF_ERROR(MakeDir(SnapshotsDir(), 0700));
   // Flushed at every start, not only when snapshots/ is new: an earlier
@@ -202,6 +209,11 @@ absl::Status SnapshotDirs::Init() const {
   // flush left the directory unflushed, and MakeDirDurably does not flush
   // one that exists.
   return SyncDir(root_);
+}
+
+absl::Status SnapshotDirs::Init() const {
+  RETURN_IF_ERROR(MakeRoot());
+  return MakeLayout();
 }
 
 absl::StatusOr<int> SnapshotDirs::LockRoot() const {

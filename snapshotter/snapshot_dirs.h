@@ -42,17 +42,28 @@ class SnapshotDirs {
  public:
   explicit SnapshotDirs(std::string root);
 
-  // Creates root and snapshots/ if missing, root flushed into its parent (a
-  // parent it may not read is only logged), sets root's mode to 0700
-  // (snapshots/ gets 0700 when created), then flushes root, so what it
-  // holds (snapshots/, quarantine/) is durable whichever start made it. An
+  // Whether the root can be this daemon's, read only: missing, or a
+  // directory of this user that holds a store or nothing of others. An
   // existing root that belongs to another user, or holds other files and
-  // no store, is refused (FailedPrecondition) and left as it was.
+  // no store, is refused (FailedPrecondition).
+  absl::Status CheckRoot() const;
+  // CheckRoot, and a missing root is created, flushed into its parent (a
+  // parent it may not read is only logged): all LockRoot needs. Nothing
+  // else is made, so a start refused after it (store_recovery.h) leaves an
+  // existing root as it was but for <root>/lock.
+  absl::Status MakeRoot() const;
+  // For a root whose store is accepted: sets its mode to 0700, creates
+  // snapshots/ (0700) if missing, then flushes the root, so what it holds
+  // (snapshots/, quarantine/) is durable whichever start made it.
+  absl::Status MakeLayout() const;
+  // MakeRoot, then MakeLayout.
   absl::Status Init() const;
 
   // Takes an exclusive lock on <root>/lock so that no second daemon works
   // on the same root; returns the descriptor holding it (close to release).
-  // FailedPrecondition if another process holds it.
+  // FailedPrecondition if another process holds it. The file is made if
+  // missing and never removed (a removal would let two processes lock two
+  // files of that name): the one entry a refused start may leave.
   absl::StatusOr<int> LockRoot() const;
 
   const std::string& root() const { return root_; }

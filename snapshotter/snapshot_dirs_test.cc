@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <set>
 #include <thread>
 #include <utility>
@@ -94,6 +95,43 @@ TEST(SnapshotDirsTest, InitRefusesARootOfOtherFilesAndLeavesIt) {
   // A file is no root.
   s = SnapshotDirs(root + "/notes.txt").Init();
   EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("is not a directory"));
+}
+
+// The start's steps before its store is accepted change nothing more than
+// they must: CheckRoot only reads (and refuses as Init does), MakeRoot
+// makes a missing root and nothing in it; the root's mode and snapshots/
+// wait for MakeLayout.
+TEST(SnapshotDirsTest, OnlyMakeLayoutChangesAnExistingRoot) {
+  const std::string root = NewRoot("layout");
+  SnapshotDirs dirs(root);
+  EXPECT_TRUE(dirs.CheckRoot().ok());
+  EXPECT_NE(access(root.c_str(), F_OK), 0);
+  ASSERT_TRUE(dirs.MakeRoot().ok());
+  EXPECT_TRUE(std::filesystem::is_empty(root));
+  ASSERT_EQ(chmod(root.c_str(), 0755), 0);
+  std::ofstream(root + "/store-id") << "x";
+  EXPECT_TRUE(dirs.CheckRoot().ok());
+  EXPECT_TRUE(dirs.MakeRoot().ok());
+  struct stat st;
+  ASSERT_EQ(stat(root.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0755u);
+  EXPECT_NE(access(dirs.SnapshotsDir().c_str(), F_OK), 0);
+  ASSERT_TRUE(dirs.MakeLayout().ok());
+  ASSERT_EQ(stat(root.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  ASSERT_EQ(stat(dirs.SnapshotsDir().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  // Not this daemon's: refused by both, left as it was.
+  const std::string foreign = NewRoot("layout-foreign");
+  ASSERT_EQ(mkdir(foreign.c_str(), 0755), 0);
+  std::ofstream(foreign + "/notes.txt") << "keep";
+  EXPECT_EQ(SnapshotDirs(foreign).CheckRoot().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(SnapshotDirs(foreign).MakeRoot().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(foreign),
+                          std::filesystem::directory_iterator()),
+            1);
 }
 
 // A root of another user: tests/e2e/recovery.sh (the sandbox cannot chown).

@@ -134,7 +134,9 @@ absl::StatusOr<std::unique_ptr<Snapshotter>> Snapshotter::Open(
         absl::StrCat("root \"", options.root, "\" must be an absolute path"));
   }
   SnapshotDirs dirs(options.root);
-  RETURN_IF_ERROR(dirs.Init());
+  // Only the root itself (if missing) and its lock file are made before
+  // OpenStore accepts the store: a refused start leaves the rest as it was.
+  RETURN_IF_ERROR(dirs.MakeRoot());
   // Before touching anything: a second daemon on this root would delete
   // the first one's creations in progress.
   ASSIGN_OR_RETURN(int lock_fd, dirs.LockRoot());

@@ -57,7 +57,8 @@ class Snapshotter {
   };
 
   // Opens (creating) the root and the database after the checks of
-  // store_recovery.h (a refusal is returned as is), and moves leftovers
+  // store_recovery.h (a refusal is returned as is, having changed nothing
+  // but <root>/lock, which may be new), and moves leftovers
   // aside: interrupted creations and released directories to trash,
   // anything unproven to quarantine. Deletes nothing but the empty spare
   // directories a crash left (spare_dirs.h): Cleanup() empties the trash.

@@ -533,6 +533,61 @@ TEST_F(SnapshotterTest, UnrecordedDirectoryWithDataIsQuarantined) {
   EXPECT_EQ(*sn_->QuarantineCount(), 1);
 }
 
+// Every entry below `root` and the root itself: its type, mode and, for a
+// file, its content.
+std::map<std::string, std::string> TreeOf(const std::string& root) {
+  auto describe = [](const std::string& path) {
+    struct stat st;
+    if (lstat(path.c_str(), &st) != 0) return std::string("gone");
+    std::ostringstream what;
+    what << (S_ISDIR(st.st_mode) ? "dir " : "file ") << std::oct
+         << (st.st_mode & 07777);
+    if (S_ISREG(st.st_mode)) what << " " << std::ifstream(path).rdbuf();
+    return what.str();
+  };
+  std::map<std::string, std::string> tree = {{root, describe(root)}};
+  for (const auto& e : std::filesystem::recursive_directory_iterator(root)) {
+    tree[e.path().string()] = describe(e.path().string());
+  }
+  return tree;
+}
+
+// A refused open changes nothing under the root, as the refusal says: not
+// the root's mode, no snapshots/ made. <root>/lock, held through the
+// checks, is the one file it may add; with it there, nothing at all.
+TEST_F(SnapshotterTest, RefusedOpenChangesNothingButTheLock) {
+  ASSERT_TRUE(sn_->Prepare("a", "", {}).ok());
+  ASSERT_TRUE(sn_->Commit("c", "a", {}).ok());
+  sn_.reset();
+  std::string store_id;
+  std::getline(std::ifstream(root_ + "/store-id"), store_id);
+  ASSERT_FALSE(store_id.empty());
+  ASSERT_EQ(unlink((root_ + "/metadata.db").c_str()), 0);
+  ASSERT_EQ(chmod(root_.c_str(), 0750), 0);
+  ASSERT_EQ(unlink((root_ + "/lock").c_str()), 0);
+  // Its records lost, snapshots/ there: refused. Then store-id alone (a
+  // store whose layers were all guest-pulled): refused without snapshots/.
+  for (bool with_snapshots : {true, false}) {
+    SCOPED_TRACE(with_snapshots ? "snapshots/ there" : "store-id alone");
+    if (!with_snapshots) {
+      ASSERT_TRUE(RemoveAll(root_).ok());
+      ASSERT_EQ(mkdir(root_.c_str(), 0755), 0);
+      ASSERT_EQ(chmod(root_.c_str(), 0755), 0);
+      std::ofstream(root_ + "/store-id") << store_id << "\n";
+    }
+    std::map<std::string, std::string> before = TreeOf(root_);
+    auto sn = Snapshotter::Open(opts_);
+    ASSERT_FALSE(sn.ok());
+    EXPECT_TRUE(IsRefusal(sn.status())) << sn.status();
+    EXPECT_THAT(sn.status().message(), HasSubstr("Nothing was changed"));
+    before[root_ + "/lock"] = "file 600 ";
+    EXPECT_EQ(TreeOf(root_), before);
+    sn = Snapshotter::Open(opts_);
+    EXPECT_TRUE(IsRefusal(sn.status())) << sn.status();
+    EXPECT_EQ(TreeOf(root_), before);
+  }
+}
+
 TEST_F(SnapshotterTest, LostDatabaseIsRefusedAndNothingDeleted) {
   std::string db = root_ + "/metadata.db";
   ExpectRefusedAfter(db, [](const std::string& db) {

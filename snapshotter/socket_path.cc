@@ -202,15 +202,59 @@ void RemoveStaleBindings(const std::string& dir, absl::string_view base) {
   }
 }
 
-}  // namespace
-
-absl::Status PrepareSocketPath(const std::string& path) {
+// InvalidArgument for a relative or too long path, or one with "%".
+absl::Status CheckForm(const std::string& path) {
   if (path.empty() || path[0] != '/') {
     return absl::InvalidArgumentError(
         absl::StrCat("socket address \"", path, "\" must be an absolute path"));
   }
   if (absl::Status s = CheckNoPercent(path); !s.ok()) return s;
-  if (absl::Status s = UnixSocketAddress(path).status(); !s.ok()) return s;
+  return UnixSocketAddress(path).status();
+}
+
+// What is at `path`: nothing (nullopt), or a stale socket (its lstat, to
+// remove); FailedPrecondition for anything that must stay.
+absl::StatusOr<std::optional<struct stat>> StaleSocketAt(
+    const std::string& path) {
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return std::nullopt;
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot inspect ", path, ": ", strerror(errno)));
+  }
+  if (!S_ISSOCK(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, " exists and is ", FileTypeName(st.st_mode),
+        ", not a socket; refusing to replace it (remove it or choose another "
+        "--address)"));
+  }
+  absl::StatusOr<Probe> probe = ProbeSocket(path);
+  if (!probe.ok()) return probe.status();
+  if (*probe == Probe::kGone) return std::nullopt;
+  return st;
+}
+
+}  // namespace
+
+absl::Status CheckSocketPath(const std::string& path) {
+  if (absl::Status s = CheckForm(path); !s.ok()) return s;
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0) {
+    // A missing one is made by PrepareSocketPath.
+    if (errno == ENOENT) return absl::OkStatus();
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot create socket directory ", dir, ": ", strerror(errno)));
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("socket directory ", dir, " is not a directory"));
+  }
+  return StaleSocketAt(path).status();
+}
+
+absl::Status PrepareSocketPath(const std::string& path) {
+  if (absl::Status s = CheckForm(path); !s.ok()) return s;
   std::string dir = std::filesystem::path(path).parent_path().string();
   struct stat st;
   if (stat(dir.c_str(), &st) != 0) {
@@ -229,21 +273,10 @@ absl::Status PrepareSocketPath(const std::string& path) {
         absl::StrCat("socket directory ", dir, " is not a directory"));
   }
   RemoveStaleBindings(dir, std::filesystem::path(path).filename().string());
-  if (lstat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT) return absl::OkStatus();
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot inspect ", path, ": ", strerror(errno)));
-  }
-  if (!S_ISSOCK(st.st_mode)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        path, " exists and is ", FileTypeName(st.st_mode),
-        ", not a socket; refusing to replace it (remove it or choose another "
-        "--address)"));
-  }
-  absl::StatusOr<Probe> probe = ProbeSocket(path);
-  if (!probe.ok()) return probe.status();
-  if (*probe == Probe::kGone) return absl::OkStatus();
-  return RemoveStaleSocket(path, st);
+  absl::StatusOr<std::optional<struct stat>> stale = StaleSocketAt(path);
+  if (!stale.ok()) return stale.status();
+  if (!stale->has_value()) return absl::OkStatus();
+  return RemoveStaleSocket(path, **stale);
 }
 
 absl::Status CheckNoPercent(absl::string_view path) {

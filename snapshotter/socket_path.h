@@ -1,6 +1,7 @@
-// Preparing the unix socket path the daemon listens on: create its parent
-// directory (mode 0700 when we create it), replace a stale socket left by a
-// previous run, and refuse anything else at that path -- a live socket
+// Preparing the unix socket path the daemon listens on: check it before
+// anything is changed, then create its parent directory (mode 0700 when we
+// create it), replace a stale socket left by a previous run, and refuse
+// anything else at that path -- a live socket
 // (another daemon is serving), a socket of another type (a datagram socket
 // such as systemd's notify or journal socket), one we may not probe, or a
 // file that is not a socket. The daemon binds a per-process name first and
@@ -24,11 +25,17 @@
 
 namespace snapshotter {
 
-// Readies `path` for bind(). Only a stream socket that refuses connections
+// Readies `path` for bind(): makes its directory if missing and removes a
+// stale socket there. Only a stream socket that refuses connections
 // (ECONNREFUSED) is stale and removed. Errors: FailedPrecondition naming the
 // path and what is in the way (with the errno of the probe); InvalidArgument
 // for a relative or too long path, or one with "%" (CheckNoPercent).
 absl::Status PrepareSocketPath(const std::string& path);
+
+// The errors PrepareSocketPath would return for what is there now, found
+// without changing anything (a missing directory and a stale socket are
+// fine): the daemon's first check, before its store is opened.
+absl::Status CheckSocketPath(const std::string& path);
 
 // The unix socket address of `path`; InvalidArgument naming the path and
 // the limit if it is too long for one.

@@ -300,6 +300,37 @@ TEST(SocketPathTest, RefusesForeignFile) {
   std::filesystem::remove_all(d);
 }
 
+// The start's first check refuses what PrepareSocketPath refuses and
+// changes nothing: a missing directory is not made, a stale socket and a
+// stale binding name stay (PrepareSocketPath handles them once the store
+// is open).
+TEST(SocketPathTest, CheckRefusesAsPrepareAndChangesNothing) {
+  std::string d = Dir("check");
+  EXPECT_TRUE(CheckSocketPath(d + "/sub/s.sock").ok());
+  EXPECT_FALSE(std::filesystem::exists(d));
+  std::filesystem::create_directories(d);
+  std::string path = d + "/s.sock";
+  close(BindSocket(path, false));  // stale
+  close(BindSocket(path + ".99999999-deadbeef", false));  // stale binding
+  EXPECT_TRUE(CheckSocketPath(path).ok());
+  EXPECT_TRUE(std::filesystem::exists(path));
+  EXPECT_TRUE(std::filesystem::exists(path + ".99999999-deadbeef"));
+  std::filesystem::remove(path);
+  int live = BindSocket(path, true);
+  EXPECT_THAT(CheckSocketPath(path).message(), HasSubstr("already serving"));
+  close(live);
+  std::filesystem::remove(path);
+  std::ofstream(path) << "precious";
+  EXPECT_THAT(CheckSocketPath(path).message(), HasSubstr("regular file"));
+  EXPECT_THAT(CheckSocketPath(path + "/s.sock").message(),
+              HasSubstr("is not a directory"));
+  EXPECT_EQ(CheckSocketPath("rel.sock").code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(CheckSocketPath(d + "/%41.sock").code(),
+            absl::StatusCode::kInvalidArgument);
+  std::filesystem::remove_all(d);
+}
+
 TEST(SocketPathTest, UnixSocketAddressHoldsAtMost107Bytes) {
   std::string longest = "/" + std::string(106, 'x');
   absl::StatusOr<sockaddr_un> addr = UnixSocketAddress(longest);

@@ -510,9 +510,13 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
   bool wal_remade = left_open && !wal_missing && MarkedWithWalHeader(dirs) &&
                     !WalHasHeader(dirs.MetadataPath());
   // Both only read: the directory scan runs beside the database survey
-  // (whose quick_check reads every page).
+  // (whose quick_check reads every page). A root without snapshots/ (made
+  // once the store is accepted) lists none.
   std::future<absl::StatusOr<SnapshotDirs::Listing>> listed =
-      base::AsyncOrDeferred([&dirs] { return dirs.List(); });
+      base::AsyncOrDeferred([&dirs]() -> absl::StatusOr<SnapshotDirs::Listing> {
+        if (!Exists(dirs.SnapshotsDir())) return SnapshotDirs::Listing();
+        return dirs.List();
+      });
   DbSurvey db = SurveyDatabase(dirs.MetadataPath());
   ASSIGN_OR_RETURN(SnapshotDirs::Listing listing, listed.get());
   auto marker = ReadMarker(dirs.StoreIdPath());
@@ -573,11 +577,6 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
                                dirs.SnapshotsDir(),
                                ", so it may have held snapshots)"));
       }
-      RETURN_IF_ERROR(QuarantineStrayWal(dirs));
-      ASSIGN_OR_RETURN(store_id, NewStoreId());
-      LOG(INFO) << "creating store " << store_id << " in " << dirs.root();
-      RETURN_IF_ERROR(CreateDatabase(dirs, store_id));
-      db.store_id = store_id;
       break;
     }
     case DbSurvey::State::kOk: {
@@ -616,6 +615,16 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
       }
       break;
     }
+  }
+  // Accepted: the root is changed from here on, never before (a refusal
+  // leaves it as it was, store_recovery.h).
+  RETURN_IF_ERROR(dirs.MakeLayout());
+  if (db.state != DbSurvey::State::kOk) {
+    RETURN_IF_ERROR(QuarantineStrayWal(dirs));
+    ASSIGN_OR_RETURN(store_id, NewStoreId());
+    LOG(INFO) << "creating store " << store_id << " in " << dirs.root();
+    RETURN_IF_ERROR(CreateDatabase(dirs, store_id));
+    db.store_id = store_id;
   }
   // The -wal's preallocation and header, and the marker below, wait for
   // the disk (behind every other writer's queued flush on a busy node):

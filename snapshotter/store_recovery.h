@@ -47,8 +47,12 @@
 //     as sqlite3 makes a missing one even read-only) is refused the same way.
 //     The marker is replaced atomically, and until it is right the store's
 //     close keeps the -wal.
-// A refusal changes nothing; the daemon exits with kExitRefused, which the
-// systemd unit does not restart. ResetStore is the explicit way out.
+// A refusal changes nothing: the root gets its mode (0700) and snapshots/
+// only once the store is accepted. Only <root>/lock, which the caller
+// holds through the checks, may be new, and beside a -wal SQLite's -shm
+// (the -wal's index, which any reader makes or rebuilds). The daemon
+// exits with kExitRefused, which the systemd unit does not restart.
+// ResetStore is the explicit way out.
 // After the checks, the directory of an active or view snapshot (created
 // without a flush) that a power cut lost is made again, empty
 // (SnapshotDirs::Recreate). A remote layer without content may have none:
@@ -94,11 +98,13 @@ struct OpenedStore {
   std::set<int64_t> journal;
 };
 
-// Checks the root (read-only), then opens the database: creating a fresh
+// Checks the root (read-only), then makes its layout
+// (SnapshotDirs::MakeLayout) and opens the database: creating a fresh
 // store, migrating a schema-1 one, writing a missing store-id, making lost
 // empty directories again. Refusals are
 // FailedPrecondition with IsRefusal() true and a message that says what was
-// found and how to recover. The root must be locked by the caller.
+// found and how to recover. The root must exist (SnapshotDirs::MakeRoot)
+// and be locked by the caller.
 // Writes no snapshots or labels row except in a schema-1 migration
 // (Snapshotter::Open reads the index beside it and relies on that).
 // The store it returns serves reads; its start-up writes (the -wal's

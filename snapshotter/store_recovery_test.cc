@@ -630,6 +630,42 @@ TEST_F(StoreRecoveryTest, RootWithoutStoreStartsEmpty) {
   EXPECT_EQ(*dirs_->QuarantineCount(), 1);  // the stray -wal, kept
 }
 
+// OpenStore is given the root as the start leaves it before the checks
+// (SnapshotDirs::MakeRoot: no snapshots/ yet, any mode): a refusal keeps
+// it so; the store accepted, the root gets its mode and snapshots/.
+TEST_F(StoreRecoveryTest, LayoutIsMadeOnlyOnceTheStoreIsAccepted) {
+  MakeStore(0);
+  ASSERT_EQ(unlink(dirs_->MetadataPath().c_str()), 0);
+  ASSERT_EQ(rmdir(dirs_->SnapshotsDir().c_str()), 0);
+  ASSERT_EQ(chmod(dirs_->root().c_str(), 0755), 0);
+  ExpectRefused({"metadata.db is missing", "records are lost"});
+  struct stat st;
+  ASSERT_EQ(stat(dirs_->root().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0755u);
+  EXPECT_NE(access(dirs_->SnapshotsDir().c_str(), F_OK), 0);
+  ASSERT_EQ(unlink(dirs_->StoreIdPath().c_str()), 0);  // a store never made
+  ASSERT_TRUE(Open().ok());
+  ASSERT_EQ(stat(dirs_->root().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  ASSERT_EQ(stat(dirs_->SnapshotsDir().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+}
+
+// A store a crash left, with its -wal, refused (here: another store's
+// id): the database and its -wal are only read; the one entry that may
+// change is SQLite's -shm, the -wal's index, which any reader makes.
+TEST_F(StoreRecoveryTest, RefusalOfACrashedStoreChangesNothingButTheShm) {
+  MakeStore(1);
+  LeaveCrashed(/*with_wal=*/true);
+  Write(dirs_->StoreIdPath(), "0123456789abcdef0123456789abcdef\n");
+  auto before = Tree(dirs_->root());
+  auto opened = Open();
+  EXPECT_TRUE(IsRefusal(opened.status())) << opened.status();
+  auto after = Tree(dirs_->root());
+  after.erase(dirs_->MetadataPath() + "-shm");
+  EXPECT_EQ(after, before);
+}
+
 // The generation recorded in the database (0: none).
 int64_t DbGeneration(const SnapshotDirs& dirs) {
   int64_t generation = -1;

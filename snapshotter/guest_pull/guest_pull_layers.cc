@@ -113,15 +113,18 @@ absl::StatusOr<std::unique_ptr<GuestPullLayers>> GuestPullLayers::Create(
     const GuestPullOptions& options, const std::string& root,
     GuestPullObserver* observer) {
   ASSIGN_OR_RETURN(auto policy, ImagePolicy::Create(options));
-  std::string empty_dir = root + "/guest-pull/empty";
+  return std::unique_ptr<GuestPullLayers>(new GuestPullLayers(
+      options, std::move(policy), root + "/guest-pull/empty", observer));
+}
+
+absl::Status GuestPullLayers::MakeEmptyDir() const {
   std::error_code ec;
-  std::filesystem::create_directories(empty_dir, ec);
+  std::filesystem::create_directories(empty_dir_, ec);
   if (ec) {
     return absl::InternalError(
-        absl::StrCat("cannot create ", empty_dir, ": ", ec.message()));
+        absl::StrCat("cannot create ", empty_dir_, ": ", ec.message()));
   }
-  return std::unique_ptr<GuestPullLayers>(new GuestPullLayers(
-      options, std::move(policy), std::move(empty_dir), observer));
+  return absl::OkStatus();
 }
 
 GuestPullLayers::GuestPullLayers(const GuestPullOptions& options,

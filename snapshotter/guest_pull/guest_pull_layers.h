@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "snapshotter/guest_pull/image_policy.h"
 #include "snapshotter/guest_pull/layer_cache_source.h"
@@ -23,12 +24,17 @@ namespace guest_pull {
 // Guest-pull behaviour injected into the Snapshotter core.
 class GuestPullLayers : public snapshotter::RemoteLayers {
  public:
-  // `observer` (may be null) is not owned. Creates <root>/guest-pull/empty,
-  // the empty lower layer used for a view over a single layer; `root` is the
-  // snapshotter's state directory.
+  // `observer` (may be null) is not owned; `root` is the snapshotter's
+  // state directory. Changes nothing on disk.
   static absl::StatusOr<std::unique_ptr<GuestPullLayers>> Create(
       const GuestPullOptions& options, const std::string& root,
       GuestPullObserver* observer);
+
+  // Makes <root>/guest-pull/empty if missing: the empty lower layer of a
+  // view over a single layer. Called once the store is open (a refused
+  // start makes nothing) and before serving; not flushed, since every
+  // start makes it again before a mount can name it.
+  absl::Status MakeEmptyDir() const;
 
   // A CRI layer of an image the policy pulls in the guest, or nullopt.
   // FailedPrecondition for a layer containerd unpacks in parallel: named
