@@ -13,7 +13,9 @@ never read), TESTLOGS_DIR/pkg/name/test.xml:
     one <testcase> with an <error>), which counts as a failure; a target
     Bazel did not report PASSED with no failed case in its XML counts one
     failure more, so a crash is never lost;
-  - a passing target without gtest cases (e.g. an sh_test) counts one pass.
+  - a passing target without gtest cases (e.g. an sh_test) counts one pass;
+  - the test.xml of a target that did not run this time (FAILED TO BUILD,
+    NO STATUS, INCOMPLETE, SKIPPED) is a stale one and is not read.
 Prints a FAIL or SKIP line per failed or skipped case, one summary line per
 target ("target //pkg:name: 12 cases, ..."), how many targets' results
 Bazel took from its cache (not run again), then, as the harness does,
@@ -28,6 +30,9 @@ import xml.etree.ElementTree as ET
 SUMMARY = re.compile(
     r"^(//\S+)\s+(\(cached\) )?"
     r"(PASSED|FLAKY|FAILED TO BUILD|FAILED|TIMEOUT|NO STATUS|INCOMPLETE|SKIPPED)\b")
+# The results of a target that ran: its test.xml is this run's (or the
+# cached run's). The others (not built, not run, cut short) have none.
+RAN = ("PASSED", "FLAKY", "FAILED", "TIMEOUT")
 
 
 def targets(output_path):
@@ -75,7 +80,10 @@ def main():
         path = xml_path(sys.argv[2], target)
         counts = {"pass": 0, "fail": 0, "skip": 0}
         details = []
-        if os.path.isfile(path):
+        # Only a target that ran (now, or in the run Bazel's cache restored)
+        # has its own test.xml; one that did not build or run may have a
+        # stale one of an earlier run, whose cases would count as results.
+        if status in RAN and os.path.isfile(path):
             try:
                 for name, kind, detail in cases(path):
                     counts[kind] += 1
@@ -84,7 +92,7 @@ def main():
             except ET.ParseError as e:
                 details.append(("fail", "test.xml", "unreadable: %s" % e))
                 counts["fail"] += 1
-        elif status in ("PASSED", "FLAKY"):
+        if status in ("PASSED", "FLAKY") and sum(counts.values()) == 0:
             counts["pass"] = 1
         if status not in ("PASSED", "FLAKY") and counts["fail"] == 0:
             counts["fail"] += 1
