@@ -15,7 +15,8 @@
 # matrix, long runs; decided here, once, for every suite); E2E_SKIP_LARGE=1
 # skips the 300 MB image; TEST_SUITES limits the suites (space-separated
 # names from SUITES below); GUEST_PULL_PREBUILD=0 turns off the background
-# builds (scripts/prebuild.sh).
+# builds (scripts/prebuild.sh); GUEST_PULL_SUITE_TIMEOUT sets the time limit
+# of each suite in seconds (run_suite below).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 # shellcheck source=../tests/harness/harness.sh
@@ -149,6 +150,7 @@ run_unit() {
 print_plan() {
   local name
   log "mode: $(h_mode) (GUEST_PULL_TEST_MODE=long adds the long parts)"
+  echo "time limit per suite: $(suite_limit) s (GUEST_PULL_SUITE_TIMEOUT; bazel test bounds each unit test itself)"
   local unknown="its h_long parts (see the header of its script)" extra
   for name in "$@"; do
     printf '%-17s default: %s\n' "$name" "${PLAN_DEFAULT[$name]:-see the header of its script}"
@@ -185,7 +187,13 @@ prebuild_start() {
 prebuild_wait() {
   [[ -n "$PREBUILD_PID" ]] || return 0
   log "waiting for the background builds"
-  local status=0
+  local status=0 deadline=$((SECONDS + $(suite_limit)))
+  # Bounded like a suite: what is not built then, its suite builds.
+  while kill -0 "$PREBUILD_PID" 2>/dev/null && ((SECONDS < deadline)); do sleep 1; done
+  if kill -0 "$PREBUILD_PID" 2>/dev/null; then
+    echo "background builds: still running after $(suite_limit) s; stopped"
+    prebuild_stop
+  fi
   wait "$PREBUILD_PID" || status=$?
   PREBUILD_PID=""
   grep '^prebuild: ' "$PREBUILD_LOG"
@@ -199,19 +207,56 @@ prebuild_stop() {
   if [[ -n "$PREBUILD_PID" ]]; then pkill -TERM -s "$PREBUILD_PID" 2>/dev/null; fi
 }
 
+# The time limit of every suite script (seconds): a suite still running
+# then is stopped and counts as failed. Half the default mode's hour (the
+# longest default-mode suite took 17 min on a fresh machine, session 18);
+# the long mode's 2 h leave room for its 1000 SIGKILLs (47 min, session 23).
+# The unit suite is `bazel test`, which bounds every test itself.
+suite_limit() {
+  if [[ -n "${GUEST_PULL_SUITE_TIMEOUT:-}" ]]; then echo "$GUEST_PULL_SUITE_TIMEOUT"
+  elif h_long; then echo 7200
+  else echo 1800; fi
+}
+
+# run_bounded LIMIT SCRIPT: bash SCRIPT under `timeout` (TERM at LIMIT s,
+# KILL 120 s later; exit 124 or 137). timeout puts the suite in a process
+# group of its own, so every process of it is stopped, and a terminal's
+# Ctrl-C no longer reaches it: this (foreground) subshell passes INT and
+# TERM on. Stdin is /dev/null (a background group must not read a terminal).
+run_bounded() {
+  local pid status
+  timeout --kill-after=120 "$1" bash "$2" </dev/null &
+  pid=$!
+  trap 'kill -INT "$pid" 2>/dev/null' INT
+  trap 'kill -TERM "$pid" 2>/dev/null' TERM
+  wait "$pid"
+  status=$?
+  # A signal passed on ends `wait` early: wait for the suite itself (timeout
+  # bounds it).
+  while kill -0 "$pid" 2>/dev/null; do wait "$pid"; status=$?; done
+  return "$status"
+}
+
 run_suite() {
-  local name="$1" out status
+  local name="$1" out status limit
   out=$(mktemp "/tmp/gp-suite-$name.XXXXXX")
+  limit=$(suite_limit)
   log "suite $name"
   if [[ "$name" == unit ]]; then
     run_unit 2>&1 | tee "$out"
   elif [[ -n "${SUITE_SCRIPT[$name]:-}" ]]; then
-    bash "${SUITE_SCRIPT[$name]}" 2>&1 | tee "$out"
+    echo "time limit: ${limit}s"
+    run_bounded "$limit" "${SUITE_SCRIPT[$name]}" 2>&1 | tee "$out"
   else
     echo "FAIL: unknown suite $name (known: ${SUITES[*]})" | tee "$out"
     false
   fi
   status=${PIPESTATUS[0]}
+  if [[ "$name" != unit ]] && ((status == 124)); then
+    echo "FAIL: suite $name stopped at its time limit of ${limit}s" | tee -a "$out"
+  elif [[ "$name" != unit ]] && ((status == 137)); then
+    echo "FAIL: suite $name killed (SIGKILL: its time limit's, ${limit}s + 120 s, or another)" | tee -a "$out"
+  fi
   record "$name" "$status" "$out"
   rm -f "$out"
 }
@@ -256,8 +301,13 @@ main() {
     echo "skipped, with reasons (never counted as passed):"
     cat "$SKIP_LOG"
   fi
+  if ((TOTAL_PASSED + TOTAL_FAILED + TOTAL_SKIPPED == 0)); then
+    echo "FAIL: no suite ran (TEST_SUITES='${TEST_SUITES:-}')"
+    TOTAL_FAILED=1
+  fi
   echo "${TOTAL_PASSED} passed, ${TOTAL_FAILED} failed, ${TOTAL_SKIPPED} skipped"
   ((TOTAL_FAILED == 0))
 }
 
-main "$@"
+# Sourced (tests/harness/selftest.sh): the functions only.
+[[ "${BASH_SOURCE[0]}" != "$0" ]] || main "$@"
