@@ -22,13 +22,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 # shellcheck source=../tests/harness/harness.sh
 source tests/harness/harness.sh
 
-readonly SUITES=(unit conformance crash faults cri images deploy config_merge
+readonly SUITES=(harness unit conformance crash faults cri images deploy config_merge
                  foundation recovery rolling_update stalls standin_selftest functional
                  compatibility stability deployments kata_patch
                  layer_cache_formats guest_vm deployments_vm sanitizers fuzz powercut
                  peers_bench cri_pull_bench verity_bench)
 # The script of each suite (unit is bazel test, run_unit below).
 declare -A SUITE_SCRIPT=(
+  [harness]=tests/harness/selftest.sh
   [conformance]=tests/conformance/run.sh
   [cri]=tests/tools/cri/cri_client_test.sh
   [images]=tests/e2e/images_selftest.sh
@@ -59,6 +60,7 @@ declare -A SUITE_SCRIPT=(
 # What each suite runs in the default mode, and what the long mode adds
 # (printed at the start; a suite's own header has the details).
 declare -A PLAN_DEFAULT=(
+  [harness]="the counting itself on stand-in suites: no total line, a crash after a clean total, a suite past its time limit, stale unit test.xml, the ASan count"
   [unit]="every gtest case of every cc_test (bazel test //...)"
   [conformance]="containerd 1.6 snapshotter conformance suite + TestProxyContract on the daemon"
   [cri]="cri-client against containerd 1.6's CRI and a loopback registry"

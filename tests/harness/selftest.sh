@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# selftest.sh: the counting itself, checked with stand-in suites in a temp
+# dir (a few seconds, no root): harness.sh (a suite that ran nothing fails,
+# a skip is no pass), scripts/test.sh (a suite that prints no total line,
+# exits non-zero after a clean total, or runs past its time limit counts as
+# failed), bazel_test_totals.py (a target that did not build or run counts
+# no stale test.xml cases) and the sanitizer suite's unit count (bazel
+# failing with every listed test passed is a failure).
+# Counts with harness.sh: last line "N passed, M failed, K skipped".
+# shellcheck disable=SC2016  # bash -c programs take $1..
+set -uo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+# shellcheck source=harness.sh
+source "$HERE/harness.sh"
+
+TMP=$(mktemp -d /tmp/gp-harness-selftest.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+
+# suite NAME BODY: a stand-in suite script counting with harness.sh.
+suite() {
+  printf 'source %q\n%s\n' "$HERE/harness.sh" "$2" >"$TMP/$1.sh"
+}
+
+# totals NAME...: runs the stand-in suites through scripts/test.sh's
+# run_suite (sourced, in a subshell; 3 s time limit, itself bounded) and
+# prints its total "P F S".
+totals() {
+  timeout 60 bash -c '
+    source "$1/scripts/test.sh"
+    SKIP_LOG="$2/skips"
+    GUEST_PULL_SUITE_TIMEOUT=3
+    dir=$2
+    shift 2
+    for name in "$@"; do SUITE_SCRIPT[$name]="$dir/$name.sh"; run_suite "$name"; done
+    echo "TOTALS $TOTAL_PASSED $TOTAL_FAILED $TOTAL_SKIPPED"' _ "$REPO" "$TMP" "$@" >"$TMP/out" 2>&1
+  sed -n 's/^TOTALS //p' "$TMP/out"
+}
+
+# expect WHAT GOT WANT
+expect() {
+  if [[ "$2" == "$3" ]]; then h_pass "$1"; else h_fail "$1" "got '$2', want '$3'; output:"$'\n'"$(tail -n 20 "$TMP/out" 2>/dev/null)"; fi
+}
+
+# ---- harness.sh
+out=$(bash -c 'source "$1"; h_finish' _ "$HERE/harness.sh" 2>&1)
+expect "harness: a suite that ran nothing fails" "$?:$(tail -n 1 <<<"$out")" "1:0 passed, 1 failed, 0 skipped"
+out=$(bash -c 'source "$1"; h_skip x "why"; h_finish' _ "$HERE/harness.sh" 2>&1)
+expect "harness: a skip is no pass and says why" "$?:$(tr '\n' '|' <<<"$out")" "0:SKIP: x (why)|0 passed, 0 failed, 1 skipped|"
+
+# ---- scripts/test.sh
+suite clean 'h_pass a; h_pass b; h_skip c why; h_finish'
+expect "test.sh: a clean suite counts as it says" "$(totals clean)" "2 0 1"
+suite silent 'echo "no total line"; exit 0'
+expect "test.sh: a suite with no total line, exit 0, is a failure" "$(totals silent)" "0 1 0"
+suite crashed 'h_pass a; echo "1 passed, 0 failed, 0 skipped"; exit 2'
+expect "test.sh: a non-zero exit after a clean total is a failure" "$(totals crashed)" "1 1 0"
+suite hangs 'trap h_finish EXIT; h_pass "before"; sleep 600'
+start=$SECONDS
+expect "test.sh: a suite past its time limit is stopped and fails" "$(totals hangs)" "1 1 0"
+expect "test.sh: the time limit is said" \
+  "$(grep -c '^FAIL: suite hangs stopped at its time limit of 3s' "$TMP/out")" 1
+if ((SECONDS - start < 30)); then h_pass "test.sh: the stopped suite took $((SECONDS - start)) s"; else
+  h_fail "test.sh: the stopped suite took $((SECONDS - start)) s"; fi
+expect "test.sh: every suite adds to the total" "$(totals clean silent crashed)" "3 2 1"
+
+# ---- bazel_test_totals.py
+mkdir -p "$TMP/logs/pkg/stale" "$TMP/logs/pkg/ok"
+printf '%s\n' '<testsuites><testsuite name="S">' \
+  '<testcase name="a" classname="S" status="run" result="completed"/>' \
+  '<testcase name="b" classname="S" status="run" result="completed"/>' \
+  '</testsuite></testsuites>' | tee "$TMP/logs/pkg/stale/test.xml" >"$TMP/logs/pkg/ok/test.xml"
+printf '%s\n' '//pkg:stale                     FAILED TO BUILD' '//pkg:ok                 PASSED in 0.1s' >"$TMP/bazel.out"
+out=$(python3 "$HERE/bazel_test_totals.py" "$TMP/bazel.out" "$TMP/logs")
+expect "unit totals: a target that did not build counts no stale test.xml cases" \
+  "$?:$(tail -n 1 <<<"$out")" "1:2 passed, 1 failed, 0 skipped"
+: >"$TMP/empty.out"
+out=$(python3 "$HERE/bazel_test_totals.py" "$TMP/empty.out" "$TMP/logs")
+expect "unit totals: no test target is a failure" "$?:$(tail -n 1 <<<"$out")" "1:0 passed, 1 failed, 0 skipped"
+
+# ---- tests/sanitizers/run.sh: the ASan unit count, bazel faked
+mkdir -p "$TMP/bin"
+printf '%s\n' '#!/bin/sh' 'echo "//pkg:a_test      PASSED in 0.1s"' \
+  'echo "ERROR: /x/BUILD:1:1: Compiling tool.cc failed"' 'exit 1' >"$TMP/bin/bazel"
+chmod +x "$TMP/bin/bazel"
+out=$(PATH="$TMP/bin:$PATH" timeout 60 bash -c \
+  'source "$1/tests/sanitizers/run.sh"; H_PASSED=0 H_FAILED=0; unit_tests; echo "TOTALS $H_PASSED $H_FAILED"' \
+  _ "$REPO" 2>&1)
+expect "sanitizers: bazel failing with every test passed is a failure" "$(sed -n 's/^TOTALS //p' <<<"$out")" "1 1"
+
+h_finish
