@@ -91,13 +91,13 @@ bool ReplacesAllLabels(const std::vector<std::string>& fieldpaths) {
              fieldpaths.end();
 }
 
-// Every record of the database at `db_path` into `index`, on a read-only
-// connection of its own.
 // The label keys the remote layers' Records look up, if any.
 std::vector<std::string> IndexedLabels(const RemoteLayers* remote) {
   return remote == nullptr ? std::vector<std::string>{} : remote->IndexedLabels();
 }
 
+// Every record of the database at `db_path` into `index`, on a read-only
+// connection of its own.
 absl::Status PreloadIndex(const std::string& db_path, SnapshotIndex& index) {
   ASSIGN_OR_RETURN(std::unique_ptr<MetaStore> reader,
                    MetaStore::Open(db_path, MetaStore::Mode::kReadOnly));
