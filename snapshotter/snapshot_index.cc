@@ -100,8 +100,8 @@ absl::Status SnapshotIndex::Load(Transaction& tx) {
     std::sort(labels.begin(), labels.end(),
               [](const auto& a, const auto& b) { return *a.first < *b.first; });
     labels.shrink_to_fit();
-    auto it =
-        by_key_.emplace_hint(by_key_.end(), std::move(l.key), std::move(l.entry));
+    auto it = by_key_.emplace_hint(by_key_.end(), std::move(l.key),
+                                   std::move(l.entry));
     IndexLabels(it->first, it->second, true);
   }
   return absl::OkStatus();
@@ -137,8 +137,9 @@ void SnapshotIndex::ReleaseStrings(Entry& e) {
 void SnapshotIndex::IndexLabels(const std::string& key, const Entry& e,
                                 bool add) {
   for (LabelIndex& index : by_label_) {
-    auto label = std::find_if(e.labels.begin(), e.labels.end(),
-                              [&](const auto& kv) { return *kv.first == index.label; });
+    auto label = std::find_if(
+        e.labels.begin(), e.labels.end(),
+        [&](const auto& kv) { return *kv.first == index.label; });
     if (label == e.labels.end()) continue;
     const std::string& value = *label->second;
     if (add) {

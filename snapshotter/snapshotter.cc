@@ -93,7 +93,8 @@ bool ReplacesAllLabels(const std::vector<std::string>& fieldpaths) {
 
 // The label keys the remote layers' Records look up, if any.
 std::vector<std::string> IndexedLabels(const RemoteLayers* remote) {
-  return remote == nullptr ? std::vector<std::string>{} : remote->IndexedLabels();
+  if (remote == nullptr) return {};
+  return remote->IndexedLabels();
 }
 
 // Every record of the database at `db_path` into `index`, on a read-only
@@ -143,7 +144,8 @@ absl::StatusOr<std::unique_ptr<Snapshotter>> Snapshotter::Open(
   // The index reads the records while OpenStore checks the database and
   // the directories (OpenStore and SweepLeftovers write no snapshot or
   // label row, store_recovery.h).
-  auto preloaded = std::make_unique<SnapshotIndex>(IndexedLabels(options.remote));
+  auto preloaded =
+      std::make_unique<SnapshotIndex>(IndexedLabels(options.remote));
   std::future<absl::Status> preload = base::AsyncOrDeferred(
       [&] { return PreloadIndex(dirs.MetadataPath(), *preloaded); });
   auto opened = OpenStore(dirs);

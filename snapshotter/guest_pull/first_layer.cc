@@ -24,7 +24,7 @@ std::string RecordBelowFirstLayer(const snapshotter::Labels& labels,
   if (manifest.empty() || digest.empty() || own.empty()) return "";
   const size_t own_length = LayerList(own).size();
   std::string found;
-  records(kLabelCriManifestDigest, manifest, [&](const snapshotter::InfoView& record) {
+  auto check = [&](const snapshotter::InfoView& record) {
     const std::string* marker = record.Label(kLabelGuestPulled);
     const std::string* list = record.Label(kLabelCriImageLayers);
     if (marker == nullptr || *marker != "true" || list == nullptr) return true;
@@ -37,7 +37,8 @@ std::string RecordBelowFirstLayer(const snapshotter::Labels& labels,
       }
     }
     return true;
-  });
+  };
+  records(kLabelCriManifestDigest, manifest, check);
   return found;
 }
 
