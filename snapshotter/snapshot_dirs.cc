@@ -180,8 +180,15 @@ absl::Status SnapshotDirs::MakeRoot() const {
        p = p.parent_path()) {
     made.push_back(p);
   }
+  // The root itself is made 0700 (MakeLayout's mode): its lock, and
+  // whatever a crash or failure before MakeLayout leaves, are never in a
+  // root others may read or (with a loose umask) write.
   std::error_code ec;
-  std::filesystem::create_directories(root_, ec);
+  std::filesystem::path parent = std::filesystem::path(root_).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  if (!ec && mkdir(root_.c_str(), 0700) != 0 && errno != EEXIST) {
+    ec = std::error_code(errno, std::generic_category());
+  }
   if (ec) {
     return absl::InternalError(
         absl::StrCat("cannot create root ", root_, ": ", ec.message()));

@@ -47,8 +47,9 @@ class SnapshotDirs {
   // existing root that belongs to another user, or holds other files and
   // no store, is refused (FailedPrecondition).
   absl::Status CheckRoot() const;
-  // CheckRoot, and a missing root is created, flushed into its parent (a
-  // parent it may not read is only logged): all LockRoot needs. Nothing
+  // CheckRoot, and a missing root is created (mode 0700; missing parents
+  // as the umask gives), flushed into its parent (a parent it may not
+  // read is only logged): all LockRoot needs. Nothing
   // else is made, so a start refused after it (store_recovery.h) leaves an
   // existing root as it was but for <root>/lock.
   absl::Status MakeRoot() const;

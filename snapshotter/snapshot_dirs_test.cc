@@ -134,6 +134,26 @@ TEST(SnapshotDirsTest, OnlyMakeLayoutChangesAnExistingRoot) {
             1);
 }
 
+// A missing root is made 0700 at once, whatever the umask: its lock, and
+// what a crash or failure before MakeLayout leaves, are never in a root
+// others may read or write. Missing parents take the umask's mode.
+TEST(SnapshotDirsTest, MakeRootMakesAMissingRoot0700) {
+  const std::string parent = NewRoot("mode-parent");
+  const std::string root = parent + "/sub/root";
+  mode_t old_umask = umask(0);
+  absl::Status made = SnapshotDirs(root).MakeRoot();
+  umask(old_umask);
+  ASSERT_TRUE(made.ok()) << made;
+  struct stat st;
+  ASSERT_EQ(stat(root.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  ASSERT_EQ(stat((parent + "/sub").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0777u);
+  EXPECT_TRUE(std::filesystem::is_empty(root));
+  // Made by another start meanwhile: taken as it is.
+  EXPECT_TRUE(SnapshotDirs(root).MakeRoot().ok());
+}
+
 // A root of another user: tests/e2e/recovery.sh (the sandbox cannot chown).
 
 TEST(SnapshotDirsTest, CreateInstallAndList) {
