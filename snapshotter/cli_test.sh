@@ -135,7 +135,10 @@ else bad "late socket failure (exit $rc)" "$out"; fi
 "$BIN" --config "$T/default.toml" --root "$T/late" --address "$T/gp.sock" > "$T/late.log" 2>&1 &
 DAEMON=$!
 for _ in $(seq 1 300); do [[ -S "$T/gp.sock" ]] && break; kill -0 "$DAEMON" 2>/dev/null || break; sleep 0.1; done
-if [[ -S "$T/gp.sock" ]] && ! grep -q -e "creating store" -e WARNING -e "^W" "$T/late.log"; then
+# Warnings of the store's checks only: a sandbox may refuse the spare
+# directories' thread its nice value, a warning of its own.
+if [[ -S "$T/gp.sock" ]] && ! grep -q -E -e "creating store" \
+    -e '^W.* (store_recovery|snapshot_dirs|snapshotter)\.cc:' "$T/late.log"; then
   ok "the next start serves that store, without a warning"
 else bad "start after the late failure" "$(cat "$T/late.log")"; fi
 kill "$DAEMON"; wait "$DAEMON"; DAEMON=""
