@@ -135,20 +135,25 @@ run_suite() {
 }
 
 # count_cases LOG: one h_pass/h_fail/h_skip per subtest result line of
-# `go test -v` ("    --- PASS: Test/Case (0.01s)"; top-level Test lines
-# only sum their subtests). A skip's reason is the last line Go logged for
-# that case ("    file.go:12: reason" after its "=== RUN/CONT" line).
+# `go test -v` ("    --- PASS: Test/Case (0.01s)"); a top-level Test line
+# ("--- SKIP: Test (0.00s)") counts only for a test that ran no subtest
+# ("=== RUN   Test/Case" lines come before every result line; a parent's
+# result only sums its subtests'). A skip's
+# reason is the last line Go logged for that case ("    file.go:12:
+# reason" after its "=== RUN/CONT" line).
 count_cases() {
   local line current="" name
-  local -A said=()
+  local -A said=() parent=()
   while IFS= read -r line; do
     if [[ "$line" =~ ^===\ (RUN|CONT|PAUSE)\ +([^ ]+) ]]; then
       current="${BASH_REMATCH[2]}"
+      [[ "$current" != */* ]] || parent[${current%%/*}]=1
     elif [[ -n "$current" && "$line" =~ ^[[:space:]]+[A-Za-z0-9_]+\.go:[0-9]+:\ (.*) ]]; then
       said[$current]="${BASH_REMATCH[1]}"
-    elif [[ "$line" =~ ^[[:space:]]+---\ (PASS|FAIL|SKIP):\ ([^ ]+) ]]; then
-      name="${BASH_REMATCH[2]}"
-      case "${BASH_REMATCH[1]}" in
+    elif [[ "$line" =~ ^([[:space:]]*)---\ (PASS|FAIL|SKIP):\ ([^ ]+) ]]; then
+      name="${BASH_REMATCH[3]}"
+      [[ -n "${BASH_REMATCH[1]}" || -z "${parent[$name]:-}" ]] || continue
+      case "${BASH_REMATCH[2]}" in
         PASS) h_pass "$name" ;;
         FAIL) h_fail "$name" "${said[$name]:-}" ;;
         SKIP) h_skip "$name" "${said[$name]:-skipped by the Go test}" ;;

@@ -4,8 +4,9 @@
 # a skip is no pass), scripts/test.sh (a suite that prints no total line,
 # exits non-zero after a clean total, or runs past its time limit counts as
 # failed), bazel_test_totals.py (a target that did not build or run counts
-# no stale test.xml cases) and the sanitizer suite's unit count (bazel
-# failing with every listed test passed is a failure).
+# no stale test.xml cases), the sanitizer suite's unit count (bazel
+# failing with every listed test passed is a failure) and the conformance
+# suite's count of `go test -v` results.
 # Counts with harness.sh: last line "N passed, M failed, K skipped".
 # shellcheck disable=SC2016  # bash -c programs take $1..
 set -uo pipefail
@@ -87,5 +88,16 @@ out=$(PATH="$TMP/bin:$PATH" timeout 60 bash -c \
   'source "$1/tests/sanitizers/run.sh"; H_PASSED=0 H_FAILED=0; unit_tests; echo "TOTALS $H_PASSED $H_FAILED"' \
   _ "$REPO" 2>&1)
 expect "sanitizers: bazel failing with every test passed is a failure" "$(sed -n 's/^TOTALS //p' <<<"$out")" "1 1"
+
+# ---- tests/conformance/run.sh: the `go test -v` results, its count_cases
+printf '%s\n' '=== RUN   TestA' '=== RUN   TestA/one' '=== RUN   TestA/two' \
+  '    a_test.go:5: not here' '--- PASS: TestA (0.00s)' '    --- PASS: TestA/one (0.00s)' \
+  '    --- SKIP: TestA/two (0.00s)' '=== RUN   TestB' '    b_test.go:9: needs root' \
+  '--- SKIP: TestB (0.00s)' '=== RUN   TestC' '--- PASS: TestC (0.01s)' >"$TMP/go.log"
+out=$(bash -c 'h_pass() { echo "P $1"; }; h_fail() { echo "F $1"; }; h_skip() { echo "S $1 ($2)"; }
+  eval "$(sed -n "/^count_cases() {/,/^}/p" "$1/tests/conformance/run.sh")"; count_cases "$2"' \
+  _ "$REPO" "$TMP/go.log" 2>&1 | tr '\n' '|')
+expect "conformance: subtests count, not their parent; a test without subtests counts, a skip with its reason" \
+  "$out" "P TestA/one|S TestA/two (not here)|S TestB (needs root)|P TestC|"
 
 h_finish
