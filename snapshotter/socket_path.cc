@@ -234,15 +234,13 @@ absl::StatusOr<std::optional<struct stat>> StaleSocketAt(
   return st;
 }
 
-}  // namespace
-
-absl::Status CheckSocketPath(const std::string& path) {
-  if (absl::Status s = CheckForm(path); !s.ok()) return s;
-  std::string dir = std::filesystem::path(path).parent_path().string();
+// Whether the socket's directory `dir` exists (false: missing, to be
+// made); FailedPrecondition for a file there, or one that cannot be looked
+// at (it could not be made either).
+absl::StatusOr<bool> SocketDirExists(const std::string& dir) {
   struct stat st;
   if (stat(dir.c_str(), &st) != 0) {
-    // A missing one is made by PrepareSocketPath.
-    if (errno == ENOENT) return absl::OkStatus();
+    if (errno == ENOENT) return false;
     return absl::FailedPreconditionError(absl::StrCat(
         "cannot create socket directory ", dir, ": ", strerror(errno)));
   }
@@ -250,14 +248,26 @@ absl::Status CheckSocketPath(const std::string& path) {
     return absl::FailedPreconditionError(
         absl::StrCat("socket directory ", dir, " is not a directory"));
   }
+  return true;
+}
+
+}  // namespace
+
+absl::Status CheckSocketPath(const std::string& path) {
+  if (absl::Status s = CheckForm(path); !s.ok()) return s;
+  // A missing directory is made by PrepareSocketPath.
+  absl::StatusOr<bool> exists =
+      SocketDirExists(std::filesystem::path(path).parent_path().string());
+  if (!exists.ok() || !*exists) return exists.status();
   return StaleSocketAt(path).status();
 }
 
 absl::Status PrepareSocketPath(const std::string& path) {
   if (absl::Status s = CheckForm(path); !s.ok()) return s;
   std::string dir = std::filesystem::path(path).parent_path().string();
-  struct stat st;
-  if (stat(dir.c_str(), &st) != 0) {
+  absl::StatusOr<bool> exists = SocketDirExists(dir);
+  if (!exists.ok()) return exists.status();
+  if (!*exists) {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     if (ec) {
@@ -268,9 +278,6 @@ absl::Status PrepareSocketPath(const std::string& path) {
       return absl::FailedPreconditionError(
           absl::StrCat("chmod ", dir, ": ", strerror(errno)));
     }
-  } else if (!S_ISDIR(st.st_mode)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("socket directory ", dir, " is not a directory"));
   }
   RemoveStaleBindings(dir, std::filesystem::path(path).filename().string());
   absl::StatusOr<std::optional<struct stat>> stale = StaleSocketAt(path);
