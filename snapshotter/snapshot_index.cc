@@ -136,12 +136,12 @@ void SnapshotIndex::ReleaseStrings(Entry& e) {
 
 void SnapshotIndex::IndexLabels(const std::string& key, const Entry& e,
                                 bool add) {
+  InfoView view;
+  view.labels = &e.labels;
   for (LabelIndex& index : by_label_) {
-    auto label = std::find_if(
-        e.labels.begin(), e.labels.end(),
-        [&](const auto& kv) { return *kv.first == index.label; });
-    if (label == e.labels.end()) continue;
-    const std::string& value = *label->second;
+    const std::string* label = view.Label(index.label);
+    if (label == nullptr) continue;
+    const std::string& value = *label;
     if (add) {
       index.keys[value].insert(key);
       continue;
