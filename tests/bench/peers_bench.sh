@@ -31,7 +31,9 @@
 # taking turns; the table shows the median.
 # Usage: tests/bench/peers_bench.sh [peerbench flags...]
 # Environment: GUEST_PULL_DAEMON (prebuilt daemon), GP_PEERS_CACHE,
-# PEERS_NOISY_MB (dirty data of the noisy-neighbour rows, default 800).
+# PEERS_NOISY_MB (dirty data of the noisy-neighbour rows, default 800),
+# PEERS_BENCH_DIR (the directory the servers' roots, sockets and the noise
+# are made in, default /tmp: point it at the filesystem to be measured).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -286,7 +288,7 @@ main() {
   fi
   trap teardown EXIT
   trap 'exit 130' INT TERM
-  work="$(mktemp -d /tmp/gpp.XXXXXX)"
+  work="$(mktemp -d "${PEERS_BENCH_DIR:-/tmp}/gpp.XXXXXX")"
   build_servers
   mkdir -p "$work/scratch"
   local name args=(-noisy-mb "${PEERS_NOISY_MB:-800}" -noisy-dir "$work" -scratch "$work/scratch")
