@@ -94,7 +94,10 @@ bool IsUserspaceOnlyOption(absl::string_view option) {
   for (absl::string_view name : kNames) {
     if (option == name) return true;
   }
-  return absl::StartsWith(option, "x-") || absl::StartsWith(option, "comment=");
+  // libmount's userspace map: "x-" comments are kept in utab, "X-" ones
+  // only in fstab (X-mount.mkdir ...); neither is for the kernel.
+  return absl::StartsWith(option, "x-") || absl::StartsWith(option, "X-") ||
+         absl::StartsWith(option, "comment=");
 }
 
 }  // namespace mount_helper

@@ -27,7 +27,7 @@ std::optional<unsigned long> LookupPropagationFlag(absl::string_view option);
 
 // True for options only mount(8)/fstab understand and that must never reach
 // the kernel: auto, noauto, nofail, _netdev, user, nouser, users, owner,
-// noowner, group, nogroup, x-*, comment=*.
+// noowner, group, nogroup, x-*, X-*, comment=*.
 bool IsUserspaceOnlyOption(absl::string_view option);
 
 }  // namespace mount_helper

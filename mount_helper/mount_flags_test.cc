@@ -62,6 +62,8 @@ TEST(MountFlagsTest, UserspaceOnlyOptions) {
   EXPECT_TRUE(IsUserspaceOnlyOption("noauto"));
   EXPECT_TRUE(IsUserspaceOnlyOption("_netdev"));
   EXPECT_TRUE(IsUserspaceOnlyOption("x-systemd.automount"));
+  EXPECT_TRUE(IsUserspaceOnlyOption("X-mount.mkdir"));
+  EXPECT_TRUE(IsUserspaceOnlyOption("X-mount.mode=0755"));
   EXPECT_FALSE(IsUserspaceOnlyOption("xino=off"));
   EXPECT_FALSE(IsUserspaceOnlyOption("userxattr"));
 }

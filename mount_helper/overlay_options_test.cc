@@ -46,6 +46,19 @@ TEST(OverlayOptionsTest, SeveralListsEmptyItemsAndUserspaceOptions) {
   EXPECT_EQ(request->propagation, static_cast<unsigned long>(MS_SHARED | MS_REC));
 }
 
+// mount(8): X-* options are "not sent to the mount.<type> helpers nor to the
+// mount(2) system call". containerd (mountWithHelper) and mount.fuse3 pass
+// every option on, so the helper is the last place to drop them; overlayfs
+// refuses an unknown option with EINVAL.
+TEST(OverlayOptionsTest, FstabOnlyXOptionsNeverReachTheKernel) {
+  absl::StatusOr<OverlayMountRequest> request = TranslateOverlayOptions(
+      {"lowerdir=/a:/b,X-mount.mkdir=0755,upperdir=/u,X-containerd.mkdir.path=/u"});
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_THAT(request->data, ElementsAre("lowerdir=/a:/b", "upperdir=/u"));
+  EXPECT_THAT(request->dropped,
+              ElementsAre("X-mount.mkdir=0755", "X-containerd.mkdir.path=/u"));
+}
+
 TEST(OverlayOptionsTest, OwnOptionPrefixes) {
   EXPECT_TRUE(IsOwnOption("io.katacontainers.volume=abc"));
   EXPECT_TRUE(IsOwnOption("io.katacontainers.other"));
