@@ -88,11 +88,17 @@ std::optional<unsigned long> LookupPropagationFlag(absl::string_view option) {
 
 bool IsUserspaceOnlyOption(absl::string_view option) {
   static constexpr absl::string_view kNames[] = {
-      "auto", "noauto", "nofail", "_netdev", "user",   "nouser",
-      "users", "owner", "noowner", "group",  "nogroup",
+      "auto",  "noauto",  "nofail", "_netdev", "user",    "nouser",
+      "users", "nousers", "owner",  "noowner", "group",   "nogroup",
   };
   for (absl::string_view name : kNames) {
     if (option == name) return true;
+  }
+  // With a value: user=<name> (mount(8) names the user who mounted), and
+  // the umount/mount helper names (uhelper=udisks2).
+  static constexpr absl::string_view kPrefixes[] = {"user=", "uhelper=", "helper="};
+  for (absl::string_view prefix : kPrefixes) {
+    if (absl::StartsWith(option, prefix)) return true;
   }
   // libmount's userspace map: "x-" comments are kept in utab, "X-" ones
   // only in fstab (X-mount.mkdir ...); neither is for the kernel.

@@ -26,8 +26,10 @@ std::optional<MountFlagEffect> LookupMountFlag(absl::string_view option);
 std::optional<unsigned long> LookupPropagationFlag(absl::string_view option);
 
 // True for options only mount(8)/fstab understand and that must never reach
-// the kernel: auto, noauto, nofail, _netdev, user, nouser, users, owner,
-// noowner, group, nogroup, x-*, X-*, comment=*.
+// the kernel: auto, noauto, nofail, _netdev, user[=*], nouser, users,
+// nousers, owner, noowner, group, nogroup, uhelper=*, helper=*, x-*, X-*,
+// comment=* (libmount's userspace map, less what mount(8) resolves itself:
+// loop, offset=, sizelimit=, encryption=, verity.*).
 bool IsUserspaceOnlyOption(absl::string_view option);
 
 }  // namespace mount_helper

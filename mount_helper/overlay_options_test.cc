@@ -59,6 +59,21 @@ TEST(OverlayOptionsTest, FstabOnlyXOptionsNeverReachTheKernel) {
               ElementsAre("X-mount.mkdir=0755", "X-containerd.mkdir.path=/u"));
 }
 
+// The userspace options libmount's map hands to helpers (no MNT_NOHLPS) and
+// mount.fuse3 does not drop itself (it drops only user, nouser, users, auto,
+// noauto, _netdev and nofail): with them in fstab, mount(8) -> mount.fuse3
+// -> the helper must not give them to overlayfs.
+TEST(OverlayOptionsTest, UserspaceOptionsMountPassesToHelpersAreDropped) {
+  absl::StatusOr<OverlayMountRequest> request = TranslateOverlayOptions(
+      {"lowerdir=/a:/b,nousers,user=alice,uhelper=udisks2,helper=guest-pull-overlayfs,"
+       "owner,nogroup"});
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_THAT(request->data, ElementsAre("lowerdir=/a:/b"));
+  EXPECT_THAT(request->dropped,
+              ElementsAre("nousers", "user=alice", "uhelper=udisks2",
+                          "helper=guest-pull-overlayfs", "owner", "nogroup"));
+}
+
 TEST(OverlayOptionsTest, OwnOptionPrefixes) {
   EXPECT_TRUE(IsOwnOption("io.katacontainers.volume=abc"));
   EXPECT_TRUE(IsOwnOption("io.katacontainers.other"));
