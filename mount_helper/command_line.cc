@@ -8,13 +8,14 @@
 namespace mount_helper {
 
 const char* HelperUsage() {
-  return "usage: guest-pull-overlayfs <source> <target> [-o options]... "
+  return "usage: guest-pull-overlayfs [<source>] <target> [-o options]... "
          "[-n] [-s] [-v] [-f]\n"
          "Mounts an overlay filesystem for a fuse.guest-pull-overlayfs mount\n"
-         "(run by mount.fuse3). Options starting with io.katacontainers. or\n"
-         "guest-pull. are dropped, mount(8) flag options become mount flags,\n"
-         "everything else is passed to overlay. Paths are made relative to\n"
-         "their common parent if the data exceeds one page.\n"
+         "(run by mount.fuse3). The source defaults to \"overlay\". Options\n"
+         "starting with io.katacontainers. or guest-pull. are dropped,\n"
+         "mount(8) flag options become mount flags, everything else is\n"
+         "passed to overlay. Paths are made relative to their common parent\n"
+         "if the data exceeds one page.\n"
          "  -o OPTS  comma-separated options (repeatable)\n"
          "  -f       fake: check everything but do not mount\n"
          "  -v       print the mount(2) call to stderr\n"
@@ -57,15 +58,18 @@ absl::StatusOr<HelperArgs> ParseHelperArgs(const std::vector<std::string>& args)
     }
   }
   if (parsed.help || parsed.version) return parsed;
+  // mount.fuse3 leaves out an empty source (and passes '' for "type#"):
+  // the overlay is then mounted from kDefaultSource.
+  if (positional.size() == 1) positional.insert(positional.begin(), "");
   if (positional.size() != 2) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "expected <source> <target>, got ", positional.size(),
+        "expected [<source>] <target>, got ", positional.size(),
         " positional argument(s)"));
   }
-  parsed.source = positional[0];
+  parsed.source = positional[0].empty() ? kDefaultSource : positional[0];
   parsed.target = positional[1];
-  if (parsed.source.empty() || parsed.target.empty()) {
-    return absl::InvalidArgumentError("source and target must not be empty");
+  if (parsed.target.empty()) {
+    return absl::InvalidArgumentError("target must not be empty");
   }
   return parsed;
 }

@@ -1,5 +1,5 @@
 // Command line of the guest-pull-overlayfs mount helper, as mount.fuse3 runs
-// it: `guest-pull-overlayfs <source> <target> -o opt1,opt2,...` (also
+// it: `guest-pull-overlayfs [<source>] <target> -o opt1,opt2,...` (also
 // `-oOPTS`, several -o, and mount(8)'s helper flags -n -s -v -f).
 #ifndef MOUNT_HELPER_COMMAND_LINE_H_
 #define MOUNT_HELPER_COMMAND_LINE_H_
@@ -10,6 +10,9 @@
 #include "absl/status/statusor.h"
 
 namespace mount_helper {
+
+// The mount(2) source when none (or an empty one) is given.
+inline constexpr char kDefaultSource[] = "overlay";
 
 // Parsed arguments.
 struct HelperArgs {
@@ -23,8 +26,11 @@ struct HelperArgs {
 };
 
 // Parses the arguments after argv[0]. `-n` and `-s` are accepted and
-// ignored (no mtab; sloppy). InvalidArgument on unknown flags, a missing -o
-// value, or not exactly two positional arguments (unless help/version).
+// ignored (no mtab; sloppy). One positional argument is the target: mount.fuse3
+// leaves out an empty source (mount.fuse.c: `if (source) add_arg(...)`); an
+// absent or empty source is kDefaultSource. InvalidArgument on unknown flags,
+// a missing -o value, an empty target, or not one or two positional
+// arguments (unless help/version).
 absl::StatusOr<HelperArgs> ParseHelperArgs(const std::vector<std::string>& args);
 
 // Usage text.

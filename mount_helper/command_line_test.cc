@@ -43,13 +43,28 @@ TEST(CommandLineTest, DoubleDashEndsFlags) {
   EXPECT_EQ(args->target, "-dst");
 }
 
+// mount.fuse3 leaves out an empty source: `<target> -o ...`; its "type#"
+// form passes an empty one.
+TEST(CommandLineTest, SourceIsOptional) {
+  absl::StatusOr<HelperArgs> args = ParseHelperArgs({"/mnt/t", "-o", "lowerdir=/a"});
+  ASSERT_TRUE(args.ok()) << args.status();
+  EXPECT_EQ(args->source, "overlay");
+  EXPECT_EQ(args->target, "/mnt/t");
+  EXPECT_THAT(args->option_lists, ElementsAre("lowerdir=/a"));
+  args = ParseHelperArgs({"", "/mnt/t"});
+  ASSERT_TRUE(args.ok()) << args.status();
+  EXPECT_EQ(args->source, "overlay");
+  EXPECT_EQ(args->target, "/mnt/t");
+}
+
 TEST(CommandLineTest, UsageErrors) {
   EXPECT_FALSE(ParseHelperArgs({}).ok());
-  EXPECT_FALSE(ParseHelperArgs({"overlay"}).ok());
+  EXPECT_FALSE(ParseHelperArgs({"-o", "lowerdir=/a"}).ok());
   EXPECT_FALSE(ParseHelperArgs({"a", "b", "c"}).ok());
   EXPECT_FALSE(ParseHelperArgs({"a", "b", "-o"}).ok());
   EXPECT_FALSE(ParseHelperArgs({"a", "b", "--bogus"}).ok());
-  EXPECT_FALSE(ParseHelperArgs({"", "b"}).ok());
+  EXPECT_FALSE(ParseHelperArgs({"a", ""}).ok());
+  EXPECT_FALSE(ParseHelperArgs({""}).ok());
 }
 
 }  // namespace

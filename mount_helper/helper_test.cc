@@ -64,6 +64,25 @@ TEST(HelperTest, FakeRunIsSilentUnlessVerbose) {
             "\"lowerdir=/a:/b\")\n");
 }
 
+// mount.fuse3 (util/mount.fuse.c) passes the source only when it is not
+// empty: a fuse.guest-pull-overlayfs mount whose source is "" (containerd
+// passes Mount.Source as it is), or `mount -t fuse guest-pull-overlayfs
+// /mnt` (type without '#'), runs `guest-pull-overlayfs <target> -o ...`;
+// the "guest-pull-overlayfs#" form passes an empty source ''.
+TEST(HelperTest, MountFuseFormsWithoutASource) {
+  Result no_source = RunHelper({"/t", "-f", "-v", "-o", "lowerdir=/a:/b,dev,suid"});
+  EXPECT_EQ(no_source.code, 0) << no_source.err;
+  EXPECT_EQ(no_source.err,
+            "guest-pull-overlayfs: mount(\"overlay\", \"/t\", \"overlay\", 0x0, "
+            "\"lowerdir=/a:/b\")\n");
+  Result empty_source = RunHelper({"", "/t", "-f", "-v", "-o", "lowerdir=/a:/b"});
+  EXPECT_EQ(empty_source.code, 0) << empty_source.err;
+  EXPECT_EQ(empty_source.err, no_source.err);
+  // The target is still required.
+  EXPECT_EQ(RunHelper({"-o", "lowerdir=/a:/b"}).code, 1);
+  EXPECT_EQ(RunHelper({"overlay", "", "-o", "lowerdir=/a:/b"}).code, 1);
+}
+
 TEST(HelperTest, FakeRunCompactsDeepImages) {
   std::vector<std::string> lowerdirs;
   for (int i = 0; i < 128; ++i) {
