@@ -14,11 +14,17 @@
 namespace kata_volume {
 namespace {
 
-// distribution/reference: NameTotalLengthMax.
+// distribution/reference: RepositoryNameTotalLengthMax, for the path.
 constexpr size_t kMaxNameLength = 255;
 
-const RE2& ReferencePattern() {
-  static const RE2* const kPattern = [] {
+// The grammar's pieces: the domain (host and port) and the remote name.
+struct NameGrammar {
+  std::string domain;
+  std::string remote_name;
+};
+
+const NameGrammar& Grammar() {
+  static const NameGrammar* const kGrammar = [] {
     const std::string alnum = "[a-z0-9]+";
     const std::string separator = "(?:[._]|__|[-]+)";
     const std::string path_component =
@@ -28,16 +34,31 @@ const RE2& ReferencePattern() {
     const std::string ipv6 = R"(\[[a-fA-F0-9:]+\])";
     const std::string host = absl::StrCat("(?:", domain_component, "(?:\\.",
                                           domain_component, ")*|", ipv6, ")");
-    const std::string domain = absl::StrCat(host, "(?::[0-9]+)?");
-    const std::string name =
-        absl::StrCat("(?:", domain, "/)?", path_component, "(?:/",
-                     path_component, ")*");
+    return new NameGrammar{
+        absl::StrCat(host, "(?::[0-9]+)?"),
+        absl::StrCat(path_component, "(?:/", path_component, ")*")};
+  }();
+  return *kGrammar;
+}
+
+const RE2& ReferencePattern() {
+  static const RE2* const kPattern = [] {
+    const std::string name = absl::StrCat("(?:", Grammar().domain, "/)?",
+                                          Grammar().remote_name);
     const std::string tag = R"([\w][\w.-]{0,127})";
     const std::string digest =
         "[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}";
     return new RE2(absl::StrCat("(", name, ")(?::(", tag, "))?(?:@(", digest,
                                 "))?"));
   }();
+  return *kPattern;
+}
+
+// distribution/reference's anchoredNameRegexp: a name's domain, if its first
+// component can be one, and its path (the remote name).
+const RE2& NamePattern() {
+  static const RE2* const kPattern = new RE2(absl::StrCat(
+      "(?:(", Grammar().domain, ")/)?(", Grammar().remote_name, ")"));
   return *kPattern;
 }
 
@@ -115,10 +136,15 @@ absl::StatusOr<ImageReference> ParseImageReference(absl::string_view reference) 
     return absl::InvalidArgumentError(
         absl::StrCat("invalid image reference \"", reference, "\""));
   }
-  if (parsed.name.size() > kMaxNameLength) {
+  // As reference.Parse (v0.6.0 on): the path without the domain is limited.
+  std::string domain, path;
+  if (!RE2::FullMatch(parsed.name, NamePattern(), &domain, &path)) {
+    path = parsed.name;  // not reached: the name matched the same grammar
+  }
+  if (path.size() > kMaxNameLength) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "image repository name is ", parsed.name.size(),
-        " characters, more than ", kMaxNameLength, ": \"", reference, "\""));
+        "image repository path is ", path.size(), " characters, more than ",
+        kMaxNameLength, ": \"", reference, "\""));
   }
   if (!parsed.digest.empty()) {
     RETURN_IF_ERROR(CheckDigest(reference, parsed.digest));

@@ -21,7 +21,8 @@ struct ImageReference {
 
 // Parses `reference` with the distribution/reference grammar. A registry
 // port's ':' is never taken for a tag (a tag can only follow the last '/').
-// InvalidArgument on a malformed reference, a name over 255 characters, or
+// InvalidArgument on a malformed reference, a repository path (the name
+// without the domain Go's grammar finds) over 255 characters, or
 // a digest go-digest refuses, as Go's reference.Parse does: an algorithm
 // other than sha256, sha384 or sha512, or not that algorithm's number (64,
 // 96, 128) of lowercase hex digits.

@@ -65,6 +65,28 @@ TEST(ImageRefTest, RejectsBadReferences) {
 }
 
 // Go's reference.Parse validates the digest with go-digest v1.0.0.
+// distribution/reference v0.6.0 (containerd 2.x) limits the repository
+// path, without its domain, to 255 characters (aaca75e "Exclude domain from
+// name length check"); oci-client's Reference (the guest's image-rs) the
+// same. Go's anchoredNameRegexp takes any first component that is a domain
+// name component for the domain ("a" below), one with '_' it cannot.
+TEST(ImageRefTest, NameLengthLimitExcludesTheDomain) {
+  for (const std::string& reference :
+       {"registry.example.com:5000/" + std::string(255, 'a'),
+        "registry.example.com/" + std::string(255, 'a') + "@" + kDigest,
+        "a/" + std::string(254, 'b'), "[::1]:5000/" + std::string(255, 'a')}) {
+    absl::StatusOr<ImageReference> parsed = ParseImageReference(reference);
+    EXPECT_TRUE(parsed.ok()) << reference << ": " << parsed.status();
+  }
+  for (const std::string& reference :
+       {"registry.example.com/" + std::string(256, 'a'),
+        "a_b/" + std::string(252, 'c'), std::string(256, 'a')}) {
+    absl::StatusOr<ImageReference> parsed = ParseImageReference(reference);
+    EXPECT_FALSE(parsed.ok()) << reference;
+    EXPECT_THAT(std::string(parsed.status().message()), HasSubstr("more than 255")) << reference;
+  }
+}
+
 TEST(ImageRefTest, AcceptsDigestsGoAccepts) {
   for (const std::string& digest :
        {kDigest, "sha384:" + std::string(96, '0'),
