@@ -176,6 +176,19 @@ TEST(DecodeCommandTest, GoVerdictReadsAsGoDoes) {
   EXPECT_THAT(result.out, HasSubstr("go_valid: no (KataVirtualVolume field source: expected a string"));
 }
 
+// A UTF-8 byte order mark before the JSON: Go's json.Unmarshal fails
+// ("invalid character 'ï' looking for beginning of value"), so does
+// serde_json ("expected value at line 1 column 1"); nlohmann skips it.
+TEST(DecodeCommandTest, AByteOrderMarkIsMalformedForGoAndRust) {
+  const std::string json = R"({"volume_type":"image_guest_pull","source":"busybox",)"
+                           R"("image_pull":{"metadata":{"a":"b"}}})";
+  ASSERT_EQ(RunDecode({absl::Base64Escape(json)}).code, 0);
+  Result result = RunDecode({absl::Base64Escape("\xEF\xBB\xBF" + json)});
+  EXPECT_EQ(result.code, 2) << result.out;
+  EXPECT_EQ(result.out, "");
+  EXPECT_THAT(result.err, HasSubstr("malformed"));
+}
+
 TEST(DecodeCommandTest, UsageAndDecodeErrorsExitTwo) {
   EXPECT_EQ(RunDecode({}).code, 2);
   EXPECT_EQ(RunDecode({"a", "b"}).code, 2);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -292,6 +293,11 @@ absl::Status MergeStruct(const Json& in, const Fields& fields,
 }  // namespace
 
 absl::StatusOr<Json> GoJsonView(absl::string_view json) {
+  if (absl::StartsWith(json, "\xEF\xBB\xBF")) {  // nlohmann would skip it
+    return absl::InvalidArgumentError(
+        "KataVirtualVolume JSON is malformed: it starts with a byte order mark "
+        "(Go: invalid character looking for beginning of value)");
+  }
   PairsTree tree;
   const std::string text = AsGoReadsStrings(json);
   if (!Json::sax_parse(text.begin(), text.end(), &tree)) {

@@ -24,7 +24,8 @@ namespace kata_volume {
 //    surrogate without its pair, is U+FFFD;
 //  - keys Go's structs do not have (dm_verity's salt, hash_type and
 //    no_superblock, which only kata's Rust side has) are dropped.
-// Malformed text, or a value of the wrong type anywhere (Go then returns an
+// Malformed text (a leading UTF-8 byte order mark too, which Go refuses and
+// nlohmann would skip), or a value of the wrong type anywhere (Go then returns an
 // error, even if a later key sets the field right), is InvalidArgument
 // naming the field.
 absl::StatusOr<nlohmann::ordered_json> GoJsonView(absl::string_view json);

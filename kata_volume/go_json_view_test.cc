@@ -80,6 +80,9 @@ TEST(GoJsonViewTest, AWrongTypeIsAnErrorEvenIfALaterKeyIsRight) {
   EXPECT_THAT(View(R"({"image_pull":[]})"), HasSubstr("image_pull: expected an object, got array"));
   EXPECT_THAT(View("[]"), HasSubstr("must be a JSON object, got array"));
   EXPECT_THAT(View("{not json"), HasSubstr("malformed"));
+  // Go reads no byte order mark: "invalid character 'ï' looking for
+  // beginning of value".
+  EXPECT_THAT(View("\xEF\xBB\xBF{}"), HasSubstr("malformed"));
   // An unknown key may hold anything.
   EXPECT_EQ(View(R"({"unknown":{"source":1},"x":[{"a":null}]})"), "{}");
 }

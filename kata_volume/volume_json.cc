@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 
@@ -224,6 +225,11 @@ absl::StatusOr<KataVirtualVolume> VolumeFromJsonValue(const Json& value) {
 }
 
 absl::StatusOr<KataVirtualVolume> VolumeFromJson(absl::string_view json) {
+  if (absl::StartsWith(json, kUtf8ByteOrderMark)) {
+    // nlohmann skips it; serde_json and Go's encoding/json refuse it.
+    return absl::InvalidArgumentError(
+        "KataVirtualVolume JSON is malformed: it starts with a byte order mark");
+  }
   Json value;
   try {
     value = Json::parse(json.begin(), json.end());

@@ -29,8 +29,12 @@ std::string VolumeToJson(const KataVirtualVolume& volume, int indent = -1);
 absl::StatusOr<KataVirtualVolume> VolumeFromJsonValue(
     const nlohmann::ordered_json& value);
 
-// Parses JSON text (see VolumeFromJsonValue); syntax errors are
-// InvalidArgument with the parser's position.
+// The UTF-8 byte order mark nlohmann's parser skips at the start of JSON
+// text, which Go's encoding/json and serde_json refuse as malformed.
+inline constexpr char kUtf8ByteOrderMark[] = "\xEF\xBB\xBF";
+
+// Parses JSON text (see VolumeFromJsonValue); syntax errors, and a leading
+// byte order mark, are InvalidArgument with the parser's position.
 absl::StatusOr<KataVirtualVolume> VolumeFromJson(absl::string_view json);
 
 // The first field of kata's volume structs that JSON text repeats within
