@@ -70,7 +70,7 @@ absl::Status Snapshotter::SweepLeftovers(const OpenedStore& opened) {
   }
   if (listing.temps.empty() && listing.others.empty() && odd_spares.empty() &&
       stuck_spares.empty() && !unowned &&
-      !(opened.migrated_from_v1 && !listing.trash.empty())) {
+      !(opened.unproven_trash && !listing.trash.empty())) {
     // Nothing to move (the usual start; a journalled id with a directory
     // is unowned): nothing is written, so reads are served before the
     // store's start-up writes finish (MetaStore::OpenServingReads). The
@@ -101,10 +101,17 @@ absl::Status Snapshotter::SweepLeftovers(const OpenedStore& opened) {
       ++failed;
     }
   }
-  // The previous release's Cleanup moved unproven orphans to trash-*.
-  if (opened.migrated_from_v1) {
+  // The previous release's Cleanup moved unproven orphans to trash-*; and
+  // a store created over a root without a database has nothing that proves
+  // what its trash-* held (a previous release's root whose metadata.db was
+  // lost has no store-id, so its start is not refused).
+  if (opened.unproven_trash) {
     for (const std::string& path : listing.trash) {
-      if (!QuarantineEntry(path, "trash of the previous release")) ++failed;
+      if (!QuarantineEntry(path, opened.migrated_from_v1
+                                     ? "trash of the previous release"
+                                     : "trash found without a database")) {
+        ++failed;
+      }
     }
   }
   absl::Status s = Sweep(failed, &opened);

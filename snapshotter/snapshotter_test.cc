@@ -786,6 +786,28 @@ TEST_F(SnapshotterTest, PreviousReleaseRootIsMigrated) {
   EXPECT_EQ(access(dirs.FsPath(4).c_str(), F_OK), 0);
 }
 
+// A previous release's root whose metadata.db was lost has no store-id
+// either, so its start is not refused when no snapshot directory is left:
+// a trash-* there (that release's Cleanup moved unproven orphans to trash)
+// is proven released by no database, and is quarantined, not deleted.
+TEST_F(SnapshotterTest, TrashOfARootWithoutDatabaseIsQuarantined) {
+  sn_.reset();
+  RemoveAll(root_).IgnoreError();
+  SnapshotDirs dirs(root_);
+  ASSERT_TRUE(dirs.Init().ok());
+  std::string old_trash = dirs.SnapshotsDir() + "/trash-v1orph";
+  ASSERT_EQ(mkdir(old_trash.c_str(), 0700), 0);
+  ASSERT_EQ(mkdir((old_trash + "/fs").c_str(), 0755), 0);
+  std::ofstream(old_trash + "/fs/data") << "x";
+  Open();
+  auto n = sn_->Cleanup();
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 0);
+  EXPECT_EQ(*sn_->QuarantineCount(), 1);
+  EXPECT_NE(access(old_trash.c_str(), F_OK), 0);
+  ASSERT_TRUE(sn_->Prepare("a", "", {}).ok());  // a store that works
+}
+
 TEST_F(SnapshotterTest, UpdateLabels) {
   ASSERT_TRUE(sn_->Prepare("a", "", {{"x", "1"}}).ok());
   Info in{"a"};

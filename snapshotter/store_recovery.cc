@@ -607,6 +607,7 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
       RETURN_IF_ERROR(CheckConsistent(dirs, db, *marker, listing.ids));
       RETURN_IF_ERROR(CheckGeneration(dirs, db, *generation_file));
       opened.migrated_from_v1 = db.version < 2;
+      opened.unproven_trash = opened.migrated_from_v1;
       if (store_id.empty()) {
         ASSIGN_OR_RETURN(store_id, NewStoreId());
         LOG(INFO) << "migrating " << db_path << " from schema " << db.version
@@ -620,6 +621,7 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
   // leaves it as it was, store_recovery.h).
   RETURN_IF_ERROR(dirs.MakeLayout());
   if (db.state != DbSurvey::State::kOk) {
+    opened.unproven_trash = true;
     RETURN_IF_ERROR(QuarantineStrayWal(dirs));
     ASSIGN_OR_RETURN(store_id, NewStoreId());
     LOG(INFO) << "creating store " << store_id << " in " << dirs.root();

@@ -90,6 +90,12 @@ struct OpenedStore {
   // The database was schema 1 (previous release): its trash-* entries were
   // made by a Cleanup that deleted unproven orphans, so they prove nothing.
   bool migrated_from_v1 = false;
+  // No database proves what the trash-* entries found under snapshots/
+  // were released from: the store was migrated from schema 1 (whose
+  // trash-* prove nothing, above) or created at this start over a root
+  // without a database (a previous release's root whose metadata.db was
+  // lost has no store-id either). Open quarantines them.
+  bool unproven_trash = false;
   // What the checks read, for the sweep of leftovers at Open to reuse (one
   // listing of snapshots/ and one read of the ids per start): the listing
   // taken before the checks, the record ids and the journalled ids.
