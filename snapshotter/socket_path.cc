@@ -208,7 +208,7 @@ absl::Status CheckForm(const std::string& path) {
     return absl::InvalidArgumentError(
         absl::StrCat("socket address \"", path, "\" must be an absolute path"));
   }
-  if (absl::Status s = CheckNoPercent(path); !s.ok()) return s;
+  if (absl::Status s = CheckUriSafe(path); !s.ok()) return s;
   return UnixSocketAddress(path).status();
 }
 
@@ -286,12 +286,17 @@ absl::Status PrepareSocketPath(const std::string& path) {
   return RemoveStaleSocket(path, **stale);
 }
 
-absl::Status CheckNoPercent(absl::string_view path) {
-  if (!absl::StrContains(path, '%')) return absl::OkStatus();
+absl::Status CheckUriSafe(absl::string_view path) {
+  size_t at = path.find_first_of("%?#");
+  if (at == absl::string_view::npos) return absl::OkStatus();
+  const char c = path[at];
   return absl::InvalidArgumentError(absl::StrCat(
-      "socket path \"", absl::CEscape(path),
-      "\" must not contain \"%\" (gRPC clients would percent-decode it "
-      "and dial another path)"));
+      "socket path \"", absl::CEscape(path), "\" must not contain \"",
+      std::string(1, c), "\" (",
+      c == '%' ? "gRPC clients would percent-decode it"
+               : "gRPC-Go clients such as containerd's proxy plugins read "
+                 "\"unix://\" + the path as a URL, whose path ends there,",
+      " and dial another path)"));
 }
 
 absl::StatusOr<sockaddr_un> UnixSocketAddress(const std::string& path) {

@@ -147,6 +147,18 @@ TEST(SocketPathTest, RefusesPercentInPath) {
   EXPECT_THAT(s.message(), HasSubstr("\"%\""));
 }
 
+// gRPC-Go clients (containerd's proxy plugins) dial the path of the URL
+// "unix://" + address: "/tmp/gp?x.sock" and "/tmp/gp#x.sock" would dial
+// "/tmp/gp".
+TEST(SocketPathTest, RefusesQueryAndFragmentInPath) {
+  for (const char* path : {"/tmp/gp?x.sock", "/tmp/gp#x.sock"}) {
+    absl::Status s = PrepareSocketPath(path);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << path;
+    EXPECT_THAT(s.message(), HasSubstr(std::string("\"") + path[7] + "\""))
+        << path;
+  }
+}
+
 TEST(SocketPathTest, RemovesOnlyTheSocketItBound) {
   std::string d = Dir("ours");
   std::filesystem::create_directories(d);

@@ -446,6 +446,14 @@ TEST_F(ConfigTest, EveryValueCheckNamesTheKeyAndTheLine) {
       {"address = \"/run/gp%41.sock\"",
        "key \"address\": socket path \"/run/gp%41.sock\" must not contain "
        "\"%\""},
+      // gRPC-Go (containerd's proxy plugins) parses "unix://" + address
+      // as a URL: it would dial "/run/gp".
+      {"address = \"/run/gp?x.sock\"",
+       "key \"address\": socket path \"/run/gp?x.sock\" must not contain "
+       "\"?\""},
+      {"address = \"/run/gp#x.sock\"",
+       "key \"address\": socket path \"/run/gp#x.sock\" must not contain "
+       "\"#\""},
       {"spare_dirs = 65", "key \"spare_dirs\": 65 is out of range (0 to 64)"},
       {"spare_dirs = -1", "key \"spare_dirs\": -1 is out of range"},
       {"spare_dirs = \"8\"", "key \"spare_dirs\" must be an integer"},

@@ -79,7 +79,7 @@ absl::Status CheckAddress(const std::string& address) {
   if (address == "/") {
     return absl::InvalidArgumentError("\"/\" is not a socket path");
   }
-  RETURN_IF_ERROR(CheckNoPercent(address));
+  RETURN_IF_ERROR(CheckUriSafe(address));
   if (address.size() >= kMaxUnixSocketPathBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("socket path ", Quoted(address), " is ", address.size(),
