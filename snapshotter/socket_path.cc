@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -287,6 +288,12 @@ absl::Status PrepareSocketPath(const std::string& path) {
 }
 
 absl::Status CheckUriSafe(absl::string_view path) {
+  if (absl::c_any_of(path, [](char c) { return absl::ascii_iscntrl(c); })) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "socket path \"", absl::CEscape(path),
+        "\" must not contain a control character (gRPC-Go clients such as "
+        "containerd's proxy plugins refuse the URL \"unix://\" + the path)"));
+  }
   size_t at = path.find_first_of("%?#");
   if (at == absl::string_view::npos) return absl::OkStatus();
   const char c = path[at];

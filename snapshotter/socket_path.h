@@ -29,8 +29,8 @@ namespace snapshotter {
 // stale socket there. Only a stream socket that refuses connections
 // (ECONNREFUSED) is stale and removed. Errors: FailedPrecondition naming the
 // path and what is in the way (with the errno of the probe); InvalidArgument
-// for a relative or too long path, or one with "%", "?" or "#"
-// (CheckUriSafe).
+// for a relative or too long path, or one with "%", "?", "#" or a control
+// character (CheckUriSafe).
 absl::Status PrepareSocketPath(const std::string& path);
 
 // The errors PrepareSocketPath would return for what is there now, found
@@ -42,10 +42,11 @@ absl::Status CheckSocketPath(const std::string& path);
 // the limit if it is too long for one.
 absl::StatusOr<sockaddr_un> UnixSocketAddress(const std::string& path);
 
-// InvalidArgument if `path` holds "%", "?" or "#": gRPC clients dial
-// "unix:" + the path as a URI, so they would dial another path (C++ ones
-// percent-decode it; gRPC-Go's, containerd's proxy plugins among them,
-// parse "unix://" + the path as a URL, whose path ends at "?" or "#").
+// InvalidArgument if `path` holds "%", "?", "#" or a control character:
+// gRPC clients dial "unix:" + the path as a URI, so they would dial another
+// path (C++ ones percent-decode it; gRPC-Go's, containerd's proxy plugins
+// among them, parse "unix://" + the path as a URL, whose path ends at "?"
+// or "#", and refuse one with a control character).
 // Asked by the config's check of `address` and by PrepareSocketPath.
 absl::Status CheckUriSafe(absl::string_view path);
 

@@ -159,6 +159,16 @@ TEST(SocketPathTest, RefusesQueryAndFragmentInPath) {
   }
 }
 
+// gRPC-Go refuses a URL with a control character: containerd could not
+// even create its client.
+TEST(SocketPathTest, RefusesControlCharactersInPath) {
+  for (std::string path : {"/tmp/gp\x01.sock", "/tmp/gp\n.sock", "/tmp/gp\x7f.sock"}) {
+    absl::Status s = PrepareSocketPath(path);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << path;
+    EXPECT_THAT(s.message(), HasSubstr("control character")) << path;
+  }
+}
+
 TEST(SocketPathTest, RemovesOnlyTheSocketItBound) {
   std::string d = Dir("ours");
   std::filesystem::create_directories(d);

@@ -454,6 +454,9 @@ TEST_F(ConfigTest, EveryValueCheckNamesTheKeyAndTheLine) {
       {"address = \"/run/gp#x.sock\"",
        "key \"address\": socket path \"/run/gp#x.sock\" must not contain "
        "\"#\""},
+      {"address = \"/run/gp\\u0001.sock\"",
+       "key \"address\": socket path \"/run/gp\\001.sock\" must not contain "
+       "a control character"},
       {"spare_dirs = 65", "key \"spare_dirs\": 65 is out of range (0 to 64)"},
       {"spare_dirs = -1", "key \"spare_dirs\": -1 is out of range"},
       {"spare_dirs = \"8\"", "key \"spare_dirs\" must be an integer"},
