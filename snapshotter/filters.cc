@@ -349,6 +349,11 @@ absl::StatusOr<SnapshotFilter> SnapshotFilter::Parse(
     f.any_of_.push_back(std::move(all));
   }
   if (always) f.any_of_.clear();
+  for (const auto& all : f.any_of_) {
+    for (const Selector& sel : all) {
+      f.has_regexps_ = f.has_regexps_ || sel.op == Selector::Op::kMatches;
+    }
+  }
   return f;
 }
 

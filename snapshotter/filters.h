@@ -51,9 +51,14 @@ class SnapshotFilter {
   bool Matches(const Info& info) const;
   // The same, on a record read in place (no copy of its labels).
   bool Matches(const InfoView& info) const;
+  // Whether a selector is a ~= regexp: matching may then take long on a
+  // record (seconds on a 32 KiB key when RE2's DFA gives up and its NFA
+  // steps every byte), too long to do under a lock others wait for.
+  bool HasRegexps() const { return has_regexps_; }
 
  private:
   std::vector<std::vector<Selector>> any_of_;
+  bool has_regexps_ = false;
 };
 
 }  // namespace snapshotter

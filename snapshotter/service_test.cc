@@ -18,6 +18,8 @@
 #include "glog/logging.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "snapshotter/filters.h"
+#include "snapshotter/key_validation.h"
 
 namespace snapshotter {
 namespace {
@@ -509,6 +511,33 @@ TEST_F(ServiceTest, ListClientThatStopsReadingBlocksNoOne) {
   EXPECT_TRUE(stub_->Stat(&ctx, req, &resp).ok());
   EXPECT_TRUE(Prepare("after-stalled-list", "").ok());
   stalled.TryCancel();
+}
+
+// A List whose ~= regexps are slow to run over a long key (RE2 gives up
+// its DFA on "1[01]{20}Y" and steps its NFA over every byte) must not stall
+// the store: a mutation that commits meanwhile waits for the index under
+// the store's lock, and the store's probe (the systemd watchdog's,
+// WatchdogSec=30) with it.
+TEST_F(ServiceTest, SlowListFiltersStallNoStoreProbe) {
+  std::string key = "k8s.io/1/";
+  uint32_t bits = 12345;
+  while (key.size() < kMaxKeyBytes) {
+    bits = bits * 1103515245 + 12345;
+    key.push_back((bits >> 16) & 1 ? '1' : '0');
+  }
+  ASSERT_TRUE(Prepare(key, "").ok());
+  // Several seconds of matching on that one key.
+  std::vector<std::string> filters(256, "name~=1[01]{20}Y");
+  std::thread list([&] { EXPECT_THAT(List(filters), IsEmpty()); });
+  absl::SleepFor(absl::Milliseconds(300));  // the List is being matched
+  std::thread prepare([&] { EXPECT_TRUE(sn_->Prepare("during", "", {}).ok()); });
+  absl::SleepFor(absl::Milliseconds(300));  // its commit waits for the index
+
+  absl::Time start = absl::Now();
+  EXPECT_TRUE(sn_->CheckStore().ok());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+  prepare.join();
+  list.join();
 }
 
 // List packs its Infos by size: many small ones travel in one message, big

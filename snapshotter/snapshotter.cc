@@ -723,12 +723,31 @@ absl::Status Snapshotter::Walk(
 VisitEnd Snapshotter::Visit(
     const SnapshotFilter& filter, absl::string_view after,
     const std::function<bool(const InfoView&)>& fn) const {
-  size_t seen = 0;
-  return index_.Visit(after, [&](const InfoView& view) {
-    bool more = true;
-    if (filter.Matches(view)) more = fn(view);
-    return more && ++seen < kWalkBatch;
+  if (!filter.HasRegexps()) {
+    size_t seen = 0;
+    return index_.Visit(after, [&](const InfoView& view) {
+      bool more = true;
+      if (filter.Matches(view)) more = fn(view);
+      return more && ++seen < kWalkBatch;
+    });
+  }
+  // ~= regexps are matched on copies, outside the index's read lock: a
+  // commit waits for that lock under the store's, and the store's probe
+  // (the systemd watchdog's) behind it.
+  std::vector<Info> batch;
+  VisitEnd end = index_.Visit(after, [&](const InfoView& view) {
+    batch.push_back(view.ToInfo());
+    return batch.size() < kWalkBatch;
   });
+  for (size_t i = 0; i < batch.size(); ++i) {
+    InfoView::LabelRefs labels;
+    InfoView view = InfoView::Of(batch[i], &labels);
+    if (filter.Matches(view) && !fn(view)) {
+      if (i + 1 < batch.size()) end = VisitEnd{batch[i].name, false};
+      break;
+    }
+  }
+  return end;
 }
 
 std::vector<Info> Snapshotter::Select(const SnapshotFilter& filter,

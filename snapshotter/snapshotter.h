@@ -88,7 +88,8 @@ class Snapshotter {
   // in key order, to `fn` until it returns false or kWalkBatch records were
   // looked at, matching or not (the index's read lock is held meanwhile;
   // see SnapshotIndex::Visit). The service's List builds its messages from
-  // them, without copies.
+  // them, without copies; with ~= regexps (SnapshotFilter::HasRegexps)
+  // they are matched on copies after the lock is released.
   VisitEnd Visit(const SnapshotFilter& filter, absl::string_view after,
                  const std::function<bool(const InfoView&)>& fn) const;
   // The Infos matching `filter` with keys after `after` ("": from the

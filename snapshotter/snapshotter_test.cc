@@ -1103,6 +1103,49 @@ TEST_F(SnapshotterTest, VisitLooksAtOnePageOfRecordsAtMost) {
   EXPECT_FALSE(end.exhausted);
 }
 
+// With ~= regexps (matched on copies, outside the index's lock) a Visit
+// pages as without: the matches in key order, a stop where the callback
+// said so, at most a page of records, and the next Visit goes on from there.
+TEST_F(SnapshotterTest, VisitWithRegexpsPagesAsWithout) {
+  const size_t n = Snapshotter::kWalkBatch + 44;
+  for (size_t i = 0; i < n; ++i) {
+    ASSERT_TRUE(sn_->Prepare(absl::StrCat("k", 1000 + i), "", {{"i", absl::StrCat(i)}}).ok());
+  }
+  for (const char* text : {"labels.i~=^1?[0-9]$", "labels.i==1,name~=k"}) {
+    SCOPED_TRACE(text);
+    auto filter = SnapshotFilter::Parse({text});
+    ASSERT_TRUE(filter.ok());
+    EXPECT_TRUE(filter->HasRegexps());
+  }
+  auto some = SnapshotFilter::Parse({"labels.i~=^1?[0-9]$"});  // i = 0..19
+  std::vector<std::string> seen;
+  auto take3 = [&](const InfoView& v) {
+    seen.emplace_back(v.name);
+    EXPECT_NE(v.Label("i"), nullptr);
+    return seen.size() % 3 != 0;
+  };
+  VisitEnd end = sn_->Visit(*some, "", take3);
+  EXPECT_EQ(seen, (std::vector<std::string>{"k1000", "k1001", "k1002"}));
+  EXPECT_FALSE(end.exhausted);
+  EXPECT_EQ(end.last_key, "k1002");
+  std::string after = end.last_key;
+  while (!end.exhausted) {
+    end = sn_->Visit(*some, after, take3);
+    after = end.last_key;
+  }
+  ASSERT_EQ(seen.size(), 20u);
+  EXPECT_EQ(seen.back(), "k1019");
+  EXPECT_EQ(after, absl::StrCat("k", 1000 + n - 1));
+  // A page of records at most, matching or not.
+  auto none = SnapshotFilter::Parse({"name~=nothing"});
+  int matched = 0;
+  end = sn_->Visit(*none, "", [&](const InfoView&) { return ++matched > 0; });
+  EXPECT_EQ(matched, 0);
+  EXPECT_FALSE(end.exhausted);
+  EXPECT_EQ(end.last_key, absl::StrCat("k", 1000 + Snapshotter::kWalkBatch - 1));
+  EXPECT_FALSE(SnapshotFilter::Parse({"name==k1000"})->HasRegexps());
+}
+
 // Mounts refreshes the remote source only for a snapshot on remote layers;
 // the service serves the others on its queue thread, as pure reads.
 TEST_F(SnapshotterTest, MountsRefreshesOnlyOnRemoteLayers) {
