@@ -363,11 +363,15 @@ bool SnapshotFilter::Matches(const Info& info) const {
   return Matches(InfoView::Of(info, &labels));
 }
 
-bool SnapshotFilter::Matches(const InfoView& info) const {
+bool SnapshotFilter::Matches(const InfoView& info,
+                             const std::atomic<bool>* stop) const {
   if (any_of_.empty()) return true;
   for (const auto& all : any_of_) {
     bool ok = true;
     for (const Selector& sel : all) {
+      if (stop != nullptr && stop->load(std::memory_order_relaxed)) {
+        return false;
+      }
       if (!SelectorMatches(sel, info)) {
         ok = false;
         break;

@@ -9,6 +9,7 @@
 #ifndef SNAPSHOTTER_FILTERS_H_
 #define SNAPSHOTTER_FILTERS_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -49,8 +50,10 @@ class SnapshotFilter {
       const std::vector<std::string>& filters);
 
   bool Matches(const Info& info) const;
-  // The same, on a record read in place (no copy of its labels).
-  bool Matches(const InfoView& info) const;
+  // The same, on a record read in place (no copy of its labels). Once
+  // `*stop` is true it gives up at the next selector: false.
+  bool Matches(const InfoView& info,
+               const std::atomic<bool>* stop = nullptr) const;
   // Whether a selector is a ~= regexp: matching may then take long on a
   // record (seconds on a 32 KiB key when RE2's DFA gives up and its NFA
   // steps every byte), too long to do under a lock others wait for.

@@ -15,6 +15,10 @@
 namespace snapshotter {
 namespace {
 
+// How long a message of a List with ~= regexps is looked for before it is
+// sent as it is, so the Lists waiting for the pool of slow Lists take turns.
+constexpr absl::Duration kSlowListPageTime = absl::Milliseconds(50);
+
 Labels ToLabels(const google::protobuf::Map<std::string, std::string>& in) {
   return Labels(in.begin(), in.end());
 }
@@ -142,7 +146,9 @@ SnapshotsService::SnapshotsService(Snapshotter* snapshotter,
       observer_(observer),
       options_(options),
       pool_(std::make_unique<CallPool>(options.max_write_threads,
-                                       options.max_queued_writes)) {
+                                       options.max_queued_writes)),
+      slow_lists_(std::make_unique<CallPool>(
+          std::max(1, options.slow_list_threads), options.max_lists)) {
   DefineMethods();
 }
 
@@ -227,6 +233,7 @@ void SnapshotsService::Stop(absl::Time drain_until) {
   // Queued calls run until `drain_until`, then are dropped (UNAVAILABLE);
   // running ones finish: their replies go to the queue, which is still up.
   pool_->Stop(drain_until);
+  slow_lists_->Stop(drain_until);
   {
     absl::WriterMutexLock lock(&proceed_mu_);
     stopping_.store(true);
@@ -239,6 +246,25 @@ void SnapshotsService::Stop(absl::Time drain_until) {
 bool SnapshotsService::Offload(std::function<void()> run,
                                std::function<void()> drop) {
   return pool_->TrySubmit(std::move(run), std::move(drop));
+}
+
+absl::Status SnapshotsService::OffloadListPage(
+    std::function<void()> run, std::function<void(const absl::Status&)> drop) {
+  // Each List has at most one message waiting, so only a stopped pool
+  // refuses one.
+  auto stopped = [] {
+    return absl::UnavailableError(
+        "List: the daemon is shutting down; retry on its successor");
+  };
+  if (slow_lists_->TrySubmit(std::move(run),
+                             [drop, stopped] { drop(stopped()); })) {
+    return absl::OkStatus();
+  }
+  return slow_lists_->stopped()
+             ? stopped()
+             : absl::ResourceExhaustedError(
+                   "List: too many Lists with ~= filters waiting; retry when "
+                   "one has finished");
 }
 
 grpc::Status SnapshotsService::Finish(absl::string_view rpc,
@@ -285,21 +311,26 @@ void SnapshotsService::RequestCalls() {
   new service_calls::ListCall(this, &list_, cq);
 }
 
-absl::StatusOr<service_calls::ListCall::Pager> SnapshotsService::StartList(
+absl::StatusOr<service_calls::ListCall::Pages> SnapshotsService::StartList(
     const snapshots_v1::ListSnapshotsRequest& req) {
   std::vector<std::string> filters(req.filters().begin(), req.filters().end());
   ASSIGN_OR_RETURN(SnapshotFilter filter, SnapshotFilter::Parse(filters));
   // Each message is built from the index after the last key seen, a batch
   // at a time under its read lock: a snapshot created or removed meanwhile
-  // may or may not be listed, as with Walk.
+  // may or may not be listed, as with Walk. With ~= regexps, on the pool of
+  // slow Lists, a message also ends after the batch that took it past
+  // kSlowListPageTime (perhaps with no Info), so Lists waiting there take
+  // turns.
+  const bool slow = filter.HasRegexps();
   struct Cursor {
     SnapshotFilter filter;
     std::string after;
   };
   auto cursor = std::make_shared<Cursor>(Cursor{std::move(filter)});
-  return [this, cursor](snapshots_v1::ListSnapshotsResponse* out)
-             -> absl::StatusOr<bool> {
+  auto next = [this, cursor, slow](snapshots_v1::ListSnapshotsResponse* out)
+      -> absl::StatusOr<bool> {
     Cursor& c = *cursor;
+    const absl::Time page_start = slow ? absl::Now() : absl::InfinitePast();
     // At least one Info per message, whatever the size limit.
     size_t bytes = 0;
     bool full = false;
@@ -311,11 +342,17 @@ absl::StatusOr<service_calls::ListCall::Pager> SnapshotsService::StartList(
             full = bytes >= options_.list_message_bytes;
             return !full;
           });
+      if (slow && snapshotter_->LongWorkStopped()) {
+        return absl::UnavailableError(
+            "List: the daemon is shutting down; retry on its successor");
+      }
       if (end.exhausted) return false;
       c.after = std::move(end.last_key);
+      if (slow && absl::Now() - page_start > kSlowListPageTime) break;
     }
     return true;
   };
+  return service_calls::ListCall::Pages{std::move(next), slow};
 }
 
 void SnapshotsService::DefineMethods() {

@@ -44,7 +44,10 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 // walks its directory) may wait on the store or the disk, so they run on a
 // bounded CallPool and never hold a thread that reads need; when the pool
 // is full a call gets RESOURCE_EXHAUSTED at once and changes nothing. At
-// most max_lists Lists stream at once; beyond, RESOURCE_EXHAUSTED too.
+// most max_lists Lists stream at once; beyond, RESOURCE_EXHAUSTED too. A
+// List whose filters have ~= regexps (their matching can take seconds on
+// one record) makes its messages on a small pool of its own instead of the
+// queue thread.
 //
 // Use: AddTo(builder), builder.BuildAndStart(), Start(); to stop,
 // DrainMutations() and FinishLists() (graceful; then end the connections,
@@ -72,6 +75,10 @@ class SnapshotsService final : private service_calls::Host {
     // reads, so Lists opened and never read would otherwise grow the
     // daemon's memory without end.
     int max_lists = kMaxLists;
+    // Threads that make the messages of Lists with ~= regexps (at most
+    // max_lists of those wait for them, one message each), apart from the
+    // queue threads and the mutations' pool.
+    int slow_list_threads = 2;
   };
 
   // Neither pointer is owned; `observer` may be null.
@@ -117,12 +124,15 @@ class SnapshotsService final : private service_calls::Host {
   void ReplySent() override;
   absl::Status ListStarted() override;
   void ListEnded() override;
+  absl::Status OffloadListPage(
+      std::function<void()> run,
+      std::function<void(const absl::Status&)> drop) override;
 
   // Asks for the first call of every method on the queue.
   void RequestCalls();
   // The matching Infos of a List, in key order, packed into reply messages
   // of about list_message_bytes.
-  absl::StatusOr<service_calls::ListCall::Pager> StartList(
+  absl::StatusOr<service_calls::ListCall::Pages> StartList(
       const snapshots_v1::ListSnapshotsRequest& req);
   void DefineMethods();
 
@@ -133,6 +143,9 @@ class SnapshotsService final : private service_calls::Host {
   std::unique_ptr<grpc::ServerCompletionQueue> cq_;
   // Never reset (the queue threads use it until they are joined); stopped.
   const std::unique_ptr<CallPool> pool_;
+  // The messages of Lists with ~= regexps (ListCall::Pages::offload);
+  // stopped with the queue.
+  const std::unique_ptr<CallPool> slow_lists_;
   std::vector<std::thread> threads_;
   bool stopped_ = false;
   // Held shared by every Proceed and exclusively to set stopping_, so no

@@ -55,6 +55,13 @@ class Host {
   // (SnapshotsService::FinishLists).
   virtual absl::Status ListStarted() = 0;
   virtual void ListEnded() = 0;
+  // Queues the making of a List's next message on the pool of slow Lists
+  // (their own threads, apart from the mutations'); OK, or the status to
+  // close the List with (stopped). `drop` gets that status if the pool
+  // stops before `run` started.
+  virtual absl::Status OffloadListPage(
+      std::function<void()> run,
+      std::function<void(const absl::Status&)> drop) = 0;
   // True once the queue is being shut down: no call may start an operation
   // on it then (gRPC aborts the process). Stable during a Proceed: the
   // service sets it only while no Proceed runs.
@@ -189,8 +196,16 @@ class ListCall final : public Tag {
   // follow; on false `out` holds the last Infos (perhaps none).
   using Pager = std::function<absl::StatusOr<bool>(
       snapshots_v1::ListSnapshotsResponse* out)>;
-  // The pager of a request (errors: a bad filter).
-  using OpenPager = std::function<absl::StatusOr<Pager>(
+  // A request's pager, and where it runs: inline on the queue thread, or
+  // on the Host's pool of slow Lists when `offload` (filters with ~=
+  // regexps, which may take seconds on one record: the queue thread
+  // answers every read).
+  struct Pages {
+    Pager next;
+    bool offload = false;
+  };
+  // The pages of a request (errors: a bad filter).
+  using OpenPager = std::function<absl::StatusOr<Pages>(
       const snapshots_v1::ListSnapshotsRequest&)>;
 
   ListCall(Host* host, const OpenPager* open_pager,
@@ -218,10 +233,10 @@ class ListCall final : public Tag {
           return Close(started);
         }
         counted_ = true;
-        if (absl::StatusOr<Pager> pager = (*open_pager_)(req_); pager.ok()) {
-          pager_ = *std::move(pager);
+        if (absl::StatusOr<Pages> pages = (*open_pager_)(req_); pages.ok()) {
+          pages_ = *std::move(pages);
         } else {
-          return Close(pager.status());
+          return Close(pages.status());
         }
         return Next();
       case State::kWriting:
@@ -244,10 +259,21 @@ class ListCall final : public Tag {
  private:
   enum class State { kWaiting, kWriting, kClosing };
 
-  // Writes serialize the message at once: one is reused.
+  // The next message, made here or on the pool of slow Lists. One
+  // operation at a time is pending on the call, so its state passes from
+  // thread to thread with the queue's events.
   void Next() {
+    if (!pages_.offload) return MakeNext();
+    absl::Status queued = host_->OffloadListPage(
+        [this] { MakeNext(); },
+        [this](const absl::Status& status) { Close(status); });
+    if (!queued.ok()) Close(queued);
+  }
+
+  // Writes serialize the message at once: one is reused.
+  void MakeNext() {
     message_.Clear();
-    absl::StatusOr<bool> more = pager_(&message_);
+    absl::StatusOr<bool> more = pages_.next(&message_);
     if (!more.ok()) return Close(more.status());
     if (*more) {
       writer_.Write(message_, this);
@@ -274,7 +300,7 @@ class ListCall final : public Tag {
   snapshots_v1::ListSnapshotsRequest req_;
   grpc::ServerAsyncWriter<snapshots_v1::ListSnapshotsResponse> writer_;
   State state_ = State::kWaiting;
-  Pager pager_;
+  Pages pages_;
   snapshots_v1::ListSnapshotsResponse message_;
   absl::Time start_;
   bool counted_ = false;  // ListStarted: ListEnded when deleted

@@ -513,21 +513,28 @@ TEST_F(ServiceTest, ListClientThatStopsReadingBlocksNoOne) {
   stalled.TryCancel();
 }
 
-// A List whose ~= regexps are slow to run over a long key (RE2 gives up
-// its DFA on "1[01]{20}Y" and steps its NFA over every byte) must not stall
-// the store: a mutation that commits meanwhile waits for the index under
-// the store's lock, and the store's probe (the systemd watchdog's,
-// WatchdogSec=30) with it.
-TEST_F(ServiceTest, SlowListFiltersStallNoStoreProbe) {
+// A key of kMaxKeyBytes of pseudo-random 0s and 1s: "name~=1[01]{20}Y"
+// makes RE2 give up its DFA and step its NFA over every byte (~10 ms a
+// selector here).
+std::string LongBinaryKey() {
   std::string key = "k8s.io/1/";
   uint32_t bits = 12345;
   while (key.size() < kMaxKeyBytes) {
     bits = bits * 1103515245 + 12345;
     key.push_back((bits >> 16) & 1 ? '1' : '0');
   }
-  ASSERT_TRUE(Prepare(key, "").ok());
+  return key;
+}
+
+// A List whose ~= regexps are slow to run over a long key (RE2 gives up
+// its DFA on "1[01]{20}Y" and steps its NFA over every byte) must not stall
+// the store: a mutation that commits meanwhile waits for the index under
+// the store's lock, and the store's probe (the systemd watchdog's,
+// WatchdogSec=30) with it.
+TEST_F(ServiceTest, SlowListFiltersStallNoStoreProbe) {
+  ASSERT_TRUE(Prepare(LongBinaryKey(), "").ok());
   // Several seconds of matching on that one key.
-  std::vector<std::string> filters(256, "name~=1[01]{20}Y");
+  std::vector<std::string> filters(128, "name~=1[01]{20}Y");
   std::thread list([&] { EXPECT_THAT(List(filters), IsEmpty()); });
   absl::SleepFor(absl::Milliseconds(300));  // the List is being matched
   std::thread prepare([&] { EXPECT_TRUE(sn_->Prepare("during", "", {}).ok()); });
@@ -538,6 +545,48 @@ TEST_F(ServiceTest, SlowListFiltersStallNoStoreProbe) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(1));
   prepare.join();
   list.join();
+}
+
+// Such a List makes its messages on the pool of slow Lists: the queue
+// thread that answers every read (and the Lists without ~=) is not held
+// while it matches.
+TEST_F(ServiceTest, SlowListFiltersBlockNoRead) {
+  ASSERT_TRUE(Prepare(LongBinaryKey(), "").ok());
+  ASSERT_TRUE(Prepare("short", "").ok());
+  std::vector<std::string> filters(128, "name~=1[01]{20}Y");
+  std::thread list([&] { EXPECT_THAT(List(filters), IsEmpty()); });
+  absl::SleepFor(absl::Milliseconds(300));  // the List is being matched
+
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  snapshots_v1::StatSnapshotRequest req;
+  req.set_key("short");
+  snapshots_v1::StatSnapshotResponse resp;
+  grpc::Status stat = stub_->Stat(&ctx, req, &resp);
+  EXPECT_TRUE(stat.ok()) << stat.error_code() << " " << stat.error_message();
+  EXPECT_EQ(List({"name==short"}), std::vector<std::string>{"short"});
+  list.join();
+  EXPECT_TRUE(last_list_status_.ok()) << last_list_status_.error_message();
+}
+
+// The daemon's stop (StopLongWork) ends such a List at its next selector,
+// UNAVAILABLE, instead of holding the stop for the rest of its matching
+// (1024 selectors on one such key: ~40 s, past TimeoutStopSec).
+TEST_F(ServiceTest, StopEndsASlowListAtItsNextSelector) {
+  ASSERT_TRUE(Prepare(LongBinaryKey(), "").ok());
+  std::vector<std::string> filters(kMaxFilterSelectors, "name~=1[01]{20}Y");
+  absl::Time ended;
+  std::thread list([&] {
+    EXPECT_THAT(List(filters), IsEmpty());
+    ended = absl::Now();
+  });
+  absl::SleepFor(absl::Milliseconds(300));  // the List is being matched
+  absl::Time stopped = absl::Now();
+  sn_->StopLongWork();
+  list.join();
+  EXPECT_LT(ended - stopped, absl::Seconds(2));
+  EXPECT_EQ(last_list_status_.error_code(), grpc::UNAVAILABLE)
+      << last_list_status_.error_message();
 }
 
 // List packs its Infos by size: many small ones travel in one message, big

@@ -742,7 +742,12 @@ VisitEnd Snapshotter::Visit(
   for (size_t i = 0; i < batch.size(); ++i) {
     InfoView::LabelRefs labels;
     InfoView view = InfoView::Of(batch[i], &labels);
-    if (filter.Matches(view) && !fn(view)) {
+    bool matches = filter.Matches(view, &stopping_);
+    if (stopping_.load()) {  // the stop: this record was not looked at
+      end = VisitEnd{i == 0 ? std::string(after) : batch[i - 1].name, false};
+      break;
+    }
+    if (matches && !fn(view)) {
       if (i + 1 < batch.size()) end = VisitEnd{batch[i].name, false};
       break;
     }
