@@ -2,13 +2,17 @@
 #include "guest_agent/agent.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -18,12 +22,15 @@
 #include "guest_agent/kernel.h"
 #include "guest_agent/process_runner.h"
 #include "guest_agent/request.h"
+#include "kata_volume/verity/bounded_read.h"
 
 namespace guest_pull::guest_agent {
 
 namespace {
 
 constexpr uint64_t kMaxDocumentSize = 4 << 20;
+// An image's /etc/passwd is a few KiB; this bounds what a hostile one costs.
+constexpr size_t kMaxPasswdSize = 4 << 20;
 
 absl::Status MakeDir(const std::string& path) {
   if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
@@ -46,7 +53,38 @@ std::vector<std::string> MergeEnv(const std::vector<std::string>& base, const st
   return out;
 }
 
-// "uid[:gid]" numbers, or a name looked up in the rootfs's /etc/passwd.
+// The image's /etc/passwd: resolved inside `rootfs` (its symlinks, even
+// absolute ones, name files of the image, never of the guest), a regular
+// file (not /dev/zero, not a FIFO) of at most kMaxPasswdSize bytes.
+absl::StatusOr<std::string> ReadImagePasswd(const std::string& rootfs) {
+  const std::string path = absl::StrCat(rootfs, "/etc/passwd");
+  int root_fd = ::open(rootfs.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  if (root_fd < 0) return absl::InternalError(absl::StrCat("open ", rootfs, ": ", strerror(errno)));
+  absl::Cleanup close_root = [root_fd] { ::close(root_fd); };
+  open_how how;
+  memset(&how, 0, sizeof(how));
+  how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  int fd = static_cast<int>(::syscall(SYS_openat2, root_fd, "etc/passwd", &how, sizeof(how)));
+  if (fd < 0 && errno == ENOENT) return std::string();
+  if (fd < 0) return absl::InternalError(absl::StrCat("open ", path, ": ", strerror(errno)));
+  absl::Cleanup close_fd = [fd] { ::close(fd); };
+  absl::StatusOr<verity::BoundedText> read = verity::ReadBounded(fd, path, kMaxPasswdSize);
+  if (!read.ok()) return read.status();
+  switch (read->refused) {
+    case verity::BoundedText::Refused::kNone:
+      return std::move(read->text);
+    case verity::BoundedText::Refused::kNotRegular:
+      return absl::InvalidArgumentError("the image's /etc/passwd is not a regular file");
+    case verity::BoundedText::Refused::kTooLarge:
+      break;
+  }
+  return absl::InvalidArgumentError(absl::StrCat("the image's /etc/passwd is ", read->size,
+                                                 " bytes, more than ", kMaxPasswdSize));
+}
+
+}  // namespace
+
 absl::Status ResolveUser(const std::string& user, const std::string& rootfs, RunSpec* spec) {
   if (user.empty()) return absl::OkStatus();
   std::vector<std::string> parts = absl::StrSplit(user, absl::MaxSplits(':', 1));
@@ -55,10 +93,11 @@ absl::Status ResolveUser(const std::string& user, const std::string& rootfs, Run
     spec->uid = uid;
     spec->gid = uid;
   } else {
-    std::ifstream passwd(absl::StrCat(rootfs, "/etc/passwd"));
-    std::string line;
+    absl::StatusOr<std::string> passwd = ReadImagePasswd(rootfs);
+    if (!passwd.ok()) return passwd.status();
     bool found = false;
-    while (!found && std::getline(passwd, line)) {
+    for (absl::string_view line : absl::StrSplit(*passwd, '\n')) {
+      if (found) break;
       std::vector<std::string> f = absl::StrSplit(line, ':');
       if (f.size() >= 4 && f[0] == parts[0] && absl::SimpleAtoi(f[2], &uid) && absl::SimpleAtoi(f[3], &gid)) {
         spec->uid = uid;
@@ -76,8 +115,6 @@ absl::Status ResolveUser(const std::string& user, const std::string& rootfs, Run
   }
   return absl::OkStatus();
 }
-
-}  // namespace
 
 std::string FailureJson(const absl::Status& status, const AgentFailure& failure) {
   // The message may quote the host's text, up to a frame long: cut so that

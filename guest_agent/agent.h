@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "guest_agent/host_client.h"
+#include "guest_agent/process_runner.h"
 #include "guest_agent/verified_layer.h"
 
 namespace guest_pull::guest_agent {
@@ -23,6 +24,10 @@ struct AgentFailure {
 // {"error", "kind", "layer"?}; bytes of the message that are not UTF-8 are
 // replaced and a message beyond 64 KiB is cut, so that it fits in a frame.
 std::string FailureJson(const absl::Status& status, const AgentFailure& failure);
+
+// Sets spec->uid/gid from an image or request user: "uid[:gid]" numbers,
+// or a name looked up in the /etc/passwd of `rootfs`.
+absl::Status ResolveUser(const std::string& user, const std::string& rootfs, RunSpec* spec);
 
 class GuestAgent {
  public:

@@ -2,8 +2,10 @@
 #include "guest_agent/agent.h"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -81,6 +83,48 @@ TEST(GuestAgentTest, FailureFrameFitsInAFrameWhateverTheErrorsLength) {
   ASSERT_TRUE(failure.is_object());
   EXPECT_EQ(failure["kind"], "manifest");
   EXPECT_NE(failure["error"].get<std::string>().find("host could not serve manifest"), std::string::npos);
+}
+
+// A temporary rootfs with an etc/ directory.
+std::string MakeRootfs(const std::string& name) {
+  std::string rootfs = std::string(::getenv("TEST_TMPDIR")) + "/" + name;
+  EXPECT_EQ(::mkdir(rootfs.c_str(), 0755), 0);
+  EXPECT_EQ(::mkdir((rootfs + "/etc").c_str(), 0755), 0);
+  return rootfs;
+}
+
+// The image's /etc/passwd is read inside the image: an absolute symlink
+// there names a file of the image, not of the guest the agent runs in.
+TEST(ResolveUserTest, PasswdSymlinkResolvesInsideTheRootfs) {
+  const std::string rootfs = MakeRootfs("symlinked");
+  const std::string outside = std::string(::getenv("TEST_TMPDIR")) + "/guest-passwd";
+  std::ofstream(outside) << "app:x:7:8::/:/bin/sh\n";
+  ASSERT_EQ(::symlink(outside.c_str(), (rootfs + "/etc/passwd").c_str()), 0);
+  RunSpec spec;
+  absl::Status status = ResolveUser("app", rootfs, &spec);
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << status;
+  EXPECT_EQ(spec.uid, 0u);
+}
+
+// Something other than a regular file there (here a FIFO no one writes:
+// in the guest, a symlink to /dev/zero reads forever into memory) is
+// refused, not read.
+TEST(ResolveUserTest, PasswdThatIsNotARegularFileIsRefused) {
+  const std::string rootfs = MakeRootfs("fifo");
+  ASSERT_EQ(::mkfifo((rootfs + "/etc/passwd").c_str(), 0644), 0);
+  RunSpec spec;
+  absl::Status status = ResolveUser("app", rootfs, &spec);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_NE(status.message().find("not a regular file"), std::string::npos) << status;
+}
+
+TEST(ResolveUserTest, NameIsLookedUpInTheImagesPasswd) {
+  const std::string rootfs = MakeRootfs("plain");
+  std::ofstream(rootfs + "/etc/passwd") << "root:x:0:0::/:/bin/sh\napp:x:7:8::/:/bin/sh\n";
+  RunSpec spec;
+  ASSERT_TRUE(ResolveUser("app:9", rootfs, &spec).ok());
+  EXPECT_EQ(spec.uid, 7u);
+  EXPECT_EQ(spec.gid, 9u);
 }
 
 }  // namespace
