@@ -166,10 +166,11 @@ absl::Status ApplyEntry(verity::TarReader* reader, const verity::TarEntry& e, in
   }
 
   struct stat existing;
-  const bool exists = ::fstatat(dir_fd, name.c_str(), &existing, AT_SYMLINK_NOFOLLOW) == 0;
-  if (exists && !(e.type_flag == '5' && S_ISDIR(existing.st_mode))) {
-    RETURN_IF_ERROR(RemoveAt(dir_fd, name));
-  }
+  const bool is_dir = ::fstatat(dir_fd, name.c_str(), &existing, AT_SYMLINK_NOFOLLOW) == 0 &&
+                      S_ISDIR(existing.st_mode);
+  // A directory member keeps a directory there; anything else is replaced.
+  const bool keep = e.type_flag == '5' && is_dir;
+  if (!keep) RETURN_IF_ERROR(RemoveAt(dir_fd, name));
   switch (e.type_flag) {
     case '\0':
     case '0':
@@ -185,7 +186,7 @@ absl::Status ApplyEntry(verity::TarReader* reader, const verity::TarEntry& e, in
       break;
     }
     case '5':
-      if (!exists && ::mkdirat(dir_fd, name.c_str(), 0700) != 0) return Errno(absl::StrCat("mkdir ", path));
+      if (!keep && ::mkdirat(dir_fd, name.c_str(), 0700) != 0) return Errno(absl::StrCat("mkdir ", path));
       if (::fchownat(dir_fd, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0 ||
           ::fchmodat(dir_fd, name.c_str(), perm, 0) != 0) {
         return Errno(absl::StrCat("chown/chmod ", path));

@@ -173,5 +173,29 @@ TEST(LayerExtractTest, ReportsTruncatedArchives) {
   EXPECT_FALSE(ExtractLayerTar(&source, dir).ok());
 }
 
+// A directory member replaces a file or symlink of the same name earlier in
+// the tar (a later member wins, as for every other type).
+TEST(LayerExtractTest, DirectoryReplacesAnEarlierFileOrSymlink) {
+  const std::string top = vt::MakeTempDir();
+  const std::string dir = top + "/layer";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
+  vt::RawHeader inner = H("a/b", '0', 0644);
+  inner.size = 2;
+  std::string tar = vt::TarMember(H("a", '0')) + vt::TarMember(H("a/", '5', 0750)) +
+                    vt::TarMember(inner, "hi") + vt::TarMember(H("l", '2', 0777, "a")) +
+                    vt::TarMember(H("l/", '5', 0700)) + vt::TarTrailer();
+  StringSource source(tar);
+  absl::StatusOr<ExtractStats> stats = ExtractLayerTar(&source, dir);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  struct stat st;
+  ASSERT_EQ(::lstat((dir + "/a").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0750u);
+  EXPECT_EQ(vt::ReadFileOrDie(dir + "/a/b"), "hi");
+  ASSERT_EQ(::lstat((dir + "/l").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+}
+
 }  // namespace
 }  // namespace guest_pull::guest_agent
