@@ -1203,6 +1203,44 @@ std::vector<std::string> DirsHolding(const std::string& root,
   return found;
 }
 
+// The directory of a layer recorded without content must hold nothing: one
+// that holds files (a rolled-back creation whose removal failed, under an
+// id SQLite handed out again; or writes into a lower layer) is moved to
+// quarantine when the layer's directories are next made, never used as
+// the layer.
+TEST_F(SnapshotterTest, LeftoverDataUnderAContentlessLayerIsQuarantined) {
+  FakeRemote remote;
+  remote.write_marker = false;
+  Open(&remote);
+  ASSERT_EQ(sn_->Prepare("x1", "", {{"remote", "chain1"}}).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  auto rootfs = sn_->Prepare("container", "chain1", {});
+  ASSERT_TRUE(rootfs.ok()) << rootfs.status();
+  std::string lower;
+  for (const std::string& o : (*rootfs)[0].options) {
+    if (o.rfind("lowerdir=", 0) == 0) lower = o.substr(9);
+  }
+  ASSERT_TRUE(std::filesystem::is_directory(lower)) << lower;
+  sn_.reset();
+  std::ofstream(lower + "/stale") << "not this layer's";
+  Open(&remote);
+  ASSERT_TRUE(sn_->Mounts("container").ok());
+  EXPECT_TRUE(std::filesystem::is_directory(lower));
+  EXPECT_TRUE(std::filesystem::is_empty(lower));
+  EXPECT_EQ(*sn_->QuarantineCount(), 1);
+  int kept = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(
+           sn_->dirs().QuarantineDir())) {
+    if (e.path().filename() == "stale") ++kept;
+  }
+  EXPECT_EQ(kept, 1);
+  // An empty one is the layer's own and stays.
+  sn_.reset();
+  Open(&remote);
+  ASSERT_TRUE(sn_->Mounts("container").ok());
+  EXPECT_EQ(*sn_->QuarantineCount(), 1);
+}
+
 // A guest-pulled layer holding files whose commit is in doubt (its WAL
 // fsync failed) keeps its directory, nothing more changes, and the next
 // open settles the commit from the WAL with the layer's files, where
