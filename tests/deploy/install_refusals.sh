@@ -39,6 +39,39 @@ test_failures() {
         && cmp -s "$WORK/dotted/tree.before" <(tree "$host") \
         && h_pass "dotted-key config: refused as a form the tool does not edit (not as invalid TOML), nothing changed" \
         || h_fail "dotted-key config" "$(tail -2 "$WORK/dotted/log")"
+    # A proxy plugin of our name for another socket, in the main config or
+    # in a file it imports: our drop-in would silently replace it (an import
+    # overrides), so the install refuses and changes nothing. The same
+    # plugin for our socket (a hand merge of deploy/containerd/) is fine.
+    host="$(new_host otherplugin "$FIXTURES/containerd-v2.toml")"
+    printf '\n[proxy_plugins.guest-pull]\n  type = "snapshot"\n  address = "/run/other/other.sock"\n' \
+        >> "$host/etc/containerd/config.toml"
+    tree "$host" > "$WORK/otherplugin/tree.before"
+    ! run_script otherplugin install.sh \
+        && grep -q "/etc/containerd/config.toml already registers the proxy plugin 'guest-pull' with type 'snapshot' and address '/run/other/other.sock'" "$WORK/otherplugin/log" \
+        && cmp -s "$WORK/otherplugin/tree.before" <(tree "$host") \
+        && h_pass "proxy plugin of our name for another socket: refused with a clear message, nothing changed" \
+        || h_fail "proxy plugin of our name for another socket" "$(diff "$WORK/otherplugin/tree.before" <(tree "$host") | head -5; tail -2 "$WORK/otherplugin/log")"
+    host="$(new_host otherplugin3 "$FIXTURES/containerd-v3.toml")"
+    sed -i 's|^version = 3$|version = 3\nimports = ["/etc/containerd/conf.d/*.toml"]|' "$host/etc/containerd/config.toml"
+    mkdir -p "$host/etc/containerd/conf.d"
+    printf 'version = 3\n[proxy_plugins.guest-pull]\n  type = "snapshot"\n  address = "/run/other/other.sock"\n' \
+        > "$host/etc/containerd/conf.d/mine.toml"
+    tree "$host" > "$WORK/otherplugin3/tree.before"
+    fake_containerd "$WORK/otherplugin3/containerd" 2.1.4
+    ! run_script otherplugin3 install.sh CONTAINERD="$WORK/otherplugin3/containerd" \
+        && grep -q "/etc/containerd/conf.d/mine.toml already registers the proxy plugin 'guest-pull'" "$WORK/otherplugin3/log" \
+        && cmp -s "$WORK/otherplugin3/tree.before" <(tree "$host") \
+        && h_pass "proxy plugin of our name for another socket in an imported file: refused, nothing changed" \
+        || h_fail "proxy plugin of our name in an imported file" "$(diff "$WORK/otherplugin3/tree.before" <(tree "$host") | head -5; tail -2 "$WORK/otherplugin3/log")"
+    host="$(new_host sameplugin "$FIXTURES/containerd-v2.toml")"
+    sed -n '/^\[proxy_plugins.guest-pull\]/,/address/p' "$REPO/deploy/containerd/config-v2.toml" \
+        | sed '1s/^/\n/' >> "$host/etc/containerd/config.toml"
+    cp "$host/etc/containerd/config.toml" "$WORK/sameplugin/orig.toml"
+    run_script sameplugin install.sh && run_script sameplugin uninstall.sh \
+        && cmp -s "$WORK/sameplugin/orig.toml" "$host/etc/containerd/config.toml" \
+        && h_pass "proxy plugin of our name for our socket (a hand merge): installed, uninstall restores the config" \
+        || h_fail "proxy plugin of our name for our socket" "$(tail -2 "$WORK/sameplugin/log")"
     # A version 2 config on a node running containerd 2.x: refused before
     # any change (2.x's conversion would unpack Kata images on the host).
     host="$(new_host v2on2 "$FIXTURES/containerd-v2.toml")"

@@ -320,6 +320,42 @@ def registered(version, sources, runtimes, args):
     return found
 
 
+def is_our_dropin(root, path, dropin):
+    """True if host file `path` is our drop-in (reached through links) or
+    one an install wrote elsewhere (DROPIN_HEADER: an earlier
+    CONTAINERD_DROPIN, or the shipped drop-in copied by hand)."""
+    if names_dropin(root, path, dropin):
+        return True
+    try:
+        with open(host_file(root, path), "rb") as fh:
+            first = fh.readline().rstrip(b"\r\n")
+    except OSError:
+        return False
+    return first == DROPIN_HEADER.encode()
+
+
+def check_proxy_plugin(sources, args):
+    """Refuses a proxy plugin of our name that another file registers for
+    another socket or type: our drop-in would silently take its place
+    (containerd lets an import override the main file, and a later import
+    an earlier one), and uninstall would not bring it back."""
+    for path, parsed in sources:
+        if path != args.config_path and is_our_dropin(args.host_root, path, args.dropin):
+            continue
+        node = lookup(parsed, ["proxy_plugins", args.plugin])
+        if node is None:
+            continue
+        if (not isinstance(node, dict) or node.get("address") != args.address
+                or node.get("type", "snapshot") != "snapshot"):
+            found = node if isinstance(node, dict) else {}
+            raise ConfigError(
+                f"{path} already registers the proxy plugin {args.plugin!r} with type "
+                f"{found.get('type')!r} and address {found.get('address')!r}, not the "
+                f"snapshotter at {args.address!r} this install configures: "
+                "remove or rename that entry, or install with the same PLUGIN_NAME and "
+                "SOCKET as it; nothing was changed")
+
+
 def merge(text, args):
     """(merged main config, drop-in text)."""
     editor = Editor(unmerge(text))
@@ -339,6 +375,7 @@ def merge(text, args):
                     "would be lost. Set the keys listed in deploy/containerd/README.md in "
                     f"{path} by hand")
     sources = [(args.config_path, doc)] + imports
+    check_proxy_plugin(sources, args)
     runtimes = registered(version, sources, handlers(args), args)
     if version == 2:
         for table, key, value in v2_settings(args, runtimes):
