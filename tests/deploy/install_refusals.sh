@@ -72,6 +72,33 @@ test_failures() {
         && cmp -s "$WORK/sameplugin/orig.toml" "$host/etc/containerd/config.toml" \
         && h_pass "proxy plugin of our name for our socket (a hand merge): installed, uninstall restores the config" \
         || h_fail "proxy plugin of our name for our socket" "$(tail -2 "$WORK/sameplugin/log")"
+    # containerd 2.x, a conf.d the config does not import, holding a file of
+    # the operator's: our glob import would make containerd load it (here:
+    # another default snapshotter) and uninstall would keep the glob, so the
+    # install refuses and changes nothing. A file put there after our
+    # install (kata-deploy's) does not stop the next install.
+    host="$(new_host inert "$FIXTURES/containerd-v3.toml")"
+    mkdir -p "$host/etc/containerd/conf.d"
+    printf 'version = 3\n[plugins."io.containerd.cri.v1.images"]\n  snapshotter = "zfs"\n' \
+        > "$host/etc/containerd/conf.d/old.toml"
+    tree "$host" > "$WORK/inert/tree.before"
+    fake_containerd "$WORK/inert/containerd" 2.1.4
+    ! run_script inert install.sh CONTAINERD="$WORK/inert/containerd" \
+        && grep -q "would make containerd also load /etc/containerd/conf.d/old.toml, which it does not load now" "$WORK/inert/log" \
+        && cmp -s "$WORK/inert/tree.before" <(tree "$host") \
+        && h_pass "conf.d not imported, with an operator's file: the glob import is refused, nothing changed" \
+        || h_fail "conf.d not imported, with an operator's file" "$(diff "$WORK/inert/tree.before" <(tree "$host") | head -5; tail -2 "$WORK/inert/log")"
+    host="$(new_host inert2 "$FIXTURES/containerd-v3.toml")"
+    mkdir -p "$host/etc/containerd/conf.d"
+    cp "$host/etc/containerd/config.toml" "$WORK/inert2/orig.toml"
+    run_script inert2 install.sh CONTAINERD="$WORK/inert/containerd" \
+        && printf 'version = 3\n' > "$host/etc/containerd/conf.d/kata-deploy.toml" \
+        && run_script inert2 install.sh CONTAINERD="$WORK/inert/containerd" \
+        && rm "$host/etc/containerd/conf.d/kata-deploy.toml" \
+        && run_script inert2 uninstall.sh CONTAINERD="$WORK/inert/containerd" \
+        && cmp -s "$WORK/inert2/orig.toml" "$host/etc/containerd/config.toml" \
+        && h_pass "conf.d not imported: a file put there after the install does not stop the next one; uninstall restores" \
+        || h_fail "conf.d not imported: install, a file added, install again" "$(tail -2 "$WORK/inert2/log")"
     # A version 2 config on a node running containerd 2.x: refused before
     # any change (2.x's conversion would unpack Kata images on the host).
     host="$(new_host v2on2 "$FIXTURES/containerd-v2.toml")"

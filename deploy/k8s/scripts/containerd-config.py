@@ -356,6 +356,28 @@ def check_proxy_plugin(sources, args):
                 "SOCKET as it; nothing was changed")
 
 
+def refuse_newly_loaded(entry, doc, args):
+    """Refuses to add the glob import `entry` when it would make containerd
+    load files it does not load now (an operator's, left in conf.d
+    unimported): they would change the node's containerd behind the
+    operator's back, and uninstall keeps a glob that others' files load
+    through."""
+    root = args.host_root
+    loaded = {host_path.realpath(root, p) for p, _ in imported_docs(doc, args)}
+    loaded.add(host_path.realpath(root, args.config_path))
+    others = [p for p in import_glob(entry, root, args.config_path)
+              if host_path.realpath(root, p) not in loaded
+              and os.path.isfile(host_file(root, p))
+              and not is_our_dropin(root, p, args.dropin)]
+    if others:
+        raise ConfigError(
+            f"adding the import {entry!r} for the drop-in would make containerd also load "
+            f"{', '.join(others)}, which it does not load now: move them out of "
+            f"{os.path.dirname(entry)}, or add that import to {args.config_path} yourself "
+            "if they are meant to be loaded, or set CONTAINERD_DROPIN to a path outside "
+            "it; nothing was changed")
+
+
 def merge(text, args):
     """(merged main config, drop-in text)."""
     editor = Editor(unmerge(text))
@@ -363,7 +385,12 @@ def merge(text, args):
     # The import first: files that load only through it (kata-deploy's drop-in
     # in conf.d) count when looking for the runtimes.
     if not covers(editor.doc().get("imports", []) or [], args.dropin, args.config_path, version):
-        editor.add_import(import_entry(version, args.dropin))
+        entry = import_entry(version, args.dropin)
+        if "*" in entry and entry not in (parse(text).get("imports", []) or []):
+            # Only when the glob is new: once added, files others put
+            # there (kata-deploy's) load through it on purpose.
+            refuse_newly_loaded(entry, editor.doc(), args)
+        editor.add_import(entry)
     doc = editor.doc()
     imports = imported_docs(doc, args)
     if version == 2:
