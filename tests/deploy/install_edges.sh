@@ -381,6 +381,27 @@ test_install_edges() {
         && h_pass "drop-in path changed, the old path now the operator's file: kept" \
         || h_fail "drop-in path changed, foreign file at the old path" "$(ls "$host/etc/containerd/conf.d"; tail -3 "$WORK/foreigndropin/log")"
 
+    # The drop-in path itself holds the operator's own file (loaded by
+    # their conf.d glob): install refuses it (it would replace it without a
+    # backup) and changes nothing; an uninstall keeps it.
+    host="$(new_host owndropin "$FIXTURES/containerd-v3.toml")"
+    sed -i 's|^version = 3$|version = 3\nimports = ["/etc/containerd/conf.d/*.toml"]|' "$host/etc/containerd/config.toml"
+    mkdir -p "$host/etc/containerd/conf.d"
+    printf 'version = 3\n[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]\n  SystemdCgroup = true\n' \
+        > "$host/etc/containerd/conf.d/guest-pull.toml"
+    tree "$host" > "$WORK/owndropin/tree.before"
+    fake_containerd "$WORK/owndropin/containerd" 2.1.4
+    ! run_script owndropin install.sh CONTAINERD="$WORK/owndropin/containerd" \
+        && grep -q "/etc/containerd/conf.d/guest-pull.toml exists and is not a drop-in this installer wrote" "$WORK/owndropin/log" \
+        && cmp -s "$WORK/owndropin/tree.before" <(tree "$host") \
+        && h_pass "the operator's own file at the drop-in path: install refuses it, nothing changed" \
+        || h_fail "the operator's own file at the drop-in path: install" "$(diff "$WORK/owndropin/tree.before" <(tree "$host") | head -5; tail -2 "$WORK/owndropin/log")"
+    run_script owndropin uninstall.sh CONTAINERD="$WORK/owndropin/containerd" \
+        && cmp -s "$WORK/owndropin/tree.before" <(tree "$host") \
+        && grep -q "kept /etc/containerd/conf.d/guest-pull.toml: it is not a drop-in this installer wrote" "$WORK/owndropin/log" \
+        && h_pass "the operator's own file at the drop-in path: uninstall keeps it" \
+        || h_fail "the operator's own file at the drop-in path: uninstall" "$(diff "$WORK/owndropin/tree.before" <(tree "$host") | head -5; tail -2 "$WORK/owndropin/log")"
+
     # A host without containerd's config directory: uninstall still runs
     # (nothing of containerd's to undo, nothing to restart for).
     host="$(new_host nocdir "")"

@@ -324,14 +324,32 @@ def is_our_dropin(root, path, dropin):
     """True if host file `path` is our drop-in (reached through links) or
     one an install wrote elsewhere (DROPIN_HEADER: an earlier
     CONTAINERD_DROPIN, or the shipped drop-in copied by hand)."""
-    if names_dropin(root, path, dropin):
-        return True
+    return names_dropin(root, path, dropin) or has_dropin_header(host_file(root, path))
+
+
+def has_dropin_header(on_host):
+    """True if file `on_host` (a path in this file system) starts with
+    DROPIN_HEADER: a drop-in an install wrote."""
     try:
-        with open(host_file(root, path), "rb") as fh:
+        with open(on_host, "rb") as fh:
             first = fh.readline().rstrip(b"\r\n")
     except OSError:
         return False
     return first == DROPIN_HEADER.encode()
+
+
+def check_dropin_path(args):
+    """Refuses a drop-in path that holds something not ours (an operator's
+    own file there): the install would replace it without a backup and
+    uninstall delete it."""
+    on_host = host_file(args.host_root, args.dropin)
+    if (os.path.exists(on_host) or os.path.islink(on_host)) and not (
+            os.path.isfile(on_host) and has_dropin_header(on_host)):
+        raise ConfigError(
+            f"{args.dropin} exists and is not a drop-in this installer wrote (its first "
+            f"line is not {DROPIN_HEADER!r}): the install would replace it and uninstall "
+            "remove it. Move it away, or set CONTAINERD_DROPIN to another path; nothing "
+            "was changed")
 
 
 def check_proxy_plugin(sources, args):
@@ -380,6 +398,7 @@ def refuse_newly_loaded(entry, doc, args):
 
 def merge(text, args):
     """(merged main config, drop-in text)."""
+    check_dropin_path(args)
     editor = Editor(unmerge(text))
     version = config_version(editor.doc())
     # The import first: files that load only through it (kata-deploy's drop-in

@@ -402,6 +402,9 @@ restore_containerd_config() {
     elif [[ $by_name -ne 4 ]]; then
         # containerd does not start without a file it imports by name.
         log "WARNING: kept $CONTAINERD_DROPIN: cannot tell whether $CONTAINERD_CONFIG or a file it imports names it (a file there cannot be read as TOML); remove it by hand if nothing imports it"
+    elif [[ -f "$dropin_dst" ]] && ! python3 "$CONFIG_TOOL" ours "$dropin_dst" 2>/dev/null; then
+        # An operator's own file at that path (an install refuses it).
+        log "kept $CONTAINERD_DROPIN: it is not a drop-in this installer wrote"
     elif [[ -f "$dropin_dst" ]]; then
         rm -f "$dropin_dst"
         containerd_changed=true
