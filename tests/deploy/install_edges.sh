@@ -42,6 +42,28 @@ test_install_edges() {
         && h_pass "restart due: the next install, changing nothing, restarts containerd and clears the mark" \
         || h_fail "restart due: the next install" "$(tail -3 "$WORK/due/log")"
 
+    # A run killed right after it replaced the daemon binary (at its
+    # daemon-reload): the next run finds the binary identical, and must still
+    # restart the snapshotter, or the old daemon keeps serving.
+    host="$(new_host killed "$FIXTURES/containerd-v2.toml")"
+    mv "$WORK/killed/sysd/systemctl" "$WORK/killed/sysd/systemctl.real"
+    printf '#!/bin/sh
+if [ "$1" = daemon-reload ] && [ -e "%s/kill" ]; then rm -f "%s/kill"; kill -9 $PPID; exit 1; fi
+exec "%s/systemctl.real" "$@"
+' \
+        "$WORK/killed" "$WORK/killed" "$WORK/killed/sysd" > "$WORK/killed/sysd/systemctl"
+    chmod +x "$WORK/killed/sysd/systemctl"
+    run_script killed install.sh && echo '# next release' >> "$WORK/killed/payload/bin/containerd-guest-pull-grpc" \
+        && touch "$WORK/killed/kill" && { ! run_script killed install.sh; } 2> /dev/null \
+        && cmp -s "$WORK/killed/payload/bin/containerd-guest-pull-grpc" "$host/usr/local/bin/containerd-guest-pull-grpc" \
+        && : > "$WORK/killed/sysd/calls" && run_script killed install.sh \
+        && grep -qx "restart guest-pull-snapshotter.service" "$WORK/killed/sysd/calls" \
+        && grep -q "the restart of guest-pull-snapshotter.service after an earlier run's changes is still due" "$WORK/killed/log" \
+        && : > "$WORK/killed/sysd/calls" && run_script killed install.sh \
+        && ! grep -q "restart" "$WORK/killed/sysd/calls" \
+        && h_pass "run killed after replacing the binary: the next run restarts the snapshotter, the one after that nothing" \
+        || h_fail "run killed after replacing the binary" "$(cat "$WORK/killed/sysd/calls"; tail -3 "$WORK/killed/log")"
+
     # containerd's config is a relative symbolic link: the link stays, its
     # target gets the edits (its mode kept), and uninstall restores it.
     host="$(new_host linked "")"

@@ -276,11 +276,24 @@ start_services() {
     else
         wait_active "$UNIT_NAME" || die "$UNIT_NAME did not become active (journalctl -u $UNIT_NAME on the node)"
     fi
+    rm -f "$HOST_ROOT$SNAPSHOTTER_RESTART_PATH"  # the service was started on the files as they are
     if [[ "$containerd_changed" == true ]]; then
         host_systemctl restart "$CONTAINERD_SERVICE"
     fi
     wait_active "$CONTAINERD_SERVICE" || die "$CONTAINERD_SERVICE did not become active"
     rm -f "$(restart_marker_path)"  # containerd runs the config as it now is
+}
+
+# note_snapshotter_restart_pending: before the snapshotter's files are
+# replaced (SNAPSHOTTER_RESTART_PATH, lib.sh); a restart still due from a
+# run that was cut short or failed after replacing them counts as a change.
+note_snapshotter_restart_pending() {
+    if [[ -f "$HOST_ROOT$SNAPSHOTTER_RESTART_PATH" ]]; then
+        log "the restart of $UNIT_NAME after an earlier run's changes is still due"
+        snapshotter_changed=true
+    fi
+    : > "$HOST_ROOT$SNAPSHOTTER_RESTART_PATH" \
+        || die "cannot write $SNAPSHOTTER_RESTART_PATH; nothing was changed"
 }
 
 # record_install_start: this pod installs now (INSTALLING_PATH, lib.sh),
@@ -326,6 +339,7 @@ main() {
     check_containerd_config
     hold_host_lock
     record_install_start
+    note_snapshotter_restart_pending
     install_libraries
     install_binaries
     install_stock_helper

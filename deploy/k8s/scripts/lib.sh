@@ -80,6 +80,11 @@ INSTALLING_PATH="$CONFIG_DIR/installing-pod"
 # and must see the new owner, then leave its install alone. On the host's
 # /run (tmpfs): nothing to remove.
 LOCK_PATH="/run/containerd-guest-pull-grpc.install.lock"
+# Host marker of a snapshotter restart the installed files still need
+# (install.sh): made before they are replaced, removed once the service
+# runs them, so a run cut short in between leaves it for the next run,
+# which finds the files identical. On /run: a reboot starts the new files.
+SNAPSHOTTER_RESTART_PATH="/run/containerd-guest-pull-grpc.restart-pending"
 # Well below the pod's terminationGracePeriodSeconds (300; the preStop then
 # still stops the daemon and restarts containerd): a preStop that waits
 # longer is killed without a word.

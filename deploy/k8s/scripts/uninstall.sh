@@ -104,7 +104,7 @@ main() {
     fi
     restore_containerd_config
     stop_snapshotter
-    rm -f "$HOST_ROOT$OWNER_PATH" "$HOST_ROOT$INSTALLING_PATH"
+    rm -f "$HOST_ROOT$OWNER_PATH" "$HOST_ROOT$INSTALLING_PATH" "$HOST_ROOT$SNAPSHOTTER_RESTART_PATH"
     remove_files
     log "uninstalled; the data directory $DATA_DIR is kept on purpose (containerd still has records of its snapshots)"
     # Last step: containerd comes back with the original config. Until then it
