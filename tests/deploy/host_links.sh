@@ -32,6 +32,28 @@ kata_runtime_v3() {
 
 test_host_links() {
     local host P orig snap
+    # The host's /usr/local/bin is an absolute link: written as
+    # "$HOST_ROOT/usr/local/bin/...", the binaries would land in the pod's
+    # directory of that path (the decoy), not on the host. Refused before
+    # any change. A relative link within the host (Fedora CoreOS's
+    # /usr/local -> ../var/usrlocal) installs there.
+    links_host absbin "$FIXTURES/containerd-v2.toml"
+    mkdir -p "$host$P/bin" "$P/bin"
+    rm -rf "$host/usr/local/bin"
+    ln -s "$P/bin" "$host/usr/local/bin"
+    tree "$host" > "$WORK/absbin/tree.before"
+    ! run_script absbin install.sh \
+        && grep -q "/usr/local/bin is reached through a symbolic link that this pod would follow out of the host's /" "$WORK/absbin/log" \
+        && [[ -z "$(ls -A "$P/bin")" ]] && cmp -s "$WORK/absbin/tree.before" <(tree "$host") \
+        && h_pass "PREFIX/bin an absolute link on the host: refused, nothing written (not into the pod either)" \
+        || h_fail "PREFIX/bin an absolute link on the host" "$(ls "$P/bin"; tail -2 "$WORK/absbin/log")"
+    links_host relprefix "$FIXTURES/containerd-v2.toml"
+    mkdir -p "$host/var/usrlocal"
+    mv "$host/usr/local"/* "$host/var/usrlocal/" && rmdir "$host/usr/local"
+    ln -s ../var/usrlocal "$host/usr/local"
+    run_script relprefix install.sh && [[ -x "$host/var/usrlocal/bin/containerd-guest-pull-grpc" ]] \
+        && h_pass "/usr/local a relative link within the host: installed there" \
+        || h_fail "/usr/local a relative link within the host" "$(tail -2 "$WORK/relprefix/log")"
     # containerd's config is an absolute link: its host target is merged
     # and restored; kata-deploy's backup <config>.bak, an absolute link too,
     # loses our edits in its host target; the pod's files are not touched.

@@ -56,7 +56,24 @@ preflight() {
     command -v python3 >/dev/null || die "python3 is required to merge the containerd config"
     command -v "${SYSTEMCTL_CMD[0]}" >/dev/null || die "systemctl command not found: $SYSTEMCTL"
     command -v flock >/dev/null || die "flock (util-linux) is required for the host lock"
+    check_install_dirs
     check_mount_fuse
+}
+
+# check_install_dirs: the directories the install writes into are reached
+# from this pod as on the host. They are written as "$HOST_ROOT<path>", so
+# the pod's kernel follows their links, and an absolute link (the host's
+# /usr/local/bin -> /opt/bin) or one climbing above the host's / leads into
+# the pod's own file system: the files would land there, not on the host.
+check_install_dirs() {
+    local dir resolved root
+    root="$(realpath -m -- "${HOST_ROOT:-/}")"
+    root="${root%/}"
+    for dir in "$PREFIX/bin" "$HOST_LIB_PARENT" "$(dirname "$UNIT_PATH")" "$CONFIG_DIR"; do
+        resolved="$(host_realpath "$dir")" || die "$dir: more than 40 symbolic links on the host (a loop?); nothing was changed"
+        [[ "$(realpath -m -- "$HOST_ROOT$dir")" == "$root${resolved%/}" ]] \
+            || die "$dir is reached through a symbolic link that this pod would follow out of the host's / (an absolute target, or one above /): on the host it is $resolved; set PREFIX, UNIT_PATH or CONFIG_DIR to host paths without such links; nothing was changed"
+    done
 }
 
 # check_mount_fuse: containerd mounts a fuse.* rootfs (ours) with the node's
