@@ -187,10 +187,12 @@ bool SnapshotsService::DrainMutations(absl::Time drain_until) {
 bool SnapshotsService::FinishLists(absl::Time deadline) {
   absl::MutexLock lock(&replies_mu_);
   refuse_lists_ = true;
-  return replies_mu_.AwaitWithDeadline(
+  bool finished = replies_mu_.AwaitWithDeadline(
       absl::Condition(
           +[](int* lists) { return *lists == 0; }, &lists_),
       deadline);
+  if (!finished) cut_slow_lists_.store(true);
+  return finished;
 }
 
 absl::Status SnapshotsService::ListStarted() {
@@ -233,6 +235,7 @@ void SnapshotsService::Stop(absl::Time drain_until) {
   // Queued calls run until `drain_until`, then are dropped (UNAVAILABLE);
   // running ones finish: their replies go to the queue, which is still up.
   pool_->Stop(drain_until);
+  cut_slow_lists_.store(true);
   slow_lists_->Stop(drain_until);
   {
     absl::WriterMutexLock lock(&proceed_mu_);
@@ -263,8 +266,8 @@ absl::Status SnapshotsService::OffloadListPage(
   return slow_lists_->stopped()
              ? stopped()
              : absl::ResourceExhaustedError(
-                   "List: too many Lists with ~= filters waiting; retry when "
-                   "one has finished");
+                   "List: no thread to match its ~= filters (too many "
+                   "waiting, or none could be started); retry later");
 }
 
 grpc::Status SnapshotsService::Finish(absl::string_view rpc,
@@ -336,15 +339,19 @@ absl::StatusOr<service_calls::ListCall::Pages> SnapshotsService::StartList(
     bool full = false;
     while (!full) {
       VisitEnd end =
-          snapshotter_->Visit(c.filter, c.after, [&](const InfoView& info) {
-            ToProtoInfo(info, out->add_info());
-            bytes += EstimatedBytes(info);
-            full = bytes >= options_.list_message_bytes;
-            return !full;
-          });
-      if (slow && snapshotter_->LongWorkStopped()) {
+          snapshotter_->Visit(
+              c.filter, c.after,
+              [&](const InfoView& info) {
+                ToProtoInfo(info, out->add_info());
+                bytes += EstimatedBytes(info);
+                full = bytes >= options_.list_message_bytes;
+                return !full;
+              },
+              &cut_slow_lists_);
+      if (slow && cut_slow_lists_.load()) {
         return absl::UnavailableError(
-            "List: the daemon is shutting down; retry on its successor");
+            "List: cut by the daemon's stop while matching its ~= filters; "
+            "retry on its successor");
       }
       if (end.exhausted) return false;
       c.after = std::move(end.last_key);

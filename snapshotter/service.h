@@ -104,7 +104,8 @@ class SnapshotsService final : private service_calls::Host {
   // The next step: a List that arrives from now on gets UNAVAILABLE before
   // its first message, and this returns once every List in progress sent
   // its last message and status, or at `deadline` (false if some had not
-  // then: the connections' end cuts those, UNAVAILABLE).
+  // then: the connections' end cuts those, UNAVAILABLE; a List still
+  // matching ~= regexps then stops at its next selector).
   bool FinishLists(absl::Time deadline);
   // After the server's Shutdown() (which does not wait for the calls this
   // service took; DrainMutations and FinishLists may have run): mutations
@@ -159,6 +160,9 @@ class SnapshotsService final : private service_calls::Host {
   // FinishLists began.
   int lists_ ABSL_GUARDED_BY(replies_mu_) = 0;
   bool refuse_lists_ ABSL_GUARDED_BY(replies_mu_) = false;
+  // Set when FinishLists runs out of time, and by Stop: the Lists with ~=
+  // regexps end at their next selector (UNAVAILABLE).
+  std::atomic<bool> cut_slow_lists_{false};
 
   // The methods (names, handlers); the calls point to them.
   template <class Req, class Resp>

@@ -514,8 +514,9 @@ TEST_F(ServiceTest, ListClientThatStopsReadingBlocksNoOne) {
 }
 
 // A key of kMaxKeyBytes of pseudo-random 0s and 1s: "name~=1[01]{20}Y"
-// makes RE2 give up its DFA and step its NFA over every byte (~10 ms a
-// selector here).
+// makes RE2 give up its DFA and step its NFA over every byte (10-40 ms a
+// selector here), so kMaxFilterSelectors of them take tens of seconds on
+// it. The tests below cut such a List (FinishLists past its deadline).
 std::string LongBinaryKey() {
   std::string key = "k8s.io/1/";
   uint32_t bits = 12345;
@@ -526,16 +527,17 @@ std::string LongBinaryKey() {
   return key;
 }
 
-// A List whose ~= regexps are slow to run over a long key (RE2 gives up
-// its DFA on "1[01]{20}Y" and steps its NFA over every byte) must not stall
-// the store: a mutation that commits meanwhile waits for the index under
-// the store's lock, and the store's probe (the systemd watchdog's,
+std::vector<std::string> SlowFilters() {
+  return std::vector<std::string>(kMaxFilterSelectors, "name~=1[01]{20}Y");
+}
+
+// Such a List must not stall the store: it is matched on copies, outside
+// the index's read lock, for which a mutation that commits meanwhile waits
+// under the store's lock, and the store's probe (the systemd watchdog's,
 // WatchdogSec=30) with it.
 TEST_F(ServiceTest, SlowListFiltersStallNoStoreProbe) {
   ASSERT_TRUE(Prepare(LongBinaryKey(), "").ok());
-  // Several seconds of matching on that one key.
-  std::vector<std::string> filters(128, "name~=1[01]{20}Y");
-  std::thread list([&] { EXPECT_THAT(List(filters), IsEmpty()); });
+  std::thread list([&] { EXPECT_THAT(List(SlowFilters()), IsEmpty()); });
   absl::SleepFor(absl::Milliseconds(300));  // the List is being matched
   std::thread prepare([&] { EXPECT_TRUE(sn_->Prepare("during", "", {}).ok()); });
   absl::SleepFor(absl::Milliseconds(300));  // its commit waits for the index
@@ -544,17 +546,16 @@ TEST_F(ServiceTest, SlowListFiltersStallNoStoreProbe) {
   EXPECT_TRUE(sn_->CheckStore().ok());
   EXPECT_LT(absl::Now() - start, absl::Seconds(1));
   prepare.join();
+  EXPECT_FALSE(service_->FinishLists(absl::Now()));  // cuts it
   list.join();
 }
 
-// Such a List makes its messages on the pool of slow Lists: the queue
-// thread that answers every read (and the Lists without ~=) is not held
-// while it matches.
+// Nor hold the queue thread that answers every read (and the Lists
+// without ~=): it makes its messages on the pool of slow Lists.
 TEST_F(ServiceTest, SlowListFiltersBlockNoRead) {
   ASSERT_TRUE(Prepare(LongBinaryKey(), "").ok());
   ASSERT_TRUE(Prepare("short", "").ok());
-  std::vector<std::string> filters(128, "name~=1[01]{20}Y");
-  std::thread list([&] { EXPECT_THAT(List(filters), IsEmpty()); });
+  std::thread list([&] { EXPECT_THAT(List(SlowFilters()), IsEmpty()); });
   absl::SleepFor(absl::Milliseconds(300));  // the List is being matched
 
   grpc::ClientContext ctx;
@@ -565,28 +566,34 @@ TEST_F(ServiceTest, SlowListFiltersBlockNoRead) {
   grpc::Status stat = stub_->Stat(&ctx, req, &resp);
   EXPECT_TRUE(stat.ok()) << stat.error_code() << " " << stat.error_message();
   EXPECT_EQ(List({"name==short"}), std::vector<std::string>{"short"});
+  EXPECT_FALSE(service_->FinishLists(absl::Now()));
   list.join();
-  EXPECT_TRUE(last_list_status_.ok()) << last_list_status_.error_message();
 }
 
-// The daemon's stop (StopLongWork) ends such a List at its next selector,
-// UNAVAILABLE, instead of holding the stop for the rest of its matching
-// (1024 selectors on one such key: ~40 s, past TimeoutStopSec).
-TEST_F(ServiceTest, StopEndsASlowListAtItsNextSelector) {
+// The stop lets Lists in progress finish (FinishLists), those with ~=
+// regexps too; one still matching when FinishLists runs out of time stops
+// at its next selector, UNAVAILABLE, instead of holding the stop for the
+// rest of its matching (here tens of seconds, past TimeoutStopSec).
+TEST_F(ServiceTest, FinishListsCutsASlowListAtItsDeadline) {
   ASSERT_TRUE(Prepare(LongBinaryKey(), "").ok());
-  std::vector<std::string> filters(kMaxFilterSelectors, "name~=1[01]{20}Y");
+  ASSERT_TRUE(Prepare("short", "").ok());
+  sn_->StopLongWork();  // the stop's first step: not a reason to cut a List
+  EXPECT_EQ(List({"name~=^sh"}), std::vector<std::string>{"short"});
+  EXPECT_TRUE(last_list_status_.ok()) << last_list_status_.error_message();
+
   absl::Time ended;
+  grpc::Status status;
   std::thread list([&] {
-    EXPECT_THAT(List(filters), IsEmpty());
+    EXPECT_THAT(List(SlowFilters()), IsEmpty());
+    status = last_list_status_;
     ended = absl::Now();
   });
   absl::SleepFor(absl::Milliseconds(300));  // the List is being matched
-  absl::Time stopped = absl::Now();
-  sn_->StopLongWork();
+  absl::Time deadline = absl::Now() + absl::Milliseconds(200);
+  EXPECT_FALSE(service_->FinishLists(deadline));
   list.join();
-  EXPECT_LT(ended - stopped, absl::Seconds(2));
-  EXPECT_EQ(last_list_status_.error_code(), grpc::UNAVAILABLE)
-      << last_list_status_.error_message();
+  EXPECT_LT(ended - deadline, absl::Seconds(2));
+  EXPECT_EQ(status.error_code(), grpc::UNAVAILABLE) << status.error_message();
 }
 
 // List packs its Infos by size: many small ones travel in one message, big

@@ -735,7 +735,8 @@ absl::Status Snapshotter::Walk(
 
 VisitEnd Snapshotter::Visit(
     const SnapshotFilter& filter, absl::string_view after,
-    const std::function<bool(const InfoView&)>& fn) const {
+    const std::function<bool(const InfoView&)>& fn,
+    const std::atomic<bool>* stop) const {
   if (!filter.HasRegexps()) {
     size_t seen = 0;
     return index_.Visit(after, [&](const InfoView& view) {
@@ -755,8 +756,8 @@ VisitEnd Snapshotter::Visit(
   for (size_t i = 0; i < batch.size(); ++i) {
     InfoView::LabelRefs labels;
     InfoView view = InfoView::Of(batch[i], &labels);
-    bool matches = filter.Matches(view, &stopping_);
-    if (stopping_.load()) {  // the stop: this record was not looked at
+    bool matches = filter.Matches(view, stop);
+    if (stop != nullptr && stop->load()) {  // this record was not looked at
       end = VisitEnd{i == 0 ? std::string(after) : batch[i - 1].name, false};
       break;
     }

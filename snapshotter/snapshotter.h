@@ -89,11 +89,12 @@ class Snapshotter {
   // looked at, matching or not (the index's read lock is held meanwhile;
   // see SnapshotIndex::Visit). The service's List builds its messages from
   // them, without copies; with ~= regexps (SnapshotFilter::HasRegexps)
-  // they are matched on copies after the lock is released, and the Visit
-  // ends at the next selector once StopLongWork was called (the caller asks
-  // LongWorkStopped).
+  // they are matched on copies after the lock is released, and once `*stop`
+  // is true (may be null) the Visit ends at the next selector, before the
+  // record it was matching.
   VisitEnd Visit(const SnapshotFilter& filter, absl::string_view after,
-                 const std::function<bool(const InfoView&)>& fn) const;
+                 const std::function<bool(const InfoView&)>& fn,
+                 const std::atomic<bool>* stop = nullptr) const;
   // The Infos matching `filter` with keys after `after` ("": from the
   // first), in key order, at most `limit` of them (a page of a Walk).
   std::vector<Info> Select(const SnapshotFilter& filter,
@@ -117,10 +118,8 @@ class Snapshotter {
   //   (both hold only released data; the calls succeed);
   // - a Commit's flush of its layer: Unavailable, nothing recorded, the
   //   snapshot stays active;
-  // - the walk of an active snapshot's Usage: Unavailable;
-  // - the matching of a List's ~= regexps (Visit).
+  // - the walk of an active snapshot's Usage: Unavailable.
   void StopLongWork() { stopping_.store(true); }
-  bool LongWorkStopped() const { return stopping_.load(); }
   // Whether Open found or made trash (or anything it could not account
   // for, or removals whose journal rows it left), i.e. whether a Cleanup
   // right after start has work to do.
