@@ -71,6 +71,13 @@ absl::StatusOr<HelperArgs> ParseHelperArgs(const std::vector<std::string>& args)
   if (parsed.target.empty()) {
     return absl::InvalidArgumentError("target must not be empty");
   }
+  // mount(8), mount.fuse3 and containerd pass an absolute mount point; a
+  // relative one is a command typed by hand with its target left out
+  // (`overlay -o ...` would mount on ./overlay).
+  if (parsed.target[0] != '/') {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "target must be an absolute path, got \"", parsed.target, "\""));
+  }
   return parsed;
 }
 

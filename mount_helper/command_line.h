@@ -29,8 +29,8 @@ struct HelperArgs {
 // ignored (no mtab; sloppy). One positional argument is the target: mount.fuse3
 // leaves out an empty source (mount.fuse.c: `if (source) add_arg(...)`); an
 // absent or empty source is kDefaultSource. InvalidArgument on unknown flags,
-// a missing -o value, an empty target, or not one or two positional
-// arguments (unless help/version).
+// a missing -o value, an empty or relative target, or not one or two
+// positional arguments (unless help/version).
 absl::StatusOr<HelperArgs> ParseHelperArgs(const std::vector<std::string>& args);
 
 // Usage text.

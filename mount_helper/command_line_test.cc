@@ -22,10 +22,10 @@ TEST(CommandLineTest, MountFuse3Form) {
 
 TEST(CommandLineTest, SeveralOptionsAttachedValuesAndFlags) {
   absl::StatusOr<HelperArgs> args = ParseHelperArgs(
-      {"-n", "-oro", "overlay", "-s", "-o", "lowerdir=/a", "t", "-v", "-f"});
+      {"-n", "-oro", "overlay", "-s", "-o", "lowerdir=/a", "/t", "-v", "-f"});
   ASSERT_TRUE(args.ok()) << args.status();
   EXPECT_THAT(args->option_lists, ElementsAre("ro", "lowerdir=/a"));
-  EXPECT_EQ(args->target, "t");
+  EXPECT_EQ(args->target, "/t");
   EXPECT_TRUE(args->fake);
   EXPECT_TRUE(args->verbose);
 }
@@ -37,10 +37,10 @@ TEST(CommandLineTest, HelpAndVersionNeedNoPositionals) {
 }
 
 TEST(CommandLineTest, DoubleDashEndsFlags) {
-  absl::StatusOr<HelperArgs> args = ParseHelperArgs({"--", "-src", "-dst"});
+  absl::StatusOr<HelperArgs> args = ParseHelperArgs({"--", "-src", "/-dst"});
   ASSERT_TRUE(args.ok()) << args.status();
   EXPECT_EQ(args->source, "-src");
-  EXPECT_EQ(args->target, "-dst");
+  EXPECT_EQ(args->target, "/-dst");
 }
 
 // mount.fuse3 leaves out an empty source: `<target> -o ...`; its "type#"
@@ -65,6 +65,18 @@ TEST(CommandLineTest, UsageErrors) {
   EXPECT_FALSE(ParseHelperArgs({"a", "b", "--bogus"}).ok());
   EXPECT_FALSE(ParseHelperArgs({"a", ""}).ok());
   EXPECT_FALSE(ParseHelperArgs({""}).ok());
+}
+
+// The target is absolute, as every caller passes it: with one left out by
+// hand, the source is not taken for a relative mount point.
+TEST(CommandLineTest, RelativeTargetIsAUsageError) {
+  absl::StatusOr<HelperArgs> args =
+      ParseHelperArgs({"overlay", "-o", "lowerdir=/a"});
+  ASSERT_FALSE(args.ok());
+  EXPECT_THAT(std::string(args.status().message()),
+              ::testing::HasSubstr("target must be an absolute path"));
+  EXPECT_FALSE(ParseHelperArgs({"overlay", "mnt"}).ok());
+  EXPECT_TRUE(ParseHelperArgs({"overlay", "/mnt"}).ok());
 }
 
 }  // namespace
