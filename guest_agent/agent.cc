@@ -3,11 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -20,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "guest_agent/image_config.h"
 #include "guest_agent/kernel.h"
+#include "guest_agent/open_in_root.h"
 #include "guest_agent/process_runner.h"
 #include "guest_agent/request.h"
 #include "kata_volume/verity/bounded_read.h"
@@ -61,11 +60,7 @@ absl::StatusOr<std::string> ReadImagePasswd(const std::string& rootfs) {
   int root_fd = ::open(rootfs.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
   if (root_fd < 0) return absl::InternalError(absl::StrCat("open ", rootfs, ": ", strerror(errno)));
   absl::Cleanup close_root = [root_fd] { ::close(root_fd); };
-  open_how how;
-  memset(&how, 0, sizeof(how));
-  how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  int fd = static_cast<int>(::syscall(SYS_openat2, root_fd, "etc/passwd", &how, sizeof(how)));
+  int fd = OpenInRoot(root_fd, "etc/passwd", O_RDONLY | O_NONBLOCK | O_NOCTTY);
   if (fd < 0 && errno == ENOENT) return std::string();
   if (fd < 0) return absl::InternalError(absl::StrCat("open ", path, ": ", strerror(errno)));
   absl::Cleanup close_fd = [fd] { ::close(fd); };

@@ -4,10 +4,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -19,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "guest_agent/open_in_root.h"
 #include "kata_volume/verity/tar_reader.h"
 #include "base/status_macros.h"
 
@@ -45,15 +44,6 @@ bool CleanPath(const std::string& path, std::vector<std::string>* parts) {
     parts->emplace_back(p);
   }
   return true;
-}
-
-int OpenInRoot(int root_fd, const std::string& path, uint64_t flags) {
-  open_how how;
-  memset(&how, 0, sizeof(how));
-  how.flags = flags | O_CLOEXEC;
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  return static_cast<int>(::syscall(SYS_openat2, root_fd, path.empty() ? "." : path.c_str(), &how,
-                                    sizeof(how)));
 }
 
 // Opens (creating as needed, mode 0755) the directory made of parts[0..n).
