@@ -19,6 +19,12 @@ namespace {
 // sent as it is, so the Lists waiting for the pool of slow Lists take turns.
 constexpr absl::Duration kSlowListPageTime = absl::Milliseconds(50);
 
+// A List refused, or dropped unstarted, because the daemon is stopping.
+absl::Status ListRefusedAtStop() {
+  return absl::UnavailableError(
+      "List: the daemon is shutting down; retry on its successor");
+}
+
 Labels ToLabels(const google::protobuf::Map<std::string, std::string>& in) {
   return Labels(in.begin(), in.end());
 }
@@ -197,10 +203,7 @@ bool SnapshotsService::FinishLists(absl::Time deadline) {
 
 absl::Status SnapshotsService::ListStarted() {
   absl::MutexLock lock(&replies_mu_);
-  if (refuse_lists_) {
-    return absl::UnavailableError(
-        "List: the daemon is shutting down; retry on its successor");
-  }
+  if (refuse_lists_) return ListRefusedAtStop();
   if (lists_ >= options_.max_lists) {
     LOG_EVERY_N(WARNING, 100)
         << "List refused: " << options_.max_lists
@@ -255,16 +258,12 @@ absl::Status SnapshotsService::OffloadListPage(
     std::function<void()> run, std::function<void(const absl::Status&)> drop) {
   // Each List has at most one message waiting, so only a stopped pool
   // refuses one.
-  auto stopped = [] {
-    return absl::UnavailableError(
-        "List: the daemon is shutting down; retry on its successor");
-  };
   if (slow_lists_->TrySubmit(std::move(run),
-                             [drop, stopped] { drop(stopped()); })) {
+                             [drop] { drop(ListRefusedAtStop()); })) {
     return absl::OkStatus();
   }
   return slow_lists_->stopped()
-             ? stopped()
+             ? ListRefusedAtStop()
              : absl::ResourceExhaustedError(
                    "List: no thread to match its ~= filters (too many "
                    "waiting, or none could be started); retry later");
