@@ -135,15 +135,19 @@ record() {
 # reported (tests/harness/bazel_test_totals.py: a crash without a gtest XML
 # is a failure, GTEST_SKIP a skip). The default mode takes Bazel's cached
 # result of a target whose inputs have not changed (and says how many); the
-# long mode runs every one.
+# long mode runs every one. Bazel bounds each test; the suite's time limit
+# (LIMIT, seconds) bounds the whole `bazel test`, builds included
+# (--foreground: a terminal's Ctrl-C still reaches the bazel client).
 run_unit() {
-  local out status=0 fresh=()
+  local limit="$1" out status=0 fresh=()
   h_long && fresh=(--nocache_test_results)
   out=$(mktemp /tmp/gp-unit.XXXXXX)
-  bazel test --test_output=errors "${fresh[@]}" //... 2>&1 | tee "$out"
+  timeout --foreground --kill-after=120 "$limit" bazel test --test_output=errors "${fresh[@]}" //... 2>&1 </dev/null | tee "$out"
   status=${PIPESTATUS[0]}
-  python3 tests/harness/bazel_test_totals.py "$out" "$(bazel info bazel-testlogs 2>/dev/null || echo bazel-testlogs)" \
-    || status=1
+  if ! python3 tests/harness/bazel_test_totals.py "$out" "$(bazel info bazel-testlogs 2>/dev/null || echo bazel-testlogs)" \
+    && ((status == 0)); then
+    status=1
+  fi
   rm -f "$out"
   return "$status"
 }
@@ -213,7 +217,6 @@ prebuild_stop() {
 # then is stopped and counts as failed. Half the default mode's hour (the
 # longest default-mode suite took 17 min on a fresh machine, session 18);
 # the long mode's 2 h leave room for its 1000 SIGKILLs (47 min, session 23).
-# The unit suite is `bazel test`, which bounds every test itself.
 suite_limit() {
   if [[ -n "${GUEST_PULL_SUITE_TIMEOUT:-}" ]]; then echo "$GUEST_PULL_SUITE_TIMEOUT"
   elif h_long; then echo 7200
@@ -245,7 +248,8 @@ run_suite() {
   limit=$(suite_limit)
   log "suite $name"
   if [[ "$name" == unit ]]; then
-    run_unit 2>&1 | tee "$out"
+    echo "time limit: ${limit}s"
+    run_unit "$limit" 2>&1 | tee "$out"
   elif [[ -n "${SUITE_SCRIPT[$name]:-}" ]]; then
     echo "time limit: ${limit}s"
     run_bounded "$limit" "${SUITE_SCRIPT[$name]}" 2>&1 | tee "$out"
@@ -254,9 +258,9 @@ run_suite() {
     false
   fi
   status=${PIPESTATUS[0]}
-  if [[ "$name" != unit ]] && ((status == 124)); then
+  if ((status == 124)); then
     echo "FAIL: suite $name stopped at its time limit of ${limit}s" | tee -a "$out"
-  elif [[ "$name" != unit ]] && ((status == 137)); then
+  elif ((status == 137)); then
     echo "FAIL: suite $name killed (SIGKILL: its time limit's, ${limit}s + 120 s, or another)" | tee -a "$out"
   fi
   record "$name" "$status" "$out"

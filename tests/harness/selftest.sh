@@ -3,8 +3,8 @@
 # dir (a few seconds, no root): harness.sh (a suite that ran nothing fails,
 # a skip is no pass), scripts/test.sh (a suite that prints no total line,
 # exits non-zero after a clean total, or runs past its time limit counts as
-# failed), bazel_test_totals.py (a target that did not build or run counts
-# no stale test.xml cases), the sanitizer suite's unit count (bazel
+# failed; the unit suite's bazel test too), bazel_test_totals.py (a target
+# that did not build or run counts no stale test.xml cases), the sanitizer suite's unit count (bazel
 # failing with every listed test passed is a failure) and the conformance
 # suite's count of `go test -v` results.
 # Counts with harness.sh: last line "N passed, M failed, K skipped".
@@ -64,6 +64,21 @@ expect "test.sh: the time limit is said" \
 if ((SECONDS - start < 30)); then h_pass "test.sh: the stopped suite took $((SECONDS - start)) s"; else
   h_fail "test.sh: the stopped suite took $((SECONDS - start)) s"; fi
 expect "test.sh: every suite adds to the total" "$(totals clean silent crashed)" "3 2 1"
+# The unit suite (bazel test) is under the same limit: a stand-in bazel
+# whose `test` reports one target, then hangs, is stopped: the target
+# counts, and the suite fails.
+mkdir -p "$TMP/bin"
+printf '%s\n' '#!/usr/bin/env bash' \
+  'if [[ "$1" == info ]]; then echo "$STANDIN_LOGS"; exit 0; fi' \
+  'echo "//pkg:t   PASSED in 0.1s"; exec sleep 600' >"$TMP/bin/bazel"
+chmod +x "$TMP/bin/bazel"
+start=$SECONDS
+expect "test.sh: the unit suite past its time limit is stopped and fails" \
+  "$(PATH="$TMP/bin:$PATH" STANDIN_LOGS="$TMP/nologs" totals unit)" "1 1 0"
+expect "test.sh: the unit suite's time limit is said" \
+  "$(grep -c '^FAIL: suite unit stopped at its time limit of 3s' "$TMP/out")" 1
+if ((SECONDS - start < 30)); then h_pass "test.sh: the stopped unit suite took $((SECONDS - start)) s"; else
+  h_fail "test.sh: the stopped unit suite took $((SECONDS - start)) s"; fi
 
 # ---- bazel_test_totals.py
 mkdir -p "$TMP/logs/pkg/stale" "$TMP/logs/pkg/ok"
