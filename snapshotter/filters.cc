@@ -42,6 +42,27 @@ bool IsGraphicRune(absl::string_view rune) {
   return RE2::FullMatch(re2::StringPiece(rune.data(), rune.size()), *graphic);
 }
 
+// Whether regexp `re`, which RE2 accepted, holds \C (any byte): RE2 takes
+// it, Go's regexp (containerd compiles a ~= value with it) refuses it as an
+// invalid escape sequence. Not when the backslash is itself escaped ("\\C"
+// is a backslash, then C), nor within \Q...\E, which Go reads as literal
+// text up to the first \E (or the end). RE2 refuses \C and \Q inside a
+// character class, so classes need no tracking here.
+bool HasAnyByteEscape(absl::string_view re) {
+  for (size_t i = 0; i + 1 < re.size(); ++i) {
+    if (re[i] != '\\') continue;
+    const char escaped = re[i + 1];
+    if (escaped == 'C') return true;
+    if (escaped == 'Q') {
+      size_t end = re.find("\\E", i + 2);
+      if (end == absl::string_view::npos) return false;
+      i = end;  // then past the E below
+    }
+    ++i;  // the escaped character
+  }
+  return false;
+}
+
 // What the filter strings parsed so far used of the limits.
 struct Budget {
   size_t selectors = 0;
@@ -147,6 +168,12 @@ class Parser {
         return absl::InvalidArgumentError(
             absl::StrCat("filter \"", in_, "\": invalid regular expression \"",
                          sel.value, "\": ", sel.re->error()));
+      }
+      if (HasAnyByteEscape(sel.value)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "filter \"", in_, "\": invalid regular expression \"", sel.value,
+            "\": invalid escape sequence: \\C (any byte: containerd's Go "
+            "regexp does not support it)"));
       }
       budget_->regexp_size += sel.re->ProgramSize();
       if (budget_->regexp_size > kMaxFilterRegexpSize) {

@@ -2,7 +2,8 @@
 //   <fieldpath>[<op><value>] joined by ',' (AND); several filter strings OR.
 // Field paths are '.'-separated identifiers or "quoted" parts
 // (labels."containerd.io/snapshot.ref"); operators are ==, != and ~=
-// (RE2, unanchored like Go's MatchString); a selector without an operator
+// (RE2, unanchored like Go's MatchString; \C, any byte, is refused as Go's
+// regexp refuses it); a selector without an operator
 // tests presence. Values are bare or quoted ("...", and /.../ or |...| for
 // ~=). Snapshot fields: name, parent, kind (view|active|committed),
 // labels.<key>.
@@ -44,7 +45,8 @@ struct Selector {
 class SnapshotFilter {
  public:
   // Parses the filter strings of a List request. Errors are
-  // InvalidArgument naming the filter and the position, or the limit
+  // InvalidArgument naming the filter and the position, an invalid regexp
+  // (what RE2 refuses, and \C, which Go's regexp refuses), or the limit
   // (kMaxFilterSelectors, kMaxFilterRegexpSize) exceeded.
   static absl::StatusOr<SnapshotFilter> Parse(
       const std::vector<std::string>& filters);

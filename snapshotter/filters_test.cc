@@ -133,6 +133,33 @@ TEST(FiltersTest, Errors) {
   EXPECT_THAT(f.status().message(), HasSubstr("name=x"));
 }
 
+// RE2 takes \C (any byte) in a regexp; containerd's Go regexp refuses it
+// ("invalid escape sequence"), as RE2 refuses other escapes: InvalidArgument
+// here too. An escaped backslash before C, and \C within \Q...\E (literal
+// text up to the first \E, or the end), are valid in Go and match as there.
+TEST(FiltersTest, AnyByteEscapeIsRefusedAsInGo) {
+  for (const char* bad :
+       {R"(name~=\C)", R"(name~=a\Cb)", R"(name~=\\\C)", R"(name~=\Q\E\C)",
+        R"(name~=\Qab\E\C)", R"(name~=\Q\\E\C)", R"(name~=(?s)x|\C)",
+        R"(name~="\\C")", R"(kind,name~=/x\\C/)"}) {
+    absl::Status s = SnapshotFilter::Parse({bad}).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(s.message(), HasSubstr("invalid escape sequence: \\C")) << bad;
+  }
+  Info info = MakeInfo();
+  info.name = R"(x\Cy)";
+  EXPECT_TRUE(Match({R"(name~=x\\C)"}, info));
+  EXPECT_TRUE(Match({R"(name~=\Q\C\E)"}, info));
+  EXPECT_TRUE(Match({R"(name~=^x\Q\Cy)"}, info));   // no \E: to the end
+  EXPECT_TRUE(Match({R"(name~="x\\\\C")"}, info));  // the value x\\C
+  EXPECT_FALSE(Match({R"(name~=\Q\C\E$)"}, info));
+  EXPECT_FALSE(Match({R"(name~=\Qa\\C\E)"}, info));
+  // \pC is the Unicode category C (other), not \C.
+  info.name = "a\x01";
+  EXPECT_TRUE(Match({R"(name~=\pC)"}, info));
+  EXPECT_TRUE(Match({R"(name~=\p{C})"}, info));
+}
+
 TEST(FiltersTest, Escapes) {
   Info info = MakeInfo();
   info.labels["q\"k"] = "v\n";
