@@ -1423,6 +1423,11 @@ TEST_F(SnapshotterTest, RefusedRebaseLeavesTheSnapshotActive) {
            Case{"k8s.io/5/extract-5 sha256:x", "base",
                 absl::StatusCode::kFailedPrecondition},
            Case{"free", "missing", absl::StatusCode::kNotFound},
+           // Onto itself: missing too, as containerd's storage answers (it
+           // deletes the active snapshot before it looks the parent up);
+           // with a parent already, the change is refused first.
+           Case{"free", "free", absl::StatusCode::kNotFound},
+           Case{"on-base", "on-base", absl::StatusCode::kInvalidArgument},
            // Not committed: FailedPrecondition, as containerd's storage.
            Case{"free", "act", absl::StatusCode::kFailedPrecondition},
            Case{"free", "x/../y", absl::StatusCode::kInvalidArgument},

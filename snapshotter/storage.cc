@@ -366,6 +366,8 @@ absl::StatusOr<int64_t> CommitActive(Transaction& tx, absl::string_view key,
   // As containerd's CommitActive: a change of an existing parent is
   // InvalidArgument, then a missing parent NotFound and one that is not
   // committed FailedPrecondition (CreateSnapshot says InvalidArgument).
+  // The snapshot being committed is a missing parent there: it deletes
+  // `key` before it looks the parent up.
   int64_t parent_id = row.parent_id;
   if (!rebase_parent.empty() && row.parent_id != 0) {
     absl::StatusOr<Row> named = FindRow(tx, rebase_parent);
@@ -375,6 +377,10 @@ absl::StatusOr<int64_t> CommitActive(Transaction& tx, absl::string_view key,
           "cannot change the parent of active snapshot ", key,
           " at commit: only one made without a parent can be given one"));
     }
+  } else if (rebase_parent == key) {
+    return absl::NotFoundError(absl::StrCat(
+        "parent snapshot ", key,
+        " does not exist: it is the active snapshot this commit replaces"));
   } else if (!rebase_parent.empty()) {
     absl::StatusOr<int64_t> rebased = CommittedParentId(tx, rebase_parent);
     if (absl::IsInvalidArgument(rebased.status())) {

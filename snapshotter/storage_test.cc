@@ -127,8 +127,9 @@ TEST_F(StorageTest, ErrorCodes) {
 }
 
 // containerd's storage (bolt.go CommitActive): a rebase onto a missing
-// parent is NotFound, onto one that is not committed FailedPrecondition, a
-// change of an existing parent InvalidArgument.
+// parent (the snapshot being committed among them) is NotFound, onto one
+// that is not committed FailedPrecondition, a change of an existing parent
+// InvalidArgument.
 TEST_F(StorageTest, RebaseAtCommitErrorCodes) {
   Layer("base", "");
   Layer("other", "");
@@ -153,6 +154,11 @@ TEST_F(StorageTest, RebaseAtCommitErrorCodes) {
         .code();
   };
   EXPECT_EQ(rebase("free", "missing"), absl::StatusCode::kNotFound);
+  // Onto itself: containerd deletes the active snapshot before it looks
+  // the parent up, so the parent is missing (with a parent already, the
+  // change is refused first).
+  EXPECT_EQ(rebase("free", "free"), absl::StatusCode::kNotFound);
+  EXPECT_EQ(rebase("on-base", "on-base"), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(rebase("free", "act"), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(rebase("free", "view"), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(rebase("on-base", "other"), absl::StatusCode::kInvalidArgument);
