@@ -135,9 +135,11 @@ absl::Status RunDaemon(const config::Config& cfg) {
   // A refused start changes nothing: the checks that need no change come
   // first. The socket path, before anything under the root is touched:
   // a start refused for it (a foreign file, another daemon serving there)
-  // must not create or recover a store first. Its directory is made and a
-  // stale socket removed once the store is open (below), where it is
-  // checked again: another daemon may have bound meanwhile.
+  // must not create or recover a store first, nor one whose directory
+  // cannot be made (a read-only place: CheckSocketPath tries). Its
+  // directory is made and a stale socket removed once the store is open
+  // (below), where it is checked again: another daemon may have bound
+  // meanwhile.
   RETURN_IF_ERROR(CheckSocketPath(cfg.address));
   // Then the root: one that is not this daemon's (another user's, or a
   // directory of other files) is refused. Snapshotter::Open makes the root

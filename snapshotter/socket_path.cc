@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -252,14 +253,37 @@ absl::StatusOr<bool> SocketDirExists(const std::string& dir) {
   return true;
 }
 
+// Whether the missing socket directory `dir` can be made, leaving nothing
+// changed: a directory of a private name is made in its nearest existing
+// ancestor and removed at once. FailedPrecondition naming `dir` if none can
+// be made there (a read-only filesystem, /proc, no permission): found by
+// the start's first check instead of once its store is open.
+absl::Status CheckSocketDirCanBeMade(const std::string& dir) {
+  std::filesystem::path ancestor = std::filesystem::path(dir).parent_path();
+  struct stat st;
+  while (stat(ancestor.c_str(), &st) != 0 && errno == ENOENT &&
+         ancestor != ancestor.parent_path()) {
+    ancestor = ancestor.parent_path();
+  }
+  std::string probe = (ancestor / ".gp-socket-dir-check-XXXXXX").string();
+  if (mkdtemp(probe.data()) == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot create socket directory ", dir, ": ", strerror(errno),
+        " (no directory can be made in ", ancestor.string(), ")"));
+  }
+  rmdir(probe.c_str());  // empty and ours, just made
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status CheckSocketPath(const std::string& path) {
   if (absl::Status s = CheckForm(path); !s.ok()) return s;
-  // A missing directory is made by PrepareSocketPath.
-  absl::StatusOr<bool> exists =
-      SocketDirExists(std::filesystem::path(path).parent_path().string());
-  if (!exists.ok() || !*exists) return exists.status();
+  // A missing directory is made by PrepareSocketPath; it must be possible.
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  absl::StatusOr<bool> exists = SocketDirExists(dir);
+  if (!exists.ok()) return exists.status();
+  if (!*exists) return CheckSocketDirCanBeMade(dir);
   return StaleSocketAt(path).status();
 }
 

@@ -34,8 +34,11 @@ namespace snapshotter {
 absl::Status PrepareSocketPath(const std::string& path);
 
 // The errors PrepareSocketPath would return for what is there now, found
-// without changing anything (a missing directory and a stale socket are
-// fine): the daemon's first check, before its store is opened.
+// without changing anything (a stale socket is fine): the daemon's first
+// check, before its store is opened. A missing directory is fine if one can
+// be made where it is missing, which is tried with a directory of a private
+// name (.gp-socket-dir-check-XXXXXX in its nearest existing ancestor),
+// removed at once: FailedPrecondition otherwise (a read-only place, /proc).
 absl::Status CheckSocketPath(const std::string& path);
 
 // The unix socket address of `path`; InvalidArgument naming the path and

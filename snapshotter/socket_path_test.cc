@@ -353,6 +353,28 @@ TEST(SocketPathTest, CheckRefusesAsPrepareAndChangesNothing) {
   std::filesystem::remove_all(d);
 }
 
+// A missing directory that cannot be made is refused by the check (the
+// start's first, before its store is opened), not only by
+// PrepareSocketPath; one that can be made is not made, and trying leaves
+// nothing behind.
+TEST(SocketPathTest, CheckRefusesADirectoryThatCannotBeMade) {
+  const std::string under_proc =
+      absl::StrCat("/proc/gpsock-", getpid(), "/sub/s.sock");
+  absl::Status s = CheckSocketPath(under_proc);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_THAT(s.message(),
+              HasSubstr(absl::StrCat("cannot create socket directory /proc/"
+                                     "gpsock-", getpid(), "/sub: ")));
+  EXPECT_THAT(s.message(), HasSubstr("(no directory can be made in /proc)"));
+  EXPECT_EQ(PrepareSocketPath(under_proc).code(),
+            absl::StatusCode::kFailedPrecondition);
+  std::string d = Dir("canmake");
+  std::filesystem::create_directories(d);
+  EXPECT_TRUE(CheckSocketPath(d + "/a/b/s.sock").ok());
+  EXPECT_TRUE(std::filesystem::is_empty(d));
+  std::filesystem::remove_all(d);
+}
+
 TEST(SocketPathTest, UnixSocketAddressHoldsAtMost107Bytes) {
   std::string longest = "/" + std::string(106, 'x');
   absl::StatusOr<sockaddr_un> addr = UnixSocketAddress(longest);
