@@ -151,26 +151,34 @@ absl::Status CheckExistingRoot(const std::string& root, const struct stat& st) {
       "as root; nothing in it was changed"));
 }
 
+// CheckRoot with one stat of `root`: whether it exists (false: missing,
+// which is fine).
+absl::StatusOr<bool> CheckRootIfExists(const std::string& root) {
+  struct stat st;
+  if (stat(root.c_str(), &st) != 0) {
+    if (errno == ENOENT) return false;
+    return base::ErrnoError("stat", root, errno);
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("root ", root, " is not a directory"));
+  }
+  RETURN_IF_ERROR(CheckExistingRoot(root, st));
+  return true;
+}
+
 }  // namespace
 
 SnapshotDirs::SnapshotDirs(std::string root) : root_(std::move(root)) {}
 
 absl::Status SnapshotDirs::CheckRoot() const {
-  struct stat st;
-  if (stat(root_.c_str(), &st) != 0) {
-    if (errno == ENOENT) return absl::OkStatus();
-    return base::ErrnoError("stat", root_, errno);
-  }
-  if (!S_ISDIR(st.st_mode)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("root ", root_, " is not a directory"));
-  }
-  return CheckExistingRoot(root_, st);
+  return CheckRootIfExists(root_).status();
 }
 
 absl::Status SnapshotDirs::MakeRoot() const {
+  ASSIGN_OR_RETURN(bool exists, CheckRootIfExists(root_));
+  if (exists) return absl::OkStatus();
   struct stat st;
-  if (stat(root_.c_str(), &st) == 0 || errno != ENOENT) return CheckRoot();
   // The directories made, each flushed into its parent: the store's own
   // flushes make its files durable, not the path to them.
   std::vector<std::filesystem::path> made;
