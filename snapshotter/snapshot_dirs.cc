@@ -369,6 +369,18 @@ bool SnapshotDirs::HoldsNoData(const std::string& path) {
   return true;
 }
 
+absl::StatusOr<bool> SnapshotDirs::QuarantineIfHoldsData(
+    int64_t id, absl::string_view why) const {
+  std::string path = SnapshotPath(id);
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) return false;
+  if (HoldsNoData(path)) return true;
+  ASSIGN_OR_RETURN(std::string moved, Quarantine(path));
+  LOG(WARNING) << "snapshot directory " << path << " " << why
+               << "; moved to " << moved;
+  return false;
+}
+
 absl::Status SnapshotDirs::Install(const std::string& temp, int64_t id,
                                   bool sync) const {
   std::string target = SnapshotPath(id);
@@ -384,22 +396,17 @@ absl::Status SnapshotDirs::Install(const std::string& temp, int64_t id,
       errno != ENOSYS) {
     return base::ErrnoError("rename " + temp + " to", target, errno);
   }
-  struct stat st;
-  bool exists = lstat(target.c_str(), &st) == 0;
-  if (exists && HoldsNoData(target)) {
-    // A creation that never committed (SQLite hands rolled-back ids out
-    // again) and never held data: an empty fs/ and work/ lose nothing.
+  // The id was just allocated under the store's lock, so this is a
+  // creation that never committed (SQLite hands rolled-back ids out
+  // again). Nothing proves it, so one that holds data is kept, out of the
+  // way; an empty fs/ and work/ lose nothing.
+  ASSIGN_OR_RETURN(bool empty_left,
+                   QuarantineIfHoldsData(
+                       id, "existed before its id was allocated"));
+  if (empty_left) {
     RETURN_IF_ERROR(RemoveAll(target));
     LOG(INFO) << "removed " << target
               << ", an empty directory of a creation that never committed";
-  } else if (exists) {
-    // The id was just allocated under the store's lock, so this is a
-    // creation that never committed (SQLite hands rolled-back ids out
-    // again). Nothing proves it, so it is kept, out of the way.
-    ASSIGN_OR_RETURN(std::string moved, Quarantine(target));
-    LOG(WARNING) << "snapshot directory " << target
-                 << " existed before its id was allocated; moved to "
-                 << moved;
   }
   if (rename(temp.c_str(), target.c_str()) != 0) {
     return base::ErrnoError("rename " + temp + " to", target, errno);

@@ -116,9 +116,19 @@ class SnapshotDirs {
   // records the snapshot: a group commit does it once per batch). A
   // directory already there (a rolled-back creation whose removal failed)
   // is removed first if it holds no data (HoldsNoData), else moved to
-  // quarantine.
+  // quarantine (QuarantineIfHoldsData).
   absl::Status Install(const std::string& temp, int64_t id,
                        bool sync = true) const;
+
+  // Moves snapshots/<id> to quarantine (Quarantine) if it is there and
+  // holds data (not HoldsNoData): a snapshot being made or given its
+  // directories at that id holds nothing yet, so it is a leftover nothing
+  // proves deletable (a rolled-back creation whose removal failed, under an
+  // id SQLite hands out again). Logs a WARNING "snapshot directory <path>
+  // <why>; moved to <where>". True if an entry holding no data is left
+  // there, for the caller to remove or use.
+  absl::StatusOr<bool> QuarantineIfHoldsData(int64_t id,
+                                             absl::string_view why) const;
 
   // The entries of snapshots/, by kind (full paths except `ids`).
   struct Listing {

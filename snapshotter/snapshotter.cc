@@ -5,7 +5,6 @@
 #include "snapshotter/snapshotter.h"
 
 #include <malloc.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -483,16 +482,10 @@ absl::Status Snapshotter::MakeEmptyLayerDirs(const std::vector<int64_t>& ids,
     // A directory there holding anything is not this layer's, which never
     // held files: a rolled-back creation whose removal failed left it under
     // an id SQLite handed out again, or someone wrote into a lower layer.
-    // Kept, out of the way, as Install does.
-    std::string path = dirs_.SnapshotPath(id);
-    struct stat st;
-    if (lstat(path.c_str(), &st) == 0 && !SnapshotDirs::HoldsNoData(path)) {
-      ASSIGN_OR_RETURN(std::string moved, dirs_.Quarantine(path));
-      LOG(WARNING) << "snapshot directory " << path
-                   << " of a layer recorded without content held files; "
-                      "moved to "
-                   << moved;
-    }
+    // Kept, out of the way, as Install does; an empty one is used.
+    absl::StatusOr<bool> empty_left = dirs_.QuarantineIfHoldsData(
+        id, "of a layer recorded without content held files");
+    if (!empty_left.ok()) return empty_left.status();
     // Made as CreateTemp would have made them for a remote layer (no
     // work/, fs/ with the daemon's owner), and not flushed: they hold
     // nothing, and every call that needs them makes them again if a power
@@ -501,6 +494,7 @@ absl::Status Snapshotter::MakeEmptyLayerDirs(const std::vector<int64_t>& ids,
         dirs_.Recreate(id, /*with_work=*/false, "", /*sync=*/false);
     if (!m.ok()) {
       // Left without its fs/, nobody can use it.
+      std::string path = dirs_.SnapshotPath(id);
       if (access(dirs_.FsPath(id).c_str(), F_OK) != 0 &&
           SnapshotDirs::HoldsNoData(path)) {
         RemoveAll(path).IgnoreError();
