@@ -93,6 +93,43 @@ run_script() {
         "$@" "$SCRIPTS/$script" >> "$WORK/$case/log" 2>&1
 }
 
+# refused CASE NAME PATTERN... -- CMD...: CMD (run_script CASE install.sh
+# ..., or another runner appending to CASE's log) fails, what it logs then
+# matches every PATTERN (grep; "!PATTERN": matches nowhere) and holds no
+# Python traceback, and no file of CASE's host changed: one pass or one
+# failure, NAME. The host's tree before is kept in CASE/tree.before.
+refused() {
+    local case="$1" name="$2" log="$WORK/$1/log" seen=0 logged pattern ok=true
+    local -a patterns=()
+    shift 2
+    while [[ "$1" != -- ]]; do patterns+=("$1"); shift; done
+    shift
+    tree "$WORK/$case/host" > "$WORK/$case/tree.before"
+    if [[ -f "$log" ]]; then seen="$(wc -l < "$log")"; fi
+    "$@" && ok=false
+    logged="$(tail -n +"$((seen + 1))" "$log" 2> /dev/null)"
+    for pattern in "${patterns[@]}" '!Traceback'; do
+        if [[ "$pattern" == '!'* ]]; then
+            ! grep -q -- "${pattern#!}" <<< "$logged" || ok=false
+        else
+            grep -q -- "$pattern" <<< "$logged" || ok=false
+        fi
+    done
+    if [[ "$ok" == true ]] && cmp -s "$WORK/$case/tree.before" <(tree "$WORK/$case/host"); then
+        h_pass "$name"
+    else
+        h_fail "$name" "$(diff "$WORK/$case/tree.before" <(tree "$WORK/$case/host") | head -5; tail -n 3 <<< "$logged")"
+    fi
+}
+
+# run_setup CASE ACTION [VAR=VALUE...]: containerd-setup.sh ACTION on
+# CASE's host as `make -C deploy` runs it (no node: no containerd binary).
+run_setup() {
+    local case="$1" action="$2"; shift 2
+    env HOST_ROOT="$WORK/$case/host" CONTAINERD=none RUNTIME_WAIT_SECONDS=0 "$@" \
+        "$SCRIPTS/containerd-setup.sh" "$action" >> "$WORK/$case/log" 2>&1
+}
+
 # tree DIR: every path with type, mode and content hash (no timestamps), but
 # /run: the host's tmpfs, where the scripts' lock file stays (lib.sh).
 tree() {
