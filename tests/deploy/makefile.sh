@@ -22,6 +22,7 @@ test_makefile() {
     make -s -C "$REPO/deploy" install DESTDIR="$dest" NO_BUILD=1 BIN_DIR="$bin" > /dev/null 2>&1 \
         && grep -q '# mine' "$dest/etc/containerd-guest-pull-grpc/config.toml" \
         && h_pass "make install: never overwrites an existing config" || h_fail "make install: config overwritten"
+    test_makefile_config_written_whole
     make -s -C "$REPO/deploy" install DESTDIR="$WORK/make/prefix" PREFIX=/usr NO_BUILD=1 BIN_DIR="$bin" > /dev/null 2>&1 \
         && grep -q '^ExecStart=/usr/bin/containerd-guest-pull-grpc ' "$WORK/make/prefix/etc/systemd/system/guest-pull-snapshotter.service" \
         && h_pass "make install: unit follows PREFIX" || h_fail "make install: PREFIX"
@@ -34,6 +35,54 @@ test_makefile() {
         && [[ -z "$(find "$dest" -type f ! -name config.toml)" ]] \
         && h_pass "make uninstall: removes binaries and unit, keeps the modified config" || h_fail "make uninstall"
     test_makefile_bundle
+}
+
+# test_makefile_config_written_whole: make install-config writes the daemon
+# config as the installer writes every file (lib.sh write_file_atomic): a
+# config cut short by a full disk or a crash would be kept by every later
+# install as the operator's own.
+test_makefile_config_written_whole() {
+    local dir="$WORK/make/flush/etc/containerd-guest-pull-grpc" stub="$WORK/make/stub"
+    # Flushed before its rename, and its directory after: a stand-in sync
+    # records what it is asked to flush.
+    mkdir -p "$stub"
+    printf '#!/bin/sh\necho "$*" >> "%s/calls"\nexec /bin/sync "$@"\n' "$stub" > "$stub/sync"
+    chmod +x "$stub/sync"
+    PATH="$stub:$PATH" make -s -C "$REPO/deploy" install-config DESTDIR="$WORK/make/flush" > "$WORK/make/flush.log" 2>&1 \
+        && cmp -s "$REPO/deploy/config/config.toml" "$dir/config.toml" \
+        && grep -qE "^-- $dir/\.config\.toml\.[A-Za-z0-9]{6}\$" "$stub/calls" \
+        && [[ "$(tail -n 1 "$stub/calls")" == "-- $dir" ]] \
+        && h_pass "make install-config: the config is flushed before its rename, its directory after" \
+        || h_fail "make install-config: flushed" "$(cat "$stub/calls" "$WORK/make/flush.log" 2> /dev/null)"
+    # A full disk (a tmpfs in a private mount namespace), in either mode:
+    # make fails and leaves no config, neither cut short nor temporary;
+    # with room again it installs the whole config.
+    if [[ $EUID -ne 0 ]]; then
+        h_skip "make install-config on a full disk" "needs root (a tmpfs in a private mount namespace)"
+        return 0
+    fi
+    mkdir -p "$WORK/make/full/etc/containerd-guest-pull-grpc"
+    if unshare --mount --propagation private bash -c '
+        set -e
+        dest="$1" repo="$2" dir="$1/etc/containerd-guest-pull-grpc"
+        for mode in patched:guest-pull-overlayfs stock:nydus-overlayfs-guest-pull; do
+            helper="${mode#*:}" mode="${mode%%:*}"
+            mount -t tmpfs -o size=64k tmpfs "$dir"
+            head -c 70000 /dev/zero > "$dir/filler" 2> /dev/null || true
+            if make -s -C "$repo/deploy" install-config DESTDIR="$dest" KATA_MODE=$mode; then exit 1; fi
+            [[ ! -e "$dir/config.toml" ]]
+            [[ -z "$(find "$dir" -name ".config.toml*")" ]]
+            rm "$dir/filler"
+            make -s -C "$repo/deploy" install-config DESTDIR="$dest" KATA_MODE=$mode
+            sed "s|^mount_type = \"fuse.guest-pull-overlayfs\"|mount_type = \"fuse.$helper\"|" \
+                "$repo/deploy/config/config.toml" | cmp - "$dir/config.toml"
+            umount "$dir"
+        done
+        ' _ "$WORK/make/full" "$REPO" > "$WORK/make/full.log" 2>&1; then
+        h_pass "make install-config on a full disk (patched and stock): fails, leaves no config cut short; with room again installs it whole"
+    else
+        h_fail "make install-config on a full disk" "$(tail -n 4 "$WORK/make/full.log")"
+    fi
 }
 
 # test_makefile_bundle: make install with the bazel-built binaries installs
