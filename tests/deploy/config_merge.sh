@@ -79,9 +79,10 @@ kata() {
         --mapping "${2-$MAPPING}" >> "$1.log" 2>&1
 }
 
-# tree ROOT: every file under ROOT with mode and content hash.
+# tree ROOT: every file under ROOT with mode and content hash, but /run:
+# the host's tmpfs, where the scripts' lock file stays (lib.sh).
 tree() {
-    (cd "$1" && find . -type f -printf '%m %p\n' | sort | while read -r mode path; do
+    (cd "$1" && find . -path ./run -prune -o -type f -printf '%m %p\n' | sort | while read -r mode path; do
         echo "$mode $path $(sha256sum < "$path" | cut -d' ' -f1)"
     done)
 }

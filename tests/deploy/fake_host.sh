@@ -130,6 +130,13 @@ run_setup() {
         "$SCRIPTS/containerd-setup.sh" "$action" >> "$WORK/$case/log" 2>&1
 }
 
+# run_make CASE TARGET [VAR=VALUE...]: make -C deploy TARGET with CASE's
+# host as DESTDIR, VAR=VALUE in its environment.
+run_make() {
+    local case="$1" target="$2"; shift 2
+    env "$@" make -s -C "$REPO/deploy" "$target" DESTDIR="$WORK/$case/host" >> "$WORK/$case/log" 2>&1
+}
+
 # tree DIR: every path with type, mode and content hash (no timestamps), but
 # /run: the host's tmpfs, where the scripts' lock file stays (lib.sh).
 tree() {

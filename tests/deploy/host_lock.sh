@@ -2,20 +2,21 @@
 # host_lock.sh: a rolling update's two pods on one node. The old pod's
 # preStop (uninstall.sh) waits for the host lock while the new pod's
 # install.sh holds it, then leaves the new install alone; install.sh takes
-# the lock too; a lock held too long is a clear failure that changes
-# nothing; a pod deleted while it installs stops its own install before it
+# the lock too, and so do make -C deploy's targets that edit containerd's
+# config; a lock held too long is a clear failure that changes nothing; a
+# pod deleted while it installs stops its own install before it
 # uninstalls; the installer lets go of the lock before it sleeps and only
 # then makes its readiness marker. Sourced by tests/deploy/run.sh.
 # shellcheck disable=SC2015,SC2016
 
 # hold_lock HOST SECONDS: holds HOST's install lock in the background (as a
 # new pod's install.sh would) for SECONDS; returns once it holds it, the
-# holder's pid in HOLDER.
+# holder's pid in HOLDER. HOST/run/...lock.held exists while it holds it.
 hold_lock() {
     local lock="$1/run/containerd-guest-pull-grpc.install.lock" i
     mkdir -p "$1/run"
     rm -f "$lock.held"
-    flock "$lock" sh -c ': > "$1.held"; sleep "$2"' sh "$lock" "$2" > /dev/null 2>&1 &
+    flock "$lock" sh -c ': > "$1.held"; sleep "$2"; rm -f "$1.held"' sh "$lock" "$2" > /dev/null 2>&1 &
     HOLDER=$!
     for ((i = 0; i < 100; i++)); do [[ -e "$lock.held" ]] && break; sleep 0.05; done
 }
@@ -53,6 +54,28 @@ test_host_lock() {
         "another install or uninstall has held" \
         -- run_script lockinstall install.sh POD_UID=pod-b LOCK_TIMEOUT_SECONDS=1
     wait "$HOLDER" || true
+    # make -C deploy's targets that edit containerd's config take the same
+    # lock: a pod's install holding it, install-containerd waits for it to
+    # be let go; held too long, each target fails and changes nothing.
+    host="$(new_host makelock "$FIXTURES/containerd-v2.toml")"
+    hold_lock "$host" 4
+    refused makelock "lock: make install-containerd changes nothing when it never gets the lock" \
+        "another install or uninstall has held" -- run_make makelock install-containerd LOCK_TIMEOUT_SECONDS=1
+    wait "$HOLDER" || true
+    hold_lock "$host" 3
+    run_make makelock install-containerd && [[ ! -e "$host/run/containerd-guest-pull-grpc.install.lock.held" ]] \
+        && grep -q "guest-pull-snapshotter" "$host/etc/containerd/config.toml" \
+        && h_pass "lock: make install-containerd waits for the lock, then merges" \
+        || h_fail "lock: make install-containerd waiting for the lock" "$(tail -3 "$WORK/makelock/log")"
+    wait "$HOLDER" || true
+    rm "$host/etc/containerd/conf.d/guest-pull.toml"  # a reconcile would write it again
+    local target
+    for target in reconcile-containerd uninstall-containerd; do
+        hold_lock "$host" 4
+        refused makelock "lock: make $target changes nothing when it never gets the lock" \
+            "another install or uninstall has held" -- run_make makelock "$target" LOCK_TIMEOUT_SECONDS=1
+        wait "$HOLDER" || true
+    done
     # The pod is deleted while it installs: its preStop stops that install
     # (here stuck in a 20 s service restart) and uninstalls at once.
     host="$(new_host lockself "$FIXTURES/containerd-v2.toml")"

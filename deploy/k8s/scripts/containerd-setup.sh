@@ -7,8 +7,9 @@
 #   containerd-setup.sh reconcile   install again without waiting: handlers
 #                                   whose runtime went away are dropped
 #
-# Run by `make -C deploy install`/`uninstall` (HOST_ROOT=/ there); install.sh
-# and uninstall.sh source it for its functions. Neither restarts containerd:
+# Run by `make -C deploy install`/`uninstall` (HOST_ROOT=/ there), under the
+# host lock of install.sh and uninstall.sh (lib.sh, LOCK_PATH); install.sh and
+# uninstall.sh source it for its functions. Neither restarts containerd:
 # the callers do (containerd_changed tells them whether to).
 #
 # install: the main config is backed up once, before our first edit, as
@@ -415,12 +416,19 @@ restore_containerd_config() {
 }
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
-    case "${1:-}" in
+    [[ "${1:-}" =~ ^(install|uninstall|reconcile)$ ]] || die "usage: $0 install|uninstall|reconcile"
+    # Run on its own (make -C deploy): under the host lock install.sh,
+    # uninstall.sh and the config watch take, so that a DaemonSet pod on
+    # this node never edits containerd's config at the same time. No pod
+    # runs this: it stops no install (lib.sh, hold_host_lock).
+    POD_ID=""
+    hold_host_lock
+    case "$1" in
         install) check_config_fits_containerd && configure_containerd ;;
         uninstall) restore_containerd_config ;;
         reconcile) check_config_fits_containerd && reconcile_containerd ;;
-        *) die "usage: $0 install|uninstall|reconcile" ;;
     esac
+    release_host_lock
     if [[ "$containerd_changed" == true ]]; then
         log "containerd's config changed: restart containerd (systemctl restart $CONTAINERD_SERVICE)"
     fi

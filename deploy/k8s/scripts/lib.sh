@@ -75,8 +75,9 @@ OWNER_PATH="$CONFIG_DIR/installed-by-pod"
 # before its changes, OWNER_PATH after their success): an older pod's config
 # watch stops once it names another pod (config-watch.sh).
 INSTALLING_PATH="$CONFIG_DIR/installing-pod"
-# Host lock held by install.sh and uninstall.sh while they change the host:
-# in a rolling update the old pod's preStop runs while the new pod installs,
+# Host lock held by install.sh and uninstall.sh while they change the host
+# (and by containerd-setup.sh run on its own, `make -C deploy`, while it
+# changes containerd's config): in a rolling update the old pod's preStop runs while the new pod installs,
 # and must see the new owner, then leave its install alone. On the host's
 # /run (tmpfs): nothing to remove.
 LOCK_PATH="/run/containerd-guest-pull-grpc.install.lock"
