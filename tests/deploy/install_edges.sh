@@ -329,7 +329,9 @@ exec "%s/systemctl.real" "$@"
 
     # Directories the install made for the drop-in (two levels): uninstall
     # removes both, innermost first; one that holds another file by then
-    # (kata-deploy's drop-in) stays, and so does its parent.
+    # (kata-deploy's drop-in) stays, and so does its parent, still recorded
+    # as the install's: emptied later (kata-deploy's cleanup), they go at the
+    # next install's uninstall, although that install found them there.
     host="$(new_host madedirs "$FIXTURES/containerd-v2.toml")"
     tree "$host" > "$WORK/madedirs/tree.before"
     run_script madedirs install.sh CONTAINERD_DROPIN=/etc/containerd/gp/d/guest-pull.toml \
@@ -342,9 +344,15 @@ exec "%s/systemctl.real" "$@"
         && printf 'version = 2\n' > "$host/etc/containerd/gp/d/kata-deploy.toml" \
         && run_script madedirs uninstall.sh CONTAINERD_DROPIN=/etc/containerd/gp/d/guest-pull.toml \
         && [[ -f "$host/etc/containerd/gp/d/kata-deploy.toml" && ! -e "$host/etc/containerd/gp/d/guest-pull.toml" ]] \
-        && [[ ! -e "$host/etc/containerd/config.toml.guest-pull-dropin-dirs" ]] \
-        && h_pass "a drop-in directory the install made that holds another file at uninstall: kept with its parent" \
+        && [[ "$(cat "$host/etc/containerd/config.toml.guest-pull-dropin-dirs" 2> /dev/null)" == "$(printf '/etc/containerd/gp\n/etc/containerd/gp/d')" ]] \
+        && h_pass "a drop-in directory the install made that holds another file at uninstall: kept with its parent, still recorded" \
         || h_fail "a drop-in directory the install made, not empty at uninstall" "$(ls -R "$host/etc/containerd"; tail -3 "$WORK/madedirs/log")"
+    rm "$host/etc/containerd/gp/d/kata-deploy.toml"
+    run_script madedirs install.sh CONTAINERD_DROPIN=/etc/containerd/gp/d/guest-pull.toml \
+        && run_script madedirs uninstall.sh CONTAINERD_DROPIN=/etc/containerd/gp/d/guest-pull.toml \
+        && cmp -s <(grep -e ' ./etc/containerd' "$WORK/madedirs/tree.before") <(tree "$host" | grep -e ' ./etc/containerd') \
+        && h_pass "drop-in directories the install made, emptied after its uninstall: the next install's uninstall removes them" \
+        || h_fail "drop-in directories the install made, emptied after its uninstall" "$(diff <(grep -e ' ./etc/containerd' "$WORK/madedirs/tree.before") <(tree "$host" | grep -e ' ./etc/containerd'); tail -3 "$WORK/madedirs/log")"
 
     # The record of those directories cannot be written (a full disk): the
     # install fails before it makes them and leaves no record, not even an

@@ -23,7 +23,7 @@
 # result is the backup byte for byte. The drop-in is removed, unless the
 # config still imports it by name (an operator's own setup), and so are the
 # directories an install made for it once they are empty (an operator's own
-# conf.d stays).
+# conf.d stays; one the install made that is not empty yet stays recorded).
 # Settings: lib.sh (SNAPSHOTTER_HANDLER_MAPPING, MISSING_RUNTIME, ...).
 set -euo pipefail
 
@@ -245,10 +245,13 @@ make_dropin_dir() {
 # remove_dropin_dirs: the directories an install made for its drop-in
 # (dropin_dirs_record_path), innermost first, each only while it is empty
 # and still a directory reached without links: one that holds others'
-# files now stays, and so does every directory no install made.
+# files now stays, and so does every directory no install made. The record
+# keeps naming those that stay (kata-deploy's drop-in in the conf.d the
+# install made): a later install finds them there and records nothing,
+# and its uninstall then removes them once they are empty.
 remove_dropin_dirs() {
-    local record dir i
-    local -a dirs=()
+    local record dir i kept
+    local -a dirs=() left=()
     record="$(dropin_dirs_record_path)"
     [[ -f "$record" ]] || return 0
     mapfile -t dirs < "$record"
@@ -257,9 +260,19 @@ remove_dropin_dirs() {
         [[ "$dir" == /?* && "$(host_realpath "$dir")" == "$dir" && -d "$HOST_ROOT$dir" ]] || continue
         if rmdir "$HOST_ROOT$dir" 2>/dev/null; then
             log "removed $dir (made by the install for its drop-in)"
+        else
+            left=("$dir" "${left[@]}")
         fi
     done
-    rm -f "$record"
+    if (( ${#left[@]} == 0 )); then
+        rm -f "$record"
+        return 0
+    fi
+    kept="$(mktemp)"
+    printf '%s\n' "${left[@]}" > "$kept"
+    write_file_atomic "$kept" "$record" 0644 || :  # 1: unchanged
+    rm -f "$kept"
+    log "kept ${left[*]}, made by the install for its drop-in and not empty now; $CONTAINERD_CONFIG.guest-pull-dropin-dirs keeps naming it, so that a later uninstall removes it once it is empty"
 }
 
 # remove_earlier_dropin: the drop-in an earlier install wrote at another
