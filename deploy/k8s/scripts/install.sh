@@ -293,7 +293,11 @@ start_services() {
     else
         wait_active "$UNIT_NAME" || die "$UNIT_NAME did not become active (journalctl -u $UNIT_NAME on the node)"
     fi
-    rm -f "$HOST_ROOT$SNAPSHOTTER_RESTART_PATH"  # the service was started on the files as they are
+    # The service was started on the files as they are. Also when it
+    # refused its data directory (65): that start ran these files, no
+    # process runs older ones, and whatever starts it later (the operator,
+    # or the next run, which restarts an inactive unit anyway) runs these.
+    rm -f "$HOST_ROOT$SNAPSHOTTER_RESTART_PATH"
     if [[ "$containerd_changed" == true ]]; then
         host_systemctl restart "$CONTAINERD_SERVICE"
     fi
