@@ -23,6 +23,7 @@ test_makefile() {
         && grep -q '# mine' "$dest/etc/containerd-guest-pull-grpc/config.toml" \
         && h_pass "make install: never overwrites an existing config" || h_fail "make install: config overwritten"
     test_makefile_config_written_whole
+    test_makefile_bin_unit_written_whole "$bin"
     make -s -C "$REPO/deploy" install DESTDIR="$WORK/make/prefix" PREFIX=/usr NO_BUILD=1 BIN_DIR="$bin" > /dev/null 2>&1 \
         && grep -q '^ExecStart=/usr/bin/containerd-guest-pull-grpc ' "$WORK/make/prefix/etc/systemd/system/guest-pull-snapshotter.service" \
         && h_pass "make install: unit follows PREFIX" || h_fail "make install: PREFIX"
@@ -82,6 +83,36 @@ test_makefile_config_written_whole() {
         h_pass "make install-config on a full disk (patched and stock): fails, leaves no config cut short; with room again installs it whole"
     else
         h_fail "make install-config on a full disk" "$(tail -n 4 "$WORK/make/full.log")"
+    fi
+}
+
+# test_makefile_bin_unit_written_whole BIN: make install-bin and install-unit
+# write each binary and the unit as the config (a stand-in sync records the
+# temporary file of each before its rename, then its directory), and flush
+# the library directory before it is swapped in: a power cut must not
+# leave systemd an empty binary or unit under its name.
+test_makefile_bin_unit_written_whole() {
+    local dest="$WORK/make/flushbin" stub="$WORK/make/stubbin" b ok=true
+    mkdir -p "$stub"
+    printf '#!/bin/sh\necho "$*" >> "%s/calls"\nexec /bin/sync "$@"\n' "$stub" > "$stub/sync"
+    chmod +x "$stub/sync"
+    if ! PATH="$stub:$PATH" make -s -C "$REPO/deploy" install-bin install-unit DESTDIR="$dest" NO_BUILD=1 BIN_DIR="$1" \
+        > "$WORK/make/flushbin.log" 2>&1; then
+        h_fail "make install-bin install-unit (stand-in sync)" "$(tail -n 5 "$WORK/make/flushbin.log")"
+        return
+    fi
+    for b in containerd-guest-pull-grpc guest-pull-overlayfs guest-pull-verity; do
+        cmp -s "$1/$b" "$dest/usr/local/bin/$b" \
+            && grep -qE "^-- $dest/usr/local/bin/\.$b\.[A-Za-z0-9]{6}\$" "$stub/calls" || ok=false
+    done
+    grep -qE "^-- $dest/etc/systemd/system/\.guest-pull-snapshotter\.service\.[A-Za-z0-9]{6}\$" "$stub/calls" \
+        && grep -qx -- "-- $dest/etc/systemd/system" "$stub/calls" \
+        && grep -q -- "$dest/usr/local/lib/containerd-guest-pull-grpc.new" "$stub/calls" \
+        && grep -qx -- "-- $dest/usr/local/lib" "$stub/calls" || ok=false
+    if $ok; then
+        h_pass "make install-bin, install-unit: each binary and the unit flushed before its rename, the libraries before theirs"
+    else
+        h_fail "make install-bin, install-unit: flushed" "$(cat "$stub/calls" "$WORK/make/flushbin.log" 2> /dev/null)"
     fi
 }
 
