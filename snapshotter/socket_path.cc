@@ -24,6 +24,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "glog/logging.h"
 
 namespace snapshotter {
 namespace {
@@ -256,13 +257,23 @@ absl::StatusOr<bool> SocketDirExists(const std::string& dir) {
 // Whether the missing socket directory `dir` can be made, leaving nothing
 // changed: a directory of a private name is made in its nearest existing
 // ancestor and removed at once. FailedPrecondition naming `dir` if none can
-// be made there (a read-only filesystem, /proc, no permission): found by
-// the start's first check instead of once its store is open.
+// be made there (a read-only filesystem, /proc, no permission), or if a
+// missing part of it is a symbolic link to nothing (create_directories
+// would fail on it): found by the start's first check instead of once its
+// store is open.
 absl::Status CheckSocketDirCanBeMade(const std::string& dir) {
-  std::filesystem::path ancestor = std::filesystem::path(dir).parent_path();
+  std::filesystem::path ancestor(dir);
   struct stat st;
   while (stat(ancestor.c_str(), &st) != 0 && errno == ENOENT &&
          ancestor != ancestor.parent_path()) {
+    if (lstat(ancestor.c_str(), &st) == 0) {
+      std::error_code ec;
+      std::filesystem::path target = std::filesystem::read_symlink(ancestor, ec);
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot create socket directory ", dir, ": ", ancestor.string(),
+          " is a symbolic link to ", ec ? "?" : target.string(),
+          ", which does not exist (create it, or choose another --address)"));
+    }
     ancestor = ancestor.parent_path();
   }
   std::string probe = (ancestor / ".gp-socket-dir-check-XXXXXX").string();
@@ -271,7 +282,10 @@ absl::Status CheckSocketDirCanBeMade(const std::string& dir) {
         "cannot create socket directory ", dir, ": ", strerror(errno),
         " (no directory can be made in ", ancestor.string(), ")"));
   }
-  rmdir(probe.c_str());  // empty and ours, just made
+  if (rmdir(probe.c_str()) != 0) {  // empty and ours, just made
+    LOG(WARNING) << "cannot remove " << probe << " (made to check that "
+                 << dir << " can be made): " << strerror(errno);
+  }
   return absl::OkStatus();
 }
 

@@ -375,6 +375,23 @@ TEST(SocketPathTest, CheckRefusesADirectoryThatCannotBeMade) {
   std::filesystem::remove_all(d);
 }
 
+// A symbolic link to nothing on the way (the directory itself, or a part
+// above it) would fail create_directories once the store is open: the first
+// check refuses it, naming the link, and makes nothing.
+TEST(SocketPathTest, CheckRefusesADanglingLinkOnTheWay) {
+  std::string d = Dir("dangling");
+  std::filesystem::create_directories(d);
+  std::filesystem::create_symlink(d + "/nowhere/x", d + "/link");
+  for (const std::string& path : {d + "/link/s.sock", d + "/link/a/b/s.sock"}) {
+    absl::Status s = CheckSocketPath(path);
+    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << path << ": " << s;
+    EXPECT_THAT(s.message(), HasSubstr(d + "/link is a symbolic link to " + d +
+                                       "/nowhere/x, which does not exist"));
+    EXPECT_FALSE(std::filesystem::exists(d + "/nowhere"));
+  }
+  std::filesystem::remove_all(d);
+}
+
 TEST(SocketPathTest, UnixSocketAddressHoldsAtMost107Bytes) {
   std::string longest = "/" + std::string(106, 'x');
   absl::StatusOr<sockaddr_un> addr = UnixSocketAddress(longest);
