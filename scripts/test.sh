@@ -139,13 +139,14 @@ record() {
 # (LIMIT, seconds) bounds the whole `bazel test`, builds included
 # (--foreground: a terminal's Ctrl-C still reaches the bazel client).
 run_unit() {
-  local limit="$1" out status=0 fresh=()
+  local limit="$1" out logs status=0 fresh=()
   h_long && fresh=(--nocache_test_results)
   out=$(mktemp /tmp/gp-unit.XXXXXX)
   timeout --foreground --kill-after=120 "$limit" bazel test --test_output=errors "${fresh[@]}" //... 2>&1 </dev/null | tee "$out"
   status=${PIPESTATUS[0]}
-  if ! python3 tests/harness/bazel_test_totals.py "$out" "$(bazel info bazel-testlogs 2>/dev/null || echo bazel-testlogs)" \
-    && ((status == 0)); then
+  # Bounded too: after a timeout the server may still hold its lock.
+  logs=$(timeout 30 bazel info bazel-testlogs 2>/dev/null </dev/null || echo bazel-testlogs)
+  if ! python3 tests/harness/bazel_test_totals.py "$out" "$logs" && ((status == 0)); then
     status=1
   fi
   rm -f "$out"
