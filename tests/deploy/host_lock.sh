@@ -76,6 +76,24 @@ test_host_lock() {
             "another install or uninstall has held" -- run_make makelock "$target" LOCK_TIMEOUT_SECONDS=1
         wait "$HOLDER" || true
     done
+    # containerd-setup.sh run on its own (documented; make passes
+    # RUNTIME_WAIT_SECONDS=0) waits for kata's runtimes without the lock,
+    # which a pod's preStop waits for 120 s at most: the lock is free while
+    # it waits; once the runtime is registered it takes it and merges.
+    host="$(new_host setupwait "")"
+    printf 'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd]\n  snapshotter = "overlayfs"\n' > "$host/etc/containerd/config.toml"
+    local spid free=false rc=0
+    run_setup setupwait install RUNTIME_WAIT_SECONDS=30 POLL_SECONDS=1 &
+    spid=$!
+    for ((i = 0; i < 100; i++)); do grep -q "waiting for runtime" "$WORK/setupwait/log" 2>/dev/null && break; sleep 0.1; done
+    mkdir -p "$host/run"
+    flock -n "$host/run/containerd-guest-pull-grpc.install.lock" true && free=true
+    cp "$FIXTURES/containerd-v2.toml" "$host/etc/containerd/config.new" && mv "$host/etc/containerd/config.new" "$host/etc/containerd/config.toml"
+    wait "$spid" || rc=$?
+    [[ "$free" == true && $rc -eq 0 ]] && grep -q "waiting for runtime" "$WORK/setupwait/log" \
+        && grep -q "guest-pull-snapshotter" "$host/etc/containerd/config.toml" \
+        && h_pass "lock: containerd-setup.sh install waits for kata's runtimes without the lock, then takes it and merges" \
+        || h_fail "lock: containerd-setup.sh install waiting for a runtime (lock free meanwhile: $free, exit $rc)" "$(tail -3 "$WORK/setupwait/log")"
     # The pod is deleted while it installs: its preStop stops that install
     # (here stuck in a 20 s service restart) and uninstalls at once.
     host="$(new_host lockself "$FIXTURES/containerd-v2.toml")"

@@ -8,8 +8,9 @@
 #                                   whose runtime went away are dropped
 #
 # Run by `make -C deploy install`/`uninstall` (HOST_ROOT=/ there), under the
-# host lock of install.sh and uninstall.sh (lib.sh, LOCK_PATH); install.sh and
-# uninstall.sh source it for its functions. Neither restarts containerd:
+# host lock of install.sh and uninstall.sh (lib.sh, LOCK_PATH), taken once
+# the wait for the kata runtimes is over; install.sh and uninstall.sh
+# source it for its functions. Neither restarts containerd:
 # the callers do (containerd_changed tells them whether to).
 #
 # install: the main config is backed up once, before our first edit, as
@@ -430,6 +431,14 @@ restore_containerd_config() {
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     [[ "${1:-}" =~ ^(install|uninstall|reconcile)$ ]] || die "usage: $0 install|uninstall|reconcile"
+    # Read-only, before the lock (as install.sh): the wait for kata's
+    # runtimes (up to RUNTIME_WAIT_SECONDS, 600 unless make's 0) and the
+    # refusals. A pod's preStop waits for the lock LOCK_TIMEOUT_SECONDS
+    # (120) at most, and then skips its uninstall.
+    case "$1" in
+        install) check_containerd_config ;;
+        reconcile) check_config_fits_containerd ;;
+    esac
     # Run on its own (make -C deploy): under the host lock install.sh,
     # uninstall.sh and the config watch take, so that a DaemonSet pod on
     # this node never edits containerd's config at the same time. No pod
@@ -437,9 +446,12 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     POD_ID=""
     hold_host_lock
     case "$1" in
-        install) check_config_fits_containerd && configure_containerd ;;
+        # The wait is over: the runtimes are there, or MISSING_RUNTIME=skip
+        # goes on without them. One gone meanwhile fails (fail) or is left
+        # out (skip) at once, without a wait under the lock.
+        install) RUNTIME_WAIT_SECONDS=0 configure_containerd ;;
         uninstall) restore_containerd_config ;;
-        reconcile) check_config_fits_containerd && reconcile_containerd ;;
+        reconcile) reconcile_containerd ;;
     esac
     release_host_lock
     if [[ "$containerd_changed" == true ]]; then
