@@ -94,6 +94,17 @@ test_host_lock() {
         && grep -q "guest-pull-snapshotter" "$host/etc/containerd/config.toml" \
         && h_pass "lock: containerd-setup.sh install waits for kata's runtimes without the lock, then takes it and merges" \
         || h_fail "lock: containerd-setup.sh install waiting for a runtime (lock free meanwhile: $free, exit $rc)" "$(tail -3 "$WORK/setupwait/log")"
+    # install.sh with MISSING_RUNTIME=skip and the runtime never registered:
+    # it waits RUNTIME_WAIT_SECONDS once, before the lock, and goes on
+    # without it; not a second time under the lock.
+    host="$(new_host skipwait "")"
+    printf 'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd]\n  snapshotter = "overlayfs"\n' > "$host/etc/containerd/config.toml"
+    run_script skipwait install.sh MISSING_RUNTIME=skip RUNTIME_WAIT_SECONDS=2 \
+        && [[ "$(grep -c "going on without the runtimes that are still missing" "$WORK/skipwait/log")" == 1 ]] \
+        && [[ "$(grep -c "waiting for runtime" "$WORK/skipwait/log")" == 2 ]] \
+        && grep -q "guest-pull-snapshotter" "$host/etc/containerd/config.toml" \
+        && h_pass "lock: install.sh with MISSING_RUNTIME=skip waits for a missing runtime once, before the lock" \
+        || h_fail "lock: install.sh with MISSING_RUNTIME=skip, runtime missing" "$(grep -E "waiting|going on" "$WORK/skipwait/log" | tail -6)"
     # The pod is deleted while it installs: its preStop stops that install
     # (here stuck in a 20 s service restart) and uninstalls at once.
     host="$(new_host lockself "$FIXTURES/containerd-v2.toml")"

@@ -367,7 +367,10 @@ main() {
     install_unit
     install_daemon_config
     check_daemon_address
-    configure_containerd
+    # The wait is over (check_containerd_config): a runtime still missing
+    # under MISSING_RUNTIME=skip is left out at once, not waited for again
+    # under the lock, which a preStop waits for LOCK_TIMEOUT_SECONDS only.
+    RUNTIME_WAIT_SECONDS=0 configure_containerd
     start_services
     if [[ "$snapshotter_refused" == false ]]; then
         log "containerd-guest-pull-grpc is installed (data directory $DATA_DIR)"
