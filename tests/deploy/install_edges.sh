@@ -354,6 +354,56 @@ exec "%s/systemctl.real" "$@"
         && h_pass "drop-in directories the install made, emptied after its uninstall: the next install's uninstall removes them" \
         || h_fail "drop-in directories the install made, emptied after its uninstall" "$(diff <(grep -e ' ./etc/containerd' "$WORK/madedirs/tree.before") <(tree "$host" | grep -e ' ./etc/containerd'); tail -3 "$WORK/madedirs/log")"
 
+    # At uninstall, the record of the directories kept (here gp, which
+    # holds another file; gp/d goes) cannot be rewritten (mktemp beside it
+    # fails, as on a full disk): containerd's config is restored by then,
+    # and the uninstall goes on (snapshotter stopped, files removed,
+    # containerd restarted) with a WARNING; the record stays as it was.
+    host="$(new_host dirskeptfull "$FIXTURES/containerd-v2.toml")"
+    local stub="$WORK/dirskeptfull/stub"
+    mkdir -p "$stub"
+    printf '#!/bin/sh\ncase "$*" in *guest-pull-dropin-dirs*) echo "mktemp: No space left on device" >&2; exit 1 ;; esac\nexec %s "$@"\n' \
+        "$(command -v mktemp)" > "$stub/mktemp"
+    chmod +x "$stub/mktemp"
+    run_script dirskeptfull install.sh CONTAINERD_DROPIN=/etc/containerd/gp/d/guest-pull.toml \
+        && printf 'version = 2\n' > "$host/etc/containerd/gp/other.toml" \
+        && run_script dirskeptfull uninstall.sh CONTAINERD_DROPIN=/etc/containerd/gp/d/guest-pull.toml PATH="$stub:$PATH" \
+        && cmp -s "$FIXTURES/containerd-v2.toml" "$host/etc/containerd/config.toml" \
+        && [[ ! -e "$host/usr/local/bin/containerd-guest-pull-grpc" && ! -e "$host/etc/containerd/gp/d" && -f "$host/etc/containerd/gp/other.toml" ]] \
+        && grep -q "restart containerd.service" "$WORK/dirskeptfull/sysd/calls" \
+        && grep -q "WARNING: could not rewrite /etc/containerd/config.toml.guest-pull-dropin-dirs" "$WORK/dirskeptfull/log" \
+        && [[ "$(cat "$host/etc/containerd/config.toml.guest-pull-dropin-dirs")" == "$(printf '/etc/containerd/gp\n/etc/containerd/gp/d')" ]] \
+        && h_pass "uninstall: the record of the drop-in directories kept cannot be rewritten: a WARNING, the uninstall still completes" \
+        || h_fail "uninstall: record of the kept drop-in directories not rewritable" "$(tail -4 "$WORK/dirskeptfull/log")"
+
+    # A directory the install made that cannot be removed although it is
+    # empty (a mount point: EBUSY): the uninstall says why it kept each one
+    # as rmdir told it, and does not call it "not empty".
+    if [[ $EUID -eq 0 ]]; then
+        host="$(new_host dirsbusy "$FIXTURES/containerd-v2.toml")"
+        export -f run_script fake_containerd
+        export WORK SCRIPTS
+        if unshare --mount --propagation private bash -c '
+            set -e
+            host="$1" d=/etc/containerd/gp/d/guest-pull.toml
+            run_script dirsbusy install.sh CONTAINERD_DROPIN=$d
+            mount --bind "$host/etc/containerd/gp/d" "$host/etc/containerd/gp/d"
+            run_script dirsbusy uninstall.sh CONTAINERD_DROPIN=$d
+            [[ -z "$(ls -A "$host/etc/containerd/gp/d")" ]]
+            grep -q "kept /etc/containerd/gp/d (Device or resource busy), /etc/containerd/gp (Directory not empty): made by the install for its drop-in" "$WORK/dirsbusy/log"
+            umount "$host/etc/containerd/gp/d"
+            run_script dirsbusy install.sh CONTAINERD_DROPIN=$d
+            run_script dirsbusy uninstall.sh CONTAINERD_DROPIN=$d
+            [[ ! -e "$host/etc/containerd/gp" && ! -e "$host/etc/containerd/config.toml.guest-pull-dropin-dirs" ]]
+            ' _ "$host" >> "$WORK/dirsbusy/log" 2>&1; then
+            h_pass "uninstall: an empty drop-in directory it cannot remove (a mount point) is kept as busy, not as not empty; removed once it can be"
+        else
+            h_fail "uninstall: drop-in directory that cannot be removed (a mount point)" "$(tail -4 "$WORK/dirsbusy/log")"
+        fi
+    else
+        h_skip "uninstall: drop-in directory that cannot be removed (a mount point)" "needs root (a bind mount in a private mount namespace)"
+    fi
+
     # The record of those directories cannot be written (a full disk): the
     # install fails before it makes them and leaves no record, not even an
     # empty one beside containerd's config (the record is written whole,

@@ -24,7 +24,8 @@
 # result is the backup byte for byte. The drop-in is removed, unless the
 # config still imports it by name (an operator's own setup), and so are the
 # directories an install made for it once they are empty (an operator's own
-# conf.d stays; one the install made that is not empty yet stays recorded).
+# conf.d stays; one the install made that cannot be removed yet, not empty
+# or busy, stays recorded).
 # Settings: lib.sh (SNAPSHOTTER_HANDLER_MAPPING, MISSING_RUNTIME, ...).
 set -euo pipefail
 
@@ -247,33 +248,43 @@ make_dropin_dir() {
 # (dropin_dirs_record_path), innermost first, each only while it is empty
 # and still a directory reached without links: one that holds others'
 # files now stays, and so does every directory no install made. The record
-# keeps naming those that stay (kata-deploy's drop-in in the conf.d the
-# install made): a later install finds them there and records nothing,
-# and its uninstall then removes them once they are empty.
+# keeps naming those that could not be removed (kata-deploy's drop-in in
+# the conf.d the install made): a later install finds them there and
+# records nothing, and its uninstall then removes them once it can.
 remove_dropin_dirs() {
-    local record dir i kept
-    local -a dirs=() left=()
+    local record dir i err
+    local -a dirs=() left=() why=()
     record="$(dropin_dirs_record_path)"
     [[ -f "$record" ]] || return 0
     mapfile -t dirs < "$record"
     for (( i = ${#dirs[@]} - 1; i >= 0; i-- )); do
         dir="${dirs[i]}"
         [[ "$dir" == /?* && "$(host_realpath "$dir")" == "$dir" && -d "$HOST_ROOT$dir" ]] || continue
-        if rmdir "$HOST_ROOT$dir" 2>/dev/null; then
+        if err="$(LC_ALL=C rmdir -- "$HOST_ROOT$dir" 2>&1)"; then
             log "removed $dir (made by the install for its drop-in)"
         else
             left=("$dir" "${left[@]}")
+            why+=("$dir (${err##*: })")  # rmdir's reason: "Directory not empty", "Device or resource busy", ...
         fi
     done
     if (( ${#left[@]} == 0 )); then
         rm -f "$record"
         return 0
     fi
-    kept="$(mktemp)"
-    printf '%s\n' "${left[@]}" > "$kept"
-    write_file_atomic "$kept" "$record" 0644 || :  # 1: unchanged
-    rm -f "$kept"
-    log "kept ${left[*]}, made by the install for its drop-in and not empty now; $CONTAINERD_CONFIG.guest-pull-dropin-dirs keeps naming it, so that a later uninstall removes it once it is empty"
+    printf -v err '%s, ' "${why[@]}"
+    log "kept ${err%, }: made by the install for its drop-in, not removable now; $CONTAINERD_CONFIG.guest-pull-dropin-dirs keeps naming them, so that a later uninstall removes them once it can"
+    # In a subshell: write_file_atomic exits (die) when it cannot write (a
+    # full disk), and containerd's config is restored by now: the uninstall
+    # goes on. The record left as it was names directories removed above
+    # too, which a later uninstall skips.
+    if ! (
+        kept="$(mktemp)" || exit 1
+        trap 'rm -f "$kept"' EXIT
+        printf '%s\n' "${left[@]}" > "$kept" || exit 1
+        write_file_atomic "$kept" "$record" 0644 || [[ $? -eq 1 ]]  # 1: unchanged
+    ); then
+        log "WARNING: could not rewrite $CONTAINERD_CONFIG.guest-pull-dropin-dirs to name only ${left[*]} (see above); it was left as it was"
+    fi
 }
 
 # remove_earlier_dropin: the drop-in an earlier install wrote at another

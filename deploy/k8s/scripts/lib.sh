@@ -169,7 +169,8 @@ dropin_record_path() { config_sibling_path dropin; }
 # Host path of the record of the directories an install made for its
 # drop-in (host paths, one a line, each after its parent): uninstall
 # removes those once empty, and no other (an operator's own empty conf.d
-# stays); those not empty yet stay in the record for a later uninstall.
+# stays); those that cannot be removed yet (not empty, busy) stay in the
+# record for a later uninstall.
 dropin_dirs_record_path() { config_sibling_path dropin-dirs; }
 
 # config_host_path: containerd's config as a path in this file system, its
