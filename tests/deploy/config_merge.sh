@@ -79,10 +79,10 @@ kata() {
         --mapping "${2-$MAPPING}" >> "$1.log" 2>&1
 }
 
-# tree ROOT: every file under ROOT with mode and content hash, but /run:
-# the host's tmpfs, where the scripts' lock file stays (lib.sh).
+# tree ROOT: every file under ROOT with mode and content hash (also the
+# host lock's: containerd-setup.sh on a staged root must leave none).
 tree() {
-    (cd "$1" && find . -path ./run -prune -o -type f -printf '%m %p\n' | sort | while read -r mode path; do
+    (cd "$1" && find . -type f -printf '%m %p\n' | sort | while read -r mode path; do
         echo "$mode $path $(sha256sum < "$path" | cut -d' ' -f1)"
     done)
 }

@@ -138,7 +138,8 @@ run_make() {
 }
 
 # tree DIR: every path with type, mode and content hash (no timestamps), but
-# /run: the host's tmpfs, where the scripts' lock file stays (lib.sh).
+# /run: the host's tmpfs, where install.sh's and uninstall.sh's lock file
+# stays (lib.sh; make -C deploy with DESTDIR leaves none, host_lock.sh).
 tree() {
     (cd "$1" && find . -path ./run -prune -o -printf '%y %m %p\n' | sort | while read -r type mode path; do
         if [[ "$type" == f ]]; then

@@ -64,6 +64,7 @@ test_host_lock() {
     wait "$HOLDER" || true
     hold_lock "$host" 3
     run_make makelock install-containerd && [[ ! -e "$host/run/containerd-guest-pull-grpc.install.lock.held" ]] \
+        && [[ ! -e "$host/run/containerd-guest-pull-grpc.install.lock" ]] \
         && grep -q "guest-pull-snapshotter" "$host/etc/containerd/config.toml" \
         && h_pass "lock: make install-containerd waits for the lock, then merges" \
         || h_fail "lock: make install-containerd waiting for the lock" "$(tail -3 "$WORK/makelock/log")"
@@ -76,6 +77,42 @@ test_host_lock() {
             "another install or uninstall has held" -- run_make makelock "$target" LOCK_TIMEOUT_SECONDS=1
         wait "$HOLDER" || true
     done
+    # A staged tree (make DESTDIR=...) keeps no /run file: the targets that
+    # take the lock remove its file and the run directory they made, also
+    # after a failure under the lock (reconcile without an install); a run
+    # directory that was there stays, with what it held.
+    host="$(new_host makerun "$FIXTURES/containerd-v2.toml")"
+    local runs=""
+    ! run_make makerun reconcile-containerd && [[ ! -e "$host/run" ]] && runs+=" failed-reconcile"
+    run_make makerun install-containerd && [[ ! -e "$host/run" ]] && runs+=" install"
+    run_make makerun reconcile-containerd && [[ ! -e "$host/run" ]] && runs+=" reconcile"
+    run_make makerun uninstall-containerd && [[ ! -e "$host/run" ]] && runs+=" uninstall"
+    mkdir -p "$host/run" && : > "$host/run/packager-file"
+    run_make makerun install-containerd && [[ "$(ls -A "$host/run")" == packager-file ]] && runs+=" install-in-run"
+    [[ "$runs" == " failed-reconcile install reconcile uninstall install-in-run" ]] \
+        && h_pass "lock: make -C deploy with DESTDIR leaves no lock file and no run directory of its own in the staged tree" \
+        || h_fail "lock: make -C deploy with DESTDIR, /run left clean (clean after:$runs)" "$(ls -la "$host/run" 2>&1; tail -3 "$WORK/makerun/log")"
+    # Staged runs at once: each removes the lock file before it lets go; one
+    # that was waiting on that file then takes the new one, so no two hold
+    # the lock at the same time, and none is left.
+    local root="$WORK/lockrace" k
+    local -a racers=()
+    mkdir -p "$root"
+    for ((k = 0; k < 6; k++)); do
+        HOST_ROOT="$root" bash -c '
+            source "$1/lib.sh"; POD_ID=""
+            for ((i = 0; i < 30; i++)); do
+                hold_host_lock
+                [[ ! -e "$HOST_ROOT/in" ]] || echo overlap >> "$HOST_ROOT.overlaps"
+                : > "$HOST_ROOT/in"; sleep 0.01; rm -f "$HOST_ROOT/in"
+                remove_host_lock
+            done' _ "$SCRIPTS" >> "$root.log" 2>&1 &
+        racers+=($!)
+    done
+    for k in "${racers[@]}"; do wait "$k" || echo "racer exit $?" >> "$root.log"; done
+    [[ ! -e "$root.overlaps" && ! -s "$root.log" && -z "$(ls -A "$root")" ]] \
+        && h_pass "lock: staged runs at once, each removing the lock file: never two holders, nothing left" \
+        || h_fail "lock: staged runs at once ($(grep -c . "$root.overlaps" 2> /dev/null || echo 0) overlaps)" "$(ls -A "$root"; tail -3 "$root.log" 2> /dev/null)"
     # containerd-setup.sh run on its own (documented; make passes
     # RUNTIME_WAIT_SECONDS=0) waits for kata's runtimes without the lock,
     # which a pod's preStop waits for 120 s at most: the lock is free while

@@ -456,6 +456,13 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     # runs this: it stops no install (lib.sh, hold_host_lock).
     POD_ID=""
     hold_host_lock
+    unlock=release_host_lock
+    if [[ -n "$HOST_ROOT" ]]; then
+        # A staged tree (make DESTDIR=...): a package must not carry a /run
+        # file, so the lock file goes with the run, also one that fails.
+        unlock=remove_host_lock
+        trap remove_host_lock EXIT
+    fi
     case "$1" in
         # The wait is over: the runtimes are there, or MISSING_RUNTIME=skip
         # goes on without them. One gone meanwhile fails (fail) or is left
@@ -464,7 +471,8 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
         uninstall) restore_containerd_config ;;
         reconcile) reconcile_containerd ;;
     esac
-    release_host_lock
+    trap - EXIT
+    "$unlock"
     if [[ "$containerd_changed" == true ]]; then
         log "containerd's config changed: restart containerd (systemctl restart $CONTAINERD_SERVICE)"
     fi

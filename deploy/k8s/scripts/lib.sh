@@ -77,9 +77,11 @@ OWNER_PATH="$CONFIG_DIR/installed-by-pod"
 INSTALLING_PATH="$CONFIG_DIR/installing-pod"
 # Host lock held by install.sh and uninstall.sh while they change the host
 # (and by containerd-setup.sh run on its own, `make -C deploy`, while it
-# changes containerd's config): in a rolling update the old pod's preStop runs while the new pod installs,
-# and must see the new owner, then leave its install alone. On the host's
-# /run (tmpfs): nothing to remove.
+# changes containerd's config): in a rolling update the old pod's preStop
+# runs while the new pod installs, and must see the new owner, then leave
+# its install alone. On the host's /run (tmpfs): nothing to remove. In a
+# staged tree (make DESTDIR=...) containerd-setup.sh removes it after each
+# run (remove_host_lock).
 LOCK_PATH="/run/containerd-guest-pull-grpc.install.lock"
 # Host marker of a snapshotter restart the installed files still need
 # (install.sh): made before they are replaced, removed once the service
@@ -307,20 +309,35 @@ render_daemon_config() {
 # install is stopped first.
 hold_host_lock() {
     local path="$HOST_ROOT$LOCK_PATH" pod pid
-    mkdir -p "$HOST_ROOT/run"
-    exec 9<>"$path" || die "cannot open the lock $LOCK_PATH"
-    if ! flock -n 9; then
-        read -r pod pid < "$path" || true
-        # The pid named must still be an install.sh (a finished one's pid
-        # may have been reused).
-        if [[ -n "$POD_ID" && "$pod" == "$POD_ID" && "$pid" =~ ^[0-9]+$ && "$pid" != "$$" ]] \
-            && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qE '(^| |/)install\.sh( |$)'; then
-            log "this pod's install (pid $pid) still holds $LOCK_PATH: stopping it"
-            kill "$pid" 2>/dev/null || true
+    HOST_LOCK_MADE_RUN_DIR=false
+    while true; do
+        # (Again after a staged tree's holder removed it, see below.)
+        if [[ ! -d "$HOST_ROOT/run" ]]; then
+            mkdir -p "$HOST_ROOT/run" || die "cannot make ${HOST_ROOT:-/}/run for the lock $LOCK_PATH; nothing was changed"
+            HOST_LOCK_MADE_RUN_DIR=true
         fi
-        flock -w "$LOCK_TIMEOUT_SECONDS" 9 \
-            || die "another install or uninstall has held $LOCK_PATH for more than ${LOCK_TIMEOUT_SECONDS}s (its pod and pid: $(head -c 200 "$path")); nothing was changed"
-    fi
+        if ! { exec 9<>"$path"; } 2> /dev/null; then
+            [[ -d "$HOST_ROOT/run" ]] || continue  # removed meanwhile, see below
+            die "cannot open the lock $LOCK_PATH (${HOST_ROOT:-/}/run not writable?); nothing was changed"
+        fi
+        if ! flock -n 9; then
+            read -r pod pid 2> /dev/null < "$path" || true  # (removed meanwhile, see below)
+            # The pid named must still be an install.sh (a finished one's pid
+            # may have been reused).
+            if [[ -n "$POD_ID" && "$pod" == "$POD_ID" && "$pid" =~ ^[0-9]+$ && "$pid" != "$$" ]] \
+                && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qE '(^| |/)install\.sh( |$)'; then
+                log "this pod's install (pid $pid) still holds $LOCK_PATH: stopping it"
+                kill "$pid" 2>/dev/null || true
+            fi
+            flock -w "$LOCK_TIMEOUT_SECONDS" 9 \
+                || die "another install or uninstall has held $LOCK_PATH for more than ${LOCK_TIMEOUT_SECONDS}s (its pod and pid: $(head -c 200 "$path")); nothing was changed"
+        fi
+        # Still the file at LOCK_PATH: a staged tree's lock file is removed
+        # by its holder before it lets go (remove_host_lock), and
+        # one locked after that is locked by no one else.
+        [[ /dev/fd/9 -ef "$path" ]] && break
+        exec 9>&-
+    done
     # $BASHPID: the process holding the lock (a subshell of the config
     # watch, without install.sh's TERM trap, ends when a preStop kills it).
     printf '%s %s\n' "${POD_ID:--}" "$BASHPID" > "$path"
@@ -329,5 +346,16 @@ hold_host_lock() {
 # release_host_lock: empties the lock file (no holder to name) and lets go.
 release_host_lock() {
     : > "$HOST_ROOT$LOCK_PATH"
+    exec 9>&-
+}
+
+# remove_host_lock: lets go as release_host_lock, for a staged tree
+# (containerd-setup.sh with make DESTDIR=...: a package must not carry a
+# /run file): removes the lock file while it still holds it (a waiter then
+# takes the new one, hold_host_lock), and the run directory hold_host_lock
+# made, if it is empty.
+remove_host_lock() {
+    rm -f "$HOST_ROOT$LOCK_PATH"
+    [[ "${HOST_LOCK_MADE_RUN_DIR:-false}" != true ]] || rmdir "$HOST_ROOT/run" 2> /dev/null || true
     exec 9>&-
 }
