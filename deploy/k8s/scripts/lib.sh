@@ -309,6 +309,9 @@ render_daemon_config() {
 # install is stopped first.
 hold_host_lock() {
     local path="$HOST_ROOT$LOCK_PATH" pod pid
+    # Without it both flock calls below fail (127), which would read as a
+    # lock held too long.
+    command -v flock > /dev/null || die "flock (util-linux) is required for the host lock $LOCK_PATH; nothing was changed"
     HOST_LOCK_MADE_RUN_DIR=false
     while true; do
         # (Again after a staged tree's holder removed it, see below.)
