@@ -59,8 +59,10 @@ test_host_lock() {
     # be let go; held too long, each target fails and changes nothing.
     host="$(new_host makelock "$FIXTURES/containerd-v2.toml")"
     hold_lock "$host" 4
-    refused makelock "lock: make install-containerd changes nothing when it never gets the lock" \
-        "another install or uninstall has held" -- run_make makelock install-containerd LOCK_TIMEOUT_SECONDS=1
+    refused makelock "lock: make install-containerd changes nothing when it never gets the lock, and says to try again later" \
+        "another install or uninstall has held" "install-containerd failed: another install or uninstall .* held the host lock" \
+        "LOCK_TIMEOUT_SECONDS=<seconds> to wait longer" '!Install Kata first' \
+        -- run_make makelock install-containerd LOCK_TIMEOUT_SECONDS=1
     wait "$HOLDER" || true
     hold_lock "$host" 3
     run_make makelock install-containerd && [[ ! -e "$host/run/containerd-guest-pull-grpc.install.lock.held" ]] \

@@ -92,6 +92,9 @@ SNAPSHOTTER_RESTART_PATH="/run/containerd-guest-pull-grpc.restart-pending"
 # still stops the daemon and restarts containerd): a preStop that waits
 # longer is killed without a word.
 LOCK_TIMEOUT_SECONDS="${LOCK_TIMEOUT_SECONDS:-120}"
+# Exit status of a run that never got the lock (EX_TEMPFAIL: nothing was
+# changed, try again later); deploy/Makefile tells it from other failures.
+LOCK_TIMEOUT_STATUS=75
 HOST_LIB_DIR="$HOST_LIB_PARENT/$LIB_NAME"
 # ELF interpreter of the binaries (the node's, like its glibc).
 ELF_INTERPRETER="/lib64/ld-linux-x86-64.so.2"
@@ -306,7 +309,8 @@ render_daemon_config() {
 # exits or closes fd 9, and writes "<pod> <pid>" into it. If this pod's own
 # install.sh holds it (the pod is deleted while it installs: the preStop
 # runs beside it, and would wait for it past the grace period), that
-# install is stopped first.
+# install is stopped first. Held elsewhere for more than
+# LOCK_TIMEOUT_SECONDS: exits with LOCK_TIMEOUT_STATUS, nothing changed.
 hold_host_lock() {
     local path="$HOST_ROOT$LOCK_PATH" pod pid
     # Without it both flock calls below fail (127), which would read as a
@@ -332,8 +336,10 @@ hold_host_lock() {
                 log "this pod's install (pid $pid) still holds $LOCK_PATH: stopping it"
                 kill "$pid" 2>/dev/null || true
             fi
-            flock -w "$LOCK_TIMEOUT_SECONDS" 9 \
-                || die "another install or uninstall has held $LOCK_PATH for more than ${LOCK_TIMEOUT_SECONDS}s (its pod and pid: $(head -c 200 "$path")); nothing was changed"
+            if ! flock -w "$LOCK_TIMEOUT_SECONDS" 9; then
+                log "ERROR: another install or uninstall has held $LOCK_PATH for more than ${LOCK_TIMEOUT_SECONDS}s (its pod and pid: $(head -c 200 "$path" 2> /dev/null)); nothing was changed"
+                exit "$LOCK_TIMEOUT_STATUS"
+            fi
         fi
         # Still the file at LOCK_PATH: a staged tree's lock file is removed
         # by its holder before it lets go (remove_host_lock), and
