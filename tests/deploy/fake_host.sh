@@ -122,6 +122,17 @@ refused() {
     fi
 }
 
+# in_private_mounts CODE [ARG...]: bash -c CODE, ARG... as $1..., in a
+# private mount namespace (root only: its mounts go with it), with
+# run_script and fake_containerd at hand.
+in_private_mounts() {
+    local code="$1"
+    shift
+    export -f run_script fake_containerd
+    export WORK SCRIPTS
+    unshare --mount --propagation private bash -c "$code" _ "$@"
+}
+
 # run_setup CASE ACTION [VAR=VALUE...]: containerd-setup.sh ACTION on
 # CASE's host as `make -C deploy` runs it (no node: no containerd binary).
 run_setup() {

@@ -243,9 +243,7 @@ exec "%s/systemctl.real" "$@"
     # uninstall could not restore the original bytes from.
     if [[ $EUID -eq 0 ]]; then
         host="$(new_host diskfull "")"
-        export -f run_script fake_containerd
-        export WORK SCRIPTS
-        if unshare --mount --propagation private bash -c '
+        if in_private_mounts '
             set -e
             host="$1" fixture="$2" orig="$WORK/diskfull/orig.toml"
             mount -t tmpfs -o size=320k tmpfs "$host/etc/containerd"
@@ -261,7 +259,7 @@ exec "%s/systemctl.real" "$@"
             run_script diskfull install.sh
             run_script diskfull uninstall.sh
             cmp "$orig" "$host/etc/containerd/config.toml"
-            ' _ "$host" "$FIXTURES/containerd-v2.toml" >> "$WORK/diskfull/log" 2>&1; then
+            ' "$host" "$FIXTURES/containerd-v2.toml" >> "$WORK/diskfull/log" 2>&1; then
             h_pass "disk full while backing up: install fails saying so, no partial backup; uninstall later restores every byte"
         else
             h_fail "disk full while backing up" "$(ls -la "$host/etc/containerd"; tail -4 "$WORK/diskfull/log")"
@@ -381,9 +379,7 @@ exec "%s/systemctl.real" "$@"
     # as rmdir told it, and does not call it "not empty".
     if [[ $EUID -eq 0 ]]; then
         host="$(new_host dirsbusy "$FIXTURES/containerd-v2.toml")"
-        export -f run_script fake_containerd
-        export WORK SCRIPTS
-        if unshare --mount --propagation private bash -c '
+        if in_private_mounts '
             set -e
             host="$1" d=/etc/containerd/gp/d/guest-pull.toml
             run_script dirsbusy install.sh CONTAINERD_DROPIN=$d
@@ -395,7 +391,7 @@ exec "%s/systemctl.real" "$@"
             run_script dirsbusy install.sh CONTAINERD_DROPIN=$d
             run_script dirsbusy uninstall.sh CONTAINERD_DROPIN=$d
             [[ ! -e "$host/etc/containerd/gp" && ! -e "$host/etc/containerd/config.toml.guest-pull-dropin-dirs" ]]
-            ' _ "$host" >> "$WORK/dirsbusy/log" 2>&1; then
+            ' "$host" >> "$WORK/dirsbusy/log" 2>&1; then
             h_pass "uninstall: an empty drop-in directory it cannot remove (a mount point) is kept as busy, not as not empty; removed once it can be"
         else
             h_fail "uninstall: drop-in directory that cannot be removed (a mount point)" "$(tail -4 "$WORK/dirsbusy/log")"
@@ -411,9 +407,7 @@ exec "%s/systemctl.real" "$@"
     # whole, and uninstall removes them and keeps the operator's conf.d.
     if [[ $EUID -eq 0 ]]; then
         host="$(new_host dirsfull "$FIXTURES/containerd-v2.toml")"
-        export -f run_script fake_containerd
-        export WORK SCRIPTS
-        if unshare --mount --propagation private bash -c '
+        if in_private_mounts '
             set -e
             host="$1" fixture="$2" d=/etc/containerd/gp/d/guest-pull.toml
             rec="$host/etc/containerd/config.toml.guest-pull-dropin-dirs"
@@ -433,7 +427,7 @@ exec "%s/systemctl.real" "$@"
             run_script dirsfull uninstall.sh CONTAINERD_DROPIN=$d
             [[ ! -e "$host/etc/containerd/gp" && -d "$host/etc/containerd/conf.d" && ! -e "$rec" ]]
             cmp "$fixture" "$host/etc/containerd/config.toml"
-            ' _ "$host" "$FIXTURES/containerd-v2.toml" >> "$WORK/dirsfull/log" 2>&1; then
+            ' "$host" "$FIXTURES/containerd-v2.toml" >> "$WORK/dirsfull/log" 2>&1; then
             h_pass "disk full while recording the drop-in directories: install fails, no record left (not even an empty one); the next one records them whole"
         else
             h_fail "disk full while recording the drop-in directories" "$(tail -4 "$WORK/dirsfull/log")"
