@@ -23,7 +23,7 @@ declare -A SOURCES=(
   [tar]="base/errno_error.cc kata_volume/verity/byte_source.cc kata_volume/verity/tar_reader.cc kata_volume/verity/tarfs_index.cc"
 )
 readonly FUZZ_TARGETS=(volume_option mount_helper config filters tar)
-readonly PKGS=(absl_status absl_statusor absl_strings absl_str_format re2 tomlplusplus zlib libzstd)
+readonly PKGS=(absl_status absl_statusor absl_strings absl_str_format libglog re2 tomlplusplus zlib libzstd)
 
 CXX="${CXX_FUZZ:-clang++}"
 SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
