@@ -483,9 +483,10 @@ absl::Status Snapshotter::MakeEmptyLayerDirs(const std::vector<int64_t>& ids,
     // held files: a rolled-back creation whose removal failed left it under
     // an id SQLite handed out again, or someone wrote into a lower layer.
     // Kept, out of the way, as Install does; an empty one is used.
-    absl::StatusOr<bool> empty_left = dirs_.QuarantineIfHoldsData(
-        id, "of a layer recorded without content held files");
-    if (!empty_left.ok()) return empty_left.status();
+    RETURN_IF_ERROR(
+        dirs_.QuarantineIfHoldsData(
+                 id, "of a layer recorded without content held files")
+            .status());
     // Made as CreateTemp would have made them for a remote layer (no
     // work/, fs/ with the daemon's owner), and not flushed: they hold
     // nothing, and every call that needs them makes them again if a power
