@@ -254,9 +254,33 @@ absl::StatusOr<bool> SocketDirExists(const std::string& dir) {
   return true;
 }
 
+// Name of CheckSocketDirCanBeMade's probe: this prefix and mkdtemp's six
+// characters.
+constexpr absl::string_view kDirProbePrefix = ".gp-socket-dir-check-";
+
+// Removes the probes that earlier checks, killed between making and
+// removing theirs, left in `ancestor`: empty directories of the probe's
+// name (rmdir leaves one that holds anything). A concurrent start's probe
+// removed here only makes its own rmdir find it gone.
+void RemoveLeftDirProbes(const std::filesystem::path& ancestor) {
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(ancestor, ec), end;
+       !ec && it != end; it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    if (name.size() != kDirProbePrefix.size() + 6 ||
+        !absl::StartsWith(name, kDirProbePrefix)) {
+      continue;
+    }
+    struct stat st;
+    if (lstat(it->path().c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      rmdir(it->path().c_str());
+    }
+  }
+}
+
 // Whether the missing socket directory `dir` can be made, leaving nothing
 // changed: a directory of a private name is made in its nearest existing
-// ancestor and removed at once. FailedPrecondition naming `dir` if none can
+// ancestor and removed at once (and those of earlier checks cut short). FailedPrecondition naming `dir` if none can
 // be made there (a read-only filesystem, /proc, no permission), or if a
 // missing part of it is a symbolic link to nothing (create_directories
 // would fail on it): found by the start's first check instead of once its
@@ -276,13 +300,15 @@ absl::Status CheckSocketDirCanBeMade(const std::string& dir) {
     }
     ancestor = ancestor.parent_path();
   }
-  std::string probe = (ancestor / ".gp-socket-dir-check-XXXXXX").string();
+  RemoveLeftDirProbes(ancestor);
+  std::string probe =
+      (ancestor / absl::StrCat(kDirProbePrefix, "XXXXXX")).string();
   if (mkdtemp(probe.data()) == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
         "cannot create socket directory ", dir, ": ", strerror(errno),
         " (no directory can be made in ", ancestor.string(), ")"));
   }
-  if (rmdir(probe.c_str()) != 0) {  // empty and ours, just made
+  if (rmdir(probe.c_str()) != 0 && errno != ENOENT) {  // empty, just made
     LOG(WARNING) << "cannot remove " << probe << " (made to check that "
                  << dir << " can be made): " << strerror(errno);
   }

@@ -375,6 +375,29 @@ TEST(SocketPathTest, CheckRefusesADirectoryThatCannotBeMade) {
   std::filesystem::remove_all(d);
 }
 
+// A start killed between making its probe and removing it left it behind:
+// the next check removes such empty probes of the same name form in that
+// ancestor; a probe-named directory that holds something, a file of that
+// name, and names of another form stay.
+TEST(SocketPathTest, CheckRemovesProbesLeftByAnEarlierCheck) {
+  std::string d = Dir("leftprobe");
+  std::filesystem::create_directories(d + "/.gp-socket-dir-check-a1B2c3");
+  std::filesystem::create_directories(d + "/.gp-socket-dir-check-Zz9Yy8");
+  std::filesystem::create_directories(d + "/.gp-socket-dir-check-keep01/x");
+  std::filesystem::create_directories(d + "/.gp-socket-dir-check-toolong");
+  std::ofstream(d + "/.gp-socket-dir-check-file01") << "a file";
+  EXPECT_TRUE(CheckSocketPath(d + "/a/s.sock").ok());
+  std::vector<std::string> left;
+  for (const auto& e : std::filesystem::directory_iterator(d)) {
+    left.push_back(e.path().filename().string());
+  }
+  EXPECT_THAT(left, ::testing::UnorderedElementsAre(
+                        ".gp-socket-dir-check-keep01",
+                        ".gp-socket-dir-check-toolong",
+                        ".gp-socket-dir-check-file01"));
+  std::filesystem::remove_all(d);
+}
+
 // A symbolic link to nothing on the way (the directory itself, or a part
 // above it) would fail create_directories once the store is open: the first
 // check refuses it, naming the link, and makes nothing.
