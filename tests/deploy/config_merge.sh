@@ -64,11 +64,12 @@ new_root() {
     echo "$root"
 }
 
-# us ROOT install|uninstall [VAR=VALUE...]: our containerd-setup.sh.
+# us ROOT install|uninstall [VAR=VALUE...]: our containerd-setup.sh, on a
+# staged root as make DESTDIR=... runs it.
 us() {
     local root="$1" action="$2"
     shift 2
-    env HOST_ROOT="$root" SNAPSHOTTER_HANDLER_MAPPING="$MAPPING" GLOBAL_SNAPSHOTTER="$GLOBAL" \
+    env HOST_ROOT="$root" STAGED_TREE=true SNAPSHOTTER_HANDLER_MAPPING="$MAPPING" GLOBAL_SNAPSHOTTER="$GLOBAL" \
         RUNTIME_WAIT_SECONDS=0 POLL_SECONDS=1 "$@" bash "$SETUP" "$action" >> "$root.log" 2>&1
 }
 

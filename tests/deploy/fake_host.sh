@@ -134,10 +134,11 @@ in_private_mounts() {
 }
 
 # run_setup CASE ACTION [VAR=VALUE...]: containerd-setup.sh ACTION on
-# CASE's host as `make -C deploy` runs it (no node: no containerd binary).
+# CASE's host as `make -C deploy DESTDIR=...` runs it (no node: no
+# containerd binary; a staged tree).
 run_setup() {
     local case="$1" action="$2"; shift 2
-    env HOST_ROOT="$WORK/$case/host" CONTAINERD=none RUNTIME_WAIT_SECONDS=0 "$@" \
+    env HOST_ROOT="$WORK/$case/host" CONTAINERD=none STAGED_TREE=true RUNTIME_WAIT_SECONDS=0 "$@" \
         "$SCRIPTS/containerd-setup.sh" "$action" >> "$WORK/$case/log" 2>&1
 }
 

@@ -94,6 +94,17 @@ test_host_lock() {
     [[ "$runs" == " failed-reconcile install reconcile uninstall install-in-run" ]] \
         && h_pass "lock: make -C deploy with DESTDIR leaves no lock file and no run directory of its own in the staged tree" \
         || h_fail "lock: make -C deploy with DESTDIR, /run left clean (clean after:$runs)" "$(ls -la "$host/run" 2>&1; tail -3 "$WORK/makerun/log")"
+    # Run by hand where HOST_ROOT is a node's root (in an installer pod, on
+    # /host), not a staged tree: the lock file is the node's and stays, let
+    # go of (empty).
+    host="$(new_host podsetup "$FIXTURES/containerd-v2.toml")"
+    mkdir -p "$host/run"
+    local lockfile="$host/run/containerd-guest-pull-grpc.install.lock"
+    run_setup podsetup install STAGED_TREE= && [[ -f "$lockfile" && ! -s "$lockfile" ]] \
+        && flock -n "$lockfile" true && grep -q "guest-pull-snapshotter" "$host/etc/containerd/config.toml" \
+        && run_setup podsetup uninstall STAGED_TREE= && [[ -f "$lockfile" && -d "$host/run" ]] \
+        && h_pass "lock: containerd-setup.sh on a node's root (not make DESTDIR=...) keeps the node's lock file, let go of" \
+        || h_fail "lock: containerd-setup.sh on a node's root, lock file kept" "$(ls -la "$host/run" 2>&1; tail -3 "$WORK/podsetup/log")"
     # Staged runs at once: each removes the lock file before it lets go; one
     # that was waiting on that file then takes the new one, so no two hold
     # the lock at the same time, and none is left.

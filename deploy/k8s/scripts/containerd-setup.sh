@@ -7,7 +7,8 @@
 #   containerd-setup.sh reconcile   install again without waiting: handlers
 #                                   whose runtime went away are dropped
 #
-# Run by `make -C deploy install`/`uninstall` (HOST_ROOT=/ there), under the
+# Run by `make -C deploy install`/`uninstall` (HOST_ROOT=/ there, or
+# DESTDIR with STAGED_TREE=true for a staged tree), under the
 # host lock of install.sh and uninstall.sh (lib.sh, LOCK_PATH), taken once
 # the wait for the kata runtimes is over; install.sh and uninstall.sh
 # source it for its functions. Neither restarts containerd:
@@ -457,9 +458,11 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     POD_ID=""
     hold_host_lock
     unlock=release_host_lock
-    if [[ -n "$HOST_ROOT" ]]; then
-        # A staged tree (make DESTDIR=...): a package must not carry a /run
-        # file, so the lock file goes with the run, also one that fails.
+    if [[ "${STAGED_TREE:-false}" == true ]]; then
+        # A staged tree (make DESTDIR=... says so): a package must not
+        # carry a /run file, so the lock file goes with the run, also one
+        # that fails. Not for another HOST_ROOT (run by hand in a pod, on
+        # /host): that lock file is the node's.
         unlock=remove_host_lock
         trap remove_host_lock EXIT
     fi

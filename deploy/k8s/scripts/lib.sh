@@ -80,8 +80,8 @@ INSTALLING_PATH="$CONFIG_DIR/installing-pod"
 # changes containerd's config): in a rolling update the old pod's preStop
 # runs while the new pod installs, and must see the new owner, then leave
 # its install alone. On the host's /run (tmpfs): nothing to remove. In a
-# staged tree (make DESTDIR=...) containerd-setup.sh removes it after each
-# run (remove_host_lock).
+# staged tree (make DESTDIR=..., which sets STAGED_TREE=true)
+# containerd-setup.sh removes it after each run (remove_host_lock).
 LOCK_PATH="/run/containerd-guest-pull-grpc.install.lock"
 # Host marker of a snapshotter restart the installed files still need
 # (install.sh): made before they are replaced, removed once the service
@@ -93,7 +93,8 @@ SNAPSHOTTER_RESTART_PATH="/run/containerd-guest-pull-grpc.restart-pending"
 # longer is killed without a word.
 LOCK_TIMEOUT_SECONDS="${LOCK_TIMEOUT_SECONDS:-120}"
 # Exit status of a run that never got the lock (EX_TEMPFAIL: nothing was
-# changed, try again later); deploy/Makefile tells it from other failures.
+# changed, try again later); deploy/Makefile reads it from this line and
+# tells it from other failures.
 LOCK_TIMEOUT_STATUS=75
 HOST_LIB_DIR="$HOST_LIB_PARENT/$LIB_NAME"
 # ELF interpreter of the binaries (the node's, like its glibc).
