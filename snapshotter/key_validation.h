@@ -22,9 +22,9 @@ inline constexpr size_t kMaxLabelBytes = 4096;
 absl::Status ValidateKey(absl::string_view key, absl::string_view what);
 
 // ValidateKey for a key that names a snapshot to find (Stat, Mounts, Usage,
-// Remove, the key of a Commit): an empty one is NotFound, as in
-// containerd's snapshotters, whose store cannot hold it either; the other
-// refusals stay InvalidArgument.
+// Remove, the key of a Commit, the name of an Update): an empty one is
+// NotFound, as in containerd's snapshotters, whose store cannot hold it
+// either; the other refusals stay InvalidArgument.
 absl::Status ValidateLookupKey(absl::string_view key, absl::string_view what);
 
 // Checks every label: non-empty key without NUL, key plus value at most

@@ -683,7 +683,9 @@ absl::StatusOr<Info> Snapshotter::Stat(absl::string_view key) {
 
 absl::StatusOr<Info> Snapshotter::Update(
     const Info& info, const std::vector<std::string>& fieldpaths) {
-  RETURN_IF_ERROR(ValidateKey(info.name, "name"));
+  // The name only finds a snapshot: an empty one is NotFound, as in
+  // containerd's overlay (storage.UpdateInfo looks it up first).
+  RETURN_IF_ERROR(ValidateLookupKey(info.name, "name"));
   // As containerd: a missing snapshot is NotFound whatever labels the
   // request carries, and only the labels the update writes are checked (a
   // label it carries but no path names is not looked at).

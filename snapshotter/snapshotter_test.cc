@@ -195,6 +195,12 @@ TEST_F(SnapshotterTest, LookupOfTheEmptyKeyIsNotFound) {
   EXPECT_EQ(sn_->GetUsage("").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(sn_->Remove("").code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(sn_->Commit("c", "", {}).code(), absl::StatusCode::kNotFound);
+  Info unnamed;
+  unnamed.labels = {{"l", "v"}};
+  EXPECT_EQ(sn_->Update(unnamed, {}).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(sn_->Update(unnamed, {"bogus"}).status().code(),
+            absl::StatusCode::kNotFound);
   EXPECT_EQ(sn_->Commit("", "a", {}).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(ListNames(*sn_), ElementsAre("a||active|0"));
