@@ -57,6 +57,7 @@ BINARIES=(containerd-guest-pull-grpc guest-pull-overlayfs guest-pull-verity)
 # shim 3.9+) takes for nydus; the helper is also installed under that name.
 # See docs/kata-runtime-patch.md ("Stock kata").
 KATA_MODE="${KATA_MODE:-patched}"
+# (deploy/Makefile reads this line too.)
 STOCK_HELPER_NAME="nydus-overlayfs-guest-pull"
 DEFAULT_MOUNT_TYPE="fuse.guest-pull-overlayfs"
 STOCK_MOUNT_TYPE="fuse.$STOCK_HELPER_NAME"
