@@ -41,10 +41,16 @@ absl::Status PreallocateWal(const std::string& db_path, int64_t size) {
   if (err == 0 && wrote) {
     (void)sync_file_range(fd, 0, size, SYNC_FILE_RANGE_WRITE);
   }
-  close(fd);
-  // A full disk leaves a shorter WAL that SQLite may still use: its entry
-  // must be durable all the same.
   bool full = err == ENOSPC || err == EDQUOT;
+  // The zeros a full disk let in are given back: kept, they would take the
+  // last free bytes of the filesystem (the snapshots' too), and the fold
+  // of the WAL into the database, store-open and store-generation would
+  // find no room (a new store could not even be made with up to 5 MiB
+  // free). SQLite grows the WAL as its commits need instead.
+  if (full) (void)ftruncate(fd, st.st_size);
+  close(fd);
+  // A full disk leaves a WAL that SQLite may still use: its entry must be
+  // durable all the same.
   if ((err == 0 || full) && created) {
     std::string dir = db_path.substr(0, db_path.rfind('/') + 1);
     int dfd = open(dir.empty() ? "." : dir.c_str(),

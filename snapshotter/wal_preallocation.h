@@ -17,7 +17,8 @@ namespace snapshotter {
 // one data flush. The zeros themselves are only written back, not waited
 // for (a restart serves without flushing 5 MiB first).
 // Zeros are never a valid frame, so SQLite's recovery stops where they begin.
-// A full disk or quota (ENOSPC, EDQUOT) is ResourceExhausted.
+// A full disk or quota (ENOSPC, EDQUOT) is ResourceExhausted, and leaves the
+// -wal at its size before (the zeros written are given back).
 absl::Status PreallocateWal(const std::string& db_path, int64_t size);
 
 // True if `db_path`-wal begins with a WAL header (SQLite's magic number),
