@@ -151,13 +151,36 @@ absl::Status CheckExistingRoot(const std::string& root, const struct stat& st) {
       "as root; nothing in it was changed"));
 }
 
+// NotFound naming a symbolic link to nothing at the missing `root` or a
+// directory above it. mkdir cannot make the root through one (the link
+// itself: EEXIST, which the lock's open then misses), and the errors said
+// "File exists" or "open <root>/lock: No such file or directory". Nothing
+// is made at its target: the link may point into a filesystem not mounted
+// yet (exit 1: systemd tries again).
+absl::Status CheckNoDanglingLink(const std::string& root) {
+  struct stat st;
+  for (std::filesystem::path p = root;
+       p != p.parent_path() && stat(p.c_str(), &st) != 0 && errno == ENOENT;
+       p = p.parent_path()) {
+    if (lstat(p.c_str(), &st) != 0) continue;
+    std::error_code ec;
+    std::filesystem::path target = std::filesystem::read_symlink(p, ec);
+    return absl::NotFoundError(absl::StrCat(
+        "cannot create root ", root, ": ", p.string(),
+        " is a symbolic link to ", ec ? "?" : target.string(),
+        ", which does not exist (create it, or give another root)"));
+  }
+  return absl::OkStatus();
+}
+
 // CheckRoot with one stat of `root`: whether it exists (false: missing,
-// which is fine).
+// which is fine unless a link to nothing is on the way).
 absl::StatusOr<bool> CheckRootIfExists(const std::string& root) {
   struct stat st;
   if (stat(root.c_str(), &st) != 0) {
-    if (errno == ENOENT) return false;
-    return base::ErrnoError("stat", root, errno);
+    if (errno != ENOENT) return base::ErrnoError("stat", root, errno);
+    RETURN_IF_ERROR(CheckNoDanglingLink(root));
+    return false;
   }
   if (!S_ISDIR(st.st_mode)) {
     return absl::FailedPreconditionError(

@@ -154,6 +154,34 @@ TEST(SnapshotDirsTest, MakeRootMakesAMissingRoot0700) {
   EXPECT_TRUE(SnapshotDirs(root).MakeRoot().ok());
 }
 
+// A symbolic link to nothing at the root or above it (its target on a
+// disk not mounted yet) is named by CheckRoot, the start's first check, and
+// by MakeRoot, as NotFound (exit 1, tried again), and nothing is made at
+// its target; MakeRoot said "File exists" and the lock's open "No such
+// file or directory" before.
+TEST(SnapshotDirsTest, ADanglingLinkOnTheWayIsNamed) {
+  const std::string parent = NewRoot("dangling");
+  ASSERT_EQ(mkdir(parent.c_str(), 0700), 0);
+  const std::string target = parent + "/unmounted/gp";
+  ASSERT_EQ(symlink(target.c_str(), (parent + "/link").c_str()), 0);
+  for (const std::string& root : {parent + "/link", parent + "/link/a/root"}) {
+    for (bool make : {false, true}) {
+      SnapshotDirs dirs(root);
+      absl::Status s = make ? dirs.MakeRoot() : dirs.CheckRoot();
+      EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << root << ": " << s;
+      EXPECT_THAT(std::string(s.message()),
+                  ::testing::HasSubstr(parent + "/link is a symbolic link to " +
+                                       target + ", which does not exist"));
+    }
+  }
+  EXPECT_NE(access((parent + "/unmounted").c_str(), F_OK), 0);
+  // Once the target exists, the link is an ordinary way to the root.
+  std::filesystem::create_directories(target);
+  EXPECT_TRUE(SnapshotDirs(parent + "/link").MakeRoot().ok());
+  EXPECT_TRUE(SnapshotDirs(parent + "/link/a/root").MakeRoot().ok());
+  EXPECT_TRUE(std::filesystem::is_directory(target + "/a/root"));
+}
+
 // A root of another user: tests/e2e/recovery.sh (the sandbox cannot chown).
 
 TEST(SnapshotDirsTest, CreateInstallAndList) {
