@@ -315,6 +315,20 @@ absl::Status CheckSocketDirCanBeMade(const std::string& dir) {
   return absl::OkStatus();
 }
 
+// Whether the existing socket directory `dir` takes new entries (the
+// binding name, the link to `path`): FailedPrecondition for a read-only
+// filesystem or no permission, found by the start's first check. Else
+// bind failed only once the store was open, so a start refused for it had
+// made a new root's store, and named the binding, not `path`.
+absl::Status CheckSocketDirWritable(const std::string& dir,
+                                    const std::string& path) {
+  if (access(dir.c_str(), W_OK | X_OK) == 0) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "cannot create the socket ", path, ": its directory ", dir,
+      " takes no new entries (", ErrnoText(errno),
+      "); choose another --address"));
+}
+
 }  // namespace
 
 absl::Status CheckSocketPath(const std::string& path) {
@@ -324,6 +338,7 @@ absl::Status CheckSocketPath(const std::string& path) {
   absl::StatusOr<bool> exists = SocketDirExists(dir);
   if (!exists.ok()) return exists.status();
   if (!*exists) return CheckSocketDirCanBeMade(dir);
+  if (absl::Status s = CheckSocketDirWritable(dir, path); !s.ok()) return s;
   return StaleSocketAt(path).status();
 }
 

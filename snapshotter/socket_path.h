@@ -39,6 +39,8 @@ absl::Status PrepareSocketPath(const std::string& path);
 // be made where it is missing, which is tried with a directory of a private
 // name (.gp-socket-dir-check-XXXXXX in its nearest existing ancestor),
 // removed at once: FailedPrecondition otherwise (a read-only place, /proc).
+// An existing directory must take new entries (access W_OK): a read-only
+// one is FailedPrecondition too.
 absl::Status CheckSocketPath(const std::string& path);
 
 // The unix socket address of `path`; InvalidArgument naming the path and
