@@ -47,6 +47,17 @@ const Action* FindAction(absl::string_view name) {
   return nullptr;
 }
 
+// Whether `arg` is written as one of our flags or actions ("--root",
+// "-address=/x", "--log_level", "-h").
+bool NamesAFlag(absl::string_view arg) {
+  if (arg == "-h") return true;
+  if (!absl::ConsumePrefix(&arg, "-")) return false;
+  absl::ConsumePrefix(&arg, "-");
+  const std::string name =
+      absl::StrReplaceAll(arg.substr(0, arg.find('=')), {{"_", "-"}});
+  return FindFlag(name) != nullptr || FindAction(name) != nullptr;
+}
+
 }  // namespace
 
 absl::StatusOr<CommandLine> ParseCommandLine(
@@ -79,6 +90,14 @@ absl::StatusOr<CommandLine> ParseCommandLine(
       if (i + 1 == args.size()) {
         return absl::InvalidArgumentError(
             absl::StrCat("--", name, " needs a value"));
+      }
+      // A value left out (a unit's `--root $ROOT` with ROOT unset or
+      // empty) made the next flag the value, and the error then named that
+      // flag's own value as a stray argument.
+      if (NamesAFlag(args[i + 1])) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--", name, " needs a value (the next argument, \"",
+                         args[i + 1], "\", is a flag)"));
       }
       value = args[++i];
     }

@@ -572,6 +572,19 @@ TEST_F(ConfigTest, CommandLineTakesBothSpellingsAndRejectsTheUnknown) {
               HasSubstr("unexpected argument \"extra\""));
   EXPECT_THAT(ParseCommandLine({"--root"}).status().message(),
               HasSubstr("--root needs a value"));
+  // A value left out before another flag (`--root $ROOT --address /a` with
+  // ROOT empty) is named so, not as "unexpected argument \"/a\"".
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{
+           {"--root", "--address", "/a.sock"},
+           {"--root", "-address=/a.sock"},
+           {"--root", "--log_level", "info"},
+           {"--root", "--reset-store"},
+           {"--root", "-h"}}) {
+    EXPECT_THAT(ParseCommandLine(args).status().message(),
+                HasSubstr("--root needs a value (the next argument, \"" +
+                          args[1] + "\", is a flag)"));
+  }
   EXPECT_THAT(ParseCommandLine({"--version=yes"}).status().message(),
               HasSubstr("must be true or false"));
 }
