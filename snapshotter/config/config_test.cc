@@ -293,6 +293,26 @@ TEST_F(ConfigTest, AddressAndRootErrorsNameWhereEachWasSet) {
               HasSubstr("(address from --address, root from the default)"));
 }
 
+// A root or address that is not UTF-8 can only come from a flag or a
+// variable (TOML is UTF-8): refused, as the Mount messages naming paths
+// under the root must be UTF-8, and containerd's config cannot name such an
+// address. A UTF-8 one (U+FFFD too) is fine.
+TEST_F(ConfigTest, RootAndAddressMustBeUtf8) {
+  absl::StatusOr<Config> config = Load({"--root=/var/lib/gp\xe9"});
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(config.status().message(),
+              AllOf(HasSubstr("--root=\"/var/lib/gp\\351\""),
+                    HasSubstr("is not valid UTF-8 (at byte 11): snapshot "
+                              "paths under the root go into containerd's "
+                              "Mount messages")));
+  config = Load({}, {{"GUEST_PULL_ADDRESS", "/run/\xed\xa0\x80.sock"}});
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(config.status().message(),
+              AllOf(HasSubstr("GUEST_PULL_ADDRESS="),
+                    HasSubstr("is not valid UTF-8 (at byte 5)")));
+  EXPECT_TRUE(Load({"--root=/var/lib/gp-\xc3\xa9\xef\xbf\xbd"}).ok());
+}
+
 TEST_F(ConfigTest, EmptyIncludeIsAcceptedWhenGuestPullIsOff) {
   EXPECT_EQ(FileError("[guest_pull]\nenable = false\ninclude = []\n"), "");
   EXPECT_THAT(FileError("[guest_pull]\nenable = true\ninclude = []\n"),

@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "base/go_utf8.h"
 #include "base/status_macros.h"
 #include "re2/re2.h"
 #include "snapshotter/config/config.h"
@@ -50,8 +51,31 @@ absl::Status CheckAbsolutePath(const std::string& path) {
   return absl::OkStatus();
 }
 
+// A flag or a variable may carry bytes that are not UTF-8 (a config file
+// cannot: TOML is UTF-8). `where_used` says why the path must be UTF-8.
+absl::Status CheckUtf8(const std::string& path, absl::string_view where_used) {
+  absl::string_view rest = path;
+  uint32_t rune = 0;
+  while (!rest.empty()) {
+    const size_t n = base::DecodeGoRune(rest, &rune);
+    if (n == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(Quoted(path), " is not valid UTF-8 (at byte ",
+                       path.size() - rest.size(), "): ", where_used));
+    }
+    rest.remove_prefix(n);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckRoot(const std::string& root) {
   RETURN_IF_ERROR(CheckAbsolutePath(root));
+  // Else the daemon started, and every reply naming a snapshot path was a
+  // Mount whose string fields protobuf wants UTF-8: libprotobuf logged an
+  // error at each, and clients that check (protobuf-go) refuse the reply.
+  RETURN_IF_ERROR(CheckUtf8(
+      root, "snapshot paths under the root go into containerd's Mount "
+            "messages, whose strings must be UTF-8"));
   if (root == "/") {
     return absl::InvalidArgumentError(
         "\"/\" cannot be the state directory; use a dedicated directory such "
@@ -76,6 +100,8 @@ absl::Status CheckAddress(const std::string& address) {
         " must be a plain socket path, without the \"unix://\" prefix"));
   }
   RETURN_IF_ERROR(CheckAbsolutePath(address));
+  RETURN_IF_ERROR(CheckUtf8(
+      address, "containerd's config (TOML, UTF-8) cannot name the socket"));
   if (address == "/") {
     return absl::InvalidArgumentError("\"/\" is not a socket path");
   }
