@@ -26,6 +26,7 @@
 #include "base/errno_error.h"
 #include "base/status_macros.h"
 #include "glog/logging.h"
+#include "snapshotter/dangling_link.h"
 
 namespace snapshotter {
 namespace {
@@ -158,19 +159,11 @@ absl::Status CheckExistingRoot(const std::string& root, const struct stat& st) {
 // is made at its target: the link may point into a filesystem not mounted
 // yet (exit 1: systemd tries again).
 absl::Status CheckNoDanglingLink(const std::string& root) {
-  struct stat st;
-  for (std::filesystem::path p = root;
-       p != p.parent_path() && stat(p.c_str(), &st) != 0 && errno == ENOENT;
-       p = p.parent_path()) {
-    if (lstat(p.c_str(), &st) != 0) continue;
-    std::error_code ec;
-    std::filesystem::path target = std::filesystem::read_symlink(p, ec);
-    return absl::NotFoundError(absl::StrCat(
-        "cannot create root ", root, ": ", p.string(),
-        " is a symbolic link to ", ec ? "?" : target.string(),
-        ", which does not exist (create it, or give another root)"));
-  }
-  return absl::OkStatus();
+  std::optional<DanglingLink> link = FindDanglingLink(root);
+  if (!link.has_value()) return absl::OkStatus();
+  return absl::NotFoundError(absl::StrCat("cannot create root ", root, ": ",
+                                          link->Describe(),
+                                          " (create it, or give another root)"));
 }
 
 // CheckRoot with one stat of `root`: whether it exists (false: missing,

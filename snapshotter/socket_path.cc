@@ -2,6 +2,7 @@
 #include "snapshotter/socket_path.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "glog/logging.h"
+#include "snapshotter/dangling_link.h"
 
 namespace snapshotter {
 namespace {
@@ -280,24 +282,21 @@ void RemoveLeftDirProbes(const std::filesystem::path& ancestor) {
 
 // Whether the missing socket directory `dir` can be made, leaving nothing
 // changed: a directory of a private name is made in its nearest existing
-// ancestor and removed at once (and those of earlier checks cut short). FailedPrecondition naming `dir` if none can
-// be made there (a read-only filesystem, /proc, no permission), or if a
-// missing part of it is a symbolic link to nothing (create_directories
-// would fail on it): found by the start's first check instead of once its
-// store is open.
+// ancestor and removed at once (and those of earlier checks cut short).
+// FailedPrecondition naming `dir` if none can be made there (a read-only
+// filesystem, /proc, no permission), or if a missing part of it is a
+// symbolic link to nothing (create_directories would fail on it): found
+// by the start's first check instead of once its store is open.
 absl::Status CheckSocketDirCanBeMade(const std::string& dir) {
+  if (std::optional<DanglingLink> link = FindDanglingLink(dir)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create socket directory ", dir, ": ",
+                     link->Describe(), " (create it, or choose another --address)"));
+  }
   std::filesystem::path ancestor(dir);
   struct stat st;
   while (stat(ancestor.c_str(), &st) != 0 && errno == ENOENT &&
          ancestor != ancestor.parent_path()) {
-    if (lstat(ancestor.c_str(), &st) == 0) {
-      std::error_code ec;
-      std::filesystem::path target = std::filesystem::read_symlink(ancestor, ec);
-      return absl::FailedPreconditionError(absl::StrCat(
-          "cannot create socket directory ", dir, ": ", ancestor.string(),
-          " is a symbolic link to ", ec ? "?" : target.string(),
-          ", which does not exist (create it, or choose another --address)"));
-    }
     ancestor = ancestor.parent_path();
   }
   RemoveLeftDirProbes(ancestor);
@@ -322,7 +321,10 @@ absl::Status CheckSocketDirCanBeMade(const std::string& dir) {
 // made a new root's store, and named the binding, not `path`.
 absl::Status CheckSocketDirWritable(const std::string& dir,
                                     const std::string& path) {
-  if (access(dir.c_str(), W_OK | X_OK) == 0) return absl::OkStatus();
+  // As the daemon's own user (AT_EACCESS), which binds the socket.
+  if (faccessat(AT_FDCWD, dir.c_str(), W_OK | X_OK, AT_EACCESS) == 0) {
+    return absl::OkStatus();
+  }
   return absl::FailedPreconditionError(absl::StrCat(
       "cannot create the socket ", path, ": its directory ", dir,
       " takes no new entries (", ErrnoText(errno),
