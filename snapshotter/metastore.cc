@@ -1,7 +1,9 @@
 // SQLite-backed metadata store and its transaction helper.
 #include "snapshotter/metastore.h"
 
+#include <errno.h>
 #include <sqlite3.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,7 +31,17 @@ absl::Status InDoubtError(absl::string_view message) {
   return s;
 }
 
-// A full disk (SQLITE_FULL) is ResourceExhausted and names the database
+// Whether SQLite's last error, of primary code `code`, is a full disk:
+// SQLITE_FULL, or an I/O error of ENOSPC or EDQUOT (SQLite reports a
+// failed size hint, e.g. the file growth a checkpoint asks for first, as
+// SQLITE_IOERR_WRITE: "disk I/O error" would read as failing hardware).
+bool IsFullDisk(sqlite3* db, int code) {
+  const int err = sqlite3_system_errno(db);
+  return code == SQLITE_FULL ||
+         (code == SQLITE_IOERR && (err == ENOSPC || err == EDQUOT));
+}
+
+// A full disk (IsFullDisk) is ResourceExhausted and names the database
 // file, so the operator sees which filesystem filled up. A lock held by
 // another process past the busy wait (SQLITE_BUSY: e.g. sqlite3 with
 // locking_mode=EXCLUSIVE) is Unavailable, names the file and how to find
@@ -39,9 +51,15 @@ absl::Status SqliteError(sqlite3* db, absl::string_view what) {
   int code = sqlite3_extended_errcode(db) & 0xff;
   const char* file = sqlite3_db_filename(db, "main");
   std::string path = file == nullptr ? "" : file;
-  if (code == SQLITE_FULL) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "metadata database ", path, ": ", what, ": ", sqlite3_errmsg(db)));
+  if (IsFullDisk(db, code)) {
+    // SQLite's text for an I/O error does not say why: the errno does.
+    std::string cause =
+        code == SQLITE_FULL
+            ? ""
+            : absl::StrCat(" (", strerror(sqlite3_system_errno(db)), ")");
+    return absl::ResourceExhaustedError(
+        absl::StrCat("metadata database ", path, ": ", what, ": ",
+                     sqlite3_errmsg(db), cause));
   }
   if (code == SQLITE_BUSY) {
     return absl::UnavailableError(absl::StrCat(
@@ -476,7 +494,7 @@ absl::Status MetaStore::FoldWal() {
   // A full disk (the frames may need the file to grow) or a busy reader
   // must not keep a daemon from starting (containerd could not free space
   // through it): the WAL stays as it is (metastore.h says what that risks).
-  if ((rc & 0xff) == SQLITE_FULL || (rc & 0xff) == SQLITE_BUSY) {
+  if (IsFullDisk(db_, rc & 0xff) || (rc & 0xff) == SQLITE_BUSY) {
     LOG(WARNING) << s.message() << "; starting with the WAL unfolded";
     return absl::OkStatus();
   }
