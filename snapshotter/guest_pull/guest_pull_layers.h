@@ -72,7 +72,8 @@ class GuestPullLayers : public snapshotter::RemoteLayers {
   std::vector<snapshotter::ReservedLabel> LabelsDroppedAtCreation()
       const override;
   // One guest-pull mount carrying the image's volume for a rootfs on
-  // guest-pulled layers (rootfs_image.h); FailedPrecondition for a
+  // guest-pulled layers (rootfs_image.h), but the plain mounts for a
+  // layer containerd unpacks on the host; FailedPrecondition for a
   // Kubernetes image volume on them (containerd mounts it on the host,
   // where they hold nothing) and when the chain's bottom layer was recorded
   // without its parent (first_layer.h).

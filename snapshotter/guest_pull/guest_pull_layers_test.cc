@@ -509,6 +509,35 @@ TEST_F(GuestPullLayersTest, LayerOnAHostLayerIsUnpackedOnHost) {
   EXPECT_EQ((*rootfs)[0].type, "overlay");
 }
 
+// A host unpack (an excluded image) on a base pulled in the guest is
+// mounted by containerd's applier on the host: a plain overlay, never a
+// volume of the base's image, and verity mode "required" does not refuse it
+// for that image's missing hashes. The image's rootfs is refused as a host
+// layer on guest-pulled ones.
+TEST_F(GuestPullLayersTest, HostUnpackOnGuestPulledLayersGetsAPlainMount) {
+  ASSERT_TRUE(verity::WriteLayerCacheFile(cache_path_, {}).ok());
+  Open(VerityMode::kRequired, {".*/other:.*"});
+  PullTwoLayers();
+  const std::string c3 = verity::ChainId(c2_, "sha256:" + Hex('5'));
+  const std::string extract = "k8s.io/6/extract-3 " + c3;
+  auto unpack = sn_->Prepare(extract, "k8s.io/5/" + c2_,
+                             CriLabels("k8s.io/7/" + c3, 'c', "127.0.0.1:5000/other:1"));
+  ASSERT_TRUE(unpack.ok()) << unpack.status();
+  EXPECT_EQ(observer_.reasons.back(), "unpack:policy");
+  ASSERT_EQ(unpack->size(), 1u);
+  EXPECT_EQ((*unpack)[0].type, "overlay");
+  for (const std::string& o : (*unpack)[0].options) {
+    EXPECT_THAT(o, Not(StartsWith("io.katacontainers.volume=")));
+  }
+  auto again = sn_->Mounts(extract);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ((*again)[0].type, "overlay");
+  ASSERT_TRUE(sn_->Commit("k8s.io/7/" + c3, extract, {}).ok());
+  auto rootfs = sn_->Prepare("k8s.io/9/c", "k8s.io/7/" + c3, {}).status();
+  EXPECT_EQ(rootfs.code(), absl::StatusCode::kFailedPrecondition) << rootfs;
+  EXPECT_THAT(std::string(rootfs.message()), HasSubstr("was unpacked on the host"));
+}
+
 // A layer's target that exists on another parent is not this layer: the
 // same chain ID always has the same parent, so the Prepare is refused
 // rather than answered AlreadyExists (containerd would take the other one).
