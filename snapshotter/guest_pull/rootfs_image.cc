@@ -80,7 +80,8 @@ absl::StatusOr<std::optional<kata_volume::GuestPullImage>> DescribeRootfsImage(
         " have no expected dm-verity root hash: ",
         absl::StrJoin(missing_hash, ", "),
         "; add them to the layer cache (guest-pull-verity cache) or label "
-        "the layer snapshots with ", kLabelVerityRootHash));
+        // The spelling containerd passes on (`ctr snapshots label`).
+        "the layer snapshots with ", kLabelInheritedVerityRootHash));
   }
   return image;
 }

@@ -93,6 +93,10 @@ TEST(RootfsImageTest, RequiredModeNamesLayersWithoutHash) {
                                    VerityMode::kRequired, nullptr);
   EXPECT_EQ(image.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(image.status().message(), HasSubstr("layer 1 sha256:bbbb"));
+  // The label an operator can set through containerd.
+  EXPECT_THAT(image.status().message(),
+              HasSubstr("label the layer snapshots with containerd.io/snapshot/"
+                        "io.katacontainers.dm-verity.root-hash"));
   auto best = DescribeRootfsImage(c.parents, verity::LayerCacheIndex(c.cache),
                                   VerityMode::kBestEffort, nullptr);
   ASSERT_TRUE(best.ok());
