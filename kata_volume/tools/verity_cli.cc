@@ -28,8 +28,8 @@ constexpr char kUsage[] =
     "\n"
     "Commands:\n"
     "  layer FILE\n"
-    "      FILE is a layer blob (.tar, .tar.gz or .tar.zst). Prints digest, diff_id\n"
-    "      and verity_hash.\n"
+    "      FILE is a layer blob (.tar, .tar.gz or .tar.zst; a pipe such as\n"
+    "      /dev/stdin is read as a stream). Prints digest, diff_id and verity_hash.\n"
     "  cache OCI_LAYOUT_DIR [--image REF] [--output FILE] [--format F]\n"
     "      Writes a genpolicy layers-cache JSON for every layer of the image\n"
     "      (the only one in the layout, or the one whose\n"
@@ -82,8 +82,10 @@ int RunLayer(const std::vector<std::string>& args, std::ostream& out, std::ostre
   if (args.size() != 1 || absl::StartsWith(args[0], "-")) {
     return UsageError(err, "layer takes exactly one FILE argument");
   }
-  absl::StatusOr<LayerVerity> v =
-      verity::ComputeLayerVerity(args[0], verity::LayerVerityOptions{false});
+  verity::LayerVerityOptions options;
+  options.capture_user_files = false;
+  options.accept_pipe = true;  // `... | guest-pull-verity layer /dev/stdin`
+  absl::StatusOr<LayerVerity> v = verity::ComputeLayerVerity(args[0], options);
   if (!v.ok()) return RuntimeError(err, v.status());
   out << "digest: " << v->digest << "\n"
       << "diff_id: " << v->diff_id << "\n"

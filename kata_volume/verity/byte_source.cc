@@ -235,6 +235,58 @@ absl::StatusOr<size_t> BufferedByteSource::Skip(size_t size) {
   return n;
 }
 
+namespace {
+
+// The compression that a blob's first `n` bytes (up to 4) show.
+BlobCompression CompressionOfMagic(const unsigned char* magic, size_t n) {
+  if (n >= 2 && magic[0] == 0x1f && magic[1] == 0x8b) return BlobCompression::kGzip;
+  if (n >= 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd) {
+    return BlobCompression::kZstd;
+  }
+  // A skippable frame: 0x184D2A50-0x184D2A5F, little endian.
+  if (n >= 4 && (magic[0] & 0xf0) == 0x50 && magic[1] == 0x2a && magic[2] == 0x4d &&
+      magic[3] == 0x18) {
+    return BlobCompression::kZstd;
+  }
+  return BlobCompression::kNone;
+}
+
+// `prefix` (bytes already read off `rest`), then the rest of the stream.
+class PrefixedByteSource : public ByteSource {
+ public:
+  PrefixedByteSource(std::string prefix, std::unique_ptr<ByteSource> rest)
+      : prefix_(std::move(prefix)), rest_(std::move(rest)) {}
+  absl::StatusOr<size_t> Read(char* buffer, size_t size) override {
+    if (used_ == prefix_.size()) return rest_->Read(buffer, size);
+    size_t n = std::min(size, prefix_.size() - used_);
+    memcpy(buffer, prefix_.data() + used_, n);
+    used_ += n;
+    return n;
+  }
+
+ private:
+  std::string prefix_;
+  size_t used_ = 0;
+  std::unique_ptr<ByteSource> rest_;
+};
+
+}  // namespace
+
+absl::StatusOr<BlobCompression> PeekBlobCompression(std::unique_ptr<ByteSource>* stream) {
+  std::string magic(4, '\0');
+  size_t got = 0;
+  while (got < magic.size()) {
+    ASSIGN_OR_RETURN(size_t n, (*stream)->Read(magic.data() + got, magic.size() - got));
+    if (n == 0) break;
+    got += n;
+  }
+  magic.resize(got);
+  const BlobCompression compression =
+      CompressionOfMagic(reinterpret_cast<const unsigned char*>(magic.data()), got);
+  *stream = std::make_unique<PrefixedByteSource>(std::move(magic), std::move(*stream));
+  return compression;
+}
+
 absl::StatusOr<BlobCompression> DetectBlobCompression(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd < 0) return base::ErrnoError("cannot open", path, errno);
@@ -246,16 +298,7 @@ absl::StatusOr<BlobCompression> DetectBlobCompression(const std::string& path) {
   int err = errno;
   ::close(fd);
   if (n < 0) return base::ErrnoError("cannot read", path, err);
-  if (n >= 2 && magic[0] == 0x1f && magic[1] == 0x8b) return BlobCompression::kGzip;
-  if (n >= 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd) {
-    return BlobCompression::kZstd;
-  }
-  // A skippable frame: 0x184D2A50-0x184D2A5F, little endian.
-  if (n >= 4 && (magic[0] & 0xf0) == 0x50 && magic[1] == 0x2a && magic[2] == 0x4d &&
-      magic[3] == 0x18) {
-    return BlobCompression::kZstd;
-  }
-  return BlobCompression::kNone;
+  return CompressionOfMagic(magic, static_cast<size_t>(n));
 }
 
 std::unique_ptr<ByteSource> Decompressing(BlobCompression compression,

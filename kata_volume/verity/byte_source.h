@@ -147,6 +147,12 @@ enum class BlobCompression { kNone, kGzip, kZstd };
 // recognised by a frame's magic or a skippable frame's.
 absl::StatusOr<BlobCompression> DetectBlobCompression(const std::string& path);
 
+// Reads the first bytes of `*stream` to tell its compression, as
+// DetectBlobCompression does for a file, then makes `*stream` yield the
+// whole stream again, those bytes first: for a pipe (`... | guest-pull-verity
+// layer /dev/stdin`), whose first bytes cannot be read in place.
+absl::StatusOr<BlobCompression> PeekBlobCompression(std::unique_ptr<ByteSource>* stream);
+
 // `compressed` decoded as `compression` says (kNone: itself).
 std::unique_ptr<ByteSource> Decompressing(BlobCompression compression,
                                           std::unique_ptr<ByteSource> compressed);

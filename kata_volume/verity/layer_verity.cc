@@ -247,15 +247,37 @@ absl::StatusOr<std::optional<LayerVerity>> ProcessPlainFile(const std::string& p
   return result;
 }
 
+// Whether `path` is a FIFO, whose first bytes cannot be read in place
+// (pread: ESPIPE, which read "cannot read /dev/stdin: Illegal seek").
+absl::StatusOr<bool> IsPipe(const std::string& path, const LayerVerityOptions& options) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || !S_ISFIFO(st.st_mode)) return false;  // opened below
+  if (!options.accept_pipe) {
+    return absl::InvalidArgumentError(absl::StrCat(path, " is a FIFO, not a regular file"));
+  }
+  return true;
+}
+
 absl::StatusOr<LayerVerity> ProcessLayer(const std::string& path, const LayerVerityOptions& options,
                                          const Sink& extra_sink) {
-  ASSIGN_OR_RETURN(BlobCompression compression, DetectBlobCompression(path));
-  const bool compressed = compression != BlobCompression::kNone;
-  if (!compressed) {
-    ASSIGN_OR_RETURN(std::optional<LayerVerity> plain, ProcessPlainFile(path, options, extra_sink));
-    if (plain.has_value()) return *std::move(plain);
+  ASSIGN_OR_RETURN(const bool pipe, IsPipe(path, options));
+  BlobCompression compression = BlobCompression::kNone;
+  if (!pipe) {
+    ASSIGN_OR_RETURN(compression, DetectBlobCompression(path));
+    if (compression == BlobCompression::kNone) {
+      ASSIGN_OR_RETURN(std::optional<LayerVerity> plain,
+                       ProcessPlainFile(path, options, extra_sink));
+      if (plain.has_value()) return *std::move(plain);
+    }
   }
   ASSIGN_OR_RETURN(std::unique_ptr<FileByteSource> file, FileByteSource::Open(path));
+  std::unique_ptr<ByteSource> source = std::move(file);
+  if (pipe) {
+    absl::StatusOr<BlobCompression> peeked = PeekBlobCompression(&source);
+    if (!peeked.ok()) return WithPath(path, peeked.status());
+    compression = *peeked;
+  }
+  const bool compressed = compression != BlobCompression::kNone;
 
   // A stream (gzip, zstd, or not a regular file): the dm-verity tree and the
   // diff_id (a SHA-256 each over every tar byte, the bulk of the work) and
@@ -273,7 +295,6 @@ absl::StatusOr<LayerVerity> ProcessLayer(const std::string& path, const LayerVer
     });
   }
   BackgroundSink tar_consumers(std::move(consumers), kReadChunk, 8);
-  std::unique_ptr<ByteSource> source = std::move(file);
   if (compressed) {
     source = Decompressing(compression, std::make_unique<ObservedByteSource>(
                                             std::move(source), [&](const char* d, size_t n) {
@@ -326,7 +347,10 @@ absl::StatusOr<LayerVerity> WriteIndexedLayer(const std::string& layer_path,
   // copy is as large as the layer and not read back here.
   absl::Status written = ReplaceFile(resolved, /*flush=*/false, [&](int fd) {
     DirectWriter out(fd, output_path);
-    result = ProcessLayer(layer_path, LayerVerityOptions{},
+    // The layer is named by the caller: a pipe is its choice.
+    LayerVerityOptions options;
+    options.accept_pipe = true;
+    result = ProcessLayer(layer_path, options,
                           [&](const char* d, size_t n) { return out.Write(d, n); });
     return result.status();
   });

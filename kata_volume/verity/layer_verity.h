@@ -31,6 +31,10 @@ struct LayerVerity {
 // Options for ComputeLayerVerity.
 struct LayerVerityOptions {
   bool capture_user_files = true;  // fill passwd/group
+  // A FIFO (a pipe: /dev/stdin of `... |`) is read as a stream, waiting
+  // for its writer. Otherwise it is refused without a read: a blob of an
+  // OCI layout must be a regular file.
+  bool accept_pipe = false;
 };
 
 // Streams `path` once (gzip or zstd detected by magic; the digest is the
@@ -40,7 +44,7 @@ absl::StatusOr<LayerVerity> ComputeLayerVerity(const std::string& path,
 
 // Writes the indexed file (uncompressed tar followed by the tarfs index) to
 // `output_path` -- the exact bytes the root hash covers -- and returns the
-// same result as ComputeLayerVerity.
+// same result as ComputeLayerVerity. `layer_path` may be a pipe.
 absl::StatusOr<LayerVerity> WriteIndexedLayer(const std::string& layer_path,
                                               const std::string& output_path);
 

@@ -3,9 +3,14 @@
 // reconstructed tar + index file.
 #include "kata_volume/verity/layer_verity.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "kata_volume/verity/test_util.h"
@@ -311,6 +316,81 @@ TEST(LayerVerityTest, BadInputIsAClearError) {
   EXPECT_NE(access((dir + "/out2").c_str(), F_OK), 0);
   // A directory is not a layer.
   EXPECT_FALSE(ComputeLayerVerity(dir).ok());
+}
+
+// Makes the FIFO `path`, runs `read` on it while a thread writes `data`
+// into it, and returns what `read` returned. The writer waits for a reader
+// without blocking (until `read` returned), and a reader that gives up
+// early fails its writes (EPIPE, SIGPIPE ignored): it always ends.
+template <typename Read>
+auto ReadThroughFifo(const std::string& path, const std::string& data, Read read) {
+  EXPECT_EQ(::mkfifo(path.c_str(), 0600), 0);
+  ::signal(SIGPIPE, SIG_IGN);
+  std::atomic<bool> read_returned{false};
+  std::thread writer([&] {
+    int fd = -1;
+    while (fd < 0 && !read_returned) {
+      fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);  // ENXIO: no reader yet
+      if (fd < 0) ::usleep(1000);
+    }
+    if (fd < 0) return;
+    ::fcntl(fd, F_SETFL, 0);  // blocking writes from here
+    for (size_t done = 0; done < data.size();) {
+      ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    ::close(fd);
+  });
+  auto result = read(path);
+  read_returned = true;
+  writer.join();
+  return result;
+}
+
+// `cmd | guest-pull-verity layer /dev/stdin`: a pipe gives what the file
+// gives, compressed or not. Its first bytes were read with pread, which a
+// pipe refuses ("cannot read /dev/stdin: Illegal seek").
+TEST(LayerVerityTest, APipeIsReadAsAStreamWhenAccepted) {
+  const std::string tar = MakeBusyboxLayer();
+  const std::string dir = MakeTempDir();
+  LayerVerityOptions pipes;
+  pipes.accept_pipe = true;
+  auto compute = [&pipes](const std::string& path) { return ComputeLayerVerity(path, pipes); };
+  for (const char* ext : {"", ".gz", ".zst"}) {
+    absl::StatusOr<LayerVerity> file = ComputeLayerVerity(tar + ext);
+    ASSERT_TRUE(file.ok()) << ext << ": " << file.status();
+    absl::StatusOr<LayerVerity> piped =
+        ReadThroughFifo(absl::StrCat(dir, "/fifo", ext), ReadFileOrDie(tar + ext), compute);
+    ASSERT_TRUE(piped.ok()) << ext << ": " << piped.status();
+    EXPECT_EQ(piped->digest, file->digest) << ext;
+    EXPECT_EQ(piped->diff_id, file->diff_id) << ext;
+    EXPECT_EQ(piped->root_hash, file->root_hash) << ext;
+    EXPECT_EQ(piped->passwd, file->passwd) << ext;
+  }
+  // The indexed copy of a piped gzip layer is the file's.
+  absl::StatusOr<LayerVerity> piped =
+      ReadThroughFifo(dir + "/index-fifo", ReadFileOrDie(tar + ".gz"),
+                      [&dir](const std::string& path) {
+                        return WriteIndexedLayer(path, dir + "/piped.idx");
+                      });
+  ASSERT_TRUE(piped.ok()) << piped.status();
+  ASSERT_TRUE(WriteIndexedLayer(tar, dir + "/file.idx").ok());
+  EXPECT_EQ(ReadFileOrDie(dir + "/piped.idx"), ReadFileOrDie(dir + "/file.idx"));
+  // Fewer bytes than a magic: an empty pipe is an empty stream, as /dev/null.
+  piped = ReadThroughFifo(dir + "/empty-fifo", "", compute);
+  ASSERT_TRUE(piped.ok()) << piped.status();
+  EXPECT_EQ(piped->root_hash, ComputeLayerVerity("/dev/null")->root_hash);
+}
+
+// A FIFO among an OCI layout's blobs is refused for what it is, at once
+// (no writer waited for).
+TEST(LayerVerityTest, APipeIsRefusedUnlessAccepted) {
+  const std::string dir = MakeTempDir();
+  ASSERT_EQ(::mkfifo((dir + "/blob").c_str(), 0600), 0);
+  absl::StatusOr<LayerVerity> r = ComputeLayerVerity(dir + "/blob");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+  EXPECT_NE(r.status().message().find("is a FIFO"), std::string::npos) << r.status();
 }
 
 }  // namespace
