@@ -259,6 +259,21 @@ TEST(VerityCliTest, ErrorsAndExitCodes) {
   EXPECT_NE(help.out.find("cache OCI_LAYOUT_DIR"), std::string::npos);
 }
 
+// Results that cannot be written fail the run and say why: the exit
+// status was 1 with nothing on stderr.
+TEST(VerityCliTest, AnOutputThatCannotBeWrittenIsNamed) {
+  std::string layout = MakeLayout();
+  std::string dir = MakeTempDir();
+  EXPECT_EQ(RunTool("cache " + layout + " --image t >/dev/full", dir + "/err").code, 1);
+  EXPECT_NE(ReadFileOrDie(dir + "/err").find("cannot write to standard output: No space left"),
+            std::string::npos)
+      << ReadFileOrDie(dir + "/err");
+  EXPECT_EQ(RunTool("--help >&-", dir + "/err2").code, 1);
+  EXPECT_NE(ReadFileOrDie(dir + "/err2").find("cannot write to standard output"),
+            std::string::npos)
+      << ReadFileOrDie(dir + "/err2");
+}
+
 TEST(VerityCliTest, CorruptLayerBlobIsDetected) {
   std::string layout = MakeLayout();
   absl::StatusOr<std::string> blob = RunCommand(absl::StrCat(
