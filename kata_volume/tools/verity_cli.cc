@@ -115,26 +115,45 @@ int RunIndex(const std::vector<std::string>& args, std::ostream& out, std::ostre
   return kExitOk;
 }
 
+// Whether `arg` is written as one of cache's flags ("--output",
+// "--image=x", "-h").
+bool NamesACacheFlag(absl::string_view arg) {
+  for (absl::string_view flag : {"--image", "--output", "--format"}) {
+    if (arg == flag || absl::StartsWith(arg, absl::StrCat(flag, "="))) return true;
+  }
+  return arg == "--help" || arg == "-h";
+}
+
 int RunCache(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   std::optional<std::string> layout, image, output, format;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    auto take_value = [&](std::optional<std::string>* slot, absl::string_view flag) -> bool {
-      if (slot->has_value()) return false;
+    // The usage error for `flag`, or "" once its value is taken.
+    auto take_value = [&](std::optional<std::string>* slot, absl::string_view flag,
+                          absl::string_view value_name) -> std::string {
+      const std::string needs = absl::StrCat(flag, " needs one ", value_name, " value");
+      if (slot->has_value()) return needs;
       if (absl::StartsWith(a, absl::StrCat(flag, "="))) {
         *slot = a.substr(flag.size() + 1);
-        return true;
+        return "";
       }
-      if (i + 1 >= args.size()) return false;
+      if (i + 1 >= args.size()) return needs;
+      // A value left out (`--image $REF --output F` with REF unset) made
+      // the next flag the value, and the error then named that flag's own
+      // value as a second OCI_LAYOUT_DIR.
+      if (NamesACacheFlag(args[i + 1])) {
+        return absl::StrCat(needs, " (the next argument, \"", args[i + 1], "\", is a flag)");
+      }
       *slot = args[++i];
-      return true;
+      return "";
     };
+    std::string refused;
     if (a == "--image" || absl::StartsWith(a, "--image=")) {
-      if (!take_value(&image, "--image")) return UsageError(err, "--image needs one REF value");
+      refused = take_value(&image, "--image", "REF");
     } else if (a == "--format" || absl::StartsWith(a, "--format=")) {
-      if (!take_value(&format, "--format")) return UsageError(err, "--format needs one value");
+      refused = take_value(&format, "--format", "tardev|genpolicy");
     } else if (a == "--output" || absl::StartsWith(a, "--output=")) {
-      if (!take_value(&output, "--output")) return UsageError(err, "--output needs one FILE value");
+      refused = take_value(&output, "--output", "FILE");
     } else if (absl::StartsWith(a, "-")) {
       return UsageError(err, absl::StrCat("unknown option ", a));
     } else if (layout.has_value()) {
@@ -142,6 +161,7 @@ int RunCache(const std::vector<std::string>& args, std::ostream& out, std::ostre
     } else {
       layout = a;
     }
+    if (!refused.empty()) return UsageError(err, refused);
   }
   if (!layout.has_value()) return UsageError(err, "cache needs an OCI_LAYOUT_DIR");
   if (output.has_value() && output->empty()) return UsageError(err, "--output must not be empty");

@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 
 #include <map>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -257,6 +259,29 @@ TEST(VerityCliTest, ErrorsAndExitCodes) {
   Result help = RunTool("--help");
   EXPECT_EQ(help.code, 0);
   EXPECT_NE(help.out.find("cache OCI_LAYOUT_DIR"), std::string::npos);
+}
+
+// A value left out before another flag (`--image $REF --output F` with REF
+// unset) is named so: the next flag became the value, and the error said
+// "cache takes exactly one OCI_LAYOUT_DIR" (F taken for a second layout).
+TEST(VerityCliTest, AValueLeftOutBeforeAFlagIsNamed) {
+  std::string layout = MakeLayout();
+  std::string dir = MakeTempDir();
+  const std::string out = dir + "/layers-cache.json";
+  for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
+           {"--image --output " + out,
+            "--image needs one REF value (the next argument, \"--output\", is a flag)"},
+           {"--image t --output --format genpolicy",
+            "--output needs one FILE value (the next argument, \"--format\", is a flag)"},
+           {"--format --image=t --output " + out,
+            "--format needs one tardev|genpolicy value (the next argument, \"--image=t\", is "
+            "a flag)"}}) {
+    EXPECT_EQ(RunTool(absl::StrCat("cache ", layout, " ", args), dir + "/err").code, 2) << args;
+    EXPECT_NE(ReadFileOrDie(dir + "/err").find(message), std::string::npos)
+        << args << ": " << ReadFileOrDie(dir + "/err");
+  }
+  struct stat st;
+  EXPECT_NE(stat(out.c_str(), &st), 0);
 }
 
 // Results that cannot be written fail the run and say why: the exit
