@@ -139,19 +139,20 @@ absl::StatusOr<OciImage> ReadOciImage(const std::string& layout_dir, absl::strin
     }
     chosen = (*manifests)[0];
   } else {
-    bool found = false;
+    // Several entries may carry the name, one per platform (index.json as
+    // an image index itself): the first was taken, whatever its platform.
+    nlohmann::json named = nlohmann::json::array();
     for (const auto& d : *manifests) {
       if (!d.is_object()) continue;
       auto a = d.find("annotations");
       if (a != d.end() && a->is_object() && StringOr(*a, kRefNameAnnotation) == image_ref) {
-        chosen = d;
-        found = true;
-        break;
+        named.push_back(d);
       }
     }
-    if (!found) {
+    if (named.empty()) {
       return absl::NotFoundError(absl::StrCat("no image \"", image_ref, "\" in ", layout_dir));
     }
+    ASSIGN_OR_RETURN(chosen, PickByPlatform(named));
   }
 
   // Follow at most one nested index (multi-platform image).

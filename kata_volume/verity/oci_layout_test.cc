@@ -46,6 +46,41 @@ TEST(OciLayoutTest, ResolvesLayersInOrder) {
   EXPECT_TRUE(absl::IsNotFound(ReadOciImage(layout, "nope").status()));
 }
 
+#if defined(__x86_64__)
+constexpr char kHostArch[] = "amd64";
+#elif defined(__aarch64__)
+constexpr char kHostArch[] = "arm64";
+#else
+constexpr char kHostArch[] = "unknown";
+#endif
+
+// index.json naming one image once per platform (an image index itself):
+// the entry of this platform is read, not the first with the name.
+TEST(OciLayoutTest, ANameGivenPerPlatformPicksThisPlatform) {
+  std::string layout = MakeLayout(2);
+  ASSERT_TRUE(RunCommand(absl::StrCat("set -e; cd ", layout,
+                                      "/..; umoci unpack --image oci:t u >/dev/null 2>&1; "
+                                      "echo x > u/rootfs/g; umoci repack --image oci:t2 u"))
+                  .ok());
+  absl::StatusOr<OciImage> host = ReadOciImage(layout, "t2");  // 3 layers
+  absl::StatusOr<OciImage> other = ReadOciImage(layout, "t");  // 2 layers
+  ASSERT_TRUE(host.ok() && other.ok());
+  ASSERT_TRUE(RunCommand(absl::StrCat(
+                             "set -e; cd ", layout, "; jq -c --arg arch ", kHostArch,
+                             " '.manifests |= map(.platform = {os: \"linux\", architecture: "
+                             "(if .annotations[\"org.opencontainers.image.ref.name\"] == \"t2\" "
+                             "then $arch else \"s390x-none\" end)} | "
+                             ".annotations[\"org.opencontainers.image.ref.name\"] = \"img\") "
+                             "| .manifests |= sort_by(.platform.architecture != \"s390x-none\")' "
+                             "index.json > i && mv i index.json && jq -r '.manifests[].platform."
+                             "architecture' index.json | head -1 | grep -qx s390x-none"))
+                  .ok());
+  absl::StatusOr<OciImage> picked = ReadOciImage(layout, "img");
+  ASSERT_TRUE(picked.ok()) << picked.status();
+  EXPECT_EQ(picked->manifest_digest, host->manifest_digest);
+  EXPECT_EQ(picked->layers.size(), 3u);
+}
+
 TEST(OciLayoutTest, RejectsCorruptOrMissingLayouts) {
   EXPECT_FALSE(ReadOciImage(MakeTempDir(), "").ok());
   std::string layout = MakeLayout(1);
