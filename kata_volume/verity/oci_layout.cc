@@ -103,6 +103,8 @@ absl::StatusOr<nlohmann::json> PickByPlatform(const nlohmann::json& manifests) {
 
 }  // namespace
 
+absl::string_view BuildArchitecture() { return kBuildArch; }
+
 absl::StatusOr<std::string> OciBlobPath(const std::string& layout_dir, absl::string_view digest) {
   if (!IsSha256Digest(digest)) {
     return absl::InvalidArgumentError(absl::StrCat("unsupported or malformed digest \"", digest, "\""));

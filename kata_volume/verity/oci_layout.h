@@ -28,6 +28,10 @@ struct OciImage {
   std::vector<std::string> diff_ids;   // from the config's rootfs (may be empty)
 };
 
+// The OCI architecture of this build (GOARCH's names: "amd64", "arm64",
+// ...): the platform linux/<it> is the one picked from an image index.
+absl::string_view BuildArchitecture();
+
 // Path of a blob inside the layout; fails for malformed digests.
 absl::StatusOr<std::string> OciBlobPath(const std::string& layout_dir, absl::string_view digest);
 

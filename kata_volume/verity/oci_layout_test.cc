@@ -46,14 +46,6 @@ TEST(OciLayoutTest, ResolvesLayersInOrder) {
   EXPECT_TRUE(absl::IsNotFound(ReadOciImage(layout, "nope").status()));
 }
 
-#if defined(__x86_64__)
-constexpr char kHostArch[] = "amd64";
-#elif defined(__aarch64__)
-constexpr char kHostArch[] = "arm64";
-#else
-constexpr char kHostArch[] = "unknown";
-#endif
-
 // index.json naming one image once per platform (an image index itself):
 // the entry of this platform is read, not the first with the name.
 TEST(OciLayoutTest, ANameGivenPerPlatformPicksThisPlatform) {
@@ -66,7 +58,7 @@ TEST(OciLayoutTest, ANameGivenPerPlatformPicksThisPlatform) {
   absl::StatusOr<OciImage> other = ReadOciImage(layout, "t");  // 2 layers
   ASSERT_TRUE(host.ok() && other.ok());
   ASSERT_TRUE(RunCommand(absl::StrCat(
-                             "set -e; cd ", layout, "; jq -c --arg arch ", kHostArch,
+                             "set -e; cd ", layout, "; jq -c --arg arch ", BuildArchitecture(),
                              " '.manifests |= map(.platform = {os: \"linux\", architecture: "
                              "(if .annotations[\"org.opencontainers.image.ref.name\"] == \"t2\" "
                              "then $arch else \"s390x-none\" end)} | "

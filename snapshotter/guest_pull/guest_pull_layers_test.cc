@@ -105,6 +105,14 @@ class GuestPullLayersTest : public ::testing::Test {
         << r.status();
   }
 
+  // containerd's unpack (key `extract`) of a layer of image
+  // 127.0.0.1:5000/other:1, chain `chain`, on the two pulled layers.
+  absl::StatusOr<std::vector<snapshotter::Mount>> UnpackOtherImageLayer(
+      const std::string& extract, const std::string& chain) {
+    return sn_->Prepare(extract, "k8s.io/5/" + c2_,
+                        CriLabels("k8s.io/7/" + chain, 'c', "127.0.0.1:5000/other:1"));
+  }
+
   // Records the image's second layer without its parent, then its first
   // (which lists the second above itself); returns the Prepare of a rootfs
   // on the second.
@@ -289,8 +297,7 @@ TEST_F(GuestPullLayersTest, UserFilesAreNotWrittenIntoAHostUnpack) {
                   .ok());
   const std::string c3 = verity::ChainId(c2_, "sha256:" + Hex('5'));
   const std::string extract = "k8s.io/6/extract-3 " + c3;
-  auto unpack = sn_->Prepare(extract, "k8s.io/5/" + c2_,
-                             CriLabels("k8s.io/7/" + c3, 'c', "127.0.0.1:5000/other:1"));
+  auto unpack = UnpackOtherImageLayer(extract, c3);
   ASSERT_TRUE(unpack.ok()) << unpack.status();
   EXPECT_EQ(observer_.reasons.back(), "unpack:policy");
   std::string upper;
@@ -520,8 +527,7 @@ TEST_F(GuestPullLayersTest, HostUnpackOnGuestPulledLayersGetsAPlainMount) {
   PullTwoLayers();
   const std::string c3 = verity::ChainId(c2_, "sha256:" + Hex('5'));
   const std::string extract = "k8s.io/6/extract-3 " + c3;
-  auto unpack = sn_->Prepare(extract, "k8s.io/5/" + c2_,
-                             CriLabels("k8s.io/7/" + c3, 'c', "127.0.0.1:5000/other:1"));
+  auto unpack = UnpackOtherImageLayer(extract, c3);
   ASSERT_TRUE(unpack.ok()) << unpack.status();
   EXPECT_EQ(observer_.reasons.back(), "unpack:policy");
   ASSERT_EQ(unpack->size(), 1u);
