@@ -9,9 +9,9 @@
 
 namespace snapshotter {
 
-bool Watchdog::Healthy(absl::Time now, absl::Time last_ok,
+bool Watchdog::Healthy(absl::Time now, absl::Time unanswered_since,
                        absl::Duration probe_timeout) {
-  return now - last_ok <= probe_timeout;
+  return now - unanswered_since <= probe_timeout;
 }
 
 absl::Time Watchdog::Now() {
@@ -26,10 +26,6 @@ Watchdog::Watchdog(Options options)
 Watchdog::~Watchdog() { Stop(); }
 
 void Watchdog::Start() {
-  {
-    absl::MutexLock lock(&state_->mu);
-    state_->last_ok = Now();  // grace for the first probe
-  }
   // Detached: a probe stuck in the kernel cannot be joined. It owns copies
   // of what it needs and the shared state, never `this`.
   std::thread([state = state_, probe = options_.probe,
@@ -40,13 +36,19 @@ void Watchdog::Start() {
         absl::MutexLock lock(&state->mu);
         if (state->stopped) return;
         state->probing = true;
+        // Timed from the probe's start, not from the last OK answer: that
+        // one is `interval` older, and a probe well within probe_timeout
+        // stopped the pings (and logged a restart that never came).
+        if (state->unanswered_since == absl::InfiniteFuture()) {
+          state->unanswered_since = Now();
+        }
       }
       absl::Status s = probe();
       absl::MutexLock lock(&state->mu);
       state->probing = false;
       if (state->stopped) return;
       if (s.ok()) {
-        state->last_ok = Now();
+        state->unanswered_since = absl::InfiniteFuture();
       } else if (was_ok) {
         LOG(WARNING) << "watchdog: store probe failed: " << s;
       }
@@ -63,7 +65,7 @@ void Watchdog::PingLoop() {
   absl::MutexLock lock(&state->mu);
   while (!state->stopped) {
     bool healthy =
-        Healthy(Now(), state->last_ok, options_.probe_timeout);
+        Healthy(Now(), state->unanswered_since, options_.probe_timeout);
     if (healthy != pinging) {
       if (healthy) {
         LOG(INFO) << "watchdog: store answers again, pinging systemd";

@@ -14,9 +14,12 @@
 
 namespace snapshotter {
 
-// Two threads: the prober runs `probe` in a loop (it may block forever; Stop
-// waits for it at most probe_timeout), the pinger calls `ping` every `interval`
-// while the last probe answered OK no longer than `probe_timeout` ago.
+// Two threads: the prober runs `probe` every `interval` (it may block forever;
+// Stop waits for it at most probe_timeout), the pinger calls `ping` every
+// `interval` unless the store has owed an OK answer for longer than
+// `probe_timeout`: since the start of a probe still running, or of the first
+// of the probes failing since the last OK. The pause between probes does not
+// count, so a probe may take up to probe_timeout.
 class Watchdog {
  public:
   struct Options {
@@ -26,8 +29,9 @@ class Watchdog {
     absl::Duration probe_timeout = absl::Seconds(10);
   };
 
-  // Whether a ping is due: the last good probe is recent enough.
-  static bool Healthy(absl::Time now, absl::Time last_ok,
+  // Whether a ping is due: the answer owed since `unanswered_since`
+  // (InfiniteFuture: none owed) is not overdue.
+  static bool Healthy(absl::Time now, absl::Time unanswered_since,
                       absl::Duration probe_timeout);
   // The clock the probes are timed by: CLOCK_MONOTONIC, which a step of the
   // wall clock (NTP at boot) does not move, as systemd's own watchdog timer.
@@ -47,7 +51,9 @@ class Watchdog {
     absl::Mutex mu;
     bool stopped ABSL_GUARDED_BY(mu) = false;
     bool probing ABSL_GUARDED_BY(mu) = false;
-    absl::Time last_ok ABSL_GUARDED_BY(mu);
+    // Start of the first probe not answered OK yet; InfiniteFuture while
+    // none is owed (between OK probes).
+    absl::Time unanswered_since ABSL_GUARDED_BY(mu) = absl::InfiniteFuture();
   };
   void PingLoop();
 

@@ -4,7 +4,9 @@
 
 #include <atomic>
 #include <functional>
+#include <algorithm>
 #include <memory>
+#include <vector>
 
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
@@ -28,6 +30,8 @@ TEST(WatchdogTest, HealthyWithinTimeout) {
   EXPECT_TRUE(Watchdog::Healthy(t0 + absl::Seconds(3), t0, absl::Seconds(5)));
   EXPECT_TRUE(Watchdog::Healthy(t0 + absl::Seconds(5), t0, absl::Seconds(5)));
   EXPECT_FALSE(Watchdog::Healthy(t0 + absl::Seconds(6), t0, absl::Seconds(5)));
+  // No answer owed.
+  EXPECT_TRUE(Watchdog::Healthy(t0, absl::InfiniteFuture(), absl::Seconds(5)));
 }
 
 // Waits (bounded) until `pred` holds.
@@ -59,6 +63,37 @@ TEST(WatchdogTest, PingsWhileProbeAnswers) {
   int after_stop = pings.load();
   absl::SleepFor(absl::Milliseconds(50));
   EXPECT_EQ(pings.load(), after_stop);
+}
+
+// A probe that answers within probe_timeout keeps the pings going, however
+// long the pause between probes: the daemon's 10 s interval and 15 s
+// timeout stopped a ping (and logged that systemd would restart it) when
+// a probe took over 5 s.
+TEST(WatchdogTest, SlowProbeWithinTimeoutKeepsPinging) {
+  const absl::Duration interval = absl::Milliseconds(300);
+  auto pings_owned = std::make_shared<std::vector<absl::Time>>();
+  auto mu = std::make_shared<absl::Mutex>();
+  Watchdog wd({[] {
+                 absl::SleepFor(absl::Milliseconds(100));  // half the timeout
+                 return absl::OkStatus();
+               },
+               [pings_owned, mu] {
+                 absl::MutexLock lock(mu.get());
+                 pings_owned->push_back(Watchdog::Now());
+               },
+               interval, absl::Milliseconds(200)});
+  wd.Start();
+  absl::SleepFor(absl::Milliseconds(2500));
+  wd.Stop();
+  absl::MutexLock lock(mu.get());
+  const std::vector<absl::Time>& pings = *pings_owned;
+  ASSERT_GE(pings.size(), 2u);
+  absl::Duration longest;
+  for (size_t i = 1; i < pings.size(); ++i) {
+    longest = std::max(longest, pings[i] - pings[i - 1]);
+  }
+  // A skipped ping shows as a gap of two intervals.
+  EXPECT_LT(longest, interval * 1.6) << pings.size() << " pings";
 }
 
 TEST(WatchdogTest, StopsPingingWhenProbeBlocks) {
