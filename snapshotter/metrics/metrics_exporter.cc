@@ -39,9 +39,13 @@ std::string Label(absl::string_view value) {
 }  // namespace
 
 const std::vector<double>& MetricsExporter::RpcDurationBuckets() {
+  // From 10 us: the reads answered from the index (Stat, List, Mounts)
+  // take a few to tens of microseconds, and all fell in a first bucket of
+  // 0.5 ms, so a read slowing down a hundredfold did not show.
   static const std::vector<double>* buckets = new std::vector<double>{
-      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-      0.25,   0.5,   1,      2.5,   5,    10,    30};
+      0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001,
+      0.0025,  0.005,    0.01,    0.025,  0.05,    0.1,    0.25,
+      0.5,     1,        2.5,     5,      10,      30};
   return *buckets;
 }
 

@@ -8,7 +8,7 @@
 //   guest_pull_rpc_requests_total{rpc}            counter
 //   guest_pull_rpc_errors_total{rpc,code}         counter, non-OK only; code
 //                                                 is the gRPC name ("NotFound")
-//   guest_pull_rpc_duration_seconds{rpc}          histogram, 0.0005 .. 30 s
+//   guest_pull_rpc_duration_seconds{rpc}          histogram, 0.00001 .. 30 s
 //   guest_pull_decisions_total{decision,reason}   counter, decision=skip|unpack
 //   guest_pull_layer_cache_lookups_total{result}  counter, result=hit|miss
 //   guest_pull_snapshots{kind}                    gauge, read at scrape time

@@ -147,13 +147,31 @@ TEST(MetricsExporterTest, RpcCountersErrorsAndHistogram) {
           "guest_pull_rpc_duration_seconds_bucket{rpc=\"Remove\",le=\"0.0005\"}"
           " 2",
       }));
-  // 15 finite buckets from 0.0005 to 30 s, plus +Inf.
+  // 20 finite buckets from 10 us to 30 s, plus +Inf.
   EXPECT_EQ(
       WithPrefix(lines, "guest_pull_rpc_duration_seconds_bucket{rpc=\"Stat\"")
           .size(),
       MetricsExporter::RpcDurationBuckets().size() + 1);
-  EXPECT_EQ(MetricsExporter::RpcDurationBuckets().front(), 0.0005);
+  EXPECT_EQ(MetricsExporter::RpcDurationBuckets().front(), 0.00001);
   EXPECT_EQ(MetricsExporter::RpcDurationBuckets().back(), 30);
+}
+
+// Reads answered from the index take microseconds: a 20 us Stat and a
+// 400 us one must fall in different buckets (both were under the first,
+// 0.5 ms).
+TEST(MetricsExporterTest, MicrosecondReadsAreResolved) {
+  auto e = StartLocal(Fixed({}));
+  ASSERT_NE(e, nullptr);
+  e->ObserveRpc("Stat", absl::StatusCode::kOk, absl::Microseconds(20));
+  e->ObserveRpc("Stat", absl::StatusCode::kOk, absl::Microseconds(400));
+  EXPECT_THAT(
+      Scrape(*e),
+      IsSupersetOf(std::vector<std::string>{
+          "guest_pull_rpc_duration_seconds_bucket{rpc=\"Stat\",le=\"1e-05\"} 0",
+          "guest_pull_rpc_duration_seconds_bucket{rpc=\"Stat\",le=\"2.5e-05\"} 1",
+          "guest_pull_rpc_duration_seconds_bucket{rpc=\"Stat\",le=\"0.00025\"} 1",
+          "guest_pull_rpc_duration_seconds_bucket{rpc=\"Stat\",le=\"0.0005\"} 2",
+      }));
 }
 
 TEST(MetricsExporterTest, DecisionsAndLayerCacheLookups) {
