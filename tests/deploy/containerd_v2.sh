@@ -26,6 +26,7 @@ test_install_v2() {
         || h_fail "v2: binaries executed" "$(cat "$WORK/EXECUTED")"
 
     expected="show --property=Version
+show --property=LoadState --value containerd.service
 daemon-reload
 enable guest-pull-snapshotter.service
 restart guest-pull-snapshotter.service

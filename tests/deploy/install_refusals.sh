@@ -114,6 +114,21 @@ test_failures() {
     refused nosystemd "no systemd on the node: refused clearly, nothing on the host changed" \
         "cannot reach the host's systemd" "System has not been booted with systemd" \
         -- run_script nosystemd install.sh
+    # containerd runs under another unit name (or outside systemd): refused
+    # before any change, naming CONTAINERD_SERVICE, not found at the final
+    # restart with containerd's config already changed.
+    host="$(new_host nounit "$FIXTURES/containerd-v2.toml")"
+    mv "$WORK/nounit/sysd/systemctl" "$WORK/nounit/sysd/systemctl.real"
+    printf '#!/bin/sh\ncase "$*" in *LoadState*containerd.service) echo not-found; exit 0 ;; esac\nexec "%s" "$@"\n' \
+        "$WORK/nounit/sysd/systemctl.real" > "$WORK/nounit/sysd/systemctl"
+    chmod +x "$WORK/nounit/sysd/systemctl"
+    refused nounit "containerd not under containerd.service: refused naming CONTAINERD_SERVICE, nothing on the host changed" \
+        "has no usable unit containerd.service (LoadState=not-found)" "set CONTAINERD_SERVICE" \
+        -- run_script nounit install.sh
+    run_script nounit install.sh CONTAINERD_SERVICE=containerd-k8s.service \
+        && grep -qx "restart containerd-k8s.service" "$WORK/nounit/sysd/calls" \
+        && h_pass "containerd under another unit: CONTAINERD_SERVICE names it, the install restarts that unit" \
+        || h_fail "containerd under another unit" "$(tail -2 "$WORK/nounit/log")"
     # The snapshotter never becomes active: bounded wait, non-zero exit.
     host="$(new_host inactive "$FIXTURES/containerd-v2.toml")"
     echo 3 > "$WORK/inactive/sysd/is-active-rc"

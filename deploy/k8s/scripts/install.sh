@@ -96,6 +96,22 @@ check_systemd() {
         || die "cannot reach the host's systemd through '$SYSTEMCTL' ($(head -c 300 <<< "$out" | tr '\n' ' ')): the snapshotter runs as a systemd service, so the node needs systemd (and this pod hostPID and privileged, to reach it); nothing was changed"
 }
 
+# check_containerd_service: containerd runs as the host's unit
+# CONTAINERD_SERVICE. The install restarts it last, after containerd's config
+# and the snapshotter changed: on a node whose containerd runs under another
+# unit name (or outside systemd) that restart failed with the host changed,
+# and every later run of the pod failed the same way. Only a unit systemd
+# says is missing or masked is refused (an older systemctl may print
+# nothing here).
+check_containerd_service() {
+    local state
+    state="$("${SYSTEMCTL_CMD[@]}" show --property=LoadState --value "$CONTAINERD_SERVICE" 2>/dev/null)" || state=""
+    case "$state" in
+        not-found | masked)
+            die "the host's systemd has no usable unit $CONTAINERD_SERVICE (LoadState=$state), which the install restarts to load its config: set CONTAINERD_SERVICE (daemonset.yaml env) to the unit that runs containerd on this node ('systemctl status \$(pidof containerd)' names it); nothing was changed" ;;
+    esac
+}
+
 # required_glibc: highest GLIBC_x.y[.z] symbol version named in the payload
 # binaries and bundled libraries (empty if none). A plain byte scan, so the
 # installer image needs no binutils: the names live in .gnu.version_r as
@@ -355,6 +371,7 @@ main() {
     preflight
     check_glibc
     check_systemd
+    check_containerd_service
     # Read-only, before the lock and before any change: the wait for
     # kata-deploy's runtimes, and the refusals of containerd's config.
     check_containerd_config
