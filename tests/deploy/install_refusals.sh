@@ -129,6 +129,22 @@ test_failures() {
         && grep -qx "restart containerd-k8s.service" "$WORK/nounit/sysd/calls" \
         && h_pass "containerd under another unit: CONTAINERD_SERVICE names it, the install restarts that unit" \
         || h_fail "containerd under another unit" "$(tail -2 "$WORK/nounit/log")"
+    # A read-only PREFIX (Flatcar's /usr; a read-only bind mount in a
+    # private mount namespace): refused before any change, saying to set
+    # PREFIX, not a bare mktemp error after the lock and the install records.
+    if [[ $EUID -eq 0 ]]; then
+        host="$(new_host rousr "$FIXTURES/containerd-v2.toml")"
+        refused rousr "read-only /usr: refused before any change, naming PREFIX" \
+            "/usr/local/bin cannot be written on the host" "set PREFIX (e.g. /opt)" '!Read-only file system' \
+            -- in_private_mounts 'mount --bind "$1/usr" "$1/usr" && mount -o remount,bind,ro "$1/usr" && run_script rousr install.sh' "$host"
+        mkdir -p "$host/opt"
+        in_private_mounts 'mount --bind "$1/usr" "$1/usr" && mount -o remount,bind,ro "$1/usr" && run_script rousr install.sh PREFIX=/opt' "$host" \
+            && [[ -x "$host/opt/bin/containerd-guest-pull-grpc" ]] \
+            && h_pass "read-only /usr: PREFIX=/opt installs there" \
+            || h_fail "read-only /usr: PREFIX=/opt" "$(tail -2 "$WORK/rousr/log")"
+    else
+        h_skip "read-only /usr: refused before any change" "needs root (a read-only bind mount)"
+    fi
     # The snapshotter never becomes active: bounded wait, non-zero exit.
     host="$(new_host inactive "$FIXTURES/containerd-v2.toml")"
     echo 3 > "$WORK/inactive/sysd/is-active-rc"

@@ -73,7 +73,21 @@ check_install_dirs() {
         resolved="$(host_realpath "$dir")" || die "$dir: more than 40 symbolic links on the host (a loop?); nothing was changed"
         [[ "$(realpath -m -- "$HOST_ROOT$dir")" == "$root${resolved%/}" ]] \
             || die "$dir is reached through a symbolic link that this pod would follow out of the host's / (an absolute target, or one above /): on the host it is $resolved; set PREFIX, UNIT_PATH or CONFIG_DIR to host paths without such links; nothing was changed"
+        writable_on_host "$dir" \
+            || die "$dir cannot be written on the host (a read-only file system, as /usr on Flatcar and other image-based systems?): set PREFIX (e.g. /opt), UNIT_PATH or CONFIG_DIR to writable host paths; nothing was changed"
     done
+}
+
+# writable_on_host DIR: host directory DIR, or its nearest parent that
+# exists, can be written. A read-only one was found only after the host
+# lock, the install records and a first copy, as a bare "mktemp: ...:
+# Read-only file system" that named no setting to change. access(2) says
+# EROFS for a read-only mount, to root too.
+writable_on_host() {
+    local dir="$HOST_ROOT$1"
+    while [[ ! -e "$dir" && "$dir" == */?* ]]; do dir="${dir%/*}"; done
+    [[ -n "$dir" ]] || dir=/
+    [[ -d "$dir" && -w "$dir" ]]
 }
 
 # check_mount_fuse: containerd mounts a fuse.* rootfs (ours) with the node's
