@@ -416,4 +416,30 @@ main() {
     return 0
 }
 
-main "$@"
+# run_install: main in a child process, this one (the container's first
+# process) waiting for it. A pod deleted while it installs has its preStop
+# stop the install that holds the host lock, with SIGTERM (lib.sh,
+# hold_host_lock). Were the install this process, its end would end the
+# container while the preStop runs, and with hostPID containerd's shim then
+# kills every process left in the container (its kill-all when the first
+# process exits): the preStop's uninstall too, at any point of it. An
+# install stopped so (143) leaves this process waiting for the pod's TERM,
+# which comes once the preStop is done; a TERM is passed on to the install.
+run_install() {
+    local child="" rc=0
+    trap '[[ -z "$child" ]] || { kill -TERM "$child" 2> /dev/null && wait "$child"; }; exit 0' TERM INT
+    main "$@" &
+    child=$!
+    wait "$child" || rc=$?
+    if [[ $rc -eq 143 && "$GUEST_PULL_SLEEP" == true ]]; then
+        child=""
+        log "the install was stopped (the pod is being deleted, its preStop uninstalls): waiting for the pod's termination"
+        while true; do
+            sleep 3600 &
+            wait $! || true
+        done
+    fi
+    exit "$rc"
+}
+
+run_install "$@"
