@@ -566,4 +566,29 @@ exec "%s/systemctl.real" "$@"
             "$host/etc/systemd/system/guest-pull-snapshotter.service" \
         && h_pass "CONFIG_DIR=/etc/guest-pull: the unit names the config installed there" \
         || h_fail "CONFIG_DIR=/etc/guest-pull" "$(grep ExecStart= "$host/etc/systemd/system/guest-pull-snapshotter.service"; tail -2 "$WORK/confdir/log")"
+
+    # The temporary files of writes cut short (a kill or a reboot between
+    # the copy and the rename), each as large as its file: the next install
+    # removes them, and so does an uninstall; names of another form stay.
+    host="$(new_host leftovers "$FIXTURES/containerd-v2.toml")"
+    local bin="$host/usr/local/bin" unit="$host/etc/systemd/system"
+    mkdir -p "$unit"
+    echo partial > "$bin/.containerd-guest-pull-grpc.Ab3xYz"
+    echo partial > "$bin/.guest-pull-verity.000000"
+    echo partial > "$unit/.guest-pull-snapshotter.service.q1W2e3"
+    echo mine > "$bin/.containerd-guest-pull-grpc.keep"
+    local installed=false
+    run_script leftovers install.sh \
+        && [[ ! -e "$bin/.containerd-guest-pull-grpc.Ab3xYz" && ! -e "$bin/.guest-pull-verity.000000" ]] \
+        && [[ ! -e "$unit/.guest-pull-snapshotter.service.q1W2e3" && -e "$bin/.containerd-guest-pull-grpc.keep" ]] \
+        && installed=true
+    echo partial > "$bin/.guest-pull-overlayfs.Zz9Zz9"
+    echo partial > "$unit/.guest-pull-snapshotter.service.r4T5y6"
+    echo partial > "$host/etc/containerd-guest-pull-grpc/.config.toml.a1b2c3"
+    [[ "$installed" == true ]] && run_script leftovers uninstall.sh \
+        && [[ ! -e "$bin/.guest-pull-overlayfs.Zz9Zz9" && ! -e "$unit/.guest-pull-snapshotter.service.r4T5y6" ]] \
+        && [[ ! -e "$host/etc/containerd-guest-pull-grpc" ]] \
+        && [[ -e "$bin/.containerd-guest-pull-grpc.keep" ]] \
+        && h_pass "writes cut short: their temporary files are removed by the next install and by uninstall, other names stay" \
+        || h_fail "writes cut short: temporary files left (install ok: $installed)" "$(ls -A "$bin" "$unit"; tail -2 "$WORK/leftovers/log")"
 }

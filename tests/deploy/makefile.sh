@@ -32,9 +32,13 @@ test_makefile() {
         && grep -q ' --config /etc/guest-pull/config.toml$' "$WORK/make/confdir/etc/systemd/system/guest-pull-snapshotter.service" \
         && h_pass "make install: unit follows CONFDIR" || h_fail "make install: CONFDIR" \
             "$(grep ExecStart= "$WORK/make/confdir/etc/systemd/system/guest-pull-snapshotter.service")"
+    # With the temporary files of writes cut short beside them.
+    echo partial > "$dest/usr/local/bin/.guest-pull-verity.Ab3xYz"
+    echo partial > "$dest/etc/systemd/system/.guest-pull-snapshotter.service.q1W2e3"
     make -s -C "$REPO/deploy" uninstall DESTDIR="$dest" > /dev/null 2>&1 \
         && [[ -z "$(find "$dest" -type f ! -name config.toml)" ]] \
-        && h_pass "make uninstall: removes binaries and unit, keeps the modified config" || h_fail "make uninstall"
+        && h_pass "make uninstall: removes binaries and unit (and their writes cut short), keeps the modified config" \
+        || h_fail "make uninstall" "$(find "$dest" -type f)"
     test_makefile_bundle
 }
 

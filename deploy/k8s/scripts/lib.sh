@@ -205,12 +205,23 @@ config_tool_args() {
 # The handlers as configured (for messages).
 handler_list() { printf '%s\n' "${SNAPSHOTTER_HANDLER_MAPPING:-$RUNTIME_HANDLER}"; }
 
+# remove_write_leftovers DST: the temporary files of write_file_atomic for
+# DST that a run cut short (a kill, a reboot) left beside it, each as large
+# as DST (a 22 MB binary). Callers hold the host lock or own DST.
+remove_write_leftovers() {
+    local dst="$1" leftover
+    for leftover in "$(dirname "$dst")/.$(basename "$dst")."??????; do
+        [[ ! -f "$leftover" || -L "$leftover" ]] || rm -f -- "$leftover"
+    done
+}
+
 # write_file_atomic SRC DST MODE [EXPECT]: replace DST with SRC's bytes unless
 # equal. Returns 0 if DST changed, 1 if it was already identical, 2 if it
 # no longer holds EXPECT's bytes (the file SRC was worked out from) just
 # before the rename: another writer changed it meanwhile, DST was left alone.
 write_file_atomic() {
     local src="$1" dst="$2" mode="$3" expect="${4:-}" tmp
+    remove_write_leftovers "$dst"
     if [[ -f "$dst" ]] && cmp -s "$src" "$dst" \
         && [[ "$(stat -c %a "$dst")" == "${mode#0}" ]]; then
         return 1

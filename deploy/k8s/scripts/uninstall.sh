@@ -31,6 +31,7 @@ stop_snapshotter() {
         host_systemctl daemon-reload || true
         log "removed $UNIT_PATH"
     fi
+    remove_write_leftovers "$HOST_ROOT$UNIT_PATH"  # also of an earlier run
 }
 
 remove_libraries() {
@@ -48,6 +49,7 @@ remove_libraries() {
 remove_files() {
     local name cfg="$HOST_ROOT$CONFIG_DIR/config.toml"
     for name in "${BINARIES[@]}"; do
+        remove_write_leftovers "$HOST_ROOT$PREFIX/bin/$name"
         if [[ -e "$HOST_ROOT$PREFIX/bin/$name" ]]; then
             rm -f "$HOST_ROOT$PREFIX/bin/$name"
             log "removed $PREFIX/bin/$name"
@@ -73,6 +75,8 @@ remove_files() {
             log "keeping $CONFIG_DIR/config.toml: it differs from the shipped one (operator changes)"
         fi
     fi
+    remove_write_leftovers "$cfg"
+    remove_write_leftovers "$HOST_ROOT$OWNER_PATH"
     rmdir "$HOST_ROOT$CONFIG_DIR" 2>/dev/null || true
 }
 
