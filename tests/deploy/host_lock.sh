@@ -223,6 +223,43 @@ test_host_lock() {
     ((status == 0)) && h_pass "lock: that pod's first process ends at the pod's TERM, exit 0" \
         || h_fail "lock: the pod's TERM after its install was stopped (exit $status)" "$(tail -2 "$WORK/lockinit/log")"
     kill -- "-$ipid" 2> /dev/null || true
+    # A TERM to the install from elsewhere (an operator unsticking it, no
+    # preStop, no pod TERM after it): the first process waits
+    # STOPPED_INSTALL_WAIT_SECONDS, then exits with the install's 143 so
+    # that the container restarts. And the pod's TERM while the install
+    # runs is passed on to it: the install ends, with its status.
+    local case
+    for case in strayterm podterm; do
+        host="$(new_host "$case" "$FIXTURES/containerd-v2.toml")"
+        printf '#!/bin/sh\n[ "$1" = restart ] && [ "$2" = guest-pull-snapshotter.service ] && sleep 20\nexec "%s" "$@"\n' \
+            "$WORK/$case/sysd/systemctl" > "$WORK/$case/slow-systemctl"
+        chmod +x "$WORK/$case/slow-systemctl"
+        lock="$host/run/containerd-guest-pull-grpc.install.lock" holder=none
+        setsid env HOST_ROOT="$host" PAYLOAD_DIR="$WORK/$case/payload" SYSTEMCTL="$WORK/$case/slow-systemctl" \
+            CONTAINERD="$WORK/containerd-1.7" POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=2 RUNTIME_WAIT_SECONDS=0 \
+            POD_UID=pod-z GUEST_PULL_SLEEP=true READY_MARKER="$WORK/$case/ready" STOPPED_INSTALL_WAIT_SECONDS=1 \
+            "$SCRIPTS/install.sh" >> "$WORK/$case/log" 2>&1 &
+        ipid=$!
+        for ((i = 0; i < 100; i++)); do grep -q "systemctl restart guest-pull" "$WORK/$case/log" 2>/dev/null && break; sleep 0.1; done
+        read -r pod holder < "$lock" || true
+        status=0
+        if [[ "$case" == strayterm ]]; then kill -TERM "$holder" 2> /dev/null; else kill -TERM "$ipid" 2> /dev/null; fi
+        (sleep 15; kill -KILL -- -"$ipid") > /dev/null 2>&1 &
+        killer=$!
+        wait "$ipid" 2> /dev/null || status=$?
+        kill "$killer" 2> /dev/null || true
+        kill -- "-$ipid" 2> /dev/null || true
+        if [[ "$case" == strayterm ]]; then
+            [[ $status -eq 143 && "$holder" != "$ipid" ]] && grep -q "no termination came" "$WORK/$case/log" \
+                && h_pass "lock: a TERM to the install from elsewhere: the first process exits 143 after its bounded wait, for a restart" \
+                || h_fail "lock: stray TERM to the install (exit $status)" "$(tail -3 "$WORK/$case/log")"
+        else
+            [[ $status -eq 143 && "$holder" != "$ipid" ]] && ! kill -0 "$holder" 2> /dev/null \
+                && ! grep -q "waiting up to" "$WORK/$case/log" \
+                && h_pass "lock: the pod's TERM during its install stops the install, exit 143" \
+                || h_fail "lock: the pod's TERM during its install (exit $status)" "$(tail -3 "$WORK/$case/log")"
+        fi
+    done
     # The pod's install: the readiness marker once done, and the lock free
     # while it sleeps (its own preStop must get it).
     local marker="$WORK/lock/ready" pid free=false

@@ -106,6 +106,11 @@ HOST_LIBC="${HOST_LIBC:-}"
 ACTIVE_TIMEOUT_SECONDS="${ACTIVE_TIMEOUT_SECONDS:-120}"
 RUNTIME_WAIT_SECONDS="${RUNTIME_WAIT_SECONDS:-600}"
 POLL_SECONDS="${POLL_SECONDS:-2}"
+# install.sh's first process after its install was stopped by a TERM (the
+# preStop of a pod deleted while it installs): how long it waits for the
+# pod's own TERM before it exits for a restart. Above the pod's
+# terminationGracePeriodSeconds (300).
+STOPPED_INSTALL_WAIT_SECONDS="${STOPPED_INSTALL_WAIT_SECONDS:-330}"
 # While the pod sleeps after its install: how often it checks that
 # containerd's config still gives what an install would write now (kata's
 # runtimes removed or registered again); 0: never.
@@ -121,7 +126,8 @@ log() { printf '%s guest-pull-deploy: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*
 die() { log "ERROR: $*"; exit 1; }
 
 # The bounded waits take whole seconds: "10m" or "" would make them unbounded.
-for _setting in ACTIVE_TIMEOUT_SECONDS RUNTIME_WAIT_SECONDS LOCK_TIMEOUT_SECONDS POLL_SECONDS WATCH_SECONDS; do
+for _setting in ACTIVE_TIMEOUT_SECONDS RUNTIME_WAIT_SECONDS LOCK_TIMEOUT_SECONDS POLL_SECONDS WATCH_SECONDS \
+    STOPPED_INSTALL_WAIT_SECONDS; do
     [[ "${!_setting}" =~ ^(0|[1-9][0-9]{0,5})$ ]] \
         || die "$_setting=\"${!_setting}\" is not a whole number of seconds (0-999999); nothing was changed"
 done
