@@ -1,4 +1,5 @@
-// Watchdog: a prober thread and a pinger thread sharing the last good probe.
+// Watchdog: a prober thread and a pinger thread sharing since when an answer
+// of the store is owed.
 #include "snapshotter/watchdog.h"
 
 #include <time.h>

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <nlohmann/json.hpp>
 
@@ -154,7 +155,20 @@ absl::StatusOr<OciImage> ReadOciImage(const std::string& layout_dir, absl::strin
     if (named.empty()) {
       return absl::NotFoundError(absl::StrCat("no image \"", image_ref, "\" in ", layout_dir));
     }
-    ASSIGN_OR_RETURN(chosen, PickByPlatform(named));
+    const bool any_platform = std::any_of(named.begin(), named.end(), [](const nlohmann::json& d) {
+      return d.contains("platform");
+    });
+    if (!any_platform) {
+      chosen = named[0];  // no platform to tell them by: the first, as ever
+    } else {
+      absl::StatusOr<nlohmann::json> picked = PickByPlatform(named);
+      if (!picked.ok()) {
+        return absl::NotFoundError(absl::StrCat(named.size(), " entries of ", layout_dir,
+                                                "/index.json are named \"", image_ref,
+                                                "\", none for linux/", kBuildArch));
+      }
+      chosen = *std::move(picked);
+    }
   }
 
   // Follow at most one nested index (multi-platform image).

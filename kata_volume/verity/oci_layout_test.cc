@@ -71,6 +71,25 @@ TEST(OciLayoutTest, ANameGivenPerPlatformPicksThisPlatform) {
   ASSERT_TRUE(picked.ok()) << picked.status();
   EXPECT_EQ(picked->manifest_digest, host->manifest_digest);
   EXPECT_EQ(picked->layers.size(), 3u);
+  // None for this platform: said so, naming index.json.
+  ASSERT_TRUE(RunCommand(absl::StrCat("set -e; cd ", layout,
+                                      "; jq -c '.manifests |= map(.platform.architecture = "
+                                      "\"s390x-none\")' index.json > i && mv i index.json"))
+                  .ok());
+  absl::Status none = ReadOciImage(layout, "img").status();
+  EXPECT_EQ(none.code(), absl::StatusCode::kNotFound) << none;
+  EXPECT_NE(std::string(none.message())
+                .find("2 entries of " + layout + "/index.json are named \"img\", none for linux/"),
+            std::string::npos)
+      << none;
+  // Entries of one name without any platform: the first, as before.
+  ASSERT_TRUE(RunCommand(absl::StrCat("set -e; cd ", layout,
+                                      "; jq -c '.manifests |= map(del(.platform))' index.json > i "
+                                      "&& mv i index.json"))
+                  .ok());
+  absl::StatusOr<OciImage> first = ReadOciImage(layout, "img");
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->manifest_digest, other->manifest_digest);
 }
 
 TEST(OciLayoutTest, RejectsCorruptOrMissingLayouts) {

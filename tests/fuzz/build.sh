@@ -41,7 +41,7 @@ main() {
   pkg_libs=$(pkg-config --libs "${PKGS[@]}")
   # Anything a header change could affect: every project header, the flags.
   local headers_hash
-  headers_hash=$( { cd "$REPO" && find kata_volume mount_helper snapshotter -name '*.h' -print0 |
+  headers_hash=$( { cd "$REPO" && find base kata_volume mount_helper snapshotter -name '*.h' -print0 |
                     sort -z | xargs -0 sha256sum; echo "$CXX $CXXFLAGS $pkg_cflags"; "$CXX" --version; } |
                   sha256sum | cut -c1-16)
   mkdir -p "$out/obj"
