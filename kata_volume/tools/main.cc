@@ -4,30 +4,61 @@
 #include <unistd.h>
 
 #include <iostream>
-#include <sstream>
+#include <streambuf>
 #include <string>
 #include <vector>
 
 #include "kata_volume/tools/verity_cli.h"
 
+namespace {
+
+// Standard output, unbuffered, keeping the errno of the write(2) that
+// failed (a full disk, a closed stdout): an ostream keeps only that it
+// failed. A reader gone from a pipe ends the process with SIGPIPE first.
+class StdoutBuf : public std::streambuf {
+ public:
+  int error() const { return error_; }
+
+ protected:
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    return Write(s, static_cast<size_t>(n)) ? n : 0;
+  }
+  int_type overflow(int_type c) override {
+    if (traits_type::eq_int_type(c, traits_type::eof())) return traits_type::not_eof(c);
+    const char ch = traits_type::to_char_type(c);
+    return Write(&ch, 1) ? c : traits_type::eof();
+  }
+
+ private:
+  bool Write(const char* s, size_t n) {
+    while (n > 0) {
+      ssize_t w = ::write(STDOUT_FILENO, s, n);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        if (error_ == 0) error_ = w < 0 ? errno : EIO;
+        return false;
+      }
+      s += w;
+      n -= static_cast<size_t>(w);
+    }
+    return true;
+  }
+  int error_ = 0;
+};
+
+}  // namespace
+
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  // The results are gathered, then written with write(2): a failure (a full
-  // disk, a closed stdout) is named with its cause, which an ostream that
-  // failed mid-way no longer knows; else the exit status is all the
-  // operator gets.
-  std::ostringstream out;
+  StdoutBuf buf;
+  std::ostream out(&buf);
   int rc = guest_pull::tools::RunVerityCli(args, out, std::cerr);
-  const std::string text = out.str();
-  for (size_t done = 0; done < text.size();) {
-    ssize_t n = write(STDOUT_FILENO, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      std::cerr << "guest-pull-verity: cannot write to standard output: "
-                << strerror(n < 0 ? errno : EIO) << "\n";
-      return guest_pull::tools::kExitRuntimeError;
-    }
-    done += static_cast<size_t>(n);
+  if (!out || buf.error() != 0) {
+    // The results were lost: say why, or the exit status is all the
+    // operator gets.
+    std::cerr << "guest-pull-verity: cannot write to standard output: "
+              << strerror(buf.error() != 0 ? buf.error() : EIO) << "\n";
+    return guest_pull::tools::kExitRuntimeError;
   }
   return rc;
 }

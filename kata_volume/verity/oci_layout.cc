@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <nlohmann/json.hpp>
 
@@ -102,6 +101,25 @@ absl::StatusOr<nlohmann::json> PickByPlatform(const nlohmann::json& manifests) {
   return absl::NotFoundError(absl::StrCat("no manifest for linux/", kBuildArch, " in image index"));
 }
 
+// Chooses among the index.json entries `named` image_ref (several: one per
+// platform, index.json as an image index itself): this platform's, else
+// the first without a platform (e.g. a multi-platform index, resolved
+// below), else NotFound naming index.json.
+absl::StatusOr<nlohmann::json> PickNamed(const nlohmann::json& named,
+                                         const std::string& layout_dir,
+                                         absl::string_view image_ref) {
+  if (named.size() == 1) return named[0];
+  absl::StatusOr<nlohmann::json> by_platform = PickByPlatform(named);
+  if (by_platform.ok()) return by_platform;
+  for (const nlohmann::json& d : named) {
+    auto p = d.find("platform");
+    if (p == d.end() || !p->is_object()) return d;
+  }
+  return absl::NotFoundError(absl::StrCat(named.size(), " entries of ", layout_dir,
+                                          "/index.json are named \"", image_ref,
+                                          "\", none for linux/", kBuildArch));
+}
+
 }  // namespace
 
 absl::string_view BuildArchitecture() { return kBuildArch; }
@@ -155,20 +173,7 @@ absl::StatusOr<OciImage> ReadOciImage(const std::string& layout_dir, absl::strin
     if (named.empty()) {
       return absl::NotFoundError(absl::StrCat("no image \"", image_ref, "\" in ", layout_dir));
     }
-    const bool any_platform = std::any_of(named.begin(), named.end(), [](const nlohmann::json& d) {
-      return d.contains("platform");
-    });
-    if (!any_platform) {
-      chosen = named[0];  // no platform to tell them by: the first, as ever
-    } else {
-      absl::StatusOr<nlohmann::json> picked = PickByPlatform(named);
-      if (!picked.ok()) {
-        return absl::NotFoundError(absl::StrCat(named.size(), " entries of ", layout_dir,
-                                                "/index.json are named \"", image_ref,
-                                                "\", none for linux/", kBuildArch));
-      }
-      chosen = *std::move(picked);
-    }
+    ASSIGN_OR_RETURN(chosen, PickNamed(named, layout_dir, image_ref));
   }
 
   // Follow at most one nested index (multi-platform image).

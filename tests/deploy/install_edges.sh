@@ -573,22 +573,23 @@ exec "%s/systemctl.real" "$@"
     host="$(new_host leftovers "$FIXTURES/containerd-v2.toml")"
     local bin="$host/usr/local/bin" unit="$host/etc/systemd/system"
     mkdir -p "$unit"
-    echo partial > "$bin/.containerd-guest-pull-grpc.Ab3xYz"
-    echo partial > "$bin/.guest-pull-verity.000000"
-    echo partial > "$unit/.guest-pull-snapshotter.service.q1W2e3"
+    echo partial > "$bin/.containerd-guest-pull-grpc.guest-pull-tmp.Ab3xYz"
+    echo partial > "$bin/.guest-pull-verity.guest-pull-tmp.000000"
+    echo partial > "$unit/.guest-pull-snapshotter.service.guest-pull-tmp.q1W2e3"
     echo mine > "$bin/.containerd-guest-pull-grpc.keep"
+    echo mine > "$host/etc/containerd/.config.toml.backup"  # another's, same length
     local installed=false
     run_script leftovers install.sh \
-        && [[ ! -e "$bin/.containerd-guest-pull-grpc.Ab3xYz" && ! -e "$bin/.guest-pull-verity.000000" ]] \
-        && [[ ! -e "$unit/.guest-pull-snapshotter.service.q1W2e3" && -e "$bin/.containerd-guest-pull-grpc.keep" ]] \
+        && [[ ! -e "$bin/.containerd-guest-pull-grpc.guest-pull-tmp.Ab3xYz" && ! -e "$bin/.guest-pull-verity.guest-pull-tmp.000000" ]] \
+        && [[ ! -e "$unit/.guest-pull-snapshotter.service.guest-pull-tmp.q1W2e3" && -e "$bin/.containerd-guest-pull-grpc.keep" ]] \
         && installed=true
-    echo partial > "$bin/.guest-pull-overlayfs.Zz9Zz9"
-    echo partial > "$unit/.guest-pull-snapshotter.service.r4T5y6"
-    echo partial > "$host/etc/containerd-guest-pull-grpc/.config.toml.a1b2c3"
+    echo partial > "$bin/.guest-pull-overlayfs.guest-pull-tmp.Zz9Zz9"
+    echo partial > "$unit/.guest-pull-snapshotter.service.guest-pull-tmp.r4T5y6"
+    echo partial > "$host/etc/containerd-guest-pull-grpc/.config.toml.guest-pull-tmp.a1b2c3"
     [[ "$installed" == true ]] && run_script leftovers uninstall.sh \
-        && [[ ! -e "$bin/.guest-pull-overlayfs.Zz9Zz9" && ! -e "$unit/.guest-pull-snapshotter.service.r4T5y6" ]] \
+        && [[ ! -e "$bin/.guest-pull-overlayfs.guest-pull-tmp.Zz9Zz9" && ! -e "$unit/.guest-pull-snapshotter.service.guest-pull-tmp.r4T5y6" ]] \
         && [[ ! -e "$host/etc/containerd-guest-pull-grpc" ]] \
-        && [[ -e "$bin/.containerd-guest-pull-grpc.keep" ]] \
+        && [[ -e "$bin/.containerd-guest-pull-grpc.keep" && -e "$host/etc/containerd/.config.toml.backup" ]] \
         && h_pass "writes cut short: their temporary files are removed by the next install and by uninstall, other names stay" \
         || h_fail "writes cut short: temporary files left (install ok: $installed)" "$(ls -A "$bin" "$unit"; tail -2 "$WORK/leftovers/log")"
 }

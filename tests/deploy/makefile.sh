@@ -33,8 +33,8 @@ test_makefile() {
         && h_pass "make install: unit follows CONFDIR" || h_fail "make install: CONFDIR" \
             "$(grep ExecStart= "$WORK/make/confdir/etc/systemd/system/guest-pull-snapshotter.service")"
     # With the temporary files of writes cut short beside them.
-    echo partial > "$dest/usr/local/bin/.guest-pull-verity.Ab3xYz"
-    echo partial > "$dest/etc/systemd/system/.guest-pull-snapshotter.service.q1W2e3"
+    echo partial > "$dest/usr/local/bin/.guest-pull-verity.guest-pull-tmp.Ab3xYz"
+    echo partial > "$dest/etc/systemd/system/.guest-pull-snapshotter.service.guest-pull-tmp.q1W2e3"
     make -s -C "$REPO/deploy" uninstall DESTDIR="$dest" > /dev/null 2>&1 \
         && [[ -z "$(find "$dest" -type f ! -name config.toml)" ]] \
         && h_pass "make uninstall: removes binaries and unit (and their writes cut short), keeps the modified config" \
@@ -55,7 +55,7 @@ test_makefile_config_written_whole() {
     chmod +x "$stub/sync"
     PATH="$stub:$PATH" make -s -C "$REPO/deploy" install-config DESTDIR="$WORK/make/flush" > "$WORK/make/flush.log" 2>&1 \
         && cmp -s "$REPO/deploy/config/config.toml" "$dir/config.toml" \
-        && grep -qE "^-- $dir/\.config\.toml\.[A-Za-z0-9]{6}\$" "$stub/calls" \
+        && grep -qE "^-- $dir/\.config\.toml\.guest-pull-tmp\.[A-Za-z0-9]{6}\$" "$stub/calls" \
         && [[ "$(tail -n 1 "$stub/calls")" == "-- $dir" ]] \
         && h_pass "make install-config: the config is flushed before its rename, its directory after" \
         || h_fail "make install-config: flushed" "$(cat "$stub/calls" "$WORK/make/flush.log" 2> /dev/null)"
@@ -107,9 +107,9 @@ test_makefile_bin_unit_written_whole() {
     fi
     for b in containerd-guest-pull-grpc guest-pull-overlayfs guest-pull-verity; do
         cmp -s "$1/$b" "$dest/usr/local/bin/$b" \
-            && grep -qE "^-- $dest/usr/local/bin/\.$b\.[A-Za-z0-9]{6}\$" "$stub/calls" || ok=false
+            && grep -qE "^-- $dest/usr/local/bin/\.$b\.guest-pull-tmp\.[A-Za-z0-9]{6}\$" "$stub/calls" || ok=false
     done
-    grep -qE "^-- $dest/etc/systemd/system/\.guest-pull-snapshotter\.service\.[A-Za-z0-9]{6}\$" "$stub/calls" \
+    grep -qE "^-- $dest/etc/systemd/system/\.guest-pull-snapshotter\.service\.guest-pull-tmp\.[A-Za-z0-9]{6}\$" "$stub/calls" \
         && grep -qx -- "-- $dest/etc/systemd/system" "$stub/calls" \
         && grep -q -- "$dest/usr/local/lib/containerd-guest-pull-grpc.new" "$stub/calls" \
         && grep -qx -- "-- $dest/usr/local/lib" "$stub/calls" || ok=false

@@ -423,27 +423,30 @@ main() {
 # container while the preStop runs, and with hostPID containerd's shim then
 # kills every process left in the container (its kill-all when the first
 # process exits): the preStop's uninstall too, at any point of it. An
-# install stopped so (143) leaves this process waiting for the pod's TERM,
-# which comes once the preStop is done, for STOPPED_INSTALL_WAIT_SECONDS
-# at most: a TERM from elsewhere (an operator) then ends it with the
-# install's 143, and the container restarts. A TERM or INT to this process
-# is passed on to a running install, whose status it exits with.
-# (Not covered: a pod deleted while its install waits for kata's runtimes,
-# before the lock: its preStop finds the lock free and uninstalls, and the
-# install may then take the lock until the pod's TERM stops it.)
+# install the preStop stopped (143, INSTALL_STOPPED_MARKER made) leaves
+# this process waiting for the pod's TERM, which comes once the preStop is
+# done; stopped by anything else, it exits 143 at once, and the container
+# restarts. A TERM or INT to this process is passed on to a running
+# install, whose status it exits with. (Not covered: a pod deleted while
+# its install waits for kata's runtimes, before the lock: its preStop
+# finds the lock free and uninstalls, and the install may then take the
+# lock until the pod's TERM stops it.)
 run_install() {
-    child="" child_done=false
+    child="" child_done=false sleeper=""
+    rm -f "$INSTALL_STOPPED_MARKER"  # an earlier run's (a run on a host)
     trap forward_term TERM INT
     main "$@" &
     child=$!
     local rc=0
     wait "$child" || rc=$?
     child_done=true
-    if [[ $rc -eq 143 && "$GUEST_PULL_SLEEP" == true ]]; then
-        log "the install was stopped (SIGTERM: the pod is being deleted and its preStop uninstalls?): waiting up to ${STOPPED_INSTALL_WAIT_SECONDS}s for the pod's termination"
-        sleep "$STOPPED_INSTALL_WAIT_SECONDS" &
-        wait $! || true  # a TERM ends it (forward_term)
-        log "no termination came: exiting as the install did (143), for a restart"
+    if [[ $rc -eq 143 && "$GUEST_PULL_SLEEP" == true && -e "$INSTALL_STOPPED_MARKER" ]]; then
+        log "the install was stopped by this pod's preStop (the pod is being deleted): waiting for the pod's termination"
+        while true; do
+            sleep 3600 &
+            sleeper=$!
+            wait "$sleeper" || true  # a TERM ends it (forward_term)
+        done
     fi
     exit "$rc"
 }
@@ -453,7 +456,8 @@ run_install() {
 # (also right after its fork, before `child` is set: $! names it), it gets
 # the TERM, and this process exits with its status; after, exit 0.
 forward_term() {
-    local pid="${child:-$!}"
+    [[ -z "$sleeper" ]] || kill "$sleeper" 2> /dev/null || true
+    local pid="${child:-${!:-}}"
     if [[ "$child_done" != true && -n "$pid" ]] && kill -TERM "$pid" 2> /dev/null; then
         local rc=0
         wait "$pid" || rc=$?

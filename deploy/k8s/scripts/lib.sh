@@ -106,11 +106,11 @@ HOST_LIBC="${HOST_LIBC:-}"
 ACTIVE_TIMEOUT_SECONDS="${ACTIVE_TIMEOUT_SECONDS:-120}"
 RUNTIME_WAIT_SECONDS="${RUNTIME_WAIT_SECONDS:-600}"
 POLL_SECONDS="${POLL_SECONDS:-2}"
-# install.sh's first process after its install was stopped by a TERM (the
-# preStop of a pod deleted while it installs): how long it waits for the
-# pod's own TERM before it exits for a restart. Above the pod's
-# terminationGracePeriodSeconds (300).
-STOPPED_INSTALL_WAIT_SECONDS="${STOPPED_INSTALL_WAIT_SECONDS:-330}"
+# Made in the container's own /tmp by this pod's preStop right before it
+# stops the pod's running install (hold_host_lock): the container's first
+# process (install.sh, run_install) then waits for the pod's termination
+# rather than end the container under the preStop.
+INSTALL_STOPPED_MARKER="${INSTALL_STOPPED_MARKER:-/tmp/guest-pull-install-stopped-by-prestop}"
 # While the pod sleeps after its install: how often it checks that
 # containerd's config still gives what an install would write now (kata's
 # runtimes removed or registered again); 0: never.
@@ -126,8 +126,7 @@ log() { printf '%s guest-pull-deploy: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*
 die() { log "ERROR: $*"; exit 1; }
 
 # The bounded waits take whole seconds: "10m" or "" would make them unbounded.
-for _setting in ACTIVE_TIMEOUT_SECONDS RUNTIME_WAIT_SECONDS LOCK_TIMEOUT_SECONDS POLL_SECONDS WATCH_SECONDS \
-    STOPPED_INSTALL_WAIT_SECONDS; do
+for _setting in ACTIVE_TIMEOUT_SECONDS RUNTIME_WAIT_SECONDS LOCK_TIMEOUT_SECONDS POLL_SECONDS WATCH_SECONDS; do
     [[ "${!_setting}" =~ ^(0|[1-9][0-9]{0,5})$ ]] \
         || die "$_setting=\"${!_setting}\" is not a whole number of seconds (0-999999); nothing was changed"
 done
@@ -213,12 +212,17 @@ handler_list() { printf '%s\n' "${SNAPSHOTTER_HANDLER_MAPPING:-$RUNTIME_HANDLER}
 
 # remove_write_leftovers DST: the temporary files of write_file_atomic for
 # DST that a run cut short (a kill, a reboot) left beside it, each as large
-# as DST (a 22 MB binary). Callers hold the host lock or own DST.
+# as DST (a 22 MB binary). Only names of write_file_atomic's own form
+# (.NAME.guest-pull-tmp.XXXXXX): others' files beside containerd's config
+# (a backup, another tool's temporary file) stay.
 remove_write_leftovers() {
     local dst="$1" leftover
-    for leftover in "$(dirname "$dst")/.$(basename "$dst")."??????; do
-        [[ ! -f "$leftover" || -L "$leftover" ]] || rm -f -- "$leftover"
+    [[ -n "$dst" ]] || return 0
+    for leftover in "$(dirname "$dst")/.$(basename "$dst").guest-pull-tmp."??????; do
+        [[ -f "$leftover" && ! -L "$leftover" ]] || continue
+        rm -f -- "$leftover" || log "WARNING: cannot remove $leftover (a write of $dst cut short)"
     done
+    return 0
 }
 
 # write_file_atomic SRC DST MODE [EXPECT]: replace DST with SRC's bytes unless
@@ -235,7 +239,7 @@ write_file_atomic() {
     # Every step checked: callers test the result (`if write_file_atomic`),
     # where errexit does not apply, and a full disk must not leave a torn
     # file behind a "changed".
-    if ! mkdir -p "$(dirname "$dst")" || ! tmp="$(mktemp "$(dirname "$dst")/.$(basename "$dst").XXXXXX")"; then
+    if ! mkdir -p "$(dirname "$dst")" || ! tmp="$(mktemp "$(dirname "$dst")/.$(basename "$dst").guest-pull-tmp.XXXXXX")"; then
         die "cannot write $dst: cannot make a file next to it; nothing was replaced"
     fi
     # Flushed before the rename: a power cut must not keep the new name
@@ -353,6 +357,7 @@ hold_host_lock() {
             if [[ -n "$POD_ID" && "$pod" == "$POD_ID" && "$pid" =~ ^[0-9]+$ && "$pid" != "$$" ]] \
                 && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qE '(^| |/)install\.sh( |$)'; then
                 log "this pod's install (pid $pid) still holds $LOCK_PATH: stopping it"
+                : > "$INSTALL_STOPPED_MARKER" 2> /dev/null || true
                 kill "$pid" 2>/dev/null || true
             fi
             if ! flock -w "$LOCK_TIMEOUT_SECONDS" 9; then
