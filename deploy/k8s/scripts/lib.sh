@@ -106,11 +106,6 @@ HOST_LIBC="${HOST_LIBC:-}"
 ACTIVE_TIMEOUT_SECONDS="${ACTIVE_TIMEOUT_SECONDS:-120}"
 RUNTIME_WAIT_SECONDS="${RUNTIME_WAIT_SECONDS:-600}"
 POLL_SECONDS="${POLL_SECONDS:-2}"
-# Made in the container's own /tmp by this pod's preStop right before it
-# stops the pod's running install (hold_host_lock): the container's first
-# process (install.sh, run_install) then waits for the pod's termination
-# rather than end the container under the preStop.
-INSTALL_STOPPED_MARKER="${INSTALL_STOPPED_MARKER:-/tmp/guest-pull-install-stopped-by-prestop}"
 # While the pod sleeps after its install: how often it checks that
 # containerd's config still gives what an install would write now (kata's
 # runtimes removed or registered again); 0: never.
@@ -357,7 +352,6 @@ hold_host_lock() {
             if [[ -n "$POD_ID" && "$pod" == "$POD_ID" && "$pid" =~ ^[0-9]+$ && "$pid" != "$$" ]] \
                 && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qE '(^| |/)install\.sh( |$)'; then
                 log "this pod's install (pid $pid) still holds $LOCK_PATH: stopping it"
-                : > "$INSTALL_STOPPED_MARKER" 2> /dev/null || true
                 kill "$pid" 2>/dev/null || true
             fi
             if ! flock -w "$LOCK_TIMEOUT_SECONDS" 9; then
