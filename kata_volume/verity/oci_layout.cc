@@ -108,8 +108,7 @@ absl::StatusOr<nlohmann::json> PickByPlatform(const nlohmann::json& manifests) {
 absl::StatusOr<nlohmann::json> PickNamed(const nlohmann::json& named,
                                          const std::string& layout_dir,
                                          absl::string_view image_ref) {
-  if (named.size() == 1) return named[0];
-  absl::StatusOr<nlohmann::json> by_platform = PickByPlatform(named);
+  absl::StatusOr<nlohmann::json> by_platform = PickByPlatform(named);  // one: it
   if (by_platform.ok()) return by_platform;
   for (const nlohmann::json& d : named) {
     auto p = d.find("platform");
