@@ -286,7 +286,7 @@ main() {
     echo "0 passed, 1 failed, 0 skipped"
     exit 1
   fi
-  trap prebuild_stop EXIT
+  h_on_exit prebuild_stop
   prebuild_start "${wanted[@]}"
   log "building"
   if ! bazel build //...; then

@@ -263,7 +263,7 @@ floor_peer() {
 
 main() {
   e2e_init cribench
-  trap bench_teardown EXIT
+  h_on_exit bench_teardown
   GP_CONFIG="$E2E_DIR/gp-config.toml"
   DEP_LAYER_CACHE="$E2E_DIR/layers-cache.json"
   echo "SETUP: daemon, verity tool, crictl, containerd 2.4.2, nydus-snapshotter, floorserver"

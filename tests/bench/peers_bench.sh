@@ -286,7 +286,7 @@ main() {
     rm -rf "$out"
     exit "$status"
   fi
-  trap teardown EXIT
+  h_on_exit teardown
   trap 'exit 130' INT TERM
   work="$(mktemp -d "${PEERS_BENCH_DIR:-/tmp}/gpp.XXXXXX")"
   build_servers

@@ -316,7 +316,7 @@ teardown() {
 }
 
 main() {
-  trap teardown EXIT
+  h_on_exit teardown
   trap 'exit 130' INT TERM
   parse_args "$@"
   work="$(mktemp -d /tmp/gpv.XXXXXX)"

@@ -182,7 +182,7 @@ teardown() {
 }
 
 main() {
-  trap teardown EXIT
+  h_on_exit teardown
   parse_args "$@"
   work="$(mktemp -d /tmp/gpconf.XXXXXX)"
   socket="/tmp/gpconf-$$.sock"

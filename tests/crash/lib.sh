@@ -21,7 +21,8 @@ CRASH_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 crash_begin() {
   work=""
   keep="${keep:-0}"
-  trap 'peers_teardown_suite $? "$work" "$keep"' EXIT
+  # shellcheck disable=SC2016  # expanded when the trap runs
+  h_on_exit 'peers_teardown_suite $? "$work" "$keep"'
   if ((EUID != 0)); then
     h_skip "$1" "needs root (real overlay and tmpfs mounts)"
     exit 0

@@ -50,7 +50,7 @@ MAPPING="qemu-coco-dev:guest-pull,qemu-tdx:guest-pull"
 HANDLERS=(kata-qemu-coco-dev kata-qemu-tdx)
 KATA_SHIMS=(qemu-coco-dev qemu-tdx qemu)
 WORK="$(mktemp -d /tmp/gp-config-merge.XXXXXX)"
-trap 'rm -rf "$WORK"' EXIT
+h_on_exit 'rm -rf "$WORK"'
 START=$SECONDS
 
 # Per version (set by run_version): label, bin dir, version, layouts, env.

@@ -50,10 +50,10 @@ REAL_BINARIES=("$REPO/bazel-bin/snapshotter/containerd-guest-pull-grpc"
 # Names of the glibc family (never bundled, always the node's).
 GLIBC_RE='^(ld-linux.*|lib(c|m|mvec|pthread|dl|rt|util|resolv|anl|nsl)\.so(\..*)?)$'
 WORK="$(mktemp -d /tmp/gp-deploy-test.XXXXXX)"
-trap 'rm -rf "$WORK"' EXIT
 
 # shellcheck source=../harness/harness.sh
 source "$REPO/tests/harness/harness.sh"
+h_on_exit 'rm -rf "$WORK"'
 # shellcheck source=fake_host.sh
 source "$HERE/fake_host.sh"
 # shellcheck source=unit_and_config.sh

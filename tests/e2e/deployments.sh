@@ -602,7 +602,7 @@ run_version() {
 main() {
   DEP_ORIG_PATH="$PATH"
   e2e_init deploy
-  trap dep_teardown EXIT
+  h_on_exit dep_teardown
   GP_CONFIG="$E2E_DIR/gp-config.toml"
   DEP_LAYER_CACHE="$E2E_DIR/layers-cache.json"
   local t0=$SECONDS

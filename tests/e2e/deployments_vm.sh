@@ -367,7 +367,7 @@ main() {
     command -v "$t" >/dev/null || { h_skip "deployments in VM mode" "missing $t (scripts/install-deps.sh)"; h_finish; }
   done
   e2e_init deployvm
-  trap dep_teardown EXIT
+  h_on_exit dep_teardown
   GP_CONFIG="$E2E_DIR/gp-config.toml"
   DEP_LAYER_CACHE="$E2E_DIR/layers-cache.json"
   t=$SECONDS

@@ -287,7 +287,7 @@ check_ctr_run() {
 }
 
 main() {
-  trap teardown EXIT
+  h_on_exit teardown
   parse_args "$@"
   if [[ -z "$WITH_LARGE" ]] && h_long && [[ "${E2E_SKIP_LARGE:-0}" != 1 ]]; then
     WITH_LARGE="--with-large"

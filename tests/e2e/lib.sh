@@ -172,7 +172,7 @@ finish() {
 e2e_init() {
   local name="${1:-e2e}"
   ((EUID == 0)) || { echo "$name: must run as root" >&2; exit 1; }
-  trap e2e_teardown EXIT
+  h_on_exit e2e_teardown
   e2e_require_cmds docker-registry containerd ctr runc skopeo umoci busybox jq curl python3 timeout
   # Short path: unix socket paths are limited to 108 bytes.
   E2E_DIR="$(mktemp -d "/tmp/gp${name:0:6}.XXXXXX")"

@@ -419,7 +419,7 @@ recovery_teardown() {
 
 main() {
   e2e_init recovery
-  trap recovery_teardown EXIT
+  h_on_exit recovery_teardown
   registry_start
   METRICS_PORT="$(e2e_free_port)"
   daemon_write_config

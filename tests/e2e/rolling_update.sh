@@ -171,7 +171,7 @@ rolling_teardown() {
 
 main() {
   e2e_init rolling
-  trap rolling_teardown EXIT
+  h_on_exit rolling_teardown
   WORK="$E2E_DIR/node"
   HOST="$WORK/host"
   SYSD="$WORK/sysd"

@@ -194,7 +194,8 @@ main() {
     LD_PRELOAD="$shim" STALL_FLAG STALL_PREFIX="$GP_ROOT/metadata.db"
   start_daemon
   unset NOTIFY_SOCKET WATCHDOG_USEC LD_PRELOAD STALL_PREFIX
-  trap 'STALLS_STATUS=$?; teardown_extra; e2e_teardown "$STALLS_STATUS"' EXIT
+  # shellcheck disable=SC2016  # expanded when the trap runs
+  h_on_exit 'STALLS_STATUS=$?; teardown_extra; e2e_teardown "$STALLS_STATUS"'
   containerd_start
 
   if e2e_wait_until 10 "3 watchdog pings" pings_at_least 3; then

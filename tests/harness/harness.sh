@@ -19,6 +19,8 @@
 #   h_finish                    prints "N passed, M failed, K skipped" and
 #                               exits 1 if anything failed (or nothing ran
 #                               and nothing was skipped), else 0
+#   h_on_exit CMD               sets the EXIT trap CMD for this shell only
+#                               (CMD sees the exit status in $?)
 #
 # h_pass/h_fail/h_skip/h_check always return 0 (h_check: 0 as well), so a
 # suite under `set -e` keeps going after a failed assertion.
@@ -69,6 +71,18 @@ h_setup_here() {
   if "$@"; then return 0; fi
   h_fail "setup: $name"
   return 1
+}
+
+# A subshell of the suite (`( ... ) &`) that gets a TERM right after its
+# fork, before bash has reset its traps, runs the suite's EXIT trap (bash
+# 5.2): a trap `rm -rf "$WORK"` then removes the work directory under the
+# cases still running. h_on_exit's trap does nothing in any shell but the
+# one that set it. Its `if ... else` hands the status on to CMD as $?
+# without a failing command that `set -e` would act on.
+h_return() { return "$1"; }
+h_on_exit() {
+  # shellcheck disable=SC2064,SC2154  # expanded now on purpose: this shell's pid
+  trap "h_exit_status=\$?; if [[ \$BASHPID != $BASHPID ]]; then :; elif h_return \$h_exit_status; then $1; else $1; fi" EXIT
 }
 
 h_figure() { echo "FIGURE $1: $2${3:+ $3}"; }

@@ -16,7 +16,7 @@ REPO="$(cd "$HERE/../.." && pwd)"
 source "$HERE/harness.sh"
 
 TMP=$(mktemp -d /tmp/gp-harness-selftest.XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
+h_on_exit 'rm -rf "$TMP"'
 
 # suite NAME BODY: a stand-in suite script counting with harness.sh.
 suite() {
@@ -48,6 +48,17 @@ out=$(bash -c 'source "$1"; h_finish' _ "$HERE/harness.sh" 2>&1)
 expect "harness: a suite that ran nothing fails" "$?:$(tail -n 1 <<<"$out")" "1:0 passed, 1 failed, 0 skipped"
 out=$(bash -c 'source "$1"; h_skip x "why"; h_finish' _ "$HERE/harness.sh" 2>&1)
 expect "harness: a skip is no pass and says why" "$?:$(tr '\n' '|' <<<"$out")" "0:SKIP: x (why)|0 passed, 0 failed, 1 skipped|"
+# h_on_exit: subshells TERMed right after their fork (bash 5.2 runs a
+# plain `trap ... EXIT` in them) leave the suite's work dir alone; the
+# suite's own exit runs the trap, with its status in $? (under set -e).
+out=$(timeout 60 bash -c 'set -euo pipefail; source "$1"; W=$(mktemp -d "$2/onexit.XXXXXX")
+  h_on_exit "rm -rf \"\$W\""
+  for ((i = 0; i < 200; i++)); do (sleep 10) 2>/dev/null & kill $! 2>/dev/null || true; done
+  wait || true; [[ -d $W ]] && echo kept || echo removed' _ "$HERE/harness.sh" "$TMP" 2>/dev/null)
+expect "harness: h_on_exit's trap runs in no TERMed subshell (200 forks)" "$out" "kept"
+expect "harness: h_on_exit's trap runs at the suite's exit" "$(find "$TMP" -maxdepth 1 -name 'onexit.*' | wc -l)" "0"
+out=$(bash -c 'set -euo pipefail; source "$1"; h_on_exit '"'"'echo "status $?"'"'"'; exit 3' _ "$HERE/harness.sh" 2>&1)
+expect "harness: h_on_exit's command sees the exit status, which stays the suite's" "$?:$out" "3:status 3"
 
 # ---- scripts/test.sh
 suite clean 'h_pass a; h_pass b; h_skip c why; h_finish'

@@ -47,7 +47,7 @@ WORK=$(mktemp -d /tmp/gp-kata.XXXXXX)
 chmod 755 "$WORK"
 mkdir -m 1777 "$WORK/home"
 export KATA_NOBODY_HOME="$WORK/home"
-trap 'rm -rf "$WORK"' EXIT
+h_on_exit 'rm -rf "$WORK"'
 
 # kata_go_tests NAME DIR TESTBIN ARGS...: one check; kata's own counts as a figure.
 kata_go_tests() {

@@ -54,7 +54,7 @@ cleanup() {
   peers_stop_pid "${PEERS_REGISTRY_PID:-}" docker-registry
   if ((KEEP)); then echo "kept $TMP"; else rm -rf "$TMP"; fi
 }
-trap cleanup EXIT
+h_on_exit cleanup
 
 # ------------------------------------------------------------------ setup
 

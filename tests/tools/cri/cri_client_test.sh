@@ -159,7 +159,7 @@ setup_peers() {
 }
 
 main() {
-  trap teardown EXIT
+  h_on_exit teardown
   h_setup_here "preflight (root, cri-client, tools)" preflight || return 1
   TMP="$(mktemp -d /tmp/cric.XXXXXX)"
   local t0=$SECONDS
