@@ -178,7 +178,7 @@ test_host_lock() {
     local lock="$host/run/containerd-guest-pull-grpc.install.lock" ipid pod holder=none
     setsid env HOST_ROOT="$host" PAYLOAD_DIR="$WORK/lockself/payload" SYSTEMCTL="$WORK/lockself/slow-systemctl" \
         CONTAINERD="$WORK/containerd-1.7" POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=2 RUNTIME_WAIT_SECONDS=0 \
-        POD_UID=pod-x GUEST_PULL_SLEEP=false "$SCRIPTS/install.sh" >> "$WORK/lockself/log" 2>&1 &
+        POD_UID=pod-x GUEST_PULL_SLEEP=false PRESTOP_MARKER="$WORK/lockself/prestop-started" "$SCRIPTS/install.sh" >> "$WORK/lockself/log" 2>&1 &
     ipid=$!
     for ((i = 0; i < 100; i++)); do grep -q "systemctl restart guest-pull" "$WORK/lockself/log" 2>/dev/null && break; sleep 0.1; done
     read -r pod holder < "$lock" || true  # the install's own "<pod> <pid>"
@@ -191,6 +191,104 @@ test_host_lock() {
         || h_fail "lock: preStop during its own pod's install" "$(tail -4 "$WORK/lockself/log")"
     kill -- "-$ipid" 2> /dev/null || true
     wait "$ipid" 2> /dev/null || true
+    # The same in a pod (GUEST_PULL_SLEEP=true): the install the preStop
+    # stops is not the container's first process, which stays until the
+    # pod's TERM. Its end would end the container during the preStop, and
+    # with hostPID containerd's shim then kills every process left in it,
+    # the preStop's uninstall among them.
+    host="$(new_host lockinit "$FIXTURES/containerd-v2.toml")"
+    printf '#!/bin/sh\n[ "$1" = restart ] && [ "$2" = guest-pull-snapshotter.service ] && sleep 20\nexec "%s" "$@"\n' \
+        "$WORK/lockinit/sysd/systemctl" > "$WORK/lockinit/slow-systemctl"
+    chmod +x "$WORK/lockinit/slow-systemctl"
+    lock="$host/run/containerd-guest-pull-grpc.install.lock" holder=none
+    setsid env HOST_ROOT="$host" PAYLOAD_DIR="$WORK/lockinit/payload" SYSTEMCTL="$WORK/lockinit/slow-systemctl" \
+        CONTAINERD="$WORK/containerd-1.7" POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=2 RUNTIME_WAIT_SECONDS=0 \
+        POD_UID=pod-y GUEST_PULL_SLEEP=true READY_MARKER="$WORK/lockinit/ready" \
+        PRESTOP_MARKER="$WORK/lockinit/prestop-started" \
+        "$SCRIPTS/install.sh" >> "$WORK/lockinit/log" 2>&1 &
+    ipid=$!
+    for ((i = 0; i < 100; i++)); do grep -q "systemctl restart guest-pull" "$WORK/lockinit/log" 2>/dev/null && break; sleep 0.1; done
+    read -r pod holder < "$lock" || true
+    local status=0 killer
+    run_script lockinit uninstall.sh POD_UID=pod-y LOCK_TIMEOUT_SECONDS=30 \
+        && [[ "$pod" == pod-y && "$holder" != "$ipid" ]] && ! kill -0 "$holder" 2> /dev/null \
+        && kill -0 "$ipid" 2> /dev/null && [[ ! -e "$WORK/lockinit/ready" ]] \
+        && [[ ! -e "$host/usr/local/bin/containerd-guest-pull-grpc" ]] \
+        && h_pass "lock: a pod deleted while it installs: the preStop stops the install, not the pod's first process (hostPID: its end would kill the preStop)" \
+        || h_fail "lock: preStop during its own pod's install, pod's first process" "main=$ipid holder=$holder; $(tail -4 "$WORK/lockinit/log")"
+    kill -TERM "$ipid" 2> /dev/null || true
+    (sleep 10; kill -KILL -- -"$ipid") > /dev/null 2>&1 &
+    killer=$!
+    wait "$ipid" 2> /dev/null || status=$?
+    kill "$killer" 2> /dev/null || true
+    ((status == 0)) && h_pass "lock: that pod's first process ends at the pod's TERM, exit 0" \
+        || h_fail "lock: the pod's TERM after its install was stopped (exit $status)" "$(tail -2 "$WORK/lockinit/log")"
+    kill -- "-$ipid" 2> /dev/null || true
+    # A TERM to the install from elsewhere (an operator unsticking it, no
+    # preStop, no pod TERM after it): the first process exits with the
+    # install's 143 at once, so that the container restarts. And the pod's TERM while the install
+    # runs is passed on to it: the install ends, with its status.
+    local case
+    for case in strayterm podterm; do
+        host="$(new_host "$case" "$FIXTURES/containerd-v2.toml")"
+        printf '#!/bin/sh\n[ "$1" = restart ] && [ "$2" = guest-pull-snapshotter.service ] && sleep 20\nexec "%s" "$@"\n' \
+            "$WORK/$case/sysd/systemctl" > "$WORK/$case/slow-systemctl"
+        chmod +x "$WORK/$case/slow-systemctl"
+        lock="$host/run/containerd-guest-pull-grpc.install.lock" holder=none
+        setsid env HOST_ROOT="$host" PAYLOAD_DIR="$WORK/$case/payload" SYSTEMCTL="$WORK/$case/slow-systemctl" \
+            CONTAINERD="$WORK/containerd-1.7" POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=2 RUNTIME_WAIT_SECONDS=0 \
+            POD_UID=pod-z GUEST_PULL_SLEEP=true READY_MARKER="$WORK/$case/ready" \
+            PRESTOP_MARKER="$WORK/$case/prestop-started" \
+            "$SCRIPTS/install.sh" >> "$WORK/$case/log" 2>&1 &
+        ipid=$!
+        for ((i = 0; i < 100; i++)); do grep -q "systemctl restart guest-pull" "$WORK/$case/log" 2>/dev/null && break; sleep 0.1; done
+        read -r pod holder < "$lock" || true
+        status=0
+        if [[ "$case" == strayterm ]]; then kill -TERM "$holder" 2> /dev/null || true; else kill -TERM "$ipid" 2> /dev/null || true; fi
+        (sleep 15; kill -KILL -- -"$ipid") > /dev/null 2>&1 &
+        killer=$!
+        wait "$ipid" 2> /dev/null || status=$?
+        kill "$killer" 2> /dev/null || true
+        kill -- "-$ipid" 2> /dev/null || true
+        if [[ "$case" == strayterm ]]; then
+            [[ $status -eq 143 && "$holder" != "$ipid" ]] && ! grep -q "waiting for the pod's termination" "$WORK/$case/log" \
+                && h_pass "lock: a TERM to the install from elsewhere (not the preStop): the first process exits 143 at once, for a restart" \
+                || h_fail "lock: stray TERM to the install (exit $status)" "$(tail -3 "$WORK/$case/log")"
+        else
+            [[ $status -eq 143 && "$holder" != "$ipid" ]] && ! kill -0 "$holder" 2> /dev/null \
+                && ! grep -q "waiting for the pod's termination" "$WORK/$case/log" \
+                && h_pass "lock: the pod's TERM during its install stops the install, exit 143" \
+                || h_fail "lock: the pod's TERM during its install (exit $status)" "$(tail -3 "$WORK/$case/log")"
+        fi
+    done
+    # The pod is deleted while its install still waits for kata's runtimes,
+    # before the lock: the preStop finds the lock free and uninstalls. The
+    # install, its wait over (MISSING_RUNTIME=skip), then takes the lock
+    # after it and installs nothing; the first process waits for the TERM.
+    host="$(new_host prewait "")"
+    printf 'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd]\n  snapshotter = "overlayfs"\n' > "$host/etc/containerd/config.toml"
+    setsid env HOST_ROOT="$host" PAYLOAD_DIR="$WORK/prewait/payload" SYSTEMCTL="$WORK/prewait/sysd/systemctl" \
+        CONTAINERD="$WORK/containerd-1.7" POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=2 RUNTIME_WAIT_SECONDS=3 \
+        MISSING_RUNTIME=skip POD_UID=pod-w GUEST_PULL_SLEEP=true READY_MARKER="$WORK/prewait/ready" \
+        PRESTOP_MARKER="$WORK/prewait/prestop-started" \
+        "$SCRIPTS/install.sh" >> "$WORK/prewait/log" 2>&1 &
+    ipid=$!
+    for ((i = 0; i < 100; i++)); do grep -q "waiting for runtime" "$WORK/prewait/log" 2>/dev/null && break; sleep 0.1; done
+    run_script prewait uninstall.sh POD_UID=pod-w LOCK_TIMEOUT_SECONDS=30 || true
+    for ((i = 0; i < 100; i++)); do grep -q "not installing" "$WORK/prewait/log" 2>/dev/null && break; sleep 0.1; done
+    sleep 0.5
+    kill -0 "$ipid" 2> /dev/null && grep -q "this pod is being deleted (its preStop has started): not installing" "$WORK/prewait/log" \
+        && [[ ! -e "$host/usr/local/bin/containerd-guest-pull-grpc" && ! -e "$WORK/prewait/ready" ]] \
+        && ! grep -q "guest-pull" "$host/etc/containerd/config.toml" && flock -n "$host/run/containerd-guest-pull-grpc.install.lock" true \
+        && h_pass "lock: a pod deleted while its install waits for kata's runtimes: that install, after the preStop, installs nothing; the first process stays" \
+        || h_fail "lock: preStop during its own pod's wait for runtimes" "$(tail -4 "$WORK/prewait/log")"
+    status=0
+    kill -TERM "$ipid" 2> /dev/null || true
+    for ((i = 0; i < 100; i++)); do kill -0 "$ipid" 2> /dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$ipid" 2> /dev/null || true
+    wait "$ipid" 2> /dev/null || status=$?
+    ((status == 0)) && h_pass "lock: that pod's first process ends at the pod's TERM, exit 0 (waiting for runtimes)" \
+        || h_fail "lock: the pod's TERM after the preStop, waiting for runtimes (exit $status)" "$(tail -2 "$WORK/prewait/log")"
     # The pod's install: the readiness marker once done, and the lock free
     # while it sleeps (its own preStop must get it).
     local marker="$WORK/lock/ready" pid free=false
@@ -198,7 +296,8 @@ test_host_lock() {
     host="$WORK/lock/host"
     setsid env HOST_ROOT="$host" PAYLOAD_DIR="$WORK/lock/payload" SYSTEMCTL="$WORK/lock/sysd/systemctl" \
         CONTAINERD="$WORK/containerd-1.7" POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=2 RUNTIME_WAIT_SECONDS=0 POD_UID=pod-c \
-        READY_MARKER="$marker" GUEST_PULL_SLEEP=true "$SCRIPTS/install.sh" >> "$WORK/lock/log" 2>&1 &
+        READY_MARKER="$marker" GUEST_PULL_SLEEP=true PRESTOP_MARKER="$WORK/lock/prestop-started" \
+        "$SCRIPTS/install.sh" >> "$WORK/lock/log" 2>&1 &
     pid=$!
     for ((i = 0; i < 200; i++)); do [[ -e "$marker" ]] && break; sleep 0.1; done
     flock -n "$host/run/containerd-guest-pull-grpc.install.lock" true && free=true

@@ -390,6 +390,13 @@ main() {
     # kata-deploy's runtimes, and the refusals of containerd's config.
     check_containerd_config
     hold_host_lock
+    # The pod's preStop ran while this install waited for the lock or for
+    # kata's runtimes: the pod is being deleted, and its uninstall is done.
+    if prestop_started; then
+        release_host_lock
+        log "this pod is being deleted (its preStop has started): not installing"
+        return 0
+    fi
     record_install_start
     note_snapshotter_restart_pending
     install_libraries
@@ -416,4 +423,52 @@ main() {
     return 0
 }
 
-main "$@"
+# run_install: main in a child process, this one (the container's first
+# process) waiting for it. A pod deleted while it installs has its preStop
+# stop the install that holds the host lock, with SIGTERM (lib.sh,
+# hold_host_lock), or, if the install has not taken the lock yet, keep it
+# from installing (PRESTOP_MARKER, main). Were the install this process,
+# its end would end the container while the preStop runs, and with hostPID
+# containerd's shim then kills every process left in the container (its
+# kill-all when the first process exits): the preStop's uninstall too, at
+# any point of it. An install that ends after this pod's preStop started
+# leaves this process waiting for the pod's TERM, which comes once the
+# preStop is done; stopped by anything else, it exits with the install's
+# status (143) at once, and the container restarts. A TERM or INT to this
+# process is passed on to a running install, whose status it exits with.
+run_install() {
+    child="" child_done=false sleeper=""
+    rm -f "$PRESTOP_MARKER"  # an earlier run's (a run on a host)
+    trap forward_term TERM INT
+    main "$@" &
+    child=$!
+    local rc=0
+    wait "$child" || rc=$?
+    child_done=true
+    if [[ "$GUEST_PULL_SLEEP" == true ]] && prestop_started; then
+        log "the install ended (status $rc) after this pod's preStop started (the pod is being deleted): waiting for the pod's termination"
+        while true; do
+            sleep 3600 &
+            sleeper=$!
+            wait "$sleeper" || true  # a TERM ends it (forward_term)
+        done
+    fi
+    exit "$rc"
+}
+
+# shellcheck disable=SC2317  # run by the trap
+# forward_term: run_install's TERM and INT trap. While the install runs
+# (also right after its fork, before `child` is set: $! names it), it gets
+# the TERM, and this process exits with its status; after, exit 0.
+forward_term() {
+    [[ -z "$sleeper" ]] || kill "$sleeper" 2> /dev/null || true
+    local pid="${child:-${!:-}}"
+    if [[ "$child_done" != true && -n "$pid" ]] && kill -TERM "$pid" 2> /dev/null; then
+        local rc=0
+        wait "$pid" || rc=$?
+        exit "$rc"
+    fi
+    exit 0
+}
+
+run_install "$@"

@@ -106,6 +106,12 @@ HOST_LIBC="${HOST_LIBC:-}"
 ACTIVE_TIMEOUT_SECONDS="${ACTIVE_TIMEOUT_SECONDS:-120}"
 RUNTIME_WAIT_SECONDS="${RUNTIME_WAIT_SECONDS:-600}"
 POLL_SECONDS="${POLL_SECONDS:-2}"
+# Written (the pod's POD_UID) in the container's own /tmp by this pod's
+# preStop as it starts (uninstall.sh): the pod is being deleted. An install
+# of this pod that takes the host lock after it installs nothing, and the
+# container's first process (install.sh, run_install) then waits for the
+# pod's termination rather than end the container under the preStop.
+PRESTOP_MARKER="${PRESTOP_MARKER:-/tmp/guest-pull-prestop-started}"
 # While the pod sleeps after its install: how often it checks that
 # containerd's config still gives what an install would write now (kata's
 # runtimes removed or registered again); 0: never.
@@ -368,6 +374,17 @@ hold_host_lock() {
     # $BASHPID: the process holding the lock (a subshell of the config
     # watch, without install.sh's TERM trap, ends when a preStop kills it).
     printf '%s %s\n' "${POD_ID:--}" "$BASHPID" > "$path"
+}
+
+# mark_prestop: uninstall.sh as this pod's preStop (POD_UID set, the
+# DaemonSet's downward API) writes PRESTOP_MARKER before it takes the lock.
+mark_prestop() {
+    [[ -z "${POD_UID:-}" ]] || printf '%s\n' "$POD_UID" > "$PRESTOP_MARKER" 2> /dev/null || true
+}
+
+# prestop_started: this pod's preStop has started (its PRESTOP_MARKER).
+prestop_started() {
+    [[ -n "${POD_UID:-}" && "$(head -n 1 "$PRESTOP_MARKER" 2> /dev/null)" == "$POD_UID" ]]
 }
 
 # release_host_lock: empties the lock file (no holder to name) and lets go.

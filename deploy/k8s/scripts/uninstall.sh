@@ -95,6 +95,7 @@ main() {
     # write to a closed stdout/stderr fail quietly instead of killing us.
     trap '' PIPE
     [[ -d "${HOST_ROOT:-/}" ]] || die "host root ${HOST_ROOT:-/} does not exist"
+    mark_prestop  # this pod's install then installs nothing (install.sh)
     hold_host_lock  # a new pod's install finishes first
     local successor
     if successor="$(taken_over)"; then
