@@ -52,6 +52,17 @@ test_install_bundle() {
     else
         h_fail "bundle install: upgrade" "$(find "$host/usr/local/lib" -mindepth 1 -printf '%f ')"
     fi
+    # An install cut short after the link's swap, before its cleanup: the
+    # old bundle and a temporary directory stay; the next install (nothing
+    # else to change) removes them and restarts nothing.
+    mkdir -p "$host/usr/local/lib/.$LIB_NAME.0123456789abcdef" "$host/usr/local/lib/.$LIB_NAME.tmp.AbC123.old"
+    echo old > "$host/usr/local/lib/.$LIB_NAME.0123456789abcdef/libold.so.1"
+    : > "$WORK/bhost/sysd/calls"
+    run_script bhost install.sh && [[ -f "$link/libnew.so.1" ]] \
+        && [[ "$(find "$host/usr/local/lib" -mindepth 1 -maxdepth 1 | wc -l)" -eq 2 ]] \
+        && ! grep -q '^restart' "$WORK/bhost/sysd/calls" \
+        && h_pass "bundle install: an earlier install's leftover bundles (cut short after the link's swap) are removed by the next, no restart" \
+        || h_fail "bundle install: leftover bundles" "$(find "$host/usr/local/lib" -mindepth 1 -maxdepth 1 -printf '%f ')"
     : > "$WORK/bhost/sysd/calls"
     if run_script bhost uninstall.sh && [[ ! -e "$link" && ! -L "$link" ]] \
         && [[ -z "$(find "$host/usr/local/lib" -mindepth 1)" ]] \

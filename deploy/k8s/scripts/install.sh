@@ -201,11 +201,23 @@ lib_dir_current() {
 # install_libraries: copy the bundle into a new hidden directory next to the
 # link, then replace the link $PREFIX/lib/$LIB_NAME with rename(2): a binary
 # started at any moment sees either the old or the new complete bundle.
+# remove_other_bundles PARENT VERSION: every .LIB_NAME.* in PARENT but
+# VERSION (the one the link names): older bundles, and the leftovers of an
+# install cut short (temporary and set-aside directories).
+remove_other_bundles() {
+    local stale
+    for stale in "$1/.$LIB_NAME".*; do
+        [[ "$stale" == "$1/$2" || ! -e "$stale" ]] || rm -rf "$stale"
+    done
+}
+
 install_libraries() {
-    local parent="$HOST_ROOT$HOST_LIB_PARENT" link="$HOST_ROOT$HOST_LIB_DIR" id version tmp stale
+    local parent="$HOST_ROOT$HOST_LIB_PARENT" link="$HOST_ROOT$HOST_LIB_DIR" id version tmp
     id="$(sha256sum < "$PAYLOAD_LIB_DIR/MANIFEST" | cut -c1-16)"
     version=".$LIB_NAME.$id"
     if [[ -L "$link" && "$(readlink "$link")" == "$version" ]] && lib_dir_current "$parent/$version"; then
+        # Also after an install cut short between the link's swap and this.
+        remove_other_bundles "$parent" "$version"
         return 0
     fi
     mkdir -p "$parent"
@@ -221,9 +233,7 @@ install_libraries() {
     # A real directory (make install) cannot be renamed over: move it aside.
     if [[ -d "$link" && ! -L "$link" ]]; then mv -T "$link" "$tmp.olddir"; fi
     mv -T "$tmp.link" "$link"
-    for stale in "$parent/.$LIB_NAME".*; do
-        [[ "$stale" == "$parent/$version" || ! -e "$stale" ]] || rm -rf "$stale"
-    done
+    remove_other_bundles "$parent" "$version"
     log "installed the library bundle $HOST_LIB_DIR -> $version"
     snapshotter_changed=true
 }
