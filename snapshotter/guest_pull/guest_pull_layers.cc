@@ -133,6 +133,7 @@ GuestPullLayers::GuestPullLayers(const GuestPullOptions& options,
                                  GuestPullObserver* observer)
     : policy_(std::move(policy)),
       mount_type_(options.mount_type),
+      stock_mount_type_(absl::StartsWith(options.mount_type, "fuse.nydus-overlayfs")),
       verity_mode_(options.verity_mode),
       write_passwd_(options.write_passwd),
       empty_dir_(std::move(empty_dir)),
@@ -380,6 +381,33 @@ absl::StatusOr<std::vector<snapshotter::Mount>> GuestPullLayers::Decorate(
         "layer): containerd unpacked the image's layers in parallel, so its "
         "chain is lost; ", kRemoveRebase, ", restart containerd, remove the "
         "image (crictl rmi) and pull it again"));
+  }
+  // The top layer of an image lists itself alone in cri.image-layers. One
+  // that lists layers above itself was recorded for an image that goes on
+  // above it, so this chain is a lower part of that image: typically a base
+  // image pulled after an image built on it, whose layers containerd then
+  // reuses without a Prepare, so its own manifest never reaches us. The
+  // volume would pin the other image, whose extra layers the guest would
+  // run or refuse. Not for an unpack: a host layer on this one is no rootfs.
+  // Not for stock kata's mount type: its agent pulls the pod's image by name
+  // and never reads the volume, so that rootfs runs as it should.
+  if (const snapshotter::Info& top = parents.front();
+      !stock_mount_type_ && !IsUnpackKey(snapshot.name) && IsGuestPulled(top)) {
+    const std::vector<absl::string_view> listed = absl::StrSplit(
+        LabelOr(top.labels, kLabelCriImageLayers), ',', absl::SkipEmpty());
+    if (listed.size() > 1) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "rootfs ", snapshot.name, ": its top layer ", top.name,
+          " was recorded as a lower layer of image ",
+          LabelOr(top.labels, kLabelCriImageRef), " (manifest ",
+          LabelOr(top.labels, kLabelCriManifestDigest), ", which lists ",
+          listed.size(), " layers from it up), so the guest cannot be told "
+          "this rootfs's image: containerd reuses the layers it has without "
+          "telling the snapshotter, so an image made of another image's "
+          "lower layers and pulled after it (e.g. its base image) keeps that "
+          "image's records; remove both images (crictl rmi) and pull this one "
+          "first (see docs/troubleshooting.md)"));
+    }
   }
   // Runs inside the store's transaction: no file I/O here (see Refresh).
   LayerCacheSource::Snapshot cache = cache_.Current();

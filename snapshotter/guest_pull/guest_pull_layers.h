@@ -75,8 +75,9 @@ class GuestPullLayers : public snapshotter::RemoteLayers {
   // guest-pulled layers (rootfs_image.h), but the plain mounts for a
   // layer containerd unpacks on the host; FailedPrecondition for a
   // Kubernetes image volume on them (containerd mounts it on the host,
-  // where they hold nothing) and when the chain's bottom layer was recorded
-  // without its parent (first_layer.h).
+  // where they hold nothing), when the chain's bottom layer was recorded
+  // without its parent (first_layer.h) and when its top layer was recorded
+  // as a lower layer of another image (the volume would pin that image).
   absl::StatusOr<std::vector<snapshotter::Mount>> Decorate(
       const snapshotter::Info& snapshot, const std::vector<snapshotter::Info>& parents,
       Records records, std::vector<snapshotter::Mount> mounts) override;
@@ -90,6 +91,9 @@ class GuestPullLayers : public snapshotter::RemoteLayers {
 
   const ImagePolicy policy_;
   const std::string mount_type_;
+  // Stock kata's type (`fuse.nydus-overlayfs...`): its agent pulls the pod's
+  // image by name and does not read the volume.
+  const bool stock_mount_type_;
   const VerityMode verity_mode_;
   const bool write_passwd_;
   const std::string empty_dir_;

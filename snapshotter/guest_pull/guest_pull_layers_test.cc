@@ -72,6 +72,7 @@ class GuestPullLayersTest : public ::testing::Test {
     options.layer_cache = cache_path_;
     options.exclude = std::move(exclude);
     options.write_passwd = write_passwd_;
+    if (!mount_type_.empty()) options.mount_type = mount_type_;
     const std::string state = root_ + "/state";
     auto layers = GuestPullLayers::Create(options, state, &observer_);
     ASSERT_TRUE(layers.ok()) << layers.status();
@@ -132,6 +133,7 @@ class GuestPullLayersTest : public ::testing::Test {
   RecordingObserver observer_;
   std::unique_ptr<GuestPullLayers> layers_;
   std::unique_ptr<Snapshotter> sn_;
+  std::string mount_type_;  // empty: the default
 };
 
 TEST_F(GuestPullLayersTest, CriLayersAreCommittedEmptyWithLabels) {
@@ -625,8 +627,11 @@ TEST_F(GuestPullLayersTest, RootfsOnALayerRecordedWithoutItsParentIsRefused) {
                         "without its parent (k8s.io/3/" + c1_));
   EXPECT_THAT(std::string(s.message()), HasSubstr("crictl rmi"));
   EXPECT_EQ(sn_->Stat("k8s.io/9/ctr-rootfs").status().code(), absl::StatusCode::kNotFound);
-  // The first layer alone is a whole chain.
-  EXPECT_TRUE(sn_->Prepare("k8s.io/9/ctr-rootfs-1", "k8s.io/3/" + c1_, {}).ok());
+  // The first layer alone is a whole chain, not one recorded without its
+  // parent; it lists the second above itself, so a rootfs on it is refused
+  // as a lower part of the image it was recorded for.
+  absl::Status first = sn_->Prepare("k8s.io/9/ctr-rootfs-1", "k8s.io/3/" + c1_, {}).status();
+  EXPECT_THAT(std::string(first.message()), HasSubstr("was recorded as a lower layer of image"));
 }
 
 // The same with verity mode "required": the layer recorded without its
@@ -641,8 +646,62 @@ TEST_F(GuestPullLayersTest, RootfsOnALayerRecordedWithoutItsParentIsRefusedInReq
               HasSubstr("layer k8s.io/5/" + c2_ + " of image 127.0.0.1:5000/app:1 was recorded "
                         "without its parent (k8s.io/3/" + c1_));
   EXPECT_THAT(std::string(s.message()), Not(HasSubstr("dm-verity")));
-  // The first layer alone has its hash: a whole chain.
-  EXPECT_TRUE(sn_->Prepare("k8s.io/9/ctr-rootfs-1", "k8s.io/3/" + c1_, {}).ok());
+  // The first layer alone has its hash: a whole chain, refused only as a
+  // lower part of the image it was recorded for.
+  absl::Status first = sn_->Prepare("k8s.io/9/ctr-rootfs-1", "k8s.io/3/" + c1_, {}).status();
+  EXPECT_THAT(std::string(first.message()), HasSubstr("was recorded as a lower layer of image"));
+  EXPECT_THAT(std::string(first.message()), Not(HasSubstr("dm-verity")));
+}
+
+// A base image pulled after an image built on it: containerd finds every
+// chain of the base among the other image's layers and asks the
+// snapshotter nothing, so the base's top layer is the derived image's
+// first, recorded with the derived image's labels. The volume must not pin
+// the derived image (the guest would pull its extra layers, or refuse the
+// layer count): the rootfs is refused and nothing is recorded. A host unpack
+// on that layer (an image kept on the host) is not a rootfs and goes on.
+TEST_F(GuestPullLayersTest, RootfsOnALowerLayerOfTheRecordedImageIsRefused) {
+  Open(VerityMode::kOff);
+  std::string n1 = "k8s.io/3/" + c1_, n2 = "k8s.io/5/" + c2_;
+  snapshotter::Labels first = CriLabels(n1, 'a'), second = CriLabels(n2, 'b');
+  first[kLabelCriImageLayers] = "sha256:" + Hex('a') + ",sha256:" + Hex('b');
+  ASSERT_EQ(sn_->Prepare("k8s.io/2/extract-1 " + c1_, "", first).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  ASSERT_EQ(sn_->Prepare("k8s.io/4/extract-2 " + c2_, n1, second).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  for (bool view : {false, true}) {
+    const std::string key = view ? "k8s.io/10/base-view" : "k8s.io/9/base-rootfs";
+    absl::Status s = view ? sn_->View(key, n1, {}).status() : sn_->Prepare(key, n1, {}).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+    EXPECT_THAT(std::string(s.message()),
+                HasSubstr("its top layer " + n1 + " was recorded as a lower layer of image "
+                          "127.0.0.1:5000/app:1 (manifest sha256:" + Hex('f') +
+                          ", which lists 2 layers from it up)"));
+    EXPECT_THAT(std::string(s.message()), HasSubstr("pull this one first"));
+    EXPECT_EQ(sn_->Stat(key).status().code(), absl::StatusCode::kNotFound);
+  }
+  // The image itself, and a host unpack on its first layer, go on.
+  EXPECT_TRUE(sn_->Prepare("k8s.io/11/app-rootfs", n2, {}).ok());
+  EXPECT_TRUE(sn_->Prepare("k8s.io/12/extract-3 sha256:" + Hex('6'), n1, {}).ok());
+}
+
+// The same with stock kata's mount type: its agent pulls the pod's image by
+// name and never reads the volume, so the base image's rootfs runs; it is
+// not refused (the volume still names the image the layer was recorded for).
+TEST_F(GuestPullLayersTest, RootfsOnALowerLayerOfTheRecordedImageGoesOnWithStockKata) {
+  mount_type_ = "fuse.nydus-overlayfs-guest-pull";
+  Open(VerityMode::kOff);
+  std::string n1 = "k8s.io/3/" + c1_, n2 = "k8s.io/5/" + c2_;
+  snapshotter::Labels first = CriLabels(n1, 'a'), second = CriLabels(n2, 'b');
+  first[kLabelCriImageLayers] = "sha256:" + Hex('a') + ",sha256:" + Hex('b');
+  ASSERT_EQ(sn_->Prepare("k8s.io/2/extract-1 " + c1_, "", first).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  ASSERT_EQ(sn_->Prepare("k8s.io/4/extract-2 " + c2_, n1, second).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  auto mounts = sn_->Prepare("k8s.io/9/base-rootfs", n1, {});
+  ASSERT_TRUE(mounts.ok()) << mounts.status();
+  ASSERT_EQ(mounts->size(), 1u);
+  EXPECT_EQ((*mounts)[0].type, "fuse.nydus-overlayfs-guest-pull");
 }
 
 // containerd's CRI (2.1+) mounts a Kubernetes image volume's snapshot on
