@@ -405,8 +405,10 @@ absl::StatusOr<std::vector<snapshotter::Mount>> GuestPullLayers::Decorate(
           "this rootfs's image: containerd reuses the layers it has without "
           "telling the snapshotter, so an image made of another image's "
           "lower layers and pulled after it (e.g. its base image) keeps that "
-          "image's records; remove both images (crictl rmi) and pull this one "
-          "first (see docs/troubleshooting.md)"));
+          "image's records; remove every image built on this layer (crictl rmi, "
+          "after their containers are removed: containerd keeps the layer while "
+          "any of them uses it) and pull this one first (see "
+          "docs/troubleshooting.md)"));
     }
   }
   // Runs inside the store's transaction: no file I/O here (see Refresh).

@@ -196,34 +196,40 @@ test_host_lock() {
     # pod's TERM. Its end would end the container during the preStop, and
     # with hostPID containerd's shim then kills every process left in it,
     # the preStop's uninstall among them.
-    host="$(new_host lockinit "$FIXTURES/containerd-v2.toml")"
-    printf '#!/bin/sh\n[ "$1" = restart ] && [ "$2" = guest-pull-snapshotter.service ] && sleep 20\nexec "%s" "$@"\n' \
-        "$WORK/lockinit/sysd/systemctl" > "$WORK/lockinit/slow-systemctl"
-    chmod +x "$WORK/lockinit/slow-systemctl"
-    lock="$host/run/containerd-guest-pull-grpc.install.lock" holder=none
-    setsid env HOST_ROOT="$host" PAYLOAD_DIR="$WORK/lockinit/payload" SYSTEMCTL="$WORK/lockinit/slow-systemctl" \
-        CONTAINERD="$WORK/containerd-1.7" POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=2 RUNTIME_WAIT_SECONDS=0 \
-        POD_UID=pod-y GUEST_PULL_SLEEP=true READY_MARKER="$WORK/lockinit/ready" \
-        PRESTOP_MARKER="$WORK/lockinit/prestop-started" \
-        "$SCRIPTS/install.sh" >> "$WORK/lockinit/log" 2>&1 &
-    ipid=$!
-    for ((i = 0; i < 100; i++)); do grep -q "systemctl restart guest-pull" "$WORK/lockinit/log" 2>/dev/null && break; sleep 0.1; done
-    read -r pod holder < "$lock" || true
-    local status=0 killer
-    run_script lockinit uninstall.sh POD_UID=pod-y LOCK_TIMEOUT_SECONDS=30 \
-        && [[ "$pod" == pod-y && "$holder" != "$ipid" ]] && ! kill -0 "$holder" 2> /dev/null \
-        && kill -0 "$ipid" 2> /dev/null && [[ ! -e "$WORK/lockinit/ready" ]] \
-        && [[ ! -e "$host/usr/local/bin/containerd-guest-pull-grpc" ]] \
-        && h_pass "lock: a pod deleted while it installs: the preStop stops the install, not the pod's first process (hostPID: its end would kill the preStop)" \
-        || h_fail "lock: preStop during its own pod's install, pod's first process" "main=$ipid holder=$holder; $(tail -4 "$WORK/lockinit/log")"
-    kill -TERM "$ipid" 2> /dev/null || true
-    (sleep 10; kill -KILL -- -"$ipid") > /dev/null 2>&1 &
-    killer=$!
-    wait "$ipid" 2> /dev/null || status=$?
-    kill "$killer" 2> /dev/null || true
-    ((status == 0)) && h_pass "lock: that pod's first process ends at the pod's TERM, exit 0" \
-        || h_fail "lock: the pod's TERM after its install was stopped (exit $status)" "$(tail -2 "$WORK/lockinit/log")"
-    kill -- "-$ipid" 2> /dev/null || true
+    # POD_UID from the downward API, or without it the pod's name
+    # (HOSTNAME), as POD_ID goes.
+    local status=0 killer case id
+    for case in lockinit lockname; do
+        if [[ $case == lockinit ]]; then id=POD_UID=pod-y; else id=HOSTNAME=pod-y; fi
+        host="$(new_host "$case" "$FIXTURES/containerd-v2.toml")"
+        printf '#!/bin/sh\n[ "$1" = restart ] && [ "$2" = guest-pull-snapshotter.service ] && sleep 20\nexec "%s" "$@"\n' \
+            "$WORK/$case/sysd/systemctl" > "$WORK/$case/slow-systemctl"
+        chmod +x "$WORK/$case/slow-systemctl"
+        lock="$host/run/containerd-guest-pull-grpc.install.lock" holder=none
+        setsid env HOST_ROOT="$host" PAYLOAD_DIR="$WORK/$case/payload" SYSTEMCTL="$WORK/$case/slow-systemctl" \
+            CONTAINERD="$WORK/containerd-1.7" POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=2 RUNTIME_WAIT_SECONDS=0 \
+            "$id" GUEST_PULL_SLEEP=true READY_MARKER="$WORK/$case/ready" \
+            PRESTOP_MARKER="$WORK/$case/prestop-started" \
+            "$SCRIPTS/install.sh" >> "$WORK/$case/log" 2>&1 &
+        ipid=$!
+        for ((i = 0; i < 100; i++)); do grep -q "systemctl restart guest-pull" "$WORK/$case/log" 2>/dev/null && break; sleep 0.1; done
+        read -r pod holder < "$lock" || true
+        status=0
+        run_script "$case" uninstall.sh "$id" LOCK_TIMEOUT_SECONDS=30 \
+            && [[ "$pod" == pod-y && "$holder" != "$ipid" ]] && ! kill -0 "$holder" 2> /dev/null \
+            && kill -0 "$ipid" 2> /dev/null && [[ ! -e "$WORK/$case/ready" ]] \
+            && [[ ! -e "$host/usr/local/bin/containerd-guest-pull-grpc" ]] \
+            && h_pass "lock: a pod deleted while it installs: the preStop stops the install, not the pod's first process (hostPID: its end would kill the preStop; the pod named by ${id%%=*})" \
+            || h_fail "lock: preStop during its own pod's install, pod's first process" "main=$ipid holder=$holder; $(tail -4 "$WORK/$case/log")"
+        kill -TERM "$ipid" 2> /dev/null || true
+        (sleep 10; kill -KILL -- -"$ipid") > /dev/null 2>&1 &
+        killer=$!
+        wait "$ipid" 2> /dev/null || status=$?
+        kill "$killer" 2> /dev/null || true
+        ((status == 0)) && h_pass "lock: that pod's first process ends at the pod's TERM, exit 0 (${id%%=*})" \
+            || h_fail "lock: the pod's TERM after its install was stopped (exit $status)" "$(tail -2 "$WORK/$case/log")"
+        kill -- "-$ipid" 2> /dev/null || true
+    done
     # A TERM to the install from elsewhere (an operator unsticking it, no
     # preStop, no pod TERM after it): the first process exits with the
     # install's 143 at once, so that the container restarts. And the pod's TERM while the install

@@ -198,19 +198,21 @@ lib_dir_current() {
     [[ "$(find "$dir" -mindepth 1 | wc -l)" -eq "$(( $(wc -l < "$dir/MANIFEST") + 1 ))" ]]
 }
 
-# install_libraries: copy the bundle into a new hidden directory next to the
-# link, then replace the link $PREFIX/lib/$LIB_NAME with rename(2): a binary
-# started at any moment sees either the old or the new complete bundle.
 # remove_other_bundles PARENT VERSION: every .LIB_NAME.* in PARENT but
 # VERSION (the one the link names): older bundles, and the leftovers of an
-# install cut short (temporary and set-aside directories).
+# install cut short (temporary and set-aside directories). One that cannot
+# be removed (a mount inside it) is named, and the install goes on.
 remove_other_bundles() {
     local stale
     for stale in "$1/.$LIB_NAME".*; do
-        [[ "$stale" == "$1/$2" || ! -e "$stale" ]] || rm -rf "$stale"
+        [[ "$stale" == "$1/$2" || ! -e "$stale" ]] && continue
+        rm -rf -- "$stale" || log "WARNING: cannot remove the old library bundle ${stale#"$HOST_ROOT"} (remove it by hand)"
     done
 }
 
+# install_libraries: copy the bundle into a new hidden directory next to the
+# link, then replace the link $PREFIX/lib/$LIB_NAME with rename(2): a binary
+# started at any moment sees either the old or the new complete bundle.
 install_libraries() {
     local parent="$HOST_ROOT$HOST_LIB_PARENT" link="$HOST_ROOT$HOST_LIB_DIR" id version tmp
     id="$(sha256sum < "$PAYLOAD_LIB_DIR/MANIFEST" | cut -c1-16)"

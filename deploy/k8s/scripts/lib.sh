@@ -106,7 +106,7 @@ HOST_LIBC="${HOST_LIBC:-}"
 ACTIVE_TIMEOUT_SECONDS="${ACTIVE_TIMEOUT_SECONDS:-120}"
 RUNTIME_WAIT_SECONDS="${RUNTIME_WAIT_SECONDS:-600}"
 POLL_SECONDS="${POLL_SECONDS:-2}"
-# Written (the pod's POD_UID) in the container's own /tmp by this pod's
+# Written (the pod's POD_ID) in the container's own /tmp by this pod's
 # preStop as it starts (uninstall.sh): the pod is being deleted. An install
 # of this pod that takes the host lock after it installs nothing, and the
 # container's first process (install.sh, run_install) then waits for the
@@ -376,15 +376,16 @@ hold_host_lock() {
     printf '%s %s\n' "${POD_ID:--}" "$BASHPID" > "$path"
 }
 
-# mark_prestop: uninstall.sh as this pod's preStop (POD_UID set, the
-# DaemonSet's downward API) writes PRESTOP_MARKER before it takes the lock.
+# mark_prestop: uninstall.sh as this pod's preStop writes PRESTOP_MARKER
+# (POD_ID: the identity hold_host_lock's stop of this pod's install goes by)
+# before it takes the lock.
 mark_prestop() {
-    [[ -z "${POD_UID:-}" ]] || printf '%s\n' "$POD_UID" > "$PRESTOP_MARKER" 2> /dev/null || true
+    [[ -z "$POD_ID" ]] || printf '%s\n' "$POD_ID" > "$PRESTOP_MARKER" 2> /dev/null || true
 }
 
 # prestop_started: this pod's preStop has started (its PRESTOP_MARKER).
 prestop_started() {
-    [[ -n "${POD_UID:-}" && "$(head -n 1 "$PRESTOP_MARKER" 2> /dev/null)" == "$POD_UID" ]]
+    [[ -n "$POD_ID" && "$(head -n 1 "$PRESTOP_MARKER" 2> /dev/null)" == "$POD_ID" ]]
 }
 
 # release_host_lock: empties the lock file (no holder to name) and lets go.
