@@ -46,6 +46,9 @@
 #   stop: crictl stop/rm of the kata container; in stock mode kata's nydus
 #     cleanup fails ("umount rafs failed: unimplemented") and kata drops the
 #     error: the stop succeeds (docs/kata-runtime-patch.md)
+#   B a base image pulled for kata after an image built on it: patched,
+#     its rootfs is refused naming the derived image; stock, the volume is
+#     handed out (the stand-in guest refuses its pin)
 #   8 uninstall (patched runs: `make -C deploy uninstall`; stock runs: the
 #     DaemonSet's preStop uninstall.sh, its systemctl calls carried out):
 #     containerd's config is byte for byte the one before the install,
@@ -74,7 +77,7 @@ read -r -a VERSIONS <<<"${DEP_VERSIONS:-1.7 2.4 2.3 2.2}"
 # DEP_STOCK_VERSIONS: the versions with a stock-kata run (default 2.4; long
 # mode: every version of the matrix).
 RUNS=()
-SCENARIOS=(1 2 stop 4 Z 7 5 6 3 P V 8)
+SCENARIOS=(1 2 stop 4 Z 7 5 6 3 P V B 8)
 
 # ------------------------------------------------------------ bookkeeping
 
@@ -459,6 +462,44 @@ sp_parallel_unpack() {
   else ko "P without the capability the guest-pull image runs" "$E2E_OUT"; fi
 }
 
+# sb_base_after_derived: a base image pulled for kata after an image built
+# on it. containerd finds every chain of the base and unpacks nothing, so
+# the base's top layer keeps the derived image's records (its reference,
+# manifest, and layers above it). Patched kata's guest would pull the
+# derived image: the rootfs is refused, naming it and the way out. Stock
+# kata's agent pulls the pod's image by name and never reads the volume's
+# metadata, so the daemon hands the volume out; the stand-in guest, which
+# checks the metadata in either mode, then refuses the derived image's pin
+# (a real stock agent would run the base image).
+sb_base_after_derived() {
+  local img="based-$V" ref more_ref bundle="$IMAGES_DIR/based-$V-more.bundle"
+  dep_image "$img"
+  ref="$(image_ref "$img" latest)"
+  if ! { umoci unpack --image "$IMAGES_DIR/$img:latest" "$bundle" >/dev/null &&
+    echo "layer4 $img:more" >"$bundle/rootfs/data/layer4" &&
+    umoci repack --image "$IMAGES_DIR/$img:more" "$bundle" >/dev/null; }; then
+    e2e_die "umoci: $img:more"
+  fi
+  rm -rf "$bundle"
+  image_push "$img" more
+  more_ref="$(image_ref "$img" more)"
+  ck "B the derived image pulled for kata" crictl pull --pod-config "$(dep_pod "pull-$img-more" kata)" "$more_ref"
+  ck "B its base image pulled for kata after it" crictl pull --pod-config "$(dep_pod "pull-$img" kata)" "$ref"
+  if [[ "$DEP_KATA_MODE" == patched ]]; then
+    if dep_run kata "sb" "$ref" "" /bin/cat /data/layer3; then
+      ko "B patched: the base's rootfs is refused (its top layer was recorded for the derived image)" "container started"
+    elif grep -q "was recorded as a lower layer of image $more_ref (manifest sha256:" <<<"$E2E_OUT" &&
+      grep -q "pull this one first" <<<"$E2E_OUT"; then
+      ok "B patched: the base's rootfs is refused, crictl's error names the derived image and the way out"
+    else ko "B patched: the base's rootfs is refused, crictl's error names the derived image and the way out" "$E2E_OUT"; fi
+  elif dep_run kata "sb" "$ref" "" /bin/cat /data/layer3; then
+    ko "B stock: the volume handed out, refused by the metadata-checking stand-in guest" "container started"
+  elif grep -q "guest: REFUSED $ref: volume says 3 layers, manifest has 4" <<<"$E2E_OUT" &&
+    ! grep -q "was recorded as a lower layer" <<<"$E2E_OUT"; then
+    ok "B stock: the daemon hands the volume out (the stock agent pulls by name); the metadata-checking stand-in guest refuses its pin"
+  else ko "B stock: the volume handed out, refused by the metadata-checking stand-in guest" "$E2E_OUT"; fi
+}
+
 # sp_shared_base_22: containerd 2.2 (names no parent) unpacking in
 # parallel an image on a base pulled for kata before: containerd's metadata
 # answers AlreadyExists for the base's layers itself, so the daemon sees
@@ -569,7 +610,7 @@ run_version() {
   dep_install "$cv" || return 0
   containerd_start
   local s
-  for s in s1 s2 sstop s4 sZ s7 s5 s6 s3 sP sV s8; do
+  for s in s1 s2 sstop s4 sZ s7 s5 s6 s3 sP sV sB s8; do
     # P needs containerd 2.2+ (2.0/2.1 never unpack in parallel), V 2.1+
     # (image volumes).
     [[ "$s" != sP || ( "$cver" == 2.* && "$cver" != 2.[01] &&
@@ -590,6 +631,7 @@ run_version() {
       s3) s3_runc_first ;;
       sP) sp_parallel_unpack ;;
       sV) sv_image_volume ;;
+      sB) sb_base_after_derived ;;
       s8) s8_uninstall "$cv" ;;
     esac
     sc_end "${s#s}" "$V"
