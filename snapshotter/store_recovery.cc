@@ -332,15 +332,32 @@ absl::Status CheckConsistent(const SnapshotDirs& dirs, const DbSurvey& db,
   // is made again (RecreateEmptyDirs; a layer's when a snapshot on it
   // needs it). A missing directory of a layer a Commit flushed means a
   // stale database.
-  std::set<int64_t> missing;
+  // Such a layer's content is its fs/: a directory there without one (or
+  // a file in its place) has lost it as surely, and a start that took it
+  // would hand out mounts on a lower directory that is not there.
+  std::set<int64_t> missing, without_fs;
   for (int64_t id : db.records) {
-    if (!dir_ids.count(id) && !db.contentless.count(id)) missing.insert(id);
+    if (db.contentless.count(id)) continue;
+    struct stat st;
+    if (!dir_ids.count(id)) {
+      missing.insert(id);
+    } else if (stat(dirs.FsPath(id).c_str(), &st) != 0 ||
+               !S_ISDIR(st.st_mode)) {
+      without_fs.insert(id);
+    }
   }
   if (!missing.empty()) {
     return Refuse(dirs, absl::StrCat(
         db_path, " has records whose snapshot directories are missing (",
         DescribeIds(missing), "): the database is stale (an old copy or a "
         "lost -wal) or directories were deleted by hand"));
+  }
+  if (!without_fs.empty()) {
+    return Refuse(dirs, absl::StrCat(
+        db_path, " has committed layers whose snapshot directories hold no "
+        "fs/ directory, where their content was (", DescribeIds(without_fs),
+        ", e.g. ", dirs.FsPath(*without_fs.begin()), "): it was deleted or "
+        "replaced by hand"));
   }
   // Directories beyond the counter are creations a crash interrupted before
   // their batch committed (Sweep then moves the empty ones to trash and a

@@ -12,7 +12,7 @@
 //   - a database of another store (identity differs from store-id), a
 //     schema-1 database under a root that already has a store-id (an old
 //     copy restored), committed layers (a Commit recorded their usage)
-//     whose directories are missing, or snapshot directories with ids the
+//     whose <id>/fs is missing, or snapshot directories with ids the
 //     database never handed out that cannot be one batch of creations a
 //     crash interrupted: refused as stale. Such a batch (group_commit.h)
 //     leaves directories at most GroupCommitter::kMaxBatch ids beyond the

@@ -343,6 +343,23 @@ TEST_F(StoreRecoveryTest, LostDirectoriesOfRecordsWithoutContentAreRecreated) {
   ExpectRefused({"records whose snapshot directories are missing", "id 1"});
 }
 
+// A committed layer's content is its fs/: a start that finds its
+// snapshot directory without one (deleted, or a file in its place) refuses
+// as for a missing directory, instead of serving mounts on a lower
+// directory that is not there.
+TEST_F(StoreRecoveryTest, CommittedLayerWithoutItsFsIsRefused) {
+  MakeStore(2);
+  ASSERT_TRUE(RemoveAll(dirs_->FsPath(1)).ok());
+  ExpectRefused({"committed layers whose snapshot directories hold no fs/",
+                 "(id 1, e.g. " + dirs_->FsPath(1) + ")"});
+  Write(dirs_->FsPath(1), "not a layer");
+  ExpectRefused({"hold no fs/ directory", "id 1"});
+  ASSERT_EQ(unlink(dirs_->FsPath(1).c_str()), 0);
+  ASSERT_EQ(mkdir(dirs_->FsPath(1).c_str(), 0755), 0);
+  auto opened = Open();
+  EXPECT_TRUE(opened.ok()) << opened.status();
+}
+
 TEST_F(StoreRecoveryTest, LostWalIsRefused) {
   MakeStore(1);  // closed: checkpointed into metadata.db
   std::string checkpointed;
@@ -897,6 +914,7 @@ TEST_F(StoreRecoveryTest, SchemaOneIsMigrated) {
   for (int id : {1, 2}) {
     ASSERT_EQ(mkdir(dirs_->SnapshotPath(id).c_str(), 0700), 0);
   }
+  ASSERT_EQ(mkdir(dirs_->FsPath(1).c_str(), 0755), 0);  // layer-1's content
   auto opened = Open();
   ASSERT_TRUE(opened.ok()) << opened.status();
   EXPECT_TRUE(opened->migrated_from_v1);
