@@ -347,19 +347,43 @@ absl::StatusOr<std::string> SnapshotDirs::MakeTemp(absl::string_view prefix,
   return tmpl;
 }
 
+absl::Status SnapshotDirs::QuarantineIfNotDir(const std::string& path,
+                                              absl::string_view name) const {
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0 ||
+      (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))) {
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(std::string moved, Quarantine(path, name));
+  LOG(WARNING) << "quarantined " << path << " (not a directory) as " << moved
+               << "; it is never deleted automatically";
+  return absl::OkStatus();
+}
+
 absl::StatusOr<bool> SnapshotDirs::Recreate(int64_t id, bool with_work,
                                             const std::string& parent_fs,
                                             bool sync) const {
   std::string dir = SnapshotPath(id);
-  bool made_dir = !IsDir(dir);
+  // A file (or a link to none) where a directory belongs was not made
+  // here, and mkdir's EEXIST would let it stand: the start would take a
+  // file for fs/ (and chmod it), or fail on ENOTDIR. Kept, out of the way.
+  // What is left is a directory or a link to one: used as it is.
+  RETURN_IF_ERROR(QuarantineIfNotDir(dir, absl::StrCat(id)));
+  RETURN_IF_ERROR(QuarantineIfNotDir(FsPath(id), absl::StrCat(id, "-fs")));
+  if (with_work) {
+    RETURN_IF_ERROR(
+        QuarantineIfNotDir(WorkPath(id), absl::StrCat(id, "-work")));
+  }
+  struct stat st;
+  bool made_dir = lstat(dir.c_str(), &st) != 0;
   if (made_dir) RETURN_IF_ERROR(MakeDir(dir, 0700));
-  bool made_inside = !IsDir(FsPath(id));
+  bool made_inside = lstat(FsPath(id).c_str(), &st) != 0;
   if (made_inside) {
     RETURN_IF_ERROR(MakeDir(FsPath(id), 0755));
     RETURN_IF_ERROR(
         CopyOwner(FsPath(id), IsDir(parent_fs) ? parent_fs : std::string()));
   }
-  if (with_work && !IsDir(WorkPath(id))) {
+  if (with_work && lstat(WorkPath(id).c_str(), &st) != 0) {
     RETURN_IF_ERROR(MakeDir(WorkPath(id), 0711));
     made_inside = true;
   }
@@ -483,9 +507,11 @@ absl::StatusOr<std::string> SnapshotDirs::NewQuarantinePath(
 }
 
 absl::StatusOr<std::string> SnapshotDirs::Quarantine(
-    const std::string& path) const {
+    const std::string& path, absl::string_view name) const {
   ASSIGN_OR_RETURN(std::string target,
-                   NewQuarantinePath(path.substr(path.rfind('/') + 1)));
+                   NewQuarantinePath(name.empty()
+                                         ? path.substr(path.rfind('/') + 1)
+                                         : std::string(name)));
   if (rename(path.c_str(), target.c_str()) != 0) {
     return base::ErrnoError("rename " + path + " to", target, errno);
   }

@@ -149,6 +149,9 @@ class SnapshotDirs {
   // and mode of `parent_fs` if that exists) and, with `with_work`, work/:
   // the empty directory of a record whose creation was not flushed and was
   // lost in a power cut, or of a guest-pulled layer that never had one.
+  // Anything else in the place of one of them (a file, a link to none)
+  // goes to quarantine first (QuarantineIfNotDir); a link to a directory
+  // is used as it is.
   // With `sync`, syncs what it made; true if it made anything.
   absl::StatusOr<bool> Recreate(int64_t id, bool with_work,
                                 const std::string& parent_fs,
@@ -159,10 +162,16 @@ class SnapshotDirs {
   // committed. Deleting such a directory cannot lose data.
   static bool HoldsNoData(const std::string& path);
 
-  // Moves `path` (below the root) to quarantine/<UTC time>-<its name>
-  // (suffixed -1, -2, ... if taken) and syncs both directories; returns the
-  // new path.
-  absl::StatusOr<std::string> Quarantine(const std::string& path) const;
+  // Moves `path` (below the root) to quarantine/<UTC time>-<its name, or
+  // `name` if given> (suffixed -1, -2, ... if taken) and syncs both
+  // directories; returns the new path.
+  absl::StatusOr<std::string> Quarantine(const std::string& path,
+                                         absl::string_view name = "") const;
+
+  // Quarantines `path` (as `name`) if something is there that is not a
+  // directory or a symbolic link to one, and logs it at WARNING.
+  absl::Status QuarantineIfNotDir(const std::string& path,
+                                  absl::string_view name) const;
 
   // A free path quarantine/<UTC time>-<name>[-N] (not created); creates
   // quarantine/ itself if missing, flushed into the root.

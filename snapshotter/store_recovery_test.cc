@@ -360,6 +360,74 @@ TEST_F(StoreRecoveryTest, CommittedLayerWithoutItsFsIsRefused) {
   EXPECT_TRUE(opened.ok()) << opened.status();
 }
 
+// What stands in the place of such a lost directory, or of its fs/ or
+// work/, and is no directory (a file, a link to none) was not made by the
+// daemon: it goes to quarantine, intact, and the empty directory is made
+// (a file at fs/ is not chmod-ed). A link to a directory is used as it is:
+// nothing is quarantined, made or chmod-ed through it.
+TEST_F(StoreRecoveryTest,
+       NonDirectoriesInPlaceOfLostDirectoriesAreQuarantined) {
+  MakeStore(1);
+  std::string outside = dirs_->root() + "-outside";
+  ASSERT_TRUE(RemoveAll(outside).ok());
+  ASSERT_EQ(mkdir(outside.c_str(), 0700), 0);
+  Write(outside + "/kept", "a container's file");
+  {
+    auto opened = Open();
+    ASSERT_TRUE(opened.ok());
+    AddSnapshot(*opened->store, 2, Kind::kActive, 0, 1, /*make_dir=*/false);
+    AddSnapshot(*opened->store, 3, Kind::kView, 0, 1, /*make_dir=*/false);
+    AddSnapshot(*opened->store, 4, Kind::kActive, 0, 1, /*make_dir=*/false);
+    AddSnapshot(*opened->store, 5, Kind::kView, 0, 1, /*make_dir=*/false);
+  }
+  Write(dirs_->SnapshotPath(2), "a file at 2");
+  ASSERT_EQ(mkdir(dirs_->SnapshotPath(3).c_str(), 0700), 0);
+  Write(dirs_->FsPath(3), "a file at 3/fs");
+  ASSERT_EQ(chmod(dirs_->FsPath(3).c_str(), 0600), 0);
+  ASSERT_EQ(mkdir(dirs_->SnapshotPath(4).c_str(), 0700), 0);
+  ASSERT_EQ(mkdir(dirs_->FsPath(4).c_str(), 0755), 0);
+  ASSERT_EQ(symlink("/nonexistent", dirs_->WorkPath(4).c_str()), 0);
+  ASSERT_EQ(mkdir(dirs_->SnapshotPath(5).c_str(), 0700), 0);
+  ASSERT_EQ(symlink(outside.c_str(), dirs_->FsPath(5).c_str()), 0);
+
+  auto opened = Open();
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  struct stat st;
+  for (int id : {2, 3, 4}) {
+    ASSERT_EQ(lstat(dirs_->SnapshotPath(id).c_str(), &st), 0) << id;
+    EXPECT_TRUE(S_ISDIR(st.st_mode)) << id;
+    EXPECT_TRUE(SnapshotDirs::HoldsNoData(dirs_->SnapshotPath(id))) << id;
+    ASSERT_EQ(lstat(dirs_->FsPath(id).c_str(), &st), 0) << id;
+    EXPECT_TRUE(S_ISDIR(st.st_mode)) << id;
+  }
+  ASSERT_EQ(lstat(dirs_->WorkPath(4).c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  ASSERT_EQ(lstat(dirs_->FsPath(5).c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+  EXPECT_EQ(Read(outside + "/kept"), "a container's file");
+  ASSERT_EQ(stat(outside.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  std::map<std::string, std::string> quarantined;
+  for (const auto& e :
+       std::filesystem::directory_iterator(dirs_->QuarantineDir())) {
+    std::string name = e.path().filename().string();
+    std::string what = name.substr(name.find('-') + 1);
+    quarantined[what] =
+        e.is_symlink()
+            ? "-> " + std::filesystem::read_symlink(e.path()).string()
+            : Read(e.path());
+    if (what == "3-fs") {
+      ASSERT_EQ(lstat(e.path().c_str(), &st), 0);
+      EXPECT_EQ(st.st_mode & 07777, 0600u);  // not given fs/'s mode
+    }
+  }
+  EXPECT_EQ(quarantined, (std::map<std::string, std::string>{
+                             {"2", "a file at 2"},
+                             {"3-fs", "a file at 3/fs"},
+                             {"4-work", "-> /nonexistent"}}));
+  ASSERT_TRUE(RemoveAll(outside).ok());
+}
+
 TEST_F(StoreRecoveryTest, LostWalIsRefused) {
   MakeStore(1);  // closed: checkpointed into metadata.db
   std::string checkpointed;
@@ -548,13 +616,15 @@ TEST_F(StoreRecoveryTest, CrashWithItsWalReopens) {
 }
 
 // A start after a crash that fails (here: the lost directory of an active
-// snapshot cannot be made again) never leaves the marker without the -wal
-// (it closes the store as a clean stop does, or keeps both), so the next
-// start is not taken for a lost -wal.
+// snapshot cannot be made again, as the file in its place cannot be moved
+// to quarantine) never leaves the marker without the -wal (it closes the
+// store as a clean stop does, or keeps both), so the next start is not
+// taken for a lost -wal.
 TEST_F(StoreRecoveryTest, FailedStartAfterACrashIsNotALostWal) {
   MakeStore(1);
   LeaveCrashed(/*with_wal=*/true, Kind::kActive);
   Write(dirs_->SnapshotPath(2), "not a directory");
+  Write(dirs_->QuarantineDir(), "not a directory either");
   auto failed = Open();
   ASSERT_FALSE(failed.ok());
   EXPECT_FALSE(IsRefusal(failed.status())) << failed.status();
@@ -562,6 +632,7 @@ TEST_F(StoreRecoveryTest, FailedStartAfterACrashIsNotALostWal) {
   bool marker = access(dirs_->OpenMarkerPath().c_str(), F_OK) == 0;
   EXPECT_TRUE(wal || !marker);
   ASSERT_EQ(unlink(dirs_->SnapshotPath(2).c_str()), 0);
+  ASSERT_EQ(unlink(dirs_->QuarantineDir().c_str()), 0);
   auto opened = Open();
   ASSERT_TRUE(opened.ok()) << opened.status();
   EXPECT_EQ(opened->records, (std::set<int64_t>{1, 2}));
