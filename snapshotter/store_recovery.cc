@@ -526,6 +526,21 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
   // again empty (e.g. by sqlite3 -readonly, which makes a missing one).
   bool wal_remade = left_open && !wal_missing && MarkedWithWalHeader(dirs) &&
                     !WalHasHeader(dirs.MetadataPath());
+  // A file in the place of snapshots/ (a link to a directory is followed):
+  // the snapshot directories are not where the database has them, and
+  // listing it would fail every start alike (ENOTDIR, exit 1, restarted).
+  struct stat snapshots_st;
+  if (stat(dirs.SnapshotsDir().c_str(), &snapshots_st) == 0 &&
+      !S_ISDIR(snapshots_st.st_mode)) {
+    return Refuse(
+        dirs,
+        absl::StrCat(dirs.SnapshotsDir(), " is not a directory, so the "
+                     "store's snapshot directories are not there"),
+        true,
+        absl::StrCat("If this store's snapshots/ directory was moved, put "
+                     "it back in the place of ", dirs.SnapshotsDir(),
+                     " and start again."));
+  }
   // Both only read: the directory scan runs beside the database survey
   // (whose quick_check reads every page). A root without snapshots/ (made
   // once the store is accepted) lists none.
@@ -757,16 +772,23 @@ absl::StatusOr<std::string> ResetStore(const SnapshotDirs& dirs) {
         dirs.GenerationPath(), dirs.GenerationPath() + ".new"}) {
     if (Exists(path)) present.push_back(path);
   }
-  // Init made snapshots/ if it was missing: moved only when it holds something.
-  auto listing = dirs.List();
-  if (!listing.ok()) {
-    close(lock);
-    return listing.status();
+  // Init made snapshots/ if it was missing: moved only when it holds
+  // something, or is no directory (the start refuses a file there).
+  struct stat snapshots_st;
+  if (stat(dirs.SnapshotsDir().c_str(), &snapshots_st) != 0 ||
+      !S_ISDIR(snapshots_st.st_mode)) {
+    present.push_back(dirs.SnapshotsDir());
+  } else {
+    auto listing = dirs.List();
+    if (!listing.ok()) {
+      close(lock);
+      return listing.status();
+    }
+    bool snapshots_empty = listing->ids.empty() && listing->temps.empty() &&
+                           listing->spares.empty() &&
+                           listing->trash.empty() && listing->others.empty();
+    if (!snapshots_empty) present.push_back(dirs.SnapshotsDir());
   }
-  bool snapshots_empty = listing->ids.empty() && listing->temps.empty() &&
-                         listing->spares.empty() && listing->trash.empty() &&
-                         listing->others.empty();
-  if (!snapshots_empty) present.push_back(dirs.SnapshotsDir());
   if (present.empty()) {
     close(lock);
     return std::string();

@@ -1070,6 +1070,23 @@ TEST_F(StoreRecoveryTest, ResetStoreOfARootWithAnOperatorsFileStillStarts) {
   EXPECT_TRUE(Open().ok());
 }
 
+// A file in the place of snapshots/ is refused (not a start failing on
+// opendir's ENOTDIR every time systemd restarts it), and --reset-store
+// moves it to quarantine like a snapshots/ directory.
+TEST_F(StoreRecoveryTest, SnapshotsThatIsNotADirectoryIsRefusedAndReset) {
+  MakeStore(1);
+  ASSERT_TRUE(RemoveAll(dirs_->SnapshotsDir()).ok());
+  Write(dirs_->SnapshotsDir(), "not the snapshots");
+  ExpectRefused({dirs_->SnapshotsDir() + " is not a directory",
+                 "put it back in the place of " + dirs_->SnapshotsDir()});
+  auto moved = ResetStore(*dirs_);
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_EQ(Read(*moved + "/snapshots"), "not the snapshots");
+  auto opened = Open();
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_TRUE(opened->records.empty());
+}
+
 TEST_F(StoreRecoveryTest, ResetStoreOfAMissingOrEmptyRootMovesNothing) {
   SnapshotDirs missing(dirs_->root() + "-missing");
   auto moved = ResetStore(missing);
