@@ -687,6 +687,18 @@ absl::Status RemoveAll(const std::string& path,
   bool is_dir = false;
   auto mount = MountOf(fd, "", path, &is_dir);
   absl::Status s = mount.status();
+  // A filesystem mounted on `path` itself (a bind mount over a snapshot's
+  // directory) is not the tree's: its entries all share the top's mount,
+  // so the walk would delete them and only the last rmdir fail (EBUSY).
+  if (s.ok()) {
+    auto parent = MountOf(fd, "..", path + "/..", &is_dir);
+    s = parent.status();
+    if (s.ok() && *parent != *mount) {
+      s = absl::FailedPreconditionError(absl::StrCat(
+          "remove ", path, ": a filesystem is mounted there; not deleting "
+          "across it"));
+    }
+  }
   if (s.ok()) {
     RemoveWalk walk{path, fd, *mount, stop};
     s = RemoveContents(walk, fd, path, 0);

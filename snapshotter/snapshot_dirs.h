@@ -189,8 +189,8 @@ class SnapshotDirs {
 };
 
 // Removes a path recursively without following symlinks and without
-// crossing into a filesystem mounted below it (FailedPrecondition naming
-// the mount point; nothing of the mounted filesystem is touched); a
+// crossing into a filesystem mounted on it or below it (FailedPrecondition
+// naming the mount point; nothing of the mounted filesystem is touched); a
 // missing path is fine. Walked by descriptors, so a directory below `path`
 // swapped for a symlink meanwhile (a container's upper directory) never
 // leads it elsewhere. A tree of any depth: deep directories are first

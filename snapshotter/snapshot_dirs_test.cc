@@ -3,6 +3,8 @@
 
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -442,6 +444,43 @@ TEST(SnapshotDirsTest, RemoveAllDeletesATreeDeeperThanPathMax) {
   struct stat st;
   EXPECT_NE(lstat(root.c_str(), &st), 0);
   EXPECT_EQ(lstat("/etc/passwd", &st), 0);  // the symlink was not followed
+}
+
+// A filesystem mounted on the directory to delete itself (a bind mount
+// over a snapshot's directory) is not the tree's: nothing on it is
+// deleted, and once it is unmounted the directory is. Needs a mount
+// namespace of its own: skipped where it cannot make one.
+TEST(SnapshotDirsTest, RemoveAllOfAMountPointDeletesNothingOnIt) {
+  const std::string root = NewRoot("mounted-top");
+  const std::string top = root + "/top", other = root + "/other";
+  ASSERT_EQ(mkdir(root.c_str(), 0700), 0);
+  ASSERT_EQ(mkdir(top.c_str(), 0700), 0);
+  ASSERT_EQ(mkdir(other.c_str(), 0700), 0);
+  std::ofstream(top + "/own") << "x";
+  std::ofstream(other + "/keep") << "keep";
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (unshare(CLONE_NEWNS) != 0 ||
+        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        mount(other.c_str(), top.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+      _exit(77);
+    }
+    absl::Status s = RemoveAll(top);
+    bool refused = absl::IsFailedPrecondition(s) &&
+                   s.message().find("mounted there") != std::string::npos;
+    bool kept = access((other + "/keep").c_str(), F_OK) == 0;
+    if (umount(top.c_str()) != 0) _exit(2);
+    bool removed = RemoveAll(top).ok() && access(top.c_str(), F_OK) != 0;
+    _exit(refused && kept && removed ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 77) GTEST_SKIP() << "no mount namespace here";
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(access((other + "/keep").c_str(), F_OK), 0);
+  ASSERT_TRUE(RemoveAll(root).ok());
 }
 
 // An upper directory is the container's to change while its snapshot is
