@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <future>
@@ -16,6 +17,7 @@
 #include <set>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/escaping.h"
@@ -195,6 +197,16 @@ absl::StatusOr<std::optional<std::string>> ReadMarker(const std::string& path) {
   std::string id(absl::StripAsciiWhitespace(*text));
   if (id.empty()) {
     return absl::DataLossError(absl::StrCat(path, " is empty"));
+  }
+  // Anything else (zeros a power cut left, a cut or edited file) is a
+  // damaged file, not another store's id: that refusal would say the
+  // database comes from another root, and print the bytes raw.
+  if (id.size() != 32 || !std::all_of(id.begin(), id.end(), [](char c) {
+        return absl::ascii_isdigit(c) || (c >= 'a' && c <= 'f');
+      })) {
+    return absl::DataLossError(absl::StrCat(
+        path, " does not hold a store id (32 hex digits) but \"",
+        absl::CHexEscape(text->substr(0, 80)), "\""));
   }
   return id;
 }

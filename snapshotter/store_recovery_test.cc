@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "snapshotter/fsync_recorder.h"
@@ -605,6 +607,32 @@ TEST_F(StoreRecoveryTest, StoreIdThatIsNotAFileIsRefused) {
   EXPECT_THAT(opened.status().message(),
               HasSubstr("is not a regular file"));
   unlink(dirs_->StoreIdPath().c_str());  // Tree() would block on it
+}
+
+// A damaged store-id (zeros, cut short, edited) is not another store's:
+// the refusal says to remove it (it is written again from the database),
+// not that the database comes from another root, and quotes the bytes
+// escaped.
+TEST_F(StoreRecoveryTest, DamagedStoreIdIsRefusedAsDamaged) {
+  MakeStore(1);
+  const std::string id = Read(dirs_->StoreIdPath());
+  ASSERT_EQ(id.size(), 33u);
+  for (const std::string& damaged :
+       {std::string(33, '\0'), id.substr(0, 10), std::string("not an id\n"),
+        absl::AsciiStrToUpper(id)}) {
+    SCOPED_TRACE(absl::CHexEscape(damaged));
+    Write(dirs_->StoreIdPath(), damaged);
+    ExpectRefused({dirs_->StoreIdPath() + " does not hold a store id",
+                   "remove " + dirs_->StoreIdPath() + " and start again"});
+    auto opened = Open();
+    EXPECT_THAT(opened.status().message(), Not(HasSubstr("another root")));
+    EXPECT_THAT(opened.status().message(),
+                Not(HasSubstr(std::string(1, '\0'))));
+  }
+  ASSERT_EQ(unlink(dirs_->StoreIdPath().c_str()), 0);
+  auto opened = Open();
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ(Read(dirs_->StoreIdPath()), id);
 }
 
 TEST_F(StoreRecoveryTest, CrashWithItsWalReopens) {
