@@ -135,6 +135,17 @@ DbSurvey SurveyDatabase(const std::string& path) {
     survey.detail = errno == ENOENT ? "is missing" : strerror(errno);
     return survey;
   }
+  // SQLite reports a directory there as "disk I/O error", which sends
+  // one to the disk (a link to a file is fine).
+  struct stat target;
+  if (stat(path.c_str(), &target) == 0 && !S_ISREG(target.st_mode)) {
+    survey.state = DbSurvey::State::kCorrupt;
+    survey.detail = absl::StrCat(
+        "is not a regular file (", S_ISDIR(target.st_mode) ? "a directory"
+                                                           : "another kind",
+        ")");
+    return survey;
+  }
   if (st.st_size == 0) {
     survey.state = DbSurvey::State::kEmpty;
     survey.detail = "is empty (0 bytes)";

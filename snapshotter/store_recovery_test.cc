@@ -265,6 +265,17 @@ TEST_F(StoreRecoveryTest, OtherSqliteFileIsRefused) {
   ExpectRefused({"not a metadata database"});
 }
 
+// A directory in the place of metadata.db is named as such, not as
+// SQLite's "disk I/O error", which points at the disk.
+TEST_F(StoreRecoveryTest, DatabaseThatIsNotAFileIsRefusedAsSuch) {
+  MakeStore(1);
+  ASSERT_EQ(unlink(dirs_->MetadataPath().c_str()), 0);
+  ASSERT_EQ(mkdir(dirs_->MetadataPath().c_str(), 0700), 0);
+  ExpectRefused(
+      {dirs_->MetadataPath() + " is not a regular file (a directory)"});
+  EXPECT_THAT(Open().status().message(), Not(HasSubstr("I/O error")));
+}
+
 TEST_F(StoreRecoveryTest, ForeignDatabaseIsRefused) {
   MakeStore(1);
   Write(dirs_->StoreIdPath(), "0123456789abcdef0123456789abcdef\n");
