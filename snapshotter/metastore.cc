@@ -2,6 +2,7 @@
 #include "snapshotter/metastore.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -41,6 +42,27 @@ bool IsFullDisk(sqlite3* db, int code) {
          (code == SQLITE_IOERR && (err == ENOSPC || err == EDQUOT));
 }
 
+// For SQLITE_READONLY: which of the database's files cannot be opened for
+// writing, and why. SQLite opens the connection read-only when one of them
+// cannot be (a -wal or -shm made immutable, a directory in its place) and
+// then only says "attempt to write a readonly database", naming no file
+// and no errno; "" when each opens.
+std::string ReadOnlyCause(const std::string& path) {
+  if (path.empty()) return "";
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::string file = path + suffix;
+    int fd = open(file.c_str(), O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0) {
+      close(fd);
+      continue;
+    }
+    if (errno == ENOENT) continue;
+    return absl::StrCat(" (", file, " cannot be opened for writing: ",
+                        strerror(errno), ")");
+  }
+  return "";
+}
+
 // A full disk (IsFullDisk) is ResourceExhausted and names the database
 // file, so the operator sees which filesystem filled up. A lock held by
 // another process past the busy wait (SQLITE_BUSY: e.g. sqlite3 with
@@ -68,8 +90,9 @@ absl::Status SqliteError(sqlite3* db, absl::string_view what) {
         " s): stop the process that has it open (`fuser -v ", path,
         "`); nothing is wrong with the database"));
   }
-  return absl::InternalError(
-      absl::StrCat("metadata database: ", what, ": ", sqlite3_errmsg(db)));
+  return absl::InternalError(absl::StrCat(
+      "metadata database: ", what, ": ", sqlite3_errmsg(db),
+      code == SQLITE_READONLY ? ReadOnlyCause(path) : std::string()));
 }
 
 constexpr const char* kSchemaV1 = R"sql(

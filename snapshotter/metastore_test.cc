@@ -299,6 +299,38 @@ TEST(MetaStoreTest, PersistsAcrossReopen) {
   EXPECT_EQ(CountSnapshots(**store), 1);
 }
 
+// A -shm (or -wal) SQLite cannot open for writing makes it open the whole
+// connection read-only, and its error then names neither the file nor why:
+// the error names them.
+TEST(MetaStoreTest, ReadOnlyDatabaseNamesTheFileThatCannotBeWritten) {
+  std::string path = TempDbPath("readonly-shm");
+  unlink(path.c_str());
+  unlink((path + "-wal").c_str());
+  rmdir((path + "-shm").c_str());
+  {
+    auto store = MetaStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE((*store)
+                    ->Update([](Transaction& tx) { return InsertKey(tx, "x"); })
+                    .ok());
+  }
+  ASSERT_EQ(mkdir((path + "-shm").c_str(), 0700), 0);
+  absl::Status s;
+  {
+    auto store = MetaStore::Open(path, MetaStore::Mode::kExisting);
+    s = store.ok() ? (*store)->Update([](Transaction& tx) {
+      return InsertKey(tx, "y");
+    })
+                   : store.status();
+  }
+  EXPECT_FALSE(s.ok());
+  EXPECT_THAT(s.message(), testing::HasSubstr("readonly"));
+  EXPECT_THAT(s.message(),
+              testing::HasSubstr(path + "-shm cannot be opened for writing: " +
+                                 strerror(EISDIR)));
+  rmdir((path + "-shm").c_str());
+}
+
 TEST(MetaStoreTest, WalIsPreallocatedAndItsFramesSurviveACrash) {
   std::string path = TempDbPath("prealloc");
   std::string copy = TempDbPath("prealloc-copy");
