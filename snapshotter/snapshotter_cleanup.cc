@@ -13,15 +13,28 @@
 #include "snapshotter/store_state.h"
 
 namespace snapshotter {
+namespace {
+
+// containerd takes NotFound for "no such snapshot", which a Cleanup names
+// none of: a snapshots/ gone from under the daemon (opendir's ENOENT) is
+// its own failure.
+absl::Status NotAsNotFound(absl::Status s) {
+  if (!absl::IsNotFound(s)) return s;
+  return absl::InternalError(s.message());
+}
+
+}  // namespace
 
 absl::StatusOr<int> Snapshotter::Cleanup() {
   absl::MutexLock cleanup_lock(&cleanup_mu_);
   int unmovable = 0;
-  RETURN_IF_ERROR(Sweep(unmovable));
+  RETURN_IF_ERROR(NotAsNotFound(Sweep(unmovable)));
   // Deleting large trees happens outside the store's lock, so no RPC waits
   // behind it. What cannot be deleted stays for the next Cleanup, and so
   // does what a stop (StopLongWork) left.
-  ASSIGN_OR_RETURN(SnapshotDirs::Listing listing, dirs_.List());
+  absl::StatusOr<SnapshotDirs::Listing> listed = dirs_.List();
+  RETURN_IF_ERROR(NotAsNotFound(listed.status()));
+  SnapshotDirs::Listing& listing = *listed;
   int removed = 0;
   int64_t failed = unmovable;
   size_t next = 0;

@@ -1,6 +1,8 @@
 // Tests of what Cleanup makes durable, by the directories it flushes (every
 // fsync of this test binary is recorded by path: fsync_recorder.h).
 
+#include <stdio.h>
+
 #include <chrono>
 #include <fstream>
 #include <future>
@@ -33,6 +35,24 @@ std::set<int64_t> Journal(const std::string& root) {
   });
   EXPECT_TRUE(s.ok()) << s;
   return ids;
+}
+
+// A snapshots/ gone from under the daemon fails Cleanup as the daemon's
+// error, not NotFound (containerd's "no such snapshot").
+TEST(SnapshotterCleanupTest, MissingSnapshotsDirectoryIsNotNotFound) {
+  const std::string root = std::string(getenv("TEST_TMPDIR")) + "/gone";
+  Snapshotter::Options options;
+  options.root = root;
+  auto sn = Snapshotter::Open(options);
+  ASSERT_TRUE(sn.ok()) << sn.status();
+  const std::string snapshots = (*sn)->dirs().SnapshotsDir();
+  ASSERT_EQ(rename(snapshots.c_str(), (root + "/moved").c_str()), 0);
+  auto cleaned = (*sn)->Cleanup();
+  EXPECT_EQ(cleaned.status().code(), absl::StatusCode::kInternal)
+      << cleaned.status();
+  EXPECT_NE(cleaned.status().message().find(snapshots), std::string::npos);
+  ASSERT_EQ(rename((root + "/moved").c_str(), snapshots.c_str()), 0);
+  EXPECT_TRUE((*sn)->Cleanup().ok());
 }
 
 // Remove deletes a layer's directory and journals its id; the rmdir is not
