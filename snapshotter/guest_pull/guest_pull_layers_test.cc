@@ -95,6 +95,18 @@ class GuestPullLayersTest : public ::testing::Test {
             {kLabelCriImageLayers, "sha256:" + Hex(digest)}};
   }
 
+  // Pulls both layers as CRI would, the first one's cri.image-layers
+  // listing both (containerd lists a layer's digest and those above it).
+  void PullTwoLayersAsOneImage() {
+    std::string n1 = "k8s.io/3/" + c1_, n2 = "k8s.io/5/" + c2_;
+    snapshotter::Labels first = CriLabels(n1, 'a'), second = CriLabels(n2, 'b');
+    first[kLabelCriImageLayers] = "sha256:" + Hex('a') + ",sha256:" + Hex('b');
+    ASSERT_EQ(sn_->Prepare("k8s.io/2/extract-1 " + c1_, "", first).status().code(),
+              absl::StatusCode::kAlreadyExists);
+    ASSERT_EQ(sn_->Prepare("k8s.io/4/extract-2 " + c2_, n1, second).status().code(),
+              absl::StatusCode::kAlreadyExists);
+  }
+
   // Pulls both layers as CRI would; returns the backend names.
   void PullTwoLayers() {
     std::string n1 = "k8s.io/3/" + c1_, n2 = "k8s.io/5/" + c2_;
@@ -663,12 +675,7 @@ TEST_F(GuestPullLayersTest, RootfsOnALayerRecordedWithoutItsParentIsRefusedInReq
 TEST_F(GuestPullLayersTest, RootfsOnALowerLayerOfTheRecordedImageIsRefused) {
   Open(VerityMode::kOff);
   std::string n1 = "k8s.io/3/" + c1_, n2 = "k8s.io/5/" + c2_;
-  snapshotter::Labels first = CriLabels(n1, 'a'), second = CriLabels(n2, 'b');
-  first[kLabelCriImageLayers] = "sha256:" + Hex('a') + ",sha256:" + Hex('b');
-  ASSERT_EQ(sn_->Prepare("k8s.io/2/extract-1 " + c1_, "", first).status().code(),
-            absl::StatusCode::kAlreadyExists);
-  ASSERT_EQ(sn_->Prepare("k8s.io/4/extract-2 " + c2_, n1, second).status().code(),
-            absl::StatusCode::kAlreadyExists);
+  ASSERT_NO_FATAL_FAILURE(PullTwoLayersAsOneImage());
   for (bool view : {false, true}) {
     const std::string key = view ? "k8s.io/10/base-view" : "k8s.io/9/base-rootfs";
     absl::Status s = view ? sn_->View(key, n1, {}).status() : sn_->Prepare(key, n1, {}).status();
@@ -691,13 +698,8 @@ TEST_F(GuestPullLayersTest, RootfsOnALowerLayerOfTheRecordedImageIsRefused) {
 TEST_F(GuestPullLayersTest, RootfsOnALowerLayerOfTheRecordedImageGoesOnWithStockKata) {
   mount_type_ = "fuse.nydus-overlayfs-guest-pull";
   Open(VerityMode::kOff);
-  std::string n1 = "k8s.io/3/" + c1_, n2 = "k8s.io/5/" + c2_;
-  snapshotter::Labels first = CriLabels(n1, 'a'), second = CriLabels(n2, 'b');
-  first[kLabelCriImageLayers] = "sha256:" + Hex('a') + ",sha256:" + Hex('b');
-  ASSERT_EQ(sn_->Prepare("k8s.io/2/extract-1 " + c1_, "", first).status().code(),
-            absl::StatusCode::kAlreadyExists);
-  ASSERT_EQ(sn_->Prepare("k8s.io/4/extract-2 " + c2_, n1, second).status().code(),
-            absl::StatusCode::kAlreadyExists);
+  const std::string n1 = "k8s.io/3/" + c1_;
+  ASSERT_NO_FATAL_FAILURE(PullTwoLayersAsOneImage());
   auto mounts = sn_->Prepare("k8s.io/9/base-rootfs", n1, {});
   ASSERT_TRUE(mounts.ok()) << mounts.status();
   ASSERT_EQ(mounts->size(), 1u);

@@ -21,6 +21,29 @@ hold_lock() {
     for ((i = 0; i < 100; i++)); do [[ -e "$lock.held" ]] && break; sleep 0.05; done
 }
 
+# slow_systemctl CASE: $WORK/CASE/slow-systemctl, the case's stand-in
+# systemctl with a restart of the snapshotter's service that takes 20 s (an
+# install holding the host lock for that long).
+slow_systemctl() {
+    printf '#!/bin/sh\n[ "$1" = restart ] && [ "$2" = guest-pull-snapshotter.service ] && sleep 20\nexec "%s" "$@"\n' \
+        "$WORK/$1/sysd/systemctl" > "$WORK/$1/slow-systemctl"
+    chmod +x "$WORK/$1/slow-systemctl"
+}
+
+# start_pod_install CASE HOST ID=VALUE: install.sh as a pod's first process
+# (GUEST_PULL_SLEEP=true), in a session of its own, with CASE's slow
+# systemctl; returns once it is in that restart (holding the host lock),
+# its pid in STARTED.
+start_pod_install() {
+    local i
+    setsid env HOST_ROOT="$2" PAYLOAD_DIR="$WORK/$1/payload" SYSTEMCTL="$WORK/$1/slow-systemctl" \
+        CONTAINERD="$WORK/containerd-1.7" POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=2 RUNTIME_WAIT_SECONDS=0 \
+        "$3" GUEST_PULL_SLEEP=true READY_MARKER="$WORK/$1/ready" PRESTOP_MARKER="$WORK/$1/prestop-started" \
+        "$SCRIPTS/install.sh" >> "$WORK/$1/log" 2>&1 &
+    STARTED=$!
+    for ((i = 0; i < 100; i++)); do grep -q "systemctl restart guest-pull" "$WORK/$1/log" 2>/dev/null && break; sleep 0.1; done
+}
+
 test_host_lock() {
     local host start HOLDER i
     host="$(new_host lock "$FIXTURES/containerd-v2.toml")"
@@ -172,9 +195,7 @@ test_host_lock() {
     # The pod is deleted while it installs: its preStop stops that install
     # (here stuck in a 20 s service restart) and uninstalls at once.
     host="$(new_host lockself "$FIXTURES/containerd-v2.toml")"
-    printf '#!/bin/sh\n[ "$1" = restart ] && [ "$2" = guest-pull-snapshotter.service ] && sleep 20\nexec "%s" "$@"\n' \
-        "$WORK/lockself/sysd/systemctl" > "$WORK/lockself/slow-systemctl"
-    chmod +x "$WORK/lockself/slow-systemctl"
+    slow_systemctl lockself
     local lock="$host/run/containerd-guest-pull-grpc.install.lock" ipid pod holder=none
     setsid env HOST_ROOT="$host" PAYLOAD_DIR="$WORK/lockself/payload" SYSTEMCTL="$WORK/lockself/slow-systemctl" \
         CONTAINERD="$WORK/containerd-1.7" POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=2 RUNTIME_WAIT_SECONDS=0 \
@@ -202,17 +223,10 @@ test_host_lock() {
     for case in lockinit lockname; do
         if [[ $case == lockinit ]]; then id=POD_UID=pod-y; else id=HOSTNAME=pod-y; fi
         host="$(new_host "$case" "$FIXTURES/containerd-v2.toml")"
-        printf '#!/bin/sh\n[ "$1" = restart ] && [ "$2" = guest-pull-snapshotter.service ] && sleep 20\nexec "%s" "$@"\n' \
-            "$WORK/$case/sysd/systemctl" > "$WORK/$case/slow-systemctl"
-        chmod +x "$WORK/$case/slow-systemctl"
+        slow_systemctl "$case"
         lock="$host/run/containerd-guest-pull-grpc.install.lock" holder=none
-        setsid env HOST_ROOT="$host" PAYLOAD_DIR="$WORK/$case/payload" SYSTEMCTL="$WORK/$case/slow-systemctl" \
-            CONTAINERD="$WORK/containerd-1.7" POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=2 RUNTIME_WAIT_SECONDS=0 \
-            "$id" GUEST_PULL_SLEEP=true READY_MARKER="$WORK/$case/ready" \
-            PRESTOP_MARKER="$WORK/$case/prestop-started" \
-            "$SCRIPTS/install.sh" >> "$WORK/$case/log" 2>&1 &
-        ipid=$!
-        for ((i = 0; i < 100; i++)); do grep -q "systemctl restart guest-pull" "$WORK/$case/log" 2>/dev/null && break; sleep 0.1; done
+        start_pod_install "$case" "$host" "$id"
+        ipid=$STARTED
         read -r pod holder < "$lock" || true
         status=0
         run_script "$case" uninstall.sh "$id" LOCK_TIMEOUT_SECONDS=30 \
@@ -237,17 +251,10 @@ test_host_lock() {
     local case
     for case in strayterm podterm; do
         host="$(new_host "$case" "$FIXTURES/containerd-v2.toml")"
-        printf '#!/bin/sh\n[ "$1" = restart ] && [ "$2" = guest-pull-snapshotter.service ] && sleep 20\nexec "%s" "$@"\n' \
-            "$WORK/$case/sysd/systemctl" > "$WORK/$case/slow-systemctl"
-        chmod +x "$WORK/$case/slow-systemctl"
+        slow_systemctl "$case"
         lock="$host/run/containerd-guest-pull-grpc.install.lock" holder=none
-        setsid env HOST_ROOT="$host" PAYLOAD_DIR="$WORK/$case/payload" SYSTEMCTL="$WORK/$case/slow-systemctl" \
-            CONTAINERD="$WORK/containerd-1.7" POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=2 RUNTIME_WAIT_SECONDS=0 \
-            POD_UID=pod-z GUEST_PULL_SLEEP=true READY_MARKER="$WORK/$case/ready" \
-            PRESTOP_MARKER="$WORK/$case/prestop-started" \
-            "$SCRIPTS/install.sh" >> "$WORK/$case/log" 2>&1 &
-        ipid=$!
-        for ((i = 0; i < 100; i++)); do grep -q "systemctl restart guest-pull" "$WORK/$case/log" 2>/dev/null && break; sleep 0.1; done
+        start_pod_install "$case" "$host" POD_UID=pod-z
+        ipid=$STARTED
         read -r pod holder < "$lock" || true
         status=0
         if [[ "$case" == strayterm ]]; then kill -TERM "$holder" 2> /dev/null || true; else kill -TERM "$ipid" 2> /dev/null || true; fi

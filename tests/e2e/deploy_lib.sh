@@ -109,6 +109,19 @@ dep_image() {
   [[ "${DEP_NO_CACHE:-0}" == 1 ]] || dep_cache_add "$1" || e2e_die "layer cache of $1"
 }
 
+# dep_image_more IMG: IMG:more, IMG:latest (dep_image) with a fourth layer
+# (/data/layer4), pushed: an image built on IMG.
+dep_image_more() {
+  local bundle="$IMAGES_DIR/$1-more.bundle"
+  if ! { umoci unpack --image "$IMAGES_DIR/$1:latest" "$bundle" >/dev/null &&
+    echo "layer4 $1:more" >"$bundle/rootfs/data/layer4" &&
+    umoci repack --image "$IMAGES_DIR/$1:more" "$bundle" >/dev/null; }; then
+    e2e_die "umoci: $1:more"
+  fi
+  rm -rf "$bundle"
+  image_push "$1" more
+}
+
 # dep_image_zstd SRC IMG: a fresh 3-layer busybox image SRC (lib.sh; sets
 # IMAGE_NONCE), recompressed by skopeo into IMG with every layer tar+zstd
 # (the same tars, so the same diff_ids), IMG pushed and in the layer cache.

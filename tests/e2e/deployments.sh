@@ -472,16 +472,10 @@ sp_parallel_unpack() {
 # checks the metadata in either mode, then refuses the derived image's pin
 # (a real stock agent would run the base image).
 sb_base_after_derived() {
-  local img="based-$V" ref more_ref bundle="$IMAGES_DIR/based-$V-more.bundle"
+  local img="based-$V" ref more_ref
   dep_image "$img"
   ref="$(image_ref "$img" latest)"
-  if ! { umoci unpack --image "$IMAGES_DIR/$img:latest" "$bundle" >/dev/null &&
-    echo "layer4 $img:more" >"$bundle/rootfs/data/layer4" &&
-    umoci repack --image "$IMAGES_DIR/$img:more" "$bundle" >/dev/null; }; then
-    e2e_die "umoci: $img:more"
-  fi
-  rm -rf "$bundle"
-  image_push "$img" more
+  dep_image_more "$img"
   more_ref="$(image_ref "$img" more)"
   ck "B the derived image pulled for kata" crictl pull --pod-config "$(dep_pod "pull-$img-more" kata)" "$more_ref"
   ck "B its base image pulled for kata after it" crictl pull --pod-config "$(dep_pod "pull-$img" kata)" "$ref"
@@ -507,16 +501,10 @@ sb_base_after_derived() {
 # deploy/containerd/README.md). With verity mode "required" the container
 # must still not start on the short chain.
 sp_shared_base_22() {
-  local img="shared-$V" ref more_ref bundle="$IMAGES_DIR/shared-$V-more.bundle" mark
+  local img="shared-$V" ref more_ref mark
   dep_image "$img"
   ref="$(image_ref "$img" latest)"
-  if ! { umoci unpack --image "$IMAGES_DIR/$img:latest" "$bundle" >/dev/null &&
-    echo "layer4 $img:more" >"$bundle/rootfs/data/layer4" &&
-    umoci repack --image "$IMAGES_DIR/$img:more" "$bundle" >/dev/null; }; then
-    e2e_die "umoci: $img:more"
-  fi
-  rm -rf "$bundle"
-  image_push "$img" more
+  dep_image_more "$img"
   more_ref="$(image_ref "$img" more)"
   ck "P 2.2 shared base: the base image pulled for kata (one layer after the other)" \
     crictl pull --pod-config "$(dep_pod "pull-$img" kata)" "$ref"
