@@ -542,6 +542,21 @@ absl::Status AsRefusal(absl::Status status) {
 }
 
 absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
+  // The daemon only ever makes a file there: anything else was put there by
+  // hand, and taken as a marker it would be refused as a lost -wal, or (a
+  // directory) be neither rewritten nor removed.
+  struct stat marker_st;
+  if (stat(dirs.OpenMarkerPath().c_str(), &marker_st) == 0 &&
+      !S_ISREG(marker_st.st_mode)) {
+    return Refuse(
+        dirs,
+        absl::StrCat(dirs.OpenMarkerPath(), " is not a regular file (",
+                     S_ISDIR(marker_st.st_mode) ? "a directory" : "another kind",
+                     "): the daemon makes a file there while its store is "
+                     "open and removes it at a clean stop, so this one was "
+                     "not made by it; remove it and start again"),
+        /*reset_helps=*/false);
+  }
   // Looked at before SQLite opens the database (which makes a -wal).
   bool left_open = Exists(dirs.OpenMarkerPath());
   bool wal_missing = !Exists(dirs.MetadataPath() + "-wal");

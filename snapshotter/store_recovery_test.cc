@@ -479,6 +479,20 @@ TEST_F(StoreRecoveryTest, LostWalAfterACrashIsRefused) {
                  "remove " + dirs_->OpenMarkerPath()});
 }
 
+// A directory in the place of store-open was not made by the daemon: it
+// was refused as a lost -wal, which sent the operator after the database.
+TEST_F(StoreRecoveryTest, StoreOpenThatIsNoFileIsRefusedAsSuch) {
+  MakeStore(1);  // closed cleanly: no -wal
+  ASSERT_EQ(mkdir(dirs_->OpenMarkerPath().c_str(), 0700), 0);
+  ExpectRefused({dirs_->OpenMarkerPath() + " is not a regular file (a directory)",
+                 "remove it and start again"},
+                /*reset_helps=*/false);
+  auto opened = Open();
+  EXPECT_THAT(opened.status().message(), Not(HasSubstr("lost -wal")));
+  ASSERT_EQ(rmdir(dirs_->OpenMarkerPath().c_str()), 0);
+  EXPECT_TRUE(Open().ok());
+}
+
 // sqlite3 -readonly, run on a root whose -wal was lost, makes an empty one:
 // the marker says the -wal had its header, so that one is no proof.
 TEST_F(StoreRecoveryTest, LostWalMadeAgainEmptyIsRefused) {
