@@ -111,6 +111,40 @@ bool IsEmptyOrSqlite(const std::string& path) {
                     std::memcmp(head, kHeader, sizeof(head)) == 0);
 }
 
+// Entries the daemon makes of one kind only: another kind was put there by
+// hand, and every start would fail on it alike (exit 1, restarted): the
+// lock's open (EISDIR), or the mkdir of guest-pull/empty after the store
+// was opened. A link to the right kind is fine.
+absl::Status CheckEntryKinds(const std::string& root) {
+  struct Entry {
+    const char* name;
+    bool dir;
+    const char* what;
+  };
+  for (const Entry& e : {
+           Entry{"lock", false,
+                 "the daemon locks a file of that name (empty) so that one "
+                 "daemon at a time uses the root"},
+           Entry{"guest-pull", true,
+                 "the daemon keeps a directory there (guest-pull/empty, the "
+                 "lower directory of guest-pulled layers' mounts)"},
+       }) {
+    std::string path = absl::StrCat(root, "/", e.name);
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0) continue;  // missing: made later
+    if (e.dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode)) continue;
+    const char* kind = S_ISDIR(st.st_mode)   ? "a directory"
+                       : S_ISREG(st.st_mode) ? "a regular file"
+                                             : "another kind of file";
+    return absl::FailedPreconditionError(absl::StrCat(
+        "root ", root, " cannot be used: ", path, " is ", kind, ", not ",
+        e.dir ? "a directory" : "a regular file", ": ", e.what,
+        ", so this one was not made by it; move it away and start again "
+        "(nothing in the root was changed)"));
+  }
+  return absl::OkStatus();
+}
+
 // An existing root must be this user's (another could change the store
 // under the daemon), and hold a store or nothing else of others: a
 // directory of other files given as root by mistake (/tmp, /var/lib, or
@@ -144,6 +178,7 @@ absl::Status CheckExistingRoot(const std::string& root, const struct stat& st) {
     ++foreign_count;
   }
   closedir(dir);
+  RETURN_IF_ERROR(CheckEntryKinds(root));
   if (has_store || foreign_count == 0) return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrCat(
       "root ", root, " holds no store of this daemon but ", foreign_count,

@@ -136,6 +136,57 @@ TEST(SnapshotDirsTest, OnlyMakeLayoutChangesAnExistingRoot) {
             1);
 }
 
+// <root>/lock that is no file, or <root>/guest-pull that is no directory,
+// was put there by hand: refused (a refusal, exit 65) before anything is
+// made, with what is wrong and what to do. The lock's open failed with
+// EISDIR (exit 1, restarted forever); a guest-pull file failed the start
+// after the store was created or opened.
+TEST(SnapshotDirsTest, EntryOfTheWrongKindIsRefusedBeforeAnythingIsMade) {
+  struct Case {
+    const char* name;
+    bool make_dir;
+    const char* found;
+  };
+  for (const Case& c : {Case{"lock", true, "lock is a directory, not a regular file"},
+                        Case{"guest-pull", false,
+                             "guest-pull is a regular file, not a directory"}}) {
+    SCOPED_TRACE(c.name);
+    for (bool with_store : {true, false}) {
+      const std::string root = NewRoot(with_store ? "kind-store" : "kind-new");
+      ASSERT_EQ(mkdir(root.c_str(), 0755), 0);
+      if (with_store) std::ofstream(root + "/store-id") << "x";
+      const std::string path = root + "/" + c.name;
+      if (c.make_dir) {
+        ASSERT_EQ(mkdir(path.c_str(), 0700), 0);
+      } else {
+        std::ofstream(path) << "";
+      }
+      SnapshotDirs dirs(root);
+      for (const absl::Status& s : {dirs.CheckRoot(), dirs.MakeRoot()}) {
+        EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+        EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr(c.found));
+        EXPECT_THAT(std::string(s.message()),
+                    ::testing::HasSubstr("move it away and start again"));
+      }
+      EXPECT_FALSE(dirs.Init().ok());
+      EXPECT_NE(access(dirs.SnapshotsDir().c_str(), F_OK), 0);
+      struct stat st;
+      ASSERT_EQ(stat(root.c_str(), &st), 0);
+      EXPECT_EQ(st.st_mode & 07777, 0755u);
+      ASSERT_TRUE(RemoveAll(root).ok());
+    }
+  }
+  // A link to the right kind is used as it is.
+  const std::string root = NewRoot("kind-link");
+  ASSERT_EQ(mkdir(root.c_str(), 0755), 0);
+  ASSERT_EQ(mkdir((root + "/elsewhere").c_str(), 0700), 0);
+  ASSERT_EQ(rename((root + "/elsewhere").c_str(), (root + "-gp").c_str()), 0);
+  ASSERT_EQ(symlink((root + "-gp").c_str(), (root + "/guest-pull").c_str()), 0);
+  EXPECT_TRUE(SnapshotDirs(root).CheckRoot().ok());
+  ASSERT_TRUE(RemoveAll(root).ok());
+  ASSERT_EQ(rmdir((root + "-gp").c_str()), 0);
+}
+
 // A missing root is made 0700 at once, whatever the umask: its lock, and
 // what a crash or failure before MakeLayout leaves, are never in a root
 // others may read or write. Missing parents take the umask's mode.

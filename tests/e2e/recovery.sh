@@ -295,6 +295,23 @@ case_wrong_root() {
   else
     h_fail "$c: a root of another user" "exit $rc; $(tail -n 2 "$out")"
   fi
+  # Entries of the daemon's of the wrong kind, put there by hand: refused
+  # before anything is made (a lock directory failed every start with exit
+  # 1; a guest-pull file failed one only after a store was created).
+  local entry kind
+  for entry in lock guest-pull; do
+    rm -rf "$dir/kinds"
+    mkdir -p "$dir/kinds"
+    if [[ $entry == lock ]]; then mkdir "$dir/kinds/lock"; kind="is a directory, not a regular file"
+    else : >"$dir/kinds/guest-pull"; kind="is a regular file, not a directory"; fi
+    rc=0; run_daemon_once "$out" --root="$dir/kinds" --address="$dir/gp.sock" --config="$dir/c.toml" || rc=$?
+    if [[ $rc -eq 65 ]] && grep -qF "$dir/kinds/$entry $kind" "$out" && grep -qF 'move it away and start again' "$out" &&
+       [[ "$(ls -A "$dir/kinds")" == "$entry" ]]; then
+      h_pass "$c: a $entry that $kind is refused (exit 65), nothing made"
+    else
+      h_fail "$c: a $entry of the wrong kind" "exit $rc, entries: $(find "$dir/kinds" -mindepth 1 -printf '%f '); $(tail -n 2 "$out")"
+    fi
+  done
   # containerd's own overlayfs root (a bolt metadata.db and snapshots/).
   local ovl="$CONTAINERD_DIR/root/io.containerd.snapshotter.v1.overlayfs" before
   # One snapshot through it, so that it has its metadata.db, as any used one.
