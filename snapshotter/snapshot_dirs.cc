@@ -9,16 +9,20 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
@@ -218,6 +222,47 @@ absl::StatusOr<bool> CheckRootIfExists(const std::string& root) {
   return true;
 }
 
+// The process holding a flock on the file `st` describes, from
+// /proc/locks (a holder in another pid namespace shows as pid 0): the
+// daemon's lock may be held by another program (`flock <root>/lock ...`),
+// which the message must not call a daemon.
+std::string DescribeFlockHolder(const std::string& path,
+                                const struct stat* st) {
+  const std::string unknown =
+      absl::StrCat("another process (`fuser -v ", path, "` lists it)");
+  if (st == nullptr) return unknown;
+  std::ifstream locks("/proc/locks");
+  std::string want = absl::StrFormat("%02x:%02x:%u", major(st->st_dev),
+                                     minor(st->st_dev), st->st_ino);
+  std::string line;
+  // Lines read "1: FLOCK  ADVISORY  WRITE <pid> <maj>:<min>:<ino> 0 EOF";
+  // those of waiters have "->" after the number.
+  for (int n = 0; n < 100000 && std::getline(locks, line); ++n) {
+    std::vector<absl::string_view> f =
+        absl::StrSplit(line, ' ', absl::SkipEmpty());
+    int pid = 0;
+    if (f.size() < 6 || f[1] != "FLOCK" || f[5] != want ||
+        !absl::SimpleAtoi(f[4], &pid) || pid <= 0) {
+      continue;
+    }
+    std::string comm, own;
+    std::ifstream(absl::StrCat("/proc/", pid, "/comm")) >> comm;
+    std::ifstream("/proc/self/comm") >> own;
+    // comm is cut to 15 bytes; the binary may have been installed under
+    // another name (then it is this one's).
+    if (!comm.empty() &&
+        (comm == own ||
+         absl::StartsWith("containerd-guest-pull-grpc", comm))) {
+      return absl::StrCat("another containerd-guest-pull-grpc (pid ", pid,
+                          ")");
+    }
+    return absl::StrCat("process ", pid, comm.empty() ? "" : " (", comm,
+                        comm.empty() ? "" : ")",
+                        "; stop it, or give another root");
+  }
+  return unknown;
+}
+
 }  // namespace
 
 SnapshotDirs::SnapshotDirs(std::string root) : root_(std::move(root)) {}
@@ -288,11 +333,13 @@ absl::StatusOr<int> SnapshotDirs::LockRoot() const {
   if (fd < 0) return base::ErrnoError("open", path, errno);
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     int err = errno;
+    struct stat st;
+    bool known = fstat(fd, &st) == 0;
     close(fd);
     if (err == EWOULDBLOCK) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "root ", root_, " is in use by another containerd-guest-pull-grpc "
-          "(", path, " is locked)"));
+          "root ", root_, " is in use: ", path, " is locked by ",
+          DescribeFlockHolder(path, known ? &st : nullptr)));
     }
     return base::ErrnoError("flock", path, err);
   }

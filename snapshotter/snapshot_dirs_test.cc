@@ -2,9 +2,12 @@
 #include "snapshotter/snapshot_dirs.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <linux/capability.h>
 #include <sched.h>
+#include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -185,6 +188,46 @@ TEST(SnapshotDirsTest, EntryOfTheWrongKindIsRefusedBeforeAnythingIsMade) {
   EXPECT_TRUE(SnapshotDirs(root).CheckRoot().ok());
   ASSERT_TRUE(RemoveAll(root).ok());
   ASSERT_EQ(rmdir((root + "-gp").c_str()), 0);
+}
+
+// A lock held by another program (`flock <root>/lock sleep 100`) is not
+// called a daemon's: the message named "another containerd-guest-pull-grpc"
+// whoever held it; it names the holder from /proc/locks.
+TEST(SnapshotDirsTest, LockHeldByAnotherProgramNamesIt) {
+  const std::string root = NewRoot("lock-holder");
+  SnapshotDirs dirs(root);
+  ASSERT_TRUE(dirs.MakeRoot().ok());
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    prctl(PR_SET_NAME, "lock-holder");
+    alarm(30);  // bounded, whatever the parent does
+    int fd = open((root + "/lock").c_str(), O_RDWR | O_CREAT, 0600);
+    if (fd < 0 || flock(fd, LOCK_EX) != 0) _exit(1);
+    if (write(ready[1], "x", 1) != 1) _exit(1);
+    pause();
+    _exit(0);
+  }
+  close(ready[1]);
+  char byte;
+  ASSERT_EQ(read(ready[0], &byte, 1), 1);
+  close(ready[0]);
+  absl::StatusOr<int> lock = dirs.LockRoot();
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  ASSERT_FALSE(lock.ok());
+  EXPECT_EQ(lock.status().code(), absl::StatusCode::kFailedPrecondition);
+  std::string message(lock.status().message());
+  EXPECT_THAT(message, ::testing::HasSubstr(absl::StrCat(
+                           "is locked by process ", child, " (lock-holder)")));
+  EXPECT_THAT(message, ::testing::Not(::testing::HasSubstr(
+                           "another containerd-guest-pull-grpc")));
+  // Free again once the holder is gone.
+  lock = dirs.LockRoot();
+  ASSERT_TRUE(lock.ok()) << lock.status();
+  close(*lock);
 }
 
 // A missing root is made 0700 at once, whatever the umask: its lock, and
