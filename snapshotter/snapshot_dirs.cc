@@ -248,11 +248,13 @@ std::string DescribeFlockHolder(const std::string& path,
     std::string comm, own;
     std::ifstream(absl::StrCat("/proc/", pid, "/comm")) >> comm;
     std::ifstream("/proc/self/comm") >> own;
-    // comm is cut to 15 bytes; the binary may have been installed under
-    // another name (then it is this one's).
+    // comm is cut to 15 bytes (so only a whole 15-byte comm counts as the
+    // name's start: "containerd" is not the daemon); the binary may have
+    // been installed under another name (then it is this one's).
+    constexpr absl::string_view kDaemon = "containerd-guest-pull-grpc";
     if (!comm.empty() &&
         (comm == own ||
-         absl::StartsWith("containerd-guest-pull-grpc", comm))) {
+         (comm.size() >= 15 && absl::StartsWith(kDaemon, comm)))) {
       return absl::StrCat("another containerd-guest-pull-grpc (pid ", pid,
                           ")");
     }
