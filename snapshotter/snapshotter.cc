@@ -374,6 +374,33 @@ absl::Status Snapshotter::CreateRemoteLayer(absl::string_view parent,
                                             const RemoteLayer& layer) {
   RETURN_IF_ERROR(ValidateKey(layer.name, "target"));
   RETURN_IF_ERROR(ValidateLabels(layer.labels));
+  // A target that existed in the transaction but is gone once it is looked
+  // at was removed in between (a GC racing the pull): it is made again, as
+  // containerd's overlay would commit the layer then, instead of failing
+  // the pull. Bounded; the last AlreadyExists is then the answer, which
+  // containerd's unpacker meets with a Stat and a retry of its own.
+  constexpr int kAttempts = 3;
+  absl::Status s;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    s = CreateRemoteLayerOnce(parent, layer);
+    if (!absl::IsAlreadyExists(s)) return s;
+    // Committed before, as this layer: the same chain has the same parent.
+    absl::StatusOr<IndexedSnapshot> existing = index_.Get(layer.name);
+    if (!existing.ok()) continue;
+    if (existing->info.kind == Kind::kCommitted &&
+        existing->info.parent == parent) {
+      return absl::OkStatus();
+    }
+    return absl::FailedPreconditionError(absl::StrCat(
+        "target snapshot \"", layer.name, "\" exists, but as ",
+        KindName(existing->info.kind), " on parent \"", existing->info.parent,
+        "\", not as this layer on parent \"", parent, "\""));
+  }
+  return s;
+}
+
+absl::Status Snapshotter::CreateRemoteLayerOnce(absl::string_view parent,
+                                                const RemoteLayer& layer) {
   // A layer left empty (the usual case: its content is in the guest) gets
   // no directory: MakeLayerDirs makes it when a snapshot on it needs it.
   // Populate makes one only to write files into it, before the store's
@@ -441,19 +468,7 @@ absl::Status Snapshotter::CreateRemoteLayer(absl::string_view parent,
   if (!s.ok() && installed.empty() && !temp.empty()) {
     RemoveAll(temp).IgnoreError();
   }
-  if (!absl::IsAlreadyExists(s)) return s;
-  // Committed before, as this layer: the same chain has the same parent.
-  absl::StatusOr<IndexedSnapshot> existing = index_.Get(layer.name);
-  if (existing.ok() && existing->info.kind == Kind::kCommitted &&
-      existing->info.parent == parent) {
-    return absl::OkStatus();
-  }
-  return absl::FailedPreconditionError(absl::StrCat(
-      "target snapshot \"", layer.name, "\" exists, but ",
-      existing.ok() ? absl::StrCat("as ", KindName(existing->info.kind), " on parent \"",
-                                   existing->info.parent, "\"")
-                    : "no longer",
-      ", not as this layer on parent \"", parent, "\""));
+  return s;
 }
 
 absl::Status Snapshotter::GoneOrInternal(absl::string_view what,

@@ -164,6 +164,9 @@ class Snapshotter {
   // A remote layer left without files gets a record and no directory.
   absl::Status CreateRemoteLayer(absl::string_view parent,
                                  const RemoteLayer& layer);
+  // One attempt: AlreadyExists when the target has a record.
+  absl::Status CreateRemoteLayerOnce(absl::string_view parent,
+                                     const RemoteLayer& layer);
   // Makes the missing directories (empty, not flushed: every call that
   // needs them makes them again) of the layers under committed `parent`
   // recorded without content, before a snapshot on them is created or

@@ -14,17 +14,20 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kata_volume/verity/layer_cache.h"
+#include "snapshotter/call_check.h"
 #include "snapshotter/failing_io_vfs.h"
 #include "snapshotter/filters.h"
 #include "snapshotter/metastore.h"
@@ -970,6 +973,50 @@ TEST_F(SnapshotterTest, RemoteLayersAreCommittedAndDecorated) {
   std::string content;
   marker >> content;
   EXPECT_EQ(content, "chain2");
+}
+
+// A target removed (containerd's GC) between the transaction in which a
+// Prepare found it and the look-up of it is made again, not refused:
+// containerd fails the pull on FailedPrecondition, where its own overlay
+// would commit the layer. Before, the Prepare answered "target snapshot
+// ... exists, but no longer". The Prepare and the Remove are made to meet
+// in one group commit batch, the Prepare first: a leader whose call check
+// waits holds the batch before while both queue.
+TEST_F(SnapshotterTest, RemoteLayerRemovedWhilePreparedIsMadeAgain) {
+  FakeRemote remote;
+  remote.write_marker = false;
+  Open(&remote);
+  ASSERT_EQ(sn_->Prepare("extract-0", "", {{"remote", "chain1"}}).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  absl::Notification release;
+  std::thread leader([&] {
+    ScopedCallCheck wait([&] {
+      release.WaitForNotification();
+      return absl::OkStatus();
+    });
+    EXPECT_TRUE(sn_->Prepare("other", "", {}).ok());
+  });
+  absl::SleepFor(absl::Milliseconds(200));  // the leader waits in its batch
+  absl::Status prepared;
+  std::thread preparer([&] {
+    prepared =
+        sn_->Prepare("extract-1", "", {{"remote", "chain1"}}).status();
+  });
+  absl::SleepFor(absl::Milliseconds(200));  // queued first
+  absl::Status removed;
+  std::thread remover([&] { removed = sn_->Remove("chain1"); });
+  absl::SleepFor(absl::Milliseconds(200));  // queued second
+  release.Notify();
+  leader.join();
+  preparer.join();
+  remover.join();
+  EXPECT_TRUE(removed.ok()) << removed;
+  EXPECT_EQ(prepared.code(), absl::StatusCode::kAlreadyExists) << prepared;
+  // Made again after the Remove: the layer the answer names is there.
+  auto info = sn_->Stat("chain1");
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->kind, Kind::kCommitted);
+  EXPECT_EQ(info->labels.at("remote.layer"), "yes");
 }
 
 // An active snapshot on remote layers (not a view, not one on plain
