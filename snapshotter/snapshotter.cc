@@ -268,19 +268,10 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::CreateSnapshot(
   // start after a power cut recreates the empty directory of a record if
   // it was lost (store_recovery.h), and Commit flushes the path of the
   // layer it records.
-  int64_t owner_id = 0;
-  if (auto p = index_.Get(parent); p.ok() && p->info.kind == Kind::kCommitted) {
-    owner_id = p->id;
-  }
-  // Before the transaction: a parent removed meanwhile took its directory
-  // with it.
-  auto failed = [&](const absl::Status& s) {
-    return owner_id != 0 ? GoneOrInternal("parent snapshot", parent, s)
-                         : AsInternal(s);
+  auto committed_parent_id = [&]() -> int64_t {
+    auto p = index_.Get(parent);
+    return p.ok() && p->info.kind == Kind::kCommitted ? p->id : 0;
   };
-  if (owner_id != 0) {
-    if (absl::Status s = MakeLayerDirs(parent); !s.ok()) return failed(s);
-  }
   auto make_temp = [&](int64_t parent_id) -> absl::StatusOr<std::string> {
     std::string parent_fs = parent_id == 0 ? "" : dirs_.FsPath(parent_id);
     absl::StatusOr<std::string> temp =
@@ -290,9 +281,30 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::CreateSnapshot(
     if (!temp.ok()) return AsInternal(temp.status());
     return temp;
   };
-  absl::StatusOr<std::string> first = make_temp(owner_id);
-  if (!first.ok()) return failed(first.status());
-  std::string temp = *std::move(first);
+  // Before the transaction: a parent removed meanwhile took its directory
+  // with it. One made again under its name since (another client, or a
+  // pull racing a GC) is a parent like any other, as in containerd's
+  // overlay, which looks it up in its transaction: the directory is made
+  // again for it (bounded), rather than an INTERNAL for the old one's.
+  constexpr int kAttempts = 3;
+  int64_t owner_id = 0;
+  std::string temp;
+  for (int attempt = 1;; ++attempt) {
+    owner_id = committed_parent_id();
+    if (options_.after_parent_lookup) options_.after_parent_lookup(key);
+    absl::Status s =
+        owner_id != 0 ? MakeLayerDirs(parent) : absl::OkStatus();
+    absl::StatusOr<std::string> made =
+        s.ok() ? make_temp(owner_id) : absl::StatusOr<std::string>(s);
+    if (made.ok()) {
+      temp = *std::move(made);
+      break;
+    }
+    if (owner_id == 0) return AsInternal(made.status());
+    int64_t now = committed_parent_id();
+    if (now != 0 && now != owner_id && attempt < kAttempts) continue;
+    return GoneOrInternal("parent snapshot", parent, made.status());
+  }
   std::vector<Mount> mounts;
   std::string installed;  // snapshots/<id> once renamed there
   // The parents (closest first) of an active snapshot the remote layers

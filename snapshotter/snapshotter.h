@@ -54,6 +54,10 @@ class Snapshotter {
     // the store then refuses every mutation (MetaStore::Update). The
     // daemon exits there.
     std::function<void(const absl::Status&)> on_commit_in_doubt;
+    // Runs in a creation after its parent was looked up in the index and
+    // before its directory is made (no lock held); tests race a Remove
+    // there. May be empty.
+    std::function<void(absl::string_view key)> after_parent_lookup;
   };
 
   // Opens (creating) the root and the database after the checks of

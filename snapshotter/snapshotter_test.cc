@@ -975,6 +975,36 @@ TEST_F(SnapshotterTest, RemoteLayersAreCommittedAndDecorated) {
   EXPECT_EQ(content, "chain2");
 }
 
+// A parent removed and made again under its name (another client, a pull
+// racing a GC) between a Prepare's look-up of it and the making of its
+// directory is used as the parent, as containerd's overlay looks it up in
+// its own transaction. Before, the Prepare answered INTERNAL "stat
+// .../snapshots/<old id>/fs: No such file or directory" (seen over gRPC
+// with clients pulling one image while a GC removed its layers).
+TEST_F(SnapshotterTest, ParentReplacedWhilePreparedIsUsed) {
+  ASSERT_TRUE(sn_->Prepare("pa", "", {}).ok());
+  ASSERT_TRUE(sn_->Commit("P", "pa", {}).ok());
+  bool replaced = false;
+  opts_.after_parent_lookup = [&](absl::string_view key) {
+    if (key != "container" || replaced) return;
+    replaced = true;
+    ASSERT_TRUE(sn_->Remove("P").ok());
+    ASSERT_TRUE(sn_->Prepare("pa2", "", {}).ok());
+    ASSERT_TRUE(sn_->Commit("P", "pa2", {}).ok());
+  };
+  Open();
+  auto mounts = sn_->Prepare("container", "P", {});
+  ASSERT_TRUE(replaced);
+  ASSERT_TRUE(mounts.ok()) << mounts.status();
+  EXPECT_EQ(sn_->Stat("container")->parent, "P");
+  // On the new P's directory (pa2's, id 2), not the removed one's (1).
+  std::string lower;
+  for (const std::string& o : (*mounts)[0].options) {
+    if (o.rfind("lowerdir=", 0) == 0) lower = o.substr(9);
+  }
+  EXPECT_EQ(lower, root_ + "/snapshots/2/fs");
+}
+
 // A target removed (containerd's GC) between the transaction in which a
 // Prepare found it and the look-up of it is made again, not refused:
 // containerd fails the pull on FailedPrecondition, where its own overlay
