@@ -28,6 +28,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "base/errno_error.h"
+#include "base/file_type.h"
 #include "base/status_macros.h"
 #include "glog/logging.h"
 #include "snapshotter/dangling_link.h"
@@ -137,11 +138,9 @@ absl::Status CheckEntryKinds(const std::string& root) {
     struct stat st;
     if (stat(path.c_str(), &st) != 0) continue;  // missing: made later
     if (e.dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode)) continue;
-    const char* kind = S_ISDIR(st.st_mode)   ? "a directory"
-                       : S_ISREG(st.st_mode) ? "a regular file"
-                                             : "another kind of file";
     return absl::FailedPreconditionError(absl::StrCat(
-        "root ", root, " cannot be used: ", path, " is ", kind, ", not ",
+        "root ", root, " cannot be used: ", path, " is ",
+        base::FileTypeName(st.st_mode), ", not ",
         e.dir ? "a directory" : "a regular file", ": ", e.what,
         ", so this one was not made by it; move it away and start again "
         "(nothing in the root was changed)"));

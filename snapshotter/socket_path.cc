@@ -25,6 +25,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "base/file_type.h"
 #include "glog/logging.h"
 #include "snapshotter/dangling_link.h"
 
@@ -33,15 +34,6 @@ namespace {
 
 // How long a connect() that is still in progress may take to settle.
 constexpr absl::Duration kProbeTimeout = absl::Seconds(1);
-
-const char* FileTypeName(mode_t mode) {
-  if (S_ISREG(mode)) return "a regular file";
-  if (S_ISDIR(mode)) return "a directory";
-  if (S_ISLNK(mode)) return "a symlink";
-  if (S_ISFIFO(mode)) return "a FIFO";
-  if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
-  return "not a socket";
-}
 
 // "Connection refused (ECONNREFUSED)".
 std::string ErrnoText(int err) {
@@ -229,7 +221,7 @@ absl::StatusOr<std::optional<struct stat>> StaleSocketAt(
   }
   if (!S_ISSOCK(st.st_mode)) {
     return absl::FailedPreconditionError(absl::StrCat(
-        path, " exists and is ", FileTypeName(st.st_mode),
+        path, " exists and is ", base::FileTypeName(st.st_mode),
         ", not a socket; refusing to replace it (remove it or choose another "
         "--address)"));
   }
@@ -442,7 +434,7 @@ absl::StatusOr<SocketFile> IdentifySocket(const std::string& path) {
   }
   if (!S_ISSOCK(st.st_mode)) {
     return absl::FailedPreconditionError(
-        absl::StrCat(path, " is ", FileTypeName(st.st_mode)));
+        absl::StrCat(path, " is ", base::FileTypeName(st.st_mode)));
   }
   return SocketFile{st.st_dev, st.st_ino};
 }

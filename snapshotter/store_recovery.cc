@@ -27,6 +27,7 @@
 #include "absl/strings/strip.h"
 #include "base/async_or_deferred.h"
 #include "base/errno_error.h"
+#include "base/file_type.h"
 #include "base/status_macros.h"
 #include "glog/logging.h"
 #include "snapshotter/group_commit.h"
@@ -141,9 +142,7 @@ DbSurvey SurveyDatabase(const std::string& path) {
   if (stat(path.c_str(), &target) == 0 && !S_ISREG(target.st_mode)) {
     survey.state = DbSurvey::State::kCorrupt;
     survey.detail = absl::StrCat(
-        "is not a regular file (", S_ISDIR(target.st_mode) ? "a directory"
-                                                           : "another kind",
-        ")");
+        "is not a regular file (", base::FileTypeName(target.st_mode), ")");
     return survey;
   }
   if (st.st_size == 0) {
@@ -551,7 +550,7 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
     return Refuse(
         dirs,
         absl::StrCat(dirs.OpenMarkerPath(), " is not a regular file (",
-                     S_ISDIR(marker_st.st_mode) ? "a directory" : "another kind",
+                     base::FileTypeName(marker_st.st_mode),
                      "): the daemon makes a file there while its store is "
                      "open and removes it at a clean stop, so this one was "
                      "not made by it; remove it and start again"),

@@ -18,7 +18,7 @@ readonly HERE REPO
 declare -A SOURCES=(
   [volume_option]="kata_volume/volume.cc kata_volume/volume_json.cc kata_volume/volume_option.cc kata_volume/validate.cc"
   [mount_helper]="mount_helper/command_line.cc mount_helper/overlay_options.cc mount_helper/mount_flags.cc mount_helper/overlay_data.cc"
-  [config]="snapshotter/config/config.cc snapshotter/config/keys.cc snapshotter/config/value_text.cc snapshotter/config/command_line.cc snapshotter/config/default_config.cc snapshotter/metrics/listen_address.cc snapshotter/socket_path.cc snapshotter/dangling_link.cc base/go_utf8.cc"
+  [config]="snapshotter/config/config.cc snapshotter/config/keys.cc snapshotter/config/value_text.cc snapshotter/config/command_line.cc snapshotter/config/default_config.cc snapshotter/metrics/listen_address.cc snapshotter/socket_path.cc snapshotter/dangling_link.cc base/file_type.cc base/go_utf8.cc"
   [filters]="base/go_utf8.cc snapshotter/filters.cc snapshotter/snapshot_types.cc"
   [tar]="base/errno_error.cc kata_volume/verity/byte_source.cc kata_volume/verity/tar_reader.cc kata_volume/verity/tarfs_index.cc"
 )
