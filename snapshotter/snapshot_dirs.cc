@@ -12,9 +12,12 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -27,6 +30,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "base/async_or_deferred.h"
 #include "base/errno_error.h"
 #include "base/file_type.h"
 #include "base/status_macros.h"
@@ -558,6 +562,46 @@ absl::StatusOr<SnapshotDirs::Listing> SnapshotDirs::List() const {
     }
   }
   return listing;
+}
+
+absl::StatusOr<std::set<int64_t>> SnapshotDirs::WithoutFs(
+    const std::set<int64_t>& ids) const {
+  std::set<int64_t> without;
+  if (ids.empty()) return without;
+  int dir = open(SnapshotsDir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return base::ErrnoError("open", SnapshotsDir(), errno);
+  // 10,000 stats take ~17 ms on one core here, longer than the database
+  // survey beside them: split in parts of at least 1000, one per core.
+  const std::vector<int64_t> all(ids.begin(), ids.end());
+  auto stat_part = [dir, &all](size_t begin, size_t end) {
+    std::vector<int64_t> found;
+    for (size_t i = begin; i < end; ++i) {
+      struct stat st;
+      std::string fs = absl::StrCat(all[i], "/fs");
+      if (fstatat(dir, fs.c_str(), &st, 0) != 0 || !S_ISDIR(st.st_mode)) {
+        found.push_back(all[i]);
+      }
+    }
+    return found;
+  };
+  size_t parts = std::max<size_t>(
+      1, std::min<size_t>(all.size() / 1000,
+                          std::max(1u, std::thread::hardware_concurrency())));
+  size_t per_part = (all.size() + parts - 1) / parts;
+  std::vector<std::future<std::vector<int64_t>>> others;
+  for (size_t begin = per_part; begin < all.size(); begin += per_part) {
+    size_t end = std::min(all.size(), begin + per_part);
+    others.push_back(base::AsyncOrDeferred(
+        [&stat_part, begin, end] { return stat_part(begin, end); }));
+  }
+  for (int64_t id : stat_part(0, std::min(all.size(), per_part))) {
+    without.insert(id);
+  }
+  for (auto& part : others) {
+    for (int64_t id : part.get()) without.insert(id);
+  }
+  close(dir);
+  return without;
 }
 
 absl::StatusOr<std::string> SnapshotDirs::MoveToTrash(

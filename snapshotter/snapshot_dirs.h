@@ -140,6 +140,12 @@ class SnapshotDirs {
   };
   absl::StatusOr<Listing> List() const;
 
+  // Of `ids`, those whose snapshots/<id>/fs is not a directory (gone, a
+  // file, a link to nothing): one stat each, relative to snapshots/, in
+  // parts run side by side (a start checks every listed directory).
+  absl::StatusOr<std::set<int64_t>> WithoutFs(
+      const std::set<int64_t>& ids) const;
+
   // Renames `path` (an entry of snapshots/) to a fresh trash-XXXXXX name,
   // so it can be deleted later without holding any lock; returns the name.
   // Only for entries proven deletable.

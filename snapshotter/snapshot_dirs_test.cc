@@ -314,6 +314,36 @@ TEST(SnapshotDirsTest, CreateInstallAndList) {
                                    dirs.SnapshotsDir() + "/spare-old-one"));
 }
 
+// Start-up checks every listed directory (in parts, one per core, for
+// 1000 and more): each one whose fs/ is gone, a file or a link to nothing
+// is named, in whichever part it falls; one that links to a directory is
+// fine.
+TEST(SnapshotDirsTest, WithoutFsNamesEveryDirectoryThatLostItsFs) {
+  SnapshotDirs dirs(NewRoot("without-fs"));
+  ASSERT_TRUE(dirs.Init().ok());
+  std::set<int64_t> ids;
+  for (int64_t id = 1; id <= 2500; ++id) {
+    ASSERT_EQ(mkdir(dirs.SnapshotPath(id).c_str(), 0700), 0);
+    ids.insert(id);
+    if (id == 7 || id == 1800 || id == 2499) continue;  // no fs/
+    if (id == 1300) {
+      ASSERT_EQ(symlink("nowhere", dirs.FsPath(id).c_str()), 0);
+    } else if (id == 2000) {
+      std::ofstream(dirs.FsPath(id)) << "not a directory";
+    } else if (id == 2100) {
+      ASSERT_EQ(symlink("../1/fs", dirs.FsPath(id).c_str()), 0);
+    } else {
+      ASSERT_EQ(mkdir(dirs.FsPath(id).c_str(), 0755), 0);
+    }
+  }
+  auto without = dirs.WithoutFs(ids);
+  ASSERT_TRUE(without.ok()) << without.status();
+  EXPECT_THAT(*without, testing::ElementsAre(7, 1300, 1800, 2000, 2499));
+  auto none = dirs.WithoutFs({3, 4});
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->empty());
+}
+
 TEST(SnapshotDirsTest, InstallQuarantinesAnExistingDirectory) {
   SnapshotDirs dirs(NewRoot("install-stale"));
   ASSERT_TRUE(dirs.Init().ok());

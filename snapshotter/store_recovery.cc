@@ -334,7 +334,8 @@ absl::StatusOr<std::string> NewStoreId() {
 // Refusal for a readable database that does not match the directories.
 absl::Status CheckConsistent(const SnapshotDirs& dirs, const DbSurvey& db,
                              const std::optional<std::string>& marker,
-                             const std::set<int64_t>& dir_ids) {
+                             const std::set<int64_t>& dir_ids,
+                             const std::set<int64_t>& dirs_without_fs) {
   std::string db_path = dirs.MetadataPath();
   if (marker && db.store_id.empty()) {
     return Refuse(dirs, absl::StrCat(
@@ -360,11 +361,9 @@ absl::Status CheckConsistent(const SnapshotDirs& dirs, const DbSurvey& db,
   std::set<int64_t> missing, without_fs;
   for (int64_t id : db.records) {
     if (db.contentless.count(id)) continue;
-    struct stat st;
     if (!dir_ids.count(id)) {
       missing.insert(id);
-    } else if (stat(dirs.FsPath(id).c_str(), &st) != 0 ||
-               !S_ISDIR(st.st_mode)) {
+    } else if (dirs_without_fs.count(id)) {
       without_fs.insert(id);
     }
   }
@@ -578,16 +577,25 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
                      "it back in the place of ", dirs.SnapshotsDir(),
                      " and start again."));
   }
-  // Both only read: the directory scan runs beside the database survey
-  // (whose quick_check reads every page). A root without snapshots/ (made
-  // once the store is accepted) lists none.
-  std::future<absl::StatusOr<SnapshotDirs::Listing>> listed =
-      base::AsyncOrDeferred([&dirs]() -> absl::StatusOr<SnapshotDirs::Listing> {
-        if (!Exists(dirs.SnapshotsDir())) return SnapshotDirs::Listing();
-        return dirs.List();
+  // Both only read: the directory scan and the stat of each directory's
+  // fs/ run beside the database survey (whose quick_check reads every
+  // page). A root without snapshots/ (made once the store is accepted)
+  // lists none.
+  struct Scan {
+    SnapshotDirs::Listing listing;
+    std::set<int64_t> without_fs;
+  };
+  std::future<absl::StatusOr<Scan>> scanned =
+      base::AsyncOrDeferred([&dirs]() -> absl::StatusOr<Scan> {
+        Scan scan;
+        if (!Exists(dirs.SnapshotsDir())) return scan;
+        ASSIGN_OR_RETURN(scan.listing, dirs.List());
+        ASSIGN_OR_RETURN(scan.without_fs, dirs.WithoutFs(scan.listing.ids));
+        return scan;
       });
   DbSurvey db = SurveyDatabase(dirs.MetadataPath());
-  ASSIGN_OR_RETURN(SnapshotDirs::Listing listing, listed.get());
+  ASSIGN_OR_RETURN(Scan scan, scanned.get());
+  SnapshotDirs::Listing& listing = scan.listing;
   auto marker = ReadMarker(dirs.StoreIdPath());
   // Neither file is fixed by another database: removed, store-id is
   // written again from the database, store-generation at the next clean
@@ -673,7 +681,8 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
                 "nothing is lost; remove ", dirs.OpenMarkerPath(),
                 " and start again"));
       }
-      RETURN_IF_ERROR(CheckConsistent(dirs, db, *marker, listing.ids));
+      RETURN_IF_ERROR(
+          CheckConsistent(dirs, db, *marker, listing.ids, scan.without_fs));
       RETURN_IF_ERROR(CheckGeneration(dirs, db, *generation_file));
       opened.migrated_from_v1 = db.version < 2;
       opened.unproven_trash = opened.migrated_from_v1;
