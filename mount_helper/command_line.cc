@@ -4,25 +4,35 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 
 namespace mount_helper {
 
-const char* HelperUsage() {
-  return "usage: guest-pull-overlayfs [<source>] <target> [-o options]... "
-         "[-n] [-s] [-v] [-f]\n"
-         "Mounts an overlay filesystem for a fuse.guest-pull-overlayfs mount\n"
-         "(run by mount.fuse3). The source defaults to \"overlay\". Options\n"
-         "starting with io.katacontainers. or guest-pull. are dropped,\n"
-         "mount(8) flag options become mount flags, everything else is\n"
-         "passed to overlay. Paths are made relative to their common parent\n"
-         "if the data exceeds one page.\n"
-         "  -o OPTS  comma-separated options (repeatable)\n"
-         "  -f       fake: check everything but do not mount\n"
-         "  -v       print the mount(2) call to stderr\n"
-         "  -n, -s   accepted for mount(8) compatibility, ignored\n"
-         "  -h, --help     this text\n"
-         "  -V, --version  print the version\n"
-         "Exit status (mount(8)'s): 0 mounted, 1 usage error, 32 mount failed.\n";
+std::string ProgramName(const char* argv0) {
+  if (argv0 == nullptr) return kProgram;
+  absl::string_view name = argv0;
+  const size_t slash = name.rfind('/');
+  if (slash != absl::string_view::npos) name.remove_prefix(slash + 1);
+  return name.empty() ? kProgram : std::string(name);
+}
+
+std::string HelperUsage(const std::string& program) {
+  return absl::StrCat(
+      "usage: ", program, " [<source>] <target> [-o options]... "
+      "[-n] [-s] [-v] [-f]\n"
+      "Mounts an overlay filesystem for a fuse.", program, " mount\n"
+      "(run by mount.fuse3). The source defaults to \"overlay\". Options\n"
+      "starting with io.katacontainers. or guest-pull. are dropped,\n"
+      "mount(8) flag options become mount flags, everything else is\n"
+      "passed to overlay. Paths are made relative to their common parent\n"
+      "if the data exceeds one page.\n"
+      "  -o OPTS  comma-separated options (repeatable)\n"
+      "  -f       fake: check everything but do not mount\n"
+      "  -v       print the mount(2) call to stderr\n"
+      "  -n, -s   accepted for mount(8) compatibility, ignored\n"
+      "  -h, --help     this text\n"
+      "  -V, --version  print the version\n"
+      "Exit status (mount(8)'s): 0 mounted, 1 usage error, 32 mount failed.\n");
 }
 
 absl::StatusOr<HelperArgs> ParseHelperArgs(const std::vector<std::string>& args) {

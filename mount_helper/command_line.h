@@ -33,8 +33,18 @@ struct HelperArgs {
 // positional arguments (unless help/version).
 absl::StatusOr<HelperArgs> ParseHelperArgs(const std::vector<std::string>& args);
 
-// Usage text.
-const char* HelperUsage();
+// The helper's own name.
+inline constexpr char kProgram[] = "guest-pull-overlayfs";
+
+// The helper's name for its messages: the base name of `argv0`, the name
+// it was run by (guest-pull-overlayfs, or a second name such as
+// nydus-overlayfs-guest-pull for stock kata), so an operator reading
+// mount's error knows which helper spoke. kProgram if `argv0` is null or
+// has no base name.
+std::string ProgramName(const char* argv0);
+
+// Usage text naming the helper `program`.
+std::string HelperUsage(const std::string& program);
 
 }  // namespace mount_helper
 

@@ -9,6 +9,15 @@ namespace {
 
 using ::testing::ElementsAre;
 
+TEST(CommandLineTest, ProgramNameIsTheBaseNameRunBy) {
+  EXPECT_EQ(ProgramName("/usr/local/bin/nydus-overlayfs-guest-pull"),
+            "nydus-overlayfs-guest-pull");
+  EXPECT_EQ(ProgramName("guest-pull-overlayfs"), "guest-pull-overlayfs");
+  EXPECT_EQ(ProgramName(""), kProgram);
+  EXPECT_EQ(ProgramName("/odd/"), kProgram);
+  EXPECT_EQ(ProgramName(nullptr), kProgram);
+}
+
 TEST(CommandLineTest, MountFuse3Form) {
   absl::StatusOr<HelperArgs> args = ParseHelperArgs(
       {"overlay", "/mnt/t", "-o", "lowerdir=/a:/b,io.katacontainers.volume=e30=,dev,suid"});

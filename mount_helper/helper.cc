@@ -17,8 +17,6 @@
 namespace mount_helper {
 namespace {
 
-constexpr char kProgram[] = "guest-pull-overlayfs";
-
 // Absolute form of `path` (relative to the current directory), so the
 // target survives the chdir made for compacted data.
 absl::StatusOr<std::string> Absolute(const std::string& path) {
@@ -72,10 +70,10 @@ absl::Status MountOverlay(const std::string& source, const std::string& target,
   return absl::OkStatus();
 }
 
-void DescribeCall(std::ostream& err, const std::string& source,
-                  const std::string& target,
+void DescribeCall(std::ostream& err, const std::string& program,
+                  const std::string& source, const std::string& target,
                   const OverlayMountRequest& request, const OverlayData& data) {
-  err << kProgram << ": mount(\"" << source << "\", \"" << target
+  err << program << ": mount(\"" << source << "\", \"" << target
       << "\", \"overlay\", 0x" << std::hex << request.flags << std::dec
       << ", \"" << data.data << "\")";
   if (!data.working_dir.empty()) err << " in " << data.working_dir;
@@ -88,46 +86,51 @@ void DescribeCall(std::ostream& err, const std::string& source,
 
 }  // namespace
 
-int RunGuestPullOverlayfs(const std::vector<std::string>& args,
+int RunGuestPullOverlayfs(const std::string& program,
+                          const std::vector<std::string>& args,
                           std::ostream& out, std::ostream& err) {
   absl::StatusOr<HelperArgs> parsed = ParseHelperArgs(args);
   if (!parsed.ok()) {
-    err << kProgram << ": " << parsed.status().message() << "\n"
-        << HelperUsage();
+    err << program << ": " << parsed.status().message() << "\n"
+        << HelperUsage(program);
     return kExitUsage;
   }
   if (parsed->help) {
-    out << HelperUsage();
+    out << HelperUsage(program);
     return 0;
   }
   if (parsed->version) {
-    out << kProgram << " " << kHelperVersion << "\n";
+    out << program << " " << kHelperVersion << "\n";
     return 0;
   }
   absl::StatusOr<OverlayMountRequest> request =
       TranslateOverlayOptions(parsed->option_lists);
   if (!request.ok()) {
-    err << kProgram << ": " << request.status().message() << "\n";
+    err << program << ": " << request.status().message() << "\n";
     return kExitUsage;
   }
   absl::StatusOr<std::string> target = Absolute(parsed->target);
   if (!target.ok()) {
-    err << kProgram << ": " << target.status().message() << "\n";
+    err << program << ": " << target.status().message() << "\n";
     return kExitUsage;
   }
   absl::StatusOr<OverlayData> data =
       FitOverlayData(request->data, MountDataLimit());
   if (!data.ok()) {
-    err << kProgram << ": " << data.status().message() << "\n";
+    err << program << ": " << data.status().message() << "\n";
     return kExitMountFailed;
   }
-  if (parsed->verbose) DescribeCall(err, parsed->source, *target, *request, *data);
+  if (parsed->verbose) {
+    DescribeCall(err, program, parsed->source, *target, *request, *data);
+  }
   if (parsed->fake) return 0;
   absl::Status mounted = MountOverlay(parsed->source, *target, *request, *data);
   if (!mounted.ok()) {
-    err << kProgram << ": " << mounted.message() << "\n";
+    err << program << ": " << mounted.message() << "\n";
     // The call, for the operator (already printed with -v).
-    if (!parsed->verbose) DescribeCall(err, parsed->source, *target, *request, *data);
+    if (!parsed->verbose) {
+      DescribeCall(err, program, parsed->source, *target, *request, *data);
+    }
     return kExitMountFailed;
   }
   return 0;

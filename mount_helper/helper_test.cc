@@ -10,11 +10,13 @@
 #include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "mount_helper/command_line.h"
 
 namespace mount_helper {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 struct Result {
@@ -23,9 +25,10 @@ struct Result {
   std::string err;
 };
 
-Result RunHelper(const std::vector<std::string>& args) {
+Result RunHelper(const std::vector<std::string>& args,
+                 const std::string& program = kProgram) {
   std::ostringstream out, err;
-  const int code = RunGuestPullOverlayfs(args, out, err);
+  const int code = RunGuestPullOverlayfs(program, args, out, err);
   return {code, out.str(), err.str()};
 }
 
@@ -36,6 +39,28 @@ TEST(HelperTest, HelpAndVersion) {
   Result version = RunHelper({"--version"});
   EXPECT_EQ(version.code, 0);
   EXPECT_EQ(version.out, absl::StrCat("guest-pull-overlayfs ", kHelperVersion, "\n"));
+}
+
+// Run under another name (the stock-kata one), every text gives that name.
+TEST(HelperTest, MessagesGiveTheNameItRunsBy) {
+  const std::string name = "nydus-overlayfs-guest-pull";
+  Result help = RunHelper({"--help"}, name);
+  EXPECT_THAT(help.out, StartsWith("usage: " + name + " [<source>]"));
+  EXPECT_THAT(help.out, HasSubstr("for a fuse." + name + " mount"));
+  EXPECT_EQ(RunHelper({"--version"}, name).out,
+            absl::StrCat(name, " ", kHelperVersion, "\n"));
+  Result usage = RunHelper({"overlay", "/t", "-o", "upperdir=/u"}, name);
+  EXPECT_EQ(usage.code, 1);
+  EXPECT_THAT(usage.err, StartsWith(name + ": "));
+  Result bad_flag = RunHelper({"/t", "--bogus"}, name);
+  EXPECT_THAT(bad_flag.err, StartsWith(name + ": unknown flag"));
+  EXPECT_THAT(bad_flag.err, HasSubstr("usage: " + name + " "));
+  Result verbose = RunHelper({"/t", "-f", "-v", "-o", "lowerdir=/a:/b"}, name);
+  EXPECT_EQ(verbose.code, 0);
+  EXPECT_THAT(verbose.err, StartsWith(name + ": mount(\"overlay\""));
+  for (const Result& r : {help, usage, bad_flag, verbose}) {
+    EXPECT_THAT(r.out + r.err, Not(HasSubstr("guest-pull-overlayfs")));
+  }
 }
 
 // mount(8)'s statuses: 1 for an incorrect invocation, 32 for a mount failure.

@@ -29,8 +29,10 @@
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr long kOverlayfsMagic = 0x794c7630;  // OVERLAYFS_SUPER_MAGIC
+constexpr char kStockName[] = "nydus-overlayfs-guest-pull";
 
 struct CommandResult {
   int exit_code = -1;
@@ -138,6 +140,8 @@ class MountFuse3Test : public ::testing::Test {
     const std::string bin = base_ + "/bin";
     MakeDirs(bin);
     ASSERT_EQ(symlink(helper.c_str(), (bin + "/guest-pull-overlayfs").c_str()), 0);
+    // The second name deploy/ installs for stock kata (a symlink too).
+    ASSERT_EQ(symlink(helper.c_str(), (bin + "/" + kStockName).c_str()), 0);
     path_ = bin + ":/usr/sbin:/usr/bin:/sbin:/bin";
     target_ = base_ + "/rootfs";
     upper_ = base_ + "/snap/upper/fs";
@@ -185,14 +189,16 @@ class MountFuse3Test : public ::testing::Test {
   }
 
   // mount.fuse3 as containerd runs it: one -o per option, then -t subtype.
-  CommandResult MountLikeContainerd(const std::vector<std::string>& options) {
+  CommandResult MountLikeContainerd(
+      const std::vector<std::string>& options,
+      const std::string& subtype = "guest-pull-overlayfs") {
     std::vector<std::string> argv = {mount_fuse3_, "overlay", target_};
     for (const std::string& option : options) {
       argv.push_back("-o");
       argv.push_back(option);
     }
     argv.push_back("-t");
-    argv.push_back("guest-pull-overlayfs");
+    argv.push_back(subtype);
     return RunCommand(argv, path_);
   }
 
@@ -329,6 +335,28 @@ TEST_F(MountFuse3Test, FailedMountReportsErrorAndData) {
   EXPECT_THAT(result.output, HasSubstr("No such file or directory"));
   EXPECT_THAT(result.output, HasSubstr("lowerdir=" + base_ + "/missing"));
   EXPECT_FALSE(IsOverlay(target_));
+}
+
+// Under the stock-kata name (type fuse.nydus-overlayfs-guest-pull) the
+// helper's messages give that name, the one mount's error shows the
+// operator; they said guest-pull-overlayfs whatever the name.
+TEST_F(MountFuse3Test, MessagesNameTheHelperAsRun) {
+  CommandResult failed = MountLikeContainerd(
+      {"lowerdir=" + base_ + "/missing", "upperdir=" + upper_,
+       "workdir=" + work_},
+      kStockName);
+  EXPECT_NE(failed.exit_code, 0);
+  EXPECT_THAT(failed.output,
+              HasSubstr(absl::StrCat(kStockName, ": mount overlay on")));
+  EXPECT_THAT(failed.output,
+              HasSubstr(absl::StrCat(kStockName, ": mount(\"overlay\"")));
+  EXPECT_THAT(failed.output, Not(HasSubstr("guest-pull-overlayfs:")));
+  EXPECT_FALSE(IsOverlay(target_));
+
+  CommandResult usage = MountLikeContainerd({"upperdir=" + upper_}, kStockName);
+  EXPECT_EQ(usage.exit_code, 1) << usage.output;
+  EXPECT_THAT(usage.output, HasSubstr(absl::StrCat(kStockName, ": ")));
+  EXPECT_THAT(usage.output, Not(HasSubstr("guest-pull-overlayfs:")));
 }
 
 // EINVAL (here a workdir inside the upperdir) names the kernel log, where
