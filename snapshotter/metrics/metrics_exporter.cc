@@ -32,6 +32,22 @@ int CivetwebLog(const mg_connection*, const char* message) {
   return 1;  // Handled: civetweb must not write to stderr itself.
 }
 
+// The one path served. civetweb gives a handler its path's whole subtree
+// (a handler for /metrics answers /metrics/ and /metrics/x too): every
+// other path is answered 404 here, before civetweb picks a handler, as Go's
+// http.ServeMux does for containerd's /v1/metrics.
+constexpr char kMetricsPath[] = "/metrics";
+
+int OnlyMetricsPath(mg_connection* conn) {
+  const mg_request_info* request = mg_get_request_info(conn);
+  if (request != nullptr && request->local_uri != nullptr &&
+      absl::string_view(request->local_uri) == kMetricsPath) {
+    return 0;  // civetweb serves it
+  }
+  mg_send_http_error(conn, 404, "%s", "Not Found");
+  return 404;
+}
+
 std::string Label(absl::string_view value) {
   return value.empty() ? "unknown" : std::string(value);
 }
@@ -98,6 +114,7 @@ absl::StatusOr<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(
 
   CivetCallbacks callbacks;
   callbacks.log_message = &CivetwebLog;
+  callbacks.begin_request = &OnlyMetricsPath;
   std::string why;
   civetweb_capture = &why;
   try {
@@ -121,10 +138,10 @@ absl::StatusOr<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(
                                             "\" gave no usable port"));
   }
   exporter->port_ = ports[0];
-  exporter->exposer_->RegisterCollectable(exporter->registry_);
-  exporter->exposer_->RegisterCollectable(exporter->snapshots_);
+  exporter->exposer_->RegisterCollectable(exporter->registry_, kMetricsPath);
+  exporter->exposer_->RegisterCollectable(exporter->snapshots_, kMetricsPath);
   LOG(INFO) << "metrics: serving http://" << spec.substr(0, spec.rfind(':'))
-            << ":" << exporter->port_ << "/metrics";
+            << ":" << exporter->port_ << kMetricsPath;
   return exporter;
 }
 
@@ -132,7 +149,7 @@ void MetricsExporter::AddScrapeGauge(const std::string& name,
                                      const std::string& help,
                                      GaugeReader read) {
   gauges_.push_back(std::make_shared<ScrapeGauge>(name, help, std::move(read)));
-  exposer_->RegisterCollectable(gauges_.back());
+  exposer_->RegisterCollectable(gauges_.back(), kMetricsPath);
 }
 
 void MetricsExporter::ObserveRpc(absl::string_view rpc, absl::StatusCode code,

@@ -31,10 +31,12 @@ using ::testing::Not;
 using ::testing::StartsWith;
 using Counts = std::map<std::string, int64_t>;
 
-// GETs http://127.0.0.1:<port><path> with curl; error on any non-2xx answer.
+// GETs http://127.0.0.1:<port><path> with curl, the path sent as it is
+// (dot segments too); error on any non-2xx answer.
 absl::StatusOr<std::string> Get(int port, const std::string& path) {
   std::string cmd = absl::StrCat(
-      "curl -sS --fail --max-time 10 http://127.0.0.1:", port, path, " 2>&1");
+      "curl -sS --fail --path-as-is --max-time 10 http://127.0.0.1:", port,
+      path, " 2>&1");
   FILE* p = popen(cmd.c_str(), "r");
   if (p == nullptr) return absl::InternalError("popen curl");
   std::string out;
@@ -244,13 +246,22 @@ TEST(MetricsExporterTest, CounterFailureDropsGaugeAndCountsError) {
                       "guest_pull_snapshot_count_errors_total 1"}));
 }
 
+// Only /metrics: paths below it were served the scrape too (civetweb gives
+// a handler its path's subtree), unlike containerd's /v1/metrics.
 TEST(MetricsExporterTest, OnlyMetricsPathIsServed) {
   auto e = StartLocal(Fixed({}));
   ASSERT_NE(e, nullptr);
   EXPECT_TRUE(Get(e->port(), "/metrics").ok());
-  absl::StatusOr<std::string> other = Get(e->port(), "/");
-  EXPECT_FALSE(other.ok());
-  EXPECT_THAT(other.status().message(), HasSubstr("404"));
+  for (const char* path : {"/", "/metrics/", "/metrics/anything",
+                           "/metrics/metrics", "/metricsx", "/metrics.txt",
+                           "/x/metrics", "/metrics/.."}) {
+    absl::StatusOr<std::string> other = Get(e->port(), path);
+    EXPECT_FALSE(other.ok()) << path << " served:\n" << other.value_or("");
+    EXPECT_THAT(other.status().message(), HasSubstr("404")) << path;
+  }
+  // The same path, cleaned or percent-encoded, is the scrape.
+  EXPECT_TRUE(Get(e->port(), "/x/../metrics").ok());
+  EXPECT_TRUE(Get(e->port(), "/%6detrics").ok());
 }
 
 // A TCP connection to 127.0.0.1:`port` that sends nothing; -1 on failure.
