@@ -137,6 +137,19 @@ for address in /proc/gp-cli-test/gp.sock "$T/plain/sub/gp.sock"; do
   else bad "socket directory that cannot be made: $dir (exit $rc; root made: $([[ -e "$root" ]] && echo yes || echo no))" "$out"; fi
 done
 
+# --reset-store where there is no store: an empty directory is left as it
+# was (it got snapshots/, lock and mode 0700), a missing root is not made.
+mkdir -m 0755 "$T/empty-root"
+out="$("$BIN" --config "$T/default.toml" --root "$T/empty-root" --reset-store --log-level=error 2>&1)"; rc=$?
+if [[ $rc -eq 0 && "$out" == *"nothing to move"* && -z "$(ls -A "$T/empty-root")" \
+      && "$(stat -c %a "$T/empty-root")" == 755 ]]; then
+  ok "--reset-store of an empty root says there is nothing to move (exit 0) and makes nothing"
+else bad "--reset-store of an empty root (exit $rc, mode $(stat -c %a "$T/empty-root"), entries: $(find "$T/empty-root" -mindepth 1 -printf '%f '))" "$out"; fi
+out="$("$BIN" --config "$T/default.toml" --root "$T/no-root" --reset-store 2>&1)"; rc=$?
+if [[ $rc -eq 1 && "$out" == *"does not exist: there is no store to reset"* && ! -e "$T/no-root" ]]; then
+  ok "--reset-store of a missing root fails (exit 1) naming it, and creates nothing"
+else bad "--reset-store of a missing root (exit $rc)" "$out"; fi
+
 echo "$PASSED passed, $FAILED failed"
 # Each check counts in the unit totals (scripts/test.sh reads test.xml).
 if [[ -n "${XML_OUTPUT_FILE:-}" ]]; then

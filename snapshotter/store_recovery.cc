@@ -800,15 +800,13 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
   return opened;
 }
 
-absl::StatusOr<std::string> ResetStore(const SnapshotDirs& dirs) {
-  struct stat st;
-  if (stat(dirs.root().c_str(), &st) != 0 && errno == ENOENT) {
-    return absl::NotFoundError(absl::StrCat(
-        "root ", dirs.root(), " does not exist: there is no store to reset "
-        "(is --root, GUEST_PULL_ROOT or the config's root the daemon's?)"));
-  }
-  RETURN_IF_ERROR(dirs.Init());
-  ASSIGN_OR_RETURN(int lock, dirs.LockRoot());
+namespace {
+
+// What ResetStore moves, of what the root holds now: the store's files,
+// and snapshots/ unless it is missing or an empty directory (one that is
+// no directory too: the start refuses it). Changes nothing.
+absl::StatusOr<std::vector<std::string>> ResetEntries(
+    const SnapshotDirs& dirs) {
   const std::string db = dirs.MetadataPath();
   std::vector<std::string> present;
   for (const std::string& path :
@@ -818,27 +816,46 @@ absl::StatusOr<std::string> ResetStore(const SnapshotDirs& dirs) {
         dirs.GenerationPath(), dirs.GenerationPath() + ".new"}) {
     if (Exists(path)) present.push_back(path);
   }
-  // Init made snapshots/ if it was missing: moved only when it holds
-  // something, or is no directory (the start refuses a file there).
-  struct stat snapshots_st;
-  if (stat(dirs.SnapshotsDir().c_str(), &snapshots_st) != 0 ||
-      !S_ISDIR(snapshots_st.st_mode)) {
+  if (!Exists(dirs.SnapshotsDir())) return present;
+  struct stat st;
+  if (stat(dirs.SnapshotsDir().c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     present.push_back(dirs.SnapshotsDir());
-  } else {
-    auto listing = dirs.List();
-    if (!listing.ok()) {
-      close(lock);
-      return listing.status();
-    }
-    bool snapshots_empty = listing->ids.empty() && listing->temps.empty() &&
-                           listing->spares.empty() &&
-                           listing->trash.empty() && listing->others.empty();
-    if (!snapshots_empty) present.push_back(dirs.SnapshotsDir());
+    return present;
   }
-  if (present.empty()) {
+  ASSIGN_OR_RETURN(SnapshotDirs::Listing listing, dirs.List());
+  if (!listing.ids.empty() || !listing.temps.empty() ||
+      !listing.spares.empty() || !listing.trash.empty() ||
+      !listing.others.empty()) {
+    present.push_back(dirs.SnapshotsDir());
+  }
+  return present;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ResetStore(const SnapshotDirs& dirs) {
+  struct stat st;
+  if (stat(dirs.root().c_str(), &st) != 0 && errno == ENOENT) {
+    return absl::NotFoundError(absl::StrCat(
+        "root ", dirs.root(), " does not exist: there is no store to reset "
+        "(is --root, GUEST_PULL_ROOT or the config's root the daemon's?)"));
+  }
+  // Looked at before anything is made: a root with nothing to reset is
+  // left as it was (Init's snapshots/ and mode 0700, and the lock, made
+  // an empty directory look like a store).
+  RETURN_IF_ERROR(dirs.CheckRoot());
+  ASSIGN_OR_RETURN(std::vector<std::string> present, ResetEntries(dirs));
+  if (present.empty()) return std::string();
+  RETURN_IF_ERROR(dirs.Init());
+  ASSIGN_OR_RETURN(int lock, dirs.LockRoot());
+  // Again under the lock: a daemon may have changed the root meanwhile.
+  absl::StatusOr<std::vector<std::string>> locked = ResetEntries(dirs);
+  if (!locked.ok() || locked->empty()) {
     close(lock);
+    if (!locked.ok()) return locked.status();
     return std::string();
   }
+  present = *std::move(locked);
   auto dest = dirs.NewQuarantinePath("reset-store");
   absl::Status s = dest.ok() ? absl::OkStatus() : dest.status();
   if (s.ok() && mkdir(dest->c_str(), 0700) != 0) {

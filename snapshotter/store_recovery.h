@@ -125,8 +125,9 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs);
 // the next start creates a fresh store (generation 0 until its first clean
 // stop). Locks the root itself (refused while a daemon runs on
 // it). Returns the quarantine directory, or "" when the root holds none of
-// those (nothing is moved or quarantined then). NotFound when the root does
-// not exist.
+// those (or only an empty snapshots/): then nothing is moved, quarantined or
+// made (no lock, snapshots/ or mode 0700). NotFound when the root does not
+// exist.
 absl::StatusOr<std::string> ResetStore(const SnapshotDirs& dirs);
 
 }  // namespace snapshotter

@@ -1153,5 +1153,27 @@ TEST_F(StoreRecoveryTest, ResetStoreOfAMissingOrEmptyRootMovesNothing) {
   EXPECT_TRUE(Open().ok());
 }
 
+// A root that holds nothing to reset (an empty directory, as mkdir makes
+// it) is left exactly as it was: the reset made snapshots/ and the lock
+// and chmodded it 0700, a store's layout where there was none.
+TEST_F(StoreRecoveryTest, ResetStoreOfAnEmptyDirectoryMakesNothing) {
+  SnapshotDirs empty(dirs_->root() + "-empty");
+  ASSERT_EQ(mkdir(empty.root().c_str(), 0755), 0);
+  ASSERT_EQ(chmod(empty.root().c_str(), 0755), 0);  // whatever the umask
+  auto moved = ResetStore(empty);
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_EQ(*moved, "");
+  std::vector<std::string> entries;
+  for (const auto& entry : std::filesystem::directory_iterator(empty.root())) {
+    entries.push_back(entry.path().filename().string());
+  }
+  EXPECT_THAT(entries, ::testing::IsEmpty());
+  struct stat st;
+  ASSERT_EQ(stat(empty.root().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0755u);
+  // Still a root a daemon takes.
+  EXPECT_TRUE(empty.Init().ok());
+}
+
 }  // namespace
 }  // namespace snapshotter
