@@ -137,6 +137,43 @@ for address in /proc/gp-cli-test/gp.sock "$T/plain/sub/gp.sock"; do
   else bad "socket directory that cannot be made: $dir (exit $rc; root made: $([[ -e "$root" ]] && echo yes || echo no))" "$out"; fi
 done
 
+# no_sockets CMD...: runs CMD where no unix socket can be made anywhere
+# (a Landlock ruleset that denies only that; inherited across exec); exit
+# 77 where Landlock is unavailable.
+no_sockets() {
+  python3 -c '
+import ctypes, os, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+MAKE_SOCK = 1 << 9  # LANDLOCK_ACCESS_FS_MAKE_SOCK
+attr = ctypes.create_string_buffer(struct.pack("Q", MAKE_SOCK))
+ruleset = libc.syscall(444, attr, 8, 0)  # landlock_create_ruleset
+if ruleset < 0 or libc.prctl(38, 1, 0, 0, 0) != 0 or libc.syscall(446, ruleset, 0) != 0:
+    sys.exit(77)  # PR_SET_NO_NEW_PRIVS, landlock_restrict_self
+os.execv(sys.argv[1], sys.argv[1:])
+' "$@"
+}
+
+# A directory root may write but where no unix socket can be made (sysfs,
+# where bind says EPERM; a filesystem without sockets; here Landlock),
+# existing or to be made: refused by the first check (exit 1) naming the
+# address, before the root is made. The bind failed only once the store
+# was open (a new root's store made), naming the binding. /proc/self takes
+# no entries at all.
+mkdir "$T/nosock"
+for address in "$T/nosock/gp.sock" "$T/nosock/sub/gp.sock" /sys/gp-cli-test.sock /proc/self/gp-cli-test.sock; do
+  root="$T/root-nosock-${address//\//_}"
+  run=("$BIN") left=""
+  [[ $address == "$T"/* ]] && run=(no_sockets "$BIN")
+  out="$("${run[@]}" --config "$T/default.toml" --root "$root" --address "$address" 2>&1)"; rc=$?
+  # Nothing made where the socket would go (its directory, a probe).
+  [[ $address == "$T"/* ]] && left="$(find "$T/nosock" -mindepth 1)" && rm -rf "${T:?}/nosock/"*
+  if [[ $rc -eq 77 ]]; then echo "SKIP: an address where no socket can be made ($address): no Landlock here"
+  elif [[ $rc -eq 1 && "$out" == *"cannot create the socket $address: "* && ! -e "$root" \
+          && -z "$left" && ! -e "$address" ]]; then
+    ok "an address where no socket can be made ($address) fails the start naming it, before the root is made"
+  else bad "address where no socket can be made: $address (exit $rc; root made: $([[ -e "$root" ]] && echo yes || echo no))" "$out"; fi
+done
+
 # --reset-store where there is no store: an empty directory is left as it
 # was (it got snapshots/, lock and mode 0700), a missing root is not made.
 mkdir -m 0755 "$T/empty-root"

@@ -136,7 +136,8 @@ absl::Status RunDaemon(const config::Config& cfg) {
   // first. The socket path, before anything under the root is touched:
   // a start refused for it (a foreign file, another daemon serving there)
   // must not create or recover a store first, nor one whose directory
-  // cannot be made (a read-only place: CheckSocketPath tries). Its
+  // cannot be made or hold a socket (a read-only place, sysfs:
+  // CheckSocketPath tries). Its
   // directory is made and a stale socket removed once the store is open
   // (below), where it is checked again: another daemon may have bound
   // meanwhile.

@@ -248,14 +248,47 @@ absl::StatusOr<bool> SocketDirExists(const std::string& dir) {
   return true;
 }
 
+// Whether a unix socket can be bound in `dir`, the directory of the
+// address `path`: one is bound at `name` and removed at once. Some places
+// root may write hold no sockets (/proc/self, sysfs, a filesystem without
+// them): they passed the other checks and the bind failed only once the
+// store was open (a new root's store made), naming the binding, not
+// `path`. OK without a probe when `name` is too long for a unix socket
+// address (the bind itself tells then).
+absl::Status CheckSocketCanBeBound(const std::string& name,
+                                   const std::string& dir,
+                                   const std::string& path) {
+  absl::StatusOr<sockaddr_un> addr = UnixSocketAddress(name);
+  if (!addr.ok()) return absl::OkStatus();
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot create the socket ", path, ": socket(): ", ErrnoText(errno)));
+  }
+  int err = 0;
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&*addr), sizeof(*addr)) ==
+      0) {
+    unlink(name.c_str());
+  } else {
+    err = errno;
+  }
+  close(fd);
+  // EADDRINUSE: something has the probe's name, so names can be made there.
+  if (err == 0 || err == EADDRINUSE) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "cannot create the socket ", path, ": no unix socket can be made in ",
+      dir, " (bind: ", ErrnoText(err), "); choose another --address"));
+}
+
 // Name of CheckSocketDirCanBeMade's probe: this prefix and mkdtemp's six
 // characters.
 constexpr absl::string_view kDirProbePrefix = ".gp-socket-dir-check-";
 
 // Removes the probes that earlier checks, killed between making and
-// removing theirs, left in `ancestor`: empty directories of the probe's
-// name (rmdir leaves one that holds anything). A concurrent start's probe
-// removed here only makes its own rmdir find it gone.
+// removing theirs, left in `ancestor`: directories of the probe's name,
+// empty or holding only the probe's socket (rmdir leaves one that holds
+// anything else). A concurrent start's probe removed here only makes its
+// own rmdir find it gone (and its bind, which then proves nothing).
 void RemoveLeftDirProbes(const std::filesystem::path& ancestor) {
   std::error_code ec;
   for (std::filesystem::directory_iterator it(ancestor, ec), end;
@@ -267,6 +300,11 @@ void RemoveLeftDirProbes(const std::filesystem::path& ancestor) {
     }
     struct stat st;
     if (lstat(it->path().c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      // The socket CheckSocketCanBeBound binds in it, if that was cut short.
+      const std::string bound = (it->path() / "s").string();
+      if (lstat(bound.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
+        unlink(bound.c_str());
+      }
       rmdir(it->path().c_str());
     }
   }
@@ -274,12 +312,15 @@ void RemoveLeftDirProbes(const std::filesystem::path& ancestor) {
 
 // Whether the missing socket directory `dir` can be made, leaving nothing
 // changed: a directory of a private name is made in its nearest existing
-// ancestor and removed at once (and those of earlier checks cut short).
+// ancestor, a socket bound in it (CheckSocketCanBeBound), and both removed
+// at once (and the directories of earlier checks cut short).
 // FailedPrecondition naming `dir` if none can be made there (a read-only
 // filesystem, /proc, no permission), or if a missing part of it is a
-// symbolic link to nothing (create_directories would fail on it): found
-// by the start's first check instead of once its store is open.
-absl::Status CheckSocketDirCanBeMade(const std::string& dir) {
+// symbolic link to nothing (create_directories would fail on it);
+// naming `path` if the directory would hold no socket: found by the
+// start's first check instead of once its store is open.
+absl::Status CheckSocketDirCanBeMade(const std::string& dir,
+                                     const std::string& path) {
   if (std::optional<DanglingLink> link = FindDanglingLink(dir)) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot create socket directory ", dir, ": ",
@@ -299,11 +340,16 @@ absl::Status CheckSocketDirCanBeMade(const std::string& dir) {
         "cannot create socket directory ", dir, ": ", strerror(errno),
         " (no directory can be made in ", ancestor.string(), ")"));
   }
+  absl::Status bindable =
+      CheckSocketCanBeBound(probe + "/s", ancestor.string(), path);
+  if (!bindable.ok() && lstat(probe.c_str(), &st) != 0 && errno == ENOENT) {
+    bindable = absl::OkStatus();  // removed meanwhile: the bind proves nothing
+  }
   if (rmdir(probe.c_str()) != 0 && errno != ENOENT) {  // empty, just made
     LOG(WARNING) << "cannot remove " << probe << " (made to check that "
                  << dir << " can be made): " << strerror(errno);
   }
-  return absl::OkStatus();
+  return bindable;
 }
 
 // Whether the existing socket directory `dir` takes new entries (the
@@ -331,9 +377,15 @@ absl::Status CheckSocketPath(const std::string& path) {
   std::string dir = std::filesystem::path(path).parent_path().string();
   absl::StatusOr<bool> exists = SocketDirExists(dir);
   if (!exists.ok()) return exists.status();
-  if (!*exists) return CheckSocketDirCanBeMade(dir);
+  if (!*exists) return CheckSocketDirCanBeMade(dir, path);
   if (absl::Status s = CheckSocketDirWritable(dir, path); !s.ok()) return s;
-  return StaleSocketAt(path).status();
+  if (absl::Status s = StaleSocketAt(path).status(); !s.ok()) return s;
+  // Probed under a binding name: one a killed check leaves, a start
+  // removes (RemoveStaleBindings). Not at `path` itself when no other
+  // name fits: another daemon may be about to bind there.
+  const std::string name = BindingPath(path);
+  if (name == path) return absl::OkStatus();
+  return CheckSocketCanBeBound(name, dir, path);
 }
 
 absl::Status PrepareSocketPath(const std::string& path) {

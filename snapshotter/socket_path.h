@@ -40,7 +40,10 @@ absl::Status PrepareSocketPath(const std::string& path);
 // name (.gp-socket-dir-check-XXXXXX in its nearest existing ancestor),
 // removed at once: FailedPrecondition otherwise (a read-only place, /proc).
 // An existing directory must take new entries (access W_OK): a read-only
-// one is FailedPrecondition too.
+// one is FailedPrecondition too. Either must hold unix sockets, which is
+// tried by binding one (at a BindingPath name, or in the probe directory)
+// and removing it at once: FailedPrecondition naming the path otherwise
+// (/proc/self, sysfs, a filesystem without sockets).
 absl::Status CheckSocketPath(const std::string& path);
 
 // The unix socket address of `path`; InvalidArgument naming the path and
