@@ -302,6 +302,42 @@ test_host_lock() {
     wait "$ipid" 2> /dev/null || status=$?
     ((status == 0)) && h_pass "lock: that pod's first process ends at the pod's TERM, exit 0 (waiting for runtimes)" \
         || h_fail "lock: the pod's TERM after the preStop, waiting for runtimes (exit $status)" "$(tail -2 "$WORK/prewait/log")"
+    # The pod is deleted as its container starts: its preStop marks the pod
+    # (and uninstalls: nothing yet) before the first process has run a line
+    # of install.sh, held here at bash's start (BASH_ENV). That install then
+    # keeps the marker, installs nothing, and waits for the pod's TERM. A
+    # later run with the same marker path (a host's /tmp) removes it as an
+    # earlier run's, and installs.
+    local gate="$WORK/prestart/gate" kept=false
+    host="$(new_host prestart "$FIXTURES/containerd-v2.toml")"
+    printf 'unset BASH_ENV\n: > "%s.entered"\nfor ((i = 0; i < 200; i++)); do [[ -e "%s" ]] && break; sleep 0.05; done\n' \
+        "$gate" "$gate" > "$WORK/prestart/bash-env"
+    setsid env BASH_ENV="$WORK/prestart/bash-env" HOST_ROOT="$host" PAYLOAD_DIR="$WORK/prestart/payload" \
+        SYSTEMCTL="$WORK/prestart/sysd/systemctl" CONTAINERD="$WORK/containerd-1.7" POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=2 \
+        RUNTIME_WAIT_SECONDS=0 POD_UID=pod-v GUEST_PULL_SLEEP=true READY_MARKER="$WORK/prestart/ready" \
+        PRESTOP_MARKER="$WORK/prestart/prestop-started" "$SCRIPTS/install.sh" >> "$WORK/prestart/log" 2>&1 &
+    ipid=$!
+    for ((i = 0; i < 100; i++)); do [[ -e "$gate.entered" ]] && break; sleep 0.1; done
+    run_script prestart uninstall.sh POD_UID=pod-v LOCK_TIMEOUT_SECONDS=30 || true
+    : > "$gate"
+    for ((i = 0; i < 100; i++)); do grep -qE "not installing|is installed" "$WORK/prestart/log" 2>/dev/null && break; sleep 0.1; done
+    sleep 0.5
+    [[ -e "$gate.entered" ]] && kill -0 "$ipid" 2> /dev/null \
+        && grep -q "this pod is being deleted (its preStop has started): not installing" "$WORK/prestart/log" \
+        && [[ ! -e "$host/usr/local/bin/containerd-guest-pull-grpc" && ! -e "$WORK/prestart/ready" ]] \
+        && ! grep -q "guest-pull" "$host/etc/containerd/config.toml" && kept=true
+    status=0
+    kill -TERM "$ipid" 2> /dev/null || true
+    for ((i = 0; i < 100; i++)); do kill -0 "$ipid" 2> /dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$ipid" 2> /dev/null || true
+    wait "$ipid" 2> /dev/null || status=$?
+    [[ "$kept" == true && $status -eq 0 ]] \
+        && h_pass "lock: a pod deleted as its container starts (its preStop marks before install.sh's first line): that install installs nothing; the first process ends at the TERM, exit 0" \
+        || h_fail "lock: preStop before the first process's first line (exit $status)" "$(tail -4 "$WORK/prestart/log")"
+    [[ -e "$WORK/prestart/prestop-started" ]] && run_script prestart install.sh POD_UID=pod-v \
+        && [[ ! -e "$WORK/prestart/prestop-started" && -x "$host/usr/local/bin/containerd-guest-pull-grpc" ]] \
+        && h_pass "lock: a marker of an earlier run (a host's /tmp) is removed by the next install, which installs" \
+        || h_fail "lock: a run after the preStop's marker, same marker path" "$(tail -3 "$WORK/prestart/log")"
     # The pod's install: the readiness marker once done, and the lock free
     # while it sleeps (its own preStop must get it).
     local marker="$WORK/lock/ready" pid free=false

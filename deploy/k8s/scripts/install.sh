@@ -450,7 +450,7 @@ main() {
 # process is passed on to a running install, whose status it exits with.
 run_install() {
     child="" child_done=false sleeper=""
-    rm -f "$PRESTOP_MARKER"  # an earlier run's (a run on a host)
+    remove_stale_prestop_marker  # an earlier run's (a run on a host)
     trap forward_term TERM INT
     main "$@" &
     child=$!

@@ -376,11 +376,47 @@ hold_host_lock() {
     printf '%s %s\n' "${POD_ID:--}" "$BASHPID" > "$path"
 }
 
+# process_start PID: "<boot id> <start of PID in clock ticks since boot>",
+# which orders the starts of two processes of one boot.
+process_start() {
+    local stat boot
+    local -a fields
+    { stat="$(< "/proc/$1/stat")" && boot="$(< /proc/sys/kernel/random/boot_id)"; } 2> /dev/null || return 1
+    # After the command name, which may hold spaces and parentheses; the
+    # start time is the 22nd field.
+    read -r -a fields <<< "${stat##*) }"
+    [[ "${fields[19]:-}" =~ ^[0-9]+$ ]] || return 1
+    printf '%s %s\n' "$boot" "${fields[19]}"
+}
+
 # mark_prestop: uninstall.sh as this pod's preStop writes PRESTOP_MARKER
 # (POD_ID: the identity hold_host_lock's stop of this pod's install goes by)
-# before it takes the lock.
+# before it takes the lock; its second line, when this preStop started
+# (remove_stale_prestop_marker). Whole or not at all: a reader never sees it
+# half written.
 mark_prestop() {
-    [[ -z "$POD_ID" ]] || printf '%s\n' "$POD_ID" > "$PRESTOP_MARKER" 2> /dev/null || true
+    [[ -n "$POD_ID" ]] || return 0
+    printf '%s\n%s\n' "$POD_ID" "$(process_start "$$")" > "$PRESTOP_MARKER.$$" 2> /dev/null \
+        && mv -f -- "$PRESTOP_MARKER.$$" "$PRESTOP_MARKER" 2> /dev/null || rm -f -- "$PRESTOP_MARKER.$$" 2> /dev/null || true
+}
+
+# remove_stale_prestop_marker: install.sh's first process, as it starts,
+# removes a PRESTOP_MARKER of an earlier run (on a host, where /tmp
+# persists), written by a process that started before this one or in another
+# boot. One written by a process started after this one is this pod's
+# preStop: a pod deleted as its container starts can have its preStop mark
+# before this runs, and the install must then see it. A container's /tmp is
+# its own: in a pod, no marker but that one can be there.
+remove_stale_prestop_marker() {
+    local boot="" start="" marker_boot="" marker_start=""
+    [[ -e "$PRESTOP_MARKER" ]] || return 0
+    read -r boot start <<< "$(process_start "$$")" || true
+    { read -r _ && read -r marker_boot marker_start; } 2> /dev/null < "$PRESTOP_MARKER" || true
+    if [[ -n "$boot" && "$marker_boot" == "$boot" && "$start" =~ ^[0-9]+$ && "$marker_start" =~ ^[0-9]+$ ]] \
+        && (( marker_start >= start )); then
+        return 0
+    fi
+    rm -f "$PRESTOP_MARKER"
 }
 
 # prestop_started: this pod's preStop has started (its PRESTOP_MARKER).
