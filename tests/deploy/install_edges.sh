@@ -592,4 +592,47 @@ exec "%s/systemctl.real" "$@"
         && [[ -e "$bin/.containerd-guest-pull-grpc.keep" && -e "$host/etc/containerd/.config.toml.backup" ]] \
         && h_pass "writes cut short: their temporary files are removed by the next install and by uninstall, other names stay" \
         || h_fail "writes cut short: temporary files left (install ok: $installed)" "$(ls -A "$bin" "$unit"; tail -2 "$WORK/leftovers/log")"
+
+    # The same of releases before the current form: mktemp's .NAME.XXXXXX,
+    # mode 0600 (cut short before the chmod) or the file's own (after),
+    # beside our own files only. Install and uninstall remove them; what
+    # those releases did not make stays: a name someone chose (a suffix of
+    # one kind of character), another mode, a link, a file of two links or
+    # of another user, beside containerd's config.
+    host="$(new_host oldleft "$FIXTURES/containerd-v2.toml")"
+    bin="$host/usr/local/bin" unit="$host/etc/systemd/system"
+    local cfgdir="$host/etc/containerd-guest-pull-grpc" f left=""
+    local -a gone=() kept=()
+    mkdir -p "$cfgdir"
+    # old_left PATH MODE: a leftover of that form (as large as its file).
+    old_left() { head -c 4096 /dev/zero > "$1" && chmod "$2" "$1"; }
+    old_left "$bin/.containerd-guest-pull-grpc.Ab3xYz" 0600 && gone+=("$bin/.containerd-guest-pull-grpc.Ab3xYz")
+    old_left "$bin/.guest-pull-verity.q1W2e3" 0755 && gone+=("$bin/.guest-pull-verity.q1W2e3")
+    old_left "$unit/.guest-pull-snapshotter.service.Zz9Zz9" 0644 && gone+=("$unit/.guest-pull-snapshotter.service.Zz9Zz9")
+    old_left "$cfgdir/.config.toml.a1B2c3" 0600 && gone+=("$cfgdir/.config.toml.a1B2c3")
+    old_left "$cfgdir/.installed-by-pod.X7y8Z9" 0644 && gone+=("$cfgdir/.installed-by-pod.X7y8Z9")
+    old_left "$bin/.containerd-guest-pull-grpc.backup" 0755 && kept+=("$bin/.containerd-guest-pull-grpc.backup")
+    old_left "$bin/.guest-pull-verity.202412" 0755 && kept+=("$bin/.guest-pull-verity.202412")
+    old_left "$bin/.guest-pull-overlayfs.ab-c12" 0755 && kept+=("$bin/.guest-pull-overlayfs.ab-c12")
+    old_left "$bin/.guest-pull-overlayfs.Mode64" 0640 && kept+=("$bin/.guest-pull-overlayfs.Mode64")
+    ln -s guest-pull-overlayfs "$bin/.guest-pull-overlayfs.Link42" && kept+=("$bin/.guest-pull-overlayfs.Link42")
+    old_left "$host/hardlinked" 0600 && ln "$host/hardlinked" "$bin/.guest-pull-verity.Hard42" && kept+=("$bin/.guest-pull-verity.Hard42")
+    old_left "$unit/.guest-pull-snapshotter.service.Nobdy1" 0644 && chown nobody "$unit/.guest-pull-snapshotter.service.Nobdy1" \
+        && kept+=("$unit/.guest-pull-snapshotter.service.Nobdy1")
+    old_left "$host/etc/containerd/.config.toml.Ab3xYz" 0600 && kept+=("$host/etc/containerd/.config.toml.Ab3xYz")
+    run_script oldleft install.sh || left+=" install failed"
+    for f in "${gone[@]}"; do [[ ! -e "$f" ]] || left+=" install left ${f#"$host"}"; done
+    for f in "${kept[@]}"; do [[ -e "$f" || -L "$f" ]] || left+=" install removed ${f#"$host"}"; done
+    gone=()
+    old_left "$bin/.guest-pull-overlayfs.Zz9Zz9" 0755 && gone+=("$bin/.guest-pull-overlayfs.Zz9Zz9")
+    old_left "$unit/.guest-pull-snapshotter.service.r4T5y6" 0600 && gone+=("$unit/.guest-pull-snapshotter.service.r4T5y6")
+    old_left "$cfgdir/.config.toml.c3D4e5" 0644 && gone+=("$cfgdir/.config.toml.c3D4e5")
+    old_left "$cfgdir/.installed-by-pod.F6g7H8" 0600 && gone+=("$cfgdir/.installed-by-pod.F6g7H8")
+    run_script oldleft uninstall.sh || left+=" uninstall failed"
+    for f in "${gone[@]}"; do [[ ! -e "$f" ]] || left+=" uninstall left ${f#"$host"}"; done
+    for f in "${kept[@]}"; do [[ -e "$f" || -L "$f" ]] || left+=" uninstall removed ${f#"$host"}"; done
+    [[ ! -e "$cfgdir" ]] || left+=" CONFIG_DIR kept"
+    [[ -z "$left" ]] \
+        && h_pass "writes cut short by earlier releases (.NAME.XXXXXX): removed by install and uninstall; what those releases did not make stays" \
+        || h_fail "writes cut short by earlier releases:$left" "$(ls -lA "$bin" "$unit"; tail -2 "$WORK/oldleft/log")"
 }

@@ -411,6 +411,7 @@ main() {
     fi
     record_install_start
     note_snapshotter_restart_pending
+    remove_old_form_leftovers  # earlier releases' writes cut short
     install_libraries
     install_binaries
     install_stock_helper

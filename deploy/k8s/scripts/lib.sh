@@ -226,6 +226,45 @@ remove_write_leftovers() {
     return 0
 }
 
+# remove_old_write_leftovers DST MODE: the temporary files that releases
+# before the current form (.NAME.guest-pull-tmp.XXXXXX) left beside DST,
+# when a write of DST with MODE was cut short; only for our own files (a
+# binary, the unit, the daemon config, the owner record: never beside
+# containerd's config, where others' files of that form are as likely).
+# Only what those releases' mktemp made: .NAME. and six of its letters and
+# digits, a regular file of one link, this user's, mode 0600 (cut short
+# before the chmod) or MODE (after). A suffix of one kind of character only
+# (backup, BACKUP, 202412: a name someone chose) stays, as do the ~1% of
+# mktemp's names that look like one.
+remove_old_write_leftovers() {
+    local dst="$1" mode="${2#0}" leftover suffix
+    [[ -n "$dst" ]] || return 0
+    for leftover in "$(dirname "$dst")/.$(basename "$dst")."??????; do
+        suffix="${leftover##*.}"
+        [[ "$suffix" =~ ^[A-Za-z0-9]{6}$ && ! "$suffix" =~ ^([a-z]+|[A-Z]+|[0-9]+)$ ]] || continue
+        [[ -f "$leftover" && ! -L "$leftover" && -O "$leftover" ]] || continue
+        case "$(stat -c '%h %a' -- "$leftover" 2> /dev/null)" in
+            "1 600" | "1 $mode") ;;
+            *) continue ;;
+        esac
+        rm -f -- "$leftover" || log "WARNING: cannot remove $leftover (an earlier release's write of $dst cut short)"
+    done
+    return 0
+}
+
+# remove_old_form_leftovers: remove_old_write_leftovers of each file those
+# releases wrote with write_file_atomic that is ours alone (install.sh and
+# uninstall.sh, under the host lock).
+remove_old_form_leftovers() {
+    local name
+    for name in "${BINARIES[@]}"; do
+        remove_old_write_leftovers "$HOST_ROOT$PREFIX/bin/$name" 0755
+    done
+    remove_old_write_leftovers "$HOST_ROOT$UNIT_PATH" 0644
+    remove_old_write_leftovers "$HOST_ROOT$CONFIG_DIR/config.toml" 0644
+    remove_old_write_leftovers "$HOST_ROOT$OWNER_PATH" 0644
+}
+
 # write_file_atomic SRC DST MODE [EXPECT]: replace DST with SRC's bytes unless
 # equal. Returns 0 if DST changed, 1 if it was already identical, 2 if it
 # no longer holds EXPECT's bytes (the file SRC was worked out from) just

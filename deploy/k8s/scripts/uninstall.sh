@@ -77,6 +77,7 @@ remove_files() {
     fi
     remove_write_leftovers "$cfg"
     remove_write_leftovers "$HOST_ROOT$OWNER_PATH"
+    remove_old_form_leftovers
     rmdir "$HOST_ROOT$CONFIG_DIR" 2>/dev/null || true
 }
 
