@@ -32,9 +32,22 @@ test_makefile() {
         && grep -q ' --config /etc/guest-pull/config.toml$' "$WORK/make/confdir/etc/systemd/system/guest-pull-snapshotter.service" \
         && h_pass "make install: unit follows CONFDIR" || h_fail "make install: CONFDIR" \
             "$(grep ExecStart= "$WORK/make/confdir/etc/systemd/system/guest-pull-snapshotter.service")"
-    # With the temporary files of writes cut short beside them.
+    # An earlier release's write cut short (.NAME.XXXXXX, lib.sh
+    # remove_old_write_leftovers): the next make install removes it; a name
+    # someone chose stays.
+    echo partial > "$dest/usr/local/bin/.guest-pull-overlayfs.Zz9Zz9" && chmod 0600 "$dest/usr/local/bin/.guest-pull-overlayfs.Zz9Zz9"
+    echo mine > "$dest/usr/local/bin/.guest-pull-overlayfs.backup" && chmod 0755 "$dest/usr/local/bin/.guest-pull-overlayfs.backup"
+    make -s -C "$REPO/deploy" install-bin DESTDIR="$dest" NO_BUILD=1 BIN_DIR="$bin" > /dev/null 2>&1 \
+        && [[ ! -e "$dest/usr/local/bin/.guest-pull-overlayfs.Zz9Zz9" ]] \
+        && rm "$dest/usr/local/bin/.guest-pull-overlayfs.backup" \
+        && h_pass "make install: removes an earlier release's temporary file of a write cut short, keeps a chosen name" \
+        || h_fail "make install: earlier release's temporary file" "$(ls -lA "$dest/usr/local/bin")"
+    # With the temporary files of writes cut short beside them (of this
+    # release and of earlier ones).
     echo partial > "$dest/usr/local/bin/.guest-pull-verity.guest-pull-tmp.Ab3xYz"
     echo partial > "$dest/etc/systemd/system/.guest-pull-snapshotter.service.guest-pull-tmp.q1W2e3"
+    echo partial > "$dest/usr/local/bin/.containerd-guest-pull-grpc.Ab3xYz" && chmod 0755 "$dest/usr/local/bin/.containerd-guest-pull-grpc.Ab3xYz"
+    echo partial > "$dest/etc/systemd/system/.guest-pull-snapshotter.service.q1W2e3" && chmod 0600 "$dest/etc/systemd/system/.guest-pull-snapshotter.service.q1W2e3"
     make -s -C "$REPO/deploy" uninstall DESTDIR="$dest" > /dev/null 2>&1 \
         && [[ -z "$(find "$dest" -type f ! -name config.toml)" ]] \
         && h_pass "make uninstall: removes binaries and unit (and their writes cut short), keeps the modified config" \
