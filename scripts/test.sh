@@ -74,7 +74,7 @@ declare -A PLAN_DEFAULT=(
   [functional]="CRI guest pull of every image (OCI, Docker; the 300 MiB one unless E2E_SKIP_LARGE=1), negative cases, restart, removal"
   [compatibility]="guest pull next to overlayfs and host pulls, the image policy"
   [stability]="12 interruption cases (signals idle and mid-pull, containerd restart, daemon down)"
-  [deployments]="crictl pods through the kata-shaped shim on containerd 1.7.35 and 2.4.2 (runtime-specific snapshotter, make -C deploy install), scenarios 1-8, Z (a tar+zstd image) and B (a base image pulled after an image built on it), patched kata; stock kata on 2.4.2"
+  [deployments]="crictl pods through the kata-shaped shim on containerd 1.7.35 and 2.4.2 (runtime-specific snapshotter, make -C deploy install), scenarios 1-8, Z (a tar+zstd image), B (a base image pulled after an image built on it) and U (pods in a user namespace: runc through overlayfs and guest-pull, kata refused), patched kata; stock kata on 2.4.2"
   [crash]="120 SIGKILLs of a 4-client workload (Prepare, write, Commit, View, Remove, Update, guest-pull layers and views on them); every acknowledged mutation verified"
   [faults]="EIO/ENOSPC injected (LD_PRELOAD) at every fsync/rename/write/mkdir of Prepare, Commit, Remove, guest-pull Prepare (a failed WAL fsync must stop the daemon with status 75) and of the start on a store and on a new root (it serves or exits with an error; the next start serves it all); a full tmpfs"
   [stalls]="watchdog pings, a Commit stuck in fsync (others answer, DEADLINE_EXCEEDED, pings stop), SIGSTOPped daemon vs containerd 1.6 overlayfs"

@@ -13,6 +13,7 @@
 #include <iterator>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -106,6 +107,44 @@ absl::Status CheckVolumeLabels(const snapshotter::Labels& labels) {
 constexpr char kRemoveRebase[] =
     "remove capabilities = [\"rebase\"] from this snapshotter's "
     "[proxy_plugins] entry in containerd's config";
+
+// containerd's copy of an image's layers chowned for a user namespace
+// (client.resolveSnapshotOptions, for a snapshotter without the remap-ids
+// capability): "<parent chain>-remap" (2.x), "<parent chain>-<uid>-<gid>-remap"
+// (1.7).
+bool IsRemapKey(absl::string_view key) {
+  absl::string_view name = ChainIdOf(key);
+  if (!absl::ConsumePrefix(&name, "sha256:") || !absl::ConsumeSuffix(&name, "-remap") ||
+      name.size() < 64) {
+    return false;
+  }
+  auto hex = [](char c) { return absl::ascii_isdigit(c) || (c >= 'a' && c <= 'f'); };
+  if (!std::all_of(name.begin(), name.begin() + 64, hex)) return false;
+  absl::string_view ids = name.substr(64);
+  if (ids.empty()) return true;
+  std::vector<absl::string_view> parts = absl::StrSplit(ids, '-');
+  return parts.size() == 3 && parts[0].empty() &&
+         std::all_of(parts.begin() + 1, parts.end(), [](absl::string_view p) {
+           return !p.empty() && std::all_of(p.begin(), p.end(), [](char c) {
+             return absl::ascii_isdigit(c);
+           });
+         });
+}
+
+// Why `snapshot` is for a container in a user namespace, or "".
+std::string UserNamespaceEvidence(const snapshotter::Info& snapshot) {
+  std::string uid = LabelOr(snapshot.labels, kLabelUidMapping);
+  std::string gid = LabelOr(snapshot.labels, kLabelGidMapping);
+  if (!uid.empty() || !gid.empty()) {
+    return absl::StrCat("labels uidmapping=\"", absl::CEscape(uid), "\" gidmapping=\"",
+                        absl::CEscape(gid), "\"");
+  }
+  if (IsRemapKey(snapshot.name)) {
+    return "containerd's copy of the image's layers to chown to the user "
+           "namespace's ids";
+  }
+  return "";
+}
 
 }  // namespace
 
@@ -351,6 +390,26 @@ absl::StatusOr<std::vector<snapshotter::Mount>> GuestPullLayers::Decorate(
   // verity mode "required" would refuse the unpack naming that image's
   // hashes; the image's rootfs is refused later with the real cause.
   if (IsUnpackKey(snapshot.name)) return mounts;
+  // A pod in a user namespace: kata's agent runs the container in one with
+  // the pod's id maps but builds the rootfs from the image it pulls, with
+  // the image's owners, which those ids do not own (it shifts nothing), and
+  // containerd's chowned copy holds only the host's empty layer
+  // directories. Neither gives the container its files' owners.
+  if (auto pulled = std::find_if(parents.begin(), parents.end(), IsGuestPulled);
+      pulled != parents.end()) {
+    if (std::string userns = UserNamespaceEvidence(snapshot); !userns.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "snapshot ", snapshot.name, " is for a container in a user namespace (",
+          userns, "; Kubernetes hostUsers: false) on layers pulled in the guest "
+          "(image ", LabelOr(pulled->labels, kLabelCriImageRef), "): kata's guest "
+          "builds the rootfs from the image with the image's file owners, which "
+          "the pod's user namespace does not map, and on the host those layers "
+          "have no content for containerd to chown; run the pod without a user namespace "
+          "(hostUsers: true), or keep the image on the host: add it to "
+          "guest_pull.exclude in this snapshotter's config, remove it (crictl "
+          "rmi) and pull it again (see docs/troubleshooting.md)"));
+    }
+  }
   // Before the image is described: an image pulled for a volume alone may
   // have no expected hashes, and verity mode "required" would ask for them.
   // (A host layer on top is refused below, with its own recovery.)

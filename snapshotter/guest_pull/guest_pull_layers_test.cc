@@ -558,6 +558,62 @@ TEST_F(GuestPullLayersTest, HostUnpackOnGuestPulledLayersGetsAPlainMount) {
   EXPECT_THAT(std::string(rootfs.message()), HasSubstr("was unpacked on the host"));
 }
 
+// A pod in a user namespace (CRI userns_options): containerd 2.x without the
+// remap-ids capability first prepares "<chain>-remap" (1.7:
+// "<chain>-<uid>-<gid>-remap") to chown a copy of the image, then the
+// rootfs on that copy with the uidmapping/gidmapping labels (with the
+// capability, the rootfs on the image with the labels). On guest-pulled
+// layers neither can give the container its files' owners: each is
+// refused naming the user namespace, and nothing is recorded. Without the
+// labels the rootfs goes on; a chain kept on the host is not refused.
+TEST_F(GuestPullLayersTest, UserNamespaceRootfsOnGuestPulledLayersIsRefused) {
+  Open(VerityMode::kOff);
+  PullTwoLayers();
+  const std::string n2 = "k8s.io/5/" + c2_;
+  const snapshotter::Labels userns = {
+      {kLabelUidMapping, "0:65536:65536"}, {kLabelGidMapping, "0:65536:65536"}};
+  auto expect_refused = [&](const absl::Status& s, const std::string& key,
+                            const std::string& evidence) {
+    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+    EXPECT_THAT(std::string(s.message()),
+                HasSubstr("snapshot " + key + " is for a container in a user namespace (" +
+                          evidence));
+    EXPECT_THAT(std::string(s.message()),
+                HasSubstr("on layers pulled in the guest (image 127.0.0.1:5000/app:1)"));
+    EXPECT_THAT(std::string(s.message()), HasSubstr("hostUsers: true"));
+    EXPECT_THAT(std::string(s.message()), HasSubstr("guest_pull.exclude"));
+    EXPECT_EQ(sn_->Stat(key).status().code(), absl::StatusCode::kNotFound);
+  };
+  for (const std::string& key : {"k8s.io/9/sha256:" + Hex('7') + "-remap",
+                                 "k8s.io/9/" + c2_ + "-65536-65536-remap"}) {
+    expect_refused(sn_->Prepare(key, n2, {}).status(), key, "containerd's copy");
+  }
+  for (bool view : {false, true}) {
+    const std::string key = view ? "k8s.io/10/ro-ctr" : "k8s.io/10/ctr";
+    expect_refused(view ? sn_->View(key, n2, userns).status()
+                        : sn_->Prepare(key, n2, userns).status(),
+                   key, "labels uidmapping=\"0:65536:65536\" gidmapping=\"0:65536:65536\"");
+  }
+  // A copy made before (an older daemon handed it the volume): the rootfs
+  // on it is refused for the user namespace, not as a host layer.
+  const std::string copy = "k8s.io/11/sha256:" + Hex('8');
+  ASSERT_TRUE(sn_->Prepare("k8s.io/11/copy", n2, {}).ok());
+  ASSERT_TRUE(sn_->Commit(copy, "k8s.io/11/copy", {}).ok());
+  expect_refused(sn_->Prepare("k8s.io/12/ctr", copy, userns).status(), "k8s.io/12/ctr",
+                 "labels uidmapping=");
+  // No user namespace: the rootfs goes on. "-remap" keys that are not
+  // containerd's are no evidence either.
+  EXPECT_TRUE(sn_->Prepare("k8s.io/13/ctr", n2, {}).ok());
+  EXPECT_TRUE(sn_->Prepare("k8s.io/13/my-remap", n2, {}).ok());
+  EXPECT_TRUE(sn_->Prepare("k8s.io/13/sha256:" + Hex('7') + "-1-remap", n2, {}).ok());
+  // Layers kept on the host: containerd's chown (or the labels) work there.
+  ASSERT_TRUE(sn_->Prepare("k8s.io/14/host", "", {}).ok());
+  ASSERT_TRUE(sn_->Commit("k8s.io/15/sha256:" + Hex('9'), "k8s.io/14/host", {}).ok());
+  EXPECT_TRUE(sn_->Prepare("k8s.io/16/sha256:" + Hex('9') + "-remap",
+                           "k8s.io/15/sha256:" + Hex('9'), {}).ok());
+  EXPECT_TRUE(sn_->Prepare("k8s.io/17/ctr", "k8s.io/15/sha256:" + Hex('9'), userns).ok());
+}
+
 // A layer's target that exists on another parent is not this layer: the
 // same chain ID always has the same parent, so the Prepare is refused
 // rather than answered AlreadyExists (containerd would take the other one).

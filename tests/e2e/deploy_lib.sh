@@ -15,7 +15,7 @@
 #   dep_daemonset SCRIPT       the DaemonSet's install.sh or preStop uninstall.sh
 #   dep_daemon_config          the installed daemon config + the suite's policy
 #   crictl ARGS...             crictl against the current containerd
-#   dep_pod NAME [kata|runc]   writes a pod config; prints its path
+#   dep_pod NAME kata|runc|HANDLER  writes a pod config; prints its path
 #   dep_ctr NAME IMAGE [USER] CMD...  writes a container config; prints its path
 #   dep_run_kata/dep_run_runc  pod + container + start; sets POD_ID, CTR_ID
 #   host_layer_gets MARK DIGESTS...   layer blob GETs by containerd since MARK
@@ -291,22 +291,28 @@ dep_mount_type() { sed -n 's/^mount_type = "\(.*\)"$/\1/p' "$GP_CONFIG"; }
 
 crictl() { e2e_crictl "$@"; }
 
-# dep_pod NAME kata|runc [pull-annotation]: prints the pod config path.
-# DEP_POD_ANNOTATIONS (a JSON object) adds pod annotations.
+# dep_pod NAME kata|runc|HANDLER: prints the pod config path (kata or
+# another handler: the annotation that pulls for that handler).
+# DEP_POD_ANNOTATIONS (a JSON object) adds pod annotations; DEP_USERNS (a
+# CRI userns_options JSON object) puts the pod in a user namespace.
 dep_pod() {
-  local name="$1" kind="$2" f="$PODS_DIR/$1.pod.json" ann='{}'
-  [[ "$kind" == kata ]] && ann="{\"io.containerd.cri.runtime-handler\": \"$DEP_HANDLER\"}"
+  local name="$1" kind="$2" f="$PODS_DIR/$1.pod.json" ann='{}' handler="$2"
+  [[ "$kind" == kata ]] && handler="$DEP_HANDLER"
+  [[ "$kind" == runc ]] || ann="{\"io.containerd.cri.runtime-handler\": \"$handler\"}"
   ann="$(jq -c --argjson x "${DEP_POD_ANNOTATIONS:-{\}}" '. + $x' <<<"$ann")" || return 1
   mkdir -p "$PODS_DIR/$name"
-  jq -n --arg n "$name" --arg d "$PODS_DIR/$name" --argjson a "$ann" '{
+  jq -n --arg n "$name" --arg d "$PODS_DIR/$name" --argjson a "$ann" \
+    --argjson u "${DEP_USERNS:-null}" '{
     metadata: {name: $n, namespace: "deploy", uid: ("uid-" + $n), attempt: 0},
     log_directory: $d, annotations: $a,
-    linux: {security_context: {namespace_options: {network: 2}}}}' >"$f"
+    linux: {security_context: {namespace_options: ({network: 2} +
+      (if $u == null then {} else {userns_options: $u} end))}}}' >"$f"
   echo "$f"
 }
 
 # dep_ctr NAME IMAGE USER CMD...: prints the container config path (USER ""
-# = the image's; DEP_MOUNTS: the CRI mounts, a JSON array).
+# = the image's; DEP_MOUNTS: the CRI mounts, a JSON array; DEP_USERNS: the
+# pod's user namespace, which CRI wants repeated here).
 dep_ctr() {
   local name="$1" image="$2" user="$3" f="$PODS_DIR/$1.ctr.json"
   shift 3
@@ -314,16 +320,18 @@ dep_ctr() {
   # Not jq --args: jq would take a "-c" of the command as its own option.
   cmd="$(printf '%s\n' "$@" | jq -R . | jq -s -c .)"
   jq -n --arg n "$name" --arg i "$image" --arg u "$user" --argjson cmd "$cmd" \
-    --argjson mounts "${DEP_MOUNTS:-[]}" '{
+    --argjson mounts "${DEP_MOUNTS:-[]}" --argjson ns "${DEP_USERNS:-null}" '{
     metadata: {name: $n}, image: {image: $i}, command: $cmd,
     log_path: ($n + ".log"), mounts: $mounts,
-    linux: (if $u == "" then {} else {security_context: {run_as_username: $u}} end)}' >"$f"
+    linux: (((if $u == "" then {} else {run_as_username: $u} end) +
+      (if $ns == null then {} else {namespace_options: {network: 2, userns_options: $ns}} end))
+      | if . == {} then {} else {security_context: .} end)}' >"$f"
   echo "$f"
 }
 
 # dep_run KIND POD_NAME IMAGE USER CMD...: runp (with the kata handler for
-# kata), create, start. Sets POD_ID and CTR_ID; the failing step's output
-# is in E2E_OUT.
+# kata, handler KIND for another than runc), create, start. Sets POD_ID and
+# CTR_ID; the failing step's output is in E2E_OUT.
 dep_run() {
   local kind="$1" name="$2" image="$3" user="$4" pod ctr
   shift 4
@@ -332,6 +340,7 @@ dep_run() {
   ctr="$(dep_ctr "$name-c" "$image" "$user" "$@")"
   local -a rt=()
   [[ "$kind" == kata ]] && rt=(--runtime "$DEP_HANDLER")
+  [[ "$kind" == kata || "$kind" == runc ]] || rt=(--runtime "$kind")
   E2E_OUT="$(crictl runp "${rt[@]}" "$pod" 2>&1)" || return 1
   POD_ID="$(tail -n 1 <<<"$E2E_OUT")"
   E2E_OUT="$(crictl create "$POD_ID" "$ctr" "$pod" 2>&1)" || return 1

@@ -49,6 +49,12 @@
 #   B a base image pulled for kata after an image built on it: patched,
 #     its rootfs is refused naming the derived image; stock, the volume is
 #     handed out (the stand-in guest refuses its pin)
+#   U (containerd 2.x) containers in a user namespace (hostUsers: false):
+#     patched runs: runc (ctr run --uidmap --remap-labels, as CRI creates
+#     the rootfs) of an image kept on the host, through overlayfs and
+#     through guest-pull, sees the image's owners; both runs: a kata pod
+#     (CRI userns_options) on a guest-pulled image is refused naming the
+#     user namespace
 #   8 uninstall (patched runs: `make -C deploy uninstall`; stock runs: the
 #     DaemonSet's preStop uninstall.sh, its systemctl calls carried out):
 #     containerd's config is byte for byte the one before the install,
@@ -72,12 +78,13 @@ source "$E2E_LIB_DIR/suite_lib.sh"
 source "$E2E_LIB_DIR/deploy_lib.sh"
 
 declare -A RESULT=()
-# DEP_VERSIONS narrows the matrix (e.g. "2.4") when debugging.
+# DEP_VERSIONS narrows the matrix (e.g. "2.4") when debugging (and
+# DEP_SCENARIOS the scenarios, below).
 read -r -a VERSIONS <<<"${DEP_VERSIONS:-1.7 2.4 2.3 2.2}"
 # DEP_STOCK_VERSIONS: the versions with a stock-kata run (default 2.4; long
 # mode: every version of the matrix).
 RUNS=()
-SCENARIOS=(1 2 stop 4 Z 7 5 6 3 P V B 8)
+SCENARIOS=(1 2 stop 4 Z 7 5 6 3 P V B U 8)
 
 # ------------------------------------------------------------ bookkeeping
 
@@ -494,6 +501,101 @@ sb_base_after_derived() {
   else ko "B stock: the volume handed out, refused by the metadata-checking stand-in guest" "$E2E_OUT"; fi
 }
 
+# su_userns: containers in a user namespace (Kubernetes hostUsers: false).
+# containerd prepares the rootfs with the labels
+# containerd.io/snapshot/uidmapping and gidmapping; for a snapshotter
+# without the remap-ids capability (our [proxy_plugins] entry lists none) it
+# first prepares "<chain>-remap", chowns that copy of the image to the
+# container's ids, commits it and prepares the rootfs on it.
+# runc (patched runs): `ctr run --uidmap --remap-labels`, which creates the
+# rootfs as CRI does (client.WithNewSnapshot with the labels); a CRI runc pod
+# in a user namespace needs runc 1.2+ (idmap mounts; Debian 12 has 1.1.5)
+# and a pod network (this suite has none: with host network runc 1.2 cannot
+# join the host's UTS namespace from the pod's user namespace). An image
+# pulled without CRI labels runs the same through containerd's overlayfs
+# (idmapped mounts) and through guest-pull (the chowned copy): inside the
+# namespace its files have the image's owners and root writes to /.
+# kata (CRI, crictl; the sandbox image is a copy of the pause image kept on
+# the host, so the sandbox runs): a container on a guest-pulled image is
+# refused, naming the user namespace and the way out; nothing is left
+# recorded.
+su_userns() {
+  local img="excluded-userns-$V" ref kimg="userns-$V" kref n out snap pause="excluded-pause-$V"
+  local extra="$CONTAINERD_DIR/conf.d/zz-userns.toml" bundle="$IMAGES_DIR/excluded-userns-$V.bundle"
+  local show='echo owners $(stat -c %u:%g / /data/layer3 /data/guest-owned); echo uidmap $(cat /proc/self/uid_map); touch /written && echo root-writes'
+  if [[ "$DEP_KATA_MODE" == patched ]]; then
+    # A fresh image with a file of uid/gid 1000 on top.
+    image_build_busybox "$img" latest 3 >&2
+    if ! { umoci unpack --image "$IMAGES_DIR/$img:latest" "$bundle" >/dev/null &&
+      echo "guest-owned $img" >"$bundle/rootfs/data/guest-owned" &&
+      chown 1000:1000 "$bundle/rootfs/data/guest-owned" &&
+      umoci repack --image "$IMAGES_DIR/$img:latest" "$bundle" >/dev/null; }; then
+      e2e_die "umoci: $img with a file of uid 1000"
+    fi
+    rm -rf "$bundle"
+    image_push "$img" latest
+    ref="$(image_ref "$img" latest)"
+    for snap in overlayfs "$GP_SNAPSHOTTER"; do
+      # --local: containerd 2.x's transfer service unpacks only into the
+      # snapshotters its unpack_config names.
+      ck "U ctr pull into $snap" ctr_cmd -n userns image pull --local --plain-http --snapshotter "$snap" "$ref"
+      n="$(wc -l <"$GP_LOG")"
+      if out="$(ctr_cmd -n userns run --rm --runc-root "$CONTAINERD_DIR/runc" --snapshotter "$snap" \
+        --uidmap 0:131072:65536 --gidmap 0:131072:65536 --remap-labels "$ref" "su-$snap" /bin/sh -c "$show" 2>&1)"; then
+        ck "U $snap: the image's owners inside the user namespace ($(grep -m 1 '^owners' <<<"$out"))" \
+          grep -qx "owners 0:0 0:0 1000:1000" <<<"$out"
+        ck "U $snap: the container's uid map" grep -qE "^uidmap 0 131072 65536$" <<<"$out"
+        ck "U $snap: root writes to /" grep -qx root-writes <<<"$out"
+      else ko "U ctr run in a user namespace through $snap" "$out"; fi
+      if [[ "$snap" != overlayfs ]]; then
+        ck "U guest-pull: containerd chowned a copy (Prepare of <chain>-remap: no remap-ids capability)" \
+          bash -c "tail -n +$((n + 1)) '$GP_LOG' | grep -q 'Prepare key=.*-remap'"
+      fi
+    done
+  fi
+  # kata on a guest-pulled image, the sandbox on a pause image kept on the
+  # host: the container is refused, the cause named. The pause image is
+  # built again with a file more in its one layer: on the pause image's
+  # layer, which earlier kata pods pulled in the guest, containerd would
+  # reuse that record.
+  rm -rf "${IMAGES_DIR:?}/$pause" "$IMAGES_DIR/$pause.bundle" "$IMAGES_DIR/pause.bundle"
+  if ! { umoci init --layout "$IMAGES_DIR/$pause" && umoci new --image "$IMAGES_DIR/$pause:latest" &&
+    umoci unpack --image "$IMAGES_DIR/$pause:latest" "$IMAGES_DIR/$pause.bundle" >/dev/null &&
+    umoci unpack --image "$IMAGES_DIR/pause:latest" "$IMAGES_DIR/pause.bundle" >/dev/null &&
+    cp -a "$IMAGES_DIR/pause.bundle/rootfs/." "$IMAGES_DIR/$pause.bundle/rootfs/" &&
+    rm -rf "$IMAGES_DIR/pause.bundle" &&
+    echo "kept on the host" >"$IMAGES_DIR/$pause.bundle/rootfs/excluded-pause" &&
+    umoci repack --image "$IMAGES_DIR/$pause:latest" "$IMAGES_DIR/$pause.bundle" >/dev/null &&
+    umoci config --image "$IMAGES_DIR/$pause:latest" --config.entrypoint /pause >/dev/null; }; then
+    e2e_die "umoci: $pause, a pause image of its own"
+  fi
+  rm -rf "$IMAGES_DIR/$pause.bundle"
+  image_push "$pause" latest
+  printf 'version = 3\n[plugins."io.containerd.cri.v1.images".pinned_images]\n  sandbox = "%s"\n' \
+    "$(image_ref "$pause" latest)" >"$extra"
+  containerd_restart
+  dep_image "$kimg"
+  kref="$(image_ref "$kimg" latest)"
+  ck "U pull for kata (guest pull)" crictl pull --pod-config "$(dep_pod "pull-$kimg" kata)" "$kref"
+  # su_ns HOST_ID: userns_options of a pod whose ids start at HOST_ID.
+  su_ns() { jq -n -c --argjson h "$1" '{mode: 0, uids: [{host_id: $h, container_id: 0, length: 65536}],
+    gids: [{host_id: $h, container_id: 0, length: 65536}]}'; }
+  if DEP_USERNS="$(su_ns 262144)" dep_run kata "su-kata" "$kref" "" /bin/cat /data/layer3; then
+    ko "U kata pod in a user namespace on a guest-pulled image is refused" "container started"
+  elif [[ -z "$POD_ID" ]]; then
+    ko "U kata pod in a user namespace: the sandbox (pause image kept on the host) runs" "$E2E_OUT"
+  elif grep -q "is for a container in a user namespace (.*hostUsers: false) on layers pulled in the guest (image $kref)" <<<"$E2E_OUT" &&
+    grep -q "hostUsers: true" <<<"$E2E_OUT"; then
+    ok "U kata pod in a user namespace on a guest-pulled image is refused, naming the user namespace and the way out"
+  else ko "U kata pod in a user namespace on a guest-pulled image is refused, naming the user namespace and the way out" "$E2E_OUT"; fi
+  n="$(ctr_cmd -n k8s.io snapshots --snapshotter "$GP_SNAPSHOTTER" ls 2>&1 | grep -c -- '-remap' || true)"
+  h_check "[$V] U no chowned copy left in guest-pull ($n)" test "$n" = 0
+  dep_rm_pods
+  consistent "U after the user-namespace pods"
+  rm -f "$extra"
+  containerd_restart
+}
+
 # sp_shared_base_22: containerd 2.2 (names no parent) unpacking in
 # parallel an image on a base pulled for kata before: containerd's metadata
 # answers AlreadyExists for the base's layers itself, so the daemon sees
@@ -598,13 +700,16 @@ run_version() {
   dep_install "$cv" || return 0
   containerd_start
   local s
-  for s in s1 s2 sstop s4 sZ s7 s5 s6 s3 sP sV sB s8; do
+  for s in s1 s2 sstop s4 sZ s7 s5 s6 s3 sP sV sB sU s8; do
+    # DEP_SCENARIOS narrows the scenarios (e.g. "U") when debugging.
+    [[ -z "${DEP_SCENARIOS:-}" || " $DEP_SCENARIOS " == *" ${s#s} "* ]] || continue
     # P needs containerd 2.2+ (2.0/2.1 never unpack in parallel), V 2.1+
     # (image volumes).
     [[ "$s" != sP || ( "$cver" == 2.* && "$cver" != 2.[01] &&
        "$DEP_KATA_MODE" == patched ) ]] || continue
     [[ "$s" != sV || ( "$cver" == 2.* && "$cver" != 2.0 &&
        "$DEP_KATA_MODE" == patched ) ]] || continue
+    [[ "$s" != sU || "$cver" == 2.* ]] || continue
     sc_begin
     case "$s" in
       s1) s1_kata_pod annotation
@@ -620,6 +725,7 @@ run_version() {
       sP) sp_parallel_unpack ;;
       sV) sv_image_volume ;;
       sB) sb_base_after_derived ;;
+      sU) su_userns ;;
       s8) s8_uninstall "$cv" ;;
     esac
     sc_end "${s#s}" "$V"
