@@ -4,7 +4,9 @@
 // snapshotter_cleanup.cc.
 #include "snapshotter/snapshotter.h"
 
+#include <errno.h>
 #include <malloc.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,10 +18,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "base/async_or_deferred.h"
+#include "base/errno_error.h"
 #include "base/request_log.h"
 #include "base/status_macros.h"
 #include "glog/logging.h"
 #include "snapshotter/call_check.h"
+#include "snapshotter/id_mapping.h"
 #include "snapshotter/key_validation.h"
 #include "snapshotter/layer_sync.h"
 #include "snapshotter/overlay_mounts.h"
@@ -35,7 +39,28 @@ absl::Status ValidateKeyAndParent(absl::string_view key,
                                   const Labels& labels) {
   RETURN_IF_ERROR(ValidateKey(key, "key"));
   if (!parent.empty()) RETURN_IF_ERROR(ValidateKey(parent, "parent"));
-  return ValidateLabels(labels);
+  RETURN_IF_ERROR(ValidateLabels(labels));
+  return IdMapsOf(labels).status();
+}
+
+// Whether the chain under a snapshot with id maps `maps` was already
+// shifted on disk: its top layer is containerd's copy of the image chowned
+// for a snapshotter without the remap-ids capability (client's
+// resolveSnapshotOptions chowns every file of it, its root too, to the
+// host ids of their owners). Idmapping it again would shift them twice.
+// Told by the copy's root: owned by the host ids of the owners of the root
+// of the layer below it.
+bool ShiftedOnDisk(const SnapshotDirs& dirs, const SnapshotRecord& record,
+                   const IdMaps& maps) {
+  if (record.parent_ids.size() < 2) return false;
+  struct stat top, below;
+  if (stat(dirs.FsPath(record.parent_ids[0]).c_str(), &top) != 0 ||
+      stat(dirs.FsPath(record.parent_ids[1]).c_str(), &below) != 0) {
+    return false;
+  }
+  std::optional<uint32_t> uid = ToHost(maps.uids, below.st_uid);
+  std::optional<uint32_t> gid = ToHost(maps.gids, below.st_gid);
+  return uid.has_value() && gid.has_value() && top.st_uid == *uid && top.st_gid == *gid;
 }
 
 // A file system error on snapshots that exist is the daemon's failure:
@@ -272,6 +297,11 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::CreateSnapshot(
     auto p = index_.Get(parent);
     return p.ok() && p->info.kind == Kind::kCommitted ? p->id : 0;
   };
+  // A container in a user namespace: its upper directory belongs to its
+  // root, as containerd's overlayfs makes it (validated by the caller); the
+  // spare or new directory is chowned in the transaction below.
+  absl::StatusOr<std::optional<IdMaps>> id_maps = IdMapsOf(labels);
+  if (!id_maps.ok()) return id_maps.status();
   auto make_temp = [&](int64_t parent_id) -> absl::StatusOr<std::string> {
     std::string parent_fs = parent_id == 0 ? "" : dirs_.FsPath(parent_id);
     absl::StatusOr<std::string> temp =
@@ -347,6 +377,13 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::CreateSnapshot(
               AsInternal(MakeEmptyLayerDirs(contentless, /*durable=*/false)));
           ASSIGN_OR_RETURN(temp, make_temp(parent_id));
           owner_id = parent_id;
+        }
+        // After every refusal (MountsOf), before the directory is in place.
+        if (id_maps->has_value()) {
+          const std::string fs = temp + "/fs";
+          if (lchown(fs.c_str(), (*id_maps)->root_uid, (*id_maps)->root_gid) != 0) {
+            return AsInternal(base::ErrnoError("chown", fs, errno));
+          }
         }
         RETURN_IF_ERROR(
             AsInternal(dirs_.Install(temp, rec.id, /*sync=*/false)));
@@ -546,6 +583,14 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::MountsOf(
   if (awaits_rebase) RETURN_IF_ERROR(AsInternal(dirs_.MakeEmptyLower()));
   std::vector<Mount> mounts =
       OverlayMounts(dirs_, record, index_off_, awaits_rebase);
+  // As containerd's overlayfs with the remap-ids capability: containerd's
+  // mount code idmaps the layers (lowerdirs, or the bind mount) for a
+  // container in a user namespace, unless they were chowned for it.
+  ASSIGN_OR_RETURN(std::optional<IdMaps> id_maps, IdMapsOf(info.labels));
+  if (id_maps.has_value() && !ShiftedOnDisk(dirs_, record, *id_maps)) {
+    std::vector<std::string> extra = IdMapOptions(*id_maps);
+    for (Mount& m : mounts) m.options.insert(m.options.begin(), extra.begin(), extra.end());
+  }
   if (options_.remote == nullptr) return mounts;
   return options_.remote->Decorate(info, parents, Records(), std::move(mounts));
 }

@@ -140,6 +140,133 @@ TEST_F(SnapshotterTest, MountShapesFollowContainerdOverlay) {
   EXPECT_EQ((*again)[0].options, m.options);
 }
 
+// A container in a user namespace (labels containerd.io/snapshot/uidmapping
+// and gidmapping, as containerd's client sets them for a snapshotter with
+// the remap-ids capability): as containerd's overlayfs, its upper directory
+// belongs to the container's root and its mounts carry uidmap=/gidmap=
+// (first, before the overlay's own options), from which containerd's mount
+// code idmaps the layers; Mounts repeats them. On a chain already chowned
+// for the namespace (containerd's "-remap" copy, made when the capability
+// is missing) they are left out: the owners would be shifted twice.
+// Malformed maps are InvalidArgument and change nothing.
+TEST_F(SnapshotterTest, UserNamespaceIdMapsAsContainerdOverlay) {
+  const Labels userns = {{"containerd.io/snapshot/uidmapping", "0:100000:65536"},
+                         {"containerd.io/snapshot/gidmapping", "0:200000:65536"}};
+  // Inside Bazel's sandbox root is mapped and chowns to unmapped ids fail.
+  const std::string probe = root_ + "/probe";
+  ASSERT_EQ(mkdir(probe.c_str(), 0755), 0);
+  const bool can_chown = chown(probe.c_str(), 100000, 200000) == 0;
+  ASSERT_TRUE(sn_->Prepare("k/1", "", {}).ok());
+  ASSERT_TRUE(sn_->Commit("l1", "k/1", {}).ok());
+  ASSERT_TRUE(sn_->Prepare("k/2", "l1", {}).ok());
+  ASSERT_TRUE(sn_->Commit("l2", "k/2", {}).ok());
+  auto owner = [&](const std::string& key) {
+    struct stat st;
+    auto mounts = sn_->Mounts(key);
+    std::string upper;
+    for (const std::string& o : (*mounts)[0].options) {
+      if (absl::StartsWith(o, "upperdir=")) upper = o.substr(9);
+    }
+    if (upper.empty()) upper = (*mounts)[0].source;
+    EXPECT_EQ(stat(upper.c_str(), &st), 0) << upper;
+    return std::make_pair(st.st_uid, st.st_gid);
+  };
+  if (!can_chown) {
+    auto refused = sn_->Prepare("k/ctr", "l2", userns);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInternal) << refused.status();
+    EXPECT_THAT(std::string(refused.status().message()), HasSubstr("chown"));
+    EXPECT_EQ(sn_->Stat("k/ctr").status().code(), absl::StatusCode::kNotFound);
+    GTEST_SKIP() << "cannot chown to unmapped ids here (Bazel's sandbox); "
+                    "tests/e2e/deployments.sh scenario U runs it for real";
+  }
+  auto ctr = sn_->Prepare("k/ctr", "l2", userns);
+  ASSERT_TRUE(ctr.ok()) << ctr.status();
+  EXPECT_EQ((*ctr)[0].type, "overlay");
+  ASSERT_GE((*ctr)[0].options.size(), 2u);
+  EXPECT_EQ((*ctr)[0].options[0], "uidmap=0:100000:65536");
+  EXPECT_EQ((*ctr)[0].options[1], "gidmap=0:200000:65536");
+  EXPECT_EQ(sn_->Mounts("k/ctr")->at(0).options, (*ctr)[0].options);
+  EXPECT_EQ(owner("k/ctr"), std::make_pair(100000u, 200000u));
+  // Without parents: an idmapped bind mount of its own directory.
+  auto base = sn_->Prepare("k/base", "", userns);
+  ASSERT_TRUE(base.ok()) << base.status();
+  EXPECT_EQ((*base)[0].type, "bind");
+  EXPECT_THAT((*base)[0].options,
+              ElementsAre("uidmap=0:100000:65536", "gidmap=0:200000:65536", "rw", "rbind"));
+  EXPECT_EQ(owner("k/base"), std::make_pair(100000u, 200000u));
+  // A view on one layer: the layer's bind mount, idmapped.
+  auto view = sn_->View("v/1", "l1", userns);
+  ASSERT_TRUE(view.ok()) << view.status();
+  EXPECT_THAT((*view)[0].options,
+              ElementsAre("uidmap=0:100000:65536", "gidmap=0:200000:65536", "ro", "rbind"));
+  // containerd's copy chowned for the namespace ("-remap", no labels), then
+  // the rootfs on it with the labels: no idmap, the upper is root's.
+  auto copy = sn_->Prepare("k/sha256:" + std::string(64, 'a') + "-remap", "l2", {});
+  ASSERT_TRUE(copy.ok()) << copy.status();
+  for (const std::string& o : (*copy)[0].options) EXPECT_THAT(o, testing::Not(HasSubstr("idmap")));
+  std::string copy_fs;
+  for (const std::string& o : (*copy)[0].options) {
+    if (absl::StartsWith(o, "upperdir=")) copy_fs = o.substr(9);
+  }
+  ASSERT_EQ(chown(copy_fs.c_str(), 100000, 200000), 0);
+  ASSERT_TRUE(sn_->Commit("remapped", "k/sha256:" + std::string(64, 'a') + "-remap", {}).ok());
+  auto on_copy = sn_->Prepare("k/ctr2", "remapped", userns);
+  ASSERT_TRUE(on_copy.ok()) << on_copy.status();
+  for (const std::string& o : (*on_copy)[0].options) {
+    EXPECT_THAT(o, testing::Not(StartsWith("uidmap=")));
+    EXPECT_THAT(o, testing::Not(StartsWith("gidmap=")));
+  }
+  EXPECT_EQ(owner("k/ctr2"), std::make_pair(100000u, 200000u));
+  // An image whose root belongs to uid/gid 1000: containerd's copy's root
+  // belongs to their host ids, not to the container root's; still a copy.
+  ASSERT_TRUE(sn_->Prepare("k/3", "l2", {}).ok());
+  std::string l3_fs;
+  auto k3 = sn_->Mounts("k/3");
+  ASSERT_TRUE(k3.ok()) << k3.status();
+  for (const std::string& o : (*k3)[0].options) {
+    if (absl::StartsWith(o, "upperdir=")) l3_fs = o.substr(9);
+  }
+  ASSERT_EQ(chown(l3_fs.c_str(), 1000, 1000), 0);
+  ASSERT_TRUE(sn_->Commit("l3", "k/3", {}).ok());
+  const std::string remap3 = "k/sha256:" + std::string(64, 'b') + "-remap";
+  auto copy3 = sn_->Prepare(remap3, "l3", {});
+  ASSERT_TRUE(copy3.ok()) << copy3.status();
+  std::string copy3_fs;
+  for (const std::string& o : (*copy3)[0].options) {
+    if (absl::StartsWith(o, "upperdir=")) copy3_fs = o.substr(9);
+  }
+  ASSERT_EQ(chown(copy3_fs.c_str(), 101000, 201000), 0);
+  ASSERT_TRUE(sn_->Commit("remapped3", remap3, {}).ok());
+  auto on_copy3 = sn_->Prepare("k/ctr3", "remapped3", userns);
+  ASSERT_TRUE(on_copy3.ok()) << on_copy3.status();
+  for (const std::string& o : (*on_copy3)[0].options) {
+    EXPECT_THAT(o, testing::Not(StartsWith("uidmap=")));
+  }
+  // The image itself (its root 1000's) is not a copy: idmapped.
+  auto on_l3 = sn_->Prepare("k/ctr4", "l3", userns);
+  ASSERT_TRUE(on_l3.ok()) << on_l3.status();
+  EXPECT_EQ((*on_l3)[0].options[0], "uidmap=0:100000:65536");
+}
+
+TEST_F(SnapshotterTest, MalformedIdMapsAreInvalidArgumentAndChangeNothing) {
+  ASSERT_TRUE(sn_->Prepare("k/1", "", {}).ok());
+  ASSERT_TRUE(sn_->Commit("l1", "k/1", {}).ok());
+  for (const Labels& bad : std::vector<Labels>{
+           {{"containerd.io/snapshot/uidmapping", "0:100000"}},
+           {{"containerd.io/snapshot/uidmapping", "1:100000:10"},
+            {"containerd.io/snapshot/gidmapping", "0:1:1"}},
+           {{"containerd.io/snapshot/gidmapping", "0:x:1"}}}) {
+    auto prepare = sn_->Prepare("k/ctr", "l1", bad);
+    EXPECT_EQ(prepare.status().code(), absl::StatusCode::kInvalidArgument) << prepare.status();
+    EXPECT_THAT(std::string(prepare.status().message()), HasSubstr("containerd.io/snapshot/"));
+    auto view = sn_->View("v/ctr", "l1", bad);
+    EXPECT_EQ(view.status().code(), absl::StatusCode::kInvalidArgument) << view.status();
+  }
+  EXPECT_EQ(sn_->Stat("k/ctr").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(sn_->Stat("v/ctr").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(ListNames(*sn_), ElementsAre("l1||committed|0"));
+}
+
 TEST_F(SnapshotterTest, BadInputChangesNothing) {
   ASSERT_TRUE(sn_->Prepare("a", "", {}).ok());
   ASSERT_TRUE(sn_->Commit("c", "a", {}).ok());

@@ -26,6 +26,7 @@
 #include "kata_volume/image_ref.h"
 #include "kata_volume/volume_option.h"
 #include "snapshotter/chain_id.h"
+#include "snapshotter/id_mapping.h"
 #include "snapshotter/parallel_unpack.h"
 #include "snapshotter/guest_pull/first_layer.h"
 #include "snapshotter/guest_pull/labels.h"
@@ -35,6 +36,8 @@ namespace guest_pull {
 
 using ::snapshotter::ChainIdOf;
 using ::snapshotter::IsUnpackKey;
+using ::snapshotter::kLabelGidMapping;
+using ::snapshotter::kLabelUidMapping;
 using ::snapshotter::NamespaceOf;
 namespace {
 

@@ -18,12 +18,15 @@
 #include "kata_volume/verity/layer_cache.h"
 #include "kata_volume/volume_option.h"
 #include "snapshotter/guest_pull/labels.h"
+#include "snapshotter/id_mapping.h"
 #include "snapshotter/parallel_unpack.h"
 #include "snapshotter/snapshotter.h"
 
 namespace guest_pull {
 namespace {
 
+using ::snapshotter::kLabelGidMapping;
+using ::snapshotter::kLabelUidMapping;
 using ::snapshotter::RemoveAll;
 using ::snapshotter::SnapshotFilter;
 using ::snapshotter::Snapshotter;
@@ -611,7 +614,10 @@ TEST_F(GuestPullLayersTest, UserNamespaceRootfsOnGuestPulledLayersIsRefused) {
   ASSERT_TRUE(sn_->Commit("k8s.io/15/sha256:" + Hex('9'), "k8s.io/14/host", {}).ok());
   EXPECT_TRUE(sn_->Prepare("k8s.io/16/sha256:" + Hex('9') + "-remap",
                            "k8s.io/15/sha256:" + Hex('9'), {}).ok());
-  EXPECT_TRUE(sn_->Prepare("k8s.io/17/ctr", "k8s.io/15/sha256:" + Hex('9'), userns).ok());
+  // (Maps whose root is this root: Bazel's sandbox cannot chown to others.)
+  auto host = sn_->Prepare("k8s.io/17/ctr", "k8s.io/15/sha256:" + Hex('9'),
+                           {{kLabelUidMapping, "0:0:65536"}, {kLabelGidMapping, "0:0:65536"}});
+  EXPECT_TRUE(host.ok()) << host.status();
 }
 
 // A layer's target that exists on another parent is not this layer: the

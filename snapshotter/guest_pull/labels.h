@@ -27,12 +27,6 @@ inline constexpr char kLabelCriManifestDigest[] =
 inline constexpr char kLabelCriImageLayers[] =
     "containerd.io/snapshot/cri.image-layers";
 
-// Set by containerd on a container's rootfs Prepare for a pod in a user
-// namespace (CRI userns_options, Kubernetes hostUsers: false): the
-// container-to-host id maps, "ctr:host:size[,...]".
-inline constexpr char kLabelUidMapping[] = "containerd.io/snapshot/uidmapping";
-inline constexpr char kLabelGidMapping[] = "containerd.io/snapshot/gidmapping";
-
 // Written by us on every layer committed without host content ("true");
 // dropped from a client's creation labels, never changed by an Update.
 inline constexpr char kLabelGuestPulled[] =

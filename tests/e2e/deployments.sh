@@ -514,7 +514,9 @@ sb_base_after_derived() {
 # join the host's UTS namespace from the pod's user namespace). An image
 # pulled without CRI labels runs the same through containerd's overlayfs
 # (idmapped mounts) and through guest-pull (the chowned copy): inside the
-# namespace its files have the image's owners and root writes to /.
+# namespace its files have the image's owners and root writes to /; with
+# the remap-ids capability listed (an operator's drop-in) guest-pull gets
+# the labels on the image's own chain and idmaps its layers, as overlayfs.
 # kata (CRI, crictl; the sandbox image is a copy of the pause image kept on
 # the host, so the sandbox runs): a container on a guest-pulled image is
 # refused, naming the user namespace and the way out; nothing is left
@@ -549,9 +551,26 @@ su_userns() {
       else ko "U ctr run in a user namespace through $snap" "$out"; fi
       if [[ "$snap" != overlayfs ]]; then
         ck "U guest-pull: containerd chowned a copy (Prepare of <chain>-remap: no remap-ids capability)" \
-          bash -c "tail -n +$((n + 1)) '$GP_LOG' | grep -q 'Prepare key=.*-remap'"
+          bash -c "tail -n +$((n + 1)) '$GP_LOG' | grep -q 'Prepare key=\"[^\"]*-remap\"'"
       fi
     done
+    # An operator's drop-in lists the remap-ids capability (containerd
+    # 2.x's overlayfs has it): containerd prepares the rootfs on the image
+    # with the labels, no copy; the daemon idmaps the layers as overlayfs.
+    printf 'version = 3\n[proxy_plugins.%s]\n  type = "snapshot"\n  address = "%s"\n  capabilities = ["remap-ids"]\n' \
+      "$GP_SNAPSHOTTER" "$GP_SOCK" >"$CONTAINERD_DIR/conf.d/zz-remap-ids.toml"
+    containerd_restart
+    n="$(wc -l <"$GP_LOG")"
+    if out="$(ctr_cmd -n userns run --rm --runc-root "$CONTAINERD_DIR/runc" --snapshotter "$GP_SNAPSHOTTER" \
+      --uidmap 0:196608:65536 --gidmap 0:196608:65536 --remap-labels "$ref" "su-idmapped" /bin/sh -c "$show" 2>&1)"; then
+      ck "U guest-pull with remap-ids: the image's owners inside the user namespace ($(grep -m 1 '^owners' <<<"$out"))" \
+        grep -qx "owners 0:0 0:0 1000:1000" <<<"$out"
+      ck "U guest-pull with remap-ids: the container's uid map" grep -qE "^uidmap 0 196608 65536$" <<<"$out"
+      ck "U guest-pull with remap-ids: root writes to /" grep -qx root-writes <<<"$out"
+    else ko "U ctr run in a user namespace through guest-pull with remap-ids" "$out"; fi
+    ck "U guest-pull with remap-ids: no chowned copy (no Prepare of <chain>-remap)" \
+      bash -c "! tail -n +$((n + 1)) '$GP_LOG' | grep -q 'Prepare key=\"[^\"]*-remap\"'"
+    rm -f "$CONTAINERD_DIR/conf.d/zz-remap-ids.toml"
   fi
   # kata on a guest-pulled image, the sandbox on a pause image kept on the
   # host: the container is refused, the cause named. The pause image is

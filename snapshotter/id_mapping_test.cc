@@ -1,0 +1,62 @@
+#include "snapshotter/id_mapping.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace snapshotter {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+TEST(IdMapsOfTest, NoLabelsNoMaps) {
+  auto maps = IdMapsOf({{"containerd.io/snapshot/other", "x"}});
+  ASSERT_TRUE(maps.ok()) << maps.status();
+  EXPECT_FALSE(maps->has_value());
+}
+
+TEST(IdMapsOfTest, RootPairAndOptionsAsContainerdWritesThem) {
+  auto maps = IdMapsOf({{kLabelUidMapping, "0:65536:65536"},
+                        {kLabelGidMapping, "1:5:10,0:131072:1"}});
+  ASSERT_TRUE(maps.ok()) << maps.status();
+  ASSERT_TRUE(maps->has_value());
+  EXPECT_EQ((*maps)->root_uid, 65536u);
+  EXPECT_EQ((*maps)->root_gid, 131072u);
+  EXPECT_THAT(IdMapOptions(**maps),
+              ElementsAre("uidmap=0:65536:65536", "gidmap=1:5:10,0:131072:1"));
+}
+
+// One label alone: its option alone; the other id maps to itself.
+TEST(IdMapsOfTest, OneLabel) {
+  auto maps = IdMapsOf({{kLabelUidMapping, "0:1000:1"}});
+  ASSERT_TRUE(maps.ok()) << maps.status();
+  EXPECT_EQ((*maps)->root_uid, 1000u);
+  EXPECT_EQ((*maps)->root_gid, 0u);
+  EXPECT_THAT(IdMapOptions(**maps), ElementsAre("uidmap=0:1000:1"));
+}
+
+TEST(IdMapsOfTest, ToHostAsContainerd) {
+  auto maps = IdMapsOf({{kLabelUidMapping, "0:65536:10,10:1000:5"}});
+  ASSERT_TRUE(maps.ok()) << maps.status();
+  EXPECT_EQ(ToHost((*maps)->uids, 0), 65536u);
+  EXPECT_EQ(ToHost((*maps)->uids, 9), 65545u);
+  EXPECT_EQ(ToHost((*maps)->uids, 12), 1002u);
+  EXPECT_EQ(ToHost((*maps)->uids, 15), std::nullopt);
+  EXPECT_EQ(ToHost((*maps)->gids, 15), 15u);  // no gid label: itself
+}
+
+TEST(IdMapsOfTest, MalformedOrRootlessMapsAreInvalidArgument) {
+  for (const char* bad : {"0:65536", "a:1:2", "0:1:2,", "-1:0:1", "0:4294967295:1",
+                          "0:4294967294:2", "1:65536:65536", "0:1:0", " 0:1:1",
+                          "0:1:1:1", "99999999999:1:1"}) {
+    auto maps = IdMapsOf({{kLabelUidMapping, bad}, {kLabelGidMapping, "0:1:1"}});
+    EXPECT_EQ(maps.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(std::string(maps.status().message()),
+                HasSubstr("label containerd.io/snapshot/uidmapping is \"")) << bad;
+  }
+  auto gid = IdMapsOf({{kLabelGidMapping, "x"}});
+  EXPECT_THAT(std::string(gid.status().message()), HasSubstr("gidmapping"));
+}
+
+}  // namespace
+}  // namespace snapshotter
