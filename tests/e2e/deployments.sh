@@ -49,12 +49,12 @@
 #   B a base image pulled for kata after an image built on it: patched,
 #     its rootfs is refused naming the derived image; stock, the volume is
 #     handed out (the stand-in guest refuses its pin)
-#   U (containerd 2.x) containers in a user namespace (hostUsers: false):
-#     patched runs: runc (ctr run --uidmap --remap-labels, as CRI creates
-#     the rootfs) of an image kept on the host, through overlayfs and
-#     through guest-pull, sees the image's owners; both runs: a kata pod
-#     (CRI userns_options) on a guest-pulled image is refused naming the
-#     user namespace
+#   U containers in a user namespace (hostUsers: false): patched runs:
+#     runc (ctr run --uidmap --remap-labels, as CRI creates the rootfs) of
+#     an image kept on the host, through overlayfs and through guest-pull
+#     (2.x: also with the remap-ids capability), sees the image's owners;
+#     both runs: a kata pod (CRI userns_options) on a guest-pulled image is
+#     refused naming the user namespace
 #   8 uninstall (patched runs: `make -C deploy uninstall`; stock runs: the
 #     DaemonSet's preStop uninstall.sh, its systemctl calls carried out):
 #     containerd's config is byte for byte the one before the install,
@@ -505,25 +505,26 @@ sb_base_after_derived() {
 # containerd prepares the rootfs with the labels
 # containerd.io/snapshot/uidmapping and gidmapping; for a snapshotter
 # without the remap-ids capability (our [proxy_plugins] entry lists none) it
-# first prepares "<chain>-remap", chowns that copy of the image to the
-# container's ids, commits it and prepares the rootfs on it.
+# first prepares "<chain>-remap" (1.7: "<chain>-<uid>-<gid>-remap"), chowns
+# that copy of the image to the container's ids, commits it and prepares
+# the rootfs on it.
 # runc (patched runs): `ctr run --uidmap --remap-labels`, which creates the
 # rootfs as CRI does (client.WithNewSnapshot with the labels); a CRI runc pod
 # in a user namespace needs runc 1.2+ (idmap mounts; Debian 12 has 1.1.5)
 # and a pod network (this suite has none: with host network runc 1.2 cannot
 # join the host's UTS namespace from the pod's user namespace). An image
 # pulled without CRI labels runs the same through containerd's overlayfs
-# (idmapped mounts) and through guest-pull (the chowned copy): inside the
-# namespace its files have the image's owners and root writes to /; with
-# the remap-ids capability listed (an operator's drop-in) guest-pull gets
-# the labels on the image's own chain and idmaps its layers, as overlayfs.
-# kata (CRI, crictl; the sandbox image is a copy of the pause image kept on
-# the host, so the sandbox runs): a container on a guest-pulled image is
+# and through guest-pull (the chowned copy): inside the namespace its files
+# have the image's owners and root writes to /; on 2.x, with the remap-ids
+# capability listed (an operator's drop-in), guest-pull gets the labels on
+# the image's own chain and idmaps its layers, as overlayfs.
+# kata (CRI, crictl): a pod in a user namespace on a guest-pulled image is
 # refused, naming the user namespace and the way out; nothing is left
-# recorded.
+# recorded. On 2.x the sandbox runs on a pause image kept on the host and
+# the container is refused; on 1.7 (its main config imports no drop-in to
+# change the sandbox image) the sandbox on the guest-pulled pause image is.
 su_userns() {
-  local img="excluded-userns-$V" ref kimg="userns-$V" kref n out snap pause="excluded-pause-$V"
-  local extra="$CONTAINERD_DIR/conf.d/zz-userns.toml" bundle="$IMAGES_DIR/excluded-userns-$V.bundle"
+  local img="excluded-userns-$V" ref snap n out bundle="$IMAGES_DIR/excluded-userns-$V.bundle"
   local show='echo owners $(stat -c %u:%g / /data/layer3 /data/guest-owned); echo uidmap $(cat /proc/self/uid_map); touch /written && echo root-writes'
   if [[ "$DEP_KATA_MODE" == patched ]]; then
     # A fresh image with a file of uid/gid 1000 on top.
@@ -542,77 +543,94 @@ su_userns() {
       # snapshotters its unpack_config names.
       ck "U ctr pull into $snap" ctr_cmd -n userns image pull --local --plain-http --snapshotter "$snap" "$ref"
       n="$(wc -l <"$GP_LOG")"
-      if out="$(ctr_cmd -n userns run --rm --runc-root "$CONTAINERD_DIR/runc" --snapshotter "$snap" \
-        --uidmap 0:131072:65536 --gidmap 0:131072:65536 --remap-labels "$ref" "su-$snap" /bin/sh -c "$show" 2>&1)"; then
-        ck "U $snap: the image's owners inside the user namespace ($(grep -m 1 '^owners' <<<"$out"))" \
-          grep -qx "owners 0:0 0:0 1000:1000" <<<"$out"
-        ck "U $snap: the container's uid map" grep -qE "^uidmap 0 131072 65536$" <<<"$out"
-        ck "U $snap: root writes to /" grep -qx root-writes <<<"$out"
-      else ko "U ctr run in a user namespace through $snap" "$out"; fi
+      su_ctr_run "$snap" "$snap" "$ref" 131072 "$show"
       if [[ "$snap" != overlayfs ]]; then
         ck "U guest-pull: containerd chowned a copy (Prepare of <chain>-remap: no remap-ids capability)" \
           bash -c "tail -n +$((n + 1)) '$GP_LOG' | grep -q 'Prepare key=\"[^\"]*-remap\"'"
       fi
     done
-    # An operator's drop-in lists the remap-ids capability (containerd
-    # 2.x's overlayfs has it): containerd prepares the rootfs on the image
-    # with the labels, no copy; the daemon idmaps the layers as overlayfs.
-    printf 'version = 3\n[proxy_plugins.%s]\n  type = "snapshot"\n  address = "%s"\n  capabilities = ["remap-ids"]\n' \
-      "$GP_SNAPSHOTTER" "$GP_SOCK" >"$CONTAINERD_DIR/conf.d/zz-remap-ids.toml"
+    # (containerd 1.7's mount code has no idmap: 2.x only.)
+    if [[ "$V" == 2.* ]]; then
+      printf 'version = 3\n[proxy_plugins.%s]\n  type = "snapshot"\n  address = "%s"\n  capabilities = ["remap-ids"]\n' \
+        "$GP_SNAPSHOTTER" "$GP_SOCK" >"$CONTAINERD_DIR/conf.d/zz-remap-ids.toml"
+      containerd_restart
+      n="$(wc -l <"$GP_LOG")"
+      su_ctr_run "$GP_SNAPSHOTTER" "guest-pull with remap-ids" "$ref" 196608 "$show"
+      ck "U guest-pull with remap-ids: no chowned copy (no Prepare of <chain>-remap)" \
+        bash -c "! tail -n +$((n + 1)) '$GP_LOG' | grep -q 'Prepare key=\"[^\"]*-remap\"'"
+      rm -f "$CONTAINERD_DIR/conf.d/zz-remap-ids.toml"
+      containerd_restart
+    fi
+  fi
+  su_kata
+}
+
+# su_ctr_run SNAPSHOTTER WHAT REF HOST_ID SCRIPT: scenario U's runc
+# container in a user namespace whose ids start at HOST_ID, through
+# SNAPSHOTTER; checks what SCRIPT prints.
+su_ctr_run() {
+  local out
+  if out="$(ctr_cmd -n userns run --rm --runc-root "$CONTAINERD_DIR/runc" --snapshotter "$1" \
+    --uidmap "0:$4:65536" --gidmap "0:$4:65536" --remap-labels "$3" "su-$4" /bin/sh -c "$5" 2>&1)"; then
+    ck "U $2: the image's owners inside the user namespace ($(grep -m 1 '^owners' <<<"$out"))" \
+      grep -qx "owners 0:0 0:0 1000:1000" <<<"$out"
+    ck "U $2: the container's uid map" grep -qE "^uidmap 0 $4 65536\$" <<<"$out"
+    ck "U $2: root writes to /" grep -qx root-writes <<<"$out"
+  else ko "U ctr run in a user namespace through $2" "$out"; fi
+}
+
+# su_kata: scenario U's kata pod in a user namespace on a guest-pulled
+# image.
+su_kata() {
+  local kimg="userns-$V" kref n pause="excluded-pause-$V" want_image want_key="" restart=0
+  local extra="$CONTAINERD_DIR/conf.d/zz-userns.toml"
+  if [[ "$V" == 1.* ]]; then
+    want_image="$PAUSE_REF"
+    want_key='-[0-9]*-[0-9]*-remap '
+  else
+    # The pause image again with a file more in its one layer: on the
+    # pause image's layer, which earlier kata pods pulled in the guest,
+    # containerd would reuse that record.
+    rm -rf "${IMAGES_DIR:?}/$pause" "$IMAGES_DIR/$pause.bundle" "$IMAGES_DIR/pause.bundle"
+    if ! { umoci init --layout "$IMAGES_DIR/$pause" && umoci new --image "$IMAGES_DIR/$pause:latest" &&
+      umoci unpack --image "$IMAGES_DIR/$pause:latest" "$IMAGES_DIR/$pause.bundle" >/dev/null &&
+      umoci unpack --image "$IMAGES_DIR/pause:latest" "$IMAGES_DIR/pause.bundle" >/dev/null &&
+      cp -a "$IMAGES_DIR/pause.bundle/rootfs/." "$IMAGES_DIR/$pause.bundle/rootfs/" &&
+      rm -rf "$IMAGES_DIR/pause.bundle" &&
+      echo "kept on the host" >"$IMAGES_DIR/$pause.bundle/rootfs/excluded-pause" &&
+      umoci repack --image "$IMAGES_DIR/$pause:latest" "$IMAGES_DIR/$pause.bundle" >/dev/null &&
+      umoci config --image "$IMAGES_DIR/$pause:latest" --config.entrypoint /pause >/dev/null; }; then
+      e2e_die "umoci: $pause, a pause image of its own"
+    fi
+    rm -rf "$IMAGES_DIR/$pause.bundle"
+    image_push "$pause" latest
+    printf 'version = 3\n[plugins."io.containerd.cri.v1.images".pinned_images]\n  sandbox = "%s"\n' \
+      "$(image_ref "$pause" latest)" >"$extra"
     containerd_restart
-    n="$(wc -l <"$GP_LOG")"
-    if out="$(ctr_cmd -n userns run --rm --runc-root "$CONTAINERD_DIR/runc" --snapshotter "$GP_SNAPSHOTTER" \
-      --uidmap 0:196608:65536 --gidmap 0:196608:65536 --remap-labels "$ref" "su-idmapped" /bin/sh -c "$show" 2>&1)"; then
-      ck "U guest-pull with remap-ids: the image's owners inside the user namespace ($(grep -m 1 '^owners' <<<"$out"))" \
-        grep -qx "owners 0:0 0:0 1000:1000" <<<"$out"
-      ck "U guest-pull with remap-ids: the container's uid map" grep -qE "^uidmap 0 196608 65536$" <<<"$out"
-      ck "U guest-pull with remap-ids: root writes to /" grep -qx root-writes <<<"$out"
-    else ko "U ctr run in a user namespace through guest-pull with remap-ids" "$out"; fi
-    ck "U guest-pull with remap-ids: no chowned copy (no Prepare of <chain>-remap)" \
-      bash -c "! tail -n +$((n + 1)) '$GP_LOG' | grep -q 'Prepare key=\"[^\"]*-remap\"'"
-    rm -f "$CONTAINERD_DIR/conf.d/zz-remap-ids.toml"
+    restart=1
   fi
-  # kata on a guest-pulled image, the sandbox on a pause image kept on the
-  # host: the container is refused, the cause named. The pause image is
-  # built again with a file more in its one layer: on the pause image's
-  # layer, which earlier kata pods pulled in the guest, containerd would
-  # reuse that record.
-  rm -rf "${IMAGES_DIR:?}/$pause" "$IMAGES_DIR/$pause.bundle" "$IMAGES_DIR/pause.bundle"
-  if ! { umoci init --layout "$IMAGES_DIR/$pause" && umoci new --image "$IMAGES_DIR/$pause:latest" &&
-    umoci unpack --image "$IMAGES_DIR/$pause:latest" "$IMAGES_DIR/$pause.bundle" >/dev/null &&
-    umoci unpack --image "$IMAGES_DIR/pause:latest" "$IMAGES_DIR/pause.bundle" >/dev/null &&
-    cp -a "$IMAGES_DIR/pause.bundle/rootfs/." "$IMAGES_DIR/$pause.bundle/rootfs/" &&
-    rm -rf "$IMAGES_DIR/pause.bundle" &&
-    echo "kept on the host" >"$IMAGES_DIR/$pause.bundle/rootfs/excluded-pause" &&
-    umoci repack --image "$IMAGES_DIR/$pause:latest" "$IMAGES_DIR/$pause.bundle" >/dev/null &&
-    umoci config --image "$IMAGES_DIR/$pause:latest" --config.entrypoint /pause >/dev/null; }; then
-    e2e_die "umoci: $pause, a pause image of its own"
-  fi
-  rm -rf "$IMAGES_DIR/$pause.bundle"
-  image_push "$pause" latest
-  printf 'version = 3\n[plugins."io.containerd.cri.v1.images".pinned_images]\n  sandbox = "%s"\n' \
-    "$(image_ref "$pause" latest)" >"$extra"
-  containerd_restart
   dep_image "$kimg"
   kref="$(image_ref "$kimg" latest)"
+  [[ "$V" == 1.* ]] || want_image="$kref"
   ck "U pull for kata (guest pull)" crictl pull --pod-config "$(dep_pod "pull-$kimg" kata)" "$kref"
-  # su_ns HOST_ID: userns_options of a pod whose ids start at HOST_ID.
-  su_ns() { jq -n -c --argjson h "$1" '{mode: 0, uids: [{host_id: $h, container_id: 0, length: 65536}],
-    gids: [{host_id: $h, container_id: 0, length: 65536}]}'; }
-  if DEP_USERNS="$(su_ns 262144)" dep_run kata "su-kata" "$kref" "" /bin/cat /data/layer3; then
+  # userns_options of a pod whose ids start at 262144.
+  local ns='{"mode":0,"uids":[{"host_id":262144,"container_id":0,"length":65536}],"gids":[{"host_id":262144,"container_id":0,"length":65536}]}'
+  if DEP_USERNS="$ns" dep_run kata "su-kata" "$kref" "" /bin/cat /data/layer3; then
     ko "U kata pod in a user namespace on a guest-pulled image is refused" "container started"
-  elif [[ -z "$POD_ID" ]]; then
+  elif [[ "$V" == 2.* && -z "$POD_ID" ]]; then
     ko "U kata pod in a user namespace: the sandbox (pause image kept on the host) runs" "$E2E_OUT"
-  elif grep -q "is for a container in a user namespace (.*hostUsers: false) on layers pulled in the guest (image $kref)" <<<"$E2E_OUT" &&
+  elif grep -q -- "${want_key}is for a container in a user namespace (.*hostUsers: false) on layers pulled in the guest (image $want_image)" <<<"$E2E_OUT" &&
     grep -q "hostUsers: true" <<<"$E2E_OUT"; then
-    ok "U kata pod in a user namespace on a guest-pulled image is refused, naming the user namespace and the way out"
+    ok "U kata pod in a user namespace on a guest-pulled image ($want_image) is refused, naming the user namespace and the way out"
   else ko "U kata pod in a user namespace on a guest-pulled image is refused, naming the user namespace and the way out" "$E2E_OUT"; fi
   n="$(ctr_cmd -n k8s.io snapshots --snapshotter "$GP_SNAPSHOTTER" ls 2>&1 | grep -c -- '-remap' || true)"
   h_check "[$V] U no chowned copy left in guest-pull ($n)" test "$n" = 0
   dep_rm_pods
   consistent "U after the user-namespace pods"
-  rm -f "$extra"
-  containerd_restart
+  if ((restart)); then
+    rm -f "$extra"
+    containerd_restart
+  fi
 }
 
 # sp_shared_base_22: containerd 2.2 (names no parent) unpacking in
@@ -728,7 +746,6 @@ run_version() {
        "$DEP_KATA_MODE" == patched ) ]] || continue
     [[ "$s" != sV || ( "$cver" == 2.* && "$cver" != 2.0 &&
        "$DEP_KATA_MODE" == patched ) ]] || continue
-    [[ "$s" != sU || "$cver" == 2.* ]] || continue
     sc_begin
     case "$s" in
       s1) s1_kata_pod annotation
