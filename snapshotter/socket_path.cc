@@ -275,6 +275,13 @@ absl::Status CheckSocketCanBeBound(const std::string& name,
   close(fd);
   // EADDRINUSE: something has the probe's name, so names can be made there.
   if (err == 0 || err == EADDRINUSE) return absl::OkStatus();
+  // A full filesystem (a full /run) holds sockets again once there is room:
+  // another --address is not the fix.
+  if (err == ENOSPC || err == EDQUOT) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot create the socket ", path, ": no room for it in ", dir,
+        " (bind: ", ErrnoText(err), "); free space or inodes there"));
+  }
   return absl::FailedPreconditionError(absl::StrCat(
       "cannot create the socket ", path, ": no unix socket can be made in ",
       dir, " (bind: ", ErrnoText(err), "); choose another --address"));

@@ -43,7 +43,8 @@ absl::Status PrepareSocketPath(const std::string& path);
 // one is FailedPrecondition too. Either must hold unix sockets, which is
 // tried by binding one (at a BindingPath name, or in the probe directory)
 // and removing it at once: FailedPrecondition naming the path otherwise
-// (/proc/self, sysfs, a filesystem without sockets).
+// (/proc/self, sysfs, a filesystem without sockets; a full one, ENOSPC or
+// EDQUOT, is called full: there the address is fine once there is room).
 absl::Status CheckSocketPath(const std::string& path);
 
 // The unix socket address of `path`; InvalidArgument naming the path and

@@ -502,6 +502,50 @@ TEST(SocketPathTest, CheckRefusesADirectoryThatHoldsNoSockets) {
   EXPECT_TRUE(empty) << "the probe left something in " << d;
 }
 
+// A directory on a full filesystem (no inode left: a full /run) holds
+// sockets once there is room: the first check says the place is full, not
+// that it holds no sockets and another --address is needed. Needs a mount
+// namespace of its own: skipped where it cannot make one.
+TEST(SocketPathTest, CheckSaysAFullDirectoryIsFull) {
+  std::string d = Dir("full");
+  std::filesystem::create_directories(d);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (unshare(CLONE_NEWNS) != 0 ||
+        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        mount("tmpfs", d.c_str(), "tmpfs", 0, "nr_inodes=4,size=64k") != 0) {
+      _exit(77);
+    }
+    int made = 0;
+    for (; made < 16; ++made) {  // until no inode is left
+      int fd = open(absl::StrCat(d, "/f", made).c_str(),
+                    O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+      if (fd < 0) break;
+      close(fd);
+    }
+    if (made == 16 || errno != ENOSPC) _exit(77);
+    const std::string path = d + "/s.sock";
+    absl::Status s = CheckSocketPath(path);
+    bool said = s.code() == absl::StatusCode::kFailedPrecondition &&
+                absl::StrContains(s.message(),
+                                  "cannot create the socket " + path +
+                                      ": no room for it in " + d +
+                                      " (bind: No space left on device "
+                                      "(ENOSPC)); free space or inodes "
+                                      "there") &&
+                !absl::StrContains(s.message(), "another --address");
+    if (!said) fprintf(stderr, "%s\n", s.ToString().c_str());
+    _exit(said ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  std::filesystem::remove_all(d);
+  if (WEXITSTATUS(status) == 77) GTEST_SKIP() << "no mount namespace here";
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
 TEST(SocketPathTest, UnixSocketAddressHoldsAtMost107Bytes) {
   std::string longest = "/" + std::string(106, 'x');
   absl::StatusOr<sockaddr_un> addr = UnixSocketAddress(longest);
