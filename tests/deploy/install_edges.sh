@@ -635,4 +635,30 @@ exec "%s/systemctl.real" "$@"
     [[ -z "$left" ]] \
         && h_pass "writes cut short by earlier releases (.NAME.XXXXXX): removed by install and uninstall; what those releases did not make stays" \
         || h_fail "writes cut short by earlier releases:$left" "$(ls -lA "$bin" "$unit"; tail -2 "$WORK/oldleft/log")"
+
+    # Our own files beside containerd's: the drop-in (in the conf.d the
+    # install made for it) and the records beside containerd's config. A
+    # write of one cut short left its temporary file (this form or an
+    # earlier release's) that no uninstall removed: it stayed in
+    # /etc/containerd, and one in conf.d kept that directory ("Directory not
+    # empty"). Uninstall removes them; beside containerd's config itself,
+    # what may be another's stays.
+    host="$(new_host dropleft "$FIXTURES/containerd-v2.toml")"
+    local etc="$host/etc/containerd" made=false
+    gone=() kept=() left=""
+    run_script dropleft install.sh || left+=" install failed"
+    [[ -f "$etc/conf.d/guest-pull.toml" && -f "$etc/config.toml.guest-pull-dropin-dirs" ]] && made=true
+    old_left "$etc/conf.d/.guest-pull.toml.guest-pull-tmp.Ab3xYz" 0644 && gone+=("$etc/conf.d/.guest-pull.toml.guest-pull-tmp.Ab3xYz")
+    old_left "$etc/conf.d/.guest-pull.toml.q1W2e3" 0600 && gone+=("$etc/conf.d/.guest-pull.toml.q1W2e3")
+    old_left "$etc/.config.toml.guest-pull-dropin.guest-pull-tmp.Zz9Zz9" 0644 && gone+=("$etc/.config.toml.guest-pull-dropin.guest-pull-tmp.Zz9Zz9")
+    old_left "$etc/.config.toml.guest-pull-dropin-dirs.a1B2c3" 0644 && gone+=("$etc/.config.toml.guest-pull-dropin-dirs.a1B2c3")
+    old_left "$etc/.config.toml.guest-pull-dropin.backup" 0644 && kept+=("$etc/.config.toml.guest-pull-dropin.backup")
+    old_left "$etc/.config.toml.Ab3xYz" 0600 && kept+=("$etc/.config.toml.Ab3xYz")
+    run_script dropleft uninstall.sh || left+=" uninstall failed"
+    for f in "${gone[@]}"; do [[ ! -e "$f" ]] || left+=" uninstall left ${f#"$host"}"; done
+    for f in "${kept[@]}"; do [[ -e "$f" ]] || left+=" uninstall removed ${f#"$host"}"; done
+    [[ ! -e "$etc/conf.d" ]] || left+=" conf.d kept"
+    [[ "$made" == true && -z "$left" ]] \
+        && h_pass "writes cut short of the drop-in and its records: removed by uninstall (and conf.d with them); what may be another's stays" \
+        || h_fail "writes cut short of the drop-in and its records (drop-in and conf.d made: $made):$left" "$(ls -lA "$etc" "$etc/conf.d" 2>&1; tail -3 "$WORK/dropleft/log")"
 }

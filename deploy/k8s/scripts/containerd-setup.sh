@@ -376,8 +376,21 @@ unmerge_kata_backup() {
     rm -f "$restored" "$snapshot"
 }
 
+# remove_dropin_write_leftovers DROPIN OURS: the temporary files that
+# writes of our own files beside containerd's (the drop-in DROPIN, the
+# records beside its config) cut short left, of this form and (but beside a
+# drop-in that is not ours, OURS false) of earlier releases'. Never those
+# beside containerd's config itself.
+remove_dropin_write_leftovers() {
+    local path
+    for path in "$1" "$(dropin_record_path)" "$(dropin_dirs_record_path)"; do
+        remove_write_leftovers "$path"
+        [[ "$path" == "$1" && "$2" != true ]] || remove_old_write_leftovers "$path" 0644
+    done
+}
+
 restore_containerd_config() {
-    local cfg restored mode snapshot dropin_dst rc tries=0
+    local cfg restored mode snapshot dropin_dst rc tries=0 dropin_ours=true
     local -a original=()
     check_host_paths
     cfg="$(config_host_path)"
@@ -432,11 +445,14 @@ restore_containerd_config() {
     elif [[ -f "$dropin_dst" ]] && ! python3 "$CONFIG_TOOL" ours "$dropin_dst" 2>/dev/null; then
         # An operator's own file at that path (an install refuses it).
         log "kept $CONTAINERD_DROPIN: it is not a drop-in this installer wrote"
+        dropin_ours=false
     elif [[ -f "$dropin_dst" ]]; then
         rm -f "$dropin_dst"
         containerd_changed=true
         log "removed $CONTAINERD_DROPIN"
     fi
+    # Before the directories: one left in the conf.d the install made kept it.
+    remove_dropin_write_leftovers "$dropin_dst" "$dropin_ours"
     remove_dropin_dirs
     drop_restart_marker_unless_due
 }
