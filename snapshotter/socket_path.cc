@@ -305,15 +305,22 @@ void RemoveLeftDirProbes(const std::filesystem::path& ancestor) {
         !absl::StartsWith(name, kDirProbePrefix)) {
       continue;
     }
+    // Opened without following a link, so a directory swapped for one in
+    // between (the ancestor may be world-writable, like /tmp) cannot lead
+    // the socket's removal elsewhere; only this user's probes.
+    int fd = open(it->path().c_str(),
+                  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) continue;
     struct stat st;
-    if (lstat(it->path().c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    if (fstat(fd, &st) == 0 && st.st_uid == geteuid()) {
       // The socket CheckSocketCanBeBound binds in it, if that was cut short.
-      const std::string bound = (it->path() / "s").string();
-      if (lstat(bound.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
-        unlink(bound.c_str());
+      if (fstatat(fd, "s", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+          S_ISSOCK(st.st_mode)) {
+        unlinkat(fd, "s", 0);
       }
       rmdir(it->path().c_str());
     }
+    close(fd);
   }
 }
 

@@ -394,7 +394,26 @@ TEST(SocketPathTest, CheckRemovesProbesLeftByAnEarlierCheck) {
   std::filesystem::create_directories(d + "/.gp-socket-dir-check-keep01/x");
   std::filesystem::create_directories(d + "/.gp-socket-dir-check-toolong");
   std::ofstream(d + "/.gp-socket-dir-check-file01") << "a file";
+  // One cut short after its socket was bound: removed with it. A link of
+  // that name to a directory holding one is not followed.
+  std::filesystem::create_directories(d + "/.gp-socket-dir-check-sock01");
+  std::filesystem::create_directories(d + "/elsewhere");
+  for (const std::string& at :
+       {d + "/.gp-socket-dir-check-sock01/s", d + "/elsewhere/s"}) {
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    ASSERT_LT(at.size(), sizeof(addr.sun_path));
+    memcpy(addr.sun_path, at.c_str(), at.size() + 1);
+    ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0) << at;
+    close(fd);
+  }
+  std::filesystem::create_directory_symlink(
+      d + "/elsewhere", d + "/.gp-socket-dir-check-link01");
   EXPECT_TRUE(CheckSocketPath(d + "/a/s.sock").ok());
+  EXPECT_TRUE(std::filesystem::is_socket(d + "/elsewhere/s"));
+  std::filesystem::remove_all(d + "/elsewhere");
+  std::filesystem::remove(d + "/.gp-socket-dir-check-link01");
   std::vector<std::string> left;
   for (const auto& e : std::filesystem::directory_iterator(d)) {
     left.push_back(e.path().filename().string());
