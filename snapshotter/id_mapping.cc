@@ -1,12 +1,16 @@
 // User-namespace id maps of a rootfs's labels.
 #include "snapshotter/id_mapping.h"
 
+#include <algorithm>
+
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "kata_volume/verity/sha256.h"
 
 namespace snapshotter {
 namespace {
@@ -50,6 +54,31 @@ absl::StatusOr<std::vector<IdMapping>> RangesOf(const char* label, absl::string_
   return ranges;
 }
 
+// A map as Go's encoding/json writes a []specs.LinuxIDMapping.
+std::string MappingsJson(std::vector<IdMapping> maps, bool sort) {
+  if (maps.empty()) return "null";
+  if (sort) {
+    std::stable_sort(maps.begin(), maps.end(), [](const IdMapping& a, const IdMapping& b) {
+      return a.container_id < b.container_id;
+    });
+  }
+  std::string out = "[";
+  for (const IdMapping& m : maps) {
+    absl::StrAppend(&out, out.size() > 1 ? "," : "", "{\"containerID\":", m.container_id,
+                    ",\"hostID\":", m.host_id, ",\"size\":", m.size, "}");
+  }
+  return out + "]";
+}
+
+// containerd 2.x's remappedSnapshot.ID().
+std::string RemapCopyName2x(absl::string_view parent, const std::vector<IdMapping>& uids,
+                            const std::vector<IdMapping>& gids, bool sort) {
+  return absl::StrCat("sha256:", guest_pull::verity::Sha256Hex(absl::StrCat(
+                                     "{\"Parent\":\"", parent, "\",\"IDMap\":{\"UidMap\":",
+                                     MappingsJson(uids, sort), ",\"GidMap\":",
+                                     MappingsJson(gids, sort), "}}")));
+}
+
 }  // namespace
 
 std::optional<uint32_t> ToHost(const std::vector<IdMapping>& maps, uint32_t id) {
@@ -87,6 +116,29 @@ std::vector<std::string> IdMapOptions(const IdMaps& maps) {
   if (maps.uid_label.has_value()) options.push_back("uidmap=" + *maps.uid_label);
   if (maps.gid_label.has_value()) options.push_back("gidmap=" + *maps.gid_label);
   return options;
+}
+
+bool IsRemapCopyName(absl::string_view name, absl::string_view parent, const IdMaps& maps) {
+  if (parent.empty()) return false;
+  // 1.7 and 2.0 read one "%d:%d:%d" range of each label; 1.7 and 2.0
+  // want container id 0 in both.
+  const bool first_ranges = !maps.uids.empty() && !maps.gids.empty() &&
+                            maps.uids[0].container_id == 0 && maps.gids[0].container_id == 0;
+  if (first_ranges &&
+      name == absl::StrCat(parent, "-", maps.uids[0].host_id, "-", maps.gids[0].host_id)) {
+    return true;
+  }
+  if (!absl::StartsWith(name, "sha256:")) return false;
+  // The parent is written as a JSON string as is: a name Go would escape
+  // (which no chain ID holds) is never taken for a copy's parent.
+  for (char c : parent) {
+    if (c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&') {
+      return false;
+    }
+  }
+  if (name == RemapCopyName2x(parent, maps.uids, maps.gids, /*sort=*/true)) return true;
+  return first_ranges && (maps.uids.size() > 1 || maps.gids.size() > 1) &&
+         name == RemapCopyName2x(parent, {maps.uids[0]}, {maps.gids[0]}, /*sort=*/false);
 }
 
 }  // namespace snapshotter

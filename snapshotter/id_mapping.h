@@ -53,6 +53,17 @@ absl::StatusOr<std::optional<IdMaps>> IdMapsOf(const Labels& labels);
 // (containerd's mount code idmaps only with both).
 std::vector<std::string> IdMapOptions(const IdMaps& maps);
 
+// Whether `name` is the name containerd's client commits its copy of the
+// snapshot `parent` under, chowned on the host for `maps`, when the
+// snapshotter lacks the remap-ids capability (client's
+// resolveSnapshotOptions): 2.x "sha256:" and the digest of
+// {"Parent":<parent>,"IDMap":{"UidMap":[...],"GidMap":[...]}} as Go's
+// encoding/json writes it (2.0: the first range of each map; 2.2+: every
+// range, sorted by container id), 1.7 "<parent>-<host uid>-<host gid>" (of
+// the first ranges). `name` and `parent` are containerd's names, without
+// the backend's "<namespace>/<n>/".
+bool IsRemapCopyName(absl::string_view name, absl::string_view parent, const IdMaps& maps);
+
 }  // namespace snapshotter
 
 #endif  // SNAPSHOTTER_ID_MAPPING_H_

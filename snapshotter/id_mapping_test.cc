@@ -58,5 +58,31 @@ TEST(IdMapsOfTest, MalformedOrRootlessMapsAreInvalidArgument) {
   EXPECT_THAT(std::string(gid.status().message()), HasSubstr("gidmapping"));
 }
 
+// The names containerd's client commits its chowned copy under (without the
+// remap-ids capability); the 2.x digests are those Go's encoding/json and
+// go-digest give for remappedSnapshot{Parent, IDMap} (checked with Go).
+TEST(IsRemapCopyNameTest, ContainerdsNames) {
+  auto maps = IdMapsOf({{kLabelUidMapping, "0:100000:65536"},
+                        {kLabelGidMapping, "0:200000:65536"}});
+  ASSERT_TRUE(maps.ok()) << maps.status();
+  const IdMaps& m = **maps;
+  EXPECT_TRUE(IsRemapCopyName(
+      "sha256:c56f364b5f2afb3c60a3d95f967bb104876f1b77ceb0f956a9e01bc4188f263c", "l2", m));
+  EXPECT_TRUE(IsRemapCopyName("l2-100000-200000", "l2", m));  // 1.7
+  // Another parent, other ids, or an ordinary chain ID: not a copy.
+  EXPECT_FALSE(IsRemapCopyName(
+      "sha256:c56f364b5f2afb3c60a3d95f967bb104876f1b77ceb0f956a9e01bc4188f263c", "l3", m));
+  EXPECT_FALSE(IsRemapCopyName("l2-100000-200001", "l2", m));
+  EXPECT_FALSE(IsRemapCopyName("sha256:" + std::string(64, 'a'), "l2", m));
+  EXPECT_FALSE(IsRemapCopyName("l2", "l2", m));
+  EXPECT_FALSE(IsRemapCopyName("", "", m));
+  // 2.2+: every range, sorted by container id; no gid label: null.
+  auto multi = IdMapsOf({{kLabelUidMapping, "1:300001:10,0:300000:1"}});
+  ASSERT_TRUE(multi.ok()) << multi.status();
+  EXPECT_TRUE(IsRemapCopyName(
+      "sha256:558a47b3fb43bf267e36f5fab27dcf377c84b1390e65916fce1fb0a6a231014c",
+      "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", **multi));
+}
+
 }  // namespace
 }  // namespace snapshotter

@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <malloc.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,6 +22,7 @@
 #include "base/status_macros.h"
 #include "glog/logging.h"
 #include "snapshotter/call_check.h"
+#include "snapshotter/chain_id.h"
 #include "snapshotter/id_mapping.h"
 #include "snapshotter/key_validation.h"
 #include "snapshotter/layer_sync.h"
@@ -44,23 +44,17 @@ absl::Status ValidateKeyAndParent(absl::string_view key,
 }
 
 // Whether the chain under a snapshot with id maps `maps` was already
-// shifted on disk: its top layer is containerd's copy of the image chowned
-// for a snapshotter without the remap-ids capability (client's
-// resolveSnapshotOptions chowns every file of it, its root too, to the
-// host ids of their owners). Idmapping it again would shift them twice.
-// Told by the copy's root: owned by the host ids of the owners of the root
-// of the layer below it.
-bool ShiftedOnDisk(const SnapshotDirs& dirs, const SnapshotRecord& record,
-                   const IdMaps& maps) {
-  if (record.parent_ids.size() < 2) return false;
-  struct stat top, below;
-  if (stat(dirs.FsPath(record.parent_ids[0]).c_str(), &top) != 0 ||
-      stat(dirs.FsPath(record.parent_ids[1]).c_str(), &below) != 0) {
-    return false;
-  }
-  std::optional<uint32_t> uid = ToHost(maps.uids, below.st_uid);
-  std::optional<uint32_t> gid = ToHost(maps.gids, below.st_gid);
-  return uid.has_value() && gid.has_value() && top.st_uid == *uid && top.st_gid == *gid;
+// shifted on disk: its parent is containerd's copy of the image chowned for
+// a snapshotter without the remap-ids capability (client's
+// resolveSnapshotOptions chowns every file of it), which idmapping would
+// shift twice. Told by the copy's name, which the client derives from its
+// parent's and the maps, not by owners on disk: an ordinary layer can have
+// the owners a copy has (e.g. a committed upper of a container in the same
+// user namespace, which is the container root's), and this runs in the
+// store's transaction, where no I/O belongs.
+bool OnRemapCopy(const std::vector<Info>& parents, const IdMaps& maps) {
+  return parents.size() >= 2 &&
+         IsRemapCopyName(ChainIdOf(parents[0].name), ChainIdOf(parents[1].name), maps);
 }
 
 // A file system error on snapshots that exist is the daemon's failure:
@@ -587,7 +581,7 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::MountsOf(
   // mount code idmaps the layers (lowerdirs, or the bind mount) for a
   // container in a user namespace, unless they were chowned for it.
   ASSIGN_OR_RETURN(std::optional<IdMaps> id_maps, IdMapsOf(info.labels));
-  if (id_maps.has_value() && !ShiftedOnDisk(dirs_, record, *id_maps)) {
+  if (id_maps.has_value() && !OnRemapCopy(parents, *id_maps)) {
     std::vector<std::string> extra = IdMapOptions(*id_maps);
     for (Mount& m : mounts) m.options.insert(m.options.begin(), extra.begin(), extra.end());
   }

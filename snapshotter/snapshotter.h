@@ -208,8 +208,7 @@ class Snapshotter {
   absl::Status GoneOrInternal(absl::string_view what, absl::string_view key,
                               const absl::Status& s) const;
   // Mounts of a record, passed through the remote hooks (no I/O but the
-  // empty lower directory of a layer awaiting a rebase, and a stat of the
-  // parent's directory for a container in a user namespace).
+  // empty lower directory of a layer awaiting a rebase).
   absl::StatusOr<std::vector<Mount>> MountsOf(const Info& info,
                                               const SnapshotRecord& record,
                                               const std::vector<Info>& parents);

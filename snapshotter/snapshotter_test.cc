@@ -199,9 +199,12 @@ TEST_F(SnapshotterTest, UserNamespaceIdMapsAsContainerdOverlay) {
   ASSERT_TRUE(view.ok()) << view.status();
   EXPECT_THAT((*view)[0].options,
               ElementsAre("uidmap=0:100000:65536", "gidmap=0:200000:65536", "ro", "rbind"));
-  // containerd's copy chowned for the namespace ("-remap", no labels), then
-  // the rootfs on it with the labels: no idmap, the upper is root's.
-  auto copy = sn_->Prepare("k/sha256:" + std::string(64, 'a') + "-remap", "l2", {});
+  // containerd 2.x's copy chowned for the namespace ("<ID>-remap", no
+  // labels, committed as <ID>: the digest of its parent and maps), then the
+  // rootfs on it with the labels: no idmap, the upper is root's.
+  const std::string copy_id =
+      "sha256:c56f364b5f2afb3c60a3d95f967bb104876f1b77ceb0f956a9e01bc4188f263c";
+  auto copy = sn_->Prepare("k/" + copy_id + "-remap", "l2", {});
   ASSERT_TRUE(copy.ok()) << copy.status();
   for (const std::string& o : (*copy)[0].options) EXPECT_THAT(o, testing::Not(HasSubstr("idmap")));
   std::string copy_fs;
@@ -209,16 +212,16 @@ TEST_F(SnapshotterTest, UserNamespaceIdMapsAsContainerdOverlay) {
     if (absl::StartsWith(o, "upperdir=")) copy_fs = o.substr(9);
   }
   ASSERT_EQ(chown(copy_fs.c_str(), 100000, 200000), 0);
-  ASSERT_TRUE(sn_->Commit("remapped", "k/sha256:" + std::string(64, 'a') + "-remap", {}).ok());
-  auto on_copy = sn_->Prepare("k/ctr2", "remapped", userns);
+  ASSERT_TRUE(sn_->Commit(copy_id, "k/" + copy_id + "-remap", {}).ok());
+  auto on_copy = sn_->Prepare("k/ctr2", copy_id, userns);
   ASSERT_TRUE(on_copy.ok()) << on_copy.status();
   for (const std::string& o : (*on_copy)[0].options) {
     EXPECT_THAT(o, testing::Not(StartsWith("uidmap=")));
     EXPECT_THAT(o, testing::Not(StartsWith("gidmap=")));
   }
   EXPECT_EQ(owner("k/ctr2"), std::make_pair(100000u, 200000u));
-  // An image whose root belongs to uid/gid 1000: containerd's copy's root
-  // belongs to their host ids, not to the container root's; still a copy.
+  // An image whose root belongs to uid/gid 1000, copied by containerd 1.7
+  // ("<parent>-<uid>-<gid>-remap"): still a copy.
   ASSERT_TRUE(sn_->Prepare("k/3", "l2", {}).ok());
   std::string l3_fs;
   auto k3 = sn_->Mounts("k/3");
@@ -228,7 +231,7 @@ TEST_F(SnapshotterTest, UserNamespaceIdMapsAsContainerdOverlay) {
   }
   ASSERT_EQ(chown(l3_fs.c_str(), 1000, 1000), 0);
   ASSERT_TRUE(sn_->Commit("l3", "k/3", {}).ok());
-  const std::string remap3 = "k/sha256:" + std::string(64, 'b') + "-remap";
+  const std::string remap3 = "k/l3-100000-200000-remap";
   auto copy3 = sn_->Prepare(remap3, "l3", {});
   ASSERT_TRUE(copy3.ok()) << copy3.status();
   std::string copy3_fs;
@@ -236,8 +239,8 @@ TEST_F(SnapshotterTest, UserNamespaceIdMapsAsContainerdOverlay) {
     if (absl::StartsWith(o, "upperdir=")) copy3_fs = o.substr(9);
   }
   ASSERT_EQ(chown(copy3_fs.c_str(), 101000, 201000), 0);
-  ASSERT_TRUE(sn_->Commit("remapped3", remap3, {}).ok());
-  auto on_copy3 = sn_->Prepare("k/ctr3", "remapped3", userns);
+  ASSERT_TRUE(sn_->Commit("l3-100000-200000", remap3, {}).ok());
+  auto on_copy3 = sn_->Prepare("k/ctr3", "l3-100000-200000", userns);
   ASSERT_TRUE(on_copy3.ok()) << on_copy3.status();
   for (const std::string& o : (*on_copy3)[0].options) {
     EXPECT_THAT(o, testing::Not(StartsWith("uidmap=")));
@@ -246,6 +249,15 @@ TEST_F(SnapshotterTest, UserNamespaceIdMapsAsContainerdOverlay) {
   auto on_l3 = sn_->Prepare("k/ctr4", "l3", userns);
   ASSERT_TRUE(on_l3.ok()) << on_l3.status();
   EXPECT_EQ((*on_l3)[0].options[0], "uidmap=0:100000:65536");
+  // A committed upper of a container in the namespace (its root the
+  // container root's, as a copy's would be): not a copy, the layers under
+  // it are the image's own; idmapped as by containerd's overlayfs.
+  ASSERT_TRUE(sn_->Prepare("k/ctr5", "l2", userns).ok());
+  ASSERT_TRUE(sn_->Commit("ctr5-committed", "k/ctr5", {}).ok());
+  auto on_committed = sn_->Prepare("k/ctr6", "ctr5-committed", userns);
+  ASSERT_TRUE(on_committed.ok()) << on_committed.status();
+  EXPECT_EQ((*on_committed)[0].options[0], "uidmap=0:100000:65536");
+  EXPECT_EQ((*on_committed)[0].options[1], "gidmap=0:200000:65536");
 }
 
 TEST_F(SnapshotterTest, MalformedIdMapsAreInvalidArgumentAndChangeNothing) {
