@@ -757,8 +757,11 @@ absl::StatusOr<Info> Snapshotter::Update(
   // label it carries but no path names is not looked at).
   RETURN_IF_ERROR(index_.Get(info.name).status());
   Labels named = NamedLabels(info.labels, fieldpaths);
-  RETURN_IF_ERROR(
-      ValidateLabels(ReplacesAllLabels(fieldpaths) ? info.labels : named));
+  const Labels& written = ReplacesAllLabels(fieldpaths) ? info.labels : named;
+  RETURN_IF_ERROR(ValidateLabels(written));
+  // Mounts reads the id maps from the labels: malformed ones would fail
+  // every later Mounts of the snapshot.
+  RETURN_IF_ERROR(IdMapsOf(written).status());
   std::vector<std::string> owned, by_name_only;
   if (options_.remote != nullptr) {
     owned = options_.remote->OwnedLabels();

@@ -279,6 +279,37 @@ TEST_F(SnapshotterTest, MalformedIdMapsAreInvalidArgumentAndChangeNothing) {
   EXPECT_THAT(ListNames(*sn_), ElementsAre("l1||committed|0"));
 }
 
+// An Update is bad input like a Prepare with malformed maps: refused, the
+// labels unchanged, the snapshot's Mounts still answered (they are read
+// from its labels). Valid maps set later are taken, as containerd's
+// overlayfs reads them at each Mounts.
+TEST_F(SnapshotterTest, UpdateWithMalformedIdMapsIsInvalidArgument) {
+  ASSERT_TRUE(sn_->Prepare("k/1", "", {}).ok());
+  ASSERT_TRUE(sn_->Commit("l1", "k/1", {}).ok());
+  ASSERT_TRUE(sn_->Prepare("k/ctr", "l1", {{"x", "y"}}).ok());
+  auto before = sn_->Mounts("k/ctr");
+  ASSERT_TRUE(before.ok()) << before.status();
+  for (const char* path : {"labels.containerd.io/snapshot/uidmapping", "labels", ""}) {
+    Info bad{"k/ctr", "", Kind::kActive};
+    bad.labels = {{"containerd.io/snapshot/uidmapping", "0:100000"}, {"x", "y"}};
+    std::vector<std::string> paths;
+    if (*path != '\0') paths.push_back(path);
+    auto updated = sn_->Update(bad, paths);
+    EXPECT_EQ(updated.status().code(), absl::StatusCode::kInvalidArgument)
+        << path << ": " << updated.status();
+    EXPECT_THAT(std::string(updated.status().message()),
+                HasSubstr("containerd.io/snapshot/uidmapping"));
+  }
+  EXPECT_THAT(sn_->Stat("k/ctr")->labels, ElementsAre(testing::Pair("x", "y")));
+  auto after = sn_->Mounts("k/ctr");
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ((*after)[0].options, (*before)[0].options);
+  Info good{"k/ctr", "", Kind::kActive};
+  good.labels = {{"containerd.io/snapshot/uidmapping", "0:0:65536"}};
+  ASSERT_TRUE(sn_->Update(good, {"labels.containerd.io/snapshot/uidmapping"}).ok());
+  EXPECT_EQ(sn_->Mounts("k/ctr")->at(0).options[0], "uidmap=0:0:65536");
+}
+
 TEST_F(SnapshotterTest, BadInputChangesNothing) {
   ASSERT_TRUE(sn_->Prepare("a", "", {}).ok());
   ASSERT_TRUE(sn_->Commit("c", "a", {}).ok());
