@@ -505,7 +505,8 @@ sb_base_after_derived() {
 # containerd prepares the rootfs with the labels
 # containerd.io/snapshot/uidmapping and gidmapping; for a snapshotter
 # without the remap-ids capability (our [proxy_plugins] entry lists none) it
-# first prepares "<chain>-remap" (1.7: "<chain>-<uid>-<gid>-remap"), chowns
+# first prepares "<ID>-remap" (2.x: ID a digest of the parent and the id
+# maps; 1.7: "<chain>-<uid>-<gid>-remap"), chowns
 # that copy of the image to the container's ids, commits it and prepares
 # the rootfs on it.
 # runc (patched runs): `ctr run --uidmap --remap-labels`, which creates the
@@ -545,7 +546,7 @@ su_userns() {
       n="$(wc -l <"$GP_LOG")"
       su_ctr_run "$snap" "$snap" "$ref" 131072 "$show"
       if [[ "$snap" != overlayfs ]]; then
-        ck "U guest-pull: containerd chowned a copy (Prepare of <chain>-remap: no remap-ids capability)" \
+        ck "U guest-pull: containerd chowned a copy (Prepare of <ID>-remap: no remap-ids capability)" \
           bash -c "tail -n +$((n + 1)) '$GP_LOG' | grep -q 'Prepare key=\"[^\"]*-remap\"'"
       fi
     done
@@ -556,7 +557,7 @@ su_userns() {
       containerd_restart
       n="$(wc -l <"$GP_LOG")"
       su_ctr_run "$GP_SNAPSHOTTER" "guest-pull with remap-ids" "$ref" 196608 "$show"
-      ck "U guest-pull with remap-ids: no chowned copy (no Prepare of <chain>-remap)" \
+      ck "U guest-pull with remap-ids: no chowned copy (no Prepare of <ID>-remap)" \
         bash -c "! tail -n +$((n + 1)) '$GP_LOG' | grep -q 'Prepare key=\"[^\"]*-remap\"'"
       rm -f "$CONTAINERD_DIR/conf.d/zz-remap-ids.toml"
       containerd_restart
@@ -617,6 +618,12 @@ su_kata() {
   local ns='{"mode":0,"uids":[{"host_id":262144,"container_id":0,"length":65536}],"gids":[{"host_id":262144,"container_id":0,"length":65536}]}'
   if DEP_USERNS="$ns" dep_run kata "su-kata" "$kref" "" /bin/cat /data/layer3; then
     ko "U kata pod in a user namespace on a guest-pulled image is refused" "container started"
+  elif [[ "$V" == 2.* && -z "$POD_ID" ]] && grep -q "failed to pin user namespace: failed to open netns()" <<<"$E2E_OUT"; then
+    # containerd 2.2 pins a pod's user namespace through its network
+    # namespace, which a pod on the host network (this suite has no CNI)
+    # does not have; 2.3 and later do not need it.
+    h_skip "$(dep_case "U kata pod in a user namespace on a guest-pulled image is refused")" \
+      "containerd $V makes no user-namespace sandbox on the host network (\"failed to pin user namespace: failed to open netns()\"), and this suite has no pod network"
   elif [[ "$V" == 2.* && -z "$POD_ID" ]]; then
     ko "U kata pod in a user namespace: the sandbox (pause image kept on the host) runs" "$E2E_OUT"
   elif grep -q -- "${want_key}is for a container in a user namespace (.*hostUsers: false) on layers pulled in the guest (image $want_image)" <<<"$E2E_OUT" &&
