@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <vector>
 
@@ -442,6 +443,24 @@ TEST(SocketPathTest, CheckRefusesADanglingLinkOnTheWay) {
   std::filesystem::remove_all(d);
 }
 
+// Runs `body` in a child process, where mount namespaces and Landlock
+// rules it sets up stay, and returns its exit status (-1 if it did not
+// exit; 77 by convention: it could not set itself up).
+int ExitStatusInChild(const std::function<int()>& body) {
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) _exit(body());
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
+  return WEXITSTATUS(status);
+}
+
+// A mount namespace of the caller's own, whose mounts reach no other.
+bool OwnMountNamespace() {
+  return unshare(CLONE_NEWNS) == 0 &&
+         mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0;
+}
+
 // An existing directory on a read-only filesystem is refused by the first
 // check, naming the address; before, bind failed only once the store was
 // open (a new root's store made, the binding name in the error). Needs a
@@ -449,15 +468,12 @@ TEST(SocketPathTest, CheckRefusesADanglingLinkOnTheWay) {
 TEST(SocketPathTest, CheckRefusesAReadOnlyDirectory) {
   std::string d = Dir("readonly");
   std::filesystem::create_directories(d);
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    if (unshare(CLONE_NEWNS) != 0 ||
-        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+  int status = ExitStatusInChild([&d] {
+    if (!OwnMountNamespace() ||
         mount(d.c_str(), d.c_str(), nullptr, MS_BIND, nullptr) != 0 ||
         mount(nullptr, d.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY,
               nullptr) != 0) {
-      _exit(77);
+      return 77;
     }
     absl::Status s = CheckSocketPath(d + "/s.sock");
     bool named = s.code() == absl::StatusCode::kFailedPrecondition &&
@@ -466,14 +482,11 @@ TEST(SocketPathTest, CheckRefusesAReadOnlyDirectory) {
                                        "/s.sock: its directory " + d +
                                        " takes no new entries (Read-only "
                                        "file system (EROFS))");
-    _exit(named ? 0 : 1);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status));
+    return named ? 0 : 1;
+  });
   std::filesystem::remove_all(d);
-  if (WEXITSTATUS(status) == 77) GTEST_SKIP() << "no mount namespace here";
-  EXPECT_EQ(WEXITSTATUS(status), 0);
+  if (status == 77) GTEST_SKIP() << "no mount namespace here";
+  EXPECT_EQ(status, 0);
 }
 
 // A directory root may write but where no unix socket can be made (sysfs,
@@ -485,16 +498,14 @@ TEST(SocketPathTest, CheckRefusesAReadOnlyDirectory) {
 TEST(SocketPathTest, CheckRefusesADirectoryThatHoldsNoSockets) {
   std::string d = Dir("nosock");
   std::filesystem::create_directories(d);
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
+  int status = ExitStatusInChild([&d] {
     landlock_ruleset_attr attr{};
     attr.handled_access_fs = LANDLOCK_ACCESS_FS_MAKE_SOCK;
     const long ruleset =
         syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
     if (ruleset < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
         syscall(SYS_landlock_restrict_self, ruleset, 0) != 0) {
-      _exit(77);
+      return 77;
     }
     int failures = 0;
     // The directory itself, and the one its probe is made in.
@@ -509,15 +520,12 @@ TEST(SocketPathTest, CheckRefusesADirectoryThatHoldsNoSockets) {
         ++failures;
       }
     }
-    _exit(failures == 0 ? 0 : 1);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status));
+    return failures == 0 ? 0 : 1;
+  });
   const bool empty = std::filesystem::is_empty(d);
   std::filesystem::remove_all(d);
-  if (WEXITSTATUS(status) == 77) GTEST_SKIP() << "no Landlock here";
-  EXPECT_EQ(WEXITSTATUS(status), 0);
+  if (status == 77) GTEST_SKIP() << "no Landlock here";
+  EXPECT_EQ(status, 0);
   EXPECT_TRUE(empty) << "the probe left something in " << d;
 }
 
@@ -528,13 +536,10 @@ TEST(SocketPathTest, CheckRefusesADirectoryThatHoldsNoSockets) {
 TEST(SocketPathTest, CheckSaysAFullDirectoryIsFull) {
   std::string d = Dir("full");
   std::filesystem::create_directories(d);
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    if (unshare(CLONE_NEWNS) != 0 ||
-        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+  int status = ExitStatusInChild([&d] {
+    if (!OwnMountNamespace() ||
         mount("tmpfs", d.c_str(), "tmpfs", 0, "nr_inodes=4,size=64k") != 0) {
-      _exit(77);
+      return 77;
     }
     int made = 0;
     for (; made < 16; ++made) {  // until no inode is left
@@ -543,7 +548,7 @@ TEST(SocketPathTest, CheckSaysAFullDirectoryIsFull) {
       if (fd < 0) break;
       close(fd);
     }
-    if (made == 16 || errno != ENOSPC) _exit(77);
+    if (made == 16 || errno != ENOSPC) return 77;
     const std::string path = d + "/s.sock";
     absl::Status s = CheckSocketPath(path);
     bool said = s.code() == absl::StatusCode::kFailedPrecondition &&
@@ -555,14 +560,11 @@ TEST(SocketPathTest, CheckSaysAFullDirectoryIsFull) {
                                       "there") &&
                 !absl::StrContains(s.message(), "another --address");
     if (!said) fprintf(stderr, "%s\n", s.ToString().c_str());
-    _exit(said ? 0 : 1);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status));
+    return said ? 0 : 1;
+  });
   std::filesystem::remove_all(d);
-  if (WEXITSTATUS(status) == 77) GTEST_SKIP() << "no mount namespace here";
-  EXPECT_EQ(WEXITSTATUS(status), 0);
+  if (status == 77) GTEST_SKIP() << "no mount namespace here";
+  EXPECT_EQ(status, 0);
 }
 
 TEST(SocketPathTest, UnixSocketAddressHoldsAtMost107Bytes) {
