@@ -606,6 +606,13 @@ exec "%s/systemctl.real" "$@"
     mkdir -p "$cfgdir"
     # old_left PATH MODE: a leftover of that form (as large as its file).
     old_left() { head -c 4096 /dev/zero > "$1" && chmod "$2" "$1"; }
+    # gone_and_kept STEP: adds to $left what STEP left of gone[] and
+    # removed of kept[].
+    gone_and_kept() {
+        local f
+        for f in "${gone[@]}"; do [[ ! -e "$f" ]] || left+=" $1 left ${f#"$host"}"; done
+        for f in "${kept[@]}"; do [[ -e "$f" || -L "$f" ]] || left+=" $1 removed ${f#"$host"}"; done
+    }
     old_left "$bin/.containerd-guest-pull-grpc.Ab3xYz" 0600 && gone+=("$bin/.containerd-guest-pull-grpc.Ab3xYz")
     old_left "$bin/.guest-pull-verity.q1W2e3" 0755 && gone+=("$bin/.guest-pull-verity.q1W2e3")
     old_left "$unit/.guest-pull-snapshotter.service.Zz9Zz9" 0644 && gone+=("$unit/.guest-pull-snapshotter.service.Zz9Zz9")
@@ -621,16 +628,14 @@ exec "%s/systemctl.real" "$@"
         && kept+=("$unit/.guest-pull-snapshotter.service.Nobdy1")
     old_left "$host/etc/containerd/.config.toml.Ab3xYz" 0600 && kept+=("$host/etc/containerd/.config.toml.Ab3xYz")
     run_script oldleft install.sh || left+=" install failed"
-    for f in "${gone[@]}"; do [[ ! -e "$f" ]] || left+=" install left ${f#"$host"}"; done
-    for f in "${kept[@]}"; do [[ -e "$f" || -L "$f" ]] || left+=" install removed ${f#"$host"}"; done
+    gone_and_kept install
     gone=()
     old_left "$bin/.guest-pull-overlayfs.Zz9Zz9" 0755 && gone+=("$bin/.guest-pull-overlayfs.Zz9Zz9")
     old_left "$unit/.guest-pull-snapshotter.service.r4T5y6" 0600 && gone+=("$unit/.guest-pull-snapshotter.service.r4T5y6")
     old_left "$cfgdir/.config.toml.c3D4e5" 0644 && gone+=("$cfgdir/.config.toml.c3D4e5")
     old_left "$cfgdir/.installed-by-pod.F6g7H8" 0600 && gone+=("$cfgdir/.installed-by-pod.F6g7H8")
     run_script oldleft uninstall.sh || left+=" uninstall failed"
-    for f in "${gone[@]}"; do [[ ! -e "$f" ]] || left+=" uninstall left ${f#"$host"}"; done
-    for f in "${kept[@]}"; do [[ -e "$f" || -L "$f" ]] || left+=" uninstall removed ${f#"$host"}"; done
+    gone_and_kept uninstall
     [[ ! -e "$cfgdir" ]] || left+=" CONFIG_DIR kept"
     [[ -z "$left" ]] \
         && h_pass "writes cut short by earlier releases (.NAME.XXXXXX): removed by install and uninstall; what those releases did not make stays" \
@@ -655,8 +660,7 @@ exec "%s/systemctl.real" "$@"
     old_left "$etc/.config.toml.guest-pull-dropin.backup" 0644 && kept+=("$etc/.config.toml.guest-pull-dropin.backup")
     old_left "$etc/.config.toml.Ab3xYz" 0600 && kept+=("$etc/.config.toml.Ab3xYz")
     run_script dropleft uninstall.sh || left+=" uninstall failed"
-    for f in "${gone[@]}"; do [[ ! -e "$f" ]] || left+=" uninstall left ${f#"$host"}"; done
-    for f in "${kept[@]}"; do [[ -e "$f" ]] || left+=" uninstall removed ${f#"$host"}"; done
+    gone_and_kept uninstall
     [[ ! -e "$etc/conf.d" ]] || left+=" conf.d kept"
     [[ "$made" == true && -z "$left" ]] \
         && h_pass "writes cut short of the drop-in and its records: removed by uninstall (and conf.d with them); what may be another's stays" \
