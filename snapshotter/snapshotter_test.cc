@@ -176,7 +176,9 @@ TEST_F(SnapshotterTest, UserNamespaceIdMapsAsContainerdOverlay) {
     EXPECT_EQ(refused.status().code(), absl::StatusCode::kInternal) << refused.status();
     EXPECT_THAT(std::string(refused.status().message()), HasSubstr("chown"));
     EXPECT_EQ(sn_->Stat("k/ctr").status().code(), absl::StatusCode::kNotFound);
-    GTEST_SKIP() << "cannot chown to unmapped ids here (Bazel's sandbox); "
+    GTEST_SKIP() << "cannot chown to unmapped ids here (a user namespace "
+                    "that maps root alone, such as Bazel's sandbox, which "
+                    "this target's no-sandbox tag avoids); "
                     "tests/e2e/deployments.sh scenario U runs it for real";
   }
   auto ctr = sn_->Prepare("k/ctr", "l2", userns);
