@@ -116,14 +116,13 @@ constexpr char kRemoveRebase[] =
 // capability): "<parent chain>-remap" (2.x), "<parent chain>-<uid>-<gid>-remap"
 // (1.7).
 bool IsRemapKey(absl::string_view key) {
+  constexpr size_t kChainIdSize = 71;  // "sha256:" and 64 hex digits
   absl::string_view name = ChainIdOf(key);
-  if (!absl::ConsumePrefix(&name, "sha256:") || !absl::ConsumeSuffix(&name, "-remap") ||
-      name.size() < 64) {
+  if (!absl::ConsumeSuffix(&name, "-remap") ||
+      !kata_volume::IsSha256Digest(name.substr(0, kChainIdSize))) {
     return false;
   }
-  auto hex = [](char c) { return absl::ascii_isdigit(c) || (c >= 'a' && c <= 'f'); };
-  if (!std::all_of(name.begin(), name.begin() + 64, hex)) return false;
-  absl::string_view ids = name.substr(64);
+  absl::string_view ids = name.substr(kChainIdSize);
   if (ids.empty()) return true;
   std::vector<absl::string_view> parts = absl::StrSplit(ids, '-');
   return parts.size() == 3 && parts[0].empty() &&
