@@ -112,6 +112,11 @@ class RemoteLayers {
   virtual absl::Status CheckUpdatedLabels(const Labels& labels) const {
     return absl::OkStatus();
   }
+  // Labels of the record `current` that say what it holds (e.g. the image
+  // a remote layer was pulled from, which its mounts describe): an Update
+  // that names one ("labels.<key>") and changes or removes it is
+  // FailedPrecondition, and an update of all labels keeps them.
+  virtual std::vector<std::string> FixedLabels(const Info& current) const { return {}; }
   // Labels a creating client may not set: the core drops them from the
   // labels of Prepare, View and Commit before anything else (Intercept
   // included). containerd passes a layer descriptor's annotations under

@@ -110,6 +110,33 @@ bool ReplacesAllLabels(const std::vector<std::string>& fieldpaths) {
              fieldpaths.end();
 }
 
+// FailedPrecondition when a "labels.<key>" path of an Update would change
+// or remove one of the `fixed` labels of `current` (RemoteLayers::FixedLabels).
+absl::Status CheckFixedLabels(const Info& current, const Labels& labels,
+                              const std::vector<std::string>& fieldpaths,
+                              const std::vector<std::string>& fixed) {
+  for (const std::string& path : fieldpaths) {
+    absl::string_view key = path;
+    if (!absl::ConsumePrefix(&key, "labels.") ||
+        std::find(fixed.begin(), fixed.end(), key) == fixed.end()) {
+      continue;
+    }
+    auto now = current.labels.find(std::string(key));
+    auto wanted = labels.find(std::string(key));
+    const std::string from = now == current.labels.end() ? "" : now->second;
+    const std::string to = wanted == labels.end() ? "" : wanted->second;
+    if (from == to) continue;
+    return absl::FailedPreconditionError(absl::StrCat(
+        "snapshot ", current.name, ": an update cannot ",
+        to.empty() ? "remove" : from.empty() ? "add" : "change", " label ", key,
+        from.empty() ? "" : absl::StrCat(" (\"", absl::CEscape(from), "\")"),
+        to.empty() ? "" : absl::StrCat(" to \"", absl::CEscape(to), "\""),
+        ": it records what the snapshot holds, set when it was committed; "
+        "other content is another snapshot (remove the image and pull it again)"));
+  }
+  return absl::OkStatus();
+}
+
 // The label keys the remote layers' Records look up, if any.
 std::vector<std::string> IndexedLabels(const RemoteLayers* remote) {
   if (remote == nullptr) return {};
@@ -755,7 +782,7 @@ absl::StatusOr<Info> Snapshotter::Update(
   // As containerd: a missing snapshot is NotFound whatever labels the
   // request carries, and only the labels the update writes are checked (a
   // label it carries but no path names is not looked at).
-  RETURN_IF_ERROR(index_.Get(info.name).status());
+  ASSIGN_OR_RETURN(IndexedSnapshot current, index_.Get(info.name));
   Labels named = NamedLabels(info.labels, fieldpaths);
   const Labels& written = ReplacesAllLabels(fieldpaths) ? info.labels : named;
   RETURN_IF_ERROR(ValidateLabels(written));
@@ -769,6 +796,9 @@ absl::StatusOr<Info> Snapshotter::Update(
     // The labels "labels.<key>" paths set: the only ones an Update can set
     // by name only.
     RETURN_IF_ERROR(options_.remote->CheckUpdatedLabels(named));
+    std::vector<std::string> fixed = options_.remote->FixedLabels(current.info);
+    RETURN_IF_ERROR(CheckFixedLabels(current.info, info.labels, fieldpaths, fixed));
+    by_name_only.insert(by_name_only.end(), fixed.begin(), fixed.end());
   }
   absl::Time now = StoredTime(options_.now());
   Info updated;

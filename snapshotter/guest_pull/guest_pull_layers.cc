@@ -344,6 +344,15 @@ std::vector<std::string> GuestPullLayers::OwnedLabels() const {
   return {kLabelGuestPulled};
 }
 
+std::vector<std::string> GuestPullLayers::FixedLabels(const snapshotter::Info& current) const {
+  // The guest pulls the image these name and the volume lists its layers
+  // by them; on a layer with no host content nothing else would follow a
+  // change.
+  if (!IsGuestPulled(current)) return {};
+  return {kLabelCriImageRef, kLabelCriLayerDigest, kLabelCriManifestDigest,
+          kLabelCriImageLayers};
+}
+
 std::vector<std::string> GuestPullLayers::IndexedLabels() const {
   return {kLabelCriManifestDigest};
 }

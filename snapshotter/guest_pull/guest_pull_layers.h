@@ -67,6 +67,9 @@ class GuestPullLayers : public snapshotter::RemoteLayers {
   // An expected dm-verity root hash must be 64 lowercase hex digits (or
   // empty: the Update removes it).
   absl::Status CheckUpdatedLabels(const snapshotter::Labels& labels) const override;
+  // On a guest-pulled layer, its cri.* labels: the volume names the image
+  // and its layers by them.
+  std::vector<std::string> FixedLabels(const snapshotter::Info& current) const override;
   // The marker and the expected-hash labels: an image's layer annotations
   // reach the creation labels, so they could forge either.
   std::vector<snapshotter::ReservedLabel> LabelsDroppedAtCreation()

@@ -885,5 +885,63 @@ TEST_F(GuestPullLayersTest, UpdateOfAllLabelsLeavesTheExpectedHash) {
   EXPECT_EQ(all->labels.at(kLabelInheritedVerityRootHash), Hex('7'));
 }
 
+// A guest-pulled layer's cri.* labels name the image the guest pulls and
+// its layers: an Update naming one may not change, add or remove it (the
+// record and its rootfs's volume stay as they were); an update of all
+// labels keeps them; a layer the host unpacked takes any label.
+TEST_F(GuestPullLayersTest, UpdateCannotChangeTheImageOfAGuestPulledLayer) {
+  Open(VerityMode::kOff);
+  PullTwoLayers();
+  const std::string top = "k8s.io/5/" + c2_;
+  auto before = sn_->Stat(top);
+  ASSERT_TRUE(before.ok()) << before.status();
+  const std::string ref = std::string("labels.") + kLabelCriImageRef;
+  auto info = [](const std::string& name, snapshotter::Labels labels) {
+    snapshotter::Info i;
+    i.name = name;
+    i.labels = std::move(labels);
+    return i;
+  };
+  struct Case {
+    snapshotter::Labels labels;
+    std::string path;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{{kLabelCriImageRef, "127.0.0.1:5000/other:1"}}, ref},
+           {{}, ref},
+           {{{kLabelCriImageRef, ""}}, ref},
+           {{{kLabelCriLayerDigest, "sha256:" + Hex('9')}},
+            std::string("labels.") + kLabelCriLayerDigest},
+           {{{kLabelCriManifestDigest, "sha256:" + Hex('9')}},
+            std::string("labels.") + kLabelCriManifestDigest}}) {
+    auto updated = sn_->Update(info(top, c.labels), {c.path});
+    EXPECT_EQ(updated.status().code(), absl::StatusCode::kFailedPrecondition) << c.path;
+    EXPECT_THAT(std::string(updated.status().message()),
+                testing::HasSubstr("records what the snapshot holds"));
+  }
+  auto after = sn_->Stat(top);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->labels, before->labels);
+  // The same value by name, and an update of all labels without them.
+  auto same = sn_->Update(info(top, {{kLabelCriImageRef, before->labels.at(kLabelCriImageRef)},
+                                     {"containerd.io/snapshot/tool.note", "x"}}),
+                          {ref, "labels.containerd.io/snapshot/tool.note"});
+  ASSERT_TRUE(same.ok()) << same.status();
+  auto all = sn_->Update(info(top, {{"other", "y"}}), {});
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(all->labels.at(kLabelCriImageRef), before->labels.at(kLabelCriImageRef));
+  EXPECT_EQ(all->labels.at(kLabelCriImageLayers), before->labels.at(kLabelCriImageLayers));
+  EXPECT_EQ(all->labels.at("other"), "y");
+  EXPECT_EQ(all->labels.count("containerd.io/snapshot/tool.note"), 0u);
+  // A layer the host unpacked (outside CRI's namespace).
+  auto host = sn_->Prepare("default/1/extract-1 " + c1_, "", CriLabels("default/2/" + c1_, 'a'));
+  ASSERT_TRUE(host.ok()) << host.status();
+  ASSERT_TRUE(sn_->Commit("default/2/" + c1_, "default/1/extract-1 " + c1_, {}).ok());
+  auto changed = sn_->Update(
+      info("default/2/" + c1_, {{kLabelCriImageRef, "127.0.0.1:5000/other:1"}}), {ref});
+  ASSERT_TRUE(changed.ok()) << changed.status();
+  EXPECT_EQ(changed->labels.at(kLabelCriImageRef), "127.0.0.1:5000/other:1");
+}
+
 }  // namespace
 }  // namespace guest_pull
