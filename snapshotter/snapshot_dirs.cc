@@ -17,7 +17,6 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -34,6 +33,7 @@
 #include "base/errno_error.h"
 #include "base/file_type.h"
 #include "base/status_macros.h"
+#include "base/usable_cpus.h"
 #include "glog/logging.h"
 #include "snapshotter/dangling_link.h"
 
@@ -571,7 +571,8 @@ absl::StatusOr<std::set<int64_t>> SnapshotDirs::WithoutFs(
   int dir = open(SnapshotsDir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir < 0) return base::ErrnoError("open", SnapshotsDir(), errno);
   // 10,000 stats take ~17 ms on one core here, longer than the database
-  // survey beside them: split in parts of at least 1000, one per core.
+  // survey beside them: split in parts of at least 1000, one per CPU this
+  // daemon may use.
   const std::vector<int64_t> all(ids.begin(), ids.end());
   auto stat_part = [dir, &all](size_t begin, size_t end) {
     std::vector<int64_t> found;
@@ -586,7 +587,7 @@ absl::StatusOr<std::set<int64_t>> SnapshotDirs::WithoutFs(
   };
   size_t parts = std::max<size_t>(
       1, std::min<size_t>(all.size() / 1000,
-                          std::max(1u, std::thread::hardware_concurrency())));
+                          base::UsableCpus()));
   size_t per_part = (all.size() + parts - 1) / parts;
   std::vector<std::future<std::vector<int64_t>>> others;
   for (size_t begin = per_part; begin < all.size(); begin += per_part) {
