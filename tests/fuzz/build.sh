@@ -21,9 +21,10 @@ declare -A SOURCES=(
   [config]="snapshotter/config/config.cc snapshotter/config/keys.cc snapshotter/config/value_text.cc snapshotter/config/command_line.cc snapshotter/config/default_config.cc snapshotter/metrics/listen_address.cc snapshotter/socket_path.cc snapshotter/dangling_link.cc base/file_type.cc base/go_utf8.cc"
   [filters]="base/go_utf8.cc snapshotter/filters.cc snapshotter/snapshot_types.cc"
   [tar]="base/errno_error.cc kata_volume/verity/byte_source.cc kata_volume/verity/tar_reader.cc kata_volume/verity/tarfs_index.cc"
+  [labels]="snapshotter/key_validation.cc snapshotter/id_mapping.cc snapshotter/snapshot_types.cc kata_volume/verity/sha256.cc"
 )
-readonly FUZZ_TARGETS=(volume_option mount_helper config filters tar)
-readonly PKGS=(absl_status absl_statusor absl_strings absl_str_format libglog re2 tomlplusplus zlib libzstd)
+readonly FUZZ_TARGETS=(volume_option mount_helper config filters tar labels)
+readonly PKGS=(absl_status absl_statusor absl_strings absl_str_format libglog re2 tomlplusplus zlib libzstd libcrypto)
 
 CXX="${CXX_FUZZ:-clang++}"
 SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=undefined"

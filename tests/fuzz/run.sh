@@ -16,7 +16,7 @@ REPO="$(cd "$HERE/../.." && pwd)"
 # shellcheck source=../harness/harness.sh
 source "$REPO/tests/harness/harness.sh"
 
-readonly TARGETS=(volume_option mount_helper config filters tar)
+readonly TARGETS=(volume_option mount_helper config filters tar labels)
 if h_long; then seconds=${GUEST_PULL_FUZZ_SECONDS:-600}; else seconds=${GUEST_PULL_FUZZ_SECONDS:-20}; fi
 readonly OUT="${GUEST_PULL_FUZZ_OUT:-${XDG_CACHE_HOME:-$HOME/.cache}/guest-pull-fuzz}"
 readonly ARTIFACTS="${GUEST_PULL_FUZZ_ARTIFACTS:-/tmp/guest-pull-fuzz-artifacts}"
