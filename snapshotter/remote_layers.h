@@ -114,7 +114,7 @@ class RemoteLayers {
   }
   // Labels of the record `current` that say what it holds (e.g. the image
   // a remote layer was pulled from, which its mounts describe): an Update
-  // that names one ("labels.<key>") and changes or removes it is
+  // that names one ("labels.<key>") and adds, changes or removes it is
   // FailedPrecondition, and an update of all labels keeps them.
   virtual std::vector<std::string> FixedLabels(const Info& current) const { return {}; }
   // Labels a creating client may not set: the core drops them from the

@@ -110,8 +110,9 @@ bool ReplacesAllLabels(const std::vector<std::string>& fieldpaths) {
              fieldpaths.end();
 }
 
-// FailedPrecondition when a "labels.<key>" path of an Update would change
-// or remove one of the `fixed` labels of `current` (RemoteLayers::FixedLabels).
+// FailedPrecondition when a "labels.<key>" path of an Update would add,
+// change or remove one of the `fixed` labels of `current`
+// (RemoteLayers::FixedLabels).
 absl::Status CheckFixedLabels(const Info& current, const Labels& labels,
                               const std::vector<std::string>& fieldpaths,
                               const std::vector<std::string>& fixed) {
