@@ -42,8 +42,10 @@ bool IsUnpackKey(absl::string_view key) {
 }
 
 bool IsCriImageVolumeKey(absl::string_view key) {
+  // The state dir may be relative (containerd takes any `state`): then
+  // the path starts with its first component, never with image-volumes
+  // (CRI's is "<containerd's state>/io.containerd.grpc.v1.cri").
   absl::string_view name = ChainIdOf(key);
-  if (!absl::StartsWith(name, "/")) return false;
   std::vector<absl::string_view> parts = absl::StrSplit(name, '/');
   if (parts.size() < 4 || parts[parts.size() - 3] != "image-volumes") return false;
   auto is_hex = [](absl::string_view id, std::initializer_list<size_t> sizes) {

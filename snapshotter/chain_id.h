@@ -26,7 +26,8 @@ bool IsUnpackKey(absl::string_view key);
 
 // Whether `key` is the snapshot of a Kubernetes image volume that
 // containerd's CRI (2.1+) mounts on the host: its <name> is the volume's
-// host path, "<state dir>/image-volumes/<pod ID>/<image ID>" (the pod ID
+// host path, "<state dir>/image-volumes/<pod ID>/<image ID>" (the state
+// dir absolute or, as containerd allows, relative; the pod ID
 // 64 lowercase hex digits, the image ID its manifest digest's hex: 64, 96
 // or 128).
 bool IsCriImageVolumeKey(absl::string_view key);

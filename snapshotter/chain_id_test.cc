@@ -37,6 +37,9 @@ TEST(ChainIdTest, CriImageVolumeKeys) {
                                   std::string(128, 'c')));  // a sha512 manifest
   EXPECT_FALSE(IsCriImageVolumeKey("k8s.io/12//state/image-volumes/" + pod + "/" +
                                    std::string(100, 'c')));
+  // containerd started with a relative state dir (`state = "run/c"`).
+  EXPECT_TRUE(IsCriImageVolumeKey("k8s.io/12/run/c/io.containerd.grpc.v1.cri/image-volumes/" +
+                                  pod + "/" + image));
   EXPECT_FALSE(IsCriImageVolumeKey("k8s.io/12/" + image));  // a container's rootfs
   EXPECT_FALSE(IsCriImageVolumeKey("k8s.io/12/image-volumes/" + pod + "/" + image));
   EXPECT_FALSE(IsCriImageVolumeKey("k8s.io/12//run/image-volume/" + pod + "/" + image));
