@@ -783,7 +783,7 @@ absl::StatusOr<Info> Snapshotter::Update(
   // As containerd: a missing snapshot is NotFound whatever labels the
   // request carries, and only the labels the update writes are checked (a
   // label it carries but no path names is not looked at).
-  ASSIGN_OR_RETURN(IndexedSnapshot current, index_.Get(info.name));
+  RETURN_IF_ERROR(index_.Get(info.name).status());
   Labels named = NamedLabels(info.labels, fieldpaths);
   const Labels& written = ReplacesAllLabels(fieldpaths) ? info.labels : named;
   RETURN_IF_ERROR(ValidateLabels(written));
@@ -797,16 +797,21 @@ absl::StatusOr<Info> Snapshotter::Update(
     // The labels "labels.<key>" paths set: the only ones an Update can set
     // by name only.
     RETURN_IF_ERROR(options_.remote->CheckUpdatedLabels(named));
-    std::vector<std::string> fixed = options_.remote->FixedLabels(current.info);
-    RETURN_IF_ERROR(CheckFixedLabels(current.info, info.labels, fieldpaths, fixed));
-    by_name_only.insert(by_name_only.end(), fixed.begin(), fixed.end());
   }
   absl::Time now = StoredTime(options_.now());
   Info updated;
   RETURN_IF_ERROR(Mutate(
       [&](Transaction& tx) -> absl::Status {
-        ASSIGN_OR_RETURN(updated,
-                         UpdateInfo(tx, info, fieldpaths, now, owned, by_name_only));
+        std::vector<std::string> kept = by_name_only;
+        if (options_.remote != nullptr) {
+          // The record this transaction writes (the index's copy may be of
+          // one removed since, its name taken by another).
+          ASSIGN_OR_RETURN(InfoRecord current, GetInfo(tx, info.name));
+          std::vector<std::string> fixed = options_.remote->FixedLabels(current.info);
+          RETURN_IF_ERROR(CheckFixedLabels(current.info, info.labels, fieldpaths, fixed));
+          kept.insert(kept.end(), fixed.begin(), fixed.end());
+        }
+        ASSIGN_OR_RETURN(updated, UpdateInfo(tx, info, fieldpaths, now, owned, kept));
         return absl::OkStatus();
       },
       nullptr, [&] { index_.ReplaceInfo(updated); },

@@ -9,8 +9,11 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <functional>
 #include <sstream>
+#include <utility>
 
+#include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kata_volume/guest_pull_volume.h"
@@ -83,6 +86,7 @@ class GuestPullLayersTest : public ::testing::Test {
     Snapshotter::Options opts;
     opts.root = state;
     opts.remote = layers_.get();
+    if (now_) opts.now = now_;
     auto sn = Snapshotter::Open(opts);
     ASSERT_TRUE(sn.ok()) << sn.status();
     sn_ = *std::move(sn);
@@ -149,6 +153,7 @@ class GuestPullLayersTest : public ::testing::Test {
   std::unique_ptr<GuestPullLayers> layers_;
   std::unique_ptr<Snapshotter> sn_;
   std::string mount_type_;  // empty: the default
+  std::function<absl::Time()> now_;  // empty: the real clock
 };
 
 TEST_F(GuestPullLayersTest, CriLayersAreCommittedEmptyWithLabels) {
@@ -885,62 +890,106 @@ TEST_F(GuestPullLayersTest, UpdateOfAllLabelsLeavesTheExpectedHash) {
   EXPECT_EQ(all->labels.at(kLabelInheritedVerityRootHash), Hex('7'));
 }
 
+snapshotter::Info Named(const std::string& name, snapshotter::Labels labels) {
+  snapshotter::Info info;
+  info.name = name;
+  info.labels = std::move(labels);
+  return info;
+}
+
 // A guest-pulled layer's cri.* labels name the image the guest pulls and
-// its layers: an Update naming one may not change, add or remove it (the
-// record and its rootfs's volume stay as they were); an update of all
-// labels keeps them; a layer the host unpacked takes any label.
+// its layers: an Update naming one may not add, change or remove it (the
+// record stays as it was), also beside "labels"; an update of all labels
+// keeps them; a layer the host unpacked takes any label.
 TEST_F(GuestPullLayersTest, UpdateCannotChangeTheImageOfAGuestPulledLayer) {
   Open(VerityMode::kOff);
   PullTwoLayers();
   const std::string top = "k8s.io/5/" + c2_;
+  // The top layer without cri.image-layers (a label an Update could add).
+  ASSERT_TRUE(sn_->Remove(top).ok());
+  snapshotter::Labels second = CriLabels(top, 'b');
+  second.erase(kLabelCriImageLayers);
+  ASSERT_EQ(sn_->Prepare("k8s.io/6/extract-2 " + c2_, "k8s.io/3/" + c1_, second).status().code(),
+            absl::StatusCode::kAlreadyExists);
   auto before = sn_->Stat(top);
   ASSERT_TRUE(before.ok()) << before.status();
   const std::string ref = std::string("labels.") + kLabelCriImageRef;
-  auto info = [](const std::string& name, snapshotter::Labels labels) {
-    snapshotter::Info i;
-    i.name = name;
-    i.labels = std::move(labels);
-    return i;
-  };
+  const std::string other = "127.0.0.1:5000/other:1";
   struct Case {
     snapshotter::Labels labels;
-    std::string path;
+    std::vector<std::string> paths;
   };
   for (const Case& c : std::vector<Case>{
-           {{{kLabelCriImageRef, "127.0.0.1:5000/other:1"}}, ref},
-           {{}, ref},
-           {{{kLabelCriImageRef, ""}}, ref},
+           {{{kLabelCriImageRef, other}}, {ref}},
+           {{}, {ref}},
+           {{{kLabelCriImageRef, ""}}, {ref}},
+           {{{kLabelCriImageRef, other}}, {"labels", ref}},
+           {{{kLabelCriImageRef, other}}, {ref, "labels"}},
+           {{{kLabelCriImageLayers, "sha256:" + Hex('b')}},
+            {std::string("labels.") + kLabelCriImageLayers}},
            {{{kLabelCriLayerDigest, "sha256:" + Hex('9')}},
-            std::string("labels.") + kLabelCriLayerDigest},
+            {std::string("labels.") + kLabelCriLayerDigest}},
            {{{kLabelCriManifestDigest, "sha256:" + Hex('9')}},
-            std::string("labels.") + kLabelCriManifestDigest}}) {
-    auto updated = sn_->Update(info(top, c.labels), {c.path});
-    EXPECT_EQ(updated.status().code(), absl::StatusCode::kFailedPrecondition) << c.path;
+            {std::string("labels.") + kLabelCriManifestDigest}}}) {
+    auto updated = sn_->Update(Named(top, c.labels), c.paths);
+    EXPECT_EQ(updated.status().code(), absl::StatusCode::kFailedPrecondition)
+        << absl::StrJoin(c.paths, ",");
     EXPECT_THAT(std::string(updated.status().message()),
-                testing::HasSubstr("records what the snapshot holds"));
+                HasSubstr("records what the snapshot holds"));
   }
   auto after = sn_->Stat(top);
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(after->labels, before->labels);
   // The same value by name, and an update of all labels without them.
-  auto same = sn_->Update(info(top, {{kLabelCriImageRef, before->labels.at(kLabelCriImageRef)},
-                                     {"containerd.io/snapshot/tool.note", "x"}}),
-                          {ref, "labels.containerd.io/snapshot/tool.note"});
+  const std::string image = before->labels.at(kLabelCriImageRef);
+  auto same = sn_->Update(
+      Named(top, {{kLabelCriImageRef, image}, {"containerd.io/snapshot/tool.note", "x"}}),
+      {ref, "labels.containerd.io/snapshot/tool.note"});
   ASSERT_TRUE(same.ok()) << same.status();
-  auto all = sn_->Update(info(top, {{"other", "y"}}), {});
+  auto all = sn_->Update(Named(top, {{"other", "y"}}), {});
   ASSERT_TRUE(all.ok()) << all.status();
-  EXPECT_EQ(all->labels.at(kLabelCriImageRef), before->labels.at(kLabelCriImageRef));
-  EXPECT_EQ(all->labels.at(kLabelCriImageLayers), before->labels.at(kLabelCriImageLayers));
-  EXPECT_EQ(all->labels.at("other"), "y");
+  EXPECT_THAT(all->labels, testing::Contains(testing::Pair(kLabelCriImageRef, image)));
+  EXPECT_THAT(all->labels, testing::Contains(testing::Pair(
+                               kLabelCriLayerDigest, before->labels.at(kLabelCriLayerDigest))));
+  EXPECT_THAT(all->labels, testing::Contains(testing::Pair("other", "y")));
   EXPECT_EQ(all->labels.count("containerd.io/snapshot/tool.note"), 0u);
+  EXPECT_EQ(all->labels.count(kLabelCriImageLayers), 0u);
   // A layer the host unpacked (outside CRI's namespace).
   auto host = sn_->Prepare("default/1/extract-1 " + c1_, "", CriLabels("default/2/" + c1_, 'a'));
   ASSERT_TRUE(host.ok()) << host.status();
   ASSERT_TRUE(sn_->Commit("default/2/" + c1_, "default/1/extract-1 " + c1_, {}).ok());
-  auto changed = sn_->Update(
-      info("default/2/" + c1_, {{kLabelCriImageRef, "127.0.0.1:5000/other:1"}}), {ref});
+  auto changed = sn_->Update(Named("default/2/" + c1_, {{kLabelCriImageRef, other}}), {ref});
   ASSERT_TRUE(changed.ok()) << changed.status();
-  EXPECT_EQ(changed->labels.at(kLabelCriImageRef), "127.0.0.1:5000/other:1");
+  EXPECT_THAT(changed->labels, testing::Contains(testing::Pair(kLabelCriImageRef, other)));
+}
+
+// The rule follows the record the Update writes: a host layer removed and
+// its name taken by a guest-pulled one after the Update looked the name up
+// (its clock is read in between) is not updated as the host layer.
+TEST_F(GuestPullLayersTest, UpdateChecksTheRecordItWrites) {
+  std::function<void()> between;
+  now_ = [&] {
+    if (between) std::exchange(between, nullptr)();
+    return absl::Now();
+  };
+  Open(VerityMode::kOff);
+  const std::string name = "k8s.io/3/" + c1_;
+  snapshotter::Labels labels = CriLabels(name, 'a');
+  labels.erase(kLabelCriManifestDigest);  // not a CRI pull: unpacked on the host
+  ASSERT_TRUE(sn_->Prepare("k8s.io/2/extract-1 " + c1_, "", labels).ok());
+  ASSERT_TRUE(sn_->Commit(name, "k8s.io/2/extract-1 " + c1_, {}).ok());
+  between = [&] {
+    ASSERT_TRUE(sn_->Remove(name).ok());
+    ASSERT_EQ(sn_->Prepare("k8s.io/4/extract-1 " + c1_, "", CriLabels(name, 'a')).status().code(),
+              absl::StatusCode::kAlreadyExists);
+  };
+  auto updated = sn_->Update(Named(name, {{kLabelCriImageRef, "127.0.0.1:5000/other:1"}}),
+                             {std::string("labels.") + kLabelCriImageRef});
+  EXPECT_EQ(updated.status().code(), absl::StatusCode::kFailedPrecondition) << updated.status();
+  auto after = sn_->Stat(name);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->labels.at(kLabelGuestPulled), "true");
+  EXPECT_EQ(after->labels.at(kLabelCriImageRef), "127.0.0.1:5000/app:1");
 }
 
 }  // namespace
