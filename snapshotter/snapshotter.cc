@@ -802,16 +802,17 @@ absl::StatusOr<Info> Snapshotter::Update(
   Info updated;
   RETURN_IF_ERROR(Mutate(
       [&](Transaction& tx) -> absl::Status {
+        // The record this transaction writes (the index's copy may be of
+        // one removed since, its name taken by another).
+        ASSIGN_OR_RETURN(InfoRecord current, GetInfo(tx, info.name));
         std::vector<std::string> kept = by_name_only;
         if (options_.remote != nullptr) {
-          // The record this transaction writes (the index's copy may be of
-          // one removed since, its name taken by another).
-          ASSIGN_OR_RETURN(InfoRecord current, GetInfo(tx, info.name));
           std::vector<std::string> fixed = options_.remote->FixedLabels(current.info);
           RETURN_IF_ERROR(CheckFixedLabels(current.info, info.labels, fieldpaths, fixed));
           kept.insert(kept.end(), fixed.begin(), fixed.end());
         }
-        ASSIGN_OR_RETURN(updated, UpdateInfo(tx, info, fieldpaths, now, owned, kept));
+        ASSIGN_OR_RETURN(updated,
+                         UpdateRecord(tx, current, info, fieldpaths, now, owned, kept));
         return absl::OkStatus();
       },
       nullptr, [&] { index_.ReplaceInfo(updated); },

@@ -234,6 +234,13 @@ absl::StatusOr<Info> UpdateInfo(Transaction& tx, const Info& info,
                                 const std::vector<std::string>& owned,
                                 const std::vector<std::string>& by_name_only) {
   ASSIGN_OR_RETURN(InfoRecord current, GetInfo(tx, info.name));
+  return UpdateRecord(tx, current, info, fieldpaths, now, owned, by_name_only);
+}
+
+absl::StatusOr<Info> UpdateRecord(Transaction& tx, const InfoRecord& current, const Info& info,
+                                  const std::vector<std::string>& fieldpaths, absl::Time now,
+                                  const std::vector<std::string>& owned,
+                                  const std::vector<std::string>& by_name_only) {
   Info updated = current.info;
   auto keep_current = [&](const std::string& key) {
     auto it = current.info.labels.find(key);

@@ -56,6 +56,11 @@ absl::StatusOr<Info> UpdateInfo(Transaction& tx, const Info& info,
                                 absl::Time now,
                                 const std::vector<std::string>& owned = {},
                                 const std::vector<std::string>& by_name_only = {});
+// UpdateInfo of `current`, the record of info.name the caller read in `tx`.
+absl::StatusOr<Info> UpdateRecord(Transaction& tx, const InfoRecord& current, const Info& info,
+                                  const std::vector<std::string>& fieldpaths, absl::Time now,
+                                  const std::vector<std::string>& owned,
+                                  const std::vector<std::string>& by_name_only);
 
 // Calls fn for every snapshot record (id, info, stored usage), in key
 // order; stops at the first error. Two statements for the whole table.
