@@ -88,6 +88,17 @@ absl::StatusOr<std::vector<Info>> ParentInfosInTx(Transaction& tx,
   return parents;
 }
 
+// Whether `a` and `b` carry the same id-mapping labels.
+bool SameIdMapLabels(const Labels& a, const Labels& b) {
+  for (const char* label : {kLabelUidMapping, kLabelGidMapping}) {
+    auto in_a = a.find(label);
+    auto in_b = b.find(label);
+    if ((in_a == a.end()) != (in_b == b.end())) return false;
+    if (in_a != a.end() && in_a->second != in_b->second) return false;
+  }
+  return true;
+}
+
 // The labels of `labels` that the "labels.<key>" paths of an Update name.
 Labels NamedLabels(const Labels& labels,
                    const std::vector<std::string>& fieldpaths) {
@@ -813,6 +824,16 @@ absl::StatusOr<Info> Snapshotter::Update(
         }
         ASSIGN_OR_RETURN(updated,
                          UpdateRecord(tx, current, info, fieldpaths, now, owned, kept));
+        // New id maps on an active snapshot or a view: refused when its
+        // Mounts would be under them (a rootfs on guest-pulled layers), as
+        // its Prepare with those labels would have been. Rare: the chain is
+        // read here only then.
+        if (options_.remote != nullptr && updated.kind != Kind::kCommitted &&
+            !SameIdMapLabels(current.info.labels, updated.labels)) {
+          ASSIGN_OR_RETURN(SnapshotRecord rec, GetSnapshot(tx, updated.name));
+          ASSIGN_OR_RETURN(std::vector<Info> parents, ParentInfosInTx(tx, updated.parent));
+          RETURN_IF_ERROR(MountsOf(updated, rec, parents).status());
+        }
         return absl::OkStatus();
       },
       nullptr, [&] { index_.ReplaceInfo(updated); },

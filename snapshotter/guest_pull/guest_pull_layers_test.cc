@@ -625,6 +625,49 @@ TEST_F(GuestPullLayersTest, UserNamespaceRootfsOnGuestPulledLayersIsRefused) {
   EXPECT_TRUE(host.ok()) << host.status();
 }
 
+// The same maps added by an Update to a rootfs (or a view) on guest-pulled
+// layers: refused as its Prepare with them, the labels unchanged and the
+// mounts still served; other labels go on, and on layers kept on the host
+// the maps are taken (containerd's overlayfs idmaps the mounts then).
+TEST_F(GuestPullLayersTest, UpdateAddingIdMapsOnGuestPulledLayersIsRefused) {
+  Open(VerityMode::kOff);
+  PullTwoLayers();
+  const std::string n2 = "k8s.io/5/" + c2_;
+  ASSERT_TRUE(sn_->Prepare("k8s.io/20/ctr", n2, {{"app", "1"}}).ok());
+  ASSERT_TRUE(sn_->View("k8s.io/20/ro", n2, {}).ok());
+  const std::string uid_path = std::string("labels.") + kLabelUidMapping;
+  for (const std::string key : {"k8s.io/20/ctr", "k8s.io/20/ro"}) {
+    snapshotter::Info update;
+    update.name = key;
+    update.labels = {{kLabelUidMapping, "0:65536:65536"}, {"app", "2"}};
+    for (const std::vector<std::string>& paths :
+         {std::vector<std::string>{uid_path}, std::vector<std::string>{"labels"},
+          std::vector<std::string>{}}) {
+      auto refused = sn_->Update(update, paths);
+      EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition)
+          << key << " " << refused.status();
+      EXPECT_THAT(std::string(refused.status().message()),
+                  HasSubstr("snapshot " + key + " is for a container in a user namespace"));
+    }
+    auto info = sn_->Stat(key);
+    ASSERT_TRUE(info.ok()) << info.status();
+    EXPECT_EQ(info->labels.count(kLabelUidMapping), 0u) << key;
+    EXPECT_TRUE(sn_->Mounts(key).ok()) << key;
+    auto other = sn_->Update(update, {"labels.app"});
+    ASSERT_TRUE(other.ok()) << other.status();
+    EXPECT_EQ(other->labels.at("app"), "2");
+  }
+  ASSERT_TRUE(sn_->Prepare("k8s.io/21/host", "", {}).ok());
+  ASSERT_TRUE(sn_->Commit("k8s.io/22/sha256:" + Hex('9'), "k8s.io/21/host", {}).ok());
+  ASSERT_TRUE(sn_->Prepare("k8s.io/23/ctr", "k8s.io/22/sha256:" + Hex('9'), {}).ok());
+  snapshotter::Info host;
+  host.name = "k8s.io/23/ctr";
+  host.labels = {{kLabelUidMapping, "0:0:65536"}};
+  auto taken = sn_->Update(host, {uid_path});
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  EXPECT_EQ(taken->labels.at(kLabelUidMapping), "0:0:65536");
+}
+
 // A layer's target that exists on another parent is not this layer: the
 // same chain ID always has the same parent, so the Prepare is refused
 // rather than answered AlreadyExists (containerd would take the other one).
