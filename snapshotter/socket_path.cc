@@ -383,6 +383,19 @@ absl::Status CheckSocketDirWritable(const std::string& dir,
       "); choose another --address"));
 }
 
+// CheckSocketPath's checks of the existing socket directory `dir`.
+absl::Status CheckExistingSocketDir(const std::string& dir,
+                                    const std::string& path) {
+  if (absl::Status s = CheckSocketDirWritable(dir, path); !s.ok()) return s;
+  if (absl::Status s = StaleSocketAt(path).status(); !s.ok()) return s;
+  // Probed under a binding name: one a killed check leaves, a start
+  // removes (RemoveStaleBindings). Not at `path` itself when no other
+  // name fits: another daemon may be about to bind there.
+  const std::string name = BindingPath(path);
+  if (name == path) return absl::OkStatus();
+  return CheckSocketCanBeBound(name, dir, path);
+}
+
 }  // namespace
 
 absl::Status CheckSocketPath(const std::string& path) {
@@ -392,14 +405,13 @@ absl::Status CheckSocketPath(const std::string& path) {
   absl::StatusOr<bool> exists = SocketDirExists(dir);
   if (!exists.ok()) return exists.status();
   if (!*exists) return CheckSocketDirCanBeMade(dir, path);
-  if (absl::Status s = CheckSocketDirWritable(dir, path); !s.ok()) return s;
-  if (absl::Status s = StaleSocketAt(path).status(); !s.ok()) return s;
-  // Probed under a binding name: one a killed check leaves, a start
-  // removes (RemoveStaleBindings). Not at `path` itself when no other
-  // name fits: another daemon may be about to bind there.
-  const std::string name = BindingPath(path);
-  if (name == path) return absl::OkStatus();
-  return CheckSocketCanBeBound(name, dir, path);
+  absl::Status s = CheckExistingSocketDir(dir, path);
+  // The directory removed since it was looked at (an operator, another
+  // start's cleanup): PrepareSocketPath makes it again, as a missing one.
+  if (absl::StatusOr<bool> still = SocketDirExists(dir); !s.ok() && still.ok() && !*still) {
+    return CheckSocketDirCanBeMade(dir, path);
+  }
+  return s;
 }
 
 absl::Status PrepareSocketPath(const std::string& path) {
