@@ -117,6 +117,15 @@ class RemoteLayers {
   // that names one ("labels.<key>") and adds, changes or removes it is
   // FailedPrecondition, and an update of all labels keeps them.
   virtual std::vector<std::string> FixedLabels(const Info& current) const { return {}; }
+  // FailedPrecondition when `snapshot`, an active snapshot or a view on
+  // these ancestors (closest parent first), is for a container in a user
+  // namespace that this component cannot give its files' owners. No I/O:
+  // an Update that sets new id maps calls it in its transaction; Decorate
+  // refuses the same.
+  virtual absl::Status CheckUserNamespace(const Info& snapshot,
+                                          const std::vector<Info>& parents) const {
+    return absl::OkStatus();
+  }
   // Labels a creating client may not set: the core drops them from the
   // labels of Prepare, View and Commit before anything else (Intercept
   // included). containerd passes a layer descriptor's annotations under

@@ -88,6 +88,11 @@ absl::StatusOr<std::vector<Info>> ParentInfosInTx(Transaction& tx,
   return parents;
 }
 
+// Whether `labels` carry an id-mapping label.
+bool HasIdMapLabels(const Labels& labels) {
+  return labels.count(kLabelUidMapping) != 0 || labels.count(kLabelGidMapping) != 0;
+}
+
 // Whether `a` and `b` carry the same id-mapping labels.
 bool SameIdMapLabels(const Labels& a, const Labels& b) {
   for (const char* label : {kLabelUidMapping, kLabelGidMapping}) {
@@ -795,6 +800,7 @@ absl::StatusOr<Info> Snapshotter::Update(
   // request carries, and only the labels the update writes are checked (a
   // label it carries but no path names is not looked at).
   RETURN_IF_ERROR(index_.Get(info.name).status());
+  RETURN_IF_ERROR(CheckUpdatePaths(info.name, fieldpaths));
   Labels named = NamedLabels(info.labels, fieldpaths);
   const Labels& written = ReplacesAllLabels(fieldpaths) ? info.labels : named;
   RETURN_IF_ERROR(ValidateLabels(written));
@@ -824,15 +830,15 @@ absl::StatusOr<Info> Snapshotter::Update(
         }
         ASSIGN_OR_RETURN(updated,
                          UpdateRecord(tx, current, info, fieldpaths, now, owned, kept));
-        // New id maps on an active snapshot or a view: refused when its
-        // Mounts would be under them (a rootfs on guest-pulled layers), as
-        // its Prepare with those labels would have been. Rare: the chain is
-        // read here only then.
+        // New id maps on an active snapshot or a view: refused where its
+        // Prepare with them would have been (a rootfs on guest-pulled
+        // layers), its Mounts would fail. Rare: the chain is read only
+        // then. Removing maps is always taken.
         if (options_.remote != nullptr && updated.kind != Kind::kCommitted &&
-            !SameIdMapLabels(current.info.labels, updated.labels)) {
-          ASSIGN_OR_RETURN(SnapshotRecord rec, GetSnapshot(tx, updated.name));
+            !SameIdMapLabels(current.info.labels, updated.labels) &&
+            HasIdMapLabels(updated.labels)) {
           ASSIGN_OR_RETURN(std::vector<Info> parents, ParentInfosInTx(tx, updated.parent));
-          RETURN_IF_ERROR(MountsOf(updated, rec, parents).status());
+          RETURN_IF_ERROR(options_.remote->CheckUserNamespace(updated, parents));
         }
         return absl::OkStatus();
       },

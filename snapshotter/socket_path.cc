@@ -406,11 +406,13 @@ absl::Status CheckSocketPath(const std::string& path) {
   if (!exists.ok()) return exists.status();
   if (!*exists) return CheckSocketDirCanBeMade(dir, path);
   absl::Status s = CheckExistingSocketDir(dir, path);
+  if (s.ok()) return s;
   // The directory removed since it was looked at (an operator, another
   // start's cleanup): PrepareSocketPath makes it again, as a missing one.
-  if (absl::StatusOr<bool> still = SocketDirExists(dir); !s.ok() && still.ok() && !*still) {
-    return CheckSocketDirCanBeMade(dir, path);
-  }
+  // Replaced by a file: that is the error.
+  absl::StatusOr<bool> still = SocketDirExists(dir);
+  if (!still.ok()) return still.status();
+  if (!*still) return CheckSocketDirCanBeMade(dir, path);
   return s;
 }
 

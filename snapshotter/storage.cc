@@ -237,6 +237,17 @@ absl::StatusOr<Info> UpdateInfo(Transaction& tx, const Info& info,
   return UpdateRecord(tx, current, info, fieldpaths, now, owned, by_name_only);
 }
 
+absl::Status CheckUpdatePaths(absl::string_view name,
+                              const std::vector<std::string>& fieldpaths) {
+  for (const std::string& path : fieldpaths) {
+    if (path == "labels" || absl::StartsWith(path, "labels.")) continue;
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot update \"", path, "\" field on snapshot ", name,
+        ": only labels are mutable"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Info> UpdateRecord(Transaction& tx, const InfoRecord& current, const Info& info,
                                   const std::vector<std::string>& fieldpaths, absl::Time now,
                                   const std::vector<std::string>& owned,
@@ -276,9 +287,7 @@ absl::StatusOr<Info> UpdateRecord(Transaction& tx, const InfoRecord& current, co
       } else if (path == "labels") {
         replace_all();
       } else {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "cannot update \"", path, "\" field on snapshot ", info.name,
-            ": only labels are mutable"));
+        return CheckUpdatePaths(info.name, {path});
       }
     }
   }

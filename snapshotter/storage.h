@@ -56,6 +56,10 @@ absl::StatusOr<Info> UpdateInfo(Transaction& tx, const Info& info,
                                 absl::Time now,
                                 const std::vector<std::string>& owned = {},
                                 const std::vector<std::string>& by_name_only = {});
+// InvalidArgument for a field path of an Update other than "labels" and
+// "labels.<key>" (the only mutable fields).
+absl::Status CheckUpdatePaths(absl::string_view name,
+                              const std::vector<std::string>& fieldpaths);
 // UpdateInfo of `current`, the record of info.name the caller read in `tx`.
 absl::StatusOr<Info> UpdateRecord(Transaction& tx, const InfoRecord& current, const Info& info,
                                   const std::vector<std::string>& fieldpaths, absl::Time now,

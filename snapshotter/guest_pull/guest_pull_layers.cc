@@ -390,17 +390,9 @@ GuestPullLayers::LabelsDroppedAtCreation() const {
   return dropped;
 }
 
-absl::StatusOr<std::vector<snapshotter::Mount>> GuestPullLayers::Decorate(
-    const snapshotter::Info& snapshot, const std::vector<snapshotter::Info>& parents,
-    Records records, std::vector<snapshotter::Mount> mounts) {
-  if (parents.empty() || mounts.size() != 1) return mounts;
-  // A layer containerd unpacks on the host (Intercept declined it: an
-  // excluded image, a pull without CRI labels) on a base pulled in the
-  // guest: its applier mounts this on the host and kata never sees it.
-  // Describing the base's image would hand it another image's volume, and
-  // verity mode "required" would refuse the unpack naming that image's
-  // hashes; the image's rootfs is refused later with the real cause.
-  if (IsUnpackKey(snapshot.name)) return mounts;
+absl::Status GuestPullLayers::CheckUserNamespace(
+    const snapshotter::Info& snapshot, const std::vector<snapshotter::Info>& parents) const {
+  if (IsUnpackKey(snapshot.name)) return absl::OkStatus();  // on the host (Decorate)
   // A pod in a user namespace: kata's agent runs the container in one with
   // the pod's id maps but builds the rootfs from the image it pulls, with
   // the image's owners, which those ids do not own (it shifts nothing), and
@@ -421,6 +413,21 @@ absl::StatusOr<std::vector<snapshotter::Mount>> GuestPullLayers::Decorate(
           "rmi) and pull it again (see docs/troubleshooting.md)"));
     }
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<snapshotter::Mount>> GuestPullLayers::Decorate(
+    const snapshotter::Info& snapshot, const std::vector<snapshotter::Info>& parents,
+    Records records, std::vector<snapshotter::Mount> mounts) {
+  if (parents.empty() || mounts.size() != 1) return mounts;
+  // A layer containerd unpacks on the host (Intercept declined it: an
+  // excluded image, a pull without CRI labels) on a base pulled in the
+  // guest: its applier mounts this on the host and kata never sees it.
+  // Describing the base's image would hand it another image's volume, and
+  // verity mode "required" would refuse the unpack naming that image's
+  // hashes; the image's rootfs is refused later with the real cause.
+  if (IsUnpackKey(snapshot.name)) return mounts;
+  RETURN_IF_ERROR(CheckUserNamespace(snapshot, parents));
   // Before the image is described: an image pulled for a volume alone may
   // have no expected hashes, and verity mode "required" would ask for them.
   // (A host layer on top is refused below, with its own recovery.)

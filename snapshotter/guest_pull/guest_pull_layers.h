@@ -70,6 +70,11 @@ class GuestPullLayers : public snapshotter::RemoteLayers {
   // On a guest-pulled layer, its cri.* labels: the volume names the image
   // and its layers by them.
   std::vector<std::string> FixedLabels(const snapshotter::Info& current) const override;
+  // A rootfs or view in a user namespace (id-mapping labels, or
+  // containerd's chowned copy) on guest-pulled layers: the guest builds it
+  // with the image's owners, which the namespace does not map.
+  absl::Status CheckUserNamespace(const snapshotter::Info& snapshot,
+                                  const std::vector<snapshotter::Info>& parents) const override;
   // The marker and the expected-hash labels: an image's layer annotations
   // reach the creation labels, so they could forge either.
   std::vector<snapshotter::ReservedLabel> LabelsDroppedAtCreation()

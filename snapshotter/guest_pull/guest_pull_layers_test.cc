@@ -666,6 +666,11 @@ TEST_F(GuestPullLayersTest, UpdateAddingIdMapsOnGuestPulledLayersIsRefused) {
   auto taken = sn_->Update(host, {uid_path});
   ASSERT_TRUE(taken.ok()) << taken.status();
   EXPECT_EQ(taken->labels.at(kLabelUidMapping), "0:0:65536");
+  // Removing maps is always taken (a rootfs given them before this check).
+  host.labels.clear();
+  auto removed = sn_->Update(host, {uid_path});
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(removed->labels.count(kLabelUidMapping), 0u);
 }
 
 // A layer's target that exists on another parent is not this layer: the
@@ -980,6 +985,11 @@ TEST_F(GuestPullLayersTest, UpdateCannotChangeTheImageOfAGuestPulledLayer) {
     EXPECT_THAT(std::string(updated.status().message()),
                 HasSubstr("records what the snapshot holds"));
   }
+  // A field that is not a label is InvalidArgument first, as in
+  // containerd's storage.
+  auto field = sn_->Update(Named(top, {{kLabelCriImageRef, other}}), {ref, "parent"});
+  EXPECT_EQ(field.status().code(), absl::StatusCode::kInvalidArgument) << field.status();
+  EXPECT_THAT(std::string(field.status().message()), HasSubstr("only labels are mutable"));
   auto after = sn_->Stat(top);
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(after->labels, before->labels);
