@@ -252,6 +252,7 @@ absl::StatusOr<Info> UpdateRecord(Transaction& tx, const InfoRecord& current, co
                                   const std::vector<std::string>& fieldpaths, absl::Time now,
                                   const std::vector<std::string>& owned,
                                   const std::vector<std::string>& by_name_only) {
+  RETURN_IF_ERROR(CheckUpdatePaths(info.name, fieldpaths));
   Info updated = current.info;
   auto keep_current = [&](const std::string& key) {
     auto it = current.info.labels.find(key);
@@ -284,10 +285,8 @@ absl::StatusOr<Info> UpdateRecord(Transaction& tx, const InfoRecord& current, co
         } else {
           updated.labels[label] = it->second;
         }
-      } else if (path == "labels") {
+      } else {  // "labels" (CheckUpdatePaths)
         replace_all();
-      } else {
-        return CheckUpdatePaths(info.name, {path});
       }
     }
   }
