@@ -15,8 +15,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <functional>
+#include <thread>
 #include <fstream>
 #include <vector>
 
@@ -565,6 +568,43 @@ TEST(SocketPathTest, CheckSaysAFullDirectoryIsFull) {
   std::filesystem::remove_all(d);
   if (status == 77) GTEST_SKIP() << "no mount namespace here";
   EXPECT_EQ(status, 0);
+}
+
+// The socket's directory removed once while the start checks it (an
+// operator, another start's cleanup): the check takes it for a missing
+// one, which PrepareSocketPath makes, whenever the removal lands. Before,
+// a removal between the first look and the bind's probe refused the start
+// with the bind's ENOENT and "choose another --address". The removal comes
+// from another thread after a delay swept over the check's duration (a few
+// hundred microseconds here), so some fall inside that window; bounded.
+TEST(SocketPathTest, CheckTakesADirectoryRemovedMeanwhileForAMissingOne) {
+  const std::string d = Dir("vanish");
+  const std::string sock = d + "/run/s.sock";
+  int failures = 0;
+  std::string first;
+  for (int i = 0; i < 1000; ++i) {
+    std::filesystem::create_directories(d + "/run");
+    const auto delay = std::chrono::microseconds(i % 100 * 2);
+    std::atomic<int> step{0};
+    std::thread remover([&] {
+      step.store(1);
+      while (step.load() != 2) {
+      }
+      const auto until = std::chrono::steady_clock::now() + delay;
+      while (std::chrono::steady_clock::now() < until) {
+      }
+      std::error_code ec;  // a probe's socket bound meanwhile: not removed
+      std::filesystem::remove_all(d + "/run", ec);
+    });
+    while (step.load() != 1) {
+    }
+    step.store(2);
+    absl::Status s = CheckSocketPath(sock);
+    remover.join();
+    if (!s.ok() && failures++ == 0) first = s.ToString();
+  }
+  std::filesystem::remove_all(d);
+  EXPECT_EQ(failures, 0) << "first: " << first;
 }
 
 TEST(SocketPathTest, UnixSocketAddressHoldsAtMost107Bytes) {
