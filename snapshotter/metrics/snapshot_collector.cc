@@ -36,7 +36,10 @@ std::vector<prometheus::MetricFamily> SnapshotCollector::Collect() const {
 
     prometheus::MetricFamily gauge;
     gauge.name = kGaugeName;
-    gauge.help = "Snapshots currently stored, by kind.";
+    // Not a partition: a sum over kind counts guest-pulled layers twice.
+    gauge.help =
+        "Snapshots currently stored, by kind; guest_pulled counts the "
+        "committed layers pulled for the guest, also counted in committed.";
     gauge.type = prometheus::MetricType::Gauge;
     for (const auto& [kind, n] : all) {
       prometheus::ClientMetric m;
