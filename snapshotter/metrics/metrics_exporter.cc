@@ -1,13 +1,21 @@
 // The Prometheus exporter: metric families, observers and the HTTP server.
 #include "snapshotter/metrics/metrics_exporter.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <exception>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "CivetServer.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "glog/logging.h"
 #include "prometheus/gauge.h"
 #include "snapshotter/metrics/grpc_code_name.h"
@@ -50,6 +58,20 @@ int OnlyMetricsPath(mg_connection* conn) {
 
 std::string Label(absl::string_view value) {
   return value.empty() ? "unknown" : std::string(value);
+}
+
+// Opens and closes a connection to the listener at `host`:`port` (IPv4),
+// which wakes it from its poll; a worker that takes the connection reads
+// its end at once.
+void Knock(const std::string& host, int port) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) return;
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr));
+  close(fd);
 }
 
 }  // namespace
@@ -100,7 +122,26 @@ MetricsExporter::MetricsExporter(SnapshotCounter counter)
       .Set(1);
 }
 
-MetricsExporter::~MetricsExporter() = default;
+MetricsExporter::~MetricsExporter() {
+  if (exposer_ == nullptr) return;
+  // civetweb's listener looks at its stop flag only between polls of 2 s
+  // (SOCKET_TIMEOUT_QUANTUM), which the stop waited out: up to 2 s more of
+  // every daemon stop, after its gRPC socket is gone. Connections wake it,
+  // until the server is down (bounded: past 2 s the poll ends anyway).
+  absl::Notification stopped;
+  std::thread knocker([this, &stopped] {
+    const std::string host = listen_host_ == "0.0.0.0" ? "127.0.0.1"
+                                                       : listen_host_;
+    for (int i = 0; i < 100 && !stopped.WaitForNotificationWithTimeout(
+                                   absl::Milliseconds(20));
+         ++i) {
+      Knock(host, port_);
+    }
+  });
+  exposer_.reset();
+  stopped.Notify();
+  knocker.join();
+}
 
 absl::StatusOr<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(
     const std::string& address, SnapshotCounter counter) {
@@ -138,6 +179,7 @@ absl::StatusOr<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(
                                             "\" gave no usable port"));
   }
   exporter->port_ = ports[0];
+  exporter->listen_host_ = spec.substr(0, spec.rfind(':'));
   exporter->exposer_->RegisterCollectable(exporter->registry_, kMetricsPath);
   exporter->exposer_->RegisterCollectable(exporter->snapshots_, kMetricsPath);
   LOG(INFO) << "metrics: serving http://" << spec.substr(0, spec.rfind(':'))

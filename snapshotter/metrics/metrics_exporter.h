@@ -95,6 +95,7 @@ class MetricsExporter : public RpcObserver, public guest_pull::GuestPullObserver
   prometheus::Counter& cache_misses_;
   std::vector<std::shared_ptr<ScrapeGauge>> gauges_;
   std::unique_ptr<prometheus::Exposer> exposer_;
+  std::string listen_host_;  // IPv4 literal of the listening spec
   int port_ = 0;
 };
 
