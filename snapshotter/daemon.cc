@@ -173,7 +173,7 @@ absl::Status RunDaemon(const config::Config& cfg) {
         "retried periodically and at every Cleanup.",
         [&open_snapshotter]() -> absl::StatusOr<int64_t> {
           Snapshotter* sn = open_snapshotter.load();
-          if (sn == nullptr) return absl::UnavailableError("not open yet");
+          if (sn == nullptr) return absl::FailedPreconditionError("not open yet");
           return sn->UndeletableCount();
         });
     metrics->AddScrapeGauge(
@@ -182,7 +182,7 @@ absl::Status RunDaemon(const config::Config& cfg) {
         "for the operator.",
         [&open_snapshotter]() -> absl::StatusOr<int64_t> {
           Snapshotter* sn = open_snapshotter.load();
-          if (sn == nullptr) return absl::UnavailableError("not open yet");
+          if (sn == nullptr) return absl::FailedPreconditionError("not open yet");
           return sn->QuarantineCount();
         });
     // The exporter logged where it listens (the port :0 picked, too).

@@ -3,6 +3,8 @@
 
 #include <utility>
 
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 
 namespace snapshotter {
@@ -11,19 +13,34 @@ ScrapeGauge::ScrapeGauge(std::string name, std::string help, GaugeReader read)
     : name_(std::move(name)), help_(std::move(help)), read_(std::move(read)) {}
 
 std::vector<prometheus::MetricFamily> ScrapeGauge::Collect() const {
+  std::vector<prometheus::MetricFamily> families;
   absl::StatusOr<int64_t> value = read_();
-  if (!value.ok()) {
+  if (value.ok()) {
+    prometheus::MetricFamily family;
+    family.name = name_;
+    family.help = help_;
+    family.type = prometheus::MetricType::Gauge;
+    prometheus::ClientMetric m;
+    m.gauge.value = static_cast<double>(*value);
+    family.metric.push_back(std::move(m));
+    families.push_back(std::move(family));
+  } else if (absl::IsFailedPrecondition(value.status())) {
     VLOG(1) << "metrics: " << name_ << ": " << value.status();
-    return {};
+  } else {
+    errors_.fetch_add(1, std::memory_order_relaxed);
+    LOG(WARNING) << "metrics: reading " << name_
+                 << " failed: " << value.status();
   }
-  prometheus::MetricFamily family;
-  family.name = name_;
-  family.help = help_;
-  family.type = prometheus::MetricType::Gauge;
+  prometheus::MetricFamily errors;
+  errors.name = absl::StrCat(name_, "_read_errors_total");
+  errors.help = absl::StrCat("Scrapes in which reading ", name_, " failed.");
+  errors.type = prometheus::MetricType::Counter;
   prometheus::ClientMetric m;
-  m.gauge.value = static_cast<double>(*value);
-  family.metric.push_back(std::move(m));
-  return {std::move(family)};
+  m.counter.value =
+      static_cast<double>(errors_.load(std::memory_order_relaxed));
+  errors.metric.push_back(std::move(m));
+  families.push_back(std::move(errors));
+  return families;
 }
 
 }  // namespace snapshotter

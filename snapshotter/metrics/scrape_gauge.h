@@ -1,9 +1,14 @@
 // A prometheus::Collectable exporting one unlabelled gauge whose value is
 // read at scrape time (e.g. the daemon's undeletable or quarantined
-// entries). A failing read exports no sample for that scrape.
+// entries), and the counter <name>_read_errors_total. A failing read
+// exports no gauge sample for that scrape; it is logged and counted, so an
+// alert on the gauge that cannot fire has one on the counter beside it.
+// FailedPrecondition (not readable yet: the store still opening) is
+// neither.
 #ifndef SNAPSHOTTER_METRICS_SCRAPE_GAUGE_H_
 #define SNAPSHOTTER_METRICS_SCRAPE_GAUGE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -27,6 +32,7 @@ class ScrapeGauge : public prometheus::Collectable {
   std::string name_;
   std::string help_;
   GaugeReader read_;
+  mutable std::atomic<int64_t> errors_{0};
 };
 
 }  // namespace snapshotter
