@@ -208,18 +208,48 @@ absl::Status CheckNoDanglingLink(const std::string& root) {
                                           " (create it, or give another root)"));
 }
 
+// The stat of `root` failed with ENOTDIR: a directory above it is a file
+// (e.g. --root=/etc/fstab/gp). The error said "stat <root>: Not a
+// directory", naming neither the file nor the way out. Exit 1, as before.
+absl::Status NotADirectoryOnTheWay(const std::string& root) {
+  for (std::filesystem::path p = std::filesystem::path(root).parent_path();
+       !p.empty() && p != p.parent_path(); p = p.parent_path()) {
+    struct stat st;
+    if (stat(p.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) {
+      return absl::InternalError(absl::StrCat(
+          "cannot create root ", root, ": ", p.string(), " is ",
+          base::FileTypeName(st.st_mode),
+          ", not a directory (give another root)"));
+    }
+  }
+  return base::ErrnoError("stat", root, ENOTDIR);
+}
+
+// "; ..." telling the way out of `err` met making the root or its lock, or
+// "".
+std::string RootErrnoHint(int err) {
+  if (err == EROFS) {
+    return "; the root must be on a writable filesystem: remount it "
+           "read-write, or give another root";
+  }
+  return "";
+}
+
 // CheckRoot with one stat of `root`: whether it exists (false: missing,
 // which is fine unless a link to nothing is on the way).
 absl::StatusOr<bool> CheckRootIfExists(const std::string& root) {
   struct stat st;
   if (stat(root.c_str(), &st) != 0) {
+    if (errno == ENOTDIR) return NotADirectoryOnTheWay(root);
     if (errno != ENOENT) return base::ErrnoError("stat", root, errno);
     RETURN_IF_ERROR(CheckNoDanglingLink(root));
     return false;
   }
   if (!S_ISDIR(st.st_mode)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("root ", root, " is not a directory"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "root ", root, " is ", base::FileTypeName(st.st_mode),
+        ", not a directory: give a new or empty directory as root; nothing "
+        "was changed"));
   }
   RETURN_IF_ERROR(CheckExistingRoot(root, st));
   return true;
@@ -299,8 +329,9 @@ absl::Status SnapshotDirs::MakeRoot() const {
     ec = std::error_code(errno, std::generic_category());
   }
   if (ec) {
-    return absl::InternalError(
-        absl::StrCat("cannot create root ", root_, ": ", ec.message()));
+    return absl::InternalError(absl::StrCat("cannot create root ", root_,
+                                            ": ", ec.message(),
+                                            RootErrnoHint(ec.value())));
   }
   for (auto it = made.rbegin(); it != made.rend(); ++it) {
     std::string parent = it->parent_path().string();
@@ -335,7 +366,15 @@ absl::Status SnapshotDirs::Init() const {
 absl::StatusOr<int> SnapshotDirs::LockRoot() const {
   std::string path = root_ + "/lock";
   int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return base::ErrnoError("open", path, errno);
+  if (fd < 0) {
+    // Said "open <root>/lock: Read-only file system" alone, for a root on
+    // a filesystem mounted read-only (e.g. remounted so after disk errors).
+    int err = errno;
+    absl::Status open_error = base::ErrnoError("open", path, err);
+    return absl::Status(open_error.code(),
+                        absl::StrCat("cannot lock root ", root_, ": ",
+                                     open_error.message(), RootErrnoHint(err)));
+  }
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     int err = errno;
     struct stat st;

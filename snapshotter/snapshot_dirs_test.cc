@@ -99,7 +99,8 @@ TEST(SnapshotDirsTest, InitRefusesARootOfOtherFilesAndLeavesIt) {
   EXPECT_TRUE(SnapshotDirs(mounted).Init().ok());
   // A file is no root.
   s = SnapshotDirs(root + "/notes.txt").Init();
-  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("is not a directory"));
+  EXPECT_THAT(std::string(s.message()),
+              ::testing::HasSubstr("is a regular file, not a directory"));
 }
 
 // The start's steps before its store is accepted change nothing more than
@@ -276,6 +277,89 @@ TEST(SnapshotDirsTest, ADanglingLinkOnTheWayIsNamed) {
   EXPECT_TRUE(SnapshotDirs(parent + "/link").MakeRoot().ok());
   EXPECT_TRUE(SnapshotDirs(parent + "/link/a/root").MakeRoot().ok());
   EXPECT_TRUE(std::filesystem::is_directory(target + "/a/root"));
+}
+
+// What an operator who gives a wrong root reads: the file in its way and
+// what to do, not a bare "stat <root>: Not a directory"; a root that is a
+// file says what it is. Nothing is made.
+TEST(SnapshotDirsTest, AFileAtOrAboveTheRootIsNamed) {
+  const std::string parent = NewRoot("file-on-way");
+  ASSERT_EQ(mkdir(parent.c_str(), 0700), 0);
+  const std::string file = parent + "/fstab";
+  std::ofstream(file) << "x";
+  absl::Status s = SnapshotDirs(file).CheckRoot();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;  // exit 65
+  EXPECT_THAT(std::string(s.message()),
+              ::testing::HasSubstr("root " + file +
+                                   " is a regular file, not a directory: "
+                                   "give a new or empty directory as root"));
+  for (const std::string& root : {file + "/gp", file + "/a/gp"}) {
+    for (bool make : {false, true}) {
+      SnapshotDirs dirs(root);
+      s = make ? dirs.MakeRoot() : dirs.CheckRoot();
+      EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << root << ": " << s;
+      EXPECT_EQ(std::string(s.message()),
+                "cannot create root " + root + ": " + file +
+                    " is a regular file, not a directory (give another root)");
+    }
+  }
+  std::ifstream in(file);
+  std::string content((std::istreambuf_iterator<char>(in)),
+                      std::istreambuf_iterator<char>());
+  EXPECT_EQ(content, "x");
+}
+
+// A root on a filesystem mounted read-only (remounted so after disk errors,
+// or a read-only bind) names the root and the way out; the lock's open
+// said "open <root>/lock: Read-only file system" alone. Needs a private
+// mount namespace (root); skipped without one.
+TEST(SnapshotDirsTest, ARootOnAReadOnlyFilesystemSaysSo) {
+  const std::string parent = NewRoot("read-only");
+  ASSERT_EQ(mkdir(parent.c_str(), 0700), 0);
+  ASSERT_EQ(mkdir((parent + "/store").c_str(), 0700), 0);
+  int result[2];
+  ASSERT_EQ(pipe(result), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(result[0]);
+    alarm(30);
+    std::string out;
+    if (unshare(CLONE_NEWNS) != 0 ||
+        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        mount(parent.c_str(), parent.c_str(), nullptr, MS_BIND, nullptr) !=
+            0 ||
+        mount(nullptr, parent.c_str(), nullptr,
+              MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) != 0) {
+      out = "SKIP";
+    } else {
+      absl::StatusOr<int> lock = SnapshotDirs(parent + "/store").LockRoot();
+      out = lock.ok() ? "locked" : std::string(lock.status().message());
+      out += "\n";
+      absl::Status made = SnapshotDirs(parent + "/new").MakeRoot();
+      out += made.ok() ? "made" : std::string(made.message());
+    }
+    if (write(result[1], out.data(), out.size()) < 0) _exit(1);
+    _exit(0);
+  }
+  close(result[1]);
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = read(result[0], buf, sizeof(buf))) > 0;) {
+    out.append(buf, static_cast<size_t>(n));
+  }
+  close(result[0]);
+  waitpid(child, nullptr, 0);
+  if (out == "SKIP") GTEST_SKIP() << "no private mount namespace";
+  const std::string hint =
+      "Read-only file system; the root must be on a writable filesystem: "
+      "remount it read-write, or give another root";
+  EXPECT_THAT(out, ::testing::HasSubstr("cannot lock root " + parent +
+                                        "/store: open " + parent +
+                                        "/store/lock: " + hint));
+  EXPECT_THAT(out, ::testing::HasSubstr("cannot create root " + parent +
+                                        "/new: " + hint));
+  EXPECT_NE(access((parent + "/store/lock").c_str(), F_OK), 0);
 }
 
 // A root of another user: tests/e2e/recovery.sh (the sandbox cannot chown).
