@@ -46,7 +46,8 @@ out="$("$BIN" --version)" && [[ "$out" == "containerd-guest-pull-grpc "* ]] && o
 
 # The printed default config starts the daemon; the flag beats the variable.
 "$BIN" --print-default-config > "$T/default.toml" || bad "--print-default-config exits 0"
-GUEST_PULL_ROOT="$T/root" GUEST_PULL_ADDRESS="$T/env.sock" \
+# WATCHDOG_USEC as systemd sets it for the unit's WatchdogSec=30.
+GUEST_PULL_ROOT="$T/root" GUEST_PULL_ADDRESS="$T/env.sock" WATCHDOG_USEC=30000000 \
   "$BIN" --config "$T/default.toml" --address "$T/gp.sock" > "$T/log" 2>&1 &
 DAEMON=$!
 for _ in $(seq 1 300); do [[ -S "$T/gp.sock" ]] && break; kill -0 "$DAEMON" 2>/dev/null || break; sleep 0.1; done
@@ -55,6 +56,15 @@ if [[ -S "$T/gp.sock" && ! -e "$T/env.sock" && -d "$T/root" ]]; then
 else bad "daemon with the printed default config" "$(cat "$T/log")"; fi
 grep -q "starting: config=$T/default.toml version=1 root=$T/root address=$T/gp.sock log_level=info" "$T/log" \
   && ok "startup log names the file and the effective values" || bad "startup log" "$(head -3 "$T/log")"
+grep -q "systemd watchdog (WatchdogSec=30s): pinging every 10s while the store answers within 15s" "$T/log" \
+  && ok "the watchdog line gives the ping interval (docs/operations.md)" || bad "watchdog line" "$(grep -i watchdog "$T/log")"
+# No reload: SIGHUP is logged and ignored (docs/operations.md).
+kill -HUP "$DAEMON"
+for _ in $(seq 1 50); do grep -q "SIGHUP received" "$T/log" && break; sleep 0.1; done
+if kill -0 "$DAEMON" 2>/dev/null && [[ -S "$T/gp.sock" ]] \
+    && grep -q "SIGHUP received: nothing to reload (restart the daemon to apply config changes); still serving" "$T/log"; then
+  ok "SIGHUP is logged and the daemon keeps serving"
+else bad "SIGHUP" "$(tail -3 "$T/log")"; fi
 kill "$DAEMON"; wait "$DAEMON"; rc=$?; DAEMON=""
 [[ $rc -eq 0 && ! -e "$T/gp.sock" ]] && ok "SIGTERM stops it cleanly" || bad "SIGTERM (exit $rc)" "$(tail -3 "$T/log")"
 # The daemon binds gp.sock.<pid>-<hex> and links it to gp.sock (socket_path.h).

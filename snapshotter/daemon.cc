@@ -97,8 +97,9 @@ std::unique_ptr<Watchdog> StartWatchdog(Snapshotter* snapshotter) {
   options.probe_timeout = period / 2;
   auto watchdog = std::make_unique<Watchdog>(std::move(options));
   watchdog->Start();
-  LOG(INFO) << "systemd watchdog every " << period
-            << ": pinging while the store answers";
+  // Said "systemd watchdog every 30s", which read as the ping interval.
+  LOG(INFO) << "systemd watchdog (WatchdogSec=" << period << "): pinging every "
+            << period / 3 << " while the store answers within " << period / 2;
   return watchdog;
 }
 
