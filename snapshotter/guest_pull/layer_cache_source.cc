@@ -70,7 +70,8 @@ absl::StatusOr<LayerCacheSource::Snapshot> LayerCacheSource::Load(
   };
   absl::StatusOr<verity::LayerCache> hashes =
       Read(hashes_path_, hashes_entries_);
-  if (absl::IsNotFound(hashes.status())) hashes = verity::LayerCache{};
+  const bool hashes_exist = !absl::IsNotFound(hashes.status());
+  if (!hashes_exist) hashes = verity::LayerCache{};
   if (absl::IsUnavailable(hashes.status())) return hashes.status();
   if (!hashes.ok()) return keep(hashes.status());
   if (!cache_stamp.exists) {
@@ -96,8 +97,11 @@ absl::StatusOr<LayerCacheSource::Snapshot> LayerCacheSource::Load(
   cache_entries_ = cache->size();
   hashes_entries_ = hashes->size();
   LOG(INFO) << "layer cache " << path_ << " loaded: " << cache->size()
-            << " layers, " << hashes->size() << " expected hashes from "
-            << hashes_path_;
+            << " layers, "
+            << (hashes_exist ? absl::StrCat(hashes->size(),
+                                            " expected hashes from ",
+                                            hashes_path_)
+                             : absl::StrCat("no ", hashes_path_));
   return std::make_shared<const verity::LayerCacheIndex>(
       verity::MergeVerityHashes(*std::move(cache), *hashes));
 }
