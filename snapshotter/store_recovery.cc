@@ -32,6 +32,7 @@
 #include "glog/logging.h"
 #include "snapshotter/group_commit.h"
 #include "snapshotter/store_state.h"
+#include "snapshotter/wal_damage.h"
 #include "snapshotter/wal_preallocation.h"
 
 namespace snapshotter {
@@ -680,6 +681,25 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
                 "-readonly), it moved the -wal into the database: then ",
                 "nothing is lost; remove ", dirs.OpenMarkerPath(),
                 " and start again"));
+      }
+      // SQLite replayed the -wal up to a damaged frame and dropped the
+      // rest, also what was acknowledged (wal_damage.h).
+      if (!wal_missing) {
+        std::string wal = db_path + "-wal";
+        absl::StatusOr<std::optional<WalDamage>> damage = FindWalDamage(wal);
+        if (!damage.ok()) {
+          LOG(WARNING) << "cannot check " << wal
+                       << " for damage: " << damage.status();
+        } else if (damage->has_value()) {
+          return Refuse(
+              dirs,
+              absl::StrCat((*damage)->Describe(wal),
+                           ": the disk changed data it had flushed"),
+              true,
+              absl::StrCat("Check the disk first (dmesg, smartctl -a). A "
+                           "copy of ", dirs.root(),
+                           " keeps the dropped transactions' frames."));
+        }
       }
       RETURN_IF_ERROR(
           CheckConsistent(dirs, db, *marker, listing.ids, scan.without_fs));

@@ -33,6 +33,9 @@
 //     start. Not seen: a copy taken since the last clean stop (put back
 //     after a crash with its -wal), or put back with the store-generation
 //     of its time;
+//   - a -wal damaged before transactions that were acknowledged, which
+//     SQLite's recovery would drop without a word (wal_damage.h; a torn
+//     last transaction is not that): refused, naming the frame;
 //   - a schema newer than this binary: refused;
 //   - <root>/store-open present (the daemon that had the store open did not
 //     close it) and no -wal: refused as stale, since SQLite keeps the -wal

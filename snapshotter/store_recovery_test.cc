@@ -668,6 +668,72 @@ TEST_F(StoreRecoveryTest, CrashWithItsWalReopens) {
   EXPECT_EQ(opened->records, (std::set<int64_t>{1, 2}));
 }
 
+// A crash after snapshots 2..6 were recorded one transaction each
+// (guest-pulled layers: no directories), then a byte of the -wal changed
+// by the disk. In the third of those transactions: SQLite's recovery
+// would drop it and the three after it, acknowledged, without a word (the
+// layers' records gone, nothing on disk to show it): refused, naming the
+// frame. In the last one (torn by the crash, never acknowledged): opens
+// with the others.
+TEST_F(StoreRecoveryTest, DamagedWalFrameBeforeAcknowledgedOnesIsRefused) {
+  MakeStore(1);
+  std::string db, wal, marker;
+  std::optional<std::string> generation;
+  {
+    auto opened = Open();
+    ASSERT_TRUE(opened.ok());
+    for (int id = 2; id <= 6; ++id) {
+      AddSnapshot(*opened->store, id, Kind::kCommitted, /*inodes=*/0, 1,
+                  /*make_dir=*/false);
+    }
+    db = Read(dirs_->MetadataPath());
+    wal = Read(dirs_->MetadataPath() + "-wal");
+    marker = Read(dirs_->OpenMarkerPath());
+    generation = ReadIfAny(dirs_->GenerationPath());
+  }
+  // The first frame of each transaction, by the commit frames' marks.
+  auto be32 = [&](size_t at) {
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(wal[at + i]);
+    return v;
+  };
+  size_t frame = 24 + be32(8);
+  std::vector<size_t> firsts{32};
+  for (size_t at = 32; at + frame <= wal.size() && be32(at) != 0; at += frame) {
+    if (be32(at + 4) != 0) firsts.push_back(at + frame);
+  }
+  firsts.pop_back();  // past the last commit
+  ASSERT_GE(firsts.size(), 5u);
+  auto put_back = [&](size_t damaged) {
+    std::string w = wal;
+    w[damaged] = static_cast<char>(w[damaged] ^ 0x5a);
+    Write(dirs_->MetadataPath(), db);
+    Write(dirs_->MetadataPath() + "-wal", w);
+    Write(dirs_->OpenMarkerPath(), marker);
+    Restore(dirs_->GenerationPath(), generation);
+  };
+  size_t third = firsts[firsts.size() - 3];
+  put_back(third + 24 + 64);
+  auto before = Tree(dirs_->root());
+  auto refused = Open();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(IsRefusal(refused.status())) << refused.status();
+  for (const std::string& part :
+       {absl::StrCat("(byte ", third, ") of ", dirs_->MetadataPath(), "-wal"),
+        std::string("drops the 3 written whole after it"),
+        std::string("the disk changed data it had flushed"),
+        std::string("smartctl"), std::string("--reset-store")}) {
+    EXPECT_THAT(refused.status().message(), HasSubstr(part));
+  }
+  auto after = Tree(dirs_->root());
+  after.erase(dirs_->MetadataPath() + "-shm");  // SQLite's read made it
+  EXPECT_EQ(after, before);
+  put_back(firsts.back() + 24 + 64);
+  auto opened = Open();
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ(opened->records, (std::set<int64_t>{1, 2, 3, 4, 5}));
+}
+
 // A start after a crash that fails (here: the lost directory of an active
 // snapshot cannot be made again, as the file in its place cannot be moved
 // to quarantine) never leaves the marker without the -wal (it closes the
