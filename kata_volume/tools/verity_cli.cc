@@ -178,13 +178,15 @@ int RunCache(const std::vector<std::string>& args, std::ostream& out, std::ostre
   // An existing cache (and its hashes companion) is read first so that a
   // malformed one fails before any work, and again under the writers' lock
   // before the merge (another writer may have changed it meanwhile).
-  auto read_companion = [&](LayerCache cache) -> absl::StatusOr<LayerCache> {
-    if (!genpolicy) return cache;
+  // The companion is read in both forms: a tardev-form run over a cache
+  // written with --format genpolicy before takes the hashes of its entries
+  // back from it (they had "verity_hash": "" otherwise, which the tardev
+  // genpolicy takes for their hash). Only --format genpolicy rewrites it.
+  auto read_companion = [&]() -> absl::StatusOr<LayerCache> {
     absl::StatusOr<LayerCache> hashes =
         verity::ReadLayerCacheFile(verity::VerityHashesPath(*output));
-    if (hashes.ok()) return verity::MergeVerityHashes(std::move(cache), *hashes);
-    if (absl::IsNotFound(hashes.status())) return cache;
-    return hashes.status();
+    if (absl::IsNotFound(hashes.status())) return LayerCache{};
+    return hashes;
   };
   size_t entries_before = 0;
   if (output.has_value()) {
@@ -197,11 +199,11 @@ int RunCache(const std::vector<std::string>& args, std::ostream& out, std::ostre
     absl::StatusOr<LayerCache> existing = verity::ReadLayerCacheFile(
         *output, verity::kMaxLayerCacheFileBytes, nullptr, verity::kLayerCacheUpdateWait);
     if (absl::IsNotFound(existing.status())) existing = LayerCache{};
-    if (existing.ok()) {
-      entries_before = existing->size();
-      existing = read_companion(*std::move(existing));
-    }
+    if (existing.ok()) entries_before = existing->size();
     if (!existing.ok()) return RuntimeError(err, existing.status());
+    if (absl::StatusOr<LayerCache> hashes = read_companion(); !hashes.ok()) {
+      return RuntimeError(err, hashes.status());
+    }
   }
 
   absl::StatusOr<verity::OciImage> img = verity::ReadOciImage(*layout, image.value_or(""));
@@ -236,18 +238,35 @@ int RunCache(const std::vector<std::string>& args, std::ostream& out, std::ostre
   absl::StatusOr<verity::LayerCacheUpdate> update = verity::LayerCacheUpdate::Begin(*output);
   if (!update.ok()) return RuntimeError(err, update.status());
   absl::StatusOr<LayerCache> merged = update->Read(entries_before);
-  if (merged.ok()) merged = read_companion(*std::move(merged));
   if (!merged.ok()) return RuntimeError(err, merged.status());
+  absl::StatusOr<LayerCache> hashes = read_companion();
+  if (!hashes.ok()) return RuntimeError(err, hashes.status());
+  // The cache's entries get the companion's hashes they lack, but the
+  // companion's other entries stay out of the cache: written there they
+  // would be layers with an empty passwd and group, which genpolicy (either
+  // line) takes from the cache instead of reading the layer (the companion
+  // outlives a cache genpolicy deleted).
+  const size_t cache_entries = merged->size();
+  *merged = verity::MergeVerityHashes(*std::move(merged), *hashes);
+  merged->resize(cache_entries);
   for (const LayerCacheEntry& e : computed) verity::UpsertLayer(&*merged, e);
   const verity::LayerCacheFormat cache_format =
       genpolicy ? verity::LayerCacheFormat::kGenpolicy : verity::LayerCacheFormat::kTardev;
+  // The companion keeps its hashes of layers the cache does not list.
+  const LayerCache companion = verity::MergeVerityHashes(*merged, *hashes);
   // Both files fit, or neither is written (not the companion alone).
   if (absl::Status s = verity::CheckLayerCacheFits(*output, *merged, cache_format); !s.ok()) {
     return RuntimeError(err, s);
   }
   if (genpolicy) {
+    const std::string companion_path = verity::VerityHashesPath(*output);
+    if (absl::Status s = verity::CheckLayerCacheFits(companion_path, companion,
+                                                     verity::LayerCacheFormat::kVerityHashes);
+        !s.ok()) {
+      return RuntimeError(err, s);
+    }
     // Hashes first: the daemon reloads when either file changes.
-    if (absl::Status s = verity::WriteLayerCacheFile(verity::VerityHashesPath(*output), *merged,
+    if (absl::Status s = verity::WriteLayerCacheFile(companion_path, companion,
                                                      verity::LayerCacheFormat::kVerityHashes);
         !s.ok()) {
       return RuntimeError(err, s);

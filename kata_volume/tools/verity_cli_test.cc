@@ -3,6 +3,7 @@
 // entries, bad input changes nothing and exit codes are meaningful.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <map>
 #include <utility>
@@ -206,6 +207,52 @@ TEST(VerityCliTest, GenpolicyFormatWritesUpstreamCacheAndHashesCompanion) {
   EXPECT_EQ(RunTool(absl::StrCat("cache ", layout, " --image t --format nope --output ", other)).code, 2);
   struct stat st;
   EXPECT_NE(stat(other.c_str(), &st), 0);
+}
+
+// The companion outlives a cache genpolicy deleted (it deletes one it
+// cannot parse): its hashes of other images' layers stay in it and do not
+// enter the cache, where they would be layers with an empty passwd that
+// genpolicy takes instead of reading the layer. And a tardev-form run over
+// a cache written with --format genpolicy takes its layers' hashes back
+// from the companion instead of writing them "verity_hash": "".
+TEST(VerityCliTest, CompanionHashesStayOutOfTheCacheAndComeBackToATardevCache) {
+  std::string first = MakeLayout();
+  std::string second = MakeLayout("second image");
+  LayerCache first_layers =
+      *verity::ParseLayerCache(RunTool(absl::StrCat("cache ", first, " --image t")).out);
+  LayerCache second_layers =
+      *verity::ParseLayerCache(RunTool(absl::StrCat("cache ", second, " --image t")).out);
+  ASSERT_EQ(verity::FindLayerByDiffId(second_layers, first_layers[0].diff_id), nullptr);
+  std::string dir = MakeTempDir();
+  std::string out_file = dir + "/layers-cache.json";
+  const std::string genpolicy = absl::StrCat(" --image t --format genpolicy --output ", out_file);
+  ASSERT_EQ(RunTool(absl::StrCat("cache ", first, genpolicy)).code, 0);
+  ASSERT_EQ(unlink(out_file.c_str()), 0);  // as genpolicy does with a cache it cannot parse
+  ASSERT_EQ(RunTool(absl::StrCat("cache ", second, genpolicy)).code, 0);
+  absl::StatusOr<LayerCache> cache = verity::ReadLayerCacheFile(out_file);
+  absl::StatusOr<LayerCache> hashes = verity::ReadLayerCacheFile(verity::VerityHashesPath(out_file));
+  ASSERT_TRUE(cache.ok() && hashes.ok());
+  EXPECT_EQ(cache->size(), second_layers.size());
+  for (const LayerCacheEntry& e : first_layers) {
+    if (verity::FindLayerByDiffId(second_layers, e.diff_id) != nullptr) continue;
+    EXPECT_EQ(verity::FindLayerByDiffId(*cache, e.diff_id), nullptr) << e.diff_id;
+    const LayerCacheEntry* h = verity::FindLayerByDiffId(*hashes, e.diff_id);
+    ASSERT_NE(h, nullptr) << e.diff_id;
+    EXPECT_EQ(h->verity_hash, e.verity_hash);
+  }
+  // Both images in the genpolicy form, then the second one in the tardev
+  // form: the first image's layers keep their hashes in the tardev cache.
+  ASSERT_EQ(RunTool(absl::StrCat("cache ", first, genpolicy)).code, 0);
+  ASSERT_EQ(RunTool(absl::StrCat("cache ", second, " --image t --output ", out_file)).code, 0);
+  cache = verity::ReadLayerCacheFile(out_file);
+  ASSERT_TRUE(cache.ok());
+  for (const LayerCache* layers : {&first_layers, &second_layers}) {
+    for (const LayerCacheEntry& e : *layers) {
+      const LayerCacheEntry* c = verity::FindLayerByDiffId(*cache, e.diff_id);
+      ASSERT_NE(c, nullptr) << e.diff_id;
+      EXPECT_EQ(*c, e);
+    }
+  }
 }
 
 // A cache larger than its readers take (an etc/passwd of control
