@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "base/status_macros.h"
@@ -90,9 +91,24 @@ absl::Status LockShared(int fd, const std::string& path, absl::Duration wait) {
 
 absl::StatusOr<LayerCache> ParseLayerCache(absl::string_view json_text) {
   if (absl::StripAsciiWhitespace(json_text).empty()) return LayerCache{};
-  nlohmann::json doc = nlohmann::json::parse(json_text.begin(), json_text.end(), nullptr,
-                                             /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return absl::InvalidArgumentError("layer cache is not valid JSON");
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(json_text.begin(), json_text.end());
+  } catch (const nlohmann::json::parse_error& e) {
+    // nlohmann's text says where and what ("parse error at line 3, column
+    // 9: syntax error while parsing ..."), without its "[json.exception...] ".
+    absl::string_view what = e.what();
+    if (size_t pos = what.find("] "); pos != absl::string_view::npos) what.remove_prefix(pos + 2);
+    // A file cut short: a writer at work, a full disk.
+    const bool cut = absl::StrContains(what, "unexpected end of input") ||
+                     absl::StrContains(what, "missing closing quote");
+    // Its "last read: '...'" can be a whole string (an etc/passwd): bounded.
+    constexpr size_t kMaxShown = 240;
+    const bool long_text = what.size() > kMaxShown;
+    return absl::InvalidArgumentError(
+        absl::StrCat("layer cache is not valid JSON (", what.substr(0, kMaxShown),
+                     long_text ? "..." : "", cut ? "; the file is cut short" : "", ")"));
+  }
   if (!doc.is_array()) return absl::InvalidArgumentError("layer cache must be a JSON array");
   LayerCache cache;
   for (size_t i = 0; i < doc.size(); ++i) {
@@ -108,8 +124,13 @@ absl::StatusOr<LayerCache> ParseLayerCache(absl::string_view json_text) {
     }
     ASSIGN_OR_RETURN(auto verity, StringField(obj, "verity_hash", i, false));
     if (!verity.empty() && !IsHex64(verity)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("layer cache entry ", i, ": verity_hash is not 64 hex digits"));
+      // The value (its start, if long) says what is wrong: uppercase, a
+      // digest prefix, a cut.
+      const bool long_value = verity.size() > 80;
+      return absl::InvalidArgumentError(absl::StrCat(
+          "layer cache entry ", i, " (", diff_id, "): verity_hash \"",
+          absl::string_view(verity).substr(0, 80), long_value ? "...\"" : "\"", " (",
+          verity.size(), " characters) is not 64 lowercase hex digits"));
     }
     ASSIGN_OR_RETURN(auto passwd, StringField(obj, "passwd", i, false));
     ASSIGN_OR_RETURN(auto group, StringField(obj, "group", i, false));

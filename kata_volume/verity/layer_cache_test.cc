@@ -91,6 +91,36 @@ TEST(LayerCacheTest, MalformedInputIsRejected) {
   }
 }
 
+// The messages say what is wrong: an uppercase or cut hash shows its value
+// (it is hex, but not what readers take), a cut file where it ends.
+TEST(LayerCacheTest, MalformedInputMessagesNameTheProblem) {
+  absl::StatusOr<LayerCache> upper = ParseLayerCache(absl::StrCat(
+      R"([{"diff_id":")", Digest('1'), R"(","verity_hash":")", std::string(64, 'A'), R"("}])"));
+  EXPECT_EQ(upper.status().message(),
+            absl::StrCat("layer cache entry 0 (", Digest('1'), R"(): verity_hash ")",
+                         std::string(64, 'A'),
+                         R"(" (64 characters) is not 64 lowercase hex digits)"));
+  absl::StatusOr<LayerCache> long_hash = ParseLayerCache(absl::StrCat(
+      R"([{"diff_id":")", Digest('1'), R"(","verity_hash":")", std::string(200, 'a'), R"("}])"));
+  EXPECT_NE(long_hash.status().message().find(
+                absl::StrCat(std::string(80, 'a'), R"(..." (200 characters))")),
+            absl::string_view::npos)
+      << long_hash.status();
+  absl::StatusOr<LayerCache> truncated =
+      ParseLayerCache(absl::StrCat(R"([{"diff_id":")", Digest('1'), R"(",)"));
+  EXPECT_NE(truncated.status().message().find("the file is cut short"), absl::string_view::npos)
+      << truncated.status();
+  absl::StatusOr<LayerCache> garbage = ParseLayerCache("[\n}");
+  EXPECT_NE(garbage.status().message().find("line 2, column 1"), absl::string_view::npos)
+      << garbage.status();
+  EXPECT_EQ(garbage.status().message().find("cut short"), absl::string_view::npos);
+  // A string cut by the end of the file is not all repeated.
+  absl::StatusOr<LayerCache> long_string = ParseLayerCache(
+      absl::StrCat(R"([{"diff_id":")", Digest('1'), R"(","passwd":")", std::string(10000, 'p')));
+  EXPECT_LT(long_string.status().message().size(), 400u) << long_string.status();
+  EXPECT_NE(long_string.status().message().find("cut short"), absl::string_view::npos);
+}
+
 TEST(LayerCacheTest, FileWriteIsAtomicAndReadable) {
   std::string dir = MakeTempDir();
   std::string path = dir + "/layers-cache.json";
