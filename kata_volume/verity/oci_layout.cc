@@ -142,20 +142,24 @@ absl::StatusOr<OciImage> ReadOciImage(const std::string& layout_dir, absl::strin
     return absl::InvalidArgumentError(absl::StrCat(layout_dir, "/index.json lists no manifests"));
   }
 
+  // The names --image takes, for the errors.
+  auto names = [&]() {
+    std::vector<std::string> refs;
+    for (const auto& d : *manifests) {
+      if (!d.is_object()) continue;
+      const std::string unnamed = absl::StrCat("an unnamed one, ", StringOr(d, "digest", "?"));
+      auto a = d.find("annotations");
+      refs.push_back(a != d.end() && a->is_object() ? StringOr(*a, kRefNameAnnotation, unnamed)
+                                                    : unnamed);
+    }
+    return absl::StrJoin(refs, ", ");
+  };
   nlohmann::json chosen;
   if (image_ref.empty()) {
     if (manifests->size() != 1) {
-      std::vector<std::string> refs;
-      for (const auto& d : *manifests) {
-        if (!d.is_object()) continue;
-        const std::string unnamed = absl::StrCat("an unnamed one, ", StringOr(d, "digest", "?"));
-        auto a = d.find("annotations");
-        refs.push_back(a != d.end() && a->is_object() ? StringOr(*a, kRefNameAnnotation, unnamed)
-                                                      : unnamed);
-      }
       return absl::InvalidArgumentError(absl::StrCat(
           "the layout holds ", manifests->size(), " images; choose one with --image (",
-          absl::StrJoin(refs, ", "), ")"));
+          names(), ")"));
     }
     chosen = (*manifests)[0];
   } else {
@@ -170,7 +174,10 @@ absl::StatusOr<OciImage> ReadOciImage(const std::string& layout_dir, absl::strin
       }
     }
     if (named.empty()) {
-      return absl::NotFoundError(absl::StrCat("no image \"", image_ref, "\" in ", layout_dir));
+      // The name is the ref.name annotation as the copy wrote it
+      // (`skopeo copy ... oci:DIR:NAME`), not the registry reference.
+      return absl::NotFoundError(absl::StrCat("no image \"", image_ref, "\" in ", layout_dir,
+                                              "; --image takes one of: ", names()));
     }
     ASSIGN_OR_RETURN(chosen, PickNamed(named, layout_dir, image_ref));
   }

@@ -43,7 +43,10 @@ TEST(OciLayoutTest, ResolvesLayersInOrder) {
   }
   // The only image is also found without a ref.
   EXPECT_EQ(ReadOciImage(layout, "")->manifest_digest, img->manifest_digest);
-  EXPECT_TRUE(absl::IsNotFound(ReadOciImage(layout, "nope").status()));
+  absl::Status nope = ReadOciImage(layout, "nope").status();
+  EXPECT_TRUE(absl::IsNotFound(nope));
+  // The names it takes are listed (a registry reference is not one).
+  EXPECT_EQ(nope.message(), absl::StrCat("no image \"nope\" in ", layout, "; --image takes one of: t"));
 }
 
 // index.json naming one image once per platform (an image index itself):
