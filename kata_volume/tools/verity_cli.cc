@@ -199,6 +199,11 @@ int RunCache(const std::vector<std::string>& args, std::ostream& out, std::ostre
     absl::StatusOr<LayerCache> existing = verity::ReadLayerCacheFile(
         *output, verity::kMaxLayerCacheFileBytes, nullptr, verity::kLayerCacheUpdateWait);
     if (absl::IsNotFound(existing.status())) existing = LayerCache{};
+    if (absl::IsUnavailable(existing.status())) {
+      return RuntimeError(err, absl::UnavailableError(absl::StrCat(
+                                   existing.status().message(),
+                                   "; nothing was written: run again once it is done")));
+    }
     if (existing.ok()) entries_before = existing->size();
     if (!existing.ok()) return RuntimeError(err, existing.status());
     if (absl::StatusOr<LayerCache> hashes = read_companion(); !hashes.ok()) {

@@ -66,8 +66,8 @@ absl::StatusOr<std::string> ReadCacheText(int fd, const std::string& path, size_
   }
   return absl::ResourceExhaustedError(absl::StrCat(
       "layer cache ", path, " is ", read.size, " bytes, larger than the limit of ", max_bytes,
-      " bytes; genpolicy only ever appends to it: remove the layers of images no "
-      "longer deployed"));
+      " bytes; its writers (genpolicy, guest-pull-verity) only ever add to it: remove the "
+      "layers of images no longer deployed"));
 }
 
 // Takes a shared flock on `fd`, trying for at most `wait` (a writer holds
@@ -79,8 +79,8 @@ absl::Status LockShared(int fd, const std::string& path, absl::Duration wait) {
     if (errno != EWOULDBLOCK) return ErrnoStatus("cannot lock", path);
     if (absl::Now() >= deadline) {
       return absl::UnavailableError(absl::StrCat(
-          "layer cache ", path, " is being written (locked for more than ",
-          absl::FormatDuration(wait), ")"));
+          "layer cache ", path, " is being written: a writer (genpolicy, or a run of "
+          "guest-pull-verity) has held its lock for more than ", absl::FormatDuration(wait)));
     }
     absl::SleepFor(absl::Milliseconds(5));
   }

@@ -149,7 +149,9 @@ TEST(LayerCacheTest, ReadWaitsForAWritersLockAndReportsABlankFile) {
       path, kMaxLayerCacheFileBytes, nullptr, absl::Milliseconds(30));
   EXPECT_EQ(locked.status().code(), absl::StatusCode::kUnavailable)
       << locked.status();
-  EXPECT_NE(locked.status().message().find("being written"), std::string::npos);
+  EXPECT_EQ(locked.status().message(),
+            absl::StrCat("layer cache ", path, " is being written: a writer (genpolicy, or a run of "
+                         "guest-pull-verity) has held its lock for more than 30ms"));
   // Another reader's shared lock does not stop it.
   ASSERT_EQ(::flock(writer, LOCK_SH), 0);
   bool blank = true;
@@ -182,6 +184,12 @@ TEST(LayerCacheTest, FileLargerThanTheLimitIsRefusedWithItsSize) {
             std::string::npos)
       << big.status();
   EXPECT_NE(big.status().message().find(absl::StrCat("limit of ", size - 1, " bytes")),
+            std::string::npos)
+      << big.status();
+  // Said of the companion too, which genpolicy never writes.
+  EXPECT_NE(big.status().message().find("its writers (genpolicy, guest-pull-verity) only ever "
+                                        "add to it: remove the layers of images no longer "
+                                        "deployed"),
             std::string::npos)
       << big.status();
   EXPECT_EQ(kMaxLayerCacheFileBytes, size_t{64} << 20);
