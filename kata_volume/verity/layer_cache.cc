@@ -212,7 +212,8 @@ absl::Status CheckTextFits(const std::string& path, const std::string& text) {
   if (text.size() <= kMaxLayerCacheFileBytes) return absl::OkStatus();
   return absl::ResourceExhaustedError(absl::StrCat(
       "layer cache ", path, " would be ", text.size(), " bytes, larger than the limit of ",
-      kMaxLayerCacheFileBytes, " bytes its readers take: not written"));
+      kMaxLayerCacheFileBytes, " bytes its readers take: not written (remove the layers of "
+      "images no longer deployed from it)"));
 }
 
 }  // namespace

@@ -209,6 +209,9 @@ TEST(LayerCacheTest, CacheLargerThanReadersTakeIsNotWritten) {
   EXPECT_NE(s.message().find(path), std::string::npos) << s;
   EXPECT_NE(s.message().find(absl::StrCat("limit of ", kMaxLayerCacheFileBytes)), std::string::npos)
       << s;
+  EXPECT_NE(s.message().find("not written (remove the layers of images no longer deployed"),
+            std::string::npos)
+      << s;
   EXPECT_EQ(ReadFileOrDie(path), "[]\n");
   EXPECT_EQ(*RunCommand("ls " + dir), "layers-cache.json\n");
   EXPECT_EQ(CheckLayerCacheFits(path, big, LayerCacheFormat::kGenpolicy).code(),
