@@ -1,11 +1,6 @@
 // The Prometheus exporter: metric families, observers and the HTTP server.
 #include "snapshotter/metrics/metrics_exporter.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <exception>
 #include <string>
 #include <thread>
@@ -20,6 +15,7 @@
 #include "prometheus/gauge.h"
 #include "snapshotter/metrics/grpc_code_name.h"
 #include "snapshotter/metrics/listen_address.h"
+#include "snapshotter/metrics/wake_listener.h"
 #include "snapshotter/version.h"
 #include "base/status_macros.h"
 
@@ -58,20 +54,6 @@ int OnlyMetricsPath(mg_connection* conn) {
 
 std::string Label(absl::string_view value) {
   return value.empty() ? "unknown" : std::string(value);
-}
-
-// Opens and closes a connection to the listener at `host`:`port` (IPv4),
-// which wakes it from its poll; a worker that takes the connection reads
-// its end at once.
-void Knock(const std::string& host, int port) {
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) return;
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return;
-  connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr));
-  close(fd);
 }
 
 }  // namespace
@@ -127,7 +109,9 @@ MetricsExporter::~MetricsExporter() {
   // civetweb's listener looks at its stop flag only between polls of 2 s
   // (SOCKET_TIMEOUT_QUANTUM), which the stop waited out: up to 2 s more of
   // every daemon stop, after its gRPC socket is gone. Connections wake it,
-  // until the server is down (bounded: past 2 s the poll ends anyway).
+  // until the server is down (bounded: past 2 s the poll ends anyway). Each
+  // waits 50 ms at most for its handshake: a firewall rule dropping packets
+  // to the port held a blocking connect, and the stop, for two minutes.
   absl::Notification stopped;
   std::thread knocker([this, &stopped] {
     const std::string host = listen_host_ == "0.0.0.0" ? "127.0.0.1"
@@ -135,7 +119,7 @@ MetricsExporter::~MetricsExporter() {
     for (int i = 0; i < 100 && !stopped.WaitForNotificationWithTimeout(
                                    absl::Milliseconds(20));
          ++i) {
-      Knock(host, port_);
+      WakeListener(host, port_, absl::Milliseconds(50));
     }
   });
   exposer_.reset();
