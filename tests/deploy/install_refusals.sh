@@ -152,6 +152,18 @@ test_failures() {
     ! run_script inactive install.sh && grep -q "did not become active" "$WORK/inactive/log" \
         && (( SECONDS - start < 20 )) \
         && h_pass "inactive service: install gives up after the bounded wait" || h_fail "inactive service"
+    # The daemon refused its configuration (exit 2, not restarted by the
+    # unit): the installer says so at once, not after the bounded wait.
+    host="$(new_host badconfig "$FIXTURES/containerd-v2.toml")"
+    echo 3 > "$WORK/badconfig/sysd/is-active-rc.guest-pull-snapshotter.service"
+    echo 2 > "$WORK/badconfig/sysd/show"
+    start=$SECONDS
+    ! run_script badconfig install.sh ACTIVE_TIMEOUT_SECONDS=30 \
+        && grep -q "refused its configuration (exit status 2, not restarted)" "$WORK/badconfig/log" \
+        && grep -q "configuration error: ..." "$WORK/badconfig/log" \
+        && (( SECONDS - start < 20 )) \
+        && h_pass "refused configuration: installer names it at once and fails" \
+        || h_fail "refused configuration" "$(tail -3 "$WORK/badconfig/log")"
     # The daemon refused its data directory (exit 65, not restarted by the
     # unit): the installer says so, finishes the containerd side and does not
     # fail (a failing installer would crash-loop the pod).

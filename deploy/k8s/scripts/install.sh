@@ -316,7 +316,14 @@ print(tomllib.load(open(sys.argv[1], "rb")).get("address", ""))' "$HOST_ROOT$CON
 # uses to refuse an inconsistent data directory (65, RestartPreventExitStatus
 # of the unit): restarting cannot help, the operator must recover.
 refused_to_start() {
-    [[ "$("${SYSTEMCTL_CMD[@]}" show -p ExecMainStatus --value "$UNIT_NAME" 2>/dev/null)" == 65 ]]
+    [[ "$(main_status)" == 65 ]]
+}
+
+# main_status: the exit status of the daemon's last run (ExecMainStatus).
+# 2: its configuration or command line was refused (RestartPreventExitStatus
+# of the unit too: a restart would read the same file).
+main_status() {
+    "${SYSTEMCTL_CMD[@]}" show -p ExecMainStatus --value "$UNIT_NAME" 2>/dev/null
 }
 
 start_services() {
@@ -332,6 +339,8 @@ start_services() {
     elif refused_to_start; then
         snapshotter_refused=true
         log "ERROR: $UNIT_NAME refused to start (exit status 65): its data directory $DATA_DIR is not one it can use as it is (its metadata database does not match it, or the directory is another user's or holds others' files), and nothing was changed. The reason and what to do are in 'journalctl -u $UNIT_NAME' on the node; see docs/operations.md, \"Metadata database lost or stale\", and docs/troubleshooting.md, \"The daemon does not start\". This pod stays running and not Ready until the service is active."
+    elif [[ "$(main_status)" == 2 ]]; then
+        die "$UNIT_NAME refused its configuration (exit status 2, not restarted): 'journalctl -u $UNIT_NAME' on the node shows the line 'containerd-guest-pull-grpc: configuration error: ...' naming the key and line of $CONFIG_DIR/config.toml; fix the config (docs/configuration.md, \"Errors\")"
     else
         wait_active "$UNIT_NAME" || die "$UNIT_NAME did not become active (journalctl -u $UNIT_NAME on the node)"
     fi
