@@ -16,6 +16,10 @@ std::vector<prometheus::MetricFamily> ScrapeGauge::Collect() const {
   std::vector<prometheus::MetricFamily> families;
   absl::StatusOr<int64_t> value = read_();
   if (value.ok()) {
+    {
+      absl::MutexLock lock(&mu_);
+      last_error_.clear();  // a later failure is logged again
+    }
     prometheus::MetricFamily family;
     family.name = name_;
     family.help = help_;
@@ -28,8 +32,18 @@ std::vector<prometheus::MetricFamily> ScrapeGauge::Collect() const {
     VLOG(1) << "metrics: " << name_ << ": " << value.status();
   } else {
     errors_.fetch_add(1, std::memory_order_relaxed);
-    LOG(WARNING) << "metrics: reading " << name_
-                 << " failed: " << value.status();
+    // Once per cause (a scrape every 15-60 s would repeat it all day); the
+    // counter counts every failure.
+    std::string cause = value.status().ToString();
+    absl::MutexLock lock(&mu_);
+    if (cause != last_error_) {
+      LOG(WARNING) << "metrics: reading " << name_ << " failed: " << cause
+                   << " (logged again only when the cause changes; "
+                   << name_ << "_read_errors_total counts them)";
+      last_error_ = std::move(cause);
+    } else {
+      VLOG(1) << "metrics: reading " << name_ << " failed: " << cause;
+    }
   }
   prometheus::MetricFamily errors;
   errors.name = absl::StrCat(name_, "_read_errors_total");
