@@ -25,7 +25,7 @@ test_failures() {
     # A version 1 config is refused.
     host="$(new_host v1 "")"
     printf '[plugins.cri]\n  sandbox_image = "x"\n' > "$host/etc/containerd/config.toml"
-    ! run_script v1 install.sh && grep -q "version None is not supported" "$WORK/v1/log" \
+    ! run_script v1 install.sh && grep -q "version 1 (the file has no \`version\` key) is not supported" "$WORK/v1/log" \
         && h_pass "v1 config: refused with a clear message" || h_fail "v1 config" "$(tail -2 "$WORK/v1/log")"
     # A valid version 2 config whose CRI tables are dotted keys: refused as a
     # form the tool does not edit, not as invalid TOML, and left alone.
@@ -239,6 +239,124 @@ test_install_stock() {
     echo 'log_level = "debug"' >> "$cfg"
     run_script stock install.sh KATA_MODE=stock && grep -qx 'mount_type = "fuse.guest-pull-overlayfs"' "$cfg" \
         && grep -q "keeping the host's own /etc/containerd-guest-pull-grpc/config.toml" "$WORK/stock/log" \
-        && h_pass "stock: switching KATA_MODE keeps a daemon config the operator changed, and says so" \
+        && grep -q 'WARNING: the kept /etc/containerd-guest-pull-grpc/config.toml has guest_pull.mount_type = "fuse.guest-pull-overlayfs", the type of the other Kata mode; KATA_MODE=stock needs "fuse.nydus-overlayfs-guest-pull"' "$WORK/stock/log" \
+        && h_pass "stock: switching KATA_MODE keeps a daemon config the operator changed, and warns of its other mode's mount type" \
         || h_fail "stock: switching KATA_MODE, changed config" "$(grep mount_type "$cfg"; tail -2 "$WORK/stock/log")"
+}
+
+# What an operator meets running the scripts by hand or with a wrong
+# setting: each refusal names the problem and the way out, exits non-zero,
+# and changes nothing.
+# run_script_args CASE SCRIPT ARG...: run_script with ARGs given to SCRIPT.
+run_script_args() {
+    local case="$1" script="$2"; shift 2
+    [[ -x "$WORK/containerd-1.7" ]] || fake_containerd "$WORK/containerd-1.7" 1.7.27
+    env HOST_ROOT="$WORK/$case/host" PAYLOAD_DIR="$WORK/$case/payload" \
+        SYSTEMCTL="$WORK/$case/sysd/systemctl" GUEST_PULL_SLEEP=false CONTAINERD="$WORK/containerd-1.7" \
+        PRESTOP_MARKER="$WORK/$case/prestop-started" POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=2 RUNTIME_WAIT_SECONDS=0 \
+        "$SCRIPTS/$script" "$@" >> "$WORK/$case/log" 2>&1
+}
+
+test_operator_messages() {
+    local host before calls
+    host="$(new_host args "$FIXTURES/containerd-v2.toml")"
+    run_script args install.sh || { h_fail "operator messages: install" "$(tail -3 "$WORK/args/log")"; return; }
+    # Arguments: the scripts take none. `uninstall.sh --help` used to
+    # uninstall.
+    before="$(tree "$host")"
+    calls="$(cat "$WORK/args/sysd/calls")"
+    run_script_args args uninstall.sh --help && grep -q '^usage: uninstall.sh' "$WORK/args/log" \
+        && [[ "$(tree "$host")" == "$before" ]] && [[ "$(cat "$WORK/args/sysd/calls")" == "$calls" ]] \
+        && h_pass "uninstall.sh --help: prints the usage, exits 0, uninstalls nothing" \
+        || h_fail "uninstall.sh --help" "$(tail -3 "$WORK/args/log")"
+    refused args "install.sh with an argument: refused (status 2) with the usage, nothing changed" \
+        "ERROR: unexpected argument(s): --prefix=/opt" "^usage: install.sh" \
+        -- run_script_args args install.sh --prefix=/opt
+    local rc=0
+    run_script_args args install.sh --prefix=/opt || rc=$?
+    (( rc == 2 )) && h_pass "install.sh with an argument: exit status 2" || h_fail "install.sh with an argument: status $rc"
+    rc=0
+    run_script_args args uninstall.sh extra || rc=$?
+    (( rc == 2 )) && [[ "$(tree "$host")" == "$before" ]] \
+        && h_pass "uninstall.sh with an argument: refused, status 2, nothing removed" \
+        || h_fail "uninstall.sh with an argument: status $rc"
+    env HOST_ROOT="$host" "$SCRIPTS/containerd-setup.sh" --help > "$WORK/args/setup-help" 2>&1 \
+        && grep -q '^usage: containerd-setup.sh install|uninstall|reconcile' "$WORK/args/setup-help" \
+        && h_pass "containerd-setup.sh --help: the usage, status 0" \
+        || h_fail "containerd-setup.sh --help" "$(cat "$WORK/args/setup-help")"
+    rc=0
+    env HOST_ROOT="$host" "$SCRIPTS/containerd-setup.sh" instal > /dev/null 2>&1 || rc=$?
+    (( rc == 2 )) && [[ "$(tree "$host")" == "$before" ]] \
+        && h_pass "containerd-setup.sh with an unknown action: status 2, nothing changed" \
+        || h_fail "containerd-setup.sh with an unknown action: status $rc"
+    # Settings of two values: a typo is refused, not read as the other one.
+    refused args "MISSING_RUNTIME=Skip: refused naming the values, nothing changed" \
+        "MISSING_RUNTIME must be fail or skip, not 'Skip'" -- run_script args install.sh MISSING_RUNTIME=Skip
+    refused args "GLOBAL_SNAPSHOTTER=yes: refused naming the values, nothing changed" \
+        "GLOBAL_SNAPSHOTTER must be true or false, not 'yes'" -- run_script args install.sh GLOBAL_SNAPSHOTTER=yes
+    refused args "CONFIG_OVERWRITE=1: refused naming the values, nothing changed" \
+        "CONFIG_OVERWRITE must be true or false, not '1'" -- run_script args install.sh CONFIG_OVERWRITE=1
+    # HOST_LIBC naming no file: said so, not "not glibc?".
+    refused args "HOST_LIBC naming no file: refused naming HOST_LIBC, nothing changed" \
+        "HOST_LIBC=/lib/libc.so.6 is not a file on the host" '!not glibc' '!No such file' \
+        -- run_script args install.sh HOST_LIBC=/lib/libc.so.6
+    ln -s /usr/lib/x86_64-linux-gnu/libc.so.6 "$host/libc-link"
+    : > "$WORK/args/log"
+    run_script args install.sh HOST_LIBC=/libc-link \
+        && grep -q 'host glibc 2.36 (/usr/lib/x86_64-linux-gnu/libc.so.6)' "$WORK/args/log" \
+        && h_pass "HOST_LIBC an absolute link: followed within the host root" \
+        || h_fail "HOST_LIBC an absolute link" "$(tail -2 "$WORK/args/log")"
+    rm "$host/libc-link"
+    refused args "SYSTEMCTL's command missing: refused naming SYSTEMCTL, nothing changed" \
+        "SYSTEMCTL='no-such-nsenter --target 1 -- systemctl': command 'no-such-nsenter' not found" "set SYSTEMCTL" \
+        -- run_script args install.sh SYSTEMCTL="no-such-nsenter --target 1 -- systemctl"
+    # No containerd config, no kata runtime: the last line says what to do.
+    host="$(new_host noconfig2 "")"
+    refused noconfig2 "no containerd config: the error names kata-deploy and CONTAINERD_CONFIG" \
+        "ERROR: /etc/containerd/config.toml does not exist on the node: kata-deploy writes it" "set CONTAINERD_CONFIG" \
+        -- run_script noconfig2 install.sh
+    host="$(new_host noruntime2 "")"
+    printf 'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd]\n  snapshotter = "overlayfs"\n' > "$host/etc/containerd/config.toml"
+    refused noruntime2 "no kata runtime: the error names MISSING_RUNTIME=skip" \
+        "ERROR: cannot merge /etc/containerd/config.toml: a runtime of 'kata-qemu-coco-dev' is not registered" \
+        "set MISSING_RUNTIME=skip" -- run_script noruntime2 install.sh
+    # Uninstall where the shipped config is not at hand (run on a node
+    # without PAYLOAD_DIR): says so rather than "operator changes".
+    host="$(new_host nosource "$FIXTURES/containerd-v2.toml")"
+    run_script nosource install.sh && run_script nosource uninstall.sh CONFIG_SOURCE=/nonexistent/config.toml \
+        && grep -q "the shipped config /nonexistent/config.toml to compare it with is missing here" "$WORK/nosource/log" \
+        && h_pass "uninstall without the shipped config: keeps the daemon config and says why" \
+        || h_fail "uninstall without the shipped config" "$(tail -2 "$WORK/nosource/log")"
+    # A full host root (its /run a tmpfs of its own, as on a node).
+    if [[ $EUID -ne 0 ]]; then
+        h_skip "full host root: refused, nothing changed" "needs root (a tmpfs in a private mount namespace)"
+        return
+    fi
+    host="$(new_host fullroot "$FIXTURES/containerd-v2.toml")"
+    refused fullroot "full host root: the install record is not written, refused naming the cause, nothing changed" \
+        "ERROR: cannot write /etc/containerd-guest-pull-grpc/installing-pod (No space left on device)" \
+        -- in_private_mounts 'cp -a "$1" "$1.copy" && mount -t tmpfs -o size=2m tmpfs "$1" && cp -a "$1.copy/." "$1/" && rm -rf "$1.copy" \
+            && mkdir -p "$1/run" && mount -t tmpfs tmpfs "$1/run" && { dd if=/dev/zero of="$1/filler" bs=4k 2> /dev/null; true; } \
+            && run_script fullroot install.sh; rc=$?; rm -f "$1/filler"; exit $rc' "$host"
+    # A read-only /etc/containerd (an image-based node): refused before the
+    # snapshotter's files are put in place, not a bare "Read-only file
+    # system" after them.
+    host="$(new_host roetc "$FIXTURES/containerd-v2.toml")"
+    refused roetc "read-only /etc/containerd: refused before any change, naming the directory" \
+        "ERROR: /etc/containerd (the directory of /etc/containerd/config.toml) cannot be written on the host" \
+        '!Read-only file system' \
+        -- in_private_mounts 'mount --bind "$1/etc/containerd" "$1/etc/containerd" && mount -o remount,bind,ro "$1/etc/containerd" \
+            && run_script roetc install.sh' "$host"
+    host="$(new_host fulllib "$FIXTURES/containerd-v2.toml")"
+    head -c 600000 /dev/urandom >> "$WORK/fulllib/payload/lib/$LIB_NAME/libstandin.so.1"
+    (cd "$WORK/fulllib/payload/lib/$LIB_NAME" && sha256sum libstandin.so.1 > MANIFEST)
+    if in_private_mounts 'cp -a "$1" "$1.copy" && mount -t tmpfs -o size=2m tmpfs "$1" && cp -a "$1.copy/." "$1/" && rm -rf "$1.copy" \
+            && mkdir -p "$1/run" && mount -t tmpfs tmpfs "$1/run" && dd if=/dev/zero of="$1/filler" bs=1k count=1700 2> /dev/null \
+            && ! run_script fulllib install.sh && ! compgen -G "$1/usr/local/lib/.containerd-guest-pull-grpc*" > /dev/null' "$host" \
+        && grep -q "ERROR: cannot copy the library bundle to /usr/local/lib (No space left on device): free space" "$WORK/fulllib/log" \
+        && ! grep -q '^cp: ' "$WORK/fulllib/log"; then
+        h_pass "disk full while copying the library bundle: refused naming the cause, no partial copy left"
+    else
+        h_fail "disk full while copying the library bundle" "$(tail -3 "$WORK/fulllib/log")"
+    fi
 }

@@ -53,6 +53,33 @@ test_makefile() {
         && h_pass "make uninstall: removes binaries and unit (and their writes cut short), keeps the modified config" \
         || h_fail "make uninstall" "$(find "$dest" -type f)"
     test_makefile_bundle
+    test_makefile_operator_messages "$bin"
+}
+
+# test_makefile_operator_messages BIN_DIR: a mistyped setting is refused
+# before anything is installed (it used to be read as the default), and a
+# kept daemon config of the other KATA_MODE is warned about.
+test_makefile_operator_messages() {
+    local bin="$1" dest="$WORK/make/messages" cfg
+    cfg="$dest/etc/containerd-guest-pull-grpc/config.toml"
+    if ! make -s -C "$REPO/deploy" install DESTDIR="$dest" NO_BUILD=1 BIN_DIR="$bin" MISSING_RUNTIME=Skip > "$WORK/make/messages.log" 2>&1 \
+        && grep -q "MISSING_RUNTIME must be fail or skip, not 'Skip'" "$WORK/make/messages.log" && [[ ! -e "$dest" ]] \
+        && ! make -s -C "$REPO/deploy" install DESTDIR="$dest" NO_BUILD=1 BIN_DIR="$bin" GLOBAL_SNAPSHOTTER=yes >> "$WORK/make/messages.log" 2>&1 \
+        && grep -q "GLOBAL_SNAPSHOTTER must be true or false, not 'yes'" "$WORK/make/messages.log" && [[ ! -e "$dest" ]]; then
+        h_pass "make install: a mistyped MISSING_RUNTIME or GLOBAL_SNAPSHOTTER is refused before anything is installed"
+    else
+        h_fail "make install: mistyped settings" "$(tail -3 "$WORK/make/messages.log")"
+    fi
+    if make -s -C "$REPO/deploy" install DESTDIR="$dest" NO_BUILD=1 BIN_DIR="$bin" > "$WORK/make/messages.log" 2>&1 \
+        && make -s -C "$REPO/deploy" install DESTDIR="$dest" NO_BUILD=1 BIN_DIR="$bin" KATA_MODE=stock > "$WORK/make/messages.log" 2>&1 \
+        && grep -qx 'mount_type = "fuse.guest-pull-overlayfs"' "$cfg" \
+        && grep -q 'WARNING: the kept .*/etc/containerd-guest-pull-grpc/config.toml has guest_pull.mount_type = "fuse.guest-pull-overlayfs", the type of the other Kata mode; KATA_MODE=stock needs "fuse.nydus-overlayfs-guest-pull"' "$WORK/make/messages.log" \
+        && make -s -C "$REPO/deploy" install DESTDIR="$dest" NO_BUILD=1 BIN_DIR="$bin" > "$WORK/make/messages.log" 2>&1 \
+        && ! grep -q WARNING "$WORK/make/messages.log"; then
+        h_pass "make install KATA_MODE=stock over a kept patched config: kept, with a warning naming mount_type"
+    else
+        h_fail "make install: kept config of the other mode" "$(tail -3 "$WORK/make/messages.log")"
+    fi
 }
 
 # test_makefile_config_written_whole: make install-config writes the daemon

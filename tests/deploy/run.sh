@@ -18,7 +18,8 @@
 #   containerd_v2.sh        config merge on containerd config version 2
 #   containerd_v3.sh        config merge on containerd config version 3
 #   go_glob.sh              `imports` globs read as Go's filepath does
-#   install_refusals.sh     hosts not ready, refused configs, later edits
+#   install_refusals.sh     hosts not ready, refused configs, later edits,
+#                           arguments and settings an operator gets wrong
 #   install_edges.sh        a run cut short, a linked config, a hand setup
 #   host_links.sh           containerd's files behind absolute links
 #   config_watch.sh         the sleeping pod re-applies when kata comes or goes
@@ -99,6 +100,7 @@ main() {
     test_global_snapshotter
     test_failures
     test_missing_config
+    test_operator_messages
     test_edited_after_install
     test_install_edges
     test_host_links

@@ -102,8 +102,10 @@ def config_version(doc):
     version = doc.get("version")
     if version in (2, 3, 4):
         return version
+    # containerd reads a file without `version` as version 1.
+    shown = "1 (the file has no `version` key)" if version is None else repr(version)
     raise ConfigError(
-        f"containerd config version {version!r} is not supported: guest pull needs a "
+        f"containerd config version {shown} is not supported: guest pull needs a "
         "`version = 2` (containerd 1.6/1.7) or `version = 3`/`4` (containerd 2.x) config; "
         "regenerate it with `containerd config default` or migrate it with "
         "`containerd config migrate`")
@@ -313,7 +315,8 @@ def registered(version, sources, runtimes, args):
         raise ConfigError(
             f"containerd has no runtime {', '.join(repr(m) for m in missing)} "
             f"({'.'.join(runtime_path(version, missing[0]))}.runtime_type); "
-            "install Kata Containers (kata-deploy) first", EXIT_NO_RUNTIME)
+            "install Kata Containers (kata-deploy) first, or correct the handler list "
+            "(SNAPSHOTTER_HANDLER_MAPPING)", EXIT_NO_RUNTIME)
     for runtime in missing:
         warn(f"runtime {runtime} is not registered (yet): its snapshotter is left to "
              "kata-deploy's SNAPSHOTTER_HANDLER_MAPPING or the next install")

@@ -70,6 +70,10 @@ merge_containerd_config() {
             continue
         fi
         if [[ $rc -ne 3 ]] || (( waited >= RUNTIME_WAIT_SECONDS )); then
+            [[ -f "$cfg" ]] \
+                || die "$CONTAINERD_CONFIG does not exist on the node: kata-deploy writes it as it registers Kata's runtimes, so install Kata first, or set CONTAINERD_CONFIG to the file the node's containerd runs with; nothing was changed"
+            [[ $rc -ne 3 ]] \
+                || die "cannot merge $CONTAINERD_CONFIG: a runtime of '$(handler_list)' is not registered (see the message above; waited ${RUNTIME_WAIT_SECONDS}s): install Kata first, correct the handler list, or set MISSING_RUNTIME=skip to install for the runtimes that exist; nothing was changed"
             die "cannot merge $CONTAINERD_CONFIG (see the message above); nothing was changed"
         fi
         log "waiting for runtime(s) '$(handler_list)' to appear in containerd's config (${waited}s/${RUNTIME_WAIT_SECONDS}s)"
@@ -110,6 +114,25 @@ check_containerd_config() {
     merge_containerd_config "$merged" "$dropin"
     rm -f "$merged" "$dropin"
     check_config_fits_containerd
+    check_containerd_dirs_writable
+}
+
+# check_containerd_dirs_writable: the directories of containerd's config
+# and of our drop-in can be written on the host. A read-only one (an
+# image-based node's /etc) was found only after install.sh had put the
+# snapshotter's files in place, as a bare "Read-only file system".
+check_containerd_dirs_writable() {
+    local path dir near
+    for path in "$CONTAINERD_CONFIG" "$CONTAINERD_DROPIN"; do
+        dir="$(host_realpath "$path")" || continue  # a link loop: refused with its own message
+        dir="$(dirname "$dir")"
+        writable_on_host "$dir" && continue
+        near="$dir"
+        while [[ ! -e "$HOST_ROOT$near" && "$near" == /?* ]]; do near="${near%/*}"; done
+        [[ -d "$HOST_ROOT${near:-/}" ]] \
+            || die "${near} is not a directory, so $path cannot be written under it: move that file away, or set CONTAINERD_DROPIN to another path; nothing was changed"
+        die "$dir (the directory of $path) cannot be written on the host (a read-only file system?): guest-pull must edit containerd's config there; make it writable, or point CONTAINERD_CONFIG and CONTAINERD_DROPIN at the writable files containerd loads; nothing was changed"
+    done
 }
 
 # note_restart_pending: before the first change of containerd's files. The
@@ -128,7 +151,8 @@ note_restart_pending() {
         return 0
     fi
     [[ -d "$(dirname "$(restart_marker_path)")" ]] || return 0  # no config, nothing to restart for
-    : > "$(restart_marker_path)"
+    : 2> /dev/null > "$(restart_marker_path)" \
+        || die "cannot write $CONTAINERD_CONFIG.guest-pull-restart-pending beside containerd's config (a read-only or full file system?); containerd's config was left as it was"
 }
 
 # drop_restart_marker_unless_due: after the changes, when none was made
@@ -458,7 +482,15 @@ restore_containerd_config() {
 }
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
-    [[ "${1:-}" =~ ^(install|uninstall|reconcile)$ ]] || die "usage: $0 install|uninstall|reconcile"
+    setup_usage="usage: $(basename "$0") install|uninstall|reconcile   (containerd's config on the host root HOST_ROOT=${HOST_ROOT:-/}: CONTAINERD_CONFIG=$CONTAINERD_CONFIG, CONTAINERD_DROPIN=$CONTAINERD_DROPIN, handlers (SNAPSHOTTER_HANDLER_MAPPING or RUNTIME_HANDLER) $(handler_list); settings: lib.sh, docs/setup.md)"
+    if [[ $# -eq 1 && ( "$1" == -h || "$1" == --help ) ]]; then
+        printf '%s\n' "$setup_usage"
+        exit 0
+    fi
+    if [[ $# -ne 1 || ! "$1" =~ ^(install|uninstall|reconcile)$ ]]; then
+        log "ERROR: $setup_usage; nothing was changed"
+        exit 2
+    fi
     # Read-only, before the lock (as install.sh): the wait for kata's
     # runtimes (up to RUNTIME_WAIT_SECONDS, 600 unless make's 0) and the
     # refusals. A pod's preStop waits for the lock LOCK_TIMEOUT_SECONDS

@@ -54,7 +54,8 @@ preflight() {
     [[ -f "$CONFIG_SOURCE" ]] || die "missing daemon config $CONFIG_SOURCE"
     [[ -f "$CONFIG_TOOL" ]] || die "missing $CONFIG_TOOL"
     command -v python3 >/dev/null || die "python3 is required to merge the containerd config"
-    command -v "${SYSTEMCTL_CMD[0]}" >/dev/null || die "systemctl command not found: $SYSTEMCTL"
+    command -v "${SYSTEMCTL_CMD[0]}" >/dev/null \
+        || die "SYSTEMCTL='$SYSTEMCTL': command '${SYSTEMCTL_CMD[0]}' not found in this container: set SYSTEMCTL to a command that runs the host's systemctl (default 'nsenter --target 1 --mount -- systemctl'); nothing was changed"
     command -v flock >/dev/null || die "flock (util-linux) is required for the host lock"
     check_install_dirs
     check_mount_fuse
@@ -76,18 +77,6 @@ check_install_dirs() {
         writable_on_host "$dir" \
             || die "$dir cannot be written on the host (a read-only file system, as /usr on Flatcar and other image-based systems?): set PREFIX (e.g. /opt), UNIT_PATH or CONFIG_DIR to writable host paths; nothing was changed"
     done
-}
-
-# writable_on_host DIR: host directory DIR, or its nearest parent that
-# exists, can be written. A read-only one was found only after the host
-# lock, the install records and a first copy, as a bare "mktemp: ...:
-# Read-only file system" that named no setting to change. access(2) says
-# EROFS for a read-only mount, to root too.
-writable_on_host() {
-    local dir="$HOST_ROOT$1"
-    while [[ ! -e "$dir" && "$dir" == */?* ]]; do dir="${dir%/*}"; done
-    [[ -n "$dir" ]] || dir=/
-    [[ -d "$dir" && -w "$dir" ]]
 }
 
 # check_mount_fuse: containerd mounts a fuse.* rootfs (ours) with the node's
@@ -144,7 +133,9 @@ required_glibc() {
 find_host_libc() {
     local dir path
     if [[ -n "$HOST_LIBC" ]]; then
-        printf '%s\n' "$HOST_LIBC"
+        # Its links followed within the host root, as the searched ones.
+        path="$(host_realpath "$HOST_LIBC")" && [[ -f "$HOST_ROOT$path" ]] || return 1
+        printf '%s\n' "$path"
         return 0
     fi
     for dir in /lib/x86_64-linux-gnu /usr/lib/x86_64-linux-gnu /lib64 /usr/lib64 /lib /usr/lib; do
@@ -179,12 +170,15 @@ check_glibc() {
     [[ -e "$HOST_ROOT$interp" ]] \
         || die "the host has no $ELF_INTERPRETER: the binaries need an x86_64 glibc system; nothing was changed"
     need="$(required_glibc)"
-    libc="$(find_host_libc)" \
-        || die "cannot find the host's libc.so.6 under $HOST_ROOT (set HOST_LIBC to its host path); nothing was changed"
+    if ! libc="$(find_host_libc)"; then
+        [[ -z "$HOST_LIBC" ]] \
+            || die "HOST_LIBC=$HOST_LIBC is not a file on the host (looked for under ${HOST_ROOT:-/}): set it to the host path of the node's libc.so.6, or unset it to search the usual directories; nothing was changed"
+        die "cannot find the host's libc.so.6 under ${HOST_ROOT:-/} (set HOST_LIBC to its host path); nothing was changed"
+    fi
     have="$(libc_version "$HOST_ROOT$libc")"
     [[ -n "$have" ]] || die "cannot read the glibc version of $libc (not glibc?); nothing was changed"
     if [[ -n "$need" ]] && ! version_le "$need" "$have"; then
-        die "the host's glibc $have ($libc) is older than the $need the binaries need; nothing was changed (docs/setup.md, node requirements)"
+        die "the host's glibc $have ($libc) is older than the $need the binaries need; nothing was changed (docs/setup.md, 'Requirements')"
     fi
     log "host glibc $have ($libc); the payload needs ${need:-none}"
 }
@@ -222,12 +216,18 @@ install_libraries() {
         remove_other_bundles "$parent" "$version"
         return 0
     fi
-    mkdir -p "$parent"
-    tmp="$(mktemp -d "$parent/.$LIB_NAME.tmp.XXXXXX")"
-    cp -- "$PAYLOAD_LIB_DIR"/* "$tmp/"
-    chmod 0644 "$tmp"/*
-    chmod 0755 "$tmp"
-    manifest_ok "$tmp" || die "copying the library bundle to $HOST_LIB_PARENT failed"
+    local err
+    # A copy cut short (a full disk) is removed with its directory: a bare
+    # "cp: error writing" named no way out, and the partial copy kept the
+    # space until the next install.
+    { mkdir -p "$parent" && tmp="$(mktemp -d "$parent/.$LIB_NAME.tmp.XXXXXX")"; } 2> /dev/null \
+        || die "cannot make a directory in $HOST_LIB_PARENT for the library bundle (full or read-only?): free space on the host, or set PREFIX to a writable host directory; the installed files were left as they were"
+    if ! err="$( { cp -- "$PAYLOAD_LIB_DIR"/* "$tmp/" && chmod 0644 "$tmp"/* && chmod 0755 "$tmp"; } 2>&1 )" \
+        || ! manifest_ok "$tmp"; then
+        rm -rf -- "$tmp"
+        err="${err##*: }"
+        die "cannot copy the library bundle to $HOST_LIB_PARENT (${err:-the copy does not match its MANIFEST}): free space on the host's file system, or set PREFIX to a writable host directory; the installed files were left as they were"
+    fi
     # A damaged directory of the same id (the link may point at it) goes aside.
     if [[ -e "$parent/$version" ]]; then mv -T "$parent/$version" "$tmp.old"; fi
     mv -T "$tmp" "$parent/$version"
@@ -289,7 +289,12 @@ install_daemon_config() {
     # uninstall.sh judges it): a switched KATA_MODE replaces it.
     if [[ -f "$dst" && "$CONFIG_OVERWRITE" != "true" ]] \
         && { cmp -s "$src" "$dst" || ! cmp -s "$dst" <(render_daemon_config "$other"); }; then
-        cmp -s "$src" "$dst" || log "keeping the host's own $CONFIG_DIR/config.toml (KATA_MODE=$KATA_MODE: check guest_pull.mount_type)"
+        if ! cmp -s "$src" "$dst"; then
+            log "keeping the host's own $CONFIG_DIR/config.toml (KATA_MODE=$KATA_MODE: check guest_pull.mount_type)"
+            local warning
+            warning="$(warn_other_mode_config "$KATA_MODE" "$dst")"
+            [[ -z "$warning" ]] || log "$warning"
+        fi
         rm -f "$src"
         return 0
     fi
@@ -373,9 +378,14 @@ note_snapshotter_restart_pending() {
 # then leaves containerd's config to this install, even one that fails.
 record_install_start() {
     [[ -n "$POD_ID" ]] || return 0
-    mkdir -p "$HOST_ROOT$CONFIG_DIR"
-    printf '%s\n' "$POD_ID" > "$HOST_ROOT$INSTALLING_PATH" \
-        || die "cannot write $INSTALLING_PATH; nothing was changed"
+    local made_dir=false err
+    [[ -d "$HOST_ROOT$CONFIG_DIR" ]] || made_dir=true
+    if ! err="$( { mkdir -p "$HOST_ROOT$CONFIG_DIR" && printf '%s\n' "$POD_ID" > "$HOST_ROOT$INSTALLING_PATH"; } 2>&1 )"; then
+        # What the failed write made goes (a full disk leaves an empty file).
+        rm -f "$HOST_ROOT$INSTALLING_PATH"
+        [[ "$made_dir" == false ]] || rmdir "$HOST_ROOT$CONFIG_DIR" 2> /dev/null || true
+        die "cannot write $INSTALLING_PATH (${err##*: }): free space on the host's file system, or set CONFIG_DIR to a writable host directory; nothing was changed"
+    fi
 }
 
 # record_owner: this pod's install is the current one (see lib.sh).
@@ -493,4 +503,5 @@ forward_term() {
     exit 0
 }
 
+no_arguments "installs guest-pull onto the host root and, in a pod, then sleeps watching containerd's config" "$@"
 run_install "$@"

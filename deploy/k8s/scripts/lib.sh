@@ -132,7 +132,36 @@ for _setting in ACTIVE_TIMEOUT_SECONDS RUNTIME_WAIT_SECONDS LOCK_TIMEOUT_SECONDS
         || die "$_setting=\"${!_setting}\" is not a whole number of seconds (0-999999); nothing was changed"
 done
 (( POLL_SECONDS >= 1 )) || die "POLL_SECONDS must be at least 1; nothing was changed"
+# Settings of two values: a typo ("Skip", "yes") would silently mean the other.
+[[ "$MISSING_RUNTIME" == fail || "$MISSING_RUNTIME" == skip ]] \
+    || die "MISSING_RUNTIME must be fail or skip, not '$MISSING_RUNTIME'; nothing was changed"
+for _setting in GLOBAL_SNAPSHOTTER CONFIG_OVERWRITE; do
+    [[ "${!_setting}" == true || "${!_setting}" == false ]] \
+        || die "$_setting must be true or false, not '${!_setting}'; nothing was changed"
+done
 unset _setting
+
+# no_arguments WHAT [ARG...]: install.sh and uninstall.sh take no arguments
+# (their settings are environment variables, above): -h/--help prints the
+# usage (status 0), anything else is refused (status 2), before anything
+# runs. `uninstall.sh --help` used to uninstall.
+no_arguments() {
+    local what="$1"
+    shift
+    (( $# > 0 )) || return 0
+    local usage
+    usage="usage: $(basename "$0")   (no arguments) $what
+Settings are environment variables (docs/setup.md, 'Environment of the installer'; defaults in deploy/k8s/scripts/lib.sh), e.g.
+  HOST_ROOT=${HOST_ROOT:-/} PREFIX=$PREFIX CONTAINERD_CONFIG=$CONTAINERD_CONFIG
+  handlers (SNAPSHOTTER_HANDLER_MAPPING or RUNTIME_HANDLER): $(handler_list) KATA_MODE=$KATA_MODE SYSTEMCTL='$SYSTEMCTL'"
+    if [[ $# -eq 1 && ( "$1" == -h || "$1" == --help ) ]]; then
+        printf '%s\n' "$usage"
+        exit 0
+    fi
+    log "ERROR: unexpected argument(s): $*; nothing was changed"
+    printf '%s\n' "$usage" >&2
+    exit 2
+}
 
 host_systemctl() {
     log "systemctl $*"
@@ -343,6 +372,18 @@ host_path() {
     printf '%s%s' "$HOST_ROOT" "$resolved"
 }
 
+# writable_on_host DIR: host directory DIR, or its nearest parent that
+# exists, can be written. A read-only one was found only after the host
+# lock, the install records and a first copy, as a bare "mktemp: ...:
+# Read-only file system" that named no setting to change. access(2) says
+# EROFS for a read-only mount, to root too.
+writable_on_host() {
+    local dir="$HOST_ROOT$1"
+    while [[ ! -e "$dir" && "$dir" == */?* ]]; do dir="${dir%/*}"; done
+    [[ -n "$dir" ]] || dir=/
+    [[ -d "$dir" && -w "$dir" ]]
+}
+
 # wait_active UNIT: bounded wait until the host's systemd reports UNIT active.
 wait_active() {
     local unit="$1" waited=0
@@ -366,6 +407,21 @@ render_daemon_config() {
     else
         cat "$CONFIG_SOURCE"
     fi
+}
+
+# warn_other_mode_config MODE FILE: a WARNING (on stdout) when the daemon
+# config FILE, kept as the host's own, has the mount type of the other
+# KATA_MODE (a node switched modes): the daemon would hand kata a rootfs
+# type its shim does not take as guest-pulled. Nothing for other types.
+warn_other_mode_config() {
+    local want="$DEFAULT_MOUNT_TYPE" other="$STOCK_MOUNT_TYPE" have
+    [[ "$1" != stock ]] || { want="$STOCK_MOUNT_TYPE"; other="$DEFAULT_MOUNT_TYPE"; }
+    have="$(python3 -c 'import sys, tomllib
+print(tomllib.load(open(sys.argv[1], "rb")).get("guest_pull", {}).get("mount_type", sys.argv[2]))' \
+        "$2" "$DEFAULT_MOUNT_TYPE" 2> /dev/null)" || return 0
+    [[ "$have" == "$other" ]] || return 0
+    printf 'WARNING: the kept %s has guest_pull.mount_type = "%s", the type of the other Kata mode; KATA_MODE=%s needs "%s": set it and restart the daemon (docs/setup.md, "Choosing the Kata mode")\n' \
+        "${2#"$HOST_ROOT"}" "$have" "$1" "$want"
 }
 
 # hold_host_lock: takes LOCK_PATH on fd 9 (bounded wait) until the script
@@ -412,7 +468,8 @@ hold_host_lock() {
     done
     # $BASHPID: the process holding the lock (a subshell of the config
     # watch, without install.sh's TERM trap, ends when a preStop kills it).
-    printf '%s %s\n' "${POD_ID:--}" "$BASHPID" > "$path"
+    printf '%s %s\n' "${POD_ID:--}" "$BASHPID" 2> /dev/null > "$path" \
+        || die "cannot write the lock $LOCK_PATH (${HOST_ROOT:-/}/run full?); nothing was changed"
 }
 
 # process_start PID: "<boot id> <start of PID in clock ticks since boot>",

@@ -71,6 +71,8 @@ remove_files() {
                                           cmp -s "$cfg" <(render_daemon_config stock); }; then
             rm -f "$cfg"
             log "removed $CONFIG_DIR/config.toml"
+        elif [[ ! -f "$CONFIG_SOURCE" ]]; then
+            log "keeping $CONFIG_DIR/config.toml: the shipped config $CONFIG_SOURCE to compare it with is missing here (set PAYLOAD_DIR or CONFIG_SOURCE; remove it by hand if it is unchanged)"
         else
             log "keeping $CONFIG_DIR/config.toml: it differs from the shipped one (operator changes)"
         fi
@@ -124,4 +126,5 @@ main() {
     fi
 }
 
+no_arguments "removes guest-pull from the host root (the DaemonSet's preStop)" "$@"
 main "$@"
