@@ -694,7 +694,9 @@ absl::StatusOr<OpenedStore> OpenStore(const SnapshotDirs& dirs) {
           return Refuse(
               dirs,
               absl::StrCat((*damage)->Describe(wal),
-                           ": the disk changed data it had flushed"),
+                           ": the disk changed data it had flushed (or this "
+                           "root is a copy of one taken while its daemon "
+                           "ran, which catches a -wal mid-write)"),
               true,
               absl::StrCat("Check the disk first (dmesg, smartctl -a). A "
                            "copy of ", dirs.root(),

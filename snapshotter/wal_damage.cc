@@ -177,7 +177,10 @@ absl::StatusOr<std::optional<WalDamage>> FindWalDamage(
         brk = i;
         break;
       }
-      if (log.IsCommit(i)) ++damage.kept_commits;
+      // Not a padding copy of the commit before it (the same transaction).
+      if (log.IsCommit(i) && !(i > 1 && log.SameFrame(i - 1, i))) {
+        ++damage.kept_commits;
+      }
     }
     if (brk < 0) return std::nullopt;
   }
@@ -187,8 +190,9 @@ absl::StatusOr<std::optional<WalDamage>> FindWalDamage(
   bool acknowledged = false;
   Checksum sum;
   for (int64_t i = brk + 1; i <= log.frames(); ++i) {
-    if (!log.Holds(i, log.StoredSum(i - 1), &sum) || !log.IsCommit(i)) {
-      continue;
+    if (!log.Holds(i, log.StoredSum(i - 1), &sum) || !log.IsCommit(i) ||
+        (i > 1 && log.SameFrame(i - 1, i))) {
+      continue;  // not a commit, or a padding copy of the one before it
     }
     ++damage.dropped_commits;
     if (i < log.frames() && log.Holds(i + 1, log.StoredSum(i), &sum) &&
