@@ -166,7 +166,7 @@ absl::StatusOr<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(
   exporter->listen_host_ = spec.substr(0, spec.rfind(':'));
   exporter->exposer_->RegisterCollectable(exporter->registry_, kMetricsPath);
   exporter->exposer_->RegisterCollectable(exporter->snapshots_, kMetricsPath);
-  LOG(INFO) << "metrics: serving http://" << spec.substr(0, spec.rfind(':'))
+  LOG(INFO) << "metrics: serving http://" << exporter->listen_host_
             << ":" << exporter->port_ << kMetricsPath;
   return exporter;
 }
