@@ -31,12 +31,13 @@ using ::testing::Not;
 using ::testing::StartsWith;
 using Counts = std::map<std::string, int64_t>;
 
-// GETs http://127.0.0.1:<port><path> with curl, the path sent as it is
-// (dot segments too); error on any non-2xx answer.
-absl::StatusOr<std::string> Get(int port, const std::string& path) {
-  std::string cmd = absl::StrCat(
-      "curl -sS --fail --path-as-is --max-time 10 http://127.0.0.1:", port,
-      path, " 2>&1");
+// Runs curl with `args` on http://127.0.0.1:<port><path>, the path sent as
+// it is (dot segments too); error if curl fails (with --fail: on any
+// non-2xx answer).
+absl::StatusOr<std::string> Curl(const std::string& args, int port,
+                                 const std::string& path) {
+  std::string cmd = absl::StrCat("curl -sS --path-as-is --max-time 10 ", args,
+                                 " http://127.0.0.1:", port, path, " 2>&1");
   FILE* p = popen(cmd.c_str(), "r");
   if (p == nullptr) return absl::InternalError("popen curl");
   std::string out;
@@ -48,6 +49,11 @@ absl::StatusOr<std::string> Get(int port, const std::string& path) {
     return absl::UnavailableError(absl::StrCat(cmd, " -> ", rc, ": ", out));
   }
   return out;
+}
+
+// GETs http://127.0.0.1:<port><path>; error on any non-2xx answer.
+absl::StatusOr<std::string> Get(int port, const std::string& path) {
+  return Curl("--fail", port, path);
 }
 
 // The scrape's lines, HELP/TYPE comments included.
@@ -262,6 +268,43 @@ TEST(MetricsExporterTest, OnlyMetricsPathIsServed) {
   // The same path, cleaned or percent-encoded, is the scrape.
   EXPECT_TRUE(Get(e->port(), "/x/../metrics").ok());
   EXPECT_TRUE(Get(e->port(), "/%6detrics").ok());
+}
+
+// HEAD (what health probes send) and POST on /metrics were "404 Not
+// Found", as if there were no endpoint: prometheus-cpp's handler has GET
+// only. HEAD gets a GET's status and headers; the methods that would
+// change something 405 with the ones allowed.
+TEST(MetricsExporterTest, HeadAnswersLikeGetAndOtherMethodsAreNotAllowed) {
+  auto e = StartLocal(Fixed({}));
+  ASSERT_NE(e, nullptr);
+  absl::StatusOr<std::string> head = Curl("--fail -I", e->port(), "/metrics");
+  ASSERT_TRUE(head.ok()) << head.status();
+  EXPECT_THAT(*head, StartsWith("HTTP/1.1 200 OK\r\n"));
+  EXPECT_THAT(*head, HasSubstr("Content-Type: text/plain; charset=utf-8\r\n"));
+  absl::StatusOr<std::string> get = Curl("--fail -i", e->port(), "/metrics");
+  ASSERT_TRUE(get.ok()) << get.status();
+  EXPECT_THAT(*get, HasSubstr("Content-Type: text/plain; charset=utf-8\r\n"));
+  // Other paths stay 404 for HEAD too.
+  absl::StatusOr<std::string> other = Curl("-I", e->port(), "/metrics/x");
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_THAT(*other, StartsWith("HTTP/1.1 404"));
+
+  for (const char* args : {"-X POST", "-X POST -d x=1", "-X PUT -d x",
+                           "-X DELETE", "-X PATCH -d x"}) {
+    absl::StatusOr<std::string> answer =
+        Curl(absl::StrCat("-i ", args), e->port(), "/metrics");
+    ASSERT_TRUE(answer.ok()) << args << ": " << answer.status();
+    EXPECT_THAT(*answer, StartsWith("HTTP/1.1 405 Method Not Allowed\r\n"))
+        << args;
+    EXPECT_THAT(*answer, HasSubstr("Allow: GET, HEAD\r\n")) << args;
+    EXPECT_THAT(*answer, HasSubstr("/metrics answers GET and HEAD")) << args;
+  }
+  absl::StatusOr<std::string> post_other =
+      Curl("-i -X POST", e->port(), "/other");
+  ASSERT_TRUE(post_other.ok()) << post_other.status();
+  EXPECT_THAT(*post_other, StartsWith("HTTP/1.1 404"));
+  // The server still serves.
+  EXPECT_THAT(Scrape(*e), Contains("guest_pull_snapshots{kind=\"view\"} 0"));
 }
 
 // A TCP connection to 127.0.0.1:`port` that sends nothing; -1 on failure.
