@@ -131,14 +131,28 @@ MetricsExporter::MetricsExporter(SnapshotCounter counter)
       .Set(1);
 }
 
-MetricsExporter::~MetricsExporter() {
-  if (exposer_ == nullptr) return;
+MetricsExporter::~MetricsExporter() { Stop(); }
+
+bool MetricsExporter::Stop() {
+  if (exposer_ != nullptr) StopServer();
+  // No scrape runs now: the gauges' reads still running are the ones a
+  // scrape gave up on, stuck (or about to be).
+  bool reads_done = true;
+  for (const auto& gauge : gauges_) {
+    if (!gauge->Stop()) reads_done = false;
+  }
+  return reads_done;
+}
+
+void MetricsExporter::StopServer() {
   // civetweb's listener looks at its stop flag only between polls of 2 s
   // (SOCKET_TIMEOUT_QUANTUM), which the stop waited out: up to 2 s more of
   // every daemon stop, after its gRPC socket is gone. Connections wake it,
   // until the server is down (bounded: past 2 s the poll ends anyway). Each
   // waits 50 ms at most for its handshake: a firewall rule dropping packets
   // to the port held a blocking connect, and the stop, for two minutes.
+  // The server's stop also waits for a scrape in progress, which waits for
+  // no gauge read past its timeout (scrape_gauge.h).
   absl::Notification stopped;
   std::thread knocker([this, &stopped] {
     const std::string host = listen_host_ == "0.0.0.0" ? "127.0.0.1"
@@ -201,6 +215,7 @@ absl::StatusOr<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(
 void MetricsExporter::AddScrapeGauge(const std::string& name,
                                      const std::string& help,
                                      GaugeReader read) {
+  if (exposer_ == nullptr) return;  // stopped
   gauges_.push_back(std::make_shared<ScrapeGauge>(name, help, std::move(read)));
   exposer_->RegisterCollectable(gauges_.back(), kMetricsPath);
 }

@@ -10,11 +10,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <memory>
 #include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
@@ -305,6 +307,68 @@ TEST(MetricsExporterTest, HeadAnswersLikeGetAndOtherMethodsAreNotAllowed) {
   EXPECT_THAT(*post_other, StartsWith("HTTP/1.1 404"));
   // The server still serves.
   EXPECT_THAT(Scrape(*e), Contains("guest_pull_snapshots{kind=\"view\"} 0"));
+}
+
+// A gauge read stuck in the disk (guest_pull_quarantined_entries lists a
+// directory) held the scrape under prometheus-cpp's lock: that scrape,
+// every later one, and the exporter's stop (the daemon's SIGTERM) hung
+// until the read returned. Now the scrape waits for it
+// ScrapeGauge::kReadTimeout at most, later ones not at all, and the stop
+// leaves it running.
+TEST(MetricsExporterTest, StuckGaugeReadHangsNeitherScrapesNorStop) {
+  struct Blocked {
+    absl::Notification release;
+    std::atomic<int> calls{0};
+    std::atomic<int> returned{0};
+  };
+  auto blocked = std::make_shared<Blocked>();
+  auto e = StartLocal(Fixed({{"view", 2}}));
+  ASSERT_NE(e, nullptr);
+  e->AddScrapeGauge("guest_pull_test_stuck_entries", "help",
+                    [blocked]() -> absl::StatusOr<int64_t> {
+                      ++blocked->calls;
+                      blocked->release.WaitForNotification();
+                      ++blocked->returned;
+                      return 1;
+                    });
+  e->AddScrapeGauge("guest_pull_test_entries", "help",
+                    []() -> absl::StatusOr<int64_t> { return 7; });
+
+  absl::Time start = absl::Now();
+  auto first = Scrape(*e);
+  EXPECT_LT(absl::Now() - start,
+            ScrapeGauge::kReadTimeout + absl::Seconds(1));
+  EXPECT_THAT(first, IsSupersetOf(std::vector<std::string>{
+                         "guest_pull_test_stuck_entries_read_errors_total 1",
+                         "guest_pull_test_entries 7",
+                         "guest_pull_snapshots{kind=\"view\"} 2",
+                     }));
+  EXPECT_THAT(first,
+              Not(Contains(StartsWith("guest_pull_test_stuck_entries "))));
+  for (int i = 2; i <= 4; ++i) {
+    start = absl::Now();
+    auto later = Scrape(*e);
+    EXPECT_LT(absl::Now() - start, absl::Milliseconds(500));
+    EXPECT_THAT(later,
+                Contains(absl::StrCat(
+                    "guest_pull_test_stuck_entries_read_errors_total ", i)));
+    EXPECT_THAT(later, Contains("guest_pull_test_entries 7"));
+  }
+  EXPECT_TRUE(Curl("--fail -I", e->port(), "/metrics").ok());
+  EXPECT_EQ(blocked->calls.load(), 1);  // never a second stuck thread
+
+  int port = e->port();
+  start = absl::Now();
+  EXPECT_FALSE(e->Stop());  // the read still runs
+  e.reset();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+  EXPECT_FALSE(Get(port, "/metrics").ok());
+  // It returns later, into state of its own.
+  blocked->release.Notify();
+  for (int i = 0; i < 500 && blocked->returned.load() == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(blocked->returned.load(), 1);
 }
 
 // A TCP connection to 127.0.0.1:`port` that sends nothing; -1 on failure.
