@@ -155,14 +155,15 @@ absl::Status RunDaemon(const config::Config& cfg) {
   // service. Its snapshot gauges read the snapshotter opened below.
   std::unique_ptr<Snapshotter> snapshotter;
   // Read by the exporter's threads; set once the snapshotter is open.
-  std::atomic<Snapshotter*> open_snapshotter{nullptr};
+  // Shared: a gauge read stuck in the disk may outlive this function.
+  auto open_snapshotter = std::make_shared<std::atomic<Snapshotter*>>(nullptr);
   std::unique_ptr<MetricsExporter> metrics;
   if (!cfg.metrics.address.empty()) {
     ASSIGN_OR_RETURN(metrics, MetricsExporter::Start(
         cfg.metrics.address,
-        [&open_snapshotter]()
+        [open_snapshotter]()
             -> absl::StatusOr<std::map<std::string, int64_t>> {
-          Snapshotter* sn = open_snapshotter.load();
+          Snapshotter* sn = open_snapshotter->load();
           if (sn == nullptr) {  // not an error: the store is opening
             return absl::FailedPreconditionError("snapshotter not open yet");
           }
@@ -172,8 +173,8 @@ absl::Status RunDaemon(const config::Config& cfg) {
         "guest_pull_undeletable_entries",
         "Entries under snapshots/ that could not be deleted or moved aside; "
         "retried periodically and at every Cleanup.",
-        [&open_snapshotter]() -> absl::StatusOr<int64_t> {
-          Snapshotter* sn = open_snapshotter.load();
+        [open_snapshotter]() -> absl::StatusOr<int64_t> {
+          Snapshotter* sn = open_snapshotter->load();
           if (sn == nullptr) return absl::FailedPreconditionError("not open yet");
           return sn->UndeletableCount();
         });
@@ -181,8 +182,8 @@ absl::Status RunDaemon(const config::Config& cfg) {
         "guest_pull_quarantined_entries",
         "Entries in <root>/quarantine: data nothing proved deletable, kept "
         "for the operator.",
-        [&open_snapshotter]() -> absl::StatusOr<int64_t> {
-          Snapshotter* sn = open_snapshotter.load();
+        [open_snapshotter]() -> absl::StatusOr<int64_t> {
+          Snapshotter* sn = open_snapshotter->load();
           if (sn == nullptr) return absl::FailedPreconditionError("not open yet");
           return sn->QuarantineCount();
         });
@@ -208,7 +209,7 @@ absl::Status RunDaemon(const config::Config& cfg) {
     std::_Exit(kExitCommitInDoubt);
   };
   ASSIGN_OR_RETURN(snapshotter, Snapshotter::Open(options));
-  open_snapshotter.store(snapshotter.get());
+  open_snapshotter->store(snapshotter.get());
   // From here on a failed start leaves a store the next start accepts.
   RETURN_IF_ERROR(guest_pull_layers->MakeEmptyDir());
 
@@ -359,14 +360,18 @@ absl::Status RunDaemon(const config::Config& cfg) {
   bool probe_done = watchdog == nullptr || watchdog->Stop();
   stop_sweeping.Notify();
   sweeper.join();
-  metrics.reset();  // stops the exporter's threads first
-  open_snapshotter.store(nullptr);
-  if (!probe_done) {
-    // The store is stuck (its probe still runs): closing it would hang, or
-    // free what the probe uses. Left open, as a crash leaves it; the next
-    // start recovers it.
-    LOG(WARNING) << "the store probe is stuck: exiting without closing "
-                    "the store";
+  // Stops the exporter's threads first. A gauge read stuck in the disk
+  // (listing <root>/quarantine) is not waited for: the stop hung on it
+  // until systemd's SIGKILL. Such a read still uses the snapshotter.
+  bool metrics_reads_done = metrics == nullptr || metrics->Stop();
+  metrics.reset();
+  open_snapshotter->store(nullptr);
+  if (!probe_done || !metrics_reads_done) {
+    // The store is stuck (its probe or a metrics read still runs): closing
+    // it would hang, or free what they use. Left open, as a crash leaves
+    // it; the next start recovers it.
+    LOG(WARNING) << (probe_done ? "a metrics read" : "the store probe")
+                 << " is stuck: exiting without closing the store";
     static_cast<void>(snapshotter.release());
   }
   snapshotter.reset();  // closes the database

@@ -41,15 +41,42 @@ int CivetwebLog(const mg_connection*, const char* message) {
 // other path is answered 404 here, before civetweb picks a handler, as Go's
 // http.ServeMux does for containerd's /v1/metrics.
 constexpr char kMetricsPath[] = "/metrics";
+// What prometheus-cpp's GET answers with.
+constexpr char kContentType[] = "text/plain; charset=utf-8";
+constexpr char kNotAllowed[] =
+    "Error 405: Method Not Allowed\n/metrics answers GET and HEAD\n";
 
+// The path, and the methods prometheus-cpp does not serve: its handler has
+// GET only, and civetweb answered any other method on /metrics "404 Not
+// Found", as if there were no such endpoint. HEAD (health probes) gets the
+// headers of a GET without collecting (the body's length is known only by
+// collecting it; RFC 9110 lets a HEAD answer leave it out); other methods
+// 405 with Allow: the endpoint changes nothing, and Prometheus scrapes with
+// GET.
 int OnlyMetricsPath(mg_connection* conn) {
   const mg_request_info* request = mg_get_request_info(conn);
-  if (request != nullptr && request->local_uri != nullptr &&
-      absl::string_view(request->local_uri) == kMetricsPath) {
-    return 0;  // civetweb serves it
+  if (request == nullptr || request->local_uri == nullptr ||
+      absl::string_view(request->local_uri) != kMetricsPath) {
+    mg_send_http_error(conn, 404, "%s", "Not Found");
+    return 404;
   }
-  mg_send_http_error(conn, 404, "%s", "Not Found");
-  return 404;
+  absl::string_view method =
+      request->request_method == nullptr ? "" : request->request_method;
+  if (method == "GET") return 0;  // prometheus-cpp serves it
+  if (method == "HEAD") {
+    mg_response_header_start(conn, 200);
+    mg_response_header_add(conn, "Content-Type", kContentType, -1);
+    mg_response_header_send(conn);
+    return 200;
+  }
+  const std::string length = std::to_string(sizeof(kNotAllowed) - 1);
+  mg_response_header_start(conn, 405);
+  mg_response_header_add(conn, "Allow", "GET, HEAD", -1);
+  mg_response_header_add(conn, "Content-Type", kContentType, -1);
+  mg_response_header_add(conn, "Content-Length", length.c_str(), -1);
+  mg_response_header_send(conn);
+  mg_write(conn, kNotAllowed, sizeof(kNotAllowed) - 1);
+  return 405;
 }
 
 std::string Label(absl::string_view value) {
@@ -104,14 +131,28 @@ MetricsExporter::MetricsExporter(SnapshotCounter counter)
       .Set(1);
 }
 
-MetricsExporter::~MetricsExporter() {
-  if (exposer_ == nullptr) return;
+MetricsExporter::~MetricsExporter() { Stop(); }
+
+bool MetricsExporter::Stop() {
+  if (exposer_ != nullptr) StopServer();
+  // No scrape runs now: the gauges' reads still running are the ones a
+  // scrape gave up on, stuck (or about to be).
+  bool reads_done = true;
+  for (const auto& gauge : gauges_) {
+    if (!gauge->Stop()) reads_done = false;
+  }
+  return reads_done;
+}
+
+void MetricsExporter::StopServer() {
   // civetweb's listener looks at its stop flag only between polls of 2 s
   // (SOCKET_TIMEOUT_QUANTUM), which the stop waited out: up to 2 s more of
   // every daemon stop, after its gRPC socket is gone. Connections wake it,
   // until the server is down (bounded: past 2 s the poll ends anyway). Each
   // waits 50 ms at most for its handshake: a firewall rule dropping packets
   // to the port held a blocking connect, and the stop, for two minutes.
+  // The server's stop also waits for a scrape in progress, which waits for
+  // no gauge read past its timeout (scrape_gauge.h).
   absl::Notification stopped;
   std::thread knocker([this, &stopped] {
     const std::string host = listen_host_ == "0.0.0.0" ? "127.0.0.1"
@@ -174,6 +215,7 @@ absl::StatusOr<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(
 void MetricsExporter::AddScrapeGauge(const std::string& name,
                                      const std::string& help,
                                      GaugeReader read) {
+  if (exposer_ == nullptr) return;  // stopped
   gauges_.push_back(std::make_shared<ScrapeGauge>(name, help, std::move(read)));
   exposer_->RegisterCollectable(gauges_.back(), kMetricsPath);
 }

@@ -68,10 +68,19 @@ class MetricsExporter : public RpcObserver, public guest_pull::GuestPullObserver
   MetricsExporter(const MetricsExporter&) = delete;
   MetricsExporter& operator=(const MetricsExporter&) = delete;
 
+  // Stops the HTTP server (a scrape in progress finishes first; it waits
+  // for no gauge read past ScrapeGauge::kReadTimeout), then the gauges'
+  // reads: waits for a running one until its timeout is over at most.
+  // Returns false if a read is still running (stuck): what its GaugeReader
+  // uses must then stay alive. The destructor calls it.
+  bool Stop();
+
   // The TCP port actually listened on.
   int port() const { return port_; }
 
-  // Exports gauge `name`, read by `read` at every scrape.
+  // Exports gauge `name`, read by `read` at every scrape, on a thread of its
+  // own and waited for ScrapeGauge::kReadTimeout at most (scrape_gauge.h).
+  // Nothing after Stop.
   void AddScrapeGauge(const std::string& name, const std::string& help,
                       GaugeReader read);
 
@@ -82,6 +91,7 @@ class MetricsExporter : public RpcObserver, public guest_pull::GuestPullObserver
 
  private:
   explicit MetricsExporter(SnapshotCounter counter);
+  void StopServer();
 
   // Declared before exposer_ so they outlive the server's threads.
   std::shared_ptr<prometheus::Registry> registry_;

@@ -10,11 +10,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <memory>
 #include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
@@ -31,12 +33,13 @@ using ::testing::Not;
 using ::testing::StartsWith;
 using Counts = std::map<std::string, int64_t>;
 
-// GETs http://127.0.0.1:<port><path> with curl, the path sent as it is
-// (dot segments too); error on any non-2xx answer.
-absl::StatusOr<std::string> Get(int port, const std::string& path) {
-  std::string cmd = absl::StrCat(
-      "curl -sS --fail --path-as-is --max-time 10 http://127.0.0.1:", port,
-      path, " 2>&1");
+// Runs curl with `args` on http://127.0.0.1:<port><path>, the path sent as
+// it is (dot segments too); error if curl fails (with --fail: on any
+// non-2xx answer).
+absl::StatusOr<std::string> Curl(const std::string& args, int port,
+                                 const std::string& path) {
+  std::string cmd = absl::StrCat("curl -sS --path-as-is --max-time 10 ", args,
+                                 " http://127.0.0.1:", port, path, " 2>&1");
   FILE* p = popen(cmd.c_str(), "r");
   if (p == nullptr) return absl::InternalError("popen curl");
   std::string out;
@@ -48,6 +51,11 @@ absl::StatusOr<std::string> Get(int port, const std::string& path) {
     return absl::UnavailableError(absl::StrCat(cmd, " -> ", rc, ": ", out));
   }
   return out;
+}
+
+// GETs http://127.0.0.1:<port><path>; error on any non-2xx answer.
+absl::StatusOr<std::string> Get(int port, const std::string& path) {
+  return Curl("--fail", port, path);
 }
 
 // The scrape's lines, HELP/TYPE comments included.
@@ -262,6 +270,105 @@ TEST(MetricsExporterTest, OnlyMetricsPathIsServed) {
   // The same path, cleaned or percent-encoded, is the scrape.
   EXPECT_TRUE(Get(e->port(), "/x/../metrics").ok());
   EXPECT_TRUE(Get(e->port(), "/%6detrics").ok());
+}
+
+// HEAD (what health probes send) and POST on /metrics were "404 Not
+// Found", as if there were no endpoint: prometheus-cpp's handler has GET
+// only. HEAD gets a GET's status and headers; the methods that would
+// change something 405 with the ones allowed.
+TEST(MetricsExporterTest, HeadAnswersLikeGetAndOtherMethodsAreNotAllowed) {
+  auto e = StartLocal(Fixed({}));
+  ASSERT_NE(e, nullptr);
+  absl::StatusOr<std::string> head = Curl("--fail -I", e->port(), "/metrics");
+  ASSERT_TRUE(head.ok()) << head.status();
+  EXPECT_THAT(*head, StartsWith("HTTP/1.1 200 OK\r\n"));
+  EXPECT_THAT(*head, HasSubstr("Content-Type: text/plain; charset=utf-8\r\n"));
+  absl::StatusOr<std::string> get = Curl("--fail -i", e->port(), "/metrics");
+  ASSERT_TRUE(get.ok()) << get.status();
+  EXPECT_THAT(*get, HasSubstr("Content-Type: text/plain; charset=utf-8\r\n"));
+  // Other paths stay 404 for HEAD too.
+  absl::StatusOr<std::string> other = Curl("-I", e->port(), "/metrics/x");
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_THAT(*other, StartsWith("HTTP/1.1 404"));
+
+  for (const char* args : {"-X POST", "-X POST -d x=1", "-X PUT -d x",
+                           "-X DELETE", "-X PATCH -d x"}) {
+    absl::StatusOr<std::string> answer =
+        Curl(absl::StrCat("-i ", args), e->port(), "/metrics");
+    ASSERT_TRUE(answer.ok()) << args << ": " << answer.status();
+    EXPECT_THAT(*answer, StartsWith("HTTP/1.1 405 Method Not Allowed\r\n"))
+        << args;
+    EXPECT_THAT(*answer, HasSubstr("Allow: GET, HEAD\r\n")) << args;
+    EXPECT_THAT(*answer, HasSubstr("/metrics answers GET and HEAD")) << args;
+  }
+  absl::StatusOr<std::string> post_other =
+      Curl("-i -X POST", e->port(), "/other");
+  ASSERT_TRUE(post_other.ok()) << post_other.status();
+  EXPECT_THAT(*post_other, StartsWith("HTTP/1.1 404"));
+  // The server still serves.
+  EXPECT_THAT(Scrape(*e), Contains("guest_pull_snapshots{kind=\"view\"} 0"));
+}
+
+// A gauge read stuck in the disk (guest_pull_quarantined_entries lists a
+// directory) held the scrape under prometheus-cpp's lock: that scrape,
+// every later one, and the exporter's stop (the daemon's SIGTERM) hung
+// until the read returned. Now the scrape waits for it
+// ScrapeGauge::kReadTimeout at most, later ones not at all, and the stop
+// leaves it running.
+TEST(MetricsExporterTest, StuckGaugeReadHangsNeitherScrapesNorStop) {
+  struct Blocked {
+    absl::Notification release;
+    std::atomic<int> calls{0};
+    std::atomic<int> returned{0};
+  };
+  auto blocked = std::make_shared<Blocked>();
+  auto e = StartLocal(Fixed({{"view", 2}}));
+  ASSERT_NE(e, nullptr);
+  e->AddScrapeGauge("guest_pull_test_stuck_entries", "help",
+                    [blocked]() -> absl::StatusOr<int64_t> {
+                      ++blocked->calls;
+                      blocked->release.WaitForNotification();
+                      ++blocked->returned;
+                      return 1;
+                    });
+  e->AddScrapeGauge("guest_pull_test_entries", "help",
+                    []() -> absl::StatusOr<int64_t> { return 7; });
+
+  absl::Time start = absl::Now();
+  auto first = Scrape(*e);
+  EXPECT_LT(absl::Now() - start,
+            ScrapeGauge::kReadTimeout + absl::Seconds(1));
+  EXPECT_THAT(first, IsSupersetOf(std::vector<std::string>{
+                         "guest_pull_test_stuck_entries_read_errors_total 1",
+                         "guest_pull_test_entries 7",
+                         "guest_pull_snapshots{kind=\"view\"} 2",
+                     }));
+  EXPECT_THAT(first,
+              Not(Contains(StartsWith("guest_pull_test_stuck_entries "))));
+  for (int i = 2; i <= 4; ++i) {
+    start = absl::Now();
+    auto later = Scrape(*e);
+    EXPECT_LT(absl::Now() - start, absl::Milliseconds(500));
+    EXPECT_THAT(later,
+                Contains(absl::StrCat(
+                    "guest_pull_test_stuck_entries_read_errors_total ", i)));
+    EXPECT_THAT(later, Contains("guest_pull_test_entries 7"));
+  }
+  EXPECT_TRUE(Curl("--fail -I", e->port(), "/metrics").ok());
+  EXPECT_EQ(blocked->calls.load(), 1);  // never a second stuck thread
+
+  int port = e->port();
+  start = absl::Now();
+  EXPECT_FALSE(e->Stop());  // the read still runs
+  e.reset();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+  EXPECT_FALSE(Get(port, "/metrics").ok());
+  // It returns later, into state of its own.
+  blocked->release.Notify();
+  for (int i = 0; i < 500 && blocked->returned.load() == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(blocked->returned.load(), 1);
 }
 
 // A TCP connection to 127.0.0.1:`port` that sends nothing; -1 on failure.
