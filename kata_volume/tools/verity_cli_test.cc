@@ -441,6 +441,33 @@ TEST(VerityCliTest, IndexWritesWhatTheRootHashCovers) {
   EXPECT_EQ(*vs, lk["verity_hash"]);
 }
 
+// `cache --output` into a directory that does not exist read every layer
+// first, then failed with "cannot open <file>: No such file or directory".
+TEST(VerityCliTest, CacheIntoAMissingDirectoryFailsAtOnceAndNamesIt) {
+  std::string layout = MakeLayout();
+  const std::string dir = MakeTempDir();
+  // A layer blob that cannot be read: reading the layers is not started.
+  ASSERT_TRUE(RunCommand(absl::StrCat(
+                  "for b in $(jq -r '.layers[].digest' ", layout,
+                  "/blobs/sha256/$(jq -r '.manifests[0].digest' ", layout,
+                  "/index.json | cut -d: -f2) | cut -d: -f2); do : > ", layout,
+                  "/blobs/sha256/$b; done"))
+                  .ok());
+  for (const char* format : {"tardev", "genpolicy"}) {
+    Result r = RunTool(absl::StrCat("cache ", layout, " --image t --format ", format, " --output ",
+                                    dir, "/none/layers-cache.json"),
+                       dir + "/err");
+    EXPECT_EQ(r.code, 1) << format;
+    EXPECT_EQ(ReadFileOrDie(dir + "/err"),
+              absl::StrCat("guest-pull-verity: cannot write ", dir,
+                           "/none/layers-cache.json: its directory ", dir,
+                           "/none does not exist (it is not created)\n"))
+        << format;
+  }
+  struct stat st;
+  EXPECT_NE(stat((dir + "/none").c_str(), &st), 0);
+}
+
 TEST(VerityCliTest, DecodeIsDispatched) {
   // Not a valid option: the decode command reports a usage/decode error.
   EXPECT_EQ(RunTool("decode not-base64!!").code, 2);
