@@ -1,6 +1,7 @@
 // guest-pull-verity subcommands.
 #include "kata_volume/tools/verity_cli.h"
 
+#include <algorithm>
 #include <optional>
 
 #include "absl/status/status.h"
@@ -27,9 +28,13 @@ constexpr char kUsage[] =
     "Computes the dm-verity root hashes genpolicy/tardev expect for image layers.\n"
     "\n"
     "Commands:\n"
-    "  layer FILE\n"
+    "  layer [--reindex] FILE\n"
     "      FILE is a layer blob (.tar, .tar.gz or .tar.zst; a pipe such as\n"
     "      /dev/stdin is read as a stream). Prints digest, diff_id and verity_hash.\n"
+    "      Refused: no tar data at all (an empty FILE, or a pipe whose writer\n"
+    "      failed), and an uncompressed FILE that already ends with a tarfs index\n"
+    "      (written by `index`), whose tar is only its first bytes; --reindex\n"
+    "      takes the whole file as the layer, as genpolicy does with such a blob.\n"
     "  cache OCI_LAYOUT_DIR [--image REF] [--output FILE] [--format F]\n"
     "      Writes a genpolicy layers-cache JSON for every layer of the image\n"
     "      (the only one in the layout, or the one whose\n"
@@ -39,11 +44,12 @@ constexpr char kUsage[] =
     "      group}, as upstream genpolicy 3.20+ reads them, and the expected\n"
     "      hashes in FILE.verity.json ({diff_id, verity_hash}), where the\n"
     "      daemon looks for them; needs --output. Without --output the JSON goes\n"
-    "      to stdout; with it, an existing cache (and companion) is merged\n"
+    "      to stdout; with it (in a directory that exists: none is created),\n"
+    "      an existing cache (and companion) is merged\n"
     "      (entries with the same diff_id replaced) and rewritten atomically,\n"
     "      under an exclusive flock on FILE (runs of this tool never lose\n"
     "      each other's entries; do not run genpolicy on FILE meanwhile).\n"
-    "  index LAYER_FILE OUT_FILE\n"
+    "  index [--reindex] LAYER_FILE OUT_FILE\n"
     "      Writes the indexed layer (uncompressed tar followed by the tarfs\n"
     "      index: the exact bytes the root hash covers) to a new file that\n"
     "      replaces OUT_FILE (a link's target) once complete; on an error\n"
@@ -52,15 +58,17 @@ constexpr char kUsage[] =
     "      `veritysetup format --no-superblock --hash=sha256\n"
     "      --data-block-size=4096 --hash-block-size=4096 --salt=SALT\n"
     "      --data-blocks=N OUT_FILE HASH_FILE`, which prints the same root hash.\n"
-    "  index --in-place LAYER_FILE\n"
+    "  index --in-place [--reindex] LAYER_FILE\n"
     "      Appends the tarfs index to LAYER_FILE, an uncompressed tar, which\n"
     "      becomes the indexed layer without a copy of it being written; prints\n"
-    "      the same. On an error the file is cut back to its tar. A file that\n"
-    "      already ends with an index is refused and left as it is.\n"
+    "      the same. On an error the file is cut back to its tar. Either form\n"
+    "      refuses, changing nothing, what `layer` refuses (--reindex as there).\n"
     "  decode OPTION_OR_BASE64\n"
     "      Decodes an io.katacontainers.volume mount option.\n"
     "\n"
-    "Options: --help, --version\n"
+    "Options: --help, --version. \"--\" ends a command's options: the arguments\n"
+    "after it are file names even when they start with \"-\"\n"
+    "(guest-pull-verity layer -- -x.tar).\n"
     "Exit codes: 0 ok, 1 runtime error, 2 usage error.\n";
 
 int UsageError(std::ostream& err, absl::string_view message) {
@@ -78,15 +86,78 @@ LayerCacheEntry ToCacheEntry(const LayerVerity& v) {
   return LayerCacheEntry{v.diff_id, v.root_hash, v.passwd.value_or(""), v.group.value_or("")};
 }
 
-int RunLayer(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  if (args.size() != 1 || absl::StartsWith(args[0], "-")) {
-    return UsageError(err, "layer takes exactly one FILE argument");
+// A command's arguments: its flags (those of `known`, each at most once)
+// and its operands, which are all the arguments after "--", and those
+// before it that do not start with "-". Returns the usage error, or "".
+std::string SplitArgs(absl::string_view cmd, const std::vector<std::string>& args,
+                      const std::vector<absl::string_view>& known, std::vector<std::string>* flags,
+                      std::vector<std::string>* operands) {
+  bool end_of_options = false;
+  for (const std::string& a : args) {
+    if (end_of_options || !absl::StartsWith(a, "-")) {
+      operands->push_back(a);
+    } else if (a == "--") {
+      end_of_options = true;
+    } else if (a == "-") {
+      return absl::StrCat(cmd, " does not read \"-\" as standard input: name /dev/stdin");
+    } else if (std::find(known.begin(), known.end(), a) == known.end()) {
+      // "-x.tar" is more likely a file than a misspelt option.
+      return absl::StartsWith(a, "--")
+                 ? absl::StrCat("unknown option ", a, " for ", cmd)
+                 : absl::StrCat("unknown option ", a, " for ", cmd,
+                                " (a file whose name starts with \"-\" goes after \"--\": ", cmd,
+                                " -- ", a, ")");
+    } else if (std::find(flags->begin(), flags->end(), a) != flags->end()) {
+      return absl::StrCat(a, " is given twice");
+    } else {
+      flags->push_back(a);
+    }
   }
+  for (const std::string& o : *operands) {
+    if (o.empty()) return absl::StrCat(cmd, ": a file name must not be empty");
+  }
+  return "";
+}
+
+bool HasFlag(const std::vector<std::string>& flags, absl::string_view flag) {
+  return std::find(flags.begin(), flags.end(), flag) != flags.end();
+}
+
+// A layer refused because it already ends with an index (FailedPrecondition,
+// the only one the layer functions return) gets the way to hash it anyway.
+int LayerError(std::ostream& err, const absl::Status& status) {
+  if (!absl::IsFailedPrecondition(status)) return RuntimeError(err, status);
+  return RuntimeError(err, absl::Status(status.code(),
+                                        absl::StrCat(status.message(), " (--reindex takes the "
+                                                     "whole file as the layer's tar)")));
+}
+
+// What `layer` and `index` refuse: a file that already ends with an index
+// (unless --reindex), and an empty layer (an empty file, or a pipe whose
+// writer failed: `curl ... | guest-pull-verity layer /dev/stdin`), which
+// gave the root hash of an empty tar and exit status 0.
+verity::IndexChecks ChecksOf(const std::vector<std::string>& flags) {
+  verity::IndexChecks checks;
+  checks.indexed_input = HasFlag(flags, "--reindex") ? verity::IndexedInput::kHashAsTar
+                                                     : verity::IndexedInput::kRefuse;
+  checks.refuse_empty = true;
+  return checks;
+}
+
+int RunLayer(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  std::vector<std::string> flags, files;
+  if (std::string e = SplitArgs("layer", args, {"--reindex"}, &flags, &files); !e.empty()) {
+    return UsageError(err, e);
+  }
+  if (files.size() != 1) return UsageError(err, "layer takes exactly one FILE argument");
   verity::LayerVerityOptions options;
   options.capture_user_files = false;
   options.accept_pipe = true;  // `... | guest-pull-verity layer /dev/stdin`
-  absl::StatusOr<LayerVerity> v = verity::ComputeLayerVerity(args[0], options);
-  if (!v.ok()) return RuntimeError(err, v.status());
+  const verity::IndexChecks checks = ChecksOf(flags);
+  options.indexed_input = checks.indexed_input;
+  options.refuse_empty = checks.refuse_empty;
+  absl::StatusOr<LayerVerity> v = verity::ComputeLayerVerity(files[0], options);
+  if (!v.ok()) return LayerError(err, v.status());
   out << "digest: " << v->digest << "\n"
       << "diff_id: " << v->diff_id << "\n"
       << "verity_hash: " << v->root_hash << "\n";
@@ -94,17 +165,22 @@ int RunLayer(const std::vector<std::string>& args, std::ostream& out, std::ostre
 }
 
 int RunIndex(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  absl::StatusOr<LayerVerity> v;
-  if (args.size() == 2 && args[0] == "--in-place" && !absl::StartsWith(args[1], "-")) {
-    v = verity::AppendIndexInPlace(args[1]);
-  } else if (args.size() != 2 || absl::StartsWith(args[0], "-") || absl::StartsWith(args[1], "-")) {
-    return UsageError(err, "index takes exactly LAYER_FILE and OUT_FILE, or --in-place LAYER_FILE");
-  } else if (args[1].empty()) {
-    return UsageError(err, "OUT_FILE must not be empty");
-  } else {
-    v = verity::WriteIndexedLayer(args[0], args[1]);
+  std::vector<std::string> flags, files;
+  if (std::string e = SplitArgs("index", args, {"--in-place", "--reindex"}, &flags, &files);
+      !e.empty()) {
+    return UsageError(err, e);
   }
-  if (!v.ok()) return RuntimeError(err, v.status());
+  const verity::IndexChecks checks = ChecksOf(flags);
+  absl::StatusOr<LayerVerity> v;
+  if (HasFlag(flags, "--in-place")) {
+    if (files.size() != 1) return UsageError(err, "index --in-place takes exactly one LAYER_FILE");
+    v = verity::AppendIndexInPlace(files[0], checks);
+  } else if (files.size() != 2) {
+    return UsageError(err, "index takes exactly LAYER_FILE and OUT_FILE, or --in-place LAYER_FILE");
+  } else {
+    v = verity::WriteIndexedLayer(files[0], files[1], checks);
+  }
+  if (!v.ok()) return LayerError(err, v.status());
   out << "digest: " << v->digest << "\n"
       << "diff_id: " << v->diff_id << "\n"
       << "verity_hash: " << v->root_hash << "\n"
@@ -121,13 +197,18 @@ bool NamesACacheFlag(absl::string_view arg) {
   for (absl::string_view flag : {"--image", "--output", "--format"}) {
     if (arg == flag || absl::StartsWith(arg, absl::StrCat(flag, "="))) return true;
   }
-  return arg == "--help" || arg == "-h";
+  return arg == "--help" || arg == "-h" || arg == "--";
 }
 
 int RunCache(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   std::optional<std::string> layout, image, output, format;
+  bool end_of_options = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
+    if (!end_of_options && a == "--") {
+      end_of_options = true;
+      continue;
+    }
     // The usage error for `flag`, or "" once its value is taken.
     auto take_value = [&](std::optional<std::string>* slot, absl::string_view flag,
                           absl::string_view value_name) -> std::string {
@@ -148,14 +229,19 @@ int RunCache(const std::vector<std::string>& args, std::ostream& out, std::ostre
       return "";
     };
     std::string refused;
-    if (a == "--image" || absl::StartsWith(a, "--image=")) {
+    if (end_of_options) {
+      if (layout.has_value()) return UsageError(err, "cache takes exactly one OCI_LAYOUT_DIR");
+      layout = a;
+    } else if (a == "--image" || absl::StartsWith(a, "--image=")) {
       refused = take_value(&image, "--image", "REF");
     } else if (a == "--format" || absl::StartsWith(a, "--format=")) {
       refused = take_value(&format, "--format", "tardev|genpolicy");
     } else if (a == "--output" || absl::StartsWith(a, "--output=")) {
       refused = take_value(&output, "--output", "FILE");
     } else if (absl::StartsWith(a, "-")) {
-      return UsageError(err, absl::StrCat("unknown option ", a));
+      return UsageError(err, absl::StrCat("unknown option ", a,
+                                          " for cache (a directory whose name starts with \"-\" "
+                                          "goes after \"--\": cache -- ", a, ")"));
     } else if (layout.has_value()) {
       return UsageError(err, "cache takes exactly one OCI_LAYOUT_DIR");
     } else {
@@ -299,6 +385,7 @@ int RunVerityCli(const std::vector<std::string>& args, std::ostream& out, std::o
     return kExitOk;
   }
   for (const std::string& a : rest) {
+    if (a == "--") break;  // what follows names files, even "--help"
     if ((a == "--help" || a == "-h") && cmd != "decode") {
       out << kUsage;
       return kExitOk;
@@ -307,7 +394,10 @@ int RunVerityCli(const std::vector<std::string>& args, std::ostream& out, std::o
   if (cmd == "layer") return RunLayer(rest, out, err);
   if (cmd == "cache") return RunCache(rest, out, err);
   if (cmd == "index") return RunIndex(rest, out, err);
-  if (cmd == "decode") return ::kata_volume::RunDecodeCommand(rest, out, err);
+  if (cmd == "decode") {
+    if (!rest.empty() && rest[0] == "--") rest.erase(rest.begin());
+    return ::kata_volume::RunDecodeCommand(rest, out, err);
+  }
   return UsageError(err, absl::StrCat("unknown command \"", cmd, "\""));
 }
 

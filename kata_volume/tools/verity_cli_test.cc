@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <utility>
 #include <vector>
@@ -439,6 +440,168 @@ TEST(VerityCliTest, IndexWritesWhatTheRootHashCovers) {
   absl::StatusOr<std::string> vs = verity::testing::VeritysetupRootHash(dir + "/indexed");
   ASSERT_TRUE(vs.ok()) << vs.status();
   EXPECT_EQ(*vs, lk["verity_hash"]);
+}
+
+// Runs the binary in `dir` (for relative file names); stderr to `err_file`.
+Result RunToolIn(const std::string& dir, const std::string& args,
+                 const std::string& err_file = "/dev/null") {
+  absl::StatusOr<std::string> out = RunCommand(absl::StrCat(
+      "b=$(realpath ", kBinary, "); cd ", dir, " && \"$b\" ", args, " 2>", err_file,
+      "; echo \"rc=$?\""));
+  EXPECT_TRUE(out.ok()) << out.status();
+  if (!out.ok()) return {-1, ""};
+  size_t pos = out->rfind("rc=");
+  return {std::stoi(out->substr(pos + 3)), out->substr(0, pos)};
+}
+
+// A tar of one small file, uncompressed, in <dir>/layer.tar.
+std::string MakeTar(const std::string& dir) {
+  EXPECT_TRUE(RunCommand(absl::StrCat("set -e; cd ", dir, "; mkdir -p root/etc; ",
+                                      "echo 'root:x:0:0:root:/root:/bin/sh' > root/etc/passwd; ",
+                                      "tar --format=pax -C root -cf layer.tar etc"))
+                  .ok());
+  return dir + "/layer.tar";
+}
+
+// `layer` and `index` of a file indexed before (--in-place) took its index
+// for tar data and printed another root hash, exit 0; --in-place alone
+// refused it. Now every form refuses it, changing nothing, unless
+// --reindex asks for the whole file as the layer.
+TEST(VerityCliTest, AnIndexedFileIsRefusedUnlessReindexIsGiven) {
+  const std::string dir = MakeTempDir();
+  const std::string tar = MakeTar(dir);
+  Result first = RunTool("index --in-place " + tar);
+  ASSERT_EQ(first.code, 0);
+  const std::string indexed = ReadFileOrDie(tar);
+  std::map<std::string, std::string> fk = ParseKeyValues(first.out);
+  const std::string hint = "(--reindex takes the whole file as the layer's tar)";
+  for (const std::string& args :
+       {"layer " + tar, absl::StrCat("index ", tar, " ", dir, "/out"), "index --in-place " + tar}) {
+    Result r = RunTool(args, dir + "/err");
+    EXPECT_EQ(r.code, 1) << args;
+    EXPECT_EQ(r.out, "") << args;
+    const std::string err = ReadFileOrDie(dir + "/err");
+    EXPECT_NE(err.find(absl::StrCat("guest-pull-verity: ", tar,
+                                    " already ends with a tarfs index (after its first ")),
+              std::string::npos)
+        << args << ": " << err;
+    EXPECT_NE(err.find(hint), std::string::npos) << args << ": " << err;
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << args << ": " << err;
+    EXPECT_TRUE(ReadFileOrDie(tar) == indexed) << args;
+  }
+  struct stat st;
+  EXPECT_NE(stat((dir + "/out").c_str(), &st), 0);
+  // --reindex: the whole file is the layer, in every form.
+  Result layer = RunTool("layer --reindex " + tar);
+  ASSERT_EQ(layer.code, 0);
+  std::map<std::string, std::string> lk = ParseKeyValues(layer.out);
+  EXPECT_NE(lk["verity_hash"], fk["verity_hash"]);
+  Result copy = RunTool(absl::StrCat("index ", tar, " ", dir, "/out --reindex"));
+  ASSERT_EQ(copy.code, 0);
+  EXPECT_EQ(ParseKeyValues(copy.out)["verity_hash"], lk["verity_hash"]);
+  Result again = RunTool("index --reindex --in-place " + tar);
+  ASSERT_EQ(again.code, 0);
+  EXPECT_EQ(ParseKeyValues(again.out)["verity_hash"], lk["verity_hash"]);
+  EXPECT_TRUE(RunCommand(absl::StrCat("cmp ", tar, " ", dir, "/out")).ok());
+}
+
+// A file whose name starts with "-" could not be named at all ("layer
+// takes exactly one FILE argument"): "--" ends the options, as usual.
+TEST(VerityCliTest, DoubleDashEndsTheOptions) {
+  const std::string dir = MakeTempDir();
+  MakeTar(dir);
+  ASSERT_TRUE(RunCommand(absl::StrCat("cp ", dir, "/layer.tar ", dir, "/-x.tar")).ok());
+  Result plain = RunToolIn(dir, "layer layer.tar");
+  ASSERT_EQ(plain.code, 0);
+  Result dashed = RunToolIn(dir, "layer -- -x.tar");
+  EXPECT_EQ(dashed.code, 0);
+  EXPECT_EQ(dashed.out, plain.out);
+  Result refused = RunToolIn(dir, "layer -x.tar", dir + "/err");
+  EXPECT_EQ(refused.code, 2);
+  EXPECT_NE(ReadFileOrDie(dir + "/err").find("unknown option -x.tar for layer (a file whose name "
+                                             "starts with \"-\" goes after \"--\": layer -- -x.tar)"),
+            std::string::npos)
+      << ReadFileOrDie(dir + "/err");
+  // After "--", "--help" is a file name, not a request for the usage.
+  Result help = RunToolIn(dir, "layer -- --help", dir + "/err");
+  EXPECT_EQ(help.code, 1);
+  EXPECT_NE(ReadFileOrDie(dir + "/err").find("--help"), std::string::npos);
+  EXPECT_EQ(RunToolIn(dir, "index -- -x.tar -y.img").code, 0);
+  Result in_place = RunToolIn(dir, "index --in-place -- -x.tar");
+  EXPECT_EQ(in_place.code, 0);
+  EXPECT_TRUE(RunCommand(absl::StrCat("cmp ", dir, "/-x.tar ", dir, "/-y.img")).ok());
+  EXPECT_EQ(RunToolIn(dir, "layer -- a b").code, 2);
+  EXPECT_EQ(RunToolIn(dir, "layer -").code, 2);
+  EXPECT_EQ(RunToolIn(dir, "index --in-place --in-place -x.tar").code, 2);
+  // cache: a layout directory named "-oci".
+  std::string layout = MakeLayout();
+  ASSERT_TRUE(RunCommand(absl::StrCat("cp -r ", layout, " ", dir, "/-oci")).ok());
+  Result cache = RunToolIn(dir, "cache --image t -- -oci");
+  EXPECT_EQ(cache.code, 0);
+  EXPECT_EQ(cache.out, RunTool("cache " + layout + " --image t").out);
+  EXPECT_EQ(RunToolIn(dir, "cache --image t -oci").code, 2);
+  EXPECT_EQ(RunToolIn(dir, "cache --image t --output -- -oci").code, 2);
+  Result usage = RunTool("--help");
+  EXPECT_NE(usage.out.find("\"--\" ends a command's options"), std::string::npos) << usage.out;
+}
+
+// `cache --output` into a directory that does not exist read every layer
+// first, then failed with "cannot open <file>: No such file or directory".
+TEST(VerityCliTest, CacheIntoAMissingDirectoryFailsAtOnceAndNamesIt) {
+  std::string layout = MakeLayout();
+  const std::string dir = MakeTempDir();
+  // A layer blob that cannot be read: reading the layers is not started.
+  ASSERT_TRUE(RunCommand(absl::StrCat(
+                  "for b in $(jq -r '.layers[].digest' ", layout,
+                  "/blobs/sha256/$(jq -r '.manifests[0].digest' ", layout,
+                  "/index.json | cut -d: -f2) | cut -d: -f2); do : > ", layout,
+                  "/blobs/sha256/$b; done"))
+                  .ok());
+  for (const char* format : {"tardev", "genpolicy"}) {
+    Result r = RunTool(absl::StrCat("cache ", layout, " --image t --format ", format, " --output ",
+                                    dir, "/none/layers-cache.json"),
+                       dir + "/err");
+    EXPECT_EQ(r.code, 1) << format;
+    EXPECT_EQ(ReadFileOrDie(dir + "/err"),
+              absl::StrCat("guest-pull-verity: cannot write ", dir,
+                           "/none/layers-cache.json: its directory ", dir,
+                           "/none does not exist (it is not created)\n"))
+        << format;
+  }
+  struct stat st;
+  EXPECT_NE(stat((dir + "/none").c_str(), &st), 0);
+}
+
+// No tar data (an empty file; a pipe whose writer failed, as in
+// `curl ... | guest-pull-verity layer /dev/stdin`) printed the root hash of
+// an empty tar with exit status 0, and `index --in-place` turned an empty
+// file into a bare index. One line naming the file, status 1, nothing
+// changed.
+TEST(VerityCliTest, NoTarDataIsAnError) {
+  const std::string dir = MakeTempDir();
+  WriteFileOrDie(dir + "/empty", "");
+  for (const std::string& args :
+       {"layer " + dir + "/empty", "index --in-place " + dir + "/empty",
+        absl::StrCat("index ", dir, "/empty ", dir, "/out"),
+        std::string("layer /dev/stdin < /dev/null"),
+        absl::StrCat("index /dev/stdin ", dir, "/out < /dev/null")}) {
+    Result r = RunTool(args, dir + "/err");
+    EXPECT_EQ(r.code, 1) << args;
+    EXPECT_EQ(r.out, "") << args;
+    const std::string err = ReadFileOrDie(dir + "/err");
+    EXPECT_NE(err.find(" holds no tar data (0 bytes): it is not a layer\n"), std::string::npos)
+        << args << ": " << err;
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << args << ": " << err;
+  }
+  absl::StatusOr<std::string> piped = RunCommand(absl::StrCat(
+      "false | ", kBinary, " layer /dev/stdin 2>", dir, "/err; echo \"rc=$?\""));
+  ASSERT_TRUE(piped.ok());
+  EXPECT_EQ(*piped, "rc=1\n");
+  EXPECT_EQ(ReadFileOrDie(dir + "/err"),
+            "guest-pull-verity: /dev/stdin holds no tar data (0 bytes): it is not a layer\n");
+  EXPECT_EQ(ReadFileOrDie(dir + "/empty"), "");
+  struct stat st;
+  EXPECT_NE(stat((dir + "/out").c_str(), &st), 0);
 }
 
 TEST(VerityCliTest, DecodeIsDispatched) {

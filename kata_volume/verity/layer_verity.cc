@@ -139,6 +139,10 @@ absl::StatusOr<ParsedTar> ParseTar(ByteSource* stream, const std::string& path,
   ParsedTar parsed;
   absl::StatusOr<uint64_t> contents_size = reader.Finish();
   if (!contents_size.ok()) return WithPath(path, contents_size.status());
+  if (*contents_size == 0 && options.refuse_empty) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " holds no tar data (0 bytes): it is not a layer"));
+  }
   absl::StatusOr<std::string> index_bytes = index.Serialize(*contents_size);
   if (!index_bytes.ok()) return WithPath(path, index_bytes.status());
   parsed.contents_size = *contents_size;
@@ -176,6 +180,41 @@ absl::StatusOr<size_t> ReadFull(int fd, const std::string& path, char* buffer, s
   return got;
 }
 
+// Whether the regular file `fd` (of `size` bytes, named `path`) already
+// ends with a tarfs index appended to a tar of its first bytes (it was
+// indexed before): its last block holds the superblock of such an index, a
+// contents size on a tar block boundary, with the archive's two zero
+// blocks before it and room for its inodes before the superblock; an
+// indexed file is a multiple of 4096 bytes. A tar as written ends in
+// zeros, so it never matches. FailedPrecondition if it does.
+absl::Status RefuseIndexedTar(int fd, const std::string& path, uint64_t size) {
+  if (size < kTarfsAlignment || size % kTarfsAlignment != 0) return absl::OkStatus();
+  unsigned char super[16];
+  ssize_t n = ::pread(fd, super, sizeof(super), static_cast<off_t>(size - kTarfsSuperBlockTail));
+  if (n != static_cast<ssize_t>(sizeof(super))) {
+    return base::ErrnoError("cannot read the end of", path, n < 0 ? errno : EIO);
+  }
+  uint64_t contents = 0, inodes = 0;
+  for (int i = 7; i >= 0; --i) {
+    contents = (contents << 8) | super[i];
+    inodes = (inodes << 8) | super[8 + i];
+  }
+  bool indexed = contents >= 2 * 512 &&
+                 contents % 512 == 0 && contents < size && inodes > 0 &&
+                 inodes <= (size - contents) / kTarfsInodeSize;
+  if (indexed) {
+    char end[2 * 512];
+    indexed = ::pread(fd, end, sizeof(end), static_cast<off_t>(contents - sizeof(end))) ==
+                  static_cast<ssize_t>(sizeof(end)) &&
+              std::all_of(end, end + sizeof(end), [](char c) { return c == 0; });
+  }
+  if (!indexed) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      path, " already ends with a tarfs index (after its first ", contents,
+      " bytes, the tar): it was indexed before, so it is left as it is; indexing it again would "
+      "hash that index as tar data"));
+}
+
 // An uncompressed tar in a regular file is its own tar stream, and only its
 // headers need parsing: a parser thread seeks over the member data, while
 // this thread reads the file once into the buffers the two hashing threads
@@ -198,6 +237,12 @@ absl::StatusOr<std::optional<LayerVerity>> ProcessPlainFile(const std::string& p
   if (expected != nullptr && (st.st_dev != expected->st_dev || st.st_ino != expected->st_ino)) {
     ::close(fd);
     return WithPath(path, absl::AbortedError("the file changed while it was being read"));
+  }
+  if (options.indexed_input == IndexedInput::kRefuse) {
+    if (absl::Status s = RefuseIndexedTar(fd, path, static_cast<uint64_t>(st.st_size)); !s.ok()) {
+      ::close(fd);
+      return s;
+    }
   }
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 
@@ -329,7 +374,8 @@ absl::StatusOr<LayerVerity> ComputeLayerVerity(const std::string& path,
 }
 
 absl::StatusOr<LayerVerity> WriteIndexedLayer(const std::string& layer_path,
-                                              const std::string& output_path) {
+                                              const std::string& output_path,
+                                              const IndexChecks& checks) {
   ASSIGN_OR_RETURN(const std::string resolved, ResolveOutputPath(output_path));
   // Replacing the layer would leave it indexed (not the layer) at its name:
   // refused, nothing is written.
@@ -350,6 +396,8 @@ absl::StatusOr<LayerVerity> WriteIndexedLayer(const std::string& layer_path,
     // The layer is named by the caller: a pipe is its choice.
     LayerVerityOptions options;
     options.accept_pipe = true;
+    options.indexed_input = checks.indexed_input;
+    options.refuse_empty = checks.refuse_empty;
     result = ProcessLayer(layer_path, options,
                           [&](const char* d, size_t n) { return out.Write(d, n); });
     return result.status();
@@ -373,48 +421,10 @@ bool Unchanged(const struct stat& before, const struct stat& now) {
          before.st_ctim.tv_nsec == now.st_ctim.tv_nsec;
 }
 
-// Whether the last block of `file` (of `size` bytes) holds the superblock
-// of a tarfs index appended to a tar of its first bytes: a contents size
-// on a tar block boundary, with the archive's two zero blocks before it and
-// room for its inodes before the superblock; an indexed file is a multiple
-// of 4096 bytes. A tar as written ends in zeros, so it never matches.
-absl::Status RefuseIndexedTar(const std::string& path, const struct stat& st) {
-  const uint64_t size = static_cast<uint64_t>(st.st_size);
-  if (size < kTarfsAlignment || size % kTarfsAlignment != 0) return absl::OkStatus();
-  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-  if (fd < 0) return base::ErrnoError("cannot open", path, errno);
-  unsigned char super[16];
-  ssize_t n = ::pread(fd, super, sizeof(super), static_cast<off_t>(size - kTarfsSuperBlockTail));
-  if (n != static_cast<ssize_t>(sizeof(super))) {
-    int err = n < 0 ? errno : EIO;
-    ::close(fd);
-    return base::ErrnoError("cannot read the end of", path, err);
-  }
-  uint64_t contents = 0, inodes = 0;
-  for (int i = 7; i >= 0; --i) {
-    contents = (contents << 8) | super[i];
-    inodes = (inodes << 8) | super[8 + i];
-  }
-  bool indexed = contents >= 2 * 512 &&
-                 contents % 512 == 0 && contents < size && inodes > 0 &&
-                 inodes <= (size - contents) / kTarfsInodeSize;
-  if (indexed) {
-    char end[2 * 512];
-    indexed = ::pread(fd, end, sizeof(end), static_cast<off_t>(contents - sizeof(end))) ==
-                  static_cast<ssize_t>(sizeof(end)) &&
-              std::all_of(end, end + sizeof(end), [](char c) { return c == 0; });
-  }
-  ::close(fd);
-  if (!indexed) return absl::OkStatus();
-  return absl::FailedPreconditionError(absl::StrCat(
-      path, " already ends with a tarfs index (after its first ", contents,
-      " bytes, the tar): it was indexed before, so it is left as it is; indexing it again would "
-      "hash that index as tar data"));
-}
-
 }  // namespace
 
-absl::StatusOr<LayerVerity> AppendIndexInPlace(const std::string& tar_path) {
+absl::StatusOr<LayerVerity> AppendIndexInPlace(const std::string& tar_path,
+                                               const IndexChecks& checks) {
   struct stat before;
   if (::stat(tar_path.c_str(), &before) != 0)
     return base::ErrnoError("cannot stat", tar_path, errno);
@@ -428,7 +438,14 @@ absl::StatusOr<LayerVerity> AppendIndexInPlace(const std::string& tar_path) {
                      "-compressed: only an uncompressed tar can be indexed in place "
                      "(index it into another file)"));
   }
-  RETURN_IF_ERROR(RefuseIndexedTar(tar_path, before));
+  if (checks.indexed_input == IndexedInput::kRefuse) {
+    // Before the file is opened for writing.
+    int rfd = ::open(tar_path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (rfd < 0) return base::ErrnoError("cannot open", tar_path, errno);
+    absl::Status refused = RefuseIndexedTar(rfd, tar_path, static_cast<uint64_t>(before.st_size));
+    ::close(rfd);
+    RETURN_IF_ERROR(refused);
+  }
   int fd = ::open(tar_path.c_str(), O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd < 0) return base::ErrnoError("cannot open", tar_path, errno);
   struct stat opened;
@@ -448,8 +465,10 @@ absl::StatusOr<LayerVerity> AppendIndexInPlace(const std::string& tar_path) {
     seen += n;
     return absl::OkStatus();
   };
+  LayerVerityOptions options;
+  options.refuse_empty = checks.refuse_empty;
   absl::StatusOr<std::optional<LayerVerity>> processed =
-      ProcessPlainFile(tar_path, LayerVerityOptions{}, capture, &before);
+      ProcessPlainFile(tar_path, options, capture, &before);
   absl::StatusOr<LayerVerity> result = absl::InternalError("not processed");
   struct stat after;
   if (!processed.ok()) {

@@ -257,6 +257,94 @@ TEST(LayerVerityTest, InPlaceOnAnIndexedFileIsRefusedAndLeavesIt) {
   EXPECT_EQ(first->root_hash, *expected);
 }
 
+// An indexed file hashed or indexed again as a layer took its index for
+// tar data: `layer` and `index LAYER OUT` gave a root hash of the tar, its
+// index and a second index, silently. Refused as --in-place refuses it,
+// unless the whole file is asked to be the layer (kHashAsTar, the default
+// of ComputeLayerVerity: an OCI layout's blob is hashed as genpolicy does).
+TEST(LayerVerityTest, AnIndexedFileIsRefusedByEveryFormUnlessAskedFor) {
+  const std::string dir = MakeTempDir();
+  const std::string tar = dir + "/layer.tar";
+  WriteFileOrDie(tar, ReadFileOrDie(MakeBusyboxLayer()));
+  absl::StatusOr<LayerVerity> first = AppendIndexInPlace(tar);
+  ASSERT_TRUE(first.ok()) << first.status();
+  const std::string indexed = ReadFileOrDie(tar);
+  const std::string refusal =
+      absl::StrCat(tar, " already ends with a tarfs index (after its first ", first->tar_size,
+                   " bytes, the tar)");
+
+  LayerVerityOptions refuse;
+  refuse.indexed_input = IndexedInput::kRefuse;
+  absl::StatusOr<LayerVerity> r = ComputeLayerVerity(tar, refuse);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+  EXPECT_NE(r.status().message().find(refusal), std::string::npos) << r.status();
+
+  WriteFileOrDie(dir + "/out", "precious");
+  r = WriteIndexedLayer(tar, dir + "/out");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+  EXPECT_NE(r.status().message().find(refusal), std::string::npos) << r.status();
+  EXPECT_EQ(ReadFileOrDie(dir + "/out"), "precious");
+  r = WriteIndexedLayer(tar, dir + "/new");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+  struct stat st;
+  EXPECT_NE(stat((dir + "/new").c_str(), &st), 0);
+  EXPECT_TRUE(ReadFileOrDie(tar) == indexed);
+
+  // Asked for: the whole file is the layer's tar.
+  absl::StatusOr<LayerVerity> whole = ComputeLayerVerity(tar);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  EXPECT_EQ(whole->diff_id, Sha256Sum(tar));
+  EXPECT_EQ(whole->tar_size, indexed.size());
+  EXPECT_NE(whole->root_hash, first->root_hash);
+  const IndexChecks as_tar{IndexedInput::kHashAsTar};
+  r = WriteIndexedLayer(tar, dir + "/out", as_tar);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->root_hash, whole->root_hash);
+  r = AppendIndexInPlace(tar, as_tar);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->root_hash, whole->root_hash);
+  EXPECT_TRUE(ReadFileOrDie(tar) == ReadFileOrDie(dir + "/out"));
+
+  // The same tar not yet indexed is not taken for an indexed one.
+  const std::string plain = dir + "/plain.tar";
+  WriteFileOrDie(plain, indexed.substr(0, first->tar_size));
+  r = ComputeLayerVerity(plain, refuse);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->root_hash, first->root_hash);
+}
+
+// No tar data at all (an empty file, an empty gzip stream, a pipe whose
+// writer failed) was hashed as an empty tar, and an empty file indexed in
+// place became a bare index. Refused when asked (the tool asks), changing
+// nothing; accepted otherwise, as tar readers accept it.
+TEST(LayerVerityTest, NoTarDataIsRefusedWhenAsked) {
+  const std::string dir = MakeTempDir();
+  WriteFileOrDie(dir + "/empty", "");
+  ASSERT_TRUE(RunCommand(absl::StrCat("gzip -c < /dev/null > ", dir, "/empty.gz")).ok());
+  LayerVerityOptions refuse;
+  refuse.refuse_empty = true;
+  refuse.accept_pipe = true;
+  const IndexChecks checks{IndexedInput::kRefuse, /*refuse_empty=*/true};
+  for (const std::string& path : {dir + "/empty", dir + "/empty.gz", std::string("/dev/null")}) {
+    absl::StatusOr<LayerVerity> r = ComputeLayerVerity(path, refuse);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+    EXPECT_EQ(r.status().message(), absl::StrCat(path, " holds no tar data (0 bytes): it is not a layer"));
+    r = WriteIndexedLayer(path, dir + "/out", checks);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+    LayerVerityOptions accept;
+    accept.accept_pipe = true;
+    EXPECT_TRUE(ComputeLayerVerity(path, accept).ok()) << path;
+  }
+  struct stat st;
+  EXPECT_NE(stat((dir + "/out").c_str(), &st), 0);
+  absl::StatusOr<LayerVerity> r = AppendIndexInPlace(dir + "/empty", checks);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+  EXPECT_EQ(ReadFileOrDie(dir + "/empty"), "");
+  // A tar of no members is not empty: its end-of-archive blocks are data.
+  ASSERT_TRUE(RunCommand(absl::StrCat("tar -cf ", dir, "/none.tar -T /dev/null")).ok());
+  EXPECT_TRUE(ComputeLayerVerity(dir + "/none.tar", refuse).ok());
+}
+
 // The output is replaced only by a complete indexed layer: a failure
 // leaves what was there, and only regular files (or links to one) are
 // replaced.

@@ -44,7 +44,7 @@ constexpr char kBuildArch[] = "unknown";
 // than that (a FIFO or device in a layout is refused, not waited on).
 absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return base::ErrnoError("open", path, errno);
+  if (fd < 0) return base::ErrnoError("cannot open", path, errno);
   absl::StatusOr<BoundedText> read = ReadBounded(fd, path, kMaxJsonSize);
   close(fd);
   if (!read.ok()) return read.status();
@@ -131,6 +131,11 @@ absl::StatusOr<std::string> OciBlobPath(const std::string& layout_dir, absl::str
 }
 
 absl::StatusOr<OciImage> ReadOciImage(const std::string& layout_dir, absl::string_view image_ref) {
+  // A file named for the layout read "open <file>/index.json: Not a directory".
+  if (struct stat st; ::stat(layout_dir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(layout_dir, " is not a directory: an OCI image layout is one"));
+  }
   absl::StatusOr<std::string> index_text = ReadSmallFile(layout_dir + "/index.json");
   if (absl::IsNotFound(index_text.status())) {
     return absl::NotFoundError(absl::StrCat(layout_dir, " is not an OCI image layout (no index.json)"));

@@ -104,6 +104,15 @@ TEST(OciLayoutTest, RejectsCorruptOrMissingLayouts) {
   WriteFileOrDie(manifest, ReadFileOrDie(manifest) + " ");
   EXPECT_EQ(ReadOciImage(layout, "t").status().code(), absl::StatusCode::kDataLoss);
   EXPECT_FALSE(OciBlobPath(layout, "sha256:../../etc/passwd").ok());
+  // A file given for the layout (its index.json, say) is named as such: it
+  // read "open <file>/index.json: Not a directory".
+  absl::StatusOr<OciImage> file = ReadOciImage(layout + "/index.json", "t");
+  EXPECT_EQ(file.status().code(), absl::StatusCode::kInvalidArgument) << file.status();
+  EXPECT_EQ(file.status().message(),
+            absl::StrCat(layout, "/index.json is not a directory: an OCI image layout is one"));
+  const std::string missing = MakeTempDir() + "/none";
+  EXPECT_EQ(ReadOciImage(missing, "").status().message(),
+            absl::StrCat(missing, " is not an OCI image layout (no index.json)"));
 }
 
 TEST(OciLayoutTest, RefusesAFifoOrAnOversizedIndexWithoutWaiting) {

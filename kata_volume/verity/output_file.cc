@@ -56,7 +56,19 @@ absl::StatusOr<std::string> ResolveOutputPath(const std::string& path) {
   for (int hop = 0; hop <= kMaxLinkHops; ++hop) {
     struct stat st;
     if (::lstat(current.c_str(), &st) != 0) {
-      if (errno == ENOENT) return current;  // created by the write
+      if (errno == ENOENT) {
+        // Created by the write, in a directory that must exist: it is
+        // never created (refused here, before any work, not at the write).
+        const std::string dir = DirOf(current);
+        struct stat ds;
+        if (::stat(dir.c_str(), &ds) == 0) return current;
+        if (errno == ENOENT) {
+          return absl::NotFoundError(absl::StrCat("cannot write ", current, ": its directory ",
+                                                  dir, " does not exist (it is not created)"));
+        }
+        return base::ErrnoError(absl::StrCat("cannot write ", current, ": cannot stat its directory"),
+                                dir, errno);
+      }
       return base::ErrnoError("cannot stat", current, errno);
     }
     if (S_ISREG(st.st_mode)) return current;

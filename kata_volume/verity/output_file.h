@@ -14,7 +14,8 @@ namespace guest_pull::verity {
 // exist or is a regular file; the file a symbolic link at `path` leads to
 // (followed link by link, so the links stay and their target is replaced).
 // InvalidArgument, naming it, when that is something else (a device, a
-// FIFO, a directory) or the links loop.
+// FIFO, a directory) or the links loop; NotFound when it does not exist
+// and neither does its directory (which no output creates).
 absl::StatusOr<std::string> ResolveOutputPath(const std::string& path);
 
 // Writes a new file beside `resolved` (a ResolveOutputPath result) with

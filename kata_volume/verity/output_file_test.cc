@@ -35,6 +35,25 @@ TEST(OutputFileTest, ResolvesToTheFileALinkLeadsTo) {
   EXPECT_EQ(*ResolveOutputPath(dir + "/dangling"), dir + "/later");
 }
 
+// A missing directory is named at once (it is never created): the
+// cache command found out only at its write, after reading every layer,
+// as "cannot open <file>: No such file or directory".
+TEST(OutputFileTest, AMissingDirectoryIsNamed) {
+  const std::string dir = MakeTempDir();
+  absl::StatusOr<std::string> r = ResolveOutputPath(dir + "/none/out.json");
+  EXPECT_TRUE(absl::IsNotFound(r.status())) << r.status();
+  EXPECT_EQ(r.status().message(), absl::StrCat("cannot write ", dir, "/none/out.json: its directory ",
+                                               dir, "/none does not exist (it is not created)"));
+  ASSERT_EQ(symlink("none/later", (dir + "/dangling").c_str()), 0);
+  r = ResolveOutputPath(dir + "/dangling");
+  EXPECT_NE(r.status().message().find(absl::StrCat("its directory ", dir, "/none does not exist")),
+            std::string::npos)
+      << r.status();
+  struct stat st;
+  EXPECT_NE(stat((dir + "/none").c_str(), &st), 0);
+  EXPECT_EQ(*ResolveOutputPath("relative-new"), "relative-new");
+}
+
 TEST(OutputFileTest, RefusesWhatIsNotARegularFile) {
   const std::string dir = MakeTempDir();
   ASSERT_EQ(mkfifo((dir + "/fifo").c_str(), 0600), 0);
