@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/errno_error.h"
+#include "base/status_macros.h"
 
 namespace guest_pull::verity {
 
@@ -30,6 +31,16 @@ std::string DirOf(const std::string& path) {
   size_t slash = path.rfind('/');
   if (slash == std::string::npos) return ".";
   return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// Every output is a new file made in the directory of the one it
+// replaces: a directory it cannot write to (read-only file system, no
+// permission) is refused before any work rather than after hashing.
+absl::Status CheckDirWritable(const std::string& file) {
+  const std::string dir = DirOf(file);
+  if (::access(dir.c_str(), W_OK | X_OK) == 0) return absl::OkStatus();
+  return base::ErrnoError(
+      absl::StrCat("cannot write ", file, ": its directory"), dir, errno);
 }
 
 // Links the O_TMPFILE file `fd` into its directory under `*pattern`
@@ -61,7 +72,10 @@ absl::StatusOr<std::string> ResolveOutputPath(const std::string& path) {
         // never created (refused here, before any work, not at the write).
         const std::string dir = DirOf(current);
         struct stat ds;
-        if (::stat(dir.c_str(), &ds) == 0) return current;
+        if (::stat(dir.c_str(), &ds) == 0) {
+          RETURN_IF_ERROR(CheckDirWritable(current));
+          return current;
+        }
         if (errno == ENOENT) {
           return absl::NotFoundError(absl::StrCat("cannot write ", current, ": its directory ",
                                                   dir, " does not exist (it is not created)"));
@@ -71,7 +85,10 @@ absl::StatusOr<std::string> ResolveOutputPath(const std::string& path) {
       }
       return base::ErrnoError("cannot stat", current, errno);
     }
-    if (S_ISREG(st.st_mode)) return current;
+    if (S_ISREG(st.st_mode)) {
+      RETURN_IF_ERROR(CheckDirWritable(current));
+      return current;
+    }
     if (!S_ISLNK(st.st_mode)) {
       return absl::InvalidArgumentError(absl::StrCat(
           current, " is ", KindOf(st.st_mode),
