@@ -14,10 +14,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <optional>
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "base/private_mounts_for_test.h"
 #include "base/status_macros.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -559,38 +561,17 @@ TEST(MetaStoreTest, PreallocationOnAFullDiskGivesItsZerosBack) {
 TEST(MetaStoreTest, NoSpaceReportedAsAnIoErrorIsAFullDisk) {
   const std::string mnt = TempDbPath("tiny-tmpfs");
   ASSERT_EQ(mkdir(mnt.c_str(), 0700), 0) << strerror(errno);
-  int pipe_fds[2];
-  ASSERT_EQ(pipe(pipe_fds), 0);
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    close(pipe_fds[0]);
-    if (unshare(CLONE_NEWNS) != 0 ||
-        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
-        mount("tiny-test", mnt.c_str(), "tmpfs", 0, "size=16k") != 0) {
-      _exit(77);
-    }
-    auto store =
-        MetaStore::Open(mnt + "/metadata.db", MetaStore::Mode::kCreate);
-    std::string out = store.ok() ? "OK" : store.status().ToString();
-    (void)!write(pipe_fds[1], out.data(), out.size());
-    _exit(0);
-  }
-  close(pipe_fds[1]);
-  std::string out;
-  char buf[512];
-  for (ssize_t n; (n = read(pipe_fds[0], buf, sizeof(buf))) > 0;) {
-    out.append(buf, n);
-  }
-  close(pipe_fds[0]);
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  std::optional<std::string> out = base::RunWithPrivateMounts(
+      [&] { return mount("tiny-test", mnt.c_str(), "tmpfs", 0, "size=16k") == 0; },
+      [&] {
+        auto store = MetaStore::Open(mnt + "/metadata.db", MetaStore::Mode::kCreate);
+        return store.ok() ? std::string("OK") : store.status().ToString();
+      });
   rmdir(mnt.c_str());
-  ASSERT_TRUE(WIFEXITED(status));
-  if (WEXITSTATUS(status) == 77) GTEST_SKIP() << "no mount namespace here";
-  if (out != "OK") {
-    EXPECT_THAT(out, ::testing::StartsWith("RESOURCE_EXHAUSTED"));
-    EXPECT_THAT(out, ::testing::AnyOf(
+  if (!out.has_value()) GTEST_SKIP() << "no mount namespace here";
+  if (*out != "OK") {
+    EXPECT_THAT(*out, ::testing::StartsWith("RESOURCE_EXHAUSTED"));
+    EXPECT_THAT(*out, ::testing::AnyOf(
                          ::testing::HasSubstr("No space left on device"),
                          ::testing::HasSubstr("database or disk is full")));
   }

@@ -20,11 +20,13 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <optional>
 #include <set>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "base/private_mounts_for_test.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "snapshotter/deep_tree.h"
@@ -317,47 +319,23 @@ TEST(SnapshotDirsTest, ARootOnAReadOnlyFilesystemSaysSo) {
   const std::string parent = NewRoot("read-only");
   ASSERT_EQ(mkdir(parent.c_str(), 0700), 0);
   ASSERT_EQ(mkdir((parent + "/store").c_str(), 0700), 0);
-  int result[2];
-  ASSERT_EQ(pipe(result), 0);
-  pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    close(result[0]);
-    alarm(30);
-    std::string out;
-    if (unshare(CLONE_NEWNS) != 0 ||
-        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
-        mount(parent.c_str(), parent.c_str(), nullptr, MS_BIND, nullptr) !=
-            0 ||
-        mount(nullptr, parent.c_str(), nullptr,
-              MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) != 0) {
-      out = "SKIP";
-    } else {
-      absl::StatusOr<int> lock = SnapshotDirs(parent + "/store").LockRoot();
-      out = lock.ok() ? "locked" : std::string(lock.status().message());
-      out += "\n";
-      absl::Status made = SnapshotDirs(parent + "/new").MakeRoot();
-      out += made.ok() ? "made" : std::string(made.message());
-    }
-    if (write(result[1], out.data(), out.size()) < 0) _exit(1);
-    _exit(0);
-  }
-  close(result[1]);
-  std::string out;
-  char buf[4096];
-  for (ssize_t n; (n = read(result[0], buf, sizeof(buf))) > 0;) {
-    out.append(buf, static_cast<size_t>(n));
-  }
-  close(result[0]);
-  waitpid(child, nullptr, 0);
-  if (out == "SKIP") GTEST_SKIP() << "no private mount namespace";
+  std::optional<std::string> out = base::RunWithPrivateMounts(
+      [&] { return base::BindReadOnly(parent); },
+      [&] {
+        absl::StatusOr<int> lock = SnapshotDirs(parent + "/store").LockRoot();
+        std::string lines = lock.ok() ? "locked" : std::string(lock.status().message());
+        lines += "\n";
+        absl::Status made = SnapshotDirs(parent + "/new").MakeRoot();
+        return lines + (made.ok() ? "made" : std::string(made.message()));
+      });
+  if (!out.has_value()) GTEST_SKIP() << "no private mount namespace";
   const std::string hint =
       "Read-only file system; the root must be on a writable filesystem: "
       "remount it read-write, or give another root";
-  EXPECT_THAT(out, ::testing::HasSubstr("cannot lock root " + parent +
+  EXPECT_THAT(*out, ::testing::HasSubstr("cannot lock root " + parent +
                                         "/store: open " + parent +
                                         "/store/lock: " + hint));
-  EXPECT_THAT(out, ::testing::HasSubstr("cannot create root " + parent +
+  EXPECT_THAT(*out, ::testing::HasSubstr("cannot create root " + parent +
                                         "/new: " + hint));
   EXPECT_NE(access((parent + "/store/lock").c_str(), F_OK), 0);
 }

@@ -3,13 +3,13 @@
 #include "kata_volume/verity/output_file.h"
 
 #include <gtest/gtest.h>
-#include <sched.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include <optional>
+
 #include "absl/strings/str_cat.h"
+#include "base/private_mounts_for_test.h"
 #include "kata_volume/verity/test_util.h"
 
 namespace guest_pull::verity {
@@ -64,40 +64,21 @@ TEST(OutputFileTest, AMissingDirectoryIsNamed) {
 TEST(OutputFileTest, AReadOnlyDirectoryIsRefusedAtOnce) {
   const std::string dir = MakeTempDir();
   WriteFileOrDie(dir + "/old.json", "[]");
-  int result[2];
-  ASSERT_EQ(pipe(result), 0);
-  pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    close(result[0]);
-    alarm(30);
-    std::string out;
-    if (unshare(CLONE_NEWNS) != 0 ||
-        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
-        mount(dir.c_str(), dir.c_str(), nullptr, MS_BIND, nullptr) != 0 ||
-        mount(nullptr, dir.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) != 0) {
-      out = "SKIP";
-    } else {
-      for (const char* name : {"/old.json", "/new.json"}) {
-        absl::StatusOr<std::string> r = ResolveOutputPath(dir + name);
-        out += r.ok() ? "ok" : std::string(r.status().message());
-        out += "\n";
-      }
-    }
-    (void)!write(result[1], out.data(), out.size());
-    _exit(0);
-  }
-  close(result[1]);
-  std::string out;
-  char buf[512];
-  for (ssize_t n; (n = read(result[0], buf, sizeof(buf))) > 0;) out.append(buf, n);
-  close(result[0]);
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  if (out == "SKIP") GTEST_SKIP() << "no bind mount here (needs CAP_SYS_ADMIN)";
-  EXPECT_EQ(out, absl::StrCat("cannot write ", dir, "/old.json: its directory ", dir,
-                              ": Read-only file system\n", "cannot write ", dir,
-                              "/new.json: its directory ", dir, ": Read-only file system\n"));
+  std::optional<std::string> out = base::RunWithPrivateMounts(
+      [&] { return base::BindReadOnly(dir); },
+      [&] {
+        std::string lines;
+        for (const char* name : {"/old.json", "/new.json"}) {
+          absl::StatusOr<std::string> r = ResolveOutputPath(dir + name);
+          lines += r.ok() ? "ok" : std::string(r.status().message());
+          lines += "\n";
+        }
+        return lines;
+      });
+  if (!out.has_value()) GTEST_SKIP() << "no bind mount here (needs CAP_SYS_ADMIN)";
+  EXPECT_EQ(*out, absl::StrCat("cannot write ", dir, "/old.json: its directory ", dir,
+                               ": Read-only file system\n", "cannot write ", dir,
+                               "/new.json: its directory ", dir, ": Read-only file system\n"));
   EXPECT_EQ(ReadFileOrDie(dir + "/old.json"), "[]");
 }
 
