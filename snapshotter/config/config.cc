@@ -68,7 +68,12 @@ std::string KeyText(std::string_view key) {
       })) {
     return std::string(k);
   }
-  if (!absl::StrContains(k, '\'') && !absl::StrContains(k, '\n')) {
+  // A control character (a carriage return, an escape) is shown escaped:
+  // printed raw it would garble the error line.
+  if (!absl::StrContains(k, '\'') &&
+      std::none_of(k.begin(), k.end(), [](char c) {
+        return absl::ascii_iscntrl(static_cast<unsigned char>(c));
+      })) {
     return absl::StrCat("'", k, "'");
   }
   return absl::StrCat("\"", absl::CEscape(k), "\"");

@@ -313,6 +313,49 @@ TEST_F(ConfigTest, RootAndAddressMustBeUtf8) {
   EXPECT_TRUE(Load({"--root=/var/lib/gp-\xc3\xa9\xef\xbf\xbd"}).ok());
 }
 
+// A trailing newline from a template (a DaemonSet's env value, a unit's
+// variable) made the root another directory: the daemon created a fresh
+// empty store at "/var/lib/gp\n" and served from it. Found by running the
+// daemon with GUEST_PULL_ROOT=$'/tmp/r\n' (helper F's walk of
+// docs/configuration.md).
+TEST_F(ConfigTest, RootAndLayerCacheWithAControlCharacterAreRefused) {
+  absl::StatusOr<Config> config =
+      Load({}, {{"GUEST_PULL_ROOT", "/var/lib/gp\n"}});
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(config.status().message(),
+              AllOf(HasSubstr("GUEST_PULL_ROOT=\"/var/lib/gp\\n\""),
+                    HasSubstr("contains the control character \"\\n\" at "
+                              "byte 11")));
+  EXPECT_FALSE(Load({"--root=/var/lib/g\tp"}).ok());
+  EXPECT_THAT(FileError("root = \"/srv/gp\\r\"\n"),
+              AllOf(HasSubstr("line 1: key \"root\": \"/srv/gp\\r\" contains "
+                              "the control character")));
+  EXPECT_THAT(
+      FileError("[verity]\nlayer_cache = \"/etc/gp/layers-cache.json\\n\"\n"),
+      HasSubstr("line 2: key \"verity.layer_cache\": "
+                "\"/etc/gp/layers-cache.json\\n\" contains the control "
+                "character"));
+  // Spaces and UTF-8 stay allowed.
+  EXPECT_EQ(FileError("root = \"/srv/g p\\u00e9\"\n"), "");
+}
+
+// "http://127.0.0.1:9110" was refused as an IPv6 address.
+TEST_F(ConfigTest, AMetricsAddressWithASchemeIsCalledThat) {
+  const std::string error =
+      FileError("[metrics]\naddress = \"http://127.0.0.1:9110\"\n");
+  EXPECT_THAT(error, AllOf(HasSubstr("line 2: key \"metrics.address\""),
+                           HasSubstr("takes no scheme (drop \"http://\")"),
+                           Not(HasSubstr("IPv6"))));
+}
+
+// A key holding a carriage return was printed raw: the terminal or journal
+// showed "verity.'mode'", a key that looks allowed.
+TEST_F(ConfigTest, AnUnknownKeyWithAControlCharacterIsShownEscaped) {
+  const std::string error = FileError("[verity]\n\"mo\\rde\" = \"off\"\n");
+  EXPECT_THAT(error, AllOf(HasSubstr("line 2: unknown key \"verity.\"mo\\rde\"\""),
+                           Not(HasSubstr("\r"))));
+}
+
 TEST_F(ConfigTest, EmptyIncludeIsAcceptedWhenGuestPullIsOff) {
   EXPECT_EQ(FileError("[guest_pull]\nenable = false\ninclude = []\n"), "");
   EXPECT_THAT(FileError("[guest_pull]\nenable = true\ninclude = []\n"),

@@ -68,8 +68,27 @@ absl::Status CheckUtf8(const std::string& path, absl::string_view where_used) {
   return absl::OkStatus();
 }
 
+// A path holding a control character (a newline, a tab, ...) is almost
+// always a templating slip, such as a variable with a trailing newline:
+// accepted, it named another directory or file than the one meant (a root
+// at "/var/lib/gp\n" got a fresh empty store beside the real one) and split
+// every log line that names it. `address` refuses them too (CheckUriSafe).
+absl::Status CheckNoControlCharacter(const std::string& path) {
+  for (size_t at = 0; at < path.size(); ++at) {
+    if (absl::ascii_iscntrl(static_cast<unsigned char>(path[at]))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          Quoted(path), " contains the control character ",
+          Quoted(path.substr(at, 1)), " at byte ", at,
+          " (a path here may not hold one: a trailing newline from a "
+          "template, for example, would name another path)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckRoot(const std::string& root) {
   RETURN_IF_ERROR(CheckAbsolutePath(root));
+  RETURN_IF_ERROR(CheckNoControlCharacter(root));
   // Else the daemon started, and every reply naming a snapshot path was a
   // Mount whose string fields protobuf wants UTF-8: libprotobuf logged an
   // error at each, and clients that check (protobuf-go) refuse the reply.
@@ -166,7 +185,9 @@ absl::Status CheckLayerCache(const std::string& path) {
         "\"/\" is a directory: name the layer cache file (e.g. "
         "/etc/containerd-guest-pull-grpc/layers-cache.json)");
   }
-  return path.empty() ? absl::OkStatus() : CheckAbsolutePath(path);
+  if (path.empty()) return absl::OkStatus();
+  RETURN_IF_ERROR(CheckAbsolutePath(path));
+  return CheckNoControlCharacter(path);
 }
 
 // The exporter's own rules (ListenSpec), so that an address the config

@@ -21,6 +21,14 @@ absl::Status Bad(absl::string_view address, absl::string_view why) {
 }  // namespace
 
 absl::StatusOr<std::string> ListenSpec(absl::string_view address) {
+  // "http://127.0.0.1:9110" was called an IPv6 address (its host part,
+  // "http://127.0.0.1", holds a colon).
+  if (size_t scheme = address.find("://"); scheme != absl::string_view::npos) {
+    return Bad(address,
+               absl::StrCat("a listen address takes no scheme (drop \"",
+                            absl::CEscape(address.substr(0, scheme + 3)),
+                            "\")"));
+  }
   if (!address.empty() && address.front() == '[') {
     return Bad(address, "IPv6 addresses are not supported");
   }

@@ -8,6 +8,7 @@ namespace snapshotter {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(ListenSpecTest, AcceptsIpv4Localhost0AndEmptyHost) {
   EXPECT_EQ(*ListenSpec("127.0.0.1:9100"), "127.0.0.1:9100");
@@ -45,6 +46,14 @@ TEST(ListenSpecTest, RefusesANulByteInTheHost) {
 TEST(ListenSpecTest, SaysWhyIpv6IsRefused) {
   EXPECT_THAT(ListenSpec("[::1]:9100").status().message(),
               HasSubstr("IPv6 addresses are not supported"));
+}
+
+// "http://127.0.0.1:9110" was refused as an IPv6 address.
+TEST(ListenSpecTest, SaysAListenAddressTakesNoScheme) {
+  const std::string message(
+      ListenSpec("http://127.0.0.1:9110").status().message());
+  EXPECT_THAT(message, HasSubstr("takes no scheme (drop \"http://\")"));
+  EXPECT_THAT(message, Not(HasSubstr("IPv6")));
 }
 
 }  // namespace
