@@ -339,6 +339,15 @@ TEST_F(ConfigTest, RootAndLayerCacheWithAControlCharacterAreRefused) {
   EXPECT_EQ(FileError("root = \"/srv/g p\\u00e9\"\n"), "");
 }
 
+// `root = ""` was refused with only "must not be empty".
+TEST_F(ConfigTest, AnEmptyPathSaysWhatItMustBe) {
+  EXPECT_THAT(FileError("root = \"\"\n"),
+              HasSubstr("line 1: key \"root\": must be an absolute path "
+                        "(starting with \"/\"), not empty"));
+  EXPECT_THAT(FileError("address = \"\"\n"),
+              HasSubstr("line 1: key \"address\": must be an absolute path"));
+}
+
 // "http://127.0.0.1:9110" was refused as an IPv6 address.
 TEST_F(ConfigTest, AMetricsAddressWithASchemeIsCalledThat) {
   const std::string error =

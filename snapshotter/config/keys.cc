@@ -31,7 +31,11 @@ std::string Quoted(absl::string_view text) {
 }
 
 absl::Status CheckAbsolutePath(const std::string& path) {
-  if (path.empty()) return absl::InvalidArgumentError("must not be empty");
+  if (path.empty()) {
+    // `root = ""` said only "must not be empty": not what it must be.
+    return absl::InvalidArgumentError(
+        "must be an absolute path (starting with \"/\"), not empty");
+  }
   if (absl::StrContains(path, '\0')) {
     return absl::InvalidArgumentError("must not contain a NUL byte");
   }
