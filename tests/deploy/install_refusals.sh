@@ -145,6 +145,16 @@ test_failures() {
     else
         h_skip "read-only /usr: refused before any change" "needs root (a read-only bind mount)"
     fi
+    # kata-deploy's mapping reused, with an entry for nydus, and kata's
+    # runtime on nydus's snapshotter: each warning once (the read-only check
+    # before the lock and the merge under it each printed them).
+    host="$(new_host nydusnote "$FIXTURES/containerd-v2.toml")"
+    nydus_runtime "$host/etc/containerd/config.toml"
+    run_script nydusnote install.sh SNAPSHOTTER_HANDLER_MAPPING=qemu-coco-dev:guest-pull,qemu-tdx:nydus \
+        && [[ "$(grep -c "skipping 'qemu-tdx:nydus': snapshotter 'nydus' is not 'guest-pull'" "$WORK/nydusnote/log")" == 1 ]] \
+        && [[ "$(grep -c "runtime kata-qemu-coco-dev has snapshotter 'nydus'" "$WORK/nydusnote/log")" == 1 ]] \
+        && h_pass "a nydus entry in the mapping and a runtime on nydus: install.sh prints each warning once" \
+        || h_fail "nydus warnings printed once" "$(grep -e nydus "$WORK/nydusnote/log")"
     # The snapshotter never becomes active: bounded wait, non-zero exit.
     host="$(new_host inactive "$FIXTURES/containerd-v2.toml")"
     echo 3 > "$WORK/inactive/sysd/is-active-rc"

@@ -34,6 +34,23 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 containerd_changed=false
+# Messages of containerd-config.py's merges already shown by this process
+# (show_new_merge_notes).
+declare -A MERGE_NOTES_SHOWN=()
+
+# show_new_merge_notes FILE: the lines of FILE (a merge's stderr) this
+# process has not shown yet. A run merges twice, the read-only check
+# before any change and the merge itself (and once a poll while it waits
+# for kata's runtimes): each warning ("skipping 'qemu-tdx:nydus'", a
+# runtime's other snapshotter) was printed once a merge.
+show_new_merge_notes() {
+    local line
+    while IFS= read -r line || [[ -n "$line" ]]; do
+        [[ -z "${MERGE_NOTES_SHOWN["x$line"]:-}" ]] || continue
+        MERGE_NOTES_SHOWN["x$line"]=1
+        printf '%s\n' "$line" >&2 || true
+    done < "$1"
+}
 
 # merge_containerd_config OUT DROPIN_OUT [SNAPSHOT]: merged config and
 # drop-in; waits (bounded) while a runtime of the mapping is not yet in
@@ -41,8 +58,9 @@ containerd_changed=false
 # MISSING_RUNTIME=skip, goes on without it. SNAPSHOT gets the bytes of the
 # config the merge was worked out from.
 merge_containerd_config() {
-    local out="$1" dropin_out="$2" snapshot="${3:-}" waited=0 rc missing=fail cfg
+    local out="$1" dropin_out="$2" snapshot="${3:-}" waited=0 rc missing=fail cfg notes
     local -a tool_args
+    notes="$(mktemp)"
     mapfile -t tool_args < <(config_tool_args)
     (( RUNTIME_WAIT_SECONDS > 0 )) || [[ "$MISSING_RUNTIME" != skip ]] || missing=skip
     while true; do
@@ -60,9 +78,13 @@ merge_containerd_config() {
             python3 "$CONFIG_TOOL" merge "$cfg" \
                 --config-path "$CONTAINERD_CONFIG" --dropin "$CONTAINERD_DROPIN" \
                 --host-root "$HOST_ROOT" --missing-runtime "$missing" \
-                --dropin-out "$dropin_out" "${tool_args[@]}" > "$out" || rc=$?
+                --dropin-out "$dropin_out" "${tool_args[@]}" > "$out" 2> "$notes" || rc=$?
+            show_new_merge_notes "$notes"
         fi
-        [[ $rc -eq 0 ]] && return 0
+        if [[ $rc -eq 0 ]]; then
+            rm -f "$notes"
+            return 0
+        fi
         if [[ $rc -eq 3 && -f "$cfg" && "$MISSING_RUNTIME" == skip ]] \
             && (( waited >= RUNTIME_WAIT_SECONDS )) && [[ "$missing" == fail ]]; then
             log "going on without the runtimes that are still missing (MISSING_RUNTIME=skip)"
@@ -332,7 +354,8 @@ remove_earlier_dropin() {
 # without waiting: handlers whose runtime is not registered are left out.
 # In a subshell, so a failed merge returns instead of exiting.
 desired_containerd_config() {
-    (RUNTIME_WAIT_SECONDS=0 MISSING_RUNTIME=skip merge_containerd_config "$1" "$2")
+    # Every message again (the config watch shows them with what it found).
+    (MERGE_NOTES_SHOWN=(); RUNTIME_WAIT_SECONDS=0 MISSING_RUNTIME=skip merge_containerd_config "$1" "$2")
 }
 
 # containerd_config_matches MERGED DROPIN: the config and our drop-in hold
