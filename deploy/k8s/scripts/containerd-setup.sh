@@ -143,9 +143,13 @@ check_containerd_config() {
 # and of our drop-in can be written on the host. A read-only one (an
 # image-based node's /etc) was found only after install.sh had put the
 # snapshotter's files in place, as a bare "Read-only file system".
+# The backup and records beside containerd's config sit beside the link
+# when the config is one (config_sibling_path): a link in a read-only
+# directory to a writable file was found only after the snapshotter's
+# files, at the first write beside it.
 check_containerd_dirs_writable() {
-    local path dir near
-    for path in "$CONTAINERD_CONFIG" "$CONTAINERD_DROPIN"; do
+    local path dir near what
+    for path in "$CONTAINERD_CONFIG" "$CONTAINERD_CONFIG.guest-pull-backup" "$CONTAINERD_DROPIN"; do
         dir="$(host_realpath "$path")" || continue  # a link loop: refused with its own message
         dir="$(dirname "$dir")"
         writable_on_host "$dir" && continue
@@ -153,7 +157,10 @@ check_containerd_dirs_writable() {
         while [[ ! -e "$HOST_ROOT$near" && "$near" == /?* ]]; do near="${near%/*}"; done
         [[ -d "$HOST_ROOT${near:-/}" ]] \
             || die "${near} is not a directory, so $path cannot be written under it: move that file away, or set CONTAINERD_DROPIN to another path; nothing was changed"
-        die "$dir (the directory of $path) cannot be written on the host (a read-only file system?): guest-pull must edit containerd's config there; make it writable, or point CONTAINERD_CONFIG and CONTAINERD_DROPIN at the writable files containerd loads; nothing was changed"
+        what="(the directory of $path)"
+        [[ "$path" != "$CONTAINERD_CONFIG.guest-pull-backup" ]] \
+            || what="(where the install keeps its backup and records beside $CONTAINERD_CONFIG, a link)"
+        die "$dir $what cannot be written on the host (a read-only file system?): guest-pull must edit containerd's config there; make it writable, or point CONTAINERD_CONFIG and CONTAINERD_DROPIN at the writable files containerd loads; nothing was changed"
     done
 }
 
@@ -436,13 +443,70 @@ remove_dropin_write_leftovers() {
     done
 }
 
+# find_uninstall_changes: the files restore_containerd_config has to
+# change (paths in this file system, in UNINSTALL_CHANGES), found without
+# changing anything: our edits in containerd's config (or a config the tool
+# cannot read, whose undo then fails with its own message), the backup,
+# records and restart marker beside it, our drop-in (unless the config
+# imports it by name: kept), our edits in kata-deploy's backup.
+find_uninstall_changes() {
+    local cfg dropin_dst path by_name=4 edited=false
+    UNINSTALL_CHANGES=()
+    cfg="$(config_host_path)"
+    dropin_dst="$(dropin_host_path)"
+    if [[ -f "$cfg" ]] && ! python3 "$CONFIG_TOOL" unmerge "$cfg" --host-root "$HOST_ROOT" \
+            --dropin "$CONTAINERD_DROPIN" 2> /dev/null | cmp -s - "$cfg"; then
+        UNINSTALL_CHANGES+=("$cfg")
+        edited=true
+    fi
+    for path in "$(backup_path)" "$(backup_path).tmp" "$(dropin_record_path)" \
+                "$(dropin_dirs_record_path)" "$(restart_marker_path)"; do
+        [[ ! -e "$path" && ! -L "$path" ]] || UNINSTALL_CHANGES+=("$path")
+    done
+    path="$(kata_backup_path)"
+    ! grep -qs "guest-pull-snapshotter" "$path" || UNINSTALL_CHANGES+=("$path")
+    if [[ -f "$dropin_dst" ]] && python3 "$CONFIG_TOOL" ours "$dropin_dst" 2> /dev/null; then
+        if [[ "$edited" == false && -f "$cfg" ]]; then
+            imports_dropin "$cfg" && by_name=0 || by_name=$?
+        fi
+        (( by_name != 4 )) || UNINSTALL_CHANGES+=("$dropin_dst")
+    fi
+    return 0
+}
+
+# check_uninstall_writable: each file of UNINSTALL_CHANGES (and the restart
+# marker, which install.sh and uninstall.sh write before the first change)
+# can be changed: its directory can be written. Refused before any change.
+check_uninstall_writable() {
+    local path dir
+    local -a paths=("${UNINSTALL_CHANGES[@]}")
+    if [[ "${TRACK_CONTAINERD_RESTART:-false}" == true && -d "$(dirname "$(restart_marker_path)")" ]]; then
+        paths+=("$(restart_marker_path)")
+    fi
+    for path in "${paths[@]}"; do
+        dir="$(dirname "$path")"
+        [[ ! -d "$dir" || -w "$dir" ]] && continue
+        printf -v path '%s, ' "${UNINSTALL_CHANGES[@]#"$HOST_ROOT"}"
+        die "${dir#"$HOST_ROOT"} cannot be written on the host (a read-only file system?), and the uninstall must change ${path%, } to undo guest-pull's install in containerd's config: make it writable, then run the uninstall again; nothing was changed"
+    done
+}
+
 restore_containerd_config() {
     local cfg restored mode snapshot dropin_dst rc tries=0 dropin_ours=true
     local -a original=()
     check_host_paths
     cfg="$(config_host_path)"
     dropin_dst="$(dropin_host_path)"
-    note_restart_pending
+    # Nothing of ours there (never installed, or uninstalled already): no
+    # restart marker is written, so a read-only /etc/containerd is no
+    # reason to fail; what follows then changes nothing.
+    find_uninstall_changes
+    if (( ${#UNINSTALL_CHANGES[@]} == 0 )); then
+        log "nothing to undo in containerd's config: no edits, drop-in, backup or records of this installer in $CONTAINERD_CONFIG or beside it"
+    else
+        check_uninstall_writable
+        note_restart_pending
+    fi
     # kata-deploy's backup first: its cleanup may rename it over the config
     # at any time, and once the config is done a backup still holding our
     # edits would bring them back (with our import, which keeps the drop-in
