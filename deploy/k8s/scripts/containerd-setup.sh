@@ -6,6 +6,8 @@
 #   containerd-setup.sh uninstall   undo our edits, keep everyone else's
 #   containerd-setup.sh reconcile   install again without waiting: handlers
 #                                   whose runtime went away are dropped
+#   containerd-setup.sh check       what install would refuse, changing
+#                                   nothing (make install runs it first)
 #
 # Run by `make -C deploy install`/`uninstall` (HOST_ROOT=/ there, or
 # DESTDIR with STAGED_TREE=true for a staged tree), under the
@@ -569,12 +571,12 @@ restore_containerd_config() {
 }
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
-    setup_usage="usage: $(basename "$0") install|uninstall|reconcile   (containerd's config on the host root HOST_ROOT=${HOST_ROOT:-/}: CONTAINERD_CONFIG=$CONTAINERD_CONFIG, CONTAINERD_DROPIN=$CONTAINERD_DROPIN, handlers (SNAPSHOTTER_HANDLER_MAPPING or RUNTIME_HANDLER) $(handler_list); settings: lib.sh, docs/setup.md)"
+    setup_usage="usage: $(basename "$0") install|uninstall|reconcile|check   (containerd's config on the host root HOST_ROOT=${HOST_ROOT:-/}: CONTAINERD_CONFIG=$CONTAINERD_CONFIG, CONTAINERD_DROPIN=$CONTAINERD_DROPIN, handlers (SNAPSHOTTER_HANDLER_MAPPING or RUNTIME_HANDLER) $(handler_list); settings: lib.sh, docs/setup.md)"
     if [[ $# -eq 1 && ( "$1" == -h || "$1" == --help ) ]]; then
         printf '%s\n' "$setup_usage"
         exit 0
     fi
-    if [[ $# -ne 1 || ! "$1" =~ ^(install|uninstall|reconcile)$ ]]; then
+    if [[ $# -ne 1 || ! "$1" =~ ^(install|uninstall|reconcile|check)$ ]]; then
         log "ERROR: $setup_usage; nothing was changed"
         exit 2
     fi
@@ -585,6 +587,8 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     case "$1" in
         install) check_containerd_config ;;
         reconcile) check_config_fits_containerd ;;
+        # Only the refusals of install (no lock: it changes nothing).
+        check) check_containerd_config; exit 0 ;;
     esac
     # Run on its own (make -C deploy): under the host lock install.sh,
     # uninstall.sh and the config watch take, so that a DaemonSet pod on
