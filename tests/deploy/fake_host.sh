@@ -75,6 +75,14 @@ new_host() {
     echo "$host"
 }
 
+# nydus_runtime FILE: containerd's config FILE (the version 2 fixture) with
+# the runtime kata-qemu-coco-dev on the nydus snapshotter, as kata-deploy
+# leaves it for a mapping qemu-coco-dev:nydus.
+nydus_runtime() {
+    sed -i 's|^\(          pod_annotations = .*\)$|\1\n          snapshotter = "nydus"|' "$1"
+    grep -q '^          snapshotter = "nydus"$' "$1"
+}
+
 # fake_containerd PATH VERSION: a containerd that only answers --version as
 # a release of VERSION does.
 fake_containerd() {

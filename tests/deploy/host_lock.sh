@@ -83,8 +83,9 @@ test_host_lock() {
     host="$(new_host makelock "$FIXTURES/containerd-v2.toml")"
     hold_lock "$host" 4
     refused makelock "lock: make install-containerd changes nothing when it never gets the lock, and says to try again later" \
-        "another install or uninstall has held" "install-containerd failed: another install or uninstall .* held the host lock" \
-        "LOCK_TIMEOUT_SECONDS=<seconds> to wait longer" '!Install Kata first' \
+        "another install or uninstall has held" "Another install or uninstall .* held the host lock too long" \
+        "run$" "make -C deploy install-containerd with the same settings (LOCK_TIMEOUT_SECONDS=<seconds> waits longer)\.$" \
+        '!Do what the message says' '!make install: installed' \
         -- run_make makelock install-containerd LOCK_TIMEOUT_SECONDS=1
     wait "$HOLDER" || true
     hold_lock "$host" 3

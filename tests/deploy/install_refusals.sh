@@ -145,6 +145,16 @@ test_failures() {
     else
         h_skip "read-only /usr: refused before any change" "needs root (a read-only bind mount)"
     fi
+    # kata-deploy's mapping reused, with an entry for nydus, and kata's
+    # runtime on nydus's snapshotter: each warning once (the read-only check
+    # before the lock and the merge under it each printed them).
+    host="$(new_host nydusnote "$FIXTURES/containerd-v2.toml")"
+    nydus_runtime "$host/etc/containerd/config.toml"
+    run_script nydusnote install.sh SNAPSHOTTER_HANDLER_MAPPING=qemu-coco-dev:guest-pull,qemu-tdx:nydus \
+        && [[ "$(grep -c "skipping 'qemu-tdx:nydus': snapshotter 'nydus' is not 'guest-pull'" "$WORK/nydusnote/log")" == 1 ]] \
+        && [[ "$(grep -c "runtime kata-qemu-coco-dev has snapshotter 'nydus'" "$WORK/nydusnote/log")" == 1 ]] \
+        && h_pass "a nydus entry in the mapping and a runtime on nydus: install.sh prints each warning once" \
+        || h_fail "nydus warnings printed once" "$(grep -e nydus "$WORK/nydusnote/log")"
     # The snapshotter never becomes active: bounded wait, non-zero exit.
     host="$(new_host inactive "$FIXTURES/containerd-v2.toml")"
     echo 3 > "$WORK/inactive/sysd/is-active-rc"
@@ -347,6 +357,48 @@ test_operator_messages() {
         '!Read-only file system' \
         -- in_private_mounts 'mount --bind "$1/etc/containerd" "$1/etc/containerd" && mount -o remount,bind,ro "$1/etc/containerd" \
             && run_script roetc install.sh' "$host"
+    # The same node after that refusal, nothing of ours in /etc/containerd:
+    # uninstall.sh (the operator cleaning up, a preStop) and make uninstall
+    # have nothing to undo there, succeed and say so. uninstall.sh failed,
+    # writing its restart marker there before looking.
+    : > "$WORK/roetc/log"
+    tree "$host" > "$WORK/roetc/tree.before"
+    in_private_mounts 'mount --bind "$1/etc/containerd" "$1/etc/containerd" && mount -o remount,bind,ro "$1/etc/containerd" \
+            && run_script roetc uninstall.sh && make -s -C "$2/deploy" uninstall DESTDIR="$1" >> "$3" 2>&1' \
+            "$host" "$REPO" "$WORK/roetc/log" \
+        && [[ "$(grep -c "nothing to undo in containerd's config: no edits, drop-in, backup or records of this installer in /etc/containerd/config.toml or beside it" "$WORK/roetc/log")" == 2 ]] \
+        && ! grep -q "ERROR" "$WORK/roetc/log" && cmp -s "$WORK/roetc/tree.before" <(tree "$host") \
+        && h_pass "read-only /etc/containerd, nothing of ours in it: uninstall.sh and make uninstall succeed, say so, change nothing there" \
+        || h_fail "read-only /etc/containerd, nothing of ours in it: uninstall" "$(tail -n 3 "$WORK/roetc/log")"
+    # Installed, then /etc/containerd read-only: both refuse before removing
+    # anything, naming the directory and what they must change there.
+    run_script roetc install.sh || h_fail "read-only /etc/containerd: install while writable" "$(tail -n 3 "$WORK/roetc/log")"
+    refused roetc "read-only /etc/containerd with our edits in it: uninstall.sh refused before removing anything, naming the directory and the files" \
+        "ERROR: /etc/containerd cannot be written on the host (a read-only file system?), and the uninstall must change /etc/containerd/config.toml, /etc/containerd/config.toml.guest-pull-backup, " \
+        "make it writable, then run the uninstall again; nothing was changed" '!Read-only file system' '!restart-pending' \
+        -- in_private_mounts 'mount --bind "$1/etc/containerd" "$1/etc/containerd" && mount -o remount,bind,ro "$1/etc/containerd" \
+            && run_script roetc uninstall.sh' "$host"
+    refused roetc "read-only /etc/containerd with our edits in it: make uninstall refused before removing anything" \
+        "ERROR: /etc/containerd cannot be written on the host (a read-only file system?), and the uninstall must change /etc/containerd/config.toml, " \
+        '!Read-only file system' \
+        -- in_private_mounts 'mount --bind "$1/etc/containerd" "$1/etc/containerd" && mount -o remount,bind,ro "$1/etc/containerd" \
+            && make -s -C "$2/deploy" uninstall DESTDIR="$1" >> "$3" 2>&1' "$host" "$REPO" "$WORK/roetc/log"
+    run_script roetc uninstall.sh && cmp -s "$FIXTURES/containerd-v2.toml" "$host/etc/containerd/config.toml" \
+        && h_pass "read-only /etc/containerd: writable again, uninstall restores the config" \
+        || h_fail "read-only /etc/containerd: writable again, uninstall" "$(tail -n 3 "$WORK/roetc/log")"
+    # containerd's config a link from a read-only /etc/containerd to a
+    # writable file (a config volume), the drop-in there too: the backup and
+    # records go beside the link, so the install is refused before any
+    # change, not after the snapshotter's files at its first write there.
+    host="$(new_host rolink "")"
+    mkdir -p "$host/var/lib/cfgvol"
+    cp "$FIXTURES/containerd-v2.toml" "$host/var/lib/cfgvol/config.toml"
+    ln -s /var/lib/cfgvol/config.toml "$host/etc/containerd/config.toml"
+    refused rolink "config a link out of a read-only /etc/containerd: install refused before any change, naming where its backup goes" \
+        "ERROR: /etc/containerd (where the install keeps its backup and records beside /etc/containerd/config.toml, a link) cannot be written on the host" \
+        '!Read-only file system' '!restart-pending' \
+        -- in_private_mounts 'mount --bind "$1/etc/containerd" "$1/etc/containerd" && mount -o remount,bind,ro "$1/etc/containerd" \
+            && run_script rolink install.sh CONTAINERD_DROPIN=/var/lib/cfgvol/conf.d/guest-pull.toml' "$host"
     host="$(new_host fulllib "$FIXTURES/containerd-v2.toml")"
     head -c 600000 /dev/urandom >> "$WORK/fulllib/payload/lib/$LIB_NAME/libstandin.so.1"
     (cd "$WORK/fulllib/payload/lib/$LIB_NAME" && sha256sum libstandin.so.1 > MANIFEST)

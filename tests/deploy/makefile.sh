@@ -54,6 +54,89 @@ test_makefile() {
         || h_fail "make uninstall" "$(find "$dest" -type f)"
     test_makefile_bundle
     test_makefile_operator_messages "$bin"
+    test_makefile_containerd "$bin"
+}
+
+# test_makefile_containerd BIN_DIR: make install and containerd's config.
+# What install-containerd refuses is refused before anything is installed
+# (it used to install the binaries, unit, config and docs first); a failure
+# after the files are in place names them, says containerd's config is not
+# set up and what finishes or undoes the install (it said "nothing was
+# changed"); warnings of the merge are printed once; a config that is an
+# absolute link is found inside DESTDIR; uninstall after containerd's config
+# was removed still removes our files beside it.
+test_makefile_containerd() {
+    local bin="$1" host cfg log
+    host="$(new_host mkrefuse "")"
+    printf 'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd]\n  snapshotter = "overlayfs"\n' > "$host/etc/containerd/config.toml"
+    refused mkrefuse "make install, no Kata runtime: refused before the build and before anything is installed, saying what to do" \
+        "ERROR: cannot merge /etc/containerd/config.toml: a runtime of 'qemu-coco-dev:guest-pull' is not registered" \
+        "make: nothing was installed: containerd's config cannot take guest-pull's settings" "CONTAINERD_CONFIG= to install without" \
+        '!NO_BUILD set' '!^install ' '!make install: installed' \
+        -- run_make mkrefuse install NO_BUILD=1 BIN_DIR="$bin"
+    if [[ $EUID -eq 0 ]]; then
+        host="$(new_host mkro "$FIXTURES/containerd-v2.toml")"
+        refused mkro "make install, read-only /etc/containerd: refused before anything is installed, naming the directory" \
+            "ERROR: /etc/containerd (the directory of /etc/containerd/config.toml) cannot be written on the host" \
+            "make: nothing was installed" '!^install ' '!Read-only file system' \
+            -- in_private_mounts 'mount --bind "$1/etc/containerd" "$1/etc/containerd" && mount -o remount,bind,ro "$1/etc/containerd" \
+                && make -s -C "$2/deploy" install DESTDIR="$1" NO_BUILD=1 BIN_DIR="$3" >> "$4" 2>&1' \
+                "$host" "$REPO" "$bin" "$WORK/mkro/log"
+    else
+        h_skip "make install, read-only /etc/containerd" "needs root (a read-only bind mount)"
+    fi
+    # install-containerd fails after the files are in place (an installer
+    # pod holds the host lock too long).
+    host="$(new_host mklate "$FIXTURES/containerd-v2.toml")"
+    cfg="$host/etc/containerd/config.toml" log="$WORK/mklate/log"
+    hold_lock "$host" 3
+    if ! run_make mklate install NO_BUILD=1 BIN_DIR="$bin" LOCK_TIMEOUT_SECONDS=1 \
+        && [[ -x "$host/usr/local/bin/guest-pull-overlayfs" && -f "$host/etc/systemd/system/guest-pull-snapshotter.service" ]] \
+        && cmp -s "$FIXTURES/containerd-v2.toml" "$cfg" \
+        && grep -qF "make install: installed containerd-guest-pull-grpc guest-pull-overlayfs guest-pull-verity in $host/usr/local/bin, the libraries in $host/usr/local/lib/$LIB_NAME, the unit $host/etc/systemd/system/guest-pull-snapshotter.service, the daemon config $host/etc/containerd-guest-pull-grpc/config.toml" "$log" \
+        && grep -q "^Not done: containerd's config, which install-containerd could not set up" "$log" \
+        && grep -q "(LOCK_TIMEOUT_SECONDS=<seconds> waits longer) to finish the install, or make -C deploy uninstall to undo it\.$" "$log" \
+        && ! grep -q "nothing was changed\. Run it again" "$log"; then
+        h_pass "make install, install-containerd failing after the files: names what was installed, that containerd's config is not set up, and how to finish or undo"
+    else
+        h_fail "make install, install-containerd failing after the files" "$(tail -n 5 "$log")"
+    fi
+    wait "$HOLDER" || true
+    run_make mklate install-containerd && grep -q "guest-pull-snapshotter" "$cfg" \
+        && run_make mklate uninstall && cmp -s "$FIXTURES/containerd-v2.toml" "$cfg" \
+        && [[ ! -e "$host/usr/local/bin/guest-pull-overlayfs" && ! -e "$host/etc/containerd/conf.d" ]] \
+        && h_pass "make install, install-containerd failing after the files: make install-containerd finishes, make uninstall undoes all" \
+        || h_fail "make install, install-containerd failing after the files: finish, undo" "$(tail -n 3 "$log")"
+    # kata-deploy's mapping reused, with an entry for nydus, and kata's
+    # runtime set to nydus's snapshotter: each said once, not once by the
+    # read-only check and again by the merge.
+    host="$(new_host mknydus "$FIXTURES/containerd-v2.toml")"
+    nydus_runtime "$host/etc/containerd/config.toml"
+    run_make mknydus install NO_BUILD=1 BIN_DIR="$bin" SNAPSHOTTER_HANDLER_MAPPING=qemu-coco-dev:guest-pull,qemu-tdx:nydus \
+        && [[ "$(grep -c "skipping 'qemu-tdx:nydus': snapshotter 'nydus' is not 'guest-pull'" "$WORK/mknydus/log")" == 1 ]] \
+        && [[ "$(grep -c "runtime kata-qemu-coco-dev has snapshotter 'nydus'" "$WORK/mknydus/log")" == 1 ]] \
+        && h_pass "make install, a nydus entry in the mapping and a runtime on nydus: each warning printed once" \
+        || h_fail "make install, nydus warnings" "$(grep -e nydus "$WORK/mknydus/log")"
+    # containerd's config an absolute link (to a config volume): in a staged
+    # tree it names a file of that tree, not of this machine.
+    host="$(new_host mklink "")"
+    mkdir -p "$host/etc/containerd-volume"
+    cp "$FIXTURES/containerd-v2.toml" "$host/etc/containerd-volume/config.toml"
+    ln -s /etc/containerd-volume/config.toml "$host/etc/containerd/config.toml"
+    run_make mklink install NO_BUILD=1 BIN_DIR="$bin" \
+        && grep -q "guest-pull-snapshotter" "$host/etc/containerd-volume/config.toml" \
+        && ! grep -q "containerd's config left alone" "$WORK/mklink/log" \
+        && run_make mklink uninstall && cmp -s "$FIXTURES/containerd-v2.toml" "$host/etc/containerd-volume/config.toml" \
+        && [[ -L "$host/etc/containerd/config.toml" ]] \
+        && h_pass "make install DESTDIR=..., containerd's config an absolute link: its target in DESTDIR merged, uninstall restores it" \
+        || h_fail "make install, containerd's config an absolute link" "$(tail -n 3 "$WORK/mklink/log")"
+    # containerd's config removed after the install (containerd reinstalled):
+    # make uninstall still removes the drop-in, backup and records.
+    host="$(new_host mknocfg "$FIXTURES/containerd-v2.toml")"
+    run_make mknocfg install NO_BUILD=1 BIN_DIR="$bin" && rm "$host/etc/containerd/config.toml" \
+        && run_make mknocfg uninstall && [[ -z "$(ls -A "$host/etc/containerd")" ]] \
+        && h_pass "make uninstall after containerd's config was removed: our drop-in, backup and records beside it go" \
+        || h_fail "make uninstall after containerd's config was removed" "$(ls -A "$host/etc/containerd"; tail -n 3 "$WORK/mknocfg/log")"
 }
 
 # test_makefile_operator_messages BIN_DIR: a mistyped setting is refused

@@ -6,6 +6,8 @@
 #   containerd-setup.sh uninstall   undo our edits, keep everyone else's
 #   containerd-setup.sh reconcile   install again without waiting: handlers
 #                                   whose runtime went away are dropped
+#   containerd-setup.sh check       what install would refuse, changing
+#                                   nothing (make install runs it first)
 #
 # Run by `make -C deploy install`/`uninstall` (HOST_ROOT=/ there, or
 # DESTDIR with STAGED_TREE=true for a staged tree), under the
@@ -34,6 +36,23 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 containerd_changed=false
+# Messages of containerd-config.py's merges already shown by this process
+# (show_new_merge_notes).
+declare -A MERGE_NOTES_SHOWN=()
+
+# show_new_merge_notes FILE: the lines of FILE (a merge's stderr) this
+# process has not shown yet. A run merges twice, the read-only check
+# before any change and the merge itself (and once a poll while it waits
+# for kata's runtimes): each warning ("skipping 'qemu-tdx:nydus'", a
+# runtime's other snapshotter) was printed once a merge.
+show_new_merge_notes() {
+    local line
+    while IFS= read -r line || [[ -n "$line" ]]; do
+        [[ -z "${MERGE_NOTES_SHOWN["x$line"]:-}" ]] || continue
+        MERGE_NOTES_SHOWN["x$line"]=1
+        printf '%s\n' "$line" >&2 || true
+    done < "$1"
+}
 
 # merge_containerd_config OUT DROPIN_OUT [SNAPSHOT]: merged config and
 # drop-in; waits (bounded) while a runtime of the mapping is not yet in
@@ -41,8 +60,9 @@ containerd_changed=false
 # MISSING_RUNTIME=skip, goes on without it. SNAPSHOT gets the bytes of the
 # config the merge was worked out from.
 merge_containerd_config() {
-    local out="$1" dropin_out="$2" snapshot="${3:-}" waited=0 rc missing=fail cfg
+    local out="$1" dropin_out="$2" snapshot="${3:-}" waited=0 rc missing=fail cfg notes
     local -a tool_args
+    notes="$(mktemp)"
     mapfile -t tool_args < <(config_tool_args)
     (( RUNTIME_WAIT_SECONDS > 0 )) || [[ "$MISSING_RUNTIME" != skip ]] || missing=skip
     while true; do
@@ -60,9 +80,13 @@ merge_containerd_config() {
             python3 "$CONFIG_TOOL" merge "$cfg" \
                 --config-path "$CONTAINERD_CONFIG" --dropin "$CONTAINERD_DROPIN" \
                 --host-root "$HOST_ROOT" --missing-runtime "$missing" \
-                --dropin-out "$dropin_out" "${tool_args[@]}" > "$out" || rc=$?
+                --dropin-out "$dropin_out" "${tool_args[@]}" > "$out" 2> "$notes" || rc=$?
+            show_new_merge_notes "$notes"
         fi
-        [[ $rc -eq 0 ]] && return 0
+        if [[ $rc -eq 0 ]]; then
+            rm -f "$notes"
+            return 0
+        fi
         if [[ $rc -eq 3 && -f "$cfg" && "$MISSING_RUNTIME" == skip ]] \
             && (( waited >= RUNTIME_WAIT_SECONDS )) && [[ "$missing" == fail ]]; then
             log "going on without the runtimes that are still missing (MISSING_RUNTIME=skip)"
@@ -121,9 +145,13 @@ check_containerd_config() {
 # and of our drop-in can be written on the host. A read-only one (an
 # image-based node's /etc) was found only after install.sh had put the
 # snapshotter's files in place, as a bare "Read-only file system".
+# The backup and records beside containerd's config sit beside the link
+# when the config is one (config_sibling_path): a link in a read-only
+# directory to a writable file was found only after the snapshotter's
+# files, at the first write beside it.
 check_containerd_dirs_writable() {
-    local path dir near
-    for path in "$CONTAINERD_CONFIG" "$CONTAINERD_DROPIN"; do
+    local path dir near what
+    for path in "$CONTAINERD_CONFIG" "$CONTAINERD_CONFIG.guest-pull-backup" "$CONTAINERD_DROPIN"; do
         dir="$(host_realpath "$path")" || continue  # a link loop: refused with its own message
         dir="$(dirname "$dir")"
         writable_on_host "$dir" && continue
@@ -131,7 +159,10 @@ check_containerd_dirs_writable() {
         while [[ ! -e "$HOST_ROOT$near" && "$near" == /?* ]]; do near="${near%/*}"; done
         [[ -d "$HOST_ROOT${near:-/}" ]] \
             || die "${near} is not a directory, so $path cannot be written under it: move that file away, or set CONTAINERD_DROPIN to another path; nothing was changed"
-        die "$dir (the directory of $path) cannot be written on the host (a read-only file system?): guest-pull must edit containerd's config there; make it writable, or point CONTAINERD_CONFIG and CONTAINERD_DROPIN at the writable files containerd loads; nothing was changed"
+        what="(the directory of $path)"
+        [[ "$path" != "$CONTAINERD_CONFIG.guest-pull-backup" ]] \
+            || what="(where the install keeps its backup and records beside $CONTAINERD_CONFIG, a link)"
+        die "$dir $what cannot be written on the host (a read-only file system?): guest-pull must edit containerd's config there; make it writable, or point CONTAINERD_CONFIG and CONTAINERD_DROPIN at the writable files containerd loads; nothing was changed"
     done
 }
 
@@ -332,7 +363,8 @@ remove_earlier_dropin() {
 # without waiting: handlers whose runtime is not registered are left out.
 # In a subshell, so a failed merge returns instead of exiting.
 desired_containerd_config() {
-    (RUNTIME_WAIT_SECONDS=0 MISSING_RUNTIME=skip merge_containerd_config "$1" "$2")
+    # Every message again (the config watch shows them with what it found).
+    (MERGE_NOTES_SHOWN=(); RUNTIME_WAIT_SECONDS=0 MISSING_RUNTIME=skip merge_containerd_config "$1" "$2")
 }
 
 # containerd_config_matches MERGED DROPIN: the config and our drop-in hold
@@ -413,13 +445,70 @@ remove_dropin_write_leftovers() {
     done
 }
 
+# find_uninstall_changes: the files restore_containerd_config has to
+# change (paths in this file system, in UNINSTALL_CHANGES), found without
+# changing anything: our edits in containerd's config (or a config the tool
+# cannot read, whose undo then fails with its own message), the backup,
+# records and restart marker beside it, our drop-in (unless the config
+# imports it by name: kept), our edits in kata-deploy's backup.
+find_uninstall_changes() {
+    local cfg dropin_dst path by_name=4 edited=false
+    UNINSTALL_CHANGES=()
+    cfg="$(config_host_path)"
+    dropin_dst="$(dropin_host_path)"
+    if [[ -f "$cfg" ]] && ! python3 "$CONFIG_TOOL" unmerge "$cfg" --host-root "$HOST_ROOT" \
+            --dropin "$CONTAINERD_DROPIN" 2> /dev/null | cmp -s - "$cfg"; then
+        UNINSTALL_CHANGES+=("$cfg")
+        edited=true
+    fi
+    for path in "$(backup_path)" "$(backup_path).tmp" "$(dropin_record_path)" \
+                "$(dropin_dirs_record_path)" "$(restart_marker_path)"; do
+        [[ ! -e "$path" && ! -L "$path" ]] || UNINSTALL_CHANGES+=("$path")
+    done
+    path="$(kata_backup_path)"
+    ! grep -qs "guest-pull-snapshotter" "$path" || UNINSTALL_CHANGES+=("$path")
+    if [[ -f "$dropin_dst" ]] && python3 "$CONFIG_TOOL" ours "$dropin_dst" 2> /dev/null; then
+        if [[ "$edited" == false && -f "$cfg" ]]; then
+            imports_dropin "$cfg" && by_name=0 || by_name=$?
+        fi
+        (( by_name != 4 )) || UNINSTALL_CHANGES+=("$dropin_dst")
+    fi
+    return 0
+}
+
+# check_uninstall_writable: each file of UNINSTALL_CHANGES (and the restart
+# marker, which install.sh and uninstall.sh write before the first change)
+# can be changed: its directory can be written. Refused before any change.
+check_uninstall_writable() {
+    local path dir
+    local -a paths=("${UNINSTALL_CHANGES[@]}")
+    if [[ "${TRACK_CONTAINERD_RESTART:-false}" == true && -d "$(dirname "$(restart_marker_path)")" ]]; then
+        paths+=("$(restart_marker_path)")
+    fi
+    for path in "${paths[@]}"; do
+        dir="$(dirname "$path")"
+        [[ ! -d "$dir" || -w "$dir" ]] && continue
+        printf -v path '%s, ' "${UNINSTALL_CHANGES[@]#"$HOST_ROOT"}"
+        die "${dir#"$HOST_ROOT"} cannot be written on the host (a read-only file system?), and the uninstall must change ${path%, } to undo guest-pull's install in containerd's config: make it writable, then run the uninstall again; nothing was changed"
+    done
+}
+
 restore_containerd_config() {
     local cfg restored mode snapshot dropin_dst rc tries=0 dropin_ours=true
     local -a original=()
     check_host_paths
     cfg="$(config_host_path)"
     dropin_dst="$(dropin_host_path)"
-    note_restart_pending
+    # Nothing of ours there (never installed, or uninstalled already): no
+    # restart marker is written, so a read-only /etc/containerd is no
+    # reason to fail; what follows then changes nothing.
+    find_uninstall_changes
+    if (( ${#UNINSTALL_CHANGES[@]} == 0 )); then
+        log "nothing to undo in containerd's config: no edits, drop-in, backup or records of this installer in $CONTAINERD_CONFIG or beside it"
+    else
+        check_uninstall_writable
+        note_restart_pending
+    fi
     # kata-deploy's backup first: its cleanup may rename it over the config
     # at any time, and once the config is done a backup still holding our
     # edits would bring them back (with our import, which keeps the drop-in
@@ -482,12 +571,12 @@ restore_containerd_config() {
 }
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
-    setup_usage="usage: $(basename "$0") install|uninstall|reconcile   (containerd's config on the host root HOST_ROOT=${HOST_ROOT:-/}: CONTAINERD_CONFIG=$CONTAINERD_CONFIG, CONTAINERD_DROPIN=$CONTAINERD_DROPIN, handlers (SNAPSHOTTER_HANDLER_MAPPING or RUNTIME_HANDLER) $(handler_list); settings: lib.sh, docs/setup.md)"
+    setup_usage="usage: $(basename "$0") install|uninstall|reconcile|check   (containerd's config on the host root HOST_ROOT=${HOST_ROOT:-/}: CONTAINERD_CONFIG=$CONTAINERD_CONFIG, CONTAINERD_DROPIN=$CONTAINERD_DROPIN, handlers (SNAPSHOTTER_HANDLER_MAPPING or RUNTIME_HANDLER) $(handler_list); settings: lib.sh, docs/setup.md)"
     if [[ $# -eq 1 && ( "$1" == -h || "$1" == --help ) ]]; then
         printf '%s\n' "$setup_usage"
         exit 0
     fi
-    if [[ $# -ne 1 || ! "$1" =~ ^(install|uninstall|reconcile)$ ]]; then
+    if [[ $# -ne 1 || ! "$1" =~ ^(install|uninstall|reconcile|check)$ ]]; then
         log "ERROR: $setup_usage; nothing was changed"
         exit 2
     fi
@@ -498,6 +587,8 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     case "$1" in
         install) check_containerd_config ;;
         reconcile) check_config_fits_containerd ;;
+        # Only the refusals of install (no lock: it changes nothing).
+        check) check_containerd_config; exit 0 ;;
     esac
     # Run on its own (make -C deploy): under the host lock install.sh,
     # uninstall.sh and the config watch take, so that a DaemonSet pod on

@@ -13,7 +13,8 @@
 # to) and (if unmodified) its config. The data directory
 # (/var/lib/containerd-guest-pull-grpc) is KEPT: containerd's metadata still refers to the snapshots in it, and
 # deleting it behind containerd's back desynchronises the two (see
-# docs/operations.md). Idempotent; safe to run when nothing is installed.
+# docs/operations.md). Idempotent; safe to run when nothing is installed
+# (also on a read-only /etc/containerd: nothing of ours there to undo).
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
