@@ -74,6 +74,14 @@ test_makefile_containerd() {
         "make: nothing was installed: containerd's config cannot take guest-pull's settings" "CONTAINERD_CONFIG= to install without" \
         '!NO_BUILD set' '!^install ' '!make install: installed' \
         -- run_make mkrefuse install NO_BUILD=1 BIN_DIR="$bin"
+    # make -j ran install's steps side by side: the binaries went in while
+    # the check refused.
+    host="$(new_host mkrefusej "")"
+    printf 'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd]\n  snapshotter = "overlayfs"\n' > "$host/etc/containerd/config.toml"
+    refused mkrefusej "make -j4 install, no Kata runtime: still refused before anything is installed" \
+        "make: nothing was installed: containerd's config cannot take guest-pull's settings" \
+        '!make install: installed' \
+        -- run_make mkrefusej install MAKEFLAGS=-j4 NO_BUILD=1 BIN_DIR="$bin"
     if [[ $EUID -eq 0 ]]; then
         host="$(new_host mkro "$FIXTURES/containerd-v2.toml")"
         refused mkro "make install, read-only /etc/containerd: refused before anything is installed, naming the directory" \
