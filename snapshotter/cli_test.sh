@@ -197,6 +197,36 @@ if [[ $rc -eq 1 && "$out" == *"does not exist: there is no store to reset"* && !
   ok "--reset-store of a missing root fails (exit 1) naming it, and creates nothing"
 else bad "--reset-store of a missing root (exit $rc)" "$out"; fi
 
+# A SIGTERM while the store opens (here: waiting for another process's
+# lock on metadata.db; a recovery can take minutes) stops the daemon once
+# the store is open, before it binds its socket (exit 0, the store closed
+# cleanly): it used to bind the socket, log "serving" (READY=1 to systemd)
+# and only then stop.
+"$BIN" --config "$T/default.toml" --root "$T/term-root" --address "$T/term.sock" > "$T/term.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 300); do [[ -S "$T/term.sock" ]] && break; sleep 0.1; done
+kill "$pid"; wait "$pid"
+python3 -c '
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("PRAGMA locking_mode=EXCLUSIVE"); db.execute("BEGIN EXCLUSIVE")
+open(sys.argv[2], "w").close()
+time.sleep(2.5)
+' "$T/term-root/metadata.db" "$T/term-locked" &
+locker=$!
+for _ in $(seq 1 100); do [[ -e "$T/term-locked" ]] && break; sleep 0.05; done
+"$BIN" --config "$T/default.toml" --root "$T/term-root" --address "$T/term.sock" > "$T/term.log" 2>&1 &
+pid=$!
+sleep 1
+kill "$pid"; wait "$pid"; rc=$?
+wait "$locker"
+if [[ $rc -eq 0 && ! -e "$T/term.sock" && ! -e "$T/term-root/store-open" \
+      && ! -e "$T/term-root/metadata.db-wal" ]] \
+    && grep -q "while the store was opening: stopping before serving" "$T/term.log" \
+    && ! grep -q "serving containerd.services.snapshots.v1" "$T/term.log"; then
+  ok "SIGTERM while the store opens: stops before serving (exit 0, store closed)"
+else bad "SIGTERM while the store opens (exit $rc)" "$(cat "$T/term.log")"; fi
+
 echo "$PASSED passed, $FAILED failed"
 # Each check counts in the unit totals (scripts/test.sh reads test.xml).
 if [[ -n "${XML_OUTPUT_FILE:-}" ]]; then

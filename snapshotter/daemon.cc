@@ -129,6 +129,23 @@ int WaitForTermination(const sigset_t& set) {
   }
 }
 
+// A SIGTERM or SIGINT that arrived while the store was opening (the
+// signals are blocked until WaitForTermination, and a recovery can take
+// minutes), taken from the pending set; 0 if none. A pending SIGHUP is
+// left for WaitForTermination, which logs it.
+int TakePendingTermination() {
+  sigset_t pending;
+  if (sigpending(&pending) != 0) return 0;
+  sigset_t stop;
+  sigemptyset(&stop);
+  for (int sig : {SIGTERM, SIGINT}) {
+    if (sigismember(&pending, sig) == 1) sigaddset(&stop, sig);
+  }
+  struct timespec now = {0, 0};
+  int sig = sigtimedwait(&stop, nullptr, &now);
+  return sig > 0 ? sig : 0;
+}
+
 }  // namespace
 
 absl::Status RunDaemon(const config::Config& cfg) {
@@ -212,6 +229,35 @@ absl::Status RunDaemon(const config::Config& cfg) {
   open_snapshotter->store(snapshotter.get());
   // From here on a failed start leaves a store the next start accepts.
   RETURN_IF_ERROR(guest_pull_layers->MakeEmptyDir());
+  // A stop asked for while the store opened is honoured now, before the
+  // socket is bound: the daemon used to bind it, say READY=1 and log
+  // "serving" only to stop at once (its store closed cleanly all the same).
+  if (int sig = TakePendingTermination(); sig != 0) {
+    LOG(INFO) << "received " << strsignal(sig)
+              << " while the store was opening: stopping before serving";
+    // Its start-up writes (the -wal's header, store-open) are what a clean
+    // close needs: without them the close neither advances the store's
+    // generation nor folds the -wal into the database.
+    absl::Status finished = snapshotter->FinishOpen();
+    bool metrics_reads_done = metrics == nullptr || metrics->Stop();
+    metrics.reset();
+    open_snapshotter->store(nullptr);
+    if (!metrics_reads_done) {  // as at the end of a stop, below
+      LOG(WARNING) << "a metrics read is stuck: exiting without closing "
+                      "the store";
+      static_cast<void>(snapshotter.release());
+    }
+    snapshotter.reset();  // closes the database
+    if (!finished.ok()) {
+      return absl::Status(
+          finished.code(),
+          absl::StrCat("the store's start-up could not finish (stopping "
+                       "before serving; no write was acknowledged): ",
+                       finished.message()));
+    }
+    LOG(INFO) << "stopped";
+    return absl::OkStatus();
+  }
 
   // Its directory made, a stale socket removed, and checked again: the
   // store may have taken a while to open (recovery, the quick_check), and

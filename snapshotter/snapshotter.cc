@@ -777,8 +777,16 @@ absl::Status Snapshotter::Remove(absl::string_view key) {
     LOG(INFO) << "snapshot \"" << absl::CEscape(key) << "\" removed; stopping: "
               << "the rest of its directory is left for the next start";
   } else if (!rm.ok()) {
-    LOG(WARNING) << "snapshot \"" << absl::CEscape(key) << "\" removed, directory left for "
-                 << "Cleanup: " << rm;
+    // Counted now (guest_pull_undeletable_entries), which also has the
+    // daemon's periodic retry look at it: a Remove without a Cleanup after
+    // it (`ctr snapshots rm`) left it uncounted and unretried until the
+    // next Cleanup or start. The next Cleanup counts afresh.
+    undeletable_.fetch_add(1);
+    LOG(WARNING) << "snapshot \"" << absl::CEscape(key)
+                 << "\" removed, but its directory cannot be deleted (retried "
+                    "every 5 minutes and at every Cleanup; remove the "
+                    "obstacle, e.g. umount, chattr -i): "
+                 << rm;
   }
   absl::MutexLock lock(&removing_mu_);
   removing_.erase(id);

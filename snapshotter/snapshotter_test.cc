@@ -504,6 +504,38 @@ TEST_F(SnapshotterTest, UndeletableLeftoverFailsNeitherOpenNorCleanup) {
   EXPECT_TRUE(sn_->Stat("a").ok());
 }
 
+// A Remove whose directory cannot be deleted (an immutable file, a busy
+// mount) answers OK and leaves the released directory; it is counted in
+// guest_pull_undeletable_entries at once, so that the daemon's retry every
+// 5 minutes (which runs only while that count is above 0) deletes it once
+// the obstacle is gone, as docs/operations.md says. It was counted only by
+// a later Cleanup: after `ctr snapshots rm` (no Cleanup) the gauge stayed
+// at 0 and nothing retried it until the next Cleanup or restart.
+TEST_F(SnapshotterTest, RemoveWhoseDirectoryStaysIsCountedUndeletable) {
+  bool busy = true;
+  opts_.remove_all = [&](const std::string& path,
+                         const std::atomic<bool>*) -> absl::Status {
+    if (busy) {
+      return absl::PermissionDeniedError("remove " + path +
+                                         "/f: Operation not permitted");
+    }
+    return RemoveAll(path);
+  };
+  Open();
+  auto m = sn_->Prepare("a", "", {});
+  ASSERT_TRUE(m.ok()) << m.status();
+  std::string fs = (*m)[0].source;
+  ASSERT_TRUE(sn_->Remove("a").ok());
+  EXPECT_EQ(access(fs.c_str(), F_OK), 0);
+  EXPECT_EQ(sn_->UndeletableCount(), 1);
+  busy = false;
+  auto n = sn_->Cleanup();
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 1);
+  EXPECT_EQ(sn_->UndeletableCount(), 0);
+  EXPECT_NE(access(fs.c_str(), F_OK), 0);
+}
+
 // A stop (the daemon's SIGTERM) while Cleanup deletes a large trash: the
 // entry being deleted stops part-way, the next is not started, Cleanup
 // returns at once without an error, and the next start deletes the rest.

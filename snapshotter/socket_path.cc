@@ -350,8 +350,15 @@ absl::Status CheckSocketDirCanBeMade(const std::string& dir,
   std::string probe =
       (ancestor / absl::StrCat(kDirProbePrefix, "XXXXXX")).string();
   if (mkdtemp(probe.data()) == nullptr) {
+    int err = errno;
+    if (err == ENOSPC || err == EDQUOT) {  // a full place, not a wrong one
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot create socket directory ", dir, ": no room for it in ",
+          ancestor.string(), " (", ErrnoText(err),
+          "); free space or inodes there"));
+    }
     return absl::FailedPreconditionError(absl::StrCat(
-        "cannot create socket directory ", dir, ": ", strerror(errno),
+        "cannot create socket directory ", dir, ": ", strerror(err),
         " (no directory can be made in ", ancestor.string(), ")"));
   }
   absl::Status bindable =

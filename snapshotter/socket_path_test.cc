@@ -570,6 +570,43 @@ TEST(SocketPathTest, CheckSaysAFullDirectoryIsFull) {
   EXPECT_EQ(status, 0);
 }
 
+// The same for a missing socket directory on a full filesystem: the
+// message says the place is full and to free space there, not only "no
+// directory can be made" (read as a read-only place or /proc, where
+// another --address is the way out).
+TEST(SocketPathTest, CheckSaysAFullAncestorIsFull) {
+  std::string d = Dir("full-ancestor");
+  std::filesystem::create_directories(d);
+  int status = ExitStatusInChild([&d] {
+    if (!OwnMountNamespace() ||
+        mount("tmpfs", d.c_str(), "tmpfs", 0, "nr_inodes=4,size=64k") != 0) {
+      return 77;
+    }
+    int made = 0;
+    for (; made < 16; ++made) {  // until no inode is left
+      int fd = open(absl::StrCat(d, "/f", made).c_str(),
+                    O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+      if (fd < 0) break;
+      close(fd);
+    }
+    if (made == 16 || errno != ENOSPC) return 77;
+    const std::string path = d + "/sub/s.sock";
+    absl::Status s = CheckSocketPath(path);
+    bool said = s.code() == absl::StatusCode::kFailedPrecondition &&
+                absl::StrContains(s.message(),
+                                  "cannot create socket directory " + d +
+                                      "/sub: no room for it in " + d +
+                                      " (No space left on device (ENOSPC)); "
+                                      "free space or inodes there") &&
+                !absl::StrContains(s.message(), "no directory can be made");
+    if (!said) fprintf(stderr, "%s\n", s.ToString().c_str());
+    return said ? 0 : 1;
+  });
+  std::filesystem::remove_all(d);
+  if (status == 77) GTEST_SKIP() << "no mount namespace here";
+  EXPECT_EQ(status, 0);
+}
+
 // The socket's directory removed once while the start checks it (an
 // operator, another start's cleanup): the check takes it for a missing
 // one, which PrepareSocketPath makes, whenever the removal lands. Before,
