@@ -36,10 +36,22 @@ watch_host() {
     echo "$host"
 }
 
+# lasting_tmp_files CASE: the files in CASE's watch TMPDIR that are there
+# 1.5 s apart (a round's own files live well under that), sorted.
+lasting_tmp_files() {
+    local before
+    before="$(find "$WORK/$1/tmp" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort)"
+    sleep 1.5
+    comm -12 <(printf '%s\n' "$before") <(find "$WORK/$1/tmp" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort) \
+        | sed '/^$/d'
+}
+
 # start_watching CASE SYSTEMCTL POD [CONTAINERD]: install.sh as the pod
 # runs it, in its own session, checking every second; sets `pid`.
 start_watching() {
-    setsid env HOST_ROOT="$WORK/$1/host" PAYLOAD_DIR="$WORK/$1/payload" SYSTEMCTL="$2" \
+    # Its temporary files apart, to see what a round leaves behind.
+    mkdir -p "$WORK/$1/tmp"
+    setsid env TMPDIR="$WORK/$1/tmp" HOST_ROOT="$WORK/$1/host" PAYLOAD_DIR="$WORK/$1/payload" SYSTEMCTL="$2" \
         CONTAINERD="${4:-$WORK/containerd-2.4}" POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=2 RUNTIME_WAIT_SECONDS=0 \
         GUEST_PULL_SLEEP=true WATCH_SECONDS=1 READY_MARKER="$WORK/$1/ready" POD_UID="$3" \
         "$SCRIPTS/install.sh" >> "$WORK/$1/log" 2>&1 &
@@ -72,16 +84,22 @@ test_config_watch() {
         && h_pass "config watch: kata-deploy installed again gets the handler's snapshotter back" \
         || h_fail "config watch: after kata-deploy's install" "$(cat "$dropin"; tail -4 "$WORK/watch/log")"
 
-    # A config that does not parse: reported once, nothing changed.
+    # A config that does not parse: reported once, nothing changed, and no
+    # temporary file left by each round that fails (a notes file of the
+    # merge was, every WATCH_SECONDS for as long as the config stayed
+    # broken, in the pod's /tmp).
     cp "$host/etc/containerd/config.toml" "$WORK/watch/good.toml"
     tree "$host" > "$WORK/watch/tree.before"
+    lasting_tmp_files watch > "$WORK/watch/tmp.before"
     printf '[broken\n' >> "$host/etc/containerd/config.toml"
     watch_wait watch "the config watch cannot work out containerd's config" 1 && sleep 3 \
         && [[ "$(grep -c "the config watch cannot work out" "$WORK/watch/log")" == 1 ]] \
+        && lasting_tmp_files watch > "$WORK/watch/tmp.after" \
+        && [[ -z "$(comm -13 "$WORK/watch/tmp.before" "$WORK/watch/tmp.after")" ]] \
         && cmp -s <(grep -vF ' ./etc/containerd/config.toml ' "$WORK/watch/tree.before") \
                   <(tree "$host" | grep -vF ' ./etc/containerd/config.toml ') \
         && h_pass "config watch: a config that does not parse is reported once and changes nothing" \
-        || h_fail "config watch: broken config" "$(grep -c "the config watch cannot work out" "$WORK/watch/log"; diff "$WORK/watch/tree.before" <(tree "$host"); tail -4 "$WORK/watch/log")"
+        || h_fail "config watch: broken config" "$(grep -c "the config watch cannot work out" "$WORK/watch/log"; echo "left in TMPDIR:"; comm -13 "$WORK/watch/tmp.before" "$WORK/watch/tmp.after" 2> /dev/null; diff "$WORK/watch/tree.before" <(tree "$host"); tail -4 "$WORK/watch/log")"
     cp "$WORK/watch/good.toml" "$host/etc/containerd/config.toml"
 
     # Something writes back the state the watch replaced: reported once,

@@ -62,7 +62,6 @@ show_new_merge_notes() {
 merge_containerd_config() {
     local out="$1" dropin_out="$2" snapshot="${3:-}" waited=0 rc missing=fail cfg notes
     local -a tool_args
-    notes="$(mktemp)"
     mapfile -t tool_args < <(config_tool_args)
     (( RUNTIME_WAIT_SECONDS > 0 )) || [[ "$MISSING_RUNTIME" != skip ]] || missing=skip
     while true; do
@@ -77,16 +76,18 @@ merge_containerd_config() {
                 cat "$cfg" > "$snapshot" || die "cannot read $CONTAINERD_CONFIG; nothing was changed"
                 cfg="$snapshot"
             fi
+            # Removed before anything can die: a merge that failed left it
+            # behind, one a round of the config watch while the config
+            # stayed broken (in the pod's /tmp).
+            notes="$(mktemp)"
             python3 "$CONFIG_TOOL" merge "$cfg" \
                 --config-path "$CONTAINERD_CONFIG" --dropin "$CONTAINERD_DROPIN" \
                 --host-root "$HOST_ROOT" --missing-runtime "$missing" \
                 --dropin-out "$dropin_out" "${tool_args[@]}" > "$out" 2> "$notes" || rc=$?
             show_new_merge_notes "$notes"
-        fi
-        if [[ $rc -eq 0 ]]; then
             rm -f "$notes"
-            return 0
         fi
+        [[ $rc -eq 0 ]] && return 0
         if [[ $rc -eq 3 && -f "$cfg" && "$MISSING_RUNTIME" == skip ]] \
             && (( waited >= RUNTIME_WAIT_SECONDS )) && [[ "$missing" == fail ]]; then
             log "going on without the runtimes that are still missing (MISSING_RUNTIME=skip)"
