@@ -13,6 +13,7 @@
 #include <memory>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -227,6 +228,22 @@ absl::Status RunDaemon(const config::Config& cfg) {
   };
   ASSIGN_OR_RETURN(snapshotter, Snapshotter::Open(options));
   open_snapshotter->store(snapshotter.get());
+  // A start that fails from here on closes the store after the exporter, as
+  // the stop at the end does: a gauge read stuck in the disk still uses the
+  // snapshotter, which is then left open (as a crash leaves it) rather than
+  // freed under the read. Nothing to do once the store is closed or left.
+  absl::Cleanup close_after_metrics = [&] {
+    if (snapshotter == nullptr) return;
+    bool reads_done = metrics == nullptr || metrics->Stop();
+    metrics.reset();
+    open_snapshotter->store(nullptr);
+    if (!reads_done) {
+      LOG(WARNING) << "a metrics read is stuck: exiting without closing the "
+                      "store";
+      static_cast<void>(snapshotter.release());
+    }
+    snapshotter.reset();
+  };
   // From here on a failed start leaves a store the next start accepts.
   RETURN_IF_ERROR(guest_pull_layers->MakeEmptyDir());
   // A stop asked for while the store opened is honoured now, before the

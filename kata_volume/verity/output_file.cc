@@ -38,7 +38,7 @@ std::string DirOf(const std::string& path) {
 // permission) is refused before any work rather than after hashing.
 absl::Status CheckDirWritable(const std::string& file) {
   const std::string dir = DirOf(file);
-  if (::access(dir.c_str(), W_OK | X_OK) == 0) return absl::OkStatus();
+  if (::faccessat(AT_FDCWD, dir.c_str(), W_OK | X_OK, AT_EACCESS) == 0) return absl::OkStatus();
   return base::ErrnoError(
       absl::StrCat("cannot write ", file, ": its directory"), dir, errno);
 }
