@@ -162,7 +162,7 @@ class FileReader {
     if (!value.has_value()) {
       Add(node.source(),
           absl::StrCat("key \"", path, "\" must be ", TypeName(key.type),
-                       ", not ", DescribeType(node)));
+                       ", not ", DescribeType(node), " (", key.doc, ")"));
       return;
     }
     if (absl::Status s = key.set(*value, *config_); !s.ok()) {

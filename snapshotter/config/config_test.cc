@@ -531,7 +531,13 @@ TEST_F(ConfigTest, EveryValueCheckNamesTheKeyAndTheLine) {
        "a control character"},
       {"spare_dirs = 65", "key \"spare_dirs\": 65 is out of range (0 to 64)"},
       {"spare_dirs = -1", "key \"spare_dirs\": -1 is out of range"},
-      {"spare_dirs = \"8\"", "key \"spare_dirs\" must be an integer"},
+      // A wrong type says what the key takes, not only the type.
+      {"spare_dirs = \"8\"",
+       "key \"spare_dirs\" must be an integer, not a string (empty snapshot "
+       "directories made ahead of Prepares (0 to 64; 0 = none))"},
+      {"[verity]\nmode = 3",
+       "key \"verity.mode\" must be a string, not an integer (off, "
+       "best_effort or required)"},
       {"log_level = \"verbose\"",
        "key \"log_level\": invalid log level \"verbose\" (expected one of: "
        "debug, info, warn, error)"},
