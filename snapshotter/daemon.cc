@@ -228,22 +228,26 @@ absl::Status RunDaemon(const config::Config& cfg) {
   };
   ASSIGN_OR_RETURN(snapshotter, Snapshotter::Open(options));
   open_snapshotter->store(snapshotter.get());
-  // A start that fails from here on closes the store after the exporter, as
-  // the stop at the end does: a gauge read stuck in the disk still uses the
-  // snapshotter, which is then left open (as a crash leaves it) rather than
-  // freed under the read. Nothing to do once the store is closed or left.
-  absl::Cleanup close_after_metrics = [&] {
+  // Closes the store after the exporter's threads. A gauge read stuck in
+  // the disk (listing <root>/quarantine) is not waited for (the stop hung on
+  // it until systemd's SIGKILL); it, or a stuck store probe
+  // (`probe_done` false), still uses the snapshotter, which is then left
+  // open, as a crash leaves it (closing would hang, or free what they use;
+  // the next start recovers it). Idempotent: also every return of a start
+  // that fails from here on.
+  auto close_store = [&](bool probe_done) {
     if (snapshotter == nullptr) return;
     bool reads_done = metrics == nullptr || metrics->Stop();
     metrics.reset();
     open_snapshotter->store(nullptr);
-    if (!reads_done) {
-      LOG(WARNING) << "a metrics read is stuck: exiting without closing the "
-                      "store";
+    if (!probe_done || !reads_done) {
+      LOG(WARNING) << (probe_done ? "a metrics read" : "the store probe")
+                   << " is stuck: exiting without closing the store";
       static_cast<void>(snapshotter.release());
     }
-    snapshotter.reset();
+    snapshotter.reset();  // closes the database
   };
+  absl::Cleanup close_on_return = [&] { close_store(/*probe_done=*/true); };
   // From here on a failed start leaves a store the next start accepts.
   RETURN_IF_ERROR(guest_pull_layers->MakeEmptyDir());
   // A stop asked for while the store opened is honoured now, before the
@@ -256,15 +260,7 @@ absl::Status RunDaemon(const config::Config& cfg) {
     // close needs: without them the close neither advances the store's
     // generation nor folds the -wal into the database.
     absl::Status finished = snapshotter->FinishOpen();
-    bool metrics_reads_done = metrics == nullptr || metrics->Stop();
-    metrics.reset();
-    open_snapshotter->store(nullptr);
-    if (!metrics_reads_done) {  // as at the end of a stop, below
-      LOG(WARNING) << "a metrics read is stuck: exiting without closing "
-                      "the store";
-      static_cast<void>(snapshotter.release());
-    }
-    snapshotter.reset();  // closes the database
+    close_store(/*probe_done=*/true);
     if (!finished.ok()) {
       return absl::Status(
           finished.code(),
@@ -423,21 +419,7 @@ absl::Status RunDaemon(const config::Config& cfg) {
   bool probe_done = watchdog == nullptr || watchdog->Stop();
   stop_sweeping.Notify();
   sweeper.join();
-  // Stops the exporter's threads first. A gauge read stuck in the disk
-  // (listing <root>/quarantine) is not waited for: the stop hung on it
-  // until systemd's SIGKILL. Such a read still uses the snapshotter.
-  bool metrics_reads_done = metrics == nullptr || metrics->Stop();
-  metrics.reset();
-  open_snapshotter->store(nullptr);
-  if (!probe_done || !metrics_reads_done) {
-    // The store is stuck (its probe or a metrics read still runs): closing
-    // it would hang, or free what they use. Left open, as a crash leaves
-    // it; the next start recovers it.
-    LOG(WARNING) << (probe_done ? "a metrics read" : "the store probe")
-                 << " is stuck: exiting without closing the store";
-    static_cast<void>(snapshotter.release());
-  }
-  snapshotter.reset();  // closes the database
+  close_store(probe_done);
   {
     // Read again: a stop asked for meanwhile may have come first.
     absl::MutexLock lock(&finish_mu);
