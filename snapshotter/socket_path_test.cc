@@ -532,26 +532,37 @@ TEST(SocketPathTest, CheckRefusesADirectoryThatHoldsNoSockets) {
   EXPECT_TRUE(empty) << "the probe left something in " << d;
 }
 
-// A directory on a full filesystem (no inode left: a full /run) holds
-// sockets once there is room: the first check says the place is full, not
-// that it holds no sockets and another --address is needed. Needs a mount
-// namespace of its own: skipped where it cannot make one.
-TEST(SocketPathTest, CheckSaysAFullDirectoryIsFull) {
-  std::string d = Dir("full");
-  std::filesystem::create_directories(d);
-  int status = ExitStatusInChild([&d] {
+// Runs `check` in a child with its own mount namespace, `dir` a tmpfs with
+// no inode left (a full /run); its exit status, 77 where that cannot be
+// made (the caller skips).
+int StatusOnAFullFilesystem(const std::string& dir,
+                            const std::function<int()>& check) {
+  std::filesystem::create_directories(dir);
+  int status = ExitStatusInChild([&] {
     if (!OwnMountNamespace() ||
-        mount("tmpfs", d.c_str(), "tmpfs", 0, "nr_inodes=4,size=64k") != 0) {
+        mount("tmpfs", dir.c_str(), "tmpfs", 0, "nr_inodes=4,size=64k") != 0) {
       return 77;
     }
     int made = 0;
     for (; made < 16; ++made) {  // until no inode is left
-      int fd = open(absl::StrCat(d, "/f", made).c_str(),
+      int fd = open(absl::StrCat(dir, "/f", made).c_str(),
                     O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
       if (fd < 0) break;
       close(fd);
     }
     if (made == 16 || errno != ENOSPC) return 77;
+    return check();
+  });
+  std::filesystem::remove_all(dir);
+  return status;
+}
+
+// A directory on a full filesystem holds sockets once there is room: the
+// first check says the place is full, not that it holds no sockets and
+// another --address is needed. Skipped without a mount namespace.
+TEST(SocketPathTest, CheckSaysAFullDirectoryIsFull) {
+  std::string d = Dir("full");
+  int status = StatusOnAFullFilesystem(d, [&d] {
     const std::string path = d + "/s.sock";
     absl::Status s = CheckSocketPath(path);
     bool said = s.code() == absl::StatusCode::kFailedPrecondition &&
@@ -565,7 +576,6 @@ TEST(SocketPathTest, CheckSaysAFullDirectoryIsFull) {
     if (!said) fprintf(stderr, "%s\n", s.ToString().c_str());
     return said ? 0 : 1;
   });
-  std::filesystem::remove_all(d);
   if (status == 77) GTEST_SKIP() << "no mount namespace here";
   EXPECT_EQ(status, 0);
 }
@@ -576,20 +586,7 @@ TEST(SocketPathTest, CheckSaysAFullDirectoryIsFull) {
 // another --address is the way out).
 TEST(SocketPathTest, CheckSaysAFullAncestorIsFull) {
   std::string d = Dir("full-ancestor");
-  std::filesystem::create_directories(d);
-  int status = ExitStatusInChild([&d] {
-    if (!OwnMountNamespace() ||
-        mount("tmpfs", d.c_str(), "tmpfs", 0, "nr_inodes=4,size=64k") != 0) {
-      return 77;
-    }
-    int made = 0;
-    for (; made < 16; ++made) {  // until no inode is left
-      int fd = open(absl::StrCat(d, "/f", made).c_str(),
-                    O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
-      if (fd < 0) break;
-      close(fd);
-    }
-    if (made == 16 || errno != ENOSPC) return 77;
+  int status = StatusOnAFullFilesystem(d, [&d] {
     const std::string path = d + "/sub/s.sock";
     absl::Status s = CheckSocketPath(path);
     bool said = s.code() == absl::StatusCode::kFailedPrecondition &&
@@ -602,7 +599,6 @@ TEST(SocketPathTest, CheckSaysAFullAncestorIsFull) {
     if (!said) fprintf(stderr, "%s\n", s.ToString().c_str());
     return said ? 0 : 1;
   });
-  std::filesystem::remove_all(d);
   if (status == 77) GTEST_SKIP() << "no mount namespace here";
   EXPECT_EQ(status, 0);
 }
