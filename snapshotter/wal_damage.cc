@@ -120,6 +120,11 @@ class WalLog {
            std::memcmp(Frame(i) + kFrameHeaderBytes,
                        Frame(j) + kFrameHeaderBytes, page_) == 0;
   }
+  // Whether frame `i` commits a transaction of its own: a commit frame,
+  // not a padding copy of the commit before it (the same transaction).
+  bool EndsTransaction(int64_t i) const {
+    return IsCommit(i) && !(i > 1 && SameFrame(i - 1, i));
+  }
 
   // Whether frame `i` is one of this log's, with its checksum continued
   // from `seed`; its checksum in `sum`.
@@ -177,10 +182,7 @@ absl::StatusOr<std::optional<WalDamage>> FindWalDamage(
         brk = i;
         break;
       }
-      // Not a padding copy of the commit before it (the same transaction).
-      if (log.IsCommit(i) && !(i > 1 && log.SameFrame(i - 1, i))) {
-        ++damage.kept_commits;
-      }
+      if (log.EndsTransaction(i)) ++damage.kept_commits;
     }
     if (brk < 0) return std::nullopt;
   }
@@ -190,9 +192,8 @@ absl::StatusOr<std::optional<WalDamage>> FindWalDamage(
   bool acknowledged = false;
   Checksum sum;
   for (int64_t i = brk + 1; i <= log.frames(); ++i) {
-    if (!log.Holds(i, log.StoredSum(i - 1), &sum) || !log.IsCommit(i) ||
-        (i > 1 && log.SameFrame(i - 1, i))) {
-      continue;  // not a commit, or a padding copy of the one before it
+    if (!log.Holds(i, log.StoredSum(i - 1), &sum) || !log.EndsTransaction(i)) {
+      continue;
     }
     ++damage.dropped_commits;
     if (i < log.frames() && log.Holds(i + 1, log.StoredSum(i), &sum) &&
