@@ -2,23 +2,18 @@
 // of the store is owed.
 #include "snapshotter/watchdog.h"
 
-#include <time.h>
-
 #include <utility>
 
+#include "base/monotonic_clock.h"
 #include "glog/logging.h"
 
 namespace snapshotter {
 
+using ::base::MonotonicNow;
+
 bool Watchdog::Healthy(absl::Time now, absl::Time unanswered_since,
                        absl::Duration probe_timeout) {
   return now - unanswered_since <= probe_timeout;
-}
-
-absl::Time Watchdog::Now() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return absl::TimeFromTimespec(ts);
 }
 
 Watchdog::Watchdog(Options options)
@@ -41,7 +36,7 @@ void Watchdog::Start() {
         // one is `interval` older, and a probe well within probe_timeout
         // stopped the pings (and logged a restart that never came).
         if (state->unanswered_since == absl::InfiniteFuture()) {
-          state->unanswered_since = Now();
+          state->unanswered_since = MonotonicNow();
         }
       }
       absl::Status s = probe();
@@ -66,7 +61,7 @@ void Watchdog::PingLoop() {
   absl::MutexLock lock(&state->mu);
   while (!state->stopped) {
     bool healthy =
-        Healthy(Now(), state->unanswered_since, options_.probe_timeout);
+        Healthy(MonotonicNow(), state->unanswered_since, options_.probe_timeout);
     if (healthy != pinging) {
       if (healthy) {
         LOG(INFO) << "watchdog: store answers again, pinging systemd";

@@ -33,9 +33,6 @@ class Watchdog {
   // (InfiniteFuture: none owed) is not overdue.
   static bool Healthy(absl::Time now, absl::Time unanswered_since,
                       absl::Duration probe_timeout);
-  // The clock the probes are timed by: CLOCK_MONOTONIC, which a step of the
-  // wall clock (NTP at boot) does not move, as systemd's own watchdog timer.
-  static absl::Time Now();
 
   explicit Watchdog(Options options);
   ~Watchdog();  // Stop()

@@ -1,28 +1,18 @@
 // Scrape-time gauges, read on a thread of their own with a bounded wait.
 #include "snapshotter/metrics/scrape_gauge.h"
 
-#include <time.h>
-
 #include <system_error>
 #include <thread>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "base/monotonic_clock.h"
 #include "glog/logging.h"
 
 namespace snapshotter {
-namespace {
 
-// Reads are timed by CLOCK_MONOTONIC: a step of the wall clock must not
-// make a running read look stuck, nor a stuck one look fresh.
-absl::Time MonotonicNow() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return absl::TimeFromTimespec(ts);
-}
-
-}  // namespace
+using ::base::MonotonicNow;
 
 ScrapeGauge::ScrapeGauge(std::string name, std::string help, GaugeReader read,
                          absl::Duration read_timeout)
