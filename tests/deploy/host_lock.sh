@@ -136,7 +136,7 @@ test_host_lock() {
     local -a racers=()
     mkdir -p "$root"
     for ((k = 0; k < 6; k++)); do
-        HOST_ROOT="$root" bash -c '
+        HOST_ROOT="$root" STAGED_TREE=true bash -c '
             source "$1/lib.sh"; POD_ID=""
             for ((i = 0; i < 30; i++)); do
                 hold_host_lock

@@ -438,14 +438,15 @@ hold_host_lock() {
     HOST_LOCK_MADE_RUN_DIR=false
     while true; do
         # (Again after a staged tree's holder removed it, see below.)
+        hold_staged_run_dir
         if [[ ! -d "$HOST_ROOT/run" ]]; then
             mkdir -p "$HOST_ROOT/run" || die "cannot make ${HOST_ROOT:-/}/run for the lock $LOCK_PATH; nothing was changed"
             HOST_LOCK_MADE_RUN_DIR=true
         fi
         if ! { exec 9<>"$path"; } 2> /dev/null; then
-            [[ -d "$HOST_ROOT/run" ]] || continue  # removed meanwhile, see below
             die "cannot open the lock $LOCK_PATH (${HOST_ROOT:-/}/run not writable?); nothing was changed"
         fi
+        exec 8<&-
         if ! flock -n 9; then
             read -r pod pid 2> /dev/null < "$path" || true  # (removed meanwhile, see below)
             # The pid named must still be an install.sh (a finished one's pid
@@ -532,7 +533,23 @@ release_host_lock() {
 # takes the new one, hold_host_lock), and the run directory hold_host_lock
 # made, if it is empty.
 remove_host_lock() {
+    hold_staged_run_dir
     rm -f "$HOST_ROOT$LOCK_PATH"
     [[ "${HOST_LOCK_MADE_RUN_DIR:-false}" != true ]] || rmdir "$HOST_ROOT/run" 2> /dev/null || true
-    exec 9>&-
+    exec 8<&- 9>&-
+}
+
+# hold_staged_run_dir: in a staged tree (STAGED_TREE=true), takes a lock on
+# the tree's root directory itself (fd 8, until it is closed) around making
+# the run directory and opening the lock file in it, and around removing
+# them (remove_host_lock): else a run that opens the lock file between
+# another's removal of the file and of the run directory makes a new file
+# there, and the directory, no longer empty, stays after both runs.
+hold_staged_run_dir() {
+    [[ "${STAGED_TREE:-false}" == true ]] || return 0
+    { exec 8< "${HOST_ROOT:-/}"; } 2> /dev/null || die "cannot open ${HOST_ROOT:-/} to lock it; nothing was changed"
+    flock -w "$LOCK_TIMEOUT_SECONDS" 8 || {
+        log "ERROR: another run of make in ${HOST_ROOT:-/} has held it for more than ${LOCK_TIMEOUT_SECONDS}s; nothing was changed"
+        exit "$LOCK_TIMEOUT_STATUS"
+    }
 }
