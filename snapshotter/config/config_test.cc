@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -696,6 +697,32 @@ TEST(HelpTextTest, ListsEveryFlagWithItsVariableAndDefault) {
       EXPECT_THAT(help, HasSubstr(absl::StrCat("  ", key.name, " = ")));
     }
   }
+}
+
+// The config section of --help says "TOML": its "key = value" lines, copied
+// into a file, are a config that loads (string values were printed bare,
+// `root = /var/lib/...`, a TOML syntax error).
+TEST_F(ConfigTest, HelpTextKeyLinesAreAConfigFileThatLoads) {
+  const std::string help = HelpText();
+  const size_t section = help.find("\nConfig file keys");
+  ASSERT_NE(section, std::string::npos);
+  std::string file;
+  for (absl::string_view line :
+       absl::StrSplit(absl::string_view(help).substr(section), '\n')) {
+    // Key lines are indented by two spaces, their descriptions by six.
+    if (!absl::StartsWith(line, "  ") || absl::StartsWith(line, "   ")) continue;
+    absl::StrAppend(&file, absl::StripPrefix(line, "  "), "\n");
+  }
+  EXPECT_THAT(file, AllOf(HasSubstr("root = \"/var/lib/containerd-guest-pull-grpc\"\n"),
+                          HasSubstr("verity.mode = \"best_effort\"\n"),
+                          HasSubstr("metrics.address = \"\"\n"),
+                          HasSubstr("spare_dirs = 8\n")));
+  absl::StatusOr<Config> config = Load({"--config", Write("help.toml", file)});
+  ASSERT_TRUE(config.ok()) << config.status() << "\n" << file;
+  Config expected;
+  expected.config_path = config->config_path;
+  expected.config_file_found = true;
+  EXPECT_EQ(DescribeConfig(*config), DescribeConfig(expected));
 }
 
 TEST(DescribeConfigTest, IsOneLineWithTheFileAndEveryKey) {
