@@ -200,6 +200,21 @@ TEST(DecodeCommandTest, UsageAndDecodeErrorsExitTwo) {
   EXPECT_EQ(RunDecode({"--help"}).code, 0);
 }
 
+// Kata's parsers take an option of any size: an option over our builder's
+// limit (kMaxVolumeBase64Bytes) still gets kata's verdict, not a decode error.
+TEST(DecodeCommandTest, AnOptionOverOurLimitGetsKatasVerdict) {
+  KataVirtualVolume volume;
+  volume.volume_type = kVolumeTypeImageGuestPull;
+  volume.source = "r/x@sha256:" + std::string(64, 'a');
+  volume.image_pull = ImagePullVolume{Metadata{{"k", std::string(kMaxVolumeBase64Bytes, 'v')}}};
+  const std::string option = kVolumeOptionPrefix + absl::Base64Escape(VolumeToJson(volume));
+  ASSERT_GT(option.size(), kMaxVolumeBase64Bytes + sizeof(kVolumeOptionPrefix));
+  Result result = RunDecode({option});
+  EXPECT_EQ(result.code, 0) << result.err;
+  EXPECT_THAT(result.out, EndsWith("go_valid: yes\nrust_valid: yes\n"));
+  EXPECT_EQ(result.err, "");
+}
+
 TEST(DecodeCommandTest, UnknownTypeIsNotedOnStderr) {
   Result result = RunDecode({absl::Base64Escape(R"({"volume_type":"new_kind"})")});
   EXPECT_EQ(result.code, 0);

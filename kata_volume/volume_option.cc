@@ -78,6 +78,12 @@ absl::StatusOr<std::string> DecodeVolumeOptionJson(absl::string_view option) {
         "KataVirtualVolume base64 is ", payload.size(),
         " bytes, more than the limit of ", kMaxVolumeBase64Bytes));
   }
+  return DecodeVolumeOptionJsonAnySize(payload);
+}
+
+absl::StatusOr<std::string> DecodeVolumeOptionJsonAnySize(absl::string_view option) {
+  absl::string_view payload = option;
+  absl::ConsumePrefix(&payload, kVolumeOptionPrefix);
   RETURN_IF_ERROR(CheckStandardBase64(payload));
   std::string json;
   if (!absl::Base64Unescape(payload, &json)) {
