@@ -201,7 +201,11 @@ main() {
     fi
     if ! why=$(kata_module_dir "$rel"); then
       if kata_is_not_served "$why"; then
-        h_skip "kata $rel" "the Go module proxy does not serve $KATA_MODULE at $rel: $why"
+        if grep -qE 'dial tcp|no such host|connection refused|i/o timeout' <<<"$why"; then
+          h_skip "kata $rel" "the Go module proxy cannot be reached (no network?): $why"
+        else
+          h_skip "kata $rel" "the Go module proxy does not serve $KATA_MODULE at $rel: $why"
+        fi
       else
         h_fail "kata $rel: module download" "$why"
         ran=1
