@@ -56,7 +56,10 @@ kata_module_dir() {
 # kata_is_not_served MESSAGE: true when the proxy refused the version
 # or cannot be reached (a skip with the reason), false for any other
 # failure (a failure).
-kata_is_not_served() { grep -qE '403 Forbidden|404 Not Found|410 Gone|not available|unknown revision|dial tcp|no such host|connection refused|i/o timeout' <<<"$1"; }
+kata_is_not_served() { grep -qE '403 Forbidden|404 Not Found|410 Gone|not available|unknown revision' <<<"$1" || kata_proxy_unreachable "$1"; }
+
+# kata_proxy_unreachable MESSAGE: true when the proxy cannot be reached.
+kata_proxy_unreachable() { grep -qE 'dial tcp|no such host|connection refused|i/o timeout' <<<"$1"; }
 
 kata_generate_settings() {
   local tree="$1" rel="$2" commit in out

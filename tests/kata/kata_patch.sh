@@ -201,7 +201,7 @@ main() {
     fi
     if ! why=$(kata_module_dir "$rel"); then
       if kata_is_not_served "$why"; then
-        if grep -qE 'dial tcp|no such host|connection refused|i/o timeout' <<<"$why"; then
+        if kata_proxy_unreachable "$why"; then
           h_skip "kata $rel" "the Go module proxy cannot be reached (no network?): $why"
         else
           h_skip "kata $rel" "the Go module proxy does not serve $KATA_MODULE at $rel: $why"
