@@ -129,6 +129,30 @@ test_failures() {
         && grep -qx "restart containerd-k8s.service" "$WORK/nounit/sysd/calls" \
         && h_pass "containerd under another unit: CONTAINERD_SERVICE names it, the install restarts that unit" \
         || h_fail "containerd under another unit" "$(tail -2 "$WORK/nounit/log")"
+    # A k3s node (its embedded containerd, no containerd.service): refused
+    # as not supported. The generic refusal sent the operator to set
+    # CONTAINERD_SERVICE (k3s.service) and then CONTAINERD_CONFIG to the
+    # config k3s writes anew from its template at every start, which was
+    # installed into: the edits were lost at the install's own restart of
+    # k3s, and the config watch put them back, restarting k3s again.
+    host="$(new_host k3s "")"
+    mkdir -p "$host/var/lib/rancher/k3s/agent/etc/containerd"
+    cp "$FIXTURES/containerd-v2.toml" "$host/var/lib/rancher/k3s/agent/etc/containerd/config.toml.tmpl"
+    cp "$FIXTURES/containerd-v2.toml" "$host/var/lib/rancher/k3s/agent/etc/containerd/config.toml"
+    mv "$WORK/k3s/sysd/systemctl" "$WORK/k3s/sysd/systemctl.real"
+    printf '#!/bin/sh\ncase "$*" in *LoadState*containerd.service) echo not-found; exit 0 ;; esac\nexec "%s" "$@"\n' \
+        "$WORK/k3s/sysd/systemctl.real" > "$WORK/k3s/sysd/systemctl"
+    chmod +x "$WORK/k3s/sysd/systemctl"
+    refused k3s "k3s node: refused naming k3s as not supported; nothing on the host changed" \
+        "the node has k3s's containerd config" "k3s and rke2 nodes are not supported" \
+        -- run_script k3s install.sh
+    refused k3s "k3s node, its generated config named: refused before any change (edits lost at k3s's next start)" \
+        "is generated from /var/lib/rancher/k3s/agent/etc/containerd/config.toml.tmpl" "not supported" \
+        -- run_script k3s install.sh CONTAINERD_SERVICE=k3s.service \
+        CONTAINERD_CONFIG=/var/lib/rancher/k3s/agent/etc/containerd/config.toml
+    refused k3s "k3s node: containerd-setup.sh check refuses its generated config too" \
+        "is generated from" -- run_setup k3s check \
+        CONTAINERD_CONFIG=/var/lib/rancher/k3s/agent/etc/containerd/config.toml
     # A read-only PREFIX (Flatcar's /usr; a read-only bind mount in a
     # private mount namespace): refused before any change, saying to set
     # PREFIX, not a bare mktemp error after the lock and the install records.

@@ -134,12 +134,29 @@ check_config_fits_containerd() {
 # anything (it waits for the runtimes the same way). Run before it.
 check_containerd_config() {
     local merged dropin
+    check_config_not_generated
     merged="$(mktemp)"
     dropin="$(mktemp)"
     merge_containerd_config "$merged" "$dropin"
     rm -f "$merged" "$dropin"
     check_config_fits_containerd
     check_containerd_dirs_writable
+}
+
+# check_config_not_generated: k3s and rke2 run an embedded containerd whose
+# config.toml they write anew from config.toml.tmpl (config-v3.toml.tmpl
+# for containerd 2.x) at every start: edits to it last until the next
+# restart of k3s, the install's own restart included, after which the config
+# watch would put them back and restart k3s again, forever. Refused before
+# the wait for kata's runtimes (kata-deploy edits the template there).
+check_config_not_generated() {
+    local resolved dir template
+    resolved="$(host_realpath "$CONTAINERD_CONFIG")" || return 0  # a loop: refused later
+    dir="$(dirname "$resolved")"
+    for template in config.toml.tmpl config-v3.toml.tmpl; do
+        [[ -e "$HOST_ROOT$dir/$template" ]] || continue
+        die "$CONTAINERD_CONFIG is generated from ${dir%/}/$template at every start of its containerd (k3s and rke2 do this): edits to it would be lost at the next restart. k3s and rke2 nodes are not supported (docs/setup.md); nothing was changed"
+    done
 }
 
 # check_containerd_dirs_writable: the directories of containerd's config

@@ -111,6 +111,11 @@ check_containerd_service() {
     state="$("${SYSTEMCTL_CMD[@]}" show --property=LoadState --value "$CONTAINERD_SERVICE" 2>/dev/null)" || state=""
     case "$state" in
         not-found | masked)
+            local embedded
+            for embedded in /var/lib/rancher/k3s /var/lib/rancher/rke2; do
+                [[ -e "$HOST_ROOT$embedded/agent/etc/containerd/config.toml" ]] || continue
+                die "the host's systemd has no usable unit $CONTAINERD_SERVICE (LoadState=$state), and the node has ${embedded##*/}'s containerd config $embedded/agent/etc/containerd/config.toml: ${embedded##*/} runs its own containerd and writes that config anew from a template at every start, so the install's edits would not last; k3s and rke2 nodes are not supported (docs/setup.md). (If a containerd of its own runs here under another unit, set CONTAINERD_SERVICE to that unit.) Nothing was changed"
+            done
             die "the host's systemd has no usable unit $CONTAINERD_SERVICE (LoadState=$state), which the install restarts to load its config: set CONTAINERD_SERVICE (daemonset.yaml env) to the unit that runs containerd on this node ('systemctl status \$(pidof containerd)' names it); nothing was changed" ;;
     esac
 }
