@@ -6,8 +6,10 @@
 # table holding only `snapshotter`), kata's install brings it back and so
 # does the handler, a config it cannot read is reported once and changes
 # nothing, a state written back after an apply is not fought, another pod's
-# install ends the watch, and this pod's preStop during an apply ends the
-# apply at once and uninstalls. Sourced by tests/deploy/run.sh.
+# install ends the watch, this pod's preStop during an apply ends the
+# apply at once and uninstalls, and another pod's install given up before it
+# finished (a rollback) has this pod install its own files again. Sourced
+# by tests/deploy/run.sh.
 # shellcheck disable=SC2015,SC2016
 
 # watch_wait CASE TEXT COUNT: bounded wait (30 s) until CASE's log holds
@@ -214,6 +216,58 @@ test_config_watch_v1() {
             || { ok=false; h_fail "config watch 1.x: cycle $cycle of kata-deploy's cleanup and install" "$(tail -4 "$WORK/wv1/log")"; }
     done
     $ok && h_pass "config watch 1.x: three cycles of kata-deploy's cleanup and install each end with the handler's snapshotter set"
+    kill -- -"$pid" 2> /dev/null || true
+    wait "$pid" 2> /dev/null || true
+}
+
+# test_config_watch_rollback: a rolling update given up on one node (a
+# rollback, or a delete during it): the new pod's install replaced the
+# binary and restarted the snapshotter on it, then failed (its daemon never
+# became active); the new pod's preStop leaves the old pod's install the
+# current one. The old pod's watch then installs its own files again: the
+# node does not keep running the release that was rolled back.
+test_config_watch_rollback() {
+    local host pid ours theirs
+    host="$(watch_host wrb)"
+    start_watching wrb "$WORK/wrb/sysd/systemctl" pod-a
+    if ! watch_wait wrb "checking containerd's config every 1s" 1; then
+        h_fail "config watch, rollback: pod A's install" "$(tail -3 "$WORK/wrb/log")"
+        kill -- -"$pid" 2> /dev/null || true
+        wait "$pid" 2> /dev/null || true
+        return
+    fi
+    ours="$(sha256sum < "$WORK/wrb/payload/bin/containerd-guest-pull-grpc")"
+    # Pod B: another release, whose daemon does not become active.
+    cp -a "$WORK/wrb/payload" "$WORK/wrb/payload-b"
+    echo "# release 2" >> "$WORK/wrb/payload-b/bin/containerd-guest-pull-grpc"
+    theirs="$(sha256sum < "$WORK/wrb/payload-b/bin/containerd-guest-pull-grpc")"
+    echo 3 > "$WORK/wrb/sysd/is-active-rc.guest-pull-snapshotter.service"
+    ! run_script wrb install.sh POD_UID=pod-b PAYLOAD_DIR="$WORK/wrb/payload-b" CONTAINERD="$WORK/containerd-2.4"
+    rm -f "$WORK/wrb/sysd/is-active-rc.guest-pull-snapshotter.service"
+    if [[ "$(sha256sum < "$host/usr/local/bin/containerd-guest-pull-grpc")" != "$theirs" ]] \
+        || ! watch_wait wrb "pod pod-b is installing: the config watch pauses" 1; then
+        h_fail "config watch, rollback: pod B's failed install replaced the binary" "$(tail -3 "$WORK/wrb/log")"
+    else
+        # Pod B deleted (its preStop), pod A stays.
+        run_script wrb uninstall.sh POD_UID=pod-b
+        local again=false
+        watch_wait wrb "installed this pod's files again" 1 \
+            && [[ "$(sha256sum < "$host/usr/local/bin/containerd-guest-pull-grpc")" == "$ours" ]] \
+            && [[ "$(< "$host/etc/containerd-guest-pull-grpc/installed-by-pod")" == pod-a ]] \
+            && [[ "$(< "$host/etc/containerd-guest-pull-grpc/installing-pod")" == pod-a ]] \
+            && grep -q "this pod's install did not finish; pod pod-a's install is the current one" "$WORK/wrb/log" \
+            && [[ "$(grep -c "restart guest-pull-snapshotter.service" "$WORK/wrb/sysd/calls")" == 3 ]] \
+            && again=true
+        [[ "$again" == true ]] \
+            && h_pass "config watch, rollback: a later pod's unfinished install given up: the old pod installs its own binary again and restarts the snapshotter on it" \
+            || h_fail "config watch, rollback: the node keeps the rolled-back release's binary" \
+                "$(grep -c "restart guest-pull-snapshotter.service" "$WORK/wrb/sysd/calls") restarts; $(tail -4 "$WORK/wrb/log")"
+        sleep 3
+        [[ "$again" == true && "$(grep -c "installed this pod's files again" "$WORK/wrb/log")" == 1 \
+            && "$(grep -c "restart guest-pull-snapshotter.service" "$WORK/wrb/sysd/calls")" == 3 ]] \
+            && h_pass "config watch, rollback: installed again once, then nothing more" \
+            || h_fail "config watch, rollback: installed again more than once" "$(tail -4 "$WORK/wrb/log")"
+    fi
     kill -- -"$pid" 2> /dev/null || true
     wait "$pid" 2> /dev/null || true
 }

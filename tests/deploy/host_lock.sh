@@ -48,8 +48,10 @@ test_host_lock() {
     local host start HOLDER i
     host="$(new_host lock "$FIXTURES/containerd-v2.toml")"
     run_script lock install.sh POD_UID=pod-a || { h_fail "lock: pod A installs" "$(tail -3 "$WORK/lock/log")"; return; }
-    # Pod B's install is under way: it holds the lock and named itself the
-    # owner first thing. Pod A's preStop waits for it, then sees pod B.
+    # Pod B's install is under way: it holds the lock, named itself in
+    # installing-pod first thing and, as it ends, in installed-by-pod. Pod
+    # A's preStop waits for it, then sees pod B.
+    printf 'pod-b\n' > "$host/etc/containerd-guest-pull-grpc/installing-pod"
     printf 'pod-b\n' > "$host/etc/containerd-guest-pull-grpc/installed-by-pod"
     hold_lock "$host" 2
     start=$SECONDS

@@ -16,7 +16,10 @@
 # The watch pauses while another pod's install has started and not
 # finished (INSTALLING_PATH), and stops once another pod's install is the
 # current one or the install record is gone (OWNER_PATH: a rolling update,
-# an uninstall). Sourced by install.sh after lib.sh and containerd-setup.sh.
+# an uninstall). When such an install is given up instead (its pod deleted,
+# a rollback: its preStop removes INSTALLING_PATH), the watch installs this
+# pod's files again (install_again, install.sh) over those it replaced.
+# Sourced by install.sh after lib.sh and containerd-setup.sh.
 
 readonly WATCH_HOLDOFF_MIN=3 WATCH_HOLDOFF_MAX=64
 watch_round_no=0     # checks made
@@ -26,6 +29,8 @@ watch_applied_at=0   # ... at this check
 watch_holdoff=$WATCH_HOLDOFF_MIN
 watch_reported=""    # the last thing reported once (a failure, a fight, a pause)
 watch_apply_rc=0     # apply_watched_change's outcome
+watch_reinstall=false  # this pod's install is to be made again (install_again) ...
+install_again_rc=0     # ... and its outcome
 
 # watch_stop_reason: prints why this pod's watch must stop: another pod's
 # install is the current one, or the install record is gone.
@@ -140,6 +145,24 @@ watch_round() {
     fi
     if reason="$(other_pod_installing)"; then
         report_once "pod $reason is installing: the config watch pauses until it is done"
+        watch_pending=""
+        return 0
+    fi
+    # This pod's install left its name in INSTALLING_PATH, and only the
+    # preStop of a later pod whose install did not finish removes it
+    # (uninstall.sh; a full uninstall removes OWNER_PATH too, which stops
+    # the watch above): that install may have replaced this pod's files.
+    if [[ -n "$POD_ID" && ! -e "$HOST_ROOT$INSTALLING_PATH" && "$watch_reinstall" == false ]]; then
+        log "another pod's install started after this pod's and did not finish (its record $INSTALLING_PATH is gone, this pod's install is still the current one): installing this pod's files again, which it may have replaced"
+        watch_reinstall=true
+    fi
+    if [[ "$watch_reinstall" == true ]]; then
+        install_again
+        if [[ $install_again_rc -eq 0 || $install_again_rc -eq 3 ]]; then
+            watch_reinstall=false watch_reported=""
+        else
+            report_once "WARNING: the config watch could not install this pod's files again (see above); it tries again every ${WATCH_SECONDS}s (restart this pod to install again now)"
+        fi
         watch_pending=""
         return 0
     fi

@@ -403,6 +403,53 @@ record_owner() {
     rm -f "$tmp"
 }
 
+# install_again: this pod's install once more, under the host lock, for
+# the config watch (config-watch.sh, watch_round): another pod's install
+# started after this one's and was given up before it finished (its preStop
+# removed its record, a rollback or a delete during a rolling update), and
+# it may have replaced this pod's files (the library bundle, the binaries,
+# the unit, the daemon config) with its own and restarted the snapshotter
+# on them. What is already this pod's is left alone (nothing restarted).
+# Sets install_again_rc: 0 done, 3 another pod's install came first or
+# this pod's is no longer the current one, else failed (the reason logged).
+# In a subshell with errexit, which bash ignores in a function called as a
+# condition or in a && / || list: call it as a plain command (it returns 0),
+# as apply_watched_change (config-watch.sh).
+install_again() {
+    local rc=0
+    # Set in the subshell by the install's steps, as by main's.
+    snapshotter_changed=false containerd_changed=false snapshotter_refused=false
+    set +e
+    (
+        set -e
+        TMPDIR="$(mktemp -d)"
+        export TMPDIR
+        trap 'rm -rf "$TMPDIR"' EXIT
+        hold_host_lock
+        if reason="$(watch_stop_reason)" || reason="$(other_pod_installing)"; then
+            log "not installing again: $reason"
+            exit 3
+        fi
+        record_install_start
+        note_snapshotter_restart_pending
+        remove_old_form_leftovers
+        install_libraries
+        install_binaries
+        install_stock_helper
+        install_unit
+        install_daemon_config
+        check_daemon_address
+        RUNTIME_WAIT_SECONDS=0 MISSING_RUNTIME=skip configure_containerd
+        start_services
+        record_owner
+        release_host_lock
+        log "installed this pod's files again"
+    )
+    rc=$?
+    set -e
+    install_again_rc=$rc
+}
+
 sleep_until_terminated() {
     # The readiness probe's first condition (daemonset.yaml): until now the
     # pod is not Ready, so a rolling update does not stop the old pod

@@ -103,11 +103,15 @@ main() {
     hold_host_lock  # a new pod's install finishes first
     local successor
     if successor="$(taken_over)"; then
-        log "pod $successor installed the snapshotter after this pod $POD_ID (rolling update): leaving it installed and serving"
-        # This pod's own install started and did not finish: that pod's
-        # config watch may resume.
+        # This pod's own install started and did not finish (a rollback, or
+        # a delete during a rolling update): the current install is an
+        # earlier pod's, whose config watch, once the record is gone,
+        # installs that pod's files again over what this one replaced.
         if [[ "$(head -n 1 "$HOST_ROOT$INSTALLING_PATH" 2>/dev/null)" == "$POD_ID" ]]; then
             rm -f "$HOST_ROOT$INSTALLING_PATH"
+            log "this pod's install did not finish; pod $successor's install is the current one: leaving it installed (its config watch installs that pod's files again over any this install replaced)"
+        else
+            log "pod $successor installed the snapshotter after this pod $POD_ID (rolling update): leaving it installed and serving"
         fi
         return 0
     fi
