@@ -6,6 +6,18 @@
 # shellcheck disable=SC2015,SC2016
 
 test_manifests() {
+    # The payload runs on x86_64 only: the pod is not scheduled on the
+    # other architectures kata-deploy labels (it stayed in ImagePullBackOff
+    # there, or failed with "exec format error"). Before the schemas, which
+    # need npm; the block under `nodeSelector:`, its entries' comments aside.
+    local selector
+    selector="$(awk '/^ *nodeSelector:/ { n = match($0, /[^ ]/); on = 1; next }
+        on && /^ *#/ { next }
+        on { if (match($0, /[^ ]/) <= n) exit; sub(/^ +/, ""); print }' "$REPO/deploy/k8s/daemonset.yaml")"
+    grep -qx 'kubernetes.io/arch: amd64' <<< "$selector" \
+        && grep -qx 'katacontainers.io/kata-runtime: "true"' <<< "$selector" \
+        && h_pass "k8s: the DaemonSet runs on amd64 nodes with Kata only" \
+        || h_fail "k8s: the DaemonSet's nodeSelector does not keep it to amd64 nodes with Kata" "$selector"
     if [[ ! -d "$HERE/node_modules/kubernetes-models" ]]; then
         h_fail "k8s: schema validation" "run: npm ci --prefix tests/deploy"
         return
