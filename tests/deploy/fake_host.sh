@@ -51,6 +51,10 @@ esac
 exit 0
 EOF
     chmod 0755 "$dir/systemctl"
+    # busctl: logind's PreparingForShutdown, "b true" once DIR/shutting-down exists.
+    printf '#!/bin/sh\necho "$*" >> "%s/busctl-calls"\nif [ -e "%s/shutting-down" ]; then echo "b true"; else echo "b false"; fi\n' \
+        "$dir" "$dir" > "$dir/busctl"
+    chmod 0755 "$dir/busctl"
 }
 
 # new_host NAME FIXTURE: fake host root with FIXTURE as containerd's config
@@ -97,7 +101,7 @@ run_script() {
     [[ -x "$WORK/containerd-1.7" ]] || fake_containerd "$WORK/containerd-1.7" 1.7.27
     env HOST_ROOT="$WORK/$case/host" PAYLOAD_DIR="$WORK/$case/payload" \
         SYSTEMCTL="$WORK/$case/sysd/systemctl" GUEST_PULL_SLEEP=false CONTAINERD="$WORK/containerd-1.7" \
-        PRESTOP_MARKER="$WORK/$case/prestop-started" \
+        BUSCTL="$WORK/$case/sysd/busctl" PRESTOP_MARKER="$WORK/$case/prestop-started" \
         POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=2 RUNTIME_WAIT_SECONDS=0 \
         "$@" "$SCRIPTS/$script" >> "$WORK/$case/log" 2>&1
 }

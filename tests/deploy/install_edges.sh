@@ -26,6 +26,26 @@ hand_import_kept() {
 
 test_install_edges() {
     local host orig
+    # The kubelet's graceful node shutdown runs the preStop: the uninstall
+    # leaves everything in place for the next boot (it restarted containerd
+    # on the way down, the node booted without guest-pull, and the pod's
+    # install then restarted containerd again); any other time it uninstalls.
+    host="$(new_host shutdown "$FIXTURES/containerd-v2.toml")"
+    run_script shutdown install.sh POD_UID=pod-s && tree "$host" > "$WORK/shutdown/tree.installed"
+    : > "$WORK/shutdown/sysd/calls"
+    touch "$WORK/shutdown/sysd/shutting-down"
+    run_script shutdown uninstall.sh POD_UID=pod-s \
+        && cmp -s "$WORK/shutdown/tree.installed" <(tree "$host") && [[ ! -s "$WORK/shutdown/sysd/calls" ]] \
+        && grep -q "the node is shutting down (logind's PreparingForShutdown" "$WORK/shutdown/log" \
+        && grep -q "get-property org.freedesktop.login1 /org/freedesktop/login1 org.freedesktop.login1.Manager PreparingForShutdown" \
+            "$WORK/shutdown/sysd/busctl-calls" \
+        && h_pass "node shutting down: the preStop leaves guest-pull installed, restarts nothing" \
+        || h_fail "node shutting down: the preStop uninstalled" "$(diff "$WORK/shutdown/tree.installed" <(tree "$host") | head -4; tail -2 "$WORK/shutdown/log")"
+    rm -f "$WORK/shutdown/sysd/shutting-down"
+    run_script shutdown uninstall.sh POD_UID=pod-s \
+        && [[ ! -e "$host/usr/local/bin/containerd-guest-pull-grpc" ]] && grep -q "restart containerd.service" "$WORK/shutdown/sysd/calls" \
+        && h_pass "node not shutting down: the preStop uninstalls" \
+        || h_fail "node not shutting down: the preStop" "$(tail -2 "$WORK/shutdown/log")"
     # A run that merged the config and then failed (the snapshotter never
     # became active) leaves containerd's restart due; the next run, which
     # changes nothing, restarts containerd.

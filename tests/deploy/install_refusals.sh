@@ -287,8 +287,8 @@ run_script_args() {
     [[ -x "$WORK/containerd-1.7" ]] || fake_containerd "$WORK/containerd-1.7" 1.7.27
     env HOST_ROOT="$WORK/$case/host" PAYLOAD_DIR="$WORK/$case/payload" \
         SYSTEMCTL="$WORK/$case/sysd/systemctl" GUEST_PULL_SLEEP=false CONTAINERD="$WORK/containerd-1.7" \
-        PRESTOP_MARKER="$WORK/$case/prestop-started" POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=2 RUNTIME_WAIT_SECONDS=0 \
-        "$SCRIPTS/$script" "$@" >> "$WORK/$case/log" 2>&1
+        BUSCTL="$WORK/$case/sysd/busctl" PRESTOP_MARKER="$WORK/$case/prestop-started" POLL_SECONDS=1 \
+        ACTIVE_TIMEOUT_SECONDS=2 RUNTIME_WAIT_SECONDS=0 "$SCRIPTS/$script" "$@" >> "$WORK/$case/log" 2>&1
 }
 
 test_operator_messages() {

@@ -253,7 +253,7 @@ dep_daemonset() {
     CONTAINERD_CONFIG="$CONTAINERD_CONFIG" CONTAINERD_DROPIN="$CONTAINERD_DIR/conf.d/guest-pull.toml" \
     SNAPSHOTTER_HANDLER_MAPPING=qemu-coco-dev:guest-pull MISSING_RUNTIME=fail GLOBAL_SNAPSHOTTER=false \
     RUNTIME_WAIT_SECONDS=0 GUEST_PULL_SLEEP=false SOCKET="$GP_SOCK" DATA_DIR="$GP_ROOT" POD_UID="pod-$DEP_RUN" \
-    PRESTOP_MARKER="$E2E_DIR/prestop-started-$DEP_RUN" \
+    PRESTOP_MARKER="$E2E_DIR/prestop-started-$DEP_RUN" BUSCTL=none \
     KATA_MODE="$DEP_KATA_MODE" "$E2E_REPO/deploy/k8s/scripts/$1" >>"$E2E_DIR/logs/install-$DEP_RUN.log" 2>&1
 }
 

@@ -96,7 +96,7 @@ EOF
 node_script() {
   local pod="$1" script="$2"
   env HOST_ROOT="$HOST" PAYLOAD_DIR="$WORK/payload-$pod" SYSTEMCTL="$SYSD/systemctl" \
-    POD_UID="$pod" PRESTOP_MARKER="$WORK/$pod-prestop-started" GUEST_PULL_SLEEP=false POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=30 \
+    POD_UID="$pod" PRESTOP_MARKER="$WORK/$pod-prestop-started" GUEST_PULL_SLEEP=false POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=30 BUSCTL=none \
     RUNTIME_WAIT_SECONDS=0 MISSING_RUNTIME=skip \
     "$E2E_REPO/deploy/k8s/scripts/$script" >>"$WORK/$pod-$script.log" 2>&1
 }

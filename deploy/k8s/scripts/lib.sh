@@ -22,6 +22,10 @@ SYSTEMCTL="${SYSTEMCTL:-nsenter --target 1 --mount -- systemctl}"
 # The host's containerd binary, for its version (the same way in); "none":
 # not a node (a staged install), no version check.
 CONTAINERD="${CONTAINERD:-nsenter --target 1 --mount -- containerd}"
+# The host's busctl, the same way in, for logind's PreparingForShutdown
+# (uninstall.sh: the kubelet's graceful node shutdown runs the preStop);
+# "none": not asked (the uninstall always runs).
+BUSCTL="${BUSCTL:-nsenter --target 1 --mount -- busctl}"
 # containerd's main config and the directory of our drop-in, host paths.
 CONTAINERD_CONFIG="${CONTAINERD_CONFIG:-/etc/containerd/config.toml}"
 CONTAINERD_DROPIN="${CONTAINERD_DROPIN:-/etc/containerd/conf.d/guest-pull.toml}"
@@ -122,6 +126,7 @@ CONFIG_TOOL="${CONFIG_TOOL:-$SCRIPT_DIR/containerd-config.py}"
 
 read -r -a SYSTEMCTL_CMD <<< "$SYSTEMCTL"
 read -r -a CONTAINERD_CMD <<< "$CONTAINERD"
+read -r -a BUSCTL_CMD <<< "$BUSCTL"
 
 log() { printf '%s guest-pull-deploy: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2 || true; }
 die() { log "ERROR: $*"; exit 1; }

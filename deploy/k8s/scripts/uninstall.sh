@@ -94,12 +94,28 @@ taken_over() {
     printf '%s\n' "$owner"
 }
 
+# node_shutting_down: logind has announced the node's shutdown or reboot
+# (PreparingForShutdown). The kubelet's graceful node shutdown terminates
+# the pods, with their preStop, while it holds off the shutdown: an
+# uninstall then would restart containerd on the way down, boot the node
+# without guest-pull (Kata pods started before this pod's install fail) and
+# cost another containerd restart when the pod installs again.
+node_shutting_down() {
+    [[ "$BUSCTL" != none ]] || return 1
+    [[ "$("${BUSCTL_CMD[@]}" get-property org.freedesktop.login1 /org/freedesktop/login1 \
+            org.freedesktop.login1.Manager PreparingForShutdown 2> /dev/null)" == "b true" ]]
+}
+
 main() {
     # containerd's restart can cut the exec stream of a preStop hook: make a
     # write to a closed stdout/stderr fail quietly instead of killing us.
     trap '' PIPE
     [[ -d "${HOST_ROOT:-/}" ]] || die "host root ${HOST_ROOT:-/} does not exist"
     mark_prestop  # this pod's install then installs nothing (install.sh)
+    if node_shutting_down; then
+        log "the node is shutting down (logind's PreparingForShutdown: the kubelet's graceful node shutdown): leaving guest-pull installed for the next boot, where this DaemonSet's pod finds it in place"
+        return 0
+    fi
     hold_host_lock  # a new pod's install finishes first
     local successor
     if successor="$(taken_over)"; then
