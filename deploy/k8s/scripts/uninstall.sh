@@ -102,7 +102,9 @@ taken_over() {
 # cost another containerd restart when the pod installs again.
 node_shutting_down() {
     [[ "$BUSCTL" != none ]] || return 1
-    [[ "$("${BUSCTL_CMD[@]}" get-property org.freedesktop.login1 /org/freedesktop/login1 \
+    # (Bounded: a bus that does not answer on the way down must not eat the
+    # grace period; no answer uninstalls as before.)
+    [[ "$(timeout 5 "${BUSCTL_CMD[@]}" get-property org.freedesktop.login1 /org/freedesktop/login1 \
             org.freedesktop.login1.Manager PreparingForShutdown 2> /dev/null)" == "b true" ]]
 }
 
