@@ -144,7 +144,7 @@ main() {
         if host_systemctl restart "$CONTAINERD_SERVICE"; then
             rm -f "$(restart_marker_path)"
         else
-            log "WARNING: could not restart $CONTAINERD_SERVICE (the next install or uninstall restarts it)"
+            log "WARNING: could not restart $CONTAINERD_SERVICE: it runs with guest-pull in its config (calls to the stopped snapshotter fail) until it restarts; the next install or uninstall restarts it, and if none follows (the DaemonSet deleted), run 'systemctl restart $CONTAINERD_SERVICE' on the node and remove $CONTAINERD_CONFIG.guest-pull-restart-pending there"
         fi
     fi
 }
