@@ -29,6 +29,7 @@ watch_applied_at=0   # ... at this check
 watch_holdoff=$WATCH_HOLDOFF_MIN
 watch_reported=""    # the last thing reported once (a failure, a fight, a pause)
 watch_apply_rc=0     # apply_watched_change's outcome
+watch_locked_rc=0    # watch_locked's outcome
 watch_reinstall=false  # this pod's install is to be made again (install_again) ...
 install_again_rc=0     # ... and its outcome
 
@@ -75,17 +76,17 @@ watch_state_digest() {
     } | sha256sum | cut -d' ' -f1
 }
 
-# apply_watched_change: the install's containerd part again, under the host
-# lock; restarts containerd when a file changed or a restart was due.
-# Sets watch_apply_rc: 0 applied, 3 another pod's install came first, else
-# failed. The subshell runs with errexit, which bash ignores in a function
-# called as a condition (if, while, !) or before the last command of a &&
-# / || list: call it as a plain command (it returns 0). The lock names the subshell ($BASHPID),
-# which has no TERM trap: this pod's preStop finding it holding the lock
-# ends it at once (lib.sh, hold_host_lock).
-apply_watched_change() {
-    local rc=0
-    containerd_changed=false  # set by reconcile_containerd in the subshell
+# watch_locked WHAT STEP: the function STEP in a subshell with errexit,
+# under the host lock, unless another pod's install came first or this
+# pod's is no longer the current one. Sets watch_locked_rc: 0 done, 3 not
+# done for that reason (logged as "not WHAT: ..."), else failed. bash
+# ignores errexit in a function called as a condition (if, while, !) or
+# before the last command of a && / || list: call it as a plain command (it
+# returns 0). The lock names the subshell ($BASHPID), which has no TERM
+# trap: this pod's preStop finding it holding the lock ends it at once
+# (lib.sh, hold_host_lock).
+watch_locked() {
+    local what="$1" step="$2" rc=0
     set +e
     (
         set -e
@@ -94,24 +95,39 @@ apply_watched_change() {
         trap 'rm -rf "$TMPDIR"' EXIT
         hold_host_lock
         if reason="$(watch_stop_reason)" || reason="$(other_pod_installing)"; then
-            log "not applying: $reason"
+            log "not $what: $reason"
             exit 3
         fi
-        reconcile_containerd
-        if [[ "$containerd_changed" == true ]]; then
-            host_systemctl restart "$CONTAINERD_SERVICE"
-            wait_active "$CONTAINERD_SERVICE" 9>&-
-            rm -f "$(restart_marker_path)"
-            log "containerd runs the re-applied config"
-        fi
+        "$step"
         release_host_lock
     )
     rc=$?
     set -e
-    if [[ $rc -ne 0 && $rc -ne 3 ]]; then
+    watch_locked_rc=$rc
+}
+
+# reapply_containerd_config: the install's containerd part again; restarts
+# containerd when a file changed or a restart was due.
+reapply_containerd_config() {
+    reconcile_containerd
+    if [[ "$containerd_changed" == true ]]; then
+        host_systemctl restart "$CONTAINERD_SERVICE"
+        wait_active "$CONTAINERD_SERVICE" 9>&-
+        rm -f "$(restart_marker_path)"
+        log "containerd runs the re-applied config"
+    fi
+}
+
+# apply_watched_change: reapply_containerd_config under the host lock
+# (watch_locked). Sets watch_apply_rc: 0 applied, 3 another pod's install
+# came first, else failed. Call it as a plain command.
+apply_watched_change() {
+    containerd_changed=false  # set by reconcile_containerd in the subshell
+    watch_locked applying reapply_containerd_config
+    if [[ $watch_locked_rc -ne 0 && $watch_locked_rc -ne 3 ]]; then
         log "WARNING: the config watch could not apply the change (see above)"
     fi
-    watch_apply_rc=$rc
+    watch_apply_rc=$watch_locked_rc
 }
 
 # watch_apply DIGEST MERGED DROPIN: applies the state DIGEST and checks the

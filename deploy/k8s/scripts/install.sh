@@ -412,42 +412,36 @@ record_owner() {
 # on them. What is already this pod's is left alone (nothing restarted).
 # Sets install_again_rc: 0 done, 3 another pod's install came first or
 # this pod's is no longer the current one, else failed (the reason logged).
-# In a subshell with errexit, which bash ignores in a function called as a
-# condition or in a && / || list: call it as a plain command (it returns 0),
-# as apply_watched_change (config-watch.sh).
+# Call it as a plain command (watch_locked, config-watch.sh).
 install_again() {
-    local rc=0
     # Set in the subshell by the install's steps, as by main's.
     snapshotter_changed=false containerd_changed=false snapshotter_refused=false
-    set +e
-    (
-        set -e
-        TMPDIR="$(mktemp -d)"
-        export TMPDIR
-        trap 'rm -rf "$TMPDIR"' EXIT
-        hold_host_lock
-        if reason="$(watch_stop_reason)" || reason="$(other_pod_installing)"; then
-            log "not installing again: $reason"
-            exit 3
-        fi
-        record_install_start
-        note_snapshotter_restart_pending
-        remove_old_form_leftovers
-        install_libraries
-        install_binaries
-        install_stock_helper
-        install_unit
-        install_daemon_config
-        check_daemon_address
-        RUNTIME_WAIT_SECONDS=0 MISSING_RUNTIME=skip configure_containerd
-        start_services
-        record_owner
-        release_host_lock
-        log "installed this pod's files again"
-    )
-    rc=$?
-    set -e
-    install_again_rc=$rc
+    watch_locked "installing again" reinstall_files
+    install_again_rc=$watch_locked_rc
+}
+
+# shellcheck disable=SC2317  # run by watch_locked
+# reinstall_files: install_again's steps, under the lock.
+reinstall_files() {
+    install_files
+    RUNTIME_WAIT_SECONDS=0 MISSING_RUNTIME=skip configure_containerd
+    start_services
+    record_owner
+    log "installed this pod's files again"
+}
+
+# install_files: the install's steps up to containerd's config (main,
+# install_again), under the host lock.
+install_files() {
+    record_install_start
+    note_snapshotter_restart_pending
+    remove_old_form_leftovers  # earlier releases' writes cut short
+    install_libraries
+    install_binaries
+    install_stock_helper
+    install_unit
+    install_daemon_config
+    check_daemon_address
 }
 
 sleep_until_terminated() {
@@ -480,15 +474,7 @@ main() {
         log "this pod is being deleted (its preStop has started): not installing"
         return 0
     fi
-    record_install_start
-    note_snapshotter_restart_pending
-    remove_old_form_leftovers  # earlier releases' writes cut short
-    install_libraries
-    install_binaries
-    install_stock_helper
-    install_unit
-    install_daemon_config
-    check_daemon_address
+    install_files
     # The wait is over (check_containerd_config): a runtime still missing
     # under MISSING_RUNTIME=skip is left out at once, not waited for again
     # under the lock, which a preStop waits for LOCK_TIMEOUT_SECONDS only.
