@@ -262,6 +262,12 @@ test_config_watch_rollback() {
             && h_pass "config watch, rollback: a later pod's unfinished install given up: the old pod installs its own binary again and restarts the snapshotter on it" \
             || h_fail "config watch, rollback: the node keeps the rolled-back release's binary" \
                 "$(grep -c "restart guest-pull-snapshotter.service" "$WORK/wrb/sysd/calls") restarts; $(tail -4 "$WORK/wrb/log")"
+        # A watch of an earlier release, or none (WATCH_SECONDS=0), does
+        # not install again: pod B's preStop says so and what to do then
+        # (it said the watch would, which sent the operator away).
+        grep -q "if it has one that does (WATCH_SECONDS > 0 and a release whose watch logs 'installing this pod's files again'); else the node keeps what this install left: delete pod pod-a (its preStop uninstalls" "$WORK/wrb/log" \
+            && h_pass "config watch, rollback: the given-up pod's preStop says what to do when the old pod's watch cannot install again" \
+            || h_fail "config watch, rollback: the given-up pod's preStop promises an install again that a watch of an earlier release, or none, never makes" "$(grep "did not finish" "$WORK/wrb/log")"
         sleep 3
         [[ "$again" == true && "$(grep -c "installed this pod's files again" "$WORK/wrb/log")" == 1 \
             && "$(grep -c "restart guest-pull-snapshotter.service" "$WORK/wrb/sysd/calls")" == 3 ]] \

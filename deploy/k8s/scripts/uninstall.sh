@@ -124,10 +124,12 @@ main() {
         # This pod's own install started and did not finish (a rollback, or
         # a delete during a rolling update): the current install is an
         # earlier pod's, whose config watch, once the record is gone,
-        # installs that pod's files again over what this one replaced.
+        # installs that pod's files again over what this one replaced. Not
+        # a watch of a release before that (a rollback of the upgrade from
+        # it) nor none (WATCH_SECONDS=0): the message says what to do then.
         if [[ "$(head -n 1 "$HOST_ROOT$INSTALLING_PATH" 2>/dev/null)" == "$POD_ID" ]]; then
             rm -f "$HOST_ROOT$INSTALLING_PATH"
-            log "this pod's install did not finish; pod $successor's install is the current one: leaving it installed (its config watch installs that pod's files again over any this install replaced)"
+            log "this pod's install did not finish; pod $successor's install is the current one: leaving it installed. Its config watch installs that pod's files again over any this install replaced, if it has one that does (WATCH_SECONDS > 0 and a release whose watch logs 'installing this pod's files again'); else the node keeps what this install left: delete pod $successor (its preStop uninstalls, and the DaemonSet's next pod on this node installs again)"
         else
             log "pod $successor installed the snapshotter after this pod $POD_ID (rolling update): leaving it installed and serving"
         fi
