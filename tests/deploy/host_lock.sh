@@ -152,6 +152,35 @@ test_host_lock() {
     [[ ! -e "$root.overlaps" && ! -s "$root.log" && -z "$(ls -A "$root")" ]] \
         && h_pass "lock: staged runs at once, each removing the lock file: never two holders, nothing left" \
         || h_fail "lock: staged runs at once ($(grep -c . "$root.overlaps" 2> /dev/null || echo 0) overlaps)" "$(ls -A "$root"; tail -3 "$root.log" 2> /dev/null)"
+    # The same, without luck: the race above leaves run/ only when a run
+    # opens the lock file between another's removal of it and of run/, which
+    # the racers hit in a fraction of the suite's runs. In a staged tree,
+    # making run/ and opening the lock file, and removing them, wait while
+    # another run holds the tree's root (hold_staged_run_dir); fd 7 here.
+    local det="$WORK/lockdet" det_pid det_made=unknown det_kept=unknown det_rc=0 w
+    mkdir -p "$det"
+    exec 7< "$det"
+    flock 7
+    HOST_ROOT="$det" STAGED_TREE=true LOCK_TIMEOUT_SECONDS=20 bash -c '
+        source "$1/lib.sh"; POD_ID=""
+        hold_host_lock
+        : > "$HOST_ROOT.held"
+        for ((i = 0; i < 200; i++)); do [[ -e "$HOST_ROOT.go" ]] && break; sleep 0.1; done
+        remove_host_lock' _ "$SCRIPTS" >> "$det.log" 2>&1 7<&- &
+    det_pid=$!
+    sleep 1
+    if [[ -e "$det/run" ]]; then det_made=true; else det_made=false; fi
+    flock -u 7
+    for ((w = 0; w < 100; w++)); do [[ -e "$det.held" ]] && break; sleep 0.1; done
+    flock 7
+    : > "$det.go"
+    sleep 1
+    if [[ -e "$det/run/containerd-guest-pull-grpc.install.lock" ]]; then det_kept=true; else det_kept=false; fi
+    exec 7<&-
+    wait "$det_pid" || det_rc=$?
+    [[ "$det_made" == false && "$det_kept" == true && $det_rc -eq 0 && -z "$(ls -A "$det")" ]] \
+        && h_pass "lock: a staged run makes run/ and the lock file, and removes them, only while no other run holds the tree" \
+        || h_fail "lock: a staged run touched run/ while another held the tree (run/ made meanwhile: $det_made, lock file kept meanwhile: $det_kept, status $det_rc)" "$(ls -A "$det"; tail -3 "$det.log" 2> /dev/null)"
     # No flock on the machine (make -C deploy checks nothing else first):
     # said so, not taken for a lock held too long; nothing changed.
     host="$(new_host noflock "$FIXTURES/containerd-v2.toml")"
