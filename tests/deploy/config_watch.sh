@@ -273,6 +273,24 @@ test_config_watch_rollback() {
             && "$(grep -c "restart guest-pull-snapshotter.service" "$WORK/wrb/sysd/calls")" == 3 ]] \
             && h_pass "config watch, rollback: installed again once, then nothing more" \
             || h_fail "config watch, rollback: installed again more than once" "$(tail -4 "$WORK/wrb/log")"
+        # Given up again, and this time pod A's install again fails too (the
+        # daemon does not become active): it is tried again after a
+        # hold-off that doubles, not every round (each attempt restarts the
+        # snapshotter and waits for it under the host lock); once the
+        # daemon comes up, it is installed again.
+        echo 3 > "$WORK/wrb/sysd/is-active-rc.guest-pull-snapshotter.service"
+        ! run_script wrb install.sh POD_UID=pod-c PAYLOAD_DIR="$WORK/wrb/payload-b" CONTAINERD="$WORK/containerd-2.4"
+        run_script wrb uninstall.sh POD_UID=pod-c
+        watch_wait wrb "it tries again after 3s, then less often" 1 \
+            && watch_wait wrb "it tries again after 6s, then less often" 1 \
+            && ! grep -q "it tries again every" "$WORK/wrb/log" \
+            && h_pass "config watch, rollback: a failing install again is tried again after a growing hold-off" \
+            || h_fail "config watch, rollback: a failing install again, hold-off" "$(grep "could not install this pod's files again" "$WORK/wrb/log" | tail -3)"
+        rm -f "$WORK/wrb/sysd/is-active-rc.guest-pull-snapshotter.service"
+        watch_wait wrb "installed this pod's files again" 2 \
+            && [[ "$(sha256sum < "$host/usr/local/bin/containerd-guest-pull-grpc")" == "$ours" ]] \
+            && h_pass "config watch, rollback: once the daemon comes up, the install again succeeds" \
+            || h_fail "config watch, rollback: the install again after failures" "$(tail -4 "$WORK/wrb/log")"
     fi
     kill -- -"$pid" 2> /dev/null || true
     wait "$pid" 2> /dev/null || true

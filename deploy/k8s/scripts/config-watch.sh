@@ -32,6 +32,8 @@ watch_apply_rc=0     # apply_watched_change's outcome
 watch_locked_rc=0    # watch_locked's outcome
 watch_reinstall=false  # this pod's install is to be made again (install_again) ...
 install_again_rc=0     # ... and its outcome
+watch_reinstall_at=0   # the round of its last failed attempt
+watch_reinstall_holdoff=0  # rounds until the next attempt (0: at once)
 
 # watch_stop_reason: prints why this pod's watch must stop: another pod's
 # install is the current one, or the install record is gone.
@@ -173,13 +175,20 @@ watch_round() {
         watch_reinstall=true
     fi
     if [[ "$watch_reinstall" == true ]]; then
+        watch_pending=""
+        # A failed attempt is tried again after a hold-off that doubles
+        # (WATCH_HOLDOFF_MIN to _MAX rounds): each attempt may restart the
+        # snapshotter and hold the host lock while it waits for it.
+        (( watch_round_no - watch_reinstall_at >= watch_reinstall_holdoff )) || return 0
         install_again
         if [[ $install_again_rc -eq 0 || $install_again_rc -eq 3 ]]; then
-            watch_reinstall=false watch_reported=""
+            watch_reinstall=false watch_reported="" watch_reinstall_holdoff=0
         else
-            report_once "WARNING: the config watch could not install this pod's files again (see above); it tries again every ${WATCH_SECONDS}s (restart this pod to install again now)"
+            watch_reinstall_at=$watch_round_no
+            watch_reinstall_holdoff=$(( watch_reinstall_holdoff == 0 ? WATCH_HOLDOFF_MIN
+                : (watch_reinstall_holdoff * 2 > WATCH_HOLDOFF_MAX ? WATCH_HOLDOFF_MAX : watch_reinstall_holdoff * 2) ))
+            report_once "WARNING: the config watch could not install this pod's files again (see above); it tries again after $(( watch_reinstall_holdoff * WATCH_SECONDS ))s, then less often (restart this pod to install again now)"
         fi
-        watch_pending=""
         return 0
     fi
     merged="$(mktemp)" dropin="$(mktemp)" err="$(mktemp)"
