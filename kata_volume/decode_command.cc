@@ -50,7 +50,7 @@ absl::StatusOr<std::string> PayloadOf(absl::string_view argument) {
 // skips newlines, json.Unmarshal is read by GoJsonView.
 absl::StatusOr<KataVirtualVolume> GoVolume(const std::string& payload) {
   const std::string unwrapped = absl::StrReplaceAll(payload, {{"\r", ""}, {"\n", ""}});
-  ASSIGN_OR_RETURN(std::string json, DecodeVolumeOptionJsonAnySize(unwrapped));
+  ASSIGN_OR_RETURN(std::string json, DecodeVolumeBase64Json(unwrapped));
   ASSIGN_OR_RETURN(nlohmann::ordered_json view, GoJsonView(json));
   return VolumeFromJsonValue(view);
 }
@@ -65,7 +65,7 @@ struct StrictReading {
 
 StrictReading ReadStrictly(const std::string& payload) {
   StrictReading reading;
-  absl::StatusOr<std::string> json = DecodeVolumeOptionJsonAnySize(payload);
+  absl::StatusOr<std::string> json = DecodeVolumeBase64Json(payload);
   reading.volume = json.ok() ? VolumeFromJson(*json) : json.status();
   if (!reading.volume.ok()) {
     reading.rust_refusal = reading.volume.status();

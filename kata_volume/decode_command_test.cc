@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kata_volume/volume_json.h"
@@ -213,6 +214,17 @@ TEST(DecodeCommandTest, AnOptionOverOurLimitGetsKatasVerdict) {
   EXPECT_EQ(result.code, 0) << result.err;
   EXPECT_THAT(result.out, EndsWith("go_valid: yes\nrust_valid: yes\n"));
   EXPECT_EQ(result.err, "");
+}
+
+// Kata takes what follows the option's prefix as the base64: a second
+// prefix there does not decode.
+TEST(DecodeCommandTest, ATwicePrefixedOptionDoesNotDecode) {
+  const std::string option =
+      absl::StrCat(kVolumeOptionPrefix, kVolumeOptionPrefix,
+                   absl::Base64Escape(R"({"volume_type":"image_guest_pull"})"));
+  Result result = RunDecode({option});
+  EXPECT_EQ(result.code, 2) << result.out;
+  EXPECT_THAT(result.err, HasSubstr("base64"));
 }
 
 TEST(DecodeCommandTest, UnknownTypeIsNotedOnStderr) {

@@ -78,15 +78,13 @@ absl::StatusOr<std::string> DecodeVolumeOptionJson(absl::string_view option) {
         "KataVirtualVolume base64 is ", payload.size(),
         " bytes, more than the limit of ", kMaxVolumeBase64Bytes));
   }
-  return DecodeVolumeOptionJsonAnySize(payload);
+  return DecodeVolumeBase64Json(payload);
 }
 
-absl::StatusOr<std::string> DecodeVolumeOptionJsonAnySize(absl::string_view option) {
-  absl::string_view payload = option;
-  absl::ConsumePrefix(&payload, kVolumeOptionPrefix);
-  RETURN_IF_ERROR(CheckStandardBase64(payload));
+absl::StatusOr<std::string> DecodeVolumeBase64Json(absl::string_view base64) {
+  RETURN_IF_ERROR(CheckStandardBase64(base64));
   std::string json;
-  if (!absl::Base64Unescape(payload, &json)) {
+  if (!absl::Base64Unescape(base64, &json)) {
     return absl::InvalidArgumentError(
         "KataVirtualVolume base64 could not be decoded");
   }

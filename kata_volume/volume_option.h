@@ -36,10 +36,12 @@ absl::StatusOr<KataVirtualVolume> DecodeVolumeOption(absl::string_view option);
 // The JSON text DecodeVolumeOption parses (the same checks before it).
 absl::StatusOr<std::string> DecodeVolumeOptionJson(absl::string_view option);
 
-// As DecodeVolumeOptionJson, but with no size limit: kata's own parsers
-// (Go ParseKataVirtualVolume, Rust KataVirtualVolume::from_base64) set none,
-// so the decode command, which reports their verdict, must not either.
-absl::StatusOr<std::string> DecodeVolumeOptionJsonAnySize(absl::string_view option);
+// The JSON text of a volume's bare base64 (the option's value, without
+// its prefix), with the same checks as DecodeVolumeOptionJson but no size
+// limit: kata's own parsers (Go ParseKataVirtualVolume, Rust
+// KataVirtualVolume::from_base64) set none, so the decode command, which
+// reports their verdict, must not either.
+absl::StatusOr<std::string> DecodeVolumeBase64Json(absl::string_view base64);
 
 // Finds the single `io.katacontainers.volume=` element of a comma-separated
 // mount option string (e.g. "lowerdir=/a:/b,io.katacontainers.volume=..").

@@ -60,6 +60,10 @@ TEST(VolumeOptionTest, RejectsGarbage) {
       {"a===", "invalid character at offset 1"},
       {absl::Base64Escape("not json"), "JSON is malformed"},
       {absl::Base64Escape("[1,2]"), "must be a JSON object"},
+      // One prefix only: kata decodes what follows it.
+      {"io.katacontainers.volume=io.katacontainers.volume=" +
+           absl::Base64Escape(R"({"volume_type":"image_guest_pull"})"),
+       "KataVirtualVolume base64"},
   };
   for (const Case& c : cases) {
     absl::StatusOr<KataVirtualVolume> decoded = DecodeVolumeOption(c.input);
