@@ -1,9 +1,7 @@
 // The command line and --help, from the key table plus three actions.
 #include <optional>
 #include <string>
-#include <variant>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -58,17 +56,6 @@ bool NamesAFlag(absl::string_view arg) {
   const std::string name =
       absl::StrReplaceAll(arg.substr(0, arg.find('=')), {{"_", "-"}});
   return FindFlag(name) != nullptr || FindAction(name) != nullptr;
-}
-
-// A key's value as a config file writes it: the config section of --help
-// reads "key = value" under "TOML", so a string is quoted there (ValueText,
-// for the flags' defaults and the startup log, leaves a plain one bare,
-// which a file copied from --help refused as a TOML syntax error).
-std::string TomlValueText(const Value& value) {
-  if (const std::string* s = std::get_if<std::string>(&value)) {
-    return absl::StrCat("\"", absl::CEscape(*s), "\"");
-  }
-  return ValueText(value);
 }
 
 }  // namespace

@@ -76,7 +76,7 @@ std::string KeyText(std::string_view key) {
       })) {
     return absl::StrCat("'", k, "'");
   }
-  return absl::StrCat("\"", absl::CEscape(k), "\"");
+  return Quoted(k);
 }
 
 // Walks a parsed file along the key table, stores what it sets and collects
@@ -322,7 +322,7 @@ absl::StatusOr<std::vector<Override>> FindOverrides(
     absl::Status s = value.ok() ? key.set(*value, scratch) : value.status();
     if (!s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          origin, "=\"", absl::CEscape(*text), "\": ", s.message()));
+          origin, "=", Quoted(*text), ": ", s.message()));
     }
     overrides.push_back(Override{&key, *std::move(value), std::move(origin)});
   }

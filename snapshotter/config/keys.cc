@@ -4,7 +4,6 @@
 
 #include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -14,6 +13,7 @@
 #include "base/status_macros.h"
 #include "re2/re2.h"
 #include "snapshotter/config/config.h"
+#include "snapshotter/config/value_text.h"
 #include "snapshotter/metrics/listen_address.h"
 #include "snapshotter/socket_path.h"
 
@@ -25,10 +25,6 @@ namespace {
 constexpr int64_t kConfigVersion = 1;
 // sizeof(sockaddr_un::sun_path): a socket path must be shorter than this.
 constexpr size_t kMaxUnixSocketPathBytes = 108;
-
-std::string Quoted(absl::string_view text) {
-  return absl::StrCat("\"", absl::CEscape(text), "\"");
-}
 
 absl::Status CheckAbsolutePath(const std::string& path) {
   if (path.empty()) {

@@ -60,12 +60,21 @@ std::string ValueText(const Value& value) {
           "[",
           absl::StrJoin(list, ", ",
                         [](std::string* out, const std::string& s) {
-                          absl::StrAppend(out, "\"", absl::CEscape(s), "\"");
+                          absl::StrAppend(out, Quoted(s));
                         }),
           "]");
     }
   };
   return std::visit(Text(), value);
+}
+
+std::string TomlValueText(const Value& value) {
+  if (const std::string* s = std::get_if<std::string>(&value)) return Quoted(*s);
+  return ValueText(value);
+}
+
+std::string Quoted(absl::string_view text) {
+  return absl::StrCat("\"", absl::CEscape(text), "\"");
 }
 
 }  // namespace config

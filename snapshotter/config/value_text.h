@@ -21,6 +21,14 @@ absl::StatusOr<Value> ValueFromText(KeyType type, absl::string_view text);
 // /var/lib/x, "" (empty string), true, 1, [".*"].
 std::string ValueText(const Value& value);
 
+// A key's value as a config file writes it, for the config section of
+// --help ("key = value" under "TOML"): as ValueText, but a string is always
+// quoted (a file copied from --help with a bare one was a TOML syntax error).
+std::string TomlValueText(const Value& value);
+
+// "text", C-escaped: a string in messages and in a list's ValueText.
+std::string Quoted(absl::string_view text);
+
 }  // namespace config
 }  // namespace snapshotter
 
