@@ -28,12 +28,13 @@ watch_applied=""     # digest of the state applied last ...
 watch_applied_at=0   # ... at this check
 watch_holdoff=$WATCH_HOLDOFF_MIN
 watch_reported=""    # the last thing reported once (a failure, a fight, a pause)
-watch_apply_rc=0     # apply_watched_change's outcome
-watch_locked_rc=0    # watch_locked's outcome
+watch_locked_rc=0    # watch_locked's outcome (apply_watched_change, install_again)
 watch_reinstall=false  # this pod's install is to be made again (install_again) ...
-install_again_rc=0     # ... and its outcome
-watch_reinstall_at=0   # the round of its last failed attempt
+watch_reinstall_at=0   # ... the round of its last failed attempt
 watch_reinstall_holdoff=0  # rounds until the next attempt (0: at once)
+
+# holdoff_doubled ROUNDS: twice ROUNDS, at most WATCH_HOLDOFF_MAX.
+holdoff_doubled() { echo $(( $1 * 2 > WATCH_HOLDOFF_MAX ? WATCH_HOLDOFF_MAX : $1 * 2 )); }
 
 # watch_stop_reason: prints why this pod's watch must stop: another pod's
 # install is the current one, or the install record is gone.
@@ -121,7 +122,7 @@ reapply_containerd_config() {
 }
 
 # apply_watched_change: reapply_containerd_config under the host lock
-# (watch_locked). Sets watch_apply_rc: 0 applied, 3 another pod's install
+# (watch_locked). Sets watch_locked_rc: 0 applied, 3 another pod's install
 # came first, else failed. Call it as a plain command.
 apply_watched_change() {
     containerd_changed=false  # set by reconcile_containerd in the subshell
@@ -129,7 +130,6 @@ apply_watched_change() {
     if [[ $watch_locked_rc -ne 0 && $watch_locked_rc -ne 3 ]]; then
         log "WARNING: the config watch could not apply the change (see above)"
     fi
-    watch_apply_rc=$watch_locked_rc
 }
 
 # watch_apply DIGEST MERGED DROPIN: applies the state DIGEST and checks the
@@ -137,7 +137,7 @@ apply_watched_change() {
 watch_apply() {
     local digest="$1" merged="$2" dropin="$3"
     if [[ "$digest" == "$watch_applied" ]]; then
-        watch_holdoff=$(( watch_holdoff * 2 > WATCH_HOLDOFF_MAX ? WATCH_HOLDOFF_MAX : watch_holdoff * 2 ))
+        watch_holdoff=$(holdoff_doubled "$watch_holdoff")
     else
         watch_holdoff=$WATCH_HOLDOFF_MIN
     fi
@@ -145,7 +145,7 @@ watch_apply() {
     log "re-applying the install's containerd settings"
     apply_watched_change
     # Another pod's install came first: the next check pauses or stops.
-    [[ $watch_apply_rc -ne 3 ]] || return 0
+    [[ $watch_locked_rc -ne 3 ]] || return 0
     if desired_containerd_config "$merged" "$dropin" 2> /dev/null \
         && [[ "$(watch_state_digest "$merged" "$dropin")" == "$digest" ]]; then
         report_once "WARNING: containerd's config still differs from this install after re-applying it; the watch tries this state again in $(( watch_holdoff * WATCH_SECONDS ))s at the earliest (restart this pod to install again now)"
@@ -181,12 +181,15 @@ watch_round() {
         # snapshotter and hold the host lock while it waits for it.
         (( watch_round_no - watch_reinstall_at >= watch_reinstall_holdoff )) || return 0
         install_again
-        if [[ $install_again_rc -eq 0 || $install_again_rc -eq 3 ]]; then
+        if [[ $watch_locked_rc -eq 0 || $watch_locked_rc -eq 3 ]]; then
             watch_reinstall=false watch_reported="" watch_reinstall_holdoff=0
         else
             watch_reinstall_at=$watch_round_no
-            watch_reinstall_holdoff=$(( watch_reinstall_holdoff == 0 ? WATCH_HOLDOFF_MIN
-                : (watch_reinstall_holdoff * 2 > WATCH_HOLDOFF_MAX ? WATCH_HOLDOFF_MAX : watch_reinstall_holdoff * 2) ))
+            if (( watch_reinstall_holdoff == 0 )); then
+                watch_reinstall_holdoff=$WATCH_HOLDOFF_MIN
+            else
+                watch_reinstall_holdoff=$(holdoff_doubled "$watch_reinstall_holdoff")
+            fi
             report_once "WARNING: the config watch could not install this pod's files again (see above); it tries again after $(( watch_reinstall_holdoff * WATCH_SECONDS ))s, then less often (restart this pod to install again now)"
         fi
         return 0

@@ -410,14 +410,13 @@ record_owner() {
 # it may have replaced this pod's files (the library bundle, the binaries,
 # the unit, the daemon config) with its own and restarted the snapshotter
 # on them. What is already this pod's is left alone (nothing restarted).
-# Sets install_again_rc: 0 done, 3 another pod's install came first or
+# Sets watch_locked_rc: 0 done, 3 another pod's install came first or
 # this pod's is no longer the current one, else failed (the reason logged).
 # Call it as a plain command (watch_locked, config-watch.sh).
 install_again() {
     # Set in the subshell by the install's steps, as by main's.
     snapshotter_changed=false containerd_changed=false snapshotter_refused=false
     watch_locked "installing again" reinstall_files
-    install_again_rc=$watch_locked_rc
 }
 
 # shellcheck disable=SC2317  # run by watch_locked
