@@ -153,6 +153,40 @@ test_config_watch() {
 # test_config_watch_prestop: the pod is deleted while its watch applies a
 # change (stuck in a slow containerd restart): the preStop ends the apply,
 # not the pod's main process, and uninstalls at once.
+# test_config_watch_stale_marker: containerd's restart marker beside its
+# config outlives a reboot, which restarted containerd: the watch leaves
+# one of an earlier boot alone (it re-applied the config and restarted
+# containerd for it), and restarts containerd for one of this boot.
+test_config_watch_stale_marker() {
+    local host pid restarts marker other
+    host="$(watch_host wboot)"
+    marker="$host/etc/containerd/config.toml.guest-pull-restart-pending"
+    other="00000000-0000-4000-8000-000000000000"
+    [[ "$(< /proc/sys/kernel/random/boot_id)" != "$other" ]] || other="00000000-0000-4000-8000-000000000001"
+    start_watching wboot "$WORK/wboot/sysd/systemctl" pod-w
+    if ! watch_wait wboot "checking containerd's config every 1s" 1; then
+        h_fail "config watch, restart marker: install" "$(tail -3 "$WORK/wboot/log")"
+        kill -- -"$pid" 2> /dev/null || true
+        wait "$pid" 2> /dev/null || true
+        return
+    fi
+    restarts="$(grep -c "restart containerd.service" "$WORK/wboot/sysd/calls")"
+    echo "$other" > "$marker"
+    sleep 4  # four checks
+    [[ "$(grep -c "restart containerd.service" "$WORK/wboot/sysd/calls")" == "$restarts" ]] \
+        && ! grep -q "no longer matches this install" "$WORK/wboot/log" \
+        && h_pass "config watch: a restart marker of an earlier boot restarts nothing" \
+        || h_fail "config watch: a restart marker of an earlier boot" "$(tail -4 "$WORK/wboot/log")"
+    cat /proc/sys/kernel/random/boot_id > "$marker"
+    watch_wait wboot "containerd runs the re-applied config" 1 \
+        && [[ "$(grep -c "restart containerd.service" "$WORK/wboot/sysd/calls")" == $((restarts + 1)) ]] \
+        && [[ ! -e "$marker" ]] \
+        && h_pass "config watch: a restart marker of this boot restarts containerd once and goes" \
+        || h_fail "config watch: a restart marker of this boot" "$(tail -4 "$WORK/wboot/log")"
+    kill -- -"$pid" 2> /dev/null || true
+    wait "$pid" 2> /dev/null || true
+}
+
 test_config_watch_prestop() {
     local host sim="$HERE/kata_deploy_sim.py" pid pod holder start
     host="$(watch_host wstop)"

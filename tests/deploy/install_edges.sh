@@ -52,8 +52,9 @@ test_install_edges() {
     host="$(new_host due "$FIXTURES/containerd-v2.toml")"
     echo 3 > "$WORK/due/sysd/is-active-rc.guest-pull-snapshotter.service"
     ! run_script due install.sh && [[ -e "$host/etc/containerd/config.toml.guest-pull-restart-pending" ]] \
+        && [[ "$(< "$host/etc/containerd/config.toml.guest-pull-restart-pending")" == "$(< /proc/sys/kernel/random/boot_id)" ]] \
         && ! grep -q "restart containerd.service" "$WORK/due/sysd/calls" \
-        && h_pass "restart due: a failed install leaves containerd's restart marked as due" \
+        && h_pass "restart due: a failed install leaves containerd's restart marked as due (with this boot's id)" \
         || h_fail "restart due: after the failed install" "$(tail -2 "$WORK/due/log")"
     rm -f "$WORK/due/sysd/is-active-rc.guest-pull-snapshotter.service"
     run_script due install.sh && grep -q "restart containerd.service" "$WORK/due/sysd/calls" \
@@ -61,6 +62,30 @@ test_install_edges() {
         && [[ ! -e "$host/etc/containerd/config.toml.guest-pull-restart-pending" ]] \
         && h_pass "restart due: the next install, changing nothing, restarts containerd and clears the mark" \
         || h_fail "restart due: the next install" "$(tail -3 "$WORK/due/log")"
+    # The marker sits beside containerd's config in /etc and outlives a
+    # reboot, which started containerd on the config as it was: one of an
+    # earlier boot (another boot id) is not acted on, and goes; one of this
+    # boot, or one without a boot id (an earlier release's), is.
+    local boot other marker="$host/etc/containerd/config.toml.guest-pull-restart-pending"
+    boot="$(< /proc/sys/kernel/random/boot_id)"
+    other="00000000-0000-4000-8000-000000000000"
+    [[ "$boot" != "$other" ]] || other="00000000-0000-4000-8000-000000000001"
+    echo "$other" > "$marker" && : > "$WORK/due/sysd/calls"
+    run_script due install.sh && ! grep -q "restart containerd.service" "$WORK/due/sysd/calls" \
+        && [[ ! -e "$marker" ]] \
+        && grep -q "from before the node's last boot (/etc/containerd/config.toml.guest-pull-restart-pending): containerd has started since" "$WORK/due/log" \
+        && h_pass "restart due: a marker of an earlier boot restarts nothing (the boot did) and goes" \
+        || h_fail "restart due: a marker of an earlier boot" "$(cat "$WORK/due/sysd/calls"; tail -3 "$WORK/due/log")"
+    local state what
+    for state in "$boot" ""; do
+        what="of this boot"
+        if [[ -n "$state" ]]; then echo "$state" > "$marker"; else : > "$marker"; what="without a boot id (an earlier release's)"; fi
+        : > "$WORK/due/sysd/calls"
+        run_script due install.sh && grep -q "restart containerd.service" "$WORK/due/sysd/calls" \
+            && [[ ! -e "$marker" ]] \
+            && h_pass "restart due: a marker $what restarts containerd" \
+            || h_fail "restart due: a marker $what" "$(cat "$WORK/due/sysd/calls"; tail -3 "$WORK/due/log")"
+    done
 
     # A run killed right after it replaced the daemon binary (at its
     # daemon-reload): the next run finds the binary identical, and must still

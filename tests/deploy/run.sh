@@ -108,6 +108,7 @@ main() {
     test_config_watch_prestop
     test_config_watch_v1
     test_config_watch_rollback
+    test_config_watch_stale_marker
     test_host_lock
     test_bundle
     test_makefile

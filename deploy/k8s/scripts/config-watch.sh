@@ -75,7 +75,7 @@ watch_state_digest() {
         cat "$1" "$2"
         echo "--- files"
         cat "$(config_host_path)" "$(dropin_host_path)" 2> /dev/null
-        if [[ -f "$(restart_marker_path)" ]]; then echo "--- restart due"; fi
+        if restart_marker_due; then echo "--- restart due"; fi
     } | sha256sum | cut -d' ' -f1
 }
 
@@ -206,7 +206,7 @@ watch_round() {
             cat "$err" >&2
         fi
         watch_pending=""
-    elif containerd_config_matches "$merged" "$dropin" && [[ ! -f "$(restart_marker_path)" ]]; then
+    elif containerd_config_matches "$merged" "$dropin" && ! restart_marker_due; then
         watch_pending="" watch_reported=""
     else
         digest="$(watch_state_digest "$merged" "$dropin")"

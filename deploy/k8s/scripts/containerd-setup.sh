@@ -187,11 +187,14 @@ check_containerd_dirs_writable() {
 # note_restart_pending: before the first change of containerd's files. The
 # marker (restart_marker_path, install.sh and uninstall.sh only) says a
 # restart is due until one happened; a restart still due from a run that was
-# cut short or failed counts as a change now.
+# cut short or failed counts as a change now. A marker of an earlier boot
+# does not (restart_marker_due): that boot started containerd.
 note_restart_pending() {
-    if [[ -f "$(restart_marker_path)" ]]; then
+    if restart_marker_due; then
         log "containerd's restart after an earlier run's config change is still due"
         containerd_changed=true
+    elif [[ -f "$(restart_marker_path)" ]]; then
+        log "a containerd restart an earlier run left due is from before the node's last boot ($CONTAINERD_CONFIG.guest-pull-restart-pending): containerd has started since, on the config as it is; not restarting it for that"
     fi
     if [[ "${TRACK_CONTAINERD_RESTART:-false}" != true ]]; then
         # Run on its own (make -C deploy): the restart is the operator's,
@@ -200,7 +203,10 @@ note_restart_pending() {
         return 0
     fi
     [[ -d "$(dirname "$(restart_marker_path)")" ]] || return 0  # no config, nothing to restart for
-    : 2> /dev/null > "$(restart_marker_path)" \
+    # With this boot's id (restart_marker_due); on a disk too full for its
+    # bytes, empty (due in any boot), as the install and uninstall went on
+    # before.
+    { printf '%s\n' "$(current_boot_id)" || : ; } 2> /dev/null > "$(restart_marker_path)" \
         || die "cannot write $CONTAINERD_CONFIG.guest-pull-restart-pending beside containerd's config (a read-only or full file system?); containerd's config was left as it was"
 }
 

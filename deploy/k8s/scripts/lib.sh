@@ -206,8 +206,29 @@ backup_path() { config_sibling_path backup; }
 # Host path of the marker of a containerd restart that our config changes
 # still need (install.sh, uninstall.sh): made before the first change, removed
 # once containerd restarted, so a run cut short in between (or failing later)
-# leaves it for the next run to restart containerd.
+# leaves it for the next run to restart containerd. It holds the boot id of
+# the boot it was written in (restart_marker_due).
 restart_marker_path() { config_sibling_path restart-pending; }
+
+# current_boot_id: the running kernel's boot id (the node's: not
+# namespaced), empty when it cannot be read.
+current_boot_id() { cat /proc/sys/kernel/random/boot_id 2> /dev/null || true; }
+
+# restart_marker_due: the restart marker says containerd's restart is due:
+# it exists and was written in this boot. One of an earlier boot is not:
+# the boot started containerd on the config as it was left, and the marker
+# survived only because it sits beside containerd's config in /etc (a run
+# cut short by the reboot, or an uninstall during the node's shutdown whose
+# restart failed). An empty one (an earlier release wrote no boot id), or
+# either id unreadable, counts as due.
+restart_marker_due() {
+    local path marker_boot="" boot
+    path="$(restart_marker_path)"
+    [[ -f "$path" ]] || return 1
+    read -r marker_boot 2> /dev/null < "$path" || true
+    boot="$(current_boot_id)"
+    [[ -z "$marker_boot" || -z "$boot" || "$marker_boot" == "$boot" ]]
+}
 
 # Host path of the record of where the install wrote its drop-in: an
 # install with another CONTAINERD_DROPIN removes the earlier one.
