@@ -55,6 +55,31 @@ test_makefile() {
     test_makefile_bundle
     test_makefile_operator_messages "$bin"
     test_makefile_containerd "$bin"
+    test_makefile_after_daemonset
+}
+
+# test_makefile_after_daemonset: make uninstall on a node the DaemonSet
+# installed (its pod gone without a preStop: docs/operations.md says to run
+# it there) removes the installer's records too. The record naming that
+# pod (installed-by-pod) was left: a later pod whose install failed then
+# took the gone pod's install for the current one, and its preStop left
+# its own failed install on the node.
+test_makefile_after_daemonset() {
+    local host log="$WORK/mkpod/log"
+    host="$(new_host mkpod "$FIXTURES/containerd-v2.toml")"
+    run_script mkpod install.sh POD_UID=pod-a && run_make mkpod uninstall \
+        && [[ ! -e "$host/etc/containerd-guest-pull-grpc" ]] \
+        && grep -q "installed-by-pod: the install was DaemonSet pod pod-a's; if that pod still runs, delete the DaemonSet" "$log" \
+        && h_pass "make uninstall after a DaemonSet install: the installer's records go too, and it names the pod" \
+        || h_fail "make uninstall after a DaemonSet install" "$(ls -A "$host/etc/containerd-guest-pull-grpc" 2>&1; tail -n 3 "$log")"
+    echo 3 > "$WORK/mkpod/sysd/is-active-rc.guest-pull-snapshotter.service"
+    ! run_script mkpod install.sh POD_UID=pod-b && [[ -e "$host/usr/local/bin/containerd-guest-pull-grpc" ]] \
+        && run_script mkpod uninstall.sh POD_UID=pod-b \
+        && [[ ! -e "$host/usr/local/bin/containerd-guest-pull-grpc" && ! -e "$host/etc/containerd/conf.d/guest-pull.toml" ]] \
+        && cmp -s "$FIXTURES/containerd-v2.toml" "$host/etc/containerd/config.toml" \
+        && ! grep -q "install is the current one" "$log" \
+        && h_pass "make uninstall after a DaemonSet install: a later pod's failed install is uninstalled by its preStop" \
+        || h_fail "make uninstall after a DaemonSet install: a later pod's failed install" "$(tail -n 3 "$log")"
 }
 
 # test_makefile_containerd BIN_DIR: make install and containerd's config.
