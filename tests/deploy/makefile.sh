@@ -56,6 +56,53 @@ test_makefile() {
     test_makefile_operator_messages "$bin"
     test_makefile_containerd "$bin"
     test_makefile_after_daemonset
+    test_makefile_blanks "$bin"
+}
+
+# test_makefile_blanks BIN_DIR: make takes $(dir ...) of BINDIR and of
+# containerd's config, and systemd splits the unit's ExecStart= and
+# Documentation=: PREFIX="/opt/a b" put the libraries in "/opt b/lib",
+# beside no binary, and with CONTAINERD_CONFIG="/etc/a b/config.toml"
+# uninstall left our edits in it. Such a path is refused up front, naming
+# the setting, with nothing done; so is a checkout whose path holds a
+# blank. DESTDIR and BIN_DIR, only used quoted, still work with one.
+test_makefile_blanks() {
+    local bin="$1" setting out rc dest="$WORK/mkblank" target host
+    local tab=$'\t'
+    mkdir -p "$dest"
+    for setting in "PREFIX=/opt/a b" "BINDIR=/usr/local/b in" "DOCDIR=/usr/share/doc/g p" "CONFDIR=/etc/a${tab}b" \
+                   "CONTAINERD_CONFIG=/etc/a b/config.toml"; do
+        for target in install uninstall; do
+            rc=0
+            out="$(make -s -C "$REPO/deploy" "$target" DESTDIR="$dest/tree" NO_BUILD=1 BIN_DIR="$bin" "$setting" 2>&1)" || rc=$?
+            [[ $rc -ne 0 ]] && grep -qF "${setting%%=*}=\"${setting#*=}\" holds a space or a tab" <<< "$out" \
+                && [[ -z "$(ls -A "$dest")" ]] \
+                && h_pass "make $target, ${setting%%=*} with a blank: refused up front, naming it, nothing done" \
+                || h_fail "make $target, ${setting%%=*} with a blank" "$(ls -A "$dest"; tail -n 3 <<< "$out")"
+            rm -rf "${dest:?}"/* "${dest:?}"/.[!.]*
+        done
+    done
+    # DESTDIR and BIN_DIR with a blank: install and uninstall as without.
+    mkdir -p "$dest/b in" "$dest/a b/etc/containerd"
+    cp "$bin"/* "$dest/b in/"
+    cp "$FIXTURES/containerd-v2.toml" "$dest/a b/etc/containerd/config.toml"
+    host="$dest/a b"
+    make -s -C "$REPO/deploy" install DESTDIR="$host" NO_BUILD=1 BIN_DIR="$dest/b in" > "$dest/log" 2>&1 \
+        && [[ -x "$host/usr/local/bin/guest-pull-overlayfs" ]] && grep -q guest-pull-snapshotter "$host/etc/containerd/config.toml" \
+        && make -s -C "$REPO/deploy" uninstall DESTDIR="$host" >> "$dest/log" 2>&1 \
+        && cmp -s "$FIXTURES/containerd-v2.toml" "$host/etc/containerd/config.toml" \
+        && [[ -z "$(find "$host" -type f ! -path "$host/etc/containerd/config.toml")" ]] \
+        && h_pass "make install and uninstall, DESTDIR and BIN_DIR with a blank: work as without" \
+        || h_fail "make, DESTDIR and BIN_DIR with a blank" "$(find "$host" -type f | head -5; tail -n 3 "$dest/log")"
+    # A checkout whose path holds a blank.
+    mkdir -p "$dest/x y"
+    cp -r "$REPO/deploy" "$dest/x y/deploy"
+    rc=0
+    out="$(make -s -C "$dest/x y/deploy" install DESTDIR="$WORK/mkblank-tree" NO_BUILD=1 BIN_DIR="$bin" 2>&1)" || rc=$?
+    [[ $rc -ne 0 ]] && grep -q "make cannot work in a checkout whose path holds a space or a tab" <<< "$out" \
+        && [[ ! -e "$WORK/mkblank-tree" ]] \
+        && h_pass "make in a checkout whose path holds a blank: refused up front" \
+        || h_fail "make in a checkout whose path holds a blank" "$(tail -n 3 <<< "$out")"
 }
 
 # test_makefile_after_daemonset: make uninstall on a node the DaemonSet
