@@ -21,6 +21,9 @@ test_install_v2() {
         [[ -f "$host/${f%:*}" && "$(stat -c %a "$host/${f%:*}")" == "${f#*:}" ]] || bad+=" ${f%:*}"
     done
     [[ -z "$bad" ]] && h_pass "v2: files in place with the right modes" || h_fail "v2: files/modes" "$bad"
+    # systemctl help guest-pull-snapshotter opens the unit's Documentation=.
+    h_check "v2: the page the unit's Documentation= names is installed (the docs in /usr/local/share/doc)" \
+        unit_docs_present "$host" "$host/etc/systemd/system/guest-pull-snapshotter.service"
     h_check "v2: backup is the original config" cmp "$FIXTURES/containerd-v2.toml" "$host/etc/containerd/config.toml.guest-pull-backup"
     [[ ! -e "$WORK/EXECUTED" ]] && h_pass "v2: installed binaries were never executed" \
         || h_fail "v2: binaries executed" "$(cat "$WORK/EXECUTED")"

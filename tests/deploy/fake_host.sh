@@ -15,6 +15,10 @@ make_payload() {
     done
     cp "$REPO/deploy/systemd/guest-pull-snapshotter.service" "$dir/systemd/"
     cp "$REPO/deploy/config/config.toml" "$dir/config/"
+    # Stand-ins of docs/*.md (deploy/Dockerfile copies those).
+    mkdir -p "$dir/doc"
+    printf 'stand-in of docs/operations.md\n' > "$dir/doc/operations.md"
+    printf 'stand-in of docs/setup.md\n' > "$dir/doc/setup.md"
     # A stand-in library bundle: one file naming an old glibc symbol version.
     mkdir -p "$dir/lib/$LIB_NAME"
     printf 'stand-in library, needs GLIBC_2.17\n' > "$dir/lib/$LIB_NAME/libstandin.so.1"
@@ -25,6 +29,21 @@ make_payload() {
 use_real_bundle() {
     rm -rf "$WORK/$1/payload/bin" "$WORK/$1/payload/lib"
     cp -a "$WORK/bundle/bin" "$WORK/bundle/lib" "$WORK/$1/payload/"
+}
+
+# unit_docs_present ROOT UNIT: every file:// page UNIT's Documentation=
+# names (what `systemctl help` opens) is a file under ROOT; at least one.
+unit_docs_present() {
+    local root="$1" unit="$2" url n=0
+    local -a urls
+    # (Documentation= is a space-separated list.)
+    read -r -a urls <<< "$(sed -n 's/^Documentation=//p' "$unit" | tr '\n' ' ')"
+    for url in "${urls[@]}"; do
+        [[ "$url" == file://* ]] || continue
+        [[ -f "$root${url#file://}" ]] || { echo "missing: ${url#file://}"; return 1; }
+        n=$((n + 1))
+    done
+    (( n > 0 )) || { echo "no file:// Documentation= in $unit"; return 1; }
 }
 
 # fake_libc FILE VERSION: a stand-in libc.so.6 with glibc's banner.

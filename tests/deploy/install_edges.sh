@@ -709,4 +709,27 @@ exec "%s/systemctl.real" "$@"
     [[ "$made" == true && -z "$left" ]] \
         && h_pass "writes cut short of the drop-in and its records: removed by uninstall (and conf.d with them); what may be another's stays" \
         || h_fail "writes cut short of the drop-in and its records (drop-in and conf.d made: $made):$left" "$(ls -lA "$etc" "$etc/conf.d" 2>&1; tail -3 "$WORK/dropleft/log")"
+
+    # The unit's Documentation= (systemctl help) names operations.md in the
+    # docs directory under PREFIX, which only make install used to fill:
+    # the install puts the docs there too, following PREFIX, and uninstall
+    # removes them with the directories above them it made; a
+    # share/doc of the node's own stays.
+    local unit
+    host="$(new_host docs "$FIXTURES/containerd-v2.toml")"
+    unit="$host/etc/systemd/system/guest-pull-snapshotter.service"
+    run_script docs install.sh PREFIX=/opt/gp && unit_docs_present "$host" "$unit" \
+        && grep -qx "Documentation=file:///opt/gp/share/doc/$LIB_NAME/operations.md" "$unit" \
+        && cmp -s "$WORK/docs/payload/doc/setup.md" "$host/opt/gp/share/doc/$LIB_NAME/setup.md" \
+        && run_script docs uninstall.sh PREFIX=/opt/gp && [[ ! -e "$host/opt/gp/share" ]] \
+        && h_pass "docs: installed under PREFIX where the unit's Documentation= points; uninstall removes them and the directories it made" \
+        || h_fail "docs: under PREFIX" "$(grep Documentation= "$unit"; find "$host/opt" 2>&1 | head -5; tail -3 "$WORK/docs/log")"
+    mkdir -p "$host/usr/local/share/doc/other"
+    printf 'gone in this release\n' > "$WORK/docs/old.md"
+    run_script docs install.sh && unit_docs_present "$host" "$unit" \
+        && cp "$WORK/docs/old.md" "$host/usr/local/share/doc/$LIB_NAME/old.md" \
+        && run_script docs install.sh && [[ ! -e "$host/usr/local/share/doc/$LIB_NAME/old.md" ]] \
+        && run_script docs uninstall.sh && [[ ! -e "$host/usr/local/share/doc/$LIB_NAME" && -d "$host/usr/local/share/doc/other" ]] \
+        && h_pass "docs: a doc the release no longer ships goes; uninstall keeps the node's own share/doc" \
+        || h_fail "docs: the node's own share/doc" "$(find "$host/usr/local/share" 2>&1 | head -5; tail -3 "$WORK/docs/log")"
 }

@@ -18,6 +18,8 @@ test_makefile() {
     else
         h_fail "make install" "$(tail -3 "$WORK/make/log")"; return
     fi
+    h_check "make install: the page the unit's Documentation= names is installed" \
+        unit_docs_present "$dest" "$dest/etc/systemd/system/guest-pull-snapshotter.service"
     echo "# mine" >> "$dest/etc/containerd-guest-pull-grpc/config.toml"
     make -s -C "$REPO/deploy" install DESTDIR="$dest" NO_BUILD=1 BIN_DIR="$bin" > /dev/null 2>&1 \
         && grep -q '# mine' "$dest/etc/containerd-guest-pull-grpc/config.toml" \
@@ -26,6 +28,7 @@ test_makefile() {
     test_makefile_bin_unit_written_whole "$bin"
     make -s -C "$REPO/deploy" install DESTDIR="$WORK/make/prefix" PREFIX=/usr NO_BUILD=1 BIN_DIR="$bin" > /dev/null 2>&1 \
         && grep -q '^ExecStart=/usr/bin/containerd-guest-pull-grpc ' "$WORK/make/prefix/etc/systemd/system/guest-pull-snapshotter.service" \
+        && unit_docs_present "$WORK/make/prefix" "$WORK/make/prefix/etc/systemd/system/guest-pull-snapshotter.service" > /dev/null \
         && h_pass "make install: unit follows PREFIX" || h_fail "make install: PREFIX"
     make -s -C "$REPO/deploy" install DESTDIR="$WORK/make/confdir" CONFDIR=/etc/guest-pull NO_BUILD=1 BIN_DIR="$bin" > /dev/null 2>&1 \
         && [[ -f "$WORK/make/confdir/etc/guest-pull/config.toml" ]] \

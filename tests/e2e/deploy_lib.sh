@@ -242,9 +242,10 @@ dep_daemonset() {
   if [[ ! -d "$payload/bin" ]]; then
     "$E2E_REPO/deploy/bundle-libs.sh" "$payload" "$E2E_BIN/containerd-guest-pull-grpc" \
       "$E2E_BIN/guest-pull-overlayfs" "$E2E_BIN/guest-pull-verity" >/dev/null &&
-      mkdir -p "$payload/systemd" "$payload/config" &&
+      mkdir -p "$payload/systemd" "$payload/config" "$payload/doc" &&
       cp "$E2E_REPO/deploy/systemd/guest-pull-snapshotter.service" "$payload/systemd/" &&
-      cp "$E2E_REPO/deploy/config/config.toml" "$payload/config/" || return 1
+      cp "$E2E_REPO/deploy/config/config.toml" "$payload/config/" &&
+      cp "$E2E_REPO"/docs/*.md "$payload/doc/" || return 1
   fi
   HOST_ROOT=/ SYSTEMCTL="$rec" CONTAINERD="env PATH=$E2E_BIN:$PATH containerd" \
     PAYLOAD_DIR="$payload" PREFIX="$DEP_HOST/usr/local" \

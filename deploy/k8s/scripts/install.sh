@@ -51,6 +51,8 @@ preflight() {
     [[ -f "$PAYLOAD_LIB_DIR/MANIFEST" ]] || die "missing payload library bundle $PAYLOAD_LIB_DIR/MANIFEST (deploy/bundle-libs.sh)"
     manifest_ok "$PAYLOAD_LIB_DIR" || die "payload library bundle $PAYLOAD_LIB_DIR does not match its MANIFEST"
     [[ -f "$PAYLOAD_DIR/systemd/$UNIT_NAME" ]] || die "missing payload unit $PAYLOAD_DIR/systemd/$UNIT_NAME"
+    # The unit's Documentation= names it (systemctl help).
+    [[ -f "$PAYLOAD_DOC_DIR/operations.md" ]] || die "missing payload docs $PAYLOAD_DOC_DIR/operations.md"
     [[ -f "$CONFIG_SOURCE" ]] || die "missing daemon config $CONFIG_SOURCE"
     [[ -f "$CONFIG_TOOL" ]] || die "missing $CONFIG_TOOL"
     command -v python3 >/dev/null || die "python3 is required to merge the containerd config"
@@ -70,7 +72,7 @@ check_install_dirs() {
     local dir resolved root
     root="$(realpath -m -- "${HOST_ROOT:-/}")"
     root="${root%/}"
-    for dir in "$PREFIX/bin" "$HOST_LIB_PARENT" "$(dirname "$UNIT_PATH")" "$CONFIG_DIR"; do
+    for dir in "$PREFIX/bin" "$HOST_LIB_PARENT" "$(dirname "$UNIT_PATH")" "$CONFIG_DIR" "$HOST_DOC_DIR"; do
         resolved="$(host_realpath "$dir")" || die "$dir: more than 40 symbolic links on the host (a loop?); nothing was changed"
         [[ "$(realpath -m -- "$HOST_ROOT$dir")" == "$root${resolved%/}" ]] \
             || die "$dir is reached through a symbolic link that this pod would follow out of the host's / (an absolute target, or one above /): on the host it is $resolved; set PREFIX, UNIT_PATH or CONFIG_DIR to host paths without such links; nothing was changed"
@@ -258,15 +260,46 @@ install_binaries() {
 install_unit() {
     local rendered
     rendered="$(mktemp)"
-    # The unit names /usr/local/bin and the default config directory; follow
-    # a different PREFIX and CONFIG_DIR.
-    sed -e "s|/usr/local/bin/|$PREFIX/bin/|g" -e "s|/etc/containerd-guest-pull-grpc/|$CONFIG_DIR/|g" \
+    # The unit names /usr/local/bin, the docs under /usr/local and the
+    # default config directory; follow a different PREFIX and CONFIG_DIR.
+    sed -e "s|/usr/local/bin/|$PREFIX/bin/|g" -e "s|/usr/local/share/doc/$LIB_NAME/|$HOST_DOC_DIR/|g" \
+        -e "s|/etc/containerd-guest-pull-grpc/|$CONFIG_DIR/|g" \
         "$PAYLOAD_DIR/systemd/$UNIT_NAME" > "$rendered"
     if write_file_atomic "$rendered" "$HOST_ROOT$UNIT_PATH" 0644; then
         log "installed $UNIT_PATH"
         snapshotter_changed=true
     fi
     rm -f "$rendered"
+}
+
+# install_docs: the docs (PAYLOAD_DOC_DIR, docs/*.md) in HOST_DOC_DIR, as
+# make install puts them: the unit's Documentation= names operations.md
+# there, which `systemctl help` opened as a missing file after an install
+# by the DaemonSet. Docs an earlier release shipped and this one does not
+# go. The directories above it the install makes ($PREFIX/share/doc, on
+# most nodes) are recorded in HOST_DOC_DIR/.made-dirs, for uninstall.sh to
+# remove once empty. Restarts nothing.
+install_docs() {
+    local dst="$HOST_ROOT$HOST_DOC_DIR" doc dir changed=false
+    local -a made=()
+    if [[ ! -d "$dst" ]]; then
+        for dir in "$PREFIX/share" "$PREFIX/share/doc"; do
+            [[ -e "$HOST_ROOT$dir" || -L "$HOST_ROOT$dir" ]] || made+=("$dir")
+        done
+        mkdir -p "$dst" || die "cannot make $HOST_DOC_DIR on the host"
+        if (( ${#made[@]} > 0 )); then
+            printf '%s\n' "${made[@]}" > "$dst/.made-dirs" || die "cannot write $HOST_DOC_DIR/.made-dirs on the host"
+        fi
+    fi
+    for doc in "$PAYLOAD_DOC_DIR"/*.md; do
+        if write_file_atomic "$doc" "$dst/${doc##*/}" 0644; then changed=true; fi
+    done
+    for doc in "$dst"/*.md; do
+        [[ -f "$doc" && ! -e "$PAYLOAD_DOC_DIR/${doc##*/}" ]] || continue
+        rm -f "$doc"
+        changed=true
+    done
+    [[ "$changed" == false ]] || log "installed the docs in $HOST_DOC_DIR"
 }
 
 # KATA_MODE=stock: the helper under the name stock kata's shim recognizes
@@ -439,6 +472,7 @@ install_files() {
     install_binaries
     install_stock_helper
     install_unit
+    install_docs
     install_daemon_config
     check_daemon_address
 }

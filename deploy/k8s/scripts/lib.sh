@@ -12,7 +12,8 @@
 HOST_ROOT="${HOST_ROOT-/host}"
 HOST_ROOT="${HOST_ROOT%/}"
 # Payload shipped in the image: bin/, lib/containerd-guest-pull-grpc/ (the
-# bundled libraries, deploy/bundle-libs.sh), systemd/, config/ (deploy/Dockerfile).
+# bundled libraries, deploy/bundle-libs.sh), systemd/, config/, doc/
+# (deploy/Dockerfile).
 PAYLOAD_DIR="${PAYLOAD_DIR:-/opt/guest-pull}"
 # Install prefix on the host; binaries go to $PREFIX/bin.
 PREFIX="${PREFIX:-/usr/local}"
@@ -102,6 +103,11 @@ LOCK_TIMEOUT_SECONDS="${LOCK_TIMEOUT_SECONDS:-120}"
 # tells it from other failures.
 LOCK_TIMEOUT_STATUS=75
 HOST_LIB_DIR="$HOST_LIB_PARENT/$LIB_NAME"
+# The docs (docs/*.md) in the image, and where they go on the host (as
+# make install puts them): the unit's Documentation= names operations.md
+# there.
+PAYLOAD_DOC_DIR="$PAYLOAD_DIR/doc"
+HOST_DOC_DIR="$PREFIX/share/doc/$LIB_NAME"
 # ELF interpreter of the binaries (the node's, like its glibc).
 ELF_INTERPRETER="/lib64/ld-linux-x86-64.so.2"
 # Host path of the node's libc.so.6; empty: searched in the usual directories.

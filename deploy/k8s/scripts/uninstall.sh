@@ -61,11 +61,17 @@ remove_files() {
         log "removed $PREFIX/bin/$STOCK_HELPER_NAME"
     fi
     remove_libraries
-    # `make -C deploy install` also installs the docs: a node switched from
-    # make to the DaemonSet keeps none of them.
-    if [[ -d "$HOST_ROOT$PREFIX/share/doc/containerd-guest-pull-grpc" ]]; then
-        rm -rf "$HOST_ROOT$PREFIX/share/doc/containerd-guest-pull-grpc"
-        log "removed $PREFIX/share/doc/containerd-guest-pull-grpc"
+    # The docs (install.sh, install_docs; `make -C deploy install` puts
+    # them there too), and the directories above them the install made,
+    # once empty.
+    if [[ -d "$HOST_ROOT$HOST_DOC_DIR" ]]; then
+        local -a made=()
+        [[ ! -f "$HOST_ROOT$HOST_DOC_DIR/.made-dirs" ]] || mapfile -t made < "$HOST_ROOT$HOST_DOC_DIR/.made-dirs" || true
+        rm -rf "$HOST_ROOT$HOST_DOC_DIR"
+        log "removed $HOST_DOC_DIR"
+        for name in "$PREFIX/share/doc" "$PREFIX/share"; do
+            [[ " ${made[*]} " != *" $name "* ]] || rmdir "$HOST_ROOT$name" 2> /dev/null || true
+        done
     fi
     if [[ -f "$cfg" ]]; then
         if [[ -f "$CONFIG_SOURCE" ]] && { cmp -s "$cfg" <(render_daemon_config patched) ||
