@@ -24,6 +24,23 @@ test_manifests() {
     fi
     h_check "k8s: manifests valid against the Kubernetes JSON schemas" \
         node "$HERE/validate-manifests.mjs" "$REPO/deploy/k8s"
+    # The node's / in the pod follows the node's later mounts and unmounts
+    # (without it, a file system the node unmounted stayed mounted in the
+    # pod for its whole life, and one mounted later over a path the scripts
+    # write stayed hidden).
+    local mounts
+    mounts="$(cd "$HERE" && node --input-type=module -e '
+import { readFileSync } from "node:fs";
+import { parse } from "yaml";
+const pod = parse(readFileSync(process.argv[1], "utf8")).spec.template.spec;
+for (const v of pod.volumes.filter((v) => v.hostPath && v.hostPath.path === "/"))
+  for (const c of pod.containers)
+    for (const m of (c.volumeMounts || []).filter((m) => m.name === v.name))
+      console.log(`${c.name} ${m.mountPath} ${m.mountPropagation || "None"}`);
+' "$REPO/deploy/k8s/daemonset.yaml" 2>&1)"
+    [[ "$mounts" == "installer /host HostToContainer" ]] \
+        && h_pass "k8s: the node's / is mounted with mountPropagation HostToContainer" \
+        || h_fail "k8s: the node's / mount (container, path, propagation)" "$mounts"
     h_check "k8s: the optional RuntimeClasses valid against the Kubernetes JSON schemas" \
         node "$HERE/validate-manifests.mjs" "$REPO/deploy/k8s/runtimeclass"
     # Deleting deploy/k8s (the uninstall) must not delete kata-deploy's RuntimeClasses.
@@ -36,6 +53,11 @@ test_manifests() {
     printf 'kind: Kustomization\nresources:\n  - daemonset.yaml\n' > "$WORK/badk8s/kustomization.yaml"
     ! node "$HERE/validate-manifests.mjs" "$WORK/badk8s" > /dev/null 2>&1 \
         && h_pass "k8s: validator rejects a type error" || h_fail "k8s: validator accepted a bad manifest"
+    sed 's/mountPropagation: HostToContainer/mountPropagation: HostToContainers/' \
+        "$REPO/deploy/k8s/daemonset.yaml" > "$WORK/badk8s/daemonset.yaml"
+    ! node "$HERE/validate-manifests.mjs" "$WORK/badk8s" > /dev/null 2>&1 \
+        && h_pass "k8s: validator rejects a mountPropagation that is not one of the allowed values" \
+        || h_fail "k8s: validator accepted mountPropagation: HostToContainers"
 }
 
 test_shellcheck() {
