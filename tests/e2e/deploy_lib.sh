@@ -396,6 +396,31 @@ none_in_snapshotter() {
 # shim_says CTR_ID TEXT: the shim's decision log has TEXT for the container.
 shim_says() { grep -F "container $1" "$GUEST_PULL_SHIM_LOG" | grep -qF -- "$2"; }
 
+# dep_kata_checked: patched runs (scenario K): every guest-pull rootfs the
+# shim took this run (its IsGuestPullRootFSType decision, sandboxes and
+# containers alike: the mounts containerd's CreateTask really carried) had
+# first passed the patch's own virtcontainers.CheckGuestPullRootFS, and the
+# only refusals were of volumes the tamper hook rewrote (scenario 7).
+dep_kata_checked() {
+  local counts taken accepted tampered bad
+  counts="$(awk '
+    { id = "" }
+    match($0, /container [^:]+:/) { id = substr($0, RSTART + 10, RLENGTH - 11) }
+    / kata patched: virtcontainers\.IsGuestPullRootFSType\("[^"]*"\) = true$/ { taken[id] = 1; nt++ }
+    / kata patched: virtcontainers\.CheckGuestPullRootFS\(.*\) = accepted$/ { ok[id] = 1; na++ }
+    / TEST HOOK io\.katacontainers\.guest-pull\.test\.tamper-volume: / { hook[id] = 1; nh++ }
+    / kata patched: .* = refused: / { refused[id] = $0 }
+    END {
+      bad = ""
+      for (i in taken) if (!(i in ok)) bad = bad " unchecked:" i
+      for (i in refused) if (!(i in hook)) bad = bad " refused:" i
+      printf "%d %d %d%s\n", nt, na, nh, bad
+    }' "$GUEST_PULL_SHIM_LOG")"
+  read -r taken accepted tampered bad <<<"$counts"
+  ck "K every guest-pull rootfs the shim took ($taken) passed kata's CheckGuestPullRootFS first ($accepted accepted); refused only tampered volumes ($tampered)${bad:+; not so:$bad}" \
+    test "$taken" -gt 0 -a "$taken" -eq "$accepted" -a -z "$bad"
+}
+
 # dep_stop_all STATUS: the end of a suite's EXIT trap: stops containerd,
 # the daemon and the registry, unmounts, counts an abort (STATUS != 0 with
 # no failure yet) as a failure, dumps the logs after a failure and removes

@@ -24,7 +24,10 @@
 #   4 runAsUser by name
 #   Z an image whose layers are tar+zstd (recompressed by skopeo) runs
 #   7 bad input: verity required with a missing hash; an excluded image runs
-#     through the host path; a tampered blob refused by the shim
+#     through the host path; a tampered blob refused by the shim; patched
+#     runs: a real volume with its source unpinned by the shim's test hook,
+#     refused by patched kata's CheckGuestPullRootFS (kata's message in
+#     crictl's error)
 #   5 containerd and our daemon (SIGTERM, SIGKILL) restarted between pull
 #     and create
 #   6 rmp/rmi: GC removes our snapshots; crictl imagefsinfo
@@ -61,6 +64,11 @@
 #     containerd restarts, runc pods run, a kata pod on a guest-pulled image
 #     fails; installing again (make, or the DaemonSet's install.sh for stock
 #     runs) restores scenario 1
+#   K (patched runs) the shim ran the patch's own
+#     virtcontainers.CheckGuestPullRootFS (kata's module patched at test
+#     time) on every guest-pull rootfs containerd's CreateTask carried this
+#     run, before its decision, as patched checkAndMount does: each one it
+#     took had passed, and the only refusal was scenario 7's tampered volume
 # Prints a table scenario x version and "N passed, M failed, K skipped".
 set -euo pipefail
 
@@ -84,7 +92,7 @@ read -r -a VERSIONS <<<"${DEP_VERSIONS:-1.7 2.4 2.3 2.2}"
 # DEP_STOCK_VERSIONS: the versions with a stock-kata run (default 2.4; long
 # mode: every version of the matrix).
 RUNS=()
-SCENARIOS=(1 2 stop 4 Z 7 5 6 3 P V B U 8)
+SCENARIOS=(1 2 stop 4 Z 7 5 6 3 P V B U 8 K)
 
 # ------------------------------------------------------------ bookkeeping
 
@@ -273,6 +281,37 @@ EOF
     h_check "[$V] s7 crictl's error names layer 1 and says tampered" \
       grep -qE "layer 1 \(sha256:[0-9a-f]+\): blob content hashes to .*tampered" <<<"$E2E_OUT"
   fi
+  [[ "$DEP_KATA_MODE" != patched ]] || s7_tampered_volume
+}
+
+# s7_tampered_volume (patched runs): the volume our daemon emitted for a
+# kata container of s1's image, its source unpinned by the shim's test hook
+# (pod annotation io.katacontainers.guest-pull.test.tamper-volume, honoured
+# with GUEST_PULL_SHIM_TEST_HOOKS=1; the rest of the option as emitted):
+# patched kata's CheckGuestPullRootFS refuses it before any guest work, and
+# crictl's error carries kata's message.
+s7_tampered_volume() {
+  local img="${KATA_IMAGE:-}" ref tampered want ann
+  if [[ -z "$img" ]]; then
+    img="tamper-volume-$V"
+    dep_image "$img"
+    ck "s7 pull of the image whose volume is tampered" crictl pull --pod-config "$(dep_pod "pull-$img" kata)" \
+      "$(image_ref "$img" latest)"
+  fi
+  ref="$(image_ref "$img" latest)"
+  tampered="${ref%:latest}:tampered"
+  want="guest-pull rootfs: volume source \"$tampered\" is not pinned by a sha256 digest"
+  ann="$(jq -cn --arg s "$tampered" '{"io.katacontainers.guest-pull.test.tamper-volume": ({source: $s} | tojson)}')"
+  if DEP_POD_ANNOTATIONS="$ann" dep_run kata "s7-tampered-volume" "$ref" "" /bin/cat /data/layer3; then
+    ko "s7 tampered volume (source unpinned) refused by kata's CheckGuestPullRootFS" "container started"
+  elif grep -qF -- "$want" <<<"$E2E_OUT"; then
+    ok "s7 tampered volume (source unpinned) refused by kata's CheckGuestPullRootFS, crictl's error has kata's message"
+  else
+    ko "s7 tampered volume (source unpinned) refused by kata's CheckGuestPullRootFS, crictl's error has kata's message" \
+      "want: $want"$'\n'"got: $E2E_OUT"
+  fi
+  ck "s7 shim: kata patched: CheckGuestPullRootFS refused the tampered volume, before the decision" \
+    grep -qF ") = refused: $want" "$GUEST_PULL_SHIM_LOG"
 }
 
 s5_restarts() {
@@ -744,7 +783,7 @@ run_version() {
   dep_install "$cv" || return 0
   containerd_start
   local s
-  for s in s1 s2 sstop s4 sZ s7 s5 s6 s3 sP sV sB sU s8; do
+  for s in s1 s2 sstop s4 sZ s7 s5 s6 s3 sP sV sB sU s8 sK; do
     # DEP_SCENARIOS narrows the scenarios (e.g. "U") when debugging.
     [[ -z "${DEP_SCENARIOS:-}" || " $DEP_SCENARIOS " == *" ${s#s} "* ]] || continue
     # P needs containerd 2.2+ (2.0/2.1 never unpack in parallel), V 2.1+
@@ -753,6 +792,8 @@ run_version() {
        "$DEP_KATA_MODE" == patched ) ]] || continue
     [[ "$s" != sV || ( "$cver" == 2.* && "$cver" != 2.0 &&
        "$DEP_KATA_MODE" == patched ) ]] || continue
+    # K: patched kata's CheckGuestPullRootFS (stock kata has none).
+    [[ "$s" != sK || "$DEP_KATA_MODE" == patched ]] || continue
     sc_begin
     case "$s" in
       s1) s1_kata_pod annotation
@@ -770,6 +811,7 @@ run_version() {
       sB) sb_base_after_derived ;;
       sU) su_userns ;;
       s8) s8_uninstall "$cv" ;;
+      sK) dep_kata_checked ;;
     esac
     sc_end "${s#s}" "$V"
   done
@@ -793,6 +835,8 @@ main() {
   h_figure "tool builds" "$((SECONDS - t0))" s
   h_check "kata-shim unit tests (volume decoding and refusals, e.g. an undecodable volume; stock decision)" \
     bash -c "cd '$E2E_REPO/tests/tools/kata-shim' && timeout 600 go test ./..."
+  # The shim inherits it from containerd: the tamper hook of scenario 7.
+  export GUEST_PULL_SHIM_TEST_HOOKS=1
   registry_start
   dep_pause_image || e2e_die "pause image"
   local v mode

@@ -30,6 +30,8 @@
 #     written, with the guest's digest checks switched off by a test-only pod
 #     annotation; a volume whose root hash the host altered (the layer cache
 #     entry the daemon reads)
+#   K every guest-pull rootfs the shim took had passed patched kata's
+#     CheckGuestPullRootFS (deploy_lib.sh dep_kata_checked)
 # Figures (default version): VM start to container output, 1 and 10 layers.
 # Prints a table scenario x version and "N passed, M failed, K skipped".
 #
@@ -53,7 +55,7 @@ source "$E2E_LIB_DIR/deploy_lib.sh"
 declare -A RESULT=()
 if h_long; then DEFAULT_VERSIONS="2.4 1.7 2.3 2.2"; else DEFAULT_VERSIONS="2.4"; fi
 read -r -a VERSIONS <<<"${DEP_VERSIONS:-$DEFAULT_VERSIONS}"
-SCENARIOS=(1 4 7 Z T)
+SCENARIOS=(1 4 7 Z T K)
 VM_CACHE="${GUEST_VM_CACHE:-/var/cache/guest-pull-vm}"
 SKIP_ANNOTATION="io.katacontainers.guest-pull.test.skip-blob-checks"
 GUEST_RELEASE=""
@@ -63,7 +65,7 @@ GUEST_RELEASE=""
 DEP_CASE_TAG=vm
 
 print_table() {
-  dep_print_table "Scenario x containerd version, kata shim in VM mode (Z: zstd layers; T: tamper cases refused by the guest kernel):"
+  dep_print_table "Scenario x containerd version, kata shim in VM mode (Z: zstd layers; T: tamper cases refused by the guest kernel; K: every guest-pull rootfs passed patched kata's CheckGuestPullRootFS):"
 }
 
 # ------------------------------------------------------------------ setup
@@ -343,7 +345,7 @@ run_version() {
   [[ "$V" == 1.* ]] && cv=2
   vm_shim_env "$V"
   dep_start_version "$V" "$cv" "$V vm" || return 0
-  for s in 1 4 7 Z T; do
+  for s in 1 4 7 Z T K; do
     sc_begin
     case "$s" in
       1) s1_vm_pod; s1_vm_stop ;;
@@ -351,6 +353,7 @@ run_version() {
       7) s7_vm_bad_input ;;
       Z) sz_vm_zstd ;;
       T) tamper_kernel ;;
+      K) dep_kata_checked ;;
     esac
     dep_rm_pods
     sc_end "$s" "$V"

@@ -19,6 +19,9 @@
 //	GUEST_PULL_SHIM_ALLOW_MISSING_HASH=1  accept layers without an expected
 //	                             verity root hash (default: refuse)
 //	GUEST_PULL_SHIM_GUEST        local (default: in-process) or vm
+//	GUEST_PULL_SHIM_TEST_HOOKS=1 tests only: honour the pod annotation
+//	                             io.katacontainers.guest-pull.test.tamper-volume
+//	                             (test_hooks.go)
 //	VM mode: GUEST_PULL_SHIM_VM_RUNNER (static guestvm binary),
 //	  GUEST_PULL_SHIM_VM_KERNEL, GUEST_PULL_SHIM_VM_INITRD (build_initramfs.sh),
 //	  GUEST_PULL_SHIM_VM_TIMEOUT (default 600s), GUEST_PULL_SHIM_VM_MEMORY

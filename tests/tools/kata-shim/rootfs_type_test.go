@@ -2,7 +2,11 @@
 
 package main
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/containerd/containerd/api/types"
+)
 
 // Stock kata (its own IsNydusRootFSType) takes only the stock mode's type.
 func TestStockRootfsDecision(t *testing.T) {
@@ -16,6 +20,15 @@ func TestStockRootfsDecision(t *testing.T) {
 	} {
 		if got, by := rootfsDecision(typ); got != want || by != "virtcontainers.IsNydusRootFSType" {
 			t.Errorf("rootfsDecision(%q) = %v by %s, want %v by kata's IsNydusRootFSType", typ, got, by, want)
+		}
+	}
+}
+
+// Stock kata checks no volume before its decision.
+func TestStockChecksNoVolume(t *testing.T) {
+	for _, typ := range []string{"fuse.guest-pull-overlayfs", "fuse.nydus-overlayfs-guest-pull"} {
+		if checked, err := guestPullRootfsCheck([]*types.Mount{{Type: typ}}); checked != "" || err != nil {
+			t.Errorf("%s: %q, %v", typ, checked, err)
 		}
 	}
 }

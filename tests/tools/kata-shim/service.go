@@ -24,13 +24,18 @@ type kataService struct {
 	log   *decisionLog
 	guest Guest
 	stops nydusStops
+	// testHooks: GUEST_PULL_SHIM_TEST_HOOKS=1 (tests only) honours the
+	// annotation io.katacontainers.guest-pull.test.tamper-volume
+	// (test_hooks.go).
+	testHooks bool
 
 	mu        sync.Mutex
 	vmRunners map[string]bool // containers whose process is the VM runner
 }
 
 func newKataService(inner taskAPI.TaskService, log *decisionLog, guest Guest) *kataService {
-	return &kataService{TaskService: inner, log: log, guest: guest, vmRunners: map[string]bool{}}
+	return &kataService{TaskService: inner, log: log, guest: guest, vmRunners: map[string]bool{},
+		testHooks: os.Getenv("GUEST_PULL_SHIM_TEST_HOOKS") == "1"}
 }
 
 func (s *kataService) markVM(id string) {
@@ -58,11 +63,32 @@ func (s *kataService) RegisterTTRPC(server *ttrpc.Server) error {
 
 // Create decides, as kata's checkAndMount does, whether the rootfs is
 // mounted on the host (anything but a guest-pull type) or handed to the
-// guest (a single mount of a guest-pull type).
+// guest (a single mount of a guest-pull type). Patched kata's checkAndMount
+// first refuses a guest-pull rootfs it cannot hand to its agent: the
+// patched build runs the patch's CheckGuestPullRootFS on every such mount
+// containerd sends, before the decision, and refuses with kata's error.
 func (s *kataService) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*taskAPI.CreateTaskResponse, error) {
 	spec, err := readSpec(r.Bundle)
 	if err != nil {
 		return nil, s.refuse(r.ID, "reading the bundle: %v", err)
+	}
+	if s.testHooks {
+		mounts, fields, err := tamperVolumeOptions(r.Rootfs, spec.Annotations)
+		if err != nil {
+			return nil, s.refuse(r.ID, "%v", err)
+		}
+		if fields != nil {
+			s.log.Printf("container %s: TEST HOOK %s: volume fields %s replaced", r.ID, annotTamperVolume,
+				strings.Join(fields, ", "))
+			r.Rootfs = mounts
+		}
+	}
+	if checked, err := guestPullRootfsCheck(r.Rootfs); checked != "" {
+		if err != nil {
+			s.log.Printf("container %s: kata %s: %s = refused: %v", r.ID, kataMode, checked, err)
+			return nil, s.refuse(r.ID, "%v", err)
+		}
+		s.log.Printf("container %s: kata %s: %s = accepted", r.ID, kataMode, checked)
 	}
 	if len(r.Rootfs) != 1 {
 		s.log.Printf("container %s: host path: %s", r.ID, describeMounts(r.Rootfs))
