@@ -304,7 +304,8 @@ s7_tampered_volume() {
   ann="$(jq -cn --arg s "$tampered" '{"io.katacontainers.guest-pull.test.tamper-volume": ({source: $s} | tojson)}')"
   if DEP_POD_ANNOTATIONS="$ann" dep_run kata "s7-tampered-volume" "$ref" "" /bin/cat /data/layer3; then
     ko "s7 tampered volume (source unpinned) refused by kata's CheckGuestPullRootFS" "container started"
-  elif grep -qF -- "$want" <<<"$E2E_OUT"; then
+  # crictl prints containerd's error as a quoted Go string (\" for ").
+  elif grep -qF -- "$want" <<<"${E2E_OUT//\\\"/\"}"; then
     ok "s7 tampered volume (source unpinned) refused by kata's CheckGuestPullRootFS, crictl's error has kata's message"
   else
     ko "s7 tampered volume (source unpinned) refused by kata's CheckGuestPullRootFS, crictl's error has kata's message" \
