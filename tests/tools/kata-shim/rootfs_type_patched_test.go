@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,11 +70,19 @@ func TestPatchedGuestPullRootfsCheck(t *testing.T) {
 	}
 }
 
+// guestReached fails any pull: Create must refuse before the guest.
+type guestReached struct{}
+
+func (guestReached) PullRootfs(context.Context, Storage, Process) (Launch, error) {
+	return Launch{}, errors.New("the guest was reached")
+}
+
 // Create refuses, before any decision or guest work, the real volume with
 // its source unpinned by the test hook, returning kata's message.
 func TestPatchedCreateRefusesTamperedVolume(t *testing.T) {
 	s, _, logPath := newTestService(t)
 	s.testHooks = true
+	s.guest = guestReached{}
 	bundle := t.TempDir()
 	spec, _ := json.Marshal(map[string]any{"ociVersion": "1.1.0", "annotations": map[string]string{
 		annotTamperVolume: `{"source":"127.0.0.1:5000/img:tampered"}`, annotImageName: "127.0.0.1:5000/img:1"}})
