@@ -8,8 +8,10 @@
 # nothing, a state written back after an apply is not fought, another pod's
 # install ends the watch, this pod's preStop during an apply ends the
 # apply at once and uninstalls, and another pod's install given up before it
-# finished (a rollback) has this pod install its own files again. Sourced
-# by tests/deploy/run.sh.
+# finished (a rollback) has this pod install its own files again, as does
+# one whose pod is gone without its preStop, and the preStop of a newer pod
+# whose install finished hands the install back to this pod while it runs.
+# Sourced by tests/deploy/run.sh.
 # shellcheck disable=SC2015,SC2016
 
 # watch_wait CASE TEXT COUNT: bounded wait (30 s) until CASE's log holds
@@ -56,6 +58,7 @@ start_watching() {
     setsid env TMPDIR="$WORK/$1/tmp" HOST_ROOT="$WORK/$1/host" PAYLOAD_DIR="$WORK/$1/payload" SYSTEMCTL="$2" \
         CONTAINERD="${4:-$WORK/containerd-2.4}" POLL_SECONDS=1 ACTIVE_TIMEOUT_SECONDS=2 RUNTIME_WAIT_SECONDS=0 \
         GUEST_PULL_SLEEP=true WATCH_SECONDS=1 READY_MARKER="$WORK/$1/ready" POD_UID="$3" \
+        PRESTOP_MARKER="$WORK/$1/prestop-started.$3" \
         "$SCRIPTS/install.sh" >> "$WORK/$1/log" 2>&1 &
     pid=$!
 }
@@ -328,4 +331,133 @@ test_config_watch_rollback() {
     fi
     kill -- -"$pid" 2> /dev/null || true
     wait "$pid" 2> /dev/null || true
+}
+
+# stop_watching PID: ends a watch started by start_watching (its session).
+stop_watching() {
+    kill -- -"$1" 2> /dev/null || true
+    wait "$1" 2> /dev/null || true
+}
+
+# test_config_watch_gone_installer: a newer pod's install replaced this
+# pod's binary and failed; the newer pod is then deleted while its
+# container waits to be restarted (CrashLoopBackOff): Kubernetes runs no
+# preStop then, and its name stays in installing-pod. The old pod's watch
+# paused for it for good; it now sees the pod gone from the kubelet's pod
+# directories and installs its own files again, as after a preStop.
+test_config_watch_gone_installer() {
+    local host pid ours theirs pods ok=true
+    local uid_a=aaaaaaaa-1111-4111-8111-111111111111 uid_b=bbbbbbbb-2222-4222-8222-222222222222
+    host="$(watch_host wgone)"
+    pods="$host/var/lib/kubelet/pods"
+    mkdir -p "$pods/$uid_a" "$pods/$uid_b"
+    start_watching wgone "$WORK/wgone/sysd/systemctl" "$uid_a"
+    if ! watch_wait wgone "checking containerd's config every 1s" 1; then
+        h_fail "config watch, installer gone: pod A's install" "$(tail -3 "$WORK/wgone/log")"
+        stop_watching "$pid"
+        return
+    fi
+    ours="$(sha256sum < "$WORK/wgone/payload/bin/containerd-guest-pull-grpc")"
+    cp -a "$WORK/wgone/payload" "$WORK/wgone/payload-b"
+    echo "# release 2" >> "$WORK/wgone/payload-b/bin/containerd-guest-pull-grpc"
+    theirs="$(sha256sum < "$WORK/wgone/payload-b/bin/containerd-guest-pull-grpc")"
+    echo 3 > "$WORK/wgone/sysd/is-active-rc.guest-pull-snapshotter.service"
+    ! run_script wgone install.sh POD_UID="$uid_b" PAYLOAD_DIR="$WORK/wgone/payload-b" CONTAINERD="$WORK/containerd-2.4"
+    rm -f "$WORK/wgone/sysd/is-active-rc.guest-pull-snapshotter.service"
+    # Pod B still exists (its container waits to be restarted): the watch
+    # stays paused.
+    watch_wait wgone "pod $uid_b is installing: the config watch pauses" 1 && sleep 3 \
+        && [[ "$(sha256sum < "$host/usr/local/bin/containerd-guest-pull-grpc")" == "$theirs" ]] \
+        && ! grep -q "installing this pod's files again" "$WORK/wgone/log" \
+        || { ok=false; h_fail "config watch, installer gone: paused while pod B exists" "$(tail -3 "$WORK/wgone/log")"; }
+    # Where the kubelet keeps its pods elsewhere (this pod's own directory
+    # is not there either), nothing is judged gone: still paused.
+    rm -rf "${pods:?}/$uid_b" "${pods:?}/$uid_a"
+    $ok && sleep 3 && ! grep -q "installing this pod's files again" "$WORK/wgone/log" \
+        && [[ "$(sha256sum < "$host/usr/local/bin/containerd-guest-pull-grpc")" == "$theirs" ]] \
+        || { $ok && h_fail "config watch, installer gone: judged gone without this pod's own kubelet directory" "$(tail -3 "$WORK/wgone/log")"; ok=false; }
+    # Pod B deleted (its kubelet directory cleaned up), pod A's is there.
+    mkdir -p "$pods/$uid_a"
+    $ok && watch_wait wgone "installed this pod's files again" 1 \
+        && grep -q "pod $uid_b, whose install started after this pod's and did not finish, is gone from this node without its preStop" "$WORK/wgone/log" \
+        && [[ "$(sha256sum < "$host/usr/local/bin/containerd-guest-pull-grpc")" == "$ours" ]] \
+        && [[ "$(< "$host/etc/containerd-guest-pull-grpc/installing-pod")" == "$uid_a" ]] \
+        && [[ "$(< "$host/etc/containerd-guest-pull-grpc/installed-by-pod")" == "$uid_a" ]] \
+        && ! grep -q "not installing again" "$WORK/wgone/log" \
+        && h_pass "config watch, installer gone: a newer pod deleted while its container was not running (no preStop) no longer pauses the old pod's watch for good: it installs its own files again" \
+        || { $ok && h_fail "config watch, installer gone: the old pod's watch stays paused for a pod that is gone" "$(tail -4 "$WORK/wgone/log")"; }
+    stop_watching "$pid"
+}
+
+# test_config_watch_handback: a newer pod's install finished (the old pod's
+# watch stops), then the newer pod is deleted while the old pod still runs
+# (a rollback, or deleted during the rolling update). Its preStop
+# uninstalled everything: the old pod stayed running, not Ready, and the
+# node without a snapshotter. It now hands the install back to the old pod,
+# whose watch installs its own files again. Not to an old pod whose own
+# preStop has run (the DaemonSet deleted: both go), nor to one whose
+# container is gone: then it uninstalls, as before.
+test_config_watch_handback() {
+    local host pid ours theirs case uninstalled
+    for case in whb whb2 whb3; do
+        host="$(watch_host "$case")"
+        start_watching "$case" "$WORK/$case/sysd/systemctl" pod-a
+        if ! watch_wait "$case" "checking containerd's config every 1s" 1; then
+            h_fail "config watch, hand back ($case): pod A's install" "$(tail -3 "$WORK/$case/log")"
+            stop_watching "$pid"
+            continue
+        fi
+        ours="$(sha256sum < "$WORK/$case/payload/bin/containerd-guest-pull-grpc")"
+        cp -a "$WORK/$case/payload" "$WORK/$case/payload-b"
+        echo "# release 2" >> "$WORK/$case/payload-b/bin/containerd-guest-pull-grpc"
+        theirs="$(sha256sum < "$WORK/$case/payload-b/bin/containerd-guest-pull-grpc")"
+        if ! run_script "$case" install.sh POD_UID=pod-b PAYLOAD_DIR="$WORK/$case/payload-b" CONTAINERD="$WORK/containerd-2.4" \
+                PRESTOP_MARKER="$WORK/$case/prestop-started.pod-b" \
+            || [[ "$(sha256sum < "$host/usr/local/bin/containerd-guest-pull-grpc")" != "$theirs" ]] \
+            || ! watch_wait "$case" "pod pod-b installed after this one: the config watch stops" 1; then
+            h_fail "config watch, hand back ($case): pod B's install" "$(tail -3 "$WORK/$case/log")"
+            stop_watching "$pid"
+            continue
+        fi
+        case "$case" in
+            whb)
+                # Pod B deleted, pod A stays.
+                run_script "$case" uninstall.sh POD_UID=pod-b PRESTOP_MARKER="$WORK/$case/prestop-started.pod-b"
+                grep -q "pod pod-a, whose install this pod's took over, still runs and its config watch stands by: handing the install back to it" "$WORK/$case/log" \
+                    && watch_wait "$case" "installed this pod's files again" 1 \
+                    && grep -q "pod pod-b handed the install back to this pod" "$WORK/$case/log" \
+                    && [[ "$(sha256sum < "$host/usr/local/bin/containerd-guest-pull-grpc")" == "$ours" ]] \
+                    && [[ -f "$host/etc/systemd/system/guest-pull-snapshotter.service" ]] \
+                    && [[ "$(< "$host/etc/containerd-guest-pull-grpc/installed-by-pod")" == pod-a ]] \
+                    && has_handler "$host/etc/containerd/conf.d/guest-pull.toml" \
+                    && ! grep -q "^disable --now guest-pull-snapshotter.service" "$WORK/$case/sysd/calls" \
+                    && ! compgen -G "$host/run/containerd-guest-pull-grpc.standby.*" > /dev/null \
+                    && h_pass "config watch, hand back: a newer pod deleted after its install while the old pod still runs hands the install back (the old pod installs its own files again), instead of uninstalling" \
+                    || h_fail "config watch, hand back: the newer pod's preStop uninstalled under the running old pod" "$(grep -c "^disable --now" "$WORK/$case/sysd/calls") disables; $(tail -4 "$WORK/$case/log")"
+                # Pod A deleted later: its preStop uninstalls.
+                run_script "$case" uninstall.sh POD_UID=pod-a PRESTOP_MARKER="$WORK/$case/prestop-started.pod-a" \
+                    && [[ ! -e "$host/usr/local/bin/containerd-guest-pull-grpc" && ! -e "$host/etc/containerd-guest-pull-grpc/installed-by-pod" ]] \
+                    && h_pass "config watch, hand back: the old pod's preStop then uninstalls" \
+                    || h_fail "config watch, hand back: the old pod's preStop after the hand back" "$(tail -3 "$WORK/$case/log")" ;;
+            whb2 | whb3)
+                if [[ "$case" == whb2 ]]; then
+                    # Both deleted (the DaemonSet deleted), pod A's preStop first.
+                    run_script "$case" uninstall.sh POD_UID=pod-a PRESTOP_MARKER="$WORK/$case/prestop-started.pod-a"
+                else
+                    # Pod A's container gone without a preStop (killed).
+                    stop_watching "$pid"
+                fi
+                run_script "$case" uninstall.sh POD_UID=pod-b PRESTOP_MARKER="$WORK/$case/prestop-started.pod-b"
+                uninstalled=false
+                [[ ! -e "$host/usr/local/bin/containerd-guest-pull-grpc" && ! -e "$host/etc/containerd-guest-pull-grpc/installed-by-pod" ]] \
+                    && ! grep -q "handing the install back" "$WORK/$case/log" \
+                    && ! compgen -G "$host/run/containerd-guest-pull-grpc.standby.*" > /dev/null && uninstalled=true
+                sleep 2
+                [[ "$uninstalled" == true && ! -e "$host/usr/local/bin/containerd-guest-pull-grpc" ]] \
+                    && ! grep -q "installing this pod's files again" "$WORK/$case/log" \
+                    && h_pass "config watch, hand back: not to an old pod $([[ $case == whb2 ]] && echo "whose own preStop has run (the DaemonSet deleted)" || echo "whose container is gone"): the newer pod's preStop uninstalls" \
+                    || h_fail "config watch, hand back ($case): the newer pod's preStop did not uninstall" "$(tail -4 "$WORK/$case/log")" ;;
+        esac
+        stop_watching "$pid"
+    done
 }

@@ -109,6 +109,8 @@ main() {
     test_config_watch_v1
     test_config_watch_rollback
     test_config_watch_stale_marker
+    test_config_watch_gone_installer
+    test_config_watch_handback
     test_host_lock
     test_bundle
     test_makefile

@@ -17,8 +17,15 @@
 # finished (INSTALLING_PATH), and stops once another pod's install is the
 # current one or the install record is gone (OWNER_PATH: a rolling update,
 # an uninstall). When such an install is given up instead (its pod deleted,
-# a rollback: its preStop removes INSTALLING_PATH), the watch installs this
-# pod's files again (install_again, install.sh) over those it replaced.
+# a rollback: its preStop removes INSTALLING_PATH; or its pod is gone from
+# the node without a preStop, pod_gone: deleted while its container was not
+# running), the watch installs this pod's files again (install_again,
+# install.sh) over those it replaced. Stopped by another pod's finished
+# install, it stands by (STANDBY_PATH_PREFIX, lib.sh): that pod's preStop,
+# while this pod still runs (a rollback, or that pod deleted during the
+# update), hands the install back (OWNER_PATH names this pod again), or that
+# pod is gone without a preStop, and the watch installs this pod's files
+# again the same way.
 # Sourced by install.sh after lib.sh and containerd-setup.sh.
 
 readonly WATCH_HOLDOFF_MIN=3 WATCH_HOLDOFF_MAX=64
@@ -32,33 +39,78 @@ watch_locked_rc=0    # watch_locked's outcome (apply_watched_change, install_aga
 watch_reinstall=false  # this pod's install is to be made again (install_again) ...
 watch_reinstall_at=0   # ... the round of its last failed attempt
 watch_reinstall_holdoff=0  # rounds until the next attempt (0: at once)
+watch_standby=""     # the pod whose finished install this pod's stands by for
 
 # holdoff_doubled ROUNDS: twice ROUNDS, at most WATCH_HOLDOFF_MAX.
 holdoff_doubled() { echo $(( $1 * 2 > WATCH_HOLDOFF_MAX ? WATCH_HOLDOFF_MAX : $1 * 2 )); }
 
+# install_owner: prints the pod OWNER_PATH names (empty: none).
+install_owner() { head -n 1 "$HOST_ROOT$OWNER_PATH" 2>/dev/null || true; }
+
 # watch_stop_reason: prints why this pod's watch must stop: another pod's
-# install is the current one, or the install record is gone.
+# install is the current one (a pod that is gone, pod_gone, aside), or the
+# install record is gone.
 watch_stop_reason() {
     [[ -n "$POD_ID" ]] || return 1
     local owner
-    owner="$(head -n 1 "$HOST_ROOT$OWNER_PATH" 2>/dev/null)" || owner=""
+    owner="$(install_owner)"
     if [[ -z "$owner" ]]; then
         echo "the install record $OWNER_PATH is gone (uninstalled)"
-    elif [[ "$owner" != "$POD_ID" ]]; then
+    elif [[ "$owner" != "$POD_ID" ]] && ! pod_gone "$owner"; then
         echo "pod $owner installed after this one"
     else
         return 1
     fi
 }
 
-# other_pod_installing: prints the pod, not this one, whose install has
-# started since this pod's.
-other_pod_installing() {
+# installing_record: prints the pod INSTALLING_PATH names, if not this one.
+installing_record() {
     [[ -n "$POD_ID" ]] || return 1
     local pod
     pod="$(head -n 1 "$HOST_ROOT$INSTALLING_PATH" 2>/dev/null)" || pod=""
     [[ -n "$pod" && "$pod" != "$POD_ID" ]] || return 1
     echo "$pod"
+}
+
+# other_pod_installing: prints the pod, not this one, whose install has
+# started since this pod's (and which is not gone, pod_gone).
+other_pod_installing() {
+    local pod
+    pod="$(installing_record)" && ! pod_gone "$pod" || return 1
+    echo "$pod"
+}
+
+# stand_by OWNER: this pod's watch stands by while pod OWNER's install is
+# the current one (its standby record, lib.sh); logged once. Fails (the
+# watch then stops) once this pod's preStop has started: it is being
+# deleted, and a newer pod must not hand the install back to it.
+stand_by() {
+    local owner="$1" path tmp me start
+    [[ -n "$watch_standby" ]] && { watch_standby="$owner"; return 0; }
+    prestop_started && return 1
+    path="$(standby_path "$POD_ID")"
+    # Whole or not at all (a reader takes a record it cannot read as one
+    # of a process that no longer runs); the temporary name is not one of
+    # a record.
+    me=$BASHPID  # this watch's process ($BASHPID in $(...) is its own)
+    start="$(process_start "$me")" || return 1
+    tmp="$HOST_ROOT/run/.guest-pull-standby.$me"
+    if ! { printf '%s %s\n' "$me" "$start" > "$tmp" \
+            && mv -f -- "$tmp" "$path"; } 2> /dev/null; then
+        rm -f -- "$tmp"
+        return 1
+    fi
+    # (Against this pod's preStop: it marks, then removes the record.)
+    if prestop_started; then rm -f -- "$path"; return 1; fi
+    watch_standby="$owner"
+    log "pod $owner installed after this one: the config watch stops; this pod stands by to install its files again if pod $owner is deleted while this pod still runs (its preStop then hands the install back to this pod)"
+}
+
+# end_standby: this pod's watch no longer stands by.
+end_standby() {
+    [[ -n "$watch_standby" ]] || return 0
+    rm -f -- "$(standby_path "$POD_ID")"
+    watch_standby=""
 }
 
 # report_once TEXT: logs TEXT unless it was the last thing reported.
@@ -154,13 +206,31 @@ watch_apply() {
 
 # watch_round: one check; clears `watching` once the watch should stop.
 watch_round() {
-    local merged dropin err digest reason rc=0
+    local merged dropin err digest reason owner rc=0
     watch_round_no=$(( watch_round_no + 1 ))
     if reason="$(watch_stop_reason)"; then
+        owner="$(install_owner)"
+        if [[ -n "$owner" ]] && stand_by "$owner"; then return 0; fi
+        end_standby
         log "$reason: the config watch stops"
         watching=false
         return 0
     fi
+    # The current install is this pod's again, handed back by the preStop
+    # of the pod this one stood by for (uninstall.sh), or another pod's
+    # whose pod is gone without a preStop: either may have replaced this
+    # pod's files.
+    owner="$(install_owner)"
+    if [[ -n "$POD_ID" && "$watch_reinstall" == false ]]; then
+        if [[ -n "$watch_standby" && "$owner" == "$POD_ID" ]]; then
+            log "pod $watch_standby handed the install back to this pod (its preStop: it was deleted while this pod still runs): installing this pod's files again"
+            watch_reinstall=true
+        elif [[ "$owner" != "$POD_ID" ]]; then
+            log "pod $owner, whose install is the current one, is gone from this node without its preStop (deleted while its container was not running): installing this pod's files again"
+            watch_reinstall=true
+        fi
+    fi
+    end_standby
     if reason="$(other_pod_installing)"; then
         report_once "pod $reason is installing: the config watch pauses until it is done"
         watch_pending=""
@@ -170,9 +240,17 @@ watch_round() {
     # preStop of a later pod whose install did not finish removes it
     # (uninstall.sh; a full uninstall removes OWNER_PATH too, which stops
     # the watch above): that install may have replaced this pod's files.
-    if [[ -n "$POD_ID" && ! -e "$HOST_ROOT$INSTALLING_PATH" && "$watch_reinstall" == false ]]; then
-        log "another pod's install started after this pod's and did not finish (its record $INSTALLING_PATH is gone, this pod's install is still the current one): installing this pod's files again, which it may have replaced"
-        watch_reinstall=true
+    # The same when that pod is gone from the node without a preStop
+    # (deleted while its container was not running, pod_gone): its record
+    # stays, and would pause this watch for good.
+    if [[ -n "$POD_ID" && "$watch_reinstall" == false ]]; then
+        if [[ ! -e "$HOST_ROOT$INSTALLING_PATH" ]]; then
+            log "another pod's install started after this pod's and did not finish (its record $INSTALLING_PATH is gone, this pod's install is still the current one): installing this pod's files again, which it may have replaced"
+            watch_reinstall=true
+        elif reason="$(installing_record)"; then
+            log "pod $reason, whose install started after this pod's and did not finish, is gone from this node without its preStop (deleted while its container was not running: its record $INSTALLING_PATH stays): installing this pod's files again, which it may have replaced"
+            watch_reinstall=true
+        fi
     fi
     if [[ "$watch_reinstall" == true ]]; then
         watch_pending=""

@@ -81,6 +81,18 @@ OWNER_PATH="$CONFIG_DIR/installed-by-pod"
 # before its changes, OWNER_PATH after their success): an older pod's config
 # watch stops once it names another pod (config-watch.sh).
 INSTALLING_PATH="$CONFIG_DIR/installing-pod"
+# Host record of a pod whose install another pod's took over (a rolling
+# update with maxSurge) and whose config watch stands by ("<pid> <boot id>
+# <start>" of its watch, process_start), one per pod: <prefix><POD_ID>. The
+# newer pod's preStop then hands the install back to that pod, whose watch
+# installs its own files again, instead of uninstalling (uninstall.sh).
+STANDBY_PATH_PREFIX="/run/containerd-guest-pull-grpc.standby."
+# The kubelet's directory of the pods on this node (a host path: its
+# --root-dir, /pods): a pod's directory, named by its UID, is there from
+# its admission until the kubelet has cleaned up after its deletion. A pod
+# deleted while its container was not running ran no preStop; its absence
+# there tells the others it is gone (pod_gone).
+KUBELET_PODS_DIR="${KUBELET_PODS_DIR:-/var/lib/kubelet/pods}"
 # Host lock held by install.sh and uninstall.sh while they change the host
 # (and by containerd-setup.sh run on its own, `make -C deploy`, while it
 # changes containerd's config): in a rolling update the old pod's preStop
@@ -551,6 +563,44 @@ remove_stale_prestop_marker() {
 # prestop_started: this pod's preStop has started (its PRESTOP_MARKER).
 prestop_started() {
     [[ -n "$POD_ID" && "$(head -n 1 "$PRESTOP_MARKER" 2> /dev/null)" == "$POD_ID" ]]
+}
+
+# pod_gone POD: pod POD (a UID, as POD_UID) no longer exists on this node:
+# the kubelet's directory of it (KUBELET_PODS_DIR) is gone while this pod's
+# own is there. Nothing is judged gone without POD_UID, for a name that is
+# not a UID, or when this pod's own directory is not there (a kubelet with
+# another --root-dir: set KUBELET_PODS_DIR).
+pod_gone() {
+    local uid='^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' dir
+    [[ "${POD_UID:-}" =~ $uid && "$1" =~ $uid && "$1" != "$POD_UID" ]] || return 1
+    dir="$(host_realpath "$KUBELET_PODS_DIR")" || return 1
+    [[ -d "$HOST_ROOT$dir/$POD_UID" && ! -e "$HOST_ROOT$dir/$1" && ! -L "$HOST_ROOT$dir/$1" ]]
+}
+
+# standby_path POD: POD's standby record (STANDBY_PATH_PREFIX).
+standby_path() { printf '%s%s%s\n' "$HOST_ROOT" "$STANDBY_PATH_PREFIX" "$1"; }
+
+# standby_heir: prints a pod, not this one, whose config watch stands by
+# (config-watch.sh): its record names a process that still runs (hostPID:
+# every pod's processes are seen here) and the pod is not gone (pod_gone).
+# Records of processes that no longer run (a container killed without its
+# preStop, an earlier boot) are removed.
+standby_heir() {
+    local path pod pid boot start
+    for path in "$HOST_ROOT$STANDBY_PATH_PREFIX"*; do
+        [[ -f "$path" ]] || continue
+        pod="${path#"$HOST_ROOT$STANDBY_PATH_PREFIX"}"
+        [[ -n "$pod" && "$pod" != "$POD_ID" ]] || continue
+        pid="" boot="" start=""
+        read -r pid boot start 2> /dev/null < "$path" || true
+        if [[ "$pid" =~ ^[0-9]+$ && -n "$boot" && "$(process_start "$pid")" == "$boot $start" ]] \
+            && ! pod_gone "$pod"; then
+            printf '%s\n' "$pod"
+            return 0
+        fi
+        rm -f -- "$path"
+    done
+    return 1
 }
 
 # release_host_lock: empties the lock file (no holder to name) and lets go.

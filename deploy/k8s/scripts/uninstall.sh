@@ -2,7 +2,11 @@
 # Remove containerd-guest-pull-grpc from the host (DaemonSet preStop hook).
 # Does nothing when another pod's install.sh ran after this pod's (a rolling
 # update with maxSurge starts the new pod first; lib.sh, OWNER_PATH): the
-# snapshotter stays installed and serving.
+# snapshotter stays installed and serving. When this pod's install is the
+# current one but an older pod still runs and stands by (its config watch,
+# config-watch.sh: a rollback, or this pod deleted during the update), it
+# hands the install back to that pod, whose watch installs its own files
+# again, instead of uninstalling.
 #
 # Undoes our edits of containerd's config (containerd-setup.sh: byte for byte
 # the backup install.sh made when nobody else changed the file since; else
@@ -91,13 +95,30 @@ remove_files() {
 }
 
 # taken_over: another pod's install is the current one (a rolling update
-# started it before stopping this pod): print its id.
+# started it before stopping this pod), and that pod is not gone from the
+# node (pod_gone: deleted without its preStop): print its id.
 taken_over() {
     local owner
     [[ -n "$POD_ID" && -f "$HOST_ROOT$OWNER_PATH" ]] || return 1
     owner="$(head -n 1 "$HOST_ROOT$OWNER_PATH")"
-    [[ -n "$owner" && "$owner" != "$POD_ID" ]] || return 1
+    [[ -n "$owner" && "$owner" != "$POD_ID" ]] && ! pod_gone "$owner" || return 1
     printf '%s\n' "$owner"
+}
+
+# hand_back: this pod's install is the current one and an older pod still
+# runs whose config watch stands by (standby_heir, lib.sh): the install
+# becomes that pod's again (OWNER_PATH), and this pod's record of its
+# install goes (INSTALLING_PATH), so that its watch installs its own files
+# again over this pod's at its next check. Prints that pod's id.
+hand_back() {
+    local heir tmp
+    [[ -n "$POD_ID" && "$(head -n 1 "$HOST_ROOT$OWNER_PATH" 2> /dev/null)" == "$POD_ID" ]] || return 1
+    heir="$(standby_heir)" || return 1
+    tmp="$(mktemp)"
+    printf '%s\n' "$heir" > "$tmp"
+    write_file_atomic "$tmp" "$HOST_ROOT$OWNER_PATH" 0644 > /dev/null || :  # (changed)
+    rm -f "$tmp" "$HOST_ROOT$INSTALLING_PATH"
+    printf '%s\n' "$heir"
 }
 
 # node_shutting_down: logind has announced the node's shutdown or reboot
@@ -120,6 +141,9 @@ main() {
     trap '' PIPE
     [[ -d "${HOST_ROOT:-/}" ]] || die "host root ${HOST_ROOT:-/} does not exist"
     mark_prestop  # this pod's install then installs nothing (install.sh)
+    # This pod is being deleted: no newer pod's preStop hands the install
+    # back to it (after the mark: its watch checks it after writing this).
+    [[ -z "$POD_ID" ]] || rm -f -- "$(standby_path "$POD_ID")"
     if node_shutting_down; then
         log "the node is shutting down (logind's PreparingForShutdown: the kubelet's graceful node shutdown): leaving guest-pull installed for the next boot, where this DaemonSet's pod finds it in place"
         return 0
@@ -141,10 +165,16 @@ main() {
         fi
         return 0
     fi
+    local heir
+    if heir="$(hand_back)"; then
+        log "pod $heir, whose install this pod's took over, still runs and its config watch stands by: handing the install back to it (it installs its own files again at its next check) instead of uninstalling"
+        return 0
+    fi
     restore_containerd_config
     stop_snapshotter
     rm -f "$HOST_ROOT$OWNER_PATH" "$HOST_ROOT$INSTALLING_PATH" "$HOST_ROOT$SNAPSHOTTER_RESTART_PATH"
     remove_files
+    rm -f -- "$HOST_ROOT$STANDBY_PATH_PREFIX"*  # watches standing by for this install
     log "uninstalled; the data directory $DATA_DIR is kept on purpose (containerd still has records of its snapshots)"
     # Last step: containerd comes back with the original config. Until then it
     # merely fails calls to the stopped proxy; nothing is lost.
