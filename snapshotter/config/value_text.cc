@@ -1,12 +1,16 @@
 // Key values as text.
 #include "snapshotter/config/value_text.h"
 
+#include <cstdint>
+
 #include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "base/go_utf8.h"
 
 namespace snapshotter {
 namespace config {
@@ -74,7 +78,57 @@ std::string TomlValueText(const Value& value) {
 }
 
 std::string Quoted(absl::string_view text) {
-  return absl::StrCat("\"", absl::CEscape(text), "\"");
+  std::string out = "\"";
+  absl::string_view rest = text;
+  while (!rest.empty()) {
+    const unsigned char c = static_cast<unsigned char>(rest[0]);
+    if (c >= 0x80) {
+      uint32_t rune = 0;
+      const size_t n = base::DecodeGoRune(rest, &rune);
+      if (n == 0) {
+        // No TOML string holds it; octal (as CEscape wrote it) cannot be
+        // read as a character (TOML 1.1's \xHH is the code point U+00HH).
+        absl::StrAppendFormat(&out, "\\%03o", c);
+        rest.remove_prefix(1);
+      } else {
+        out.append(rest.data(), n);
+        rest.remove_prefix(n);
+      }
+      continue;
+    }
+    rest.remove_prefix(1);
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          absl::StrAppendFormat(&out, "\\u%04X", c);
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  out += '"';
+  return out;
 }
 
 }  // namespace config

@@ -26,7 +26,11 @@ std::string ValueText(const Value& value);
 // quoted (a file copied from --help with a bare one was a TOML syntax error).
 std::string TomlValueText(const Value& value);
 
-// "text", C-escaped: a string in messages and in a list's ValueText.
+// "text" as a TOML basic string: a string in messages, in a list's
+// ValueText and in --help's config section. " and \ are escaped, and the
+// control characters (\b \t \n \f \r, the others and DEL as \uXXXX);
+// UTF-8 stays as it is. A byte that is not UTF-8 (only a flag or a variable
+// can carry one) is written \ooo in octal, which no TOML string can hold.
 std::string Quoted(absl::string_view text);
 
 }  // namespace config
