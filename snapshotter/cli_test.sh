@@ -80,6 +80,13 @@ printf '[verity]\nwrite_passwd = "yes"\n' > "$T/type.toml"
 expect_refusal "wrong type: names the key and the line" \
   "line 2: key \"verity.write_passwd\" must be a boolean" \
   "$BIN" --config "$T/type.toml" --address "$T/gp.sock"
+# An empty pattern matches no reference (patterns match the whole of it):
+# refused like an invalid one, before the root is made.
+printf 'root = "%s"\n[guest_pull]\nexclude = [\n  "docker\\\\.io/.*",\n  "",\n]\n' "$T/pattern-root" > "$T/pattern.toml"
+expect_refusal "an empty exclude pattern: names the key, its index and the line" \
+  "$T/pattern.toml: line 5: key \"guest_pull.exclude[1]\": an empty pattern matches no image reference" \
+  "$BIN" --config "$T/pattern.toml" --address "$T/gp.sock"
+[[ ! -e "$T/pattern-root" ]] && ok "an empty pattern's refusal makes no root" || bad "an empty pattern's refusal made the root"
 expect_refusal "bad variable: names it" \
   "GUEST_PULL_LOG_LEVEL=\"verbose\": invalid log level" \
   env GUEST_PULL_LOG_LEVEL=verbose "$BIN" --config "$T/default.toml" --address "$T/gp.sock"

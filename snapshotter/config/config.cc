@@ -426,20 +426,16 @@ absl::StatusOr<Config> LoadConfig(const CommandLine& command_line,
         origins, ": the socket needs a path of its own (the default is ",
         Config().address, ")"));
   }
-  // An include list that matches nothing would silently keep every image on
-  // the host: an empty one, or one of empty patterns only (a pattern fully
-  // matches the reference, which is never empty).
-  const std::vector<std::string>& include = config.guest_pull.include;
-  if (config.guest_pull.enable &&
-      absl::c_all_of(include, [](const std::string& p) { return p.empty(); })) {
+  // An empty include list would silently keep every image on the host (an
+  // empty pattern is refused where it is, CheckPattern).
+  if (config.guest_pull.enable && config.guest_pull.include.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
         lines.count("guest_pull.include") == 0
             ? ""
             : absl::StrCat(config.config_path, ": line ",
                            lines["guest_pull.include"], ": "),
-        "key \"guest_pull.include\": ",
-        include.empty() ? "an empty include list" : "an include list of empty patterns only",
-        " would keep every image on the host; use [\".*\"] to guest-pull every image, or set "
+        "key \"guest_pull.include\": an empty include list would keep every "
+        "image on the host; use [\".*\"] to guest-pull every image, or set "
         "guest_pull.enable = false to turn guest pull off"));
   }
   return config;

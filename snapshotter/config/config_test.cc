@@ -559,9 +559,20 @@ TEST_F(ConfigTest, EveryValueCheckNamesTheKeyAndTheLine) {
        "\"nydus-overlayfs\" for stock kata"},
       {"[guest_pull]\ninclude = []",
        "key \"guest_pull.include\": an empty include list"},
+      // An empty pattern matches nothing (a pattern fully matches the
+      // reference, which is never empty); exclude = [""] was accepted.
       {"[guest_pull]\ninclude = [\"\", \"\"]",
-       "key \"guest_pull.include\": an include list of empty patterns only would keep "
-       "every image on the host"},
+       "key \"guest_pull.include[0]\": an empty pattern matches no image "
+       "reference (a pattern must match the whole reference, which is never "
+       "empty): remove it"},
+      {"[guest_pull]\ninclude = [\".*\", \"\"]",
+       "key \"guest_pull.include[1]\": an empty pattern matches no image "
+       "reference"},
+      {"[guest_pull]\nexclude = [\"\"]",
+       "key \"guest_pull.exclude[0]\": an empty pattern matches no image "
+       "reference"},
+      {"[guest_pull]\nexclude = [\"docker\\\\.io/.*\", \"\"]\nenable = false",
+       "key \"guest_pull.exclude[1]\": an empty pattern"},
       {"[guest_pull]\ninclude = [\".*\", \"docker.io/(nginx\"]",
        "key \"guest_pull.include[1]\": invalid RE2 pattern "
        "\"docker.io/(nginx\""},

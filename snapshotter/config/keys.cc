@@ -197,7 +197,16 @@ absl::Status CheckMetricsAddress(const std::string& address) {
   return ListenSpec(address).status();
 }
 
+// A pattern must fully match the image reference, which is never empty
+// (ImagePolicy), so an empty one matches nothing: in include it guest-pulls
+// nothing, in exclude it keeps nothing on the host. Almost surely a slip
+// (a template's variable left empty, say), refused like an invalid pattern.
 absl::Status CheckPattern(absl::string_view pattern) {
+  if (pattern.empty()) {
+    return absl::InvalidArgumentError(
+        "an empty pattern matches no image reference (a pattern must match "
+        "the whole reference, which is never empty): remove it");
+  }
   RE2::Options options;
   options.set_log_errors(false);
   RE2 re(re2::StringPiece(pattern.data(), pattern.size()), options);
@@ -326,8 +335,8 @@ const std::vector<Key>& Keys() {
       {"guest_pull.include", KeyType::kStringList, "", "", "",
        "RE2 patterns (full match) on the CRI image reference; one must match",
        [](const Value& v, Config& c) {
-         // Empty is refused once the whole config is read (LoadConfig):
-         // only while guest pull is enabled.
+         // An empty list is refused once the whole config is read
+         // (LoadConfig): only while guest pull is enabled.
          return Store<std::vector<std::string>>(nullptr, v, c.guest_pull.include);
        },
        [](const Config& c) -> Value { return c.guest_pull.include; },
