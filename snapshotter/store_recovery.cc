@@ -23,6 +23,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "base/async_or_deferred.h"
@@ -40,6 +41,21 @@ namespace {
 
 constexpr char kRefusalPayload[] = "guest-pull/store-refused";
 
+// `word` as one shell word: as it is when the shell reads it unchanged,
+// else in single quotes. A root may hold a space, a quote or a "$"
+// (config.cc refuses only control characters, "," ":" and "\\"): copied
+// unquoted, the reset command split it or expanded it into another path.
+std::string ShellWord(absl::string_view word) {
+  const bool plain =
+      !word.empty() && std::all_of(word.begin(), word.end(), [](char c) {
+        return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+               static_cast<unsigned char>(c) >= 0x80 ||
+               absl::string_view("/._-+@%=").find(c) != absl::string_view::npos;
+      });
+  if (plain) return std::string(word);
+  return absl::StrCat("'", absl::StrReplaceAll(word, {{"'", "'\\''"}}), "'");
+}
+
 // `remedy`, when given, replaces the advice to put the matching
 // metadata.db back (for a refusal that another database would not fix).
 absl::Status Refuse(const SnapshotDirs& dirs, absl::string_view found,
@@ -53,7 +69,7 @@ absl::Status Refuse(const SnapshotDirs& dirs, absl::string_view found,
                            "again."
                          : remedy,
                 " Otherwise run `containerd-guest-pull-grpc --root=",
-                dirs.root(),
+                ShellWord(dirs.root()),
                 " --reset-store`: it moves metadata.db and every snapshot "
                 "directory to ", dirs.QuarantineDir(),
                 "/ (nothing is deleted) so the next start begins with an "

@@ -214,6 +214,43 @@ TEST_F(StoreRecoveryTest, DeletedDatabaseIsRefused) {
   ExpectRefused({"metadata.db is missing", "ids 1, 2"});
 }
 
+// The reset command in a refusal, given to the shell as the operator would
+// paste it, acts on this root: one with a space, a quote and a "$" was
+// written unquoted, and the shell split it or expanded "$HOME" into
+// another path. A plain root stays unquoted.
+TEST_F(StoreRecoveryTest, TheResetCommandNamesThisRootToTheShell) {
+  for (const std::string suffix : {"", " it's $HOME (b)"}) {
+    dirs_ = std::make_unique<SnapshotDirs>(dirs_->root() + suffix);
+    ASSERT_TRUE(dirs_->Init().ok());
+    MakeStore(1);
+    ASSERT_EQ(unlink(dirs_->MetadataPath().c_str()), 0);
+    auto opened = Open();
+    ASSERT_FALSE(opened.ok());
+    const std::string message(opened.status().message());
+    const size_t begin = message.find("`containerd-guest-pull-grpc ");
+    ASSERT_NE(begin, std::string::npos) << message;
+    const size_t end = message.find('`', begin + 1);
+    ASSERT_NE(end, std::string::npos) << message;
+    std::string command = message.substr(begin + 1, end - begin - 1);
+    if (suffix.empty()) {
+      EXPECT_EQ(command, "containerd-guest-pull-grpc --root=" + dirs_->root() +
+                             " --reset-store");
+    }
+    // The shell's words, one a line, instead of running the daemon.
+    command.replace(0, strlen("containerd-guest-pull-grpc"), "printf '%s\\n'");
+    FILE* shell = popen(command.c_str(), "r");
+    ASSERT_NE(shell, nullptr);
+    std::string words;
+    char buffer[4096];
+    for (size_t n; (n = fread(buffer, 1, sizeof(buffer), shell)) > 0;) {
+      words.append(buffer, n);
+    }
+    EXPECT_EQ(pclose(shell), 0) << command;
+    EXPECT_EQ(words, "--root=" + dirs_->root() + "\n--reset-store\n")
+        << command;
+  }
+}
+
 // A creation cut short (a kill) leaves its metadata.db.new files only: the
 // next start removes them and creates the store, quarantining nothing.
 TEST_F(StoreRecoveryTest, CreationCutShortLeavesNothingBehind) {
