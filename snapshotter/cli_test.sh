@@ -87,6 +87,16 @@ expect_refusal "an empty exclude pattern: names the key, its index and the line"
   "$T/pattern.toml: line 5: key \"guest_pull.exclude[1]\": an empty pattern matches no image reference" \
   "$BIN" --config "$T/pattern.toml" --address "$T/gp.sock"
 [[ ! -e "$T/pattern-root" ]] && ok "an empty pattern's refusal makes no root" || bad "an empty pattern's refusal made the root"
+# --check-config: the installers' check before they replace a running
+# daemon. The same refusal, exit 2, and nothing made.
+expect_refusal "--check-config refuses what a start refuses" \
+  "$T/pattern.toml: line 5: key \"guest_pull.exclude[1]\": an empty pattern matches no image reference" \
+  "$BIN" --check-config --config "$T/pattern.toml" --address "$T/gp.sock"
+out="$(GUEST_PULL_ROOT="$T/check-root" "$BIN" --check-config --config "$T/default.toml" --address "$T/gp.sock" 2>&1)"; rc=$?
+if [[ $rc -eq 0 && "$out" == *"configuration OK: config=$T/default.toml version=1 root=$T/check-root address=$T/gp.sock"* \
+      && ! -e "$T/check-root" && ! -e "$T/gp.sock" ]]; then
+  ok "--check-config takes a good config, prints the effective values, makes no root and no socket"
+else bad "--check-config of a good config (exit $rc)" "$out"; fi
 expect_refusal "bad variable: names it" \
   "GUEST_PULL_LOG_LEVEL=\"verbose\": invalid log level" \
   env GUEST_PULL_LOG_LEVEL=verbose "$BIN" --config "$T/default.toml" --address "$T/gp.sock"

@@ -76,6 +76,12 @@ int main(int argc, char** argv) {
               << cfg.status().message() << "\n";
     return 2;
   }
+  if (command_line->check_config) {
+    std::cout << "containerd-guest-pull-grpc " << snapshotter::kVersion
+              << ": configuration OK: " << config::DescribeConfig(*cfg)
+              << "\n";
+    return 0;
+  }
   ConfigureLogging(argv[0], cfg->log_level);
   if (command_line->reset_store) {
     // Its outcome is the command's answer: printed whatever the log level.

@@ -30,6 +30,11 @@ constexpr Action kActions[] = {
      "directory of the root to <root>/quarantine/ (nothing is deleted) so "
      "the next start begins with an empty store, and exit "
      "(docs/operations.md)"},
+    {"check-config", &CommandLine::check_config,
+     "check the configuration (config file, environment, flags) as a start "
+     "would, print the result and exit: 0 if the daemon would take it, 2 "
+     "with the error otherwise; touches neither the root nor the socket "
+     "(an installer's check before it replaces a running daemon)"},
     {"help", &CommandLine::help, "print this help and exit"},
 };
 

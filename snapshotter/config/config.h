@@ -95,6 +95,7 @@ struct CommandLine {
   bool version = false;
   bool print_default_config = false;
   bool reset_store = false;
+  bool check_config = false;
 };
 
 // Parses argv[1..]: --name=value, --name value, bool flags as --name; one

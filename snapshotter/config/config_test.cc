@@ -653,6 +653,7 @@ TEST_F(ConfigTest, CommandLineTakesBothSpellingsAndRejectsTheUnknown) {
   EXPECT_TRUE(ParseCommandLine({"-h"})->help);
   EXPECT_TRUE(
       ParseCommandLine({"--print_default_config"})->print_default_config);
+  EXPECT_TRUE(ParseCommandLine({"--check-config"})->check_config);
   EXPECT_THAT(ParseCommandLine({"--bogus"}).status().message(),
               HasSubstr("unknown flag --bogus"));
   // Also in the --name=value form the documentation uses.
