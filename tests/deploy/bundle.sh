@@ -216,4 +216,5 @@ test_bundle() {
     test_bundle_runs
     test_install_bundle
     test_glibc_check
+    test_kept_config_check
 }

@@ -158,3 +158,42 @@ test_glibc_check() {
         && h_pass "payload: a library not matching the MANIFEST is refused, host untouched" \
         || h_fail "payload: corrupted bundle" "$(tail -2 "$WORK/badpayload/log")"
 }
+
+# The host's own daemon config, which the install keeps, is checked by this
+# release's daemon (--check-config, the real payload run as the pod runs it)
+# before any change: one it refuses stops the install with its message, one
+# it takes goes on, one it cannot check is a WARNING.
+test_kept_config_check() {
+    local host own
+    host="$(new_host kcheck "$FIXTURES/containerd-v2.toml")"
+    use_real_bundle kcheck
+    cp -L /lib/x86_64-linux-gnu/libc.so.6 "$host/usr/lib/x86_64-linux-gnu/libc.so.6"
+    own="$host/etc/containerd-guest-pull-grpc/config.toml"
+    mkdir -p "${own%/*}"
+    printf '# the operator'"'"'s own\n[guest_pull]\nexclude = [\n  "",\n]\n' > "$own"
+    refused kcheck "kept config: one this release's daemon refuses stops the install, with its message, before any change" \
+        "refuses the host's own /etc/containerd-guest-pull-grpc/config.toml, which the install keeps" \
+        '/etc/containerd-guest-pull-grpc/config.toml: line 4: key "guest_pull.exclude\[0\]": an empty pattern' \
+        "CONFIG_OVERWRITE=true" "nothing was changed" "!$host" \
+        -- run_script kcheck install.sh
+    printf '# the operator'"'"'s own\n[guest_pull]\nexclude = ["registry\\\\.k8s\\\\.io/pause:.*"]\n' > "$own"
+    if run_script kcheck install.sh \
+        && grep -q "this release's daemon takes the host's own /etc/containerd-guest-pull-grpc/config.toml (--check-config)" "$WORK/kcheck/log" \
+        && grep -q 'pause' "$own"; then
+        h_pass "kept config: one this release's daemon takes is checked and kept"
+    else
+        h_fail "kept config: a good one" "$(tail -3 "$WORK/kcheck/log")"
+    fi
+    # A payload daemon that cannot run in the pod (here: exits 1).
+    host="$(new_host kcheck2 "$FIXTURES/containerd-v2.toml")"
+    own="$host/etc/containerd-guest-pull-grpc/config.toml"
+    mkdir -p "${own%/*}"
+    printf '# the operator'"'"'s own\n' > "$own"
+    printf '#!/bin/sh\necho "cannot load libfoo.so" >&2\nexit 127\n' > "$WORK/kcheck2/payload/bin/containerd-guest-pull-grpc"
+    if run_script kcheck2 install.sh \
+        && grep -q "WARNING: cannot run this release's daemon in this pod to check the host's own /etc/containerd-guest-pull-grpc/config.toml (exit 127: cannot load libfoo.so); its start on the node will check it" "$WORK/kcheck2/log"; then
+        h_pass "kept config: a daemon that cannot run in the pod is a WARNING, the install goes on"
+    else
+        h_fail "kept config: cannot check" "$(grep -i check "$WORK/kcheck2/log" | tail -3)"
+    fi
+}

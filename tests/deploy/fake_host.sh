@@ -11,6 +11,10 @@ make_payload() {
     mkdir -p "$dir/bin" "$dir/systemd" "$dir/config"
     for b in containerd-guest-pull-grpc guest-pull-overlayfs guest-pull-verity; do
         printf '#!/bin/sh\necho "%s" >> "%s/EXECUTED"\nexit 1\n' "$b" "$WORK" > "$dir/bin/$b"
+        # install.sh's check of a kept daemon config runs the payload's own
+        # daemon (in the pod, not the installed one): the dummy takes it.
+        [[ "$b" != containerd-guest-pull-grpc ]] \
+            || printf '#!/bin/sh\n[ "$1" = --check-config ] && exit 0\necho "%s" >> "%s/EXECUTED"\nexit 1\n' "$b" "$WORK" > "$dir/bin/$b"
         chmod 0700 "$dir/bin/$b"   # install must set 0755 itself
     done
     cp "$REPO/deploy/systemd/guest-pull-snapshotter.service" "$dir/systemd/"

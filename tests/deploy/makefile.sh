@@ -345,6 +345,20 @@ test_makefile_bundle() {
     make -s -C "$REPO/deploy" install DESTDIR="$dest" NO_BUILD=1 > /dev/null 2>&1 \
         && cmp -s "$WORK/make/real.tree" <(tree "$dest") \
         && h_pass "make install: second install gives the same tree" || h_fail "make install: second install"
+    # The kept config is checked by the daemon being installed first.
+    local conf="$dest/etc/containerd-guest-pull-grpc/config.toml"
+    cp "$conf" "$WORK/make/real.conf"
+    printf '[guest_pull]\nexclude = [""]\n' > "$conf"
+    tree "$dest" > "$WORK/make/real.tree"
+    if ! out="$(make -s -C "$REPO/deploy" install DESTDIR="$dest" NO_BUILD=1 2>&1)" \
+        && grep -q "$conf: line 2: key \"guest_pull.exclude\[0\]\": an empty pattern" <<< "$out" \
+        && grep -q "make: nothing was installed: the daemon being installed refuses $conf, which install keeps" <<< "$out" \
+        && cmp -s "$WORK/make/real.tree" <(tree "$dest"); then
+        h_pass "make install: a kept config the daemon being installed refuses stops it before anything is installed"
+    else
+        h_fail "make install: kept config refused" "$(tail -3 <<< "$out")"
+    fi
+    cp "$WORK/make/real.conf" "$conf"
     make -s -C "$REPO/deploy" uninstall DESTDIR="$dest" > /dev/null 2>&1 \
         && [[ -z "$(find "$dest/usr/local/lib" -mindepth 1)" ]] \
         && [[ -z "$(find "$dest" -type f ! -name config.toml)" ]] \

@@ -318,15 +318,46 @@ install_stock_helper() {
     esac
 }
 
+# daemon_config_kept SHIPPED: the host's daemon config stays as it is
+# (SHIPPED: this mode's rendering of the shipped one). The shipped config of
+# the other mode, unchanged, is ours as well (as uninstall.sh judges it): a
+# switched KATA_MODE replaces it; CONFIG_OVERWRITE=true replaces any.
+daemon_config_kept() {
+    local dst="$HOST_ROOT$CONFIG_DIR/config.toml" other=stock
+    [[ "$KATA_MODE" != stock ]] || other=patched
+    [[ -f "$dst" && "$CONFIG_OVERWRITE" != "true" ]] \
+        && { cmp -s "$1" "$dst" || ! cmp -s "$dst" <(render_daemon_config "$other"); }
+}
+
+# check_kept_config: before any change, this release's daemon (the payload's,
+# run in this pod: its libraries are beside it) takes the host's config the
+# install keeps (--check-config). A config an upgrade's daemon refuses (a
+# value it now checks) would otherwise stop the snapshotter at the restart,
+# with the old daemon's files already replaced. One it cannot run here is
+# left to the start on the node (a WARNING).
+check_kept_config() {
+    local shipped dst="$HOST_ROOT$CONFIG_DIR/config.toml" out rc=0
+    shipped="$(mktemp)"
+    render_daemon_config "$KATA_MODE" > "$shipped"
+    if ! daemon_config_kept "$shipped" || cmp -s "$shipped" "$dst"; then
+        rm -f "$shipped"
+        return 0
+    fi
+    rm -f "$shipped"
+    out="$(env -i "$PAYLOAD_DIR/bin/containerd-guest-pull-grpc" --check-config --config "$dst" 2>&1)" || rc=$?
+    out="${out//"$dst"/"$CONFIG_DIR/config.toml"}"
+    case "$rc" in
+        0) log "this release's daemon takes the host's own $CONFIG_DIR/config.toml (--check-config)" ;;
+        2) die "this release's daemon refuses the host's own $CONFIG_DIR/config.toml, which the install keeps: ${out#containerd-guest-pull-grpc: }; correct it (docs/configuration.md), or set CONFIG_OVERWRITE=true to have it replaced by the shipped one; nothing was changed" ;;
+        *) log "WARNING: cannot run this release's daemon in this pod to check the host's own $CONFIG_DIR/config.toml (exit $rc: $(head -c 300 <<< "$out")); its start on the node will check it" ;;
+    esac
+}
+
 install_daemon_config() {
-    local dst="$HOST_ROOT$CONFIG_DIR/config.toml" src other=stock
+    local dst="$HOST_ROOT$CONFIG_DIR/config.toml" src
     src="$(mktemp)"
     render_daemon_config "$KATA_MODE" > "$src"
-    [[ "$KATA_MODE" != stock ]] || other=patched
-    # The shipped config of the other mode, unchanged, is ours as well (as
-    # uninstall.sh judges it): a switched KATA_MODE replaces it.
-    if [[ -f "$dst" && "$CONFIG_OVERWRITE" != "true" ]] \
-        && { cmp -s "$src" "$dst" || ! cmp -s "$dst" <(render_daemon_config "$other"); }; then
+    if daemon_config_kept "$src"; then
         if ! cmp -s "$src" "$dst"; then
             log "keeping the host's own $CONFIG_DIR/config.toml (KATA_MODE=$KATA_MODE: check guest_pull.mount_type)"
             local warning
@@ -499,6 +530,7 @@ main() {
     # Read-only, before the lock and before any change: the wait for
     # kata-deploy's runtimes, and the refusals of containerd's config.
     check_containerd_config
+    check_kept_config
     hold_host_lock
     # The pod's preStop ran while this install waited for the lock or for
     # kata's runtimes: the pod is being deleted, and its uninstall is done.
