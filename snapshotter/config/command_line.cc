@@ -32,9 +32,9 @@ constexpr Action kActions[] = {
      "(docs/operations.md)"},
     {"check-config", &CommandLine::check_config,
      "check the configuration (config file, environment, flags) as a start "
-     "would, print the result and exit: 0 if the daemon would take it, 2 "
-     "with the error otherwise; touches neither the root nor the socket "
-     "(an installer's check before it replaces a running daemon)"},
+     "would read it, print the result and exit: 0 if it is valid, 2 with "
+     "the error otherwise; touches neither the root nor the socket (an "
+     "installer's check before it replaces a running daemon)"},
     {"help", &CommandLine::help, "print this help and exit"},
 };
 

@@ -178,20 +178,27 @@ test_kept_config_check() {
         -- run_script kcheck install.sh
     printf '# the operator'"'"'s own\n[guest_pull]\nexclude = ["registry\\\\.k8s\\\\.io/pause:.*"]\n' > "$own"
     if run_script kcheck install.sh \
-        && grep -q "this release's daemon takes the host's own /etc/containerd-guest-pull-grpc/config.toml (--check-config)" "$WORK/kcheck/log" \
+        && grep -q "this release's daemon takes the host's own /etc/containerd-guest-pull-grpc/config.toml, which the install keeps (--check-config)" "$WORK/kcheck/log" \
         && grep -q 'pause' "$own"; then
         h_pass "kept config: one this release's daemon takes is checked and kept"
     else
         h_fail "kept config: a good one" "$(tail -3 "$WORK/kcheck/log")"
     fi
-    # A payload daemon that cannot run in the pod (here: exits 1).
+    # The config the install writes (a ConfigMap's, CONFIG_OVERWRITE=true)
+    # is checked as well.
+    printf '[guest_pull]\ninclude = [".*", ""]\n' > "$WORK/kcheck/configmap.toml"
+    refused kcheck "written config: a ConfigMap's one this release's daemon refuses stops the install, with its message, before any change" \
+        "refuses the daemon config the install would write to /etc/containerd-guest-pull-grpc/config.toml (from $WORK/kcheck/configmap.toml)" \
+        "$WORK/kcheck/configmap.toml: line 2: key \"guest_pull.include\[1\]\": an empty pattern" "nothing was changed" "!/tmp/tmp\." \
+        -- run_script kcheck install.sh CONFIG_SOURCE="$WORK/kcheck/configmap.toml" CONFIG_OVERWRITE=true
+    # A payload daemon that cannot run in the pod (here: exits 127).
     host="$(new_host kcheck2 "$FIXTURES/containerd-v2.toml")"
     own="$host/etc/containerd-guest-pull-grpc/config.toml"
     mkdir -p "${own%/*}"
     printf '# the operator'"'"'s own\n' > "$own"
     printf '#!/bin/sh\necho "cannot load libfoo.so" >&2\nexit 127\n' > "$WORK/kcheck2/payload/bin/containerd-guest-pull-grpc"
     if run_script kcheck2 install.sh \
-        && grep -q "WARNING: cannot run this release's daemon in this pod to check the host's own /etc/containerd-guest-pull-grpc/config.toml (exit 127: cannot load libfoo.so); its start on the node will check it" "$WORK/kcheck2/log"; then
+        && grep -q "WARNING: cannot run this release's daemon in this pod to check the host's own /etc/containerd-guest-pull-grpc/config.toml, which the install keeps (exit 127: cannot load libfoo.so); its start on the node will check it" "$WORK/kcheck2/log"; then
         h_pass "kept config: a daemon that cannot run in the pod is a WARNING, the install goes on"
     else
         h_fail "kept config: cannot check" "$(grep -i check "$WORK/kcheck2/log" | tail -3)"

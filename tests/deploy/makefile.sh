@@ -27,6 +27,7 @@ test_makefile() {
         && grep -q '# mine' "$dest/etc/containerd-guest-pull-grpc/config.toml" \
         && h_pass "make install: never overwrites an existing config" || h_fail "make install: config overwritten"
     test_makefile_config_written_whole
+    test_makefile_old_daemon
     test_makefile_bin_unit_written_whole "$bin"
     make -s -C "$REPO/deploy" install DESTDIR="$WORK/make/prefix" PREFIX=/usr NO_BUILD=1 BIN_DIR="$bin" > /dev/null 2>&1 \
         && grep -q '^ExecStart=/usr/bin/containerd-guest-pull-grpc ' "$WORK/make/prefix/etc/systemd/system/guest-pull-snapshotter.service" \
@@ -365,4 +366,24 @@ test_makefile_bundle() {
         && [[ -z "$(find "$dest/usr/local/lib" -mindepth 1)" ]] \
         && [[ -z "$(find "$dest" -type f ! -name config.toml)" ]] \
         && h_pass "make uninstall: removes the library bundle" || h_fail "make uninstall: bundle" "$(find "$dest/usr/local/lib")"
+}
+
+# test_makefile_old_daemon: BIN_DIR of a release before --check-config (its
+# daemon refuses the unknown flag with exit 2): the kept config is left to
+# the daemon's start, with a warning, not reported as refused.
+test_makefile_old_daemon() {
+    local dest="$WORK/make/olddaemon" bin="$WORK/make/oldbin" b out
+    mkdir -p "$bin" "$dest/etc/containerd-guest-pull-grpc"
+    for b in guest-pull-overlayfs guest-pull-verity; do cp "$WORK/make/bin/$b" "$bin/"; done
+    printf '#!/bin/sh\necho "containerd-guest-pull-grpc: unknown flag $1 (--help lists the flags)" >&2\nexit 2\n' \
+        > "$bin/containerd-guest-pull-grpc"
+    chmod 0700 "$bin/containerd-guest-pull-grpc"
+    echo '# the operator'"'"'s own' > "$dest/etc/containerd-guest-pull-grpc/config.toml"
+    if out="$(make -s -C "$REPO/deploy" install DESTDIR="$dest" NO_BUILD=1 BIN_DIR="$bin" 2>&1)" \
+        && grep -q "WARNING: $bin/containerd-guest-pull-grpc predates --check-config: $dest/etc/containerd-guest-pull-grpc/config.toml is checked when the daemon starts" <<< "$out" \
+        && ! grep -q "refuses" <<< "$out" && cmp -s "$bin/containerd-guest-pull-grpc" "$dest/usr/local/bin/containerd-guest-pull-grpc"; then
+        h_pass "make install with a daemon before --check-config: a warning, installed"
+    else
+        h_fail "make install: daemon before --check-config" "$(tail -3 <<< "$out")"
+    fi
 }

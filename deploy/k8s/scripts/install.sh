@@ -329,27 +329,35 @@ daemon_config_kept() {
         && { cmp -s "$1" "$dst" || ! cmp -s "$dst" <(render_daemon_config "$other"); }
 }
 
-# check_kept_config: before any change, this release's daemon (the payload's,
-# run in this pod: its libraries are beside it) takes the host's config the
-# install keeps (--check-config). A config an upgrade's daemon refuses (a
-# value it now checks) would otherwise stop the snapshotter at the restart,
-# with the old daemon's files already replaced. One it cannot run here is
-# left to the start on the node (a WARNING).
-check_kept_config() {
-    local shipped dst="$HOST_ROOT$CONFIG_DIR/config.toml" out rc=0
-    shipped="$(mktemp)"
-    render_daemon_config "$KATA_MODE" > "$shipped"
-    if ! daemon_config_kept "$shipped" || cmp -s "$shipped" "$dst"; then
-        rm -f "$shipped"
-        return 0
+# check_daemon_config: before any change, this release's daemon (the
+# payload's, run in this pod: its libraries are beside it) takes the daemon
+# config the install leaves: the host's own it keeps, or the one it writes
+# (CONFIG_SOURCE: the image's or a ConfigMap's) (--check-config). A config
+# an upgrade's daemon refuses (a value it now checks) would otherwise stop
+# the snapshotter at the restart, with the old daemon's files already
+# replaced. One it cannot run here is left to the start on the node (a
+# WARNING). The file only: paths are resolved in this pod, and the unit's
+# flags and environment are the node's.
+check_daemon_config() {
+    local config dst="$HOST_ROOT$CONFIG_DIR/config.toml" what out rc=0
+    config="$(mktemp)"
+    render_daemon_config "$KATA_MODE" > "$config"
+    if daemon_config_kept "$config"; then
+        rm -f "$config"
+        config="$dst" what="the host's own $CONFIG_DIR/config.toml, which the install keeps"
+    else
+        what="the daemon config the install would write to $CONFIG_DIR/config.toml (from $CONFIG_SOURCE)"
     fi
-    rm -f "$shipped"
-    out="$(env -i "$PAYLOAD_DIR/bin/containerd-guest-pull-grpc" --check-config --config "$dst" 2>&1)" || rc=$?
+    out="$(env -i "$PAYLOAD_DIR/bin/containerd-guest-pull-grpc" --check-config --config "$config" 2>&1)" || rc=$?
     out="${out//"$dst"/"$CONFIG_DIR/config.toml"}"
+    [[ "$config" == "$dst" ]] || { out="${out//"$config"/"$CONFIG_SOURCE"}"; rm -f "$config"; }
     case "$rc" in
-        0) log "this release's daemon takes the host's own $CONFIG_DIR/config.toml (--check-config)" ;;
-        2) die "this release's daemon refuses the host's own $CONFIG_DIR/config.toml, which the install keeps: ${out#containerd-guest-pull-grpc: }; correct it (docs/configuration.md), or set CONFIG_OVERWRITE=true to have it replaced by the shipped one; nothing was changed" ;;
-        *) log "WARNING: cannot run this release's daemon in this pod to check the host's own $CONFIG_DIR/config.toml (exit $rc: $(head -c 300 <<< "$out")); its start on the node will check it" ;;
+        0) log "this release's daemon takes $what (--check-config)" ;;
+        2) if [[ "$config" == "$dst" ]]; then
+               die "this release's daemon refuses $what: ${out#containerd-guest-pull-grpc: }; correct it (docs/configuration.md), or set CONFIG_OVERWRITE=true to have it replaced by the shipped one; nothing was changed"
+           fi
+           die "this release's daemon refuses $what: ${out#containerd-guest-pull-grpc: }; correct it (docs/configuration.md); nothing was changed" ;;
+        *) log "WARNING: cannot run this release's daemon in this pod to check $what (exit $rc: $(head -c 300 <<< "$out")); its start on the node will check it" ;;
     esac
 }
 
@@ -530,7 +538,7 @@ main() {
     # Read-only, before the lock and before any change: the wait for
     # kata-deploy's runtimes, and the refusals of containerd's config.
     check_containerd_config
-    check_kept_config
+    check_daemon_config
     hold_host_lock
     # The pod's preStop ran while this install waited for the lock or for
     # kata's runtimes: the pod is being deleted, and its uninstall is done.
