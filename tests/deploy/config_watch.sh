@@ -63,6 +63,12 @@ start_watching() {
     pid=$!
 }
 
+# stop_watching PID: ends a watch started by start_watching (its session).
+stop_watching() {
+    kill -- -"$1" 2> /dev/null || true
+    wait "$1" 2> /dev/null || true
+}
+
 test_config_watch() {
     local host dropin sim="$HERE/kata_deploy_sim.py" pid restarts
     host="$(watch_host watch)"
@@ -70,8 +76,7 @@ test_config_watch() {
     start_watching watch "$WORK/watch/sysd/systemctl" pod-a
     if ! watch_wait watch "checking containerd's config every 1s" 1 || ! has_handler "$dropin"; then
         h_fail "config watch: install with kata's runtime registered" "$(tail -3 "$WORK/watch/log")"
-        kill -- -"$pid" 2> /dev/null || true
-        wait "$pid" 2> /dev/null || true
+        stop_watching "$pid"
         return
     fi
     h_pass "config watch: install sets the handler's snapshotter and starts watching"
@@ -169,8 +174,7 @@ test_config_watch_stale_marker() {
     start_watching wboot "$WORK/wboot/sysd/systemctl" pod-w
     if ! watch_wait wboot "checking containerd's config every 1s" 1; then
         h_fail "config watch, restart marker: install" "$(tail -3 "$WORK/wboot/log")"
-        kill -- -"$pid" 2> /dev/null || true
-        wait "$pid" 2> /dev/null || true
+        stop_watching "$pid"
         return
     fi
     restarts="$(grep -c "restart containerd.service" "$WORK/wboot/sysd/calls")"
@@ -186,8 +190,7 @@ test_config_watch_stale_marker() {
         && [[ ! -e "$marker" ]] \
         && h_pass "config watch: a restart marker of this boot restarts containerd once and goes" \
         || h_fail "config watch: a restart marker of this boot" "$(tail -4 "$WORK/wboot/log")"
-    kill -- -"$pid" 2> /dev/null || true
-    wait "$pid" 2> /dev/null || true
+    stop_watching "$pid"
 }
 
 test_config_watch_prestop() {
@@ -211,8 +214,7 @@ test_config_watch_prestop() {
         && [[ ! -e "$host/usr/local/bin/containerd-guest-pull-grpc" ]] && kill -0 "$pid" 2> /dev/null \
         && h_pass "config watch: a preStop during an apply ends the apply (not the pod's process) and uninstalls at once" \
         || h_fail "config watch: preStop during an apply" "pod=$pod holder=$holder main=$pid; $(tail -4 "$WORK/wstop/log")"
-    kill -- -"$pid" 2> /dev/null || true
-    wait "$pid" 2> /dev/null || true
+    stop_watching "$pid"
 }
 
 # v1_snapshotter HOST: the snapshotter of runtime kata-qemu-coco-dev in
@@ -253,8 +255,22 @@ test_config_watch_v1() {
             || { ok=false; h_fail "config watch 1.x: cycle $cycle of kata-deploy's cleanup and install" "$(tail -4 "$WORK/wv1/log")"; }
     done
     $ok && h_pass "config watch 1.x: three cycles of kata-deploy's cleanup and install each end with the handler's snapshotter set"
-    kill -- -"$pid" 2> /dev/null || true
-    wait "$pid" 2> /dev/null || true
+    stop_watching "$pid"
+}
+
+# failed_newer_install CASE POD: pod POD installs another release (CASE's
+# payload-b: the same with a changed daemon) whose daemon does not become
+# active, so its install fails after replacing the files. Sets the caller's
+# ours and theirs to the two daemons' sha256sum.
+failed_newer_install() {
+    local case="$1" pod="$2"
+    ours="$(sha256sum < "$WORK/$case/payload/bin/containerd-guest-pull-grpc")"
+    cp -a "$WORK/$case/payload" "$WORK/$case/payload-b"
+    echo "# release 2" >> "$WORK/$case/payload-b/bin/containerd-guest-pull-grpc"
+    theirs="$(sha256sum < "$WORK/$case/payload-b/bin/containerd-guest-pull-grpc")"
+    echo 3 > "$WORK/$case/sysd/is-active-rc.guest-pull-snapshotter.service"
+    ! run_script "$case" install.sh POD_UID="$pod" PAYLOAD_DIR="$WORK/$case/payload-b" CONTAINERD="$WORK/containerd-2.4"
+    rm -f "$WORK/$case/sysd/is-active-rc.guest-pull-snapshotter.service"
 }
 
 # test_config_watch_rollback: a rolling update given up on one node (a
@@ -269,18 +285,11 @@ test_config_watch_rollback() {
     start_watching wrb "$WORK/wrb/sysd/systemctl" pod-a
     if ! watch_wait wrb "checking containerd's config every 1s" 1; then
         h_fail "config watch, rollback: pod A's install" "$(tail -3 "$WORK/wrb/log")"
-        kill -- -"$pid" 2> /dev/null || true
-        wait "$pid" 2> /dev/null || true
+        stop_watching "$pid"
         return
     fi
-    ours="$(sha256sum < "$WORK/wrb/payload/bin/containerd-guest-pull-grpc")"
     # Pod B: another release, whose daemon does not become active.
-    cp -a "$WORK/wrb/payload" "$WORK/wrb/payload-b"
-    echo "# release 2" >> "$WORK/wrb/payload-b/bin/containerd-guest-pull-grpc"
-    theirs="$(sha256sum < "$WORK/wrb/payload-b/bin/containerd-guest-pull-grpc")"
-    echo 3 > "$WORK/wrb/sysd/is-active-rc.guest-pull-snapshotter.service"
-    ! run_script wrb install.sh POD_UID=pod-b PAYLOAD_DIR="$WORK/wrb/payload-b" CONTAINERD="$WORK/containerd-2.4"
-    rm -f "$WORK/wrb/sysd/is-active-rc.guest-pull-snapshotter.service"
+    failed_newer_install wrb pod-b
     if [[ "$(sha256sum < "$host/usr/local/bin/containerd-guest-pull-grpc")" != "$theirs" ]] \
         || ! watch_wait wrb "pod pod-b is installing: the config watch pauses" 1; then
         h_fail "config watch, rollback: pod B's failed install replaced the binary" "$(tail -3 "$WORK/wrb/log")"
@@ -329,14 +338,7 @@ test_config_watch_rollback() {
             && h_pass "config watch, rollback: once the daemon comes up, the install again succeeds" \
             || h_fail "config watch, rollback: the install again after failures" "$(tail -4 "$WORK/wrb/log")"
     fi
-    kill -- -"$pid" 2> /dev/null || true
-    wait "$pid" 2> /dev/null || true
-}
-
-# stop_watching PID: ends a watch started by start_watching (its session).
-stop_watching() {
-    kill -- -"$1" 2> /dev/null || true
-    wait "$1" 2> /dev/null || true
+    stop_watching "$pid"
 }
 
 # test_config_watch_gone_installer: a newer pod's install replaced this
@@ -357,13 +359,7 @@ test_config_watch_gone_installer() {
         stop_watching "$pid"
         return
     fi
-    ours="$(sha256sum < "$WORK/wgone/payload/bin/containerd-guest-pull-grpc")"
-    cp -a "$WORK/wgone/payload" "$WORK/wgone/payload-b"
-    echo "# release 2" >> "$WORK/wgone/payload-b/bin/containerd-guest-pull-grpc"
-    theirs="$(sha256sum < "$WORK/wgone/payload-b/bin/containerd-guest-pull-grpc")"
-    echo 3 > "$WORK/wgone/sysd/is-active-rc.guest-pull-snapshotter.service"
-    ! run_script wgone install.sh POD_UID="$uid_b" PAYLOAD_DIR="$WORK/wgone/payload-b" CONTAINERD="$WORK/containerd-2.4"
-    rm -f "$WORK/wgone/sysd/is-active-rc.guest-pull-snapshotter.service"
+    failed_newer_install wgone "$uid_b"
     # Pod B still exists (its container waits to be restarted): the watch
     # stays paused.
     watch_wait wgone "pod $uid_b is installing: the config watch pauses" 1 && sleep 3 \
