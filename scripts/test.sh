@@ -16,7 +16,8 @@
 # skips the 300 MB image; TEST_SUITES limits the suites (space-separated
 # names from SUITES below); GUEST_PULL_PREBUILD=0 turns off the background
 # builds (scripts/prebuild.sh); GUEST_PULL_SUITE_TIMEOUT sets the time limit
-# of each suite in seconds (run_suite below).
+# of each suite in seconds (run_suite below). The newest go on PATH or in
+# /usr/local/go/bin runs every suite (choose_go below).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 # shellcheck source=../tests/harness/harness.sh
@@ -60,7 +61,7 @@ declare -A SUITE_SCRIPT=(
 # What each suite runs in the default mode, and what the long mode adds
 # (printed at the start; a suite's own header has the details).
 declare -A PLAN_DEFAULT=(
-  [harness]="the counting itself on stand-in suites: no total line, a crash after a clean total, a suite past its time limit, stale unit test.xml, the ASan count"
+  [harness]="the counting itself on stand-in suites: no total line, a crash after a clean total, a suite past its time limit, stale unit test.xml, the ASan count, the go the suites get"
   [unit]="every gtest case of every cc_test (bazel test //...)"
   [conformance]="containerd 1.6 snapshotter conformance suite + TestProxyContract on the daemon"
   [cri]="cri-client against containerd 1.6's CRI and a loopback registry"
@@ -243,6 +244,57 @@ run_bounded() {
   return "$status"
 }
 
+# go_min_version: the newest `go` directive of the repository's go.mod
+# files (tests/): the oldest Go that builds every Go module of the suites.
+go_min_version() {
+  find tests -name go.mod -exec sed -n 's/^go \([0-9][0-9.]*\)$/\1/p' {} + | sort -V | tail -n 1
+}
+
+# choose_go: puts the newest `go` in GO_SEARCH_PATH (default: PATH, then
+# /usr/local/go/bin, where Go's own archive installs it) first on PATH for
+# every suite and scripts/prebuild.sh, and says which. Debian 12's
+# golang-go (1.19, /usr/bin/go), which install-deps.sh installs, cannot
+# build the Go modules the suites build (containerd 1.7/2.x, crictl, nydus,
+# kata's runtime, the benchmarks' tools: go_min_version), and
+# /usr/local/go/bin is not on Debian's PATH, or after /usr/bin when
+# appended as Go's install guide says: 1.19 was the `go` every suite ran.
+# The GOPATH-mode builds on Debian's Go sources take either
+# (tests/tools/peers.sh). A newest Go older than go_min_version is a
+# warning: the suites that need it fail, the others run.
+choose_go() {
+  local search="${GO_SEARCH_PATH:-$PATH:/usr/local/go/bin}" dirs dir real version
+  local best="" best_version="" found=() need
+  local -A seen=()
+  IFS=: read -r -a dirs <<<"$search"
+  for dir in "${dirs[@]}"; do
+    [[ -n "$dir" && -x "$dir/go" ]] || continue
+    real=$(readlink -f "$dir/go") || continue
+    [[ -z "${seen[$real]:-}" ]] || continue
+    seen[$real]=1
+    version=$("$dir/go" env GOVERSION 2>/dev/null) || continue
+    version=${version%% *}
+    version=${version#go}
+    [[ "$version" =~ ^[0-9]+\.[0-9]+ ]] || continue
+    found+=("$dir/go go$version")
+    if [[ -z "$best" || "$(printf '%s\n' "$best_version" "$version" | sort -V | tail -n 1)" != "$best_version" ]]; then
+      best="$dir/go" best_version="$version"
+    fi
+  done
+  if [[ -z "$best" ]]; then
+    echo "go: none in ${search}: the suites that build Go code fail"
+    return 0
+  fi
+  if [[ "$(readlink -f "$(command -v go)" 2>/dev/null)" != "$(readlink -f "$best")" ]]; then
+    PATH="$(dirname "$best"):$PATH"
+    export PATH
+  fi
+  echo "go: $best (go$best_version), first on PATH for every suite; found: $(printf '%s, ' "${found[@]}" | sed 's/, $//')"
+  need=$(go_min_version)
+  if [[ -n "$need" && "$(printf '%s\n' "$need" "$best_version" | sort -V | head -n 1)" != "$need" ]]; then
+    echo "WARNING: go$best_version is older than go$need, which the suites' Go modules need (go.mod under tests/): the suites that build them fail; install Go $need or later (e.g. in /usr/local/go)"
+  fi
+}
+
 run_suite() {
   local name="$1" out status limit
   out=$(mktemp "/tmp/gp-suite-$name.XXXXXX")
@@ -286,6 +338,7 @@ main() {
     echo "0 passed, 1 failed, 0 skipped"
     exit 1
   fi
+  choose_go
   h_on_exit prebuild_stop
   prebuild_start "${wanted[@]}"
   log "building"

@@ -3,7 +3,8 @@
 # dir (a few seconds, no root): harness.sh (a suite that ran nothing fails,
 # a skip is no pass), scripts/test.sh (a suite that prints no total line,
 # exits non-zero after a clean total, or runs past its time limit counts as
-# failed; the unit suite's bazel test too), bazel_test_totals.py (a target
+# failed; the unit suite's bazel test too; the newest go found runs the
+# suites), bazel_test_totals.py (a target
 # that did not build or run counts no stale test.xml cases), the sanitizer suite's unit count (bazel
 # failing with every listed test passed is a failure) and the conformance
 # suite's count of `go test -v` results.
@@ -90,6 +91,27 @@ expect "test.sh: the unit suite's time limit is said" \
   "$(grep -c '^FAIL: suite unit stopped at its time limit of 3s' "$TMP/out")" 1
 if ((SECONDS - start < 30)); then h_pass "test.sh: the stopped unit suite took $((SECONDS - start)) s"; else
   h_fail "test.sh: the stopped unit suite took $((SECONDS - start)) s"; fi
+
+# Which go the suites get (choose_go): the newest found, not the first on
+# PATH (Debian's 1.19 there, Go 1.26 in /usr/local/go/bin); stand-in gos.
+mkdir -p "$TMP/go-old" "$TMP/go-new"
+printf '%s\n' '#!/bin/sh' '[ "$1 $2" = "env GOVERSION" ] && echo go1.19.8' >"$TMP/go-old/go"
+printf '%s\n' '#!/bin/sh' '[ "$1 $2" = "env GOVERSION" ] && echo "go99.0.1 X:stand-in"' >"$TMP/go-new/go"
+chmod +x "$TMP/go-old/go" "$TMP/go-new/go"
+# choose_go_with DIRS: choose_go searching DIRS with go-old first on PATH;
+# prints its output and the go then first on PATH, and the suites' minimum.
+choose_go_with() {
+  PATH="$TMP/go-old:$PATH" GO_SEARCH_PATH="$1" timeout 60 bash -c \
+    'source "$1/scripts/test.sh"; choose_go; echo "FIRST $(command -v go)"; echo "NEED $(go_min_version)"' _ "$REPO" 2>&1
+}
+out=$(choose_go_with "$TMP/go-old:$TMP/go-new")
+expect "test.sh: the newest go found goes first on PATH, not the first one there" \
+  "$(sed -n 's/^FIRST //p' <<<"$out")|$(grep -c '^WARNING' <<<"$out")" "$TMP/go-new/go|0"
+expect "test.sh: the go chosen is said" "$(grep -c "^go: $TMP/go-new/go (go99.0.1), first on PATH" <<<"$out")" 1
+out=$(choose_go_with "$TMP/go-old")
+need=$(sed -n 's/^NEED //p' <<<"$out")
+expect "test.sh: a go older than the suites' go.mod files ask for is a warning naming both" \
+  "$([[ -n "$need" ]] && grep -c "^WARNING: go1.19.8 is older than go$need," <<<"$out")" 1
 
 # ---- bazel_test_totals.py
 mkdir -p "$TMP/logs/pkg/stale" "$TMP/logs/pkg/ok"
