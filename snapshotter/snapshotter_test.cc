@@ -140,6 +140,34 @@ TEST_F(SnapshotterTest, MountShapesFollowContainerdOverlay) {
   EXPECT_EQ((*again)[0].options, m.options);
 }
 
+// Id-map labels with empty values are dropped like any empty label (as
+// containerd's storage does): no uidmap=/gidmap= options, and fs/ keeps the
+// parent's owner rather than being chowned to the ids of an empty map (0:0).
+TEST_F(SnapshotterTest, EmptyIdMapLabelsAreNoMap) {
+  ASSERT_TRUE(sn_->Prepare("k/1", "", {}).ok());
+  const std::string base_fs = sn_->Mounts("k/1")->at(0).source;
+  const bool can_chown = chown(base_fs.c_str(), 4321, 4322) == 0;
+  ASSERT_TRUE(sn_->Commit("l1", "k/1", {}).ok());
+  auto ctr = sn_->Prepare("k/e", "l1",
+                          {{"containerd.io/snapshot/uidmapping", ""},
+                           {"containerd.io/snapshot/gidmapping", ""}});
+  ASSERT_TRUE(ctr.ok()) << ctr.status();
+  std::string upper;
+  for (const std::string& o : (*ctr)[0].options) {
+    EXPECT_FALSE(absl::StartsWith(o, "uidmap=") || absl::StartsWith(o, "gidmap=")) << o;
+    if (absl::StartsWith(o, "upperdir=")) upper = o.substr(9);
+  }
+  ASSERT_FALSE(upper.empty());
+  EXPECT_TRUE(sn_->Stat("k/e")->labels.empty());
+  struct stat st;
+  ASSERT_EQ(stat(upper.c_str(), &st), 0) << upper;
+  if (can_chown) {  // not inside a sandbox that maps root alone
+    EXPECT_EQ(std::make_pair(st.st_uid, st.st_gid), std::make_pair(4321u, 4322u));
+  } else {
+    EXPECT_EQ(st.st_uid, getuid());
+  }
+}
+
 // A container in a user namespace (labels containerd.io/snapshot/uidmapping
 // and gidmapping, as containerd's client sets them for a snapshotter with
 // the remap-ids capability): as containerd's overlayfs, its upper directory
