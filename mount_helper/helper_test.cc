@@ -70,6 +70,10 @@ TEST(HelperTest, UsageErrorsExitOne) {
   Result no_lower = RunHelper({"overlay", "/t", "-o", "upperdir=/u"});
   EXPECT_EQ(no_lower.code, 1);
   EXPECT_THAT(no_lower.err, HasSubstr("no lowerdir"));
+  // -f checks it too: the kernel would refuse it ("missing 'lowerdir'").
+  Result empty_lower = RunHelper({"overlay", "/t", "-f", "-o", "lowerdir=,upperdir=/u,workdir=/w"});
+  EXPECT_EQ(empty_lower.code, 1);
+  EXPECT_THAT(empty_lower.err, HasSubstr("the last lowerdir= option is empty"));
   EXPECT_EQ(RunHelper({"overlay", "/t", "-o", "lowerdir=/a,bind"}).code, 1);
   EXPECT_EQ(RunHelper({"overlay", "/t", "-f", "-o", "lowerdir=/a:/b,remount,ro"}).code, 1);
 }

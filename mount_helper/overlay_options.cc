@@ -1,7 +1,10 @@
 // Option filtering and flag translation for the overlay mount helper.
 #include "mount_helper/overlay_options.h"
 
+#include <string.h>
 #include <sys/mount.h>
+
+#include <optional>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
@@ -34,7 +37,9 @@ bool IsOwnOption(absl::string_view option) {
 absl::StatusOr<OverlayMountRequest> TranslateOverlayOptions(
     const std::vector<std::string>& option_lists) {
   OverlayMountRequest request;
-  bool has_lowerdir = false;
+  // The value of the last lowerdir= option, the one the kernel keeps (a
+  // later lowerdir= replaces an earlier one); nullopt: none was given.
+  std::optional<absl::string_view> lowerdir;
   for (const std::string& list : option_lists) {
     for (absl::string_view option : SplitOptionList(list)) {
       if (IsOwnOption(option) || IsUserspaceOnlyOption(option)) {
@@ -71,14 +76,23 @@ absl::StatusOr<OverlayMountRequest> TranslateOverlayOptions(
             "option \"", option, "\" is not supported: give the lower directories as one "
             "lowerdir= list (as the snapshotter's mounts do)"));
       }
-      if (absl::StartsWith(option, "lowerdir=")) has_lowerdir = true;
+      if (absl::StartsWith(option, "lowerdir=")) {
+        lowerdir = option.substr(strlen("lowerdir="));
+      }
       request.data.emplace_back(option);
     }
   }
-  if (!has_lowerdir) {
+  if (!lowerdir.has_value()) {
     return absl::InvalidArgumentError(
         "no lowerdir= option: an overlay mount needs at least one lower "
         "directory");
+  }
+  // overlayfs takes an empty lowerdir= for no lower directory at all and
+  // refuses the mount ("missing 'lowerdir'" in the kernel log).
+  if (lowerdir->empty()) {
+    return absl::InvalidArgumentError(
+        "the last lowerdir= option is empty: an overlay mount needs at least "
+        "one lower directory");
   }
   return request;
 }

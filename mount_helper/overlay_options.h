@@ -31,7 +31,9 @@ bool IsOwnOption(absl::string_view option);
 
 // Splits each comma-joined list (empty items are skipped) and translates it.
 // InvalidArgument for bind/rbind (an overlay cannot be a bind mount), for
-// remount (it would mount no overlay) and when no lowerdir option is given.
+// remount (it would mount no overlay), when no lowerdir option is given and
+// when the last one is empty (overlayfs keeps only the last; an empty one
+// leaves it no lower directory).
 absl::StatusOr<OverlayMountRequest> TranslateOverlayOptions(
     const std::vector<std::string>& option_lists);
 

@@ -108,6 +108,25 @@ TEST(OverlayOptionsTest, Errors) {
               HasSubstr("cannot be a bind mount"));
 }
 
+// overlayfs keeps the last lowerdir= (a later one replaces an earlier one):
+// an empty last one leaves it none, and the kernel refuses the mount
+// ("missing 'lowerdir'", EINVAL, exit 32) where a missing one is the
+// helper's usage error. An empty one replaced by a later one is fine.
+TEST(OverlayOptionsTest, AnEmptyLastLowerdirIsRefused) {
+  for (const char* options : {"lowerdir=,upperdir=/u,workdir=/w", "lowerdir=/a:/b,lowerdir=",
+                              "lowerdir=/a:/b,ro,lowerdir=,dev,suid"}) {
+    absl::StatusOr<OverlayMountRequest> request = TranslateOverlayOptions({options});
+    EXPECT_EQ(request.status().code(), absl::StatusCode::kInvalidArgument) << options;
+    EXPECT_THAT(std::string(request.status().message()),
+                HasSubstr("the last lowerdir= option is empty"))
+        << options;
+  }
+  absl::StatusOr<OverlayMountRequest> request =
+      TranslateOverlayOptions({"lowerdir=", "lowerdir=/a:/b"});
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_THAT(request->data, ElementsAre("lowerdir=", "lowerdir=/a:/b"));
+}
+
 // A remount makes no overlay: the kernel changes the flags of whatever is
 // mounted at the target and overlayfs ignores lowerdir/upperdir/workdir
 // there, so the helper would report the requested layers as mounted.
