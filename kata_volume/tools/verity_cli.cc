@@ -251,6 +251,9 @@ int RunCache(const std::vector<std::string>& args, std::ostream& out, std::ostre
   }
   if (!layout.has_value()) return UsageError(err, "cache needs an OCI_LAYOUT_DIR");
   if (output.has_value() && output->empty()) return UsageError(err, "--output must not be empty");
+  // An empty REF (`--image "$REF"` with REF unset) names no image: it was
+  // taken for no --image, hashing a one-image layout's image whatever it is.
+  if (image.has_value() && image->empty()) return UsageError(err, "--image must not be empty");
   const std::string format_name = format.value_or("tardev");
   if (format_name != "tardev" && format_name != "genpolicy") {
     return UsageError(err, absl::StrCat("--format must be tardev or genpolicy, not \"",

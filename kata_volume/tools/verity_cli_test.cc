@@ -332,6 +332,27 @@ TEST(VerityCliTest, AValueLeftOutBeforeAFlagIsNamed) {
   EXPECT_NE(stat(out.c_str(), &st), 0);
 }
 
+// An empty REF (`--image "$REF"` with REF unset) is a usage error, as an
+// empty --output is: it was taken for no --image, so a one-image layout's
+// image was hashed whatever it was (exit 0), and a layout of several said
+// "choose one with --image" to a run that had given it.
+TEST(VerityCliTest, AnEmptyImageRefIsAUsageError) {
+  std::string layout = MakeLayout();
+  std::string dir = MakeTempDir();
+  ASSERT_TRUE(RunCommand(absl::StrCat("umoci rm --image ", layout, ":other")).ok());
+  ASSERT_EQ(RunTool("cache " + layout).code, 0);  // one image left
+  for (const std::string& flag :
+       std::vector<std::string>{"--image ''", "--image=", "--image '' --output " + dir + "/c"}) {
+    Result r = RunTool(absl::StrCat("cache ", layout, " ", flag), dir + "/err");
+    EXPECT_EQ(r.code, 2) << flag;
+    EXPECT_EQ(r.out, "") << flag;
+    EXPECT_NE(ReadFileOrDie(dir + "/err").find("--image must not be empty"), std::string::npos)
+        << flag << ": " << ReadFileOrDie(dir + "/err");
+  }
+  struct stat st;
+  EXPECT_NE(stat((dir + "/c").c_str(), &st), 0);
+}
+
 // Results that cannot be written fail the run and say why: the exit
 // status was 1 with nothing on stderr.
 TEST(VerityCliTest, AnOutputThatCannotBeWrittenIsNamed) {
