@@ -84,30 +84,36 @@ absl::Status ResolveUser(const std::string& user, const std::string& rootfs, Run
   if (user.empty()) return absl::OkStatus();
   std::vector<std::string> parts = absl::StrSplit(user, absl::MaxSplits(':', 1));
   uint32_t uid = 0, gid = 0;
-  if (absl::SimpleAtoi(parts[0], &uid)) {
-    spec->uid = uid;
-    spec->gid = uid;
-  } else {
+  const bool numeric = absl::SimpleAtoi(parts[0], &uid);
+  // A name, or a uid without a group (the OCI image spec: the group of its
+  // /etc/passwd entry; the root group when it has none, as containerd and
+  // Docker run it), is looked up in the image's /etc/passwd.
+  if (!numeric || parts.size() == 1) {
     absl::StatusOr<std::string> passwd = ReadImagePasswd(rootfs);
     if (!passwd.ok()) return passwd.status();
     bool found = false;
     for (absl::string_view line : absl::StrSplit(*passwd, '\n')) {
-      if (found) break;
       std::vector<std::string> f = absl::StrSplit(line, ':');
-      if (f.size() >= 4 && f[0] == parts[0] && absl::SimpleAtoi(f[2], &uid) && absl::SimpleAtoi(f[3], &gid)) {
-        spec->uid = uid;
-        spec->gid = gid;
+      uint32_t entry_uid = 0, entry_gid = 0;
+      if (f.size() < 4 || !absl::SimpleAtoi(f[2], &entry_uid) || !absl::SimpleAtoi(f[3], &entry_gid)) {
+        continue;
+      }
+      if (numeric ? entry_uid == uid : f[0] == parts[0]) {
+        uid = entry_uid;
+        gid = entry_gid;
         found = true;
+        break;
       }
     }
-    if (!found) return absl::NotFoundError(absl::StrCat("user \"", parts[0], "\" not in the image's /etc/passwd"));
-  }
-  if (parts.size() == 2) {
-    if (!absl::SimpleAtoi(parts[1], &gid)) {
-      return absl::InvalidArgumentError(absl::StrCat("group \"", parts[1], "\" is not numeric"));
+    if (!found && !numeric) {
+      return absl::NotFoundError(absl::StrCat("user \"", parts[0], "\" not in the image's /etc/passwd"));
     }
-    spec->gid = gid;
   }
+  if (parts.size() == 2 && !absl::SimpleAtoi(parts[1], &gid)) {
+    return absl::InvalidArgumentError(absl::StrCat("group \"", parts[1], "\" is not numeric"));
+  }
+  spec->uid = uid;
+  spec->gid = gid;
   return absl::OkStatus();
 }
 

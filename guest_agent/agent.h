@@ -26,7 +26,9 @@ struct AgentFailure {
 std::string FailureJson(const absl::Status& status, const AgentFailure& failure);
 
 // Sets spec->uid/gid from an image or request user: "uid[:gid]" numbers,
-// or a name looked up in the /etc/passwd of `rootfs`.
+// or a name looked up in the /etc/passwd of `rootfs`. Without a gid, the
+// group is that of the user's /etc/passwd entry (the OCI image spec), 0
+// for a uid with none; spec is changed only on success.
 absl::Status ResolveUser(const std::string& user, const std::string& rootfs, RunSpec* spec);
 
 class GuestAgent {

@@ -127,5 +127,27 @@ TEST(ResolveUserTest, NameIsLookedUpInTheImagesPasswd) {
   EXPECT_EQ(spec.gid, 9u);
 }
 
+// A uid without a group runs with the group of its /etc/passwd entry, as
+// the OCI image spec says and containerd and Docker do, and with the root
+// group when the image has no entry for it; it ran with gid = uid, a group
+// the image never named.
+TEST(ResolveUserTest, AUidWithoutAGroupTakesItsPasswdGroup) {
+  const std::string rootfs = MakeRootfs("numeric");
+  std::ofstream(rootfs + "/etc/passwd") << "root:x:0:0::/:/bin/sh\napp:x:1000:100::/:/bin/sh\n";
+  const std::string bare = MakeRootfs("numeric-bare");  // no /etc/passwd at all
+  struct Case {
+    const char* user;
+    std::string rootfs;
+    uint32_t uid, gid;
+  };
+  for (const Case& c : {Case{"1000", rootfs, 1000, 100}, Case{"4242", rootfs, 4242, 0},
+                        Case{"1000:7", rootfs, 1000, 7}, Case{"1000", bare, 1000, 0}}) {
+    RunSpec spec;
+    ASSERT_TRUE(ResolveUser(c.user, c.rootfs, &spec).ok()) << c.user << " in " << c.rootfs;
+    EXPECT_EQ(spec.uid, c.uid) << c.user << " in " << c.rootfs;
+    EXPECT_EQ(spec.gid, c.gid) << c.user << " in " << c.rootfs;
+  }
+}
+
 }  // namespace
 }  // namespace guest_pull::guest_agent
