@@ -21,6 +21,7 @@
 #include "guest_agent/open_in_root.h"
 #include "guest_agent/process_runner.h"
 #include "guest_agent/request.h"
+#include "guest_agent/rootfs_overlay.h"
 #include "kata_volume/verity/bounded_read.h"
 
 namespace guest_pull::guest_agent {
@@ -210,11 +211,8 @@ absl::Status GuestAgent::Run() {
     status = MakeDir(absl::StrCat(work_dir_, d));
     if (!status.ok()) return Fail("internal", "", status);
   }
-  const std::string options = absl::StrCat("lowerdir=", absl::StrJoin(lower, ":"), ",upperdir=", work_dir_,
-                                           "/upper,workdir=", work_dir_, "/work");
-  if (::mount("overlay", rootfs.c_str(), "overlay", 0, options.c_str()) != 0) {
-    return Fail("internal", "", absl::InternalError(absl::StrCat("mount overlay: ", strerror(errno))));
-  }
+  status = MountRootfsOverlay(lower, work_dir_ + "/upper", work_dir_ + "/work", rootfs);
+  if (!status.ok()) return Fail("internal", "", status);
   for (const char* d : {"/proc", "/dev"}) MakeDir(rootfs + d).IgnoreError();
   if (::mount("proc", (rootfs + "/proc").c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0 ||
       ::mount("/dev", (rootfs + "/dev").c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
