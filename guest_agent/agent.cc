@@ -29,7 +29,8 @@ namespace guest_pull::guest_agent {
 namespace {
 
 constexpr uint64_t kMaxDocumentSize = 4 << 20;
-// An image's /etc/passwd is a few KiB; this bounds what a hostile one costs.
+// An image's /etc/passwd or /etc/group is a few KiB; this bounds what a
+// hostile one costs.
 constexpr size_t kMaxPasswdSize = 4 << 20;
 
 absl::Status MakeDir(const std::string& path) {
@@ -53,15 +54,17 @@ std::vector<std::string> MergeEnv(const std::vector<std::string>& base, const st
   return out;
 }
 
-// The image's /etc/passwd: resolved inside `rootfs` (its symlinks, even
-// absolute ones, name files of the image, never of the guest), a regular
-// file (not /dev/zero, not a FIFO) of at most kMaxPasswdSize bytes.
-absl::StatusOr<std::string> ReadImagePasswd(const std::string& rootfs) {
-  const std::string path = absl::StrCat(rootfs, "/etc/passwd");
+// The image's /etc/`name` (passwd, group): resolved inside `rootfs` (its
+// symlinks, even absolute ones, name files of the image, never of the
+// guest), a regular file (not /dev/zero, not a FIFO) of at most
+// kMaxPasswdSize bytes; empty when the image has none.
+absl::StatusOr<std::string> ReadImageEtcFile(const std::string& rootfs, absl::string_view name) {
+  const std::string relative = absl::StrCat("etc/", name);
+  const std::string path = absl::StrCat(rootfs, "/", relative);
   int root_fd = ::open(rootfs.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
   if (root_fd < 0) return absl::InternalError(absl::StrCat("open ", rootfs, ": ", strerror(errno)));
   absl::Cleanup close_root = [root_fd] { ::close(root_fd); };
-  int fd = OpenInRoot(root_fd, "etc/passwd", O_RDONLY | O_NONBLOCK | O_NOCTTY);
+  int fd = OpenInRoot(root_fd, relative, O_RDONLY | O_NONBLOCK | O_NOCTTY);
   if (fd < 0 && errno == ENOENT) return std::string();
   if (fd < 0) return absl::InternalError(absl::StrCat("open ", path, ": ", strerror(errno)));
   absl::Cleanup close_fd = [fd] { ::close(fd); };
@@ -71,11 +74,11 @@ absl::StatusOr<std::string> ReadImagePasswd(const std::string& rootfs) {
     case verity::BoundedText::Refused::kNone:
       return std::move(read->text);
     case verity::BoundedText::Refused::kNotRegular:
-      return absl::InvalidArgumentError("the image's /etc/passwd is not a regular file");
+      return absl::InvalidArgumentError(absl::StrCat("the image's /", relative, " is not a regular file"));
     case verity::BoundedText::Refused::kTooLarge:
       break;
   }
-  return absl::InvalidArgumentError(absl::StrCat("the image's /etc/passwd is ", read->size,
+  return absl::InvalidArgumentError(absl::StrCat("the image's /", relative, " is ", read->size,
                                                  " bytes, more than ", kMaxPasswdSize));
 }
 
@@ -90,7 +93,7 @@ absl::Status ResolveUser(const std::string& user, const std::string& rootfs, Run
   // /etc/passwd entry; the root group when it has none, as containerd and
   // Docker run it), is looked up in the image's /etc/passwd.
   if (!numeric || parts.size() == 1) {
-    absl::StatusOr<std::string> passwd = ReadImagePasswd(rootfs);
+    absl::StatusOr<std::string> passwd = ReadImageEtcFile(rootfs, "passwd");
     if (!passwd.ok()) return passwd.status();
     bool found = false;
     for (absl::string_view line : absl::StrSplit(*passwd, '\n')) {
@@ -111,7 +114,21 @@ absl::Status ResolveUser(const std::string& user, const std::string& rootfs, Run
     }
   }
   if (parts.size() == 2 && !absl::SimpleAtoi(parts[1], &gid)) {
-    return absl::InvalidArgumentError(absl::StrCat("group \"", parts[1], "\" is not numeric"));
+    // A group name (the OCI image spec allows user:group by name) is looked
+    // up in the image's /etc/group.
+    absl::StatusOr<std::string> groups = ReadImageEtcFile(rootfs, "group");
+    if (!groups.ok()) return groups.status();
+    bool found = false;
+    for (absl::string_view line : absl::StrSplit(*groups, '\n')) {
+      std::vector<std::string> f = absl::StrSplit(line, ':');
+      if (f.size() >= 3 && f[0] == parts[1] && absl::SimpleAtoi(f[2], &gid)) {
+        found = true;
+        break;
+      }
+    }
+    if (!found) {
+      return absl::NotFoundError(absl::StrCat("group \"", parts[1], "\" not in the image's /etc/group"));
+    }
   }
   spec->uid = uid;
   spec->gid = gid;

@@ -25,8 +25,8 @@ struct AgentFailure {
 // replaced and a message beyond 64 KiB is cut, so that it fits in a frame.
 std::string FailureJson(const absl::Status& status, const AgentFailure& failure);
 
-// Sets spec->uid/gid from an image or request user: "uid[:gid]" numbers,
-// or a name looked up in the /etc/passwd of `rootfs`. Without a gid, the
+// Sets spec->uid/gid from an image or request user, "user[:group]": each a
+// number or a name, looked up in the /etc/passwd or /etc/group of `rootfs`. Without a gid, the
 // group is that of the user's /etc/passwd entry (the OCI image spec), 0
 // for a uid with none; spec is changed only on success.
 absl::Status ResolveUser(const std::string& user, const std::string& rootfs, RunSpec* spec);

@@ -149,5 +149,29 @@ TEST(ResolveUserTest, AUidWithoutAGroupTakesItsPasswdGroup) {
   }
 }
 
+// A group may be named (user:group, the OCI image spec), looked up in the
+// image's /etc/group; one the image does not have is NotFound and changes
+// nothing (it was refused as "not numeric").
+TEST(ResolveUserTest, AGroupNameIsLookedUpInTheImagesGroupFile) {
+  const std::string rootfs = MakeRootfs("groups");
+  std::ofstream(rootfs + "/etc/passwd") << "root:x:0:0::/:/bin/sh\napp:x:1000:100::/:/bin/sh\n";
+  std::ofstream(rootfs + "/etc/group") << "root:x:0:\nusers:x:100:\nstaff:x:50:app\n";
+  for (const char* user : {"app:staff", "1000:staff"}) {
+    RunSpec spec;
+    ASSERT_TRUE(ResolveUser(user, rootfs, &spec).ok()) << user;
+    EXPECT_EQ(spec.uid, 1000u) << user;
+    EXPECT_EQ(spec.gid, 50u) << user;
+  }
+  RunSpec spec;
+  spec.uid = spec.gid = 77;
+  absl::Status status = ResolveUser("app:wheel", rootfs, &spec);
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << status;
+  EXPECT_NE(status.message().find("group \"wheel\" not in the image's /etc/group"), std::string::npos) << status;
+  EXPECT_EQ(spec.uid, 77u);
+  EXPECT_EQ(spec.gid, 77u);
+  const std::string bare = MakeRootfs("groups-bare");  // no /etc/group
+  EXPECT_EQ(ResolveUser("0:staff", bare, &spec).code(), absl::StatusCode::kNotFound);
+}
+
 }  // namespace
 }  // namespace guest_pull::guest_agent
