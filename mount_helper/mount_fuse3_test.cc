@@ -267,7 +267,9 @@ TEST_F(MountFuse3Test, CommasInPathsEscapedAsTheKernelReadsThem) {
   // option lists would carry a read-only flag and cut paths.
   MakeDirs(base_ + "/up,ro");
   MakeDirs(base_ + "/work,ro");
-  // One -o list, as mount(8) passes it: the commas in paths are escaped.
+  // One -o list straight to mount.fuse3, the commas in paths escaped as the
+  // kernel's option parser reads them (mount(8) does not keep this form: it
+  // takes the "ro" after "\," for its own read-only flag).
   CommandResult result = MountHashSyntax(
       absl::StrCat("lowerdir=", base_, "/co\\,mma/fs:", lowerdir, ",upperdir=",
                    base_, "/up\\,ro,workdir=", base_, "/work\\,ro,",
