@@ -250,6 +250,25 @@ go_min_version() {
   find tests -name go.mod -exec sed -n 's/^go \([0-9][0-9.]*\)$/\1/p' {} + | sort -V | tail -n 1
 }
 
+# go_version_of GO: the version GO says it is, without the "go" prefix
+# (1.26.6, 1.27-abcdef for a devel build); nothing if it says none. `go env
+# GOVERSION` first, `go version` for a go older than 1.16 (which prints an
+# empty GOVERSION); bounded, stdin closed: a wrapper named go may wait.
+go_version_of() {
+  local go="$1" out
+  out=$(timeout 30 "$go" env GOVERSION </dev/null 2>/dev/null) || out=""
+  out=${out%%$'\n'*}
+  if [[ -z "$out" ]]; then
+    out=$(timeout 30 "$go" version </dev/null 2>/dev/null) || return 0
+    out=${out%%$'\n'*}
+    out=${out#go version }
+  fi
+  out=${out#devel }
+  out=${out%% *}
+  out=${out#go}
+  if [[ "$out" =~ ^[0-9]+\.[0-9]+ ]]; then echo "$out"; fi
+}
+
 # choose_go: puts the newest `go` in GO_SEARCH_PATH (default: PATH, then
 # /usr/local/go/bin, where Go's own archive installs it) first on PATH for
 # every suite and scripts/prebuild.sh, and says which. Debian 12's
@@ -263,28 +282,32 @@ go_min_version() {
 # warning: the suites that need it fail, the others run.
 choose_go() {
   local search="${GO_SEARCH_PATH:-$PATH:/usr/local/go/bin}" dirs dir real version
-  local best="" best_version="" found=() need
+  local best="" best_version="" found=() need first
   local -A seen=()
   IFS=: read -r -a dirs <<<"$search"
   for dir in "${dirs[@]}"; do
-    [[ -n "$dir" && -x "$dir/go" ]] || continue
+    # An empty entry is the working directory, which the suites change.
+    [[ -n "$dir" && -f "$dir/go" && -x "$dir/go" ]] || continue
+    # Absolute: it goes first on PATH for suites that change directory.
+    dir=$(CDPATH='' cd -- "$dir" && pwd) || continue
     real=$(readlink -f "$dir/go") || continue
     [[ -z "${seen[$real]:-}" ]] || continue
     seen[$real]=1
-    version=$("$dir/go" env GOVERSION 2>/dev/null) || continue
-    version=${version%% *}
-    version=${version#go}
-    [[ "$version" =~ ^[0-9]+\.[0-9]+ ]] || continue
+    version=$(go_version_of "$dir/go")
+    [[ -n "$version" ]] || continue
     found+=("$dir/go go$version")
     if [[ -z "$best" || "$(printf '%s\n' "$best_version" "$version" | sort -V | tail -n 1)" != "$best_version" ]]; then
       best="$dir/go" best_version="$version"
     fi
   done
   if [[ -z "$best" ]]; then
-    echo "go: none in ${search}: the suites that build Go code fail"
+    echo "go: none that says its version in ${search}: the suites that build Go code fail"
     return 0
   fi
-  if [[ "$(readlink -f "$(command -v go)" 2>/dev/null)" != "$(readlink -f "$best")" ]]; then
+  # A relative entry first on PATH names another directory once a suite
+  # changes directory: the absolute one goes before it.
+  first=$(command -v go) || first=""
+  if [[ "$first" != /* || "$(readlink -f "$first")" != "$(readlink -f "$best")" ]]; then
     PATH="$(dirname "$best"):$PATH"
     export PATH
   fi

@@ -98,10 +98,11 @@ mkdir -p "$TMP/go-old" "$TMP/go-new"
 printf '%s\n' '#!/bin/sh' '[ "$1 $2" = "env GOVERSION" ] && echo go1.19.8' >"$TMP/go-old/go"
 printf '%s\n' '#!/bin/sh' '[ "$1 $2" = "env GOVERSION" ] && echo "go99.0.1 X:stand-in"' >"$TMP/go-new/go"
 chmod +x "$TMP/go-old/go" "$TMP/go-new/go"
-# choose_go_with DIRS: choose_go searching DIRS with go-old first on PATH;
-# prints its output and the go then first on PATH, and the suites' minimum.
+# choose_go_with DIRS [FIRST]: choose_go searching DIRS with FIRST (default
+# go-old) first on PATH; prints its output and the go then first on PATH,
+# and the suites' minimum.
 choose_go_with() {
-  PATH="$TMP/go-old:$PATH" GO_SEARCH_PATH="$1" timeout 60 bash -c \
+  PATH="${2:-$TMP/go-old}:$PATH" GO_SEARCH_PATH="$1" timeout 60 bash -c \
     'source "$1/scripts/test.sh"; choose_go; echo "FIRST $(command -v go)"; echo "NEED $(go_min_version)"' _ "$REPO" 2>&1
 }
 out=$(choose_go_with "$TMP/go-old:$TMP/go-new")
@@ -112,6 +113,33 @@ out=$(choose_go_with "$TMP/go-old")
 need=$(sed -n 's/^NEED //p' <<<"$out")
 expect "test.sh: a go older than the suites' go.mod files ask for is a warning naming both" \
   "$([[ -n "$need" ]] && grep -c "^WARNING: go1.19.8 is older than go$need," <<<"$out")" 1
+# Gos that say their version otherwise: one older than 1.16 prints an empty
+# GOVERSION (only `go version` says it), a devel build prefixes it, a
+# wrapper named go may say something else. The first two were skipped:
+# the newest (a devel go) was never chosen, and an old go alone was "none".
+mkdir -p "$TMP/go-115" "$TMP/go-devel" "$TMP/go-odd"
+printf '%s\n' '#!/bin/sh' 'case "$1 $2" in' '"env GOVERSION") echo ;;' \
+  '"version ") echo "go version go1.15.15 linux/amd64" ;;' 'esac' >"$TMP/go-115/go"
+printf '%s\n' '#!/bin/sh' \
+  '[ "$1 $2" = "env GOVERSION" ] && echo "devel go100.1-abcdef Tue Dec 1 00:00:00 2026 +0000"' >"$TMP/go-devel/go"
+printf '%s\n' '#!/bin/sh' 'echo "hello from a wrapper"' >"$TMP/go-odd/go"
+chmod +x "$TMP/go-115/go" "$TMP/go-devel/go" "$TMP/go-odd/go"
+out=$(choose_go_with "$TMP/go-odd:$TMP/go-115:$TMP/go-new:$TMP/go-devel")
+expect "test.sh: a devel go says its version and is the newest; one before 1.16 is found by go version" \
+  "$(sed -n 's/^FIRST //p' <<<"$out")|$(grep -c "^go: $TMP/go-devel/go (go100.1-abcdef), first on PATH; found: .*$TMP/go-115/go go1.15.15" <<<"$out")" \
+  "$TMP/go-devel/go|1"
+out=$(choose_go_with "$TMP/go-115")
+expect "test.sh: a go before 1.16 alone is chosen and warned about, not \"none\"" \
+  "$(grep -c "^go: $TMP/go-115/go (go1.15.15)" <<<"$out")|$(grep -c "^WARNING: go1.15.15 is older" <<<"$out")" "1|1"
+out=$(choose_go_with "::$TMP/go-odd:")
+expect "test.sh: no go that says its version (empty entries, a wrapper) is said" \
+  "$(grep -c "^go: none that says its version in ::$TMP/go-odd:" <<<"$out")" 1
+# A relative PATH entry first names another directory once a suite changes
+# directory: the go goes first on PATH by its absolute name.
+rel=$(python3 -c 'import os, sys; print(os.path.relpath(sys.argv[1], sys.argv[2]))' "$TMP/go-new" "$REPO")
+out=$(choose_go_with "$rel:$TMP/go-old" "$rel")
+expect "test.sh: a go found by a relative PATH entry goes first by its absolute name" \
+  "$(sed -n 's/^FIRST //p' <<<"$out")|$(grep -c "^go: $TMP/go-new/go (go99.0.1)" <<<"$out")" "$TMP/go-new/go|1"
 
 # ---- bazel_test_totals.py
 mkdir -p "$TMP/logs/pkg/stale" "$TMP/logs/pkg/ok"
