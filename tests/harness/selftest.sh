@@ -126,7 +126,7 @@ printf '%s\n' '#!/bin/sh' 'echo "hello from a wrapper"' >"$TMP/go-odd/go"
 chmod +x "$TMP/go-115/go" "$TMP/go-devel/go" "$TMP/go-odd/go"
 out=$(choose_go_with "$TMP/go-odd:$TMP/go-115:$TMP/go-new:$TMP/go-devel")
 expect "test.sh: a devel go says its version and is the newest; one before 1.16 is found by go version" \
-  "$(sed -n 's/^FIRST //p' <<<"$out")|$(grep -c "^go: $TMP/go-devel/go (go100.1-abcdef), first on PATH; found: .*$TMP/go-115/go go1.15.15" <<<"$out")" \
+  "$(sed -n 's/^FIRST //p' <<<"$out")|$(grep -c "^go: $TMP/go-devel/go (go100.1-abcdef), first on PATH for every suite; found: .*$TMP/go-115/go go1.15.15" <<<"$out")" \
   "$TMP/go-devel/go|1"
 out=$(choose_go_with "$TMP/go-115")
 expect "test.sh: a go before 1.16 alone is chosen and warned about, not \"none\"" \
