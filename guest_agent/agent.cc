@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "absl/cleanup/cleanup.h"
@@ -88,6 +90,7 @@ absl::Status ResolveUser(const std::string& user, const std::string& rootfs, Run
   if (user.empty()) return absl::OkStatus();
   std::vector<std::string> parts = absl::StrSplit(user, absl::MaxSplits(':', 1));
   uint32_t uid = 0, gid = 0;
+  std::string name;  // the user's name in the image's /etc/passwd, if any
   const bool numeric = absl::SimpleAtoi(parts[0], &uid);
   // A name, or a uid without a group (the OCI image spec: the group of its
   // /etc/passwd entry; the root group when it has none, as containerd and
@@ -105,6 +108,7 @@ absl::Status ResolveUser(const std::string& user, const std::string& rootfs, Run
       if (numeric ? entry_uid == uid : f[0] == parts[0]) {
         uid = entry_uid;
         gid = entry_gid;
+        name = f[0];
         found = true;
         break;
       }
@@ -130,8 +134,27 @@ absl::Status ResolveUser(const std::string& user, const std::string& rootfs, Run
       return absl::NotFoundError(absl::StrCat("group \"", parts[1], "\" not in the image's /etc/group"));
     }
   }
+  // Without a group, the user's supplementary groups are those of the
+  // image's /etc/group that list its name (the OCI image spec); with one,
+  // that group alone.
+  std::vector<gid_t> groups;
+  if (parts.size() == 1 && !name.empty()) {
+    absl::StatusOr<std::string> group_file = ReadImageEtcFile(rootfs, "group");
+    if (!group_file.ok()) return group_file.status();
+    for (absl::string_view line : absl::StrSplit(*group_file, '\n')) {
+      std::vector<std::string> f = absl::StrSplit(line, ':');
+      uint32_t member_of = 0;
+      if (f.size() < 4 || !absl::SimpleAtoi(f[2], &member_of) || member_of == gid) continue;
+      for (absl::string_view member : absl::StrSplit(f[3], ',')) {
+        if (member == name && std::find(groups.begin(), groups.end(), member_of) == groups.end()) {
+          groups.push_back(member_of);
+        }
+      }
+    }
+  }
   spec->uid = uid;
   spec->gid = gid;
+  spec->supplementary_gids = std::move(groups);
   return absl::OkStatus();
 }
 

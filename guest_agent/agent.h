@@ -28,7 +28,9 @@ std::string FailureJson(const absl::Status& status, const AgentFailure& failure)
 // Sets spec->uid/gid from an image or request user, "user[:group]": each a
 // number or a name, looked up in the /etc/passwd or /etc/group of `rootfs`. Without a gid, the
 // group is that of the user's /etc/passwd entry (the OCI image spec), 0
-// for a uid with none; spec is changed only on success.
+// for a uid with none, and the supplementary groups those of /etc/group
+// that list the user's name (none with a group given); spec is changed
+// only on success.
 absl::Status ResolveUser(const std::string& user, const std::string& rootfs, RunSpec* spec);
 
 class GuestAgent {

@@ -173,5 +173,27 @@ TEST(ResolveUserTest, AGroupNameIsLookedUpInTheImagesGroupFile) {
   EXPECT_EQ(ResolveUser("0:staff", bare, &spec).code(), absl::StatusCode::kNotFound);
 }
 
+// Without a group, the user's supplementary groups are the image's
+// /etc/group entries that list its name (by name or by uid); with a group,
+// that group alone; a uid the image does not know has none. They were
+// always dropped (setgroups with none).
+TEST(ResolveUserTest, SupplementaryGroupsComeFromTheImagesGroupFile) {
+  const std::string rootfs = MakeRootfs("supplementary");
+  std::ofstream(rootfs + "/etc/passwd") << "root:x:0:0::/:/bin/sh\napp:x:1000:100::/:/bin/sh\n";
+  std::ofstream(rootfs + "/etc/group") << "root:x:0:\nusers:x:100:app\nstaff:x:50:bob,app\n"
+                                          "wheel:x:10:bob\nadm:x:4:app\nbroken:x:zz:app\n";
+  struct Case {
+    const char* user;
+    std::vector<gid_t> groups;
+  };
+  for (const Case& c : {Case{"app", {50, 4}}, Case{"1000", {50, 4}}, Case{"app:staff", {}},
+                        Case{"1000:7", {}}, Case{"4242", {}}}) {
+    RunSpec spec;
+    spec.supplementary_gids = {99};
+    ASSERT_TRUE(ResolveUser(c.user, rootfs, &spec).ok()) << c.user;
+    EXPECT_EQ(spec.supplementary_gids, c.groups) << c.user;
+  }
+}
+
 }  // namespace
 }  // namespace guest_pull::guest_agent

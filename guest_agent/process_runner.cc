@@ -49,7 +49,8 @@ std::string ResolveExecutable(const std::string& name, const std::vector<std::st
   ::dup2(err_fd, 2);
   if (::chroot(spec.rootfs.c_str()) != 0) ChildFail(absl::StrCat("chroot ", spec.rootfs));
   if (::chdir(spec.cwd.c_str()) != 0) ChildFail(absl::StrCat("chdir ", spec.cwd));
-  if (::setgroups(0, nullptr) != 0 || ::setgid(spec.gid) != 0 || ::setuid(spec.uid) != 0) {
+  if (::setgroups(spec.supplementary_gids.size(), spec.supplementary_gids.data()) != 0 ||
+      ::setgid(spec.gid) != 0 || ::setuid(spec.uid) != 0) {
     ChildFail("set user");
   }
   std::vector<char*> argv, envp;

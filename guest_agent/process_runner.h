@@ -21,6 +21,7 @@ struct RunSpec {
   std::string cwd = "/";
   uid_t uid = 0;
   gid_t gid = 0;
+  std::vector<gid_t> supplementary_gids;  // setgroups(2); none when empty
 };
 
 // Starts the process, relays its output and returns its exit code (128 +
