@@ -641,7 +641,7 @@ image_build_busybox() {
   _image_repack "$layout:$tag" "$bundle" "layer 1: busybox"
 
   printf 'root:x:0:0:root:/root:/bin/sh\nguest:x:1000:1000:guest:/tmp:/bin/sh\n' >"$rootfs/etc/passwd"
-  printf 'root:x:0:\nguest:x:1000:\nstaff:x:50:guest\n' >"$rootfs/etc/group"
+  printf 'root:x:0:\nguest:x:1000:\n' >"$rootfs/etc/group"
   echo "layer2 $name:$tag $IMAGE_NONCE" >"$rootfs/data/layer2"
   echo "deleted by layer 3" >"$rootfs/data/remove-me"
   _image_repack "$layout:$tag" "$bundle" "layer 2: users, data"
