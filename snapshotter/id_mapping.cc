@@ -92,8 +92,13 @@ std::optional<uint32_t> ToHost(const std::vector<IdMapping>& maps, uint32_t id) 
 }
 
 absl::StatusOr<std::optional<IdMaps>> IdMapsOf(const Labels& labels) {
-  auto uid = labels.find(kLabelUidMapping);
-  auto gid = labels.find(kLabelGidMapping);
+  // A label with an empty value is no label (a snapshot stores none).
+  auto find = [&labels](const char* key) {
+    auto it = labels.find(key);
+    return it != labels.end() && it->second.empty() ? labels.end() : it;
+  };
+  auto uid = find(kLabelUidMapping);
+  auto gid = find(kLabelGidMapping);
   if (uid == labels.end() && gid == labels.end()) return std::nullopt;
   IdMaps maps;
   if (uid != labels.end()) maps.uid_label = uid->second;

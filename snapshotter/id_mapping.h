@@ -41,7 +41,8 @@ struct IdMaps {
 // containerd's userns.IDMap.ToHost.
 std::optional<uint32_t> ToHost(const std::vector<IdMapping>& maps, uint32_t id);
 
-// The id maps of a snapshot's labels: nullopt when it has neither label;
+// The id maps of a snapshot's labels: nullopt when it has neither label
+// (one with an empty value counts as absent, as containerd drops it);
 // InvalidArgument naming the label when one is not a list of
 // "ctr:host:size" (decimal, each below 2^32-1, the container's range within
 // 32 bits) or maps no host id to the container's root (as containerd's

@@ -45,6 +45,17 @@ TEST(IdMapsOfTest, ToHostAsContainerd) {
   EXPECT_EQ(ToHost((*maps)->gids, 15), 15u);  // no gid label: itself
 }
 
+// An empty value is no label: containerd drops it, and so does the store.
+TEST(IdMapsOfTest, EmptyLabelsAreAbsent) {
+  auto none = IdMapsOf({{kLabelUidMapping, ""}, {kLabelGidMapping, ""}});
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_FALSE(none->has_value());
+  auto uid_only = IdMapsOf({{kLabelUidMapping, "0:1000:1"}, {kLabelGidMapping, ""}});
+  ASSERT_TRUE(uid_only.ok() && uid_only->has_value()) << uid_only.status();
+  EXPECT_FALSE((*uid_only)->gid_label.has_value());
+  EXPECT_EQ((*uid_only)->root_gid, 0u);
+}
+
 TEST(IdMapsOfTest, MalformedOrRootlessMapsAreInvalidArgument) {
   for (const char* bad : {"0:65536", "a:1:2", "0:1:2,", "-1:0:1", "0:4294967295:1",
                           "0:4294967294:2", "1:65536:65536", "0:1:0", " 0:1:1",

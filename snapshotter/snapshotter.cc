@@ -40,7 +40,7 @@ absl::Status ValidateKeyAndParent(absl::string_view key,
   RETURN_IF_ERROR(ValidateKey(key, "key"));
   if (!parent.empty()) RETURN_IF_ERROR(ValidateKey(parent, "parent"));
   RETURN_IF_ERROR(ValidateLabels(labels));
-  return IdMapsOf(StoredLabels(labels)).status();
+  return IdMapsOf(labels).status();
 }
 
 // Whether the chain under a snapshot with id maps `maps` was already
@@ -338,9 +338,7 @@ absl::StatusOr<std::vector<Mount>> Snapshotter::CreateSnapshot(
   // A container in a user namespace: its upper directory belongs to its
   // root, as containerd's overlayfs makes it (validated by the caller); the
   // spare or new directory is chowned in the transaction below.
-  // Labels with empty values are dropped (as containerd does), so an empty
-  // uidmapping is no map at all: fs/ keeps the parent's owner.
-  absl::StatusOr<std::optional<IdMaps>> id_maps = IdMapsOf(created.info.labels);
+  absl::StatusOr<std::optional<IdMaps>> id_maps = IdMapsOf(labels);
   if (!id_maps.ok()) return id_maps.status();
   auto make_temp = [&](int64_t parent_id) -> absl::StatusOr<std::string> {
     std::string parent_fs = parent_id == 0 ? "" : dirs_.FsPath(parent_id);
