@@ -158,6 +158,15 @@ absl::Status ResolveUser(const std::string& user, const std::string& rootfs, Run
   return absl::OkStatus();
 }
 
+void AddSupplementaryGroups(const std::vector<uint32_t>& gids, RunSpec* spec) {
+  for (uint32_t gid : gids) {
+    if (std::find(spec->supplementary_gids.begin(), spec->supplementary_gids.end(), gid) ==
+        spec->supplementary_gids.end()) {
+      spec->supplementary_gids.push_back(gid);
+    }
+  }
+}
+
 std::string FailureJson(const absl::Status& status, const AgentFailure& failure) {
   // The message may quote the host's text, up to a frame long: cut so that
   // the JSON (at most 6 bytes per escaped byte) still fits in a frame.
@@ -274,8 +283,11 @@ absl::Status GuestAgent::Run() {
              : !config->working_dir.empty() ? config->working_dir : "/";
   status = ResolveUser(!request->process.user.empty() ? request->process.user : config->user, rootfs, &spec);
   if (!status.ok()) return Fail("request", "", status);
+  AddSupplementaryGroups(request->process.additional_gids, &spec);
   host_->Log(absl::StrCat("rootfs assembled from ", lower.size(), " verified layer(s); running ",
-                          absl::StrJoin(spec.args, " "), " as ", spec.uid, ":", spec.gid, " at +",
+                          absl::StrJoin(spec.args, " "), " as ", spec.uid, ":", spec.gid,
+                          spec.supplementary_gids.empty() ? "" : " groups ",
+                          absl::StrJoin(spec.supplementary_gids, ","), " at +",
                           SecondsSinceBoot(), "s"));
   absl::StatusOr<int> exit_code = RunProcess(spec, channel());
   if (!exit_code.ok()) return Fail("internal", "", exit_code.status());

@@ -5,7 +5,9 @@
 #ifndef GUEST_AGENT_AGENT_H_
 #define GUEST_AGENT_AGENT_H_
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "guest_agent/host_client.h"
@@ -32,6 +34,10 @@ std::string FailureJson(const absl::Status& status, const AgentFailure& failure)
 // that list the user's name (none with a group given); spec is changed
 // only on success.
 absl::Status ResolveUser(const std::string& user, const std::string& rootfs, RunSpec* spec);
+
+// Adds `gids` (the OCI spec's additionalGids: a pod's supplementalGroups
+// and fsGroup) to spec's supplementary groups, each group once.
+void AddSupplementaryGroups(const std::vector<uint32_t>& gids, RunSpec* spec);
 
 class GuestAgent {
  public:

@@ -195,5 +195,17 @@ TEST(ResolveUserTest, SupplementaryGroupsComeFromTheImagesGroupFile) {
   }
 }
 
+// The OCI spec's additionalGids (a pod's supplementalGroups) join the
+// image's groups, each group once, in order.
+TEST(AddSupplementaryGroupsTest, AddsTheSpecsGroupsOnce) {
+  RunSpec spec;
+  spec.supplementary_gids = {50, 4};
+  AddSupplementaryGroups({4, 2000, 2000, 7}, &spec);
+  EXPECT_EQ(spec.supplementary_gids, (std::vector<gid_t>{50, 4, 2000, 7}));
+  RunSpec none;
+  AddSupplementaryGroups({}, &none);
+  EXPECT_TRUE(none.supplementary_gids.empty());
+}
+
 }  // namespace
 }  // namespace guest_pull::guest_agent

@@ -57,6 +57,7 @@ absl::StatusOr<ProcessSpec> ParseProcess(const json& request) {
   ASSIGN_OR_RETURN(std::vector<std::string> env, JsonStringArray(*it, "env"));
   ASSIGN_OR_RETURN(std::string cwd, JsonOptionalString(*it, "cwd"));
   ASSIGN_OR_RETURN(std::string user, JsonOptionalString(*it, "user"));
+  ASSIGN_OR_RETURN(std::vector<uint32_t> additional_gids, JsonIdArray(*it, "additional_gids"));
   for (const std::string& e : env) {
     if (e.find('=') == std::string::npos || e[0] == '=') {
       return absl::InvalidArgumentError(absl::StrCat("process env entry \"", e, "\" is not KEY=VALUE"));
@@ -69,6 +70,7 @@ absl::StatusOr<ProcessSpec> ParseProcess(const json& request) {
   process.env = std::move(env);
   process.cwd = std::move(cwd);
   process.user = std::move(user);
+  process.additional_gids = std::move(additional_gids);
   return process;
 }
 

@@ -5,6 +5,7 @@
 #ifndef GUEST_AGENT_REQUEST_H_
 #define GUEST_AGENT_REQUEST_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,7 @@ struct ProcessSpec {
   std::vector<std::string> env;  // "KEY=VALUE"; added to the image config's env
   std::string cwd;               // empty: the image config's working dir, else "/"
   std::string user;              // "uid[:gid]" or a name; empty: the image config's user
+  std::vector<uint32_t> additional_gids;  // the OCI spec's additionalGids, added to the user's
 };
 
 // Switches that only tests may set; each weakens a check on purpose.

@@ -30,7 +30,8 @@ json Request(const json& metadata) {
             {"driver_options", {"image_guest_pull=" + json{{"metadata", metadata}}.dump()}},
             {"source", "127.0.0.1:5000/app@" + kManifest},
             {"fstype", "overlay"}}},
-          {"process", {{"args", {"/bin/sh", "-c", "true"}}, {"env", {"A=1"}}, {"cwd", "/tmp"}, {"user", "1000:1000"}}}};
+          {"process", {{"args", {"/bin/sh", "-c", "true"}}, {"env", {"A=1"}}, {"cwd", "/tmp"}, {"user", "1000:1000"},
+            {"additional_gids", {50, 4294967294u}}}}};
 }
 
 TEST(ParseGuestRequestTest, ReadsTheStorageAndProcess) {
@@ -45,6 +46,7 @@ TEST(ParseGuestRequestTest, ReadsTheStorageAndProcess) {
   EXPECT_EQ(r->process.env, std::vector<std::string>{"A=1"});
   EXPECT_EQ(r->process.cwd, "/tmp");
   EXPECT_EQ(r->process.user, "1000:1000");
+  EXPECT_EQ(r->process.additional_gids, (std::vector<uint32_t>{50, 4294967294u}));
   EXPECT_FALSE(r->test.skip_blob_checks);
 }
 
@@ -100,8 +102,14 @@ TEST(ParseGuestRequestTest, RefusesBadRequests) {
   req = Request(Metadata());
   req["process"]["cwd"] = "relative";
   ExpectRefused(req, "not absolute");
+  // additional_gids: ids, not the invalid id, negatives, fractions or text.
+  for (const json& bad : {json::array({4294967295u}), json::array({-1}), json::array({1.5}),
+                         json::array({"50"}), json(50)}) {
+    req = Request(Metadata());
+    req["process"]["additional_gids"] = bad;
+    ExpectRefused(req, "additional_gids");
+  }
 }
-
 
 // kata's shim sends the container's io.kubernetes.cri.image-name, the image
 // as the pod spec writes it; the volume has the CRI pull's normalised

@@ -313,7 +313,8 @@ dep_pod() {
 
 # dep_ctr NAME IMAGE USER CMD...: prints the container config path (USER ""
 # = the image's; DEP_MOUNTS: the CRI mounts, a JSON array; DEP_USERNS: the
-# pod's user namespace, which CRI wants repeated here).
+# pod's user namespace, which CRI wants repeated here; DEP_CTR_SECURITY: more
+# of the container's CRI security_context, a JSON object).
 dep_ctr() {
   local name="$1" image="$2" user="$3" f="$PODS_DIR/$1.ctr.json"
   shift 3
@@ -321,11 +322,12 @@ dep_ctr() {
   # Not jq --args: jq would take a "-c" of the command as its own option.
   cmd="$(printf '%s\n' "$@" | jq -R . | jq -s -c .)"
   jq -n --arg n "$name" --arg i "$image" --arg u "$user" --argjson cmd "$cmd" \
-    --argjson mounts "${DEP_MOUNTS:-[]}" --argjson ns "${DEP_USERNS:-null}" '{
+    --argjson mounts "${DEP_MOUNTS:-[]}" --argjson ns "${DEP_USERNS:-null}" \
+    --argjson sec "${DEP_CTR_SECURITY:-{\}}" '{
     metadata: {name: $n}, image: {image: $i}, command: $cmd,
     log_path: ($n + ".log"), mounts: $mounts,
     linux: (((if $u == "" then {} else {run_as_username: $u} end) +
-      (if $ns == null then {} else {namespace_options: {network: 2, userns_options: $ns}} end))
+      (if $ns == null then {} else {namespace_options: {network: 2, userns_options: $ns}} end) + $sec)
       | if . == {} then {} else {security_context: .} end)}' >"$f"
   echo "$f"
 }

@@ -17,7 +17,8 @@
 #     blob GET by containerd (the guest's courier fetched each layer once);
 #     the snapshots are guest-pull's only; exec is refused; crictl stop of a
 #     running one stops its QEMU
-#   4 runAsUser by name: the guest runs the process as uid 1000
+#   4 runAsUser by name: the guest runs the process as uid 1000, in the
+#     pod's supplementalGroups
 #   7 bad input: verity required with a missing hash (refused at create); an
 #     excluded image runs through the host path (no VM); a blob altered in
 #     the registry is refused by the guest's digest check (exit 125, the log
@@ -238,10 +239,13 @@ s4_vm_user() {
   local img="user-$V" ref
   dep_image "$img"
   ref="$(image_ref "$img" latest)"
-  if vm_run "s4" "$ref" guest /bin/sh -c 'echo "uid=$(id -u) user=$(id -un)"'; then
-    if [[ "$VM_EXIT" == 0 ]] && grep -qx "uid=1000 user=guest" <<<"$VM_LOG"; then
-      ok "s4 runAsUsername guest: the guest runs the process as uid 1000"
-    else ko "s4 runAsUsername guest runs as uid 1000" "$(vm_detail)"; fi
+  # The pod's supplementalGroups reach the guest through the spec's
+  # additionalGids (the shim's request, the agent's setgroups).
+  if DEP_CTR_SECURITY='{"supplemental_groups": [4321]}' \
+    vm_run "s4" "$ref" guest /bin/sh -c 'echo "uid=$(id -u) user=$(id -un) groups=$(id -G)"'; then
+    if [[ "$VM_EXIT" == 0 ]] && grep -qx "uid=1000 user=guest groups=1000\( [0-9]*\)* 4321\( [0-9]*\)*" <<<"$VM_LOG"; then
+      ok "s4 runAsUsername guest, supplementalGroups [4321]: the guest runs the process as uid 1000 in group 4321 ($(grep -o 'groups=.*' <<<"$VM_LOG"))"
+    else ko "s4 runAsUsername guest runs as uid 1000 in group 4321" "$(vm_detail)"; fi
   else ko "s4 kata pod with runAsUsername guest" "$E2E_OUT"; fi
 }
 

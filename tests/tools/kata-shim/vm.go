@@ -92,6 +92,8 @@ type vmRequest struct {
 		Env  []string `json:"env"`
 		Cwd  string   `json:"cwd"`
 		User string   `json:"user"`
+		// The spec's additionalGids (a pod's supplementalGroups, fsGroup).
+		AdditionalGids []uint32 `json:"additional_gids,omitempty"`
 	} `json:"process"`
 	TestOptions *struct {
 		SkipBlobChecks bool `json:"skip_blob_checks"`
@@ -142,7 +144,7 @@ func (g *vmGuest) PullRootfs(ctx context.Context, storage Storage, proc Process)
 }
 
 // request: kata's storage plus the container's process as containerd
-// resolved it (args, env, cwd, user from the OCI spec).
+// resolved it (args, env, cwd, user and additional gids from the OCI spec).
 func (g *vmGuest) request(storage Storage, spec *specs.Spec) (*vmRequest, error) {
 	if spec.Process == nil || len(spec.Process.Args) == 0 {
 		return nil, fmt.Errorf("the container spec has no process args")
@@ -153,6 +155,7 @@ func (g *vmGuest) request(storage Storage, spec *specs.Spec) (*vmRequest, error)
 	r.Process.Args, r.Process.Env, r.Process.Cwd = spec.Process.Args, spec.Process.Env, spec.Process.Cwd
 	r.Process.User = strconv.FormatUint(uint64(spec.Process.User.UID), 10) + ":" +
 		strconv.FormatUint(uint64(spec.Process.User.GID), 10)
+	r.Process.AdditionalGids = spec.Process.User.AdditionalGids
 	if g.testHooks && spec.Annotations[annotSkipBlobChecks] == "true" {
 		r.TestOptions = &struct {
 			SkipBlobChecks bool `json:"skip_blob_checks"`

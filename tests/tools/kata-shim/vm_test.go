@@ -22,7 +22,7 @@ func containerSpec(annotations map[string]string) *specs.Spec {
 }
 
 // The request carries the container's process as containerd resolved it,
-// the user as uid:gid.
+// the user as uid:gid with its additional gids.
 func TestVMRequestCarriesTheProcess(t *testing.T) {
 	st := Storage{Driver: "image_guest_pull", DriverOptions: []string{"image_guest_pull={}"},
 		Source: "127.0.0.1:5000/a:1", Fstype: "overlay", MountPoint: "/run/kata-containers/c/rootfs"}
@@ -30,7 +30,7 @@ func TestVMRequestCarriesTheProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Process.User != "1000:1001" || r.Process.Cwd != "/w" || len(r.Process.Args) != 3 || r.Process.Env[0] != "PATH=/bin" {
+	if r.Process.User != "1000:1001" || len(r.Process.AdditionalGids) != 1 || r.Process.AdditionalGids[0] != 5 || r.Process.Cwd != "/w" || len(r.Process.Args) != 3 || r.Process.Env[0] != "PATH=/bin" {
 		t.Errorf("process = %+v", r.Process)
 	}
 	if r.Storage.Source != st.Source || r.Storage.Driver != st.Driver || r.TestOptions != nil {
