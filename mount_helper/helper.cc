@@ -58,14 +58,14 @@ absl::Status MountOverlay(const std::string& source, const std::string& target,
         mount_errno == EINVAL ? " (overlayfs writes the reason to the kernel log: see dmesg)"
                               : ""));
   }
-  if (request.propagation != 0 &&
-      mount(nullptr, target.c_str(), nullptr, request.propagation, nullptr) !=
-          0) {
-    const int error = errno;
-    umount2(target.c_str(), MNT_DETACH);
-    return absl::FailedPreconditionError(
-        absl::StrCat("setting mount propagation on ", target,
-                     " failed (overlay unmounted again): ", strerror(error)));
+  for (unsigned long propagation : request.propagation) {
+    if (mount(nullptr, target.c_str(), nullptr, propagation, nullptr) != 0) {
+      const int error = errno;
+      umount2(target.c_str(), MNT_DETACH);
+      return absl::FailedPreconditionError(absl::StrCat(
+          "setting mount propagation 0x", absl::Hex(propagation), " on ", target,
+          " failed (overlay unmounted again): ", strerror(error)));
+    }
   }
   return absl::OkStatus();
 }
@@ -77,9 +77,8 @@ void DescribeCall(std::ostream& err, const std::string& program,
       << "\", \"overlay\", 0x" << std::hex << request.flags << std::dec
       << ", \"" << data.data << "\")";
   if (!data.working_dir.empty()) err << " in " << data.working_dir;
-  if (request.propagation != 0) {
-    err << " then propagation 0x" << std::hex << request.propagation
-        << std::dec;
+  for (unsigned long propagation : request.propagation) {
+    err << " then propagation 0x" << std::hex << propagation << std::dec;
   }
   err << "\n";
 }

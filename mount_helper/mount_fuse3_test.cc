@@ -114,6 +114,23 @@ void MakeDirs(const std::string& path) {
   }
 }
 
+// The optional fields of the last /proc/self/mountinfo line mounted at
+// `target` ("shared:N", "master:N", ...; empty for a private mount);
+// "missing" when nothing is mounted there.
+std::string PropagationOf(const std::string& target) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line, found = "missing";
+  for (int lines = 0; lines < 100000 && std::getline(in, line); ++lines) {
+    std::istringstream fields(line);
+    std::vector<std::string> f;
+    std::string field;
+    while (fields >> field && field != "-") f.push_back(field);
+    if (f.size() < 6 || f[4] != target) continue;
+    found = absl::StrJoin(f.begin() + 6, f.end(), " ");
+  }
+  return found;
+}
+
 class MountFuse3Test : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -359,6 +376,25 @@ TEST_F(MountFuse3Test, MessagesNameTheHelperAsRun) {
   EXPECT_EQ(usage.exit_code, 1) << usage.output;
   EXPECT_THAT(usage.output, HasSubstr(absl::StrCat(kStockName, ": ")));
   EXPECT_THAT(usage.output, Not(HasSubstr("guest-pull-overlayfs:")));
+}
+
+// Propagation options are set one by one in the given order, as mount(8)
+// does: "shared,private" ends private and "private,shared" shared (both at
+// once, as one mount(2) call, were refused with EINVAL).
+TEST_F(MountFuse3Test, PropagationOptionsApplyInOrder) {
+  const std::string lowerdir = MakeLayers(base_ + "/snap", 1);
+  CommandResult result = MountLikeContainerd(
+      {"lowerdir=" + lowerdir, "upperdir=" + upper_, "workdir=" + work_, "shared", "private"});
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  ASSERT_TRUE(IsOverlay(target_));
+  EXPECT_EQ(PropagationOf(target_), "");
+  ASSERT_EQ(umount2(target_.c_str(), 0), 0) << strerror(errno);
+
+  result = MountLikeContainerd(
+      {"lowerdir=" + lowerdir, "upperdir=" + upper_, "workdir=" + work_, "private", "shared"});
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(PropagationOf(target_), HasSubstr("shared:"));
+  ASSERT_EQ(umount2(target_.c_str(), 0), 0) << strerror(errno);
 }
 
 // EINVAL (here a workdir inside the upperdir) names the kernel log, where

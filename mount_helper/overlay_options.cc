@@ -29,6 +29,17 @@ std::vector<absl::string_view> SplitOptionList(absl::string_view list) {
   return items;
 }
 
+namespace {
+
+// An odd run of backslashes at the end: the last escapes nothing.
+bool EndsInLoneBackslash(absl::string_view option) {
+  size_t run = 0;
+  while (run < option.size() && option[option.size() - 1 - run] == '\\') ++run;
+  return run % 2 == 1;
+}
+
+}  // namespace
+
 bool IsOwnOption(absl::string_view option) {
   return absl::StartsWith(option, "io.katacontainers.") ||
          absl::StartsWith(option, "guest-pull.");
@@ -68,13 +79,18 @@ absl::StatusOr<OverlayMountRequest> TranslateOverlayOptions(
       }
       if (std::optional<unsigned long> propagation =
               LookupPropagationFlag(option)) {
-        request.propagation |= *propagation;
+        request.propagation.push_back(*propagation);
         continue;
       }
       if (absl::StartsWith(option, "lowerdir+=") || absl::StartsWith(option, "datadir+=")) {
         return absl::InvalidArgumentError(absl::StrCat(
             "option \"", option, "\" is not supported: give the lower directories as one "
             "lowerdir= list (as the snapshotter's mounts do)"));
+      }
+      if (EndsInLoneBackslash(option)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "option \"", option, "\" ends in a lone backslash, which would escape the comma "
+            "that joins it to the next option (write \"\\\\\" for a backslash)"));
       }
       if (absl::StartsWith(option, "lowerdir=")) {
         lowerdir = option.substr(strlen("lowerdir="));

@@ -15,7 +15,9 @@ namespace mount_helper {
 // A translated overlay mount.
 struct OverlayMountRequest {
   unsigned long flags = 0;              // MS_* flags for mount(2)
-  unsigned long propagation = 0;        // MS_SHARED/... applied afterwards
+  // MS_SHARED/... (with MS_REC for the r* forms), set one by one after
+  // the mount in the given order, as mount(8) does (mount(2) takes one).
+  std::vector<unsigned long> propagation;
   std::vector<std::string> data;        // overlay options, in given order
   std::vector<std::string> dropped;     // our own / userspace-only options
 };
@@ -31,9 +33,11 @@ bool IsOwnOption(absl::string_view option);
 
 // Splits each comma-joined list (empty items are skipped) and translates it.
 // InvalidArgument for bind/rbind (an overlay cannot be a bind mount), for
-// remount (it would mount no overlay), when no lowerdir option is given and
-// when the last one is empty (overlayfs keeps only the last; an empty one
-// leaves it no lower directory).
+// remount (it would mount no overlay), for an overlay option that ends in a
+// lone backslash (joined to the next option, it would escape the comma
+// between them), when no lowerdir option is given and when the last one is
+// empty (overlayfs keeps only the last; an empty one leaves it no lower
+// directory).
 absl::StatusOr<OverlayMountRequest> TranslateOverlayOptions(
     const std::vector<std::string>& option_lists);
 

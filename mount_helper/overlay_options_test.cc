@@ -43,7 +43,36 @@ TEST(OverlayOptionsTest, SeveralListsEmptyItemsAndUserspaceOptions) {
   ASSERT_TRUE(request.ok()) << request.status();
   EXPECT_THAT(request->data, ElementsAre("lowerdir=/a:/b", "index=off"));
   EXPECT_THAT(request->dropped, ElementsAre("noauto", "x-foo=1"));
-  EXPECT_EQ(request->propagation, static_cast<unsigned long>(MS_SHARED | MS_REC));
+  EXPECT_THAT(request->propagation, ElementsAre(static_cast<unsigned long>(MS_SHARED | MS_REC)));
+}
+
+// mount(2) takes one propagation type at a time (two at once: EINVAL);
+// mount(8) sets each in turn, in the given order.
+TEST(OverlayOptionsTest, PropagationOptionsApplyOneByOneInOrder) {
+  absl::StatusOr<OverlayMountRequest> request =
+      TranslateOverlayOptions({"shared,lowerdir=/a:/b", "private,rslave"});
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_THAT(request->propagation,
+              ElementsAre(static_cast<unsigned long>(MS_SHARED), static_cast<unsigned long>(MS_PRIVATE),
+                          static_cast<unsigned long>(MS_SLAVE | MS_REC)));
+}
+
+// Options are joined with commas for overlayfs, which reads "\," as an
+// escaped comma: an option ending in a lone backslash would swallow the
+// next one. An escaped backslash at the end is a backslash.
+TEST(OverlayOptionsTest, ALoneTrailingBackslashIsRefused) {
+  for (const std::vector<std::string>& lists :
+       {std::vector<std::string>{"lowerdir=/a:/b,upperdir=/u\\", "workdir=/w"},
+        std::vector<std::string>{"lowerdir=/a:/b\\\\\\"}}) {
+    absl::StatusOr<OverlayMountRequest> request = TranslateOverlayOptions(lists);
+    ASSERT_FALSE(request.ok()) << lists[0];
+    EXPECT_EQ(request.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(request.status().message(), HasSubstr("lone backslash"));
+  }
+  absl::StatusOr<OverlayMountRequest> request =
+      TranslateOverlayOptions({"lowerdir=/a:/b\\\\,upperdir=/u\\\\", "workdir=/w"});
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_THAT(request->data, ElementsAre("lowerdir=/a:/b\\\\", "upperdir=/u\\\\", "workdir=/w"));
 }
 
 // mount(8): X-* options are "not sent to the mount.<type> helpers nor to the
