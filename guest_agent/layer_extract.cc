@@ -100,6 +100,34 @@ absl::Status RemoveAt(int dir_fd, const std::string& name) {
                                                              : Errno(absl::StrCat("rmdir ", name));
 }
 
+// Sets the member's xattrs on `name` in `dir_fd` (any type: through an
+// O_PATH descriptor and /proc/self/fd, which reaches a symlink itself).
+// trusted.overlay.* is overlayfs's own (our whiteouts and opaque markers):
+// never taken from a layer.
+absl::Status SetXattrs(int dir_fd, const std::string& name, const std::string& path,
+                       const verity::TarEntry& e, ExtractStats* stats) {
+  if (e.xattrs.empty()) return absl::OkStatus();
+  int fd = ::openat(dir_fd, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return Errno(absl::StrCat("open ", path));
+  absl::Cleanup close_fd = [fd] { ::close(fd); };
+  const std::string proc_path = absl::StrCat("/proc/self/fd/", fd);
+  for (const auto& [key, value] : e.xattrs) {
+    if (absl::StartsWith(key, "trusted.overlay.")) {
+      ++stats->xattrs_ignored;
+      continue;
+    }
+    if (::setxattr(proc_path.c_str(), key.c_str(), value.data(), value.size(), 0) != 0) {
+      if (errno == ENOTSUP) {
+        ++stats->xattrs_ignored;
+        continue;
+      }
+      return Errno(absl::StrCat("set xattr ", key, " on ", path));
+    }
+    ++stats->xattrs;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status WriteFileData(verity::TarReader* reader, int fd, const std::string& path) {
   char buffer[64 * 1024];
   while (true) {
@@ -169,7 +197,9 @@ absl::Status ApplyEntry(verity::TarReader* reader, const verity::TarEntry& e, in
       if (fd < 0) return Errno(absl::StrCat("create ", path));
       absl::Cleanup close_fd = [fd] { ::close(fd); };
       RETURN_IF_ERROR(WriteFileData(reader, fd, path));
-      if (::fchown(fd, uid, gid) != 0 || ::fchmod(fd, perm) != 0) return Errno(absl::StrCat("chown/chmod ", path));
+      if (::fchown(fd, uid, gid) != 0) return Errno(absl::StrCat("chown ", path));
+      RETURN_IF_ERROR(SetXattrs(dir_fd, name, path, e, stats));
+      if (::fchmod(fd, perm) != 0) return Errno(absl::StrCat("chmod ", path));
       timespec times[2] = {{static_cast<time_t>(e.mtime.value_or(0)), 0},
                            {static_cast<time_t>(e.mtime.value_or(0)), 0}};
       ::futimens(fd, times);
@@ -177,16 +207,18 @@ absl::Status ApplyEntry(verity::TarReader* reader, const verity::TarEntry& e, in
     }
     case '5':
       if (!keep && ::mkdirat(dir_fd, name.c_str(), 0700) != 0) return Errno(absl::StrCat("mkdir ", path));
-      if (::fchownat(dir_fd, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0 ||
-          ::fchmodat(dir_fd, name.c_str(), perm, 0) != 0) {
-        return Errno(absl::StrCat("chown/chmod ", path));
+      if (::fchownat(dir_fd, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
+        return Errno(absl::StrCat("chown ", path));
       }
+      RETURN_IF_ERROR(SetXattrs(dir_fd, name, path, e, stats));
+      if (::fchmodat(dir_fd, name.c_str(), perm, 0) != 0) return Errno(absl::StrCat("chmod ", path));
       break;
     case '2':
       if (::symlinkat(e.link_name.value_or("").c_str(), dir_fd, name.c_str()) != 0) {
         return Errno(absl::StrCat("symlink ", path));
       }
       ::fchownat(dir_fd, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW);
+      RETURN_IF_ERROR(SetXattrs(dir_fd, name, path, e, stats));
       break;
     case '1': {
       std::vector<std::string> target;
@@ -200,6 +232,7 @@ absl::Status ApplyEntry(verity::TarReader* reader, const verity::TarEntry& e, in
       if (::linkat(source, "", dir_fd, name.c_str(), AT_EMPTY_PATH) != 0) {
         return Errno(absl::StrCat("link ", path));
       }
+      RETURN_IF_ERROR(SetXattrs(dir_fd, name, path, e, stats));
       break;
     }
     case '3':
@@ -209,6 +242,7 @@ absl::Status ApplyEntry(verity::TarReader* reader, const verity::TarEntry& e, in
       dev_t dev = makedev(e.dev_major.value_or(0), e.dev_minor.value_or(0));
       if (::mknodat(dir_fd, name.c_str(), type | perm, dev) != 0) return Errno(absl::StrCat("mknod ", path));
       ::fchownat(dir_fd, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW);
+      RETURN_IF_ERROR(SetXattrs(dir_fd, name, path, e, stats));
       // mknod applied the umask (init's is 022).
       if (::fchmodat(dir_fd, name.c_str(), perm, 0) != 0) return Errno(absl::StrCat("chmod ", path));
       break;

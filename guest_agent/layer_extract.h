@@ -3,7 +3,10 @@
 // an opaque marker `.wh..wh..opq` sets trusted.overlay.opaque=y on its
 // directory (the same conversion the tarfs index makes). Every path is
 // resolved inside the layer directory (openat2 RESOLVE_IN_ROOT), so no entry
-// or symlink can write outside it.
+// or symlink can write outside it. The members' PAX xattrs (file
+// capabilities among them) are set as containerd's applier sets them: after
+// the owner (which would clear security.capability), before the mode; one
+// the filesystem does not support is counted and left out.
 #ifndef GUEST_AGENT_LAYER_EXTRACT_H_
 #define GUEST_AGENT_LAYER_EXTRACT_H_
 
@@ -19,6 +22,8 @@ struct ExtractStats {
   uint64_t entries = 0;
   uint64_t whiteouts = 0;   // including opaque markers
   uint64_t skipped = 0;     // unsupported member types, escaping paths
+  uint64_t xattrs = 0;      // PAX xattrs set
+  uint64_t xattrs_ignored = 0;  // not supported here (ENOTSUP), or trusted.overlay.*
   uint64_t tar_bytes = 0;   // bytes consumed from the source
 };
 

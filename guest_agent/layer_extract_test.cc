@@ -5,9 +5,11 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "kata_volume/verity/test_util.h"
 
@@ -195,6 +197,49 @@ TEST(LayerExtractTest, DirectoryReplacesAnEarlierFileOrSymlink) {
   ASSERT_EQ(::lstat((dir + "/l").c_str(), &st), 0);
   EXPECT_TRUE(S_ISDIR(st.st_mode));
   EXPECT_EQ(st.st_mode & 07777, 0700u);
+}
+
+// PAX xattrs are set as containerd's applier sets them: a file capability
+// (a binary value, here holding '\n') survives the chown that would clear
+// it and the chmod; trusted.* reaches a directory and a symlink itself;
+// trusted.overlay.* is never taken from a layer.
+TEST(LayerExtractTest, PaxXattrsAreSetAfterTheOwner) {
+  const std::string dir = vt::MakeTempDir();
+  // VFS_CAP_REVISION_2, effective; permitted cap_net_raw, cap_dac_override, cap_fowner.
+  const std::string cap = std::string("\x01\x00\x00\x02\x0a\x20\x00\x00", 8) + std::string(12, '\0');
+  vt::RawHeader ping = H("bin/ping", '0', 0755);
+  ping.size = 4;
+  std::string tar = vt::PaxMember({{"SCHILY.xattr.security.capability", cap}}) + vt::TarMember(ping, "ping") +
+                    vt::PaxMember({{"SCHILY.xattr.trusted.gp-test", "dir"},
+                                   {"SCHILY.xattr.trusted.overlay.redirect", "/elsewhere"}}) +
+                    vt::TarMember(H("data/", '5', 0750)) +
+                    vt::PaxMember({{"SCHILY.xattr.trusted.gp-test", "link"}}) +
+                    vt::TarMember(H("data/link", '2', 0777, "../bin/ping")) + vt::TarTrailer();
+  StringSource source(tar);
+  absl::StatusOr<ExtractStats> stats = ExtractLayerTar(&source, dir);
+  if (!stats.ok() && absl::StrContains(stats.status().message(), "set xattr") && ::geteuid() != 0) {
+    GTEST_SKIP() << "setting security.* and trusted.* xattrs needs root: " << stats.status();
+  }
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  if (stats->xattrs_ignored > 1) GTEST_SKIP() << "the test's filesystem has no trusted or security xattrs";
+  EXPECT_EQ(stats->xattrs, 3u);
+  EXPECT_EQ(stats->xattrs_ignored, 1u);  // trusted.overlay.redirect
+
+  char value[64];
+  ssize_t n = ::getxattr((dir + "/bin/ping").c_str(), "security.capability", value, sizeof(value));
+  ASSERT_EQ(n, 20) << strerror(errno);
+  EXPECT_EQ(std::string(value, n), cap);
+  struct stat st;
+  ASSERT_EQ(::stat((dir + "/bin/ping").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0755u);
+  EXPECT_EQ(st.st_uid, 1234u);
+  n = ::getxattr((dir + "/data").c_str(), "trusted.gp-test", value, sizeof(value));
+  EXPECT_EQ(std::string(value, std::max<ssize_t>(n, 0)), "dir");
+  EXPECT_LT(::getxattr((dir + "/data").c_str(), "trusted.overlay.redirect", value, sizeof(value)), 0);
+  n = ::lgetxattr((dir + "/data/link").c_str(), "trusted.gp-test", value, sizeof(value));
+  EXPECT_EQ(std::string(value, std::max<ssize_t>(n, 0)), "link");
+  // The symlink's own xattr, not its target's.
+  EXPECT_LT(::getxattr((dir + "/bin/ping").c_str(), "trusted.gp-test", value, sizeof(value)), 0);
 }
 
 }  // namespace

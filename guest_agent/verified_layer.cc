@@ -109,7 +109,8 @@ absl::Status PrepareVerifiedLayer(const LayerJob& job, HostClient* host, LayerFa
       absl::StatusOr<ExtractStats> stats = ExtractLayerTar(source->get(), job.layer_dir);
       if (stats.ok()) {
         host->Log(absl::StrCat("layer ", job.index, ": ", stats->entries, " entries, ", stats->whiteouts,
-                               " whiteouts, ", stats->tar_bytes, " tar bytes read through dm-verity"));
+                               " whiteouts, ", stats->xattrs, " xattrs (", stats->xattrs_ignored, " left out), ",
+                               stats->tar_bytes, " tar bytes read through dm-verity"));
       }
       status = stats.status();
     }

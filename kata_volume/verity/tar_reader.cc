@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "base/status_macros.h"
@@ -161,6 +162,29 @@ std::optional<std::string> PaxString(absl::string_view pax, absl::string_view ke
     if (rec.has_value() && rec->key == key) return std::string(rec->value);
   }
   return std::nullopt;
+}
+
+// The "SCHILY.xattr.<name>" records of a PAX payload, framed by their
+// length prefix ("<len> <key>=<value>\n", len counting the whole record),
+// not split on '\n' as tar-rs does: xattr values are binary.
+std::vector<std::pair<std::string, std::string>> PaxXattrs(absl::string_view pax) {
+  constexpr absl::string_view kPrefix = "SCHILY.xattr.";
+  std::vector<std::pair<std::string, std::string>> out;
+  while (!pax.empty()) {
+    const size_t sp = pax.find(' ');
+    std::optional<uint64_t> len =
+        sp == absl::string_view::npos ? std::nullopt : ParseRustU64(pax.substr(0, sp));
+    if (!len.has_value() || *len <= sp + 1 || *len > pax.size() || pax[*len - 1] != '\n') break;
+    const absl::string_view kv = pax.substr(sp + 1, *len - sp - 2);
+    pax.remove_prefix(*len);
+    const size_t eq = kv.find('=');
+    if (eq == absl::string_view::npos) break;
+    const absl::string_view key = kv.substr(0, eq);
+    if (absl::StartsWith(key, kPrefix) && key.size() > kPrefix.size()) {
+      out.emplace_back(std::string(key.substr(kPrefix.size())), std::string(kv.substr(eq + 1)));
+    }
+  }
+  return out;
 }
 
 // GNU long name/link payloads: one trailing NUL is dropped.
@@ -350,6 +374,7 @@ absl::StatusOr<const TarEntry*> TarReader::Next() {
       e.mode = static_cast<uint32_t>(*m);
     }
     e.mtime = ParseTarNumber(Field(h, kMtimeOff, kNum12Len));
+    if (pax.has_value()) e.xattrs = PaxXattrs(*pax);
     if (e.is_ustar_or_gnu) {
       if (auto v = ParseTarOctal(Field(h, kDevMajorOff, kIdLen))) e.dev_major = static_cast<uint32_t>(*v);
       if (auto v = ParseTarOctal(Field(h, kDevMinorOff, kIdLen))) e.dev_minor = static_cast<uint32_t>(*v);

@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -39,6 +41,11 @@ struct TarEntry {
   std::optional<uint64_t> uid, gid;             // header (or PAX uid/gid) values
   std::optional<uint64_t> mtime;                // raw header mtime
   std::optional<uint32_t> dev_major, dev_minor;  // ustar/GNU headers only
+  // The member's PAX "SCHILY.xattr.<name>" records as (name, value), in
+  // order, read by their length prefix as Go's archive/tar writes them (a
+  // value may hold any byte, '\n' included); parsing stops at the first
+  // malformed record. Not part of what tar-rs reports.
+  std::vector<std::pair<std::string, std::string>> xattrs;
 };
 
 // Parses a tar numeric field like tar-rs: GNU base-256 when the high bit of

@@ -144,6 +144,41 @@ TEST(TarReaderTest, PaxLengthWithWhitespaceIsMalformed) {
   EXPECT_EQ((*e)->uid, 7u);
 }
 
+// xattrs come from "SCHILY.xattr." records framed by their length, so a
+// binary value holding '\n' stays whole; they belong to the member after the
+// PAX header only; a malformed record ends them.
+TEST(TarReaderTest, PaxXattrsAreFramedByLength) {
+  const std::string cap = std::string("\x01\x00\x00\x02\x0a\x20\x00\x00", 8) + std::string(12, '\0');
+  RawHeader a;
+  a.name = "a";
+  RawHeader b;
+  b.name = "b";
+  RawHeader bad;
+  bad.name = "PaxHeaders/c";
+  bad.type = 'x';
+  RawHeader c;
+  c.name = "c";
+  std::string tar = PaxMember({{"SCHILY.xattr.security.capability", cap}, {"mtime", "1.5"},
+                               {"SCHILY.xattr.user.k", "v=w"}, {"SCHILY.xattr.", "no name"}}) +
+                    TarMember(a) + TarMember(b) +
+                    TarMember(bad, "29 SCHILY.xattr.user.ok=fine\n99 SCHILY.xattr.user.no=x\n") +
+                    TarMember(c) + TarTrailer();
+  StringSource src(tar);
+  TarReader r(&src);
+  auto e = r.Next();
+  ASSERT_TRUE(e.ok() && *e != nullptr) << e.status();
+  using Xattrs = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ((*e)->xattrs, (Xattrs{{"security.capability", cap}, {"user.k", "v=w"}}));
+  e = r.Next();
+  ASSERT_TRUE(e.ok() && *e != nullptr) << e.status();
+  EXPECT_EQ((*e)->path, "b");
+  EXPECT_TRUE((*e)->xattrs.empty());
+  e = r.Next();
+  ASSERT_TRUE(e.ok() && *e != nullptr) << e.status();
+  EXPECT_EQ((*e)->path, "c");
+  EXPECT_EQ((*e)->xattrs, (Xattrs{{"user.ok", "fine"}}));
+}
+
 // tar-rs trims numeric fields with Rust's `str::trim`, which removes every
 // Unicode White_Space character (UTF-8 encoded), not only ASCII ones.
 TEST(TarReaderTest, NumericFieldsTrimUnicodeWhitespace) {
