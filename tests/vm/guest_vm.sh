@@ -12,6 +12,7 @@
 #     hardlinks and long symlinks, a 1-layer image with a named user and a
 #     10-layer image print what they hold (42 layers in the long mode);
 #   - the 1-layer image with its layer a plain tar is indexed in place;
+#   - a layer's file capability (a PAX xattr) holds in the guest;
 #   - the process's stdout, stderr and exit code are relayed; --timeout bounds
 #     a run (exit 124);
 #   - a layer blob altered in the registry after the hashes were computed is
@@ -96,6 +97,42 @@ push_uncompressed() {
   jq -c --argjson l "$layers" '.layers = $l' "$manifest" >"$TMP/$name.tar-manifest" &&
     curl -fsS -X PUT -H "Content-Type: application/vnd.oci.image.manifest.v1+json" \
       --data-binary "@$TMP/$name.tar-manifest" "http://127.0.0.1:$PORT/v2/$repo/manifests/v1" >/dev/null
+}
+
+# push_file_caps REPO: the user image plus a layer whose /bin/grep (a copy
+# of busybox) carries a file capability, cap_net_raw effective, as a PAX
+# SCHILY.xattr.security.capability record (GNU tar --xattrs, as image
+# builders write it), uploaded blob by blob as 127.0.0.1:PORT/REPO:v1.
+push_file_caps() {
+  local repo="$1" layout manifest config stage="$TMP/caps" blob diff d n
+  layout="$(images_build user "$CACHE/images")" || return 1
+  manifest="$layout/blobs/sha256/$(jq -r '.manifests[] |
+    select(.annotations["org.opencontainers.image.ref.name"] == "latest") | .digest' "$layout/index.json" | cut -d: -f2)"
+  config="$layout/blobs/sha256/$(jq -r .config.digest "$manifest" | cut -d: -f2)"
+  mkdir -p "$stage/rootfs/bin" && cp "$IMAGES_BUSYBOX" "$stage/rootfs/bin/grep" || return 1
+  # VFS_CAP_REVISION_2 with the effective flag; permitted: cap_net_raw (13).
+  python3 -c 'import os, sys; os.setxattr(sys.argv[1], "security.capability", bytes.fromhex("0100000200200000" + "00" * 12))' \
+    "$stage/rootfs/bin/grep" || return 1
+  tar --format=posix --xattrs --xattrs-include='security.capability' --numeric-owner --owner=0 --group=0 \
+    -C "$stage/rootfs" -cf "$stage/layer.tar" bin || return 1
+  grep -qa 'SCHILY.xattr.security.capability=' "$stage/layer.tar" || { echo "tar wrote no xattr record"; return 1; }
+  diff="sha256:$(sha256sum <"$stage/layer.tar" | cut -d' ' -f1)"
+  gzip -n <"$stage/layer.tar" >"$stage/layer.tar.gz" || return 1
+  d="sha256:$(sha256sum <"$stage/layer.tar.gz" | cut -d' ' -f1)"
+  n="$(stat -c %s "$stage/layer.tar.gz")"
+  for blob in $(images_layer_blobs "$layout"); do
+    upload_blob "$repo" "$blob" "sha256:$(basename "$blob")" || return 1
+  done
+  upload_blob "$repo" "$stage/layer.tar.gz" "$d" || return 1
+  jq -c --arg diff "$diff" '.rootfs.diff_ids += [$diff] | .history += [{created_by: "guest_vm: file capability"}]' \
+    "$config" >"$stage/config.json" || return 1
+  upload_blob "$repo" "$stage/config.json" "sha256:$(sha256sum <"$stage/config.json" | cut -d' ' -f1)" || return 1
+  jq -c --arg c "sha256:$(sha256sum <"$stage/config.json" | cut -d' ' -f1)" --argjson cs "$(stat -c %s "$stage/config.json")" \
+    --arg d "$d" --argjson n "$n" '.config.digest = $c | .config.size = $cs |
+      .layers += [{mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: $d, size: $n}]' \
+    "$manifest" >"$stage/manifest.json" &&
+    curl -fsS -X PUT -H "Content-Type: application/vnd.oci.image.manifest.v1+json" \
+      --data-binary "@$stage/manifest.json" "http://127.0.0.1:$PORT/v2/$repo/manifests/v1" >/dev/null
 }
 
 # upload_blob REPO FILE DIGEST: a monolithic upload (POST, then PUT).
@@ -256,6 +293,25 @@ case_process_io() {
   fi
 }
 
+# A layer's file capability reaches the guest: /bin/grep, run as uid 1000,
+# has cap_net_raw effective (without the layer's xattrs it has none).
+case_file_caps() {
+  local out
+  if ! out="$(push_file_caps guestvm/caps 2>&1)"; then
+    h_fail "file-caps: the image with a file capability" "$out"
+    return
+  fi
+  make_request guestvm/caps "$TMP/caps.json" \
+    '.process = {args: ["/bin/grep", "CapEff", "/proc/self/status"], env: [], cwd: "", user: "1000:1000"}' ||
+    { h_fail "file-caps: request"; return; }
+  vm file-caps "$TMP/caps.json"
+  if ((VM_STATUS == 0)) && grep -qx 'CapEff:[[:space:]]*0000000000002000' "$TMP/file-caps.out"; then
+    h_pass "file-caps: the layer's security.capability reached the guest (uid 1000 runs /bin/grep with cap_net_raw effective)"
+  else
+    h_fail "file-caps: expected exit 0 and CapEff 0000000000002000 (cap_net_raw)" "$(detail file-caps)"
+  fi
+}
+
 # tamper_blob REPO INDEX: replaces layer INDEX's blob in the registry's
 # storage (same digest path, other content).
 tamper_blob() {
@@ -336,6 +392,7 @@ main() {
   case_uncompressed
   case_ten_layers
   case_process_io
+  case_file_caps
   case_timeout
   case_altered_root_hash
   case_tampered_blob
