@@ -10,6 +10,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <utility>
 #include <vector>
 
 #include "absl/cleanup/cleanup.h"
@@ -143,9 +144,12 @@ absl::Status WriteFileData(verity::TarReader* reader, int fd, const std::string&
   }
 }
 
+// A directory member's path and mtime, set once the layer is written.
+using DirTimes = std::vector<std::pair<std::string, time_t>>;
+
 // Applies one member below `root_fd`.
 absl::Status ApplyEntry(verity::TarReader* reader, const verity::TarEntry& e, int root_fd,
-                        ExtractStats* stats) {
+                        ExtractStats* stats, DirTimes* dir_times) {
   std::vector<std::string> parts;
   if (!CleanPath(e.path, &parts) || parts.empty()) {
     ++stats->skipped;
@@ -212,6 +216,7 @@ absl::Status ApplyEntry(verity::TarReader* reader, const verity::TarEntry& e, in
       }
       RETURN_IF_ERROR(SetXattrs(dir_fd, name, path, e, stats));
       if (::fchmodat(dir_fd, name.c_str(), perm, 0) != 0) return Errno(absl::StrCat("chmod ", path));
+      if (e.mtime.has_value()) dir_times->emplace_back(path, static_cast<time_t>(*e.mtime));
       break;
     case '2':
       if (::symlinkat(e.link_name.value_or("").c_str(), dir_fd, name.c_str()) != 0) {
@@ -263,10 +268,21 @@ absl::StatusOr<ExtractStats> ExtractLayerTar(verity::ByteSource* source, const s
   absl::Cleanup close_root = [root_fd] { ::close(root_fd); };
   verity::TarReader reader(source);
   ExtractStats stats;
+  DirTimes dir_times;
   while (true) {
     ASSIGN_OR_RETURN(const verity::TarEntry* entry, reader.Next());
     if (entry == nullptr) break;
-    RETURN_IF_ERROR(ApplyEntry(&reader, *entry, root_fd, &stats));
+    RETURN_IF_ERROR(ApplyEntry(&reader, *entry, root_fd, &stats, &dir_times));
+  }
+  // Directory times last, as containerd's applier sets them: every member
+  // written into a directory moved its mtime. One a later member replaced
+  // (or turned into a symlink) is left alone.
+  for (const auto& [path, mtime] : dir_times) {
+    int fd = OpenInRoot(root_fd, path, O_DIRECTORY | O_RDONLY | O_NOFOLLOW);
+    if (fd < 0) continue;
+    timespec times[2] = {{mtime, 0}, {mtime, 0}};
+    ::futimens(fd, times);
+    ::close(fd);
   }
   stats.tar_bytes = reader.Position();
   return stats;

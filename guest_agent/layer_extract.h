@@ -28,7 +28,8 @@ struct ExtractStats {
 };
 
 // Reads the tar from `source` to its end-of-archive marker and writes it
-// below `dir` (which must exist). Ownership, modes and file mtimes are kept.
+// below `dir` (which must exist). Ownership, modes and mtimes (of
+// directories too, set at the end) are kept.
 absl::StatusOr<ExtractStats> ExtractLayerTar(verity::ByteSource* source, const std::string& dir);
 
 }  // namespace guest_pull::guest_agent

@@ -199,6 +199,29 @@ TEST(LayerExtractTest, DirectoryReplacesAnEarlierFileOrSymlink) {
   EXPECT_EQ(st.st_mode & 07777, 0700u);
 }
 
+// A directory keeps its member's mtime although files were written into it
+// afterwards; one a later member replaced is left as that member made it.
+TEST(LayerExtractTest, DirectoriesKeepTheirMtime) {
+  const std::string dir = vt::MakeTempDir();
+  vt::RawHeader d = H("d/", '5', 0755);
+  d.mtime = 1500000000;
+  vt::RawHeader gone = H("gone/", '5', 0755);
+  gone.mtime = 1400000000;
+  std::string tar = vt::TarMember(d) + vt::TarMember(H("d/f", '0')) + vt::TarMember(H("d/sub/", '5')) +
+                    vt::TarMember(gone) + vt::TarMember(H("gone", '2', 0777, "d")) + vt::TarTrailer();
+  StringSource source(tar);
+  ASSERT_TRUE(ExtractLayerTar(&source, dir).ok());
+  struct stat st;
+  ASSERT_EQ(::stat((dir + "/d").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mtime, 1500000000);
+  ASSERT_EQ(::stat((dir + "/d/sub").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mtime, 1600000000);
+  ASSERT_EQ(::lstat((dir + "/gone").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+  ASSERT_EQ(::stat((dir + "/gone").c_str(), &st), 0);  // through the link: d
+  EXPECT_EQ(st.st_mtime, 1500000000);
+}
+
 // PAX xattrs are set as containerd's applier sets them: a file capability
 // (a binary value, here holding '\n') survives the chown that would clear
 // it and the chmod; trusted.* reaches a directory and a symlink itself;
