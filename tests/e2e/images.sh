@@ -30,6 +30,7 @@
 #                                        the line the entrypoint prints
 #   images_check_output NAME CACHE_DIR OUTPUT
 #                                        0 if OUTPUT is what NAME must print
+#   images_manifest LAYOUT               path of the "latest" manifest blob
 #   images_layer_count LAYOUT            layers of the "latest" manifest
 #   images_layer_blobs LAYOUT            layer blob paths, bottom first
 #
@@ -437,6 +438,7 @@ _images_expected_output_impl() {
   esac
 }
 
+images_manifest() { _images_run _images_manifest "$@"; }
 images_layer_count() { _images_run _images_layer_count_impl "$@"; }
 images_layer_blobs() { _images_run _images_layer_blobs_impl "$@"; }
 images_expected_output() { _images_run _images_expected_output_impl "$@"; }

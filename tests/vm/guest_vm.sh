@@ -81,9 +81,7 @@ push() {
 # again for a registry.
 push_uncompressed() {
   local name="$1" repo="$2" layout manifest config blob d layers="[]" raw="$TMP/raw-$1"
-  layout="$(images_build "$name" "$CACHE/images")" || return 1
-  manifest="$layout/blobs/sha256/$(jq -r '.manifests[] |
-    select(.annotations["org.opencontainers.image.ref.name"] == "latest") | .digest' "$layout/index.json" | cut -d: -f2)"
+  layout="$(images_build "$name" "$CACHE/images")" && manifest="$(images_manifest "$layout")" || return 1
   config="$(jq -r .config.digest "$manifest")"
   upload_blob "$repo" "$layout/blobs/sha256/${config#sha256:}" "$config" || return 1
   for blob in $(images_layer_blobs "$layout"); do
@@ -95,8 +93,7 @@ push_uncompressed() {
   done
   rm -f "$raw"
   jq -c --argjson l "$layers" '.layers = $l' "$manifest" >"$TMP/$name.tar-manifest" &&
-    curl -fsS -X PUT -H "Content-Type: application/vnd.oci.image.manifest.v1+json" \
-      --data-binary "@$TMP/$name.tar-manifest" "http://127.0.0.1:$PORT/v2/$repo/manifests/v1" >/dev/null
+    put_manifest "$repo" "$TMP/$name.tar-manifest"
 }
 
 # push_file_caps REPO: the user image plus a layer whose /bin/grep (a copy
@@ -104,10 +101,8 @@ push_uncompressed() {
 # SCHILY.xattr.security.capability record (GNU tar --xattrs, as image
 # builders write it), uploaded blob by blob as 127.0.0.1:PORT/REPO:v1.
 push_file_caps() {
-  local repo="$1" layout manifest config stage="$TMP/caps" blob diff d n
-  layout="$(images_build user "$CACHE/images")" || return 1
-  manifest="$layout/blobs/sha256/$(jq -r '.manifests[] |
-    select(.annotations["org.opencontainers.image.ref.name"] == "latest") | .digest' "$layout/index.json" | cut -d: -f2)"
+  local repo="$1" layout manifest config stage="$TMP/caps" blob diff d n c
+  layout="$(images_build user "$CACHE/images")" && manifest="$(images_manifest "$layout")" || return 1
   config="$layout/blobs/sha256/$(jq -r .config.digest "$manifest" | cut -d: -f2)"
   mkdir -p "$stage/rootfs/bin" && cp "$IMAGES_BUSYBOX" "$stage/rootfs/bin/grep" || return 1
   # VFS_CAP_REVISION_2 with the effective flag; permitted: cap_net_raw (13).
@@ -126,13 +121,18 @@ push_file_caps() {
   upload_blob "$repo" "$stage/layer.tar.gz" "$d" || return 1
   jq -c --arg diff "$diff" '.rootfs.diff_ids += [$diff] | .history += [{created_by: "guest_vm: file capability"}]' \
     "$config" >"$stage/config.json" || return 1
-  upload_blob "$repo" "$stage/config.json" "sha256:$(sha256sum <"$stage/config.json" | cut -d' ' -f1)" || return 1
-  jq -c --arg c "sha256:$(sha256sum <"$stage/config.json" | cut -d' ' -f1)" --argjson cs "$(stat -c %s "$stage/config.json")" \
+  c="sha256:$(sha256sum <"$stage/config.json" | cut -d' ' -f1)"
+  upload_blob "$repo" "$stage/config.json" "$c" || return 1
+  jq -c --arg c "$c" --argjson cs "$(stat -c %s "$stage/config.json")" \
     --arg d "$d" --argjson n "$n" '.config.digest = $c | .config.size = $cs |
       .layers += [{mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: $d, size: $n}]' \
-    "$manifest" >"$stage/manifest.json" &&
-    curl -fsS -X PUT -H "Content-Type: application/vnd.oci.image.manifest.v1+json" \
-      --data-binary "@$stage/manifest.json" "http://127.0.0.1:$PORT/v2/$repo/manifests/v1" >/dev/null
+    "$manifest" >"$stage/manifest.json" && put_manifest "$repo" "$stage/manifest.json"
+}
+
+# put_manifest REPO FILE: FILE (an OCI image manifest) as 127.0.0.1:PORT/REPO:v1.
+put_manifest() {
+  curl -fsS -X PUT -H "Content-Type: application/vnd.oci.image.manifest.v1+json" \
+    --data-binary "@$2" "http://127.0.0.1:$PORT/v2/$1/manifests/v1" >/dev/null
 }
 
 # upload_blob REPO FILE DIGEST: a monolithic upload (POST, then PUT).
