@@ -61,7 +61,7 @@ absl::Status CheckSourceNamesImage(const std::string& source, const GuestPullIma
 }  // namespace
 
 absl::Status CheckGuestPullImage(const GuestPullImage& image) {
-  ASSIGN_OR_RETURN(ImageReference reference, ParseImageReference(image.image_ref));
+  RETURN_IF_ERROR(ValidateImageReference(image.image_ref));
   absl::Status status = CheckDigest("manifest digest", image.manifest_digest);
   if (!status.ok()) return status;
   if (image.layers.empty()) {

@@ -152,6 +152,19 @@ absl::StatusOr<ImageReference> ParseImageReference(absl::string_view reference) 
   return parsed;
 }
 
+absl::Status ValidateImageReference(absl::string_view reference) {
+  // Up to 255 characters the path (a part of the name) is within its limit,
+  // and '@' can only start the digest: the grammar alone decides.
+  if (!reference.empty() && reference.size() <= kMaxNameLength &&
+      RE2::FullMatch(re2::StringPiece(reference.data(), reference.size()),
+                     ReferencePattern())) {
+    const size_t at = reference.find('@');
+    if (at == absl::string_view::npos) return absl::OkStatus();
+    return CheckDigest(reference, reference.substr(at + 1));
+  }
+  return ParseImageReference(reference).status();
+}
+
 std::string NormalizedImageName(absl::string_view name) {
   constexpr absl::string_view kDockerHub = "docker.io";
   size_t slash = name.find('/');

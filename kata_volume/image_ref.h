@@ -28,6 +28,12 @@ struct ImageReference {
 // 96, 128) of lowercase hex digits.
 absl::StatusOr<ImageReference> ParseImageReference(absl::string_view reference);
 
+// ParseImageReference's verdict (the same status, message included) without
+// the parts: a reference of at most 255 characters is matched without
+// submatches, which RE2 answers with its DFA instead of a backtracking
+// search (the guest-pull path checks every layer's image reference).
+absl::Status ValidateImageReference(absl::string_view reference);
+
 // The repository name as Docker normalises it (distribution/reference
 // ParseNormalizedNamed): a name whose first component is not a host (no '.'
 // or ':', not "localhost", not upper case) is on "docker.io", and a

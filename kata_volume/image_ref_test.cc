@@ -2,6 +2,7 @@
 #include "kata_volume/image_ref.h"
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "gmock/gmock.h"
@@ -138,6 +139,40 @@ TEST(ImageRefTest, RejectsBadDigests) {
   EXPECT_FALSE(PinImageReference("busybox", "sha512:" + std::string(64, 'a')).ok());
   EXPECT_FALSE(PinImageReference("busybox", std::string(64, 'a')).ok());
   EXPECT_FALSE(PinImageReference("busybox", "sha256:" + std::string(63, 'a')).ok());
+}
+
+// ValidateImageReference gives ParseImageReference's status, message
+// included: on the references above, and on every one-character
+// replacement of a few of them (about 30,000).
+TEST(ImageRefTest, ValidateAgreesWithParse) {
+  std::vector<std::string> references = {
+      "", "Busybox", "ns/UPPER", "a b", "repo:", "repo@", "repo:tag:tag",
+      "/repo", "repo/", "repo@sha256:short", "repo,x", "busybox",
+      "localhost:5000/a/b", "[::1]:5000/img:tag", "a/" + std::string(254, 'b'),
+      "a_b/" + std::string(252, 'c'), std::string(255, 'a'),
+      std::string(256, 'a'), "registry.example.com/" + std::string(256, 'a'),
+      "busybox:1@SHA256:" + std::string(64, 'a'),
+      "busybox:1@md5:" + std::string(32, 'a'),
+      "busybox:1@sha512:" + std::string(128, 'F'),
+      "reg.example.com:5000/ns/app:v1@sha384:" + std::string(96, '0')};
+  const std::string seeds[] = {
+      "127.0.0.1:5000/ns/app_x:v1.2-rc@" + kDigest,
+      "docker.io/library/busybox:latest", "[::1]:5000/img@" + kOtherDigest};
+  for (const std::string& seed : seeds) {
+    for (size_t i = 0; i < seed.size(); ++i) {
+      for (char c : std::string("aZ09._-:/@[]+ \\\0", 16)) {
+        std::string mutated = seed;
+        mutated[i] = c;
+        references.push_back(mutated);
+      }
+      references.push_back(seed.substr(0, i));
+    }
+  }
+  for (const std::string& reference : references) {
+    EXPECT_EQ(ValidateImageReference(reference),
+              ParseImageReference(reference).status())
+        << reference;
+  }
 }
 
 TEST(ImageRefTest, NormalizesDockerHubNames) {
