@@ -147,14 +147,45 @@ absl::Status WriteFileData(verity::TarReader* reader, int fd, const std::string&
 // A directory member's path and mtime, set once the layer is written.
 using DirTimes = std::vector<std::pair<std::string, time_t>>;
 
+// Sets a member's mtime (and atime to it) on a non-directory, the link
+// itself for a symlink. Best effort, as for files: a time is not worth
+// failing the layer.
+void SetTimes(int dir_fd, const std::string& name, const verity::TarEntry& e) {
+  const time_t mtime = static_cast<time_t>(e.mtime.value_or(0));
+  const timespec times[2] = {{mtime, 0}, {mtime, 0}};
+  ::utimensat(dir_fd, name.c_str(), times, AT_SYMLINK_NOFOLLOW);
+}
+
+// The layer's own directory ("./" in a tar made with `tar -C dir .`): its
+// owner and mode apply to the layer root, its mtime once the layer is
+// written, as image-rs does for it; the root is never replaced. Any other
+// type there names nothing to write.
+absl::Status ApplyRootEntry(const verity::TarEntry& e, int root_fd, ExtractStats* stats,
+                            DirTimes* dir_times) {
+  if (e.type_flag != '5') {
+    ++stats->skipped;
+    return absl::OkStatus();
+  }
+  if (::fchown(root_fd, static_cast<uid_t>(e.uid.value_or(0)), static_cast<gid_t>(e.gid.value_or(0))) != 0) {
+    return Errno("chown the layer root");
+  }
+  if (e.mode.has_value() && ::fchmod(root_fd, static_cast<mode_t>(*e.mode & 07777)) != 0) {
+    return Errno("chmod the layer root");
+  }
+  if (e.mtime.has_value()) dir_times->emplace_back("", static_cast<time_t>(*e.mtime));
+  ++stats->entries;
+  return absl::OkStatus();
+}
+
 // Applies one member below `root_fd`.
 absl::Status ApplyEntry(verity::TarReader* reader, const verity::TarEntry& e, int root_fd,
                         ExtractStats* stats, DirTimes* dir_times) {
   std::vector<std::string> parts;
-  if (!CleanPath(e.path, &parts) || parts.empty()) {
+  if (!CleanPath(e.path, &parts)) {
     ++stats->skipped;
     return absl::OkStatus();
   }
+  if (parts.empty()) return ApplyRootEntry(e, root_fd, stats, dir_times);
   const std::string& name = parts.back();
   const std::string path = absl::StrJoin(parts, "/");
   ASSIGN_OR_RETURN(int parent, OpenDir(root_fd, parts, parts.size() - 1));
@@ -224,6 +255,7 @@ absl::Status ApplyEntry(verity::TarReader* reader, const verity::TarEntry& e, in
       }
       ::fchownat(dir_fd, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW);
       RETURN_IF_ERROR(SetXattrs(dir_fd, name, path, e, stats));
+      SetTimes(dir_fd, name, e);
       break;
     case '1': {
       std::vector<std::string> target;
@@ -238,6 +270,7 @@ absl::Status ApplyEntry(verity::TarReader* reader, const verity::TarEntry& e, in
         return Errno(absl::StrCat("link ", path));
       }
       RETURN_IF_ERROR(SetXattrs(dir_fd, name, path, e, stats));
+      SetTimes(dir_fd, name, e);  // the shared inode's, as containerd and image-rs set them
       break;
     }
     case '3':
@@ -250,6 +283,7 @@ absl::Status ApplyEntry(verity::TarReader* reader, const verity::TarEntry& e, in
       RETURN_IF_ERROR(SetXattrs(dir_fd, name, path, e, stats));
       // mknod applied the umask (init's is 022).
       if (::fchmodat(dir_fd, name.c_str(), perm, 0) != 0) return Errno(absl::StrCat("chmod ", path));
+      SetTimes(dir_fd, name, e);
       break;
     }
     default:

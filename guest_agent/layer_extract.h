@@ -29,7 +29,8 @@ struct ExtractStats {
 
 // Reads the tar from `source` to its end-of-archive marker and writes it
 // below `dir` (which must exist). Ownership, modes and mtimes (of
-// directories too, set at the end) are kept.
+// directories too, set at the end; of a symlink, the link's) are kept; a
+// "./" member's apply to `dir` itself.
 absl::StatusOr<ExtractStats> ExtractLayerTar(verity::ByteSource* source, const std::string& dir);
 
 }  // namespace guest_pull::guest_agent

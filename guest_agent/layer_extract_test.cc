@@ -222,6 +222,58 @@ TEST(LayerExtractTest, DirectoriesKeepTheirMtime) {
   EXPECT_EQ(st.st_mtime, 1500000000);
 }
 
+// A "./" member (a tar made with `tar -C dir .`) gives the layer directory
+// its owner, mode and mtime, as image-rs does; a "./" that is not a
+// directory is skipped and changes nothing.
+TEST(LayerExtractTest, RootMemberAppliesToTheLayerDirectory) {
+  const std::string top = vt::MakeTempDir();
+  const std::string dir = top + "/layer";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+  vt::RawHeader root = H("./", '5', 0751);
+  root.mtime = 1400000000;
+  std::string tar = vt::TarMember(root) + vt::TarMember(H("./a", '0')) + vt::TarMember(H(".", '0', 0600)) +
+                    vt::TarTrailer();
+  StringSource source(tar);
+  absl::StatusOr<ExtractStats> stats = ExtractLayerTar(&source, dir);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->entries, 2u);
+  EXPECT_EQ(stats->skipped, 1u);
+  struct stat st;
+  ASSERT_EQ(::stat(dir.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0751u);
+  EXPECT_EQ(st.st_uid, 1234u);
+  EXPECT_EQ(st.st_gid, 4321u);
+  EXPECT_EQ(st.st_mtime, 1400000000);  // after "./a" was written into it
+}
+
+// Symlinks (the link itself), device and fifo nodes and hard links get
+// their member's mtime, as containerd's applier and image-rs set it; a hard
+// link's is its inode's, shared with the file it links.
+TEST(LayerExtractTest, NonDirectoriesKeepTheirMtime) {
+  const std::string dir = vt::MakeTempDir();
+  vt::RawHeader link = H("link", '2', 0777, "/nowhere");
+  link.mtime = 1300000000;
+  vt::RawHeader fifo = H("fifo", '6', 0640);
+  fifo.mtime = 1300000001;
+  vt::RawHeader hard = H("hard", '1', 0, "file");
+  hard.mtime = 1300000002;
+  std::string tar = vt::TarMember(link) + vt::TarMember(fifo) + vt::TarMember(H("file", '0')) +
+                    vt::TarMember(hard) + vt::TarTrailer();
+  StringSource source(tar);
+  ASSERT_TRUE(ExtractLayerTar(&source, dir).ok());
+  struct stat st;
+  ASSERT_EQ(::lstat((dir + "/link").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+  EXPECT_EQ(st.st_mtime, 1300000000);
+  ASSERT_EQ(::lstat((dir + "/fifo").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  EXPECT_EQ(st.st_mtime, 1300000001);
+  ASSERT_EQ(::lstat((dir + "/file").c_str(), &st), 0);
+  EXPECT_EQ(st.st_nlink, 2u);
+  EXPECT_EQ(st.st_mtime, 1300000002);
+}
+
 // PAX xattrs are set as containerd's applier sets them: a file capability
 // (a binary value, here holding '\n') survives the chown that would clear
 // it and the chmod; trusted.* reaches a directory and a symlink itself;
