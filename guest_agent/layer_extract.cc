@@ -147,8 +147,8 @@ absl::Status WriteFileData(verity::TarReader* reader, int fd, const std::string&
 // A directory member's path and mtime, set once the layer is written.
 using DirTimes = std::vector<std::pair<std::string, time_t>>;
 
-// Sets a member's mtime (and atime to it) on a non-directory, the link
-// itself for a symlink. Best effort, as for files: a time is not worth
+// Sets a member's mtime (and atime to it) on a non-directory (`name` in
+// `dir_fd`), the link itself for a symlink. Best effort, as for files: a time is not worth
 // failing the layer.
 void SetTimes(int dir_fd, const std::string& name, const verity::TarEntry& e) {
   const time_t mtime = static_cast<time_t>(e.mtime.value_or(0));
@@ -235,9 +235,7 @@ absl::Status ApplyEntry(verity::TarReader* reader, const verity::TarEntry& e, in
       if (::fchown(fd, uid, gid) != 0) return Errno(absl::StrCat("chown ", path));
       RETURN_IF_ERROR(SetXattrs(dir_fd, name, path, e, stats));
       if (::fchmod(fd, perm) != 0) return Errno(absl::StrCat("chmod ", path));
-      timespec times[2] = {{static_cast<time_t>(e.mtime.value_or(0)), 0},
-                           {static_cast<time_t>(e.mtime.value_or(0)), 0}};
-      ::futimens(fd, times);
+      SetTimes(dir_fd, name, e);
       break;
     }
     case '5':

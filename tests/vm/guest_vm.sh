@@ -86,7 +86,7 @@ push_uncompressed() {
   upload_blob "$repo" "$layout/blobs/sha256/${config#sha256:}" "$config" || return 1
   for blob in $(images_layer_blobs "$layout"); do
     gzip -dc "$blob" >"$raw" || return 1
-    d="sha256:$(sha256sum <"$raw" | cut -d' ' -f1)"
+    d="$(sha256_of "$raw")"
     upload_blob "$repo" "$raw" "$d" || return 1
     layers="$(jq -c --arg d "$d" --argjson n "$(stat -c %s "$raw")" \
       '. + [{mediaType: "application/vnd.oci.image.layer.v1.tar", digest: $d, size: $n}]' <<<"$layers")"
@@ -111,9 +111,9 @@ push_file_caps() {
   tar --format=posix --xattrs --xattrs-include='security.capability' --numeric-owner --owner=0 --group=0 \
     -C "$stage/rootfs" -cf "$stage/layer.tar" bin || return 1
   grep -qa 'SCHILY.xattr.security.capability=' "$stage/layer.tar" || { echo "tar wrote no xattr record"; return 1; }
-  diff="sha256:$(sha256sum <"$stage/layer.tar" | cut -d' ' -f1)"
+  diff="$(sha256_of "$stage/layer.tar")"
   gzip -n <"$stage/layer.tar" >"$stage/layer.tar.gz" || return 1
-  d="sha256:$(sha256sum <"$stage/layer.tar.gz" | cut -d' ' -f1)"
+  d="$(sha256_of "$stage/layer.tar.gz")"
   n="$(stat -c %s "$stage/layer.tar.gz")"
   for blob in $(images_layer_blobs "$layout"); do
     upload_blob "$repo" "$blob" "sha256:$(basename "$blob")" || return 1
@@ -121,13 +121,16 @@ push_file_caps() {
   upload_blob "$repo" "$stage/layer.tar.gz" "$d" || return 1
   jq -c --arg diff "$diff" '.rootfs.diff_ids += [$diff] | .history += [{created_by: "guest_vm: file capability"}]' \
     "$config" >"$stage/config.json" || return 1
-  c="sha256:$(sha256sum <"$stage/config.json" | cut -d' ' -f1)"
+  c="$(sha256_of "$stage/config.json")"
   upload_blob "$repo" "$stage/config.json" "$c" || return 1
   jq -c --arg c "$c" --argjson cs "$(stat -c %s "$stage/config.json")" \
     --arg d "$d" --argjson n "$n" '.config.digest = $c | .config.size = $cs |
       .layers += [{mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: $d, size: $n}]' \
     "$manifest" >"$stage/manifest.json" && put_manifest "$repo" "$stage/manifest.json"
 }
+
+# sha256_of FILE: "sha256:<hex>" of FILE's bytes.
+sha256_of() { echo "sha256:$(sha256sum <"$1" | cut -d' ' -f1)"; }
 
 # put_manifest REPO FILE: FILE (an OCI image manifest) as 127.0.0.1:PORT/REPO:v1.
 put_manifest() {
@@ -159,7 +162,7 @@ make_request() {
   ref="127.0.0.1:$PORT/$repo:v1"
   manifest="$TMP/$repo.manifest" && mkdir -p "$(dirname "$manifest")"
   registry_get "$repo/manifests/v1" "application/vnd.oci.image.manifest.v1+json" >"$manifest" || return 1
-  mdigest="sha256:$(sha256sum <"$manifest" | cut -d' ' -f1)"
+  mdigest="$(sha256_of "$manifest")"
   meta="$(jq -n --arg ref "$ref" --arg md "$mdigest" --arg vp "$VERITY_PARAMS" \
     '{"guest-pull.image-ref": $ref, "guest-pull.manifest-digest": $md, "guest-pull.verity-params": $vp}')"
   blob="$TMP/blob"
