@@ -251,7 +251,9 @@ absl::Status ApplyEntry(verity::TarReader* reader, const verity::TarEntry& e, in
       if (::symlinkat(e.link_name.value_or("").c_str(), dir_fd, name.c_str()) != 0) {
         return Errno(absl::StrCat("symlink ", path));
       }
-      ::fchownat(dir_fd, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW);
+      if (::fchownat(dir_fd, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
+        return Errno(absl::StrCat("chown ", path));
+      }
       RETURN_IF_ERROR(SetXattrs(dir_fd, name, path, e, stats));
       SetTimes(dir_fd, name, e);
       break;
@@ -277,7 +279,9 @@ absl::Status ApplyEntry(verity::TarReader* reader, const verity::TarEntry& e, in
       mode_t type = e.type_flag == '3' ? S_IFCHR : e.type_flag == '4' ? S_IFBLK : S_IFIFO;
       dev_t dev = makedev(e.dev_major.value_or(0), e.dev_minor.value_or(0));
       if (::mknodat(dir_fd, name.c_str(), type | perm, dev) != 0) return Errno(absl::StrCat("mknod ", path));
-      ::fchownat(dir_fd, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW);
+      if (::fchownat(dir_fd, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
+        return Errno(absl::StrCat("chown ", path));
+      }
       RETURN_IF_ERROR(SetXattrs(dir_fd, name, path, e, stats));
       // mknod applied the umask (init's is 022).
       if (::fchmodat(dir_fd, name.c_str(), perm, 0) != 0) return Errno(absl::StrCat("chmod ", path));

@@ -47,7 +47,9 @@ absl::Status PreallocateWal(const std::string& db_path, int64_t size) {
   // of the WAL into the database, store-open and store-generation would
   // find no room (a new store could not even be made with up to 5 MiB
   // free). SQLite grows the WAL as its commits need instead.
-  if (full) (void)ftruncate(fd, st.st_size);
+  if (full && ftruncate(fd, st.st_size) != 0) {
+    // The zeros stay; the error returned below already says the disk is full.
+  }
   close(fd);
   // A full disk leaves a WAL that SQLite may still use: its entry must be
   // durable all the same.

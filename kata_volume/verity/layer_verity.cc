@@ -494,15 +494,19 @@ absl::StatusOr<LayerVerity> AppendIndexInPlace(const std::string& tar_path,
       done += static_cast<size_t>(w);
     }
   }
-  // Only what this call appended is cut (nothing was written otherwise).
-  if (!result.ok() && wrote && ::ftruncate(fd, static_cast<off_t>(tar_size)) != 0) {
+  // Takes the result of an ftruncate or truncate that gives the tar back
+  // its size; a failure is added to the error.
+  auto cut_back = [&](int rc) {
+    if (rc == 0) return;
     result = absl::Status(result.status().code(),
                           absl::StrCat(result.status().message(), "; cutting ", tar_path,
                                        " back to its tar failed: ", strerror(errno)));
-  }
+  };
+  // Only what this call appended is cut (nothing was written otherwise).
+  if (!result.ok() && wrote) cut_back(::ftruncate(fd, static_cast<off_t>(tar_size)));
   if (::close(fd) != 0 && result.ok()) {
     result = base::ErrnoError("cannot close", tar_path, errno);
-    ::truncate(tar_path.c_str(), static_cast<off_t>(tar_size));
+    cut_back(::truncate(tar_path.c_str(), static_cast<off_t>(tar_size)));
   }
   return result;
 }

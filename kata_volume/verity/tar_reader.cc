@@ -106,12 +106,13 @@ struct PaxRecord {
   absl::string_view key, value;
 };
 
-// Iterates records; a malformed record yields nullopt, the end yields false.
+// Iterates records; the end yields false.
 class PaxIterator {
  public:
   explicit PaxIterator(absl::string_view data) : data_(data) {}
-  // Returns false at the end; sets *record (nullopt when malformed).
-  bool Next(std::optional<PaxRecord>* record) {
+  // Returns false at the end; otherwise *well_formed says whether the
+  // record parsed, into *record.
+  bool Next(PaxRecord* record, bool* well_formed) {
     if (done_) return false;
     size_t nl = data_.find('\n');
     absl::string_view line = nl == absl::string_view::npos ? data_ : data_.substr(0, nl);
@@ -124,7 +125,7 @@ class PaxIterator {
       done_ = true;
       return false;
     }
-    record->reset();
+    *well_formed = false;
     size_t sp = line.find(' ');
     if (sp == absl::string_view::npos) return true;
     std::optional<uint64_t> reported = ParseRustU64(line.substr(0, sp));
@@ -133,6 +134,7 @@ class PaxIterator {
     size_t eq = kv.find('=');
     if (eq == absl::string_view::npos) return true;
     *record = PaxRecord{kv.substr(0, eq), kv.substr(eq + 1)};
+    *well_formed = true;
     return true;
   }
 
@@ -145,11 +147,12 @@ class PaxIterator {
 // any malformed record before it ends the search.
 std::optional<uint64_t> PaxNumber(absl::string_view pax, absl::string_view key) {
   PaxIterator it(pax);
-  std::optional<PaxRecord> rec;
-  while (it.Next(&rec)) {
-    if (!rec.has_value()) return std::nullopt;
-    if (rec->key != key) continue;
-    return ParseRustU64(rec->value);
+  PaxRecord rec;
+  bool well_formed = false;
+  while (it.Next(&rec, &well_formed)) {
+    if (!well_formed) return std::nullopt;
+    if (rec.key != key) continue;
+    return ParseRustU64(rec.value);
   }
   return std::nullopt;
 }
@@ -157,9 +160,10 @@ std::optional<uint64_t> PaxNumber(absl::string_view pax, absl::string_view key) 
 // tar-rs path lookup: first well-formed record with `key`.
 std::optional<std::string> PaxString(absl::string_view pax, absl::string_view key) {
   PaxIterator it(pax);
-  std::optional<PaxRecord> rec;
-  while (it.Next(&rec)) {
-    if (rec.has_value() && rec->key == key) return std::string(rec->value);
+  PaxRecord rec;
+  bool well_formed = false;
+  while (it.Next(&rec, &well_formed)) {
+    if (well_formed && rec.key == key) return std::string(rec.value);
   }
   return std::nullopt;
 }
