@@ -157,11 +157,11 @@ tsan_tests() {
   rm -f "$log"
 }
 
-# The binaries the nodes run, built as a packager's release build would
-# (`-c opt`: -O2 everywhere, NDEBUG and _FORTIFY_SOURCE, whose
-# warn_unused_result and maybe-uninitialized checks the default build never
-# meets with -Werror on); the long mode builds every target so. On this
-# suite's output base, without bazel-* symlinks.
+# The binaries the nodes run (and the test guest's agent), built as a
+# packager's release build would (`-c opt`: -O2 everywhere, NDEBUG and
+# _FORTIFY_SOURCE, whose warn_unused_result and maybe-uninitialized checks
+# the default build never meets with -Werror on); the long mode builds
+# every target so. On this suite's output base, without bazel-* symlinks.
 readonly RELEASE_BINARIES=(//snapshotter:containerd-guest-pull-grpc
   //mount_helper:guest-pull-overlayfs //kata_volume/tools:guest-pull-verity
   //guest_agent:guest-agent)
