@@ -15,7 +15,8 @@
 # runs every test again. (The service's own tests stay out: TSan sees
 # no happens-before through Debian's uninstrumented gRPC transport.) Debian's absl::Mutex is annotated for TSan by
 # base/tsan_absl_mutex.cc; tests/sanitizers/tsan.supp says what is
-# suppressed and why.
+# suppressed and why. Last, a release build (`-c opt`) of the shipped
+# binaries and the guest agent, of every target in the long mode.
 #
 # The sanitizer builds use an output base of their own
 # ($GUEST_PULL_SANITIZER_OUTPUT_BASE, default under ~/.cache, one per
@@ -193,7 +194,7 @@ build_only() {
   # scheduling the caller's nice would not reach its compiles, so its
   # session gets the caller's nice (scripts/prebuild.sh runs at 19).
   pid=$("${SBAZEL[@]}" info server_pid 2>/dev/null) &&
-    nice >"/proc/$pid/autogroup" 2>/dev/null
+    nice 2>/dev/null >"/proc/$pid/autogroup"
   "${SBAZEL[@]}" build --config=asan --keep_going "${ALL_TARGETS[@]}" || status=1
   "${SBAZEL[@]}" build --config=tsan --keep_going "${TSAN_TESTS[@]}" || status=1
   mapfile -t targets < <(release_targets)
