@@ -147,9 +147,19 @@ absl::Status WriteFileData(verity::TarReader* reader, int fd, const std::string&
 // A directory member's path and mtime, set once the layer is written.
 using DirTimes = std::vector<std::pair<std::string, time_t>>;
 
+// Gives `name` in `dir_fd` (the link itself for a symlink) the member's
+// owner; `path` names it in the error.
+absl::Status ChownAt(int dir_fd, const std::string& name, const std::string& path, uid_t uid,
+                     gid_t gid) {
+  if (::fchownat(dir_fd, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
+    return Errno(absl::StrCat("chown ", path));
+  }
+  return absl::OkStatus();
+}
+
 // Sets a member's mtime (and atime to it) on a non-directory (`name` in
-// `dir_fd`), the link itself for a symlink. Best effort, as for files: a time is not worth
-// failing the layer.
+// `dir_fd`), the link itself for a symlink. Best effort: a time is not
+// worth failing the layer.
 void SetTimes(int dir_fd, const std::string& name, const verity::TarEntry& e) {
   const time_t mtime = static_cast<time_t>(e.mtime.value_or(0));
   const timespec times[2] = {{mtime, 0}, {mtime, 0}};
@@ -240,9 +250,7 @@ absl::Status ApplyEntry(verity::TarReader* reader, const verity::TarEntry& e, in
     }
     case '5':
       if (!keep && ::mkdirat(dir_fd, name.c_str(), 0700) != 0) return Errno(absl::StrCat("mkdir ", path));
-      if (::fchownat(dir_fd, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
-        return Errno(absl::StrCat("chown ", path));
-      }
+      RETURN_IF_ERROR(ChownAt(dir_fd, name, path, uid, gid));
       RETURN_IF_ERROR(SetXattrs(dir_fd, name, path, e, stats));
       if (::fchmodat(dir_fd, name.c_str(), perm, 0) != 0) return Errno(absl::StrCat("chmod ", path));
       if (e.mtime.has_value()) dir_times->emplace_back(path, static_cast<time_t>(*e.mtime));
@@ -251,9 +259,7 @@ absl::Status ApplyEntry(verity::TarReader* reader, const verity::TarEntry& e, in
       if (::symlinkat(e.link_name.value_or("").c_str(), dir_fd, name.c_str()) != 0) {
         return Errno(absl::StrCat("symlink ", path));
       }
-      if (::fchownat(dir_fd, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
-        return Errno(absl::StrCat("chown ", path));
-      }
+      RETURN_IF_ERROR(ChownAt(dir_fd, name, path, uid, gid));
       RETURN_IF_ERROR(SetXattrs(dir_fd, name, path, e, stats));
       SetTimes(dir_fd, name, e);
       break;
@@ -279,9 +285,7 @@ absl::Status ApplyEntry(verity::TarReader* reader, const verity::TarEntry& e, in
       mode_t type = e.type_flag == '3' ? S_IFCHR : e.type_flag == '4' ? S_IFBLK : S_IFIFO;
       dev_t dev = makedev(e.dev_major.value_or(0), e.dev_minor.value_or(0));
       if (::mknodat(dir_fd, name.c_str(), type | perm, dev) != 0) return Errno(absl::StrCat("mknod ", path));
-      if (::fchownat(dir_fd, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
-        return Errno(absl::StrCat("chown ", path));
-      }
+      RETURN_IF_ERROR(ChownAt(dir_fd, name, path, uid, gid));
       RETURN_IF_ERROR(SetXattrs(dir_fd, name, path, e, stats));
       // mknod applied the umask (init's is 022).
       if (::fchmodat(dir_fd, name.c_str(), perm, 0) != 0) return Errno(absl::StrCat("chmod ", path));
